@@ -1,0 +1,5 @@
+"""``python -m loopline``: the command line."""
+
+from loopline.cli import run
+
+run()

@@ -1,0 +1,148 @@
+"""loopline's catalog of the model versions it made: fast lookups by commit, without opening MLflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from loopline.domain import CommitRef, ModelVersionInfo, utcnow
+from loopline.errors import InvalidReference, NotFound
+from loopline.state import Database, as_utc
+from loopline.state.schema import aliases, model_versions
+
+__all__ = ["add", "find_by_commit", "list_versions", "resolve_commit", "set_alias"]
+
+
+def add(connection: Connection, info: ModelVersionInfo, actor: str) -> None:
+    """Record ``info`` unless the catalog already has that workspace's version."""
+    exists = connection.execute(
+        select(model_versions.c.id).where(
+            model_versions.c.workspace == info.workspace,
+            model_versions.c.name == info.name,
+            model_versions.c.version == info.version,
+        )
+    ).first()
+    if exists:
+        return
+    connection.execute(
+        insert(model_versions).values(
+            workspace=info.workspace,
+            name=info.name,
+            version=info.version,
+            git_commit=info.git_commit,
+            git_branch=info.git_branch,
+            git_dirty=info.git_dirty,
+            diff_digest=info.diff_digest,
+            content_digest=info.content_digest,
+            source_uri=info.source_uri,
+            run_id=info.run_id,
+            source_workspace=info.source_workspace,
+            validation_status=info.validation_status,
+            created_at=info.created_at or utcnow(),
+            created_by=actor,
+        )
+    )
+
+
+def set_alias(connection: Connection, workspace: str, name: str, alias: str, version: int) -> None:
+    """Point ``alias`` of a workspace's model at ``version``."""
+    connection.execute(
+        delete(aliases).where(
+            aliases.c.workspace == workspace, aliases.c.name == name, aliases.c.alias == alias
+        )
+    )
+    connection.execute(insert(aliases).values(workspace=workspace, name=name, alias=alias, version=version))
+
+
+def _info(row: Any, alias_map: dict[tuple[str, str, int], list[str]]) -> ModelVersionInfo:
+    key = (row["workspace"], row["name"], row["version"])
+    return ModelVersionInfo(
+        workspace=row["workspace"],
+        name=row["name"],
+        version=row["version"],
+        git_commit=row["git_commit"],
+        git_branch=row["git_branch"],
+        git_dirty=bool(row["git_dirty"]),
+        diff_digest=row["diff_digest"],
+        content_digest=row["content_digest"],
+        source_uri=row["source_uri"],
+        run_id=row["run_id"],
+        source_workspace=row["source_workspace"],
+        validation_status=row["validation_status"],
+        created_at=as_utc(row["created_at"]),
+        aliases=tuple(sorted(alias_map.get(key, []))),
+    )
+
+
+def _fetch(connection: Connection, statement: Any) -> list[ModelVersionInfo]:
+    rows = connection.execute(statement).mappings().all()
+    alias_map: dict[tuple[str, str, int], list[str]] = {}
+    if rows:
+        for alias in connection.execute(select(aliases)).mappings():
+            key = (alias["workspace"], alias["name"], alias["version"])
+            alias_map.setdefault(key, []).append(alias["alias"])
+    return [_info(row, alias_map) for row in rows]
+
+
+def list_versions(
+    db: Database, *, workspace: str | None = None, name: str | None = None, commit: str | None = None
+) -> list[ModelVersionInfo]:
+    """Catalogued versions, by workspace, name and version."""
+    statement = select(model_versions)
+    if workspace:
+        statement = statement.where(model_versions.c.workspace == workspace)
+    if name:
+        statement = statement.where(model_versions.c.name == name)
+    if commit:
+        statement = statement.where(model_versions.c.git_commit.startswith(commit.lower()))
+    statement = statement.order_by(
+        model_versions.c.workspace, model_versions.c.name, model_versions.c.version
+    )
+    with db.read() as connection:
+        return _fetch(connection, statement)
+
+
+def find_by_commit(
+    db: Database, workspace: str, name: str, commit: str, diff_digest: str | None = None
+) -> ModelVersionInfo | None:
+    """The newest version of ``name`` in ``workspace`` made from exactly ``commit`` (and diff), if any."""
+    statement = (
+        select(model_versions)
+        .where(
+            model_versions.c.workspace == workspace,
+            model_versions.c.name == name,
+            model_versions.c.git_commit == commit,
+            model_versions.c.diff_digest.is_(None)
+            if diff_digest is None
+            else model_versions.c.diff_digest == diff_digest,
+        )
+        .order_by(model_versions.c.version.desc())
+        .limit(1)
+    )
+    with db.read() as connection:
+        found = _fetch(connection, statement)
+    return found[0] if found else None
+
+
+def resolve_commit(db: Database, workspace: str, name: str, ref: CommitRef) -> str:
+    """The full SHA of the one commit starting with ``ref`` among ``workspace``'s versions of ``name``."""
+    with db.read() as connection:
+        rows = connection.execute(
+            select(model_versions.c.git_commit)
+            .distinct()
+            .where(
+                model_versions.c.workspace == workspace,
+                model_versions.c.name == name,
+                model_versions.c.git_commit.startswith(ref.text),
+            )
+        ).all()
+    commits = sorted(row[0] for row in rows)
+    if not commits:
+        raise NotFound(f"no version of '{name}' in {workspace} comes from a commit starting with {ref.text}")
+    if len(commits) > 1:
+        shown = ", ".join(c[:12] for c in commits[:5])
+        raise InvalidReference(
+            f"commit prefix {ref.text} is ambiguous in {workspace} ({shown}); give more digits"
+        )
+    return str(commits[0])

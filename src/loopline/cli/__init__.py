@@ -1,0 +1,103 @@
+"""The ``loopline`` command line, with its one error boundary."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import traceback as tb
+
+# loopline's own process loads no pydantic plugins: discovering them scans every installed package.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+import typer.core
+import typer.main
+from typer.exceptions import Abort, TyperException
+
+from loopline.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT_USAGE, LooplineError
+
+__all__ = ["main", "run"]
+
+
+def _command() -> typer.core.TyperGroup:
+    from loopline.cli import commands  # noqa: F401 - registers the commands on the app
+    from loopline.cli.app import app
+
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    return command
+
+
+def _fail(message: str, code: int, json_mode: bool, details: dict[str, object] | None = None) -> int:
+    from loopline.cli.output import Output
+
+    output = Output(json_mode)
+    output.err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+    if json_mode:
+        output.emit({"error": {"message": message, "exit_code": code, **(details or {})}}, lambda _c: None)
+    return code
+
+
+def _usage_error(exc: TyperException, json_mode: bool) -> int:
+    context = getattr(exc, "ctx", None)
+    where = "loopline"
+    if context is not None:
+        where = f"loopline {context.command_path.partition(' ')[2]}".strip()
+    message = exc.format_message().replace("Value error, ", "")
+    return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, {"error_code": "USAGE_ERROR"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; turn every error into one line on stderr and a distinct exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_mode = "--json" in args
+    # --traceback is accepted anywhere on the line, where a user adds it after a failure.
+    show_traceback = "--traceback" in args or bool(os.environ.get("LOOPLINE_TRACEBACK"))
+    args = [arg for arg in args if arg != "--traceback"]
+    code: int
+    try:
+        result = _command().main(args=args, prog_name="loopline", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into a quiet exit with this code
+            code = _fail("interrupted", EXIT_INTERRUPTED, json_mode, {"error_code": "INTERRUPTED"})
+    except TyperException as exc:  # a usage error found while parsing the command line
+        code = _usage_error(exc, json_mode)
+    except (Abort, KeyboardInterrupt):
+        code = _fail("interrupted", EXIT_INTERRUPTED, json_mode, {"error_code": "INTERRUPTED"})
+    except LooplineError as exc:
+        code = _fail(exc.message, exc.exit_code, json_mode, exc.to_dict())
+    except SystemExit as exc:  # rich exits this way when a reader closes the pipe early
+        code = exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # the boundary: anything unplanned becomes one line
+        if show_traceback:
+            tb.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        code = _fail(
+            f"unexpected {type(exc).__name__}: {first} (run again with --traceback for details)",
+            EXIT_UNEXPECTED,
+            json_mode,
+            {"error_code": "UNEXPECTED"},
+        )
+    sys.stdout.flush()
+    return code
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    """Console-script entry point."""
+    # A cancelled CI job sends SIGTERM: unwind as for Ctrl-C, so child processes stop and runs are closed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    # Nothing else is running: run the exit handlers and leave without tearing down every module one by
+    # one, which costs a short command such as `loopline status` a fifth of its time.
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,197 @@
+"""``init``, ``up``, ``status`` and ``history``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from loopline import api
+from loopline.cli.app import app
+from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.output import Output, StepReporter
+from loopline.domain import Tier
+
+if TYPE_CHECKING:
+    from loopline.audit import AuditRecord
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="A new or empty folder to create the project in.")],
+    tier: Annotated[
+        Tier,
+        typer.Option(
+            "--tier", "-t", help="experimentation (dev), simple (dev + prod) or full (dev + test + prod)."
+        ),
+    ] = Tier.SIMPLE,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Project name (default: the folder's name).", show_default=False),
+    ] = None,
+    model: ModelOption = None,
+    git: Annotated[
+        bool, typer.Option("--git/--no-git", help="Run `git init` when not inside a repository.")
+    ] = True,
+    json: JsonOption = False,
+) -> None:
+    """Write a runnable sample project: loopline.yaml, train.py, params, gate, tests, notebook."""
+    result = api.init(directory, tier, project=name, model=model, git=git)
+
+    def human(console: Console) -> None:
+        console.print(
+            f"Created [bold]{escape(result.project)}[/bold] ({result.tier.value} tier) in "
+            f"{escape(str(result.path))}: {len(result.files)} files."
+        )
+        console.print("Next:")
+        console.print(f"  cd {escape(str(result.path))}")
+        console.print("  loopline up")
+        console.print("  git add -A && git commit -m 'first model'")
+        console.print("  loopline inner-loop")
+
+    Output(json).emit(result.to_dict(), human)
+
+
+@app.command()
+def up(project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Create the tier's workspaces, the shared registry, the datastores; running it again changes nothing."""
+    output = Output(json)
+    result = api.up(project, reporter=StepReporter(output) if not json else None)
+
+    def human(console: Console) -> None:
+        if not result.changed:
+            console.print(f"{escape(result.project)} ({result.tier}): everything exists; nothing changed.")
+            return
+        console.print(f"{escape(result.project)} ({result.tier}): created")
+        for item in result.created:
+            console.print(f"  + {escape(item)}")
+
+    output.emit(result.to_dict(), human)
+    output.github({"changed": str(result.changed).lower()})
+
+
+def _short(location: str, root: Path) -> str:
+    """A location inside the project shown relative to it."""
+    prefix = "sqlite:///" if location.startswith("sqlite:///") else ""
+    path = location.removeprefix(prefix)
+    if path.startswith(str(root) + "/"):
+        return f"{prefix}./{path[len(str(root)) + 1 :]}"
+    return location
+
+
+def _models_table(status: api.Status) -> Table:
+    table = Table(title="Model versions", title_justify="left")
+    for column in ("workspace", "model", "version", "commit", "branch", "aliases", "validation"):
+        table.add_column(column)
+    for model in status.models:
+        commit = model.short_commit + (" (dirty)" if model.git_dirty else "")
+        table.add_row(
+            model.workspace,
+            model.name,
+            str(model.version),
+            commit,
+            model.git_branch,
+            ", ".join(model.aliases),
+            model.validation_status or "",
+        )
+    return table
+
+
+@app.command()
+def status(project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Show the tier, workspaces, stores, and every model version with its commit."""
+    result = api.status(project)
+
+    def human(console: Console) -> None:
+        console.print(
+            f"[bold]{escape(result.project)}[/bold]  tier [bold]{result.tier.value}[/bold]  "
+            f"workspaces {', '.join(result.workspaces)} + shared registry"
+        )
+        if not result.provisioned:
+            console.print("Not provisioned yet: run `loopline up`.")
+            return
+        stores = Table(title="Stores", title_justify="left")
+        stores.add_column("store")
+        stores.add_column("tracking / registry")
+        stores.add_column("model files")
+        for name, store in result.stores.items():
+            stores.add_row(
+                name, _short(store["tracking_uri"], result.root), _short(store["model_store"], result.root)
+            )
+        console.print(stores)
+        if result.models:
+            console.print(_models_table(result))
+        else:
+            console.print("No model versions yet: commit and run `loopline inner-loop`.")
+
+    Output(json).emit(result.to_dict(), human)
+
+
+def _event_line(record: AuditRecord) -> str:
+    event = record.event
+    parts = [
+        f"[dim]#{record.seq} {event.at:%Y-%m-%d %H:%M:%S}[/dim]",
+        escape(event.actor),
+        f"[bold]{event.kind}[/bold]",
+    ]
+    if event.workspace:
+        parts.append(event.workspace)
+    if event.model:
+        parts.append(escape(event.model) + (f" v{event.version}" if event.version else ""))
+    if event.git_commit:
+        parts.append(f"[yellow]{event.git_commit[:7]}[/yellow]")
+    if event.source or event.target:
+        parts.append(escape(f"{event.source or ''} → {event.target or ''}".strip(" →")))
+    if event.outcome != "ok":
+        color = "green" if event.outcome == "passed" else "red"
+        parts.append(f"[{color}]{event.outcome}[/{color}]")
+    if event.reason:
+        parts.append(f"— {escape(event.reason)}")
+    return "  ".join(parts)
+
+
+@app.command()
+def history(
+    project: ProjectOption = None,
+    commit: Annotated[
+        str | None,
+        typer.Option("--commit", help="Only events of commits starting with this.", show_default=False),
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", help="Only events in this workspace.", show_default=False),
+    ] = None,
+    model: ModelOption = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="Only events of this kind (registered, shared, gate-evaluated, refused, ...).",
+            show_default=False,
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only events by this user.", show_default=False)
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Only the newest N events.", show_default=False)
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Show the audit log: who changed what, when, from where to where, for which commit, and why."""
+    records = api.history(
+        project, commit=commit, workspace=workspace, model=model, kind=kind, actor=actor, limit=limit
+    )
+
+    def human(console: Console) -> None:
+        if not records:
+            console.print("No events match.")
+            return
+        for record in records:
+            console.print(_event_line(record), soft_wrap=True)
+
+    Output(json).emit({"events": [r.to_dict() for r in records]}, human)

@@ -1,0 +1,31 @@
+"""Options shared by many commands, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-C",
+        help="The project folder (default: the current folder or the nearest above it "
+        "holding loopline.yaml; or LOOPLINE_PROJECT).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="The registered model name (default: model.name in loopline.yaml).",
+        show_default=False,
+    ),
+]

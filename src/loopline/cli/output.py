@@ -1,0 +1,77 @@
+"""Everything the CLI prints: human tables, ``--json`` documents, and GitHub Actions outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.markup import escape
+
+__all__ = ["Output", "StepReporter"]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+class Output:
+    """Writes a command's result as a human would read it, or as JSON, and to GitHub when in Actions."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self.out = Console(highlight=False, soft_wrap=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    def emit(self, data: Mapping[str, Any], human: Callable[[Console], None]) -> None:
+        """Print ``data`` as JSON in ``--json`` mode, else call ``human`` with the console."""
+        if self.json_mode:
+            sys.stdout.buffer.write(orjson.dumps(data, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
+            sys.stdout.flush()
+        else:
+            human(self.out)
+
+    def note(self, message: str) -> None:
+        """A progress line on stderr (never on stdout, so ``--json`` stays clean)."""
+        self.err.print(f"[dim]{escape(message)}[/dim]")
+
+    def github(self, outputs: Mapping[str, Any], summary: str | None = None) -> None:
+        """Write step outputs to ``GITHUB_OUTPUT`` and a Markdown summary to ``GITHUB_STEP_SUMMARY``."""
+        output_file = os.environ.get("GITHUB_OUTPUT")
+        if output_file:
+            with open(output_file, "a", encoding="utf-8") as handle:
+                for key, value in outputs.items():
+                    text = value if isinstance(value, str) else orjson.dumps(value, default=_default).decode()
+                    if "\n" in text:
+                        marker = f"ghadelimiter_{uuid.uuid4().hex}"
+                        handle.write(f"{key}<<{marker}\n{text}\n{marker}\n")
+                    else:
+                        handle.write(f"{key}={text}\n")
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file and summary:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(summary.rstrip() + "\n\n")
+
+
+class StepReporter:
+    """Shows the SDK's progress on stderr."""
+
+    def __init__(self, sink: Output, show_output: bool = True) -> None:
+        self.sink = sink
+        self.show_output = show_output
+
+    def step(self, message: str) -> None:
+        """Print a step."""
+        self.sink.err.print(f"[cyan]›[/cyan] {escape(message)}")
+
+    def output(self, line: str) -> None:
+        """Print a child process's line, dimmed."""
+        if self.show_output:
+            self.sink.err.print(f"  [dim]{escape(line)}[/dim]")

@@ -1,0 +1,181 @@
+"""Plain domain types: tiers, workspaces, commit identity, model versions and the audit events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from loopline.errors import InvalidReference
+
+__all__ = [
+    "SHARED",
+    "TIER_WORKSPACES",
+    "WORKFLOW_TIERS",
+    "CommitRef",
+    "GateResult",
+    "MetricCheck",
+    "ModelVersionInfo",
+    "Tier",
+    "utcnow",
+]
+
+SHARED = "shared"
+"""The name of the shared registry, the store through which models move between workspaces."""
+
+
+class Tier(StrEnum):
+    """How many workspaces an instance has, and so which workflows it runs."""
+
+    EXPERIMENTATION = "experimentation"
+    SIMPLE = "simple"
+    FULL = "full"
+
+
+TIER_WORKSPACES: dict[Tier, tuple[str, ...]] = {
+    Tier.EXPERIMENTATION: ("dev",),
+    Tier.SIMPLE: ("dev", "prod"),
+    Tier.FULL: ("dev", "test", "prod"),
+}
+
+WORKFLOW_TIERS: dict[str, frozenset[Tier]] = {
+    "inner-loop": frozenset(Tier),
+    "python-ci": frozenset(Tier),
+    "outer-loop-test": frozenset({Tier.FULL}),
+    "outer-loop-prod": frozenset({Tier.SIMPLE, Tier.FULL}),
+    "model-rollback": frozenset({Tier.SIMPLE, Tier.FULL}),
+}
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+@dataclass(frozen=True)
+class CommitRef:
+    """A commit as a user names it: the full SHA or a unique prefix of 7 or more hex digits."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        value = self.text.strip().lower()
+        if not (7 <= len(value) <= 40) or not _HEX.match(value):
+            raise InvalidReference(
+                f"'{self.text}' is not a commit: give the full 40-character SHA or a prefix of 7 or more "
+                "hex digits"
+            )
+        object.__setattr__(self, "text", value)
+
+    @property
+    def is_full(self) -> bool:
+        """True when the reference is a whole 40-character SHA."""
+        return len(self.text) == 40
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One model version in one workspace (or the shared registry), as loopline's catalog knows it."""
+
+    workspace: str
+    name: str
+    version: int
+    git_commit: str
+    git_branch: str
+    git_dirty: bool
+    content_digest: str
+    source_uri: str
+    run_id: str | None = None
+    diff_digest: str | None = None
+    validation_status: str | None = None
+    source_workspace: str = "dev"
+    created_at: datetime | None = None
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def short_commit(self) -> str:
+        """The first seven characters of the commit."""
+        return self.git_commit[:7]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping in the shape ``loopline status --json`` reports."""
+        return {
+            "workspace": self.workspace,
+            "name": self.name,
+            "version": self.version,
+            "git_commit": self.git_commit,
+            "git_branch": self.git_branch,
+            "git_dirty": self.git_dirty,
+            "content_digest": self.content_digest,
+            "aliases": list(self.aliases),
+            "validation_status": self.validation_status,
+            "run_id": self.run_id,
+            "source_uri": self.source_uri,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """One metric against its thresholds."""
+
+    metric: str
+    value: float | None
+    min: float | None
+    max: float | None
+
+    @property
+    def passed(self) -> bool:
+        """A missing metric fails; otherwise each given bound must hold."""
+        if self.value is None:
+            return False
+        if self.min is not None and self.value < self.min:
+            return False
+        return not (self.max is not None and self.value > self.max)
+
+    def describe(self) -> str:
+        """A short human statement of the failure or success."""
+        if self.value is None:
+            return f"{self.metric} is missing"
+        bounds = []
+        if self.min is not None:
+            bounds.append(f">= {self.min:g}")
+        if self.max is not None:
+            bounds.append(f"<= {self.max:g}")
+        return f"{self.metric} = {self.value:.4g} (needs {' and '.join(bounds)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "min": self.min,
+            "max": self.max,
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of checking a run's metrics against a thresholds file."""
+
+    name: str
+    checks: tuple[MetricCheck, ...]
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[MetricCheck, ...]:
+        """The checks that failed."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"gate": self.name, "passed": self.passed, "checks": [c.to_dict() for c in self.checks]}

@@ -1,0 +1,219 @@
+"""The one error tree of loopline.
+
+Every error a user can cause or meet is a subclass of :class:`LooplineError`. Each class carries a
+message template that says what is wrong and what to do, an exit code for the CLI and an HTTP status
+for the servers. Only the CLI and the servers turn errors into output, each at one boundary.
+
+    LooplineError                      exit  HTTP
+    ├── UsageError                        2   400   the command line or an argument is wrong
+    │   ├── ConfigError                   2   400   loopline.yaml or a LOOPLINE_ variable is wrong
+    │   ├── ProjectNotFound               2   400   no loopline.yaml here or above
+    │   └── InvalidReference              2   400   a commit, version or name that cannot be parsed
+    ├── Refused                           1   409   a precondition, gate or policy says no
+    │   ├── DirtyWorkingTree              1   409
+    │   ├── GateFailed                    1   409
+    │   ├── TierDisabled                  1   409
+    │   ├── NotProvisioned                1   409
+    │   ├── DirectoryNotEmpty             1   409
+    │   ├── NotAGitRepository             1   409
+    │   ├── TrainingFailed                1   409
+    │   ├── LockTimeout                   1   409
+    │   ├── IntegrityViolation            1   409   files no longer match their content digest
+    │   └── NotFound                      1   404   a model, version or commit that does not exist
+    ├── InsufficientEvidence              3   422   monitoring cannot decide yet
+    └── StoreUnavailable                  4   503   a database, MLflow server or object store fails
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConfigError",
+    "DirectoryNotEmpty",
+    "DirtyWorkingTree",
+    "GateFailed",
+    "InsufficientEvidence",
+    "IntegrityViolation",
+    "InvalidReference",
+    "LockTimeout",
+    "LooplineError",
+    "NotAGitRepository",
+    "NotFound",
+    "NotProvisioned",
+    "ProjectNotFound",
+    "Refused",
+    "StoreUnavailable",
+    "TierDisabled",
+    "TrainingFailed",
+    "UsageError",
+]
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_INSUFFICIENT_EVIDENCE = 3
+EXIT_UNEXPECTED = 4
+EXIT_INTERRUPTED = 130
+
+
+class LooplineError(Exception):
+    """Root of every error loopline raises on purpose.
+
+    Subclasses set ``template``; keyword arguments fill it. ``message`` overrides the template.
+    """
+
+    template: ClassVar[str] = "{message}"
+    exit_code: ClassVar[int] = EXIT_REFUSED
+    http_status: ClassVar[int] = 400
+    error_code: ClassVar[str] = "LOOPLINE_ERROR"
+
+    def __init__(
+        self, message: str | None = None, /, *, details: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
+        self.fields = fields
+        self.details = details or {}
+        self.message = message if message is not None else self.template.format(**fields)
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready mapping."""
+        data: dict[str, Any] = {
+            "error_code": self.error_code,
+            "message": self.message,
+            "exit_code": self.exit_code,
+        }
+        if self.details:
+            data["details"] = self.details
+        return data
+
+
+class UsageError(LooplineError):
+    """The command line or an argument is wrong."""
+
+    exit_code = EXIT_USAGE
+    http_status = 400
+    error_code = "USAGE_ERROR"
+
+
+class ConfigError(UsageError):
+    """``loopline.yaml`` or a ``LOOPLINE_`` environment variable is wrong."""
+
+    error_code = "CONFIG_ERROR"
+
+
+class ProjectNotFound(UsageError):
+    """No loopline project at or above a folder."""
+
+    template = (
+        "no loopline.yaml in {path} or any folder above it; run `loopline init DIR --tier simple` "
+        "to create a project, or cd into one"
+    )
+    error_code = "PROJECT_NOT_FOUND"
+
+
+class InvalidReference(UsageError):
+    """A commit, version or name that cannot be parsed."""
+
+    error_code = "INVALID_REFERENCE"
+
+
+class Refused(LooplineError):
+    """A precondition, a gate or a policy says no."""
+
+    exit_code = EXIT_REFUSED
+    http_status = 409
+    error_code = "REFUSED"
+
+
+class DirtyWorkingTree(Refused):
+    """Uncommitted changes where a commit must identify the model."""
+
+    template = (
+        "the working tree has uncommitted changes ({files}); commit them, or pass --allow-dirty "
+        "to record the model as dirty"
+    )
+    error_code = "DIRTY_WORKING_TREE"
+
+
+class GateFailed(Refused):
+    """Metrics did not meet the gate's thresholds."""
+
+    template = "gate failed: {failures}; nothing was registered"
+    error_code = "GATE_FAILED"
+
+
+class TierDisabled(Refused):
+    """The instance's tier does not include this step."""
+
+    template = "{what} is not part of the '{tier}' tier; {hint}"
+    error_code = "TIER_DISABLED"
+
+
+class NotProvisioned(Refused):
+    """The instance's stores do not exist yet."""
+
+    template = "{what} does not exist yet; run `loopline up` in {project} first"
+    error_code = "NOT_PROVISIONED"
+
+
+class DirectoryNotEmpty(Refused):
+    """``init`` refuses to write into a folder that holds files."""
+
+    template = "{path} is not empty ({count} entries); choose a new or empty folder"
+    error_code = "DIRECTORY_NOT_EMPTY"
+
+
+class NotAGitRepository(Refused):
+    """A command that ties models to commits was run outside git."""
+
+    template = "{path} is not inside a git repository; run `git init` and commit your project first"
+    error_code = "NOT_A_GIT_REPOSITORY"
+
+
+class TrainingFailed(Refused):
+    """The project's training entry point failed."""
+
+    template = "training entry point `{command}` {outcome}; its output is in {log}"
+    error_code = "TRAINING_FAILED"
+
+
+class LockTimeout(Refused):
+    """Another process holds a lock for too long."""
+
+    template = "{name} is busy: {owner} has held it since {since}; try again when it is done"
+    error_code = "LOCK_TIMEOUT"
+
+
+class IntegrityViolation(Refused):
+    """Files no longer match the content digest they were registered with."""
+
+    template = (
+        "model files at {location} do not match their content digest {expected} (found {actual}); "
+        "they were changed after registration, so loopline will not use them"
+    )
+    error_code = "INTEGRITY_VIOLATION"
+
+
+class NotFound(Refused):
+    """A model, version or commit that does not exist."""
+
+    http_status = 404
+    error_code = "NOT_FOUND"
+
+
+class InsufficientEvidence(LooplineError):
+    """Monitoring has too little or too old evidence to decide."""
+
+    exit_code = EXIT_INSUFFICIENT_EVIDENCE
+    http_status = 422
+    error_code = "INSUFFICIENT_EVIDENCE"
+
+
+class StoreUnavailable(LooplineError):
+    """A database, MLflow server or object store cannot be reached or fails."""
+
+    template = "{what} at {where} is unavailable: {reason}"
+    exit_code = EXIT_UNEXPECTED
+    http_status = 503
+    error_code = "STORE_UNAVAILABLE"

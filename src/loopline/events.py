@@ -1,0 +1,78 @@
+"""Domain events: every change of state as a typed model with one base; the audit log stores exactly these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loopline.domain import utcnow
+
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "GateEvaluated",
+    "Provisioned",
+    "RefusedAttempt",
+    "Registered",
+    "Shared",
+]
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+"""Every event class by its ``kind``, filled as the classes are defined."""
+
+
+class Event(BaseModel):
+    """One change of state, as the audit log stores it: who, when, what, from, to, commit, why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ClassVar[str] = "event"
+
+    actor: str
+    at: datetime = Field(default_factory=utcnow)
+    workspace: str | None = None
+    model: str | None = None
+    version: int | None = None
+    git_commit: str | None = None
+    source: str | None = None
+    target: str | None = None
+    reason: str | None = None
+    outcome: str = "ok"
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        EVENT_TYPES[cls.kind] = cls
+
+
+class Provisioned(Event):
+    """``loopline up`` created stores."""
+
+    kind: ClassVar[str] = "provisioned"
+
+
+class Registered(Event):
+    """A model version was registered in a workspace."""
+
+    kind: ClassVar[str] = "registered"
+
+
+class Shared(Event):
+    """A workspace's model version was copied into the shared registry."""
+
+    kind: ClassVar[str] = "shared"
+
+
+class GateEvaluated(Event):
+    """A gate compared metrics with thresholds."""
+
+    kind: ClassVar[str] = "gate-evaluated"
+
+
+class RefusedAttempt(Event):
+    """An attempt that loopline refused, with the reason."""
+
+    kind: ClassVar[str] = "refused"

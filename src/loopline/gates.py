@@ -1,0 +1,69 @@
+"""Gates: metric thresholds read from a YAML file and checked against a run's metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline.domain import GateResult, MetricCheck
+from loopline.errors import ConfigError
+
+__all__ = ["Thresholds", "evaluate", "load_thresholds"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Each metric's lower and upper bound (either may be absent, not both)."""
+
+    name: str
+    bounds: dict[str, tuple[float | None, float | None]]
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Read a thresholds file: ``metrics: {accuracy: {min: 0.9}, log_loss: {max: 0.4}}``."""
+    where = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"gate file {path} does not exist; create it or set gate.file in loopline.yaml"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}{line}: not valid YAML; fix the syntax there") from None
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    if not isinstance(metrics, dict) or not metrics:
+        raise ConfigError(f"{where}: needs a 'metrics' mapping, e.g. metrics: {{accuracy: {{min: 0.9}}}}")
+    bounds = {str(metric): _bounds(where, str(metric), spec) for metric, spec in metrics.items()}
+    return Thresholds(name=where, bounds=bounds)
+
+
+def _bounds(where: str, metric: str, spec: Any) -> tuple[float | None, float | None]:
+    if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max"}:
+        raise ConfigError(f"{where}: metrics.{metric} needs 'min' and/or 'max' (and nothing else)")
+    low, high = (_number(where, metric, key, spec.get(key)) for key in ("min", "max"))
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"{where}: metrics.{metric} has min {low:g} above max {high:g}")
+    return low, high
+
+
+def _number(where: str, metric: str, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{where}: metrics.{metric}.{key} must be a number, not {value!r}")
+    return float(value)
+
+
+def evaluate(thresholds: Thresholds, metrics: dict[str, float]) -> GateResult:
+    """Check every threshold; a metric the run did not log fails."""
+    checks = tuple(
+        MetricCheck(metric=metric, value=metrics.get(metric), min=low, max=high)
+        for metric, (low, high) in thresholds.bounds.items()
+    )
+    return GateResult(name=thresholds.name, checks=checks)

@@ -1,0 +1,106 @@
+"""Commit identity from git: HEAD, branch, dirty files, a digest of uncommitted changes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopline.errors import InvalidReference, NotAGitRepository, StoreUnavailable
+
+__all__ = ["CommitIdentity", "commit_identity", "is_git_repo", "resolve_commit", "run_git"]
+
+
+@dataclass(frozen=True)
+class CommitIdentity:
+    """What ties a model to the code that made it."""
+
+    commit: str
+    branch: str
+    dirty_files: tuple[str, ...]
+    diff_digest: str | None
+
+    @property
+    def dirty(self) -> bool:
+        """True when the working tree differs from the commit."""
+        return bool(self.dirty_files)
+
+
+def run_git(root: Path, *args: str, check: bool = True) -> str:
+    """Run ``git`` in ``root`` and return its standard output."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env, check=False)
+    except FileNotFoundError:
+        raise StoreUnavailable(what="git", where="PATH", reason="the git command is not installed") from None
+    if check and done.returncode != 0:
+        raise _GitFailed(done.stderr.strip() or f"git {' '.join(args)} exited with {done.returncode}")
+    return done.stdout
+
+
+class _GitFailed(Exception):
+    pass
+
+
+def is_git_repo(root: Path) -> bool:
+    """True when ``root`` is inside a git work tree."""
+    try:
+        return run_git(root, "rev-parse", "--is-inside-work-tree").strip() == "true"
+    except _GitFailed:
+        return False
+
+
+def commit_identity(root: Path) -> CommitIdentity:
+    """The HEAD commit, branch, dirty files and (when dirty) a digest of the changes of ``root``."""
+    if not is_git_repo(root):
+        raise NotAGitRepository(path=root)
+    try:
+        commit = run_git(root, "rev-parse", "--verify", "HEAD^{commit}").strip()
+    except _GitFailed:
+        raise NotAGitRepository(
+            f"the git repository at {root} has no commits yet; commit your project first "
+            "(git add -A && git commit -m 'first model')"
+        ) from None
+    branch = _branch(root)
+    status = run_git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+    dirty = tuple(sorted(entry[3:] for entry in status.split("\0") if len(entry) > 3))
+    return CommitIdentity(
+        commit=commit,
+        branch=branch,
+        dirty_files=dirty,
+        diff_digest=_diff_digest(root, dirty) if dirty else None,
+    )
+
+
+def _branch(root: Path) -> str:
+    for variable in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    name = run_git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    return name if name != "HEAD" else "(detached)"
+
+
+def _diff_digest(root: Path, dirty: tuple[str, ...]) -> str:
+    """sha256 over the tracked diff against HEAD and the contents of untracked files."""
+    digest = hashlib.sha256()
+    digest.update(run_git(root, "diff", "HEAD", "--binary").encode())
+    untracked = run_git(root, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    for name in sorted(filter(None, untracked)):
+        digest.update(name.encode() + b"\0")
+        path = root / name
+        if path.is_file():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(",".join(dirty).encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    """The full SHA of ``ref`` (a SHA prefix, a branch, a tag, ``HEAD``) in the repository at ``root``."""
+    if not is_git_repo(root):
+        raise NotAGitRepository(path=root)
+    try:
+        return run_git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    except _GitFailed:
+        raise InvalidReference(f"'{ref}' does not name a commit in {root}") from None

@@ -1,0 +1,97 @@
+"""An opened loopline instance: its settings, database, stores and the acting user."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from functools import cached_property
+from pathlib import Path
+
+from loopline.config import Settings, load_config
+from loopline.domain import SHARED
+from loopline.errors import TierDisabled
+from loopline.mlflow_store import WorkspaceStore
+from loopline.state import Database
+from loopline.storage.models import ModelStore
+
+__all__ = ["Instance", "current_actor"]
+
+
+def current_actor(root: Path | None = None) -> str:
+    """Who is acting: ``LOOPLINE_USER``, else the GitHub actor in Actions, else git's user, else the login."""
+    for variable in ("LOOPLINE_USER", "GITHUB_ACTOR"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    try:
+        email = subprocess.run(
+            ["git", "config", "user.email"], cwd=root, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        email = ""
+    if email:
+        return email
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Instance:
+    """One project's platform, opened from its ``loopline.yaml``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stores: dict[str, WorkspaceStore] = {}
+
+    @classmethod
+    def open(cls, project: str | os.PathLike[str] | None = None) -> Instance:
+        """Load the configuration of the project at or above ``project`` (default: cwd)."""
+        return cls(load_config(project))
+
+    @property
+    def root(self) -> Path:
+        """The project's root folder."""
+        return self.settings.root
+
+    @cached_property
+    def db(self) -> Database:
+        """loopline's own database."""
+        return Database(self.settings.state_url)
+
+    @cached_property
+    def actor(self) -> str:
+        """Who the audit log names for this process's actions."""
+        return current_actor(self.root)
+
+    @property
+    def store_names(self) -> tuple[str, ...]:
+        """Every store of the tier: its workspaces, then the shared registry."""
+        return (*self.settings.workspaces, SHARED)
+
+    def require_workspace(self, name: str) -> None:
+        """Refuse a workspace the tier does not have."""
+        if name not in self.store_names:
+            raise TierDisabled(
+                what=f"workspace '{name}'",
+                tier=self.settings.tier.value,
+                hint=f"this instance has {', '.join(self.store_names)}",
+            )
+
+    def store(self, name: str) -> WorkspaceStore:
+        """The MLflow store of workspace ``name`` (or of the shared registry)."""
+        self.require_workspace(name)
+        if name not in self._stores:
+            self._stores[name] = WorkspaceStore(self.settings.store(name))
+        return self._stores[name]
+
+    def model_store(self, name: str) -> ModelStore:
+        """The content-addressed model files of workspace ``name``."""
+        return ModelStore(self.settings.store(name).model_store)
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where training logs go."""
+        path = self.settings.state_dir / "logs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,1 @@
+"""The loops that move models: the inner loop (and later the outer loops and rollback)."""

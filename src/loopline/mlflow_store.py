@@ -1,0 +1,297 @@
+"""One workspace's MLflow tracking store and model registry (MLflow is imported only in here, lazily)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.config import StoreLocation
+from loopline.errors import NotFound, StoreUnavailable
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["RunInfo", "VersionInfo", "WorkspaceStore", "cache_dir", "quiet_mlflow"]
+
+_template_lock = threading.Lock()
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's and Alembic's informational logging out of loopline's output."""
+    for name in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def cache_dir() -> Path:
+    """Where loopline keeps machine-wide caches (``LOOPLINE_CACHE_DIR`` or the XDG cache)."""
+    given = os.environ.get("LOOPLINE_CACHE_DIR")
+    base = (
+        Path(given) if given else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "loopline"
+    )
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the inner loop needs to know of one MLflow run."""
+
+    run_id: str
+    status: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One MLflow model version."""
+
+    name: str
+    version: int
+    source: str
+    run_id: str | None
+    tags: dict[str, str]
+    aliases: tuple[str, ...]
+
+
+class WorkspaceStore:
+    """The MLflow side of one workspace or of the shared registry."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self._client: MlflowClient | None = None
+
+    @property
+    def name(self) -> str:
+        """The workspace's name."""
+        return self.location.name
+
+    @property
+    def client(self) -> MlflowClient:
+        """A stock MLflow client bound to this workspace's tracking store and registry."""
+        if self._client is None:
+            quiet_mlflow()
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(
+                tracking_uri=self.location.tracking_uri, registry_uri=self.location.registry_uri
+            )
+        return self._client
+
+    def _sqlite_file(self) -> Path | None:
+        uri = self.location.tracking_uri
+        return Path(uri.removeprefix("sqlite:///")) if self.location.is_local_sqlite else None
+
+    def exists(self) -> bool:
+        """True when the store has been created (always assumed for remote stores)."""
+        path = self._sqlite_file()
+        return path is None or path.exists()
+
+    def provision(self, experiment: str | None) -> list[str]:
+        """Create the store and ``experiment`` when missing; return what was created."""
+        created = []
+        path = self._sqlite_file()
+        if path is not None and not path.exists():
+            _copy_template(path, self.location.artifact_location)
+            created.append(f"MLflow store {self.location.tracking_uri}")
+        if experiment and self._experiment(experiment) is None:
+            self.client.create_experiment(
+                experiment, artifact_location=_artifact_uri(self.location.artifact_location, experiment)
+            )
+            created.append(f"experiment '{experiment}' in {self.name}")
+        return created
+
+    def _experiment(self, name: str) -> Any:
+        with _store_errors(self):
+            return self.client.get_experiment_by_name(name)
+
+    def experiment_id(self, name: str) -> str:
+        """The ID of experiment ``name``; refuse when it does not exist."""
+        experiment = self._experiment(name)
+        if experiment is None:
+            raise NotFound(f"experiment '{name}' does not exist in {self.name}; run `loopline up`")
+        return str(experiment.experiment_id)
+
+    def create_run(self, experiment: str, tags: dict[str, str], run_name: str | None = None) -> str:
+        """Start a run in ``experiment``; return its ID."""
+        with _store_errors(self):
+            run = self.client.create_run(self.experiment_id(experiment), tags=tags, run_name=run_name)
+        return str(run.info.run_id)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """Mark a run FINISHED, FAILED or KILLED."""
+        with _store_errors(self):
+            self.client.set_terminated(run_id, status=status)
+
+    def set_run_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set one tag on a run."""
+        with _store_errors(self):
+            self.client.set_tag(run_id, key, value)
+
+    def run(self, run_id: str) -> RunInfo:
+        """One run's status, metrics, params and tags."""
+        with _store_errors(self):
+            run = self.client.get_run(run_id)
+        return RunInfo(
+            run_id=run_id,
+            status=run.info.status,
+            metrics=dict(run.data.metrics),
+            tags=dict(run.data.tags),
+            params=dict(run.data.params),
+        )
+
+    def find_runs(self, experiment: str, filter_string: str) -> list[RunInfo]:
+        """Runs of ``experiment`` matching an MLflow filter, newest first."""
+        with _store_errors(self):
+            runs = self.client.search_runs(
+                [self.experiment_id(experiment)],
+                filter_string=filter_string,
+                order_by=["attributes.start_time DESC"],
+                max_results=50,
+            )
+        return [
+            RunInfo(
+                run_id=r.info.run_id,
+                status=r.info.status,
+                metrics=dict(r.data.metrics),
+                tags=dict(r.data.tags),
+                params=dict(r.data.params),
+            )
+            for r in runs
+        ]
+
+    def logged_model(self, run_id: str, artifact_path: str) -> tuple[str, Path] | None:
+        """The ID and local folder of the model a run logged under ``artifact_path``, if any."""
+        with _store_errors(self):
+            run = self.client.get_run(run_id)
+            models = self.client.search_logged_models(
+                experiment_ids=[run.info.experiment_id],
+                filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'",
+            )
+        for model in models:
+            folder = Path(str(model.artifact_location).removeprefix("file://"))
+            if folder.is_dir() and (folder / "MLmodel").is_file():
+                return str(model.model_id), folder
+        return None
+
+    def versions(self, name: str, filter_tags: dict[str, str]) -> list[VersionInfo]:
+        """Versions of registered model ``name`` whose tags equal ``filter_tags``."""
+        clauses = [f"name = '{name}'"] + [f"tags.{key} = '{value}'" for key, value in filter_tags.items()]
+        with _store_errors(self):
+            found = self.client.search_model_versions(" AND ".join(clauses))
+        return sorted((_version(v) for v in found), key=lambda v: v.version)
+
+    def create_version(
+        self,
+        name: str,
+        source: str,
+        tags: dict[str, str],
+        run_id: str | None = None,
+        model_id: str | None = None,
+    ) -> int:
+        """Register a version with all its tags in one step, so it is never visible half-tagged."""
+        from mlflow.exceptions import MlflowException
+
+        with _store_errors(self):
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            version = self.client.create_model_version(
+                name, source, run_id=run_id, tags=tags, model_id=model_id
+            )
+        return int(version.version)
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        """Set one tag on a model version."""
+        with _store_errors(self):
+            self.client.set_model_version_tag(name, str(version), key, value)
+
+
+def _version(version: Any) -> VersionInfo:
+    return VersionInfo(
+        name=version.name,
+        version=int(version.version),
+        source=version.source,
+        run_id=version.run_id or None,
+        tags=dict(version.tags),
+        aliases=tuple(getattr(version, "aliases", ()) or ()),
+    )
+
+
+def _artifact_uri(location: str, experiment: str) -> str:
+    if "://" in location:
+        return f"{location.rstrip('/')}/{experiment}"
+    return (Path(location) / experiment).as_uri()
+
+
+@contextmanager
+def _store_errors(store: WorkspaceStore) -> Iterator[None]:
+    """Turn MLflow's connection failures into StoreUnavailable naming the workspace."""
+    try:
+        yield
+    except Exception as exc:
+        name = type(exc).__name__
+        if name in {"OperationalError", "ConnectError", "ConnectionError", "MaxRetryError"} or (
+            name == "MlflowException" and "API request" in str(exc)
+        ):
+            raise StoreUnavailable(
+                what=f"the MLflow store of {store.name}",
+                where=store.location.tracking_uri,
+                reason=str(exc).splitlines()[0][:200],
+            ) from None
+        raise
+
+
+def _template_path() -> Path:
+    from importlib.metadata import version
+
+    return cache_dir() / f"mlflow-{version('mlflow')}-sqlite-template.db"
+
+
+def _build_template(target: Path) -> None:
+    """Migrate a fresh SQLite MLflow database once; later stores copy it instead of migrating again."""
+    quiet_mlflow()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "template.db"
+        store = SqlAlchemyStore(f"sqlite:///{path}", str(Path(scratch) / "artifacts"))  # type: ignore[no-untyped-call]
+        store.engine.dispose()
+        staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(path, staged)
+        os.replace(staged, target)
+
+
+def _copy_template(path: Path, artifact_location: str) -> None:
+    """Create an empty MLflow SQLite store at ``path`` from the migrated template."""
+    template = _template_path()
+    with _template_lock:
+        if not template.exists() or os.environ.get("LOOPLINE_NO_TEMPLATE"):
+            _build_template(template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    shutil.copyfile(template, staged)
+    # The template's default experiment points at a scratch folder; point it at this workspace.
+    with sqlite3.connect(staged) as connection:
+        connection.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+            (_artifact_uri(artifact_location, "0"),),
+        )
+    connection.close()
+    os.replace(staged, path)

@@ -1,0 +1,76 @@
+"""``loopline up``: create the tier's workspaces, the shared registry, the datastores and the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loopline import audit
+from loopline.config import DATASTORES
+from loopline.domain import SHARED
+from loopline.events import Provisioned
+from loopline.instance import Instance
+from loopline.progress import NullReporter, Reporter
+
+__all__ = ["UpResult", "provision"]
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What ``up`` created; empty when everything already existed."""
+
+    project: str
+    tier: str
+    created: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was created."""
+        return bool(self.created)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "project": self.project,
+            "tier": self.tier,
+            "changed": self.changed,
+            "created": list(self.created),
+        }
+
+
+def _ensure_folder(location: str, what: str) -> list[str]:
+    if "://" in location:
+        return []
+    path = Path(location)
+    if path.is_dir():
+        return []
+    path.mkdir(parents=True, exist_ok=True)
+    return [f"{what} {path}"]
+
+
+def provision(instance: Instance, reporter: Reporter | None = None) -> UpResult:
+    """Create whatever of the instance does not exist yet; running it again changes nothing."""
+    report = reporter or NullReporter()
+    settings = instance.settings
+    created: list[str] = []
+    report.step("loopline's database")
+    if instance.db.upgrade():
+        created.append(f"loopline database {instance.db.redacted_url}")
+    for name in instance.store_names:
+        report.step(f"{name} store")
+        experiment = None if name == SHARED else settings.experiment
+        created.extend(instance.store(name).provision(experiment))
+        created.extend(_ensure_folder(settings.store(name).model_store, "model store"))
+    for name in DATASTORES:
+        created.extend(_ensure_folder(settings.datastore(name), f"datastore {name}"))
+    if created:
+        audit.record(
+            instance.db,
+            Provisioned(
+                actor=instance.actor,
+                target=settings.config.project,
+                details={"created": created},
+            ),
+        )
+    return UpResult(project=settings.config.project, tier=settings.tier.value, created=tuple(created))

@@ -1,0 +1,190 @@
+"""Registering model versions in a workspace and sharing them through the shared registry.
+
+MLflow holds each version (so stock MLflow clients see it); loopline's catalog and audit log record it
+in the same breath. A version is created in MLflow with all its tags in one call, so it is never
+visible half-made; when a crash falls between MLflow and the catalog, the next run notices the
+version in MLflow and records it (``recover``).
+"""
+
+from __future__ import annotations
+
+from loopline import audit, catalog
+from loopline.domain import SHARED, ModelVersionInfo
+from loopline.events import Event, Registered, Shared
+from loopline.instance import Instance
+from loopline.mlflow_store import VersionInfo
+
+__all__ = [
+    "TAG_BRANCH",
+    "TAG_COMMIT",
+    "TAG_DIFF",
+    "TAG_DIGEST",
+    "TAG_DIRTY",
+    "TAG_SOURCE_RUN",
+    "TAG_SOURCE_WORKSPACE",
+    "TAG_VALIDATION",
+    "find",
+    "register",
+    "share",
+]
+
+TAG_COMMIT = "git_commit"
+TAG_BRANCH = "git_branch"
+TAG_DIRTY = "git_dirty"
+TAG_DIFF = "git_diff_digest"
+TAG_SOURCE_WORKSPACE = "source_workspace"
+TAG_SOURCE_RUN = "source_run_id"
+TAG_DIGEST = "content_digest"
+TAG_VALIDATION = "validation_status"
+TAG_SOURCE_VERSION = "source_version"
+
+
+def identity_filter(commit: str, diff_digest: str | None) -> dict[str, str]:
+    """The tags that identify the versions of one commit (and one uncommitted diff)."""
+    tags = {TAG_COMMIT: commit, TAG_DIRTY: "true" if diff_digest else "false"}
+    if diff_digest:
+        tags[TAG_DIFF] = diff_digest
+    return tags
+
+
+def _info(workspace: str, version: VersionInfo) -> ModelVersionInfo:
+    tags = version.tags
+    return ModelVersionInfo(
+        workspace=workspace,
+        name=version.name,
+        version=version.version,
+        git_commit=tags[TAG_COMMIT],
+        git_branch=tags.get(TAG_BRANCH, ""),
+        git_dirty=tags.get(TAG_DIRTY) == "true",
+        diff_digest=tags.get(TAG_DIFF),
+        content_digest=tags[TAG_DIGEST],
+        source_uri=version.source,
+        run_id=tags.get(TAG_SOURCE_RUN),
+        source_workspace=tags.get(TAG_SOURCE_WORKSPACE, "dev"),
+        validation_status=tags.get(TAG_VALIDATION),
+        aliases=version.aliases,
+    )
+
+
+def find(
+    instance: Instance, workspace: str, name: str, commit: str, diff_digest: str | None
+) -> ModelVersionInfo | None:
+    """The newest version of ``name`` from this commit in ``workspace``, asking MLflow itself.
+
+    A version MLflow has but the catalog lacks (a crash fell between the two) is recorded now.
+    """
+    found = instance.store(workspace).versions(name, identity_filter(commit, diff_digest))
+    complete = [v for v in found if TAG_DIGEST in v.tags]
+    if not complete:
+        return None
+    info = _info(workspace, complete[-1])
+    if catalog.find_by_commit(instance.db, workspace, name, commit, diff_digest) is None:
+        kind = Shared if workspace == SHARED else Registered
+        _record(
+            instance,
+            info,
+            kind(
+                actor=instance.actor,
+                workspace=workspace,
+                model=name,
+                version=info.version,
+                git_commit=commit,
+                target=f"{workspace}/{name}/{info.version}",
+                details={"recovered": True, "content_digest": info.content_digest},
+            ),
+        )
+    return info
+
+
+def _record(instance: Instance, info: ModelVersionInfo, event: Event) -> None:
+    with instance.db.write() as connection:
+        catalog.add(connection, info, instance.actor)
+        audit.append(connection, event)
+
+
+def register(
+    instance: Instance,
+    workspace: str,
+    name: str,
+    digest: str,
+    tags: dict[str, str],
+    *,
+    run_id: str | None = None,
+    model_id: str | None = None,
+) -> ModelVersionInfo:
+    """Register the model files ``digest`` (already in the workspace's model store) as a new version."""
+    store = instance.store(workspace)
+    source = instance.model_store(workspace).uri(digest)
+    version = store.create_version(
+        name, source, {**tags, TAG_DIGEST: digest}, run_id=run_id, model_id=model_id
+    )
+    info = _info(
+        workspace,
+        VersionInfo(
+            name=name,
+            version=version,
+            source=source,
+            run_id=run_id,
+            tags={**tags, TAG_DIGEST: digest},
+            aliases=(),
+        ),
+    )
+    _record(
+        instance,
+        info,
+        Registered(
+            actor=instance.actor,
+            workspace=workspace,
+            model=name,
+            version=version,
+            git_commit=info.git_commit,
+            target=f"{workspace}/{name}/{version}",
+            details={"content_digest": digest, "run_id": run_id},
+        ),
+    )
+    return info
+
+
+def share(instance: Instance, source: ModelVersionInfo) -> ModelVersionInfo:
+    """Copy a workspace's version into the shared registry: by reference on the same storage."""
+    here = instance.model_store(source.workspace)
+    there = instance.model_store(SHARED)
+    if here == there:
+        here.verify(source.content_digest)
+        copied = False
+    else:
+        there.put(here.verify(source.content_digest))
+        copied = True
+    tags = {
+        TAG_COMMIT: source.git_commit,
+        TAG_BRANCH: source.git_branch,
+        TAG_DIRTY: "true" if source.git_dirty else "false",
+        TAG_SOURCE_WORKSPACE: source.workspace,
+        TAG_SOURCE_VERSION: str(source.version),
+        TAG_DIGEST: source.content_digest,
+    }
+    if source.run_id:
+        tags[TAG_SOURCE_RUN] = source.run_id
+    if source.diff_digest:
+        tags[TAG_DIFF] = source.diff_digest
+    store = instance.store(SHARED)
+    uri = there.uri(source.content_digest)
+    version = store.create_version(source.name, uri, tags)
+    info = _info(
+        SHARED, VersionInfo(name=source.name, version=version, source=uri, run_id=None, tags=tags, aliases=())
+    )
+    _record(
+        instance,
+        info,
+        Shared(
+            actor=instance.actor,
+            workspace=SHARED,
+            model=source.name,
+            version=version,
+            git_commit=source.git_commit,
+            source=f"{source.workspace}/{source.name}/{source.version}",
+            target=f"{SHARED}/{source.name}/{version}",
+            details={"content_digest": source.content_digest, "bytes_copied": copied},
+        ),
+    )
+    return info

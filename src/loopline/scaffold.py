@@ -1,0 +1,103 @@
+"""``loopline init``: write a runnable sample project from the templates shipped in the package."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from loopline.domain import Tier
+from loopline.errors import DirectoryNotEmpty, UsageError
+from loopline.git import is_git_repo, run_git
+
+__all__ = ["InitResult", "init_project", "render_templates"]
+
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` wrote."""
+
+    path: Path
+    project: str
+    tier: Tier
+    model: str
+    files: tuple[str, ...]
+    git_initialised: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "path": str(self.path),
+            "project": self.project,
+            "tier": self.tier.value,
+            "model": self.model,
+            "files": list(self.files),
+            "git_initialised": self.git_initialised,
+        }
+
+
+def _walk(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name == "__pycache__":
+            continue
+        name = f"{prefix}{entry.name}"
+        if entry.is_dir():
+            found.extend(_walk(entry, f"{name}/"))
+        else:
+            found.append((name, entry))
+    return found
+
+
+def render_templates(group: str, context: dict[str, Any]) -> dict[str, bytes]:
+    """Every file of template group ``group`` rendered: ``*.j2`` through Jinja2, ``dot-x`` named ``.x``."""
+    import jinja2
+
+    environment = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    rendered: dict[str, bytes] = {}
+    for name, entry in _walk(resources.files("loopline") / "templates" / group):
+        target = "/".join(
+            part.replace("dot-", ".", 1) if part.startswith("dot-") else part for part in name.split("/")
+        )
+        if target.endswith(".j2"):
+            text = environment.from_string(entry.read_text(encoding="utf-8")).render(**context)
+            rendered[target.removesuffix(".j2")] = text.encode()
+        else:
+            rendered[target] = entry.read_bytes()
+    return rendered
+
+
+def init_project(
+    path: Path, tier: Tier, *, project: str | None = None, model: str | None = None, git: bool = True
+) -> InitResult:
+    """Write the sample project into ``path`` (new or empty); ``git init`` it unless already in a repo."""
+    path = path.expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file; give a folder to create the project in")
+    if path.is_dir() and (entries := list(path.iterdir())):
+        raise DirectoryNotEmpty(path=path, count=len(entries))
+    name = project or _NAME.sub("-", path.name).strip("-.") or "project"
+    context = {"project": name, "tier": tier.value, "model_name": model or f"{name}-classifier"}
+    files = render_templates("project", context)
+    path.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    initialised = False
+    if git and not is_git_repo(path):
+        run_git(path, "init", "--quiet", "--initial-branch=main")
+        initialised = True
+    return InitResult(
+        path=path,
+        project=name,
+        tier=tier,
+        model=context["model_name"],
+        files=tuple(sorted(files)),
+        git_initialised=initialised,
+    )

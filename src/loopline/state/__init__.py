@@ -1,0 +1,156 @@
+"""loopline's own database: SQLite by default, PostgreSQL unchanged; Alembic migrates it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from loopline.errors import NotProvisioned, StoreUnavailable
+
+__all__ = ["HEAD_REVISION", "Database", "as_utc"]
+
+HEAD_REVISION = "0001"
+"""The newest migration; a test keeps it equal to Alembic's head."""
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` with its timezone set to UTC (SQLite returns naive datetimes)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Database:
+    """Connections to loopline's database, with serialised write transactions on every backend."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite default."""
+        return self.url.startswith("sqlite")
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with any password hidden."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first use."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._create_engine()
+            return self._engine
+
+    def _create_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(self.url, pool_pre_ping=True, future=True)
+        engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Manage transactions ourselves so writes can take the lock up front (BEGIN IMMEDIATE):
+            # SQLite's default deferred upgrade from reader to writer fails at once under contention.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            mode = "IMMEDIATE" if connection.info.get("write") else "DEFERRED"
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._errors(), self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction that holds the database's write lock from its start (SQLite)."""
+        with self._errors(), self.engine.connect() as connection:
+            connection.info["write"] = True
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                connection.info["write"] = False
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+            raise StoreUnavailable(
+                what="loopline's database", where=self.redacted_url, reason=reason
+            ) from None
+
+    def revision(self) -> str | None:
+        """The migration the database is at, or None when it has no loopline tables."""
+        if self.is_sqlite and not self._sqlite_path().exists():
+            return None
+        with self.read() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+            return str(row[0]) if row else None
+
+    def require_current(self, project: Path) -> None:
+        """Refuse to go on unless ``loopline up`` has created and migrated the database."""
+        revision = self.revision()
+        if revision is None:
+            raise NotProvisioned(what=f"loopline's database ({self.redacted_url})", project=project)
+        if revision != HEAD_REVISION:
+            raise NotProvisioned(
+                f"loopline's database is at migration {revision} but this loopline needs {HEAD_REVISION}; "
+                f"run `loopline up` in {project} to migrate it"
+            )
+
+    def upgrade(self) -> bool:
+        """Create or migrate the tables to the newest revision; True when anything changed."""
+        before = self.revision()
+        if before == HEAD_REVISION:
+            return False
+        if self.is_sqlite:
+            self._sqlite_path().parent.mkdir(parents=True, exist_ok=True)
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self._errors(), self.engine.connect() as connection:
+            connection.info["write"] = True
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            if connection.in_transaction():
+                connection.commit()
+        return True
+
+    def _sqlite_path(self) -> Path:
+        database = make_url(self.url).database or ""
+        return Path(database)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

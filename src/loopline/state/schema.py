@@ -1,0 +1,95 @@
+"""The tables of loopline's own database (SQLAlchemy Core; Alembic migrates them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("git_branch", String(255), nullable=False),
+    Column("git_dirty", Boolean, nullable=False),
+    Column("diff_digest", String(80), nullable=True),
+    Column("content_digest", String(80), nullable=False),
+    Column("source_uri", Text, nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("source_workspace", String(32), nullable=False),
+    Column("validation_status", String(16), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("workspace", "name", "version", name="uq_model_versions_version"),
+    Index("ix_model_versions_commit", "git_commit"),
+    Index("ix_model_versions_lookup", "workspace", "name", "git_commit"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("workspace", String(32), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("workspace", String(32), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("git_commit", String(40), nullable=True),
+    Column("source", Text, nullable=True),
+    Column("target", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("outcome", String(40), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_events_commit", "git_commit"),
+    Index("ix_events_kind", "kind"),
+)
+
+# One row (id = 1): the sequence number and hash of the newest event. Appending locks this row, so the
+# chain stays linear under concurrent writers on any database, and a deleted newest event is noticed.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Model files by content digest, and the datastores."""

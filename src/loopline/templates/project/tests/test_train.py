@@ -1,0 +1,33 @@
+"""Tests of the sample's training code: fast, no MLflow store needed."""
+
+from train import evaluate, fit, flip_labels, load_params, load_splits
+
+
+def test_splits_are_disjoint_and_cover_the_data():
+    splits = load_splits(seed=7)
+    indexes = [set(features.index) for features, _ in splits.values()]
+    assert sum(len(index) for index in indexes) == len(set().union(*indexes)) == 569
+
+
+def test_flip_labels_flips_the_requested_fraction():
+    _, labels = load_splits(seed=7)["train"]
+    flipped = flip_labels(labels, 0.25, seed=1)
+    assert (flipped != labels).sum() == round(0.25 * len(labels))
+
+
+def test_default_params_train_a_model_that_beats_the_gate():
+    params = load_params()
+    splits = load_splits(int(params["seed"]))
+    model = fit(params, *splits["train"])
+    metrics = evaluate(model, *splits["validation"])
+    assert metrics["accuracy"] > 0.9
+    assert metrics["roc_auc"] > 0.95
+
+
+def test_label_noise_makes_a_worse_model():
+    params = load_params()
+    splits = load_splits(int(params["seed"]))
+    x_train, y_train = splits["train"]
+    clean = evaluate(fit(params, x_train, y_train), *splits["validation"])
+    noisy = evaluate(fit(params, x_train, flip_labels(y_train, 0.4, seed=7)), *splits["validation"])
+    assert noisy["accuracy"] < clean["accuracy"] - 0.05

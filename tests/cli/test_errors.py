@@ -1,0 +1,115 @@
+"""The CLI's error boundary: one line, no traceback, distinct exit codes, clean --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ProjectFactory
+from tests.helpers import cli
+
+
+def test_bad_configuration_is_one_line_and_exit_2(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple", up=False, commit=False)
+    text = (project / "loopline.yaml").read_text().replace("tier: simple", "tier: medium")
+    (project / "loopline.yaml").write_text(text)
+    result = cli(capsys, "status", "-C", str(project))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: loopline.yaml line 4: 'tier' cannot be 'medium'")
+    assert result.stdout == ""
+
+
+def test_unreadable_yaml_names_the_line(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple", up=False, commit=False)
+    (project / "loopline.yaml").write_text("project: p\ntier: simple\nmodel:\n  name: [x\n")
+    result = cli(capsys, "status", "-C", str(project))
+    assert result.exit_code == 2
+    assert "loopline.yaml line 5, column 1: not valid YAML" in result.stderr
+
+
+def test_misspelled_key_exit_2_names_it(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple", up=False, commit=False)
+    with (project / "loopline.yaml").open("a") as handle:
+        handle.write("trainng:\n  command: python train.py\n")
+    result = cli(capsys, "up", "-C", str(project))
+    assert result.exit_code == 2
+    assert "unknown key 'trainng'; did you mean 'training'?" in result.stderr
+    assert not (project / ".loopline").exists()
+
+
+def test_json_errors_are_one_document_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = cli(capsys, "status", "--json", "-C", str(tmp_path))
+    assert result.exit_code == 2
+    document = result.json()
+    assert document["error"]["error_code"] == "PROJECT_NOT_FOUND"
+    assert "loopline init" in document["error"]["message"]
+
+
+def test_usage_errors_exit_2_and_point_to_help(capsys: pytest.CaptureFixture[str]) -> None:
+    result = cli(capsys, "init", "x", "--tier", "huge")
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("(see `loopline init --help`)")
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_before_up_say_to_run_up(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple", up=False)
+    result = cli(capsys, "history", "-C", str(project))
+    assert result.exit_code == 1
+    assert "run `loopline up` in" in result.stderr
+
+
+def test_unexpected_faults_are_one_line_pointing_to_traceback(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The one substitution in the suite: a fault no real input can cause, injected at the SDK facade to
+    # prove the CLI boundary turns it into one line.
+    import loopline.api
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(loopline.api, "status", boom)
+    result = cli(capsys, "status")
+    assert result.exit_code == 4
+    assert (
+        result.stderr.strip()
+        == "error: unexpected RuntimeError: disk on fire (run again with --traceback for details)"
+    )
+    result = cli(capsys, "status", "--traceback")
+    assert "Traceback (most recent call last)" in result.stderr
+
+
+def test_status_json_has_the_products_shape(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("full")
+    result = cli(capsys, "status", "--json", "-C", str(project))
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["tier"] == "full"
+    assert document["workspaces"] == ["dev", "test", "prod"]
+    assert document["models"] == [] and document["endpoints"] == []
+    assert set(document["stores"]) == {"dev", "test", "prod", "shared"}
+    assert document["stores"]["prod"]["tracking_uri"].endswith("/.loopline/workspaces/prod/mlflow.db")
+
+
+def test_up_twice_says_nothing_changed(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    result = cli(capsys, "up", "-C", str(project))
+    assert result.exit_code == 0
+    assert "everything exists; nothing changed" in result.stdout

@@ -1,0 +1,52 @@
+"""In GitHub Actions, commands write their outputs and a Markdown summary for the run page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, commit_all, set_gate
+
+pytestmark = pytest.mark.slow
+
+
+def test_inner_loop_writes_outputs_and_a_summary(
+    new_project: ProjectFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = new_project("simple")
+    outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = cli(capsys, "inner-loop", "-C", str(project), "--json")
+    assert result.exit_code == 0
+    document = result.json()
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert values["registered"] == "true"
+    assert values["git_commit"] == document["git_commit"]
+    assert values["registry_version"] == "1"
+    text = summary.read_text()
+    assert text.startswith("## Inner loop: registered proj-classifier")
+    assert "| accuracy |" in text
+
+
+def test_a_failed_gate_is_summarised_too(
+    new_project: ProjectFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = new_project("simple")
+    set_gate(project, "roc_auc", min=1.5)
+    commit_all(project, "Impossible gate")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out.txt"))
+    result = cli(capsys, "inner-loop", "-C", str(project))
+    assert result.exit_code == 1
+    assert "| roc_auc |" in summary.read_text() and "FAIL" in summary.read_text()
+    assert "registered=false" in (tmp_path / "out.txt").read_text()

@@ -1,0 +1,84 @@
+"""Helpers the tests share: git, project edits, and running the CLI in-process or as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+def git(path: Path, *args: str) -> str:
+    """Run git in ``path``; fail the test when it fails."""
+    done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def commit_all(path: Path, message: str) -> str:
+    """Commit every change in ``path``; return the new commit's SHA."""
+    git(path, "add", "-A")
+    git(path, "commit", "--quiet", "--allow-empty", "-m", message)
+    return git(path, "rev-parse", "HEAD")
+
+
+def edit_yaml(path: Path, **changes: Any) -> None:
+    """Set top-level keys of a YAML file."""
+    data = yaml.safe_load(path.read_text()) or {}
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def set_gate(project: Path, metric: str, **bounds: float) -> None:
+    """Replace one metric's bounds in the project's gate file."""
+    path = project / "gate.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["metrics"][metric] = bounds
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@dataclass
+class CliResult:
+    """The outcome of one CLI invocation."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """stdout parsed as JSON (which must be all of it)."""
+        import json
+
+        return json.loads(self.stdout)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """Run the CLI in this process, as `loopline ARGS...` would."""
+    from loopline.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+def cli_process(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> CliResult:
+    """Run the real `loopline` console script in a child process."""
+    script = Path(sys.executable).with_name("loopline")
+    done = subprocess.run(
+        [str(script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)

@@ -1,0 +1,261 @@
+"""The inner loop on real git repositories, real training runs and real MLflow stores."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import DirtyWorkingTree, GateFailed, TrainingFailed
+from loopline.storage.digest import digest_tree
+from tests.conftest import ProjectFactory
+from tests.helpers import cli_process, commit_all, edit_yaml, git, set_gate
+
+pytestmark = pytest.mark.slow
+
+
+def client(project: Path, store: str) -> MlflowClient:
+    """A stock MLflow client on one of the project's stores."""
+    location = load_config(project).store(store)
+    return MlflowClient(tracking_uri=location.tracking_uri, registry_uri=location.registry_uri)
+
+
+def versions(project: Path, store: str) -> list[tuple[str, int]]:
+    """Every registered model version in a store, as (name, version)."""
+    found = client(project, store).search_model_versions("")
+    return sorted((v.name, int(v.version)) for v in found)
+
+
+@pytest.mark.parametrize("tier", ["experimentation", "simple", "full"])
+def test_inner_loop_registers_the_commit_in_dev_and_the_registry(
+    new_project: ProjectFactory, tier: str
+) -> None:
+    project = new_project(tier)
+    head = git(project, "rev-parse", "HEAD")
+    result = loopline.inner_loop(project)
+    assert result.created and result.trained and result.gate is not None and result.gate.passed
+    registry = client(project, "shared").search_model_versions(f"tags.git_commit = '{head}'")
+    assert [(v.name, int(v.version)) for v in registry] == [("proj-classifier", 1)]
+    tags = registry[0].tags
+    assert tags["git_commit"] == head and tags["git_branch"] == "main" and tags["git_dirty"] == "false"
+    assert tags["source_workspace"] == "dev" and tags["source_run_id"] == result.run_id
+    dev = client(project, "dev").search_model_versions(f"tags.git_commit = '{head}'")
+    assert len(dev) == 1 and dev[0].run_id == result.run_id
+    for key in (
+        "git_commit",
+        "git_branch",
+        "git_dirty",
+        "source_workspace",
+        "source_run_id",
+        "content_digest",
+    ):
+        assert dev[0].tags[key] == tags[key]
+    folder = Path(registry[0].source.removeprefix("file://"))
+    assert digest_tree(folder) == tags["content_digest"]
+
+
+def test_the_registered_model_loads_and_predicts_with_stock_mlflow(new_project: ProjectFactory) -> None:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    project = new_project("simple")
+    loopline.inner_loop(project)
+    location = load_config(project).store("shared")
+    mlflow.set_registry_uri(location.registry_uri)
+    try:
+        model = mlflow.pyfunc.load_model("models:/proj-classifier/1")
+    finally:
+        mlflow.set_registry_uri("")
+    source = client(project, "shared").get_model_version("proj-classifier", "1").source
+    example = pd.read_json(
+        Path(source.removeprefix("file://")) / "input_example.json", orient="split"
+    ).astype(float)
+    assert set(model.predict(example)) <= {0, 1}
+
+
+def test_the_same_commit_registers_nothing_new_and_a_new_commit_does(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    first = loopline.inner_loop(project)
+    again = loopline.inner_loop(project)
+    assert not again.created and not again.trained
+    assert "already registered" in again.message and "nothing to do" in again.message
+    assert again.shared.version == first.shared.version
+    assert versions(project, "shared") == [("proj-classifier", 1)]
+    edit_yaml(project / "params.yaml", C=0.5)
+    second_commit = commit_all(project, "Less regularisation")
+    second = loopline.inner_loop(project)
+    assert second.created and second.shared.version == 2 and second.git_commit == second_commit
+    assert versions(project, "shared") == [("proj-classifier", 1), ("proj-classifier", 2)]
+    assert [m.git_commit for m in loopline.status(project).models if m.workspace == "shared"] == [
+        first.git_commit,
+        second_commit,
+    ]
+
+
+def test_a_dirty_tree_is_refused_naming_the_files_and_audited(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    edit_yaml(project / "params.yaml", C=0.3)
+    (project / "notes.txt").write_text("scratch")
+    result = cli_process("inner-loop", cwd=project)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: the working tree has uncommitted changes (notes.txt, params.yaml); commit them, or pass "
+        "--allow-dirty to record the model as dirty"
+    )
+    assert "Traceback" not in result.stderr
+    assert versions(project, "dev") == versions(project, "shared") == []
+    refused = loopline.history(project, kind="refused")
+    assert len(refused) == 1 and refused[0].event.actor == "tester@example.com"
+
+
+def test_allow_dirty_records_the_dirt_and_a_digest_of_the_diff(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    edit_yaml(project / "params.yaml", C=0.3)
+    with pytest.raises(DirtyWorkingTree):
+        loopline.inner_loop(project)
+    result = loopline.inner_loop(project, allow_dirty=True)
+    assert result.git_dirty and result.dirty_files == ("params.yaml",)
+    tags = client(project, "shared").get_model_version("proj-classifier", "1").tags
+    assert tags["git_dirty"] == "true"
+    assert tags["git_diff_digest"].startswith("sha256:")
+    assert result.shared.diff_digest == tags["git_diff_digest"]
+    run = client(project, "dev").get_run(result.run_id)
+    assert run.data.params["C"] == "0.3"
+
+
+def test_a_failing_gate_exits_1_and_registers_nothing(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    set_gate(project, "accuracy", min=0.999)
+    commit_all(project, "Demand the impossible")
+    result = cli_process("inner-loop", cwd=project)
+    assert result.exit_code == 1
+    assert (
+        "gate failed: accuracy = " in result.stderr
+        and "(needs >= 0.999); nothing was registered" in result.stderr
+    )
+    assert "FAIL" in result.stderr
+    assert versions(project, "dev") == versions(project, "shared") == []
+    assert client(project, "dev").search_registered_models() == []
+    gate = loopline.history(project, kind="gate-evaluated")
+    assert [e.event.outcome for e in gate] == ["failed"]
+    with pytest.raises(GateFailed):  # the same commit is judged the same way, without training again
+        loopline.inner_loop(project)
+
+
+def test_a_training_run_killed_half_way_leaves_nothing_and_a_rerun_succeeds(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    train = project / "train.py"
+    train.write_text(
+        train.read_text().replace(
+            "        mlflow.log_metrics(metrics)\n",
+            "        mlflow.log_metrics(metrics)\n"
+            "        if __import__('os').environ.get('DIE_HALF_WAY'):\n"
+            "            __import__('os').kill(__import__('os').getpid(), 9)\n",
+        )
+    )
+    commit_all(project, "Training that can be killed")
+    killed = cli_process("inner-loop", cwd=project, env={"DIE_HALF_WAY": "1"})
+    assert killed.exit_code == 1
+    assert "training entry point `python train.py` was killed by signal 9" in killed.stderr
+    assert versions(project, "dev") == versions(project, "shared") == []
+    runs = client(project, "dev").search_runs(
+        [client(project, "dev").get_experiment_by_name("proj").experiment_id]
+    )
+    assert [r.info.status for r in runs] == ["FAILED"]
+    again = loopline.inner_loop(project)
+    assert again.created and again.trained
+    assert versions(project, "shared") == [("proj-classifier", 1)]
+
+
+def test_ctrl_c_during_training_stops_it_and_registers_nothing(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    script = Path(sys.executable).with_name("loopline")
+    child = subprocess.Popen(
+        [str(script), "inner-loop"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    logs = project / ".loopline" / "logs"
+    deadline = time.monotonic() + 60
+    while not (logs.is_dir() and any(logs.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    assert versions(project, "dev") == versions(project, "shared") == []
+    dev = client(project, "dev")
+    runs = dev.search_runs([dev.get_experiment_by_name("proj").experiment_id])
+    assert [r.info.status for r in runs] == ["KILLED"]
+
+
+@pytest.mark.parametrize("failpoint", ["before-dev-register", "after-dev-register"])
+def test_a_crash_between_steps_is_finished_by_the_rerun(new_project: ProjectFactory, failpoint: str) -> None:
+    project = new_project("simple")
+    crashed = cli_process("inner-loop", cwd=project, env={"LOOPLINE_FAILPOINT": failpoint})
+    assert crashed.exit_code == 137
+    expected_dev = [] if failpoint == "before-dev-register" else [("proj-classifier", 1)]
+    assert versions(project, "dev") == expected_dev
+    assert versions(project, "shared") == []
+    result = loopline.inner_loop(project)
+    assert result.created and not result.trained  # the finished training run is reused
+    assert versions(project, "dev") == versions(project, "shared") == [("proj-classifier", 1)]
+    kinds = [r.event.kind for r in loopline.history(project) if r.event.kind in {"registered", "shared"}]
+    assert kinds == ["registered", "shared"]
+
+
+def test_two_inner_loops_at_once_make_one_version(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    script = Path(sys.executable).with_name("loopline")
+    children = [
+        subprocess.Popen(
+            [str(script), "inner-loop", "--json"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=300) for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    import json
+
+    created = sorted(json.loads(out)["created"] for out, _ in outputs)
+    assert created == [False, True]
+    assert versions(project, "dev") == versions(project, "shared") == [("proj-classifier", 1)]
+
+
+def test_history_tells_who_did_what_to_which_commit(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = new_project("simple")
+    monkeypatch.setenv("LOOPLINE_USER", "alice")
+    result = loopline.inner_loop(project)
+    events = loopline.history(project, commit=result.git_commit[:7])
+    assert [(e.event.kind, e.event.workspace, e.event.outcome) for e in events] == [
+        ("gate-evaluated", "dev", "passed"),
+        ("registered", "dev", "ok"),
+        ("shared", "shared", "ok"),
+    ]
+    assert {e.event.actor for e in events} == {"alice"}
+    assert (
+        events[2].event.source == "dev/proj-classifier/1"
+        and events[2].event.target == "shared/proj-classifier/1"
+    )
+
+
+def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    edit_yaml(project / "loopline.yaml", model={"name": "proj-classifier", "artifact_path": "elsewhere"})
+    commit_all(project, "Wrong artifact path")
+    with pytest.raises(TrainingFailed, match="without logging a model named 'elsewhere'"):
+        loopline.inner_loop(project)
+    assert versions(project, "dev") == []

@@ -1,0 +1,142 @@
+"""loopline's database: migrations, revisions, locks and the audit chain."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from loopline import audit
+from loopline.errors import LockTimeout, NotProvisioned
+from loopline.events import Registered, Shared
+from loopline.state import HEAD_REVISION, Database
+from loopline.state.locks import hold
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path}/state.db")
+    database.upgrade()
+    return database
+
+
+def test_upgrade_creates_the_tables_once(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/deep/state.db")
+    assert database.revision() is None
+    assert database.upgrade() is True
+    assert database.revision() == HEAD_REVISION
+    assert database.upgrade() is False
+
+
+def test_head_revision_matches_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(__import__("loopline.state").state.__file__).parent / "migrations")
+    )
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_a_database_that_was_never_created_asks_for_up(tmp_path: Path) -> None:
+    with pytest.raises(NotProvisioned, match="run `loopline up`"):
+        Database(f"sqlite:///{tmp_path}/none.db").require_current(tmp_path)
+
+
+def test_audit_events_chain_by_hash_in_order(db: Database) -> None:
+    first = audit.record(
+        db, Registered(actor="a", workspace="dev", model="m", version=1, git_commit="c" * 40)
+    )
+    second = audit.record(
+        db, Shared(actor="b", workspace="shared", model="m", version=1, git_commit="c" * 40)
+    )
+    records = audit.query(db)
+    assert [r.seq for r in records] == [first, second]
+    assert records[0].prev_hash == audit.GENESIS
+    assert records[1].prev_hash == records[0].hash
+    assert isinstance(records[1].event, Shared) and records[1].event.actor == "b"
+    payload = {
+        "event_id": records[0].event_id,
+        "kind": "registered",
+        **records[0].event.model_dump(mode="json"),
+    }
+    assert audit.chain_hash(audit.GENESIS, payload) == records[0].hash
+
+
+def test_audit_query_filters_by_commit_prefix_and_kind(db: Database) -> None:
+    audit.record(db, Registered(actor="a", git_commit="a" * 40))
+    audit.record(db, Registered(actor="a", git_commit="b" * 40))
+    audit.record(db, Shared(actor="a", git_commit="b" * 40))
+    assert len(audit.query(db, commit="bbbbbbb")) == 2
+    assert [r.event.kind for r in audit.query(db, commit="bbbbbbb", kind="shared")] == ["shared"]
+    assert [r.event.git_commit for r in audit.query(db, limit=1)] == ["b" * 40]
+
+
+def test_concurrent_appends_keep_one_linear_chain(db: Database) -> None:
+    def writer(n: int) -> None:
+        for i in range(10):
+            audit.record(db, Registered(actor=f"w{n}", version=i))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    records = audit.query(db)
+    assert len(records) == 40
+    for before, after in itertools.pairwise(records):
+        assert after.prev_hash == before.hash
+    with db.read() as connection:
+        head = connection.execute(text("SELECT seq, hash FROM audit_head")).one()
+    assert (head.seq, head.hash) == (records[-1].seq, records[-1].hash)
+
+
+def test_a_lock_makes_the_second_holder_wait(db: Database) -> None:
+    order: list[str] = []
+
+    def second() -> None:
+        with hold(db, "job", "second", timeout=10):
+            order.append("second")
+
+    with hold(db, "job", "first"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.3)
+        order.append("first")
+    thread.join()
+    assert order == ["first", "second"]
+
+
+def test_a_lock_held_too_long_times_out_naming_the_holder(db: Database) -> None:
+    failure: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with hold(db, "job", "second", timeout=0.2):
+                pass
+        except LockTimeout as exc:
+            failure.append(exc)
+
+    with hold(db, "job", "first-owner"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    assert failure and "first-owner" in str(failure[0])
+
+
+def test_a_lock_of_a_dead_process_is_taken_over(db: Database) -> None:
+    with db.write() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO locks (name, owner, host, pid, acquired_at, expires_at) "
+                "VALUES ('job', 'ghost', :host, 999999, '2026-01-01', '2999-01-01')"
+            ),
+            {"host": __import__("socket").gethostname()},
+        )
+    with hold(db, "job", "me", timeout=1):
+        pass

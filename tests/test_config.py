@@ -1,0 +1,152 @@
+"""loopline.yaml: validation names the key and its line; LOOPLINE_ variables override it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopline.config import find_project_root, load_config, redact
+from loopline.domain import Tier
+from loopline.errors import ConfigError, ProjectNotFound
+
+VALID = """\
+project: shop
+tier: full
+model:
+  name: shop-classifier
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "loopline.yaml").write_text(text)
+    return tmp_path
+
+
+def test_defaults_put_every_store_under_dot_loopline(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, VALID))
+    assert settings.tier is Tier.FULL
+    assert settings.workspaces == ("dev", "test", "prod")
+    dev = settings.store("dev")
+    assert dev.tracking_uri == f"sqlite:///{tmp_path}/.loopline/workspaces/dev/mlflow.db"
+    assert dev.registry_uri == dev.tracking_uri
+    assert settings.store("shared").model_store == dev.model_store == f"{tmp_path}/.loopline/models"
+    assert settings.datastore("inbox") == f"{tmp_path}/.loopline/datastores/inbox"
+    assert settings.state_url == f"sqlite:///{tmp_path}/.loopline/state.db"
+
+
+def test_relative_locations_resolve_against_the_project_root(tmp_path: Path) -> None:
+    prod = "  prod:\n    tracking_uri: sqlite:///stores/prod.db\n    artifact_location: art/prod\n"
+    text = VALID + "workspaces:\n" + prod
+    settings = load_config(write(tmp_path, text))
+    assert settings.store("prod").tracking_uri == f"sqlite:///{tmp_path}/stores/prod.db"
+    assert settings.store("prod").artifact_location == f"{tmp_path}/art/prod"
+
+
+def test_environment_overrides_a_nested_key(tmp_path: Path) -> None:
+    env = {
+        "LOOPLINE_WORKSPACES__PROD__TRACKING_URI": "postgresql://u:secret@db/prod",
+        "LOOPLINE_TIER": "simple",
+    }
+    settings = load_config(write(tmp_path, VALID), environ=env)
+    assert settings.tier is Tier.SIMPLE
+    assert settings.store("prod").tracking_uri == "postgresql://u:secret@db/prod"
+    assert settings.store("prod").registry_uri == "postgresql://u:secret@db/prod"
+
+
+def test_misspelled_key_names_the_key_its_line_and_the_likely_fix(tmp_path: Path) -> None:
+    write(tmp_path, VALID + "workspces:\n  dev: {}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path)
+    assert error.value.message == "loopline.yaml line 5: unknown key 'workspces'; did you mean 'workspaces'?"
+    assert error.value.exit_code == 2
+
+
+def test_misspelled_nested_key_is_named_with_its_path(tmp_path: Path) -> None:
+    write(tmp_path, VALID + "workspaces:\n  dev:\n    trackng_uri: sqlite:///x.db\n")
+    with pytest.raises(
+        ConfigError, match=r"line 7: unknown key 'workspaces.dev.trackng_uri'; did you mean 'tracking_uri'"
+    ):
+        load_config(tmp_path)
+
+
+def test_unknown_tier_lists_the_tiers(tmp_path: Path) -> None:
+    write(tmp_path, VALID.replace("tier: full", "tier: ful"))
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path)
+    assert error.value.message.startswith("loopline.yaml line 2: 'tier' cannot be 'ful'; use one of")
+    assert "'experimentation', 'simple' or 'full'" in error.value.message
+
+
+def test_unknown_workspace_name_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, VALID + "workspaces:\n  staging: {}\n")
+    with pytest.raises(
+        ConfigError,
+        match="line 6: unknown workspace 'staging' under 'workspaces'; use one of dev, test, prod, shared",
+    ):
+        load_config(tmp_path)
+
+
+def test_unreadable_yaml_names_line_and_column(tmp_path: Path) -> None:
+    write(tmp_path, "project: shop\ntier: [full\nmodel:\n  name: x\n")
+    with pytest.raises(ConfigError, match=r"^loopline.yaml line \d+, column \d+: not valid YAML"):
+        load_config(tmp_path)
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    write(tmp_path, "- project\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(tmp_path)
+
+
+def test_missing_required_key_is_named(tmp_path: Path) -> None:
+    write(tmp_path, "project: shop\ntier: simple\n")
+    with pytest.raises(ConfigError, match="required key 'model' is missing"):
+        load_config(tmp_path)
+
+
+def test_environment_variable_with_unknown_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, VALID), environ={"LOOPLINE_WORKSPACES__DEV__TRACKNG_URI": "x"})
+    assert error.value.message.startswith(
+        "environment variable LOOPLINE_WORKSPACES__DEV__TRACKNG_URI: unknown key"
+    )
+
+
+def test_reserved_variables_are_not_configuration(tmp_path: Path) -> None:
+    settings = load_config(
+        write(tmp_path, VALID), environ={"LOOPLINE_USER": "alice", "LOOPLINE_CACHE_DIR": "/x"}
+    )
+    assert settings.config.project == "shop"
+
+
+def test_two_workspaces_on_one_tracking_store_are_refused(tmp_path: Path) -> None:
+    text = (
+        VALID
+        + "workspaces:\n  dev:\n    tracking_uri: sqlite:///one.db\n  prod:\n    tracking_uri: sqlite:///one.db\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"workspaces\.prod\.tracking_uri is the same store as workspaces\.dev"
+    ):
+        load_config(write(tmp_path, text))
+
+
+def test_bad_model_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 4: 'model.name': use letters, digits"):
+        load_config(write(tmp_path, VALID.replace("shop-classifier", "'shop classifier!'")))
+
+
+def test_project_root_is_found_from_a_subfolder(tmp_path: Path) -> None:
+    write(tmp_path, VALID)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert find_project_root(tmp_path / "a" / "b") == tmp_path
+
+
+def test_no_project_gives_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(ProjectNotFound, match="run `loopline init DIR --tier simple`"):
+        find_project_root(tmp_path)
+
+
+def test_redact_hides_passwords() -> None:
+    assert redact("postgresql://me:hunter2@db:5432/x") == "postgresql://me:***@db:5432/x"
+    assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

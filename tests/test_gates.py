@@ -1,0 +1,56 @@
+"""Gates: thresholds files and their evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopline.errors import ConfigError
+from loopline.gates import evaluate, load_thresholds
+
+
+def thresholds(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gate.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_min_and_max_bounds_are_checked(tmp_path: Path) -> None:
+    gate = load_thresholds(thresholds(tmp_path, "metrics:\n  accuracy: {min: 0.9}\n  loss: {max: 0.5}\n"))
+    assert evaluate(gate, {"accuracy": 0.95, "loss": 0.2}).passed
+    result = evaluate(gate, {"accuracy": 0.85, "loss": 0.2})
+    assert not result.passed
+    assert [c.describe() for c in result.failures] == ["accuracy = 0.85 (needs >= 0.9)"]
+
+
+def test_a_missing_metric_fails(tmp_path: Path) -> None:
+    gate = load_thresholds(thresholds(tmp_path, "metrics:\n  auc: {min: 0.5}\n"))
+    result = evaluate(gate, {"accuracy": 1.0})
+    assert not result.passed
+    assert result.failures[0].describe() == "auc is missing"
+
+
+def test_bounds_are_inclusive(tmp_path: Path) -> None:
+    gate = load_thresholds(thresholds(tmp_path, "metrics:\n  a: {min: 0.5, max: 0.5}\n"))
+    assert evaluate(gate, {"a": 0.5}).passed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("metrics: {}\n", "needs a 'metrics' mapping"),
+        ("metrics:\n  a: {low: 1}\n", "metrics.a needs 'min' and/or 'max'"),
+        ("metrics:\n  a: {min: high}\n", "metrics.a.min must be a number"),
+        ("metrics:\n  a: {min: 2, max: 1}\n", "metrics.a has min 2 above max 1"),
+        ("metrics: [\n", "gate.yaml line 2: not valid YAML"),
+    ],
+)
+def test_bad_thresholds_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_thresholds(thresholds(tmp_path, text))
+
+
+def test_missing_file_says_where_to_configure_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"set gate\.file in loopline\.yaml"):
+        load_thresholds(tmp_path / "nope.yaml")

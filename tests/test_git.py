@@ -1,0 +1,72 @@
+"""Commit identity from real git repositories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopline.errors import InvalidReference, NotAGitRepository
+from loopline.git import commit_identity, resolve_commit
+from tests.helpers import commit_all, git
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "--quiet")
+    (path / "a.txt").write_text("one\n")
+    commit_all(path, "first")
+    return path
+
+
+def test_clean_tree_gives_head_and_branch(repo: Path) -> None:
+    identity = commit_identity(repo)
+    assert identity.commit == git(repo, "rev-parse", "HEAD")
+    assert identity.branch == "main"
+    assert not identity.dirty
+    assert identity.diff_digest is None
+
+
+def test_modified_and_untracked_files_make_it_dirty(repo: Path) -> None:
+    (repo / "a.txt").write_text("two\n")
+    (repo / "new.txt").write_text("x\n")
+    identity = commit_identity(repo)
+    assert identity.dirty_files == ("a.txt", "new.txt")
+    assert identity.diff_digest is not None and identity.diff_digest.startswith("sha256:")
+
+
+def test_diff_digest_follows_the_content_of_the_changes(repo: Path) -> None:
+    (repo / "a.txt").write_text("two\n")
+    first = commit_identity(repo).diff_digest
+    assert commit_identity(repo).diff_digest == first
+    (repo / "a.txt").write_text("three\n")
+    assert commit_identity(repo).diff_digest != first
+
+
+def test_repository_without_commits_is_refused(tmp_path: Path) -> None:
+    git(tmp_path, "init", "--quiet")
+    with pytest.raises(NotAGitRepository, match="has no commits yet"):
+        commit_identity(tmp_path)
+
+
+def test_folder_outside_git_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotAGitRepository, match="not inside a git repository"):
+        commit_identity(tmp_path)
+
+
+def test_github_actions_branch_name_wins_over_a_detached_head(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(repo, "checkout", "--quiet", "--detach")
+    assert commit_identity(repo).branch == "(detached)"
+    monkeypatch.setenv("GITHUB_REF_NAME", "release-1")
+    assert commit_identity(repo).branch == "release-1"
+
+
+def test_resolve_commit_accepts_prefixes_and_refuses_garbage(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    assert resolve_commit(repo, head[:7]) == head
+    with pytest.raises(InvalidReference):
+        resolve_commit(repo, "0000000")

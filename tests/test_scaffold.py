@@ -1,0 +1,76 @@
+"""`loopline init`: a runnable sample project for every tier."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import DirectoryNotEmpty
+
+EXPECTED = {
+    ".gitignore",
+    "README.md",
+    "gate.yaml",
+    "loopline.yaml",
+    "notebooks/local-development.ipynb",
+    "params.yaml",
+    "pyproject.toml",
+    "requirements.txt",
+    "tests/conftest.py",
+    "tests/test_train.py",
+    "train.py",
+}
+
+
+@pytest.mark.parametrize("tier", ["experimentation", "simple", "full"])
+def test_init_writes_a_valid_project_for_each_tier(tmp_path: Path, tier: str) -> None:
+    result = loopline.init(tmp_path / "p", tier)
+    assert set(result.files) >= EXPECTED
+    settings = load_config(tmp_path / "p")
+    assert settings.tier.value == tier
+    assert settings.config.model.name == "p-classifier"
+    assert (tmp_path / "p" / ".git").is_dir() and result.git_initialised
+    assert ".loopline/" in (tmp_path / "p" / ".gitignore").read_text().splitlines()
+    assert yaml.safe_load((tmp_path / "p" / "params.yaml").read_text())["label_noise"] == 0.0
+
+
+def test_init_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "keep.txt").write_text("mine")
+    with pytest.raises(DirectoryNotEmpty, match=r"is not empty \(1 entries\)"):
+        loopline.init(tmp_path / "p", "simple")
+    assert [f.name for f in (tmp_path / "p").iterdir()] == ["keep.txt"]
+
+
+def test_init_inside_a_repository_does_not_nest_one(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)
+    result = loopline.init(tmp_path / "ml", "simple")
+    assert not result.git_initialised
+    assert not (tmp_path / "ml" / ".git").exists()
+
+
+def test_the_samples_own_tests_and_lint_pass(tmp_path: Path) -> None:
+    loopline.init(tmp_path / "p", "simple")
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path / "p",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "4 passed" in tests.stdout
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=tmp_path / "p",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout
