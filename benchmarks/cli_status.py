@@ -53,7 +53,8 @@ def main() -> None:
         print(f"{name:<28}{value:>10.3f}")
     print(
         f"\nloopline status: {status:.3f} s (target <= 0.5 s: {'met' if status <= 0.5 else 'MISSED'}); "
-        f"{status / mlflow:.2f}x the time of importing MLflow alone; {status / python:.1f}x a bare Python start"
+        f"{status / mlflow:.2f}x the time of importing MLflow alone; "
+        f"{status / python:.1f}x a bare Python start"
     )
 
 
