@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import loopline
-from tests.helpers import commit_all
+from tests.helpers import commit_all, edit_yaml
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +55,66 @@ def new_project(tmp_path: Path) -> ProjectFactory:
         return path
 
     return make
+
+
+FAILING_TRAIN = '''\
+"""A model that raises on negative input: for tests of how serving treats a failing model."""
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+
+class Fragile(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        if (model_input["x"] < 0).any():
+            raise ValueError("negative input")
+        return model_input["x"] * 2
+
+
+example = pd.DataFrame({"x": [1.0, 2.0], "name": ["a", "b"]})
+with mlflow.start_run():
+    mlflow.log_metrics({"accuracy": 1.0, "roc_auc": 1.0, "log_loss": 0.0})
+    mlflow.pyfunc.log_model(name="model", python_model=Fragile(), input_example=example,
+                            signature=infer_signature(example, example["x"] * 2), pip_requirements=["mlflow"])
+'''
+
+
+@pytest.fixture(scope="session")
+def served_project(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Path]:
+    """A simple-tier project with `proj-classifier` v1 (C=1.0), v2 (C=0.5), and `fragile` v1."""
+    root = tmp_path_factory.mktemp("served")
+    home = root / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Test User\n\temail = tester@example.com\n")
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "HOME": str(home),
+            "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "LOOPLINE_CACHE_DIR": str(cache_dir),
+        }
+    )
+    try:
+        project = root / "proj"
+        loopline.init(project, "simple")
+        commit_all(project, "Sample project")
+        loopline.up(project)
+        loopline.inner_loop(project)
+        edit_yaml(project / "params.yaml", C=0.5)
+        commit_all(project, "Less regularisation")
+        loopline.inner_loop(project)
+        (project / "fragile.py").write_text(FAILING_TRAIN)
+        config = (project / "loopline.yaml").read_text()
+        (project / "loopline.yaml").write_text(
+            config.replace("command: python train.py", "command: python fragile.py")
+        )
+        commit_all(project, "A fragile model")
+        loopline.inner_loop(project, model="fragile")
+        (project / "loopline.yaml").write_text(config)
+        commit_all(project, "Back to the sample")
+        yield project
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

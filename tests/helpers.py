@@ -82,3 +82,23 @@ def cli_process(
         check=False,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def model_version(project: Path, version: int, name: str = "proj-classifier", workspace: str = "dev") -> Any:
+    """A version from `loopline status`."""
+    import loopline
+
+    return next(
+        m
+        for m in loopline.status(project).models
+        if (m.workspace, m.name, m.version) == (workspace, name, version)
+    )
+
+
+def input_example(project: Path, version: int = 1) -> tuple[list[str], list[list[float]]]:
+    """The columns and rows of the sample model's input example."""
+    import json
+
+    folder = Path(model_version(project, version).source_uri.removeprefix("file://"))
+    example = json.loads((folder / "input_example.json").read_text())
+    return example["columns"], example["data"]

@@ -1,7 +1,7 @@
 """loopline: models from a commit to production and back, on one laptop or a team's infrastructure.
 
-The SDK functions (``loopline.init``, ``up``, ``status``, ``inner_loop``, ``history``, ``use_workspace``,
-``demo``) are imported on first use, so ``import loopline`` stays fast.
+The SDK functions (``loopline.init``, ``up``, ``status``, ``inner_loop``, ``history``, ``create_endpoint``,
+``serve``, ...) live in ``loopline.api`` and are imported on first use, so ``import loopline`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,16 +10,51 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_API = ("demo", "history", "init", "inner_loop", "status", "up", "use_workspace")
-
-__all__ = ["__version__", "demo", "history", "init", "inner_loop", "status", "up", "use_workspace"]
+__all__ = [
+    "__version__",
+    "create_deployment",
+    "create_endpoint",
+    "delete_deployment",
+    "delete_endpoint",
+    "demo",
+    "endpoint_keys",
+    "get_endpoint",
+    "history",
+    "init",
+    "inner_loop",
+    "invoke_endpoint",
+    "list_endpoints",
+    "serve",
+    "set_traffic",
+    "status",
+    "up",
+    "use_workspace",
+]
 
 if TYPE_CHECKING:
-    from loopline.api import demo, history, init, inner_loop, status, up, use_workspace
+    from loopline.api import (
+        create_deployment,
+        create_endpoint,
+        delete_deployment,
+        delete_endpoint,
+        demo,
+        endpoint_keys,
+        get_endpoint,
+        history,
+        init,
+        inner_loop,
+        invoke_endpoint,
+        list_endpoints,
+        serve,
+        set_traffic,
+        status,
+        up,
+        use_workspace,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
+    if name in __all__:
         from loopline import api
 
         return getattr(api, name)

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.config import DATASTORES, redact
-from loopline.domain import SHARED, ModelVersionInfo, Tier
+from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo, Tier
 from loopline.errors import UsageError
 from loopline.instance import Instance
+from loopline.state import HEAD_REVISION
 
 if TYPE_CHECKING:
     # Services load on first use, so a quick command such as `status` imports only what it needs.
     from loopline.audit import AuditRecord
+    from loopline.endpoints.invoke import InvokeResult
     from loopline.lifecycle import DemoResult
     from loopline.loops.inner import InnerLoopResult
     from loopline.progress import Reporter
@@ -28,12 +30,24 @@ if TYPE_CHECKING:
     from loopline.scaffold import InitResult
 
 __all__ = [
+    "EndpointCreated",
+    "EndpointKeys",
     "Status",
     "WorkspaceInfo",
+    "create_deployment",
+    "create_endpoint",
+    "delete_deployment",
+    "delete_endpoint",
     "demo",
+    "endpoint_keys",
+    "get_endpoint",
     "history",
     "init",
     "inner_loop",
+    "invoke_endpoint",
+    "list_endpoints",
+    "serve",
+    "set_traffic",
     "status",
     "up",
     "use_workspace",
@@ -123,8 +137,14 @@ def status(project: PathLike | None = None) -> Status:
 
     instance = Instance.open(project)
     settings = instance.settings
-    provisioned = instance.db.revision() is not None
+    revision = instance.db.revision()
+    provisioned = revision is not None
     models = tuple(catalog.list_versions(instance.db)) if provisioned else ()
+    endpoints: tuple[dict[str, Any], ...] = ()
+    if revision == HEAD_REVISION:
+        from loopline.endpoints import service
+
+        endpoints = tuple(e.to_dict() for e in service.list_endpoints(instance))
     return Status(
         project=settings.config.project,
         root=settings.root,
@@ -138,6 +158,7 @@ def status(project: PathLike | None = None) -> Status:
         datastores={name: redact(settings.datastore(name)) for name in DATASTORES},
         state_url=instance.db.redacted_url,
         models=models,
+        endpoints=endpoints,
     )
 
 
@@ -200,3 +221,186 @@ def demo(
     from loopline.lifecycle import run_demo
 
     return run_demo(_tier(tier), Path(keep) if keep is not None else None, reporter)
+
+
+# Online endpoints -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointCreated:
+    """A new endpoint and, with key auth, its two keys: shown this once, stored only as hashes."""
+
+    endpoint: EndpointInfo
+    keys: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (the one place keys appear: the answer to the request that made them)."""
+        return {"endpoint": self.endpoint.to_dict(), "keys": self.keys}
+
+
+def create_endpoint(
+    name: str, workspace: str = "dev", *, auth: str = "key", project: PathLike | None = None
+) -> EndpointCreated:
+    """Create an online endpoint in a workspace; with key auth, return its two keys."""
+    from loopline.endpoints import service
+
+    info, keys = service.create_endpoint(Instance.open(project), name, workspace, auth)
+    return EndpointCreated(info, keys)
+
+
+def list_endpoints(workspace: str | None = None, *, project: PathLike | None = None) -> list[EndpointInfo]:
+    """Every online endpoint (of one workspace when given)."""
+    from loopline.endpoints import service
+
+    instance = _provisioned(project)
+    return service.list_endpoints(instance, workspace)
+
+
+def get_endpoint(name: str, *, project: PathLike | None = None) -> EndpointInfo:
+    """One endpoint with its deployments, traffic and mirror."""
+    from loopline.endpoints import service
+
+    return service.get_endpoint(_provisioned(project), name)
+
+
+def delete_endpoint(name: str, *, force: bool = False, project: PathLike | None = None) -> EndpointInfo:
+    """Delete an endpoint (with its deployments only when ``force``)."""
+    from loopline.endpoints import service
+
+    return service.delete_endpoint(_provisioned(project), name, force=force)
+
+
+@dataclass(frozen=True)
+class EndpointKeys:
+    """An endpoint's keys as listings show them, and a regenerated key (shown this once)."""
+
+    endpoint: str
+    keys: list[dict[str, str]]
+    regenerated: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"endpoint": self.endpoint, "keys": self.keys, "regenerated": self.regenerated}
+
+
+def endpoint_keys(
+    name: str, *, regenerate: str | None = None, project: PathLike | None = None
+) -> EndpointKeys:
+    """List an endpoint's keys (by prefix); with ``regenerate``, replace that one and return it."""
+    from loopline.endpoints import service
+
+    instance = _provisioned(project)
+    fresh = {regenerate: service.regenerate_key(instance, name, regenerate)} if regenerate else {}
+    listing = [k.to_dict() for k in service.key_listing(instance, name)]
+    return EndpointKeys(name, listing, fresh)
+
+
+def set_traffic(
+    name: str,
+    traffic: dict[str, int] | list[str],
+    *,
+    mirror: dict[str, int] | list[str] | None = None,
+    reason: str | None = None,
+    project: PathLike | None = None,
+) -> EndpointInfo:
+    """Set an endpoint's traffic split (``{"blue": 90, "green": 10}`` or ``["blue=90", "green=10"]``)."""
+    from loopline.endpoints import service
+    from loopline.endpoints.traffic import parse_assignments
+
+    shares = parse_assignments(traffic) if isinstance(traffic, list) else dict(traffic)
+    if isinstance(mirror, list):
+        mirror = {} if mirror in (["none"], []) else parse_assignments(mirror, "mirror")
+    return service.set_traffic(_provisioned(project), name, shares, mirror, reason=reason)
+
+
+def create_deployment(
+    endpoint: str,
+    name: str,
+    *,
+    model: str | None = None,
+    version: int | None = None,
+    commit: str | None = None,
+    traffic: int | None = None,
+    check: bool = True,
+    project: PathLike | None = None,
+) -> EndpointInfo:
+    """Deploy a registered model version (by ``version`` or ``commit``) to an endpoint."""
+    from loopline.endpoints import service
+    from loopline.serving.model import check_model
+
+    instance = _provisioned(project)
+    chosen = model or instance.settings.config.model.name
+    return service.create_deployment(
+        instance,
+        endpoint,
+        name,
+        chosen,
+        version=version,
+        commit=commit,
+        traffic=traffic,
+        check=check_model if check else None,
+    )
+
+
+def delete_deployment(endpoint: str, name: str, *, project: PathLike | None = None) -> EndpointInfo:
+    """Remove a deployment that takes no traffic."""
+    from loopline.endpoints import service
+
+    return service.delete_deployment(_provisioned(project), endpoint, name)
+
+
+def invoke_endpoint(
+    name: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    deployment: str | None = None,
+    route: str = "invocations",
+    content_type: str = "application/json",
+    timeout: float = 30,
+    project: PathLike | None = None,
+) -> InvokeResult:
+    """Send one scoring request to a served endpoint with loopline's own key; return the answer."""
+    from loopline.endpoints.invoke import invoke
+
+    return invoke(
+        _provisioned(project),
+        name,
+        payload,
+        deployment=deployment,
+        route=route,
+        content_type=content_type,
+        timeout=timeout,
+    )
+
+
+def serve(
+    workspace: str = "dev",
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+    project: PathLike | None = None,
+) -> None:
+    """Serve every online endpoint of a workspace until interrupted (blocks)."""
+    from urllib.parse import urlsplit
+
+    from loopline.serving.server import serve as run
+
+    instance = _provisioned(project)
+    if workspace == SHARED:
+        raise UsageError("the shared registry serves no endpoints; serve a workspace")
+    instance.require_workspace(workspace)
+    default = urlsplit(instance.settings.endpoints_url(workspace))
+    run(
+        instance.root,
+        workspace,
+        host or default.hostname or "127.0.0.1",
+        port or default.port or 8700,
+        workers,
+    )
+
+
+def _provisioned(project: PathLike | None) -> Instance:
+    instance = Instance.open(project)
+    instance.db.require_current(instance.root)
+    return instance

@@ -39,6 +39,7 @@ ENV_PREFIX = "LOOPLINE_"
 STATE_DIR = ".loopline"
 DATASTORES = ("inbox", "predictions")
 STORE_NAMES = ("dev", "test", "prod", SHARED)
+DEFAULT_PORTS = {"prod": 8700, "dev": 8701, "test": 8702}
 
 # LOOPLINE_ variables that steer the process rather than override a key of loopline.yaml.
 RESERVED_ENV = frozenset(
@@ -60,6 +61,9 @@ class StoreConfig(_Strict):
     artifact_location: str | None = Field(None, description="Where runs' artifacts go.")
     model_store: str | None = Field(
         None, description="Content-addressed model files; stores that share it share bytes."
+    )
+    endpoints_url: str | None = Field(
+        None, description="Base URL where this workspace's online endpoints are served."
     )
 
 
@@ -91,6 +95,17 @@ class GateConfig(_Strict):
     file: str = Field("gate.yaml", description="Metric thresholds file, relative to the project root.")
 
 
+class ServingConfig(_Strict):
+    """How ``loopline serve`` answers."""
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    max_batch_rows: int = Field(
+        1024, gt=0, description="Most rows one model call scores for batched requests."
+    )
+    poll_seconds: float = Field(0.25, gt=0, le=1, description="How often servers look for changes.")
+    request_log: bool = Field(True, description="One JSON line per request on stdout.")
+
+
 class StateConfig(_Strict):
     """loopline's own database (audit log, catalog, endpoints)."""
 
@@ -112,6 +127,7 @@ class ProjectConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
     state: StateConfig = StateConfig()
+    serving: ServingConfig = ServingConfig()
     workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
     datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
 
@@ -210,6 +226,13 @@ class Settings:
             artifact_location=_resolve_location(given.artifact_location, self.root, base / "artifacts"),
             model_store=_resolve_location(given.model_store, self.root, self.state_dir / "models"),
         )
+
+    def endpoints_url(self, workspace: str) -> str:
+        """The base URL of the workspace's online endpoints."""
+        given = self.config.workspaces.get(workspace, StoreConfig())  # type: ignore[call-overload]
+        if given.endpoints_url:
+            return str(given.endpoints_url).rstrip("/")
+        return f"http://127.0.0.1:{DEFAULT_PORTS.get(workspace, 8700)}"
 
     def datastore(self, name: str) -> str:
         """The resolved location of datastore ``name`` (``inbox`` or ``predictions``)."""
@@ -375,6 +398,7 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
         ("training",): TrainingConfig,
         ("gate",): GateConfig,
         ("state",): StateConfig,
+        ("serving",): ServingConfig,
     }
     if parent in sections:
         return list(sections[parent].model_fields)

@@ -15,6 +15,8 @@ __all__ = [
     "TIER_WORKSPACES",
     "WORKFLOW_TIERS",
     "CommitRef",
+    "DeploymentInfo",
+    "EndpointInfo",
     "GateResult",
     "MetricCheck",
     "ModelVersionInfo",
@@ -179,3 +181,68 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {"gate": self.name, "passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """One deployment of an online endpoint: a model version and its share of the traffic."""
+
+    name: str
+    model: str
+    version: int
+    git_commit: str
+    content_digest: str
+    source_uri: str
+    traffic: int
+    created_at: datetime | None = None
+    created_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "version": self.version,
+            "git_commit": self.git_commit,
+            "content_digest": self.content_digest,
+            "traffic": self.traffic,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_by": self.created_by,
+        }
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """An online endpoint: its workspace, URL, auth mode, deployments, traffic and mirror."""
+
+    name: str
+    workspace: str
+    auth: str
+    url: str
+    deployments: tuple[DeploymentInfo, ...]
+    mirror: dict[str, int]
+    generation: int
+    created_at: datetime | None = None
+
+    @property
+    def traffic(self) -> dict[str, int]:
+        """Each deployment's percentage of live traffic."""
+        return {d.name: d.traffic for d in self.deployments}
+
+    def deployment(self, name: str) -> DeploymentInfo | None:
+        """The deployment called ``name``, if any."""
+        return next((d for d in self.deployments if d.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape ``status --json`` and ``endpoint show --json`` print (no keys, ever)."""
+        return {
+            "workspace": self.workspace,
+            "name": self.name,
+            "url": self.url,
+            "auth": self.auth,
+            "deployments": [d.to_dict() for d in self.deployments],
+            "traffic": self.traffic,
+            "mirror": self.mirror,
+            "generation": self.generation,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }

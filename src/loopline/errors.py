@@ -20,6 +20,7 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
     │   ├── LockTimeout                   1   409
     │   ├── IntegrityViolation            1   409   files no longer match their content digest
     │   └── NotFound                      1   404   a model, version or commit that does not exist
+    ├── RequestRejected                   1   4xx   a scoring request the server will not answer
     ├── InsufficientEvidence              3   422   monitoring cannot decide yet
     └── StoreUnavailable                  4   503   a database, MLflow server or object store fails
 """
@@ -43,6 +44,7 @@ __all__ = [
     "NotProvisioned",
     "ProjectNotFound",
     "Refused",
+    "RequestRejected",
     "StoreUnavailable",
     "TierDisabled",
     "TrainingFailed",
@@ -200,6 +202,20 @@ class NotFound(Refused):
 
     http_status = 404
     error_code = "NOT_FOUND"
+
+
+class RequestRejected(LooplineError):
+    """A scoring request the server will not answer; each instance carries its own status and code.
+
+    The message names the problem (a column, a limit, a type) and never repeats the request's content.
+    """
+
+    error_code = "BAD_REQUEST"
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status  # type: ignore[misc]
+        self.error_code = code  # type: ignore[misc]
 
 
 class InsufficientEvidence(LooplineError):

@@ -11,12 +11,18 @@ from loopline.domain import utcnow
 
 __all__ = [
     "EVENT_TYPES",
+    "Deployed",
+    "DeploymentDeleted",
+    "EndpointCreated",
+    "EndpointDeleted",
     "Event",
     "GateEvaluated",
+    "KeyRotated",
     "Provisioned",
     "RefusedAttempt",
     "Registered",
     "Shared",
+    "TrafficChanged",
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {}
@@ -76,3 +82,39 @@ class RefusedAttempt(Event):
     """An attempt that loopline refused, with the reason."""
 
     kind: ClassVar[str] = "refused"
+
+
+class EndpointCreated(Event):
+    """An online endpoint was created."""
+
+    kind: ClassVar[str] = "endpoint-created"
+
+
+class EndpointDeleted(Event):
+    """An online endpoint was deleted."""
+
+    kind: ClassVar[str] = "endpoint-deleted"
+
+
+class Deployed(Event):
+    """A model version was deployed to an endpoint."""
+
+    kind: ClassVar[str] = "deployed"
+
+
+class DeploymentDeleted(Event):
+    """A deployment was removed from an endpoint."""
+
+    kind: ClassVar[str] = "deployment-deleted"
+
+
+class TrafficChanged(Event):
+    """An endpoint's traffic split or mirror changed."""
+
+    kind: ClassVar[str] = "traffic-changed"
+
+
+class KeyRotated(Event):
+    """An endpoint key was regenerated (the key itself is never recorded)."""
+
+    kind: ClassVar[str] = "key-rotated"

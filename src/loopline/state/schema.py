@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -92,4 +93,55 @@ locks = Table(
     Column("pid", Integer, nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("workspace", String(32), nullable=False),
+    Column("auth", String(8), nullable=False),
+    Column("mirror_deployment", String(64), nullable=True),
+    Column("mirror_percent", Integer, nullable=False, default=0),
+    Column("generation", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_endpoints_workspace", "workspace"),
+)
+
+# Keys are stored only as sha256 hashes; the key itself is shown once, when made.
+endpoint_keys = Table(
+    "endpoint_keys",
+    metadata,
+    Column("endpoint_id", Integer, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("slot", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Integer, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("content_digest", String(80), nullable=False),
+    Column("source_uri", Text, nullable=False),
+    Column("traffic", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("endpoint_id", "name", name="uq_deployments_name"),
+)
+
+# Named random values of the instance (the secret behind loopline's own calls to its endpoints).
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
 )

@@ -1,0 +1,377 @@
+"""``endpoint``, ``deployment`` and ``serve``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from loopline import api
+from loopline.cli.app import app
+from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.output import Output
+from loopline.errors import UsageError
+
+if TYPE_CHECKING:
+    from loopline.domain import EndpointInfo
+
+endpoint_app = typer.Typer(
+    help="Online endpoints: create, list, show, delete, keys, traffic, invoke.", no_args_is_help=True
+)
+deployment_app = typer.Typer(
+    help="Deployments of an online endpoint: create, list, show, delete.", no_args_is_help=True
+)
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(deployment_app, name="deployment")
+
+EndpointName = Annotated[str, typer.Argument(help="The endpoint's name.")]
+WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="The workspace (dev, test or prod).")]
+
+
+def _traffic_bar(info: EndpointInfo) -> str:
+    parts = [f"{name} {percent}%" for name, percent in info.traffic.items() if percent]
+    mirror = [f"mirror {name} {percent}%" for name, percent in info.mirror.items()]
+    return ", ".join(parts + mirror) or "no traffic"
+
+
+def show_endpoint(console: Console, info: EndpointInfo) -> None:
+    """An endpoint and its deployments for humans."""
+    console.print(f"[bold]{escape(info.name)}[/bold]  {info.workspace}  {escape(info.url)}  auth {info.auth}")
+    console.print(f"traffic: {escape(_traffic_bar(info))}")
+    if not info.deployments:
+        console.print(
+            "No deployments yet: `loopline deployment create "
+            f"{escape(info.name)} blue --version N` (or --commit SHA)."
+        )
+        return
+    table = Table()
+    for column in ("deployment", "model", "version", "commit", "traffic"):
+        table.add_column(column)
+    for deployment in info.deployments:
+        mirror = info.mirror.get(deployment.name)
+        share = f"{deployment.traffic}%" + (f" (+{mirror}% mirrored)" if mirror else "")
+        table.add_row(
+            deployment.name, deployment.model, str(deployment.version), deployment.git_commit[:7], share
+        )
+    console.print(table)
+
+
+@endpoint_app.command("create")
+def endpoint_create(
+    name: EndpointName,
+    workspace: WorkspaceOption = "dev",
+    auth: Annotated[
+        str, typer.Option("--auth", help="key: callers send a Bearer key; none: no auth.")
+    ] = "key",
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Create an online endpoint; its two keys are shown this once (stored only as hashes)."""
+    result = api.create_endpoint(name, workspace, auth=auth, project=project)
+
+    def human(console: Console) -> None:
+        show_endpoint(console, result.endpoint)
+        for slot, key in result.keys.items():
+            console.print(f"{slot} key: [bold]{key}[/bold]")
+        if result.keys:
+            console.print("[yellow]Store the keys now: loopline keeps only their hashes.[/yellow]")
+
+    output = Output(json)
+    output.emit(result.to_dict(), human)
+    output.github({"endpoint": name, "url": result.endpoint.url})
+
+
+@endpoint_app.command("list")
+def endpoint_list(
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", help="Only this workspace's endpoints.", show_default=False),
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List online endpoints with their traffic."""
+    endpoints = api.list_endpoints(workspace, project=project)
+
+    def human(console: Console) -> None:
+        if not endpoints:
+            console.print("No endpoints: `loopline endpoint create NAME --workspace dev`.")
+            return
+        table = Table()
+        for column in ("endpoint", "workspace", "url", "traffic"):
+            table.add_column(column)
+        for info in endpoints:
+            table.add_row(info.name, info.workspace, info.url, _traffic_bar(info))
+        console.print(table)
+
+    Output(json).emit({"endpoints": [e.to_dict() for e in endpoints]}, human)
+
+
+@endpoint_app.command("show")
+def endpoint_show(name: EndpointName, project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Show an endpoint's URL, deployments, traffic and mirror."""
+    info = api.get_endpoint(name, project=project)
+    Output(json).emit(info.to_dict(), lambda console: show_endpoint(console, info))
+
+
+@endpoint_app.command("delete")
+def endpoint_delete(
+    name: EndpointName,
+    force: Annotated[bool, typer.Option("--force", help="Delete its deployments too.")] = False,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Delete an endpoint (one with deployments only with --force)."""
+    info = api.delete_endpoint(name, force=force, project=project)
+    Output(json).emit(
+        {"deleted": info.to_dict()}, lambda console: console.print(f"Deleted endpoint {escape(name)}.")
+    )
+
+
+@endpoint_app.command("keys")
+def endpoint_keys(
+    name: EndpointName,
+    regenerate: Annotated[
+        str | None,
+        typer.Option(
+            "--regenerate",
+            help="Replace this key (primary or secondary); the other keeps working.",
+            show_default=False,
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List an endpoint's keys by prefix, or regenerate one (shown this once)."""
+    result = api.endpoint_keys(name, regenerate=regenerate, project=project)
+
+    def human(console: Console) -> None:
+        for listed in result.keys:
+            console.print(f"{listed['slot']:<10} {listed['prefix']:<14} made {listed['created_at']}")
+        for slot, key in result.regenerated.items():
+            console.print(f"new {slot} key: [bold]{key}[/bold]")
+            console.print("[yellow]Store it now: loopline keeps only its hash.[/yellow]")
+
+    Output(json).emit(result.to_dict(), human)
+
+
+@endpoint_app.command("traffic")
+def endpoint_traffic(
+    name: EndpointName,
+    shares: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="DEPLOYMENT=PERCENT for each deployment that takes traffic (the others get 0); they must "
+            "sum to 100.",
+            show_default=False,
+        ),
+    ] = None,
+    mirror: Annotated[
+        str | None,
+        typer.Option(
+            "--mirror",
+            help="DEPLOYMENT=PERCENT: copy up to 50% of requests to a deployment without live traffic "
+            "(its answers are discarded); 'none' stops mirroring.",
+            show_default=False,
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why, for the audit log.", show_default=False)
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Set an endpoint's traffic split and mirror; show it when no shares are given."""
+    if not shares and mirror is None:
+        info = api.get_endpoint(name, project=project)
+    else:
+        current = api.get_endpoint(name, project=project).traffic if not shares else None
+        info = api.set_traffic(
+            name, shares or current or {}, mirror=[mirror] if mirror else None, reason=reason, project=project
+        )
+    output = Output(json)
+    output.emit(
+        info.to_dict(), lambda console: console.print(f"{escape(name)}: {escape(_traffic_bar(info))}")
+    )
+    output.github(
+        {"endpoint": name, "traffic": orjson.dumps(info.traffic).decode()},
+        f"## Traffic of `{name}`\n\n{_traffic_bar(info)}",
+    )
+
+
+@endpoint_app.command("invoke")
+def endpoint_invoke(
+    name: EndpointName,
+    request_file: Annotated[
+        Path,
+        typer.Option(
+            "--request-file", "-f", help="The request body (JSON, or CSV with --csv); '-' reads stdin."
+        ),
+    ],
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            help="Send it to this deployment, bypassing the traffic split.",
+            show_default=False,
+        ),
+    ] = None,
+    route: Annotated[
+        str, typer.Option("--route", help="invocations (MLflow style) or score (Azure ML style).")
+    ] = "invocations",
+    csv: Annotated[bool, typer.Option("--csv", help="The body is CSV.")] = False,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Send one scoring request to a served endpoint, with loopline's own key."""
+    try:
+        body = sys.stdin.buffer.read() if str(request_file) == "-" else request_file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {request_file}: {exc.strerror}") from None
+    result = api.invoke_endpoint(
+        name,
+        body,
+        deployment=deployment,
+        route=route,
+        content_type="text/csv" if csv else "application/json",
+        project=project,
+    )
+
+    def human(console: Console) -> None:
+        source = f"{result.deployment} (model v{result.model_version}, {str(result.git_commit)[:7]})"
+        console.print(f"{result.status} from {escape(source)} in {result.seconds * 1000:.1f} ms")
+        console.print_json(orjson.dumps(result.body).decode())
+
+    Output(json).emit(result.to_dict(), human)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+DeploymentName = Annotated[str, typer.Argument(help="The deployment's name (for example blue or green).")]
+
+
+@deployment_app.command("create")
+def deployment_create(
+    endpoint: EndpointName,
+    name: DeploymentName,
+    model: ModelOption = None,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="The model version to deploy.", show_default=False)
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit", help="Deploy the version made from this commit (a prefix of 7+).", show_default=False
+        ),
+    ] = None,
+    traffic: Annotated[
+        int | None,
+        typer.Option(
+            "--traffic",
+            help="Give it this share of traffic now, scaling the "
+            "others down (default: 0, or 100 for the first).",
+            show_default=False,
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check", help="Load the model and answer its input example before deploying."
+        ),
+    ] = True,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Deploy a model version of the endpoint's workspace (files checked against their digest)."""
+    info = api.create_deployment(
+        endpoint,
+        name,
+        model=model,
+        version=version,
+        commit=commit,
+        traffic=traffic,
+        check=check,
+        project=project,
+    )
+    output = Output(json)
+    output.emit(info.to_dict(), lambda console: show_endpoint(console, info))
+    deployed = info.deployment(name)
+    if deployed is not None:
+        output.github(
+            {"deployment": name, "version": str(deployed.version), "git_commit": deployed.git_commit}
+        )
+
+
+@deployment_app.command("list")
+def deployment_list(endpoint: EndpointName, project: ProjectOption = None, json: JsonOption = False) -> None:
+    """List an endpoint's deployments."""
+    info = api.get_endpoint(endpoint, project=project)
+    Output(json).emit(
+        {"endpoint": endpoint, "deployments": [d.to_dict() for d in info.deployments]},
+        lambda console: show_endpoint(console, info),
+    )
+
+
+@deployment_app.command("show")
+def deployment_show(
+    endpoint: EndpointName, name: DeploymentName, project: ProjectOption = None, json: JsonOption = False
+) -> None:
+    """Show one deployment: model version, commit, digest, traffic."""
+    from loopline.errors import NotFound
+
+    deployment = api.get_endpoint(endpoint, project=project).deployment(name)
+    if deployment is None:
+        raise NotFound(f"endpoint '{endpoint}' has no deployment named '{name}'")
+    data: dict[str, Any] = deployment.to_dict()
+
+    def human(console: Console) -> None:
+        for key, value in data.items():
+            console.print(f"{key:<15} {escape(str(value))}")
+
+    Output(json).emit(data, human)
+
+
+@deployment_app.command("delete")
+def deployment_delete(
+    endpoint: EndpointName, name: DeploymentName, project: ProjectOption = None, json: JsonOption = False
+) -> None:
+    """Remove a deployment that takes no traffic."""
+    info = api.delete_deployment(endpoint, name, project=project)
+    Output(json).emit(
+        info.to_dict(), lambda console: console.print(f"Deleted {escape(endpoint)}/{escape(name)}.")
+    )
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOption = "dev",
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Interface to listen on (default: from the workspace's endpoints_url, 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            help="Port (default: from endpoints_url; prod 8700, dev 8701, test 8702).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    project: ProjectOption = None,
+) -> None:
+    """Serve every online endpoint of a workspace, following changes as they happen, until Ctrl-C."""
+    Output(False).note(f"serving the endpoints of {workspace} (Ctrl-C to stop)")
+    api.serve(workspace, host=host, port=port, workers=workers, project=project)

@@ -1,0 +1,1 @@
+"""Online endpoints: their keys, deployments and traffic, as loopline's database holds them."""

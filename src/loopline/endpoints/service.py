@@ -1,0 +1,498 @@
+"""Creating, changing and reading online endpoints, their keys, deployments and traffic.
+
+Every change happens in one write transaction that locks the endpoint's row, bumps its ``generation``
+(which serving replicas watch) and appends its audit event, so replicas, the audit order and the final
+state always agree.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as _secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from loopline import audit, catalog
+from loopline.domain import SHARED, CommitRef, DeploymentInfo, EndpointInfo, ModelVersionInfo, utcnow
+from loopline.endpoints import keys as keymod
+from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
+from loopline.errors import NotFound, Refused, UsageError
+from loopline.events import (
+    Deployed,
+    DeploymentDeleted,
+    EndpointCreated,
+    EndpointDeleted,
+    KeyRotated,
+    TrafficChanged,
+)
+from loopline.instance import Instance
+from loopline.state import as_utc
+from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
+from loopline.storage.models import ModelStore
+
+__all__ = [
+    "KeyInfo",
+    "create_deployment",
+    "create_endpoint",
+    "delete_deployment",
+    "delete_endpoint",
+    "get_endpoint",
+    "key_listing",
+    "list_endpoints",
+    "regenerate_key",
+    "resolve_model_version",
+    "set_traffic",
+    "system_secret",
+]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+AUTH_MODES = ("key", "none")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Refuse names that would not work in a URL path."""
+    if not _NAME.match(name):
+        raise UsageError(
+            f"{kind} name '{name}' must be lowercase letters, digits and '-', starting with a letter or digit"
+        )
+    return name
+
+
+def _deployment(row: Any) -> DeploymentInfo:
+    return DeploymentInfo(
+        name=row["name"],
+        model=row["model_name"],
+        version=row["model_version"],
+        git_commit=row["git_commit"],
+        content_digest=row["content_digest"],
+        source_uri=row["source_uri"],
+        traffic=row["traffic"],
+        created_at=as_utc(row["created_at"]),
+        created_by=row["created_by"],
+    )
+
+
+def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointInfo:
+    rows = (
+        connection.execute(
+            select(deployments).where(deployments.c.endpoint_id == row["id"]).order_by(deployments.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    mirror = {row["mirror_deployment"]: row["mirror_percent"]} if row["mirror_deployment"] else {}
+    return EndpointInfo(
+        name=row["name"],
+        workspace=row["workspace"],
+        auth=row["auth"],
+        url=f"{instance.settings.endpoints_url(row['workspace'])}/endpoints/{row['name']}",
+        deployments=tuple(_deployment(r) for r in rows),
+        mirror=mirror,
+        generation=row["generation"],
+        created_at=as_utc(row["created_at"]),
+    )
+
+
+def _row(connection: Connection, name: str, *, lock: bool = False) -> Any:
+    statement = select(endpoints).where(endpoints.c.name == name)
+    if lock:
+        statement = statement.with_for_update()
+    row = connection.execute(statement).mappings().first()
+    if row is None:
+        raise NotFound(f"no endpoint named '{name}'; `loopline endpoint list` shows them")
+    return row
+
+
+def _bump(connection: Connection, endpoint_id: int) -> None:
+    connection.execute(
+        update(endpoints).where(endpoints.c.id == endpoint_id).values(generation=endpoints.c.generation + 1)
+    )
+
+
+def list_endpoints(instance: Instance, workspace: str | None = None) -> list[EndpointInfo]:
+    """Every endpoint (of ``workspace`` when given), by name."""
+    statement = select(endpoints).order_by(endpoints.c.name)
+    if workspace:
+        statement = statement.where(endpoints.c.workspace == workspace)
+    with instance.db.read() as connection:
+        return [
+            _endpoint(connection, row, instance) for row in connection.execute(statement).mappings().all()
+        ]
+
+
+def get_endpoint(instance: Instance, name: str) -> EndpointInfo:
+    """One endpoint with its deployments and traffic."""
+    with instance.db.read() as connection:
+        return _endpoint(connection, _row(connection, name), instance)
+
+
+def create_endpoint(
+    instance: Instance, name: str, workspace: str, auth: str = "key"
+) -> tuple[EndpointInfo, dict[str, str]]:
+    """Create an endpoint; return it and, with key auth, its two keys (shown this once)."""
+    check_name("endpoint", name)
+    if auth not in AUTH_MODES:
+        raise UsageError(f"auth '{auth}' is not one of {', '.join(AUTH_MODES)}")
+    if workspace == SHARED:
+        raise UsageError("the shared registry serves no endpoints; create the endpoint in a workspace")
+    instance.require_workspace(workspace)
+    instance.db.require_current(instance.root)
+    system_secret(instance)  # exists before any server reads the endpoint
+    fresh = {slot: keymod.new_key() for slot in keymod.SLOTS} if auth == "key" else {}
+    now = utcnow()
+    with instance.db.write() as connection:
+        if connection.execute(select(endpoints.c.workspace).where(endpoints.c.name == name)).first():
+            raise Refused(f"an endpoint named '{name}' already exists; choose another name")
+        endpoint_id = connection.execute(
+            insert(endpoints).values(
+                name=name,
+                workspace=workspace,
+                auth=auth,
+                mirror_percent=0,
+                generation=1,
+                created_at=now,
+                created_by=instance.actor,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        for slot, key in fresh.items():
+            connection.execute(
+                insert(endpoint_keys).values(
+                    endpoint_id=endpoint_id,
+                    slot=slot,
+                    key_hash=keymod.hash_key(key),
+                    prefix=keymod.public_prefix(key),
+                    created_at=now,
+                )
+            )
+        audit.append(
+            connection,
+            EndpointCreated(
+                actor=instance.actor,
+                workspace=workspace,
+                target=name,
+                details={"auth": auth},
+            ),
+        )
+        info = _endpoint(connection, _row(connection, name), instance)
+    return info, fresh
+
+
+def delete_endpoint(instance: Instance, name: str, *, force: bool = False) -> EndpointInfo:
+    """Delete an endpoint; one that still has deployments only with ``force``."""
+    with instance.db.write() as connection:
+        row = _row(connection, name, lock=True)
+        info = _endpoint(connection, row, instance)
+        if info.deployments and not force:
+            listed = ", ".join(d.name for d in info.deployments)
+            raise Refused(
+                f"endpoint '{name}' still has deployments ({listed}); delete them first, or pass --force"
+            )
+        connection.execute(delete(deployments).where(deployments.c.endpoint_id == row["id"]))
+        connection.execute(delete(endpoint_keys).where(endpoint_keys.c.endpoint_id == row["id"]))
+        connection.execute(delete(endpoints).where(endpoints.c.id == row["id"]))
+        audit.append(
+            connection,
+            EndpointDeleted(
+                actor=instance.actor,
+                workspace=info.workspace,
+                target=name,
+                details={"deployments": [d.name for d in info.deployments]},
+            ),
+        )
+    return info
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key as listings show it: its slot, a harmless prefix and when it was made."""
+
+    slot: str
+    prefix: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-ready mapping."""
+        return {"slot": self.slot, "prefix": self.prefix + "…", "created_at": self.created_at}
+
+
+def key_listing(instance: Instance, name: str) -> list[KeyInfo]:
+    """The endpoint's keys, without the keys themselves."""
+    with instance.db.read() as connection:
+        row = _row(connection, name)
+        rows = (
+            connection.execute(
+                select(endpoint_keys)
+                .where(endpoint_keys.c.endpoint_id == row["id"])
+                .order_by(endpoint_keys.c.slot)
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        KeyInfo(r["slot"], r["prefix"], as_utc(r["created_at"]).isoformat(timespec="seconds")) for r in rows
+    ]
+
+
+def regenerate_key(instance: Instance, name: str, slot: str) -> str:
+    """Replace one key; the other keeps working, so callers can switch without a gap."""
+    if slot not in keymod.SLOTS:
+        raise UsageError(f"key slot '{slot}' is not one of {', '.join(keymod.SLOTS)}")
+    key = keymod.new_key()
+    with instance.db.write() as connection:
+        row = _row(connection, name, lock=True)
+        if row["auth"] != "key":
+            raise Refused(f"endpoint '{name}' was created with --auth none and has no keys")
+        connection.execute(
+            update(endpoint_keys)
+            .where(
+                endpoint_keys.c.endpoint_id == row["id"],
+                endpoint_keys.c.slot == slot,
+            )
+            .values(key_hash=keymod.hash_key(key), prefix=keymod.public_prefix(key), created_at=utcnow())
+        )
+        _bump(connection, row["id"])
+        audit.append(
+            connection,
+            KeyRotated(
+                actor=instance.actor,
+                workspace=row["workspace"],
+                target=name,
+                details={"slot": slot},
+            ),
+        )
+    return key
+
+
+def system_secret(instance: Instance) -> str:
+    """The instance's secret behind loopline's own endpoint key, made on first use."""
+    with instance.db.read() as connection:
+        value = connection.execute(
+            select(instance_secrets.c.value).where(instance_secrets.c.name == "endpoint-system-key")
+        ).scalar()
+    if value:
+        return str(value)
+    with instance.db.write() as connection:
+        value = connection.execute(
+            select(instance_secrets.c.value).where(instance_secrets.c.name == "endpoint-system-key")
+        ).scalar()
+        if not value:
+            value = _secrets.token_hex(32)
+            connection.execute(insert(instance_secrets).values(name="endpoint-system-key", value=value))
+    return str(value)
+
+
+def resolve_model_version(
+    instance: Instance, workspace: str, model: str, *, version: int | None = None, commit: str | None = None
+) -> ModelVersionInfo:
+    """The version of ``model`` in ``workspace`` named by number or by commit (prefix of 7+)."""
+    if (version is None) == (commit is None):
+        raise UsageError("name the model version with exactly one of --version N or --commit SHA")
+    if commit is not None:
+        full = catalog.resolve_commit(instance.db, workspace, model, CommitRef(commit))
+        found = [
+            v
+            for v in catalog.list_versions(instance.db, workspace=workspace, name=model, commit=full)
+            if v.git_commit == full
+        ]
+        found.sort(key=lambda v: (not v.git_dirty, v.version))
+        return found[-1]
+    matches = [
+        v for v in catalog.list_versions(instance.db, workspace=workspace, name=model) if v.version == version
+    ]
+    if not matches:
+        raise NotFound(f"model '{model}' has no version {version} in {workspace}")
+    return matches[0]
+
+
+def create_deployment(
+    instance: Instance,
+    endpoint: str,
+    name: str,
+    model: str,
+    *,
+    version: int | None = None,
+    commit: str | None = None,
+    traffic: int | None = None,
+    check: Callable[[Path], None] | None = None,
+) -> EndpointInfo:
+    """Deploy a model version of the endpoint's workspace; the first deployment takes all traffic.
+
+    The model's files are checked against their digest first, and ``check`` (loading the model and
+    answering its input example) runs before the deployment is recorded.
+    """
+    check_name("deployment", name)
+    current = get_endpoint(instance, endpoint)
+    if current.deployment(name):
+        raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
+    chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
+    folder = ModelStore(instance.settings.store(current.workspace).model_store).verify(chosen.content_digest)
+    if check is not None:
+        check(folder)
+    with instance.db.write() as connection:
+        row = _row(connection, endpoint, lock=True)
+        before = _endpoint(connection, row, instance)
+        if before.deployment(name):
+            raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
+        shares = dict(before.traffic)
+        if not shares:
+            new_traffic = {name: 100 if traffic in (None, 100) else _only_deployment(name, traffic)}
+        elif traffic is None:
+            new_traffic = {**shares, name: 0}
+        else:
+            new_traffic = with_share({**shares, name: 0}, name, traffic)
+        if before.mirror and new_traffic.get(next(iter(before.mirror)), 0):
+            raise Refused("that would give live traffic to the mirrored deployment; change the mirror first")
+        connection.execute(
+            insert(deployments).values(
+                endpoint_id=row["id"],
+                name=name,
+                model_name=chosen.name,
+                model_version=chosen.version,
+                git_commit=chosen.git_commit,
+                content_digest=chosen.content_digest,
+                source_uri=folder.resolve().as_uri(),
+                traffic=new_traffic[name],
+                created_at=utcnow(),
+                created_by=instance.actor,
+            )
+        )
+        _write_traffic(connection, row["id"], {k: v for k, v in new_traffic.items() if k != name})
+        _bump(connection, row["id"])
+        audit.append(
+            connection,
+            Deployed(
+                actor=instance.actor,
+                workspace=current.workspace,
+                model=chosen.name,
+                version=chosen.version,
+                git_commit=chosen.git_commit,
+                target=f"{endpoint}/{name}",
+                details={"content_digest": chosen.content_digest, "traffic": new_traffic},
+            ),
+        )
+        if new_traffic != {**shares, name: 0}:
+            audit.append(
+                connection,
+                TrafficChanged(
+                    actor=instance.actor,
+                    workspace=current.workspace,
+                    source=f"{endpoint}: {_describe(shares)}",
+                    target=f"{endpoint}: {_describe(new_traffic)}",
+                    details={"from": shares, "to": new_traffic},
+                ),
+            )
+        return _endpoint(connection, _row(connection, endpoint), instance)
+
+
+def _only_deployment(name: str, traffic: int) -> int:
+    raise Refused(f"'{name}' is the endpoint's first deployment, so it takes 100% of traffic, not {traffic}%")
+
+
+def _write_traffic(connection: Connection, endpoint_id: int, shares: dict[str, int]) -> None:
+    for deployment, percent in shares.items():
+        connection.execute(
+            update(deployments)
+            .where(
+                deployments.c.endpoint_id == endpoint_id,
+                deployments.c.name == deployment,
+            )
+            .values(traffic=percent)
+        )
+
+
+def _describe(shares: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in shares.items()) or "(none)"
+
+
+def delete_deployment(instance: Instance, endpoint: str, name: str) -> EndpointInfo:
+    """Remove a deployment that takes no traffic (live or mirrored)."""
+    with instance.db.write() as connection:
+        row = _row(connection, endpoint, lock=True)
+        before = _endpoint(connection, row, instance)
+        target = before.deployment(name)
+        if target is None:
+            raise NotFound(f"endpoint '{endpoint}' has no deployment named '{name}'")
+        others = [d.name for d in before.deployments if d.name != name]
+        if target.traffic:
+            move = (
+                " ".join(f"{o}={100 if i == 0 else 0}" for i, o in enumerate(others))
+                or "(deploy another first)"
+            )
+            raise Refused(
+                f"deployment '{name}' still takes {target.traffic}% of traffic; move it first: "
+                f"loopline endpoint traffic {endpoint} {move}"
+            )
+        if name in before.mirror:
+            raise Refused(
+                f"deployment '{name}' receives mirrored traffic; first run: "
+                f"loopline endpoint traffic {endpoint} {_describe(before.traffic)} --mirror none"
+            )
+        connection.execute(
+            delete(deployments).where(
+                deployments.c.endpoint_id == row["id"],
+                deployments.c.name == name,
+            )
+        )
+        _bump(connection, row["id"])
+        audit.append(
+            connection,
+            DeploymentDeleted(
+                actor=instance.actor,
+                workspace=before.workspace,
+                model=target.model,
+                version=target.version,
+                git_commit=target.git_commit,
+                target=f"{endpoint}/{name}",
+            ),
+        )
+        return _endpoint(connection, _row(connection, endpoint), instance)
+
+
+def set_traffic(
+    instance: Instance,
+    endpoint: str,
+    traffic: dict[str, int],
+    mirror: dict[str, int] | None = None,
+    *,
+    reason: str | None = None,
+) -> EndpointInfo:
+    """Set the whole traffic split (unnamed deployments get 0) and, when given, the mirror."""
+    with instance.db.write() as connection:
+        row = _row(connection, endpoint, lock=True)
+        before = _endpoint(connection, row, instance)
+        full = check_traffic([d.name for d in before.deployments], traffic)
+        new_mirror = check_mirror(full, before.mirror if mirror is None else mirror)
+        if full == before.traffic and new_mirror == before.mirror:
+            return before
+        _write_traffic(connection, row["id"], full)
+        name, percent = next(iter(new_mirror.items()), (None, 0))
+        connection.execute(
+            update(endpoints)
+            .where(endpoints.c.id == row["id"])
+            .values(
+                mirror_deployment=name,
+                mirror_percent=percent,
+            )
+        )
+        _bump(connection, row["id"])
+        audit.append(
+            connection,
+            TrafficChanged(
+                actor=instance.actor,
+                workspace=before.workspace,
+                reason=reason,
+                source=f"{endpoint}: {_describe(before.traffic)}",
+                target=f"{endpoint}: {_describe(full)}",
+                details={
+                    "from": before.traffic,
+                    "to": full,
+                    "mirror_from": before.mirror,
+                    "mirror_to": new_mirror,
+                },
+            ),
+        )
+        return _endpoint(connection, _row(connection, endpoint), instance)

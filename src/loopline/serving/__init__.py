@@ -1,0 +1,1 @@
+"""Serving online endpoints: the scoring core (no framework), batching, the ASGI shell, the server."""

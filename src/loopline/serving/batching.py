@@ -1,0 +1,113 @@
+"""Adaptive micro-batching: requests for one deployment that arrive together share one model call.
+
+Everything runs on the event loop. A request adds its rows and waits; the first one schedules a flush
+for the loop's next turn. Each turn the loop also reads whatever the network has delivered, so while
+requests keep joining, the flush steps aside for another turn (at most ``max_turns``) and runs the model
+once the queue stops growing. Under light load a request waits one idle turn; under load the model's
+fixed cost per call is shared by as many requests as arrive together. A batch whose call fails is
+retried request by request, so one bad request fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Batcher"]
+
+
+class Batcher:
+    """Batches float matrices for one model on one event loop."""
+
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], Any],
+        loop: asyncio.AbstractEventLoop,
+        max_rows: int,
+        max_turns: int = 16,
+        on_call: Callable[[], None] | None = None,
+    ) -> None:
+        self.predict = predict
+        self.loop = loop
+        self.max_rows = max_rows
+        self.max_turns = max_turns
+        self.on_call = on_call
+        self.calls = 0
+        self._pending: deque[tuple[np.ndarray, asyncio.Future[Any]]] = deque()
+        self._rows = 0
+        self._scheduled = False
+        self._seen = 0
+        self._turns = 0
+
+    def submit(self, rows: np.ndarray) -> asyncio.Future[Any]:
+        """Queue ``rows``; the future resolves to their predictions."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._pending.append((rows, future))
+        self._rows += rows.shape[0]
+        if not self._scheduled:
+            self._scheduled = True
+            self._seen, self._turns = 0, 0
+            self.loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        waiting = len(self._pending)
+        if waiting > self._seen and self._turns < self.max_turns and self._rows < self.max_rows:
+            self._seen, self._turns = waiting, self._turns + 1
+            self.loop.call_soon(self._flush)  # more arrived last turn: give the rest a turn to join
+            return
+        pending = self._take()
+        if self._pending:
+            self._seen, self._turns = 0, 0
+            self.loop.call_soon(self._flush)
+        else:
+            self._scheduled = False
+        if len(pending) == 1:
+            self._run_one(*pending[0])
+            return
+        self._run_batch(pending)
+
+    def _run_batch(self, pending: list[tuple[np.ndarray, asyncio.Future[Any]]]) -> None:
+        sizes = [rows.shape[0] for rows, _ in pending]
+        try:
+            self._count()
+            answers = np.asarray(self.predict(np.concatenate([rows for rows, _ in pending])))
+            if answers.shape[0] != sum(sizes):
+                raise ValueError("the model returned a different number of predictions than rows")
+        except Exception:  # retry one by one: only the requests that make the model fail should fail
+            for rows, future in pending:
+                self._run_one(rows, future)
+            return
+        start = 0
+        for (_, future), size in zip(pending, sizes, strict=True):
+            if not future.done():
+                future.set_result(answers[start : start + size])
+            start += size
+
+    def _take(self) -> list[tuple[np.ndarray, asyncio.Future[Any]]]:
+        taken: list[tuple[np.ndarray, asyncio.Future[Any]]] = []
+        rows = 0
+        while self._pending and (not taken or rows + self._pending[0][0].shape[0] <= self.max_rows):
+            item = self._pending.popleft()
+            taken.append(item)
+            rows += item[0].shape[0]
+        self._rows -= rows
+        return taken
+
+    def _count(self) -> None:
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call()
+
+    def _run_one(self, rows: np.ndarray, future: asyncio.Future[Any]) -> None:
+        if future.done():
+            return
+        try:
+            self._count()
+            future.set_result(self.predict(rows))
+        except Exception as exc:
+            future.set_exception(exc)

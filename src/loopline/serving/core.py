@@ -1,0 +1,299 @@
+"""The scoring core: a request in (method, path, headers, body), a response out. No web framework.
+
+Routes: ``POST /endpoints/{name}/score`` (Azure ML style), ``POST /endpoints/{name}/invocations``
+(MLflow style), ``GET /endpoints/{name}``, ``GET /endpoints/{name}/deployments/{d}/ready``,
+``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+
+from loopline.errors import RequestRejected
+from loopline.serving.schema import bad, parse_body, to_model_input
+from loopline.serving.state import DeploymentRuntime, EndpointRoute
+
+__all__ = ["AccessLog", "Response", "ScoringCore"]
+
+log = logging.getLogger("loopline.serve")
+
+JSON = [(b"content-type", b"application/json")]
+DEPLOYMENT_HEADER = b"loopline-deployment"
+
+
+class Response(NamedTuple):
+    """What the shell sends back."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def error(exc: RequestRejected, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    """A client or server error as ``{"error_code", "message"}``."""
+    body = orjson.dumps({"error_code": exc.error_code, "message": exc.message})
+    return Response(exc.http_status, headers or JSON, body)
+
+
+class AccessLog:
+    """One JSON line per request, buffered and written in batches so logging costs the hot path little."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.lines: list[bytes] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Queue one line."""
+        if self.enabled:
+            self.lines.append(orjson.dumps(record))
+
+    def flush(self) -> None:
+        """Write what is queued to stdout."""
+        if self.lines:
+            lines, self.lines = self.lines, []
+            os.write(1, b"\n".join(lines) + b"\n")
+
+
+def _predictions(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value if value.dtype != object else value.tolist()
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict(orient="records")
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+class ScoringCore:
+    """Routes requests to deployments and answers them; the routing tables are swapped in from outside."""
+
+    def __init__(self, metrics: Any, access_log: AccessLog, openapi: bytes) -> None:
+        self.routes: Mapping[str, EndpointRoute] = {}
+        self.started = False
+        self.metrics = metrics
+        self.access_log = access_log
+        self.openapi = openapi
+        self._random = random.Random()
+        self._requests = 0
+        self._prefix = f"{os.getpid():x}-"
+
+    async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
+        """Answer one request; never raises."""
+        parts = path.strip("/").split("/")
+        try:
+            if parts[0] == "endpoints" and len(parts) >= 2:
+                return await self._endpoint(method, parts, headers, body)
+            if method != "GET":
+                raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:100]}", 405)
+            return self._plain(path)
+        except RequestRejected as exc:
+            return error(exc)
+        except Exception:  # a bug here must cost one request, not the server
+            log.exception("internal error answering %s %s", method, path[:100])
+            return error(RequestRejected(500, "INTERNAL_ERROR", "the server failed to answer; see its log"))
+
+    def _plain(self, path: str) -> Response:
+        if path == "/healthz":
+            return Response(200, JSON, b'{"status":"ok"}')
+        if path == "/readyz":
+            waiting = sorted(name for name, route in self.routes.items() if not route.ready)
+            ready = self.started and not waiting
+            body = orjson.dumps(
+                {"ready": ready, "endpoints": {n: dict(r.states) for n, r in self.routes.items()}}
+            )
+            return Response(200 if ready else 503, JSON, body)
+        if path == "/metrics":
+            from loopline.serving.metrics import render
+
+            text, content_type = render()
+            return Response(200, [(b"content-type", content_type.encode())], text)
+        if path == "/openapi.json":
+            return Response(200, JSON, self.openapi)
+        raise bad("NOT_FOUND", f"no route {path[:100]}; scoring is at /endpoints/NAME/score", 404)
+
+    def _route(self, name: str) -> EndpointRoute:
+        route = self.routes.get(name)
+        if route is None:
+            if not self.started:
+                raise bad("NOT_READY", "the server is still loading its endpoints", 503)
+            raise bad("UNKNOWN_ENDPOINT", f"no endpoint named '{name[:64]}' is served here", 404)
+        return route
+
+    def _authorize(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> None:
+        if route.auth != "key":
+            return
+        given = headers.get(b"authorization", b"")
+        scheme, _, key = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not key:
+            raise bad("UNAUTHORIZED", "send the endpoint's key as 'Authorization: Bearer KEY'", 401)
+        digest = hashlib.sha256(key.strip()).hexdigest()
+        if not any(hmac.compare_digest(digest, known) for known in route.key_hashes):
+            raise bad("UNAUTHORIZED", "the key is not valid for this endpoint", 401)
+
+    async def _endpoint(
+        self, method: str, parts: list[str], headers: Mapping[bytes, bytes], body: bytes
+    ) -> Response:
+        name = parts[1]
+        if len(parts) == 5 and parts[2] == "deployments" and parts[4] == "ready" and method == "GET":
+            route = self._route(name)
+            state = route.states.get(parts[3])
+            if state is None:
+                raise bad("UNKNOWN_DEPLOYMENT", f"endpoint '{name}' has no deployment '{parts[3][:64]}'", 404)
+            body = orjson.dumps({"endpoint": name, "deployment": parts[3], "state": state})
+            return Response(200 if state == "ready" else 503, JSON, body)
+        route = self._route(name)
+        self._authorize(route, headers)
+        if len(parts) == 2 and method == "GET":
+            return Response(200, JSON, orjson.dumps(self._describe(route)))
+        if len(parts) != 3 or parts[2] not in {"score", "invocations"}:
+            raise bad("NOT_FOUND", f"no route /{'/'.join(parts)[:100]}; use /endpoints/{name}/score", 404)
+        if method != "POST":
+            raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed; scoring takes POST", 405)
+        return await self._score(route, parts[2], headers, body)
+
+    def _describe(self, route: EndpointRoute) -> dict[str, Any]:
+        return {
+            "endpoint": route.name,
+            "deployments": {
+                name: {"version": rt.version, "git_commit": rt.git_commit, "state": route.states.get(name)}
+                for name, rt in route.deployments.items()
+            },
+            "traffic": {name: route.slots.count(name) for name in dict.fromkeys(route.slots)},
+            "mirror": dict([route.mirror]) if route.mirror else {},
+        }
+
+    def _choose(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> DeploymentRuntime:
+        wanted = headers.get(DEPLOYMENT_HEADER)
+        if wanted is not None:
+            target = wanted.decode("latin-1")
+            runtime = route.deployments.get(target)
+            if runtime is None:
+                state = route.states.get(target)
+                if state is None:
+                    raise bad(
+                        "UNKNOWN_DEPLOYMENT",
+                        f"endpoint '{route.name}' has no deployment '{target[:64]}'",
+                        404,
+                    )
+                raise bad("DEPLOYMENT_NOT_READY", f"deployment '{target}' is not ready here ({state})", 503)
+            return runtime
+        if not route.slots:
+            raise bad("NO_TRAFFIC", f"endpoint '{route.name}' has no deployment taking traffic", 503)
+        return route.deployments[route.slots[self._random.randrange(len(route.slots))]]
+
+    async def _score(
+        self, route: EndpointRoute, kind: str, headers: Mapping[bytes, bytes], body: bytes
+    ) -> Response:
+        started = time.perf_counter()
+        runtime = self._choose(route, headers)
+        status, rows = 200, 0
+        try:
+            table = parse_body(kind, headers.get(b"content-type", b"").decode("latin-1"), body)
+            data, rows = to_model_input(runtime.model.schema, table)
+            answers = await self._predict(runtime, data)
+            self._mirror(route, data)
+            payload = (
+                {"predictions": _predictions(answers)} if kind == "invocations" else _predictions(answers)
+            )
+            response = Response(
+                200, runtime.headers, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+            )
+        except RequestRejected as exc:
+            status = exc.http_status
+            response = error(exc, runtime.headers)
+        self._account(runtime, status, rows, time.perf_counter() - started)
+        return response
+
+    async def _predict(self, runtime: DeploymentRuntime, data: Any) -> Any:
+        try:
+            if runtime.batcher is not None and isinstance(data, np.ndarray):
+                return await runtime.batcher.submit(data)
+            return runtime.model.predict(data)
+        except Exception as exc:
+            if (
+                type(exc).__name__ == "MlflowException"
+                and getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE"
+            ):
+                # MLflow's own signature enforcement refused the input: the client's mistake, not the model's.
+                raise RequestRejected(
+                    400,
+                    "SCHEMA_MISMATCH",
+                    "the model's signature does not accept this input; check the column "
+                    "names and types against the model's signature",
+                ) from None
+            log.warning(
+                "deployment %s/%s: the model raised %s", runtime.endpoint, runtime.name, type(exc).__name__
+            )
+            raise RequestRejected(
+                500,
+                "MODEL_ERROR",
+                f"deployment '{runtime.name}' failed to score the input ({type(exc).__name__})",
+            ) from None
+
+    def _mirror(self, route: EndpointRoute, data: Any) -> None:
+        """Copy the request to the mirror deployment after answering; its result is only counted."""
+        if route.mirror is None or self._random.random() * 100 >= route.mirror[1]:
+            return
+        runtime = route.deployments.get(route.mirror[0])
+        if runtime is None:
+            return
+        counter = self.metrics.mirrored.labels(route.name, runtime.name, "ok") if self.metrics else None
+        failed = self.metrics.mirrored.labels(route.name, runtime.name, "error") if self.metrics else None
+
+        def count(ok: bool) -> None:
+            if counter is not None and failed is not None:
+                (counter if ok else failed).inc()
+
+        if runtime.batcher is not None and isinstance(data, np.ndarray):
+            runtime.batcher.submit(data).add_done_callback(lambda f: count(f.exception() is None))
+            return
+
+        def later() -> None:
+            try:
+                runtime.model.predict(data)
+            except Exception:  # the mirror's failure is discarded, like its answer
+                count(False)
+                return
+            count(True)
+
+        asyncio.get_running_loop().call_soon(later)
+
+    def _account(self, runtime: DeploymentRuntime, status: int, rows: int, seconds: float) -> None:
+        if self.metrics is not None:
+            key = ("status", status)
+            counter = runtime.counters.get(key)
+            if counter is None:
+                counter = runtime.counters[key] = self.metrics.requests.labels(
+                    runtime.endpoint, runtime.name, str(status)
+                )
+                runtime.counters["latency"] = self.metrics.latency.labels(runtime.endpoint, runtime.name)
+                runtime.counters["rows"] = self.metrics.rows.labels(runtime.endpoint, runtime.name)
+            counter.inc()
+            runtime.counters["latency"].observe(seconds)
+            if rows:
+                runtime.counters["rows"].inc(rows)
+        self._requests += 1
+        self.access_log.add(
+            {
+                "ts": round(time.time(), 3),
+                "request_id": f"{self._prefix}{self._requests}",
+                "endpoint": runtime.endpoint,
+                "deployment": runtime.name,
+                "model_version": runtime.version,
+                "git_commit": runtime.git_commit,
+                "status": status,
+                "rows": rows,
+                "latency_ms": round(seconds * 1000, 3),
+            }
+        )

@@ -1,0 +1,141 @@
+"""The OpenAPI document of a serving process's routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["document"]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_SPLIT = {
+    "type": "object",
+    "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "index": {"type": "array"},
+        "data": {"type": "array", "items": {"type": "array"}},
+    },
+    "required": ["data"],
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {
+        str(code): {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+        for code in codes
+    }
+
+
+def document(title: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document."""
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    target = {
+        "name": "loopline-deployment",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Send the request to this deployment, bypassing the traffic split.",
+    }
+    answered = {
+        "description": "predictions; headers name the deployment, model version and commit",
+        "content": {"application/json": {}},
+    }
+    score_errors = _errors(400, 401, 404, 413, 415, 500, 503)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1"},
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error_code", "message"],
+                    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+            "securitySchemes": {"key": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"key": []}],
+        "paths": {
+            "/endpoints/{name}/score": {
+                "post": {
+                    "summary": "Score rows (Azure ML style)",
+                    "parameters": [name, target],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"input_data": _SPLIT},
+                                    "required": ["input_data"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": answered, **score_errors},
+                }
+            },
+            "/endpoints/{name}/invocations": {
+                "post": {
+                    "summary": "Score rows (MLflow style)",
+                    "parameters": [name, target],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "dataframe_split": _SPLIT,
+                                        "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                                        "instances": {"type": "array"},
+                                        "inputs": {},
+                                    },
+                                }
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {"200": answered, **score_errors},
+                }
+            },
+            "/endpoints/{name}": {
+                "get": {
+                    "summary": "Deployments and traffic",
+                    "parameters": [name],
+                    "responses": {"200": {"description": "the endpoint"}, **_errors(401, 404)},
+                }
+            },
+            "/endpoints/{name}/deployments/{deployment}/ready": {
+                "get": {
+                    "summary": "Is the deployment loaded and answering here?",
+                    "security": [],
+                    "parameters": [
+                        name,
+                        {"name": "deployment", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": {"description": "ready"}, **_errors(404, 503)},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "The process is up",
+                    "security": [],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Every deployment that takes traffic is loaded",
+                    "security": [],
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "loading"}},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "security": [],
+                    "responses": {"200": {"description": "metrics"}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,200 @@
+"""``loopline serve``: uvicorn worker processes around the scoring core, each following the database.
+
+With several workers each process binds its own socket with ``SO_REUSEPORT``, so the kernel spreads
+connections evenly across them (a shared accept socket lets one worker take most of them), and every
+listening socket has ``TCP_NODELAY`` set, which accepted connections inherit (without it, small
+answers wait for delayed ACKs). A supervisor restarts a worker that dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loopline.errors import UsageError
+
+__all__ = ["bind", "run_worker", "serve"]
+
+log = logging.getLogger("loopline.serve")
+
+
+def bind(host: str, port: int, reuse_port: bool, *, listen: bool = True) -> socket.socket:
+    """A listening TCP socket with TCP_NODELAY (inherited by accepted connections)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+    if listen:
+        sock.listen(2048)
+    return sock
+
+
+def _uvicorn_options() -> tuple[Any, Any]:
+    """uvloop and httptools when installed, else asyncio and h11."""
+    loop, http = "asyncio", "h11"
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    with contextlib.suppress(ImportError):
+        import httptools  # noqa: F401
+
+        http = "httptools"
+    return loop, http
+
+
+def _fast_sklearn() -> None:
+    """Skip scikit-learn's finiteness scan in this (the event loop's) thread: requests are checked already."""
+    with contextlib.suppress(ImportError):
+        import sklearn
+
+        sklearn.set_config(assume_finite=True)
+
+
+def run_worker(project: Path, workspace: str, sock: socket.socket) -> None:
+    """Serve the workspace's endpoints on ``sock`` until interrupted."""
+    import uvicorn
+
+    from loopline.instance import Instance
+    from loopline.serving import metrics as metrics_module
+    from loopline.serving.app import ScoringApp
+    from loopline.serving.core import AccessLog, ScoringCore
+    from loopline.serving.openapi import document
+    from loopline.serving.state import Follower
+
+    instance = Instance.open(project)
+    instance.db.require_current(instance.root)
+    settings = instance.settings.config.serving
+    metrics = metrics_module.create()
+    access_log = AccessLog(settings.request_log)
+    core = ScoringCore(metrics, access_log, orjson.dumps(document(f"loopline endpoints of {workspace}")))
+    state: dict[str, Any] = {}
+
+    def publish(routes: dict[str, Any]) -> None:
+        core.routes = routes
+        for route in routes.values():
+            for name, deployment_state in route.states.items():
+                metrics.ready.labels(route.name, name).set(1 if deployment_state == "ready" else 0)
+
+    async def flush_logs() -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            access_log.flush()
+
+    async def startup() -> None:
+        loop = asyncio.get_running_loop()
+        _fast_sklearn()
+        follower = Follower(
+            instance.db,
+            workspace,
+            loop,
+            publish,
+            max_batch_rows=settings.max_batch_rows,
+            poll_seconds=settings.poll_seconds,
+            metrics=metrics,
+        )
+        await loop.run_in_executor(None, follower.sync)
+        follower.start()
+        core.started = True
+        # Everything loaded so far (MLflow, scikit-learn, the models) lives as long as the process: keep the
+        # garbage collector from scanning it again and again, which otherwise shows as latency spikes.
+        gc.collect()
+        gc.freeze()
+        state["follower"] = follower
+        state["flusher"] = loop.create_task(flush_logs())
+
+    async def shutdown() -> None:
+        state["flusher"].cancel()
+        await asyncio.get_running_loop().run_in_executor(None, state["follower"].stop)
+        access_log.flush()
+
+    app = ScoringApp(core, settings.max_body_bytes, startup, shutdown)
+    loop, http = _uvicorn_options()
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=30,
+        loop=loop,
+        http=http,
+        proxy_headers=False,
+        server_header=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> None:
+    """Serve in this process (one worker) or supervise ``workers`` worker processes."""
+    if workers < 1:
+        raise UsageError("--workers must be 1 or more")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if workers == 1:
+        run_worker(project, workspace, bind(host, port, reuse_port=False))
+        return
+    # Fail early, in this process, when the port is taken; a socket that never listens gets no connections.
+    bind(host, port, reuse_port=True, listen=False).close()
+    metrics_dir = tempfile.mkdtemp(prefix="loopline-metrics-")
+    try:
+        _supervise(project, workspace, host, port, workers, metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _spawn(project: Path, workspace: str, host: str, port: int, metrics_dir: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    argv = [sys.executable, "-m", "loopline.serving.worker", str(project), workspace, host, str(port)]
+    return subprocess.Popen(argv, env=env)
+
+
+def _supervise(project: Path, workspace: str, host: str, port: int, workers: int, metrics_dir: str) -> None:
+    children = [_spawn(project, workspace, host, port, metrics_dir) for _ in range(workers)]
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for index, child in enumerate(children):
+                if child.poll() is not None and not stopping:
+                    log.warning("worker %s exited with %s; starting another", child.pid, child.returncode)
+                    children[index] = _spawn(project, workspace, host, port, metrics_dir)
+    finally:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,266 @@
+"""What a serving process serves, and how it follows loopline's database without a restart.
+
+A ``Follower`` polls the workspace's endpoints (a cheap query of their ``generation``), loads the
+models of new deployments (checking their files against the content digest and answering their input
+example once), and publishes a new, immutable routing table by swapping one reference. A traffic split
+is published only when every deployment it sends traffic to is loaded here; until then the previous
+split keeps answering. Keys change at once. A model no table uses any more is released when the last
+request holding it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from loopline.endpoints import keys as keymod
+from loopline.serving.batching import Batcher
+from loopline.serving.model import LoadedModel, load_model
+from loopline.state import Database
+from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
+from loopline.storage.models import ModelStore
+
+__all__ = ["DeploymentRuntime", "EndpointRoute", "Follower"]
+
+log = logging.getLogger("loopline.serve")
+
+RETRY_FAILED_SECONDS = 30.0
+
+
+@dataclass(eq=False)
+class DeploymentRuntime:
+    """One deployment as this process serves it."""
+
+    endpoint: str
+    name: str
+    version: int
+    git_commit: str
+    digest: str
+    model: LoadedModel
+    batcher: Batcher | None
+    headers: list[tuple[bytes, bytes]]
+    counters: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointRoute:
+    """One endpoint's routing table: keys, loaded deployments, the traffic slots and the mirror."""
+
+    name: str
+    auth: str
+    key_hashes: tuple[str, ...]
+    deployments: Mapping[str, DeploymentRuntime]
+    slots: tuple[str, ...]
+    mirror: tuple[str, int] | None
+    generation: int
+    states: Mapping[str, str]
+
+    @property
+    def ready(self) -> bool:
+        """True when every deployment that takes traffic (live or mirrored) is loaded here."""
+        wanted = set(self.slots) | ({self.mirror[0]} if self.mirror else set())
+        return all(self.states.get(name) == "ready" for name in wanted)
+
+
+def traffic_slots(traffic: Mapping[str, int]) -> tuple[str, ...]:
+    """100 slots, one per percent, so a weighted choice is one random index."""
+    return tuple(name for name, percent in sorted(traffic.items()) for _ in range(percent))
+
+
+class Follower:
+    """Keeps a process's routing tables in step with loopline's database."""
+
+    def __init__(
+        self,
+        db: Database,
+        workspace: str,
+        loop: asyncio.AbstractEventLoop,
+        publish: Callable[[dict[str, EndpointRoute]], None],
+        *,
+        max_batch_rows: int,
+        poll_seconds: float,
+        metrics: Any = None,
+    ) -> None:
+        self.metrics = metrics
+        self.db = db
+        self.workspace = workspace
+        self.loop = loop
+        self.publish = publish
+        self.max_batch_rows = max_batch_rows
+        self.poll_seconds = poll_seconds
+        self.routes: dict[str, EndpointRoute] = {}
+        self._seen: dict[str, int] | None = None
+        self._models: dict[str, LoadedModel] = {}
+        self._failed: dict[str, tuple[float, str]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Follow changes in a background thread."""
+        self._thread = threading.Thread(target=self._run, name="loopline-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.sync()
+            except Exception:  # a database hiccup must not stop a server that is answering fine
+                log.exception("could not read endpoint changes; serving the last known state")
+
+    def sync(self) -> bool:
+        """Look once for changes and publish new routing tables; True when anything changed."""
+        with self.db.read() as connection:
+            seen = {
+                row.name: row.generation
+                for row in connection.execute(
+                    select(endpoints.c.name, endpoints.c.generation).where(
+                        endpoints.c.workspace == self.workspace
+                    )
+                )
+            }
+            retry = any(time.monotonic() - at > RETRY_FAILED_SECONDS for at, _ in self._failed.values())
+            if seen == self._seen and not retry and not self._loading():
+                return False
+            config = self._read(connection)
+        routes = {name: self._route(name, endpoint) for name, endpoint in config.items()}
+        self.routes = routes
+        self._seen = seen
+        self.publish(routes)
+        used = {rt.digest for route in routes.values() for rt in route.deployments.values()}
+        for digest in list(self._models):
+            if digest not in used:
+                del self._models[digest]
+        return True
+
+    def _loading(self) -> bool:
+        return any(state == "loading" for route in self.routes.values() for state in route.states.values())
+
+    def _read(self, connection: Any) -> dict[str, dict[str, Any]]:
+        secret = connection.execute(
+            select(instance_secrets.c.value).where(instance_secrets.c.name == "endpoint-system-key")
+        ).scalar()
+        config: dict[str, dict[str, Any]] = {}
+        rows = connection.execute(select(endpoints).where(endpoints.c.workspace == self.workspace)).mappings()
+        for row in rows.all():
+            hashes = [
+                r.key_hash
+                for r in connection.execute(
+                    select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
+                )
+            ]
+            if secret:
+                hashes.append(keymod.hash_key(keymod.system_key(str(secret), row["name"])))
+            config[row["name"]] = {
+                "row": dict(row),
+                "keys": tuple(hashes),
+                "deployments": [
+                    dict(d)
+                    for d in connection.execute(
+                        select(deployments).where(deployments.c.endpoint_id == row["id"])
+                    ).mappings()
+                ],
+            }
+        return config
+
+    def _route(self, name: str, endpoint: dict[str, Any]) -> EndpointRoute:
+        row = endpoint["row"]
+        previous = self.routes.get(name)
+        runtimes: dict[str, DeploymentRuntime] = {}
+        states: dict[str, str] = {}
+        for deployment in endpoint["deployments"]:
+            runtime, state = self._runtime(name, deployment, previous)
+            states[deployment["name"]] = state
+            if runtime is not None:
+                runtimes[deployment["name"]] = runtime
+        live = {d["name"]: d["traffic"] for d in endpoint["deployments"] if d["traffic"] > 0}
+        mirror = (row["mirror_deployment"], row["mirror_percent"]) if row["mirror_deployment"] else None
+        wanted = set(live) | ({mirror[0]} if mirror else set())
+        if all(states.get(n) == "ready" for n in wanted) or previous is None:
+            slots = traffic_slots({n: p for n, p in live.items() if n in runtimes})
+            mirror = mirror if mirror and mirror[0] in runtimes else None
+            return EndpointRoute(
+                name, row["auth"], endpoint["keys"], runtimes, slots, mirror, row["generation"], states
+            )
+        # Not every deployment that should take traffic is loaded yet: keep the last split, new keys at once.
+        kept = {
+            **runtimes,
+            **{n: previous.deployments[n] for n in previous.slots if n in previous.deployments},
+        }
+        return EndpointRoute(
+            name,
+            row["auth"],
+            endpoint["keys"],
+            kept,
+            previous.slots,
+            previous.mirror,
+            previous.generation,
+            states,
+        )
+
+    def _runtime(
+        self, endpoint: str, deployment: dict[str, Any], previous: EndpointRoute | None
+    ) -> tuple[DeploymentRuntime | None, str]:
+        digest = deployment["content_digest"]
+        if previous is not None:
+            existing = previous.deployments.get(deployment["name"])
+            if existing is not None and existing.digest == digest:
+                return existing, "ready"
+        model = self._model(digest, deployment["source_uri"])
+        if model is None:
+            failure = self._failed.get(digest)
+            return None, f"failed: {failure[1]}" if failure else "loading"
+        batcher = None
+        if model.batchable:
+            calls = self.metrics.calls.labels(endpoint, deployment["name"]).inc if self.metrics else None
+            batcher = Batcher(model.predict, self.loop, self.max_batch_rows, on_call=calls)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"loopline-deployment", deployment["name"].encode()),
+            (b"loopline-model-version", str(deployment["model_version"]).encode()),
+            (b"loopline-git-commit", deployment["git_commit"].encode()),
+        ]
+        runtime = DeploymentRuntime(
+            endpoint,
+            deployment["name"],
+            deployment["model_version"],
+            deployment["git_commit"],
+            digest,
+            model,
+            batcher,
+            headers,
+        )
+        return runtime, "ready"
+
+    def _model(self, digest: str, source_uri: str) -> LoadedModel | None:
+        if digest in self._models:
+            return self._models[digest]
+        failure = self._failed.get(digest)
+        if failure and time.monotonic() - failure[0] < RETRY_FAILED_SECONDS:
+            return None
+        folder = Path(source_uri.removeprefix("file://"))
+        try:
+            ModelStore(str(folder.parent.parent)).verify(digest)
+            model = load_model(folder, digest)
+            model.answer_example()
+        except Exception as exc:  # record and keep serving everything else
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            self._failed[digest] = (time.monotonic(), message)
+            log.error("deployment model %s could not be loaded: %s", digest, message)
+            return None
+        self._failed.pop(digest, None)
+        self._models[digest] = model
+        return model

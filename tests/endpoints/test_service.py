@@ -1,0 +1,149 @@
+"""Endpoints, keys, deployments and traffic in loopline's database, with their audit trail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+import loopline
+from loopline.errors import IntegrityViolation, NotFound, Refused, UsageError
+from loopline.instance import Instance
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, git, model_version
+
+
+def test_an_endpoint_gets_two_keys_stored_only_as_hashes(served_project: Path) -> None:
+    created = loopline.create_endpoint("keys-a", "dev", project=served_project)
+    assert set(created.keys) == {"primary", "secondary"}
+    assert all(key.startswith("ll_") and len(key) > 40 for key in created.keys.values())
+    listing = loopline.endpoint_keys("keys-a", project=served_project)
+    assert [k["slot"] for k in listing.keys] == ["primary", "secondary"]
+    assert listing.keys[0]["prefix"] == created.keys["primary"][:9] + "…"
+    db = Instance.open(served_project).db
+    with db.read() as connection:
+        dump = json.dumps(
+            [list(r) for r in connection.execute(text("SELECT * FROM endpoint_keys"))], default=str
+        )
+        events = json.dumps([list(r) for r in connection.execute(text("SELECT * FROM events"))], default=str)
+    for key in created.keys.values():
+        assert key not in dump and key not in events
+    regenerated = loopline.endpoint_keys("keys-a", regenerate="primary", project=served_project)
+    assert regenerated.regenerated["primary"] != created.keys["primary"]
+    assert [e.event.details for e in loopline.history(served_project, kind="key-rotated")][-1] == {
+        "slot": "primary"
+    }
+
+
+def test_endpoint_names_are_unique_and_need_a_serving_workspace(served_project: Path) -> None:
+    loopline.create_endpoint("dup", "dev", project=served_project)
+    with pytest.raises(Refused, match="already exists"):
+        loopline.create_endpoint("dup", "prod", project=served_project)
+    with pytest.raises(UsageError, match="serves no endpoints"):
+        loopline.create_endpoint("reg", "shared", project=served_project)
+    with pytest.raises(Refused, match="not part of the 'simple' tier"):
+        loopline.create_endpoint("tst", "test", project=served_project)
+    with pytest.raises(UsageError, match="lowercase letters"):
+        loopline.create_endpoint("Bad_Name", "dev", project=served_project)
+
+
+def test_the_first_deployment_takes_all_traffic_and_later_ones_none(served_project: Path) -> None:
+    loopline.create_endpoint("dep-a", "dev", project=served_project)
+    first = loopline.create_deployment("dep-a", "blue", version=1, project=served_project)
+    assert first.traffic == {"blue": 100}
+    v2_commit = model_version(served_project, 2).git_commit
+    second = loopline.create_deployment("dep-a", "green", commit=v2_commit[:7], project=served_project)
+    assert second.traffic == {"blue": 100, "green": 0}
+    assert second.deployment("green").version == 2  # type: ignore[union-attr]
+    third = loopline.create_deployment(
+        "dep-a", "canary", version=1, traffic=10, check=False, project=served_project
+    )
+    assert third.traffic == {"blue": 90, "green": 0, "canary": 10}
+    with pytest.raises(Refused, match="already has a deployment named 'blue'"):
+        loopline.create_deployment("dep-a", "blue", version=2, project=served_project)
+    with pytest.raises(NotFound, match="has no version 9"):
+        loopline.create_deployment("dep-a", "x", version=9, project=served_project)
+    with pytest.raises(UsageError, match="exactly one of --version N or --commit SHA"):
+        loopline.create_deployment("dep-a", "x", project=served_project)
+
+
+def test_a_deployment_that_takes_traffic_cannot_be_deleted(served_project: Path) -> None:
+    loopline.create_endpoint("del-a", "dev", project=served_project)
+    loopline.create_deployment("del-a", "blue", version=1, check=False, project=served_project)
+    loopline.create_deployment("del-a", "green", version=2, check=False, project=served_project)
+    with pytest.raises(Refused) as error:
+        loopline.delete_deployment("del-a", "blue", project=served_project)
+    assert error.value.message == (
+        "deployment 'blue' still takes 100% of traffic; move it first: "
+        "loopline endpoint traffic del-a green=100"
+    )
+    loopline.set_traffic("del-a", ["green=100"], project=served_project)
+    after = loopline.delete_deployment("del-a", "blue", project=served_project)
+    assert after.traffic == {"green": 100}
+
+
+def test_traffic_changes_are_checked_and_audited_from_and_to(served_project: Path) -> None:
+    loopline.create_endpoint("traf-a", "dev", project=served_project)
+    loopline.create_deployment("traf-a", "blue", version=1, check=False, project=served_project)
+    loopline.create_deployment("traf-a", "green", version=2, check=False, project=served_project)
+    with pytest.raises(Refused, match="must sum to 100%"):
+        loopline.set_traffic("traf-a", {"blue": 50, "green": 40}, project=served_project)
+    changed = loopline.set_traffic(
+        "traf-a", {"blue": 90, "green": 10}, reason="canary", project=served_project
+    )
+    assert changed.traffic == {"blue": 90, "green": 10}
+    event = loopline.history(served_project, kind="traffic-changed")[-1].event
+    assert (event.source, event.target, event.reason) == (
+        "traf-a: blue=100 green=0",
+        "traf-a: blue=90 green=10",
+        "canary",
+    )
+    with pytest.raises(Refused, match="only to a deployment with none"):
+        loopline.set_traffic(
+            "traf-a", {"blue": 90, "green": 10}, mirror={"green": 10}, project=served_project
+        )
+    mirrored = loopline.set_traffic("traf-a", ["blue=100"], mirror=["green=20"], project=served_project)
+    assert mirrored.mirror == {"green": 20}
+    with pytest.raises(Refused, match="receives mirrored traffic"):
+        loopline.delete_deployment("traf-a", "green", project=served_project)
+    assert loopline.set_traffic("traf-a", ["blue=100"], mirror=["none"], project=served_project).mirror == {}
+
+
+def test_status_lists_endpoints_in_the_products_shape(
+    served_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loopline.create_endpoint("stat-a", "dev", project=served_project)
+    loopline.create_deployment("stat-a", "blue", version=2, check=False, project=served_project)
+    result = cli(capsys, "status", "--json", "-C", str(served_project))
+    endpoint = next(e for e in result.json()["endpoints"] if e["name"] == "stat-a")
+    assert endpoint["workspace"] == "dev"
+    assert endpoint["url"] == "http://127.0.0.1:8701/endpoints/stat-a"
+    assert endpoint["traffic"] == {"blue": 100}
+    deployed = endpoint["deployments"][0]
+    assert (deployed["name"], deployed["model"], deployed["version"]) == ("blue", "proj-classifier", 2)
+    assert len(deployed["git_commit"]) == 40
+    assert "ll_" not in result.stdout
+
+
+def test_endpoint_commands_exit_codes(served_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, "endpoint", "show", "nope", "-C", str(served_project)).exit_code == 1
+    result = cli(capsys, "endpoint", "traffic", "nope", "a=x", "-C", str(served_project))
+    assert result.exit_code == 2 and "DEPLOYMENT=PERCENT" in result.stderr
+
+
+@pytest.mark.slow
+def test_model_files_changed_after_registration_are_refused_at_deploy_time(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    result = loopline.inner_loop(project)
+    loopline.create_endpoint("tamper", "dev", project=project)
+    folder = Path(result.dev.source_uri.removeprefix("file://"))
+    weights = next(p for p in folder.iterdir() if p.suffix in {".skops", ".pkl"})
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    with pytest.raises(IntegrityViolation, match="do not match their content digest"):
+        loopline.create_deployment("tamper", "blue", version=1, project=project)
+    assert loopline.get_endpoint("tamper", project=project).deployments == ()
+    assert git(project, "status", "--porcelain") == ""

@@ -1,0 +1,104 @@
+"""Real `loopline serve` processes for tests, on free ports of 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A `loopline serve` child process; its stdout (the request log) goes to a file."""
+
+    def __init__(
+        self,
+        project: Path,
+        workspace: str = "dev",
+        *,
+        workers: int = 1,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.project = project
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = project.parent / f"serve-{self.port}.log"
+        self.errors = project.parent / f"serve-{self.port}.err"
+        script = Path(sys.executable).with_name("loopline")
+        argv = [
+            str(script),
+            "serve",
+            "-C",
+            str(project),
+            "-w",
+            workspace,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
+        with self.log.open("wb") as out, self.errors.open("wb") as err:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Wait until /readyz says every deployment with traffic is loaded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"server exited with {self.process.returncode}: {self.errors.read_text()[-2000:]}"
+                )
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready after {timeout} s: {self.errors.read_text()[-2000:]}")
+
+    def wait_for(self, endpoint: str, deployment: str, timeout: float = 60) -> None:
+        """Wait until a deployment is loaded and answering in this server."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(
+                    f"{self.url}/endpoints/{endpoint}/deployments/{deployment}/ready", timeout=2
+                )
+                if answer.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{endpoint}/{deployment} not ready after {timeout} s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the server; return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> Server:
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,64 @@
+"""Micro-batching: requests that arrive together share one model call; a bad one fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from loopline.serving.batching import Batcher
+
+
+def doubling(calls: list[int]):  # type: ignore[no-untyped-def]
+    def predict(rows: np.ndarray) -> np.ndarray:
+        calls.append(rows.shape[0])
+        if (rows < 0).any():
+            raise ValueError("negative")
+        return rows[:, 0] * 2
+
+    return predict
+
+
+def test_requests_in_one_turn_share_a_call_and_get_their_own_answers() -> None:
+    async def scenario() -> tuple[list[list[float]], list[int]]:
+        calls: list[int] = []
+        batcher = Batcher(doubling(calls), asyncio.get_running_loop(), max_rows=100)
+        futures = [batcher.submit(np.array([[float(i)], [float(i) + 0.5]])) for i in range(5)]
+        answers = await asyncio.gather(*futures)
+        return [a.tolist() for a in answers], calls
+
+    answers, calls = asyncio.run(scenario())
+    assert answers == [[2 * i, 2 * i + 1] for i in range(5)]
+    assert calls == [10]
+
+
+def test_batches_respect_the_row_limit() -> None:
+    async def scenario() -> list[int]:
+        calls: list[int] = []
+        batcher = Batcher(doubling(calls), asyncio.get_running_loop(), max_rows=4)
+        await asyncio.gather(*[batcher.submit(np.ones((2, 1))) for _ in range(5)])
+        return calls
+
+    assert asyncio.run(scenario()) == [4, 4, 2]
+
+
+def test_a_request_that_breaks_the_model_fails_alone() -> None:
+    async def scenario() -> list[object]:
+        batcher = Batcher(doubling([]), asyncio.get_running_loop(), max_rows=100)
+        futures = [batcher.submit(np.array([[v]])) for v in (1.0, -1.0, 3.0)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    good, bad, other = asyncio.run(scenario())
+    assert good.tolist() == [2.0] and other.tolist() == [6.0]  # type: ignore[union-attr]
+    assert isinstance(bad, ValueError)
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_a_single_request_is_answered_whatever_the_load(busy: bool) -> None:
+    async def scenario() -> list[float]:
+        batcher = Batcher(doubling([]), asyncio.get_running_loop(), max_rows=10)
+        batcher._busy = busy
+        return (await batcher.submit(np.array([[4.0]]))).tolist()
+
+    assert asyncio.run(scenario()) == [8.0]

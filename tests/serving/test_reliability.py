@@ -1,0 +1,141 @@
+"""Under 32 concurrent clients: deploy, shift traffic, swap back, delete, rotate keys; no request fails.
+
+Bounded: each phase runs a fixed number of seconds. Shares are compared with the traffic split after a
+settling time of one second (servers follow within the poll interval of 0.25 s); the tolerance is
+±8 percentage points on at least 150 answers per phase (one standard deviation
+is at most 4 points), far outside sampling noise for a fair split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+import loopline
+from tests.helpers import input_example
+from tests.servers import Server
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 32
+SETTLE = 1.0
+TOLERANCE = 8.0
+
+
+@dataclass
+class Load:
+    """32 clients scoring in a background thread; answers are recorded with the time they came back."""
+
+    url: str
+    body: bytes
+    key: list[str]
+    answers: list[tuple[float, int, str]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    async def _client(self, client: httpx.AsyncClient) -> None:
+        while not self.stop.is_set():
+            try:
+                answer = await client.post(
+                    self.url,
+                    content=self.body,
+                    headers={"content-type": "application/json", "authorization": f"Bearer {self.key[0]}"},
+                )
+                self.answers.append(
+                    (time.monotonic(), answer.status_code, answer.headers.get("loopline-deployment", ""))
+                )
+            except httpx.HTTPError as exc:
+                self.answers.append((time.monotonic(), 0, type(exc).__name__))
+
+    async def _main(self) -> None:
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+            await asyncio.gather(*[self._client(client) for _ in range(CLIENTS)])
+
+    def run(self) -> threading.Thread:
+        thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        thread.start()
+        return thread
+
+    def share(self, since: float, until: float, deployment: str) -> tuple[float, int]:
+        window = [a for a in self.answers if since <= a[0] < until and a[1] == 200]
+        return (100 * sum(1 for a in window if a[2] == deployment) / max(1, len(window)), len(window))
+
+
+def test_traffic_shifts_and_key_rotation_under_load_lose_no_request(served_project: Path) -> None:
+    keys = loopline.create_endpoint("busy", "dev", project=served_project).keys
+    loopline.create_deployment("busy", "blue", version=1, check=False, project=served_project)
+    columns, rows = input_example(served_project)
+    body = json.dumps({"input_data": {"columns": columns, "data": rows[:1]}}).encode()
+    with Server(served_project) as server:
+        load = Load(f"{server.url}/endpoints/busy/score", body, [keys["secondary"]])
+        thread = load.run()
+        phases: list[tuple[str, float, float, dict[str, int]]] = []
+
+        def phase(name: str, action, seconds: float = 2.5) -> None:  # type: ignore[no-untyped-def]
+            action()
+            started = time.monotonic()
+            time.sleep(seconds)
+            info = loopline.get_endpoint("busy", project=served_project)
+            phases.append((name, started + SETTLE, time.monotonic(), info.traffic))
+
+        time.sleep(1.0)
+        loopline.create_deployment("busy", "green", version=2, check=False, project=served_project)
+        server.wait_for("busy", "green")
+        for split in (
+            {"blue": 90, "green": 10},
+            {"blue": 50, "green": 50},
+            {"blue": 0, "green": 100},
+            {"blue": 100, "green": 0},
+        ):
+            phase(f"{split}", lambda split=split: loopline.set_traffic("busy", split, project=served_project))
+        phase(
+            "delete green", lambda: loopline.delete_deployment("busy", "green", project=served_project), 1.5
+        )
+        # Clients hold the secondary key while the primary rotates, then move to the new primary.
+        fresh = loopline.endpoint_keys("busy", regenerate="primary", project=served_project).regenerated[
+            "primary"
+        ]
+        time.sleep(1.0)
+        load.key[0] = fresh
+        time.sleep(1.0)
+        loopline.endpoint_keys("busy", regenerate="secondary", project=served_project)
+        time.sleep(1.5)
+        load.stop.set()
+        thread.join(timeout=30)
+
+    statuses = Counter(status for _, status, _ in load.answers)
+    print(f"\n{len(load.answers)} requests from {CLIENTS} clients: {dict(statuses)}")
+    assert statuses[200] == len(load.answers), statuses
+    assert len(load.answers) > 1500
+    for name, since, until, traffic in phases:
+        for deployment, percent in traffic.items():
+            observed, count = load.share(since, until, deployment)
+            print(f"{name}: {deployment} expected {percent}% observed {observed:.1f}% of {count}")
+            assert count > 150
+            assert abs(observed - percent) <= TOLERANCE, (name, deployment, observed)
+
+
+def test_a_killed_server_restarts_with_the_same_endpoints_and_traffic(served_project: Path) -> None:
+    loopline.create_endpoint("phoenix", "dev", auth="none", project=served_project)
+    loopline.create_deployment("phoenix", "blue", version=1, check=False, project=served_project)
+    loopline.create_deployment("phoenix", "green", version=2, check=False, project=served_project)
+    loopline.set_traffic("phoenix", {"blue": 30, "green": 70}, project=served_project)
+    first = Server(served_project)
+    first.wait_ready()
+    before = httpx.get(f"{first.url}/endpoints/phoenix").json()
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    second = Server(served_project, port=first.port)
+    with second:
+        after = httpx.get(f"{second.url}/endpoints/phoenix").json()
+        assert after == before
+        assert after["traffic"] == {"blue": 30, "green": 70}
+        assert after["deployments"]["green"]["version"] == 2

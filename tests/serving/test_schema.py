@@ -1,0 +1,189 @@
+"""Scoring requests against a signature: every client mistake is a named 4xx that never echoes input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from loopline.errors import RequestRejected
+from loopline.serving.schema import Column, InputSchema, Table, parse_body, to_model_input
+
+NUMERIC = InputSchema((Column("a", "double"), Column("b", "double"), Column("n", "long")))
+MIXED = InputSchema(
+    (Column("x", "double"), Column("name", "string"), Column("flag", "boolean", required=False))
+)
+
+
+def score(
+    body: object, route: str = "score", schema: InputSchema = NUMERIC, content_type: str = "application/json"
+) -> tuple[object, int]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return to_model_input(schema, parse_body(route, content_type, raw))
+
+
+def rejected(
+    body: object, route: str = "score", schema: InputSchema = NUMERIC, content_type: str = "application/json"
+) -> RequestRejected:
+    with pytest.raises(RequestRejected) as error:
+        score(body, route, schema, content_type)
+    return error.value
+
+
+def test_azure_split_input_becomes_a_float_matrix() -> None:
+    matrix, rows = score(
+        {"input_data": {"columns": ["a", "b", "n"], "index": [0, 1], "data": [[1, 2.5, 3], [4, 5, 6]]}}
+    )
+    assert rows == 2
+    assert isinstance(matrix, np.ndarray) and matrix.dtype == np.float64
+    assert matrix.tolist() == [[1, 2.5, 3], [4, 5, 6]]
+
+
+def test_columns_in_another_order_are_put_in_the_models_order() -> None:
+    matrix, _ = score({"input_data": {"columns": ["n", "a", "b"], "data": [[3, 1, 2]]}})
+    assert matrix.tolist() == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_split": {"columns": ["a", "b", "n"], "data": [[1, 2, 3]]}},
+        {"dataframe_records": [{"a": 1, "b": 2, "n": 3}]},
+        {"instances": [{"a": 1, "b": 2, "n": 3}]},
+        {"instances": [[1, 2, 3]]},
+        {"inputs": {"a": [1], "b": [2], "n": [3]}},
+        {"inputs": [[1, 2, 3]]},
+    ],
+)
+def test_every_mlflow_input_format_is_understood(body: dict[str, object]) -> None:
+    matrix, rows = score(body, route="invocations")
+    assert rows == 1 and matrix.tolist() == [[1, 2, 3]]
+
+
+def test_csv_is_accepted_on_invocations() -> None:
+    matrix, rows = score(b"a,b,n\n1,2.5,3\n4,5,6\n", route="invocations", content_type="text/csv")
+    assert rows == 2 and matrix.tolist() == [[1, 2.5, 3], [4, 5, 6]]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "status", "needle"),
+    [
+        (b"{not json", "BAD_JSON", 400, "not valid JSON"),
+        (b"", "EMPTY_BODY", 400, "empty"),
+        (
+            {"input_data": {"columns": ["a", "b"], "data": [[1, 2]]}},
+            "MISSING_COLUMN",
+            400,
+            "missing column 'n'",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "n", "zz"], "data": [[1, 2, 3, 4]]}},
+            "UNKNOWN_COLUMN",
+            400,
+            "unknown column 'zz'",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, "2", 3]]}},
+            "WRONG_TYPE",
+            400,
+            "column 'b' row 0: expected a number, got a string",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, True, 3]]}},
+            "WRONG_TYPE",
+            400,
+            "got a boolean",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, 2, None]]}},
+            "NULL_VALUE",
+            400,
+            "column 'n' row 0 is null",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, 2, 3.5]]}},
+            "WRONG_TYPE",
+            400,
+            "expected an integer",
+        ),
+        (
+            {"input_data": {"columns": [0, 1, 2], "data": [[1, 2, 3]]}},
+            "BAD_COLUMN_NAME",
+            400,
+            "named by the integer 0",
+        ),
+        (
+            {"input_data": {"columns": ["a", "a", "n"], "data": [[1, 2, 3]]}},
+            "DUPLICATE_COLUMN",
+            400,
+            "appears twice",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, 2]]}},
+            "BAD_ROW",
+            400,
+            "row 0 has 2 values but there are 3 columns",
+        ),
+        ({"input_data": {"columns": ["a", "b", "n"], "data": []}}, "EMPTY_INPUT", 400, "no rows"),
+        (
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, 2, 3]]}, "extra": 1},
+            "BAD_INPUT",
+            400,
+            "unknown field 'extra'",
+        ),
+        ({"wrong": 1}, "BAD_INPUT", 400, "unknown field 'wrong'"),
+        ([1, 2], "BAD_INPUT", 400, "must be a JSON object"),
+    ],
+)
+def test_client_mistakes_get_a_named_4xx(body: object, code: str, status: int, needle: str) -> None:
+    error = rejected(body)
+    assert (error.error_code, error.http_status) == (code, status)
+    assert needle in error.message
+
+
+def test_wrong_content_type_is_415_with_the_fix() -> None:
+    error = rejected({"input_data": {"data": [[1, 2, 3]]}}, content_type="application/x-www-form-urlencoded")
+    assert error.http_status == 415
+    assert "Content-Type must be application/json" in error.message
+
+
+def test_messages_never_repeat_the_payload() -> None:
+    secret = "s3cr3t-" * 5000
+    assert (
+        "s3cr3t"
+        not in rejected({"input_data": {"columns": ["a", "b", "n"], "data": [[1, secret, 3]]}}).message
+    )
+    assert "s3cr3t" not in rejected(("{" + secret).encode()).message
+    assert (
+        "s3cr3t"
+        not in rejected(
+            {"input_data": {"columns": ["a", "b", "n"], "data": [[1, 2]] * 3 + [[secret]]}}
+        ).message
+    )
+    # An unknown column is named (that is the point), but never at length.
+    assert len(rejected({"input_data": {"columns": [secret, "a", "b"], "data": [[1, 2, 3]]}}).message) < 300
+
+
+def test_mixed_types_become_a_typed_frame_with_optional_nulls() -> None:
+    frame, rows = score(
+        {"dataframe_records": [{"x": 1.5, "name": "a", "flag": None}, {"x": 2, "name": "b", "flag": True}]},
+        route="invocations",
+        schema=MIXED,
+    )
+    assert rows == 2
+    assert list(frame.columns) == ["x", "name", "flag"]
+    assert frame["x"].tolist() == [1.5, 2.0]
+    error = rejected({"dataframe_records": [{"x": 1, "name": 7}]}, route="invocations", schema=MIXED)
+    assert error.message == "column 'name' row 0: expected text, got an integer"
+
+
+def test_missing_optional_columns_are_allowed() -> None:
+    frame, _ = score({"dataframe_records": [{"x": 1.0, "name": "a"}]}, route="invocations", schema=MIXED)
+    assert frame["flag"].isna().all()
+
+
+def test_rows_without_names_need_the_models_width() -> None:
+    error = rejected({"input_data": {"data": [[1, 2]]}})
+    assert error.error_code == "MISSING_COLUMNS"
+    assert to_model_input(NUMERIC, Table(None, [[1, 2, 3]]))[1] == 1

@@ -1,0 +1,234 @@
+"""A real `loopline serve` process on 127.0.0.1: the scoring contract end to end."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import loopline
+from tests.helpers import input_example, model_version
+from tests.servers import Server
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    server: Server
+    key: str
+    columns: list[str]
+    rows: list[list[float]]
+    project: Path
+
+    def post(
+        self,
+        endpoint: str,
+        route: str,
+        body: object,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> httpx.Response:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {"content-type": content_type, **(headers or {})}
+        if key is not None:
+            sent["authorization"] = f"Bearer {key}"
+        return httpx.post(
+            f"{self.server.url}/endpoints/{endpoint}/{route}", content=raw, headers=sent, timeout=30
+        )
+
+
+@pytest.fixture(scope="module")
+def served(served_project: Path) -> Iterator[Served]:
+    created = loopline.create_endpoint("srv", "dev", project=served_project)
+    loopline.create_deployment("srv", "blue", version=1, project=served_project)
+    loopline.create_deployment("srv", "green", version=2, check=False, project=served_project)
+    loopline.create_endpoint("open", "dev", auth="none", project=served_project)
+    loopline.create_deployment("open", "blue", version=1, check=False, project=served_project)
+    loopline.create_endpoint("fragile", "dev", auth="none", project=served_project)
+    loopline.create_deployment("fragile", "only", model="fragile", version=1, project=served_project)
+    columns, rows = input_example(served_project)
+    server = Server(served_project)
+    with server:
+        yield Served(server, created.keys["primary"], columns, rows, served_project)
+
+
+def test_score_answers_with_the_models_predictions_and_names_who_answered(served: Served) -> None:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    answer = served.post(
+        "srv",
+        "score",
+        {"input_data": {"columns": served.columns, "index": [0, 1, 2], "data": served.rows}},
+        key=served.key,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["loopline-deployment"] == "blue"
+    assert answer.headers["loopline-model-version"] == "1"
+    assert len(answer.headers["loopline-git-commit"]) == 40
+    source = model_version(served.project, 1)
+    model = mlflow.pyfunc.load_model(source.source_uri)
+    expected = model.predict(pd.DataFrame(served.rows, columns=served.columns)).tolist()
+    assert answer.json() == expected
+
+
+@pytest.mark.parametrize("body", ["dataframe_split", "dataframe_records", "instances", "inputs"])
+def test_invocations_accept_every_mlflow_format(served: Served, body: str) -> None:
+    records = [dict(zip(served.columns, row, strict=True)) for row in served.rows]
+    payload = {
+        "dataframe_split": {"columns": served.columns, "data": served.rows},
+        "dataframe_records": records,
+        "instances": records,
+        "inputs": {c: [row[i] for row in served.rows] for i, c in enumerate(served.columns)},
+    }[body]
+    answer = served.post("srv", "invocations", {body: payload}, key=served.key)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == len(served.rows)
+
+
+def test_invocations_accept_csv(served: Served) -> None:
+    lines = [",".join(served.columns)] + [",".join(str(v) for v in row) for row in served.rows]
+    answer = served.post(
+        "srv", "invocations", "\n".join(lines).encode(), key=served.key, content_type="text/csv"
+    )
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 3
+
+
+def test_keys_are_required_unless_the_endpoint_has_none(served: Served) -> None:
+    body = {"input_data": {"columns": served.columns, "data": served.rows[:1]}}
+    missing = served.post("srv", "score", body)
+    assert missing.status_code == 401 and missing.json()["error_code"] == "UNAUTHORIZED"
+    wrong = served.post("srv", "score", body, key="ll_wrong")
+    assert wrong.status_code == 401
+    assert served.post("open", "score", body).status_code == 200
+
+
+def test_the_deployment_header_bypasses_traffic(served: Served) -> None:
+    body = {"input_data": {"columns": served.columns, "data": served.rows}}
+    green = served.post("srv", "score", body, key=served.key, headers={"loopline-deployment": "green"})
+    assert green.status_code == 200 and green.headers["loopline-deployment"] == "green"
+    assert green.headers["loopline-model-version"] == "2"
+    unknown = served.post("srv", "score", body, key=served.key, headers={"loopline-deployment": "purple"})
+    assert unknown.status_code == 404 and unknown.json()["error_code"] == "UNKNOWN_DEPLOYMENT"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"{oops", "application/json", 400, "BAD_JSON"),
+        (b"", "", 400, "EMPTY_BODY"),
+        (b'{"input_data": {"data": [[1]]}}', "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b'{"input_data": {"columns": ["nope"], "data": [[1]]}}', "application/json", 400, "UNKNOWN_COLUMN"),
+    ],
+)
+def test_client_errors_are_4xx_with_a_code(
+    served: Served, body: bytes, content_type: str, status: int, code: str
+) -> None:
+    answer = served.post("srv", "score", body, key=served.key, content_type=content_type)
+    assert answer.status_code == status
+    assert answer.json()["error_code"] == code
+    assert "oops" not in answer.text
+
+
+def test_a_body_over_the_limit_is_413_naming_the_limit(served: Served) -> None:
+    big = b'{"input_data": {"data": [' + b"[1.0]," * 2_000_000 + b"[1.0]]}}"
+    answer = served.post("srv", "score", big, key=served.key)
+    assert answer.status_code == 413
+    assert "limit of 10485760 bytes (serving.max_body_bytes" in answer.json()["message"]
+
+
+def test_a_model_that_raises_gives_500_and_the_server_keeps_serving(served: Served) -> None:
+    bad = served.post("fragile", "invocations", {"dataframe_records": [{"x": -1.0, "name": "a"}]})
+    assert bad.status_code == 500
+    assert bad.json() == {
+        "error_code": "MODEL_ERROR",
+        "message": "deployment 'only' failed to score the input (ValueError)",
+    }
+    good = served.post("fragile", "invocations", {"dataframe_records": [{"x": 2.0, "name": "a"}]})
+    assert good.status_code == 200 and good.json() == {"predictions": [4.0]}
+    wrong = served.post("fragile", "invocations", {"dataframe_records": [{"x": "two", "name": "a"}]})
+    assert wrong.status_code == 400
+
+
+def test_health_readiness_metrics_and_openapi(served: Served) -> None:
+    url = served.server.url
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{url}/readyz")
+    assert ready.status_code == 200 and ready.json()["endpoints"]["srv"] == {
+        "blue": "ready",
+        "green": "ready",
+    }
+    assert httpx.get(f"{url}/endpoints/srv/deployments/green/ready").json()["state"] == "ready"
+    assert httpx.get(f"{url}/endpoints/srv/deployments/nope/ready").status_code == 404
+    served.post(
+        "srv", "score", {"input_data": {"columns": served.columns, "data": served.rows}}, key=served.key
+    )
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'loopline_requests_total{deployment="blue",endpoint="srv",status="200"}' in metrics
+    assert "loopline_request_latency_seconds_bucket" in metrics
+    assert 'loopline_deployment_ready{deployment="green",endpoint="srv"} 1.0' in metrics
+    document = httpx.get(f"{url}/openapi.json").json()
+    assert "/endpoints/{name}/score" in document["paths"]
+
+
+def test_every_request_writes_one_structured_log_line(served: Served) -> None:
+    served.post(
+        "srv",
+        "score",
+        {"input_data": {"columns": served.columns, "data": served.rows}},
+        key=served.key,
+        headers={"loopline-deployment": "green"},
+    )
+    time.sleep(0.5)
+    lines = [json.loads(line) for line in served.server.log.read_text().splitlines() if line.startswith("{")]
+    last = [line for line in lines if line["deployment"] == "green"][-1]
+    assert (
+        last["endpoint"] == "srv"
+        and last["model_version"] == 2
+        and last["status"] == 200
+        and last["rows"] == 3
+    )
+    assert len(last["git_commit"]) == 40 and last["latency_ms"] > 0
+    assert served.key not in served.server.log.read_text()
+
+
+def test_key_rotation_is_followed_within_a_second(served: Served) -> None:
+    body = {"input_data": {"columns": served.columns, "data": served.rows[:1]}}
+    loopline.create_endpoint("rot", "dev", project=served.project)
+    fresh = loopline.endpoint_keys("rot", regenerate="secondary", project=served.project).regenerated[
+        "secondary"
+    ]
+    loopline.create_deployment("rot", "blue", version=1, check=False, project=served.project)
+    served.server.wait_for("rot", "blue")
+    assert served.post("rot", "score", body, key=fresh).status_code == 200
+    started = time.monotonic()
+    newer = loopline.endpoint_keys("rot", regenerate="secondary", project=served.project).regenerated[
+        "secondary"
+    ]
+    while served.post("rot", "score", body, key=fresh).status_code == 200:
+        assert time.monotonic() - started < 1.5
+        time.sleep(0.02)
+    assert served.post("rot", "score", body, key=newer).status_code == 200
+
+
+def test_predictions_match_in_process_predict_for_many_rows(served: Served) -> None:
+    rng = np.random.default_rng(0)
+    rows = (np.array(served.rows[0]) * rng.uniform(0.5, 1.5, size=(200, len(served.columns)))).tolist()
+    answer = served.post(
+        "srv", "score", {"input_data": {"columns": served.columns, "data": rows}}, key=served.key
+    )
+    import mlflow.sklearn
+
+    source = model_version(served.project, 1)
+    expected = mlflow.sklearn.load_model(source.source_uri).predict(np.array(rows)).tolist()
+    assert answer.json() == expected
