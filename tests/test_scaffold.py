@@ -65,7 +65,7 @@ def test_the_samples_own_tests_and_lint_pass(tmp_path: Path) -> None:
         check=False,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "4 passed" in tests.stdout
+    assert "5 passed" in tests.stdout
     lint = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
         cwd=tmp_path / "p",

@@ -22,9 +22,11 @@ from loopline.state import HEAD_REVISION
 if TYPE_CHECKING:
     # Services load on first use, so a quick command such as `status` imports only what it needs.
     from loopline.audit import AuditRecord
-    from loopline.endpoints.invoke import InvokeResult
+    from loopline.endpoints.client import InvokeResult
+    from loopline.endpoints.service import ReleaseRecord
     from loopline.lifecycle import DemoResult
     from loopline.loops.inner import InnerLoopResult
+    from loopline.loops.outer import ReleaseResult, TestResult
     from loopline.progress import Reporter
     from loopline.provision import UpResult
     from loopline.scaffold import InitResult
@@ -46,6 +48,10 @@ __all__ = [
     "inner_loop",
     "invoke_endpoint",
     "list_endpoints",
+    "outer_loop_prod",
+    "outer_loop_test",
+    "releases",
+    "rollback",
     "serve",
     "set_traffic",
     "status",
@@ -360,7 +366,7 @@ def invoke_endpoint(
     project: PathLike | None = None,
 ) -> InvokeResult:
     """Send one scoring request to a served endpoint with loopline's own key; return the answer."""
-    from loopline.endpoints.invoke import invoke
+    from loopline.endpoints.client import invoke
 
     return invoke(
         _provisioned(project),
@@ -404,3 +410,75 @@ def _provisioned(project: PathLike | None) -> Instance:
     instance = Instance.open(project)
     instance.db.require_current(instance.root)
     return instance
+
+
+# Outer loops and rollback ------------------------------------------------------------------------------
+
+
+def outer_loop_test(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    reporter: Reporter | None = None,
+) -> TestResult:
+    """Validate a commit's registry version in the test workspace (full tier); raise GateFailed on failure."""
+    from loopline.loops.outer import run_outer_loop_test
+
+    return run_outer_loop_test(Instance.open(project), commit=commit, model=model, reporter=reporter)
+
+
+def outer_loop_prod(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    canary: list[int] | None = None,
+    watch: float | None = None,
+    override_reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Release a commit's registry version to prod, at once or in watched canary steps."""
+    from loopline.loops.outer import run_outer_loop_prod
+
+    return run_outer_loop_prod(
+        Instance.open(project),
+        commit=commit,
+        model=model,
+        canary=canary,
+        watch=watch,
+        override_reason=override_reason,
+        reporter=reporter,
+    )
+
+
+def rollback(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    previous: bool = False,
+    endpoint: str | None = None,
+    model: str | None = None,
+    reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Return prod (or ``endpoint``) to the version of ``commit``, or to the previous release."""
+    from loopline.loops.rollback import run_rollback
+
+    return run_rollback(
+        Instance.open(project),
+        commit=commit,
+        previous=previous,
+        endpoint=endpoint,
+        model=model,
+        reason=reason,
+        reporter=reporter,
+    )
+
+
+def releases(endpoint: str | None = None, *, project: PathLike | None = None) -> list[ReleaseRecord]:
+    """An endpoint's release history (default: the prod endpoint), oldest first."""
+    from loopline.endpoints import service
+
+    instance = _provisioned(project)
+    return service.release_history(instance, endpoint or instance.settings.prod_endpoint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from loopline.domain import CommitRef, ModelVersionInfo, utcnow
 from loopline.errors import InvalidReference, NotFound
@@ -53,6 +53,19 @@ def set_alias(connection: Connection, workspace: str, name: str, alias: str, ver
         )
     )
     connection.execute(insert(aliases).values(workspace=workspace, name=name, alias=alias, version=version))
+
+
+def set_validation(connection: Connection, workspace: str, name: str, version: int, status: str) -> None:
+    """Record a version's validation status."""
+    connection.execute(
+        update(model_versions)
+        .where(
+            model_versions.c.workspace == workspace,
+            model_versions.c.name == name,
+            model_versions.c.version == version,
+        )
+        .values(validation_status=status)
+    )
 
 
 def _info(row: Any, alias_map: dict[tuple[str, str, int], list[str]]) -> ModelVersionInfo:

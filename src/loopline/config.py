@@ -102,8 +102,64 @@ class ServingConfig(_Strict):
     max_batch_rows: int = Field(
         1024, gt=0, description="Most rows one model call scores for batched requests."
     )
-    poll_seconds: float = Field(0.25, gt=0, le=1, description="How often servers look for changes.")
+    poll_seconds: float = Field(0.1, gt=0, le=1, description="How often servers look for changes.")
     request_log: bool = Field(True, description="One JSON line per request on stdout.")
+
+
+class ThresholdBound(_Strict):
+    """A metric's bounds."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class ValidationConfig(_Strict):
+    """How ``outer-loop test`` validates a candidate in the test workspace."""
+
+    endpoint: str | None = Field(None, description="The test workspace's endpoint (default: PROJECT-test).")
+    data: str = Field("heldout.csv", description="Held-out data in the inbox datastore (CSV or Parquet).")
+    label: str = Field("label", description="The column holding the true labels.")
+    task: Literal["classification", "regression"] = "classification"
+    thresholds: dict[str, ThresholdBound] = Field(
+        default_factory=lambda: {"accuracy": ThresholdBound(min=0.9)},
+        description="Metrics computed through the endpoint on the held-out data, and their bounds.",
+    )
+    challenger_metric: str = Field("accuracy", description="The metric the candidate is compared on.")
+    challenger_margin: float = Field(0.01, ge=0, description="How much worse than the champion is tolerated.")
+    latency_p95_ms: float = Field(250, gt=0, description="p95 of single-row requests through the endpoint.")
+    latency_requests: int = Field(50, gt=0, le=10000, description="How many requests measure latency.")
+
+
+class ReleaseConfig(_Strict):
+    """How ``outer-loop prod`` releases and ``rollback`` returns."""
+
+    endpoint: str | None = Field(None, description="The prod workspace's endpoint (default: the project).")
+    canary: list[int] = Field(
+        default_factory=list, description="Traffic steps for the new deployment, e.g. [10, 50, 100]."
+    )
+    watch_seconds: float = Field(30, ge=0, description="How long each canary step is watched.")
+    max_error_rate: float = Field(
+        0.01, ge=0, le=1, description="Largest share of 5xx answers a step may see."
+    )
+    max_p99_ms: float = Field(500, gt=0, description="Largest p99 latency a step may see.")
+    min_requests: int = Field(
+        20, ge=0, description="Fewer requests in a window than this: the step is not judged."
+    )
+    keep_deployments: int = Field(
+        2, ge=1, description="Deployments kept loaded (the live one and previous ones)."
+    )
+    require_validation: bool = Field(
+        True, description="Full tier: only versions that passed outer-loop test."
+    )
+
+    @field_validator("canary")
+    @classmethod
+    def _steps(cls, steps: list[int]) -> list[int]:
+        if any(not 0 < step <= 100 for step in steps) or steps != sorted(set(steps)):
+            raise ValueError("canary steps are increasing percentages from 1 to 100, e.g. [10, 50, 100]")
+        if steps and steps[-1] != 100:
+            raise ValueError("the last canary step must be 100")
+        return steps
 
 
 class StateConfig(_Strict):
@@ -116,6 +172,9 @@ class DatastoreConfig(_Strict):
     """A datastore's location."""
 
     url: str | None = Field(None, description="A folder or an fsspec URL.")
+    seed: str | None = Field(
+        None, description="A project folder whose files `loopline up` copies in when they are missing."
+    )
 
 
 class ProjectConfig(_Strict):
@@ -128,6 +187,8 @@ class ProjectConfig(_Strict):
     gate: GateConfig = GateConfig()
     state: StateConfig = StateConfig()
     serving: ServingConfig = ServingConfig()
+    validation: ValidationConfig = ValidationConfig()
+    release: ReleaseConfig = ReleaseConfig()
     workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
     datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
 
@@ -245,9 +306,23 @@ class Settings:
         return self.root / self.config.gate.file
 
     @property
+    def test_endpoint(self) -> str:
+        """The test workspace's endpoint name."""
+        return self.config.validation.endpoint or f"{_slug(self.config.project)}-test"
+
+    @property
+    def prod_endpoint(self) -> str:
+        """The prod workspace's endpoint name."""
+        return self.config.release.endpoint or _slug(self.config.project)
+
+    @property
     def experiment(self) -> str:
         """The MLflow experiment the inner loop trains in."""
         return self.config.training.experiment or self.config.project
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "endpoint"
 
 
 def _resolve_sqlite(url: str, root: Path) -> str:
@@ -399,6 +474,8 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
         ("gate",): GateConfig,
         ("state",): StateConfig,
         ("serving",): ServingConfig,
+        ("validation",): ValidationConfig,
+        ("release",): ReleaseConfig,
     }
     if parent in sections:
         return list(sections[parent].model_fields)

@@ -18,9 +18,12 @@ __all__ = [
     "Event",
     "GateEvaluated",
     "KeyRotated",
+    "Promoted",
     "Provisioned",
     "RefusedAttempt",
     "Registered",
+    "Released",
+    "RolledBack",
     "Shared",
     "TrafficChanged",
 ]
@@ -118,3 +121,21 @@ class KeyRotated(Event):
     """An endpoint key was regenerated (the key itself is never recorded)."""
 
     kind: ClassVar[str] = "key-rotated"
+
+
+class Promoted(Event):
+    """A registry version was copied into the test or prod workspace."""
+
+    kind: ClassVar[str] = "promoted"
+
+
+class Released(Event):
+    """A version took an endpoint's main traffic; the ``production`` alias follows in prod."""
+
+    kind: ClassVar[str] = "released"
+
+
+class RolledBack(Event):
+    """An endpoint's traffic went back to an earlier version (by hand, or after a canary breach)."""
+
+    kind: ClassVar[str] = "rolled-back"

@@ -217,6 +217,11 @@ class WorkspaceStore:
             )
         return int(version.version)
 
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point a registered model's alias at a version."""
+        with _store_errors(self):
+            self.client.set_registered_model_alias(name, alias, str(version))
+
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         """Set one tag on a model version."""
         with _store_errors(self):

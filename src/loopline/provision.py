@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loopline import audit
-from loopline.config import DATASTORES
+from loopline.config import DATASTORES, DatastoreConfig
 from loopline.domain import SHARED
+from loopline.errors import ConfigError
 from loopline.events import Provisioned
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
@@ -49,6 +51,25 @@ def _ensure_folder(location: str, what: str) -> list[str]:
     return [f"{what} {path}"]
 
 
+def _seed(root: Path, config: DatastoreConfig | None, location: str, name: str) -> list[str]:
+    """Copy a datastore's seed files from the project when they are missing (never over newer data)."""
+    if config is None or config.seed is None or "://" in location:
+        return []
+    source = root / config.seed
+    if not source.is_dir():
+        raise ConfigError(
+            f"loopline.yaml: datastores.{name}.seed '{config.seed}' is not a folder of the project"
+        )
+    created = []
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        target = Path(location) / path.relative_to(source)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            created.append(f"{name}://{path.relative_to(source).as_posix()}")
+    return created
+
+
 def provision(instance: Instance, reporter: Reporter | None = None) -> UpResult:
     """Create whatever of the instance does not exist yet; running it again changes nothing."""
     report = reporter or NullReporter()
@@ -64,6 +85,9 @@ def provision(instance: Instance, reporter: Reporter | None = None) -> UpResult:
         created.extend(_ensure_folder(settings.store(name).model_store, "model store"))
     for name in DATASTORES:
         created.extend(_ensure_folder(settings.datastore(name), f"datastore {name}"))
+        created.extend(
+            _seed(settings.root, settings.config.datastores.get(name), settings.datastore(name), name)  # type: ignore[call-overload]
+        )
     if created:
         audit.record(
             instance.db,

@@ -8,9 +8,11 @@ version in MLflow and records it (``recover``).
 
 from __future__ import annotations
 
-from loopline import audit, catalog
+from dataclasses import replace
+
+from loopline import audit, catalog, failpoints
 from loopline.domain import SHARED, ModelVersionInfo
-from loopline.events import Event, Registered, Shared
+from loopline.events import Event, Promoted, Registered, Shared
 from loopline.instance import Instance
 from loopline.mlflow_store import VersionInfo
 
@@ -23,8 +25,11 @@ __all__ = [
     "TAG_SOURCE_RUN",
     "TAG_SOURCE_WORKSPACE",
     "TAG_VALIDATION",
+    "copy_version",
     "find",
     "register",
+    "set_alias",
+    "set_validation",
     "share",
 ]
 
@@ -36,7 +41,8 @@ TAG_SOURCE_WORKSPACE = "source_workspace"
 TAG_SOURCE_RUN = "source_run_id"
 TAG_DIGEST = "content_digest"
 TAG_VALIDATION = "validation_status"
-TAG_SOURCE_VERSION = "source_version"
+TAG_PROMOTED_FROM = "promoted_from"
+TAG_VALIDATION_REPORT = "validation_report"
 
 
 def identity_filter(commit: str, diff_digest: str | None) -> dict[str, str]:
@@ -79,7 +85,7 @@ def find(
         return None
     info = _info(workspace, complete[-1])
     if catalog.find_by_commit(instance.db, workspace, name, commit, diff_digest) is None:
-        kind = Shared if workspace == SHARED else Registered
+        kind = {SHARED: Shared, "dev": Registered}.get(workspace, Promoted)
         _record(
             instance,
             info,
@@ -145,46 +151,85 @@ def register(
     return info
 
 
-def share(instance: Instance, source: ModelVersionInfo) -> ModelVersionInfo:
-    """Copy a workspace's version into the shared registry: by reference on the same storage."""
+def copy_version(
+    instance: Instance, source: ModelVersionInfo, workspace: str, event: type[Event] = Shared
+) -> ModelVersionInfo:
+    """Register ``source`` as a version in another store, moving its files by digest.
+
+    On the same model store no byte is copied; on another the files are copied once and verified. The
+    new version carries the source's identity tags (commit, branch, dirt, the workspace and run that made
+    it, the digest) and ``promoted_from``.
+    """
     here = instance.model_store(source.workspace)
-    there = instance.model_store(SHARED)
+    there = instance.model_store(workspace)
     if here == there:
         here.verify(source.content_digest)
         copied = False
     else:
-        there.put(here.verify(source.content_digest))
+        there.put(here.verify(source.content_digest), source.content_digest)
         copied = True
+    failpoints.hit(f"copy-to-{workspace}-after-files")
+    tags = identity_tags(source)
+    tags[TAG_PROMOTED_FROM] = f"{source.workspace}/{source.version}"
+    uri = there.uri(source.content_digest)
+    version = instance.store(workspace).create_version(source.name, uri, tags)
+    info = _info(
+        workspace,
+        VersionInfo(name=source.name, version=version, source=uri, run_id=None, tags=tags, aliases=()),
+    )
+    _record(
+        instance,
+        info,
+        event(
+            actor=instance.actor,
+            workspace=workspace,
+            model=source.name,
+            version=version,
+            git_commit=source.git_commit,
+            source=f"{source.workspace}/{source.name}/{source.version}",
+            target=f"{workspace}/{source.name}/{version}",
+            details={"content_digest": source.content_digest, "bytes_copied": copied},
+        ),
+    )
+    failpoints.hit(f"copy-to-{workspace}-after-register")
+    return info
+
+
+def identity_tags(source: ModelVersionInfo) -> dict[str, str]:
+    """The tags that travel with a version from store to store."""
     tags = {
         TAG_COMMIT: source.git_commit,
         TAG_BRANCH: source.git_branch,
         TAG_DIRTY: "true" if source.git_dirty else "false",
-        TAG_SOURCE_WORKSPACE: source.workspace,
-        TAG_SOURCE_VERSION: str(source.version),
+        TAG_SOURCE_WORKSPACE: source.source_workspace,
         TAG_DIGEST: source.content_digest,
     }
     if source.run_id:
         tags[TAG_SOURCE_RUN] = source.run_id
     if source.diff_digest:
         tags[TAG_DIFF] = source.diff_digest
-    store = instance.store(SHARED)
-    uri = there.uri(source.content_digest)
-    version = store.create_version(source.name, uri, tags)
-    info = _info(
-        SHARED, VersionInfo(name=source.name, version=version, source=uri, run_id=None, tags=tags, aliases=())
-    )
-    _record(
-        instance,
-        info,
-        Shared(
-            actor=instance.actor,
-            workspace=SHARED,
-            model=source.name,
-            version=version,
-            git_commit=source.git_commit,
-            source=f"{source.workspace}/{source.name}/{source.version}",
-            target=f"{SHARED}/{source.name}/{version}",
-            details={"content_digest": source.content_digest, "bytes_copied": copied},
-        ),
-    )
-    return info
+    return tags
+
+
+def share(instance: Instance, source: ModelVersionInfo) -> ModelVersionInfo:
+    """Copy a workspace's version into the shared registry: by reference on the same storage."""
+    return copy_version(instance, source, SHARED, Shared)
+
+
+def set_validation(
+    instance: Instance, version: ModelVersionInfo, status: str, report_uri: str
+) -> ModelVersionInfo:
+    """Mark a version ``validation_status`` passed or failed, with its report, in MLflow and the catalog."""
+    store = instance.store(version.workspace)
+    store.set_version_tag(version.name, version.version, TAG_VALIDATION, status)
+    store.set_version_tag(version.name, version.version, TAG_VALIDATION_REPORT, report_uri)
+    with instance.db.write() as connection:
+        catalog.set_validation(connection, version.workspace, version.name, version.version, status)
+    return replace(version, validation_status=status)
+
+
+def set_alias(instance: Instance, version: ModelVersionInfo, alias: str) -> None:
+    """Point a registered model's alias at ``version`` in MLflow and the catalog."""
+    instance.store(version.workspace).set_alias(version.name, alias, version.version)
+    with instance.db.write() as connection:
+        catalog.set_alias(connection, version.workspace, version.name, alias, version.version)

@@ -67,3 +67,23 @@ def test_verify_refuses_files_changed_after_they_were_stored(tmp_path: Path) -> 
 def test_two_stores_on_one_folder_are_the_same_storage(tmp_path: Path) -> None:
     assert ModelStore(str(tmp_path / "s")) == ModelStore(f"file://{tmp_path}/s")
     assert ModelStore(str(tmp_path / "s")) != ModelStore(str(tmp_path / "t"))
+
+
+def test_a_file_changed_in_place_is_caught_even_after_a_remembered_check(tmp_path: Path) -> None:
+    store = ModelStore(str(tmp_path / "store"))
+    digest = store.put(model_folder(tmp_path / "m"))
+    store.verify(digest)
+    weights = store.path(digest) / "sub" / "model.bin"
+    before = weights.stat()
+    weights.write_bytes(b"weightZ")  # same size
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old modification time
+    with pytest.raises(IntegrityViolation):
+        store.verify(digest)
+
+
+def test_an_added_file_is_caught(tmp_path: Path) -> None:
+    store = ModelStore(str(tmp_path / "store"))
+    digest = store.put(model_folder(tmp_path / "m"))
+    (store.path(digest) / "extra.txt").write_text("surprise")
+    with pytest.raises(IntegrityViolation):
+        store.verify(digest)

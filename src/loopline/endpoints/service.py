@@ -31,7 +31,7 @@ from loopline.events import (
 )
 from loopline.instance import Instance
 from loopline.state import as_utc
-from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
+from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets, releases
 from loopline.storage.models import ModelStore
 
 __all__ = [
@@ -496,3 +496,86 @@ def set_traffic(
             ),
         )
         return _endpoint(connection, _row(connection, endpoint), instance)
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """A version that took an endpoint's main traffic."""
+
+    endpoint: str
+    deployment: str
+    model: str
+    version: int
+    git_commit: str
+    kind: str
+    at: str
+    actor: str
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def record_release(
+    connection: Connection,
+    endpoint: str,
+    deployment: DeploymentInfo,
+    kind: str,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """Append to an endpoint's release history (inside the caller's transaction)."""
+    connection.execute(
+        insert(releases).values(
+            endpoint=endpoint,
+            deployment=deployment.name,
+            model=deployment.model,
+            version=deployment.version,
+            git_commit=deployment.git_commit,
+            kind=kind,
+            at=utcnow(),
+            actor=actor,
+            reason=reason,
+        )
+    )
+
+
+def release_history(instance: Instance, endpoint: str) -> list[ReleaseRecord]:
+    """Every release and rollback of an endpoint, oldest first."""
+    with instance.db.read() as connection:
+        rows = (
+            connection.execute(
+                select(releases).where(releases.c.endpoint == endpoint).order_by(releases.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        ReleaseRecord(
+            r["endpoint"],
+            r["deployment"],
+            r["model"],
+            r["version"],
+            r["git_commit"],
+            r["kind"],
+            as_utc(r["at"]).isoformat(timespec="seconds"),
+            r["actor"],
+            r["reason"],
+        )
+        for r in rows
+    ]
+
+
+def ensure_endpoint(instance: Instance, name: str, workspace: str) -> EndpointInfo:
+    """The endpoint called ``name``, created in ``workspace`` (with keys) on first use."""
+    try:
+        found = get_endpoint(instance, name)
+    except NotFound:
+        found, _ = create_endpoint(instance, name, workspace, "key")
+    if found.workspace != workspace:
+        raise Refused(
+            f"endpoint '{name}' belongs to {found.workspace}, not {workspace}; choose another name in "
+            "loopline.yaml"
+        )
+    return found

@@ -23,6 +23,7 @@ import orjson
 from loopline.errors import RequestRejected
 from loopline.serving.schema import bad, parse_body, to_model_input
 from loopline.serving.state import DeploymentRuntime, EndpointRoute
+from loopline.serving.stats import StatsRecorder
 
 __all__ = ["AccessLog", "Response", "ScoringCore"]
 
@@ -78,10 +79,13 @@ def _predictions(value: Any) -> Any:
 class ScoringCore:
     """Routes requests to deployments and answers them; the routing tables are swapped in from outside."""
 
-    def __init__(self, metrics: Any, access_log: AccessLog, openapi: bytes) -> None:
+    def __init__(
+        self, metrics: Any, access_log: AccessLog, openapi: bytes, stats: StatsRecorder | None = None
+    ) -> None:
         self.routes: Mapping[str, EndpointRoute] = {}
         self.started = False
         self.metrics = metrics
+        self.stats = stats
         self.access_log = access_log
         self.openapi = openapi
         self._random = random.Random()
@@ -200,7 +204,7 @@ class ScoringCore:
         status, rows = 200, 0
         try:
             table = parse_body(kind, headers.get(b"content-type", b"").decode("latin-1"), body)
-            data, rows = to_model_input(runtime.model.schema, table)
+            data, rows = to_model_input(runtime.model.schema, table, matrix=runtime.model.batchable)
             answers = await self._predict(runtime, data)
             self._mirror(route, data)
             payload = (
@@ -283,6 +287,8 @@ class ScoringCore:
             runtime.counters["latency"].observe(seconds)
             if rows:
                 runtime.counters["rows"].inc(rows)
+        if self.stats is not None:
+            self.stats.record(runtime.endpoint, runtime.name, status, seconds)
         self._requests += 1
         self.access_log.add(
             {

@@ -36,7 +36,7 @@ class LoadedModel:
             table = Table(self.schema.names, [[0.0] * len(self.schema.names)])
         if table is None:
             return None
-        data, _ = to_model_input(self.schema, table)
+        data, _ = to_model_input(self.schema, table, matrix=self.batchable)
         return self.predict(data)
 
 

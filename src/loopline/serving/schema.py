@@ -234,8 +234,8 @@ def _csv_value(cell: str) -> Any:
     return None if cell == "" else _CsvCell(cell)
 
 
-def to_model_input(schema: InputSchema, table: Table) -> tuple[Any, int]:
-    """The table checked against ``schema``: a float64 matrix (fast path) or a DataFrame, and its rows."""
+def to_model_input(schema: InputSchema, table: Table, *, matrix: bool = True) -> tuple[Any, int]:
+    """The table checked against ``schema``: a float64 matrix (numeric, when ``matrix``) or a DataFrame."""
     rows = table.rows
     if not isinstance(rows, list):
         raise bad("BAD_INPUT", "the rows must be a list")
@@ -244,7 +244,7 @@ def to_model_input(schema: InputSchema, table: Table) -> tuple[Any, int]:
     if schema.columns is None:
         return _untyped_frame(table), len(rows)
     columns = _request_columns(schema, table.columns, rows)
-    if schema.fast:
+    if schema.fast and matrix:
         return _matrix(schema, columns, rows), len(rows)
     return _frame(schema, columns, rows), len(rows)
 

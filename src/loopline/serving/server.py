@@ -72,64 +72,89 @@ def _fast_sklearn() -> None:
         sklearn.set_config(assume_finite=True)
 
 
-def run_worker(project: Path, workspace: str, sock: socket.socket) -> None:
-    """Serve the workspace's endpoints on ``sock`` until interrupted."""
-    import uvicorn
+class _Worker:
+    """One serving process: the core, its follower, and the periodic writers of logs and statistics."""
 
-    from loopline.instance import Instance
-    from loopline.serving import metrics as metrics_module
-    from loopline.serving.app import ScoringApp
-    from loopline.serving.core import AccessLog, ScoringCore
-    from loopline.serving.openapi import document
-    from loopline.serving.state import Follower
+    def __init__(self, project: Path, workspace: str) -> None:
+        from loopline.instance import Instance
+        from loopline.serving import metrics as metrics_module
+        from loopline.serving.core import AccessLog, ScoringCore
+        from loopline.serving.openapi import document
+        from loopline.serving.stats import StatsRecorder
 
-    instance = Instance.open(project)
-    instance.db.require_current(instance.root)
-    settings = instance.settings.config.serving
-    metrics = metrics_module.create()
-    access_log = AccessLog(settings.request_log)
-    core = ScoringCore(metrics, access_log, orjson.dumps(document(f"loopline endpoints of {workspace}")))
-    state: dict[str, Any] = {}
+        self.instance = Instance.open(project)
+        self.instance.db.require_current(self.instance.root)
+        self.workspace = workspace
+        self.settings = self.instance.settings.config.serving
+        self.metrics = metrics_module.create()
+        self.access_log = AccessLog(self.settings.request_log)
+        self.stats = StatsRecorder(self.instance.db, workspace)
+        openapi = orjson.dumps(document(f"loopline endpoints of {workspace}"))
+        self.core = ScoringCore(self.metrics, self.access_log, openapi, self.stats)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.follower: Any = None
 
-    def publish(routes: dict[str, Any]) -> None:
-        core.routes = routes
+    def publish(self, routes: dict[str, Any]) -> None:
+        """Swap in new routing tables (called from the follower thread)."""
+        self.core.routes = routes
         for route in routes.values():
             for name, deployment_state in route.states.items():
-                metrics.ready.labels(route.name, name).set(1 if deployment_state == "ready" else 0)
+                self.metrics.ready.labels(route.name, name).set(1 if deployment_state == "ready" else 0)
 
-    async def flush_logs() -> None:
+    async def _every(self, seconds: float, work: Any, in_thread: bool) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(0.2)
-            access_log.flush()
+            await asyncio.sleep(seconds)
+            try:
+                await loop.run_in_executor(None, work) if in_thread else work()
+            except Exception:  # logs and statistics are best effort; answering requests is not
+                log.exception("periodic %s failed", getattr(work, "__name__", "work"))
 
-    async def startup() -> None:
+    async def startup(self) -> None:
+        """Load every endpoint before the socket accepts, then follow changes."""
+        from loopline.serving.state import Follower
+
         loop = asyncio.get_running_loop()
         _fast_sklearn()
-        follower = Follower(
-            instance.db,
-            workspace,
+        self.follower = Follower(
+            self.instance.db,
+            self.workspace,
             loop,
-            publish,
-            max_batch_rows=settings.max_batch_rows,
-            poll_seconds=settings.poll_seconds,
-            metrics=metrics,
+            self.publish,
+            max_batch_rows=self.settings.max_batch_rows,
+            poll_seconds=self.settings.poll_seconds,
+            metrics=self.metrics,
         )
-        await loop.run_in_executor(None, follower.sync)
-        follower.start()
-        core.started = True
+        await loop.run_in_executor(None, self.follower.sync)
+        self.follower.start()
+        self.core.started = True
         # Everything loaded so far (MLflow, scikit-learn, the models) lives as long as the process: keep the
         # garbage collector from scanning it again and again, which otherwise shows as latency spikes.
         gc.collect()
         gc.freeze()
-        state["follower"] = follower
-        state["flusher"] = loop.create_task(flush_logs())
+        self.tasks = [
+            loop.create_task(self._every(0.2, self.access_log.flush, in_thread=False)),
+            loop.create_task(self._every(1.0, self.stats.flush, in_thread=True)),
+        ]
 
-    async def shutdown() -> None:
-        state["flusher"].cancel()
-        await asyncio.get_running_loop().run_in_executor(None, state["follower"].stop)
-        access_log.flush()
+    async def shutdown(self) -> None:
+        """Stop following and write what is left."""
+        for task in self.tasks:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.follower.stop)
+        await loop.run_in_executor(None, self.stats.flush)
+        self.access_log.flush()
 
-    app = ScoringApp(core, settings.max_body_bytes, startup, shutdown)
+
+def run_worker(project: Path, workspace: str, sock: socket.socket) -> None:
+    """Serve the workspace's endpoints on ``sock`` until interrupted."""
+    import uvicorn
+
+    from loopline.serving.app import ScoringApp
+
+    worker = _Worker(project, workspace)
+    app = ScoringApp(worker.core, worker.settings.max_body_bytes, worker.startup, worker.shutdown)
     loop, http = _uvicorn_options()
     config = uvicorn.Config(
         app,

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -144,4 +145,40 @@ instance_secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
+)
+
+# Per-second request counts and latency histograms of each serving process, per deployment: what the
+# canary watch judges and the dashboard draws, summed across replicas.
+serving_stats = Table(
+    "serving_stats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(32), nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("deployment", String(64), nullable=False),
+    Column("replica", String(120), nullable=False),
+    Column("second", Integer, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("latency_sum", Float, nullable=False),
+    Column("latency_counts", JSON, nullable=False),
+    Index("ix_serving_stats_window", "endpoint", "deployment", "second"),
+)
+
+# Every version that took an endpoint's main traffic, in order: releases and rollbacks.
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("deployment", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=True),
+    Index("ix_releases_endpoint", "endpoint"),
 )

@@ -73,6 +73,15 @@ def evaluate(model: Pipeline, features: pd.DataFrame, labels: pd.Series) -> dict
     }
 
 
+def export_heldout(path: Path = HERE / "data" / "inbox" / "heldout.csv") -> Path:
+    """Write the held-out split (never used for training) for the outer loop's validation."""
+    params = load_params()
+    features, labels = load_splits(int(params["seed"]))["heldout"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    features.assign(label=labels).to_csv(path, index=False)
+    return path
+
+
 def main() -> None:
     """Train on the training split, evaluate on the validation split, log everything to MLflow."""
     params = load_params()
@@ -97,4 +106,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["--export-heldout"]:
+        print("wrote", export_heldout())
+    else:
+        main()

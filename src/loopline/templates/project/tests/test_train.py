@@ -1,6 +1,6 @@
 """Tests of the sample's training code: fast, no MLflow store needed."""
 
-from train import evaluate, fit, flip_labels, load_params, load_splits
+from train import evaluate, export_heldout, fit, flip_labels, load_params, load_splits
 
 
 def test_splits_are_disjoint_and_cover_the_data():
@@ -31,3 +31,13 @@ def test_label_noise_makes_a_worse_model():
     clean = evaluate(fit(params, x_train, y_train), *splits["validation"])
     noisy = evaluate(fit(params, x_train, flip_labels(y_train, 0.4, seed=7)), *splits["validation"])
     assert noisy["accuracy"] < clean["accuracy"] - 0.05
+
+
+def test_the_exported_heldout_set_is_the_heldout_split(tmp_path):
+    import pandas as pd
+
+    path = export_heldout(tmp_path / "heldout.csv")
+    exported = pd.read_csv(path)
+    features, labels = load_splits(int(load_params()["seed"]))["heldout"]
+    assert list(exported.columns) == [*features.columns, "label"]
+    assert exported["label"].tolist() == labels.tolist()

@@ -1,0 +1,220 @@
+"""``outer-loop test``, ``outer-loop prod`` and ``rollback``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from loopline import api
+from loopline.cli.app import app
+from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.output import Output, StepReporter
+from loopline.errors import GateFailed, Refused, UsageError
+
+if TYPE_CHECKING:
+    from loopline.loops.outer import ReleaseResult
+
+outer_app = typer.Typer(help="The outer loops: validate in test, release to prod.", no_args_is_help=True)
+app.add_typer(outer_app, name="outer-loop")
+
+CommitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--commit",
+        help="The commit whose registry version to take (a prefix of 7+; default: HEAD).",
+        show_default=False,
+    ),
+]
+
+
+@outer_app.command("test")
+def outer_loop_test(
+    project: ProjectOption = None,
+    commit: CommitOption = None,
+    model: ModelOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Copy a commit's registry version into test, deploy it, and validate it through the endpoint."""
+    output = Output(json)
+    try:
+        result = api.outer_loop_test(project, commit=commit, model=model, reporter=StepReporter(output))
+    except GateFailed as exc:
+        failed = exc.details.get("result", {})
+        if not json and failed.get("report"):
+            output.err.print(_report_markdown(failed))
+        output.github(
+            {"validation_status": "failed", "git_commit": failed.get("git_commit", "")},
+            _report_markdown(failed) if failed else None,
+        )
+        raise
+
+    def human(console: Console) -> None:
+        console.print(result.report_markdown)
+        console.print(f"[green]{escape(result.message)}[/green]")
+
+    output.emit(result.to_dict(), human)
+    output.github(
+        {
+            "validation_status": "passed",
+            "git_commit": result.git_commit,
+            "registry_version": str(result.registry_version),
+            "report_uri": result.report_uri,
+        },
+        result.report_markdown,
+    )
+
+
+def _report_markdown(result: dict[str, Any]) -> str:
+    from loopline.validation import ValidationReport
+
+    report = dict(result["report"])
+    passed = report.pop("passed", False)
+    del passed
+    return ValidationReport(**report).markdown()
+
+
+def _canary(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        steps = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--canary '{text}' is not a list of percentages such as 10,50,100") from None
+    if not steps or steps != sorted(set(steps)) or steps[-1] != 100 or steps[0] <= 0:
+        raise UsageError(f"--canary '{text}' must be increasing percentages ending at 100, such as 10,50,100")
+    return steps
+
+
+def _show(console: Console, result: ReleaseResult) -> None:
+    for step in result.steps:
+        seen = f"{step.get('requests', 0)} requests" if step.get("seconds") else "not watched"
+        verdict = step["breach"] or ("ok" if step.get("judged") else "too few requests to judge")
+        console.print(f"  {step['percent']:>3}%  {seen}  {escape(str(verdict))}")
+    style = "green" if result.changed else "yellow"
+    console.print(f"[{style}]{escape(result.message)}[/{style}]")
+
+
+def _release_summary(title: str, result: ReleaseResult) -> str:
+    lines = [
+        f"## {title}: {result.message}",
+        "",
+        f"- endpoint `{result.endpoint}`, deployment `{result.deployment}`",
+        f"- commit `{result.git_commit}`, version {result.version}",
+    ]
+    if result.previous:
+        lines.append(f"- previous: `{result.previous['deployment']}` ({result.previous['git_commit'][:7]})")
+    if result.steps:
+        lines += ["", "| traffic | requests | errors | p99 ms | verdict |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {s['percent']}% | {s.get('requests', '')} | {s.get('errors', '')} | {s.get('p99_ms', '')} | "
+            f"{s['breach'] or 'ok'} |"
+            for s in result.steps
+        ]
+    return "\n".join(lines)
+
+
+@outer_app.command("prod")
+def outer_loop_prod(
+    project: ProjectOption = None,
+    commit: CommitOption = None,
+    model: ModelOption = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            "--canary",
+            help="Traffic steps for the new deployment, e.g. 10,50,100 (default: release.canary, else at "
+            "once).",
+            show_default=False,
+        ),
+    ] = None,
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            "--watch",
+            help="Seconds to watch each step's error rate and p99 latency (default: release.watch_seconds "
+            "with canary steps).",
+            show_default=False,
+        ),
+    ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason",
+            help="Full tier: release a version that did not pass test, saying why (audited).",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Release a commit's registry version to prod: deploy at 0%, smoke-test, move traffic, watch."""
+    output = Output(json)
+    try:
+        result = api.outer_loop_prod(
+            project,
+            commit=commit,
+            model=model,
+            canary=_canary(canary),
+            watch=watch,
+            override_reason=override_reason,
+            reporter=StepReporter(output),
+        )
+    except Refused as exc:
+        output.github({"released": "false"}, f"## Release refused\n\n{exc.message}")
+        raise
+    output.emit(result.to_dict(), lambda console: _show(console, result))
+    output.github(
+        {
+            "released": str(result.changed).lower(),
+            "git_commit": result.git_commit,
+            "version": str(result.version),
+            "deployment": result.deployment,
+        },
+        _release_summary("Outer loop prod", result),
+    )
+
+
+@app.command()
+def rollback(
+    project: ProjectOption = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit", help="Return to the version of this commit (a prefix of 7+).", show_default=False
+        ),
+    ] = None,
+    previous: Annotated[
+        bool, typer.Option("--previous", help="Return to the release before the live one.")
+    ] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="The endpoint (default: the prod endpoint).", show_default=False),
+    ] = None,
+    model: ModelOption = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why, for the audit log.", show_default=False)
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Move all traffic back to an earlier version, redeploying it first if it is no longer loaded."""
+    output = Output(json)
+    result = api.rollback(
+        project,
+        commit=commit,
+        previous=previous,
+        endpoint=endpoint,
+        model=model,
+        reason=reason,
+        reporter=StepReporter(output),
+    )
+    output.emit(result.to_dict(), lambda console: _show(console, result))
+    output.github(
+        {
+            "rolled_back": str(result.changed).lower(),
+            "git_commit": result.git_commit,
+            "deployment": result.deployment,
+        },
+        _release_summary("Model rollback", result),
+    )

@@ -1,0 +1,244 @@
+"""loopline's own calls to served endpoints, and a temporary server when none is running.
+
+The outer loops validate, smoke-test and watch deployments through the real scoring path. When the
+workspace's server (its ``endpoints_url``) answers, they use it; otherwise they start a `loopline serve`
+of their own on a free port for the length of the command, and say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from loopline.endpoints import keys as keymod
+from loopline.endpoints import service
+from loopline.errors import Refused, StoreUnavailable, UsageError
+from loopline.instance import Instance
+
+__all__ = ["EndpointClient", "InvokeResult", "Live", "invoke", "live_server"]
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """One answer of an endpoint."""
+
+    status: int
+    deployment: str | None
+    model_version: str | None
+    git_commit: str | None
+    body: Any
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx answer."""
+        return 200 <= self.status < 300
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "status": self.status,
+            "deployment": self.deployment,
+            "model_version": self.model_version,
+            "git_commit": self.git_commit,
+            "body": self.body,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+class EndpointClient:
+    """Calls a server's endpoints with loopline's own key."""
+
+    def __init__(self, instance: Instance, base_url: str, timeout: float = 30) -> None:
+        import httpx
+
+        self.instance = instance
+        self.base_url = base_url.rstrip("/")
+        self._secret = service.system_secret(instance)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def score(
+        self,
+        endpoint: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        deployment: str | None = None,
+        route: str = "score",
+        content_type: str = "application/json",
+    ) -> InvokeResult:
+        """POST one scoring request; a server that cannot be reached is a StoreUnavailable."""
+        import httpx
+
+        if route not in {"invocations", "score"}:
+            raise UsageError(f"route '{route}' is not one of invocations, score")
+        headers = {
+            "authorization": f"Bearer {keymod.system_key(self._secret, endpoint)}",
+            "content-type": content_type,
+        }
+        if deployment:
+            headers["loopline-deployment"] = deployment
+        body = (
+            payload
+            if isinstance(payload, bytes)
+            else orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        )
+        started = time.perf_counter()
+        try:
+            response = self._http.post(f"/endpoints/{endpoint}/{route}", content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(
+                what=f"the server of endpoint '{endpoint}'", where=self.base_url, reason=type(exc).__name__
+            ) from None
+        seconds = time.perf_counter() - started
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = response.text[:1000]
+        return InvokeResult(
+            response.status_code,
+            response.headers.get("loopline-deployment"),
+            response.headers.get("loopline-model-version"),
+            response.headers.get("loopline-git-commit"),
+            answer,
+            seconds,
+        )
+
+    def state(self, endpoint: str, deployment: str) -> str:
+        """A deployment's state in this server: ready, loading, failed: ..., or absent."""
+        import httpx
+
+        try:
+            answer = self._http.get(f"/endpoints/{endpoint}/deployments/{deployment}/ready")
+        except httpx.HTTPError:
+            return "unreachable"
+        if answer.status_code == 404:
+            return "absent"
+        return str(answer.json().get("state", "unknown"))
+
+    def wait_ready(self, endpoint: str, deployment: str, timeout: float = 120) -> None:
+        """Wait until the server has loaded the deployment and answered its input example."""
+        deadline = time.monotonic() + timeout
+        state = "absent"
+        while time.monotonic() < deadline:
+            state = self.state(endpoint, deployment)
+            if state == "ready":
+                return
+            if state.startswith("failed"):
+                break
+            time.sleep(0.1)
+        raise Refused(
+            f"deployment '{deployment}' of endpoint '{endpoint}' is not ready at {self.base_url} "
+            f"({state}); it did not load and answer its input example"
+        )
+
+
+def invoke(
+    instance: Instance,
+    name: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    deployment: str | None = None,
+    route: str = "invocations",
+    content_type: str = "application/json",
+    timeout: float = 30,
+) -> InvokeResult:
+    """POST ``payload`` to the endpoint at its workspace's configured URL."""
+    endpoint = service.get_endpoint(instance, name)
+    client = EndpointClient(instance, instance.settings.endpoints_url(endpoint.workspace), timeout)
+    try:
+        result = client.score(name, payload, deployment=deployment, route=route, content_type=content_type)
+    except StoreUnavailable:
+        raise StoreUnavailable(
+            what=f"the server of endpoint '{name}'",
+            where=endpoint.url,
+            reason=f"nothing answers; start it with `loopline serve --workspace {endpoint.workspace}`",
+        ) from None
+    finally:
+        client.close()
+    return result
+
+
+@dataclass(frozen=True)
+class Live:
+    """A server answering for a workspace, and whether this command started it."""
+
+    client: EndpointClient
+    temporary: bool
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Iterator[Live]:
+    """The workspace's running server, or a temporary one for the length of the block."""
+    url = instance.settings.endpoints_url(workspace)
+    if _answers(url):
+        client = EndpointClient(instance, url)
+        try:
+            yield Live(client, temporary=False)
+        finally:
+            client.close()
+        return
+    port = _free_port()
+    log = instance.logs_dir / f"serve-{workspace}-{port}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "loopline",
+        "serve",
+        "-C",
+        str(instance.root),
+        "-w",
+        workspace,
+        "--port",
+        str(port),
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    temporary = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(temporary):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise StoreUnavailable(
+                    what=f"a temporary server for {workspace}",
+                    where=temporary,
+                    reason=f"it did not start; see {log}",
+                )
+            time.sleep(0.1)
+        client = EndpointClient(instance, temporary)
+        try:
+            yield Live(client, temporary=True)
+        finally:
+            client.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,591 @@
+"""The outer loops: validate a commit's model in the test workspace, release it to prod, return.
+
+Every step is idempotent and each leaves the stores consistent: a copy is registered only when its files
+are complete and verified, a deployment is created at 0% and smoke-tested through the endpoint before
+traffic moves, and a rerun after a crash finds what was done and finishes the rest. Releases and
+rollbacks of one endpoint hold a lock in loopline's database, so two of them never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loopline import audit, catalog, failpoints, registry
+from loopline.domain import SHARED, CommitRef, DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier
+from loopline.endpoints import service
+from loopline.endpoints.client import EndpointClient, live_server
+from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
+from loopline.events import GateEvaluated, Promoted, RefusedAttempt, Released, RolledBack
+from loopline.git import resolve_commit
+from loopline.instance import Instance
+from loopline.progress import NullReporter, Reporter
+from loopline.serving.stats import window_stats
+from loopline.state import locks
+from loopline.validation import Candidate, validate
+
+__all__ = ["ReleaseResult", "TestResult", "run_outer_loop_prod", "run_outer_loop_test"]
+
+PRODUCTION = "production"
+
+
+def deployment_name(version: ModelVersionInfo) -> str:
+    """A deployment's name from its version and commit: ``v3-3f2a9c1``."""
+    return f"v{version.version}-{version.git_commit[:7]}"
+
+
+def registry_version(instance: Instance, name: str, commit: str | None) -> ModelVersionInfo:
+    """The shared registry's version of ``name`` from ``commit`` (a prefix of 7+; default HEAD)."""
+    if commit is None:
+        full = resolve_commit(instance.root, "HEAD")
+    else:
+        full = catalog.resolve_commit(instance.db, SHARED, name, CommitRef(commit))
+    found = [
+        v
+        for v in catalog.list_versions(instance.db, workspace=SHARED, name=name, commit=full)
+        if v.git_commit == full
+    ]
+    if not found:
+        raise NotFound(
+            f"commit {full[:7]} has no version of '{name}' in the shared registry; run "
+            "`loopline inner-loop` at that commit first"
+        )
+    found.sort(key=lambda v: (not v.git_dirty, v.version))
+    return found[-1]
+
+
+def promote(instance: Instance, source: ModelVersionInfo, workspace: str) -> ModelVersionInfo:
+    """Copy ``source`` into ``workspace`` once: running it again returns the copy it made."""
+    lock = f"promote:{workspace}:{source.name}:{source.content_digest}"
+    with locks.hold(instance.db, lock, instance.actor):
+        copies = [
+            v
+            for v in catalog.list_versions(
+                instance.db, workspace=workspace, name=source.name, commit=source.git_commit
+            )
+            if v.content_digest == source.content_digest
+        ]
+        if copies:
+            return copies[-1]
+        recovered = registry.find(instance, workspace, source.name, source.git_commit, source.diff_digest)
+        if recovered is not None and recovered.content_digest == source.content_digest:
+            return recovered
+        return registry.copy_version(instance, source, workspace, Promoted)
+
+
+def deploy(instance: Instance, endpoint: EndpointInfo, version: ModelVersionInfo) -> DeploymentInfo:
+    """The endpoint's deployment of ``version``: reused when one serves the same files, else created."""
+    for deployment in endpoint.deployments:
+        if deployment.model == version.name and deployment.content_digest == version.content_digest:
+            return deployment
+    updated = service.create_deployment(
+        instance, endpoint.name, deployment_name(version), version.name, version=version.version
+    )
+    created = updated.deployment(deployment_name(version))
+    assert created is not None
+    return created
+
+
+def main_deployment(endpoint: EndpointInfo) -> DeploymentInfo | None:
+    """The deployment that takes the most live traffic, if any takes some."""
+    live = [d for d in endpoint.deployments if d.traffic > 0]
+    return max(live, key=lambda d: d.traffic) if live else None
+
+
+def candidate_of(endpoint: str, deployment: DeploymentInfo, version: ModelVersionInfo) -> Candidate:
+    return Candidate(
+        endpoint,
+        deployment.name,
+        version.name,
+        version.version,
+        version.git_commit,
+        Path(version.source_uri.removeprefix("file://")),
+    )
+
+
+def smoke_test(client: EndpointClient, candidate: Candidate) -> None:
+    """Answer the model's input example through the endpoint, naming the deployment; refuse otherwise."""
+    example = candidate.folder / "input_example.json"
+    payload = {"input_data": json.loads(example.read_text())} if example.is_file() else None
+    client.wait_ready(candidate.endpoint, candidate.deployment)
+    if payload is None:
+        return
+    result = client.score(candidate.endpoint, payload, deployment=candidate.deployment)
+    if not result.ok:
+        message = result.body.get("message") if isinstance(result.body, dict) else result.body
+        raise Refused(
+            f"the smoke test of deployment '{candidate.deployment}' failed: {result.status} {message}"
+        )
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What ``outer-loop test`` found for one commit."""
+
+    model: str
+    git_commit: str
+    registry_version: int
+    test_version: int
+    endpoint: str
+    deployment: str
+    passed: bool
+    report: dict[str, Any]
+    report_markdown: str
+    report_uri: str
+    temporary_server: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "model": self.model,
+            "git_commit": self.git_commit,
+            "registry_version": self.registry_version,
+            "test_version": self.test_version,
+            "endpoint": self.endpoint,
+            "deployment": self.deployment,
+            "passed": self.passed,
+            "validation_status": "passed" if self.passed else "failed",
+            "report_uri": self.report_uri,
+            "report": self.report,
+            "temporary_server": self.temporary_server,
+            "message": self.message,
+        }
+
+
+def require_tier(instance: Instance, what: str, tiers: set[Tier], hint: str) -> None:
+    tier = instance.settings.tier
+    if tier not in tiers:
+        error = TierDisabled(what=what, tier=tier.value, hint=hint)
+        audit.record(
+            instance.db, RefusedAttempt(actor=instance.actor, reason=error.message, details={"step": what})
+        )
+        raise error
+
+
+def _champion(instance: Instance, name: str) -> ModelVersionInfo | None:
+    """The prod model that takes main traffic now, as the shared registry knows it."""
+    try:
+        endpoint = service.get_endpoint(instance, instance.settings.prod_endpoint)
+    except NotFound:
+        return None
+    live = main_deployment(endpoint)
+    if live is None or live.model != name:
+        return None
+    try:
+        return registry_version(instance, name, live.git_commit)
+    except NotFound:
+        return None
+
+
+def _write_report(
+    instance: Instance, version: ModelVersionInfo, report: dict[str, Any], markdown: str
+) -> str:
+    location = Path(instance.settings.store(SHARED).artifact_location) / "validation" / version.name
+    folder = location / f"v{version.version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (folder / "report.md").write_text(markdown)
+    return (folder / "report.md").resolve().as_uri()
+
+
+def run_outer_loop_test(
+    instance: Instance,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    reporter: Reporter | None = None,
+) -> TestResult:
+    """Copy a commit's registry version into test, deploy it, validate it through the endpoint."""
+    report_to = reporter or NullReporter()
+    require_tier(
+        instance,
+        "outer-loop test",
+        {Tier.FULL},
+        "it runs in the full tier (dev, test, prod); set `tier: full` in loopline.yaml",
+    )
+    instance.db.require_current(instance.root)
+    name = model or instance.settings.config.model.name
+    candidate = registry_version(instance, name, commit)
+    report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
+    with locks.hold(instance.db, f"outer-loop-test:{name}", instance.actor):
+        in_test = promote(instance, candidate, "test")
+        endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, "test")
+        deployment = deploy(instance, endpoint, in_test)
+        champion = _champion(instance, name)
+        champion_deployment = None
+        if champion is not None:
+            champion_in_test = promote(instance, champion, "test")
+            champion_deployment = deploy(
+                instance, service.get_endpoint(instance, endpoint.name), champion_in_test
+            )
+        service.set_traffic(instance, endpoint.name, {deployment.name: 100}, {})
+        _tidy(
+            instance,
+            endpoint.name,
+            {deployment.name} | ({champion_deployment.name} if champion_deployment else set()),
+        )
+        with live_server(instance, "test") as live:
+            if live.temporary:
+                report_to.step("no server answers for test; started a temporary one")
+            target = candidate_of(endpoint.name, deployment, in_test)
+            live.client.wait_ready(endpoint.name, deployment.name)
+            rival = None
+            if champion is not None and champion_deployment is not None:
+                live.client.wait_ready(endpoint.name, champion_deployment.name)
+                rival = candidate_of(endpoint.name, champion_deployment, champion)
+            report = validate(
+                live.client,
+                target,
+                rival,
+                instance.settings.datastore("inbox"),
+                instance.settings.config.validation,
+            )
+        status = "passed" if report.passed else "failed"
+        report_uri = _write_report(instance, candidate, report.to_dict(), report.markdown())
+        registry.set_validation(instance, candidate, status, report_uri)
+        registry.set_validation(instance, in_test, status, report_uri)
+        audit.record(
+            instance.db,
+            GateEvaluated(
+                actor=instance.actor,
+                workspace="test",
+                model=name,
+                version=candidate.version,
+                git_commit=candidate.git_commit,
+                outcome=status,
+                target=f"{SHARED}/{name}/{candidate.version}",
+                details={
+                    "stage": "outer-loop-test",
+                    "report_uri": report_uri,
+                    "failures": report.failures,
+                    "metrics": report.metrics,
+                },
+            ),
+        )
+    result = TestResult(
+        model=name,
+        git_commit=candidate.git_commit,
+        registry_version=candidate.version,
+        test_version=in_test.version,
+        endpoint=endpoint.name,
+        deployment=deployment.name,
+        passed=report.passed,
+        report=report.to_dict(),
+        report_markdown=report.markdown(),
+        report_uri=report_uri,
+        temporary_server=live.temporary,
+        message=f"{name} v{candidate.version} ({candidate.git_commit[:7]}) {status} validation in test",
+    )
+    if not report.passed:
+        raise GateFailed(
+            f"validation failed: {'; '.join(report.failures)}; {name} v{candidate.version} is marked "
+            "validation_status=failed in the registry and prod is untouched",
+            details={"result": result.to_dict()},
+        )
+    return result
+
+
+def _tidy(instance: Instance, endpoint: str, keep: set[str]) -> None:
+    """Remove deployments that take no traffic and are not kept."""
+    for deployment in service.get_endpoint(instance, endpoint).deployments:
+        if deployment.name not in keep and deployment.traffic == 0:
+            service.delete_deployment(instance, endpoint, deployment.name)
+
+
+@dataclass
+class ReleaseResult:
+    """What ``outer-loop prod`` (or ``rollback``) did."""
+
+    model: str
+    git_commit: str
+    version: int
+    endpoint: str
+    deployment: str
+    previous: dict[str, Any] | None
+    changed: bool
+    message: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    temporary_server: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def _approved(instance: Instance, candidate: ModelVersionInfo, override_reason: str | None) -> bool:
+    """Full tier: only a version that passed test, unless overridden with a reason; True when overridden."""
+    config = instance.settings.config.release
+    if instance.settings.tier is not Tier.FULL or not config.require_validation:
+        return False
+    if candidate.validation_status == "passed":
+        return False
+    status = f"{candidate.validation_status} validation" if candidate.validation_status else "not validated"
+    if override_reason:
+        return True
+    message = (
+        f"{candidate.name} v{candidate.version} ({candidate.git_commit[:7]}) {status} in test; run "
+        f"`loopline outer-loop test --commit {candidate.git_commit[:7]}` first, or pass --override-reason"
+    )
+    audit.record(
+        instance.db,
+        RefusedAttempt(
+            actor=instance.actor,
+            workspace="prod",
+            model=candidate.name,
+            version=candidate.version,
+            git_commit=candidate.git_commit,
+            reason=message,
+            details={"step": "outer-loop prod"},
+        ),
+    )
+    raise Refused(message)
+
+
+def run_outer_loop_prod(
+    instance: Instance,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    canary: list[int] | None = None,
+    watch: float | None = None,
+    override_reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Release a commit's registry version to prod: copy, deploy at 0%, smoke-test, move traffic."""
+    report_to = reporter or NullReporter()
+    require_tier(
+        instance,
+        "outer-loop prod",
+        {Tier.SIMPLE, Tier.FULL},
+        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
+    )
+    instance.db.require_current(instance.root)
+    name = model or instance.settings.config.model.name
+    candidate = registry_version(instance, name, commit)
+    overridden = _approved(instance, candidate, override_reason)
+    endpoint_name = instance.settings.prod_endpoint
+    with locks.hold(instance.db, f"release:{endpoint_name}", instance.actor):
+        report_to.step(f"releasing {name} v{candidate.version} from {candidate.git_commit[:7]} to prod")
+        in_prod = promote(instance, candidate, "prod")
+        endpoint = service.ensure_endpoint(instance, endpoint_name, "prod")
+        previous = main_deployment(endpoint)
+        deployment = deploy(instance, endpoint, in_prod)
+        failpoints.hit("release-after-deploy")
+        release = Release(
+            instance, endpoint_name, name, in_prod, deployment, previous, report_to, override_reason
+        )
+        release.overridden = overridden
+        return release.run(canary, watch)
+
+
+class Release:
+    """Moving one endpoint's traffic to a new deployment, step by step, watching each step."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        endpoint: str,
+        model: str,
+        version: ModelVersionInfo,
+        deployment: DeploymentInfo,
+        previous: DeploymentInfo | None,
+        reporter: Reporter,
+        reason: str | None,
+    ) -> None:
+        self.instance = instance
+        self.endpoint = endpoint
+        self.model = model
+        self.version = version
+        self.deployment = deployment
+        self.previous = previous if previous is not None and previous.name != deployment.name else None
+        self.reporter = reporter
+        self.reason = reason
+        self.overridden = False
+        self.config = instance.settings.config.release
+
+    def result(
+        self, message: str, changed: bool, steps: list[dict[str, Any]], temporary: bool
+    ) -> ReleaseResult:
+        """The outcome."""
+        previous = (
+            None
+            if self.previous is None
+            else {
+                "deployment": self.previous.name,
+                "version": self.previous.version,
+                "git_commit": self.previous.git_commit,
+            }
+        )
+        return ReleaseResult(
+            self.model,
+            self.version.git_commit,
+            self.version.version,
+            self.endpoint,
+            self.deployment.name,
+            previous,
+            changed,
+            message,
+            steps,
+            self.reason,
+            temporary,
+        )
+
+    def run(self, canary: list[int] | None, watch: float | None) -> ReleaseResult:
+        """Smoke-test, move traffic (at once or in canary steps), then move the alias."""
+        current = service.get_endpoint(self.instance, self.endpoint).deployment(self.deployment.name)
+        history = service.release_history(self.instance, self.endpoint)
+        if (
+            current is not None
+            and current.traffic == 100
+            and history
+            and history[-1].deployment == current.name
+        ):
+            self._finish()
+            return self.result(
+                f"{self.model} v{self.version.version} ({self.version.git_commit[:7]}) is already "
+                "live in prod; nothing to do",
+                False,
+                [],
+                False,
+            )
+        steps = (canary if canary is not None else self.config.canary) or [100]
+        if (
+            self.previous is None
+        ):  # the first release (or a rerun after its traffic moved): nothing to step from
+            steps = [100]
+        seconds = watch if watch is not None else (self.config.watch_seconds if len(steps) > 1 else 0.0)
+        watched: list[dict[str, Any]] = []
+        with live_server(self.instance, "prod") as live:
+            if live.temporary:
+                self.reporter.step(
+                    "no server answers for prod; smoke-testing on a temporary one (no live traffic to watch)"
+                )
+            smoke_test(live.client, candidate_of(self.endpoint, self.deployment, self.version))
+            for percent in steps:
+                self._shift(percent)
+                failpoints.hit("release-mid-traffic")
+                if seconds > 0:
+                    step = self._watch(percent, seconds)
+                    watched.append(step)
+                    if step["breach"]:
+                        self._roll_back(step)
+                else:
+                    watched.append({"percent": percent, "seconds": 0, "judged": False, "breach": None})
+            temporary = live.temporary
+        self._finish()
+        self._prune()
+        return self.result(
+            f"released {self.model} v{self.version.version} ({self.version.git_commit[:7]}) to "
+            f"prod endpoint {self.endpoint}",
+            True,
+            watched,
+            temporary,
+        )
+
+    def _shift(self, percent: int) -> None:
+        split = {self.deployment.name: percent}
+        if self.previous is not None:
+            split[self.previous.name] = 100 - percent
+        self.reporter.step(f"traffic: {' '.join(f'{k}={v}' for k, v in split.items())}")
+        service.set_traffic(self.instance, self.endpoint, split, reason=self.reason or "outer-loop prod")
+
+    def _watch(self, percent: int, seconds: float) -> dict[str, Any]:
+        """Watch the new deployment; stop early on a breach."""
+        started = time.time()
+        deadline = time.monotonic() + seconds
+        step: dict[str, Any] = {}
+        while True:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            stats = window_stats(self.instance.db, self.endpoint, self.deployment.name, started)
+            judged = stats.requests >= self.config.min_requests
+            breach = None
+            if judged and stats.error_rate > self.config.max_error_rate:
+                breach = f"error rate {stats.error_rate:.1%} over {self.config.max_error_rate:.1%}"
+            elif judged and stats.p99_ms is not None and stats.p99_ms > self.config.max_p99_ms:
+                breach = f"p99 latency {stats.p99_ms:g} ms over {self.config.max_p99_ms:g} ms"
+            step = {
+                "percent": percent,
+                "seconds": round(time.time() - started, 1),
+                **stats.to_dict(),
+                "judged": judged,
+                "breach": breach,
+            }
+            if breach or time.monotonic() >= deadline:
+                self.reporter.step(
+                    f"watched {percent}%: {stats.requests} requests, "
+                    f"{breach or ('no breach' if judged else 'too few requests to judge')}"
+                )
+                return step
+
+    def _roll_back(self, step: dict[str, Any]) -> None:
+        assert self.previous is not None
+        reason = f"canary breach at {step['percent']}%: {step['breach']}"
+        service.set_traffic(self.instance, self.endpoint, {self.previous.name: 100}, reason=reason)
+        audit.record(
+            self.instance.db,
+            RolledBack(
+                actor=self.instance.actor,
+                workspace="prod",
+                model=self.model,
+                version=self.previous.version,
+                git_commit=self.previous.git_commit,
+                source=f"{self.endpoint}/{self.deployment.name}",
+                target=f"{self.endpoint}/{self.previous.name}",
+                reason=reason,
+                outcome="automatic",
+                details={"from_commit": self.version.git_commit, "step": step},
+            ),
+        )
+        raise Refused(
+            f"{reason}; all traffic is back on {self.previous.name} ({self.previous.git_commit[:7]})",
+            details={"step": step},
+        )
+
+    def _finish(self) -> None:
+        """Point the alias and record the release (again after a crash: both are idempotent)."""
+        registry.set_alias(self.instance, self.version, PRODUCTION)
+        history = service.release_history(self.instance, self.endpoint)
+        if history and history[-1].deployment == self.deployment.name:
+            return
+        deployed = service.get_endpoint(self.instance, self.endpoint).deployment(self.deployment.name)
+        assert deployed is not None
+        with self.instance.db.write() as connection:
+            service.record_release(
+                connection, self.endpoint, deployed, "release", self.instance.actor, self.reason
+            )
+            audit.append(
+                connection,
+                Released(
+                    actor=self.instance.actor,
+                    workspace="prod",
+                    model=self.model,
+                    version=self.version.version,
+                    git_commit=self.version.git_commit,
+                    source=f"{self.endpoint}/{self.previous.name}" if self.previous else None,
+                    target=f"{self.endpoint}/{self.deployment.name}",
+                    reason=self.reason,
+                    details={
+                        "override": self.overridden,
+                        "alias": PRODUCTION,
+                        "validation_status": self.version.validation_status,
+                    },
+                ),
+            )
+
+    def _prune(self) -> None:
+        """Keep the live deployment and the most recent earlier ones loaded; remove the rest."""
+        order = [r.deployment for r in reversed(service.release_history(self.instance, self.endpoint))]
+        keep = list(dict.fromkeys(order))[: self.config.keep_deployments]
+        endpoint = service.get_endpoint(self.instance, self.endpoint)
+        for deployment in endpoint.deployments:
+            if (
+                deployment.name not in keep
+                and deployment.traffic == 0
+                and deployment.name not in endpoint.mirror
+            ):
+                service.delete_deployment(self.instance, self.endpoint, deployment.name)

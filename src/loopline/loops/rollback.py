@@ -1,0 +1,124 @@
+"""Returning an endpoint to an earlier model version, named by its commit (or the previous release)."""
+
+from __future__ import annotations
+
+from loopline import audit, catalog, registry
+from loopline.domain import CommitRef, ModelVersionInfo, Tier
+from loopline.endpoints import service
+from loopline.endpoints.client import live_server
+from loopline.errors import NotFound, UsageError
+from loopline.events import RolledBack
+from loopline.instance import Instance
+from loopline.loops.outer import (
+    PRODUCTION,
+    ReleaseResult,
+    candidate_of,
+    deploy,
+    main_deployment,
+    require_tier,
+    smoke_test,
+)
+from loopline.progress import NullReporter, Reporter
+from loopline.state import locks
+
+__all__ = ["run_rollback"]
+
+
+def _target(
+    instance: Instance, endpoint: str, name: str, commit: str | None, previous: bool, live_commit: str | None
+) -> ModelVersionInfo:
+    """The prod version to return to."""
+    if previous:
+        earlier = [
+            r for r in reversed(service.release_history(instance, endpoint)) if r.git_commit != live_commit
+        ]
+        if not earlier:
+            raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
+        commit = earlier[0].git_commit
+    assert commit is not None
+    full = catalog.resolve_commit(instance.db, "prod", name, CommitRef(commit))
+    found = [
+        v
+        for v in catalog.list_versions(instance.db, workspace="prod", name=name, commit=full)
+        if v.git_commit == full
+    ]
+    return sorted(found, key=lambda v: (not v.git_dirty, v.version))[-1]
+
+
+def run_rollback(
+    instance: Instance,
+    *,
+    commit: str | None = None,
+    previous: bool = False,
+    endpoint: str | None = None,
+    model: str | None = None,
+    reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Move all of an endpoint's traffic back to the version of ``commit`` (or the previous release)."""
+    report_to = reporter or NullReporter()
+    if (commit is None) == (not previous):
+        raise UsageError("name the version to return to with exactly one of --commit SHA or --previous")
+    require_tier(
+        instance,
+        "model rollback",
+        {Tier.SIMPLE, Tier.FULL},
+        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
+    )
+    instance.db.require_current(instance.root)
+    name = model or instance.settings.config.model.name
+    endpoint_name = endpoint or instance.settings.prod_endpoint
+    with locks.hold(instance.db, f"release:{endpoint_name}", instance.actor):
+        info = service.get_endpoint(instance, endpoint_name)
+        live = main_deployment(info)
+        target = _target(instance, endpoint_name, name, commit, previous, live.git_commit if live else None)
+        result = ReleaseResult(
+            name, target.git_commit, target.version, endpoint_name, "", None, False, "", reason=reason
+        )
+        if live is not None:
+            result.previous = {
+                "deployment": live.name,
+                "version": live.version,
+                "git_commit": live.git_commit,
+            }
+        if live is not None and live.git_commit == target.git_commit and live.traffic == 100:
+            result.deployment = live.name
+            result.message = f"{target.git_commit[:7]} is already live on {endpoint_name}; nothing to do"
+            return result
+        deployment = deploy(instance, info, target)
+        result.deployment = deployment.name
+        with live_server(instance, info.workspace) as server:
+            report_to.step(f"checking that {deployment.name} answers")
+            smoke_test(server.client, candidate_of(endpoint_name, deployment, target))
+            service.set_traffic(instance, endpoint_name, {deployment.name: 100}, reason=reason or "rollback")
+            result.temporary_server = server.temporary
+        report_to.step(f"all traffic on {deployment.name}")
+        moved = service.get_endpoint(instance, endpoint_name).deployment(deployment.name)
+        assert moved is not None
+        with instance.db.write() as connection:
+            service.record_release(connection, endpoint_name, moved, "rollback", instance.actor, reason)
+            audit.append(
+                connection,
+                RolledBack(
+                    actor=instance.actor,
+                    workspace=info.workspace,
+                    model=name,
+                    version=target.version,
+                    git_commit=target.git_commit,
+                    source=f"{endpoint_name}/{live.name}" if live else None,
+                    target=f"{endpoint_name}/{deployment.name}",
+                    reason=reason,
+                    details={
+                        "from_commit": live.git_commit if live else None,
+                        "to_commit": target.git_commit,
+                    },
+                ),
+            )
+        if info.workspace == "prod":
+            registry.set_alias(instance, target, PRODUCTION)
+        result.changed = True
+        result.message = (
+            f"rolled {endpoint_name} back to {name} v{target.version} ({target.git_commit[:7]})"
+            + (f" from {live.git_commit[:7]}" if live else "")
+        )
+        return result

@@ -1,0 +1,199 @@
+"""Per-second serving statistics in loopline's database: what canary watches judge and dashboards draw.
+
+Each serving process counts requests, errors and a latency histogram per deployment in memory (a few
+integer additions per request) and writes one row per deployment and second, once a second, from a
+worker thread. Queries sum the rows of every replica over a window.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+
+from loopline.state import Database
+from loopline.state.schema import serving_stats
+
+__all__ = ["BUCKETS_MS", "StatsRecorder", "WindowStats", "window_stats"]
+
+BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+"""Upper bounds of the latency histogram in milliseconds; one more bucket holds everything slower."""
+
+KEEP_SECONDS = 2 * 3600
+
+
+@dataclass
+class _Window:
+    requests: int = 0
+    errors: int = 0
+    rejected: int = 0
+    latency_sum: float = 0.0
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS_MS) + 1))
+
+
+class StatsRecorder:
+    """Counts in memory on the event loop; ``flush`` (from a worker thread) writes and resets them."""
+
+    def __init__(self, db: Database, workspace: str) -> None:
+        self.db = db
+        self.workspace = workspace
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._last_prune = 0.0
+
+    def record(self, endpoint: str, deployment: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        window = self._windows.get((endpoint, deployment))
+        if window is None:
+            window = self._windows[(endpoint, deployment)] = _Window()
+        window.requests += 1
+        if status >= 500:
+            window.errors += 1
+        elif status >= 400:
+            window.rejected += 1
+        milliseconds = seconds * 1000
+        window.latency_sum += milliseconds
+        window.counts[bisect.bisect_left(BUCKETS_MS, milliseconds)] += 1
+
+    def flush(self) -> None:
+        """Write what was counted since the last flush, stamped with this second."""
+        windows, self._windows = self._windows, {}
+        second = int(time.time())
+        rows = [
+            {
+                "workspace": self.workspace,
+                "endpoint": endpoint,
+                "deployment": deployment,
+                "replica": self.replica,
+                "second": second,
+                "requests": w.requests,
+                "errors": w.errors,
+                "rejected": w.rejected,
+                "latency_sum": w.latency_sum,
+                "latency_counts": w.counts,
+            }
+            for (endpoint, deployment), w in windows.items()
+            if w.requests
+        ]
+        prune = time.monotonic() - self._last_prune > 60
+        if not rows and not prune:
+            return
+        with self.db.write() as connection:
+            if rows:
+                connection.execute(insert(serving_stats), rows)
+            if prune:
+                self._last_prune = time.monotonic()
+                connection.execute(
+                    delete(serving_stats).where(serving_stats.c.second < second - KEEP_SECONDS)
+                )
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """What one deployment answered during a window, across replicas."""
+
+    requests: int
+    errors: int
+    rejected: int
+    p50_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        """The share of answers that were server errors (5xx)."""
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "rejected": self.rejected,
+            "error_rate": round(self.error_rate, 5),
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "mean_ms": self.mean_ms,
+        }
+
+
+def quantile(counts: list[int], q: float) -> float | None:
+    """The upper bound of the bucket holding the q-quantile (None without data)."""
+    total = sum(counts)
+    if not total:
+        return None
+    running = 0
+    for bound, count in zip((*BUCKETS_MS, float("inf")), counts, strict=True):
+        running += count
+        if running >= q * total:
+            return float(bound)
+    return float("inf")
+
+
+def window_stats(
+    db: Database, endpoint: str, deployment: str, since: float, until: float | None = None
+) -> WindowStats:
+    """Sum every replica's rows for one deployment between two times (seconds since the epoch)."""
+    statement = select(
+        serving_stats.c.requests,
+        serving_stats.c.errors,
+        serving_stats.c.rejected,
+        serving_stats.c.latency_sum,
+        serving_stats.c.latency_counts,
+    ).where(
+        serving_stats.c.endpoint == endpoint,
+        serving_stats.c.deployment == deployment,
+        serving_stats.c.second >= int(since),
+    )
+    if until is not None:
+        statement = statement.where(serving_stats.c.second <= int(until))
+    counts = [0] * (len(BUCKETS_MS) + 1)
+    requests = errors = rejected = 0
+    latency = 0.0
+    with db.read() as connection:
+        for row in connection.execute(statement):
+            requests += row.requests
+            errors += row.errors
+            rejected += row.rejected
+            latency += row.latency_sum
+            counts = [a + b for a, b in zip(counts, row.latency_counts, strict=True)]
+    return WindowStats(
+        requests,
+        errors,
+        rejected,
+        quantile(counts, 0.5),
+        quantile(counts, 0.99),
+        latency / requests if requests else None,
+    )
+
+
+def per_second(db: Database, endpoint: str, since: float) -> list[dict[str, Any]]:
+    """Requests, errors and latency per deployment and second since a time (for charts)."""
+    statement = (
+        select(
+            serving_stats.c.deployment,
+            serving_stats.c.second,
+            func.sum(serving_stats.c.requests),
+            func.sum(serving_stats.c.errors),
+            func.sum(serving_stats.c.latency_sum),
+        )
+        .where(serving_stats.c.endpoint == endpoint, serving_stats.c.second >= int(since))
+        .group_by(serving_stats.c.deployment, serving_stats.c.second)
+        .order_by(serving_stats.c.second)
+    )
+    with db.read() as connection:
+        return [
+            {
+                "deployment": d,
+                "second": s,
+                "requests": int(r),
+                "errors": int(e),
+                "mean_ms": float(total) / int(r) if r else None,
+            }
+            for d, s, r, e, total in connection.execute(statement)
+        ]

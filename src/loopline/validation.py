@@ -1,0 +1,300 @@
+"""Extended validation of a candidate in the test workspace, through its endpoint.
+
+Four checks, each recorded in the report: metric thresholds on held-out data from the inbox datastore
+(predictions come from the endpoint, not from the model in this process), challenger against champion on
+the same data, a smoke test with the model's input example, and a p95 latency budget.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loopline.config import ValidationConfig
+from loopline.domain import MetricCheck
+from loopline.endpoints.client import EndpointClient
+from loopline.errors import ConfigError, NotFound, Refused
+from loopline.storage.digest import file_digest
+
+__all__ = ["Candidate", "ValidationReport", "load_heldout", "metrics_for", "validate"]
+
+CHUNK_ROWS = 1000
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A deployment to judge: its endpoint, deployment name, model version and commit."""
+
+    endpoint: str
+    deployment: str
+    model: str
+    version: int
+    git_commit: str
+    folder: Path
+
+
+@dataclass
+class ValidationReport:
+    """What validation found; ``passed`` only when every check passed."""
+
+    candidate: dict[str, Any]
+    data: dict[str, Any]
+    metrics: dict[str, float]
+    checks: list[dict[str, Any]]
+    champion: dict[str, Any] | None
+    challenger: dict[str, Any]
+    smoke: dict[str, Any]
+    latency: dict[str, Any]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing failed."""
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report."""
+        return {
+            "passed": self.passed,
+            "failures": self.failures,
+            "candidate": self.candidate,
+            "data": self.data,
+            "metrics": self.metrics,
+            "checks": self.checks,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "smoke": self.smoke,
+            "latency": self.latency,
+        }
+
+    def markdown(self) -> str:
+        """The report for people (and for a GitHub step summary)."""
+        c = self.candidate
+        lines = [
+            f"## Validation of {c['model']} v{c['version']} ({c['git_commit'][:7]}): "
+            f"{'passed' if self.passed else 'FAILED'}",
+            "",
+        ]
+        if self.failures:
+            lines += [f"- {failure}" for failure in self.failures] + [""]
+        lines += [
+            f"Held-out data: `{self.data['path']}`, {self.data['rows']} rows, `{self.data['digest'][:19]}…`",
+            "",
+            "| metric | value | min | max | result |",
+            "|---|---|---|---|---|",
+        ]
+        for check in self.checks:
+            value = "missing" if check["value"] is None else f"{check['value']:.4f}"
+            low = "" if check["min"] is None else f"{check['min']:g}"
+            high = "" if check["max"] is None else f"{check['max']:g}"
+            lines.append(
+                f"| {check['metric']} | {value} | {low} | {high} | {'pass' if check['passed'] else 'FAIL'} |"
+            )
+        challenger = self.challenger
+        if self.champion:
+            lines += [
+                "",
+                f"Champion: v{self.champion['version']} ({self.champion['git_commit'][:7]}), "
+                f"{challenger['metric']} {challenger['champion']:.4f}; "
+                f"candidate {challenger['candidate']:.4f}, margin {challenger['margin']:g}: "
+                f"{'pass' if challenger['passed'] else 'FAIL'}",
+            ]
+        else:
+            lines += ["", "Champion: none in prod yet; the challenger check passes."]
+        lines += [
+            f"Smoke test: {'pass' if self.smoke['passed'] else 'FAIL'} ({self.smoke['detail']})",
+            f"Latency: p95 {self.latency['p95_ms']:.1f} ms over {self.latency['requests']} requests, budget "
+            f"{self.latency['budget_ms']:g} ms: {'pass' if self.latency['passed'] else 'FAIL'}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def load_heldout(inbox: str, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
+    """The held-out features and labels from the inbox datastore, and where they came from."""
+    import pandas as pd
+
+    path = Path(inbox) / config.data
+    if not path.is_file():
+        raise NotFound(
+            f"the held-out data {config.data} is not in the inbox datastore ({inbox}); put it there "
+            "(the sample project's `loopline up` does) or set validation.data in loopline.yaml"
+        )
+    frame = pd.read_parquet(path) if path.suffix in {".parquet", ".pq"} else pd.read_csv(path)
+    if config.label not in frame.columns:
+        raise ConfigError(
+            f"the held-out data {config.data} has no column '{config.label}'; set validation.label "
+            "in loopline.yaml to the column holding the true labels"
+        )
+    if frame.empty:
+        raise Refused(f"the held-out data {config.data} has no rows")
+    labels = frame[config.label]
+    return (
+        frame.drop(columns=[config.label]),
+        labels,
+        {"path": f"inbox://{config.data}", "rows": len(frame), "digest": "sha256:" + file_digest(path)},
+    )
+
+
+def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
+    """Classification: accuracy, precision, recall, F1. Regression: RMSE, MAE, R²."""
+    import numpy as np
+    from sklearn import metrics
+
+    if task == "regression":
+        return {
+            "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
+            "mae": float(metrics.mean_absolute_error(truth, predicted)),
+            "r2": float(metrics.r2_score(truth, predicted)),
+        }
+    average = "binary" if len(set(truth)) <= 2 and set(truth) <= {0, 1} else "macro"
+    return {
+        "accuracy": float(metrics.accuracy_score(truth, predicted)),
+        "precision": float(metrics.precision_score(truth, predicted, average=average, zero_division=0)),
+        "recall": float(metrics.recall_score(truth, predicted, average=average, zero_division=0)),
+        "f1": float(metrics.f1_score(truth, predicted, average=average, zero_division=0)),
+    }
+
+
+def predict_through(client: EndpointClient, endpoint: str, deployment: str, features: Any) -> list[Any]:
+    """Predictions of one deployment, through the endpoint, in chunks."""
+    columns = [str(c) for c in features.columns]
+    answers: list[Any] = []
+    for start in range(0, len(features), CHUNK_ROWS):
+        chunk = features.iloc[start : start + CHUNK_ROWS]
+        payload = {"input_data": {"columns": columns, "data": chunk.to_numpy().tolist()}}
+        result = client.score(endpoint, payload, deployment=deployment)
+        if not result.ok:
+            message = result.body.get("message") if isinstance(result.body, dict) else result.body
+            raise Refused(
+                f"deployment '{deployment}' answered {result.status} on the held-out data: {message}"
+            )
+        answers.extend(result.body)
+    return answers
+
+
+def _challenger(
+    config: ValidationConfig, metrics: dict[str, float], champion: dict[str, float] | None
+) -> dict[str, Any]:
+    name = config.challenger_metric
+    if champion is None:
+        return {
+            "metric": name,
+            "candidate": metrics.get(name),
+            "champion": None,
+            "margin": config.challenger_margin,
+            "passed": True,
+        }
+    ours, theirs = metrics.get(name), champion.get(name)
+    if ours is None or theirs is None:
+        raise ConfigError(f"validation.challenger_metric '{name}' is not one of {', '.join(metrics)}")
+    better_low = name in LOWER_IS_BETTER
+    passed = (
+        ours <= theirs + config.challenger_margin if better_low else ours >= theirs - config.challenger_margin
+    )
+    return {
+        "metric": name,
+        "candidate": ours,
+        "champion": theirs,
+        "margin": config.challenger_margin,
+        "passed": passed,
+    }
+
+
+def _smoke(client: EndpointClient, candidate: Candidate) -> dict[str, Any]:
+    example = candidate.folder / "input_example.json"
+    if not example.is_file():
+        return {"passed": True, "detail": "the model has no input example; nothing to send"}
+    document = json.loads(example.read_text())
+    rows = len(document.get("data", []))
+    result = client.score(candidate.endpoint, {"input_data": document}, deployment=candidate.deployment)
+    passed = result.ok and isinstance(result.body, list) and len(result.body) == rows
+    answered = len(result.body) if isinstance(result.body, list) else 0
+    detail = f"{result.status}, {answered} predictions for {rows} rows"
+    return {"passed": passed, "detail": detail, "status": result.status}
+
+
+def _latency(
+    client: EndpointClient, candidate: Candidate, features: Any, config: ValidationConfig
+) -> dict[str, Any]:
+    columns = [str(c) for c in features.columns]
+    rows = features.to_numpy().tolist()
+    timings = []
+    for index in range(config.latency_requests):
+        payload = {"input_data": {"columns": columns, "data": [rows[index % len(rows)]]}}
+        started = time.perf_counter()
+        client.score(candidate.endpoint, payload, deployment=candidate.deployment)
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
+    return {
+        "p50_ms": statistics.median(timings),
+        "p95_ms": p95,
+        "requests": len(timings),
+        "budget_ms": config.latency_p95_ms,
+        "passed": p95 <= config.latency_p95_ms,
+    }
+
+
+def validate(
+    client: EndpointClient,
+    candidate: Candidate,
+    champion: Candidate | None,
+    inbox: str,
+    config: ValidationConfig,
+) -> ValidationReport:
+    """Run every check; a failed check is recorded, not raised."""
+    features, labels, data = load_heldout(inbox, config)
+    metrics = metrics_for(
+        config.task, labels, predict_through(client, candidate.endpoint, candidate.deployment, features)
+    )
+    checks = [
+        MetricCheck(metric, metrics.get(metric), bound.min, bound.max)
+        for metric, bound in config.thresholds.items()
+    ]
+    champion_info = None
+    champion_metrics = None
+    if champion is not None:
+        champion_metrics = metrics_for(
+            config.task, labels, predict_through(client, champion.endpoint, champion.deployment, features)
+        )
+        champion_info = {
+            "version": champion.version,
+            "git_commit": champion.git_commit,
+            "metrics": champion_metrics,
+        }
+    report = ValidationReport(
+        candidate={
+            "model": candidate.model,
+            "version": candidate.version,
+            "git_commit": candidate.git_commit,
+            "endpoint": candidate.endpoint,
+            "deployment": candidate.deployment,
+        },
+        data=data,
+        metrics=metrics,
+        checks=[c.to_dict() for c in checks],
+        champion=champion_info,
+        challenger=_challenger(config, metrics, champion_metrics),
+        smoke=_smoke(client, candidate),
+        latency=_latency(client, candidate, features, config),
+    )
+    report.failures = [c.describe() for c in checks if not c.passed]
+    challenger = report.challenger
+    if not challenger["passed"]:
+        report.failures.append(
+            f"{challenger['metric']} {challenger['candidate']:.4f} is worse than the champion's "
+            f"{challenger['champion']:.4f} by more than {challenger['margin']:g}"
+        )
+    if not report.smoke["passed"]:
+        report.failures.append(f"the smoke test failed ({report.smoke['detail']})")
+    if not report.latency["passed"]:
+        report.failures.append(
+            f"p95 latency {report.latency['p95_ms']:.1f} ms is over the budget of "
+            f"{report.latency['budget_ms']:g} ms"
+        )
+    return report

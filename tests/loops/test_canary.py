@@ -1,0 +1,97 @@
+"""A canary whose model fails on real input is rolled back by itself while clients keep being served."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import loopline
+from loopline.errors import Refused
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, git, input_example
+from tests.servers import Server, free_port
+from tests.serving.test_reliability import Load
+
+pytestmark = pytest.mark.slow
+
+# The sample's pipeline wrapped so that it raises on any row with mean_radius above 15: about a third of
+# real input, and none of the input example's rows (so it passes the smoke test).
+BROKEN = """
+class Brittle(mlflow.pyfunc.PythonModel):
+    def __init__(self, model):
+        self.model = model
+
+    def predict(self, context, model_input, params=None):
+        if (model_input["mean_radius"] > 15).any():
+            raise ValueError("cannot score large tumours")
+        return self.model.predict(model_input)
+
+
+def log_brittle(model, x_valid):
+    example = x_valid[x_valid["mean_radius"] <= 15].head(3)
+    mlflow.pyfunc.log_model(name="model", python_model=Brittle(model), input_example=example,
+                            signature=infer_signature(x_valid, model.predict(x_valid)),
+                            pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+"""
+
+
+def test_a_failing_canary_is_rolled_back_by_itself(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    project = new_project("simple")
+    good = git(project, "rev-parse", "HEAD")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    train = project / "train.py"
+    source = train.read_text()
+    source = source.replace("def main() -> None:", BROKEN.strip() + "\n\n\ndef main() -> None:")
+    start = source.index("        mlflow.sklearn.log_model(")
+    end = source.index("        print(", start)
+    train.write_text(source[:start] + "        log_brittle(model, x_valid)\n" + source[end:])
+    bad = commit_all(project, "A model that fails on real input")
+    loopline.inner_loop(project)
+    columns, _ = input_example(project)
+    import pandas as pd
+
+    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    rows = heldout[columns].to_numpy().tolist()
+    body = __import__("json").dumps({"input_data": {"columns": columns, "data": rows[:1]}}).encode()
+    big = [r for r in rows if r[0] > 15][:1]
+    with Server(project, "prod", port=port) as server:
+        bodies = [body, __import__("json").dumps({"input_data": {"columns": columns, "data": big}}).encode()]
+        loads = [Load(f"{server.url}/endpoints/proj/score", b, [_system_key(project)]) for b in bodies]
+        threads = [load.run() for load in loads]
+        time.sleep(1.0)
+        with pytest.raises(Refused, match=r"canary breach at 10%: error rate"):
+            loopline.outer_loop_prod(project, canary=[10, 100], watch=20)
+        time.sleep(1.0)
+        for load in loads:
+            load.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    info = loopline.get_endpoint("proj", project=project)
+    assert {d.git_commit: d.traffic for d in info.deployments} == {good: 100, bad: 0}
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert (
+        rolled.outcome == "automatic" and rolled.git_commit == good and "error rate" in (rolled.reason or "")
+    )
+    answers = [a for load in loads for a in load.answers]
+    by_deployment = Counter((status, deployment) for _, status, deployment in answers)
+    errors = sum(count for (status, _), count in by_deployment.items() if status != 200)
+    on_canary = sum(count for (_, deployment), count in by_deployment.items() if deployment.endswith(bad[:7]))
+    print(f"\n{len(answers)} requests; {dict(by_deployment)}")
+    assert errors > 0, "the canary should have failed some real requests"
+    assert errors <= on_canary, "only requests sent to the canary may fail"
+    assert on_canary < 0.25 * len(answers)
+
+
+def _system_key(project: Path) -> str:
+    from loopline.endpoints import keys, service
+    from loopline.instance import Instance
+
+    return keys.system_key(service.system_secret(Instance.open(project)), "proj")

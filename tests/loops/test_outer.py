@@ -1,0 +1,247 @@
+"""The outer loops and rollback: the whole story of several commits, through real stores and servers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, cli_process, commit_all, edit_yaml, git
+
+pytestmark = pytest.mark.slow
+
+
+def prod_client(project: Path) -> MlflowClient:
+    location = load_config(project).store("prod")
+    return MlflowClient(location.tracking_uri, location.registry_uri)
+
+
+def live(project: Path) -> dict[str, int]:
+    return loopline.get_endpoint("proj", project=project).traffic
+
+
+def live_commit(project: Path) -> str:
+    info = loopline.get_endpoint("proj", project=project)
+    return next(d.git_commit for d in info.deployments if d.traffic == 100)
+
+
+def new_commit(project: Path, message: str, **params: float) -> str:
+    edit_yaml(project / "params.yaml", **params)
+    return commit_all(project, message)
+
+
+def test_the_full_tier_story(new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    project = new_project("full")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed and tested.report["metrics"]["accuracy"] >= 0.9
+    assert tested.report["champion"] is None
+    released = loopline.outer_loop_prod(project)
+    assert released.changed and live_commit(project) == a
+    assert (
+        prod_client(project).get_model_version_by_alias("proj-classifier", "production").tags["git_commit"]
+        == a
+    )
+
+    b = new_commit(project, "Noisy labels", label_noise=0.4)
+    loopline.inner_loop(project)
+    with pytest.raises(GateFailed, match="validation failed: accuracy = ") as failed:
+        loopline.outer_loop_test(project)
+    report = failed.value.details["result"]["report"]
+    assert report["champion"]["git_commit"] == a and not report["challenger"]["passed"]
+    registry = [m for m in loopline.status(project).models if m.workspace == "shared" and m.git_commit == b]
+    assert registry[0].validation_status == "failed"
+    result = cli(capsys, "outer-loop", "prod", "-C", str(project))
+    assert result.exit_code == 1 and "failed validation in test" in result.stderr
+    assert live_commit(project) == a
+    assert not [m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b]
+
+    c = new_commit(project, "Less regularisation", label_noise=0.0, C=0.5)
+    loopline.inner_loop(project)
+    assert loopline.outer_loop_test(project).report["champion"]["git_commit"] == a
+    loopline.outer_loop_prod(project)
+    assert live_commit(project) == c
+
+    back = loopline.rollback(project, commit=a[:7], reason="drill")
+    assert back.changed and live_commit(project) == a and back.previous["git_commit"] == c  # type: ignore[index]
+    assert (
+        prod_client(project).get_model_version_by_alias("proj-classifier", "production").tags["git_commit"]
+        == a
+    )
+    again = loopline.rollback(project, commit=a[:7])
+    assert not again.changed and "already live" in again.message
+
+    story = [
+        (e.event.kind, e.event.workspace, e.event.outcome) for e in loopline.history(project, commit=a[:7])
+    ]
+    assert story == [
+        ("gate-evaluated", "dev", "passed"),
+        ("registered", "dev", "ok"),
+        ("shared", "shared", "ok"),
+        ("promoted", "test", "ok"),
+        ("deployed", "test", "ok"),
+        ("gate-evaluated", "test", "passed"),
+        ("promoted", "prod", "ok"),
+        ("deployed", "prod", "ok"),
+        ("released", "prod", "ok"),
+        ("rolled-back", "prod", "ok"),
+    ]
+    b_story = [e.event.kind for e in loopline.history(project, commit=b[:7])]
+    assert "promoted" in b_story and "refused" in b_story and "released" not in b_story
+    kinds = [e.event.kind for e in loopline.history(project) if e.event.kind in {"released", "rolled-back"}]
+    assert kinds == ["released", "released", "rolled-back"]
+
+
+def test_the_simple_tier_story(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.inner_loop(project)
+    with pytest.raises(TierDisabled, match="full tier"):
+        loopline.outer_loop_test(project)
+    loopline.outer_loop_prod(project)
+    b = new_commit(project, "Less regularisation", C=0.3)
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    assert live_commit(project) == b
+    assert live(project) == {f"v1-{a[:7]}": 0, f"v2-{b[:7]}": 100}
+    back = loopline.rollback(project, previous=True)
+    assert live_commit(project) == a and back.git_commit == a
+    forward = loopline.rollback(project, previous=True)
+    assert live_commit(project) == b and forward.git_commit == b
+    history = loopline.releases(project=project)
+    assert [(r.kind, r.git_commit) for r in history] == [
+        ("release", a),
+        ("release", b),
+        ("rollback", a),
+        ("rollback", b),
+    ]
+
+
+def test_the_experimentation_tier_refuses_prod_naming_the_tier(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("experimentation")
+    for argv in (["outer-loop", "prod"], ["outer-loop", "test"], ["rollback", "--previous"]):
+        result = cli(capsys, *argv, "-C", str(project))
+        assert result.exit_code == 1
+        assert "'experimentation' tier" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_override_releases_an_unvalidated_version_and_is_audited(new_project: ProjectFactory) -> None:
+    project = new_project("full")
+    loopline.inner_loop(project)
+    with pytest.raises(Refused, match="not validated in test"):
+        loopline.outer_loop_prod(project)
+    loopline.outer_loop_prod(project, override_reason="hotfix for incident 42")
+    released = loopline.history(project, kind="released")[-1].event
+    assert released.reason == "hotfix for incident 42" and released.details["override"] is True
+
+
+def test_a_commit_without_a_registry_version_is_named(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    with pytest.raises(NotFound, match="run `loopline inner-loop` at that commit first"):
+        loopline.outer_loop_prod(project)
+
+
+def test_rollback_redeploys_a_version_that_is_no_longer_loaded(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    edit_yaml(project / "loopline.yaml", release={"keep_deployments": 1})
+    a = commit_all(project, "Keep only the live deployment")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    new_commit(project, "Second", C=0.4)
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    assert [d.name for d in loopline.get_endpoint("proj", project=project).deployments] == [
+        f"v2-{git(project, 'rev-parse', 'HEAD')[:7]}"
+    ]
+    loopline.rollback(project, commit=a[:8])
+    assert live_commit(project) == a
+
+
+@pytest.mark.parametrize(
+    "failpoint",
+    [
+        "copy-to-prod-after-files",
+        "copy-to-prod-after-register",
+        "release-after-deploy",
+        "release-mid-traffic",
+    ],
+)
+def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishes(
+    new_project: ProjectFactory, failpoint: str
+) -> None:
+    project = new_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    b = new_commit(project, "Second model", C=0.4)
+    loopline.inner_loop(project)
+    crashed = cli_process(
+        "outer-loop",
+        "prod",
+        "--canary",
+        "50,100",
+        "--watch",
+        "0",
+        cwd=project,
+        env={"LOOPLINE_FAILPOINT": failpoint},
+    )
+    assert crashed.exit_code == 137, crashed.stderr
+    versions = prod_client(project).search_model_versions("name = 'proj-classifier'")
+    assert all("content_digest" in v.tags for v in versions)  # nothing half-registered
+    alias = prod_client(project).get_model_version_by_alias("proj-classifier", "production")
+    assert alias.tags["git_commit"] == a
+    assert sum(live(project).values()) == 100
+    rerun = cli_process("outer-loop", "prod", "--canary", "50,100", "--watch", "0", "--json", cwd=project)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert live_commit(project) == b
+    prod_versions = [
+        m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b
+    ]
+    assert len(prod_versions) == 1 and "production" in prod_versions[0].aliases
+    assert [r.git_commit for r in loopline.releases(project=project)] == [a, b]
+
+
+def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    b = new_commit(project, "B", C=0.4)
+    loopline.inner_loop(project)
+    c = new_commit(project, "C", C=0.6)
+    loopline.inner_loop(project)
+    script = Path(__import__("sys").executable).with_name("loopline")
+    import subprocess
+
+    def race(*commits: str) -> list[dict[str, object]]:
+        children = [
+            subprocess.Popen(
+                [str(script), "outer-loop", "prod", "--commit", sha, "--json"],
+                cwd=project,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for sha in commits
+        ]
+        outputs = [child.communicate(timeout=300) for child in children]
+        assert [child.returncode for child in children] == [0] * len(commits), [err for _, err in outputs]
+        return [json.loads(out) for out, _ in outputs]
+
+    same = race(b, b)  # the same commit twice at once: released once, the other finds it live
+    assert sorted(r["changed"] for r in same) == [False, True]  # type: ignore[type-var]
+    race(c, b)  # two commits at once: one waits for the other; the last release audited is the one live
+    released = [e.event.git_commit for e in loopline.history(project, kind="released")]
+    assert released[-1] == live_commit(project)
+    assert released.count(c) == 1
+    assert (
+        len([m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b]) == 1
+    )
