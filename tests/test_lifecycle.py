@@ -1,4 +1,4 @@
-"""The lifecycle demo, as the README's first command runs it."""
+"""The lifecycle demo, as the README's first command runs it: the whole story through the workflow files."""
 
 from __future__ import annotations
 
@@ -12,19 +12,40 @@ from tests.helpers import cli_process, git
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_runs_to_completion_and_keeps_the_project_when_asked(tmp_path: Path) -> None:
+def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) -> None:
     result = cli_process("demo", "--keep", str(tmp_path / "demo"), "--json", timeout=600)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["kept"] and document["tier"] == "full"
-    head = git(tmp_path / "demo", "rev-parse", "HEAD")
-    assert {(m["workspace"], m["version"], m["git_commit"]) for m in document["models"]} == {
-        ("dev", 1, head),
-        ("shared", 1, head),
-    }
-    assert (tmp_path / "demo" / ".loopline" / "state.db").is_file()
-    status = cli_process("status", "--json", cwd=tmp_path / "demo")
-    assert len(json.loads(status.stdout)["models"]) == 2
+    rows = {row["label"]: row for row in document["commits"]}
+    assert set(rows) == {"A", "B", "C"}
+    a, b, c = rows["A"], rows["B"], rows["C"]
+    assert (a["validation"], a["prod"], a["traffic"], a["production"]) == ("passed", 1, 100, True)
+    assert (b["validation"], b["prod"], b["traffic"]) == ("failed", None, None)
+    assert (c["validation"], c["prod"], c["traffic"], c["production"]) == ("passed", 2, 0, False)
+    assert [row["git_commit"] for row in document["commits"]] == git(
+        tmp_path / "demo", "log", "--format=%H", "--reverse"
+    ).splitlines()
+    assert document["predictions"] and all(
+        p["git_commit"] == a["git_commit"] for p in document["predictions"]
+    )
+    steps = "\n".join(document["steps"])
+    for expected in (
+        "inner-loop (merge_group): succeeded",
+        "outer-loop-test (push): failed, as it should",
+        "outer-loop-prod (workflow_dispatch): succeeded",
+        "model-rollback (workflow_dispatch): succeeded",
+    ):
+        assert expected in steps
+    history = cli_process("history", "--json", cwd=tmp_path / "demo")
+    kinds = [e["kind"] for e in json.loads(history.stdout)["events"]]
+    assert kinds.count("released") == 2 and kinds[-1] in {"rolled-back", "traffic-changed"}
+    steps_changed = [
+        e
+        for e in json.loads(history.stdout)["events"]
+        if e["kind"] == "traffic-changed" and e["workspace"] == "prod"
+    ]
+    assert len(steps_changed) >= 4  # the canary's 10, 50 and 100, and the rollback
 
 
 def test_the_demo_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:

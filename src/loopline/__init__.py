@@ -29,10 +29,14 @@ __all__ = [
     "releases",
     "rollback",
     "serve",
+    "set_tier",
     "set_traffic",
     "status",
     "up",
     "use_workspace",
+    "workflow_enabled",
+    "workflow_list",
+    "workflow_run",
 ]
 
 if TYPE_CHECKING:
@@ -54,10 +58,14 @@ if TYPE_CHECKING:
         releases,
         rollback,
         serve,
+        set_tier,
         set_traffic,
         status,
         up,
         use_workspace,
+        workflow_enabled,
+        workflow_list,
+        workflow_run,
     )
 
 

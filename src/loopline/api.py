@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from loopline.progress import Reporter
     from loopline.provision import UpResult
     from loopline.scaffold import InitResult
+    from loopline.tiers import TierChange
+    from loopline.workflows.files import WorkflowSwitch
+    from loopline.workflows.runner import WorkflowRun
 
 __all__ = [
     "EndpointCreated",
@@ -53,10 +56,14 @@ __all__ = [
     "releases",
     "rollback",
     "serve",
+    "set_tier",
     "set_traffic",
     "status",
     "up",
     "use_workspace",
+    "workflow_enabled",
+    "workflow_list",
+    "workflow_run",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -482,3 +489,47 @@ def releases(endpoint: str | None = None, *, project: PathLike | None = None) ->
 
     instance = _provisioned(project)
     return service.release_history(instance, endpoint or instance.settings.prod_endpoint)
+
+
+# Workflows and tiers -----------------------------------------------------------------------------------
+
+
+def workflow_enabled(name: str, *, project: PathLike | None = None) -> WorkflowSwitch:
+    """Whether the instance's tier runs workflow ``name``."""
+    from loopline.workflows.files import is_enabled
+
+    return is_enabled(name, Instance.open(project).settings.tier)
+
+
+def workflow_list(*, project: PathLike | None = None) -> list[WorkflowSwitch]:
+    """Every workflow, and whether the instance's tier runs it."""
+    from loopline.workflows.files import WORKFLOWS, is_enabled
+
+    tier = Instance.open(project).settings.tier
+    return [is_enabled(name, tier) for name in WORKFLOWS]
+
+
+def workflow_run(
+    name: str,
+    *,
+    event: str | None = None,
+    inputs: dict[str, str] | None = None,
+    project: PathLike | None = None,
+    reporter: Reporter | None = None,
+) -> WorkflowRun:
+    """Run a workflow file of the project on this machine, as a GitHub runner would."""
+    from loopline.workflows.runner import run_workflow
+
+    instance = Instance.open(project)
+    return run_workflow(
+        instance.root, name, event=event, inputs=inputs, reporter=reporter, actor=instance.actor
+    )
+
+
+def set_tier(
+    tier: str | Tier, *, project: PathLike | None = None, reporter: Reporter | None = None
+) -> TierChange:
+    """Move the instance to another tier: new workspaces are provisioned; workflow files stay as they are."""
+    from loopline.tiers import set_tier as change
+
+    return change(Instance.open(project), _tier(tier), reporter)

@@ -43,7 +43,7 @@ DEFAULT_PORTS = {"prod": 8700, "dev": 8701, "test": 8702}
 
 # LOOPLINE_ variables that steer the process rather than override a key of loopline.yaml.
 RESERVED_ENV = frozenset(
-    {"PROJECT", "USER", "TRACEBACK", "URL", "TOKEN", "FAILPOINT", "CACHE_DIR", "NO_TEMPLATE"}
+    {"PROJECT", "USER", "TRACEBACK", "URL", "TOKEN", "FAILPOINT", "CACHE_DIR", "NO_TEMPLATE", "LOCAL_RUN"}
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -410,8 +410,8 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, tuple[str, ...
         if not variable.startswith(ENV_PREFIX):
             continue
         rest = variable[len(ENV_PREFIX) :]
-        if rest in RESERVED_ENV or not rest:
-            continue
+        if rest in RESERVED_ENV or not rest or environ[variable] == "":
+            continue  # an empty value (an unset secret in GitHub Actions, say) overrides nothing
         keys = tuple(part.lower() for part in rest.split("__"))
         if any(not part for part in keys):
             raise ConfigError(f"environment variable {variable}: empty key between '__' separators")

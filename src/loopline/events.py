@@ -25,6 +25,7 @@ __all__ = [
     "Released",
     "RolledBack",
     "Shared",
+    "TierChanged",
     "TrafficChanged",
 ]
 
@@ -139,3 +140,9 @@ class RolledBack(Event):
     """An endpoint's traffic went back to an earlier version (by hand, or after a canary breach)."""
 
     kind: ClassVar[str] = "rolled-back"
+
+
+class TierChanged(Event):
+    """The instance moved to another tier."""
+
+    kind: ClassVar[str] = "tier-changed"

@@ -100,6 +100,9 @@ def init_project(
     name = project or _NAME.sub("-", path.name).strip("-.") or "project"
     context = {"project": name, "tier": tier.value, "model_name": model or f"{name}-classifier"}
     files = render_templates("project", context)
+    from loopline.workflows.files import workflow_files
+
+    files.update(workflow_files())
     path.mkdir(parents=True, exist_ok=True)
     for relative, content in files.items():
         target = path / relative

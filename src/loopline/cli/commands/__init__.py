@@ -1,5 +1,5 @@
 """Every command module registers itself on the app when imported."""
 
-from loopline.cli.commands import demo, endpoints, inner_loop, outer_loop, project
+from loopline.cli.commands import demo, endpoints, inner_loop, outer_loop, project, workflows
 
-__all__ = ["demo", "endpoints", "inner_loop", "outer_loop", "project"]
+__all__ = ["demo", "endpoints", "inner_loop", "outer_loop", "project", "workflows"]

@@ -1,4 +1,4 @@
-"""``demo``: the whole lifecycle on a fresh sample project."""
+"""``demo``: the whole lifecycle on a fresh sample project, through its workflow files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from loopline import api
 from loopline.cli.app import app
 from loopline.cli.options import JsonOption
 from loopline.cli.output import Output, StepReporter
@@ -29,27 +30,39 @@ def demo(
     ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Run the model lifecycle on a fresh sample project and show where every version stands."""
-    from loopline import api
-
+    """Run the model lifecycle on a fresh sample project through its workflow files, and show the outcome."""
     output = Output(json)
     result = api.demo(tier, keep, reporter=StepReporter(output, show_output=False))
 
     def human(console: Console) -> None:
-        table = Table(title=f"Demo finished in {result.seconds:.0f} s", title_justify="left")
-        for column in ("workspace", "model", "version", "commit", "aliases", "validation"):
+        table = Table(title=f"The demo finished in {result.seconds:.0f} s", title_justify="left")
+        for column in ("commit", "change", "dev", "registry", "validation", "prod", "traffic"):
             table.add_column(column)
-        for model in result.models:
+        for row in result.commits:
+            prod = (
+                ""
+                if row["prod"] is None
+                else f"v{row['prod']}" + (" (production)" if row["production"] else "")
+            )
+            traffic = "" if row["traffic"] is None else f"{row['traffic']}%"
             table.add_row(
-                model["workspace"],
-                model["name"],
-                str(model["version"]),
-                model["git_commit"][:7],
-                ", ".join(model["aliases"]),
-                model["validation_status"] or "",
+                f"{row['label']} {row['git_commit'][:7]}",
+                row["change"],
+                "" if row["dev"] is None else f"v{row['dev']}",
+                "" if row["registry"] is None else f"v{row['registry']}",
+                row["validation"] or "",
+                prod,
+                traffic,
             )
         console.print(table)
+        if result.traffic:
+            console.print(
+                "prod endpoint traffic: " + ", ".join(f"{k} {v}%" for k, v in result.traffic.items())
+            )
         if result.kept:
-            console.print(f"The project is in {escape(str(result.path))}; try `loopline status` there.")
+            console.print(
+                f"The project is in {escape(str(result.path))}: try `loopline status`, `loopline history` "
+                "and `loopline serve --workspace prod` there."
+            )
 
     output.emit(result.to_dict(), human)

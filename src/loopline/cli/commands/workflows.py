@@ -1,0 +1,152 @@
+"""``workflow enabled``, ``workflow list``, ``workflow run`` and ``tier set``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from loopline import api
+from loopline.cli.app import app
+from loopline.cli.options import JsonOption, ProjectOption
+from loopline.cli.output import Output, StepReporter
+from loopline.domain import Tier
+from loopline.errors import UsageError
+
+workflow_app = typer.Typer(
+    help="The GitHub workflows: is one on in this tier, list them, run one here.", no_args_is_help=True
+)
+tier_app = typer.Typer(help="The instance's tier: show it or change it.", no_args_is_help=True)
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(tier_app, name="tier")
+
+WorkflowName = Annotated[
+    str, typer.Argument(help="inner-loop, python-ci, outer-loop-test, outer-loop-prod or model-rollback.")
+]
+
+
+@workflow_app.command("enabled")
+def workflow_enabled(name: WorkflowName, project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Say whether the instance's tier runs a workflow (GitHub output `enabled`); exit 0 either way."""
+    switch = api.workflow_enabled(name, project=project)
+    output = Output(json)
+    output.emit(switch.to_dict(), lambda console: console.print(escape(switch.notice)))
+    if not switch.enabled and os.environ.get("GITHUB_ACTIONS") and not json:
+        print(f"::notice title=loopline::{switch.notice}")
+    output.github({"enabled": str(switch.enabled).lower(), "tier": switch.tier.value})
+
+
+@workflow_app.command("list")
+def workflow_list(project: ProjectOption = None, json: JsonOption = False) -> None:
+    """List the workflows and whether this tier runs each."""
+    switches = api.workflow_list(project=project)
+
+    def human(console: Console) -> None:
+        table = Table()
+        table.add_column("workflow")
+        table.add_column(f"{switches[0].tier.value} tier")
+        for switch in switches:
+            table.add_row(switch.workflow, "on" if switch.enabled else "off")
+        console.print(table)
+
+    Output(json).emit({"workflows": [s.to_dict() for s in switches]}, human)
+
+
+def _inputs(values: list[str] | None) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--input '{item}' is not KEY=VALUE")
+        inputs[key] = value
+    return inputs
+
+
+@workflow_app.command("run")
+def workflow_run(
+    name: WorkflowName,
+    event: Annotated[
+        str | None,
+        typer.Option(
+            "--event",
+            help="The triggering event (default workflow_dispatch "
+            "when the file has it, else its first trigger).",
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input", help="KEY=VALUE for a workflow_dispatch input; repeat for several.", show_default=False
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the steps' output.")] = False,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Run a workflow file here, as a GitHub runner would: run steps, needs, if, outputs, inputs, summary."""
+    output = Output(json)
+    result = api.workflow_run(
+        name,
+        event=event,
+        inputs=_inputs(inputs),
+        project=project,
+        reporter=StepReporter(output, show_output=not quiet and not json),
+    )
+
+    def human(console: Console) -> None:
+        for job in result.jobs:
+            color = {"success": "green", "failure": "red"}.get(job.status, "yellow")
+            outputs = ", ".join(f"{k}={v}" for k, v in job.outputs.items() if v)
+            console.print(
+                f"[{color}]{job.status:<8}[/{color}] {escape(job.id)}"
+                + (f"  ({escape(outputs)})" if outputs else "")
+            )
+        if result.enabled is False:
+            console.print(f"{escape(result.workflow)} is off in this tier: nothing ran after the gate.")
+        verdict = "succeeded" if result.succeeded else "failed"
+        console.print(f"{escape(result.workflow)} ({result.event}) {verdict} in {result.seconds:.0f} s")
+
+    output.emit(result.to_dict(), human)
+    if not result.succeeded:
+        raise typer.Exit(1)
+
+
+@tier_app.command("show")
+def tier_show(project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Show the instance's tier and its workspaces."""
+    status = api.status(project)
+    Output(json).emit(
+        {"tier": status.tier.value, "workspaces": list(status.workspaces)},
+        lambda console: console.print(f"{status.tier.value}: {', '.join(status.workspaces)} + shared"),
+    )
+
+
+@tier_app.command("set")
+def tier_set(
+    tier: Annotated[Tier, typer.Argument(help="experimentation, simple or full.")],
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Change the tier: provision new workspaces, refuse to drop one that serves; workflows unchanged."""
+    output = Output(json)
+    change = api.set_tier(tier, project=project, reporter=StepReporter(output) if not json else None)
+
+    def human(console: Console) -> None:
+        if not change.changed:
+            console.print(f"Already {change.after.value}; nothing changed.")
+            return
+        console.print(
+            f"Tier {change.before.value} → {change.after.value}. Commit loopline.yaml; the workflow files "
+            "stay as they are."
+        )
+        if change.added:
+            console.print(f"Added workspaces: {', '.join(change.added)}")
+        if change.dropped:
+            console.print(f"No longer in the tier (their stores are kept): {', '.join(change.dropped)}")
+
+    output.emit(change.to_dict(), human)

@@ -1,0 +1,517 @@
+"""Running a GitHub Actions workflow file on this machine, as a runner would, within a known subset.
+
+Jobs run in the order their ``needs`` allow; ``if:`` conditions on jobs and steps are evaluated;
+``run:`` steps run in bash with the environment a runner sets (``GITHUB_SHA``, ``GITHUB_REF``,
+``GITHUB_EVENT_NAME``, ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, ...); step outputs feed job outputs
+and later steps; inputs of ``workflow_dispatch`` come from ``--input``. The runner set-up actions
+(checkout, setup-python, cache) are skipped with a notice because this machine is already set up, and
+the variable ``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. Anything else (other
+actions, matrices, containers, services) is refused with the line it is on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline.errors import UsageError
+from loopline.git import commit_identity, run_git
+from loopline.progress import NullReporter, Reporter
+from loopline.workflows.expressions import evaluate, interpolate, truthy
+
+__all__ = ["JobResult", "StepResult", "WorkflowRun", "WorkflowUnsupported", "load_workflow", "run_workflow"]
+
+SETUP_ACTIONS = ("actions/checkout@", "actions/setup-python@", "actions/cache@")
+WORKFLOW_KEYS = {"name", "on", "permissions", "concurrency", "env", "defaults", "jobs", "run-name"}
+JOB_KEYS = {
+    "name",
+    "runs-on",
+    "needs",
+    "if",
+    "outputs",
+    "steps",
+    "env",
+    "environment",
+    "permissions",
+    "concurrency",
+    "timeout-minutes",
+    "defaults",
+}
+STEP_KEYS = {
+    "id",
+    "name",
+    "if",
+    "run",
+    "uses",
+    "with",
+    "env",
+    "shell",
+    "working-directory",
+    "continue-on-error",
+    "timeout-minutes",
+}
+STATUS_FUNCTIONS = ("success()", "failure()", "always()", "cancelled()")
+
+
+class WorkflowUnsupported(UsageError):
+    """A workflow file uses something `loopline workflow run` does not run."""
+
+    error_code = "WORKFLOW_UNSUPPORTED"
+
+
+class _Loader(yaml.SafeLoader):
+    """A YAML loader that keeps each mapping's line numbers and reads keys as written (``on`` stays "on")."""
+
+
+class _Lines(dict):  # type: ignore[type-arg]
+    lines: dict[str, int]
+    line: int
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> _Lines:
+    result = _Lines({str(k.value): loader.construct_object(v, deep=True) for k, v in node.value})
+    result.lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+@dataclass
+class StepResult:
+    """One step's outcome."""
+
+    job: str
+    id: str
+    name: str
+    status: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class JobResult:
+    """One job's outcome."""
+
+    id: str
+    name: str
+    status: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    steps: list[StepResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "outputs": self.outputs,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+@dataclass
+class WorkflowRun:
+    """A whole run."""
+
+    workflow: str
+    event: str
+    inputs: dict[str, str]
+    jobs: list[JobResult]
+    summary: str
+    seconds: float
+
+    @property
+    def succeeded(self) -> bool:
+        """True when no job failed."""
+        return all(job.status != "failure" for job in self.jobs)
+
+    @property
+    def enabled(self) -> bool | None:
+        """What the ``gate`` job said of the tier, when the workflow has one."""
+        gate = next((job for job in self.jobs if job.id == "gate"), None)
+        if gate is None or "enabled" not in gate.outputs:
+            return None
+        return gate.outputs["enabled"] == "true"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "workflow": self.workflow,
+            "event": self.event,
+            "inputs": self.inputs,
+            "succeeded": self.succeeded,
+            "enabled": self.enabled,
+            "seconds": round(self.seconds, 1),
+            "jobs": [j.to_dict() for j in self.jobs],
+            "summary": self.summary,
+        }
+
+
+def _refuse(path: Path, line: int, message: str) -> WorkflowUnsupported:
+    return WorkflowUnsupported(
+        f"{path.name} line {line}: {message}; `loopline workflow run` supports run steps, "
+        "needs, if, outputs, env, inputs and the checkout/setup-python/cache actions"
+    )
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    """Read a workflow file and refuse what the local runner does not support, naming the line."""
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except FileNotFoundError:
+        raise UsageError(
+            f"no workflow file {path}; `loopline init` writes them into .github/workflows/"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UsageError(f"{path.name} line {mark.line + 1 if mark else '?'}: not valid YAML") from None
+    if not isinstance(document, _Lines):
+        raise UsageError(f"{path.name}: a workflow file is a mapping with 'on' and 'jobs'")
+    for key in document:
+        if key not in WORKFLOW_KEYS:
+            raise _refuse(path, document.lines[key], f"'{key}' is not supported")
+    jobs = document.get("jobs")
+    if not isinstance(jobs, _Lines) or not jobs:
+        raise UsageError(f"{path.name}: the workflow has no jobs")
+    for job_id, job in jobs.items():
+        _check_job(path, job_id, job, jobs.lines[job_id])
+    return document
+
+
+def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
+    if not isinstance(job, _Lines):
+        raise _refuse(path, line, f"job '{job_id}' is not a mapping")
+    for key in job:
+        if key not in JOB_KEYS:
+            raise _refuse(path, job.lines[key], f"'{key}' in job '{job_id}' is not supported")
+    for step in job.get("steps") or []:
+        if not isinstance(step, _Lines):
+            raise _refuse(path, job.line, f"a step of job '{job_id}' is not a mapping")
+        for key in step:
+            if key not in STEP_KEYS:
+                raise _refuse(path, step.lines[key], f"'{key}' in a step is not supported")
+        uses = step.get("uses")
+        if uses is not None and not str(uses).startswith(SETUP_ACTIONS):
+            raise _refuse(path, step.lines["uses"], f"the action '{uses}' is not supported")
+        if "run" in step and step.get("shell", "bash") != "bash":
+            raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
+
+
+def _triggers(document: dict[str, Any]) -> dict[str, Any]:
+    on = document.get("on")
+    if isinstance(on, str):
+        return {on: {}}
+    if isinstance(on, list):
+        return {str(event): {} for event in on}
+    return {str(event): value or {} for event, value in (on or {}).items()}
+
+
+def _inputs(path: Path, triggers: dict[str, Any], event: str, given: Mapping[str, str]) -> dict[str, str]:
+    schema = (
+        (triggers.get("workflow_dispatch") or {}).get("inputs") or {} if event == "workflow_dispatch" else {}
+    )
+    unknown = sorted(set(given) - set(schema))
+    if unknown:
+        known = ", ".join(schema) or "none"
+        raise UsageError(f"{path.name} has no input '{unknown[0]}' for {event} (inputs: {known})")
+    values: dict[str, str] = {}
+    for name, spec in schema.items():
+        spec = spec or {}
+        if name in given:
+            values[name] = given[name]
+        elif spec.get("required") and spec.get("default") is None:
+            raise UsageError(f"{path.name} needs the input '{name}': pass --input {name}=VALUE")
+        else:
+            values[name] = "" if spec.get("default") is None else str(spec["default"])
+    return values
+
+
+def _order(path: Path, jobs: dict[str, Any]) -> list[str]:
+    done: list[str] = []
+    pending = dict(jobs)
+    while pending:
+        ready = [j for j, job in pending.items() if all(n in done for n in _needs(job))]
+        if not ready:
+            raise UsageError(f"{path.name}: the jobs' needs form a cycle or name a missing job")
+        for job_id in ready:
+            done.append(job_id)
+            del pending[job_id]
+    return done
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else [str(n) for n in needs]
+
+
+@dataclass
+class _Run:
+    path: Path
+    root: Path
+    event: str
+    inputs: dict[str, str]
+    document: dict[str, Any]
+    reporter: Reporter
+    extra_env: dict[str, str]
+    scratch: Path
+    results: dict[str, JobResult] = field(default_factory=dict)
+    summaries: list[str] = field(default_factory=list)
+
+    def github(self) -> dict[str, Any]:
+        identity = commit_identity(self.root)
+        ref = f"refs/heads/{identity.branch}"
+        return {
+            "sha": identity.commit,
+            "ref": ref,
+            "ref_name": identity.branch,
+            "event_name": self.event,
+            "workspace": str(self.root),
+            "actor": self.extra_env.get("GITHUB_ACTOR", "local"),
+            "repository": f"local/{self.root.name}",
+            "run_id": self.extra_env["GITHUB_RUN_ID"],
+            "event": {"inputs": self.inputs},
+            "job": "",
+        }
+
+    def base_env(self, github: dict[str, Any], job_id: str) -> dict[str, str]:
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        return {
+            **os.environ,
+            **self.extra_env,
+            "PATH": path,
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "LOOPLINE_LOCAL_RUN": "true",
+            "GITHUB_WORKFLOW": str(self.document.get("name", self.path.stem)),
+            "GITHUB_JOB": job_id,
+            "GITHUB_SHA": github["sha"],
+            "GITHUB_REF": github["ref"],
+            "GITHUB_REF_NAME": github["ref_name"],
+            "GITHUB_EVENT_NAME": self.event,
+            "GITHUB_WORKSPACE": str(self.root),
+            "GITHUB_REPOSITORY": github["repository"],
+            "GITHUB_ACTOR": github["actor"],
+            "RUNNER_OS": "Linux",
+            "RUNNER_TEMP": str(self.scratch),
+        }
+
+    def context(
+        self, github: dict[str, Any], env: Mapping[str, str], steps: dict[str, Any]
+    ) -> dict[str, Any]:
+        needs = {j: {"outputs": r.outputs, "result": r.status} for j, r in self.results.items()}
+        return {
+            "github": github,
+            "inputs": self.inputs,
+            "env": dict(env),
+            "steps": steps,
+            "needs": needs,
+            "secrets": _EnvContext(),
+            "vars": _EnvContext(),
+            "runner": {"os": "Linux", "temp": str(self.scratch)},
+        }
+
+    def run(self) -> None:
+        jobs = self.document["jobs"]
+        for job_id in _order(self.path, jobs):
+            self.results[job_id] = self.job(job_id, jobs[job_id])
+
+    def job(self, job_id: str, job: dict[str, Any]) -> JobResult:
+        result = JobResult(job_id, str(job.get("name", job_id)), "success")
+        github = {**self.github(), "job": job_id}
+        needs = _needs(job)
+        failed_need = any(self.results[n].status != "success" for n in needs)
+        condition = str(job.get("if", "success()"))
+        status = _statuses(failed_need)
+        env = self.env_layers(
+            github, self.base_env(github, job_id), [self.document.get("env"), job.get("env")]
+        )
+        if not truthy(evaluate(_wrap(condition), self.context(github, env, {}), status)):
+            result.status = "skipped"
+            self.reporter.step(f"job {job_id}: skipped")
+            return result
+        self.reporter.step(f"job {job_id}: {result.name}")
+        steps: dict[str, Any] = {}
+        failed = False
+        for index, step in enumerate(job.get("steps") or []):
+            outcome = self.step(job_id, index, step, github, env, steps, failed)
+            result.steps.append(outcome)
+            steps[outcome.id] = {
+                "outputs": outcome.outputs,
+                "outcome": outcome.status,
+                "conclusion": outcome.status,
+            }
+            if outcome.status == "failure" and not step.get("continue-on-error"):
+                failed = True
+        result.status = "failure" if failed else "success"
+        context = self.context(github, env, steps)
+        result.outputs = {
+            name: interpolate(str(value), context) for name, value in (job.get("outputs") or {}).items()
+        }
+        return result
+
+    def env_layers(self, github: dict[str, Any], base: dict[str, str], layers: list[Any]) -> dict[str, str]:
+        env = dict(base)
+        for layer in layers:
+            for name, value in (layer or {}).items():
+                env[str(name)] = interpolate(str(value), self.context(github, env, {}))
+        return env
+
+    def step(
+        self,
+        job_id: str,
+        index: int,
+        step: dict[str, Any],
+        github: dict[str, Any],
+        env: dict[str, str],
+        steps: dict[str, Any],
+        failed: bool,
+    ) -> StepResult:
+        step_id = str(step.get("id", f"step-{index + 1}"))
+        name = str(step.get("name") or step.get("uses") or step.get("run", "")).splitlines()[0][:80]
+        result = StepResult(job_id, step_id, name, "success")
+        context = self.context(github, env, steps)
+        if not truthy(evaluate(_wrap(str(step.get("if", "success()"))), context, _statuses(failed))):
+            result.status = "skipped"
+            return result
+        if "uses" in step:
+            result.status, result.note = "skipped", f"{step['uses']}: this machine is set up already"
+            self.reporter.step(f"  {step['uses']}: skipped (runner set-up)")
+            return result
+        step_env = self.env_layers(github, env, [step.get("env")])
+        script = interpolate(str(step["run"]), self.context(github, step_env, steps))
+        self.reporter.step(f"  {job_id}.{step_id}: {script.strip().splitlines()[0][:100]}")
+        outputs_file = self.scratch / f"output-{uuid.uuid4().hex}"
+        summary_file = self.scratch / f"summary-{uuid.uuid4().hex}"
+        outputs_file.touch()
+        summary_file.touch()
+        step_env.update({"GITHUB_OUTPUT": str(outputs_file), "GITHUB_STEP_SUMMARY": str(summary_file)})
+        workdir = self.root / str(step.get("working-directory", "."))
+        started = time.monotonic()
+        code = _bash(script, workdir, step_env, self.reporter.output)
+        result.seconds = time.monotonic() - started
+        result.outputs = _read_outputs(outputs_file)
+        summary = summary_file.read_text()
+        if summary.strip():
+            self.summaries.append(summary)
+        if code != 0:
+            result.status, result.note = "failure", f"exited with {code}"
+        return result
+
+
+class _EnvContext(dict):  # type: ignore[type-arg]
+    """``secrets`` and ``vars``: read from this process's environment, empty when absent."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return os.environ.get(key, "")
+
+
+def _wrap(condition: str) -> str:
+    body = condition.strip()
+    if body.startswith("${{") and body.endswith("}}"):
+        body = body[3:-2].strip()
+    if any(function in body.replace(" ", "") for function in STATUS_FUNCTIONS):
+        return body
+    return f"success() && ({body})"
+
+
+def _statuses(failed: bool) -> dict[str, Callable[[], bool]]:
+    return {
+        "success": lambda: not failed,
+        "failure": lambda: failed,
+        "always": lambda: True,
+        "cancelled": lambda: False,
+    }
+
+
+def _bash(script: str, workdir: Path, env: dict[str, str], output: Callable[[str], None]) -> int:
+    child = subprocess.Popen(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    assert child.stdout is not None
+    for line in child.stdout:
+        output(line.rstrip("\n"))
+    return child.wait()
+
+
+def _read_outputs(path: Path) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    lines = path.read_text().splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, marker = line.split("<<", 1)
+            end = lines.index(marker, index + 1)
+            outputs[key] = "\n".join(lines[index + 1 : end])
+            index = end + 1
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            outputs[key] = value
+        index += 1
+    return outputs
+
+
+def run_workflow(
+    root: Path,
+    name: str,
+    *,
+    event: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+    reporter: Reporter | None = None,
+    actor: str = "local",
+) -> WorkflowRun:
+    """Run ``.github/workflows/NAME.yml`` of the project at ``root``."""
+    path = root / ".github" / "workflows" / f"{name.removesuffix('.yml')}.yml"
+    document = load_workflow(path)
+    triggers = _triggers(document)
+    chosen = event or ("workflow_dispatch" if "workflow_dispatch" in triggers else next(iter(triggers)))
+    if chosen not in triggers:
+        raise UsageError(f"{path.name} is not triggered by {chosen} (it is by {', '.join(triggers)})")
+    values = _inputs(path, triggers, chosen, inputs or {})
+    run_git(root, "rev-parse", "HEAD")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="loopline-workflow-") as scratch:
+        run = _Run(
+            path,
+            root,
+            chosen,
+            values,
+            document,
+            reporter or NullReporter(),
+            {"GITHUB_ACTOR": actor, "GITHUB_RUN_ID": str(int(time.time()))},
+            Path(scratch),
+        )
+        run.run()
+    jobs = list(run.results.values())
+    return WorkflowRun(
+        str(document.get("name", name)),
+        chosen,
+        values,
+        jobs,
+        "\n".join(run.summaries),
+        time.monotonic() - started,
+    )

@@ -1,0 +1,116 @@
+"""The workflow files: identical in every tier, clean under actionlint, switched by the tier."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import loopline
+from loopline.errors import Refused
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, commit_all
+
+WORKFLOWS = [
+    "inner-loop.yml",
+    "model-rollback.yml",
+    "outer-loop-prod.yml",
+    "outer-loop-test.yml",
+    "python-ci.yml",
+]
+
+
+def files(project: Path) -> dict[str, bytes]:
+    folder = project / ".github" / "workflows"
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_init_writes_the_same_five_files_in_every_tier(tmp_path: Path) -> None:
+    written = {
+        tier: files(loopline.init(tmp_path / tier, tier).path)
+        for tier in ("experimentation", "simple", "full")
+    }
+    assert list(written["full"]) == WORKFLOWS
+    assert written["experimentation"] == written["simple"] == written["full"]
+
+
+def test_the_files_pass_actionlint_with_no_findings(tmp_path: Path) -> None:
+    project = loopline.init(tmp_path / "p", "full").path
+    done = subprocess.run(
+        ["actionlint", "-no-color"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ""
+
+
+def test_the_triggers_are_those_of_the_product(tmp_path: Path) -> None:
+    import yaml
+
+    project = loopline.init(tmp_path / "p", "simple").path
+    on = {
+        name: yaml.load((project / ".github" / "workflows" / name).read_text(), Loader=yaml.BaseLoader)["on"]
+        for name in WORKFLOWS
+    }
+    assert set(on["inner-loop.yml"]) == {"merge_group", "workflow_dispatch"}
+    assert set(on["python-ci.yml"]) == {"pull_request", "push"}
+    assert on["outer-loop-test.yml"] == {"push": {"branches": ["main"]}}
+    assert set(on["outer-loop-prod.yml"]) == {"release", "workflow_dispatch"}
+    assert on["outer-loop-prod.yml"]["release"] == {"types": ["published"]}
+    rollback = on["model-rollback.yml"]["workflow_dispatch"]["inputs"]
+    assert rollback["commit"]["required"] == "true" and rollback["reason"]["required"] == "false"
+
+
+def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_group(tmp_path: Path) -> None:
+    import yaml
+
+    project = loopline.init(tmp_path / "p", "full").path
+    for name in ("outer-loop-prod.yml", "model-rollback.yml"):
+        document = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+        assert document["concurrency"] == {"group": "loopline-prod", "cancel-in-progress": False}
+        assert document["permissions"] == {"contents": "read"}
+        jobs = [job for job_id, job in document["jobs"].items() if job_id != "gate"]
+        assert all(job["environment"] == "prod" for job in jobs)
+
+
+@pytest.mark.parametrize(
+    ("tier", "on"),
+    [
+        ("experimentation", {"inner-loop", "python-ci"}),
+        ("simple", {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback"}),
+        ("full", {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback", "outer-loop-test"}),
+    ],
+)
+def test_workflow_enabled_answers_for_each_tier(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tier: str,
+    on: set[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = loopline.init(tmp_path / "p", tier).path
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    for name in (w.removesuffix(".yml") for w in WORKFLOWS):
+        result = cli(capsys, "workflow", "enabled", name, "-C", str(project), "--json")
+        assert result.exit_code == 0
+        assert result.json()["enabled"] == (name in on)
+    lines = outputs.read_text().splitlines()
+    assert [line for line in lines if line.startswith("enabled=")] == [
+        f"enabled={str(w.removesuffix('.yml') in on).lower()}" for w in WORKFLOWS
+    ]
+
+
+def test_dropping_a_workspace_that_serves_traffic_is_refused(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    before = files(project)
+    with pytest.raises(Refused, match="workspace prod still serves traffic on endpoint 'proj'"):
+        loopline.set_tier("experimentation", project=project)
+    assert "tier: simple" in (project / "loopline.yaml").read_text()
+    loopline.delete_endpoint("proj", force=True, project=project)
+    change = loopline.set_tier("experimentation", project=project)
+    assert change.dropped == ("prod",)
+    assert files(project) == before
+    commit_all(project, "Down to experimentation")

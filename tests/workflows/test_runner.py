@@ -1,0 +1,126 @@
+"""The local runner: what it runs, and what it refuses with the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopline.errors import UsageError
+from loopline.workflows.runner import WorkflowUnsupported, run_workflow
+from tests.helpers import commit_all, git
+
+
+def repo_with(tmp_path: Path, workflow: str, name: str = "w") -> Path:
+    root = tmp_path / "repo"
+    (root / ".github" / "workflows").mkdir(parents=True)
+    git(root, "init", "--quiet")
+    (root / ".github" / "workflows" / f"{name}.yml").write_text(workflow)
+    commit_all(root, "workflow")
+    return root
+
+
+STEPS = """\
+name: w
+on:
+  push:
+  workflow_dispatch:
+    inputs:
+      who:
+        required: true
+        type: string
+      mood:
+        required: false
+        default: calm
+env:
+  GREETING: hello
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    outputs:
+      said: ${{ steps.say.outputs.said }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: say
+        env:
+          WHO: ${{ inputs.who }}
+        run: |
+          echo "said=$GREETING $WHO ($GITHUB_EVENT_NAME, ${GITHUB_SHA:0:7})" >> "$GITHUB_OUTPUT"
+          echo "## Said hello" >> "$GITHUB_STEP_SUMMARY"
+      - if: inputs.mood == 'angry'
+        run: exit 1
+  second:
+    needs: first
+    if: needs.first.outputs.said != ''
+    runs-on: ubuntu-latest
+    steps:
+      - id: echo
+        run: echo "heard=${{ needs.first.outputs.said }}" >> "$GITHUB_OUTPUT"
+      - run: exit 3
+      - id: never
+        run: echo never
+      - if: failure()
+        id: cleanup
+        run: echo "cleaned=yes" >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_steps_outputs_inputs_conditions_and_summary(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, STEPS)
+    head = git(root, "rev-parse", "HEAD")
+    run = run_workflow(root, "w", inputs={"who": "ada"})
+    first, second = run.jobs
+    assert run.event == "workflow_dispatch" and run.inputs == {"who": "ada", "mood": "calm"}
+    assert first.status == "success"
+    assert first.outputs["said"] == f"hello ada (workflow_dispatch, {head[:7]})"
+    assert [s.status for s in first.steps] == ["skipped", "success", "skipped"]
+    assert first.steps[0].note == "actions/checkout@v4: this machine is set up already"
+    assert second.status == "failure" and not run.succeeded
+    assert [s.status for s in second.steps] == ["success", "failure", "skipped", "success"]
+    assert second.steps[0].outputs == {"heard": first.outputs["said"]}
+    assert second.steps[3].outputs == {"cleaned": "yes"}
+    assert "## Said hello" in run.summary
+
+
+def test_a_required_input_and_unknown_inputs_are_named(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, STEPS)
+    with pytest.raises(UsageError, match="needs the input 'who': pass --input who=VALUE"):
+        run_workflow(root, "w")
+    with pytest.raises(UsageError, match="has no input 'whom'"):
+        run_workflow(root, "w", inputs={"who": "a", "whom": "b"})
+
+
+def test_an_event_the_file_does_not_listen_to_is_refused(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, STEPS)
+    with pytest.raises(UsageError, match="is not triggered by release"):
+        run_workflow(root, "w", event="release")
+
+
+@pytest.mark.parametrize(
+    ("snippet", "line", "what"),
+    [
+        ("    strategy:\n      matrix: {x: [1]}\n", 8, "'strategy' in job 'j' is not supported"),
+        ("    services:\n      db: {image: postgres}\n", 8, "'services' in job 'j' is not supported"),
+    ],
+)
+def test_unsupported_job_features_are_refused_with_the_line(
+    tmp_path: Path, snippet: str, line: int, what: str
+) -> None:
+    workflow = (
+        "on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n"
+        + "\n"
+        + snippet
+    )
+    workflow = workflow.replace("\n\n", "\n")
+    root = repo_with(tmp_path, workflow)
+    with pytest.raises(WorkflowUnsupported, match=rf"w.yml line {line - 1}: {what}"):
+        run_workflow(root, "w")
+
+
+def test_an_unknown_action_is_refused_with_its_line(tmp_path: Path) -> None:
+    root = repo_with(
+        tmp_path,
+        "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - uses: docker/build-push-action@v5\n",
+    )
+    with pytest.raises(WorkflowUnsupported, match=r"w\.yml line 6: the action 'docker/build-push-action@v5'"):
+        run_workflow(root, "w")

@@ -1,0 +1,73 @@
+"""From experimentation to simple to full: the files stay byte-identical and the right workflows run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import loopline
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, git
+
+pytestmark = pytest.mark.slow
+
+RUNS = {
+    "inner-loop": ("merge_group", {}),
+    "python-ci": ("push", {}),
+    "outer-loop-test": ("push", {}),
+    "outer-loop-prod": ("release", {}),
+    "model-rollback": ("workflow_dispatch", {"commit": "HEAD7", "reason": "drill"}),
+}
+ON = {
+    "experimentation": {"inner-loop", "python-ci"},
+    "simple": {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback"},
+    "full": set(RUNS),
+}
+
+
+def files(project: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (project / ".github" / "workflows").iterdir()}
+
+
+def test_switching_tiers_keeps_the_files_and_turns_on_the_right_workflows(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("experimentation")
+    original = files(project)
+    for tier in ("experimentation", "simple", "full"):
+        if tier != "experimentation":
+            change = loopline.set_tier(tier, project=project)
+            assert change.changed and files(project) == original
+            commit_all(project, f"Move to the {tier} tier")
+        head = git(project, "rev-parse", "HEAD")
+        for name, (event, inputs) in RUNS.items():
+            values = {k: head[:7] if v == "HEAD7" else v for k, v in inputs.items()}
+            run = loopline.workflow_run(name, event=event, inputs=values, project=project)
+            assert run.enabled == (name in ON[tier]), (tier, name)
+            assert run.succeeded, (tier, name, [j.to_dict() for j in run.jobs])
+            main = [job for job in run.jobs if job.id != "gate"]
+            assert all(job.status == ("success" if name in ON[tier] else "skipped") for job in main), (
+                tier,
+                name,
+            )
+            check(tier, name, run, head)
+    assert files(project) == original
+
+
+def check(tier: str, name: str, run: loopline.api.WorkflowRun, head: str) -> None:  # type: ignore[name-defined]
+    """What each enabled workflow's outputs and summary must say."""
+    if name not in ON[tier]:
+        return
+    outputs = {k: v for job in run.jobs for k, v in job.outputs.items()}
+    if name == "inner-loop":
+        assert outputs["registered"] == "true" and outputs["git_commit"] == head
+        assert "## Inner loop: registered" in run.summary
+    if name == "outer-loop-test":
+        assert outputs["validation_status"] == "passed"
+        assert "## Validation of proj-classifier" in run.summary
+    if name == "outer-loop-prod":
+        assert outputs["released"] == "true" and outputs["deployment"].endswith(head[:7])
+        assert "## Outer loop prod: released" in run.summary
+    if name == "model-rollback":
+        assert "## Model rollback" in run.summary and "already live" in run.summary
