@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,11 @@ def test_init_writes_the_same_five_files_in_every_tier(tmp_path: Path) -> None:
 def test_the_files_pass_actionlint_with_no_findings(tmp_path: Path) -> None:
     project = loopline.init(tmp_path / "p", "full").path
     done = subprocess.run(
-        ["actionlint", "-no-color"], cwd=project, capture_output=True, text=True, check=False
+        [str(Path(sys.executable).with_name("actionlint")), "-no-color"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout == ""
