@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,13 @@ def served_project(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) ->
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Azure Blob emulator for the session."""
+    from tests.servers import Azurite
+
+    emulator = Azurite(tmp_path_factory.mktemp("azurite"))
+    yield emulator
+    emulator.stop()

@@ -102,3 +102,62 @@ class Server:
 
     def __exit__(self, *_exc: Any) -> None:
         self.stop()
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class Azurite:
+    """The Azure Blob emulator from npm (installed by scripts/services), in memory, on a free port."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = Path(__file__).resolve().parent.parent / ".tools" / "node_modules" / ".bin" / "azurite-blob"
+        if not binary.exists():
+            raise AssertionError(f"Azurite is not installed at {binary}: run ./scripts/services")
+        self.port = free_port()
+        self.connection_string = (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT};"
+        )
+        log = workdir / "azurite.log"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    str(binary),
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    str(self.port),
+                    "--inMemoryPersistence",
+                    "--skipApiVersionCheck",
+                    "--loose",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"Azurite did not start: {log.read_text()[-1000:]}")
+
+    def container(self, name: str) -> str:
+        """Create a container; return its az:// URL."""
+        from azure.storage.blob import BlobServiceClient
+
+        client = BlobServiceClient.from_connection_string(self.connection_string)
+        if not client.get_container_client(name).exists():
+            client.create_container(name)
+        return f"az://{name}"
+
+    def stop(self) -> None:
+        """Stop the emulator."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

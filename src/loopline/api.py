@@ -22,11 +22,16 @@ from loopline.state import HEAD_REVISION
 if TYPE_CHECKING:
     # Services load on first use, so a quick command such as `status` imports only what it needs.
     from loopline.audit import AuditRecord
+    from loopline.batch.jobs import BatchJob
+    from loopline.batch.service import BatchEndpoint, DefaultChange
+    from loopline.data import DataAsset
     from loopline.endpoints.client import InvokeResult
     from loopline.endpoints.service import ReleaseRecord
     from loopline.lifecycle import DemoResult
     from loopline.loops.inner import InnerLoopResult
     from loopline.loops.outer import ReleaseResult, TestResult
+    from loopline.monitoring.check import CheckResult
+    from loopline.monitoring.policy import Decision
     from loopline.progress import Reporter
     from loopline.provision import UpResult
     from loopline.scaffold import InitResult
@@ -39,20 +44,35 @@ __all__ = [
     "EndpointKeys",
     "Status",
     "WorkspaceInfo",
+    "batch_invoke",
+    "batch_job",
+    "batch_jobs",
+    "batch_promote",
+    "batch_resume",
+    "batch_rollback",
+    "create_batch_deployment",
+    "create_batch_endpoint",
     "create_deployment",
     "create_endpoint",
     "delete_deployment",
     "delete_endpoint",
     "demo",
     "endpoint_keys",
+    "get_batch_endpoint",
+    "get_data",
     "get_endpoint",
     "history",
     "init",
     "inner_loop",
     "invoke_endpoint",
+    "list_batch_endpoints",
+    "list_data",
     "list_endpoints",
+    "monitor_check",
     "outer_loop_prod",
     "outer_loop_test",
+    "policy_evaluate",
+    "register_data",
     "releases",
     "rollback",
     "serve",
@@ -252,12 +272,17 @@ class EndpointCreated:
 
 
 def create_endpoint(
-    name: str, workspace: str = "dev", *, auth: str = "key", project: PathLike | None = None
+    name: str,
+    workspace: str = "dev",
+    *,
+    auth: str = "key",
+    sensitive: bool = False,
+    project: PathLike | None = None,
 ) -> EndpointCreated:
     """Create an online endpoint in a workspace; with key auth, return its two keys."""
     from loopline.endpoints import service
 
-    info, keys = service.create_endpoint(Instance.open(project), name, workspace, auth)
+    info, keys = service.create_endpoint(Instance.open(project), name, workspace, auth, sensitive=sensitive)
     return EndpointCreated(info, keys)
 
 
@@ -533,3 +558,162 @@ def set_tier(
     from loopline.tiers import set_tier as change
 
     return change(Instance.open(project), _tier(tier), reporter)
+
+
+# Data assets, batch endpoints and jobs -----------------------------------------------------------------
+
+
+def register_data(name: str, path: str, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
+    """Pin the files at ``path`` (``inbox://folder/or/file``) as a version of data asset ``name``."""
+    from loopline.data import register_asset
+
+    return register_asset(_provisioned(project), name, path)
+
+
+def list_data(name: str | None = None, *, project: PathLike | None = None) -> list[DataAsset]:
+    """Data asset versions (of ``name`` when given)."""
+    from loopline.data import list_assets
+
+    return list_assets(_provisioned(project), name)
+
+
+def get_data(name: str, version: int | None = None, *, project: PathLike | None = None) -> DataAsset:
+    """One data asset version (default: the newest)."""
+    from loopline.data import get_asset
+
+    return get_asset(_provisioned(project), name, version)
+
+
+def create_batch_endpoint(
+    name: str, workspace: str = "dev", *, project: PathLike | None = None
+) -> BatchEndpoint:
+    """Create a batch endpoint in a workspace."""
+    from loopline.batch import service
+
+    return service.create_batch_endpoint(_provisioned(project), name, workspace)
+
+
+def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoint]:
+    """Every batch endpoint."""
+    from loopline.batch import service
+
+    return service.list_batch_endpoints(_provisioned(project))
+
+
+def get_batch_endpoint(name: str, *, project: PathLike | None = None) -> BatchEndpoint:
+    """One batch endpoint with its deployments and default."""
+    from loopline.batch import service
+
+    return service.get_batch_endpoint(_provisioned(project), name)
+
+
+def create_batch_deployment(
+    endpoint: str,
+    name: str,
+    *,
+    model: str | None = None,
+    version: int | None = None,
+    commit: str | None = None,
+    project: PathLike | None = None,
+) -> BatchEndpoint:
+    """Deploy a model version to a batch endpoint (the first becomes the default)."""
+    from loopline.batch import service
+
+    instance = _provisioned(project)
+    return service.create_batch_deployment(
+        instance, endpoint, name, model or instance.settings.config.model.name, version=version, commit=commit
+    )
+
+
+def batch_invoke(
+    endpoint: str,
+    data: str,
+    *,
+    deployment: str | None = None,
+    project: PathLike | None = None,
+    reporter: Reporter | None = None,
+) -> BatchJob:
+    """Score a data asset (``NAME`` or ``NAME:VERSION``) with a batch endpoint."""
+    from loopline.batch import jobs
+    from loopline.data import parse_asset
+
+    name, version = parse_asset(data)
+    return jobs.invoke(_provisioned(project), endpoint, name, version, deployment, reporter)
+
+
+def batch_resume(
+    job_id: str, *, project: PathLike | None = None, reporter: Reporter | None = None
+) -> BatchJob:
+    """Finish a batch job that failed or was interrupted."""
+    from loopline.batch import jobs
+
+    return jobs.resume(_provisioned(project), job_id, reporter)
+
+
+def batch_jobs(endpoint: str | None = None, *, project: PathLike | None = None) -> list[BatchJob]:
+    """Batch jobs, newest first."""
+    from loopline.batch import jobs
+
+    return jobs.list_jobs(_provisioned(project), endpoint)
+
+
+def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
+    """One batch job."""
+    from loopline.batch import jobs
+
+    return jobs.get_job(_provisioned(project), job_id)
+
+
+def batch_promote(
+    endpoint: str, deployment: str, *, expected_current: str | None = None, project: PathLike | None = None
+) -> DefaultChange:
+    """Make a deployment the batch endpoint's default, refusing when the default is not the expected one."""
+    from loopline.batch import service
+
+    return service.promote(_provisioned(project), endpoint, deployment, expected_current)
+
+
+def batch_rollback(endpoint: str, *, project: PathLike | None = None) -> DefaultChange:
+    """Restore a batch endpoint's previous default."""
+    from loopline.batch import service
+
+    return service.rollback(_provisioned(project), endpoint)
+
+
+# Monitoring ---------------------------------------------------------------------------------------------
+
+
+def monitor_check(
+    endpoint: str | None = None,
+    *,
+    window: str | None = None,
+    deployment: str | None = None,
+    labels: str | None = None,
+    project: PathLike | None = None,
+) -> CheckResult:
+    """An endpoint's monitoring signals over a window (default: the prod endpoint)."""
+    from loopline.monitoring.check import run_check
+
+    instance = _provisioned(project)
+    return run_check(
+        instance,
+        endpoint or instance.settings.prod_endpoint,
+        window=window,
+        deployment=deployment,
+        labels=labels,
+    )
+
+
+def policy_evaluate(
+    policy: PathLike | None = None,
+    *,
+    endpoint: str | None = None,
+    act: bool = False,
+    project: PathLike | None = None,
+) -> Decision:
+    """Decide from the latest check with a policy file (default ``monitoring.policy``); act when asked."""
+    from loopline.monitoring.policy import evaluate_policy
+
+    instance = _provisioned(project)
+    path = Path(policy) if policy else instance.root / instance.settings.config.monitoring.policy
+    return evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, act=act)

@@ -162,6 +162,30 @@ class ReleaseConfig(_Strict):
         return steps
 
 
+class BatchConfig(_Strict):
+    """How batch jobs read and write."""
+
+    chunk_rows: int = Field(50_000, gt=0, description="Most rows scored at once.")
+    max_chunk_mb: float = Field(
+        256, gt=0, description="Memory cap of one chunk; chunks shrink to stay below."
+    )
+
+
+class MonitoringConfig(_Strict):
+    """What online endpoints keep for monitoring, and what a check needs."""
+
+    sample_size: int = Field(5000, ge=0, description="Requests kept per deployment (older ones rotate out).")
+    sample_per_second: float = Field(20, ge=0, description="Requests sampled per second per serving process.")
+    min_samples: int = Field(300, gt=0, description="Fewer samples in the window: insufficient evidence.")
+    window: str = Field("1h", description="The default window of `monitor check`, e.g. 30m, 1h, 1d.")
+    reference_artifact: str = Field(
+        "reference_data.parquet", description="A run artifact of training features."
+    )
+    policy: str = Field(
+        "monitoring/policy.yaml", description="The policy `policy evaluate` applies by default."
+    )
+
+
 class StateConfig(_Strict):
     """loopline's own database (audit log, catalog, endpoints)."""
 
@@ -189,6 +213,8 @@ class ProjectConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     validation: ValidationConfig = ValidationConfig()
     release: ReleaseConfig = ReleaseConfig()
+    batch: BatchConfig = BatchConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
     datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
 
@@ -476,6 +502,8 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
         ("serving",): ServingConfig,
         ("validation",): ValidationConfig,
         ("release",): ReleaseConfig,
+        ("batch",): BatchConfig,
+        ("monitoring",): MonitoringConfig,
     }
     if parent in sections:
         return list(sections[parent].model_fields)

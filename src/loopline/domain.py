@@ -48,6 +48,7 @@ WORKFLOW_TIERS: dict[str, frozenset[Tier]] = {
     "outer-loop-test": frozenset({Tier.FULL}),
     "outer-loop-prod": frozenset({Tier.SIMPLE, Tier.FULL}),
     "model-rollback": frozenset({Tier.SIMPLE, Tier.FULL}),
+    "monitoring": frozenset({Tier.SIMPLE, Tier.FULL}),
 }
 
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -223,6 +224,7 @@ class EndpointInfo:
     mirror: dict[str, int]
     generation: int
     created_at: datetime | None = None
+    sensitive: bool = False
 
     @property
     def traffic(self) -> dict[str, int]:
@@ -244,5 +246,6 @@ class EndpointInfo:
             "traffic": self.traffic,
             "mirror": self.mirror,
             "generation": self.generation,
+            "sensitive": self.sensitive,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }

@@ -11,6 +11,9 @@ from loopline.domain import utcnow
 
 __all__ = [
     "EVENT_TYPES",
+    "BatchJobFinished",
+    "BatchPromoted",
+    "DataRegistered",
     "Deployed",
     "DeploymentDeleted",
     "EndpointCreated",
@@ -18,6 +21,8 @@ __all__ = [
     "Event",
     "GateEvaluated",
     "KeyRotated",
+    "MonitorChecked",
+    "PolicyDecided",
     "Promoted",
     "Provisioned",
     "RefusedAttempt",
@@ -146,3 +151,33 @@ class TierChanged(Event):
     """The instance moved to another tier."""
 
     kind: ClassVar[str] = "tier-changed"
+
+
+class DataRegistered(Event):
+    """A data asset version was registered."""
+
+    kind: ClassVar[str] = "data-registered"
+
+
+class BatchPromoted(Event):
+    """A batch endpoint's default deployment changed."""
+
+    kind: ClassVar[str] = "batch-promoted"
+
+
+class BatchJobFinished(Event):
+    """A batch scoring job ended (succeeded or failed)."""
+
+    kind: ClassVar[str] = "batch-job"
+
+
+class MonitorChecked(Event):
+    """Monitoring computed an endpoint's signals."""
+
+    kind: ClassVar[str] = "monitor-checked"
+
+
+class PolicyDecided(Event):
+    """A policy turned monitoring signals into a decision."""
+
+    kind: ClassVar[str] = "policy-decided"

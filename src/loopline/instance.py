@@ -13,6 +13,7 @@ from loopline.domain import SHARED
 from loopline.errors import TierDisabled
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
+from loopline.storage.datastores import Datastore
 from loopline.storage.models import ModelStore
 
 __all__ = ["Instance", "current_actor"]
@@ -88,6 +89,10 @@ class Instance:
     def model_store(self, name: str) -> ModelStore:
         """The content-addressed model files of workspace ``name``."""
         return ModelStore(self.settings.store(name).model_store)
+
+    def datastore(self, name: str) -> Datastore:
+        """The ``inbox`` or ``predictions`` datastore."""
+        return Datastore(name, self.settings.datastore(name))
 
     @property
     def logs_dir(self) -> Path:

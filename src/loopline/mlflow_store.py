@@ -217,6 +217,15 @@ class WorkspaceStore:
             )
         return int(version.version)
 
+    def log_run(self, experiment: str, run_name: str, metrics: dict[str, float], tags: dict[str, str]) -> str:
+        """A finished run with metrics and tags in ``experiment``; its ID."""
+        run_id = self.create_run(experiment, tags, run_name=run_name)
+        with _store_errors(self):
+            for key, value in metrics.items():
+                self.client.log_metric(run_id, key, value)
+            self.client.set_terminated(run_id, "FINISHED")
+        return run_id
+
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point a registered model's alias at a version."""
         with _store_errors(self):

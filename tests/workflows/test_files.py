@@ -16,6 +16,7 @@ from tests.helpers import cli, commit_all
 WORKFLOWS = [
     "inner-loop.yml",
     "model-rollback.yml",
+    "monitoring.yml",
     "outer-loop-prod.yml",
     "outer-loop-test.yml",
     "python-ci.yml",
@@ -27,7 +28,7 @@ def files(project: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_init_writes_the_same_five_files_in_every_tier(tmp_path: Path) -> None:
+def test_init_writes_the_same_six_files_in_every_tier(tmp_path: Path) -> None:
     written = {
         tier: files(loopline.init(tmp_path / tier, tier).path)
         for tier in ("experimentation", "simple", "full")
@@ -62,6 +63,7 @@ def test_the_triggers_are_those_of_the_product(tmp_path: Path) -> None:
     assert on["outer-loop-test.yml"] == {"push": {"branches": ["main"]}}
     assert set(on["outer-loop-prod.yml"]) == {"release", "workflow_dispatch"}
     assert on["outer-loop-prod.yml"]["release"] == {"types": ["published"]}
+    assert set(on["monitoring.yml"]) == {"schedule", "workflow_dispatch"}
     rollback = on["model-rollback.yml"]["workflow_dispatch"]["inputs"]
     assert rollback["commit"]["required"] == "true" and rollback["reason"]["required"] == "false"
 
@@ -70,7 +72,7 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_gro
     import yaml
 
     project = loopline.init(tmp_path / "p", "full").path
-    for name in ("outer-loop-prod.yml", "model-rollback.yml"):
+    for name in ("outer-loop-prod.yml", "model-rollback.yml", "monitoring.yml"):
         document = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
         assert document["concurrency"] == {"group": "loopline-prod", "cancel-in-progress": False}
         assert document["permissions"] == {"contents": "read"}
@@ -82,8 +84,11 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_gro
     ("tier", "on"),
     [
         ("experimentation", {"inner-loop", "python-ci"}),
-        ("simple", {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback"}),
-        ("full", {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback", "outer-loop-test"}),
+        ("simple", {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback", "monitoring"}),
+        (
+            "full",
+            {"inner-loop", "python-ci", "outer-loop-prod", "model-rollback", "outer-loop-test", "monitoring"},
+        ),
     ],
 )
 def test_workflow_enabled_answers_for_each_tier(

@@ -94,6 +94,7 @@ def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointI
         mirror=mirror,
         generation=row["generation"],
         created_at=as_utc(row["created_at"]),
+        sensitive=bool(row["sensitive"]),
     )
 
 
@@ -131,7 +132,7 @@ def get_endpoint(instance: Instance, name: str) -> EndpointInfo:
 
 
 def create_endpoint(
-    instance: Instance, name: str, workspace: str, auth: str = "key"
+    instance: Instance, name: str, workspace: str, auth: str = "key", *, sensitive: bool = False
 ) -> tuple[EndpointInfo, dict[str, str]]:
     """Create an endpoint; return it and, with key auth, its two keys (shown this once)."""
     check_name("endpoint", name)
@@ -154,6 +155,7 @@ def create_endpoint(
                 auth=auth,
                 mirror_percent=0,
                 generation=1,
+                sensitive=sensitive,
                 created_at=now,
                 created_by=instance.actor,
             )

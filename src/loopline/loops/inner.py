@@ -208,6 +208,10 @@ def _train_and_register(
     report.step(f"registering {name} in dev")
     dev = registry.register(instance, DEV, name, digest, tags, run_id=run_id, model_id=model_id)
     failpoints.hit("after-dev-register")
+    from loopline.monitoring.reference import store_reference
+
+    if store_reference(instance, run_id, digest, name):
+        report.step("stored the reference profile of the training data, for monitoring")
     return dev, gate, trained, log_path
 
 

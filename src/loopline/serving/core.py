@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from loopline.errors import RequestRejected
+from loopline.monitoring.sampling import Sampler
 from loopline.serving.schema import bad, parse_body, to_model_input
 from loopline.serving.state import DeploymentRuntime, EndpointRoute
 from loopline.serving.stats import StatsRecorder
@@ -80,12 +81,18 @@ class ScoringCore:
     """Routes requests to deployments and answers them; the routing tables are swapped in from outside."""
 
     def __init__(
-        self, metrics: Any, access_log: AccessLog, openapi: bytes, stats: StatsRecorder | None = None
+        self,
+        metrics: Any,
+        access_log: AccessLog,
+        openapi: bytes,
+        stats: StatsRecorder | None = None,
+        sampler: Sampler | None = None,
     ) -> None:
         self.routes: Mapping[str, EndpointRoute] = {}
         self.started = False
         self.metrics = metrics
         self.stats = stats
+        self.sampler = sampler
         self.access_log = access_log
         self.openapi = openapi
         self._random = random.Random()
@@ -134,16 +141,23 @@ class ScoringCore:
             raise bad("UNKNOWN_ENDPOINT", f"no endpoint named '{name[:64]}' is served here", 404)
         return route
 
-    def _authorize(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> None:
-        if route.auth != "key":
-            return
+    def _authorize(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> bool:
+        """Check the key; True when the caller is loopline itself (its requests are not sampled)."""
         given = headers.get(b"authorization", b"")
         scheme, _, key = given.partition(b" ")
         if scheme.lower() != b"bearer" or not key:
-            raise bad("UNAUTHORIZED", "send the endpoint's key as 'Authorization: Bearer KEY'", 401)
+            if route.auth == "key":
+                raise bad("UNAUTHORIZED", "send the endpoint's key as 'Authorization: Bearer KEY'", 401)
+            return False
         digest = hashlib.sha256(key.strip()).hexdigest()
-        if not any(hmac.compare_digest(digest, known) for known in route.key_hashes):
+        system = route.system_hash is not None and hmac.compare_digest(digest, route.system_hash)
+        if (
+            route.auth == "key"
+            and not system
+            and not any(hmac.compare_digest(digest, k) for k in route.key_hashes)
+        ):
             raise bad("UNAUTHORIZED", "the key is not valid for this endpoint", 401)
+        return system
 
     async def _endpoint(
         self, method: str, parts: list[str], headers: Mapping[bytes, bytes], body: bytes
@@ -157,14 +171,14 @@ class ScoringCore:
             body = orjson.dumps({"endpoint": name, "deployment": parts[3], "state": state})
             return Response(200 if state == "ready" else 503, JSON, body)
         route = self._route(name)
-        self._authorize(route, headers)
+        system = self._authorize(route, headers)
         if len(parts) == 2 and method == "GET":
             return Response(200, JSON, orjson.dumps(self._describe(route)))
         if len(parts) != 3 or parts[2] not in {"score", "invocations"}:
             raise bad("NOT_FOUND", f"no route /{'/'.join(parts)[:100]}; use /endpoints/{name}/score", 404)
         if method != "POST":
             raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed; scoring takes POST", 405)
-        return await self._score(route, parts[2], headers, body)
+        return await self._score(route, parts[2], headers, body, sample=route.sampled and not system)
 
     def _describe(self, route: EndpointRoute) -> dict[str, Any]:
         return {
@@ -197,7 +211,7 @@ class ScoringCore:
         return route.deployments[route.slots[self._random.randrange(len(route.slots))]]
 
     async def _score(
-        self, route: EndpointRoute, kind: str, headers: Mapping[bytes, bytes], body: bytes
+        self, route: EndpointRoute, kind: str, headers: Mapping[bytes, bytes], body: bytes, *, sample: bool
     ) -> Response:
         started = time.perf_counter()
         runtime = self._choose(route, headers)
@@ -207,6 +221,8 @@ class ScoringCore:
             data, rows = to_model_input(runtime.model.schema, table, matrix=runtime.model.batchable)
             answers = await self._predict(runtime, data)
             self._mirror(route, data)
+            if sample and self.sampler is not None and self.sampler.wants():
+                self.sampler.take(route.name, runtime.name, runtime.model.schema.names, data, answers)
             payload = (
                 {"predictions": _predictions(answers)} if kind == "invocations" else _predictions(answers)
             )

@@ -77,6 +77,7 @@ class _Worker:
 
     def __init__(self, project: Path, workspace: str) -> None:
         from loopline.instance import Instance
+        from loopline.monitoring.sampling import Sampler
         from loopline.serving import metrics as metrics_module
         from loopline.serving.core import AccessLog, ScoringCore
         from loopline.serving.openapi import document
@@ -90,7 +91,9 @@ class _Worker:
         self.access_log = AccessLog(self.settings.request_log)
         self.stats = StatsRecorder(self.instance.db, workspace)
         openapi = orjson.dumps(document(f"loopline endpoints of {workspace}"))
-        self.core = ScoringCore(self.metrics, self.access_log, openapi, self.stats)
+        monitoring = self.instance.settings.config.monitoring
+        self.sampler = Sampler(self.instance.db, monitoring.sample_per_second, monitoring.sample_size)
+        self.core = ScoringCore(self.metrics, self.access_log, openapi, self.stats, self.sampler)
         self.tasks: list[asyncio.Task[None]] = []
         self.follower: Any = None
 
@@ -135,6 +138,7 @@ class _Worker:
         self.tasks = [
             loop.create_task(self._every(0.2, self.access_log.flush, in_thread=False)),
             loop.create_task(self._every(1.0, self.stats.flush, in_thread=True)),
+            loop.create_task(self._every(1.0, self.sampler.flush, in_thread=True)),
         ]
 
     async def shutdown(self) -> None:
@@ -144,6 +148,7 @@ class _Worker:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.follower.stop)
         await loop.run_in_executor(None, self.stats.flush)
+        await loop.run_in_executor(None, self.sampler.flush)
         self.access_log.flush()
 
 

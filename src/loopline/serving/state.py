@@ -62,6 +62,8 @@ class EndpointRoute:
     mirror: tuple[str, int] | None
     generation: int
     states: Mapping[str, str]
+    sampled: bool = True
+    system_hash: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -162,11 +164,11 @@ class Follower:
                     select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
                 )
             ]
-            if secret:
-                hashes.append(keymod.hash_key(keymod.system_key(str(secret), row["name"])))
+            system = keymod.hash_key(keymod.system_key(str(secret), row["name"])) if secret else None
             config[row["name"]] = {
                 "row": dict(row),
                 "keys": tuple(hashes),
+                "system": system,
                 "deployments": [
                     dict(d)
                     for d in connection.execute(
@@ -193,7 +195,16 @@ class Follower:
             slots = traffic_slots({n: p for n, p in live.items() if n in runtimes})
             mirror = mirror if mirror and mirror[0] in runtimes else None
             return EndpointRoute(
-                name, row["auth"], endpoint["keys"], runtimes, slots, mirror, row["generation"], states
+                name,
+                row["auth"],
+                endpoint["keys"],
+                runtimes,
+                slots,
+                mirror,
+                row["generation"],
+                states,
+                not row["sensitive"],
+                endpoint["system"],
             )
         # Not every deployment that should take traffic is loaded yet: keep the last split, new keys at once.
         kept = {
@@ -209,6 +220,8 @@ class Follower:
             previous.mirror,
             previous.generation,
             states,
+            not row["sensitive"],
+            endpoint["system"],
         )
 
     def _runtime(

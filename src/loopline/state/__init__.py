@@ -17,7 +17,7 @@ from loopline.errors import NotProvisioned, StoreUnavailable
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc"]
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

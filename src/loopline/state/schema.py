@@ -108,6 +108,7 @@ endpoints = Table(
     Column("generation", Integer, nullable=False, default=1),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
+    Column("sensitive", Boolean, nullable=False, default=False),
     Index("ix_endpoints_workspace", "workspace"),
 )
 
@@ -181,4 +182,114 @@ releases = Table(
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=True),
     Index("ix_releases_endpoint", "endpoint"),
+)
+
+# Versioned data assets: a path in a datastore pinned by the content digest of its files.
+data_assets = Table(
+    "data_assets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("datastore", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("manifest", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("name", "version", name="uq_data_assets_version"),
+)
+
+batch_endpoints = Table(
+    "batch_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("workspace", String(32), nullable=False),
+    Column("default_deployment", String(64), nullable=True),
+    Column("previous_default", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+batch_deployments = Table(
+    "batch_deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Integer, ForeignKey("batch_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("content_digest", String(80), nullable=False),
+    Column("source_uri", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("endpoint_id", "name", name="uq_batch_deployments_name"),
+)
+
+batch_jobs = Table(
+    "batch_jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("deployment", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("content_digest", String(80), nullable=False),
+    Column("input_asset", String(100), nullable=False),
+    Column("input_version", Integer, nullable=False),
+    Column("input_digest", String(80), nullable=False),
+    Column("chunk_rows", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("chunks_done", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("actor", String(200), nullable=False),
+    Index("ix_batch_jobs_endpoint", "endpoint"),
+)
+
+# A bounded, rotating sample of what each online deployment was asked and answered.
+monitor_samples = Table(
+    "monitor_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("deployment", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("prediction", JSON, nullable=True),
+    Index("ix_monitor_samples_window", "endpoint", "deployment", "at"),
+)
+
+# Each model's reference profile (from its training data), by content digest.
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("content_digest", String(80), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+monitor_checks = Table(
+    "monitor_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("deployment", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("signals", JSON, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_monitor_checks_endpoint", "endpoint"),
 )

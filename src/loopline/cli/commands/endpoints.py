@@ -69,11 +69,14 @@ def endpoint_create(
     auth: Annotated[
         str, typer.Option("--auth", help="key: callers send a Bearer key; none: no auth.")
     ] = "key",
+    sensitive: Annotated[
+        bool, typer.Option("--sensitive", help="Never keep samples of its requests for monitoring.")
+    ] = False,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create an online endpoint; its two keys are shown this once (stored only as hashes)."""
-    result = api.create_endpoint(name, workspace, auth=auth, project=project)
+    result = api.create_endpoint(name, workspace, auth=auth, sensitive=sensitive, project=project)
 
     def human(console: Console) -> None:
         show_endpoint(console, result.endpoint)

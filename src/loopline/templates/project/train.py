@@ -6,6 +6,7 @@ started for the current commit; run by hand, it logs to whatever MLFLOW_TRACKING
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -94,6 +95,11 @@ def main() -> None:
         model = fit(params, x_train, y_noisy)
         metrics = evaluate(model, x_valid, y_valid)
         mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as scratch:
+            # The training features, for loopline's monitoring to compare live requests with.
+            reference = Path(scratch) / "reference_data.parquet"
+            x_train.to_parquet(reference)
+            mlflow.log_artifact(str(reference))
         mlflow.sklearn.log_model(
             model,
             name="model",

@@ -1,0 +1,1 @@
+"""Batch endpoints and batch scoring jobs."""

@@ -1,0 +1,315 @@
+"""Batch scoring jobs: a data asset in, Parquet predictions and their lineage out, in bounded memory.
+
+The input (CSV or Parquet, one file or a folder) is read in chunks whose size is fixed when the job
+starts (``batch.chunk_rows``, shrunk so one chunk stays under ``batch.max_chunk_mb``). Each chunk's
+predictions are written as one Parquet part, whole or not at all; ``_lineage.json`` (model version,
+commit, input digest, rows, duration) is written last, so a job that failed or was interrupted never
+looks complete. Resuming a job skips the parts already written, so its output equals an uninterrupted
+run's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from loopline import audit, failpoints
+from loopline.batch.service import get_batch_endpoint
+from loopline.data import DataAsset, get_asset, verified_files
+from loopline.domain import DeploymentInfo, utcnow
+from loopline.errors import NotFound, Refused
+from loopline.events import BatchJobFinished
+from loopline.instance import Instance
+from loopline.progress import NullReporter, Reporter
+from loopline.state import as_utc
+from loopline.state.schema import batch_jobs
+from loopline.storage.models import ModelStore
+
+__all__ = ["BatchJob", "get_job", "invoke", "list_jobs", "resume"]
+
+LINEAGE = "_lineage.json"
+SAMPLE_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A batch job as loopline's database records it."""
+
+    id: str
+    endpoint: str
+    deployment: str
+    model: str
+    version: int
+    git_commit: str
+    input: str
+    input_digest: str
+    status: str
+    chunks_done: int
+    chunk_rows: int
+    rows: int
+    output: str
+    error: str | None
+    started_at: str
+    finished_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def _job(row: Any) -> BatchJob:
+    return BatchJob(
+        row["id"],
+        row["endpoint"],
+        row["deployment"],
+        row["model"],
+        row["version"],
+        row["git_commit"],
+        f"{row['input_asset']}:{row['input_version']}",
+        row["input_digest"],
+        row["status"],
+        row["chunks_done"],
+        row["chunk_rows"],
+        row["rows"],
+        row["output"],
+        row["error"],
+        as_utc(row["started_at"]).isoformat(timespec="seconds"),
+        as_utc(row["finished_at"]).isoformat(timespec="seconds") if row["finished_at"] else None,
+    )
+
+
+def list_jobs(instance: Instance, endpoint: str | None = None) -> list[BatchJob]:
+    """Batch jobs, newest first."""
+    statement = select(batch_jobs).order_by(batch_jobs.c.started_at.desc())
+    if endpoint:
+        statement = statement.where(batch_jobs.c.endpoint == endpoint)
+    with instance.db.read() as connection:
+        return [_job(row) for row in connection.execute(statement).mappings()]
+
+
+def get_job(instance: Instance, job_id: str) -> BatchJob:
+    """One batch job."""
+    with instance.db.read() as connection:
+        row = connection.execute(select(batch_jobs).where(batch_jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no batch job {job_id}; `loopline batch job list` shows them")
+    return _job(row)
+
+
+def _chunks(instance: Instance, asset: DataAsset, files: list[str], rows: int) -> Iterator[Any]:
+    """The asset's rows as DataFrames of at most ``rows`` rows, file after file, in a fixed order."""
+    import pyarrow.parquet as pq
+
+    store = instance.datastore(asset.datastore)
+    for name in files:
+        with store.open(name) as handle:
+            if name.endswith((".parquet", ".pq")):
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
+            else:
+                import pandas as pd
+
+                yield from pd.read_csv(handle, chunksize=rows)
+
+
+def _chunk_rows(instance: Instance, asset: DataAsset, files: list[str]) -> int:
+    """Rows per chunk: the configured number, fewer when that many would not fit the memory cap."""
+    config = instance.settings.config.batch
+    first = next(_chunks(instance, asset, files[:1], SAMPLE_ROWS), None)
+    if first is None or first.empty:
+        return config.chunk_rows
+    per_row = max(1.0, first.memory_usage(deep=True).sum() / len(first))
+    return max(1, min(config.chunk_rows, int(config.max_chunk_mb * 1024 * 1024 // per_row)))
+
+
+def _predict(model: Any, frame: Any) -> Any:
+    import numpy as np
+
+    names = model.schema.names
+    if names:
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise Refused(f"the input has no column '{missing[0]}' that the model needs")
+        frame = frame[names]
+    if model.batchable:
+        return np.asarray(model.predict(frame.to_numpy(dtype=np.float64)))
+    return model.predict(frame)
+
+
+def _part(predictions: Any, start: int) -> bytes:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        frame = predictions.reset_index(drop=True)
+    else:
+        frame = pd.DataFrame({"prediction": np.asarray(predictions)})
+    frame.insert(0, "row", np.arange(start, start + len(frame), dtype=np.int64))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def invoke(
+    instance: Instance,
+    endpoint: str,
+    input_asset: str,
+    input_version: int | None = None,
+    deployment: str | None = None,
+    reporter: Reporter | None = None,
+) -> BatchJob:
+    """Score a data asset with the endpoint's default (or a named) deployment."""
+    instance.db.require_current(instance.root)
+    info = get_batch_endpoint(instance, endpoint)
+    chosen = info.deployment(deployment)
+    if chosen is None:
+        raise NotFound(
+            f"batch endpoint '{endpoint}' has no deployment {deployment or '(no default yet)'}; "
+            f"create one with `loopline batch-deployment create {endpoint} NAME --version N`"
+        )
+    asset = get_asset(instance, input_asset, input_version)
+    files = verified_files(instance, asset)
+    job_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+    with instance.db.write() as connection:
+        connection.execute(
+            insert(batch_jobs).values(
+                id=job_id,
+                endpoint=endpoint,
+                deployment=chosen.name,
+                model=chosen.model,
+                version=chosen.version,
+                git_commit=chosen.git_commit,
+                content_digest=chosen.content_digest,
+                input_asset=asset.name,
+                input_version=asset.version,
+                input_digest=asset.digest,
+                chunk_rows=_chunk_rows(instance, asset, files),
+                status="running",
+                chunks_done=0,
+                rows=0,
+                output=f"predictions://{endpoint}/{job_id}",
+                started_at=utcnow(),
+                actor=instance.actor,
+            )
+        )
+    return _run(instance, get_job(instance, job_id), chosen, asset, files, reporter or NullReporter())
+
+
+def resume(instance: Instance, job_id: str, reporter: Reporter | None = None) -> BatchJob:
+    """Finish a job that failed or was interrupted, reusing the parts it wrote."""
+    job = get_job(instance, job_id)
+    if job.status == "succeeded":
+        return job
+    info = get_batch_endpoint(instance, job.endpoint)
+    chosen = next((d for d in info.deployments if d.name == job.deployment), None)
+    if chosen is None or chosen.content_digest != _content_digest(instance, job_id):
+        raise Refused(f"deployment {job.deployment} of '{job.endpoint}' is gone or changed; start a new job")
+    name, version = job.input.split(":")
+    asset = get_asset(instance, name, int(version))
+    return _run(instance, job, chosen, asset, verified_files(instance, asset), reporter or NullReporter())
+
+
+def _content_digest(instance: Instance, job_id: str) -> str:
+    with instance.db.read() as connection:
+        return str(
+            connection.execute(select(batch_jobs.c.content_digest).where(batch_jobs.c.id == job_id)).scalar()
+        )
+
+
+def _run(
+    instance: Instance,
+    job: BatchJob,
+    deployment: DeploymentInfo,
+    asset: DataAsset,
+    files: list[str],
+    reporter: Reporter,
+) -> BatchJob:
+    from loopline.serving.model import load_model
+
+    started = time.monotonic()
+    predictions = instance.datastore("predictions")
+    folder = f"{job.endpoint}/{job.id}"
+    store = ModelStore(str(Path(deployment.source_uri.removeprefix("file://")).parent.parent))
+    try:
+        model = load_model(store.verify(deployment.content_digest), deployment.content_digest)
+        rows, chunks, peak = 0, 0, 0
+        for index, frame in enumerate(_chunks(instance, asset, files, job.chunk_rows)):
+            part = f"{folder}/part-{index:05d}.parquet"
+            peak = max(peak, int(frame.memory_usage(deep=True).sum()))
+            if not predictions.exists(part):
+                predictions.write_atomic(part, _part(_predict(model, frame), rows))
+                failpoints.hit("batch-after-chunk")
+            rows += len(frame)
+            chunks = index + 1
+            _progress(instance, job.id, chunks, rows)
+            reporter.step(f"chunk {chunks}: {rows:,} rows scored")
+        lineage = {
+            "job": job.id,
+            "endpoint": job.endpoint,
+            "deployment": deployment.name,
+            "model": deployment.model,
+            "version": deployment.version,
+            "git_commit": deployment.git_commit,
+            "content_digest": deployment.content_digest,
+            "input": {
+                "asset": asset.name,
+                "version": asset.version,
+                "path": asset.reference,
+                "digest": asset.digest,
+            },
+            "rows": rows,
+            "chunks": chunks,
+            "chunk_rows": job.chunk_rows,
+            "peak_chunk_mb": round(peak / 2**20, 2),
+            "seconds": round(time.monotonic() - started, 3),
+            "started_at": job.started_at,
+            "parts": [f"part-{i:05d}.parquet" for i in range(chunks)],
+        }
+        predictions.write_atomic(f"{folder}/{LINEAGE}", json.dumps(lineage, indent=2).encode())
+    except Exception as exc:
+        _finish(instance, job, "failed", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        raise
+    except KeyboardInterrupt:
+        _finish(instance, job, "failed", "interrupted")
+        raise
+    _finish(instance, job, "succeeded", None, rows)
+    return get_job(instance, job.id)
+
+
+def _progress(instance: Instance, job_id: str, chunks: int, rows: int) -> None:
+    with instance.db.write() as connection:
+        connection.execute(
+            update(batch_jobs).where(batch_jobs.c.id == job_id).values(chunks_done=chunks, rows=rows)
+        )
+
+
+def _finish(
+    instance: Instance, job: BatchJob, status: str, error: str | None, rows: int | None = None
+) -> None:
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow()}
+    if rows is not None:
+        values["rows"] = rows
+    with instance.db.write() as connection:
+        connection.execute(update(batch_jobs).where(batch_jobs.c.id == job.id).values(**values))
+        audit.append(
+            connection,
+            BatchJobFinished(
+                actor=instance.actor,
+                model=job.model,
+                version=job.version,
+                git_commit=job.git_commit,
+                source=job.input,
+                target=job.output,
+                outcome=status,
+                reason=error,
+                details={"job": job.id},
+            ),
+        )

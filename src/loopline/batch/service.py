@@ -1,0 +1,287 @@
+"""Batch endpoints and their deployments: a default deployment, switched with an optimistic check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from loopline import audit
+from loopline.domain import SHARED, DeploymentInfo, utcnow
+from loopline.endpoints.service import check_name, resolve_model_version
+from loopline.errors import NotFound, Refused, UsageError
+from loopline.events import BatchPromoted, Deployed
+from loopline.instance import Instance
+from loopline.state import as_utc
+from loopline.state.schema import batch_deployments, batch_endpoints
+from loopline.storage.models import ModelStore
+
+__all__ = [
+    "BatchEndpoint",
+    "create_batch_deployment",
+    "create_batch_endpoint",
+    "get_batch_endpoint",
+    "list_batch_endpoints",
+    "promote",
+    "rollback",
+]
+
+
+@dataclass(frozen=True)
+class BatchEndpoint:
+    """A batch endpoint, its deployments and which one scores by default."""
+
+    name: str
+    workspace: str
+    default: str | None
+    previous: str | None
+    deployments: tuple[DeploymentInfo, ...]
+    created_at: str
+
+    def deployment(self, name: str | None) -> DeploymentInfo | None:
+        """The deployment called ``name`` (the default when None)."""
+        wanted = name or self.default
+        return next((d for d in self.deployments if d.name == wanted), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "name": self.name,
+            "workspace": self.workspace,
+            "default": self.default,
+            "previous": self.previous,
+            "deployments": [d.to_dict() for d in self.deployments],
+            "created_at": self.created_at,
+        }
+
+
+def _row(connection: Connection, name: str, lock: bool = False) -> Any:
+    statement = select(batch_endpoints).where(batch_endpoints.c.name == name)
+    row = connection.execute(statement.with_for_update() if lock else statement).mappings().first()
+    if row is None:
+        raise NotFound(f"no batch endpoint named '{name}'; `loopline batch-endpoint list` shows them")
+    return row
+
+
+def _endpoint(connection: Connection, row: Any) -> BatchEndpoint:
+    rows = (
+        connection.execute(
+            select(batch_deployments)
+            .where(batch_deployments.c.endpoint_id == row["id"])
+            .order_by(batch_deployments.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    deployments = tuple(
+        DeploymentInfo(
+            name=r["name"],
+            model=r["model_name"],
+            version=r["model_version"],
+            git_commit=r["git_commit"],
+            content_digest=r["content_digest"],
+            source_uri=r["source_uri"],
+            traffic=100 if r["name"] == row["default_deployment"] else 0,
+            created_at=as_utc(r["created_at"]),
+            created_by=r["created_by"],
+        )
+        for r in rows
+    )
+    return BatchEndpoint(
+        row["name"],
+        row["workspace"],
+        row["default_deployment"],
+        row["previous_default"],
+        deployments,
+        as_utc(row["created_at"]).isoformat(timespec="seconds"),
+    )
+
+
+def create_batch_endpoint(instance: Instance, name: str, workspace: str) -> BatchEndpoint:
+    """Create a batch endpoint in a workspace."""
+    check_name("batch endpoint", name)
+    if workspace == SHARED:
+        raise UsageError("the shared registry runs no batch endpoints; create it in a workspace")
+    instance.require_workspace(workspace)
+    instance.db.require_current(instance.root)
+    with instance.db.write() as connection:
+        if connection.execute(select(batch_endpoints.c.id).where(batch_endpoints.c.name == name)).first():
+            raise Refused(f"a batch endpoint named '{name}' already exists")
+        connection.execute(
+            insert(batch_endpoints).values(
+                name=name, workspace=workspace, created_at=utcnow(), created_by=instance.actor
+            )
+        )
+        return _endpoint(connection, _row(connection, name))
+
+
+def list_batch_endpoints(instance: Instance) -> list[BatchEndpoint]:
+    """Every batch endpoint, by name."""
+    with instance.db.read() as connection:
+        rows = connection.execute(select(batch_endpoints).order_by(batch_endpoints.c.name)).mappings().all()
+        return [_endpoint(connection, row) for row in rows]
+
+
+def get_batch_endpoint(instance: Instance, name: str) -> BatchEndpoint:
+    """One batch endpoint."""
+    with instance.db.read() as connection:
+        return _endpoint(connection, _row(connection, name))
+
+
+def create_batch_deployment(
+    instance: Instance,
+    endpoint: str,
+    name: str,
+    model: str,
+    *,
+    version: int | None = None,
+    commit: str | None = None,
+) -> BatchEndpoint:
+    """Deploy a model version of the endpoint's workspace; the first deployment becomes the default."""
+    check_name("deployment", name)
+    current = get_batch_endpoint(instance, endpoint)
+    chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
+    folder = ModelStore(instance.settings.store(current.workspace).model_store).verify(chosen.content_digest)
+    with instance.db.write() as connection:
+        row = _row(connection, endpoint, lock=True)
+        if any(d.name == name for d in _endpoint(connection, row).deployments):
+            raise Refused(f"batch endpoint '{endpoint}' already has a deployment named '{name}'")
+        connection.execute(
+            insert(batch_deployments).values(
+                endpoint_id=row["id"],
+                name=name,
+                model_name=chosen.name,
+                model_version=chosen.version,
+                git_commit=chosen.git_commit,
+                content_digest=chosen.content_digest,
+                source_uri=folder.resolve().as_uri(),
+                created_at=utcnow(),
+                created_by=instance.actor,
+            )
+        )
+        if row["default_deployment"] is None:
+            connection.execute(
+                update(batch_endpoints)
+                .where(batch_endpoints.c.id == row["id"])
+                .values(default_deployment=name)
+            )
+        audit.append(
+            connection,
+            Deployed(
+                actor=instance.actor,
+                workspace=current.workspace,
+                model=chosen.name,
+                version=chosen.version,
+                git_commit=chosen.git_commit,
+                target=f"batch:{endpoint}/{name}",
+                details={"content_digest": chosen.content_digest, "batch": True},
+            ),
+        )
+        return _endpoint(connection, _row(connection, endpoint))
+
+
+@dataclass(frozen=True)
+class DefaultChange:
+    """What a promotion or rollback of a batch endpoint's default did."""
+
+    endpoint: str
+    default: str | None
+    previous: str | None
+    changed: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def promote(
+    instance: Instance, endpoint: str, deployment: str, expected_current: str | None = None
+) -> DefaultChange:
+    """Make ``deployment`` the default; refuse when the current default is not ``expected_current``."""
+    with instance.db.write() as connection:
+        row = _row(connection, endpoint, lock=True)
+        info = _endpoint(connection, row)
+        if info.deployment(deployment) is None:
+            raise NotFound(f"batch endpoint '{endpoint}' has no deployment named '{deployment}'")
+        current = row["default_deployment"]
+        if expected_current is not None and current != expected_current:
+            raise Refused(
+                f"the default of batch endpoint '{endpoint}' is {current or 'nothing'}, not "
+                f"{expected_current} as expected; someone changed it (see `loopline history`), so "
+                "nothing was changed"
+            )
+        if current == deployment:
+            return DefaultChange(
+                endpoint,
+                current,
+                row["previous_default"],
+                False,
+                f"{deployment} is already the default of {endpoint}; nothing to do",
+            )
+        connection.execute(
+            update(batch_endpoints)
+            .where(batch_endpoints.c.id == row["id"])
+            .values(default_deployment=deployment, previous_default=current)
+        )
+        chosen = info.deployment(deployment)
+        assert chosen is not None
+        audit.append(
+            connection,
+            BatchPromoted(
+                actor=instance.actor,
+                workspace=info.workspace,
+                model=chosen.model,
+                version=chosen.version,
+                git_commit=chosen.git_commit,
+                source=f"batch:{endpoint}/{current}",
+                target=f"batch:{endpoint}/{deployment}",
+            ),
+        )
+        after = _row(connection, endpoint)
+    if after["default_deployment"] != deployment:  # read back what was written
+        raise Refused(
+            f"the default of '{endpoint}' reads back as {after['default_deployment']}, not {deployment}"
+        )
+    return DefaultChange(
+        endpoint, deployment, current, True, f"{endpoint} scores with {deployment} (was {current})"
+    )
+
+
+def rollback(instance: Instance, endpoint: str) -> DefaultChange:
+    """Restore the default from before the last promotion (once: a second rollback does nothing)."""
+    with instance.db.write() as connection:
+        row = _row(connection, endpoint, lock=True)
+        previous, current = row["previous_default"], row["default_deployment"]
+        if previous is None:
+            return DefaultChange(
+                endpoint,
+                current,
+                None,
+                False,
+                f"{endpoint} has no earlier default to return to; nothing to do",
+            )
+        connection.execute(
+            update(batch_endpoints)
+            .where(batch_endpoints.c.id == row["id"])
+            .values(default_deployment=previous, previous_default=None)
+        )
+        info = _endpoint(connection, row)
+        chosen = info.deployment(previous)
+        audit.append(
+            connection,
+            BatchPromoted(
+                actor=instance.actor,
+                workspace=info.workspace,
+                model=chosen.model if chosen else None,
+                version=chosen.version if chosen else None,
+                git_commit=chosen.git_commit if chosen else None,
+                source=f"batch:{endpoint}/{current}",
+                target=f"batch:{endpoint}/{previous}",
+                reason="rollback",
+            ),
+        )
+    return DefaultChange(
+        endpoint, previous, None, True, f"{endpoint} scores with {previous} again (was {current})"
+    )

@@ -1,0 +1,1 @@
+"""Production monitoring: samples of what endpoints answer, drift against a reference, policies."""

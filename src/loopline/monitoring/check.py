@@ -1,0 +1,322 @@
+"""`loopline monitor check`: an endpoint's signals over a window, logged as an MLflow run.
+
+Per feature: the population stability index and a Kolmogorov-Smirnov test against the model's reference
+profile, and the missing-value rate; prediction drift (live predictions against the model's predictions
+on the reference rows); the error rate and p99 latency from the serving statistics; and, when labels are
+supplied as a data asset, the drop in performance from the training run's validation metric. With too
+few samples in the window there is no decision: ``InsufficientEvidence`` (exit 3).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from loopline import audit
+from loopline.domain import DeploymentInfo, utcnow
+from loopline.endpoints import service
+from loopline.errors import InsufficientEvidence, Refused, UsageError
+from loopline.events import MonitorChecked
+from loopline.instance import Instance
+from loopline.monitoring.profile import ks, psi, psi_categorical
+from loopline.monitoring.reference import load_reference
+from loopline.serving.stats import window_stats
+from loopline.state.schema import monitor_checks, monitor_samples
+
+__all__ = ["CheckResult", "parse_window", "run_check"]
+
+_WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(text: str) -> int:
+    """``30m``, ``1h``, ``2d`` as seconds."""
+    match = _WINDOW.match(text.strip())
+    if not match:
+        raise UsageError(f"window '{text}' is not a duration such as 30m, 1h or 2d")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One monitoring check."""
+
+    id: int
+    endpoint: str
+    deployment: str
+    model: str
+    version: int
+    git_commit: str
+    window_seconds: int
+    samples: int
+    signals: dict[str, Any]
+    run_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def _target(instance: Instance, endpoint: str, deployment: str | None) -> DeploymentInfo:
+    info = service.get_endpoint(instance, endpoint)
+    if deployment:
+        found = info.deployment(deployment)
+        if found is None:
+            raise Refused(f"endpoint '{endpoint}' has no deployment '{deployment}'")
+        return found
+    live = [d for d in info.deployments if d.traffic > 0]
+    if not live:
+        raise Refused(f"endpoint '{endpoint}' has no deployment taking traffic to monitor")
+    return max(live, key=lambda d: d.traffic)
+
+
+def _samples(instance: Instance, endpoint: str, deployment: str, since: float) -> list[Any]:
+    with instance.db.read() as connection:
+        return list(
+            connection.execute(
+                select(monitor_samples.c.features, monitor_samples.c.prediction).where(
+                    monitor_samples.c.endpoint == endpoint,
+                    monitor_samples.c.deployment == deployment,
+                    monitor_samples.c.at >= since,
+                )
+            )
+        )
+
+
+def _feature_signals(reference: dict[str, Any], live: Any) -> dict[str, Any]:
+    psis: dict[str, float] = {}
+    tests: dict[str, dict[str, float]] = {}
+    for name, entry in reference["features"].items():
+        if name not in live.columns or not entry.get("numeric") or "edges" not in entry:
+            continue
+        values = live[name].to_numpy(dtype=float)
+        psis[name] = round(psi(entry["edges"], entry["shares"], values, reference["rows"]), 6)
+        statistic, p_value = ks(entry["sample"], values)
+        tests[name] = {"statistic": round(statistic, 6), "p_value": p_value}
+    worst = max(psis, key=lambda k: psis[k]) if psis else None
+    return {
+        "psi": psis,
+        "ks": tests,
+        "max_psi": psis[worst] if worst else None,
+        "max_psi_feature": worst,
+        "max_ks": max((t["statistic"] for t in tests.values()), default=None),
+    }
+
+
+def _prediction_drift(model: Any, reference: dict[str, Any], predictions: list[Any]) -> float | None:
+    import pandas as pd
+
+    rows = pd.DataFrame(reference["sample_rows"], columns=reference["columns"])
+    names = model.schema.names or list(rows.columns)
+    expected = np.asarray(
+        model.predict(rows[names].to_numpy(dtype=float) if model.batchable else rows[names])
+    )
+    live = [p for p in predictions if p is not None]
+    if not live:
+        return None
+    if len(set(expected.tolist())) <= 20:
+        shares = {
+            str(k): float(v) for k, v in pd.Series(expected.astype(str)).value_counts(normalize=True).items()
+        }
+        return round(psi_categorical(shares, live), 6)
+    edges = np.unique(np.quantile(expected.astype(float), np.linspace(0.1, 0.9, 9)))
+    counts = np.histogram(expected, bins=[-np.inf, *edges, np.inf])[0]
+    return round(psi(edges.tolist(), (counts / counts.sum()).tolist(), np.asarray(live, dtype=float)), 6)
+
+
+def _performance(instance: Instance, model: Any, target: DeploymentInfo, labels: str) -> dict[str, Any]:
+    from loopline.data import get_asset, parse_asset, verified_files
+    from loopline.validation import metrics_for
+
+    config = instance.settings.config.validation
+    name, version = parse_asset(labels)
+    asset = get_asset(instance, name, version)
+    store = instance.datastore(asset.datastore)
+    import pandas as pd
+
+    frames = []
+    for file in verified_files(instance, asset):
+        with store.open(file) as handle:
+            frames.append(pd.read_parquet(handle) if file.endswith(".parquet") else pd.read_csv(handle))
+    frame = pd.concat(frames, ignore_index=True)
+    if config.label not in frame.columns:
+        raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
+    features = frame.drop(columns=[config.label])[model.schema.names or None]
+    predicted = model.predict(features.to_numpy(dtype=float) if model.batchable else features)
+    now = metrics_for(config.task, frame[config.label], predicted)
+    metric = config.challenger_metric
+    reference = _training_metric(instance, target, metric)
+    drop = None
+    if reference is not None and metric in now:
+        drop = now[metric] - reference if metric in {"rmse", "mae"} else reference - now[metric]
+    return {
+        "labels": f"{asset.name}:{asset.version}",
+        "metric": metric,
+        "current": now.get(metric),
+        "reference": reference,
+        "performance_drop": drop,
+    }
+
+
+def _training_metric(instance: Instance, target: DeploymentInfo, metric: str) -> float | None:
+    from loopline import catalog
+
+    versions = [
+        v
+        for v in catalog.list_versions(instance.db, name=target.model, commit=target.git_commit)
+        if v.content_digest == target.content_digest and v.run_id
+    ]
+    if not versions:
+        return None
+    run = instance.store("dev").run(versions[0].run_id or "")
+    value = run.metrics.get(metric)
+    return float(value) if value is not None else None
+
+
+def _log_run(
+    instance: Instance,
+    workspace: str,
+    target: DeploymentInfo,
+    endpoint: str,
+    window: str,
+    samples: int,
+    signals: dict[str, Any],
+) -> str | None:
+    store = instance.store(workspace)
+    experiment = f"monitoring-{target.model}"
+    store.provision(experiment)
+    metrics = {f"psi_{k}": v for k, v in signals.get("psi", {}).items()}
+    metrics.update({f"ks_{k}": v["statistic"] for k, v in signals.get("ks", {}).items()})
+    for key in ("max_psi", "prediction_psi", "missing_rate", "error_rate", "p99_ms", "performance_drop"):
+        if isinstance(signals.get(key), int | float):
+            metrics[key] = float(signals[key])
+    tags = {
+        "model": target.model,
+        "model_version": str(target.version),
+        "git_commit": target.git_commit,
+        "endpoint": endpoint,
+        "deployment": target.name,
+        "window": window,
+        "samples": str(samples),
+    }
+    return store.log_run(experiment, f"check {endpoint} {time.strftime('%Y-%m-%d %H:%M')}", metrics, tags)
+
+
+def run_check(
+    instance: Instance,
+    endpoint: str,
+    *,
+    window: str | None = None,
+    deployment: str | None = None,
+    labels: str | None = None,
+) -> CheckResult:
+    """Compute and record an endpoint's monitoring signals."""
+    import pandas as pd
+
+    from loopline.serving.model import load_model
+    from loopline.storage.models import ModelStore
+
+    instance.db.require_current(instance.root)
+    config = instance.settings.config.monitoring
+    window = window or config.window
+    seconds = parse_window(window)
+    target = _target(instance, endpoint, deployment)
+    since = time.time() - seconds
+    rows = _samples(instance, endpoint, target.name, since)
+    if len(rows) < config.min_samples:
+        _record(instance, endpoint, target, seconds, len(rows), {}, "insufficient", None)
+        raise InsufficientEvidence(
+            f"insufficient evidence: {len(rows)} samples of {endpoint}/{target.name} in the last {window} "
+            f"(monitoring.min_samples is {config.min_samples}); no decision"
+        )
+    live = pd.DataFrame([r.features for r in rows])
+    stats = window_stats(instance.db, endpoint, target.name, since)
+    signals: dict[str, Any] = {
+        "samples": len(rows),
+        "missing_rate": round(float(live.isna().mean().mean()), 6),
+        "error_rate": stats.error_rate,
+        "p99_ms": stats.p99_ms,
+        "requests": stats.requests,
+    }
+    reference = load_reference(instance, target.content_digest)
+    folder = Path(target.source_uri.removeprefix("file://"))
+    model = load_model(
+        ModelStore(str(folder.parent.parent)).verify(target.content_digest), target.content_digest
+    )
+    if reference is not None:
+        signals.update(_feature_signals(reference, live))
+        signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])
+    else:
+        signals["reference"] = "none: the training run logged no reference data"
+    if labels:
+        signals.update(_performance(instance, model, target, labels))
+    workspace = service.get_endpoint(instance, endpoint).workspace
+    run_id = _log_run(instance, workspace, target, endpoint, window, len(rows), signals)
+    check_id = _record(instance, endpoint, target, seconds, len(rows), signals, "ok", run_id)
+    return CheckResult(
+        check_id,
+        endpoint,
+        target.name,
+        target.model,
+        target.version,
+        target.git_commit,
+        seconds,
+        len(rows),
+        signals,
+        run_id,
+    )
+
+
+def _record(
+    instance: Instance,
+    endpoint: str,
+    target: DeploymentInfo,
+    seconds: int,
+    samples: int,
+    signals: dict[str, Any],
+    outcome: str,
+    run_id: str | None,
+) -> int:
+    with instance.db.write() as connection:
+        check_id = connection.execute(
+            insert(monitor_checks).values(
+                endpoint=endpoint,
+                deployment=target.name,
+                model=target.model,
+                version=target.version,
+                git_commit=target.git_commit,
+                window_seconds=seconds,
+                samples=samples,
+                signals=signals,
+                outcome=outcome,
+                run_id=run_id,
+                at=utcnow(),
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        audit.append(
+            connection,
+            MonitorChecked(
+                actor=instance.actor,
+                model=target.model,
+                version=target.version,
+                git_commit=target.git_commit,
+                target=f"{endpoint}/{target.name}",
+                outcome=outcome,
+                details={
+                    "check": check_id,
+                    "samples": samples,
+                    "window_seconds": seconds,
+                    **{
+                        k: signals.get(k)
+                        for k in ("max_psi", "prediction_psi", "error_rate", "performance_drop")
+                    },
+                },
+            ),
+        )
+    return int(check_id)

@@ -1,0 +1,86 @@
+"""What a serving process keeps for monitoring: a rate-limited sample of requests and answers.
+
+Sampling costs the hot path one comparison unless a request is taken; taken rows are queued in memory
+and written once a second from a worker thread, and each deployment keeps only its newest
+``monitoring.sample_size`` rows. Endpoints created with ``--sensitive`` are never sampled.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+
+from loopline.state import Database
+from loopline.state.schema import monitor_samples
+
+__all__ = ["Sampler"]
+
+
+class Sampler:
+    """A token bucket of ``per_second`` requests, and the queue of taken rows."""
+
+    def __init__(self, db: Database, per_second: float, keep: int) -> None:
+        self.db = db
+        self.per_second = per_second
+        self.keep = keep
+        self._tokens = per_second
+        self._last = time.monotonic()
+        self._queue: list[dict[str, Any]] = []
+
+    def wants(self) -> bool:
+        """Whether to take the request being answered."""
+        if self.per_second <= 0 or self.keep <= 0:
+            return False
+        now = time.monotonic()
+        self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def take(self, endpoint: str, deployment: str, columns: list[str], data: Any, answers: Any) -> None:
+        """Queue every row of one request with its prediction."""
+        rows = (
+            data.to_numpy().tolist()
+            if hasattr(data, "to_numpy") and not isinstance(data, np.ndarray)
+            else np.asarray(data).tolist()
+        )
+        names = columns or [str(c) for c in getattr(data, "columns", range(len(rows[0]) if rows else 0))]
+        predicted = answers.tolist() if hasattr(answers, "tolist") else list(answers)
+        at = time.time()
+        for index, row in enumerate(rows):
+            self._queue.append(
+                {
+                    "endpoint": endpoint,
+                    "deployment": deployment,
+                    "at": at,
+                    "features": dict(zip(names, row, strict=False)),
+                    "prediction": predicted[index] if index < len(predicted) else None,
+                }
+            )
+
+    def flush(self) -> None:
+        """Write the queue and drop each deployment's oldest rows beyond ``keep``."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        with self.db.write() as connection:
+            connection.execute(insert(monitor_samples), queue)
+            for endpoint, deployment in {(row["endpoint"], row["deployment"]) for row in queue}:
+                where = (monitor_samples.c.endpoint == endpoint, monitor_samples.c.deployment == deployment)
+                count = connection.execute(
+                    select(func.count()).select_from(monitor_samples).where(*where)
+                ).scalar()
+                if count and count > self.keep:
+                    cutoff = connection.execute(
+                        select(monitor_samples.c.id)
+                        .where(*where)
+                        .order_by(monitor_samples.c.id.desc())
+                        .offset(self.keep)
+                        .limit(1)
+                    ).scalar()
+                    connection.execute(delete(monitor_samples).where(*where, monitor_samples.c.id <= cutoff))

@@ -1,0 +1,123 @@
+"""Datastores: ``inbox`` (input data) and ``predictions`` (what batch scoring writes), over fsspec.
+
+A datastore is a local folder by default and any fsspec URL when configured: ``az://container/path``
+(adlfs; credentials from ``AZURE_STORAGE_CONNECTION_STRING`` or the other ``AZURE_STORAGE_*``
+variables), ``s3://bucket/path`` (s3fs), and so on. Paths inside one are written ``inbox://folder/file``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from loopline.errors import NotFound, StoreUnavailable, UsageError
+
+__all__ = ["Datastore", "split_reference"]
+
+SCHEMES = ("inbox", "predictions")
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``inbox://a/b.csv`` as ``("inbox", "a/b.csv")``."""
+    scheme, sep, rest = reference.partition("://")
+    if not sep or scheme not in SCHEMES:
+        raise UsageError(
+            f"'{reference}' is not a datastore path; write inbox://folder/file or predictions://..."
+        )
+    return scheme, rest.strip("/")
+
+
+@dataclass(frozen=True)
+class Datastore:
+    """One datastore: its name and its root as a local path or fsspec URL."""
+
+    name: str
+    url: str
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem (imported, and its plugin loaded, on first use)."""
+        import fsspec
+
+        protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
+        try:
+            return fsspec.filesystem(protocol)
+        except (ImportError, ValueError) as exc:
+            package = {"az": "adlfs", "abfs": "adlfs", "s3": "s3fs", "gs": "gcsfs"}.get(protocol, protocol)
+            raise UsageError(
+                f"datastore {self.name} at {self.url} needs the {package} package: pip install "
+                f"{package} ({exc})"
+            ) from None
+
+    def location(self, relative: str = "") -> str:
+        """The full URL (or path) of ``relative`` inside the datastore."""
+        root = self.url.rstrip("/")
+        return f"{root}/{relative.strip('/')}" if relative else root
+
+    def files(self, relative: str) -> list[str]:
+        """The files at ``relative``: the file itself, or every file below a folder, sorted."""
+        target = self.location(relative)
+        try:
+            fs = self.fs
+            if fs.isfile(target):
+                return [relative.strip("/")]
+            if not fs.isdir(target):
+                raise NotFound(
+                    f"{self.name}://{relative} does not exist in datastore {self.name} ({self.url})"
+                )
+            root = fs._strip_protocol(self.location())
+            found = sorted(p for p in fs.find(target) if not p.rsplit("/", 1)[-1].startswith("."))
+        except (OSError, ConnectionError) as exc:
+            raise StoreUnavailable(
+                what=f"datastore {self.name}", where=self.url, reason=str(exc)[:200]
+            ) from None
+        return [p[len(root) :].strip("/") for p in found]
+
+    def open(self, relative: str, mode: str = "rb") -> Any:
+        """Open one file."""
+        return self.fs.open(self.location(relative), mode)
+
+    def file_digest(self, relative: str) -> str:
+        """sha256 of one file's bytes."""
+        digest = hashlib.sha256()
+        with self.open(relative) as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def digest(self, relative: str) -> tuple[str, list[dict[str, Any]]]:
+        """The content digest of a file or folder (as for models) and its manifest."""
+        files = self.files(relative)
+        if not files:
+            raise NotFound(f"{self.name}://{relative} holds no files")
+        prefix = relative.strip("/")
+        manifest = []
+        for name in files:
+            inside = name[len(prefix) :].strip("/") if name != prefix else name.rsplit("/", 1)[-1]
+            manifest.append({"path": inside, "file": name, "sha256": self.file_digest(name)})
+        text = "".join(f"{m['sha256']}  {m['path']}\n" for m in sorted(manifest, key=lambda m: m["path"]))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest(), manifest
+
+    def write_atomic(self, relative: str, data: bytes) -> None:
+        """Write a whole file so that readers see the old content or the new, never a part."""
+        fs = self.fs
+        target = self.location(relative)
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        if "://" in self.url and not self.url.startswith("file://"):
+            fs.pipe(target, data)  # an object store's PUT is atomic
+            return
+        staged = f"{target}.{uuid.uuid4().hex}.tmp"
+        with fs.open(staged, "wb") as handle:
+            handle.write(data)
+        fs.mv(staged, target)
+
+    def exists(self, relative: str) -> bool:
+        """True when ``relative`` exists."""
+        return bool(self.fs.exists(self.location(relative)))
+
+    def remove(self, relative: str) -> None:
+        """Remove a file or folder if present."""
+        if self.exists(relative):
+            self.fs.rm(self.location(relative), recursive=True)

@@ -1,0 +1,145 @@
+"""Batch endpoints and jobs: chunks within a memory cap, exact output, resumable, on disk and on Azurite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopline
+from loopline.errors import Refused
+from tests.conftest import ProjectFactory
+from tests.helpers import cli_process, commit_all, edit_yaml
+
+pytestmark = pytest.mark.slow
+
+ROWS = 60_000
+
+
+def big_csv(project: Path, folder: Path) -> Path:
+    """A CSV of 60,000 rows (about 20 MB) drawn from the held-out set with noise."""
+    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    rng = np.random.default_rng(0)
+    rows = heldout.sample(n=ROWS, replace=True, random_state=0).reset_index(drop=True)
+    rows = rows * rng.uniform(0.95, 1.05, size=rows.shape)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "scoring.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def predictions(root: Path) -> pd.DataFrame:
+    parts = sorted(root.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def expected(project: Path, data: Path) -> np.ndarray:
+    import mlflow.sklearn
+
+    model = next(m for m in loopline.status(project).models if m.workspace == "dev")
+    frame = pd.read_csv(data)
+    return mlflow.sklearn.load_model(model.source_uri).predict(frame.to_numpy())
+
+
+@pytest.fixture
+def scored_project(new_project: ProjectFactory) -> Path:
+    project = new_project("simple")
+    edit_yaml(project / "loopline.yaml", batch={"chunk_rows": 50_000, "max_chunk_mb": 1})
+    commit_all(project, "A small memory cap for batch chunks")
+    loopline.inner_loop(project)
+    big_csv(project, project / ".loopline" / "datastores" / "inbox" / "big")
+    loopline.register_data("big", "inbox://big", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    return project
+
+
+def test_a_data_set_larger_than_the_memory_cap_is_scored_in_chunks_exactly(scored_project: Path) -> None:
+    project = scored_project
+    job = loopline.batch_invoke("scorer", "big", project=project)
+    assert job.status == "succeeded" and job.rows == ROWS
+    folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
+    lineage = json.loads((folder / "_lineage.json").read_text())
+    data = project / ".loopline" / "datastores" / "inbox" / "big" / "scoring.csv"
+    assert data.stat().st_size > 10 * 2**20  # ten times the cap of one chunk
+    assert lineage["chunks"] == len(list(folder.glob("part-*.parquet"))) > 5
+    assert lineage["peak_chunk_mb"] <= 1.2
+    assert (lineage["rows"], lineage["git_commit"], lineage["input"]["asset"]) == (
+        ROWS,
+        job.git_commit,
+        "big",
+    )
+    output = predictions(folder)
+    assert output["row"].tolist() == list(range(ROWS))
+    assert np.array_equal(output["prediction"].to_numpy(), expected(project, data))
+
+
+def test_an_interrupted_job_resumes_to_the_same_output(scored_project: Path) -> None:
+    project = scored_project
+    crashed = cli_process(
+        "batch",
+        "invoke",
+        "scorer",
+        "--input",
+        "big",
+        cwd=project,
+        env={"LOOPLINE_FAILPOINT": "batch-after-chunk"},
+    )
+    assert crashed.exit_code == 137
+    job = loopline.batch_jobs("scorer", project=project)[0]
+    folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
+    assert job.status == "running" and not (folder / "_lineage.json").exists()  # nothing looks complete
+    assert len(list(folder.glob("part-*.parquet"))) == 1
+    resumed = cli_process("batch", "job", "resume", job.id, "--json", cwd=project)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "succeeded"
+    whole = loopline.batch_invoke("scorer", "big", project=project)
+    other = project / ".loopline" / "datastores" / "predictions" / "scorer" / whole.id
+    pd.testing.assert_frame_equal(predictions(folder), predictions(other))
+
+
+def test_promote_refuses_a_stale_expectation_and_rollback_restores(scored_project: Path) -> None:
+    project = scored_project
+    loopline.create_batch_deployment("scorer", "green", version=1, project=project)
+    with pytest.raises(
+        Refused, match="the default of batch endpoint 'scorer' is blue, not green as expected"
+    ):
+        loopline.batch_promote("scorer", "green", expected_current="green", project=project)
+    assert loopline.get_batch_endpoint("scorer", project=project).default == "blue"
+    change = loopline.batch_promote("scorer", "green", expected_current="blue", project=project)
+    assert change.changed and change.previous == "blue"
+    again = loopline.batch_promote("scorer", "green", expected_current="green", project=project)
+    assert not again.changed
+    assert loopline.batch_rollback("scorer", project=project).default == "blue"
+    assert not loopline.batch_rollback("scorer", project=project).changed
+
+
+def test_the_same_batch_flow_on_azure_blob(
+    new_project: ProjectFactory, azurite: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    inbox, predicted = azurite.container("inbox"), azurite.container("predictions")
+    monkeypatch.setenv("LOOPLINE_DATASTORES__INBOX__URL", f"{inbox}/proj")
+    monkeypatch.setenv("LOOPLINE_DATASTORES__PREDICTIONS__URL", f"{predicted}/proj")
+    project = new_project("simple")
+    loopline.inner_loop(project)
+    from loopline.storage.datastores import Datastore
+
+    local = big_csv(project, project / "tmp")
+    Datastore("inbox", f"{inbox}/proj").write_atomic("big/scoring.csv", local.read_bytes())
+    asset, _ = loopline.register_data("big", "inbox://big", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    job = loopline.batch_invoke("scorer", "big", project=project)
+    assert job.rows == ROWS
+    store = Datastore("predictions", f"{predicted}/proj")
+    lineage = json.loads(store.open(f"scorer/{job.id}/_lineage.json").read())
+    assert lineage["input"]["digest"] == asset.digest
+    parts = [name for name in store.files(f"scorer/{job.id}") if name.endswith(".parquet")]
+    frames = [pd.read_parquet(store.open(name)) for name in parts]
+    output = pd.concat(frames, ignore_index=True)
+    assert np.array_equal(output["prediction"].to_numpy(), expected(project, local))

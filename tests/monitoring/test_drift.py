@@ -1,0 +1,125 @@
+"""Monitoring a real prod endpoint: drift decides a rollback, calm no change, too little no decision."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import InsufficientEvidence
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, commit_all, edit_yaml
+from tests.servers import Server, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def all_rows() -> tuple[list[str], np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).data
+    return [c.replace(" ", "_") for c in frame.columns], frame.to_numpy()
+
+
+def send(
+    server: Server, rows: np.ndarray, columns: list[str], requests: int = 60, per_request: int = 10
+) -> None:
+    rng = np.random.default_rng(1)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(requests):
+            chosen = rows[rng.integers(0, len(rows), size=per_request)]
+            answer = client.post(
+                "/endpoints/proj/score", json={"input_data": {"columns": columns, "data": chosen.tolist()}}
+            )
+            assert answer.status_code == 200, answer.text
+    time.sleep(1.5)  # samples are written once a second
+
+
+def test_drift_decides_a_rollback_and_no_drift_decides_no_change(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    project = new_project("simple")
+    edit_yaml(
+        project / "loopline.yaml",
+        monitoring={"sample_per_second": 100000, "sample_size": 600, "min_samples": 300},
+    )
+    first = commit_all(project, "Keep 600 samples")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    edit_yaml(project / "params.yaml", C=0.5)
+    second = commit_all(project, "Second model")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    from loopline.endpoints import service
+    from loopline.instance import Instance
+
+    service.set_traffic(Instance.open(project), "proj", {f"v2-{second[:7]}": 100})  # keep v2 live
+    columns, rows = all_rows()
+    with Server(
+        project, "prod", port=port, env={"LOOPLINE_MONITORING__SAMPLE_PER_SECOND": "100000"}
+    ) as server:
+        _open(project)
+        send(server, rows, columns)
+        calm = loopline.monitor_check(project=project)
+        assert calm.samples == 600 and calm.signals["max_psi"] < 0.1, calm.signals
+        decision = loopline.policy_evaluate(project=project)
+        assert decision.action == "no-change"
+        assert loopline.policy_evaluate(project=project).decision_id == decision.decision_id  # same evidence
+        send(server, rows * 1.6, columns)  # every feature shifted; the 600 calm rows rotate out
+        drifted = loopline.monitor_check(project=project)
+        assert drifted.signals["max_psi"] > 1.0
+        acted = loopline.policy_evaluate(project=project, act=True)
+        assert (acted.action, acted.acted, acted.rule) == ("rollback", True, "input drift")
+    live = {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments}
+    assert live == {first: 100, second: 0}
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert rolled.reason and acted.decision_id in rolled.reason
+    prod = load_config(project).store("prod")
+    client = MlflowClient(prod.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("monitoring-proj-classifier").experiment_id])
+    assert len(runs) == 2
+    tags = runs[0].data.tags
+    assert (tags["endpoint"], tags["samples"], tags["git_commit"]) == ("proj", "600", second)
+    assert runs[0].data.metrics["max_psi"] > 1.0
+
+
+def _open(project: Path) -> None:
+    """The prod endpoint takes requests without a key in this test."""
+    from sqlalchemy import update
+
+    from loopline.instance import Instance
+    from loopline.state.schema import endpoints
+
+    instance = Instance.open(project)
+    with instance.db.write() as connection:
+        connection.execute(
+            update(endpoints)
+            .where(endpoints.c.name == "proj")
+            .values(auth="none", generation=endpoints.c.generation + 1)
+        )
+    time.sleep(0.5)
+
+
+def test_too_few_samples_is_insufficient_evidence_with_exit_3(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    with pytest.raises(InsufficientEvidence, match="0 samples of proj/"):
+        loopline.monitor_check(project=project)
+    result = cli(capsys, "monitor", "check", "-C", str(project))
+    assert result.exit_code == 3 and "insufficient evidence" in result.stderr
+    result = cli(capsys, "policy", "evaluate", "-C", str(project))
+    assert result.exit_code == 3
+    assert [e.event.outcome for e in loopline.history(project, kind="monitor-checked")] == [
+        "insufficient"
+    ] * 2
