@@ -129,3 +129,62 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     emulator = Azurite(tmp_path_factory.mktemp("azurite"))
     yield emulator
     emulator.stop()
+
+
+def clone_project(template: Path, target: Path) -> Path:
+    """Copy a provisioned project and point every absolute path in its SQLite stores at the copy.
+
+    The copy holds the same commits, the same MLflow runs and versions and the same model files as the
+    template, so tests that need a trained model start from one instead of training again.
+    """
+    import shutil
+    import sqlite3
+
+    shutil.copytree(template, target, symlinks=True)
+    old, new = str(template), str(target)
+    databases = [
+        target / ".loopline" / "state.db",
+        *(target / ".loopline" / "workspaces").glob("*/mlflow.db"),
+    ]
+    for database in databases:
+        connection = sqlite3.connect(database)
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in connection.execute(f'PRAGMA table_info("{table}")').fetchall():
+                kind = str(column[2]).upper()
+                if kind.startswith(("VARCHAR", "TEXT", "JSON")):
+                    connection.execute(
+                        f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?) '
+                        f'WHERE "{column[1]}" LIKE ?',
+                        (old, new, f"%{old}%"),
+                    )
+        connection.commit()
+        connection.close()
+    return target
+
+
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {}
+
+
+@pytest.fixture
+def trained_project(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, _templates: dict[str, Path]
+) -> ProjectFactory:
+    """A project of a tier whose first commit went through the inner loop (dev v1, registry v1).
+
+    The first request of a tier trains for real; later ones copy that project.
+    """
+
+    def make(tier: str = "simple", name: str = "proj") -> Path:
+        if tier not in _templates:
+            template = tmp_path_factory.mktemp(f"template-{tier}") / name
+            loopline.init(template, tier)
+            commit_all(template, "Sample project")
+            loopline.up(template)
+            loopline.inner_loop(template)
+            _templates[tier] = template
+        return clone_project(_templates[tier], tmp_path / name)
+
+    return make

@@ -25,5 +25,11 @@ def test_tiers_have_the_workspaces_and_workflows_of_the_product() -> None:
     assert TIER_WORKSPACES[Tier.FULL] == ("dev", "test", "prod")
     enabled = {tier: sorted(w for w, tiers in WORKFLOW_TIERS.items() if tier in tiers) for tier in Tier}
     assert enabled[Tier.EXPERIMENTATION] == ["inner-loop", "python-ci"]
-    assert enabled[Tier.SIMPLE] == ["inner-loop", "model-rollback", "outer-loop-prod", "python-ci"]
-    assert len(enabled[Tier.FULL]) == 5
+    assert enabled[Tier.SIMPLE] == [
+        "inner-loop",
+        "model-rollback",
+        "monitoring",
+        "outer-loop-prod",
+        "python-ci",
+    ]
+    assert len(enabled[Tier.FULL]) == 6

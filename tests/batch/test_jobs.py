@@ -119,14 +119,13 @@ def test_promote_refuses_a_stale_expectation_and_rollback_restores(scored_projec
 
 
 def test_the_same_batch_flow_on_azure_blob(
-    new_project: ProjectFactory, azurite: Any, monkeypatch: pytest.MonkeyPatch
+    trained_project: ProjectFactory, azurite: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
     inbox, predicted = azurite.container("inbox"), azurite.container("predictions")
     monkeypatch.setenv("LOOPLINE_DATASTORES__INBOX__URL", f"{inbox}/proj")
     monkeypatch.setenv("LOOPLINE_DATASTORES__PREDICTIONS__URL", f"{predicted}/proj")
-    project = new_project("simple")
-    loopline.inner_loop(project)
+    project = trained_project("simple")
     from loopline.storage.datastores import Datastore
 
     local = big_csv(project, project / "tmp")

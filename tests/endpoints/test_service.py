@@ -135,12 +135,11 @@ def test_endpoint_commands_exit_codes(served_project: Path, capsys: pytest.Captu
 
 @pytest.mark.slow
 def test_model_files_changed_after_registration_are_refused_at_deploy_time(
-    new_project: ProjectFactory,
+    trained_project: ProjectFactory,
 ) -> None:
-    project = new_project("simple")
-    result = loopline.inner_loop(project)
+    project = trained_project("simple")
     loopline.create_endpoint("tamper", "dev", project=project)
-    folder = Path(result.dev.source_uri.removeprefix("file://"))
+    folder = Path(model_version(project, 1).source_uri.removeprefix("file://"))
     weights = next(p for p in folder.iterdir() if p.suffix in {".skops", ".pkl"})
     weights.write_bytes(weights.read_bytes() + b"\0")
     with pytest.raises(IntegrityViolation, match="do not match their content digest"):

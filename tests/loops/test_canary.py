@@ -39,13 +39,12 @@ def log_brittle(model, x_valid):
 
 
 def test_a_failing_canary_is_rolled_back_by_itself(
-    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
-    project = new_project("simple")
+    project = trained_project("simple")
     good = git(project, "rev-parse", "HEAD")
-    loopline.inner_loop(project)
     loopline.outer_loop_prod(project)
     train = project / "train.py"
     source = train.read_text()

@@ -36,10 +36,9 @@ def new_commit(project: Path, message: str, **params: float) -> str:
     return commit_all(project, message)
 
 
-def test_the_full_tier_story(new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    project = new_project("full")
+def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    project = trained_project("full")
     a = git(project, "rev-parse", "HEAD")
-    loopline.inner_loop(project)
     tested = loopline.outer_loop_test(project)
     assert tested.passed and tested.report["metrics"]["accuracy"] >= 0.9
     assert tested.report["champion"] is None
@@ -99,10 +98,9 @@ def test_the_full_tier_story(new_project: ProjectFactory, capsys: pytest.Capture
     assert kinds == ["released", "released", "rolled-back"]
 
 
-def test_the_simple_tier_story(new_project: ProjectFactory) -> None:
-    project = new_project("simple")
+def test_the_simple_tier_story(trained_project: ProjectFactory) -> None:
+    project = trained_project("simple")
     a = git(project, "rev-parse", "HEAD")
-    loopline.inner_loop(project)
     with pytest.raises(TierDisabled, match="full tier"):
         loopline.outer_loop_test(project)
     loopline.outer_loop_prod(project)
@@ -134,9 +132,8 @@ def test_the_experimentation_tier_refuses_prod_naming_the_tier(
         assert "'experimentation' tier" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_an_override_releases_an_unvalidated_version_and_is_audited(new_project: ProjectFactory) -> None:
-    project = new_project("full")
-    loopline.inner_loop(project)
+def test_an_override_releases_an_unvalidated_version_and_is_audited(trained_project: ProjectFactory) -> None:
+    project = trained_project("full")
     with pytest.raises(Refused, match="not validated in test"):
         loopline.outer_loop_prod(project)
     loopline.outer_loop_prod(project, override_reason="hotfix for incident 42")
@@ -176,11 +173,10 @@ def test_rollback_redeploys_a_version_that_is_no_longer_loaded(new_project: Proj
     ],
 )
 def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishes(
-    new_project: ProjectFactory, failpoint: str
+    trained_project: ProjectFactory, failpoint: str
 ) -> None:
-    project = new_project("simple")
+    project = trained_project("simple")
     a = git(project, "rev-parse", "HEAD")
-    loopline.inner_loop(project)
     loopline.outer_loop_prod(project)
     b = new_commit(project, "Second model", C=0.4)
     loopline.inner_loop(project)
@@ -210,9 +206,10 @@ def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishe
     assert [r.git_commit for r in loopline.releases(project=project)] == [a, b]
 
 
-def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(new_project: ProjectFactory) -> None:
-    project = new_project("simple")
-    loopline.inner_loop(project)
+def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("simple")
     loopline.outer_loop_prod(project)
     b = new_commit(project, "B", C=0.4)
     loopline.inner_loop(project)

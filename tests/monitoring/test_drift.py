@@ -109,10 +109,9 @@ def _open(project: Path) -> None:
 
 
 def test_too_few_samples_is_insufficient_evidence_with_exit_3(
-    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = new_project("simple")
-    loopline.inner_loop(project)
+    project = trained_project("simple")
     loopline.outer_loop_prod(project)
     with pytest.raises(InsufficientEvidence, match="0 samples of proj/"):
         loopline.monitor_check(project=project)

@@ -111,9 +111,8 @@ def test_workflow_enabled_answers_for_each_tier(
     ]
 
 
-def test_dropping_a_workspace_that_serves_traffic_is_refused(new_project: ProjectFactory) -> None:
-    project = new_project("simple")
-    loopline.inner_loop(project)
+def test_dropping_a_workspace_that_serves_traffic_is_refused(trained_project: ProjectFactory) -> None:
+    project = trained_project("simple")
     loopline.outer_loop_prod(project)
     before = files(project)
     with pytest.raises(Refused, match="workspace prod still serves traffic on endpoint 'proj'"):
