@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -102,6 +103,82 @@ class Server:
 
     def __exit__(self, *_exc: Any) -> None:
         self.stop()
+
+
+def _postgres_bin() -> Path:
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl), installed by scripts/services."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if not found:
+        raise AssertionError("PostgreSQL's server is not installed: run ./scripts/services")
+    return found[0].parent
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster in a temporary folder, on a free port of 127.0.0.1.
+
+    As root, the server runs as the ``postgres`` user (PostgreSQL refuses to run as root).
+    """
+
+    def __init__(self) -> None:
+        import pwd
+        import tempfile
+
+        # Not under pytest's folder: its parents are private to root, and the server runs as postgres.
+        workdir = self.workdir = Path(tempfile.mkdtemp(prefix="loopline-pg-"))
+        self.bin = _postgres_bin()
+        self.port = free_port()
+        self.data = workdir / "data"
+        self.socket_dir = workdir / "socket"
+        self.socket_dir.mkdir()
+        self.log = workdir / "postgres.log"
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            for path in (workdir, self.socket_dir):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"
+        )
+        self.base = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        self._count = 0
+
+    def _run(self, *argv: str) -> None:
+        result = subprocess.run([*self._as, *argv], capture_output=True, text=True, check=False)
+        if result.returncode:
+            raise AssertionError(f"{argv[0]} failed: {result.stderr[-2000:]}")
+
+    def url(self, name: str | None = None) -> str:
+        """The URL of a database (created on first use by whoever connects through loopline)."""
+        if name is None:
+            self._count += 1
+            name = f"db{self._count}"
+        return f"{self.base}/{name}"
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown)."""
+        subprocess.run(
+            [*self._as, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 AZURITE_ACCOUNT = "devstoreaccount1"

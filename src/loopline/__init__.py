@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "audit_verify",
     "batch_invoke",
     "batch_job",
     "batch_jobs",
@@ -36,6 +37,7 @@ __all__ = [
     "list_batch_endpoints",
     "list_data",
     "list_endpoints",
+    "migrate_state",
     "monitor_check",
     "outer_loop_prod",
     "outer_loop_test",
@@ -56,6 +58,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from loopline.api import (
+        audit_verify,
         batch_invoke,
         batch_job,
         batch_jobs,
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
         list_batch_endpoints,
         list_data,
         list_endpoints,
+        migrate_state,
         monitor_check,
         outer_loop_prod,
         outer_loop_test,

@@ -21,7 +21,7 @@ from loopline.state import HEAD_REVISION
 
 if TYPE_CHECKING:
     # Services load on first use, so a quick command such as `status` imports only what it needs.
-    from loopline.audit import AuditRecord
+    from loopline.audit import AuditRecord, Verification
     from loopline.batch.jobs import BatchJob
     from loopline.batch.service import BatchEndpoint, DefaultChange
     from loopline.data import DataAsset
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from loopline.progress import Reporter
     from loopline.provision import UpResult
     from loopline.scaffold import InitResult
+    from loopline.state.migrate import MigrationResult
     from loopline.tiers import TierChange
     from loopline.workflows.files import WorkflowSwitch
     from loopline.workflows.runner import WorkflowRun
@@ -44,6 +45,7 @@ __all__ = [
     "EndpointKeys",
     "Status",
     "WorkspaceInfo",
+    "audit_verify",
     "batch_invoke",
     "batch_job",
     "batch_jobs",
@@ -68,6 +70,7 @@ __all__ = [
     "list_batch_endpoints",
     "list_data",
     "list_endpoints",
+    "migrate_state",
     "monitor_check",
     "outer_loop_prod",
     "outer_loop_test",
@@ -717,3 +720,36 @@ def policy_evaluate(
     instance = _provisioned(project)
     path = Path(policy) if policy else instance.root / instance.settings.config.monitoring.policy
     return evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, act=act)
+
+
+# Team mode: the audit log and loopline's database ---------------------------------------------------
+
+
+def audit_verify(*, project: PathLike | None = None) -> Verification:
+    """Recompute the audit log's hash chain; name every edited, deleted or reordered event."""
+    from loopline import audit
+
+    return audit.verify(_provisioned(project).db)
+
+
+def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResult:
+    """Copy loopline's database, history and all, into an empty database at ``to``."""
+    from loopline import audit
+    from loopline.errors import AuditLogAltered
+    from loopline.events import StateMigrated
+    from loopline.state import Database
+    from loopline.state.migrate import copy_state
+
+    instance = _provisioned(project)
+    target = Database(to)
+    result = copy_state(instance.db, target)
+    copied = audit.verify(target)
+    if not copied.intact:
+        raise AuditLogAltered(where=target.redacted_url, problem=copied.problems[0]["problem"])
+    audit.record(
+        target,
+        StateMigrated(
+            actor=instance.actor, source=result.source, target=result.target, details={"rows": result.rows}
+        ),
+    )
+    return result

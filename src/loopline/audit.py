@@ -15,7 +15,7 @@ from loopline.events import EVENT_TYPES, Event
 from loopline.state import Database, as_utc
 from loopline.state.schema import audit_head, events
 
-__all__ = ["AuditRecord", "append", "query"]
+__all__ = ["AuditRecord", "Verification", "append", "query", "verify"]
 
 GENESIS = "0" * 64
 
@@ -103,3 +103,75 @@ def _record(row: Any) -> AuditRecord:
         prev_hash=row["prev_hash"],
         hash=row["hash"],
     )
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``audit verify`` found."""
+
+    events: int
+    problems: list[dict[str, Any]]
+
+    @property
+    def intact(self) -> bool:
+        """True when every event is as it was written, in order, with none missing."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"intact": self.intact, "events": self.events, "problems": self.problems}
+
+
+def verify(db: Database) -> Verification:
+    """Recompute the hash chain: name every edited, deleted or reordered event."""
+    from sqlalchemy import select as _select
+
+    problems: list[dict[str, Any]] = []
+    expected_prev, expected_seq, count = GENESIS, None, 0
+    with db.read() as connection:
+        head = connection.execute(
+            _select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        ).one()
+        rows = connection.execute(_select(events).order_by(events.c.seq)).mappings().all()
+    for row in rows:
+        count += 1
+        seq = row["seq"]
+        if expected_seq is not None and seq != expected_seq:
+            problems.append(
+                {
+                    "seq": expected_seq,
+                    "problem": f"event #{expected_seq}"
+                    + (f" to #{seq - 1} are" if seq - 1 > expected_seq else " is")
+                    + " missing (deleted)",
+                }
+            )
+        if row["prev_hash"] != expected_prev:
+            problems.append(
+                {
+                    "seq": seq,
+                    "problem": f"event #{seq} does not follow the event before it: an event "
+                    "was deleted or the order was changed",
+                }
+            )
+        record = _record(row)
+        actual = chain_hash(row["prev_hash"], _canonical(record.event_id, record.event))
+        if actual != row["hash"]:
+            problems.append(
+                {
+                    "seq": seq,
+                    "problem": f"event #{seq} ({row['kind']}) was edited after it was "
+                    "written: its content no longer matches its hash",
+                }
+            )
+        expected_prev, expected_seq = row["hash"], seq + 1
+    last_seq = rows[-1]["seq"] if rows else 0
+    last_hash = rows[-1]["hash"] if rows else GENESIS
+    if (head.seq, head.hash) != (last_seq, last_hash):
+        problems.append(
+            {
+                "seq": head.seq,
+                "problem": f"the log ends at #{last_seq} but #{head.seq} was written: "
+                "the newest events were deleted",
+            }
+        )
+    return Verification(count, problems)

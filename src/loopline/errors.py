@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuditLogAltered",
     "ConfigError",
     "DirectoryNotEmpty",
     "DirtyWorkingTree",
@@ -195,6 +196,15 @@ class IntegrityViolation(Refused):
         "they were changed after registration, so loopline will not use them"
     )
     error_code = "INTEGRITY_VIOLATION"
+
+
+class AuditLogAltered(Refused):
+    """The audit log's hash chain does not hold."""
+
+    template = (
+        "the audit log at {where} was altered: {problem}; run `loopline audit verify` for every finding"
+    )
+    error_code = "AUDIT_LOG_ALTERED"
 
 
 class NotFound(Refused):

@@ -30,6 +30,7 @@ __all__ = [
     "Released",
     "RolledBack",
     "Shared",
+    "StateMigrated",
     "TierChanged",
     "TrafficChanged",
 ]
@@ -181,3 +182,9 @@ class PolicyDecided(Event):
     """A policy turned monitoring signals into a decision."""
 
     kind: ClassVar[str] = "policy-decided"
+
+
+class StateMigrated(Event):
+    """loopline's database was copied to another URL."""
+
+    kind: ClassVar[str] = "state-migrated"

@@ -103,11 +103,17 @@ class WorkspaceStore:
 
     def provision(self, experiment: str | None) -> list[str]:
         """Create the store and ``experiment`` when missing; return what was created."""
+        from loopline.config import redact
+        from loopline.state import ensure_database
+
         created = []
         path = self._sqlite_file()
         if path is not None and not path.exists():
             _copy_template(path, self.location.artifact_location)
             created.append(f"MLflow store {self.location.tracking_uri}")
+        for uri in dict.fromkeys((self.location.tracking_uri, self.location.registry_uri)):
+            if uri.startswith("postgresql") and ensure_database(uri):
+                created.append(f"database {redact(uri)}")
         if experiment and self._experiment(experiment) is None:
             self.client.create_experiment(
                 experiment, artifact_location=_artifact_uri(self.location.artifact_location, experiment)
@@ -264,9 +270,11 @@ def _store_errors(store: WorkspaceStore) -> Iterator[None]:
         if name in {"OperationalError", "ConnectError", "ConnectionError", "MaxRetryError"} or (
             name == "MlflowException" and "API request" in str(exc)
         ):
+            from loopline.config import redact
+
             raise StoreUnavailable(
                 what=f"the MLflow store of {store.name}",
-                where=store.location.tracking_uri,
+                where=redact(store.location.tracking_uri),
                 reason=str(exc).splitlines()[0][:200],
             ) from None
         raise

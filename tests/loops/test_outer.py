@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -37,7 +38,22 @@ def new_commit(project: Path, message: str, **params: float) -> str:
 
 
 def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    project = trained_project("full")
+    full_tier_story(trained_project("full"), capsys)
+
+
+def test_the_full_tier_story_with_all_state_on_postgres(
+    new_project: ProjectFactory, on_postgres: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("full")
+    loopline.inner_loop(project)
+    full_tier_story(project, capsys)
+    assert loopline.status(project).state_url.startswith("postgresql")
+    assert not list((project / ".loopline").glob("**/*.db")), "no SQLite file may be written"
+    assert loopline.audit_verify(project=project).intact
+
+
+def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Commit A released; B fails validation and never reaches prod; C released; rollback to A."""
     a = git(project, "rev-parse", "HEAD")
     tested = loopline.outer_loop_test(project)
     assert tested.passed and tested.report["metrics"]["accuracy"] >= 0.9

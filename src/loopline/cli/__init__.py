@@ -34,7 +34,11 @@ def _fail(message: str, code: int, json_mode: bool, details: dict[str, object] |
     from loopline.cli.output import Output
 
     output = Output(json_mode)
-    output.err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    output.err.print(
+        f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
     if json_mode:
         output.emit({"error": {"message": message, "exit_code": code, **(details or {})}}, lambda _c: None)
     return code

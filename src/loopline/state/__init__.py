@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
-from loopline.errors import NotProvisioned, StoreUnavailable
+from loopline.errors import NotProvisioned, StoreUnavailable, UsageError
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc"]
 
@@ -21,6 +22,8 @@ HEAD_REVISION = "0004"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 def as_utc(value: datetime) -> datetime:
@@ -33,8 +36,6 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -48,15 +49,16 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        """The engine, created on first use."""
-        with self._lock:
-            if self._engine is None:
-                self._engine = self._create_engine()
-            return self._engine
+        """The engine, shared by every Database of this URL in the process (one pool per database)."""
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(self.url)
+            if engine is None:
+                engine = _ENGINES[self.url] = self._create_engine()
+            return engine
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
-            return create_engine(self.url, pool_pre_ping=True, future=True)
+            return new_engine(self.url, pool_pre_ping=True)
         engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -105,9 +107,17 @@ class Database:
             ) from None
 
     def revision(self) -> str | None:
-        """The migration the database is at, or None when it has no loopline tables."""
+        """The migration the database is at, or None when it has no loopline tables (or does not exist)."""
         if self.is_sqlite and not self._sqlite_path().exists():
             return None
+        try:
+            return self._revision()
+        except StoreUnavailable as exc:
+            if "does not exist" in exc.message:
+                return None
+            raise
+
+    def _revision(self) -> str | None:
         with self.read() as connection:
             if not inspect(connection).has_table("alembic_version"):
                 return None
@@ -127,11 +137,10 @@ class Database:
 
     def upgrade(self) -> bool:
         """Create or migrate the tables to the newest revision; True when anything changed."""
+        self.ensure_exists()
         before = self.revision()
         if before == HEAD_REVISION:
             return False
-        if self.is_sqlite:
-            self._sqlite_path().parent.mkdir(parents=True, exist_ok=True)
         from alembic import command
         from alembic.config import Config
 
@@ -150,7 +159,55 @@ class Database:
         return Path(database)
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        """Close every pooled connection of this URL."""
+        with _ENGINES_LOCK:
+            engine = _ENGINES.pop(self.url, None)
+        if engine is not None:
+            engine.dispose()
+
+    def ensure_exists(self) -> bool:
+        """Create the database itself (a PostgreSQL database, a SQLite file's folder) if missing."""
+        if self.is_sqlite:
+            self._sqlite_path().parent.mkdir(parents=True, exist_ok=True)
+            return False
+        return ensure_database(self.url)
+
+
+def ensure_database(url: str) -> bool:
+    """Create the PostgreSQL database ``url`` names when it does not exist; True when it was created."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return False
+    admin = new_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            found = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            ).first()
+            if found:
+                return False
+            quoted = parsed.database.replace('"', '""')
+            connection.execute(text(f'CREATE DATABASE "{quoted}"'))
+            return True
+    except OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "cannot connect"
+        raise StoreUnavailable(
+            what="PostgreSQL",
+            where=parsed.render_as_string(hide_password=True),
+            reason=f"{reason}; create the database {parsed.database} by hand or grant CREATEDB",
+        ) from None
+    finally:
+        admin.dispose()
+
+
+def new_engine(url: str | URL, **options: Any) -> Engine:
+    """An SQLAlchemy engine; a missing database driver is a usage error that says what to install."""
+    try:
+        return create_engine(url, **options)
+    except ModuleNotFoundError as exc:
+        parsed = make_url(url)
+        raise UsageError(
+            f"the database driver '{exc.name}' for {parsed.drivername} URLs is not installed: "
+            "pip install 'loopline[postgres]' (psycopg 3) and write postgresql+psycopg://, or install "
+            f"'{exc.name}'"
+        ) from None
