@@ -211,3 +211,26 @@ def on_postgres(postgres: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__TRACKING_URI", uri)
         monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__REGISTRY_URI", uri)
     return postgres
+
+
+@pytest.fixture
+def on_azurite(azurite: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Put model files, MLflow artifacts and both datastores in the Azure Blob emulator; the models' URL."""
+    from tests.servers import AZURITE_ACCOUNT
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    tag = f"{os.getpid()}-{tmp_path.name}".lower().replace("_", "-")
+    models = f"{azurite.container('models')}/{tag}"
+    azurite.container("artifacts")
+    for workspace in ("dev", "test", "prod", "shared"):
+        prefix = f"LOOPLINE_WORKSPACES__{workspace.upper()}__"
+        monkeypatch.setenv(prefix + "MODEL_STORE", models)
+        monkeypatch.setenv(
+            prefix + "ARTIFACT_LOCATION",
+            f"wasbs://artifacts@{AZURITE_ACCOUNT}.blob.core.windows.net/{tag}/{workspace}",
+        )
+    for datastore in ("inbox", "predictions"):
+        monkeypatch.setenv(
+            f"LOOPLINE_DATASTORES__{datastore.upper()}__URL", f"{azurite.container(datastore)}/{tag}"
+        )
+    return models

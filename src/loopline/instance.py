@@ -14,7 +14,7 @@ from loopline.errors import TierDisabled
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
 from loopline.storage.datastores import Datastore
-from loopline.storage.models import ModelStore
+from loopline.storage.models import ModelStore, open_model_store
 
 __all__ = ["Instance", "current_actor"]
 
@@ -88,7 +88,7 @@ class Instance:
 
     def model_store(self, name: str) -> ModelStore:
         """The content-addressed model files of workspace ``name``."""
-        return ModelStore(self.settings.store(name).model_store)
+        return open_model_store(self.settings.store(name).model_store)
 
     def datastore(self, name: str) -> Datastore:
         """The ``inbox`` or ``predictions`` datastore."""

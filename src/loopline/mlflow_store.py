@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.config import StoreLocation
 from loopline.errors import NotFound, StoreUnavailable
+from loopline.storage.fs import cache_dir
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -33,16 +34,6 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
-
-
-def cache_dir() -> Path:
-    """Where loopline keeps machine-wide caches (``LOOPLINE_CACHE_DIR`` or the XDG cache)."""
-    given = os.environ.get("LOOPLINE_CACHE_DIR")
-    base = (
-        Path(given) if given else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "loopline"
-    )
-    base.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 @dataclass(frozen=True)
@@ -180,8 +171,8 @@ class WorkspaceStore:
             for r in runs
         ]
 
-    def logged_model(self, run_id: str, artifact_path: str) -> tuple[str, Path] | None:
-        """The ID and local folder of the model a run logged under ``artifact_path``, if any."""
+    def logged_model(self, run_id: str, artifact_path: str) -> tuple[str, str] | None:
+        """The ID and artifact URI of the model a run logged under ``artifact_path``, if any."""
         with _store_errors(self):
             run = self.client.get_run(run_id)
             models = self.client.search_logged_models(
@@ -189,10 +180,33 @@ class WorkspaceStore:
                 filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'",
             )
         for model in models:
-            folder = Path(str(model.artifact_location).removeprefix("file://"))
+            location = str(model.artifact_location)
+            if "://" in location and not location.startswith("file://"):
+                return str(model.model_id), location  # an object store: checked when downloaded
+            folder = Path(location.removeprefix("file://"))
             if folder.is_dir() and (folder / "MLmodel").is_file():
-                return str(model.model_id), folder
+                return str(model.model_id), location
         return None
+
+    def local_copy(self, artifact_uri: str, scratch: Path) -> Path:
+        """A local folder with the artifacts at ``artifact_uri``: the folder itself when it is local."""
+        if "://" not in artifact_uri or artifact_uri.startswith("file://"):
+            return Path(artifact_uri.removeprefix("file://"))
+        from mlflow.artifacts import download_artifacts
+
+        with _store_errors(self):
+            return Path(download_artifacts(artifact_uri=artifact_uri, dst_path=str(scratch)))
+
+    def write_artifacts(self, relative: str, files: dict[str, str]) -> str:
+        """Write text files under ``relative`` in this store's artifact location; the folder's URI."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        target = f"{_location_uri(self.location.artifact_location)}/{relative.strip('/')}"
+        with tempfile.TemporaryDirectory() as scratch, _store_errors(self):
+            for name, text in files.items():
+                (Path(scratch) / name).write_text(text)
+            get_artifact_repository(target).log_artifacts(scratch)  # type: ignore[no-untyped-call]
+        return target
 
     def versions(self, name: str, filter_tags: dict[str, str]) -> list[VersionInfo]:
         """Versions of registered model ``name`` whose tags equal ``filter_tags``."""
@@ -254,10 +268,12 @@ def _version(version: Any) -> VersionInfo:
     )
 
 
+def _location_uri(location: str) -> str:
+    return location.rstrip("/") if "://" in location else Path(location).resolve().as_uri()
+
+
 def _artifact_uri(location: str, experiment: str) -> str:
-    if "://" in location:
-        return f"{location.rstrip('/')}/{experiment}"
-    return (Path(location) / experiment).as_uri()
+    return f"{_location_uri(location)}/{experiment}"
 
 
 @contextmanager

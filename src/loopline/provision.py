@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from loopline.errors import ConfigError
 from loopline.events import Provisioned
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
+from loopline.storage.datastores import Datastore
 
 __all__ = ["UpResult", "provision"]
 
@@ -51,9 +51,10 @@ def _ensure_folder(location: str, what: str) -> list[str]:
     return [f"{what} {path}"]
 
 
-def _seed(root: Path, config: DatastoreConfig | None, location: str, name: str) -> list[str]:
+def _seed(root: Path, config: DatastoreConfig | None, store: Datastore) -> list[str]:
     """Copy a datastore's seed files from the project when they are missing (never over newer data)."""
-    if config is None or config.seed is None or "://" in location:
+    name = store.name
+    if config is None or config.seed is None:
         return []
     source = root / config.seed
     if not source.is_dir():
@@ -62,11 +63,10 @@ def _seed(root: Path, config: DatastoreConfig | None, location: str, name: str) 
         )
     created = []
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        target = Path(location) / path.relative_to(source)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            created.append(f"{name}://{path.relative_to(source).as_posix()}")
+        relative = path.relative_to(source).as_posix()
+        if not store.exists(relative):
+            store.write_atomic(relative, path.read_bytes())
+            created.append(f"{name}://{relative}")
     return created
 
 
@@ -86,7 +86,7 @@ def provision(instance: Instance, reporter: Reporter | None = None) -> UpResult:
     for name in DATASTORES:
         created.extend(_ensure_folder(settings.datastore(name), f"datastore {name}"))
         created.extend(
-            _seed(settings.root, settings.config.datastores.get(name), settings.datastore(name), name)  # type: ignore[call-overload]
+            _seed(settings.root, settings.config.datastores.get(name), instance.datastore(name))  # type: ignore[call-overload]
         )
     if created:
         audit.record(

@@ -162,12 +162,7 @@ def copy_version(
     """
     here = instance.model_store(source.workspace)
     there = instance.model_store(workspace)
-    if here == there:
-        here.verify(source.content_digest)
-        copied = False
-    else:
-        there.put(here.verify(source.content_digest), source.content_digest)
-        copied = True
+    copied = there.copy_from(here, source.content_digest)
     failpoints.hit(f"copy-to-{workspace}-after-files")
     tags = identity_tags(source)
     tags[TAG_PROMOTED_FROM] = f"{source.workspace}/{source.version}"

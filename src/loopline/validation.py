@@ -18,7 +18,7 @@ from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
 from loopline.endpoints.client import EndpointClient
 from loopline.errors import ConfigError, NotFound, Refused
-from loopline.storage.digest import file_digest
+from loopline.storage.datastores import Datastore
 
 __all__ = ["Candidate", "ValidationReport", "load_heldout", "metrics_for", "validate"]
 
@@ -114,17 +114,18 @@ class ValidationReport:
         return "\n".join(lines) + "\n"
 
 
-def load_heldout(inbox: str, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
+def load_heldout(inbox: Datastore, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
     """The held-out features and labels from the inbox datastore, and where they came from."""
     import pandas as pd
 
-    path = Path(inbox) / config.data
-    if not path.is_file():
+    if not inbox.exists(config.data):
         raise NotFound(
-            f"the held-out data {config.data} is not in the inbox datastore ({inbox}); put it there "
+            f"the held-out data {config.data} is not in the inbox datastore ({inbox.url}); put it there "
             "(the sample project's `loopline up` does) or set validation.data in loopline.yaml"
         )
-    frame = pd.read_parquet(path) if path.suffix in {".parquet", ".pq"} else pd.read_csv(path)
+    with inbox.open(config.data) as handle:
+        suffix = Path(config.data).suffix
+        frame = pd.read_parquet(handle) if suffix in {".parquet", ".pq"} else pd.read_csv(handle)
     if config.label not in frame.columns:
         raise ConfigError(
             f"the held-out data {config.data} has no column '{config.label}'; set validation.label "
@@ -136,7 +137,11 @@ def load_heldout(inbox: str, config: ValidationConfig) -> tuple[Any, Any, dict[s
     return (
         frame.drop(columns=[config.label]),
         labels,
-        {"path": f"inbox://{config.data}", "rows": len(frame), "digest": "sha256:" + file_digest(path)},
+        {
+            "path": f"inbox://{config.data}",
+            "rows": len(frame),
+            "digest": "sha256:" + inbox.file_digest(config.data),
+        },
     )
 
 
@@ -244,7 +249,7 @@ def validate(
     client: EndpointClient,
     candidate: Candidate,
     champion: Candidate | None,
-    inbox: str,
+    inbox: Datastore,
     config: ValidationConfig,
 ) -> ValidationReport:
     """Run every check; a failed check is recorded, not raised."""

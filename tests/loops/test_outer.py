@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import mlflow
 from mlflow import MlflowClient
 
 import loopline
@@ -41,15 +42,30 @@ def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.Cap
     full_tier_story(trained_project("full"), capsys)
 
 
-def test_the_full_tier_story_with_all_state_on_postgres(
-    new_project: ProjectFactory, on_postgres: Any, capsys: pytest.CaptureFixture[str]
+def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
+    new_project: ProjectFactory,
+    on_postgres: Any,
+    on_azurite: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     project = new_project("full")
     loopline.inner_loop(project)
     full_tier_story(project, capsys)
+
     assert loopline.status(project).state_url.startswith("postgresql")
     assert not list((project / ".loopline").glob("**/*.db")), "no SQLite file may be written"
+    assert not list((project / ".loopline").glob("**/MLmodel")), "no model file may be written locally"
     assert loopline.audit_verify(project=project).intact
+    moves = [e.event for e in loopline.history(project) if e.event.kind in {"shared", "promoted"}]
+    assert len(moves) >= 6 and not any(e.details["bytes_copied"] for e in moves)
+    versions = [m for m in loopline.status(project).models if m.workspace == "prod"]
+    assert versions and all(m.source_uri.startswith(f"{on_azurite}/sha256/") for m in versions)
+    location = load_config(project).store("shared")
+    shared = MlflowClient(location.tracking_uri, location.registry_uri)
+    report = shared.get_model_version("proj-classifier", "1").tags["validation_report"]
+    assert report.startswith("wasbs://artifacts@")
+    downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=report, dst_path=str(project.parent)))
+    assert "accuracy" in downloaded.read_text()
 
 
 def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -31,7 +30,7 @@ from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 from loopline.state import as_utc
 from loopline.state.schema import batch_jobs
-from loopline.storage.models import ModelStore
+from loopline.storage.models import model_store_of
 
 __all__ = ["BatchJob", "get_job", "invoke", "list_jobs", "resume"]
 
@@ -237,7 +236,7 @@ def _run(
     started = time.monotonic()
     predictions = instance.datastore("predictions")
     folder = f"{job.endpoint}/{job.id}"
-    store = ModelStore(str(Path(deployment.source_uri.removeprefix("file://")).parent.parent))
+    store = model_store_of(deployment.source_uri)
     try:
         model = load_model(store.verify(deployment.content_digest), deployment.content_digest)
         rows, chunks, peak = 0, 0, 0

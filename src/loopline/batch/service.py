@@ -15,7 +15,6 @@ from loopline.events import BatchPromoted, Deployed
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import batch_deployments, batch_endpoints
-from loopline.storage.models import ModelStore
 
 __all__ = [
     "BatchEndpoint",
@@ -142,7 +141,7 @@ def create_batch_deployment(
     check_name("deployment", name)
     current = get_batch_endpoint(instance, endpoint)
     chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
-    folder = ModelStore(instance.settings.store(current.workspace).model_store).verify(chosen.content_digest)
+    instance.model_store(current.workspace).verify(chosen.content_digest)
     with instance.db.write() as connection:
         row = _row(connection, endpoint, lock=True)
         if any(d.name == name for d in _endpoint(connection, row).deployments):
@@ -155,7 +154,7 @@ def create_batch_deployment(
                 model_version=chosen.version,
                 git_commit=chosen.git_commit,
                 content_digest=chosen.content_digest,
-                source_uri=folder.resolve().as_uri(),
+                source_uri=chosen.source_uri,
                 created_at=utcnow(),
                 created_by=instance.actor,
             )

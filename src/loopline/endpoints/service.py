@@ -32,7 +32,6 @@ from loopline.events import (
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets, releases
-from loopline.storage.models import ModelStore
 
 __all__ = [
     "KeyInfo",
@@ -331,7 +330,7 @@ def create_deployment(
     if current.deployment(name):
         raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
     chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
-    folder = ModelStore(instance.settings.store(current.workspace).model_store).verify(chosen.content_digest)
+    folder = instance.model_store(current.workspace).verify(chosen.content_digest)
     if check is not None:
         check(folder)
     with instance.db.write() as connection:
@@ -356,7 +355,7 @@ def create_deployment(
                 model_version=chosen.version,
                 git_commit=chosen.git_commit,
                 content_digest=chosen.content_digest,
-                source_uri=folder.resolve().as_uri(),
+                source_uri=chosen.source_uri,
                 traffic=new_traffic[name],
                 created_at=utcnow(),
                 created_by=instance.actor,

@@ -6,7 +6,9 @@ version without its registry copy is shared, and a commit already in the registr
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loopline import audit, failpoints, registry
@@ -192,9 +194,10 @@ def _train_and_register(
             "(set model.artifact_path in loopline.yaml to the name it logs)",
             log=log_path or f"run {run_id}",
         )
-    model_id, folder = logged
+    model_id, artifact_uri = logged
     report.step("storing model files by content digest")
-    digest = instance.model_store(DEV).put(folder)
+    with tempfile.TemporaryDirectory() as scratch:
+        digest = instance.model_store(DEV).put(store.local_copy(artifact_uri, Path(scratch)))
     failpoints.hit("before-dev-register")
     tags = {
         registry.TAG_COMMIT: identity.commit,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from loopline import audit, catalog, failpoints, registry
@@ -25,6 +24,7 @@ from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 from loopline.serving.stats import window_stats
 from loopline.state import locks
+from loopline.storage.models import model_store_of
 from loopline.validation import Candidate, validate
 
 __all__ = ["ReleaseResult", "TestResult", "run_outer_loop_prod", "run_outer_loop_test"]
@@ -102,7 +102,7 @@ def candidate_of(endpoint: str, deployment: DeploymentInfo, version: ModelVersio
         version.name,
         version.version,
         version.git_commit,
-        Path(version.source_uri.removeprefix("file://")),
+        model_store_of(version.source_uri).verify(version.content_digest),
     )
 
 
@@ -184,12 +184,11 @@ def _champion(instance: Instance, name: str) -> ModelVersionInfo | None:
 def _write_report(
     instance: Instance, version: ModelVersionInfo, report: dict[str, Any], markdown: str
 ) -> str:
-    location = Path(instance.settings.store(SHARED).artifact_location) / "validation" / version.name
-    folder = location / f"v{version.version}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    (folder / "report.md").write_text(markdown)
-    return (folder / "report.md").resolve().as_uri()
+    folder = instance.store(SHARED).write_artifacts(
+        f"validation/{version.name}/v{version.version}",
+        {"report.json": json.dumps(report, indent=2, default=str), "report.md": markdown},
+    )
+    return f"{folder}/report.md"
 
 
 def run_outer_loop_test(
@@ -241,7 +240,7 @@ def run_outer_loop_test(
                 live.client,
                 target,
                 rival,
-                instance.settings.datastore("inbox"),
+                instance.datastore("inbox"),
                 instance.settings.config.validation,
             )
         status = "passed" if report.passed else "failed"

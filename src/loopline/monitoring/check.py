@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -220,7 +219,7 @@ def run_check(
     import pandas as pd
 
     from loopline.serving.model import load_model
-    from loopline.storage.models import ModelStore
+    from loopline.storage.models import model_store_of
 
     instance.db.require_current(instance.root)
     config = instance.settings.config.monitoring
@@ -245,10 +244,7 @@ def run_check(
         "requests": stats.requests,
     }
     reference = load_reference(instance, target.content_digest)
-    folder = Path(target.source_uri.removeprefix("file://"))
-    model = load_model(
-        ModelStore(str(folder.parent.parent)).verify(target.content_digest), target.content_digest
-    )
+    model = load_model(model_store_of(target.source_uri).verify(target.content_digest), target.content_digest)
     if reference is not None:
         signals.update(_feature_signals(reference, live))
         signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])

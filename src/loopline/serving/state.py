@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +25,7 @@ from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
 from loopline.state import Database
 from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
-from loopline.storage.models import ModelStore
+from loopline.storage.models import model_store_of
 
 __all__ = ["DeploymentRuntime", "EndpointRoute", "Follower"]
 
@@ -264,9 +263,8 @@ class Follower:
         failure = self._failed.get(digest)
         if failure and time.monotonic() - failure[0] < RETRY_FAILED_SECONDS:
             return None
-        folder = Path(source_uri.removeprefix("file://"))
         try:
-            ModelStore(str(folder.parent.parent)).verify(digest)
+            folder = model_store_of(source_uri).verify(digest)
             model = load_model(folder, digest)
             model.answer_example()
         except Exception as exc:  # record and keep serving everything else

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import NotFound, StoreUnavailable, UsageError
+from loopline.storage.fs import filesystem
 
 __all__ = ["Datastore", "split_reference"]
 
@@ -39,17 +40,7 @@ class Datastore:
     @property
     def fs(self) -> Any:
         """The fsspec filesystem (imported, and its plugin loaded, on first use)."""
-        import fsspec
-
-        protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
-        try:
-            return fsspec.filesystem(protocol)
-        except (ImportError, ValueError) as exc:
-            package = {"az": "adlfs", "abfs": "adlfs", "s3": "s3fs", "gs": "gcsfs"}.get(protocol, protocol)
-            raise UsageError(
-                f"datastore {self.name} at {self.url} needs the {package} package: pip install "
-                f"{package} ({exc})"
-            ) from None
+        return filesystem(self.url, f"datastore {self.name}")
 
     def location(self, relative: str = "") -> str:
         """The full URL (or path) of ``relative`` inside the datastore."""

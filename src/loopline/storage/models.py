@@ -2,8 +2,11 @@
 
 Workspaces whose configuration names the same model store share a version's bytes: registering a
 version in another workspace on the same store copies nothing. A folder becomes visible under its
-digest only when complete and durable (files and folders fsynced, then renamed into place), and every
-read checks the files against the digest.
+digest only when complete and durable, and every read checks the files against the digest.
+
+Two kinds: a local folder (files and folders fsynced, then renamed into place) and an object store
+(``az://``, ``s3://``: the files uploaded, then a manifest written last that makes the folder visible;
+reads download once into a local cache, which is itself a checked folder store).
 
 Checking 200 MB of model files costs a tenth of a second; checking them at every promotion and deploy
 would cost more than the promotion itself. So, like git's index, the store remembers each file's size,
@@ -14,6 +17,7 @@ file is always hashed again and refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loopline.errors import IntegrityViolation, NotFound, UsageError
-from loopline.storage.digest import PREFIX, digest_tree
+from loopline.storage.digest import PREFIX, digest_tree, file_digest, manifest
+from loopline.storage.fs import cache_dir, filesystem, is_remote
 
-__all__ = ["ModelStore"]
+__all__ = ["FolderModelStore", "ModelStore", "ObjectModelStore", "model_store_of", "open_model_store"]
 
 
 def _stat(folder: Path) -> dict[str, list[int]]:
@@ -62,27 +67,72 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class ModelStore:
+    """What every model store does; ``open_model_store`` picks the kind from the location."""
+
+    location: str
+
+    def uri(self, digest: str) -> str:
+        """The URI MLflow records as the source of a version holding ``digest``."""
+        raise NotImplementedError
+
+    def contains(self, digest: str) -> bool:
+        """True when complete files for ``digest`` are in the store."""
+        raise NotImplementedError
+
+    def put(self, source: Path, digest: str | None = None) -> str:
+        """Add the local folder ``source``; return its digest. The same content twice copies nothing."""
+        raise NotImplementedError
+
+    def verify(self, digest: str) -> Path:
+        """A local folder holding ``digest``'s files, checked against the digest; refused otherwise."""
+        raise NotImplementedError
+
+    def copy_from(self, other: ModelStore, digest: str) -> bool:
+        """Make ``digest`` (held by ``other``) present here; True when any bytes moved."""
+        if self == other:
+            other.verify(digest)
+            return False
+        if self.contains(digest):
+            return False
+        self.put(other.verify(digest), digest)
+        return True
+
+
+def _hex(digest: str) -> str:
+    if not digest.startswith(PREFIX) or len(digest) != len(PREFIX) + 64:
+        raise UsageError(f"'{digest}' is not a content digest (sha256:<64 hex digits>)")
+    return digest[len(PREFIX) :]
+
+
+def open_model_store(location: str) -> ModelStore:
+    """The model store at a folder or an object store URL (``az://container/prefix``, ``s3://...``)."""
+    return ObjectModelStore(location) if is_remote(location) else FolderModelStore(location)
+
+
+def model_store_of(source_uri: str) -> ModelStore:
+    """The store that holds a version whose MLflow source is ``source_uri`` (``.../sha256/<hex>``)."""
+    base = source_uri.rstrip("/").rsplit("/", 2)[0]
+    if not is_remote(base):
+        return FolderModelStore(base.removeprefix("file://"))
+    return ObjectModelStore(base)
+
+
+class FolderModelStore(ModelStore):
     """Model folders under ``<location>/sha256/<hex>/``."""
 
     def __init__(self, location: str) -> None:
-        if "://" in location and not location.startswith("file://"):
-            raise UsageError(
-                f"model_store '{location}': only local folders are supported for model files so far; "
-                "use a path"
-            )
+        self.location = location
         self.root = Path(location.removeprefix("file://"))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelStore) and self.root.resolve() == other.root.resolve()
+        return isinstance(other, FolderModelStore) and self.root.resolve() == other.root.resolve()
 
     def __hash__(self) -> int:
         return hash(self.root.resolve())
 
     def path(self, digest: str) -> Path:
         """Where the folder of ``digest`` lives (whether or not it exists)."""
-        if not digest.startswith(PREFIX) or len(digest) != len(PREFIX) + 64:
-            raise UsageError(f"'{digest}' is not a content digest (sha256:<64 hex digits>)")
-        return self.root / "sha256" / digest[len(PREFIX) :]
+        return self.root / "sha256" / _hex(digest)
 
     def _checked(self, digest: str) -> Path:
         return self.path(digest).with_name(self.path(digest).name + ".checked")
@@ -150,3 +200,97 @@ class ModelStore:
             raise IntegrityViolation(location=folder, expected=digest, actual=actual)
         self._remember(digest)
         return folder
+
+
+class ObjectModelStore(ModelStore):
+    """Model files in an object store: ``<url>/sha256/<hex>/...`` and ``<url>/sha256/<hex>.manifest``.
+
+    The manifest (one ``<sha256>  <path>`` line per file, the text whose hash is the digest) is written
+    last, by one atomic PUT: until it exists the version's files are invisible, whatever a crash left.
+    Copies between two locations of one object store account happen inside the service (server-side
+    copy); no byte passes through loopline.
+    """
+
+    def __init__(self, location: str) -> None:
+        self.location = location.rstrip("/")
+        self.fs = filesystem(self.location, "model store")
+        self.cache = FolderModelStore(str(cache_dir() / "models"))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectModelStore) and self.location == other.location
+
+    def __hash__(self) -> int:
+        return hash(self.location)
+
+    def uri(self, digest: str) -> str:
+        return f"{self.location}/sha256/{_hex(digest)}"
+
+    def _manifest(self, digest: str) -> str:
+        return f"{self.uri(digest)}.manifest"
+
+    def contains(self, digest: str) -> bool:
+        return bool(self.fs.exists(self._manifest(digest)))
+
+    def _read_manifest(self, digest: str) -> list[tuple[str, str]]:
+        try:
+            text = self.fs.cat_file(self._manifest(digest)).decode()
+        except FileNotFoundError:
+            raise NotFound(f"model files for {digest} are not in the model store {self.location}") from None
+        if PREFIX + hashlib.sha256(text.encode()).hexdigest() != digest:
+            raise IntegrityViolation(
+                location=self._manifest(digest), expected=digest, actual="another manifest"
+            )
+        return [(line[:64], line[66:]) for line in text.splitlines()]
+
+    def put(self, source: Path, digest: str | None = None) -> str:
+        text = manifest(source)
+        actual = PREFIX + hashlib.sha256(text.encode()).hexdigest()
+        if digest is not None and actual != digest:
+            raise IntegrityViolation(location=source, expected=digest, actual=actual)
+        if self.contains(actual):
+            return actual
+        target = self.uri(actual)
+        files = [line.split("  ", 1)[1] for line in text.splitlines()]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda name: self.fs.put_file(str(source / name), f"{target}/{name}"), files))
+        self.fs.pipe_file(self._manifest(actual), text.encode())
+        return actual
+
+    def copy_from(self, other: ModelStore, digest: str) -> bool:
+        if self == other:
+            self._read_manifest(digest)  # present and intact; the files are checked where they are used
+            return False
+        if self.contains(digest):
+            return False
+        if isinstance(other, ObjectModelStore) and type(other.fs) is type(self.fs):
+            entries = other._read_manifest(digest)
+            source, target = other.uri(digest), self.uri(digest)
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(lambda e: self.fs.copy(f"{source}/{e[1]}", f"{target}/{e[1]}"), entries))
+            self.fs.copy(other._manifest(digest), self._manifest(digest))
+            return True
+        return super().copy_from(other, digest)
+
+    def verify(self, digest: str) -> Path:
+        if self.cache.contains(digest):
+            return self.cache.verify(digest)
+        entries = self._read_manifest(digest)
+        staging = self.cache.root / ".downloads" / uuid.uuid4().hex
+        try:
+            source = self.uri(digest)
+
+            def fetch(entry: tuple[str, str]) -> None:
+                local = staging / entry[1]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(f"{source}/{entry[1]}", str(local))
+                if file_digest(local) != entry[0]:
+                    raise IntegrityViolation(
+                        location=f"{source}/{entry[1]}", expected=entry[0], actual=file_digest(local)
+                    )
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(fetch, entries))
+            self.cache.put(staging, digest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.cache.verify(digest)
