@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 import mlflow
+import pytest
 from mlflow import MlflowClient
 
 import loopline
