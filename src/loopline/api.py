@@ -8,10 +8,13 @@ print(result.shared.version, result.git_commit)
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from loopline.config import DATASTORES, redact
 from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo, Tier
@@ -21,6 +24,9 @@ from loopline.state import HEAD_REVISION
 
 if TYPE_CHECKING:
     # Services load on first use, so a quick command such as `status` imports only what it needs.
+    # _ANNOTATION_MODULES below lists these modules again for the control plane, which resolves the
+    # annotations at run time to encode arguments and results.
+    from loopline.access import TokenInfo, UserInfo
     from loopline.audit import AuditRecord, Verification
     from loopline.batch.jobs import BatchJob
     from loopline.batch.service import BatchEndpoint, DefaultChange
@@ -64,6 +70,7 @@ __all__ = [
     "get_data",
     "get_endpoint",
     "history",
+    "import_inner_loop",
     "init",
     "inner_loop",
     "invoke_endpoint",
@@ -79,17 +86,77 @@ __all__ = [
     "releases",
     "rollback",
     "serve",
+    "server",
     "set_tier",
     "set_traffic",
     "status",
+    "token_create",
+    "token_list",
+    "token_revoke",
     "up",
     "use_workspace",
+    "user_add",
+    "user_grant",
+    "user_list",
     "workflow_enabled",
     "workflow_list",
     "workflow_run",
 ]
 
 PathLike = str | os.PathLike[str]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_ANNOTATION_MODULES = (
+    "loopline.access",
+    "loopline.audit",
+    "loopline.batch.jobs",
+    "loopline.batch.service",
+    "loopline.data",
+    "loopline.endpoints.client",
+    "loopline.endpoints.service",
+    "loopline.lifecycle",
+    "loopline.loops.inner",
+    "loopline.loops.outer",
+    "loopline.monitoring.check",
+    "loopline.monitoring.policy",
+    "loopline.progress",
+    "loopline.provision",
+    "loopline.scaffold",
+    "loopline.state.migrate",
+    "loopline.tiers",
+    "loopline.workflows.files",
+    "loopline.workflows.runner",
+)
+
+REMOTE: dict[str, Callable[..., Any]] = {}
+"""The SDK functions the control plane serves, by name: their local implementations."""
+
+
+def annotation_namespace() -> dict[str, Any]:
+    """Every name the SDK's annotations use, imported (the control plane resolves annotations with it)."""
+    names: dict[str, Any] = {}
+    for module in _ANNOTATION_MODULES:
+        loaded = importlib.import_module(module)
+        names.update({k: v for k, v in vars(loaded).items() if not k.startswith("_")})
+    names.update(globals())
+    return names
+
+
+def _remote(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` on the control plane at ``LOOPLINE_URL`` when that is set, else here."""
+    REMOTE[fn.__name__] = fn
+
+    @functools.wraps(fn)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        url = os.environ.get("LOOPLINE_URL")
+        if not url:
+            return fn(*args, **kwargs)
+        from loopline.control.client import call_remote
+
+        return cast(R, call_remote(url, fn, args, kwargs))
+
+    return call
 
 
 def _tier(value: str | Tier) -> Tier:
@@ -115,6 +182,7 @@ def init(
     return init_project(Path(path), _tier(tier), project=project, model=model, git=git)
 
 
+@_remote
 def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> UpResult:
     """Create the tier's workspaces, the shared registry and the datastores; idempotent."""
     from loopline.provision import provision
@@ -122,6 +190,7 @@ def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> 
     return provision(Instance.open(project), reporter)
 
 
+@_remote
 def inner_loop(
     project: PathLike | None = None,
     *,
@@ -167,6 +236,7 @@ class Status:
         }
 
 
+@_remote
 def status(project: PathLike | None = None) -> Status:
     """The tier, workspaces, stores and every model version loopline registered."""
     from loopline import catalog
@@ -198,6 +268,7 @@ def status(project: PathLike | None = None) -> Status:
     )
 
 
+@_remote
 def history(
     project: PathLike | None = None,
     *,
@@ -274,6 +345,7 @@ class EndpointCreated:
         return {"endpoint": self.endpoint.to_dict(), "keys": self.keys}
 
 
+@_remote
 def create_endpoint(
     name: str,
     workspace: str = "dev",
@@ -289,6 +361,7 @@ def create_endpoint(
     return EndpointCreated(info, keys)
 
 
+@_remote
 def list_endpoints(workspace: str | None = None, *, project: PathLike | None = None) -> list[EndpointInfo]:
     """Every online endpoint (of one workspace when given)."""
     from loopline.endpoints import service
@@ -297,6 +370,7 @@ def list_endpoints(workspace: str | None = None, *, project: PathLike | None = N
     return service.list_endpoints(instance, workspace)
 
 
+@_remote
 def get_endpoint(name: str, *, project: PathLike | None = None) -> EndpointInfo:
     """One endpoint with its deployments, traffic and mirror."""
     from loopline.endpoints import service
@@ -304,6 +378,7 @@ def get_endpoint(name: str, *, project: PathLike | None = None) -> EndpointInfo:
     return service.get_endpoint(_provisioned(project), name)
 
 
+@_remote
 def delete_endpoint(name: str, *, force: bool = False, project: PathLike | None = None) -> EndpointInfo:
     """Delete an endpoint (with its deployments only when ``force``)."""
     from loopline.endpoints import service
@@ -324,6 +399,7 @@ class EndpointKeys:
         return {"endpoint": self.endpoint, "keys": self.keys, "regenerated": self.regenerated}
 
 
+@_remote
 def endpoint_keys(
     name: str, *, regenerate: str | None = None, project: PathLike | None = None
 ) -> EndpointKeys:
@@ -336,6 +412,7 @@ def endpoint_keys(
     return EndpointKeys(name, listing, fresh)
 
 
+@_remote
 def set_traffic(
     name: str,
     traffic: dict[str, int] | list[str],
@@ -354,6 +431,7 @@ def set_traffic(
     return service.set_traffic(_provisioned(project), name, shares, mirror, reason=reason)
 
 
+@_remote
 def create_deployment(
     endpoint: str,
     name: str,
@@ -383,6 +461,7 @@ def create_deployment(
     )
 
 
+@_remote
 def delete_deployment(endpoint: str, name: str, *, project: PathLike | None = None) -> EndpointInfo:
     """Remove a deployment that takes no traffic."""
     from loopline.endpoints import service
@@ -390,6 +469,7 @@ def delete_deployment(endpoint: str, name: str, *, project: PathLike | None = No
     return service.delete_deployment(_provisioned(project), endpoint, name)
 
 
+@_remote
 def invoke_endpoint(
     name: str,
     payload: dict[str, Any] | bytes,
@@ -450,6 +530,7 @@ def _provisioned(project: PathLike | None) -> Instance:
 # Outer loops and rollback ------------------------------------------------------------------------------
 
 
+@_remote
 def outer_loop_test(
     project: PathLike | None = None,
     *,
@@ -463,6 +544,7 @@ def outer_loop_test(
     return run_outer_loop_test(Instance.open(project), commit=commit, model=model, reporter=reporter)
 
 
+@_remote
 def outer_loop_prod(
     project: PathLike | None = None,
     *,
@@ -487,6 +569,7 @@ def outer_loop_prod(
     )
 
 
+@_remote
 def rollback(
     project: PathLike | None = None,
     *,
@@ -511,6 +594,7 @@ def rollback(
     )
 
 
+@_remote
 def releases(endpoint: str | None = None, *, project: PathLike | None = None) -> list[ReleaseRecord]:
     """An endpoint's release history (default: the prod endpoint), oldest first."""
     from loopline.endpoints import service
@@ -522,6 +606,7 @@ def releases(endpoint: str | None = None, *, project: PathLike | None = None) ->
 # Workflows and tiers -----------------------------------------------------------------------------------
 
 
+@_remote
 def workflow_enabled(name: str, *, project: PathLike | None = None) -> WorkflowSwitch:
     """Whether the instance's tier runs workflow ``name``."""
     from loopline.workflows.files import is_enabled
@@ -529,6 +614,7 @@ def workflow_enabled(name: str, *, project: PathLike | None = None) -> WorkflowS
     return is_enabled(name, Instance.open(project).settings.tier)
 
 
+@_remote
 def workflow_list(*, project: PathLike | None = None) -> list[WorkflowSwitch]:
     """Every workflow, and whether the instance's tier runs it."""
     from loopline.workflows.files import WORKFLOWS, is_enabled
@@ -554,6 +640,7 @@ def workflow_run(
     )
 
 
+@_remote
 def set_tier(
     tier: str | Tier, *, project: PathLike | None = None, reporter: Reporter | None = None
 ) -> TierChange:
@@ -566,6 +653,7 @@ def set_tier(
 # Data assets, batch endpoints and jobs -----------------------------------------------------------------
 
 
+@_remote
 def register_data(name: str, path: str, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
     """Pin the files at ``path`` (``inbox://folder/or/file``) as a version of data asset ``name``."""
     from loopline.data import register_asset
@@ -573,6 +661,7 @@ def register_data(name: str, path: str, *, project: PathLike | None = None) -> t
     return register_asset(_provisioned(project), name, path)
 
 
+@_remote
 def list_data(name: str | None = None, *, project: PathLike | None = None) -> list[DataAsset]:
     """Data asset versions (of ``name`` when given)."""
     from loopline.data import list_assets
@@ -580,6 +669,7 @@ def list_data(name: str | None = None, *, project: PathLike | None = None) -> li
     return list_assets(_provisioned(project), name)
 
 
+@_remote
 def get_data(name: str, version: int | None = None, *, project: PathLike | None = None) -> DataAsset:
     """One data asset version (default: the newest)."""
     from loopline.data import get_asset
@@ -587,6 +677,7 @@ def get_data(name: str, version: int | None = None, *, project: PathLike | None 
     return get_asset(_provisioned(project), name, version)
 
 
+@_remote
 def create_batch_endpoint(
     name: str, workspace: str = "dev", *, project: PathLike | None = None
 ) -> BatchEndpoint:
@@ -596,6 +687,7 @@ def create_batch_endpoint(
     return service.create_batch_endpoint(_provisioned(project), name, workspace)
 
 
+@_remote
 def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoint]:
     """Every batch endpoint."""
     from loopline.batch import service
@@ -603,6 +695,7 @@ def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoi
     return service.list_batch_endpoints(_provisioned(project))
 
 
+@_remote
 def get_batch_endpoint(name: str, *, project: PathLike | None = None) -> BatchEndpoint:
     """One batch endpoint with its deployments and default."""
     from loopline.batch import service
@@ -610,6 +703,7 @@ def get_batch_endpoint(name: str, *, project: PathLike | None = None) -> BatchEn
     return service.get_batch_endpoint(_provisioned(project), name)
 
 
+@_remote
 def create_batch_deployment(
     endpoint: str,
     name: str,
@@ -628,6 +722,7 @@ def create_batch_deployment(
     )
 
 
+@_remote
 def batch_invoke(
     endpoint: str,
     data: str,
@@ -644,6 +739,7 @@ def batch_invoke(
     return jobs.invoke(_provisioned(project), endpoint, name, version, deployment, reporter)
 
 
+@_remote
 def batch_resume(
     job_id: str, *, project: PathLike | None = None, reporter: Reporter | None = None
 ) -> BatchJob:
@@ -653,6 +749,7 @@ def batch_resume(
     return jobs.resume(_provisioned(project), job_id, reporter)
 
 
+@_remote
 def batch_jobs(endpoint: str | None = None, *, project: PathLike | None = None) -> list[BatchJob]:
     """Batch jobs, newest first."""
     from loopline.batch import jobs
@@ -660,6 +757,7 @@ def batch_jobs(endpoint: str | None = None, *, project: PathLike | None = None) 
     return jobs.list_jobs(_provisioned(project), endpoint)
 
 
+@_remote
 def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
     """One batch job."""
     from loopline.batch import jobs
@@ -667,6 +765,7 @@ def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
     return jobs.get_job(_provisioned(project), job_id)
 
 
+@_remote
 def batch_promote(
     endpoint: str, deployment: str, *, expected_current: str | None = None, project: PathLike | None = None
 ) -> DefaultChange:
@@ -676,6 +775,7 @@ def batch_promote(
     return service.promote(_provisioned(project), endpoint, deployment, expected_current)
 
 
+@_remote
 def batch_rollback(endpoint: str, *, project: PathLike | None = None) -> DefaultChange:
     """Restore a batch endpoint's previous default."""
     from loopline.batch import service
@@ -686,6 +786,7 @@ def batch_rollback(endpoint: str, *, project: PathLike | None = None) -> Default
 # Monitoring ---------------------------------------------------------------------------------------------
 
 
+@_remote
 def monitor_check(
     endpoint: str | None = None,
     *,
@@ -707,6 +808,7 @@ def monitor_check(
     )
 
 
+@_remote
 def policy_evaluate(
     policy: PathLike | None = None,
     *,
@@ -725,6 +827,7 @@ def policy_evaluate(
 # Team mode: the audit log and loopline's database ---------------------------------------------------
 
 
+@_remote
 def audit_verify(*, project: PathLike | None = None) -> Verification:
     """Recompute the audit log's hash chain; name every edited, deleted or reordered event."""
     from loopline import audit
@@ -753,3 +856,108 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
         ),
     )
     return result
+
+
+# Team mode: users, roles and tokens of the control plane --------------------------------------------
+
+
+def _scope(instance: Instance, workspace: str) -> str:
+    from loopline.access import ALL_WORKSPACES
+
+    if workspace != ALL_WORKSPACES:
+        instance.require_workspace(workspace)
+    return workspace
+
+
+@_remote
+def user_add(name: str, *, project: PathLike | None = None) -> UserInfo:
+    """Add a control-plane user (with no roles until granted); adding an existing user changes nothing."""
+    from loopline.access import add_user
+
+    instance = _provisioned(project)
+    return add_user(instance.db, name, instance.actor)[0]
+
+
+@_remote
+def user_list(*, project: PathLike | None = None) -> list[UserInfo]:
+    """Every control-plane user and their roles."""
+    from loopline.access import list_users
+
+    return list_users(_provisioned(project).db)
+
+
+@_remote
+def user_grant(name: str, role: str | None, workspace: str, *, project: PathLike | None = None) -> UserInfo:
+    """Give a user a role on a workspace (``*`` for every workspace); ``role=None`` takes it away."""
+    from loopline.access import grant
+
+    instance = _provisioned(project)
+    return grant(instance.db, name, role, _scope(instance, workspace), instance.actor)
+
+
+@_remote
+def token_create(user: str, *, expires: str | None = None, project: PathLike | None = None) -> TokenInfo:
+    """A new API token for a user (``expires`` like ``30d``); its secret is shown this once."""
+    from loopline.access import create_token
+
+    instance = _provisioned(project)
+    return create_token(instance.db, user, expires, instance.actor)
+
+
+@_remote
+def token_list(user: str | None = None, *, project: PathLike | None = None) -> list[TokenInfo]:
+    """Every API token's id, user, expiry and revocation (never a secret)."""
+    from loopline.access import list_tokens
+
+    return list_tokens(_provisioned(project).db, user)
+
+
+@_remote
+def token_revoke(token_id: str, *, project: PathLike | None = None) -> TokenInfo:
+    """Revoke an API token by its id; it is refused from then on."""
+    from loopline.access import revoke_token
+
+    instance = _provisioned(project)
+    return revoke_token(instance.db, token_id, instance.actor)
+
+
+def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | None = None) -> None:
+    """Serve the control plane (the SDK over HTTP, with tokens and roles) until interrupted (blocks)."""
+    from loopline.control.app import run
+
+    instance = _provisioned(project)
+    run(instance.root, host, port)
+
+
+def import_inner_loop(
+    model_dir: PathLike,
+    artifacts: PathLike | None,
+    *,
+    commit: str,
+    branch: str,
+    dirty_files: list[str],
+    diff_digest: str | None,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    model: str | None = None,
+    allow_dirty: bool = False,
+    project: PathLike | None = None,
+) -> InnerLoopResult:
+    """The inner loop for a run trained elsewhere: import it into dev, then gate, register and share."""
+    from loopline.git import CommitIdentity
+    from loopline.loops.imported import importer
+    from loopline.loops.inner import run_inner_loop
+    from loopline.mlflow_store import RunInfo
+
+    run = RunInfo(run_id="", status="FINISHED", metrics=metrics, tags=tags, params=params)
+    identity = CommitIdentity(
+        commit=commit, branch=branch, dirty_files=tuple(dirty_files), diff_digest=diff_digest
+    )
+    return run_inner_loop(
+        Instance.open(project),
+        model=model,
+        allow_dirty=allow_dirty,
+        identity=identity,
+        trainer=importer(run, Path(model_dir), Path(artifacts) if artifacts else None),
+    )

@@ -186,6 +186,15 @@ class MonitoringConfig(_Strict):
     )
 
 
+class ControlPlaneConfig(_Strict):
+    """``loopline server``: how it treats failed sign-ins."""
+
+    max_failed_sign_ins: int = Field(
+        10, gt=0, description="Failed sign-ins from one address within the window before it gets 429."
+    )
+    sign_in_window_seconds: float = Field(60, gt=0, description="The window failed sign-ins are counted in.")
+
+
 class StateConfig(_Strict):
     """loopline's own database (audit log, catalog, endpoints)."""
 
@@ -215,6 +224,7 @@ class ProjectConfig(_Strict):
     release: ReleaseConfig = ReleaseConfig()
     batch: BatchConfig = BatchConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    control_plane: ControlPlaneConfig = ControlPlaneConfig()
     workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
     datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from loopline.errors import InvalidReference
+from loopline.errors import InvalidReference, UsageError
 
 __all__ = [
     "SHARED",
@@ -21,6 +21,7 @@ __all__ = [
     "MetricCheck",
     "ModelVersionInfo",
     "Tier",
+    "parse_duration",
     "utcnow",
 ]
 
@@ -73,6 +74,18 @@ class CommitRef:
     def is_full(self) -> bool:
         """True when the reference is a whole 40-character SHA."""
         return len(self.text) == 40
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, what: str = "duration") -> timedelta:
+    """``90s``, ``30m``, ``1h``, ``2d`` or ``1w`` as a positive time span; a usage error names ``what``."""
+    match = _DURATION.match(text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"{what} '{text}' is not a duration such as 30m, 1h, 2d or 1w")
+    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
 
 
 def utcnow() -> datetime:

@@ -19,7 +19,11 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
     │   ├── TrainingFailed                1   409
     │   ├── LockTimeout                   1   409
     │   ├── IntegrityViolation            1   409   files no longer match their content digest
+    │   ├── AuditLogAltered               1   409   the audit log's hash chain does not hold
+    │   ├── Forbidden                     1   403   the caller's role does not allow the operation
+    │   ├── RateLimited                   1   429   too many failed sign-ins from one address
     │   └── NotFound                      1   404   a model, version or commit that does not exist
+    ├── Unauthenticated                   2   401   no token, or a token that is malformed, expired or revoked
     ├── RequestRejected                   1   4xx   a scoring request the server will not answer
     ├── InsufficientEvidence              3   422   monitoring cannot decide yet
     └── StoreUnavailable                  4   503   a database, MLflow server or object store fails
@@ -34,6 +38,7 @@ __all__ = [
     "ConfigError",
     "DirectoryNotEmpty",
     "DirtyWorkingTree",
+    "Forbidden",
     "GateFailed",
     "InsufficientEvidence",
     "IntegrityViolation",
@@ -44,12 +49,16 @@ __all__ = [
     "NotFound",
     "NotProvisioned",
     "ProjectNotFound",
+    "RateLimited",
     "Refused",
+    "RemoteError",
     "RequestRejected",
     "StoreUnavailable",
     "TierDisabled",
     "TrainingFailed",
+    "Unauthenticated",
     "UsageError",
+    "from_answer",
 ]
 
 EXIT_OK = 0
@@ -207,11 +216,36 @@ class AuditLogAltered(Refused):
     error_code = "AUDIT_LOG_ALTERED"
 
 
+class Forbidden(Refused):
+    """The caller's role does not allow the operation."""
+
+    template = "{user} may not {operation}: it needs the {role} role on {scope}; ask an admin for it"
+    http_status = 403
+    error_code = "FORBIDDEN"
+
+
+class RateLimited(Refused):
+    """Too many failed sign-ins from one address in a short time."""
+
+    template = "too many failed sign-ins from {address}; wait {seconds} seconds and try again"
+    http_status = 429
+    error_code = "RATE_LIMITED"
+
+
 class NotFound(Refused):
     """A model, version or commit that does not exist."""
 
     http_status = 404
     error_code = "NOT_FOUND"
+
+
+class Unauthenticated(LooplineError):
+    """No token, or one that is malformed, unknown, expired or revoked."""
+
+    template = "{problem}; set LOOPLINE_TOKEN to a valid token (`loopline token create --user NAME`)"
+    exit_code = EXIT_USAGE
+    http_status = 401
+    error_code = "UNAUTHENTICATED"
 
 
 class RequestRejected(LooplineError):
@@ -243,3 +277,37 @@ class StoreUnavailable(LooplineError):
     exit_code = EXIT_UNEXPECTED
     http_status = 503
     error_code = "STORE_UNAVAILABLE"
+
+
+def _subclasses(root: type[LooplineError]) -> list[type[LooplineError]]:
+    found = [root]
+    for child in root.__subclasses__():
+        found += _subclasses(child)
+    return found
+
+
+class RemoteError(LooplineError):
+    """An error the control plane answered with: the server's class, code and message, rebuilt here."""
+
+    def __init__(self, message: str, *, error_code: str, exit_code: int, http_status: int) -> None:
+        super().__init__(message)
+        self.error_code = error_code  # type: ignore[misc]
+        self.exit_code = exit_code  # type: ignore[misc]
+        self.http_status = http_status  # type: ignore[misc]
+
+
+def from_answer(data: dict[str, Any], http_status: int) -> LooplineError:
+    """The error a control-plane answer carries, as the same class where the code names one."""
+    code = str(data.get("error_code", "LOOPLINE_ERROR"))
+    message = str(data.get("message", f"the control plane answered {http_status}"))
+    details = data.get("details") if isinstance(data.get("details"), dict) else None
+    for cls in _subclasses(LooplineError):
+        if cls.error_code == code and cls is not RequestRejected and "error_code" in vars(cls):
+            return cls(message, details=details)
+    exit_code = data.get("exit_code")
+    return RemoteError(
+        message,
+        error_code=code,
+        exit_code=exit_code if isinstance(exit_code, int) else EXIT_UNEXPECTED,
+        http_status=http_status,
+    )

@@ -28,11 +28,15 @@ __all__ = [
     "RefusedAttempt",
     "Registered",
     "Released",
+    "RoleGranted",
     "RolledBack",
     "Shared",
     "StateMigrated",
     "TierChanged",
+    "TokenCreated",
+    "TokenRevoked",
     "TrafficChanged",
+    "UserAdded",
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {}
@@ -188,3 +192,27 @@ class StateMigrated(Event):
     """loopline's database was copied to another URL."""
 
     kind: ClassVar[str] = "state-migrated"
+
+
+class UserAdded(Event):
+    """A control-plane user was added."""
+
+    kind: ClassVar[str] = "user-added"
+
+
+class RoleGranted(Event):
+    """A user's role on a workspace (or on every workspace) was set or removed."""
+
+    kind: ClassVar[str] = "role-granted"
+
+
+class TokenCreated(Event):
+    """An API token was created (the audit log keeps its id, never its secret)."""
+
+    kind: ClassVar[str] = "token-created"
+
+
+class TokenRevoked(Event):
+    """An API token was revoked."""
+
+    kind: ClassVar[str] = "token-revoked"

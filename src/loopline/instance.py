@@ -5,6 +5,9 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 
@@ -16,11 +19,26 @@ from loopline.state import Database
 from loopline.storage.datastores import Datastore
 from loopline.storage.models import ModelStore, open_model_store
 
-__all__ = ["Instance", "current_actor"]
+__all__ = ["Instance", "acting_as", "current_actor"]
+
+_ACTING_AS: ContextVar[str | None] = ContextVar("loopline_acting_as", default=None)
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Name ``user`` as the actor of everything done in this context (the control plane's callers)."""
+    token = _ACTING_AS.set(user)
+    try:
+        yield
+    finally:
+        _ACTING_AS.reset(token)
 
 
 def current_actor(root: Path | None = None) -> str:
-    """Who is acting: ``LOOPLINE_USER``, else the GitHub actor in Actions, else git's user, else the login."""
+    """Who is acting: the control plane's caller, else ``LOOPLINE_USER``, else the GitHub actor in Actions,
+    else git's user, else the login."""
+    if (user := _ACTING_AS.get()) is not None:
+        return user
     for variable in ("LOOPLINE_USER", "GITHUB_ACTOR"):
         if os.environ.get(variable):
             return os.environ[variable]
@@ -85,6 +103,10 @@ class Instance:
         if name not in self._stores:
             self._stores[name] = WorkspaceStore(self.settings.store(name))
         return self._stores[name]
+
+    def use_store(self, name: str, store: WorkspaceStore) -> None:
+        """Use ``store`` as workspace ``name``'s MLflow store in this process (e.g. a scratch store)."""
+        self._stores[name] = store
 
     def model_store(self, name: str) -> ModelStore:
         """The content-addressed model files of workspace ``name``."""

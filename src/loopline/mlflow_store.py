@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,6 +134,33 @@ class WorkspaceStore:
         """Mark a run FINISHED, FAILED or KILLED."""
         with _store_errors(self):
             self.client.set_terminated(run_id, status=status)
+
+    def import_run(
+        self,
+        run_id: str,
+        run: RunInfo,
+        artifacts: Path | None,
+        model_dir: Path,
+        model_name: str,
+    ) -> None:
+        """Fill a started run with a run made elsewhere: params, metrics, artifacts and its logged model."""
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        with _store_errors(self):
+            client = self.client
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in run.metrics.items()],
+                params=[Param(k, str(v)) for k, v in run.params.items()],
+            )
+            if artifacts is not None and any(artifacts.iterdir()):
+                client.log_artifacts(run_id, str(artifacts))
+            experiment_id = client.get_run(run_id).info.experiment_id
+            logged = client.create_logged_model(experiment_id, name=model_name, source_run_id=run_id)
+            client.log_model_artifacts(logged.model_id, str(model_dir))
+            client.finalize_logged_model(logged.model_id, "READY")
+            client.set_terminated(run_id, status="FINISHED")
 
     def set_run_tag(self, run_id: str, key: str, value: str) -> None:
         """Set one tag on a run."""

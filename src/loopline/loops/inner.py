@@ -7,6 +7,7 @@ version without its registry copy is shared, and a commit already in the registr
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,15 @@ from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.training import run_training
 
-__all__ = ["InnerLoopResult", "run_inner_loop"]
+__all__ = ["InnerLoopResult", "Trainer", "run_inner_loop", "run_tags", "train"]
 
 DEV = "dev"
 RUN_COMMIT = "loopline.git_commit"
 RUN_DIFF = "loopline.git_diff_digest"
 RUN_GATE = "loopline.gate"
+
+Trainer = Callable[[Instance, "CommitIdentity", Reporter], tuple[str, Path | None]]
+"""Makes the finished dev run of a commit: its run ID and its training log, if any."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,18 @@ def run_inner_loop(
     model: str | None = None,
     allow_dirty: bool = False,
     reporter: Reporter | None = None,
+    identity: CommitIdentity | None = None,
+    trainer: Trainer | None = None,
 ) -> InnerLoopResult:
-    """Train, gate, register and share the model of the working tree's commit."""
+    """Train, gate, register and share the model of the working tree's commit.
+
+    ``identity`` and ``trainer`` replace the working tree and the training entry point when the run was
+    made on another machine (the control plane imports it into dev).
+    """
     report = reporter or NullReporter()
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
-    identity = commit_identity(instance.root)
+    identity = identity or commit_identity(instance.root)
     report.step(
         f"commit {identity.commit[:12]} on {identity.branch}" + (" (dirty)" if identity.dirty else "")
     )
@@ -99,10 +109,12 @@ def run_inner_loop(
         raise error
     lock = f"inner-loop:{name}:{identity.commit}:{identity.diff_digest or 'clean'}"
     with locks.hold(instance.db, lock, instance.actor):
-        return _locked(instance, name, identity, report)
+        return _locked(instance, name, identity, report, trainer or train)
 
 
-def _locked(instance: Instance, name: str, identity: CommitIdentity, report: Reporter) -> InnerLoopResult:
+def _locked(
+    instance: Instance, name: str, identity: CommitIdentity, report: Reporter, trainer: Trainer
+) -> InnerLoopResult:
     diff = identity.diff_digest
     shared = registry.find(instance, SHARED, name, identity.commit, diff)
     dev = registry.find(instance, DEV, name, identity.commit, diff)
@@ -122,7 +134,7 @@ def _locked(instance: Instance, name: str, identity: CommitIdentity, report: Rep
     trained = False
     log_path: str | None = None
     if dev is None:
-        dev, gate, trained, log_path = _train_and_register(instance, name, identity, report)
+        dev, gate, trained, log_path = _train_and_register(instance, name, identity, report, trainer)
     report.step(f"sharing dev v{dev.version} to the registry")
     shared = registry.share(instance, dev)
     return _result(
@@ -156,15 +168,15 @@ def _result(
 
 
 def _train_and_register(
-    instance: Instance, name: str, identity: CommitIdentity, report: Reporter
+    instance: Instance, name: str, identity: CommitIdentity, report: Reporter, trainer: Trainer
 ) -> tuple[ModelVersionInfo, GateResult, bool, str | None]:
     settings = instance.settings
     thresholds = load_thresholds(settings.gate_file)
     store = instance.store(DEV)
     run_id, trained, log_path = _reusable_run(instance, identity), False, None
     if run_id is None:
-        run_id, log = _train(instance, identity, report)
-        trained, log_path = True, str(log)
+        run_id, log = trainer(instance, identity, report)
+        trained, log_path = True, str(log) if log else None
     else:
         report.step(f"reusing finished training run {run_id} of this commit")
     run = store.run(run_id)
@@ -233,9 +245,8 @@ def _reusable_run(instance: Instance, identity: CommitIdentity) -> str | None:
     return None
 
 
-def _train(instance: Instance, identity: CommitIdentity, report: Reporter) -> tuple[str, Any]:
-    settings = instance.settings
-    store = instance.store(DEV)
+def run_tags(instance: Instance, identity: CommitIdentity) -> dict[str, str]:
+    """The tags that tie a dev training run to its commit and its author."""
     tags = {
         RUN_COMMIT: identity.commit,
         "mlflow.source.git.commit": identity.commit,
@@ -245,6 +256,14 @@ def _train(instance: Instance, identity: CommitIdentity, report: Reporter) -> tu
     }
     if identity.diff_digest:
         tags[RUN_DIFF] = identity.diff_digest
+    return tags
+
+
+def train(instance: Instance, identity: CommitIdentity, report: Reporter) -> tuple[str, Path | None]:
+    """Run the project's training entry point into a new dev run of the commit; its ID and log."""
+    settings = instance.settings
+    store = instance.store(DEV)
+    tags = run_tags(instance, identity)
     run_id = store.create_run(settings.experiment, tags, run_name=f"inner-loop-{identity.commit[:7]}")
     log = instance.logs_dir / f"train-{run_id}.log"
     report.step(f"training: {settings.config.training.command} (run {run_id})")

@@ -9,7 +9,6 @@ few samples in the window there is no decision: ``InsufficientEvidence`` (exit 3
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from loopline import audit
-from loopline.domain import DeploymentInfo, utcnow
+from loopline.domain import DeploymentInfo, parse_duration, utcnow
 from loopline.endpoints import service
 from loopline.errors import InsufficientEvidence, Refused, UsageError
 from loopline.events import MonitorChecked
@@ -30,16 +29,10 @@ from loopline.state.schema import monitor_checks, monitor_samples
 
 __all__ = ["CheckResult", "parse_window", "run_check"]
 
-_WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_window(text: str) -> int:
     """``30m``, ``1h``, ``2d`` as seconds."""
-    match = _WINDOW.match(text.strip())
-    if not match:
-        raise UsageError(f"window '{text}' is not a duration such as 30m, 1h or 2d")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    return int(parse_duration(text, "window").total_seconds())
 
 
 @dataclass(frozen=True)

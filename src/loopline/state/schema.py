@@ -293,3 +293,33 @@ monitor_checks = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_monitor_checks_endpoint", "endpoint"),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+# A role on one workspace, or on every workspace when workspace is "*".
+grants = Table(
+    "grants",
+    metadata,
+    Column("user", String(100), ForeignKey("users.name"), primary_key=True),
+    Column("workspace", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+)
+
+# API tokens, stored only as the SHA-256 of the secret (the secret has 256 random bits).
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user", String(100), ForeignKey("users.name"), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)

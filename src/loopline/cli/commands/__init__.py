@@ -1,5 +1,15 @@
 """Every command module registers itself on the app when imported."""
 
-from loopline.cli.commands import admin, batch, demo, endpoints, inner_loop, outer_loop, project, workflows
+from loopline.cli.commands import (
+    admin,
+    batch,
+    demo,
+    endpoints,
+    inner_loop,
+    outer_loop,
+    project,
+    team,
+    workflows,
+)
 
-__all__ = ["admin", "batch", "demo", "endpoints", "inner_loop", "outer_loop", "project", "workflows"]
+__all__ = ["admin", "batch", "demo", "endpoints", "inner_loop", "outer_loop", "project", "team", "workflows"]

@@ -1,0 +1,133 @@
+"""``server``, ``user`` and ``token``: the control plane and who may call it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from loopline import api
+from loopline.cli.app import app
+from loopline.cli.options import JsonOption, ProjectOption
+from loopline.cli.output import Output
+
+user_app = typer.Typer(help="Control-plane users and their roles per workspace.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for the control plane (LOOPLINE_TOKEN).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+UserArgument = Annotated[str, typer.Argument(help="The user's name (letters, digits, '.', '_', '@', '-').")]
+
+
+@app.command("server")
+def server(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8600,
+    project: ProjectOption = None,
+) -> None:
+    """Serve the control plane: every SDK operation over HTTP, with tokens and roles (blocks)."""
+    api.server(host=host, port=port, project=project)
+
+
+def _roles(roles: dict[str, str]) -> str:
+    return ", ".join(f"{role} on {workspace}" for workspace, role in sorted(roles.items())) or "no roles"
+
+
+@user_app.command("add")
+def user_add(name: UserArgument, project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Add a user (with no roles until `user grant`); adding an existing user changes nothing."""
+    info = api.user_add(name, project=project)
+    Output(json).emit(info.to_dict(), lambda c: c.print(escape(f"user {info.name}: {_roles(info.roles)}")))
+
+
+@user_app.command("list")
+def user_list(project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Every user and their roles."""
+    users = api.user_list(project=project)
+
+    def human(console: Console) -> None:
+        table = Table("user", "roles", "added")
+        for user in users:
+            table.add_row(escape(user.name), escape(_roles(user.roles)), f"{user.created_at:%Y-%m-%d}")
+        console.print(table)
+
+    Output(json).emit({"users": [u.to_dict() for u in users]}, human)
+
+
+@user_app.command("grant")
+def user_grant(
+    name: UserArgument,
+    role: Annotated[
+        str, typer.Option("--role", help="reader, developer, releaser or admin; 'none' takes the role away.")
+    ],
+    workspace: Annotated[
+        str, typer.Option("--workspace", "-w", help="A workspace, 'shared', or '*' for every workspace.")
+    ],
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Set a user's role on a workspace (each role includes the ones below it)."""
+    info = api.user_grant(name, None if role == "none" else role, workspace, project=project)
+    Output(json).emit(info.to_dict(), lambda c: c.print(escape(f"user {info.name}: {_roles(info.roles)}")))
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Lifetime such as 30d, 12h or 90m (default: none).")
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Create an API token; it is shown this once and stored only as a hash."""
+    token = api.token_create(user, expires=expires, project=project)
+
+    def human(console: Console) -> None:
+        until = f"until {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "without expiry"
+        console.print(escape(f"token {token.id} for {token.user}, valid {until}; it is shown this once:"))
+        console.print(token.secret, soft_wrap=True, markup=False, highlight=False)
+
+    Output(json).emit(token.to_dict(), human)
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens.")] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Every token's id, user, expiry and revocation (never a secret)."""
+    tokens = api.token_list(user, project=project)
+
+    def human(console: Console) -> None:
+        table = Table("id", "user", "created", "expires", "revoked")
+        for t in tokens:
+            table.add_row(
+                t.id,
+                escape(t.user),
+                f"{t.created_at:%Y-%m-%d %H:%M}",
+                f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "-",
+                f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-",
+            )
+        console.print(table)
+
+    Output(json).emit({"tokens": [t.to_dict() for t in tokens]}, human)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[
+        str, typer.Argument(help="The token's id (the part after 'll_', as `token list` shows).")
+    ],
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Revoke a token: every call with it is refused from now on."""
+    token = api.token_revoke(token_id, project=project)
+    Output(json).emit(
+        token.to_dict(), lambda c: c.print(escape(f"token {token.id} of {token.user} is revoked"))
+    )

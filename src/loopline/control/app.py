@@ -1,0 +1,303 @@
+"""``loopline server``: the control plane, every SDK operation over HTTP with tokens and roles.
+
+``POST /v1/<function>`` takes the function's arguments as a JSON object and answers its result as JSON
+(``GET /openapi.json`` documents each). Every call carries ``Authorization: Bearer <token>``; the caller's
+role on the workspace the call touches is checked against :mod:`loopline.control.rules` before anything
+runs, and refusals are audited. The server holds the database and store credentials; its callers do not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+import traceback
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from loopline import access, audit
+from loopline.api import REMOTE, import_inner_loop
+from loopline.control.codec import signature
+from loopline.control.openapi import document
+from loopline.control.rules import RULES
+from loopline.control.upload import InnerLoopUpload, unpack
+from loopline.errors import Forbidden, LooplineError, NotFound, RateLimited, Unauthenticated, UsageError
+from loopline.events import RefusedAttempt
+from loopline.instance import Instance, acting_as
+
+__all__ = ["FailureLimiter", "build_app", "run"]
+
+log = logging.getLogger("loopline.server")
+
+MAX_BODY = 1 << 20
+"""Largest accepted JSON body, in bytes (arguments are small; model files come as uploads)."""
+
+MAX_UPLOAD = 8 << 30
+"""Largest accepted upload of a trained run, in bytes."""
+
+
+class FailureLimiter:
+    """Refuses an address after ``limit`` failed sign-ins within ``window`` seconds (per server process)."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures[address]
+        horizon = time.monotonic() - self.window
+        while failures and failures[0] < horizon:
+            failures.popleft()
+        return failures
+
+    def check(self, address: str) -> None:
+        """Raise RateLimited while ``address`` is over the limit."""
+        failures = self._recent(address)
+        if len(failures) >= self.limit:
+            wait = int(failures[0] + self.window - time.monotonic()) + 1
+            raise RateLimited(address=address, seconds=wait)
+
+    def failed(self, address: str) -> None:
+        """Count one failed sign-in from ``address``."""
+        self._recent(address).append(time.monotonic())
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(error: LooplineError) -> Response:
+    body = error.to_dict()
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.fields.get("seconds", 60))
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return _json(body, error.http_status, headers)
+
+
+class ControlPlane:
+    """The request handling of the control plane, around one project's instance."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        settings = Instance.open(root).settings.config.control_plane
+        self.limiter = FailureLimiter(settings.max_failed_sign_ins, settings.sign_in_window_seconds)
+
+    def principal(self, request: Request) -> access.Principal:
+        """The authenticated caller, or Unauthenticated / RateLimited."""
+        address = request.client.host if request.client else "unknown"
+        self.limiter.check(address)
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        try:
+            if header and scheme.lower() != "bearer":
+                raise Unauthenticated(problem="the Authorization header is not 'Bearer <token>'")
+            return access.authenticate(Instance.open(self.root).db, token.strip() or None)
+        except Unauthenticated:
+            self.limiter.failed(address)
+            raise
+
+    def authorize(self, principal: access.Principal, name: str, arguments: dict[str, Any]) -> None:
+        """Refuse, and audit the refusal, unless the caller's role allows this call."""
+        instance = Instance.open(self.root)
+        role, workspace = RULES[name](instance, arguments)
+        try:
+            principal.require(role, workspace, name.replace("_", " "))
+        except Forbidden as refused:
+            audit.record(
+                instance.db,
+                RefusedAttempt(
+                    actor=principal.user,
+                    workspace=None if workspace == access.ALL_WORKSPACES else workspace,
+                    reason=refused.message,
+                    outcome="forbidden",
+                    details={"operation": name, "role_needed": role.label, "scope": workspace},
+                ),
+            )
+            raise
+
+    def call(self, principal: access.Principal, name: str, arguments: dict[str, Any]) -> Any:
+        """Check the caller's role, then run the SDK function as that caller."""
+        self.authorize(principal, name, arguments)
+        with acting_as(principal.user):
+            return REMOTE[name](**arguments, project=self.root)
+
+    def handler(self, name: str, work: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Any]:
+        """A Starlette handler around ``work``: the one error boundary and the one log line per call."""
+
+        async def handle(request: Request) -> Response:
+            started = time.perf_counter()
+            request.state.user = "-"
+            try:
+                response = _json(await work(request))
+            except LooplineError as error:
+                response = _error(error)
+            except Exception:
+                log.error("unexpected error in %s:\n%s", name, traceback.format_exc())
+                response = _json(
+                    {
+                        "error_code": "INTERNAL",
+                        "message": f"{name} failed unexpectedly; the control plane's log has the details",
+                        "exit_code": 4,
+                    },
+                    500,
+                )
+            elapsed = round((time.perf_counter() - started) * 1000, 1)
+            line = {
+                "operation": name,
+                "user": request.state.user,
+                "status": response.status_code,
+                "ms": elapsed,
+            }
+            log.info(orjson.dumps(line).decode())
+            return response
+
+        return handle
+
+    async def _signed_in(self, request: Request) -> access.Principal:
+        principal = await run_in_threadpool(self.principal, request)
+        request.state.user = principal.user
+        return principal
+
+    async def _json_body(self, request: Request, name: str) -> Any:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise UsageError(f"the request body is over {MAX_BODY} bytes; send smaller arguments")
+        try:
+            return orjson.loads(body) if body.strip() else {}
+        except orjson.JSONDecodeError:
+            raise UsageError(f"the body of {name} is not valid JSON") from None
+
+    def function(self, name: str) -> Callable[[Request], Any]:
+        """The handler of one SDK function: arguments in, result out."""
+        shape = signature(REMOTE[name])
+
+        async def work(request: Request) -> Any:
+            principal = await self._signed_in(request)
+            arguments = shape.decode_arguments(await self._json_body(request, name))
+            result = await run_in_threadpool(self.call, principal, name, arguments)
+            return shape.encode_result(result)
+
+        return self.handler(name, work)
+
+    @property
+    def uploads(self) -> Path:
+        """Where uploaded runs wait for their ``inner_loop`` call (on this server's disk)."""
+        folder = Instance.open(self.root).settings.state_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    async def _receive_upload(self, request: Request) -> Any:
+        principal = await self._signed_in(request)
+        await run_in_threadpool(self.authorize, principal, "inner_loop", {})
+        folder = self.uploads
+        _forget_stale(folder)
+        upload = uuid.uuid4().hex
+        part, size = folder / f"{upload}.part", 0
+        with part.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_UPLOAD:
+                    out.close()
+                    part.unlink()
+                    raise UsageError(f"the upload is over {MAX_UPLOAD >> 30} GiB; upload a smaller model")
+                out.write(chunk)
+        (folder / f"{upload}.owner").write_text(principal.user)
+        part.rename(folder / f"{upload}.tar.gz")
+        return {"upload": upload, "bytes": size}
+
+    async def _inner_loop(self, request: Request) -> Any:
+        principal = await self._signed_in(request)
+        try:
+            body = InnerLoopUpload.model_validate(await self._json_body(request, "inner_loop"))
+        except ValidationError as exc:
+            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            raise UsageError(
+                f"argument {where} of inner_loop is not valid: {exc.errors()[0]['msg']}"
+            ) from None
+        await run_in_threadpool(self.authorize, principal, "inner_loop", {})
+        result = await run_in_threadpool(self._import, principal, body)
+        return signature(REMOTE["inner_loop"]).encode_result(result)
+
+    def _import(self, principal: access.Principal, body: InnerLoopUpload) -> Any:
+        folder = self.uploads
+        archive, owner = folder / f"{body.upload}.tar.gz", folder / f"{body.upload}.owner"
+        if not archive.is_file() or owner.read_text() != principal.user:
+            raise NotFound(f"upload {body.upload} does not exist (or is not yours); upload the run again")
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                model_dir, artifacts = unpack(archive, Path(scratch))
+                with acting_as(principal.user):
+                    return import_inner_loop(
+                        model_dir,
+                        artifacts,
+                        **body.identity.model_dump(),
+                        **body.run.model_dump(),
+                        model=body.model,
+                        allow_dirty=body.allow_dirty,
+                        project=self.root,
+                    )
+        finally:
+            archive.unlink(missing_ok=True)
+            owner.unlink(missing_ok=True)
+
+
+def _forget_stale(folder: Path, age: float = 86_400) -> None:
+    """Delete uploads nobody registered within a day."""
+    horizon = time.time() - age
+    for path in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < horizon:
+                path.unlink()
+
+
+def build_app(root: Path) -> Starlette:
+    """The control plane's ASGI application for the project at ``root``."""
+    missing = sorted(set(REMOTE) ^ set(RULES))
+    if missing:
+        raise RuntimeError(f"control-plane functions without a rule, or rules without a function: {missing}")
+    plane = ControlPlane(root)
+    spec = document()
+
+    async def openapi(_request: Request) -> Response:
+        return _json(spec)
+
+    async def healthz(_request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    routes = [Route("/openapi.json", openapi), Route("/healthz", healthz)]
+    routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
+    routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
+    routes += [
+        Route(f"/v1/{name}", plane.function(name), methods=["POST"])
+        for name in sorted(REMOTE)
+        if name != "inner_loop"
+    ]
+    return Starlette(routes=routes)
+
+
+def run(root: Path, host: str, port: int) -> None:
+    """Serve the control plane until interrupted."""
+    import uvicorn
+
+    from loopline.serving.server import bind
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = build_app(root)
+    sock = bind(host, port, reuse_port=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

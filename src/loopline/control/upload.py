@@ -1,0 +1,155 @@
+"""The inner loop through the control plane: train here, upload the run, let the server gate and register.
+
+The caller holds no database credentials, so training logs into a scratch MLflow store under
+``.loopline/scratch``; the finished run (params, metrics, tags, artifacts and the logged model) is packed
+into one tar.gz, uploaded with ``POST /v1/uploads``, and named in ``POST /v1/inner_loop``. The server
+imports it into dev, evaluates *its own* gate file, registers and shares, exactly as a local inner loop.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from loopline.errors import DirtyWorkingTree, TrainingFailed, UsageError
+
+__all__ = ["InnerLoopUpload", "UploadedIdentity", "UploadedRun", "remote_inner_loop", "unpack"]
+
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class UploadedIdentity(BaseModel):
+    """The commit the uploaded run was trained at."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    branch: str = Field(max_length=255)
+    dirty_files: list[str] = Field(default_factory=list, max_length=10_000)
+    diff_digest: str | None = Field(default=None, max_length=80)
+
+
+class UploadedRun(BaseModel):
+    """The numbers of the uploaded run (its files are in the upload)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class InnerLoopUpload(BaseModel):
+    """The body of ``POST /v1/inner_loop``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upload: str = Field(pattern=UPLOAD_ID.pattern, description="the id `POST /v1/uploads` answered")
+    model: str | None = None
+    allow_dirty: bool = False
+    identity: UploadedIdentity
+    run: UploadedRun
+
+
+def _pack(model_dir: Path, artifacts: Path | None, target: Path) -> None:
+    with tarfile.open(target, "w:gz", compresslevel=1) as archive:
+        archive.add(model_dir, arcname="model")
+        if artifacts is not None and artifacts.is_dir():
+            archive.add(artifacts, arcname="artifacts")
+
+
+def unpack(archive: Path, target: Path) -> tuple[Path, Path | None]:
+    """Extract an upload safely (no links out, no absolute paths); the model folder and run artifacts."""
+    try:
+        with tarfile.open(archive, "r:gz") as packed:
+            packed.extractall(target, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UsageError(f"the upload is not a valid tar.gz of a run: {exc}") from None
+    model = target / "model"
+    if not (model / "MLmodel").is_file():
+        raise UsageError("the upload holds no model/MLmodel; upload the folder MLflow logged the model into")
+    artifacts = target / "artifacts"
+    return model, artifacts if artifacts.is_dir() else None
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            yield chunk
+
+
+def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
+    """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
+    from loopline.api import REMOTE
+    from loopline.config import StoreLocation
+    from loopline.control.client import post
+    from loopline.control.codec import signature
+    from loopline.git import commit_identity
+    from loopline.instance import Instance
+    from loopline.loops.inner import DEV, train
+    from loopline.mlflow_store import WorkspaceStore
+    from loopline.progress import NullReporter
+
+    instance = Instance.open(arguments.get("project"))
+    report = arguments.get("reporter") or NullReporter()
+    identity = commit_identity(instance.root)
+    if identity.dirty and not arguments.get("allow_dirty", False):
+        raise DirtyWorkingTree(files=", ".join(identity.dirty_files[:5]))
+    scratch = instance.settings.state_dir / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    store = WorkspaceStore(
+        StoreLocation(
+            name=DEV,
+            tracking_uri=f"sqlite:///{scratch / 'mlflow.db'}",
+            registry_uri=f"sqlite:///{scratch / 'mlflow.db'}",
+            artifact_location=str(scratch / "artifacts"),
+            model_store=str(scratch / "models"),
+        )
+    )
+    store.provision(instance.settings.experiment)
+    instance.use_store(DEV, store)
+    run_id, _log = train(instance, identity, report)
+    run = store.run(run_id)
+    artifact_path = instance.settings.config.model.artifact_path
+    logged = store.logged_model(run_id, artifact_path)
+    if logged is None:
+        raise TrainingFailed(
+            command=instance.settings.config.training.command,
+            outcome=f"finished without logging a model named '{artifact_path}'",
+            log=str(_log),
+        )
+    run_artifacts = Path(store.client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Path(folder) / "run.tar.gz"
+        _pack(Path(logged[1].removeprefix("file://")), run_artifacts, archive)
+        report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {url}")
+        answer = post(url, "uploads", _chunks(archive), "application/gzip")
+    body = InnerLoopUpload(
+        upload=answer["upload"],
+        model=arguments.get("model"),
+        allow_dirty=bool(arguments.get("allow_dirty", False)),
+        identity=UploadedIdentity(
+            commit=identity.commit,
+            branch=identity.branch,
+            dirty_files=list(identity.dirty_files),
+            diff_digest=identity.diff_digest,
+        ),
+        run=UploadedRun(
+            params=run.params,
+            metrics=run.metrics,
+            tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.")},
+        ),
+    )
+    report.step("registering through the control plane")
+    result = post(url, "inner_loop", orjson.dumps(body.model_dump(mode="json")))
+    shutil.rmtree(scratch, ignore_errors=True)
+    return signature(REMOTE["inner_loop"]).decode_result(result)

@@ -1,0 +1,35 @@
+"""Runs trained on another machine, imported into dev so the inner loop can gate and register them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loopline.git import CommitIdentity
+from loopline.instance import Instance
+from loopline.loops.inner import DEV, Trainer, run_tags
+from loopline.mlflow_store import RunInfo
+from loopline.progress import Reporter
+
+__all__ = ["importer"]
+
+
+def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
+    """A trainer that, instead of training, records ``run`` and its files as a new dev run of the commit."""
+
+    def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> tuple[str, Path | None]:
+        store = instance.store(DEV)
+        # The caller's own tags first, then the ones that tie the run to its commit and author: those
+        # are loopline's to set, so an upload cannot claim another commit or person.
+        tags = {**run.tags, **run_tags(instance, identity), "loopline.trained_on": "caller"}
+        run_id = store.create_run(
+            instance.settings.experiment, tags, run_name=f"inner-loop-{identity.commit[:7]}"
+        )
+        report.step(f"importing the uploaded run as dev run {run_id}")
+        try:
+            store.import_run(run_id, run, artifacts, model_dir, instance.settings.config.model.artifact_path)
+        except BaseException:
+            store.end_run(run_id, "FAILED")
+            raise
+        return run_id, None
+
+    return record
