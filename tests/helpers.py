@@ -102,3 +102,11 @@ def input_example(project: Path, version: int = 1) -> tuple[list[str], list[list
     folder = Path(model_version(project, version).source_uri.removeprefix("file://"))
     example = json.loads((folder / "input_example.json").read_text())
     return example["columns"], example["data"]
+
+
+def system_key(project: Path, endpoint: str = "proj") -> str:
+    """loopline's own scoring key of an endpoint (what its smoke tests and validation use)."""
+    from loopline.endpoints import keys, service
+    from loopline.instance import Instance
+
+    return keys.system_key(service.system_secret(Instance.open(project)), endpoint)

@@ -2,17 +2,72 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+CLIENTS = 32
+
+
+@dataclass
+class Load:
+    """32 clients scoring in a background thread, spread evenly over ``urls`` (replicas of one endpoint).
+
+    Each answer is recorded as (time it came back, status, answering deployment, index of the URL).
+    """
+
+    urls: list[str]
+    body: bytes
+    key: list[str]
+    answers: list[tuple[float, int, str, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    async def _client(self, client: httpx.AsyncClient, index: int) -> None:
+        url = self.urls[index]
+        while not self.stop.is_set():
+            try:
+                answer = await client.post(
+                    url,
+                    content=self.body,
+                    headers={"content-type": "application/json", "authorization": f"Bearer {self.key[0]}"},
+                )
+                self.answers.append(
+                    (
+                        time.monotonic(),
+                        answer.status_code,
+                        answer.headers.get("loopline-deployment", ""),
+                        index,
+                    )
+                )
+            except httpx.HTTPError as exc:
+                self.answers.append((time.monotonic(), 0, type(exc).__name__, index))
+
+    async def _main(self) -> None:
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+            await asyncio.gather(*[self._client(client, i % len(self.urls)) for i in range(CLIENTS)])
+
+    def run(self) -> threading.Thread:
+        """Start the clients; set ``stop`` and join the thread to end them."""
+        thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        thread.start()
+        return thread
+
+    def share(self, since: float, until: float, deployment: str) -> tuple[float, int]:
+        """The share (%) of successful answers in [since, until) that ``deployment`` gave, and their count."""
+        window = [a for a in self.answers if since <= a[0] < until and a[1] == 200]
+        return (100 * sum(1 for a in window if a[2] == deployment) / max(1, len(window)), len(window))
 
 
 def free_port() -> int:
@@ -99,6 +154,55 @@ class Server:
 
     def __enter__(self) -> Server:
         self.wait_ready()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()
+
+
+class ControlPlane:
+    """A `loopline server` child process (the control plane); its log goes to a file."""
+
+    def __init__(self, project: Path, *, env: dict[str, str] | None = None) -> None:
+        self.project = project
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = project.parent / f"control-plane-{self.port}.log"
+        script = Path(sys.executable).with_name("loopline")
+        argv = [str(script), "server", "-C", str(project), "--port", str(self.port)]
+        environment = {**os.environ, **(env or {})}
+        environment.pop("LOOPLINE_URL", None)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environment)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"control plane exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"control plane not up after 60 s: {self.log.read_text()[-2000:]}")
+
+    def post(self, route: str, body: Any = None, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        """POST a JSON body (or raw ``content=``) to ``/v1/<route>`` with a bearer token."""
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        if "content" not in kwargs:
+            kwargs["json"] = body if body is not None else {}
+        return httpx.post(f"{self.url}/v1/{route}", headers=headers, timeout=120, **kwargs)
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> ControlPlane:
         return self
 
     def __exit__(self, *_exc: Any) -> None:

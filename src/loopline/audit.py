@@ -29,6 +29,15 @@ class AuditRecord:
     event: Event
     prev_hash: str
     hash: str
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        # Rebuilt from JSON (a control-plane answer), the event arrives as the base class: restore it.
+        if not self.kind:
+            object.__setattr__(self, "kind", self.event.kind)
+        elif self.event.kind != self.kind and self.kind in EVENT_TYPES:
+            event = EVENT_TYPES[self.kind].model_validate(self.event.model_dump())
+            object.__setattr__(self, "event", event)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -102,6 +111,7 @@ def _record(row: Any) -> AuditRecord:
         event=cls.model_validate(fields),
         prev_hash=row["prev_hash"],
         hash=row["hash"],
+        kind=cls.kind,
     )
 
 

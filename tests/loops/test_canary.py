@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 import loopline
 from loopline.errors import Refused
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, git, input_example
-from tests.servers import Server, free_port
-from tests.serving.test_reliability import Load
+from tests.helpers import commit_all, git, input_example, system_key
+from tests.servers import Load, Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +61,7 @@ def test_a_failing_canary_is_rolled_back_by_itself(
     big = [r for r in rows if r[0] > 15][:1]
     with Server(project, "prod", port=port) as server:
         bodies = [body, __import__("json").dumps({"input_data": {"columns": columns, "data": big}}).encode()]
-        loads = [Load(f"{server.url}/endpoints/proj/score", b, [_system_key(project)]) for b in bodies]
+        loads = [Load([f"{server.url}/endpoints/proj/score"], b, [system_key(project)]) for b in bodies]
         threads = [load.run() for load in loads]
         time.sleep(1.0)
         with pytest.raises(Refused, match=r"canary breach at 10%: error rate"):
@@ -80,17 +78,10 @@ def test_a_failing_canary_is_rolled_back_by_itself(
         rolled.outcome == "automatic" and rolled.git_commit == good and "error rate" in (rolled.reason or "")
     )
     answers = [a for load in loads for a in load.answers]
-    by_deployment = Counter((status, deployment) for _, status, deployment in answers)
+    by_deployment = Counter((status, deployment) for _, status, deployment, _ in answers)
     errors = sum(count for (status, _), count in by_deployment.items() if status != 200)
     on_canary = sum(count for (_, deployment), count in by_deployment.items() if deployment.endswith(bad[:7]))
     print(f"\n{len(answers)} requests; {dict(by_deployment)}")
     assert errors > 0, "the canary should have failed some real requests"
     assert errors <= on_canary, "only requests sent to the canary may fail"
     assert on_canary < 0.25 * len(answers)
-
-
-def _system_key(project: Path) -> str:
-    from loopline.endpoints import keys, service
-    from loopline.instance import Instance
-
-    return keys.system_key(service.system_secret(Instance.open(project)), "proj")

@@ -8,13 +8,10 @@ is at most 4 points), far outside sampling noise for a fair split.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -22,52 +19,12 @@ import pytest
 
 import loopline
 from tests.helpers import input_example
-from tests.servers import Server
+from tests.servers import CLIENTS, Load, Server
 
 pytestmark = pytest.mark.slow
 
-CLIENTS = 32
 SETTLE = 1.0
 TOLERANCE = 8.0
-
-
-@dataclass
-class Load:
-    """32 clients scoring in a background thread; answers are recorded with the time they came back."""
-
-    url: str
-    body: bytes
-    key: list[str]
-    answers: list[tuple[float, int, str]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    async def _client(self, client: httpx.AsyncClient) -> None:
-        while not self.stop.is_set():
-            try:
-                answer = await client.post(
-                    self.url,
-                    content=self.body,
-                    headers={"content-type": "application/json", "authorization": f"Bearer {self.key[0]}"},
-                )
-                self.answers.append(
-                    (time.monotonic(), answer.status_code, answer.headers.get("loopline-deployment", ""))
-                )
-            except httpx.HTTPError as exc:
-                self.answers.append((time.monotonic(), 0, type(exc).__name__))
-
-    async def _main(self) -> None:
-        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-            await asyncio.gather(*[self._client(client) for _ in range(CLIENTS)])
-
-    def run(self) -> threading.Thread:
-        thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-        thread.start()
-        return thread
-
-    def share(self, since: float, until: float, deployment: str) -> tuple[float, int]:
-        window = [a for a in self.answers if since <= a[0] < until and a[1] == 200]
-        return (100 * sum(1 for a in window if a[2] == deployment) / max(1, len(window)), len(window))
 
 
 def test_traffic_shifts_and_key_rotation_under_load_lose_no_request(served_project: Path) -> None:
@@ -76,7 +33,7 @@ def test_traffic_shifts_and_key_rotation_under_load_lose_no_request(served_proje
     columns, rows = input_example(served_project)
     body = json.dumps({"input_data": {"columns": columns, "data": rows[:1]}}).encode()
     with Server(served_project) as server:
-        load = Load(f"{server.url}/endpoints/busy/score", body, [keys["secondary"]])
+        load = Load([f"{server.url}/endpoints/busy/score"], body, [keys["secondary"]])
         thread = load.run()
         phases: list[tuple[str, float, float, dict[str, int]]] = []
 
@@ -112,7 +69,7 @@ def test_traffic_shifts_and_key_rotation_under_load_lose_no_request(served_proje
         load.stop.set()
         thread.join(timeout=30)
 
-    statuses = Counter(status for _, status, _ in load.answers)
+    statuses = Counter(answer[1] for answer in load.answers)
     print(f"\n{len(load.answers)} requests from {CLIENTS} clients: {dict(statuses)}")
     assert statuses[200] == len(load.answers), statuses
     assert len(load.answers) > 1500

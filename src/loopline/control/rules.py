@@ -61,12 +61,14 @@ def _job_workspace(instance: Instance, job_id: str) -> str:
         return PROD
 
 
-def _read_endpoint(instance: Instance, args: dict[str, Any]) -> Need:
-    return Role.READER, _endpoint_workspace(instance, args.get("name") or args.get("endpoint"))
+def _read_endpoint(key: str) -> Rule:
+    """Reading the endpoint named by argument ``key`` (default: the prod endpoint)."""
+    return lambda instance, args: (Role.READER, _endpoint_workspace(instance, args.get(key)))
 
 
-def _change_endpoint(instance: Instance, args: dict[str, Any]) -> Need:
-    return _changes(_endpoint_workspace(instance, args.get("name") or args.get("endpoint")))
+def _change_endpoint(key: str) -> Rule:
+    """Changing the endpoint named by argument ``key``."""
+    return lambda instance, args: _changes(_endpoint_workspace(instance, args.get(key)))
 
 
 def _endpoint_keys(instance: Instance, args: dict[str, Any]) -> Need:
@@ -77,10 +79,6 @@ def _endpoint_keys(instance: Instance, args: dict[str, Any]) -> Need:
 def _release(instance: Instance, args: dict[str, Any]) -> Need:
     # Releasing past a failed or missing validation is an admin's decision, and is audited as such.
     return (Role.ADMIN if args.get("override_reason") else Role.RELEASER, PROD)
-
-
-def _rollback(instance: Instance, args: dict[str, Any]) -> Need:
-    return _changes(_endpoint_workspace(instance, args.get("endpoint")))
 
 
 def _policy(instance: Instance, args: dict[str, Any]) -> Need:
@@ -116,21 +114,21 @@ RULES: dict[str, Rule] = {
     "list_batch_endpoints": READ_ANY,
     "batch_jobs": READ_ANY,
     "batch_job": READ_ANY,
-    "get_endpoint": _read_endpoint,
-    "releases": _read_endpoint,
-    "invoke_endpoint": _read_endpoint,
-    "monitor_check": _read_endpoint,
+    "get_endpoint": _read_endpoint("name"),
+    "releases": _read_endpoint("endpoint"),
+    "invoke_endpoint": _read_endpoint("name"),
+    "monitor_check": _read_endpoint("endpoint"),
     "get_batch_endpoint": lambda instance, args: (Role.READER, _batch_workspace(instance, args["name"])),
     # The inner loop and data: developers.
     "inner_loop": _fixed(Role.DEVELOPER, DEV),
     "register_data": _fixed(Role.DEVELOPER, DEV),
     # Endpoints: developers in dev, releasers elsewhere.
     "create_endpoint": _create_in,
-    "delete_endpoint": _change_endpoint,
+    "delete_endpoint": _change_endpoint("name"),
     "endpoint_keys": _endpoint_keys,
-    "set_traffic": _change_endpoint,
-    "create_deployment": _change_endpoint,
-    "delete_deployment": _change_endpoint,
+    "set_traffic": _change_endpoint("name"),
+    "create_deployment": _change_endpoint("endpoint"),
+    "delete_deployment": _change_endpoint("endpoint"),
     "create_batch_endpoint": _create_in,
     "create_batch_deployment": _batch_change,
     "batch_invoke": _batch_change,
@@ -141,7 +139,7 @@ RULES: dict[str, Rule] = {
     # Promotion and rollback: releasers of the target workspace.
     "outer_loop_test": _fixed(Role.RELEASER, TEST),
     "outer_loop_prod": _release,
-    "rollback": _rollback,
+    "rollback": _change_endpoint("endpoint"),
     # Administration: admins of every workspace.
     "up": ADMIN,
     "set_tier": ADMIN,

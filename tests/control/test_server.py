@@ -1,0 +1,310 @@
+"""The control plane over real HTTP: every route's role rule, tokens, rate limits, secrets, remote SDK."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import loopline
+from loopline.errors import Forbidden, Unauthenticated
+from tests.conftest import ProjectFactory
+from tests.helpers import cli_process, commit_all, git
+from tests.servers import ControlPlane
+
+pytestmark = pytest.mark.slow
+
+# Five people with different grants: the matrix below says, route by route, who may call it.
+GRANTS = {
+    "rita": [("reader", "*")],
+    "dev": [("developer", "dev")],
+    "tess": [("releaser", "test"), ("reader", "*")],
+    "paul": [("releaser", "prod"), ("reader", "*")],
+    "ada": [("admin", "*")],
+}
+EVERYONE = frozenset(GRANTS)
+READ_PROD = EVERYONE - {"dev"}
+DEV_CHANGE = frozenset({"dev", "ada"})
+TEST_CHANGE = frozenset({"tess", "ada"})
+PROD_CHANGE = frozenset({"paul", "ada"})
+ADMIN = frozenset({"ada"})
+PROD = "proj"  # the sample project's prod endpoint
+NO_UPLOAD = "0" * 32
+_names = itertools.count()
+
+
+def _fresh(prefix: str) -> Any:
+    return lambda: f"{prefix}-{next(_names)}"
+
+
+IDENTITY = {"commit": "a" * 40, "branch": "main", "dirty_files": [], "diff_digest": None}
+# (route, body, who may call it). Bodies reach the role check; what happens after it (done, 404, 409,
+# 422, 503) does not matter here: only whether the answer is 403.
+CASES: list[tuple[str, Any, frozenset[str]]] = [
+    ("status", {}, EVERYONE),
+    ("history", {"limit": 5}, EVERYONE),
+    ("audit_verify", {}, EVERYONE),
+    ("workflow_enabled", {"name": "inner-loop"}, EVERYONE),
+    ("workflow_list", {}, EVERYONE),
+    ("list_endpoints", {}, EVERYONE),
+    ("list_data", {}, EVERYONE),
+    ("get_data", {"name": "nothing"}, EVERYONE),
+    ("list_batch_endpoints", {}, EVERYONE),
+    ("batch_jobs", {}, EVERYONE),
+    ("batch_job", {"job_id": "nothing"}, EVERYONE),
+    ("get_endpoint", {"name": "dev-ep"}, EVERYONE),
+    ("get_endpoint", {"name": PROD}, READ_PROD),
+    ("releases", {"endpoint": PROD}, READ_PROD),
+    ("invoke_endpoint", {"name": PROD, "payload": {"inputs": [[1.0]]}, "timeout": 2}, READ_PROD),
+    ("monitor_check", {"endpoint": "dev-ep"}, EVERYONE),
+    ("get_batch_endpoint", {"name": "dev-batch"}, EVERYONE),
+    ("policy_evaluate", {"endpoint": PROD}, READ_PROD),
+    ("policy_evaluate", {"endpoint": PROD, "act": True}, PROD_CHANGE),
+    ("endpoint_keys", {"name": PROD}, READ_PROD),
+    ("endpoint_keys", {"name": PROD, "regenerate": "secondary"}, PROD_CHANGE),
+    ("endpoint_keys", {"name": "dev-ep", "regenerate": "secondary"}, DEV_CHANGE),
+    ("uploads", b"not a tarball", DEV_CHANGE),
+    (
+        "inner_loop",
+        {"upload": NO_UPLOAD, "identity": IDENTITY, "run": {"metrics": {"accuracy": 1.0}}},
+        DEV_CHANGE,
+    ),
+    ("register_data", {"name": "heldout", "path": "inbox://nothing.csv"}, DEV_CHANGE),
+    ("create_endpoint", lambda: {"name": _fresh("d")(), "workspace": "dev"}, DEV_CHANGE),
+    ("create_endpoint", lambda: {"name": _fresh("p")(), "workspace": "prod"}, PROD_CHANGE),
+    ("create_endpoint", lambda: {"name": _fresh("t")(), "workspace": "test"}, TEST_CHANGE),
+    ("delete_endpoint", {"name": "dev-ep"}, DEV_CHANGE),
+    ("delete_endpoint", {"name": PROD}, PROD_CHANGE),
+    ("set_traffic", {"name": "dev-ep", "traffic": {}}, DEV_CHANGE),
+    ("set_traffic", {"name": PROD, "traffic": {}}, PROD_CHANGE),
+    ("create_deployment", {"endpoint": PROD, "name": "green", "version": 99}, PROD_CHANGE),
+    ("create_deployment", {"endpoint": "dev-ep", "name": "green", "version": 99}, DEV_CHANGE),
+    ("delete_deployment", {"endpoint": "dev-ep", "name": "nothing"}, DEV_CHANGE),
+    ("create_batch_endpoint", lambda: {"name": _fresh("b")(), "workspace": "dev"}, DEV_CHANGE),
+    ("create_batch_deployment", {"endpoint": "dev-batch", "name": "b1", "version": 99}, DEV_CHANGE),
+    ("batch_invoke", {"endpoint": "dev-batch", "data": "nothing"}, DEV_CHANGE),
+    ("batch_promote", {"endpoint": "dev-batch", "deployment": "nothing"}, DEV_CHANGE),
+    ("batch_rollback", {"endpoint": "dev-batch"}, DEV_CHANGE),
+    # A job that does not exist is guarded as strictly as prod, so 403 or 404 tells nothing about jobs.
+    ("batch_resume", {"job_id": "nothing"}, PROD_CHANGE),
+    ("outer_loop_test", {"commit": "b" * 40}, TEST_CHANGE),
+    ("outer_loop_prod", {"commit": "b" * 40}, PROD_CHANGE),
+    ("outer_loop_prod", {"commit": "b" * 40, "override_reason": "hotfix"}, ADMIN),
+    ("rollback", {"previous": True}, PROD_CHANGE),
+    ("rollback", {"previous": True, "endpoint": "dev-ep"}, DEV_CHANGE),
+    ("up", {}, ADMIN),
+    ("set_tier", {"tier": "full"}, ADMIN),
+    ("user_add", {"name": "ada"}, ADMIN),
+    ("user_list", {}, ADMIN),
+    ("user_grant", {"name": "rita", "role": "reader", "workspace": "*"}, ADMIN),
+    ("token_create", {"user": "rita"}, ADMIN),
+    ("token_list", {}, ADMIN),
+    ("token_revoke", {"token_id": "000000000000"}, ADMIN),
+]
+
+
+@dataclass
+class Team:
+    """A full-tier instance with five users, their tokens, and its control plane."""
+
+    project: Path
+    plane: ControlPlane
+    tokens: dict[str, str]
+
+    def ensure_fixtures(self) -> None:
+        """Recreate the endpoints the cases name, when an allowed delete removed them."""
+        have = {e.name for e in loopline.list_endpoints(project=self.project)}
+        for name, workspace in (("dev-ep", "dev"), (PROD, "prod")):
+            if name not in have:
+                loopline.create_endpoint(name, workspace, project=self.project)
+        if "dev-batch" not in {b.name for b in loopline.list_batch_endpoints(project=self.project)}:
+            loopline.create_batch_endpoint("dev-batch", "dev", project=self.project)
+
+
+def _team(project: Path, **env: str) -> Iterator[Team]:
+    tokens = {}
+    for user, grants in GRANTS.items():
+        loopline.user_add(user, project=project)
+        for role, workspace in grants:
+            loopline.user_grant(user, role, workspace, project=project)
+        secret = loopline.token_create(user, project=project).secret
+        assert secret is not None
+        tokens[user] = secret
+    with ControlPlane(project, env=env) as plane:
+        team = Team(project, plane, tokens)
+        team.ensure_fixtures()
+        yield team
+
+
+@pytest.fixture
+def team(new_project: ProjectFactory) -> Iterator[Team]:
+    """The team, on a control plane that does not rate-limit this test's many refused sign-ins."""
+    yield from _team(new_project("full"), LOOPLINE_CONTROL_PLANE__MAX_FAILED_SIGN_INS="100000")
+
+
+def _call(team: Team, route: str, body: Any, token: str | None) -> Any:
+    body = body() if callable(body) else body
+    if isinstance(body, bytes):
+        return team.plane.post(route, token=token, content=body, headers={"Content-Type": "application/gzip"})
+    return team.plane.post(route, body, token)
+
+
+def test_every_route_allows_exactly_the_roles_it_should_and_audits_each_refusal(team: Team) -> None:
+    document = __import__("httpx").get(f"{team.plane.url}/openapi.json").json()
+    routes = {path.removeprefix("/v1/") for path in document["paths"]}
+    covered = {route for route, _body, _allowed in CASES}
+    assert routes == covered, (
+        f"routes without a case: {routes - covered}; cases without a route: {covered - routes}"
+    )
+    # Nothing of MLflow's own API is reachable through the control plane (prod's store is loopline's).
+    assert not [path for path in document["paths"] if "mlflow" in path or "alias" in path]
+
+    refusals = 0
+    for route, body, allowed in CASES:
+        for user, token in team.tokens.items():
+            team.ensure_fixtures()
+            answer = _call(team, route, body, token)
+            if user in allowed:
+                assert answer.status_code != 403, (route, body, user, answer.text)
+                assert answer.status_code < 500 or answer.json()["error_code"] == "STORE_UNAVAILABLE", (
+                    route,
+                    user,
+                    answer.text,
+                )
+            else:
+                assert answer.status_code == 403, (route, body, user, answer.status_code, answer.text)
+                error = answer.json()
+                assert error["error_code"] == "FORBIDDEN"
+                assert f"{user} may not" in error["message"] and " role on " in error["message"]
+                refusals += 1
+        # No token at all: refused before anything else.
+        assert _call(team, route, body, None).status_code == 401, route
+
+    audited = [r for r in loopline.history(team.project, kind="refused") if r.event.outcome == "forbidden"]
+    assert len(audited) == refusals
+    assert {r.event.actor for r in audited} <= EVERYONE - {"ada"}
+    assert all(
+        r.event.details["role_needed"] in {"reader", "developer", "releaser", "admin"} for r in audited
+    )
+
+
+def test_tokens_that_are_malformed_unknown_expired_or_revoked_are_refused_and_guessing_is_rate_limited(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("full")
+    for team in _team(project):
+        good = team.tokens["rita"]
+        assert team.plane.post("status", token=good).status_code == 200
+        revoked_id = good.split("_")[1]
+        loopline.token_revoke(revoked_id, project=project)
+        refused = team.plane.post("status", token=good)
+        assert refused.status_code == 401 and f"token {revoked_id} was revoked" in refused.json()["message"]
+        assert refused.headers["www-authenticate"] == "Bearer"
+        garbage = team.plane.post("status", token="not-a-token")
+        assert garbage.status_code == 401 and "malformed" in garbage.json()["message"]
+        basic = __import__("httpx").post(
+            f"{team.plane.url}/v1/status", headers={"Authorization": "Basic YWRhOmFkYQ=="}, json={}
+        )
+        assert basic.status_code == 401
+        # Three failures so far; the default limit is ten per minute per address.
+        guesses = [team.plane.post("status", token=f"ll_{'0' * 12}_{'x' * 43}") for _ in range(7)]
+        assert all(g.status_code == 401 and "not known" in g.json()["message"] for g in guesses)
+        limited = team.plane.post("status", token=team.tokens["ada"])
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["error_code"] == "RATE_LIMITED"
+        assert 0 < int(limited.headers["retry-after"]) <= 60
+
+
+def test_secrets_never_reach_logs_answers_or_the_audit_log(team: Team) -> None:
+    admin = team.tokens["ada"]
+    created = team.plane.post("create_endpoint", {"name": "keyed", "workspace": "dev"}, admin).json()
+    keys = list(created["keys"].values())
+    assert len(keys) == 2
+    rotated = team.plane.post("endpoint_keys", {"name": "keyed", "regenerate": "primary"}, admin).json()
+    keys += list(rotated["regenerated"].values())
+    minted = team.plane.post("token_create", {"user": "rita", "expires": "1h"}, admin).json()
+    assert minted["secret"].startswith("ll_")
+    secrets = [*team.tokens.values(), minted["secret"], *keys]
+    # Failing calls too: a wrong token, a forbidden call, a bad argument.
+    team.plane.post("status", token=secrets[0][:-2] + "zz")
+    team.plane.post("user_list", token=team.tokens["rita"])
+    team.plane.post("set_traffic", {"name": "keyed", "traffic": {"x": 50}}, admin)
+    texts = {
+        "log": team.plane.log.read_text(),
+        "history": json.dumps([r.to_dict() for r in loopline.history(team.project)]),
+        "status": json.dumps(team.plane.post("status", token=admin).json()),
+        "token list": json.dumps(team.plane.post("token_list", token=admin).json()),
+        "keys": json.dumps(team.plane.post("endpoint_keys", {"name": "keyed"}, admin).json()),
+    }
+    for where, text in texts.items():
+        leaked = [s[:12] + "..." for s in secrets if s in text]
+        assert not leaked, f"{where} shows {leaked}"
+    assert '"operation":"user_list","user":"rita","status":403' in texts["log"]
+
+
+def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A developer's clone: the same project, but none of the instance's state or credentials.
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    assert not (clone / ".loopline").exists()
+    env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"]}
+
+    registered = cli_process("inner-loop", "--json", cwd=clone, env=env)
+    assert registered.exit_code == 0, registered.stderr
+    result = registered.json()
+    assert result["created"] and result["gate"]["passed"]
+    assert result["git_commit"] == git(clone, "rev-parse", "HEAD")
+    assert not (clone / ".loopline" / "state.db").exists()
+    assert not list(clone.glob(".loopline/workspaces/**/mlflow.db"))
+
+    # The instance has it, as the developer's work: the audit log names the token's user.
+    versions = [(m.workspace, m.version, m.git_commit) for m in loopline.status(team.project).models]
+    assert ("dev", 1, result["git_commit"]) in versions and ("shared", 1, result["git_commit"]) in versions
+    kinds = {
+        (r.event.kind, r.event.actor) for r in loopline.history(team.project, commit=result["git_commit"])
+    }
+    assert {("gate-evaluated", "dev"), ("registered", "dev"), ("shared", "dev")} <= kinds
+
+    # Running it again registers nothing new.
+    again = cli_process("inner-loop", "--json", cwd=clone, env=env)
+    assert again.exit_code == 0 and not again.json()["created"], again.stderr
+
+    # A dirty tree is refused on the caller's side, before anything is uploaded.
+    (clone / "params.yaml").write_text((clone / "params.yaml").read_text() + "\n# tweak\n")
+    dirty = cli_process("inner-loop", cwd=clone, env=env)
+    assert dirty.exit_code == 1 and "params.yaml" in dirty.stderr
+    git(clone, "checkout", "params.yaml")
+
+    # The SDK in this process, as the developer: results are the same dataclasses as a local call.
+    monkeypatch.setenv("LOOPLINE_URL", team.plane.url)
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["dev"])
+    status = loopline.status(clone)
+    assert isinstance(status, loopline.api.Status) and status.tier.value == "full"
+    assert any(m.git_commit == result["git_commit"] for m in status.models)
+    history = loopline.history(clone, kind="shared")
+    assert history[-1].event.kind == "shared" and history[-1].event.actor == "dev"
+    with pytest.raises(Forbidden, match="dev may not outer loop prod: it needs the releaser role"):
+        loopline.outer_loop_prod(clone)
+    denied = cli_process("rollback", "--previous", cwd=clone, env=env)
+    assert denied.exit_code == 1 and "needs the releaser role on workspace 'prod'" in denied.stderr
+    assert len(denied.stderr.strip().splitlines()) == 1
+
+    # A releaser promotes; the developer's token could not.
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["tess"])
+    tested = loopline.outer_loop_test(clone, commit=result["git_commit"])
+    assert tested.passed
+
+    monkeypatch.setenv("LOOPLINE_TOKEN", "ll_000000000000_" + "x" * 43)
+    with pytest.raises(Unauthenticated, match="not known"):
+        loopline.status(clone)
+    monkeypatch.delenv("LOOPLINE_TOKEN")
+    missing = cli_process("status", cwd=clone, env={"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": ""})
+    assert missing.exit_code == 2 and "LOOPLINE_TOKEN is not" in missing.stderr
+    commit_all(clone, "unused")  # the clone stays usable for local work

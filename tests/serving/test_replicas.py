@@ -1,0 +1,134 @@
+"""Two `loopline serve` replicas on one PostgreSQL state and one Blob store, under 32 concurrent clients.
+
+A release, a rollback, a key rotation and the kill and restart of one replica happen while the clients
+score through both replicas; bounded by a fixed number of steps, each a few seconds long.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+import loopline
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, edit_yaml, git, system_key
+from tests.servers import Load, Server, free_port
+
+pytestmark = pytest.mark.slow
+
+FOLLOW = 1.0  # seconds within which every replica must answer with the new traffic
+
+
+def _deployment_of(project: Path, commit: str) -> str:
+    info = loopline.get_endpoint("proj", project=project)
+    return next(d.name for d in info.deployments if d.git_commit == commit)
+
+
+def _after(load: Load, since: float, until: float, replica: int) -> list[tuple[float, int, str, int]]:
+    return [a for a in load.answers if since <= a[0] < until and a[3] == replica]
+
+
+def _assert_follows(load: Load, done: float, deployment: str, replicas: tuple[int, ...]) -> None:
+    """From FOLLOW seconds after ``done`` on, every replica answers only with ``deployment``."""
+    time.sleep(FOLLOW + 1.5)
+    for replica in replicas:
+        answers = _after(load, done + FOLLOW, time.monotonic(), replica)
+        assert len(answers) > 20, f"replica {replica} answered only {len(answers)} requests"
+        others = Counter(a[2] for a in answers if a[2] != deployment)
+        assert not others, f"replica {replica} still answered with {dict(others)} {FOLLOW} s after the change"
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}", "content-type": "application/json"}
+
+
+def _wait_key(urls: list[str], body: bytes, key: str) -> float:
+    """Seconds until every replica accepts ``key``."""
+    started = time.monotonic()
+    pending = set(urls)
+    while pending and time.monotonic() - started < 10:
+        for url in list(pending):
+            answer = httpx.post(url, content=body, headers=_headers(key), timeout=5)
+            if answer.status_code == 200:
+                pending.discard(url)
+        time.sleep(0.02)
+    assert not pending, f"{pending} never accepted the new key"
+    return time.monotonic() - started
+
+
+def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive_a_restart(
+    on_postgres: Any, on_azurite: str, new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = [free_port(), free_port()]
+    # The prod endpoints' URL is replica 0 (in production: the load balancer in front of all replicas).
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{ports[0]}")
+    project = new_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.inner_loop(project)
+    edit_yaml(project / "params.yaml", C=0.5)
+    b = commit_all(project, "Less regularisation")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project, commit=a)
+    keys = loopline.endpoint_keys("proj", regenerate="secondary", project=project).regenerated
+
+    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    body = json.dumps(
+        {"input_data": {"columns": list(heldout.columns), "data": heldout.head(1).to_numpy().tolist()}}
+    ).encode()
+    replicas = [Server(project, "prod", port=port) for port in ports]
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+        urls = [f"{r.url}/endpoints/proj/score" for r in replicas]
+        load = Load(urls, body, [system_key(project)])
+        thread = load.run()
+        time.sleep(1.0)
+
+        loopline.outer_loop_prod(project, commit=b)
+        released = time.monotonic()
+        _assert_follows(load, released, _deployment_of(project, b), (0, 1))
+
+        loopline.rollback(project, commit=a[:7], reason="drill")
+        rolled = time.monotonic()
+        _assert_follows(load, rolled, _deployment_of(project, a), (0, 1))
+
+        fresh = loopline.endpoint_keys("proj", regenerate="secondary", project=project).regenerated
+        assert _wait_key(urls, body, fresh["secondary"]) < FOLLOW
+        old = httpx.post(urls[1], content=body, headers=_headers(keys["secondary"]))
+        assert old.status_code == 401
+
+        # Through the release, the rollback and the rotation: not one failed request on either replica.
+        assert all(status == 200 for _, status, _, _ in load.answers), Counter(x[1] for x in load.answers)
+
+        # Kill replica 1 outright; replica 0 keeps answering every request sent to it.
+        killed = time.monotonic()
+        assert replicas[1].stop(signal.SIGKILL) == -signal.SIGKILL
+        time.sleep(1.5)
+        replicas[1] = Server(project, "prod", port=ports[1])
+        replicas[1].wait_ready()
+        restarted = time.monotonic()
+        loopline.rollback(project, previous=True, reason="forward again")
+        forward = time.monotonic()
+        _assert_follows(load, forward, _deployment_of(project, b), (0, 1))
+        load.stop.set()
+        thread.join(timeout=30)
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+    statuses = Counter((a[3], a[1]) for a in load.answers)
+    print(f"\n{len(load.answers)} requests through 2 replicas: {dict(statuses)}")
+    assert all(status == 200 for _, status, _, replica in load.answers if replica == 0)
+    failed_on_1 = [x for x in load.answers if x[3] == 1 and x[1] != 200]
+    # Replica 1's own clients see it go away and come back; nothing else fails.
+    assert all(killed <= x[0] <= restarted + FOLLOW for x in failed_on_1), failed_on_1[:3]
+    back = [x for x in _after(load, restarted, float("inf"), 1) if x[1] == 200]
+    assert len(back) > 20
