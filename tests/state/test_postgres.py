@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -22,6 +23,30 @@ def test_up_creates_the_databases_and_migrates_once(new_project: ProjectFactory,
     assert status.state_url.startswith("postgresql")
     assert status.stores["prod"]["tracking_uri"].startswith("postgresql://")
     assert not loopline.up(project).created
+
+
+def test_database_passwords_stay_out_of_outputs_and_the_audit_log(
+    new_project: ProjectFactory,
+    on_postgres: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The throwaway cluster trusts every local connection, so any password works: a real one to hide.
+    for variable in [v for v in os.environ if v.startswith("LOOPLINE_") and v.endswith("_URI")]:
+        monkeypatch.setenv(variable, os.environ[variable].replace("postgres@", "postgres:s3cret-pw@"))
+    state = os.environ["LOOPLINE_STATE__URL"]
+    monkeypatch.setenv("LOOPLINE_STATE__URL", state.replace("postgres@", "postgres:s3cret-pw@"))
+    project = new_project("full")
+    outputs = [
+        cli(capsys, *command, "--json", "-C", str(project))
+        for command in (("status",), ("history",), ("audit", "verify"), ("up",), ("tier", "show"))
+    ]
+    assert all(o.exit_code == 0 for o in outputs), [o.stderr for o in outputs]
+    shown = "".join(o.stdout + o.stderr for o in outputs)
+    assert "***" in shown and "s3cret-pw" not in shown
+    with Database(state).read() as connection:
+        rows = connection.execute(text("SELECT * FROM events")).fetchall()
+    assert rows and "s3cret-pw" not in str(rows)
 
 
 def test_an_unreachable_database_is_named_without_its_password(
