@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EndpointCreated",
     "EndpointKeys",
+    "EndpointMetrics",
     "Status",
     "WorkspaceInfo",
     "audit_verify",
@@ -66,6 +67,7 @@ __all__ = [
     "delete_endpoint",
     "demo",
     "endpoint_keys",
+    "endpoint_metrics",
     "get_batch_endpoint",
     "get_data",
     "get_endpoint",
@@ -74,6 +76,7 @@ __all__ = [
     "init",
     "inner_loop",
     "invoke_endpoint",
+    "latest_check",
     "list_batch_endpoints",
     "list_data",
     "list_endpoints",
@@ -93,6 +96,7 @@ __all__ = [
     "token_create",
     "token_list",
     "token_revoke",
+    "ui",
     "up",
     "use_workspace",
     "user_add",
@@ -218,6 +222,7 @@ class Status:
     state_url: str
     models: tuple[ModelVersionInfo, ...]
     endpoints: tuple[dict[str, Any], ...] = field(default=())
+    repository_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape ``loopline status --json`` prints."""
@@ -233,6 +238,7 @@ class Status:
             "state_url": self.state_url,
             "models": [m.to_dict() for m in self.models],
             "endpoints": list(self.endpoints),
+            "repository_url": self.repository_url,
         }
 
 
@@ -265,7 +271,17 @@ def status(project: PathLike | None = None) -> Status:
         state_url=instance.db.redacted_url,
         models=models,
         endpoints=endpoints,
+        repository_url=_repository_url(settings.root),
     )
+
+
+def _repository_url(root: Path) -> str | None:
+    from loopline.git import web_url
+
+    try:
+        return web_url(root)
+    except Exception:  # no git, or not a repository: the status has no link, nothing more
+        return None
 
 
 @_remote
@@ -824,6 +840,59 @@ def policy_evaluate(
     return evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, act=act)
 
 
+@dataclass(frozen=True)
+class EndpointMetrics:
+    """An endpoint's traffic over a recent window, in buckets, summed over deployments and replicas."""
+
+    endpoint: str
+    minutes: int
+    step_seconds: int
+    points: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "endpoint": self.endpoint,
+            "minutes": self.minutes,
+            "step_seconds": self.step_seconds,
+            "points": self.points,
+        }
+
+
+@_remote
+def endpoint_metrics(
+    name: str, *, minutes: int = 60, step_seconds: int = 30, project: PathLike | None = None
+) -> EndpointMetrics:
+    """Requests per second, error rate and p50/p99 latency of an endpoint over the last ``minutes``."""
+    import time
+
+    from loopline.endpoints import service
+    from loopline.serving.stats import series
+
+    if not 1 <= minutes <= 120 or not 1 <= step_seconds <= 3600:
+        raise UsageError(
+            "minutes must be 1 to 120 (statistics are kept two hours) and step_seconds 1 to 3600"
+        )
+    instance = _provisioned(project)
+    service.get_endpoint(instance, name)
+    points = series(instance.db, name, time.time() - minutes * 60, step_seconds)
+    return EndpointMetrics(name, minutes, step_seconds, points)
+
+
+@_remote
+def latest_check(endpoint: str | None = None, *, project: PathLike | None = None) -> dict[str, Any] | None:
+    """The newest monitoring check of an endpoint (default: the prod endpoint), or None without one."""
+    from loopline.errors import InsufficientEvidence
+    from loopline.monitoring.policy import latest_check as newest
+
+    instance = _provisioned(project)
+    try:
+        row = newest(instance, endpoint or instance.settings.prod_endpoint)
+    except InsufficientEvidence:
+        return None
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
+
+
 # Team mode: the audit log and loopline's database ---------------------------------------------------
 
 
@@ -919,6 +988,14 @@ def token_revoke(token_id: str, *, project: PathLike | None = None) -> TokenInfo
 
     instance = _provisioned(project)
     return revoke_token(instance.db, token_id, instance.actor)
+
+
+def ui(*, host: str = "127.0.0.1", port: int = 8800, project: PathLike | None = None) -> None:
+    """Serve the web dashboard for the person at this machine until interrupted (blocks)."""
+    from loopline.ui.app import run
+
+    instance = _provisioned(project)
+    run(instance.root, host, port)
 
 
 def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | None = None) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from loopline.errors import InvalidReference, NotAGitRepository, StoreUnavailable
 
-__all__ = ["CommitIdentity", "commit_identity", "is_git_repo", "resolve_commit", "run_git"]
+__all__ = [
+    "CommitIdentity",
+    "commit_identity",
+    "commit_url",
+    "is_git_repo",
+    "resolve_commit",
+    "run_git",
+    "web_url",
+]
 
 
 @dataclass(frozen=True)
@@ -104,3 +112,23 @@ def resolve_commit(root: Path, ref: str) -> str:
         return run_git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
     except _GitFailed:
         raise InvalidReference(f"'{ref}' does not name a commit in {root}") from None
+
+
+def web_url(root: Path, remote: str = "origin") -> str | None:
+    """The web address of the repository's remote (GitHub, GitLab, ...), or None when there is none."""
+    from urllib.parse import urlsplit
+
+    url = run_git(root, "remote", "get-url", remote, check=False).strip()
+    if url.startswith("git@") and ":" in url:  # git@github.com:owner/repo.git
+        host, _, path = url.removeprefix("git@").partition(":")
+        url = f"https://{host}/{path}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http", "ssh") or not parts.hostname or not parts.path.strip("/"):
+        return None  # a local path, or nothing
+    # Never show credentials that a remote URL may carry.
+    return f"https://{parts.hostname}/{parts.path.strip('/').removesuffix('.git')}"
+
+
+def commit_url(repository: str | None, commit: str) -> str | None:
+    """The web page of one commit, when the repository's web address is known."""
+    return f"{repository}/commit/{commit}" if repository else None

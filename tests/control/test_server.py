@@ -62,6 +62,8 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("releases", {"endpoint": PROD}, READ_PROD),
     ("invoke_endpoint", {"name": PROD, "payload": {"inputs": [[1.0]]}, "timeout": 2}, READ_PROD),
     ("monitor_check", {"endpoint": "dev-ep"}, EVERYONE),
+    ("latest_check", {"endpoint": PROD}, READ_PROD),
+    ("endpoint_metrics", {"name": "dev-ep", "minutes": 5}, EVERYONE),
     ("get_batch_endpoint", {"name": "dev-batch"}, EVERYONE),
     ("policy_evaluate", {"endpoint": PROD}, READ_PROD),
     ("policy_evaluate", {"endpoint": PROD, "act": True}, PROD_CHANGE),

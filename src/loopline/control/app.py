@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from loopline import access, audit
 from loopline.api import REMOTE, import_inner_loop
@@ -36,6 +36,7 @@ from loopline.control.upload import InnerLoopUpload, unpack
 from loopline.errors import Forbidden, LooplineError, NotFound, RateLimited, Unauthenticated, UsageError
 from loopline.events import RefusedAttempt
 from loopline.instance import Instance, acting_as
+from loopline.ui.app import build_ui
 
 __all__ = ["FailureLimiter", "build_app", "run"]
 
@@ -265,6 +266,46 @@ def _forget_stale(folder: Path, age: float = 86_400) -> None:
                 path.unlink()
 
 
+class TokenAccess:
+    """The dashboard's sign-in on the control plane: the token in an HttpOnly cookie, roles as for the API."""
+
+    needs_sign_in = True
+    cookie = "loopline_token"
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    def _principal(self, request: Request) -> access.Principal | None:
+        token = request.cookies.get(self.cookie)
+        if not token:
+            return None
+        try:
+            return access.authenticate(Instance.open(self.plane.root).db, token)
+        except Unauthenticated:
+            return None
+
+    def user(self, request: Request) -> str | None:
+        principal = self._principal(request)
+        return principal.user if principal else None
+
+    def secret(self, request: Request) -> str:
+        return request.cookies.get(self.cookie, "")
+
+    def allow(self, request: Request, operation: str, arguments: dict[str, Any]) -> None:
+        principal = self._principal(request)
+        if principal is None:
+            raise Unauthenticated(problem="the dashboard session ended")
+        self.plane.authorize(principal, operation, arguments)
+
+    def sign_in(self, token: str, address: str) -> str:
+        self.plane.limiter.check(address)
+        try:
+            return access.authenticate(Instance.open(self.plane.root).db, token or None).user
+        except Unauthenticated:
+            self.plane.limiter.failed(address)
+            raise
+
+
 def build_app(root: Path) -> Starlette:
     """The control plane's ASGI application for the project at ``root``."""
     missing = sorted(set(REMOTE) ^ set(RULES))
@@ -279,7 +320,11 @@ def build_app(root: Path) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return _json({"status": "ok"})
 
-    routes = [Route("/openapi.json", openapi), Route("/healthz", healthz)]
+    async def home(_request: Request) -> Response:
+        return RedirectResponse("/ui/", status_code=307)
+
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi), Route("/healthz", healthz), Route("/", home)]
+    routes.append(Mount("/ui", app=build_ui(root, TokenAccess(plane))))
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
     routes += [

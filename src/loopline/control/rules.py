@@ -118,6 +118,8 @@ RULES: dict[str, Rule] = {
     "releases": _read_endpoint("endpoint"),
     "invoke_endpoint": _read_endpoint("name"),
     "monitor_check": _read_endpoint("endpoint"),
+    "latest_check": _read_endpoint("endpoint"),
+    "endpoint_metrics": _read_endpoint("name"),
     "get_batch_endpoint": lambda instance, args: (Role.READER, _batch_workspace(instance, args["name"])),
     # The inner loop and data: developers.
     "inner_loop": _fixed(Role.DEVELOPER, DEV),

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, insert, select
 from loopline.state import Database
 from loopline.state.schema import serving_stats
 
-__all__ = ["BUCKETS_MS", "StatsRecorder", "WindowStats", "window_stats"]
+__all__ = ["BUCKETS_MS", "StatsRecorder", "WindowStats", "series", "window_stats"]
 
 BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 """Upper bounds of the latency histogram in milliseconds; one more bucket holds everything slower."""
@@ -197,3 +197,33 @@ def per_second(db: Database, endpoint: str, since: float) -> list[dict[str, Any]
             }
             for d, s, r, e, total in connection.execute(statement)
         ]
+
+
+def series(db: Database, endpoint: str, since: float, step: int) -> list[dict[str, Any]]:
+    """Requests per second, error rate and p50/p99 latency of an endpoint (all deployments and replicas)
+    in buckets of ``step`` seconds from ``since`` to now; buckets without requests are left out."""
+    statement = select(
+        serving_stats.c.second,
+        serving_stats.c.requests,
+        serving_stats.c.errors,
+        serving_stats.c.latency_counts,
+    ).where(serving_stats.c.endpoint == endpoint, serving_stats.c.second >= int(since))
+    buckets: dict[int, _Window] = {}
+    with db.read() as connection:
+        for row in connection.execute(statement):
+            start = int(since) + (row.second - int(since)) // step * step
+            bucket = buckets.setdefault(start, _Window())
+            bucket.requests += row.requests
+            bucket.errors += row.errors
+            bucket.counts = [a + b for a, b in zip(bucket.counts, row.latency_counts, strict=True)]
+    return [
+        {
+            "at": start,
+            "rps": round(bucket.requests / step, 3),
+            "error_rate": round(bucket.errors / bucket.requests, 5),
+            "p50_ms": quantile(bucket.counts, 0.5),
+            "p99_ms": quantile(bucket.counts, 0.99),
+        }
+        for start, bucket in sorted(buckets.items())
+        if bucket.requests
+    ]

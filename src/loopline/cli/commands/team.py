@@ -32,6 +32,16 @@ def server(
     api.server(host=host, port=port, project=project)
 
 
+@app.command("ui")
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8800,
+    project: ProjectOption = None,
+) -> None:
+    """Serve the web dashboard at http://HOST:PORT/ui/ (blocks); the control plane serves it at /ui too."""
+    api.ui(host=host, port=port, project=project)
+
+
 def _roles(roles: dict[str, str]) -> str:
     return ", ".join(f"{role} on {workspace}" for workspace, role in sorted(roles.items())) or "no roles"
 

@@ -1,0 +1,1 @@
+"""The web dashboard (``loopline ui``, and ``/ui`` on the control plane)."""

@@ -1,0 +1,295 @@
+"""The dashboard: server-rendered pages (Jinja2) over the SDK, with two actions behind confirm dialogs.
+
+``loopline ui`` serves it for the person at this machine (who holds the stores' credentials anyway); the
+control plane serves it at ``/ui`` to signed-in users, whose token and role decide what they may do.
+Every asset is served from here: the pages make no request to any other host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from loopline import api
+from loopline.errors import LooplineError, UsageError
+from loopline.instance import acting_as, current_actor
+from loopline.ui import views
+
+__all__ = ["Access", "LocalAccess", "build_ui"]
+
+PREFIX = "/ui"
+_COMMIT = re.compile(r"^[0-9a-fA-F]{4,40}$")
+
+
+class Access(Protocol):
+    """Who is asking, and whether they may do something."""
+
+    needs_sign_in: bool
+
+    def user(self, request: Request) -> str | None:
+        """The signed-in user, or None."""
+
+    def secret(self, request: Request) -> str:
+        """What the request's CSRF token is derived from (the session's identity)."""
+
+    def allow(self, request: Request, operation: str, arguments: dict[str, Any]) -> None:
+        """Raise Forbidden (audited) unless the user may run ``operation`` with ``arguments``."""
+
+    def sign_in(self, token: str, address: str) -> str:
+        """Check a token sent from ``address``; the user it belongs to."""
+
+
+class LocalAccess:
+    """The person at this machine: allowed everything the stores' credentials allow."""
+
+    needs_sign_in = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def user(self, request: Request) -> str | None:
+        return current_actor(self.root)
+
+    def secret(self, request: Request) -> str:
+        return "local"
+
+    def allow(self, request: Request, operation: str, arguments: dict[str, Any]) -> None:
+        return None
+
+    def sign_in(self, token: str, address: str) -> str:
+        raise UsageError("this dashboard has no sign-in; it acts as the user at this machine")
+
+
+class Dashboard:
+    """The pages and actions of one instance's dashboard."""
+
+    def __init__(self, root: Path, access: Access) -> None:
+        self.root = root
+        self.access = access
+        self.key = secrets.token_bytes(32)
+        self.templates = Environment(
+            loader=PackageLoader("loopline.ui", "templates"), autoescape=select_autoescape(["html"])
+        )
+        self.templates.globals.update(prefix=PREFIX, ago=views.ago, quote=quote)
+
+    def csrf(self, request: Request) -> str:
+        """The form token of this session: forms posted from other sites do not have it."""
+        return hmac.new(self.key, self.access.secret(request).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """A page, with the user, the CSRF token and any flash message."""
+        context.setdefault("flash", request.query_params.get("flash"))
+        context.setdefault("error", request.query_params.get("error"))
+        page = self.templates.get_template(name).render(
+            user=self.access.user(request),
+            sign_in=self.access.needs_sign_in,
+            csrf=self.csrf(request),
+            page=name.removesuffix(".html"),
+            **context,
+        )
+        return HTMLResponse(page, status_code=status)
+
+    def page(
+        self, name: str, build: Callable[[Request], dict[str, Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A GET handler that renders ``name`` with what ``build`` computes (via the SDK, in a thread)."""
+
+        async def handle(request: Request) -> Response:
+            if self.access.needs_sign_in and self.access.user(request) is None:
+                return RedirectResponse(f"{PREFIX}/signin", status_code=303)
+            try:
+                await run_in_threadpool(self.access.allow, request, "status", {})
+                context = await run_in_threadpool(self._as_user, request, build)
+            except LooplineError as error:
+                return self.render(request, "error.html", error.http_status, message=error.message)
+            return self.render(request, name, **context)
+
+        return handle
+
+    def _as_user(self, request: Request, build: Callable[[Request], Any]) -> Any:
+        with acting_as(self.access.user(request) or "unknown"):
+            return build(request)
+
+    # Pages ---------------------------------------------------------------------------------------------
+
+    def topology(self, request: Request) -> dict[str, Any]:
+        return {"topology": views.topology(self.root)}
+
+    def models(self, request: Request) -> dict[str, Any]:
+        model = request.query_params.get("model") or None
+        commit = request.query_params.get("commit") or None
+        rows, names = views.models_page(self.root, model, commit)
+        repository = api.status(self.root).repository_url
+        return {"rows": rows, "names": names, "model": model, "commit": commit, "repository": repository}
+
+    def endpoints(self, request: Request) -> dict[str, Any]:
+        return {"endpoints": views.endpoints_page(self.root)}
+
+    def history(self, request: Request) -> dict[str, Any]:
+        filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
+        records = api.history(self.root, **filters)  # type: ignore[arg-type]
+        return {"records": list(reversed(records))[:500], "filters": filters}
+
+    def commit(self, request: Request) -> dict[str, Any]:
+        sha = request.path_params["sha"]
+        if not _COMMIT.match(sha):
+            raise UsageError(f"'{sha}' is not a commit id")
+        versions, records = views.commit_page(self.root, sha)
+        return {
+            "sha": sha,
+            "versions": versions,
+            "records": records,
+            "repository": api.status(self.root).repository_url,
+        }
+
+    async def metrics(self, request: Request) -> Response:
+        if self.access.needs_sign_in and self.access.user(request) is None:
+            return JSONResponse({"error_code": "UNAUTHENTICATED", "message": "sign in first"}, 401)
+        name = request.path_params["name"]
+
+        def load() -> Any:
+            self.access.allow(request, "endpoint_metrics", {"name": name})
+            return api.endpoint_metrics(name, project=self.root).to_dict()
+
+        try:
+            return JSONResponse(await run_in_threadpool(self._as_user, request, lambda _r: load()))
+        except LooplineError as error:
+            return JSONResponse({"error_code": error.error_code, "message": error.message}, error.http_status)
+
+    # Actions -------------------------------------------------------------------------------------------
+
+    async def act(self, request: Request) -> Response:
+        """POST /actions/rollback or /actions/traffic: check the form, the role, then do it as the user."""
+        if self.access.needs_sign_in and self.access.user(request) is None:
+            return RedirectResponse(f"{PREFIX}/signin", status_code=303)
+        form = await request.form()
+        back = f"{PREFIX}/endpoints"
+        if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(request)):
+            return self._back(back, error="the form expired; reload the page and try again")
+        action = request.path_params["action"]
+        try:
+            operation, arguments = _action(action, form)
+            message = await run_in_threadpool(self._run, request, operation, arguments)
+        except LooplineError as error:
+            return self._back(back, error=error.message)
+        return self._back(back, flash=message)
+
+    def _run(self, request: Request, operation: str, arguments: dict[str, Any]) -> str:
+        self.access.allow(request, operation, arguments)
+        with acting_as(self.access.user(request) or "unknown"):
+            if operation == "rollback":
+                result = api.rollback(self.root, **arguments)
+                return result.message
+            info = api.set_traffic(project=self.root, **arguments)
+            shown = ", ".join(f"{name} {share}%" for name, share in info.traffic.items())
+            return f"traffic of {info.name} is now {shown}"
+
+    @staticmethod
+    def _back(url: str, **message: str) -> Response:
+        return RedirectResponse(f"{url}?{urlencode(message)}", status_code=303)
+
+    # Sign-in (control plane only) ---------------------------------------------------------------------
+
+    async def signin(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.render(request, "signin.html")
+        form = await request.form()
+        token = str(form.get("token", "")).strip()
+        try:
+            address = request.client.host if request.client else "unknown"
+            user = await run_in_threadpool(self.access.sign_in, token, address)
+        except LooplineError as error:
+            # The form again, with the reason (a 200: the page itself loaded fine).
+            return self.render(request, "signin.html", error=error.message)
+        response = RedirectResponse(
+            f"{PREFIX}/?{urlencode({'flash': f'signed in as {user}'})}", status_code=303
+        )
+        response.set_cookie(
+            "loopline_token",
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path=PREFIX,
+        )
+        return response
+
+    async def signout(self, request: Request) -> Response:
+        response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
+        response.delete_cookie("loopline_token", path=PREFIX)
+        return response
+
+
+def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
+    endpoint = str(form.get("endpoint", ""))
+    reason = str(form.get("reason", "")).strip() or None
+    if action == "rollback":
+        commit = str(form.get("commit", ""))
+        if not _COMMIT.match(commit):
+            raise UsageError("choose the commit to roll back to")
+        return "rollback", {"endpoint": endpoint, "commit": commit, "reason": reason or "from the dashboard"}
+    if action == "traffic":
+        shares = {}
+        for key, value in form.multi_items():
+            if key.startswith("share:"):
+                try:
+                    shares[key.removeprefix("share:")] = int(str(value))
+                except ValueError:
+                    raise UsageError(
+                        f"traffic of {key.removeprefix('share:')} must be a whole number"
+                    ) from None
+        return "set_traffic", {"name": endpoint, "traffic": shares, "reason": reason}
+    raise UsageError(f"there is no action '{action}'")
+
+
+def build_ui(root: Path, access: Access | None = None) -> Starlette:
+    """The dashboard of the project at ``root``, to be mounted at ``/ui``."""
+    board = Dashboard(root, access or LocalAccess(root))
+    static = Path(__file__).parent / "static"
+    routes = [
+        Route("/", board.page("topology.html", board.topology)),
+        Route("/models", board.page("models.html", board.models)),
+        Route("/endpoints", board.page("endpoints.html", board.endpoints)),
+        Route("/endpoints/{name}/metrics.json", board.metrics),
+        Route("/history", board.page("history.html", board.history)),
+        Route("/commits/{sha}", board.page("commit.html", board.commit)),
+        Route("/actions/{action}", board.act, methods=["POST"]),
+        Route("/signin", board.signin, methods=["GET", "POST"]),
+        Route("/signout", board.signout, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=static), name="static"),
+    ]
+    return Starlette(routes=routes)
+
+
+def local_app(root: Path) -> Starlette:
+    """``loopline ui``: the dashboard at ``/ui``, and ``/`` sending there."""
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+    return Starlette(routes=[Route("/", home), Mount(PREFIX, app=build_ui(root))])
+
+
+def run(root: Path, host: str, port: int) -> None:
+    """Serve the dashboard until interrupted."""
+    import uvicorn
+
+    from loopline.serving.server import bind
+
+    sock = bind(host, port, reuse_port=False)
+    config = uvicorn.Config(local_app(root), log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

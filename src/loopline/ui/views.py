@@ -1,0 +1,212 @@
+"""What each dashboard page shows, computed from the SDK's answers (no templates, no HTTP here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loopline import api
+from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo
+
+__all__ = ["Node", "Topology", "ago", "commit_page", "endpoints_page", "models_page", "topology"]
+
+MOVES = {"shared", "promoted", "released", "rolled-back"}
+
+
+def ago(when: datetime | str | None) -> str:
+    """``5 min ago`` style age of a time."""
+    if when is None:
+        return ""
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    seconds = int((datetime.now(UTC) - moment.astimezone(UTC)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One workspace (or the shared registry) in the topology, with what it holds now."""
+
+    name: str
+    version: int | None
+    commit: str | None
+    detail: str
+    arrived: dict[str, Any] | None = None  # the last move into this workspace
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The tier drawn as a chain of workspaces."""
+
+    tier: str
+    model: str
+    nodes: list[Node]
+    repository_url: str | None
+
+
+def _latest(models: tuple[ModelVersionInfo, ...], workspace: str, name: str) -> ModelVersionInfo | None:
+    found = [m for m in models if m.workspace == workspace and m.name == name]
+    return max(found, key=lambda m: m.version) if found else None
+
+
+def _live(endpoints: list[EndpointInfo], workspace: str) -> tuple[EndpointInfo, Any] | None:
+    for endpoint in endpoints:
+        if endpoint.workspace == workspace:
+            live = [d for d in endpoint.deployments if d.traffic > 0]
+            if live:
+                return endpoint, max(live, key=lambda d: d.traffic)
+    return None
+
+
+def topology(project: Path) -> Topology:
+    """dev -> shared -> test -> prod, each with the commit and version it holds, and the last moves."""
+    status = api.status(project)
+    name = _model_name(status)
+    endpoints = api.list_endpoints(project=project)
+    moves = [r for r in api.history(project, limit=500) if r.kind in MOVES]
+    order = ["dev", SHARED, *[w for w in ("test", "prod") if w in status.workspaces]]
+    nodes = []
+    for workspace in order:
+        live = _live(endpoints, workspace) if workspace != SHARED else None
+        latest = _latest(status.models, workspace, name)
+        if live is not None:
+            endpoint, deployment = live
+            node = Node(
+                workspace,
+                deployment.version,
+                deployment.git_commit,
+                f"serving {deployment.name} on {endpoint.name} ({deployment.traffic}%)",
+            )
+        elif latest is not None:
+            node = Node(
+                workspace, latest.version, latest.git_commit, f"newest of {_count(status, workspace)}"
+            )
+        else:
+            node = Node(workspace, None, None, "nothing yet")
+        arrived = next((r for r in reversed(moves) if r.event.workspace == workspace), None)
+        if arrived is not None:
+            node = Node(
+                node.name,
+                node.version,
+                node.commit,
+                node.detail,
+                {
+                    "kind": arrived.kind,
+                    "commit": arrived.event.git_commit,
+                    "actor": arrived.event.actor,
+                    "ago": ago(arrived.event.at),
+                    "at": arrived.event.at.isoformat(),
+                },
+            )
+        nodes.append(node)
+    return Topology(status.tier.value, name, nodes, status.repository_url)
+
+
+def _model_name(status: api.Status) -> str:
+    names = sorted({m.name for m in status.models})
+    return names[0] if len(names) == 1 else (status.project + "-classifier" if not names else names[0])
+
+
+def _count(status: api.Status, workspace: str) -> str:
+    count = sum(1 for m in status.models if m.workspace == workspace)
+    return f"{count} version{'s' if count != 1 else ''}"
+
+
+@dataclass
+class ModelRow:
+    """One model version with everything the models table shows."""
+
+    version: ModelVersionInfo
+    metrics: dict[str, float] = field(default_factory=dict)
+    gate: str | None = None
+    report_uri: str | None = None
+    deployed: list[str] = field(default_factory=list)
+
+
+def models_page(project: Path, model: str | None, commit: str | None) -> tuple[list[ModelRow], list[str]]:
+    """Every model version across workspaces (filtered), newest first, and the model names."""
+    status = api.status(project)
+    endpoints = api.list_endpoints(project=project)
+    gates = {
+        (r.event.workspace, r.event.git_commit): r.event for r in api.history(project, kind="gate-evaluated")
+    }
+    rows = []
+    for version in sorted(
+        status.models, key=lambda m: m.created_at or datetime.min.replace(tzinfo=UTC), reverse=True
+    ):
+        if model and version.name != model:
+            continue
+        if commit and not version.git_commit.startswith(commit.lower()):
+            continue
+        row = ModelRow(version)
+        dev_gate = gates.get(("dev", version.git_commit))
+        if dev_gate is not None:
+            row.gate = dev_gate.outcome
+            checks = dev_gate.details.get("checks", [])
+            row.metrics = {c["metric"]: c["value"] for c in checks if c.get("value") is not None}
+        test_gate = gates.get(("test", version.git_commit))
+        if test_gate is not None:
+            row.report_uri = test_gate.details.get("report_uri")
+            if version.workspace in ("test", "prod"):
+                row.metrics = {
+                    k: v
+                    for k, v in test_gate.details.get("metrics", {}).items()
+                    if isinstance(v, float | int)
+                }
+        for endpoint in endpoints:
+            for deployment in endpoint.deployments:
+                if (endpoint.workspace, deployment.model, deployment.version) == (
+                    version.workspace,
+                    version.name,
+                    version.version,
+                ):
+                    row.deployed.append(f"{endpoint.name}/{deployment.name} {deployment.traffic}%")
+        rows.append(row)
+    return rows, sorted({m.name for m in status.models})
+
+
+@dataclass
+class EndpointView:
+    """One endpoint: deployments, traffic, where it can be rolled back to, and its monitoring."""
+
+    info: EndpointInfo
+    targets: list[dict[str, Any]]
+    check: dict[str, Any] | None
+    drift: list[tuple[str, float]]
+
+
+def endpoints_page(project: Path) -> list[EndpointView]:
+    """Every online endpoint with its rollback targets and latest monitoring check."""
+    views = []
+    for info in api.list_endpoints(project=project):
+        live = {d.git_commit for d in info.deployments if d.traffic == 100}
+        targets: dict[str, dict[str, Any]] = {}
+        for record in reversed(api.releases(info.name, project=project)):
+            if record.git_commit not in live and record.git_commit not in targets:
+                targets[record.git_commit] = {
+                    "commit": record.git_commit,
+                    "version": record.version,
+                    "label": f"{record.git_commit[:7]} (v{record.version}, {record.kind} {ago(record.at)})",
+                }
+        for deployment in info.deployments:
+            if deployment.git_commit not in live and deployment.git_commit not in targets:
+                targets[deployment.git_commit] = {
+                    "commit": deployment.git_commit,
+                    "version": deployment.version,
+                    "label": f"{deployment.git_commit[:7]} (v{deployment.version}, as {deployment.name})",
+                }
+        check = api.latest_check(info.name, project=project)
+        psi = (check or {}).get("signals", {}).get("psi", {}) or {}
+        drift = sorted(((k, float(v)) for k, v in psi.items()), key=lambda kv: kv[1], reverse=True)
+        views.append(EndpointView(info, list(targets.values()), check, drift))
+    return views
+
+
+def commit_page(project: Path, commit: str) -> tuple[list[ModelVersionInfo], list[Any]]:
+    """One commit's model versions and its story in the audit log."""
+    versions = [m for m in api.status(project).models if m.git_commit.startswith(commit.lower())]
+    return versions, api.history(project, commit=commit)

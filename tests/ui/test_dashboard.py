@@ -1,0 +1,296 @@
+"""The dashboard in a real headless Chromium: topology, models, endpoints with live charts, history, and a
+rollback through its confirm dialog; then the same dashboard on the control plane, where roles decide.
+
+Screenshots go to test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import loopline
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, edit_yaml, git, system_key
+from tests.servers import ControlPlane, Server, free_port
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--no-first-run",
+    "--metrics-recording-only",
+]
+
+
+class Browser:
+    """One Chromium page that records console errors and every request it makes."""
+
+    def __init__(self, playwright: Any, width: int = 1280, height: int = 860) -> None:
+        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        self.context = self.browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def shot(self, name: str) -> None:
+        """Save a full-page screenshot as a test artifact."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+        self.browser.close()
+
+    def assert_clean(self, origin: str) -> None:
+        """No console error, and not one request left ``origin``."""
+        assert not self.errors, self.errors
+        assert self.requests and all(url.startswith(origin) for url in self.requests), [
+            url for url in self.requests if not url.startswith(origin)
+        ]
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(f"{CHROMIUM} is missing: run ./scripts/services")
+    with sync_playwright() as driver:
+        yield driver
+
+
+class Dashboard:
+    """A `loopline ui` child process on a free port."""
+
+    def __init__(self, project: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        script = Path(sys.executable).with_name("loopline")
+        self.log = project.parent / "ui.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [str(script), "ui", "-C", str(project), "--port", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={k: v for k, v in os.environ.items() if k != "LOOPLINE_URL"},
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ui/", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError(f"dashboard not up: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def _released_twice(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str, str]:
+    """A simple-tier project whose prod serves commit B, with A released before it."""
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{free_port()}")
+    project = trained_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_prod(project)
+    edit_yaml(project / "params.yaml", C=0.5)
+    b = commit_all(project, "Less regularisation")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    return project, a, b
+
+
+def _score(project: Path, server: Server, count: int) -> None:
+    import json
+
+    import pandas as pd
+
+    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    body = json.dumps(
+        {"input_data": {"columns": list(heldout.columns), "data": heldout.head(3).to_numpy().tolist()}}
+    )
+    headers = {"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"}
+    with httpx.Client(timeout=10) as client:
+        for _ in range(count):
+            assert (
+                client.post(f"{server.url}/endpoints/proj/score", content=body, headers=headers).status_code
+                == 200
+            )
+
+
+def test_a_release_is_seen_and_rolled_back_from_the_browser(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, playwright: Any
+) -> None:
+    project, a, b = _released_twice(trained_project, monkeypatch)
+    port = int(loopline.get_endpoint("proj", project=project).url.split(":")[2].split("/")[0])
+    with Server(project, "prod", port=port) as server:
+        _score(project, server, 60)
+        time.sleep(1.5)  # the serving statistics are written once a second
+        board = Dashboard(project)
+        browser = Browser(playwright)
+        try:
+            page = browser.page
+            page.goto(f"{board.url}/ui/")
+            prod = page.get_by_test_id("node-prod")
+            assert b[:7] in prod.inner_text()
+            assert (
+                a[:7] in page.get_by_test_id("node-dev").inner_text()
+                or b[:7] in page.get_by_test_id("node-dev").inner_text()
+            )
+            assert "released" in page.get_by_test_id("move-prod").inner_text()
+            browser.shot("1-topology")
+
+            page.goto(f"{board.url}/ui/models")
+            table = page.locator("table.models").inner_text()
+            assert a[:7] in table and b[:7] in table and "accuracy" in table and "passed" in table
+            page.goto(f"{board.url}/ui/models?commit={a[:7]}")
+            assert b[:7] not in page.locator("table.models").inner_text()
+            browser.shot("2-models")
+
+            page.goto(f"{board.url}/ui/endpoints")
+            endpoint = page.get_by_test_id("endpoint-proj")
+            traffic = page.get_by_test_id("traffic-proj").inner_text()
+            assert b[:7] in traffic and "100%" in traffic
+            # The charts fill from the serving statistics, and refresh by themselves.
+            endpoint.locator("svg[data-series=rps] rect.dot").first.wait_for(timeout=10_000)
+            first = endpoint.locator("[data-metrics]").get_attribute("data-updated")
+            page.wait_for_function(
+                "old => document.querySelector('[data-metrics]').dataset.updated !== old",
+                arg=first,
+                timeout=12_000,
+            )
+            browser.shot("3-endpoints")
+
+            # Roll back to A through the dialog, which says exactly what will move.
+            page.get_by_test_id("rollback-target-proj").select_option(a)
+            page.get_by_test_id("rollback-proj").click()
+            dialog = page.locator("dialog#confirm")
+            dialog.wait_for(state="visible")
+            text = dialog.inner_text()
+            assert (
+                "Move 100% of the traffic of endpoint proj (prod)" in text and a[:7] in text and b[:7] in text
+            )
+            browser.shot("4-rollback-dialog")
+            page.locator("#confirm-ok").click()
+            page.wait_for_url("**/ui/endpoints?flash=*")
+            assert (
+                "rolled back" in page.locator(".flash").inner_text()
+                or a[:7] in page.locator(".flash").inner_text()
+            )
+            traffic = page.get_by_test_id("traffic-proj").inner_text()
+            assert a[:7] in traffic and "100%" in traffic and b[:7] not in traffic
+            browser.shot("5-rolled-back")
+
+            page.goto(f"{board.url}/ui/")
+            assert a[:7] in page.get_by_test_id("node-prod").inner_text()
+            assert "rolled-back" in page.get_by_test_id("move-prod").inner_text()
+
+            page.goto(f"{board.url}/ui/history?commit={a[:7]}")
+            timeline = page.locator("table.timeline").inner_text()
+            assert "rolled-back" in timeline and "released" in timeline
+            page.goto(f"{board.url}/ui/commits/{a}")
+            assert "rolled-back" in page.locator("table.timeline").inner_text()
+            browser.shot("6-commit")
+            browser.assert_clean(board.url)
+        finally:
+            browser.close()
+            board.stop()
+    assert {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments}[
+        a
+    ] == 100
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert rolled.git_commit == a and rolled.reason == "from the dashboard"
+
+    # On a phone's screen: nothing wider than the screen.
+    phone = Browser(playwright, 390, 844)
+    try:
+        board = Dashboard(project)
+        for name, path in (("topology", "/ui/"), ("endpoints", "/ui/endpoints"), ("models", "/ui/models")):
+            phone.page.goto(f"{board.url}{path}")
+            assert phone.page.evaluate("document.body.scrollWidth <= window.innerWidth + 1"), path
+            phone.shot(f"7-phone-{name}")
+        phone.assert_clean(board.url)
+    finally:
+        phone.close()
+        board.stop()
+
+
+def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audited(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, playwright: Any
+) -> None:
+    project, a, b = _released_twice(trained_project, monkeypatch)
+    tokens = {}
+    for user, role, workspace in (("dev", "developer", "dev"), ("paul", "releaser", "prod")):
+        loopline.user_add(user, project=project)
+        loopline.user_grant(user, role, workspace, project=project)
+        loopline.user_grant(user, "reader", "*", project=project)
+        tokens[user] = loopline.token_create(user, project=project).secret
+    with ControlPlane(project) as plane:
+        browser = Browser(playwright)
+        try:
+            page = browser.page
+            page.goto(f"{plane.url}/ui/endpoints")
+            assert page.url.endswith("/ui/signin")
+            page.fill("input[name=token]", "ll_000000000000_" + "x" * 43)
+            page.click("form.signin button")
+            assert "not known" in page.locator(".flash.error").inner_text()
+            page.fill("input[name=token]", str(tokens["dev"]))
+            page.click("form.signin button")
+            assert "signed in as dev" in page.locator(".flash").inner_text()
+            page.goto(f"{plane.url}/ui/endpoints")
+            page.get_by_test_id("rollback-target-proj").select_option(a)
+            page.get_by_test_id("rollback-proj").click()
+            page.locator("#confirm-ok").click()
+            page.wait_for_url("**/ui/endpoints?error=*")
+            refusal = page.locator(".flash.error").inner_text()
+            assert "dev may not rollback: it needs the releaser role on workspace 'prod'" in refusal
+            browser.shot("8-refused")
+            assert b[:7] in page.get_by_test_id("traffic-proj").inner_text()
+
+            # A releaser may move prod's traffic, by the same dialog.
+            page.click("button.link")
+            page.fill("input[name=token]", str(tokens["paul"]))
+            page.click("form.signin button")
+            page.goto(f"{plane.url}/ui/endpoints")
+            deployments = {
+                d.git_commit: d.name for d in loopline.get_endpoint("proj", project=project).deployments
+            }
+            page.get_by_test_id(f"share-proj-{deployments[a]}").fill("50")
+            page.get_by_test_id(f"share-proj-{deployments[b]}").fill("50")
+            page.get_by_test_id("traffic-proj-apply").click()
+            assert "100% → 50%" in page.locator("dialog#confirm").inner_text()
+            page.locator("#confirm-ok").click()
+            page.wait_for_url("**/ui/endpoints?flash=*")
+            assert "50%" in page.get_by_test_id("traffic-proj").inner_text()
+            browser.assert_clean(plane.url)
+        finally:
+            browser.close()
+    refused = [r.event for r in loopline.history(project, kind="refused") if r.event.outcome == "forbidden"]
+    assert refused and refused[-1].actor == "dev" and refused[-1].details["operation"] == "rollback"
+    changed = loopline.history(project, kind="traffic-changed")[-1].event
+    assert changed.actor == "paul"
+    assert sorted(loopline.get_endpoint("proj", project=project).traffic.values()) == [50, 50]
