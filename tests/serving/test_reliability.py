@@ -55,7 +55,7 @@ def test_traffic_shifts_and_key_rotation_under_load_lose_no_request(served_proje
         ):
             phase(f"{split}", lambda split=split: loopline.set_traffic("busy", split, project=served_project))
         phase(
-            "delete green", lambda: loopline.delete_deployment("busy", "green", project=served_project), 1.5
+            "delete green", lambda: loopline.delete_deployment("busy", "green", project=served_project), 2.5
         )
         # Clients hold the secondary key while the primary rotates, then move to the new primary.
         fresh = loopline.endpoint_keys("busy", regenerate="primary", project=served_project).regenerated[
