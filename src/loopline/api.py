@@ -223,6 +223,7 @@ class Status:
     models: tuple[ModelVersionInfo, ...]
     endpoints: tuple[dict[str, Any], ...] = field(default=())
     repository_url: str | None = None
+    model: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape ``loopline status --json`` prints."""
@@ -239,6 +240,7 @@ class Status:
             "models": [m.to_dict() for m in self.models],
             "endpoints": list(self.endpoints),
             "repository_url": self.repository_url,
+            "model": self.model,
         }
 
 
@@ -272,6 +274,7 @@ def status(project: PathLike | None = None) -> Status:
         models=models,
         endpoints=endpoints,
         repository_url=_repository_url(settings.root),
+        model=settings.config.model.name,
     )
 
 

@@ -98,19 +98,24 @@ class ControlPlane:
         settings = Instance.open(root).settings.config.control_plane
         self.limiter = FailureLimiter(settings.max_failed_sign_ins, settings.sign_in_window_seconds)
 
-    def principal(self, request: Request) -> access.Principal:
-        """The authenticated caller, or Unauthenticated / RateLimited."""
-        address = request.client.host if request.client else "unknown"
+    def sign_in(self, token: str | None, address: str) -> access.Principal:
+        """The caller a token belongs to; counts a failure against ``address`` (RateLimited when over)."""
         self.limiter.check(address)
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
         try:
-            if header and scheme.lower() != "bearer":
-                raise Unauthenticated(problem="the Authorization header is not 'Bearer <token>'")
-            return access.authenticate(Instance.open(self.root).db, token.strip() or None)
+            return access.authenticate(Instance.open(self.root).db, token)
         except Unauthenticated:
             self.limiter.failed(address)
             raise
+
+    def principal(self, request: Request) -> access.Principal:
+        """The authenticated caller of an API request, or Unauthenticated / RateLimited."""
+        address = request.client.host if request.client else "unknown"
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme and scheme.lower() != "bearer":
+            self.limiter.check(address)
+            self.limiter.failed(address)
+            raise Unauthenticated(problem="the Authorization header is not 'Bearer <token>'")
+        return self.sign_in(token.strip() or None, address)
 
     def authorize(self, principal: access.Principal, name: str, arguments: dict[str, Any]) -> None:
         """Refuse, and audit the refusal, unless the caller's role allows this call."""
@@ -298,12 +303,7 @@ class TokenAccess:
         self.plane.authorize(principal, operation, arguments)
 
     def sign_in(self, token: str, address: str) -> str:
-        self.plane.limiter.check(address)
-        try:
-            return access.authenticate(Instance.open(self.plane.root).db, token or None).user
-        except Unauthenticated:
-            self.plane.limiter.failed(address)
-            raise
+        return self.plane.sign_in(token or None, address).user
 
 
 def build_app(root: Path) -> Starlette:

@@ -141,8 +141,8 @@ class Dashboard:
 
     def history(self, request: Request) -> dict[str, Any]:
         filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
-        records = api.history(self.root, **filters)  # type: ignore[arg-type]
-        return {"records": list(reversed(records))[:500], "filters": filters}
+        records = api.history(self.root, limit=500, **filters)
+        return {"records": list(reversed(records)), "filters": filters}
 
     def commit(self, request: Request) -> dict[str, Any]:
         sha = request.path_params["sha"]

@@ -65,9 +65,11 @@ def _live(endpoints: list[EndpointInfo], workspace: str) -> tuple[EndpointInfo, 
 def topology(project: Path) -> Topology:
     """dev -> shared -> test -> prod, each with the commit and version it holds, and the last moves."""
     status = api.status(project)
-    name = _model_name(status)
+    name = status.model
     endpoints = api.list_endpoints(project=project)
-    moves = [r for r in api.history(project, limit=500) if r.kind in MOVES]
+    moves = sorted(
+        (r for kind in MOVES for r in api.history(project, kind=kind, limit=20)), key=lambda r: r.seq
+    )
     order = ["dev", SHARED, *[w for w in ("test", "prod") if w in status.workspaces]]
     nodes = []
     for workspace in order:
@@ -104,11 +106,6 @@ def topology(project: Path) -> Topology:
             )
         nodes.append(node)
     return Topology(status.tier.value, name, nodes, status.repository_url)
-
-
-def _model_name(status: api.Status) -> str:
-    names = sorted({m.name for m in status.models})
-    return names[0] if len(names) == 1 else (status.project + "-classifier" if not names else names[0])
 
 
 def _count(status: api.Status, workspace: str) -> str:
