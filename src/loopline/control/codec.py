@@ -75,14 +75,6 @@ class Signature:
         """JSON data as the function's own result type."""
         return self.result.validate_python(data)
 
-    def schema(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """JSON schemas of the request body and of the result."""
-        properties = {name: adapter.json_schema() for name, adapter in self.parameters.items()}
-        body = {"type": "object", "properties": properties, "additionalProperties": False}
-        if self.required:
-            body["required"] = sorted(self.required)
-        return body, self.result.json_schema(mode="serialization")
-
 
 @cache
 def _namespace() -> dict[str, Any]:
