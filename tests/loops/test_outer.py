@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,24 @@ def test_rollback_redeploys_a_version_that_is_no_longer_loaded(new_project: Proj
     assert live_commit(project) == a
 
 
+def _no_server_left(project: Path, timeout: float = 15) -> bool:
+    """True once no `loopline serve` of ``project`` runs any more."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in argv and str(project).encode() in argv:
+                running.append(argv)
+        if not running:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.mark.parametrize(
     "failpoint",
     [
@@ -223,6 +242,7 @@ def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishe
         env={"LOOPLINE_FAILPOINT": failpoint},
     )
     assert crashed.exit_code == 137, crashed.stderr
+    assert _no_server_left(project), "the killed release left its temporary server running"
     versions = prod_client(project).search_model_versions("name = 'proj-classifier'")
     assert all("content_digest" in v.tags for v in versions)  # nothing half-registered
     alias = prod_client(project).get_model_version_by_alias("proj-classifier", "production")

@@ -8,6 +8,7 @@ of their own on a free port for the length of the command, and say so.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import sys
@@ -193,6 +194,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the temporary server's process (Linux): get SIGTERM when the process that started it dies, so a
+    killed release or test leaves no server behind."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Iterator[Live]:
     """The workspace's running server, or a temporary one for the length of the block."""
@@ -219,7 +230,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
         str(port),
     ]
     with log.open("wb") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     temporary = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
