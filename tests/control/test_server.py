@@ -14,7 +14,7 @@ import pytest
 import loopline
 from loopline.errors import Forbidden, Unauthenticated
 from tests.conftest import ProjectFactory
-from tests.helpers import cli_process, commit_all, git
+from tests.helpers import cli_process, commit_all, edit_yaml, git
 from tests.servers import ControlPlane
 
 pytestmark = pytest.mark.slow
@@ -277,6 +277,19 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     # Running it again registers nothing new.
     again = cli_process("inner-loop", "--json", cwd=clone, env=env)
     assert again.exit_code == 0 and not again.json()["created"], again.stderr
+
+    # CI: the inner-loop workflow file, with only LOOPLINE_URL and LOOPLINE_TOKEN as its secrets.
+    edit_yaml(clone / "params.yaml", C=0.5)
+    second = commit_all(clone, "Less regularisation")
+    workflow = cli_process("workflow", "run", "inner-loop", "--event", "merge_group", cwd=clone, env=env)
+    assert workflow.exit_code == 0, workflow.stdout + workflow.stderr
+    shared = [
+        m for m in loopline.status(team.project).models if m.workspace == "shared" and m.git_commit == second
+    ]
+    assert len(shared) == 1
+    assert ("shared", "dev") in {
+        (r.event.kind, r.event.actor) for r in loopline.history(team.project, commit=second)
+    }
 
     # A dirty tree is refused on the caller's side, before anything is uploaded.
     (clone / "params.yaml").write_text((clone / "params.yaml").read_text() + "\n# tweak\n")
