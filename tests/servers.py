@@ -209,6 +209,35 @@ class ControlPlane:
         self.stop()
 
 
+class Dashboard:
+    """A `loopline ui` child process on a free port."""
+
+    def __init__(self, project: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        script = Path(sys.executable).with_name("loopline")
+        self.log = project.parent / "ui.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [str(script), "ui", "-C", str(project), "--port", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={k: v for k, v in os.environ.items() if k != "LOOPLINE_URL"},
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ui/", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError(f"dashboard not up: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
 def _postgres_bin() -> Path:
     """The folder of PostgreSQL's server programs (initdb, pg_ctl), installed by scripts/services."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)

@@ -51,6 +51,7 @@ __all__ = [
     "EndpointKeys",
     "EndpointMetrics",
     "Status",
+    "ValidationReport",
     "WorkspaceInfo",
     "audit_verify",
     "batch_invoke",
@@ -102,6 +103,7 @@ __all__ = [
     "user_add",
     "user_grant",
     "user_list",
+    "validation_report",
     "workflow_enabled",
     "workflow_list",
     "workflow_run",
@@ -610,6 +612,55 @@ def rollback(
         model=model,
         reason=reason,
         reporter=reporter,
+    )
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The newest outer-loop test report of a commit, as written next to its registry version."""
+
+    git_commit: str
+    model: str
+    version: int | None
+    outcome: str
+    uri: str
+    markdown: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@_remote
+def validation_report(commit: str | None = None, *, project: PathLike | None = None) -> ValidationReport:
+    """The newest validation report of a commit (a prefix; default HEAD), from the shared registry's store."""
+    import json
+
+    from loopline import audit
+    from loopline.errors import NotFound
+    from loopline.git import resolve_commit
+
+    instance = _provisioned(project)
+    commit = commit or resolve_commit(instance.root, "HEAD")
+    found = audit.query(instance.db, commit=commit, kind="gate-evaluated", workspace="test", limit=1)
+    uri = found[0].event.details.get("report_uri") if found else None
+    if not found or not uri:
+        raise NotFound(
+            f"commit {commit} has no validation report; run `loopline outer-loop test --commit {commit}`"
+        )
+    event = found[0].event
+    store = instance.store(SHARED)
+    markdown = store.read_text(uri)
+    data = json.loads(store.read_text(uri.removesuffix(".md") + ".json"))
+    return ValidationReport(
+        git_commit=event.git_commit or commit,
+        model=event.model or "",
+        version=event.version,
+        outcome=event.outcome,
+        uri=uri,
+        markdown=markdown,
+        data=data,
     )
 
 

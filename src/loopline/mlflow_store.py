@@ -236,6 +236,15 @@ class WorkspaceStore:
             get_artifact_repository(target).log_artifacts(scratch)  # type: ignore[no-untyped-call]
         return target
 
+    def read_text(self, uri: str) -> str:
+        """The text of one artifact file at ``uri`` (one this store wrote, e.g. a validation report)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        folder, _, name = uri.rpartition("/")
+        with tempfile.TemporaryDirectory() as scratch, _store_errors(self):
+            path = get_artifact_repository(folder).download_artifacts(name, scratch)  # type: ignore[no-untyped-call]
+            return Path(path).read_text()
+
     def versions(self, name: str, filter_tags: dict[str, str]) -> list[VersionInfo]:
         """Versions of registered model ``name`` whose tags equal ``filter_tags``."""
         clauses = [f"name = '{name}'"] + [f"tags.{key} = '{value}'" for key, value in filter_tags.items()]

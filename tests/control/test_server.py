@@ -49,6 +49,7 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("status", {}, EVERYONE),
     ("history", {"limit": 5}, EVERYONE),
     ("audit_verify", {}, EVERYONE),
+    ("validation_report", {"commit": "abcdef1"}, EVERYONE),
     ("workflow_enabled", {"name": "inner-loop"}, EVERYONE),
     ("workflow_list", {}, EVERYONE),
     ("list_endpoints", {}, EVERYONE),
@@ -313,8 +314,10 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
 
     # A releaser promotes; the developer's token could not.
     monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["tess"])
-    tested = loopline.outer_loop_test(clone, commit=result["git_commit"])
-    assert tested.passed
+    # No --commit: the caller's HEAD, not the control plane's checkout (which is still at the first commit).
+    tested = loopline.outer_loop_test(clone)
+    assert tested.passed and tested.git_commit == second != git(team.project, "rev-parse", "HEAD")
+    assert loopline.validation_report(project=clone).git_commit == second
 
     monkeypatch.setenv("LOOPLINE_TOKEN", "ll_000000000000_" + "x" * 43)
     with pytest.raises(Unauthenticated, match="not known"):

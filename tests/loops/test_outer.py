@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mlflow
 import pytest
 from mlflow import MlflowClient
@@ -16,6 +17,7 @@ from loopline.config import load_config
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
 from tests.conftest import ProjectFactory
 from tests.helpers import cli, cli_process, commit_all, edit_yaml, git
+from tests.servers import Dashboard
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,20 @@ def new_commit(project: Path, message: str, **params: float) -> str:
 
 
 def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    full_tier_story(trained_project("full"), capsys)
+    project = trained_project("full")
+    full_tier_story(project, capsys)
+    # The dashboard links each validated version to its report.
+    a = loopline.history(project, kind="rolled-back")[-1].event.git_commit
+    board = Dashboard(project)
+    try:
+        models = httpx.get(f"{board.url}/ui/models?commit={a[:7]}").text
+        assert f"/ui/commits/{a}/report" in models
+        page = httpx.get(f"{board.url}/ui/commits/{a}/report")
+        assert page.status_code == 200 and "accuracy" in page.text and "passed" in page.text
+        missing = httpx.get(f"{board.url}/ui/commits/{'0' * 7}/report")
+        assert missing.status_code == 404 and "has no validation report" in missing.text
+    finally:
+        board.stop()
 
 
 def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
@@ -125,6 +140,18 @@ def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
         ("released", "prod", "ok"),
         ("rolled-back", "prod", "ok"),
     ]
+    shown = cli(capsys, "outer-loop", "report", "--commit", a[:7], "--json", "-C", str(project))
+    assert shown.exit_code == 0 and shown.json()["outcome"] == "passed" and shown.json()["git_commit"] == a
+    head = cli(capsys, "outer-loop", "report", "-C", str(project))
+    assert head.exit_code == 0 and "accuracy" in head.stdout  # HEAD is C, validated and released
+    passed = loopline.validation_report(a[:7], project=project)
+    assert (
+        passed.outcome == "passed"
+        and "accuracy" in passed.markdown
+        and passed.data["metrics"]["accuracy"] > 0.9
+    )
+    failed = loopline.validation_report(b, project=project)
+    assert failed.outcome == "failed" and failed.git_commit == b and failed.uri != passed.uri
     b_story = [e.event.kind for e in loopline.history(project, commit=b[:7])]
     assert "promoted" in b_story and "refused" in b_story and "released" not in b_story
     kinds = [e.event.kind for e in loopline.history(project) if e.event.kind in {"released", "rolled-back"}]

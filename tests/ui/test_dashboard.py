@@ -6,9 +6,6 @@ Screenshots go to test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +17,7 @@ import pytest
 import loopline
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, edit_yaml, git, system_key
-from tests.servers import ControlPlane, Server, free_port
+from tests.servers import ControlPlane, Dashboard, Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -78,35 +75,6 @@ def playwright() -> Iterator[Any]:
         raise AssertionError(f"{CHROMIUM} is missing: run ./scripts/services")
     with sync_playwright() as driver:
         yield driver
-
-
-class Dashboard:
-    """A `loopline ui` child process on a free port."""
-
-    def __init__(self, project: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        script = Path(sys.executable).with_name("loopline")
-        self.log = project.parent / "ui.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [str(script), "ui", "-C", str(project), "--port", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={k: v for k, v in os.environ.items() if k != "LOOPLINE_URL"},
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ui/", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError(f"dashboard not up: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
 
 
 def _released_twice(

@@ -51,6 +51,19 @@ def post(
     return data
 
 
+_HEAD_BY_DEFAULT = frozenset({"outer_loop_test", "outer_loop_prod", "validation_report"})
+"""Functions whose commit defaults to HEAD: the caller's HEAD, not the control plane's checkout's."""
+
+
+def _caller_head(project: Any) -> str | None:
+    from pathlib import Path
+
+    from loopline.git import is_git_repo, resolve_commit
+
+    folder = Path(project) if project is not None else Path.cwd()
+    return resolve_commit(folder, "HEAD") if is_git_repo(folder) else None
+
+
 def call_remote(url: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run an SDK function on the control plane at ``url``; the same result type as a local call."""
     bound = inspect.signature(function).bind(*args, **kwargs)
@@ -58,9 +71,12 @@ def call_remote(url: str, function: Callable[..., Any], args: tuple[Any, ...], k
         from loopline.control.upload import remote_inner_loop
 
         return remote_inner_loop(url, bound.arguments)
+    arguments = dict(bound.arguments)
+    if function.__name__ in _HEAD_BY_DEFAULT and arguments.get("commit") is None:
+        arguments["commit"] = _caller_head(arguments.get("project"))
     shape = signature(function)
     try:
-        body = orjson.dumps(shape.encode_arguments(bound.arguments))
+        body = orjson.dumps(shape.encode_arguments(arguments))
     except (TypeError, ValueError) as exc:
         raise LooplineError(f"the arguments of {function.__name__} cannot be sent: {exc}") from None
     return shape.decode_result(post(url, function.__name__, body))

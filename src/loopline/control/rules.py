@@ -106,6 +106,7 @@ RULES: dict[str, Rule] = {
     "status": READ_ANY,
     "history": READ_ANY,
     "audit_verify": READ_ANY,
+    "validation_report": READ_ANY,
     "workflow_enabled": READ_ANY,
     "workflow_list": READ_ANY,
     "list_endpoints": READ_ANY,

@@ -156,6 +156,12 @@ class Dashboard:
             "repository": api.status(self.root).repository_url,
         }
 
+    def report(self, request: Request) -> dict[str, Any]:
+        sha = request.path_params["sha"]
+        if not _COMMIT.match(sha):
+            raise UsageError(f"'{sha}' is not a commit id")
+        return {"report": api.validation_report(sha, project=self.root)}
+
     async def metrics(self, request: Request) -> Response:
         if self.access.needs_sign_in and self.access.user(request) is None:
             return JSONResponse({"error_code": "UNAUTHENTICATED", "message": "sign in first"}, 401)
@@ -267,6 +273,7 @@ def build_ui(root: Path, access: Access | None = None) -> Starlette:
         Route("/endpoints/{name}/metrics.json", board.metrics),
         Route("/history", board.page("history.html", board.history)),
         Route("/commits/{sha}", board.page("commit.html", board.commit)),
+        Route("/commits/{sha}/report", board.page("report.html", board.report)),
         Route("/actions/{action}", board.act, methods=["POST"]),
         Route("/signin", board.signin, methods=["GET", "POST"]),
         Route("/signout", board.signout, methods=["POST"]),

@@ -67,6 +67,19 @@ def outer_loop_test(
     )
 
 
+@outer_app.command("report")
+def outer_loop_report(
+    commit: CommitOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show the newest validation report of a commit (Markdown; --json adds the figures)."""
+    report = api.validation_report(commit, project=project)
+    Output(json).emit(
+        report.to_dict(), lambda console: console.print(report.markdown, markup=False, highlight=False)
+    )
+
+
 def _report_markdown(result: dict[str, Any]) -> str:
     from loopline.validation import ValidationReport
 
