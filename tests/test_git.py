@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loopline.errors import InvalidReference, NotAGitRepository
-from loopline.git import commit_identity, resolve_commit
+from loopline.git import commit_identity, commit_url, resolve_commit, web_url
 from tests.helpers import commit_all, git
 
 
@@ -70,3 +70,22 @@ def test_resolve_commit_accepts_prefixes_and_refuses_garbage(repo: Path) -> None
     assert resolve_commit(repo, head[:7]) == head
     with pytest.raises(InvalidReference):
         resolve_commit(repo, "0000000")
+
+
+@pytest.mark.parametrize(
+    ("remote", "web"),
+    [
+        ("git@github.com:acme/churn.git", "https://github.com/acme/churn"),
+        ("https://github.com/acme/churn.git", "https://github.com/acme/churn"),
+        ("https://ci:ghp_s3cret@github.com/acme/churn", "https://github.com/acme/churn"),
+        ("ssh://git@gitlab.example.com/team/churn.git", "https://gitlab.example.com/team/churn"),
+        ("/srv/git/churn.git", None),
+    ],
+)
+def test_the_remote_becomes_a_web_address_without_credentials(
+    repo: Path, remote: str, web: str | None
+) -> None:
+    assert web_url(repo) is None  # no remote yet
+    git(repo, "remote", "add", "origin", remote)
+    assert web_url(repo) == web
+    assert commit_url(web_url(repo), "abc123") == (f"{web}/commit/abc123" if web else None)

@@ -118,6 +118,7 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
     with Server(project, "prod", port=port) as server:
         _score(project, server, 60)
         time.sleep(1.5)  # the serving statistics are written once a second
+        git(project, "remote", "add", "origin", "git@github.com:acme/proj.git")
         board = Dashboard(project)
         browser = Browser(playwright)
         try:
@@ -125,6 +126,7 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             page.goto(f"{board.url}/ui/")
             prod = page.get_by_test_id("node-prod")
             assert b[:7] in prod.inner_text()
+            assert prod.locator("a.ext").get_attribute("href") == f"https://github.com/acme/proj/commit/{b}"
             assert (
                 a[:7] in page.get_by_test_id("node-dev").inner_text()
                 or b[:7] in page.get_by_test_id("node-dev").inner_text()
