@@ -1048,6 +1048,10 @@ def ui(*, host: str = "127.0.0.1", port: int = 8800, project: PathLike | None = 
     """Serve the web dashboard for the person at this machine until interrupted (blocks)."""
     from loopline.ui.app import run
 
+    if url := os.environ.get("LOOPLINE_URL"):
+        raise UsageError(
+            f"LOOPLINE_URL is set: the control plane serves the dashboard; open {url.rstrip('/')}/ui/"
+        )
     instance = _provisioned(project)
     run(instance.root, host, port)
 

@@ -319,6 +319,9 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     assert tested.passed and tested.git_commit == second != git(team.project, "rev-parse", "HEAD")
     assert loopline.validation_report(project=clone).git_commit == second
 
+    dashboard = cli_process("ui", cwd=clone, env=env)
+    assert dashboard.exit_code == 2 and f"open {team.plane.url}/ui/" in dashboard.stderr
+
     monkeypatch.setenv("LOOPLINE_TOKEN", "ll_000000000000_" + "x" * 43)
     with pytest.raises(Unauthenticated, match="not known"):
         loopline.status(clone)
