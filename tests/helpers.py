@@ -110,3 +110,14 @@ def system_key(project: Path, endpoint: str = "proj") -> str:
     from loopline.instance import Instance
 
     return keys.system_key(service.system_secret(Instance.open(project)), endpoint)
+
+
+def heldout_request(project: Path, rows: int = 1) -> bytes:
+    """A scoring request (Azure ML style) with the first ``rows`` rows of the sample's held-out data."""
+    import json
+
+    import pandas as pd
+
+    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    data = heldout.head(rows).to_numpy().tolist()
+    return json.dumps({"input_data": {"columns": list(heldout.columns), "data": data}}).encode()

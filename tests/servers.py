@@ -160,16 +160,22 @@ class Server:
         self.stop()
 
 
-class ControlPlane:
-    """A `loopline server` child process (the control plane); its log goes to a file."""
+class _Process:
+    """A `loopline COMMAND -C PROJECT --port P` child serving HTTP on a free port; its output goes to a log.
+
+    It runs without LOOPLINE_URL, as the server side of a team does; it is up once ``ready`` answers 200.
+    """
+
+    command = ""
+    ready = "/"
 
     def __init__(self, project: Path, *, env: dict[str, str] | None = None) -> None:
         self.project = project
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = project.parent / f"control-plane-{self.port}.log"
+        self.log = project.parent / f"{self.command}-{self.port}.log"
         script = Path(sys.executable).with_name("loopline")
-        argv = [str(script), "server", "-C", str(project), "--port", str(self.port)]
+        argv = [str(script), self.command, "-C", str(project), "--port", str(self.port)]
         environment = {**os.environ, **(env or {})}
         environment.pop("LOOPLINE_URL", None)
         with self.log.open("wb") as out:
@@ -177,23 +183,16 @@ class ControlPlane:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"control plane exited: {self.log.read_text()[-2000:]}")
+                raise AssertionError(f"loopline {self.command} exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready}", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise AssertionError(f"control plane not up after 60 s: {self.log.read_text()[-2000:]}")
-
-    def post(self, route: str, body: Any = None, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        """POST a JSON body (or raw ``content=``) to ``/v1/<route>`` with a bearer token."""
-        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-        if "content" not in kwargs:
-            kwargs["json"] = body if body is not None else {}
-        return httpx.post(f"{self.url}/v1/{route}", headers=headers, timeout=120, **kwargs)
+        raise AssertionError(f"loopline {self.command} not up after 60 s: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        """Stop the server."""
+        """Stop the process (killed when it does not stop within 20 s)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -202,6 +201,20 @@ class ControlPlane:
                 self.process.kill()
                 self.process.wait()
 
+
+class ControlPlane(_Process):
+    """A `loopline server` child process (the control plane)."""
+
+    command = "server"
+    ready = "/healthz"
+
+    def post(self, route: str, body: Any = None, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        """POST a JSON body (or raw ``content=``) to ``/v1/<route>`` with a bearer token."""
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        if "content" not in kwargs:
+            kwargs["json"] = body if body is not None else {}
+        return httpx.post(f"{self.url}/v1/{route}", headers=headers, timeout=120, **kwargs)
+
     def __enter__(self) -> ControlPlane:
         return self
 
@@ -209,33 +222,11 @@ class ControlPlane:
         self.stop()
 
 
-class Dashboard:
-    """A `loopline ui` child process on a free port."""
+class Dashboard(_Process):
+    """A `loopline ui` child process (the dashboard for the person at this machine)."""
 
-    def __init__(self, project: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        script = Path(sys.executable).with_name("loopline")
-        self.log = project.parent / "ui.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [str(script), "ui", "-C", str(project), "--port", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={k: v for k, v in os.environ.items() if k != "LOOPLINE_URL"},
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ui/", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError(f"dashboard not up: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
+    command = "ui"
+    ready = "/ui/"
 
 
 def _postgres_bin() -> Path:

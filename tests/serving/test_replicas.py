@@ -6,7 +6,6 @@ score through both replicas; bounded by a fixed number of steps, each a few seco
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections import Counter
@@ -14,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, system_key
+from tests.helpers import commit_all, edit_yaml, git, heldout_request, system_key
 from tests.servers import Load, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -79,10 +77,7 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
     loopline.outer_loop_prod(project, commit=a)
     keys = loopline.endpoint_keys("proj", regenerate="secondary", project=project).regenerated
 
-    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
-    body = json.dumps(
-        {"input_data": {"columns": list(heldout.columns), "data": heldout.head(1).to_numpy().tolist()}}
-    ).encode()
+    body = heldout_request(project)
     replicas = [Server(project, "prod", port=port) for port in ports]
     try:
         for replica in replicas:

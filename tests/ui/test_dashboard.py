@@ -16,7 +16,7 @@ import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, system_key
+from tests.helpers import commit_all, edit_yaml, git, heldout_request, system_key
 from tests.servers import ControlPlane, Dashboard, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -93,14 +93,7 @@ def _released_twice(
 
 
 def _score(project: Path, server: Server, count: int) -> None:
-    import json
-
-    import pandas as pd
-
-    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
-    body = json.dumps(
-        {"input_data": {"columns": list(heldout.columns), "data": heldout.head(3).to_numpy().tolist()}}
-    )
+    body = heldout_request(project, 3)
     headers = {"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"}
     with httpx.Client(timeout=10) as client:
         for _ in range(count):

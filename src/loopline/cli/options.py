@@ -29,3 +29,5 @@ ModelOption = Annotated[
         show_default=False,
     ),
 ]
+HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from loopline import api
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ProjectOption
+from loopline.cli.options import HostOption, JsonOption, PortOption, ProjectOption
 from loopline.cli.output import Output
 
 user_app = typer.Typer(help="Control-plane users and their roles per workspace.", no_args_is_help=True)
@@ -24,8 +24,8 @@ UserArgument = Annotated[str, typer.Argument(help="The user's name (letters, dig
 
 @app.command("server")
 def server(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8600,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8600,
     project: ProjectOption = None,
 ) -> None:
     """Serve the control plane: every SDK operation over HTTP, with tokens and roles (blocks)."""
@@ -34,8 +34,8 @@ def server(
 
 @app.command("ui")
 def ui(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8800,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8800,
     project: ProjectOption = None,
 ) -> None:
     """Serve the web dashboard at http://HOST:PORT/ui/ (blocks); the control plane serves it at /ui too."""
