@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -20,12 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from loopline.errors import UsageError
+from loopline.serving.steering import steer
 
 __all__ = ["bind", "run_worker", "serve"]
 
@@ -152,14 +155,22 @@ class _Worker:
         self.access_log.flush()
 
 
-def run_worker(project: Path, workspace: str, sock: socket.socket) -> None:
-    """Serve the workspace's endpoints on ``sock`` until interrupted."""
+def run_worker(
+    project: Path, workspace: str, sock: socket.socket, ready: Callable[[], None] | None = None
+) -> None:
+    """Serve the workspace's endpoints on ``sock`` until interrupted; ``ready`` is called once they answer."""
     import uvicorn
 
     from loopline.serving.app import ScoringApp
 
     worker = _Worker(project, workspace)
-    app = ScoringApp(worker.core, worker.settings.max_body_bytes, worker.startup, worker.shutdown)
+
+    async def startup() -> None:
+        await worker.startup()
+        if ready is not None:
+            ready()
+
+    app = ScoringApp(worker.core, worker.settings.max_body_bytes, startup, worker.shutdown)
     loop, http = _uvicorn_options()
     config = uvicorn.Config(
         app,
@@ -185,46 +196,115 @@ def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> 
     if workers == 1:
         run_worker(project, workspace, bind(host, port, reuse_port=False))
         return
-    # Fail early, in this process, when the port is taken; a socket that never listens gets no connections.
-    bind(host, port, reuse_port=True, listen=False).close()
+    sockets = [bind(host, port, reuse_port=True) for _ in range(workers)]
     metrics_dir = tempfile.mkdtemp(prefix="loopline-metrics-")
     try:
-        _supervise(project, workspace, host, port, workers, metrics_dir)
+        _Supervisor(project, workspace, sockets, metrics_dir).run()
     finally:
+        for sock in sockets:
+            sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _spawn(project: Path, workspace: str, host: str, port: int, metrics_dir: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
-    argv = [sys.executable, "-m", "loopline.serving.worker", str(project), workspace, host, str(port)]
-    return subprocess.Popen(argv, env=env)
+class _Supervisor:
+    """Keeps one worker per listening socket, and new connections on the workers that are up.
 
+    Each worker inherits its slot's socket and a pipe; it writes one byte to the pipe once it answers, and
+    the pipe reaches end-of-file the moment it dies. The sockets stay open here, so connections queued on a
+    dead worker's socket wait for its replacement rather than being reset, and new ones are steered to the
+    live slots meanwhile.
+    """
 
-def _supervise(project: Path, workspace: str, host: str, port: int, workers: int, metrics_dir: str) -> None:
-    children = [_spawn(project, workspace, host, port, metrics_dir) for _ in range(workers)]
-    stopping = False
+    RESTART_DELAY = 1.0  # between starts of a slot whose worker died before answering
 
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def __init__(self, project: Path, workspace: str, sockets: list[socket.socket], metrics_dir: str) -> None:
+        self.project = project
+        self.workspace = workspace
+        self.sockets = sockets
+        self.metrics_dir = metrics_dir
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.pipes: dict[int, int] = {}  # slot -> read end of its worker's pipe
+        self.live: set[int] = set()
+        self.restart_at: dict[int, float] = {}
+        self.selector = selectors.DefaultSelector()
+        self.stopping = False
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stopping:
-            time.sleep(0.2)
-            for index, child in enumerate(children):
-                if child.poll() is not None and not stopping:
-                    log.warning("worker %s exited with %s; starting another", child.pid, child.returncode)
-                    children[index] = _spawn(project, workspace, host, port, metrics_dir)
-    finally:
-        for child in children:
+    def run(self) -> None:
+        def stop(_signum: int, _frame: object) -> None:
+            self.stopping = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for slot in range(len(self.sockets)):
+                self._start(slot)
+            while not self.stopping:
+                for key, _ in self.selector.select(timeout=0.2):
+                    self._heard(key.data)
+                self._reap()
+                now = time.monotonic()
+                for slot, when in list(self.restart_at.items()):
+                    if now >= when and not self.stopping:
+                        del self.restart_at[slot]
+                        self._start(slot)
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _start(self, slot: int) -> None:
+        read_end, write_end = os.pipe()
+        listen_fd = self.sockets[slot].fileno()
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
+        argv = [sys.executable, "-m", "loopline.serving.worker", str(self.project), self.workspace]
+        argv += [str(listen_fd), str(write_end)]
+        try:
+            self.children[slot] = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, write_end))
+        finally:
+            os.close(write_end)
+        self.pipes[slot] = read_end
+        self.selector.register(read_end, selectors.EVENT_READ, slot)
+
+    def _heard(self, slot: int) -> None:
+        """The worker of ``slot`` is answering (a byte) or has gone (end of file)."""
+        if os.read(self.pipes[slot], 1):
+            self.live.add(slot)
+            self._steer()
+        else:
+            self._gone(slot)
+
+    def _reap(self) -> None:
+        """A worker that exited while something else still holds its pipe open is gone all the same."""
+        for slot, child in list(self.children.items()):
+            if child.poll() is not None:
+                self._gone(slot)
+
+    def _gone(self, slot: int) -> None:
+        self.selector.unregister(self.pipes[slot])
+        os.close(self.pipes.pop(slot))
+        was_live = slot in self.live
+        self.live.discard(slot)
+        self._steer()
+        child = self.children.pop(slot)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+        if self.stopping:
+            return
+        log.warning("worker %s exited with %s; starting another", child.pid, child.returncode)
+        self.restart_at[slot] = time.monotonic() + (0.0 if was_live else self.RESTART_DELAY)
+
+    def _steer(self) -> None:
+        steer(self.sockets[0], sorted(self.live))
+
+    def _stop_all(self) -> None:
+        for child in self.children.values():
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
-        for child in children:
+        for child in self.children.values():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for read_end in self.pipes.values():
+            os.close(read_end)
+        self.selector.close()
