@@ -25,6 +25,7 @@ from loopline.monitoring.sampling import Sampler
 from loopline.serving.schema import bad, parse_body, to_model_input
 from loopline.serving.state import DeploymentRuntime, EndpointRoute
 from loopline.serving.stats import StatsRecorder
+from loopline.serving.tally import Tally, drain
 
 __all__ = ["AccessLog", "Response", "ScoringCore"]
 
@@ -32,6 +33,7 @@ log = logging.getLogger("loopline.serve")
 
 JSON = [(b"content-type", b"application/json")]
 DEPLOYMENT_HEADER = b"loopline-deployment"
+_ACCEPTED_KEYS = 256  # keys remembered per routing table, so a valid key is hashed once, not per request
 
 
 class Response(NamedTuple):
@@ -49,16 +51,11 @@ def error(exc: RequestRejected, headers: list[tuple[bytes, bytes]] | None = None
 
 
 class AccessLog:
-    """One JSON line per request, buffered and written in batches so logging costs the hot path little."""
+    """One JSON line per request (queued by the core when enabled), written in batches."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.lines: list[bytes] = []
-
-    def add(self, record: dict[str, Any]) -> None:
-        """Queue one line."""
-        if self.enabled:
-            self.lines.append(orjson.dumps(record))
 
     def flush(self) -> None:
         """Write what is queued to stdout."""
@@ -98,6 +95,7 @@ class ScoringCore:
         self._random = random.Random()
         self._requests = 0
         self._prefix = f"{os.getpid():x}-"
+        self._tallies: list[Tally] = []  # those holding requests not yet drained
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
         """Answer one request; never raises."""
@@ -127,6 +125,7 @@ class ScoringCore:
         if path == "/metrics":
             from loopline.serving.metrics import render
 
+            self.drain()
             text, content_type = render()
             return Response(200, [(b"content-type", content_type.encode())], text)
         if path == "/openapi.json":
@@ -144,6 +143,9 @@ class ScoringCore:
     def _authorize(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> bool:
         """Check the key; True when the caller is loopline itself (its requests are not sampled)."""
         given = headers.get(b"authorization", b"")
+        known = route.accepted.get(given)
+        if known is not None:
+            return known
         scheme, _, key = given.partition(b" ")
         if scheme.lower() != b"bearer" or not key:
             if route.auth == "key":
@@ -157,6 +159,9 @@ class ScoringCore:
             and not any(hmac.compare_digest(digest, k) for k in route.key_hashes)
         ):
             raise bad("UNAUTHORIZED", "the key is not valid for this endpoint", 401)
+        if len(route.accepted) >= _ACCEPTED_KEYS:
+            route.accepted.clear()
+        route.accepted[given] = system
         return system
 
     async def _endpoint(
@@ -206,9 +211,12 @@ class ScoringCore:
                     )
                 raise bad("DEPLOYMENT_NOT_READY", f"deployment '{target}' is not ready here ({state})", 503)
             return runtime
-        if not route.slots:
+        slots = route.slots
+        if not slots:
             raise bad("NO_TRAFFIC", f"endpoint '{route.name}' has no deployment taking traffic", 503)
-        return route.deployments[route.slots[self._random.randrange(len(route.slots))]]
+        if slots[0] == slots[-1]:  # slots are sorted by name: one deployment takes all the traffic
+            return route.deployments[slots[0]]
+        return route.deployments[slots[int(self._random.random() * len(slots))]]
 
     async def _score(
         self, route: EndpointRoute, kind: str, headers: Mapping[bytes, bytes], body: bytes, *, sample: bool
@@ -290,32 +298,41 @@ class ScoringCore:
         asyncio.get_running_loop().call_soon(later)
 
     def _account(self, runtime: DeploymentRuntime, status: int, rows: int, seconds: float) -> None:
-        if self.metrics is not None:
-            key = ("status", status)
-            counter = runtime.counters.get(key)
-            if counter is None:
-                counter = runtime.counters[key] = self.metrics.requests.labels(
-                    runtime.endpoint, runtime.name, str(status)
-                )
-                runtime.counters["latency"] = self.metrics.latency.labels(runtime.endpoint, runtime.name)
-                runtime.counters["rows"] = self.metrics.rows.labels(runtime.endpoint, runtime.name)
-            counter.inc()
-            runtime.counters["latency"].observe(seconds)
-            if rows:
-                runtime.counters["rows"].inc(rows)
-        if self.stats is not None:
-            self.stats.record(runtime.endpoint, runtime.name, status, seconds)
+        tally = runtime.tally
+        if not tally.statuses:
+            self._tallies.append(tally)
+        tally.statuses.append(status)
+        tally.latencies.append(seconds)
+        tally.rows += rows
         self._requests += 1
-        self.access_log.add(
+        if self.access_log.enabled:
+            template = runtime.log_template
+            if template is None:
+                template = runtime.log_template = self._log_template(runtime)
+            self.access_log.lines.append(
+                template % (time.time(), self._requests, status, rows, seconds * 1000)
+            )
+
+    def _log_template(self, runtime: DeploymentRuntime) -> bytes:
+        """The request log line of ``runtime`` with %-placeholders for what changes per request."""
+        fixed = orjson.dumps(
             {
-                "ts": round(time.time(), 3),
-                "request_id": f"{self._prefix}{self._requests}",
                 "endpoint": runtime.endpoint,
                 "deployment": runtime.name,
                 "model_version": runtime.version,
                 "git_commit": runtime.git_commit,
-                "status": status,
-                "rows": rows,
-                "latency_ms": round(seconds * 1000, 3),
             }
+        )[1:-1].replace(b"%", b"%%")
+        prefix = self._prefix.encode().replace(b"%", b"%%")
+        return (
+            b'{"ts":%.3f,"request_id":"'
+            + prefix
+            + b'%d",'
+            + fixed
+            + b',"status":%d,"rows":%d,"latency_ms":%.3f}'
         )
+
+    def drain(self) -> None:
+        """Move the requests counted since the last drain into the metrics and statistics (on the loop)."""
+        tallies, self._tallies = self._tallies, []
+        drain(tallies, self.metrics, self.stats)

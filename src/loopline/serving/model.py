@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from loopline.errors import Refused
+from loopline.serving.compiled import compile_predict
 from loopline.serving.schema import InputSchema, Table, to_model_input
 
 __all__ = ["LoadedModel", "check_model", "load_model"]
@@ -28,16 +29,22 @@ class LoadedModel:
     predict: Callable[[Any], Any]
     batchable: bool
     example: Table | None
+    compiled: bool = False  # predicting with numpy alone (see serving/compiled.py)
 
-    def answer_example(self) -> Any:
-        """Predict the model's input example (or a row of zeros): proof that it loaded and answers."""
+    def example_input(self) -> Any:
+        """The model's input example (or a row of zeros) as the model takes it, or None."""
         table = self.example
         if table is None and self.schema.fast:
             table = Table(self.schema.names, [[0.0] * len(self.schema.names)])
         if table is None:
             return None
         data, _ = to_model_input(self.schema, table, matrix=self.batchable)
-        return self.predict(data)
+        return data
+
+    def answer_example(self) -> Any:
+        """Predict the model's input example (or a row of zeros): proof that it loaded and answers."""
+        data = self.example_input()
+        return None if data is None else self.predict(data)
 
 
 def _example(folder: Path, metadata: Any) -> Table | None:
@@ -72,10 +79,24 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
         import mlflow.sklearn
 
         estimator = mlflow.sklearn.load_model(str(folder))
-        method = getattr(estimator, str(pyfunc_conf.get("predict_fn", "predict")))
+        predict_fn = str(pyfunc_conf.get("predict_fn", "predict"))
         # Matrices carry no feature names; the model was fitted on the same columns in the same order.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return LoadedModel(digest, folder, schema, "sklearn", method, True, _example(folder, metadata))
+        model = LoadedModel(
+            digest,
+            folder,
+            schema,
+            "sklearn",
+            getattr(estimator, predict_fn),
+            True,
+            _example(folder, metadata),
+        )
+        example = model.example_input()
+        if predict_fn == "predict" and isinstance(example, np.ndarray):
+            compiled = compile_predict(estimator, example)
+            if compiled is not None:
+                model.predict, model.compiled = compiled, True
+        return model
     import mlflow.pyfunc
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))

@@ -108,7 +108,9 @@ def _kind(value: Any) -> str:
 
 def parse_body(route: str, content_type: str, body: bytes) -> Table:
     """The body of a ``score`` or ``invocations`` request as a table."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = (
+        content_type if content_type == "application/json" else content_type.split(";", 1)[0].strip().lower()
+    )
     if not body:
         raise bad("EMPTY_BODY", "the request body is empty; send the input as JSON (or CSV to /invocations)")
     if media == "text/csv" and route == "invocations":
@@ -126,6 +128,10 @@ def parse_body(route: str, content_type: str, body: bytes) -> Table:
     if not isinstance(document, dict):
         raise bad("BAD_INPUT", f"the request body must be a JSON object, not {_kind(document)}")
     keys = SCORE_KEYS if route == "score" else INVOCATION_KEYS
+    if len(document) == 1:  # the usual case: only the input
+        key = next(iter(document))
+        if key in keys:
+            return _TABLE_PARSERS[key](document[key])
     present = [key for key in keys if key in document]
     unknown = sorted(set(document) - set(keys) - {"params"})
     if unknown:

@@ -139,10 +139,27 @@ class _Worker:
         gc.collect()
         gc.freeze()
         self.tasks = [
-            loop.create_task(self._every(0.2, self.access_log.flush, in_thread=False)),
-            loop.create_task(self._every(1.0, self.stats.flush, in_thread=True)),
+            loop.create_task(self._every(0.2, self._tick, in_thread=False)),
+            loop.create_task(self._write_stats()),
             loop.create_task(self._every(1.0, self.sampler.flush, in_thread=True)),
         ]
+
+    def _tick(self) -> None:
+        """Count what was answered and write the request log."""
+        self.core.drain()
+        self.access_log.flush()
+
+    async def _write_stats(self) -> None:
+        """Once a second: take the statistics here, on the loop, and write them from a worker thread."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            self.core.drain()
+            windows = self.stats.take()
+            try:
+                await loop.run_in_executor(None, self.stats.flush, windows)
+            except Exception:  # statistics are best effort; answering requests is not
+                log.exception("writing serving statistics failed")
 
     async def shutdown(self) -> None:
         """Stop following and write what is left."""
@@ -150,7 +167,8 @@ class _Worker:
             task.cancel()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.follower.stop)
-        await loop.run_in_executor(None, self.stats.flush)
+        self.core.drain()
+        await loop.run_in_executor(None, self.stats.flush, self.stats.take())
         await loop.run_in_executor(None, self.sampler.flush)
         self.access_log.flush()
 

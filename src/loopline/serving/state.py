@@ -23,6 +23,7 @@ from sqlalchemy import select
 from loopline.endpoints import keys as keymod
 from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
+from loopline.serving.tally import Tally
 from loopline.state import Database
 from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
 from loopline.storage.models import model_store_of
@@ -46,7 +47,11 @@ class DeploymentRuntime:
     model: LoadedModel
     batcher: Batcher | None
     headers: list[tuple[bytes, bytes]]
-    counters: dict[Any, Any] = field(default_factory=dict)
+    tally: Tally = field(init=False)
+    log_template: bytes | None = None  # this deployment's request log line, filled in per request
+
+    def __post_init__(self) -> None:
+        self.tally = Tally(self.endpoint, self.name)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class EndpointRoute:
     states: Mapping[str, str]
     sampled: bool = True
     system_hash: str | None = None
+    # Keys this table accepted, each with whether it is loopline's own; a new table (new keys) starts empty.
+    accepted: dict[bytes, bool] = field(default_factory=dict, compare=False)
 
     @property
     def ready(self) -> bool:

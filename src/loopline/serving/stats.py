@@ -1,19 +1,19 @@
 """Per-second serving statistics in loopline's database: what canary watches judge and dashboards draw.
 
-Each serving process counts requests, errors and a latency histogram per deployment in memory (a few
-integer additions per request) and writes one row per deployment and second, once a second, from a
-worker thread. Queries sum the rows of every replica over a window.
+Each serving process counts requests, errors and a latency histogram per deployment in memory (added in
+bulk several times a second, see ``serving/tally.py``) and writes one row per deployment and second, once
+a second, from a worker thread. Queries sum the rows of every replica over a window.
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from loopline.state import Database
@@ -25,6 +25,7 @@ BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 """Upper bounds of the latency histogram in milliseconds; one more bucket holds everything slower."""
 
 KEEP_SECONDS = 2 * 3600
+_BOUNDS_MS = np.asarray(BUCKETS_MS)
 
 
 @dataclass
@@ -37,7 +38,7 @@ class _Window:
 
 
 class StatsRecorder:
-    """Counts in memory on the event loop; ``flush`` (from a worker thread) writes and resets them."""
+    """Counts in memory on the event loop; ``take`` there, then ``flush`` from a worker thread writes them."""
 
     def __init__(self, db: Database, workspace: str) -> None:
         self.db = db
@@ -46,23 +47,30 @@ class StatsRecorder:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._last_prune = 0.0
 
-    def record(self, endpoint: str, deployment: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
+    def add(self, endpoint: str, deployment: str, statuses: list[int], seconds: np.ndarray) -> None:
+        """Count answered requests: their statuses and latencies (in seconds), in the same order."""
         window = self._windows.get((endpoint, deployment))
         if window is None:
             window = self._windows[(endpoint, deployment)] = _Window()
-        window.requests += 1
-        if status >= 500:
-            window.errors += 1
-        elif status >= 400:
-            window.rejected += 1
+        codes = np.asarray(statuses)
+        window.requests += len(statuses)
+        window.errors += int(np.count_nonzero(codes >= 500))
+        window.rejected += int(np.count_nonzero((codes >= 400) & (codes < 500)))
         milliseconds = seconds * 1000
-        window.latency_sum += milliseconds
-        window.counts[bisect.bisect_left(BUCKETS_MS, milliseconds)] += 1
+        window.latency_sum += float(milliseconds.sum())
+        counts = np.bincount(
+            np.searchsorted(_BOUNDS_MS, milliseconds, side="left"), minlength=len(window.counts)
+        )
+        window.counts = [a + b for a, b in zip(window.counts, counts.tolist(), strict=True)]
 
-    def flush(self) -> None:
-        """Write what was counted since the last flush, stamped with this second."""
+    def take(self) -> dict[tuple[str, str], _Window]:
+        """What was counted since the last call (on the thread that adds)."""
         windows, self._windows = self._windows, {}
+        return windows
+
+    def flush(self, windows: dict[tuple[str, str], _Window] | None = None) -> None:
+        """Write ``windows`` (by default what was counted since the last call), stamped with this second."""
+        windows = self.take() if windows is None else windows
         second = int(time.time())
         rows = [
             {

@@ -1,0 +1,114 @@
+"""Scikit-learn pipelines predicted with numpy alone: the same answers bit for bit, or not compiled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import (
+    ElasticNet,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    RidgeClassifier,
+    SGDClassifier,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.svm import LinearSVC
+
+from loopline.serving.compiled import compile_predict
+from loopline.serving.model import load_model
+from tests.helpers import model_version
+
+
+def held_out(x: np.ndarray) -> np.ndarray:
+    """Rows the model never saw: the data shifted and scaled, some far outside the training range."""
+    rng = np.random.default_rng(1)
+    return np.concatenate([x * rng.uniform(0.5, 1.5, size=x.shape), x * 10, -x])
+
+
+CASES: dict[str, tuple[Any, str]] = {
+    "scaled logistic regression, binary": (
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+        "cancer",
+    ),
+    "scaled logistic regression, three classes": (
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+        "iris",
+    ),
+    "clipped min-max and a ridge classifier": (
+        make_pipeline(MinMaxScaler(clip=True), RidgeClassifier()),
+        "iris",
+    ),
+    "unscaled linear SVC": (LinearSVC(max_iter=20000), "cancer"),
+    "SGD classifier with string labels": (SGDClassifier(random_state=0), "iris-named"),
+    "linear regression": (LinearRegression(), "diabetes"),
+    "scaled ridge": (make_pipeline(StandardScaler(with_mean=False), Ridge()), "diabetes"),
+    "elastic net after passthrough": (make_pipeline("passthrough", ElasticNet(alpha=0.01)), "diabetes"),
+}
+
+
+def data(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "cancer":
+        return load_breast_cancer(return_X_y=True)  # type: ignore[return-value]
+    if name == "diabetes":
+        return load_diabetes(return_X_y=True)  # type: ignore[return-value]
+    x, y = load_iris(return_X_y=True)
+    if name == "iris-named":
+        return x, np.array(["setosa", "versicolor", "virginica"])[y]
+    return x, y
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_supported_estimators_answer_exactly_as_their_own_predict(case: str) -> None:
+    estimator, dataset = CASES[case]
+    x, y = data(dataset)
+    estimator.fit(x, y)
+    predict = compile_predict(estimator, x[:5])
+    assert predict is not None, f"{case} was not compiled"
+    rows = held_out(x)
+    expected = estimator.predict(rows)
+    got = predict(rows)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected)
+    assert np.array_equal(predict(rows[:1]), estimator.predict(rows[:1]))
+
+
+def test_other_estimators_keep_their_own_predict() -> None:
+    x, y = load_iris(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y)
+    assert compile_predict(forest, x[:5]) is None
+    reduced = make_pipeline(PCA(2), LogisticRegression()).fit(x, y)
+    assert compile_predict(reduced, x[:5]) is None
+
+    class Shifted(LogisticRegression):  # a subclass may predict differently: never compiled
+        def predict(self, X: Any) -> Any:
+            return super().predict(X)[::-1]
+
+    assert compile_predict(Shifted(max_iter=1000).fit(x, y), x[:5]) is None
+
+
+def test_an_estimator_that_does_not_predict_as_its_class_says_is_not_compiled() -> None:
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(x, y)
+    honest = model.predict
+    model.predict = lambda rows: np.roll(honest(rows), 1)  # type: ignore[method-assign]
+    assert compile_predict(model, x[:5]) is None
+
+
+def test_the_sample_projects_model_is_served_compiled_with_the_same_answers(served_project: Path) -> None:
+    import mlflow.sklearn
+
+    source = model_version(served_project, 1)
+    folder = Path(source.source_uri.removeprefix("file://"))
+    loaded = load_model(folder, source.content_digest)
+    assert loaded.compiled
+    example = loaded.example_input()
+    rows = held_out(np.repeat(example, 50, axis=0))
+    assert np.array_equal(loaded.predict(rows), mlflow.sklearn.load_model(str(folder)).predict(rows))
