@@ -37,6 +37,8 @@ ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@example.com",
     "MLFLOW_LOGGING_LEVEL": "WARNING",
+    # `mlflow models serve` starts `uvicorn` by name: the one installed beside this interpreter.
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
 }
 
 EMPTY_APP = textwrap.dedent("""
@@ -154,9 +156,9 @@ def prepare(scratch: Path) -> tuple[Path, Path, str, dict[tuple[str, int], Path]
 
 
 def start(
-    scratch: Path, project: Path, folder: Path, workers: int
-) -> tuple[list[subprocess.Popen[bytes]], dict[str, int]]:
-    """The three servers, each ready to answer."""
+    scratch: Path, project: Path, folder: Path, workers: int, processes: list[subprocess.Popen[bytes]]
+) -> dict[str, int]:
+    """The three servers, each ready to answer (added to ``processes`` as they start, to be stopped)."""
     ports = {name: free_port() for name in ("mlflow", "loopline", "empty")}
     (scratch / "empty_app.py").write_text(EMPTY_APP)
     commands = [
@@ -210,21 +212,21 @@ def start(
             scratch,
         ),
     ]
-    processes = [
-        subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+    for argv, cwd in commands:
+        processes.append(
+            subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
-        for argv, cwd in commands
-    ]
     wait_http(f"http://127.0.0.1:{ports['mlflow']}/ping")
     wait_http(f"http://127.0.0.1:{ports['loopline']}/readyz")
     wait_http(f"http://127.0.0.1:{ports['empty']}/")
-    return processes, ports
+    return ports
 
 
 def measure(
@@ -287,7 +289,7 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         project, folder, key, bodies = prepare(scratch)
-        processes, ports = start(scratch, project, folder, args.workers)
+        ports = start(scratch, project, folder, args.workers, processes)
         memory = {
             "mlflow models serve": rss_mb(processes[0].pid),
             "loopline serve (two deployments)": rss_mb(processes[1].pid),
