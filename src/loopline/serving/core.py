@@ -74,6 +74,23 @@ def _predictions(value: Any) -> Any:
     return value
 
 
+class _Scoring:
+    """A scoring request between its checks and its answer."""
+
+    __slots__ = ("answers", "data", "future", "kind", "route", "rows", "runtime", "sample", "started")
+
+    def __init__(self, route: EndpointRoute, runtime: DeploymentRuntime, kind: str, sample: bool) -> None:
+        self.started = time.perf_counter()
+        self.route = route
+        self.runtime = runtime
+        self.kind = kind
+        self.sample = sample
+        self.data: Any = None
+        self.rows = 0
+        self.future: asyncio.Future[Any] | None = None
+        self.answers: Any = None
+
+
 class ScoringCore:
     """Routes requests to deployments and answers them; the routing tables are swapped in from outside."""
 
@@ -98,19 +115,37 @@ class ScoringCore:
         self._tallies: list[Tally] = []  # those holding requests not yet drained
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
-        """Answer one request; never raises."""
-        parts = path.strip("/").split("/")
+        """Answer one request; never raises.
+
+        Everything up to the model call runs without suspending; a request waits only for its batch, so
+        the one await sits here, close to the task, and not at the bottom of a chain of coroutines.
+        """
         try:
-            if parts[0] == "endpoints" and len(parts) >= 2:
-                return await self._endpoint(method, parts, headers, body)
-            if method != "GET":
-                raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:100]}", 405)
-            return self._plain(path)
+            started = self._dispatch(method, path, headers, body)
+            if isinstance(started, Response):
+                return started
+            if started.future is None:
+                return self._complete(started, started.answers)
+            try:
+                answers = await started.future
+            except Exception as exc:
+                return self._complete(started, None, self._model_failure(started.runtime, exc))
+            return self._complete(started, answers)
         except RequestRejected as exc:
             return error(exc)
         except Exception:  # a bug here must cost one request, not the server
             log.exception("internal error answering %s %s", method, path[:100])
             return error(RequestRejected(500, "INTERNAL_ERROR", "the server failed to answer; see its log"))
+
+    def _dispatch(
+        self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes
+    ) -> Response | _Scoring:
+        parts = path.strip("/").split("/")
+        if parts[0] == "endpoints" and len(parts) >= 2:
+            return self._endpoint(method, parts, headers, body)
+        if method != "GET":
+            raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:100]}", 405)
+        return self._plain(path)
 
     def _plain(self, path: str) -> Response:
         if path == "/healthz":
@@ -164,9 +199,9 @@ class ScoringCore:
         route.accepted[given] = system
         return system
 
-    async def _endpoint(
+    def _endpoint(
         self, method: str, parts: list[str], headers: Mapping[bytes, bytes], body: bytes
-    ) -> Response:
+    ) -> Response | _Scoring:
         name = parts[1]
         if len(parts) == 5 and parts[2] == "deployments" and parts[4] == "ready" and method == "GET":
             route = self._route(name)
@@ -183,7 +218,7 @@ class ScoringCore:
             raise bad("NOT_FOUND", f"no route /{'/'.join(parts)[:100]}; use /endpoints/{name}/score", 404)
         if method != "POST":
             raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed; scoring takes POST", 405)
-        return await self._score(route, parts[2], headers, body, sample=route.sampled and not system)
+        return self._score(route, parts[2], headers, body, sample=route.sampled and not system)
 
     def _describe(self, route: EndpointRoute) -> dict[str, Any]:
         return {
@@ -218,56 +253,75 @@ class ScoringCore:
             return route.deployments[slots[0]]
         return route.deployments[slots[int(self._random.random() * len(slots))]]
 
-    async def _score(
+    def _score(
         self, route: EndpointRoute, kind: str, headers: Mapping[bytes, bytes], body: bytes, *, sample: bool
-    ) -> Response:
-        started = time.perf_counter()
-        runtime = self._choose(route, headers)
-        status, rows = 200, 0
+    ) -> Response | _Scoring:
+        """Check the input and start the model on it; a refused request is answered at once."""
+        scoring = _Scoring(route, self._choose(route, headers), kind, sample)
+        runtime = scoring.runtime
+        content_type = headers.get(b"content-type", b"")
         try:
-            table = parse_body(kind, headers.get(b"content-type", b"").decode("latin-1"), body)
-            data, rows = to_model_input(runtime.model.schema, table, matrix=runtime.model.batchable)
-            answers = await self._predict(runtime, data)
-            self._mirror(route, data)
-            if sample and self.sampler is not None and self.sampler.wants():
-                self.sampler.take(route.name, runtime.name, runtime.model.schema.names, data, answers)
-            payload = (
-                {"predictions": _predictions(answers)} if kind == "invocations" else _predictions(answers)
+            table = parse_body(
+                kind,
+                "application/json" if content_type == b"application/json" else content_type.decode("latin-1"),
+                body,
             )
+            scoring.data, scoring.rows = to_model_input(
+                runtime.model.schema, table, matrix=runtime.model.batchable
+            )
+            if runtime.batcher is not None and isinstance(scoring.data, np.ndarray):
+                scoring.future = runtime.batcher.submit(scoring.data)
+            else:
+                try:
+                    scoring.answers = runtime.model.predict(scoring.data)
+                except Exception as exc:
+                    raise self._model_failure(runtime, exc) from None
+        except RequestRejected as exc:
+            return self._complete(scoring, None, exc)
+        return scoring
+
+    def _complete(self, scoring: _Scoring, answers: Any, failure: RequestRejected | None = None) -> Response:
+        """The answer to a scoring request, counted and logged."""
+        runtime = scoring.runtime
+        if failure is None:
+            self._mirror(scoring.route, scoring.data)
+            if scoring.sample and self.sampler is not None and self.sampler.wants():
+                self.sampler.take(
+                    scoring.route.name, runtime.name, runtime.model.schema.names, scoring.data, answers
+                )
+            predictions = _predictions(answers)
+            payload = {"predictions": predictions} if scoring.kind == "invocations" else predictions
+            status = 200
             response = Response(
                 200, runtime.headers, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
             )
-        except RequestRejected as exc:
-            status = exc.http_status
-            response = error(exc, runtime.headers)
-        self._account(runtime, status, rows, time.perf_counter() - started)
+        else:
+            status = failure.http_status
+            response = error(failure, runtime.headers)
+        self._account(runtime, status, scoring.rows, time.perf_counter() - scoring.started)
         return response
 
-    async def _predict(self, runtime: DeploymentRuntime, data: Any) -> Any:
-        try:
-            if runtime.batcher is not None and isinstance(data, np.ndarray):
-                return await runtime.batcher.submit(data)
-            return runtime.model.predict(data)
-        except Exception as exc:
-            if (
-                type(exc).__name__ == "MlflowException"
-                and getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE"
-            ):
-                # MLflow's own signature enforcement refused the input: the client's mistake, not the model's.
-                raise RequestRejected(
-                    400,
-                    "SCHEMA_MISMATCH",
-                    "the model's signature does not accept this input; check the column "
-                    "names and types against the model's signature",
-                ) from None
-            log.warning(
-                "deployment %s/%s: the model raised %s", runtime.endpoint, runtime.name, type(exc).__name__
+    def _model_failure(self, runtime: DeploymentRuntime, exc: Exception) -> RequestRejected:
+        """What to answer when the model raised."""
+        if (
+            type(exc).__name__ == "MlflowException"
+            and getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE"
+        ):
+            # MLflow's own signature enforcement refused the input: the client's mistake, not the model's.
+            return RequestRejected(
+                400,
+                "SCHEMA_MISMATCH",
+                "the model's signature does not accept this input; check the column "
+                "names and types against the model's signature",
             )
-            raise RequestRejected(
-                500,
-                "MODEL_ERROR",
-                f"deployment '{runtime.name}' failed to score the input ({type(exc).__name__})",
-            ) from None
+        log.warning(
+            "deployment %s/%s: the model raised %s", runtime.endpoint, runtime.name, type(exc).__name__
+        )
+        return RequestRejected(
+            500,
+            "MODEL_ERROR",
+            f"deployment '{runtime.name}' failed to score the input ({type(exc).__name__})",
+        )
 
     def _mirror(self, route: EndpointRoute, data: Any) -> None:
         """Copy the request to the mirror deployment after answering; its result is only counted."""
