@@ -187,3 +187,21 @@ def test_rows_without_names_need_the_models_width() -> None:
     error = rejected({"input_data": {"data": [[1, 2]]}})
     assert error.error_code == "MISSING_COLUMNS"
     assert to_model_input(NUMERIC, Table(None, [[1, 2, 3]]))[1] == 1
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "nan", "1e400"])
+def test_csv_cells_that_are_not_finite_numbers_are_refused(cell: str) -> None:
+    error = rejected(f"a,b,n\n1,{cell},3\n".encode(), route="invocations", content_type="text/csv")
+    assert (error.http_status, error.error_code) == (400, "WRONG_TYPE")
+    assert "column 'b' row 0 is not a finite number" in error.message
+
+
+def test_json_numbers_beyond_doubles_are_refused_as_bad_json() -> None:
+    error = rejected(b'{"input_data": {"columns": ["a", "b", "n"], "data": [[1, 1e400, 3]]}}')
+    assert (error.http_status, error.error_code) == (400, "BAD_JSON")
+
+
+def test_rows_not_parsed_from_json_are_checked_for_nan() -> None:
+    with pytest.raises(RequestRejected) as error:
+        to_model_input(NUMERIC, Table(["a", "b", "n"], [[1.0, float("nan"), 3]]))
+    assert error.value.error_code == "WRONG_TYPE"

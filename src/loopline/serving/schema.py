@@ -86,6 +86,7 @@ class Table:
 
     columns: list[Any] | None
     rows: list[Any]
+    finite: bool = False  # every number came from orjson, which never yields NaN or infinity
 
 
 def _names(names: Sequence[str]) -> str:
@@ -131,7 +132,7 @@ def parse_body(route: str, content_type: str, body: bytes) -> Table:
     if len(document) == 1:  # the usual case: only the input
         key = next(iter(document))
         if key in keys:
-            return _TABLE_PARSERS[key](document[key])
+            return _parsed(_TABLE_PARSERS[key](document[key]))
     present = [key for key in keys if key in document]
     unknown = sorted(set(document) - set(keys) - {"params"})
     if unknown:
@@ -140,7 +141,12 @@ def parse_body(route: str, content_type: str, body: bytes) -> Table:
         what = "exactly one of " + ", ".join(keys) if len(keys) > 1 else f"the field '{keys[0]}'"
         raise bad("BAD_INPUT", f"the request must have {what}")
     key = present[0]
-    return _TABLE_PARSERS[key](document[key])
+    return _parsed(_TABLE_PARSERS[key](document[key]))
+
+
+def _parsed(table: Table) -> Table:
+    table.finite = True
+    return table
 
 
 def _split(value: Any, field_name: str) -> Table:
@@ -251,7 +257,7 @@ def to_model_input(schema: InputSchema, table: Table, *, matrix: bool = True) ->
         return _untyped_frame(table), len(rows)
     columns = _request_columns(schema, table.columns, rows)
     if schema.fast and matrix:
-        return _matrix(schema, columns, rows), len(rows)
+        return _matrix(schema, columns, rows, table.finite), len(rows)
     return _frame(schema, columns, rows), len(rows)
 
 
@@ -314,10 +320,11 @@ def _check_row_shapes(rows: list[Any], width: int) -> None:
             raise bad("BAD_ROW", f"row {number} has {len(row)} values but there are {width} columns")
 
 
-def _matrix(schema: InputSchema, columns: list[str], rows: list[Any]) -> np.ndarray:
+def _matrix(schema: InputSchema, columns: list[str], rows: list[Any], finite: bool = False) -> np.ndarray:
     width = len(columns)
     _check_row_shapes(rows, width)
-    if not {type(value) for row in rows for value in row} <= _NUMBERS:
+    numbers = {type(value) for row in rows for value in row} <= _NUMBERS
+    if not numbers:
         for number, row in enumerate(rows):
             for position, value in enumerate(row):
                 kind = type(value)
@@ -327,7 +334,7 @@ def _matrix(schema: InputSchema, columns: list[str], rows: list[Any]) -> np.ndar
     if columns != schema.names:
         order = [columns.index(name) for name in schema.names]
         matrix = matrix[:, order]
-    if not np.isfinite(matrix).all():
+    if not (finite and numbers) and not np.isfinite(matrix).all():
         row, position = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
         raise bad("WRONG_TYPE", f"column '{schema.names[position]}' row {row} is not a finite number")
     if schema.integer_positions:
@@ -347,6 +354,7 @@ def _reject_numeric(column: str, row: int, value: Any) -> None:
             raise bad("WRONG_TYPE", f"column '{column}' row {row}: expected a number, got text") from None
         if math.isfinite(number):
             return
+        raise bad("WRONG_TYPE", f"column '{column}' row {row} is not a finite number")
     if value is None:
         raise bad("NULL_VALUE", f"column '{column}' row {row} is null; the model requires a value")
     raise bad("WRONG_TYPE", f"column '{column}' row {row}: expected a number, got {_kind(value)}")
