@@ -1,9 +1,9 @@
 """``loopline serve``: uvicorn worker processes around the scoring core, each following the database.
 
-With several workers each process binds its own socket with ``SO_REUSEPORT``, so the kernel spreads
-connections evenly across them (a shared accept socket lets one worker take most of them), and every
-listening socket has ``TCP_NODELAY`` set, which accepted connections inherit (without it, small
-answers wait for delayed ACKs). A supervisor restarts a worker that dies.
+With several workers each has its own socket with ``SO_REUSEPORT``, so the kernel spreads connections
+evenly across them (a shared accept socket lets one worker take most of them), and every listening
+socket has ``TCP_NODELAY`` set, which accepted connections inherit (without it, small answers wait for
+delayed ACKs). The supervisor binds and holds those sockets and restarts a worker that dies.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = ["bind", "run_worker", "serve"]
 log = logging.getLogger("loopline.serve")
 
 
-def bind(host: str, port: int, reuse_port: bool, *, listen: bool = True) -> socket.socket:
+def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     """A listening TCP socket with TCP_NODELAY (inherited by accepted connections)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -48,8 +48,7 @@ def bind(host: str, port: int, reuse_port: bool, *, listen: bool = True) -> sock
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
-    if listen:
-        sock.listen(2048)
+    sock.listen(2048)
     return sock
 
 
