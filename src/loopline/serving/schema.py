@@ -149,6 +149,9 @@ def _parsed(table: Table) -> Table:
     return table
 
 
+_SPLIT_FIELDS = frozenset({"columns", "data", "index"})
+
+
 def _split(value: Any, field_name: str) -> Table:
     if isinstance(value, list):
         return Table(None, value)
@@ -156,8 +159,8 @@ def _split(value: Any, field_name: str) -> Table:
         raise bad(
             "BAD_INPUT", f"'{field_name}' must be an object with 'columns' and 'data', not {_kind(value)}"
         )
-    extra = sorted(set(value) - {"columns", "data", "index"})
-    if extra:
+    if not value.keys() <= _SPLIT_FIELDS:
+        extra = sorted(set(value) - _SPLIT_FIELDS)
         raise bad("BAD_INPUT", f"unknown field '{field_name}.{extra[0]}'; expected columns, data and index")
     if "data" not in value:
         raise bad("BAD_INPUT", f"'{field_name}' has no 'data'")
