@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,3 +124,28 @@ def heldout_request(project: Path, rows: int = 1) -> bytes:
     heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
     data = heldout.head(rows).to_numpy().tolist()
     return json.dumps({"input_data": {"columns": list(heldout.columns), "data": data}}).encode()
+
+
+_interrupt_armed: list[bool] = []
+
+
+def _interrupt_in_fork_callback() -> None:
+    if _interrupt_armed:
+        _interrupt_armed.clear()
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+os.register_at_fork(after_in_parent=_interrupt_in_fork_callback)
+
+
+@contextlib.contextmanager
+def ctrl_c_at_next_fork() -> Iterator[None]:
+    """Send this process SIGINT while Python runs its after-fork callbacks in the parent, at the next fork:
+    the moment where an exception raised by the signal handler is swallowed. Fails if no fork happened."""
+    _interrupt_armed.append(True)
+    try:
+        yield
+    finally:
+        fired = not _interrupt_armed
+        _interrupt_armed.clear()
+    assert fired, "no child was started"

@@ -1,9 +1,7 @@
-"""Running the training entry point: interrupts are never lost, the child never outlives the run."""
+"""Running the training entry point: a Ctrl-C while the child starts stops the run, and the child with it."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,18 +11,7 @@ import pytest
 from loopline.instance import Instance
 from loopline.training import run_training
 from tests.conftest import ProjectFactory
-
-_armed: list[bool] = []
-
-
-def _interrupt_in_fork_callback() -> None:
-    """A Ctrl-C landing while Python runs its after-fork callbacks, where a raised exception is swallowed."""
-    if _armed:
-        _armed.clear()
-        os.kill(os.getpid(), signal.SIGINT)
-
-
-os.register_at_fork(after_in_parent=_interrupt_in_fork_callback)
+from tests.helpers import ctrl_c_at_next_fork
 
 
 def test_ctrl_c_while_the_child_is_being_started_stops_the_run(
@@ -33,21 +20,17 @@ def test_ctrl_c_while_the_child_is_being_started_stops_the_run(
     project = new_project("simple")
     store = Instance.open(project).store("dev")
     marker = tmp_path / "child-of-this-test"
-    command = f'python -c "import time; time.sleep(60)" {marker}'
     started = time.monotonic()
-    _armed.append(True)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), ctrl_c_at_next_fork():
         run_training(
             root=project,
-            command=command,
+            command=f'python -c "import time; time.sleep(60)" {marker}',
             store=store,
             experiment="proj",
             run_id="0" * 32,
             log_path=tmp_path / "train.log",
             timeout=120,
         )
-    assert not _armed, "the interrupt was not sent"
     assert time.monotonic() - started < 30  # not after the child's minute of sleep
-    time.sleep(1.0)
     left = subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, text=True, check=False)
     assert not left.stdout.strip(), "the child outlived the interrupted run"

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
+from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_store import WorkspaceStore
 
@@ -55,11 +55,11 @@ def run_training(
         "PYTHONUNBUFFERED": "1",
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log, _noticing_interrupts() as interrupted:
+    with log_path.open("w", encoding="utf-8") as log:
         try:
-            child = subprocess.Popen(
+            child = children.start(
                 argv,
-                preexec_fn=_die_with_parent,
+                parent_death_signal=signal.SIGKILL,
                 cwd=root,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -81,16 +81,12 @@ def run_training(
         timer = threading.Timer(timeout, _expire)
         timer.start()
         try:
-            if interrupted.is_set():  # Ctrl-C while the child was being started
-                raise KeyboardInterrupt
             assert child.stdout is not None
             for line in child.stdout:
                 log.write(line)
                 if on_line is not None:
                     on_line(line.rstrip("\n"))
             code = child.wait()
-            if interrupted.is_set():
-                raise KeyboardInterrupt
         except BaseException:
             _kill(child)
             raise
@@ -101,45 +97,6 @@ def run_training(
         if timed_out.is_set():
             outcome = f"ran longer than training.timeout_seconds ({timeout:g} s)"
         raise TrainingFailed(command=command, outcome=outcome, log=log_path)
-
-
-@contextlib.contextmanager
-def _noticing_interrupts() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C or SIGTERM, which still raise as before.
-
-    Starting a child forks, and Python swallows an exception raised by a signal handler inside the fork
-    callbacks it runs in the parent ("Exception ignored in _releaseLock"): the event keeps the signal.
-    """
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def notice(signum: int, frame: FrameType | None) -> None:
-        interrupted.set()
-        handler = previous[signal.Signals(signum)]
-        if callable(handler):
-            handler(signum, frame)
-        elif handler != signal.SIG_IGN:
-            raise KeyboardInterrupt
-
-    for sig in previous:
-        signal.signal(sig, notice)
-    try:
-        yield interrupted
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _die_with_parent() -> None:
-    """In the child: ask Linux to kill it when loopline dies, so no training outlives an aborted run."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill(child: subprocess.Popen[str]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from loopline import children
 from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
 from loopline.errors import Refused, StoreUnavailable, UsageError
@@ -194,16 +195,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the temporary server's process (Linux): get SIGTERM when the process that started it dies, so a
-    killed release or test leaves no server behind."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 @contextlib.contextmanager
 def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Iterator[Live]:
     """The workspace's running server, or a temporary one for the length of the block."""
@@ -230,7 +221,10 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
         str(port),
     ]
     with log.open("wb") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        # The temporary server gets SIGTERM when its starter dies: a killed release leaves no server behind.
+        process = children.start(
+            argv, parent_death_signal=signal.SIGTERM, stdout=output, stderr=subprocess.STDOUT
+        )
     temporary = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,84 @@
+"""Starting child processes that end with loopline and never lose a Ctrl-C on the way.
+
+Starting a child forks, and Python swallows an exception raised by a signal handler while it runs its
+after-fork callbacks in the parent ("Exception ignored in _releaseLock"): a Ctrl-C at that moment would
+be lost and the command would go on. :func:`start` notices SIGINT and SIGTERM while the child is being
+started, and stops the child and raises KeyboardInterrupt when one came.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+__all__ = ["start"]
+
+
+def start(argv: list[str], *, parent_death_signal: int, **popen: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(argv, **popen)`` whose child gets ``parent_death_signal`` when loopline dies."""
+    child: subprocess.Popen[Any] | None = None
+    try:
+        with _noticing_interrupts() as interrupted:
+            child = subprocess.Popen(argv, preexec_fn=_die_with_parent(parent_death_signal), **popen)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+    except BaseException:
+        if child is not None:
+            _stop(child, new_session=bool(popen.get("start_new_session")))
+        raise
+    return child
+
+
+def _die_with_parent(sig: int) -> Callable[[], None]:
+    def in_child() -> None:
+        """Ask Linux to send ``sig`` to this process when its parent dies, so nothing outlives loopline."""
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # 1 = PR_SET_PDEATHSIG
+
+    return in_child
+
+
+def _stop(child: subprocess.Popen[Any], *, new_session: bool) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if new_session:
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _noticing_interrupts() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM, which still act as before (in the main thread only)."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def notice(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        handler = previous[signal.Signals(signum)]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, notice)
+    try:
+        yield interrupted
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
