@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["start"]
+__all__ = ["start", "stop"]
 
 
 def start(argv: list[str], *, parent_death_signal: int, **popen: Any) -> subprocess.Popen[Any]:
@@ -31,7 +31,7 @@ def start(argv: list[str], *, parent_death_signal: int, **popen: Any) -> subproc
             raise KeyboardInterrupt
     except BaseException:
         if child is not None:
-            _stop(child, new_session=bool(popen.get("start_new_session")))
+            stop(child, new_session=bool(popen.get("start_new_session")))
         raise
     return child
 
@@ -48,7 +48,8 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
     return in_child
 
 
-def _stop(child: subprocess.Popen[Any], *, new_session: bool) -> None:
+def stop(child: subprocess.Popen[Any], *, new_session: bool) -> None:
+    """Kill ``child`` (and its process group, when it was started in a session of its own) and reap it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if new_session:
             os.killpg(child.pid, signal.SIGKILL)

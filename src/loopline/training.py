@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import signal
@@ -76,7 +75,7 @@ def run_training(
 
         def _expire() -> None:
             timed_out.set()
-            _kill(child)
+            children.stop(child, new_session=True)
 
         timer = threading.Timer(timeout, _expire)
         timer.start()
@@ -88,7 +87,7 @@ def run_training(
                     on_line(line.rstrip("\n"))
             code = child.wait()
         except BaseException:
-            _kill(child)
+            children.stop(child, new_session=True)
             raise
         finally:
             timer.cancel()
@@ -97,8 +96,3 @@ def run_training(
         if timed_out.is_set():
             outcome = f"ran longer than training.timeout_seconds ({timeout:g} s)"
         raise TrainingFailed(command=command, outcome=outcome, log=log_path)
-
-
-def _kill(child: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from loopline import children
 from loopline.errors import UsageError
 from loopline.serving.steering import steer
 
@@ -239,7 +240,7 @@ class _Supervisor:
         self.workspace = workspace
         self.sockets = sockets
         self.metrics_dir = metrics_dir
-        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.pipes: dict[int, int] = {}  # slot -> read end of its worker's pipe
         self.live: set[int] = set()
         self.restart_at: dict[int, float] = {}
@@ -274,8 +275,10 @@ class _Supervisor:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         argv = [sys.executable, "-m", "loopline.serving.worker", str(self.project), self.workspace]
         argv += [str(listen_fd), str(write_end)]
-        try:
-            self.children[slot] = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, write_end))
+        try:  # a worker gets SIGTERM when the supervisor dies
+            self.workers[slot] = children.start(
+                argv, parent_death_signal=signal.SIGTERM, env=env, pass_fds=(listen_fd, write_end)
+            )
         finally:
             os.close(write_end)
         self.pipes[slot] = read_end
@@ -291,7 +294,7 @@ class _Supervisor:
 
     def _reap(self) -> None:
         """A worker that exited while something else still holds its pipe open is gone all the same."""
-        for slot, child in list(self.children.items()):
+        for slot, child in list(self.workers.items()):
             if child.poll() is not None:
                 self._gone(slot)
 
@@ -301,7 +304,7 @@ class _Supervisor:
         was_live = slot in self.live
         self.live.discard(slot)
         self._steer()
-        child = self.children.pop(slot)
+        child = self.workers.pop(slot)
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=5)
         if self.stopping:
@@ -313,11 +316,11 @@ class _Supervisor:
         steer(self.sockets[0], sorted(self.live))
 
     def _stop_all(self) -> None:
-        for child in self.children.values():
+        for child in self.workers.values():
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
-        for child in self.children.values():
+        for child in self.workers.values():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

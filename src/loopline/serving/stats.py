@@ -68,9 +68,8 @@ class StatsRecorder:
         windows, self._windows = self._windows, {}
         return windows
 
-    def flush(self, windows: dict[tuple[str, str], _Window] | None = None) -> None:
-        """Write ``windows`` (by default what was counted since the last call), stamped with this second."""
-        windows = self.take() if windows is None else windows
+    def flush(self, windows: dict[tuple[str, str], _Window]) -> None:
+        """Write ``windows`` (from ``take``), stamped with this second."""
         second = int(time.time())
         rows = [
             {

@@ -8,11 +8,8 @@ READY_FD tells the supervisor the endpoints answer, and the pipe's end-of-file t
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -23,9 +20,6 @@ from loopline.serving.server import run_worker
 def main() -> None:
     """Serve on the inherited socket; say when ready."""
     project, workspace, listen_fd, ready_fd = sys.argv[1:5]
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # end with the supervisor
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
