@@ -13,7 +13,7 @@ from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, git, input_example, system_key
 from tests.servers import Load, Server, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 # The sample's pipeline wrapped so that it raises on any row with mean_radius above 15: about a third of
 # real input, and none of the input example's rows (so it passes the smoke test).

@@ -21,7 +21,7 @@ import loopline
 from tests.helpers import input_example
 from tests.servers import CLIENTS, Load, Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 SETTLE = 1.0
 TOLERANCE = 8.0

@@ -20,7 +20,7 @@ from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, edit_yaml, git, heldout_request, system_key
 from tests.servers import Load, Server, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 FOLLOW = 1.0  # seconds within which every replica must answer with the new traffic
 

@@ -202,6 +202,7 @@ def test_every_request_writes_one_structured_log_line(served: Served) -> None:
     assert served.key not in served.server.log.read_text()
 
 
+@pytest.mark.timing
 def test_key_rotation_is_followed_within_a_second(served: Served) -> None:
     body = {"input_data": {"columns": served.columns, "data": served.rows[:1]}}
     loopline.create_endpoint("rot", "dev", project=served.project)

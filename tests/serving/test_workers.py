@@ -16,7 +16,7 @@ import loopline
 from tests.helpers import input_example
 from tests.servers import Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def workers_of(server: Server) -> list[int]:
