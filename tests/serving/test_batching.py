@@ -26,11 +26,23 @@ def test_requests_in_one_turn_share_a_call_and_get_their_own_answers() -> None:
         batcher = Batcher(doubling(calls), asyncio.get_running_loop(), max_rows=100)
         futures = [batcher.submit(np.array([[float(i)], [float(i) + 0.5]])) for i in range(5)]
         answers = await asyncio.gather(*futures)
-        return [a.tolist() for a in answers], calls
+        return answers, calls
 
     answers, calls = asyncio.run(scenario())
     assert answers == [[2 * i, 2 * i + 1] for i in range(5)]
+    assert all(type(a) is list for a in answers)  # float64 answers come back as plain numbers
     assert calls == [10]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.dtype("U5")])
+def test_other_answer_types_come_back_as_numpy_slices_of_their_own_type(dtype: type) -> None:
+    async def scenario() -> list[np.ndarray]:
+        batcher = Batcher(lambda rows: rows[:, 0].astype(dtype), asyncio.get_running_loop(), max_rows=100)
+        return await asyncio.gather(*[batcher.submit(np.full((2, 1), i + 0.25)) for i in range(3)])
+
+    answers = asyncio.run(scenario())
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.dtype(dtype) for a in answers)
+    assert [a.tolist() for a in answers] == [np.full(2, i + 0.25).astype(dtype).tolist() for i in range(3)]
 
 
 def test_batches_respect_the_row_limit() -> None:

@@ -1,6 +1,7 @@
 """What a serving process keeps for monitoring: a rate-limited sample of requests and answers.
 
-Sampling costs the hot path one comparison unless a request is taken; taken rows are queued in memory
+Sampling costs the hot path one comparison unless a request is taken (the serving loop refills the token
+bucket several times a second, so the hot path reads no clock); taken rows are queued in memory
 and written once a second from a worker thread, and each deployment keeps only its newest
 ``monitoring.sample_size`` rows. Endpoints created with ``--sensitive`` are never sampled.
 """
@@ -26,21 +27,23 @@ class Sampler:
         self.db = db
         self.per_second = per_second
         self.keep = keep
-        self._tokens = per_second
+        self._tokens = per_second if per_second > 0 and keep > 0 else 0.0
         self._last = time.monotonic()
         self._queue: list[dict[str, Any]] = []
 
     def wants(self) -> bool:
-        """Whether to take the request being answered."""
-        if self.per_second <= 0 or self.keep <= 0:
-            return False
-        now = time.monotonic()
-        self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
-        self._last = now
+        """Whether to take the request being answered (the bucket is refilled by :meth:`refill`)."""
         if self._tokens < 1:
             return False
         self._tokens -= 1
         return True
+
+    def refill(self) -> None:
+        """Add the tokens earned since the last refill; the serving loop calls this several times a second."""
+        now = time.monotonic()
+        if self.per_second > 0 and self.keep > 0:
+            self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
+        self._last = now
 
     def take(self, endpoint: str, deployment: str, columns: list[str], data: Any, answers: Any) -> None:
         """Queue every row of one request with its prediction."""

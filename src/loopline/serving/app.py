@@ -39,35 +39,37 @@ class ScoringApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._reject(send)
             return
-        body = await self._body(receive)
+        message = await receive()
+        if message.get("more_body") or message["type"] != "http.request":  # the body comes in parts
+            body = await self._body(receive, message)
+        else:
+            body = message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                body = None
         if body is None:
             await self._reject(send)
             return
         response = await self.core.handle(scope["method"], scope["path"], headers, body)
-        length = (b"content-length", str(len(response.body)).encode())
+        length = (b"content-length", b"%d" % len(response.body))
         await send(
             {"type": "http.response.start", "status": response.status, "headers": [*response.headers, length]}
         )
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None when it is larger than the limit (or the client left)."""
+    async def _body(self, receive: Receive, message: dict[str, Any]) -> bytes | None:
+        """The body from its first ``message`` on; None when it is over the limit (or the client left)."""
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -76,7 +78,8 @@ class ScoringApp:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return b"".join(chunks)
+            message = await receive()
 
     async def _reject(self, send: Send) -> None:
         await send(

@@ -19,6 +19,8 @@ import numpy as np
 
 __all__ = ["Batcher"]
 
+_PLAIN = frozenset({np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)})
+
 
 class Batcher:
     """Batches float matrices for one model on one event loop."""
@@ -82,10 +84,13 @@ class Batcher:
             for rows, future in pending:
                 self._run_one(rows, future)
             return
+        # Plain numbers serialise faster than numpy slices and read the same; other kinds stay as they are
+        # (a float32 would print with the digits of a float64).
+        values = answers.tolist() if answers.dtype in _PLAIN and answers.ndim == 1 else answers
         start = 0
         for (_, future), size in zip(pending, sizes, strict=True):
             if not future.done():
-                future.set_result(answers[start : start + size])
+                future.set_result(values[start : start + size])
             start += size
 
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future[Any]]]:

@@ -65,6 +65,8 @@ class AccessLog:
 
 
 def _predictions(value: Any) -> Any:
+    if type(value) is list:  # a batch's share, already plain numbers
+        return value
     if isinstance(value, np.ndarray):
         return value if value.dtype != object else value.tolist()
     if hasattr(value, "to_dict") and hasattr(value, "columns"):
@@ -284,7 +286,8 @@ class ScoringCore:
         """The answer to a scoring request, counted and logged."""
         runtime = scoring.runtime
         if failure is None:
-            self._mirror(scoring.route, scoring.data)
+            if scoring.route.mirror is not None:
+                self._mirror(scoring.route, scoring.data)
             if scoring.sample and self.sampler is not None and self.sampler.wants():
                 self.sampler.take(
                     scoring.route.name, runtime.name, runtime.model.schema.names, scoring.data, answers

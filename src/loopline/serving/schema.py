@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -153,6 +154,10 @@ _SPLIT_FIELDS = frozenset({"columns", "data", "index"})
 
 
 def _split(value: Any, field_name: str) -> Table:
+    if type(value) is dict and len(value) == 2:  # the usual case: {"columns": [...], "data": [...]}
+        columns, data = value.get("columns"), value.get("data")
+        if type(columns) is list and type(data) is list:
+            return Table(columns, data)
     if isinstance(value, list):
         return Table(None, value)
     if not isinstance(value, dict):
@@ -325,9 +330,16 @@ def _check_row_shapes(rows: list[Any], width: int) -> None:
 
 def _matrix(schema: InputSchema, columns: list[str], rows: list[Any], finite: bool = False) -> np.ndarray:
     width = len(columns)
-    _check_row_shapes(rows, width)
-    numbers = {type(value) for row in rows for value in row} <= _NUMBERS
+    if len(rows) == 1:  # the usual request: one row of plain JSON numbers
+        row = rows[0]
+        numbers = type(row) is list and len(row) == width and set(map(type, row)) <= _NUMBERS
+    else:
+        numbers = (
+            all(type(row) is list and len(row) == width for row in rows)
+            and set(map(type, chain.from_iterable(rows))) <= _NUMBERS
+        )
     if not numbers:
+        _check_row_shapes(rows, width)
         for number, row in enumerate(rows):
             for position, value in enumerate(row):
                 kind = type(value)

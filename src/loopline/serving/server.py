@@ -145,8 +145,9 @@ class _Worker:
         ]
 
     def _tick(self) -> None:
-        """Count what was answered and write the request log."""
+        """Count what was answered, write the request log, refill the sampler."""
         self.core.drain()
+        self.sampler.refill()
         self.access_log.flush()
 
     async def _write_stats(self) -> None:
