@@ -175,7 +175,9 @@ class MonitoringConfig(_Strict):
     """What online endpoints keep for monitoring, and what a check needs."""
 
     sample_size: int = Field(5000, ge=0, description="Requests kept per deployment (older ones rotate out).")
-    sample_per_second: float = Field(20, ge=0, description="Requests sampled per second per serving process.")
+    sample_per_second: float = Field(
+        20, ge=0, description="Rows sampled per second per serving process (of requests' rows, at random)."
+    )
     min_samples: int = Field(300, gt=0, description="Fewer samples in the window: insufficient evidence.")
     window: str = Field("1h", description="The default window of `monitor check`, e.g. 30m, 1h, 1d.")
     reference_artifact: str = Field(

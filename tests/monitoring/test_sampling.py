@@ -1,9 +1,11 @@
-"""The sampler's token bucket: the hot path only counts tokens; the serving loop refills them."""
+"""The sampler's token bucket of rows: the hot path only compares; the serving loop refills it."""
 
 from __future__ import annotations
 
 import types
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from loopline.monitoring import sampling
@@ -21,7 +23,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def taken(sampler: Sampler, tries: int = 100) -> int:
-    return sum(sampler.wants() for _ in range(tries))
+    """How many of ``tries`` one-row requests the sampler takes."""
+    before = len(sampler._queue)
+    for _ in range(tries):
+        if sampler.wants():
+            sampler.take("e", "blue", ["x"], np.zeros((1, 1)), np.zeros(1))
+    return len(sampler._queue) - before
 
 
 def test_a_full_bucket_lets_per_second_requests_through_then_none_until_refilled(clock: list[float]) -> None:
@@ -52,3 +59,32 @@ def test_no_rate_or_no_room_takes_nothing(clock: list[float], per_second: float,
     clock[0] += 10
     sampler.refill()
     assert taken(sampler) == 0
+
+
+def test_a_large_request_gives_as_many_random_rows_as_there_are_tokens(clock: list[float]) -> None:
+    sampler = Sampler(None, per_second=10, keep=100)  # type: ignore[arg-type]
+    data = np.arange(300.0).reshape(100, 3)
+    answers = data[:, 0] * 2
+    assert sampler.wants()
+    sampler.take("e", "blue", ["a", "b", "c"], data, answers)
+    taken_rows = sampler._queue
+    assert len(taken_rows) == 10 and not sampler.wants()
+    firsts = [row["features"]["a"] for row in taken_rows]
+    assert len(set(firsts)) == 10 and firsts != [3.0 * i for i in range(10)]  # spread, not the first ten
+    for row in taken_rows:  # each row keeps its own prediction
+        assert list(row["features"].values()) == [row["features"]["a"] + i for i in range(3)]
+        assert row["prediction"] == row["features"]["a"] * 2
+    clock[0] += 0.5
+    sampler.refill()
+    sampler.take("e", "blue", ["a", "b", "c"], data[:2], answers[:2])  # small requests are taken whole
+    assert len(sampler._queue) == 12
+
+
+def test_a_data_frame_request_is_sampled_by_rows_too(clock: list[float]) -> None:
+    sampler = Sampler(None, per_second=3, keep=100)  # type: ignore[arg-type]
+    frame = pd.DataFrame({"x": np.arange(50.0), "name": [f"n{i}" for i in range(50)]})
+    sampler.take("e", "blue", ["x", "name"], frame, frame["x"].to_numpy() + 1)
+    assert len(sampler._queue) == 3
+    for row in sampler._queue:
+        assert row["features"]["name"] == f"n{int(row['features']['x'])}"
+        assert row["prediction"] == row["features"]["x"] + 1

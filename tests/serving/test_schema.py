@@ -205,3 +205,48 @@ def test_rows_not_parsed_from_json_are_checked_for_nan() -> None:
     with pytest.raises(RequestRejected) as error:
         to_model_input(NUMERIC, Table(["a", "b", "n"], [[1.0, float("nan"), 3]]))
     assert error.value.error_code == "WRONG_TYPE"
+
+
+def many_rows(bad_row: object = None, at: int = 150, count: int = 200) -> list[object]:
+    """``count`` good rows of (a, b, n), with ``bad_row`` in place of row ``at`` when given."""
+    rows: list[object] = [[i * 0.5, i, i * 2] for i in range(count)]
+    if bad_row is not None:
+        rows[at] = bad_row
+    return rows
+
+
+def test_a_large_request_reads_the_same_as_its_rows_one_by_one() -> None:
+    rows = many_rows()
+    matrix, count = score(
+        {"input_data": {"columns": ["b", "n", "a"], "data": [[r[1], r[2], r[0]] for r in rows]}}
+    )  # type: ignore[index]
+    one_by_one = [score({"input_data": {"columns": ["a", "b", "n"], "data": [row]}})[0] for row in rows]
+    assert count == 200 and matrix.dtype == np.float64
+    assert matrix.tolist() == np.concatenate(one_by_one).tolist()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "code", "needle"),
+    [
+        ([1, "2", 3], "WRONG_TYPE", "column 'b' row 150: expected a number, got a string"),
+        ([1, True, 3], "WRONG_TYPE", "column 'b' row 150: expected a number, got a boolean"),
+        ([1, 2, None], "NULL_VALUE", "column 'n' row 150 is null"),
+        ([1, 2, 3.5], "WRONG_TYPE", "column 'n' row 150: expected an integer"),
+        ([1, 2], "BAD_ROW", "row 150 has 2 values but there are 3 columns"),
+        ([1, [2], 3], "WRONG_TYPE", "column 'b' row 150: expected a number, got a list"),
+        ({"a": 1}, "BAD_ROW", "row 150 must be a list of values, not an object"),
+    ],
+)
+def test_one_bad_row_in_a_large_request_is_named(bad_row: object, code: str, needle: str) -> None:
+    error = rejected({"input_data": {"columns": ["a", "b", "n"], "data": many_rows(bad_row)}})
+    assert (error.error_code, error.http_status) == (code, 400)
+    assert needle in error.message
+
+
+def test_a_boolean_in_a_large_request_is_refused_even_where_a_name_says_true() -> None:
+    schema = InputSchema((Column("true_share", "double"), Column("b", "double"), Column("n", "long")))
+    columns = ["true_share", "b", "n"]
+    matrix, _ = score({"input_data": {"columns": columns, "data": many_rows()}}, schema=schema)
+    assert matrix.tolist() == np.array(many_rows(), dtype=np.float64).tolist()
+    error = rejected({"input_data": {"columns": columns, "data": many_rows([0.5, False, 1])}}, schema=schema)
+    assert error.error_code == "WRONG_TYPE" and "got a boolean" in error.message

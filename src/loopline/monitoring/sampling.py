@@ -1,13 +1,16 @@
-"""What a serving process keeps for monitoring: a rate-limited sample of requests and answers.
+"""What a serving process keeps for monitoring: a rate-limited sample of scored rows and their answers.
 
-Sampling costs the hot path one comparison unless a request is taken (the serving loop refills the token
-bucket several times a second, so the hot path reads no clock); taken rows are queued in memory
-and written once a second from a worker thread, and each deployment keeps only its newest
-``monitoring.sample_size`` rows. Endpoints created with ``--sensitive`` are never sampled.
+The rate counts rows, not requests: a token bucket of ``monitoring.sample_per_second`` rows, so a stream of
+100-row requests is sampled no faster than one of single rows (a sampled request gives as many of its rows,
+picked at random, as there are tokens). Sampling costs the hot path one comparison unless a request is
+taken (the serving loop refills the bucket several times a second, so the hot path reads no clock); taken
+rows are queued in memory and written once a second from a worker thread, and each deployment keeps only
+its newest ``monitoring.sample_size`` rows. Endpoints created with ``--sensitive`` are never sampled.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -21,7 +24,7 @@ __all__ = ["Sampler"]
 
 
 class Sampler:
-    """A token bucket of ``per_second`` requests, and the queue of taken rows."""
+    """A token bucket of ``per_second`` rows, and the queue of taken rows."""
 
     def __init__(self, db: Database, per_second: float, keep: int) -> None:
         self.db = db
@@ -30,13 +33,11 @@ class Sampler:
         self._tokens = per_second if per_second > 0 and keep > 0 else 0.0
         self._last = time.monotonic()
         self._queue: list[dict[str, Any]] = []
+        self._random = random.Random()
 
     def wants(self) -> bool:
-        """Whether to take the request being answered (the bucket is refilled by :meth:`refill`)."""
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
+        """Whether to take (some of the rows of) the request being answered; :meth:`refill` adds tokens."""
+        return self._tokens >= 1
 
     def refill(self) -> None:
         """Add the tokens earned since the last refill; the serving loop calls this several times a second."""
@@ -46,16 +47,22 @@ class Sampler:
         self._last = now
 
     def take(self, endpoint: str, deployment: str, columns: list[str], data: Any, answers: Any) -> None:
-        """Queue every row of one request with its prediction."""
-        rows = (
-            data.to_numpy().tolist()
-            if hasattr(data, "to_numpy") and not isinstance(data, np.ndarray)
-            else np.asarray(data).tolist()
-        )
+        """Queue rows of one request with their predictions: all of them, or as many as there are tokens."""
+        frame = hasattr(data, "to_numpy") and not isinstance(data, np.ndarray)
+        matrix: Any = data if frame else np.asarray(data)
+        count = len(matrix)
+        budget = min(count, int(self._tokens))
+        if budget < 1:
+            return
+        self._tokens -= budget
+        picked = sorted(self._random.sample(range(count), budget)) if budget < count else None
+        if picked is not None:
+            matrix = matrix.iloc[picked] if frame else matrix[picked]
+        rows = matrix.to_numpy().tolist() if frame else matrix.tolist()
         names = columns or [str(c) for c in getattr(data, "columns", range(len(rows[0]) if rows else 0))]
         predicted = answers.tolist() if hasattr(answers, "tolist") else list(answers)
         at = time.time()
-        for index, row in enumerate(rows):
+        for index, row in zip(picked if picked is not None else range(count), rows, strict=True):
             self._queue.append(
                 {
                     "endpoint": endpoint,

@@ -88,6 +88,7 @@ class Table:
     columns: list[Any] | None
     rows: list[Any]
     finite: bool = False  # every number came from orjson, which never yields NaN or infinity
+    source: bytes | None = field(default=None, repr=False)  # the JSON document the rows were read from
 
 
 def _names(names: Sequence[str]) -> str:
@@ -133,7 +134,7 @@ def parse_body(route: str, content_type: str, body: bytes) -> Table:
     if len(document) == 1:  # the usual case: only the input
         key = next(iter(document))
         if key in keys:
-            return _parsed(_TABLE_PARSERS[key](document[key]))
+            return _parsed(_TABLE_PARSERS[key](document[key]), body)
     present = [key for key in keys if key in document]
     unknown = sorted(set(document) - set(keys) - {"params"})
     if unknown:
@@ -142,11 +143,12 @@ def parse_body(route: str, content_type: str, body: bytes) -> Table:
         what = "exactly one of " + ", ".join(keys) if len(keys) > 1 else f"the field '{keys[0]}'"
         raise bad("BAD_INPUT", f"the request must have {what}")
     key = present[0]
-    return _parsed(_TABLE_PARSERS[key](document[key]))
+    return _parsed(_TABLE_PARSERS[key](document[key]), body)
 
 
-def _parsed(table: Table) -> Table:
+def _parsed(table: Table, body: bytes) -> Table:
     table.finite = True
+    table.source = body
     return table
 
 
@@ -265,7 +267,7 @@ def to_model_input(schema: InputSchema, table: Table, *, matrix: bool = True) ->
         return _untyped_frame(table), len(rows)
     columns = _request_columns(schema, table.columns, rows)
     if schema.fast and matrix:
-        return _matrix(schema, columns, rows, table.finite), len(rows)
+        return _matrix(schema, columns, rows, table.finite, table.source), len(rows)
     return _frame(schema, columns, rows), len(rows)
 
 
@@ -328,8 +330,39 @@ def _check_row_shapes(rows: list[Any], width: int) -> None:
             raise bad("BAD_ROW", f"row {number} has {len(row)} values but there are {width} columns")
 
 
-def _matrix(schema: InputSchema, columns: list[str], rows: list[Any], finite: bool = False) -> np.ndarray:
+_SCAN_FROM = 256  # values in a request; below this, checking each value's type costs less than a body scan
+
+
+def _inferred(rows: list[Any], width: int, source: bytes | None) -> np.ndarray | None:
+    """Rows of plain JSON numbers as a float64 matrix, typed by numpy itself; None when it cannot tell.
+
+    numpy reads integers and floats as numbers and anything else (text, null, objects, ragged rows) as
+    another type or shape, except booleans, which it would quietly turn into 0 and 1: so this is used only
+    for documents without a ``true`` or ``false`` anywhere in them.
+    """
+    if source is None or b"true" in source or b"false" in source:
+        return None
+    try:
+        matrix = np.array(rows)
+    except (ValueError, TypeError):
+        return None
+    if matrix.dtype.kind not in "fi" or matrix.shape != (len(rows), width):
+        return None
+    return matrix.astype(np.float64, copy=False)
+
+
+def _matrix(
+    schema: InputSchema,
+    columns: list[str],
+    rows: list[Any],
+    finite: bool = False,
+    source: bytes | None = None,
+) -> np.ndarray:
     width = len(columns)
+    if finite and len(rows) * width >= _SCAN_FROM:  # many values: let numpy type them
+        inferred = _inferred(rows, width, source)
+        if inferred is not None:
+            return _ordered_whole(schema, columns, inferred)
     if len(rows) == 1:  # the usual request: one row of plain JSON numbers
         row = rows[0]
         numbers = type(row) is list and len(row) == width and set(map(type, row)) <= _NUMBERS
@@ -346,12 +379,19 @@ def _matrix(schema: InputSchema, columns: list[str], rows: list[Any], finite: bo
                 if kind is not float and kind is not int:
                     _reject_numeric(columns[position], number, value)  # CSV cells that read as numbers pass
     matrix = np.array(rows, dtype=np.float64)
+    if not (finite and numbers):
+        finite_cells = np.isfinite(matrix)
+        if not finite_cells.all():
+            row, position = (int(i) for i in np.argwhere(~finite_cells)[0])
+            raise bad("WRONG_TYPE", f"column '{columns[position]}' row {row} is not a finite number")
+    return _ordered_whole(schema, columns, matrix)
+
+
+def _ordered_whole(schema: InputSchema, columns: list[str], matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` in the model's column order, its integer columns checked for fractions."""
     if columns != schema.names:
         order = [columns.index(name) for name in schema.names]
         matrix = matrix[:, order]
-    if not (finite and numbers) and not np.isfinite(matrix).all():
-        row, position = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
-        raise bad("WRONG_TYPE", f"column '{schema.names[position]}' row {row} is not a finite number")
     if schema.integer_positions:
         whole = matrix[:, schema.integer_positions]
         if not np.equal(np.mod(whole, 1), 0).all():
