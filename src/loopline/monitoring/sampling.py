@@ -30,7 +30,8 @@ class Sampler:
         self.db = db
         self.per_second = per_second
         self.keep = keep
-        self._tokens = per_second if per_second > 0 and keep > 0 else 0.0
+        self._rate = per_second if per_second > 0 and keep > 0 else 0.0  # rows a second actually taken
+        self._tokens = self._rate
         self._last = time.monotonic()
         self._queue: list[dict[str, Any]] = []
         self._random = random.Random()
@@ -42,8 +43,7 @@ class Sampler:
     def refill(self) -> None:
         """Add the tokens earned since the last refill; the serving loop calls this several times a second."""
         now = time.monotonic()
-        if self.per_second > 0 and self.keep > 0:
-            self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
+        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
         self._last = now
 
     def take(self, endpoint: str, deployment: str, columns: list[str], data: Any, answers: Any) -> None:

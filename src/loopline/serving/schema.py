@@ -359,7 +359,7 @@ def _matrix(
     source: bytes | None = None,
 ) -> np.ndarray:
     width = len(columns)
-    if finite and len(rows) * width >= _SCAN_FROM:  # many values: let numpy type them
+    if source is not None and len(rows) * width >= _SCAN_FROM:  # many JSON values: let numpy type them
         inferred = _inferred(rows, width, source)
         if inferred is not None:
             return _ordered_whole(schema, columns, inferred)
