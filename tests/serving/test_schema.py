@@ -250,3 +250,54 @@ def test_a_boolean_in_a_large_request_is_refused_even_where_a_name_says_true() -
     assert matrix.tolist() == np.array(many_rows(), dtype=np.float64).tolist()
     error = rejected({"input_data": {"columns": columns, "data": many_rows([0.5, False, 1])}}, schema=schema)
     assert error.error_code == "WRONG_TYPE" and "got a boolean" in error.message
+
+
+WITH_TEXT = InputSchema(
+    (Column("x", "double"), Column("n", "long"), Column("i", "integer"), Column("s", "string"))
+)
+NUMBERS_ONLY = InputSchema((Column("x", "double"), Column("n", "long"), Column("i", "integer")))
+
+
+@pytest.mark.parametrize("schema", [WITH_TEXT, NUMBERS_ONLY], ids=["data-frame", "matrix"])
+@pytest.mark.parametrize(
+    ("n", "i", "needle"),
+    [
+        (2**63, 1, "column 'n' row 0: expected an integer that fits in 64 bits"),
+        (10**30, 1, "column 'n' row 0: expected an integer that fits in 64 bits"),
+        (1e30, 1, "column 'n' row 0: expected an integer that fits in 64 bits"),
+        (-(2**64), 1, "column 'n' row 0: expected an integer that fits in 64 bits"),
+        (1, 2**31, "column 'i' row 0: expected an integer that fits in 32 bits"),
+        (1, -(2**31) - 1, "column 'i' row 0: expected an integer that fits in 32 bits"),
+    ],
+)
+def test_integers_beyond_their_columns_type_are_refused(
+    schema: InputSchema, n: float, i: int, needle: str
+) -> None:
+    columns = [column.name for column in schema.columns or ()]
+    row: list[object] = [0.5, n, i, "a"][: len(columns)]
+    error = rejected({"input_data": {"columns": columns, "data": [row]}}, schema=schema)
+    assert (error.error_code, error.message) == ("WRONG_TYPE", needle)
+    assert str(n) not in error.message and str(i) not in error.message
+
+
+@pytest.mark.parametrize("schema", [WITH_TEXT, NUMBERS_ONLY], ids=["data-frame", "matrix"])
+def test_the_extremes_of_each_integer_type_are_accepted(schema: InputSchema) -> None:
+    columns = [column.name for column in schema.columns or ()]
+    rows: list[list[object]] = [
+        [0.5, -(2**63), -(2**31), "a"][: len(columns)],
+        [0.5, 2**53, 2**31 - 1, "b"][: len(columns)],
+    ]
+    data, count = score({"input_data": {"columns": columns, "data": rows}}, schema=schema)
+    assert count == 2
+    values = data[["n", "i"]].to_numpy().tolist() if schema is WITH_TEXT else data[:, 1:].tolist()  # type: ignore[index, union-attr]
+    assert values == [[-(2**63), -(2**31)], [2**53, 2**31 - 1]]
+
+
+def test_csv_integers_beyond_their_type_are_refused() -> None:
+    error = rejected(
+        b"x,n,i,s\n0.5,1,2147483648,a\n", route="invocations", schema=WITH_TEXT, content_type="text/csv"
+    )
+    assert (error.error_code, error.message) == (
+        "WRONG_TYPE",
+        "column 'i' row 0: expected an integer that fits in 32 bits",
+    )

@@ -25,6 +25,7 @@ __all__ = ["Column", "InputSchema", "Table", "parse_body", "to_model_input"]
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
+INTEGER_BITS = {"long": 64, "integer": 32}  # MLflow's long is an int64, its integer an int32
 MAX_NAMES_SHOWN = 8
 
 SCORE_KEYS = ("input_data",)
@@ -54,6 +55,7 @@ class InputSchema:
     index: dict[str, int] = field(init=False, repr=False, compare=False)
     fast: bool = field(init=False, compare=False)
     integer_positions: tuple[int, ...] = field(init=False, compare=False)
+    integer_bits: tuple[int, ...] = field(init=False, compare=False)  # of each integer position
 
     def __post_init__(self) -> None:
         columns = self.columns or ()
@@ -64,6 +66,9 @@ class InputSchema:
         )
         object.__setattr__(
             self, "integer_positions", tuple(i for i, c in enumerate(columns) if c.type in INTEGER)
+        )
+        object.__setattr__(
+            self, "integer_bits", tuple(INTEGER_BITS[columns[i].type] for i in self.integer_positions)
         )
 
     @classmethod
@@ -398,6 +403,11 @@ def _ordered_whole(schema: InputSchema, columns: list[str], matrix: np.ndarray) 
             row, at = (int(i) for i in np.argwhere(np.mod(whole, 1) != 0)[0])
             name = schema.names[schema.integer_positions[at]]
             raise bad("WRONG_TYPE", f"column '{name}' row {row}: expected an integer, got a fraction")
+        limits = np.exp2(np.asarray(schema.integer_bits, dtype=np.float64) - 1)
+        outside = (whole < -limits) | (whole >= limits)
+        if outside.any():
+            row, at = (int(i) for i in np.argwhere(outside)[0])
+            raise _out_of_range(schema.names[schema.integer_positions[at]], row, schema.integer_bits[at])
     return matrix
 
 
@@ -473,7 +483,7 @@ def _typed(column: Column, row: int, value: Any) -> Any:
             "WRONG_TYPE", f"column '{column.name}' row {row}: expected {_expected(kind)}, got {_kind(value)}"
         )
     if kind in INTEGER:
-        return int(value)
+        return _whole(column, row, int(value))
     if kind == "datetime":
         return _datetime(column, row, value)
     if kind == "binary":
@@ -484,11 +494,23 @@ def _typed(column: Column, row: int, value: Any) -> Any:
     return value
 
 
+def _out_of_range(column: str, row: int, bits: int) -> RequestRejected:
+    return bad("WRONG_TYPE", f"column '{column}' row {row}: expected an integer that fits in {bits} bits")
+
+
+def _whole(column: Column, row: int, number: int) -> int:
+    """``number`` when it fits the column's integer type (MLflow would fail on it otherwise)."""
+    limit = 1 << (INTEGER_BITS[column.type] - 1)
+    if not -limit <= number < limit:
+        raise _out_of_range(column.name, row, INTEGER_BITS[column.type])
+    return number
+
+
 def _from_csv(column: Column, row: int, cell: str) -> Any:
     kind = column.type
     try:
         if kind in INTEGER:
-            return int(cell)
+            return _whole(column, row, int(cell))
         if kind in {"double", "float"}:
             return float(cell)
     except ValueError:
