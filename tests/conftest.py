@@ -73,7 +73,7 @@ class Fragile(mlflow.pyfunc.PythonModel):
         return model_input["x"] * 2
 
 
-example = pd.DataFrame({"x": [1.0, 2.0], "name": ["a", "b"]})
+example = pd.DataFrame({"x": [1.0, 2.0], "name": ["a", "b"], "count": [1, 2]})
 with mlflow.start_run():
     mlflow.log_metrics({"accuracy": 1.0, "roc_auc": 1.0, "log_loss": 0.0})
     mlflow.pyfunc.log_model(name="model", python_model=Fragile(), input_example=example,

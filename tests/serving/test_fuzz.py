@@ -46,7 +46,9 @@ def fuzzed(served_project: Path) -> Iterator[tuple[Server, list[str]]]:
 
 def bodies(columns: list[str]) -> st.SearchStrategy[bytes]:
     """Raw junk, arbitrary JSON, and near-valid requests with wrong columns, rows and types."""
-    names = st.one_of(st.sampled_from([*columns, "x", "name"]), st.text(max_size=8), st.integers(0, 40))
+    names = st.one_of(
+        st.sampled_from([*columns, "x", "name", "count"]), st.text(max_size=8), st.integers(0, 40)
+    )
     table = st.fixed_dictionaries(
         {
             "columns": st.lists(names, max_size=32),
@@ -102,3 +104,47 @@ def test_no_client_input_gives_a_5xx(fuzzed: tuple[Server, list[str]]) -> None:
         assert client.get("/healthz").status_code == 200
     print(f"\nfuzzed {tried} requests; the server is alive")
     assert tried >= EXAMPLES
+
+
+WELL_FORMED = 200
+extreme_numbers = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False))
+
+
+def well_formed(columns: list[str]) -> st.SearchStrategy[tuple[str, str, dict[str, object]]]:
+    """Requests of the right shape and types for each model, with values from the extremes of each type."""
+    numeric_rows = st.lists(
+        st.lists(extreme_numbers, min_size=len(columns), max_size=len(columns)), min_size=1
+    )
+    fragile_rows = st.lists(
+        st.fixed_dictionaries({"x": extreme_numbers, "name": st.text(max_size=50), "count": extreme_numbers}),
+        min_size=1,
+        max_size=5,
+    )
+    return st.one_of(
+        numeric_rows.map(lambda rows: ("fuzz", "score", {"input_data": {"columns": columns, "data": rows}})),
+        numeric_rows.map(
+            lambda rows: ("fuzz", "invocations", {"dataframe_split": {"columns": columns, "data": rows}})
+        ),
+        fragile_rows.map(lambda rows: ("fuzz-pandas", "invocations", {"dataframe_records": rows})),
+    )
+
+
+def test_well_formed_requests_with_extreme_values_never_give_a_5xx(fuzzed: tuple[Server, list[str]]) -> None:
+    server, columns = fuzzed
+    tried = 0
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+
+        @settings(max_examples=WELL_FORMED, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(request=well_formed(columns))
+        def check(request: tuple[str, str, dict[str, object]]) -> None:
+            nonlocal tried
+            tried += 1
+            endpoint, route, body = request
+            answer = client.post(f"/endpoints/{endpoint}/{route}", json=body)
+            model_failed = endpoint == "fuzz-pandas" and answer.json().get("error_code") == "MODEL_ERROR"
+            assert answer.status_code < 500 or model_failed, (answer.status_code, answer.text[:300])
+
+        check()
+        assert client.get("/healthz").status_code == 200
+    print(f"\nsent {tried} well-formed requests with extreme values; the server is alive")
+    assert tried >= WELL_FORMED

@@ -148,16 +148,23 @@ def test_a_body_over_the_limit_is_413_naming_the_limit(served: Served) -> None:
 
 
 def test_a_model_that_raises_gives_500_and_the_server_keeps_serving(served: Served) -> None:
-    bad = served.post("fragile", "invocations", {"dataframe_records": [{"x": -1.0, "name": "a"}]})
+    bad = served.post("fragile", "invocations", {"dataframe_records": [{"x": -1.0, "name": "a", "count": 1}]})
     assert bad.status_code == 500
     assert bad.json() == {
         "error_code": "MODEL_ERROR",
         "message": "deployment 'only' failed to score the input (ValueError)",
     }
-    good = served.post("fragile", "invocations", {"dataframe_records": [{"x": 2.0, "name": "a"}]})
+    good = served.post("fragile", "invocations", {"dataframe_records": [{"x": 2.0, "name": "a", "count": 1}]})
     assert good.status_code == 200 and good.json() == {"predictions": [4.0]}
-    wrong = served.post("fragile", "invocations", {"dataframe_records": [{"x": "two", "name": "a"}]})
+    wrong = served.post(
+        "fragile", "invocations", {"dataframe_records": [{"x": "two", "name": "a", "count": 1}]}
+    )
     assert wrong.status_code == 400
+    huge = served.post(
+        "fragile", "invocations", {"dataframe_records": [{"x": 2.0, "name": "a", "count": 2**64}]}
+    )
+    assert huge.status_code == 400
+    assert huge.json()["message"] == "column 'count' row 0: expected an integer that fits in 64 bits"
 
 
 def test_health_readiness_metrics_and_openapi(served: Served) -> None:
