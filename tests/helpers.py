@@ -115,14 +115,15 @@ def system_key(project: Path, endpoint: str = "proj") -> str:
     return keys.system_key(service.system_secret(Instance.open(project)), endpoint)
 
 
-def heldout_request(project: Path, rows: int = 1) -> bytes:
-    """A scoring request (Azure ML style) with the first ``rows`` rows of the sample's held-out data."""
+def heldout_request(project: Path, rows: int = 1, start: int = 0) -> bytes:
+    """A scoring request (Azure ML style) with ``rows`` rows of the sample's held-out data from ``start`` on
+    (wrapping around at the end)."""
     import json
 
     import pandas as pd
 
     heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
-    data = heldout.head(rows).to_numpy().tolist()
+    data = heldout.iloc[[(start + i) % len(heldout) for i in range(rows)]].to_numpy().tolist()
     return json.dumps({"input_data": {"columns": list(heldout.columns), "data": data}}).encode()
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, heldout_request, system_key
+from tests.helpers import commit_all, edit_yaml, git, heldout_request
 from tests.servers import ControlPlane, Dashboard, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -93,14 +93,19 @@ def _released_twice(
 
 
 def _score(project: Path, server: Server, count: int) -> None:
-    body = heldout_request(project, 3)
-    headers = {"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"}
+    """``count`` 3-row requests of held-out rows, with a caller's key (loopline's own are never sampled)."""
+    bodies = [heldout_request(project, 3, start=3 * i) for i in range(count)]
+    key = loopline.endpoint_keys("proj", regenerate="secondary", project=project).regenerated["secondary"]
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    url = f"{server.url}/endpoints/proj/score"
     with httpx.Client(timeout=10) as client:
-        for _ in range(count):
-            assert (
-                client.post(f"{server.url}/endpoints/proj/score", content=body, headers=headers).status_code
-                == 200
-            )
+        deadline = time.monotonic() + 5  # the server follows the new key within a second
+        while (status := client.post(url, content=bodies[0], headers=headers).status_code) == 401:
+            assert time.monotonic() < deadline, "the server did not take the new key"
+            time.sleep(0.05)
+        assert status == 200
+        for body in bodies[1:]:
+            assert client.post(url, content=body, headers=headers).status_code == 200
 
 
 def test_a_release_is_seen_and_rolled_back_from_the_browser(
@@ -108,9 +113,14 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
 ) -> None:
     project, a, b = _released_twice(trained_project, monkeypatch)
     port = int(loopline.get_endpoint("proj", project=project).url.split(":")[2].split("/")[0])
-    with Server(project, "prod", port=port) as server:
+    monkeypatch.setenv("LOOPLINE_MONITORING__MIN_SAMPLES", "150")
+    with Server(
+        project, "prod", port=port, env={"LOOPLINE_MONITORING__SAMPLE_PER_SECOND": "100000"}
+    ) as server:
         _score(project, server, 60)
-        time.sleep(1.5)  # the serving statistics are written once a second
+        time.sleep(1.5)  # the serving statistics and samples are written once a second
+        check = loopline.monitor_check("proj", project=project)  # 180 rows sampled: drift per feature
+        assert check.samples == 180
         git(project, "remote", "add", "origin", "git@github.com:acme/proj.git")
         board = Dashboard(project)
         browser = Browser(playwright)
@@ -146,6 +156,23 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
                 arg=first,
                 timeout=12_000,
             )
+            # The latest check's drift, worst feature first, ten at most, amber above 0.1 and red above 0.25.
+            psi = sorted(check.signals["psi"].items(), key=lambda kv: kv[1], reverse=True)[:10]
+            rows = endpoint.locator("table.drift tbody tr")
+            assert rows.count() == len(psi) == 10
+            shown = [
+                (
+                    rows.nth(i).locator("td").nth(0).inner_text(),
+                    rows.nth(i).locator("td").nth(1).inner_text(),
+                    rows.nth(i).get_attribute("class"),
+                )
+                for i in range(len(psi))
+            ]
+            expected = [
+                (name, f"{value:.3f}", "high" if value > 0.25 else "mid" if value > 0.1 else "")
+                for name, value in psi
+            ]
+            assert shown == expected
             browser.shot("3-endpoints")
 
             # Roll back to A through the dialog, which says exactly what will move.
