@@ -219,10 +219,10 @@ def test_a_large_request_reads_the_same_as_its_rows_one_by_one() -> None:
     rows = many_rows()
     matrix, count = score(
         {"input_data": {"columns": ["b", "n", "a"], "data": [[r[1], r[2], r[0]] for r in rows]}}
-    )  # type: ignore[index]
+    )
     one_by_one = [score({"input_data": {"columns": ["a", "b", "n"], "data": [row]}})[0] for row in rows]
     assert count == 200 and matrix.dtype == np.float64
-    assert matrix.tolist() == np.concatenate(one_by_one).tolist()  # type: ignore[arg-type]
+    assert matrix.tolist() == np.concatenate(one_by_one).tolist()
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,7 @@ def test_the_extremes_of_each_integer_type_are_accepted(schema: InputSchema) -> 
     ]
     data, count = score({"input_data": {"columns": columns, "data": rows}}, schema=schema)
     assert count == 2
-    values = data[["n", "i"]].to_numpy().tolist() if schema is WITH_TEXT else data[:, 1:].tolist()  # type: ignore[index, union-attr]
+    values = data[["n", "i"]].to_numpy().tolist() if schema is WITH_TEXT else data[:, 1:].tolist()
     assert values == [[-(2**63), -(2**31)], [2**53, 2**31 - 1]]
 
 
