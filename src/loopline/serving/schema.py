@@ -56,6 +56,7 @@ class InputSchema:
     fast: bool = field(init=False, compare=False)
     integer_positions: tuple[int, ...] = field(init=False, compare=False)
     integer_bits: tuple[int, ...] = field(init=False, compare=False)  # of each integer position
+    integer_limits: np.ndarray = field(init=False, repr=False, compare=False)  # 2 ** (bits - 1), as floats
 
     def __post_init__(self) -> None:
         columns = self.columns or ()
@@ -69,6 +70,9 @@ class InputSchema:
         )
         object.__setattr__(
             self, "integer_bits", tuple(INTEGER_BITS[columns[i].type] for i in self.integer_positions)
+        )
+        object.__setattr__(
+            self, "integer_limits", np.exp2(np.asarray(self.integer_bits, dtype=np.float64) - 1)
         )
 
     @classmethod
@@ -393,7 +397,7 @@ def _matrix(
 
 
 def _ordered_whole(schema: InputSchema, columns: list[str], matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` in the model's column order, its integer columns checked for fractions."""
+    """``matrix`` in the model's column order, its integer columns checked for fractions and range."""
     if columns != schema.names:
         order = [columns.index(name) for name in schema.names]
         matrix = matrix[:, order]
@@ -403,7 +407,7 @@ def _ordered_whole(schema: InputSchema, columns: list[str], matrix: np.ndarray) 
             row, at = (int(i) for i in np.argwhere(np.mod(whole, 1) != 0)[0])
             name = schema.names[schema.integer_positions[at]]
             raise bad("WRONG_TYPE", f"column '{name}' row {row}: expected an integer, got a fraction")
-        limits = np.exp2(np.asarray(schema.integer_bits, dtype=np.float64) - 1)
+        limits = schema.integer_limits
         outside = (whole < -limits) | (whole >= limits)
         if outside.any():
             row, at = (int(i) for i in np.argwhere(outside)[0])
