@@ -1,8 +1,12 @@
-"""Running the training entry point: a Ctrl-C while the child starts stops the run, and the child with it."""
+"""Running the training entry point: a Ctrl-C while or just after the child starts stops the run, the child
+with it, and leaves nothing that holds loopline's exit."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -14,23 +18,54 @@ from tests.conftest import ProjectFactory
 from tests.helpers import ctrl_c_at_next_fork
 
 
+def sleeper(project: Path, tmp_path: Path) -> Path:
+    """Train with a child that sleeps a minute; return the marker in its command line."""
+    marker = tmp_path / "child-of-this-test"
+    run_training(
+        root=project,
+        command=f'python -c "import time; time.sleep(60)" {marker}',
+        store=Instance.open(project).store("dev"),
+        experiment="proj",
+        run_id="0" * 32,
+        log_path=tmp_path / "train.log",
+        timeout=120,
+    )
+    return marker
+
+
+def assert_no_child_left(tmp_path: Path) -> None:
+    marker = tmp_path / "child-of-this-test"
+    left = subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, text=True, check=False)
+    assert not left.stdout.strip(), "the child outlived the interrupted run"
+
+
 def test_ctrl_c_while_the_child_is_being_started_stops_the_run(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:
     project = new_project("simple")
-    store = Instance.open(project).store("dev")
-    marker = tmp_path / "child-of-this-test"
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt), ctrl_c_at_next_fork():
-        run_training(
-            root=project,
-            command=f'python -c "import time; time.sleep(60)" {marker}',
-            store=store,
-            experiment="proj",
-            run_id="0" * 32,
-            log_path=tmp_path / "train.log",
-            timeout=120,
-        )
+        sleeper(project, tmp_path)
     assert time.monotonic() - started < 30  # not after the child's minute of sleep
-    left = subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, text=True, check=False)
-    assert not left.stdout.strip(), "the child outlived the interrupted run"
+    assert_no_child_left(tmp_path)
+
+
+def test_ctrl_c_just_after_the_child_started_stops_it_and_leaves_no_timer_behind(
+    new_project: ProjectFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = new_project("simple")
+    real_start = threading.Timer.start
+
+    def start_then_ctrl_c(timer: threading.Timer) -> None:
+        real_start(timer)
+        os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C lands as the run's timeout timer starts
+
+    monkeypatch.setattr(threading.Timer, "start", start_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sleeper(project, tmp_path)
+    assert_no_child_left(tmp_path)
+    # A pending timer would run out the whole timeout (and hold the command's exit, were it not a daemon).
+    deadline = time.monotonic() + 5
+    while any(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the run's timer is still pending"
+        time.sleep(0.05)

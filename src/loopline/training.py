@@ -54,6 +54,15 @@ def run_training(
         "PYTHONUNBUFFERED": "1",
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    timed_out = threading.Event()
+
+    def _expire() -> None:
+        timed_out.set()
+        children.stop(child, new_session=True)
+
+    # A daemon: a pending timer must never hold loopline's exit for the rest of the timeout.
+    timer = threading.Timer(timeout, _expire)
+    timer.daemon = True
     with log_path.open("w", encoding="utf-8") as log:
         try:
             child = children.start(
@@ -71,15 +80,8 @@ def run_training(
             raise TrainingFailed(
                 command=command, outcome=f"could not start ({exc.strerror})", log=log_path
             ) from None
-        timed_out = threading.Event()
-
-        def _expire() -> None:
-            timed_out.set()
-            children.stop(child, new_session=True)
-
-        timer = threading.Timer(timeout, _expire)
-        timer.start()
-        try:
+        try:  # from here on, a Ctrl-C wherever it lands stops the child and the timer
+            timer.start()
             assert child.stdout is not None
             for line in child.stdout:
                 log.write(line)
