@@ -37,6 +37,23 @@ def edit_yaml(path: Path, **changes: Any) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+TRAINING_SCRIPTS = Path(__file__).parent / "training_scripts"
+
+
+def use_script(
+    project: Path, script: str, gate: dict[str, dict[str, float]], *, source: str | None = None, **model: str
+) -> None:
+    """Make ``script`` the project's training entry point (from the test tree, or ``source``), and commit."""
+    (project / script).write_text(source if source is not None else (TRAINING_SCRIPTS / script).read_text())
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["training"]["command"] = f"python {script}"
+    config["model"].update(model)
+    config["gate"]["file"] = "gate-user.yaml"
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (project / "gate-user.yaml").write_text(yaml.safe_dump({"metrics": gate}))
+    commit_all(project, f"Train with {script}")
+
+
 def set_gate(project: Path, metric: str, **bounds: float) -> None:
     """Replace one metric's bounds in the project's gate file."""
     path = project / "gate.yaml"
@@ -107,12 +124,12 @@ def input_example(project: Path, version: int = 1) -> tuple[list[str], list[list
     return example["columns"], example["data"]
 
 
-def system_key(project: Path, endpoint: str = "proj") -> str:
+def system_key(project: Path, endpoint: str = "proj", workspace: str = "prod") -> str:
     """loopline's own scoring key of an endpoint (what its smoke tests and validation use)."""
     from loopline.endpoints import keys, service
     from loopline.instance import Instance
 
-    return keys.system_key(service.system_secret(Instance.open(project)), endpoint)
+    return keys.system_key(service.system_secret(Instance.open(project)), workspace, endpoint)
 
 
 def heldout_request(project: Path, rows: int = 1, start: int = 0) -> bytes:

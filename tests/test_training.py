@@ -26,7 +26,7 @@ def sleeper(project: Path, tmp_path: Path) -> Path:
         command=f'python -c "import time; time.sleep(60)" {marker}',
         store=Instance.open(project).store("dev"),
         experiment="proj",
-        run_id="0" * 32,
+        tags={"loopline.session": "0" * 32},
         log_path=tmp_path / "train.log",
         timeout=120,
     )

@@ -43,7 +43,19 @@ DEFAULT_PORTS = {"prod": 8700, "dev": 8701, "test": 8702}
 
 # LOOPLINE_ variables that steer the process rather than override a key of loopline.yaml.
 RESERVED_ENV = frozenset(
-    {"PROJECT", "USER", "TRACEBACK", "URL", "TOKEN", "FAILPOINT", "CACHE_DIR", "NO_TEMPLATE", "LOCAL_RUN"}
+    {
+        "PROJECT",
+        "USER",
+        "TRACEBACK",
+        "URL",
+        "TOKEN",
+        "FAILPOINT",
+        "CACHE_DIR",
+        "NO_TEMPLATE",
+        "LOCAL_RUN",
+        "WORKSPACE",
+        "RUN_TAGS",
+    }
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -71,7 +83,15 @@ class ModelConfig(_Strict):
     """The model the training entry point logs."""
 
     name: str = Field(description="Registered model name.")
-    artifact_path: str = Field("model", description="The name the entry point logs the model under.")
+    artifact_path: str = Field(
+        "model",
+        description="The name the entry point logs the model under (when unset and the training logs "
+        "one model, that one).",
+    )
+    select: Literal["only", "last"] = Field(
+        "only",
+        description="When several runs of one training log that model: only = refuse, last = the newest.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -23,7 +23,15 @@ from loopline.storage.fs import cache_dir
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["RunInfo", "VersionInfo", "WorkspaceStore", "cache_dir", "quiet_mlflow"]
+__all__ = [
+    "LoggedModelInfo",
+    "RunInfo",
+    "VersionInfo",
+    "WorkspaceStore",
+    "artifact_root_uri",
+    "cache_dir",
+    "quiet_mlflow",
+]
 
 _template_lock = threading.Lock()
 
@@ -46,6 +54,26 @@ class RunInfo:
     metrics: dict[str, float]
     tags: dict[str, str]
     params: dict[str, str]
+    experiment_id: str = ""
+    artifact_uri: str = ""
+    start_time: int = 0
+
+    @property
+    def parent_id(self) -> str | None:
+        """The run this one is nested in, if any."""
+        return self.tags.get("mlflow.parentRunId") or None
+
+
+@dataclass(frozen=True)
+class LoggedModelInfo:
+    """A model a run logged: MLflow 3's logged model, or a folder with an MLmodel among its artifacts."""
+
+    name: str
+    run_id: str
+    uri: str
+    model_id: str | None
+    created: int
+    metrics: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -142,7 +170,7 @@ class WorkspaceStore:
         artifacts: Path | None,
         model_dir: Path,
         model_name: str,
-    ) -> None:
+    ) -> LoggedModelInfo:
         """Fill a started run with a run made elsewhere: params, metrics, artifacts and its logged model."""
         from mlflow.entities import Metric, Param
 
@@ -161,6 +189,8 @@ class WorkspaceStore:
             client.log_model_artifacts(logged.model_id, str(model_dir))
             client.finalize_logged_model(logged.model_id, "READY")
             client.set_terminated(run_id, status="FINISHED")
+            location = str(client.get_logged_model(logged.model_id).artifact_location)
+        return LoggedModelInfo(model_name, run_id, location, str(logged.model_id), now, {})
 
     def set_run_tag(self, run_id: str, key: str, value: str) -> None:
         """Set one tag on a run."""
@@ -171,13 +201,7 @@ class WorkspaceStore:
         """One run's status, metrics, params and tags."""
         with _store_errors(self):
             run = self.client.get_run(run_id)
-        return RunInfo(
-            run_id=run_id,
-            status=run.info.status,
-            metrics=dict(run.data.metrics),
-            tags=dict(run.data.tags),
-            params=dict(run.data.params),
-        )
+        return _run(run)
 
     def find_runs(self, experiment: str, filter_string: str) -> list[RunInfo]:
         """Runs of ``experiment`` matching an MLflow filter, newest first."""
@@ -188,33 +212,65 @@ class WorkspaceStore:
                 order_by=["attributes.start_time DESC"],
                 max_results=50,
             )
-        return [
-            RunInfo(
-                run_id=r.info.run_id,
-                status=r.info.status,
-                metrics=dict(r.data.metrics),
-                tags=dict(r.data.tags),
-                params=dict(r.data.params),
-            )
-            for r in runs
-        ]
+        return [_run(r) for r in runs]
 
-    def logged_model(self, run_id: str, artifact_path: str) -> tuple[str, str] | None:
-        """The ID and artifact URI of the model a run logged under ``artifact_path``, if any."""
+    def search_all_runs(self, filter_string: str, limit: int = 1000) -> list[RunInfo]:
+        """Runs of every active experiment matching an MLflow filter, newest first."""
         with _store_errors(self):
-            run = self.client.get_run(run_id)
-            models = self.client.search_logged_models(
-                experiment_ids=[run.info.experiment_id],
-                filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'",
+            experiments = [e.experiment_id for e in self.client.search_experiments(max_results=50_000)]
+            if not experiments:
+                return []
+            runs = self.client.search_runs(
+                experiments,
+                filter_string=filter_string,
+                order_by=["attributes.start_time DESC"],
+                max_results=limit,
             )
-        for model in models:
-            location = str(model.artifact_location)
-            if "://" in location and not location.startswith("file://"):
-                return str(model.model_id), location  # an object store: checked when downloaded
-            folder = Path(location.removeprefix("file://"))
-            if folder.is_dir() and (folder / "MLmodel").is_file():
-                return str(model.model_id), location
-        return None
+        return [_run(r) for r in runs]
+
+    def experiment_name(self, experiment_id: str) -> str:
+        """The name of the experiment with ``experiment_id``."""
+        with _store_errors(self):
+            return str(self.client.get_experiment(experiment_id).name)
+
+    def logged_models(self, run: RunInfo) -> list[LoggedModelInfo]:
+        """The models ``run`` logged and finished (MLflow 3 logged models), oldest first.
+
+        A run that logged no such model but saved one as plain artifacts (a folder holding an ``MLmodel``,
+        as MLflow 2 era scripts do with ``save_model`` and ``log_artifacts``) gets those folders instead.
+        """
+        with _store_errors(self):
+            models = self.client.search_logged_models(
+                experiment_ids=[run.experiment_id],
+                filter_string=f"source_run_id = '{run.run_id}'",
+                max_results=1000,
+            )
+            found = [
+                LoggedModelInfo(
+                    name=str(m.name),
+                    run_id=run.run_id,
+                    uri=str(m.artifact_location),
+                    model_id=str(m.model_id),
+                    created=int(m.creation_timestamp or 0),
+                    metrics={metric.key: float(metric.value) for metric in (m.metrics or [])},
+                )
+                for m in models
+                if str(getattr(m.status, "name", m.status)).upper().endswith("READY")
+            ]
+            if found:
+                return sorted(found, key=lambda m: m.created)
+            return self._artifact_models(run)
+
+    def _artifact_models(self, run: RunInfo) -> list[LoggedModelInfo]:
+        found = []
+        for entry in self.client.list_artifacts(run.run_id):
+            if entry.is_dir and any(
+                child.path.rsplit("/", 1)[-1] == "MLmodel"
+                for child in self.client.list_artifacts(run.run_id, entry.path)
+            ):
+                uri = f"{run.artifact_uri.rstrip('/')}/{entry.path}"
+                found.append(LoggedModelInfo(entry.path, run.run_id, uri, None, run.start_time, {}))
+        return found
 
     def local_copy(self, artifact_uri: str, scratch: Path) -> Path:
         """A local folder with the artifacts at ``artifact_uri``: the folder itself when it is local."""
@@ -294,6 +350,19 @@ class WorkspaceStore:
             self.client.set_model_version_tag(name, str(version), key, value)
 
 
+def _run(run: Any) -> RunInfo:
+    return RunInfo(
+        run_id=run.info.run_id,
+        status=run.info.status,
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+        params=dict(run.data.params),
+        experiment_id=str(run.info.experiment_id),
+        artifact_uri=str(run.info.artifact_uri or ""),
+        start_time=int(run.info.start_time or 0),
+    )
+
+
 def _version(version: Any) -> VersionInfo:
     return VersionInfo(
         name=version.name,
@@ -305,8 +374,12 @@ def _version(version: Any) -> VersionInfo:
     )
 
 
-def _location_uri(location: str) -> str:
+def artifact_root_uri(location: str) -> str:
+    """A workspace's artifact location as a URI (a local folder as ``file://``)."""
     return location.rstrip("/") if "://" in location else Path(location).resolve().as_uri()
+
+
+_location_uri = artifact_root_uri
 
 
 def _artifact_uri(location: str, experiment: str) -> str:

@@ -1,7 +1,14 @@
-"""Running the project's training entry point against a workspace."""
+"""Running the project's training entry point against a workspace.
+
+The entry point is run as the user wrote it: it may pick its own experiment, start its own (and nested)
+runs, use autolog or register the model itself. MLflow is pointed at the workspace through its own
+environment variables, and every run the script starts carries the session's tags (see
+``mlflow_plugin.py``), so the inner loop finds the runs afterwards wherever the script put them.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -13,9 +20,39 @@ from pathlib import Path
 
 from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
+from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
 
-__all__ = ["run_training"]
+__all__ = ["run_training", "training_environment"]
+
+# Inherited MLflow settings that would send the script's runs elsewhere than the workspace.
+_DROPPED = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_ARTIFACT_URI")
+# MLflow's SQL tracking stores create an experiment's artifact folder under this root; without it they
+# use ./mlruns of the current folder (the project), so an experiment the script names itself would keep
+# its artifacts there instead of in the workspace's artifact store.
+_ARTIFACT_ROOT_VARIABLE = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def training_environment(store: WorkspaceStore, experiment: str, tags: dict[str, str]) -> dict[str, str]:
+    """The environment of a training process: MLflow pointed at ``store``, runs tagged with ``tags``."""
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
+    location = store.location
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": location.tracking_uri,
+            "MLFLOW_REGISTRY_URI": location.registry_uri,
+            "MLFLOW_EXPERIMENT_NAME": experiment,
+            RUN_TAGS_VARIABLE: json.dumps(tags),
+            "LOOPLINE_WORKSPACE": store.name,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if location.tracking_uri.split(":", 1)[0].split("+", 1)[0] in _SQL_SCHEMES:
+        from loopline.mlflow_store import artifact_root_uri
+
+        env[_ARTIFACT_ROOT_VARIABLE] = artifact_root_uri(location.artifact_location)
+    return env
 
 
 def _command(command: str) -> list[str]:
@@ -37,22 +74,15 @@ def run_training(
     command: str,
     store: WorkspaceStore,
     experiment: str,
-    run_id: str,
+    tags: dict[str, str],
     log_path: Path,
     timeout: float,
     on_line: Callable[[str], None] | None = None,
 ) -> None:
-    """Run ``command`` in ``root`` with MLflow pointed at ``store`` and run ``run_id``; raise on failure."""
+    """Run ``command`` in ``root`` with MLflow pointed at ``store`` (default ``experiment``), every run it
+    starts tagged with ``tags``; raise on failure."""
     argv = _command(command)
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": store.location.tracking_uri,
-        "MLFLOW_REGISTRY_URI": store.location.registry_uri,
-        "MLFLOW_EXPERIMENT_NAME": experiment,
-        "MLFLOW_RUN_ID": run_id,
-        "LOOPLINE_WORKSPACE": store.name,
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = training_environment(store, experiment, tags)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     timed_out = threading.Event()
 

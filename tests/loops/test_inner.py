@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import DirtyWorkingTree, GateFailed, TrainingFailed
+from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
 from tests.helpers import cli_process, commit_all, edit_yaml, git, set_gate
@@ -176,24 +176,44 @@ def test_a_training_run_killed_half_way_leaves_nothing_and_a_rerun_succeeds(
     assert versions(project, "shared") == [("proj-classifier", 1)]
 
 
-def test_ctrl_c_during_training_stops_it_and_registers_nothing(new_project: ProjectFactory) -> None:
-    project = new_project("simple")
+SLOW_TRAIN = """\
+import time
+import mlflow
+
+mlflow.set_experiment("slow-experiments")
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", 0.5)
+    time.sleep(120)
+"""
+
+
+def test_ctrl_c_during_training_stops_it_registers_nothing_and_fails_its_runs(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    (project / "slow.py").write_text(SLOW_TRAIN)
+    config = (project / "loopline.yaml").read_text().replace("python train.py", "python slow.py")
+    (project / "loopline.yaml").write_text(config)
+    commit_all(project, "A slow model")
     script = Path(sys.executable).with_name("loopline")
     child = subprocess.Popen(
         [str(script), "inner-loop"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    logs = project / ".loopline" / "logs"
-    deadline = time.monotonic() + 60
-    while not (logs.is_dir() and any(logs.iterdir())) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    dev = client(project, "dev")
+    deadline = time.monotonic() + 120
+    running: list[object] = []
+    while not running and time.monotonic() < deadline:
+        time.sleep(0.2)
+        experiment = dev.get_experiment_by_name("slow-experiments")
+        running = dev.search_runs([experiment.experiment_id]) if experiment else []
+    assert running, "the training never started its run"
     child.send_signal(signal.SIGINT)
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "error: interrupted"
     assert versions(project, "dev") == versions(project, "shared") == []
-    dev = client(project, "dev")
-    runs = dev.search_runs([dev.get_experiment_by_name("proj").experiment_id])
-    assert [r.info.status for r in runs] == ["KILLED"]
+    runs = dev.search_runs([dev.get_experiment_by_name("slow-experiments").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
 
 
 @pytest.mark.parametrize("failpoint", ["before-dev-register", "after-dev-register"])
@@ -256,6 +276,8 @@ def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> Non
     project = new_project("simple")
     edit_yaml(project / "loopline.yaml", model={"name": "proj-classifier", "artifact_path": "elsewhere"})
     commit_all(project, "Wrong artifact path")
-    with pytest.raises(TrainingFailed, match="without logging a model named 'elsewhere'"):
+    with pytest.raises(
+        ConfigError, match=r"model\.artifact_path is 'elsewhere', but the training logged models"
+    ):
         loopline.inner_loop(project)
     assert versions(project, "dev") == []

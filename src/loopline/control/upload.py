@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopline.errors import DirtyWorkingTree, TrainingFailed, UsageError
+from loopline.errors import DirtyWorkingTree, UsageError
 
 __all__ = ["InnerLoopUpload", "UploadedIdentity", "UploadedRun", "remote_inner_loop", "unpack"]
 
@@ -117,20 +117,12 @@ def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
     )
     store.provision(instance.settings.experiment)
     instance.use_store(DEV, store)
-    run_id, _log = train(instance, identity, report)
-    run = store.run(run_id)
-    artifact_path = instance.settings.config.model.artifact_path
-    logged = store.logged_model(run_id, artifact_path)
-    if logged is None:
-        raise TrainingFailed(
-            command=instance.settings.config.training.command,
-            outcome=f"finished without logging a model named '{artifact_path}'",
-            log=str(_log),
-        )
-    run_artifacts = Path(store.client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    made = train(instance, identity, report)
+    run = store.run(made.run_id)
+    run_artifacts = Path(run.artifact_uri.removeprefix("file://"))
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
-        _pack(Path(logged[1].removeprefix("file://")), run_artifacts, archive)
+        _pack(Path(made.model_uri.removeprefix("file://")), run_artifacts, archive)
         report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {url}")
         answer = post(url, "uploads", _chunks(archive), "application/gzip")
     body = InnerLoopUpload(
@@ -145,7 +137,7 @@ def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
         ),
         run=UploadedRun(
             params=run.params,
-            metrics=run.metrics,
+            metrics=made.metrics,
             tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.")},
         ),
     )

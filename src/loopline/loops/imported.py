@@ -6,7 +6,7 @@ from pathlib import Path
 
 from loopline.git import CommitIdentity
 from loopline.instance import Instance
-from loopline.loops.inner import DEV, Trainer, run_tags
+from loopline.loops.inner import DEV, Trained, Trainer, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
 
@@ -16,7 +16,7 @@ __all__ = ["importer"]
 def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
     """A trainer that, instead of training, records ``run`` and its files as a new dev run of the commit."""
 
-    def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> tuple[str, Path | None]:
+    def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         store = instance.store(DEV)
         # The caller's own tags first, then the ones that tie the run to its commit and author: those
         # are loopline's to set, so an upload cannot claim another commit or person.
@@ -25,11 +25,12 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
             instance.settings.experiment, tags, run_name=f"inner-loop-{identity.commit[:7]}"
         )
         report.step(f"importing the uploaded run as dev run {run_id}")
+        name = instance.settings.config.model.artifact_path
         try:
-            store.import_run(run_id, run, artifacts, model_dir, instance.settings.config.model.artifact_path)
+            logged = store.import_run(run_id, run, artifacts, model_dir, name)
         except BaseException:
             store.end_run(run_id, "FAILED")
             raise
-        return run_id, None
+        return Trained(run_id, logged.model_id, logged.uri, name, dict(run.metrics))
 
     return record

@@ -6,7 +6,11 @@ version without its registry copy is shared, and a commit already in the registr
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +23,21 @@ from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
 from loopline.git import CommitIdentity, commit_identity
 from loopline.instance import Instance
+from loopline.loops import trained as sessions
+from loopline.loops.trained import Trained
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.training import run_training
 
-__all__ = ["InnerLoopResult", "Trainer", "run_inner_loop", "run_tags", "train"]
+__all__ = ["InnerLoopResult", "Trained", "Trainer", "run_inner_loop", "run_tags", "train"]
 
 DEV = "dev"
 RUN_COMMIT = "loopline.git_commit"
 RUN_DIFF = "loopline.git_diff_digest"
 RUN_GATE = "loopline.gate"
 
-Trainer = Callable[[Instance, "CommitIdentity", Reporter], tuple[str, Path | None]]
-"""Makes the finished dev run of a commit: its run ID and its training log, if any."""
+Trainer = Callable[[Instance, "CommitIdentity", Reporter], Trained]
+"""Makes the finished dev run of a commit and says which model it logged."""
 
 
 @dataclass(frozen=True)
@@ -173,15 +179,14 @@ def _train_and_register(
     settings = instance.settings
     thresholds = load_thresholds(settings.gate_file)
     store = instance.store(DEV)
-    run_id, trained, log_path = _reusable_run(instance, identity), False, None
-    if run_id is None:
-        run_id, log = trainer(instance, identity, report)
-        trained, log_path = True, str(log) if log else None
+    made, trained = _reusable(instance, identity), False
+    if made is None:
+        made, trained = trainer(instance, identity, report), True
     else:
-        report.step(f"reusing finished training run {run_id} of this commit")
-    run = store.run(run_id)
-    gate = evaluate(thresholds, run.metrics)
-    store.set_run_tag(run_id, RUN_GATE, "passed" if gate.passed else "failed")
+        report.step(f"reusing finished training run {made.run_id} of this commit")
+    log_path = str(made.log) if made.log else None
+    gate = evaluate(thresholds, made.metrics)
+    store.set_run_tag(made.run_id, RUN_GATE, "passed" if gate.passed else "failed")
     audit.record(
         instance.db,
         GateEvaluated(
@@ -190,59 +195,55 @@ def _train_and_register(
             model=name,
             git_commit=identity.commit,
             outcome="passed" if gate.passed else "failed",
-            details={**gate.to_dict(), "run_id": run_id},
+            details={**gate.to_dict(), "run_id": made.run_id},
         ),
     )
     if not gate.passed:
         raise GateFailed(
             failures="; ".join(check.describe() for check in gate.failures),
-            details={"gate": gate.to_dict(), "run_id": run_id, "git_commit": identity.commit},
+            details={"gate": gate.to_dict(), "run_id": made.run_id, "git_commit": identity.commit},
         )
-    logged = store.logged_model(run_id, settings.config.model.artifact_path)
-    if logged is None:
-        raise TrainingFailed(
-            command=settings.config.training.command,
-            outcome=f"finished without logging a model named '{settings.config.model.artifact_path}' "
-            "(set model.artifact_path in loopline.yaml to the name it logs)",
-            log=log_path or f"run {run_id}",
-        )
-    model_id, artifact_uri = logged
-    report.step("storing model files by content digest")
+    report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
     with tempfile.TemporaryDirectory() as scratch:
-        digest = instance.model_store(DEV).put(store.local_copy(artifact_uri, Path(scratch)))
+        digest = instance.model_store(DEV).put(store.local_copy(made.model_uri, Path(scratch)))
     failpoints.hit("before-dev-register")
     tags = {
         registry.TAG_COMMIT: identity.commit,
         registry.TAG_BRANCH: identity.branch,
         registry.TAG_DIRTY: "true" if identity.dirty else "false",
         registry.TAG_SOURCE_WORKSPACE: DEV,
-        registry.TAG_SOURCE_RUN: run_id,
+        registry.TAG_SOURCE_RUN: made.run_id,
     }
     if identity.diff_digest:
         tags[registry.TAG_DIFF] = identity.diff_digest
     report.step(f"registering {name} in dev")
-    dev = registry.register(instance, DEV, name, digest, tags, run_id=run_id, model_id=model_id)
+    dev = registry.register(instance, DEV, name, digest, tags, run_id=made.run_id, model_id=made.model_id)
     failpoints.hit("after-dev-register")
     from loopline.monitoring.reference import store_reference
 
-    if store_reference(instance, run_id, digest, name):
+    if store_reference(instance, made.run_id, digest, name):
         report.step("stored the reference profile of the training data, for monitoring")
     return dev, gate, trained, log_path
 
 
-def _reusable_run(instance: Instance, identity: CommitIdentity) -> str | None:
-    """A finished run of this exact commit (and diff) that logged a model: training it again adds nothing."""
-    clauses = [f"tags.`{RUN_COMMIT}` = '{identity.commit}'", "attributes.status = 'FINISHED'"]
+def _reusable(instance: Instance, identity: CommitIdentity) -> Trained | None:
+    """The model of the newest training of this exact commit (and diff) that finished: training it again
+    adds nothing."""
+    clauses = [f"tags.`{RUN_COMMIT}` = '{identity.commit}'", f"tags.`{sessions.OUTCOME}` = 'succeeded'"]
     if identity.diff_digest:
         clauses.append(f"tags.`{RUN_DIFF}` = '{identity.diff_digest}'")
-    runs = instance.store(DEV).find_runs(instance.settings.experiment, " AND ".join(clauses))
-    artifact = instance.settings.config.model.artifact_path
-    for run in runs:
-        if run.tags.get(RUN_DIFF) == identity.diff_digest and instance.store(DEV).logged_model(
-            run.run_id, artifact
-        ):
-            return run.run_id
-    return None
+    store = instance.store(DEV)
+    runs = [
+        run
+        for run in store.search_all_runs(" AND ".join(clauses))
+        if run.tags.get(RUN_DIFF) == identity.diff_digest
+    ]
+    if not runs:
+        return None
+    newest = runs[0].tags.get(sessions.SESSION, runs[0].run_id)
+    session = [run for run in runs if run.tags.get(sessions.SESSION, run.run_id) == newest]
+    config = instance.settings.config
+    return sessions.pick_model(store, session, config.model, config.training.command, None)
 
 
 def run_tags(instance: Instance, identity: CommitIdentity) -> dict[str, str]:
@@ -259,31 +260,50 @@ def run_tags(instance: Instance, identity: CommitIdentity) -> dict[str, str]:
     return tags
 
 
-def train(instance: Instance, identity: CommitIdentity, report: Reporter) -> tuple[str, Path | None]:
-    """Run the project's training entry point into a new dev run of the commit; its ID and log."""
+def train(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
+    """Run the project's training entry point against dev; the model it logged, with its run and metrics.
+
+    The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
+    carries the session's tags, and afterwards none is left RUNNING, whatever happened.
+    """
     settings = instance.settings
+    config = settings.config
     store = instance.store(DEV)
-    tags = run_tags(instance, identity)
-    run_id = store.create_run(settings.experiment, tags, run_name=f"inner-loop-{identity.commit[:7]}")
-    log = instance.logs_dir / f"train-{run_id}.log"
-    report.step(f"training: {settings.config.training.command} (run {run_id})")
+    abandoned = sessions.fail_abandoned_runs(store)
+    if abandoned:
+        report.step(f"marked {abandoned} run(s) of ended loopline processes FAILED")
+    session = uuid.uuid4().hex
+    tags = {
+        **run_tags(instance, identity),
+        sessions.SESSION: session,
+        sessions.HOST: socket.gethostname(),
+        sessions.PID: str(os.getpid()),
+    }
+    log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
+    report.step(f"training: {config.training.command} (output in {log})")
+    started = int(time.time() * 1000) - 1000  # MLflow stamps runs in milliseconds; allow for clock steps
     try:
         run_training(
             root=instance.root,
-            command=settings.config.training.command,
+            command=config.training.command,
             store=store,
             experiment=settings.experiment,
-            run_id=run_id,
+            tags=tags,
             log_path=log,
-            timeout=settings.config.training.timeout_seconds,
+            timeout=config.training.timeout_seconds,
             on_line=report.output,
         )
-    except KeyboardInterrupt:
-        store.end_run(run_id, "KILLED")
+    except BaseException:
+        sessions.fail_session(store, session, started, tags)
         raise
-    except TrainingFailed:
-        store.end_run(run_id, "FAILED")
-        raise
-    if store.run(run_id).status != "FINISHED":
-        store.end_run(run_id, "FINISHED")
-    return run_id, log
+    runs = sessions.session_runs(store, session, started)
+    if not runs:
+        raise TrainingFailed(
+            command=config.training.command,
+            outcome="finished without logging a run to the dev workspace (a script that calls "
+            "mlflow.set_tracking_uri sends its runs elsewhere: loopline sets MLFLOW_TRACKING_URI for it)",
+            log=log,
+        )
+    runs = sessions.close_session(store, runs, tags, succeeded=True)
+    sessions.check_artifacts(store, runs)
+    return sessions.pick_model(store, runs, config.model, config.training.command, log)

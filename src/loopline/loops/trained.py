@@ -1,0 +1,212 @@
+"""What a training session made: its runs, wherever the script put them, and the model to register.
+
+A training script may pick its own experiment, start its own and nested runs, use autolog, log several
+models or register one itself. Every run it starts carries the session's tags (``mlflow_plugin.py``);
+from those runs loopline takes the model ``loopline.yaml`` names and the metrics the gate needs, and it
+refuses, naming the key to set, when it cannot tell which model the script meant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopline.config import ModelConfig
+from loopline.errors import ConfigError, Refused, TrainingFailed
+from loopline.mlflow_store import LoggedModelInfo, RunInfo, WorkspaceStore, artifact_root_uri
+
+__all__ = [
+    "HOST",
+    "OUTCOME",
+    "PID",
+    "SESSION",
+    "Trained",
+    "check_artifacts",
+    "close_session",
+    "fail_abandoned_runs",
+    "fail_session",
+    "pick_model",
+    "session_runs",
+]
+
+SESSION = "loopline.session"
+HOST = "loopline.host"
+PID = "loopline.pid"
+OUTCOME = "loopline.training"
+SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The model a training made (or an upload brought): its run, its files and the gate's metrics."""
+
+    run_id: str
+    model_id: str | None
+    model_uri: str
+    model_name: str
+    metrics: dict[str, float]
+    log: Path | None = None
+
+
+def session_runs(store: WorkspaceStore, session: str, started_ms: int) -> list[RunInfo]:
+    """The runs of a training session, in any experiment of the workspace.
+
+    When the training process could not load loopline's MLflow plugin (an interpreter without loopline),
+    its runs carry no session tag: then the untagged runs started since the session began are its runs.
+    """
+    tagged = store.search_all_runs(f"tags.`{SESSION}` = '{session}'")
+    if tagged:
+        return tagged
+    return [
+        r for r in store.search_all_runs(f"attributes.start_time >= {started_ms}") if SESSION not in r.tags
+    ]
+
+
+def close_session(
+    store: WorkspaceStore, runs: list[RunInfo], tags: dict[str, str], *, succeeded: bool
+) -> list[RunInfo]:
+    """End the session's runs and tag them all: after success, a run the script left open is FINISHED; after
+    a failure, a Ctrl-C or a kill, every run of the session is FAILED (MLflow itself marks a run whose
+    script crashed FINISHED when the process exits), so none is left RUNNING or looks successful.
+    """
+    closed = []
+    for run in runs:
+        missing = {k: v for k, v in tags.items() if run.tags.get(k) != v}
+        missing[OUTCOME] = SUCCEEDED if succeeded else "failed"
+        if run.tags.get(OUTCOME) == missing[OUTCOME]:
+            del missing[OUTCOME]
+        for key, value in missing.items():
+            store.set_run_tag(run.run_id, key, value)
+        status = None
+        if run.status == "RUNNING" and succeeded:
+            status = "FINISHED"
+        elif run.status in {"RUNNING", "FINISHED", "SCHEDULED"} and not succeeded:
+            status = "FAILED"
+        if status is not None:
+            store.end_run(run.run_id, status)
+        closed.append(store.run(run.run_id) if missing or status else run)
+    return closed
+
+
+def fail_session(store: WorkspaceStore, session: str, started_ms: int, tags: dict[str, str]) -> None:
+    """After a failed or interrupted training: mark its open runs FAILED (never hiding the first error)."""
+    with contextlib.suppress(Exception):
+        close_session(store, session_runs(store, session, started_ms), tags, succeeded=False)
+
+
+def fail_abandoned_runs(store: WorkspaceStore) -> int:
+    """Mark FAILED the RUNNING training runs of this host whose loopline process is gone; how many."""
+    host = socket.gethostname()
+    count = 0
+    for run in store.search_all_runs(f"attributes.status = 'RUNNING' AND tags.`{HOST}` = '{host}'"):
+        pid = run.tags.get(PID, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            store.set_run_tag(run.run_id, "loopline.abandoned", "its loopline process ended")
+            store.end_run(run.run_id, "FAILED")
+            count += 1
+    return count
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_artifacts(store: WorkspaceStore, runs: list[RunInfo]) -> None:
+    """Refuse runs whose artifacts went outside the workspace's artifact store (a stray ``./mlruns``)."""
+    location = store.location
+    if location.tracking_uri.split(":", 1)[0] in {"http", "https", "databricks"}:
+        return  # a tracking server decides where artifacts go
+    root = artifact_root_uri(location.artifact_location).rstrip("/") + "/"
+    for run in runs:
+        if run.artifact_uri and not run.artifact_uri.startswith(root):
+            experiment = store.experiment_name(run.experiment_id)
+            raise Refused(
+                f"run {run.run_id} keeps its artifacts at {run.artifact_uri}, outside the {store.name} "
+                f"workspace's artifact store ({root.rstrip('/')}): experiment '{experiment}' was created "
+                "outside loopline; rename it (MlflowClient().rename_experiment) so that the next run "
+                "creates it in the workspace, then run the inner loop again"
+            )
+
+
+def pick_model(
+    store: WorkspaceStore, runs: list[RunInfo], config: ModelConfig, command: str, log: Path | None
+) -> Trained:
+    """The model of the session's runs that ``model.artifact_path`` (and ``model.select``) names."""
+    logged = [model for run in runs for model in store.logged_models(run)]
+    if not logged:
+        raise TrainingFailed(
+            command=command,
+            outcome="finished without logging a model (log one with mlflow.<flavor>.log_model)",
+            log=log or "its runs",
+        )
+    chosen = _by_name(logged, config)
+    model = _one_run(chosen, runs, config)
+    by_id = {run.run_id: run for run in runs}
+    metrics: dict[str, float] = {}
+    for run in reversed(_lineage(by_id, model.run_id)):  # the farthest ancestor first, the run itself last
+        metrics.update(run.metrics)
+    metrics.update(model.metrics)
+    return Trained(model.run_id, model.model_id, model.uri, model.name, metrics, log)
+
+
+def _by_name(logged: list[LoggedModelInfo], config: ModelConfig) -> list[LoggedModelInfo]:
+    names = sorted({model.name for model in logged})
+    wanted = config.artifact_path
+    if "artifact_path" in config.model_fields_set or wanted in names:
+        chosen = [model for model in logged if model.name == wanted]
+        if not chosen:
+            raise ConfigError(
+                f"loopline.yaml: model.artifact_path is '{wanted}', but the training logged "
+                f"{_listing(names)}; set model.artifact_path to the one to register"
+            )
+        return chosen
+    if len(names) > 1:
+        raise ConfigError(
+            f"loopline.yaml: the training logged {_listing(names)}; set model.artifact_path to the one "
+            "to register"
+        )
+    return logged
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(f"'{name}'" for name in names[:8])
+    return f"models named {shown}" + (f" ({len(names)} in all)" if len(names) > 8 else "")
+
+
+def _one_run(chosen: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig) -> LoggedModelInfo:
+    """One model: the newest of one run, of the run the others are nested in, or (``select: last``) of all."""
+    owners = list(dict.fromkeys(model.run_id for model in chosen))
+    if len(owners) > 1:
+        by_id = {run.run_id: run for run in runs}
+        roots = [o for o in owners if not any(a.run_id in owners for a in _lineage(by_id, o)[1:])]
+        if len(roots) == 1:
+            owners = roots  # children logged candidates, their parent the one it kept
+        elif config.select == "only":
+            shown = ", ".join(owners[:5]) + (" ..." if len(owners) > 5 else "")
+            raise ConfigError(
+                f"loopline.yaml: {len(owners)} runs of this training logged a model named "
+                f"'{chosen[0].name}' ({shown}); log it from one run, or set model.select: last to "
+                "register the newest"
+            )
+        else:
+            return max(chosen, key=lambda model: model.created)
+    return max((m for m in chosen if m.run_id == owners[0]), key=lambda model: model.created)
+
+
+def _lineage(by_id: dict[str, RunInfo], run_id: str) -> list[RunInfo]:
+    """``run_id``'s run, then its parent, grandparent, ... as far as the session's runs go."""
+    chain: list[RunInfo] = []
+    current = by_id.get(run_id)
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = by_id.get(current.parent_id or "")
+    return chain

@@ -1,0 +1,266 @@
+"""The inner loop on training scripts written the way data scientists write them: their own experiment,
+autolog, nested runs, several models, their own registration, MLflow 2 habits, and failures."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import ConfigError, Refused, TrainingFailed
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, use_script
+
+pytestmark = pytest.mark.slow
+
+
+def dev_client(project: Path) -> MlflowClient:
+    """A stock MLflow client on the project's dev workspace."""
+    location = load_config(project).store("dev")
+    return MlflowClient(tracking_uri=location.tracking_uri, registry_uri=location.registry_uri)
+
+
+def all_runs(project: Path) -> list[object]:
+    """Every run of every experiment of dev."""
+    client = dev_client(project)
+    return list(client.search_runs([e.experiment_id for e in client.search_experiments()]))
+
+
+def test_a_script_that_sets_its_own_experiment_registers_and_keeps_artifacts_in_the_workspace(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "own_experiment.py", {"accuracy": {"min": 0.8}})
+    result = loopline.inner_loop(project)
+    assert result.created and result.trained and result.shared.version == 1
+    client = dev_client(project)
+    run = client.get_run(result.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "churn-experiments"
+    workspace = (project / ".loopline" / "workspaces" / "dev" / "artifacts").resolve().as_uri()
+    assert experiment.artifact_location.startswith(workspace)
+    assert run.info.artifact_uri.startswith(workspace)
+    assert not (project / "mlruns").exists()
+    assert run.data.tags["loopline.git_commit"] == result.git_commit
+    assert run.data.tags["mlflow.runName"] == "logreg-baseline"  # the script's own name stays
+    again = loopline.inner_loop(project)
+    assert not again.created and "nothing to do" in again.message
+
+
+def test_autolog_without_an_explicit_run_is_registered(new_project: ProjectFactory) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "autolog.py", {"training_accuracy_score": {"min": 0.8}})
+    result = loopline.inner_loop(project)
+    assert result.created and result.gate is not None and result.gate.passed
+    assert {c.metric for c in result.gate.checks} == {"training_accuracy_score"}
+
+
+def test_nested_runs_register_the_model_of_the_run_they_are_nested_in(new_project: ProjectFactory) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "nested.py", {"accuracy": {"min": 0.8}})
+    result = loopline.inner_loop(project)
+    client = dev_client(project)
+    chosen = client.get_run(result.run_id)
+    assert "mlflow.parentRunId" not in chosen.data.tags and chosen.data.params["best_C"]
+    children = [r for r in all_runs(project) if r.data.tags.get("mlflow.parentRunId") == result.run_id]
+    assert len(children) == 3
+    assert all(r.data.tags["loopline.session"] == chosen.data.tags["loopline.session"] for r in children)
+
+
+def test_a_script_that_registers_the_model_itself_gets_loopline_s_version_beside_its_own(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "regressor.py", {"r2": {"min": 0.2}}, name="progression")
+    result = loopline.inner_loop(project)
+    assert result.dev.name == "progression" and result.dev.version == 1
+    own = dev_client(project).search_model_versions("name = 'diabetes-progression'")
+    assert [int(v.version) for v in own] == [1] and "git_commit" not in own[0].tags
+    assert [(m.workspace, m.name) for m in loopline.status(project).models] == [
+        ("dev", "progression"),
+        ("shared", "progression"),
+    ]
+
+
+TWO_MODELS = """\
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+with mlflow.start_run():
+    scaler = StandardScaler().fit(X)
+    clf = LogisticRegression(max_iter=500).fit(scaler.transform(X), y)
+    mlflow.log_metric("accuracy", clf.score(scaler.transform(X), y))
+    mlflow.sklearn.log_model(scaler, name="scaler", pip_requirements=["scikit-learn"])
+    mlflow.sklearn.log_model(clf, name="clf", pip_requirements=["scikit-learn"])
+"""
+
+
+def test_several_models_ask_for_model_artifact_path_and_the_fix_reuses_the_run(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "two.py", {"accuracy": {"min": 0.5}}, source=TWO_MODELS)
+    with pytest.raises(ConfigError) as refused:
+        loopline.inner_loop(project)
+    assert "model.artifact_path" in refused.value.message and "'clf', 'scaler'" in refused.value.message
+    assert [r.info.status for r in all_runs(project)] == ["FINISHED"]
+    monkeypatch.setenv("LOOPLINE_MODEL__ARTIFACT_PATH", "clf")
+    fixed = loopline.inner_loop(project)
+    assert fixed.created and not fixed.trained  # the finished training of this commit is reused
+    import mlflow.sklearn
+
+    registered = mlflow.sklearn.load_model(fixed.dev.source_uri)
+    assert type(registered).__name__ == "LogisticRegression"
+
+
+SIBLINGS = """\
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+with mlflow.start_run(run_name="parent"):
+    for c in (0.1, 1.0):
+        with mlflow.start_run(run_name=f"C={c}", nested=True):
+            clf = LogisticRegression(C=c, max_iter=500).fit(X, y)
+            mlflow.log_metric("accuracy", clf.score(X, y))
+            mlflow.sklearn.log_model(clf, name="model", pip_requirements=["scikit-learn"])
+"""
+
+
+def test_sibling_runs_logging_the_same_model_ask_for_model_select(new_project: ProjectFactory) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "siblings.py", {"accuracy": {"min": 0.5}}, source=SIBLINGS)
+    with pytest.raises(ConfigError) as refused:
+        loopline.inner_loop(project)
+    assert "model.select: last" in refused.value.message and "2 runs" in refused.value.message
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["model"]["select"] = "last"
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "Take the newest")
+    result = loopline.inner_loop(project)
+    chosen = dev_client(project).get_run(result.run_id)
+    assert chosen.data.tags["mlflow.runName"] == "C=1.0"
+
+
+ELSEWHERE = """\
+import mlflow, sys
+mlflow.set_tracking_uri("sqlite:///" + sys.argv[1])
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", 1.0)
+"""
+
+
+def test_a_script_that_sets_its_own_tracking_uri_is_told_what_to_remove(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "elsewhere.py", {"accuracy": {"min": 0.5}}, source=ELSEWHERE)
+    config = (project / "loopline.yaml").read_text()
+    elsewhere = tmp_path / "elsewhere.db"
+    (project / "loopline.yaml").write_text(
+        config.replace("python elsewhere.py", f"python elsewhere.py {elsewhere}")
+    )
+    commit_all(project, "Pass the path")
+    with pytest.raises(TrainingFailed) as refused:
+        loopline.inner_loop(project)
+    assert "mlflow.set_tracking_uri" in refused.value.message
+    assert "MLFLOW_TRACKING_URI" in refused.value.message
+
+
+def test_an_experiment_made_outside_loopline_is_refused_with_the_fix(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = new_project("simple", commit=False)
+    stray = tmp_path / "mlruns"
+    dev_client(project).create_experiment("churn-experiments", artifact_location=stray.as_uri())
+    use_script(project, "own_experiment.py", {"accuracy": {"min": 0.8}})
+    with pytest.raises(Refused) as refused:
+        loopline.inner_loop(project)
+    message = refused.value.message
+    assert "outside the dev workspace's artifact store" in message
+    assert "'churn-experiments'" in message and "rename_experiment" in message
+    assert loopline.status(project).models == ()
+
+
+def test_runs_of_an_interpreter_without_loopline_are_found_by_when_they_started(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "own_experiment.py", {"accuracy": {"min": 0.8}})
+    config = (project / "loopline.yaml").read_text()
+    command = f"env -u LOOPLINE_RUN_TAGS {sys.executable} own_experiment.py"
+    (project / "loopline.yaml").write_text(config.replace("python own_experiment.py", command))
+    commit_all(project, "Another interpreter")
+    result = loopline.inner_loop(project)
+    tags = dev_client(project).get_run(result.run_id).data.tags
+    assert tags["loopline.git_commit"] == result.git_commit and tags["loopline.session"]
+
+
+ARTIFACTS_MODEL = """\
+import tempfile
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+clf = LogisticRegression(max_iter=500).fit(X, y)
+with mlflow.start_run(), tempfile.TemporaryDirectory() as folder:
+    mlflow.log_metric("accuracy", clf.score(X, y))
+    mlflow.sklearn.save_model(clf, f"{folder}/exported", input_example=X.head(2))
+    mlflow.log_artifacts(f"{folder}/exported", "exported")
+"""
+
+
+def test_a_model_saved_and_logged_as_plain_artifacts_is_found(new_project: ProjectFactory) -> None:
+    project = new_project("simple", commit=False)
+    use_script(
+        project, "exported.py", {"accuracy": {"min": 0.5}}, source=ARTIFACTS_MODEL, artifact_path="exported"
+    )
+    result = loopline.inner_loop(project)
+    assert result.created
+    assert (Path(result.dev.source_uri.removeprefix("file://")) / "MLmodel").is_file()
+
+
+CRASHING = """\
+import mlflow
+mlflow.set_experiment("crashing")
+mlflow.start_run()
+mlflow.log_metric("accuracy", 0.9)
+raise RuntimeError("out of memory, say")
+"""
+
+
+def test_a_crashing_script_leaves_its_runs_failed_not_finished(new_project: ProjectFactory) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "crashing.py", {"accuracy": {"min": 0.5}}, source=CRASHING)
+    with pytest.raises(TrainingFailed):
+        loopline.inner_loop(project)
+    runs = all_runs(project)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert runs[0].data.tags["loopline.training"] == "failed"
+
+
+def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next_one(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    client = dev_client(project)
+    experiment = client.get_experiment_by_name("proj").experiment_id
+    orphan = client.create_run(
+        experiment, tags={"loopline.host": socket.gethostname(), "loopline.pid": str(dead.pid)}
+    )
+    loopline.inner_loop(project)
+    assert client.get_run(orphan.info.run_id).info.status == "FAILED"
