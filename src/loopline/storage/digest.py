@@ -5,10 +5,27 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__all__ = ["PREFIX", "digest_tree", "file_digest", "manifest"]
+__all__ = ["CLIENT_WRITTEN", "PREFIX", "digest_tree", "file_digest", "manifest", "model_files"]
 
 PREFIX = "sha256:"
 _CHUNK = 1 << 20
+
+CLIENT_WRITTEN = frozenset({"registered_model_meta"})
+"""Files at the top of a model folder that stock MLflow clients write there themselves, and so are no part
+of the model: ``mlflow.pyfunc.load_model("models:/NAME/N")`` (and ``mlflow models serve``, and
+``mlflow.artifacts.download_artifacts`` without a destination) use a local version's folder in place and
+write ``registered_model_meta`` (the model's name and version) into it."""
+
+
+def model_files(root: Path) -> list[Path]:
+    """The files of the model folder ``root`` that make its content, sorted; symbolic links are refused."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link; model folders must hold real files")
+        if path.is_file() and not (path.parent == root and path.name in CLIENT_WRITTEN):
+            found.append(path)
+    return found
 
 
 def file_digest(path: Path) -> str:
@@ -23,14 +40,10 @@ def file_digest(path: Path) -> str:
 def manifest(root: Path) -> str:
     """One line per file under ``root``: ``<sha256>  <relative posix path>``, sorted by path.
 
-    Symbolic links are refused: a model's bytes must live inside its folder.
+    Symbolic links are refused: a model's bytes must live inside its folder. The files stock MLflow clients
+    write into it (``CLIENT_WRITTEN``) are left out.
     """
-    lines = []
-    for path in sorted(root.rglob("*")):
-        if path.is_symlink():
-            raise ValueError(f"{path} is a symbolic link; model folders must hold real files")
-        if path.is_file():
-            lines.append(f"{file_digest(path)}  {path.relative_to(root).as_posix()}\n")
+    lines = [f"{file_digest(path)}  {path.relative_to(root).as_posix()}\n" for path in model_files(root)]
     return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1]))
 
 

@@ -13,6 +13,10 @@ would cost more than the promotion itself. So, like git's index, the store remem
 modification and change times and inode from the last full check, next to the folder, and hashes again
 only what changed. Any write to a file changes its change time (which no user can set), so a modified
 file is always hashed again and refused.
+
+Stock MLflow clients loading a version from a local folder write ``registered_model_meta`` into it (see
+``storage/digest.py``); that file is no part of the model's content, so it is left out of the digest and
+of copies, and a version stays deployable whatever MLflow client read it. The stored files are read-only.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loopline.errors import IntegrityViolation, NotFound, UsageError
-from loopline.storage.digest import PREFIX, digest_tree, file_digest, manifest
+from loopline.storage.digest import CLIENT_WRITTEN, PREFIX, digest_tree, file_digest, manifest
 from loopline.storage.fs import cache_dir, filesystem, is_remote
 
 __all__ = ["FolderModelStore", "ModelStore", "ObjectModelStore", "model_store_of", "open_model_store"]
@@ -35,6 +40,8 @@ __all__ = ["FolderModelStore", "ModelStore", "ObjectModelStore", "model_store_of
 def _stat(folder: Path) -> dict[str, list[int]]:
     found = {}
     for path in sorted(folder.rglob("*")):
+        if path.parent == folder and path.name in CLIENT_WRITTEN:
+            continue
         if path.is_file() and not path.is_symlink():
             info = path.stat()
             found[path.relative_to(folder).as_posix()] = [
@@ -44,6 +51,13 @@ def _stat(folder: Path) -> dict[str, list[int]]:
                 info.st_ino,
             ]
     return found
+
+
+def _read_only(folder: Path) -> None:
+    """Make a stored folder's files read-only: a client writing into one (not as root) gets an error."""
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o444)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -96,6 +110,14 @@ class ModelStore:
             return False
         self.put(other.verify(digest), digest)
         return True
+
+
+def _client_written(top: Path) -> Callable[[str, list[str]], list[str]]:
+    """A ``copytree`` filter that leaves out the files stock MLflow clients wrote into ``top``."""
+    resolved = Path(top).resolve()
+    return lambda folder, names: [
+        n for n in names if n in CLIENT_WRITTEN and Path(folder).resolve() == resolved
+    ]
 
 
 def _hex(digest: str) -> str:
@@ -158,7 +180,8 @@ class FolderModelStore(ModelStore):
         staging = self.root / ".staging" / uuid.uuid4().hex
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:
-            shutil.copytree(source, staging)
+            shutil.copytree(source, staging, ignore=_client_written(source))
+            _read_only(staging)
             # Hash the copy (CPU, from the page cache) while fsync waits for the disk.
             with ThreadPoolExecutor(max_workers=1) as pool:
                 hashing = pool.submit(digest_tree, staging)
