@@ -126,9 +126,11 @@ def test_the_deployment_header_bypasses_traffic(served: Served) -> None:
     ("body", "content_type", "status", "code"),
     [
         (b"{oops", "application/json", 400, "BAD_JSON"),
-        (b"", "", 400, "EMPTY_BODY"),
+        (b"", "application/json", 400, "EMPTY_BODY"),
+        (b"", "", 415, "UNSUPPORTED_MEDIA_TYPE"),
         (b'{"input_data": {"data": [[1]]}}', "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
-        (b'{"input_data": {"columns": ["nope"], "data": [[1]]}}', "application/json", 400, "UNKNOWN_COLUMN"),
+        (b'{"input_data": {"data": [[1]]}}', "application/json; charset=latin-1", 415, "UNSUPPORTED_CHARSET"),
+        (b'{"input_data": {"columns": ["nope"], "data": [[1]]}}', "application/json", 400, "MISSING_COLUMN"),
     ],
 )
 def test_client_errors_are_4xx_with_a_code(
@@ -152,7 +154,8 @@ def test_a_model_that_raises_gives_500_and_the_server_keeps_serving(served: Serv
     assert bad.status_code == 500
     assert bad.json() == {
         "error_code": "MODEL_ERROR",
-        "message": "deployment 'only' failed to score the input (ValueError)",
+        "message": "deployment 'only' failed on column 'x' (with the input example's value there, the model "
+        "answers): ValueError: negative input",
     }
     good = served.post("fragile", "invocations", {"dataframe_records": [{"x": 2.0, "name": "a", "count": 1}]})
     assert good.status_code == 200 and good.json() == {"predictions": [4.0]}

@@ -22,6 +22,7 @@ import orjson
 
 from loopline.errors import RequestRejected
 from loopline.monitoring.sampling import Sampler
+from loopline.serving.failures import describe_failure
 from loopline.serving.schema import bad, parse_body, to_model_input
 from loopline.serving.state import DeploymentRuntime, EndpointRoute
 from loopline.serving.stats import StatsRecorder
@@ -33,6 +34,7 @@ log = logging.getLogger("loopline.serve")
 
 JSON = [(b"content-type", b"application/json")]
 DEPLOYMENT_HEADER = b"loopline-deployment"
+AZURE_DEPLOYMENT_HEADER = b"azureml-model-deployment"  # what Azure ML's clients send for the same
 _ACCEPTED_KEYS = 256  # keys remembered per routing table, so a valid key is hashed once, not per request
 
 
@@ -131,7 +133,7 @@ class ScoringCore:
             try:
                 answers = await started.future
             except Exception as exc:
-                return self._complete(started, None, self._model_failure(started.runtime, exc))
+                return self._complete(started, None, self._model_failure(started, exc))
             return self._complete(started, answers)
         except RequestRejected as exc:
             return error(exc)
@@ -235,6 +237,8 @@ class ScoringCore:
 
     def _choose(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> DeploymentRuntime:
         wanted = headers.get(DEPLOYMENT_HEADER)
+        if wanted is None:
+            wanted = headers.get(AZURE_DEPLOYMENT_HEADER)
         if wanted is not None:
             target = wanted.decode("latin-1")
             runtime = route.deployments.get(target)
@@ -262,22 +266,27 @@ class ScoringCore:
         scoring = _Scoring(route, self._choose(route, headers), kind, sample)
         runtime = scoring.runtime
         content_type = headers.get(b"content-type", b"")
+        model = runtime.model
         try:
             table = parse_body(
                 kind,
                 "application/json" if content_type == b"application/json" else content_type.decode("latin-1"),
                 body,
+                strict=route.strict,
             )
             scoring.data, scoring.rows = to_model_input(
-                runtime.model.schema, table, matrix=runtime.model.batchable
+                model.schema, table, matrix=model.batchable, strict=route.strict
             )
             if runtime.batcher is not None and isinstance(scoring.data, np.ndarray):
                 scoring.future = runtime.batcher.submit(scoring.data)
             else:
                 try:
-                    scoring.answers = runtime.model.predict(scoring.data)
+                    if table.params and model.predict_with_params is not None:
+                        scoring.answers = model.predict_with_params(scoring.data, table.params)
+                    else:  # a model without a params schema ignores params, as MLflow's does
+                        scoring.answers = model.predict(scoring.data)
                 except Exception as exc:
-                    raise self._model_failure(runtime, exc) from None
+                    raise self._model_failure(scoring, exc) from None
         except RequestRejected as exc:
             return self._complete(scoring, None, exc)
         return scoring
@@ -304,27 +313,26 @@ class ScoringCore:
         self._account(runtime, status, scoring.rows, time.perf_counter() - scoring.started)
         return response
 
-    def _model_failure(self, runtime: DeploymentRuntime, exc: Exception) -> RequestRejected:
-        """What to answer when the model raised."""
+    def _model_failure(self, scoring: _Scoring, exc: Exception) -> RequestRejected:
+        """What to answer when the model raised: where in the input and why; the server logs the cause."""
+        runtime = scoring.runtime
+        model = runtime.model
+        described = describe_failure(model.schema, model.predict, scoring.data, exc, model.example_data)
         if (
             type(exc).__name__ == "MlflowException"
             and getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE"
         ):
-            # MLflow's own signature enforcement refused the input: the client's mistake, not the model's.
-            return RequestRejected(
-                400,
-                "SCHEMA_MISMATCH",
-                "the model's signature does not accept this input; check the column "
-                "names and types against the model's signature",
-            )
+            # MLflow's own checks (of params, or of a tensor signature) refused the input: the client's
+            # mistake, not the model's.
+            return RequestRejected(400, "SCHEMA_MISMATCH", f"the model does not accept {described}")
         log.warning(
-            "deployment %s/%s: the model raised %s", runtime.endpoint, runtime.name, type(exc).__name__
+            "deployment %s/%s: the model failed on %s",
+            runtime.endpoint,
+            runtime.name,
+            described,
+            exc_info=exc,
         )
-        return RequestRejected(
-            500,
-            "MODEL_ERROR",
-            f"deployment '{runtime.name}' failed to score the input ({type(exc).__name__})",
-        )
+        return RequestRejected(500, "MODEL_ERROR", f"deployment '{runtime.name}' failed on {described}")
 
     def _mirror(self, route: EndpointRoute, data: Any) -> None:
         """Copy the request to the mirror deployment after answering; its result is only counted."""

@@ -1,11 +1,18 @@
-"""Loading a deployed model from its content-addressed folder, with a fast path for scikit-learn."""
+"""Loading a deployed model from its content-addressed folder, with a fast path for scikit-learn.
+
+loopline checks every request against the model's column signature itself (``schema.py``), and then calls
+the model's own predict without MLflow checking the input again: MLflow's check refuses what loopline
+accepts on purpose, such as a null in an optional integer column, which the model was trained with.
+Signatures MLflow must check itself (tensors, type hints) keep MLflow's predict.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,15 @@ class LoadedModel:
     batchable: bool
     example: Table | None
     compiled: bool = False  # predicting with numpy alone (see serving/compiled.py)
+    predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
+
+    @property
+    def example_data(self) -> Any:
+        """The input example as the model takes it, or None (for telling what made the model fail)."""
+        try:
+            return self.example_input()
+        except Exception:  # an example that does not fit the signature helps nobody
+            return None
 
     def example_input(self) -> Any:
         """The model's input example (or a row of zeros) as the model takes it, or None."""
@@ -45,6 +61,21 @@ class LoadedModel:
         """Predict the model's input example (or a row of zeros): proof that it loaded and answers."""
         data = self.example_input()
         return None if data is None else self.predict(data)
+
+    def null_probes(self) -> list[tuple[str, Any]]:
+        """For each optional column, the input example's first row with that column null."""
+        table = self.example
+        columns = self.schema.columns or ()
+        if table is None or not table.rows or table.columns is None:
+            return []
+        probes = []
+        for column in (c for c in columns if not c.required and c.name in table.columns):
+            at = table.columns.index(column.name)
+            row = list(table.rows[0])
+            row[at] = None
+            data, _ = to_model_input(self.schema, replace(table, rows=[row]), matrix=self.batchable)
+            probes.append((column.name, data))
+        return probes
 
 
 def _example(folder: Path, metadata: Any) -> Table | None:
@@ -100,20 +131,67 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
     import mlflow.pyfunc
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))
+    predict, with_params = _predictors(pyfunc, schema)
     return LoadedModel(
-        digest, folder, schema, "python_function", pyfunc.predict, False, _example(folder, metadata)
+        digest,
+        folder,
+        schema,
+        "python_function",
+        predict,
+        False,
+        _example(folder, metadata),
+        predict_with_params=with_params,
     )
 
 
+def _predictors(
+    pyfunc: Any, schema: InputSchema
+) -> tuple[Callable[[Any], Any], Callable[[Any, dict[str, Any]], Any] | None]:
+    """The model's predict without MLflow's second input check (where loopline checked the columns), and
+    predict with ``params`` (checked against the model's params schema) when the model declares them."""
+    metadata = pyfunc.metadata
+    from_hints = getattr(metadata, "_is_signature_from_type_hint", lambda: False)()
+    inner = getattr(pyfunc, "_predict_fn", None)
+    params_schema = metadata.get_params_schema() if hasattr(metadata, "get_params_schema") else None
+    if schema.columns is None or from_hints or inner is None:
+        plain = pyfunc.predict
+        return plain, (lambda data, params: pyfunc.predict(data, params=params)) if params_schema else None
+    parameter = inspect.signature(inner).parameters.get("params")
+    takes_params = parameter is not None and parameter.kind != inspect.Parameter.VAR_KEYWORD
+    if params_schema is None or not takes_params:
+        return inner, None
+
+    def with_params(data: Any, params: dict[str, Any]) -> Any:
+        from mlflow.models.utils import _enforce_params_schema
+
+        return inner(data, params=_enforce_params_schema(params, params_schema))
+
+    return inner, with_params
+
+
 def check_model(folder: Path, digest: str = "") -> None:
-    """Load a model and answer its input example, or refuse with what went wrong."""
+    """Load a model and answer its input example, and the example with each optional column null; or refuse
+    with what went wrong."""
     try:
         model = load_model(folder, digest)
         answer = model.answer_example()
     except Exception as exc:  # any failure to load or answer means: do not deploy
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise Refused(
-            f"the model in {folder} does not load and answer its input example: {type(exc).__name__}: {first}"
+            f"the model in {folder} does not load and answer its input example: {_first_line(exc)}"
         ) from None
     if answer is not None and isinstance(answer, np.ndarray) and answer.shape[:1] == (0,):
         raise Refused(f"the model in {folder} answered its input example with no predictions")
+    for column, data in model.null_probes():
+        try:
+            model.predict(data)
+        except Exception as exc:  # the signature says the column may be null, the model disagrees
+            raise Refused(
+                f"the model fails when optional column '{column}' is null ({_first_line(exc)}); its "
+                "signature allows nulls there: impute them in the model, or log the model with a "
+                "signature that marks the column required (or deploy with --no-check)"
+            ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,40 +1,35 @@
 """Scoring requests checked against a model's MLflow signature and turned into model input.
 
 Plain functions, no web framework. Numeric signatures take a fast path straight to a float64 matrix;
-anything else becomes a typed pandas DataFrame. Every refusal is a ``RequestRejected`` whose message
-names the column, row or limit and never repeats the request's content.
+anything else becomes a typed pandas DataFrame: an optional column may be null or absent, and the model
+gets what it was trained on (a nullable ``Int64`` column with ``pd.NA``, a float column with NaN, a text
+column with None). By default the checks follow MLflow's scoring server: unknown columns are ignored and
+numeric text and booleans become numbers where MLflow converts them (never where MLflow would silently
+corrupt a value: a fraction in an integer column, an integer beyond its type). ``strict`` refuses both.
+Every refusal is a ``RequestRejected`` whose message names the column, row or limit and never repeats the
+request's content.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
 import numpy as np
-import orjson
 
 from loopline.errors import RequestRejected
+from loopline.serving.requests import CsvCell, Table, bad, kind_of, parse_body
 
-__all__ = ["Column", "InputSchema", "Table", "parse_body", "to_model_input"]
+__all__ = ["Column", "InputSchema", "Table", "bad", "parse_body", "to_model_input"]
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
 INTEGER_BITS = {"long": 64, "integer": 32}  # MLflow's long is an int64, its integer an int32
 MAX_NAMES_SHOWN = 8
-
-SCORE_KEYS = ("input_data",)
-INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-
-
-def bad(code: str, message: str, status: int = 400) -> RequestRejected:
-    """A client error with its code."""
-    return RequestRejected(status, code, message)
 
 
 @dataclass(frozen=True)
@@ -80,8 +75,9 @@ class InputSchema:
         """The schema of an MLflow ``ModelSignature`` (or none when the model has no column signature)."""
         inputs = getattr(signature, "inputs", None)
         named: Any = getattr(inputs, "has_input_names", None)
-        if inputs is None or named is None or not named():
-            return cls(None)
+        tensors: Any = getattr(inputs, "is_tensor_spec", None)
+        if inputs is None or named is None or not named() or (tensors is not None and tensors()):
+            return cls(None)  # MLflow checks tensors and unnamed inputs itself
         columns = []
         for spec in inputs.inputs:
             kind = getattr(spec, "type", None)
@@ -90,182 +86,14 @@ class InputSchema:
         return cls(tuple(columns))
 
 
-@dataclass
-class Table:
-    """A request's input as column names and rows, before it is checked against a schema."""
-
-    columns: list[Any] | None
-    rows: list[Any]
-    finite: bool = False  # every number came from orjson, which never yields NaN or infinity
-    source: bytes | None = field(default=None, repr=False)  # the JSON document the rows were read from
-
-
 def _names(names: Sequence[str]) -> str:
     shown = ", ".join(names[:MAX_NAMES_SHOWN])
     return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_NAMES_SHOWN else "")
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
-
-
-def parse_body(route: str, content_type: str, body: bytes) -> Table:
-    """The body of a ``score`` or ``invocations`` request as a table."""
-    media = (
-        content_type if content_type == "application/json" else content_type.split(";", 1)[0].strip().lower()
-    )
-    if not body:
-        raise bad("EMPTY_BODY", "the request body is empty; send the input as JSON (or CSV to /invocations)")
-    if media == "text/csv" and route == "invocations":
-        return _parse_csv(body)
-    if media != "application/json":
-        accepted = "application/json" + (" or text/csv" if route == "invocations" else "")
-        got = media or "no Content-Type"
-        raise bad("UNSUPPORTED_MEDIA_TYPE", f"Content-Type must be {accepted} (got {got})", 415)
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad(
-            "BAD_JSON", f"the request body is not valid JSON ({str(exc).split(':', 1)[0]} at byte {exc.pos})"
-        ) from None
-    if not isinstance(document, dict):
-        raise bad("BAD_INPUT", f"the request body must be a JSON object, not {_kind(document)}")
-    keys = SCORE_KEYS if route == "score" else INVOCATION_KEYS
-    if len(document) == 1:  # the usual case: only the input
-        key = next(iter(document))
-        if key in keys:
-            return _parsed(_TABLE_PARSERS[key](document[key]), body)
-    present = [key for key in keys if key in document]
-    unknown = sorted(set(document) - set(keys) - {"params"})
-    if unknown:
-        raise bad("BAD_INPUT", f"unknown field '{unknown[0]}' in the request; expected {' or '.join(keys)}")
-    if len(present) != 1:
-        what = "exactly one of " + ", ".join(keys) if len(keys) > 1 else f"the field '{keys[0]}'"
-        raise bad("BAD_INPUT", f"the request must have {what}")
-    key = present[0]
-    return _parsed(_TABLE_PARSERS[key](document[key]), body)
-
-
-def _parsed(table: Table, body: bytes) -> Table:
-    table.finite = True
-    table.source = body
-    return table
-
-
-_SPLIT_FIELDS = frozenset({"columns", "data", "index"})
-
-
-def _split(value: Any, field_name: str) -> Table:
-    if type(value) is dict and len(value) == 2:  # the usual case: {"columns": [...], "data": [...]}
-        columns, data = value.get("columns"), value.get("data")
-        if type(columns) is list and type(data) is list:
-            return Table(columns, data)
-    if isinstance(value, list):
-        return Table(None, value)
-    if not isinstance(value, dict):
-        raise bad(
-            "BAD_INPUT", f"'{field_name}' must be an object with 'columns' and 'data', not {_kind(value)}"
-        )
-    if not value.keys() <= _SPLIT_FIELDS:
-        extra = sorted(set(value) - _SPLIT_FIELDS)
-        raise bad("BAD_INPUT", f"unknown field '{field_name}.{extra[0]}'; expected columns, data and index")
-    if "data" not in value:
-        raise bad("BAD_INPUT", f"'{field_name}' has no 'data'")
-    columns = value.get("columns")
-    if columns is not None and not isinstance(columns, list):
-        raise bad("BAD_INPUT", f"'{field_name}.columns' must be a list of column names")
-    data = value["data"]
-    if not isinstance(data, list):
-        raise bad("BAD_INPUT", f"'{field_name}.data' must be a list of rows")
-    index = value.get("index")
-    if index is not None and (not isinstance(index, list) or len(index) != len(data)):
-        raise bad("BAD_INPUT", f"'{field_name}.index' must be a list with one entry per row")
-    return Table(columns, data)
-
-
-def _records(value: Any, field_name: str) -> Table:
-    if not isinstance(value, list):
-        raise bad("BAD_INPUT", f"'{field_name}' must be a list of records, not {_kind(value)}")
-    if not value:
-        return Table([], [])
-    if not all(isinstance(record, dict) for record in value):
-        row = next(i for i, record in enumerate(value) if not isinstance(record, dict))
-        raise bad("BAD_INPUT", f"'{field_name}' row {row} must be an object of column: value")
-    columns = list(value[0])
-    names = set(columns)
-    for row, record in enumerate(value):
-        if set(record) != names:
-            missing = sorted(names - set(record)) or sorted(set(record) - names)
-            raise bad("BAD_INPUT", f"'{field_name}' row {row} has other columns than row 0 ('{missing[0]}')")
-    return Table(columns, [[record[name] for name in columns] for record in value])
-
-
-def _instances(value: Any, field_name: str = "instances") -> Table:
-    if isinstance(value, dict):
-        return _columnar(value, field_name)
-    if not isinstance(value, list):
-        raise bad("BAD_INPUT", f"'{field_name}' must be a list, not {_kind(value)}")
-    if value and all(isinstance(item, dict) for item in value):
-        return _records(value, field_name)
-    if value and not any(isinstance(item, list | dict) for item in value):
-        return Table(None, [[item] for item in value])
-    return Table(None, value)
-
-
-def _columnar(value: dict[str, Any], field_name: str) -> Table:
-    lists = list(value.values())
-    if not all(isinstance(column, list) for column in lists):
-        raise bad("BAD_INPUT", f"'{field_name}' as an object must map each column to a list of values")
-    lengths = {len(column) for column in lists}
-    if len(lengths) > 1:
-        raise bad("BAD_INPUT", f"the columns of '{field_name}' have different lengths")
-    return Table(list(value), [list(row) for row in zip(*lists, strict=True)])
-
-
-_TABLE_PARSERS: dict[str, Callable[[Any], Table]] = {
-    "input_data": lambda v: _split(v, "input_data"),
-    "dataframe_split": lambda v: _split(v, "dataframe_split"),
-    "dataframe_records": lambda v: _records(v, "dataframe_records"),
-    "instances": _instances,
-    "inputs": lambda v: _instances(v, "inputs"),
-}
-
-
-def _parse_csv(body: bytes) -> Table:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise bad("BAD_ENCODING", f"the CSV body is not UTF-8 (at byte {exc.start})") from None
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise bad("BAD_CSV", f"the CSV body cannot be read ({exc})") from None
-    rows = [row for row in rows if row]
-    if not rows:
-        raise bad("EMPTY_INPUT", "the CSV body has no header row")
-    return Table(rows[0], [[_csv_value(cell) for cell in row] for row in rows[1:]])
-
-
-class _CsvCell(str):
-    """A CSV cell: text that the schema may read as a number."""
-
-    __slots__ = ()
-
-
-def _csv_value(cell: str) -> Any:
-    return None if cell == "" else _CsvCell(cell)
-
-
-def to_model_input(schema: InputSchema, table: Table, *, matrix: bool = True) -> tuple[Any, int]:
+def to_model_input(
+    schema: InputSchema, table: Table, *, matrix: bool = True, strict: bool = False
+) -> tuple[Any, int]:
     """The table checked against ``schema``: a float64 matrix (numeric, when ``matrix``) or a DataFrame."""
     rows = table.rows
     if not isinstance(rows, list):
@@ -274,16 +102,19 @@ def to_model_input(schema: InputSchema, table: Table, *, matrix: bool = True) ->
         raise bad("EMPTY_INPUT", "there are no rows to score")
     if schema.columns is None:
         return _untyped_frame(table), len(rows)
-    columns = _request_columns(schema, table.columns, rows)
+    columns, keep = _request_columns(schema, table.columns, strict)
+    if keep is not None:  # columns the model does not take: left out, as MLflow does
+        _check_row_shapes(rows, len(table.columns or ()))
+        rows = [[row[i] for i in keep] for row in rows]
     if schema.fast and matrix:
-        return _matrix(schema, columns, rows, table.finite, table.source), len(rows)
-    return _frame(schema, columns, rows), len(rows)
+        return _matrix(schema, columns, rows, strict, table.finite, table.source), len(rows)
+    return _frame(schema, columns, rows, strict), len(rows)
 
 
 def _column_name(schema: InputSchema, position: int, name: Any) -> str:
     """A request's column name as a string; integers only where the model's names are those digits."""
     if isinstance(name, bool) or not isinstance(name, str | int):
-        raise bad("BAD_COLUMN_NAME", f"column {position} has a name that is {_kind(name)}; use strings")
+        raise bad("BAD_COLUMN_NAME", f"column {position} has a name that is {kind_of(name)}; use strings")
     if isinstance(name, int):
         if str(name) not in schema.index:
             raise bad(
@@ -295,25 +126,26 @@ def _column_name(schema: InputSchema, position: int, name: Any) -> str:
     return name
 
 
-def _request_columns(schema: InputSchema, given: list[Any] | None, rows: list[Any]) -> list[str]:
+def _request_columns(
+    schema: InputSchema, given: list[Any] | None, strict: bool
+) -> tuple[list[str], list[int] | None]:
+    """The request's columns the model takes, and (when some must be left out) their positions."""
     names = schema.names
     if given == names:  # the usual case: the model's own columns, in its order
-        return names
+        return names, None
     if given is None:
-        width = len(rows[0]) if isinstance(rows[0], list) else -1
-        if width != len(names):
-            raise bad(
-                "MISSING_COLUMNS",
-                f"rows without column names must have {len(names)} values in the "
-                f"model's order ({_names(names)}); name the columns instead",
-            )
-        return names
+        raise bad(
+            "MISSING_COLUMNS",
+            f"the model's columns have names ({_names(names)}); send them with the rows, e.g. "
+            '{"dataframe_split": {"columns": [...], "data": [...]}} or {"input_data": {"columns": [...], '
+            '"data": [...]}}',
+        )
     columns = [_column_name(schema, position, name) for position, name in enumerate(given)]
     if len(set(columns)) != len(columns):
         duplicate = next(c for c in columns if columns.count(c) > 1)
         raise bad("DUPLICATE_COLUMN", f"column '{duplicate[:100]}' appears twice")
     unknown = [c for c in columns if c not in schema.index]
-    if unknown:
+    if unknown and strict:
         raise bad("UNKNOWN_COLUMN", f"unknown column '{unknown[0][:100]}'; the model takes {_names(names)}")
     present = set(columns)
     missing = [c.name for c in schema.columns or () if c.required and c.name not in present]
@@ -323,7 +155,10 @@ def _request_columns(schema: InputSchema, given: list[Any] | None, rows: list[An
             f"missing column '{missing[0]}'"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
         )
-    return columns
+    if not unknown:
+        return columns, None
+    keep = [i for i, c in enumerate(columns) if c in schema.index]
+    return [columns[i] for i in keep], keep
 
 
 _NUMBERS = frozenset({int, float})
@@ -334,7 +169,7 @@ def _check_row_shapes(rows: list[Any], width: int) -> None:
         return
     for number, row in enumerate(rows):
         if not isinstance(row, list):
-            raise bad("BAD_ROW", f"row {number} must be a list of values, not {_kind(row)}")
+            raise bad("BAD_ROW", f"row {number} must be a list of values, not {kind_of(row)}")
         if len(row) != width:
             raise bad("BAD_ROW", f"row {number} has {len(row)} values but there are {width} columns")
 
@@ -364,6 +199,7 @@ def _matrix(
     schema: InputSchema,
     columns: list[str],
     rows: list[Any],
+    strict: bool,
     finite: bool = False,
     source: bytes | None = None,
 ) -> np.ndarray:
@@ -382,11 +218,10 @@ def _matrix(
         )
     if not numbers:
         _check_row_shapes(rows, width)
-        for number, row in enumerate(rows):
-            for position, value in enumerate(row):
-                kind = type(value)
-                if kind is not float and kind is not int:
-                    _reject_numeric(columns[position], number, value)  # CSV cells that read as numbers pass
+        rows = [
+            [_number(columns[position], number, value, strict) for position, value in enumerate(row)]
+            for number, row in enumerate(rows)
+        ]
     matrix = np.array(rows, dtype=np.float64)
     if not (finite and numbers):
         finite_cells = np.isfinite(matrix)
@@ -415,21 +250,24 @@ def _ordered_whole(schema: InputSchema, columns: list[str], matrix: np.ndarray) 
     return matrix
 
 
-def _reject_numeric(column: str, row: int, value: Any) -> None:
-    if isinstance(value, _CsvCell):
-        try:
-            number = float(value)
-        except ValueError:
-            raise bad("WRONG_TYPE", f"column '{column}' row {row}: expected a number, got text") from None
-        if math.isfinite(number):
-            return
-        raise bad("WRONG_TYPE", f"column '{column}' row {row} is not a finite number")
+def _number(column: str, row: int, value: Any, strict: bool) -> float:
+    """A cell of a numeric column as a float: numbers as they are; numeric text (always in CSV, else unless
+    ``strict``) and booleans (unless ``strict``) converted, as MLflow does."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     if value is None:
         raise bad("NULL_VALUE", f"column '{column}' row {row} is null; the model requires a value")
-    raise bad("WRONG_TYPE", f"column '{column}' row {row}: expected a number, got {_kind(value)}")
+    if isinstance(value, str) and (isinstance(value, CsvCell) or not strict):
+        try:
+            return float(value)
+        except ValueError:
+            raise bad("WRONG_TYPE", f"column '{column}' row {row}: expected a number, got text") from None
+    if isinstance(value, bool) and not strict:
+        return float(value)
+    raise bad("WRONG_TYPE", f"column '{column}' row {row}: expected a number, got {kind_of(value)}")
 
 
-def _frame(schema: InputSchema, columns: list[str], rows: list[Any]) -> Any:
+def _frame(schema: InputSchema, columns: list[str], rows: list[Any], strict: bool) -> Any:
     import pandas as pd
 
     _check_row_shapes(rows, len(columns))
@@ -437,10 +275,10 @@ def _frame(schema: InputSchema, columns: list[str], rows: list[Any]) -> Any:
     data: dict[str, Any] = {}
     for column in schema.columns or ():
         if column.name not in position:
-            data[column.name] = [None] * len(rows)
+            data[column.name] = _series(column, [None] * len(rows))
             continue
         at = position[column.name]
-        values = [_typed(column, number, row[at]) for number, row in enumerate(rows)]
+        values = [_typed(column, number, row[at], strict) for number, row in enumerate(rows)]
         data[column.name] = _series(column, values)
     return pd.DataFrame(data, columns=schema.names)
 
@@ -449,45 +287,59 @@ def _series(column: Column, values: list[Any]) -> Any:
     import pandas as pd
 
     if column.type in INTEGER:
-        return pd.array(values, dtype="Int64" if None in values else "int64")
+        nullable = None in values
+        if column.type == "long":
+            return pd.array(values, dtype="Int64" if nullable else "int64")
+        return pd.array(values, dtype="Int32" if nullable else "int32")
     if column.type in {"double", "float"}:
         return np.array(
             [np.nan if v is None else v for v in values],
             dtype=np.float64 if column.type == "double" else np.float32,
         )
     if column.type == "boolean":
-        return pd.array(values, dtype="boolean")
+        return pd.array(values, dtype="boolean") if None in values else np.array(values, dtype=bool)
     if column.type == "datetime":
         return pd.to_datetime(values)
-    return values
+    return pd.Series(values, dtype=object)
 
 
-def _typed(column: Column, row: int, value: Any) -> Any:
+def _typed(column: Column, row: int, value: Any, strict: bool) -> Any:
     if value is None:
         if column.required:
             raise bad("NULL_VALUE", f"column '{column.name}' row {row} is null; the model requires a value")
         return None
-    kind = column.type
-    if isinstance(value, _CsvCell):
+    if isinstance(value, CsvCell):
         return _from_csv(column, row, value)
+    if column.type in NUMERIC:
+        return _typed_number(column, row, value, strict)
+    return _typed_other(column, row, value, strict)
+
+
+def _typed_number(column: Column, row: int, value: Any, strict: bool) -> Any:
+    number = _number(column.name, row, value, strict)
+    if column.type not in INTEGER:
+        return number if isinstance(value, str | bool) else value
+    if not math.isfinite(number) or not number.is_integer():
+        raise bad("WRONG_TYPE", f"column '{column.name}' row {row}: expected an integer, got a fraction")
+    return _whole(column, row, value if type(value) is int else int(number))
+
+
+def _typed_other(column: Column, row: int, value: Any, strict: bool) -> Any:
+    kind = column.type
+    converted = _converted(kind, value) if not strict else None
+    if converted is not None:
+        return converted
     ok = {
         "string": isinstance(value, str),
         "boolean": isinstance(value, bool),
-        "double": isinstance(value, int | float) and not isinstance(value, bool),
-        "float": isinstance(value, int | float) and not isinstance(value, bool),
-        "long": (isinstance(value, int) and not isinstance(value, bool))
-        or (isinstance(value, float) and value.is_integer()),
-        "integer": (isinstance(value, int) and not isinstance(value, bool))
-        or (isinstance(value, float) and value.is_integer()),
         "datetime": isinstance(value, str),
         "binary": isinstance(value, str),
     }.get(kind, True)
     if not ok:
         raise bad(
-            "WRONG_TYPE", f"column '{column.name}' row {row}: expected {_expected(kind)}, got {_kind(value)}"
+            "WRONG_TYPE",
+            f"column '{column.name}' row {row}: expected {_expected(kind)}, got {kind_of(value)}",
         )
-    if kind in INTEGER:
-        return _whole(column, row, int(value))
     if kind == "datetime":
         return _datetime(column, row, value)
     if kind == "binary":
@@ -496,6 +348,19 @@ def _typed(column: Column, row: int, value: Any) -> Any:
         except ValueError:
             raise bad("WRONG_TYPE", f"column '{column.name}' row {row}: expected base64 text") from None
     return value
+
+
+def _converted(kind: str, value: Any) -> Any:
+    """What MLflow's scoring accepts in a text or boolean column as that type; None when nothing applies."""
+    if kind == "string" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "string" and isinstance(value, int | float):
+        return str(value)
+    if kind == "boolean" and isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    if kind == "boolean" and type(value) is int and value in (0, 1):
+        return bool(value)
+    return None
 
 
 def _out_of_range(column: str, row: int, bits: int) -> RequestRejected:
@@ -526,7 +391,7 @@ def _from_csv(column: Column, row: int, cell: str) -> Any:
         if lowered not in {"true", "false"}:
             raise bad("WRONG_TYPE", f"column '{column.name}' row {row}: expected true or false")
         return lowered == "true"
-    return _typed(column, row, str(cell))
+    return _typed(column, row, str(cell), True)
 
 
 def _datetime(column: Column, row: int, value: str) -> Any:

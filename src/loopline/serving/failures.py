@@ -1,0 +1,112 @@
+"""When a model raises on a request: the column (and row) to blame where it can be told, and why.
+
+A model's own error is rarely about HTTP; the caller needs to know which of their values the model could
+not take. The answer names a column the error mentions, else a column holding a null, else the column
+whose value, replaced by the model's input example's, lets the model answer (tried on the first row the
+model fails on alone); and the model's own error, shortened, without file paths. The trying happens only
+when a model fails, and is bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from loopline.serving.schema import InputSchema
+
+__all__ = ["describe_failure"]
+
+_PATH = re.compile(r"(?:/[\w.\-]+){2,}")
+_ROWS_TRIED = 64
+
+
+def describe_failure(
+    schema: InputSchema, predict: Any, data: Any, exc: BaseException, example: Any = None
+) -> str:
+    """What to tell the caller about ``exc``, raised by ``predict`` on ``data`` (``example``: the model's
+    input example as the model takes it, when it has one)."""
+    return f"{_where(schema, predict, data, exc, example)}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if "Error: " in text:  # MLflow's messages quote the whole input before the reason
+        text = text.rsplit("Error: ", 1)[1]
+    text = _PATH.sub("<path>", text)
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _where(schema: InputSchema, predict: Any, data: Any, exc: BaseException, example: Any) -> str:
+    message = str(exc)
+    named = [name for name in schema.names if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message)]
+    nulls = _null_cells(data)
+    if named:
+        row = next((r for c, r in nulls if c == named[0]), None)
+        return f"column '{named[0]}'" + (f" (null in row {row})" if row is not None else "")
+    if nulls:
+        column, row = nulls[0]
+        return f"column '{column}' (null in row {row}, which the model does not take)"
+    row = _failing_row(predict, data)
+    blamed = _blamed_column(schema, predict, data, row or 0, example)
+    at = f" row {row}" if row is not None else ""
+    if blamed is not None:
+        return f"column '{blamed}'{at} (with the input example's value there, the model answers)"
+    return f"row {row}" if row is not None else "this input"
+
+
+def _null_cells(data: Any) -> list[tuple[str, int]]:
+    """(column, first row) of each column holding a null, in column order."""
+    isna = getattr(data, "isna", None)
+    if isna is None:
+        return []
+    found = []
+    missing = isna()
+    for column in data.columns:
+        rows = np.flatnonzero(missing[column].to_numpy())
+        if rows.size:
+            found.append((str(column), int(rows[0])))
+    return found
+
+
+def _row_of(data: Any, row: int) -> Any:
+    return data.iloc[[row]].copy() if hasattr(data, "iloc") else np.array(data[row : row + 1], copy=True)
+
+
+def _blamed_column(schema: InputSchema, predict: Any, data: Any, row: int, example: Any) -> str | None:
+    """The column whose value, set to the input example's, lets the model answer ``row``."""
+    if example is None or not schema.names or len(schema.names) > _ROWS_TRIED:
+        return None
+    try:
+        if len(data) <= row or len(example) == 0:
+            return None
+    except TypeError:
+        return None
+    for position, name in enumerate(schema.names):
+        part = _row_of(data, row)
+        try:
+            if hasattr(part, "iloc"):
+                part[name] = example[name].iloc[0]
+            else:
+                part[0, position] = example[0, position]
+            predict(part)
+        except Exception:  # not this column (or the example does not fit): try the next
+            continue
+        return name
+    return None
+
+
+def _failing_row(predict: Any, data: Any) -> int | None:
+    """The first row the model fails on by itself, trying at most a few rows; None when it cannot tell."""
+    count = len(data) if hasattr(data, "__len__") else 0
+    if count < 2 or count > _ROWS_TRIED:
+        return None
+    for row in range(count):
+        part = data.iloc[[row]] if hasattr(data, "iloc") else data[row : row + 1]
+        try:
+            predict(part)
+        except Exception:  # the row we are looking for
+            return row
+    return None

@@ -1,0 +1,260 @@
+"""Scoring request bodies read into tables: Azure ML's ``input_data``, MLflow's JSON formats, CSV, Parquet.
+
+Plain functions, no web framework. What is accepted follows MLflow's own scoring server by default (one
+input field among any others, ``params`` passed on, a UTF-8 charset only), and Azure ML's documented
+``input_data`` shapes on ``/score``; an endpoint created ``strict`` also refuses unknown fields. Every
+refusal is a ``RequestRejected`` whose message names the field and never repeats the request's content.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from loopline.errors import RequestRejected
+
+__all__ = ["INVOCATION_KEYS", "SCORE_KEYS", "CsvCell", "Table", "bad", "kind_of", "parse_body"]
+
+SCORE_KEYS = ("input_data",)
+INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+JSON_MEDIA = "application/json"
+CSV_MEDIA = "text/csv"
+PARQUET_MEDIA = "application/vnd.apache.parquet"
+
+
+def bad(code: str, message: str, status: int = 400) -> RequestRejected:
+    """A client error with its code."""
+    return RequestRejected(status, code, message)
+
+
+def kind_of(value: Any) -> str:
+    """What a JSON value is, in words (never the value itself)."""
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+@dataclass
+class Table:
+    """A request's input as column names and rows, before it is checked against a schema.
+
+    ``columns`` is None for rows given without column names (a list of lists).
+    """
+
+    columns: list[Any] | None
+    rows: list[Any]
+    finite: bool = False  # every number came from orjson, which never yields NaN or infinity
+    source: bytes | None = field(default=None, repr=False)  # the JSON document the rows were read from
+    params: dict[str, Any] | None = None
+
+
+class CsvCell(str):
+    """A CSV cell: text that the schema may read as a number."""
+
+    __slots__ = ()
+
+
+def _media(route: str, content_type: str) -> str:
+    """The request's media type; 415 for another type, a charset other than UTF-8 or an unknown parameter."""
+    if content_type == JSON_MEDIA:
+        return JSON_MEDIA
+    media, *parameters = (part.strip() for part in content_type.split(";"))
+    media = media.lower()
+    accepted = (JSON_MEDIA,) if route == "score" else (JSON_MEDIA, CSV_MEDIA, PARQUET_MEDIA)
+    if media not in accepted:
+        got = media[:60] or "no Content-Type"
+        raise bad("UNSUPPORTED_MEDIA_TYPE", f"Content-Type must be {' or '.join(accepted)} (got {got})", 415)
+    for parameter in filter(None, parameters):
+        name, _, value = parameter.partition("=")
+        name, value = name.strip().lower(), value.strip().strip('"').lower()
+        if name != "charset":
+            raise bad(
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"unknown Content-Type parameter '{name[:40]}'; send '{media}' or '{media}; charset=utf-8'",
+                415,
+            )
+        if value != "utf-8":
+            raise bad("UNSUPPORTED_CHARSET", f"the body must be UTF-8 (got charset={value[:40]})", 415)
+    return media
+
+
+def parse_body(route: str, content_type: str, body: bytes, *, strict: bool = False) -> Table:
+    """The body of a ``score`` or ``invocations`` request as a table."""
+    media = _media(route, content_type)
+    if not body:
+        raise bad("EMPTY_BODY", "the request body is empty; send the input as JSON (or CSV to /invocations)")
+    if media == CSV_MEDIA:
+        return _parse_csv(body)
+    if media == PARQUET_MEDIA:
+        return _parse_parquet(body)
+    return _parse_json(route, body, strict)
+
+
+def _parse_json(route: str, body: bytes, strict: bool) -> Table:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad(
+            "BAD_JSON", f"the request body is not valid JSON ({str(exc).split(':', 1)[0]} at byte {exc.pos})"
+        ) from None
+    if not isinstance(document, dict):
+        raise bad("BAD_INPUT", f"the request body must be a JSON object, not {kind_of(document)}")
+    keys = SCORE_KEYS if route == "score" else INVOCATION_KEYS
+    if len(document) == 1:  # the usual case: only the input
+        key = next(iter(document))
+        if key in keys:
+            return _parsed(_TABLE_PARSERS[key](document[key]), body, None)
+    present = [key for key in keys if key in document]
+    if strict and (unknown := sorted(set(document) - set(keys) - {"params"})):
+        raise bad(
+            "BAD_INPUT",
+            f"unknown field '{str(unknown[0])[:100]}' in the request; expected {' or '.join(keys)}",
+        )
+    if len(present) != 1:
+        what = "exactly one of " + ", ".join(keys) if len(keys) > 1 else f"the field '{keys[0]}'"
+        raise bad("BAD_INPUT", f"the request must have {what}")
+    params = document.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise bad("BAD_PARAMS", f"'params' must be an object of name: value, not {kind_of(params)}")
+    return _parsed(_TABLE_PARSERS[present[0]](document[present[0]]), body, params)
+
+
+def _parsed(table: Table, body: bytes, params: dict[str, Any] | None) -> Table:
+    table.finite = True
+    table.source = body
+    table.params = params
+    return table
+
+
+_SPLIT_FIELDS = frozenset({"columns", "data", "index"})
+
+
+def _split(value: Any, field_name: str) -> Table:
+    if type(value) is dict and len(value) == 2:  # the usual case: {"columns": [...], "data": [...]}
+        columns, data = value.get("columns"), value.get("data")
+        if type(columns) is list and type(data) is list:
+            return Table(columns, data)
+    if not isinstance(value, dict):
+        raise bad(
+            "BAD_INPUT", f"'{field_name}' must be an object with 'columns' and 'data', not {kind_of(value)}"
+        )
+    if not value.keys() <= _SPLIT_FIELDS:
+        extra = sorted(set(value) - _SPLIT_FIELDS)
+        raise bad(
+            "BAD_INPUT",
+            f"unknown field '{field_name}.{str(extra[0])[:100]}'; expected columns, data and index",
+        )
+    if "data" not in value:
+        raise bad("BAD_INPUT", f"'{field_name}' has no 'data'")
+    columns = value.get("columns")
+    if columns is not None and not isinstance(columns, list):
+        raise bad("BAD_INPUT", f"'{field_name}.columns' must be a list of column names")
+    data = value["data"]
+    if not isinstance(data, list):
+        raise bad("BAD_INPUT", f"'{field_name}.data' must be a list of rows")
+    index = value.get("index")
+    if index is not None and (not isinstance(index, list) or len(index) != len(data)):
+        raise bad("BAD_INPUT", f"'{field_name}.index' must be a list with one entry per row")
+    return Table(columns, data)
+
+
+def _score_input(value: Any) -> Table:
+    """Azure ML's ``input_data``: split (columns, index, data), a list of rows, or named tensors."""
+    if isinstance(value, list):
+        return Table(None, value)
+    if isinstance(value, dict) and ("data" in value or "columns" in value) and value.keys() <= _SPLIT_FIELDS:
+        return _split(value, "input_data")
+    if isinstance(value, dict):
+        return _columnar(value, "input_data")
+    raise bad("BAD_INPUT", f"'input_data' must be an object with 'columns' and 'data', not {kind_of(value)}")
+
+
+def _records(value: Any, field_name: str) -> Table:
+    if not isinstance(value, list):
+        raise bad("BAD_INPUT", f"'{field_name}' must be a list of records, not {kind_of(value)}")
+    if not value:
+        return Table([], [])
+    if not all(isinstance(record, dict) for record in value):
+        row = next(i for i, record in enumerate(value) if not isinstance(record, dict))
+        raise bad("BAD_INPUT", f"'{field_name}' row {row} must be an object of column: value")
+    columns = list(value[0])
+    names = set(columns)
+    if any(
+        record.keys() != names for record in value
+    ):  # records with other keys: the union, nulls where absent
+        columns = list(dict.fromkeys(name for record in value for name in record))
+        return Table(columns, [[record.get(name) for name in columns] for record in value])
+    return Table(columns, [[record[name] for name in columns] for record in value])
+
+
+def _instances(value: Any, field_name: str = "instances") -> Table:
+    if isinstance(value, dict):
+        return _columnar(value, field_name)
+    if not isinstance(value, list):
+        raise bad("BAD_INPUT", f"'{field_name}' must be a list, not {kind_of(value)}")
+    if value and all(isinstance(item, dict) for item in value):
+        return _records(value, field_name)
+    if value and not any(isinstance(item, list | dict) for item in value):
+        return Table(None, [[item] for item in value])
+    return Table(None, value)
+
+
+def _columnar(value: dict[str, Any], field_name: str) -> Table:
+    lists = list(value.values())
+    if not all(isinstance(column, list) for column in lists):
+        raise bad("BAD_INPUT", f"'{field_name}' as an object must map each column to a list of values")
+    lengths = {len(column) for column in lists}
+    if len(lengths) > 1:
+        raise bad("BAD_INPUT", f"the columns of '{field_name}' have different lengths")
+    return Table(list(value), [list(row) for row in zip(*lists, strict=True)])
+
+
+_TABLE_PARSERS: dict[str, Callable[[Any], Table]] = {
+    "input_data": _score_input,
+    "dataframe_split": lambda v: _split(v, "dataframe_split"),
+    "dataframe_records": lambda v: _records(v, "dataframe_records"),
+    "instances": _instances,
+    "inputs": lambda v: _instances(v, "inputs"),
+}
+
+
+def _parse_csv(body: bytes) -> Table:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise bad("BAD_ENCODING", f"the CSV body is not UTF-8 (at byte {exc.start})") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise bad("BAD_CSV", f"the CSV body cannot be read ({exc})") from None
+    rows = [row for row in rows if row]
+    if not rows:
+        raise bad("EMPTY_INPUT", "the CSV body has no header row")
+    return Table(rows[0], [[_csv_value(cell) for cell in row] for row in rows[1:]])
+
+
+def _csv_value(cell: str) -> Any:
+    return None if cell == "" else CsvCell(cell)
+
+
+def _parse_parquet(body: bytes) -> Table:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # pyarrow raises many kinds for a body that is not Parquet
+        raise bad("BAD_PARQUET", f"the body is not a Parquet file ({type(exc).__name__})") from None
+    values = frame.astype(object).where(frame.notna(), None)
+    return Table([str(name) for name in frame.columns], values.to_numpy().tolist())

@@ -1,0 +1,220 @@
+"""Scoring request shapes, from what MLflow's scoring server and its tests accept and refuse.
+
+Each case is (name, model, content type, body), sent to ``/invocations``. ``numeric`` is a scikit-learn
+regression over columns a (double), b (double), n (long); ``typed`` a Python model over name (string,
+optional), age (long, optional), score (double, optional), active (boolean). ``DIFFERENCES`` lists where
+loopline answers with another status than MLflow on purpose; docs/endpoints.md lists the same cases.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+J = "application/json"
+N = ["a", "b", "n"]
+ROW = [1.0, 2.0, 3]
+T = ["name", "age", "score", "active"]
+TROW = ["ann", 30, 0.5, True]
+RECORD = dict(zip(N, ROW, strict=True))
+TRECORD = dict(zip(T, TROW, strict=True))
+
+
+def j(value: Any) -> bytes:
+    """A JSON body."""
+    return json.dumps(value).encode()
+
+
+SHAPES = [
+    # numeric model: the usual shapes
+    ("split", "numeric", J, j({"dataframe_split": {"columns": N, "data": [ROW]}})),
+    ("split-two-rows", "numeric", J, j({"dataframe_split": {"columns": N, "data": [ROW, [0.0, 0.0, 0]]}})),
+    (
+        "split-reordered",
+        "numeric",
+        J,
+        j({"dataframe_split": {"columns": ["n", "b", "a"], "data": [[3, 2.0, 1.0]]}}),
+    ),
+    ("split-index", "numeric", J, j({"dataframe_split": {"columns": N, "index": [7], "data": [ROW]}})),
+    ("split-no-columns", "numeric", J, j({"dataframe_split": {"data": [ROW]}})),
+    (
+        "split-extra-column",
+        "numeric",
+        J,
+        j({"dataframe_split": {"columns": [*N, "x"], "data": [[*ROW, 9.0]]}}),
+    ),
+    (
+        "split-missing-column",
+        "numeric",
+        J,
+        j({"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}),
+    ),
+    ("split-data-not-list", "numeric", J, j({"dataframe_split": {"columns": N, "data": 5}})),
+    ("split-not-object", "numeric", J, j({"dataframe_split": [ROW]})),
+    ("split-ragged", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0]]}})),
+    ("records", "numeric", J, j({"dataframe_records": [RECORD]})),
+    ("records-extra-key", "numeric", J, j({"dataframe_records": [{**RECORD, "x": 1}]})),
+    ("records-missing-key", "numeric", J, j({"dataframe_records": [{"a": 1.0, "b": 2.0}]})),
+    ("records-not-list", "numeric", J, j({"dataframe_records": RECORD})),
+    ("records-empty", "numeric", J, j({"dataframe_records": []})),
+    ("instances-records", "numeric", J, j({"instances": [RECORD]})),
+    ("instances-columnar", "numeric", J, j({"instances": {"a": [1.0], "b": [2.0], "n": [3]}})),
+    ("instances-lists", "numeric", J, j({"instances": [ROW]})),
+    ("inputs-records", "numeric", J, j({"inputs": [RECORD]})),
+    ("inputs-columnar", "numeric", J, j({"inputs": {"a": [1.0, 4.0], "b": [2.0, 5.0], "n": [3, 6]}})),
+    ("inputs-lists", "numeric", J, j({"inputs": [ROW]})),
+    ("inputs-scalar-list", "numeric", J, j({"inputs": [1.0, 2.0, 3.0]})),
+    (
+        "extra-top-level-key",
+        "numeric",
+        J,
+        j({"dataframe_split": {"columns": N, "data": [ROW]}, "meta": {"id": 1}}),
+    ),
+    ("params", "numeric", J, j({"dataframe_split": {"columns": N, "data": [ROW]}, "params": {"k": 1}})),
+    (
+        "two-formats",
+        "numeric",
+        J,
+        j({"dataframe_split": {"columns": N, "data": [ROW]}, "inputs": [RECORD]}),
+    ),
+    ("no-format", "numeric", J, j({"data": [ROW]})),
+    ("top-level-list", "numeric", J, j([ROW])),
+    ("top-level-number", "numeric", J, b"5"),
+    ("bad-json", "numeric", J, b'{"dataframe_split": '),
+    ("empty-body", "numeric", J, b""),
+    ("not-utf8", "numeric", J, b'{"dataframe_split": "\xff"}'),
+    ("numeric-strings", "numeric", J, j({"dataframe_split": {"columns": N, "data": [["1.5", "2", 3]]}})),
+    ("text-in-double", "numeric", J, j({"dataframe_split": {"columns": N, "data": [["abc", 2.0, 3]]}})),
+    ("bool-in-double", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[True, 2.0, 3]]}})),
+    ("null-in-double", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[None, 2.0, 3]]}})),
+    ("int-in-double", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1, 2, 3]]}})),
+    ("fraction-in-long", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0, 3.5]]}})),
+    ("whole-float-in-long", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0, 3.0]]}})),
+    (
+        "numeric-string-in-long",
+        "numeric",
+        J,
+        j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0, "3"]]}}),
+    ),
+    ("bool-in-long", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0, True]]}})),
+    ("huge-long", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0, 2**64 + 5]]}})),
+    ("null-in-long", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[1.0, 2.0, None]]}})),
+    ("list-in-cell", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[[1.0], 2.0, 3]]}})),
+    ("object-in-cell", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[{"v": 1}, 2.0, 3]]}})),
+    ("charset-utf8", "numeric", J + "; charset=utf-8", j({"dataframe_split": {"columns": N, "data": [ROW]}})),
+    (
+        "charset-UTF8-upper",
+        "numeric",
+        J + "; charset=UTF-8",
+        j({"dataframe_split": {"columns": N, "data": [ROW]}}),
+    ),
+    (
+        "charset-latin1",
+        "numeric",
+        J + "; charset=latin-1",
+        j({"dataframe_split": {"columns": N, "data": [ROW]}}),
+    ),
+    (
+        "unknown-parameter",
+        "numeric",
+        J + "; format=pandas-split",
+        j({"dataframe_split": {"columns": N, "data": [ROW]}}),
+    ),
+    ("text-plain", "numeric", "text/plain", j({"dataframe_split": {"columns": N, "data": [ROW]}})),
+    ("no-content-type", "numeric", "", j({"dataframe_split": {"columns": N, "data": [ROW]}})),
+    ("csv", "numeric", "text/csv", b"a,b,n\n1.0,2.0,3\n"),
+    ("csv-charset", "numeric", "text/csv; charset=utf-8", b"a,b,n\n1.0,2.0,3\n4,5,6\n"),
+    ("csv-reordered", "numeric", "text/csv", b"n,a,b\n3,1.0,2.0\n"),
+    ("csv-extra-column", "numeric", "text/csv", b"a,b,n,x\n1.0,2.0,3,zz\n"),
+    ("csv-missing-column", "numeric", "text/csv", b"a,b\n1.0,2.0\n"),
+    ("csv-text-in-number", "numeric", "text/csv", b"a,b,n\nabc,2.0,3\n"),
+    ("csv-header-only", "numeric", "text/csv", b"a,b,n\n"),
+    ("csv-empty", "numeric", "text/csv", b""),
+    ("csv-fraction-in-long", "numeric", "text/csv", b"a,b,n\n1.0,2.0,3.5\n"),
+    ("csv-not-utf8", "numeric", "text/csv", b"a,b,n\n\xff,2.0,3\n"),
+    # typed model: text, optional nullable integer and float, boolean
+    ("typed-split", "typed", J, j({"dataframe_split": {"columns": T, "data": [TROW]}})),
+    ("typed-records", "typed", J, j({"dataframe_records": [TRECORD]})),
+    (
+        "typed-optional-null-long",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", None, 0.5, True]]}}),
+    ),
+    (
+        "typed-optional-null-double",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", 30, None, True]]}}),
+    ),
+    (
+        "typed-optional-null-string",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [[None, 30, 0.5, True]]}}),
+    ),
+    (
+        "typed-optional-absent",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": ["name", "active"], "data": [["ann", True]]}}),
+    ),
+    (
+        "typed-required-absent",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": ["name", "age", "score"], "data": [["ann", 30, 0.5]]}}),
+    ),
+    (
+        "typed-required-null",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", 30, 0.5, None]]}}),
+    ),
+    (
+        "typed-number-in-string",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [[5, 30, 0.5, True]]}}),
+    ),
+    (
+        "typed-string-bool",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", 30, 0.5, "true"]]}}),
+    ),
+    ("typed-int-bool", "typed", J, j({"dataframe_split": {"columns": T, "data": [["ann", 30, 0.5, 1]]}})),
+    (
+        "typed-numeric-string-long",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", "30", 0.5, True]]}}),
+    ),
+    (
+        "typed-fraction-long",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", 30.5, 0.5, True]]}}),
+    ),
+    ("typed-extra-column", "typed", J, j({"dataframe_split": {"columns": [*T, "x"], "data": [[*TROW, 1]]}})),
+    (
+        "typed-nulls-several-rows",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [TROW, ["bo", None, None, False]]}}),
+    ),
+    ("typed-csv", "typed", "text/csv", b"name,age,score,active\nann,30,0.5,true\n"),
+    ("typed-csv-nulls", "typed", "text/csv", b"name,age,score,active\nann,,,true\n"),
+    ("typed-instances-lists", "typed", J, j({"instances": [TROW]})),
+]
+
+# name: (MLflow's status, loopline's status, why)
+DIFFERENCES: dict[str, tuple[int, int, str]] = {
+    "fraction-in-long": (200, 400, "MLflow truncates 3.5 to 3 in an integer column; loopline refuses"),
+    "typed-fraction-long": (200, 400, "MLflow truncates 30.5 to 30 in an integer column; loopline refuses"),
+    "no-content-type": (500, 415, "MLflow fails on a body without a Content-Type; loopline names it"),
+    "typed-optional-null-long": (400, 200, "a null in an optional integer column: loopline scores it"),
+    "typed-nulls-several-rows": (400, 200, "nulls in optional integer columns: loopline scores them"),
+    "typed-csv-nulls": (400, 200, "empty CSV cells in optional integer columns: loopline scores them"),
+    "typed-required-null": (200, 400, "a null in a required column: loopline refuses, naming it"),
+}

@@ -1,0 +1,234 @@
+"""MLflow-compatible scoring: for every request shape, loopline's status equals that of MLflow's own
+scoring server on the same model, except the documented differences. Both are real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopline
+from tests.helpers import commit_all, git, system_key
+from tests.servers import Server
+from tests.serving.compat_shapes import DIFFERENCES, SHAPES
+
+pytestmark = pytest.mark.slow
+
+GATE_METRICS = {"accuracy": 1.0, "roc_auc": 1.0, "log_loss": 0.0}
+T_COLUMNS = ["name", "age", "score", "active"]
+
+
+class Typed:
+    """A Python model over text, two optional numbers and a boolean (its predict tolerates nulls)."""
+
+    @staticmethod
+    def build() -> Any:
+        import mlflow.pyfunc
+
+        class TypedModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+                # (no type hints: MLflow would read them as the model's signature)
+                frame = model_input
+                out = frame["name"].map(lambda s: len(s) if isinstance(s, str) else -1).astype(float)
+                for column in ("age", "score"):
+                    if column in frame:
+                        out = out + pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(float)
+                return (out + frame["active"].map(lambda v: 1.0 if v is True or v == 1 else 0.0)).to_numpy()
+
+        return TypedModel()
+
+
+def save_models(folder: Path) -> dict[str, Path]:
+    """The two models of the shapes, saved as MLflow models."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression
+
+    numeric = pd.DataFrame(
+        {"a": [1.0, 2.0, 3.0, 4.0], "b": [0.5, 0.1, 0.2, 0.9], "n": np.array([1, 2, 3, 4], dtype="int64")}
+    )
+    regression = LinearRegression().fit(numeric, [1.0, 2.0, 2.5, 4.0])
+    mlflow.sklearn.save_model(
+        regression,
+        folder / "numeric",
+        signature=infer_signature(numeric, regression.predict(numeric)),
+        input_example=numeric.head(2),
+        pip_requirements=["scikit-learn"],
+    )
+    typed = pd.DataFrame(
+        {
+            "name": ["ann", "bob", None],
+            "age": pd.array([30, None, 41], dtype="Int64"),
+            "score": [0.5, np.nan, 1.5],
+            "active": [True, False, True],
+        }
+    )
+    mlflow.pyfunc.save_model(
+        folder / "typed",
+        python_model=Typed.build(),
+        signature=infer_signature(typed, np.array([1.0, 2.0, 3.0])),
+        input_example=typed.iloc[:1],
+        pip_requirements=["pandas"],
+    )
+    return {"numeric": folder / "numeric", "typed": folder / "typed"}
+
+
+def mlflow_server(model: Path) -> str:
+    """MLflow's own scoring app for ``model``, served by uvicorn in a thread; its URL."""
+    import mlflow.pyfunc
+    import uvicorn
+    from mlflow.pyfunc import scoring_server
+
+    app = scoring_server.init(mlflow.pyfunc.load_model(str(model)))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class Both:
+    loopline: str
+    keys: dict[str, str]
+    mlflow: dict[str, str]
+    project: Path
+
+    def post(self, endpoint: str, route: str, body: object, **headers: str) -> httpx.Response:
+        """A JSON request to one of loopline's endpoints, with its key."""
+        sent = {"content-type": "application/json", "authorization": f"Bearer {self.keys[endpoint]}"}
+        return httpx.post(
+            f"{self.loopline}/endpoints/{endpoint}/{route}",
+            content=json.dumps(body).encode(),
+            headers={**sent, **{k.replace("_", "-"): v for k, v in headers.items()}},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
+    root = tmp_path_factory.mktemp("compat")
+    project = root / "proj"
+    loopline.init(project, "simple")
+    commit_all(project, "Sample project")
+    loopline.up(project)
+    head = git(project, "rev-parse", "HEAD")
+    models = save_models(root / "models")
+    for name, folder in models.items():
+        loopline.import_inner_loop(
+            folder,
+            None,
+            commit=head,
+            branch="main",
+            dirty_files=[],
+            diff_digest=None,
+            params={},
+            metrics=GATE_METRICS,
+            tags={},
+            model=name,
+            project=project,
+        )
+        loopline.create_endpoint(name, "dev", project=project)
+        loopline.create_deployment(name, "only", model=name, version=1, project=project)
+    loopline.create_endpoint("strict", "dev", strict=True, project=project)
+    loopline.create_deployment("strict", "only", model="numeric", version=1, project=project)
+    server = Server(project, workspace="dev")
+    with server:
+        for name in (*models, "strict"):
+            server.wait_for(name, "only")
+        yield Both(
+            server.url,
+            {name: system_key(project, name, "dev") for name in (*models, "strict")},
+            {name: mlflow_server(folder) for name, folder in models.items()},
+            project,
+        )
+
+
+def status(url: str, content_type: str, body: bytes, key: str | None = None) -> int:
+    headers = {"content-type": content_type} if content_type else {}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+
+
+@pytest.mark.parametrize(("name", "model", "content_type", "body"), SHAPES, ids=[s[0] for s in SHAPES])
+def test_invocations_answer_with_mlflow_s_status_except_where_documented(
+    both: Both, name: str, model: str, content_type: str, body: bytes
+) -> None:
+    theirs = status(f"{both.mlflow[model]}/invocations", content_type, body)
+    ours = status(f"{both.loopline}/endpoints/{model}/invocations", content_type, body, both.keys[model])
+    if name in DIFFERENCES:
+        expected_theirs, expected_ours, _why = DIFFERENCES[name]
+        assert (theirs, ours) == (expected_theirs, expected_ours)
+    else:
+        assert ours == theirs, f"{name}: MLflow {theirs}, loopline {ours}"
+
+
+def test_the_documented_differences_are_in_the_docs() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "endpoints.md").read_text()
+    for name in DIFFERENCES:
+        assert f"`{name}`" in text, name
+
+
+def test_optional_columns_may_be_null_or_absent_and_the_model_gets_what_it_was_trained_on(both: Both) -> None:
+    rows = [["ann", 30, 0.5, True], ["bo", None, None, False], [None, 7, 1.0, True]]
+    answer = both.post("typed", "invocations", {"dataframe_split": {"columns": T_COLUMNS, "data": rows}})
+    assert answer.status_code == 200, answer.text
+    # len(name) or -1, plus age and score with nulls as 0, plus 1 for active
+    assert answer.json() == {"predictions": [34.5, 2.0, 8.0]}
+    absent = both.post("typed", "invocations", {"dataframe_records": [{"name": "ann", "active": True}]})
+    assert absent.json() == {"predictions": [4.0]}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"input_data": {"columns": ["a", "b", "n"], "index": [0], "data": [[1.0, 2.0, 3]]}}, 200),
+        ({"input_data": {"a": [1.0, 4.0], "b": [2.0, 5.0], "n": [3, 6]}}, 200),
+        ({"input_data": {"columns": ["a", "b", "n"], "data": [[1.0, 2.0, 3]]}, "params": {"k": 1}}, 200),
+        ({"input_data": [[1.0, 2.0, 3]]}, 400),
+        ({"input_data": "a,b,n"}, 400),
+        ({"data": [[1.0, 2.0, 3]]}, 400),
+    ],
+)
+def test_score_takes_azure_ml_s_documented_input_data_shapes(both: Both, body: object, status: int) -> None:
+    answer = both.post("numeric", "score", body)
+    assert answer.status_code == status, answer.text
+
+
+def test_azure_s_deployment_header_picks_the_deployment(both: Both) -> None:
+    body = {"input_data": {"columns": ["a", "b", "n"], "data": [[1.0, 2.0, 3]]}}
+    chosen = both.post("numeric", "score", body, azureml_model_deployment="only")
+    assert chosen.status_code == 200 and chosen.headers["loopline-deployment"] == "only"
+    missing = both.post("numeric", "score", body, azureml_model_deployment="nope")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "UNKNOWN_DEPLOYMENT"
+
+
+def test_a_strict_endpoint_refuses_what_mlflow_ignores_or_converts_and_can_be_relaxed(both: Both) -> None:
+    extra = {"dataframe_split": {"columns": ["a", "b", "n", "x"], "data": [[1.0, 2.0, 3, 4]]}}
+    text = {"dataframe_split": {"columns": ["a", "b", "n"], "data": [["1.0", 2.0, 3]]}}
+    assert both.post("strict", "invocations", extra).json()["error_code"] == "UNKNOWN_COLUMN"
+    assert both.post("strict", "invocations", text).json()["error_code"] == "WRONG_TYPE"
+    assert both.post("numeric", "invocations", extra).status_code == 200
+    loopline.update_endpoint("strict", strict=False, project=both.project)
+    deadline = time.monotonic() + 10
+    while both.post("strict", "invocations", extra).status_code != 200:
+        assert time.monotonic() < deadline, "the server did not follow the change"
+        time.sleep(0.1)
+    assert both.post("strict", "invocations", text).json()["predictions"]
+    loopline.update_endpoint("strict", strict=True, project=both.project)
