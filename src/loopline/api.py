@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from loopline.loops.outer import ReleaseResult, TestResult
     from loopline.monitoring.check import CheckResult
     from loopline.monitoring.policy import Decision
+    from loopline.onboard import Onboarded
     from loopline.progress import Reporter
     from loopline.provision import UpResult
     from loopline.scaffold import InitResult
@@ -75,6 +76,7 @@ __all__ = [
     "history",
     "import_inner_loop",
     "init",
+    "init_existing",
     "inner_loop",
     "invoke_endpoint",
     "latest_check",
@@ -99,6 +101,7 @@ __all__ = [
     "token_revoke",
     "ui",
     "up",
+    "update_endpoint",
     "use_workspace",
     "user_add",
     "user_grant",
@@ -126,6 +129,7 @@ _ANNOTATION_MODULES = (
     "loopline.loops.outer",
     "loopline.monitoring.check",
     "loopline.monitoring.policy",
+    "loopline.onboard",
     "loopline.progress",
     "loopline.provision",
     "loopline.scaffold",
@@ -186,6 +190,21 @@ def init(
     from loopline.scaffold import init_project
 
     return init_project(Path(path), _tier(tier), project=project, model=model, git=git)
+
+
+def init_existing(
+    path: PathLike = ".",
+    tier: str | Tier = Tier.SIMPLE,
+    *,
+    project: str | None = None,
+    model: str | None = None,
+    command: str | None = None,
+) -> Onboarded:
+    """Set up loopline in a repository that already trains with MLflow: find the entry point, run it once,
+    write loopline.yaml, a gate and the workflow files (never overwriting a file)."""
+    from loopline.onboard import onboard
+
+    return onboard(Path(path), _tier(tier), project=project, model=model, command=command)
 
 
 @_remote
@@ -373,13 +392,31 @@ def create_endpoint(
     *,
     auth: str = "key",
     sensitive: bool = False,
+    strict: bool = False,
     project: PathLike | None = None,
 ) -> EndpointCreated:
     """Create an online endpoint in a workspace; with key auth, return its two keys."""
     from loopline.endpoints import service
 
-    info, keys = service.create_endpoint(Instance.open(project), name, workspace, auth, sensitive=sensitive)
+    info, keys = service.create_endpoint(
+        Instance.open(project), name, workspace, auth, sensitive=sensitive, strict=strict
+    )
     return EndpointCreated(info, keys)
+
+
+@_remote
+def update_endpoint(
+    name: str,
+    *,
+    workspace: str | None = None,
+    strict: bool | None = None,
+    sensitive: bool | None = None,
+    project: PathLike | None = None,
+) -> EndpointInfo:
+    """Change an endpoint's settings: ``strict`` request checks, ``sensitive`` (no monitoring samples)."""
+    from loopline.endpoints import service
+
+    return service.update_endpoint(_provisioned(project), name, workspace, strict=strict, sensitive=sensitive)
 
 
 @_remote
@@ -392,19 +429,21 @@ def list_endpoints(workspace: str | None = None, *, project: PathLike | None = N
 
 
 @_remote
-def get_endpoint(name: str, *, project: PathLike | None = None) -> EndpointInfo:
-    """One endpoint with its deployments, traffic and mirror."""
+def get_endpoint(name: str, *, workspace: str | None = None, project: PathLike | None = None) -> EndpointInfo:
+    """One endpoint with its deployments, traffic and mirror (``workspace`` where the name is in several)."""
     from loopline.endpoints import service
 
-    return service.get_endpoint(_provisioned(project), name)
+    return service.get_endpoint(_provisioned(project), name, workspace)
 
 
 @_remote
-def delete_endpoint(name: str, *, force: bool = False, project: PathLike | None = None) -> EndpointInfo:
+def delete_endpoint(
+    name: str, *, workspace: str | None = None, force: bool = False, project: PathLike | None = None
+) -> EndpointInfo:
     """Delete an endpoint (with its deployments only when ``force``)."""
     from loopline.endpoints import service
 
-    return service.delete_endpoint(_provisioned(project), name, force=force)
+    return service.delete_endpoint(_provisioned(project), name, workspace, force=force)
 
 
 @dataclass(frozen=True)
@@ -422,14 +461,18 @@ class EndpointKeys:
 
 @_remote
 def endpoint_keys(
-    name: str, *, regenerate: str | None = None, project: PathLike | None = None
+    name: str,
+    *,
+    workspace: str | None = None,
+    regenerate: str | None = None,
+    project: PathLike | None = None,
 ) -> EndpointKeys:
     """List an endpoint's keys (by prefix); with ``regenerate``, replace that one and return it."""
     from loopline.endpoints import service
 
     instance = _provisioned(project)
-    fresh = {regenerate: service.regenerate_key(instance, name, regenerate)} if regenerate else {}
-    listing = [k.to_dict() for k in service.key_listing(instance, name)]
+    fresh = {regenerate: service.regenerate_key(instance, name, regenerate, workspace)} if regenerate else {}
+    listing = [k.to_dict() for k in service.key_listing(instance, name, workspace)]
     return EndpointKeys(name, listing, fresh)
 
 
@@ -438,6 +481,7 @@ def set_traffic(
     name: str,
     traffic: dict[str, int] | list[str],
     *,
+    workspace: str | None = None,
     mirror: dict[str, int] | list[str] | None = None,
     reason: str | None = None,
     project: PathLike | None = None,
@@ -449,7 +493,9 @@ def set_traffic(
     shares = parse_assignments(traffic) if isinstance(traffic, list) else dict(traffic)
     if isinstance(mirror, list):
         mirror = {} if mirror in (["none"], []) else parse_assignments(mirror, "mirror")
-    return service.set_traffic(_provisioned(project), name, shares, mirror, reason=reason)
+    return service.set_traffic(
+        _provisioned(project), name, shares, mirror, reason=reason, workspace=workspace
+    )
 
 
 @_remote
@@ -457,6 +503,7 @@ def create_deployment(
     endpoint: str,
     name: str,
     *,
+    workspace: str | None = None,
     model: str | None = None,
     version: int | None = None,
     commit: str | None = None,
@@ -479,15 +526,18 @@ def create_deployment(
         commit=commit,
         traffic=traffic,
         check=check_model if check else None,
+        workspace=workspace,
     )
 
 
 @_remote
-def delete_deployment(endpoint: str, name: str, *, project: PathLike | None = None) -> EndpointInfo:
+def delete_deployment(
+    endpoint: str, name: str, *, workspace: str | None = None, project: PathLike | None = None
+) -> EndpointInfo:
     """Remove a deployment that takes no traffic."""
     from loopline.endpoints import service
 
-    return service.delete_deployment(_provisioned(project), endpoint, name)
+    return service.delete_deployment(_provisioned(project), endpoint, name, workspace)
 
 
 @_remote
@@ -495,6 +545,7 @@ def invoke_endpoint(
     name: str,
     payload: dict[str, Any] | bytes,
     *,
+    workspace: str | None = None,
     deployment: str | None = None,
     route: str = "invocations",
     content_type: str = "application/json",
@@ -512,6 +563,7 @@ def invoke_endpoint(
         route=route,
         content_type=content_type,
         timeout=timeout,
+        workspace=workspace,
     )
 
 
@@ -597,6 +649,7 @@ def rollback(
     commit: str | None = None,
     previous: bool = False,
     endpoint: str | None = None,
+    workspace: str | None = None,
     model: str | None = None,
     reason: str | None = None,
     reporter: Reporter | None = None,
@@ -604,15 +657,31 @@ def rollback(
     """Return prod (or ``endpoint``) to the version of ``commit``, or to the previous release."""
     from loopline.loops.rollback import run_rollback
 
+    instance = Instance.open(project)
     return run_rollback(
-        Instance.open(project),
+        instance,
         commit=commit,
         previous=previous,
         endpoint=endpoint,
         model=model,
         reason=reason,
         reporter=reporter,
+        workspace=_endpoint_workspace(instance, endpoint, workspace),
     )
+
+
+def _endpoint_workspace(instance: Instance, endpoint: str | None, workspace: str | None) -> str:
+    """The workspace of an endpoint named by a caller: given, else that of the only endpoint of the name,
+    else prod (for the prod endpoint, and for history that outlived its endpoint)."""
+    if workspace is not None or endpoint is None:
+        return workspace or "prod"
+    from loopline.endpoints import service
+    from loopline.errors import NotFound
+
+    try:
+        return service.get_endpoint(instance, endpoint).workspace
+    except NotFound:
+        return "prod"
 
 
 @dataclass(frozen=True)
@@ -665,12 +734,15 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
 
 
 @_remote
-def releases(endpoint: str | None = None, *, project: PathLike | None = None) -> list[ReleaseRecord]:
+def releases(
+    endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
+) -> list[ReleaseRecord]:
     """An endpoint's release history (default: the prod endpoint), oldest first."""
     from loopline.endpoints import service
 
     instance = _provisioned(project)
-    return service.release_history(instance, endpoint or instance.settings.prod_endpoint)
+    where = _endpoint_workspace(instance, endpoint, workspace)
+    return service.release_history(instance, endpoint or instance.settings.prod_endpoint, where)
 
 
 # Workflows and tiers -----------------------------------------------------------------------------------
@@ -766,11 +838,13 @@ def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoi
 
 
 @_remote
-def get_batch_endpoint(name: str, *, project: PathLike | None = None) -> BatchEndpoint:
-    """One batch endpoint with its deployments and default."""
+def get_batch_endpoint(
+    name: str, *, workspace: str | None = None, project: PathLike | None = None
+) -> BatchEndpoint:
+    """One batch endpoint with its deployments and default (``workspace`` where the name is in several)."""
     from loopline.batch import service
 
-    return service.get_batch_endpoint(_provisioned(project), name)
+    return service.get_batch_endpoint(_provisioned(project), name, workspace)
 
 
 @_remote
@@ -778,6 +852,7 @@ def create_batch_deployment(
     endpoint: str,
     name: str,
     *,
+    workspace: str | None = None,
     model: str | None = None,
     version: int | None = None,
     commit: str | None = None,
@@ -788,7 +863,13 @@ def create_batch_deployment(
 
     instance = _provisioned(project)
     return service.create_batch_deployment(
-        instance, endpoint, name, model or instance.settings.config.model.name, version=version, commit=commit
+        instance,
+        endpoint,
+        name,
+        model or instance.settings.config.model.name,
+        version=version,
+        commit=commit,
+        workspace=workspace,
     )
 
 
@@ -797,6 +878,7 @@ def batch_invoke(
     endpoint: str,
     data: str,
     *,
+    workspace: str | None = None,
     deployment: str | None = None,
     project: PathLike | None = None,
     reporter: Reporter | None = None,
@@ -806,7 +888,7 @@ def batch_invoke(
     from loopline.data import parse_asset
 
     name, version = parse_asset(data)
-    return jobs.invoke(_provisioned(project), endpoint, name, version, deployment, reporter)
+    return jobs.invoke(_provisioned(project), endpoint, name, version, deployment, reporter, workspace)
 
 
 @_remote
@@ -820,11 +902,13 @@ def batch_resume(
 
 
 @_remote
-def batch_jobs(endpoint: str | None = None, *, project: PathLike | None = None) -> list[BatchJob]:
-    """Batch jobs, newest first."""
+def batch_jobs(
+    endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
+) -> list[BatchJob]:
+    """Batch jobs (of one endpoint, of one workspace), newest first."""
     from loopline.batch import jobs
 
-    return jobs.list_jobs(_provisioned(project), endpoint)
+    return jobs.list_jobs(_provisioned(project), endpoint, workspace)
 
 
 @_remote
@@ -837,20 +921,27 @@ def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
 
 @_remote
 def batch_promote(
-    endpoint: str, deployment: str, *, expected_current: str | None = None, project: PathLike | None = None
+    endpoint: str,
+    deployment: str,
+    *,
+    workspace: str | None = None,
+    expected_current: str | None = None,
+    project: PathLike | None = None,
 ) -> DefaultChange:
     """Make a deployment the batch endpoint's default, refusing when the default is not the expected one."""
     from loopline.batch import service
 
-    return service.promote(_provisioned(project), endpoint, deployment, expected_current)
+    return service.promote(_provisioned(project), endpoint, deployment, expected_current, workspace)
 
 
 @_remote
-def batch_rollback(endpoint: str, *, project: PathLike | None = None) -> DefaultChange:
+def batch_rollback(
+    endpoint: str, *, workspace: str | None = None, project: PathLike | None = None
+) -> DefaultChange:
     """Restore a batch endpoint's previous default."""
     from loopline.batch import service
 
-    return service.rollback(_provisioned(project), endpoint)
+    return service.rollback(_provisioned(project), endpoint, workspace)
 
 
 # Monitoring ---------------------------------------------------------------------------------------------
@@ -860,6 +951,7 @@ def batch_rollback(endpoint: str, *, project: PathLike | None = None) -> Default
 def monitor_check(
     endpoint: str | None = None,
     *,
+    workspace: str | None = None,
     window: str | None = None,
     deployment: str | None = None,
     labels: str | None = None,
@@ -875,6 +967,7 @@ def monitor_check(
         window=window,
         deployment=deployment,
         labels=labels,
+        workspace=workspace or (None if endpoint else "prod"),
     )
 
 
@@ -883,6 +976,7 @@ def policy_evaluate(
     policy: PathLike | None = None,
     *,
     endpoint: str | None = None,
+    workspace: str | None = None,
     act: bool = False,
     project: PathLike | None = None,
 ) -> Decision:
@@ -891,7 +985,8 @@ def policy_evaluate(
 
     instance = _provisioned(project)
     path = Path(policy) if policy else instance.root / instance.settings.config.monitoring.policy
-    return evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, act=act)
+    where = _endpoint_workspace(instance, endpoint, workspace)
+    return evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, where, act=act)
 
 
 @dataclass(frozen=True)
@@ -915,7 +1010,12 @@ class EndpointMetrics:
 
 @_remote
 def endpoint_metrics(
-    name: str, *, minutes: int = 60, step_seconds: int = 30, project: PathLike | None = None
+    name: str,
+    *,
+    workspace: str | None = None,
+    minutes: int = 60,
+    step_seconds: int = 30,
+    project: PathLike | None = None,
 ) -> EndpointMetrics:
     """Requests per second, error rate and p50/p99 latency of an endpoint over the last ``minutes``."""
     import time
@@ -928,20 +1028,23 @@ def endpoint_metrics(
             "minutes must be 1 to 120 (statistics are kept two hours) and step_seconds 1 to 3600"
         )
     instance = _provisioned(project)
-    service.get_endpoint(instance, name)
-    points = series(instance.db, name, time.time() - minutes * 60, step_seconds)
+    where = service.get_endpoint(instance, name, workspace).workspace
+    points = series(instance.db, where, name, time.time() - minutes * 60, step_seconds)
     return EndpointMetrics(name, minutes, step_seconds, points)
 
 
 @_remote
-def latest_check(endpoint: str | None = None, *, project: PathLike | None = None) -> dict[str, Any] | None:
+def latest_check(
+    endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
+) -> dict[str, Any] | None:
     """The newest monitoring check of an endpoint (default: the prod endpoint), or None without one."""
     from loopline.errors import InsufficientEvidence
     from loopline.monitoring.policy import latest_check as newest
 
     instance = _provisioned(project)
+    where = _endpoint_workspace(instance, endpoint, workspace)
     try:
-        row = newest(instance, endpoint or instance.settings.prod_endpoint)
+        row = newest(instance, endpoint or instance.settings.prod_endpoint, where)
     except InsufficientEvidence:
         return None
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}

@@ -238,6 +238,7 @@ class EndpointInfo:
     generation: int
     created_at: datetime | None = None
     sensitive: bool = False
+    strict: bool = False
 
     @property
     def traffic(self) -> dict[str, int]:
@@ -260,5 +261,6 @@ class EndpointInfo:
             "mirror": self.mirror,
             "generation": self.generation,
             "sensitive": self.sensitive,
+            "strict": self.strict,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }

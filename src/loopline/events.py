@@ -18,6 +18,7 @@ __all__ = [
     "DeploymentDeleted",
     "EndpointCreated",
     "EndpointDeleted",
+    "EndpointUpdated",
     "Event",
     "GateEvaluated",
     "KeyRotated",
@@ -108,6 +109,12 @@ class EndpointDeleted(Event):
     """An online endpoint was deleted."""
 
     kind: ClassVar[str] = "endpoint-deleted"
+
+
+class EndpointUpdated(Event):
+    """An online endpoint's settings (strict checks, sensitive) changed."""
+
+    kind: ClassVar[str] = "endpoint-updated"
 
 
 class Deployed(Event):

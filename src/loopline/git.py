@@ -12,6 +12,7 @@ from loopline.errors import InvalidReference, NotAGitRepository, StoreUnavailabl
 
 __all__ = [
     "CommitIdentity",
+    "ancestors",
     "commit_identity",
     "commit_url",
     "is_git_repo",
@@ -112,6 +113,15 @@ def resolve_commit(root: Path, ref: str) -> str:
         return run_git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
     except _GitFailed:
         raise InvalidReference(f"'{ref}' does not name a commit in {root}") from None
+
+
+def ancestors(root: Path, commit: str, limit: int = 1000) -> list[str]:
+    """The commits ``commit`` descends from, newest first (at most ``limit``), without ``commit`` itself."""
+    try:
+        listed = run_git(root, "rev-list", f"--max-count={limit + 1}", commit).split()
+    except _GitFailed:
+        return []
+    return listed[1:]
 
 
 def web_url(root: Path, remote: str = "origin") -> str | None:

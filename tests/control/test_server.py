@@ -81,6 +81,8 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("create_endpoint", lambda: {"name": _fresh("d")(), "workspace": "dev"}, DEV_CHANGE),
     ("create_endpoint", lambda: {"name": _fresh("p")(), "workspace": "prod"}, PROD_CHANGE),
     ("create_endpoint", lambda: {"name": _fresh("t")(), "workspace": "test"}, TEST_CHANGE),
+    ("update_endpoint", {"name": "dev-ep", "strict": True}, DEV_CHANGE),
+    ("update_endpoint", {"name": PROD, "workspace": "prod", "strict": False}, PROD_CHANGE),
     ("delete_endpoint", {"name": "dev-ep"}, DEV_CHANGE),
     ("delete_endpoint", {"name": PROD}, PROD_CHANGE),
     ("set_traffic", {"name": "dev-ep", "traffic": {}}, DEV_CHANGE),

@@ -37,10 +37,19 @@ def test_an_endpoint_gets_two_keys_stored_only_as_hashes(served_project: Path) -
     }
 
 
-def test_endpoint_names_are_unique_and_need_a_serving_workspace(served_project: Path) -> None:
+def test_endpoint_names_are_unique_within_a_workspace_and_need_a_serving_workspace(
+    served_project: Path,
+) -> None:
     loopline.create_endpoint("dup", "dev", project=served_project)
-    with pytest.raises(Refused, match="already exists"):
-        loopline.create_endpoint("dup", "prod", project=served_project)
+    with pytest.raises(Refused, match="dev already has an endpoint named 'dup'"):
+        loopline.create_endpoint("dup", "dev", project=served_project)
+    prod = loopline.create_endpoint("dup", "prod", project=served_project).endpoint
+    assert prod.workspace == "prod" and prod.url == "http://127.0.0.1:8700/endpoints/dup"
+    with pytest.raises(UsageError, match="named 'dup' in dev, prod; name the workspace"):
+        loopline.get_endpoint("dup", project=served_project)
+    assert loopline.get_endpoint("dup", workspace="dev", project=served_project).workspace == "dev"
+    loopline.delete_endpoint("dup", workspace="prod", project=served_project)
+    assert loopline.get_endpoint("dup", project=served_project).workspace == "dev"
     with pytest.raises(UsageError, match="serves no endpoints"):
         loopline.create_endpoint("reg", "shared", project=served_project)
     with pytest.raises(Refused, match="not part of the 'simple' tier"):

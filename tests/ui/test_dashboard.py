@@ -145,8 +145,8 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             browser.shot("2-models")
 
             page.goto(f"{board.url}/ui/endpoints")
-            endpoint = page.get_by_test_id("endpoint-proj")
-            traffic = page.get_by_test_id("traffic-proj").inner_text()
+            endpoint = page.get_by_test_id("endpoint-prod-proj")
+            traffic = page.get_by_test_id("traffic-prod-proj").inner_text()
             assert b[:7] in traffic and "100%" in traffic
             # The charts fill from the serving statistics, and refresh by themselves.
             endpoint.locator("svg[data-series=rps] rect.dot").first.wait_for(timeout=10_000)
@@ -176,8 +176,8 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             browser.shot("3-endpoints")
 
             # Roll back to A through the dialog, which says exactly what will move.
-            page.get_by_test_id("rollback-target-proj").select_option(a)
-            page.get_by_test_id("rollback-proj").click()
+            page.get_by_test_id("rollback-target-prod-proj").select_option(a)
+            page.get_by_test_id("rollback-prod-proj").click()
             dialog = page.locator("dialog#confirm")
             dialog.wait_for(state="visible")
             text = dialog.inner_text()
@@ -191,7 +191,7 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
                 "rolled back" in page.locator(".flash").inner_text()
                 or a[:7] in page.locator(".flash").inner_text()
             )
-            traffic = page.get_by_test_id("traffic-proj").inner_text()
+            traffic = page.get_by_test_id("traffic-prod-proj").inner_text()
             assert a[:7] in traffic and "100%" in traffic and b[:7] not in traffic
             browser.shot("5-rolled-back")
 
@@ -252,14 +252,14 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
             page.click("form.signin button")
             assert "signed in as dev" in page.locator(".flash").inner_text()
             page.goto(f"{plane.url}/ui/endpoints")
-            page.get_by_test_id("rollback-target-proj").select_option(a)
-            page.get_by_test_id("rollback-proj").click()
+            page.get_by_test_id("rollback-target-prod-proj").select_option(a)
+            page.get_by_test_id("rollback-prod-proj").click()
             page.locator("#confirm-ok").click()
             page.wait_for_url("**/ui/endpoints?error=*")
             refusal = page.locator(".flash.error").inner_text()
             assert "dev may not rollback: it needs the releaser role on workspace 'prod'" in refusal
             browser.shot("8-refused")
-            assert b[:7] in page.get_by_test_id("traffic-proj").inner_text()
+            assert b[:7] in page.get_by_test_id("traffic-prod-proj").inner_text()
 
             # A releaser may move prod's traffic, by the same dialog.
             page.click("button.link")
@@ -269,13 +269,13 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
             deployments = {
                 d.git_commit: d.name for d in loopline.get_endpoint("proj", project=project).deployments
             }
-            page.get_by_test_id(f"share-proj-{deployments[a]}").fill("50")
-            page.get_by_test_id(f"share-proj-{deployments[b]}").fill("50")
-            page.get_by_test_id("traffic-proj-apply").click()
+            page.get_by_test_id(f"share-prod-proj-{deployments[a]}").fill("50")
+            page.get_by_test_id(f"share-prod-proj-{deployments[b]}").fill("50")
+            page.get_by_test_id("traffic-prod-proj-apply").click()
             assert "100% → 50%" in page.locator("dialog#confirm").inner_text()
             page.locator("#confirm-ok").click()
             page.wait_for_url("**/ui/endpoints?flash=*")
-            assert "50%" in page.get_by_test_id("traffic-proj").inner_text()
+            assert "50%" in page.get_by_test_id("traffic-prod-proj").inner_text()
             browser.assert_clean(plane.url)
         finally:
             browser.close()

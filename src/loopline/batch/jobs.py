@@ -58,6 +58,7 @@ class BatchJob:
     error: str | None
     started_at: str
     finished_at: str | None
+    workspace: str = "prod"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -82,14 +83,19 @@ def _job(row: Any) -> BatchJob:
         row["error"],
         as_utc(row["started_at"]).isoformat(timespec="seconds"),
         as_utc(row["finished_at"]).isoformat(timespec="seconds") if row["finished_at"] else None,
+        row["workspace"],
     )
 
 
-def list_jobs(instance: Instance, endpoint: str | None = None) -> list[BatchJob]:
-    """Batch jobs, newest first."""
+def list_jobs(
+    instance: Instance, endpoint: str | None = None, workspace: str | None = None
+) -> list[BatchJob]:
+    """Batch jobs (of one endpoint, of one workspace), newest first."""
     statement = select(batch_jobs).order_by(batch_jobs.c.started_at.desc())
     if endpoint:
         statement = statement.where(batch_jobs.c.endpoint == endpoint)
+    if workspace:
+        statement = statement.where(batch_jobs.c.workspace == workspace)
     with instance.db.read() as connection:
         return [_job(row) for row in connection.execute(statement).mappings()]
 
@@ -164,10 +170,11 @@ def invoke(
     input_version: int | None = None,
     deployment: str | None = None,
     reporter: Reporter | None = None,
+    workspace: str | None = None,
 ) -> BatchJob:
     """Score a data asset with the endpoint's default (or a named) deployment."""
     instance.db.require_current(instance.root)
-    info = get_batch_endpoint(instance, endpoint)
+    info = get_batch_endpoint(instance, endpoint, workspace)
     chosen = info.deployment(deployment)
     if chosen is None:
         raise NotFound(
@@ -181,6 +188,7 @@ def invoke(
         connection.execute(
             insert(batch_jobs).values(
                 id=job_id,
+                workspace=info.workspace,
                 endpoint=endpoint,
                 deployment=chosen.name,
                 model=chosen.model,
@@ -207,7 +215,7 @@ def resume(instance: Instance, job_id: str, reporter: Reporter | None = None) ->
     job = get_job(instance, job_id)
     if job.status == "succeeded":
         return job
-    info = get_batch_endpoint(instance, job.endpoint)
+    info = get_batch_endpoint(instance, job.endpoint, job.workspace)
     chosen = next((d for d in info.deployments if d.name == job.deployment), None)
     if chosen is None or chosen.content_digest != _content_digest(instance, job_id):
         raise Refused(f"deployment {job.deployment} of '{job.endpoint}' is gone or changed; start a new job")

@@ -55,12 +55,21 @@ class BatchEndpoint:
         }
 
 
-def _row(connection: Connection, name: str, lock: bool = False) -> Any:
+def _row(connection: Connection, name: str, workspace: str | None = None, lock: bool = False) -> Any:
+    """The batch endpoint ``name`` (of ``workspace``; without one, the only batch endpoint of that name)."""
     statement = select(batch_endpoints).where(batch_endpoints.c.name == name)
-    row = connection.execute(statement.with_for_update() if lock else statement).mappings().first()
-    if row is None:
-        raise NotFound(f"no batch endpoint named '{name}'; `loopline batch-endpoint list` shows them")
-    return row
+    if workspace is not None:
+        statement = statement.where(batch_endpoints.c.workspace == workspace)
+    rows = connection.execute(statement.with_for_update() if lock else statement).mappings().all()
+    if not rows:
+        where = f" in {workspace}" if workspace else ""
+        raise NotFound(f"no batch endpoint named '{name}'{where}; `loopline batch-endpoint list` shows them")
+    if len(rows) > 1:
+        found = ", ".join(sorted(r["workspace"] for r in rows))
+        raise UsageError(
+            f"there is a batch endpoint named '{name}' in {found}; name the workspace (--workspace NAME)"
+        )
+    return rows[0]
 
 
 def _endpoint(connection: Connection, row: Any) -> BatchEndpoint:
@@ -105,14 +114,17 @@ def create_batch_endpoint(instance: Instance, name: str, workspace: str) -> Batc
     instance.require_workspace(workspace)
     instance.db.require_current(instance.root)
     with instance.db.write() as connection:
-        if connection.execute(select(batch_endpoints.c.id).where(batch_endpoints.c.name == name)).first():
-            raise Refused(f"a batch endpoint named '{name}' already exists")
+        taken = select(batch_endpoints.c.id).where(
+            batch_endpoints.c.name == name, batch_endpoints.c.workspace == workspace
+        )
+        if connection.execute(taken).first():
+            raise Refused(f"{workspace} already has a batch endpoint named '{name}'")
         connection.execute(
             insert(batch_endpoints).values(
                 name=name, workspace=workspace, created_at=utcnow(), created_by=instance.actor
             )
         )
-        return _endpoint(connection, _row(connection, name))
+        return _endpoint(connection, _row(connection, name, workspace))
 
 
 def list_batch_endpoints(instance: Instance) -> list[BatchEndpoint]:
@@ -122,10 +134,10 @@ def list_batch_endpoints(instance: Instance) -> list[BatchEndpoint]:
         return [_endpoint(connection, row) for row in rows]
 
 
-def get_batch_endpoint(instance: Instance, name: str) -> BatchEndpoint:
-    """One batch endpoint."""
+def get_batch_endpoint(instance: Instance, name: str, workspace: str | None = None) -> BatchEndpoint:
+    """One batch endpoint (``workspace`` where the name is in several)."""
     with instance.db.read() as connection:
-        return _endpoint(connection, _row(connection, name))
+        return _endpoint(connection, _row(connection, name, workspace))
 
 
 def create_batch_deployment(
@@ -136,14 +148,15 @@ def create_batch_deployment(
     *,
     version: int | None = None,
     commit: str | None = None,
+    workspace: str | None = None,
 ) -> BatchEndpoint:
     """Deploy a model version of the endpoint's workspace; the first deployment becomes the default."""
     check_name("deployment", name)
-    current = get_batch_endpoint(instance, endpoint)
+    current = get_batch_endpoint(instance, endpoint, workspace)
     chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
     instance.model_store(current.workspace).verify(chosen.content_digest)
     with instance.db.write() as connection:
-        row = _row(connection, endpoint, lock=True)
+        row = _row(connection, endpoint, current.workspace, lock=True)
         if any(d.name == name for d in _endpoint(connection, row).deployments):
             raise Refused(f"batch endpoint '{endpoint}' already has a deployment named '{name}'")
         connection.execute(
@@ -177,7 +190,7 @@ def create_batch_deployment(
                 details={"content_digest": chosen.content_digest, "batch": True},
             ),
         )
-        return _endpoint(connection, _row(connection, endpoint))
+        return _endpoint(connection, _row(connection, endpoint, current.workspace))
 
 
 @dataclass(frozen=True)
@@ -196,11 +209,15 @@ class DefaultChange:
 
 
 def promote(
-    instance: Instance, endpoint: str, deployment: str, expected_current: str | None = None
+    instance: Instance,
+    endpoint: str,
+    deployment: str,
+    expected_current: str | None = None,
+    workspace: str | None = None,
 ) -> DefaultChange:
     """Make ``deployment`` the default; refuse when the current default is not ``expected_current``."""
     with instance.db.write() as connection:
-        row = _row(connection, endpoint, lock=True)
+        row = _row(connection, endpoint, workspace, lock=True)
         info = _endpoint(connection, row)
         if info.deployment(deployment) is None:
             raise NotFound(f"batch endpoint '{endpoint}' has no deployment named '{deployment}'")
@@ -238,7 +255,7 @@ def promote(
                 target=f"batch:{endpoint}/{deployment}",
             ),
         )
-        after = _row(connection, endpoint)
+        after = _row(connection, endpoint, row["workspace"])
     if after["default_deployment"] != deployment:  # read back what was written
         raise Refused(
             f"the default of '{endpoint}' reads back as {after['default_deployment']}, not {deployment}"
@@ -248,10 +265,10 @@ def promote(
     )
 
 
-def rollback(instance: Instance, endpoint: str) -> DefaultChange:
+def rollback(instance: Instance, endpoint: str, workspace: str | None = None) -> DefaultChange:
     """Restore the default from before the last promotion (once: a second rollback does nothing)."""
     with instance.db.write() as connection:
-        row = _row(connection, endpoint, lock=True)
+        row = _row(connection, endpoint, workspace, lock=True)
         previous, current = row["previous_default"], row["default_deployment"]
         if previous is None:
             return DefaultChange(

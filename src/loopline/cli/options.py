@@ -31,3 +31,12 @@ ModelOption = Annotated[
 ]
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+EndpointWorkspaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="The endpoint's workspace (dev, test or prod), where several have an endpoint of that name.",
+        show_default=False,
+    ),
+]

@@ -32,22 +32,23 @@ def _changes(workspace: str) -> Need:
     return (Role.DEVELOPER if workspace == DEV else Role.RELEASER, workspace)
 
 
-def _endpoint_workspace(instance: Instance, name: str | None) -> str:
+def _endpoint_workspace(instance: Instance, name: str | None, workspace: str | None = None) -> str:
     from loopline.endpoints import service
 
     try:
-        return service.get_endpoint(instance, name or instance.settings.prod_endpoint).workspace
+        where = workspace or (None if name else PROD)
+        return service.get_endpoint(instance, name or instance.settings.prod_endpoint, where).workspace
     except LooplineError:
         # An endpoint that does not exist: ask for the most a change anywhere could need, so that the
         # answer (403 or 404) tells nothing about which endpoints exist to those who may not change them.
         return PROD
 
 
-def _batch_workspace(instance: Instance, name: str) -> str:
+def _batch_workspace(instance: Instance, name: str, workspace: str | None = None) -> str:
     from loopline.batch import service
 
     try:
-        return service.get_batch_endpoint(instance, name).workspace
+        return service.get_batch_endpoint(instance, name, workspace).workspace
     except LooplineError:
         return PROD
 
@@ -56,23 +57,28 @@ def _job_workspace(instance: Instance, job_id: str) -> str:
     from loopline.batch import jobs
 
     try:
-        return _batch_workspace(instance, jobs.get_job(instance, job_id).endpoint)
+        return jobs.get_job(instance, job_id).workspace
     except LooplineError:
         return PROD
 
 
 def _read_endpoint(key: str) -> Rule:
     """Reading the endpoint named by argument ``key`` (default: the prod endpoint)."""
-    return lambda instance, args: (Role.READER, _endpoint_workspace(instance, args.get(key)))
+    return lambda instance, args: (
+        Role.READER,
+        _endpoint_workspace(instance, args.get(key), args.get("workspace")),
+    )
 
 
 def _change_endpoint(key: str) -> Rule:
     """Changing the endpoint named by argument ``key``."""
-    return lambda instance, args: _changes(_endpoint_workspace(instance, args.get(key)))
+    return lambda instance, args: _changes(
+        _endpoint_workspace(instance, args.get(key), args.get("workspace"))
+    )
 
 
 def _endpoint_keys(instance: Instance, args: dict[str, Any]) -> Need:
-    workspace = _endpoint_workspace(instance, args["name"])
+    workspace = _endpoint_workspace(instance, args["name"], args.get("workspace"))
     return _changes(workspace) if args.get("regenerate") else (Role.READER, workspace)
 
 
@@ -82,7 +88,7 @@ def _release(instance: Instance, args: dict[str, Any]) -> Need:
 
 
 def _policy(instance: Instance, args: dict[str, Any]) -> Need:
-    workspace = _endpoint_workspace(instance, args.get("endpoint"))
+    workspace = _endpoint_workspace(instance, args.get("endpoint"), args.get("workspace"))
     return _changes(workspace) if args.get("act") else (Role.READER, workspace)
 
 
@@ -91,7 +97,7 @@ def _create_in(instance: Instance, args: dict[str, Any]) -> Need:
 
 
 def _batch_change(instance: Instance, args: dict[str, Any]) -> Need:
-    return _changes(_batch_workspace(instance, args["endpoint"]))
+    return _changes(_batch_workspace(instance, args["endpoint"], args.get("workspace")))
 
 
 def _batch_resume(instance: Instance, args: dict[str, Any]) -> Need:
@@ -121,13 +127,17 @@ RULES: dict[str, Rule] = {
     "monitor_check": _read_endpoint("endpoint"),
     "latest_check": _read_endpoint("endpoint"),
     "endpoint_metrics": _read_endpoint("name"),
-    "get_batch_endpoint": lambda instance, args: (Role.READER, _batch_workspace(instance, args["name"])),
+    "get_batch_endpoint": lambda instance, args: (
+        Role.READER,
+        _batch_workspace(instance, args["name"], args.get("workspace")),
+    ),
     # The inner loop and data: developers.
     "inner_loop": _fixed(Role.DEVELOPER, DEV),
     "register_data": _fixed(Role.DEVELOPER, DEV),
     # Endpoints: developers in dev, releasers elsewhere.
     "create_endpoint": _create_in,
     "delete_endpoint": _change_endpoint("name"),
+    "update_endpoint": _change_endpoint("name"),
     "endpoint_keys": _endpoint_keys,
     "set_traffic": _change_endpoint("name"),
     "create_deployment": _change_endpoint("endpoint"),

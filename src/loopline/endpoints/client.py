@@ -59,10 +59,11 @@ class InvokeResult:
 class EndpointClient:
     """Calls a server's endpoints with loopline's own key."""
 
-    def __init__(self, instance: Instance, base_url: str, timeout: float = 30) -> None:
+    def __init__(self, instance: Instance, workspace: str, base_url: str, timeout: float = 30) -> None:
         import httpx
 
         self.instance = instance
+        self.workspace = workspace
         self.base_url = base_url.rstrip("/")
         self._secret = service.system_secret(instance)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
@@ -86,7 +87,7 @@ class EndpointClient:
         if route not in {"invocations", "score"}:
             raise UsageError(f"route '{route}' is not one of invocations, score")
         headers = {
-            "authorization": f"Bearer {keymod.system_key(self._secret, endpoint)}",
+            "authorization": f"Bearer {keymod.system_key(self._secret, self.workspace, endpoint)}",
             "content-type": content_type,
         }
         if deployment:
@@ -155,10 +156,13 @@ def invoke(
     route: str = "invocations",
     content_type: str = "application/json",
     timeout: float = 30,
+    workspace: str | None = None,
 ) -> InvokeResult:
     """POST ``payload`` to the endpoint at its workspace's configured URL."""
-    endpoint = service.get_endpoint(instance, name)
-    client = EndpointClient(instance, instance.settings.endpoints_url(endpoint.workspace), timeout)
+    endpoint = service.get_endpoint(instance, name, workspace)
+    client = EndpointClient(
+        instance, endpoint.workspace, instance.settings.endpoints_url(endpoint.workspace), timeout
+    )
     try:
         result = client.score(name, payload, deployment=deployment, route=route, content_type=content_type)
     except StoreUnavailable:
@@ -200,7 +204,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
     """The workspace's running server, or a temporary one for the length of the block."""
     url = instance.settings.endpoints_url(workspace)
     if _answers(url):
-        client = EndpointClient(instance, url)
+        client = EndpointClient(instance, workspace, url)
         try:
             yield Live(client, temporary=False)
         finally:
@@ -236,7 +240,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
                     reason=f"it did not start; see {log}",
                 )
             time.sleep(0.1)
-        client = EndpointClient(instance, temporary)
+        client = EndpointClient(instance, workspace, temporary)
         try:
             yield Live(client, temporary=True)
         finally:

@@ -27,10 +27,11 @@ def public_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 6]
 
 
-def system_key(secret: str, endpoint: str) -> str:
-    """The key loopline itself uses to call ``endpoint`` (smoke tests, validation, the demo).
+def system_key(secret: str, workspace: str, endpoint: str) -> str:
+    """The key loopline itself uses to call ``workspace``'s ``endpoint`` (smoke tests, validation, the demo).
 
     Derived from the instance's secret in loopline's database, so only processes that can read that
     database can compute it, and it never needs to be stored or shown.
     """
-    return KEY_PREFIX + "sys_" + hmac.new(secret.encode(), endpoint.encode(), hashlib.sha256).hexdigest()
+    message = f"{workspace}/{endpoint}".encode()
+    return KEY_PREFIX + "sys_" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()

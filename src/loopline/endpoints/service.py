@@ -26,6 +26,7 @@ from loopline.events import (
     DeploymentDeleted,
     EndpointCreated,
     EndpointDeleted,
+    EndpointUpdated,
     KeyRotated,
     TrafficChanged,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "resolve_model_version",
     "set_traffic",
     "system_secret",
+    "update_endpoint",
 ]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -94,17 +96,32 @@ def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointI
         generation=row["generation"],
         created_at=as_utc(row["created_at"]),
         sensitive=bool(row["sensitive"]),
+        strict=bool(row["strict"]),
     )
 
 
-def _row(connection: Connection, name: str, *, lock: bool = False) -> Any:
+def _row(connection: Connection, name: str, workspace: str | None = None, *, lock: bool = False) -> Any:
+    """The endpoint ``name`` (of ``workspace``; without one, the only endpoint of that name)."""
     statement = select(endpoints).where(endpoints.c.name == name)
+    if workspace is not None:
+        statement = statement.where(endpoints.c.workspace == workspace)
     if lock:
         statement = statement.with_for_update()
-    row = connection.execute(statement).mappings().first()
-    if row is None:
-        raise NotFound(f"no endpoint named '{name}'; `loopline endpoint list` shows them")
-    return row
+    rows = connection.execute(statement).mappings().all()
+    if not rows:
+        where = f" in {workspace}" if workspace else ""
+        raise NotFound(f"no endpoint named '{name}'{where}; `loopline endpoint list` shows them")
+    if len(rows) > 1:
+        found = ", ".join(sorted(r["workspace"] for r in rows))
+        raise UsageError(
+            f"there is an endpoint named '{name}' in {found}; name the workspace (--workspace NAME)"
+        )
+    return rows[0]
+
+
+def _again(connection: Connection, row: Any) -> Any:
+    """``row``'s endpoint read again (after a change in the same transaction)."""
+    return connection.execute(select(endpoints).where(endpoints.c.id == row["id"])).mappings().one()
 
 
 def _bump(connection: Connection, endpoint_id: int) -> None:
@@ -124,14 +141,20 @@ def list_endpoints(instance: Instance, workspace: str | None = None) -> list[End
         ]
 
 
-def get_endpoint(instance: Instance, name: str) -> EndpointInfo:
-    """One endpoint with its deployments and traffic."""
+def get_endpoint(instance: Instance, name: str, workspace: str | None = None) -> EndpointInfo:
+    """One endpoint with its deployments and traffic (``workspace`` where the name is in several)."""
     with instance.db.read() as connection:
-        return _endpoint(connection, _row(connection, name), instance)
+        return _endpoint(connection, _row(connection, name, workspace), instance)
 
 
 def create_endpoint(
-    instance: Instance, name: str, workspace: str, auth: str = "key", *, sensitive: bool = False
+    instance: Instance,
+    name: str,
+    workspace: str,
+    auth: str = "key",
+    *,
+    sensitive: bool = False,
+    strict: bool = False,
 ) -> tuple[EndpointInfo, dict[str, str]]:
     """Create an endpoint; return it and, with key auth, its two keys (shown this once)."""
     check_name("endpoint", name)
@@ -145,8 +168,9 @@ def create_endpoint(
     fresh = {slot: keymod.new_key() for slot in keymod.SLOTS} if auth == "key" else {}
     now = utcnow()
     with instance.db.write() as connection:
-        if connection.execute(select(endpoints.c.workspace).where(endpoints.c.name == name)).first():
-            raise Refused(f"an endpoint named '{name}' already exists; choose another name")
+        taken = select(endpoints.c.id).where(endpoints.c.name == name, endpoints.c.workspace == workspace)
+        if connection.execute(taken).first():
+            raise Refused(f"{workspace} already has an endpoint named '{name}'; choose another name")
         endpoint_id = connection.execute(
             insert(endpoints).values(
                 name=name,
@@ -155,6 +179,7 @@ def create_endpoint(
                 mirror_percent=0,
                 generation=1,
                 sensitive=sensitive,
+                strict=strict,
                 created_at=now,
                 created_by=instance.actor,
             )
@@ -175,17 +200,47 @@ def create_endpoint(
                 actor=instance.actor,
                 workspace=workspace,
                 target=name,
-                details={"auth": auth},
+                details={"auth": auth, "strict": strict, "sensitive": sensitive},
             ),
         )
-        info = _endpoint(connection, _row(connection, name), instance)
+        info = _endpoint(connection, _row(connection, name, workspace), instance)
     return info, fresh
 
 
-def delete_endpoint(instance: Instance, name: str, *, force: bool = False) -> EndpointInfo:
+def update_endpoint(
+    instance: Instance,
+    name: str,
+    workspace: str | None = None,
+    *,
+    strict: bool | None = None,
+    sensitive: bool | None = None,
+) -> EndpointInfo:
+    """Change an endpoint's settings: ``strict`` request checks, ``sensitive`` (no monitoring samples)."""
+    changes = {k: v for k, v in {"strict": strict, "sensitive": sensitive}.items() if v is not None}
+    with instance.db.write() as connection:
+        row = _row(connection, name, workspace, lock=True)
+        before = {key: bool(row[key]) for key in changes}
+        if changes and before != changes:
+            connection.execute(update(endpoints).where(endpoints.c.id == row["id"]).values(**changes))
+            _bump(connection, row["id"])
+            audit.append(
+                connection,
+                EndpointUpdated(
+                    actor=instance.actor,
+                    workspace=row["workspace"],
+                    target=name,
+                    details={"from": before, "to": changes},
+                ),
+            )
+        return _endpoint(connection, _again(connection, row), instance)
+
+
+def delete_endpoint(
+    instance: Instance, name: str, workspace: str | None = None, *, force: bool = False
+) -> EndpointInfo:
     """Delete an endpoint; one that still has deployments only with ``force``."""
     with instance.db.write() as connection:
-        row = _row(connection, name, lock=True)
+        row = _row(connection, name, workspace, lock=True)
         info = _endpoint(connection, row, instance)
         if info.deployments and not force:
             listed = ", ".join(d.name for d in info.deployments)
@@ -220,10 +275,10 @@ class KeyInfo:
         return {"slot": self.slot, "prefix": self.prefix + "…", "created_at": self.created_at}
 
 
-def key_listing(instance: Instance, name: str) -> list[KeyInfo]:
+def key_listing(instance: Instance, name: str, workspace: str | None = None) -> list[KeyInfo]:
     """The endpoint's keys, without the keys themselves."""
     with instance.db.read() as connection:
-        row = _row(connection, name)
+        row = _row(connection, name, workspace)
         rows = (
             connection.execute(
                 select(endpoint_keys)
@@ -238,13 +293,13 @@ def key_listing(instance: Instance, name: str) -> list[KeyInfo]:
     ]
 
 
-def regenerate_key(instance: Instance, name: str, slot: str) -> str:
+def regenerate_key(instance: Instance, name: str, slot: str, workspace: str | None = None) -> str:
     """Replace one key; the other keeps working, so callers can switch without a gap."""
     if slot not in keymod.SLOTS:
         raise UsageError(f"key slot '{slot}' is not one of {', '.join(keymod.SLOTS)}")
     key = keymod.new_key()
     with instance.db.write() as connection:
-        row = _row(connection, name, lock=True)
+        row = _row(connection, name, workspace, lock=True)
         if row["auth"] != "key":
             raise Refused(f"endpoint '{name}' was created with --auth none and has no keys")
         connection.execute(
@@ -319,6 +374,7 @@ def create_deployment(
     commit: str | None = None,
     traffic: int | None = None,
     check: Callable[[Path], None] | None = None,
+    workspace: str | None = None,
 ) -> EndpointInfo:
     """Deploy a model version of the endpoint's workspace; the first deployment takes all traffic.
 
@@ -326,7 +382,7 @@ def create_deployment(
     answering its input example) runs before the deployment is recorded.
     """
     check_name("deployment", name)
-    current = get_endpoint(instance, endpoint)
+    current = get_endpoint(instance, endpoint, workspace)
     if current.deployment(name):
         raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
     chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
@@ -334,7 +390,7 @@ def create_deployment(
     if check is not None:
         check(folder)
     with instance.db.write() as connection:
-        row = _row(connection, endpoint, lock=True)
+        row = _row(connection, endpoint, current.workspace, lock=True)
         before = _endpoint(connection, row, instance)
         if before.deployment(name):
             raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
@@ -386,7 +442,7 @@ def create_deployment(
                     details={"from": shares, "to": new_traffic},
                 ),
             )
-        return _endpoint(connection, _row(connection, endpoint), instance)
+        return _endpoint(connection, _again(connection, row), instance)
 
 
 def _only_deployment(name: str, traffic: int) -> int:
@@ -409,10 +465,12 @@ def _describe(shares: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in shares.items()) or "(none)"
 
 
-def delete_deployment(instance: Instance, endpoint: str, name: str) -> EndpointInfo:
+def delete_deployment(
+    instance: Instance, endpoint: str, name: str, workspace: str | None = None
+) -> EndpointInfo:
     """Remove a deployment that takes no traffic (live or mirrored)."""
     with instance.db.write() as connection:
-        row = _row(connection, endpoint, lock=True)
+        row = _row(connection, endpoint, workspace, lock=True)
         before = _endpoint(connection, row, instance)
         target = before.deployment(name)
         if target is None:
@@ -450,7 +508,7 @@ def delete_deployment(instance: Instance, endpoint: str, name: str) -> EndpointI
                 target=f"{endpoint}/{name}",
             ),
         )
-        return _endpoint(connection, _row(connection, endpoint), instance)
+        return _endpoint(connection, _again(connection, row), instance)
 
 
 def set_traffic(
@@ -460,10 +518,11 @@ def set_traffic(
     mirror: dict[str, int] | None = None,
     *,
     reason: str | None = None,
+    workspace: str | None = None,
 ) -> EndpointInfo:
     """Set the whole traffic split (unnamed deployments get 0) and, when given, the mirror."""
     with instance.db.write() as connection:
-        row = _row(connection, endpoint, lock=True)
+        row = _row(connection, endpoint, workspace, lock=True)
         before = _endpoint(connection, row, instance)
         full = check_traffic([d.name for d in before.deployments], traffic)
         new_mirror = check_mirror(full, before.mirror if mirror is None else mirror)
@@ -496,13 +555,14 @@ def set_traffic(
                 },
             ),
         )
-        return _endpoint(connection, _row(connection, endpoint), instance)
+        return _endpoint(connection, _again(connection, row), instance)
 
 
 @dataclass(frozen=True)
 class ReleaseRecord:
     """A version that took an endpoint's main traffic."""
 
+    workspace: str
     endpoint: str
     deployment: str
     model: str
@@ -520,6 +580,7 @@ class ReleaseRecord:
 
 def record_release(
     connection: Connection,
+    workspace: str,
     endpoint: str,
     deployment: DeploymentInfo,
     kind: str,
@@ -529,6 +590,7 @@ def record_release(
     """Append to an endpoint's release history (inside the caller's transaction)."""
     connection.execute(
         insert(releases).values(
+            workspace=workspace,
             endpoint=endpoint,
             deployment=deployment.name,
             model=deployment.model,
@@ -542,18 +604,21 @@ def record_release(
     )
 
 
-def release_history(instance: Instance, endpoint: str) -> list[ReleaseRecord]:
-    """Every release and rollback of an endpoint, oldest first."""
+def release_history(instance: Instance, endpoint: str, workspace: str) -> list[ReleaseRecord]:
+    """Every release and rollback of ``workspace``'s endpoint, oldest first."""
     with instance.db.read() as connection:
         rows = (
             connection.execute(
-                select(releases).where(releases.c.endpoint == endpoint).order_by(releases.c.id)
+                select(releases)
+                .where(releases.c.endpoint == endpoint, releases.c.workspace == workspace)
+                .order_by(releases.c.id)
             )
             .mappings()
             .all()
         )
     return [
         ReleaseRecord(
+            r["workspace"],
             r["endpoint"],
             r["deployment"],
             r["model"],
@@ -569,14 +634,8 @@ def release_history(instance: Instance, endpoint: str) -> list[ReleaseRecord]:
 
 
 def ensure_endpoint(instance: Instance, name: str, workspace: str) -> EndpointInfo:
-    """The endpoint called ``name``, created in ``workspace`` (with keys) on first use."""
+    """``workspace``'s endpoint called ``name``, created (with keys) on first use."""
     try:
-        found = get_endpoint(instance, name)
+        return get_endpoint(instance, name, workspace)
     except NotFound:
-        found, _ = create_endpoint(instance, name, workspace, "key")
-    if found.workspace != workspace:
-        raise Refused(
-            f"endpoint '{name}' belongs to {found.workspace}, not {workspace}; choose another name in "
-            "loopline.yaml"
-        )
-    return found
+        return create_endpoint(instance, name, workspace, "key")[0]

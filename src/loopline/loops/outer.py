@@ -19,7 +19,7 @@ from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, live_server
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt, Released, RolledBack
-from loopline.git import resolve_commit
+from loopline.git import ancestors, resolve_commit
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 from loopline.serving.stats import window_stats
@@ -30,6 +30,7 @@ from loopline.validation import Candidate, validate
 __all__ = ["ReleaseResult", "TestResult", "run_outer_loop_prod", "run_outer_loop_test"]
 
 PRODUCTION = "production"
+TEST, PROD = "test", "prod"
 
 
 def deployment_name(version: ModelVersionInfo) -> str:
@@ -37,10 +38,16 @@ def deployment_name(version: ModelVersionInfo) -> str:
     return f"v{version.version}-{version.git_commit[:7]}"
 
 
-def registry_version(instance: Instance, name: str, commit: str | None) -> ModelVersionInfo:
-    """The shared registry's version of ``name`` from ``commit`` (a prefix of 7+; default HEAD)."""
+def registry_version(
+    instance: Instance, name: str, commit: str | None, reporter: Reporter | None = None
+) -> ModelVersionInfo:
+    """The shared registry's version of ``name`` from ``commit`` (a prefix of 7+).
+
+    Without a commit: HEAD's version, or, when HEAD has none (a commit that changed only configuration or
+    documentation), the version of HEAD's newest ancestor that has one.
+    """
     if commit is None:
-        full = resolve_commit(instance.root, "HEAD")
+        full = _newest_registered(instance, name, reporter or NullReporter())
     else:
         full = catalog.resolve_commit(instance.db, SHARED, name, CommitRef(commit))
     found = [
@@ -55,6 +62,22 @@ def registry_version(instance: Instance, name: str, commit: str | None) -> Model
         )
     found.sort(key=lambda v: (not v.git_dirty, v.version))
     return found[-1]
+
+
+def _newest_registered(instance: Instance, name: str, reporter: Reporter) -> str:
+    """HEAD, or its newest ancestor with a version of ``name`` in the shared registry."""
+    head = resolve_commit(instance.root, "HEAD")
+    registered = {v.git_commit for v in catalog.list_versions(instance.db, workspace=SHARED, name=name)}
+    if head in registered or not registered:
+        return head
+    for back, ancestor in enumerate(ancestors(instance.root, head), start=1):
+        if ancestor in registered:
+            reporter.step(
+                f"HEAD {head[:7]} has no version of {name} in the registry; taking its newest ancestor "
+                f"that has one, {ancestor[:7]} ({back} commit{'s' if back > 1 else ''} back)"
+            )
+            return ancestor
+    return head
 
 
 def promote(instance: Instance, source: ModelVersionInfo, workspace: str) -> ModelVersionInfo:
@@ -82,7 +105,12 @@ def deploy(instance: Instance, endpoint: EndpointInfo, version: ModelVersionInfo
         if deployment.model == version.name and deployment.content_digest == version.content_digest:
             return deployment
     updated = service.create_deployment(
-        instance, endpoint.name, deployment_name(version), version.name, version=version.version
+        instance,
+        endpoint.name,
+        deployment_name(version),
+        version.name,
+        version=version.version,
+        workspace=endpoint.workspace,
     )
     created = updated.deployment(deployment_name(version))
     assert created is not None
@@ -169,7 +197,7 @@ def require_tier(instance: Instance, what: str, tiers: set[Tier], hint: str) -> 
 def _champion(instance: Instance, name: str) -> ModelVersionInfo | None:
     """The prod model that takes main traffic now, as the shared registry knows it."""
     try:
-        endpoint = service.get_endpoint(instance, instance.settings.prod_endpoint)
+        endpoint = service.get_endpoint(instance, instance.settings.prod_endpoint, PROD)
     except NotFound:
         return None
     live = main_deployment(endpoint)
@@ -208,26 +236,26 @@ def run_outer_loop_test(
     )
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
-    candidate = registry_version(instance, name, commit)
+    candidate = registry_version(instance, name, commit, report_to)
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
     with locks.hold(instance.db, f"outer-loop-test:{name}", instance.actor):
-        in_test = promote(instance, candidate, "test")
-        endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, "test")
+        endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
+        in_test = promote(instance, candidate, TEST)
         deployment = deploy(instance, endpoint, in_test)
         champion = _champion(instance, name)
         champion_deployment = None
         if champion is not None:
-            champion_in_test = promote(instance, champion, "test")
+            champion_in_test = promote(instance, champion, TEST)
             champion_deployment = deploy(
-                instance, service.get_endpoint(instance, endpoint.name), champion_in_test
+                instance, service.get_endpoint(instance, endpoint.name, TEST), champion_in_test
             )
-        service.set_traffic(instance, endpoint.name, {deployment.name: 100}, {})
+        service.set_traffic(instance, endpoint.name, {deployment.name: 100}, {}, workspace=TEST)
         _tidy(
             instance,
             endpoint.name,
             {deployment.name} | ({champion_deployment.name} if champion_deployment else set()),
         )
-        with live_server(instance, "test") as live:
+        with live_server(instance, TEST) as live:
             if live.temporary:
                 report_to.step("no server answers for test; started a temporary one")
             target = candidate_of(endpoint.name, deployment, in_test)
@@ -289,10 +317,10 @@ def run_outer_loop_test(
 
 
 def _tidy(instance: Instance, endpoint: str, keep: set[str]) -> None:
-    """Remove deployments that take no traffic and are not kept."""
-    for deployment in service.get_endpoint(instance, endpoint).deployments:
+    """Remove the test endpoint's deployments that take no traffic and are not kept."""
+    for deployment in service.get_endpoint(instance, endpoint, TEST).deployments:
         if deployment.name not in keep and deployment.traffic == 0:
-            service.delete_deployment(instance, endpoint, deployment.name)
+            service.delete_deployment(instance, endpoint, deployment.name, TEST)
 
 
 @dataclass
@@ -365,13 +393,14 @@ def run_outer_loop_prod(
     )
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
-    candidate = registry_version(instance, name, commit)
+    candidate = registry_version(instance, name, commit, report_to)
     overridden = _approved(instance, candidate, override_reason)
     endpoint_name = instance.settings.prod_endpoint
-    with locks.hold(instance.db, f"release:{endpoint_name}", instance.actor):
+    with locks.hold(instance.db, f"release:{PROD}:{endpoint_name}", instance.actor):
         report_to.step(f"releasing {name} v{candidate.version} from {candidate.git_commit[:7]} to prod")
-        in_prod = promote(instance, candidate, "prod")
-        endpoint = service.ensure_endpoint(instance, endpoint_name, "prod")
+        # The endpoint first: a release that cannot have one stops before anything is copied.
+        endpoint = service.ensure_endpoint(instance, endpoint_name, PROD)
+        in_prod = promote(instance, candidate, PROD)
         previous = main_deployment(endpoint)
         deployment = deploy(instance, endpoint, in_prod)
         failpoints.hit("release-after-deploy")
@@ -406,6 +435,7 @@ class Release:
         self.reason = reason
         self.overridden = False
         self.config = instance.settings.config.release
+        self.workspace = PROD
 
     def result(
         self, message: str, changed: bool, steps: list[dict[str, Any]], temporary: bool
@@ -436,8 +466,8 @@ class Release:
 
     def run(self, canary: list[int] | None, watch: float | None) -> ReleaseResult:
         """Smoke-test, move traffic (at once or in canary steps), then move the alias."""
-        current = service.get_endpoint(self.instance, self.endpoint).deployment(self.deployment.name)
-        history = service.release_history(self.instance, self.endpoint)
+        current = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
+        history = service.release_history(self.instance, self.endpoint, PROD)
         if (
             current is not None
             and current.traffic == 100
@@ -459,7 +489,7 @@ class Release:
             steps = [100]
         seconds = watch if watch is not None else (self.config.watch_seconds if len(steps) > 1 else 0.0)
         watched: list[dict[str, Any]] = []
-        with live_server(self.instance, "prod") as live:
+        with live_server(self.instance, PROD) as live:
             if live.temporary:
                 self.reporter.step(
                     "no server answers for prod; smoke-testing on a temporary one (no live traffic to watch)"
@@ -491,7 +521,9 @@ class Release:
         if self.previous is not None:
             split[self.previous.name] = 100 - percent
         self.reporter.step(f"traffic: {' '.join(f'{k}={v}' for k, v in split.items())}")
-        service.set_traffic(self.instance, self.endpoint, split, reason=self.reason or "outer-loop prod")
+        service.set_traffic(
+            self.instance, self.endpoint, split, reason=self.reason or "outer-loop prod", workspace=PROD
+        )
 
     def _watch(self, percent: int, seconds: float) -> dict[str, Any]:
         """Watch the new deployment; stop early on a breach."""
@@ -500,7 +532,7 @@ class Release:
         step: dict[str, Any] = {}
         while True:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-            stats = window_stats(self.instance.db, self.endpoint, self.deployment.name, started)
+            stats = window_stats(self.instance.db, PROD, self.endpoint, self.deployment.name, started)
             judged = stats.requests >= self.config.min_requests
             breach = None
             if judged and stats.error_rate > self.config.max_error_rate:
@@ -524,7 +556,9 @@ class Release:
     def _roll_back(self, step: dict[str, Any]) -> None:
         assert self.previous is not None
         reason = f"canary breach at {step['percent']}%: {step['breach']}"
-        service.set_traffic(self.instance, self.endpoint, {self.previous.name: 100}, reason=reason)
+        service.set_traffic(
+            self.instance, self.endpoint, {self.previous.name: 100}, reason=reason, workspace=PROD
+        )
         audit.record(
             self.instance.db,
             RolledBack(
@@ -548,14 +582,14 @@ class Release:
     def _finish(self) -> None:
         """Point the alias and record the release (again after a crash: both are idempotent)."""
         registry.set_alias(self.instance, self.version, PRODUCTION)
-        history = service.release_history(self.instance, self.endpoint)
+        history = service.release_history(self.instance, self.endpoint, PROD)
         if history and history[-1].deployment == self.deployment.name:
             return
-        deployed = service.get_endpoint(self.instance, self.endpoint).deployment(self.deployment.name)
+        deployed = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
         assert deployed is not None
         with self.instance.db.write() as connection:
             service.record_release(
-                connection, self.endpoint, deployed, "release", self.instance.actor, self.reason
+                connection, PROD, self.endpoint, deployed, "release", self.instance.actor, self.reason
             )
             audit.append(
                 connection,
@@ -578,13 +612,13 @@ class Release:
 
     def _prune(self) -> None:
         """Keep the live deployment and the most recent earlier ones loaded; remove the rest."""
-        order = [r.deployment for r in reversed(service.release_history(self.instance, self.endpoint))]
+        order = [r.deployment for r in reversed(service.release_history(self.instance, self.endpoint, PROD))]
         keep = list(dict.fromkeys(order))[: self.config.keep_deployments]
-        endpoint = service.get_endpoint(self.instance, self.endpoint)
+        endpoint = service.get_endpoint(self.instance, self.endpoint, PROD)
         for deployment in endpoint.deployments:
             if (
                 deployment.name not in keep
                 and deployment.traffic == 0
                 and deployment.name not in endpoint.mirror
             ):
-                service.delete_deployment(self.instance, self.endpoint, deployment.name)
+                service.delete_deployment(self.instance, self.endpoint, deployment.name, PROD)

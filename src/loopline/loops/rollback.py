@@ -25,21 +25,26 @@ __all__ = ["run_rollback"]
 
 
 def _target(
-    instance: Instance, endpoint: str, name: str, commit: str | None, previous: bool, live_commit: str | None
+    instance: Instance,
+    workspace: str,
+    endpoint: str,
+    name: str,
+    commit: str | None,
+    previous: bool,
+    live_commit: str | None,
 ) -> ModelVersionInfo:
-    """The prod version to return to."""
+    """The version of ``workspace`` to return to."""
     if previous:
-        earlier = [
-            r for r in reversed(service.release_history(instance, endpoint)) if r.git_commit != live_commit
-        ]
+        history = service.release_history(instance, endpoint, workspace)
+        earlier = [r for r in reversed(history) if r.git_commit != live_commit]
         if not earlier:
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
         commit = earlier[0].git_commit
     assert commit is not None
-    full = catalog.resolve_commit(instance.db, "prod", name, CommitRef(commit))
+    full = catalog.resolve_commit(instance.db, workspace, name, CommitRef(commit))
     found = [
         v
-        for v in catalog.list_versions(instance.db, workspace="prod", name=name, commit=full)
+        for v in catalog.list_versions(instance.db, workspace=workspace, name=name, commit=full)
         if v.git_commit == full
     ]
     return sorted(found, key=lambda v: (not v.git_dirty, v.version))[-1]
@@ -54,8 +59,10 @@ def run_rollback(
     model: str | None = None,
     reason: str | None = None,
     reporter: Reporter | None = None,
+    workspace: str = "prod",
 ) -> ReleaseResult:
-    """Move all of an endpoint's traffic back to the version of ``commit`` (or the previous release)."""
+    """Move all of an endpoint's traffic (default: the prod endpoint) back to the version of ``commit`` (or
+    the previous release)."""
     report_to = reporter or NullReporter()
     if (commit is None) == (not previous):
         raise UsageError("name the version to return to with exactly one of --commit SHA or --previous")
@@ -68,10 +75,13 @@ def run_rollback(
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
     endpoint_name = endpoint or instance.settings.prod_endpoint
-    with locks.hold(instance.db, f"release:{endpoint_name}", instance.actor):
-        info = service.get_endpoint(instance, endpoint_name)
+    instance.require_workspace(workspace)
+    with locks.hold(instance.db, f"release:{workspace}:{endpoint_name}", instance.actor):
+        info = service.get_endpoint(instance, endpoint_name, workspace)
         live = main_deployment(info)
-        target = _target(instance, endpoint_name, name, commit, previous, live.git_commit if live else None)
+        target = _target(
+            instance, workspace, endpoint_name, name, commit, previous, live.git_commit if live else None
+        )
         result = ReleaseResult(
             name, target.git_commit, target.version, endpoint_name, "", None, False, "", reason=reason
         )
@@ -90,13 +100,21 @@ def run_rollback(
         with live_server(instance, info.workspace) as server:
             report_to.step(f"checking that {deployment.name} answers")
             smoke_test(server.client, candidate_of(endpoint_name, deployment, target))
-            service.set_traffic(instance, endpoint_name, {deployment.name: 100}, reason=reason or "rollback")
+            service.set_traffic(
+                instance,
+                endpoint_name,
+                {deployment.name: 100},
+                reason=reason or "rollback",
+                workspace=workspace,
+            )
             result.temporary_server = server.temporary
         report_to.step(f"all traffic on {deployment.name}")
-        moved = service.get_endpoint(instance, endpoint_name).deployment(deployment.name)
+        moved = service.get_endpoint(instance, endpoint_name, workspace).deployment(deployment.name)
         assert moved is not None
         with instance.db.write() as connection:
-            service.record_release(connection, endpoint_name, moved, "rollback", instance.actor, reason)
+            service.record_release(
+                connection, workspace, endpoint_name, moved, "rollback", instance.actor, reason
+            )
             audit.append(
                 connection,
                 RolledBack(

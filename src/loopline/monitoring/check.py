@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from loopline import audit
-from loopline.domain import DeploymentInfo, parse_duration, utcnow
+from loopline.domain import DeploymentInfo, EndpointInfo, parse_duration, utcnow
 from loopline.endpoints import service
 from loopline.errors import InsufficientEvidence, Refused, UsageError
 from loopline.events import MonitorChecked
@@ -49,14 +49,15 @@ class CheckResult:
     samples: int
     signals: dict[str, Any]
     run_id: str | None
+    workspace: str = "prod"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return dict(self.__dict__)
 
 
-def _target(instance: Instance, endpoint: str, deployment: str | None) -> DeploymentInfo:
-    info = service.get_endpoint(instance, endpoint)
+def _target(info: EndpointInfo, deployment: str | None) -> DeploymentInfo:
+    endpoint = info.name
     if deployment:
         found = info.deployment(deployment)
         if found is None:
@@ -68,11 +69,12 @@ def _target(instance: Instance, endpoint: str, deployment: str | None) -> Deploy
     return max(live, key=lambda d: d.traffic)
 
 
-def _samples(instance: Instance, endpoint: str, deployment: str, since: float) -> list[Any]:
+def _samples(instance: Instance, workspace: str, endpoint: str, deployment: str, since: float) -> list[Any]:
     with instance.db.read() as connection:
         return list(
             connection.execute(
                 select(monitor_samples.c.features, monitor_samples.c.prediction).where(
+                    monitor_samples.c.workspace == workspace,
                     monitor_samples.c.endpoint == endpoint,
                     monitor_samples.c.deployment == deployment,
                     monitor_samples.c.at >= since,
@@ -207,6 +209,7 @@ def run_check(
     window: str | None = None,
     deployment: str | None = None,
     labels: str | None = None,
+    workspace: str | None = None,
 ) -> CheckResult:
     """Compute and record an endpoint's monitoring signals."""
     import pandas as pd
@@ -218,17 +221,19 @@ def run_check(
     config = instance.settings.config.monitoring
     window = window or config.window
     seconds = parse_window(window)
-    target = _target(instance, endpoint, deployment)
+    info = service.get_endpoint(instance, endpoint, workspace)
+    workspace = info.workspace
+    target = _target(info, deployment)
     since = time.time() - seconds
-    rows = _samples(instance, endpoint, target.name, since)
+    rows = _samples(instance, workspace, endpoint, target.name, since)
     if len(rows) < config.min_samples:
-        _record(instance, endpoint, target, seconds, len(rows), {}, "insufficient", None)
+        _record(instance, workspace, endpoint, target, seconds, len(rows), {}, "insufficient", None)
         raise InsufficientEvidence(
             f"insufficient evidence: {len(rows)} samples of {endpoint}/{target.name} in the last {window} "
             f"(monitoring.min_samples is {config.min_samples}); no decision"
         )
     live = pd.DataFrame([r.features for r in rows])
-    stats = window_stats(instance.db, endpoint, target.name, since)
+    stats = window_stats(instance.db, workspace, endpoint, target.name, since)
     signals: dict[str, Any] = {
         "samples": len(rows),
         "missing_rate": round(float(live.isna().mean().mean()), 6),
@@ -245,9 +250,8 @@ def run_check(
         signals["reference"] = "none: the training run logged no reference data"
     if labels:
         signals.update(_performance(instance, model, target, labels))
-    workspace = service.get_endpoint(instance, endpoint).workspace
     run_id = _log_run(instance, workspace, target, endpoint, window, len(rows), signals)
-    check_id = _record(instance, endpoint, target, seconds, len(rows), signals, "ok", run_id)
+    check_id = _record(instance, workspace, endpoint, target, seconds, len(rows), signals, "ok", run_id)
     return CheckResult(
         check_id,
         endpoint,
@@ -259,11 +263,13 @@ def run_check(
         len(rows),
         signals,
         run_id,
+        workspace,
     )
 
 
 def _record(
     instance: Instance,
+    workspace: str,
     endpoint: str,
     target: DeploymentInfo,
     seconds: int,
@@ -275,6 +281,7 @@ def _record(
     with instance.db.write() as connection:
         check_id = connection.execute(
             insert(monitor_checks).values(
+                workspace=workspace,
                 endpoint=endpoint,
                 deployment=target.name,
                 model=target.model,
@@ -292,6 +299,7 @@ def _record(
             connection,
             MonitorChecked(
                 actor=instance.actor,
+                workspace=workspace,
                 model=target.model,
                 version=target.version,
                 git_commit=target.git_commit,

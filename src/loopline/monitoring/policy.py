@@ -70,6 +70,7 @@ class Decision:
     acted: bool = False
     outcome: str | None = None
     matched: list[str] = field(default_factory=list)
+    workspace: str = "prod"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -124,13 +125,13 @@ def _matches(rule: dict[str, Any], signals: dict[str, Any]) -> bool:
     return True
 
 
-def latest_check(instance: Instance, endpoint: str) -> Any:
-    """The newest monitoring check of an endpoint, or insufficient evidence."""
+def latest_check(instance: Instance, endpoint: str, workspace: str) -> Any:
+    """The newest monitoring check of ``workspace``'s endpoint, or insufficient evidence."""
     with instance.db.read() as connection:
         row = (
             connection.execute(
                 select(monitor_checks)
-                .where(monitor_checks.c.endpoint == endpoint)
+                .where(monitor_checks.c.endpoint == endpoint, monitor_checks.c.workspace == workspace)
                 .order_by(monitor_checks.c.id.desc())
                 .limit(1)
             )
@@ -150,10 +151,12 @@ def latest_check(instance: Instance, endpoint: str) -> Any:
     return row
 
 
-def evaluate_policy(instance: Instance, policy_path: Path, endpoint: str, *, act: bool = False) -> Decision:
-    """Decide from the latest check; with ``act``, carry out a rollback decision."""
+def evaluate_policy(
+    instance: Instance, policy_path: Path, endpoint: str, workspace: str, *, act: bool = False
+) -> Decision:
+    """Decide from the latest check of ``workspace``'s endpoint; with ``act``, carry out a rollback."""
     policy = load_policy(policy_path)
-    check = latest_check(instance, endpoint)
+    check = latest_check(instance, endpoint, workspace)
     signals = dict(check["signals"])
     rule = next((r for r in policy.rules if _matches(r, signals)), None)
     action = rule["action"] if rule else policy.default
@@ -170,6 +173,7 @@ def evaluate_policy(instance: Instance, policy_path: Path, endpoint: str, *, act
         action=action,
         rule=rule.get("name", f"rules[{policy.rules.index(rule)}]") if rule else None,
         endpoint=endpoint,
+        workspace=workspace,
         check_id=int(check["id"]),
         policy={"path": policy.path, "version": policy.version, "digest": policy.digest},
         evidence=evidence,
@@ -181,6 +185,7 @@ def evaluate_policy(instance: Instance, policy_path: Path, endpoint: str, *, act
         instance.db,
         PolicyDecided(
             actor=instance.actor,
+            workspace=workspace,
             model=None,
             version=check["version"],
             git_commit=check["git_commit"],
@@ -207,6 +212,7 @@ def _act(instance: Instance, decision: Decision) -> tuple[bool, str]:
             instance,
             previous=True,
             endpoint=decision.endpoint,
+            workspace=decision.workspace,
             reason=f"policy decision {decision.decision_id}: {decision.rule}",
         )
         return result.changed, result.message

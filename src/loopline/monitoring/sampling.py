@@ -26,8 +26,9 @@ __all__ = ["Sampler"]
 class Sampler:
     """A token bucket of ``per_second`` rows, and the queue of taken rows."""
 
-    def __init__(self, db: Database, per_second: float, keep: int) -> None:
+    def __init__(self, db: Database, per_second: float, keep: int, workspace: str = "prod") -> None:
         self.db = db
+        self.workspace = workspace
         self.per_second = per_second
         self.keep = keep
         self._rate = per_second if per_second > 0 and keep > 0 else 0.0  # rows a second actually taken
@@ -58,18 +59,21 @@ class Sampler:
         picked = sorted(self._random.sample(range(count), budget)) if budget < count else None
         if picked is not None:
             matrix = matrix.iloc[picked] if frame else matrix[picked]
-        rows = matrix.to_numpy().tolist() if frame else matrix.tolist()
+        rows = matrix.astype(object).to_numpy().tolist() if frame else matrix.tolist()
         names = columns or [str(c) for c in getattr(data, "columns", range(len(rows[0]) if rows else 0))]
+        if hasattr(answers, "to_dict") and hasattr(answers, "columns"):  # a model answering a table
+            answers = answers.to_dict(orient="records")
         predicted = answers.tolist() if hasattr(answers, "tolist") else list(answers)
         at = time.time()
         for index, row in zip(picked if picked is not None else range(count), rows, strict=True):
             self._queue.append(
                 {
+                    "workspace": self.workspace,
                     "endpoint": endpoint,
                     "deployment": deployment,
                     "at": at,
-                    "features": dict(zip(names, row, strict=False)),
-                    "prediction": predicted[index] if index < len(predicted) else None,
+                    "features": {name: _plain(v) for name, v in zip(names, row, strict=False)},
+                    "prediction": _plain(predicted[index]) if index < len(predicted) else None,
                 }
             )
 
@@ -81,7 +85,11 @@ class Sampler:
         with self.db.write() as connection:
             connection.execute(insert(monitor_samples), queue)
             for endpoint, deployment in {(row["endpoint"], row["deployment"]) for row in queue}:
-                where = (monitor_samples.c.endpoint == endpoint, monitor_samples.c.deployment == deployment)
+                where = (
+                    monitor_samples.c.workspace == self.workspace,
+                    monitor_samples.c.endpoint == endpoint,
+                    monitor_samples.c.deployment == deployment,
+                )
                 count = connection.execute(
                     select(func.count()).select_from(monitor_samples).where(*where)
                 ).scalar()
@@ -94,3 +102,18 @@ class Sampler:
                         .limit(1)
                     ).scalar()
                     connection.execute(delete(monitor_samples).where(*where, monitor_samples.c.id <= cutoff))
+
+
+def _plain(value: Any) -> Any:
+    """A sampled value as JSON holds it: nulls (None, NaN, pandas' NA) as null, numpy scalars as numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str | bool | int | float):
+        return value
+    if hasattr(value, "item") and not isinstance(value, np.ndarray):
+        return _plain(value.item())
+    if type(value).__name__ == "NAType":
+        return None
+    return str(value)

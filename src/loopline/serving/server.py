@@ -95,7 +95,9 @@ class _Worker:
         self.stats = StatsRecorder(self.instance.db, workspace)
         openapi = orjson.dumps(document(f"loopline endpoints of {workspace}"))
         monitoring = self.instance.settings.config.monitoring
-        self.sampler = Sampler(self.instance.db, monitoring.sample_per_second, monitoring.sample_size)
+        self.sampler = Sampler(
+            self.instance.db, monitoring.sample_per_second, monitoring.sample_size, self.workspace
+        )
         self.core = ScoringCore(self.metrics, self.access_log, openapi, self.stats, self.sampler)
         self.tasks: list[asyncio.Task[None]] = []
         self.follower: Any = None

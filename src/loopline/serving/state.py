@@ -68,6 +68,9 @@ class EndpointRoute:
     states: Mapping[str, str]
     sampled: bool = True
     system_hash: str | None = None
+    strict: bool = (
+        False  # loopline's stricter checks instead of MLflow's (unknown fields refused, no conversions)
+    )
     # Keys this table accepted, each with whether it is loopline's own; a new table (new keys) starts empty.
     accepted: dict[bytes, bool] = field(default_factory=dict, compare=False)
 
@@ -170,7 +173,11 @@ class Follower:
                     select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
                 )
             ]
-            system = keymod.hash_key(keymod.system_key(str(secret), row["name"])) if secret else None
+            system = (
+                keymod.hash_key(keymod.system_key(str(secret), self.workspace, row["name"]))
+                if secret
+                else None
+            )
             config[row["name"]] = {
                 "row": dict(row),
                 "keys": tuple(hashes),
@@ -211,6 +218,7 @@ class Follower:
                 states,
                 not row["sensitive"],
                 endpoint["system"],
+                bool(row["strict"]),
             )
         # Not every deployment that should take traffic is loaded yet: keep the last split, new keys at once.
         kept = {
@@ -228,6 +236,7 @@ class Follower:
             states,
             not row["sensitive"],
             endpoint["system"],
+            bool(row["strict"]),
         )
 
     def _runtime(

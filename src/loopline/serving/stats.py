@@ -143,7 +143,7 @@ def quantile(counts: list[int], q: float) -> float | None:
 
 
 def window_stats(
-    db: Database, endpoint: str, deployment: str, since: float, until: float | None = None
+    db: Database, workspace: str, endpoint: str, deployment: str, since: float, until: float | None = None
 ) -> WindowStats:
     """Sum every replica's rows for one deployment between two times (seconds since the epoch)."""
     statement = select(
@@ -153,6 +153,7 @@ def window_stats(
         serving_stats.c.latency_sum,
         serving_stats.c.latency_counts,
     ).where(
+        serving_stats.c.workspace == workspace,
         serving_stats.c.endpoint == endpoint,
         serving_stats.c.deployment == deployment,
         serving_stats.c.second >= int(since),
@@ -206,7 +207,7 @@ def per_second(db: Database, endpoint: str, since: float) -> list[dict[str, Any]
         ]
 
 
-def series(db: Database, endpoint: str, since: float, step: int) -> list[dict[str, Any]]:
+def series(db: Database, workspace: str, endpoint: str, since: float, step: int) -> list[dict[str, Any]]:
     """Requests per second, error rate and p50/p99 latency of an endpoint (all deployments and replicas)
     in buckets of ``step`` seconds from ``since`` to now; buckets without requests are left out."""
     statement = select(
@@ -214,7 +215,11 @@ def series(db: Database, endpoint: str, since: float, step: int) -> list[dict[st
         serving_stats.c.requests,
         serving_stats.c.errors,
         serving_stats.c.latency_counts,
-    ).where(serving_stats.c.endpoint == endpoint, serving_stats.c.second >= int(since))
+    ).where(
+        serving_stats.c.workspace == workspace,
+        serving_stats.c.endpoint == endpoint,
+        serving_stats.c.second >= int(since),
+    )
     buckets: dict[int, _Window] = {}
     with db.read() as connection:
         for row in connection.execute(statement):

@@ -100,7 +100,7 @@ endpoints = Table(
     "endpoints",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
     Column("workspace", String(32), nullable=False),
     Column("auth", String(8), nullable=False),
     Column("mirror_deployment", String(64), nullable=True),
@@ -109,6 +109,8 @@ endpoints = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("sensitive", Boolean, nullable=False, default=False),
+    Column("strict", Boolean, nullable=False, default=False),
+    UniqueConstraint("workspace", "name", name="uq_endpoints_workspace_name"),
     Index("ix_endpoints_workspace", "workspace"),
 )
 
@@ -164,7 +166,7 @@ serving_stats = Table(
     Column("rejected", Integer, nullable=False),
     Column("latency_sum", Float, nullable=False),
     Column("latency_counts", JSON, nullable=False),
-    Index("ix_serving_stats_window", "endpoint", "deployment", "second"),
+    Index("ix_serving_stats_window", "workspace", "endpoint", "deployment", "second"),
 )
 
 # Every version that took an endpoint's main traffic, in order: releases and rollbacks.
@@ -181,7 +183,8 @@ releases = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=True),
-    Index("ix_releases_endpoint", "endpoint"),
+    Column("workspace", String(32), nullable=False, server_default="prod"),
+    Index("ix_releases_endpoint", "workspace", "endpoint"),
 )
 
 # Versioned data assets: a path in a datastore pinned by the content digest of its files.
@@ -204,12 +207,13 @@ batch_endpoints = Table(
     "batch_endpoints",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
     Column("workspace", String(32), nullable=False),
     Column("default_deployment", String(64), nullable=True),
     Column("previous_default", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
+    UniqueConstraint("workspace", "name", name="uq_batch_endpoints_workspace_name"),
 )
 
 batch_deployments = Table(
@@ -250,6 +254,7 @@ batch_jobs = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("actor", String(200), nullable=False),
+    Column("workspace", String(32), nullable=False, server_default="prod"),
     Index("ix_batch_jobs_endpoint", "endpoint"),
 )
 
@@ -263,7 +268,8 @@ monitor_samples = Table(
     Column("at", Float, nullable=False),
     Column("features", JSON, nullable=False),
     Column("prediction", JSON, nullable=True),
-    Index("ix_monitor_samples_window", "endpoint", "deployment", "at"),
+    Column("workspace", String(32), nullable=False, server_default="prod"),
+    Index("ix_monitor_samples_window", "workspace", "endpoint", "deployment", "at"),
 )
 
 # Each model's reference profile (from its training data), by content digest.
@@ -291,7 +297,8 @@ monitor_checks = Table(
     Column("outcome", String(16), nullable=False),
     Column("run_id", String(64), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
-    Index("ix_monitor_checks_endpoint", "endpoint"),
+    Column("workspace", String(32), nullable=False, server_default="prod"),
+    Index("ix_monitor_checks_endpoint", "workspace", "endpoint"),
 )
 
 users = Table(

@@ -165,11 +165,11 @@ class Dashboard:
     async def metrics(self, request: Request) -> Response:
         if self.access.needs_sign_in and self.access.user(request) is None:
             return JSONResponse({"error_code": "UNAUTHENTICATED", "message": "sign in first"}, 401)
-        name = request.path_params["name"]
+        name, workspace = request.path_params["name"], request.path_params["workspace"]
 
         def load() -> Any:
-            self.access.allow(request, "endpoint_metrics", {"name": name})
-            return api.endpoint_metrics(name, project=self.root).to_dict()
+            self.access.allow(request, "endpoint_metrics", {"name": name, "workspace": workspace})
+            return api.endpoint_metrics(name, workspace=workspace, project=self.root).to_dict()
 
         try:
             return JSONResponse(await run_in_threadpool(self._as_user, request, lambda _r: load()))
@@ -242,12 +242,18 @@ class Dashboard:
 
 def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
     endpoint = str(form.get("endpoint", ""))
+    workspace = str(form.get("workspace", "")) or None
     reason = str(form.get("reason", "")).strip() or None
     if action == "rollback":
         commit = str(form.get("commit", ""))
         if not _COMMIT.match(commit):
             raise UsageError("choose the commit to roll back to")
-        return "rollback", {"endpoint": endpoint, "commit": commit, "reason": reason or "from the dashboard"}
+        return "rollback", {
+            "endpoint": endpoint,
+            "workspace": workspace,
+            "commit": commit,
+            "reason": reason or "from the dashboard",
+        }
     if action == "traffic":
         shares = {}
         for key, value in form.multi_items():
@@ -258,7 +264,7 @@ def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
                     raise UsageError(
                         f"traffic of {key.removeprefix('share:')} must be a whole number"
                     ) from None
-        return "set_traffic", {"name": endpoint, "traffic": shares, "reason": reason}
+        return "set_traffic", {"name": endpoint, "workspace": workspace, "traffic": shares, "reason": reason}
     raise UsageError(f"there is no action '{action}'")
 
 
@@ -270,7 +276,7 @@ def build_ui(root: Path, access: Access | None = None) -> Starlette:
         Route("/", board.page("topology.html", board.topology)),
         Route("/models", board.page("models.html", board.models)),
         Route("/endpoints", board.page("endpoints.html", board.endpoints)),
-        Route("/endpoints/{name}/metrics.json", board.metrics),
+        Route("/endpoints/{workspace}/{name}/metrics.json", board.metrics),
         Route("/history", board.page("history.html", board.history)),
         Route("/commits/{sha}", board.page("commit.html", board.commit)),
         Route("/commits/{sha}/report", board.page("report.html", board.report)),

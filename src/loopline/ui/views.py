@@ -182,7 +182,7 @@ def endpoints_page(project: Path) -> list[EndpointView]:
     for info in api.list_endpoints(project=project):
         live = {d.git_commit for d in info.deployments if d.traffic == 100}
         targets: dict[str, dict[str, Any]] = {}
-        for record in reversed(api.releases(info.name, project=project)):
+        for record in reversed(api.releases(info.name, workspace=info.workspace, project=project)):
             if record.git_commit not in live and record.git_commit not in targets:
                 targets[record.git_commit] = {
                     "commit": record.git_commit,
@@ -196,7 +196,7 @@ def endpoints_page(project: Path) -> list[EndpointView]:
                     "version": deployment.version,
                     "label": f"{deployment.git_commit[:7]} (v{deployment.version}, as {deployment.name})",
                 }
-        check = api.latest_check(info.name, project=project)
+        check = api.latest_check(info.name, workspace=info.workspace, project=project)
         psi = (check or {}).get("signals", {}).get("psi", {}) or {}
         drift = sorted(((k, float(v)) for k, v in psi.items()), key=lambda kv: kv[1], reverse=True)
         views.append(EndpointView(info, list(targets.values()), check, drift))

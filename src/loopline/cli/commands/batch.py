@@ -12,7 +12,7 @@ from rich.table import Table
 
 from loopline import api
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output, StepReporter
 
 data_app = typer.Typer(help="Data assets: register, list, show.", no_args_is_help=True)
@@ -133,9 +133,14 @@ def batch_endpoint_list(project: ProjectOption = None, json: JsonOption = False)
 
 
 @batch_endpoint_app.command("show")
-def batch_endpoint_show(name: BatchName, project: ProjectOption = None, json: JsonOption = False) -> None:
+def batch_endpoint_show(
+    name: BatchName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
     """Show a batch endpoint, its deployments and its default."""
-    info = api.get_batch_endpoint(name, project=project)
+    info = api.get_batch_endpoint(name, workspace=workspace, project=project)
 
     def human(console: Console) -> None:
         console.print(
@@ -154,6 +159,7 @@ def batch_endpoint_show(name: BatchName, project: ProjectOption = None, json: Js
 def batch_deployment_create(
     endpoint: BatchName,
     name: Annotated[str, typer.Argument(help="The deployment's name.")],
+    workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
     version: Annotated[
         int | None, typer.Option("--version", "-v", help="The model version.", show_default=False)
@@ -166,7 +172,7 @@ def batch_deployment_create(
 ) -> None:
     """Deploy a model version to a batch endpoint (files checked against their digest)."""
     info = api.create_batch_deployment(
-        endpoint, name, model=model, version=version, commit=commit, project=project
+        endpoint, name, workspace=workspace, model=model, version=version, commit=commit, project=project
     )
     Output(json).emit(
         info.to_dict(),
@@ -179,10 +185,13 @@ def batch_deployment_create(
 
 @batch_deployment_app.command("list")
 def batch_deployment_list(
-    endpoint: BatchName, project: ProjectOption = None, json: JsonOption = False
+    endpoint: BatchName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
 ) -> None:
     """List a batch endpoint's deployments."""
-    batch_endpoint_show(endpoint, project, json)
+    batch_endpoint_show(endpoint, workspace, project, json)
 
 
 @batch_app.command("invoke")
@@ -193,6 +202,7 @@ def batch_invoke(
         str | None,
         typer.Option("--deployment", "-d", help="A deployment other than the default.", show_default=False),
     ] = None,
+    workspace: EndpointWorkspaceOption = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -201,6 +211,7 @@ def batch_invoke(
     job = api.batch_invoke(
         endpoint,
         data,
+        workspace=workspace,
         deployment=deployment,
         project=project,
         reporter=StepReporter(output) if not json else None,
@@ -227,18 +238,26 @@ def batch_promote(
             show_default=False,
         ),
     ] = None,
+    workspace: EndpointWorkspaceOption = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """Make a deployment the batch endpoint's default."""
-    change = api.batch_promote(endpoint, deployment, expected_current=expected_current, project=project)
+    change = api.batch_promote(
+        endpoint, deployment, workspace=workspace, expected_current=expected_current, project=project
+    )
     Output(json).emit(change.to_dict(), lambda console: console.print(escape(change.message)))
 
 
 @batch_app.command("rollback")
-def batch_rollback(endpoint: BatchName, project: ProjectOption = None, json: JsonOption = False) -> None:
+def batch_rollback(
+    endpoint: BatchName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
     """Restore the batch endpoint's previous default."""
-    change = api.batch_rollback(endpoint, project=project)
+    change = api.batch_rollback(endpoint, workspace=workspace, project=project)
     Output(json).emit(change.to_dict(), lambda console: console.print(escape(change.message)))
 
 
@@ -247,11 +266,14 @@ def job_list(
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", help="Only this batch endpoint's jobs.", show_default=False)
     ] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace's jobs.", show_default=False)
+    ] = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """List batch jobs, newest first."""
-    found = api.batch_jobs(endpoint, project=project)
+    found = api.batch_jobs(endpoint, workspace=workspace, project=project)
 
     def human(console: Console) -> None:
         table = Table()
@@ -325,11 +347,19 @@ def monitor_check(
             show_default=False,
         ),
     ] = None,
+    workspace: EndpointWorkspaceOption = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """Compute drift, errors and latency of an endpoint over a window; exit 3 on insufficient evidence."""
-    result = api.monitor_check(endpoint, window=window, deployment=deployment, labels=labels, project=project)
+    result = api.monitor_check(
+        endpoint,
+        workspace=workspace,
+        window=window,
+        deployment=deployment,
+        labels=labels,
+        project=project,
+    )
     signals = result.signals
 
     def human(console: Console) -> None:
@@ -368,11 +398,12 @@ def policy_evaluate(
     act: Annotated[
         bool, typer.Option("--act", help="Carry out a rollback decision; say what to do for others.")
     ] = False,
+    workspace: EndpointWorkspaceOption = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """Decide from the latest monitoring check; the same evidence always gives the same decision ID."""
-    decision = api.policy_evaluate(policy, endpoint=endpoint, act=act, project=project)
+    decision = api.policy_evaluate(policy, endpoint=endpoint, workspace=workspace, act=act, project=project)
 
     def human(console: Console) -> None:
         reason = f" (rule: {decision.rule})" if decision.rule else ""

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from loopline import api
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output
 from loopline.errors import UsageError
 
@@ -72,11 +72,20 @@ def endpoint_create(
     sensitive: Annotated[
         bool, typer.Option("--sensitive", help="Never keep samples of its requests for monitoring.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse unknown columns and fields and convert nothing (default: as MLflow's scoring does).",
+        ),
+    ] = False,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create an online endpoint; its two keys are shown this once (stored only as hashes)."""
-    result = api.create_endpoint(name, workspace, auth=auth, sensitive=sensitive, project=project)
+    result = api.create_endpoint(
+        name, workspace, auth=auth, sensitive=sensitive, strict=strict, project=project
+    )
 
     def human(console: Console) -> None:
         show_endpoint(console, result.endpoint)
@@ -117,21 +126,57 @@ def endpoint_list(
 
 
 @endpoint_app.command("show")
-def endpoint_show(name: EndpointName, project: ProjectOption = None, json: JsonOption = False) -> None:
+def endpoint_show(
+    name: EndpointName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
     """Show an endpoint's URL, deployments, traffic and mirror."""
-    info = api.get_endpoint(name, project=project)
+    info = api.get_endpoint(name, workspace=workspace, project=project)
+    Output(json).emit(info.to_dict(), lambda console: show_endpoint(console, info))
+
+
+@endpoint_app.command("update")
+def endpoint_update(
+    name: EndpointName,
+    workspace: EndpointWorkspaceOption = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Refuse unknown columns and fields and convert nothing, or check as MLflow's scoring does.",
+            show_default=False,
+        ),
+    ] = None,
+    sensitive: Annotated[
+        bool | None,
+        typer.Option(
+            "--sensitive/--not-sensitive",
+            help="Never keep samples of its requests for monitoring, or keep them.",
+            show_default=False,
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Change an endpoint's settings; its servers follow within a second."""
+    if strict is None and sensitive is None:
+        raise UsageError("say what to change: --strict/--no-strict or --sensitive/--not-sensitive")
+    info = api.update_endpoint(name, workspace=workspace, strict=strict, sensitive=sensitive, project=project)
     Output(json).emit(info.to_dict(), lambda console: show_endpoint(console, info))
 
 
 @endpoint_app.command("delete")
 def endpoint_delete(
     name: EndpointName,
+    workspace: EndpointWorkspaceOption = None,
     force: Annotated[bool, typer.Option("--force", help="Delete its deployments too.")] = False,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
     """Delete an endpoint (one with deployments only with --force)."""
-    info = api.delete_endpoint(name, force=force, project=project)
+    info = api.delete_endpoint(name, workspace=workspace, force=force, project=project)
     Output(json).emit(
         {"deleted": info.to_dict()}, lambda console: console.print(f"Deleted endpoint {escape(name)}.")
     )
@@ -140,6 +185,7 @@ def endpoint_delete(
 @endpoint_app.command("keys")
 def endpoint_keys(
     name: EndpointName,
+    workspace: EndpointWorkspaceOption = None,
     regenerate: Annotated[
         str | None,
         typer.Option(
@@ -152,7 +198,7 @@ def endpoint_keys(
     json: JsonOption = False,
 ) -> None:
     """List an endpoint's keys by prefix, or regenerate one (shown this once)."""
-    result = api.endpoint_keys(name, regenerate=regenerate, project=project)
+    result = api.endpoint_keys(name, workspace=workspace, regenerate=regenerate, project=project)
 
     def human(console: Console) -> None:
         for listed in result.keys:
@@ -167,6 +213,7 @@ def endpoint_keys(
 @endpoint_app.command("traffic")
 def endpoint_traffic(
     name: EndpointName,
+    workspace: EndpointWorkspaceOption = None,
     shares: Annotated[
         list[str] | None,
         typer.Argument(
@@ -192,11 +239,16 @@ def endpoint_traffic(
 ) -> None:
     """Set an endpoint's traffic split and mirror; show it when no shares are given."""
     if not shares and mirror is None:
-        info = api.get_endpoint(name, project=project)
+        info = api.get_endpoint(name, workspace=workspace, project=project)
     else:
-        current = api.get_endpoint(name, project=project).traffic if not shares else None
+        current = api.get_endpoint(name, workspace=workspace, project=project).traffic if not shares else None
         info = api.set_traffic(
-            name, shares or current or {}, mirror=[mirror] if mirror else None, reason=reason, project=project
+            name,
+            shares or current or {},
+            workspace=workspace,
+            mirror=[mirror] if mirror else None,
+            reason=reason,
+            project=project,
         )
     output = Output(json)
     output.emit(
@@ -217,6 +269,7 @@ def endpoint_invoke(
             "--request-file", "-f", help="The request body (JSON, or CSV with --csv); '-' reads stdin."
         ),
     ],
+    workspace: EndpointWorkspaceOption = None,
     deployment: Annotated[
         str | None,
         typer.Option(
@@ -241,6 +294,7 @@ def endpoint_invoke(
     result = api.invoke_endpoint(
         name,
         body,
+        workspace=workspace,
         deployment=deployment,
         route=route,
         content_type="text/csv" if csv else "application/json",
@@ -264,6 +318,7 @@ DeploymentName = Annotated[str, typer.Argument(help="The deployment's name (for 
 def deployment_create(
     endpoint: EndpointName,
     name: DeploymentName,
+    workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
     version: Annotated[
         int | None, typer.Option("--version", "-v", help="The model version to deploy.", show_default=False)
@@ -296,6 +351,7 @@ def deployment_create(
     info = api.create_deployment(
         endpoint,
         name,
+        workspace=workspace,
         model=model,
         version=version,
         commit=commit,
@@ -313,9 +369,14 @@ def deployment_create(
 
 
 @deployment_app.command("list")
-def deployment_list(endpoint: EndpointName, project: ProjectOption = None, json: JsonOption = False) -> None:
+def deployment_list(
+    endpoint: EndpointName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
     """List an endpoint's deployments."""
-    info = api.get_endpoint(endpoint, project=project)
+    info = api.get_endpoint(endpoint, workspace=workspace, project=project)
     Output(json).emit(
         {"endpoint": endpoint, "deployments": [d.to_dict() for d in info.deployments]},
         lambda console: show_endpoint(console, info),
@@ -324,12 +385,16 @@ def deployment_list(endpoint: EndpointName, project: ProjectOption = None, json:
 
 @deployment_app.command("show")
 def deployment_show(
-    endpoint: EndpointName, name: DeploymentName, project: ProjectOption = None, json: JsonOption = False
+    endpoint: EndpointName,
+    name: DeploymentName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Show one deployment: model version, commit, digest, traffic."""
     from loopline.errors import NotFound
 
-    deployment = api.get_endpoint(endpoint, project=project).deployment(name)
+    deployment = api.get_endpoint(endpoint, workspace=workspace, project=project).deployment(name)
     if deployment is None:
         raise NotFound(f"endpoint '{endpoint}' has no deployment named '{name}'")
     data: dict[str, Any] = deployment.to_dict()
@@ -343,10 +408,14 @@ def deployment_show(
 
 @deployment_app.command("delete")
 def deployment_delete(
-    endpoint: EndpointName, name: DeploymentName, project: ProjectOption = None, json: JsonOption = False
+    endpoint: EndpointName,
+    name: DeploymentName,
+    workspace: EndpointWorkspaceOption = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Remove a deployment that takes no traffic."""
-    info = api.delete_deployment(endpoint, name, project=project)
+    info = api.delete_deployment(endpoint, name, workspace=workspace, project=project)
     Output(json).emit(
         info.to_dict(), lambda console: console.print(f"Deleted {escape(endpoint)}/{escape(name)}.")
     )

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from loopline import api
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output, StepReporter
 from loopline.errors import GateFailed, Refused, UsageError
 
@@ -205,6 +205,7 @@ def rollback(
         str | None,
         typer.Option("--endpoint", help="The endpoint (default: the prod endpoint).", show_default=False),
     ] = None,
+    workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why, for the audit log.", show_default=False)
@@ -218,6 +219,7 @@ def rollback(
         commit=commit,
         previous=previous,
         endpoint=endpoint,
+        workspace=workspace,
         model=model,
         reason=reason,
         reporter=StepReporter(output),

@@ -15,6 +15,7 @@ from loopline.cli.app import app
 from loopline.cli.options import JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output, StepReporter
 from loopline.domain import Tier
+from loopline.errors import UsageError
 
 if TYPE_CHECKING:
     from loopline.audit import AuditRecord
@@ -22,7 +23,30 @@ if TYPE_CHECKING:
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="A new or empty folder to create the project in.")],
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A new or empty folder to create the sample project in; with --existing, the repository "
+            "(default: the current folder).",
+            show_default=False,
+        ),
+    ] = None,
+    existing: Annotated[
+        bool,
+        typer.Option(
+            "--existing",
+            help="Set up loopline in a repository that already trains with MLflow, instead of writing the "
+            "sample: find the entry point, run it once, write loopline.yaml, a gate and the workflows.",
+        ),
+    ] = False,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "--command",
+            help="With --existing: the training command, when it cannot be found (e.g. 'python src/fit.py').",
+            show_default=False,
+        ),
+    ] = None,
     tier: Annotated[
         Tier,
         typer.Option(
@@ -39,7 +63,15 @@ def init(
     ] = True,
     json: JsonOption = False,
 ) -> None:
-    """Write a runnable sample project: loopline.yaml, train.py, params, gate, tests, notebook."""
+    """Write a runnable sample project (loopline.yaml, train.py, params, gate, tests, notebook), or set up an
+    existing repository with --existing."""
+    if existing:
+        _init_existing(directory or Path("."), tier, name, model, command, json)
+        return
+    if directory is None:
+        raise UsageError("name the folder to create the project in: loopline init DIR (or --existing)")
+    if command is not None:
+        raise UsageError("--command goes with --existing; the sample project trains with python train.py")
     result = api.init(directory, tier, project=name, model=model, git=git)
 
     def human(console: Console) -> None:
@@ -54,6 +86,30 @@ def init(
         console.print("  loopline inner-loop")
 
     Output(json).emit(result.to_dict(), human)
+
+
+def _init_existing(
+    directory: Path, tier: Tier, name: str | None, model: str | None, command: str | None, json: bool
+) -> None:
+    output = Output(json)
+    output.note("running the training once to see what it logs (against a scratch store)")
+    result = api.init_existing(directory, tier, project=name, model=model, command=command)
+
+    def human(console: Console) -> None:
+        console.print(
+            f"Set up [bold]{escape(result.project)}[/bold] ({result.tier.value} tier): training "
+            f"`{escape(result.command)}` logs '{escape(result.artifact_path)}', registered as "
+            f"{escape(result.model)}."
+        )
+        for written in result.written:
+            console.print(f"  + {escape(written)}")
+        for kept in result.kept:
+            console.print(f"  = {escape(kept)} (exists; left as it is)")
+        for note in result.notes:
+            console.print(f"[yellow]note:[/yellow] {escape(note)}")
+        console.print("Next: loopline up, commit these files, loopline inner-loop")
+
+    output.emit(result.to_dict(), human)
 
 
 @app.command()
