@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
+from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
 from tests.conftest import ProjectFactory
 from tests.helpers import cli, cli_process, commit_all, edit_yaml, git
 from tests.servers import Dashboard
@@ -321,3 +321,39 @@ def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(
     assert (
         len([m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b]) == 1
     )
+
+
+def test_a_dev_endpoint_named_like_the_prod_one_does_not_stop_a_release(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("simple")
+    loopline.create_endpoint("proj", "dev", project=project)
+    released = loopline.outer_loop_prod(project)
+    assert released.changed and released.endpoint == "proj"
+    prod = loopline.get_endpoint("proj", workspace="prod", project=project)
+    dev = loopline.get_endpoint("proj", workspace="dev", project=project)
+    assert prod.traffic == {released.deployment: 100} and dev.deployments == ()
+    assert prod.url.endswith(":8700/endpoints/proj") and dev.url.endswith(":8701/endpoints/proj")
+
+
+def test_a_commit_that_only_changes_configuration_releases_its_newest_registered_ancestor(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("simple")
+    trained = git(project, "rev-parse", "HEAD")
+    edit_yaml(project / "loopline.yaml", release={"endpoint": "churn", "canary": []})
+    commit_all(project, "Release under another endpoint name")
+    commit_all(project, "Nothing but a message")
+    released = loopline.outer_loop_prod(project)
+    assert released.git_commit == trained and released.endpoint == "churn"
+    assert loopline.get_endpoint("churn", project=project).workspace == "prod"
+
+
+def test_a_release_that_cannot_have_its_endpoint_copies_nothing(trained_project: ProjectFactory) -> None:
+    project = trained_project("simple")
+    edit_yaml(project / "loopline.yaml", release={"endpoint": "Not A Name"})
+    commit_all(project, "A bad endpoint name")
+    with pytest.raises(UsageError, match="lowercase letters"):
+        loopline.outer_loop_prod(project)
+    assert prod_client(project).search_model_versions("") == []
+    assert [m.workspace for m in loopline.status(project).models] == ["dev", "shared"]

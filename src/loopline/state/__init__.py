@@ -135,11 +135,11 @@ class Database:
                 f"run `loopline up` in {project} to migrate it"
             )
 
-    def upgrade(self) -> bool:
-        """Create or migrate the tables to the newest revision; True when anything changed."""
+    def upgrade(self, to: str = HEAD_REVISION) -> bool:
+        """Create or migrate the tables to revision ``to`` (default: the newest); True when anything changed."""
         self.ensure_exists()
         before = self.revision()
-        if before == HEAD_REVISION:
+        if before == to:
             return False
         from alembic import command
         from alembic.config import Config
@@ -149,7 +149,7 @@ class Database:
         with self._errors(), self.engine.connect() as connection:
             connection.info["write"] = True
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, to)
             if connection.in_transaction():
                 connection.commit()
         return True

@@ -1,0 +1,99 @@
+"""Stock MLflow clients can read every version loopline made, and whatever they do, the version stays
+deployable, releasable and reachable by rollback (MLflow writes into a local version's folder)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import loopline
+from loopline.config import load_config
+from loopline.storage.digest import digest_tree
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, edit_yaml, heldout_request
+from tests.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def mlflow_models_serve(project: Path, uri: str) -> None:
+    """`mlflow models serve -m models:/...` against the shared registry answers a request, then stops."""
+    location = load_config(project).store("shared")
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": location.tracking_uri,
+        "MLFLOW_REGISTRY_URI": location.registry_uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # its uvicorn
+    }
+    mlflow = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen(
+        [str(mlflow), "models", "serve", "-m", uri, "--env-manager", "local", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(project.parent / "mlflow-serve.log").open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            log = (project.parent / "mlflow-serve.log").read_text()[-2000:]
+            assert server.poll() is None and time.monotonic() < deadline, log
+            time.sleep(0.2)
+        body = heldout_request(project).replace(b'"input_data"', b'"dataframe_split"')
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_version_stays_deployable_whatever_stock_mlflow_clients_did_with_it(
+    trained_project: ProjectFactory,
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    project = trained_project("simple")
+    first = loopline.status(project).models[0]
+    for workspace in ("shared", "dev"):
+        location = load_config(project).store(workspace)
+        mlflow.set_tracking_uri(location.tracking_uri)
+        mlflow.set_registry_uri(location.registry_uri)
+        try:
+            mlflow.pyfunc.load_model("models:/proj-classifier/1")
+            mlflow.artifacts.download_artifacts("models:/proj-classifier/1")
+            mlflow.artifacts.download_artifacts(
+                "models:/proj-classifier/1", dst_path=str(project.parent / workspace)
+            )
+            if workspace == "dev":  # the training run lives in dev's tracking store
+                MlflowClient().download_artifacts(first.run_id or "", "", str(project.parent))
+        finally:
+            mlflow.set_tracking_uri("")
+            mlflow.set_registry_uri("")
+    mlflow_models_serve(project, "models:/proj-classifier/1")
+    folder = Path(first.source_uri.removeprefix("file://"))
+    assert (folder / "registered_model_meta").is_file()  # MLflow wrote into the stored folder ...
+    assert digest_tree(folder) == first.content_digest  # ... which is still the version's content
+
+    loopline.create_endpoint("stock", "dev", project=project)
+    loopline.create_deployment("stock", "blue", version=1, project=project)
+    released = loopline.outer_loop_prod(project)
+    edit_yaml(project / "params.yaml", C=0.5)
+    commit_all(project, "Less regularisation")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project)
+    back = loopline.rollback(project, commit=first.git_commit[:7])
+    assert back.changed and back.deployment == released.deployment
