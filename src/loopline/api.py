@@ -550,9 +550,11 @@ def invoke_endpoint(
     route: str = "invocations",
     content_type: str = "application/json",
     timeout: float = 30,
+    wait: float = 0,
     project: PathLike | None = None,
 ) -> InvokeResult:
-    """Send one scoring request to a served endpoint with loopline's own key; return the answer."""
+    """Send one scoring request to a served endpoint with loopline's own key; return the answer (``wait``:
+    seconds to give a server that is still starting)."""
     from loopline.endpoints.client import invoke
 
     return invoke(
@@ -564,6 +566,7 @@ def invoke_endpoint(
         content_type=content_type,
         timeout=timeout,
         workspace=workspace,
+        wait=wait,
     )
 
 

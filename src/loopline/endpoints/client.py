@@ -157,23 +157,41 @@ def invoke(
     content_type: str = "application/json",
     timeout: float = 30,
     workspace: str | None = None,
+    wait: float = 0,
 ) -> InvokeResult:
-    """POST ``payload`` to the endpoint at its workspace's configured URL."""
+    """POST ``payload`` to the endpoint at its workspace's configured URL; with ``wait``, give a server
+    that is not up yet (or still loading its endpoints) that many seconds to answer."""
     endpoint = service.get_endpoint(instance, name, workspace)
     client = EndpointClient(
         instance, endpoint.workspace, instance.settings.endpoints_url(endpoint.workspace), timeout
     )
+    deadline = time.monotonic() + wait
     try:
-        result = client.score(name, payload, deployment=deployment, route=route, content_type=content_type)
-    except StoreUnavailable:
-        raise StoreUnavailable(
-            what=f"the server of endpoint '{name}'",
-            where=endpoint.url,
-            reason=f"nothing answers; start it with `loopline serve --workspace {endpoint.workspace}`",
-        ) from None
+        while True:
+            try:
+                result = client.score(
+                    name, payload, deployment=deployment, route=route, content_type=content_type
+                )
+            except StoreUnavailable:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(
+                        what=f"the server of endpoint '{name}'",
+                        where=endpoint.url,
+                        reason="nothing answers; start it with "
+                        f"`loopline serve --workspace {endpoint.workspace}`",
+                    ) from None
+            else:
+                if not _starting(result) or time.monotonic() >= deadline:
+                    return result
+            time.sleep(0.2)
     finally:
         client.close()
-    return result
+
+
+def _starting(result: InvokeResult) -> bool:
+    """True for the answer of a server that is still loading what it serves."""
+    code = result.body.get("error_code") if isinstance(result.body, dict) else None
+    return result.status == 503 and code in {"NOT_READY", "DEPLOYMENT_NOT_READY", "NO_TRAFFIC"}
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ class Database:
             )
 
     def upgrade(self, to: str = HEAD_REVISION) -> bool:
-        """Create or migrate the tables to revision ``to`` (default: the newest); True when anything changed."""
+        """Create or migrate the tables to revision ``to`` (default: the newest); True when it changed any."""
         self.ensure_exists()
         before = self.revision()
         if before == to:

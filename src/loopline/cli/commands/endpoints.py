@@ -283,6 +283,14 @@ def endpoint_invoke(
         str, typer.Option("--route", help="invocations (MLflow style) or score (Azure ML style).")
     ] = "invocations",
     csv: Annotated[bool, typer.Option("--csv", help="The body is CSV.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to give a server that is still starting (e.g. just after `serve &`).",
+        ),
+    ] = 0,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -298,6 +306,7 @@ def endpoint_invoke(
         deployment=deployment,
         route=route,
         content_type="text/csv" if csv else "application/json",
+        wait=wait,
         project=project,
     )
 

@@ -6,6 +6,7 @@ started for the current commit; run by hand, it logs to whatever MLFLOW_TRACKING
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -75,11 +76,14 @@ def evaluate(model: Pipeline, features: pd.DataFrame, labels: pd.Series) -> dict
 
 
 def export_heldout(path: Path = HERE / "data" / "inbox" / "heldout.csv") -> Path:
-    """Write the held-out split (never used for training) for the outer loop's validation."""
+    """Write the held-out split (never used for training) for the outer loop's validation, and two of its
+    rows as a scoring request (request.json) to try an endpoint with."""
     params = load_params()
     features, labels = load_splits(int(params["seed"]))["heldout"]
     path.parent.mkdir(parents=True, exist_ok=True)
     features.assign(label=labels).to_csv(path, index=False)
+    request = {"dataframe_split": json.loads(features.head(2).to_json(orient="split", index=False))}
+    (HERE / "request.json").write_text(json.dumps(request, indent=1) + "\n")
     return path
 
 

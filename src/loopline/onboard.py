@@ -1,0 +1,344 @@
+"""``loopline init --existing``: put loopline on a repository that already trains a model with MLflow.
+
+Nothing is asked that the repository already tells: the training entry point is found among its files,
+and one dry run of it (against a scratch MLflow store under ``.loopline/``) shows the model it logs, the
+name it logs it under, the experiment it uses and the metrics it reports. From those, ``loopline.yaml``
+and a gate are written, with the workflow files; a file that exists is never overwritten (it is listed
+as kept instead), and ``.loopline/`` is added to ``.gitignore``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, StoreLocation
+from loopline.domain import Tier
+from loopline.errors import Refused, TrainingFailed, UsageError
+from loopline.git import is_git_repo, run_git
+
+__all__ = ["Onboarded", "find_entry_point", "onboard"]
+
+_SKIPPED_DIRS = frozenset(
+    {".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist", "__pycache__"}
+)
+_HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
+_LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    """What ``init --existing`` found in the repository and wrote into it."""
+
+    path: Path
+    project: str
+    tier: Tier
+    model: str
+    command: str
+    artifact_path: str
+    experiment: str | None
+    metrics: dict[str, float]
+    written: tuple[str, ...]
+    kept: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "path": str(self.path),
+            "project": self.project,
+            "tier": self.tier.value,
+            "model": self.model,
+            "command": self.command,
+            "artifact_path": self.artifact_path,
+            "experiment": self.experiment,
+            "metrics": self.metrics,
+            "files": list(self.written),
+            "kept": list(self.kept),
+            "notes": list(self.notes),
+        }
+
+
+def _python_files(root: Path, depth: int = 3) -> list[Path]:
+    found: list[Path] = []
+    folders = [root]
+    for _ in range(depth + 1):
+        nested: list[Path] = []
+        for folder in folders:
+            for entry in sorted(folder.iterdir()):
+                if entry.is_dir() and entry.name not in _SKIPPED_DIRS and not entry.name.startswith("."):
+                    nested.append(entry)
+                elif entry.suffix == ".py" and entry.is_file():
+                    found.append(entry)
+        folders = nested
+    return found
+
+
+def find_entry_point(root: Path) -> str:
+    """The command that trains: a Python script that logs an MLflow model (preferring ``train*.py``), or a
+    Makefile's ``train`` target."""
+    scored = []
+    for path in _python_files(root):
+        relative = path.relative_to(root)
+        if relative.parts[0] in {"tests", "test"} or path.name.startswith("test_"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "mlflow" not in text or not re.search(r"log_model|autolog\(", text):
+            continue
+        named = "train" in path.stem.lower()
+        main = "__main__" in text or not re.search(r"^def |^class ", text, re.M)
+        scored.append((named, main, -len(relative.parts), str(relative)))
+    if scored:
+        scored.sort(reverse=True)
+        best = scored[0]
+        ties = [s for s in scored if s[:3] == best[:3]]
+        if len(ties) > 1:
+            listed = ", ".join(s[3] for s in ties[:5])
+            raise UsageError(
+                f"several scripts could be the training entry point ({listed}); name it with "
+                "--command 'python PATH'"
+            )
+        return f"python {shlex.quote(best[3])}"
+    makefile = root / "Makefile"
+    if makefile.is_file() and re.search(r"^train\s*:", makefile.read_text(errors="replace"), re.M):
+        return "make train"
+    raise UsageError(
+        f"no script in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); name the "
+        "training command with --command 'python PATH'"
+    )
+
+
+@dataclass(frozen=True)
+class _DryRun:
+    model_names: list[str]
+    chosen: str
+    experiment: str | None
+    metrics: dict[str, float]
+    registered: str | None
+    has_example: bool
+
+
+def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
+    """Run the entry point once against a scratch MLflow store; what it logged."""
+    from loopline.loops import trained as sessions
+    from loopline.mlflow_store import WorkspaceStore
+    from loopline.training import run_training
+
+    scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(parents=True)
+    uri = f"sqlite:///{scratch / 'mlflow.db'}"
+    store = WorkspaceStore(
+        StoreLocation("dev", uri, uri, str(scratch / "artifacts"), str(scratch / "models"))
+    )
+    try:
+        store.provision("Default")
+        session = uuid.uuid4().hex
+        started = int(time.time() * 1000) - 1000
+        log = scratch.parent / f"{scratch.name}.log"
+        run_training(
+            root=root,
+            command=command,
+            store=store,
+            experiment="Default",
+            tags={sessions.SESSION: session},
+            log_path=log,
+            timeout=timeout,
+        )
+        runs = sessions.session_runs(store, session, started)
+        logged = [model for run in runs for model in store.logged_models(run)]
+        if not logged:
+            raise TrainingFailed(
+                command=command,
+                outcome="ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
+                log=log,
+            )
+        names = sorted({model.name for model in logged})
+        chosen = "model" if "model" in names else names[-1]
+        wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
+        picked = sessions.pick_model(store, runs, wanted, command, log)
+        experiments = {store.experiment_name(run.experiment_id) for run in runs}
+        registered = store.client.search_model_versions("")  # the scratch registry holds only this run's
+        folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
+        log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
+        return _DryRun(
+            model_names=names,
+            chosen=chosen,
+            experiment=next(iter(experiments)) if len(experiments) == 1 else None,
+            metrics={k: v for k, v in picked.metrics.items() if math.isfinite(v)},
+            registered=str(registered[0].name) if registered else None,
+            has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out."""
+    gate: dict[str, dict[str, float]] = {}
+    skipped = []
+    for name, value in sorted(metrics.items()):
+        if _LOWER.search(name):
+            gate[name] = {"max": round(value * 1.1 if value > 0 else value + 0.1, 4)}
+        elif _HIGHER.search(name):
+            gate[name] = {"min": round(value * 0.9 if value > 0 else value - 0.1, 4)}
+        else:
+            skipped.append(name)
+    return gate, skipped
+
+
+def _config_text(project: str, tier: Tier, model: str, command: str, run: _DryRun, gate_file: str) -> str:
+    lines = [
+        f"# loopline instance of {project}; every key is described in loopline's docs/configuration.md.",
+        f"project: {project}",
+        "# experimentation = dev; simple = dev + prod; full = dev + test + prod.",
+        f"tier: {tier.value}",
+        "",
+        "model:",
+        f"  name: {model}",
+        f"  artifact_path: {run.chosen}   # the name the training logs the model under",
+        "",
+        "training:",
+        f"  command: {_scalar(command)}",
+    ]
+    if run.experiment and run.experiment != "Default":
+        lines.append(f"  experiment: {_scalar(run.experiment)}   # the one the script sets")
+    lines += ["", "gate:", f"  file: {gate_file}", ""]
+    return "\n".join(lines)
+
+
+def _scalar(value: str) -> str:
+    """``value`` as a YAML scalar: plain where YAML reads it back as the same text, else quoted."""
+    import json
+
+    plain = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./ =-]*", value) and not value.endswith(" ")
+    return value if plain and yaml.safe_load(value) == value else json.dumps(value)
+
+
+def _gate_text(gate: dict[str, dict[str, float]], skipped: list[str]) -> str:
+    header = (
+        "# The inner loop's gate, written from one dry run of the training: each threshold is 10% short of\n"
+        "# what that run reached. Tighten them to what a model must reach to be registered.\n"
+    )
+    body = yaml.safe_dump({"metrics": gate}, sort_keys=False)
+    extra = "".join(f"#   {name}: {{min: ..., max: ...}}\n" for name in skipped)
+    return header + body + (f"# Also logged, not gated:\n{extra}" if extra else "")
+
+
+def onboard(
+    root: Path,
+    tier: Tier,
+    *,
+    project: str | None = None,
+    model: str | None = None,
+    command: str | None = None,
+    timeout: float = 3600,
+) -> Onboarded:
+    """Find the training, run it once, and write loopline's files into the repository at ``root``."""
+    from loopline.scaffold import render_templates
+    from loopline.workflows.files import workflow_files
+
+    root = root.expanduser().resolve()
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder; give the repository's folder")
+    if (root / CONFIG_FILE).exists():
+        raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
+    if not is_git_repo(root):
+        raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
+    command = command or find_entry_point(root)
+    run = _dry_run(root, command, timeout)
+    gate, skipped = _gate(run.metrics)
+    if not gate:
+        raise Refused(
+            "the training logged no metric loopline can gate on (such as accuracy, f1, auc, r2, loss, rmse); "
+            "log one with mlflow.log_metric, then run init again"
+        )
+    name = project or _NAME.sub("-", root.name).strip("-.") or "project"
+    chosen_model = model or run.registered or f"{name}-model"
+    gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
+    files = {
+        CONFIG_FILE: _config_text(name, tier, chosen_model, command, run, gate_file).encode(),
+        gate_file: _gate_text(gate, skipped).encode(),
+        "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
+            "monitoring/policy.yaml"
+        ],
+        **workflow_files(),
+    }
+    written, kept = _write_new(root, files)
+    if gate_file != "gate.yaml":
+        kept.append("gate.yaml")
+    if _ignore_state(root):
+        written.append(".gitignore (added .loopline/)")
+    notes = _notes(run, chosen_model)
+    return Onboarded(
+        root,
+        name,
+        tier,
+        chosen_model,
+        command,
+        run.chosen,
+        run.experiment if run.experiment != "Default" else None,
+        run.metrics,
+        tuple(written),
+        tuple(kept),
+        tuple(notes),
+    )
+
+
+def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
+    return {"project": name, "tier": tier.value, "model_name": model}
+
+
+def _write_new(root: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
+    written, kept = [], []
+    for relative, content in files.items():
+        target = root / relative
+        if target.exists():
+            kept.append(relative)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        written.append(relative)
+    return written, kept
+
+
+def _ignore_state(root: Path) -> bool:
+    """Add ``.loopline/`` to ``.gitignore`` unless git already ignores it; True when added."""
+    if run_git(root, "check-ignore", f"{STATE_DIR}/state.db", check=False).strip():
+        return False
+    path = root / ".gitignore"
+    text = path.read_text() if path.exists() else ""
+    path.write_text(text + ("" if not text or text.endswith("\n") else "\n") + f"{STATE_DIR}/\n")
+    return True
+
+
+def _notes(run: _DryRun, model: str) -> list[str]:
+    notes = []
+    if len(run.model_names) > 1:
+        listed = ", ".join(f"'{n}'" for n in run.model_names)
+        notes.append(
+            f"the training logged models named {listed}; loopline registers '{run.chosen}' "
+            "(model.artifact_path): change it if you meant another"
+        )
+    if run.registered:
+        notes.append(
+            f"the script registers '{run.registered}' itself; loopline registers the same name with the "
+            "commit's tags (the script's own registration stays, untagged)"
+        )
+    if not run.has_example:
+        notes.append(
+            "the model has no input example: log one (input_example=...) so deployments can be smoke-tested"
+        )
+    return notes

@@ -1,0 +1,133 @@
+"""`loopline init --existing` on repositories that already train with MLflow: what it finds, what it
+writes, what it never touches, and that the inner loop works right after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import loopline
+from loopline.errors import Refused, UsageError
+from loopline.onboard import find_entry_point
+from tests.helpers import TRAINING_SCRIPTS, cli, cli_process, commit_all, git
+
+pytestmark = pytest.mark.slow
+
+
+def repository(path: Path, files: dict[str, str]) -> Path:
+    """A git repository holding ``files``, committed."""
+    path.mkdir(parents=True)
+    git(path, "init", "--quiet")
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    commit_all(path, "Our project")
+    return path
+
+
+def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Path) -> None:
+    own_ci = "name: our ci\non: push\njobs: {}\n"
+    own_gate = "# our own gate, for something else\nthreshold: 3\n"
+    project = repository(
+        tmp_path / "churn",
+        {
+            "train.py": (TRAINING_SCRIPTS / "own_experiment.py").read_text(),
+            "features.py": "def add(frame):\n    return frame\n",
+            ".github/workflows/python-ci.yml": own_ci,
+            "gate.yaml": own_gate,
+            ".gitignore": "*.pyc",
+        },
+    )
+    result = loopline.init_existing(project)
+    assert result.command == "python train.py" and result.artifact_path == "model"
+    assert result.experiment == "churn-experiments" and result.model == "churn-model"
+    assert "python-ci.yml" not in " ".join(result.written)
+    assert set(result.kept) == {".github/workflows/python-ci.yml", "gate.yaml"}
+    assert (project / ".github/workflows/python-ci.yml").read_text() == own_ci
+    assert (project / "gate.yaml").read_text() == own_gate
+    assert (project / ".gitignore").read_text() == "*.pyc\n.loopline/\n"
+    gate = yaml.safe_load((project / "loopline-gate.yaml").read_text())["metrics"]
+    assert set(gate) == {"accuracy", "roc_auc", "log_loss"}
+    assert gate["accuracy"]["min"] < result.metrics["accuracy"] and gate["log_loss"]["max"] > 0
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    assert config["gate"] == {"file": "loopline-gate.yaml"}
+    assert not (project / "mlruns").exists() and not list((project / ".loopline").glob("scratch/*"))
+
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    registered = loopline.inner_loop(project)
+    assert registered.created and registered.dev.name == "churn-model"
+    with pytest.raises(Refused, match="set up for loopline"):
+        loopline.init_existing(project)
+
+
+def test_the_entry_point_is_the_training_script_wherever_it_lives(tmp_path: Path) -> None:
+    training = "import mlflow\nmlflow.sklearn.autolog()\n"
+    project = repository(
+        tmp_path / "layout",
+        {
+            "src/churn/__init__.py": "",
+            "src/churn/train_model.py": training + "if __name__ == '__main__':\n    pass\n",
+            "src/churn/features.py": "import mlflow\n",
+            "tests/test_train.py": training,
+            "notebooks/explore.py": "import mlflow\nmlflow.log_model = None\n",
+        },
+    )
+    assert find_entry_point(project) == "python src/churn/train_model.py"
+    (project / "scripts").mkdir()
+    (project / "scripts" / "train_other.py").write_text(training)
+    (project / "src" / "churn" / "train_model.py").unlink()
+    assert find_entry_point(project) == "python scripts/train_other.py"
+    (project / "scripts" / "train_again.py").write_text(training)
+    with pytest.raises(UsageError, match="--command"):
+        find_entry_point(project)
+
+
+def test_a_repository_without_training_or_git_is_told_what_to_do(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with pytest.raises(UsageError, match="not a git repository"):
+        loopline.init_existing(bare)
+    nothing = repository(tmp_path / "nothing", {"app.py": "print('hello')\n"})
+    with pytest.raises(UsageError, match="--command"):
+        loopline.init_existing(nothing)
+    assert not (nothing / "loopline.yaml").exists()
+
+
+def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_run(tmp_path: Path) -> None:
+    script = (TRAINING_SCRIPTS / "regressor.py").read_text() + (
+        "\nwith mlflow.start_run():\n    mlflow.sklearn.log_model(reg, name='baseline')\n"
+    )
+    project = repository(tmp_path / "progression", {"fit.py": script})
+    result = loopline.init_existing(project, command="python fit.py")
+    assert result.model == "diabetes-progression"  # the name the script registers
+    assert result.artifact_path == "model"
+    assert any("'baseline', 'model'" in note for note in result.notes)
+    assert set(yaml.safe_load((project / "gate.yaml").read_text())["metrics"]) == {"r2", "rmse"}
+
+
+def test_a_training_without_metrics_to_gate_on_writes_nothing(tmp_path: Path) -> None:
+    script = (
+        "import mlflow\nfrom sklearn.linear_model import LinearRegression\n"
+        "with mlflow.start_run():\n"
+        "    mlflow.sklearn.log_model(LinearRegression().fit([[0], [1]], [0, 1]), name='model')\n"
+    )
+    project = repository(tmp_path / "silent", {"train.py": script})
+    with pytest.raises(Refused, match=r"log one with mlflow\.log_metric"):
+        loopline.init_existing(project)
+    assert sorted(p.name for p in project.iterdir()) == [".git", ".loopline", "train.py"]
+
+
+def test_the_cli_sets_up_the_current_folder_and_reports_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = cli(capsys, "init")
+    assert missing.exit_code == 2 and "loopline init DIR (or --existing)" in missing.stderr
+    project = repository(tmp_path / "cli", {"train.py": (TRAINING_SCRIPTS / "autolog.py").read_text()})
+    done = cli_process("init", "--existing", "--json", "--tier", "full", cwd=project)
+    assert done.exit_code == 0, done.stderr
+    report = done.json()
+    assert report["tier"] == "full" and report["command"] == "python train.py"
+    assert "loopline.yaml" in report["files"] and "training_accuracy_score" in report["metrics"]

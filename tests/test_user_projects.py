@@ -1,0 +1,189 @@
+"""Training scripts written the way people write them, each taken through the whole path: inner loop, a
+served prod endpoint, a release, a second release and a rollback; every answer of the endpoint equals what
+a stock MLflow client computes in-process from the registered model (floats to 1e-9)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopline
+from loopline.config import load_config
+from tests.conftest import ProjectFactory
+from tests.helpers import TRAINING_SCRIPTS, commit_all, system_key, use_script
+from tests.servers import Server, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _breast_cancer(count: int = 40) -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).data
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    return frame.iloc[100 : 100 + count].reset_index(drop=True)
+
+
+def _wine() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).data.iloc[::5].reset_index(drop=True)
+
+
+def _diabetes() -> pd.DataFrame:
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(as_frame=True).data.iloc[:40].reset_index(drop=True)
+
+
+def _accounts() -> pd.DataFrame:
+    rng = np.random.default_rng(99)
+    return pd.DataFrame(
+        {
+            "plan": rng.choice(["basic", "plus", "pro", "enterprise"], 40),  # one plan the model never saw
+            "region": rng.choice(["north", "south", "east", "west"], 40),
+            "monthly_fee": rng.normal(50, 15, 40).round(2),
+            "support_calls": rng.poisson(2, 40),
+            "tenure_months": rng.integers(1, 72, 40),
+        }
+    )
+
+
+def _crm() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    tenure = pd.array(rng.integers(0, 60, 30), dtype="Int64")
+    tenure[::4] = pd.NA
+    fee = rng.normal(40, 10, 30)
+    fee[1::5] = np.nan
+    return pd.DataFrame({"tenure": tenure, "monthly_fee": fee, "seats": rng.integers(1, 20, 30)})
+
+
+def _items() -> pd.DataFrame:
+    rng = np.random.default_rng(8)
+    return pd.DataFrame(
+        {
+            "item": rng.integers(0, 6000, 30),
+            "w0": rng.normal(size=30),
+            "w1": rng.normal(size=30),
+            "w2": rng.normal(size=30),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    script: str
+    gate: dict[str, dict[str, float]]
+    change: tuple[str, str]  # an edit that makes the second version a different model
+    rows: Callable[[], pd.DataFrame]
+
+
+CASES = [
+    Case("own_experiment.py", {"accuracy": {"min": 0.8}}, ("C = 1.0", "C = 0.3"), _breast_cancer),
+    Case("autolog.py", {"training_accuracy_score": {"min": 0.8}}, ("C=0.5", "C=2.0"), _wine),
+    Case("nested.py", {"accuracy": {"min": 0.8}}, ("[0.01, 0.1, 1.0]", "[0.02, 0.3]"), _breast_cancer),
+    Case(
+        "column_transformer.py",
+        {"accuracy": {"min": 0.6}},
+        ('("lr", LogisticRegression(max_iter=1000))', '("lr", LogisticRegression(max_iter=1000, C=0.05))'),
+        _accounts,
+    ),
+    Case("regressor.py", {"r2": {"min": 0.2}}, ("alpha = 0.3", "alpha = 5.0"), _diabetes),
+    Case("nullable.py", {"accuracy": {"min": 0.6}}, ('strategy="median"', 'strategy="mean"'), _crm),
+    Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
+    Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
+]
+
+
+def expected(project: Path, model: str, version: int, rows: pd.DataFrame) -> Any:
+    """What a stock MLflow client computes from the prod registry's version (the model's own predict where
+    MLflow's input check refuses nulls the model takes)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_registry_uri(load_config(project).store("prod").registry_uri)
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
+    finally:
+        mlflow.set_registry_uri("")
+    try:
+        return loaded.predict(rows)
+    except MlflowException:
+        return loaded.get_raw_model().predict(rows)
+
+
+def assert_same(served: Any, computed: Any) -> None:
+    """Equal answers: text exactly, numbers to 1e-9."""
+    left, right = (
+        pd.DataFrame(served),
+        pd.DataFrame(np.asarray(computed) if not hasattr(computed, "columns") else computed),
+    )
+    assert left.shape == right.shape
+    for a, b in zip(left.columns, right.columns, strict=True):
+        x, y = left[a].to_numpy(), right[b].to_numpy()
+        if x.dtype.kind in "fiub" and y.dtype.kind in "fiub":
+            np.testing.assert_allclose(x.astype(float), y.astype(float), rtol=0, atol=1e-9)
+        else:
+            assert x.tolist() == y.tolist()
+
+
+def score(server: Server, key: str, rows: pd.DataFrame, deployment: str) -> Any:
+    """The prod endpoint's answer to ``rows``, once the deployment answers (the server follows a release
+    within a moment)."""
+    # Python's JSON keeps every float exactly (pandas' to_json rounds to 10 digits); nulls stay null.
+    values = rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
+    body = {"dataframe_split": {"columns": list(rows.columns), "data": values}}
+    deadline = time.monotonic() + 10
+    while True:
+        answer = httpx.post(
+            f"{server.url}/endpoints/proj/invocations",
+            json=body,
+            headers={"authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        if answer.headers["loopline-deployment"] == deployment or time.monotonic() > deadline:
+            assert answer.headers["loopline-deployment"] == deployment
+            return answer.json()["predictions"]
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.script.removesuffix(".py") for c in CASES])
+def test_a_user_script_goes_from_the_inner_loop_through_release_and_rollback(
+    new_project: ProjectFactory, case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = new_project("simple", commit=False)
+    model = case.script.removesuffix(".py").replace("_", "-")
+    use_script(project, case.script, case.gate, name=model)
+    first = loopline.inner_loop(project)
+    rows = case.rows()
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    with Server(project, workspace="prod", port=port) as server:
+        released = loopline.outer_loop_prod(project)
+        assert not released.temporary_server and released.model == model
+        key = system_key(project, "proj", "prod")
+        assert_same(
+            score(server, key, rows, released.deployment), expected(project, model, released.version, rows)
+        )
+
+        source = (TRAINING_SCRIPTS / case.script).read_text()
+        assert case.change[0] in source
+        (project / case.script).write_text(source.replace(*case.change))
+        commit_all(project, "A second model")
+        second = loopline.inner_loop(project)
+        assert second.dev.content_digest != first.dev.content_digest
+        again = loopline.outer_loop_prod(project)
+        assert_same(score(server, key, rows, again.deployment), expected(project, model, again.version, rows))
+
+        back = loopline.rollback(project, commit=first.git_commit[:7])
+        assert back.changed and back.version == released.version
+        assert_same(score(server, key, rows, back.deployment), expected(project, model, back.version, rows))
