@@ -167,3 +167,20 @@ def ctrl_c_at_next_fork() -> Iterator[None]:
         fired = not _interrupt_armed
         _interrupt_armed.clear()
     assert fired, "no child was started"
+
+
+@contextlib.contextmanager
+def mlflow_pointed_at(project: Path, workspace: str) -> Iterator[None]:
+    """This process's MLflow (fluent API) on one of the project's stores, reset to its defaults after."""
+    import mlflow
+
+    from loopline.config import load_config
+
+    location = load_config(project).store(workspace)
+    mlflow.set_tracking_uri(location.tracking_uri)
+    mlflow.set_registry_uri(location.registry_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: back to the environment's default
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]

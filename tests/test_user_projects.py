@@ -16,9 +16,8 @@ import pandas as pd
 import pytest
 
 import loopline
-from loopline.config import load_config
 from tests.conftest import ProjectFactory
-from tests.helpers import TRAINING_SCRIPTS, commit_all, system_key, use_script
+from tests.helpers import TRAINING_SCRIPTS, commit_all, mlflow_pointed_at, system_key, use_script
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -109,11 +108,8 @@ def expected(project: Path, model: str, version: int, rows: pd.DataFrame) -> Any
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_registry_uri(load_config(project).store("prod").registry_uri)
-    try:
+    with mlflow_pointed_at(project, "prod"):
         loaded = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
-    finally:
-        mlflow.set_registry_uri("")
     try:
         return loaded.predict(rows)
     except MlflowException:

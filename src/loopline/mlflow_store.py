@@ -95,6 +95,12 @@ class WorkspaceStore:
         self.location = location
         self._client: MlflowClient | None = None
 
+    @classmethod
+    def scratch(cls, folder: Path, name: str = "dev") -> WorkspaceStore:
+        """A throwaway store in ``folder`` (SQLite and a folder of artifacts), standing in for ``name``."""
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        return cls(StoreLocation(name, uri, uri, str(folder / "artifacts"), str(folder / "models")))
+
     @property
     def name(self) -> str:
         """The workspace's name."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, StoreLocation
+from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
 from loopline.domain import Tier
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import is_git_repo, run_git
@@ -139,10 +139,7 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
 
     scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
     scratch.mkdir(parents=True)
-    uri = f"sqlite:///{scratch / 'mlflow.db'}"
-    store = WorkspaceStore(
-        StoreLocation("dev", uri, uri, str(scratch / "artifacts"), str(scratch / "models"))
-    )
+    store = WorkspaceStore.scratch(scratch)
     try:
         store.provision("Default")
         session = uuid.uuid4().hex

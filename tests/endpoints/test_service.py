@@ -12,7 +12,7 @@ import loopline
 from loopline.errors import IntegrityViolation, NotFound, Refused, UsageError
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, git, model_version
+from tests.helpers import cli, git, model_version, use_script
 
 
 def test_an_endpoint_gets_two_keys_stored_only_as_hashes(served_project: Path) -> None:
@@ -155,3 +155,48 @@ def test_model_files_changed_after_registration_are_refused_at_deploy_time(
         loopline.create_deployment("tamper", "blue", version=1, project=project)
     assert loopline.get_endpoint("tamper", project=project).deployments == ()
     assert git(project, "status", "--porcelain") == ""
+
+
+NULL_INTOLERANT = """\
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+
+class Strict(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        if model_input["age"].isna().any():
+            raise ValueError("age is missing")
+        return model_input["age"].astype(float) * 2
+
+
+train = pd.DataFrame({"age": pd.array([30, None, 41], dtype="Int64"), "x": [1.0, 2.0, 3.0]})
+with mlflow.start_run():
+    mlflow.log_metrics({"accuracy": 1.0, "roc_auc": 1.0, "log_loss": 0.0})
+    mlflow.pyfunc.log_model(name="model", python_model=Strict(), input_example=train.iloc[:1],
+                            signature=infer_signature(train, [1.0, 2.0, 3.0]), pip_requirements=["mlflow"])
+"""
+
+
+def test_a_model_that_fails_on_a_null_its_signature_allows_is_not_deployed(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(
+        project,
+        "strict.py",
+        {"accuracy": {"min": 0.5}},
+        source=NULL_INTOLERANT,
+        name="strict",
+    )
+    loopline.inner_loop(project)
+    loopline.create_endpoint("nulls", "dev", project=project)
+    with pytest.raises(Refused) as refused:
+        loopline.create_deployment("nulls", "blue", model="strict", version=1, project=project)
+    assert "optional column 'age' is null" in refused.value.message
+    assert "ValueError: age is missing" in refused.value.message
+    assert loopline.get_endpoint("nulls", project=project).deployments == ()
+    unchecked = loopline.create_deployment(
+        "nulls", "blue", model="strict", version=1, check=False, project=project
+    )
+    assert unchecked.traffic == {"blue": 100}

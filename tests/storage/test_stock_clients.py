@@ -16,7 +16,7 @@ import loopline
 from loopline.config import load_config
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, heldout_request
+from tests.helpers import commit_all, edit_yaml, heldout_request, mlflow_pointed_at
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -69,10 +69,7 @@ def test_a_version_stays_deployable_whatever_stock_mlflow_clients_did_with_it(
     project = trained_project("simple")
     first = loopline.status(project).models[0]
     for workspace in ("shared", "dev"):
-        location = load_config(project).store(workspace)
-        mlflow.set_tracking_uri(location.tracking_uri)
-        mlflow.set_registry_uri(location.registry_uri)
-        try:
+        with mlflow_pointed_at(project, workspace):
             mlflow.pyfunc.load_model("models:/proj-classifier/1")
             mlflow.artifacts.download_artifacts("models:/proj-classifier/1")
             mlflow.artifacts.download_artifacts(
@@ -80,9 +77,6 @@ def test_a_version_stays_deployable_whatever_stock_mlflow_clients_did_with_it(
             )
             if workspace == "dev":  # the training run lives in dev's tracking store
                 MlflowClient().download_artifacts(first.run_id or "", "", str(project.parent))
-        finally:
-            mlflow.set_tracking_uri("")
-            mlflow.set_registry_uri("")
     mlflow_models_serve(project, "models:/proj-classifier/1")
     folder = Path(first.source_uri.removeprefix("file://"))
     assert (folder / "registered_model_meta").is_file()  # MLflow wrote into the stored folder ...

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit
 from loopline.domain import SHARED, DeploymentInfo, utcnow
-from loopline.endpoints.service import check_name, resolve_model_version
+from loopline.endpoints.service import check_name, resolve_model_version, scoped_row
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import BatchPromoted, Deployed
 from loopline.instance import Instance
@@ -56,20 +56,7 @@ class BatchEndpoint:
 
 
 def _row(connection: Connection, name: str, workspace: str | None = None, lock: bool = False) -> Any:
-    """The batch endpoint ``name`` (of ``workspace``; without one, the only batch endpoint of that name)."""
-    statement = select(batch_endpoints).where(batch_endpoints.c.name == name)
-    if workspace is not None:
-        statement = statement.where(batch_endpoints.c.workspace == workspace)
-    rows = connection.execute(statement.with_for_update() if lock else statement).mappings().all()
-    if not rows:
-        where = f" in {workspace}" if workspace else ""
-        raise NotFound(f"no batch endpoint named '{name}'{where}; `loopline batch-endpoint list` shows them")
-    if len(rows) > 1:
-        found = ", ".join(sorted(r["workspace"] for r in rows))
-        raise UsageError(
-            f"there is a batch endpoint named '{name}' in {found}; name the workspace (--workspace NAME)"
-        )
-    return rows[0]
+    return scoped_row(connection, batch_endpoints, "batch endpoint", name, workspace, lock=lock)
 
 
 def _endpoint(connection: Connection, row: Any) -> BatchEndpoint:

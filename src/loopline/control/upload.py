@@ -89,7 +89,6 @@ def _chunks(path: Path) -> Iterator[bytes]:
 def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
     from loopline.api import REMOTE
-    from loopline.config import StoreLocation
     from loopline.control.client import post
     from loopline.control.codec import signature
     from loopline.git import commit_identity
@@ -106,15 +105,7 @@ def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
     scratch = instance.settings.state_dir / "scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    store = WorkspaceStore(
-        StoreLocation(
-            name=DEV,
-            tracking_uri=f"sqlite:///{scratch / 'mlflow.db'}",
-            registry_uri=f"sqlite:///{scratch / 'mlflow.db'}",
-            artifact_location=str(scratch / "artifacts"),
-            model_store=str(scratch / "models"),
-        )
-    )
+    store = WorkspaceStore.scratch(scratch, DEV)
     store.provision(instance.settings.experiment)
     instance.use_store(DEV, store)
     made = train(instance, identity, report)

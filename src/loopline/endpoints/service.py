@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from loopline import audit, catalog
 from loopline.domain import SHARED, CommitRef, DeploymentInfo, EndpointInfo, ModelVersionInfo, utcnow
@@ -100,23 +100,32 @@ def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointI
     )
 
 
-def _row(connection: Connection, name: str, workspace: str | None = None, *, lock: bool = False) -> Any:
-    """The endpoint ``name`` (of ``workspace``; without one, the only endpoint of that name)."""
-    statement = select(endpoints).where(endpoints.c.name == name)
+def scoped_row(
+    connection: Connection, table: Table, kind: str, name: str, workspace: str | None, *, lock: bool = False
+) -> Any:
+    """The row of ``table`` (online or batch endpoints) for ``name`` in ``workspace``; without a workspace,
+    the only one of that name. Names are unique within a workspace, so a name in several needs one."""
+    statement = select(table).where(table.c.name == name)
     if workspace is not None:
-        statement = statement.where(endpoints.c.workspace == workspace)
+        statement = statement.where(table.c.workspace == workspace)
     if lock:
         statement = statement.with_for_update()
     rows = connection.execute(statement).mappings().all()
     if not rows:
         where = f" in {workspace}" if workspace else ""
-        raise NotFound(f"no endpoint named '{name}'{where}; `loopline endpoint list` shows them")
+        listing = "batch-endpoint list" if kind.startswith("batch") else "endpoint list"
+        raise NotFound(f"no {kind} named '{name}'{where}; `loopline {listing}` shows them")
     if len(rows) > 1:
         found = ", ".join(sorted(r["workspace"] for r in rows))
+        article = "a" if kind[0] not in "aeiou" else "an"
         raise UsageError(
-            f"there is an endpoint named '{name}' in {found}; name the workspace (--workspace NAME)"
+            f"there is {article} {kind} named '{name}' in {found}; name the workspace (--workspace NAME)"
         )
     return rows[0]
+
+
+def _row(connection: Connection, name: str, workspace: str | None = None, *, lock: bool = False) -> Any:
+    return scoped_row(connection, endpoints, "endpoint", name, workspace, lock=lock)
 
 
 def _again(connection: Connection, row: Any) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from loopline.config import ModelConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed
 from loopline.mlflow_store import LoggedModelInfo, RunInfo, WorkspaceStore, artifact_root_uri
+from loopline.state.locks import process_alive
 
 __all__ = [
     "HOST",
@@ -103,21 +104,11 @@ def fail_abandoned_runs(store: WorkspaceStore) -> int:
     count = 0
     for run in store.search_all_runs(f"attributes.status = 'RUNNING' AND tags.`{HOST}` = '{host}'"):
         pid = run.tags.get(PID, "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             store.set_run_tag(run.run_id, "loopline.abandoned", "its loopline process ended")
             store.end_run(run.run_id, "FAILED")
             count += 1
     return count
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_artifacts(store: WorkspaceStore, runs: list[RunInfo]) -> None:

@@ -16,12 +16,13 @@ from loopline.errors import LockTimeout
 from loopline.state import Database, as_utc
 from loopline.state.schema import locks
 
-__all__ = ["hold"]
+__all__ = ["hold", "process_alive"]
 
 _HOST = socket.gethostname()
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True when a process ``pid`` runs on this host (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -47,7 +48,7 @@ def _try_acquire(db: Database, name: str, owner: str, lease: float) -> dict[str,
             connection.execute(insert(locks).values(name=name, **mine))
             return None
         stale = as_utc(row["expires_at"]) < now or (
-            row["host"] == _HOST and not _process_alive(int(row["pid"]))
+            row["host"] == _HOST and not process_alive(int(row["pid"]))
         )
         if stale:
             connection.execute(update(locks).where(locks.c.name == name).values(**mine))
