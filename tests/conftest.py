@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import loopline
-from tests.helpers import commit_all, edit_yaml
+from tests.helpers import commit_all, edit_yaml, git
 
 
 @pytest.fixture(scope="session")
@@ -42,13 +42,30 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_
 ProjectFactory = Callable[..., Path]
 
 
+@pytest.fixture(scope="session")
+def _initialised(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    return {}
+
+
 @pytest.fixture
-def new_project(tmp_path: Path) -> ProjectFactory:
-    """Make a sample project: init (tier), first commit, and `up`."""
+def new_project(tmp_path: Path, _initialised: dict[tuple[str, str], Path]) -> ProjectFactory:
+    """Make a sample project: init (tier), first commit, and `up`.
+
+    ``loopline init`` writes the same files for the same tier and name every time (its held-out data come
+    from a fixed seed), and takes seconds to write them: each (tier, name) is initialised once per test
+    process and copied after that, then made a repository as `init` would.
+    """
 
     def make(tier: str = "simple", name: str = "proj", *, commit: bool = True, up: bool = True) -> Path:
+        import shutil
+
         path = tmp_path / name
-        loopline.init(path, tier)
+        if (tier, name) not in _initialised:
+            template = tmp_path.parent / f"initialised-{tier}-{name}" / name
+            loopline.init(template, tier, git=False)
+            _initialised[(tier, name)] = template
+        shutil.copytree(_initialised[(tier, name)], path)
+        git(path, "init", "--quiet", "--initial-branch=main")
         if commit:
             commit_all(path, "Sample project")
         if up:

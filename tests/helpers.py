@@ -184,3 +184,13 @@ def mlflow_pointed_at(project: Path, workspace: str) -> Iterator[None]:
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: back to the environment's default
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+def mlflow_client(project: Path, workspace: str) -> Any:
+    """A stock MLflow client on one of the project's stores."""
+    from mlflow import MlflowClient
+
+    from loopline.config import load_config
+
+    location = load_config(project).store(workspace)
+    return MlflowClient(tracking_uri=location.tracking_uri, registry_uri=location.registry_uri)

@@ -1,6 +1,8 @@
 """Training scripts written the way people write them, each taken through the whole path: inner loop, a
 served prod endpoint, a release, a second release and a rollback; every answer of the endpoint equals what
-a stock MLflow client computes in-process from the registered model (floats to 1e-9)."""
+a stock MLflow client computes in-process from the registered model (floats to 1e-9). What the inner loop
+makes of each script's own habits (its experiment, autolog's metrics, nested runs, its own registration) is
+checked on the way."""
 
 from __future__ import annotations
 
@@ -17,7 +19,14 @@ import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import TRAINING_SCRIPTS, commit_all, mlflow_pointed_at, system_key, use_script
+from tests.helpers import (
+    TRAINING_SCRIPTS,
+    commit_all,
+    mlflow_client,
+    mlflow_pointed_at,
+    system_key,
+    use_script,
+)
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -77,25 +86,78 @@ def _items() -> pd.DataFrame:
     )
 
 
+def _kept_its_experiment(project: Path, result: Any) -> None:
+    """The script's own experiment, made in dev with its artifacts in the workspace's store."""
+    client = mlflow_client(project, "dev")
+    run = client.get_run(result.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    workspace = (project / ".loopline" / "workspaces" / "dev" / "artifacts").resolve().as_uri()
+    assert experiment.name == "churn-experiments" and experiment.artifact_location.startswith(workspace)
+    assert run.info.artifact_uri.startswith(workspace) and not (project / "mlruns").exists()
+    assert run.data.tags["mlflow.runName"] == "logreg-baseline"  # the script's own run name stays
+
+
+def _gated_on_autolog(project: Path, result: Any) -> None:
+    assert {c.metric for c in result.gate.checks} == {"training_accuracy_score"}
+
+
+def _took_the_parent(project: Path, result: Any) -> None:
+    """Of a parent and its three children, each logging 'model', the parent's is registered."""
+    client = mlflow_client(project, "dev")
+    chosen = client.get_run(result.run_id)
+    assert "mlflow.parentRunId" not in chosen.data.tags and chosen.data.params["best_C"]
+    children = client.search_runs([chosen.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 3
+    assert {r.data.tags["loopline.session"] for r in children} == {chosen.data.tags["loopline.session"]}
+
+
+def _left_its_own_registration(project: Path, result: Any) -> None:
+    """The script registered 'diabetes-progression' itself; that stays, untagged, beside loopline's."""
+    own = mlflow_client(project, "dev").search_model_versions("name = 'diabetes-progression'")
+    assert [int(v.version) for v in own] == [1] and "git_commit" not in own[0].tags
+    assert {m.name for m in loopline.status(project).models} == {"regressor"}
+
+
 @dataclass(frozen=True)
 class Case:
     script: str
     gate: dict[str, dict[str, float]]
     change: tuple[str, str]  # an edit that makes the second version a different model
     rows: Callable[[], pd.DataFrame]
+    check: Callable[[Path, Any], None] | None = None  # what else the first inner loop must have done
 
 
 CASES = [
-    Case("own_experiment.py", {"accuracy": {"min": 0.8}}, ("C = 1.0", "C = 0.3"), _breast_cancer),
-    Case("autolog.py", {"training_accuracy_score": {"min": 0.8}}, ("C=0.5", "C=2.0"), _wine),
-    Case("nested.py", {"accuracy": {"min": 0.8}}, ("[0.01, 0.1, 1.0]", "[0.02, 0.3]"), _breast_cancer),
+    Case(
+        "own_experiment.py",
+        {"accuracy": {"min": 0.8}},
+        ("C = 1.0", "C = 0.3"),
+        _breast_cancer,
+        _kept_its_experiment,
+    ),
+    Case(
+        "autolog.py", {"training_accuracy_score": {"min": 0.8}}, ("C=0.5", "C=2.0"), _wine, _gated_on_autolog
+    ),
+    Case(
+        "nested.py",
+        {"accuracy": {"min": 0.8}},
+        ("[0.01, 0.1, 1.0]", "[0.02, 0.3]"),
+        _breast_cancer,
+        _took_the_parent,
+    ),
     Case(
         "column_transformer.py",
         {"accuracy": {"min": 0.6}},
         ('("lr", LogisticRegression(max_iter=1000))', '("lr", LogisticRegression(max_iter=1000, C=0.05))'),
         _accounts,
     ),
-    Case("regressor.py", {"r2": {"min": 0.2}}, ("alpha = 0.3", "alpha = 5.0"), _diabetes),
+    Case(
+        "regressor.py",
+        {"r2": {"min": 0.2}},
+        ("alpha = 0.3", "alpha = 5.0"),
+        _diabetes,
+        _left_its_own_registration,
+    ),
     Case("nullable.py", {"accuracy": {"min": 0.6}}, ('strategy="median"', 'strategy="mean"'), _crm),
     Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
     Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
@@ -160,6 +222,9 @@ def test_a_user_script_goes_from_the_inner_loop_through_release_and_rollback(
     model = case.script.removesuffix(".py").replace("_", "-")
     use_script(project, case.script, case.gate, name=model)
     first = loopline.inner_loop(project)
+    assert first.created and first.trained
+    if case.check is not None:
+        case.check(project, first)
     rows = case.rows()
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")

@@ -1,5 +1,7 @@
-"""The inner loop on training scripts written the way data scientists write them: their own experiment,
-autolog, nested runs, several models, their own registration, MLflow 2 habits, and failures."""
+"""The inner loop on training scripts written the way data scientists write them: several models, sibling
+runs, their own tracking URI, experiments made before loopline, other interpreters, MLflow 2 habits, and
+failures. (Their own experiment, autolog, nested runs and their own registration are checked on the way
+through the whole path, in tests/test_user_projects.py.)"""
 
 from __future__ import annotations
 
@@ -13,80 +15,22 @@ import yaml
 from mlflow import MlflowClient
 
 import loopline
-from loopline.config import load_config
 from loopline.errors import ConfigError, Refused, TrainingFailed
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, use_script
+from tests.helpers import commit_all, mlflow_client, use_script
 
 pytestmark = pytest.mark.slow
 
 
 def dev_client(project: Path) -> MlflowClient:
     """A stock MLflow client on the project's dev workspace."""
-    location = load_config(project).store("dev")
-    return MlflowClient(tracking_uri=location.tracking_uri, registry_uri=location.registry_uri)
+    return mlflow_client(project, "dev")
 
 
 def all_runs(project: Path) -> list[object]:
     """Every run of every experiment of dev."""
     client = dev_client(project)
     return list(client.search_runs([e.experiment_id for e in client.search_experiments()]))
-
-
-def test_a_script_that_sets_its_own_experiment_registers_and_keeps_artifacts_in_the_workspace(
-    new_project: ProjectFactory,
-) -> None:
-    project = new_project("simple", commit=False)
-    use_script(project, "own_experiment.py", {"accuracy": {"min": 0.8}})
-    result = loopline.inner_loop(project)
-    assert result.created and result.trained and result.shared.version == 1
-    client = dev_client(project)
-    run = client.get_run(result.run_id)
-    experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.name == "churn-experiments"
-    workspace = (project / ".loopline" / "workspaces" / "dev" / "artifacts").resolve().as_uri()
-    assert experiment.artifact_location.startswith(workspace)
-    assert run.info.artifact_uri.startswith(workspace)
-    assert not (project / "mlruns").exists()
-    assert run.data.tags["loopline.git_commit"] == result.git_commit
-    assert run.data.tags["mlflow.runName"] == "logreg-baseline"  # the script's own name stays
-    again = loopline.inner_loop(project)
-    assert not again.created and "nothing to do" in again.message
-
-
-def test_autolog_without_an_explicit_run_is_registered(new_project: ProjectFactory) -> None:
-    project = new_project("simple", commit=False)
-    use_script(project, "autolog.py", {"training_accuracy_score": {"min": 0.8}})
-    result = loopline.inner_loop(project)
-    assert result.created and result.gate is not None and result.gate.passed
-    assert {c.metric for c in result.gate.checks} == {"training_accuracy_score"}
-
-
-def test_nested_runs_register_the_model_of_the_run_they_are_nested_in(new_project: ProjectFactory) -> None:
-    project = new_project("simple", commit=False)
-    use_script(project, "nested.py", {"accuracy": {"min": 0.8}})
-    result = loopline.inner_loop(project)
-    client = dev_client(project)
-    chosen = client.get_run(result.run_id)
-    assert "mlflow.parentRunId" not in chosen.data.tags and chosen.data.params["best_C"]
-    children = [r for r in all_runs(project) if r.data.tags.get("mlflow.parentRunId") == result.run_id]
-    assert len(children) == 3
-    assert all(r.data.tags["loopline.session"] == chosen.data.tags["loopline.session"] for r in children)
-
-
-def test_a_script_that_registers_the_model_itself_gets_loopline_s_version_beside_its_own(
-    new_project: ProjectFactory,
-) -> None:
-    project = new_project("simple", commit=False)
-    use_script(project, "regressor.py", {"r2": {"min": 0.2}}, name="progression")
-    result = loopline.inner_loop(project)
-    assert result.dev.name == "progression" and result.dev.version == 1
-    own = dev_client(project).search_model_versions("name = 'diabetes-progression'")
-    assert [int(v.version) for v in own] == [1] and "git_commit" not in own[0].tags
-    assert [(m.workspace, m.name) for m in loopline.status(project).models] == [
-        ("dev", "progression"),
-        ("shared", "progression"),
-    ]
 
 
 TWO_MODELS = """\
