@@ -19,6 +19,7 @@ __all__ = [
     "batch_promote",
     "batch_resume",
     "batch_rollback",
+    "connect",
     "create_batch_deployment",
     "create_batch_endpoint",
     "create_deployment",
@@ -85,7 +86,6 @@ if TYPE_CHECKING:
         create_endpoint,
         delete_deployment,
         delete_endpoint,
-        demo,
         endpoint_keys,
         endpoint_metrics,
         get_batch_endpoint,
@@ -109,15 +109,12 @@ if TYPE_CHECKING:
         register_data,
         releases,
         rollback,
-        serve,
-        server,
         set_tier,
         set_traffic,
         status,
         token_create,
         token_list,
         token_revoke,
-        ui,
         up,
         update_endpoint,
         use_workspace,
@@ -129,11 +126,24 @@ if TYPE_CHECKING:
         workflow_list,
         workflow_run,
     )
+    from loopline.launch import demo, serve, server, ui
+
+
+_LAUNCHERS = frozenset({"demo", "serve", "server", "ui"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from loopline import api
+    if name == "connect":
+        from loopline.remote.client import connect
 
-        return getattr(api, name)
+        return connect
+    if name in _LAUNCHERS:
+        from loopline import launch
+
+        return getattr(launch, name)
+    if name in __all__:
+        # With LOOPLINE_URL set, an operation the control plane serves runs there (as from the CLI).
+        from loopline.remote.client import from_environment
+
+        return from_environment(name)
     raise AttributeError(f"module 'loopline' has no attribute '{name}'")

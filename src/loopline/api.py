@@ -1,5 +1,8 @@
 """The SDK: every CLI command is one call of a function here, and each returns a value.
 
+The functions run here, in this process; ``loopline.connect(url, token)`` runs the same ones on a control
+plane, and the operation table (``operations.py``) says which may, under which name and rule.
+
 import loopline
 loopline.up(project="my-project")
 result = loopline.inner_loop(project="my-project")
@@ -8,13 +11,10 @@ print(result.shared.version, result.git_commit)
 
 from __future__ import annotations
 
-import functools
-import importlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from loopline.config import DATASTORES, redact
 from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo, Tier
@@ -23,9 +23,8 @@ from loopline.instance import Instance
 from loopline.state import HEAD_REVISION
 
 if TYPE_CHECKING:
-    # Services load on first use, so a quick command such as `status` imports only what it needs.
-    # _ANNOTATION_MODULES below lists these modules again for the control plane, which resolves the
-    # annotations at run time to encode arguments and results.
+    # Services load on first use, so a quick command such as `status` imports only what it needs; the
+    # wire codec (remote/codec.py) resolves these names from this block when it needs them.
     from loopline.access import TokenInfo, UserInfo
     from loopline.audit import AuditRecord, Verification
     from loopline.batch.jobs import BatchJob
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from loopline.data import DataAsset
     from loopline.endpoints.client import InvokeResult
     from loopline.endpoints.service import ReleaseRecord
-    from loopline.lifecycle import DemoResult
     from loopline.loops.inner import InnerLoopResult
     from loopline.loops.outer import ReleaseResult, TestResult
     from loopline.monitoring.check import CheckResult
@@ -48,9 +46,9 @@ if TYPE_CHECKING:
     from loopline.workflows.runner import WorkflowRun
 
 __all__ = [
-    "EndpointCreated",
     "EndpointKeys",
     "EndpointMetrics",
+    "NewEndpoint",
     "Status",
     "ValidationReport",
     "WorkspaceInfo",
@@ -67,7 +65,6 @@ __all__ = [
     "create_endpoint",
     "delete_deployment",
     "delete_endpoint",
-    "demo",
     "endpoint_keys",
     "endpoint_metrics",
     "get_batch_endpoint",
@@ -91,15 +88,12 @@ __all__ = [
     "register_data",
     "releases",
     "rollback",
-    "serve",
-    "server",
     "set_tier",
     "set_traffic",
     "status",
     "token_create",
     "token_list",
     "token_revoke",
-    "ui",
     "up",
     "update_endpoint",
     "use_workspace",
@@ -113,60 +107,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-P = ParamSpec("P")
-R = TypeVar("R")
-
-_ANNOTATION_MODULES = (
-    "loopline.access",
-    "loopline.audit",
-    "loopline.batch.jobs",
-    "loopline.batch.service",
-    "loopline.data",
-    "loopline.endpoints.client",
-    "loopline.endpoints.service",
-    "loopline.lifecycle",
-    "loopline.loops.inner",
-    "loopline.loops.outer",
-    "loopline.monitoring.check",
-    "loopline.monitoring.policy",
-    "loopline.onboard",
-    "loopline.progress",
-    "loopline.provision",
-    "loopline.scaffold",
-    "loopline.state.migrate",
-    "loopline.tiers",
-    "loopline.workflows.files",
-    "loopline.workflows.runner",
-)
-
-REMOTE: dict[str, Callable[..., Any]] = {}
-"""The SDK functions the control plane serves, by name: their local implementations."""
-
-
-def annotation_namespace() -> dict[str, Any]:
-    """Every name the SDK's annotations use, imported (the control plane resolves annotations with it)."""
-    names: dict[str, Any] = {}
-    for module in _ANNOTATION_MODULES:
-        loaded = importlib.import_module(module)
-        names.update({k: v for k, v in vars(loaded).items() if not k.startswith("_")})
-    names.update(globals())
-    return names
-
-
-def _remote(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run ``fn`` on the control plane at ``LOOPLINE_URL`` when that is set, else here."""
-    REMOTE[fn.__name__] = fn
-
-    @functools.wraps(fn)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        url = os.environ.get("LOOPLINE_URL")
-        if not url:
-            return fn(*args, **kwargs)
-        from loopline.control.client import call_remote
-
-        return cast(R, call_remote(url, fn, args, kwargs))
-
-    return call
 
 
 def _tier(value: str | Tier) -> Tier:
@@ -207,7 +147,6 @@ def init_existing(
     return onboard(Path(path), _tier(tier), project=project, model=model, command=command)
 
 
-@_remote
 def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> UpResult:
     """Create the tier's workspaces, the shared registry and the datastores; idempotent."""
     from loopline.provision import provision
@@ -215,7 +154,6 @@ def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> 
     return provision(Instance.open(project), reporter)
 
 
-@_remote
 def inner_loop(
     project: PathLike | None = None,
     *,
@@ -265,7 +203,6 @@ class Status:
         }
 
 
-@_remote
 def status(project: PathLike | None = None) -> Status:
     """The tier, workspaces, stores and every model version loopline registered."""
     from loopline import catalog
@@ -308,7 +245,6 @@ def _repository_url(root: Path) -> str | None:
         return None
 
 
-@_remote
 def history(
     project: PathLike | None = None,
     *,
@@ -361,20 +297,11 @@ def use_workspace(workspace: str = "dev", project: PathLike | None = None) -> Wo
     )
 
 
-def demo(
-    tier: str | Tier = Tier.FULL, keep: PathLike | None = None, *, reporter: Reporter | None = None
-) -> DemoResult:
-    """Run the model lifecycle on a fresh sample project (kept in ``keep`` when given)."""
-    from loopline.lifecycle import run_demo
-
-    return run_demo(_tier(tier), Path(keep) if keep is not None else None, reporter)
-
-
 # Online endpoints -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class EndpointCreated:
+class NewEndpoint:
     """A new endpoint and, with key auth, its two keys: shown this once, stored only as hashes."""
 
     endpoint: EndpointInfo
@@ -385,7 +312,6 @@ class EndpointCreated:
         return {"endpoint": self.endpoint.to_dict(), "keys": self.keys}
 
 
-@_remote
 def create_endpoint(
     name: str,
     workspace: str = "dev",
@@ -394,17 +320,16 @@ def create_endpoint(
     sensitive: bool = False,
     strict: bool = False,
     project: PathLike | None = None,
-) -> EndpointCreated:
+) -> NewEndpoint:
     """Create an online endpoint in a workspace; with key auth, return its two keys."""
     from loopline.endpoints import service
 
     info, keys = service.create_endpoint(
         Instance.open(project), name, workspace, auth, sensitive=sensitive, strict=strict
     )
-    return EndpointCreated(info, keys)
+    return NewEndpoint(info, keys)
 
 
-@_remote
 def update_endpoint(
     name: str,
     *,
@@ -419,7 +344,6 @@ def update_endpoint(
     return service.update_endpoint(_provisioned(project), name, workspace, strict=strict, sensitive=sensitive)
 
 
-@_remote
 def list_endpoints(workspace: str | None = None, *, project: PathLike | None = None) -> list[EndpointInfo]:
     """Every online endpoint (of one workspace when given)."""
     from loopline.endpoints import service
@@ -428,7 +352,6 @@ def list_endpoints(workspace: str | None = None, *, project: PathLike | None = N
     return service.list_endpoints(instance, workspace)
 
 
-@_remote
 def get_endpoint(name: str, *, workspace: str | None = None, project: PathLike | None = None) -> EndpointInfo:
     """One endpoint with its deployments, traffic and mirror (``workspace`` where the name is in several)."""
     from loopline.endpoints import service
@@ -436,7 +359,6 @@ def get_endpoint(name: str, *, workspace: str | None = None, project: PathLike |
     return service.get_endpoint(_provisioned(project), name, workspace)
 
 
-@_remote
 def delete_endpoint(
     name: str, *, workspace: str | None = None, force: bool = False, project: PathLike | None = None
 ) -> EndpointInfo:
@@ -459,7 +381,6 @@ class EndpointKeys:
         return {"endpoint": self.endpoint, "keys": self.keys, "regenerated": self.regenerated}
 
 
-@_remote
 def endpoint_keys(
     name: str,
     *,
@@ -476,7 +397,6 @@ def endpoint_keys(
     return EndpointKeys(name, listing, fresh)
 
 
-@_remote
 def set_traffic(
     name: str,
     traffic: dict[str, int] | list[str],
@@ -498,7 +418,6 @@ def set_traffic(
     )
 
 
-@_remote
 def create_deployment(
     endpoint: str,
     name: str,
@@ -530,7 +449,6 @@ def create_deployment(
     )
 
 
-@_remote
 def delete_deployment(
     endpoint: str, name: str, *, workspace: str | None = None, project: PathLike | None = None
 ) -> EndpointInfo:
@@ -540,7 +458,6 @@ def delete_deployment(
     return service.delete_deployment(_provisioned(project), endpoint, name, workspace)
 
 
-@_remote
 def invoke_endpoint(
     name: str,
     payload: dict[str, Any] | bytes,
@@ -570,33 +487,6 @@ def invoke_endpoint(
     )
 
 
-def serve(
-    workspace: str = "dev",
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    workers: int = 1,
-    project: PathLike | None = None,
-) -> None:
-    """Serve every online endpoint of a workspace until interrupted (blocks)."""
-    from urllib.parse import urlsplit
-
-    from loopline.serving.server import serve as run
-
-    instance = _provisioned(project)
-    if workspace == SHARED:
-        raise UsageError("the shared registry serves no endpoints; serve a workspace")
-    instance.require_workspace(workspace)
-    default = urlsplit(instance.settings.endpoints_url(workspace))
-    run(
-        instance.root,
-        workspace,
-        host or default.hostname or "127.0.0.1",
-        port or default.port or 8700,
-        workers,
-    )
-
-
 def _provisioned(project: PathLike | None) -> Instance:
     instance = Instance.open(project)
     instance.db.require_current(instance.root)
@@ -606,7 +496,6 @@ def _provisioned(project: PathLike | None) -> Instance:
 # Outer loops and rollback ------------------------------------------------------------------------------
 
 
-@_remote
 def outer_loop_test(
     project: PathLike | None = None,
     *,
@@ -620,7 +509,6 @@ def outer_loop_test(
     return run_outer_loop_test(Instance.open(project), commit=commit, model=model, reporter=reporter)
 
 
-@_remote
 def outer_loop_prod(
     project: PathLike | None = None,
     *,
@@ -645,7 +533,6 @@ def outer_loop_prod(
     )
 
 
-@_remote
 def rollback(
     project: PathLike | None = None,
     *,
@@ -704,7 +591,6 @@ class ValidationReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-@_remote
 def validation_report(commit: str | None = None, *, project: PathLike | None = None) -> ValidationReport:
     """The newest validation report of a commit (a prefix; default HEAD), from the shared registry's store."""
     import json
@@ -736,7 +622,6 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
     )
 
 
-@_remote
 def releases(
     endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
 ) -> list[ReleaseRecord]:
@@ -751,7 +636,6 @@ def releases(
 # Workflows and tiers -----------------------------------------------------------------------------------
 
 
-@_remote
 def workflow_enabled(name: str, *, project: PathLike | None = None) -> WorkflowSwitch:
     """Whether the instance's tier runs workflow ``name``."""
     from loopline.workflows.files import is_enabled
@@ -759,7 +643,6 @@ def workflow_enabled(name: str, *, project: PathLike | None = None) -> WorkflowS
     return is_enabled(name, Instance.open(project).settings.tier)
 
 
-@_remote
 def workflow_list(*, project: PathLike | None = None) -> list[WorkflowSwitch]:
     """Every workflow, and whether the instance's tier runs it."""
     from loopline.workflows.files import WORKFLOWS, is_enabled
@@ -785,7 +668,6 @@ def workflow_run(
     )
 
 
-@_remote
 def set_tier(
     tier: str | Tier, *, project: PathLike | None = None, reporter: Reporter | None = None
 ) -> TierChange:
@@ -798,7 +680,6 @@ def set_tier(
 # Data assets, batch endpoints and jobs -----------------------------------------------------------------
 
 
-@_remote
 def register_data(name: str, path: str, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
     """Pin the files at ``path`` (``inbox://folder/or/file``) as a version of data asset ``name``."""
     from loopline.data import register_asset
@@ -806,7 +687,6 @@ def register_data(name: str, path: str, *, project: PathLike | None = None) -> t
     return register_asset(_provisioned(project), name, path)
 
 
-@_remote
 def list_data(name: str | None = None, *, project: PathLike | None = None) -> list[DataAsset]:
     """Data asset versions (of ``name`` when given)."""
     from loopline.data import list_assets
@@ -814,7 +694,6 @@ def list_data(name: str | None = None, *, project: PathLike | None = None) -> li
     return list_assets(_provisioned(project), name)
 
 
-@_remote
 def get_data(name: str, version: int | None = None, *, project: PathLike | None = None) -> DataAsset:
     """One data asset version (default: the newest)."""
     from loopline.data import get_asset
@@ -822,7 +701,6 @@ def get_data(name: str, version: int | None = None, *, project: PathLike | None 
     return get_asset(_provisioned(project), name, version)
 
 
-@_remote
 def create_batch_endpoint(
     name: str, workspace: str = "dev", *, project: PathLike | None = None
 ) -> BatchEndpoint:
@@ -832,7 +710,6 @@ def create_batch_endpoint(
     return service.create_batch_endpoint(_provisioned(project), name, workspace)
 
 
-@_remote
 def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoint]:
     """Every batch endpoint."""
     from loopline.batch import service
@@ -840,7 +717,6 @@ def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoi
     return service.list_batch_endpoints(_provisioned(project))
 
 
-@_remote
 def get_batch_endpoint(
     name: str, *, workspace: str | None = None, project: PathLike | None = None
 ) -> BatchEndpoint:
@@ -850,7 +726,6 @@ def get_batch_endpoint(
     return service.get_batch_endpoint(_provisioned(project), name, workspace)
 
 
-@_remote
 def create_batch_deployment(
     endpoint: str,
     name: str,
@@ -876,7 +751,6 @@ def create_batch_deployment(
     )
 
 
-@_remote
 def batch_invoke(
     endpoint: str,
     data: str,
@@ -894,7 +768,6 @@ def batch_invoke(
     return jobs.invoke(_provisioned(project), endpoint, name, version, deployment, reporter, workspace)
 
 
-@_remote
 def batch_resume(
     job_id: str, *, project: PathLike | None = None, reporter: Reporter | None = None
 ) -> BatchJob:
@@ -904,7 +777,6 @@ def batch_resume(
     return jobs.resume(_provisioned(project), job_id, reporter)
 
 
-@_remote
 def batch_jobs(
     endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
 ) -> list[BatchJob]:
@@ -914,7 +786,6 @@ def batch_jobs(
     return jobs.list_jobs(_provisioned(project), endpoint, workspace)
 
 
-@_remote
 def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
     """One batch job."""
     from loopline.batch import jobs
@@ -922,7 +793,6 @@ def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
     return jobs.get_job(_provisioned(project), job_id)
 
 
-@_remote
 def batch_promote(
     endpoint: str,
     deployment: str,
@@ -937,7 +807,6 @@ def batch_promote(
     return service.promote(_provisioned(project), endpoint, deployment, expected_current, workspace)
 
 
-@_remote
 def batch_rollback(
     endpoint: str, *, workspace: str | None = None, project: PathLike | None = None
 ) -> DefaultChange:
@@ -950,7 +819,6 @@ def batch_rollback(
 # Monitoring ---------------------------------------------------------------------------------------------
 
 
-@_remote
 def monitor_check(
     endpoint: str | None = None,
     *,
@@ -974,7 +842,6 @@ def monitor_check(
     )
 
 
-@_remote
 def policy_evaluate(
     policy: PathLike | None = None,
     *,
@@ -984,12 +851,14 @@ def policy_evaluate(
     project: PathLike | None = None,
 ) -> Decision:
     """Decide from the latest check with a policy file (default ``monitoring.policy``); act when asked."""
-    from loopline.monitoring.policy import evaluate_policy
+    from loopline.loops.policy import carry_out
+    from loopline.monitoring.policy import evaluate_policy, record
 
     instance = _provisioned(project)
     path = Path(policy) if policy else instance.root / instance.settings.config.monitoring.policy
     where = _endpoint_workspace(instance, endpoint, workspace)
-    return evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, where, act=act)
+    decision = evaluate_policy(instance, path, endpoint or instance.settings.prod_endpoint, where)
+    return carry_out(instance, decision) if act else record(instance, decision)
 
 
 @dataclass(frozen=True)
@@ -1011,7 +880,6 @@ class EndpointMetrics:
         }
 
 
-@_remote
 def endpoint_metrics(
     name: str,
     *,
@@ -1036,7 +904,6 @@ def endpoint_metrics(
     return EndpointMetrics(name, minutes, step_seconds, points)
 
 
-@_remote
 def latest_check(
     endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
 ) -> dict[str, Any] | None:
@@ -1056,7 +923,6 @@ def latest_check(
 # Team mode: the audit log and loopline's database ---------------------------------------------------
 
 
-@_remote
 def audit_verify(*, project: PathLike | None = None) -> Verification:
     """Recompute the audit log's hash chain; name every edited, deleted or reordered event."""
     from loopline import audit
@@ -1098,7 +964,6 @@ def _scope(instance: Instance, workspace: str) -> str:
     return workspace
 
 
-@_remote
 def user_add(name: str, *, project: PathLike | None = None) -> UserInfo:
     """Add a control-plane user (with no roles until granted); adding an existing user changes nothing."""
     from loopline.access import add_user
@@ -1107,7 +972,6 @@ def user_add(name: str, *, project: PathLike | None = None) -> UserInfo:
     return add_user(instance.db, name, instance.actor)[0]
 
 
-@_remote
 def user_list(*, project: PathLike | None = None) -> list[UserInfo]:
     """Every control-plane user and their roles."""
     from loopline.access import list_users
@@ -1115,7 +979,6 @@ def user_list(*, project: PathLike | None = None) -> list[UserInfo]:
     return list_users(_provisioned(project).db)
 
 
-@_remote
 def user_grant(name: str, role: str | None, workspace: str, *, project: PathLike | None = None) -> UserInfo:
     """Give a user a role on a workspace (``*`` for every workspace); ``role=None`` takes it away."""
     from loopline.access import grant
@@ -1124,7 +987,6 @@ def user_grant(name: str, role: str | None, workspace: str, *, project: PathLike
     return grant(instance.db, name, role, _scope(instance, workspace), instance.actor)
 
 
-@_remote
 def token_create(user: str, *, expires: str | None = None, project: PathLike | None = None) -> TokenInfo:
     """A new API token for a user (``expires`` like ``30d``); its secret is shown this once."""
     from loopline.access import create_token
@@ -1133,7 +995,6 @@ def token_create(user: str, *, expires: str | None = None, project: PathLike | N
     return create_token(instance.db, user, expires, instance.actor)
 
 
-@_remote
 def token_list(user: str | None = None, *, project: PathLike | None = None) -> list[TokenInfo]:
     """Every API token's id, user, expiry and revocation (never a secret)."""
     from loopline.access import list_tokens
@@ -1141,33 +1002,12 @@ def token_list(user: str | None = None, *, project: PathLike | None = None) -> l
     return list_tokens(_provisioned(project).db, user)
 
 
-@_remote
 def token_revoke(token_id: str, *, project: PathLike | None = None) -> TokenInfo:
     """Revoke an API token by its id; it is refused from then on."""
     from loopline.access import revoke_token
 
     instance = _provisioned(project)
     return revoke_token(instance.db, token_id, instance.actor)
-
-
-def ui(*, host: str = "127.0.0.1", port: int = 8800, project: PathLike | None = None) -> None:
-    """Serve the web dashboard for the person at this machine until interrupted (blocks)."""
-    from loopline.ui.app import run
-
-    if url := os.environ.get("LOOPLINE_URL"):
-        raise UsageError(
-            f"LOOPLINE_URL is set: the control plane serves the dashboard; open {url.rstrip('/')}/ui/"
-        )
-    instance = _provisioned(project)
-    run(instance.root, host, port)
-
-
-def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | None = None) -> None:
-    """Serve the control plane (the SDK over HTTP, with tokens and roles) until interrupted (blocks)."""
-    from loopline.control.app import run
-
-    instance = _provisioned(project)
-    run(instance.root, host, port)
 
 
 def import_inner_loop(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import yaml
 
 from loopline.domain import Tier
 from loopline.git import run_git
+from loopline.net import free_port
 from loopline.progress import NullReporter, Reporter
 
 __all__ = ["DemoResult", "run_demo"]
@@ -57,12 +57,6 @@ class DemoResult:
             "traffic": self.traffic,
             "models": self.models,
         }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _commit(root: Path, message: str) -> str:
@@ -118,7 +112,7 @@ class _Demo:
 
     def setup(self) -> None:
         self.api.init(self.path, self.tier, project="demo")
-        ports = {"prod": _free_port(), "test": _free_port(), "dev": _free_port()}
+        ports = {"prod": free_port(), "test": free_port(), "dev": free_port()}
         config = self.path / "loopline.yaml"
         text = config.read_text()
         assert "  watch_seconds: 30\n" in text, "the sample's loopline.yaml changed; update the demo"

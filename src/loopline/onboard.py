@@ -244,7 +244,7 @@ def onboard(
     timeout: float = 3600,
 ) -> Onboarded:
     """Find the training, run it once, and write loopline's files into the repository at ``root``."""
-    from loopline.scaffold import render_templates
+    from loopline.rendering import render_templates
     from loopline.workflows.files import workflow_files
 
     root = root.expanduser().resolve()

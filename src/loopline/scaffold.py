@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from loopline.domain import Tier
 from loopline.errors import DirectoryNotEmpty, UsageError
 from loopline.git import is_git_repo, run_git
+from loopline.rendering import render_templates
+from loopline.workflows.files import workflow_files
 
-__all__ = ["InitResult", "init_project", "render_templates"]
+__all__ = ["InitResult", "init_project"]
 
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -39,37 +39,6 @@ class InitResult:
             "files": list(self.files),
             "git_initialised": self.git_initialised,
         }
-
-
-def _walk(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
-    found = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name == "__pycache__":
-            continue
-        name = f"{prefix}{entry.name}"
-        if entry.is_dir():
-            found.extend(_walk(entry, f"{name}/"))
-        else:
-            found.append((name, entry))
-    return found
-
-
-def render_templates(group: str, context: dict[str, Any]) -> dict[str, bytes]:
-    """Every file of template group ``group`` rendered: ``*.j2`` through Jinja2, ``dot-x`` named ``.x``."""
-    import jinja2
-
-    environment = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    rendered: dict[str, bytes] = {}
-    for name, entry in _walk(resources.files("loopline") / "templates" / group):
-        target = "/".join(
-            part.replace("dot-", ".", 1) if part.startswith("dot-") else part for part in name.split("/")
-        )
-        if target.endswith(".j2"):
-            text = environment.from_string(entry.read_text(encoding="utf-8")).render(**context)
-            rendered[target.removesuffix(".j2")] = text.encode()
-        else:
-            rendered[target] = entry.read_bytes()
-    return rendered
 
 
 def _export_heldout(path: Path) -> None:
@@ -100,8 +69,6 @@ def init_project(
     name = project or _NAME.sub("-", path.name).strip("-.") or "project"
     context = {"project": name, "tier": tier.value, "model_name": model or f"{name}-classifier"}
     files = render_templates("project", context)
-    from loopline.workflows.files import workflow_files
-
     files.update(workflow_files())
     path.mkdir(parents=True, exist_ok=True)
     for relative, content in files.items():

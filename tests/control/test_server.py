@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,19 @@ class Team:
                 loopline.create_endpoint(name, workspace, project=self.project)
         if "dev-batch" not in {b.name for b in loopline.list_batch_endpoints(project=self.project)}:
             loopline.create_batch_endpoint("dev-batch", "dev", project=self.project)
+
+
+@dataclass
+class Steps:
+    """A reporter that keeps what it is told."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def step(self, message: str) -> None:
+        self.seen.append(message)
+
+    def output(self, line: str) -> None:
+        self.seen.append(line)
 
 
 def _team(project: Path, **env: str) -> Iterator[Team]:
@@ -317,8 +330,11 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     # A releaser promotes; the developer's token could not.
     monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["tess"])
     # No --commit: the caller's HEAD, not the control plane's checkout (which is still at the first commit).
-    tested = loopline.outer_loop_test(clone)
+    # Its progress streams back to the caller's reporter as the control plane works.
+    steps = Steps()
+    tested = loopline.connect(team.plane.url, team.tokens["tess"]).outer_loop_test(clone, reporter=steps)
     assert tested.passed and tested.git_commit == second != git(team.project, "rev-parse", "HEAD")
+    assert any(step.startswith(f"validating proj-classifier v2 from {second[:7]}") for step in steps.seen)
     assert loopline.validation_report(project=clone).git_commit == second
 
     dashboard = cli_process("ui", cwd=clone, env=env)

@@ -1,14 +1,18 @@
 """``loopline server``: the control plane, every SDK operation over HTTP with tokens and roles.
 
-``POST /v1/<function>`` takes the function's arguments as a JSON object and answers its result as JSON
-(``GET /openapi.json`` documents each). Every call carries ``Authorization: Bearer <token>``; the caller's
-role on the workspace the call touches is checked against :mod:`loopline.control.rules` before anything
-runs, and refusals are audited. The server holds the database and store credentials; its callers do not.
+``POST /v1/<operation>`` takes the operation's arguments as a JSON object and answers its result as JSON
+(``GET /openapi.json`` documents each); the routes are the operation table's (``operations.py``). Every
+call carries ``Authorization: Bearer <token>``; the operation runs as the token's user, so its rule is
+checked (and a refusal audited) before anything runs, and what it lists is what that user may read. A
+caller that accepts ``application/x-ndjson`` gets a long operation's progress as it happens, then its
+result. The server holds the database and store credentials; its callers do not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import logging
 import tempfile
 import time
@@ -24,21 +28,21 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from loopline import access, audit
-from loopline.api import REMOTE, import_inner_loop
-from loopline.control.codec import signature
+from loopline import access
+from loopline.api import import_inner_loop
 from loopline.control.openapi import document
-from loopline.control.rules import RULES
-from loopline.control.upload import InnerLoopUpload, unpack
-from loopline.errors import Forbidden, LooplineError, NotFound, RateLimited, Unauthenticated, UsageError
-from loopline.events import RefusedAttempt
-from loopline.instance import Instance, acting_as
+from loopline.errors import LooplineError, NotFound, RateLimited, Unauthenticated, UsageError
+from loopline.instance import Instance
+from loopline.operations import acting, authorize, invoke, operations
+from loopline.remote.client import STREAM
+from loopline.remote.codec import signature
+from loopline.remote.upload import InnerLoopUpload, unpack
 from loopline.ui.app import build_ui
 
-__all__ = ["FailureLimiter", "build_app", "run"]
+__all__ = ["FailureLimiter", "build_app"]
 
 log = logging.getLogger("loopline.server")
 
@@ -118,29 +122,13 @@ class ControlPlane:
         return self.sign_in(token.strip() or None, address)
 
     def authorize(self, principal: access.Principal, name: str, arguments: dict[str, Any]) -> None:
-        """Refuse, and audit the refusal, unless the caller's role allows this call."""
-        instance = Instance.open(self.root)
-        role, workspace = RULES[name](instance, arguments)
-        try:
-            principal.require(role, workspace, name.replace("_", " "))
-        except Forbidden as refused:
-            audit.record(
-                instance.db,
-                RefusedAttempt(
-                    actor=principal.user,
-                    workspace=None if workspace == access.ALL_WORKSPACES else workspace,
-                    reason=refused.message,
-                    outcome="forbidden",
-                    details={"operation": name, "role_needed": role.label, "scope": workspace},
-                ),
-            )
-            raise
+        """Refuse, and audit the refusal, unless the caller's role allows this operation."""
+        authorize(Instance.open(self.root), operations()[name], arguments, principal)
 
     def call(self, principal: access.Principal, name: str, arguments: dict[str, Any]) -> Any:
-        """Check the caller's role, then run the SDK function as that caller."""
-        self.authorize(principal, name, arguments)
-        with acting_as(principal.user):
-            return REMOTE[name](**arguments, project=self.root)
+        """Run the operation as the caller: their role checked, what it lists filtered for them."""
+        with acting(principal):
+            return invoke(operations()[name], arguments, project=self.root)
 
     def handler(self, name: str, work: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Any]:
         """A Starlette handler around ``work``: the one error boundary and the one log line per call."""
@@ -149,7 +137,8 @@ class ControlPlane:
             started = time.perf_counter()
             request.state.user = "-"
             try:
-                response = _json(await work(request))
+                answer = await work(request)
+                response = answer if isinstance(answer, Response) else _json(answer)
             except LooplineError as error:
                 response = _error(error)
             except Exception:
@@ -189,16 +178,62 @@ class ControlPlane:
             raise UsageError(f"the body of {name} is not valid JSON") from None
 
     def function(self, name: str) -> Callable[[Request], Any]:
-        """The handler of one SDK function: arguments in, result out."""
-        shape = signature(REMOTE[name])
+        """The handler of one operation: arguments in, result out (or progress, then the result)."""
+        op = operations()[name]
+        shape = signature(op)
+        reports = "reporter" in inspect.signature(op.function).parameters
 
         async def work(request: Request) -> Any:
             principal = await self._signed_in(request)
             arguments = shape.decode_arguments(await self._json_body(request, name))
+            if reports and STREAM in request.headers.get("accept", ""):
+                await run_in_threadpool(self.authorize, principal, name, arguments)
+                return self._streamed(principal, name, arguments, shape.encode_result)
             result = await run_in_threadpool(self.call, principal, name, arguments)
             return shape.encode_result(result)
 
         return self.handler(name, work)
+
+    def _streamed(
+        self,
+        principal: access.Principal,
+        name: str,
+        arguments: dict[str, Any],
+        encode: Callable[[Any], Any],
+    ) -> Response:
+        """Run the operation in a thread, streaming its progress lines, then its result or error."""
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        def send(event: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(lines.put_nowait, orjson.dumps(event) + b"\n")
+
+        class Relay:
+            def step(self, message: str) -> None:
+                send({"step": message})
+
+            def output(self, line: str) -> None:
+                send({"output": line})
+
+        def run() -> None:
+            try:
+                send({"result": encode(self.call(principal, name, {**arguments, "reporter": Relay()}))})
+            except LooplineError as error:
+                send({"error": error.to_dict(), "status": error.http_status})
+            except Exception:
+                log.error("unexpected error in %s:\n%s", name, traceback.format_exc())
+                failure = {"error_code": "INTERNAL", "message": f"{name} failed unexpectedly", "exit_code": 4}
+                send({"error": failure, "status": 500})
+            finally:
+                loop.call_soon_threadsafe(lines.put_nowait, None)
+
+        async def body() -> Any:
+            done = loop.run_in_executor(None, run)
+            while (line := await lines.get()) is not None:
+                yield line
+            await done
+
+        return StreamingResponse(body(), media_type=STREAM)
 
     @property
     def uploads(self) -> Path:
@@ -237,7 +272,7 @@ class ControlPlane:
             ) from None
         await run_in_threadpool(self.authorize, principal, "inner_loop", {})
         result = await run_in_threadpool(self._import, principal, body)
-        return signature(REMOTE["inner_loop"]).encode_result(result)
+        return signature(operations()["inner_loop"]).encode_result(result)
 
     def _import(self, principal: access.Principal, body: InnerLoopUpload) -> Any:
         folder = self.uploads
@@ -247,7 +282,7 @@ class ControlPlane:
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 model_dir, artifacts = unpack(archive, Path(scratch))
-                with acting_as(principal.user):
+                with acting(principal):
                     return import_inner_loop(
                         model_dir,
                         artifacts,
@@ -296,11 +331,11 @@ class TokenAccess:
     def secret(self, request: Request) -> str:
         return request.cookies.get(self.cookie, "")
 
-    def allow(self, request: Request, operation: str, arguments: dict[str, Any]) -> None:
+    def principal(self, request: Request) -> access.Principal | None:
         principal = self._principal(request)
         if principal is None:
             raise Unauthenticated(problem="the dashboard session ended")
-        self.plane.authorize(principal, operation, arguments)
+        return principal
 
     def sign_in(self, token: str, address: str) -> str:
         return self.plane.sign_in(token or None, address).user
@@ -308,9 +343,6 @@ class TokenAccess:
 
 def build_app(root: Path) -> Starlette:
     """The control plane's ASGI application for the project at ``root``."""
-    missing = sorted(set(REMOTE) ^ set(RULES))
-    if missing:
-        raise RuntimeError(f"control-plane functions without a rule, or rules without a function: {missing}")
     plane = ControlPlane(root)
     spec = document()
 
@@ -328,21 +360,8 @@ def build_app(root: Path) -> Starlette:
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
     routes += [
-        Route(f"/v1/{name}", plane.function(name), methods=["POST"])
-        for name in sorted(REMOTE)
-        if name != "inner_loop"
+        Route(f"/v1/{op.name}", plane.function(op.name), methods=["POST"])
+        for op in operations().values()
+        if op.remote and op.name != "inner_loop"
     ]
     return Starlette(routes=routes)
-
-
-def run(root: Path, host: str, port: int) -> None:
-    """Serve the control plane until interrupted."""
-    import uvicorn
-
-    from loopline.serving.server import bind
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = build_app(root)
-    sock = bind(host, port, reuse_port=False)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])

@@ -1,13 +1,13 @@
-"""The control plane's OpenAPI document, generated from the SDK functions' own annotations."""
+"""The control plane's OpenAPI document: the operation table's routes, from the functions' annotations."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
-from loopline import __version__
-from loopline.api import REMOTE
-from loopline.control.codec import signature
-from loopline.control.upload import InnerLoopUpload
+from loopline.operations import operations
+from loopline.remote.codec import signature
+from loopline.remote.upload import InnerLoopUpload
 
 __all__ = ["document"]
 
@@ -37,8 +37,9 @@ def document() -> dict[str, Any]:
         "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
         "required": ["error_code", "message"],
     }
-    for name in sorted(REMOTE):
-        shape = signature(REMOTE[name])
+    for op in sorted((op for op in operations().values() if op.remote), key=lambda op: op.name):
+        name = op.name
+        shape = signature(op)
         properties = {
             arg: _lift(adapter.json_schema(ref_template=_REF), components)
             for arg, adapter in shape.parameters.items()
@@ -98,7 +99,7 @@ def document() -> dict[str, Any]:
     components["Error"] = error
     return {
         "openapi": "3.1.0",
-        "info": {"title": "loopline control plane", "version": __version__},
+        "info": {"title": "loopline control plane", "version": version("loopline")},
         "paths": paths,
         "components": {
             "schemas": components,

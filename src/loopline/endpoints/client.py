@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.instance import Instance
+from loopline.net import free_port
 
 __all__ = ["EndpointClient", "InvokeResult", "Live", "invoke", "live_server"]
 
@@ -211,12 +211,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Iterator[Live]:
     """The workspace's running server, or a temporary one for the length of the block."""
@@ -228,7 +222,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
         finally:
             client.close()
         return
-    port = _free_port()
+    port = free_port()
     log = instance.logs_dir / f"serve-{workspace}-{port}.log"
     argv = [
         sys.executable,

@@ -34,7 +34,7 @@ from loopline.events import PolicyDecided
 from loopline.instance import Instance
 from loopline.state.schema import monitor_checks
 
-__all__ = ["ACTIONS", "Decision", "evaluate_policy", "load_policy"]
+__all__ = ["ACTIONS", "Decision", "advice", "evaluate_policy", "load_policy", "record"]
 
 ACTIONS = ("no-change", "rollback", "retrain", "data-refresh", "alert")
 OPERATORS = {
@@ -151,10 +151,9 @@ def latest_check(instance: Instance, endpoint: str, workspace: str) -> Any:
     return row
 
 
-def evaluate_policy(
-    instance: Instance, policy_path: Path, endpoint: str, workspace: str, *, act: bool = False
-) -> Decision:
-    """Decide from the latest check of ``workspace``'s endpoint; with ``act``, carry out a rollback."""
+def evaluate_policy(instance: Instance, policy_path: Path, endpoint: str, workspace: str) -> Decision:
+    """Decide from the latest check of ``workspace``'s endpoint (what to do, not doing it: the loop above
+    carries a decision out, then :func:`record` audits it)."""
     policy = load_policy(policy_path)
     check = latest_check(instance, endpoint, workspace)
     signals = dict(check["signals"])
@@ -168,7 +167,7 @@ def evaluate_policy(
         "signals": signals,
     }
     body = json.dumps({"policy": policy.digest, "evidence": evidence}, sort_keys=True, default=str)
-    decision = Decision(
+    return Decision(
         decision_id=hashlib.sha256(body.encode()).hexdigest()[:16],
         action=action,
         rule=rule.get("name", f"rules[{policy.rules.index(rule)}]") if rule else None,
@@ -179,18 +178,21 @@ def evaluate_policy(
         evidence=evidence,
         matched=[r.get("name", "") for r in policy.rules if _matches(r, signals)],
     )
-    if act:
-        decision.acted, decision.outcome = _act(instance, decision)
+
+
+def record(instance: Instance, decision: Decision) -> Decision:
+    """Audit a decision, with what was done about it."""
+    evidence = decision.evidence
     audit.record(
         instance.db,
         PolicyDecided(
             actor=instance.actor,
-            workspace=workspace,
+            workspace=decision.workspace,
             model=None,
-            version=check["version"],
-            git_commit=check["git_commit"],
-            target=endpoint,
-            outcome=action,
+            version=evidence["version"],
+            git_commit=evidence["git_commit"],
+            target=decision.endpoint,
+            outcome=decision.action,
             reason=decision.rule,
             details={
                 "decision_id": decision.decision_id,
@@ -204,25 +206,11 @@ def evaluate_policy(
     return decision
 
 
-def _act(instance: Instance, decision: Decision) -> tuple[bool, str]:
-    if decision.action == "rollback":
-        from loopline.loops.rollback import run_rollback
-
-        result = run_rollback(
-            instance,
-            previous=True,
-            endpoint=decision.endpoint,
-            workspace=decision.workspace,
-            reason=f"policy decision {decision.decision_id}: {decision.rule}",
-        )
-        return result.changed, result.message
-    if decision.action == "retrain":
-        return False, (
-            "retrain: refresh the training data, then dispatch the inner-loop workflow "
-            "(gh workflow run inner-loop.yml)"
-        )
-    if decision.action == "data-refresh":
-        return False, "data-refresh: refresh the inbox data asset the model depends on"
-    if decision.action == "alert":
-        return False, "alert: a person should look at the signals"
-    return False, "no change"
+def advice(action: str) -> str:
+    """What a person should do for a decision loopline does not carry out itself."""
+    return {
+        "retrain": "retrain: refresh the training data, then dispatch the inner-loop workflow "
+        "(gh workflow run inner-loop.yml)",
+        "data-refresh": "data-refresh: refresh the inbox data asset the model depends on",
+        "alert": "alert: a person should look at the signals",
+    }.get(action, "no change")

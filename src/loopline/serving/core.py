@@ -21,8 +21,8 @@ import numpy as np
 import orjson
 
 from loopline.errors import RequestRejected
-from loopline.monitoring.sampling import Sampler
 from loopline.serving.failures import describe_failure
+from loopline.serving.sampling import Sampler
 from loopline.serving.schema import bad, parse_body, to_model_input
 from loopline.serving.state import DeploymentRuntime, EndpointRoute
 from loopline.serving.stats import StatsRecorder

@@ -29,28 +29,12 @@ import orjson
 
 from loopline import children
 from loopline.errors import UsageError
+from loopline.net import bind
 from loopline.serving.steering import steer
 
 __all__ = ["bind", "run_worker", "serve"]
 
 log = logging.getLogger("loopline.serve")
-
-
-def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
-    """A listening TCP socket with TCP_NODELAY (inherited by accepted connections)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
-    sock.listen(2048)
-    return sock
 
 
 def _uvicorn_options() -> tuple[Any, Any]:
@@ -80,10 +64,10 @@ class _Worker:
 
     def __init__(self, project: Path, workspace: str) -> None:
         from loopline.instance import Instance
-        from loopline.monitoring.sampling import Sampler
         from loopline.serving import metrics as metrics_module
         from loopline.serving.core import AccessLog, ScoringCore
         from loopline.serving.openapi import document
+        from loopline.serving.sampling import Sampler
         from loopline.serving.stats import StatsRecorder
 
         self.instance = Instance.open(project)

@@ -25,18 +25,21 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from loopline import api
+from loopline.access import Principal
 from loopline.errors import LooplineError, UsageError
 from loopline.instance import acting_as, current_actor
+from loopline.operations import acting, call
 from loopline.ui import views
 
-__all__ = ["Access", "LocalAccess", "build_ui"]
+__all__ = ["Access", "LocalAccess", "build_ui", "local_app"]
 
 PREFIX = "/ui"
 _COMMIT = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
 
 class Access(Protocol):
-    """Who is asking, and whether they may do something."""
+    """Who is asking. What they may see and do is the operation table's business (operations.py): every
+    page and action calls the SDK as them, so the dashboard allows and filters exactly as the API does."""
 
     needs_sign_in: bool
 
@@ -46,8 +49,8 @@ class Access(Protocol):
     def secret(self, request: Request) -> str:
         """What the request's CSRF token is derived from (the session's identity)."""
 
-    def allow(self, request: Request, operation: str, arguments: dict[str, Any]) -> None:
-        """Raise Forbidden (audited) unless the user may run ``operation`` with ``arguments``."""
+    def principal(self, request: Request) -> Principal | None:
+        """The signed-in caller, whose roles are checked; None for the person at this machine."""
 
     def sign_in(self, token: str, address: str) -> str:
         """Check a token sent from ``address``; the user it belongs to."""
@@ -67,7 +70,7 @@ class LocalAccess:
     def secret(self, request: Request) -> str:
         return "local"
 
-    def allow(self, request: Request, operation: str, arguments: dict[str, Any]) -> None:
+    def principal(self, request: Request) -> Principal | None:
         return None
 
     def sign_in(self, token: str, address: str) -> str:
@@ -112,7 +115,6 @@ class Dashboard:
             if self.access.needs_sign_in and self.access.user(request) is None:
                 return RedirectResponse(f"{PREFIX}/signin", status_code=303)
             try:
-                await run_in_threadpool(self.access.allow, request, "status", {})
                 context = await run_in_threadpool(self._as_user, request, build)
             except LooplineError as error:
                 return self.render(request, "error.html", error.http_status, message=error.message)
@@ -121,6 +123,12 @@ class Dashboard:
         return handle
 
     def _as_user(self, request: Request, build: Callable[[Request], Any]) -> Any:
+        """``build`` as the caller: every SDK call in it checked and filtered for them."""
+        principal = self.access.principal(request)
+        if principal is not None:
+            with acting(principal):
+                call(api.status, project=self.root)  # a page needs the right to see the instance at all
+                return build(request)
         with acting_as(self.access.user(request) or "unknown"):
             return build(request)
 
@@ -133,7 +141,7 @@ class Dashboard:
         model = request.query_params.get("model") or None
         commit = request.query_params.get("commit") or None
         rows, names = views.models_page(self.root, model, commit)
-        repository = api.status(self.root).repository_url
+        repository = call(api.status, self.root).repository_url
         return {"rows": rows, "names": names, "model": model, "commit": commit, "repository": repository}
 
     def endpoints(self, request: Request) -> dict[str, Any]:
@@ -141,7 +149,7 @@ class Dashboard:
 
     def history(self, request: Request) -> dict[str, Any]:
         filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
-        records = api.history(self.root, limit=500, **filters)
+        records = call(api.history, self.root, limit=500, **filters)
         return {"records": list(reversed(records)), "filters": filters}
 
     def commit(self, request: Request) -> dict[str, Any]:
@@ -153,14 +161,14 @@ class Dashboard:
             "sha": sha,
             "versions": versions,
             "records": records,
-            "repository": api.status(self.root).repository_url,
+            "repository": call(api.status, self.root).repository_url,
         }
 
     def report(self, request: Request) -> dict[str, Any]:
         sha = request.path_params["sha"]
         if not _COMMIT.match(sha):
             raise UsageError(f"'{sha}' is not a commit id")
-        return {"report": api.validation_report(sha, project=self.root)}
+        return {"report": call(api.validation_report, sha, project=self.root)}
 
     async def metrics(self, request: Request) -> Response:
         if self.access.needs_sign_in and self.access.user(request) is None:
@@ -168,8 +176,7 @@ class Dashboard:
         name, workspace = request.path_params["name"], request.path_params["workspace"]
 
         def load() -> Any:
-            self.access.allow(request, "endpoint_metrics", {"name": name, "workspace": workspace})
-            return api.endpoint_metrics(name, workspace=workspace, project=self.root).to_dict()
+            return call(api.endpoint_metrics, name, workspace=workspace, project=self.root).to_dict()
 
         try:
             return JSONResponse(await run_in_threadpool(self._as_user, request, lambda _r: load()))
@@ -195,14 +202,14 @@ class Dashboard:
         return self._back(back, flash=message)
 
     def _run(self, request: Request, operation: str, arguments: dict[str, Any]) -> str:
-        self.access.allow(request, operation, arguments)
-        with acting_as(self.access.user(request) or "unknown"):
+        def act(_request: Request) -> str:
             if operation == "rollback":
-                result = api.rollback(self.root, **arguments)
-                return result.message
-            info = api.set_traffic(project=self.root, **arguments)
+                return call(api.rollback, self.root, **arguments).message
+            info = call(api.set_traffic, project=self.root, **arguments)
             shown = ", ".join(f"{name} {share}%" for name, share in info.traffic.items())
             return f"traffic of {info.name} is now {shown}"
+
+        return str(self._as_user(request, act))
 
     @staticmethod
     def _back(url: str, **message: str) -> Response:
@@ -295,14 +302,3 @@ def local_app(root: Path) -> Starlette:
         return RedirectResponse(f"{PREFIX}/", status_code=307)
 
     return Starlette(routes=[Route("/", home), Mount(PREFIX, app=build_ui(root))])
-
-
-def run(root: Path, host: str, port: int) -> None:
-    """Serve the dashboard until interrupted."""
-    import uvicorn
-
-    from loopline.serving.server import bind
-
-    sock = bind(host, port, reuse_port=False)
-    config = uvicorn.Config(local_app(root), log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])

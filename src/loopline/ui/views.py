@@ -9,6 +9,7 @@ from typing import Any
 
 from loopline import api
 from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo
+from loopline.operations import call
 
 __all__ = ["Node", "Topology", "ago", "commit_page", "endpoints_page", "models_page", "topology"]
 
@@ -64,11 +65,11 @@ def _live(endpoints: list[EndpointInfo], workspace: str) -> tuple[EndpointInfo, 
 
 def topology(project: Path) -> Topology:
     """dev -> shared -> test -> prod, each with the commit and version it holds, and the last moves."""
-    status = api.status(project)
+    status = call(api.status, project)
     name = status.model
-    endpoints = api.list_endpoints(project=project)
+    endpoints = call(api.list_endpoints, project=project)
     moves = sorted(
-        (r for kind in MOVES for r in api.history(project, kind=kind, limit=20)), key=lambda r: r.seq
+        (r for kind in MOVES for r in call(api.history, project, kind=kind, limit=20)), key=lambda r: r.seq
     )
     order = ["dev", SHARED, *[w for w in ("test", "prod") if w in status.workspaces]]
     nodes = []
@@ -126,10 +127,11 @@ class ModelRow:
 
 def models_page(project: Path, model: str | None, commit: str | None) -> tuple[list[ModelRow], list[str]]:
     """Every model version across workspaces (filtered), newest first, and the model names."""
-    status = api.status(project)
-    endpoints = api.list_endpoints(project=project)
+    status = call(api.status, project)
+    endpoints = call(api.list_endpoints, project=project)
     gates = {
-        (r.event.workspace, r.event.git_commit): r.event for r in api.history(project, kind="gate-evaluated")
+        (r.event.workspace, r.event.git_commit): r.event
+        for r in call(api.history, project, kind="gate-evaluated")
     }
     rows = []
     for version in sorted(
@@ -179,10 +181,10 @@ class EndpointView:
 def endpoints_page(project: Path) -> list[EndpointView]:
     """Every online endpoint with its rollback targets and latest monitoring check."""
     views = []
-    for info in api.list_endpoints(project=project):
+    for info in call(api.list_endpoints, project=project):
         live = {d.git_commit for d in info.deployments if d.traffic == 100}
         targets: dict[str, dict[str, Any]] = {}
-        for record in reversed(api.releases(info.name, workspace=info.workspace, project=project)):
+        for record in reversed(call(api.releases, info.name, workspace=info.workspace, project=project)):
             if record.git_commit not in live and record.git_commit not in targets:
                 targets[record.git_commit] = {
                     "commit": record.git_commit,
@@ -196,7 +198,7 @@ def endpoints_page(project: Path) -> list[EndpointView]:
                     "version": deployment.version,
                     "label": f"{deployment.git_commit[:7]} (v{deployment.version}, as {deployment.name})",
                 }
-        check = api.latest_check(info.name, workspace=info.workspace, project=project)
+        check = call(api.latest_check, info.name, workspace=info.workspace, project=project)
         psi = (check or {}).get("signals", {}).get("psi", {}) or {}
         drift = sorted(((k, float(v)) for k, v in psi.items()), key=lambda kv: kv[1], reverse=True)
         views.append(EndpointView(info, list(targets.values()), check, drift))
@@ -205,5 +207,5 @@ def endpoints_page(project: Path) -> list[EndpointView]:
 
 def commit_page(project: Path, commit: str) -> tuple[list[ModelVersionInfo], list[Any]]:
     """One commit's model versions and its story in the audit log."""
-    versions = [m for m in api.status(project).models if m.git_commit.startswith(commit.lower())]
-    return versions, api.history(project, commit=commit)
+    versions = [m for m in call(api.status, project).models if m.git_commit.startswith(commit.lower())]
+    return versions, call(api.history, project, commit=commit)

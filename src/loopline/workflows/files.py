@@ -8,6 +8,7 @@ from typing import Any
 
 from loopline.domain import WORKFLOW_TIERS, Tier
 from loopline.errors import UsageError
+from loopline.rendering import render_templates
 
 __all__ = ["WORKFLOWS", "WorkflowSwitch", "is_enabled", "workflow_files", "write_workflows"]
 
@@ -17,8 +18,6 @@ FOLDER = Path(".github") / "workflows"
 
 def workflow_files() -> dict[str, bytes]:
     """Every workflow file by its path in a project."""
-    from loopline.scaffold import render_templates
-
     return {str(FOLDER / name): content for name, content in render_templates("workflows", {}).items()}
 
 

@@ -8,10 +8,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from loopline import api
 from loopline.cli.app import app
 from loopline.cli.options import JsonOption, ProjectOption
 from loopline.cli.output import Output
+from loopline.cli.sdk import api
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopline import api
 from loopline.cli.app import app
 from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output, StepReporter
+from loopline.cli.sdk import api
 
 data_app = typer.Typer(help="Data assets: register, list, show.", no_args_is_help=True)
 batch_endpoint_app = typer.Typer(help="Batch endpoints: create, list, show.", no_args_is_help=True)

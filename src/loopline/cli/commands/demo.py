@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopline import api
+from loopline import launch
 from loopline.cli.app import app
 from loopline.cli.options import JsonOption
 from loopline.cli.output import Output, StepReporter
@@ -32,7 +32,7 @@ def demo(
 ) -> None:
     """Run the model lifecycle on a fresh sample project through its workflow files, and show the outcome."""
     output = Output(json)
-    result = api.demo(tier, keep, reporter=StepReporter(output, show_output=False))
+    result = launch.demo(tier, keep, reporter=StepReporter(output, show_output=False))
 
     def human(console: Console) -> None:
         table = Table(title=f"The demo finished in {result.seconds:.0f} s", title_justify="left")

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopline import api
+from loopline import launch
 from loopline.cli.app import app
 from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output
+from loopline.cli.sdk import api
 from loopline.errors import UsageError
 
 if TYPE_CHECKING:
@@ -455,4 +456,4 @@ def serve(
 ) -> None:
     """Serve every online endpoint of a workspace, following changes as they happen, until Ctrl-C."""
     Output(False).note(f"serving the endpoints of {workspace} (Ctrl-C to stop)")
-    api.serve(workspace, host=host, port=port, workers=workers, project=project)
+    launch.serve(workspace, host=host, port=port, workers=workers, project=project)

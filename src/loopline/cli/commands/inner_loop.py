@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopline import api
 from loopline.cli.app import app
 from loopline.cli.options import JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output, StepReporter
+from loopline.cli.sdk import api
 from loopline.errors import GateFailed
 
 

@@ -8,10 +8,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from loopline import api
 from loopline.cli.app import app
 from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
 from loopline.cli.output import Output, StepReporter
+from loopline.cli.sdk import api
 from loopline.errors import GateFailed, Refused, UsageError
 
 if TYPE_CHECKING:

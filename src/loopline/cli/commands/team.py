@@ -9,10 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopline import api
+from loopline import launch
 from loopline.cli.app import app
 from loopline.cli.options import HostOption, JsonOption, PortOption, ProjectOption
 from loopline.cli.output import Output
+from loopline.cli.sdk import api
 
 user_app = typer.Typer(help="Control-plane users and their roles per workspace.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for the control plane (LOOPLINE_TOKEN).", no_args_is_help=True)
@@ -29,7 +30,7 @@ def server(
     project: ProjectOption = None,
 ) -> None:
     """Serve the control plane: every SDK operation over HTTP, with tokens and roles (blocks)."""
-    api.server(host=host, port=port, project=project)
+    launch.server(host=host, port=port, project=project)
 
 
 @app.command("ui")
@@ -39,7 +40,7 @@ def ui(
     project: ProjectOption = None,
 ) -> None:
     """Serve the web dashboard at http://HOST:PORT/ui/ (blocks); the control plane serves it at /ui too."""
-    api.ui(host=host, port=port, project=project)
+    launch.ui(host=host, port=port, project=project)
 
 
 def _roles(roles: dict[str, str]) -> str:

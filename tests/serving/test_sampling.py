@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopline.monitoring import sampling
-from loopline.monitoring.sampling import Sampler
+from loopline.serving import sampling
+from loopline.serving.sampling import Sampler
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""Which role on which workspace each control-plane operation needs.
+"""Which role on which workspace an operation needs: the rules the operation table (operations.py) uses.
 
 ``reader`` reads everything of a workspace; ``developer`` runs the inner loop and changes dev's endpoints;
 ``releaser`` promotes into test and prod, rolls back and moves traffic outside dev; ``admin`` on every
-workspace (``*``) manages users, roles, tokens and the tier. Every SDK function the control plane serves
-has exactly one rule here; the server refuses to start otherwise.
+workspace (``*``) manages users, roles, tokens and the tier. A rule is a function of the instance and the
+call's arguments that answers (role, workspace).
 """
 
 from __future__ import annotations
@@ -15,7 +15,23 @@ from loopline.access import ALL_WORKSPACES, Role
 from loopline.errors import LooplineError
 from loopline.instance import Instance
 
-__all__ = ["RULES", "Need"]
+__all__ = [
+    "ADMIN",
+    "CHANGE_BATCH",
+    "CREATE_IN",
+    "DEVELOP",
+    "ENDPOINT_KEYS",
+    "POLICY",
+    "READ_ANY",
+    "RELEASE",
+    "RESUME_BATCH",
+    "VALIDATE",
+    "Need",
+    "Rule",
+    "change_endpoint",
+    "read_batch",
+    "read_endpoint",
+]
 
 Need = tuple[Role, str]
 Rule = Callable[[Instance, dict[str, Any]], Need]
@@ -106,60 +122,31 @@ def _batch_resume(instance: Instance, args: dict[str, Any]) -> Need:
 
 ADMIN = _fixed(Role.ADMIN, ALL_WORKSPACES)
 READ_ANY = _fixed(Role.READER, DEV)
+"""A reader of dev sees the instance."""
+DEVELOP = _fixed(Role.DEVELOPER, DEV)
+"""The inner loop and data: developers."""
+VALIDATE = _fixed(Role.RELEASER, TEST)
+RELEASE = _release
+CREATE_IN = _create_in
+CHANGE_BATCH = _batch_change
+RESUME_BATCH = _batch_resume
+ENDPOINT_KEYS = _endpoint_keys
+POLICY = _policy
 
-RULES: dict[str, Rule] = {
-    # Reading: a reader of dev sees the instance; reading an endpoint needs its workspace.
-    "status": READ_ANY,
-    "history": READ_ANY,
-    "audit_verify": READ_ANY,
-    "validation_report": READ_ANY,
-    "workflow_enabled": READ_ANY,
-    "workflow_list": READ_ANY,
-    "list_endpoints": READ_ANY,
-    "list_data": READ_ANY,
-    "get_data": READ_ANY,
-    "list_batch_endpoints": READ_ANY,
-    "batch_jobs": READ_ANY,
-    "batch_job": READ_ANY,
-    "get_endpoint": _read_endpoint("name"),
-    "releases": _read_endpoint("endpoint"),
-    "invoke_endpoint": _read_endpoint("name"),
-    "monitor_check": _read_endpoint("endpoint"),
-    "latest_check": _read_endpoint("endpoint"),
-    "endpoint_metrics": _read_endpoint("name"),
-    "get_batch_endpoint": lambda instance, args: (
+
+def read_endpoint(key: str) -> Rule:
+    """Reading the endpoint named by argument ``key`` (default: the prod endpoint)."""
+    return _read_endpoint(key)
+
+
+def change_endpoint(key: str) -> Rule:
+    """Changing the endpoint named by argument ``key``: a developer in dev, a releaser elsewhere."""
+    return _change_endpoint(key)
+
+
+def read_batch(key: str) -> Rule:
+    """Reading the batch endpoint named by argument ``key``."""
+    return lambda instance, args: (
         Role.READER,
-        _batch_workspace(instance, args["name"], args.get("workspace")),
-    ),
-    # The inner loop and data: developers.
-    "inner_loop": _fixed(Role.DEVELOPER, DEV),
-    "register_data": _fixed(Role.DEVELOPER, DEV),
-    # Endpoints: developers in dev, releasers elsewhere.
-    "create_endpoint": _create_in,
-    "delete_endpoint": _change_endpoint("name"),
-    "update_endpoint": _change_endpoint("name"),
-    "endpoint_keys": _endpoint_keys,
-    "set_traffic": _change_endpoint("name"),
-    "create_deployment": _change_endpoint("endpoint"),
-    "delete_deployment": _change_endpoint("endpoint"),
-    "create_batch_endpoint": _create_in,
-    "create_batch_deployment": _batch_change,
-    "batch_invoke": _batch_change,
-    "batch_resume": _batch_resume,
-    "batch_promote": _batch_change,
-    "batch_rollback": _batch_change,
-    "policy_evaluate": _policy,
-    # Promotion and rollback: releasers of the target workspace.
-    "outer_loop_test": _fixed(Role.RELEASER, TEST),
-    "outer_loop_prod": _release,
-    "rollback": _change_endpoint("endpoint"),
-    # Administration: admins of every workspace.
-    "up": ADMIN,
-    "set_tier": ADMIN,
-    "user_add": ADMIN,
-    "user_list": ADMIN,
-    "user_grant": ADMIN,
-    "token_create": ADMIN,
-    "token_list": ADMIN,
-    "token_revoke": ADMIN,
-}
+        _batch_workspace(instance, args[key], args.get("workspace")),
+    )

@@ -14,12 +14,15 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopline.errors import DirtyWorkingTree, UsageError
+
+if TYPE_CHECKING:
+    from loopline.remote.client import Client
 
 __all__ = ["InnerLoopUpload", "UploadedIdentity", "UploadedRun", "remote_inner_loop", "unpack"]
 
@@ -86,16 +89,15 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
+def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
-    from loopline.api import REMOTE
-    from loopline.control.client import post
-    from loopline.control.codec import signature
     from loopline.git import commit_identity
     from loopline.instance import Instance
     from loopline.loops.inner import DEV, train
     from loopline.mlflow_store import WorkspaceStore
+    from loopline.operations import operations
     from loopline.progress import NullReporter
+    from loopline.remote.codec import signature
 
     instance = Instance.open(arguments.get("project"))
     report = arguments.get("reporter") or NullReporter()
@@ -114,8 +116,8 @@ def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
         _pack(Path(made.model_uri.removeprefix("file://")), run_artifacts, archive)
-        report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {url}")
-        answer = post(url, "uploads", _chunks(archive), "application/gzip")
+        report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {client.url}")
+        answer = client.post("uploads", _chunks(archive), "application/gzip")
     body = InnerLoopUpload(
         upload=answer["upload"],
         model=arguments.get("model"),
@@ -133,6 +135,6 @@ def remote_inner_loop(url: str, arguments: dict[str, Any]) -> Any:
         ),
     )
     report.step("registering through the control plane")
-    result = post(url, "inner_loop", orjson.dumps(body.model_dump(mode="json")))
+    result = client.post("inner_loop", orjson.dumps(body.model_dump(mode="json")))
     shutil.rmtree(scratch, ignore_errors=True)
-    return signature(REMOTE["inner_loop"]).decode_result(result)
+    return signature(operations()["inner_loop"]).decode_result(result)

@@ -1,32 +1,33 @@
-"""Arguments and results of SDK functions as JSON, both ways, from the functions' own annotations.
+"""Arguments and results of SDK operations as JSON, both ways, from the functions' own annotations.
 
 The server and the remote client share this module, so a remote call returns the same dataclasses as
-a local one. Parameters that only make sense in the calling process (``project``, ``reporter``, and a
-few per function) are not sent.
+a local one. Parameters that only make sense in the calling process (``project``, ``reporter``, and those
+the operation table names) are not sent. The SDK imports its result types only for type checkers (so
+that a quick command loads few modules); their names are resolved here from those same imports.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
+import sys
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from loopline.errors import UsageError
 
+if TYPE_CHECKING:
+    from loopline.operations import Operation
+
 __all__ = ["LOCAL_ONLY", "Signature", "signature"]
 
 LOCAL_ONLY = frozenset({"project", "reporter"})
 """Parameters that stay in the calling process."""
-
-_PER_FUNCTION: dict[str, frozenset[str]] = {
-    # A policy file is the server's configuration, not the caller's choice of a path on the server.
-    "policy_evaluate": frozenset({"policy"}),
-}
 
 
 @dataclass(frozen=True)
@@ -77,17 +78,28 @@ class Signature:
 
 
 @cache
-def _namespace() -> dict[str, Any]:
-    from loopline.api import annotation_namespace
-
-    return annotation_namespace()
+def _namespace(module_name: str) -> dict[str, Any]:
+    """The module's globals, with the names it imports only for type checkers (its ``if TYPE_CHECKING:``
+    block, read from its source) imported for real."""
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    names = dict(vars(module))
+    tree = ast.parse(inspect.getsource(module))
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom) and statement.module:
+                    imported = importlib.import_module(statement.module)
+                    for alias in statement.names:
+                        names[alias.asname or alias.name] = getattr(imported, alias.name)
+    return names
 
 
 @cache
-def signature(function: Callable[..., Any]) -> Signature:
-    """The remote signature of an SDK function."""
-    hints = typing.get_type_hints(function, globalns=_namespace())
-    skipped = LOCAL_ONLY | _PER_FUNCTION.get(function.__name__, frozenset())
+def signature(op: Operation) -> Signature:
+    """The remote signature of an operation."""
+    function = op.function
+    hints = typing.get_type_hints(function, globalns=_namespace(function.__module__))
+    skipped = LOCAL_ONLY | op.local
     parameters: dict[str, TypeAdapter[Any]] = {}
     required: set[str] = set()
     for name, parameter in inspect.signature(function).parameters.items():
@@ -97,7 +109,7 @@ def signature(function: Callable[..., Any]) -> Signature:
         if parameter.default is inspect.Parameter.empty:
             required.add(name)
     return Signature(
-        name=function.__name__,
+        name=op.name,
         parameters=parameters,
         required=frozenset(required),
         result=TypeAdapter(hints["return"]),

@@ -1,0 +1,100 @@
+"""The commands that start something and block (a server, the dashboard, the control plane) or run the demo.
+
+Only the command line imports this module: launching is a front end's business, not the SDK's. Each
+launcher opens the instance the same way the SDK does and refuses what the SDK would refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.domain import SHARED, Tier
+from loopline.errors import UsageError
+from loopline.instance import Instance
+from loopline.net import bind
+
+if TYPE_CHECKING:
+    from loopline.lifecycle import DemoResult
+    from loopline.progress import Reporter
+
+__all__ = ["demo", "serve", "server", "ui"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _provisioned(project: PathLike | None) -> Instance:
+    instance = Instance.open(project)
+    instance.db.require_current(instance.root)
+    return instance
+
+
+def serve(
+    workspace: str = "dev",
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+    project: PathLike | None = None,
+) -> None:
+    """Serve every online endpoint of a workspace until interrupted (blocks)."""
+    from urllib.parse import urlsplit
+
+    from loopline.serving.server import serve as run
+
+    instance = _provisioned(project)
+    if workspace == SHARED:
+        raise UsageError("the shared registry serves no endpoints; serve a workspace")
+    instance.require_workspace(workspace)
+    default = urlsplit(instance.settings.endpoints_url(workspace))
+    run(
+        instance.root,
+        workspace,
+        host or default.hostname or "127.0.0.1",
+        port or default.port or 8700,
+        workers,
+    )
+
+
+def _uvicorn(app: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    sock = bind(host, port, reuse_port=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def ui(*, host: str = "127.0.0.1", port: int = 8800, project: PathLike | None = None) -> None:
+    """Serve the web dashboard for the person at this machine until interrupted (blocks)."""
+    from loopline.ui.app import local_app
+
+    if url := os.environ.get("LOOPLINE_URL"):
+        raise UsageError(
+            f"LOOPLINE_URL is set: the control plane serves the dashboard; open {url.rstrip('/')}/ui/"
+        )
+    _uvicorn(local_app(_provisioned(project).root), host, port)
+
+
+def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | None = None) -> None:
+    """Serve the control plane (the SDK over HTTP, with tokens and roles) until interrupted (blocks)."""
+    from loopline.control.app import build_app
+
+    root = _provisioned(project).root
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _uvicorn(build_app(root), host, port)
+
+
+def demo(
+    tier: str | Tier = Tier.FULL, keep: PathLike | None = None, *, reporter: Reporter | None = None
+) -> DemoResult:
+    """Run the model lifecycle on a fresh sample project (kept in ``keep`` when given)."""
+    from loopline.lifecycle import run_demo
+
+    try:
+        chosen = Tier(tier)
+    except ValueError:
+        names = ", ".join(t.value for t in Tier)
+        raise UsageError(f"tier '{tier}' does not exist; use one of {names}") from None
+    return run_demo(chosen, Path(keep) if keep is not None else None, reporter)

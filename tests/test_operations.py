@@ -1,0 +1,58 @@
+"""The operation table: every SDK operation once, with an explicit wire name, a rule, and a wire codec
+that its route, the OpenAPI document and the remote client all share."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+from loopline import api
+from loopline.control.openapi import document
+from loopline.operations import operation, operations
+from loopline.remote.codec import LOCAL_ONLY, signature
+
+
+def test_every_public_sdk_function_has_exactly_one_row() -> None:
+    functions = {name for name in api.__all__ if inspect.isfunction(getattr(api, name))}
+    rows = [op.function.__name__ for op in operations().values()]
+    assert sorted(rows) == sorted(functions)
+    assert len(set(rows)) == len(rows)
+
+
+def test_the_control_plane_serves_the_remote_rows_under_their_wire_names() -> None:
+    paths = {path.removeprefix("/v1/") for path in document()["paths"]}
+    remote = {op.name for op in operations().values() if op.remote}
+    assert paths == remote | {"uploads"}
+    assert "init" not in paths and "workflow_run" not in paths  # they write the caller's own files
+
+
+def sample(schema: dict[str, Any]) -> Any:
+    """A JSON value of ``schema`` (the first choice of a union that is not null)."""
+    if "anyOf" in schema:
+        return sample(next(s for s in schema["anyOf"] if s.get("type") != "null"))
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"string": "some-name", "integer": 2, "number": 0.5, "boolean": True, "object": {}, "array": []}[
+        schema.get("type", "object")
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in operations().items() if op.remote))
+def test_each_remote_operation_round_trips_through_the_wire_codec(name: str) -> None:
+    op = operations()[name]
+    shape = signature(op)
+    parameters = inspect.signature(op.function).parameters
+    assert set(shape.parameters) == set(parameters) - LOCAL_ONLY - op.local
+    sent = {arg: sample(adapter.json_schema()) for arg, adapter in shape.parameters.items()}
+    received = shape.decode_arguments(sent)
+    assert shape.encode_arguments(received) == sent
+    assert shape.result.json_schema(mode="serialization")  # the result has a JSON form too
+
+
+def test_a_row_is_found_from_its_function_and_names_its_rule() -> None:
+    assert operation(api.rollback).name == "rollback"
+    assert operation(api.outer_loop_prod).caller_head
+    with pytest.raises(KeyError):
+        operation(print)
