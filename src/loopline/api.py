@@ -399,18 +399,19 @@ def endpoint_keys(
 
 def set_traffic(
     name: str,
-    traffic: dict[str, int] | list[str],
+    traffic: dict[str, int] | list[str] | None,
     *,
     workspace: str | None = None,
     mirror: dict[str, int] | list[str] | None = None,
     reason: str | None = None,
     project: PathLike | None = None,
 ) -> EndpointInfo:
-    """Set an endpoint's traffic split (``{"blue": 90, "green": 10}`` or ``["blue=90", "green=10"]``)."""
+    """Set an endpoint's traffic split (``{"blue": 90, "green": 10}`` or ``["blue=90", "green=10"]``; None
+    keeps the split, to change only the ``mirror``)."""
     from loopline.endpoints import service
     from loopline.endpoints.traffic import parse_assignments
 
-    shares = parse_assignments(traffic) if isinstance(traffic, list) else dict(traffic)
+    shares = parse_assignments(traffic) if isinstance(traffic, list) else traffic
     if isinstance(mirror, list):
         mirror = {} if mirror in (["none"], []) else parse_assignments(mirror, "mirror")
     return service.set_traffic(

@@ -159,3 +159,15 @@ def resolve_commit(db: Database, workspace: str, name: str, ref: CommitRef) -> s
             f"commit prefix {ref.text} is ambiguous in {workspace} ({shown}); give more digits"
         )
     return str(commits[0])
+
+
+def version_for_commit(db: Database, workspace: str, name: str, commit: str) -> ModelVersionInfo:
+    """``workspace``'s version of ``name`` made from ``commit`` (a full SHA, or a unique prefix of 7+): of
+    several, the newest clean one (made from a committed tree) before any made from a dirty one."""
+    ref = CommitRef(commit)
+    full = ref.text if ref.is_full else resolve_commit(db, workspace, name, ref)
+    listed = list_versions(db, workspace=workspace, name=name, commit=full)
+    found = [v for v in listed if v.git_commit == full]
+    if not found:
+        raise NotFound(f"commit {full[:7]} has no version of '{name}' in {workspace}")
+    return sorted(found, key=lambda v: (not v.git_dirty, v.version))[-1]

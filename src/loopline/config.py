@@ -19,8 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loopline.domain import SHARED, TIER_WORKSPACES, Tier
-from loopline.errors import ConfigError, ProjectNotFound
+from loopline.domain import SHARED, TIER_WORKSPACES, Tier, canary_steps
+from loopline.errors import ConfigError, ProjectNotFound, UsageError
 
 __all__ = [
     "CONFIG_FILE",
@@ -175,11 +175,10 @@ class ReleaseConfig(_Strict):
     @field_validator("canary")
     @classmethod
     def _steps(cls, steps: list[int]) -> list[int]:
-        if any(not 0 < step <= 100 for step in steps) or steps != sorted(set(steps)):
-            raise ValueError("canary steps are increasing percentages from 1 to 100, e.g. [10, 50, 100]")
-        if steps and steps[-1] != 100:
-            raise ValueError("the last canary step must be 100")
-        return steps
+        try:
+            return canary_steps(steps)
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
 
 
 class BatchConfig(_Strict):

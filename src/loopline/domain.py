@@ -21,6 +21,7 @@ __all__ = [
     "MetricCheck",
     "ModelVersionInfo",
     "Tier",
+    "canary_steps",
     "parse_duration",
     "utcnow",
 ]
@@ -86,6 +87,17 @@ def parse_duration(text: str, what: str = "duration") -> timedelta:
     if not match or float(match.group(1)) <= 0:
         raise UsageError(f"{what} '{text}' is not a duration such as 30m, 1h, 2d or 1w")
     return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+
+
+def canary_steps(steps: list[int]) -> list[int]:
+    """``steps`` when they are increasing percentages from 1 to 100 ending at 100, else a usage error."""
+    if any(isinstance(step, bool) or not isinstance(step, int) for step in steps):
+        raise UsageError(f"canary steps are whole percentages, such as [10, 50, 100] (got {steps!r:.60})")
+    if any(not 0 < step <= 100 for step in steps) or steps != sorted(set(steps)):
+        raise UsageError("canary steps are increasing percentages from 1 to 100, e.g. [10, 50, 100]")
+    if steps and steps[-1] != 100:
+        raise UsageError("the last canary step must be 100")
+    return steps
 
 
 def utcnow() -> datetime:

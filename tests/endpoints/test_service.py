@@ -200,3 +200,14 @@ def test_a_model_that_fails_on_a_null_its_signature_allows_is_not_deployed(
         "nulls", "blue", model="strict", version=1, check=False, project=project
     )
     assert unchecked.traffic == {"blue": 100}
+
+
+def test_changing_only_the_mirror_keeps_the_split_in_one_step(served_project: Path) -> None:
+    loopline.create_endpoint("mirrored", "dev", project=served_project)
+    loopline.create_deployment("mirrored", "blue", version=1, project=served_project)
+    loopline.create_deployment("mirrored", "green", version=2, check=False, project=served_project)
+    info = loopline.set_traffic("mirrored", None, mirror={"green": 20}, project=served_project)
+    assert info.traffic == {"blue": 100, "green": 0} and info.mirror == {"green": 20}
+    changed = loopline.history(served_project, kind="traffic-changed")[-1].event.details
+    assert changed["from"] == changed["to"] == {"blue": 100, "green": 0}
+    assert changed["mirror_to"] == {"green": 20}

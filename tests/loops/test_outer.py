@@ -357,3 +357,13 @@ def test_a_release_that_cannot_have_its_endpoint_copies_nothing(trained_project:
         loopline.outer_loop_prod(project)
     assert prod_client(project).search_model_versions("") == []
     assert [m.workspace for m in loopline.status(project).models] == ["dev", "shared"]
+
+
+@pytest.mark.parametrize(("steps", "needle"), [([50, 10, 100], "increasing"), ([10, 50], "must be 100")])
+def test_canary_steps_are_checked_for_every_caller_before_anything_moves(
+    trained_project: ProjectFactory, steps: list[int], needle: str
+) -> None:
+    project = trained_project("simple")
+    with pytest.raises(UsageError, match=needle):
+        loopline.outer_loop_prod(project, canary=steps)
+    assert prod_client(project).search_model_versions("") == []

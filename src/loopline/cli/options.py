@@ -40,3 +40,11 @@ EndpointWorkspaceOption = Annotated[
         show_default=False,
     ),
 ]
+WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="The workspace (dev, test or prod).")]
+VersionOption = Annotated[
+    int | None, typer.Option("--version", "-v", help="The model version.", show_default=False)
+]
+VersionCommitOption = Annotated[
+    str | None,
+    typer.Option("--commit", help="The version made from this commit (a prefix of 7+).", show_default=False),
+]

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from loopline import audit, catalog
-from loopline.domain import SHARED, CommitRef, DeploymentInfo, EndpointInfo, ModelVersionInfo, utcnow
+from loopline.domain import SHARED, DeploymentInfo, EndpointInfo, ModelVersionInfo, utcnow
 from loopline.endpoints import keys as keymod
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
 from loopline.errors import NotFound, Refused, UsageError
@@ -357,14 +357,7 @@ def resolve_model_version(
     if (version is None) == (commit is None):
         raise UsageError("name the model version with exactly one of --version N or --commit SHA")
     if commit is not None:
-        full = catalog.resolve_commit(instance.db, workspace, model, CommitRef(commit))
-        found = [
-            v
-            for v in catalog.list_versions(instance.db, workspace=workspace, name=model, commit=full)
-            if v.git_commit == full
-        ]
-        found.sort(key=lambda v: (not v.git_dirty, v.version))
-        return found[-1]
+        return catalog.version_for_commit(instance.db, workspace, model, commit)
     matches = [
         v for v in catalog.list_versions(instance.db, workspace=workspace, name=model) if v.version == version
     ]
@@ -523,17 +516,20 @@ def delete_deployment(
 def set_traffic(
     instance: Instance,
     endpoint: str,
-    traffic: dict[str, int],
+    traffic: dict[str, int] | None,
     mirror: dict[str, int] | None = None,
     *,
     reason: str | None = None,
     workspace: str | None = None,
 ) -> EndpointInfo:
-    """Set the whole traffic split (unnamed deployments get 0) and, when given, the mirror."""
+    """Set the whole traffic split (unnamed deployments get 0; None keeps it) and, when given, the mirror,
+    in one transaction: a change of the mirror alone never races another change of the split."""
     with instance.db.write() as connection:
         row = _row(connection, endpoint, workspace, lock=True)
         before = _endpoint(connection, row, instance)
-        full = check_traffic([d.name for d in before.deployments], traffic)
+        full = check_traffic(
+            [d.name for d in before.deployments], before.traffic if traffic is None else traffic
+        )
         new_mirror = check_mirror(full, before.mirror if mirror is None else mirror)
         if full == before.traffic and new_mirror == before.mirror:
             return before

@@ -50,7 +50,7 @@ class InnerLoopResult:
     git_dirty: bool
     created: bool
     dev: ModelVersionInfo
-    shared: ModelVersionInfo
+    registry: ModelVersionInfo
     run_id: str | None
     gate: GateResult | None
     trained: bool
@@ -58,8 +58,13 @@ class InnerLoopResult:
     log_path: str | None = None
     dirty_files: tuple[str, ...] = field(default=())
 
+    @property
+    def shared(self) -> ModelVersionInfo:
+        """The version in the shared registry (the same as ``registry``)."""
+        return self.registry
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
+        """A JSON-ready mapping: the same names as on the wire (``registry`` for the shared registry's)."""
         return {
             "model": self.model,
             "git_commit": self.git_commit,
@@ -72,7 +77,7 @@ class InnerLoopResult:
             "log_path": self.log_path,
             "gate": self.gate.to_dict() if self.gate else None,
             "dev": self.dev.to_dict(),
-            "registry": self.shared.to_dict(),
+            "registry": self.registry.to_dict(),
             "dirty_files": list(self.dirty_files),
         }
 
@@ -166,7 +171,7 @@ def _result(
         git_branch=identity.branch,
         git_dirty=identity.dirty,
         dev=dev,
-        shared=shared,
+        registry=shared,
         run_id=dev.run_id,
         dirty_files=identity.dirty_files,
         **fields,

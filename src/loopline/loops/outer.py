@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopline import audit, catalog, failpoints, registry
-from loopline.domain import SHARED, CommitRef, DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier
+from loopline.domain import (
+    SHARED,
+    DeploymentInfo,
+    EndpointInfo,
+    ModelVersionInfo,
+    Tier,
+    canary_steps,
+)
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, live_server
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
@@ -46,22 +53,16 @@ def registry_version(
     Without a commit: HEAD's version, or, when HEAD has none (a commit that changed only configuration or
     documentation), the version of HEAD's newest ancestor that has one.
     """
-    if commit is None:
-        full = _newest_registered(instance, name, reporter or NullReporter())
-    else:
-        full = catalog.resolve_commit(instance.db, SHARED, name, CommitRef(commit))
-    found = [
-        v
-        for v in catalog.list_versions(instance.db, workspace=SHARED, name=name, commit=full)
-        if v.git_commit == full
-    ]
-    if not found:
+    if commit is not None:
+        return catalog.version_for_commit(instance.db, SHARED, name, commit)
+    full = _newest_registered(instance, name, reporter or NullReporter())
+    try:
+        return catalog.version_for_commit(instance.db, SHARED, name, full)
+    except NotFound:
         raise NotFound(
             f"commit {full[:7]} has no version of '{name}' in the shared registry; run "
             "`loopline inner-loop` at that commit first"
-        )
-    found.sort(key=lambda v: (not v.git_dirty, v.version))
-    return found[-1]
+        ) from None
 
 
 def _newest_registered(instance: Instance, name: str, reporter: Reporter) -> str:
@@ -385,6 +386,8 @@ def run_outer_loop_prod(
 ) -> ReleaseResult:
     """Release a commit's registry version to prod: copy, deploy at 0%, smoke-test, move traffic."""
     report_to = reporter or NullReporter()
+    if canary is not None:
+        canary_steps(canary)
     require_tier(
         instance,
         "outer-loop prod",

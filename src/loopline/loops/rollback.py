@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopline import audit, catalog, registry
-from loopline.domain import CommitRef, ModelVersionInfo, Tier
+from loopline.domain import ModelVersionInfo, Tier
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
 from loopline.errors import NotFound, UsageError
@@ -41,13 +41,7 @@ def _target(
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
         commit = earlier[0].git_commit
     assert commit is not None
-    full = catalog.resolve_commit(instance.db, workspace, name, CommitRef(commit))
-    found = [
-        v
-        for v in catalog.list_versions(instance.db, workspace=workspace, name=name, commit=full)
-        if v.git_commit == full
-    ]
-    return sorted(found, key=lambda v: (not v.git_dirty, v.version))[-1]
+    return catalog.version_for_commit(instance.db, workspace, name, commit)
 
 
 def run_rollback(

@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import (
+    EndpointWorkspaceOption,
+    JsonOption,
+    ModelOption,
+    ProjectOption,
+    VersionCommitOption,
+    VersionOption,
+    WorkspaceOption,
+)
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 
@@ -106,9 +114,7 @@ def data_show(
 @batch_endpoint_app.command("create")
 def batch_endpoint_create(
     name: BatchName,
-    workspace: Annotated[
-        str, typer.Option("--workspace", "-w", help="The workspace (dev, test or prod).")
-    ] = "dev",
+    workspace: WorkspaceOption = "dev",
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -161,12 +167,8 @@ def batch_deployment_create(
     name: Annotated[str, typer.Argument(help="The deployment's name.")],
     workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
-    version: Annotated[
-        int | None, typer.Option("--version", "-v", help="The model version.", show_default=False)
-    ] = None,
-    commit: Annotated[
-        str | None, typer.Option("--commit", help="The version made from this commit.", show_default=False)
-    ] = None,
+    version: VersionOption = None,
+    commit: VersionCommitOption = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:

@@ -14,7 +14,15 @@ from rich.table import Table
 
 from loopline import launch
 from loopline.cli.app import app
-from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import (
+    EndpointWorkspaceOption,
+    JsonOption,
+    ModelOption,
+    ProjectOption,
+    VersionCommitOption,
+    VersionOption,
+    WorkspaceOption,
+)
 from loopline.cli.output import Output
 from loopline.cli.sdk import api
 from loopline.errors import UsageError
@@ -32,7 +40,6 @@ app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(deployment_app, name="deployment")
 
 EndpointName = Annotated[str, typer.Argument(help="The endpoint's name.")]
-WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="The workspace (dev, test or prod).")]
 
 
 def _traffic_bar(info: EndpointInfo) -> str:
@@ -242,10 +249,9 @@ def endpoint_traffic(
     if not shares and mirror is None:
         info = api.get_endpoint(name, workspace=workspace, project=project)
     else:
-        current = api.get_endpoint(name, workspace=workspace, project=project).traffic if not shares else None
         info = api.set_traffic(
             name,
-            shares or current or {},
+            shares or None,
             workspace=workspace,
             mirror=[mirror] if mirror else None,
             reason=reason,
@@ -330,15 +336,8 @@ def deployment_create(
     name: DeploymentName,
     workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
-    version: Annotated[
-        int | None, typer.Option("--version", "-v", help="The model version to deploy.", show_default=False)
-    ] = None,
-    commit: Annotated[
-        str | None,
-        typer.Option(
-            "--commit", help="Deploy the version made from this commit (a prefix of 7+).", show_default=False
-        ),
-    ] = None,
+    version: VersionOption = None,
+    commit: VersionCommitOption = None,
     traffic: Annotated[
         int | None,
         typer.Option(
