@@ -433,7 +433,7 @@ def create_deployment(
 ) -> EndpointInfo:
     """Deploy a registered model version (by ``version`` or ``commit``) to an endpoint."""
     from loopline.endpoints import service
-    from loopline.serving.model import check_model
+    from loopline.sandbox import check_model
 
     instance = _provisioned(project)
     chosen = model or instance.settings.config.model.name

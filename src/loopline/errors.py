@@ -19,6 +19,7 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
     │   ├── TrainingFailed                1   409
     │   ├── LockTimeout                   1   409
     │   ├── IntegrityViolation            1   409   files no longer match their content digest
+    │   ├── ModelFailed                   1   409   a model's own code failed to load or answer
     │   ├── AuditLogAltered               1   409   the audit log's hash chain does not hold
     │   ├── Forbidden                     1   403   the caller's role does not allow the operation
     │   ├── RateLimited                   1   429   too many failed sign-ins from one address
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidReference",
     "LockTimeout",
     "LooplineError",
+    "ModelFailed",
     "NotAGitRepository",
     "NotFound",
     "NotProvisioned",
@@ -205,6 +207,12 @@ class IntegrityViolation(Refused):
         "they were changed after registration, so loopline will not use them"
     )
     error_code = "INTEGRITY_VIOLATION"
+
+
+class ModelFailed(Refused):
+    """A model's own code failed to load or to answer (it ran in a sandbox; see ``loopline.sandbox``)."""
+
+    error_code = "MODEL_FAILED"
 
 
 class AuditLogAltered(Refused):

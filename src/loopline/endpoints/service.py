@@ -390,7 +390,10 @@ def create_deployment(
     chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
     folder = instance.model_store(current.workspace).verify(chosen.content_digest)
     if check is not None:
-        check(folder)
+        try:
+            check(folder)
+        except Refused as refused:
+            raise type(refused)(f"{model} v{chosen.version}: {refused.message}") from None
     with instance.db.write() as connection:
         row = _row(connection, endpoint, current.workspace, lock=True)
         before = _endpoint(connection, row, instance)

@@ -9,6 +9,7 @@ from loopline.instance import Instance
 from loopline.loops.inner import DEV, Trained, Trainer, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
+from loopline.sandbox import check_model
 
 __all__ = ["importer"]
 
@@ -17,6 +18,8 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
     """A trainer that, instead of training, records ``run`` and its files as a new dev run of the commit."""
 
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
+        report.step("loading the uploaded model in a sandbox")
+        check_model(model_dir)  # no loadable flavor, or a model that cannot answer: nothing is recorded
         store = instance.store(DEV)
         # The caller's own tags first, then the ones that tie the run to its commit and author: those
         # are loopline's to set, so an upload cannot claim another commit or person.

@@ -24,6 +24,7 @@ from loopline.events import MonitorChecked
 from loopline.instance import Instance
 from loopline.monitoring.profile import ks, psi, psi_categorical
 from loopline.monitoring.reference import load_reference
+from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
 from loopline.state.schema import monitor_checks, monitor_samples
 
@@ -103,14 +104,16 @@ def _feature_signals(reference: dict[str, Any], live: Any) -> dict[str, Any]:
     }
 
 
-def _prediction_drift(model: Any, reference: dict[str, Any], predictions: list[Any]) -> float | None:
+def _answers(frame: Any) -> Any:
+    """A scored table's answers as an array: its one column, or its rows of several."""
+    return np.asarray(frame.iloc[:, 0] if frame.shape[1] == 1 else frame)
+
+
+def _prediction_drift(model: Model, reference: dict[str, Any], predictions: list[Any]) -> float | None:
     import pandas as pd
 
     rows = pd.DataFrame(reference["sample_rows"], columns=reference["columns"])
-    names = model.schema.names or list(rows.columns)
-    expected = np.asarray(
-        model.predict(rows[names].to_numpy(dtype=float) if model.batchable else rows[names])
-    )
+    expected = _answers(model.score(rows))
     live = [p for p in predictions if p is not None]
     if not live:
         return None
@@ -124,7 +127,7 @@ def _prediction_drift(model: Any, reference: dict[str, Any], predictions: list[A
     return round(psi(edges.tolist(), (counts / counts.sum()).tolist(), np.asarray(live, dtype=float)), 6)
 
 
-def _performance(instance: Instance, model: Any, target: DeploymentInfo, labels: str) -> dict[str, Any]:
+def _performance(instance: Instance, model: Model, target: DeploymentInfo, labels: str) -> dict[str, Any]:
     from loopline.data import get_asset, parse_asset, verified_files
     from loopline.validation import metrics_for
 
@@ -141,8 +144,7 @@ def _performance(instance: Instance, model: Any, target: DeploymentInfo, labels:
     frame = pd.concat(frames, ignore_index=True)
     if config.label not in frame.columns:
         raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
-    features = frame.drop(columns=[config.label])[model.schema.names or None]
-    predicted = model.predict(features.to_numpy(dtype=float) if model.batchable else features)
+    predicted = _answers(model.score(frame.drop(columns=[config.label])))
     now = metrics_for(config.task, frame[config.label], predicted)
     metric = config.challenger_metric
     reference = _training_metric(instance, target, metric)
@@ -214,7 +216,6 @@ def run_check(
     """Compute and record an endpoint's monitoring signals."""
     import pandas as pd
 
-    from loopline.serving.model import load_model
     from loopline.storage.models import model_store_of
 
     instance.db.require_current(instance.root)
@@ -242,14 +243,14 @@ def run_check(
         "requests": stats.requests,
     }
     reference = load_reference(instance, target.content_digest)
-    model = load_model(model_store_of(target.source_uri).verify(target.content_digest), target.content_digest)
-    if reference is not None:
-        signals.update(_feature_signals(reference, live))
-        signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])
-    else:
-        signals["reference"] = "none: the training run logged no reference data"
-    if labels:
-        signals.update(_performance(instance, model, target, labels))
+    with Model(model_store_of(target.source_uri).verify(target.content_digest)) as model:
+        if reference is not None:
+            signals.update(_feature_signals(reference, live))
+            signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])
+        else:
+            signals["reference"] = "none: the training run logged no reference data"
+        if labels:
+            signals.update(_performance(instance, model, target, labels))
     run_id = _log_run(instance, workspace, target, endpoint, window, len(rows), signals)
     check_id = _record(instance, workspace, endpoint, target, seconds, len(rows), signals, "ok", run_id)
     return CheckResult(

@@ -176,11 +176,9 @@ def check_model(folder: Path, digest: str = "") -> None:
         model = load_model(folder, digest)
         answer = model.answer_example()
     except Exception as exc:  # any failure to load or answer means: do not deploy
-        raise Refused(
-            f"the model in {folder} does not load and answer its input example: {_first_line(exc)}"
-        ) from None
+        raise Refused(f"the model does not load and answer its input example: {_first_line(exc)}") from None
     if answer is not None and isinstance(answer, np.ndarray) and answer.shape[:1] == (0,):
-        raise Refused(f"the model in {folder} answered its input example with no predictions")
+        raise Refused("the model answered its input example with no predictions")
     for column, data in model.null_probes():
         try:
             model.predict(data)

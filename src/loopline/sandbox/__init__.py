@@ -1,0 +1,189 @@
+"""Model code runs in a sandbox: a child process that holds no secret and can reach none.
+
+Loading a model runs its code (a pyfunc's ``load_context``, a pickle's reducers). Wherever loopline holds
+credentials (the control plane, a release, a batch job) it hands the verified model files to a child
+started with a clean environment (no ``LOOPLINE_``, MLflow, cloud or database variable), in a scratch
+folder as its home, which restricts itself with Linux's Landlock before it loads anything: it may read
+the Python installation and the model's files, write its scratch folder, and nothing else (not the
+project, not loopline's database, not ``/proc`` of another process), and it may open no TCP connection.
+On a kernel without Landlock the environment is still clean, and the result says so.
+
+The child answers JSON requests on its standard input, one a line: ``check`` (load the model, answer its
+input example, and the example with each optional column null) and ``score`` (predict a Parquet file
+into another, both in the scratch folder). Tables cross as Parquet files, so the model never sees a
+store, a credential or a path outside its files and that folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from loopline.errors import ModelFailed
+
+__all__ = ["Sandbox", "SandboxedModel", "check_model", "clean_environment"]
+
+log = logging.getLogger("loopline.sandbox")
+
+_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "OMP_NUM_THREADS")
+
+
+def clean_environment(home: Path) -> dict[str, str]:
+    """What a sandboxed child may know: a path, a locale, its own home; no credential of any kind."""
+    env = {k: os.environ[k] for k in _KEPT if k in os.environ}
+    env.update(
+        {
+            "HOME": str(home),
+            "TMPDIR": str(home),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+        }
+    )
+    return env
+
+
+class Sandbox:
+    """One sandboxed child, answering requests until closed (a model loads once for many requests)."""
+
+    def __init__(self, readable: list[Path], timeout: float = 600) -> None:
+        self.scratch = Path(tempfile.mkdtemp(prefix="loopline-sandbox-"))
+        self.timeout = timeout
+        request = {"read": [str(p) for p in readable], "write": str(self.scratch)}
+        self._log = self.scratch / "model.log"  # what the model prints; a pipe could fill and stall it
+        with self._log.open("w") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "loopline.sandbox.child", json.dumps(request)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                cwd=self.scratch,
+                env=clean_environment(self.scratch),
+                text=True,
+            )
+        try:
+            self.confinement = str(self._read().get("confinement", "unknown"))
+        except BaseException:
+            self.close()
+            raise
+
+    def _tail(self) -> str:
+        try:
+            return self._log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=30)
+            tail = self._tail()
+            log.warning("the sandboxed model process ended:\n%s", tail)
+            problem = (tail.strip().splitlines() or [f"exit code {self.process.returncode}"])[-1][:300]
+            raise ModelFailed(f"the model's process ended: {problem}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def request(self, task: str, **arguments: Any) -> dict[str, Any]:
+        """Send one request; the answer, or ModelFailed with the child's one-line reason (also when the
+        child takes longer than the sandbox's timeout: it is killed)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"task": task, **arguments}) + "\n")
+        self.process.stdin.flush()
+        watchdog = threading.Timer(self.timeout, self.process.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            answer = self._read()
+        finally:
+            watchdog.cancel()
+        if not answer.get("ok"):
+            if answer.get("logged"):
+                log.warning("the model failed in its sandbox:\n%s", self._tail())
+            raise ModelFailed(str(answer.get("error", "the sandboxed model process failed")))
+        return answer
+
+    def check(self, folder: Path) -> dict[str, Any]:
+        """Load the model in ``folder`` and answer its input example (and each optional column null)."""
+        return self.request("check", folder=str(folder))
+
+    def score(self, folder: Path, frame: Any) -> Any:
+        """The model's answers to the DataFrame ``frame``, as a DataFrame (see ``predict_frame``)."""
+        import pandas as pd
+
+        source, target = self.scratch / "rows.parquet", self.scratch / "answers.parquet"
+        frame.to_parquet(source, index=False)
+        try:
+            self.request("score", folder=str(folder), source=str(source), target=str(target))
+            return pd.read_parquet(target)
+        finally:
+            source.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """End the child and remove its scratch folder."""
+        if self.process.poll() is None:
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def check_model(folder: Path) -> None:
+    """Load the model in ``folder`` in a sandbox and answer its input example; or refuse with what failed."""
+    with Sandbox([folder]) as sandbox:
+        sandbox.check(folder)
+
+
+class SandboxedModel:
+    """One model's verified files, scored in a sandbox that starts on the first ``score``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._sandbox: Sandbox | None = None
+
+    def score(self, frame: Any) -> Any:
+        """The model's answers to the DataFrame ``frame``, as a DataFrame."""
+        if self._sandbox is None:
+            self._sandbox = Sandbox([self.folder])
+        return self._sandbox.score(self.folder, frame)
+
+    def close(self) -> None:
+        """End the sandbox, if one started."""
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
+    def __enter__(self) -> SandboxedModel:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()

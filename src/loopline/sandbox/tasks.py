@@ -1,0 +1,57 @@
+"""What the sandboxed child does for its parent; this module runs only inside the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Refusal", "run"]
+
+_MODELS: dict[str, Any] = {}
+
+
+class Refusal(Exception):
+    """A refusal the parent passes on as it is (its message is already the whole story)."""
+
+
+def _model(folder: str) -> Any:
+    from loopline.serving.model import load_model
+
+    if folder not in _MODELS:
+        _MODELS[folder] = load_model(Path(folder), "")
+    return _MODELS[folder]
+
+
+def check(folder: str) -> dict[str, Any]:
+    """Load the model, answer its input example, and the example with each optional column null."""
+    from loopline.errors import Refused
+    from loopline.serving.model import check_model
+
+    try:
+        check_model(Path(folder))
+    except Refused as refused:
+        raise Refusal(refused.message) from None
+    model = _model(folder)
+    return {"flavor": model.flavor, "columns": model.schema.names, "has_example": model.example is not None}
+
+
+def score(folder: str, source: str, target: str) -> dict[str, Any]:
+    """Predict the rows of the Parquet file ``source`` into the Parquet file ``target``."""
+    import pandas as pd
+
+    from loopline.serving.predict import predict_frame
+
+    frame = pd.read_parquet(source)
+    answers = predict_frame(_model(folder), frame)
+    answers.to_parquet(target, index=False)
+    return {"rows": len(answers)}
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    """Carry out one request: ``{"task": "check" | "score", ...its arguments}``."""
+    task = request.pop("task")
+    handlers: dict[str, Callable[..., dict[str, Any]]] = {"check": check, "score": score}
+    if task not in handlers:
+        raise Refusal(f"the sandbox has no task '{task}'")
+    return handlers[task](**request)

@@ -1,0 +1,74 @@
+"""A hostile model for the sandbox tests: on loading, it tries what a model must not be able to do.
+
+``probe_model(folder, targets)`` saves it (MLflow's models-from-code, so it loads anywhere). Each
+prediction is the table of what it tried and whether that was ``allowed: ...`` or ``denied: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CODE = """
+import json, os, pathlib, socket
+
+import mlflow
+import pandas as pd
+
+TARGETS = json.loads({targets!r})
+
+
+def attempt(action):
+    try:
+        return "allowed: " + str(action())[:200]
+    except BaseException as exc:
+        return "denied: " + type(exc).__name__
+
+
+def secrets():
+    named = sorted(k for k in os.environ if k.startswith(("LOOPLINE", "MLFLOW_TRACKING", "AWS", "AZURE"))
+                   or any(w in k for w in ("SECRET", "TOKEN", "PASSWORD", "PGPASS", "DATABASE")))
+    if named:
+        return ",".join(named)
+    raise LookupError("no secret in the environment")
+
+
+class Probe(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.found = {{
+            "environment": attempt(secrets),
+            "read database": attempt(lambda: pathlib.Path(TARGETS["database"]).read_bytes()[:16]),
+            "list project": attempt(lambda: os.listdir(TARGETS["project"])),
+            "parent environment": attempt(lambda: pathlib.Path(f"/proc/{{os.getppid()}}/environ").read_bytes()[:64]),
+            "write marker": attempt(lambda: pathlib.Path(TARGETS["marker"]).write_text("model code ran here")),
+            "connect": attempt(lambda: socket.create_connection(("127.0.0.1", TARGETS["port"]), timeout=3).close()),
+        }}
+
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({{"probe": list(self.found), "result": list(self.found.values())}})
+
+
+mlflow.models.set_model(Probe())
+"""
+
+
+def probe_model(folder: Path, targets: dict[str, object]) -> Path:
+    """Save the probing model into ``folder`` (which must not exist yet)."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    code = folder.parent / f"{folder.name}-code.py"
+    code.write_text(CODE.format(targets=json.dumps(targets)))
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=str(code),
+        signature=ModelSignature(inputs=Schema([ColSpec("double", "x")])),  # an example would run it here
+        pip_requirements=["mlflow"],
+    )
+    return folder
+
+
+def findings(frame: object) -> dict[str, str]:
+    """The probe's answers as ``{probe: result}``."""
+    return dict(zip(frame["probe"], frame["result"], strict=True))  # type: ignore[index]
