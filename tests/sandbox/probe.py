@@ -33,15 +33,27 @@ def secrets():
     raise LookupError("no secret in the environment")
 
 
+def parent():
+    return pathlib.Path(f"/proc/{{os.getppid()}}/environ").read_bytes()[:64]
+
+
+def mark():
+    return pathlib.Path(TARGETS["marker"]).write_text("model code ran here")
+
+
+def connect():
+    socket.create_connection(("127.0.0.1", TARGETS["port"]), timeout=3).close()
+
+
 class Probe(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         self.found = {{
             "environment": attempt(secrets),
             "read database": attempt(lambda: pathlib.Path(TARGETS["database"]).read_bytes()[:16]),
             "list project": attempt(lambda: os.listdir(TARGETS["project"])),
-            "parent environment": attempt(lambda: pathlib.Path(f"/proc/{{os.getppid()}}/environ").read_bytes()[:64]),
-            "write marker": attempt(lambda: pathlib.Path(TARGETS["marker"]).write_text("model code ran here")),
-            "connect": attempt(lambda: socket.create_connection(("127.0.0.1", TARGETS["port"]), timeout=3).close()),
+            "parent environment": attempt(parent),
+            "write marker": attempt(mark),
+            "connect": attempt(connect),
         }}
 
     def predict(self, context, model_input, params=None):

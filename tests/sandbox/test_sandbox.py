@@ -1,4 +1,4 @@
-"""Model code in the sandbox: no secret, no loopline file, no other process, no network; failures are answers."""
+"""Model code in the sandbox: no secret, no loopline file, no other process, no network; failures answer."""
 
 from __future__ import annotations
 
