@@ -161,10 +161,21 @@ def inner_loop(
     allow_dirty: bool = False,
     reporter: Reporter | None = None,
 ) -> InnerLoopResult:
-    """Train at the current commit, check the gate, register in dev and share to the registry."""
+    """Train at the current commit, check the gate, register in dev and share to the registry.
+
+    In a GitHub Actions job allowed ``id-token: write``, the job's OIDC token goes with the run as its
+    attestation (see ``registry.require``)."""
+    from loopline.attestation import request_token
     from loopline.loops.inner import run_inner_loop
 
-    return run_inner_loop(Instance.open(project), model=model, allow_dirty=allow_dirty, reporter=reporter)
+    instance = Instance.open(project)
+    return run_inner_loop(
+        instance,
+        model=model,
+        allow_dirty=allow_dirty,
+        reporter=reporter,
+        attestation=request_token(instance.settings.config.registry.attestation.audience),
+    )
 
 
 @dataclass(frozen=True)
@@ -1024,22 +1035,28 @@ def import_inner_loop(
     tags: dict[str, str],
     model: str | None = None,
     allow_dirty: bool = False,
+    attestation: str | None = None,
     project: PathLike | None = None,
 ) -> InnerLoopResult:
-    """The inner loop for a run trained elsewhere: import it into dev, then gate, register and share."""
+    """The inner loop for a run trained elsewhere: check the commit and the model, import the run into
+    dev, then gate, register and share it (provenance ``uploaded``, or ``ci-attested`` with a valid
+    GitHub Actions OIDC token)."""
     from loopline.git import CommitIdentity
-    from loopline.loops.imported import importer
+    from loopline.loops.imported import admit, importer
     from loopline.loops.inner import run_inner_loop
     from loopline.mlflow_store import RunInfo
 
+    instance = Instance.open(project)
     run = RunInfo(run_id="", status="FINISHED", metrics=metrics, tags=tags, params=params)
     identity = CommitIdentity(
         commit=commit, branch=branch, dirty_files=tuple(dirty_files), diff_digest=diff_digest
     )
+    admit(instance, model or instance.settings.config.model.name, identity, Path(model_dir))
     return run_inner_loop(
-        Instance.open(project),
+        instance,
         model=model,
         allow_dirty=allow_dirty,
         identity=identity,
         trainer=importer(run, Path(model_dir), Path(artifacts) if artifacts else None),
+        attestation=attestation,
     )

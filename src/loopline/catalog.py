@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from loopline.domain import CommitRef, ModelVersionInfo, utcnow
+from loopline.domain import CommitRef, ModelVersionInfo, Provenance, utcnow
 from loopline.errors import InvalidReference, NotFound
 from loopline.state import Database, as_utc
 from loopline.state.schema import aliases, model_versions
@@ -41,6 +41,8 @@ def add(connection: Connection, info: ModelVersionInfo, actor: str) -> None:
             validation_status=info.validation_status,
             created_at=info.created_at or utcnow(),
             created_by=actor,
+            provenance=info.provenance.value,
+            provenance_detail=info.provenance_detail or None,
         )
     )
 
@@ -85,6 +87,8 @@ def _info(row: Any, alias_map: dict[tuple[str, str, int], list[str]]) -> ModelVe
         validation_status=row["validation_status"],
         created_at=as_utc(row["created_at"]),
         aliases=tuple(sorted(alias_map.get(key, []))),
+        provenance=Provenance(row["provenance"]),
+        provenance_detail=row["provenance_detail"] or {},
     )
 
 

@@ -113,6 +113,41 @@ class GateConfig(_Strict):
     """The inner loop's gate."""
 
     file: str = Field("gate.yaml", description="Metric thresholds file, relative to the project root.")
+    evaluation_data: str | None = Field(
+        None,
+        description="Labelled data in the inbox datastore (CSV or Parquet; label and task as in "
+        "`validation`): loopline scores a model trained elsewhere on it and gates on the metrics it "
+        "computed itself, not on the uploader's claims.",
+    )
+
+
+class AttestationConfig(_Strict):
+    """Which GitHub Actions OIDC tokens attest an inner-loop run."""
+
+    issuer: str = Field(
+        "https://token.actions.githubusercontent.com", description="The OIDC issuer whose keys sign tokens."
+    )
+    audience: str = Field("loopline", description="The audience the workflow requests its token for.")
+    repository: str | None = Field(
+        None, description="owner/name on GitHub; default: from the URL of `registry.remote`."
+    )
+    workflow: str = Field(
+        ".github/workflows/inner-loop.yml", description="The workflow file allowed to attest runs."
+    )
+
+
+class RegistryConfig(_Strict):
+    """What the shared registry accepts."""
+
+    remote: str = Field(
+        "origin", description="The git remote fetched before an uploaded run's commit is looked up."
+    )
+    require: Literal["any", "ci-attested"] = Field(
+        "any",
+        description="`ci-attested`: only a run carrying a GitHub Actions OIDC token for this repository, "
+        "its commit and the inner-loop workflow is registered and shared.",
+    )
+    attestation: AttestationConfig = AttestationConfig()
 
 
 class ServingConfig(_Strict):
@@ -239,6 +274,7 @@ class ProjectConfig(_Strict):
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
+    registry: RegistryConfig = RegistryConfig()
     state: StateConfig = StateConfig()
     serving: ServingConfig = ServingConfig()
     validation: ValidationConfig = ValidationConfig()

@@ -20,6 +20,7 @@ __all__ = [
     "GateResult",
     "MetricCheck",
     "ModelVersionInfo",
+    "Provenance",
     "Tier",
     "canary_steps",
     "parse_duration",
@@ -105,6 +106,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Provenance(StrEnum):
+    """How far loopline could verify where a model version came from."""
+
+    BUILT_HERE = "built-here"
+    """The inner loop trained it on this host, at a commit the repository holds."""
+    UPLOADED = "uploaded"
+    """Trained elsewhere and uploaded by a signed-in caller; metrics loopline did not compute are claims."""
+    CI_ATTESTED = "ci-attested"
+    """Uploaded by a GitHub Actions run whose OIDC token names the repository, commit and workflow."""
+
+
 @dataclass(frozen=True)
 class ModelVersionInfo:
     """One model version in one workspace (or the shared registry), as loopline's catalog knows it."""
@@ -123,6 +135,9 @@ class ModelVersionInfo:
     source_workspace: str = "dev"
     created_at: datetime | None = None
     aliases: tuple[str, ...] = field(default=())
+    provenance: Provenance = Provenance.BUILT_HERE
+    provenance_detail: dict[str, Any] = field(default_factory=dict)
+    """Who uploaded it, which metrics are the caller's claims and which loopline computed, which CI run."""
 
     @property
     def short_commit(self) -> str:
@@ -138,12 +153,15 @@ class ModelVersionInfo:
             "git_commit": self.git_commit,
             "git_branch": self.git_branch,
             "git_dirty": self.git_dirty,
+            "diff_digest": self.diff_digest,
             "content_digest": self.content_digest,
             "aliases": list(self.aliases),
             "validation_status": self.validation_status,
             "run_id": self.run_id,
             "source_uri": self.source_uri,
             "created_at": self.created_at.isoformat() if self.created_at else None,
+            "provenance": self.provenance.value,
+            "provenance_detail": self.provenance_detail,
         }
 
 

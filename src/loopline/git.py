@@ -8,14 +8,16 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopline.errors import InvalidReference, NotAGitRepository, StoreUnavailable
+from loopline.errors import InvalidReference, NotAGitRepository, Refused, StoreUnavailable
 
 __all__ = [
     "CommitIdentity",
     "ancestors",
     "commit_identity",
     "commit_url",
+    "github_repository",
     "is_git_repo",
+    "require_commit",
     "resolve_commit",
     "run_git",
     "web_url",
@@ -115,6 +117,38 @@ def resolve_commit(root: Path, ref: str) -> str:
         raise InvalidReference(f"'{ref}' does not name a commit in {root}") from None
 
 
+def _holds(root: Path, commit: str) -> bool:
+    try:
+        run_git(root, "cat-file", "-e", f"{commit}^{{commit}}")
+    except _GitFailed:
+        return False
+    return True
+
+
+def require_commit(root: Path, commit: str, remote: str) -> None:
+    """Refuse ``commit`` (a full SHA) unless the repository at ``root`` holds it, after fetching ``remote``
+    when it does not yet (a commit pushed since the last fetch)."""
+    if not is_git_repo(root):
+        raise NotAGitRepository(path=root)
+    if _holds(root, commit):
+        return
+    remotes = run_git(root, "remote").split()
+    if remote in remotes:
+        try:
+            run_git(root, "fetch", "--quiet", "--no-tags", remote)
+        except _GitFailed as exc:
+            raise StoreUnavailable(
+                what="the git remote", where=remote, reason=str(exc).splitlines()[-1][:200]
+            ) from None
+        if _holds(root, commit):
+            return
+    fetched = f" (after fetching '{remote}')" if remote in remotes else f" (it has no remote '{remote}')"
+    raise Refused(
+        f"commit {commit[:12]} is not in the project's repository{fetched}; push the commit, then run "
+        "the inner loop again"
+    )
+
+
 def ancestors(root: Path, commit: str, limit: int = 1000) -> list[str]:
     """The commits ``commit`` descends from, newest first (at most ``limit``), without ``commit`` itself."""
     try:
@@ -137,6 +171,13 @@ def web_url(root: Path, remote: str = "origin") -> str | None:
         return None  # a local path, or nothing
     # Never show credentials that a remote URL may carry.
     return f"https://{parts.hostname}/{parts.path.strip('/').removesuffix('.git')}"
+
+
+def github_repository(root: Path, remote: str = "origin") -> str | None:
+    """``owner/name`` of the repository's remote when it is on github.com, else None."""
+    url = web_url(root, remote)
+    prefix = "https://github.com/"
+    return url.removeprefix(prefix) if url and url.startswith(prefix) else None
 
 
 def commit_url(repository: str | None, commit: str) -> str | None:

@@ -8,10 +8,12 @@ version in MLflow and records it (``recover``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from typing import Any
 
 from loopline import audit, catalog, failpoints
-from loopline.domain import SHARED, ModelVersionInfo
+from loopline.domain import SHARED, ModelVersionInfo, Provenance
 from loopline.events import Event, Promoted, Registered, Shared
 from loopline.instance import Instance
 from loopline.mlflow_store import VersionInfo
@@ -22,11 +24,14 @@ __all__ = [
     "TAG_DIFF",
     "TAG_DIGEST",
     "TAG_DIRTY",
+    "TAG_PROVENANCE",
+    "TAG_PROVENANCE_DETAIL",
     "TAG_SOURCE_RUN",
     "TAG_SOURCE_WORKSPACE",
     "TAG_VALIDATION",
     "copy_version",
     "find",
+    "provenance_tags",
     "register",
     "set_alias",
     "set_validation",
@@ -43,6 +48,8 @@ TAG_DIGEST = "content_digest"
 TAG_VALIDATION = "validation_status"
 TAG_PROMOTED_FROM = "promoted_from"
 TAG_VALIDATION_REPORT = "validation_report"
+TAG_PROVENANCE = "provenance"
+TAG_PROVENANCE_DETAIL = "provenance_detail"
 
 
 def identity_filter(commit: str, diff_digest: str | None) -> dict[str, str]:
@@ -69,6 +76,8 @@ def _info(workspace: str, version: VersionInfo) -> ModelVersionInfo:
         source_workspace=tags.get(TAG_SOURCE_WORKSPACE, "dev"),
         validation_status=tags.get(TAG_VALIDATION),
         aliases=version.aliases,
+        provenance=Provenance(tags.get(TAG_PROVENANCE, Provenance.BUILT_HERE)),
+        provenance_detail=json.loads(tags.get(TAG_PROVENANCE_DETAIL) or "{}"),
     )
 
 
@@ -203,6 +212,15 @@ def identity_tags(source: ModelVersionInfo) -> dict[str, str]:
         tags[TAG_SOURCE_RUN] = source.run_id
     if source.diff_digest:
         tags[TAG_DIFF] = source.diff_digest
+    tags.update(provenance_tags(source.provenance, source.provenance_detail))
+    return tags
+
+
+def provenance_tags(provenance: Provenance, detail: dict[str, Any]) -> dict[str, str]:
+    """A version's provenance as MLflow tags (they travel with it from store to store)."""
+    tags = {TAG_PROVENANCE: provenance.value}
+    if detail:
+        tags[TAG_PROVENANCE_DETAIL] = json.dumps(detail, sort_keys=True, separators=(",", ":"))
     return tags
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +13,17 @@ import pytest
 import loopline
 from loopline.errors import Forbidden, Unauthenticated
 from tests.conftest import ProjectFactory
+from tests.control.team import GRANTS, PROD, Steps, Team, start_team
 from tests.helpers import cli_process, commit_all, edit_yaml, git
-from tests.servers import ControlPlane
 
 pytestmark = pytest.mark.slow
 
-# Five people with different grants: the matrix below says, route by route, who may call it.
-GRANTS = {
-    "rita": [("reader", "*")],
-    "dev": [("developer", "dev")],
-    "tess": [("releaser", "test"), ("reader", "*")],
-    "paul": [("releaser", "prod"), ("reader", "*")],
-    "ada": [("admin", "*")],
-}
 EVERYONE = frozenset(GRANTS)
 READ_PROD = EVERYONE - {"dev"}
 DEV_CHANGE = frozenset({"dev", "ada"})
 TEST_CHANGE = frozenset({"tess", "ada"})
 PROD_CHANGE = frozenset({"paul", "ada"})
 ADMIN = frozenset({"ada"})
-PROD = "proj"  # the sample project's prod endpoint
 NO_UPLOAD = "0" * 32
 _names = itertools.count()
 
@@ -113,56 +103,10 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
 ]
 
 
-@dataclass
-class Team:
-    """A full-tier instance with five users, their tokens, and its control plane."""
-
-    project: Path
-    plane: ControlPlane
-    tokens: dict[str, str]
-
-    def ensure_fixtures(self) -> None:
-        """Recreate the endpoints the cases name, when an allowed delete removed them."""
-        have = {e.name for e in loopline.list_endpoints(project=self.project)}
-        for name, workspace in (("dev-ep", "dev"), (PROD, "prod")):
-            if name not in have:
-                loopline.create_endpoint(name, workspace, project=self.project)
-        if "dev-batch" not in {b.name for b in loopline.list_batch_endpoints(project=self.project)}:
-            loopline.create_batch_endpoint("dev-batch", "dev", project=self.project)
-
-
-@dataclass
-class Steps:
-    """A reporter that keeps what it is told."""
-
-    seen: list[str] = field(default_factory=list)
-
-    def step(self, message: str) -> None:
-        self.seen.append(message)
-
-    def output(self, line: str) -> None:
-        self.seen.append(line)
-
-
-def _team(project: Path, **env: str) -> Iterator[Team]:
-    tokens = {}
-    for user, grants in GRANTS.items():
-        loopline.user_add(user, project=project)
-        for role, workspace in grants:
-            loopline.user_grant(user, role, workspace, project=project)
-        secret = loopline.token_create(user, project=project).secret
-        assert secret is not None
-        tokens[user] = secret
-    with ControlPlane(project, env=env) as plane:
-        team = Team(project, plane, tokens)
-        team.ensure_fixtures()
-        yield team
-
-
 @pytest.fixture
 def team(new_project: ProjectFactory) -> Iterator[Team]:
     """The team, on a control plane that does not rate-limit this test's many refused sign-ins."""
-    yield from _team(new_project("full"), LOOPLINE_CONTROL_PLANE__MAX_FAILED_SIGN_INS="100000")
+    yield from start_team(new_project("full"), LOOPLINE_CONTROL_PLANE__MAX_FAILED_SIGN_INS="100000")
 
 
 def _call(team: Team, route: str, body: Any, token: str | None) -> Any:
@@ -215,7 +159,7 @@ def test_tokens_that_are_malformed_unknown_expired_or_revoked_are_refused_and_gu
     new_project: ProjectFactory,
 ) -> None:
     project = new_project("full")
-    for team in _team(project):
+    for team in start_team(project):
         good = team.tokens["rita"]
         assert team.plane.post("status", token=good).status_code == 200
         revoked_id = good.split("_")[1]
@@ -297,6 +241,7 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     # CI: the inner-loop workflow file, with only LOOPLINE_URL and LOOPLINE_TOKEN as its secrets.
     edit_yaml(clone / "params.yaml", C=0.5)
     second = commit_all(clone, "Less regularisation")
+    git(clone, "push", "--quiet", "origin", "HEAD:refs/heads/less-regularisation")  # as CI runs pushed work
     workflow = cli_process("workflow", "run", "inner-loop", "--event", "merge_group", cwd=clone, env=env)
     assert workflow.exit_code == 0, workflow.stdout + workflow.stderr
     shared = [

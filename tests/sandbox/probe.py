@@ -64,18 +64,21 @@ mlflow.models.set_model(Probe())
 """
 
 
-def probe_model(folder: Path, targets: dict[str, object]) -> Path:
-    """Save the probing model into ``folder`` (which must not exist yet)."""
+def probe_model(folder: Path, targets: dict[str, object], columns: list[str] | None = None) -> Path:
+    """Save the probing model into ``folder`` (which must not exist yet), with a signature of ``columns``
+    (default ``x``) or, with ``columns=[]``, none."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
+    columns = ["x"] if columns is None else columns
     code = folder.parent / f"{folder.name}-code.py"
     code.write_text(CODE.format(targets=json.dumps(targets)))
     mlflow.pyfunc.save_model(
         str(folder),
         python_model=str(code),
-        signature=ModelSignature(inputs=Schema([ColSpec("double", "x")])),  # an example would run it here
+        # A signature, not an input example: MLflow would run the model here to check an example.
+        signature=ModelSignature(inputs=Schema([ColSpec("double", c) for c in columns])) if columns else None,
         pip_requirements=["mlflow"],
     )
     return folder

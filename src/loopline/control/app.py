@@ -290,6 +290,7 @@ class ControlPlane:
                         **body.run.model_dump(),
                         model=body.model,
                         allow_dirty=body.allow_dirty,
+                        attestation=body.attestation,
                         project=self.root,
                     )
         finally:

@@ -1,17 +1,73 @@
-"""Runs trained on another machine, imported into dev so the inner loop can gate and register them."""
+"""Runs trained on another machine, imported into dev so the inner loop can gate and register them.
+
+What the caller sends is not trusted as it is: the commit must be in the project's repository, the model
+must load (in a sandbox, away from every credential), a commit that already has a version keeps it (a
+different model for it is refused), and where ``gate.evaluation_data`` is set the gate's metrics are the
+ones loopline computes on that data, not the caller's. Metrics loopline did not compute are recorded as
+the caller's claims.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from loopline.git import CommitIdentity
+from loopline import registry
+from loopline.domain import SHARED, Provenance
+from loopline.errors import Refused
+from loopline.git import CommitIdentity, require_commit
 from loopline.instance import Instance
-from loopline.loops.inner import DEV, Trained, Trainer, run_tags
+from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
-from loopline.sandbox import check_model
+from loopline.sandbox import SandboxedModel, check_model
+from loopline.storage.digest import digest_tree
 
-__all__ = ["importer"]
+__all__ = ["admit", "importer"]
+
+
+def admit(instance: Instance, name: str, identity: CommitIdentity, model_dir: Path) -> None:
+    """Refuse an upload whose commit the repository does not hold, or that would put a second model on a
+    commit that has one (the refusal is audited)."""
+    try:
+        require_commit(instance.root, identity.commit, instance.settings.config.registry.remote)
+    except Refused as refused:
+        refuse(instance, name, identity, refused, step="inner-loop upload")
+    for workspace in (SHARED, DEV):
+        existing = registry.find(instance, workspace, name, identity.commit, identity.diff_digest)
+        if existing is None:
+            continue
+        uploaded = digest_tree(model_dir)
+        if uploaded == existing.content_digest:
+            return
+        message = (
+            f"commit {identity.commit[:7]} already has {name} {workspace} v{existing.version} "
+            f"({existing.provenance.value}, {existing.content_digest[:19]}); a different model for the "
+            "same commit is refused: commit the change and run the inner loop for the new commit"
+        )
+        refuse(instance, name, identity, Refused(message), step="inner-loop upload", content_digest=uploaded)
+
+
+def _gate_metrics(
+    instance: Instance, model_dir: Path, claimed: dict[str, float], report: Reporter
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The metrics the gate sees (loopline's own where it computes them) and what the version records."""
+    from loopline.validation import load_heldout, metrics_for
+
+    config = instance.settings.config
+    detail: dict[str, Any] = {"by": instance.actor}
+    computed: dict[str, float] = {}
+    if config.gate.evaluation_data:
+        data = config.validation.model_copy(update={"data": config.gate.evaluation_data})
+        features, labels, source = load_heldout(instance.datastore("inbox"), data)
+        report.step(f"scoring {source['rows']} rows of inbox://{data.data} to compute the gate's metrics")
+        with SandboxedModel(model_dir) as model:
+            answers = model.score(features)
+        computed = metrics_for(data.task, labels.to_numpy(), answers.iloc[:, 0].to_numpy())
+        detail["computed"] = {"data": source["path"], "digest": source["digest"], "metrics": computed}
+    claims = {k: v for k, v in claimed.items() if k not in computed}
+    detail["claimed"] = sorted(claims)
+    return {**claims, **computed}, detail
 
 
 def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
@@ -20,6 +76,7 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         report.step("loading the uploaded model in a sandbox")
         check_model(model_dir)  # no loadable flavor, or a model that cannot answer: nothing is recorded
+        metrics, detail = _gate_metrics(instance, model_dir, dict(run.metrics), report)
         store = instance.store(DEV)
         # The caller's own tags first, then the ones that tie the run to its commit and author: those
         # are loopline's to set, so an upload cannot claim another commit or person.
@@ -34,6 +91,14 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
         except BaseException:
             store.end_run(run_id, "FAILED")
             raise
-        return Trained(run_id, logged.model_id, logged.uri, name, dict(run.metrics))
+        return Trained(
+            run_id,
+            logged.model_id,
+            logged.uri,
+            name,
+            metrics,
+            provenance=Provenance.UPLOADED,
+            provenance_detail=detail,
+        )
 
     return record

@@ -12,16 +12,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from loopline import audit, failpoints, registry
-from loopline.domain import SHARED, GateResult, ModelVersionInfo
-from loopline.errors import DirtyWorkingTree, GateFailed, TrainingFailed
+from loopline.attestation import Attestation, AttestationRefused, verify
+from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
+from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, Refused, TrainingFailed
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
-from loopline.git import CommitIdentity, commit_identity
+from loopline.git import CommitIdentity, commit_identity, github_repository
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
@@ -29,7 +30,16 @@ from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.training import run_training
 
-__all__ = ["InnerLoopResult", "Trained", "Trainer", "run_inner_loop", "run_tags", "train"]
+__all__ = [
+    "InnerLoopResult",
+    "Trained",
+    "Trainer",
+    "already_registered",
+    "refuse",
+    "run_inner_loop",
+    "run_tags",
+    "train",
+]
 
 DEV = "dev"
 RUN_COMMIT = "loopline.git_commit"
@@ -90,11 +100,14 @@ def run_inner_loop(
     reporter: Reporter | None = None,
     identity: CommitIdentity | None = None,
     trainer: Trainer | None = None,
+    attestation: str | None = None,
 ) -> InnerLoopResult:
     """Train, gate, register and share the model of the working tree's commit.
 
     ``identity`` and ``trainer`` replace the working tree and the training entry point when the run was
-    made on another machine (the control plane imports it into dev).
+    made on another machine (the control plane imports it into dev). ``attestation`` is the GitHub
+    Actions OIDC token of the run, checked before anything else (and required by
+    ``registry.require: ci-attested``).
     """
     report = reporter or NullReporter()
     instance.db.require_current(instance.root)
@@ -105,22 +118,85 @@ def run_inner_loop(
     )
     if identity.dirty and not allow_dirty:
         shown = ", ".join(identity.dirty_files[:5]) + (" ..." if len(identity.dirty_files) > 5 else "")
-        error = DirtyWorkingTree(files=shown)
-        audit.record(
-            instance.db,
-            RefusedAttempt(
-                actor=instance.actor,
-                workspace=DEV,
-                model=name,
-                git_commit=identity.commit,
-                reason=error.message,
-                details={"step": "inner-loop", "dirty_files": list(identity.dirty_files)},
-            ),
+        refuse(
+            instance, name, identity, DirtyWorkingTree(files=shown), dirty_files=list(identity.dirty_files)
         )
-        raise error
+    attested = _attested(instance, name, identity, attestation)
+    if attested is not None:
+        report.step(f"attested by {attested.workflow} (run {attested.run_id})")
     lock = f"inner-loop:{name}:{identity.commit}:{identity.diff_digest or 'clean'}"
     with locks.hold(instance.db, lock, instance.actor):
-        return _locked(instance, name, identity, report, trainer or train)
+        return _locked(instance, name, identity, report, _attesting(trainer or train, attested))
+
+
+def refuse(
+    instance: Instance, name: str, identity: CommitIdentity, error: Refused, **details: Any
+) -> NoReturn:
+    """Record the refusal of ``name`` at ``identity`` in the audit log, then raise it."""
+    audit.record(
+        instance.db,
+        RefusedAttempt(
+            actor=instance.actor,
+            workspace=DEV,
+            model=name,
+            git_commit=identity.commit,
+            reason=error.message,
+            details={"step": "inner-loop", "error_code": error.error_code, **details},
+        ),
+    )
+    raise error
+
+
+def _attested(
+    instance: Instance, name: str, identity: CommitIdentity, token: str | None
+) -> Attestation | None:
+    """The run's verified attestation; refused (and audited) when it does not hold, or when the registry
+    requires one and there is none."""
+    config = instance.settings.config.registry
+    if token is None:
+        if config.require != "ci-attested":
+            return None
+        refuse(
+            instance,
+            name,
+            identity,
+            AttestationRefused(
+                "the registry takes only ci-attested runs (registry.require: ci-attested): run the inner "
+                f"loop in the GitHub Actions workflow {config.attestation.workflow} with "
+                "`permissions: id-token: write`"
+            ),
+        )
+    settings = config.attestation
+    repository = settings.repository or github_repository(instance.root, config.remote)
+    if repository is None:
+        raise ConfigError(
+            f"registry.attestation.repository is not set and remote '{config.remote}' is not a GitHub "
+            "repository; set it to owner/name"
+        )
+    try:
+        return verify(
+            token,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            repository=repository,
+            workflow=settings.workflow,
+            commit=identity.commit,
+        )
+    except AttestationRefused as refused:
+        refuse(instance, name, identity, refused)
+
+
+def _attesting(trainer: Trainer, attested: Attestation | None) -> Trainer:
+    """``trainer``, whose model is marked ci-attested when the run carried a verified attestation."""
+    if attested is None:
+        return trainer
+
+    def attest(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
+        made = trainer(instance, identity, report)
+        detail = {**made.provenance_detail, **attested.to_dict()}
+        return replace(made, provenance=Provenance.CI_ATTESTED, provenance_detail=detail)
+
+    return attest
 
 
 def _locked(
@@ -130,17 +206,7 @@ def _locked(
     shared = registry.find(instance, SHARED, name, identity.commit, diff)
     dev = registry.find(instance, DEV, name, identity.commit, diff)
     if shared is not None and dev is not None:
-        return _result(
-            name,
-            identity,
-            dev,
-            shared,
-            created=False,
-            trained=False,
-            gate=None,
-            message=f"commit {identity.commit[:7]} is already registered "
-            f"(dev v{dev.version}, registry v{shared.version}); nothing to do",
-        )
+        return already_registered(name, identity, dev, shared)
     gate: GateResult | None = None
     trained = False
     log_path: str | None = None
@@ -159,6 +225,23 @@ def _locked(
         log_path=log_path,
         message=f"registered {name} from {identity.commit[:7]}: dev v{dev.version}, "
         f"registry v{shared.version}",
+    )
+
+
+def already_registered(
+    name: str, identity: CommitIdentity, dev: ModelVersionInfo, shared: ModelVersionInfo
+) -> InnerLoopResult:
+    """The result of an inner loop for a commit that dev and the registry already have: nothing to do."""
+    return _result(
+        name,
+        identity,
+        dev,
+        shared,
+        created=False,
+        trained=False,
+        gate=None,
+        message=f"commit {identity.commit[:7]} is already registered "
+        f"(dev v{dev.version}, registry v{shared.version}); nothing to do",
     )
 
 
@@ -221,6 +304,7 @@ def _train_and_register(
     }
     if identity.diff_digest:
         tags[registry.TAG_DIFF] = identity.diff_digest
+    tags.update(registry.provenance_tags(made.provenance, made.provenance_detail))
     report.step(f"registering {name} in dev")
     dev = registry.register(instance, DEV, name, digest, tags, run_id=made.run_id, model_id=made.model_id)
     failpoints.hit("after-dev-register")

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loopline.config import ModelConfig
+from loopline.domain import Provenance
 from loopline.errors import ConfigError, Refused, TrainingFailed
 from loopline.mlflow_store import LoggedModelInfo, RunInfo, WorkspaceStore, artifact_root_uri
 from loopline.state.locks import process_alive
@@ -50,6 +52,8 @@ class Trained:
     model_name: str
     metrics: dict[str, float]
     log: Path | None = None
+    provenance: Provenance = Provenance.BUILT_HERE
+    provenance_detail: dict[str, Any] = field(default_factory=dict)
 
 
 def session_runs(store: WorkspaceStore, session: str, started_ms: int) -> list[RunInfo]:

@@ -60,6 +60,9 @@ class InnerLoopUpload(BaseModel):
     allow_dirty: bool = False
     identity: UploadedIdentity
     run: UploadedRun
+    attestation: str | None = Field(
+        default=None, max_length=8192, description="the GitHub Actions OIDC token of the run, if any"
+    )
 
 
 def _pack(model_dir: Path, artifacts: Path | None, target: Path) -> None:
@@ -89,6 +92,23 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _registered(client: Client, instance: Any, model: str | None, identity: Any) -> Any:
+    """The "nothing to do" result when dev and the registry already have this commit (and diff)."""
+    from loopline.api import status
+    from loopline.domain import SHARED
+    from loopline.loops.inner import DEV, already_registered
+
+    name = model or instance.settings.config.model.name
+    found = {
+        m.workspace: m
+        for m in client.call(status).models
+        if m.name == name and m.git_commit == identity.commit and m.diff_digest == identity.diff_digest
+    }
+    if DEV in found and SHARED in found:
+        return already_registered(name, identity, found[DEV], found[SHARED])
+    return None
+
+
 def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
     from loopline.git import commit_identity
@@ -104,6 +124,9 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     identity = commit_identity(instance.root)
     if identity.dirty and not arguments.get("allow_dirty", False):
         raise DirtyWorkingTree(files=", ".join(identity.dirty_files[:5]))
+    done = _registered(client, instance, arguments.get("model"), identity)
+    if done is not None:
+        return done  # a rerun (a retried workflow): training again would only make different bytes
     scratch = instance.settings.state_dir / "scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -134,6 +157,9 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
             tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.")},
         ),
     )
+    from loopline.attestation import request_token
+
+    body.attestation = request_token(instance.settings.config.registry.attestation.audience)
     report.step("registering through the control plane")
     result = client.post("inner_loop", orjson.dumps(body.model_dump(mode="json")))
     shutil.rmtree(scratch, ignore_errors=True)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -38,6 +39,8 @@ model_versions = Table(
     Column("validation_status", String(16), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
+    Column("provenance", String(16), nullable=False, server_default="built-here"),
+    Column("provenance_detail", JSON, nullable=True),
     UniqueConstraint("workspace", "name", "version", name="uq_model_versions_version"),
     Index("ix_model_versions_commit", "git_commit"),
     Index("ix_model_versions_lookup", "workspace", "name", "git_commit"),
@@ -71,6 +74,7 @@ events = Table(
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("keyed", Boolean, nullable=False, server_default=false()),  # hash is an HMAC with the audit key
     Index("ix_events_commit", "git_commit"),
     Index("ix_events_kind", "kind"),
 )
@@ -187,6 +191,31 @@ releases = Table(
     Index("ix_releases_endpoint", "workspace", "endpoint"),
 )
 
+# A release in progress, step by step, so that a rerun after a crash continues where it stopped.
+release_progress = Table(
+    "release_progress",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(32), nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("deployment", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("git_commit", String(40), nullable=False),
+    Column("content_digest", String(80), nullable=False),
+    Column("before", JSON, nullable=False),  # the endpoint's split and mirror before the release began
+    Column("steps", JSON, nullable=False),
+    Column("watch_seconds", Float, nullable=False),
+    Column("step", Integer, nullable=False),  # the index of the step whose traffic is set (-1: none yet)
+    Column("step_started_at", DateTime(timezone=True), nullable=True),
+    Column("state", String(16), nullable=False),  # running, released, rolled-back, abandoned
+    Column("reason", Text, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("actor", String(200), nullable=False),
+    Index("ix_release_progress_endpoint", "workspace", "endpoint", "state"),
+)
+
 # Versioned data assets: a path in a datastore pinned by the content digest of its files.
 data_assets = Table(
     "data_assets",
@@ -255,6 +284,9 @@ batch_jobs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("actor", String(200), nullable=False),
     Column("workspace", String(32), nullable=False, server_default="prod"),
+    Column("host", String(200), nullable=True),  # where the job runs, and its process ...
+    Column("pid", Integer, nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),  # ... alive as of then
     Index("ix_batch_jobs_endpoint", "endpoint"),
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -141,7 +141,16 @@ def _short(location: str, root: Path) -> str:
 
 def _models_table(status: api.Status) -> Table:
     table = Table(title="Model versions", title_justify="left")
-    for column in ("workspace", "model", "version", "commit", "branch", "aliases", "validation"):
+    for column in (
+        "workspace",
+        "model",
+        "version",
+        "commit",
+        "branch",
+        "aliases",
+        "validation",
+        "provenance",
+    ):
         table.add_column(column)
     for model in status.models:
         commit = model.short_commit + (" (dirty)" if model.git_dirty else "")
@@ -153,8 +162,19 @@ def _models_table(status: api.Status) -> Table:
             model.git_branch,
             ", ".join(model.aliases),
             model.validation_status or "",
+            _provenance(model.provenance.value, model.provenance_detail),
         )
     return table
+
+
+def _provenance(level: str, detail: dict[str, Any]) -> str:
+    """``uploaded by dev (claimed: accuracy)``: the level, who, and what loopline did not compute."""
+    parts = [level]
+    if detail.get("by") and level != "built-here":
+        parts.append(f"by {detail['by']}")
+    if detail.get("claimed"):
+        parts.append(f"(claimed: {', '.join(detail['claimed'])})")
+    return " ".join(parts)
 
 
 @app.command()

@@ -1,0 +1,68 @@
+"""A team on a control plane: five people with different grants, their tokens, and the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import loopline
+from tests.servers import ControlPlane
+
+PROD = "proj"  # the sample project's prod endpoint
+
+# Five people with different grants: the matrix below says, route by route, who may call it.
+GRANTS = {
+    "rita": [("reader", "*")],
+    "dev": [("developer", "dev")],
+    "tess": [("releaser", "test"), ("reader", "*")],
+    "paul": [("releaser", "prod"), ("reader", "*")],
+    "ada": [("admin", "*")],
+}
+
+
+@dataclass
+class Team:
+    """A full-tier instance with five users, their tokens, and its control plane."""
+
+    project: Path
+    plane: ControlPlane
+    tokens: dict[str, str]
+
+    def ensure_fixtures(self) -> None:
+        """Recreate the endpoints the cases name, when an allowed delete removed them."""
+        have = {e.name for e in loopline.list_endpoints(project=self.project)}
+        for name, workspace in (("dev-ep", "dev"), (PROD, "prod")):
+            if name not in have:
+                loopline.create_endpoint(name, workspace, project=self.project)
+        if "dev-batch" not in {b.name for b in loopline.list_batch_endpoints(project=self.project)}:
+            loopline.create_batch_endpoint("dev-batch", "dev", project=self.project)
+
+
+@dataclass
+class Steps:
+    """A reporter that keeps what it is told."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def step(self, message: str) -> None:
+        self.seen.append(message)
+
+    def output(self, line: str) -> None:
+        self.seen.append(line)
+
+
+def start_team(project: Path, **env: str) -> Iterator[Team]:
+    """Add the users, grant their roles, mint their tokens, and start the control plane with ``env``."""
+    tokens = {}
+    for user, grants in GRANTS.items():
+        loopline.user_add(user, project=project)
+        for role, workspace in grants:
+            loopline.user_grant(user, role, workspace, project=project)
+        secret = loopline.token_create(user, project=project).secret
+        assert secret is not None
+        tokens[user] = secret
+    with ControlPlane(project, env=env) as plane:
+        team = Team(project, plane, tokens)
+        team.ensure_fixtures()
+        yield team

@@ -1,0 +1,318 @@
+"""The attacks of docs/security.md, sent as a developer's token would send them, over real HTTP against
+`loopline server`, and what stops each one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import pandas as pd
+import pytest
+
+import loopline
+from loopline.instance import Instance
+from tests.conftest import ProjectFactory
+from tests.control.team import Team, start_team
+from tests.helpers import cli_process, commit_all, edit_yaml, git
+from tests.oidc import Issuer, job_claims, new_key, oidc_issuer
+from tests.sandbox.probe import findings, probe_model
+
+pytestmark = pytest.mark.slow
+
+MODEL = "proj-classifier"
+CONSTANT = """
+import mlflow
+import numpy as np
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return np.zeros(len(model_input), dtype=np.int64)
+
+
+mlflow.models.set_model(Constant())
+"""
+
+
+def _tarball(model: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(model, arcname="model")
+    return buffer.getvalue()
+
+
+def upload_run(
+    team: Team,
+    model: Path,
+    commit: str,
+    metrics: dict[str, float],
+    user: str = "dev",
+    **extra: Any,
+) -> httpx.Response:
+    """``POST /v1/uploads`` then ``POST /v1/inner_loop``, naming ``commit`` and claiming ``metrics``."""
+    token = team.tokens[user]
+    headers = {"Content-Type": "application/gzip"}
+    uploaded = team.plane.post("uploads", token=token, content=_tarball(model), headers=headers)
+    assert uploaded.status_code == 200, uploaded.text
+    identity = {"commit": commit, "branch": "main", "dirty_files": [], "diff_digest": None}
+    body = {"upload": uploaded.json()["upload"], "identity": identity, "run": {"metrics": metrics}, **extra}
+    return team.plane.post("inner_loop", body, token)
+
+
+def registered(project: Path, commit: str | None = None) -> list[tuple[str, int, str]]:
+    """(workspace, version, digest) of every version, of ``commit`` when given."""
+    return [
+        (m.workspace, m.version, m.content_digest)
+        for m in loopline.status(project).models
+        if commit is None or m.git_commit == commit
+    ]
+
+
+def model_files(project: Path, version: int = 1) -> Path:
+    """The files of dev's ``version`` of the sample model, in loopline's model store."""
+    info = next(m for m in loopline.status(project).models if m.workspace == "dev" and m.version == version)
+    return Instance.open(project).model_store("dev").verify(info.content_digest)
+
+
+def constant_model(folder: Path) -> Path:
+    """A model that answers 0 for every row, whatever it is asked."""
+    code = folder.parent / f"{folder.name}.py"
+    code.write_text(CONSTANT)
+    mlflow.pyfunc.save_model(str(folder), python_model=str(code), pip_requirements=["mlflow"])
+    return folder
+
+
+CLAIMS = {"accuracy": 0.99, "roc_auc": 0.99, "log_loss": 0.01}
+
+
+@pytest.fixture
+def team(trained_project: ProjectFactory) -> Iterator[Team]:
+    """A full-tier team whose project has dev v1 and registry v1 from its first commit, and a second
+    commit nobody trained yet."""
+    project = trained_project("full")
+    edit_yaml(project / "params.yaml", C=0.5)
+    commit_all(project, "Less regularisation")
+    yield from start_team(project, LOOPLINE_GATE__EVALUATION_DATA="heldout.csv")
+
+
+def test_an_upload_cannot_name_a_commit_the_repository_does_not_hold(team: Team) -> None:
+    before = registered(team.project)
+    invented = "fe61f3c" + "0" * 33
+    answer = upload_run(team, model_files(team.project), invented, CLAIMS)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["message"] == (
+        f"commit {invented[:12]} is not in the project's repository (it has no remote 'origin'); push the "
+        "commit, then run the inner loop again"
+    )
+    assert registered(team.project) == before
+    refused = loopline.history(team.project, kind="refused")[-1].event
+    assert refused.actor == "dev" and refused.git_commit == invented
+
+
+def test_an_upload_without_a_loadable_flavor_registers_nothing(team: Team, tmp_path: Path) -> None:
+    head = git(team.project, "rev-parse", "HEAD")
+    empty = tmp_path / "model"
+    empty.mkdir()
+    (empty / "MLmodel").write_text("flavors: {}\n")
+    answer = upload_run(team, empty, head, CLAIMS)
+    assert answer.status_code == 409, answer.text
+    error = answer.json()
+    assert error["error_code"] == "MODEL_FAILED"
+    assert error["message"].startswith("the model does not load and answer its input example: ")
+    assert str(tmp_path) not in error["message"] and str(team.project) not in error["message"]
+    assert registered(team.project, head) == []
+
+
+def test_a_second_model_for_a_registered_commit_is_refused_audited_and_never_shadows_the_first(
+    team: Team, tmp_path: Path
+) -> None:
+    first = git(team.project, "rev-parse", "HEAD~1")
+    original = registered(team.project, first)
+    answer = upload_run(team, constant_model(tmp_path / "other"), first, CLAIMS)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["message"].startswith(
+        f"commit {first[:7]} already has {MODEL} shared v1 (built-here"
+    )
+    refused = loopline.history(team.project, kind="refused")[-1].event
+    assert refused.actor == "dev" and refused.git_commit == first
+    assert refused.details["content_digest"] != original[0][2]
+    # The same bytes again are no attack: nothing to do. And the registry still has the first model.
+    same = upload_run(team, model_files(team.project), first, CLAIMS)
+    assert same.status_code == 200 and not same.json()["created"], same.text
+    assert registered(team.project, first) == original
+
+
+def test_claimed_metrics_cannot_pass_the_gate_when_loopline_computes_them(team: Team, tmp_path: Path) -> None:
+    head = git(team.project, "rev-parse", "HEAD")
+    useless = upload_run(team, constant_model(tmp_path / "zeros"), head, CLAIMS)
+    assert useless.status_code == 409, useless.text
+    error = useless.json()
+    assert error["error_code"] == "GATE_FAILED" and "accuracy" in error["message"]
+    assert registered(team.project, head) == []
+
+    # Good bytes with modest claims: the gate goes by what loopline computed on the evaluation data.
+    good = upload_run(
+        team, model_files(team.project), head, {"accuracy": 0.5, "roc_auc": 0.9, "log_loss": 0.2}
+    )
+    assert good.status_code == 200, good.text
+    shared = next(
+        m for m in loopline.status(team.project).models if m.git_commit == head and m.workspace == "shared"
+    )
+    assert shared.provenance.value == "uploaded"
+    detail = shared.provenance_detail
+    assert detail["by"] == "dev" and detail["claimed"] == ["log_loss", "roc_auc"]
+    assert (
+        detail["computed"]["data"] == "inbox://heldout.csv"
+        and detail["computed"]["metrics"]["accuracy"] > 0.9
+    )
+    # Everyone sees it: status and the dashboard name the provenance of each version.
+    status = team.plane.post("status", token=team.tokens["rita"]).json()
+    row = next(m for m in status["models"] if m["git_commit"] == head and m["workspace"] == "shared")
+    assert row["provenance"] == "uploaded" and row["provenance_detail"]["by"] == "dev"
+    page = httpx.get(f"{team.plane.url}/ui/models", cookies={"loopline_token": team.tokens["rita"]}).text
+    assert "uploaded</span> by dev" in page and "claimed: log_loss, roc_auc" in page
+
+
+@pytest.fixture
+def plain_team(trained_project: ProjectFactory) -> Iterator[Team]:
+    """The team, with no evaluation data: the gate takes the uploader's claims (marked as such)."""
+    project = trained_project("full")
+    edit_yaml(project / "params.yaml", C=0.5)
+    commit_all(project, "Less regularisation")
+    yield from start_team(project)
+
+
+def test_a_deployed_or_batch_scored_model_never_runs_where_the_credentials_are(
+    plain_team: Team, tmp_path: Path
+) -> None:
+    team, project = plain_team, plain_team.project
+    head = git(project, "rev-parse", "HEAD")
+    dev = team.tokens["dev"]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(0.2)
+        targets = {
+            "database": str(project / ".loopline" / "state.db"),
+            "project": str(project),
+            "marker": str(project / "marker.txt"),
+            "port": listener.getsockname()[1],
+        }
+        probe = probe_model(tmp_path / "probe", targets, columns=[])
+        answer = upload_run(team, probe, head, {"accuracy": 1.0, "roc_auc": 1.0, "log_loss": 0.0})
+        assert answer.status_code == 200, answer.text
+        version = answer.json()["dev"]["version"]
+        deployed = team.plane.post(
+            "create_deployment", {"endpoint": "dev-ep", "name": "probe", "version": version}, dev
+        )
+        assert deployed.status_code == 200, deployed.text
+        assert (
+            team.plane.post(
+                "register_data", {"name": "heldout", "path": "inbox://heldout.csv"}, dev
+            ).status_code
+            == 200
+        )
+        batch = team.plane.post(
+            "create_batch_deployment", {"endpoint": "dev-batch", "name": "probe", "version": version}, dev
+        )
+        assert batch.status_code == 200, batch.text
+        job = team.plane.post("batch_invoke", {"endpoint": "dev-batch", "data": "heldout"}, dev)
+        assert job.status_code == 200, job.text
+        part = (
+            project
+            / ".loopline"
+            / "datastores"
+            / "predictions"
+            / "dev-batch"
+            / job.json()["id"]
+            / "part-00000.parquet"
+        )
+        found = findings(pd.read_parquet(part))
+        assert found == {
+            "environment": "denied: LookupError",
+            "read database": "denied: PermissionError",
+            "list project": "denied: PermissionError",
+            "parent environment": "denied: PermissionError",
+            "write marker": "denied: PermissionError",
+            "connect": "denied: PermissionError",
+        }
+        assert not (project / "marker.txt").exists()
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    # The version says where it came from: uploaded by dev, every metric the caller's claim.
+    status = loopline.status(project)
+    uploaded = next(m for m in status.models if m.workspace == "dev" and m.version == version)
+    assert uploaded.provenance.value == "uploaded"
+    assert uploaded.provenance_detail == {"by": "dev", "claimed": ["accuracy", "log_loss", "roc_auc"]}
+    assert json.dumps(uploaded.to_dict())
+
+
+@pytest.fixture
+def issuer() -> Iterator[Issuer]:
+    with oidc_issuer() as running:
+        yield running
+
+
+def test_with_ci_attested_required_only_the_inner_loop_workflow_of_this_repository_and_commit_shares(
+    trained_project: ProjectFactory, issuer: Issuer, tmp_path: Path
+) -> None:
+    project = trained_project("full")
+    settings = {
+        "LOOPLINE_REGISTRY__REQUIRE": "ci-attested",
+        "LOOPLINE_REGISTRY__ATTESTATION__ISSUER": issuer.url,
+        "LOOPLINE_REGISTRY__ATTESTATION__REPOSITORY": "acme/proj",
+    }
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(project), str(clone))
+    edit_yaml(clone / "params.yaml", C=0.5)
+    head = commit_all(clone, "Less regularisation")
+    git(clone, "push", "--quiet", "origin", "HEAD:refs/heads/less-regularisation")
+    issuer.claims = job_claims("acme/proj", head)
+    for team in start_team(project, **settings):
+        files = model_files(project)
+        forged = {
+            "no token": None,
+            "another commit": issuer.token(sha="b" * 40),
+            "another workflow": issuer.token(
+                job_workflow_ref="acme/proj/.github/workflows/evil.yml@refs/heads/main"
+            ),
+            "another repository": issuer.token(repository="mallory/proj"),
+            "another audience": issuer.token(audience="someone-else"),
+            "expired": issuer.token(exp=1_700_000_000, iat=1_699_999_000, nbf=1_699_999_000),
+            "another key": issuer.token(key=new_key()),
+        }
+        reasons = {}
+        for case, token in forged.items():
+            answer = upload_run(team, files, head, CLAIMS, attestation=token)
+            assert answer.status_code == 409, (case, answer.text)
+            assert answer.json()["error_code"] == "ATTESTATION_REFUSED", (case, answer.text)
+            reasons[case] = answer.json()["message"]
+        assert "registry.require: ci-attested" in reasons["no token"]
+        assert "sha is" in reasons["another commit"] and "job_workflow_ref is" in reasons["another workflow"]
+        assert "repository is 'mallory/proj'" in reasons["another repository"]
+        assert "audience" in reasons["another audience"].lower() and "expired" in reasons["expired"]
+        assert "signature" in reasons["another key"].lower()
+        assert registered(project, head) == []
+        refused = [r.event for r in loopline.history(project, kind="refused") if r.event.git_commit == head]
+        assert len(refused) == len(forged) and {e.actor for e in refused} == {"dev"}
+
+        # The workflow itself, in a job with `id-token: write`: the CLI fetches the job's token and sends it.
+        env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"], **issuer.runner_env()}
+        done = cli_process("inner-loop", "--json", cwd=clone, env=env)
+        assert done.exit_code == 0, done.stderr
+        shared = next(
+            m for m in loopline.status(project).models if m.git_commit == head and m.workspace == "shared"
+        )
+        assert shared.provenance.value == "ci-attested"
+        assert shared.provenance_detail["workflow"].startswith("acme/proj/.github/workflows/inner-loop.yml@")
+        assert shared.provenance_detail["run_id"] == "4242" and shared.provenance_detail["by"] == "dev"
+
+        # A local inner loop (no token) is refused before it trains.
+        local = cli_process("inner-loop", cwd=project, env=settings)
+        assert local.exit_code == 1 and "registry.require: ci-attested" in local.stderr
