@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from loopline.endpoints.client import InvokeResult
     from loopline.endpoints.service import ReleaseRecord
     from loopline.loops.inner import InnerLoopResult
-    from loopline.loops.outer import ReleaseResult, TestResult
+    from loopline.loops.outer import TestResult
+    from loopline.loops.release import ReleaseResult
     from loopline.monitoring.check import CheckResult
     from loopline.monitoring.policy import Decision
     from loopline.onboard import Onboarded
@@ -532,7 +533,7 @@ def outer_loop_prod(
     reporter: Reporter | None = None,
 ) -> ReleaseResult:
     """Release a commit's registry version to prod, at once or in watched canary steps."""
-    from loopline.loops.outer import run_outer_loop_prod
+    from loopline.loops.release import run_outer_loop_prod
 
     return run_outer_loop_prod(
         Instance.open(project),

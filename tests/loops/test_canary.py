@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 import loopline
 from loopline.errors import Refused
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, git, input_example, system_key
+from tests.helpers import cli_process, commit_all, git, input_example, system_key
 from tests.servers import Load, Server, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
@@ -36,14 +38,8 @@ def log_brittle(model, x_valid):
 """
 
 
-def test_a_failing_canary_is_rolled_back_by_itself(
-    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    port = free_port()
-    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
-    project = trained_project("simple")
-    good = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
+def brittle_commit(project: Path) -> str:
+    """Commit and register a model that fails on about a third of real rows (not on its example)."""
     train = project / "train.py"
     source = train.read_text()
     source = source.replace("def main() -> None:", BROKEN.strip() + "\n\n\ndef main() -> None:")
@@ -52,16 +48,35 @@ def test_a_failing_canary_is_rolled_back_by_itself(
     train.write_text(source[:start] + "        log_brittle(model, x_valid)\n" + source[end:])
     bad = commit_all(project, "A model that fails on real input")
     loopline.inner_loop(project)
-    columns, _ = input_example(project)
+    return bad
+
+
+def real_load(project: Path, server: Server) -> list[Load]:
+    """Two clients of the prod endpoint: one sends a row every model answers, one a row that breaks the
+    brittle model."""
     import pandas as pd
 
+    columns, _ = input_example(project)
     heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
     rows = heldout[columns].to_numpy().tolist()
-    body = __import__("json").dumps({"input_data": {"columns": columns, "data": rows[:1]}}).encode()
     big = [r for r in rows if r[0] > 15][:1]
+    bodies = [
+        json.dumps({"input_data": {"columns": columns, "data": data}}).encode() for data in (rows[:1], big)
+    ]
+    return [Load([f"{server.url}/endpoints/proj/score"], b, [system_key(project)]) for b in bodies]
+
+
+def test_a_failing_canary_is_rolled_back_by_itself(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    project = trained_project("simple")
+    good = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_prod(project)
+    bad = brittle_commit(project)
     with Server(project, "prod", port=port) as server:
-        bodies = [body, __import__("json").dumps({"input_data": {"columns": columns, "data": big}}).encode()]
-        loads = [Load([f"{server.url}/endpoints/proj/score"], b, [system_key(project)]) for b in bodies]
+        loads = real_load(project, server)
         threads = [load.run() for load in loads]
         time.sleep(1.0)
         with pytest.raises(Refused, match=r"canary breach at 10%: error rate"):
@@ -85,3 +100,48 @@ def test_a_failing_canary_is_rolled_back_by_itself(
     assert errors > 0, "the canary should have failed some real requests"
     assert errors <= on_canary, "only requests sent to the canary may fail"
     assert on_canary < 0.25 * len(answers)
+
+
+def test_a_breach_in_the_watch_of_a_release_continued_after_a_crash_returns_to_where_it_began(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", url)
+    project = trained_project("simple")
+    good = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_prod(project)
+    bad = brittle_commit(project)
+    with Server(project, "prod", port=port) as server:
+        loads = real_load(project, server)
+        threads = [load.run() for load in loads]
+        # Killed one second into watching the 10% step, before that step could be judged.
+        crashed = cli_process(
+            "outer-loop",
+            "prod",
+            "--canary",
+            "10,100",
+            "--watch",
+            "20",
+            cwd=project,
+            env={"LOOPLINE_FAILPOINT": "release-watch-10", "LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL": url},
+        )
+        assert crashed.exit_code == 137, crashed.stderr
+        traffic = {
+            d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments
+        }
+        assert traffic == {good: 90, bad: 10}
+        with pytest.raises(Refused, match=r"canary breach at 10%: error rate .* back where it was"):
+            loopline.outer_loop_prod(project)
+        for load in loads:
+            load.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    traffic = {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments}
+    assert traffic == {good: 100, bad: 0}
+    alias = loopline.status(project).models
+    assert [m.git_commit for m in alias if m.workspace == "prod" and "production" in m.aliases] == [good]
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert rolled.outcome == "automatic" and rolled.details["traffic"] == {f"v1-{good[:7]}": 100}
+    # The breach ended that release: the next run starts a new one, from its first step.
+    assert [r.git_commit for r in loopline.releases(project=project)] == [good]

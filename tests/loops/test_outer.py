@@ -285,6 +285,73 @@ def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishe
     assert [r.git_commit for r in loopline.releases(project=project)] == [a, b]
 
 
+@pytest.mark.parametrize("failpoint", ["release-step-30", "release-watch-30", "release-step-100"])
+def test_a_canary_release_killed_at_any_step_continues_from_that_step_with_its_watch_window(
+    trained_project: ProjectFactory, failpoint: str
+) -> None:
+    project = trained_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_prod(project)
+    b = new_commit(project, "Second model", C=0.4)
+    loopline.inner_loop(project)
+    release = ("outer-loop", "prod", "--canary", "30,100", "--watch", "2", "--json")
+    crashed = cli_process(*release, cwd=project, env={"LOOPLINE_FAILPOINT": failpoint})
+    assert crashed.exit_code == 137, crashed.stderr
+    reached = int(failpoint.rsplit("-", 1)[1])
+    assert {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments} == {
+        a: 100 - reached,
+        b: reached,
+    }
+    alias = prod_client(project).get_model_version_by_alias("proj-classifier", "production")
+    assert alias.tags["git_commit"] == a  # the alias moves only when the last step is done
+
+    # Run again with other options: the release goes on with its own steps, from the step it reached.
+    rerun = cli_process("outer-loop", "prod", "--json", cwd=project)
+    assert rerun.exit_code == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert [step["percent"] for step in result["steps"]] == [30, 100][[30, 100].index(reached) :]
+    # The step it stopped in is watched for what was left of its window, counted from before the crash.
+    assert all(step["seconds"] >= 2 for step in result["steps"])
+    assert "continuing the release of proj-classifier v2" in rerun.stderr
+    assert live_commit(project) == b
+    assert [r.git_commit for r in loopline.releases(project=project)] == [a, b]
+    alias = prod_client(project).get_model_version_by_alias("proj-classifier", "production")
+    assert alias.tags["git_commit"] == b
+    again = cli_process(*release, cwd=project)
+    assert again.exit_code == 0 and "already live" in json.loads(again.stdout)["message"]
+
+
+def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_prod(project)
+    b = new_commit(project, "Second model", C=0.4)
+    loopline.inner_loop(project)
+    crashed = cli_process(
+        "outer-loop",
+        "prod",
+        "--canary",
+        "50,100",
+        "--watch",
+        "0",
+        cwd=project,
+        env={"LOOPLINE_FAILPOINT": "release-step-50"},
+    )
+    assert crashed.exit_code == 137
+    c = new_commit(project, "Third model", C=0.6)
+    loopline.inner_loop(project)
+    with pytest.raises(
+        Refused, match=rf"the release of proj-classifier v2 \({b[:7]}\), stopped at 50%, has not"
+    ):
+        loopline.outer_loop_prod(project, commit=c)
+    loopline.rollback(project, commit=a)
+    assert live_commit(project) == a and live(project)[f"v2-{b[:7]}"] == 0
+    released = loopline.outer_loop_prod(project, commit=c, canary=[100])
+    assert released.changed and live_commit(project) == c
+
+
 def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(
     trained_project: ProjectFactory,
 ) -> None:

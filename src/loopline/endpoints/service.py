@@ -524,9 +524,11 @@ def set_traffic(
     *,
     reason: str | None = None,
     workspace: str | None = None,
+    also: Callable[[Connection], None] | None = None,
 ) -> EndpointInfo:
     """Set the whole traffic split (unnamed deployments get 0; None keeps it) and, when given, the mirror,
-    in one transaction: a change of the mirror alone never races another change of the split."""
+    in one transaction: a change of the mirror alone never races another change of the split. ``also``
+    writes what goes with the change (a release's progress) in the same transaction."""
     with instance.db.write() as connection:
         row = _row(connection, endpoint, workspace, lock=True)
         before = _endpoint(connection, row, instance)
@@ -534,6 +536,8 @@ def set_traffic(
             [d.name for d in before.deployments], before.traffic if traffic is None else traffic
         )
         new_mirror = check_mirror(full, before.mirror if mirror is None else mirror)
+        if also is not None:
+            also(connection)
         if full == before.traffic and new_mirror == before.mirror:
             return before
         _write_traffic(connection, row["id"], full)

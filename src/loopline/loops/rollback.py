@@ -11,13 +11,13 @@ from loopline.events import RolledBack
 from loopline.instance import Instance
 from loopline.loops.outer import (
     PRODUCTION,
-    ReleaseResult,
     candidate_of,
     deploy,
     main_deployment,
     require_tier,
     smoke_test,
 )
+from loopline.loops.release import ReleaseResult, abandon_pending
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 
@@ -100,6 +100,7 @@ def run_rollback(
                 {deployment.name: 100},
                 reason=reason or "rollback",
                 workspace=workspace,
+                also=lambda connection: abandon_pending(connection, workspace, endpoint_name),
             )
             result.temporary_server = server.temporary
         report_to.step(f"all traffic on {deployment.name}")

@@ -15,7 +15,7 @@ from loopline.cli.sdk import api
 from loopline.errors import GateFailed, Refused, UsageError
 
 if TYPE_CHECKING:
-    from loopline.loops.outer import ReleaseResult
+    from loopline.loops.release import ReleaseResult
 
 outer_app = typer.Typer(help="The outer loops: validate in test, release to prod.", no_args_is_help=True)
 app.add_typer(outer_app, name="outer-loop")

@@ -1,0 +1,524 @@
+"""Releasing a commit's model to prod, step by step, in a way that survives a crash at any step.
+
+A release records its progress in loopline's database (``release_progress``): the split it started from,
+its canary steps, the step it reached and when that step's watch began. Each traffic change and the
+progress that goes with it are one transaction. Run again after a crash, the same release continues
+from the step it reached, watching what is left of that step's window (the requests served while it was
+down count); a breach in any window returns the endpoint to the split it had before the release began,
+and the ``production`` alias only ever moves when the last step is done.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from loopline import audit, failpoints, registry
+from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, utcnow
+from loopline.endpoints import service
+from loopline.endpoints.client import live_server
+from loopline.errors import Refused
+from loopline.events import RefusedAttempt, Released, RolledBack
+from loopline.instance import Instance
+from loopline.loops.outer import (
+    PRODUCTION,
+    candidate_of,
+    deploy,
+    promote,
+    registry_version,
+    require_tier,
+    smoke_test,
+)
+from loopline.progress import NullReporter, Reporter
+from loopline.serving.stats import window_stats
+from loopline.state import as_utc, locks
+from loopline.state.schema import release_progress
+
+__all__ = ["PendingRelease", "ReleaseResult", "abandon_pending", "pending_release", "run_outer_loop_prod"]
+
+PROD = "prod"
+RUNNING, RELEASED, ROLLED_BACK, ABANDONED = "running", "released", "rolled-back", "abandoned"
+
+
+@dataclass
+class ReleaseResult:
+    """What ``outer-loop prod`` (or ``rollback``) did."""
+
+    model: str
+    git_commit: str
+    version: int
+    endpoint: str
+    deployment: str
+    previous: dict[str, Any] | None
+    changed: bool
+    message: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    temporary_server: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def _approved(instance: Instance, candidate: ModelVersionInfo, override_reason: str | None) -> bool:
+    """Full tier: only a version that passed test, unless overridden with a reason; True when overridden."""
+    config = instance.settings.config.release
+    if instance.settings.tier is not Tier.FULL or not config.require_validation:
+        return False
+    if candidate.validation_status == "passed":
+        return False
+    status = f"{candidate.validation_status} validation" if candidate.validation_status else "not validated"
+    if override_reason:
+        return True
+    message = (
+        f"{candidate.name} v{candidate.version} ({candidate.git_commit[:7]}) {status} in test; run "
+        f"`loopline outer-loop test --commit {candidate.git_commit[:7]}` first, or pass --override-reason"
+    )
+    audit.record(
+        instance.db,
+        RefusedAttempt(
+            actor=instance.actor,
+            workspace="prod",
+            model=candidate.name,
+            version=candidate.version,
+            git_commit=candidate.git_commit,
+            reason=message,
+            details={"step": "outer-loop prod"},
+        ),
+    )
+    raise Refused(message)
+
+
+@dataclass(frozen=True)
+class PendingRelease:
+    """A release that began and has not ended: where it started from and the step it reached."""
+
+    id: int
+    deployment: str
+    model: str
+    version: int
+    git_commit: str
+    content_digest: str
+    before: dict[str, dict[str, int]]
+    steps: list[int]
+    watch_seconds: float
+    step: int
+    step_started_at: datetime | None
+
+    def describe(self) -> str:
+        """``proj-classifier v3 (3f2a9c1), stopped at 60%``."""
+        where = f"stopped at {self.steps[self.step]}%" if self.step >= 0 else "stopped before moving traffic"
+        return f"{self.model} v{self.version} ({self.git_commit[:7]}), {where}"
+
+
+def pending_release(instance: Instance, workspace: str, endpoint: str) -> PendingRelease | None:
+    """The endpoint's release in progress, if one began and did not end."""
+    with instance.db.read() as connection:
+        row = (
+            connection.execute(
+                select(release_progress)
+                .where(
+                    release_progress.c.workspace == workspace,
+                    release_progress.c.endpoint == endpoint,
+                    release_progress.c.state == RUNNING,
+                )
+                .order_by(release_progress.c.id.desc())
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return None
+    started = row["step_started_at"]
+    return PendingRelease(
+        row["id"],
+        row["deployment"],
+        row["model"],
+        row["version"],
+        row["git_commit"],
+        row["content_digest"],
+        row["before"],
+        list(row["steps"]),
+        float(row["watch_seconds"]),
+        row["step"],
+        as_utc(started) if started is not None else None,
+    )
+
+
+def _end(connection: Connection, release_id: int, state: str) -> None:
+    connection.execute(
+        update(release_progress)
+        .where(release_progress.c.id == release_id)
+        .values(state=state, finished_at=utcnow())
+    )
+
+
+def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> None:
+    """End the endpoint's release in progress without finishing it (a rollback took the endpoint over)."""
+    connection.execute(
+        update(release_progress)
+        .where(
+            release_progress.c.workspace == workspace,
+            release_progress.c.endpoint == endpoint,
+            release_progress.c.state == RUNNING,
+        )
+        .values(state=ABANDONED, finished_at=utcnow())
+    )
+
+
+def run_outer_loop_prod(
+    instance: Instance,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    canary: list[int] | None = None,
+    watch: float | None = None,
+    override_reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Release a commit's registry version to prod: copy, deploy at 0%, smoke-test, move traffic step by
+    step (continuing a release of the same version that a crash interrupted)."""
+    report_to = reporter or NullReporter()
+    if canary is not None:
+        canary_steps(canary)
+    require_tier(
+        instance,
+        "outer-loop prod",
+        {Tier.SIMPLE, Tier.FULL},
+        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
+    )
+    instance.db.require_current(instance.root)
+    name = model or instance.settings.config.model.name
+    candidate = registry_version(instance, name, commit, report_to)
+    overridden = _approved(instance, candidate, override_reason)
+    endpoint_name = instance.settings.prod_endpoint
+    with locks.hold(instance.db, f"release:{PROD}:{endpoint_name}", instance.actor):
+        pending = pending_release(instance, PROD, endpoint_name)
+        if pending is not None and pending.content_digest != candidate.content_digest:
+            raise Refused(
+                f"the release of {pending.describe()}, has not ended: run `loopline outer-loop prod "
+                f"--commit {pending.git_commit[:7]}` to finish it, or `loopline rollback` to leave it"
+            )
+        report_to.step(f"releasing {name} v{candidate.version} from {candidate.git_commit[:7]} to prod")
+        # The endpoint first: a release that cannot have one stops before anything is copied.
+        endpoint = service.ensure_endpoint(instance, endpoint_name, PROD)
+        in_prod = promote(instance, candidate, PROD)
+        deployment = deploy(instance, endpoint, in_prod)
+        failpoints.hit("release-after-deploy")
+        release = Release(instance, endpoint, name, in_prod, deployment, report_to, override_reason, pending)
+        release.overridden = overridden
+        return release.run(canary, watch)
+
+
+class Release:
+    """Moving one endpoint's traffic to a new deployment, step by step, watching each step."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        endpoint: EndpointInfo,
+        model: str,
+        version: ModelVersionInfo,
+        deployment: DeploymentInfo,
+        reporter: Reporter,
+        reason: str | None,
+        pending: PendingRelease | None,
+    ) -> None:
+        self.instance = instance
+        self.endpoint = endpoint.name
+        self.model = model
+        self.version = version
+        self.deployment = deployment
+        self.reporter = reporter
+        self.reason = reason
+        self.pending = pending
+        self.overridden = False
+        self.config = instance.settings.config.release
+        if pending is not None:
+            self.before = pending.before
+        else:
+            live = {d.name: d.traffic for d in endpoint.deployments if d.traffic > 0}
+            self.before = {"traffic": live, "mirror": dict(endpoint.mirror)}
+        shares = {n: p for n, p in self.before["traffic"].items() if n != deployment.name}
+        main = max(shares, key=lambda n: shares[n]) if shares else None
+        self.previous = endpoint.deployment(main) if main else None
+
+    def result(
+        self, message: str, changed: bool, steps: list[dict[str, Any]], temporary: bool
+    ) -> ReleaseResult:
+        """The outcome."""
+        previous = (
+            None
+            if self.previous is None
+            else {
+                "deployment": self.previous.name,
+                "version": self.previous.version,
+                "git_commit": self.previous.git_commit,
+            }
+        )
+        return ReleaseResult(
+            self.model,
+            self.version.git_commit,
+            self.version.version,
+            self.endpoint,
+            self.deployment.name,
+            previous,
+            changed,
+            message,
+            steps,
+            self.reason,
+            temporary,
+        )
+
+    def _live_already(self) -> bool:
+        current = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
+        history = service.release_history(self.instance, self.endpoint, PROD)
+        return (
+            current is not None
+            and current.traffic == 100
+            and bool(history)
+            and history[-1].deployment == current.name
+        )
+
+    def _plan(self, canary: list[int] | None, watch: float | None) -> tuple[list[int], float]:
+        if self.pending is not None:
+            return self.pending.steps, self.pending.watch_seconds
+        if self.previous is None:  # the first release: nothing to step from, nothing to return to
+            return [100], 0.0
+        steps = (canary if canary is not None else self.config.canary) or [100]
+        seconds = watch if watch is not None else (self.config.watch_seconds if len(steps) > 1 else 0.0)
+        return steps, seconds
+
+    def _begin(self, steps: list[int], seconds: float) -> PendingRelease:
+        with self.instance.db.write() as connection:
+            release_id = connection.execute(
+                insert(release_progress).values(
+                    workspace=PROD,
+                    endpoint=self.endpoint,
+                    deployment=self.deployment.name,
+                    model=self.model,
+                    version=self.version.version,
+                    git_commit=self.version.git_commit,
+                    content_digest=self.version.content_digest,
+                    before=self.before,
+                    steps=steps,
+                    watch_seconds=seconds,
+                    step=-1,
+                    state=RUNNING,
+                    reason=self.reason,
+                    started_at=utcnow(),
+                    actor=self.instance.actor,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return PendingRelease(
+            int(release_id),
+            self.deployment.name,
+            self.model,
+            self.version.version,
+            self.version.git_commit,
+            self.version.content_digest,
+            self.before,
+            steps,
+            seconds,
+            -1,
+            None,
+        )
+
+    def run(self, canary: list[int] | None, watch: float | None) -> ReleaseResult:
+        """Smoke-test, move traffic (at once or in canary steps, from the step a crash left it at), then
+        move the alias."""
+        if self._live_already():
+            self._finish()
+            return self.result(
+                f"{self.model} v{self.version.version} ({self.version.git_commit[:7]}) is already "
+                "live in prod; nothing to do",
+                False,
+                [],
+                False,
+            )
+        steps, seconds = self._plan(canary, watch)
+        progress = self.pending or self._begin(steps, seconds)
+        first = max(progress.step, 0)
+        if self.pending is not None:
+            self.reporter.step(f"continuing the release of {progress.describe()}")
+        watched: list[dict[str, Any]] = []
+        with live_server(self.instance, PROD) as live:
+            if live.temporary:
+                self.reporter.step(
+                    "no server answers for prod; smoke-testing on a temporary one (no live traffic to watch)"
+                )
+            smoke_test(live.client, candidate_of(self.endpoint, self.deployment, self.version))
+            for index in range(first, len(steps)):
+                percent = steps[index]
+                resumed = progress.step_started_at if index == progress.step else None
+                started = resumed.timestamp() if resumed is not None else time.time()
+                self._shift(progress.id, index, percent, started)
+                failpoints.hit("release-mid-traffic")
+                failpoints.hit(f"release-step-{percent}")
+                if seconds > 0:
+                    step = self._watch(percent, seconds, started)
+                    watched.append(step)
+                    if step["breach"]:
+                        self._roll_back(progress.id, step)
+                else:
+                    watched.append({"percent": percent, "seconds": 0, "judged": False, "breach": None})
+            temporary = live.temporary
+        self._finish()
+        self._prune()
+        return self.result(
+            f"released {self.model} v{self.version.version} ({self.version.git_commit[:7]}) to "
+            f"prod endpoint {self.endpoint}",
+            True,
+            watched,
+            temporary,
+        )
+
+    def _shift(self, release_id: int, index: int, percent: int, started: float) -> None:
+        split = {self.deployment.name: percent}
+        if self.previous is not None:
+            split[self.previous.name] = 100 - percent
+        self.reporter.step(f"traffic: {' '.join(f'{k}={v}' for k, v in split.items())}")
+
+        def reached(connection: Connection) -> None:
+            connection.execute(
+                update(release_progress)
+                .where(release_progress.c.id == release_id)
+                .values(step=index, step_started_at=datetime.fromtimestamp(started, tz=UTC))
+            )
+
+        service.set_traffic(
+            self.instance,
+            self.endpoint,
+            split,
+            reason=self.reason or "outer-loop prod",
+            workspace=PROD,
+            also=reached,
+        )
+
+    def _watch(self, percent: int, seconds: float, started: float) -> dict[str, Any]:
+        """Watch the new deployment from ``started`` (epoch seconds) for ``seconds``; stop at a breach."""
+        deadline = started + seconds
+        step: dict[str, Any] = {}
+        while True:
+            time.sleep(min(1.0, max(0.0, deadline - time.time())))
+            stats = window_stats(self.instance.db, PROD, self.endpoint, self.deployment.name, started)
+            failpoints.hit(f"release-watch-{percent}")
+            judged = stats.requests >= self.config.min_requests
+            breach = None
+            if judged and stats.error_rate > self.config.max_error_rate:
+                breach = f"error rate {stats.error_rate:.1%} over {self.config.max_error_rate:.1%}"
+            elif judged and stats.p99_ms is not None and stats.p99_ms > self.config.max_p99_ms:
+                breach = f"p99 latency {stats.p99_ms:g} ms over {self.config.max_p99_ms:g} ms"
+            step = {
+                "percent": percent,
+                "seconds": round(time.time() - started, 1),
+                **stats.to_dict(),
+                "judged": judged,
+                "breach": breach,
+            }
+            if breach or time.time() >= deadline:
+                self.reporter.step(
+                    f"watched {percent}%: {stats.requests} requests, "
+                    f"{breach or ('no breach' if judged else 'too few requests to judge')}"
+                )
+                return step
+
+    def _roll_back(self, release_id: int, step: dict[str, Any]) -> None:
+        """Return the endpoint to the split it had before the release began; the alias does not move."""
+        reason = f"canary breach at {step['percent']}%: {step['breach']}"
+        before = self.before["traffic"]
+        back = self.previous.name if self.previous is not None else "the deployments live before"
+
+        def rolled_back(connection: Connection) -> None:
+            _end(connection, release_id, ROLLED_BACK)
+            audit.append(
+                connection,
+                RolledBack(
+                    actor=self.instance.actor,
+                    workspace=PROD,
+                    model=self.model,
+                    version=self.previous.version if self.previous else None,
+                    git_commit=self.previous.git_commit if self.previous else None,
+                    source=f"{self.endpoint}/{self.deployment.name}",
+                    target=f"{self.endpoint}/{back}",
+                    reason=reason,
+                    outcome="automatic",
+                    details={"from_commit": self.version.git_commit, "step": step, "traffic": before},
+                ),
+            )
+
+        service.set_traffic(
+            self.instance,
+            self.endpoint,
+            before,
+            self.before["mirror"],
+            reason=reason,
+            workspace=PROD,
+            also=rolled_back,
+        )
+        shown = " ".join(f"{k}={v}" for k, v in before.items())
+        raise Refused(
+            f"{reason}; traffic is back where it was before the release ({shown}) and the production "
+            "alias did not move",
+            details={"step": step},
+        )
+
+    def _finish(self) -> None:
+        """Point the alias, record the release and end its progress (again after a crash: idempotent)."""
+        registry.set_alias(self.instance, self.version, PRODUCTION)
+        history = service.release_history(self.instance, self.endpoint, PROD)
+        recorded = bool(history) and history[-1].deployment == self.deployment.name
+        deployed = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
+        assert deployed is not None
+        with self.instance.db.write() as connection:
+            connection.execute(
+                update(release_progress)
+                .where(
+                    release_progress.c.workspace == PROD,
+                    release_progress.c.endpoint == self.endpoint,
+                    release_progress.c.deployment == self.deployment.name,
+                    release_progress.c.state == RUNNING,
+                )
+                .values(state=RELEASED, finished_at=utcnow())
+            )
+            if recorded:
+                return
+            service.record_release(
+                connection, PROD, self.endpoint, deployed, "release", self.instance.actor, self.reason
+            )
+            audit.append(
+                connection,
+                Released(
+                    actor=self.instance.actor,
+                    workspace="prod",
+                    model=self.model,
+                    version=self.version.version,
+                    git_commit=self.version.git_commit,
+                    source=f"{self.endpoint}/{self.previous.name}" if self.previous else None,
+                    target=f"{self.endpoint}/{self.deployment.name}",
+                    reason=self.reason,
+                    details={
+                        "override": self.overridden,
+                        "alias": PRODUCTION,
+                        "validation_status": self.version.validation_status,
+                    },
+                ),
+            )
+
+    def _prune(self) -> None:
+        """Keep the live deployment and the most recent earlier ones loaded; remove the rest."""
+        order = [r.deployment for r in reversed(service.release_history(self.instance, self.endpoint, PROD))]
+        keep = list(dict.fromkeys(order))[: self.config.keep_deployments]
+        endpoint = service.get_endpoint(self.instance, self.endpoint, PROD)
+        for deployment in endpoint.deployments:
+            if (
+                deployment.name not in keep
+                and deployment.traffic == 0
+                and deployment.name not in endpoint.mirror
+            ):
+                service.delete_deployment(self.instance, self.endpoint, deployment.name, PROD)
