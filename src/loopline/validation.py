@@ -120,7 +120,7 @@ def load_heldout(inbox: Datastore, config: ValidationConfig) -> tuple[Any, Any, 
 
     if not inbox.exists(config.data):
         raise NotFound(
-            f"the held-out data {config.data} is not in the inbox datastore ({inbox.url}); put it there "
+            f"the held-out data inbox://{config.data} does not exist; put it in the inbox datastore "
             "(the sample project's `loopline up` does) or set validation.data in loopline.yaml"
         )
     with inbox.open(config.data) as handle:

@@ -316,3 +316,34 @@ def test_with_ci_attested_required_only_the_inner_loop_workflow_of_this_reposito
         # A local inner loop (no token) is refused before it trains.
         local = cli_process("inner-loop", cwd=project, env=settings)
         assert local.exit_code == 1 and "registry.require: ci-attested" in local.stderr
+
+
+def test_datastore_paths_stay_in_their_store_and_errors_name_references_not_server_paths(
+    plain_team: Team,
+) -> None:
+    team, project = plain_team, plain_team.project
+    dev = team.tokens["dev"]
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    (inbox / "escape").symlink_to(project / ".loopline")
+    (inbox / "passwd.csv").symlink_to("/etc/passwd")
+    attempts = {
+        "inbox://../../../../../../etc/passwd": "leaves the datastore",
+        "inbox://../../state.db": "leaves the datastore",
+        "inbox://heldout/../../state.db": "leaves the datastore",
+        "inbox:///etc/passwd": "is an absolute path",
+        "file:///etc/passwd": "is not a datastore path",
+        "inbox://escape/state.db": "leads out of the datastore",
+        "inbox://passwd.csv": "leads out of the datastore",
+        "inbox://a\\..\\..\\state.db": "is not a valid path",
+    }
+    for reference, problem in attempts.items():
+        answer = team.plane.post("register_data", {"name": "stolen", "path": reference}, dev)
+        assert answer.status_code == 400, (reference, answer.text)
+        assert problem in answer.json()["message"], (reference, answer.text)
+    assert team.plane.post("list_data", {}, dev).json() == []
+    missing = team.plane.post(
+        "register_data", {"name": "nothing", "path": "inbox://./nothing//here.csv"}, dev
+    )
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "inbox://nothing/here.csv does not exist"
+    assert str(project) not in missing.text and "/tmp" not in missing.text

@@ -8,6 +8,7 @@ variables), ``s3://bucket/path`` (s3fs), and so on. Paths inside one are written
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,19 +16,41 @@ from typing import Any
 from loopline.errors import NotFound, StoreUnavailable, UsageError
 from loopline.storage.fs import filesystem
 
-__all__ = ["Datastore", "split_reference"]
+__all__ = ["Datastore", "clean_path", "split_reference"]
 
 SCHEMES = ("inbox", "predictions")
 
 
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def split_reference(reference: str) -> tuple[str, str]:
-    """``inbox://a/b.csv`` as ``("inbox", "a/b.csv")``."""
+    """``inbox://a/b.csv`` as ``("inbox", "a/b.csv")``; refused when it is not a path inside a datastore."""
     scheme, sep, rest = reference.partition("://")
     if not sep or scheme not in SCHEMES:
         raise UsageError(
-            f"'{reference}' is not a datastore path; write inbox://folder/file or predictions://..."
+            f"'{_shown(reference)}' is not a datastore path; write inbox://folder/file or predictions://..."
         )
-    return scheme, rest.strip("/")
+    if rest.startswith("/"):
+        raise UsageError(
+            f"'{_shown(reference)}' is an absolute path; a datastore path is relative to the datastore: "
+            f"{scheme}://folder/file"
+        )
+    return scheme, clean_path(rest, scheme)
+
+
+def clean_path(path: str, store: str) -> str:
+    """``path`` inside datastore ``store``, normalised (no ``.``, no empty parts); refused when it could
+    leave the datastore (``..``, a backslash, a NUL)."""
+    if "\x00" in path or "\\" in path:
+        raise UsageError(f"'{_shown(path)}' is not a valid path in datastore {store}")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UsageError(
+            f"'{store}://{_shown(path)}' leaves the datastore ('..'); name a path inside {store}://"
+        )
+    return "/".join(parts)
 
 
 @dataclass(frozen=True)
@@ -42,10 +65,23 @@ class Datastore:
         """The fsspec filesystem (imported, and its plugin loaded, on first use)."""
         return filesystem(self.url, f"datastore {self.name}")
 
+    @property
+    def local(self) -> bool:
+        """True for a folder on this machine (where a symlink could point out of it)."""
+        return "://" not in self.url or self.url.startswith("file://")
+
     def location(self, relative: str = "") -> str:
-        """The full URL (or path) of ``relative`` inside the datastore."""
+        """The full URL (or path) of ``relative`` inside the datastore; refused when it would leave it (a
+        ``..``, or a symlink in a local datastore that points outside)."""
         root = self.url.rstrip("/")
-        return f"{root}/{relative.strip('/')}" if relative else root
+        relative = clean_path(relative, self.name)
+        target = f"{root}/{relative}" if relative else root
+        if self.local and relative:
+            base = os.path.realpath(root.removeprefix("file://"))
+            real = os.path.realpath(target.removeprefix("file://"))
+            if real != base and not real.startswith(base + os.sep):
+                raise UsageError(f"{self.name}://{relative} leads out of the datastore (a symbolic link)")
+        return target
 
     def files(self, relative: str) -> list[str]:
         """The files at ``relative``: the file itself, or every file below a folder, sorted."""
@@ -55,14 +91,12 @@ class Datastore:
             if fs.isfile(target):
                 return [relative.strip("/")]
             if not fs.isdir(target):
-                raise NotFound(
-                    f"{self.name}://{relative} does not exist in datastore {self.name} ({self.url})"
-                )
+                raise NotFound(f"{self.name}://{clean_path(relative, self.name)} does not exist")
             root = fs._strip_protocol(self.location())
             found = sorted(p for p in fs.find(target) if not p.rsplit("/", 1)[-1].startswith("."))
         except (OSError, ConnectionError) as exc:
             raise StoreUnavailable(
-                what=f"datastore {self.name}", where=self.url, reason=str(exc)[:200]
+                what=f"datastore {self.name}", where=f"{self.name}://{relative}", reason=type(exc).__name__
             ) from None
         return [p[len(root) :].strip("/") for p in found]
 
