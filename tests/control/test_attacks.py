@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import tarfile
 from collections.abc import Iterator
@@ -347,3 +348,93 @@ def test_datastore_paths_stay_in_their_store_and_errors_name_references_not_serv
     assert missing.status_code == 404
     assert missing.json()["message"] == "inbox://nothing/here.csv does not exist"
     assert str(project) not in missing.text and "/tmp" not in missing.text
+
+
+def _testids(page: str, prefix: str) -> set[str]:
+    return set(re.findall(rf'data-testid="{prefix}([^"]+)"', page))
+
+
+def test_every_dashboard_page_shows_a_role_exactly_what_the_api_lets_it_read(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("full")
+    commit = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_test(project)
+    loopline.outer_loop_prod(project)
+    for team in start_team(project):
+        team.ensure_fixtures()
+        # A reader of dev alone: what the other workspaces hold is not theirs to see.
+        loopline.user_add("vera", project=project)
+        loopline.user_grant("vera", "reader", "dev", project=project)
+        team.tokens["vera"] = str(loopline.token_create("vera", project=project).secret)
+        everything = [(e.workspace, e.name) for e in loopline.list_endpoints(project=project)]
+        assert {w for w, _ in everything} == {"dev", "test", "prod"}
+        for user in team.tokens:
+            _walk(team, commit, everything, user)
+        # Nobody is shown anything only because of the page they asked for: the refusals are audited alike.
+        assert loopline.history(project, kind="refused")
+
+
+def _walk(team: Team, commit: str, everything: list[tuple[str, str]], user: str) -> None:
+    """Every page and action of the dashboard against the API's answers for the same data, as ``user``."""
+    token, project = team.tokens[user], team.project
+    cookies = {"loopline_token": token}
+
+    def page(path: str) -> httpx.Response:
+        return httpx.get(f"{team.plane.url}/ui{path}", cookies=cookies, timeout=60)
+
+    def api(route: str, body: dict[str, Any]) -> httpx.Response:
+        return team.plane.post(route, body, token)
+
+    listed = {(e["workspace"], e["name"]) for e in api("list_endpoints", {}).json()}
+    endpoints_page = page("/endpoints").text
+    assert _testids(endpoints_page, "endpoint-") == {f"{w}-{n}" for w, n in listed}, user
+    for workspace, name in everything:
+        allowed = (workspace, name) in listed
+        shown = api("get_endpoint", {"name": name, "workspace": workspace}).status_code
+        metrics = page(f"/endpoints/{workspace}/{name}/metrics.json").status_code
+        releases = api("releases", {"endpoint": name, "workspace": workspace}).status_code
+        checks = api("latest_check", {"endpoint": name, "workspace": workspace}).status_code
+        assert (shown == 200, metrics == 200) == (allowed, allowed), (user, workspace, name)
+        assert (releases == 403, checks == 403) == (not allowed, not allowed), (user, workspace, name)
+        assert (f'rollback-target-{workspace}-{name}"' in endpoints_page) <= allowed
+    models = {(m["workspace"], m["version"]) for m in api("status", {}).json()["models"]}
+    assert _testids(page("/models").text, "provenance-") == {f"{w}-{v}" for w, v in models}, user
+    history = {r["seq"] for r in api("history", {"limit": 500}).json()}
+    assert _testids(page("/history").text, "event-") == {str(seq) for seq in history}, user
+    commit_page = page(f"/commits/{commit}").text
+    of_commit = {f"{w}-{v}" for w, v in models if w}
+    shown_versions = _testids(commit_page, "version-")
+    assert shown_versions <= of_commit and {v.split("-")[0] for v in shown_versions} == {
+        m["workspace"] for m in api("status", {}).json()["models"] if m["git_commit"] == commit
+    }, user
+    report_api = api("validation_report", {"commit": commit}).status_code
+    report_page = page(f"/commits/{commit}/report").status_code
+    assert (report_api == 200) == (report_page == 200), (user, report_api, report_page)
+    # An action: the same traffic again, through the dashboard's form and through the API.
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', endpoints_page)
+    assert csrf is not None, user
+    form = {
+        "csrf": csrf.group(1),
+        "endpoint": "proj",
+        "workspace": "prod",
+        "share:" + live_name(project): "100",
+    }
+    acted = httpx.post(
+        f"{team.plane.url}/ui/actions/traffic", data=form, cookies=cookies, follow_redirects=False
+    )
+    api_traffic = api(
+        "set_traffic", {"name": "proj", "workspace": "prod", "traffic": {live_name(project): 100}}
+    )
+    refused = "error=" in acted.headers["location"] and "may+not" in acted.headers["location"]
+    assert refused == (api_traffic.status_code == 403), (
+        user,
+        acted.headers["location"],
+        api_traffic.text,
+    )
+
+
+def live_name(project: Path) -> str:
+    """The deployment taking prod's traffic."""
+    info = loopline.get_endpoint("proj", workspace="prod", project=project)
+    return next(d.name for d in info.deployments if d.traffic == 100)
