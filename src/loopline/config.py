@@ -9,6 +9,7 @@ something is wrong.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -243,12 +244,35 @@ class MonitoringConfig(_Strict):
 
 
 class ControlPlaneConfig(_Strict):
-    """``loopline server``: how it treats failed sign-ins."""
+    """``loopline server``: failed sign-ins and the proxies in front of it."""
 
     max_failed_sign_ins: int = Field(
         10, gt=0, description="Failed sign-ins from one address within the window before it gets 429."
     )
     sign_in_window_seconds: float = Field(60, gt=0, description="The window failed sign-ins are counted in.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the "
+        "client; from anyone else the header is ignored.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        """A list, or (from an environment variable) addresses separated by commas."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"'{value}' is not an IP address or network (like 10.0.0.0/8)") from None
+        return values
 
 
 class StateConfig(_Strict):

@@ -62,7 +62,8 @@ def _uvicorn(app: Any, host: str, port: int) -> None:
     import uvicorn
 
     sock = bind(host, port, reuse_port=False)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    # No proxy headers: the control plane decides whose X-Forwarded-For to believe (trusted_proxies).
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -438,3 +438,39 @@ def live_name(project: Path) -> str:
     """The deployment taking prod's traffic."""
     info = loopline.get_endpoint("proj", workspace="prod", project=project)
     return next(d.name for d in info.deployments if d.traffic == 100)
+
+
+BAD_TOKEN = "ll_000000000000_" + "x" * 43
+
+
+def test_the_sign_in_limit_counts_the_real_client_and_the_dashboard_and_cannot_be_aimed_at_a_victim(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("full")
+    # Without trusted proxies, X-Forwarded-For is the client's own words: rotating it changes nothing.
+    for team in start_team(project):
+        rotating = [
+            team.plane.post("status", token=BAD_TOKEN, headers={"X-Forwarded-For": f"198.51.100.{i}"})
+            for i in range(12)
+        ]
+        assert [r.status_code for r in rotating] == [401] * 10 + [429] * 2
+    # Behind a trusted proxy (here: this machine), the nearest untrusted hop is the client.
+    for team in start_team(project, LOOPLINE_CONTROL_PLANE__TRUSTED_PROXIES="127.0.0.1"):
+        good = team.tokens["rita"]
+        for _ in range(10):  # a client at 203.0.113.5 that writes the victim's address first
+            forged = {"X-Forwarded-For": "10.0.0.9, 203.0.113.5"}
+            assert team.plane.post("status", token=BAD_TOKEN, headers=forged).status_code == 401
+        limited = team.plane.post("status", token=good, headers={"X-Forwarded-For": "203.0.113.5"})
+        assert limited.status_code == 429 and "203.0.113.5" in limited.json()["message"]
+        victim = team.plane.post("status", token=good, headers={"X-Forwarded-For": "10.0.0.9"})
+        assert victim.status_code == 200, victim.text
+        # Failed dashboard sessions count too, against the same limit as the API.
+        cookie = {"loopline_token": BAD_TOKEN}
+        for _ in range(10):
+            httpx.get(f"{team.plane.url}/ui/", cookies=cookie, headers={"X-Forwarded-For": "192.0.2.7"})
+        api = team.plane.post("status", token=good, headers={"X-Forwarded-For": "192.0.2.7"})
+        assert api.status_code == 429, api.text
+        signin = httpx.post(
+            f"{team.plane.url}/ui/signin", data={"token": good}, headers={"X-Forwarded-For": "192.0.2.7"}
+        )
+        assert "too many failed sign-ins from 192.0.2.7" in signin.text

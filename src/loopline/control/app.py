@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import ipaddress
 import logging
 import tempfile
 import time
@@ -21,7 +22,7 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -94,6 +95,27 @@ def _error(error: LooplineError) -> Response:
     return _json(body, error.http_status, headers)
 
 
+def client_address(request: Request, trusted: list[Any]) -> str:
+    """The caller's address: the peer, or, when the peer is a trusted proxy, the nearest address in
+    X-Forwarded-For that is not one (proxies append, so what a client wrote itself comes first)."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop[:64]
+    return peer
+
+
+def _trusted(address: str, networks: list[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 class ControlPlane:
     """The request handling of the control plane, around one project's instance."""
 
@@ -101,6 +123,11 @@ class ControlPlane:
         self.root = root
         settings = Instance.open(root).settings.config.control_plane
         self.limiter = FailureLimiter(settings.max_failed_sign_ins, settings.sign_in_window_seconds)
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+
+    def address(self, request: Request) -> str:
+        """Where a request comes from, as the sign-in limit counts it."""
+        return client_address(request, self.proxies)
 
     def sign_in(self, token: str | None, address: str) -> access.Principal:
         """The caller a token belongs to; counts a failure against ``address`` (RateLimited when over)."""
@@ -113,7 +140,7 @@ class ControlPlane:
 
     def principal(self, request: Request) -> access.Principal:
         """The authenticated caller of an API request, or Unauthenticated / RateLimited."""
-        address = request.client.host if request.client else "unknown"
+        address = self.address(request)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme and scheme.lower() != "bearer":
             self.limiter.check(address)
@@ -317,13 +344,19 @@ class TokenAccess:
         self.plane = plane
 
     def _principal(self, request: Request) -> access.Principal | None:
+        """The session's user; a cookie that no longer signs in counts as a failed sign-in, as on the
+        API (one limit for both)."""
         token = request.cookies.get(self.cookie)
         if not token:
             return None
+        if "principal" in request.state._state:  # once per request, however often a page asks
+            return cast(access.Principal | None, request.state.principal)
         try:
-            return access.authenticate(Instance.open(self.plane.root).db, token)
-        except Unauthenticated:
-            return None
+            principal: access.Principal | None = self.plane.sign_in(token, self.plane.address(request))
+        except (Unauthenticated, RateLimited):
+            principal = None
+        request.state.principal = principal
+        return principal
 
     def user(self, request: Request) -> str | None:
         principal = self._principal(request)
@@ -338,8 +371,8 @@ class TokenAccess:
             raise Unauthenticated(problem="the dashboard session ended")
         return principal
 
-    def sign_in(self, token: str, address: str) -> str:
-        return self.plane.sign_in(token or None, address).user
+    def sign_in(self, token: str, request: Request) -> str:
+        return self.plane.sign_in(token or None, self.plane.address(request)).user
 
 
 def build_app(root: Path) -> Starlette:

@@ -52,8 +52,8 @@ class Access(Protocol):
     def principal(self, request: Request) -> Principal | None:
         """The signed-in caller, whose roles are checked; None for the person at this machine."""
 
-    def sign_in(self, token: str, address: str) -> str:
-        """Check a token sent from ``address``; the user it belongs to."""
+    def sign_in(self, token: str, request: Request) -> str:
+        """Check a token sent with ``request`` (failures count against where it came from); its user."""
 
 
 class LocalAccess:
@@ -73,7 +73,7 @@ class LocalAccess:
     def principal(self, request: Request) -> Principal | None:
         return None
 
-    def sign_in(self, token: str, address: str) -> str:
+    def sign_in(self, token: str, request: Request) -> str:
         raise UsageError("this dashboard has no sign-in; it acts as the user at this machine")
 
 
@@ -223,8 +223,7 @@ class Dashboard:
         form = await request.form()
         token = str(form.get("token", "")).strip()
         try:
-            address = request.client.host if request.client else "unknown"
-            user = await run_in_threadpool(self.access.sign_in, token, address)
+            user = await run_in_threadpool(self.access.sign_in, token, request)
         except LooplineError as error:
             # The form again, with the reason (a 200: the page itself loaded fine).
             return self.render(request, "signin.html", error=error.message)
