@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "audit_checkpoint",
     "audit_verify",
     "batch_invoke",
     "batch_job",
@@ -73,6 +74,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from loopline.api import (
+        audit_checkpoint,
         audit_verify,
         batch_invoke,
         batch_job,

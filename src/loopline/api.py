@@ -53,6 +53,7 @@ __all__ = [
     "Status",
     "ValidationReport",
     "WorkspaceInfo",
+    "audit_checkpoint",
     "audit_verify",
     "batch_invoke",
     "batch_job",
@@ -936,11 +937,72 @@ def latest_check(
 # Team mode: the audit log and loopline's database ---------------------------------------------------
 
 
-def audit_verify(*, project: PathLike | None = None) -> Verification:
-    """Recompute the audit log's hash chain; name every edited, deleted or reordered event."""
+def _checkpoints(instance: Instance) -> str | None:
+    """The configured checkpoint folder, a project-relative path made absolute."""
+    location = instance.settings.config.audit.checkpoints
+    if location is None or "://" in location or Path(location).is_absolute():
+        return location
+    return str(instance.root / location)
+
+
+def audit_verify(
+    *, checkpoint: dict[str, Any] | None = None, project: PathLike | None = None
+) -> Verification:
+    """Recompute the audit log's chain (HMACs with the audit key where events are keyed); check it against
+    the newest checkpoint in ``audit.checkpoints`` and ``checkpoint`` (one kept elsewhere, such as a CI
+    artifact): name every edited, deleted or reordered event, and a log cut short."""
     from loopline import audit
 
-    return audit.verify(_provisioned(project).db)
+    instance = _provisioned(project)
+    marks = [audit.Checkpoint.from_dict(checkpoint)] if checkpoint is not None else []
+    location = _checkpoints(instance)
+    stored = audit.newest_checkpoint(location) if location else None
+    return audit.verify(instance.db, [*marks, *([stored] if stored else [])])
+
+
+@dataclass(frozen=True)
+class CheckpointWritten:
+    """A signed head of the audit log, and where it was kept."""
+
+    seq: int
+    hash: str
+    at: str
+    keyed_from: int | None
+    signature: str
+    stored: str | None
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The checkpoint itself, as its file holds it."""
+        return {
+            "seq": self.seq,
+            "hash": self.hash,
+            "at": self.at,
+            "keyed_from": self.keyed_from,
+            "signature": self.signature,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {**self.checkpoint(), "stored": self.stored}
+
+
+def audit_checkpoint(*, project: PathLike | None = None) -> CheckpointWritten:
+    """Sign the head of the audit log (sequence, hash, time) with the audit key and keep it in
+    ``audit.checkpoints``; refused when the log does not verify."""
+    from loopline import audit
+    from loopline.errors import AuditLogAltered
+
+    audit.signing_key()  # no key, no checkpoint: say so before anything else
+    instance = _provisioned(project)
+    location = _checkpoints(instance)
+    found = audit.verify(
+        instance.db, [m for m in [audit.newest_checkpoint(location)] if m] if location else []
+    )
+    if not found.intact:
+        raise AuditLogAltered(where="loopline's database", problem=found.problems[0]["problem"])
+    mark = audit.checkpoint(instance.db)
+    stored = audit.save_checkpoint(mark, location) if location else None
+    return CheckpointWritten(mark.seq, mark.hash, mark.at, mark.keyed_from, mark.signature, stored)
 
 
 def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResult:

@@ -56,6 +56,8 @@ RESERVED_ENV = frozenset(
         "LOCAL_RUN",
         "WORKSPACE",
         "RUN_TAGS",
+        "AUDIT_KEY",
+        "AUDIT_KEY_FILE",
     }
 )
 
@@ -275,6 +277,16 @@ class ControlPlaneConfig(_Strict):
         return values
 
 
+class AuditConfig(_Strict):
+    """Where ``loopline audit checkpoint`` keeps the signed heads of the audit log."""
+
+    checkpoints: str | None = Field(
+        None,
+        description="A folder (relative to the project) or an fsspec URL (az://, s3://) that the database's "
+        "writers cannot change; `audit verify` checks the log against the newest checkpoint there.",
+    )
+
+
 class StateConfig(_Strict):
     """loopline's own database (audit log, catalog, endpoints)."""
 
@@ -306,6 +318,7 @@ class ProjectConfig(_Strict):
     batch: BatchConfig = BatchConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     control_plane: ControlPlaneConfig = ControlPlaneConfig()
+    audit: AuditConfig = AuditConfig()
     workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
     datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
 

@@ -149,6 +149,7 @@ def operations() -> dict[str, Operation]:
         Operation("status", api.status, r.READ_ANY, view=_status),
         Operation("history", api.history, r.READ_ANY, view=_history),
         Operation("audit_verify", api.audit_verify, r.READ_ANY),
+        Operation("audit_checkpoint", api.audit_checkpoint, r.DEVELOP),
         Operation("validation_report", api.validation_report, r.READ_ANY, caller_head=True),
         Operation("workflow_enabled", api.workflow_enabled, r.READ_ANY),
         Operation("workflow_list", api.workflow_list, r.READ_ANY),

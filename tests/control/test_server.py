@@ -39,6 +39,7 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("status", {}, EVERYONE),
     ("history", {"limit": 5}, EVERYONE),
     ("audit_verify", {}, EVERYONE),
+    ("audit_checkpoint", {}, DEV_CHANGE),
     ("validation_report", {"commit": "abcdef1"}, EVERYONE),
     ("workflow_enabled", {"name": "inner-loop"}, EVERYONE),
     ("workflow_list", {}, EVERYONE),

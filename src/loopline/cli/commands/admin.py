@@ -1,9 +1,11 @@
-"""``audit verify`` and ``migrate-state``: loopline's own database."""
+"""``audit verify``, ``audit checkpoint`` and ``migrate-state``: loopline's own database."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -12,15 +14,28 @@ from loopline.cli.app import app
 from loopline.cli.options import JsonOption, ProjectOption
 from loopline.cli.output import Output
 from loopline.cli.sdk import api
+from loopline.errors import UsageError
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify(project: ProjectOption = None, json: JsonOption = False) -> None:
-    """Recompute the audit log's hash chain; name every edited, deleted or reordered event (exit 1)."""
-    found = api.audit_verify(project=project)
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint file kept elsewhere (a CI artifact) to check the log against as well.",
+            dir_okay=False,
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Recompute the audit log's chain and check it against the newest checkpoint; name every edited,
+    deleted or reordered event, and a log cut short (exit 1)."""
+    found = api.audit_verify(checkpoint=_read_checkpoint(checkpoint), project=project)
 
     def human(console: Console) -> None:
         if found.intact:
@@ -33,6 +48,50 @@ def audit_verify(project: ProjectOption = None, json: JsonOption = False) -> Non
     Output(json).emit(found.to_dict(), human)
     if not found.intact:
         raise typer.Exit(1)
+
+
+def _read_checkpoint(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError:
+        raise UsageError(f"{path} is not a checkpoint (not JSON)") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a checkpoint (not a JSON object)")
+    return data
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--to", help="Also write the checkpoint to this file (to keep as a CI artifact).", dir_okay=False
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Sign the head of the audit log with the audit key and keep it in audit.checkpoints (and --to)."""
+    written = api.audit_checkpoint(project=project)
+    if to is not None:
+        to.write_bytes(orjson.dumps(written.checkpoint(), option=orjson.OPT_INDENT_2))
+
+    def human(console: Console) -> None:
+        where = [w for w in (written.stored, str(to) if to else None) if w]
+        console.print(
+            escape(f"checkpoint of event #{written.seq} ({written.hash[:12]}) signed at {written.at}")
+            + (
+                escape(f"; kept in {', '.join(where)}")
+                if where
+                else "; set audit.checkpoints or pass --to to keep it"
+            )
+        )
+
+    Output(json).emit(written.to_dict(), human)
 
 
 @app.command("migrate-state")
