@@ -61,9 +61,14 @@ def serve(
 def _uvicorn(app: Any, host: str, port: int) -> None:
     import uvicorn
 
+    from loopline.serving.guard import http_protocol
+
     sock = bind(host, port, reuse_port=False)
     # No proxy headers: the control plane decides whose X-Forwarded-For to believe (trusted_proxies).
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False)
+    # Slow headers time out and connections are capped, as for `loopline serve`.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False, http=http_protocol()
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

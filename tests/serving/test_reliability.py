@@ -8,8 +8,10 @@ is at most 4 points), far outside sampling noise for a fair split.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -96,3 +98,62 @@ def test_a_killed_server_restarts_with_the_same_endpoints_and_traffic(served_pro
         assert after == before
         assert after["traffic"] == {"blue": 30, "green": 70}
         assert after["deployments"]["green"]["version"] == 2
+
+
+def _open_files(pid: int) -> tuple[int, int]:
+    """The soft and hard open-file limits of process ``pid``."""
+    line = next(
+        x for x in Path(f"/proc/{pid}/limits").read_text().splitlines() if x.startswith("Max open files")
+    )
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+def _answer(connection: socket.socket) -> bytes:
+    """What the server sent before closing ``connection`` (b"" when it closed without a word)."""
+    received = b""
+    with contextlib.suppress(OSError):
+        while chunk := connection.recv(4096):
+            received += chunk
+    return received
+
+
+def test_one_client_cannot_starve_the_others(served_project: Path) -> None:
+    limits = {"LOOPLINE_SERVING__HEADER_TIMEOUT_SECONDS": "1", "LOOPLINE_SERVING__MAX_CONNECTIONS": "50"}
+    with Server(served_project, env=limits) as server:
+        soft, hard = _open_files(server.process.pid)
+        assert soft == hard or soft >= 1 << 20  # raised as far as allowed
+        # One client holds four times the cap of connections, each with half a request's headers.
+        address = ("127.0.0.1", server.port)
+        hoard = [socket.create_connection(address, timeout=5) for _ in range(200)]
+        for connection in hoard:
+            with contextlib.suppress(OSError):  # an evicted one may be closed already
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        # Another one trickles its headers a byte at a time.
+        trickle = socket.create_connection(address, timeout=5)
+        trickle.sendall(b"GET /healthz HTTP/1.1\r\n")
+        started = time.monotonic()
+        closed_after = None
+        with httpx.Client(timeout=5) as others:
+            answers = []
+            while time.monotonic() - started < 3:
+                answers.append(
+                    others.get(f"{server.url}/healthz", headers={"Connection": "close"}).status_code
+                )
+                try:
+                    trickle.sendall(b"X")
+                except OSError:
+                    closed_after = closed_after or time.monotonic() - started
+                time.sleep(0.1)
+        # Everybody else was answered at once, every time.
+        assert answers and set(answers) == {200}, Counter(answers)
+        # The slow headers were cut off after the timeout, with 408; the hoard is gone, none left waiting.
+        assert closed_after is not None and 0.8 < closed_after < 2.5, closed_after
+        assert _answer(trickle).startswith(b"HTTP/1.1 408 ")
+        outcomes = Counter(_answer(c).split(b"\r\n")[0] for c in hoard)
+        assert (
+            set(outcomes) <= {b"HTTP/1.1 408 Request Timeout", b""}
+            and outcomes[b"HTTP/1.1 408 Request Timeout"]
+        )
+        for connection in [*hoard, trickle]:
+            connection.close()

@@ -28,8 +28,10 @@ from typing import Any
 import orjson
 
 from loopline import children
+from loopline.config import ServingConfig
 from loopline.errors import UsageError
 from loopline.net import bind
+from loopline.serving.guard import http_protocol
 from loopline.serving.steering import steer
 
 __all__ = ["bind", "run_worker", "serve"]
@@ -37,18 +39,14 @@ __all__ = ["bind", "run_worker", "serve"]
 log = logging.getLogger("loopline.serve")
 
 
-def _uvicorn_options() -> tuple[Any, Any]:
-    """uvloop and httptools when installed, else asyncio and h11."""
-    loop, http = "asyncio", "h11"
+def _uvicorn_options(settings: ServingConfig) -> tuple[str, type[Any]]:
+    """uvloop when installed, else asyncio; the HTTP protocol guarded (see guard)."""
+    loop = "asyncio"
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
 
         loop = "uvloop"
-    with contextlib.suppress(ImportError):
-        import httptools  # noqa: F401
-
-        http = "httptools"
-    return loop, http
+    return loop, http_protocol(settings.header_timeout_seconds, settings.max_connections)
 
 
 def _fast_sklearn() -> None:
@@ -176,7 +174,7 @@ def run_worker(
             ready()
 
     app = ScoringApp(worker.core, worker.settings.max_body_bytes, startup, worker.shutdown)
-    loop, http = _uvicorn_options()
+    loop, http = _uvicorn_options(worker.settings)
     config = uvicorn.Config(
         app,
         lifespan="on",
