@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.config import DATASTORES, redact
 from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo, Tier
-from loopline.errors import UsageError
+from loopline.errors import NotFound, UsageError, shorten
 from loopline.instance import Instance
 from loopline.state import HEAD_REVISION
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from loopline.progress import Reporter
     from loopline.provision import UpResult
     from loopline.scaffold import InitResult
+    from loopline.state.locks import LockInfo
     from loopline.state.migrate import MigrationResult
     from loopline.tiers import TierChange
     from loopline.workflows.files import WorkflowSwitch
@@ -82,6 +83,7 @@ __all__ = [
     "list_batch_endpoints",
     "list_data",
     "list_endpoints",
+    "list_locks",
     "migrate_state",
     "monitor_check",
     "outer_loop_prod",
@@ -96,6 +98,7 @@ __all__ = [
     "token_create",
     "token_list",
     "token_revoke",
+    "unlock",
     "up",
     "update_endpoint",
     "use_workspace",
@@ -580,7 +583,6 @@ def _endpoint_workspace(instance: Instance, endpoint: str | None, workspace: str
     if workspace is not None or endpoint is None:
         return workspace or "prod"
     from loopline.endpoints import service
-    from loopline.errors import NotFound
 
     try:
         return service.get_endpoint(instance, endpoint).workspace
@@ -610,7 +612,6 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
     import json
 
     from loopline import audit
-    from loopline.errors import NotFound
     from loopline.git import resolve_commit
 
     instance = _provisioned(project)
@@ -1083,6 +1084,36 @@ def token_revoke(token_id: str, *, project: PathLike | None = None) -> TokenInfo
 
     instance = _provisioned(project)
     return revoke_token(instance.db, token_id, instance.actor)
+
+
+def list_locks(*, project: PathLike | None = None) -> list[LockInfo]:
+    """Every lock held now: its name, owner, host, process and lease."""
+    from loopline.state.locks import list_locks as held
+
+    return held(_provisioned(project).db)
+
+
+def unlock(name: str, *, reason: str | None = None, project: PathLike | None = None) -> LockInfo:
+    """Break lock ``name`` whose holder cannot release it (a process gone for good); audited."""
+    from loopline import audit
+    from loopline.events import LockBroken
+    from loopline.state.locks import break_lock
+
+    instance = _provisioned(project)
+    with instance.db.write() as connection:
+        broken = break_lock(connection, name)
+        if broken is None:
+            raise NotFound(f"nobody holds lock '{shorten(name, 120)}'; `loopline locks` lists the held ones")
+        audit.append(
+            connection,
+            LockBroken(
+                actor=instance.actor,
+                target=name,
+                reason=reason,
+                details={"holder": broken.owner, "host": broken.host, "pid": broken.pid},
+            ),
+        )
+    return broken
 
 
 def import_inner_loop(

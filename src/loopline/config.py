@@ -162,6 +162,17 @@ class ServingConfig(_Strict):
     )
     poll_seconds: float = Field(0.1, gt=0, le=1, description="How often servers look for changes.")
     request_log: bool = Field(True, description="One JSON line per request on stdout.")
+    header_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="A request's headers must arrive within this time, else 408 and the connection closes.",
+    )
+    max_connections: int = Field(
+        4096,
+        gt=0,
+        description="Connections one worker holds at most (within its open-file limit); over it, the longest "
+        "idle one is closed, or the new one gets 503.",
+    )
 
 
 class ThresholdBound(_Strict):
@@ -252,6 +263,11 @@ class ControlPlaneConfig(_Strict):
         10, gt=0, description="Failed sign-ins from one address within the window before it gets 429."
     )
     sign_in_window_seconds: float = Field(60, gt=0, description="The window failed sign-ins are counted in.")
+    max_upload_mb: int = Field(8192, gt=0, description="Largest upload of a trained run (compressed).")
+    max_upload_expanded_mb: int = Field(
+        16384, gt=0, description="Largest total size of an upload's files once unpacked."
+    )
+    max_upload_files: int = Field(10_000, gt=0, description="Most files an upload may unpack to.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the "

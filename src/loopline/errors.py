@@ -7,6 +7,7 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
     LooplineError                      exit  HTTP
     ├── UsageError                        2   400   the command line or an argument is wrong
     │   ├── ConfigError                   2   400   loopline.yaml or a LOOPLINE_ variable is wrong
+    │   ├── TooLarge                      2   413   a request body or upload over its limit
     │   ├── ProjectNotFound               2   400   no loopline.yaml here or above
     │   └── InvalidReference              2   400   a commit, version or name that cannot be parsed
     ├── Refused                           1   409   a precondition, gate or policy says no
@@ -20,6 +21,7 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
     │   ├── LockTimeout                   1   409
     │   ├── IntegrityViolation            1   409   files no longer match their content digest
     │   ├── ModelFailed                   1   409   a model's own code failed to load or answer
+    │   ├── InvalidData                   1   400   a data file that cannot be read as a table
     │   ├── AuditLogAltered               1   409   the audit log's hash chain does not hold
     │   ├── Forbidden                     1   403   the caller's role does not allow the operation
     │   ├── RateLimited                   1   429   too many failed sign-ins from one address
@@ -43,6 +45,7 @@ __all__ = [
     "GateFailed",
     "InsufficientEvidence",
     "IntegrityViolation",
+    "InvalidData",
     "InvalidReference",
     "LockTimeout",
     "LooplineError",
@@ -57,10 +60,12 @@ __all__ = [
     "RequestRejected",
     "StoreUnavailable",
     "TierDisabled",
+    "TooLarge",
     "TrainingFailed",
     "Unauthenticated",
     "UsageError",
     "from_answer",
+    "shorten",
 ]
 
 EXIT_OK = 0
@@ -114,6 +119,13 @@ class ConfigError(UsageError):
     """``loopline.yaml`` or a ``LOOPLINE_`` environment variable is wrong."""
 
     error_code = "CONFIG_ERROR"
+
+
+class TooLarge(UsageError):
+    """A request body or an upload over its limit (refused as it streams past it)."""
+
+    http_status = 413
+    error_code = "TOO_LARGE"
 
 
 class ProjectNotFound(UsageError):
@@ -195,7 +207,10 @@ class TrainingFailed(Refused):
 class LockTimeout(Refused):
     """Another process holds a lock for too long."""
 
-    template = "{name} is busy: {owner} has held it since {since}; try again when it is done"
+    template = (
+        "{name} is busy: {owner} has held it since {since}; try again when it is done (if that process is "
+        "gone for good, an admin can run `loopline unlock {name}`)"
+    )
     error_code = "LOCK_TIMEOUT"
 
 
@@ -213,6 +228,13 @@ class ModelFailed(Refused):
     """A model's own code failed to load or to answer (it ran in a sandbox; see ``loopline.sandbox``)."""
 
     error_code = "MODEL_FAILED"
+
+
+class InvalidData(Refused):
+    """A data file that cannot be read as a table (malformed CSV, a broken Parquet file)."""
+
+    http_status = 400
+    error_code = "INVALID_DATA"
 
 
 class AuditLogAltered(Refused):
@@ -285,6 +307,12 @@ class StoreUnavailable(LooplineError):
     exit_code = EXIT_UNEXPECTED
     http_status = 503
     error_code = "STORE_UNAVAILABLE"
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` for a message: at most ``limit`` characters, cut with an ellipsis (an error never echoes a
+    caller's long input back)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _subclasses(root: type[LooplineError]) -> list[type[LooplineError]]:

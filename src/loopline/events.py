@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "GateEvaluated",
     "KeyRotated",
+    "LockBroken",
     "MonitorChecked",
     "PolicyDecided",
     "Promoted",
@@ -223,3 +224,9 @@ class TokenRevoked(Event):
     """An API token was revoked."""
 
     kind: ClassVar[str] = "token-revoked"
+
+
+class LockBroken(Event):
+    """An admin broke a lock whose holder could not release it."""
+
+    kind: ClassVar[str] = "lock-broken"

@@ -198,6 +198,8 @@ def operations() -> dict[str, Operation]:
         Operation("token_create", api.token_create, r.ADMIN),
         Operation("token_list", api.token_list, r.ADMIN),
         Operation("token_revoke", api.token_revoke, r.ADMIN),
+        Operation("list_locks", api.list_locks, r.READ_ANY),
+        Operation("unlock", api.unlock, r.ADMIN),
         # Only in the caller's process: they write the caller's files or use the caller's MLflow.
         Operation("init", api.init, r.ADMIN, remote=False),
         Operation("init_existing", api.init_existing, r.ADMIN, remote=False),

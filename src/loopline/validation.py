@@ -116,16 +116,13 @@ class ValidationReport:
 
 def load_heldout(inbox: Datastore, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
     """The held-out features and labels from the inbox datastore, and where they came from."""
-    import pandas as pd
 
     if not inbox.exists(config.data):
         raise NotFound(
             f"the held-out data inbox://{config.data} does not exist; put it in the inbox datastore "
             "(the sample project's `loopline up` does) or set validation.data in loopline.yaml"
         )
-    with inbox.open(config.data) as handle:
-        suffix = Path(config.data).suffix
-        frame = pd.read_parquet(handle) if suffix in {".parquet", ".pq"} else pd.read_csv(handle)
+    frame = inbox.frame(config.data)
     if config.label not in frame.columns:
         raise ConfigError(
             f"the held-out data {config.data} has no column '{config.label}'; set validation.label "

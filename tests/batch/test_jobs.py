@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import update
 
 import loopline
+from loopline.batch import jobs
+from loopline.domain import utcnow
 from loopline.errors import Refused
+from loopline.instance import Instance
+from loopline.state.schema import batch_jobs
 from tests.conftest import ProjectFactory
 from tests.helpers import cli_process, commit_all, edit_yaml
 
@@ -92,14 +99,31 @@ def test_an_interrupted_job_resumes_to_the_same_output(scored_project: Path) -> 
     assert crashed.exit_code == 137
     job = loopline.batch_jobs("scorer", project=project)[0]
     folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
-    assert job.status == "running" and not (folder / "_lineage.json").exists()  # nothing looks complete
+    # the next command that sees the job knows its process is gone; nothing looks complete
+    assert job.status == "failed" and not (folder / "_lineage.json").exists()
+    assert job.error is not None and f"batch job resume {job.id}" in job.error
     assert len(list(folder.glob("part-*.parquet"))) == 1
+    # a job whose process still runs is not run twice; one silent on another host fails after the horizon
+    claim(project, job.id, host=jobs.HOST, pid=os.getpid(), heartbeat_at=utcnow())
+    with pytest.raises(Refused, match=f"batch job {job.id} is still running"):
+        loopline.batch_resume(job.id, project=project)
+    claim(project, job.id, host="elsewhere", pid=1, heartbeat_at=utcnow() - timedelta(minutes=6))
+    stale = loopline.batch_job(job.id, project=project)
+    assert stale.status == "failed" and "pid 1 on elsewhere ended" in (stale.error or "")
     resumed = cli_process("batch", "job", "resume", job.id, "--json", cwd=project)
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
     whole = loopline.batch_invoke("scorer", "big", project=project)
     other = project / ".loopline" / "datastores" / "predictions" / "scorer" / whole.id
     pd.testing.assert_frame_equal(predictions(folder), predictions(other))
+
+
+def claim(project: Path, job_id: str, **values: Any) -> None:
+    """Make the job look running in the process ``values`` name."""
+    with Instance.open(project).db.write() as connection:
+        connection.execute(
+            update(batch_jobs).where(batch_jobs.c.id == job_id).values(status="running", **values)
+        )
 
 
 def test_promote_refuses_a_stale_expectation_and_rollback_restores(scored_project: Path) -> None:

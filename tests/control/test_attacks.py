@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import select
 import socket
 import tarfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,12 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
+from sqlalchemy import insert
 
 import loopline
+from loopline.domain import utcnow as loopline_now
 from loopline.instance import Instance
+from loopline.state.schema import locks
 from tests.conftest import ProjectFactory
 from tests.control.team import Team, start_team
 from tests.helpers import cli_process, commit_all, edit_yaml, git
@@ -474,3 +480,122 @@ def test_the_sign_in_limit_counts_the_real_client_and_the_dashboard_and_cannot_b
             f"{team.plane.url}/ui/signin", data={"token": good}, headers={"X-Forwarded-For": "192.0.2.7"}
         )
         assert "too many failed sign-ins from 192.0.2.7" in signin.text
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _stream_until_answered(port: int, route: str, token: str, chunk: bytes, most: int) -> tuple[bytes, int]:
+    """Send a chunked JSON body to ``route`` until the server answers (or ``most`` bytes went out); the
+    answer's status line and how many bytes were sent."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(
+            f"POST /v1/{route} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        try:
+            while sent < most and not select.select([connection], [], [], 0)[0]:
+                connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sent += len(chunk)
+        except OSError:  # the server closed the connection after answering
+            pass
+        return connection.recv(4096).split(b"\r\n")[0], sent
+
+
+def test_bodies_uploads_names_data_and_locks_are_bounded(trained_project: ProjectFactory) -> None:
+    project = trained_project("full")
+    limits = {
+        "LOOPLINE_CONTROL_PLANE__MAX_UPLOAD_MB": "1",
+        "LOOPLINE_CONTROL_PLANE__MAX_UPLOAD_EXPANDED_MB": "2",
+        "LOOPLINE_CONTROL_PLANE__MAX_UPLOAD_FILES": "20",
+    }
+    for team in start_team(project, **limits):
+        dev, ada = team.tokens["dev"], team.tokens["ada"]
+        uploads = project / ".loopline" / "uploads"
+        # A JSON body is refused as it streams past 1 MiB, not after the whole of it has been read.
+        status, sent = _stream_until_answered(team.plane.port, "status", dev, b" " * 65536, 200 << 20)
+        assert b" 413 " in status and sent < 32 << 20, (status, sent)
+        with socket.create_connection(("127.0.0.1", team.plane.port), timeout=30) as connection:
+            connection.sendall(  # a body it says is 200 MB: refused before any of it is sent
+                f"POST /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {dev}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 200000000\r\n\r\n".encode()
+            )
+            assert b" 413 " in connection.recv(4096).split(b"\r\n")[0]
+        # An unknown argument name of 900 kB is not echoed back.
+        named = team.plane.post("status", {"x" * 900_000: 1}, dev)
+        assert named.status_code == 400 and len(named.content) < 1024, named.text[:300]
+        assert named.json()["message"].startswith("status has no argument xxxx")
+        # Uploads: over the compressed size, over the unpacked size, too many files. Nothing stays behind.
+        headers = {"Content-Type": "application/gzip"}
+        big = team.plane.post("uploads", token=dev, content=os.urandom(3 << 19), headers=headers)
+        assert big.status_code == 413 and "control_plane.max_upload_mb" in big.json()["message"]
+        assert list(uploads.iterdir()) == []
+        mlmodel = (model_files(project) / "MLmodel").read_bytes()
+        bombs = {
+            "control_plane.max_upload_expanded_mb": {"model/MLmodel": mlmodel, "model/zeros": bytes(3 << 20)},
+            "control_plane.max_upload_files": {f"model/f{i}": b"x" for i in range(30)},
+        }
+        for setting, files in bombs.items():
+            taken = team.plane.post("uploads", token=dev, content=_tar(files), headers=headers)
+            assert taken.status_code == 200, taken.text
+            identity = {"commit": git(project, "rev-parse", "HEAD"), "branch": "main", "dirty_files": []}
+            body = {"upload": taken.json()["upload"], "identity": identity, "run": {"metrics": CLAIMS}}
+            refused = team.plane.post("inner_loop", body, dev)
+            assert refused.status_code == 413 and setting in refused.json()["message"], refused.text
+            assert list(uploads.iterdir()) == []
+        # A malformed CSV is a named 400 remotely and exit 1 locally, never an unexpected error.
+        (project / ".loopline" / "datastores" / "inbox" / "broken.csv").write_text("a,b\n1,2\n3,4,5,6\n")
+        registered_data = team.plane.post(
+            "register_data", {"name": "broken", "path": "inbox://broken.csv"}, dev
+        )
+        assert registered_data.status_code == 200, registered_data.text
+        batch = team.plane.post(
+            "create_batch_deployment", {"endpoint": "dev-batch", "name": "b", "version": 1}, dev
+        )
+        assert batch.status_code == 200, batch.text
+        scored = team.plane.post("batch_invoke", {"endpoint": "dev-batch", "data": "broken"}, dev)
+        assert scored.status_code == 400 and scored.json()["error_code"] == "INVALID_DATA", scored.text
+        assert scored.json()["message"].startswith("inbox://broken.csv is not a valid CSV table: ")
+        local = cli_process("batch", "invoke", "dev-batch", "--input", "broken", cwd=project)
+        assert local.exit_code == 1 and "Traceback" not in local.stderr
+        assert local.stderr.strip().count("\n") == 0 and "inbox://broken.csv" in local.stderr
+        # A lock whose holder is gone for good: anyone may see it, only an admin breaks it, audited.
+        now = loopline_now()
+        with Instance.open(project).db.write() as connection:
+            connection.execute(
+                insert(locks).values(
+                    name="release:prod:proj",
+                    owner="paul",
+                    host="ci-runner-7",
+                    pid=4242,
+                    acquired_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+        seen = team.plane.post("list_locks", {}, team.tokens["rita"])
+        assert [(lock["name"], lock["host"]) for lock in seen.json()] == [
+            ("release:prod:proj", "ci-runner-7")
+        ]
+        assert team.plane.post("unlock", {"name": "release:prod:proj"}, dev).status_code == 403
+        broken = team.plane.post("unlock", {"name": "release:prod:proj", "reason": "runner lost"}, ada)
+        assert broken.status_code == 200 and broken.json()["pid"] == 4242, broken.text
+        assert team.plane.post("list_locks", {}, ada).json() == []
+        event = loopline.history(project, kind="lock-broken")[-1].event
+        assert (event.actor, event.target, event.reason) == ("ada", "release:prod:proj", "runner lost")
+        assert event.details == {"holder": "paul", "host": "ci-runner-7", "pid": 4242}
+        again = team.plane.post("unlock", {"name": "release:prod:proj"}, ada)
+        assert again.status_code == 404 and "`loopline locks`" in again.json()["message"]
+        # The dashboard cannot be framed, and runs only its own scripts.
+        page = httpx.get(f"{team.plane.url}/ui/models", cookies={"loopline_token": team.tokens["rita"]})
+        assert page.status_code == 200 and page.headers["x-frame-options"] == "DENY"
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+        assert page.headers["x-content-type-options"] == "nosniff"

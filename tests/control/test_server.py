@@ -101,6 +101,8 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("token_create", {"user": "rita"}, ADMIN),
     ("token_list", {}, ADMIN),
     ("token_revoke", {"token_id": "000000000000"}, ADMIN),
+    ("list_locks", {}, EVERYONE),
+    ("unlock", {"name": "release:prod:nothing"}, ADMIN),
 ]
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from loopline import audit
+from loopline.domain import utcnow
 from loopline.errors import LockTimeout, NotProvisioned
 from loopline.events import Registered, Shared
 from loopline.state import HEAD_REVISION, Database
-from loopline.state.locks import hold
+from loopline.state.locks import hold, list_locks
+from loopline.state.schema import locks
 
 
 @pytest.fixture
@@ -127,6 +130,7 @@ def test_a_lock_held_too_long_times_out_naming_the_holder(db: Database) -> None:
         thread.start()
         thread.join()
     assert failure and "first-owner" in str(failure[0])
+    assert "an admin can run `loopline unlock job`" in str(failure[0])
 
 
 def test_a_lock_of_a_dead_process_is_taken_over(db: Database) -> None:
@@ -140,3 +144,38 @@ def test_a_lock_of_a_dead_process_is_taken_over(db: Database) -> None:
         )
     with hold(db, "job", "me", timeout=1):
         pass
+
+
+def ghost(db: Database, host: str, expires_in: float) -> None:
+    """A lock held by a process of ``host`` whose lease ends in ``expires_in`` seconds."""
+    now = utcnow()
+    with db.write() as connection:
+        connection.execute(
+            insert(locks).values(
+                name="job",
+                owner="ghost",
+                host=host,
+                pid=999999,
+                acquired_at=now,
+                expires_at=now + timedelta(seconds=expires_in),
+            )
+        )
+
+
+def test_a_holder_on_another_host_that_stopped_beating_frees_the_lock_within_its_lease(db: Database) -> None:
+    ghost(db, "elsewhere", expires_in=0.5)
+    started = time.monotonic()
+    with hold(db, "job", "me", timeout=10):
+        assert [lock.owner for lock in list_locks(db)] == ["me"]
+    assert 0.4 < time.monotonic() - started < 5
+    assert list_locks(db) == []
+
+
+def test_a_live_holder_keeps_its_short_lease_by_heartbeat(db: Database) -> None:
+    with hold(db, "job", "first", lease=0.6):
+        granted = list_locks(db)[0].expires_at
+        time.sleep(1.5)  # well past the first lease
+        renewed = list_locks(db)[0]
+        assert renewed.owner == "first" and renewed.expires_at > granted
+        with pytest.raises(LockTimeout), hold(db, "job", "second", timeout=0.3):
+            pass

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -30,6 +33,7 @@ from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import SandboxedModel
 from loopline.state import as_utc
+from loopline.state.locks import Heartbeat, process_alive
 from loopline.state.schema import batch_jobs
 from loopline.storage.models import model_store_of
 
@@ -37,6 +41,10 @@ __all__ = ["BatchJob", "get_job", "invoke", "list_jobs", "resume"]
 
 LINEAGE = "_lineage.json"
 SAMPLE_ROWS = 1000
+HOST = socket.gethostname()
+HEARTBEAT_SECONDS = 30.0
+STALE_SECONDS = 300.0
+"""A running job whose process has not shown it is alive for this long is taken to have died."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +96,45 @@ def _job(row: Any) -> BatchJob:
     )
 
 
+def _alive(instance: Instance, job_id: str, claim: bool = False) -> None:
+    """This process is running the job (``claim``: from now on, as ``running``)."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if claim:
+        values.update(status="running", error=None, host=HOST, pid=os.getpid())
+    with instance.db.write() as connection:
+        connection.execute(update(batch_jobs).where(batch_jobs.c.id == job_id).values(**values))
+
+
+def fail_stale(instance: Instance) -> int:
+    """Mark failed the running jobs whose process ended (on this host) or stopped beating (anywhere);
+    how many."""
+    horizon = utcnow() - timedelta(seconds=STALE_SECONDS)
+    with instance.db.read() as connection:
+        running = (
+            connection.execute(select(batch_jobs).where(batch_jobs.c.status == "running")).mappings().all()
+        )
+    stale = [
+        row
+        for row in running
+        if (row["host"] == HOST and row["pid"] is not None and not process_alive(int(row["pid"])))
+        or (row["heartbeat_at"] is not None and as_utc(row["heartbeat_at"]) < horizon)
+    ]
+    for row in stale:
+        where = f"pid {row['pid']} on {row['host']}" if row["host"] else "its process"
+        _finish(
+            instance,
+            _job(row),
+            "failed",
+            f"{where} ended before the job finished; `loopline batch job resume {row['id']}` continues it",
+        )
+    return len(stale)
+
+
 def list_jobs(
     instance: Instance, endpoint: str | None = None, workspace: str | None = None
 ) -> list[BatchJob]:
     """Batch jobs (of one endpoint, of one workspace), newest first."""
+    fail_stale(instance)
     statement = select(batch_jobs).order_by(batch_jobs.c.started_at.desc())
     if endpoint:
         statement = statement.where(batch_jobs.c.endpoint == endpoint)
@@ -103,6 +146,7 @@ def list_jobs(
 
 def get_job(instance: Instance, job_id: str) -> BatchJob:
     """One batch job."""
+    fail_stale(instance)
     with instance.db.read() as connection:
         row = connection.execute(select(batch_jobs).where(batch_jobs.c.id == job_id)).mappings().first()
     if row is None:
@@ -112,18 +156,9 @@ def get_job(instance: Instance, job_id: str) -> BatchJob:
 
 def _chunks(instance: Instance, asset: DataAsset, files: list[str], rows: int) -> Iterator[Any]:
     """The asset's rows as DataFrames of at most ``rows`` rows, file after file, in a fixed order."""
-    import pyarrow.parquet as pq
-
     store = instance.datastore(asset.datastore)
     for name in files:
-        with store.open(name) as handle:
-            if name.endswith((".parquet", ".pq")):
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
-                    yield batch.to_pandas()
-            else:
-                import pandas as pd
-
-                yield from pd.read_csv(handle, chunksize=rows)
+        yield from store.frames(name, rows)
 
 
 def _chunk_rows(instance: Instance, asset: DataAsset, files: list[str]) -> int:
@@ -187,6 +222,9 @@ def invoke(
                 output=f"predictions://{endpoint}/{job_id}",
                 started_at=utcnow(),
                 actor=instance.actor,
+                host=HOST,
+                pid=os.getpid(),
+                heartbeat_at=utcnow(),
             )
         )
     return _run(instance, get_job(instance, job_id), chosen, asset, files, reporter or NullReporter())
@@ -197,6 +235,11 @@ def resume(instance: Instance, job_id: str, reporter: Reporter | None = None) ->
     job = get_job(instance, job_id)
     if job.status == "succeeded":
         return job
+    if job.status == "running":
+        raise Refused(
+            f"batch job {job_id} is still running; wait for it, or resume it once "
+            "`loopline batch job list` shows it failed"
+        )
     info = get_batch_endpoint(instance, job.endpoint, job.workspace)
     chosen = next((d for d in info.deployments if d.name == job.deployment), None)
     if chosen is None or chosen.content_digest != _content_digest(instance, job_id):
@@ -226,42 +269,44 @@ def _run(
     folder = f"{job.endpoint}/{job.id}"
     store = model_store_of(deployment.source_uri)
     model: SandboxedModel | None = None
+    _alive(instance, job.id, claim=True)
     try:
-        model = SandboxedModel(store.verify(deployment.content_digest))  # its code runs away from secrets
-        rows, chunks, peak = 0, 0, 0
-        for index, frame in enumerate(_chunks(instance, asset, files, job.chunk_rows)):
-            part = f"{folder}/part-{index:05d}.parquet"
-            peak = max(peak, int(frame.memory_usage(deep=True).sum()))
-            if not predictions.exists(part):
-                predictions.write_atomic(part, _part(model.score(frame), rows))
-                failpoints.hit("batch-after-chunk")
-            rows += len(frame)
-            chunks = index + 1
-            _progress(instance, job.id, chunks, rows)
-            reporter.step(f"chunk {chunks}: {rows:,} rows scored")
-        lineage = {
-            "job": job.id,
-            "endpoint": job.endpoint,
-            "deployment": deployment.name,
-            "model": deployment.model,
-            "version": deployment.version,
-            "git_commit": deployment.git_commit,
-            "content_digest": deployment.content_digest,
-            "input": {
-                "asset": asset.name,
-                "version": asset.version,
-                "path": asset.reference,
-                "digest": asset.digest,
-            },
-            "rows": rows,
-            "chunks": chunks,
-            "chunk_rows": job.chunk_rows,
-            "peak_chunk_mb": round(peak / 2**20, 2),
-            "seconds": round(time.monotonic() - started, 3),
-            "started_at": job.started_at,
-            "parts": [f"part-{i:05d}.parquet" for i in range(chunks)],
-        }
-        predictions.write_atomic(f"{folder}/{LINEAGE}", json.dumps(lineage, indent=2).encode())
+        with Heartbeat(HEARTBEAT_SECONDS, lambda: _alive(instance, job.id)):
+            model = SandboxedModel(store.verify(deployment.content_digest))  # model code: in a sandbox
+            rows, chunks, peak = 0, 0, 0
+            for index, frame in enumerate(_chunks(instance, asset, files, job.chunk_rows)):
+                part = f"{folder}/part-{index:05d}.parquet"
+                peak = max(peak, int(frame.memory_usage(deep=True).sum()))
+                if not predictions.exists(part):
+                    predictions.write_atomic(part, _part(model.score(frame), rows))
+                    failpoints.hit("batch-after-chunk")
+                rows += len(frame)
+                chunks = index + 1
+                _progress(instance, job.id, chunks, rows)
+                reporter.step(f"chunk {chunks}: {rows:,} rows scored")
+            lineage = {
+                "job": job.id,
+                "endpoint": job.endpoint,
+                "deployment": deployment.name,
+                "model": deployment.model,
+                "version": deployment.version,
+                "git_commit": deployment.git_commit,
+                "content_digest": deployment.content_digest,
+                "input": {
+                    "asset": asset.name,
+                    "version": asset.version,
+                    "path": asset.reference,
+                    "digest": asset.digest,
+                },
+                "rows": rows,
+                "chunks": chunks,
+                "chunk_rows": job.chunk_rows,
+                "peak_chunk_mb": round(peak / 2**20, 2),
+                "seconds": round(time.monotonic() - started, 3),
+                "started_at": job.started_at,
+                "parts": [f"part-{i:05d}.parquet" for i in range(chunks)],
+            }
+            predictions.write_atomic(f"{folder}/{LINEAGE}", json.dumps(lineage, indent=2).encode())
     except Exception as exc:
         _finish(instance, job, "failed", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
         raise
@@ -278,7 +323,9 @@ def _run(
 def _progress(instance: Instance, job_id: str, chunks: int, rows: int) -> None:
     with instance.db.write() as connection:
         connection.execute(
-            update(batch_jobs).where(batch_jobs.c.id == job_id).values(chunks_done=chunks, rows=rows)
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job_id)
+            .values(chunks_done=chunks, rows=rows, heartbeat_at=utcnow())
         )
 
 

@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from loopline import access
 from loopline.api import import_inner_loop
 from loopline.control.openapi import document
-from loopline.errors import LooplineError, NotFound, RateLimited, Unauthenticated, UsageError
+from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
 from loopline.operations import acting, authorize, invoke, operations
 from loopline.remote.client import STREAM
@@ -49,9 +49,6 @@ log = logging.getLogger("loopline.server")
 
 MAX_BODY = 1 << 20
 """Largest accepted JSON body, in bytes (arguments are small; model files come as uploads)."""
-
-MAX_UPLOAD = 8 << 30
-"""Largest accepted upload of a trained run, in bytes."""
 
 
 class FailureLimiter:
@@ -196,9 +193,16 @@ class ControlPlane:
         return principal
 
     async def _json_body(self, request: Request, name: str) -> Any:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise UsageError(f"the request body is over {MAX_BODY} bytes; send smaller arguments")
+        """The JSON body, refused as soon as it is known to be, or streams past, ``MAX_BODY`` bytes."""
+        too_large = TooLarge(f"the request body is over {MAX_BODY} bytes; send smaller arguments")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise too_large
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise too_large
         try:
             return orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError:
@@ -274,16 +278,24 @@ class ControlPlane:
         await run_in_threadpool(self.authorize, principal, "inner_loop", {})
         folder = self.uploads
         _forget_stale(folder)
+        limits = Instance.open(self.root).settings.config.control_plane
+        limit = limits.max_upload_mb << 20
+        too_large = TooLarge(f"the upload is over {limits.max_upload_mb} MB (control_plane.max_upload_mb)")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
         upload = uuid.uuid4().hex
         part, size = folder / f"{upload}.part", 0
-        with part.open("wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_UPLOAD:
-                    out.close()
-                    part.unlink()
-                    raise UsageError(f"the upload is over {MAX_UPLOAD >> 30} GiB; upload a smaller model")
-                out.write(chunk)
+        try:
+            with part.open("wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    out.write(chunk)
+        except BaseException:  # over the limit, or the client went away: nothing stays behind
+            part.unlink(missing_ok=True)
+            raise
         (folder / f"{upload}.owner").write_text(principal.user)
         part.rename(folder / f"{upload}.tar.gz")
         return {"upload": upload, "bytes": size}
@@ -308,7 +320,10 @@ class ControlPlane:
             raise NotFound(f"upload {body.upload} does not exist (or is not yours); upload the run again")
         try:
             with tempfile.TemporaryDirectory() as scratch:
-                model_dir, artifacts = unpack(archive, Path(scratch))
+                limits = Instance.open(self.root).settings.config.control_plane
+                model_dir, artifacts = unpack(
+                    archive, Path(scratch), limits.max_upload_expanded_mb << 20, limits.max_upload_files
+                )
                 with acting(principal):
                     return import_inner_loop(
                         model_dir,

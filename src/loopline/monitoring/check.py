@@ -137,11 +137,7 @@ def _performance(instance: Instance, model: Model, target: DeploymentInfo, label
     store = instance.datastore(asset.datastore)
     import pandas as pd
 
-    frames = []
-    for file in verified_files(instance, asset):
-        with store.open(file) as handle:
-            frames.append(pd.read_parquet(handle) if file.endswith(".parquet") else pd.read_csv(handle))
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.concat([store.frame(file) for file in verified_files(instance, asset)], ignore_index=True)
     if config.label not in frame.columns:
         raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
     predicted = _answers(model.score(frame.drop(columns=[config.label])))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from loopline.errors import UsageError
+from loopline.errors import UsageError, shorten
 
 if TYPE_CHECKING:
     from loopline.operations import Operation
@@ -55,7 +55,9 @@ class Signature:
         unknown = sorted(set(body) - set(self.parameters))
         if unknown:
             takes = ", ".join(self.parameters) or "none"
-            raise UsageError(f"{self.name} has no argument {', '.join(unknown)}; it takes {takes}")
+            named = ", ".join(shorten(name, 40) for name in unknown[:3])
+            named += " ..." if len(unknown) > 3 else ""
+            raise UsageError(f"{self.name} has no argument {named}; it takes {takes}")
         missing = sorted(self.required - set(body))
         if missing:
             raise UsageError(f"{self.name} needs the argument {', '.join(missing)}")

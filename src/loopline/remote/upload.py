@@ -12,6 +12,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopline.errors import DirtyWorkingTree, UsageError
+from loopline.errors import DirtyWorkingTree, TooLarge, UsageError, shorten
 
 if TYPE_CHECKING:
     from loopline.remote.client import Client
@@ -72,13 +73,26 @@ def _pack(model_dir: Path, artifacts: Path | None, target: Path) -> None:
             archive.add(artifacts, arcname="artifacts")
 
 
-def unpack(archive: Path, target: Path) -> tuple[Path, Path | None]:
-    """Extract an upload safely (no links out, no absolute paths); the model folder and run artifacts."""
+def unpack(archive: Path, target: Path, max_bytes: int, max_files: int) -> tuple[Path, Path | None]:
+    """Extract an upload safely (no links out, no absolute paths, at most ``max_files`` entries and
+    ``max_bytes`` unpacked, checked before anything is written); the model folder and run artifacts."""
     try:
         with tarfile.open(archive, "r:gz") as packed:
+            total = 0
+            for count, member in enumerate(packed, start=1):  # headers only, as it decompresses
+                total += max(member.size, 0)
+                if count > max_files:
+                    raise TooLarge(
+                        f"the upload holds more than {max_files} files (control_plane.max_upload_files)"
+                    )
+                if total > max_bytes:
+                    raise TooLarge(
+                        f"the upload unpacks to more than {max_bytes >> 20} MB "
+                        "(control_plane.max_upload_expanded_mb)"
+                    )
             packed.extractall(target, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise UsageError(f"the upload is not a valid tar.gz of a run: {exc}") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise UsageError(f"the upload is not a valid tar.gz of a run: {shorten(str(exc), 200)}") from None
     model = target / "model"
     if not (model / "MLmodel").is_file():
         raise UsageError("the upload holds no model/MLmodel; upload the folder MLflow logged the model into")

@@ -1,13 +1,21 @@
-"""Named locks held in loopline's database, so they serialise work across processes and machines."""
+"""Named locks held in loopline's database, so they serialise work across processes and machines.
+
+A holder renews its lease by heartbeat (every third of the lease) for as long as it holds the lock, so a
+lease can be short: a holder that died on another host frees the lock within one lease (a minute), one
+that died on this host at once. An admin can break a lock (``loopline unlock NAME``, audited).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
@@ -16,9 +24,59 @@ from loopline.errors import LockTimeout
 from loopline.state import Database, as_utc
 from loopline.state.schema import locks
 
-__all__ = ["hold", "process_alive"]
+__all__ = ["Heartbeat", "LockInfo", "break_lock", "hold", "list_locks", "process_alive"]
 
 _HOST = socket.gethostname()
+LEASE_SECONDS = 60.0
+
+
+class Heartbeat:
+    """Calls ``beat`` every ``interval`` seconds in a background thread for the length of a ``with``
+    block: how a lock's lease, or a batch job, shows its process is alive."""
+
+    def __init__(self, interval: float, beat: Callable[[], None]) -> None:
+        self.interval = interval
+        self.beat = beat
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopline-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except Exception:  # a missed beat is retried; the lease is three beats long
+                continue
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """A lock and who holds it."""
+
+    name: str
+    owner: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping."""
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "host": self.host,
+            "pid": self.pid,
+            "acquired_at": self.acquired_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
 
 
 def process_alive(pid: int) -> bool:
@@ -57,10 +115,13 @@ def _try_acquire(db: Database, name: str, owner: str, lease: float) -> dict[str,
 
 
 @contextmanager
-def hold(db: Database, name: str, owner: str, *, timeout: float = 600, lease: float = 3600) -> Iterator[None]:
-    """Hold lock ``name`` for the block; wait up to ``timeout`` seconds for another holder to finish.
+def hold(
+    db: Database, name: str, owner: str, *, timeout: float = 600, lease: float = LEASE_SECONDS
+) -> Iterator[None]:
+    """Hold lock ``name`` for the block, renewing its lease by heartbeat; wait up to ``timeout`` seconds
+    for another holder to finish.
 
-    A holder that died on this host, or whose lease ran out, no longer holds the lock.
+    A holder that died on this host, or whose lease ran out (it stopped beating), no longer holds it.
     """
     deadline = time.monotonic() + timeout
     delay = 0.05
@@ -76,10 +137,45 @@ def hold(db: Database, name: str, owner: str, *, timeout: float = 600, lease: fl
             )
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
-    try:
-        yield
-    finally:
+    mine = (locks.c.name == name) & (locks.c.host == _HOST) & (locks.c.pid == os.getpid())
+
+    def renew() -> None:
         with db.write() as connection:
             connection.execute(
-                delete(locks).where(locks.c.name == name, locks.c.host == _HOST, locks.c.pid == os.getpid())
+                update(locks).where(mine).values(expires_at=utcnow() + timedelta(seconds=lease))
             )
+
+    try:
+        with Heartbeat(lease / 3, renew):
+            yield
+    finally:
+        with db.write() as connection:
+            connection.execute(delete(locks).where(mine))
+
+
+def list_locks(db: Database) -> list[LockInfo]:
+    """Every lock held now."""
+    with db.read() as connection:
+        rows = connection.execute(select(locks).order_by(locks.c.name)).mappings().all()
+    return [
+        LockInfo(
+            r["name"], r["owner"], r["host"], int(r["pid"]), as_utc(r["acquired_at"]), as_utc(r["expires_at"])
+        )
+        for r in rows
+    ]
+
+
+def break_lock(connection: Any, name: str) -> LockInfo | None:
+    """Remove lock ``name`` inside the caller's transaction; who held it, or None when nobody did."""
+    row = connection.execute(select(locks).where(locks.c.name == name)).mappings().first()
+    if row is None:
+        return None
+    connection.execute(delete(locks).where(locks.c.name == name))
+    return LockInfo(
+        row["name"],
+        row["owner"],
+        row["host"],
+        int(row["pid"]),
+        as_utc(row["acquired_at"]),
+        as_utc(row["expires_at"]),
+    )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from loopline.errors import NotFound, StoreUnavailable, UsageError
+from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError, shorten
 from loopline.storage.fs import filesystem
 
 __all__ = ["Datastore", "clean_path", "split_reference"]
@@ -21,20 +22,16 @@ __all__ = ["Datastore", "clean_path", "split_reference"]
 SCHEMES = ("inbox", "predictions")
 
 
-def _shown(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def split_reference(reference: str) -> tuple[str, str]:
     """``inbox://a/b.csv`` as ``("inbox", "a/b.csv")``; refused when it is not a path inside a datastore."""
     scheme, sep, rest = reference.partition("://")
     if not sep or scheme not in SCHEMES:
         raise UsageError(
-            f"'{_shown(reference)}' is not a datastore path; write inbox://folder/file or predictions://..."
+            f"'{shorten(reference)}' is not a datastore path; write inbox://folder/file or predictions://..."
         )
     if rest.startswith("/"):
         raise UsageError(
-            f"'{_shown(reference)}' is an absolute path; a datastore path is relative to the datastore: "
+            f"'{shorten(reference)}' is an absolute path; a datastore path is relative to the datastore: "
             f"{scheme}://folder/file"
         )
     return scheme, clean_path(rest, scheme)
@@ -44,11 +41,11 @@ def clean_path(path: str, store: str) -> str:
     """``path`` inside datastore ``store``, normalised (no ``.``, no empty parts); refused when it could
     leave the datastore (``..``, a backslash, a NUL)."""
     if "\x00" in path or "\\" in path:
-        raise UsageError(f"'{_shown(path)}' is not a valid path in datastore {store}")
+        raise UsageError(f"'{shorten(path)}' is not a valid path in datastore {store}")
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise UsageError(
-            f"'{store}://{_shown(path)}' leaves the datastore ('..'); name a path inside {store}://"
+            f"'{store}://{shorten(path)}' leaves the datastore ('..'); name a path inside {store}://"
         )
     return "/".join(parts)
 
@@ -103,6 +100,42 @@ class Datastore:
     def open(self, relative: str, mode: str = "rb") -> Any:
         """Open one file."""
         return self.fs.open(self.location(relative), mode)
+
+    def frames(self, relative: str, rows: int | None = None) -> Iterator[Any]:
+        """The file's rows as DataFrames (CSV, or Parquet by its ``.parquet``/``.pq`` name), all at once or
+        ``rows`` at a time; InvalidData naming the file when it cannot be read as a table."""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        reference = f"{self.name}://{clean_path(relative, self.name)}"
+        parquet = relative.endswith((".parquet", ".pq"))
+        try:
+            with self.open(relative) as handle:
+                if parquet and rows:
+                    for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
+                        yield batch.to_pandas()
+                elif parquet:
+                    yield pd.read_parquet(handle)
+                elif rows:
+                    yield from pd.read_csv(handle, chunksize=rows)
+                else:
+                    yield pd.read_csv(handle)
+        except (
+            ValueError,
+            UnicodeDecodeError,
+            OSError,
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+        ) as exc:
+            if isinstance(exc, (FileNotFoundError, PermissionError)):
+                raise
+            kind = "Parquet" if parquet else "CSV"
+            problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
+            raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
+
+    def frame(self, relative: str) -> Any:
+        """The whole file as one DataFrame (see :meth:`frames`)."""
+        return next(iter(self.frames(relative)))
 
     def file_digest(self, relative: str) -> str:
         """sha256 of one file's bytes."""

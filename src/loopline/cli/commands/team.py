@@ -142,3 +142,47 @@ def token_revoke(
     Output(json).emit(
         token.to_dict(), lambda c: c.print(escape(f"token {token.id} of {token.user} is revoked"))
     )
+
+
+@app.command("locks")
+def locks(project: ProjectOption = None, json: JsonOption = False) -> None:
+    """Show the locks held now: which release, rollback or inner loop holds what, where, until when."""
+    held = api.list_locks(project=project)
+
+    def human(console: Console) -> None:
+        if not held:
+            console.print("no lock is held")
+            return
+        table = Table(title="Locks", title_justify="left")
+        for column in ("lock", "owner", "process", "since", "lease until"):
+            table.add_column(column)
+        for lock in held:
+            table.add_row(
+                escape(lock.name),
+                escape(lock.owner),
+                escape(f"{lock.pid} on {lock.host}"),
+                lock.acquired_at.isoformat(timespec="seconds"),
+                lock.expires_at.isoformat(timespec="seconds"),
+            )
+        console.print(table)
+
+    Output(json).emit({"locks": [lock.to_dict() for lock in held]}, human)
+
+
+@app.command("unlock")
+def unlock(
+    name: Annotated[
+        str, typer.Argument(help="The lock's name, as `loopline locks` or a LockTimeout shows it.")
+    ],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Break a lock whose holder is gone for good (admin; audited). Its work is not undone: rerun it."""
+    broken = api.unlock(name, reason=reason, project=project)
+    Output(json).emit(
+        broken.to_dict(),
+        lambda c: c.print(
+            escape(f"broke lock {broken.name}, held by {broken.owner} (pid {broken.pid} on {broken.host})")
+        ),
+    )

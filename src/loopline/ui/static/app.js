@@ -1,6 +1,11 @@
 // loopline dashboard: live charts and confirm dialogs. No dependencies; nothing leaves this server.
 "use strict";
 
+// Traffic bars take their width from data-share: the page's CSP allows no inline style.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-share]").forEach(function (bar) { bar.style.width = `${Number(bar.dataset.share)}%`; });
+});
+
 function confirmThen(form, text) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = text;
