@@ -6,6 +6,8 @@ score through both replicas; bounded by a fixed number of steps, each a few seco
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import time
 from collections import Counter
@@ -14,8 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 
 import loopline
+from loopline.state import Database
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, edit_yaml, git, heldout_request, system_key
 from tests.servers import Load, Server, free_port
@@ -62,6 +67,18 @@ def _wait_key(urls: list[str], body: bytes, key: str) -> float:
     return time.monotonic() - started
 
 
+def serving_role(state_url: str) -> str:
+    """Run docs/security.md's SQL for the serving role on the state database; that role's URL."""
+    page = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    sql = re.search(r"```sql\n(.*?)\n```", page, re.S)
+    assert sql is not None
+    with Database(state_url).write() as connection:
+        for statement in sql.group(1).replace("'...'", "'replica-pw'").split(";"):
+            if statement.strip():
+                connection.execute(text(statement))
+    return state_url.replace("://postgres@", "://loopline_serving:replica-pw@")
+
+
 def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive_a_restart(
     on_postgres: Any, on_azurite: str, new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,7 +95,12 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
     keys = loopline.endpoint_keys("proj", regenerate="secondary", project=project).regenerated
 
     body = heldout_request(project)
-    replicas = [Server(project, "prod", port=port) for port in ports]
+    # Replica 1 connects with the narrow database role docs/security.md gives replicas.
+    narrow = serving_role(os.environ["LOOPLINE_STATE__URL"])
+    replicas = [
+        Server(project, "prod", port=ports[0]),
+        Server(project, "prod", port=ports[1], env={"LOOPLINE_STATE__URL": narrow}),
+    ]
     try:
         for replica in replicas:
             replica.wait_ready()
@@ -107,7 +129,7 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
         killed = time.monotonic()
         assert replicas[1].stop(signal.SIGKILL) == -signal.SIGKILL
         time.sleep(1.5)
-        replicas[1] = Server(project, "prod", port=ports[1])
+        replicas[1] = Server(project, "prod", port=ports[1], env={"LOOPLINE_STATE__URL": narrow})
         replicas[1].wait_ready()
         restarted = time.monotonic()
         loopline.rollback(project, previous=True, reason="forward again")
@@ -127,3 +149,13 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
     assert all(killed <= x[0] <= restarted + FOLLOW for x in failed_on_1), failed_on_1[:3]
     back = [x for x in _after(load, restarted, float("inf"), 1) if x[1] == 200]
     assert len(back) > 20
+    # The narrow role served, counted and sampled, and can read neither the audit log nor users or tokens.
+    assert "permission denied" not in replicas[1].errors.read_text()
+    for table in ("events", "users", "tokens", "model_versions"):
+        with (
+            pytest.raises(ProgrammingError, match="permission denied"),
+            Database(narrow).read() as connection,
+        ):
+            connection.execute(text(f"SELECT * FROM {table}"))
+    with pytest.raises(ProgrammingError, match="permission denied"), Database(narrow).write() as connection:
+        connection.execute(text("UPDATE deployments SET traffic = 0"))

@@ -53,6 +53,27 @@ def clean_environment(home: Path) -> dict[str, str]:
     return env
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` once per process."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def _warn_weak(confinement: str) -> None:
+    """Say once when the kernel confines model code less than it could (no Landlock, or no network rule)."""
+    version = confinement.removeprefix("landlock ABI ")
+    if not version.isdigit():
+        _warn_once(
+            "model code runs with a clean environment only: this kernel has no Landlock (see security.md)"
+        )
+    elif int(version) < 4:
+        _warn_once(f"model code may open network connections: Landlock ABI {version} has no network rule")
+
+
 class Sandbox:
     """One sandboxed child, answering requests until closed (a model loads once for many requests)."""
 
@@ -76,6 +97,7 @@ class Sandbox:
         except BaseException:
             self.close()
             raise
+        _warn_weak(self.confinement)
 
     def _tail(self) -> str:
         try:
