@@ -151,7 +151,7 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
     assert len(back) > 20
     # The narrow role served, counted and sampled, and can read neither the audit log nor users or tokens.
     assert "permission denied" not in replicas[1].errors.read_text()
-    for table in ("events", "users", "tokens", "model_versions"):
+    for table in ("events", "users", "tokens", "model_versions", "instance_secrets"):
         with (
             pytest.raises(ProgrammingError, match="permission denied"),
             Database(narrow).read() as connection,

@@ -174,3 +174,32 @@ def test_an_existing_database_moves_to_endpoints_per_workspace_keeping_everythin
             sensitive=False,
             strict=False,
         )
+
+
+def test_existing_endpoints_get_the_hash_of_loopline_s_own_key_so_servers_need_no_secret(
+    empty: Database,
+) -> None:
+    from loopline.endpoints import keys
+
+    empty.upgrade(to="0007")
+    with empty.write() as connection:
+        insert(connection, "instance_secrets", name="endpoint-system-key", value="s" * 64)
+        for id_, name, workspace in ((1, "churn", "dev"), (2, "churn", "prod")):
+            insert(
+                connection,
+                "endpoints",
+                id=id_,
+                name=name,
+                workspace=workspace,
+                auth="key",
+                mirror_percent=0,
+                generation=1,
+                created_at=NOW,
+                created_by="ada",
+                sensitive=False,
+                strict=False,
+            )
+    empty.upgrade()
+    with empty.read() as connection:
+        stored = dict(connection.execute(text("SELECT workspace, system_key_hash FROM endpoints")).all())
+    assert stored == {w: keys.hash_key(keys.system_key("s" * 64, w, "churn")) for w in ("dev", "prod")}

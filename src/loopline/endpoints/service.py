@@ -173,7 +173,8 @@ def create_endpoint(
         raise UsageError("the shared registry serves no endpoints; create the endpoint in a workspace")
     instance.require_workspace(workspace)
     instance.db.require_current(instance.root)
-    system_secret(instance)  # exists before any server reads the endpoint
+    # Servers recognise loopline's own key by its hash; they never read the secret it comes from.
+    system_hash = keymod.hash_key(keymod.system_key(system_secret(instance), workspace, name))
     fresh = {slot: keymod.new_key() for slot in keymod.SLOTS} if auth == "key" else {}
     now = utcnow()
     with instance.db.write() as connection:
@@ -189,6 +190,7 @@ def create_endpoint(
                 generation=1,
                 sensitive=sensitive,
                 strict=strict,
+                system_key_hash=system_hash,
                 created_at=now,
                 created_by=instance.actor,
             )

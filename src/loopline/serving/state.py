@@ -20,12 +20,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from loopline.endpoints import keys as keymod
 from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
 from loopline.serving.tally import Tally
 from loopline.state import Database
-from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
+from loopline.state.schema import deployments, endpoint_keys, endpoints
 from loopline.storage.models import model_store_of
 
 __all__ = ["DeploymentRuntime", "EndpointRoute", "Follower"]
@@ -161,9 +160,6 @@ class Follower:
         return any(state == "loading" for route in self.routes.values() for state in route.states.values())
 
     def _read(self, connection: Any) -> dict[str, dict[str, Any]]:
-        secret = connection.execute(
-            select(instance_secrets.c.value).where(instance_secrets.c.name == "endpoint-system-key")
-        ).scalar()
         config: dict[str, dict[str, Any]] = {}
         rows = connection.execute(select(endpoints).where(endpoints.c.workspace == self.workspace)).mappings()
         for row in rows.all():
@@ -173,15 +169,10 @@ class Follower:
                     select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
                 )
             ]
-            system = (
-                keymod.hash_key(keymod.system_key(str(secret), self.workspace, row["name"]))
-                if secret
-                else None
-            )
             config[row["name"]] = {
                 "row": dict(row),
                 "keys": tuple(hashes),
-                "system": system,
+                "system": row["system_key_hash"],
                 "deployments": [
                     dict(d)
                     for d in connection.execute(

@@ -114,6 +114,8 @@ endpoints = Table(
     Column("created_by", String(200), nullable=False),
     Column("sensitive", Boolean, nullable=False, default=False),
     Column("strict", Boolean, nullable=False, default=False),
+    # sha256 of the key loopline calls the endpoint with, so serving replicas need not read the secret
+    Column("system_key_hash", String(64), nullable=True),
     UniqueConstraint("workspace", "name", name="uq_endpoints_workspace_name"),
     Index("ix_endpoints_workspace", "workspace"),
 )
