@@ -56,3 +56,13 @@ def test_a_row_is_found_from_its_function_and_names_its_rule() -> None:
     assert operation(api.outer_loop_prod).caller_head
     with pytest.raises(KeyError):
         operation(print)
+
+
+def test_the_package_exports_every_operation_and_launcher_and_nothing_else() -> None:
+    import loopline
+    from loopline import launch
+
+    functions = {name for name in api.__all__ if inspect.isfunction(getattr(api, name))}
+    launchers = {"demo", "serve", "server", "ui"}
+    assert set(loopline.__all__) == functions | launchers | {"__version__", "connect"}
+    assert all(callable(getattr(launch, name)) for name in launchers)

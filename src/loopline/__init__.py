@@ -4,6 +4,7 @@ The SDK functions (``loopline.init``, ``up``, ``status``, ``inner_loop``, ``hist
 ``serve``, ...) live in ``loopline.api`` and are imported on first use, so ``import loopline`` stays fast.
 """
 
+# ruff: noqa: F405 (the names below come from loopline.api, imported on first use)
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -74,64 +75,8 @@ __all__ = [
     "workflow_run",
 ]
 
-if TYPE_CHECKING:
-    from loopline.api import (
-        audit_checkpoint,
-        audit_verify,
-        batch_invoke,
-        batch_job,
-        batch_jobs,
-        batch_promote,
-        batch_resume,
-        batch_rollback,
-        create_batch_deployment,
-        create_batch_endpoint,
-        create_deployment,
-        create_endpoint,
-        delete_deployment,
-        delete_endpoint,
-        endpoint_keys,
-        endpoint_metrics,
-        get_batch_endpoint,
-        get_data,
-        get_endpoint,
-        history,
-        import_inner_loop,
-        init,
-        init_existing,
-        inner_loop,
-        invoke_endpoint,
-        latest_check,
-        list_batch_endpoints,
-        list_data,
-        list_endpoints,
-        list_locks,
-        migrate_state,
-        monitor_check,
-        outer_loop_prod,
-        outer_loop_test,
-        policy_evaluate,
-        register_data,
-        releases,
-        rollback,
-        set_tier,
-        set_traffic,
-        status,
-        token_create,
-        token_list,
-        token_revoke,
-        unlock,
-        up,
-        update_endpoint,
-        use_workspace,
-        user_add,
-        user_grant,
-        user_list,
-        validation_report,
-        workflow_enabled,
-        workflow_list,
-        workflow_run,
-    )
+if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ below imports on first use
+    from loopline.api import *  # noqa: F403
     from loopline.launch import demo, serve, server, ui
 
 
