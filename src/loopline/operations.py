@@ -3,7 +3,7 @@ plane serves it, and its wire name.
 
 The client (``remote/client.py``), the control plane's routes (``control/app.py``), its OpenAPI document,
 the dashboard and the check of who may do what all read this table. The wire name is written out, so
-renaming a Python function never changes the API. Adding an operation: write the function in ``api.py``,
+renaming a Python function never changes the API. Adding an operation: write the function in ``api/``,
 then one row below (see docs/development.md, "Adding an operation").
 
 Who is calling is a context (:func:`acting`): the control plane and the dashboard set it for a signed-in

@@ -1,0 +1,166 @@
+"""The SDK: the audit log, loopline's database, users, roles, tokens and locks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.api._common import PathLike, provisioned
+from loopline.api.results import CheckpointWritten
+from loopline.errors import NotFound, shorten
+from loopline.instance import Instance
+
+if TYPE_CHECKING:
+    from loopline.access import TokenInfo, UserInfo
+    from loopline.audit import Verification
+    from loopline.state.locks import LockInfo
+    from loopline.state.migrate import MigrationResult
+
+
+def _checkpoints(instance: Instance) -> str | None:
+    """The configured checkpoint folder, a project-relative path made absolute."""
+    location = instance.settings.config.audit.checkpoints
+    if location is None or "://" in location or Path(location).is_absolute():
+        return location
+    return str(instance.root / location)
+
+
+def audit_verify(
+    *, checkpoint: dict[str, Any] | None = None, project: PathLike | None = None
+) -> Verification:
+    """Recompute the audit log's chain (HMACs with the audit key where events are keyed); check it against
+    the newest checkpoint in ``audit.checkpoints`` and ``checkpoint`` (one kept elsewhere, such as a CI
+    artifact): name every edited, deleted or reordered event, and a log cut short."""
+    from loopline import audit
+
+    instance = provisioned(project)
+    marks = [audit.Checkpoint.from_dict(checkpoint)] if checkpoint is not None else []
+    location = _checkpoints(instance)
+    stored = audit.newest_checkpoint(location) if location else None
+    return audit.verify(instance.db, [*marks, *([stored] if stored else [])])
+
+
+def audit_checkpoint(*, project: PathLike | None = None) -> CheckpointWritten:
+    """Sign the head of the audit log (sequence, hash, time) with the audit key and keep it in
+    ``audit.checkpoints``; refused when the log does not verify."""
+    from loopline import audit
+    from loopline.errors import AuditLogAltered
+
+    audit.signing_key()  # no key, no checkpoint: say so before anything else
+    instance = provisioned(project)
+    location = _checkpoints(instance)
+    found = audit.verify(
+        instance.db, [m for m in [audit.newest_checkpoint(location)] if m] if location else []
+    )
+    if not found.intact:
+        raise AuditLogAltered(where="loopline's database", problem=found.problems[0]["problem"])
+    mark = audit.checkpoint(instance.db)
+    stored = audit.save_checkpoint(mark, location) if location else None
+    return CheckpointWritten(mark.seq, mark.hash, mark.at, mark.keyed_from, mark.signature, stored)
+
+
+def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResult:
+    """Copy loopline's database, history and all, into an empty database at ``to``."""
+    from loopline import audit
+    from loopline.errors import AuditLogAltered
+    from loopline.events import StateMigrated
+    from loopline.state import Database
+    from loopline.state.migrate import copy_state
+
+    instance = provisioned(project)
+    target = Database(to)
+    result = copy_state(instance.db, target)
+    copied = audit.verify(target)
+    if not copied.intact:
+        raise AuditLogAltered(where=target.redacted_url, problem=copied.problems[0]["problem"])
+    audit.record(
+        target,
+        StateMigrated(
+            actor=instance.actor, source=result.source, target=result.target, details={"rows": result.rows}
+        ),
+    )
+    return result
+
+
+def _scope(instance: Instance, workspace: str) -> str:
+    from loopline.access import ALL_WORKSPACES
+
+    if workspace != ALL_WORKSPACES:
+        instance.require_workspace(workspace)
+    return workspace
+
+
+def user_add(name: str, *, project: PathLike | None = None) -> UserInfo:
+    """Add a control-plane user (with no roles until granted); adding an existing user changes nothing."""
+    from loopline.access import add_user
+
+    instance = provisioned(project)
+    return add_user(instance.db, name, instance.actor)[0]
+
+
+def user_list(*, project: PathLike | None = None) -> list[UserInfo]:
+    """Every control-plane user and their roles."""
+    from loopline.access import list_users
+
+    return list_users(provisioned(project).db)
+
+
+def user_grant(name: str, role: str | None, workspace: str, *, project: PathLike | None = None) -> UserInfo:
+    """Give a user a role on a workspace (``*`` for every workspace); ``role=None`` takes it away."""
+    from loopline.access import grant
+
+    instance = provisioned(project)
+    return grant(instance.db, name, role, _scope(instance, workspace), instance.actor)
+
+
+def token_create(user: str, *, expires: str | None = None, project: PathLike | None = None) -> TokenInfo:
+    """A new API token for a user (``expires`` like ``30d``); its secret is shown this once."""
+    from loopline.access import create_token
+
+    instance = provisioned(project)
+    return create_token(instance.db, user, expires, instance.actor)
+
+
+def token_list(user: str | None = None, *, project: PathLike | None = None) -> list[TokenInfo]:
+    """Every API token's id, user, expiry and revocation (never a secret)."""
+    from loopline.access import list_tokens
+
+    return list_tokens(provisioned(project).db, user)
+
+
+def token_revoke(token_id: str, *, project: PathLike | None = None) -> TokenInfo:
+    """Revoke an API token by its id; it is refused from then on."""
+    from loopline.access import revoke_token
+
+    instance = provisioned(project)
+    return revoke_token(instance.db, token_id, instance.actor)
+
+
+def list_locks(*, project: PathLike | None = None) -> list[LockInfo]:
+    """Every lock held now: its name, owner, host, process and lease."""
+    from loopline.state.locks import list_locks as held
+
+    return held(provisioned(project).db)
+
+
+def unlock(name: str, *, reason: str | None = None, project: PathLike | None = None) -> LockInfo:
+    """Break lock ``name`` whose holder cannot release it (a process gone for good); audited."""
+    from loopline import audit
+    from loopline.events import LockBroken
+    from loopline.state.locks import break_lock
+
+    instance = provisioned(project)
+    with instance.db.write() as connection:
+        broken = break_lock(connection, name)
+        if broken is None:
+            raise NotFound(f"nobody holds lock '{shorten(name, 120)}'; `loopline locks` lists the held ones")
+        audit.append(
+            connection,
+            LockBroken(
+                actor=instance.actor,
+                target=name,
+                reason=reason,
+                details={"holder": broken.owner, "host": broken.host, "pid": broken.pid},
+            ),
+        )
+    return broken

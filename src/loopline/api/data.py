@@ -1,0 +1,149 @@
+"""The SDK: data assets, batch endpoints and batch jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loopline.api._common import PathLike, provisioned
+
+if TYPE_CHECKING:
+    from loopline.batch.jobs import BatchJob
+    from loopline.batch.service import BatchEndpoint, DefaultChange
+    from loopline.data import DataAsset
+    from loopline.progress import Reporter
+
+
+def register_data(name: str, path: str, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
+    """Pin the files at ``path`` (``inbox://folder/or/file``) as a version of data asset ``name``."""
+    from loopline.data import register_asset
+
+    return register_asset(provisioned(project), name, path)
+
+
+def list_data(name: str | None = None, *, project: PathLike | None = None) -> list[DataAsset]:
+    """Data asset versions (of ``name`` when given)."""
+    from loopline.data import list_assets
+
+    return list_assets(provisioned(project), name)
+
+
+def get_data(name: str, version: int | None = None, *, project: PathLike | None = None) -> DataAsset:
+    """One data asset version (default: the newest)."""
+    from loopline.data import get_asset
+
+    return get_asset(provisioned(project), name, version)
+
+
+def create_batch_endpoint(
+    name: str, workspace: str = "dev", *, project: PathLike | None = None
+) -> BatchEndpoint:
+    """Create a batch endpoint in a workspace."""
+    from loopline.batch import service
+
+    return service.create_batch_endpoint(provisioned(project), name, workspace)
+
+
+def list_batch_endpoints(*, project: PathLike | None = None) -> list[BatchEndpoint]:
+    """Every batch endpoint."""
+    from loopline.batch import service
+
+    return service.list_batch_endpoints(provisioned(project))
+
+
+def get_batch_endpoint(
+    name: str, *, workspace: str | None = None, project: PathLike | None = None
+) -> BatchEndpoint:
+    """One batch endpoint with its deployments and default (``workspace`` where the name is in several)."""
+    from loopline.batch import service
+
+    return service.get_batch_endpoint(provisioned(project), name, workspace)
+
+
+def create_batch_deployment(
+    endpoint: str,
+    name: str,
+    *,
+    workspace: str | None = None,
+    model: str | None = None,
+    version: int | None = None,
+    commit: str | None = None,
+    project: PathLike | None = None,
+) -> BatchEndpoint:
+    """Deploy a model version to a batch endpoint (the first becomes the default)."""
+    from loopline.batch import service
+
+    instance = provisioned(project)
+    return service.create_batch_deployment(
+        instance,
+        endpoint,
+        name,
+        model or instance.settings.config.model.name,
+        version=version,
+        commit=commit,
+        workspace=workspace,
+    )
+
+
+def batch_invoke(
+    endpoint: str,
+    data: str,
+    *,
+    workspace: str | None = None,
+    deployment: str | None = None,
+    project: PathLike | None = None,
+    reporter: Reporter | None = None,
+) -> BatchJob:
+    """Score a data asset (``NAME`` or ``NAME:VERSION``) with a batch endpoint."""
+    from loopline.batch import jobs
+    from loopline.data import parse_asset
+
+    name, version = parse_asset(data)
+    return jobs.invoke(provisioned(project), endpoint, name, version, deployment, reporter, workspace)
+
+
+def batch_resume(
+    job_id: str, *, project: PathLike | None = None, reporter: Reporter | None = None
+) -> BatchJob:
+    """Finish a batch job that failed or was interrupted."""
+    from loopline.batch import jobs
+
+    return jobs.resume(provisioned(project), job_id, reporter)
+
+
+def batch_jobs(
+    endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
+) -> list[BatchJob]:
+    """Batch jobs (of one endpoint, of one workspace), newest first."""
+    from loopline.batch import jobs
+
+    return jobs.list_jobs(provisioned(project), endpoint, workspace)
+
+
+def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
+    """One batch job."""
+    from loopline.batch import jobs
+
+    return jobs.get_job(provisioned(project), job_id)
+
+
+def batch_promote(
+    endpoint: str,
+    deployment: str,
+    *,
+    workspace: str | None = None,
+    expected_current: str | None = None,
+    project: PathLike | None = None,
+) -> DefaultChange:
+    """Make a deployment the batch endpoint's default, refusing when the default is not the expected one."""
+    from loopline.batch import service
+
+    return service.promote(provisioned(project), endpoint, deployment, expected_current, workspace)
+
+
+def batch_rollback(
+    endpoint: str, *, workspace: str | None = None, project: PathLike | None = None
+) -> DefaultChange:
+    """Restore a batch endpoint's previous default."""
+    from loopline.batch import service
+
+    return service.rollback(provisioned(project), endpoint, workspace)

@@ -1,0 +1,249 @@
+"""The SDK: projects, the inner loop, status and history, workflows and tiers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.api._common import PathLike, tier_of
+from loopline.api.results import Status, WorkspaceInfo
+from loopline.config import DATASTORES, redact
+from loopline.domain import Tier
+from loopline.instance import Instance
+from loopline.state import HEAD_REVISION
+
+if TYPE_CHECKING:
+    from loopline.audit import AuditRecord
+    from loopline.loops.inner import InnerLoopResult
+    from loopline.onboard import Onboarded
+    from loopline.progress import Reporter
+    from loopline.provision import UpResult
+    from loopline.scaffold import InitResult
+    from loopline.tiers import TierChange
+    from loopline.workflows.files import WorkflowSwitch
+    from loopline.workflows.runner import WorkflowRun
+
+
+def init(
+    path: PathLike,
+    tier: str | Tier = Tier.SIMPLE,
+    *,
+    project: str | None = None,
+    model: str | None = None,
+    git: bool = True,
+) -> InitResult:
+    """Write a runnable sample project into a new or empty folder."""
+    from loopline.scaffold import init_project
+
+    return init_project(Path(path), tier_of(tier), project=project, model=model, git=git)
+
+
+def init_existing(
+    path: PathLike = ".",
+    tier: str | Tier = Tier.SIMPLE,
+    *,
+    project: str | None = None,
+    model: str | None = None,
+    command: str | None = None,
+) -> Onboarded:
+    """Set up loopline in a repository that already trains with MLflow: find the entry point, run it once,
+    write loopline.yaml, a gate and the workflow files (never overwriting a file)."""
+    from loopline.onboard import onboard
+
+    return onboard(Path(path), tier_of(tier), project=project, model=model, command=command)
+
+
+def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> UpResult:
+    """Create the tier's workspaces, the shared registry and the datastores; idempotent."""
+    from loopline.provision import provision
+
+    return provision(Instance.open(project), reporter)
+
+
+def inner_loop(
+    project: PathLike | None = None,
+    *,
+    model: str | None = None,
+    allow_dirty: bool = False,
+    reporter: Reporter | None = None,
+) -> InnerLoopResult:
+    """Train at the current commit, check the gate, register in dev and share to the registry.
+
+    In a GitHub Actions job allowed ``id-token: write``, the job's OIDC token goes with the run as its
+    attestation (see ``registry.require``)."""
+    from loopline.attestation import request_token
+    from loopline.loops.inner import run_inner_loop
+
+    instance = Instance.open(project)
+    return run_inner_loop(
+        instance,
+        model=model,
+        allow_dirty=allow_dirty,
+        reporter=reporter,
+        attestation=request_token(instance.settings.config.registry.attestation.audience),
+    )
+
+
+def status(project: PathLike | None = None) -> Status:
+    """The tier, workspaces, stores and every model version loopline registered."""
+    from loopline import catalog
+
+    instance = Instance.open(project)
+    settings = instance.settings
+    revision = instance.db.revision()
+    provisioned = revision is not None
+    models = tuple(catalog.list_versions(instance.db)) if provisioned else ()
+    endpoints: tuple[dict[str, Any], ...] = ()
+    if revision == HEAD_REVISION:
+        from loopline.endpoints import service
+
+        endpoints = tuple(e.to_dict() for e in service.list_endpoints(instance))
+    return Status(
+        project=settings.config.project,
+        root=settings.root,
+        tier=settings.tier,
+        workspaces=settings.workspaces,
+        provisioned=provisioned,
+        stores={
+            name: {k: redact(v) for k, v in settings.store(name).to_dict().items()}
+            for name in instance.store_names
+        },
+        datastores={name: redact(settings.datastore(name)) for name in DATASTORES},
+        state_url=instance.db.redacted_url,
+        models=models,
+        endpoints=endpoints,
+        repository_url=_repository_url(settings.root),
+        model=settings.config.model.name,
+    )
+
+
+def _repository_url(root: Path) -> str | None:
+    from loopline.git import web_url
+
+    try:
+        return web_url(root)
+    except Exception:  # no git, or not a repository: the status has no link, nothing more
+        return None
+
+
+def history(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    workspace: str | None = None,
+    model: str | None = None,
+    kind: str | None = None,
+    actor: str | None = None,
+    limit: int | None = None,
+) -> list[AuditRecord]:
+    """The audit log, oldest first, filtered by commit prefix, workspace, model, kind or actor."""
+    from loopline import audit
+
+    instance = Instance.open(project)
+    instance.db.require_current(instance.root)
+    return audit.query(
+        instance.db, commit=commit, workspace=workspace, model=model, kind=kind, actor=actor, limit=limit
+    )
+
+
+def use_workspace(workspace: str = "dev", project: PathLike | None = None) -> WorkspaceInfo:
+    """Point this process's MLflow at a workspace and its experiment (for notebooks and scripts)."""
+    instance = Instance.open(project)
+    instance.require_workspace(workspace)
+    instance.db.require_current(instance.root)
+    location = instance.settings.store(workspace)
+    store = instance.store(workspace)
+    experiment = instance.settings.experiment
+    store.experiment_id(experiment)
+    import mlflow
+
+    mlflow.set_tracking_uri(location.tracking_uri)
+    mlflow.set_registry_uri(location.registry_uri)
+    mlflow.set_experiment(experiment)
+    return WorkspaceInfo(
+        workspace=workspace,
+        tracking_uri=location.tracking_uri,
+        registry_uri=location.registry_uri,
+        experiment=experiment,
+    )
+
+
+def workflow_enabled(name: str, *, project: PathLike | None = None) -> WorkflowSwitch:
+    """Whether the instance's tier runs workflow ``name``."""
+    from loopline.workflows.files import is_enabled
+
+    return is_enabled(name, Instance.open(project).settings.tier)
+
+
+def workflow_list(*, project: PathLike | None = None) -> list[WorkflowSwitch]:
+    """Every workflow, and whether the instance's tier runs it."""
+    from loopline.workflows.files import WORKFLOWS, is_enabled
+
+    tier = Instance.open(project).settings.tier
+    return [is_enabled(name, tier) for name in WORKFLOWS]
+
+
+def workflow_run(
+    name: str,
+    *,
+    event: str | None = None,
+    inputs: dict[str, str] | None = None,
+    project: PathLike | None = None,
+    reporter: Reporter | None = None,
+) -> WorkflowRun:
+    """Run a workflow file of the project on this machine, as a GitHub runner would."""
+    from loopline.workflows.runner import run_workflow
+
+    instance = Instance.open(project)
+    return run_workflow(
+        instance.root, name, event=event, inputs=inputs, reporter=reporter, actor=instance.actor
+    )
+
+
+def set_tier(
+    tier: str | Tier, *, project: PathLike | None = None, reporter: Reporter | None = None
+) -> TierChange:
+    """Move the instance to another tier: new workspaces are provisioned; workflow files stay as they are."""
+    from loopline.tiers import set_tier as change
+
+    return change(Instance.open(project), tier_of(tier), reporter)
+
+
+def import_inner_loop(
+    model_dir: PathLike,
+    artifacts: PathLike | None,
+    *,
+    commit: str,
+    branch: str,
+    dirty_files: list[str],
+    diff_digest: str | None,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    model: str | None = None,
+    allow_dirty: bool = False,
+    attestation: str | None = None,
+    project: PathLike | None = None,
+) -> InnerLoopResult:
+    """The inner loop for a run trained elsewhere: check the commit and the model, import the run into
+    dev, then gate, register and share it (provenance ``uploaded``, or ``ci-attested`` with a valid
+    GitHub Actions OIDC token)."""
+    from loopline.git import CommitIdentity
+    from loopline.loops.imported import admit, importer
+    from loopline.loops.inner import run_inner_loop
+    from loopline.mlflow_store import RunInfo
+
+    instance = Instance.open(project)
+    run = RunInfo(run_id="", status="FINISHED", metrics=metrics, tags=tags, params=params)
+    identity = CommitIdentity(
+        commit=commit, branch=branch, dirty_files=tuple(dirty_files), diff_digest=diff_digest
+    )
+    admit(instance, model or instance.settings.config.model.name, identity, Path(model_dir))
+    return run_inner_loop(
+        instance,
+        model=model,
+        allow_dirty=allow_dirty,
+        identity=identity,
+        trainer=importer(run, Path(model_dir), Path(artifacts) if artifacts else None),
+        attestation=attestation,
+    )

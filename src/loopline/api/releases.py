@@ -1,0 +1,122 @@
+"""The SDK: the outer loops, rollback, validation reports and releases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loopline.api._common import PathLike, endpoint_workspace, provisioned
+from loopline.api.results import ValidationReport
+from loopline.domain import SHARED
+from loopline.errors import NotFound
+from loopline.instance import Instance
+
+if TYPE_CHECKING:
+    from loopline.endpoints.service import ReleaseRecord
+    from loopline.loops.outer import TestResult
+    from loopline.loops.release import ReleaseResult
+    from loopline.progress import Reporter
+
+
+def outer_loop_test(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    reporter: Reporter | None = None,
+) -> TestResult:
+    """Validate a commit's registry version in the test workspace (full tier); raise GateFailed on failure."""
+    from loopline.loops.outer import run_outer_loop_test
+
+    return run_outer_loop_test(Instance.open(project), commit=commit, model=model, reporter=reporter)
+
+
+def outer_loop_prod(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    model: str | None = None,
+    canary: list[int] | None = None,
+    watch: float | None = None,
+    override_reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Release a commit's registry version to prod, at once or in watched canary steps."""
+    from loopline.loops.release import run_outer_loop_prod
+
+    return run_outer_loop_prod(
+        Instance.open(project),
+        commit=commit,
+        model=model,
+        canary=canary,
+        watch=watch,
+        override_reason=override_reason,
+        reporter=reporter,
+    )
+
+
+def rollback(
+    project: PathLike | None = None,
+    *,
+    commit: str | None = None,
+    previous: bool = False,
+    endpoint: str | None = None,
+    workspace: str | None = None,
+    model: str | None = None,
+    reason: str | None = None,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
+    """Return prod (or ``endpoint``) to the version of ``commit``, or to the previous release."""
+    from loopline.loops.rollback import run_rollback
+
+    instance = Instance.open(project)
+    return run_rollback(
+        instance,
+        commit=commit,
+        previous=previous,
+        endpoint=endpoint,
+        model=model,
+        reason=reason,
+        reporter=reporter,
+        workspace=endpoint_workspace(instance, endpoint, workspace),
+    )
+
+
+def validation_report(commit: str | None = None, *, project: PathLike | None = None) -> ValidationReport:
+    """The newest validation report of a commit (a prefix; default HEAD), from the shared registry's store."""
+    import json
+
+    from loopline import audit
+    from loopline.git import resolve_commit
+
+    instance = provisioned(project)
+    commit = commit or resolve_commit(instance.root, "HEAD")
+    found = audit.query(instance.db, commit=commit, kind="gate-evaluated", workspace="test", limit=1)
+    uri = found[0].event.details.get("report_uri") if found else None
+    if not found or not uri:
+        raise NotFound(
+            f"commit {commit} has no validation report; run `loopline outer-loop test --commit {commit}`"
+        )
+    event = found[0].event
+    store = instance.store(SHARED)
+    markdown = store.read_text(uri)
+    data = json.loads(store.read_text(uri.removesuffix(".md") + ".json"))
+    return ValidationReport(
+        git_commit=event.git_commit or commit,
+        model=event.model or "",
+        version=event.version,
+        outcome=event.outcome,
+        uri=uri,
+        markdown=markdown,
+        data=data,
+    )
+
+
+def releases(
+    endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
+) -> list[ReleaseRecord]:
+    """An endpoint's release history (default: the prod endpoint), oldest first."""
+    from loopline.endpoints import service
+
+    instance = provisioned(project)
+    where = endpoint_workspace(instance, endpoint, workspace)
+    return service.release_history(instance, endpoint or instance.settings.prod_endpoint, where)
