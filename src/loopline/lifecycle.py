@@ -12,7 +12,6 @@ import contextlib
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -136,38 +135,11 @@ class _Demo:
                 self.serve(workspace, ports[workspace])
 
     def serve(self, workspace: str, port: int) -> None:
-        import httpx
+        from loopline.endpoints.client import start_server
 
         log = self.path / ".loopline" / "logs" / f"serve-{workspace}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as output:
-            self.servers.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "loopline",
-                        "serve",
-                        "-C",
-                        str(self.path),
-                        "-w",
-                        workspace,
-                        "--port",
-                        str(port),
-                    ],
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    self.step(f"serving the {workspace} workspace at http://127.0.0.1:{port}")
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the {workspace} server did not start; see {log}")
+        self.servers.append(start_server(self.path, workspace, port, log))
+        self.step(f"serving the {workspace} workspace at http://127.0.0.1:{port}")
 
     def release(self, label: str, expect_test: bool = True, canary: str = "") -> None:
         commit = self.commits[label][0]

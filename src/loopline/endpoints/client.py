@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -211,6 +212,30 @@ def _answers(url: str) -> bool:
         return False
 
 
+def start_server(
+    root: Path, workspace: str, port: int, log: Path, timeout: float = 120
+) -> subprocess.Popen[bytes]:
+    """``loopline serve`` for ``workspace`` on ``port`` in a child process writing to ``log``, returned once
+    it answers. It gets SIGTERM when its starter dies, so a killed command leaves no server behind."""
+    argv = [sys.executable, "-m", "loopline", "serve", "-C", str(root), "-w", workspace, "--port", str(port)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as output:
+        process = children.start(
+            argv, parent_death_signal=signal.SIGTERM, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise StoreUnavailable(
+                what=f"a server for {workspace}", where=url, reason=f"it did not start; see {log}"
+            )
+        time.sleep(0.1)
+    return process
+
+
 @contextlib.contextmanager
 def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Iterator[Live]:
     """The workspace's running server, or a temporary one for the length of the block."""
@@ -223,35 +248,11 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
             client.close()
         return
     port = free_port()
-    log = instance.logs_dir / f"serve-{workspace}-{port}.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "loopline",
-        "serve",
-        "-C",
-        str(instance.root),
-        "-w",
-        workspace,
-        "--port",
-        str(port),
-    ]
-    with log.open("wb") as output:
-        # The temporary server gets SIGTERM when its starter dies: a killed release leaves no server behind.
-        process = children.start(
-            argv, parent_death_signal=signal.SIGTERM, stdout=output, stderr=subprocess.STDOUT
-        )
+    process = start_server(
+        instance.root, workspace, port, instance.logs_dir / f"serve-{workspace}-{port}.log", timeout
+    )
     temporary = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while not _answers(temporary):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise StoreUnavailable(
-                    what=f"a temporary server for {workspace}",
-                    where=temporary,
-                    reason=f"it did not start; see {log}",
-                )
-            time.sleep(0.1)
         client = EndpointClient(instance, workspace, temporary)
         try:
             yield Live(client, temporary=True)
