@@ -36,15 +36,19 @@ from loopline.state.schema import deployments, endpoint_keys, endpoints, instanc
 
 __all__ = [
     "KeyInfo",
+    "Routable",
     "create_deployment",
     "create_endpoint",
     "delete_deployment",
     "delete_endpoint",
+    "endpoint_info",
+    "generations",
     "get_endpoint",
     "key_listing",
     "list_endpoints",
     "regenerate_key",
     "resolve_model_version",
+    "routing_snapshot",
     "set_traffic",
     "system_secret",
     "update_endpoint",
@@ -78,6 +82,11 @@ def _deployment(row: Any) -> DeploymentInfo:
 
 
 def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointInfo:
+    return endpoint_info(connection, row, instance.settings.endpoints_url(row["workspace"]))
+
+
+def endpoint_info(connection: Connection, row: Any, base_url: str) -> EndpointInfo:
+    """The endpoint of ``row`` with its deployments, served under ``base_url``."""
     rows = (
         connection.execute(
             select(deployments).where(deployments.c.endpoint_id == row["id"]).order_by(deployments.c.id)
@@ -90,7 +99,7 @@ def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointI
         name=row["name"],
         workspace=row["workspace"],
         auth=row["auth"],
-        url=f"{instance.settings.endpoints_url(row['workspace'])}/endpoints/{row['name']}",
+        url=f"{base_url}/endpoints/{row['name']}",
         deployments=tuple(_deployment(r) for r in rows),
         mirror=mirror,
         generation=row["generation"],
@@ -98,6 +107,36 @@ def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointI
         sensitive=bool(row["sensitive"]),
         strict=bool(row["strict"]),
     )
+
+
+@dataclass(frozen=True)
+class Routable:
+    """What a server needs to route an endpoint's requests: the endpoint, and the hashes of the keys it
+    takes (loopline's own key apart)."""
+
+    info: EndpointInfo
+    key_hashes: tuple[str, ...]
+    system_key_hash: str | None
+
+
+def generations(connection: Connection, workspace: str) -> dict[str, int]:
+    """Each endpoint of ``workspace`` with its generation, which every change to it bumps."""
+    statement = select(endpoints.c.name, endpoints.c.generation).where(endpoints.c.workspace == workspace)
+    return {row.name: row.generation for row in connection.execute(statement)}
+
+
+def routing_snapshot(connection: Connection, workspace: str, base_url: str) -> dict[str, Routable]:
+    """Every endpoint of ``workspace`` as a server routes it, read in the caller's transaction."""
+    snapshot = {}
+    rows = connection.execute(select(endpoints).where(endpoints.c.workspace == workspace)).mappings().all()
+    for row in rows:
+        hashes = connection.execute(
+            select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
+        ).scalars()
+        snapshot[row["name"]] = Routable(
+            endpoint_info(connection, row, base_url), tuple(hashes), row["system_key_hash"]
+        )
+    return snapshot
 
 
 def scoped_row(

@@ -15,16 +15,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
-
+from loopline.domain import DeploymentInfo
+from loopline.endpoints.service import Routable, generations, routing_snapshot
 from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
 from loopline.serving.tally import Tally
 from loopline.state import Database
-from loopline.state.schema import deployments, endpoint_keys, endpoints
 from loopline.storage.models import model_store_of
 
 __all__ = ["DeploymentRuntime", "EndpointRoute", "Follower"]
@@ -134,19 +133,12 @@ class Follower:
     def sync(self) -> bool:
         """Look once for changes and publish new routing tables; True when anything changed."""
         with self.db.read() as connection:
-            seen = {
-                row.name: row.generation
-                for row in connection.execute(
-                    select(endpoints.c.name, endpoints.c.generation).where(
-                        endpoints.c.workspace == self.workspace
-                    )
-                )
-            }
+            seen = generations(connection, self.workspace)
             retry = any(time.monotonic() - at > RETRY_FAILED_SECONDS for at, _ in self._failed.values())
             if seen == self._seen and not retry and not self._loading():
                 return False
-            config = self._read(connection)
-        routes = {name: self._route(name, endpoint) for name, endpoint in config.items()}
+            snapshot = routing_snapshot(connection, self.workspace, base_url="")
+        routes = {name: self._route(name, endpoint) for name, endpoint in snapshot.items()}
         self.routes = routes
         self._seen = seen
         self.publish(routes)
@@ -159,104 +151,75 @@ class Follower:
     def _loading(self) -> bool:
         return any(state == "loading" for route in self.routes.values() for state in route.states.values())
 
-    def _read(self, connection: Any) -> dict[str, dict[str, Any]]:
-        config: dict[str, dict[str, Any]] = {}
-        rows = connection.execute(select(endpoints).where(endpoints.c.workspace == self.workspace)).mappings()
-        for row in rows.all():
-            hashes = [
-                r.key_hash
-                for r in connection.execute(
-                    select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
-                )
-            ]
-            config[row["name"]] = {
-                "row": dict(row),
-                "keys": tuple(hashes),
-                "system": row["system_key_hash"],
-                "deployments": [
-                    dict(d)
-                    for d in connection.execute(
-                        select(deployments).where(deployments.c.endpoint_id == row["id"])
-                    ).mappings()
-                ],
-            }
-        return config
-
-    def _route(self, name: str, endpoint: dict[str, Any]) -> EndpointRoute:
-        row = endpoint["row"]
+    def _route(self, name: str, endpoint: Routable) -> EndpointRoute:
+        info = endpoint.info
         previous = self.routes.get(name)
         runtimes: dict[str, DeploymentRuntime] = {}
         states: dict[str, str] = {}
-        for deployment in endpoint["deployments"]:
+        for deployment in info.deployments:
             runtime, state = self._runtime(name, deployment, previous)
-            states[deployment["name"]] = state
+            states[deployment.name] = state
             if runtime is not None:
-                runtimes[deployment["name"]] = runtime
-        live = {d["name"]: d["traffic"] for d in endpoint["deployments"] if d["traffic"] > 0}
-        mirror = (row["mirror_deployment"], row["mirror_percent"]) if row["mirror_deployment"] else None
+                runtimes[deployment.name] = runtime
+        live = {d.name: d.traffic for d in info.deployments if d.traffic > 0}
+        mirror = next(iter(info.mirror.items()), None)
         wanted = set(live) | ({mirror[0]} if mirror else set())
-        if all(states.get(n) == "ready" for n in wanted) or previous is None:
-            slots = traffic_slots({n: p for n, p in live.items() if n in runtimes})
-            mirror = mirror if mirror and mirror[0] in runtimes else None
-            return EndpointRoute(
-                name,
-                row["auth"],
-                endpoint["keys"],
-                runtimes,
-                slots,
-                mirror,
-                row["generation"],
-                states,
-                not row["sensitive"],
-                endpoint["system"],
-                bool(row["strict"]),
-            )
+        ready = all(states.get(n) == "ready" for n in wanted)
+        route = EndpointRoute(
+            name=name,
+            auth=info.auth,
+            key_hashes=endpoint.key_hashes,
+            deployments=runtimes,
+            slots=traffic_slots({n: p for n, p in live.items() if n in runtimes}),
+            mirror=mirror if mirror and mirror[0] in runtimes else None,
+            generation=info.generation,
+            states=states,
+            sampled=not info.sensitive,
+            system_hash=endpoint.system_key_hash,
+            strict=info.strict,
+        )
+        if ready or previous is None:
+            return route
         # Not every deployment that should take traffic is loaded yet: keep the last split, new keys at once.
         kept = {
             **runtimes,
             **{n: previous.deployments[n] for n in previous.slots if n in previous.deployments},
         }
-        return EndpointRoute(
-            name,
-            row["auth"],
-            endpoint["keys"],
-            kept,
-            previous.slots,
-            previous.mirror,
-            previous.generation,
-            states,
-            not row["sensitive"],
-            endpoint["system"],
-            bool(row["strict"]),
+        return replace(
+            route,
+            deployments=kept,
+            slots=previous.slots,
+            mirror=previous.mirror,
+            generation=previous.generation,
         )
 
     def _runtime(
-        self, endpoint: str, deployment: dict[str, Any], previous: EndpointRoute | None
+        self, endpoint: str, deployment: DeploymentInfo, previous: EndpointRoute | None
     ) -> tuple[DeploymentRuntime | None, str]:
-        digest = deployment["content_digest"]
+        digest = deployment.content_digest
         if previous is not None:
-            existing = previous.deployments.get(deployment["name"])
+            existing = previous.deployments.get(deployment.name)
             if existing is not None and existing.digest == digest:
                 return existing, "ready"
-        model = self._model(digest, deployment["source_uri"])
+        model = self._model(digest, deployment.source_uri)
         if model is None:
             failure = self._failed.get(digest)
             return None, f"failed: {failure[1]}" if failure else "loading"
         batcher = None
         if model.batchable:
-            calls = self.metrics.calls.labels(endpoint, deployment["name"]).inc if self.metrics else None
+            calls = self.metrics.calls.labels(endpoint, deployment.name).inc if self.metrics else None
             batcher = Batcher(model.predict, self.loop, self.max_batch_rows, on_call=calls)
         headers = [
             (b"content-type", b"application/json"),
-            (b"loopline-deployment", deployment["name"].encode()),
-            (b"loopline-model-version", str(deployment["model_version"]).encode()),
-            (b"loopline-git-commit", deployment["git_commit"].encode()),
+            (b"loopline-deployment", deployment.name.encode()),
+            (b"loopline-model-version", str(deployment.version).encode()),
+            (b"loopline-git-commit", deployment.git_commit.encode()),
         ]
         runtime = DeploymentRuntime(
             endpoint,
-            deployment["name"],
-            deployment["model_version"],
-            deployment["git_commit"],
+            deployment.name,
+            deployment.version,
+            deployment.git_commit,
             digest,
             model,
             batcher,
