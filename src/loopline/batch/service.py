@@ -9,9 +9,10 @@ from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit
 from loopline.domain import SHARED, DeploymentInfo, utcnow
-from loopline.endpoints.service import check_name, resolve_model_version, scoped_row
+from loopline.endpoints.deployments import choose_version, deployment_info, record_deployment
+from loopline.endpoints.service import check_name, scoped_row
 from loopline.errors import NotFound, Refused, UsageError
-from loopline.events import BatchPromoted, Deployed
+from loopline.events import BatchPromoted
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import batch_deployments, batch_endpoints
@@ -70,18 +71,7 @@ def _endpoint(connection: Connection, row: Any) -> BatchEndpoint:
         .all()
     )
     deployments = tuple(
-        DeploymentInfo(
-            name=r["name"],
-            model=r["model_name"],
-            version=r["model_version"],
-            git_commit=r["git_commit"],
-            content_digest=r["content_digest"],
-            source_uri=r["source_uri"],
-            traffic=100 if r["name"] == row["default_deployment"] else 0,
-            created_at=as_utc(r["created_at"]),
-            created_by=r["created_by"],
-        )
-        for r in rows
+        deployment_info(r, 100 if r["name"] == row["default_deployment"] else 0) for r in rows
     )
     return BatchEndpoint(
         row["name"],
@@ -140,43 +130,19 @@ def create_batch_deployment(
     """Deploy a model version of the endpoint's workspace; the first deployment becomes the default."""
     check_name("deployment", name)
     current = get_batch_endpoint(instance, endpoint, workspace)
-    chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
-    instance.model_store(current.workspace).verify(chosen.content_digest)
+    chosen = choose_version(instance, current.workspace, model, version=version, commit=commit)
     with instance.db.write() as connection:
         row = _row(connection, endpoint, current.workspace, lock=True)
         if any(d.name == name for d in _endpoint(connection, row).deployments):
             raise Refused(f"batch endpoint '{endpoint}' already has a deployment named '{name}'")
-        connection.execute(
-            insert(batch_deployments).values(
-                endpoint_id=row["id"],
-                name=name,
-                model_name=chosen.name,
-                model_version=chosen.version,
-                git_commit=chosen.git_commit,
-                content_digest=chosen.content_digest,
-                source_uri=chosen.source_uri,
-                created_at=utcnow(),
-                created_by=instance.actor,
-            )
-        )
+        where = (row["id"], current.workspace, f"batch:{endpoint}")
+        record_deployment(connection, batch_deployments, where, name, chosen, instance.actor, {"batch": True})
         if row["default_deployment"] is None:
             connection.execute(
                 update(batch_endpoints)
                 .where(batch_endpoints.c.id == row["id"])
                 .values(default_deployment=name)
             )
-        audit.append(
-            connection,
-            Deployed(
-                actor=instance.actor,
-                workspace=current.workspace,
-                model=chosen.name,
-                version=chosen.version,
-                git_commit=chosen.git_commit,
-                target=f"batch:{endpoint}/{name}",
-                details={"content_digest": chosen.content_digest, "batch": True},
-            ),
-        )
         return _endpoint(connection, _row(connection, endpoint, current.workspace))
 
 

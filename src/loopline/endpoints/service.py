@@ -16,13 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from loopline import audit, catalog
-from loopline.domain import SHARED, DeploymentInfo, EndpointInfo, ModelVersionInfo, utcnow
+from loopline import audit
+from loopline.domain import SHARED, DeploymentInfo, EndpointInfo, utcnow
 from loopline.endpoints import keys as keymod
+from loopline.endpoints.deployments import choose_version, deployment_info, record_deployment
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import (
-    Deployed,
     DeploymentDeleted,
     EndpointCreated,
     EndpointDeleted,
@@ -47,7 +47,6 @@ __all__ = [
     "key_listing",
     "list_endpoints",
     "regenerate_key",
-    "resolve_model_version",
     "routing_snapshot",
     "set_traffic",
     "system_secret",
@@ -65,20 +64,6 @@ def check_name(kind: str, name: str) -> str:
             f"{kind} name '{name}' must be lowercase letters, digits and '-', starting with a letter or digit"
         )
     return name
-
-
-def _deployment(row: Any) -> DeploymentInfo:
-    return DeploymentInfo(
-        name=row["name"],
-        model=row["model_name"],
-        version=row["model_version"],
-        git_commit=row["git_commit"],
-        content_digest=row["content_digest"],
-        source_uri=row["source_uri"],
-        traffic=row["traffic"],
-        created_at=as_utc(row["created_at"]),
-        created_by=row["created_by"],
-    )
 
 
 def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointInfo:
@@ -100,7 +85,7 @@ def endpoint_info(connection: Connection, row: Any, base_url: str) -> EndpointIn
         workspace=row["workspace"],
         auth=row["auth"],
         url=f"{base_url}/endpoints/{row['name']}",
-        deployments=tuple(_deployment(r) for r in rows),
+        deployments=tuple(deployment_info(r, r["traffic"]) for r in rows),
         mirror=mirror,
         generation=row["generation"],
         created_at=as_utc(row["created_at"]),
@@ -391,22 +376,6 @@ def system_secret(instance: Instance) -> str:
     return str(value)
 
 
-def resolve_model_version(
-    instance: Instance, workspace: str, model: str, *, version: int | None = None, commit: str | None = None
-) -> ModelVersionInfo:
-    """The version of ``model`` in ``workspace`` named by number or by commit (prefix of 7+)."""
-    if (version is None) == (commit is None):
-        raise UsageError("name the model version with exactly one of --version N or --commit SHA")
-    if commit is not None:
-        return catalog.version_for_commit(instance.db, workspace, model, commit)
-    matches = [
-        v for v in catalog.list_versions(instance.db, workspace=workspace, name=model) if v.version == version
-    ]
-    if not matches:
-        raise NotFound(f"model '{model}' has no version {version} in {workspace}")
-    return matches[0]
-
-
 def create_deployment(
     instance: Instance,
     endpoint: str,
@@ -428,13 +397,7 @@ def create_deployment(
     current = get_endpoint(instance, endpoint, workspace)
     if current.deployment(name):
         raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
-    chosen = resolve_model_version(instance, current.workspace, model, version=version, commit=commit)
-    folder = instance.model_store(current.workspace).verify(chosen.content_digest)
-    if check is not None:
-        try:
-            check(folder)
-        except Refused as refused:
-            raise type(refused)(f"{model} v{chosen.version}: {refused.message}") from None
+    chosen = choose_version(instance, current.workspace, model, version=version, commit=commit, check=check)
     with instance.db.write() as connection:
         row = _row(connection, endpoint, current.workspace, lock=True)
         before = _endpoint(connection, row, instance)
@@ -449,34 +412,18 @@ def create_deployment(
             new_traffic = with_share({**shares, name: 0}, name, traffic)
         if before.mirror and new_traffic.get(next(iter(before.mirror)), 0):
             raise Refused("that would give live traffic to the mirrored deployment; change the mirror first")
-        connection.execute(
-            insert(deployments).values(
-                endpoint_id=row["id"],
-                name=name,
-                model_name=chosen.name,
-                model_version=chosen.version,
-                git_commit=chosen.git_commit,
-                content_digest=chosen.content_digest,
-                source_uri=chosen.source_uri,
-                traffic=new_traffic[name],
-                created_at=utcnow(),
-                created_by=instance.actor,
-            )
+        record_deployment(
+            connection,
+            deployments,
+            (row["id"], current.workspace, endpoint),
+            name,
+            chosen,
+            instance.actor,
+            {"traffic": new_traffic},
+            traffic=new_traffic[name],
         )
         _write_traffic(connection, row["id"], {k: v for k, v in new_traffic.items() if k != name})
         _bump(connection, row["id"])
-        audit.append(
-            connection,
-            Deployed(
-                actor=instance.actor,
-                workspace=current.workspace,
-                model=chosen.name,
-                version=chosen.version,
-                git_commit=chosen.git_commit,
-                target=f"{endpoint}/{name}",
-                details={"content_digest": chosen.content_digest, "traffic": new_traffic},
-            ),
-        )
         if new_traffic != {**shares, name: 0}:
             audit.append(
                 connection,

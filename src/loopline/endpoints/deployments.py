@@ -1,0 +1,112 @@
+"""What online and batch deployments share: the version a deployment names (its files verified, its model
+checked), the row that records it, the row read back, and the audit event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert
+
+from loopline import audit, catalog
+from loopline.domain import DeploymentInfo, ModelVersionInfo, utcnow
+from loopline.errors import NotFound, Refused, UsageError
+from loopline.events import Deployed
+from loopline.instance import Instance
+from loopline.state import as_utc
+
+__all__ = ["choose_version", "deployment_info", "record_deployment", "resolve_model_version"]
+
+
+def resolve_model_version(
+    instance: Instance, workspace: str, model: str, *, version: int | None = None, commit: str | None = None
+) -> ModelVersionInfo:
+    """The version of ``model`` in ``workspace`` named by number or by commit (prefix of 7+)."""
+    if (version is None) == (commit is None):
+        raise UsageError("name the model version with exactly one of --version N or --commit SHA")
+    if commit is not None:
+        return catalog.version_for_commit(instance.db, workspace, model, commit)
+    matches = [
+        v for v in catalog.list_versions(instance.db, workspace=workspace, name=model) if v.version == version
+    ]
+    if not matches:
+        raise NotFound(f"model '{model}' has no version {version} in {workspace}")
+    return matches[0]
+
+
+def choose_version(
+    instance: Instance,
+    workspace: str,
+    model: str,
+    *,
+    version: int | None,
+    commit: str | None,
+    check: Callable[[Path], None] | None = None,
+) -> ModelVersionInfo:
+    """The version a new deployment names, its files verified against their digest and, with ``check``,
+    the model loaded and answering (a refusal names the version)."""
+    chosen = resolve_model_version(instance, workspace, model, version=version, commit=commit)
+    folder = instance.model_store(workspace).verify(chosen.content_digest)
+    if check is not None:
+        try:
+            check(folder)
+        except Refused as refused:
+            raise type(refused)(f"{model} v{chosen.version}: {refused.message}") from None
+    return chosen
+
+
+def record_deployment(
+    connection: Connection,
+    table: Table,
+    endpoint: tuple[int, str, str],
+    name: str,
+    chosen: ModelVersionInfo,
+    actor: str,
+    details: dict[str, Any],
+    **columns: Any,
+) -> None:
+    """Insert deployment ``name`` of ``chosen`` into ``table`` for ``endpoint`` (its id, workspace and the
+    name events give it) and audit it, in the caller's transaction; ``columns`` are the table's own."""
+    endpoint_id, workspace, target = endpoint
+    connection.execute(
+        insert(table).values(
+            endpoint_id=endpoint_id,
+            name=name,
+            model_name=chosen.name,
+            model_version=chosen.version,
+            git_commit=chosen.git_commit,
+            content_digest=chosen.content_digest,
+            source_uri=chosen.source_uri,
+            created_at=utcnow(),
+            created_by=actor,
+            **columns,
+        )
+    )
+    audit.append(
+        connection,
+        Deployed(
+            actor=actor,
+            workspace=workspace,
+            model=chosen.name,
+            version=chosen.version,
+            git_commit=chosen.git_commit,
+            target=f"{target}/{name}",
+            details={"content_digest": chosen.content_digest, **details},
+        ),
+    )
+
+
+def deployment_info(row: Any, traffic: int) -> DeploymentInfo:
+    """A deployment row (online or batch) read back, with its share of traffic."""
+    return DeploymentInfo(
+        name=row["name"],
+        model=row["model_name"],
+        version=row["model_version"],
+        git_commit=row["git_commit"],
+        content_digest=row["content_digest"],
+        source_uri=row["source_uri"],
+        traffic=traffic,
+        created_at=as_utc(row["created_at"]),
+        created_by=row["created_by"],
+    )
