@@ -11,7 +11,7 @@ from loopline.errors import NotFound
 from loopline.instance import Instance
 
 if TYPE_CHECKING:
-    from loopline.endpoints.service import ReleaseRecord
+    from loopline.endpoints.releases import ReleaseRecord
     from loopline.loops.outer import TestResult
     from loopline.loops.release import ReleaseResult
     from loopline.progress import Reporter
@@ -115,8 +115,8 @@ def releases(
     endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
 ) -> list[ReleaseRecord]:
     """An endpoint's release history (default: the prod endpoint), oldest first."""
-    from loopline.endpoints import service
+    from loopline.endpoints.releases import release_history
 
     instance = provisioned(project)
     where = endpoint_workspace(instance, endpoint, workspace)
-    return service.release_history(instance, endpoint or instance.settings.prod_endpoint, where)
+    return release_history(instance, endpoint or instance.settings.prod_endpoint, where)

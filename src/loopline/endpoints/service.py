@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from loopline import audit
-from loopline.domain import SHARED, DeploymentInfo, EndpointInfo, utcnow
+from loopline.domain import SHARED, EndpointInfo, utcnow
 from loopline.endpoints import keys as keymod
 from loopline.endpoints.deployments import choose_version, deployment_info, record_deployment
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
@@ -32,7 +32,7 @@ from loopline.events import (
 )
 from loopline.instance import Instance
 from loopline.state import as_utc
-from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets, releases
+from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
 
 __all__ = [
     "KeyInfo",
@@ -556,81 +556,6 @@ def set_traffic(
             ),
         )
         return _endpoint(connection, _again(connection, row), instance)
-
-
-@dataclass(frozen=True)
-class ReleaseRecord:
-    """A version that took an endpoint's main traffic."""
-
-    workspace: str
-    endpoint: str
-    deployment: str
-    model: str
-    version: int
-    git_commit: str
-    kind: str
-    at: str
-    actor: str
-    reason: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return dict(self.__dict__)
-
-
-def record_release(
-    connection: Connection,
-    workspace: str,
-    endpoint: str,
-    deployment: DeploymentInfo,
-    kind: str,
-    actor: str,
-    reason: str | None = None,
-) -> None:
-    """Append to an endpoint's release history (inside the caller's transaction)."""
-    connection.execute(
-        insert(releases).values(
-            workspace=workspace,
-            endpoint=endpoint,
-            deployment=deployment.name,
-            model=deployment.model,
-            version=deployment.version,
-            git_commit=deployment.git_commit,
-            kind=kind,
-            at=utcnow(),
-            actor=actor,
-            reason=reason,
-        )
-    )
-
-
-def release_history(instance: Instance, endpoint: str, workspace: str) -> list[ReleaseRecord]:
-    """Every release and rollback of ``workspace``'s endpoint, oldest first."""
-    with instance.db.read() as connection:
-        rows = (
-            connection.execute(
-                select(releases)
-                .where(releases.c.endpoint == endpoint, releases.c.workspace == workspace)
-                .order_by(releases.c.id)
-            )
-            .mappings()
-            .all()
-        )
-    return [
-        ReleaseRecord(
-            r["workspace"],
-            r["endpoint"],
-            r["deployment"],
-            r["model"],
-            r["version"],
-            r["git_commit"],
-            r["kind"],
-            as_utc(r["at"]).isoformat(timespec="seconds"),
-            r["actor"],
-            r["reason"],
-        )
-        for r in rows
-    ]
 
 
 def ensure_endpoint(instance: Instance, name: str, workspace: str) -> EndpointInfo:

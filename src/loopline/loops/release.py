@@ -21,6 +21,7 @@ from loopline import audit, failpoints, registry
 from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, utcnow
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
+from loopline.endpoints.releases import record_release, release_history
 from loopline.errors import Refused
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
@@ -277,7 +278,7 @@ class Release:
 
     def _live_already(self) -> bool:
         current = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
-        history = service.release_history(self.instance, self.endpoint, PROD)
+        history = release_history(self.instance, self.endpoint, PROD)
         return (
             current is not None
             and current.traffic == 100
@@ -471,7 +472,7 @@ class Release:
     def _finish(self) -> None:
         """Point the alias, record the release and end its progress (again after a crash: idempotent)."""
         registry.set_alias(self.instance, self.version, PRODUCTION)
-        history = service.release_history(self.instance, self.endpoint, PROD)
+        history = release_history(self.instance, self.endpoint, PROD)
         recorded = bool(history) and history[-1].deployment == self.deployment.name
         deployed = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
         assert deployed is not None
@@ -488,7 +489,7 @@ class Release:
             )
             if recorded:
                 return
-            service.record_release(
+            record_release(
                 connection, PROD, self.endpoint, deployed, "release", self.instance.actor, self.reason
             )
             audit.append(
@@ -512,7 +513,7 @@ class Release:
 
     def _prune(self) -> None:
         """Keep the live deployment and the most recent earlier ones loaded; remove the rest."""
-        order = [r.deployment for r in reversed(service.release_history(self.instance, self.endpoint, PROD))]
+        order = [r.deployment for r in reversed(release_history(self.instance, self.endpoint, PROD))]
         keep = list(dict.fromkeys(order))[: self.config.keep_deployments]
         endpoint = service.get_endpoint(self.instance, self.endpoint, PROD)
         for deployment in endpoint.deployments:

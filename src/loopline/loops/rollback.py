@@ -6,6 +6,7 @@ from loopline import audit, catalog, registry
 from loopline.domain import ModelVersionInfo, Tier
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
+from loopline.endpoints.releases import record_release, release_history
 from loopline.errors import NotFound, UsageError
 from loopline.events import RolledBack
 from loopline.instance import Instance
@@ -35,7 +36,7 @@ def _target(
 ) -> ModelVersionInfo:
     """The version of ``workspace`` to return to."""
     if previous:
-        history = service.release_history(instance, endpoint, workspace)
+        history = release_history(instance, endpoint, workspace)
         earlier = [r for r in reversed(history) if r.git_commit != live_commit]
         if not earlier:
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
@@ -107,9 +108,7 @@ def run_rollback(
         moved = service.get_endpoint(instance, endpoint_name, workspace).deployment(deployment.name)
         assert moved is not None
         with instance.db.write() as connection:
-            service.record_release(
-                connection, workspace, endpoint_name, moved, "rollback", instance.actor, reason
-            )
+            record_release(connection, workspace, endpoint_name, moved, "rollback", instance.actor, reason)
             audit.append(
                 connection,
                 RolledBack(
