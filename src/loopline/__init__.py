@@ -40,6 +40,7 @@ __all__ = [
     "init_existing",
     "inner_loop",
     "invoke_endpoint",
+    "k8s_render",
     "latest_check",
     "list_batch_endpoints",
     "list_data",

@@ -207,6 +207,8 @@ def operations() -> dict[str, Operation]:
         Operation("workflow_run", api.workflow_run, r.DEVELOP, remote=False),
         Operation("migrate_state", api.migrate_state, r.ADMIN, remote=False),
         Operation("import_inner_loop", api.import_inner_loop, r.DEVELOP, remote=False),
+        # It renders the caller's configuration for the caller's cluster.
+        Operation("k8s_render", api.k8s_render, r.READ_ANY, remote=False),
     )
     return {op.name: op for op in table}
 

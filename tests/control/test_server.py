@@ -121,6 +121,7 @@ def _call(team: Team, route: str, body: Any, token: str | None) -> Any:
 
 def test_every_route_allows_exactly_the_roles_it_should_and_audits_each_refusal(team: Team) -> None:
     document = __import__("httpx").get(f"{team.plane.url}/openapi.json").json()
+    assert __import__("httpx").get(f"{team.plane.url}/readyz").json() == {"ready": True}
     routes = {path.removeprefix("/v1/") for path in document["paths"]}
     covered = {route for route, _body, _allowed in CASES}
     assert routes == covered, (

@@ -79,6 +79,19 @@ def serving_role(state_url: str) -> str:
     return state_url.replace("://postgres@", "://loopline_serving:replica-pw@")
 
 
+def _block_connections(state_url: str, *, allow: bool) -> float:
+    """Let nobody (or everybody again) connect to the state database, ending the open connections."""
+    name = state_url.rsplit("/", 1)[1]
+    with Database(state_url.rsplit("/", 1)[0] + "/postgres").write() as connection:
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+        if not allow:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+    return time.monotonic()
+
+
 def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive_a_restart(
     on_postgres: Any, on_azurite: str, new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,6 +148,18 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
         loopline.rollback(project, previous=True, reason="forward again")
         forward = time.monotonic()
         _assert_follows(load, forward, _deployment_of(project, b), (0, 1))
+
+        # Without their database the replicas keep answering with the last routing table, and say so.
+        cut = _block_connections(os.environ["LOOPLINE_STATE__URL"], allow=False)
+        time.sleep(1.5)
+        for replica in replicas:
+            readiness = httpx.get(f"{replica.url}/readyz").json()
+            assert readiness["ready"] and readiness["database"]["since"], readiness
+        _block_connections(os.environ["LOOPLINE_STATE__URL"], allow=True)
+        time.sleep(1.5)
+        assert [httpx.get(f"{r.url}/readyz").json()["database"] for r in replicas] == ["following"] * 2
+        during = [x for x in load.answers if cut + 0.2 <= x[0] < cut + 1.5]
+        assert len(during) > 20 and {x[1] for x in during} == {200}, Counter(x[1] for x in during)
         load.stop.set()
         thread.join(timeout=30)
     finally:

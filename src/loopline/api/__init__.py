@@ -20,6 +20,7 @@ from __future__ import annotations
 from loopline.api.admin import (
     audit_checkpoint,
     audit_verify,
+    k8s_render,
     list_locks,
     migrate_state,
     token_create,
@@ -114,6 +115,7 @@ __all__ = [
     "init_existing",
     "inner_loop",
     "invoke_endpoint",
+    "k8s_render",
     "latest_check",
     "list_batch_endpoints",
     "list_data",

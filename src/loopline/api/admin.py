@@ -13,6 +13,7 @@ from loopline.instance import Instance
 if TYPE_CHECKING:
     from loopline.access import TokenInfo, UserInfo
     from loopline.audit import Verification
+    from loopline.kubernetes import Manifests
     from loopline.state.locks import LockInfo
     from loopline.state.migrate import MigrationResult
 
@@ -164,3 +165,26 @@ def unlock(name: str, *, reason: str | None = None, project: PathLike | None = N
             ),
         )
     return broken
+
+
+def k8s_render(
+    workspace: str | None = None,
+    *,
+    image: str = "loopline:0.1.0",
+    namespace: str = "loopline",
+    replicas: int = 2,
+    workers: int = 2,
+    project: PathLike | None = None,
+) -> Manifests:
+    """Kubernetes manifests for ``workspace``'s serving replicas, or (no workspace) for the control plane;
+    configuration in a ConfigMap, credentials from the Secret ``loopline-credentials``."""
+    from loopline.kubernetes import render
+
+    return render(
+        Instance.open(project),
+        workspace,
+        namespace=namespace,
+        image=image,
+        replicas=replicas,
+        workers=workers,
+    )

@@ -401,10 +401,23 @@ def build_app(root: Path) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return _json({"status": "ok"})
 
+    async def readyz(_request: Request) -> Response:
+        """Ready when loopline's database answers (what a load balancer or Kubernetes asks)."""
+        try:
+            await run_in_threadpool(lambda: Instance.open(root).db.revision())
+        except LooplineError as exc:
+            return _json({"ready": False, "reason": exc.message}, 503)
+        return _json({"ready": True})
+
     async def home(_request: Request) -> Response:
         return RedirectResponse("/ui/", status_code=307)
 
-    routes: list[BaseRoute] = [Route("/openapi.json", openapi), Route("/healthz", healthz), Route("/", home)]
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/", home),
+    ]
     routes.append(Mount("/ui", app=build_ui(root, TokenAccess(plane))))
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))

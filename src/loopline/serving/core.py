@@ -108,6 +108,8 @@ class ScoringCore:
     ) -> None:
         self.routes: Mapping[str, EndpointRoute] = {}
         self.started = False
+        # None while the routing table follows loopline's database; else since when, and why, it does not
+        self.stale: dict[str, str] | None = None
         self.metrics = metrics
         self.stats = stats
         self.sampler = sampler
@@ -158,7 +160,12 @@ class ScoringCore:
             waiting = sorted(name for name, route in self.routes.items() if not route.ready)
             ready = self.started and not waiting
             body = orjson.dumps(
-                {"ready": ready, "endpoints": {n: dict(r.states) for n, r in self.routes.items()}}
+                {
+                    "ready": ready,
+                    "endpoints": {n: dict(r.states) for n, r in self.routes.items()},
+                    # Without its database a replica keeps answering with the last routing table it read.
+                    "database": self.stale or "following",
+                }
             )
             return Response(200 if ready else 503, JSON, body)
         if path == "/metrics":

@@ -114,6 +114,7 @@ class _Worker:
             max_batch_rows=self.settings.max_batch_rows,
             poll_seconds=self.settings.poll_seconds,
             metrics=self.metrics,
+            on_stale=lambda stale: setattr(self.core, "stale", stale),
         )
         await loop.run_in_executor(None, self.follower.sync)
         self.follower.start()

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from loopline.domain import DeploymentInfo
@@ -97,8 +98,11 @@ class Follower:
         max_batch_rows: int,
         poll_seconds: float,
         metrics: Any = None,
+        on_stale: Callable[[dict[str, str] | None], None] | None = None,
     ) -> None:
         self.metrics = metrics
+        self.on_stale = on_stale
+        self.stale: dict[str, str] | None = None  # since when, and why, the database cannot be read
         self.db = db
         self.workspace = workspace
         self.loop = loop
@@ -127,8 +131,20 @@ class Follower:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.sync()
-            except Exception:  # a database hiccup must not stop a server that is answering fine
-                log.exception("could not read endpoint changes; serving the last known state")
+            except Exception as exc:  # a database hiccup must not stop a server that is answering fine
+                if self.stale is None:
+                    log.exception("could not read endpoint changes; serving the last known state")
+                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                    self._stale({"since": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason})
+            else:
+                if self.stale is not None:
+                    log.warning("following loopline's database again")
+                    self._stale(None)
+
+    def _stale(self, stale: dict[str, str] | None) -> None:
+        self.stale = stale
+        if self.on_stale is not None:
+            self.on_stale(stale)
 
     def sync(self) -> bool:
         """Look once for changes and publish new routing tables; True when anything changed."""

@@ -116,3 +116,55 @@ def migrate_state(
         console.print(escape(f"next: set state.url (or LOOPLINE_STATE__URL) to {result.target}"))
 
     Output(json).emit(result.to_dict(), human)
+
+
+k8s_app = typer.Typer(help="Kubernetes manifests for this instance.", no_args_is_help=True)
+app.add_typer(k8s_app, name="k8s")
+
+
+@k8s_app.command("render")
+def k8s_render(
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace", "-w", help="Render the serving replicas of this workspace.", show_default=False
+        ),
+    ] = None,
+    control_plane: Annotated[
+        bool, typer.Option("--control-plane", help="Render the control plane instead.")
+    ] = False,
+    image: Annotated[str, typer.Option("--image", help="The loopline image (built from the Dockerfile).")] = (
+        "loopline:0.1.0"
+    ),
+    namespace: Annotated[
+        str, typer.Option("--namespace", help="The namespace of every object.")
+    ] = "loopline",
+    replicas: Annotated[
+        int, typer.Option("--replicas", help="Serving replicas (the autoscaler's minimum).")
+    ] = 2,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes per serving replica.")] = 2,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the manifests to this file instead of stdout.", dir_okay=False),
+    ] = None,
+    project: ProjectOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Kubernetes manifests: a workspace's serving replicas (Deployment, Service, autoscaler, disruption
+    budget) or the control plane, with the configuration in a ConfigMap and credentials from the Secret
+    loopline-credentials."""
+    if (workspace is None) == (not control_plane):
+        raise UsageError("name what to render: --workspace W (serving replicas) or --control-plane")
+    manifests = api.k8s_render(
+        workspace, image=image, namespace=namespace, replicas=replicas, workers=workers, project=project
+    )
+    if out is not None:
+        out.write_text(manifests.text)
+
+    def human(console: Console) -> None:
+        if out is not None:
+            console.print(escape(f"wrote {len(manifests.documents)} objects to {out}"))
+        else:
+            console.print(manifests.text, markup=False, highlight=False, soft_wrap=True, end="")
+
+    Output(json).emit(manifests.to_dict(), human)
