@@ -172,9 +172,9 @@ def test_a_holder_on_another_host_that_stopped_beating_frees_the_lock_within_its
 
 
 def test_a_live_holder_keeps_its_short_lease_by_heartbeat(db: Database) -> None:
-    with hold(db, "job", "first", lease=0.6):
+    with hold(db, "job", "first", lease=1.2):
         granted = list_locks(db)[0].expires_at
-        time.sleep(1.5)  # well past the first lease
+        time.sleep(2.5)  # twice the first lease
         renewed = list_locks(db)[0]
         assert renewed.owner == "first" and renewed.expires_at > granted
         with pytest.raises(LockTimeout), hold(db, "job", "second", timeout=0.3):

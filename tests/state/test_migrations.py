@@ -41,23 +41,28 @@ def insert(connection: Any, table: str, **values: Any) -> None:
     connection.execute(text(f"INSERT INTO {table} ({names}) VALUES (:{', :'.join(values)})"), values)
 
 
+def endpoint(connection: Any, id_: int, name: str, workspace: str, **columns: Any) -> None:
+    """An endpoint row as the migration being tested knew them."""
+    insert(
+        connection,
+        "endpoints",
+        id=id_,
+        name=name,
+        workspace=workspace,
+        auth="key",
+        mirror_percent=0,
+        created_at=NOW,
+        created_by="ada",
+        sensitive=False,
+        **columns,
+    )
+
+
 def test_an_existing_database_moves_to_endpoints_per_workspace_keeping_everything(empty: Database) -> None:
     empty.upgrade(to="0005")
     with empty.write() as connection:
         for id_, name, workspace in ((1, "churn", "dev"), (2, "proj", "prod")):
-            insert(
-                connection,
-                "endpoints",
-                id=id_,
-                name=name,
-                workspace=workspace,
-                auth="key",
-                mirror_percent=0,
-                generation=3,
-                created_at=NOW,
-                created_by="ada",
-                sensitive=False,
-            )
+            endpoint(connection, id_, name, workspace, generation=3)
             insert(
                 connection,
                 "endpoint_keys",
@@ -185,20 +190,7 @@ def test_existing_endpoints_get_the_hash_of_loopline_s_own_key_so_servers_need_n
     with empty.write() as connection:
         insert(connection, "instance_secrets", name="endpoint-system-key", value="s" * 64)
         for id_, name, workspace in ((1, "churn", "dev"), (2, "churn", "prod")):
-            insert(
-                connection,
-                "endpoints",
-                id=id_,
-                name=name,
-                workspace=workspace,
-                auth="key",
-                mirror_percent=0,
-                generation=1,
-                created_at=NOW,
-                created_by="ada",
-                sensitive=False,
-                strict=False,
-            )
+            endpoint(connection, id_, name, workspace, generation=1, strict=False)
     empty.upgrade()
     with empty.read() as connection:
         stored = dict(connection.execute(text("SELECT workspace, system_key_hash FROM endpoints")).all())
