@@ -186,6 +186,20 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {}
 
 
+def _trained_template(
+    tier: str, name: str, factory: pytest.TempPathFactory, templates: dict[str, Path]
+) -> Path:
+    """This process's project of ``tier`` whose first commit went through the inner loop, made once."""
+    if tier not in templates:
+        template = factory.mktemp(f"template-{tier}") / name
+        loopline.init(template, tier)
+        commit_all(template, "Sample project")
+        loopline.up(template)
+        loopline.inner_loop(template)
+        templates[tier] = template
+    return templates[tier]
+
+
 @pytest.fixture
 def trained_project(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, _templates: dict[str, Path]
@@ -196,14 +210,28 @@ def trained_project(
     """
 
     def make(tier: str = "simple", name: str = "proj") -> Path:
-        if tier not in _templates:
-            template = tmp_path_factory.mktemp(f"template-{tier}") / name
-            loopline.init(template, tier)
-            commit_all(template, "Sample project")
-            loopline.up(template)
-            loopline.inner_loop(template)
-            _templates[tier] = template
-        return clone_project(_templates[tier], tmp_path / name)
+        return clone_project(_trained_template(tier, name, tmp_path_factory, _templates), tmp_path / name)
+
+    return make
+
+
+StagedProject = Callable[[str, Callable[[Path], None]], Path]
+
+
+@pytest.fixture
+def staged_project(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, _templates: dict[str, Path]
+) -> StagedProject:
+    """A simple-tier trained project taken further by ``build`` (named ``key``): built once per process,
+    then copied, for tests that start from the same story (a release, a second commit trained, ...)."""
+
+    def make(key: str, build: Callable[[Path], None]) -> Path:
+        if key not in _templates:
+            trained = _trained_template("simple", "proj", tmp_path_factory, _templates)
+            template = clone_project(trained, tmp_path_factory.mktemp(f"template-{key}") / "proj")
+            build(template)
+            _templates[key] = template
+        return clone_project(_templates[key], tmp_path / "proj")
 
     return make
 

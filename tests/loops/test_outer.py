@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 import loopline
 from loopline.config import load_config
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
-from tests.conftest import ProjectFactory
+from tests.conftest import ProjectFactory, StagedProject
 from tests.helpers import cli, cli_process, commit_all, edit_yaml, git
 from tests.servers import Dashboard
 
@@ -39,6 +39,20 @@ def live_commit(project: Path) -> str:
 def new_commit(project: Path, message: str, **params: float) -> str:
     edit_yaml(project / "params.yaml", **params)
     return commit_all(project, message)
+
+
+def release_then_train(project: Path) -> None:
+    """Commit A released to prod; a second commit (C=0.4) through the inner loop."""
+    loopline.outer_loop_prod(project)
+    new_commit(project, "Second model", C=0.4)
+    loopline.inner_loop(project)
+
+
+@pytest.fixture
+def a_live_b_registered(staged_project: StagedProject) -> tuple[Path, str, str]:
+    """A simple-tier project with commit A live in prod and commit B registered: (project, A, B)."""
+    project = staged_project("released-then-trained", release_then_train)
+    return project, git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
 
 
 def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
@@ -251,13 +265,9 @@ def _no_server_left(project: Path, timeout: float = 15) -> bool:
     ],
 )
 def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishes(
-    trained_project: ProjectFactory, failpoint: str
+    a_live_b_registered: tuple[Path, str, str], failpoint: str
 ) -> None:
-    project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
-    b = new_commit(project, "Second model", C=0.4)
-    loopline.inner_loop(project)
+    project, a, b = a_live_b_registered
     crashed = cli_process(
         "outer-loop",
         "prod",
@@ -287,13 +297,9 @@ def test_a_release_killed_at_any_step_leaves_prod_consistent_and_a_rerun_finishe
 
 @pytest.mark.parametrize("failpoint", ["release-step-30", "release-watch-30", "release-step-100"])
 def test_a_canary_release_killed_at_any_step_continues_from_that_step_with_its_watch_window(
-    trained_project: ProjectFactory, failpoint: str
+    a_live_b_registered: tuple[Path, str, str], failpoint: str
 ) -> None:
-    project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
-    b = new_commit(project, "Second model", C=0.4)
-    loopline.inner_loop(project)
+    project, a, b = a_live_b_registered
     release = ("outer-loop", "prod", "--canary", "30,100", "--watch", "2", "--json")
     crashed = cli_process(*release, cwd=project, env={"LOOPLINE_FAILPOINT": failpoint})
     assert crashed.exit_code == 137, crashed.stderr
@@ -322,13 +328,9 @@ def test_a_canary_release_killed_at_any_step_continues_from_that_step_with_its_w
 
 
 def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
-    trained_project: ProjectFactory,
+    a_live_b_registered: tuple[Path, str, str],
 ) -> None:
-    project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
-    b = new_commit(project, "Second model", C=0.4)
-    loopline.inner_loop(project)
+    project, a, b = a_live_b_registered
     crashed = cli_process(
         "outer-loop",
         "prod",
@@ -353,12 +355,9 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
 
 
 def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(
-    trained_project: ProjectFactory,
+    a_live_b_registered: tuple[Path, str, str],
 ) -> None:
-    project = trained_project("simple")
-    loopline.outer_loop_prod(project)
-    b = new_commit(project, "B", C=0.4)
-    loopline.inner_loop(project)
+    project, _, b = a_live_b_registered
     c = new_commit(project, "C", C=0.6)
     loopline.inner_loop(project)
     script = Path(__import__("sys").executable).with_name("loopline")
