@@ -116,6 +116,9 @@ def test_what_a_cluster_cannot_share_is_refused_with_the_key_to_change(
     config.write_text(config.read_text().replace("loopline@postgres", "loopline:hunter2@postgres"))
     done = cli_process("k8s", "render", "-w", "prod", cwd=cluster_project)
     assert done.exit_code == 2 and "holds a password" in done.stderr and "hunter2" not in done.stderr
+    shared = {"LOOPLINE_WORKSPACES__SHARED__MODEL_STORE": "/var/m"}
+    done = cli_process("k8s", "render", "--control-plane", cwd=cluster_project, env=shared)
+    assert done.exit_code == 2 and "workspaces.shared.model_store is a local folder" in done.stderr
     neither = cli_process("k8s", "render", cwd=cluster_project)
     assert neither.exit_code == 2 and "--workspace W" in neither.stderr
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from loopline.config import CONFIG_FILE
+from loopline.domain import SHARED
 from loopline.errors import UsageError
 from loopline.instance import Instance
 
@@ -326,7 +327,8 @@ def render(
         raise UsageError("--replicas and --workers must be 1 or more")
     if workspace is not None:
         instance.require_workspace(workspace)
-    _check_shared(instance, [workspace] if workspace else list(instance.settings.workspaces))
+    # The control plane reads and writes every workspace's model store and the shared registry's.
+    _check_shared(instance, [workspace] if workspace else [*instance.settings.workspaces, SHARED])
     project = instance.settings.config.project
     config = _config_map(instance, namespace, _labels("config", None, project))
     if workspace is None:
