@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -206,5 +207,12 @@ def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next
     orphan = client.create_run(
         experiment, tags={"loopline.host": socket.gethostname(), "loopline.pid": str(dead.pid)}
     )
+    # On another host loopline cannot see the process: a run older than the training timeout is over.
+    elsewhere = {"loopline.host": "ci-runner-7", "loopline.pid": "4242"}
+    hours_ago = int((time.time() - 2 * 3600) * 1000)
+    stale = client.create_run(experiment, start_time=hours_ago, tags=elsewhere)
+    recent = client.create_run(experiment, tags=elsewhere)
     loopline.inner_loop(project)
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
+    assert client.get_run(stale.info.run_id).info.status == "FAILED"
+    assert client.get_run(recent.info.run_id).info.status == "RUNNING"  # it may still be training

@@ -358,7 +358,7 @@ def train(instance: Instance, identity: CommitIdentity, report: Reporter) -> Tra
     settings = instance.settings
     config = settings.config
     store = instance.store(DEV)
-    abandoned = sessions.fail_abandoned_runs(store)
+    abandoned = sessions.fail_abandoned_runs(store, config.training.timeout_seconds)
     if abandoned:
         report.step(f"marked {abandoned} run(s) of ended loopline processes FAILED")
     session = uuid.uuid4().hex

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,13 +103,17 @@ def fail_session(store: WorkspaceStore, session: str, started_ms: int, tags: dic
         close_session(store, session_runs(store, session, started_ms), tags, succeeded=False)
 
 
-def fail_abandoned_runs(store: WorkspaceStore) -> int:
-    """Mark FAILED the RUNNING training runs of this host whose loopline process is gone; how many."""
+def fail_abandoned_runs(store: WorkspaceStore, timeout_seconds: float) -> int:
+    """Mark FAILED the RUNNING training runs of loopline processes that ended: on this host, those whose
+    process is gone; on any host, those older than the training timeout (loopline would have stopped
+    them by then). How many."""
     host = socket.gethostname()
+    horizon_ms = (time.time() - timeout_seconds - 60) * 1000
     count = 0
-    for run in store.search_all_runs(f"attributes.status = 'RUNNING' AND tags.`{HOST}` = '{host}'"):
+    for run in store.search_all_runs(f"attributes.status = 'RUNNING' AND tags.`{HOST}` != ''"):
         pid = run.tags.get(PID, "")
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+        here = run.tags.get(HOST) == host and pid.isdigit() and int(pid) != os.getpid()
+        if (here and not process_alive(int(pid))) or 0 < run.start_time < horizon_ms:
             store.set_run_tag(run.run_id, "loopline.abandoned", "its loopline process ended")
             store.end_run(run.run_id, "FAILED")
             count += 1
