@@ -147,7 +147,7 @@ def _resources(cpu: str, memory: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
 
 
-def _check_shared(instance: Instance, workspaces: list[str]) -> None:
+def _check_shared(instance: Instance, workspaces: list[str], config: str) -> None:
     """Refuse what a cluster cannot share: a SQLite state database, a model store on local disk, and a
     password written into loopline.yaml (it would land in the ConfigMap)."""
     settings = instance.settings
@@ -163,16 +163,14 @@ def _check_shared(instance: Instance, workspaces: list[str]) -> None:
                 f"workspaces.{workspace}.model_store is a local folder, which pods cannot share; set it "
                 "to an object store URL (az://, s3://) first"
             )
-    text = (settings.root / CONFIG_FILE).read_text()
-    if _PASSWORD.search(text):
+    if _PASSWORD.search(config):
         raise UsageError(
             f"{CONFIG_FILE} holds a password in a URL; move that URL to an environment variable in the "
             f"Secret {SECRET}, since {CONFIG_FILE} goes into a ConfigMap"
         )
 
 
-def _config_map(instance: Instance, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
-    text = (instance.settings.root / CONFIG_FILE).read_text()
+def _config_map(text: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -328,9 +326,10 @@ def render(
     if workspace is not None:
         instance.require_workspace(workspace)
     # The control plane reads and writes every workspace's model store and the shared registry's.
-    _check_shared(instance, [workspace] if workspace else [*instance.settings.workspaces, SHARED])
+    text = (instance.settings.root / CONFIG_FILE).read_text()
+    _check_shared(instance, [workspace] if workspace else [*instance.settings.workspaces, SHARED], text)
     project = instance.settings.config.project
-    config = _config_map(instance, namespace, _labels("config", None, project))
+    config = _config_map(text, namespace, _labels("config", None, project))
     if workspace is None:
         return Manifests([config, *_control_plane(instance, namespace, image)])
     return Manifests([config, *_serving(instance, workspace, namespace, image, replicas, workers)])

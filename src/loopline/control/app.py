@@ -118,7 +118,7 @@ class ControlPlane:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        settings = Instance.open(root).settings.config.control_plane
+        settings = self.settings = Instance.open(root).settings.config.control_plane
         self.limiter = FailureLimiter(settings.max_failed_sign_ins, settings.sign_in_window_seconds)
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
 
@@ -278,7 +278,7 @@ class ControlPlane:
         await run_in_threadpool(self.authorize, principal, "inner_loop", {})
         folder = self.uploads
         _forget_stale(folder)
-        limits = Instance.open(self.root).settings.config.control_plane
+        limits = self.settings
         limit = limits.max_upload_mb << 20
         too_large = TooLarge(f"the upload is over {limits.max_upload_mb} MB (control_plane.max_upload_mb)")
         declared = request.headers.get("content-length", "")
@@ -320,7 +320,7 @@ class ControlPlane:
             raise NotFound(f"upload {body.upload} does not exist (or is not yours); upload the run again")
         try:
             with tempfile.TemporaryDirectory() as scratch:
-                limits = Instance.open(self.root).settings.config.control_plane
+                limits = self.settings
                 model_dir, artifacts = unpack(
                     archive, Path(scratch), limits.max_upload_expanded_mb << 20, limits.max_upload_files
                 )
