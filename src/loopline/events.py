@@ -48,7 +48,7 @@ EVENT_TYPES: dict[str, type[Event]] = {}
 class Event(BaseModel):
     """One change of state, as the audit log stores it: who, when, what, from, to, commit, why."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: ClassVar[str] = "event"
 

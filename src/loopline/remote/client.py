@@ -11,14 +11,16 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-import httpx
 import orjson
 
 from loopline.errors import LooplineError, StoreUnavailable, Unauthenticated, UsageError, from_answer
 from loopline.operations import Operation, operation, operations
 from loopline.remote.codec import signature
+
+if TYPE_CHECKING:  # httpx is imported on the first call: a local command never needs it
+    import httpx
 
 __all__ = ["STREAM", "Client", "connect", "from_environment"]
 
@@ -28,9 +30,13 @@ R = TypeVar("R")
 STREAM = "application/x-ndjson"
 """The media type of a streamed answer: progress lines, then the result (or the error)."""
 
+
 # Outer loops watch canaries and validate for minutes: wait as long as the server works, but give up
 # quickly on a server that does not answer the connection at all.
-_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=10.0)
+def _timeout() -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(connect=10.0, read=None, write=60.0, pool=10.0)
 
 
 def _caller_head(project: Any) -> str | None:
@@ -63,12 +69,14 @@ class Client:
         self, route: str, content: bytes | Iterator[bytes], content_type: str = "application/json"
     ) -> Any:
         """POST to ``/v1/<route>``; the answer's JSON, or the error it carries raised as a loopline error."""
+        import httpx
+
         try:
             response = httpx.post(
                 f"{self.url}/v1/{route}",
                 content=content,
                 headers=self._headers(content_type),
-                timeout=_TIMEOUT,
+                timeout=_timeout(),
             )
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
@@ -76,13 +84,15 @@ class Client:
 
     def _streamed(self, route: str, body: bytes, reporter: Any) -> Any:
         """POST and pass each progress line to ``reporter`` as it arrives; the result at the end."""
+        import httpx
+
         try:
             with httpx.stream(
                 "POST",
                 f"{self.url}/v1/{route}",
                 content=body,
                 headers=self._headers("application/json", STREAM),
-                timeout=_TIMEOUT,
+                timeout=_timeout(),
             ) as response:
                 if response.status_code >= 400 or not response.headers.get("content-type", "").startswith(
                     STREAM

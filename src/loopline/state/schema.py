@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -18,29 +20,73 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
+
+# Columns are NOT NULL unless a declaration says nullable=True.
+_TIME = DateTime(timezone=True)
+
+
+def _col(name: str, kind: TypeEngine[Any] | type[TypeEngine[Any]], *more: Any, **kw: Any) -> Column[Any]:
+    kw.setdefault("nullable", False)
+    return Column(name, kind, *more, **kw)
+
+
+def _str(name: str, length: int, **kw: Any) -> Column[Any]:
+    return _col(name, String(length), **kw)
+
+
+def _serial() -> Column[Any]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _made() -> tuple[Column[Any], ...]:
+    """When a row was made, and by whom."""
+    return _col("created_at", _TIME), _str("created_by", 200)
+
+
+def _pinned(model: str = "model", version: str = "version", digest: bool = True) -> tuple[Column[Any], ...]:
+    """A model version as a row pins it: name, number, commit (and the digest of its files)."""
+    columns = (_str(model, 200), _col(version, Integer), _str("git_commit", 40))
+    return (*columns, _str("content_digest", 80)) if digest else columns
+
+
+def _deployment(parent: str) -> tuple[Any, ...]:
+    """What an online and a batch deployment have in common: a named, pinned model on an endpoint."""
+    return (
+        _serial(),
+        _col("endpoint_id", Integer, ForeignKey(f"{parent}.id", ondelete="CASCADE")),
+        _str("name", 64),
+        *_pinned("model_name", "model_version"),
+        _col("source_uri", Text),
+    )
+
+
+def _prod_workspace() -> Column[Any]:
+    """A workspace column added after the first release of a table: older rows were prod's."""
+    return _str("workspace", 32, server_default="prod")
+
 
 model_versions = Table(
     "model_versions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workspace", String(32), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("git_branch", String(255), nullable=False),
-    Column("git_dirty", Boolean, nullable=False),
-    Column("diff_digest", String(80), nullable=True),
-    Column("content_digest", String(80), nullable=False),
-    Column("source_uri", Text, nullable=False),
-    Column("run_id", String(64), nullable=True),
-    Column("source_workspace", String(32), nullable=False),
-    Column("validation_status", String(16), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Column("provenance", String(16), nullable=False, server_default="built-here"),
-    Column("provenance_detail", JSON, nullable=True),
+    _serial(),
+    _str("workspace", 32),
+    _str("name", 200),
+    _col("version", Integer),
+    _str("git_commit", 40),
+    _str("git_branch", 255),
+    _col("git_dirty", Boolean),
+    _str("diff_digest", 80, nullable=True),
+    _str("content_digest", 80),
+    _col("source_uri", Text),
+    _str("run_id", 64, nullable=True),
+    _str("source_workspace", 32),
+    _str("validation_status", 16, nullable=True),
+    *_made(),
+    _str("provenance", 16, server_default="built-here"),
+    _col("provenance_detail", JSON, nullable=True),
     UniqueConstraint("workspace", "name", "version", name="uq_model_versions_version"),
     Index("ix_model_versions_commit", "git_commit"),
     Index("ix_model_versions_lookup", "workspace", "name", "git_commit"),
@@ -52,29 +98,27 @@ aliases = Table(
     Column("workspace", String(32), primary_key=True),
     Column("name", String(200), primary_key=True),
     Column("alias", String(100), primary_key=True),
-    Column("version", Integer, nullable=False),
+    _col("version", Integer),
 )
 
 events = Table(
     "events",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("kind", String(40), nullable=False),
-    Column("actor", String(200), nullable=False),
-    Column("workspace", String(32), nullable=True),
-    Column("model", String(200), nullable=True),
-    Column("version", Integer, nullable=True),
-    Column("git_commit", String(40), nullable=True),
-    Column("source", Text, nullable=True),
-    Column("target", Text, nullable=True),
-    Column("reason", Text, nullable=True),
-    Column("outcome", String(40), nullable=False),
-    Column("details", JSON, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("keyed", Boolean, nullable=False, server_default=false()),  # hash is an HMAC with the audit key
+    _str("event_id", 36, unique=True),
+    _col("at", _TIME),
+    _str("kind", 40),
+    _str("actor", 200),
+    _str("workspace", 32, nullable=True),
+    _str("model", 200, nullable=True),
+    _col("version", Integer, nullable=True),
+    _str("git_commit", 40, nullable=True),
+    *(_col(name, Text, nullable=True) for name in ("source", "target", "reason")),
+    _str("outcome", 40),
+    _col("details", JSON),
+    _str("prev_hash", 64),
+    _str("hash", 64),
+    _col("keyed", Boolean, server_default=false()),  # hash is an HMAC with the audit key
     Index("ix_events_commit", "git_commit"),
     Index("ix_events_kind", "kind"),
 )
@@ -85,37 +129,36 @@ audit_head = Table(
     "audit_head",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("seq", Integer, nullable=False),
-    Column("hash", String(64), nullable=False),
+    _col("seq", Integer),
+    _str("hash", 64),
 )
 
 locks = Table(
     "locks",
     metadata,
     Column("name", String(200), primary_key=True),
-    Column("owner", String(200), nullable=False),
-    Column("host", String(200), nullable=False),
-    Column("pid", Integer, nullable=False),
-    Column("acquired_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _str("owner", 200),
+    _str("host", 200),
+    _col("pid", Integer),
+    _col("acquired_at", _TIME),
+    _col("expires_at", _TIME),
 )
 
 endpoints = Table(
     "endpoints",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False),
-    Column("workspace", String(32), nullable=False),
-    Column("auth", String(8), nullable=False),
-    Column("mirror_deployment", String(64), nullable=True),
-    Column("mirror_percent", Integer, nullable=False, default=0),
-    Column("generation", Integer, nullable=False, default=1),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Column("sensitive", Boolean, nullable=False, default=False),
-    Column("strict", Boolean, nullable=False, default=False),
+    _serial(),
+    _str("name", 64),
+    _str("workspace", 32),
+    _str("auth", 8),
+    _str("mirror_deployment", 64, nullable=True),
+    _col("mirror_percent", Integer, default=0),
+    _col("generation", Integer, default=1),
+    *_made(),
+    _col("sensitive", Boolean, default=False),
+    _col("strict", Boolean, default=False),
     # sha256 of the key loopline calls the endpoint with, so serving replicas need not read the secret
-    Column("system_key_hash", String(64), nullable=True),
+    _str("system_key_hash", 64, nullable=True),
     UniqueConstraint("workspace", "name", name="uq_endpoints_workspace_name"),
     Index("ix_endpoints_workspace", "workspace"),
 )
@@ -126,25 +169,17 @@ endpoint_keys = Table(
     metadata,
     Column("endpoint_id", Integer, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
     Column("slot", String(16), primary_key=True),
-    Column("key_hash", String(64), nullable=False),
-    Column("prefix", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _str("key_hash", 64),
+    _str("prefix", 16),
+    _col("created_at", _TIME),
 )
 
 deployments = Table(
     "deployments",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("endpoint_id", Integer, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("model_name", String(200), nullable=False),
-    Column("model_version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("content_digest", String(80), nullable=False),
-    Column("source_uri", Text, nullable=False),
-    Column("traffic", Integer, nullable=False, default=0),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
+    *_deployment("endpoints"),
+    _col("traffic", Integer, default=0),
+    *_made(),
     UniqueConstraint("endpoint_id", "name", name="uq_deployments_name"),
 )
 
@@ -153,7 +188,7 @@ instance_secrets = Table(
     "instance_secrets",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", String(128), nullable=False),
+    _str("value", 128),
 )
 
 # Per-second request counts and latency histograms of each serving process, per deployment: what the
@@ -161,17 +196,14 @@ instance_secrets = Table(
 serving_stats = Table(
     "serving_stats",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workspace", String(32), nullable=False),
-    Column("endpoint", String(64), nullable=False),
-    Column("deployment", String(64), nullable=False),
-    Column("replica", String(120), nullable=False),
-    Column("second", Integer, nullable=False),
-    Column("requests", Integer, nullable=False),
-    Column("errors", Integer, nullable=False),
-    Column("rejected", Integer, nullable=False),
-    Column("latency_sum", Float, nullable=False),
-    Column("latency_counts", JSON, nullable=False),
+    _serial(),
+    _str("workspace", 32),
+    _str("endpoint", 64),
+    _str("deployment", 64),
+    _str("replica", 120),
+    *(_col(name, Integer) for name in ("second", "requests", "errors", "rejected")),
+    _col("latency_sum", Float),
+    _col("latency_counts", JSON),
     Index("ix_serving_stats_window", "workspace", "endpoint", "deployment", "second"),
 )
 
@@ -179,17 +211,15 @@ serving_stats = Table(
 releases = Table(
     "releases",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("endpoint", String(64), nullable=False),
-    Column("deployment", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("actor", String(200), nullable=False),
-    Column("reason", Text, nullable=True),
-    Column("workspace", String(32), nullable=False, server_default="prod"),
+    _serial(),
+    _str("endpoint", 64),
+    _str("deployment", 64),
+    *_pinned(digest=False),
+    _str("kind", 16),
+    _col("at", _TIME),
+    _str("actor", 200),
+    _col("reason", Text, nullable=True),
+    _prod_workspace(),
     Index("ix_releases_endpoint", "workspace", "endpoint"),
 )
 
@@ -197,24 +227,21 @@ releases = Table(
 release_progress = Table(
     "release_progress",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workspace", String(32), nullable=False),
-    Column("endpoint", String(64), nullable=False),
-    Column("deployment", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("content_digest", String(80), nullable=False),
-    Column("before", JSON, nullable=False),  # the endpoint's split and mirror before the release began
-    Column("steps", JSON, nullable=False),
-    Column("watch_seconds", Float, nullable=False),
-    Column("step", Integer, nullable=False),  # the index of the step whose traffic is set (-1: none yet)
-    Column("step_started_at", DateTime(timezone=True), nullable=True),
-    Column("state", String(16), nullable=False),  # running, released, rolled-back, abandoned
-    Column("reason", Text, nullable=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
-    Column("actor", String(200), nullable=False),
+    _serial(),
+    _str("workspace", 32),
+    _str("endpoint", 64),
+    _str("deployment", 64),
+    *_pinned(),
+    _col("before", JSON),  # the endpoint's split and mirror before the release began
+    _col("steps", JSON),
+    _col("watch_seconds", Float),
+    _col("step", Integer),  # the index of the step whose traffic is set (-1: none yet)
+    _col("step_started_at", _TIME, nullable=True),
+    _str("state", 16),  # running, released, rolled-back, abandoned
+    _col("reason", Text, nullable=True),
+    _col("started_at", _TIME),
+    _col("finished_at", _TIME, nullable=True),
+    _str("actor", 200),
     Index("ix_release_progress_endpoint", "workspace", "endpoint", "state"),
 )
 
@@ -222,44 +249,34 @@ release_progress = Table(
 data_assets = Table(
     "data_assets",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(100), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("datastore", String(32), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("digest", String(80), nullable=False),
-    Column("manifest", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
+    _serial(),
+    _str("name", 100),
+    _col("version", Integer),
+    _str("datastore", 32),
+    _col("path", Text),
+    _str("digest", 80),
+    _col("manifest", JSON),
+    *_made(),
     UniqueConstraint("name", "version", name="uq_data_assets_version"),
 )
 
 batch_endpoints = Table(
     "batch_endpoints",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False),
-    Column("workspace", String(32), nullable=False),
-    Column("default_deployment", String(64), nullable=True),
-    Column("previous_default", String(64), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
+    _serial(),
+    _str("name", 64),
+    _str("workspace", 32),
+    _str("default_deployment", 64, nullable=True),
+    _str("previous_default", 64, nullable=True),
+    *_made(),
     UniqueConstraint("workspace", "name", name="uq_batch_endpoints_workspace_name"),
 )
 
 batch_deployments = Table(
     "batch_deployments",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("endpoint_id", Integer, ForeignKey("batch_endpoints.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("model_name", String(200), nullable=False),
-    Column("model_version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("content_digest", String(80), nullable=False),
-    Column("source_uri", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
+    *_deployment("batch_endpoints"),
+    *_made(),
     UniqueConstraint("endpoint_id", "name", name="uq_batch_deployments_name"),
 )
 
@@ -267,28 +284,24 @@ batch_jobs = Table(
     "batch_jobs",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("endpoint", String(64), nullable=False),
-    Column("deployment", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("content_digest", String(80), nullable=False),
-    Column("input_asset", String(100), nullable=False),
-    Column("input_version", Integer, nullable=False),
-    Column("input_digest", String(80), nullable=False),
-    Column("chunk_rows", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("chunks_done", Integer, nullable=False),
-    Column("rows", Integer, nullable=False),
-    Column("output", Text, nullable=False),
-    Column("error", Text, nullable=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
-    Column("actor", String(200), nullable=False),
-    Column("workspace", String(32), nullable=False, server_default="prod"),
-    Column("host", String(200), nullable=True),  # where the job runs, and its process ...
-    Column("pid", Integer, nullable=True),
-    Column("heartbeat_at", DateTime(timezone=True), nullable=True),  # ... alive as of then
+    _str("endpoint", 64),
+    _str("deployment", 64),
+    *_pinned(),
+    _str("input_asset", 100),
+    _col("input_version", Integer),
+    _str("input_digest", 80),
+    _col("chunk_rows", Integer),
+    _str("status", 16),
+    *(_col(name, Integer) for name in ("chunks_done", "rows")),
+    _col("output", Text),
+    _col("error", Text, nullable=True),
+    _col("started_at", _TIME),
+    _col("finished_at", _TIME, nullable=True),
+    _str("actor", 200),
+    _prod_workspace(),
+    _str("host", 200, nullable=True),  # where the job runs, and its process ...
+    _col("pid", Integer, nullable=True),
+    _col("heartbeat_at", _TIME, nullable=True),  # ... alive as of then
     Index("ix_batch_jobs_endpoint", "endpoint"),
 )
 
@@ -296,13 +309,13 @@ batch_jobs = Table(
 monitor_samples = Table(
     "monitor_samples",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("endpoint", String(64), nullable=False),
-    Column("deployment", String(64), nullable=False),
-    Column("at", Float, nullable=False),
-    Column("features", JSON, nullable=False),
-    Column("prediction", JSON, nullable=True),
-    Column("workspace", String(32), nullable=False, server_default="prod"),
+    _serial(),
+    _str("endpoint", 64),
+    _str("deployment", 64),
+    _col("at", Float),
+    _col("features", JSON),
+    _col("prediction", JSON, nullable=True),
+    _prod_workspace(),
     Index("ix_monitor_samples_window", "workspace", "endpoint", "deployment", "at"),
 )
 
@@ -311,27 +324,24 @@ reference_profiles = Table(
     "reference_profiles",
     metadata,
     Column("content_digest", String(80), primary_key=True),
-    Column("model", String(200), nullable=False),
-    Column("profile", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _str("model", 200),
+    _col("profile", JSON),
+    _col("created_at", _TIME),
 )
 
 monitor_checks = Table(
     "monitor_checks",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("endpoint", String(64), nullable=False),
-    Column("deployment", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("git_commit", String(40), nullable=False),
-    Column("window_seconds", Integer, nullable=False),
-    Column("samples", Integer, nullable=False),
-    Column("signals", JSON, nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("run_id", String(64), nullable=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("workspace", String(32), nullable=False, server_default="prod"),
+    _serial(),
+    _str("endpoint", 64),
+    _str("deployment", 64),
+    *_pinned(digest=False),
+    *(_col(name, Integer) for name in ("window_seconds", "samples")),
+    _col("signals", JSON),
+    _str("outcome", 16),
+    _str("run_id", 64, nullable=True),
+    _col("at", _TIME),
+    _prod_workspace(),
     Index("ix_monitor_checks_endpoint", "workspace", "endpoint"),
 )
 
@@ -339,8 +349,7 @@ users = Table(
     "users",
     metadata,
     Column("name", String(100), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(200), nullable=False),
+    *_made(),
 )
 
 # A role on one workspace, or on every workspace when workspace is "*".
@@ -349,7 +358,7 @@ grants = Table(
     metadata,
     Column("user", String(100), ForeignKey("users.name"), primary_key=True),
     Column("workspace", String(32), primary_key=True),
-    Column("role", String(16), nullable=False),
+    _str("role", 16),
 )
 
 # API tokens, stored only as the SHA-256 of the secret (the secret has 256 random bits).
@@ -357,10 +366,8 @@ tokens = Table(
     "tokens",
     metadata,
     Column("id", String(16), primary_key=True),
-    Column("user", String(100), ForeignKey("users.name"), nullable=False),
-    Column("secret_hash", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
-    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    _col("user", String(100), ForeignKey("users.name")),
+    _str("secret_hash", 64, unique=True),
+    _col("created_at", _TIME),
+    *(_col(name, _TIME, nullable=True) for name in ("expires_at", "revoked_at", "last_used_at")),
 )

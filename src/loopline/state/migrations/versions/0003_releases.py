@@ -1,17 +1,10 @@
-"""Serving statistics per second and deployment, and the release history of endpoints.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-26
-"""
+"""Serving statistics per second and deployment, and the release history of endpoints."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,17 +1,10 @@
-"""Data assets, batch endpoints and jobs, monitoring samples, reference profiles and checks.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-26
-"""
+"""Data assets, batch endpoints and jobs, monitoring samples, reference profiles and checks."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

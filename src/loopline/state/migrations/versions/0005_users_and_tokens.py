@@ -1,17 +1,10 @@
-"""Users, their roles per workspace, and API tokens for the control plane.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-26
-"""
+"""Users, their roles per workspace, and API tokens for the control plane."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,10 +3,6 @@
 dev, test and prod may each have an endpoint called ``churn``: an online or batch endpoint is unique by
 (workspace, name) instead of by name, and what is recorded per endpoint (releases, monitoring samples and
 checks, batch jobs) names the workspace too, filled in from the endpoint of that name for existing rows.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa
@@ -14,8 +10,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 # SQLite keeps a column's UNIQUE without a name; batch mode names it by this convention so it can be dropped.
 _NAMING = {"uq": "uq_%(table_name)s_%(column_0_name)s"}

@@ -5,10 +5,6 @@ existing version: only the local inner loop made them until now). A release in p
 and the split it started from, so a rerun after a crash continues from the step it reached. A batch job
 names the host and process running it and when that process last showed it was alive. An event says
 whether its hash is an HMAC with the audit key.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa
@@ -16,8 +12,6 @@ from alembic import op
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

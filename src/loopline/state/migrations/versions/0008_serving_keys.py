@@ -3,10 +3,6 @@
 Each endpoint stores the hash of the key loopline uses to call it (smoke tests, validation), so a
 serving replica needs no read access to ``instance_secrets``: one that could read the secret could make
 that key for every endpoint. Existing endpoints get their hash from the secret here.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-29
 """
 
 import hashlib
@@ -17,8 +13,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def _system_key_hash(secret: str, workspace: str, endpoint: str) -> str:
