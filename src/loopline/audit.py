@@ -14,7 +14,7 @@ import hmac
 import json
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -205,13 +205,7 @@ class Checkpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (what the checkpoint file holds)."""
-        return {
-            "seq": self.seq,
-            "hash": self.hash,
-            "at": self.at,
-            "keyed_from": self.keyed_from,
-            "signature": self.signature,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:

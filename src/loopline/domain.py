@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import PurePath
 from typing import Any
 
 from loopline.errors import InvalidReference, UsageError
@@ -104,6 +105,21 @@ def canary_steps(steps: list[int]) -> list[int]:
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def project_name(folder: PurePath) -> str:
+    """The project name a folder gives when none is chosen: its name, with unsafe runs made ``-``."""
+    return _UNSAFE_IN_NAME.sub("-", folder.name).strip("-.") or "project"
+
+
+def pinned(subject: Any) -> dict[str, Any]:
+    """``model``, ``version`` and ``git_commit`` of what ``subject`` pins (a model version, a deployment, a
+    job), as the audit events and the tables name them."""
+    model = subject.model if hasattr(subject, "model") else subject.name
+    return {"model": model, "version": subject.version, "git_commit": subject.git_commit}
 
 
 class Provenance(StrEnum):

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
-from loopline.domain import Tier
+from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import is_git_repo, run_git
 
@@ -33,7 +33,6 @@ _SKIPPED_DIRS = frozenset(
 )
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
-_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -262,7 +261,7 @@ def onboard(
             "the training logged no metric loopline can gate on (such as accuracy, f1, auc, r2, loss, rmse); "
             "log one with mlflow.log_metric, then run init again"
         )
-    name = project or _NAME.sub("-", root.name).strip("-.") or "project"
+    name = project or project_name(root)
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     files = {

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loopline.domain import Tier
+from loopline.domain import Tier, project_name
 from loopline.errors import DirectoryNotEmpty, UsageError
 from loopline.git import is_git_repo, run_git
 from loopline.rendering import render_templates
 from loopline.workflows.files import workflow_files
 
 __all__ = ["InitResult", "init_project"]
-
-_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def init_project(
         raise UsageError(f"{path} is a file; give a folder to create the project in")
     if path.is_dir() and (entries := list(path.iterdir())):
         raise DirectoryNotEmpty(path=path, count=len(entries))
-    name = project or _NAME.sub("-", path.name).strip("-.") or "project"
+    name = project or project_name(path)
     context = {"project": name, "tier": tier.value, "model_name": model or f"{name}-classifier"}
     files = render_templates("project", context)
     files.update(workflow_files())

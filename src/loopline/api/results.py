@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +129,8 @@ class CheckpointWritten:
 
     def checkpoint(self) -> dict[str, Any]:
         """The checkpoint itself, as its file holds it."""
-        return {
-            "seq": self.seq,
-            "hash": self.hash,
-            "at": self.at,
-            "keyed_from": self.keyed_from,
-            "signature": self.signature,
-        }
+        return {key: value for key, value in asdict(self).items() if key != "stored"}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
-        return {**self.checkpoint(), "stored": self.stored}
+        return asdict(self)

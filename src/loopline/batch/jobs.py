@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, update
 from loopline import audit, failpoints
 from loopline.batch.service import get_batch_endpoint
 from loopline.data import DataAsset, get_asset, verified_files
-from loopline.domain import DeploymentInfo, utcnow
+from loopline.domain import DeploymentInfo, pinned, utcnow
 from loopline.errors import NotFound, Refused
 from loopline.events import BatchJobFinished
 from loopline.instance import Instance
@@ -208,9 +208,7 @@ def invoke(
                 workspace=info.workspace,
                 endpoint=endpoint,
                 deployment=chosen.name,
-                model=chosen.model,
-                version=chosen.version,
-                git_commit=chosen.git_commit,
+                **pinned(chosen),
                 content_digest=chosen.content_digest,
                 input_asset=asset.name,
                 input_version=asset.version,
@@ -341,9 +339,7 @@ def _finish(
             connection,
             BatchJobFinished(
                 actor=instance.actor,
-                model=job.model,
-                version=job.version,
-                git_commit=job.git_commit,
+                **pinned(job),
                 source=job.input,
                 target=job.output,
                 outcome=status,

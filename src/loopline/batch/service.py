@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit
-from loopline.domain import SHARED, DeploymentInfo, utcnow
-from loopline.endpoints.deployments import choose_version, deployment_info, record_deployment
+from loopline.domain import SHARED, DeploymentInfo, pinned, utcnow
+from loopline.endpoints.deployments import choose_version, deployment_info, owned_rows, record_deployment
 from loopline.endpoints.service import check_name, scoped_row
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import BatchPromoted
@@ -61,15 +61,7 @@ def _row(connection: Connection, name: str, workspace: str | None = None, lock: 
 
 
 def _endpoint(connection: Connection, row: Any) -> BatchEndpoint:
-    rows = (
-        connection.execute(
-            select(batch_deployments)
-            .where(batch_deployments.c.endpoint_id == row["id"])
-            .order_by(batch_deployments.c.id)
-        )
-        .mappings()
-        .all()
-    )
+    rows = owned_rows(connection, batch_deployments, row["id"], "id")
     deployments = tuple(
         deployment_info(r, 100 if r["name"] == row["default_deployment"] else 0) for r in rows
     )
@@ -201,9 +193,7 @@ def promote(
             BatchPromoted(
                 actor=instance.actor,
                 workspace=info.workspace,
-                model=chosen.model,
-                version=chosen.version,
-                git_commit=chosen.git_commit,
+                **pinned(chosen),
                 source=f"batch:{endpoint}/{current}",
                 target=f"batch:{endpoint}/{deployment}",
             ),

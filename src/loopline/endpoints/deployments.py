@@ -3,20 +3,26 @@ checked), the row that records it, the row read back, and the audit event."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, RowMapping, Table, insert, select
 
 from loopline import audit, catalog
-from loopline.domain import DeploymentInfo, ModelVersionInfo, utcnow
+from loopline.domain import DeploymentInfo, ModelVersionInfo, pinned, utcnow
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import Deployed
 from loopline.instance import Instance
 from loopline.state import as_utc
 
-__all__ = ["choose_version", "deployment_info", "record_deployment", "resolve_model_version"]
+__all__ = ["choose_version", "deployment_info", "owned_rows", "record_deployment", "resolve_model_version"]
+
+
+def owned_rows(connection: Connection, table: Table, endpoint_id: int, order: str) -> Sequence[RowMapping]:
+    """The rows of ``table`` (deployments, keys) that belong to the endpoint ``endpoint_id``, by ``order``."""
+    query = select(table).where(table.c.endpoint_id == endpoint_id).order_by(table.c[order])
+    return connection.execute(query).mappings().all()
 
 
 def resolve_model_version(
@@ -88,9 +94,7 @@ def record_deployment(
         Deployed(
             actor=actor,
             workspace=workspace,
-            model=chosen.name,
-            version=chosen.version,
-            git_commit=chosen.git_commit,
+            **pinned(chosen),
             target=f"{target}/{name}",
             details={"content_digest": chosen.content_digest, **details},
         ),

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from loopline.domain import DeploymentInfo, utcnow
+from loopline.domain import DeploymentInfo, pinned, utcnow
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import releases
@@ -51,9 +51,7 @@ def record_release(
             workspace=workspace,
             endpoint=endpoint,
             deployment=deployment.name,
-            model=deployment.model,
-            version=deployment.version,
-            git_commit=deployment.git_commit,
+            **pinned(deployment),
             kind=kind,
             at=utcnow(),
             actor=actor,

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from loopline import audit
-from loopline.domain import SHARED, EndpointInfo, utcnow
+from loopline.domain import SHARED, EndpointInfo, pinned, utcnow
 from loopline.endpoints import keys as keymod
-from loopline.endpoints.deployments import choose_version, deployment_info, record_deployment
+from loopline.endpoints.deployments import choose_version, deployment_info, owned_rows, record_deployment
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import (
@@ -72,13 +72,7 @@ def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointI
 
 def endpoint_info(connection: Connection, row: Any, base_url: str) -> EndpointInfo:
     """The endpoint of ``row`` with its deployments, served under ``base_url``."""
-    rows = (
-        connection.execute(
-            select(deployments).where(deployments.c.endpoint_id == row["id"]).order_by(deployments.c.id)
-        )
-        .mappings()
-        .all()
-    )
+    rows = owned_rows(connection, deployments, row["id"], "id")
     mirror = {row["mirror_deployment"]: row["mirror_percent"]} if row["mirror_deployment"] else {}
     return EndpointInfo(
         name=row["name"],
@@ -314,15 +308,7 @@ def key_listing(instance: Instance, name: str, workspace: str | None = None) -> 
     """The endpoint's keys, without the keys themselves."""
     with instance.db.read() as connection:
         row = _row(connection, name, workspace)
-        rows = (
-            connection.execute(
-                select(endpoint_keys)
-                .where(endpoint_keys.c.endpoint_id == row["id"])
-                .order_by(endpoint_keys.c.slot)
-            )
-            .mappings()
-            .all()
-        )
+        rows = owned_rows(connection, endpoint_keys, row["id"], "slot")
     return [
         KeyInfo(r["slot"], r["prefix"], as_utc(r["created_at"]).isoformat(timespec="seconds")) for r in rows
     ]
@@ -495,9 +481,7 @@ def delete_deployment(
             DeploymentDeleted(
                 actor=instance.actor,
                 workspace=before.workspace,
-                model=target.model,
-                version=target.version,
-                git_commit=target.git_commit,
+                **pinned(target),
                 target=f"{endpoint}/{name}",
             ),
         )

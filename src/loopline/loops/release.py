@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit, failpoints, registry
-from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, utcnow
+from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, pinned, utcnow
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
 from loopline.endpoints.releases import record_release, release_history
@@ -85,9 +85,7 @@ def _approved(instance: Instance, candidate: ModelVersionInfo, override_reason: 
         RefusedAttempt(
             actor=instance.actor,
             workspace="prod",
-            model=candidate.name,
-            version=candidate.version,
-            git_commit=candidate.git_commit,
+            **pinned(candidate),
             reason=message,
             details={"step": "outer-loop prod"},
         ),

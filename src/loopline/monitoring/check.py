@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from loopline import audit
-from loopline.domain import DeploymentInfo, EndpointInfo, parse_duration, utcnow
+from loopline.domain import DeploymentInfo, EndpointInfo, parse_duration, pinned, utcnow
 from loopline.endpoints import service
 from loopline.errors import InsufficientEvidence, Refused, UsageError
 from loopline.events import MonitorChecked
@@ -281,9 +281,7 @@ def _record(
                 workspace=workspace,
                 endpoint=endpoint,
                 deployment=target.name,
-                model=target.model,
-                version=target.version,
-                git_commit=target.git_commit,
+                **pinned(target),
                 window_seconds=seconds,
                 samples=samples,
                 signals=signals,
@@ -297,9 +295,7 @@ def _record(
             MonitorChecked(
                 actor=instance.actor,
                 workspace=workspace,
-                model=target.model,
-                version=target.version,
-                git_commit=target.git_commit,
+                **pinned(target),
                 target=f"{endpoint}/{target.name}",
                 outcome=outcome,
                 details={

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ProjectOption
+from loopline.cli.options import JsonOption, ProjectOption, opt
 from loopline.cli.output import Output
 from loopline.cli.sdk import api
 from loopline.errors import UsageError
@@ -126,9 +126,7 @@ app.add_typer(k8s_app, name="k8s")
 def k8s_render(
     workspace: Annotated[
         str | None,
-        typer.Option(
-            "--workspace", "-w", help="Render the serving replicas of this workspace.", show_default=False
-        ),
+        opt("--workspace", "-w", help="Render the serving replicas of this workspace."),
     ] = None,
     control_plane: Annotated[
         bool, typer.Option("--control-plane", help="Render the control plane instead.")

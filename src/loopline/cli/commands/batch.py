@@ -19,6 +19,7 @@ from loopline.cli.options import (
     VersionCommitOption,
     VersionOption,
     WorkspaceOption,
+    opt,
 )
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
@@ -202,7 +203,7 @@ def batch_invoke(
     data: Annotated[str, typer.Option("--input", help="The data asset to score: NAME or NAME:VERSION.")],
     deployment: Annotated[
         str | None,
-        typer.Option("--deployment", "-d", help="A deployment other than the default.", show_default=False),
+        opt("--deployment", "-d", help="A deployment other than the default."),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
     project: ProjectOption = None,
@@ -234,10 +235,9 @@ def batch_promote(
     deployment: Annotated[str, typer.Argument(help="The deployment to make the default.")],
     expected_current: Annotated[
         str | None,
-        typer.Option(
+        opt(
             "--expected-current",
             help="Refuse unless this is the default now (so two workflows cannot overwrite each other).",
-            show_default=False,
         ),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
@@ -265,12 +265,8 @@ def batch_rollback(
 
 @job_app.command("list")
 def job_list(
-    endpoint: Annotated[
-        str | None, typer.Option("--endpoint", help="Only this batch endpoint's jobs.", show_default=False)
-    ] = None,
-    workspace: Annotated[
-        str | None, typer.Option("--workspace", "-w", help="Only this workspace's jobs.", show_default=False)
-    ] = None,
+    endpoint: Annotated[str | None, opt("--endpoint", help="Only this batch endpoint's jobs.")] = None,
+    workspace: Annotated[str | None, opt("--workspace", "-w", help="Only this workspace's jobs.")] = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -324,30 +320,19 @@ def job_resume(
 def monitor_check(
     endpoint: Annotated[
         str | None,
-        typer.Option("--endpoint", "-e", help="The online endpoint (default: prod's).", show_default=False),
+        opt("--endpoint", "-e", help="The online endpoint (default: prod's)."),
     ] = None,
     window: Annotated[
         str | None,
-        typer.Option(
-            "--window", help="How far back: 30m, 1h, 1d (default monitoring.window).", show_default=False
-        ),
+        opt("--window", help="How far back: 30m, 1h, 1d (default monitoring.window)."),
     ] = None,
     deployment: Annotated[
         str | None,
-        typer.Option(
-            "--deployment",
-            "-d",
-            help="Another deployment than the one taking most traffic.",
-            show_default=False,
-        ),
+        opt("--deployment", "-d", help="Another deployment than the one taking most traffic."),
     ] = None,
     labels: Annotated[
         str | None,
-        typer.Option(
-            "--labels",
-            help="A data asset of features with true labels, for the performance drop.",
-            show_default=False,
-        ),
+        opt("--labels", help="A data asset of features with true labels, for the performance drop."),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
     project: ProjectOption = None,
@@ -391,11 +376,11 @@ def monitor_check(
 def policy_evaluate(
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="The policy file (default monitoring.policy).", show_default=False),
+        opt("--policy", help="The policy file (default monitoring.policy)."),
     ] = None,
     endpoint: Annotated[
         str | None,
-        typer.Option("--endpoint", "-e", help="The endpoint (default: prod's).", show_default=False),
+        opt("--endpoint", "-e", help="The endpoint (default: prod's)."),
     ] = None,
     act: Annotated[
         bool, typer.Option("--act", help="Carry out a rollback decision; say what to do for others.")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from loopline import launch
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption
+from loopline.cli.options import JsonOption, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.domain import Tier
 
@@ -22,11 +22,7 @@ def demo(
     tier: Annotated[Tier, typer.Option("--tier", "-t", help="The tier of the demo project.")] = Tier.FULL,
     keep: Annotated[
         Path | None,
-        typer.Option(
-            "--keep",
-            help="Create the project in this new or empty folder and leave it there to explore.",
-            show_default=False,
-        ),
+        opt("--keep", help="Create the project in this new or empty folder and leave it there to explore."),
     ] = None,
     json: JsonOption = False,
 ) -> None:

@@ -22,6 +22,7 @@ from loopline.cli.options import (
     VersionCommitOption,
     VersionOption,
     WorkspaceOption,
+    opt,
 )
 from loopline.cli.output import Output
 from loopline.cli.sdk import api
@@ -111,7 +112,7 @@ def endpoint_create(
 def endpoint_list(
     workspace: Annotated[
         str | None,
-        typer.Option("--workspace", "-w", help="Only this workspace's endpoints.", show_default=False),
+        opt("--workspace", "-w", help="Only this workspace's endpoints."),
     ] = None,
     project: ProjectOption = None,
     json: JsonOption = False,
@@ -151,18 +152,16 @@ def endpoint_update(
     workspace: EndpointWorkspaceOption = None,
     strict: Annotated[
         bool | None,
-        typer.Option(
+        opt(
             "--strict/--no-strict",
             help="Refuse unknown columns and fields and convert nothing, or check as MLflow's scoring does.",
-            show_default=False,
         ),
     ] = None,
     sensitive: Annotated[
         bool | None,
-        typer.Option(
+        opt(
             "--sensitive/--not-sensitive",
             help="Never keep samples of its requests for monitoring, or keep them.",
-            show_default=False,
         ),
     ] = None,
     project: ProjectOption = None,
@@ -196,11 +195,7 @@ def endpoint_keys(
     workspace: EndpointWorkspaceOption = None,
     regenerate: Annotated[
         str | None,
-        typer.Option(
-            "--regenerate",
-            help="Replace this key (primary or secondary); the other keeps working.",
-            show_default=False,
-        ),
+        opt("--regenerate", help="Replace this key (primary or secondary); the other keeps working."),
     ] = None,
     project: ProjectOption = None,
     json: JsonOption = False,
@@ -232,16 +227,13 @@ def endpoint_traffic(
     ] = None,
     mirror: Annotated[
         str | None,
-        typer.Option(
+        opt(
             "--mirror",
             help="DEPLOYMENT=PERCENT: copy up to 50% of requests to a deployment without live traffic "
             "(its answers are discarded); 'none' stops mirroring.",
-            show_default=False,
         ),
     ] = None,
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="Why, for the audit log.", show_default=False)
-    ] = None,
+    reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -279,12 +271,7 @@ def endpoint_invoke(
     workspace: EndpointWorkspaceOption = None,
     deployment: Annotated[
         str | None,
-        typer.Option(
-            "--deployment",
-            "-d",
-            help="Send it to this deployment, bypassing the traffic split.",
-            show_default=False,
-        ),
+        opt("--deployment", "-d", help="Send it to this deployment, bypassing the traffic split."),
     ] = None,
     route: Annotated[
         str, typer.Option("--route", help="invocations (MLflow style) or score (Azure ML style).")
@@ -340,11 +327,10 @@ def deployment_create(
     commit: VersionCommitOption = None,
     traffic: Annotated[
         int | None,
-        typer.Option(
+        opt(
             "--traffic",
             help="Give it this share of traffic now, scaling the "
             "others down (default: 0, or 100 for the first).",
-            show_default=False,
         ),
     ] = None,
     check: Annotated[
@@ -435,20 +421,13 @@ def serve(
     workspace: WorkspaceOption = "dev",
     host: Annotated[
         str | None,
-        typer.Option(
-            "--host",
-            help="Interface to listen on (default: from the workspace's endpoints_url, 127.0.0.1).",
-            show_default=False,
+        opt(
+            "--host", help="Interface to listen on (default: from the workspace's endpoints_url, 127.0.0.1)."
         ),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(
-            "--port",
-            "-p",
-            help="Port (default: from endpoints_url; prod 8700, dev 8701, test 8702).",
-            show_default=False,
-        ),
+        opt("--port", "-p", help="Port (default: from endpoints_url; prod 8700, dev 8701, test 8702)."),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     project: ProjectOption = None,

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from loopline.cli.app import app
-from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 from loopline.errors import GateFailed, Refused, UsageError
@@ -22,11 +22,7 @@ app.add_typer(outer_app, name="outer-loop")
 
 CommitOption = Annotated[
     str | None,
-    typer.Option(
-        "--commit",
-        help="The commit whose registry version to take (a prefix of 7+; default: HEAD).",
-        show_default=False,
-    ),
+    opt("--commit", help="The commit whose registry version to take (a prefix of 7+; default: HEAD)."),
 ]
 
 
@@ -136,28 +132,25 @@ def outer_loop_prod(
     model: ModelOption = None,
     canary: Annotated[
         str | None,
-        typer.Option(
+        opt(
             "--canary",
             help="Traffic steps for the new deployment, e.g. 10,50,100 (default: release.canary, else at "
             "once).",
-            show_default=False,
         ),
     ] = None,
     watch: Annotated[
         float | None,
-        typer.Option(
+        opt(
             "--watch",
             help="Seconds to watch each step's error rate and p99 latency (default: release.watch_seconds "
             "with canary steps).",
-            show_default=False,
         ),
     ] = None,
     override_reason: Annotated[
         str | None,
-        typer.Option(
+        opt(
             "--override-reason",
             help="Full tier: release a version that did not pass test, saying why (audited).",
-            show_default=False,
         ),
     ] = None,
     json: JsonOption = False,
@@ -194,22 +187,18 @@ def rollback(
     project: ProjectOption = None,
     commit: Annotated[
         str | None,
-        typer.Option(
-            "--commit", help="Return to the version of this commit (a prefix of 7+).", show_default=False
-        ),
+        opt("--commit", help="Return to the version of this commit (a prefix of 7+)."),
     ] = None,
     previous: Annotated[
         bool, typer.Option("--previous", help="Return to the release before the live one.")
     ] = False,
     endpoint: Annotated[
         str | None,
-        typer.Option("--endpoint", help="The endpoint (default: the prod endpoint).", show_default=False),
+        opt("--endpoint", help="The endpoint (default: the prod endpoint)."),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="Why, for the audit log.", show_default=False)
-    ] = None,
+    reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
     json: JsonOption = False,
 ) -> None:
     """Move all traffic back to an earlier version, redeploying it first if it is no longer loaded."""

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ModelOption, ProjectOption
+from loopline.cli.options import JsonOption, ModelOption, ProjectOption, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import Tier
@@ -41,10 +41,9 @@ def init(
     ] = False,
     command: Annotated[
         str | None,
-        typer.Option(
+        opt(
             "--command",
             help="With --existing: the training command, when it cannot be found (e.g. 'python src/fit.py').",
-            show_default=False,
         ),
     ] = None,
     tier: Annotated[
@@ -55,7 +54,7 @@ def init(
     ] = Tier.SIMPLE,
     name: Annotated[
         str | None,
-        typer.Option("--name", help="Project name (default: the folder's name).", show_default=False),
+        opt("--name", help="Project name (default: the folder's name)."),
     ] = None,
     model: ModelOption = None,
     git: Annotated[
@@ -235,27 +234,19 @@ def history(
     project: ProjectOption = None,
     commit: Annotated[
         str | None,
-        typer.Option("--commit", help="Only events of commits starting with this.", show_default=False),
+        opt("--commit", help="Only events of commits starting with this."),
     ] = None,
     workspace: Annotated[
         str | None,
-        typer.Option("--workspace", "-w", help="Only events in this workspace.", show_default=False),
+        opt("--workspace", "-w", help="Only events in this workspace."),
     ] = None,
     model: ModelOption = None,
     kind: Annotated[
         str | None,
-        typer.Option(
-            "--kind",
-            help="Only events of this kind (registered, shared, gate-evaluated, refused, ...).",
-            show_default=False,
-        ),
+        opt("--kind", help="Only events of this kind (registered, shared, gate-evaluated, refused, ...)."),
     ] = None,
-    actor: Annotated[
-        str | None, typer.Option("--actor", help="Only events by this user.", show_default=False)
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="Only the newest N events.", show_default=False)
-    ] = None,
+    actor: Annotated[str | None, opt("--actor", help="Only events by this user.")] = None,
+    limit: Annotated[int | None, opt("--limit", "-n", min=1, help="Only the newest N events.")] = None,
     json: JsonOption = False,
 ) -> None:
     """Show the audit log: who changed what, when, from where to where, for which commit, and why."""

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ProjectOption
+from loopline.cli.options import JsonOption, ProjectOption, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import Tier
@@ -71,18 +71,15 @@ def workflow_run(
     name: WorkflowName,
     event: Annotated[
         str | None,
-        typer.Option(
+        opt(
             "--event",
             help="The triggering event (default workflow_dispatch "
             "when the file has it, else its first trigger).",
-            show_default=False,
         ),
     ] = None,
     inputs: Annotated[
         list[str] | None,
-        typer.Option(
-            "--input", help="KEY=VALUE for a workflow_dispatch input; repeat for several.", show_default=False
-        ),
+        opt("--input", help="KEY=VALUE for a workflow_dispatch input; repeat for several."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the steps' output.")] = False,
     project: ProjectOption = None,
