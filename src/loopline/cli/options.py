@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 import typer
+from rich.console import Console
+
+from loopline.cli.output import Output
 
 
 def opt(*flags: str, help: str, **settings: Any) -> Any:
@@ -45,3 +53,51 @@ VersionCommitOption = Annotated[
     str | None,
     opt("--commit", help="The version made from this commit (a prefix of 7+)."),
 ]
+
+
+@dataclass
+class Call:
+    """What every command is given besides its own options: the project (``--project``) and whether it
+    answers in JSON (``--json``), with the output that follows from that."""
+
+    project: Path | None
+    json: bool
+
+    @cached_property
+    def output(self) -> Output:
+        """Where the command writes its answer, its progress and its GitHub Actions outputs."""
+        return Output(self.json)
+
+    def emit(self, data: Mapping[str, Any], human: Callable[[Console], None]) -> None:
+        """The answer: ``data`` as JSON with ``--json``, else what ``human`` prints."""
+        self.output.emit(data, human)
+
+
+Command = Callable[..., None]
+
+
+def command(group: typer.Typer, *names: str, **settings: Any) -> Callable[[Command], Command]:
+    """Register a command on ``group`` whose function takes a :class:`Call` first: the options that every
+    command has (``--project``, ``--json``) are declared here, once, and reach it there."""
+
+    def register(function: Command) -> Command:
+        hints = get_type_hints(function, include_extras=True)
+        own = list(inspect.signature(function).parameters.values())[1:]  # the first is the Call
+        shared = [
+            inspect.Parameter(
+                "project", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ProjectOption
+            ),
+            inspect.Parameter("json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOption),
+        ]
+        parameters = [p.replace(annotation=hints[p.name]) for p in own] + shared
+
+        @functools.wraps(function)
+        def run(*args: Any, project: Path | None = None, json: bool = False, **kwargs: Any) -> None:
+            function(Call(project, json), *args, **kwargs)
+
+        run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        group.command(*names, **settings)(run)
+        return function
+
+    return register

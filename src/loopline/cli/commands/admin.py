@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ProjectOption, opt
-from loopline.cli.output import Output
+from loopline.cli.options import Call, command, opt
 from loopline.cli.sdk import api
 from loopline.errors import UsageError
 
@@ -20,8 +19,9 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
+@command(audit_app, "verify")
 def audit_verify(
+    call: Call,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -30,12 +30,10 @@ def audit_verify(
             dir_okay=False,
         ),
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Recompute the audit log's chain and check it against the newest checkpoint; name every edited,
     deleted or reordered event, and a log cut short (exit 1)."""
-    found = api.audit_verify(checkpoint=_read_checkpoint(checkpoint), project=project)
+    found = api.audit_verify(checkpoint=_read_checkpoint(checkpoint), project=call.project)
 
     def human(console: Console) -> None:
         if found.intact:
@@ -45,7 +43,7 @@ def audit_verify(
         for problem in found.problems:
             console.print(f"  {escape(problem['problem'])}", soft_wrap=True)
 
-    Output(json).emit(found.to_dict(), human)
+    call.emit(found.to_dict(), human)
     if not found.intact:
         raise typer.Exit(1)
 
@@ -64,19 +62,18 @@ def _read_checkpoint(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
-@audit_app.command("checkpoint")
+@command(audit_app, "checkpoint")
 def audit_checkpoint(
+    call: Call,
     to: Annotated[
         Path | None,
         typer.Option(
             "--to", help="Also write the checkpoint to this file (to keep as a CI artifact).", dir_okay=False
         ),
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Sign the head of the audit log with the audit key and keep it in audit.checkpoints (and --to)."""
-    written = api.audit_checkpoint(project=project)
+    written = api.audit_checkpoint(project=call.project)
     if to is not None:
         to.write_bytes(orjson.dumps(written.checkpoint(), option=orjson.OPT_INDENT_2))
 
@@ -91,22 +88,21 @@ def audit_checkpoint(
             )
         )
 
-    Output(json).emit(written.to_dict(), human)
+    call.emit(written.to_dict(), human)
 
 
-@app.command("migrate-state")
+@command(app, "migrate-state")
 def migrate_state(
+    call: Call,
     to: Annotated[
         str,
         typer.Option(
             "--to", help="SQLAlchemy URL of an empty database, e.g. postgresql+psycopg://user@host/loopline."
         ),
     ],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Copy loopline's database, history and all, into an empty database; then point state.url at it."""
-    result = api.migrate_state(to, project=project)
+    result = api.migrate_state(to, project=call.project)
     total = sum(result.rows.values())
 
     def human(console: Console) -> None:
@@ -115,15 +111,16 @@ def migrate_state(
         )
         console.print(escape(f"next: set state.url (or LOOPLINE_STATE__URL) to {result.target}"))
 
-    Output(json).emit(result.to_dict(), human)
+    call.emit(result.to_dict(), human)
 
 
 k8s_app = typer.Typer(help="Kubernetes manifests for this instance.", no_args_is_help=True)
 app.add_typer(k8s_app, name="k8s")
 
 
-@k8s_app.command("render")
+@command(k8s_app, "render")
 def k8s_render(
+    call: Call,
     workspace: Annotated[
         str | None,
         opt("--workspace", "-w", help="Render the serving replicas of this workspace."),
@@ -145,8 +142,6 @@ def k8s_render(
         Path | None,
         typer.Option("--out", help="Write the manifests to this file instead of stdout.", dir_okay=False),
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Kubernetes manifests: a workspace's serving replicas (Deployment, Service, autoscaler, disruption
     budget) or the control plane, with the configuration in a ConfigMap and credentials from the Secret
@@ -154,7 +149,7 @@ def k8s_render(
     if (workspace is None) == (not control_plane):
         raise UsageError("name what to render: --workspace W (serving replicas) or --control-plane")
     manifests = api.k8s_render(
-        workspace, image=image, namespace=namespace, replicas=replicas, workers=workers, project=project
+        workspace, image=image, namespace=namespace, replicas=replicas, workers=workers, project=call.project
     )
     if out is not None:
         out.write_text(manifests.text)
@@ -165,4 +160,4 @@ def k8s_render(
         else:
             console.print(manifests.text, markup=False, highlight=False, soft_wrap=True, end="")
 
-    Output(json).emit(manifests.to_dict(), human)
+    call.emit(manifests.to_dict(), human)

@@ -12,16 +12,16 @@ from rich.table import Table
 
 from loopline.cli.app import app
 from loopline.cli.options import (
+    Call,
     EndpointWorkspaceOption,
-    JsonOption,
     ModelOption,
-    ProjectOption,
     VersionCommitOption,
     VersionOption,
     WorkspaceOption,
+    command,
     opt,
 )
-from loopline.cli.output import Output, StepReporter
+from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 
 data_app = typer.Typer(help="Data assets: register, list, show.", no_args_is_help=True)
@@ -44,35 +44,33 @@ app.add_typer(policy_app, name="policy")
 BatchName = Annotated[str, typer.Argument(help="The batch endpoint's name.")]
 
 
-@data_app.command("register")
+@command(data_app, "register")
 def data_register(
+    call: Call,
     name: Annotated[str, typer.Argument(help="The data asset's name.")],
     path: Annotated[
         str, typer.Option("--path", help="A file or folder in a datastore: inbox://folder/or/file.")
     ],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Pin the files at a datastore path as a new version of a data asset (when they changed)."""
-    asset, created = api.register_data(name, path, project=project)
+    asset, created = api.register_data(name, path, project=call.project)
     message = (
         f"registered {asset.name}:{asset.version} ({len(asset.manifest)} files, {asset.digest[:19]}…)"
         if created
         else f"{asset.name}:{asset.version} already holds these files; nothing new"
     )
-    Output(json).emit({**asset.to_dict(), "created": created}, lambda console: console.print(escape(message)))
+    call.emit({**asset.to_dict(), "created": created}, lambda console: console.print(escape(message)))
 
 
-@data_app.command("list")
+@command(data_app, "list")
 def data_list(
+    call: Call,
     name: Annotated[
         str | None, typer.Argument(help="Only this asset's versions.", show_default=False)
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """List data asset versions."""
-    assets = api.list_data(name, project=project)
+    assets = api.list_data(name, project=call.project)
 
     def human(console: Console) -> None:
         table = Table()
@@ -89,45 +87,45 @@ def data_list(
             )
         console.print(table)
 
-    Output(json).emit({"assets": [a.to_dict() for a in assets]}, human)
+    call.emit({"assets": [a.to_dict() for a in assets]}, human)
 
 
-@data_app.command("show")
+@command(data_app, "show")
 def data_show(
+    call: Call,
     asset: Annotated[str, typer.Argument(help="NAME or NAME:VERSION.")],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Show one data asset version and its files."""
     from loopline.data import parse_asset
 
     name, version = parse_asset(asset)
-    found = api.get_data(name, version, project=project)
+    found = api.get_data(name, version, project=call.project)
 
     def human(console: Console) -> None:
         console.print(f"{found.name}:{found.version}  {found.reference}  {found.digest}")
         for entry in found.manifest:
             console.print(f"  {entry['sha256'][:12]}  {escape(entry['path'])}")
 
-    Output(json).emit(found.to_dict(), human)
+    call.emit(found.to_dict(), human)
 
 
-@batch_endpoint_app.command("create")
+@command(batch_endpoint_app, "create")
 def batch_endpoint_create(
+    call: Call,
     name: BatchName,
     workspace: WorkspaceOption = "dev",
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Create a batch endpoint."""
-    info = api.create_batch_endpoint(name, workspace, project=project)
-    Output(json).emit(info.to_dict(), lambda console: console.print(f"created batch endpoint {escape(name)}"))
+    info = api.create_batch_endpoint(name, workspace, project=call.project)
+    call.emit(info.to_dict(), lambda console: console.print(f"created batch endpoint {escape(name)}"))
 
 
-@batch_endpoint_app.command("list")
-def batch_endpoint_list(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(batch_endpoint_app, "list")
+def batch_endpoint_list(
+    call: Call,
+) -> None:
     """List batch endpoints."""
-    found = api.list_batch_endpoints(project=project)
+    found = api.list_batch_endpoints(project=call.project)
 
     def human(console: Console) -> None:
         for info in found:
@@ -136,18 +134,17 @@ def batch_endpoint_list(project: ProjectOption = None, json: JsonOption = False)
                 f"deployments {', '.join(d.name for d in info.deployments) or '(none)'}"
             )
 
-    Output(json).emit({"batch_endpoints": [e.to_dict() for e in found]}, human)
+    call.emit({"batch_endpoints": [e.to_dict() for e in found]}, human)
 
 
-@batch_endpoint_app.command("show")
+@command(batch_endpoint_app, "show")
 def batch_endpoint_show(
+    call: Call,
     name: BatchName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Show a batch endpoint, its deployments and its default."""
-    info = api.get_batch_endpoint(name, workspace=workspace, project=project)
+    info = api.get_batch_endpoint(name, workspace=workspace, project=call.project)
 
     def human(console: Console) -> None:
         console.print(
@@ -159,25 +156,24 @@ def batch_endpoint_show(
                 f"  {deployment.name}  {deployment.model} v{deployment.version}  {deployment.git_commit[:7]}"
             )
 
-    Output(json).emit(info.to_dict(), human)
+    call.emit(info.to_dict(), human)
 
 
-@batch_deployment_app.command("create")
+@command(batch_deployment_app, "create")
 def batch_deployment_create(
+    call: Call,
     endpoint: BatchName,
     name: Annotated[str, typer.Argument(help="The deployment's name.")],
     workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
     version: VersionOption = None,
     commit: VersionCommitOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Deploy a model version to a batch endpoint (files checked against their digest)."""
     info = api.create_batch_deployment(
-        endpoint, name, workspace=workspace, model=model, version=version, commit=commit, project=project
+        endpoint, name, workspace=workspace, model=model, version=version, commit=commit, project=call.project
     )
-    Output(json).emit(
+    call.emit(
         info.to_dict(),
         lambda console: console.print(
             f"{escape(endpoint)}: deployments {', '.join(d.name for d in info.deployments)}; "
@@ -186,19 +182,19 @@ def batch_deployment_create(
     )
 
 
-@batch_deployment_app.command("list")
+@command(batch_deployment_app, "list")
 def batch_deployment_list(
+    call: Call,
     endpoint: BatchName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """List a batch endpoint's deployments."""
-    batch_endpoint_show(endpoint, workspace, project, json)
+    batch_endpoint_show(endpoint, workspace, call.project, call.json)
 
 
-@batch_app.command("invoke")
+@command(batch_app, "invoke")
 def batch_invoke(
+    call: Call,
     endpoint: BatchName,
     data: Annotated[str, typer.Option("--input", help="The data asset to score: NAME or NAME:VERSION.")],
     deployment: Annotated[
@@ -206,18 +202,16 @@ def batch_invoke(
         opt("--deployment", "-d", help="A deployment other than the default."),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Score a data asset in chunks; write Parquet predictions and their lineage to predictions://."""
-    output = Output(json)
+    output = call.output
     job = api.batch_invoke(
         endpoint,
         data,
         workspace=workspace,
         deployment=deployment,
-        project=project,
-        reporter=StepReporter(output) if not json else None,
+        project=call.project,
+        reporter=StepReporter(output) if not call.json else None,
     )
     output.emit(
         job.to_dict(),
@@ -229,8 +223,9 @@ def batch_invoke(
     output.github({"job": job.id, "output": job.output, "rows": str(job.rows)})
 
 
-@batch_app.command("promote")
+@command(batch_app, "promote")
 def batch_promote(
+    call: Call,
     endpoint: BatchName,
     deployment: Annotated[str, typer.Argument(help="The deployment to make the default.")],
     expected_current: Annotated[
@@ -241,37 +236,33 @@ def batch_promote(
         ),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Make a deployment the batch endpoint's default."""
     change = api.batch_promote(
-        endpoint, deployment, workspace=workspace, expected_current=expected_current, project=project
+        endpoint, deployment, workspace=workspace, expected_current=expected_current, project=call.project
     )
-    Output(json).emit(change.to_dict(), lambda console: console.print(escape(change.message)))
+    call.emit(change.to_dict(), lambda console: console.print(escape(change.message)))
 
 
-@batch_app.command("rollback")
+@command(batch_app, "rollback")
 def batch_rollback(
+    call: Call,
     endpoint: BatchName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Restore the batch endpoint's previous default."""
-    change = api.batch_rollback(endpoint, workspace=workspace, project=project)
-    Output(json).emit(change.to_dict(), lambda console: console.print(escape(change.message)))
+    change = api.batch_rollback(endpoint, workspace=workspace, project=call.project)
+    call.emit(change.to_dict(), lambda console: console.print(escape(change.message)))
 
 
-@job_app.command("list")
+@command(job_app, "list")
 def job_list(
+    call: Call,
     endpoint: Annotated[str | None, opt("--endpoint", help="Only this batch endpoint's jobs.")] = None,
     workspace: Annotated[str | None, opt("--workspace", "-w", help="Only this workspace's jobs.")] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """List batch jobs, newest first."""
-    found = api.batch_jobs(endpoint, workspace=workspace, project=project)
+    found = api.batch_jobs(endpoint, workspace=workspace, project=call.project)
 
     def human(console: Console) -> None:
         table = Table()
@@ -283,41 +274,42 @@ def job_list(
             )
         console.print(table)
 
-    Output(json).emit({"jobs": [j.to_dict() for j in found]}, human)
+    call.emit({"jobs": [j.to_dict() for j in found]}, human)
 
 
-@job_app.command("show")
+@command(job_app, "show")
 def job_show(
+    call: Call,
     job_id: Annotated[str, typer.Argument(help="The job's ID.")],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Show one batch job."""
-    job = api.batch_job(job_id, project=project)
+    job = api.batch_job(job_id, project=call.project)
 
     def human(console: Console) -> None:
         for key, value in job.to_dict().items():
             console.print(f"{key:<14} {escape(str(value))}")
 
-    Output(json).emit(job.to_dict(), human)
+    call.emit(job.to_dict(), human)
 
 
-@job_app.command("resume")
+@command(job_app, "resume")
 def job_resume(
+    call: Call,
     job_id: Annotated[str, typer.Argument(help="The job's ID.")],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Finish a batch job that failed or was interrupted, reusing what it wrote."""
-    output = Output(json)
-    job = api.batch_resume(job_id, project=project, reporter=StepReporter(output) if not json else None)
+    output = call.output
+    job = api.batch_resume(
+        job_id, project=call.project, reporter=StepReporter(output) if not call.json else None
+    )
     output.emit(
         job.to_dict(), lambda console: console.print(f"job {job.id}: {job.status}, {job.rows:,} rows")
     )
 
 
-@monitor_app.command("check")
+@command(monitor_app, "check")
 def monitor_check(
+    call: Call,
     endpoint: Annotated[
         str | None,
         opt("--endpoint", "-e", help="The online endpoint (default: prod's)."),
@@ -335,8 +327,6 @@ def monitor_check(
         opt("--labels", help="A data asset of features with true labels, for the performance drop."),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Compute drift, errors and latency of an endpoint over a window; exit 3 on insufficient evidence."""
     result = api.monitor_check(
@@ -345,7 +335,7 @@ def monitor_check(
         window=window,
         deployment=deployment,
         labels=labels,
-        project=project,
+        project=call.project,
     )
     signals = result.signals
 
@@ -367,13 +357,14 @@ def monitor_check(
             if signals.get(key) is not None:
                 console.print(f"  {key:<16} {signals[key]}")
 
-    output = Output(json)
+    output = call.output
     output.emit(result.to_dict(), human)
     output.github({"evidence": "ok", "check": str(result.id)})
 
 
-@policy_app.command("evaluate")
+@command(policy_app, "evaluate")
 def policy_evaluate(
+    call: Call,
     policy: Annotated[
         Path | None,
         opt("--policy", help="The policy file (default monitoring.policy)."),
@@ -386,11 +377,11 @@ def policy_evaluate(
         bool, typer.Option("--act", help="Carry out a rollback decision; say what to do for others.")
     ] = False,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Decide from the latest monitoring check; the same evidence always gives the same decision ID."""
-    decision = api.policy_evaluate(policy, endpoint=endpoint, workspace=workspace, act=act, project=project)
+    decision = api.policy_evaluate(
+        policy, endpoint=endpoint, workspace=workspace, act=act, project=call.project
+    )
 
     def human(console: Console) -> None:
         reason = f" (rule: {decision.rule})" if decision.rule else ""
@@ -398,7 +389,7 @@ def policy_evaluate(
         if decision.outcome:
             console.print(escape(decision.outcome))
 
-    output = Output(json)
+    output = call.output
     output.emit(decision.to_dict(), human)
     output.github(
         {"decision_id": decision.decision_id, "action": decision.action},

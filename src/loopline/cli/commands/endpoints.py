@@ -15,13 +15,14 @@ from rich.table import Table
 from loopline import launch
 from loopline.cli.app import app
 from loopline.cli.options import (
+    Call,
     EndpointWorkspaceOption,
-    JsonOption,
     ModelOption,
     ProjectOption,
     VersionCommitOption,
     VersionOption,
     WorkspaceOption,
+    command,
     opt,
 )
 from loopline.cli.output import Output
@@ -71,8 +72,9 @@ def show_endpoint(console: Console, info: EndpointInfo) -> None:
     console.print(table)
 
 
-@endpoint_app.command("create")
+@command(endpoint_app, "create")
 def endpoint_create(
+    call: Call,
     name: EndpointName,
     workspace: WorkspaceOption = "dev",
     auth: Annotated[
@@ -88,12 +90,10 @@ def endpoint_create(
             help="Refuse unknown columns and fields and convert nothing (default: as MLflow's scoring does).",
         ),
     ] = False,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Create an online endpoint; its two keys are shown this once (stored only as hashes)."""
     result = api.create_endpoint(
-        name, workspace, auth=auth, sensitive=sensitive, strict=strict, project=project
+        name, workspace, auth=auth, sensitive=sensitive, strict=strict, project=call.project
     )
 
     def human(console: Console) -> None:
@@ -103,22 +103,21 @@ def endpoint_create(
         if result.keys:
             console.print("[yellow]Store the keys now: loopline keeps only their hashes.[/yellow]")
 
-    output = Output(json)
+    output = call.output
     output.emit(result.to_dict(), human)
     output.github({"endpoint": name, "url": result.endpoint.url})
 
 
-@endpoint_app.command("list")
+@command(endpoint_app, "list")
 def endpoint_list(
+    call: Call,
     workspace: Annotated[
         str | None,
         opt("--workspace", "-w", help="Only this workspace's endpoints."),
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """List online endpoints with their traffic."""
-    endpoints = api.list_endpoints(workspace, project=project)
+    endpoints = api.list_endpoints(workspace, project=call.project)
 
     def human(console: Console) -> None:
         if not endpoints:
@@ -131,23 +130,23 @@ def endpoint_list(
             table.add_row(info.name, info.workspace, info.url, _traffic_bar(info))
         console.print(table)
 
-    Output(json).emit({"endpoints": [e.to_dict() for e in endpoints]}, human)
+    call.emit({"endpoints": [e.to_dict() for e in endpoints]}, human)
 
 
-@endpoint_app.command("show")
+@command(endpoint_app, "show")
 def endpoint_show(
+    call: Call,
     name: EndpointName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Show an endpoint's URL, deployments, traffic and mirror."""
-    info = api.get_endpoint(name, workspace=workspace, project=project)
-    Output(json).emit(info.to_dict(), lambda console: show_endpoint(console, info))
+    info = api.get_endpoint(name, workspace=workspace, project=call.project)
+    call.emit(info.to_dict(), lambda console: show_endpoint(console, info))
 
 
-@endpoint_app.command("update")
+@command(endpoint_app, "update")
 def endpoint_update(
+    call: Call,
     name: EndpointName,
     workspace: EndpointWorkspaceOption = None,
     strict: Annotated[
@@ -164,44 +163,40 @@ def endpoint_update(
             help="Never keep samples of its requests for monitoring, or keep them.",
         ),
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Change an endpoint's settings; its servers follow within a second."""
     if strict is None and sensitive is None:
         raise UsageError("say what to change: --strict/--no-strict or --sensitive/--not-sensitive")
-    info = api.update_endpoint(name, workspace=workspace, strict=strict, sensitive=sensitive, project=project)
-    Output(json).emit(info.to_dict(), lambda console: show_endpoint(console, info))
+    info = api.update_endpoint(
+        name, workspace=workspace, strict=strict, sensitive=sensitive, project=call.project
+    )
+    call.emit(info.to_dict(), lambda console: show_endpoint(console, info))
 
 
-@endpoint_app.command("delete")
+@command(endpoint_app, "delete")
 def endpoint_delete(
+    call: Call,
     name: EndpointName,
     workspace: EndpointWorkspaceOption = None,
     force: Annotated[bool, typer.Option("--force", help="Delete its deployments too.")] = False,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Delete an endpoint (one with deployments only with --force)."""
-    info = api.delete_endpoint(name, workspace=workspace, force=force, project=project)
-    Output(json).emit(
-        {"deleted": info.to_dict()}, lambda console: console.print(f"Deleted endpoint {escape(name)}.")
-    )
+    info = api.delete_endpoint(name, workspace=workspace, force=force, project=call.project)
+    call.emit({"deleted": info.to_dict()}, lambda console: console.print(f"Deleted endpoint {escape(name)}."))
 
 
-@endpoint_app.command("keys")
+@command(endpoint_app, "keys")
 def endpoint_keys(
+    call: Call,
     name: EndpointName,
     workspace: EndpointWorkspaceOption = None,
     regenerate: Annotated[
         str | None,
         opt("--regenerate", help="Replace this key (primary or secondary); the other keeps working."),
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """List an endpoint's keys by prefix, or regenerate one (shown this once)."""
-    result = api.endpoint_keys(name, workspace=workspace, regenerate=regenerate, project=project)
+    result = api.endpoint_keys(name, workspace=workspace, regenerate=regenerate, project=call.project)
 
     def human(console: Console) -> None:
         for listed in result.keys:
@@ -210,11 +205,12 @@ def endpoint_keys(
             console.print(f"new {slot} key: [bold]{key}[/bold]")
             console.print("[yellow]Store it now: loopline keeps only its hash.[/yellow]")
 
-    Output(json).emit(result.to_dict(), human)
+    call.emit(result.to_dict(), human)
 
 
-@endpoint_app.command("traffic")
+@command(endpoint_app, "traffic")
 def endpoint_traffic(
+    call: Call,
     name: EndpointName,
     workspace: EndpointWorkspaceOption = None,
     shares: Annotated[
@@ -234,12 +230,10 @@ def endpoint_traffic(
         ),
     ] = None,
     reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Set an endpoint's traffic split and mirror; show it when no shares are given."""
     if not shares and mirror is None:
-        info = api.get_endpoint(name, workspace=workspace, project=project)
+        info = api.get_endpoint(name, workspace=workspace, project=call.project)
     else:
         info = api.set_traffic(
             name,
@@ -247,9 +241,9 @@ def endpoint_traffic(
             workspace=workspace,
             mirror=[mirror] if mirror else None,
             reason=reason,
-            project=project,
+            project=call.project,
         )
-    output = Output(json)
+    output = call.output
     output.emit(
         info.to_dict(), lambda console: console.print(f"{escape(name)}: {escape(_traffic_bar(info))}")
     )
@@ -259,8 +253,9 @@ def endpoint_traffic(
     )
 
 
-@endpoint_app.command("invoke")
+@command(endpoint_app, "invoke")
 def endpoint_invoke(
+    call: Call,
     name: EndpointName,
     request_file: Annotated[
         Path,
@@ -285,8 +280,6 @@ def endpoint_invoke(
             help="Seconds to give a server that is still starting (e.g. just after `serve &`).",
         ),
     ] = 0,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Send one scoring request to a served endpoint, with loopline's own key."""
     try:
@@ -301,7 +294,7 @@ def endpoint_invoke(
         route=route,
         content_type="text/csv" if csv else "application/json",
         wait=wait,
-        project=project,
+        project=call.project,
     )
 
     def human(console: Console) -> None:
@@ -309,7 +302,7 @@ def endpoint_invoke(
         console.print(f"{result.status} from {escape(source)} in {result.seconds * 1000:.1f} ms")
         console.print_json(orjson.dumps(result.body).decode())
 
-    Output(json).emit(result.to_dict(), human)
+    call.emit(result.to_dict(), human)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -317,8 +310,9 @@ def endpoint_invoke(
 DeploymentName = Annotated[str, typer.Argument(help="The deployment's name (for example blue or green).")]
 
 
-@deployment_app.command("create")
+@command(deployment_app, "create")
 def deployment_create(
+    call: Call,
     endpoint: EndpointName,
     name: DeploymentName,
     workspace: EndpointWorkspaceOption = None,
@@ -339,8 +333,6 @@ def deployment_create(
             "--check/--no-check", help="Load the model and answer its input example before deploying."
         ),
     ] = True,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Deploy a model version of the endpoint's workspace (files checked against their digest)."""
     info = api.create_deployment(
@@ -352,9 +344,9 @@ def deployment_create(
         commit=commit,
         traffic=traffic,
         check=check,
-        project=project,
+        project=call.project,
     )
-    output = Output(json)
+    output = call.output
     output.emit(info.to_dict(), lambda console: show_endpoint(console, info))
     deployed = info.deployment(name)
     if deployed is not None:
@@ -363,33 +355,31 @@ def deployment_create(
         )
 
 
-@deployment_app.command("list")
+@command(deployment_app, "list")
 def deployment_list(
+    call: Call,
     endpoint: EndpointName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """List an endpoint's deployments."""
-    info = api.get_endpoint(endpoint, workspace=workspace, project=project)
-    Output(json).emit(
+    info = api.get_endpoint(endpoint, workspace=workspace, project=call.project)
+    call.emit(
         {"endpoint": endpoint, "deployments": [d.to_dict() for d in info.deployments]},
         lambda console: show_endpoint(console, info),
     )
 
 
-@deployment_app.command("show")
+@command(deployment_app, "show")
 def deployment_show(
+    call: Call,
     endpoint: EndpointName,
     name: DeploymentName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Show one deployment: model version, commit, digest, traffic."""
     from loopline.errors import NotFound
 
-    deployment = api.get_endpoint(endpoint, workspace=workspace, project=project).deployment(name)
+    deployment = api.get_endpoint(endpoint, workspace=workspace, project=call.project).deployment(name)
     if deployment is None:
         raise NotFound(f"endpoint '{endpoint}' has no deployment named '{name}'")
     data: dict[str, Any] = deployment.to_dict()
@@ -398,22 +388,19 @@ def deployment_show(
         for key, value in data.items():
             console.print(f"{key:<15} {escape(str(value))}")
 
-    Output(json).emit(data, human)
+    call.emit(data, human)
 
 
-@deployment_app.command("delete")
+@command(deployment_app, "delete")
 def deployment_delete(
+    call: Call,
     endpoint: EndpointName,
     name: DeploymentName,
     workspace: EndpointWorkspaceOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Remove a deployment that takes no traffic."""
-    info = api.delete_deployment(endpoint, name, workspace=workspace, project=project)
-    Output(json).emit(
-        info.to_dict(), lambda console: console.print(f"Deleted {escape(endpoint)}/{escape(name)}.")
-    )
+    info = api.delete_deployment(endpoint, name, workspace=workspace, project=call.project)
+    call.emit(info.to_dict(), lambda console: console.print(f"Deleted {escape(endpoint)}/{escape(name)}."))
 
 
 @app.command()

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ModelOption, ProjectOption
-from loopline.cli.output import Output, StepReporter
+from loopline.cli.options import Call, ModelOption, command
+from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.errors import GateFailed
 
@@ -52,9 +52,9 @@ def gate_markdown(gate: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@app.command("inner-loop")
+@command(app, "inner-loop")
 def inner_loop(
-    project: ProjectOption = None,
+    call: Call,
     model: ModelOption = None,
     allow_dirty: Annotated[
         bool,
@@ -65,15 +65,14 @@ def inner_loop(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the training output.")] = False,
-    json: JsonOption = False,
 ) -> None:
     """Train at the current commit, check the gate, register in dev and share to the shared registry."""
-    output = Output(json)
-    reporter = StepReporter(output, show_output=not quiet and not json)
+    output = call.output
+    reporter = StepReporter(output, show_output=not quiet and not call.json)
     try:
-        result = api.inner_loop(project, model=model, allow_dirty=allow_dirty, reporter=reporter)
+        result = api.inner_loop(call.project, model=model, allow_dirty=allow_dirty, reporter=reporter)
     except GateFailed as exc:
-        if not json and "gate" in exc.details:
+        if not call.json and "gate" in exc.details:
             output.err.print(gate_table(exc.details["gate"]))
         output.github(
             {"registered": "false", "gate": "failed"},

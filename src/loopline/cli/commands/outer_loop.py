@@ -9,8 +9,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from loopline.cli.app import app
-from loopline.cli.options import EndpointWorkspaceOption, JsonOption, ModelOption, ProjectOption, opt
-from loopline.cli.output import Output, StepReporter
+from loopline.cli.options import (
+    Call,
+    EndpointWorkspaceOption,
+    ModelOption,
+    command,
+    opt,
+)
+from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.errors import GateFailed, Refused, UsageError
 
@@ -26,20 +32,19 @@ CommitOption = Annotated[
 ]
 
 
-@outer_app.command("test")
+@command(outer_app, "test")
 def outer_loop_test(
-    project: ProjectOption = None,
+    call: Call,
     commit: CommitOption = None,
     model: ModelOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Copy a commit's registry version into test, deploy it, and validate it through the endpoint."""
-    output = Output(json)
+    output = call.output
     try:
-        result = api.outer_loop_test(project, commit=commit, model=model, reporter=StepReporter(output))
+        result = api.outer_loop_test(call.project, commit=commit, model=model, reporter=StepReporter(output))
     except GateFailed as exc:
         failed = exc.details.get("result", {})
-        if not json and failed.get("report"):
+        if not call.json and failed.get("report"):
             output.err.print(_report_markdown(failed))
         output.github(
             {"validation_status": "failed", "git_commit": failed.get("git_commit", "")},
@@ -63,17 +68,14 @@ def outer_loop_test(
     )
 
 
-@outer_app.command("report")
+@command(outer_app, "report")
 def outer_loop_report(
+    call: Call,
     commit: CommitOption = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Show the newest validation report of a commit (Markdown; --json adds the figures)."""
-    report = api.validation_report(commit, project=project)
-    Output(json).emit(
-        report.to_dict(), lambda console: console.print(report.markdown, markup=False, highlight=False)
-    )
+    report = api.validation_report(commit, project=call.project)
+    call.emit(report.to_dict(), lambda console: console.print(report.markdown, markup=False, highlight=False))
 
 
 def _report_markdown(result: dict[str, Any]) -> str:
@@ -125,9 +127,9 @@ def _release_summary(title: str, result: ReleaseResult) -> str:
     return "\n".join(lines)
 
 
-@outer_app.command("prod")
+@command(outer_app, "prod")
 def outer_loop_prod(
-    project: ProjectOption = None,
+    call: Call,
     commit: CommitOption = None,
     model: ModelOption = None,
     canary: Annotated[
@@ -153,13 +155,12 @@ def outer_loop_prod(
             help="Full tier: release a version that did not pass test, saying why (audited).",
         ),
     ] = None,
-    json: JsonOption = False,
 ) -> None:
     """Release a commit's registry version to prod: deploy at 0%, smoke-test, move traffic, watch."""
-    output = Output(json)
+    output = call.output
     try:
         result = api.outer_loop_prod(
-            project,
+            call.project,
             commit=commit,
             model=model,
             canary=_canary(canary),
@@ -182,9 +183,9 @@ def outer_loop_prod(
     )
 
 
-@app.command()
+@command(app)
 def rollback(
-    project: ProjectOption = None,
+    call: Call,
     commit: Annotated[
         str | None,
         opt("--commit", help="Return to the version of this commit (a prefix of 7+)."),
@@ -199,12 +200,11 @@ def rollback(
     workspace: EndpointWorkspaceOption = None,
     model: ModelOption = None,
     reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
-    json: JsonOption = False,
 ) -> None:
     """Move all traffic back to an earlier version, redeploying it first if it is no longer loaded."""
-    output = Output(json)
+    output = call.output
     result = api.rollback(
-        project,
+        call.project,
         commit=commit,
         previous=previous,
         endpoint=endpoint,

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ModelOption, ProjectOption, opt
+from loopline.cli.options import Call, JsonOption, ModelOption, command, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import Tier
@@ -111,11 +111,13 @@ def _init_existing(
     output.emit(result.to_dict(), human)
 
 
-@app.command()
-def up(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(app)
+def up(
+    call: Call,
+) -> None:
     """Create the tier's workspaces, the shared registry, the datastores; running it again changes nothing."""
-    output = Output(json)
-    result = api.up(project, reporter=StepReporter(output) if not json else None)
+    output = call.output
+    result = api.up(call.project, reporter=StepReporter(output) if not call.json else None)
 
     def human(console: Console) -> None:
         if not result.changed:
@@ -176,10 +178,12 @@ def _provenance(level: str, detail: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-@app.command()
-def status(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(app)
+def status(
+    call: Call,
+) -> None:
     """Show the tier, workspaces, stores, and every model version with its commit."""
-    result = api.status(project)
+    result = api.status(call.project)
 
     def human(console: Console) -> None:
         console.print(
@@ -203,7 +207,7 @@ def status(project: ProjectOption = None, json: JsonOption = False) -> None:
         else:
             console.print("No model versions yet: commit and run `loopline inner-loop`.")
 
-    Output(json).emit(result.to_dict(), human)
+    call.emit(result.to_dict(), human)
 
 
 def _event_line(record: AuditRecord) -> str:
@@ -229,9 +233,9 @@ def _event_line(record: AuditRecord) -> str:
     return "  ".join(parts)
 
 
-@app.command()
+@command(app)
 def history(
-    project: ProjectOption = None,
+    call: Call,
     commit: Annotated[
         str | None,
         opt("--commit", help="Only events of commits starting with this."),
@@ -247,11 +251,10 @@ def history(
     ] = None,
     actor: Annotated[str | None, opt("--actor", help="Only events by this user.")] = None,
     limit: Annotated[int | None, opt("--limit", "-n", min=1, help="Only the newest N events.")] = None,
-    json: JsonOption = False,
 ) -> None:
     """Show the audit log: who changed what, when, from where to where, for which commit, and why."""
     records = api.history(
-        project, commit=commit, workspace=workspace, model=model, kind=kind, actor=actor, limit=limit
+        call.project, commit=commit, workspace=workspace, model=model, kind=kind, actor=actor, limit=limit
     )
 
     def human(console: Console) -> None:
@@ -261,4 +264,4 @@ def history(
         for record in records:
             console.print(_event_line(record), soft_wrap=True)
 
-    Output(json).emit({"events": [r.to_dict() for r in records]}, human)
+    call.emit({"events": [r.to_dict() for r in records]}, human)

@@ -11,8 +11,7 @@ from rich.table import Table
 
 from loopline import launch
 from loopline.cli.app import app
-from loopline.cli.options import HostOption, JsonOption, PortOption, ProjectOption
-from loopline.cli.output import Output
+from loopline.cli.options import Call, HostOption, PortOption, ProjectOption, command
 from loopline.cli.sdk import api
 
 user_app = typer.Typer(help="Control-plane users and their roles per workspace.", no_args_is_help=True)
@@ -47,17 +46,22 @@ def _roles(roles: dict[str, str]) -> str:
     return ", ".join(f"{role} on {workspace}" for workspace, role in sorted(roles.items())) or "no roles"
 
 
-@user_app.command("add")
-def user_add(name: UserArgument, project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(user_app, "add")
+def user_add(
+    call: Call,
+    name: UserArgument,
+) -> None:
     """Add a user (with no roles until `user grant`); adding an existing user changes nothing."""
-    info = api.user_add(name, project=project)
-    Output(json).emit(info.to_dict(), lambda c: c.print(escape(f"user {info.name}: {_roles(info.roles)}")))
+    info = api.user_add(name, project=call.project)
+    call.emit(info.to_dict(), lambda c: c.print(escape(f"user {info.name}: {_roles(info.roles)}")))
 
 
-@user_app.command("list")
-def user_list(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(user_app, "list")
+def user_list(
+    call: Call,
+) -> None:
     """Every user and their roles."""
-    users = api.user_list(project=project)
+    users = api.user_list(project=call.project)
 
     def human(console: Console) -> None:
         table = Table("user", "roles", "added")
@@ -65,11 +69,12 @@ def user_list(project: ProjectOption = None, json: JsonOption = False) -> None:
             table.add_row(escape(user.name), escape(_roles(user.roles)), f"{user.created_at:%Y-%m-%d}")
         console.print(table)
 
-    Output(json).emit({"users": [u.to_dict() for u in users]}, human)
+    call.emit({"users": [u.to_dict() for u in users]}, human)
 
 
-@user_app.command("grant")
+@command(user_app, "grant")
 def user_grant(
+    call: Call,
     name: UserArgument,
     role: Annotated[
         str, typer.Option("--role", help="reader, developer, releaser or admin; 'none' takes the role away.")
@@ -77,42 +82,38 @@ def user_grant(
     workspace: Annotated[
         str, typer.Option("--workspace", "-w", help="A workspace, 'shared', or '*' for every workspace.")
     ],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Set a user's role on a workspace (each role includes the ones below it)."""
-    info = api.user_grant(name, None if role == "none" else role, workspace, project=project)
-    Output(json).emit(info.to_dict(), lambda c: c.print(escape(f"user {info.name}: {_roles(info.roles)}")))
+    info = api.user_grant(name, None if role == "none" else role, workspace, project=call.project)
+    call.emit(info.to_dict(), lambda c: c.print(escape(f"user {info.name}: {_roles(info.roles)}")))
 
 
-@token_app.command("create")
+@command(token_app, "create")
 def token_create(
+    call: Call,
     user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
     expires: Annotated[
         str | None, typer.Option("--expires", help="Lifetime such as 30d, 12h or 90m (default: none).")
     ] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Create an API token; it is shown this once and stored only as a hash."""
-    token = api.token_create(user, expires=expires, project=project)
+    token = api.token_create(user, expires=expires, project=call.project)
 
     def human(console: Console) -> None:
         until = f"until {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "without expiry"
         console.print(escape(f"token {token.id} for {token.user}, valid {until}; it is shown this once:"))
         console.print(token.secret, soft_wrap=True, markup=False, highlight=False)
 
-    Output(json).emit(token.to_dict(), human)
+    call.emit(token.to_dict(), human)
 
 
-@token_app.command("list")
+@command(token_app, "list")
 def token_list(
+    call: Call,
     user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens.")] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Every token's id, user, expiry and revocation (never a secret)."""
-    tokens = api.token_list(user, project=project)
+    tokens = api.token_list(user, project=call.project)
 
     def human(console: Console) -> None:
         table = Table("id", "user", "created", "expires", "revoked")
@@ -126,28 +127,27 @@ def token_list(
             )
         console.print(table)
 
-    Output(json).emit({"tokens": [t.to_dict() for t in tokens]}, human)
+    call.emit({"tokens": [t.to_dict() for t in tokens]}, human)
 
 
-@token_app.command("revoke")
+@command(token_app, "revoke")
 def token_revoke(
+    call: Call,
     token_id: Annotated[
         str, typer.Argument(help="The token's id (the part after 'll_', as `token list` shows).")
     ],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Revoke a token: every call with it is refused from now on."""
-    token = api.token_revoke(token_id, project=project)
-    Output(json).emit(
-        token.to_dict(), lambda c: c.print(escape(f"token {token.id} of {token.user} is revoked"))
-    )
+    token = api.token_revoke(token_id, project=call.project)
+    call.emit(token.to_dict(), lambda c: c.print(escape(f"token {token.id} of {token.user} is revoked")))
 
 
-@app.command("locks")
-def locks(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(app, "locks")
+def locks(
+    call: Call,
+) -> None:
     """Show the locks held now: which release, rollback or inner loop holds what, where, until when."""
-    held = api.list_locks(project=project)
+    held = api.list_locks(project=call.project)
 
     def human(console: Console) -> None:
         if not held:
@@ -166,21 +166,20 @@ def locks(project: ProjectOption = None, json: JsonOption = False) -> None:
             )
         console.print(table)
 
-    Output(json).emit({"locks": [lock.to_dict() for lock in held]}, human)
+    call.emit({"locks": [lock.to_dict() for lock in held]}, human)
 
 
-@app.command("unlock")
+@command(app, "unlock")
 def unlock(
+    call: Call,
     name: Annotated[
         str, typer.Argument(help="The lock's name, as `loopline locks` or a LockTimeout shows it.")
     ],
     reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Break a lock whose holder is gone for good (admin; audited). Its work is not undone: rerun it."""
-    broken = api.unlock(name, reason=reason, project=project)
-    Output(json).emit(
+    broken = api.unlock(name, reason=reason, project=call.project)
+    call.emit(
         broken.to_dict(),
         lambda c: c.print(
             escape(f"broke lock {broken.name}, held by {broken.owner} (pid {broken.pid} on {broken.host})")

@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import JsonOption, ProjectOption, opt
-from loopline.cli.output import Output, StepReporter
+from loopline.cli.options import Call, command, opt
+from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import Tier
 from loopline.errors import UsageError
@@ -29,21 +29,26 @@ WorkflowName = Annotated[
 ]
 
 
-@workflow_app.command("enabled")
-def workflow_enabled(name: WorkflowName, project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(workflow_app, "enabled")
+def workflow_enabled(
+    call: Call,
+    name: WorkflowName,
+) -> None:
     """Say whether the instance's tier runs a workflow (GitHub output `enabled`); exit 0 either way."""
-    switch = api.workflow_enabled(name, project=project)
-    output = Output(json)
+    switch = api.workflow_enabled(name, project=call.project)
+    output = call.output
     output.emit(switch.to_dict(), lambda console: console.print(escape(switch.notice)))
-    if not switch.enabled and os.environ.get("GITHUB_ACTIONS") and not json:
+    if not switch.enabled and os.environ.get("GITHUB_ACTIONS") and not call.json:
         print(f"::notice title=loopline::{switch.notice}")
     output.github({"enabled": str(switch.enabled).lower(), "tier": switch.tier.value})
 
 
-@workflow_app.command("list")
-def workflow_list(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(workflow_app, "list")
+def workflow_list(
+    call: Call,
+) -> None:
     """List the workflows and whether this tier runs each."""
-    switches = api.workflow_list(project=project)
+    switches = api.workflow_list(project=call.project)
 
     def human(console: Console) -> None:
         table = Table()
@@ -53,7 +58,7 @@ def workflow_list(project: ProjectOption = None, json: JsonOption = False) -> No
             table.add_row(switch.workflow, "on" if switch.enabled else "off")
         console.print(table)
 
-    Output(json).emit({"workflows": [s.to_dict() for s in switches]}, human)
+    call.emit({"workflows": [s.to_dict() for s in switches]}, human)
 
 
 def _inputs(values: list[str] | None) -> dict[str, str]:
@@ -66,8 +71,9 @@ def _inputs(values: list[str] | None) -> dict[str, str]:
     return inputs
 
 
-@workflow_app.command("run")
+@command(workflow_app, "run")
 def workflow_run(
+    call: Call,
     name: WorkflowName,
     event: Annotated[
         str | None,
@@ -82,17 +88,15 @@ def workflow_run(
         opt("--input", help="KEY=VALUE for a workflow_dispatch input; repeat for several."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the steps' output.")] = False,
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Run a workflow file here, as a GitHub runner would: run steps, needs, if, outputs, inputs, summary."""
-    output = Output(json)
+    output = call.output
     result = api.workflow_run(
         name,
         event=event,
         inputs=_inputs(inputs),
-        project=project,
-        reporter=StepReporter(output, show_output=not quiet and not json),
+        project=call.project,
+        reporter=StepReporter(output, show_output=not quiet and not call.json),
     )
 
     def human(console: Console) -> None:
@@ -113,25 +117,28 @@ def workflow_run(
         raise typer.Exit(1)
 
 
-@tier_app.command("show")
-def tier_show(project: ProjectOption = None, json: JsonOption = False) -> None:
+@command(tier_app, "show")
+def tier_show(
+    call: Call,
+) -> None:
     """Show the instance's tier and its workspaces."""
-    status = api.status(project)
-    Output(json).emit(
+    status = api.status(call.project)
+    call.emit(
         {"tier": status.tier.value, "workspaces": list(status.workspaces)},
         lambda console: console.print(f"{status.tier.value}: {', '.join(status.workspaces)} + shared"),
     )
 
 
-@tier_app.command("set")
+@command(tier_app, "set")
 def tier_set(
+    call: Call,
     tier: Annotated[Tier, typer.Argument(help="experimentation, simple or full.")],
-    project: ProjectOption = None,
-    json: JsonOption = False,
 ) -> None:
     """Change the tier: provision new workspaces, refuse to drop one that serves; workflows unchanged."""
-    output = Output(json)
-    change = api.set_tier(tier, project=project, reporter=StepReporter(output) if not json else None)
+    output = call.output
+    change = api.set_tier(
+        tier, project=call.project, reporter=StepReporter(output) if not call.json else None
+    )
 
     def human(console: Console) -> None:
         if not change.changed:
