@@ -256,10 +256,12 @@ class DeploymentInfo:
     traffic: int
     created_at: datetime | None = None
     created_by: str | None = None
+    compute: str | None = None
+    """A batch deployment's compute target (None: ``compute.default``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
-        return {
+        shown = {
             "name": self.name,
             "model": self.model,
             "version": self.version,
@@ -269,6 +271,7 @@ class DeploymentInfo:
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "created_by": self.created_by,
         }
+        return {**shown, "compute": self.compute} if self.compute else shown
 
 
 @dataclass(frozen=True)

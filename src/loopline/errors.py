@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuditLogAltered",
+    "ComputeFailed",
     "ConfigError",
     "DirectoryNotEmpty",
     "DirtyWorkingTree",
@@ -228,6 +229,12 @@ class ModelFailed(Refused):
     """A model's own code failed to load or to answer (it ran in a sandbox; see ``loopline.sandbox``)."""
 
     error_code = "MODEL_FAILED"
+
+
+class ComputeFailed(Refused):
+    """A job on a compute target (a Ray cluster) did not finish; what it wrote stays for a resume."""
+
+    error_code = "COMPUTE_FAILED"
 
 
 class InvalidData(Refused):

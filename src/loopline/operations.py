@@ -167,7 +167,8 @@ def operations() -> dict[str, Operation]:
         Operation("endpoint_metrics", api.endpoint_metrics, r.read_endpoint("name")),
         Operation("get_batch_endpoint", api.get_batch_endpoint, r.read_batch("name")),
         # The inner loop and data: developers.
-        Operation("inner_loop", api.inner_loop, r.DEVELOP),
+        # Where training runs is the caller's choice: the control plane only imports the run.
+        Operation("inner_loop", api.inner_loop, r.DEVELOP, local=frozenset({"compute"})),
         Operation("register_data", api.register_data, r.DEVELOP),
         # Endpoints: developers in dev, releasers elsewhere.
         Operation("create_endpoint", api.create_endpoint, r.CREATE_IN),

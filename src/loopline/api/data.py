@@ -67,9 +67,11 @@ def create_batch_deployment(
     model: str | None = None,
     version: int | None = None,
     commit: str | None = None,
+    compute: str | None = None,
     project: PathLike | None = None,
 ) -> BatchEndpoint:
-    """Deploy a model version to a batch endpoint (the first becomes the default)."""
+    """Deploy a model version to a batch endpoint (the first becomes the default); its jobs run on the
+    ``compute`` target (default ``compute.default``)."""
     from loopline.batch import service
 
     instance = provisioned(project)
@@ -81,6 +83,7 @@ def create_batch_deployment(
         version=version,
         commit=commit,
         workspace=workspace,
+        compute=compute,
     )
 
 
@@ -90,24 +93,31 @@ def batch_invoke(
     *,
     workspace: str | None = None,
     deployment: str | None = None,
+    compute: str | None = None,
     project: PathLike | None = None,
     reporter: Reporter | None = None,
 ) -> BatchJob:
-    """Score a data asset (``NAME`` or ``NAME:VERSION``) with a batch endpoint."""
+    """Score a data asset (``NAME`` or ``NAME:VERSION``) with a batch endpoint, on the ``compute`` target
+    (default: the deployment's, else ``compute.default``)."""
     from loopline.batch import jobs
     from loopline.data import parse_asset
 
     name, version = parse_asset(data)
-    return jobs.invoke(provisioned(project), endpoint, name, version, deployment, reporter, workspace)
+    instance = provisioned(project)
+    return jobs.invoke(instance, endpoint, name, version, deployment, reporter, workspace, compute)
 
 
 def batch_resume(
-    job_id: str, *, project: PathLike | None = None, reporter: Reporter | None = None
+    job_id: str,
+    *,
+    compute: str | None = None,
+    project: PathLike | None = None,
+    reporter: Reporter | None = None,
 ) -> BatchJob:
-    """Finish a batch job that failed or was interrupted."""
+    """Finish a batch job that failed or was interrupted (where it ran, unless ``compute`` says)."""
     from loopline.batch import jobs
 
-    return jobs.resume(provisioned(project), job_id, reporter)
+    return jobs.resume(provisioned(project), job_id, reporter, compute)
 
 
 def batch_jobs(

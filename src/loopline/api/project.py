@@ -65,9 +65,11 @@ def inner_loop(
     *,
     model: str | None = None,
     allow_dirty: bool = False,
+    compute: str | None = None,
     reporter: Reporter | None = None,
 ) -> InnerLoopResult:
-    """Train at the current commit, check the gate, register in dev and share to the registry.
+    """Train at the current commit (here, or on the ``compute`` target), check the gate, register in dev
+    and share to the registry.
 
     In a GitHub Actions job allowed ``id-token: write``, the job's OIDC token goes with the run as its
     attestation (see ``registry.require``)."""
@@ -80,6 +82,7 @@ def inner_loop(
         model=model,
         allow_dirty=allow_dirty,
         reporter=reporter,
+        compute=compute,
         attestation=request_token(instance.settings.config.registry.attestation.audience),
     )
 

@@ -10,7 +10,6 @@ run's.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -25,9 +24,12 @@ from sqlalchemy import insert, select, update
 
 from loopline import audit, failpoints
 from loopline.batch.service import get_batch_endpoint
+from loopline.compute.chunks import part_bytes, part_name, plan
+from loopline.compute.ray_batch import score_on_ray
+from loopline.compute.targets import LOCAL, RayTarget, resolve
 from loopline.data import DataAsset, get_asset, verified_files
 from loopline.domain import DeploymentInfo, pinned, utcnow
-from loopline.errors import NotFound, Refused
+from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import BatchJobFinished
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
@@ -35,6 +37,7 @@ from loopline.sandbox import SandboxedModel
 from loopline.state import as_utc
 from loopline.state.locks import Heartbeat, process_alive
 from loopline.state.schema import batch_jobs
+from loopline.storage.fs import is_remote
 from loopline.storage.models import model_store_of
 
 __all__ = ["BatchJob", "get_job", "invoke", "list_jobs", "resume"]
@@ -68,6 +71,8 @@ class BatchJob:
     started_at: str
     finished_at: str | None
     workspace: str = "prod"
+    compute: str = "local"
+    """Where it scores: ``local``, or the name of a Ray target."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -93,6 +98,7 @@ def _job(row: Any) -> BatchJob:
         as_utc(row["started_at"]).isoformat(timespec="seconds"),
         as_utc(row["finished_at"]).isoformat(timespec="seconds") if row["finished_at"] else None,
         row["workspace"],
+        row["compute"] or LOCAL,
     )
 
 
@@ -171,15 +177,6 @@ def _chunk_rows(instance: Instance, asset: DataAsset, files: list[str]) -> int:
     return max(1, min(config.chunk_rows, int(config.max_chunk_mb * 1024 * 1024 // per_row)))
 
 
-def _part(frame: Any, start: int) -> bytes:
-    import numpy as np
-
-    frame.insert(0, "row", np.arange(start, start + len(frame), dtype=np.int64))
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
 def invoke(
     instance: Instance,
     endpoint: str,
@@ -188,8 +185,10 @@ def invoke(
     deployment: str | None = None,
     reporter: Reporter | None = None,
     workspace: str | None = None,
+    compute: str | None = None,
 ) -> BatchJob:
-    """Score a data asset with the endpoint's default (or a named) deployment."""
+    """Score a data asset with the endpoint's default (or a named) deployment, here or on the compute
+    target ``compute`` (default: the deployment's, else ``compute.default``)."""
     instance.db.require_current(instance.root)
     info = get_batch_endpoint(instance, endpoint, workspace)
     chosen = info.deployment(deployment)
@@ -198,6 +197,7 @@ def invoke(
             f"batch endpoint '{endpoint}' has no deployment {deployment or '(no default yet)'}; "
             f"create one with `loopline batch-deployment create {endpoint} NAME --version N`"
         )
+    target = resolve(instance.settings.config.compute, compute or chosen.compute)
     asset = get_asset(instance, input_asset, input_version)
     files = verified_files(instance, asset)
     job_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
@@ -223,13 +223,18 @@ def invoke(
                 host=HOST,
                 pid=os.getpid(),
                 heartbeat_at=utcnow(),
+                compute=target.name if target else LOCAL,
             )
         )
-    return _run(instance, get_job(instance, job_id), chosen, asset, files, reporter or NullReporter())
+    job = get_job(instance, job_id)
+    return _run(instance, job, chosen, asset, files, reporter or NullReporter(), target)
 
 
-def resume(instance: Instance, job_id: str, reporter: Reporter | None = None) -> BatchJob:
-    """Finish a job that failed or was interrupted, reusing the parts it wrote."""
+def resume(
+    instance: Instance, job_id: str, reporter: Reporter | None = None, compute: str | None = None
+) -> BatchJob:
+    """Finish a job that failed or was interrupted, reusing the parts it wrote (where it ran, unless
+    ``compute`` names another target)."""
     job = get_job(instance, job_id)
     if job.status == "succeeded":
         return job
@@ -242,9 +247,18 @@ def resume(instance: Instance, job_id: str, reporter: Reporter | None = None) ->
     chosen = next((d for d in info.deployments if d.name == job.deployment), None)
     if chosen is None or chosen.content_digest != _content_digest(instance, job_id):
         raise Refused(f"deployment {job.deployment} of '{job.endpoint}' is gone or changed; start a new job")
+    target = resolve(instance.settings.config.compute, compute or job.compute)
     name, version = job.input.split(":")
     asset = get_asset(instance, name, int(version))
-    return _run(instance, job, chosen, asset, verified_files(instance, asset), reporter or NullReporter())
+    if (target and target.name != job.compute) or (not target and job.compute != LOCAL):
+        _record_compute(instance, job.id, target.name if target else LOCAL)
+    files = verified_files(instance, asset)
+    return _run(instance, job, chosen, asset, files, reporter or NullReporter(), target)
+
+
+def _record_compute(instance: Instance, job_id: str, compute: str) -> None:
+    with instance.db.write() as connection:
+        connection.execute(update(batch_jobs).where(batch_jobs.c.id == job_id).values(compute=compute))
 
 
 def _content_digest(instance: Instance, job_id: str) -> str:
@@ -261,34 +275,20 @@ def _run(
     asset: DataAsset,
     files: list[str],
     reporter: Reporter,
+    target: RayTarget | None = None,
 ) -> BatchJob:
     started = time.monotonic()
-    predictions = instance.datastore("predictions")
-    folder = f"{job.endpoint}/{job.id}"
-    store = model_store_of(deployment.source_uri)
-    model: SandboxedModel | None = None
+    work = _Work(instance, job, deployment, asset, files, f"{job.endpoint}/{job.id}", reporter)
+    folder = work.folder
     _alive(instance, job.id, claim=True)
     try:
         with Heartbeat(HEARTBEAT_SECONDS, lambda: _alive(instance, job.id)):
-            model = SandboxedModel(store.verify(deployment.content_digest))  # model code: in a sandbox
-            rows, chunks, peak = 0, 0, 0
-            for index, frame in enumerate(_chunks(instance, asset, files, job.chunk_rows)):
-                part = f"{folder}/part-{index:05d}.parquet"
-                peak = max(peak, int(frame.memory_usage(deep=True).sum()))
-                if not predictions.exists(part):
-                    predictions.write_atomic(part, _part(model.score(frame), rows))
-                    failpoints.hit("batch-after-chunk")
-                rows += len(frame)
-                chunks = index + 1
-                _progress(instance, job.id, chunks, rows)
-                reporter.step(f"chunk {chunks}: {rows:,} rows scored")
+            rows, chunks, peak = _score_here(work) if target is None else _score_on_ray(target, work)
             lineage = {
                 "job": job.id,
                 "endpoint": job.endpoint,
                 "deployment": deployment.name,
-                "model": deployment.model,
-                "version": deployment.version,
-                "git_commit": deployment.git_commit,
+                **pinned(deployment),
                 "content_digest": deployment.content_digest,
                 "input": {
                     "asset": asset.name,
@@ -302,20 +302,96 @@ def _run(
                 "peak_chunk_mb": round(peak / 2**20, 2),
                 "seconds": round(time.monotonic() - started, 3),
                 "started_at": job.started_at,
-                "parts": [f"part-{i:05d}.parquet" for i in range(chunks)],
+                "compute": target.name if target else LOCAL,
+                "parts": [part_name(folder, i).removeprefix(f"{folder}/") for i in range(chunks)],
             }
-            predictions.write_atomic(f"{folder}/{LINEAGE}", json.dumps(lineage, indent=2).encode())
+            payload = json.dumps(lineage, indent=2).encode()
+            instance.datastore("predictions").write_atomic(f"{folder}/{LINEAGE}", payload)
     except Exception as exc:
         _finish(instance, job, "failed", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
         raise
     except KeyboardInterrupt:
         _finish(instance, job, "failed", "interrupted")
         raise
-    finally:
-        if model is not None:
-            model.close()
     _finish(instance, job, "succeeded", None, rows)
     return get_job(instance, job.id)
+
+
+Scored = tuple[int, int, int]
+"""Rows, chunks, and the largest chunk's size in memory (bytes)."""
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One run of a job: what it scores with, what it reads, where it writes, whom it tells."""
+
+    instance: Instance
+    job: BatchJob
+    deployment: DeploymentInfo
+    asset: DataAsset
+    files: list[str]
+    folder: str
+    reporter: Reporter
+
+
+def _score_here(work: _Work) -> Scored:
+    """Score the chunks one after another in this process (the model in a sandbox)."""
+    predictions = work.instance.datastore("predictions")
+    store = model_store_of(work.deployment.source_uri)
+    with SandboxedModel(store.verify(work.deployment.content_digest)) as model:
+        rows, chunks, peak = 0, 0, 0
+        for index, frame in enumerate(_chunks(work.instance, work.asset, work.files, work.job.chunk_rows)):
+            part = part_name(work.folder, index)
+            peak = max(peak, int(frame.memory_usage(deep=True).sum()))
+            if not predictions.exists(part):
+                predictions.write_atomic(part, part_bytes(model.score(frame), rows))
+                failpoints.hit("batch-after-chunk")
+            rows += len(frame)
+            chunks = index + 1
+            _progress(work.instance, work.job.id, chunks, rows)
+            work.reporter.step(f"chunk {chunks}: {rows:,} rows scored")
+    return rows, chunks, peak
+
+
+def _score_on_ray(target: RayTarget, work: _Work) -> Scored:
+    """Score the chunks whose part is missing on the Ray cluster ``target``, recording each as it lands."""
+    instance, job = work.instance, work.job
+    inbox, predictions = instance.datastore(work.asset.datastore), instance.datastore("predictions")
+    here = inbox.local or predictions.local or not is_remote(work.deployment.source_uri)
+    if here and not target.on_this_machine:
+        raise UsageError(
+            f"compute target '{target.name}' is another machine, and the model's files or the datastores "
+            "are folders on this one; put the model store and the datastores in an object store (az://, s3://)"
+        )
+    chunks = plan(inbox, work.files, job.chunk_rows)
+    missing = [chunk for chunk in chunks if not predictions.exists(part_name(work.folder, chunk.index))]
+    written = [chunk for chunk in chunks if chunk not in missing]
+    done = {"chunks": len(written), "rows": sum(chunk.rows for chunk in written), "peak": 0}
+    work.reporter.step(
+        f"{len(missing)} of {len(chunks)} chunks to score on Ray cluster '{target.name}' "
+        f"({min(target.settings.workers, max(1, len(missing)))} actors)"
+    )
+
+    def landed(index: int, rows: int, size: int) -> None:
+        done["peak"] = max(done["peak"], size)
+        done["chunks"] += 1
+        done["rows"] += rows
+        _progress(instance, job.id, done["chunks"], done["rows"])
+        work.reporter.step(f"chunk {index + 1} ({done['chunks']} of {len(chunks)}): {done['rows']:,} rows")
+        failpoints.hit("batch-after-chunk")
+
+    score_on_ray(
+        target,
+        missing,
+        source_uri=work.deployment.source_uri,
+        content_digest=work.deployment.content_digest,
+        inbox=inbox,
+        predictions=predictions,
+        folder=work.folder,
+        log_path=instance.logs_dir / f"batch-{job.id}.log",
+        on_chunk=landed,
+    )
+    return sum(chunk.rows for chunk in chunks), len(chunks), done["peak"]
 
 
 def _progress(instance: Instance, job_id: str, chunks: int, rows: int) -> None:

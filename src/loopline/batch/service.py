@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit
+from loopline.compute.targets import resolve
 from loopline.domain import SHARED, DeploymentInfo, pinned, utcnow
 from loopline.endpoints.deployments import choose_version, deployment_info, owned_rows, record_deployment
 from loopline.endpoints.service import check_name, scoped_row
@@ -118,9 +119,13 @@ def create_batch_deployment(
     version: int | None = None,
     commit: str | None = None,
     workspace: str | None = None,
+    compute: str | None = None,
 ) -> BatchEndpoint:
-    """Deploy a model version of the endpoint's workspace; the first deployment becomes the default."""
+    """Deploy a model version of the endpoint's workspace; the first deployment becomes the default.
+    ``compute`` names the target its jobs run on (default ``compute.default``)."""
     check_name("deployment", name)
+    if compute is not None:
+        resolve(instance.settings.config.compute, compute)  # refused now if loopline.yaml has no such target
     current = get_batch_endpoint(instance, endpoint, workspace)
     chosen = choose_version(instance, current.workspace, model, version=version, commit=commit)
     with instance.db.write() as connection:
@@ -128,7 +133,10 @@ def create_batch_deployment(
         if any(d.name == name for d in _endpoint(connection, row).deployments):
             raise Refused(f"batch endpoint '{endpoint}' already has a deployment named '{name}'")
         where = (row["id"], current.workspace, f"batch:{endpoint}")
-        record_deployment(connection, batch_deployments, where, name, chosen, instance.actor, {"batch": True})
+        details = {"batch": True, **({"compute": compute} if compute else {})}
+        record_deployment(
+            connection, batch_deployments, where, name, chosen, instance.actor, details, compute=compute
+        )
         if row["default_deployment"] is None:
             connection.execute(
                 update(batch_endpoints)

@@ -48,6 +48,13 @@ EndpointWorkspaceOption = Annotated[
     ),
 ]
 WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="The workspace (dev, test or prod).")]
+ComputeOption = Annotated[
+    str | None,
+    opt(
+        "--compute",
+        help="Where it runs: local, or a Ray target in loopline.yaml (default: compute.default).",
+    ),
+]
 VersionOption = Annotated[int | None, opt("--version", "-v", help="The model version.")]
 VersionCommitOption = Annotated[
     str | None,

@@ -113,4 +113,5 @@ def deployment_info(row: Any, traffic: int) -> DeploymentInfo:
         traffic=traffic,
         created_at=as_utc(row["created_at"]),
         created_by=row["created_by"],
+        compute=row.get("compute"),
     )

@@ -6,6 +6,7 @@ version without its registry copy is shared, and a commit already in the registr
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tempfile
@@ -18,6 +19,8 @@ from typing import Any, NoReturn
 
 from loopline import audit, failpoints, registry
 from loopline.attestation import Attestation, AttestationRefused, verify
+from loopline.compute.ray_jobs import run_on_ray
+from loopline.compute.targets import RayTarget, resolve
 from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, Refused, TrainingFailed
 from loopline.events import GateEvaluated, RefusedAttempt
@@ -28,7 +31,7 @@ from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
-from loopline.training import run_training
+from loopline.training import run_training, training_environment
 
 __all__ = [
     "InnerLoopResult",
@@ -101,16 +104,19 @@ def run_inner_loop(
     identity: CommitIdentity | None = None,
     trainer: Trainer | None = None,
     attestation: str | None = None,
+    compute: str | None = None,
 ) -> InnerLoopResult:
     """Train, gate, register and share the model of the working tree's commit.
 
     ``identity`` and ``trainer`` replace the working tree and the training entry point when the run was
     made on another machine (the control plane imports it into dev). ``attestation`` is the GitHub
     Actions OIDC token of the run, checked before anything else (and required by
-    ``registry.require: ci-attested``).
+    ``registry.require: ci-attested``). ``compute`` names where training runs (default
+    ``compute.default``: this machine).
     """
     report = reporter or NullReporter()
     instance.db.require_current(instance.root)
+    target = resolve(instance.settings.config.compute, compute)
     name = model or instance.settings.config.model.name
     identity = identity or commit_identity(instance.root)
     report.step(
@@ -126,7 +132,8 @@ def run_inner_loop(
         report.step(f"attested by {attested.workflow} (run {attested.run_id})")
     lock = f"inner-loop:{name}:{identity.commit}:{identity.diff_digest or 'clean'}"
     with locks.hold(instance.db, lock, instance.actor):
-        return _locked(instance, name, identity, report, _attesting(trainer or train, attested))
+        trainer = trainer or functools.partial(train, target=target)
+        return _locked(instance, name, identity, report, _attesting(trainer, attested))
 
 
 def refuse(
@@ -349,8 +356,11 @@ def run_tags(instance: Instance, identity: CommitIdentity) -> dict[str, str]:
     return tags
 
 
-def train(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
-    """Run the project's training entry point against dev; the model it logged, with its run and metrics.
+def train(
+    instance: Instance, identity: CommitIdentity, report: Reporter, target: RayTarget | None = None
+) -> Trained:
+    """Run the project's training entry point against dev (here, or as a job on the Ray cluster
+    ``target``); the model it logged, with its run and metrics.
 
     The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
     carries the session's tags, and afterwards none is left RUNNING, whatever happened.
@@ -369,19 +379,33 @@ def train(instance: Instance, identity: CommitIdentity, report: Reporter) -> Tra
         sessions.PID: str(os.getpid()),
     }
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
-    report.step(f"training: {config.training.command} (output in {log})")
+    where = f" on Ray cluster '{target.name}'" if target else ""
+    report.step(f"training{where}: {config.training.command} (output in {log})")
     started = int(time.time() * 1000) - 1000  # MLflow stamps runs in milliseconds; allow for clock steps
+    command, timeout = config.training.command, config.training.timeout_seconds
     try:
-        run_training(
-            root=instance.root,
-            command=config.training.command,
-            store=store,
-            experiment=settings.experiment,
-            tags=tags,
-            log_path=log,
-            timeout=config.training.timeout_seconds,
-            on_line=report.output,
-        )
+        if target is None:
+            run_training(
+                root=instance.root,
+                command=command,
+                store=store,
+                experiment=settings.experiment,
+                tags=tags,
+                log_path=log,
+                timeout=timeout,
+                on_line=report.output,
+            )
+        else:
+            env = training_environment(store, settings.experiment, tags)
+            run_on_ray(
+                target,
+                root=instance.root,
+                command=command,
+                env=env,
+                log_path=log,
+                timeout=timeout,
+                on_line=report.output,
+            )
     except BaseException:
         sessions.fail_session(store, session, started, tags)
         raise

@@ -125,6 +125,7 @@ def _registered(client: Client, instance: Any, model: str | None, identity: Any)
 
 def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
+    from loopline.compute.targets import resolve
     from loopline.git import commit_identity
     from loopline.instance import Instance
     from loopline.loops.inner import DEV, train
@@ -147,7 +148,8 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     store = WorkspaceStore.scratch(scratch, DEV)
     store.provision(instance.settings.experiment)
     instance.use_store(DEV, store)
-    made = train(instance, identity, report)
+    target = resolve(instance.settings.config.compute, arguments.get("compute"))
+    made = train(instance, identity, report, target)
     run = store.run(made.run_id)
     run_artifacts = Path(run.artifact_uri.removeprefix("file://"))
     with tempfile.TemporaryDirectory() as folder:

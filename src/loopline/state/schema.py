@@ -277,6 +277,7 @@ batch_deployments = Table(
     metadata,
     *_deployment("batch_endpoints"),
     *_made(),
+    _str("compute", 64, nullable=True),  # the compute target its jobs run on (none: compute.default)
     UniqueConstraint("endpoint_id", "name", name="uq_batch_deployments_name"),
 )
 
@@ -302,6 +303,7 @@ batch_jobs = Table(
     _str("host", 200, nullable=True),  # where the job runs, and its process ...
     _col("pid", Integer, nullable=True),
     _col("heartbeat_at", _TIME, nullable=True),  # ... alive as of then
+    _str("compute", 64, nullable=True),  # where it scores: local, or a Ray target's name
     Index("ix_batch_jobs_endpoint", "endpoint"),
 )
 

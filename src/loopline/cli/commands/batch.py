@@ -13,6 +13,7 @@ from rich.table import Table
 from loopline.cli.app import app
 from loopline.cli.options import (
     Call,
+    ComputeOption,
     EndpointWorkspaceOption,
     ModelOption,
     VersionCommitOption,
@@ -168,10 +169,18 @@ def batch_deployment_create(
     model: ModelOption = None,
     version: VersionOption = None,
     commit: VersionCommitOption = None,
+    compute: ComputeOption = None,
 ) -> None:
     """Deploy a model version to a batch endpoint (files checked against their digest)."""
     info = api.create_batch_deployment(
-        endpoint, name, workspace=workspace, model=model, version=version, commit=commit, project=call.project
+        endpoint,
+        name,
+        workspace=workspace,
+        model=model,
+        version=version,
+        commit=commit,
+        compute=compute,
+        project=call.project,
     )
     call.emit(
         info.to_dict(),
@@ -189,7 +198,7 @@ def batch_deployment_list(
     workspace: EndpointWorkspaceOption = None,
 ) -> None:
     """List a batch endpoint's deployments."""
-    batch_endpoint_show(endpoint, workspace, call.project, call.json)
+    batch_endpoint_show(call, endpoint, workspace)
 
 
 @command(batch_app, "invoke")
@@ -202,6 +211,7 @@ def batch_invoke(
         opt("--deployment", "-d", help="A deployment other than the default."),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
+    compute: ComputeOption = None,
 ) -> None:
     """Score a data asset in chunks; write Parquet predictions and their lineage to predictions://."""
     output = call.output
@@ -210,6 +220,7 @@ def batch_invoke(
         data,
         workspace=workspace,
         deployment=deployment,
+        compute=compute,
         project=call.project,
         reporter=StepReporter(output) if not call.json else None,
     )
@@ -296,12 +307,12 @@ def job_show(
 def job_resume(
     call: Call,
     job_id: Annotated[str, typer.Argument(help="The job's ID.")],
+    compute: ComputeOption = None,
 ) -> None:
     """Finish a batch job that failed or was interrupted, reusing what it wrote."""
     output = call.output
-    job = api.batch_resume(
-        job_id, project=call.project, reporter=StepReporter(output) if not call.json else None
-    )
+    reporter = StepReporter(output) if not call.json else None
+    job = api.batch_resume(job_id, compute=compute, project=call.project, reporter=reporter)
     output.emit(
         job.to_dict(), lambda console: console.print(f"job {job.id}: {job.status}, {job.rows:,} rows")
     )

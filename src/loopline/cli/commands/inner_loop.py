@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import Call, ModelOption, command
+from loopline.cli.options import Call, ComputeOption, ModelOption, command
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.errors import GateFailed
@@ -65,12 +65,15 @@ def inner_loop(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the training output.")] = False,
+    compute: ComputeOption = None,
 ) -> None:
     """Train at the current commit, check the gate, register in dev and share to the shared registry."""
     output = call.output
     reporter = StepReporter(output, show_output=not quiet and not call.json)
     try:
-        result = api.inner_loop(call.project, model=model, allow_dirty=allow_dirty, reporter=reporter)
+        result = api.inner_loop(
+            call.project, model=model, allow_dirty=allow_dirty, compute=compute, reporter=reporter
+        )
     except GateFailed as exc:
         if not call.json and "gate" in exc.details:
             output.err.print(gate_table(exc.details["gate"]))

@@ -1,0 +1,38 @@
+"""A training job's entry point on a cluster: the project's command, stopped at its timeout.
+
+python -m loopline.compute.entry --timeout SECONDS -- COMMAND
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+
+__all__ = ["main"]
+
+EXIT_TIMEOUT = 124
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; its exit code, or 124 when it ran past the timeout."""
+    parser = argparse.ArgumentParser(prog="python -m loopline.compute.entry")
+    parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("command")
+    args = parser.parse_args(argv)
+    command = shlex.split(args.command)
+    if command and command[0] in {"python", "python3"}:
+        command[0] = sys.executable  # the interpreter with loopline, as a local run uses
+    child = subprocess.Popen(command)  # in this process's group: stopping the job stops it too
+    try:
+        return child.wait(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        print(f"loopline: training ran longer than training.timeout_seconds ({args.timeout:g} s)", flush=True)
+        return EXIT_TIMEOUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

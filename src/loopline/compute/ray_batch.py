@@ -1,0 +1,144 @@
+"""Batch scoring on a Ray cluster: the job's chunks through an actor pool of Ray Data.
+
+loopline submits a Ray job (``python -m loopline.compute.ray_batch``) whose driver runs on the cluster:
+it hands the chunks whose part is missing to an actor pool (``map_batches`` with :class:`ChunkScorer`,
+``compute.targets.NAME.workers`` actors). Each actor verifies the model's files against their digest and
+loads the model once, in loopline's sandbox, then takes chunks: it reads one from the input datastore,
+scores it and writes its part to the predictions datastore, exactly as the local executor would (see
+``chunks.py``). The driver prints one line per part written; loopline, following the job's log, records
+each, so a job killed anywhere resumes without losing or repeating a row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from loopline.compute.chunks import Chunk, part_bytes, part_name, read_run, runs
+from loopline.compute.ray_jobs import run_job
+from loopline.compute.targets import RayTarget
+from loopline.errors import ComputeFailed
+from loopline.storage.datastores import Datastore
+
+__all__ = ["ChunkScorer", "main", "score_on_ray"]
+
+SPEC = "loopline-batch.json"
+MARK = "loopline-part "
+"""How the driver's log says a part was written: ``loopline-part INDEX ROWS BYTES``."""
+# What the actors need to reach object stores, passed on when this process has it.
+_CREDENTIALS = ("AZURE_STORAGE_", "AWS_", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+class ChunkScorer:
+    """One actor of the pool: a model loaded once, and the datastores it reads and writes."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from loopline.sandbox import SandboxedModel
+        from loopline.storage.models import model_store_of
+
+        store = model_store_of(spec["source_uri"])
+        self.model = SandboxedModel(store.verify(spec["content_digest"]))
+        self.inbox = Datastore(**spec["inbox"])
+        self.predictions = Datastore(**spec["predictions"])
+        self.folder = spec["folder"]
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        done: list[str] = []
+        for encoded in batch["run"]:
+            run = [Chunk(**fields) for fields in json.loads(str(encoded))]
+            for chunk, frame in read_run(self.inbox, run):
+                part = part_name(self.folder, chunk.index)
+                if not self.predictions.exists(part):
+                    self.predictions.write_atomic(part, part_bytes(self.model.score(frame), chunk.start))
+                done.append(f"{chunk.index} {len(frame)} {int(frame.memory_usage(deep=True).sum())}")
+        return {"done": [",".join(done)]}  # "INDEX ROWS BYTES" of each chunk
+
+    def __del__(self) -> None:
+        self.model.close()
+
+
+def main() -> int:
+    """The driver, on the cluster: score the chunks of ``loopline-batch.json`` with an actor pool."""
+    import logging
+
+    import ray
+
+    spec = json.loads(Path(SPEC).read_text())
+    ray.init(logging_level=logging.ERROR, log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    pieces = spec.pop("runs")
+    scored = ray.data.from_items(pieces, override_num_blocks=len(pieces)).map_batches(
+        ChunkScorer,
+        fn_constructor_kwargs={"spec": spec},
+        batch_size=1,
+        concurrency=spec["workers"],
+        num_cpus=spec["num_cpus"],
+        num_gpus=spec["num_gpus"] or None,
+        batch_format="numpy",
+    )
+    for row in scored.iter_rows():
+        for done in str(row["done"]).split(","):
+            print(f"{MARK}{done}", flush=True)
+    return 0
+
+
+def score_on_ray(
+    target: RayTarget,
+    chunks: list[Chunk],
+    *,
+    source_uri: str,
+    content_digest: str,
+    inbox: Datastore,
+    predictions: Datastore,
+    folder: str,
+    log_path: Path,
+    on_chunk: Callable[[int, int, int], None],
+) -> None:
+    """Score ``chunks`` on the cluster; ``on_chunk(index, rows, bytes)`` as each part is written."""
+    if not chunks:
+        return
+    workers = min(target.settings.workers, len(chunks))
+    spec = {
+        # runs of consecutive chunks, about one per actor, each read in one pass
+        "runs": [{"run": json.dumps([asdict(c) for c in run])} for run in runs(chunks, workers)],
+        "source_uri": source_uri,
+        "content_digest": content_digest,
+        "inbox": asdict(inbox),
+        "predictions": asdict(predictions),
+        "folder": folder,
+        "workers": workers,
+        "num_cpus": target.settings.num_cpus,
+        "num_gpus": target.settings.num_gpus,
+    }
+
+    def line(text: str) -> None:
+        if text.startswith(MARK):
+            index, rows, size = (int(value) for value in text.removeprefix(MARK).split())
+            on_chunk(index, rows, size)
+
+    env = {key: value for key, value in os.environ.items() if key.startswith(_CREDENTIALS)}
+    with tempfile.TemporaryDirectory(prefix="loopline-ray-batch-") as scratch:
+        (Path(scratch) / SPEC).write_text(json.dumps(spec))
+        failure = run_job(
+            target,
+            folder=Path(scratch),
+            entrypoint=["python", "-m", "loopline.compute.ray_batch"],
+            kind="batch",
+            env=env,
+            log_path=log_path,
+            on_line=line,
+        )
+    if failure is not None:
+        raise ComputeFailed(f"scoring failed as {failure}; its log is {log_path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Training as a Ray job: the repository as its working directory, MLflow pointed at dev, its log streamed.
+
+The job runs ``python -m loopline.compute.entry``, which runs the training command there and stops it
+at ``training.timeout_seconds``; so the cluster's Python needs loopline (which also tags the runs the
+script starts, as it does locally). A small watchdog process stops the job if this process dies before
+the job ends (killed, not only interrupted); Ctrl-C and SIGTERM stop it from here.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from loopline.compute.targets import RayTarget
+from loopline.errors import StoreUnavailable, TrainingFailed, UsageError
+from loopline.git import run_git
+from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
+
+__all__ = ["run_job", "run_on_ray", "snapshot"]
+
+_POLL_SECONDS = 0.5
+_STOP_WAIT_SECONDS = 30.0
+# What a training job takes from loopline's side: MLflow's settings (and those of the object stores its
+# artifacts may go to), the session's run tags. Nothing else of this process's environment goes to the
+# cluster: its PATH and home mean nothing there, and loopline's own secrets (tokens, the audit key) stay.
+_PASSED_PREFIXES = ("MLFLOW_", "AZURE_STORAGE_", "AWS_")
+_PASSED = frozenset(
+    {RUN_TAGS_VARIABLE, "LOOPLINE_WORKSPACE", "_MLFLOW_SERVER_ARTIFACT_ROOT", "PYTHONUNBUFFERED"}
+)
+_LOCAL_SCHEMES = ("sqlite:", "file:")
+
+
+@contextmanager
+def snapshot(root: Path) -> Iterator[Path]:
+    """A copy of the files git sees in ``root`` (tracked, and untracked but not ignored): what the job
+    runs, without the virtual environments, caches and state folders a project keeps beside its code."""
+    listed = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    with tempfile.TemporaryDirectory(prefix="loopline-ray-") as scratch:
+        folder = Path(scratch) / root.name
+        for name in filter(None, listed):
+            source = root / name
+            if source.is_file():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, folder / name)
+        folder.mkdir(exist_ok=True)
+        yield folder
+
+
+def _refuse_unreachable_stores(target: RayTarget, env: dict[str, str]) -> None:
+    if target.on_this_machine:
+        return
+    for key in ("MLFLOW_TRACKING_URI", "_MLFLOW_SERVER_ARTIFACT_ROOT"):
+        value = env.get(key, "")
+        if value.startswith(_LOCAL_SCHEMES) or value.startswith("/"):
+            raise UsageError(
+                f"compute target '{target.name}' is another machine, and dev's MLflow store is on this one "
+                f"({key}={value}); give the dev workspace a PostgreSQL tracking store and an object store "
+                "for artifacts (docs/team-deployment.md)"
+            )
+
+
+def _watchdog(target: RayTarget, job_id: str) -> subprocess.Popen[bytes]:
+    """A process that stops ``job_id`` when this one dies without saying the job is over."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopline.compute.watchdog", target.address, job_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C to loopline's group must not end it first
+    )
+
+
+def _stop(client: Any, job_id: str) -> None:
+    try:
+        client.stop_job(job_id)
+        deadline = time.monotonic() + _STOP_WAIT_SECONDS
+        while time.monotonic() < deadline and not client.get_job_status(job_id).is_terminal():
+            time.sleep(_POLL_SECONDS)
+    except Exception:  # the cluster went away: nothing left to stop from here
+        pass
+
+
+def _follow(client: Any, job_id: str, log: Any, on_line: Callable[[str], None], timeout: float | None) -> Any:
+    """Pass the job's log on, line by line, until it ends; its final status."""
+    shown = 0
+    deadline = None if timeout is None else time.monotonic() + timeout + 60  # a backstop to the job's own
+    while True:
+        status = client.get_job_status(job_id)
+        text = client.get_job_logs(job_id)
+        for line in text[shown:].splitlines(keepends=True):
+            if not line.endswith("\n") and not status.is_terminal():
+                break  # a line still being written: pass it on whole, next time
+            shown += len(line)
+            log.write(line)
+            on_line(line.rstrip("\n"))
+        if status.is_terminal():
+            return status
+        if deadline is not None and time.monotonic() > deadline:
+            _stop(client, job_id)
+            return client.get_job_status(job_id)
+        time.sleep(_POLL_SECONDS)
+
+
+def run_job(
+    target: RayTarget,
+    *,
+    folder: Path,
+    entrypoint: list[str],
+    kind: str,
+    env: dict[str, str],
+    log_path: Path,
+    on_line: Callable[[str], None],
+    timeout: float | None = None,
+) -> str | None:
+    """Run ``entrypoint`` as a Ray job with ``folder`` as its working directory, passing each line of its
+    log to ``on_line`` (and to ``log_path``); stop it if this process is interrupted or dies. None when
+    it succeeded, else why it did not."""
+    ray = target.import_ray()
+    settings = target.settings
+    runtime_env: dict[str, Any] = {"working_dir": str(folder), "env_vars": env}
+    if settings.pip:
+        runtime_env["pip"] = list(settings.pip)
+    try:
+        client = ray.job_submission.JobSubmissionClient(target.address)
+        job_id = str(
+            client.submit_job(
+                entrypoint=shlex.join(entrypoint),
+                runtime_env=runtime_env,
+                entrypoint_num_cpus=settings.num_cpus if kind == "training" else 0,
+                entrypoint_num_gpus=settings.num_gpus if kind == "training" else 0,
+                entrypoint_memory=(settings.memory_mb or 0) * 2**20 if kind == "training" else 0,
+                metadata={"loopline": kind},
+            )
+        )
+    except Exception as exc:  # not reachable, or not a Ray dashboard
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreUnavailable(
+            what=f"Ray cluster '{target.name}'", where=target.address, reason=reason
+        ) from None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    watchdog = _watchdog(target, job_id)
+    try:
+        with log_path.open("w", encoding="utf-8") as log:
+            status = _follow(client, job_id, log, on_line, timeout)
+    except BaseException:
+        _stop(client, job_id)
+        raise
+    finally:
+        assert watchdog.stdin is not None
+        watchdog.stdin.write(b"over\n")
+        watchdog.stdin.close()
+        watchdog.wait()
+    if status == ray.job_submission.JobStatus.SUCCEEDED:
+        return None
+    message = (client.get_job_info(job_id).message or "").strip().splitlines()[-1:] or [str(status)]
+    return f"Ray job {job_id} on '{target.name}': {message[0]}"
+
+
+def run_on_ray(
+    target: RayTarget,
+    *,
+    root: Path,
+    command: str,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float,
+    on_line: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``command`` as a Ray job with ``env`` (the MLflow settings of a local run); raise on failure."""
+    passed = {key: value for key, value in env.items() if key in _PASSED or key.startswith(_PASSED_PREFIXES)}
+    _refuse_unreachable_stores(target, passed)
+    entrypoint = ["python", "-m", "loopline.compute.entry", "--timeout", f"{timeout:g}", "--", command]
+    with snapshot(root) as folder:
+        failure = run_job(
+            target,
+            folder=folder,
+            entrypoint=entrypoint,
+            kind="training",
+            env=passed,
+            log_path=log_path,
+            on_line=on_line or (lambda _line: None),
+            timeout=timeout,
+        )
+    if failure is not None:
+        raise TrainingFailed(command=command, outcome=f"failed as {failure}", log=log_path)

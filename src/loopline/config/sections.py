@@ -1,0 +1,348 @@
+"""The sections of ``loopline.yaml``, one pydantic model each, and the model of the whole file."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loopline.domain import Tier, canary_steps
+from loopline.errors import UsageError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _simple(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return value
+
+
+SimpleName = Annotated[str, AfterValidator(_simple)]
+"""A name that is safe in paths and URLs: a project's, a model's, a compute target's."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Strict):
+    """Where one workspace (or the shared registry) keeps its MLflow store and model files."""
+
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite file.")
+    registry_uri: str | None = Field(None, description="MLflow registry URI; default the tracking URI.")
+    artifact_location: str | None = Field(None, description="Where runs' artifacts go.")
+    model_store: str | None = Field(
+        None, description="Content-addressed model files; stores that share it share bytes."
+    )
+    endpoints_url: str | None = Field(
+        None, description="Base URL where this workspace's online endpoints are served."
+    )
+
+
+class ModelConfig(_Strict):
+    """The model the training entry point logs."""
+
+    name: SimpleName = Field(description="Registered model name.")
+    artifact_path: str = Field(
+        "model",
+        description="The name the entry point logs the model under (when unset and the training logs "
+        "one model, that one).",
+    )
+    select: Literal["only", "last"] = Field(
+        "only",
+        description="When several runs of one training log that model: only = refuse, last = the newest.",
+    )
+
+
+class TrainingConfig(_Strict):
+    """How the inner loop trains."""
+
+    command: str = Field("python train.py", description="Training entry point, run in the project root.")
+    experiment: str | None = Field(None, description="MLflow experiment in dev; default: the project.")
+    timeout_seconds: float = Field(3600, gt=0, description="Kill training after this long.")
+
+
+class GateConfig(_Strict):
+    """The inner loop's gate."""
+
+    file: str = Field("gate.yaml", description="Metric thresholds file, relative to the project root.")
+    evaluation_data: str | None = Field(
+        None,
+        description="Labelled data in the inbox datastore (CSV or Parquet; label and task as in "
+        "`validation`): loopline scores a model trained elsewhere on it and gates on the metrics it "
+        "computed itself, not on the uploader's claims.",
+    )
+
+
+class AttestationConfig(_Strict):
+    """Which GitHub Actions OIDC tokens attest an inner-loop run."""
+
+    issuer: str = Field(
+        "https://token.actions.githubusercontent.com", description="The OIDC issuer whose keys sign tokens."
+    )
+    audience: str = Field("loopline", description="The audience the workflow requests its token for.")
+    repository: str | None = Field(
+        None, description="owner/name on GitHub; default: from the URL of `registry.remote`."
+    )
+    workflow: str = Field(
+        ".github/workflows/inner-loop.yml", description="The workflow file allowed to attest runs."
+    )
+
+
+class RegistryConfig(_Strict):
+    """What the shared registry accepts."""
+
+    remote: str = Field(
+        "origin", description="The git remote fetched before an uploaded run's commit is looked up."
+    )
+    require: Literal["any", "ci-attested"] = Field(
+        "any",
+        description="`ci-attested`: only a run carrying a GitHub Actions OIDC token for this repository, "
+        "its commit and the inner-loop workflow is registered and shared.",
+    )
+    attestation: AttestationConfig = AttestationConfig()
+
+
+class ServingConfig(_Strict):
+    """How ``loopline serve`` answers."""
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    max_batch_rows: int = Field(
+        1024, gt=0, description="Most rows one model call scores for batched requests."
+    )
+    poll_seconds: float = Field(0.1, gt=0, le=1, description="How often servers look for changes.")
+    request_log: bool = Field(True, description="One JSON line per request on stdout.")
+    header_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="A request's headers must arrive within this time, else 408 and the connection closes.",
+    )
+    max_connections: int = Field(
+        4096,
+        gt=0,
+        description="Connections one worker holds at most (within its open-file limit); over it, the longest "
+        "idle one is closed, or the new one gets 503.",
+    )
+
+
+class ThresholdBound(_Strict):
+    """A metric's bounds."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class ValidationConfig(_Strict):
+    """How ``outer-loop test`` validates a candidate in the test workspace."""
+
+    endpoint: str | None = Field(None, description="The test workspace's endpoint (default: PROJECT-test).")
+    data: str = Field("heldout.csv", description="Held-out data in the inbox datastore (CSV or Parquet).")
+    label: str = Field("label", description="The column holding the true labels.")
+    task: Literal["classification", "regression"] = "classification"
+    thresholds: dict[str, ThresholdBound] = Field(
+        default_factory=lambda: {"accuracy": ThresholdBound(min=0.9)},
+        description="Metrics computed through the endpoint on the held-out data, and their bounds.",
+    )
+    challenger_metric: str = Field("accuracy", description="The metric the candidate is compared on.")
+    challenger_margin: float = Field(0.01, ge=0, description="How much worse than the champion is tolerated.")
+    latency_p95_ms: float = Field(250, gt=0, description="p95 of single-row requests through the endpoint.")
+    latency_requests: int = Field(50, gt=0, le=10000, description="How many requests measure latency.")
+
+
+class ReleaseConfig(_Strict):
+    """How ``outer-loop prod`` releases and ``rollback`` returns."""
+
+    endpoint: str | None = Field(None, description="The prod workspace's endpoint (default: the project).")
+    canary: list[int] = Field(
+        default_factory=list, description="Traffic steps for the new deployment, e.g. [10, 50, 100]."
+    )
+    watch_seconds: float = Field(30, ge=0, description="How long each canary step is watched.")
+    max_error_rate: float = Field(
+        0.01, ge=0, le=1, description="Largest share of 5xx answers a step may see."
+    )
+    max_p99_ms: float = Field(500, gt=0, description="Largest p99 latency a step may see.")
+    min_requests: int = Field(
+        20, ge=0, description="Fewer requests in a window than this: the step is not judged."
+    )
+    keep_deployments: int = Field(
+        2, ge=1, description="Deployments kept loaded (the live one and previous ones)."
+    )
+    require_validation: bool = Field(
+        True, description="Full tier: only versions that passed outer-loop test."
+    )
+
+    @field_validator("canary")
+    @classmethod
+    def _steps(cls, steps: list[int]) -> list[int]:
+        try:
+            return canary_steps(steps)
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
+
+
+class BatchConfig(_Strict):
+    """How batch jobs read and write."""
+
+    chunk_rows: int = Field(50_000, gt=0, description="Most rows scored at once.")
+    max_chunk_mb: float = Field(
+        256, gt=0, description="Memory cap of one chunk; chunks shrink to stay below."
+    )
+
+
+class RayTargetConfig(_Strict):
+    """A Ray cluster, reached through its Jobs API: training runs as a Ray job, batch scoring as a job
+    whose driver feeds an actor pool of Ray Data."""
+
+    kind: Literal["ray"] = Field(description="The engine: ray.")
+    address: str = Field(description="The cluster's Jobs API (its dashboard), e.g. http://head:8265.")
+    num_cpus: float = Field(
+        1, ge=0, description="CPUs for the training job, and for each batch scoring actor."
+    )
+    num_gpus: float = Field(
+        0, ge=0, description="GPUs for the training job, and for each batch scoring actor."
+    )
+    memory_mb: int | None = Field(None, gt=0, description="Memory reserved for the training job, in MiB.")
+    pip: list[str] = Field([], description="Packages the cluster installs for a job (Ray's runtime_env pip).")
+    workers: int = Field(2, gt=0, le=1000, description="Batch scoring actors, each loading the model once.")
+
+    @field_validator("address")
+    @classmethod
+    def _address_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("give the Ray Jobs API's URL (the dashboard), e.g. http://head:8265")
+        return value.rstrip("/")
+
+
+class ComputeConfig(_Strict):
+    """Where training and batch scoring run: ``local`` (this process's machine) or a named target."""
+
+    default: str = Field("local", description="The target used when a command names none.")
+    targets: dict[SimpleName, RayTargetConfig] = Field({}, description="Named compute targets.")
+
+    @model_validator(mode="after")
+    def _default_is_known(self) -> ComputeConfig:
+        if "local" in self.targets:
+            raise ValueError("'local' is this machine; name the target otherwise")
+        if self.default != "local" and self.default not in self.targets:
+            known = ", ".join(["local", *self.targets])
+            raise ValueError(f"default '{self.default}' is not a target (known: {known})")
+        return self
+
+
+class MonitoringConfig(_Strict):
+    """What online endpoints keep for monitoring, and what a check needs."""
+
+    sample_size: int = Field(5000, ge=0, description="Requests kept per deployment (older ones rotate out).")
+    sample_per_second: float = Field(
+        20, ge=0, description="Rows sampled per second per serving process (of requests' rows, at random)."
+    )
+    min_samples: int = Field(300, gt=0, description="Fewer samples in the window: insufficient evidence.")
+    window: str = Field("1h", description="The default window of `monitor check`, e.g. 30m, 1h, 1d.")
+    reference_artifact: str = Field(
+        "reference_data.parquet", description="A run artifact of training features."
+    )
+    policy: str = Field(
+        "monitoring/policy.yaml", description="The policy `policy evaluate` applies by default."
+    )
+
+
+class ControlPlaneConfig(_Strict):
+    """``loopline server``: failed sign-ins and the proxies in front of it."""
+
+    max_failed_sign_ins: int = Field(
+        10, gt=0, description="Failed sign-ins from one address within the window before it gets 429."
+    )
+    sign_in_window_seconds: float = Field(60, gt=0, description="The window failed sign-ins are counted in.")
+    max_upload_mb: int = Field(8192, gt=0, description="Largest upload of a trained run (compressed).")
+    max_upload_expanded_mb: int = Field(
+        16384, gt=0, description="Largest total size of an upload's files once unpacked."
+    )
+    max_upload_files: int = Field(10_000, gt=0, description="Most files an upload may unpack to.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the "
+        "client; from anyone else the header is ignored.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        """A list, or (from an environment variable) addresses separated by commas."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"'{value}' is not an IP address or network (like 10.0.0.0/8)") from None
+        return values
+
+
+class AuditConfig(_Strict):
+    """Where ``loopline audit checkpoint`` keeps the signed heads of the audit log."""
+
+    checkpoints: str | None = Field(
+        None,
+        description="A folder (relative to the project) or an fsspec URL (az://, s3://) that the database's "
+        "writers cannot change; `audit verify` checks the log against the newest checkpoint there.",
+    )
+
+
+class StateConfig(_Strict):
+    """loopline's own database (audit log, catalog, endpoints)."""
+
+    url: str | None = Field(None, description="SQLAlchemy URL; default a SQLite file under .loopline/.")
+
+
+class DatastoreConfig(_Strict):
+    """A datastore's location."""
+
+    url: str | None = Field(None, description="A folder or an fsspec URL.")
+    seed: str | None = Field(
+        None, description="A project folder whose files `loopline up` copies in when they are missing."
+    )
+
+
+class ProjectConfig(_Strict):
+    """The whole of ``loopline.yaml``."""
+
+    project: SimpleName
+    tier: Tier
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    gate: GateConfig = GateConfig()
+    registry: RegistryConfig = RegistryConfig()
+    state: StateConfig = StateConfig()
+    serving: ServingConfig = ServingConfig()
+    validation: ValidationConfig = ValidationConfig()
+    release: ReleaseConfig = ReleaseConfig()
+    batch: BatchConfig = BatchConfig()
+    compute: ComputeConfig = ComputeConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    control_plane: ControlPlaneConfig = ControlPlaneConfig()
+    audit: AuditConfig = AuditConfig()
+    workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
+    datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
+
+    @model_validator(mode="after")
+    def _stores_are_isolated(self) -> ProjectConfig:
+        seen: dict[str, str] = {}
+        for name, store in self.workspaces.items():
+            uri = store.tracking_uri
+            if uri is None:
+                continue
+            if uri in seen:
+                raise ValueError(
+                    f"workspaces.{name}.tracking_uri is the same store as workspaces.{seen[uri]}; "
+                    "workspaces are isolated, so give each its own"
+                )
+            seen[uri] = name
+        return self

@@ -1,0 +1,163 @@
+"""Training jobs and batch scoring on a real local Ray cluster, against the local executor."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+import loopline
+from loopline.errors import UsageError
+from loopline.instance import Instance
+from tests.batch.test_jobs import big_csv, predictions
+from tests.compute.conftest import Cluster
+from tests.conftest import ProjectFactory
+from tests.helpers import cli_process, commit_all, edit_yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+SLOW_TRAIN = """\
+import time
+
+print("training started", flush=True)
+time.sleep(300)
+"""
+
+
+def on_ray(project: Path, cluster: Cluster, **settings: object) -> None:
+    """Name the cluster ``lab`` in the project's compute targets, and commit."""
+    target = {"kind": "ray", "address": cluster.address, **settings}
+    edit_yaml(project / "loopline.yaml", compute={"default": "local", "targets": {"lab": target}})
+    commit_all(project, "A Ray cluster to train and score on")
+
+
+def ray_jobs(cluster: Cluster) -> list[object]:
+    return [job for job in JobSubmissionClient(cluster.address).list_jobs() if job.metadata.get("loopline")]
+
+
+def test_training_on_ray_registers_the_same_kind_of_version_as_a_local_run(
+    new_project: ProjectFactory, ray_cluster: Cluster
+) -> None:
+    project = new_project("simple")
+    on_ray(project, ray_cluster)
+    before = len(ray_jobs(ray_cluster))
+    result = loopline.inner_loop(project, compute="lab")
+    assert result.created and result.trained and result.dev.version == 1 and result.shared.version == 1
+    instance = Instance.open(project)
+    run = instance.store("dev").run(result.run_id)
+    # the run carries loopline's tags, set on the cluster by loopline's MLflow plugin, as a local run does
+    assert run.tags["mlflow.source.git.commit"] == result.git_commit
+    assert run.tags["loopline.session"] and run.status == "FINISHED"
+    assert result.dev.provenance == "built-here" and result.dev.git_commit == result.git_commit
+    assert result.log_path is not None and "Running entrypoint for job" in Path(result.log_path).read_text()
+    jobs = ray_jobs(ray_cluster)
+    assert len(jobs) == before + 1 and jobs[-1].status == JobStatus.SUCCEEDED
+    # once per commit: a rerun registers nothing and submits no job
+    again = loopline.inner_loop(project, compute="lab")
+    assert not again.created and not again.trained and again.dev.version == 1
+    assert len(ray_jobs(ray_cluster)) == before + 1
+
+
+def test_interrupting_or_killing_loopline_stops_the_ray_job(
+    new_project: ProjectFactory, ray_cluster: Cluster
+) -> None:
+    project = new_project("simple", "slow")
+    (project / "slow_train.py").write_text(SLOW_TRAIN)
+    edit_yaml(project / "loopline.yaml", **{"training": {"command": "python slow_train.py"}})
+    on_ray(project, ray_cluster)
+    client = JobSubmissionClient(ray_cluster.address)
+    for stop in (signal.SIGINT, signal.SIGKILL):
+        known = {job.submission_id for job in ray_jobs(ray_cluster)}
+        child = subprocess.Popen(
+            [str(Path(sys.executable).with_name("loopline")), "inner-loop", "--compute", "lab"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert child.stdout is not None
+        for line in child.stdout:  # the script runs on the cluster, its output streamed back
+            if "training started" in line:
+                break
+        job = next(job for job in ray_jobs(ray_cluster) if job.submission_id not in known)
+        assert client.get_job_status(job.submission_id) == JobStatus.RUNNING
+        child.send_signal(stop)
+        child.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while client.get_job_status(job.submission_id) != JobStatus.STOPPED and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert client.get_job_status(job.submission_id) == JobStatus.STOPPED, stop
+
+
+def test_a_cluster_on_another_machine_is_refused_while_dev_is_a_local_file(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    target = {"kind": "ray", "address": "http://10.0.0.7:8265"}
+    edit_yaml(project / "loopline.yaml", compute={"default": "local", "targets": {"far": target}})
+    commit_all(project, "A remote cluster")
+    with pytest.raises(UsageError, match="compute target 'far' is another machine, and dev's MLflow store"):
+        loopline.inner_loop(project, compute="far")
+    unknown = cli_process("inner-loop", "--compute", "nowhere", cwd=project)
+    assert unknown.exit_code == 2
+    assert "--compute names 'nowhere', which is not a compute target (known: local, far)" in unknown.stderr
+
+
+@pytest.fixture
+def scored_on_ray(trained_project: ProjectFactory, ray_cluster: Cluster) -> Path:
+    project = trained_project("simple")
+    edit_yaml(project / "loopline.yaml", batch={"chunk_rows": 10_000, "max_chunk_mb": 64})
+    on_ray(project, ray_cluster, workers=2)
+    big_csv(project, project / ".loopline" / "datastores" / "inbox" / "big")
+    loopline.register_data("big", "inbox://big", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "local", version=1, project=project)
+    loopline.create_batch_deployment("scorer", "ray", version=1, compute="lab", project=project)
+    return project
+
+
+def output_of(project: Path, job_id: str) -> Path:
+    return project / ".loopline" / "datastores" / "predictions" / "scorer" / job_id
+
+
+def test_a_batch_job_on_ray_killed_midway_resumes_to_the_local_output_row_for_row(
+    scored_on_ray: Path,
+) -> None:
+    project = scored_on_ray
+    here = loopline.batch_invoke("scorer", "big", project=project)
+    expected = predictions(output_of(project, here.id))
+    assert here.compute == "local" and expected["row"].tolist() == list(range(60_000))
+    # on the deployment's target (lab); the driver dies once the first part is recorded
+    crashed = cli_process(
+        "batch",
+        "invoke",
+        "scorer",
+        "--input",
+        "big",
+        "--deployment",
+        "ray",
+        cwd=project,
+        env={"LOOPLINE_FAILPOINT": "batch-after-chunk"},
+    )
+    assert crashed.exit_code == 137, crashed.stderr
+    job = loopline.batch_jobs("scorer", project=project)[0]
+    assert job.status == "failed" and job.compute == "lab" and job.chunks_done == 1
+    folder = output_of(project, job.id)
+    assert not (folder / "_lineage.json").exists()
+    # resumed where it ran: only the missing parts are scored, and the output is the local one
+    resumed = cli_process("batch", "job", "resume", job.id, "--json", cwd=project)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.json()["status"] == "succeeded" and resumed.json()["compute"] == "lab"
+    pd.testing.assert_frame_equal(predictions(folder), expected)
+    local, ray = (
+        json.loads((output_of(project, j) / "_lineage.json").read_text()) for j in (here.id, job.id)
+    )
+    assert (ray["compute"], ray["chunks"], ray["parts"]) == ("lab", local["chunks"], local["parts"])
+    assert ray["chunks"] == 6 and ray["rows"] == 60_000 and ray["input"] == local["input"]
