@@ -1,6 +1,6 @@
 """Serving throughput and latency: `loopline serve` against `mlflow models serve` and an empty ASGI app.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 5] [--workers 1] [--rounds 5]
+    .venv/bin/python benchmarks/serving.py [--seconds 5] [--workers 1] [--rounds 5] [--model forest]
 
 In one run, on 127.0.0.1, with the same number of worker processes: the sample model is trained and
 registered, then served by `mlflow models serve --env-manager local` (the baseline) and by `loopline
@@ -8,7 +8,8 @@ serve`; an ASGI app that answers every POST with a fixed body runs on the same H
 (uvicorn with uvloop and httptools; the ceiling the machine sets). wrk drives each with 1-row and 100-row
 requests at 1, 8 and 32 connections for a fixed number of seconds. Targets at 32 clients, 1-row
 requests: at least 20x the baseline's requests/s, at most 1/20 of its p99, and at least half the
-requests/s of the empty app, judged on the median of paired back-to-back runs of the two.
+requests/s of the empty app, judged on the median of paired back-to-back runs of the two. With
+`--model forest` the model is a random forest of 200 trees (served by treelite where that is faster).
 """
 
 from __future__ import annotations
@@ -127,11 +128,22 @@ def latency(out: str, which: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def prepare(scratch: Path) -> tuple[Path, Path, str, dict[tuple[str, int], Path]]:
+FOREST = (
+    "RandomForestClassifier(n_estimators=200, random_state=0)",
+    "from sklearn.ensemble import RandomForestClassifier",
+)
+
+
+def prepare(scratch: Path, model: str) -> tuple[Path, Path, str, dict[tuple[str, int], Path]]:
     """A project with two model versions deployed to endpoint `bench`; the request bodies."""
     project = scratch / "bench"
     loopline = BIN / "loopline"
     run(loopline, "init", project, "--tier", "simple")
+    if model == "forest":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.helpers import with_model
+
+        with_model(project, *FOREST)
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-qm", "bench", cwd=project)
     run(loopline, "up", cwd=project)
@@ -305,13 +317,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="paired runs for the ratio to the empty app")
+    parser.add_argument(
+        "--model",
+        choices=["sample", "forest"],
+        default="sample",
+        help="the sample's logistic regression, or a random forest of 200 trees on the same data",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (benchmarks/run does it)")
     scratch = Path(tempfile.mkdtemp(prefix="loopline-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        project, folder, key, bodies = prepare(scratch)
+        project, folder, key, bodies = prepare(scratch, args.model)
         ports = start(scratch, project, folder, args.workers, processes)
         memory = {
             "mlflow models serve": rss_mb(processes[0].pid),

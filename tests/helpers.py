@@ -194,3 +194,26 @@ def mlflow_client(project: Path, workspace: str) -> Any:
 
     location = load_config(project).store(workspace)
     return MlflowClient(tracking_uri=location.tracking_uri, registry_uri=location.registry_uri)
+
+
+LINEAR = (
+    '    model = make_pipeline(\n        StandardScaler(), LogisticRegression(C=float(params["C"]), '
+    'max_iter=int(params["max_iter"]))\n    )'
+)
+
+
+def with_model(project: Path, estimator: str, imported: str) -> None:
+    """Make the sample's training script fit ``estimator`` instead of its logistic regression (not
+    committed)."""
+    script = project / "train.py"
+    text = script.read_text()
+    assert LINEAR in text, "the sample's training script changed: update this test"
+    text = text.replace(LINEAR, f"    model = {estimator}").replace(
+        "from sklearn.linear_model import LogisticRegression", imported
+    )
+    # MLflow saves scikit-learn models with skops, which loads tree nodes only when told they are trusted
+    text = text.replace(
+        "input_example=x_valid.head(3),",
+        'input_example=x_valid.head(3),\n            skops_trusted_types=["sklearn.tree._tree.Tree"],',
+    )
+    script.write_text(text)

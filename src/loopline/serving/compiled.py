@@ -1,4 +1,5 @@
-"""Fitted scikit-learn pipelines of scalers and a linear model, predicted with numpy alone.
+"""Fitted scikit-learn pipelines of scalers and a linear model, predicted with numpy alone, or of scalers
+and a tree ensemble, predicted by treelite (``trees.py``).
 
 scikit-learn's own ``predict`` re-validates its input at every step (about 0.25 ms a call whatever the
 batch size); the arithmetic of a scaler and a linear model is a few microseconds. For estimators of exactly
@@ -9,14 +10,14 @@ Anything else is served by the estimator's own ``predict``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["compile_predict"]
+from loopline.serving.trees import Step, fastest, tree_step
 
-Step = Callable[[np.ndarray], np.ndarray]
+__all__ = ["OWN", "Compiled", "compile_or_say_why", "compile_predict"]
 
 _LINEAR_CLASSIFIERS = frozenset(
     {"LogisticRegression", "RidgeClassifier", "LinearSVC", "SGDClassifier", "Perceptron"}
@@ -86,15 +87,36 @@ def _linear(model: Any) -> Step | None:
     return None
 
 
-def _chain(estimator: Any) -> list[Step] | None:
+def _final(model: Any) -> tuple[Step, str] | None:
+    linear = _linear(model)
+    if linear is not None:
+        return linear, "numpy"
+    trees = tree_step(model)
+    return None if trees is None else (trees, "treelite")
+
+
+def _chain(estimator: Any) -> tuple[list[Step], str] | None:
+    """The steps of ``estimator`` and what predicts its final one (numpy or treelite); None when a step
+    is of a class not handled here."""
     if _is(estimator, "Pipeline", "sklearn.pipeline"):
         steps = [_scaler(step) for _, step in estimator.steps[:-1]]
-        final = _linear(estimator.steps[-1][1])
+        final = _final(estimator.steps[-1][1])
         if final is None or any(step is None for step in steps):
             return None
-        return [*(step for step in steps if step is not None), final]
-    final = _linear(estimator)
-    return None if final is None else [final]
+        return [*(step for step in steps if step is not None), final[0]], final[1]
+    final = _final(estimator)
+    return None if final is None else ([final[0]], final[1])
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A predict function that answers as the estimator's own, and how it does (for the deployment's info)."""
+
+    predict: Step
+    path: str
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.predict(x)
 
 
 def _probe(example: np.ndarray, rows: int = 64) -> np.ndarray:
@@ -105,11 +127,23 @@ def _probe(example: np.ndarray, rows: int = 64) -> np.ndarray:
     return np.concatenate([example, np.zeros((1, example.shape[1])), base + noise])
 
 
-def compile_predict(estimator: Any, example: np.ndarray) -> Step | None:
-    """A numpy function predicting as ``estimator.predict`` does, or None when there is none to trust."""
-    steps = _chain(estimator)
-    if steps is None or example.ndim != 2 or example.shape[0] == 0:
-        return None
+OWN = "the model's own predict"
+
+
+def compile_predict(estimator: Any, example: np.ndarray) -> Compiled | None:
+    """A function predicting as ``estimator.predict`` does, or None when there is none to trust."""
+    compiled, _why = compile_or_say_why(estimator, example)
+    return compiled
+
+
+def compile_or_say_why(estimator: Any, example: np.ndarray) -> tuple[Compiled | None, str]:
+    """A function predicting as ``estimator.predict`` does, or None and why the estimator serves."""
+    chain = _chain(estimator)
+    if chain is None:
+        return None, f"{OWN} (no compiled form for {type(estimator).__name__})"
+    if example.ndim != 2 or example.shape[0] == 0:
+        return None, f"{OWN} (no input example to check a compiled form against)"
+    steps, engine = chain
 
     def predict(x: np.ndarray) -> np.ndarray:
         for step in steps:
@@ -121,7 +155,12 @@ def compile_predict(estimator: Any, example: np.ndarray) -> Step | None:
         expected = np.asarray(estimator.predict(probe))
         got = predict(probe)
     except Exception:  # the estimator is not what its class says: keep its own predict
-        return None
+        return None, f"{OWN} (its {engine} form failed on the probe rows)"
     if got.dtype != expected.dtype or not np.array_equal(got, expected):
-        return None
-    return predict
+        return None, f"{OWN} (its {engine} form does not answer the probe rows bit for bit)"
+    if engine == "numpy":
+        return Compiled(predict, "numpy: the fitted arithmetic, exactly as the estimator's predict"), ""
+    chosen = fastest(predict, estimator.predict, probe)
+    if chosen is None:
+        return None, f"{OWN} (faster than treelite at every batch size measured at load)"
+    return Compiled(*chosen), ""

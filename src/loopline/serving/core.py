@@ -163,6 +163,11 @@ class ScoringCore:
                 {
                     "ready": ready,
                     "endpoints": {n: dict(r.states) for n, r in self.routes.items()},
+                    # what answers each loaded deployment: compiled (numpy, treelite) or the model itself
+                    "serving": {
+                        n: {d: rt.model.path for d, rt in r.deployments.items()}
+                        for n, r in self.routes.items()
+                    },
                     # Without its database a replica keeps answering with the last routing table it read.
                     "database": self.stale or "following",
                 }

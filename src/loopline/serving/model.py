@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from loopline.errors import Refused
-from loopline.serving.compiled import compile_predict
+from loopline.serving.compiled import OWN, compile_or_say_why
 from loopline.serving.schema import InputSchema, Table, to_model_input
 
 __all__ = ["LoadedModel", "check_model", "load_model"]
@@ -36,7 +36,8 @@ class LoadedModel:
     predict: Callable[[Any], Any]
     batchable: bool
     example: Table | None
-    compiled: bool = False  # predicting with numpy alone (see serving/compiled.py)
+    compiled: bool = False  # predicting with numpy or treelite (see serving/compiled.py)
+    path: str = OWN  # what answers (and why not a compiled form), for /readyz
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
 
     @property
@@ -124,9 +125,11 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
         )
         example = model.example_input()
         if predict_fn == "predict" and isinstance(example, np.ndarray):
-            compiled = compile_predict(estimator, example)
+            compiled, why = compile_or_say_why(estimator, example)
             if compiled is not None:
-                model.predict, model.compiled = compiled, True
+                model.predict, model.compiled, model.path = compiled, True, compiled.path
+            else:
+                model.path = why
         return model
     import mlflow.pyfunc
 
