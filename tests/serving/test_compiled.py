@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import LinearSVC
 
-from loopline.serving.compiled import compile_predict
+from loopline.serving.compiled import compile_or_say_why, compile_predict
 from loopline.serving.model import load_model
 from tests.helpers import model_version
 
@@ -142,7 +142,9 @@ def test_a_forest_is_faster_compiled_for_one_row() -> None:
 def test_an_ensemble_treelite_reads_wrongly_keeps_its_own_predict() -> None:
     x, y = load_diabetes(return_X_y=True)
     boosted = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
-    assert compile_predict(boosted, x[:5]) is None  # its answers differ: the probe refuses it
+    compiled, why = compile_or_say_why(boosted, x[:5])
+    assert compiled is None and compile_predict(boosted, x[:5]) is None  # its answers differ
+    assert why == "the model's own predict (its treelite form does not answer the probe rows bit for bit)"
 
 
 def test_other_estimators_keep_their_own_predict() -> None:

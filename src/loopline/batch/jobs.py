@@ -197,7 +197,10 @@ def invoke(
             f"batch endpoint '{endpoint}' has no deployment {deployment or '(no default yet)'}; "
             f"create one with `loopline batch-deployment create {endpoint} NAME --version N`"
         )
-    target = resolve(instance.settings.config.compute, compute or chosen.compute)
+    config = instance.settings.config.compute
+    target = (
+        resolve(config, compute) if compute else resolve(config, chosen.compute, f"deployment {chosen.name}")
+    )
     asset = get_asset(instance, input_asset, input_version)
     files = verified_files(instance, asset)
     job_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
@@ -247,7 +250,8 @@ def resume(
     chosen = next((d for d in info.deployments if d.name == job.deployment), None)
     if chosen is None or chosen.content_digest != _content_digest(instance, job_id):
         raise Refused(f"deployment {job.deployment} of '{job.endpoint}' is gone or changed; start a new job")
-    target = resolve(instance.settings.config.compute, compute or job.compute)
+    config = instance.settings.config.compute
+    target = resolve(config, compute) if compute else resolve(config, job.compute, f"batch job {job_id}")
     name, version = job.input.split(":")
     asset = get_asset(instance, name, int(version))
     if (target and target.name != job.compute) or (not target and job.compute != LOCAL):

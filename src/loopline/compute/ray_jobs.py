@@ -57,7 +57,7 @@ def snapshot(root: Path) -> Iterator[Path]:
 def _refuse_unreachable_stores(target: RayTarget, env: dict[str, str]) -> None:
     if target.on_this_machine:
         return
-    for key in ("MLFLOW_TRACKING_URI", "_MLFLOW_SERVER_ARTIFACT_ROOT"):
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "_MLFLOW_SERVER_ARTIFACT_ROOT"):
         value = env.get(key, "")
         if value.startswith(_LOCAL_SCHEMES) or value.startswith("/"):
             raise UsageError(

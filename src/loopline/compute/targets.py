@@ -46,16 +46,17 @@ class RayTarget:
         return ray
 
 
-def resolve(config: ComputeConfig, name: str | None) -> RayTarget | None:
-    """The target ``name`` (default ``compute.default``); None for ``local``."""
+def resolve(config: ComputeConfig, name: str | None, where: str = "--compute") -> RayTarget | None:
+    """The target ``name`` (default ``compute.default``); None for ``local``. ``where`` says where the
+    name came from, for the error when ``loopline.yaml`` has no such target."""
     chosen = name or config.default
     if chosen == LOCAL:
         return None
     settings = config.targets.get(chosen)
     if settings is None:
         known = ", ".join([LOCAL, *config.targets])
-        where = "--compute" if name else "compute.default"
-        raise (UsageError if name else ConfigError)(
+        where = where if name else "compute.default"
+        raise (UsageError if where == "--compute" else ConfigError)(
             f"{where} names '{chosen}', which is not a compute target (known: {known}); "
             "add it under compute.targets in loopline.yaml"
         )
