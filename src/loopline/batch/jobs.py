@@ -102,11 +102,11 @@ def _job(row: Any) -> BatchJob:
     )
 
 
-def _alive(instance: Instance, job_id: str, claim: bool = False) -> None:
-    """This process is running the job (``claim``: from now on, as ``running``)."""
+def _alive(instance: Instance, job_id: str, claim: str | None = None) -> None:
+    """This process is running the job (``claim``: from now on, as ``running``, on that compute target)."""
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
-    if claim:
-        values.update(status="running", error=None, host=HOST, pid=os.getpid())
+    if claim is not None:
+        values.update(status="running", error=None, host=HOST, pid=os.getpid(), compute=claim)
     with instance.db.write() as connection:
         connection.execute(update(batch_jobs).where(batch_jobs.c.id == job_id).values(**values))
 
@@ -254,15 +254,8 @@ def resume(
     target = resolve(config, compute) if compute else resolve(config, job.compute, f"batch job {job_id}")
     name, version = job.input.split(":")
     asset = get_asset(instance, name, int(version))
-    if (target and target.name != job.compute) or (not target and job.compute != LOCAL):
-        _record_compute(instance, job.id, target.name if target else LOCAL)
     files = verified_files(instance, asset)
     return _run(instance, job, chosen, asset, files, reporter or NullReporter(), target)
-
-
-def _record_compute(instance: Instance, job_id: str, compute: str) -> None:
-    with instance.db.write() as connection:
-        connection.execute(update(batch_jobs).where(batch_jobs.c.id == job_id).values(compute=compute))
 
 
 def _content_digest(instance: Instance, job_id: str) -> str:
@@ -284,7 +277,7 @@ def _run(
     started = time.monotonic()
     work = _Work(instance, job, deployment, asset, files, f"{job.endpoint}/{job.id}", reporter)
     folder = work.folder
-    _alive(instance, job.id, claim=True)
+    _alive(instance, job.id, claim=target.name if target else LOCAL)
     try:
         with Heartbeat(HEARTBEAT_SECONDS, lambda: _alive(instance, job.id)):
             rows, chunks, peak = _score_here(work) if target is None else _score_on_ray(target, work)

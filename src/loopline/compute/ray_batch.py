@@ -60,7 +60,9 @@ class ChunkScorer:
         return {"done": [",".join(done)]}  # "INDEX ROWS BYTES" of each chunk
 
     def __del__(self) -> None:
-        self.model.close()
+        model = getattr(self, "model", None)  # absent when __init__ failed (a changed model file, say)
+        if model is not None:
+            model.close()
 
 
 def main() -> int:
