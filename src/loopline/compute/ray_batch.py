@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline.compute.chunks import Chunk, part_bytes, part_name, read_run, runs
-from loopline.compute.ray_jobs import run_job
+from loopline.compute.ray_jobs import STORE_CREDENTIALS, run_job
 from loopline.compute.targets import RayTarget
 from loopline.errors import ComputeFailed
 from loopline.storage.datastores import Datastore
@@ -31,8 +31,6 @@ __all__ = ["ChunkScorer", "main", "score_on_ray"]
 SPEC = "loopline-batch.json"
 MARK = "loopline-part "
 """How the driver's log says a part was written: ``loopline-part INDEX ROWS BYTES``."""
-# What the actors need to reach object stores, passed on when this process has it.
-_CREDENTIALS = ("AZURE_STORAGE_", "AWS_", "GOOGLE_APPLICATION_CREDENTIALS")
 
 
 class ChunkScorer:
@@ -126,7 +124,7 @@ def score_on_ray(
             index, rows, size = (int(value) for value in text.removeprefix(MARK).split())
             on_chunk(index, rows, size)
 
-    env = {key: value for key, value in os.environ.items() if key.startswith(_CREDENTIALS)}
+    env = {key: value for key, value in os.environ.items() if key.startswith(STORE_CREDENTIALS)}
     with tempfile.TemporaryDirectory(prefix="loopline-ray-batch-") as scratch:
         (Path(scratch) / SPEC).write_text(json.dumps(spec))
         failure = run_job(

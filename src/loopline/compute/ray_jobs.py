@@ -24,14 +24,16 @@ from loopline.errors import StoreUnavailable, TrainingFailed, UsageError
 from loopline.git import run_git
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 
-__all__ = ["run_job", "run_on_ray", "snapshot"]
+__all__ = ["STORE_CREDENTIALS", "run_job", "run_on_ray", "snapshot"]
 
 _POLL_SECONDS = 0.5
 _STOP_WAIT_SECONDS = 30.0
 # What a training job takes from loopline's side: MLflow's settings (and those of the object stores its
 # artifacts may go to), the session's run tags. Nothing else of this process's environment goes to the
 # cluster: its PATH and home mean nothing there, and loopline's own secrets (tokens, the audit key) stay.
-_PASSED_PREFIXES = ("MLFLOW_", "AZURE_STORAGE_", "AWS_")
+STORE_CREDENTIALS = ("AZURE_STORAGE_", "AWS_", "GOOGLE_APPLICATION_CREDENTIALS")
+"""Variables (by prefix) that let a job on the cluster reach the object stores, passed on when set here."""
+_PASSED_PREFIXES = ("MLFLOW_", *STORE_CREDENTIALS)
 _PASSED = frozenset(
     {RUN_TAGS_VARIABLE, "LOOPLINE_WORKSPACE", "_MLFLOW_SERVER_ARTIFACT_ROOT", "PYTHONUNBUFFERED"}
 )
