@@ -22,6 +22,7 @@ __all__ = [
     "MetricCheck",
     "ModelVersionInfo",
     "Provenance",
+    "ServingPath",
     "Tier",
     "canary_steps",
     "parse_duration",
@@ -244,6 +245,21 @@ class GateResult:
 
 
 @dataclass(frozen=True)
+class ServingPath:
+    """What answers a deployment in one serving process (a compiled form or the model's own predict, and
+    why), as that process reported it when it loaded the deployment's files; ``seen_at`` is when it last
+    said so (every minute while it runs)."""
+
+    replica: str
+    path: str
+    seen_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"replica": self.replica, "path": self.path, "seen_at": self.seen_at.isoformat()}
+
+
+@dataclass(frozen=True)
 class DeploymentInfo:
     """One deployment of an online endpoint: a model version and its share of the traffic."""
 
@@ -258,10 +274,12 @@ class DeploymentInfo:
     created_by: str | None = None
     compute: str | None = None
     """A batch deployment's compute target (None: ``compute.default``)."""
+    serving: tuple[ServingPath, ...] | None = None
+    """What answers it in each serving process that loaded it; None where not asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
-        shown = {
+        shown: dict[str, Any] = {
             "name": self.name,
             "model": self.model,
             "version": self.version,
@@ -271,6 +289,8 @@ class DeploymentInfo:
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "created_by": self.created_by,
         }
+        if self.serving is not None:
+            shown["serving"] = [path.to_dict() for path in self.serving]
         return {**shown, "compute": self.compute} if self.compute else shown
 
 

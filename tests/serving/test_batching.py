@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -74,3 +75,37 @@ def test_a_single_request_is_answered_whatever_the_load(busy: bool) -> None:
         return (await batcher.submit(np.array([[4.0]]))).tolist()
 
     assert asyncio.run(scenario()) == [8.0]
+
+
+def test_a_slow_batch_is_predicted_off_the_loop_while_small_ones_are_answered() -> None:
+    released = threading.Event()
+    threads: dict[int, str] = {}
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        threads[rows.shape[0]] = threading.current_thread().name
+        if rows.shape[0] >= 100 and not released.wait(10):  # held until the small request is answered
+            raise TimeoutError("the small request was not answered while the large batch ran")
+        return rows[:, 0] * 2
+
+    async def scenario() -> tuple[list[float], list[float]]:
+        batcher = Batcher(predict, asyncio.get_running_loop(), max_rows=1000, slow_rows=100)
+        large = batcher.submit(np.ones((500, 1)))
+        await asyncio.sleep(0.01)  # the large batch is now on a worker thread
+        small = await batcher.submit(np.array([[3.0]]))
+        released.set()
+        return small.tolist(), list(await large)
+
+    small, large = asyncio.run(scenario())
+    assert small == [6.0] and large == [2.0] * 500
+    assert threads[500].startswith("loopline-predict") and threads[1] == threading.main_thread().name
+
+
+def test_a_slow_batch_that_breaks_the_model_fails_only_its_bad_request() -> None:
+    async def scenario() -> list[object]:
+        batcher = Batcher(doubling([]), asyncio.get_running_loop(), max_rows=1000, slow_rows=50)
+        futures = [batcher.submit(np.full((40, 1), v)) for v in (1.0, -1.0, 3.0)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    good, bad, other = asyncio.run(scenario())
+    assert list(good) == [2.0] * 40 and other.tolist() == [6.0] * 40  # type: ignore[union-attr]
+    assert isinstance(bad, ValueError)

@@ -7,12 +7,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.decomposition import PCA
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
@@ -31,6 +34,7 @@ from sklearn.svm import LinearSVC
 
 from loopline.serving.compiled import compile_or_say_why, compile_predict
 from loopline.serving.model import load_model
+from loopline.serving.trees import split_rows
 from tests.helpers import model_version
 
 
@@ -100,6 +104,25 @@ TREES: dict[str, tuple[Any, str]] = {
     "extra trees, binary": (ExtraTreesClassifier(n_estimators=100, random_state=0), "cancer"),
     "extra trees regressor": (ExtraTreesRegressor(n_estimators=50, random_state=0), "diabetes"),
     "gradient boosting, three classes": (GradientBoostingClassifier(n_estimators=30, random_state=0), "iris"),
+    "gradient boosting, binary": (GradientBoostingClassifier(n_estimators=50, random_state=0), "cancer"),
+    "gradient boosting regressor": (GradientBoostingRegressor(random_state=0), "diabetes"),
+    "gradient boosting regressor from zero": (
+        GradientBoostingRegressor(init="zero", random_state=0),
+        "diabetes",
+    ),
+    "histogram boosting, binary": (HistGradientBoostingClassifier(max_iter=50, random_state=0), "cancer"),
+    "histogram boosting, three classes": (
+        HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        "iris",
+    ),
+    "scaled histogram boosting regressor": (
+        make_pipeline(StandardScaler(), HistGradientBoostingRegressor(random_state=0)),
+        "diabetes",
+    ),
+    "histogram boosting, Poisson loss": (
+        HistGradientBoostingRegressor(loss="poisson", max_iter=50, random_state=0),
+        "diabetes",
+    ),
 }
 
 
@@ -139,12 +162,50 @@ def test_a_forest_is_faster_compiled_for_one_row() -> None:
     assert "treelite" in compiled.path
 
 
-def test_an_ensemble_treelite_reads_wrongly_keeps_its_own_predict() -> None:
+def test_rows_at_the_split_thresholds_are_part_of_the_probe() -> None:
     x, y = load_diabetes(return_X_y=True)
-    boosted = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
-    compiled, why = compile_or_say_why(boosted, x[:5])
-    assert compiled is None and compile_predict(boosted, x[:5]) is None  # its answers differ
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(x, y)
+    rows = split_rows(forest, x[:5])
+    assert rows is not None and len(rows) == 3 * 256
+    thresholds = {
+        (int(f), np.float32(t))
+        for e in forest.estimators_
+        for f, t in zip(e.tree_.feature, e.tree_.threshold, strict=True)
+        if f >= 0
+    }
+    at = rows[::3]
+    changed = at != x[np.arange(len(at)) % 5]
+    assert (changed.sum(axis=1) <= 1).all()  # one feature moved per row, onto a threshold
+    assert all(
+        (int(f), np.float32(at[i, f])) in thresholds for i, f in zip(*np.nonzero(changed), strict=True)
+    )
+    assert (rows[1::3] < rows[::3]).any() and (rows[2::3] > rows[::3]).any()  # and just either side of it
+
+
+def test_a_forest_whose_predict_differs_from_its_trees_keeps_its_own_predict() -> None:
+    x, y = load_diabetes(return_X_y=True)
+    forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(x, y)
+    honest = forest.predict
+    forest.predict = lambda rows: honest(rows) + 1e-9  # type: ignore[method-assign]
+    compiled, why = compile_or_say_why(forest, x[:5])
+    assert compiled is None
     assert why == "the model's own predict (its treelite form does not answer the probe rows bit for bit)"
+
+
+def test_a_custom_step_in_a_pipeline_keeps_its_own_predict_and_says_which() -> None:
+    x, y = load_diabetes(return_X_y=True)
+
+    class Clipped(TransformerMixin, BaseEstimator):  # a user's own transformer: nothing compiles it
+        def fit(self, X: Any, y: Any = None) -> Clipped:
+            return self
+
+        def transform(self, X: Any) -> Any:
+            return np.clip(X, -0.1, 0.1)
+
+    model = make_pipeline(Clipped(), RandomForestRegressor(n_estimators=10, random_state=0)).fit(x, y)
+    compiled, why = compile_or_say_why(model, x[:5])
+    assert compiled is None
+    assert why == "the model's own predict (no compiled form for the pipeline step Clipped)"
 
 
 def test_other_estimators_keep_their_own_predict() -> None:

@@ -137,6 +137,9 @@ def test_two_replicas_follow_a_release_a_rollback_and_a_key_rotation_and_survive
 
         # Through the release, the rollback and the rotation: not one failed request on either replica.
         assert all(status == 200 for _, status, _, _ in load.answers), Counter(x[1] for x in load.answers)
+        # Each replica (the narrow one too) reported what answers every deployment it loaded.
+        reported = loopline.get_endpoint("proj", serving=True, project=project).deployments
+        assert all(len({path.replica for path in d.serving or ()}) == 2 for d in reported), reported
 
         # Kill replica 1 outright; replica 0 keeps answering every request sent to it.
         killed = time.monotonic()

@@ -1,6 +1,9 @@
-"""A random forest served by `loopline serve`: treelite answers as the model itself, at every batch size."""
+"""Tree ensembles served by `loopline serve`: treelite answers as the model itself, at every batch size, and
+`deployment show` tells what answers each deployment."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import numpy as np
@@ -9,44 +12,72 @@ import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, with_model
+from tests.helpers import cli, commit_all, with_model
 from tests.servers import Server
 
 pytestmark = pytest.mark.slow
 
+# A forest averages its trees; boosting adds them in order (its sum is taken in scikit-learn's order).
+MODELS = {
+    "forest": ("RandomForestClassifier(n_estimators=100, random_state=0)", "RandomForestClassifier"),
+    "boosted": (
+        "HistGradientBoostingClassifier(max_iter=60, random_state=0)",
+        "HistGradientBoostingClassifier",
+    ),
+}
 
-def test_a_forest_is_served_by_treelite_with_the_models_own_answers(new_project: ProjectFactory) -> None:
+
+def test_tree_ensembles_are_served_by_treelite_with_the_models_own_answers(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     import mlflow.pyfunc
 
     project = new_project("simple", "forest")
-    with_model(
-        project,
-        "RandomForestClassifier(n_estimators=100, random_state=0)",
-        "from sklearn.ensemble import RandomForestClassifier",
-    )
-    commit_all(project, "A forest")
-    loopline.inner_loop(project)
     keys = loopline.create_endpoint("trees", "dev", project=project).keys
-    loopline.create_deployment("trees", "blue", version=1, project=project)
-    source = next(m for m in loopline.status(project).models if m.workspace == "dev").source_uri
+    for version, (name, (estimator, kind)) in enumerate(MODELS.items(), start=1):
+        with_model(project, estimator, f"from sklearn.ensemble import {kind}")
+        commit_all(project, f"A {name}")
+        loopline.inner_loop(project)
+        loopline.create_deployment(
+            "trees", name, version=version, traffic=0 if version > 1 else None, project=project
+        )
+    sources = {m.version: m.source_uri for m in loopline.status(project).models if m.workspace == "dev"}
     heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
-    rng = np.random.default_rng(0)
-    rows = heldout.sample(n=1000, replace=True, random_state=0).reset_index(drop=True)
-    rows = rows * rng.uniform(0.8, 1.2, size=rows.shape)
-    expected = mlflow.pyfunc.load_model(source).predict(rows)
+    rows = heldout.sample(n=2000, replace=True, random_state=0).reset_index(drop=True)
+    rows = rows * np.random.default_rng(0).uniform(0.8, 1.2, size=rows.shape)
     with Server(project) as server:
         server.wait_ready()
-        path = httpx.get(f"{server.url}/readyz").json()["serving"]["trees"]["blue"]
-        assert path.startswith("treelite"), path
-        for size in (1, 32, 1000):
-            body = {
-                "dataframe_split": {"columns": list(rows.columns), "data": rows.head(size).values.tolist()}
-            }
-            answer = httpx.post(
-                f"{server.url}/endpoints/trees/invocations",
-                json=body,
-                headers={"Authorization": f"Bearer {keys['primary']}"},
-                timeout=30,
-            )
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["predictions"] == expected[:size].tolist(), size
+        paths = httpx.get(f"{server.url}/readyz").json()["serving"]["trees"]
+        for version, name in enumerate(MODELS, start=1):
+            assert paths[name].startswith("treelite"), paths[name]
+            expected = mlflow.pyfunc.load_model(sources[version]).predict(rows)
+            for size in (1, 32, 1000, 2000):
+                body = {
+                    "dataframe_split": {
+                        "columns": list(rows.columns),
+                        "data": rows.head(size).values.tolist(),
+                    }
+                }
+                answer = httpx.post(
+                    f"{server.url}/endpoints/trees/invocations",
+                    json=body,
+                    headers={"Authorization": f"Bearer {keys['primary']}", "loopline-deployment": name},
+                    timeout=30,
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["predictions"] == expected[:size].tolist(), (name, size)
+        shown = _reported(capsys, project, "boosted")
+        assert [p["path"] for p in shown["serving"]] == [paths["boosted"]]
+        human = cli(capsys, "deployment", "show", "trees", "forest", "-C", str(project))
+        assert f"serving {paths['forest']}" in " ".join(human.stdout.split())  # as words: rich wraps lines
+    assert _reported(capsys, project, "boosted")["serving"] == []  # the server stopped: nothing serves it
+
+
+def _reported(capsys: pytest.CaptureFixture[str], project: object, name: str) -> dict[str, object]:
+    """`deployment show --json` once a serving process has reported the deployment (within 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        shown = cli(capsys, "deployment", "show", "trees", name, "-C", str(project), "--json").json()
+        if shown["serving"] or time.monotonic() > deadline:
+            return shown  # type: ignore[no-any-return]
+        time.sleep(0.2)

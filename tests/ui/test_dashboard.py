@@ -148,6 +148,10 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             endpoint = page.get_by_test_id("endpoint-prod-proj")
             traffic = page.get_by_test_id("traffic-prod-proj").inner_text()
             assert b[:7] in traffic and "100%" in traffic
+            # What answers each deployment, as the running server reported it: the sample's model compiled.
+            for deployment in loopline.get_endpoint("proj", project=project).deployments:
+                served = page.get_by_test_id(f"serving-{deployment.name}").inner_text()
+                assert served.startswith("numpy: the fitted arithmetic"), served
             # The charts fill from the serving statistics, and refresh by themselves.
             endpoint.locator("svg[data-series=rps] rect.dot").first.wait_for(timeout=10_000)
             first = endpoint.locator("[data-metrics]").get_attribute("data-updated")

@@ -53,11 +53,15 @@ def list_endpoints(workspace: str | None = None, *, project: PathLike | None = N
     return service.list_endpoints(instance, workspace)
 
 
-def get_endpoint(name: str, *, workspace: str | None = None, project: PathLike | None = None) -> EndpointInfo:
-    """One endpoint with its deployments, traffic and mirror (``workspace`` where the name is in several)."""
+def get_endpoint(
+    name: str, *, workspace: str | None = None, serving: bool = False, project: PathLike | None = None
+) -> EndpointInfo:
+    """One endpoint with its deployments, traffic and mirror (``workspace`` where the name is in several);
+    with ``serving``, what answers each deployment in the serving processes that loaded it (a compiled
+    form or the model's own predict, and why)."""
     from loopline.endpoints import service
 
-    return service.get_endpoint(provisioned(project), name, workspace)
+    return service.get_endpoint(provisioned(project), name, workspace, serving=serving)
 
 
 def delete_endpoint(

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 import secrets as _secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from loopline import audit
-from loopline.domain import SHARED, EndpointInfo, pinned, utcnow
+from loopline.domain import SHARED, EndpointInfo, ServingPath, pinned, utcnow
 from loopline.endpoints import keys as keymod
 from loopline.endpoints.deployments import choose_version, deployment_info, owned_rows, record_deployment
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
@@ -32,7 +33,7 @@ from loopline.events import (
 )
 from loopline.instance import Instance
 from loopline.state import as_utc
-from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets
+from loopline.state.schema import deployments, endpoint_keys, endpoints, instance_secrets, serving_paths
 
 __all__ = [
     "KeyInfo",
@@ -168,10 +169,37 @@ def list_endpoints(instance: Instance, workspace: str | None = None) -> list[End
         ]
 
 
-def get_endpoint(instance: Instance, name: str, workspace: str | None = None) -> EndpointInfo:
-    """One endpoint with its deployments and traffic (``workspace`` where the name is in several)."""
+SERVING_SEEN_SECONDS = 180  # a serving process reports every minute; one silent for longer has stopped
+
+
+def get_endpoint(
+    instance: Instance, name: str, workspace: str | None = None, *, serving: bool = False
+) -> EndpointInfo:
+    """One endpoint with its deployments and traffic (``workspace`` where the name is in several); with
+    ``serving``, what answers each deployment in every running serving process that loaded it."""
     with instance.db.read() as connection:
-        return _endpoint(connection, _row(connection, name, workspace), instance)
+        info = _endpoint(connection, _row(connection, name, workspace), instance)
+        if not serving:
+            return info
+        found = connection.execute(
+            select(serving_paths)
+            .where(
+                (serving_paths.c.workspace == info.workspace)
+                & (serving_paths.c.endpoint == info.name)
+                & (serving_paths.c.seen_at >= utcnow() - timedelta(seconds=SERVING_SEEN_SECONDS))
+            )
+            .order_by(serving_paths.c.replica)
+        ).mappings()
+        reports: dict[tuple[str, str], list[ServingPath]] = {}
+        for row in found:
+            path = ServingPath(row["replica"], row["path"], as_utc(row["seen_at"]))
+            reports.setdefault((row["deployment"], row["content_digest"]), []).append(path)
+    return replace(
+        info,
+        deployments=tuple(
+            replace(d, serving=tuple(reports.get((d.name, d.content_digest), ()))) for d in info.deployments
+        ),
+    )
 
 
 def create_endpoint(

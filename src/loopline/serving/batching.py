@@ -6,6 +6,10 @@ requests keep joining, the flush steps aside for another turn (at most ``max_tur
 once the queue stops growing. Under light load a request waits one idle turn; under load the model's
 fixed cost per call is shared by as many requests as arrive together. A batch whose call fails is
 retried request by request, so one bad request fails alone.
+
+A batch of at least ``slow_rows`` rows (measured at load as taking milliseconds, as a large batch for a
+big tree ensemble does) is predicted on a worker thread instead, so the loop goes on reading and answering
+other requests meanwhile; the predictors that take such batches release the GIL.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -32,8 +37,11 @@ class Batcher:
         max_rows: int,
         max_turns: int = 16,
         on_call: Callable[[], None] | None = None,
+        slow_rows: int | None = None,
     ) -> None:
         self.predict = predict
+        self.slow_rows = slow_rows
+        self._threads: ThreadPoolExecutor | None = None
         self.loop = loop
         self.max_rows = max_rows
         self.max_turns = max_turns
@@ -73,14 +81,33 @@ class Batcher:
             return
         self._run_batch(pending)
 
+    def _slow(self, rows: np.ndarray) -> bool:
+        return self.slow_rows is not None and rows.shape[0] >= self.slow_rows
+
+    def _off_loop(self, rows: np.ndarray, then: Callable[[asyncio.Future[Any]], None]) -> None:
+        """Predict ``rows`` on a worker thread and call ``then`` with the outcome on the loop."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="loopline-predict")
+        self.loop.run_in_executor(self._threads, self.predict, rows).add_done_callback(then)
+
     def _run_batch(self, pending: list[tuple[np.ndarray, asyncio.Future[Any]]]) -> None:
-        sizes = [rows.shape[0] for rows, _ in pending]
+        rows = np.concatenate([rows for rows, _ in pending])
+        self._count()
+        if self._slow(rows):
+            self._off_loop(rows, lambda done: self._deliver(pending, done.exception() or done.result()))
+            return
         try:
-            self._count()
-            answers = np.asarray(self.predict(np.concatenate([rows for rows, _ in pending])))
-            if answers.shape[0] != sum(sizes):
-                raise ValueError("the model returned a different number of predictions than rows")
-        except Exception:  # retry one by one: only the requests that make the model fail should fail
+            answers: Any = self.predict(rows)
+        except Exception as exc:
+            answers = exc
+        self._deliver(pending, answers)
+
+    def _deliver(self, pending: list[tuple[np.ndarray, asyncio.Future[Any]]], outcome: Any) -> None:
+        """Hand each request its slice of a batch's answers; retry one by one if the batch failed, so only
+        the requests that make the model fail do fail."""
+        sizes = [rows.shape[0] for rows, _ in pending]
+        answers = None if isinstance(outcome, BaseException) else np.asarray(outcome)
+        if answers is None or answers.shape[0] != sum(sizes):
             for rows, future in pending:
                 self._run_one(rows, future)
             return
@@ -111,8 +138,21 @@ class Batcher:
     def _run_one(self, rows: np.ndarray, future: asyncio.Future[Any]) -> None:
         if future.done():
             return
+        self._count()
+        if self._slow(rows):
+            self._off_loop(rows, lambda done: _settle(future, done))
+            return
         try:
-            self._count()
             future.set_result(self.predict(rows))
         except Exception as exc:
             future.set_exception(exc)
+
+
+def _settle(future: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
+    if future.done():
+        return
+    failure = done.exception()
+    if failure is None:
+        future.set_result(done.result())
+    else:
+        future.set_exception(failure)

@@ -10,12 +10,13 @@ Anything else is served by the estimator's own ``predict``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from loopline.serving.trees import Step, fastest, tree_step
+from loopline.serving.trees import Step, fastest, split_rows, tree_step
 
 __all__ = ["OWN", "Compiled", "compile_or_say_why", "compile_predict"]
 
@@ -95,17 +96,31 @@ def _final(model: Any) -> tuple[Step, str] | None:
     return None if trees is None else (trees, "treelite")
 
 
-def _chain(estimator: Any) -> tuple[list[Step], str] | None:
-    """The steps of ``estimator`` and what predicts its final one (numpy or treelite); None when a step
-    is of a class not handled here."""
+def _chain(estimator: Any) -> tuple[list[Step], Any, str] | None:
+    """The steps of ``estimator``, its final estimator and what predicts that one (numpy or treelite); None
+    when a step is of a class not handled here."""
     if _is(estimator, "Pipeline", "sklearn.pipeline"):
         steps = [_scaler(step) for _, step in estimator.steps[:-1]]
-        final = _final(estimator.steps[-1][1])
+        last = estimator.steps[-1][1]
+        final = _final(last)
         if final is None or any(step is None for step in steps):
             return None
-        return [*(step for step in steps if step is not None), final[0]], final[1]
+        return [*(step for step in steps if step is not None), final[0]], last, final[1]
     final = _final(estimator)
-    return None if final is None else ([final[0]], final[1])
+    return None if final is None else ([final[0]], estimator, final[1])
+
+
+def _what_is_not_compiled(estimator: Any) -> str:
+    if _is(estimator, "Pipeline", "sklearn.pipeline"):
+        steps = [step for _, step in estimator.steps[:-1] if _scaler(step) is None]
+        if steps:
+            return f"no compiled form for the pipeline step {type(steps[0]).__name__}"
+        estimator = estimator.steps[-1][1]
+    return f"no compiled form for {type(estimator).__name__}"
+
+
+def _answers_alike(got: Any, expected: Any) -> bool:
+    return bool(got.dtype == expected.dtype and np.array_equal(got, expected))
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,7 @@ class Compiled:
 
     predict: Step
     path: str
+    slow_rows: int | None = None  # batches of at least this many rows are best predicted off the event loop
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.predict(x)
@@ -140,10 +156,10 @@ def compile_or_say_why(estimator: Any, example: np.ndarray) -> tuple[Compiled | 
     """A function predicting as ``estimator.predict`` does, or None and why the estimator serves."""
     chain = _chain(estimator)
     if chain is None:
-        return None, f"{OWN} (no compiled form for {type(estimator).__name__})"
+        return None, f"{OWN} ({_what_is_not_compiled(estimator)})"
     if example.ndim != 2 or example.shape[0] == 0:
         return None, f"{OWN} (no input example to check a compiled form against)"
-    steps, engine = chain
+    steps, final, engine = chain
 
     def predict(x: np.ndarray) -> np.ndarray:
         for step in steps:
@@ -152,15 +168,44 @@ def compile_or_say_why(estimator: Any, example: np.ndarray) -> tuple[Compiled | 
 
     probe = _probe(example)
     try:
-        expected = np.asarray(estimator.predict(probe))
-        got = predict(probe)
+        alike = _answers_alike(predict(probe), np.asarray(estimator.predict(probe)))
+        if alike and engine == "treelite":
+            alike = _alike_at_the_splits(steps, final, probe)
     except Exception:  # the estimator is not what its class says: keep its own predict
         return None, f"{OWN} (its {engine} form failed on the probe rows)"
-    if got.dtype != expected.dtype or not np.array_equal(got, expected):
+    if not alike:
         return None, f"{OWN} (its {engine} form does not answer the probe rows bit for bit)"
     if engine == "numpy":
         return Compiled(predict, "numpy: the fitted arithmetic, exactly as the estimator's predict"), ""
-    chosen = fastest(predict, estimator.predict, probe)
+    single, parallel = _thread_counts(steps)
+    chosen = fastest(single, estimator.predict, probe, parallel)
     if chosen is None:
         return None, f"{OWN} (faster than treelite at every batch size measured at load)"
-    return Compiled(*chosen), ""
+    return Compiled(chosen.predict, chosen.path, chosen.slow_rows), ""
+
+
+def _thread_counts(steps: list[Step]) -> tuple[dict[str, Step], dict[str, Step]]:
+    """The compiled chain walking its trees on one thread, and on every core where there are several."""
+    scalers, trees = steps[:-1], steps[-1]
+
+    def on(threads: int) -> Step:
+        def predict(x: np.ndarray) -> np.ndarray:
+            for step in scalers:
+                x = step(x)
+            return trees(x, threads=threads)  # type: ignore[call-arg]
+
+        return predict
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    parallel = {f"treelite ({cores} threads)": on(cores)} if cores > 1 else {}
+    return {"treelite": on(1)}, parallel
+
+
+def _alike_at_the_splits(steps: list[Step], final: Any, probe: np.ndarray) -> bool:
+    """Whether the compiled trees answer as the ensemble itself on rows at (and just beside) its split
+    thresholds, given as the ensemble sees its input (after the pipeline's scalers)."""
+    seen = probe
+    for step in steps[:-1]:
+        seen = step(seen)
+    edges = split_rows(final, np.asarray(seen, dtype=np.float64))
+    return edges is None or _answers_alike(steps[-1](edges), np.asarray(final.predict(edges)))

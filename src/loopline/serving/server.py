@@ -127,7 +127,19 @@ class _Worker:
             loop.create_task(self._every(0.2, self._tick, in_thread=False)),
             loop.create_task(self._write_stats()),
             loop.create_task(self._every(1.0, self.sampler.flush, in_thread=True)),
+            loop.create_task(self._every(1.0, self._report_paths, in_thread=True)),
         ]
+
+    def _report_paths(self) -> None:
+        """Record what answers each loaded deployment here (for ``deployment show`` and the dashboard)."""
+        routes = self.core.routes
+        self.stats.report_paths(
+            {
+                (endpoint, name): (runtime.digest, runtime.model.path)
+                for endpoint, route in routes.items()
+                for name, runtime in route.deployments.items()
+            }
+        )
 
     def _tick(self) -> None:
         """Count what was answered, write the request log, refill the sampler."""
@@ -156,6 +168,10 @@ class _Worker:
         self.core.drain()
         await loop.run_in_executor(None, self.stats.flush, self.stats.take())
         await loop.run_in_executor(None, self.sampler.flush)
+        try:
+            await loop.run_in_executor(None, self.stats.forget_paths)
+        except Exception:  # the reports expire on their own
+            log.exception("removing this process's serving paths failed")
         self.access_log.flush()
 
 

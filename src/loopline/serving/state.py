@@ -224,7 +224,9 @@ class Follower:
         batcher = None
         if model.batchable:
             calls = self.metrics.calls.labels(endpoint, deployment.name).inc if self.metrics else None
-            batcher = Batcher(model.predict, self.loop, self.max_batch_rows, on_call=calls)
+            batcher = Batcher(
+                model.predict, self.loop, self.max_batch_rows, on_call=calls, slow_rows=model.slow_rows
+            )
         headers = [
             (b"content-type", b"application/json"),
             (b"loopline-deployment", deployment.name.encode()),

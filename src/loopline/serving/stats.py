@@ -11,13 +11,15 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
+from loopline.domain import utcnow
 from loopline.state import Database
-from loopline.state.schema import serving_stats
+from loopline.state.schema import serving_paths, serving_stats
 
 __all__ = ["BUCKETS_MS", "StatsRecorder", "WindowStats", "series", "window_stats"]
 
@@ -25,6 +27,8 @@ BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 """Upper bounds of the latency histogram in milliseconds; one more bucket holds everything slower."""
 
 KEEP_SECONDS = 2 * 3600
+PATH_HEARTBEAT_SECONDS = 60.0  # how often a process says again what serves its deployments
+PATH_KEEP_SECONDS = 3600  # a process silent this long has gone: its reports are removed
 _BOUNDS_MS = np.asarray(BUCKETS_MS)
 
 
@@ -46,6 +50,8 @@ class StatsRecorder:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self._windows: dict[tuple[str, str], _Window] = {}
         self._last_prune = 0.0
+        self._paths: dict[tuple[str, str], tuple[str, str]] = {}
+        self._paths_said = 0.0
 
     def add(self, endpoint: str, deployment: str, statuses: list[int], seconds: np.ndarray) -> None:
         """Count answered requests: their statuses and latencies (in seconds), in the same order."""
@@ -98,6 +104,52 @@ class StatsRecorder:
                 connection.execute(
                     delete(serving_stats).where(serving_stats.c.second < second - KEEP_SECONDS)
                 )
+
+    def report_paths(self, current: dict[tuple[str, str], tuple[str, str]]) -> None:
+        """Record what serves each (endpoint, deployment) here, ``current`` mapping it to (content digest,
+        path): the changes since the last call at once, and every PATH_HEARTBEAT_SECONDS that this process
+        still serves them (from a worker thread)."""
+        changed = {key: value for key, value in current.items() if self._paths.get(key) != value}
+        gone = [key for key in self._paths if key not in current]
+        beat = time.monotonic() - self._paths_said > PATH_HEARTBEAT_SECONDS
+        if not changed and not gone and not beat:
+            return
+        now = utcnow()
+        mine = (serving_paths.c.workspace == self.workspace) & (serving_paths.c.replica == self.replica)
+        with self.db.write() as connection:
+            for endpoint, deployment in [*changed, *gone]:
+                where = (
+                    mine & (serving_paths.c.endpoint == endpoint) & (serving_paths.c.deployment == deployment)
+                )
+                connection.execute(delete(serving_paths).where(where))
+            if changed:
+                rows = [
+                    {
+                        "workspace": self.workspace,
+                        "endpoint": endpoint,
+                        "deployment": deployment,
+                        "replica": self.replica,
+                        "content_digest": digest,
+                        "path": path,
+                        "seen_at": now,
+                    }
+                    for (endpoint, deployment), (digest, path) in changed.items()
+                ]
+                connection.execute(insert(serving_paths), rows)
+            if beat:
+                connection.execute(update(serving_paths).where(mine).values(seen_at=now))
+                cutoff = datetime.fromtimestamp(now.timestamp() - PATH_KEEP_SECONDS, UTC)
+                connection.execute(delete(serving_paths).where(serving_paths.c.seen_at < cutoff))
+        self._paths = dict(current)
+        if beat:
+            self._paths_said = time.monotonic()
+
+    def forget_paths(self) -> None:
+        """Remove this process's reports (it is stopping)."""
+        mine = (serving_paths.c.workspace == self.workspace) & (serving_paths.c.replica == self.replica)
+        with self.db.write() as connection:
+            connection.execute(delete(serving_paths).where(mine))
+        self._paths = {}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from loopline.errors import NotProvisioned, StoreUnavailable, UsageError
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc"]
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

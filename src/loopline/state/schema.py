@@ -207,6 +207,20 @@ serving_stats = Table(
     Index("ix_serving_stats_window", "workspace", "endpoint", "deployment", "second"),
 )
 
+# What answers each deployment in each serving process (a compiled form or the model's own predict, and
+# why), as the process reported it when it loaded the deployment's files; it says it again every minute.
+serving_paths = Table(
+    "serving_paths",
+    metadata,
+    Column("workspace", String(32), primary_key=True),
+    Column("endpoint", String(64), primary_key=True),
+    Column("deployment", String(64), primary_key=True),
+    Column("replica", String(120), primary_key=True),
+    _str("content_digest", 80),
+    _col("path", Text),
+    _col("seen_at", _TIME),
+)
+
 # Every version that took an endpoint's main traffic, in order: releases and rollbacks.
 releases = Table(
     "releases",

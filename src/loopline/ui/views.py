@@ -181,7 +181,8 @@ class EndpointView:
 def endpoints_page(project: Path) -> list[EndpointView]:
     """Every online endpoint with its rollback targets and latest monitoring check."""
     views = []
-    for info in call(api.list_endpoints, project=project):
+    for listed in call(api.list_endpoints, project=project):
+        info = call(api.get_endpoint, listed.name, workspace=listed.workspace, serving=True, project=project)
         live = {d.git_commit for d in info.deployments if d.traffic == 100}
         targets: dict[str, dict[str, Any]] = {}
         for record in reversed(call(api.releases, info.name, workspace=info.workspace, project=project)):

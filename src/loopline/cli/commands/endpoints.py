@@ -376,17 +376,24 @@ def deployment_show(
     name: DeploymentName,
     workspace: EndpointWorkspaceOption = None,
 ) -> None:
-    """Show one deployment: model version, commit, digest, traffic."""
+    """Show one deployment: model version, commit, digest, traffic, and what answers it in each running
+    serving process (a compiled form or the model's own predict, and why)."""
     from loopline.errors import NotFound
 
-    deployment = api.get_endpoint(endpoint, workspace=workspace, project=call.project).deployment(name)
+    info = api.get_endpoint(endpoint, workspace=workspace, serving=True, project=call.project)
+    deployment = info.deployment(name)
     if deployment is None:
         raise NotFound(f"endpoint '{endpoint}' has no deployment named '{name}'")
     data: dict[str, Any] = deployment.to_dict()
 
     def human(console: Console) -> None:
         for key, value in data.items():
-            console.print(f"{key:<15} {escape(str(value))}")
+            if key != "serving":
+                console.print(f"{key:<15} {escape(str(value))}")
+        for path in deployment.serving or ():
+            console.print(f"{'serving':<15} {escape(path.path)} [dim]({escape(path.replica)})[/dim]")
+        if not deployment.serving:
+            console.print(f"{'serving':<15} not reported: no running serving process has loaded it")
 
     call.emit(data, human)
 
