@@ -88,7 +88,9 @@ def test_a_slow_batch_is_predicted_off_the_loop_while_small_ones_are_answered() 
         return rows[:, 0] * 2
 
     async def scenario() -> tuple[list[float], list[float]]:
-        batcher = Batcher(predict, asyncio.get_running_loop(), max_rows=1000, slow_rows=100)
+        batcher = Batcher(
+            predict, asyncio.get_running_loop(), max_rows=1000, off_loop=lambda rows: rows >= 100
+        )
         large = batcher.submit(np.ones((500, 1)))
         await asyncio.sleep(0.01)  # the large batch is now on a worker thread
         small = await batcher.submit(np.array([[3.0]]))
@@ -102,10 +104,38 @@ def test_a_slow_batch_is_predicted_off_the_loop_while_small_ones_are_answered() 
 
 def test_a_slow_batch_that_breaks_the_model_fails_only_its_bad_request() -> None:
     async def scenario() -> list[object]:
-        batcher = Batcher(doubling([]), asyncio.get_running_loop(), max_rows=1000, slow_rows=50)
+        batcher = Batcher(
+            doubling([]), asyncio.get_running_loop(), max_rows=1000, off_loop=lambda rows: rows >= 50
+        )
         futures = [batcher.submit(np.full((40, 1), v)) for v in (1.0, -1.0, 3.0)]
         return await asyncio.gather(*futures, return_exceptions=True)
 
     good, bad, other = asyncio.run(scenario())
     assert list(good) == [2.0] * 40 and other.tolist() == [6.0] * 40  # type: ignore[union-attr]
     assert isinstance(bad, ValueError)
+
+
+def test_slow_batches_arriving_while_one_is_off_the_loop_wait_and_go_as_one() -> None:
+    released = threading.Event()
+    calls: list[int] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        calls.append(rows.shape[0])
+        if len(calls) == 1 and not released.wait(10):
+            raise TimeoutError("never released")
+        return rows[:, 0] * 2
+
+    async def scenario() -> list[list[float]]:
+        batcher = Batcher(
+            predict, asyncio.get_running_loop(), max_rows=1000, off_loop=lambda rows: rows >= 100
+        )
+        first = batcher.submit(np.ones((500, 1)))
+        await asyncio.sleep(0.01)
+        later = [batcher.submit(np.full((200, 1), 3.0)) for _ in range(2)]
+        await asyncio.sleep(0.01)  # the loop turns, and holds them while the first batch runs
+        released.set()
+        return [list(answer) for answer in await asyncio.gather(first, *later)]
+
+    first, *later = asyncio.run(scenario())
+    assert first == [2.0] * 500 and later == [[6.0] * 200] * 2
+    assert calls == [500, 400]

@@ -7,9 +7,9 @@ once the queue stops growing. Under light load a request waits one idle turn; un
 fixed cost per call is shared by as many requests as arrive together. A batch whose call fails is
 retried request by request, so one bad request fails alone.
 
-A batch of at least ``slow_rows`` rows (measured at load as taking milliseconds, as a large batch for a
-big tree ensemble does) is predicted on a worker thread instead, so the loop goes on reading and answering
-other requests meanwhile; the predictors that take such batches release the GIL.
+A batch of a size ``off_loop`` names (one a compiled predictor that releases the GIL was measured at load
+to take milliseconds on, as a large batch for a big tree ensemble does) is predicted on a worker thread
+instead, one such batch at a time, so the loop goes on reading and answering other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ class Batcher:
         max_rows: int,
         max_turns: int = 16,
         on_call: Callable[[], None] | None = None,
-        slow_rows: int | None = None,
+        off_loop: Callable[[int], bool] | None = None,
     ) -> None:
         self.predict = predict
-        self.slow_rows = slow_rows
+        self.off_loop = off_loop
         self._threads: ThreadPoolExecutor | None = None
+        self._in_flight = 0  # batches on the worker thread
         self.loop = loop
         self.max_rows = max_rows
         self.max_turns = max_turns
@@ -70,6 +71,11 @@ class Batcher:
             self._seen, self._turns = waiting, self._turns + 1
             self.loop.call_soon(self._flush)  # more arrived last turn: give the rest a turn to join
             return
+        if self._in_flight and self.off_loop is not None and self.off_loop(min(self._rows, self.max_rows)):
+            # Another slow batch would queue behind the one on the worker thread: let it grow meanwhile
+            # instead, as requests pile up while the loop itself predicts; that batch's end flushes it.
+            self._scheduled = False
+            return
         pending = self._take()
         if self._pending:
             self._seen, self._turns = 0, 0
@@ -82,13 +88,23 @@ class Batcher:
         self._run_batch(pending)
 
     def _slow(self, rows: np.ndarray) -> bool:
-        return self.slow_rows is not None and rows.shape[0] >= self.slow_rows
+        return self.off_loop is not None and self.off_loop(rows.shape[0])
 
     def _off_loop(self, rows: np.ndarray, then: Callable[[asyncio.Future[Any]], None]) -> None:
         """Predict ``rows`` on a worker thread and call ``then`` with the outcome on the loop."""
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="loopline-predict")
-        self.loop.run_in_executor(self._threads, self.predict, rows).add_done_callback(then)
+            self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopline-predict")
+        self._in_flight += 1
+
+        def done(outcome: asyncio.Future[Any]) -> None:
+            self._in_flight -= 1
+            then(outcome)
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                self._seen, self._turns = 0, 0
+                self.loop.call_soon(self._flush)
+
+        self.loop.run_in_executor(self._threads, self.predict, rows).add_done_callback(done)
 
     def _run_batch(self, pending: list[tuple[np.ndarray, asyncio.Future[Any]]]) -> None:
         rows = np.concatenate([rows for rows, _ in pending])

@@ -11,6 +11,7 @@ Anything else is served by the estimator's own ``predict``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +130,9 @@ class Compiled:
 
     predict: Step
     path: str
-    slow_rows: int | None = None  # batches of at least this many rows are best predicted off the event loop
+    off_loop: Callable[[int], bool] | None = (
+        None  # whether a batch of so many rows is best predicted off the loop
+    )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.predict(x)
@@ -181,7 +184,7 @@ def compile_or_say_why(estimator: Any, example: np.ndarray) -> tuple[Compiled | 
     chosen = fastest(single, estimator.predict, probe, parallel)
     if chosen is None:
         return None, f"{OWN} (faster than treelite at every batch size measured at load)"
-    return Compiled(chosen.predict, chosen.path, chosen.slow_rows), ""
+    return Compiled(chosen.predict, chosen.path, chosen.off_loop), ""
 
 
 def _thread_counts(steps: list[Step]) -> tuple[dict[str, Step], dict[str, Step]]:

@@ -38,7 +38,7 @@ class LoadedModel:
     example: Table | None
     compiled: bool = False  # predicting with numpy or treelite (see serving/compiled.py)
     path: str = OWN  # what answers (and why not a compiled form), for /readyz
-    slow_rows: int | None = None  # batches this large are predicted off the event loop (see batching.py)
+    off_loop: Callable[[int], bool] | None = None  # which batch sizes to predict off the loop (batching.py)
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
 
     @property
@@ -129,7 +129,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
             compiled, why = compile_or_say_why(estimator, example)
             if compiled is not None:
                 model.predict, model.compiled, model.path = compiled, True, compiled.path
-                model.slow_rows = compiled.slow_rows
+                model.off_loop = compiled.off_loop
             else:
                 model.path = why
         return model

@@ -225,7 +225,7 @@ class Follower:
         if model.batchable:
             calls = self.metrics.calls.labels(endpoint, deployment.name).inc if self.metrics else None
             batcher = Batcher(
-                model.predict, self.loop, self.max_batch_rows, on_call=calls, slow_rows=model.slow_rows
+                model.predict, self.loop, self.max_batch_rows, on_call=calls, off_loop=model.off_loop
             )
         headers = [
             (b"content-type", b"application/json"),

@@ -187,7 +187,7 @@ def _seconds(predict: Callable[[np.ndarray], Any], rows: np.ndarray) -> float:
 
 SIZES = (1, 8, 32, 128, 512, 2048)
 PARALLEL_ROWS = 512
-SLOW_SECONDS = 0.002  # a batch measured slower than this is predicted off the event loop
+SLOW_SECONDS = 0.002  # a treelite batch measured slower than this is predicted off the event loop
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ class Choice:
 
     predict: Step
     path: str
-    slow_rows: int | None  # batches of at least this many rows were measured slower than SLOW_SECONDS
+    off_loop: Callable[[int], bool] | None  # whether a batch of so many rows is best predicted off the loop
 
 
 def fastest(
@@ -217,15 +217,20 @@ def fastest(
         best.append(min((_seconds(everyone[name], rows[:size]), name) for name in names))
     if all(name == OWN_NAME for _, name in best):
         return None
-    slow = next((at for at, (seconds, _) in enumerate(best) if seconds > SLOW_SECONDS), None)
+    # Off the event loop: batches treelite answers (it releases the GIL) in more than SLOW_SECONDS. The
+    # estimator's own predict stays on the loop: scikit-learn's per-tree dispatch holds the GIL, and
+    # sharing it with the loop's thread measured slower.
+    slow = [name != OWN_NAME and seconds > SLOW_SECONDS for seconds, name in best]
     limits = np.array(SIZES[:-1])
     chosen = [everyone[name] for _, name in best]
 
     def predict(x: np.ndarray) -> np.ndarray:
         return np.asarray(chosen[int(np.searchsorted(limits, len(x)))](x))
 
-    slow_rows = None if slow is None else 1 if slow == 0 else SIZES[slow - 1] + 1
-    return Choice(predict, _describe([name for _, name in best]), slow_rows)
+    def off_loop(rows: int) -> bool:
+        return slow[int(np.searchsorted(limits, rows))]
+
+    return Choice(predict, _describe([name for _, name in best]), off_loop if any(slow) else None)
 
 
 OWN_NAME = "the estimator"
