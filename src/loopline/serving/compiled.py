@@ -89,15 +89,15 @@ def _linear(model: Any) -> Step | None:
     return None
 
 
-def _final(model: Any) -> tuple[Step, str] | None:
+def _final(model: Any, own: Step | None = None) -> tuple[Step, str] | None:
     linear = _linear(model)
     if linear is not None:
         return linear, "numpy"
-    trees = tree_step(model)
+    trees = tree_step(model, own)
     return None if trees is None else (trees, "treelite")
 
 
-def _chain(estimator: Any) -> tuple[list[Step], Any, str] | None:
+def _chain(estimator: Any, own: Step | None) -> tuple[list[Step], Any, str] | None:
     """The steps of ``estimator``, its final estimator and what predicts that one (numpy or treelite); None
     when a step is of a class not handled here."""
     if _is(estimator, "Pipeline", "sklearn.pipeline"):
@@ -107,7 +107,7 @@ def _chain(estimator: Any) -> tuple[list[Step], Any, str] | None:
         if final is None or any(step is None for step in steps):
             return None
         return [*(step for step in steps if step is not None), final[0]], last, final[1]
-    final = _final(estimator)
+    final = _final(estimator, own)
     return None if final is None else ([final[0]], estimator, final[1])
 
 
@@ -117,7 +117,13 @@ def _what_is_not_compiled(estimator: Any) -> str:
         if steps:
             return f"no compiled form for the pipeline step {type(steps[0]).__name__}"
         estimator = estimator.steps[-1][1]
-    return f"no compiled form for {type(estimator).__name__}"
+    try:
+        from loopline.serving.boosters import unhandled
+
+        reason = unhandled(estimator)
+    except Exception:  # a model that cannot say: name its class
+        reason = None
+    return reason or f"no compiled form for {type(estimator).__name__}"
 
 
 def _answers_alike(got: Any, expected: Any) -> bool:
@@ -155,9 +161,13 @@ def compile_predict(estimator: Any, example: np.ndarray) -> Compiled | None:
     return compiled
 
 
-def compile_or_say_why(estimator: Any, example: np.ndarray) -> tuple[Compiled | None, str]:
-    """A function predicting as ``estimator.predict`` does, or None and why the estimator serves."""
-    chain = _chain(estimator)
+def compile_or_say_why(
+    estimator: Any, example: np.ndarray, own: Step | None = None
+) -> tuple[Compiled | None, str]:
+    """A function predicting as ``own`` does (by default ``estimator.predict``: the model's predict on a
+    float matrix), or None and why the model's own predict serves."""
+    chain = _chain(estimator, own)
+    own = estimator.predict if own is None else own
     if chain is None:
         return None, f"{OWN} ({_what_is_not_compiled(estimator)})"
     if example.ndim != 2 or example.shape[0] == 0:
@@ -170,18 +180,13 @@ def compile_or_say_why(estimator: Any, example: np.ndarray) -> tuple[Compiled | 
         return x
 
     probe = _probe(example)
-    try:
-        alike = _answers_alike(predict(probe), np.asarray(estimator.predict(probe)))
-        if alike and engine == "treelite":
-            alike = _alike_at_the_splits(steps, final, probe)
-    except Exception:  # the estimator is not what its class says: keep its own predict
-        return None, f"{OWN} (its {engine} form failed on the probe rows)"
-    if not alike:
-        return None, f"{OWN} (its {engine} form does not answer the probe rows bit for bit)"
+    failure = _probe_failure(predict, own, (steps, final, engine), probe)
+    if failure:
+        return None, f"{OWN} ({failure})"
     if engine == "numpy":
         return Compiled(predict, "numpy: the fitted arithmetic, exactly as the estimator's predict"), ""
     single, parallel = _thread_counts(steps)
-    chosen = fastest(single, estimator.predict, probe, parallel)
+    chosen = fastest(single, own, probe, parallel)
     if chosen is None:
         return None, f"{OWN} (faster than treelite at every batch size measured at load)"
     return Compiled(chosen.predict, chosen.path, chosen.off_loop), ""
@@ -202,6 +207,21 @@ def _thread_counts(steps: list[Step]) -> tuple[dict[str, Step], dict[str, Step]]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     parallel = {f"treelite ({cores} threads)": on(cores)} if cores > 1 else {}
     return {"treelite": on(1)}, parallel
+
+
+def _probe_failure(
+    predict: Step, own: Step, chain: tuple[list[Step], Any, str], probe: np.ndarray
+) -> str | None:
+    """Why ``predict`` cannot stand for ``own``, judged on the probe rows (and, for trees, the rows at
+    their split thresholds); None when it answers them all bit for bit."""
+    steps, final, engine = chain
+    try:
+        alike = _answers_alike(predict(probe), np.asarray(own(probe)))
+        if alike and engine == "treelite":
+            alike = _alike_at_the_splits(steps, final, probe)
+    except Exception:  # the estimator is not what its class says: keep its own predict
+        return f"its {engine} form failed on the probe rows"
+    return None if alike else f"its {engine} form does not answer the probe rows bit for bit"
 
 
 def _alike_at_the_splits(steps: list[Step], final: Any, probe: np.ndarray) -> bool:

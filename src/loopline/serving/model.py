@@ -137,7 +137,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))
     predict, with_params = _predictors(pyfunc, schema)
-    return LoadedModel(
+    model = LoadedModel(
         digest,
         folder,
         schema,
@@ -147,6 +147,41 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
         _example(folder, metadata),
         predict_with_params=with_params,
     )
+    if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
+        _compile_booster(model, pyfunc)
+    return model
+
+
+_TREE_FLAVORS = frozenset({"xgboost", "lightgbm"})
+
+
+def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
+    """Serve an XGBoost or LightGBM model from float matrices through treelite, where that answers as the
+    model's own pyfunc predict does (on the same rows as a DataFrame); else leave it as it is."""
+    schema, own_frame = model.schema, model.predict
+    try:
+        native = pyfunc.get_raw_model()
+        table = model.example or Table(schema.names, [[0.0] * len(schema.names)])
+        example, _ = to_model_input(schema, table, matrix=True)
+    except Exception:  # no raw model, or an example that does not fit: its own predict serves
+        return
+
+    doubles = all(column.type == "double" for column in schema.columns or ())
+
+    def own(x: np.ndarray) -> np.ndarray:
+        if doubles:  # the DataFrame the checked request would have made, without the per-value pass
+            import pandas as pd
+
+            return np.asarray(own_frame(pd.DataFrame(np.asarray(x, dtype=np.float64), columns=schema.names)))
+        frame, _ = to_model_input(schema, Table(schema.names, x.tolist()), matrix=False)
+        return np.asarray(own_frame(frame))
+
+    compiled, why = compile_or_say_why(native, example, own)
+    if compiled is None:
+        model.path = why
+        return
+    model.predict, model.batchable, model.compiled = compiled, True, True
+    model.path, model.off_loop = compiled.path, compiled.off_loop
 
 
 def _predictors(

@@ -40,29 +40,19 @@ def _kind(model: Any) -> str:
     return kind.__name__ if kind.__name__ in _FORESTS | _BOOSTED | _HISTOGRAM else ""
 
 
-def tree_step(model: Any) -> Callable[..., np.ndarray] | None:
-    """GTIL's predict for a fitted scikit-learn ensemble, as labels or values like ``model.predict``,
-    walking the rows on ``threads`` threads (each row on one, so its sum is taken in the same order);
-    None for anything else, or where treelite is missing or cannot read the model."""
-    kind = _kind(model)
-    if not kind:
-        return None
+def tree_step(model: Any, own: Callable[[np.ndarray], Any] | None = None) -> Callable[..., np.ndarray] | None:
+    """GTIL's predict for a fitted tree ensemble (scikit-learn's, or XGBoost's or LightGBM's, see
+    ``boosters.py``), as labels or values like ``own`` (by default ``model.predict``), walking the rows on
+    ``threads`` threads (each row on one, so its sum is taken in the same order); None for anything else,
+    or where treelite is missing or cannot read the model."""
+    estimator_predict = model.predict if own is None else own
     try:
-        import treelite
-        import treelite.sklearn
-
-        compiled = treelite.sklearn.import_model(model)
-    except Exception:  # not installed, or a model it does not read: the estimator serves
+        found = _answer(model, estimator_predict)
+    except Exception:  # treelite not installed, or a model it does not read: the estimator serves
         return None
-    answer: Answer | None = (
-        _forest(compiled, getattr(model, "classes_", None))
-        if kind in _FORESTS
-        else _boosted(compiled, model, kind)
-    )
-    if answer is None:
+    if found is None:
         return None
-    estimator_predict = model.predict
-    dtype = np.float64 if kind in _HISTOGRAM else np.float32  # as each ensemble takes its input
+    answer, dtype = found
 
     def predict(x: np.ndarray, threads: int = 1) -> np.ndarray:
         rows = np.asarray(x, dtype=dtype)
@@ -73,10 +63,39 @@ def tree_step(model: Any) -> Callable[..., np.ndarray] | None:
     return predict
 
 
+def _answer(model: Any, own: Callable[[np.ndarray], Any]) -> tuple[Answer, type[np.floating[Any]]] | None:
+    kind = _kind(model)
+    if not kind:
+        from loopline.serving.boosters import booster_answer
+
+        return booster_answer(model, lambda compiled, classes: _forest(compiled, classes, own))
+    import treelite.sklearn
+
+    compiled = treelite.sklearn.import_model(model)
+    answer = (
+        _forest(compiled, getattr(model, "classes_", None))
+        if kind in _FORESTS
+        else _boosted(compiled, model, kind)
+    )
+    if answer is None:
+        return None
+    return answer, np.float64 if kind in _HISTOGRAM else np.float32  # as each ensemble takes its input
+
+
 Answer = Callable[[np.ndarray, int], np.ndarray]
 
 
-def _forest(compiled: Any, classes: np.ndarray | None) -> Answer:
+NEAR = 1e-6  # probabilities this close to a decision are left to the model itself
+
+
+def _forest(
+    compiled: Any, classes: np.ndarray | None, own: Callable[[np.ndarray], Any] | None = None
+) -> Answer:
+    """Values, or classes from GTIL's probabilities. With ``own`` (for XGBoost and LightGBM, whose
+    sigmoid and softmax treelite computes with another exp), a row whose probability is within NEAR of
+    the decision (0.5, or a tie with the runner-up class) is answered by ``own``: only there can a
+    probability that differs in the last bit change the class. A forest's probabilities are averages
+    that GTIL takes as scikit-learn does."""
     import treelite
 
     def predict(rows: np.ndarray, threads: int) -> np.ndarray:
@@ -84,8 +103,14 @@ def _forest(compiled: Any, classes: np.ndarray | None) -> Answer:
         if classes is None:
             return np.asarray(out.reshape(len(rows)), dtype=np.float64)
         scores = out.reshape(len(rows), -1)
-        picked = (scores[:, 0] > 0.5).astype(np.intp) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
+        binary = scores.shape[1] == 1
+        picked = (scores[:, 0] > 0.5).astype(np.intp) if binary else np.argmax(scores, axis=1)
         answer: np.ndarray = classes.take(picked, axis=0)
+        if own is not None:
+            top = np.partition(scores, -2, axis=1) if not binary else None
+            near = np.abs(scores[:, 0] - 0.5) < NEAR if top is None else top[:, -1] - top[:, -2] < NEAR
+            if near.any():
+                answer[near] = np.asarray(own(rows[near]))
         return answer
 
     return predict
