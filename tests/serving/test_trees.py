@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,13 +19,15 @@ from tests.servers import Server
 
 pytestmark = pytest.mark.slow
 
-# A forest averages its trees; boosting adds them in order (its sum is taken in scikit-learn's order).
+# A forest averages its trees; boosting adds them in order (its sum is taken in scikit-learn's order);
+# LightGBM's model is saved by MLflow's lightgbm flavor, and served from matrices all the same.
 MODELS = {
     "forest": ("RandomForestClassifier(n_estimators=100, random_state=0)", "RandomForestClassifier"),
     "boosted": (
         "HistGradientBoostingClassifier(max_iter=60, random_state=0)",
         "HistGradientBoostingClassifier",
     ),
+    "lightgbm": ("LGBMClassifier(n_estimators=60, verbose=-1)", "LGBMClassifier"),
 }
 
 
@@ -35,7 +39,10 @@ def test_tree_ensembles_are_served_by_treelite_with_the_models_own_answers(
     project = new_project("simple", "forest")
     keys = loopline.create_endpoint("trees", "dev", project=project).keys
     for version, (name, (estimator, kind)) in enumerate(MODELS.items(), start=1):
-        with_model(project, estimator, f"from sklearn.ensemble import {kind}")
+        if name == "lightgbm":
+            in_lightgbm_flavor(project, estimator)
+        else:
+            with_model(project, estimator, f"from sklearn.ensemble import {kind}")
         commit_all(project, f"A {name}")
         loopline.inner_loop(project)
         loopline.create_deployment(
@@ -71,6 +78,20 @@ def test_tree_ensembles_are_served_by_treelite_with_the_models_own_answers(
         human = cli(capsys, "deployment", "show", "trees", "forest", "-C", str(project))
         assert f"serving {paths['forest']}" in " ".join(human.stdout.split())  # as words: rich wraps lines
     assert _reported(capsys, project, "boosted")["serving"] == []  # the server stopped: nothing serves it
+
+
+def in_lightgbm_flavor(project: Path, estimator: str) -> None:
+    """The training script fits ``estimator`` (a LightGBM model) and logs it with ``mlflow.lightgbm``."""
+    script = project / "train.py"
+    text = re.sub(
+        r"^    model = .*$", f"    model = {estimator}", script.read_text(), count=1, flags=re.MULTILINE
+    )
+    text = text.replace("mlflow.sklearn.log_model(", "mlflow.lightgbm.log_model(")
+    text = re.sub(r"^ +skops_trusted_types=.*\n", "", text, flags=re.MULTILINE)
+    text = text.replace(
+        "import mlflow\n", "import mlflow\nimport mlflow.lightgbm\nfrom lightgbm import LGBMClassifier\n", 1
+    )
+    script.write_text(text)
 
 
 def _reported(capsys: pytest.CaptureFixture[str], project: object, name: str) -> dict[str, object]:
