@@ -56,7 +56,8 @@ def _xgboost(model: Any, name: str, labels: Labels) -> tuple[Answer, type[np.flo
     booster = model if name == "Booster" else model.get_booster()
     compiled = treelite.frontend.from_xgboost(booster)
     if name == "XGBClassifier":
-        return labels(compiled, getattr(model, "classes_", None)), np.float32
+        classes = getattr(model, "classes_", None)
+        return None if classes is None else (labels(compiled, classes), np.float32)
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     base = json.loads(compiled.dump_as_json(pretty_print=False)).get("base_scores", [])
     if objective not in _IDENTITY or len(base) != 1:
