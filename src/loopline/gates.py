@@ -12,7 +12,7 @@ import yaml
 from loopline.domain import GateResult, MetricCheck
 from loopline.errors import ConfigError
 
-__all__ = ["Thresholds", "evaluate", "load_thresholds"]
+__all__ = ["Thresholds", "evaluate", "load_thresholds", "parse_bounds"]
 
 
 @dataclass(frozen=True)
@@ -39,24 +39,27 @@ def load_thresholds(path: Path) -> Thresholds:
     metrics = data.get("metrics") if isinstance(data, dict) else None
     if not isinstance(metrics, dict) or not metrics:
         raise ConfigError(f"{where}: needs a 'metrics' mapping, e.g. metrics: {{accuracy: {{min: 0.9}}}}")
-    bounds = {str(metric): _bounds(where, str(metric), spec) for metric, spec in metrics.items()}
+    bounds = {str(metric): parse_bounds(where, str(metric), spec) for metric, spec in metrics.items()}
     return Thresholds(name=where, bounds=bounds)
 
 
-def _bounds(where: str, metric: str, spec: Any) -> tuple[float | None, float | None]:
+def parse_bounds(
+    where: str, metric: str, spec: Any, section: str = "metrics"
+) -> tuple[float | None, float | None]:
+    """``{min: a, max: b}`` (either may be absent, not both) of ``section.metric`` in the file ``where``."""
     if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max"}:
-        raise ConfigError(f"{where}: metrics.{metric} needs 'min' and/or 'max' (and nothing else)")
-    low, high = (_number(where, metric, key, spec.get(key)) for key in ("min", "max"))
+        raise ConfigError(f"{where}: {section}.{metric} needs 'min' and/or 'max' (and nothing else)")
+    low, high = (_number(where, f"{section}.{metric}.{key}", spec.get(key)) for key in ("min", "max"))
     if low is not None and high is not None and low > high:
-        raise ConfigError(f"{where}: metrics.{metric} has min {low:g} above max {high:g}")
+        raise ConfigError(f"{where}: {section}.{metric} has min {low:g} above max {high:g}")
     return low, high
 
 
-def _number(where: str, metric: str, key: str, value: Any) -> float | None:
+def _number(where: str, key: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigError(f"{where}: metrics.{metric}.{key} must be a number, not {value!r}")
+        raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
     return float(value)
 
 

@@ -148,6 +148,8 @@ def operations() -> dict[str, Operation]:
         # Reading: a reader of dev sees the instance; reading an endpoint needs its workspace.
         Operation("status", api.status, r.READ_ANY, view=_status),
         Operation("history", api.history, r.READ_ANY, view=_history),
+        # The ranking file is the server's (model.ranking), not the caller's choice of a path on the server.
+        Operation("compare", api.compare, r.READ_ANY, local=frozenset({"ranking"})),
         Operation("audit_verify", api.audit_verify, r.READ_ANY),
         Operation("audit_checkpoint", api.audit_checkpoint, r.DEVELOP),
         Operation("validation_report", api.validation_report, r.READ_ANY, caller_head=True),

@@ -60,6 +60,7 @@ from loopline.api.endpoints import (
 )
 from loopline.api.monitoring import endpoint_metrics, latest_check, monitor_check, policy_evaluate
 from loopline.api.project import (
+    compare,
     history,
     import_inner_loop,
     init,
@@ -98,6 +99,7 @@ __all__ = [
     "batch_promote",
     "batch_resume",
     "batch_rollback",
+    "compare",
     "create_batch_deployment",
     "create_batch_endpoint",
     "create_deployment",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopline.api._common import PathLike, tier_of
+from loopline.api._common import PathLike, provisioned, tier_of
 from loopline.api.results import Status, WorkspaceInfo
 from loopline.config import DATASTORES, redact
 from loopline.domain import Tier
@@ -14,6 +14,7 @@ from loopline.state import HEAD_REVISION
 
 if TYPE_CHECKING:
     from loopline.audit import AuditRecord
+    from loopline.loops.candidates import Comparison
     from loopline.loops.inner import InnerLoopResult
     from loopline.onboard import Onboarded
     from loopline.progress import Reporter
@@ -85,6 +86,23 @@ def inner_loop(
         compute=compute,
         attestation=request_token(instance.settings.config.registry.attestation.audience),
     )
+
+
+def compare(
+    ranking: PathLike | None = None,
+    *,
+    runs: list[str] | None = None,
+    last: int = 20,
+    commit: str | None = None,
+    project: PathLike | None = None,
+) -> Comparison:
+    """Rank dev's runs (the named ``runs``, or the newest ``last`` finished ones, of ``commit`` when given)
+    by a ranking file (default ``model.ranking``): primary metric, weighted secondary metrics, constraints."""
+    from loopline.loops.candidates import compare_runs
+
+    instance = provisioned(project)
+    path = Path(ranking) if ranking else instance.root / instance.settings.config.model.ranking
+    return compare_runs(instance, path, run_ids=runs, last=last, commit=commit)
 
 
 def status(project: PathLike | None = None) -> Status:

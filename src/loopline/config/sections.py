@@ -51,9 +51,15 @@ class ModelConfig(_Strict):
         description="The name the entry point logs the model under (when unset and the training logs "
         "one model, that one).",
     )
-    select: Literal["only", "last"] = Field(
+    select: Literal["only", "last", "best"] = Field(
         "only",
-        description="When several runs of one training log that model: only = refuse, last = the newest.",
+        description="When several runs of one training log that model: only = refuse, last = the newest, "
+        "best = the first by the ranking file.",
+    )
+    ranking: str = Field(
+        "ranking.yaml",
+        description="Ranking file (primary metric, weighted secondary metrics, constraints) for `select: "
+        "best` and `loopline compare`, relative to the project root.",
     )
 
 

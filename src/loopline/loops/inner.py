@@ -339,7 +339,7 @@ def _reusable(instance: Instance, identity: CommitIdentity) -> Trained | None:
     newest = runs[0].tags.get(sessions.SESSION, runs[0].run_id)
     session = [run for run in runs if run.tags.get(sessions.SESSION, run.run_id) == newest]
     config = instance.settings.config
-    return sessions.pick_model(store, session, config.model, config.training.command, None)
+    return sessions.pick_model(store, session, config.model, config.training.command, None, instance.root)
 
 
 def run_tags(instance: Instance, identity: CommitIdentity) -> dict[str, str]:
@@ -419,4 +419,4 @@ def train(
         )
     runs = sessions.close_session(store, runs, tags, succeeded=True)
     sessions.check_artifacts(store, runs)
-    return sessions.pick_model(store, runs, config.model, config.training.command, log)
+    return sessions.pick_model(store, runs, config.model, config.training.command, log, instance.root)

@@ -138,9 +138,15 @@ def check_artifacts(store: WorkspaceStore, runs: list[RunInfo]) -> None:
 
 
 def pick_model(
-    store: WorkspaceStore, runs: list[RunInfo], config: ModelConfig, command: str, log: Path | None
+    store: WorkspaceStore,
+    runs: list[RunInfo],
+    config: ModelConfig,
+    command: str,
+    log: Path | None,
+    root: Path | None = None,
 ) -> Trained:
-    """The model of the session's runs that ``model.artifact_path`` (and ``model.select``) names."""
+    """The model of the session's runs that ``model.artifact_path`` (and ``model.select``) names; with
+    ``select: best``, ranked by ``model.ranking`` (relative to ``root``, the project)."""
     logged = [model for run in runs for model in store.logged_models(run)]
     if not logged:
         raise TrainingFailed(
@@ -149,7 +155,7 @@ def pick_model(
             log=log or "its runs",
         )
     chosen = _by_name(logged, config)
-    model = _one_run(chosen, runs, config)
+    model = _one_run(chosen, runs, config, root)
     by_id = {run.run_id: run for run in runs}
     metrics: dict[str, float] = {}
     for run in reversed(_lineage(by_id, model.run_id)):  # the farthest ancestor first, the run itself last
@@ -182,9 +188,14 @@ def _listing(names: list[str]) -> str:
     return f"models named {shown}" + (f" ({len(names)} in all)" if len(names) > 8 else "")
 
 
-def _one_run(chosen: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig) -> LoggedModelInfo:
-    """One model: the newest of one run, of the run the others are nested in, or (``select: last``) of all."""
+def _one_run(
+    chosen: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig, root: Path | None
+) -> LoggedModelInfo:
+    """One model: the newest of one run, of the run the others are nested in, or (``select: last``) of all,
+    or (``select: best``) of the run the ranking file puts first."""
     owners = list(dict.fromkeys(model.run_id for model in chosen))
+    if len(owners) > 1 and config.select == "best":
+        return _best(chosen, runs, owners, config, root)
     if len(owners) > 1:
         by_id = {run.run_id: run for run in runs}
         roots = [o for o in owners if not any(a.run_id in owners for a in _lineage(by_id, o)[1:])]
@@ -195,11 +206,40 @@ def _one_run(chosen: list[LoggedModelInfo], runs: list[RunInfo], config: ModelCo
             raise ConfigError(
                 f"loopline.yaml: {len(owners)} runs of this training logged a model named "
                 f"'{chosen[0].name}' ({shown}); log it from one run, or set model.select: last to "
-                "register the newest"
+                "register the newest (or best, ranked by a ranking file)"
             )
         else:
             return max(chosen, key=lambda model: model.created)
     return max((m for m in chosen if m.run_id == owners[0]), key=lambda model: model.created)
+
+
+def _best(
+    chosen: list[LoggedModelInfo],
+    runs: list[RunInfo],
+    owners: list[str],
+    config: ModelConfig,
+    root: Path | None,
+) -> LoggedModelInfo:
+    """The model of the owner run the ranking file puts first; refused when none meets its constraints."""
+    from loopline.ranking import Candidate, load_ranking, rank
+
+    ranking = load_ranking((root or Path.cwd()) / config.ranking)
+    by_id = {run.run_id: run for run in runs}
+    candidates = [
+        Candidate(
+            o, by_id[o].metrics if o in by_id else {}, start_time=by_id[o].start_time if o in by_id else 0
+        )
+        for o in owners
+    ]
+    ranked = rank(ranking, candidates)
+    if not ranked[0].eligible:
+        why = "; ".join(f"{r.candidate.run_id[:12]}: {', '.join(r.reasons)}" for r in ranked[:5])
+        raise ConfigError(
+            f"{ranking.name}: none of the {len(owners)} runs that logged '{chosen[0].name}' is eligible "
+            f"({why}); loosen its constraints or fix the training"
+        )
+    winner = ranked[0].candidate.run_id
+    return max((m for m in chosen if m.run_id == winner), key=lambda model: model.created)
 
 
 def _lineage(by_id: dict[str, RunInfo], run_id: str) -> list[RunInfo]:

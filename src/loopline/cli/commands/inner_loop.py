@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import Call, ComputeOption, ModelOption, command
+from loopline.cli.options import Call, ComputeOption, ModelOption, command, opt
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.errors import GateFailed
@@ -111,3 +111,44 @@ def inner_loop(
         },
         "\n".join(summary),
     )
+
+
+@command(app)
+def compare(
+    call: Call,
+    ranking: Annotated[
+        str | None,
+        opt("--ranking", "-r", help="Ranking file (default: model.ranking, ranking.yaml)."),
+    ] = None,
+    runs: Annotated[
+        list[str] | None,
+        opt("--runs", help="Rank these run IDs (repeat the option); default: the newest finished runs."),
+    ] = None,
+    last: Annotated[
+        int, typer.Option("--last", "-n", min=1, max=100, help="How many of dev's newest runs.")
+    ] = 20,
+    commit: Annotated[str | None, opt("--commit", help="Only runs of commits starting with this.")] = None,
+) -> None:
+    """Rank dev's runs by a primary metric, weighted secondary metrics and hard constraints."""
+    result = api.compare(ranking, runs=runs, last=last, commit=commit, project=call.project)
+    data = result.to_dict()
+
+    def human(console: Console) -> None:
+        metrics = result.ranking.metrics
+        table = Table(title=f"Runs ranked by {result.ranking.name}", title_justify="left")
+        for column in ("rank", "run", "commit", *metrics, "score", "note"):
+            numeric = column in (*metrics, "score")
+            table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "note")
+        for row in data["runs"]:
+            values = [f"{row['metrics'][m]:.4f}" if m in row["metrics"] else "-" for m in metrics]
+            table.add_row(
+                str(row["rank"] or "-"),
+                row["run_id"][:8],
+                (row["git_commit"] or "")[:7],
+                *values,
+                "" if row["score"] is None else f"{row['score']:.3f}",
+                escape("; ".join(row["reasons"])) if row["reasons"] else "",
+            )
+        console.print(table)
+
+    call.emit(data, human)

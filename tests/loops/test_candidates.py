@@ -1,0 +1,104 @@
+"""Ranking candidate runs: `loopline compare`, and the inner loop registering the best run of a training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+
+import loopline
+from loopline.errors import ConfigError
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, commit_all, git, use_script
+
+pytestmark = pytest.mark.slow
+
+RANKING = {
+    "primary": {"metric": "log_loss", "direction": "minimize"},
+    "secondary": {"accuracy": {"direction": "maximize", "weight": 0.5}},
+    "constraints": {"inverse_c": {"max": 100}},  # the most regularised candidate is not eligible
+}
+
+
+def test_the_inner_loop_registers_the_best_run_and_compare_shows_why(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("experimentation", "ranked")
+    (project / "ranking.yaml").write_text(yaml.safe_dump(RANKING))
+    use_script(project, "candidates.py", {"accuracy": {"min": 0.8}}, select="best")
+    result = loopline.inner_loop(project)
+    head = git(project, "rev-parse", "HEAD")
+
+    shown = cli(capsys, "compare", "--commit", head[:7], "-C", str(project), "--json")
+    assert shown.exit_code == 0, shown.stderr
+    runs = shown.json()["runs"]
+    assert len(runs) == 3 and all(r["git_commit"] == head for r in runs)
+    eligible = [r for r in runs if r["eligible"]]
+    assert [r["rank"] for r in eligible] == [1, 2]
+    rejected = [r for r in runs if not r["eligible"]]
+    assert len(rejected) == 1 and rejected[0]["metrics"]["inverse_c"] == 1000
+    assert rejected[0]["reasons"] == ["inverse_c = 1000 (needs <= 100)"]
+    # The score: log loss and accuracy scaled 0..1 between the two eligible runs, weighted 1 and 0.5.
+    losses = [r["metrics"]["log_loss"] for r in eligible]
+    accuracies = [r["metrics"]["accuracy"] for r in eligible]
+    for r in eligible:
+        loss = (
+            1.0
+            if max(losses) == min(losses)
+            else (max(losses) - r["metrics"]["log_loss"]) / (max(losses) - min(losses))
+        )
+        accuracy = (
+            1.0
+            if max(accuracies) == min(accuracies)
+            else (r["metrics"]["accuracy"] - min(accuracies)) / (max(accuracies) - min(accuracies))
+        )
+        assert math.isclose(r["score"], (loss + 0.5 * accuracy) / 1.5, abs_tol=1e-6)
+    assert eligible[0]["score"] >= eligible[1]["score"]
+    # The version the inner loop registered is the first one's model.
+    assert result.run_id == eligible[0]["run_id"] == result.dev.run_id
+
+    table = cli(capsys, "compare", "-C", str(project), "--last", "3")
+    assert table.exit_code == 0 and all(r["run_id"][:8] in table.stdout for r in runs)
+    assert "(needs" in table.stdout  # why the third is not eligible (wrapped in a narrow terminal)
+
+
+def test_no_eligible_run_is_refused_with_each_runs_reason(new_project: ProjectFactory) -> None:
+    project = new_project("experimentation", "ranked")
+    (project / "ranking.yaml").write_text(
+        yaml.safe_dump({**RANKING, "constraints": {"accuracy": {"min": 0.999}}})
+    )
+    use_script(project, "candidates.py", {"accuracy": {"min": 0.8}}, select="best")
+    with pytest.raises(
+        ConfigError, match=r"ranking.yaml: none of the 3 runs that logged 'model' is eligible"
+    ):
+        loopline.inner_loop(project)
+    assert not [m for m in loopline.status(project).models if m.workspace == "dev"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("primary: {metric: auc}", "primary.direction must be maximize or minimize"),
+        ("primary: {metric: auc, direction: up}", "primary.direction must be maximize or minimize, not 'up'"),
+        (
+            "primary: {metric: auc, direction: maximize}\nsecondary: {f1: {weight: -1, direction: maximize}}",
+            "secondary.f1.weight must be a number of 0 or more",
+        ),
+        (
+            "primary: {metric: auc, direction: maximize}\nconstraints: {f1: {least: 2}}",
+            "constraints.f1 needs 'min' and/or 'max'",
+        ),
+        ("primary: [", "not valid YAML"),
+        ("weights: {}", "needs 'primary'"),
+    ],
+)
+def test_a_malformed_ranking_file_is_refused_with_what_to_fix(
+    content: str, message: str, new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("experimentation", "ranked")
+    (project / "ranking.yaml").write_text(content)
+    commit_all(project, "A ranking")
+    shown = cli(capsys, "compare", "-C", str(project))
+    assert shown.exit_code != 0 and message in shown.stderr, shown.stderr
+    assert "Traceback" not in shown.stderr
