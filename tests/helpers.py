@@ -212,9 +212,8 @@ def with_model(project: Path, estimator: str, imported: str) -> None:
         "from sklearn.linear_model import LogisticRegression", imported
     )
     # MLflow saves scikit-learn models with skops, which loads tree nodes only when told they are trusted
-    trusted = ["sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
     text = text.replace(
         "input_example=x_valid.head(3),",
-        f"input_example=x_valid.head(3),\n            skops_trusted_types={trusted!r},",
+        'input_example=x_valid.head(3),\n            skops_trusted_types=["sklearn.tree._tree.Tree"],',
     )
     script.write_text(text)
