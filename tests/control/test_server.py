@@ -38,6 +38,7 @@ IDENTITY = {"commit": "a" * 40, "branch": "main", "dirty_files": [], "diff_diges
 CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("status", {}, EVERYONE),
     ("history", {"limit": 5}, EVERYONE),
+    ("compare", {"last": 5}, EVERYONE),
     ("audit_verify", {}, EVERYONE),
     ("audit_checkpoint", {}, DEV_CHANGE),
     ("validation_report", {"commit": "abcdef1"}, EVERYONE),
