@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from loopline.errors import ConfigError
 from loopline.ranking import Candidate, load_ranking, rank
 
 
@@ -70,3 +72,31 @@ def test_runs_without_the_primary_metric_or_outside_a_constraint_come_last_with_
     assert ranked[1].reasons == ("size_mb = 500 (needs <= 100)",)
     assert ranked[2].reasons == ("size_mb is missing",)
     assert ranked[3].reasons == ("no auc",)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("primary: {metric: auc}", "primary.direction must be maximize or minimize"),
+        ("primary: {metric: auc, direction: up}", "primary.direction must be maximize or minimize, not 'up'"),
+        (
+            "primary: {metric: auc, direction: maximize}\nsecondary: {f1: {weight: -1, direction: maximize}}",
+            "secondary.f1.weight must be a number of 0 or more",
+        ),
+        (
+            "primary: {metric: auc, direction: maximize}\nconstraints: {f1: {least: 2}}",
+            "constraints.f1 needs 'min' and/or 'max'",
+        ),
+        ("primary: [", "not valid YAML"),
+        ("weights: {}", "needs 'primary'"),
+    ],
+)
+def test_a_malformed_ranking_file_is_refused_with_what_to_fix(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "ranking.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_ranking(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_ranking(tmp_path / "missing.yaml")

@@ -1,6 +1,7 @@
-"""Training scripts written the way people write them, each taken through the whole path: inner loop, a
-served prod endpoint, a release, a second release and a rollback; every answer of the endpoint equals what
-a stock MLflow client computes in-process from the registered model (floats to 1e-9). What the inner loop
+"""Training scripts written the way people write them, each taken through the inner loop and a release to a
+served prod endpoint, and one script of each kind of model (scikit-learn, a custom pyfunc, a large model,
+a sweep's parent) on through a second release and a rollback; every answer of the endpoint equals what a
+stock MLflow client computes in-process from the registered model (floats to 1e-9). What the inner loop
 makes of each script's own habits (its experiment, autolog's metrics, nested runs, its own registration) is
 checked on the way."""
 
@@ -122,7 +123,8 @@ def _left_its_own_registration(project: Path, result: Any) -> None:
 class Case:
     script: str
     gate: dict[str, dict[str, float]]
-    change: tuple[str, str]  # an edit that makes the second version a different model
+    change: tuple[str, str] | None  # an edit that makes a second version a different model, to release
+    # and roll back from (None: the first release only; the moves do not depend on the script)
     rows: Callable[[], pd.DataFrame]
     check: Callable[[Path, Any], None] | None = None  # what else the first inner loop must have done
 
@@ -136,7 +138,11 @@ CASES = [
         _kept_its_experiment,
     ),
     Case(
-        "autolog.py", {"training_accuracy_score": {"min": 0.8}}, ("C=0.5", "C=2.0"), _wine, _gated_on_autolog
+        "autolog.py",
+        {"training_accuracy_score": {"min": 0.8}},
+        None,
+        _wine,
+        _gated_on_autolog,
     ),
     Case(
         "nested.py",
@@ -148,17 +154,17 @@ CASES = [
     Case(
         "column_transformer.py",
         {"accuracy": {"min": 0.6}},
-        ('("lr", LogisticRegression(max_iter=1000))', '("lr", LogisticRegression(max_iter=1000, C=0.05))'),
+        None,
         _accounts,
     ),
     Case(
         "regressor.py",
         {"r2": {"min": 0.2}},
-        ("alpha = 0.3", "alpha = 5.0"),
+        None,
         _diabetes,
         _left_its_own_registration,
     ),
-    Case("nullable.py", {"accuracy": {"min": 0.6}}, ('strategy="median"', 'strategy="mean"'), _crm),
+    Case("nullable.py", {"accuracy": {"min": 0.6}}, None, _crm),
     Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
     Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
 ]
@@ -235,6 +241,8 @@ def test_a_user_script_goes_from_the_inner_loop_through_release_and_rollback(
         assert_same(
             score(server, key, rows, released.deployment), expected(project, model, released.version, rows)
         )
+        if case.change is None:
+            return
 
         source = (TRAINING_SCRIPTS / case.script).read_text()
         assert case.change[0] in source

@@ -44,12 +44,6 @@ CASES: dict[str, tuple[str, Callable[[pd.DataFrame, np.ndarray], Any], Any, str]
         mlflow.xgboost,
         "treelite",
     ),
-    "XGBClassifier, three classes": (
-        "iris",
-        lambda x, y: xgb.XGBClassifier(n_estimators=30).fit(x, y),
-        mlflow.xgboost,
-        "treelite",
-    ),
     "XGBRegressor": (
         "diabetes",
         lambda x, y: xgb.XGBRegressor(n_estimators=60).fit(x, y),
