@@ -186,6 +186,8 @@ def compile_or_say_why(
     if engine == "numpy":
         return Compiled(predict, "numpy: the fitted arithmetic, exactly as the estimator's predict"), ""
     single, parallel = _thread_counts(steps)
+    expected = np.asarray(own(probe))  # every thread count must answer as the model, too
+    parallel = {name: walk for name, walk in parallel.items() if _answers_alike(walk(probe), expected)}
     chosen = fastest(single, own, probe, parallel)
     if chosen is None:
         return None, f"{OWN} (faster than treelite at every batch size measured at load)"
