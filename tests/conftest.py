@@ -13,12 +13,6 @@ import loopline
 from tests.helpers import commit_all, edit_yaml, git
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first: pytest-xdist hands tests out in this order, so the two workers end
-    together instead of one running a long story at the end while the other waits."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
-
-
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One machine-wide cache for the session, so the migrated MLflow template is built once."""

@@ -12,7 +12,6 @@ from tests.helpers import cli_process, git
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.long
 def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) -> None:
     result = cli_process("demo", "--keep", str(tmp_path / "demo"), "--json", timeout=600)
     assert result.exit_code == 0, result.stderr

@@ -55,7 +55,6 @@ def a_live_b_registered(staged_project: StagedProject) -> tuple[Path, str, str]:
     return project, git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
 
 
-@pytest.mark.long
 def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
     project = trained_project("full")
     full_tier_story(project, capsys)
@@ -73,7 +72,6 @@ def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.Cap
         board.stop()
 
 
-@pytest.mark.long
 def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
     new_project: ProjectFactory,
     on_postgres: Any,

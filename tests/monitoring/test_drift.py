@@ -41,7 +41,6 @@ def send(
     time.sleep(1.5)  # samples are written once a second
 
 
-@pytest.mark.long
 def test_drift_decides_a_rollback_and_no_drift_decides_no_change(
     new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -108,7 +108,6 @@ def _score(project: Path, server: Server, count: int) -> None:
             assert client.post(url, content=body, headers=headers).status_code == 200
 
 
-@pytest.mark.long
 def test_a_release_is_seen_and_rolled_back_from_the_browser(
     trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, playwright: Any
 ) -> None:
