@@ -37,8 +37,15 @@ def local_ray_cluster(folder: Path, cpus: int = 2) -> Iterator[str]:
     flags = ["port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port"]
     flags += ["dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port"]
     flags += ["node-manager-port", "object-manager-port"]
-    ports = {flag: _free_port() for flag in flags}
-    workers = _free_port() % 20000 + 40000  # a range of worker ports away from the ones taken above
+    workers = _free_port() % 20000 + 40000  # the workers' range, which no other port may fall in
+    taken = set(range(workers, workers + 201))
+    ports: dict[str, int] = {}
+    for flag in flags:  # free ports come from the same ephemeral range: draw again on a clash
+        port = _free_port()
+        while port in taken:
+            port = _free_port()
+        taken.add(port)
+        ports[flag] = port
     bin_dir = Path(sys.executable).parent
     # A job's `python` is this interpreter (with loopline), as on a cluster built from loopline's image.
     path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -74,9 +81,11 @@ def local_ray_cluster(folder: Path, cpus: int = 2) -> Iterator[str]:
             time.sleep(0.5)
         yield address
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
         try:
+            os.killpg(head.pid, signal.SIGTERM)
             head.wait(timeout=2)  # it would wait long for the GCS it has just stopped itself
+        except ProcessLookupError:  # the head ended by itself (it failed to start)
+            head.wait()
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
