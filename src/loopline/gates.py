@@ -12,7 +12,7 @@ import yaml
 from loopline.domain import GateResult, MetricCheck
 from loopline.errors import ConfigError
 
-__all__ = ["Thresholds", "evaluate", "load_thresholds", "parse_bounds"]
+__all__ = ["Thresholds", "evaluate", "load_thresholds", "parse_bounds", "read_yaml"]
 
 
 @dataclass(frozen=True)
@@ -26,21 +26,25 @@ class Thresholds:
 def load_thresholds(path: Path) -> Thresholds:
     """Read a thresholds file: ``metrics: {accuracy: {min: 0.9}, log_loss: {max: 0.4}}``."""
     where = path.name
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"gate file {path} does not exist; create it or set gate.file in loopline.yaml"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}{line}: not valid YAML; fix the syntax there") from None
+    data = read_yaml(path, "create it or set gate.file in loopline.yaml", what="gate file")
     metrics = data.get("metrics") if isinstance(data, dict) else None
     if not isinstance(metrics, dict) or not metrics:
         raise ConfigError(f"{where}: needs a 'metrics' mapping, e.g. metrics: {{accuracy: {{min: 0.9}}}}")
     bounds = {str(metric): parse_bounds(where, str(metric), spec) for metric, spec in metrics.items()}
     return Thresholds(name=where, bounds=bounds)
+
+
+def read_yaml(path: Path, fix: str, *, what: str) -> Any:
+    """The YAML document in ``path``; a missing file (with ``fix``, what to do) or a syntax error (with its
+    line) is refused as a configuration error."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist; {fix}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path.name}{line}: not valid YAML; fix the syntax there") from None
 
 
 def parse_bounds(

@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from loopline.errors import ConfigError
-from loopline.gates import Thresholds, evaluate, parse_bounds
+from loopline.gates import Thresholds, evaluate, parse_bounds, read_yaml
 
 __all__ = ["Candidate", "Ranked", "Ranking", "load_ranking", "rank"]
 
@@ -90,15 +88,7 @@ class Ranked:
 def load_ranking(path: Path) -> Ranking:
     """Read a ranking file; a missing or malformed one is refused with what to fix."""
     where = path.name
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"ranking file {path} does not exist; create it (see docs/cli.md, compare)"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{where}{f' line {mark.line + 1}' if mark else ''}: not valid YAML") from None
+    data = read_yaml(path, "create it (see docs/cli.md, compare)", what="ranking file")
     if not isinstance(data, dict) or set(data) - {"primary", "secondary", "constraints"}:
         raise ConfigError(
             f"{where}: needs 'primary' (and optionally 'secondary', 'constraints'), nothing else"
