@@ -32,8 +32,11 @@ __all__ = [
     "Verification",
     "append",
     "audit_key",
+    "by_seq",
     "checkpoint",
+    "following",
     "newest_checkpoint",
+    "newest_seq",
     "query",
     "save_checkpoint",
     "signing_key",
@@ -124,6 +127,7 @@ def append(connection: Connection, event: Event) -> int:
         )
     ).inserted_primary_key[0]  # type: ignore[index]
     connection.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest))
+    connection.info.setdefault("appended", []).append(int(seq))
     return int(seq)
 
 
@@ -156,6 +160,26 @@ def query(
     with db.read() as connection:
         rows = connection.execute(statement).mappings().all()
     return [_record(row) for row in reversed(rows)]
+
+
+def following(db: Database, after: int, limit: int = 100) -> list[AuditRecord]:
+    """The events after sequence number ``after``, oldest first, at most ``limit``."""
+    statement = select(events).where(events.c.seq > after).order_by(events.c.seq).limit(limit)
+    with db.read() as connection:
+        return [_record(row) for row in connection.execute(statement).mappings().all()]
+
+
+def by_seq(db: Database, seqs: list[int]) -> dict[int, AuditRecord]:
+    """The events with these sequence numbers."""
+    with db.read() as connection:
+        rows = connection.execute(select(events).where(events.c.seq.in_(seqs))).mappings().all()
+    return {row["seq"]: _record(row) for row in rows}
+
+
+def newest_seq(db: Database) -> int:
+    """The sequence number of the newest event (0 before the first)."""
+    with db.read() as connection:
+        return int(connection.execute(select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar_one())
 
 
 def _record(row: Any) -> AuditRecord:

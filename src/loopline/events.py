@@ -11,6 +11,8 @@ from loopline.domain import utcnow
 
 __all__ = [
     "EVENT_TYPES",
+    "ApprovalDecided",
+    "ApprovalRequested",
     "BatchJobFinished",
     "BatchPromoted",
     "DataRegistered",
@@ -230,3 +232,15 @@ class LockBroken(Event):
     """An admin broke a lock whose holder could not release it."""
 
     kind: ClassVar[str] = "lock-broken"
+
+
+class ApprovalRequested(Event):
+    """A release to prod waits for approval (its requester may not approve it)."""
+
+    kind: ClassVar[str] = "approval-requested"
+
+
+class ApprovalDecided(Event):
+    """An approver approved (``outcome`` ok) or denied (``denied``) a commit's release to prod."""
+
+    kind: ClassVar[str] = "approval-decided"

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 
+from loopline import notifications
 from loopline.config import Settings, load_config
 from loopline.domain import SHARED
 from loopline.errors import TierDisabled
@@ -76,7 +77,12 @@ class Instance:
     @cached_property
     def db(self) -> Database:
         """loopline's own database."""
-        return Database(self.settings.state_url)
+        # Webhooks hear of the events a write appended once it commits (notifications.py).
+        hooked = bool(self.settings.config.notifications.webhooks)
+        return Database(self.settings.state_url, after_events=self._events_committed if hooked else None)
+
+    def _events_committed(self, seqs: list[int]) -> None:
+        notifications.kick(self.settings, self.db, seqs)
 
     @cached_property
     def actor(self) -> str:

@@ -202,6 +202,10 @@ def operations() -> dict[str, Operation]:
         Operation("token_list", api.token_list, r.ADMIN),
         Operation("token_revoke", api.token_revoke, r.ADMIN),
         Operation("list_locks", api.list_locks, r.READ_ANY),
+        # Webhooks: what failed is the instance's record; sending again is an admin's call.
+        Operation("notifications_failed", api.notifications_failed, r.READ_ANY),
+        Operation("notifications_retry", api.notifications_retry, r.ADMIN),
+        Operation("notifications_deliver", api.notifications_deliver, r.ADMIN),
         Operation("unlock", api.unlock, r.ADMIN),
         # Only in the caller's process: they write the caller's files or use the caller's MLflow.
         Operation("init", api.init, r.ADMIN, remote=False),

@@ -3,7 +3,8 @@
 The functions run here, in this process; ``loopline.connect(url, token)`` runs the same ones on a control
 plane, and the operation table (``operations.py``) says which may, under which name and rule.
 
-One module per area (``project``, ``endpoints``, ``releases``, ``data``, ``monitoring``, ``admin``), the
+One module per area (``project``, ``endpoints``, ``releases``, ``data``, ``monitoring``, ``notifying``,
+``admin``), the
 result types the facade defines in ``results``, and what they share in ``_common``. Each imports its
 services on first use, so a quick command such as ``status`` loads only what it needs; the names its
 annotations need only for type checkers sit in its ``if TYPE_CHECKING:`` block, which the wire codec
@@ -59,6 +60,7 @@ from loopline.api.endpoints import (
     update_endpoint,
 )
 from loopline.api.monitoring import endpoint_metrics, latest_check, monitor_check, policy_evaluate
+from loopline.api.notifying import notifications_deliver, notifications_failed, notifications_retry
 from loopline.api.project import (
     compare,
     history,
@@ -125,6 +127,9 @@ __all__ = [
     "list_locks",
     "migrate_state",
     "monitor_check",
+    "notifications_deliver",
+    "notifications_failed",
+    "notifications_retry",
     "outer_loop_prod",
     "outer_loop_test",
     "policy_evaluate",

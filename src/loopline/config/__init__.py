@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from loopline.config.sections import (
+    EVENT_KINDS,
+    ApprovalsConfig,
     AttestationConfig,
     AuditConfig,
     BatchConfig,
@@ -30,6 +32,7 @@ from loopline.config.sections import (
     GateConfig,
     ModelConfig,
     MonitoringConfig,
+    NotificationsConfig,
     ProjectConfig,
     RegistryConfig,
     ReleaseConfig,
@@ -39,6 +42,7 @@ from loopline.config.sections import (
     ThresholdBound,
     TrainingConfig,
     ValidationConfig,
+    WebhookConfig,
 )
 from loopline.domain import SHARED, TIER_WORKSPACES, Tier
 from loopline.errors import ConfigError, ProjectNotFound
@@ -47,6 +51,8 @@ __all__ = [
     "CONFIG_FILE",
     "DATASTORES",
     "ENV_PREFIX",
+    "EVENT_KINDS",
+    "ApprovalsConfig",
     "AttestationConfig",
     "AuditConfig",
     "BatchConfig",
@@ -56,6 +62,7 @@ __all__ = [
     "GateConfig",
     "ModelConfig",
     "MonitoringConfig",
+    "NotificationsConfig",
     "ProjectConfig",
     "RegistryConfig",
     "ReleaseConfig",
@@ -67,6 +74,7 @@ __all__ = [
     "ThresholdBound",
     "TrainingConfig",
     "ValidationConfig",
+    "WebhookConfig",
     "find_project_root",
     "load_config",
     "redact",
@@ -363,6 +371,10 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
         ("batch",): BatchConfig,
         ("compute",): ComputeConfig,
         ("monitoring",): MonitoringConfig,
+        ("release", "approvals"): ApprovalsConfig,
+        ("notifications",): NotificationsConfig,
+        ("control_plane",): ControlPlaneConfig,
+        ("audit",): AuditConfig,
     }
     if parent in sections:
         return list(sections[parent].model_fields)
@@ -374,6 +386,8 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
         return list(StoreConfig.model_fields)
     if len(parent) == 2 and parent[0] == "datastores":
         return list(DatastoreConfig.model_fields)
+    if len(parent) == 3 and parent[:2] == ("notifications", "webhooks"):
+        return list(WebhookConfig.model_fields)
     return []
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loopline.domain import Tier, canary_steps
+from loopline.domain import Tier, canary_steps, parse_duration
 from loopline.errors import UsageError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -158,6 +158,40 @@ class ValidationConfig(_Strict):
     latency_requests: int = Field(50, gt=0, le=10000, description="How many requests measure latency.")
 
 
+class ApprovalsConfig(_Strict):
+    """Approvals that ``outer-loop prod`` needs: by users other than the one who asked for the release."""
+
+    required: int = Field(0, ge=0, le=10, description="Approvals a release needs (0: none).")
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="Who may approve: user names, or a role on prod as `role:releaser` or `role:admin` "
+        "(default: anyone holding the releaser role on prod).",
+    )
+    expires_after: str = Field("24h", description="How long an approval stands, e.g. 30m, 24h, 7d.")
+    github_environment: str | None = Field(
+        None,
+        description="In GitHub Actions, an approved deployment review of this protected environment for "
+        "the workflow run counts as one approval, recorded with the run's URL.",
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_names(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if value.startswith("role:") and value[5:] not in ("releaser", "admin"):
+                raise ValueError(f"'{value}': approvers by role are role:releaser or role:admin")
+        return values
+
+    @field_validator("expires_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+
 class ReleaseConfig(_Strict):
     """How ``outer-loop prod`` releases and ``rollback`` returns."""
 
@@ -179,6 +213,7 @@ class ReleaseConfig(_Strict):
     require_validation: bool = Field(
         True, description="Full tier: only versions that passed outer-loop test."
     )
+    approvals: ApprovalsConfig = ApprovalsConfig()
 
     @field_validator("canary")
     @classmethod
@@ -253,6 +288,79 @@ class MonitoringConfig(_Strict):
     policy: str = Field(
         "monitoring/policy.yaml", description="The policy `policy evaluate` applies by default."
     )
+
+
+EVENT_KINDS = (
+    "approval-decided", "approval-requested", "batch-job", "batch-promoted", "data-registered", "deployed",
+    "deployment-deleted", "endpoint-created", "endpoint-deleted", "endpoint-updated", "gate-evaluated",
+    "key-rotated", "lock-broken", "monitor-checked", "policy-decided", "promoted", "provisioned", "refused",
+    "registered", "released", "role-granted", "rolled-back", "shared", "state-migrated", "tier-changed",
+    "token-created", "token-revoked", "traffic-changed", "user-added",
+)  # fmt: skip
+"""Every kind of audit event (a test keeps it equal to ``loopline.events``)."""
+
+NOTIFIED_BY_DEFAULT = (
+    "registered", "shared", "gate-evaluated", "promoted", "approval-requested", "approval-decided",
+    "released", "traffic-changed", "rolled-back", "policy-decided", "batch-job",
+)  # fmt: skip
+"""What a webhook is sent when it names no events: the moves of models, and what watches them."""
+
+
+class WebhookConfig(_Strict):
+    """One receiver of events: a URL that takes a JSON POST."""
+
+    url: str | None = Field(None, description="Where events are sent (http or https).")
+    url_env: str | None = Field(
+        None, description="An environment variable holding the URL instead (Slack's and Teams' are secrets)."
+    )
+    secret_env: str | None = Field(
+        None,
+        description="An environment variable holding the signing key: each request then carries "
+        "X-MLflow-Signature, an HMAC-SHA256 as MLflow's webhooks sign theirs.",
+    )
+    format: Literal["mlflow", "slack", "teams"] = Field(
+        "mlflow",
+        description="mlflow: MLflow's webhook payload (entity, action, timestamp, data); slack or teams: "
+        "a message for their incoming webhooks.",
+    )
+    events: list[str] = Field(
+        default_factory=lambda: list(NOTIFIED_BY_DEFAULT),
+        description="The kinds of audit events sent (default: the moves of models and their watch).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("give an http:// or https:// URL")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if value not in EVENT_KINDS:
+                raise ValueError(f"'{value}' is not a kind of event; use some of {', '.join(EVENT_KINDS)}")
+        return values
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give the webhook either url or url_env")
+        return self
+
+
+class NotificationsConfig(_Strict):
+    """Webhooks told of events: delivered in order per webhook, retried with backoff, then kept as failed.
+    Delivery runs in a process of its own, so a slow or failing receiver never holds up a move."""
+
+    webhooks: dict[SimpleName, WebhookConfig] = Field({}, description="Receivers by name.")
+    attempts: int = Field(5, ge=1, le=50, description="Tries per event before it is kept as failed.")
+    retry_seconds: float = Field(
+        1, gt=0, description="The wait after the first failed try; each next wait doubles."
+    )
+    max_retry_seconds: float = Field(300, gt=0, description="The longest wait between two tries.")
+    timeout_seconds: float = Field(5, gt=0, le=120, description="How long one request may take.")
 
 
 class ControlPlaneConfig(_Strict):
@@ -335,6 +443,7 @@ class ProjectConfig(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     control_plane: ControlPlaneConfig = ControlPlaneConfig()
     audit: AuditConfig = AuditConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
     datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
 

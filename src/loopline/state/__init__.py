@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,10 @@ from loopline.errors import NotProvisioned, StoreUnavailable, UsageError
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc"]
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
+_log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -34,8 +36,11 @@ def as_utc(value: datetime) -> datetime:
 class Database:
     """Connections to loopline's database, with serialised write transactions on every backend."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, after_events: Callable[[list[int]], None] | None = None) -> None:
         self.url = url
+        self.after_events = after_events
+        """Called after a write transaction that appended audit events commits, with their sequence
+        numbers (how webhooks hear of them); what it raises is logged, never passed to the writer."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -90,11 +95,19 @@ class Database:
         """A write transaction that holds the database's write lock from its start (SQLite)."""
         with self._errors(), self.engine.connect() as connection:
             connection.info["write"] = True
+            connection.info["appended"] = []
             try:
                 with connection.begin():
                     yield connection
+                appended = connection.info["appended"]
             finally:
                 connection.info["write"] = False
+                connection.info["appended"] = []
+        if appended and self.after_events is not None:
+            try:
+                self.after_events(appended)
+            except Exception:  # the change is committed; telling others of it must not undo or fail it
+                _log.warning("could not hand events %s to notifications", appended, exc_info=True)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

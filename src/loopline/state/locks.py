@@ -24,7 +24,7 @@ from loopline.errors import LockTimeout
 from loopline.state import Database, as_utc
 from loopline.state.schema import locks
 
-__all__ = ["Heartbeat", "LockInfo", "break_lock", "hold", "list_locks", "process_alive"]
+__all__ = ["Heartbeat", "LockInfo", "break_lock", "hold", "holder", "list_locks", "process_alive"]
 
 _HOST = socket.gethostname()
 LEASE_SECONDS = 60.0
@@ -151,6 +151,16 @@ def hold(
     finally:
         with db.write() as connection:
             connection.execute(delete(locks).where(mine))
+
+
+def holder(db: Database, name: str) -> LockInfo | None:
+    """Who holds lock ``name`` now (None when nobody, or when its holder died or stopped beating)."""
+    for lock in list_locks(db):
+        if lock.name != name:
+            continue
+        stale = lock.expires_at < utcnow() or (lock.host == _HOST and not process_alive(lock.pid))
+        return None if stale else lock
+    return None
 
 
 def list_locks(db: Database) -> list[LockInfo]:

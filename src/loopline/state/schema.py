@@ -387,3 +387,48 @@ tokens = Table(
     _col("created_at", _TIME),
     *(_col(name, _TIME, nullable=True) for name in ("expires_at", "revoked_at", "last_used_at")),
 )
+
+# Where each webhook has got to in the audit log: every event up to ``last_seq`` was delivered or kept
+# as failed; the next one waits until ``next_attempt_at`` after ``attempts`` failed tries.
+notification_cursors = Table(
+    "notification_cursors",
+    metadata,
+    Column("webhook", String(100), primary_key=True),
+    _col("last_seq", Integer),
+    _col("attempts", Integer),
+    _col("next_attempt_at", _TIME, nullable=True),
+    _col("last_error", Text, nullable=True),
+)
+
+# Events a webhook did not take after every try, until delivered again by hand (`notifications failed
+# --retry`).
+notification_failures = Table(
+    "notification_failures",
+    metadata,
+    _serial(),
+    _str("webhook", 100),
+    _col("seq", Integer, ForeignKey("events.seq")),
+    _col("attempts", Integer),
+    _col("error", Text),
+    _col("failed_at", _TIME),
+    UniqueConstraint("webhook", "seq"),
+)
+
+# Decisions on releasing a commit's model to prod: by whom, on which version and validation report, until
+# when. A release counts the approvals that match what it releases and have not expired.
+approvals = Table(
+    "approvals",
+    metadata,
+    _serial(),
+    *_pinned(),
+    _str("report_digest", 80, nullable=True),
+    _str("decision", 16),
+    _str("approver", 200),
+    _str("requested_by", 200, nullable=True),
+    _col("reason", Text),
+    _col("created_at", _TIME),
+    _col("expires_at", _TIME),
+    _str("source", 32),
+    _col("run_url", Text, nullable=True),
+    Index("ix_approvals_commit", "git_commit"),
+)

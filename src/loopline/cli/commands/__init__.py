@@ -6,10 +6,22 @@ from loopline.cli.commands import (
     demo,
     endpoints,
     inner_loop,
+    notify,
     outer_loop,
     project,
     team,
     workflows,
 )
 
-__all__ = ["admin", "batch", "demo", "endpoints", "inner_loop", "outer_loop", "project", "team", "workflows"]
+__all__ = [
+    "admin",
+    "batch",
+    "demo",
+    "endpoints",
+    "inner_loop",
+    "notify",
+    "outer_loop",
+    "project",
+    "team",
+    "workflows",
+]
