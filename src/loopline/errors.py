@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "ApprovalNeeded",
     "AuditLogAltered",
     "ComputeFailed",
     "ConfigError",
@@ -168,6 +169,12 @@ class GateFailed(Refused):
 
     template = "gate failed: {failures}; nothing was registered"
     error_code = "GATE_FAILED"
+
+
+class ApprovalNeeded(Refused):
+    """A release to prod waits for approvals it does not have (or one denied it)."""
+
+    error_code = "APPROVAL_NEEDED"
 
 
 class TierDisabled(Refused):

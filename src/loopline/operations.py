@@ -191,6 +191,9 @@ def operations() -> dict[str, Operation]:
         # Promotion and rollback: releasers of the target workspace.
         Operation("outer_loop_test", api.outer_loop_test, r.VALIDATE, caller_head=True),
         Operation("outer_loop_prod", api.outer_loop_prod, r.RELEASE, caller_head=True),
+        # Who may approve is release.approvals' list (users, or roles on prod): checked by the service.
+        Operation("approve", api.approve, r.READ_PROD, caller_head=True),
+        Operation("approvals", api.approvals, r.READ_ANY, caller_head=True),
         Operation("rollback", api.rollback, r.change_endpoint("endpoint")),
         # Administration: admins of every workspace.
         Operation("up", api.up, r.ADMIN),

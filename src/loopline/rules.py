@@ -126,6 +126,7 @@ READ_ANY = _fixed(Role.READER, DEV)
 DEVELOP = _fixed(Role.DEVELOPER, DEV)
 """The inner loop and data: developers."""
 VALIDATE = _fixed(Role.RELEASER, TEST)
+READ_PROD = _fixed(Role.READER, PROD)
 RELEASE = _release
 CREATE_IN = _create_in
 CHANGE_BATCH = _batch_change

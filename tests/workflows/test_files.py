@@ -78,6 +78,9 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_gro
         assert document["permissions"] == {"contents": "read"}
         jobs = [job for job_id, job in document["jobs"].items() if job_id != "gate"]
         assert all(job["environment"] == "prod" for job in jobs)
+        # Only the release reads its run's deployment reviews (an approval of the prod environment).
+        wider = {"contents": "read", "actions": "read"} if name == "outer-loop-prod.yml" else None
+        assert all(job.get("permissions") == wider for job in jobs)
 
 
 @pytest.mark.parametrize(

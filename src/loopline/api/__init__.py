@@ -76,7 +76,15 @@ from loopline.api.project import (
     workflow_list,
     workflow_run,
 )
-from loopline.api.releases import outer_loop_prod, outer_loop_test, releases, rollback, validation_report
+from loopline.api.releases import (
+    approvals,
+    approve,
+    outer_loop_prod,
+    outer_loop_test,
+    releases,
+    rollback,
+    validation_report,
+)
 from loopline.api.results import (
     EndpointKeys,
     EndpointMetrics,
@@ -93,6 +101,8 @@ __all__ = [
     "Status",
     "ValidationReport",
     "WorkspaceInfo",
+    "approvals",
+    "approve",
     "audit_checkpoint",
     "audit_verify",
     "batch_invoke",

@@ -12,6 +12,7 @@ from loopline.instance import Instance
 
 if TYPE_CHECKING:
     from loopline.endpoints.releases import ReleaseRecord
+    from loopline.loops.approvals import Approval, ApprovalState
     from loopline.loops.outer import TestResult
     from loopline.loops.release import ReleaseResult
     from loopline.progress import Reporter
@@ -38,9 +39,11 @@ def outer_loop_prod(
     canary: list[int] | None = None,
     watch: float | None = None,
     override_reason: str | None = None,
+    approval_wait: float = 0.0,
     reporter: Reporter | None = None,
 ) -> ReleaseResult:
-    """Release a commit's registry version to prod, at once or in watched canary steps."""
+    """Release a commit's registry version to prod, at once or in watched canary steps; where releases
+    need approvals (``release.approvals``), wait up to ``approval_wait`` seconds for them, then refuse."""
     from loopline.loops.release import run_outer_loop_prod
 
     return run_outer_loop_prod(
@@ -50,8 +53,41 @@ def outer_loop_prod(
         canary=canary,
         watch=watch,
         override_reason=override_reason,
+        approval_wait=approval_wait,
         reporter=reporter,
     )
+
+
+def approve(
+    commit: str | None = None,
+    *,
+    reason: str,
+    deny: bool = False,
+    model: str | None = None,
+    project: PathLike | None = None,
+) -> Approval:
+    """Approve (or ``deny``) releasing a commit's registry version (default: HEAD's) to prod, as the
+    acting user: an approver of ``release.approvals`` who did not ask for the release. The approval holds
+    for that version and the validation it saw, until ``release.approvals.expires_after``."""
+    from loopline.loops import approvals
+    from loopline.loops.outer import registry_version
+
+    instance = provisioned(project)
+    version = registry_version(instance, model or instance.settings.config.model.name, commit)
+    return approvals.decide(instance, version, reason=reason, decision="denied" if deny else "approved")
+
+
+def approvals(
+    commit: str | None = None, *, model: str | None = None, project: PathLike | None = None
+) -> ApprovalState:
+    """Where the release of a commit's registry version (default: HEAD's) to prod stands: approvals
+    needed and standing, who asked."""
+    from loopline.loops import approvals as approving
+    from loopline.loops.outer import registry_version
+
+    instance = provisioned(project)
+    version = registry_version(instance, model or instance.settings.config.model.name, commit)
+    return approving.approval_state(instance, version)
 
 
 def rollback(

@@ -25,6 +25,7 @@ from loopline.endpoints.releases import record_release, release_history
 from loopline.errors import Refused
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
+from loopline.loops import approvals
 from loopline.loops.outer import (
     PRODUCTION,
     candidate_of,
@@ -178,10 +179,12 @@ def run_outer_loop_prod(
     canary: list[int] | None = None,
     watch: float | None = None,
     override_reason: str | None = None,
+    approval_wait: float = 0.0,
     reporter: Reporter | None = None,
 ) -> ReleaseResult:
     """Release a commit's registry version to prod: copy, deploy at 0%, smoke-test, move traffic step by
-    step (continuing a release of the same version that a crash interrupted)."""
+    step (continuing a release of the same version that a crash interrupted). Where releases need
+    approvals, wait up to ``approval_wait`` seconds for them."""
     report_to = reporter or NullReporter()
     if canary is not None:
         canary_steps(canary)
@@ -196,6 +199,9 @@ def run_outer_loop_prod(
     candidate = registry_version(instance, name, commit, report_to)
     overridden = _approved(instance, candidate, override_reason)
     endpoint_name = instance.settings.prod_endpoint
+    began = pending_release(instance, PROD, endpoint_name)
+    if began is None or began.content_digest != candidate.content_digest:  # a release resumed was approved
+        approvals.require(instance, candidate, wait=approval_wait, reporter=report_to)
     with locks.hold(instance.db, f"release:{PROD}:{endpoint_name}", instance.actor):
         pending = pending_release(instance, PROD, endpoint_name)
         if pending is not None and pending.content_digest != candidate.content_digest:

@@ -1,4 +1,4 @@
-"""``outer-loop test``, ``outer-loop prod`` and ``rollback``."""
+"""``outer-loop test``, ``outer-loop prod``, ``approve``, ``approvals`` and ``rollback``."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from loopline.cli.options import (
 )
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
+from loopline.domain import parse_duration
 from loopline.errors import GateFailed, Refused, UsageError
 
 if TYPE_CHECKING:
+    from loopline.loops.approvals import ApprovalState
     from loopline.loops.release import ReleaseResult
 
 outer_app = typer.Typer(help="The outer loops: validate in test, release to prod.", no_args_is_help=True)
@@ -155,6 +157,13 @@ def outer_loop_prod(
             help="Full tier: release a version that did not pass test, saying why (audited).",
         ),
     ] = None,
+    approval_wait: Annotated[
+        str | None,
+        opt(
+            "--approval-wait",
+            help="Where releases need approvals: wait this long for them (e.g. 30m) before refusing.",
+        ),
+    ] = None,
 ) -> None:
     """Release a commit's registry version to prod: deploy at 0%, smoke-test, move traffic, watch."""
     output = call.output
@@ -166,6 +175,9 @@ def outer_loop_prod(
             canary=_canary(canary),
             watch=watch,
             override_reason=override_reason,
+            approval_wait=parse_duration(approval_wait, "--approval-wait").total_seconds()
+            if approval_wait
+            else 0,
             reporter=StepReporter(output),
         )
     except Refused as exc:
@@ -181,6 +193,57 @@ def outer_loop_prod(
         },
         _release_summary("Outer loop prod", result),
     )
+
+
+@command(app)
+def approve(
+    call: Call,
+    reason: Annotated[str, opt("--reason", help="Why, for the audit log and the requester.")],
+    commit: CommitOption = None,
+    model: ModelOption = None,
+    deny: Annotated[
+        bool, typer.Option("--deny", help="Deny the release instead (it then stays refused).")
+    ] = False,
+) -> None:
+    """Approve (or deny) releasing a commit's registry version to prod, as an approver of
+    release.approvals who did not ask for it; it holds for that version and validation until it expires."""
+    done = api.approve(commit, reason=reason, deny=deny, model=model, project=call.project)
+    call.emit(
+        done.to_dict(),
+        lambda c: c.print(
+            escape(
+                f"{done.decision} {done.model} v{done.version} ({done.git_commit[:7]}) for prod as "
+                f"{done.approver}, until {done.expires_at:%Y-%m-%d %H:%M} UTC"
+            )
+        ),
+    )
+
+
+def _show_approvals(console: Console, state: ApprovalState) -> None:
+    given = len(state.approved)
+    console.print(
+        escape(
+            f"{state.model} v{state.version} ({state.git_commit[:7]}): {given} of {state.required} "
+            "approval(s)"
+            + (f", asked by {state.requested_by}" if state.requested_by else "")
+            + f"; approvers: {', '.join(state.approvers)}"
+        )
+    )
+    for a in state.standing:
+        until = f"{a.expires_at:%Y-%m-%d %H:%M} UTC"
+        where = f" ({a.run_url})" if a.run_url else ""
+        console.print(escape(f"  {a.decision} by {a.approver}{where}, until {until}: {a.reason}"))
+
+
+@command(app)
+def approvals(
+    call: Call,
+    commit: CommitOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Where a commit's release to prod stands: approvals needed and standing (unexpired), who asked."""
+    state = api.approvals(commit, model=model, project=call.project)
+    call.emit(state.to_dict(), lambda c: _show_approvals(c, state))
 
 
 @command(app)

@@ -1,0 +1,381 @@
+"""Approvals of releases to prod: four eyes, bound to what was seen, for a time.
+
+With ``release.approvals.required`` above 0, ``outer-loop prod`` releases a version only when that many
+approvers other than the one releasing have approved it: the same model version (its content digest), on
+the same evidence (the newest validation of its commit in test, or in the simple tier its gate in dev),
+within ``expires_after``. A standing denial stops it. An approval asked for and not there is recorded as
+``approval-requested`` (so webhooks tell the approvers); approvals and denials as ``approval-decided``.
+
+In GitHub Actions, with ``github_environment`` set, an approved deployment review of that protected
+environment for the workflow run counts as one approval, recorded with the run's URL.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+
+from loopline import audit, catalog
+from loopline.access import Role, list_users
+from loopline.domain import SHARED, ModelVersionInfo, Tier, parse_duration, pinned, utcnow
+from loopline.errors import ApprovalNeeded, Forbidden, NotFound, Refused, UsageError
+from loopline.events import ApprovalDecided, ApprovalRequested, RefusedAttempt
+from loopline.instance import Instance
+from loopline.progress import NullReporter, Reporter
+from loopline.state import as_utc
+from loopline.state.schema import approvals
+
+__all__ = ["Approval", "ApprovalState", "approval_state", "decide", "require"]
+
+PROD = "prod"
+APPROVED, DENIED = "approved", "denied"
+_POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approver's decision on releasing a version to prod."""
+
+    id: int
+    model: str
+    version: int
+    git_commit: str
+    content_digest: str
+    report_digest: str | None
+    decision: str
+    approver: str
+    requested_by: str | None
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+    source: str
+    run_url: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["expires_at"] = self.expires_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    """Where a version's release to prod stands: approvals needed, standing ones, who asked."""
+
+    model: str
+    version: int
+    git_commit: str
+    required: int
+    approvers: list[str]
+    requested_by: str | None
+    standing: list[Approval]
+
+    @property
+    def approved(self) -> list[Approval]:
+        """The standing approvals."""
+        return [a for a in self.standing if a.decision == APPROVED]
+
+    @property
+    def denied(self) -> list[Approval]:
+        """The standing denials."""
+        return [a for a in self.standing if a.decision == DENIED]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "model": self.model,
+            "version": self.version,
+            "git_commit": self.git_commit,
+            "required": self.required,
+            "approvers": self.approvers,
+            "requested_by": self.requested_by,
+            "standing": [a.to_dict() for a in self.standing],
+        }
+
+
+def _row(row: Any) -> Approval:
+    values = dict(row)
+    values["created_at"] = as_utc(values["created_at"])
+    values["expires_at"] = as_utc(values["expires_at"])
+    return Approval(**values)
+
+
+def evidence(instance: Instance, version: ModelVersionInfo) -> str | None:
+    """The digest of what an approver judges a version on: its commit's newest validation in test (full
+    tier), else its newest gate in dev; None when there is none."""
+    where = "test" if instance.settings.tier is Tier.FULL else "dev"
+    found = audit.query(
+        instance.db, commit=version.git_commit, kind="gate-evaluated", workspace=where, limit=1
+    )
+    return found[0].hash if found else None
+
+
+def _standing(instance: Instance, version: ModelVersionInfo) -> list[Approval]:
+    """Each approver's newest decision on exactly this version and evidence that has not expired."""
+    report = evidence(instance, version)
+    table = approvals.c
+    statement = (
+        select(approvals)
+        .where(table.git_commit == version.git_commit, table.model == version.name)
+        .where(table.version == version.version, table.content_digest == version.content_digest)
+        .order_by(table.id.desc())
+    )
+    with instance.db.read() as connection:
+        rows = [_row(r) for r in connection.execute(statement).mappings().all()]
+    newest: dict[str, Approval] = {}
+    for row in rows:
+        newest.setdefault(row.approver, row)
+    now = utcnow()
+    return [a for a in newest.values() if a.report_digest == report and a.expires_at > now]
+
+
+def _requester(instance: Instance, version: ModelVersionInfo) -> str | None:
+    found = audit.query(
+        instance.db, commit=version.git_commit, kind="approval-requested", model=version.name, limit=1
+    )
+    return found[0].event.actor if found else None
+
+
+def approval_state(instance: Instance, version: ModelVersionInfo) -> ApprovalState:
+    """Where the release of ``version`` stands."""
+    config = instance.settings.config.release.approvals
+    return ApprovalState(
+        version.name,
+        version.version,
+        version.git_commit,
+        config.required,
+        list(config.approvers) or ["role:releaser"],
+        _requester(instance, version),
+        _standing(instance, version),
+    )
+
+
+def _may_approve(instance: Instance, user: str) -> bool:
+    approvers = list(instance.settings.config.release.approvals.approvers) or ["role:releaser"]
+    if user in approvers:
+        return True
+    roles = next((u.roles for u in list_users(instance.db) if u.name == user), {})
+    held = [Role.parse(role) for where, role in roles.items() if where in (PROD, "*")]
+    highest = max(held, default=None)
+    return any(
+        entry.startswith("role:") and highest is not None and highest >= Role.parse(entry[5:])
+        for entry in approvers
+    )
+
+
+def _refuse(instance: Instance, version: ModelVersionInfo, error: Refused, step: str) -> None:
+    audit.record(
+        instance.db,
+        RefusedAttempt(
+            actor=instance.actor,
+            workspace=PROD,
+            **pinned(version),
+            reason=error.message,
+            details={"step": step},
+        ),
+    )
+    raise error
+
+
+def decide(
+    instance: Instance,
+    version: ModelVersionInfo,
+    *,
+    reason: str,
+    decision: str = APPROVED,
+    source: str = "loopline",
+    approver: str | None = None,
+    run_url: str | None = None,
+) -> Approval:
+    """Record ``approver``'s (default: the actor's) decision on releasing ``version`` to prod."""
+    config = instance.settings.config.release.approvals
+    who = approver or instance.actor
+    if config.required == 0:
+        raise UsageError("releases need no approval here (release.approvals.required is 0 in loopline.yaml)")
+    if not reason.strip():
+        raise UsageError("say why with --reason: the audit log keeps it with the decision")
+    if source == "loopline" and not _may_approve(instance, who):
+        approvers = ", ".join(config.approvers or ["role:releaser"])
+        _refuse(
+            instance,
+            version,
+            Forbidden(f"{who} is not an approver of releases to prod (approvers: {approvers})"),
+            "approve",
+        )
+    requester = _requester(instance, version)
+    if requester == who:
+        _refuse(
+            instance,
+            version,
+            Refused(f"{who} asked for this release, so another approver must decide on it (four eyes)"),
+            "approve",
+        )
+    report = evidence(instance, version)
+    if report is None:
+        _refuse(
+            instance,
+            version,
+            Refused(
+                f"commit {version.git_commit[:7]} has no validation to approve on yet: run "
+                f"`loopline outer-loop test --commit {version.git_commit[:7]}` first"
+            ),
+            "approve",
+        )
+    now = utcnow()
+    values = {
+        **pinned(version),
+        "content_digest": version.content_digest,
+        "report_digest": report,
+        "decision": decision,
+        "approver": who,
+        "requested_by": requester,
+        "reason": reason,
+        "created_at": now,
+        "expires_at": now + parse_duration(config.expires_after, "release.approvals.expires_after"),
+        "source": source,
+        "run_url": run_url,
+    }
+    with instance.db.write() as connection:
+        new_id = connection.execute(insert(approvals).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        audit.append(
+            connection,
+            ApprovalDecided(
+                actor=who,
+                workspace=PROD,
+                **pinned(version),
+                reason=reason,
+                outcome="ok" if decision == APPROVED else DENIED,
+                details={
+                    "decision": decision,
+                    "source": source,
+                    "report_digest": report,
+                    "run_url": run_url,
+                    "requested_by": requester,
+                    "expires_at": values["expires_at"].isoformat(),
+                },
+            ),
+        )
+    return Approval(id=int(new_id), **values)
+
+
+def require(
+    instance: Instance, version: ModelVersionInfo, *, wait: float = 0.0, reporter: Reporter | None = None
+) -> list[Approval]:
+    """The approvals that let ``version`` go to prod; ask for them (and wait up to ``wait`` seconds) when
+    they are not there, then refuse."""
+    config = instance.settings.config.release.approvals
+    if config.required == 0:
+        return []
+    report_to = reporter or NullReporter()
+    actor = instance.actor
+    if config.github_environment:
+        _github_review(instance, version, config.github_environment)
+    deadline = time.monotonic() + wait
+    asked = False
+    while True:
+        state = approval_state(instance, version)
+        others = [a for a in state.standing if a.approver != actor]
+        if denied := [a for a in others if a.decision == DENIED]:
+            _refuse(
+                instance,
+                version,
+                ApprovalNeeded(
+                    f"{denied[0].approver} denied the release of {_name(version)}: {denied[0].reason}"
+                ),
+                "outer-loop prod",
+            )
+        approved = [a for a in others if a.decision == APPROVED]
+        if len(approved) >= config.required:
+            report_to.step(f"approved by {', '.join(a.approver for a in approved)}")
+            return approved
+        if not asked:
+            asked = True
+            if state.requested_by != actor:
+                audit.record(
+                    instance.db,
+                    ApprovalRequested(
+                        actor=actor,
+                        workspace=PROD,
+                        **pinned(version),
+                        details={
+                            "required": config.required,
+                            "given": len(approved),
+                            "approvers": state.approvers,
+                        },
+                    ),
+                )
+            if wait > 0:
+                report_to.step(
+                    f"waiting up to {wait:.0f} s for {config.required - len(approved)} more approval(s)"
+                )
+        if time.monotonic() >= deadline:
+            short = version.git_commit[:7]
+            raise ApprovalNeeded(
+                f"{_name(version)} needs {config.required} approval(s) to go to prod ({len(approved)} "
+                f"given); an approver ({', '.join(state.approvers)}) other than {actor} runs `loopline "
+                f"approve --commit {short} --reason TEXT`, then run this again (or use --approval-wait 30m)"
+            )
+        time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.05)))
+
+
+def _name(version: ModelVersionInfo) -> str:
+    return f"{version.name} v{version.version} ({version.git_commit[:7]})"
+
+
+def _github_review(instance: Instance, version: ModelVersionInfo, environment: str) -> None:
+    """Record an approved deployment review of ``environment`` for this GitHub Actions run as an approval
+    (once); nothing outside GitHub Actions."""
+    run, repository = os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_REPOSITORY")
+    token = os.environ.get("GITHUB_TOKEN")
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not run or not repository:
+        return
+    if not token:
+        raise UsageError("release.approvals.github_environment needs GITHUB_TOKEN in the step's environment")
+    api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    run_url = f"{server}/{repository}/actions/runs/{run}"
+    try:
+        answer = httpx.get(
+            f"{api}/repos/{repository}/actions/runs/{run}/approvals",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        reviews = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise Refused(f"could not read this run's deployment reviews from GitHub ({api}): {exc}") from None
+    for review in reviews:
+        names = {e.get("name") for e in review.get("environments", [])}
+        login = (review.get("user") or {}).get("login")
+        if review.get("state") != "approved" or environment not in names or login in (None, instance.actor):
+            continue
+        if any(a.run_url == run_url and a.approver == login for a in _standing(instance, version)):
+            return
+        decide(
+            instance,
+            version,
+            reason=review.get("comment") or f"approved the {environment} environment in GitHub",
+            source="github-environment",
+            approver=login,
+            run_url=run_url,
+        )
+        return
+
+
+def version_of(instance: Instance, commit: str, model: str | None) -> ModelVersionInfo:
+    """The shared registry's version of ``commit`` that a release to prod would take."""
+    name = model or instance.settings.config.model.name
+    try:
+        return catalog.version_for_commit(instance.db, SHARED, name, commit)
+    except NotFound:
+        raise NotFound(
+            f"commit {commit} has no version of '{name}' in the shared registry; run `loopline inner-loop` "
+            "at that commit first"
+        ) from None
