@@ -194,6 +194,7 @@ def operations() -> dict[str, Operation]:
         # Who may approve is release.approvals' list (users, or roles on prod): checked by the service.
         Operation("approve", api.approve, r.READ_PROD, caller_head=True),
         Operation("approvals", api.approvals, r.READ_ANY, caller_head=True),
+        Operation("approval_requests", api.approval_requests, r.READ_ANY),
         Operation("rollback", api.rollback, r.change_endpoint("endpoint")),
         # Administration: admins of every workspace.
         Operation("up", api.up, r.ADMIN),

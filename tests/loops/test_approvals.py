@@ -102,7 +102,7 @@ def test_a_denial_stands_until_its_approver_changes_their_mind_and_approvals_exp
     loopline.approve(reason="latency is too high", deny=True, project=project)
     _as(monkeypatch, "alice")
     with pytest.raises(
-        ApprovalNeeded, match="bob denied the release of proj-classifier v1 .*: latency is too high"
+        ApprovalNeeded, match=r"bob denied the release of proj-classifier v1 \(\w+\): latency is too high"
     ):
         loopline.outer_loop_prod(project)
 
@@ -156,7 +156,8 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[_GitHub]:
         [
             {"state": "approved", "comment": "ship it", "environments": [{"name": "production"}],
              "user": {"login": "octo-lead"}},
-            {"state": "approved", "comment": "", "environments": [{"name": "staging"}], "user": {"login": "other"}},
+            {"state": "approved", "comment": "", "environments": [{"name": "staging"}],
+             "user": {"login": "other"}},
         ]
     )  # fmt: skip
     for name, value in {

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 import loopline
+from loopline.errors import ApprovalNeeded
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, edit_yaml, git, heldout_request
 from tests.servers import ControlPlane, Dashboard, Server, free_port
@@ -243,6 +244,12 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
         loopline.user_grant(user, role, workspace, project=project)
         loopline.user_grant(user, "reader", "*", project=project)
         tokens[user] = loopline.token_create(user, project=project).secret
+    # Releases need an approval now; dev asks to take prod back to commit A.
+    edit_yaml(project / "loopline.yaml", release={"approvals": {"required": 1}})
+    monkeypatch.setenv("LOOPLINE_USER", "dev")
+    with pytest.raises(ApprovalNeeded):
+        loopline.outer_loop_prod(project, commit=a)
+    monkeypatch.delenv("LOOPLINE_USER")
     with ControlPlane(project) as plane:
         browser = Browser(playwright)
         try:
@@ -264,6 +271,13 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
             assert "dev may not rollback: it needs the releaser role on workspace 'prod'" in refusal
             browser.shot("8-refused")
             assert b[:7] in page.get_by_test_id("traffic-prod-proj").inner_text()
+            # A developer is no approver (approvers: the releasers of prod).
+            page.goto(f"{plane.url}/ui/approvals")
+            assert "waiting" in page.get_by_test_id(f"approval-{a[:7]}").inner_text()
+            page.get_by_test_id(f"reason-{a[:7]}").fill("fine by me")
+            page.get_by_test_id(f"approve-{a[:7]}").click()
+            page.wait_for_url("**/ui/approvals?error=*")
+            assert "dev is not an approver of releases to prod" in page.locator(".flash.error").inner_text()
 
             # A releaser may move prod's traffic, by the same dialog.
             page.click("button.link")
@@ -280,11 +294,25 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
             page.locator("#confirm-ok").click()
             page.wait_for_url("**/ui/endpoints?flash=*")
             assert "50%" in page.get_by_test_id("traffic-prod-proj").inner_text()
+
+            # A releaser approves dev's release from the approvals page.
+            page.goto(f"{plane.url}/ui/approvals")
+            page.get_by_test_id(f"reason-{a[:7]}").fill("A was fine for a month")
+            page.get_by_test_id(f"approve-{a[:7]}").click()
+            page.wait_for_url("**/ui/approvals?flash=*")
+            assert f"approved proj-classifier v1 ({a[:7]}) for prod" in page.locator(".flash").inner_text()
+            row = page.get_by_test_id(f"approval-{a[:7]}").inner_text()
+            assert "approved" in row and "approved by paul: A was fine for a month" in row
+            browser.shot("9-approved")
             browser.assert_clean(plane.url)
         finally:
             browser.close()
     refused = [r.event for r in loopline.history(project, kind="refused") if r.event.outcome == "forbidden"]
-    assert refused and refused[-1].actor == "dev" and refused[-1].details["operation"] == "rollback"
+    assert [(e.actor, e.details.get("operation", e.details.get("step"))) for e in refused][-2:] == [
+        ("dev", "rollback"),
+        ("dev", "approve"),
+    ]
+    assert loopline.history(project, kind="approval-decided")[-1].event.actor == "paul"
     changed = loopline.history(project, kind="traffic-changed")[-1].event
     assert changed.actor == "paul"
     assert sorted(loopline.get_endpoint("proj", project=project).traffic.values()) == [50, 50]

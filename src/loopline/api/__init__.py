@@ -77,6 +77,7 @@ from loopline.api.project import (
     workflow_run,
 )
 from loopline.api.releases import (
+    approval_requests,
     approvals,
     approve,
     outer_loop_prod,
@@ -101,6 +102,7 @@ __all__ = [
     "Status",
     "ValidationReport",
     "WorkspaceInfo",
+    "approval_requests",
     "approvals",
     "approve",
     "audit_checkpoint",

@@ -90,6 +90,14 @@ def approvals(
     return approving.approval_state(instance, version)
 
 
+def approval_requests(*, limit: int = 20, project: PathLike | None = None) -> list[ApprovalState]:
+    """The releases to prod asked for most recently (one per version, newest first) and where each
+    stands: waiting, approved or denied."""
+    from loopline.loops import approvals as approving
+
+    return approving.waiting(provisioned(project), limit)
+
+
 def rollback(
     project: PathLike | None = None,
     *,

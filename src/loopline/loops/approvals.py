@@ -31,7 +31,7 @@ from loopline.progress import NullReporter, Reporter
 from loopline.state import as_utc
 from loopline.state.schema import approvals
 
-__all__ = ["Approval", "ApprovalState", "approval_state", "decide", "require"]
+__all__ = ["Approval", "ApprovalState", "approval_state", "decide", "require", "version_of", "waiting"]
 
 PROD = "prod"
 APPROVED, DENIED = "approved", "denied"
@@ -87,9 +87,17 @@ class ApprovalState:
         """The standing denials."""
         return [a for a in self.standing if a.decision == DENIED]
 
+    @property
+    def status(self) -> str:
+        """``denied``, ``approved`` (enough approvals stand) or ``waiting``."""
+        if self.denied:
+            return DENIED
+        return APPROVED if len(self.approved) >= self.required else "waiting"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {
+            "status": self.status,
             "model": self.model,
             "version": self.version,
             "git_commit": self.git_commit,
@@ -157,6 +165,25 @@ def approval_state(instance: Instance, version: ModelVersionInfo) -> ApprovalSta
     )
 
 
+def waiting(instance: Instance, limit: int = 20) -> list[ApprovalState]:
+    """The releases asked for most recently (one per version, newest first), with where each stands."""
+    asked = audit.query(instance.db, kind="approval-requested", limit=500)
+    seen: set[tuple[str, str]] = set()
+    states = []
+    for record in reversed(asked):
+        key = (record.event.model or "", record.event.git_commit or "")
+        if key in seen or not all(key):
+            continue
+        seen.add(key)
+        try:
+            states.append(approval_state(instance, version_of(instance, key[1], key[0])))
+        except NotFound:  # the version is gone from the registry
+            continue
+        if len(states) >= limit:
+            break
+    return states
+
+
 def _may_approve(instance: Instance, user: str) -> bool:
     approvers = list(instance.settings.config.release.approvals.approvers) or ["role:releaser"]
     if user in approvers:
@@ -178,6 +205,7 @@ def _refuse(instance: Instance, version: ModelVersionInfo, error: Refused, step:
             workspace=PROD,
             **pinned(version),
             reason=error.message,
+            outcome="forbidden" if isinstance(error, Forbidden) else "ok",
             details={"step": step},
         ),
     )

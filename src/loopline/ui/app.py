@@ -1,4 +1,5 @@
-"""The dashboard: server-rendered pages (Jinja2) over the SDK, with two actions behind confirm dialogs.
+"""The dashboard: server-rendered pages (Jinja2) over the SDK, with two actions behind confirm dialogs
+(rollback, traffic) and the approvers' decisions on releases.
 
 ``loopline ui`` serves it for the person at this machine (who holds the stores' credentials anyway); the
 control plane serves it at ``/ui`` to signed-in users, whose token and role decide what they may do.
@@ -148,6 +149,9 @@ class Dashboard:
     def endpoints(self, request: Request) -> dict[str, Any]:
         return {"endpoints": views.endpoints_page(self.root)}
 
+    def approvals(self, request: Request) -> dict[str, Any]:
+        return {"requests": call(api.approval_requests, project=self.root)}
+
     def history(self, request: Request) -> dict[str, Any]:
         filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
         records = call(api.history, self.root, limit=500, **filters)
@@ -191,10 +195,10 @@ class Dashboard:
         if self.access.needs_sign_in and self.access.user(request) is None:
             return RedirectResponse(f"{PREFIX}/signin", status_code=303)
         form = await request.form()
-        back = f"{PREFIX}/endpoints"
+        action = request.path_params["action"]
+        back = f"{PREFIX}/approvals" if action in ("approve", "deny") else f"{PREFIX}/endpoints"
         if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(request)):
             return self._back(back, error="the form expired; reload the page and try again")
-        action = request.path_params["action"]
         try:
             operation, arguments = _action(action, form)
             message = await run_in_threadpool(self._run, request, operation, arguments)
@@ -206,6 +210,9 @@ class Dashboard:
         def act(_request: Request) -> str:
             if operation == "rollback":
                 return call(api.rollback, self.root, **arguments).message
+            if operation == "approve":
+                done = call(api.approve, project=self.root, **arguments)
+                return f"{done.decision} {done.model} v{done.version} ({done.git_commit[:7]}) for prod"
             info = call(api.set_traffic, project=self.root, **arguments)
             shown = ", ".join(f"{name} {share}%" for name, share in info.traffic.items())
             return f"traffic of {info.name} is now {shown}"
@@ -261,6 +268,12 @@ def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
             "commit": commit,
             "reason": reason or "from the dashboard",
         }
+    if action in ("approve", "deny"):
+        commit = str(form.get("commit", ""))
+        if not _COMMIT.match(commit):
+            raise UsageError("choose the release to decide on")
+        model = str(form.get("model", "")) or None
+        return "approve", {"commit": commit, "model": model, "reason": reason or "", "deny": action == "deny"}
     if action == "traffic":
         shares = {}
         for key, value in form.multi_items():
@@ -316,6 +329,7 @@ def build_ui(root: Path, access: Access | None = None) -> Starlette:
         Route("/models", board.page("models.html", board.models)),
         Route("/endpoints", board.page("endpoints.html", board.endpoints)),
         Route("/endpoints/{workspace}/{name}/metrics.json", board.metrics),
+        Route("/approvals", board.page("approvals.html", board.approvals)),
         Route("/history", board.page("history.html", board.history)),
         Route("/commits/{sha}", board.page("commit.html", board.commit)),
         Route("/commits/{sha}/report", board.page("report.html", board.report)),
