@@ -30,9 +30,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import delete, insert, select, update
 
 from loopline import audit
@@ -42,6 +41,9 @@ from loopline.domain import utcnow
 from loopline.errors import ConfigError, LockTimeout, NotFound
 from loopline.state import Database, as_utc, locks
 from loopline.state.schema import notification_cursors, notification_failures
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Failure",
@@ -207,6 +209,8 @@ def _attempt(
     client: httpx.Client, name: str, webhook: WebhookConfig, record: AuditRecord, project: str
 ) -> str | None:
     """None when ``webhook`` took ``record``, else why not."""
+    import httpx
+
     try:
         _send(client, name, webhook, record, project)
     except (httpx.HTTPError, _Refused, ConfigError) as exc:
@@ -218,6 +222,8 @@ def _attempt(
 
 
 def _client(config: NotificationsConfig) -> httpx.Client:
+    import httpx  # only where something is sent: every command opens this module
+
     return httpx.Client(timeout=config.timeout_seconds, follow_redirects=False)
 
 
