@@ -171,6 +171,8 @@ def operations() -> dict[str, Operation]:
         # The inner loop and data: developers.
         # Where training runs is the caller's choice: the control plane only imports the run.
         Operation("inner_loop", api.inner_loop, r.DEVELOP, local=frozenset({"compute"})),
+        # A sweep trains many times with the caller's checkout: it runs where the caller is.
+        Operation("sweep", api.sweep, r.DEVELOP, remote=False),
         Operation("register_data", api.register_data, r.DEVELOP),
         # Endpoints: developers in dev, releasers elsewhere.
         Operation("create_endpoint", api.create_endpoint, r.CREATE_IN),

@@ -78,11 +78,12 @@ def run_training(
     log_path: Path,
     timeout: float,
     on_line: Callable[[str], None] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> None:
     """Run ``command`` in ``root`` with MLflow pointed at ``store`` (default ``experiment``), every run it
-    starts tagged with ``tags``; raise on failure."""
+    starts tagged with ``tags`` (and ``extra_env`` in its environment); raise on failure."""
     argv = _command(command)
-    env = training_environment(store, experiment, tags)
+    env = {**training_environment(store, experiment, tags), **(extra_env or {})}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     timed_out = threading.Event()
 

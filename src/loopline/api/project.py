@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from loopline.audit import AuditRecord
     from loopline.loops.candidates import Comparison
     from loopline.loops.inner import InnerLoopResult
+    from loopline.loops.sweep import SweepResult
     from loopline.onboard import Onboarded
     from loopline.progress import Reporter
     from loopline.provision import UpResult
@@ -86,6 +87,26 @@ def inner_loop(
         compute=compute,
         attestation=request_token(instance.settings.config.registry.attestation.audience),
     )
+
+
+def sweep(
+    project: PathLike | None = None,
+    *,
+    trials: int | None = None,
+    model: str | None = None,
+    allow_dirty: bool = False,
+    compute: str | None = None,
+    reporter: Reporter | None = None,
+) -> SweepResult:
+    """Sweep the current commit's hyperparameters (``sweep:`` in loopline.yaml): run the trials still to
+    run, each a child run of the sweep's parent run, then gate, register and share the best trial's model
+    as the inner loop does (one version per commit). A killed sweep goes on where it stopped."""
+    from loopline.loops.sweep import run_sweep
+
+    return run_sweep(
+        Instance.open(project), trials=trials, model=model, compute=compute, allow_dirty=allow_dirty,
+        reporter=reporter,
+    )  # fmt: skip
 
 
 def compare(

@@ -224,6 +224,59 @@ class ReleaseConfig(_Strict):
             raise ValueError(exc.message) from None
 
 
+class ParameterSpec(_Strict):
+    """One hyperparameter's search space: a range (``low``, ``high``; ``log``, ``step``) or ``choices``."""
+
+    type: Literal["float", "int"] = Field("float", description="float or int, for a range.")
+    low: float | None = Field(None, description="The smallest value of a range.")
+    high: float | None = Field(None, description="The largest value of a range.")
+    log: bool = Field(False, description="Draw on a log scale (for scales such as 0.001 to 10).")
+    step: float | None = Field(None, gt=0, description="Only multiples of this above low.")
+    choices: list[Any] | None = Field(None, description="Values to choose from instead of a range.")
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> ParameterSpec:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give either a non-empty list of choices, or low and high")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high (a range), or choices")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log scale needs low above 0")
+        return self
+
+
+class ObjectiveConfig(_Strict):
+    """What a sweep optimises: a metric the training logs, and which way is better."""
+
+    metric: str = Field("accuracy", description="A metric the training logs on the model's run.")
+    direction: Literal["maximize", "minimize"] = Field("maximize", description="maximize or minimize.")
+
+
+class SweepConfig(_Strict):
+    """``loopline sweep``: the search space, the objective, and where Optuna keeps the studies."""
+
+    trials: int = Field(20, ge=1, le=10_000, description="Trials per commit (--trials overrides).")
+    objective: ObjectiveConfig = ObjectiveConfig()
+    parameters: dict[str, ParameterSpec] = Field({}, description="The search space, by parameter name.")
+    params_file: str = Field(
+        "params.yaml", description="The file the training reads its parameters from; each trial's values "
+        "are written over it for the trial (when it exists), then it is restored."
+    )  # fmt: skip
+    command: str | None = Field(
+        None, description="The training command for trials, with {name} placeholders for the values "
+        "(default: training.command)."
+    )  # fmt: skip
+    seed: int | None = Field(None, description="Seed of Optuna's sampler, for repeatable sweeps.")
+    storage: str | None = Field(
+        None, description="Optuna's storage URL (default: a SQLite file under .loopline/); a database "
+        "URL lets a team see, and go on with, each other's sweeps."
+    )  # fmt: skip
+
+
 class BatchConfig(_Strict):
     """How batch jobs read and write."""
 
@@ -432,6 +485,7 @@ class ProjectConfig(_Strict):
     tier: Tier
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()
+    sweep: SweepConfig = SweepConfig()
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
     state: StateConfig = StateConfig()

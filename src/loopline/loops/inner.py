@@ -274,7 +274,8 @@ def _train_and_register(
     settings = instance.settings
     thresholds = load_thresholds(settings.gate_file)
     store = instance.store(DEV)
-    made, trained = _reusable(instance, identity), False
+    # A sweep's trainer runs its own trials; anything else takes a finished training of the commit.
+    made, trained = (None if getattr(trainer, "fresh", False) else _reusable(instance, identity)), False
     if made is None:
         made, trained = trainer(instance, identity, report), True
     else:
@@ -332,7 +333,7 @@ def _reusable(instance: Instance, identity: CommitIdentity) -> Trained | None:
     runs = [
         run
         for run in store.search_all_runs(" AND ".join(clauses))
-        if run.tags.get(RUN_DIFF) == identity.diff_digest
+        if run.tags.get(RUN_DIFF) == identity.diff_digest and sessions.SWEEP not in run.tags
     ]
     if not runs:
         return None
@@ -356,11 +357,28 @@ def run_tags(instance: Instance, identity: CommitIdentity) -> dict[str, str]:
     return tags
 
 
+def trained_run(instance: Instance, run_id: str) -> Trained:
+    """The model of the training session that made run ``run_id`` (a sweep's best trial)."""
+    store = instance.store(DEV)
+    session = store.run(run_id).tags.get(sessions.SESSION, "")
+    runs = store.search_all_runs(f"tags.`{sessions.SESSION}` = '{session}'") if session else []
+    config = instance.settings.config
+    return sessions.pick_model(store, runs, config.model, config.training.command, None, instance.root)
+
+
 def train(
-    instance: Instance, identity: CommitIdentity, report: Reporter, target: RayTarget | None = None
+    instance: Instance,
+    identity: CommitIdentity,
+    report: Reporter,
+    target: RayTarget | None = None,
+    *,
+    command: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Trained:
-    """Run the project's training entry point against dev (here, or as a job on the Ray cluster
-    ``target``); the model it logged, with its run and metrics.
+    """Run the project's training entry point (or ``command``) against dev (here, or as a job on the Ray
+    cluster ``target``); the model it logged, with its run and metrics. A sweep's trial adds its tags and
+    environment.
 
     The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
     carries the session's tags, and afterwards none is left RUNNING, whatever happened.
@@ -377,12 +395,13 @@ def train(
         sessions.SESSION: session,
         sessions.HOST: socket.gethostname(),
         sessions.PID: str(os.getpid()),
+        **(extra_tags or {}),
     }
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
     where = f" on Ray cluster '{target.name}'" if target else ""
-    report.step(f"training{where}: {config.training.command} (output in {log})")
+    report.step(f"training{where}: {command or config.training.command} (output in {log})")
     started = int(time.time() * 1000) - 1000  # MLflow stamps runs in milliseconds; allow for clock steps
-    command, timeout = config.training.command, config.training.timeout_seconds
+    command, timeout = command or config.training.command, config.training.timeout_seconds
     try:
         if target is None:
             run_training(
@@ -394,9 +413,10 @@ def train(
                 log_path=log,
                 timeout=timeout,
                 on_line=report.output,
+                extra_env=extra_env,
             )
         else:
-            env = training_environment(store, settings.experiment, tags)
+            env = {**training_environment(store, settings.experiment, tags), **(extra_env or {})}
             run_on_ray(
                 target,
                 root=instance.root,
@@ -412,11 +432,11 @@ def train(
     runs = sessions.session_runs(store, session, started)
     if not runs:
         raise TrainingFailed(
-            command=config.training.command,
+            command=command,
             outcome="finished without logging a run to the dev workspace (a script that calls "
             "mlflow.set_tracking_uri sends its runs elsewhere: loopline sets MLFLOW_TRACKING_URI for it)",
             log=log,
         )
     runs = sessions.close_session(store, runs, tags, succeeded=True)
     sessions.check_artifacts(store, runs)
-    return sessions.pick_model(store, runs, config.model, config.training.command, log, instance.root)
+    return sessions.pick_model(store, runs, config.model, command, log, instance.root)

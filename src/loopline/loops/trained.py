@@ -36,6 +36,8 @@ __all__ = [
     "session_runs",
 ]
 
+SWEEP = "loopline.sweep"
+"""The study of a sweep's runs: its trials, and its parent."""
 SESSION = "loopline.session"
 HOST = "loopline.host"
 PID = "loopline.pid"

@@ -152,3 +152,47 @@ def compare(
         console.print(table)
 
     call.emit(data, human)
+
+
+@command(app)
+def sweep(
+    call: Call,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", "-t", min=1, help="Trials for this commit (default: sweep.trials)."),
+    ] = None,
+    model: ModelOption = None,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Sweep uncommitted changes (recorded as for inner-loop).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the training output.")] = False,
+    compute: ComputeOption = None,
+) -> None:
+    """Sweep the commit's hyperparameters (sweep: in loopline.yaml) with Optuna, then gate, register and
+    share the best trial's model as inner-loop does; a killed sweep goes on where it stopped."""
+    reporter = StepReporter(call.output, show_output=not quiet and not call.json)
+    result = api.sweep(
+        call.project, trials=trials, model=model, allow_dirty=allow_dirty, compute=compute, reporter=reporter
+    )
+
+    def human(console: Console) -> None:
+        if result.trials:
+            table = Table(
+                title=f"Sweep {result.study[:60]}: {result.direction} {result.metric}", title_justify="left"
+            )
+            for column in ("trial", "values", result.metric, "state", "run"):
+                table.add_column(column, justify="right" if column == result.metric else "left")
+            best = result.best.number if result.best else None
+            for t in result.trials:
+                values = ", ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()
+                )
+                table.add_row(
+                    f"{t.number}{' *' if t.number == best else ''}", escape(values),
+                    "" if t.value is None else f"{t.value:.6g}", t.state, (t.run_id or "")[:8],
+                )  # fmt: skip
+            console.print(table)
+        style = "green" if result.inner_loop.created else "yellow"
+        console.print(f"[{style}]{escape(result.inner_loop.message)}[/{style}]")
+
+    call.emit(result.to_dict(), human)

@@ -1,0 +1,354 @@
+"""Hyperparameter sweeps: the training entry point once per trial, with values Optuna draws, and the best
+trial through the inner loop.
+
+A sweep belongs to a commit: its Optuna study is named after the model and the commit, kept in
+``sweep.storage`` (default a SQLite file under ``.loopline/``), so a sweep killed mid-way goes on where it
+stopped: finished trials stay finished, and a trial that was cut off runs again with the same values.
+Each trial is one training session whose runs are children of the sweep's parent run (``mlflow.
+parentRunId``) and carry the trial's number; the script gets the trial's values three ways at once: over
+its parameters file (``sweep.params_file``, restored after the trial), as ``{name}`` placeholders in
+``sweep.command``, and as JSON in ``LOOPLINE_PARAMS``. When the trials are done, the inner loop gates,
+registers and shares the model of the best trial by ``sweep.objective``: still one version per commit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from loopline.config import ParameterSpec, SweepConfig
+from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
+from loopline.git import CommitIdentity
+from loopline.instance import Instance
+from loopline.loops import inner
+from loopline.loops.trained import SWEEP, Trained
+from loopline.progress import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import optuna
+
+    from loopline.compute.targets import RayTarget
+
+__all__ = ["SWEEP_TAG", "SweepResult", "TrialResult", "restore_params_file", "run_sweep"]
+
+SWEEP_TAG = SWEEP
+TRIAL_TAG = "loopline.sweep_trial"
+PARENT_TAG = "loopline.sweep_parent"
+_INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial: its values, what it scored, how it ended, and its run."""
+
+    number: int
+    params: dict[str, Any]
+    value: float | None
+    state: str
+    run_id: str | None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class SweepResult:
+    """What ``loopline sweep`` did: the study, its trials, the best one, and the inner loop after it."""
+
+    study: str
+    metric: str
+    direction: str
+    parent_run_id: str | None
+    trials: list[TrialResult] = field(default_factory=list)
+    ran: int = 0
+    best: TrialResult | None = None
+    inner_loop: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "study": self.study,
+            "metric": self.metric,
+            "direction": self.direction,
+            "parent_run_id": self.parent_run_id,
+            "ran": self.ran,
+            "trials": [t.to_dict() for t in self.trials],
+            "best": self.best.to_dict() if self.best else None,
+            "inner_loop": self.inner_loop.to_dict() if self.inner_loop is not None else None,
+        }
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError('sweeps need Optuna: pip install "loopline[sweep]"') from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _backup(instance: Instance) -> Path:
+    return instance.root / ".loopline" / "sweep-params.backup"
+
+
+def restore_params_file(instance: Instance) -> bool:
+    """Put back the parameters file a killed sweep left overlaid; True when there was one."""
+    backup = _backup(instance)
+    if not backup.is_file():
+        return False
+    target = instance.root / instance.settings.config.sweep.params_file
+    shutil.copyfile(backup, target)
+    backup.unlink()
+    return True
+
+
+def _suggest(trial: optuna.Trial, name: str, spec: ParameterSpec) -> Any:
+    if spec.choices is not None:
+        return trial.suggest_categorical(name, spec.choices)
+    assert spec.low is not None and spec.high is not None  # the config's validator saw to it
+    if spec.type == "int":
+        return trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1))
+    return trial.suggest_float(name, spec.low, spec.high, log=spec.log, step=spec.step)
+
+
+class _Overlay:
+    """The trial's values written over the parameters file for one trial, then the file put back (a copy
+    waits under .loopline/ until then, for a sweep that is killed)."""
+
+    def __init__(self, instance: Instance, params: dict[str, Any]) -> None:
+        self.instance = instance
+        self.params = params
+        self.path = instance.root / instance.settings.config.sweep.params_file
+
+    def __enter__(self) -> _Overlay:
+        if not self.path.is_file():
+            return self
+        text = self.path.read_text()
+        base = yaml.safe_load(text) or {}
+        if not isinstance(base, dict):
+            raise ConfigError(f"{self.path.name} is not a mapping of parameters; sweep.params_file names it")
+        backup = _backup(self.instance)
+        backup.parent.mkdir(exist_ok=True)
+        backup.write_text(text)
+        self.path.write_text(yaml.safe_dump({**base, **self.params}, sort_keys=False))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        restore_params_file(self.instance)
+
+
+def _command(config: SweepConfig, default: str, params: dict[str, Any]) -> str:
+    if config.command is None:
+        return default
+    try:
+        return config.command.format_map(params)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"sweep.command names {exc} in braces, which is not one of sweep.parameters "
+            f"({', '.join(config.parameters)})"
+        ) from None
+
+
+class SweepTrainer:
+    """The inner loop's trainer for a sweep: every trial still to run, then the best trial's model."""
+
+    fresh = True
+    """The inner loop must not reuse an earlier training of the commit in its place."""
+
+    def __init__(self, trials: int, target: RayTarget | None, result: SweepResult) -> None:
+        self.trials = trials
+        self.target = target
+        self.result = result
+
+    def __call__(self, instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
+        optuna = _optuna()
+        config = instance.settings.config.sweep
+        study = optuna.create_study(
+            study_name=self.result.study,
+            storage=_storage(instance, config),
+            direction=config.objective.direction,
+            sampler=optuna.samplers.TPESampler(seed=config.seed),
+            load_if_exists=True,
+        )
+        self.result.parent_run_id = _parent_run(instance, identity, self.result.study)
+        _requeue_interrupted(optuna, study, report)
+        while (done := _counted(optuna, study)) < self.trials:
+            self._one(optuna, study, instance, identity, report, done)
+        self.result.trials = [_trial_result(optuna, t) for t in study.trials]
+        best = self._best(optuna, study, instance)
+        _close_parent(instance, self.result)
+        return best
+
+    def _one(
+        self,
+        optuna: Any,
+        study: Any,
+        instance: Instance,
+        identity: CommitIdentity,
+        report: Reporter,
+        done: int,
+    ) -> None:
+        config = instance.settings.config.sweep
+        trial = study.ask()
+        params = {name: _suggest(trial, name, spec) for name, spec in config.parameters.items()}
+        report.step(f"trial {trial.number} ({done + 1} of {self.trials}): {_shown(params)}")
+        tags = {
+            "mlflow.parentRunId": self.result.parent_run_id or "",
+            SWEEP_TAG: self.result.study,
+            TRIAL_TAG: str(trial.number),
+        }
+        command = _command(config, instance.settings.config.training.command, params)
+        try:
+            with _Overlay(instance, params):
+                made = inner.train(
+                    instance, identity, report, target=self.target, command=command, extra_tags=tags,
+                    extra_env={"LOOPLINE_PARAMS": json.dumps(params)},
+                )  # fmt: skip
+        except TrainingFailed as failed:
+            trial.set_user_attr("note", failed.message)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            report.step(f"trial {trial.number} failed: {failed.message}")
+            return
+        except BaseException:  # Ctrl-C, or the trial could not be trained here: it runs again next time
+            _cut_off(optuna, study, trial._trial_id, params)
+            raise
+        trial.set_user_attr("run_id", made.run_id)
+        metric = config.objective.metric
+        if metric not in made.metrics:
+            note = f"its run logged no '{metric}' (sweep.objective.metric), only {sorted(made.metrics)}"
+            trial.set_user_attr("note", note)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            report.step(f"trial {trial.number} failed: {note}")
+            return
+        study.tell(trial, made.metrics[metric])
+        self.result.ran += 1
+        report.step(f"trial {trial.number}: {metric} {made.metrics[metric]:.6g}")
+
+    def _best(self, optuna: Any, study: Any, instance: Instance) -> Trained:
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not complete:
+            notes = "; ".join(f"trial {t.number}: {t.user_attrs.get('note', 'failed')}" for t in study.trials)
+            raise Refused(
+                f"no trial of sweep {self.result.study} finished with a value, so nothing is registered "
+                f"({notes})"
+            )
+        best = study.best_trial
+        self.result.best = _trial_result(optuna, best)
+        return inner.trained_run(instance, best.user_attrs["run_id"])
+
+
+def _shown(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _trial_result(optuna: Any, trial: Any) -> TrialResult:
+    return TrialResult(
+        number=trial.number,
+        params=dict(trial.params),
+        value=trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None,
+        state=trial.state.name.lower(),
+        run_id=trial.user_attrs.get("run_id"),
+        note=trial.user_attrs.get("note"),
+    )
+
+
+def _counted(optuna: Any, study: Any) -> int:
+    """Trials that ended for good: complete, pruned, or failed by their own doing (not cut off)."""
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    return sum(1 for t in study.trials if t.state in ended and not t.user_attrs.get(_INTERRUPTED))
+
+
+def _requeue_interrupted(optuna: Any, study: Any, report: Reporter) -> None:
+    """Trials a killed sweep left running (the commit's lock says no other sweep runs) end as
+    interrupted, and the same values run again."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        _cut_off(optuna, study, trial._trial_id, trial.params)
+        report.step(f"trial {trial.number} was cut off; its values run again")
+
+
+def _cut_off(optuna: Any, study: Any, trial_id: int, params: dict[str, Any]) -> None:
+    """End a trial as interrupted (it does not count) and queue its values to run again."""
+    study._storage.set_trial_user_attr(trial_id, _INTERRUPTED, True)
+    study.enqueue_trial(dict(params), skip_if_exists=False)
+    study._storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _storage(instance: Instance, config: SweepConfig) -> Any:
+    url = config.storage
+    if url is None:
+        folder = instance.root / ".loopline"
+        folder.mkdir(exist_ok=True)
+        url = f"sqlite:///{folder / 'sweeps.db'}"
+    return url
+
+
+def _parent_run(instance: Instance, identity: CommitIdentity, study: str) -> str:
+    """The sweep's parent run in dev (found again when a sweep resumes)."""
+    store = instance.store("dev")
+    found = store.search_all_runs(f"tags.`{SWEEP_TAG}` = '{study}' AND tags.`{PARENT_TAG}` = 'true'")
+    if found:
+        return found[0].run_id
+    tags = {**inner.run_tags(instance, identity), SWEEP_TAG: study, PARENT_TAG: "true"}
+    return store.create_run(instance.settings.experiment, tags, run_name=f"sweep {identity.commit[:7]}")
+
+
+def _close_parent(instance: Instance, result: SweepResult) -> None:
+    """The parent run says which trial won, with what, and ends."""
+    if result.parent_run_id is None or result.best is None or result.best.value is None:
+        return
+    store = instance.store("dev")
+    client = store.client
+    for name, value in result.best.params.items():
+        client.set_tag(result.parent_run_id, f"best.{name}", str(value))
+    client.set_tag(result.parent_run_id, "best.trial", str(result.best.number))
+    client.set_tag(result.parent_run_id, "best.run_id", result.best.run_id or "")
+    client.log_metric(result.parent_run_id, f"best_{result.metric}", result.best.value)
+    client.log_metric(result.parent_run_id, "trials", len(result.trials))
+    store.end_run(result.parent_run_id, "FINISHED")
+
+
+def run_sweep(
+    instance: Instance,
+    *,
+    trials: int | None = None,
+    model: str | None = None,
+    compute: str | None = None,
+    allow_dirty: bool = False,
+    reporter: Reporter | None = None,
+) -> SweepResult:
+    """Run the trials of the commit's sweep still to run, then the inner loop on the best trial."""
+    from loopline.compute.targets import resolve
+
+    report = reporter or NullReporter()
+    config = instance.settings.config.sweep
+    if not config.parameters:
+        raise ConfigError(
+            "sweep.parameters in loopline.yaml is empty: name what to search, e.g. "
+            "C: {low: 0.01, high: 10, log: true}"
+        )
+    count = trials or config.trials
+    if count < 1:
+        raise UsageError("--trials must be at least 1")
+    _optuna()
+    if restore_params_file(instance):
+        report.step(f"put back {config.params_file}, which a killed sweep had left with a trial's values")
+    from loopline.git import commit_identity
+
+    identity = commit_identity(instance.root)
+    name = model or instance.settings.config.model.name
+    study = f"{name}-{identity.commit}" + (f"-{identity.diff_digest[7:19]}" if identity.diff_digest else "")
+    result = SweepResult(study, config.objective.metric, config.objective.direction, None)
+    trainer = SweepTrainer(count, resolve(instance.settings.config.compute, compute), result)
+    result.inner_loop = inner.run_inner_loop(
+        instance, model=name, allow_dirty=allow_dirty, reporter=report, identity=identity, trainer=trainer
+    )
+    if result.best is None:  # the commit was registered before: nothing ran
+        report.step(f"commit {identity.commit[:7]} is already registered; the sweep ran no trial")
+    return result

@@ -1,0 +1,141 @@
+"""Sweeps: real Optuna, the sample's real training script, a real kill mid-way and the resume after it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import ConfigError, Refused
+from tests.conftest import ProjectFactory
+from tests.helpers import commit_all, edit_yaml, git, mlflow_client
+
+pytestmark = pytest.mark.slow
+
+SPACE = {
+    "trials": 3,
+    "objective": {"metric": "accuracy", "direction": "maximize"},
+    "parameters": {
+        "C": {"low": 0.01, "high": 10, "log": True},
+        "max_iter": {"type": "int", "low": 50, "high": 300},
+    },
+    "seed": 11,
+}
+
+
+def _with_sweep(project: Path, **changes: Any) -> None:
+    edit_yaml(project / "loopline.yaml", sweep={**SPACE, **changes})
+    commit_all(project, "Sweep C and max_iter")
+
+
+def _trial_runs(project: Path, study: str) -> list[Any]:
+    client = mlflow_client(project, "dev")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, f"tags.`loopline.sweep` = '{study}'")
+
+
+def test_a_sweep_killed_mid_way_goes_on_without_repeating_a_finished_trial_and_registers_the_best(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    _with_sweep(project)
+    params_before = (project / "params.yaml").read_text()
+
+    # Killed (with its training) while the second trial trains.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "loopline", "sweep"], cwd=project, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if "trial 1 (2 of 3)" in line:
+            break
+    else:
+        pytest.fail("".join(seen))
+    for line in child.stderr:
+        if line.startswith("› training"):
+            break
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    assert (project / "params.yaml").read_text() != params_before  # the kill left trial 1's values there
+
+    result = loopline.sweep(project)
+
+    assert (project / "params.yaml").read_text() == params_before and not git(
+        project, "status", "--porcelain"
+    )
+    by_number = {t.number: t for t in result.trials}
+    finished = [t for t in result.trials if t.state == "complete"]
+    assert len(finished) == 3 and result.ran == 2  # trial 0 was kept, not run again
+    assert by_number[1].state == "fail" and by_number[2].params == by_number[1].params  # cut off, run again
+    best = max(finished, key=lambda t: t.value or 0)
+    assert result.best is not None and result.best.number == best.number
+    registered = result.inner_loop
+    assert registered.created and registered.run_id == best.run_id
+
+    # Each trial is a child of the sweep's parent run at the commit, trained with the trial's values.
+    runs = _trial_runs(project, result.study)
+    parent = next(r for r in runs if r.data.tags.get("loopline.sweep_parent") == "true")
+    assert (
+        parent.info.status == "FINISHED" and parent.data.tags["loopline.git_commit"] == registered.git_commit
+    )
+    assert parent.data.tags["best.trial"] == str(best.number)
+    assert parent.data.metrics["best_accuracy"] == pytest.approx(best.value)
+    for trial in finished:
+        run = next(r for r in runs if r.info.run_id == trial.run_id)
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert float(run.data.params["C"]) == pytest.approx(trial.params["C"])
+        assert int(run.data.params["max_iter"]) == trial.params["max_iter"]
+    trained_first = [r for r in runs if r.data.tags.get("loopline.sweep_trial") == "0"]
+    assert len(trained_first) == 1
+
+    # Once registered, the commit sweeps no more.
+    again = loopline.sweep(project)
+    assert not again.inner_loop.created and again.best is None
+
+
+def test_a_sweep_whose_trials_log_no_objective_registers_nothing(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    _with_sweep(project, trials=1, objective={"metric": "balanced_accuracy"})
+    with pytest.raises(
+        Refused, match=r"no trial of sweep .* finished with a value.*logged no 'balanced_accuracy'"
+    ):
+        loopline.sweep(project)
+    assert loopline.status(project).models == ()
+
+
+@pytest.mark.parametrize(
+    ("sweep", "expected"),
+    [
+        ({"parameters": {"C": {"low": 2, "high": 1}}}, "'sweep.parameters.C': low (2) is above high (1)"),
+        ({"parameters": {"C": {"low": 0, "high": 1, "log": True}}}, "a log scale needs low above 0"),
+        ({"parameters": {"C": {"choices": []}}}, "give either a non-empty list of choices"),
+        ({"objective": {"metric": "f1", "direction": "up"}}, "'sweep.objective.direction'"),
+    ],
+)
+def test_a_wrong_search_space_is_a_configuration_error_naming_the_key(
+    new_project: ProjectFactory, sweep: dict[str, Any], expected: str
+) -> None:
+    project = new_project("simple", commit=False, up=False)
+    data = yaml.safe_load((project / "loopline.yaml").read_text())
+    data["sweep"] = sweep
+    (project / "loopline.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as raised:
+        load_config(project)
+    assert expected in raised.value.message
+
+
+def test_a_sweep_without_a_search_space_says_what_to_add(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    with pytest.raises(ConfigError, match=r"sweep.parameters in loopline.yaml is empty"):
+        loopline.sweep(project)
