@@ -236,6 +236,21 @@ def staged_project(
     return make
 
 
+def release_then_train(project: Path) -> None:
+    """Commit A released to prod; a second commit (C=0.4) through the inner loop."""
+    loopline.outer_loop_prod(project)
+    edit_yaml(project / "params.yaml", C=0.4)
+    commit_all(project, "Second model")
+    loopline.inner_loop(project)
+
+
+@pytest.fixture
+def a_live_b_registered(staged_project: StagedProject) -> tuple[Path, str, str]:
+    """A simple-tier project with commit A live in prod and commit B registered: (project, A, B)."""
+    project = staged_project("released-then-trained", release_then_train)
+    return project, git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
     """A real PostgreSQL cluster for the session; each test takes fresh databases with ``url()``."""

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 import loopline
 from loopline.config import load_config
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
-from tests.conftest import ProjectFactory, StagedProject
+from tests.conftest import ProjectFactory
 from tests.helpers import cli, cli_process, commit_all, edit_yaml, git
 from tests.servers import Dashboard
 
@@ -39,37 +39,6 @@ def live_commit(project: Path) -> str:
 def new_commit(project: Path, message: str, **params: float) -> str:
     edit_yaml(project / "params.yaml", **params)
     return commit_all(project, message)
-
-
-def release_then_train(project: Path) -> None:
-    """Commit A released to prod; a second commit (C=0.4) through the inner loop."""
-    loopline.outer_loop_prod(project)
-    new_commit(project, "Second model", C=0.4)
-    loopline.inner_loop(project)
-
-
-@pytest.fixture
-def a_live_b_registered(staged_project: StagedProject) -> tuple[Path, str, str]:
-    """A simple-tier project with commit A live in prod and commit B registered: (project, A, B)."""
-    project = staged_project("released-then-trained", release_then_train)
-    return project, git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
-
-
-def test_the_full_tier_story(trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    project = trained_project("full")
-    full_tier_story(project, capsys)
-    # The dashboard links each validated version to its report.
-    a = loopline.history(project, kind="rolled-back")[-1].event.git_commit
-    board = Dashboard(project)
-    try:
-        models = httpx.get(f"{board.url}/ui/models?commit={a[:7]}").text
-        assert f"/ui/commits/{a}/report" in models
-        page = httpx.get(f"{board.url}/ui/commits/{a}/report")
-        assert page.status_code == 200 and "accuracy" in page.text and "passed" in page.text
-        missing = httpx.get(f"{board.url}/ui/commits/{'0' * 7}/report")
-        assert missing.status_code == 404 and "has no validation report" in missing.text
-    finally:
-        board.stop()
 
 
 def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
@@ -96,6 +65,18 @@ def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
     assert report.startswith("wasbs://artifacts@")
     downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=report, dst_path=str(project.parent)))
     assert "accuracy" in downloaded.read_text()
+    # The dashboard links each validated version to its report (read from the object store).
+    a = loopline.history(project, kind="rolled-back")[-1].event.git_commit
+    board = Dashboard(project)
+    try:
+        models = httpx.get(f"{board.url}/ui/models?commit={a[:7]}").text
+        assert f"/ui/commits/{a}/report" in models
+        page = httpx.get(f"{board.url}/ui/commits/{a}/report")
+        assert page.status_code == 200 and "accuracy" in page.text and "passed" in page.text
+        missing = httpx.get(f"{board.url}/ui/commits/{'0' * 7}/report")
+        assert missing.status_code == 404 and "has no validation report" in missing.text
+    finally:
+        board.stop()
 
 
 def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,14 +153,10 @@ def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert kinds == ["released", "released", "rolled-back"]
 
 
-def test_the_simple_tier_story(trained_project: ProjectFactory) -> None:
-    project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
+def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> None:
+    project, a, b = a_live_b_registered
     with pytest.raises(TierDisabled, match="full tier"):
         loopline.outer_loop_test(project)
-    loopline.outer_loop_prod(project)
-    b = new_commit(project, "Less regularisation", C=0.3)
-    loopline.inner_loop(project)
     loopline.outer_loop_prod(project)
     assert live_commit(project) == b
     assert live(project) == {f"v1-{a[:7]}": 0, f"v2-{b[:7]}": 100}

@@ -14,7 +14,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import InsufficientEvidence
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all, edit_yaml
+from tests.helpers import cli, edit_yaml
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -42,22 +42,18 @@ def send(
 
 
 def test_drift_decides_a_rollback_and_no_drift_decides_no_change(
-    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    a_live_b_registered: tuple[Path, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
-    project = new_project("simple")
+    project, first, second = a_live_b_registered
     edit_yaml(
         project / "loopline.yaml",
         monitoring={"sample_per_second": 100000, "sample_size": 600, "min_samples": 300},
     )
-    first = commit_all(project, "Keep 600 samples")
-    loopline.inner_loop(project)
-    loopline.outer_loop_prod(project)
-    edit_yaml(project / "params.yaml", C=0.5)
-    second = commit_all(project, "Second model")
-    loopline.inner_loop(project)
-    loopline.outer_loop_prod(project)
+    loopline.outer_loop_prod(project, commit=second)
     from loopline.endpoints import service
     from loopline.instance import Instance
 
