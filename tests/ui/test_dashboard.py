@@ -16,8 +16,7 @@ import pytest
 
 import loopline
 from loopline.errors import ApprovalNeeded
-from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, heldout_request
+from tests.helpers import edit_yaml, git, heldout_request
 from tests.servers import ControlPlane, Dashboard, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -79,16 +78,11 @@ def playwright() -> Iterator[Any]:
 
 
 def _released_twice(
-    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, str, str]:
     """A simple-tier project whose prod serves commit B, with A released before it."""
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{free_port()}")
-    project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
-    edit_yaml(project / "params.yaml", C=0.5)
-    b = commit_all(project, "Less regularisation")
-    loopline.inner_loop(project)
+    project, a, b = a_live_b_registered
     loopline.outer_loop_prod(project)
     return project, a, b
 
@@ -110,9 +104,9 @@ def _score(project: Path, server: Server, count: int) -> None:
 
 
 def test_a_release_is_seen_and_rolled_back_from_the_browser(
-    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, playwright: Any
+    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch, playwright: Any
 ) -> None:
-    project, a, b = _released_twice(trained_project, monkeypatch)
+    project, a, b = _released_twice(a_live_b_registered, monkeypatch)
     port = int(loopline.get_endpoint("proj", project=project).url.split(":")[2].split("/")[0])
     monkeypatch.setenv("LOOPLINE_MONITORING__MIN_SAMPLES", "150")
     with Server(
@@ -235,9 +229,9 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
 
 
 def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audited(
-    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, playwright: Any
+    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch, playwright: Any
 ) -> None:
-    project, a, b = _released_twice(trained_project, monkeypatch)
+    project, a, b = _released_twice(a_live_b_registered, monkeypatch)
     tokens = {}
     for user, role, workspace in (("dev", "developer", "dev"), ("paul", "releaser", "prod")):
         loopline.user_add(user, project=project)
