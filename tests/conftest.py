@@ -12,11 +12,45 @@ import pytest
 import loopline
 from tests.helpers import commit_all, edit_yaml, git
 
+# Set by scripts/test for its two pytest runs, so the second (the tests that run alone) takes the
+# projects the first made (read here: the environment of each test is cleaned before it runs).
+_SHARED = os.environ.get("TEST_TEMPLATE_CACHE")
+
+
+def _shared_root(factory: pytest.TempPathFactory) -> Path:
+    """Where this run's processes keep what they make once for all: the folder ``scripts/test`` names,
+    else the run's temporary folder (shared by pytest-xdist's workers)."""
+    if _SHARED:
+        return Path(_SHARED)
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_once(factory: pytest.TempPathFactory, key: str, name: str, build: Callable[[Path], None]) -> Path:
+    """``<root>/<key>/<name>``, made by ``build`` in the first process of the run that asks for it; the
+    others wait for it (a file lock) and use it as it is (tests copy it, never change it)."""
+    import fcntl
+    import shutil
+
+    root = _shared_root(factory) / "templates"
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / key / name
+    with (root / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / f"{key}.done").exists():
+            shutil.rmtree(root / key, ignore_errors=True)
+            folder.parent.mkdir(parents=True)
+            build(folder)
+            (root / f"{key}.done").touch()
+    return folder
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One machine-wide cache for the session, so the migrated MLflow template is built once."""
-    return tmp_path_factory.mktemp("loopline-cache")
+    """One machine-wide cache for the run, so the migrated MLflow template is built once."""
+    folder = _shared_root(tmp_path_factory) / "loopline-cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -42,29 +76,26 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_
 ProjectFactory = Callable[..., Path]
 
 
-@pytest.fixture(scope="session")
-def _initialised(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
-    return {}
-
-
 @pytest.fixture
-def new_project(tmp_path: Path, _initialised: dict[tuple[str, str], Path]) -> ProjectFactory:
+def new_project(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
     """Make a sample project: init (tier), first commit, and `up`.
 
     ``loopline init`` writes the same files for the same tier and name every time (its held-out data come
     from a fixed seed), and takes seconds to write them: each (tier, name) is initialised once per test
-    process and copied after that, then made a repository as `init` would.
+    run and copied after that, then made a repository as `init` would.
     """
 
     def make(tier: str = "simple", name: str = "proj", *, commit: bool = True, up: bool = True) -> Path:
         import shutil
 
         path = tmp_path / name
-        if (tier, name) not in _initialised:
-            template = tmp_path.parent / f"initialised-{tier}-{name}" / name
-            loopline.init(template, tier, git=False)
-            _initialised[(tier, name)] = template
-        shutil.copytree(_initialised[(tier, name)], path)
+        template = shared_once(
+            tmp_path_factory,
+            f"initialised-{tier}-{name}",
+            name,
+            lambda at: loopline.init(at, tier, git=False),
+        )
+        shutil.copytree(template, path)
         git(path, "init", "--quiet", "--initial-branch=main")
         if commit:
             commit_all(path, "Sample project")
@@ -115,23 +146,24 @@ def served_project(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) ->
         }
     )
     try:
-        project = root / "proj"
-        loopline.init(project, "simple")
-        commit_all(project, "Sample project")
-        loopline.up(project)
-        loopline.inner_loop(project)
-        edit_yaml(project / "params.yaml", C=0.5)
-        commit_all(project, "Less regularisation")
-        loopline.inner_loop(project)
-        (project / "fragile.py").write_text(FAILING_TRAIN)
-        config = (project / "loopline.yaml").read_text()
-        (project / "loopline.yaml").write_text(
-            config.replace("command: python train.py", "command: python fragile.py")
-        )
-        commit_all(project, "A fragile model")
-        loopline.inner_loop(project, model="fragile")
-        (project / "loopline.yaml").write_text(config)
-        commit_all(project, "Back to the sample")
+
+        def build(project: Path) -> None:
+            clone_project(_trained_template("simple", "proj", tmp_path_factory), project)
+            edit_yaml(project / "params.yaml", C=0.5)
+            commit_all(project, "Less regularisation")
+            loopline.inner_loop(project)
+            (project / "fragile.py").write_text(FAILING_TRAIN)
+            config = (project / "loopline.yaml").read_text()
+            (project / "loopline.yaml").write_text(
+                config.replace("command: python train.py", "command: python fragile.py")
+            )
+            commit_all(project, "A fragile model")
+            loopline.inner_loop(project, model="fragile")
+            (project / "loopline.yaml").write_text(config)
+            commit_all(project, "Back to the sample")
+
+        # Made once for the run; each process serves its own copy (its tests add endpoints to it).
+        project = clone_project(shared_once(tmp_path_factory, "served", "proj", build), root / "proj")
         yield project
     finally:
         os.environ.clear()
@@ -181,36 +213,27 @@ def clone_project(template: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {}
+def _trained_template(tier: str, name: str, factory: pytest.TempPathFactory) -> Path:
+    """The run's project of ``tier`` whose first commit went through the inner loop, made once."""
 
-
-def _trained_template(
-    tier: str, name: str, factory: pytest.TempPathFactory, templates: dict[str, Path]
-) -> Path:
-    """This process's project of ``tier`` whose first commit went through the inner loop, made once."""
-    if tier not in templates:
-        template = factory.mktemp(f"template-{tier}") / name
+    def build(template: Path) -> None:
         loopline.init(template, tier)
         commit_all(template, "Sample project")
         loopline.up(template)
         loopline.inner_loop(template)
-        templates[tier] = template
-    return templates[tier]
+
+    return shared_once(factory, f"trained-{tier}-{name}", name, build)
 
 
 @pytest.fixture
-def trained_project(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, _templates: dict[str, Path]
-) -> ProjectFactory:
+def trained_project(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
     """A project of a tier whose first commit went through the inner loop (dev v1, registry v1).
 
     The first request of a tier trains for real; later ones copy that project.
     """
 
     def make(tier: str = "simple", name: str = "proj") -> Path:
-        return clone_project(_trained_template(tier, name, tmp_path_factory, _templates), tmp_path / name)
+        return clone_project(_trained_template(tier, name, tmp_path_factory), tmp_path / name)
 
     return make
 
@@ -219,19 +242,16 @@ StagedProject = Callable[[str, Callable[[Path], None]], Path]
 
 
 @pytest.fixture
-def staged_project(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, _templates: dict[str, Path]
-) -> StagedProject:
-    """A simple-tier trained project taken further by ``build`` (named ``key``): built once per process,
-    then copied, for tests that start from the same story (a release, a second commit trained, ...)."""
+def staged_project(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> StagedProject:
+    """A simple-tier trained project taken further by ``build`` (named ``key``): built once per run, then
+    copied, for tests that start from the same story (a release, a second commit trained, ...)."""
 
     def make(key: str, build: Callable[[Path], None]) -> Path:
-        if key not in _templates:
-            trained = _trained_template("simple", "proj", tmp_path_factory, _templates)
-            template = clone_project(trained, tmp_path_factory.mktemp(f"template-{key}") / "proj")
+        def stage(template: Path) -> None:
+            clone_project(_trained_template("simple", "proj", tmp_path_factory), template)
             build(template)
-            _templates[key] = template
-        return clone_project(_templates[key], tmp_path / "proj")
+
+        return clone_project(shared_once(tmp_path_factory, f"staged-{key}", "proj", stage), tmp_path / "proj")
 
     return make
 
