@@ -220,6 +220,8 @@ def operations() -> dict[str, Operation]:
         Operation("workflow_run", api.workflow_run, r.DEVELOP, remote=False),
         Operation("migrate_state", api.migrate_state, r.ADMIN, remote=False),
         Operation("import_inner_loop", api.import_inner_loop, r.DEVELOP, remote=False),
+        # It writes files here and comments as this machine's GitHub Actions job.
+        Operation("report_experiment", api.report_experiment, r.READ_ANY, remote=False),
         # It renders the caller's configuration for the caller's cluster.
         Operation("k8s_render", api.k8s_render, r.READ_ANY, remote=False),
     )

@@ -15,6 +15,7 @@ from loopline.state import HEAD_REVISION
 if TYPE_CHECKING:
     from loopline.audit import AuditRecord
     from loopline.loops.candidates import Comparison
+    from loopline.loops.experiments import ExperimentReport
     from loopline.loops.inner import InnerLoopResult
     from loopline.loops.sweep import SweepResult
     from loopline.onboard import Onboarded
@@ -107,6 +108,27 @@ def sweep(
         Instance.open(project), trials=trials, model=model, compute=compute, allow_dirty=allow_dirty,
         reporter=reporter,
     )  # fmt: skip
+
+
+def report_experiment(
+    *,
+    last: int = 20,
+    out: PathLike | None = None,
+    comment: bool = False,
+    pull_request: int | None = None,
+    project: PathLike | None = None,
+) -> ExperimentReport:
+    """Write the experiment report of dev's newest ``last`` finished runs (Markdown with SVG charts, in
+    ``out`` or ``.loopline/reports/``); with ``comment``, also post it on the pull request of this GitHub
+    Actions run (or ``pull_request``), its charts drawn by GitHub."""
+    from loopline.loops.experiments import comment_on_pull_request, experiment_report, pull_request_number
+
+    instance = provisioned(project)
+    report = experiment_report(instance, last=last, folder=Path(out) if out else None)
+    number = pull_request or (pull_request_number() if comment else None)
+    if comment and number is not None:
+        report.comment_url = comment_on_pull_request(report.github_markdown, number)
+    return report
 
 
 def compare(

@@ -26,7 +26,7 @@ from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
 from loopline.git import CommitIdentity
 from loopline.instance import Instance
 from loopline.loops import inner
-from loopline.loops.trained import SWEEP, Trained
+from loopline.loops.trained import SWEEP, SWEEP_PARENT, Trained
 from loopline.progress import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ __all__ = ["SWEEP_TAG", "SweepResult", "TrialResult", "restore_params_file", "ru
 
 SWEEP_TAG = SWEEP
 TRIAL_TAG = "loopline.sweep_trial"
-PARENT_TAG = "loopline.sweep_parent"
+PARENT_TAG = SWEEP_PARENT
 _INTERRUPTED = "interrupted"
 
 

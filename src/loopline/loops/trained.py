@@ -38,6 +38,8 @@ __all__ = [
 
 SWEEP = "loopline.sweep"
 """The study of a sweep's runs: its trials, and its parent."""
+SWEEP_PARENT = "loopline.sweep_parent"
+"""``true`` on a sweep's parent run."""
 SESSION = "loopline.session"
 HOST = "loopline.host"
 PID = "loopline.pid"

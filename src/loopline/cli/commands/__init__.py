@@ -9,6 +9,7 @@ from loopline.cli.commands import (
     notify,
     outer_loop,
     project,
+    report,
     team,
     workflows,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "notify",
     "outer_loop",
     "project",
+    "report",
     "team",
     "workflows",
 ]
