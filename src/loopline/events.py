@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentDeleted",
     "EndpointCreated",
     "EndpointDeleted",
+    "EndpointRetired",
     "EndpointUpdated",
     "Event",
     "GateEvaluated",
@@ -112,6 +113,13 @@ class EndpointDeleted(Event):
     """An online endpoint was deleted."""
 
     kind: ClassVar[str] = "endpoint-deleted"
+
+
+class EndpointRetired(Event):
+    """An online endpoint was retired: its final report archived, its deployments, keys and itself
+    removed."""
+
+    kind: ClassVar[str] = "endpoint-retired"
 
 
 class EndpointUpdated(Event):

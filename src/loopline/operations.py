@@ -178,6 +178,7 @@ def operations() -> dict[str, Operation]:
         Operation("create_endpoint", api.create_endpoint, r.CREATE_IN),
         Operation("update_endpoint", api.update_endpoint, r.change_endpoint("name")),
         Operation("delete_endpoint", api.delete_endpoint, r.change_endpoint("name")),
+        Operation("retire_endpoint", api.retire_endpoint, r.change_endpoint("name")),
         Operation("endpoint_keys", api.endpoint_keys, r.ENDPOINT_KEYS),
         Operation("set_traffic", api.set_traffic, r.change_endpoint("name")),
         Operation("create_deployment", api.create_deployment, r.change_endpoint("endpoint")),

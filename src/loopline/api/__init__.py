@@ -56,6 +56,7 @@ from loopline.api.endpoints import (
     get_endpoint,
     invoke_endpoint,
     list_endpoints,
+    retire_endpoint,
     set_traffic,
     update_endpoint,
 )
@@ -150,6 +151,7 @@ __all__ = [
     "register_data",
     "releases",
     "report_experiment",
+    "retire_endpoint",
     "rollback",
     "set_tier",
     "set_traffic",

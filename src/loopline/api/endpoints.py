@@ -11,6 +11,7 @@ from loopline.instance import Instance
 
 if TYPE_CHECKING:
     from loopline.endpoints.client import InvokeResult
+    from loopline.loops.retire import Retired
 
 
 def create_endpoint(
@@ -71,6 +72,17 @@ def delete_endpoint(
     from loopline.endpoints import service
 
     return service.delete_endpoint(provisioned(project), name, workspace, force=force)
+
+
+def retire_endpoint(
+    name: str, *, reason: str, workspace: str | None = None, project: PathLike | None = None
+) -> Retired:
+    """Retire an endpoint with evidence: its final report (deployments, a day's traffic and errors,
+    releases, the newest monitoring check, key slots) archived in the shared registry, then its
+    deployments, keys and itself removed, in one audit event naming the report."""
+    from loopline.loops.retire import retire_endpoint as retire
+
+    return retire(provisioned(project), name, workspace, reason)
 
 
 def endpoint_keys(

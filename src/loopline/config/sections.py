@@ -345,7 +345,8 @@ class MonitoringConfig(_Strict):
 
 EVENT_KINDS = (
     "approval-decided", "approval-requested", "batch-job", "batch-promoted", "data-registered", "deployed",
-    "deployment-deleted", "endpoint-created", "endpoint-deleted", "endpoint-updated", "gate-evaluated",
+    "deployment-deleted", "endpoint-created", "endpoint-deleted", "endpoint-retired", "endpoint-updated",
+    "gate-evaluated",
     "key-rotated", "lock-broken", "monitor-checked", "policy-decided", "promoted", "provisioned", "refused",
     "registered", "released", "role-granted", "rolled-back", "shared", "state-migrated", "tier-changed",
     "token-created", "token-revoked", "traffic-changed", "user-added",
@@ -354,7 +355,7 @@ EVENT_KINDS = (
 
 NOTIFIED_BY_DEFAULT = (
     "registered", "shared", "gate-evaluated", "promoted", "approval-requested", "approval-decided",
-    "released", "traffic-changed", "rolled-back", "policy-decided", "batch-job",
+    "released", "traffic-changed", "rolled-back", "policy-decided", "batch-job", "endpoint-retired",
 )  # fmt: skip
 """What a webhook is sent when it names no events: the moves of models, and what watches them."""
 

@@ -28,6 +28,7 @@ from loopline.events import (
     EndpointCreated,
     EndpointDeleted,
     EndpointUpdated,
+    Event,
     KeyRotated,
     TrafficChanged,
 )
@@ -293,9 +294,15 @@ def update_endpoint(
 
 
 def delete_endpoint(
-    instance: Instance, name: str, workspace: str | None = None, *, force: bool = False
+    instance: Instance,
+    name: str,
+    workspace: str | None = None,
+    *,
+    force: bool = False,
+    event: Event | None = None,
 ) -> EndpointInfo:
-    """Delete an endpoint; one that still has deployments only with ``force``."""
+    """Delete an endpoint; one that still has deployments only with ``force``. ``event`` is recorded
+    instead of ``endpoint-deleted`` (a retirement's)."""
     with instance.db.write() as connection:
         row = _row(connection, name, workspace, lock=True)
         info = _endpoint(connection, row, instance)
@@ -309,7 +316,8 @@ def delete_endpoint(
         connection.execute(delete(endpoints).where(endpoints.c.id == row["id"]))
         audit.append(
             connection,
-            EndpointDeleted(
+            event
+            or EndpointDeleted(
                 actor=instance.actor,
                 workspace=info.workspace,
                 target=name,

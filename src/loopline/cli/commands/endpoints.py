@@ -185,6 +185,26 @@ def endpoint_delete(
     call.emit({"deleted": info.to_dict()}, lambda console: console.print(f"Deleted endpoint {escape(name)}."))
 
 
+@command(endpoint_app, "retire")
+def endpoint_retire(
+    call: Call,
+    name: EndpointName,
+    reason: Annotated[str, opt("--reason", help="Why, for the audit log and the archived report.")],
+    workspace: EndpointWorkspaceOption = None,
+) -> None:
+    """Retire an endpoint with evidence: archive its final report (deployments, a day's traffic and
+    errors, releases, last monitoring check) in the shared registry, then remove it, its deployments and
+    keys."""
+    done = api.retire_endpoint(name, reason=reason, workspace=workspace, project=call.project)
+    call.emit(
+        done.to_dict(),
+        lambda console: console.print(
+            escape(f"retired endpoint {name} ({done.workspace}); its final report: {done.evidence_uri}"),
+            soft_wrap=True,
+        ),
+    )
+
+
 @command(endpoint_app, "keys")
 def endpoint_keys(
     call: Call,

@@ -1,0 +1,81 @@
+"""Retiring a served prod endpoint: its final report is archived first, then it, its deployments and keys
+are gone, and the serving process stops answering it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import loopline
+from loopline.errors import NotFound, UsageError
+from tests.helpers import cli, heldout_request, system_key
+from tests.servers import Server, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_else(
+    a_live_b_registered: tuple[Path, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project, a, b = a_live_b_registered
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    with Server(project, workspace="prod", port=port) as server:
+        loopline.outer_loop_prod(project)  # B takes the traffic, A stays loaded
+        key = system_key(project)
+        url = f"{server.url}/endpoints/proj/score"
+        headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+        for _ in range(5):
+            assert httpx.post(url, content=heldout_request(project, 2), headers=headers).status_code == 200
+        time.sleep(1.5)  # serving statistics are written once a second
+
+        with pytest.raises(UsageError, match="--reason"):
+            loopline.retire_endpoint("proj", reason=" ", project=project)
+        done = cli(
+            capsys,
+            "endpoint",
+            "retire",
+            "proj",
+            "--reason",
+            "replaced by the batch scores",
+            "-C",
+            str(project),
+            "--json",
+        )
+        assert done.exit_code == 0, done.stderr
+        retired = done.json()
+
+        deadline = time.monotonic() + 10  # the server follows the routing table within a second
+        while httpx.post(url, content=heldout_request(project, 2), headers=headers).status_code != 404:
+            assert time.monotonic() < deadline, "the retired endpoint still answers"
+            time.sleep(0.1)
+
+    evidence = retired["evidence"]
+    deployments = {d["git_commit"]: d for d in evidence["deployments"]}
+    assert set(deployments) == {a, b} and deployments[b]["traffic"] == 100
+    assert evidence["traffic"][deployments[b]["name"]]["requests"] >= 5
+    assert [r["git_commit"] for r in evidence["releases"]] == [a, b]
+    assert (
+        evidence["keys"] == ["primary", "secondary"] and evidence["reason"] == "replaced by the batch scores"
+    )
+    folder = Path(retired["evidence_uri"].removeprefix("file://"))
+    body = (folder / "evidence.json").read_text()
+    assert "sha256:" + hashlib.sha256(body.encode()).hexdigest() == retired["evidence_digest"]
+    assert json.loads(body) == evidence
+    assert "retired" in (folder / "evidence.md").read_text()
+
+    with pytest.raises(NotFound):
+        loopline.get_endpoint("proj", workspace="prod", project=project)
+    with pytest.raises(NotFound):
+        loopline.endpoint_keys("proj", workspace="prod", project=project)
+    event = loopline.history(project, kind="endpoint-retired")[-1].event
+    assert (event.target, event.workspace, event.reason) == ("proj", "prod", "replaced by the batch scores")
+    assert event.details["evidence_digest"] == retired["evidence_digest"]
+    assert event.details["evidence_uri"] == retired["evidence_uri"]
