@@ -150,6 +150,7 @@ def operations() -> dict[str, Operation]:
         Operation("history", api.history, r.READ_ANY, view=_history),
         # The ranking file is the server's (model.ranking), not the caller's choice of a path on the server.
         Operation("compare", api.compare, r.READ_ANY, local=frozenset({"ranking"})),
+        Operation("sweeps", api.sweeps, r.READ_ANY),
         Operation("audit_verify", api.audit_verify, r.READ_ANY),
         Operation("audit_checkpoint", api.audit_checkpoint, r.DEVELOP),
         Operation("validation_report", api.validation_report, r.READ_ANY, caller_head=True),

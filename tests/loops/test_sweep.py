@@ -98,6 +98,10 @@ def test_a_sweep_killed_mid_way_goes_on_without_repeating_a_finished_trial_and_r
         assert int(run.data.params["max_iter"]) == trial.params["max_iter"]
     trained_first = [r for r in runs if r.data.tags.get("loopline.sweep_trial") == "0"]
     assert len(trained_first) == 1
+    [listed] = loopline.sweeps(project=project)
+    assert (listed.study, listed.metric, listed.best_trial) == (result.study, "accuracy", str(best.number))
+    values = {row["run_id"]: row["value"] for row in listed.trials}
+    assert all(values[t.run_id] == pytest.approx(t.value) for t in finished)
 
     # Once registered, the commit sweeps no more.
     again = loopline.sweep(project)
@@ -137,5 +141,6 @@ def test_a_wrong_search_space_is_a_configuration_error_naming_the_key(
 
 def test_a_sweep_without_a_search_space_says_what_to_add(new_project: ProjectFactory) -> None:
     project = new_project("simple")
+    edit_yaml(project / "loopline.yaml", sweep={"trials": 3})
     with pytest.raises(ConfigError, match=r"sweep.parameters in loopline.yaml is empty"):
         loopline.sweep(project)

@@ -310,3 +310,27 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
     changed = loopline.history(project, kind="traffic-changed")[-1].event
     assert changed.actor == "paul"
     assert sorted(loopline.get_endpoint("proj", project=project).traffic.values()) == [50, 50]
+
+
+def test_the_experiments_page_shows_the_trend_the_runs_and_their_charts(
+    a_live_b_registered: tuple[Path, str, str], playwright: Any
+) -> None:
+    project, a, b = a_live_b_registered
+    board = Dashboard(project)
+    browser = Browser(playwright)
+    try:
+        page = browser.page
+        page.goto(f"{board.url}/ui/experiments")
+        trend = page.get_by_test_id("trend").inner_text()
+        assert "accuracy" in trend and "log_loss" in trend
+        assert f"{b[:7]} against {a[:7]}" in page.locator("h2").first.inner_text()
+        assert page.get_by_test_id("runs").locator("tbody tr").count() == 2
+        charts = page.locator(".charts img")
+        assert charts.count() == 4
+        assert all(charts.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(4))  # drawn
+        assert "No sweep yet" in page.locator("main").inner_text()
+        browser.shot("10-experiments")
+        browser.assert_clean(board.url)
+    finally:
+        browser.close()
+        board.stop()

@@ -15,7 +15,7 @@ from loopline.state import HEAD_REVISION
 if TYPE_CHECKING:
     from loopline.audit import AuditRecord
     from loopline.loops.candidates import Comparison
-    from loopline.loops.experiments import ExperimentReport
+    from loopline.loops.experiments import ExperimentReport, SweepSummary
     from loopline.loops.inner import InnerLoopResult
     from loopline.loops.sweep import SweepResult
     from loopline.onboard import Onboarded
@@ -129,6 +129,13 @@ def report_experiment(
     if comment and number is not None:
         report.comment_url = comment_on_pull_request(report.github_markdown, number)
     return report
+
+
+def sweeps(*, limit: int = 10, project: PathLike | None = None) -> list[SweepSummary]:
+    """dev's newest ``limit`` sweeps, newest first: each one's parent run, best trial and trials."""
+    from loopline.loops.experiments import sweeps as listed
+
+    return listed(provisioned(project), limit)
 
 
 def compare(

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     # --traceback is accepted anywhere on the line, where a user adds it after a failure.
     show_traceback = "--traceback" in args or bool(os.environ.get("LOOPLINE_TRACEBACK"))
     args = [arg for arg in args if arg != "--traceback"]
+    # MLflow draws a progress bar for every artifact loopline downloads (where tqdm is installed): noise
+    # between the command's own steps. Left as set when the caller set it.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     code: int
     try:
         result = _command().main(args=args, prog_name="loopline", standalone_mode=False)

@@ -21,10 +21,17 @@ from loopline.errors import LooplineError, NotFound, Refused, UsageError
 from loopline.gates import load_thresholds
 from loopline.instance import Instance
 from loopline.loops.candidates import MAX_RUNS, candidate_of
-from loopline.loops.trained import SWEEP_PARENT
+from loopline.loops.trained import SWEEP, SWEEP_PARENT, SWEEP_TRIAL
 from loopline.ranking import Candidate
 
-__all__ = ["ExperimentReport", "comment_on_pull_request", "experiment_report", "pull_request_number"]
+__all__ = [
+    "ExperimentReport",
+    "SweepSummary",
+    "comment_on_pull_request",
+    "experiment_report",
+    "pull_request_number",
+    "sweeps",
+]
 
 DEV = "dev"
 MAX_METRICS = 8
@@ -219,6 +226,61 @@ def experiment_report(instance: Instance, *, last: int = 20, folder: Path | None
         previous_commit=previous,
         trend=trend,
     )
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """A sweep as dev's runs tell it: its parent run, the best trial, and each trial."""
+
+    study: str
+    git_commit: str
+    parent_run_id: str
+    status: str
+    metric: str | None
+    best_trial: str | None
+    trials: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def sweeps(instance: Instance, limit: int = 10) -> list[SweepSummary]:
+    """The newest ``limit`` sweeps of dev, newest first, from their runs (no Optuna needed)."""
+    if not 1 <= limit <= MAX_RUNS:
+        raise UsageError(f"limit must be between 1 and {MAX_RUNS}, not {limit}")
+    store = instance.store(DEV)
+    parents = store.search_all_runs(f"tags.`{SWEEP_PARENT}` = 'true'", limit=limit)
+    found = []
+    for parent in parents:
+        study = parent.tags.get(SWEEP, "")
+        trials = [
+            run
+            for run in store.search_all_runs(f"tags.`{SWEEP}` = '{study}'")
+            if run.tags.get(SWEEP_PARENT) != "true" and run.tags.get(SWEEP_TRIAL)
+        ]
+        metric = next(
+            (name.removeprefix("best_") for name in parent.metrics if name.startswith("best_")), None
+        )
+        rows = [
+            {
+                "trial": int(run.tags[SWEEP_TRIAL]), "run_id": run.run_id, "status": run.status,
+                "params": dict(run.params), "value": run.metrics.get(metric) if metric else None,
+            }
+            for run in trials
+        ]  # fmt: skip
+        found.append(
+            SweepSummary(
+                study=study,
+                git_commit=parent.tags.get("loopline.git_commit", ""),
+                parent_run_id=parent.run_id,
+                status=parent.status,
+                metric=metric,
+                best_trial=parent.tags.get("best.trial"),
+                trials=sorted(rows, key=lambda row: (row["trial"], row["run_id"])),
+            )
+        )
+    return found
 
 
 def pull_request_number() -> int | None:

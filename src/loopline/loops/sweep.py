@@ -26,7 +26,7 @@ from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
 from loopline.git import CommitIdentity
 from loopline.instance import Instance
 from loopline.loops import inner
-from loopline.loops.trained import SWEEP, SWEEP_PARENT, Trained
+from loopline.loops.trained import SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
 from loopline.progress import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SWEEP_TAG", "SweepResult", "TrialResult", "restore_params_file", "run_sweep"]
 
 SWEEP_TAG = SWEEP
-TRIAL_TAG = "loopline.sweep_trial"
+TRIAL_TAG = SWEEP_TRIAL
 PARENT_TAG = SWEEP_PARENT
 _INTERRUPTED = "interrupted"
 

@@ -149,6 +149,9 @@ class Dashboard:
     def endpoints(self, request: Request) -> dict[str, Any]:
         return {"endpoints": views.endpoints_page(self.root)}
 
+    def experiments(self, request: Request) -> dict[str, Any]:
+        return views.experiments_page(self.root)
+
     def approvals(self, request: Request) -> dict[str, Any]:
         return {"requests": call(api.approval_requests, project=self.root)}
 
@@ -329,6 +332,7 @@ def build_ui(root: Path, access: Access | None = None) -> Starlette:
         Route("/models", board.page("models.html", board.models)),
         Route("/endpoints", board.page("endpoints.html", board.endpoints)),
         Route("/endpoints/{workspace}/{name}/metrics.json", board.metrics),
+        Route("/experiments", board.page("experiments.html", board.experiments)),
         Route("/approvals", board.page("approvals.html", board.approvals)),
         Route("/history", board.page("history.html", board.history)),
         Route("/commits/{sha}", board.page("commit.html", board.commit)),

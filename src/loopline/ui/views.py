@@ -11,7 +11,16 @@ from loopline import api
 from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo
 from loopline.operations import call
 
-__all__ = ["Node", "Topology", "ago", "commit_page", "endpoints_page", "models_page", "topology"]
+__all__ = [
+    "Node",
+    "Topology",
+    "ago",
+    "commit_page",
+    "endpoints_page",
+    "experiments_page",
+    "models_page",
+    "topology",
+]
 
 MOVES = {"shared", "promoted", "released", "rolled-back"}
 
@@ -210,3 +219,23 @@ def commit_page(project: Path, commit: str) -> tuple[list[ModelVersionInfo], lis
     """One commit's model versions and its story in the audit log."""
     versions = [m for m in call(api.status, project).models if m.git_commit.startswith(commit.lower())]
     return versions, call(api.history, project, commit=commit)
+
+
+def experiments_page(root: Path) -> dict[str, Any]:
+    """The experiment report of dev's newest runs (its charts inline) and the newest sweeps."""
+    import base64
+    import tempfile
+
+    from loopline.errors import NotFound
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            report = call(api.report_experiment, last=20, out=scratch, project=root)
+        except NotFound:
+            return {"report": None, "charts": {}, "sweeps": []}
+        charts = {
+            Path(chart).stem: "data:image/svg+xml;base64,"
+            + base64.b64encode(Path(chart).read_bytes()).decode()
+            for chart in report.charts
+        }
+    return {"report": report, "charts": charts, "sweeps": call(api.sweeps, limit=5, project=root)}
