@@ -108,6 +108,7 @@ def _chart(folder: Path, metric: str, runs: list[Candidate]) -> str | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     points = [(index, run) for index, run in enumerate(reversed(runs)) if metric in run.metrics]
     if not points:
@@ -121,6 +122,7 @@ def _chart(folder: Path, metric: str, runs: list[Candidate]) -> str | None:
         axes.plot([i for i, _ in points], [run.metrics[metric] for _, run in points], color="#bbb", zorder=0)
         axes.set_title(metric, fontsize=10)
         axes.set_xlabel("run, oldest to newest", fontsize=8)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.tick_params(labelsize=7)
         axes.legend(fontsize=7, title="commit", title_fontsize=7, loc="best")
         figure.tight_layout()
