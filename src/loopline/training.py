@@ -68,6 +68,14 @@ def _command(command: str) -> list[str]:
     return argv
 
 
+def _stop_when(stop: threading.Event, child: subprocess.Popen[str]) -> None:
+    """Stop ``child`` once ``stop`` is set; return when the child ends by itself."""
+    while child.poll() is None:
+        if stop.wait(0.2):
+            children.stop(child, new_session=True)
+            return
+
+
 def run_training(
     *,
     root: Path,
@@ -79,9 +87,11 @@ def run_training(
     timeout: float,
     on_line: Callable[[str], None] | None = None,
     extra_env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Run ``command`` in ``root`` with MLflow pointed at ``store`` (default ``experiment``), every run it
-    starts tagged with ``tags`` (and ``extra_env`` in its environment); raise on failure."""
+    starts tagged with ``tags`` (and ``extra_env`` in its environment); raise on failure. Setting
+    ``stop`` stops the training (it then fails as killed)."""
     argv = _command(command)
     env = {**training_environment(store, experiment, tags), **(extra_env or {})}
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +123,8 @@ def run_training(
             ) from None
         try:  # from here on, a Ctrl-C wherever it lands stops the child and the timer
             timer.start()
+            if stop is not None:
+                threading.Thread(target=_stop_when, args=(stop, child), daemon=True).start()
             assert child.stdout is not None
             for line in child.stdout:
                 log.write(line)

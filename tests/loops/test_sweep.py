@@ -16,7 +16,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, Refused
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, mlflow_client
+from tests.helpers import commit_all, edit_yaml, git, mlflow_client, use_script
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +106,43 @@ def test_a_sweep_killed_mid_way_goes_on_without_repeating_a_finished_trial_and_r
     # Once registered, the commit sweeps no more.
     again = loopline.sweep(project)
     assert not again.inner_loop.created and again.best is None
+
+
+def test_a_trial_that_falls_behind_epoch_by_epoch_is_pruned_and_the_values_reach_argparse(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "epochs.py", {"accuracy": {"min": 0.8}})
+    edit_yaml(
+        project / "loopline.yaml",
+        sweep={
+            "trials": 3, "seed": 10, "objective": {"metric": "accuracy"},
+            "parameters": {"noise": {"choices": [0.0, 0.45]}},
+            "command": "python epochs.py --noise {noise}",
+            "pruning": {"startup_trials": 1, "warmup_steps": 1},
+        },
+    )  # fmt: skip
+    commit_all(project, "Sweep the label noise")
+
+    result = loopline.sweep(project)
+
+    states = {t.number: (t.params["noise"], t.state) for t in result.trials}
+    assert states == {0: (0.0, "complete"), 1: (0.45, "pruned"), 2: (0.0, "complete")}
+    client = mlflow_client(project, "dev")
+    for trial in result.trials:
+        [run] = [
+            r
+            for r in _trial_runs(project, result.study)
+            if r.data.tags.get("loopline.sweep_trial") == str(trial.number)
+        ]
+        steps = len(client.get_metric_history(run.info.run_id, "accuracy"))
+        assert float(run.data.params["noise"]) == trial.params["noise"]  # from the command line
+        if trial.state == "pruned":
+            assert run.info.status == "FAILED" and steps < 6 and "pruned at step" in (trial.note or "")
+        else:
+            assert run.info.status == "FINISHED" and steps == 6
+    assert result.best is not None and result.best.params == {"noise": 0.0}
+    assert result.inner_loop.created and result.inner_loop.run_id == result.best.run_id
 
 
 def test_a_sweep_whose_trials_log_no_objective_registers_nothing(new_project: ProjectFactory) -> None:

@@ -36,6 +36,7 @@ from loopline.config.sections import (
     ObjectiveConfig,
     ParameterSpec,
     ProjectConfig,
+    PruningConfig,
     RegistryConfig,
     ReleaseConfig,
     ServingConfig,
@@ -69,6 +70,7 @@ __all__ = [
     "ObjectiveConfig",
     "ParameterSpec",
     "ProjectConfig",
+    "PruningConfig",
     "RegistryConfig",
     "ReleaseConfig",
     "ServingConfig",
@@ -381,6 +383,7 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
         ("notifications",): NotificationsConfig,
         ("sweep",): SweepConfig,
         ("sweep", "objective"): ObjectiveConfig,
+        ("sweep", "pruning"): PruningConfig,
         ("control_plane",): ControlPlaneConfig,
         ("audit",): AuditConfig,
     }

@@ -256,6 +256,13 @@ class ObjectiveConfig(_Strict):
     direction: Literal["maximize", "minimize"] = Field("maximize", description="maximize or minimize.")
 
 
+class PruningConfig(_Strict):
+    """When a trial that reports its objective step by step may be stopped early."""
+
+    startup_trials: int = Field(3, ge=0, description="Trials that always run to the end first.")
+    warmup_steps: int = Field(2, ge=0, description="Steps of each trial before it may be stopped.")
+
+
 class SweepConfig(_Strict):
     """``loopline sweep``: the search space, the objective, and where Optuna keeps the studies."""
 
@@ -271,6 +278,12 @@ class SweepConfig(_Strict):
         "(default: training.command)."
     )  # fmt: skip
     seed: int | None = Field(None, description="Seed of Optuna's sampler, for repeatable sweeps.")
+    pruner: Literal["median", "none"] = Field(
+        "median",
+        description="median: stop a trial whose objective, logged step by step (mlflow.log_metric(..., "
+        "step=)), is below the median of earlier trials at the same step; none: every trial runs to its end.",
+    )
+    pruning: PruningConfig = PruningConfig()
     storage: str | None = Field(
         None, description="Optuna's storage URL (default: a SQLite file under .loopline/); a database "
         "URL lets a team see, and go on with, each other's sweeps."

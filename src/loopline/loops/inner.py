@@ -10,6 +10,7 @@ import functools
 import os
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -375,10 +376,12 @@ def train(
     command: str | None = None,
     extra_tags: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
+    session: str | None = None,
+    stop: threading.Event | None = None,
 ) -> Trained:
     """Run the project's training entry point (or ``command``) against dev (here, or as a job on the Ray
     cluster ``target``); the model it logged, with its run and metrics. A sweep's trial adds its tags and
-    environment.
+    environment, names the session, and may ``stop`` the training (here) when it prunes the trial.
 
     The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
     carries the session's tags, and afterwards none is left RUNNING, whatever happened.
@@ -389,7 +392,7 @@ def train(
     abandoned = sessions.fail_abandoned_runs(store, config.training.timeout_seconds)
     if abandoned:
         report.step(f"marked {abandoned} run(s) of ended loopline processes FAILED")
-    session = uuid.uuid4().hex
+    session = session or uuid.uuid4().hex
     tags = {
         **run_tags(instance, identity),
         sessions.SESSION: session,
@@ -414,6 +417,7 @@ def train(
                 timeout=timeout,
                 on_line=report.output,
                 extra_env=extra_env,
+                stop=stop,
             )
         else:
             env = {**training_environment(store, settings.experiment, tags), **(extra_env or {})}

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
 from loopline.git import CommitIdentity
 from loopline.instance import Instance
 from loopline.loops import inner
-from loopline.loops.trained import SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
+from loopline.loops.trained import SESSION, SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
 from loopline.progress import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ SWEEP_TAG = SWEEP
 TRIAL_TAG = SWEEP_TRIAL
 PARENT_TAG = SWEEP_PARENT
 _INTERRUPTED = "interrupted"
+_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,52 @@ def _command(config: SweepConfig, default: str, params: dict[str, Any]) -> str:
         ) from None
 
 
+class _Pruning:
+    """Watches a trial's runs while it trains: each step of the objective the script logs goes to Optuna,
+    and when Optuna's pruner says the trial will not beat the others, the training is stopped."""
+
+    def __init__(self, instance: Instance, trial: Any, metric: str, session: str) -> None:
+        self.store = instance.store("dev")
+        self.trial = trial
+        self.metric = metric
+        self.session = session
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.pruned_at: int | None = None
+        self.reported: set[int] = set()
+        self.thread = threading.Thread(target=self._watch, name="loopline-pruning", daemon=True)
+
+    def __enter__(self) -> _Pruning:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.done.set()
+        self.thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        while not self.done.wait(_POLL_SECONDS):
+            try:
+                if self._should_prune():
+                    self.stop.set()
+                    return
+            except Exception:  # the watch is advice: a failed look is tried again next time
+                continue
+
+    def _should_prune(self) -> bool:
+        runs = self.store.search_all_runs(f"tags.`{SESSION}` = '{self.session}'")
+        histories = [self.store.client.get_metric_history(run.run_id, self.metric) for run in runs]
+        steps = max(histories, key=len, default=[])
+        for point in sorted(steps, key=lambda m: m.step):
+            if point.step not in self.reported:
+                self.trial.report(point.value, point.step)
+                self.reported.add(point.step)
+        if self.reported and self.trial.should_prune():
+            self.pruned_at = max(self.reported)
+            return True
+        return False
+
+
 class SweepTrainer:
     """The inner loop's trainer for a sweep: every trial still to run, then the best trial's model."""
 
@@ -170,11 +219,18 @@ class SweepTrainer:
     def __call__(self, instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         optuna = _optuna()
         config = instance.settings.config.sweep
+        pruner = (
+            optuna.pruners.MedianPruner(n_startup_trials=config.pruning.startup_trials,
+                                        n_warmup_steps=config.pruning.warmup_steps)
+            if config.pruner == "median"
+            else optuna.pruners.NopPruner()
+        )  # fmt: skip
         study = optuna.create_study(
             study_name=self.result.study,
             storage=_storage(instance, config),
             direction=config.objective.direction,
             sampler=optuna.samplers.TPESampler(seed=config.seed),
+            pruner=pruner,
             load_if_exists=True,
         )
         self.result.parent_run_id = _parent_run(instance, identity, self.result.study)
@@ -205,13 +261,23 @@ class SweepTrainer:
             TRIAL_TAG: str(trial.number),
         }
         command = _command(config, instance.settings.config.training.command, params)
+        session = uuid.uuid4().hex
+        pruning = _Pruning(instance, trial, config.objective.metric, session)
         try:
-            with _Overlay(instance, params):
+            with _Overlay(instance, params), pruning:
                 made = inner.train(
                     instance, identity, report, target=self.target, command=command, extra_tags=tags,
-                    extra_env={"LOOPLINE_PARAMS": json.dumps(params)},
+                    extra_env={"LOOPLINE_PARAMS": json.dumps(params)}, session=session,
+                    stop=pruning.stop if config.pruner != "none" else None,
                 )  # fmt: skip
         except TrainingFailed as failed:
+            if pruning.pruned_at is not None:
+                trial.set_user_attr("note", f"pruned at step {pruning.pruned_at}")
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                report.step(
+                    f"trial {trial.number} pruned at step {pruning.pruned_at}: others did better there"
+                )
+                return
             trial.set_user_attr("note", failed.message)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             report.step(f"trial {trial.number} failed: {failed.message}")
