@@ -21,17 +21,18 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
-from loopline import audit, catalog
+from loopline import audit
 from loopline.access import Role, list_users
-from loopline.domain import SHARED, ModelVersionInfo, Tier, parse_duration, pinned, utcnow
+from loopline.domain import ModelVersionInfo, Tier, parse_duration, pinned, utcnow
 from loopline.errors import ApprovalNeeded, Forbidden, NotFound, Refused, UsageError
 from loopline.events import ApprovalDecided, ApprovalRequested, RefusedAttempt
 from loopline.instance import Instance
+from loopline.loops.outer import registry_version
 from loopline.progress import NullReporter, Reporter
 from loopline.state import as_utc
 from loopline.state.schema import approvals
 
-__all__ = ["Approval", "ApprovalState", "approval_state", "decide", "require", "version_of", "waiting"]
+__all__ = ["Approval", "ApprovalState", "approval_state", "decide", "require", "waiting"]
 
 PROD = "prod"
 APPROVED, DENIED = "approved", "denied"
@@ -176,7 +177,7 @@ def waiting(instance: Instance, limit: int = 20) -> list[ApprovalState]:
             continue
         seen.add(key)
         try:
-            states.append(approval_state(instance, version_of(instance, key[1], key[0])))
+            states.append(approval_state(instance, registry_version(instance, key[0], key[1])))
         except NotFound:  # the version is gone from the registry
             continue
         if len(states) >= limit:
@@ -395,15 +396,3 @@ def _github_review(instance: Instance, version: ModelVersionInfo, environment: s
             run_url=run_url,
         )
         return
-
-
-def version_of(instance: Instance, commit: str, model: str | None) -> ModelVersionInfo:
-    """The shared registry's version of ``commit`` that a release to prod would take."""
-    name = model or instance.settings.config.model.name
-    try:
-        return catalog.version_for_commit(instance.db, SHARED, name, commit)
-    except NotFound:
-        raise NotFound(
-            f"commit {commit} has no version of '{name}' in the shared registry; run `loopline inner-loop` "
-            "at that commit first"
-        ) from None
