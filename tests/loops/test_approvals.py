@@ -52,7 +52,10 @@ def test_a_release_waits_for_an_approver_other_than_the_one_who_asked(
     _team(project)
 
     _as(monkeypatch, "alice")
-    with pytest.raises(ApprovalNeeded, match=r"needs 1 approval\(s\) to go to prod \(0 given\)") as refused:
+    with pytest.raises(
+        ApprovalNeeded,
+        match=r"release of proj-classifier v1 \(\w+\) to prod needs 1 approval\(s\) \(0 given\)",
+    ) as refused:
         loopline.outer_loop_prod(project)
     assert f"loopline approve --commit {head[:7]}" in refused.value.message
     assert _live_commit(project) is None
@@ -60,7 +63,10 @@ def test_a_release_waits_for_an_approver_other_than_the_one_who_asked(
     assert [(r.event.actor, r.event.git_commit) for r in asked] == [("alice", head)]
 
     # The one who asked cannot approve; a reader of prod is no approver.
-    with pytest.raises(Refused, match="alice asked for this release, so another approver must decide"):
+    with pytest.raises(
+        Refused,
+        match=r"alice asked for the release of proj-classifier v1 \(\w+\) to prod, so another approver",
+    ):
         loopline.approve(reason="looks fine", project=project)
     _as(monkeypatch, "carol")
     with pytest.raises(
@@ -102,7 +108,8 @@ def test_a_denial_stands_until_its_approver_changes_their_mind_and_approvals_exp
     loopline.approve(reason="latency is too high", deny=True, project=project)
     _as(monkeypatch, "alice")
     with pytest.raises(
-        ApprovalNeeded, match=r"bob denied the release of proj-classifier v1 \(\w+\): latency is too high"
+        ApprovalNeeded,
+        match=r"bob denied the release of proj-classifier v1 \(\w+\) to prod: latency is too high",
     ):
         loopline.outer_loop_prod(project)
 

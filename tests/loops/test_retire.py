@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 import loopline
-from loopline.errors import NotFound, UsageError
-from tests.helpers import cli, heldout_request, system_key
+from loopline.errors import ApprovalNeeded, NotFound, Refused, UsageError
+from tests.helpers import cli, edit_yaml, heldout_request, system_key
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -79,3 +79,30 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
     assert (event.target, event.workspace, event.reason) == ("proj", "prod", "replaced by the batch scores")
     assert event.details["evidence_digest"] == retired["evidence_digest"]
     assert event.details["evidence_uri"] == retired["evidence_uri"]
+
+
+def test_where_releases_need_approval_so_does_retiring_prods_endpoint(
+    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, _, _ = a_live_b_registered
+    edit_yaml(project / "loopline.yaml", release={"approvals": {"required": 1}})
+    for user in ("alice", "bob"):
+        loopline.user_add(user, project=project)
+        loopline.user_grant(user, "releaser", "prod", project=project)
+
+    monkeypatch.setenv("LOOPLINE_USER", "alice")
+    with pytest.raises(ApprovalNeeded, match=r"`loopline approve --retire proj --reason TEXT`"):
+        loopline.retire_endpoint("proj", reason="moved to batch", project=project)
+    assert loopline.get_endpoint("proj", workspace="prod", project=project).deployments
+    [waiting] = loopline.approval_requests(project=project)
+    assert (waiting.model, waiting.requested_by, waiting.status) == ("endpoint:proj", "alice", "waiting")
+    with pytest.raises(Refused, match="alice asked for the retirement of prod's endpoint proj"):
+        loopline.approve(retire="proj", reason="fine", project=project)
+
+    monkeypatch.setenv("LOOPLINE_USER", "bob")
+    loopline.approve(retire="proj", reason="no caller left", project=project)
+    monkeypatch.setenv("LOOPLINE_USER", "alice")
+    retired = loopline.retire_endpoint("proj", reason="moved to batch", project=project)
+    assert retired.workspace == "prod"
+    decided = loopline.history(project, kind="approval-decided")[-1].event
+    assert (decided.actor, decided.model, decided.reason) == ("bob", "endpoint:proj", "no caller left")

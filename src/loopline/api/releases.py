@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopline.api._common import PathLike, endpoint_workspace, provisioned
 from loopline.api.results import ValidationReport
@@ -58,36 +58,48 @@ def outer_loop_prod(
     )
 
 
+def _subject(instance: Instance, commit: str | None, model: str | None, retire: str | None) -> Any:
+    from loopline.loops import approvals
+    from loopline.loops.outer import registry_version
+
+    if retire is not None:
+        return approvals.retirement(instance, retire)
+    return registry_version(instance, model or instance.settings.config.model.name, commit)
+
+
 def approve(
     commit: str | None = None,
     *,
     reason: str,
     deny: bool = False,
     model: str | None = None,
+    retire: str | None = None,
     project: PathLike | None = None,
 ) -> Approval:
-    """Approve (or ``deny``) releasing a commit's registry version (default: HEAD's) to prod, as the
-    acting user: an approver of ``release.approvals`` who did not ask for the release. The approval holds
-    for that version and the validation it saw, until ``release.approvals.expires_after``."""
+    """Approve (or ``deny``) releasing a commit's registry version (default: HEAD's) to prod, or with
+    ``retire`` retiring that prod endpoint, as the acting user: an approver of ``release.approvals`` who
+    did not ask for it. The approval holds for that version and the validation it saw (or that endpoint),
+    until ``release.approvals.expires_after``."""
     from loopline.loops import approvals
-    from loopline.loops.outer import registry_version
 
     instance = provisioned(project)
-    version = registry_version(instance, model or instance.settings.config.model.name, commit)
-    return approvals.decide(instance, version, reason=reason, decision="denied" if deny else "approved")
+    subject = _subject(instance, commit, model, retire)
+    return approvals.decide(instance, subject, reason=reason, decision="denied" if deny else "approved")
 
 
 def approvals(
-    commit: str | None = None, *, model: str | None = None, project: PathLike | None = None
+    commit: str | None = None,
+    *,
+    model: str | None = None,
+    retire: str | None = None,
+    project: PathLike | None = None,
 ) -> ApprovalState:
-    """Where the release of a commit's registry version (default: HEAD's) to prod stands: approvals
-    needed and standing, who asked."""
+    """Where the release of a commit's registry version (default: HEAD's) to prod, or with ``retire`` the
+    retirement of that prod endpoint, stands: approvals needed and standing, who asked."""
     from loopline.loops import approvals as approving
-    from loopline.loops.outer import registry_version
 
     instance = provisioned(project)
-    version = registry_version(instance, model or instance.settings.config.model.name, commit)
-    return approving.approval_state(instance, version)
+    return approving.approval_state(instance, _subject(instance, commit, model, retire))
 
 
 def approval_requests(*, limit: int = 20, project: PathLike | None = None) -> list[ApprovalState]:

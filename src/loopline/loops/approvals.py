@@ -32,9 +32,19 @@ from loopline.progress import NullReporter, Reporter
 from loopline.state import as_utc
 from loopline.state.schema import approvals
 
-__all__ = ["Approval", "ApprovalState", "approval_state", "decide", "require", "waiting"]
+__all__ = [
+    "Approval",
+    "ApprovalState",
+    "Retirement",
+    "approval_state",
+    "decide",
+    "require",
+    "retirement",
+    "waiting",
+]
 
 PROD = "prod"
+RETIRE = "retire"
 APPROVED, DENIED = "approved", "denied"
 _POLL_SECONDS = 2.0
 
@@ -109,6 +119,35 @@ class ApprovalState:
         }
 
 
+@dataclass(frozen=True)
+class Retirement:
+    """A prod endpoint's retirement, as approvals name it (in place of a model version)."""
+
+    endpoint: str
+    created: str
+    """When the endpoint was made: an endpoint made again under the same name needs new approvals."""
+
+    @property
+    def name(self) -> str:
+        return f"endpoint:{self.endpoint}"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    @property
+    def git_commit(self) -> str:
+        return RETIRE
+
+    @property
+    def content_digest(self) -> str:
+        return f"endpoint:{PROD}/{self.endpoint}@{self.created}"
+
+
+Subject = ModelVersionInfo | Retirement
+"""What approvals are about: a version's release to prod, or a prod endpoint's retirement."""
+
+
 def _row(row: Any) -> Approval:
     values = dict(row)
     values["created_at"] = as_utc(values["created_at"])
@@ -116,9 +155,11 @@ def _row(row: Any) -> Approval:
     return Approval(**values)
 
 
-def evidence(instance: Instance, version: ModelVersionInfo) -> str | None:
+def evidence(instance: Instance, version: Subject) -> str | None:
     """The digest of what an approver judges a version on: its commit's newest validation in test (full
-    tier), else its newest gate in dev; None when there is none."""
+    tier), else its newest gate in dev; None when there is none. A retirement is judged on the endpoint."""
+    if isinstance(version, Retirement):
+        return version.content_digest
     where = "test" if instance.settings.tier is Tier.FULL else "dev"
     found = audit.query(
         instance.db, commit=version.git_commit, kind="gate-evaluated", workspace=where, limit=1
@@ -126,7 +167,7 @@ def evidence(instance: Instance, version: ModelVersionInfo) -> str | None:
     return found[0].hash if found else None
 
 
-def _standing(instance: Instance, version: ModelVersionInfo) -> list[Approval]:
+def _standing(instance: Instance, version: Subject) -> list[Approval]:
     """Each approver's newest decision on exactly this version and evidence that has not expired."""
     report = evidence(instance, version)
     table = approvals.c
@@ -145,14 +186,14 @@ def _standing(instance: Instance, version: ModelVersionInfo) -> list[Approval]:
     return [a for a in newest.values() if a.report_digest == report and a.expires_at > now]
 
 
-def _requester(instance: Instance, version: ModelVersionInfo) -> str | None:
+def _requester(instance: Instance, version: Subject) -> str | None:
     found = audit.query(
         instance.db, commit=version.git_commit, kind="approval-requested", model=version.name, limit=1
     )
     return found[0].event.actor if found else None
 
 
-def approval_state(instance: Instance, version: ModelVersionInfo) -> ApprovalState:
+def approval_state(instance: Instance, version: Subject) -> ApprovalState:
     """Where the release of ``version`` stands."""
     config = instance.settings.config.release.approvals
     return ApprovalState(
@@ -177,12 +218,25 @@ def waiting(instance: Instance, limit: int = 20) -> list[ApprovalState]:
             continue
         seen.add(key)
         try:
-            states.append(approval_state(instance, registry_version(instance, key[0], key[1])))
-        except NotFound:  # the version is gone from the registry
+            subject = (
+                retirement(instance, key[0].removeprefix("endpoint:"))
+                if key[1] == RETIRE
+                else registry_version(instance, key[0], key[1])
+            )
+        except NotFound:  # the version is gone from the registry, the endpoint retired
             continue
+        states.append(approval_state(instance, subject))
         if len(states) >= limit:
             break
     return states
+
+
+def retirement(instance: Instance, endpoint: str) -> Retirement:
+    """The retirement of prod's endpoint ``endpoint`` (which must exist), as approvals name it."""
+    from loopline.endpoints import service
+
+    info = service.get_endpoint(instance, endpoint, PROD)
+    return Retirement(endpoint, info.created_at.isoformat() if info.created_at else "")
 
 
 def _may_approve(instance: Instance, user: str) -> bool:
@@ -198,7 +252,7 @@ def _may_approve(instance: Instance, user: str) -> bool:
     )
 
 
-def _refuse(instance: Instance, version: ModelVersionInfo, error: Refused, step: str) -> None:
+def _refuse(instance: Instance, version: Subject, error: Refused, step: str) -> None:
     audit.record(
         instance.db,
         RefusedAttempt(
@@ -215,7 +269,7 @@ def _refuse(instance: Instance, version: ModelVersionInfo, error: Refused, step:
 
 def decide(
     instance: Instance,
-    version: ModelVersionInfo,
+    version: Subject,
     *,
     reason: str,
     decision: str = APPROVED,
@@ -243,7 +297,7 @@ def decide(
         _refuse(
             instance,
             version,
-            Refused(f"{who} asked for this release, so another approver must decide on it (four eyes)"),
+            Refused(f"{who} asked for {_name(version)}, so another approver must decide on it (four eyes)"),
             "approve",
         )
     report = evidence(instance, version)
@@ -295,7 +349,7 @@ def decide(
 
 
 def require(
-    instance: Instance, version: ModelVersionInfo, *, wait: float = 0.0, reporter: Reporter | None = None
+    instance: Instance, version: Subject, *, wait: float = 0.0, reporter: Reporter | None = None
 ) -> list[Approval]:
     """The approvals that let ``version`` go to prod; ask for them (and wait up to ``wait`` seconds) when
     they are not there, then refuse."""
@@ -304,7 +358,7 @@ def require(
         return []
     report_to = reporter or NullReporter()
     actor = instance.actor
-    if config.github_environment:
+    if config.github_environment and isinstance(version, ModelVersionInfo):
         _github_review(instance, version, config.github_environment)
     deadline = time.monotonic() + wait
     asked = False
@@ -315,10 +369,8 @@ def require(
             _refuse(
                 instance,
                 version,
-                ApprovalNeeded(
-                    f"{denied[0].approver} denied the release of {_name(version)}: {denied[0].reason}"
-                ),
-                "outer-loop prod",
+                ApprovalNeeded(f"{denied[0].approver} denied {_name(version)}: {denied[0].reason}"),
+                "approvals",
             )
         approved = [a for a in others if a.decision == APPROVED]
         if len(approved) >= config.required:
@@ -345,17 +397,24 @@ def require(
                     f"waiting up to {wait:.0f} s for {config.required - len(approved)} more approval(s)"
                 )
         if time.monotonic() >= deadline:
-            short = version.git_commit[:7]
+            which = (
+                f"--retire {version.endpoint}"
+                if isinstance(version, Retirement)
+                else f"--commit {version.git_commit[:7]}"
+            )
             raise ApprovalNeeded(
-                f"{_name(version)} needs {config.required} approval(s) to go to prod ({len(approved)} "
-                f"given); an approver ({', '.join(state.approvers)}) other than {actor} runs `loopline "
-                f"approve --commit {short} --reason TEXT`, then run this again (or use --approval-wait 30m)"
+                f"{_name(version)} needs {config.required} approval(s) ({len(approved)} given); an approver "
+                f"({', '.join(state.approvers)}) other than {actor} runs `loopline approve {which} --reason "
+                "TEXT`, then run this again"
+                + ("" if isinstance(version, Retirement) else " (or use --approval-wait 30m)")
             )
         time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.05)))
 
 
-def _name(version: ModelVersionInfo) -> str:
-    return f"{version.name} v{version.version} ({version.git_commit[:7]})"
+def _name(version: Subject) -> str:
+    if isinstance(version, Retirement):
+        return f"the retirement of prod's endpoint {version.endpoint}"
+    return f"the release of {version.name} v{version.version} ({version.git_commit[:7]}) to prod"
 
 
 def _github_review(instance: Instance, version: ModelVersionInfo, environment: str) -> None:

@@ -23,6 +23,7 @@ from loopline.endpoints.releases import release_history
 from loopline.errors import InsufficientEvidence, UsageError
 from loopline.events import EndpointRetired
 from loopline.instance import Instance
+from loopline.loops import approvals
 from loopline.monitoring.policy import latest_check
 from loopline.serving.stats import window_stats
 
@@ -97,6 +98,8 @@ def retire_endpoint(instance: Instance, name: str, workspace: str | None, reason
         raise UsageError("say why with --reason: the audit log and the archived report keep it")
     info = service.get_endpoint(instance, name, workspace)
     where = info.workspace
+    if where == approvals.PROD:  # where releases need approvals, so does the end of prod's endpoint
+        approvals.require(instance, approvals.retirement(instance, name))
     evidence = {
         "endpoint": name,
         "workspace": where,

@@ -215,6 +215,8 @@ class Dashboard:
                 return call(api.rollback, self.root, **arguments).message
             if operation == "approve":
                 done = call(api.approve, project=self.root, **arguments)
+                if arguments["retire"]:
+                    return f"{done.decision} retiring prod's endpoint {arguments['retire']}"
                 return f"{done.decision} {done.model} v{done.version} ({done.git_commit[:7]}) for prod"
             info = call(api.set_traffic, project=self.root, **arguments)
             shown = ", ".join(f"{name} {share}%" for name, share in info.traffic.items())
@@ -272,11 +274,13 @@ def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
             "reason": reason or "from the dashboard",
         }
     if action in ("approve", "deny"):
-        commit = str(form.get("commit", ""))
-        if not _COMMIT.match(commit):
+        retire = str(form.get("retire", "")) or None
+        commit = str(form.get("commit", "")) or None
+        if retire is None and (commit is None or not _COMMIT.match(commit)):
             raise UsageError("choose the release to decide on")
         model = str(form.get("model", "")) or None
-        return "approve", {"commit": commit, "model": model, "reason": reason or "", "deny": action == "deny"}
+        decision = {"reason": reason or "", "deny": action == "deny"}
+        return "approve", {"commit": commit, "model": model, "retire": retire, **decision}
     if action == "traffic":
         shares = {}
         for key, value in form.multi_items():

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 outer_app = typer.Typer(help="The outer loops: validate in test, release to prod.", no_args_is_help=True)
 app.add_typer(outer_app, name="outer-loop")
 
+RetireOption = Annotated[
+    str | None, opt("--retire", help="The retirement of this prod endpoint, instead of a commit's release.")
+]
 CommitOption = Annotated[
     str | None,
     opt("--commit", help="The commit whose registry version to take (a prefix of 7+; default: HEAD)."),
@@ -212,18 +215,24 @@ def approve(
         done.to_dict(),
         lambda c: c.print(
             escape(
-                f"{done.decision} {done.model} v{done.version} ({done.git_commit[:7]}) for prod as "
-                f"{done.approver}, until {done.expires_at:%Y-%m-%d %H:%M} UTC"
+                f"{done.decision} {_subject(done.model, done.version, done.git_commit)} as {done.approver}, "
+                f"until {done.expires_at:%Y-%m-%d %H:%M} UTC"
             )
         ),
     )
+
+
+def _subject(model: str, version: int, commit: str) -> str:
+    if commit == "retire":
+        return f"retiring prod's endpoint {model.removeprefix('endpoint:')}"
+    return f"{model} v{version} ({commit[:7]}) for prod"
 
 
 def _show_approvals(console: Console, state: ApprovalState) -> None:
     given = len(state.approved)
     console.print(
         escape(
-            f"{state.model} v{state.version} ({state.git_commit[:7]}): {given} of {state.required} "
+            f"{_subject(state.model, state.version, state.git_commit)}: {given} of {state.required} "
             "approval(s)"
             + (f", asked by {state.requested_by}" if state.requested_by else "")
             + f"; approvers: {', '.join(state.approvers)}"
@@ -240,9 +249,11 @@ def approvals(
     call: Call,
     commit: CommitOption = None,
     model: ModelOption = None,
+    retire: RetireOption = None,
 ) -> None:
-    """Where a commit's release to prod stands: approvals needed and standing (unexpired), who asked."""
-    state = api.approvals(commit, model=model, project=call.project)
+    """Where a commit's release to prod (or a prod endpoint's retirement) stands: approvals needed and
+    standing (unexpired), who asked."""
+    state = api.approvals(commit, model=model, retire=retire, project=call.project)
     call.emit(state.to_dict(), lambda c: _show_approvals(c, state))
 
 
