@@ -14,7 +14,7 @@ import yaml
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import ConfigError, Refused
+from loopline.errors import ConfigError, Refused, UsageError
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, edit_yaml, git, mlflow_client, use_script
 
@@ -143,6 +143,27 @@ def test_a_trial_that_falls_behind_epoch_by_epoch_is_pruned_and_the_values_reach
             assert run.info.status == "FINISHED" and steps == 6
     assert result.best is not None and result.best.params == {"noise": 0.0}
     assert result.inner_loop.created and result.inner_loop.run_id == result.best.run_id
+
+
+def test_parallel_trials_train_in_their_own_copies_of_the_commit(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    _with_sweep(project, trials=2)
+    params_before = (project / "params.yaml").read_text()
+
+    result = loopline.sweep(project, parallel=2)
+
+    assert [t.state for t in result.trials] == ["complete", "complete"] and result.inner_loop.created
+    runs = {r.info.run_id: r for r in _trial_runs(project, result.study)}
+    for trial in result.trials:
+        assert float(runs[trial.run_id].data.params["C"]) == pytest.approx(trial.params["C"])
+    # Each trial had its own parameters file; the project's was never touched, and the copies are gone.
+    assert (project / "params.yaml").read_text() == params_before and not git(
+        project, "status", "--porcelain"
+    )
+    assert git(project, "worktree", "list").count("\n") == 0
+    assert not list((project / ".loopline" / "sweep-slots").glob("*"))
+    with pytest.raises(UsageError, match="--parallel"):
+        loopline.sweep(project, parallel=0)
 
 
 def test_a_sweep_whose_trials_log_no_objective_registers_nothing(new_project: ProjectFactory) -> None:

@@ -378,10 +378,12 @@ def train(
     extra_env: dict[str, str] | None = None,
     session: str | None = None,
     stop: threading.Event | None = None,
+    root: Path | None = None,
 ) -> Trained:
     """Run the project's training entry point (or ``command``) against dev (here, or as a job on the Ray
     cluster ``target``); the model it logged, with its run and metrics. A sweep's trial adds its tags and
-    environment, names the session, and may ``stop`` the training (here) when it prunes the trial.
+    environment, names the session, may ``stop`` the training (here) when it prunes the trial, and may run
+    it in its own working copy of the commit (``root``).
 
     The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
     carries the session's tags, and afterwards none is left RUNNING, whatever happened.
@@ -408,7 +410,7 @@ def train(
     try:
         if target is None:
             run_training(
-                root=instance.root,
+                root=root or instance.root,
                 command=command,
                 store=store,
                 experiment=settings.experiment,
@@ -423,7 +425,7 @@ def train(
             env = {**training_environment(store, settings.experiment, tags), **(extra_env or {})}
             run_on_ray(
                 target,
-                root=instance.root,
+                root=root or instance.root,
                 command=command,
                 env=env,
                 log_path=log,

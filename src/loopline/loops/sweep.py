@@ -17,6 +17,7 @@ import json
 import shutil
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import yaml
 
 from loopline.config import ParameterSpec, SweepConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
-from loopline.git import CommitIdentity
+from loopline.git import CommitIdentity, run_git
 from loopline.instance import Instance
 from loopline.loops import inner
 from loopline.loops.trained import SESSION, SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
@@ -125,10 +126,12 @@ class _Overlay:
     """The trial's values written over the parameters file for one trial, then the file put back (a copy
     waits under .loopline/ until then, for a sweep that is killed)."""
 
-    def __init__(self, instance: Instance, params: dict[str, Any]) -> None:
+    def __init__(self, instance: Instance, params: dict[str, Any], slot: Path | None) -> None:
         self.instance = instance
         self.params = params
-        self.path = instance.root / instance.settings.config.sweep.params_file
+        self.slot = slot
+        """A parallel trial's own working copy (thrown away after the sweep: nothing to put back)."""
+        self.path = (slot or instance.root) / instance.settings.config.sweep.params_file
 
     def __enter__(self) -> _Overlay:
         if not self.path.is_file():
@@ -137,14 +140,40 @@ class _Overlay:
         base = yaml.safe_load(text) or {}
         if not isinstance(base, dict):
             raise ConfigError(f"{self.path.name} is not a mapping of parameters; sweep.params_file names it")
-        backup = _backup(self.instance)
-        backup.parent.mkdir(exist_ok=True)
-        backup.write_text(text)
+        if self.slot is None:
+            backup = _backup(self.instance)
+            backup.parent.mkdir(exist_ok=True)
+            backup.write_text(text)
         self.path.write_text(yaml.safe_dump({**base, **self.params}, sort_keys=False))
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        restore_params_file(self.instance)
+        if self.slot is None:
+            restore_params_file(self.instance)
+
+
+class _Slots:
+    """Working copies of the commit (git worktrees under .loopline/), one per parallel trial: each trial
+    gets its values over its own parameters file."""
+
+    def __init__(self, instance: Instance, commit: str, count: int) -> None:
+        self.root = instance.root
+        self.paths = [instance.root / ".loopline" / "sweep-slots" / str(i) for i in range(count)]
+        self.commit = commit
+
+    def __enter__(self) -> list[Path]:
+        run_git(self.root, "worktree", "prune")
+        for path in self.paths:
+            if path.exists():
+                run_git(self.root, "worktree", "remove", "--force", str(path), check=False)
+                shutil.rmtree(path, ignore_errors=True)
+            run_git(self.root, "worktree", "add", "--detach", "--force", str(path), self.commit)
+        return self.paths
+
+    def __exit__(self, *_exc: object) -> None:
+        for path in self.paths:
+            run_git(self.root, "worktree", "remove", "--force", str(path), check=False)
+        run_git(self.root, "worktree", "prune", check=False)
 
 
 def _command(config: SweepConfig, default: str, params: dict[str, Any]) -> str:
@@ -163,11 +192,18 @@ class _Pruning:
     """Watches a trial's runs while it trains: each step of the objective the script logs goes to Optuna,
     and when Optuna's pruner says the trial will not beat the others, the training is stopped."""
 
-    def __init__(self, instance: Instance, trial: Any, metric: str, session: str) -> None:
+    def __init__(
+        self, instance: Instance, trial: Any, session: str, halt: threading.Event, lock: threading.Lock
+    ) -> None:
+        config = instance.settings.config.sweep
         self.store = instance.store("dev")
         self.trial = trial
-        self.metric = metric
+        self.metric = config.objective.metric
+        self.enabled = config.pruner != "none"
         self.session = session
+        self.halt = halt
+        """Set when the whole sweep stops (Ctrl-C): every training stops."""
+        self.lock = lock
         self.stop = threading.Event()
         self.done = threading.Event()
         self.pruned_at: int | None = None
@@ -184,8 +220,11 @@ class _Pruning:
 
     def _watch(self) -> None:
         while not self.done.wait(_POLL_SECONDS):
+            if self.halt.is_set():
+                self.stop.set()
+                return
             try:
-                if self._should_prune():
+                if self.enabled and self._should_prune():
                     self.stop.set()
                     return
             except Exception:  # the watch is advice: a failed look is tried again next time
@@ -195,11 +234,13 @@ class _Pruning:
         runs = self.store.search_all_runs(f"tags.`{SESSION}` = '{self.session}'")
         histories = [self.store.client.get_metric_history(run.run_id, self.metric) for run in runs]
         steps = max(histories, key=len, default=[])
-        for point in sorted(steps, key=lambda m: m.step):
-            if point.step not in self.reported:
-                self.trial.report(point.value, point.step)
-                self.reported.add(point.step)
-        if self.reported and self.trial.should_prune():
+        with self.lock:  # one writer of the study at a time
+            for point in sorted(steps, key=lambda m: m.step):
+                if point.step not in self.reported:
+                    self.trial.report(point.value, point.step)
+                    self.reported.add(point.step)
+            judged = bool(self.reported) and self.trial.should_prune()
+        if judged:
             self.pruned_at = max(self.reported)
             return True
         return False
@@ -211,10 +252,13 @@ class SweepTrainer:
     fresh = True
     """The inner loop must not reuse an earlier training of the commit in its place."""
 
-    def __init__(self, trials: int, target: RayTarget | None, result: SweepResult) -> None:
+    def __init__(self, trials: int, parallel: int, target: RayTarget | None, result: SweepResult) -> None:
         self.trials = trials
+        self.parallel = parallel
         self.target = target
         self.result = result
+        self.lock = threading.Lock()
+        self.halt = threading.Event()
 
     def __call__(self, instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         optuna = _optuna()
@@ -235,12 +279,43 @@ class SweepTrainer:
         )
         self.result.parent_run_id = _parent_run(instance, identity, self.result.study)
         _requeue_interrupted(optuna, study, report)
-        while (done := _counted(optuna, study)) < self.trials:
-            self._one(optuna, study, instance, identity, report, done)
+        if self.parallel == 1:
+            while (done := _counted(optuna, study)) < self.trials:
+                self._one(optuna, study, instance, identity, report, done, None)
+        else:
+            self._in_parallel(optuna, study, instance, identity, report)
         self.result.trials = [_trial_result(optuna, t) for t in study.trials]
         best = self._best(optuna, study, instance)
         _close_parent(instance, self.result)
         return best
+
+    def _in_parallel(
+        self, optuna: Any, study: Any, instance: Instance, identity: CommitIdentity, report: Reporter
+    ) -> None:
+        """``parallel`` trials at a time, each in its own working copy of the commit."""
+        claimed = [_counted(optuna, study)]
+
+        def work(slot: Path) -> None:
+            while not self.halt.is_set():
+                with self.lock:
+                    if claimed[0] >= self.trials:
+                        return
+                    claimed[0] += 1
+                    done = claimed[0] - 1
+                self._one(optuna, study, instance, identity, report, done, slot)
+
+        with (
+            _Slots(instance, identity.commit, self.parallel) as slots,
+            ThreadPoolExecutor(self.parallel) as pool,
+        ):
+            running = [pool.submit(work, slot) for slot in slots]
+            try:
+                for future in running:
+                    future.result()
+            except BaseException:
+                self.halt.set()  # the other trials stop too, and run again next time
+                wait(running)
+                raise
 
     def _one(
         self,
@@ -250,10 +325,12 @@ class SweepTrainer:
         identity: CommitIdentity,
         report: Reporter,
         done: int,
+        slot: Path | None,
     ) -> None:
         config = instance.settings.config.sweep
-        trial = study.ask()
-        params = {name: _suggest(trial, name, spec) for name, spec in config.parameters.items()}
+        with self.lock:
+            trial = study.ask()
+            params = {name: _suggest(trial, name, spec) for name, spec in config.parameters.items()}
         report.step(f"trial {trial.number} ({done + 1} of {self.trials}): {_shown(params)}")
         tags = {
             "mlflow.parentRunId": self.result.parent_run_id or "",
@@ -262,31 +339,45 @@ class SweepTrainer:
         }
         command = _command(config, instance.settings.config.training.command, params)
         session = uuid.uuid4().hex
-        pruning = _Pruning(instance, trial, config.objective.metric, session)
+        pruning = _Pruning(instance, trial, session, self.halt, self.lock)
         try:
-            with _Overlay(instance, params), pruning:
+            with _Overlay(instance, params, slot), pruning:
                 made = inner.train(
                     instance, identity, report, target=self.target, command=command, extra_tags=tags,
-                    extra_env={"LOOPLINE_PARAMS": json.dumps(params)}, session=session,
-                    stop=pruning.stop if config.pruner != "none" else None,
+                    extra_env={"LOOPLINE_PARAMS": json.dumps(params)}, session=session, stop=pruning.stop,
+                    root=slot,
                 )  # fmt: skip
         except TrainingFailed as failed:
-            if pruning.pruned_at is not None:
-                trial.set_user_attr("note", f"pruned at step {pruning.pruned_at}")
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                report.step(
-                    f"trial {trial.number} pruned at step {pruning.pruned_at}: others did better there"
-                )
+            if self.halt.is_set():  # stopped with the sweep: it runs again next time
+                with self.lock:
+                    _cut_off(optuna, study, trial._trial_id, params)
                 return
-            trial.set_user_attr("note", failed.message)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            report.step(f"trial {trial.number} failed: {failed.message}")
+            with self.lock:
+                self._failed(optuna, study, trial, report, pruning.pruned_at, failed.message)
             return
         except BaseException:  # Ctrl-C, or the trial could not be trained here: it runs again next time
-            _cut_off(optuna, study, trial._trial_id, params)
+            with self.lock:
+                _cut_off(optuna, study, trial._trial_id, params)
             raise
+        with self.lock:
+            self._finished(optuna, study, trial, report, made, config.objective.metric)
+
+    def _failed(
+        self, optuna: Any, study: Any, trial: Any, report: Reporter, pruned_at: int | None, message: str
+    ) -> None:
+        if pruned_at is not None:
+            trial.set_user_attr("note", f"pruned at step {pruned_at}")
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            report.step(f"trial {trial.number} pruned at step {pruned_at}: others did better there")
+            return
+        trial.set_user_attr("note", message)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        report.step(f"trial {trial.number} failed: {message}")
+
+    def _finished(
+        self, optuna: Any, study: Any, trial: Any, report: Reporter, made: Trained, metric: str
+    ) -> None:
         trial.set_user_attr("run_id", made.run_id)
-        metric = config.objective.metric
         if metric not in made.metrics:
             note = f"its run logged no '{metric}' (sweep.objective.metric), only {sorted(made.metrics)}"
             trial.set_user_attr("note", note)
@@ -384,12 +475,14 @@ def run_sweep(
     instance: Instance,
     *,
     trials: int | None = None,
+    parallel: int = 1,
     model: str | None = None,
     compute: str | None = None,
     allow_dirty: bool = False,
     reporter: Reporter | None = None,
 ) -> SweepResult:
-    """Run the trials of the commit's sweep still to run, then the inner loop on the best trial."""
+    """Run the trials of the commit's sweep still to run (``parallel`` at a time, each in its own working
+    copy of the commit), then the inner loop on the best trial."""
     from loopline.compute.targets import resolve
 
     report = reporter or NullReporter()
@@ -402,16 +495,22 @@ def run_sweep(
     count = trials or config.trials
     if count < 1:
         raise UsageError("--trials must be at least 1")
+    if not 1 <= parallel <= 64:
+        raise UsageError("--parallel must be between 1 and 64")
     _optuna()
     if restore_params_file(instance):
         report.step(f"put back {config.params_file}, which a killed sweep had left with a trial's values")
     from loopline.git import commit_identity
 
     identity = commit_identity(instance.root)
+    if parallel > 1 and identity.dirty:
+        raise UsageError(
+            "parallel trials train copies of the commit, so they cannot sweep uncommitted changes"
+        )
     name = model or instance.settings.config.model.name
     study = f"{name}-{identity.commit}" + (f"-{identity.diff_digest[7:19]}" if identity.diff_digest else "")
     result = SweepResult(study, config.objective.metric, config.objective.direction, None)
-    trainer = SweepTrainer(count, resolve(instance.settings.config.compute, compute), result)
+    trainer = SweepTrainer(count, parallel, resolve(instance.settings.config.compute, compute), result)
     result.inner_loop = inner.run_inner_loop(
         instance, model=name, allow_dirty=allow_dirty, reporter=report, identity=identity, trainer=trainer
     )

@@ -275,12 +275,12 @@ def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
         }
     if action in ("approve", "deny"):
         retire = str(form.get("retire", "")) or None
-        commit = str(form.get("commit", "")) or None
-        if retire is None and (commit is None or not _COMMIT.match(commit)):
+        chosen = str(form.get("commit", ""))
+        if retire is None and not _COMMIT.match(chosen):
             raise UsageError("choose the release to decide on")
         model = str(form.get("model", "")) or None
         decision = {"reason": reason or "", "deny": action == "deny"}
-        return "approve", {"commit": commit, "model": model, "retire": retire, **decision}
+        return "approve", {"commit": chosen or None, "model": model, "retire": retire, **decision}
     if action == "traffic":
         shares = {}
         for key, value in form.multi_items():

@@ -161,6 +161,16 @@ def sweep(
         int | None,
         typer.Option("--trials", "-t", min=1, help="Trials for this commit (default: sweep.trials)."),
     ] = None,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel",
+            "-p",
+            min=1,
+            max=64,
+            help="Trials at a time, each in its own git worktree of the commit.",
+        ),
+    ] = 1,
     model: ModelOption = None,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Sweep uncommitted changes (recorded as for inner-loop).")
@@ -172,8 +182,9 @@ def sweep(
     share the best trial's model as inner-loop does; a killed sweep goes on where it stopped."""
     reporter = StepReporter(call.output, show_output=not quiet and not call.json)
     result = api.sweep(
-        call.project, trials=trials, model=model, allow_dirty=allow_dirty, compute=compute, reporter=reporter
-    )
+        call.project, trials=trials, parallel=parallel, model=model, allow_dirty=allow_dirty, compute=compute,
+        reporter=reporter,
+    )  # fmt: skip
 
     def human(console: Console) -> None:
         if result.trials:
