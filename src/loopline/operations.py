@@ -197,8 +197,9 @@ def operations() -> dict[str, Operation]:
         Operation("outer_loop_prod", api.outer_loop_prod, r.RELEASE, caller_head=True),
         # Who may approve is release.approvals' list (users, or roles on prod): checked by the service.
         Operation("approve", api.approve, r.READ_PROD, caller_head=True),
-        Operation("approvals", api.approvals, r.READ_ANY, caller_head=True),
-        Operation("approval_requests", api.approval_requests, r.READ_ANY),
+        # Where releases to prod stand is prod's to read.
+        Operation("approvals", api.approvals, r.READ_PROD, caller_head=True),
+        Operation("approval_requests", api.approval_requests, r.READ_PROD),
         Operation("rollback", api.rollback, r.change_endpoint("endpoint")),
         # Administration: admins of every workspace.
         Operation("up", api.up, r.ADMIN),

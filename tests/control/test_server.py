@@ -77,6 +77,8 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("update_endpoint", {"name": PROD, "workspace": "prod", "strict": False}, PROD_CHANGE),
     ("delete_endpoint", {"name": "dev-ep"}, DEV_CHANGE),
     ("delete_endpoint", {"name": PROD}, PROD_CHANGE),
+    ("retire_endpoint", {"name": "dev-ep", "reason": "unused"}, DEV_CHANGE),
+    ("retire_endpoint", {"name": PROD, "reason": "unused"}, PROD_CHANGE),
     ("set_traffic", {"name": "dev-ep", "traffic": {}}, DEV_CHANGE),
     ("set_traffic", {"name": PROD, "traffic": {}}, PROD_CHANGE),
     ("create_deployment", {"endpoint": PROD, "name": "green", "version": 99}, PROD_CHANGE),
@@ -103,6 +105,14 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("token_list", {}, ADMIN),
     ("token_revoke", {"token_id": "000000000000"}, ADMIN),
     ("list_locks", {}, EVERYONE),
+    ("sweeps", {"limit": 3}, EVERYONE),
+    ("approvals", {"commit": "b" * 40}, READ_PROD),
+    ("approval_requests", {}, READ_PROD),
+    # Who may approve is release.approvals' list, checked by the service: the route needs prod's reader.
+    ("approve", {"commit": "b" * 40, "reason": "fine"}, READ_PROD),
+    ("notifications_failed", {}, EVERYONE),
+    ("notifications_retry", {}, ADMIN),
+    ("notifications_deliver", {}, ADMIN),
     ("unlock", {"name": "release:prod:nothing"}, ADMIN),
 ]
 
