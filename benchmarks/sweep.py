@@ -56,7 +56,9 @@ def baseline(project: Path, runs: int) -> list[float]:
     times = []
     for index in range(runs + 1):
         started = time.monotonic()
-        subprocess.run([str(BIN / "python"), "train.py"], cwd=project, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "python"), "train.py"], cwd=project, env=env, check=True, capture_output=True
+        )
         if index:
             times.append(time.monotonic() - started)
     return times
