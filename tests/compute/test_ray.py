@@ -65,6 +65,25 @@ def test_training_on_ray_registers_the_same_kind_of_version_as_a_local_run(
     assert len(ray_jobs(ray_cluster)) == before + 1
 
 
+def test_a_sweep_on_ray_trains_each_trial_as_a_job_with_its_own_values(
+    new_project: ProjectFactory, ray_cluster: Cluster
+) -> None:
+    project = new_project("simple", "swept")
+    sweep = {"trials": 2, "seed": 5, "parameters": {"C": {"low": 0.01, "high": 10, "log": True}}}
+    edit_yaml(project / "loopline.yaml", sweep=sweep)
+    on_ray(project, ray_cluster)
+    before = len(ray_jobs(ray_cluster))
+
+    result = loopline.sweep(project, compute="lab")
+
+    assert [t.state for t in result.trials] == ["complete", "complete"] and result.inner_loop.created
+    assert len(ray_jobs(ray_cluster)) == before + 2
+    store = Instance.open(project).store("dev")
+    for trial in result.trials:  # the values went to the cluster over the job's copy of params.yaml
+        assert float(store.run(trial.run_id or "").params["C"]) == pytest.approx(trial.params["C"])
+    assert result.inner_loop.run_id == (result.best.run_id if result.best else None)
+
+
 def test_interrupting_or_killing_loopline_stops_the_ray_job(
     new_project: ProjectFactory, ray_cluster: Cluster
 ) -> None:

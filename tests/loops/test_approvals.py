@@ -208,3 +208,35 @@ def test_an_approved_protected_environment_in_github_actions_stands_for_an_appro
     )
     with pytest.raises(ApprovalNeeded, match=r"\(1 given\)"):
         loopline.outer_loop_prod(project)
+
+
+@pytest.mark.parametrize(
+    ("approvers", "may"),
+    [
+        (["role:releaser"], {"rita", "ada"}),
+        (["role:admin"], {"ada"}),
+        (["dora"], {"dora"}),
+    ],
+)
+def test_who_may_approve_follows_the_approvers_list_and_the_roles_on_prod(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, approvers: list[str], may: set[str]
+) -> None:
+    project = trained_project("simple")
+    edit_yaml(project / "loopline.yaml", release={"approvals": {"required": 1, "approvers": approvers}})
+    roles = {"rudi": "reader", "dora": "developer", "rita": "releaser", "ada": "admin"}
+    for user, role in roles.items():
+        loopline.user_add(user, project=project)
+        loopline.user_grant(user, role, "prod", project=project)
+    allowed = set()
+    for user in roles:
+        monkeypatch.setenv("LOOPLINE_USER", user)
+        try:
+            loopline.approve(reason=f"{user} looked", project=project)
+        except Forbidden:
+            continue
+        allowed.add(user)
+    assert allowed == may
+    refused = {
+        r.event.actor for r in loopline.history(project, kind="refused") if r.event.outcome == "forbidden"
+    }
+    assert refused == set(roles) - may

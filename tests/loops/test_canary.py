@@ -11,7 +11,7 @@ import pytest
 
 import loopline
 from loopline.errors import Refused
-from tests.conftest import ProjectFactory
+from tests.conftest import StagedProject
 from tests.helpers import cli_process, commit_all, git, input_example, system_key
 from tests.servers import Load, Server, free_port
 
@@ -51,6 +51,17 @@ def brittle_commit(project: Path) -> str:
     return bad
 
 
+def good_live_bad_registered(staged_project: StagedProject) -> tuple[Path, str, str]:
+    """A project whose good commit is live in prod and whose brittle commit is registered (made once)."""
+
+    def build(project: Path) -> None:
+        loopline.outer_loop_prod(project)
+        brittle_commit(project)
+
+    project = staged_project("good-live-brittle-registered", build)
+    return project, git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
+
+
 def real_load(project: Path, server: Server) -> list[Load]:
     """Two clients of the prod endpoint: one sends a row every model answers, one a row that breaks the
     brittle model."""
@@ -67,14 +78,11 @@ def real_load(project: Path, server: Server) -> list[Load]:
 
 
 def test_a_failing_canary_is_rolled_back_by_itself(
-    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+    staged_project: StagedProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
-    project = trained_project("simple")
-    good = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
-    bad = brittle_commit(project)
+    project, good, bad = good_live_bad_registered(staged_project)
     with Server(project, "prod", port=port) as server:
         loads = real_load(project, server)
         threads = [load.run() for load in loads]
@@ -103,15 +111,12 @@ def test_a_failing_canary_is_rolled_back_by_itself(
 
 
 def test_a_breach_in_the_watch_of_a_release_continued_after_a_crash_returns_to_where_it_began(
-    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+    staged_project: StagedProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", url)
-    project = trained_project("simple")
-    good = git(project, "rev-parse", "HEAD")
-    loopline.outer_loop_prod(project)
-    bad = brittle_commit(project)
+    project, good, bad = good_live_bad_registered(staged_project)
     with Server(project, "prod", port=port) as server:
         loads = real_load(project, server)
         threads = [load.run() for load in loads]
