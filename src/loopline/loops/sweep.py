@@ -57,6 +57,11 @@ class TrialResult:
     run_id: str | None
     note: str | None = None
 
+    @property
+    def shown(self) -> str:
+        """``C=0.2066, max_iter=231``."""
+        return _shown(self.params)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return dict(self.__dict__)

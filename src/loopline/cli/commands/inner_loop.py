@@ -195,11 +195,8 @@ def sweep(
                 table.add_column(column, justify="right" if column == result.metric else "left")
             best = result.best.number if result.best else None
             for t in result.trials:
-                values = ", ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()
-                )
                 table.add_row(
-                    f"{t.number}{' *' if t.number == best else ''}", escape(values),
+                    f"{t.number}{' *' if t.number == best else ''}", escape(t.shown),
                     "" if t.value is None else f"{t.value:.6g}", t.state, (t.run_id or "")[:8],
                 )  # fmt: skip
             console.print(table)
