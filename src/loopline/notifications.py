@@ -243,6 +243,10 @@ def _cursor(db: Database, name: str) -> dict[str, Any]:
 
 
 def _start_cursors(db: Database, names: list[str], last_seq: int) -> None:
+    # Read first: after a webhook's first event every change comes here, and needs no write lock for it.
+    with db.read() as connection:
+        if set(names) <= set(connection.execute(select(notification_cursors.c.webhook)).scalars()):
+            return
     with db.write() as connection:
         known = set(connection.execute(select(notification_cursors.c.webhook)).scalars())
         for name in names:

@@ -80,14 +80,13 @@ def _escape(text: str) -> str:
 
 def _per_commit(instance: Instance, runs: list[Candidate]) -> dict[str, Candidate]:
     """Each commit's run: the one its dev version was made from, else its newest run."""
-    registered = {v.run_id: v for v in catalog.list_versions(instance.db, workspace=DEV)}
+    registered = {v.run_id for v in catalog.list_versions(instance.db, workspace=DEV)}
     chosen: dict[str, Candidate] = {}
-    for run in runs:  # newest first
-        if not run.git_commit:
-            continue
-        if run.run_id in registered or run.git_commit not in chosen:
-            if run.git_commit in chosen and chosen[run.git_commit].run_id in registered:
-                continue
+    for run in runs:  # newest first: a commit keeps its place by its newest run
+        current = chosen.get(run.git_commit)
+        if run.git_commit and (
+            current is None or (run.run_id in registered and current.run_id not in registered)
+        ):
             chosen[run.git_commit] = run
     return chosen
 
