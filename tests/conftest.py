@@ -45,6 +45,34 @@ def shared_once(factory: pytest.TempPathFactory, key: str, name: str, build: Cal
     return folder
 
 
+# Modules whose module-scoped fixture is costly (a project with a running server, a browser): pytest-xdist
+# sends all their tests to one process instead of letting each process build the fixture (with its mark
+# `xdist_group` would do this, but that mark takes no effect with this pytest). Every other test goes
+# wherever a process is free, as with `--dist load`.
+_TOGETHER = frozenset(
+    {
+        "tests/serving/test_mlflow_compat.py",
+        "tests/serving/test_server.py",
+        "tests/serving/test_fuzz.py",
+        "tests/ui/test_dashboard.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Load scheduling, with the modules of ``_TOGETHER`` as one unit of work each."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in _TOGETHER else nodeid
+
+    return Scheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One machine-wide cache for the run, so the migrated MLflow template is built once."""

@@ -19,7 +19,7 @@ from loopline.domain import utcnow
 from loopline.errors import Refused
 from loopline.instance import Instance
 from loopline.state.schema import batch_jobs
-from tests.conftest import ProjectFactory
+from tests.conftest import ProjectFactory, StagedProject
 from tests.helpers import cli_process, commit_all, edit_yaml
 
 pytestmark = pytest.mark.slow
@@ -52,17 +52,19 @@ def expected(project: Path, data: Path) -> np.ndarray:
     return mlflow.sklearn.load_model(model.source_uri).predict(frame.to_numpy())
 
 
-@pytest.fixture
-def scored_project(new_project: ProjectFactory) -> Path:
-    project = new_project("simple")
+def with_batch_scorer(project: Path) -> None:
+    """A small memory cap for chunks, a data asset `big` and a batch endpoint `scorer` of dev v1."""
     edit_yaml(project / "loopline.yaml", batch={"chunk_rows": 50_000, "max_chunk_mb": 1})
     commit_all(project, "A small memory cap for batch chunks")
-    loopline.inner_loop(project)
     big_csv(project, project / ".loopline" / "datastores" / "inbox" / "big")
     loopline.register_data("big", "inbox://big", project=project)
     loopline.create_batch_endpoint("scorer", "dev", project=project)
     loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
-    return project
+
+
+@pytest.fixture
+def scored_project(staged_project: StagedProject) -> Path:
+    return staged_project("batch-scorer", with_batch_scorer)
 
 
 def test_a_data_set_larger_than_the_memory_cap_is_scored_in_chunks_exactly(scored_project: Path) -> None:
