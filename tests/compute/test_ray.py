@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +16,7 @@ import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 import loopline
+from loopline.compute import ray_jobs as ray_jobs_module
 from loopline.errors import UsageError
 from loopline.instance import Instance
 from tests.batch.test_jobs import big_csv, predictions
@@ -59,10 +62,39 @@ def test_training_on_ray_registers_the_same_kind_of_version_as_a_local_run(
     assert result.log_path is not None and "Running entrypoint for job" in Path(result.log_path).read_text()
     jobs = ray_jobs(ray_cluster)
     assert len(jobs) == before + 1 and jobs[-1].status == JobStatus.SUCCEEDED
+    # The log came over Ray's log tail: nothing lost, nothing repeated.
+    client = JobSubmissionClient(ray_cluster.address)
+    assert Path(result.log_path).read_text() == client.get_job_logs(jobs[-1].submission_id)
     # once per commit: a rerun registers nothing and submits no job
     again = loopline.inner_loop(project, compute="lab")
     assert not again.created and not again.trained and again.dev.version == 1
     assert len(ray_jobs(ray_cluster)) == before + 1
+
+
+class BrokenTail(JobSubmissionClient):  # type: ignore[misc]
+    """A real client whose log tail breaks after its first chunk, as a dropped connection does."""
+
+    async def tail_job_logs(self, job_id: str) -> AsyncIterator[str]:
+        async for chunk in super().tail_job_logs(job_id):
+            yield chunk
+            raise RuntimeError("WebSocket connection closed unexpectedly")
+
+
+def test_a_job_log_whose_stream_breaks_is_read_to_its_end_by_polling(
+    ray_cluster: Cluster, tmp_path: Path
+) -> None:
+    client = BrokenTail(ray_cluster.address)
+    script = "import time\nfor i in range(300):\n    print(f'line {i}', flush=True)\n    time.sleep(0.005)\n"
+    job_id = client.submit_job(entrypoint=f"python -c {shlex.quote(script)}")
+    seen: list[str] = []
+    with (tmp_path / "job.log").open("w") as log:
+        status = ray_jobs_module._follow(client, job_id, log, seen.append, timeout=120)
+    assert status == JobStatus.SUCCEEDED
+    whole = client.get_job_logs(job_id)
+    assert (tmp_path / "job.log").read_text() == whole
+    assert seen == whole.splitlines() and [x for x in seen if x.startswith("line ")] == [
+        f"line {i}" for i in range(300)
+    ]
 
 
 def test_a_sweep_on_ray_trains_each_trial_as_a_job_with_its_own_values(

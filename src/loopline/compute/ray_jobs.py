@@ -8,11 +8,14 @@ the job ends (killed, not only interrupted); Ctrl-C and SIGTERM stop it from her
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,20 +93,69 @@ def _stop(client: Any, job_id: str) -> None:
         pass
 
 
+class _Lines:
+    """A job's log as it arrives in chunks, passed on a whole line at a time."""
+
+    def __init__(self, log: Any, on_line: Callable[[str], None]) -> None:
+        self.log = log
+        self.on_line = on_line
+        self.received = 0
+        self.pending = ""
+
+    def add(self, chunk: str) -> None:
+        self.received += len(chunk)
+        *whole, self.pending = (self.pending + chunk).split("\n")
+        for line in whole:
+            self.log.write(line + "\n")
+            self.on_line(line)
+
+    def finish(self) -> None:
+        """The job ended: a last line without its newline is passed on too."""
+        if self.pending:
+            self.log.write(self.pending)
+            self.on_line(self.pending)
+            self.pending = ""
+
+
+def _stream(client: Any, job_id: str, chunks: queue.SimpleQueue[str | BaseException | None]) -> None:
+    """Put the job's log on ``chunks`` as the cluster sends it (Ray's log tail, from the start), then None
+    when the job ended and the stream closed, or the exception if the stream broke."""
+
+    async def tail() -> None:
+        async for chunk in client.tail_job_logs(job_id):
+            chunks.put(chunk)
+
+    try:
+        asyncio.run(tail())
+        chunks.put(None)
+    except BaseException as exc:  # the connection broke: the caller reads the rest by polling
+        chunks.put(exc)
+
+
 def _follow(client: Any, job_id: str, log: Any, on_line: Callable[[str], None], timeout: float | None) -> Any:
-    """Pass the job's log on, line by line, until it ends; its final status."""
-    shown = 0
+    """Pass the job's log on, line by line, until it ends; its final status. The log arrives over Ray's
+    log tail, so a long log is sent once, not again at every look; should that stream break, what it
+    had not sent yet is read from the whole log at each look."""
+    lines = _Lines(log, on_line)
+    chunks: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+    streaming = threading.Thread(target=_stream, args=(client, job_id, chunks), daemon=True)
+    streaming.start()
+    streamed = True  # until the stream breaks
     deadline = None if timeout is None else time.monotonic() + timeout + 60  # a backstop to the job's own
     while True:
         status = client.get_job_status(job_id)
-        text = client.get_job_logs(job_id)
-        for line in text[shown:].splitlines(keepends=True):
-            if not line.endswith("\n") and not status.is_terminal():
-                break  # a line still being written: pass it on whole, next time
-            shown += len(line)
-            log.write(line)
-            on_line(line.rstrip("\n"))
+        while not chunks.empty():
+            chunk = chunks.get()
+            if isinstance(chunk, str):
+                lines.add(chunk)
+            elif chunk is not None:
+                streamed = False
+        # The tail looks at the file once a second and closes some time after the job ended: once it has
+        # ended, what the tail has not sent yet is read in one piece instead of waiting for it.
+        if not streamed or status.is_terminal():
+            lines.add(client.get_job_logs(job_id)[lines.received :])
         if status.is_terminal():
+            lines.finish()
             return status
         if deadline is not None and time.monotonic() > deadline:
             _stop(client, job_id)
