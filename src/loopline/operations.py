@@ -131,7 +131,24 @@ def _endpoints(principal: Principal, found: list[Any]) -> list[Any]:
 def _status(principal: Principal, status: Any) -> Any:
     models = tuple(m for m in status.models if readable(principal, m.workspace))
     endpoints = tuple(e for e in status.endpoints if readable(principal, e.get("workspace")))
-    return replace(status, models=models, endpoints=endpoints)
+    held = principal.role_on(ALL_WORKSPACES)
+    if held is not None and held >= Role.ADMIN:
+        return replace(status, models=models, endpoints=endpoints)
+    # Where the instance lives on the server is an admin's to know: others see it as ".".
+    root = str(status.root)
+
+    def inside(location: str) -> str:
+        return location.replace(root, ".")
+
+    return replace(
+        status,
+        root=Path("."),
+        models=tuple(replace(m, source_uri=inside(m.source_uri)) for m in models),
+        endpoints=endpoints,
+        stores={name: {k: inside(v) for k, v in store.items()} for name, store in status.stores.items()},
+        datastores={name: inside(url) for name, url in status.datastores.items()},
+        state_url=inside(status.state_url),
+    )
 
 
 def _history(principal: Principal, records: list[Any]) -> list[Any]:

@@ -354,6 +354,16 @@ def test_datastore_paths_stay_in_their_store_and_errors_name_references_not_serv
     assert missing.status_code == 404
     assert missing.json()["message"] == "inbox://nothing/here.csv does not exist"
     assert str(project) not in missing.text and "/tmp" not in missing.text
+    # Where the instance lives on the server is shown to admins only; the others see it as ".".
+    seen = team.plane.post("status", {}, dev)
+    assert seen.status_code == 200 and str(project) not in seen.text, seen.text
+    shown = seen.json()
+    assert shown["root"] == "." and shown["stores"]["dev"]["tracking_uri"].startswith(
+        "sqlite:///./.loopline/"
+    )
+    assert all(m["source_uri"].startswith("file://./.loopline/") for m in shown["models"]), shown["models"]
+    admin = team.plane.post("status", {}, team.tokens["ada"]).json()
+    assert admin["root"] == str(project) and admin["stores"] != shown["stores"]
 
 
 def _testids(page: str, prefix: str) -> set[str]:
