@@ -217,3 +217,29 @@ def with_model(project: Path, estimator: str, imported: str) -> None:
         'input_example=x_valid.head(3),\n            skops_trusted_types=["sklearn.tree._tree.Tree"],',
     )
     script.write_text(text)
+
+
+def wait_for_samples(project: Path, endpoint: str, count: int, since: float, workspace: str = "prod") -> None:
+    """Wait until the serving processes have written ``count`` monitoring samples of ``endpoint`` taken
+    since ``since`` (seconds since the epoch): they write about once a second, later on a busy machine."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from loopline.instance import Instance
+    from loopline.state.schema import monitor_samples
+
+    db = Instance.open(project).db
+    statement = select(func.count()).where(
+        monitor_samples.c.workspace == workspace,
+        monitor_samples.c.endpoint == endpoint,
+        monitor_samples.c.at >= since,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with db.read() as connection:
+            written = connection.execute(statement).scalar_one()
+        if written >= count:
+            return
+        assert time.monotonic() < deadline, f"only {written} of {count} samples were written"
+        time.sleep(0.2)

@@ -13,6 +13,8 @@ import pytest
 
 import loopline
 from loopline.errors import ApprovalNeeded, NotFound, Refused, UsageError
+from loopline.instance import Instance
+from loopline.serving.stats import window_stats
 from tests.helpers import cli, edit_yaml, heldout_request, system_key
 from tests.servers import Server, free_port
 
@@ -34,7 +36,16 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         for _ in range(5):
             assert httpx.post(url, content=heldout_request(project, 2), headers=headers).status_code == 200
-        time.sleep(1.5)  # serving statistics are written once a second
+        # The server writes its statistics about once a second (later on a busy machine): wait for them.
+        serving = next(
+            d.name for d in loopline.get_endpoint("proj", project=project).deployments if d.git_commit == b
+        )
+        deadline = time.monotonic() + 30
+        while (
+            window_stats(Instance.open(project).db, "prod", "proj", serving, time.time() - 600).requests < 5
+        ):
+            assert time.monotonic() < deadline, "the server's statistics never showed the 5 requests"
+            time.sleep(0.2)
 
         with pytest.raises(UsageError, match="--reason"):
             loopline.retire_endpoint("proj", reason=" ", project=project)

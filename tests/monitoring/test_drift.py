@@ -14,7 +14,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import InsufficientEvidence
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, edit_yaml
+from tests.helpers import cli, edit_yaml, wait_for_samples
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -31,6 +31,7 @@ def send(
     server: Server, rows: np.ndarray, columns: list[str], requests: int = 60, per_request: int = 10
 ) -> None:
     rng = np.random.default_rng(1)
+    started = time.time()
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for _ in range(requests):
             chosen = rows[rng.integers(0, len(rows), size=per_request)]
@@ -38,7 +39,7 @@ def send(
                 "/endpoints/proj/score", json={"input_data": {"columns": columns, "data": chosen.tolist()}}
             )
             assert answer.status_code == 200, answer.text
-    time.sleep(1.5)  # samples are written once a second
+    wait_for_samples(server.project, "proj", requests * per_request, started)
 
 
 def test_drift_decides_a_rollback_and_no_drift_decides_no_change(

@@ -16,7 +16,7 @@ import pytest
 
 import loopline
 from loopline.errors import ApprovalNeeded
-from tests.helpers import edit_yaml, git, heldout_request
+from tests.helpers import edit_yaml, git, heldout_request, wait_for_samples
 from tests.servers import ControlPlane, Dashboard, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -112,8 +112,9 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
     with Server(
         project, "prod", port=port, env={"LOOPLINE_MONITORING__SAMPLE_PER_SECOND": "100000"}
     ) as server:
+        started = time.time()
         _score(project, server, 60)
-        time.sleep(1.5)  # the serving statistics and samples are written once a second
+        wait_for_samples(project, "proj", 180, started)
         check = loopline.monitor_check("proj", project=project)  # 180 rows sampled: drift per feature
         assert check.samples == 180
         git(project, "remote", "add", "origin", "git@github.com:acme/proj.git")
