@@ -40,10 +40,9 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
         serving = next(
             d.name for d in loopline.get_endpoint("proj", project=project).deployments if d.git_commit == b
         )
+        db = Instance.open(project).db
         deadline = time.monotonic() + 30
-        while (
-            window_stats(Instance.open(project).db, "prod", "proj", serving, time.time() - 600).requests < 5
-        ):
+        while window_stats(db, "prod", "proj", serving, time.time() - 600).requests < 5:
             assert time.monotonic() < deadline, "the server's statistics never showed the 5 requests"
             time.sleep(0.2)
 
