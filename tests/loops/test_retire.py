@@ -35,15 +35,14 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
         url = f"{server.url}/endpoints/proj/score"
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         # The server follows the routing table within a second: until then A may still answer.
+        commit = "loopline-git-commit"
         deadline = time.monotonic() + 10
-        while httpx.post(url, content=heldout_request(project, 2), headers=headers).headers.get(
-            "loopline-git-commit"
-        ) != b:
+        while httpx.post(url, content=heldout_request(project, 2), headers=headers).headers[commit] != b:
             assert time.monotonic() < deadline, "the server never followed the release to B"
             time.sleep(0.1)
         for _ in range(5):
             answer = httpx.post(url, content=heldout_request(project, 2), headers=headers)
-            assert answer.status_code == 200 and answer.headers["loopline-git-commit"] == b
+            assert answer.status_code == 200 and answer.headers[commit] == b
         # The server writes its statistics about once a second (later on a busy machine): wait for them.
         serving = next(
             d.name for d in loopline.get_endpoint("proj", project=project).deployments if d.git_commit == b
