@@ -31,6 +31,7 @@ from sklearn.linear_model import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 
 from loopline.serving.compiled import compile_or_say_why, compile_predict
 from loopline.serving.model import load_model
@@ -160,6 +161,18 @@ def test_a_forest_is_faster_compiled_for_one_row() -> None:
     assert np.array_equal(compiled(one), forest.predict(one))
     # the choice was measured at load: a single row never goes to scikit-learn's per-tree dispatch
     assert "treelite" in compiled.path
+
+
+def test_a_process_held_to_one_openmp_thread_walks_its_trees_on_one() -> None:
+    # OMP_NUM_THREADS=1 (usual in containers and beside other workers) or a limit set by the user's code:
+    # treelite refuses more threads than OpenMP allows, so the parallel walk must not be tried.
+    x, y = load_breast_cancer(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        compiled = compile_predict(forest, x[:5])
+        assert compiled is not None and "threads" not in compiled.path
+        rows = np.repeat(x, 2, axis=0)  # more rows than the parallel walk would take
+        assert np.array_equal(compiled(rows), forest.predict(rows))
 
 
 def test_rows_at_the_split_thresholds_are_part_of_the_probe() -> None:

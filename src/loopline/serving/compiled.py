@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 from loopline.serving.trees import Step, fastest, split_rows, tree_step
 
@@ -206,9 +207,18 @@ def _thread_counts(steps: list[Step]) -> tuple[dict[str, Step], dict[str, Step]]
 
         return predict
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = _cores()
     parallel = {f"treelite ({cores} threads)": on(cores)} if cores > 1 else {}
     return {"treelite": on(1)}, parallel
+
+
+def _cores() -> int:
+    """The threads a tree walk may use: the cores this process may run on, within OpenMP's limit
+    (``OMP_NUM_THREADS``, usual in containers, or a limit the process set itself), which treelite refuses
+    to exceed."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    openmp = [int(pool["num_threads"]) for pool in threadpool_info() if pool.get("user_api") == "openmp"]
+    return max(1, min([cores, *openmp]))
 
 
 def _probe_failure(
