@@ -39,6 +39,7 @@ from loopline.audit import AuditRecord
 from loopline.config import NotificationsConfig, Settings, WebhookConfig
 from loopline.domain import utcnow
 from loopline.errors import ConfigError, LockTimeout, NotFound
+from loopline.net import http_client
 from loopline.state import Database, as_utc, locks
 from loopline.state.schema import notification_cursors, notification_failures
 
@@ -222,9 +223,7 @@ def _attempt(
 
 
 def _client(config: NotificationsConfig) -> httpx.Client:
-    import httpx  # only where something is sent: every command opens this module
-
-    return httpx.Client(timeout=config.timeout_seconds, follow_redirects=False)
+    return http_client(timeout=config.timeout_seconds, follow_redirects=False)
 
 
 def _cursor(db: Database, name: str) -> dict[str, Any]:

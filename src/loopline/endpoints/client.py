@@ -24,7 +24,7 @@ from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.instance import Instance
-from loopline.net import free_port
+from loopline.net import free_port, http_client, http_request
 
 __all__ = ["EndpointClient", "InvokeResult", "Live", "invoke", "live_server"]
 
@@ -61,13 +61,11 @@ class EndpointClient:
     """Calls a server's endpoints with loopline's own key."""
 
     def __init__(self, instance: Instance, workspace: str, base_url: str, timeout: float = 30) -> None:
-        import httpx
-
         self.instance = instance
         self.workspace = workspace
         self.base_url = base_url.rstrip("/")
         self._secret = service.system_secret(instance)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._http = http_client(base_url=self.base_url, timeout=timeout)
 
     def close(self) -> None:
         """Close the connections."""
@@ -207,7 +205,7 @@ def _answers(url: str) -> bool:
     import httpx
 
     try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        return http_request("GET", f"{url}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 import orjson
 
 from loopline.errors import LooplineError, StoreUnavailable, Unauthenticated, UsageError, from_answer
+from loopline.net import http_client, http_request
 from loopline.operations import Operation, operation, operations
 from loopline.remote.codec import signature
 
@@ -72,7 +73,8 @@ class Client:
         import httpx
 
         try:
-            response = httpx.post(
+            response = http_request(
+                "POST",
                 f"{self.url}/v1/{route}",
                 content=content,
                 headers=self._headers(content_type),
@@ -87,13 +89,16 @@ class Client:
         import httpx
 
         try:
-            with httpx.stream(
-                "POST",
-                f"{self.url}/v1/{route}",
-                content=body,
-                headers=self._headers("application/json", STREAM),
-                timeout=_timeout(),
-            ) as response:
+            with (
+                http_client() as client,
+                client.stream(
+                    "POST",
+                    f"{self.url}/v1/{route}",
+                    content=body,
+                    headers=self._headers("application/json", STREAM),
+                    timeout=_timeout(),
+                ) as response,
+            ):
                 if response.status_code >= 400 or not response.headers.get("content-type", "").startswith(
                     STREAM
                 ):
