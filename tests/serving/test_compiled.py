@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from loopline.serving.compiled import compile_or_say_why, compile_predict
+from loopline.serving.compiled import _chain, _thread_counts, compile_or_say_why, compile_predict
 from loopline.serving.model import load_model
 from loopline.serving.trees import split_rows
 from tests.helpers import model_version
@@ -163,16 +164,26 @@ def test_a_forest_is_faster_compiled_for_one_row() -> None:
     assert "treelite" in compiled.path
 
 
-def test_a_process_held_to_one_openmp_thread_walks_its_trees_on_one() -> None:
+def test_a_process_held_to_one_openmp_thread_walks_its_trees_on_one_and_two_threads_answer_alike() -> None:
     # OMP_NUM_THREADS=1 (usual in containers and beside other workers) or a limit set by the user's code:
     # treelite refuses more threads than OpenMP allows, so the parallel walk must not be tried.
     x, y = load_breast_cancer(return_X_y=True)
     forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y)
+    rows = np.repeat(x, 4, axis=0)  # more rows than the parallel walk takes
     with threadpool_limits(limits=1, user_api="openmp"):
         compiled = compile_predict(forest, x[:5])
         assert compiled is not None and "threads" not in compiled.path
-        rows = np.repeat(x, 2, axis=0)  # more rows than the parallel walk would take
         assert np.array_equal(compiled(rows), forest.predict(rows))
+    # Allowed two (whatever OMP_NUM_THREADS this process started with), the two-thread walk is offered and
+    # answers as the forest does.
+    if len(os.sched_getaffinity(0)) < 2:
+        return
+    chain = _chain(forest, None)
+    assert chain is not None
+    with threadpool_limits(limits=2, user_api="openmp"):
+        _single, parallel = _thread_counts(chain[0])
+        assert list(parallel) == ["treelite (2 threads)"]
+        assert np.array_equal(parallel["treelite (2 threads)"](rows), forest.predict(rows))
 
 
 def test_rows_at_the_split_thresholds_are_part_of_the_probe() -> None:
