@@ -3,6 +3,7 @@ exactly as the model's pyfunc predict does, at every batch size, and by the mode
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import xgboost as xgb
 from mlflow.models import infer_signature
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from threadpoolctl import threadpool_limits
 
 from loopline.serving.model import load_model
 
@@ -96,6 +98,33 @@ def test_boosted_models_answer_as_their_pyfunc_predict_at_every_batch_size(case:
         matrix = rows.head(size).to_numpy(dtype=np.float64)
         got = np.asarray(loaded.predict(matrix if loaded.batchable else rows.head(size)))
         assert got.dtype == expected.dtype and np.array_equal(got, expected), (case, size)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda x, y: xgb.XGBRegressor(n_estimators=40).fit(x, y),
+        lambda x, y: lgb.LGBMClassifier(n_estimators=40, verbose=-1).fit(x, y > np.median(y)),
+    ],
+    ids=["XGBRegressor", "LGBMClassifier"],
+)
+def test_the_two_thread_walk_answers_as_the_one_thread_walk_and_the_model(
+    model: Callable[[np.ndarray, np.ndarray], Any],
+) -> None:
+    # A process free to use both cores may walk large batches on two threads (the parallel test run holds
+    # each worker to one OpenMP thread, so it is allowed two here).
+    from loopline.serving.trees import tree_step
+
+    if len(os.sched_getaffinity(0)) < 2:
+        return
+    x, y = load_diabetes(return_X_y=True)
+    fitted = model(x, y)
+    step = tree_step(fitted)
+    assert step is not None
+    rows = np.repeat(x, 3, axis=0)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        two = step(rows, threads=2)
+    assert np.array_equal(two, step(rows, threads=1)) and np.array_equal(two, fitted.predict(rows))
 
 
 def test_rows_at_the_decision_are_left_to_the_model_itself() -> None:
