@@ -105,7 +105,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
 
     if "mlflow" not in sys.modules and any(folder.glob("*.skops")):
         # skops lists its trusted types at import, searching every loaded module for each ufunc: with
-        # MLflow's thousands loaded first, a server's first scikit-learn model took 0.9 s longer to load.
+        # MLflow's thousands loaded first, a server's first scikit-learn model took 0.5 s longer to load.
         with contextlib.suppress(ImportError):  # without skops, MLflow's loader says what is missing
             import skops.io  # noqa: F401
     quiet_mlflow()
