@@ -10,7 +10,7 @@ import pytest
 
 from loopline import api
 from loopline.control.openapi import document
-from loopline.operations import operation, operations
+from loopline.operations import _hide_root, operation, operations
 from loopline.remote.codec import LOCAL_ONLY, signature
 
 
@@ -66,3 +66,11 @@ def test_the_package_exports_every_operation_and_launcher_and_nothing_else() -> 
     launchers = {"demo", "serve", "server", "ui"}
     assert set(loopline.__all__) == functions | launchers | {"__version__", "connect"}
     assert all(callable(getattr(launch, name)) for name in launchers)
+
+
+def test_the_instance_folder_is_hidden_as_dot_and_a_sibling_that_begins_like_it_is_not_cut() -> None:
+    root = "/srv/loopline/proj"
+    assert _hide_root(f"sqlite:///{root}/.loopline/state.db", root) == "sqlite:///./.loopline/state.db"
+    assert _hide_root(root, root) == "." and _hide_root(f"file://{root}/", root + "/") == "file://./"
+    # a folder beside it whose name only begins with the root's stays whole, not ".2/x"
+    assert _hide_root(f"file://{root}2/x", root) == f"file://{root}2/x"

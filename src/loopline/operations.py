@@ -15,6 +15,7 @@ machine holds the stores' credentials anyway.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -138,7 +139,7 @@ def _status(principal: Principal, status: Any) -> Any:
     root = str(status.root)
 
     def inside(location: str) -> str:
-        return location.replace(root, ".")
+        return _hide_root(location, root)
 
     return replace(
         status,
@@ -149,6 +150,12 @@ def _status(principal: Principal, status: Any) -> Any:
         datastores={name: inside(url) for name, url in status.datastores.items()},
         state_url=inside(status.state_url),
     )
+
+
+def _hide_root(location: str, root: str) -> str:
+    """``location`` with the folder ``root`` (and only that folder, not a sibling whose name begins with
+    it) written as "."."""
+    return re.sub(re.escape(root.rstrip("/")) + r"(?=/|$)", ".", location)
 
 
 def _history(principal: Principal, records: list[Any]) -> list[Any]:
