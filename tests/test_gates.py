@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,23 @@ def test_bad_thresholds_files_are_refused_with_the_reason(tmp_path: Path, text: 
 def test_missing_file_says_where_to_configure_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"set gate\.file in loopline\.yaml"):
         load_thresholds(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: path.mkdir(), r"cannot read gate file .*gate\.yaml: Is a directory"),
+        (
+            lambda path: path.write_bytes(b"metrics:\n  caf\xe9: {min: 1}\n"),
+            "is not UTF-8 text; save it as UTF-8",
+        ),
+    ],
+    ids=["a folder", "latin-1"],
+)
+def test_an_unreadable_gate_file_is_refused_with_the_reason(
+    tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    path = tmp_path / "gate.yaml"
+    make(path)
+    with pytest.raises(ConfigError, match=message):
+        load_thresholds(path)

@@ -202,3 +202,15 @@ def test_a_sweep_without_a_search_space_says_what_to_add(new_project: ProjectFac
     edit_yaml(project / "loopline.yaml", sweep={"trials": 3})
     with pytest.raises(ConfigError, match=r"sweep.parameters in loopline.yaml is empty"):
         loopline.sweep(project)
+
+
+def test_a_parameters_file_that_is_not_yaml_is_refused_with_its_line_and_left_as_it_was(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    broken = "C: 1.0\nmax_iter: [100\n"
+    (project / "params.yaml").write_text(broken)
+    _with_sweep(project)
+    with pytest.raises(ConfigError, match=r"params\.yaml line \d+: not valid YAML; fix the syntax there"):
+        loopline.sweep(project)
+    assert (project / "params.yaml").read_text() == broken

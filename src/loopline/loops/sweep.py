@@ -26,6 +26,7 @@ import yaml
 
 from loopline.config import ParameterSpec, SweepConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
+from loopline.gates import parse_yaml
 from loopline.git import CommitIdentity, run_git
 from loopline.instance import Instance
 from loopline.loops import inner
@@ -142,7 +143,7 @@ class _Overlay:
         if not self.path.is_file():
             return self
         text = self.path.read_text()
-        base = yaml.safe_load(text) or {}
+        base = parse_yaml(text, self.path.name) or {}
         if not isinstance(base, dict):
             raise ConfigError(f"{self.path.name} is not a mapping of parameters; sweep.params_file names it")
         if self.slot is None:

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 
 from loopline import audit
 from loopline.errors import ConfigError, InsufficientEvidence
 from loopline.events import PolicyDecided
+from loopline.gates import parse_yaml, read_text
 from loopline.instance import Instance
 from loopline.state.schema import monitor_checks
 
@@ -79,13 +79,8 @@ class Decision:
 
 def load_policy(path: Path) -> Policy:
     """Read and check a policy file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except FileNotFoundError:
-        raise ConfigError(f"policy file {path} does not exist") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"{path.name}: not valid YAML") from None
+    text = read_text(path, "write one (see docs/monitoring.md) or name another", what="policy file")
+    data = parse_yaml(text, path.name)
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or "version" not in data:
         raise ConfigError(f"{path.name}: a policy has 'version' and a list of 'rules'")
     for index, rule in enumerate(data["rules"]):

@@ -1,0 +1,55 @@
+"""Policy files: the sample's reads as written; a broken one is refused with the line or rule at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import loopline
+from loopline.errors import ConfigError
+from loopline.monitoring.policy import load_policy
+
+SAMPLE = Path(loopline.__file__).parent / "templates" / "project" / "monitoring" / "policy.yaml"
+
+
+def test_the_sample_policy_reads_with_its_rules_and_digest(tmp_path: Path) -> None:
+    policy = load_policy(SAMPLE)
+    assert [rule["action"] for rule in policy.rules][:2] == ["rollback", "rollback"]
+    assert policy.default == "no-change" and policy.version == 1
+    copy = tmp_path / "policy.yaml"
+    copy.write_text(SAMPLE.read_text() + "# a comment\n")
+    assert load_policy(copy).digest != policy.digest  # the digest is of the file's text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "version: 1\nrules:\n  - when: {error_rate: {above: 0.1}\n    action: rollback\n",
+            r"policy\.yaml line \d+: not valid YAML",
+        ),
+        ("rules: []\n", "a policy has 'version' and a list of 'rules'"),
+        (
+            "version: 1\nrules:\n  - when: {error_rate: {above: 0.1}}\n    action: reboot\n",
+            r"rules\[0\] needs 'when'",
+        ),
+        (
+            "version: 1\nrules:\n  - when: {error_rate: {above: high}}\n    action: rollback\n",
+            "must be numbers",
+        ),
+    ],
+    ids=["syntax", "no version", "unknown action", "threshold not a number"],
+)
+def test_a_broken_policy_is_refused_with_what_to_fix(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_policy(path)
+
+
+def test_a_missing_policy_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"policy file .* does not exist; write one \(see docs/monitoring\.md\)"
+    ):
+        load_policy(tmp_path / "absent.yaml")
