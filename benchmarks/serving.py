@@ -1,6 +1,6 @@
 """Serving throughput and latency: `loopline serve` against `mlflow models serve` and an empty ASGI app.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 5] [--workers 1] [--rounds 5] [--model forest]
+    .venv/bin/python benchmarks/serving.py [--seconds 5] [--workers 1] [--rounds 5] [--model forest|boosting]
 
 In one run, on 127.0.0.1, with the same number of worker processes: the sample model is trained and
 registered, then served by `mlflow models serve --env-manager local` (the baseline) and by `loopline
@@ -9,7 +9,8 @@ serve`; an ASGI app that answers every POST with a fixed body runs on the same H
 requests at 1, 8 and 32 connections for a fixed number of seconds. Targets at 32 clients, 1-row
 requests: at least 20x the baseline's requests/s, at most 1/20 of its p99, and at least half the
 requests/s of the empty app, judged on the median of paired back-to-back runs of the two. With
-`--model forest` the model is a random forest of 200 trees (served by treelite where that is faster).
+`--model forest` the model is a random forest of 200 trees, with `--model boosting` a histogram gradient
+boosting classifier of 100 iterations (both served by treelite where that is faster).
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def wait_workers(log: Path, workers: int, timeout: float = 120) -> None:
+    """Wait until all ``workers`` of a `loopline serve` whose stderr goes to ``log`` answer: until then the
+    connections a client opens all go to the workers already up, and stay there."""
+    deadline = time.monotonic() + timeout
+    while f"answers ({workers} of {workers})" not in log.read_text():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not every worker answered: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0
@@ -128,22 +139,32 @@ def latency(out: str, which: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-FOREST = (
-    "RandomForestClassifier(n_estimators=200, random_state=0)",
-    "from sklearn.ensemble import RandomForestClassifier",
-)
+MODELS = {  # estimator, its import, the types skops must be told to load
+    "forest": (
+        "RandomForestClassifier(n_estimators=200, random_state=0)",
+        "from sklearn.ensemble import RandomForestClassifier",
+        ("sklearn.tree._tree.Tree",),
+    ),
+    "boosting": (
+        "HistGradientBoostingClassifier(max_iter=100, random_state=0)",
+        "from sklearn.ensemble import HistGradientBoostingClassifier",
+        ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+    ),
+}
 
 
-def prepare(scratch: Path, model: str) -> tuple[Path, Path, str, dict[tuple[str, int], Path]]:
-    """A project with two model versions deployed to endpoint `bench`; the request bodies."""
+def prepare(
+    scratch: Path, model: str, sizes: tuple[int, ...] = (1, 100)
+) -> tuple[Path, Path, str, dict[tuple[str, int], Path]]:
+    """A project with two model versions deployed to endpoint `bench`; request bodies of ``sizes`` rows."""
     project = scratch / "bench"
     loopline = BIN / "loopline"
     run(loopline, "init", project, "--tier", "simple")
-    if model == "forest":
+    if model in MODELS:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.helpers import with_model
 
-        with_model(project, *FOREST)
+        with_model(project, *MODELS[model])
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-qm", "bench", cwd=project)
     run(loopline, "up", cwd=project)
@@ -159,7 +180,7 @@ def prepare(scratch: Path, model: str) -> tuple[Path, Path, str, dict[tuple[str,
     run(loopline, "deployment", "create", "bench", "blue", "--version", "1", cwd=project)
     run(loopline, "deployment", "create", "bench", "green", "--version", "2", cwd=project)
     bodies = {}
-    for rows in (1, 100):
+    for rows in sizes:
         data = [example["data"][i % len(example["data"])] for i in range(rows)]
         for route, wrapper in (("score", "input_data"), ("invocations", "dataframe_split")):
             path = scratch / f"{route}-{rows}.json"
@@ -226,18 +247,21 @@ def start(
         ),
     ]
     for argv, cwd in commands:
-        processes.append(
-            subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=ENV,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+        with (scratch / f"{Path(argv[0]).name}.err").open("wb") as errors:
+            processes.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=ENV,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    start_new_session=True,
+                )
             )
-        )
     wait_http(f"http://127.0.0.1:{ports['mlflow']}/ping")
     wait_http(f"http://127.0.0.1:{ports['loopline']}/readyz")
+    if workers > 1:
+        wait_workers(scratch / "loopline.err", workers)
     wait_http(f"http://127.0.0.1:{ports['empty']}/")
     return ports
 
@@ -319,9 +343,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="paired runs for the ratio to the empty app")
     parser.add_argument(
         "--model",
-        choices=["sample", "forest"],
+        choices=["sample", *MODELS],
         default="sample",
-        help="the sample's logistic regression, or a random forest of 200 trees on the same data",
+        help="the sample's logistic regression, a random forest of 200 trees or a histogram gradient "
+        "boosting classifier of 100 iterations on the same data",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -202,9 +202,11 @@ LINEAR = (
 )
 
 
-def with_model(project: Path, estimator: str, imported: str) -> None:
+def with_model(
+    project: Path, estimator: str, imported: str, trusted: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
+) -> None:
     """Make the sample's training script fit ``estimator`` instead of its logistic regression (not
-    committed)."""
+    committed); ``trusted`` are the types skops must be told to load."""
     script = project / "train.py"
     text = script.read_text()
     assert LINEAR in text, "the sample's training script changed: update this test"
@@ -214,7 +216,7 @@ def with_model(project: Path, estimator: str, imported: str) -> None:
     # MLflow saves scikit-learn models with skops, which loads tree nodes only when told they are trusted
     text = text.replace(
         "input_example=x_valid.head(3),",
-        'input_example=x_valid.head(3),\n            skops_trusted_types=["sklearn.tree._tree.Tree"],',
+        f"input_example=x_valid.head(3),\n            skops_trusted_types={list(trusted)!r},",
     )
     script.write_text(text)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -47,3 +48,16 @@ def test_a_child_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     while running(marker):
         assert time.monotonic() < deadline, "the child outlived its parent"
         time.sleep(0.1)
+
+
+def test_the_cores_a_process_may_use_follow_its_affinity() -> None:
+    """`taskset` (or a cpuset) narrows what loopline counts: serving workers share, and tree walks use,
+    only those cores."""
+    script = (
+        "import os; from loopline import children; before = children.cores(); "
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); print(before, children.cores())"
+    )
+    before, after = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert 1 <= int(before) <= len(os.sched_getaffinity(0)) and int(after) == 1

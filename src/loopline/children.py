@@ -18,7 +18,15 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["start", "stop"]
+__all__ = ["cores", "start", "stop"]
+
+
+def cores() -> int:
+    """The cores this process may use: its CPU affinity (which `taskset` and cpusets narrow) within the
+    CPU quota of its cgroup (a container's CPU limit), as joblib counts them."""
+    from joblib import cpu_count
+
+    return max(1, int(cpu_count()))
 
 
 def start(argv: list[str], *, parent_death_signal: int, **popen: Any) -> subprocess.Popen[Any]:

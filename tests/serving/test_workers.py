@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import joblib
 import pytest
 
 import loopline
@@ -44,13 +45,20 @@ def test_two_workers_share_connections_and_a_killed_one_is_replaced(served_proje
     loopline.create_deployment("pair", "blue", version=1, check=False, project=served_project)
     columns, _ = input_example(served_project)
     body = {"dataframe_records": [dict.fromkeys(columns, 1.0)]}
-    with Server(served_project, workers=2) as server:
+    # MKL_NUM_THREADS set by the operator is kept; the others are each worker's share of the cores.
+    with Server(served_project, workers=2, env={"MKL_NUM_THREADS": "3"}) as server:
 
         def score() -> httpx.Response:  # a new connection each time
             return httpx.post(f"{server.url}/endpoints/pair/invocations", json=body, timeout=120)
 
         pids = workers_of(server)
         assert len(pids) == 2
+        share = str(max(1, joblib.cpu_count() // 2))
+        for pid in pids:
+            env = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if v)
+            assert env["MKL_NUM_THREADS"] == "3"
+            assert env["OPENBLAS_NUM_THREADS"] == os.environ.get("OPENBLAS_NUM_THREADS", share)
+            assert env["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS", share)
         for _ in range(40):  # the kernel spreads new connections across both workers
             assert score().status_code == 200
         assert answered(server) == {f"{pid:x}" for pid in pids}

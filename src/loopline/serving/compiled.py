@@ -10,7 +10,6 @@ Anything else is served by the estimator's own ``predict``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from loopline import children
 from loopline.serving.trees import Step, fastest, split_rows, tree_step
 
 __all__ = ["OWN", "Compiled", "compile_or_say_why", "compile_predict"]
@@ -213,10 +213,10 @@ def _thread_counts(steps: list[Step]) -> tuple[dict[str, Step], dict[str, Step]]
 
 
 def _cores() -> int:
-    """The threads a tree walk may use: the cores this process may run on, within OpenMP's limit
-    (``OMP_NUM_THREADS``, usual in containers, or a limit the process set itself), which treelite refuses
-    to exceed."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The threads a tree walk may use: the cores this process may use, within OpenMP's limit
+    (``OMP_NUM_THREADS``, usual in containers and set for each worker of ``serve --workers N``, or a limit
+    the process set itself), which treelite refuses to exceed."""
+    cores = children.cores()
     openmp = [int(pool["num_threads"]) for pool in threadpool_info() if pool.get("user_api") == "openmp"]
     return max(1, min([cores, *openmp]))
 
