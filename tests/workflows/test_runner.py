@@ -124,3 +124,66 @@ def test_an_unknown_action_is_refused_with_its_line(tmp_path: Path) -> None:
     )
     with pytest.raises(WorkflowUnsupported, match=r"w\.yml line 6: the action 'docker/build-push-action@v5'"):
         run_workflow(root, "w")
+
+
+FOLDERS = """\
+on: push
+defaults:
+  run:
+    working-directory: ml
+jobs:
+  workflow-default:
+    runs-on: ubuntu-latest
+    steps:
+      - id: where
+        run: echo "dir=$(basename "$PWD")" >> "$GITHUB_OUTPUT"
+      - id: own
+        working-directory: ml/churn
+        run: echo "dir=$(basename "$PWD")" >> "$GITHUB_OUTPUT"
+  job-default:
+    runs-on: ubuntu-latest
+    defaults:
+      run:
+        working-directory: ml/churn
+        shell: bash
+    steps:
+      - id: where
+        run: echo "dir=$(basename "$PWD")" >> "$GITHUB_OUTPUT"
+      - run: echo never
+        working-directory: ml/absent
+"""
+
+
+def test_steps_run_in_the_working_directory_of_the_step_the_job_or_the_workflow(tmp_path: Path) -> None:
+    """`defaults.run.working-directory` (a project in a folder of its repository) as GitHub applies it."""
+    root = tmp_path / "repo"
+    (root / "ml" / "churn").mkdir(parents=True)
+    (root / "ml" / "churn" / "train.py").write_text("")
+    (root / ".github" / "workflows").mkdir(parents=True)
+    git(root, "init", "--quiet")
+    (root / ".github" / "workflows" / "w.yml").write_text(FOLDERS)
+    commit_all(root, "workflow")
+    run = run_workflow(root, "w")
+    first, second = run.jobs
+    assert [s.outputs.get("dir") for s in first.steps] == ["ml", "churn"]
+    assert second.steps[0].outputs == {"dir": "churn"}
+    assert second.steps[1].status == "failure" and not run.succeeded
+    assert second.steps[1].note == "its working directory ml/absent does not exist"
+
+
+@pytest.mark.parametrize(
+    ("defaults", "line", "what"),
+    [
+        ("defaults:\n  run:\n    shell: pwsh\n", 3, "only 'shell: bash' is supported"),
+        ("defaults:\n  run:\n    timeout: 3\n", 3, "'timeout' in 'defaults.run' is not supported"),
+        ("defaults:\n  shell: bash\n", 1, "'defaults' of the workflow may hold only 'run'"),
+    ],
+)
+def test_defaults_the_runner_cannot_honour_are_refused_with_the_line(
+    tmp_path: Path, defaults: str, line: int, what: str
+) -> None:
+    root = repo_with(
+        tmp_path, defaults + "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo hi\n"
+    )
+    with pytest.raises(WorkflowUnsupported, match=rf"w\.yml line {line}: {what}"):
+        run_workflow(root, "w")

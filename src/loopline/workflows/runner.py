@@ -187,6 +187,7 @@ def load_workflow(path: Path) -> dict[str, Any]:
     for key in document:
         if key not in WORKFLOW_KEYS:
             raise _refuse(path, document.lines[key], f"'{key}' is not supported")
+    _check_defaults(path, document, "the workflow")
     jobs = document.get("jobs")
     if not isinstance(jobs, _Lines) or not jobs:
         raise UsageError(f"{path.name}: the workflow has no jobs")
@@ -201,6 +202,7 @@ def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
     for key in job:
         if key not in JOB_KEYS:
             raise _refuse(path, job.lines[key], f"'{key}' in job '{job_id}' is not supported")
+    _check_defaults(path, job, f"job '{job_id}'")
     for step in job.get("steps") or []:
         if not isinstance(step, _Lines):
             raise _refuse(path, job.line, f"a step of job '{job_id}' is not a mapping")
@@ -212,6 +214,36 @@ def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
             raise _refuse(path, step.lines["uses"], f"the action '{uses}' is not supported")
         if "run" in step and step.get("shell", "bash") != "bash":
             raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
+
+
+def _check_defaults(path: Path, owner: _Lines, where: str) -> None:
+    """``defaults: {run: {working-directory, shell}}`` of the workflow or a job: a folder, and bash."""
+    if "defaults" not in owner:
+        return
+    defaults = owner["defaults"]
+    if (
+        not isinstance(defaults, _Lines)
+        or set(defaults) - {"run"}
+        or not isinstance(defaults.get("run"), _Lines)
+    ):
+        raise _refuse(path, owner.lines["defaults"], f"'defaults' of {where} may hold only 'run'")
+    run = defaults["run"]
+    for key in run:
+        if key not in ("working-directory", "shell"):
+            raise _refuse(path, run.lines[key], f"'{key}' in 'defaults.run' is not supported")
+    if run.get("shell", "bash") != "bash":
+        raise _refuse(path, run.lines["shell"], "only 'shell: bash' is supported")
+
+
+def _working_directory(*owners: Mapping[str, Any]) -> str:
+    """The step's folder: its own ``working-directory``, else its job's default, else the workflow's."""
+    for owner in owners:
+        if "working-directory" in owner:
+            return str(owner["working-directory"])
+        folder = ((owner.get("defaults") or {}).get("run") or {}).get("working-directory")
+        if folder is not None:
+            return str(folder)
+    return "."
 
 
 def _triggers(document: dict[str, Any]) -> dict[str, Any]:
@@ -350,7 +382,8 @@ class _Run:
         steps: dict[str, Any] = {}
         failed = False
         for index, step in enumerate(job.get("steps") or []):
-            outcome = self.step(job_id, index, step, github, env, steps, failed)
+            folder = _working_directory(step, job, self.document)
+            outcome = self.step(job_id, index, step, github, env, steps, failed, folder)
             result.steps.append(outcome)
             steps[outcome.id] = {
                 "outputs": outcome.outputs,
@@ -382,6 +415,7 @@ class _Run:
         env: dict[str, str],
         steps: dict[str, Any],
         failed: bool,
+        folder: str,
     ) -> StepResult:
         step_id = str(step.get("id", f"step-{index + 1}"))
         name = str(step.get("name") or step.get("uses") or step.get("run", "")).splitlines()[0][:80]
@@ -402,7 +436,11 @@ class _Run:
         outputs_file.touch()
         summary_file.touch()
         step_env.update({"GITHUB_OUTPUT": str(outputs_file), "GITHUB_STEP_SUMMARY": str(summary_file)})
-        workdir = self.root / str(step.get("working-directory", "."))
+        workdir = self.root / folder
+        if not workdir.is_dir():
+            result.status, result.note = "failure", f"its working directory {folder} does not exist"
+            self.reporter.output(f"working directory {folder} does not exist in {self.root}")
+            return result
         started = time.monotonic()
         code = _bash(script, workdir, step_env, self.reporter.output)
         result.seconds = time.monotonic() - started
