@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from loopline.net import http_client, http_request
+from loopline.errors import UsageError
+from loopline.net import bind, free_port, http_client, http_request
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -97,3 +98,21 @@ def test_a_server_no_trusted_ca_vouches_for_is_refused_and_one_named_in_ssl_cert
         )
     assert trusted.returncode == 0, trusted.stderr
     assert trusted.stdout.strip() == "hello"
+
+
+def test_a_socket_that_cannot_listen_says_which_option_to_change() -> None:
+    taken = bind("127.0.0.1", 0, reuse_port=False)
+    try:
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            UsageError, match=rf"cannot listen on 127.0.0.1:{port}: .*; choose another --port$"
+        ):
+            bind("127.0.0.1", port, reuse_port=False)
+    finally:
+        taken.close()
+    with pytest.raises(UsageError, match=r"cannot listen on no\.such\.host\.invalid:\d+: .*; check --host$"):
+        bind("no.such.host.invalid", free_port(), reuse_port=False)
+    with pytest.raises(UsageError, match=r"cannot listen on 192\.0\.2\.1:\d+: .*; check --host$"):
+        bind("192.0.2.1", free_port(), reuse_port=False)  # an address this machine does not have
+    with pytest.raises(UsageError, match="70000 is not a TCP port; choose a --port from 1 to 65535"):
+        bind("127.0.0.1", 70000, reuse_port=False)

@@ -3,6 +3,7 @@ server, and httpx clients that share one TLS configuration per process."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import socket
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ __all__ = ["bind", "free_port", "http_client", "http_request"]
 
 def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     """A listening TCP socket with TCP_NODELAY (inherited by accepted connections)."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"{port} is not a TCP port; choose a --port from 1 to 65535")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -29,7 +32,9 @@ def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+        # a port in use or reserved, else an address this machine does not have or cannot resolve
+        fix = "choose another --port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "check --host"
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
     sock.listen(2048)
     return sock
 

@@ -113,3 +113,14 @@ def test_up_twice_says_nothing_changed(
     result = cli(capsys, "up", "-C", str(project))
     assert result.exit_code == 0
     assert "everything exists; nothing changed" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "ui", "server"])
+@pytest.mark.parametrize("port", ["0", "65536", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: str, port: str
+) -> None:
+    result = cli(capsys, command, f"--port={port}")
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

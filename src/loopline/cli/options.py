@@ -38,7 +38,7 @@ ModelOption = Annotated[
     opt("--model", "-m", help="The registered model name (default: model.name in loopline.yaml)."),
 ]
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
-PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
 EndpointWorkspaceOption = Annotated[
     str | None,
     opt(

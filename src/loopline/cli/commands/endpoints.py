@@ -441,7 +441,13 @@ def serve(
     ] = None,
     port: Annotated[
         int | None,
-        opt("--port", "-p", help="Port (default: from endpoints_url; prod 8700, dev 8701, test 8702)."),
+        opt(
+            "--port",
+            "-p",
+            help="Port (default: from endpoints_url; prod 8700, dev 8701, test 8702).",
+            min=1,
+            max=65535,
+        ),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     project: ProjectOption = None,
