@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli_process, git
+from tests.helpers import cli_process, commit_all, git
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) -> None:
-    result = cli_process("demo", "--keep", str(tmp_path / "demo"), "--json", timeout=600)
+    # Kept in a folder of another repository, as `./scripts/demo --keep ./demo-project` does in a checkout
+    # of loopline: the demo's commits go to a repository of its own, never to the one around it.
+    outer = tmp_path / "checkout"
+    outer.mkdir()
+    git(outer, "init", "--quiet")
+    (outer / "README.md").write_text("ours\n")
+    commit_all(outer, "Our repository")
+    before = git(outer, "rev-parse", "HEAD")
+    demo = outer / "demo-project"
+    result = cli_process("demo", "--keep", str(demo), "--json", timeout=600)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["kept"] and document["tier"] == "full"
@@ -24,8 +33,10 @@ def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) ->
     assert (b["validation"], b["prod"], b["traffic"]) == ("failed", None, None)
     assert (c["validation"], c["prod"], c["traffic"], c["production"]) == ("passed", 2, 0, False)
     assert [row["git_commit"] for row in document["commits"]] == git(
-        tmp_path / "demo", "log", "--format=%H", "--reverse"
+        demo, "log", "--format=%H", "--reverse"
     ).splitlines()
+    assert git(outer, "rev-parse", "HEAD") == before and not (outer / ".github").exists()
+    assert git(outer, "status", "--porcelain").splitlines() == ["?? demo-project/"]
     assert document["predictions"] and all(
         p["git_commit"] == a["git_commit"] for p in document["predictions"]
     )
@@ -37,7 +48,7 @@ def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) ->
         "model-rollback (workflow_dispatch): succeeded",
     ):
         assert expected in steps
-    history = cli_process("history", "--json", cwd=tmp_path / "demo")
+    history = cli_process("history", "--json", cwd=demo)
     kinds = [e["kind"] for e in json.loads(history.stdout)["events"]]
     assert kinds.count("released") == 2 and kinds[-1] in {"rolled-back", "traffic-changed"}
     steps_changed = [

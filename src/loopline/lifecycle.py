@@ -110,6 +110,11 @@ class _Demo:
         return run
 
     def setup(self) -> None:
+        # A repository of its own, even in a folder of another (`--keep ./demo-project` in a checkout):
+        # the demo commits, and must never commit to the repository around it.
+        if not self.path.is_dir() or not any(self.path.iterdir()):
+            self.path.mkdir(parents=True, exist_ok=True)
+            run_git(self.path, "init", "--quiet", "--initial-branch=main")
         self.api.init(self.path, self.tier, project="demo")
         ports = {"prod": free_port(), "test": free_port(), "dev": free_port()}
         config = self.path / "loopline.yaml"

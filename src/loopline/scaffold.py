@@ -57,12 +57,13 @@ def _export_heldout(path: Path) -> None:
 def init_project(
     path: Path, tier: Tier, *, project: str | None = None, model: str | None = None, git: bool = True
 ) -> InitResult:
-    """Write the sample project into ``path`` (new or empty); ``git init`` it unless already in a repo."""
+    """Write the sample project into ``path`` (new, empty or an empty repository); ``git init`` it unless
+    already in a repo."""
     path = path.expanduser().resolve()
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} is a file; give a folder to create the project in")
-    if path.is_dir() and (entries := list(path.iterdir())):
-        raise DirectoryNotEmpty(path=path, count=len(entries))
+    if path.is_dir() and (entries := [e for e in path.iterdir() if e.name != ".git"]):
+        raise DirectoryNotEmpty(path=path, count=len(entries))  # a repository of its own may be new
     name = project or project_name(path)
     context = {"project": name, "tier": tier.value, "model_name": model or f"{name}-classifier"}
     files = render_templates("project", context)
