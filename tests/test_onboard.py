@@ -131,3 +131,22 @@ def test_the_cli_sets_up_the_current_folder_and_reports_in_json(
     report = done.json()
     assert report["tier"] == "full" and report["command"] == "python train.py"
     assert "loopline.yaml" in report["files"] and "training_accuracy_score" in report["metrics"]
+
+
+def test_a_project_in_a_folder_of_the_repository_gets_its_workflows_at_the_top(tmp_path: Path) -> None:
+    top = repository(
+        tmp_path / "company",
+        {
+            "services/app.py": "print('api')\n",
+            "ml/churn/train.py": (TRAINING_SCRIPTS / "own_experiment.py").read_text(),
+        },
+    )
+    result = loopline.init_existing(top / "ml" / "churn")
+    workflows = sorted(p.name for p in (top / ".github" / "workflows").iterdir())
+    assert "churn-inner-loop.yml" in workflows and len(workflows) == 6
+    assert "../../.github/workflows/churn-inner-loop.yml" in result.written
+    assert not (top / "ml" / "churn" / ".github").exists()
+    inner = yaml.safe_load((top / ".github" / "workflows" / "churn-inner-loop.yml").read_text())
+    assert inner["defaults"] == {"run": {"working-directory": "ml/churn"}}
+    config = yaml.safe_load((top / "ml" / "churn" / "loopline.yaml").read_text())
+    assert config["registry"] == {"attestation": {"workflow": ".github/workflows/churn-inner-loop.yml"}}

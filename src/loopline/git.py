@@ -20,6 +20,7 @@ __all__ = [
     "require_commit",
     "resolve_commit",
     "run_git",
+    "toplevel",
     "web_url",
 ]
 
@@ -53,6 +54,14 @@ def run_git(root: Path, *args: str, check: bool = True) -> str:
 
 class _GitFailed(Exception):
     pass
+
+
+def toplevel(folder: Path) -> Path | None:
+    """The top folder of the git work tree holding ``folder``; None outside one."""
+    try:
+        return Path(run_git(folder, "rev-parse", "--show-toplevel").strip()).resolve()
+    except _GitFailed:
+        return None
 
 
 def is_git_repo(root: Path) -> bool:

@@ -195,7 +195,9 @@ def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[
     return gate, skipped
 
 
-def _config_text(project: str, tier: Tier, model: str, command: str, run: _DryRun, gate_file: str) -> str:
+def _config_text(
+    project: str, tier: Tier, model: str, command: str, run: _DryRun, gate_file: str, attested: str
+) -> str:
     lines = [
         f"# loopline instance of {project}; every key is described in loopline's docs/configuration.md.",
         f"project: {project}",
@@ -212,6 +214,8 @@ def _config_text(project: str, tier: Tier, model: str, command: str, run: _DryRu
     if run.experiment and run.experiment != "Default":
         lines.append(f"  experiment: {_scalar(run.experiment)}   # the one the script sets")
     lines += ["", "gate:", f"  file: {gate_file}", ""]
+    if attested:  # a project in a folder of its repository: its workflows are at the top, named after it
+        lines += ["registry:", "  attestation:", f"    workflow: {attested}", ""]
     return "\n".join(lines)
 
 
@@ -244,7 +248,7 @@ def onboard(
 ) -> Onboarded:
     """Find the training, run it once, and write loopline's files into the repository at ``root``."""
     from loopline.rendering import render_templates
-    from loopline.workflows.files import workflow_files
+    from loopline.workflows.files import relative_to, workflow_files, workflow_layout
 
     root = root.expanduser().resolve()
     if not root.is_dir():
@@ -264,13 +268,17 @@ def onboard(
     name = project or project_name(root)
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
+    layout = workflow_layout(root, name)
+    config = _config_text(
+        name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
+    )
     files = {
-        CONFIG_FILE: _config_text(name, tier, chosen_model, command, run, gate_file).encode(),
+        CONFIG_FILE: config.encode(),
         gate_file: _gate_text(gate, skipped).encode(),
         "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
             "monitoring/policy.yaml"
         ],
-        **workflow_files(),
+        **{relative_to(root, path): content for path, content in workflow_files(layout).items()},
     }
     written, kept = _write_new(root, files)
     if gate_file != "gate.yaml":
@@ -294,7 +302,7 @@ def onboard(
 
 
 def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
-    return {"project": name, "tier": tier.value, "model_name": model}
+    return {"project": name, "tier": tier.value, "model_name": model, "attested_workflow": ""}
 
 
 def _write_new(root: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ from loopline.domain import Tier, project_name
 from loopline.errors import DirectoryNotEmpty, UsageError
 from loopline.git import is_git_repo, run_git
 from loopline.rendering import render_templates
-from loopline.workflows.files import workflow_files
+from loopline.workflows.files import relative_to, workflow_files, workflow_layout
 
 __all__ = ["InitResult", "init_project"]
 
@@ -58,19 +58,31 @@ def init_project(
     path: Path, tier: Tier, *, project: str | None = None, model: str | None = None, git: bool = True
 ) -> InitResult:
     """Write the sample project into ``path`` (new, empty or an empty repository); ``git init`` it unless
-    already in a repo."""
+    already in a repo. Inside a larger repository, its workflows go to that repository's top."""
     path = path.expanduser().resolve()
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} is a file; give a folder to create the project in")
     if path.is_dir() and (entries := [e for e in path.iterdir() if e.name != ".git"]):
         raise DirectoryNotEmpty(path=path, count=len(entries))  # a repository of its own may be new
     name = project or project_name(path)
-    context = {"project": name, "tier": tier.value, "model_name": model or f"{name}-classifier"}
-    files = render_templates("project", context)
-    files.update(workflow_files())
+    layout = workflow_layout(path, name)
+    workflows = workflow_files(layout)
+    taken = sorted(relative_to(layout.workspace, p) for p in workflows if p.exists())
+    if taken:
+        raise UsageError(
+            f"the repository at {layout.workspace} has {', '.join(taken)} already (a project named {name}?); "
+            "choose another name with --name"
+        )
+    context = {
+        "project": name,
+        "tier": tier.value,
+        "model_name": model or f"{name}-classifier",
+        "attested_workflow": layout.folder and layout.inner_loop,
+    }
+    files = {path / relative: content for relative, content in render_templates("project", context).items()}
+    files.update(workflows)
     path.mkdir(parents=True, exist_ok=True)
-    for relative, content in files.items():
-        target = path / relative
+    for target, content in files.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     _export_heldout(path)
@@ -83,6 +95,6 @@ def init_project(
         project=name,
         tier=tier,
         model=context["model_name"],
-        files=tuple(sorted(files)),
+        files=tuple(sorted(relative_to(path, target) for target in files)),
         git_initialised=initialised,
     )

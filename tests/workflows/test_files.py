@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import loopline
-from loopline.errors import Refused
+from loopline.errors import Refused, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all
+from tests.helpers import cli, commit_all, git
 
 WORKFLOWS = [
     "inner-loop.yml",
@@ -126,3 +126,56 @@ def test_dropping_a_workspace_that_serves_traffic_is_refused(trained_project: Pr
     assert change.dropped == ("prod",)
     assert files(project) == before
     commit_all(project, "Down to experimentation")
+
+
+def test_a_project_in_a_folder_of_a_repository_has_its_workflows_at_the_top_and_they_run(
+    tmp_path: Path,
+) -> None:
+    """GitHub reads workflows only at the top of a repository: a project in ml/churn gets them there,
+    named after it, running in its folder; the local runner runs them the same way."""
+    import yaml
+
+    top = tmp_path / "company"
+    (top / "services").mkdir(parents=True)
+    (top / "services" / "app.py").write_text("print('api')\n")
+    git(top, "init", "--quiet")
+    commit_all(top, "Our services")
+    result = loopline.init(top / "ml" / "churn", "simple")
+    project = result.path
+    assert not (project / ".github").exists()
+    assert sorted(p.name for p in (top / ".github" / "workflows").iterdir()) == [
+        f"churn-{n}" for n in WORKFLOWS
+    ]
+    assert "../../.github/workflows/churn-inner-loop.yml" in result.files
+    plain = files(loopline.init(tmp_path / "alone", "simple").path)
+    for name in WORKFLOWS:
+        document = yaml.load(
+            (top / ".github" / "workflows" / f"churn-{name}").read_text(), Loader=yaml.BaseLoader
+        )
+        original = yaml.load(plain[name], Loader=yaml.BaseLoader)
+        assert document["defaults"] == {"run": {"working-directory": "ml/churn"}}
+        assert document["name"] == f"churn {original['name']}"
+        assert document["jobs"].keys() == original["jobs"].keys()
+        for job in document["jobs"].values():
+            assert not job.get("concurrency") or job["concurrency"]["group"].startswith("loopline-churn-")
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    assert config["registry"]["attestation"]["workflow"] == ".github/workflows/churn-inner-loop.yml"
+    linted = subprocess.run(
+        [str(Path(sys.executable).with_name("actionlint")), "-no-color"],
+        cwd=top,
+        capture_output=True,
+        text=True,
+    )
+    assert linted.returncode == 0 and linted.stdout == "", linted.stdout + linted.stderr
+
+    # A second project of the same name elsewhere in the repository would overwrite them: refused first.
+    with pytest.raises(UsageError, match=r"has \.github/workflows/churn-inner-loop\.yml, .* already"):
+        loopline.init(top / "research" / "churn", "simple")
+    assert not (top / "research").exists()
+
+    loopline.up(project)
+    commit_all(top, "Churn model")
+    run = loopline.workflow_run("inner-loop", event="merge_group", project=project)
+    assert run.succeeded and run.workflow == "churn inner-loop"
+    assert run.jobs[-1].outputs["registered"] == "true"
+    assert [m.version for m in loopline.status(project).models if m.workspace == "dev"] == [1]

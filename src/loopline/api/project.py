@@ -269,7 +269,13 @@ def workflow_run(
 
     instance = Instance.open(project)
     return run_workflow(
-        instance.root, name, event=event, inputs=inputs, reporter=reporter, actor=instance.actor
+        instance.root,
+        name,
+        event=event,
+        inputs=inputs,
+        reporter=reporter,
+        actor=instance.actor,
+        project=instance.settings.config.project,
     )
 
 

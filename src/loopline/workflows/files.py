@@ -2,34 +2,89 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loopline.domain import WORKFLOW_TIERS, Tier
 from loopline.errors import UsageError
+from loopline.git import toplevel
 from loopline.rendering import render_templates
 
-__all__ = ["WORKFLOWS", "WorkflowSwitch", "is_enabled", "workflow_files", "write_workflows"]
+__all__ = [
+    "WORKFLOWS",
+    "WorkflowLayout",
+    "WorkflowSwitch",
+    "is_enabled",
+    "relative_to",
+    "workflow_files",
+    "workflow_layout",
+]
 
 WORKFLOWS = tuple(WORKFLOW_TIERS)
 FOLDER = Path(".github") / "workflows"
 
 
-def workflow_files() -> dict[str, bytes]:
-    """Every workflow file by its path in a project."""
-    return {str(FOLDER / name): content for name, content in render_templates("workflows", {}).items()}
+@dataclass(frozen=True)
+class WorkflowLayout:
+    """Where a project's workflow files live and where their steps run.
+
+    GitHub reads workflows only from the ``.github/workflows`` folder at the top of a repository. A project
+    in a folder of its repository (``ml/churn``) has its files there, named after the project
+    (``churn-inner-loop.yml``, so that several projects can share the repository), with
+    ``defaults.run.working-directory`` set to its folder and concurrency groups of its own.
+    """
+
+    workspace: Path  # the repository's top folder, GITHUB_WORKSPACE
+    folder: str  # the project's folder in it ("" at the top)
+    project: str
+
+    @property
+    def prefix(self) -> str:
+        """What the project's workflow file names start with."""
+        return f"{self.project}-" if self.folder else ""
+
+    def path(self, workflow: str) -> Path:
+        """The file of ``workflow`` (a name such as ``inner-loop``)."""
+        return self.workspace / FOLDER / f"{self.prefix}{workflow.removesuffix('.yml')}.yml"
+
+    @property
+    def inner_loop(self) -> str:
+        """The inner-loop file as GitHub's OIDC tokens name it (``job_workflow_ref``), from the top."""
+        return (FOLDER / f"{self.prefix}inner-loop.yml").as_posix()
 
 
-def write_workflows(root: Path) -> list[str]:
-    """Write the workflow files into a project; return their paths."""
-    written = []
-    for relative, content in workflow_files().items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        written.append(relative)
-    return sorted(written)
+def workflow_layout(root: Path, project: str) -> WorkflowLayout:
+    """The layout of the project at ``root`` (which may not exist yet), named ``project``."""
+    existing = next(folder for folder in (root, *root.parents) if folder.is_dir())
+    top = toplevel(existing)
+    if top is None or top == root:
+        return WorkflowLayout(root, "", project)
+    return WorkflowLayout(top, root.relative_to(top).as_posix(), project)
+
+
+def workflow_files(layout: WorkflowLayout) -> dict[Path, bytes]:
+    """Every workflow file of ``layout`` by its path."""
+    files = {}
+    for name, content in render_templates("workflows", {}).items():
+        if layout.folder:
+            content = _in_folder(content.decode(), layout).encode()
+        files[layout.path(name)] = content
+    return files
+
+
+def _in_folder(text: str, layout: WorkflowLayout) -> str:
+    """A workflow file made for a project in a folder of its repository."""
+    defaults = f"defaults:\n  run:\n    working-directory: {layout.folder}\n\njobs:\n"
+    text = text.replace("\njobs:\n", f"\n{defaults}", 1)
+    text = text.replace("\nname: ", f"\nname: {layout.project} ", 1)
+    return text.replace("group: loopline-", f"group: loopline-{layout.project}-")
+
+
+def relative_to(root: Path, path: Path) -> str:
+    """``path`` as seen from ``root`` (``../../.github/...`` for a file above it)."""
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from loopline.errors import UsageError
 from loopline.git import commit_identity, run_git
 from loopline.progress import NullReporter, Reporter
 from loopline.workflows.expressions import evaluate, interpolate, truthy
+from loopline.workflows.files import WorkflowLayout, workflow_layout
 
 __all__ = ["JobResult", "StepResult", "WorkflowRun", "WorkflowUnsupported", "load_workflow", "run_workflow"]
 
@@ -521,9 +522,16 @@ def run_workflow(
     inputs: Mapping[str, str] | None = None,
     reporter: Reporter | None = None,
     actor: str = "local",
+    project: str | None = None,
 ) -> WorkflowRun:
-    """Run ``.github/workflows/NAME.yml`` of the project at ``root``."""
-    path = root / ".github" / "workflows" / f"{name.removesuffix('.yml')}.yml"
+    """Run the workflow NAME of the project at ``root`` (named ``project``): ``.github/workflows/NAME.yml``,
+    or for a project in a folder of its repository, ``PROJECT-NAME.yml`` at the repository's top, whose
+    steps run from there (GITHUB_WORKSPACE) in the project's folder."""
+    layout = workflow_layout(root, project or root.name)
+    own = WorkflowLayout(root, "", layout.project)  # files kept in the project's folder run there
+    if layout.folder and not layout.path(name).exists() and own.path(name).exists():
+        layout = own
+    path = layout.path(name)
     document = load_workflow(path)
     triggers = _triggers(document)
     chosen = event or ("workflow_dispatch" if "workflow_dispatch" in triggers else next(iter(triggers)))
@@ -535,7 +543,7 @@ def run_workflow(
     with tempfile.TemporaryDirectory(prefix="loopline-workflow-") as scratch:
         run = _Run(
             path,
-            root,
+            layout.workspace,
             chosen,
             values,
             document,
