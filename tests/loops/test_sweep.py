@@ -147,6 +147,18 @@ def test_a_trial_that_falls_behind_epoch_by_epoch_is_pruned_and_the_values_reach
 
 def test_parallel_trials_train_in_their_own_copies_of_the_commit(new_project: ProjectFactory) -> None:
     project = new_project("simple")
+    # The training reads a file git ignores (local data, as many projects keep it): each copy links it in.
+    with (project / ".gitignore").open("a") as ignore:
+        ignore.write("local-data/\n")
+    (project / "local-data").mkdir()
+    (project / "local-data" / "notes.txt").write_text("kept out of git\n")
+    script = (project / "train.py").read_text()
+    reads = (
+        '    assert open("local-data/notes.txt").read() == "kept out of git\\n"\n'
+        "    with mlflow.start_run():\n"
+    )
+    assert script.count("    with mlflow.start_run():\n") == 1
+    (project / "train.py").write_text(script.replace("    with mlflow.start_run():\n", reads))
     _with_sweep(project, trials=2)
     params_before = (project / "params.yaml").read_text()
 
@@ -162,6 +174,7 @@ def test_parallel_trials_train_in_their_own_copies_of_the_commit(new_project: Pr
     )
     assert git(project, "worktree", "list").count("\n") == 0
     assert not list((project / ".loopline" / "sweep-slots").glob("*"))
+    assert (project / "local-data" / "notes.txt").read_text() == "kept out of git\n"
     with pytest.raises(UsageError, match="--parallel"):
         loopline.sweep(project, parallel=0)
 
@@ -214,3 +227,20 @@ def test_a_parameters_file_that_is_not_yaml_is_refused_with_its_line_and_left_as
     with pytest.raises(ConfigError, match=r"params\.yaml line \d+: not valid YAML; fix the syntax there"):
         loopline.sweep(project)
     assert (project / "params.yaml").read_text() == broken
+
+
+def test_parallel_trials_of_a_project_in_a_folder_of_its_repository_train_in_that_folder(
+    tmp_path: Path,
+) -> None:
+    top = tmp_path / "company"
+    (top / "services").mkdir(parents=True)
+    (top / "services" / "app.py").write_text("print('api')\n")
+    git(top, "init", "--quiet")
+    commit_all(top, "Our services")
+    project = loopline.init(top / "ml" / "churn", "simple").path
+    loopline.up(project)
+    edit_yaml(project / "loopline.yaml", sweep={**SPACE, "trials": 2})
+    commit_all(top, "Churn model and its sweep")
+    result = loopline.sweep(project, parallel=2)
+    assert [t.state for t in result.trials] == ["complete", "complete"] and result.inner_loop.created
+    assert not git(top, "status", "--porcelain")

@@ -27,7 +27,7 @@ import yaml
 from loopline.config import ParameterSpec, SweepConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
 from loopline.gates import parse_yaml
-from loopline.git import CommitIdentity, run_git
+from loopline.git import CommitIdentity, run_git, toplevel
 from loopline.instance import Instance
 from loopline.loops import inner
 from loopline.loops.trained import SESSION, SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
@@ -160,26 +160,44 @@ class _Overlay:
 
 class _Slots:
     """Working copies of the commit (git worktrees under .loopline/), one per parallel trial: each trial
-    gets its values over its own parameters file."""
+    gets its values over its own parameters file, and the files git ignores in the project (data the
+    training reads, say) linked in from the project."""
 
     def __init__(self, instance: Instance, commit: str, count: int) -> None:
         self.root = instance.root
         self.paths = [instance.root / ".loopline" / "sweep-slots" / str(i) for i in range(count)]
         self.commit = commit
+        top = toplevel(self.root)  # a worktree holds the whole repository; the project is in its folder
+        self.folder = self.root.relative_to(top) if top is not None else Path()
 
     def __enter__(self) -> list[Path]:
         run_git(self.root, "worktree", "prune")
+        ignored = _ignored(self.root)
         for path in self.paths:
             if path.exists():
                 run_git(self.root, "worktree", "remove", "--force", str(path), check=False)
                 shutil.rmtree(path, ignore_errors=True)
             run_git(self.root, "worktree", "add", "--detach", "--force", str(path), self.commit)
-        return self.paths
+            for entry in ignored:
+                link = path / self.folder / entry
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(self.root / entry)
+        return [path / self.folder for path in self.paths]
 
     def __exit__(self, *_exc: object) -> None:
         for path in self.paths:
             run_git(self.root, "worktree", "remove", "--force", str(path), check=False)
         run_git(self.root, "worktree", "prune", check=False)
+
+
+_NOT_LINKED = {".loopline", ".git", "__pycache__"}  # loopline's own folder (the copies are in it), caches
+
+
+def _ignored(root: Path) -> list[str]:
+    """The files and folders git ignores in the project at ``root`` (a folder ignored whole as one)."""
+    listed = run_git(root, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z")
+    entries = [entry.rstrip("/") for entry in listed.split("\0") if entry]
+    return [entry for entry in entries if not set(Path(entry).parts) & _NOT_LINKED]
 
 
 def _command(config: SweepConfig, default: str, params: dict[str, Any]) -> str:
