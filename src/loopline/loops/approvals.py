@@ -28,6 +28,7 @@ from loopline.errors import ApprovalNeeded, Forbidden, NotFound, Refused, UsageE
 from loopline.events import ApprovalDecided, ApprovalRequested, RefusedAttempt
 from loopline.instance import Instance
 from loopline.loops.outer import registry_version
+from loopline.net import http_request
 from loopline.progress import NullReporter, Reporter
 from loopline.state import as_utc
 from loopline.state.schema import approvals
@@ -430,7 +431,8 @@ def _github_review(instance: Instance, version: ModelVersionInfo, environment: s
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     run_url = f"{server}/{repository}/actions/runs/{run}"
     try:
-        answer = httpx.get(
+        answer = http_request(
+            "GET",
             f"{api}/repos/{repository}/actions/runs/{run}/approvals",
             headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
             timeout=30,

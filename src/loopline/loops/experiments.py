@@ -22,6 +22,7 @@ from loopline.gates import load_thresholds
 from loopline.instance import Instance
 from loopline.loops.candidates import MAX_RUNS, candidate_of
 from loopline.loops.trained import SWEEP, SWEEP_PARENT, SWEEP_TRIAL
+from loopline.net import http_request
 from loopline.ranking import Candidate
 
 __all__ = [
@@ -313,7 +314,8 @@ def comment_on_pull_request(markdown: str, number: int) -> str:
         )
     api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
     try:
-        answer = httpx.post(
+        answer = http_request(
+            "POST",
             f"{api}/repos/{repository}/issues/{number}/comments",
             json={"body": markdown},
             headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
