@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -245,3 +245,18 @@ def wait_for_samples(project: Path, endpoint: str, count: int, since: float, wor
             return
         assert time.monotonic() < deadline, f"only {written} of {count} samples were written"
         time.sleep(0.2)
+
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
+    """Call ``condition`` until it returns something true and return that; after ``timeout`` seconds the
+    test fails with ``what`` (what never happened)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(every)
+    return value

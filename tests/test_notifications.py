@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ import loopline
 from loopline.config import EVENT_KINDS, load_config
 from loopline.errors import ConfigError
 from loopline.events import EVENT_TYPES
-from tests.helpers import cli, commit_all
+from tests.helpers import cli, commit_all, wait_until
 
 SECRET = "a-signing-key-of-some-length"
 
@@ -41,10 +40,7 @@ class Receiver:
         return [r for r in self.requests if r["path"] == path and r["status"] == 200]
 
     def wait_for(self, path: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.taken(path)) < count:
-            assert time.monotonic() < deadline, f"{path} took {len(self.taken(path))} of {count} events"
-            time.sleep(0.05)
+        wait_until(lambda: len(self.taken(path)) >= count, timeout, f"{path} never took {count} events", 0.05)
         return self.taken(path)
 
 
@@ -176,10 +172,9 @@ def test_an_event_refused_every_time_is_kept_as_failed_and_sent_again_by_hand(
 
     # The webhook that answers goes on regardless of the one that does not.
     assert len(receiver.wait_for("/up", 2)) == 2
-    deadline = time.monotonic() + 60
-    while len(loopline.notifications_failed(project=project)) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: len(loopline.notifications_failed(project=project)) >= 2, 60, "two failed deliveries", 0.05
+    )
     listed = cli(capsys, "notifications", "failed", "--project", str(project), "--json")
     assert listed.exit_code == 1
     failed = listed.json()["failed"]
@@ -257,10 +252,7 @@ def test_a_missing_signing_key_keeps_the_event_as_failed_naming_the_variable(
     hook = {"url": f"{receiver.url}/signed", "secret_env": "NOT_SET_HERE", "events": ["user-added"]}
     _configure(project, webhooks={"signed": hook}, attempts=1)
     _add_users(project, "ann")
-    deadline = time.monotonic() + 60
-    while not (failed := loopline.notifications_failed(project=project)):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    failed = wait_until(lambda: loopline.notifications_failed(project=project), 60, "a failed delivery", 0.05)
     assert "NOT_SET_HERE" in failed[0].error and receiver.requests == []
 
 

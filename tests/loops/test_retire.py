@@ -15,7 +15,7 @@ import loopline
 from loopline.errors import ApprovalNeeded, NotFound, Refused, UsageError
 from loopline.instance import Instance
 from loopline.serving.stats import window_stats
-from tests.helpers import cli, edit_yaml, heldout_request, system_key
+from tests.helpers import cli, edit_yaml, heldout_request, system_key, wait_until
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -36,10 +36,13 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         # The server follows the routing table within a second: until then A may still answer.
         commit = "loopline-git-commit"
-        deadline = time.monotonic() + 10
-        while httpx.post(url, content=heldout_request(project, 2), headers=headers).headers[commit] != b:
-            assert time.monotonic() < deadline, "the server never followed the release to B"
-            time.sleep(0.1)
+        wait_until(
+            lambda: (
+                httpx.post(url, content=heldout_request(project, 2), headers=headers).headers[commit] == b
+            ),
+            10,
+            "the server never followed the release to B",
+        )
         for _ in range(5):
             answer = httpx.post(url, content=heldout_request(project, 2), headers=headers)
             assert answer.status_code == 200 and answer.headers[commit] == b
@@ -48,10 +51,12 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
             d.name for d in loopline.get_endpoint("proj", project=project).deployments if d.git_commit == b
         )
         db = Instance.open(project).db
-        deadline = time.monotonic() + 30
-        while window_stats(db, "prod", "proj", serving, time.time() - 600).requests < 5:
-            assert time.monotonic() < deadline, "the server's statistics never showed the 5 requests"
-            time.sleep(0.2)
+        wait_until(
+            lambda: window_stats(db, "prod", "proj", serving, time.time() - 600).requests >= 5,
+            30,
+            "the server's statistics never showed the 5 requests",
+            every=0.2,
+        )
 
         with pytest.raises(UsageError, match="--reason"):
             loopline.retire_endpoint("proj", reason=" ", project=project)
@@ -69,10 +74,11 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
         assert done.exit_code == 0, done.stderr
         retired = done.json()
 
-        deadline = time.monotonic() + 10  # the server follows the routing table within a second
-        while httpx.post(url, content=heldout_request(project, 2), headers=headers).status_code != 404:
-            assert time.monotonic() < deadline, "the retired endpoint still answers"
-            time.sleep(0.1)
+        wait_until(  # the server follows the routing table within a second
+            lambda: httpx.post(url, content=heldout_request(project, 2), headers=headers).status_code == 404,
+            10,
+            "the retired endpoint still answers",
+        )
 
     evidence = retired["evidence"]
     deployments = {d["git_commit"]: d for d in evidence["deployments"]}
