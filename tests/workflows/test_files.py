@@ -156,8 +156,14 @@ def test_a_project_in_a_folder_of_a_repository_has_its_workflows_at_the_top_and_
         assert document["defaults"] == {"run": {"working-directory": "ml/churn"}}
         assert document["name"] == f"churn {original['name']}"
         assert document["jobs"].keys() == original["jobs"].keys()
-        for job in document["jobs"].values():
-            assert not job.get("concurrency") or job["concurrency"]["group"].startswith("loopline-churn-")
+        groups = [document.get("concurrency"), *(job.get("concurrency") for job in document["jobs"].values())]
+        for group in filter(None, groups):  # two projects' runs never cancel or queue behind each other
+            assert group["group"].startswith("churn-"), group
+    ci = yaml.load(
+        (top / ".github" / "workflows" / "churn-python-ci.yml").read_text(), Loader=yaml.BaseLoader
+    )
+    paths = ["ml/churn/**", ".github/workflows/churn-python-ci.yml"]
+    assert ci["on"] == {"pull_request": {"paths": paths}, "push": {"paths": paths}}
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     assert config["registry"]["attestation"]["workflow"] == ".github/workflows/churn-inner-loop.yml"
     linted = subprocess.run(

@@ -69,17 +69,23 @@ def workflow_files(layout: WorkflowLayout) -> dict[Path, bytes]:
     files = {}
     for name, content in render_templates("workflows", {}).items():
         if layout.folder:
-            content = _in_folder(content.decode(), layout).encode()
+            content = _in_folder(content.decode(), layout, name).encode()
         files[layout.path(name)] = content
     return files
 
 
-def _in_folder(text: str, layout: WorkflowLayout) -> str:
-    """A workflow file made for a project in a folder of its repository."""
+def _in_folder(text: str, layout: WorkflowLayout, name: str) -> str:
+    """The workflow file ``name`` made for a project in a folder of its repository: its steps run in that
+    folder, its name and concurrency groups are the project's, and Python CI runs only for changes there."""
     defaults = f"defaults:\n  run:\n    working-directory: {layout.folder}\n\njobs:\n"
     text = text.replace("\njobs:\n", f"\n{defaults}", 1)
     text = text.replace("\nname: ", f"\nname: {layout.project} ", 1)
-    return text.replace("group: loopline-", f"group: loopline-{layout.project}-")
+    text = text.replace("group: ", f"group: {layout.project}-")
+    if name.endswith("python-ci.yml"):
+        own = layout.path(name).relative_to(layout.workspace).as_posix()
+        paths = f'    paths: ["{layout.folder}/**", "{own}"]\n'
+        text = text.replace("  pull_request:\n  push:\n", f"  pull_request:\n{paths}  push:\n{paths}", 1)
+    return text
 
 
 def relative_to(root: Path, path: Path) -> str:
