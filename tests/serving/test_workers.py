@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 import loopline
 from tests.helpers import input_example, wait_until
-from tests.servers import Server
+from tests.servers import Server, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
@@ -85,3 +86,30 @@ def test_two_workers_share_connections_and_a_killed_one_is_replaced(served_proje
         while f"{replacement:x}" not in answered(server):  # once it answers, connections reach it again
             assert time.monotonic() < deadline, "no connection reached the replacement worker"
             assert score().status_code == 200
+
+
+def test_one_worker_sizes_its_thread_pools_to_the_cores_it_may_use(
+    served_project: Path, tmp_path: Path
+) -> None:
+    """Held to one core (as a container's CPU limit or `taskset` holds it), a single-process server starts
+    OpenMP and BLAS with one thread, not one per core of the machine."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    errors = tmp_path / "serve.err"
+    script = Path(sys.executable).with_name("loopline")
+    argv = [str(script), "serve", "-C", str(served_project), "-w", "dev", "--port", str(free_port())]
+    with errors.open("wb") as err:
+        child = subprocess.Popen(
+            argv, stderr=err, stdout=subprocess.DEVNULL, env=env,
+            preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+        )  # fmt: skip
+    try:
+        wait_until(
+            lambda: "thread pools:" in errors.read_text(), 60, f"no thread pools logged: {errors.read_text()}"
+        )
+        assert (
+            "thread pools: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1" in errors.read_text()
+        )
+    finally:
+        child.terminate()
+        child.wait(timeout=30)

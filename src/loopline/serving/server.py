@@ -214,6 +214,11 @@ def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> 
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     if workers == 1:
+        # Before any numerical library loads (none has yet): within a container's CPU limit, which OpenMP
+        # and BLAS do not see, they would start a thread per core of the whole machine.
+        threads = thread_share(1)
+        os.environ.update(threads)
+        log.info("thread pools: %s", " ".join(f"{k}={v}" for k, v in threads.items()))
         run_worker(project, workspace, bind(host, port, reuse_port=False))
         return
     sockets = [bind(host, port, reuse_port=True) for _ in range(workers)]
