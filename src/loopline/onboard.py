@@ -213,6 +213,8 @@ def _config_text(
     ]
     if run.experiment and run.experiment != "Default":
         lines.append(f"  experiment: {_scalar(run.experiment)}   # the one the script sets")
+    if attested:  # in a folder of a larger repository: commits that change nothing here train nothing
+        lines.append('  paths: ["."]   # add shared code the training imports')
     lines += ["", "gate:", f"  file: {gate_file}", ""]
     if attested:  # a project in a folder of its repository: its workflows are at the top, named after it
         lines += ["registry:", "  attestation:", f"    workflow: {attested}", ""]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import loopline
 from loopline.errors import Forbidden, Unauthenticated
@@ -252,6 +253,15 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     # Running it again registers nothing new.
     again = cli_process("inner-loop", "--json", cwd=clone, env=env)
     assert again.exit_code == 0 and not again.json()["created"], again.stderr
+
+    # A commit that changed none of training.paths takes the version before it: nothing is trained.
+    config = yaml.safe_load((clone / "loopline.yaml").read_text())
+    edit_yaml(clone / "loopline.yaml", training={**config["training"], "paths": ["train.py", "params.yaml"]})
+    commit_all(clone, "Only the configuration")
+    same = cli_process("inner-loop", "--json", cwd=clone, env=env)
+    assert same.exit_code == 0, same.stderr
+    assert not same.json()["created"] and same.json()["git_commit"] == result["git_commit"]
+    assert "changed nothing in train.py, params.yaml (training.paths)" in same.json()["message"]
 
     # CI: the inner-loop workflow file, with only LOOPLINE_URL and LOOPLINE_TOKEN as its secrets.
     edit_yaml(clone / "params.yaml", C=0.5)

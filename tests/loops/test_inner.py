@@ -281,3 +281,36 @@ def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> Non
     ):
         loopline.inner_loop(project)
     assert versions(project, "dev") == []
+
+
+def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_before_it(tmp_path: Path) -> None:
+    """A project in a folder of a larger repository (init writes training.paths: ["."] there): a merge
+    that changed only other folders trains nothing; one that changed the project trains."""
+    top = tmp_path / "company"
+    (top / "services").mkdir(parents=True)
+    (top / "services" / "app.py").write_text("print('api')\n")
+    git(top, "init", "--quiet")
+    commit_all(top, "Our services")
+    project = loopline.init(top / "ml" / "churn", "simple").path
+    assert load_config(project).config.training.paths == ["."]
+    loopline.up(project)
+    first = commit_all(top, "Churn model")
+    made = loopline.inner_loop(project)
+    assert made.created and made.git_commit == first
+
+    (top / "services" / "app.py").write_text("print('api v2')\n")
+    commit_all(top, "A change to the services only")
+    same = loopline.inner_loop(project)
+    assert not same.created and not same.trained and same.git_commit == first
+    assert (same.dev.version, same.shared.version) == (made.dev.version, made.shared.version)
+    assert "changed nothing in ml/churn (training.paths)" in same.message
+    assert [m.version for m in loopline.status(project).models if m.workspace == "dev"] == [1]
+
+    (project / "params.yaml").write_text((project / "params.yaml").read_text().replace("C: 1.0", "C: 0.5"))
+    commit_all(top, "A change to the model")
+    assert loopline.inner_loop(project).created
+
+    edit_yaml(project / "loopline.yaml", training={"command": "python train.py", "paths": ["../../.."]})
+    commit_all(top, "A path outside the repository")
+    with pytest.raises(ConfigError, match=r"training\.paths: '\.\./\.\./\.\.' is outside the repository"):
+        loopline.inner_loop(project)

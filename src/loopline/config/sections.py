@@ -69,6 +69,13 @@ class TrainingConfig(_Strict):
     command: str = Field("python train.py", description="Training entry point, run in the project root.")
     experiment: str | None = Field(None, description="MLflow experiment in dev; default: the project.")
     timeout_seconds: float = Field(3600, gt=0, description="Kill training after this long.")
+    paths: list[str] | None = Field(
+        None,
+        description="Paths, relative to the project, whose changes make a new model (for a project in a "
+        'folder of a larger repository: ["."], and any shared code it imports). A commit that changed none '
+        "of them since its newest ancestor with a version takes that version and trains nothing. Default: "
+        "every commit trains.",
+    )
 
 
 class GateConfig(_Strict):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from loopline import audit, failpoints, registry
+from loopline import audit, catalog, failpoints, registry
 from loopline.attestation import Attestation, AttestationRefused, verify
 from loopline.compute.ray_jobs import run_on_ray
 from loopline.compute.targets import RayTarget, resolve
@@ -26,7 +26,7 @@ from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, Refused, TrainingFailed
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
-from loopline.git import CommitIdentity, commit_identity, github_repository
+from loopline.git import CommitIdentity, ancestors, commit_identity, github_repository, run_git, toplevel
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
@@ -43,6 +43,7 @@ __all__ = [
     "run_inner_loop",
     "run_tags",
     "train",
+    "unchanged",
 ]
 
 DEV = "dev"
@@ -119,6 +120,7 @@ def run_inner_loop(
     instance.db.require_current(instance.root)
     target = resolve(instance.settings.config.compute, compute)
     name = model or instance.settings.config.model.name
+    here = identity is None  # the working tree's commit, not a run made on another machine
     identity = identity or commit_identity(instance.root)
     report.step(
         f"commit {identity.commit[:12]} on {identity.branch}" + (" (dirty)" if identity.dirty else "")
@@ -128,6 +130,11 @@ def run_inner_loop(
         refuse(
             instance, name, identity, DirtyWorkingTree(files=shown), dirty_files=list(identity.dirty_files)
         )
+    paths = instance.settings.config.training.paths
+    if here and paths and not identity.dirty:
+        versions = catalog.list_versions(instance.db, name=name)
+        if (same := unchanged(instance.root, name, identity, paths, versions)) is not None:
+            return same
     attested = _attested(instance, name, identity, attestation)
     if attested is not None:
         report.step(f"attested by {attested.workflow} (run {attested.run_id})")
@@ -234,6 +241,60 @@ def _locked(
         message=f"registered {name} from {identity.commit[:7]}: dev v{dev.version}, "
         f"registry v{shared.version}",
     )
+
+
+def unchanged(
+    root: Path, name: str, identity: CommitIdentity, paths: list[str], versions: list[ModelVersionInfo]
+) -> InnerLoopResult | None:
+    """The result for a commit that changed none of ``paths`` since its newest ancestor with a version of
+    ``name`` among ``versions`` (dev's and the registry's): that version, nothing trained. None when the
+    commit has a version of its own, or changed one of them."""
+    top = toplevel(root) or root
+    named = _in_repository(root, top, paths)
+    clean = [v for v in versions if v.name == name and v.diff_digest is None]
+    shared = {v.git_commit for v in clean if v.workspace == SHARED}
+    if identity.commit in shared:
+        return None
+    ancestor = next((a for a in ancestors(root, identity.commit) if a in shared), None)
+    if ancestor is None or run_git(top, "diff", "--name-only", ancestor, identity.commit, "--", *named):
+        return None
+    newest = {
+        workspace: max(
+            (v for v in clean if v.workspace == workspace and v.git_commit == ancestor),
+            key=lambda v: v.version,
+            default=None,
+        )
+        for workspace in (DEV, SHARED)
+    }
+    dev, registered = newest[DEV], newest[SHARED]
+    if dev is None or registered is None:
+        return None
+    return _result(
+        name,
+        replace(identity, commit=ancestor),
+        dev,
+        registered,
+        created=False,
+        trained=False,
+        gate=None,
+        message=f"{identity.commit[:7]} changed nothing in {', '.join(named)} (training.paths) since "
+        f"{ancestor[:7]}, whose model is dev v{dev.version}, registry v{registered.version}; nothing to "
+        "train",
+    )
+
+
+def _in_repository(root: Path, top: Path, paths: list[str]) -> list[str]:
+    """``paths`` (relative to the project at ``root``) as the repository at ``top`` names them
+    (``ml/churn``); a configuration error for one outside it."""
+    named = []
+    for path in paths:
+        try:
+            named.append((root / path).resolve().relative_to(top).as_posix())
+        except ValueError:
+            raise ConfigError(
+                f"training.paths: '{path}' is outside the repository at {top}; name folders inside it"
+            ) from None
+    return named
 
 
 def already_registered(

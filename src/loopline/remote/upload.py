@@ -107,19 +107,24 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def _registered(client: Client, instance: Any, model: str | None, identity: Any) -> Any:
-    """The "nothing to do" result when dev and the registry already have this commit (and diff)."""
+    """The "nothing to do" result when dev and the registry already have this commit (and diff), or when
+    the commit changed none of ``training.paths`` since a commit they have."""
     from loopline.api import status
     from loopline.domain import SHARED
-    from loopline.loops.inner import DEV, already_registered
+    from loopline.loops.inner import DEV, already_registered, unchanged
 
     name = model or instance.settings.config.model.name
+    models = [m for m in client.call(status).models if m.name == name]
     found = {
         m.workspace: m
-        for m in client.call(status).models
-        if m.name == name and m.git_commit == identity.commit and m.diff_digest == identity.diff_digest
+        for m in models
+        if m.git_commit == identity.commit and m.diff_digest == identity.diff_digest
     }
     if DEV in found and SHARED in found:
         return already_registered(name, identity, found[DEV], found[SHARED])
+    paths = instance.settings.config.training.paths
+    if paths and not identity.dirty:
+        return unchanged(instance.root, name, identity, paths, models)
     return None
 
 
