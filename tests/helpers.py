@@ -30,6 +30,16 @@ def commit_all(path: Path, message: str) -> str:
     return git(path, "rev-parse", "HEAD")
 
 
+def company_repository(tmp_path: Path) -> Path:
+    """A larger repository (a services folder, committed) for a project made in a folder of it."""
+    top = tmp_path / "company"
+    (top / "services").mkdir(parents=True)
+    (top / "services" / "app.py").write_text("print('api')\n")
+    git(top, "init", "--quiet")
+    commit_all(top, "Our services")
+    return top
+
+
 def edit_yaml(path: Path, **changes: Any) -> None:
     """Set top-level keys of a YAML file."""
     data = yaml.safe_load(path.read_text()) or {}

@@ -16,7 +16,7 @@ from loopline.config import load_config
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
-from tests.helpers import cli_process, commit_all, edit_yaml, git, set_gate
+from tests.helpers import cli_process, commit_all, company_repository, edit_yaml, git, set_gate
 
 pytestmark = pytest.mark.slow
 
@@ -286,11 +286,7 @@ def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> Non
 def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_before_it(tmp_path: Path) -> None:
     """A project in a folder of a larger repository (init writes training.paths: ["."] there): a merge
     that changed only other folders trains nothing; one that changed the project trains."""
-    top = tmp_path / "company"
-    (top / "services").mkdir(parents=True)
-    (top / "services" / "app.py").write_text("print('api')\n")
-    git(top, "init", "--quiet")
-    commit_all(top, "Our services")
+    top = company_repository(tmp_path)
     project = loopline.init(top / "ml" / "churn", "simple").path
     assert load_config(project).config.training.paths == ["."]
     loopline.up(project)

@@ -16,7 +16,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, Refused, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, mlflow_client, use_script
+from tests.helpers import commit_all, company_repository, edit_yaml, git, mlflow_client, use_script
 
 pytestmark = pytest.mark.slow
 
@@ -232,11 +232,7 @@ def test_a_parameters_file_that_is_not_yaml_is_refused_with_its_line_and_left_as
 def test_parallel_trials_of_a_project_in_a_folder_of_its_repository_train_in_that_folder(
     tmp_path: Path,
 ) -> None:
-    top = tmp_path / "company"
-    (top / "services").mkdir(parents=True)
-    (top / "services" / "app.py").write_text("print('api')\n")
-    git(top, "init", "--quiet")
-    commit_all(top, "Our services")
+    top = company_repository(tmp_path)
     project = loopline.init(top / "ml" / "churn", "simple").path
     loopline.up(project)
     edit_yaml(project / "loopline.yaml", sweep={**SPACE, "trials": 2})

@@ -11,7 +11,7 @@ import pytest
 import loopline
 from loopline.errors import Refused, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all, git
+from tests.helpers import cli, commit_all, company_repository
 
 WORKFLOWS = [
     "inner-loop.yml",
@@ -135,11 +135,7 @@ def test_a_project_in_a_folder_of_a_repository_has_its_workflows_at_the_top_and_
     named after it, running in its folder; the local runner runs them the same way."""
     import yaml
 
-    top = tmp_path / "company"
-    (top / "services").mkdir(parents=True)
-    (top / "services" / "app.py").write_text("print('api')\n")
-    git(top, "init", "--quiet")
-    commit_all(top, "Our services")
+    top = company_repository(tmp_path)
     result = loopline.init(top / "ml" / "churn", "simple")
     project = result.path
     assert not (project / ".github").exists()
