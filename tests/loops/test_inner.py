@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -306,7 +307,8 @@ def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_befor
     commit_all(top, "A change to the model")
     assert loopline.inner_loop(project).created
 
-    edit_yaml(project / "loopline.yaml", training={"command": "python train.py", "paths": ["../../.."]})
-    commit_all(top, "A path outside the repository")
-    with pytest.raises(ConfigError, match=r"training\.paths: '\.\./\.\./\.\.' is outside the repository"):
-        loopline.inner_loop(project)
+    for path, message in (("../../..", "is outside the repository"), ("featurs", "does not exist in")):
+        edit_yaml(project / "loopline.yaml", training={"command": "python train.py", "paths": [".", path]})
+        commit_all(top, "A wrong path")
+        with pytest.raises(ConfigError, match=rf"training\.paths: '{re.escape(path)}' {message}"):
+            loopline.inner_loop(project)

@@ -285,7 +285,7 @@ def unchanged(
 
 def _in_repository(root: Path, top: Path, paths: list[str]) -> list[str]:
     """``paths`` (relative to the project at ``root``) as the repository at ``top`` names them
-    (``ml/churn``); a configuration error for one outside it."""
+    (``ml/churn``); a configuration error for one outside it or missing."""
     named = []
     for path in paths:
         try:
@@ -294,6 +294,8 @@ def _in_repository(root: Path, top: Path, paths: list[str]) -> list[str]:
             raise ConfigError(
                 f"training.paths: '{path}' is outside the repository at {top}; name folders inside it"
             ) from None
+        if not (root / path).exists():  # a misspelt path would never count as changed
+            raise ConfigError(f"training.paths: '{path}' does not exist in {root}; fix or remove it")
     return named
 
 

@@ -218,7 +218,7 @@ def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> 
         # and BLAS do not see, they would start a thread per core of the whole machine.
         threads = thread_share(1)
         os.environ.update(threads)
-        log.info("thread pools: %s", " ".join(f"{k}={v}" for k, v in threads.items()))
+        log.info("thread pools: %s", _listed(threads))
         run_worker(project, workspace, bind(host, port, reuse_port=False))
         return
     sockets = [bind(host, port, reuse_port=True) for _ in range(workers)]
@@ -246,6 +246,10 @@ def thread_share(workers: int) -> dict[str, str]:
     return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
 
 
+def _listed(variables: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in variables.items())
+
+
 class _Supervisor:
     """Keeps one worker per listening socket, and new connections on the workers that are up.
 
@@ -269,7 +273,7 @@ class _Supervisor:
         self.selector = selectors.DefaultSelector()
         self.stopping = False
         self.threads = thread_share(len(sockets))
-        log.info("each worker's thread pools: %s", " ".join(f"{k}={v}" for k, v in self.threads.items()))
+        log.info("each worker's thread pools: %s", _listed(self.threads))
 
     def run(self) -> None:
         def stop(_signum: int, _frame: object) -> None:
