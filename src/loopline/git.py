@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopline.errors import InvalidReference, NotAGitRepository, Refused, StoreUnavailable
+from loopline.errors import ConfigError, InvalidReference, NotAGitRepository, Refused, StoreUnavailable
 
 __all__ = [
     "CommitIdentity",
@@ -17,6 +18,7 @@ __all__ = [
     "commit_url",
     "github_repository",
     "is_git_repo",
+    "repository_paths",
     "require_commit",
     "resolve_commit",
     "run_git",
@@ -72,8 +74,26 @@ def is_git_repo(root: Path) -> bool:
         return False
 
 
-def commit_identity(root: Path) -> CommitIdentity:
-    """The HEAD commit, branch, dirty files and (when dirty) a digest of the changes of ``root``."""
+def repository_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """``paths`` (relative to the project at ``root``) as its repository names them (``ml/churn``); a
+    configuration error for one outside the repository or missing (a misspelt path would never count)."""
+    top = toplevel(root) or root
+    named = []
+    for path in paths:
+        try:
+            named.append((root / path).resolve().relative_to(top).as_posix())
+        except ValueError:
+            raise ConfigError(
+                f"training.paths: '{path}' is outside the repository at {top}; name folders inside it"
+            ) from None
+        if not (root / path).exists():
+            raise ConfigError(f"training.paths: '{path}' does not exist in {root}; fix or remove it")
+    return named
+
+
+def commit_identity(root: Path, paths: Sequence[str] | None = None) -> CommitIdentity:
+    """The HEAD commit, branch, dirty files and (when dirty) a digest of the changes of ``root``; with
+    ``paths`` (as the repository names them), of those paths only."""
     if not is_git_repo(root):
         raise NotAGitRepository(path=root)
     try:
@@ -84,13 +104,14 @@ def commit_identity(root: Path) -> CommitIdentity:
             "(git add -A && git commit -m 'first model')"
         ) from None
     branch = _branch(root)
-    status = run_git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+    where, only = (root, []) if paths is None else (toplevel(root) or root, ["--", *paths])
+    status = run_git(where, "status", "--porcelain=v1", "-z", "--untracked-files=all", *only)
     dirty = tuple(sorted(entry[3:] for entry in status.split("\0") if len(entry) > 3))
     return CommitIdentity(
         commit=commit,
         branch=branch,
         dirty_files=dirty,
-        diff_digest=_diff_digest(root, dirty) if dirty else None,
+        diff_digest=_diff_digest(where, dirty, only) if dirty else None,
     )
 
 
@@ -102,11 +123,12 @@ def _branch(root: Path) -> str:
     return name if name != "HEAD" else "(detached)"
 
 
-def _diff_digest(root: Path, dirty: tuple[str, ...]) -> str:
-    """sha256 over the tracked diff against HEAD and the contents of untracked files."""
+def _diff_digest(root: Path, dirty: tuple[str, ...], only: list[str]) -> str:
+    """sha256 over the tracked diff against HEAD and the contents of untracked files (of ``only``, a
+    pathspec, when given)."""
     digest = hashlib.sha256()
-    digest.update(run_git(root, "diff", "HEAD", "--binary").encode())
-    untracked = run_git(root, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    digest.update(run_git(root, "diff", "HEAD", "--binary", *only).encode())
+    untracked = run_git(root, "ls-files", "--others", "--exclude-standard", "-z", *only).split("\0")
     for name in sorted(filter(None, untracked)):
         digest.update(name.encode() + b"\0")
         path = root / name

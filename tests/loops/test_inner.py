@@ -302,6 +302,13 @@ def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_befor
     assert (same.dev.version, same.shared.version) == (made.dev.version, made.shared.version)
     assert "changed nothing in ml/churn (training.paths)" in same.message
     assert [m.version for m in loopline.status(project).models if m.workspace == "dev"] == [1]
+    # Work in progress elsewhere in the repository is not the model's: only the project's is refused.
+    (top / "services" / "app.py").write_text("print('api v3, not committed')\n")
+    assert loopline.inner_loop(project).git_commit == first
+    (project / "params.yaml").write_text((project / "params.yaml").read_text() + "# not committed\n")
+    with pytest.raises(DirtyWorkingTree, match=r"ml/churn/params\.yaml"):
+        loopline.inner_loop(project)
+    git(top, "checkout", "--", ".")
 
     (project / "params.yaml").write_text((project / "params.yaml").read_text().replace("C: 1.0", "C: 0.5"))
     commit_all(top, "A change to the model")

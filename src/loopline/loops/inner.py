@@ -26,7 +26,15 @@ from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, Refused, TrainingFailed
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
-from loopline.git import CommitIdentity, ancestors, commit_identity, github_repository, run_git, toplevel
+from loopline.git import (
+    CommitIdentity,
+    ancestors,
+    commit_identity,
+    github_repository,
+    repository_paths,
+    run_git,
+    toplevel,
+)
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
@@ -39,6 +47,7 @@ __all__ = [
     "Trained",
     "Trainer",
     "already_registered",
+    "project_identity",
     "refuse",
     "run_inner_loop",
     "run_tags",
@@ -121,7 +130,7 @@ def run_inner_loop(
     target = resolve(instance.settings.config.compute, compute)
     name = model or instance.settings.config.model.name
     here = identity is None  # the working tree's commit, not a run made on another machine
-    identity = identity or commit_identity(instance.root)
+    identity = identity or project_identity(instance)
     report.step(
         f"commit {identity.commit[:12]} on {identity.branch}" + (" (dirty)" if identity.dirty else "")
     )
@@ -243,6 +252,13 @@ def _locked(
     )
 
 
+def project_identity(instance: Instance) -> CommitIdentity:
+    """The working tree's commit: dirty files and their digest only within ``training.paths`` when set
+    (what the model is made of), else anywhere in the repository."""
+    paths = instance.settings.config.training.paths
+    return commit_identity(instance.root, repository_paths(instance.root, paths) if paths else None)
+
+
 def unchanged(
     root: Path, name: str, identity: CommitIdentity, paths: list[str], versions: list[ModelVersionInfo]
 ) -> InnerLoopResult | None:
@@ -250,7 +266,7 @@ def unchanged(
     ``name`` among ``versions`` (dev's and the registry's): that version, nothing trained. None when the
     commit has a version of its own, or changed one of them."""
     top = toplevel(root) or root
-    named = _in_repository(root, top, paths)
+    named = repository_paths(root, paths)
     clean = [v for v in versions if v.name == name and v.diff_digest is None]
     shared = {v.git_commit for v in clean if v.workspace == SHARED}
     if identity.commit in shared:
@@ -281,22 +297,6 @@ def unchanged(
         f"{ancestor[:7]}, whose model is dev v{dev.version}, registry v{registered.version}; nothing to "
         "train",
     )
-
-
-def _in_repository(root: Path, top: Path, paths: list[str]) -> list[str]:
-    """``paths`` (relative to the project at ``root``) as the repository at ``top`` names them
-    (``ml/churn``); a configuration error for one outside it or missing."""
-    named = []
-    for path in paths:
-        try:
-            named.append((root / path).resolve().relative_to(top).as_posix())
-        except ValueError:
-            raise ConfigError(
-                f"training.paths: '{path}' is outside the repository at {top}; name folders inside it"
-            ) from None
-        if not (root / path).exists():  # a misspelt path would never count as changed
-            raise ConfigError(f"training.paths: '{path}' does not exist in {root}; fix or remove it")
-    return named
 
 
 def already_registered(

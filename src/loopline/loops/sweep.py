@@ -524,9 +524,8 @@ def run_sweep(
     _optuna()
     if restore_params_file(instance):
         report.step(f"put back {config.params_file}, which a killed sweep had left with a trial's values")
-    from loopline.git import commit_identity
 
-    identity = commit_identity(instance.root)
+    identity = inner.project_identity(instance)
     if parallel > 1 and identity.dirty:
         raise UsageError(
             "parallel trials train copies of the commit, so they cannot sweep uncommitted changes"

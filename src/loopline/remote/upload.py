@@ -131,9 +131,8 @@ def _registered(client: Client, instance: Any, model: str | None, identity: Any)
 def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
     from loopline.compute.targets import resolve
-    from loopline.git import commit_identity
     from loopline.instance import Instance
-    from loopline.loops.inner import DEV, train
+    from loopline.loops.inner import DEV, project_identity, train
     from loopline.mlflow_store import WorkspaceStore
     from loopline.operations import operations
     from loopline.progress import NullReporter
@@ -141,7 +140,7 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
 
     instance = Instance.open(arguments.get("project"))
     report = arguments.get("reporter") or NullReporter()
-    identity = commit_identity(instance.root)
+    identity = project_identity(instance)
     if identity.dirty and not arguments.get("allow_dirty", False):
         raise DirtyWorkingTree(files=", ".join(identity.dirty_files[:5]))
     done = _registered(client, instance, arguments.get("model"), identity)
