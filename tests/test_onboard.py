@@ -150,3 +150,4 @@ def test_a_project_in_a_folder_of_the_repository_gets_its_workflows_at_the_top(t
     assert inner["defaults"] == {"run": {"working-directory": "ml/churn"}}
     config = yaml.safe_load((top / "ml" / "churn" / "loopline.yaml").read_text())
     assert config["registry"] == {"attestation": {"workflow": ".github/workflows/churn-inner-loop.yml"}}
+    assert config["training"]["paths"] == ["."]
