@@ -214,10 +214,15 @@ def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> 
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     if workers == 1:
-        # Before any numerical library loads (none has yet): within a container's CPU limit, which OpenMP
-        # and BLAS do not see, they would start a thread per core of the whole machine.
+        # Within a container's CPU limit, which OpenMP and BLAS do not see, they would start a thread per
+        # core of the whole machine. OpenMP reads its variable when it loads, later; counting the cores
+        # (joblib) has loaded numpy's BLAS already, so that one is limited where it is.
         threads = thread_share(1)
         os.environ.update(threads)
+        from threadpoolctl import threadpool_limits
+
+        if threads["OPENBLAS_NUM_THREADS"].isdigit():
+            threadpool_limits(int(threads["OPENBLAS_NUM_THREADS"]), user_api="blas")
         log.info("thread pools: %s", _listed(threads))
         run_worker(project, workspace, bind(host, port, reuse_port=False))
         return
