@@ -53,6 +53,7 @@ __all__ = [
     "run_tags",
     "train",
     "unchanged",
+    "watched_paths",
 ]
 
 DEV = "dev"
@@ -129,8 +130,9 @@ def run_inner_loop(
     instance.db.require_current(instance.root)
     target = resolve(instance.settings.config.compute, compute)
     name = model or instance.settings.config.model.name
-    here = identity is None  # the working tree's commit, not a run made on another machine
-    identity = identity or project_identity(instance)
+    # The working tree's commit (not a run made on another machine), and what its model is made of.
+    watched = watched_paths(instance) if identity is None else None
+    identity = identity or commit_identity(instance.root, watched)
     report.step(
         f"commit {identity.commit[:12]} on {identity.branch}" + (" (dirty)" if identity.dirty else "")
     )
@@ -139,10 +141,9 @@ def run_inner_loop(
         refuse(
             instance, name, identity, DirtyWorkingTree(files=shown), dirty_files=list(identity.dirty_files)
         )
-    paths = instance.settings.config.training.paths
-    if here and paths and not identity.dirty:
+    if watched and not identity.dirty:
         versions = catalog.list_versions(instance.db, name=name)
-        if (same := unchanged(instance.root, name, identity, paths, versions)) is not None:
+        if (same := unchanged(instance.root, name, identity, watched, versions)) is not None:
             return same
     attested = _attested(instance, name, identity, attestation)
     if attested is not None:
@@ -252,21 +253,26 @@ def _locked(
     )
 
 
+def watched_paths(instance: Instance) -> list[str] | None:
+    """``training.paths`` as the repository names them (checked), or None when not set."""
+    paths = instance.settings.config.training.paths
+    return repository_paths(instance.root, paths) if paths else None
+
+
 def project_identity(instance: Instance) -> CommitIdentity:
     """The working tree's commit: dirty files and their digest only within ``training.paths`` when set
     (what the model is made of), else anywhere in the repository."""
-    paths = instance.settings.config.training.paths
-    return commit_identity(instance.root, repository_paths(instance.root, paths) if paths else None)
+    return commit_identity(instance.root, watched_paths(instance))
 
 
 def unchanged(
-    root: Path, name: str, identity: CommitIdentity, paths: list[str], versions: list[ModelVersionInfo]
+    root: Path, name: str, identity: CommitIdentity, named: list[str], versions: list[ModelVersionInfo]
 ) -> InnerLoopResult | None:
-    """The result for a commit that changed none of ``paths`` since its newest ancestor with a version of
-    ``name`` among ``versions`` (dev's and the registry's): that version, nothing trained. None when the
-    commit has a version of its own, or changed one of them."""
+    """The result for a commit that changed none of ``named`` (``training.paths`` as the repository names
+    them) since its newest ancestor with a version of ``name`` among ``versions`` (dev's and the
+    registry's): that version, nothing trained. None when the commit has a version of its own, or changed
+    one of them."""
     top = toplevel(root) or root
-    named = repository_paths(root, paths)
     clean = [v for v in versions if v.name == name and v.diff_digest is None]
     shared = {v.git_commit for v in clean if v.workspace == SHARED}
     if identity.commit in shared:

@@ -106,9 +106,11 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _registered(client: Client, instance: Any, model: str | None, identity: Any) -> Any:
+def _registered(
+    client: Client, instance: Any, model: str | None, identity: Any, watched: list[str] | None
+) -> Any:
     """The "nothing to do" result when dev and the registry already have this commit (and diff), or when
-    the commit changed none of ``training.paths`` since a commit they have."""
+    the commit changed none of ``watched`` (``training.paths``) since a commit they have."""
     from loopline.api import status
     from loopline.domain import SHARED
     from loopline.loops.inner import DEV, already_registered, unchanged
@@ -122,17 +124,17 @@ def _registered(client: Client, instance: Any, model: str | None, identity: Any)
     }
     if DEV in found and SHARED in found:
         return already_registered(name, identity, found[DEV], found[SHARED])
-    paths = instance.settings.config.training.paths
-    if paths and not identity.dirty:
-        return unchanged(instance.root, name, identity, paths, models)
+    if watched and not identity.dirty:
+        return unchanged(instance.root, name, identity, watched, models)
     return None
 
 
 def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
     from loopline.compute.targets import resolve
+    from loopline.git import commit_identity
     from loopline.instance import Instance
-    from loopline.loops.inner import DEV, project_identity, train
+    from loopline.loops.inner import DEV, train, watched_paths
     from loopline.mlflow_store import WorkspaceStore
     from loopline.operations import operations
     from loopline.progress import NullReporter
@@ -140,10 +142,11 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
 
     instance = Instance.open(arguments.get("project"))
     report = arguments.get("reporter") or NullReporter()
-    identity = project_identity(instance)
+    watched = watched_paths(instance)
+    identity = commit_identity(instance.root, watched)
     if identity.dirty and not arguments.get("allow_dirty", False):
         raise DirtyWorkingTree(files=", ".join(identity.dirty_files[:5]))
-    done = _registered(client, instance, arguments.get("model"), identity)
+    done = _registered(client, instance, arguments.get("model"), identity, watched)
     if done is not None:
         return done  # a rerun (a retried workflow): training again would only make different bytes
     scratch = instance.settings.state_dir / "scratch"
