@@ -8,12 +8,25 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import yaml
+
+
+@dataclass
+class Steps:
+    """A reporter that keeps what it is told."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def step(self, message: str) -> None:
+        self.seen.append(message)
+
+    def output(self, line: str) -> None:
+        self.seen.append(line)
 
 
 def git(path: Path, *args: str) -> str:

@@ -12,19 +12,28 @@ from pathlib import Path
 from loopline.errors import ConfigError, InvalidReference, NotAGitRepository, Refused, StoreUnavailable
 
 __all__ = [
+    "SHALLOW_HINT",
     "CommitIdentity",
     "ancestors",
     "commit_identity",
     "commit_url",
     "github_repository",
     "is_git_repo",
+    "is_shallow",
     "repository_paths",
     "require_commit",
     "resolve_commit",
     "run_git",
     "toplevel",
+    "unchanged_since",
     "web_url",
 ]
+
+# What to do when a walk through a commit's ancestors stops at a shallow clone's edge.
+SHALLOW_HINT = (
+    "this clone is shallow, so the commit's ancestors are not in it: fetch them (`git fetch --unshallow`, "
+    "or `fetch-depth: 0` for actions/checkout)"
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,21 @@ def ancestors(root: Path, commit: str, limit: int = 1000) -> list[str]:
     except _GitFailed:
         return []
     return listed[1:]
+
+
+def is_shallow(root: Path) -> bool:
+    """True when the repository at ``root`` is a shallow clone (its history stops short)."""
+    return run_git(root, "rev-parse", "--is-shallow-repository", check=False).strip() == "true"
+
+
+def unchanged_since(root: Path, commit: str, candidates: set[str], paths: Sequence[str]) -> str | None:
+    """The newest ancestor of ``commit`` among ``candidates`` when ``commit`` changed none of ``paths``
+    (as the repository names them) since it; else None."""
+    ancestor = next((a for a in ancestors(root, commit) if a in candidates), None)
+    top = toplevel(root) or root
+    if ancestor is None or run_git(top, "diff", "--name-only", ancestor, commit, "--", *paths):
+        return None
+    return ancestor
 
 
 def web_url(root: Path, remote: str = "origin") -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import loopline
@@ -37,19 +37,6 @@ class Team:
                 loopline.create_endpoint(name, workspace, project=self.project)
         if "dev-batch" not in {b.name for b in loopline.list_batch_endpoints(project=self.project)}:
             loopline.create_batch_endpoint("dev-batch", "dev", project=self.project)
-
-
-@dataclass
-class Steps:
-    """A reporter that keeps what it is told."""
-
-    seen: list[str] = field(default_factory=list)
-
-    def step(self, message: str) -> None:
-        self.seen.append(message)
-
-    def output(self, line: str) -> None:
-        self.seen.append(line)
 
 
 def start_team(project: Path, **env: str) -> Iterator[Team]:

@@ -14,8 +14,8 @@ import yaml
 import loopline
 from loopline.errors import Forbidden, Unauthenticated
 from tests.conftest import ProjectFactory
-from tests.control.team import GRANTS, PROD, Steps, Team, start_team
-from tests.helpers import cli_process, commit_all, edit_yaml, git
+from tests.control.team import GRANTS, PROD, Team, start_team
+from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,11 @@ from mlflow import MlflowClient
 import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed
+from loopline.git import commit_identity
+from loopline.loops.inner import unchanged
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
-from tests.helpers import cli_process, commit_all, company_repository, edit_yaml, git, set_gate
+from tests.helpers import Steps, cli_process, commit_all, company_repository, edit_yaml, git, set_gate
 
 pytestmark = pytest.mark.slow
 
@@ -309,6 +311,15 @@ def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_befor
     with pytest.raises(DirtyWorkingTree, match=r"ml/churn/params\.yaml"):
         loopline.inner_loop(project)
     git(top, "checkout", "--", ".")
+    # A shallow clone (actions/checkout fetches one commit unless told otherwise) has no ancestor to
+    # compare with: the model trains, and the run says how to fetch the history.
+    (top / "services" / "app.py").write_text("print('api v4')\n")
+    elsewhere = commit_all(top, "Another change to the services")
+    (top / ".git" / "shallow").write_text(f"{elsewhere}\n")
+    steps, models, identity = Steps(), list(loopline.status(project).models), commit_identity(project)
+    assert unchanged(project, "churn-classifier", identity, ["ml/churn"], models, steps) is None
+    assert any("this clone is shallow" in step and "fetch-depth: 0" in step for step in steps.seen)
+    (top / ".git" / "shallow").unlink()
 
     (project / "params.yaml").write_text((project / "params.yaml").read_text().replace("C: 1.0", "C: 0.5"))
     commit_all(top, "A change to the model")

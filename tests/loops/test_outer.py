@@ -16,7 +16,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, cli_process, commit_all, edit_yaml, git
+from tests.helpers import Steps, cli, cli_process, commit_all, edit_yaml, git
 from tests.servers import Dashboard
 
 pytestmark = pytest.mark.slow
@@ -390,6 +390,40 @@ def test_a_commit_that_only_changes_configuration_releases_its_newest_registered
     released = loopline.outer_loop_prod(project)
     assert released.git_commit == trained and released.endpoint == "churn"
     assert loopline.get_endpoint("churn", project=project).workspace == "prod"
+
+
+def test_a_merge_that_changed_nothing_in_training_paths_is_tested_and_released_as_its_ancestor(
+    trained_project: ProjectFactory,
+) -> None:
+    """The workflows name the commit (`--commit "$GITHUB_SHA"`); in a larger repository most merges do not
+    touch the project, and the inner loop trained nothing for them (training.paths)."""
+    project = trained_project("full")
+    trained = git(project, "rev-parse", "HEAD")
+    training = load_config(project).config.training
+    edit_yaml(project / "loopline.yaml", training={"command": training.command, "paths": ["train.py"]})
+    (project / "NOTES.md").write_text("Only documentation and configuration changed.\n")
+    merged = commit_all(project, "Documentation only")
+    steps = Steps()
+    tested = loopline.outer_loop_test(project, commit=merged[:7], reporter=steps)
+    assert tested.passed and tested.git_commit == trained
+    assert any(
+        step.startswith(f"{merged[:7]} changed nothing in train.py (training.paths) since {trained[:7]}")
+        for step in steps.seen
+    )
+    assert loopline.outer_loop_prod(project, commit=merged).git_commit == trained
+
+    # A commit that changed the model and was never trained has no version, as before.
+    (project / "train.py").write_text((project / "train.py").read_text() + "\n# a change\n")
+    changed = commit_all(project, "A change to the model")
+    with pytest.raises(
+        NotFound, match=rf"commit {changed[:7]} has no version of 'proj-classifier' in shared$"
+    ):
+        loopline.outer_loop_test(project, commit=changed)
+    # A shallow clone (actions/checkout fetches one commit unless told otherwise) holds no ancestor to
+    # compare with: it says how to fetch them instead of "run the inner loop".
+    (project / ".git" / "shallow").write_text(f"{merged}\n")
+    with pytest.raises(NotFound, match=r"this clone is shallow.*fetch-depth: 0"):
+        loopline.outer_loop_test(project, commit=merged)
 
 
 def test_a_release_that_cannot_have_its_endpoint_copies_nothing(trained_project: ProjectFactory) -> None:

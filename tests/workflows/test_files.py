@@ -83,6 +83,29 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_gro
         assert all(job.get("permissions") == wider for job in jobs)
 
 
+def test_the_jobs_that_look_back_through_history_check_out_all_of_it(tmp_path: Path) -> None:
+    """actions/checkout fetches one commit unless told otherwise; the inner loop (training.paths) and the
+    outer loops (a commit without a version takes its ancestor's) compare a commit with its ancestors."""
+    import yaml
+
+    project = loopline.init(tmp_path / "p", "full").path
+    looking_back = set()
+    for name in WORKFLOWS:
+        document = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+        for job_id, job in document["jobs"].items():
+            runs = " ".join(str(step.get("run", "")) for step in job["steps"])
+            checkout = next(
+                step for step in job["steps"] if str(step.get("uses")).startswith("actions/checkout")
+            )
+            full = checkout.get("with", {}).get("fetch-depth") == 0
+            if "loopline inner-loop" in runs or "loopline outer-loop" in runs:
+                looking_back.add(name)
+                assert full, f"{name}: job {job_id}"
+            else:
+                assert not full, f"{name}: job {job_id} needs no history"
+    assert looking_back == {"inner-loop.yml", "outer-loop-test.yml", "outer-loop-prod.yml"}
+
+
 @pytest.mark.parametrize(
     ("tier", "on"),
     [

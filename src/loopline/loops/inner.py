@@ -27,13 +27,13 @@ from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, Refused, 
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
 from loopline.git import (
+    SHALLOW_HINT,
     CommitIdentity,
-    ancestors,
     commit_identity,
     github_repository,
+    is_shallow,
     repository_paths,
-    run_git,
-    toplevel,
+    unchanged_since,
 )
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
@@ -143,7 +143,7 @@ def run_inner_loop(
         )
     if watched and not identity.dirty:
         versions = catalog.list_versions(instance.db, name=name)
-        if (same := unchanged(instance.root, name, identity, watched, versions)) is not None:
+        if (same := unchanged(instance.root, name, identity, watched, versions, report)) is not None:
             return same
     attested = _attested(instance, name, identity, attestation)
     if attested is not None:
@@ -266,19 +266,25 @@ def project_identity(instance: Instance) -> CommitIdentity:
 
 
 def unchanged(
-    root: Path, name: str, identity: CommitIdentity, named: list[str], versions: list[ModelVersionInfo]
+    root: Path,
+    name: str,
+    identity: CommitIdentity,
+    named: list[str],
+    versions: list[ModelVersionInfo],
+    reporter: Reporter | None = None,
 ) -> InnerLoopResult | None:
     """The result for a commit that changed none of ``named`` (``training.paths`` as the repository names
     them) since its newest ancestor with a version of ``name`` among ``versions`` (dev's and the
     registry's): that version, nothing trained. None when the commit has a version of its own, or changed
     one of them."""
-    top = toplevel(root) or root
     clean = [v for v in versions if v.name == name and v.diff_digest is None]
     shared = {v.git_commit for v in clean if v.workspace == SHARED}
     if identity.commit in shared:
         return None
-    ancestor = next((a for a in ancestors(root, identity.commit) if a in shared), None)
-    if ancestor is None or run_git(top, "diff", "--name-only", ancestor, identity.commit, "--", *named):
+    ancestor = unchanged_since(root, identity.commit, shared, named)
+    if ancestor is None:
+        if shared and reporter is not None and is_shallow(root):
+            reporter.step(f"training.paths cannot spare this training: {SHALLOW_HINT}")
         return None
     newest = {
         workspace: max(

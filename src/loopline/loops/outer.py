@@ -22,9 +22,16 @@ from loopline.domain import (
 )
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, live_server
-from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
+from loopline.errors import GateFailed, InvalidReference, NotFound, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
-from loopline.git import ancestors, resolve_commit
+from loopline.git import (
+    SHALLOW_HINT,
+    ancestors,
+    is_shallow,
+    repository_paths,
+    resolve_commit,
+    unchanged_since,
+)
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
@@ -48,24 +55,66 @@ def registry_version(
     """The shared registry's version of ``name`` from ``commit`` (a prefix of 7+).
 
     Without a commit: HEAD's version, or, when HEAD has none (a commit that changed only configuration or
-    documentation), the version of HEAD's newest ancestor that has one.
+    documentation), the version of HEAD's newest ancestor that has one. A commit with no version of its
+    own that changed none of ``training.paths`` since its newest ancestor with one (a merge elsewhere in a
+    larger repository, which the inner loop did not train) takes that ancestor's version, as the inner
+    loop did.
     """
+    report = reporter or NullReporter()
     if commit is not None:
-        return catalog.version_for_commit(instance.db, SHARED, name, commit)
-    full = _newest_registered(instance, name, reporter or NullReporter())
+        try:
+            return catalog.version_for_commit(instance.db, SHARED, name, commit)
+        except NotFound as missing:
+            same = _unchanged_version(instance, name, commit, report, missing)
+            if same is None:
+                raise
+            return same
+    full = _newest_registered(instance, name, report)
     try:
         return catalog.version_for_commit(instance.db, SHARED, name, full)
     except NotFound:
+        hint = SHALLOW_HINT if is_shallow(instance.root) else "run `loopline inner-loop` at that commit first"
         raise NotFound(
-            f"commit {full[:7]} has no version of '{name}' in the shared registry; run "
-            "`loopline inner-loop` at that commit first"
+            f"commit {full[:7]} has no version of '{name}' in the shared registry; {hint}"
         ) from None
+
+
+def _registered(instance: Instance, name: str) -> set[str]:
+    """The commits with a version of ``name`` in the shared registry."""
+    return {v.git_commit for v in catalog.list_versions(instance.db, workspace=SHARED, name=name)}
+
+
+def _unchanged_version(
+    instance: Instance, name: str, commit: str, reporter: Reporter, missing: NotFound
+) -> ModelVersionInfo | None:
+    """The version of the newest registered ancestor of ``commit`` when ``commit`` changed none of
+    ``training.paths`` since it; None when they are not set, or the commit is not in the repository."""
+    paths = instance.settings.config.training.paths
+    if not paths:
+        return None
+    try:
+        full = resolve_commit(instance.root, commit)
+    except InvalidReference:
+        return None
+    registered = _registered(instance, name)
+    named = repository_paths(instance.root, paths)
+    ancestor = unchanged_since(instance.root, full, registered, named)
+    if ancestor is None:
+        if registered and is_shallow(instance.root):
+            raise NotFound(f"{missing.message}; {SHALLOW_HINT}") from None
+        return None
+    version = catalog.version_for_commit(instance.db, SHARED, name, ancestor)
+    reporter.step(
+        f"{full[:7]} changed nothing in {', '.join(named)} (training.paths) since {ancestor[:7]}; "
+        f"taking its version, registry v{version.version}"
+    )
+    return version
 
 
 def _newest_registered(instance: Instance, name: str, reporter: Reporter) -> str:
     """HEAD, or its newest ancestor with a version of ``name`` in the shared registry."""
     head = resolve_commit(instance.root, "HEAD")
-    registered = {v.git_commit for v in catalog.list_versions(instance.db, workspace=SHARED, name=name)}
+    registered = _registered(instance, name)
     if head in registered or not registered:
         return head
     for back, ancestor in enumerate(ancestors(instance.root, head), start=1):
