@@ -3,6 +3,7 @@ writes, what it never touches, and that the inner loop works right after."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,21 @@ def repository(path: Path, files: dict[str, str]) -> Path:
         (path / name).write_text(text)
     commit_all(path, "Our project")
     return path
+
+
+def install_steps(workflow: Path) -> set[tuple[str, str]]:
+    """The Python version and the install command of every job of ``workflow``."""
+    jobs = yaml.safe_load(workflow.read_text())["jobs"].values()
+    found = set()
+    for job in jobs:
+        steps = job["steps"]
+        python = next(s["with"]["python-version"] for s in steps if "setup-python" in str(s.get("uses")))
+        install = next(s["run"] for s in steps if s.get("name") == "Install the project")
+        found.add((python, install))
+    return found
+
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Path) -> None:
@@ -54,6 +70,18 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     assert config["gate"] == {"file": "loopline-gate.yaml"}
     assert not (project / "mlruns").exists() and not list((project / ".loopline").glob("scratch/*"))
+    # Nothing tells what the repository installs: the workflows' jobs would fail at their first step. A
+    # requirements file is written from the model's requirements (as MLflow inferred them) and the tools
+    # the steps run, on the Python the dry run used.
+    required = [line for line in (project / "requirements.txt").read_text().splitlines() if line[:1] != "#"]
+    assert {"loopline", "pytest", "ruff"} <= {line.split("==")[0] for line in required}
+    assert any(line.startswith("scikit-learn==") for line in required)
+    assert not any(line.startswith(("sqlalchemy", "loopline==")) for line in required)
+    assert any("no requirements.txt" in note for note in result.notes)
+    for name in ("inner-loop.yml", "outer-loop-prod.yml"):
+        assert install_steps(project / ".github" / "workflows" / name) == {
+            (PYTHON, "pip install -r requirements.txt")
+        }
 
     loopline.up(project)
     commit_all(project, "Set up loopline")
@@ -100,8 +128,13 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     script = (TRAINING_SCRIPTS / "regressor.py").read_text() + (
         "\nwith mlflow.start_run():\n    mlflow.sklearn.log_model(reg, name='baseline')\n"
     )
-    project = repository(tmp_path / "progression", {"fit.py": script})
+    declared = '[project]\nname = "progression"\ndependencies = ["scikit-learn>=1.5", "pandas"]\n'
+    project = repository(tmp_path / "progression", {"fit.py": script, "pyproject.toml": declared})
     result = loopline.init_existing(project, command="python fit.py")
+    # A pyproject.toml that builds nothing (no [build-system]): its dependencies as declared, then the rest.
+    required = (project / "requirements.txt").read_text().splitlines()
+    assert required[3:5] == ["scikit-learn>=1.5", "pandas"] and "ruff" in required
+    assert not any(line.startswith(("scikit-learn==", "pandas==")) for line in required)
     assert result.model == "diabetes-progression"  # the name the script registers
     assert result.artifact_path == "model"
     assert any("'baseline', 'model'" in note for note in result.notes)
@@ -125,9 +158,21 @@ def test_the_cli_sets_up_the_current_folder_and_reports_in_json(
 ) -> None:
     missing = cli(capsys, "init")
     assert missing.exit_code == 2 and "loopline init DIR (or --existing)" in missing.stderr
-    project = repository(tmp_path / "cli", {"train.py": (TRAINING_SCRIPTS / "autolog.py").read_text()})
+    package = (
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "cli"\nversion = "1"\ndependencies = ["mlflow", "scikit_learn", "Loopline>=0.1"]\n'
+    )
+    project = repository(
+        tmp_path / "cli",
+        {"train.py": (TRAINING_SCRIPTS / "autolog.py").read_text(), "pyproject.toml": package},
+    )
     done = cli_process("init", "--existing", "--json", "--tier", "full", cwd=project)
     assert done.exit_code == 0, done.stderr
+    # A package: pip installs it with its dependencies, and the tools it does not name.
+    assert not (project / "requirements.txt").exists()
+    assert install_steps(project / ".github" / "workflows" / "python-ci.yml") == {
+        (PYTHON, "pip install . pytest ruff")
+    }
     report = done.json()
     assert report["tier"] == "full" and report["command"] == "python train.py"
     assert "loopline.yaml" in report["files"] and "training_accuracy_score" in report["metrics"]
@@ -139,9 +184,15 @@ def test_a_project_in_a_folder_of_the_repository_gets_its_workflows_at_the_top(t
         {
             "services/app.py": "print('api')\n",
             "ml/churn/train.py": (TRAINING_SCRIPTS / "own_experiment.py").read_text(),
+            "ml/churn/requirements.txt": "-r base.txt\nscikit-learn>=1.5  # the model\n",
+            "ml/churn/base.txt": "mlflow\nPyTest\n",
         },
     )
     result = loopline.init_existing(top / "ml" / "churn")
+    # Its own requirements (with what they include), and the tools they do not name, in its folder.
+    assert (top / "ml" / "churn" / "requirements.txt").read_text().startswith("-r base.txt")
+    installs = install_steps(top / ".github" / "workflows" / "churn-python-ci.yml")
+    assert installs == {(PYTHON, "pip install -r requirements.txt loopline ruff")}
     workflows = sorted(p.name for p in (top / ".github" / "workflows").iterdir())
     assert "churn-inner-loop.yml" in workflows and len(workflows) == 6
     assert "../../.github/workflows/churn-inner-loop.yml" in result.written

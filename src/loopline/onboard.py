@@ -13,6 +13,7 @@ import math
 import re
 import shlex
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import is_git_repo, run_git
+from loopline.workflows.files import INSTALL, JobSetup
 
 __all__ = ["Onboarded", "find_entry_point", "onboard"]
 
@@ -128,6 +130,7 @@ class _DryRun:
     metrics: dict[str, float]
     registered: str | None
     has_example: bool
+    requirements: tuple[str, ...]  # the logged model's, as MLflow inferred them
 
 
 def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
@@ -176,9 +179,85 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
             metrics={k: v for k, v in picked.metrics.items() if math.isfinite(v)},
             registered=str(registered[0].name) if registered else None,
             has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
+            requirements=tuple(_requirement_lines(folder / "requirements.txt")),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
+_TOOLS = ("loopline", "pytest", "ruff")
+
+
+def _requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
+    """The requirements of a requirements file (following ``-r`` includes), one specifier a line."""
+    if not path.is_file() or path in seen:
+        return []
+    lines = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            included = path.parent / line.split(maxsplit=1)[1].strip()
+            lines += _requirement_lines(included, seen | {path})
+        elif line and not line.startswith(("#", "-")):
+            lines.append(line)
+    return lines
+
+
+def _names(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` name, normalised (``scikit_learn`` is ``scikit-learn``)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    names: set[str] = set()
+    for line in requirements:
+        try:
+            names.add(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    return names
+
+
+def _tools_missing(requirements: list[str]) -> list[str]:
+    """The tools of the workflows' steps that ``requirements`` do not name."""
+    names = _names(requirements)
+    return [tool for tool in _TOOLS if tool not in names]
+
+
+def _pyproject(root: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _job_setup(root: Path, run: _DryRun) -> tuple[JobSetup, dict[str, bytes], list[str]]:
+    """How the workflows' jobs install this repository (with the tools their steps run), on the Python the
+    dry run used; a requirements file to write where the repository has none it installs from; notes."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pyproject = _pyproject(root)
+    declared = list(pyproject.get("project", {}).get("dependencies", []))
+    if (root / "requirements.txt").is_file():
+        listed = _requirement_lines(root / "requirements.txt")
+        return JobSetup(python, " ".join([INSTALL, *_tools_missing(listed)])), {}, []
+    if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
+        return JobSetup(python, " ".join(["pip install .", *_tools_missing(declared)])), {}, []
+    known = _names(declared)
+    lines = declared + [line for line in run.requirements if not _names([line]) & known]
+    lines += _tools_missing(lines)
+    text = (
+        "# What the workflows install (written by `loopline init --existing`): the dependencies the\n"
+        "# model was logged with, as MLflow inferred them, and loopline's tools. Add what else the\n"
+        "# training imports.\n"
+    ) + "".join(f"{line}\n" for line in lines)
+    note = (
+        "the repository has no requirements.txt: one is written from the model's requirements (as "
+        "MLflow inferred them) and loopline's tools, for the workflows to install; add what else the "
+        "training imports"
+    )
+    return JobSetup(python, INSTALL), {"requirements.txt": text.encode()}, [note]
 
 
 def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str]]:
@@ -271,6 +350,7 @@ def onboard(
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)
+    setup, requirements, setup_notes = _job_setup(root, run)
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
     )
@@ -280,14 +360,15 @@ def onboard(
         "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
             "monitoring/policy.yaml"
         ],
-        **{relative_to(root, path): content for path, content in workflow_files(layout).items()},
+        **requirements,
+        **{relative_to(root, path): content for path, content in workflow_files(layout, setup).items()},
     }
     written, kept = _write_new(root, files)
     if gate_file != "gate.yaml":
         kept.append("gate.yaml")
     if _ignore_state(root):
         written.append(".gitignore (added .loopline/)")
-    notes = _notes(run, chosen_model)
+    notes = [*_notes(run, chosen_model), *setup_notes]
     return Onboarded(
         root,
         name,

@@ -11,7 +11,7 @@ import pytest
 import loopline
 from loopline.errors import Refused, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all, company_repository
+from tests.helpers import cli, commit_all, company_repository, git
 
 WORKFLOWS = [
     "inner-loop.yml",
@@ -104,6 +104,22 @@ def test_the_jobs_that_look_back_through_history_check_out_all_of_it(tmp_path: P
             else:
                 assert not full, f"{name}: job {job_id} needs no history"
     assert looking_back == {"inner-loop.yml", "outer-loop-test.yml", "outer-loop-prod.yml"}
+
+
+def test_python_ci_passes_a_project_without_tests_yet_and_fails_a_failing_test(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("experimentation")
+    git(project, "rm", "-r", "--quiet", "tests")
+    commit_all(project, "No tests yet")
+    run = loopline.workflow_run("python-ci", event="push", project=project)
+    assert run.succeeded, [job.to_dict() for job in run.jobs]
+    (project / "tests").mkdir()
+    (project / "tests" / "test_model.py").write_text("def test_the_model():\n    assert 1 + 1 == 3\n")
+    commit_all(project, "A failing test")
+    failed = loopline.workflow_run("python-ci", event="push", project=project)
+    steps = {step.id: step.status for job in failed.jobs for step in job.steps}
+    assert not failed.succeeded and steps["lint"] == "success" and steps["test"] == "failure"
 
 
 @pytest.mark.parametrize(

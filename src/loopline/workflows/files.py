@@ -13,7 +13,9 @@ from loopline.git import toplevel
 from loopline.rendering import render_templates
 
 __all__ = [
+    "INSTALL",
     "WORKFLOWS",
+    "JobSetup",
     "WorkflowLayout",
     "WorkflowSwitch",
     "is_enabled",
@@ -24,6 +26,8 @@ __all__ = [
 
 WORKFLOWS = tuple(WORKFLOW_TIERS)
 FOLDER = Path(".github") / "workflows"
+# The templates' install step: the sample project's requirements.txt lists loopline, pytest and ruff.
+INSTALL = "pip install -r requirements.txt"
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,27 @@ def workflow_layout(root: Path, project: str) -> WorkflowLayout:
     return WorkflowLayout(top, root.relative_to(top).as_posix(), project)
 
 
-def workflow_files(layout: WorkflowLayout) -> dict[Path, bytes]:
-    """Every workflow file of ``layout`` by its path."""
+@dataclass(frozen=True)
+class JobSetup:
+    """How the workflows' jobs set up the project: the Python version and the command that installs the
+    project with the tools the steps run (loopline, pytest, ruff)."""
+
+    python: str = "3.11"
+    install: str = INSTALL
+
+
+def workflow_files(layout: WorkflowLayout, setup: JobSetup | None = None) -> dict[Path, bytes]:
+    """Every workflow file of ``layout`` by its path, its jobs set up as ``setup`` says (default: the
+    sample project's, whose requirements.txt lists the tools)."""
     files = {}
     for name, content in render_templates("workflows", {}).items():
+        text = content.decode()
+        if setup is not None:
+            text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
+            text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
         if layout.folder:
-            content = _in_folder(content.decode(), layout, name).encode()
-        files[layout.path(name)] = content
+            text = _in_folder(text, layout, name)
+        files[layout.path(name)] = text.encode()
     return files
 
 
