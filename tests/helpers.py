@@ -36,6 +36,19 @@ def git(path: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def actionlint(project: Path) -> str:
+    """actionlint's findings on the workflow files of the repository at ``project`` ("" when none)."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("actionlint")), "-no-color"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return done.stdout
+
+
 def commit_all(path: Path, message: str) -> str:
     """Commit every change in ``path``; return the new commit's SHA."""
     git(path, "add", "-A")

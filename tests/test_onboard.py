@@ -12,7 +12,7 @@ import yaml
 import loopline
 from loopline.errors import Refused, UsageError
 from loopline.onboard import find_entry_point
-from tests.helpers import TRAINING_SCRIPTS, cli, cli_process, commit_all, git
+from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,10 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     )
     declared = '[project]\nname = "progression"\ndependencies = ["scikit-learn>=1.5", "pandas"]\n'
     project = repository(tmp_path / "progression", {"fit.py": script, "pyproject.toml": declared})
+    git(project, "branch", "-m", "master")
     result = loopline.init_existing(project, command="python fit.py")
+    test = yaml.load((project / ".github/workflows/outer-loop-test.yml").read_text(), Loader=yaml.BaseLoader)
+    assert test["on"] == {"push": {"branches": ["master"]}}
     # A pyproject.toml that builds nothing (no [build-system]): its dependencies as declared, then the rest.
     required = (project / "requirements.txt").read_text().splitlines()
     assert required[3:5] == ["scikit-learn>=1.5", "pandas"] and "ruff" in required
@@ -162,12 +165,20 @@ def test_the_cli_sets_up_the_current_folder_and_reports_in_json(
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "cli"\nversion = "1"\ndependencies = ["mlflow", "scikit_learn", "Loopline>=0.1"]\n'
     )
-    project = repository(
-        tmp_path / "cli",
+    origin = repository(
+        tmp_path / "origin",
         {"train.py": (TRAINING_SCRIPTS / "autolog.py").read_text(), "pyproject.toml": package},
     )
+    # A clone of a repository whose merges land on 'trunk', set up on a branch of its own.
+    git(origin, "branch", "-m", "trunk")
+    git(tmp_path, "clone", "--quiet", str(origin), "cli")
+    project = tmp_path / "cli"
+    git(project, "switch", "--quiet", "-c", "add-loopline")
     done = cli_process("init", "--existing", "--json", "--tier", "full", cwd=project)
     assert done.exit_code == 0, done.stderr
+    test = yaml.load((project / ".github/workflows/outer-loop-test.yml").read_text(), Loader=yaml.BaseLoader)
+    assert test["on"] == {"push": {"branches": ["trunk"]}}
+    assert actionlint(project) == ""
     # A package: pip installs it with its dependencies, and the tools it does not name.
     assert not (project / "requirements.txt").exists()
     assert install_steps(project / ".github" / "workflows" / "python-ci.yml") == {

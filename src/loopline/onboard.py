@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import is_git_repo, run_git
-from loopline.workflows.files import INSTALL, JobSetup
+from loopline.workflows.files import INSTALL, WorkflowSetup
 
 __all__ = ["Onboarded", "find_entry_point", "onboard"]
 
@@ -233,17 +233,30 @@ def _pyproject(root: Path) -> dict[str, Any]:
         return {}
 
 
-def _job_setup(root: Path, run: _DryRun) -> tuple[JobSetup, dict[str, bytes], list[str]]:
-    """How the workflows' jobs install this repository (with the tools their steps run), on the Python the
-    dry run used; a requirements file to write where the repository has none it installs from; notes."""
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+def _default_branch(root: Path) -> str:
+    """The branch merges land on: the remote's default, else main or master where one exists, else the
+    branch checked out."""
+    remote = run_git(root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False)
+    if remote.strip().startswith("origin/"):
+        return remote.strip().removeprefix("origin/")
+    for name in ("main", "master"):
+        if run_git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip():
+            return name
+    return run_git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() or "main"
+
+
+def _workflow_setup(root: Path, run: _DryRun) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
+    """How the workflows fit this repository: its default branch, the Python the dry run used, and the
+    command that installs it with the tools the steps run; a requirements file to write where the
+    repository has none it installs from; notes."""
+    setup = WorkflowSetup(_default_branch(root), f"{sys.version_info.major}.{sys.version_info.minor}")
     pyproject = _pyproject(root)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
     if (root / "requirements.txt").is_file():
         listed = _requirement_lines(root / "requirements.txt")
-        return JobSetup(python, " ".join([INSTALL, *_tools_missing(listed)])), {}, []
+        return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed)])), {}, []
     if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
-        return JobSetup(python, " ".join(["pip install .", *_tools_missing(declared)])), {}, []
+        return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared)])), {}, []
     known = _names(declared)
     lines = declared + [line for line in run.requirements if not _names([line]) & known]
     lines += _tools_missing(lines)
@@ -257,7 +270,7 @@ def _job_setup(root: Path, run: _DryRun) -> tuple[JobSetup, dict[str, bytes], li
         "MLflow inferred them) and loopline's tools, for the workflows to install; add what else the "
         "training imports"
     )
-    return JobSetup(python, INSTALL), {"requirements.txt": text.encode()}, [note]
+    return setup, {"requirements.txt": text.encode()}, [note]
 
 
 def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str]]:
@@ -350,7 +363,7 @@ def onboard(
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)
-    setup, requirements, setup_notes = _job_setup(root, run)
+    setup, requirements, setup_notes = _workflow_setup(root, run)
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
     )

@@ -11,7 +11,7 @@ import pytest
 import loopline
 from loopline.errors import Refused, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all, company_repository, git
+from tests.helpers import actionlint, cli, commit_all, company_repository, git
 
 WORKFLOWS = [
     "inner-loop.yml",
@@ -39,15 +39,7 @@ def test_init_writes_the_same_six_files_in_every_tier(tmp_path: Path) -> None:
 
 def test_the_files_pass_actionlint_with_no_findings(tmp_path: Path) -> None:
     project = loopline.init(tmp_path / "p", "full").path
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("actionlint")), "-no-color"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == ""
+    assert actionlint(project) == ""
 
 
 def test_the_triggers_are_those_of_the_product(tmp_path: Path) -> None:

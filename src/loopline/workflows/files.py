@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,8 @@ from loopline.rendering import render_templates
 __all__ = [
     "INSTALL",
     "WORKFLOWS",
-    "JobSetup",
     "WorkflowLayout",
+    "WorkflowSetup",
     "WorkflowSwitch",
     "is_enabled",
     "relative_to",
@@ -69,23 +70,26 @@ def workflow_layout(root: Path, project: str) -> WorkflowLayout:
 
 
 @dataclass(frozen=True)
-class JobSetup:
-    """How the workflows' jobs set up the project: the Python version and the command that installs the
-    project with the tools the steps run (loopline, pytest, ruff)."""
+class WorkflowSetup:
+    """How the workflow files fit a repository: the branch merges land on (outer-loop test runs on pushes
+    to it), the jobs' Python version, and the command that installs the project with the tools the steps
+    run (loopline, pytest, ruff)."""
 
+    branch: str = "main"
     python: str = "3.11"
     install: str = INSTALL
 
 
-def workflow_files(layout: WorkflowLayout, setup: JobSetup | None = None) -> dict[Path, bytes]:
-    """Every workflow file of ``layout`` by its path, its jobs set up as ``setup`` says (default: the
-    sample project's, whose requirements.txt lists the tools)."""
+def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup | None = None) -> dict[Path, bytes]:
+    """Every workflow file of ``layout`` by its path, fitted to the repository as ``setup`` says (default:
+    the sample project's, on main, whose requirements.txt lists the tools)."""
     files = {}
     for name, content in render_templates("workflows", {}).items():
         text = content.decode()
         if setup is not None:
             text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
             text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
+            text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
         if layout.folder:
             text = _in_folder(text, layout, name)
         files[layout.path(name)] = text.encode()
