@@ -50,10 +50,13 @@ def test_init_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:
 
 def test_init_takes_a_new_empty_repository(tmp_path: Path) -> None:
     """`mkdir p && cd p && git init && loopline init .`: the repository's own folder counts as empty."""
-    subprocess.run(["git", "init", "--quiet", str(tmp_path / "p")], check=True)
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=trunk", str(tmp_path / "p")], check=True)
     result = loopline.init(tmp_path / "p", "simple")
     assert not result.git_initialised and ".github/workflows/inner-loop.yml" in result.files
     assert (tmp_path / "p" / "loopline.yaml").is_file()
+    # Its merges will land on its own branch: outer-loop test listens there.
+    test = (tmp_path / "p" / ".github" / "workflows" / "outer-loop-test.yml").read_text()
+    assert '    branches: ["trunk"]\n' in test
 
 
 def test_init_inside_a_repository_does_not_nest_one(tmp_path: Path) -> None:

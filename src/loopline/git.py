@@ -17,6 +17,7 @@ __all__ = [
     "ancestors",
     "commit_identity",
     "commit_url",
+    "default_branch",
     "github_repository",
     "is_git_repo",
     "is_shallow",
@@ -196,6 +197,18 @@ def ancestors(root: Path, commit: str, limit: int = 1000) -> list[str]:
     except _GitFailed:
         return []
     return listed[1:]
+
+
+def default_branch(root: Path) -> str:
+    """The branch merges land on in the repository at ``root``: the remote's default, else main or master
+    where one exists, else the branch checked out."""
+    remote = run_git(root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False)
+    if remote.strip().startswith("origin/"):
+        return remote.strip().removeprefix("origin/")
+    for name in ("main", "master"):
+        if run_git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip():
+            return name
+    return run_git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() or "main"
 
 
 def is_shallow(root: Path) -> bool:

@@ -25,7 +25,7 @@ import yaml
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
-from loopline.git import is_git_repo, run_git
+from loopline.git import default_branch, is_git_repo, run_git
 from loopline.workflows.files import INSTALL, WorkflowSetup
 
 __all__ = ["Onboarded", "find_entry_point", "onboard"]
@@ -233,23 +233,11 @@ def _pyproject(root: Path) -> dict[str, Any]:
         return {}
 
 
-def _default_branch(root: Path) -> str:
-    """The branch merges land on: the remote's default, else main or master where one exists, else the
-    branch checked out."""
-    remote = run_git(root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False)
-    if remote.strip().startswith("origin/"):
-        return remote.strip().removeprefix("origin/")
-    for name in ("main", "master"):
-        if run_git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip():
-            return name
-    return run_git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() or "main"
-
-
 def _workflow_setup(root: Path, run: _DryRun) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """How the workflows fit this repository: its default branch, the Python the dry run used, and the
     command that installs it with the tools the steps run; a requirements file to write where the
     repository has none it installs from; notes."""
-    setup = WorkflowSetup(_default_branch(root), f"{sys.version_info.major}.{sys.version_info.minor}")
+    setup = WorkflowSetup(default_branch(root), f"{sys.version_info.major}.{sys.version_info.minor}")
     pyproject = _pyproject(root)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
     if (root / "requirements.txt").is_file():

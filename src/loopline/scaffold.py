@@ -8,9 +8,9 @@ from typing import Any
 
 from loopline.domain import Tier, project_name
 from loopline.errors import DirectoryNotEmpty, UsageError
-from loopline.git import is_git_repo, run_git
+from loopline.git import default_branch, is_git_repo, run_git
 from loopline.rendering import render_templates
-from loopline.workflows.files import relative_to, workflow_files, workflow_layout
+from loopline.workflows.files import WorkflowSetup, relative_to, workflow_files, workflow_layout
 
 __all__ = ["InitResult", "init_project"]
 
@@ -66,7 +66,10 @@ def init_project(
         raise DirectoryNotEmpty(path=path, count=len(entries))  # a repository of its own may be new
     name = project or project_name(path)
     layout = workflow_layout(path, name)
-    workflows = workflow_files(layout)
+    # In a repository already (a folder of a larger one, or an empty one): the branch its merges land on.
+    in_repository = layout.workspace.is_dir() and is_git_repo(layout.workspace)
+    branch = default_branch(layout.workspace) if in_repository else "main"
+    workflows = workflow_files(layout, WorkflowSetup(branch=branch))
     taken = sorted(relative_to(layout.workspace, p) for p in workflows if p.exists())
     if taken:
         raise UsageError(
