@@ -131,6 +131,21 @@ def test_two_workspaces_on_one_tracking_store_are_refused(tmp_path: Path) -> Non
         load_config(write(tmp_path, text))
 
 
+def test_a_workspace_on_an_mlflow_server_keeps_its_model_files_in_an_object_store(tmp_path: Path) -> None:
+    """An MLflow server refuses a version whose files are in a local folder (its other clients could not
+    read them): said when the configuration is read, not after a training, naming the key to set."""
+    server = {"LOOPLINE_WORKSPACES__DEV__TRACKING_URI": "https://mlflow.example.com"}
+    with pytest.raises(
+        ConfigError, match=r"workspaces\.dev\.model_store: dev's registry is an MLflow server"
+    ):
+        load_config(write(tmp_path, VALID), environ=server)
+    on_blob = {**server, "LOOPLINE_WORKSPACES__DEV__MODEL_STORE": "az://models/shop"}
+    assert load_config(write(tmp_path, VALID), environ=on_blob).store("dev").model_store == "az://models/shop"
+    # A server for tracking with a registry in a database keeps local files working.
+    database = {**server, "LOOPLINE_WORKSPACES__DEV__REGISTRY_URI": "sqlite:///registry.db"}
+    assert load_config(write(tmp_path, VALID), environ=database).store("dev").model_store.endswith("models")
+
+
 def test_bad_model_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line 4: 'model.name': use letters, digits"):
         load_config(write(tmp_path, VALID.replace("shop-classifier", "'shop classifier!'")))

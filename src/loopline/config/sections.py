@@ -536,3 +536,19 @@ class ProjectConfig(_Strict):
                 )
             seen[uri] = name
         return self
+
+    @model_validator(mode="after")
+    def _servers_get_shared_model_files(self) -> ProjectConfig:
+        for name, store in self.workspaces.items():
+            registry = store.registry_uri or store.tracking_uri or ""
+            if registry.split("://", 1)[0].lower() in {"http", "https"} and "://" not in (
+                store.model_store or ""
+            ):
+                # An MLflow server refuses versions whose files are on a disk of one of its clients (which
+                # its other clients could not read anyway).
+                raise ValueError(
+                    f"workspaces.{name}.model_store: {name}'s registry is an MLflow server ({registry}), "
+                    "which registers model files only from storage every machine reads, not a local folder; "
+                    "set it to an object store (az://container/models, s3://bucket/models, gs://...)"
+                )
+        return self
