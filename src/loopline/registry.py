@@ -129,7 +129,7 @@ def register(
 ) -> ModelVersionInfo:
     """Register the model files ``digest`` (already in the workspace's model store) as a new version."""
     store = instance.store(workspace)
-    source = instance.model_store(workspace).uri(digest)
+    source = instance.model_store(workspace).source(digest)
     version = store.create_version(
         name, source, {**tags, TAG_DIGEST: digest}, run_id=run_id, model_id=model_id
     )
@@ -175,7 +175,7 @@ def copy_version(
     failpoints.hit(f"copy-to-{workspace}-after-files")
     tags = identity_tags(source)
     tags[TAG_PROMOTED_FROM] = f"{source.workspace}/{source.version}"
-    uri = there.uri(source.content_digest)
+    uri = there.source(source.content_digest)
     version = instance.store(workspace).create_version(source.name, uri, tags)
     info = _info(
         workspace,

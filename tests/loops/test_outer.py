@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -16,8 +17,8 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
 from tests.conftest import ProjectFactory
-from tests.helpers import Steps, cli, cli_process, commit_all, edit_yaml, git
-from tests.servers import Dashboard
+from tests.helpers import Steps, cli, cli_process, commit_all, edit_yaml, git, mlflow_pointed_at
+from tests.servers import AZURITE_ACCOUNT, Dashboard
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,17 @@ def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
     moves = [e.event for e in loopline.history(project) if e.event.kind in {"shared", "promoted"}]
     assert len(moves) >= 6 and not any(e.details["bytes_copied"] for e in moves)
     versions = [m for m in loopline.status(project).models if m.workspace == "prod"]
-    assert versions and all(m.source_uri.startswith(f"{on_azurite}/sha256/") for m in versions)
+    # Sources as MLflow names Azure Blob (it reads no az://), in the model store's container and folder.
+    container, _, folder = on_azurite.removeprefix("az://").partition("/")
+    within = f"wasbs://{container}@{AZURITE_ACCOUNT}.blob.core.windows.net/{folder}/sha256/"
+    assert versions and all(m.source_uri.startswith(within) for m in versions), [
+        m.source_uri for m in versions
+    ]
+    # A stock MLflow client loads and scores a released version straight from the blob store.
+    with mlflow_pointed_at(project, "prod"):
+        loaded = mlflow.pyfunc.load_model("models:/proj-classifier@production")
+        rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
+        assert len(loaded.predict(rows)) == 3
     location = load_config(project).store("shared")
     shared = MlflowClient(location.tracking_uri, location.registry_uri)
     report = shared.get_model_version("proj-classifier", "1").tags["validation_report"]

@@ -12,6 +12,7 @@ import pytest
 from loopline.errors import IntegrityViolation, NotFound
 from loopline.storage.digest import digest_tree, manifest
 from loopline.storage.models import FolderModelStore, ObjectModelStore, model_store_of, open_model_store
+from tests.servers import AZURITE_ACCOUNT
 
 
 def model_folder(path: Path, weights: bytes = b"weights") -> Path:
@@ -109,6 +110,12 @@ def test_an_object_store_shows_a_version_only_once_its_manifest_is_written(blob:
 
     assert store.put(folder) == digest and store.contains(digest)
     assert store.uri(digest).startswith("az://models-a/") and model_store_of(store.uri(digest)) == store
+    # MLflow reads Azure Blob as wasbs://container@account...; the store is found from that form too.
+    source = store.source(digest)
+    assert source == f"wasbs://models-a@{AZURITE_ACCOUNT}.blob.core.windows.net/{tmp_path.name}/sha256/" + (
+        digest.removeprefix("sha256:")
+    )
+    assert model_store_of(source) == store
     local = store.verify(digest)
     assert digest_tree(local) == digest and (local / "sub" / "model.bin").read_bytes() == b"weights"
 

@@ -86,8 +86,13 @@ class ModelStore:
     location: str
 
     def uri(self, digest: str) -> str:
-        """The URI MLflow records as the source of a version holding ``digest``."""
+        """Where the files of ``digest`` are, as this store's filesystem names them."""
         raise NotImplementedError
+
+    def source(self, digest: str) -> str:
+        """The URI MLflow records as the source of a version holding ``digest``: one a stock MLflow client
+        loads (``model_store_of`` finds the store again from it)."""
+        return self.uri(digest)
 
     def contains(self, digest: str) -> bool:
         """True when complete files for ``digest`` are in the store."""
@@ -131,9 +136,15 @@ def open_model_store(location: str) -> ModelStore:
     return ObjectModelStore(location) if is_remote(location) else FolderModelStore(location)
 
 
+_AZURE = ("az", "abfs")
+
+
 def model_store_of(source_uri: str) -> ModelStore:
     """The store that holds a version whose MLflow source is ``source_uri`` (``.../sha256/<hex>``)."""
     base = source_uri.rstrip("/").rsplit("/", 2)[0]
+    if base.startswith(("wasbs://", "wasb://")):  # wasbs://container@account.blob.core.windows.net/path
+        container, _, rest = base.partition("://")[2].partition("@")
+        base = f"az://{container}/{rest.partition('/')[2]}".rstrip("/")
     if not is_remote(base):
         return FolderModelStore(base.removeprefix("file://"))
     return ObjectModelStore(base)
@@ -160,7 +171,7 @@ class FolderModelStore(ModelStore):
         return self.path(digest).with_name(self.path(digest).name + ".checked")
 
     def uri(self, digest: str) -> str:
-        """The URI MLflow records as the source of a version holding ``digest``."""
+        """The ``file://`` URI of the folder of ``digest``."""
         return self.path(digest).resolve().as_uri()
 
     def contains(self, digest: str) -> bool:
@@ -247,6 +258,17 @@ class ObjectModelStore(ModelStore):
 
     def uri(self, digest: str) -> str:
         return f"{self.location}/sha256/{_hex(digest)}"
+
+    def source(self, digest: str) -> str:
+        """Azure Blob as MLflow names it (``wasbs://container@account.blob.core.windows.net/...``): MLflow
+        reads no ``az://``; S3 and Google Cloud Storage URLs are the same for both."""
+        scheme, _, rest = self.uri(digest).partition("://")
+        if scheme not in _AZURE:
+            return self.uri(digest)
+        container, _, path = rest.partition("/")
+        # adlfs knows the account from a connection string only through its client.
+        account = self.fs.account_name or self.fs.service_client.account_name
+        return f"wasbs://{container}@{account}.blob.core.windows.net/{path}"
 
     def _manifest(self, digest: str) -> str:
         return f"{self.uri(digest)}.manifest"
