@@ -174,8 +174,7 @@ class _Process:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = project.parent / f"{self.command}-{self.port}.log"
-        script = Path(sys.executable).with_name("loopline")
-        argv = [str(script), self.command, "-C", str(project), "--port", str(self.port)]
+        argv = self.argv()
         environment = {**os.environ, **(env or {})}
         environment.pop("LOOPLINE_URL", None)
         with self.log.open("wb") as out:
@@ -190,6 +189,11 @@ class _Process:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise AssertionError(f"loopline {self.command} not up after 60 s: {self.log.read_text()[-2000:]}")
+
+    def argv(self) -> list[str]:
+        """The command line of the process."""
+        script = Path(sys.executable).with_name("loopline")
+        return [str(script), self.command, "-C", str(self.project), "--port", str(self.port)]
 
     def stop(self) -> None:
         """Stop the process (killed when it does not stop within 20 s)."""
@@ -227,6 +231,33 @@ class Dashboard(_Process):
 
     command = "ui"
     ready = "/ui/"
+
+
+class MlflowTrackingServer(_Process):
+    """A stock `mlflow server` (tracking and registry on a SQLite file in ``project``'s parent folder), as
+    a team runs one already."""
+
+    command = "mlflow-server"
+    ready = "/health"
+
+    def argv(self) -> list[str]:
+        """`mlflow server` on this port, one worker."""
+        store = self.project.parent / f"mlflow-server-{self.port}"
+        store.mkdir()
+        return [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{store / 'mlflow.db'}",
+            "--default-artifact-root",
+            str(store / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
 
 
 def _postgres_bin() -> Path:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -20,6 +21,7 @@ from loopline.loops.inner import unchanged
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
 from tests.helpers import Steps, cli_process, commit_all, company_repository, edit_yaml, git, set_gate
+from tests.servers import MlflowTrackingServer
 
 pytestmark = pytest.mark.slow
 
@@ -284,6 +286,37 @@ def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> Non
     ):
         loopline.inner_loop(project)
     assert versions(project, "dev") == []
+
+
+def test_dev_on_a_teams_mlflow_tracking_server_with_model_files_on_azure_blob(
+    new_project: ProjectFactory, azurite: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The MLflow server a team runs already as dev's tracking store and registry, the model files in a
+    blob container: the inner loop registers there, and a stock MLflow client of that server loads the
+    version (the server refuses local sources, MLflow reads no az://)."""
+    import mlflow
+    import pandas as pd
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    project = new_project("simple", up=False)
+    server = MlflowTrackingServer(project)
+    try:
+        monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__TRACKING_URI", server.url)
+        monkeypatch.setenv(
+            "LOOPLINE_WORKSPACES__DEV__MODEL_STORE", f"{azurite.container('models')}/{tmp_path.name}"
+        )
+        loopline.up(project)
+        made = loopline.inner_loop(project)
+        assert made.created and made.dev.source_uri.startswith("wasbs://models@")
+        rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
+        mlflow.set_tracking_uri(server.url)
+        try:
+            loaded = mlflow.pyfunc.load_model(f"models:/proj-classifier/{made.dev.version}")
+        finally:
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        assert len(loaded.predict(rows)) == 3
+    finally:
+        server.stop()
 
 
 def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_before_it(tmp_path: Path) -> None:
