@@ -6,6 +6,7 @@ The SDK functions (``loopline.init``, ``up``, ``status``, ``inner_loop``, ``hist
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -24,87 +25,38 @@ if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ below imp
 _LAUNCHERS = frozenset({"demo", "serve", "server", "ui"})
 
 
-# The SDK functions of ``loopline.api`` (a test keeps this equal to its ``__all__``). Named here so that
-# asking this module for any other name imports nothing: libraries that look a name up in every loaded
-# module (pickle's and skops' ``whichmodule``, run while MLflow infers a model's requirements in a process
-# where MLflow's plugins loaded this package) would otherwise load the whole SDK, and every model logged
-# beside loopline would list loopline, SQLAlchemy and the rest among its requirements.
-_OPERATIONS = frozenset(
-    {
-        "approval_requests",
-        "approvals",
-        "approve",
-        "audit_checkpoint",
-        "audit_verify",
-        "batch_invoke",
-        "batch_job",
-        "batch_jobs",
-        "batch_promote",
-        "batch_resume",
-        "batch_rollback",
-        "compare",
-        "create_batch_deployment",
-        "create_batch_endpoint",
-        "create_deployment",
-        "create_endpoint",
-        "delete_deployment",
-        "delete_endpoint",
-        "endpoint_keys",
-        "endpoint_metrics",
-        "get_batch_endpoint",
-        "get_data",
-        "get_endpoint",
-        "history",
-        "import_inner_loop",
-        "init",
-        "init_existing",
-        "inner_loop",
-        "invoke_endpoint",
-        "k8s_render",
-        "latest_check",
-        "list_batch_endpoints",
-        "list_data",
-        "list_endpoints",
-        "list_locks",
-        "migrate_state",
-        "monitor_check",
-        "notifications_deliver",
-        "notifications_failed",
-        "notifications_retry",
-        "outer_loop_prod",
-        "outer_loop_test",
-        "policy_evaluate",
-        "register_data",
-        "releases",
-        "report_experiment",
-        "retire_endpoint",
-        "rollback",
-        "set_tier",
-        "set_traffic",
-        "status",
-        "sweep",
-        "sweeps",
-        "token_create",
-        "token_list",
-        "token_revoke",
-        "unlock",
-        "up",
-        "update_endpoint",
-        "use_workspace",
-        "user_add",
-        "user_grant",
-        "user_list",
-        "validation_report",
-        "workflow_enabled",
-        "workflow_list",
-        "workflow_run",
-    }
-)
+@functools.cache
+def _operations() -> frozenset[str]:
+    """The SDK functions: the names ``loopline.api`` exports that are not its result types.
+
+    Read from its source, not imported: asking this module for any other name must import nothing.
+    Libraries look a name up in every loaded module (pickle's and skops' ``whichmodule``, run while MLflow
+    infers a model's requirements in a process where MLflow's plugins loaded this package); importing the
+    SDK to answer them made every model logged beside loopline require loopline, SQLAlchemy and the rest.
+    """
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).with_name("api") / "__init__.py"
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+    except OSError:  # installed without sources: ask the package itself
+        from importlib import import_module  # not `from loopline import api`, which would ask __getattr__
+
+        names = import_module("loopline.api").__all__
+    else:
+        listed = next(
+            node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets)
+        )
+        names = ast.literal_eval(listed)
+    return frozenset(name for name in names if name[0].islower())
 
 
 def __getattr__(name: str) -> Any:
     if name == "__all__":
-        return [*_OWN, *sorted(_OPERATIONS)]
+        return [*_OWN, *sorted(_operations())]
     if name == "connect":
         from loopline.remote.client import connect
 
@@ -113,7 +65,7 @@ def __getattr__(name: str) -> Any:
         from loopline import launch
 
         return getattr(launch, name)
-    if name in _OPERATIONS:
+    if name in _operations():
         # With LOOPLINE_URL set, an operation the control plane serves runs there (as from the CLI).
         from loopline.remote.client import from_environment
 
