@@ -14,13 +14,13 @@ from pathlib import Path
 from loopline import notifications
 from loopline.config import Settings, load_config
 from loopline.domain import SHARED
-from loopline.errors import TierDisabled
+from loopline.errors import ConfigError, TierDisabled
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
 from loopline.storage.datastores import Datastore
 from loopline.storage.models import ModelStore, open_model_store
 
-__all__ = ["Instance", "acting_as", "current_actor"]
+__all__ = ["Instance", "acting_as", "current_actor", "require_durable"]
 
 _ACTING_AS: ContextVar[str | None] = ContextVar("loopline_acting_as", default=None)
 
@@ -57,6 +57,35 @@ def current_actor(root: Path | None = None) -> str:
         return "unknown"
 
 
+def _on_disk(location: str) -> bool:
+    """True for a SQLite file, a folder or a ``file://`` URL: storage on this machine's disk."""
+    return location.startswith(("sqlite:", "file:")) or "://" not in location
+
+
+def require_durable(settings: Settings) -> None:
+    """On a GitHub-hosted runner, whose disk is gone when the job ends, refuse stores kept on that disk:
+    the job would report a model registered or released that no later job could find."""
+    if (
+        os.environ.get("RUNNER_ENVIRONMENT") != "github-hosted"
+        or os.environ.get("LOOPLINE_LOCAL_RUN") == "true"
+    ):
+        return
+    local = ["loopline's database (state.url)"] if _on_disk(settings.state_url) else []
+    for name in (*settings.workspaces, SHARED):
+        location = settings.store(name)
+        if _on_disk(location.tracking_uri) or _on_disk(location.registry_uri):
+            local.append(f"{name}'s MLflow store")
+        if _on_disk(location.model_store):
+            local.append(f"{name}'s model files")
+    if local:
+        raise ConfigError(
+            f"this job runs on a GitHub-hosted runner, whose disk is gone when the job ends, and "
+            f"{', '.join(local)} would be kept on it: point them at stores the runner reaches (the "
+            'repository secrets of docs/workflows.md, "Secrets", and model_store in loopline.yaml), or set '
+            "the secrets LOOPLINE_URL and LOOPLINE_TOKEN for a control plane"
+        )
+
+
 class Instance:
     """One project's platform, opened from its ``loopline.yaml``."""
 
@@ -77,6 +106,7 @@ class Instance:
     @cached_property
     def db(self) -> Database:
         """loopline's own database."""
+        require_durable(self.settings)
         # Webhooks hear of the events a write appended once it commits (notifications.py).
         hooked = bool(self.settings.config.notifications.webhooks)
         return Database(self.settings.state_url, after_events=self._events_committed if hooked else None)

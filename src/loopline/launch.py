@@ -103,4 +103,13 @@ def demo(
     except ValueError:
         names = ", ".join(t.value for t in Tier)
         raise UsageError(f"tier '{tier}' does not exist; use one of {names}") from None
-    return run_demo(chosen, Path(keep) if keep is not None else None, reporter)
+    # The demo keeps everything on this machine by design, GitHub-hosted runner or not (instance.py).
+    previous = os.environ.get("LOOPLINE_LOCAL_RUN")
+    os.environ["LOOPLINE_LOCAL_RUN"] = "true"
+    try:
+        return run_demo(chosen, Path(keep) if keep is not None else None, reporter)
+    finally:
+        if previous is None:
+            del os.environ["LOOPLINE_LOCAL_RUN"]
+        else:
+            os.environ["LOOPLINE_LOCAL_RUN"] = previous
