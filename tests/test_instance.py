@@ -42,3 +42,26 @@ def test_a_github_hosted_runner_works_on_a_database_and_an_object_store(
     monkeypatch.setenv("RUNNER_ENVIRONMENT", "github-hosted")
     loopline.up(project)
     assert loopline.status(project).state_url.startswith("postgresql")
+
+
+def test_stores_off_the_runner_pass_whatever_their_kind(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Databricks (named without ://), a server, a database: none of them is on the runner's disk."""
+    from loopline.config import load_config
+    from loopline.instance import require_durable
+
+    project = new_project("simple", up=False)
+    monkeypatch.setenv("RUNNER_ENVIRONMENT", "github-hosted")
+    remote = {"LOOPLINE_STATE__URL": "postgresql+psycopg://loopline@db.internal/loopline"}
+    for workspace, uri in (
+        ("DEV", "databricks"),
+        ("PROD", "https://mlflow.internal"),
+        ("SHARED", "mysql://db/m"),
+    ):
+        remote[f"LOOPLINE_WORKSPACES__{workspace}__TRACKING_URI"] = uri
+        remote[f"LOOPLINE_WORKSPACES__{workspace}__MODEL_STORE"] = "s3://models/churn"
+    require_durable(load_config(project, environ=remote))
+    local = {**remote, "LOOPLINE_WORKSPACES__DEV__MODEL_STORE": "models"}
+    with pytest.raises(ConfigError, match=r"runner, .* and dev's model files would be kept on it"):
+        require_durable(load_config(project, environ=local))

@@ -59,6 +59,8 @@ def current_actor(root: Path | None = None) -> str:
 
 def _on_disk(location: str) -> bool:
     """True for a SQLite file, a folder or a ``file://`` URL: storage on this machine's disk."""
+    if location.split("://", 1)[0] in {"databricks", "databricks-uc"}:  # MLflow's names for Databricks
+        return False
     return location.startswith(("sqlite:", "file:")) or "://" not in location
 
 

@@ -96,7 +96,8 @@ def _unchanged_version(
         full = resolve_commit(instance.root, commit)
     except InvalidReference:
         return None
-    registered = _registered(instance, name)
+    versions = catalog.list_versions(instance.db, workspace=SHARED, name=name)
+    registered = {v.git_commit for v in versions if v.diff_digest is None}  # as the inner loop takes them
     named = repository_paths(instance.root, paths)
     ancestor = unchanged_since(instance.root, full, registered, named)
     if ancestor is None:
