@@ -83,7 +83,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_dir: Path) -> Iterator[None]:
-    """A private HOME and git identity, no stray LOOPLINE_/MLFLOW_/GITHUB_ variables, cwd in tmp_path."""
+    """A private HOME and git identity, no stray LOOPLINE_/MLFLOW_/GITHUB_ variables or RUNNER_ENVIRONMENT,
+    cwd in tmp_path."""
     home = tmp_path / "home"
     home.mkdir()
     gitconfig = home / ".gitconfig"
@@ -91,7 +92,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_
         "[user]\n\tname = Test User\n\temail = tester@example.com\n[init]\n\tdefaultBranch = main\n"
     )
     for name in list(os.environ):
-        if name.startswith(("LOOPLINE_", "MLFLOW_", "GITHUB_")):
+        if name.startswith(("LOOPLINE_", "MLFLOW_", "GITHUB_")) or name == "RUNNER_ENVIRONMENT":
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))

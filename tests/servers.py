@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -168,6 +168,7 @@ class _Process:
 
     command = ""
     ready = "/"
+    environment: ClassVar[dict[str, str]] = {}
 
     def __init__(self, project: Path, *, env: dict[str, str] | None = None) -> None:
         self.project = project
@@ -175,7 +176,7 @@ class _Process:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = project.parent / f"{self.command}-{self.port}.log"
         argv = self.argv()
-        environment = {**os.environ, **(env or {})}
+        environment = {**os.environ, **self.environment, **(env or {})}
         environment.pop("LOOPLINE_URL", None)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environment)
@@ -239,6 +240,8 @@ class MlflowTrackingServer(_Process):
 
     command = "mlflow-server"
     ready = "/health"
+    # Without the job runner (seven queue consumers for MLflow's GenAI jobs, which tracking does not use).
+    environment: ClassVar[dict[str, str]] = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
     def argv(self) -> list[str]:
         """`mlflow server` on this port, one worker."""
