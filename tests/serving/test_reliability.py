@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import loopline
-from tests.helpers import input_example
+from tests.helpers import input_example, wait_until
 from tests.servers import CLIENTS, Load, Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
@@ -63,7 +63,15 @@ def test_traffic_shifts_and_key_rotation_under_load_lose_no_request(served_proje
         fresh = loopline.endpoint_keys("busy", regenerate="primary", project=served_project).regenerated[
             "primary"
         ]
-        time.sleep(1.0)
+        # The servers follow within their poll interval; a client moves once the new key answers (a busy
+        # machine may be late by more than the one second this used to wait, which is not a lost request).
+        score = f"{server.url}/endpoints/busy/score"
+        headers = {"content-type": "application/json", "authorization": f"Bearer {fresh}"}
+        wait_until(
+            lambda: httpx.post(score, content=body, headers=headers).status_code == 200,
+            5,
+            "the server to accept the new primary key within 5 s",
+        )
         load.key[0] = fresh
         time.sleep(1.0)
         loopline.endpoint_keys("busy", regenerate="secondary", project=served_project)
