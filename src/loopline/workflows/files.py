@@ -80,16 +80,15 @@ class WorkflowSetup:
     install: str = INSTALL
 
 
-def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup | None = None) -> dict[Path, bytes]:
+def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup()) -> dict[Path, bytes]:
     """Every workflow file of ``layout`` by its path, fitted to the repository as ``setup`` says (default:
     the sample project's, on main, whose requirements.txt lists the tools)."""
     files = {}
     for name, content in render_templates("workflows", {}).items():
         text = content.decode()
-        if setup is not None:
-            text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
-            text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
-            text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
+        text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
+        text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
+        text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
         if layout.folder:
             text = _in_folder(text, layout, name)
         files[layout.path(name)] = text.encode()
