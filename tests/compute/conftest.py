@@ -17,7 +17,9 @@ class Cluster:
     address: str  # the Jobs API (the dashboard)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One cluster for the module that uses it (test_ray.py), stopped after it: an idle Ray head keeps
+    using the machine's two cores, which the timing tests after it measure with."""
     with local_ray_cluster(tmp_path_factory.mktemp("ray")) as address:
         yield Cluster(address)
