@@ -28,11 +28,11 @@ from loopline.git import (
     SHALLOW_HINT,
     ancestors,
     is_shallow,
-    repository_paths,
     resolve_commit,
     unchanged_since,
 )
 from loopline.instance import Instance
+from loopline.loops.inner import watched_paths
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.models import model_store_of
@@ -89,8 +89,8 @@ def _unchanged_version(
 ) -> ModelVersionInfo | None:
     """The version of the newest registered ancestor of ``commit`` when ``commit`` changed none of
     ``training.paths`` since it; None when they are not set, or the commit is not in the repository."""
-    paths = instance.settings.config.training.paths
-    if not paths:
+    named = watched_paths(instance)
+    if not named:
         return None
     try:
         full = resolve_commit(instance.root, commit)
@@ -98,7 +98,6 @@ def _unchanged_version(
         return None
     versions = catalog.list_versions(instance.db, workspace=SHARED, name=name)
     registered = {v.git_commit for v in versions if v.diff_digest is None}  # as the inner loop takes them
-    named = repository_paths(instance.root, paths)
     ancestor = unchanged_since(instance.root, full, registered, named)
     if ancestor is None:
         if registered and is_shallow(instance.root):
