@@ -437,6 +437,43 @@ def test_a_merge_that_changed_nothing_in_training_paths_is_tested_and_released_a
         loopline.outer_loop_test(project, commit=merged)
 
 
+def test_a_rollback_to_a_commit_that_changed_nothing_in_training_paths_returns_to_its_ancestor(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    """The commit to return to is often the merge before the bad release, which need not have touched
+    the model: it names the version of its newest ancestor in prod when training.paths did not change."""
+    project, a, b = a_live_b_registered
+    training = load_config(project).config.training
+    edit_yaml(
+        project / "loopline.yaml",
+        training={"command": training.command, "paths": ["train.py", "params.yaml"]},
+    )
+    configured = commit_all(project, "Watch the model's files only")
+    loopline.outer_loop_prod(project, commit=b, canary=[100])
+    git(project, "checkout", "--quiet", "-b", "docs", a)
+    (project / "NOTES.md").write_text("Only documentation changed.\n")
+    documented = commit_all(project, "Documentation only, after A")
+    git(project, "checkout", "--quiet", "main")
+
+    steps = Steps()
+    back = loopline.rollback(project, commit=documented[:7], reporter=steps)
+    assert back.changed and back.git_commit == a and live_commit(project) == a
+    assert any(
+        step.startswith(f"{documented[:7]} changed nothing in train.py, params.yaml (training.paths) since")
+        and step.endswith("taking its version, prod v1")
+        for step in steps.seen
+    )
+    forward = loopline.rollback(project, commit=configured)  # changed only loopline.yaml since B
+    assert forward.git_commit == b and live_commit(project) == b
+
+    # A commit that changed the model since its newest version in prod has none to return to.
+    edit_yaml(project / "params.yaml", C=0.3)
+    changed = commit_all(project, "A model never released")
+    with pytest.raises(NotFound, match=rf"commit {changed[:7]} has no version of 'proj-classifier' in prod$"):
+        loopline.rollback(project, commit=changed)
+    assert live_commit(project) == b
+
+
 def test_a_release_that_cannot_have_its_endpoint_copies_nothing(trained_project: ProjectFactory) -> None:
     project = trained_project("simple")
     edit_yaml(project / "loopline.yaml", release={"endpoint": "Not A Name"})

@@ -65,7 +65,7 @@ def registry_version(
         try:
             return catalog.version_for_commit(instance.db, SHARED, name, commit)
         except NotFound as missing:
-            same = _unchanged_version(instance, name, commit, report, missing)
+            same = unchanged_version(instance, name, commit, report, missing)
             if same is None:
                 raise
             return same
@@ -84,11 +84,17 @@ def _registered(instance: Instance, name: str) -> set[str]:
     return {v.git_commit for v in catalog.list_versions(instance.db, workspace=SHARED, name=name)}
 
 
-def _unchanged_version(
-    instance: Instance, name: str, commit: str, reporter: Reporter, missing: NotFound
+def unchanged_version(
+    instance: Instance,
+    name: str,
+    commit: str,
+    reporter: Reporter,
+    missing: NotFound,
+    workspace: str = SHARED,
 ) -> ModelVersionInfo | None:
-    """The version of the newest registered ancestor of ``commit`` when ``commit`` changed none of
-    ``training.paths`` since it; None when they are not set, or the commit is not in the repository."""
+    """``workspace``'s version of the newest ancestor of ``commit`` that has one, when ``commit`` changed
+    none of ``training.paths`` since it; None when they are not set, or the commit is not in the
+    repository."""
     named = watched_paths(instance)
     if not named:
         return None
@@ -96,17 +102,18 @@ def _unchanged_version(
         full = resolve_commit(instance.root, commit)
     except InvalidReference:
         return None
-    versions = catalog.list_versions(instance.db, workspace=SHARED, name=name)
+    versions = catalog.list_versions(instance.db, workspace=workspace, name=name)
     registered = {v.git_commit for v in versions if v.diff_digest is None}  # as the inner loop takes them
     ancestor = unchanged_since(instance.root, full, registered, named)
     if ancestor is None:
         if registered and is_shallow(instance.root):
             raise NotFound(f"{missing.message}; {SHALLOW_HINT}") from None
         return None
-    version = catalog.version_for_commit(instance.db, SHARED, name, ancestor)
+    version = catalog.version_for_commit(instance.db, workspace, name, ancestor)
+    where = "registry" if workspace == SHARED else workspace
     reporter.step(
         f"{full[:7]} changed nothing in {', '.join(named)} (training.paths) since {ancestor[:7]}; "
-        f"taking its version, registry v{version.version}"
+        f"taking its version, {where} v{version.version}"
     )
     return version
 

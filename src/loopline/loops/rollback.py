@@ -17,6 +17,7 @@ from loopline.loops.outer import (
     main_deployment,
     require_tier,
     smoke_test,
+    unchanged_version,
 )
 from loopline.loops.release import ReleaseResult, abandon_pending
 from loopline.progress import NullReporter, Reporter
@@ -33,8 +34,11 @@ def _target(
     commit: str | None,
     previous: bool,
     live_commit: str | None,
+    reporter: Reporter,
 ) -> ModelVersionInfo:
-    """The version of ``workspace`` to return to."""
+    """The version of ``workspace`` to return to. A commit without a version of its own there that changed
+    none of ``training.paths`` since its newest ancestor with one (a merge elsewhere in the repository)
+    takes that ancestor's version, as the outer loops do."""
     if previous:
         history = release_history(instance, endpoint, workspace)
         earlier = [r for r in reversed(history) if r.git_commit != live_commit]
@@ -42,7 +46,13 @@ def _target(
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
         commit = earlier[0].git_commit
     assert commit is not None
-    return catalog.version_for_commit(instance.db, workspace, name, commit)
+    try:
+        return catalog.version_for_commit(instance.db, workspace, name, commit)
+    except NotFound as missing:
+        same = unchanged_version(instance, name, commit, reporter, missing, workspace)
+        if same is None:
+            raise
+        return same
 
 
 def run_rollback(
@@ -75,7 +85,14 @@ def run_rollback(
         info = service.get_endpoint(instance, endpoint_name, workspace)
         live = main_deployment(info)
         target = _target(
-            instance, workspace, endpoint_name, name, commit, previous, live.git_commit if live else None
+            instance,
+            workspace,
+            endpoint_name,
+            name,
+            commit,
+            previous,
+            live.git_commit if live else None,
+            report_to,
         )
         result = ReleaseResult(
             name, target.git_commit, target.version, endpoint_name, "", None, False, "", reason=reason
