@@ -16,11 +16,13 @@ from loopline.errors import DirectoryNotEmpty
 EXPECTED = {
     ".gitignore",
     "README.md",
+    "data/inbox/heldout.csv",
     "gate.yaml",
     "loopline.yaml",
     "notebooks/local-development.ipynb",
     "params.yaml",
     "pyproject.toml",
+    "request.json",
     "requirements.txt",
     "tests/conftest.py",
     "tests/test_train.py",
@@ -32,6 +34,7 @@ EXPECTED = {
 def test_init_writes_a_valid_project_for_each_tier(tmp_path: Path, tier: str) -> None:
     result = loopline.init(tmp_path / "p", tier)
     assert set(result.files) >= EXPECTED
+    assert not [f for f in result.files if "cache" in f], result.files
     settings = load_config(tmp_path / "p")
     assert settings.tier.value == tier
     assert settings.config.model.name == "p-classifier"
@@ -85,3 +88,32 @@ def test_the_samples_own_tests_and_lint_pass(tmp_path: Path) -> None:
         check=False,
     )
     assert lint.returncode == 0, lint.stdout
+
+
+def test_the_held_out_data_init_writes_are_what_the_samples_training_script_exports(tmp_path: Path) -> None:
+    """init ships the sample's held-out split and request instead of running its script (seconds of
+    imports); the script, run as its comment says, writes the same bytes."""
+    loopline.init(tmp_path / "p", "simple")
+    project = tmp_path / "p"
+    written = {name: (project / name).read_bytes() for name in ("data/inbox/heldout.csv", "request.json")}
+    for name in written:
+        (project / name).unlink()
+    done = subprocess.run(
+        [sys.executable, "train.py", "--export-heldout"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert {name: (project / name).read_bytes() for name in written} == written
+
+
+def test_what_tools_leave_in_a_template_folder_is_never_rendered(tmp_path: Path) -> None:
+    from loopline.rendering import _walk
+
+    folder = tmp_path / "templates"
+    for name in ("a.txt", "sub/b.txt", ".ruff_cache/0/x", "__pycache__/y.pyc", "sub/.pytest_cache/z"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("x")
+    assert [name for name, _ in _walk(folder)] == ["a.txt", "sub/b.txt"]

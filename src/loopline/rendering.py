@@ -9,10 +9,14 @@ from typing import Any
 __all__ = ["render_templates"]
 
 
+# What tools leave in a template folder of a checkout (Python, ruff or pytest run there): never copied.
+_CACHES = frozenset({"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints"})
+
+
 def _walk(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name == "__pycache__":
+        if entry.name in _CACHES:
             continue
         name = f"{prefix}{entry.name}"
         if entry.is_dir():

@@ -38,22 +38,6 @@ class InitResult:
         }
 
 
-def _export_heldout(path: Path) -> None:
-    """Write the sample's held-out set into data/inbox (the outer loop validates on it)."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "train.py", "--export-heldout"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise UsageError(f"the sample's held-out data could not be written: {done.stderr.strip()[-300:]}")
-
-
 def init_project(
     path: Path, tier: Tier, *, project: str | None = None, model: str | None = None, git: bool = True
 ) -> InitResult:
@@ -88,7 +72,6 @@ def init_project(
     for target, content in files.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-    _export_heldout(path)
     initialised = False
     if git and not is_git_repo(path):
         run_git(path, "init", "--quiet", "--initial-branch=main")
