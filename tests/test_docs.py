@@ -67,6 +67,7 @@ def said(done: subprocess.CompletedProcess[str]) -> str:
     return " ".join(done.stdout.split())
 
 
+@pytest.mark.long
 def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     done = said(run_page(ROOT / "README.md", tmp_path, timeout=600))
     assert "is already registered (dev v2, registry v2); nothing to do" in done
@@ -75,6 +76,7 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "churn" / "request.json").is_file()
 
 
+@pytest.mark.long
 def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
     done = run_page(ROOT / "docs" / "bring-your-own-project.md", tmp_path, timeout=600)
     project = tmp_path / "churn-model"

@@ -12,6 +12,7 @@ from tests.helpers import cli_process, commit_all, git
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.long
 def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) -> None:
     # Kept in a folder of another repository, as `./scripts/demo --keep ./demo-project` does in a checkout
     # of loopline: the demo's commits go to a repository of its own, never to the one around it.

@@ -225,6 +225,7 @@ def test_secrets_never_reach_logs_answers_or_the_audit_log(team: Team) -> None:
     assert '"operation":"user_list","user":"rita","status":403' in texts["log"]
 
 
+@pytest.mark.long
 def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,6 +42,7 @@ def new_commit(project: Path, message: str, **params: float) -> str:
     return commit_all(project, message)
 
 
+@pytest.mark.long
 def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
     new_project: ProjectFactory,
     on_postgres: Any,
@@ -342,6 +343,7 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
     assert released.changed and live_commit(project) == c
 
 
+@pytest.mark.long
 def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(
     a_live_b_registered: tuple[Path, str, str],
 ) -> None:

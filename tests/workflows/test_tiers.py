@@ -31,6 +31,7 @@ def files(project: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (project / ".github" / "workflows").iterdir()}
 
 
+@pytest.mark.long
 def test_switching_tiers_keeps_the_files_and_turns_on_the_right_workflows(
     new_project: ProjectFactory,
 ) -> None:
