@@ -85,13 +85,13 @@ def test_the_registered_model_loads_and_predicts_with_stock_mlflow(new_project: 
     assert set(model.predict(example)) <= {0, 1}
 
 
-def test_the_same_commit_registers_nothing_new_and_a_new_commit_does(new_project: ProjectFactory) -> None:
-    project = new_project("simple")
-    first = loopline.inner_loop(project)
+def test_the_same_commit_registers_nothing_new_and_a_new_commit_does(trained_project: ProjectFactory) -> None:
+    project = trained_project("simple")  # its commit went through the inner loop
+    first = git(project, "rev-parse", "HEAD")
     again = loopline.inner_loop(project)
-    assert not again.created and not again.trained
+    assert not again.created and not again.trained and again.git_commit == first
     assert "already registered" in again.message and "nothing to do" in again.message
-    assert again.shared.version == first.shared.version
+    assert (again.dev.version, again.shared.version) == (1, 1)
     assert versions(project, "shared") == [("proj-classifier", 1)]
     edit_yaml(project / "params.yaml", C=0.5)
     second_commit = commit_all(project, "Less regularisation")
@@ -99,7 +99,7 @@ def test_the_same_commit_registers_nothing_new_and_a_new_commit_does(new_project
     assert second.created and second.shared.version == 2 and second.git_commit == second_commit
     assert versions(project, "shared") == [("proj-classifier", 1), ("proj-classifier", 2)]
     assert [m.git_commit for m in loopline.status(project).models if m.workspace == "shared"] == [
-        first.git_commit,
+        first,
         second_commit,
     ]
 

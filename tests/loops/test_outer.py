@@ -210,18 +210,14 @@ def test_a_commit_without_a_registry_version_is_named(new_project: ProjectFactor
         loopline.outer_loop_prod(project)
 
 
-def test_rollback_redeploys_a_version_that_is_no_longer_loaded(new_project: ProjectFactory) -> None:
-    project = new_project("simple")
+def test_rollback_redeploys_a_version_that_is_no_longer_loaded(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, a, b = a_live_b_registered
     edit_yaml(project / "loopline.yaml", release={"keep_deployments": 1})
-    a = commit_all(project, "Keep only the live deployment")
-    loopline.inner_loop(project)
-    loopline.outer_loop_prod(project)
-    new_commit(project, "Second", C=0.4)
-    loopline.inner_loop(project)
-    loopline.outer_loop_prod(project)
-    assert [d.name for d in loopline.get_endpoint("proj", project=project).deployments] == [
-        f"v2-{git(project, 'rev-parse', 'HEAD')[:7]}"
-    ]
+    commit_all(project, "Keep only the live deployment")
+    loopline.outer_loop_prod(project, commit=b)
+    assert [d.name for d in loopline.get_endpoint("proj", project=project).deployments] == [f"v2-{b[:7]}"]
     loopline.rollback(project, commit=a[:8])
     assert live_commit(project) == a
 
