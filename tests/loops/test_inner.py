@@ -66,12 +66,11 @@ def test_inner_loop_registers_the_commit_in_dev_and_the_registry(
     assert digest_tree(folder) == tags["content_digest"]
 
 
-def test_the_registered_model_loads_and_predicts_with_stock_mlflow(new_project: ProjectFactory) -> None:
+def test_the_registered_model_loads_and_predicts_with_stock_mlflow(trained_project: ProjectFactory) -> None:
     import mlflow.pyfunc
     import pandas as pd
 
-    project = new_project("simple")
-    loopline.inner_loop(project)
+    project = trained_project("simple")  # its commit went through the inner loop
     location = load_config(project).store("shared")
     mlflow.set_registry_uri(location.registry_uri)
     try:
