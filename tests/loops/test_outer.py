@@ -420,6 +420,10 @@ def test_a_merge_that_changed_nothing_in_training_paths_is_tested_and_released_a
         for step in steps.seen
     )
     assert loopline.outer_loop_prod(project, commit=merged).git_commit == trained
+    # The merge's validation report is the one of the version it was tested as.
+    for asked in (merged[:7], None):  # None: HEAD, the merge
+        report = loopline.validation_report(asked, project=project)
+        assert (report.git_commit, report.outcome) == (trained, "passed")
 
     # A commit that changed the model and was never trained has no version, as before.
     (project / "train.py").write_text((project / "train.py").read_text() + "\n# a change\n")
@@ -428,6 +432,8 @@ def test_a_merge_that_changed_nothing_in_training_paths_is_tested_and_released_a
         NotFound, match=rf"commit {changed[:7]} has no version of 'proj-classifier' in shared$"
     ):
         loopline.outer_loop_test(project, commit=changed)
+    with pytest.raises(NotFound, match=rf"commit {changed[:7]} has no validation report"):
+        loopline.validation_report(changed[:7], project=project)
     # A shallow clone (actions/checkout fetches one commit unless told otherwise) holds no ancestor to
     # compare with: it says how to fetch them instead of "run the inner loop".
     (project / ".git" / "shallow").write_text(f"{merged}\n")

@@ -143,10 +143,20 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
 
     from loopline import audit
     from loopline.git import resolve_commit
+    from loopline.loops.outer import registry_version
 
     instance = provisioned(project)
-    commit = commit or resolve_commit(instance.root, "HEAD")
+    asked, commit = commit, commit or resolve_commit(instance.root, "HEAD")
     found = audit.query(instance.db, commit=commit, kind="gate-evaluated", workspace="test", limit=1)
+    if not found:
+        # The outer loops take an ancestor's version for a commit that changed none of training.paths (or,
+        # without --commit, only configuration): its report is that version's.
+        try:
+            taken = registry_version(instance, instance.settings.config.model.name, asked).git_commit
+        except NotFound:
+            taken = None
+        if taken and not taken.startswith(commit):
+            found = audit.query(instance.db, commit=taken, kind="gate-evaluated", workspace="test", limit=1)
     uri = found[0].event.details.get("report_uri") if found else None
     if not found or not uri:
         raise NotFound(

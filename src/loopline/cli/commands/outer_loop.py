@@ -33,7 +33,11 @@ RetireOption = Annotated[
 ]
 CommitOption = Annotated[
     str | None,
-    opt("--commit", help="The commit whose registry version to take (a prefix of 7+; default: HEAD)."),
+    opt(
+        "--commit",
+        help="The commit whose registry version to take (a prefix of 7+; default: HEAD). One without a"
+        " version that changed none of training.paths since an ancestor with one takes that one's.",
+    ),
 ]
 
 
@@ -262,7 +266,11 @@ def rollback(
     call: Call,
     commit: Annotated[
         str | None,
-        opt("--commit", help="Return to the version of this commit (a prefix of 7+)."),
+        opt(
+            "--commit",
+            help="Return to the version of this commit (a prefix of 7+). One without a version in prod"
+            " that changed none of training.paths since an ancestor with one returns to that one's.",
+        ),
     ] = None,
     previous: Annotated[
         bool, typer.Option("--previous", help="Return to the release before the live one.")
