@@ -62,13 +62,7 @@ def registry_version(
     """
     report = reporter or NullReporter()
     if commit is not None:
-        try:
-            return catalog.version_for_commit(instance.db, SHARED, name, commit)
-        except NotFound as missing:
-            same = unchanged_version(instance, name, commit, report, missing)
-            if same is None:
-                raise
-            return same
+        return commit_version(instance, name, commit, report)
     full = _newest_registered(instance, name, report)
     try:
         return catalog.version_for_commit(instance.db, SHARED, name, full)
@@ -84,13 +78,27 @@ def _registered(instance: Instance, name: str) -> set[str]:
     return {v.git_commit for v in catalog.list_versions(instance.db, workspace=SHARED, name=name)}
 
 
-def unchanged_version(
+def commit_version(
+    instance: Instance, name: str, commit: str, reporter: Reporter, workspace: str = SHARED
+) -> ModelVersionInfo:
+    """``workspace``'s version of ``name`` from ``commit``, or, when it has none, that of its newest ancestor
+    with one if ``commit`` changed none of ``training.paths`` since (said to ``reporter``)."""
+    try:
+        return catalog.version_for_commit(instance.db, workspace, name, commit)
+    except NotFound as missing:
+        same = _unchanged_version(instance, name, commit, reporter, missing, workspace)
+        if same is None:
+            raise
+        return same
+
+
+def _unchanged_version(
     instance: Instance,
     name: str,
     commit: str,
     reporter: Reporter,
     missing: NotFound,
-    workspace: str = SHARED,
+    workspace: str,
 ) -> ModelVersionInfo | None:
     """``workspace``'s version of the newest ancestor of ``commit`` that has one, when ``commit`` changed
     none of ``training.paths`` since it; None when they are not set, or the commit is not in the

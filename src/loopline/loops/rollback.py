@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loopline import audit, catalog, registry
+from loopline import audit, registry
 from loopline.domain import ModelVersionInfo, Tier
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
@@ -13,11 +13,11 @@ from loopline.instance import Instance
 from loopline.loops.outer import (
     PRODUCTION,
     candidate_of,
+    commit_version,
     deploy,
     main_deployment,
     require_tier,
     smoke_test,
-    unchanged_version,
 )
 from loopline.loops.release import ReleaseResult, abandon_pending
 from loopline.progress import NullReporter, Reporter
@@ -46,13 +46,7 @@ def _target(
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
         commit = earlier[0].git_commit
     assert commit is not None
-    try:
-        return catalog.version_for_commit(instance.db, workspace, name, commit)
-    except NotFound as missing:
-        same = unchanged_version(instance, name, commit, reporter, missing, workspace)
-        if same is None:
-            raise
-        return same
+    return commit_version(instance, name, commit, reporter, workspace)
 
 
 def run_rollback(
