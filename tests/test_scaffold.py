@@ -69,8 +69,19 @@ def test_init_inside_a_repository_does_not_nest_one(tmp_path: Path) -> None:
     assert not (tmp_path / "ml" / ".git").exists()
 
 
-def test_the_samples_own_tests_and_lint_pass(tmp_path: Path) -> None:
+def test_the_samples_own_tests_and_lint_pass_and_change_no_file_of_the_project(tmp_path: Path) -> None:
     loopline.init(tmp_path / "p", "simple")
+    # A user's own request, which running the tests must not overwrite.
+    (tmp_path / "p" / "request.json").write_text('{"dataframe_split": {"columns": [], "data": []}}\n')
+
+    def files() -> dict[str, bytes]:
+        return {
+            str(path.relative_to(tmp_path / "p")): path.read_bytes()
+            for path in (tmp_path / "p").rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        }
+
+    before = files()
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=tmp_path / "p",
@@ -80,6 +91,7 @@ def test_the_samples_own_tests_and_lint_pass(tmp_path: Path) -> None:
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "5 passed" in tests.stdout
+    assert files() == before
     lint = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
         cwd=tmp_path / "p",

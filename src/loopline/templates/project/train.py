@@ -75,7 +75,9 @@ def evaluate(model: Pipeline, features: pd.DataFrame, labels: pd.Series) -> dict
     }
 
 
-def export_heldout(path: Path = HERE / "data" / "inbox" / "heldout.csv") -> Path:
+def export_heldout(
+    path: Path = HERE / "data" / "inbox" / "heldout.csv", request_path: Path = HERE / "request.json"
+) -> Path:
     """Write the held-out split (never used for training) for the outer loop's validation, and two of its
     rows as a scoring request (request.json) to try an endpoint with."""
     params = load_params()
@@ -83,7 +85,7 @@ def export_heldout(path: Path = HERE / "data" / "inbox" / "heldout.csv") -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     features.assign(label=labels).to_csv(path, index=False)
     request = {"dataframe_split": json.loads(features.head(2).to_json(orient="split", index=False))}
-    (HERE / "request.json").write_text(json.dumps(request, indent=1) + "\n")
+    request_path.write_text(json.dumps(request, indent=1) + "\n")
     return path
 
 

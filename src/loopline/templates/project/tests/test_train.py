@@ -1,5 +1,7 @@
 """Tests of the sample's training code: fast, no MLflow store needed."""
 
+import json
+
 from train import evaluate, export_heldout, fit, flip_labels, load_params, load_splits
 
 
@@ -36,8 +38,10 @@ def test_label_noise_makes_a_worse_model():
 def test_the_exported_heldout_set_is_the_heldout_split(tmp_path):
     import pandas as pd
 
-    path = export_heldout(tmp_path / "heldout.csv")
+    path = export_heldout(tmp_path / "heldout.csv", tmp_path / "request.json")
     exported = pd.read_csv(path)
     features, labels = load_splits(int(load_params()["seed"]))["heldout"]
     assert list(exported.columns) == [*features.columns, "label"]
     assert exported["label"].tolist() == labels.tolist()
+    request = json.loads((tmp_path / "request.json").read_text())["dataframe_split"]
+    assert request["columns"] == list(features.columns) and len(request["data"]) == 2
