@@ -469,6 +469,12 @@ def test_a_rollback_to_a_commit_that_changed_nothing_in_training_paths_returns_t
     )
     forward = loopline.rollback(project, commit=configured)  # changed only loopline.yaml since B
     assert forward.git_commit == b and live_commit(project) == b
+    # A deployment named by such a commit takes the same version, online and batch.
+    online = loopline.create_deployment("proj", "docs", commit=documented[:7], check=False, project=project)
+    assert {d.name: d.git_commit for d in online.deployments}["docs"] == a
+    loopline.create_batch_endpoint("nightly", "prod", project=project)
+    batch = loopline.create_batch_deployment("nightly", "docs", commit=documented, project=project)
+    assert [(d.name, d.git_commit) for d in batch.deployments] == [("docs", a)]
 
     # A commit that changed the model since its newest version in prod has none to return to.
     edit_yaml(project / "params.yaml", C=0.3)

@@ -58,7 +58,11 @@ ComputeOption = Annotated[
 VersionOption = Annotated[int | None, opt("--version", "-v", help="The model version.")]
 VersionCommitOption = Annotated[
     str | None,
-    opt("--commit", help="The version made from this commit (a prefix of 7+)."),
+    opt(
+        "--commit",
+        help="The version made from this commit (a prefix of 7+); a commit without one that changed none of"
+        " training.paths since an ancestor with one takes that one's.",
+    ),
 ]
 
 

@@ -15,6 +15,7 @@ from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import Deployed
 from loopline.instance import Instance
 from loopline.state import as_utc
+from loopline.versions import commit_version
 
 __all__ = ["choose_version", "deployment_info", "owned_rows", "record_deployment", "resolve_model_version"]
 
@@ -28,11 +29,12 @@ def owned_rows(connection: Connection, table: Table, endpoint_id: int, order: st
 def resolve_model_version(
     instance: Instance, workspace: str, model: str, *, version: int | None = None, commit: str | None = None
 ) -> ModelVersionInfo:
-    """The version of ``model`` in ``workspace`` named by number or by commit (prefix of 7+)."""
+    """The version of ``model`` in ``workspace`` named by number or by commit (prefix of 7+; a commit without
+    one of its own takes its ancestor's, by the ``training.paths`` rule of ``versions.py``)."""
     if (version is None) == (commit is None):
         raise UsageError("name the model version with exactly one of --version N or --commit SHA")
     if commit is not None:
-        return catalog.version_for_commit(instance.db, workspace, model, commit)
+        return commit_version(instance, model, commit, workspace=workspace)
     matches = [
         v for v in catalog.list_versions(instance.db, workspace=workspace, name=model) if v.version == version
     ]

@@ -32,7 +32,6 @@ from loopline.git import (
     commit_identity,
     github_repository,
     is_shallow,
-    repository_paths,
     unchanged_since,
 )
 from loopline.instance import Instance
@@ -41,6 +40,7 @@ from loopline.loops.trained import Trained
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.training import run_training, training_environment
+from loopline.versions import watched_paths
 
 __all__ = [
     "InnerLoopResult",
@@ -53,7 +53,6 @@ __all__ = [
     "run_tags",
     "train",
     "unchanged",
-    "watched_paths",
 ]
 
 DEV = "dev"
@@ -251,12 +250,6 @@ def _locked(
         message=f"registered {name} from {identity.commit[:7]}: dev v{dev.version}, "
         f"registry v{shared.version}",
     )
-
-
-def watched_paths(instance: Instance) -> list[str] | None:
-    """``training.paths`` as the repository names them (checked), or None when not set."""
-    paths = instance.settings.config.training.paths
-    return repository_paths(instance.root, paths) if paths else None
 
 
 def project_identity(instance: Instance) -> CommitIdentity:

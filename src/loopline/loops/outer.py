@@ -22,21 +22,20 @@ from loopline.domain import (
 )
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, live_server
-from loopline.errors import GateFailed, InvalidReference, NotFound, Refused, TierDisabled
+from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
 from loopline.git import (
     SHALLOW_HINT,
     ancestors,
     is_shallow,
     resolve_commit,
-    unchanged_since,
 )
 from loopline.instance import Instance
-from loopline.loops.inner import watched_paths
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.models import model_store_of
 from loopline.validation import Candidate, validate
+from loopline.versions import commit_version
 
 __all__ = ["TestResult", "run_outer_loop_test"]
 
@@ -76,54 +75,6 @@ def registry_version(
 def _registered(instance: Instance, name: str) -> set[str]:
     """The commits with a version of ``name`` in the shared registry."""
     return {v.git_commit for v in catalog.list_versions(instance.db, workspace=SHARED, name=name)}
-
-
-def commit_version(
-    instance: Instance, name: str, commit: str, reporter: Reporter, workspace: str = SHARED
-) -> ModelVersionInfo:
-    """``workspace``'s version of ``name`` from ``commit``, or, when it has none, that of its newest ancestor
-    with one if ``commit`` changed none of ``training.paths`` since (said to ``reporter``)."""
-    try:
-        return catalog.version_for_commit(instance.db, workspace, name, commit)
-    except NotFound as missing:
-        same = _unchanged_version(instance, name, commit, reporter, missing, workspace)
-        if same is None:
-            raise
-        return same
-
-
-def _unchanged_version(
-    instance: Instance,
-    name: str,
-    commit: str,
-    reporter: Reporter,
-    missing: NotFound,
-    workspace: str,
-) -> ModelVersionInfo | None:
-    """``workspace``'s version of the newest ancestor of ``commit`` that has one, when ``commit`` changed
-    none of ``training.paths`` since it; None when they are not set, or the commit is not in the
-    repository."""
-    named = watched_paths(instance)
-    if not named:
-        return None
-    try:
-        full = resolve_commit(instance.root, commit)
-    except InvalidReference:
-        return None
-    versions = catalog.list_versions(instance.db, workspace=workspace, name=name)
-    registered = {v.git_commit for v in versions if v.diff_digest is None}  # as the inner loop takes them
-    ancestor = unchanged_since(instance.root, full, registered, named)
-    if ancestor is None:
-        if registered and is_shallow(instance.root):
-            raise NotFound(f"{missing.message}; {SHALLOW_HINT}") from None
-        return None
-    version = catalog.version_for_commit(instance.db, workspace, name, ancestor)
-    where = "registry" if workspace == SHARED else workspace
-    reporter.step(
-        f"{full[:7]} changed nothing in {', '.join(named)} (training.paths) since {ancestor[:7]}; "
-        f"taking its version, {where} v{version.version}"
-    )
-    return version
 
 
 def _newest_registered(instance: Instance, name: str, reporter: Reporter) -> str:

@@ -13,7 +13,6 @@ from loopline.instance import Instance
 from loopline.loops.outer import (
     PRODUCTION,
     candidate_of,
-    commit_version,
     deploy,
     main_deployment,
     require_tier,
@@ -22,6 +21,7 @@ from loopline.loops.outer import (
 from loopline.loops.release import ReleaseResult, abandon_pending
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
+from loopline.versions import commit_version
 
 __all__ = ["run_rollback"]
 

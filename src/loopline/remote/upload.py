@@ -134,11 +134,12 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     from loopline.compute.targets import resolve
     from loopline.git import commit_identity
     from loopline.instance import Instance
-    from loopline.loops.inner import DEV, train, watched_paths
+    from loopline.loops.inner import DEV, train
     from loopline.mlflow_store import WorkspaceStore
     from loopline.operations import operations
     from loopline.progress import NullReporter
     from loopline.remote.codec import signature
+    from loopline.versions import watched_paths
 
     instance = Instance.open(arguments.get("project"))
     report = arguments.get("reporter") or NullReporter()

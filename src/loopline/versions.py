@@ -1,0 +1,71 @@
+"""The model version a commit names, by the one rule every command follows.
+
+A commit's own version; or, when it has none and changed none of ``training.paths`` since its newest
+ancestor with one (a merge elsewhere in a larger repository, which the inner loop did not train), that
+ancestor's. The outer loops, rollback and deployments (online and batch) all look versions up here.
+"""
+
+from __future__ import annotations
+
+from loopline import catalog
+from loopline.domain import SHARED, ModelVersionInfo
+from loopline.errors import InvalidReference, NotFound
+from loopline.git import SHALLOW_HINT, is_shallow, repository_paths, resolve_commit, unchanged_since
+from loopline.instance import Instance
+from loopline.progress import NullReporter, Reporter
+
+__all__ = ["commit_version", "watched_paths"]
+
+
+def watched_paths(instance: Instance) -> list[str] | None:
+    """``training.paths`` as the repository names them (checked), or None when not set."""
+    paths = instance.settings.config.training.paths
+    return repository_paths(instance.root, paths) if paths else None
+
+
+def commit_version(
+    instance: Instance, name: str, commit: str, reporter: Reporter | None = None, workspace: str = SHARED
+) -> ModelVersionInfo:
+    """``workspace``'s version of ``name`` from ``commit``, or, when it has none, that of its newest ancestor
+    with one if ``commit`` changed none of ``training.paths`` since (said to ``reporter``)."""
+    try:
+        return catalog.version_for_commit(instance.db, workspace, name, commit)
+    except NotFound as missing:
+        same = _unchanged_version(instance, name, commit, reporter or NullReporter(), missing, workspace)
+        if same is None:
+            raise
+        return same
+
+
+def _unchanged_version(
+    instance: Instance,
+    name: str,
+    commit: str,
+    reporter: Reporter,
+    missing: NotFound,
+    workspace: str,
+) -> ModelVersionInfo | None:
+    """``workspace``'s version of the newest ancestor of ``commit`` that has one, when ``commit`` changed
+    none of ``training.paths`` since it; None when they are not set, or the commit is not in the
+    repository."""
+    named = watched_paths(instance)
+    if not named:
+        return None
+    try:
+        full = resolve_commit(instance.root, commit)
+    except InvalidReference:
+        return None
+    versions = catalog.list_versions(instance.db, workspace=workspace, name=name)
+    registered = {v.git_commit for v in versions if v.diff_digest is None}  # as the inner loop takes them
+    ancestor = unchanged_since(instance.root, full, registered, named)
+    if ancestor is None:
+        if registered and is_shallow(instance.root):
+            raise NotFound(f"{missing.message}; {SHALLOW_HINT}") from None
+        return None
+    version = catalog.version_for_commit(instance.db, workspace, name, ancestor)
+    where = "registry" if workspace == SHARED else workspace
+    reporter.step(
+        f"{full[:7]} changed nothing in {', '.join(named)} (training.paths) since {ancestor[:7]}; "
+        f"taking its version, {where} v{version.version}"
+    )
+    return version
