@@ -235,8 +235,8 @@ class Dashboard(_Process):
 
 
 class MlflowTrackingServer(_Process):
-    """A stock `mlflow server` (tracking and registry on a SQLite file in ``project``'s parent folder), as
-    a team runs one already."""
+    """A stock `mlflow server` (tracking and registry on a SQLite file in ``project``'s parent folder, run
+    artifacts proxied to a folder beside it, ``artifacts``), as a team runs one already."""
 
     command = "mlflow-server"
     ready = "/health"
@@ -252,8 +252,8 @@ class MlflowTrackingServer(_Process):
             "server",
             "--backend-store-uri",
             f"sqlite:///{store / 'mlflow.db'}",
-            "--default-artifact-root",
-            str(store / "artifacts"),
+            "--artifacts-destination",
+            str(self.artifacts),
             "--host",
             "127.0.0.1",
             "--port",
@@ -261,6 +261,11 @@ class MlflowTrackingServer(_Process):
             "--workers",
             "1",
         ]
+
+    @property
+    def artifacts(self) -> Path:
+        """Where the server keeps the run artifacts its clients send it."""
+        return self.project.parent / f"mlflow-server-{self.port}" / "artifacts"
 
 
 def _postgres_bin() -> Path:

@@ -146,6 +146,19 @@ def test_a_workspace_on_an_mlflow_server_keeps_its_model_files_in_an_object_stor
     assert load_config(write(tmp_path, VALID), environ=database).store("dev").model_store.endswith("models")
 
 
+def test_a_tracking_server_keeps_runs_artifacts_where_it_is_set_up_to_unless_told(tmp_path: Path) -> None:
+    """Not in a folder of the machine that trained, where no other machine finds them."""
+    server = {
+        "LOOPLINE_WORKSPACES__DEV__TRACKING_URI": "https://mlflow.example.com",
+        "LOOPLINE_WORKSPACES__DEV__MODEL_STORE": "az://models/shop",
+    }
+    settings = load_config(write(tmp_path, VALID), environ=server)
+    assert settings.store("dev").artifact_location is None
+    assert settings.store("prod").artifact_location == f"{tmp_path}/.loopline/workspaces/prod/artifacts"
+    told = {**server, "LOOPLINE_WORKSPACES__DEV__ARTIFACT_LOCATION": "s3://runs/dev"}
+    assert load_config(write(tmp_path, VALID), environ=told).store("dev").artifact_location == "s3://runs/dev"
+
+
 def test_bad_model_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line 4: 'model.name': use letters, digits"):
         load_config(write(tmp_path, VALID.replace("shop-classifier", "'shop classifier!'")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -134,15 +135,17 @@ class WorkspaceStore:
 
         created = []
         path = self._sqlite_file()
+        artifacts = self.location.artifact_location
         if path is not None and not path.exists():
-            _copy_template(path, self.location.artifact_location)
+            assert artifacts is not None  # a SQLite store is never a tracking server's
+            _copy_template(path, artifacts)
             created.append(f"MLflow store {self.location.tracking_uri}")
         for uri in dict.fromkeys((self.location.tracking_uri, self.location.registry_uri)):
             if uri.startswith("postgresql") and ensure_database(uri):
                 created.append(f"database {redact(uri)}")
         if experiment and self._experiment(experiment) is None:
-            self.client.create_experiment(
-                experiment, artifact_location=_artifact_uri(self.location.artifact_location, experiment)
+            self.client.create_experiment(  # a tracking server's own artifact root when none is set
+                experiment, artifact_location=artifacts and _artifact_uri(artifacts, experiment)
             )
             created.append(f"experiment '{experiment}' in {self.name}")
         return created
@@ -280,22 +283,33 @@ class WorkspaceStore:
 
     def local_copy(self, artifact_uri: str, scratch: Path) -> Path:
         """A local folder with the artifacts at ``artifact_uri``: the folder itself when it is local."""
-        if "://" not in artifact_uri or artifact_uri.startswith("file://"):
+        scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", artifact_uri)  # mlflow-artifacts:/1/... has no //
+        if scheme is None or scheme.group(1).lower() == "file":
             return Path(artifact_uri.removeprefix("file://"))
         from mlflow.artifacts import download_artifacts
 
-        with _store_errors(self):
-            return Path(download_artifacts(artifact_uri=artifact_uri, dst_path=str(scratch)))
+        with _store_errors(self):  # a tracking server's mlflow-artifacts:/ URIs are relative to it
+            return Path(
+                download_artifacts(
+                    artifact_uri=artifact_uri, dst_path=str(scratch), tracking_uri=self.location.tracking_uri
+                )
+            )
 
     def write_artifacts(self, relative: str, files: dict[str, str]) -> str:
-        """Write text files under ``relative`` in this store's artifact location; the folder's URI."""
+        """Write text files under ``relative`` in this store's artifact location (on a tracking server
+        without one, under its default experiment's); the folder's URI."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        target = f"{_location_uri(self.location.artifact_location)}/{relative.strip('/')}"
         with tempfile.TemporaryDirectory() as scratch, _store_errors(self):
+            if self.location.artifact_location is None:
+                root = f"{str(self.client.get_experiment('0').artifact_location).rstrip('/')}/loopline"
+            else:
+                root = _location_uri(self.location.artifact_location)
+            target = f"{root}/{relative.strip('/')}"
             for name, text in files.items():
                 (Path(scratch) / name).write_text(text)
-            get_artifact_repository(target).log_artifacts(scratch)  # type: ignore[no-untyped-call]
+            repository = get_artifact_repository(target, tracking_uri=self.location.tracking_uri)
+            repository.log_artifacts(scratch)  # type: ignore[no-untyped-call]
         return target
 
     def read_text(self, uri: str) -> str:

@@ -146,7 +146,9 @@ def _status(principal: Principal, status: Any) -> Any:
         root=Path("."),
         models=tuple(replace(m, source_uri=inside(m.source_uri)) for m in models),
         endpoints=endpoints,
-        stores={name: {k: inside(v) for k, v in store.items()} for name, store in status.stores.items()},
+        stores={
+            name: {k: v and inside(v) for k, v in store.items()} for name, store in status.stores.items()
+        },
         datastores={name: inside(url) for name, url in status.datastores.items()},
         state_url=inside(status.state_url),
     )

@@ -48,7 +48,8 @@ def training_environment(store: WorkspaceStore, experiment: str, tags: dict[str,
             "PYTHONUNBUFFERED": "1",
         }
     )
-    if location.tracking_uri.split(":", 1)[0].split("+", 1)[0] in _SQL_SCHEMES:
+    sql = location.tracking_uri.split(":", 1)[0].split("+", 1)[0] in _SQL_SCHEMES
+    if sql and location.artifact_location is not None:  # always set for a database store
         from loopline.mlflow_store import artifact_root_uri
 
         env[_ARTIFACT_ROOT_VARIABLE] = artifact_root_uri(location.artifact_location)

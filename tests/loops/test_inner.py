@@ -17,6 +17,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed
 from loopline.git import commit_identity
+from loopline.instance import Instance
 from loopline.loops.inner import unchanged
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
@@ -307,6 +308,18 @@ def test_dev_on_a_teams_mlflow_tracking_server_with_model_files_on_azure_blob(
         loopline.up(project)
         made = loopline.inner_loop(project)
         assert made.created and made.dev.source_uri.startswith("wasbs://models@")
+        # The runs' artifacts went to the server's artifact store, not to a folder of this machine.
+        run = MlflowClient(server.url).get_run(made.run_id)
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), run.info.artifact_uri
+        assert list(server.artifacts.rglob("reference_data.parquet"))
+        assert not (project / ".loopline" / "workspaces" / "dev" / "artifacts").exists()
+        # So do loopline's own files in such a store, and they read back from there.
+        store = Instance.open(project).store("dev")
+        folder = store.write_artifacts("checks/one", {"note.txt": "written through the server\n"})
+        assert folder.startswith("mlflow-artifacts:/")
+        assert (
+            store.local_copy(folder, tmp_path / "back") / "note.txt"
+        ).read_text() == "written through the server\n"
         rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
         mlflow.set_tracking_uri(server.url)
         try:

@@ -118,6 +118,9 @@ def test_an_object_store_shows_a_version_only_once_its_manifest_is_written(blob:
     assert model_store_of(source) == store
     local = store.verify(digest)
     assert digest_tree(local) == digest and (local / "sub" / "model.bin").read_bytes() == b"weights"
+    # A folder that is not there is not a model of no files.
+    with pytest.raises(NotFound, match="does not exist"):
+        store.put(tmp_path / "missing")
 
 
 def test_a_changed_blob_is_refused_when_downloaded(blob: Any, tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ def status(project: PathLike | None = None) -> Status:
         workspaces=settings.workspaces,
         provisioned=provisioned,
         stores={
-            name: {k: redact(v) for k, v in settings.store(name).to_dict().items()}
+            name: {k: v and redact(v) for k, v in settings.store(name).to_dict().items()}
             for name in instance.store_names
         },
         datastores={name: redact(settings.datastore(name)) for name in DATASTORES},

@@ -18,7 +18,7 @@ class Status:
     tier: Tier
     workspaces: tuple[str, ...]
     provisioned: bool
-    stores: dict[str, dict[str, str]]
+    stores: dict[str, dict[str, str | None]]  # artifact_location None: a tracking server's own
     datastores: dict[str, str]
     state_url: str
     models: tuple[ModelVersionInfo, ...]

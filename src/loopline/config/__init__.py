@@ -122,7 +122,7 @@ class StoreLocation:
     name: str
     tracking_uri: str
     registry_uri: str
-    artifact_location: str
+    artifact_location: str | None  # None: a tracking server's own artifact root
     model_store: str
 
     @property
@@ -130,7 +130,7 @@ class StoreLocation:
         """True for the embedded default: a SQLite file on this machine."""
         return self.tracking_uri.startswith("sqlite:///")
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | None]:
         """A JSON-ready mapping."""
         return {
             "tracking_uri": self.tracking_uri,
@@ -180,11 +180,19 @@ class Settings:
             else (f"sqlite:///{base / 'mlflow.db'}")
         )
         registry = _resolve_sqlite(given.registry_uri, self.root) if given.registry_uri else tracking
+        # A tracking server stores runs' artifacts where it is set up to (proxied, or its object store);
+        # a folder of this machine would hold them where no other machine finds them.
+        server = tracking.split(":", 1)[0].lower() in {"http", "https", "databricks"}
+        artifacts = (
+            None
+            if server and given.artifact_location is None
+            else _resolve_location(given.artifact_location, self.root, base / "artifacts")
+        )
         return StoreLocation(
             name=name,
             tracking_uri=tracking,
             registry_uri=registry,
-            artifact_location=_resolve_location(given.artifact_location, self.root, base / "artifacts"),
+            artifact_location=artifacts,
             model_store=_resolve_location(given.model_store, self.root, self.state_dir / "models"),
         )
 

@@ -288,6 +288,8 @@ class ObjectModelStore(ModelStore):
         return [(line[:64], line[66:]) for line in text.splitlines()]
 
     def put(self, source: Path, digest: str | None = None) -> str:
+        if not source.is_dir():  # a folder holding nothing would pass for a model of no files
+            raise NotFound(f"model folder {source} does not exist")
         text = manifest(source)
         actual = PREFIX + hashlib.sha256(text.encode()).hexdigest()
         if digest is not None and actual != digest:

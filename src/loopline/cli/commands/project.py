@@ -199,7 +199,9 @@ def status(
         stores.add_column("model files")
         for name, store in result.stores.items():
             stores.add_row(
-                name, _short(store["tracking_uri"], result.root), _short(store["model_store"], result.root)
+                name,
+                _short(str(store["tracking_uri"]), result.root),
+                _short(str(store["model_store"]), result.root),
             )
         console.print(stores)
         if result.models:
