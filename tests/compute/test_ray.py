@@ -17,12 +17,13 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 import loopline
 from loopline.compute import ray_jobs as ray_jobs_module
+from loopline.config import load_config
 from loopline.errors import UsageError
 from loopline.instance import Instance
 from tests.batch.test_jobs import big_csv, predictions
 from tests.compute.conftest import Cluster
 from tests.conftest import ProjectFactory
-from tests.helpers import cli_process, commit_all, edit_yaml
+from tests.helpers import cli_process, commit_all, company_repository, edit_yaml
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -45,10 +46,35 @@ def ray_jobs(cluster: Cluster) -> list[object]:
     return [job for job in JobSubmissionClient(cluster.address).list_jobs() if job.metadata.get("loopline")]
 
 
+def shares_code(top: Path, project: Path) -> None:
+    """Make the training of ``project`` (in a folder of the repository ``top``) import the repository's
+    shared code, as monorepo trainings do, and name it in training.paths."""
+    (top / "common").mkdir()
+    (top / "common" / "features.py").write_text('VERSION = "features-2"\n')
+    train = (project / "train.py").read_text()
+    here = "HERE = Path(__file__).resolve().parent\n"
+    shared = "sys.path.insert(0, str(HERE.parents[1]))\nfrom common import features  # noqa: E402\n"
+    train = train.replace(here, f"{here}{shared}").replace("import json\n", "import json\nimport sys\n", 1)
+    train = train.replace(
+        "        mlflow.log_params(params)\n",
+        '        mlflow.log_params(params)\n        mlflow.set_tag("features", features.VERSION)\n',
+    )
+    (project / "train.py").write_text(train)
+    training = load_config(project).config.training
+    edit_yaml(
+        project / "loopline.yaml", training={"command": training.command, "paths": [".", "../../common"]}
+    )
+
+
 def test_training_on_ray_registers_the_same_kind_of_version_as_a_local_run(
-    new_project: ProjectFactory, ray_cluster: Cluster
+    tmp_path: Path, ray_cluster: Cluster
 ) -> None:
-    project = new_project("simple")
+    """Of a project in a folder of a larger repository whose training imports the repository's shared
+    code: the job gets that code in its place, as a local run has it."""
+    top = company_repository(tmp_path)
+    project = loopline.init(top / "ml" / "churn", "simple").path
+    shares_code(top, project)
+    loopline.up(project)
     on_ray(project, ray_cluster)
     before = len(ray_jobs(ray_cluster))
     result = loopline.inner_loop(project, compute="lab")
@@ -58,6 +84,7 @@ def test_training_on_ray_registers_the_same_kind_of_version_as_a_local_run(
     # the run carries loopline's tags, set on the cluster by loopline's MLflow plugin, as a local run does
     assert run.tags["mlflow.source.git.commit"] == result.git_commit
     assert run.tags["loopline.session"] and run.status == "FINISHED"
+    assert run.tags["features"] == "features-2"  # the repository's shared code, at the commit
     assert result.dev.provenance == "built-here" and result.dev.git_commit == result.git_commit
     assert result.log_path is not None and "Running entrypoint for job" in Path(result.log_path).read_text()
     jobs = ray_jobs(ray_cluster)

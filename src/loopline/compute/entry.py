@@ -1,6 +1,6 @@
 """A training job's entry point on a cluster: the project's command, stopped at its timeout.
 
-python -m loopline.compute.entry --timeout SECONDS -- COMMAND
+python -m loopline.compute.entry --timeout SECONDS [--cwd FOLDER] -- COMMAND
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; its exit code, or 124 when it ran past the timeout."""
     parser = argparse.ArgumentParser(prog="python -m loopline.compute.entry")
     parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument(
+        "--cwd", default=None, help="the project's folder in the job's copy of its repository"
+    )
     parser.add_argument("command")
     args = parser.parse_args(argv)
     command = shlex.split(args.command)
     if command and command[0] in {"python", "python3"}:
         command[0] = sys.executable  # the interpreter with loopline, as a local run uses
-    child = subprocess.Popen(command)  # in this process's group: stopping the job stops it too
+    child = subprocess.Popen(command, cwd=args.cwd)  # in this process's group: stopping the job stops it too
     try:
         return child.wait(timeout=args.timeout)
     except subprocess.TimeoutExpired:

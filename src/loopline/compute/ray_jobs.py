@@ -17,14 +17,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from loopline.compute.targets import RayTarget
 from loopline.errors import StoreUnavailable, TrainingFailed, UsageError
-from loopline.git import run_git
+from loopline.git import run_git, toplevel
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 
 __all__ = ["STORE_CREDENTIALS", "run_job", "run_on_ray", "snapshot"]
@@ -44,19 +44,28 @@ _LOCAL_SCHEMES = ("sqlite:", "file:")
 
 
 @contextmanager
-def snapshot(root: Path) -> Iterator[Path]:
+def snapshot(root: Path, paths: Sequence[str] | None = None) -> Iterator[tuple[Path, str]]:
     """A copy of the files git sees in ``root`` (tracked, and untracked but not ignored): what the job
-    runs, without the virtual environments, caches and state folders a project keeps beside its code."""
-    listed = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    runs, without the virtual environments, caches and state folders a project keeps beside its code;
+    and the folder, within the copy, the command runs in.
+
+    When ``paths`` (``training.paths`` as the repository names them) reach outside the project's folder,
+    the copy is of the repository, holding that folder and those paths in their places, so a training
+    that imports the repository's shared code finds it as it does at home."""
+    top = toplevel(root) or root
+    inside = root.resolve().relative_to(top).as_posix() if root.resolve() != top else ""
+    outside = [p for p in paths or () if inside and p != inside and not p.startswith(f"{inside}/")]
+    base, pathspecs, cwd = (top, [inside, *outside], inside) if outside else (root, [], "")
+    listed = run_git(base, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *pathspecs)
     with tempfile.TemporaryDirectory(prefix="loopline-ray-") as scratch:
-        folder = Path(scratch) / root.name
-        for name in filter(None, listed):
-            source = root / name
+        folder = Path(scratch) / base.name
+        for name in filter(None, listed.split("\0")):
+            source = base / name
             if source.is_file():
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, folder / name)
-        folder.mkdir(exist_ok=True)
-        yield folder
+        (folder / cwd).mkdir(parents=True, exist_ok=True)
+        yield folder, cwd
 
 
 def _refuse_unreachable_stores(target: RayTarget, env: dict[str, str]) -> None:
@@ -227,12 +236,15 @@ def run_on_ray(
     log_path: Path,
     timeout: float,
     on_line: Callable[[str], None] | None = None,
+    paths: Sequence[str] | None = None,
 ) -> None:
-    """Run ``command`` as a Ray job with ``env`` (the MLflow settings of a local run); raise on failure."""
+    """Run ``command`` as a Ray job with ``env`` (the MLflow settings of a local run), with the files of
+    ``root`` and of ``paths`` (``training.paths``, see :func:`snapshot`); raise on failure."""
     passed = {key: value for key, value in env.items() if key in _PASSED or key.startswith(_PASSED_PREFIXES)}
     _refuse_unreachable_stores(target, passed)
-    entrypoint = ["python", "-m", "loopline.compute.entry", "--timeout", f"{timeout:g}", "--", command]
-    with snapshot(root) as folder:
+    with snapshot(root, paths) as (folder, cwd):
+        entrypoint = ["python", "-m", "loopline.compute.entry", "--timeout", f"{timeout:g}"]
+        entrypoint += [*(["--cwd", cwd] if cwd else []), "--", command]
         failure = run_job(
             target,
             folder=folder,

@@ -499,6 +499,7 @@ def train(
                 log_path=log,
                 timeout=timeout,
                 on_line=report.output,
+                paths=watched_paths(instance),
             )
     except BaseException:
         sessions.fail_session(store, session, started, tags)
