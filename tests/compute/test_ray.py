@@ -23,7 +23,7 @@ from loopline.instance import Instance
 from tests.batch.test_jobs import big_csv, predictions
 from tests.compute.conftest import Cluster
 from tests.conftest import ProjectFactory
-from tests.helpers import cli_process, commit_all, company_repository, edit_yaml
+from tests.helpers import TRAINING_SCRIPTS, cli_process, commit_all, company_repository, edit_yaml, use_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -124,23 +124,45 @@ def test_a_job_log_whose_stream_breaks_is_read_to_its_end_by_polling(
     ]
 
 
-def test_a_sweep_on_ray_trains_each_trial_as_a_job_with_its_own_values(
+def test_a_sweep_on_ray_trains_each_trial_as_a_job_with_its_own_values_and_stops_a_pruned_one(
     new_project: ProjectFactory, ray_cluster: Cluster
 ) -> None:
-    project = new_project("simple", "swept")
-    sweep = {"trials": 2, "seed": 5, "parameters": {"C": {"low": 0.01, "high": 10, "log": True}}}
-    edit_yaml(project / "loopline.yaml", sweep=sweep)
+    project = new_project("simple", "swept", commit=False)
+    # The epoch-by-epoch script, reading its label noise from the trial's params.yaml.
+    source = (TRAINING_SCRIPTS / "epochs.py").read_text()
+    flag = 'parser.add_argument("--noise", type=float, default=0.0, help="share of training labels flipped")'
+    assert flag in source
+    from_file = (
+        'parser.add_argument("--noise", type=float, default=yaml.safe_load(open("params.yaml"))["noise"])'
+    )
+    source = source.replace(flag, from_file).replace("import time\n", "import time\n\nimport yaml\n", 1)
+    edit_yaml(project / "params.yaml", noise=0.0)
+    use_script(project, "epochs.py", {"accuracy": {"min": 0.8}}, source=source)
+    edit_yaml(
+        project / "loopline.yaml",
+        sweep={
+            "trials": 3, "seed": 10, "objective": {"metric": "accuracy"},
+            "parameters": {"noise": {"choices": [0.0, 0.45]}},
+            "command": "python epochs.py --epochs 12",
+            "pruning": {"startup_trials": 1, "warmup_steps": 1},
+        },
+    )  # fmt: skip
     on_ray(project, ray_cluster)
     before = len(ray_jobs(ray_cluster))
 
     result = loopline.sweep(project, compute="lab")
 
-    assert [t.state for t in result.trials] == ["complete", "complete"] and result.inner_loop.created
-    assert len(ray_jobs(ray_cluster)) == before + 2
-    store = Instance.open(project).store("dev")
+    states = {t.number: (t.params["noise"], t.state) for t in result.trials}
+    assert states == {0: (0.0, "complete"), 1: (0.45, "pruned"), 2: (0.0, "complete")}
+    jobs = sorted(ray_jobs(ray_cluster), key=lambda job: job.start_time or 0)[before:]  # type: ignore[attr-defined]
+    assert [job.status for job in jobs] == [JobStatus.SUCCEEDED, JobStatus.STOPPED, JobStatus.SUCCEEDED]
+    runs = Instance.open(project).store("dev").search_all_runs(f"tags.`loopline.sweep` = '{result.study}'")
+    trial_runs = {run.tags["loopline.sweep_trial"]: run for run in runs if "loopline.sweep_trial" in run.tags}
     for trial in result.trials:  # the values went to the cluster over the job's copy of params.yaml
-        assert float(store.run(trial.run_id or "").params["C"]) == pytest.approx(trial.params["C"])
-    assert result.inner_loop.run_id == (result.best.run_id if result.best else None)
+        assert float(trial_runs[str(trial.number)].params["noise"]) == trial.params["noise"]
+    assert trial_runs["1"].status == "FAILED" and "pruned at step" in (result.trials[1].note or "")
+    assert result.best is not None and result.best.params == {"noise": 0.0}
+    assert result.inner_loop.created and result.inner_loop.run_id == result.best.run_id
 
 
 def test_interrupting_or_killing_loopline_stops_the_ray_job(

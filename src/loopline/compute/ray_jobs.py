@@ -141,10 +141,17 @@ def _stream(client: Any, job_id: str, chunks: queue.SimpleQueue[str | BaseExcept
         chunks.put(exc)
 
 
-def _follow(client: Any, job_id: str, log: Any, on_line: Callable[[str], None], timeout: float | None) -> Any:
-    """Pass the job's log on, line by line, until it ends; its final status. The log arrives over Ray's
-    log tail, so a long log is sent once, not again at every look; should that stream break, what it
-    had not sent yet is read from the whole log at each look."""
+def _follow(
+    client: Any,
+    job_id: str,
+    log: Any,
+    on_line: Callable[[str], None],
+    timeout: float | None,
+    stop: threading.Event | None = None,
+) -> Any:
+    """Pass the job's log on, line by line, until it ends (or ``stop`` is set: then the job is stopped);
+    its final status. The log arrives over Ray's log tail, so a long log is sent once, not again at every
+    look; should that stream break, what it had not sent yet is read from the whole log at each look."""
     lines = _Lines(log, on_line)
     chunks: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
     streaming = threading.Thread(target=_stream, args=(client, job_id, chunks), daemon=True)
@@ -166,10 +173,13 @@ def _follow(client: Any, job_id: str, log: Any, on_line: Callable[[str], None], 
         if status.is_terminal():
             lines.finish()
             return status
-        if deadline is not None and time.monotonic() > deadline:
+        if (deadline is not None and time.monotonic() > deadline) or (stop is not None and stop.is_set()):
             _stop(client, job_id)
             return client.get_job_status(job_id)
-        time.sleep(_POLL_SECONDS)
+        if stop is not None:
+            stop.wait(_POLL_SECONDS)
+        else:
+            time.sleep(_POLL_SECONDS)
 
 
 def run_job(
@@ -182,10 +192,11 @@ def run_job(
     log_path: Path,
     on_line: Callable[[str], None],
     timeout: float | None = None,
+    stop: threading.Event | None = None,
 ) -> str | None:
     """Run ``entrypoint`` as a Ray job with ``folder`` as its working directory, passing each line of its
-    log to ``on_line`` (and to ``log_path``); stop it if this process is interrupted or dies. None when
-    it succeeded, else why it did not."""
+    log to ``on_line`` (and to ``log_path``); stop it if this process is interrupted or dies, or once
+    ``stop`` is set. None when it succeeded, else why it did not."""
     ray = target.import_ray()
     settings = target.settings
     runtime_env: dict[str, Any] = {"working_dir": str(folder), "env_vars": env}
@@ -212,7 +223,7 @@ def run_job(
     watchdog = _watchdog(target, job_id)
     try:
         with log_path.open("w", encoding="utf-8") as log:
-            status = _follow(client, job_id, log, on_line, timeout)
+            status = _follow(client, job_id, log, on_line, timeout, stop)
     except BaseException:
         _stop(client, job_id)
         raise
@@ -237,9 +248,11 @@ def run_on_ray(
     timeout: float,
     on_line: Callable[[str], None] | None = None,
     paths: Sequence[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Run ``command`` as a Ray job with ``env`` (the MLflow settings of a local run), with the files of
-    ``root`` and of ``paths`` (``training.paths``, see :func:`snapshot`); raise on failure."""
+    ``root`` and of ``paths`` (``training.paths``, see :func:`snapshot`); raise on failure. Setting
+    ``stop`` stops the job (the training then fails as stopped), as it stops a local run."""
     passed = {key: value for key, value in env.items() if key in _PASSED or key.startswith(_PASSED_PREFIXES)}
     _refuse_unreachable_stores(target, passed)
     with snapshot(root, paths) as (folder, cwd):
@@ -254,6 +267,7 @@ def run_on_ray(
             log_path=log_path,
             on_line=on_line or (lambda _line: None),
             timeout=timeout,
+            stop=stop,
         )
     if failure is not None:
         raise TrainingFailed(command=command, outcome=f"failed as {failure}", log=log_path)

@@ -500,6 +500,7 @@ def train(
                 timeout=timeout,
                 on_line=report.output,
                 paths=watched_paths(instance),
+                stop=stop,
             )
     except BaseException:
         sessions.fail_session(store, session, started, tags)
