@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.config import StoreLocation
 from loopline.errors import NotFound, StoreUnavailable
-from loopline.storage.fs import cache_dir
+from loopline.storage.fs import cache_dir, local_path
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -285,7 +285,7 @@ class WorkspaceStore:
         """A local folder with the artifacts at ``artifact_uri``: the folder itself when it is local."""
         scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", artifact_uri)  # mlflow-artifacts:/1/... has no //
         if scheme is None or scheme.group(1).lower() == "file":
-            return Path(artifact_uri.removeprefix("file://"))
+            return local_path(artifact_uri)
         from mlflow.artifacts import download_artifacts
 
         with _store_errors(self):  # a tracking server's mlflow-artifacts:/ URIs are relative to it

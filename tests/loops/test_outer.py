@@ -185,6 +185,27 @@ def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> No
     ]
 
 
+def test_a_project_whose_path_has_spaces_goes_from_training_to_prod_and_to_a_batch_job(
+    new_project: ProjectFactory,
+) -> None:
+    """MLflow writes local artifact locations as file URIs, a space as %20: read back as paths."""
+    project = new_project("simple", "my proj")
+    made = loopline.inner_loop(project)
+    assert made.created and made.shared.source_uri.startswith("file://") and "%20" in made.shared.source_uri
+    released = loopline.outer_loop_prod(project)
+    assert released.changed
+    assert loopline.get_endpoint(released.endpoint, project=project).traffic == {released.deployment: 100}
+    with mlflow_pointed_at(project, "prod"):
+        loaded = mlflow.pyfunc.load_model(f"models:/{released.model}@production")
+    rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    assert len(loaded.predict(rows.head(3))) == 3
+    loopline.register_data("heldout", "inbox://heldout.csv", project=project)
+    loopline.create_batch_endpoint("nightly", "prod", project=project)
+    loopline.create_batch_deployment("nightly", "blue", version=released.version, project=project)
+    job = loopline.batch_invoke("nightly", "heldout", project=project)
+    assert job.status == "succeeded" and job.rows == len(rows)
+
+
 def test_the_experimentation_tier_refuses_prod_naming_the_tier(
     new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:

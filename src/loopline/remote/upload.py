@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopline.errors import DirtyWorkingTree, TooLarge, UsageError, shorten
+from loopline.storage.fs import local_path
 
 if TYPE_CHECKING:
     from loopline.remote.client import Client
@@ -159,10 +160,10 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     target = resolve(instance.settings.config.compute, arguments.get("compute"))
     made = train(instance, identity, report, target)
     run = store.run(made.run_id)
-    run_artifacts = Path(run.artifact_uri.removeprefix("file://"))
+    run_artifacts = local_path(run.artifact_uri)
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
-        _pack(Path(made.model_uri.removeprefix("file://")), run_artifacts, archive)
+        _pack(local_path(made.model_uri), run_artifacts, archive)
         report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {client.url}")
         answer = client.post("uploads", _chunks(archive), "application/gzip")
     body = InnerLoopUpload(

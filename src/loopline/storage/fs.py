@@ -8,7 +8,7 @@ from typing import Any
 
 from loopline.errors import UsageError
 
-__all__ = ["cache_dir", "filesystem", "is_remote", "protocol"]
+__all__ = ["cache_dir", "filesystem", "is_remote", "local_path", "protocol"]
 
 _PACKAGES = {"az": "adlfs", "abfs": "adlfs", "s3": "s3fs", "gs": "gcsfs"}
 
@@ -21,6 +21,16 @@ def protocol(url: str) -> str:
 def is_remote(url: str) -> bool:
     """True for an object store URL, False for a local folder or ``file://`` URL."""
     return protocol(url) != "file"
+
+
+def local_path(uri: str) -> Path:
+    """The path of a local ``file://`` URI as MLflow writes them (``%20`` for a space), or of a plain path."""
+    if not uri.startswith("file:"):
+        return Path(uri)
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    return Path(url2pathname(urlparse(uri).path))
 
 
 def filesystem(url: str, what: str) -> Any:

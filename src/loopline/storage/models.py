@@ -32,7 +32,7 @@ from pathlib import Path
 
 from loopline.errors import IntegrityViolation, NotFound, UsageError
 from loopline.storage.digest import CLIENT_WRITTEN, PREFIX, digest_tree, file_digest, manifest
-from loopline.storage.fs import cache_dir, filesystem, is_remote
+from loopline.storage.fs import cache_dir, filesystem, is_remote, local_path
 
 __all__ = ["FolderModelStore", "ModelStore", "ObjectModelStore", "model_store_of", "open_model_store"]
 
@@ -146,7 +146,7 @@ def model_store_of(source_uri: str) -> ModelStore:
         container, _, rest = base.partition("://")[2].partition("@")
         base = f"az://{container}/{rest.partition('/')[2]}".rstrip("/")
     if not is_remote(base):
-        return FolderModelStore(base.removeprefix("file://"))
+        return FolderModelStore(str(local_path(base)))
     return ObjectModelStore(base)
 
 
@@ -155,7 +155,7 @@ class FolderModelStore(ModelStore):
 
     def __init__(self, location: str) -> None:
         self.location = location
-        self.root = Path(location.removeprefix("file://"))
+        self.root = local_path(location)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FolderModelStore) and self.root.resolve() == other.root.resolve()
