@@ -63,7 +63,7 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     assert set(result.kept) == {".github/workflows/python-ci.yml", "gate.yaml"}
     assert (project / ".github/workflows/python-ci.yml").read_text() == own_ci
     assert (project / "gate.yaml").read_text() == own_gate
-    assert (project / ".gitignore").read_text() == "*.pyc\n.loopline/\n"
+    assert (project / ".gitignore").read_text() == "*.pyc\n.loopline/\nmlruns/\nmlflow.db\n"
     gate = yaml.safe_load((project / "loopline-gate.yaml").read_text())["metrics"]
     assert set(gate) == {"accuracy", "roc_auc", "log_loss"}
     assert gate["accuracy"]["min"] < result.metrics["accuracy"] and gate["log_loss"]["max"] > 0

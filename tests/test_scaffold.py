@@ -12,6 +12,7 @@ import yaml
 import loopline
 from loopline.config import load_config
 from loopline.errors import DirectoryNotEmpty
+from tests.helpers import git
 
 EXPECTED = {
     ".gitignore",
@@ -41,6 +42,14 @@ def test_init_writes_a_valid_project_for_each_tier(tmp_path: Path, tier: str) ->
     assert (tmp_path / "p" / ".git").is_dir() and result.git_initialised
     assert ".loopline/" in (tmp_path / "p" / ".gitignore").read_text().splitlines()
     assert yaml.safe_load((tmp_path / "p" / "params.yaml").read_text())["label_noise"] == 0.0
+    # What MLflow makes where train.py runs by hand, with no tracking URI set, leaves the tree clean.
+    (tmp_path / "p" / "mlflow.db").write_bytes(b"")
+    (tmp_path / "p" / "mlruns" / "0").mkdir(parents=True)
+    (tmp_path / "p" / "mlruns" / "0" / "meta.yaml").write_text("name: Default\n")
+    assert (
+        git(tmp_path / "p", "status", "--porcelain", "--untracked-files=all", "--", "mlflow.db", "mlruns")
+        == ""
+    )
 
 
 def test_init_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:

@@ -158,8 +158,8 @@ class DirtyWorkingTree(Refused):
     """Uncommitted changes where a commit must identify the model."""
 
     template = (
-        "the working tree has uncommitted changes ({files}); commit them, or pass --allow-dirty "
-        "to record the model as dirty"
+        "the working tree has uncommitted changes ({files}); commit them (files your training writes: "
+        "list them in .gitignore), or pass --allow-dirty to record the model as dirty"
     )
     error_code = "DIRTY_WORKING_TREE"
 

@@ -4,7 +4,7 @@ Nothing is asked that the repository already tells: the training entry point is 
 and one dry run of it (against a scratch MLflow store under ``.loopline/``) shows the model it logs, the
 name it logs it under, the experiment it uses and the metrics it reports. From those, ``loopline.yaml``
 and a gate are written, with the workflow files; a file that exists is never overwritten (it is listed
-as kept instead), and ``.loopline/`` is added to ``.gitignore``.
+as kept instead), and ``.loopline/`` (with MLflow's default local stores) is added to ``.gitignore``.
 """
 
 from __future__ import annotations
@@ -367,8 +367,8 @@ def onboard(
     written, kept = _write_new(root, files)
     if gate_file != "gate.yaml":
         kept.append("gate.yaml")
-    if _ignore_state(root):
-        written.append(".gitignore (added .loopline/)")
+    if added := _ignore_local_stores(root):
+        written.append(f".gitignore (added {', '.join(added)})")
     notes = [*_notes(run, chosen_model), *setup_notes]
     return Onboarded(
         root,
@@ -402,14 +402,30 @@ def _write_new(root: Path, files: dict[str, bytes]) -> tuple[list[str], list[str
     return written, kept
 
 
-def _ignore_state(root: Path) -> bool:
-    """Add ``.loopline/`` to ``.gitignore`` unless git already ignores it; True when added."""
-    if run_git(root, "check-ignore", f"{STATE_DIR}/state.db", check=False).strip():
-        return False
-    path = root / ".gitignore"
-    text = path.read_text() if path.exists() else ""
-    path.write_text(text + ("" if not text or text.endswith("\n") else "\n") + f"{STATE_DIR}/\n")
-    return True
+# loopline's local state, and the stores MLflow makes where a training runs by hand without a tracking
+# URI (a SQLite file in MLflow 3, a folder before): files in them would make the working tree dirty.
+_LOCAL_STORES = (
+    (f"{STATE_DIR}/", f"{STATE_DIR}/state.db"),
+    ("mlruns/", "mlruns/0"),
+    ("mlflow.db", "mlflow.db"),
+)
+
+
+def _ignore_local_stores(root: Path) -> list[str]:
+    """Add each of ``.loopline/``, ``mlruns/`` and ``mlflow.db`` to ``.gitignore`` unless git already
+    ignores it; the ones added."""
+    added = [
+        pattern
+        for pattern, probe in _LOCAL_STORES
+        if not run_git(root, "check-ignore", "--no-index", probe, check=False).strip()
+    ]
+    if added:
+        path = root / ".gitignore"
+        text = path.read_text() if path.exists() else ""
+        path.write_text(
+            text + ("" if not text or text.endswith("\n") else "\n") + "".join(f"{a}\n" for a in added)
+        )
+    return added
 
 
 def _notes(run: _DryRun, model: str) -> list[str]:

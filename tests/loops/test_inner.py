@@ -111,8 +111,8 @@ def test_a_dirty_tree_is_refused_naming_the_files_and_audited(new_project: Proje
     result = cli_process("inner-loop", cwd=project)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: the working tree has uncommitted changes (notes.txt, params.yaml); commit them, or pass "
-        "--allow-dirty to record the model as dirty"
+        "error: the working tree has uncommitted changes (notes.txt, params.yaml); commit them (files your "
+        "training writes: list them in .gitignore), or pass --allow-dirty to record the model as dirty"
     )
     assert "Traceback" not in result.stderr
     assert versions(project, "dev") == versions(project, "shared") == []
