@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import pytest
 
-from loopline.domain import TIER_WORKSPACES, WORKFLOW_TIERS, CommitRef, Tier
+from loopline.domain import TIER_WORKSPACES, WORKFLOW_TIERS, CommitRef, Tier, project_name
 from loopline.errors import InvalidReference
 
 
@@ -33,3 +35,17 @@ def test_tiers_have_the_workspaces_and_workflows_of_the_product() -> None:
         "python-ci",
     ]
     assert len(enabled[Tier.FULL]) == 6
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("churn", "churn"),
+        ("my proj", "my-proj"),
+        ("données", "donnees"),
+        ("projé", "proje"),
+        ("模型", "project"),
+    ],
+)
+def test_a_folder_names_its_project_with_accents_dropped_not_letters(folder: str, name: str) -> None:
+    assert project_name(PurePath("/work") / folder) == name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -112,8 +113,10 @@ _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def project_name(folder: PurePath) -> str:
-    """The project name a folder gives when none is chosen: its name, with unsafe runs made ``-``."""
-    return _UNSAFE_IN_NAME.sub("-", folder.name).strip("-.") or "project"
+    """The project name a folder gives when none is chosen: its name, accented letters without their
+    accents (``données`` gives ``donnees``), other unsafe runs made ``-``."""
+    plain = unicodedata.normalize("NFKD", folder.name).encode("ascii", "ignore").decode()
+    return _UNSAFE_IN_NAME.sub("-", plain).strip("-.") or "project"
 
 
 def pinned(subject: Any) -> dict[str, Any]:
