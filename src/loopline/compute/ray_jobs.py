@@ -153,6 +153,7 @@ def _follow(
     its final status. The log arrives over Ray's log tail, so a long log is sent once, not again at every
     look; should that stream break, what it had not sent yet is read from the whole log at each look."""
     lines = _Lines(log, on_line)
+    stop = stop or threading.Event()
     chunks: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
     streaming = threading.Thread(target=_stream, args=(client, job_id, chunks), daemon=True)
     streaming.start()
@@ -173,13 +174,10 @@ def _follow(
         if status.is_terminal():
             lines.finish()
             return status
-        if (deadline is not None and time.monotonic() > deadline) or (stop is not None and stop.is_set()):
+        if (deadline is not None and time.monotonic() > deadline) or stop.is_set():
             _stop(client, job_id)
             return client.get_job_status(job_id)
-        if stop is not None:
-            stop.wait(_POLL_SECONDS)
-        else:
-            time.sleep(_POLL_SECONDS)
+        stop.wait(_POLL_SECONDS)
 
 
 def run_job(
