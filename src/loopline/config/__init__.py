@@ -126,6 +126,11 @@ class StoreLocation:
     model_store: str
 
     @property
+    def on_tracking_server(self) -> bool:
+        """True when the tracking store is an MLflow tracking server, which decides where artifacts go."""
+        return _is_tracking_server(self.tracking_uri)
+
+    @property
     def is_local_sqlite(self) -> bool:
         """True for the embedded default: a SQLite file on this machine."""
         return self.tracking_uri.startswith("sqlite:///")
@@ -182,10 +187,9 @@ class Settings:
         registry = _resolve_sqlite(given.registry_uri, self.root) if given.registry_uri else tracking
         # A tracking server stores runs' artifacts where it is set up to (proxied, or its object store);
         # a folder of this machine would hold them where no other machine finds them.
-        server = tracking.split(":", 1)[0].lower() in {"http", "https", "databricks"}
         artifacts = (
             None
-            if server and given.artifact_location is None
+            if _is_tracking_server(tracking) and given.artifact_location is None
             else _resolve_location(given.artifact_location, self.root, base / "artifacts")
         )
         return StoreLocation(
@@ -227,6 +231,10 @@ class Settings:
     def experiment(self) -> str:
         """The MLflow experiment the inner loop trains in."""
         return self.config.training.experiment or self.config.project
+
+
+def _is_tracking_server(tracking_uri: str) -> bool:
+    return tracking_uri.split(":", 1)[0].lower() in {"http", "https", "databricks"}
 
 
 def _slug(name: str) -> str:

@@ -129,8 +129,7 @@ def fail_abandoned_runs(store: WorkspaceStore, timeout_seconds: float) -> int:
 def check_artifacts(store: WorkspaceStore, runs: list[RunInfo]) -> None:
     """Refuse runs whose artifacts went outside the workspace's artifact store (a stray ``./mlruns``)."""
     location = store.location
-    server = location.tracking_uri.split(":", 1)[0] in {"http", "https", "databricks"}
-    if server or location.artifact_location is None:
+    if location.on_tracking_server or location.artifact_location is None:
         return  # a tracking server decides where artifacts go
     root = artifact_root_uri(location.artifact_location).rstrip("/") + "/"
     for run in runs:
