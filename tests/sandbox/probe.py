@@ -1,7 +1,7 @@
 """A hostile model for the sandbox tests: on loading, it tries what a model must not be able to do.
 
 ``probe_model(folder, targets)`` saves it (MLflow's models-from-code, so it loads anywhere). Each
-prediction is the table of what it tried and whether that was ``allowed: ...`` or ``denied: ...``.
+row's answer is what it tried, a column each, and whether that was ``allowed: ...`` or ``denied: ...``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Probe(mlflow.pyfunc.PythonModel):
         }}
 
     def predict(self, context, model_input, params=None):
-        return pd.DataFrame({{"probe": list(self.found), "result": list(self.found.values())}})
+        return pd.DataFrame({{probe: [result] * len(model_input) for probe, result in self.found.items()}})
 
 
 mlflow.models.set_model(Probe())
@@ -85,5 +85,5 @@ def probe_model(folder: Path, targets: dict[str, object], columns: list[str] | N
 
 
 def findings(frame: object) -> dict[str, str]:
-    """The probe's answers as ``{probe: result}``."""
-    return dict(zip(frame["probe"], frame["result"], strict=True))  # type: ignore[index]
+    """The probe's answer to a row as ``{probe: result}`` (each row has the same)."""
+    return {str(probe): str(results[0]) for probe, results in frame.items()}  # type: ignore[attr-defined]

@@ -88,7 +88,8 @@ def test_a_sandboxed_model_reaches_no_secret_no_file_no_process_and_no_network(
     assert not sandbox.scratch.exists()  # its scratch folder goes with it
 
 
-def _pyfunc(folder: Path, body: str) -> Path:
+def _pyfunc(folder: Path, body: str, answers: str = "model_input['x'] * 2") -> Path:
+    """A pyfunc model of one optional column ``x``, with ``body`` in its class, answering ``answers``."""
     code = folder.parent / f"{folder.name}.py"
     code.write_text(
         "import os, sys, time\nimport mlflow\n\n"
@@ -96,11 +97,11 @@ def _pyfunc(folder: Path, body: str) -> Path:
         f"{body}\n"
         "    def predict(self, context, model_input, params=None):\n"
         "        print('chatty model: predicting')\n"
-        "        return model_input['x'] * 2\n\n"
+        f"        return {answers}\n\n"
         "mlflow.models.set_model(Model())\n"
     )
     # With a signature and no input example, saving does not run the model here.
-    signature = ModelSignature(inputs=Schema([ColSpec("double", "x")]))
+    signature = ModelSignature(inputs=Schema([ColSpec("double", "x", required=False)]))
     mlflow.pyfunc.save_model(
         str(folder), python_model=str(code), signature=signature, pip_requirements=["mlflow"]
     )
@@ -135,3 +136,43 @@ def test_a_model_that_prints_still_answers_and_one_that_exits_or_hangs_is_stoppe
         pytest.raises(ModelFailed, match="the model's process ended"),
     ):
         sandbox.check(hangs)
+
+
+FORGES_ITS_ANSWERS = """    def load_context(self, context):
+        import pyarrow as pa
+        import loopline.sandbox.frames as frames
+
+        def forged(frame, path):
+            # a valid table file whose text column's offsets then claim a gigabyte of its 8 bytes
+            table = pa.table({'prediction': pa.array(['abcdefgh'] * len(frame))})
+            with pa.OSFile(str(path), 'wb') as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+            data = path.read_bytes()
+            good = (0).to_bytes(4, 'little') + (8).to_bytes(4, 'little') + b'abcdefgh'
+            assert data.count(good) == 1
+            path.write_bytes(data.replace(good, good[:4] + (1 << 30).to_bytes(4, 'little') + good[8:]))
+
+        frames.write_frame = forged"""
+
+
+def test_answers_forged_by_model_code_are_refused_and_the_parent_goes_on(tmp_path: Path) -> None:
+    # Read as they are, such answers crash the reading process (a segmentation fault in pandas' copy).
+    forger = _pyfunc(tmp_path / "forger", FORGES_ITS_ANSWERS)
+    with SandboxedModel(forger) as model, pytest.raises(ModelFailed) as refused:
+        model.score(pd.DataFrame({"x": [1.0]}))
+    assert refused.value.message.startswith("the model's answers are not a readable table: ")
+    assert "binary offsets" in refused.value.message and "\n" not in refused.value.message
+
+    honest = _pyfunc(tmp_path / "honest", "    def load_context(self, context):\n        pass")
+    with SandboxedModel(honest) as model:
+        assert model.score(pd.DataFrame({"x": [1.0, 2.5]}))["prediction"].tolist() == [2.0, 5.0]
+
+
+def test_a_model_that_answers_fewer_rows_than_it_was_given_is_refused(tmp_path: Path) -> None:
+    # As a model that drops the rows it cannot score would: its answers would land on the wrong rows.
+    dropping = _pyfunc(tmp_path / "dropping", "    pass", answers="model_input['x'].dropna() * 2")
+    with SandboxedModel(dropping) as model:
+        assert model.score(pd.DataFrame({"x": [1.0, 2.5]}))["prediction"].tolist() == [2.0, 5.0]
+        with pytest.raises(ModelFailed) as refused:
+            model.score(pd.DataFrame({"x": [1.0, None, 3.0]}))
+    assert refused.value.message.startswith("the model answered 2 rows for 3 rows of input; it must answer")

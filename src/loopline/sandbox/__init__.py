@@ -9,9 +9,9 @@ project, not loopline's database, not ``/proc`` of another process), and it may 
 On a kernel without Landlock the environment is still clean, and the result says so.
 
 The child answers JSON requests on its standard input, one a line: ``check`` (load the model, answer its
-input example, and the example with each optional column null) and ``score`` (predict a Parquet file
-into another, both in the scratch folder). Tables cross as Parquet files, so the model never sees a
-store, a credential or a path outside its files and that folder.
+input example, and the example with each optional column null) and ``score`` (predict the rows of one
+table file into another, both in the scratch folder). Tables cross as Arrow IPC files (``frames.py``), so
+the model never sees a store, a credential or a path outside its files and that folder.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from loopline.errors import ModelFailed
+from loopline.sandbox.frames import read_frame, write_frame
 
 __all__ = ["Sandbox", "SandboxedModel", "check_model", "clean_environment"]
 
@@ -72,6 +73,22 @@ def _warn_weak(confinement: str) -> None:
         )
     elif int(version) < 4:
         _warn_once(f"model code may open network connections: Landlock ABI {version} has no network rule")
+
+
+def _answers(path: Path, rows: int) -> Any:
+    """The answers the child wrote to ``path`` for ``rows`` rows, as untrusted input: a forged table or a
+    wrong number of rows (which would put answers on the wrong rows) is the model's failure."""
+    try:
+        answers = read_frame(path, untrusted=True)
+    except (OSError, ValueError) as bad:  # pyarrow's errors are either
+        problem = (str(bad).splitlines() or [type(bad).__name__])[0][:200]
+        raise ModelFailed(f"the model's answers are not a readable table: {problem}") from None
+    if len(answers) != rows:
+        raise ModelFailed(
+            f"the model answered {len(answers):,} rows for {rows:,} rows of input; it must answer each row "
+            "it is given, in order (a model that drops rows, nulls say, cannot score a table)"
+        )
+    return answers
 
 
 class Sandbox:
@@ -142,13 +159,11 @@ class Sandbox:
 
     def score(self, folder: Path, frame: Any) -> Any:
         """The model's answers to the DataFrame ``frame``, as a DataFrame (see ``predict_frame``)."""
-        import pandas as pd
-
-        source, target = self.scratch / "rows.parquet", self.scratch / "answers.parquet"
-        frame.to_parquet(source, index=False)
+        source, target = self.scratch / "rows.arrow", self.scratch / "answers.arrow"
+        write_frame(frame, source)
         try:
             self.request("score", folder=str(folder), source=str(source), target=str(target))
-            return pd.read_parquet(target)
+            return _answers(target, len(frame))
         finally:
             source.unlink(missing_ok=True)
             target.unlink(missing_ok=True)

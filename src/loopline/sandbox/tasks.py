@@ -37,14 +37,12 @@ def check(folder: str) -> dict[str, Any]:
 
 
 def score(folder: str, source: str, target: str) -> dict[str, Any]:
-    """Predict the rows of the Parquet file ``source`` into the Parquet file ``target``."""
-    import pandas as pd
-
+    """Predict the rows of the table file ``source`` into the table file ``target`` (``frames.py``)."""
+    from loopline.sandbox import frames
     from loopline.serving.predict import predict_frame
 
-    frame = pd.read_parquet(source)
-    answers = predict_frame(_model(folder), frame)
-    answers.to_parquet(target, index=False)
+    answers = predict_frame(_model(folder), frames.read_frame(Path(source)))
+    frames.write_frame(answers, Path(target))
     return {"rows": len(answers)}
 
 
