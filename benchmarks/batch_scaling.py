@@ -82,10 +82,11 @@ def main() -> None:
             f"Ray's fixed cost per job: {overhead - local_small:.1f} s ({overhead:.1f} s for one chunk of "
             f"1,000 rows, {local_small:.1f} s locally)."
         )
-        per_actor = rows / (ray_two - (overhead - local_small)) / 2
+        # start-up aside: beyond what the whole command takes for one chunk (loopline's start included)
+        per_actor = rows / (ray_two - overhead) / 2
         print(
             f"Scoring rate per actor, start-up aside: {per_actor:,.0f} rows/s; 100 million rows on N nodes "
-            f"of 2 actors: about {100e6 / per_actor / 2:,.0f} s / N + {overhead - local_small:.0f} s."
+            f"of 2 actors: about {100e6 / per_actor / 2:,.0f} s / N + {overhead:.0f} s."
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
