@@ -2,7 +2,9 @@
 
 Each case is (name, model, content type, body), sent to ``/invocations``. ``numeric`` is a scikit-learn
 regression over columns a (double), b (double), n (long); ``typed`` a Python model over name (string,
-optional), age (long, optional), score (double, optional), active (boolean). ``DIFFERENCES`` lists where
+optional), age (long, optional), score (double, optional), active (boolean); ``matrix`` a scikit-learn
+regression fitted on a NumPy array of three columns, as most tutorials train (a tensor signature: no
+column names, Azure ML's samples name the columns 0, 1, 2). ``DIFFERENCES`` lists where
 loopline answers with another status than MLflow on purpose; docs/endpoints.md lists the same cases.
 """
 
@@ -18,6 +20,7 @@ T = ["name", "age", "score", "active"]
 TROW = ["ann", 30, 0.5, True]
 RECORD = dict(zip(N, ROW, strict=True))
 TRECORD = dict(zip(T, TROW, strict=True))
+M = [1.0, 2.0, 3.0]
 
 
 def j(value: Any) -> bytes:
@@ -206,6 +209,40 @@ SHAPES = [
     ("typed-csv", "typed", "text/csv", b"name,age,score,active\nann,30,0.5,true\n"),
     ("typed-csv-nulls", "typed", "text/csv", b"name,age,score,active\nann,,,true\n"),
     ("typed-instances-lists", "typed", J, j({"instances": [TROW]})),
+    # matrix model: a tensor of three doubles, no names
+    ("matrix-split-int-columns", "matrix", J, j({"dataframe_split": {"columns": [0, 1, 2], "data": [M]}})),
+    (
+        "matrix-split-int-columns-index",
+        "matrix",
+        J,
+        j({"dataframe_split": {"columns": [0, 1, 2], "index": [0, 1], "data": [M, M]}}),
+    ),
+    (
+        "matrix-split-text-columns",
+        "matrix",
+        J,
+        j({"dataframe_split": {"columns": ["0", "1", "2"], "data": [M]}}),
+    ),
+    ("matrix-split-no-columns", "matrix", J, j({"dataframe_split": {"data": [M]}})),
+    ("matrix-split-ints", "matrix", J, j({"dataframe_split": {"columns": [0, 1, 2], "data": [[1, 2, 3]]}})),
+    ("matrix-split-narrow", "matrix", J, j({"dataframe_split": {"columns": [0, 1], "data": [[1.0, 2.0]]}})),
+    (
+        "matrix-split-text",
+        "matrix",
+        J,
+        j({"dataframe_split": {"columns": [0, 1, 2], "data": [["a", 2.0, 3.0]]}}),
+    ),
+    (
+        "matrix-split-null",
+        "matrix",
+        J,
+        j({"dataframe_split": {"columns": [0, 1, 2], "data": [[None, 2.0, 3.0]]}}),
+    ),
+    ("matrix-records", "matrix", J, j({"dataframe_records": [{"0": 1.0, "1": 2.0, "2": 3.0}]})),
+    ("matrix-instances", "matrix", J, j({"instances": [M, M]})),
+    ("matrix-inputs", "matrix", J, j({"inputs": [M]})),
+    ("matrix-inputs-narrow", "matrix", J, j({"inputs": [[1.0, 2.0]]})),
+    ("matrix-csv", "matrix", "text/csv", b"0,1,2\n1.0,2.0,3.0\n"),
 ]
 
 # name: (MLflow's status, loopline's status, why)
@@ -217,4 +254,15 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
     "typed-nulls-several-rows": (400, 200, "nulls in optional integer columns: loopline scores them"),
     "typed-csv-nulls": (400, 200, "empty CSV cells in optional integer columns: loopline scores them"),
     "typed-required-null": (200, 400, "a null in a required column: loopline refuses, naming it"),
+    "matrix-csv": (
+        400,
+        200,
+        "MLflow cannot read CSV for a model with a tensor signature; loopline scores it",
+    ),
+    "matrix-split-null": (
+        400,
+        500,
+        "a null for a model that takes no NaN: MLflow answers 400 to any failure of the model, loopline 500 "
+        "MODEL_ERROR naming the row",
+    ),
 }

@@ -81,7 +81,16 @@ def save_models(folder: Path) -> dict[str, Path]:
         input_example=typed.iloc[:1],
         pip_requirements=["pandas"],
     )
-    return {"numeric": folder / "numeric", "typed": folder / "typed"}
+    matrix = numeric.to_numpy(dtype=np.float64)
+    fitted = LinearRegression().fit(matrix, [1.0, 2.0, 2.5, 4.0])
+    mlflow.sklearn.save_model(
+        fitted,
+        folder / "matrix",
+        signature=infer_signature(matrix, fitted.predict(matrix)),
+        input_example=matrix[:2],
+        pip_requirements=["scikit-learn"],
+    )
+    return {"numeric": folder / "numeric", "typed": folder / "typed", "matrix": folder / "matrix"}
 
 
 def mlflow_server(model: Path) -> str:
@@ -209,6 +218,27 @@ def test_optional_columns_may_be_null_or_absent_and_the_model_gets_what_it_was_t
 def test_score_takes_azure_ml_s_documented_input_data_shapes(both: Both, body: object, status: int) -> None:
     answer = both.post("numeric", "score", body)
     assert answer.status_code == status, answer.text
+
+
+def test_a_model_fitted_on_an_array_answers_azure_ml_s_tutorial_request_as_its_own_predict_does(
+    both: Both,
+) -> None:
+    # The get-started tutorial's sample request: columns named by position, an index, integer values.
+    rows = [[20000, 2, 2], [10, 9, 8]]
+    body = {"input_data": {"columns": [0, 1, 2], "index": [0, 1], "data": rows}}
+    answer = both.post("matrix", "score", body)
+    assert answer.status_code == 200, answer.text
+    import mlflow.sklearn
+
+    own = mlflow.sklearn.load_model(str(both.project.parent / "models" / "matrix")).predict(
+        np.array(rows, float)
+    )
+    np.testing.assert_allclose(answer.json(), own, rtol=1e-12)
+    null = both.post(
+        "matrix", "score", {"input_data": {"columns": [0, 1, 2], "data": [rows[0], [1, None, 3]]}}
+    )
+    assert null.status_code == 500 and null.json()["error_code"] == "MODEL_ERROR"
+    assert "row 1" in null.json()["message"] and "NaN" in null.json()["message"], null.text
 
 
 def test_azure_s_deployment_header_picks_the_deployment(both: Both) -> None:

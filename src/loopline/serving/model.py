@@ -143,7 +143,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
     import mlflow.pyfunc
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))
-    predict, with_params = _predictors(pyfunc, schema)
+    predict, with_params = (_finiteness_checked(f) for f in _predictors(pyfunc, schema))
     model = LoadedModel(
         digest,
         folder,
@@ -189,6 +189,21 @@ def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
         return
     model.predict, model.batchable, model.compiled = compiled, True, True
     model.path, model.off_loop = compiled.path, compiled.off_loop
+
+
+def _finiteness_checked(predict: Any) -> Any:
+    """``predict`` with scikit-learn's check for NaN and infinity on. A serving worker turns the check off
+    for the matrices it checked itself; a table reaches a Python model as it came, nulls as NaN where a
+    column is a number, and a model that takes no NaN must refuse it, not answer from it."""
+    sklearn = sys.modules.get("sklearn")  # loaded by the model when it uses scikit-learn
+    if predict is None or sklearn is None:
+        return predict
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        with sklearn.config_context(assume_finite=False):
+            return predict(*args, **kwargs)
+
+    return checked
 
 
 def _predictors(

@@ -43,9 +43,12 @@ class Column:
 
 @dataclass(frozen=True)
 class InputSchema:
-    """The columns a model takes, in order; ``None`` columns means the model has no signature."""
+    """The columns a model takes, in order; ``None`` columns means the model has no column signature.
+    ``tensor`` is the NumPy type of a model whose signature is one unnamed tensor (fitted on an array):
+    its columns are cast to it, as MLflow's scoring server does, before MLflow's own check."""
 
     columns: tuple[Column, ...] | None
+    tensor: str | None = None
     names: list[str] = field(init=False, repr=False, compare=False)
     index: dict[str, int] = field(init=False, repr=False, compare=False)
     fast: bool = field(init=False, compare=False)
@@ -77,7 +80,10 @@ class InputSchema:
         named: Any = getattr(inputs, "has_input_names", None)
         tensors: Any = getattr(inputs, "is_tensor_spec", None)
         if inputs is None or named is None or not named() or (tensors is not None and tensors()):
-            return cls(None)  # MLflow checks tensors and unnamed inputs itself
+            # MLflow checks tensors and unnamed inputs itself
+            specs = getattr(inputs, "inputs", None) or []
+            single = tensors is not None and tensors() and len(specs) == 1 and not named()
+            return cls(None, str(specs[0].type) if single else None)
         columns = []
         for spec in inputs.inputs:
             kind = getattr(spec, "type", None)
@@ -101,7 +107,7 @@ def to_model_input(
     if not rows:
         raise bad("EMPTY_INPUT", "there are no rows to score")
     if schema.columns is None:
-        return _untyped_frame(table), len(rows)
+        return _untyped_frame(table, schema.tensor), len(rows)
     columns, keep = _request_columns(schema, table.columns, strict)
     if keep is not None:  # columns the model does not take: left out, as MLflow does
         _check_row_shapes(rows, len(table.columns or ()))
@@ -418,12 +424,28 @@ def _expected(kind: str) -> str:
     }.get(kind, kind)
 
 
-def _untyped_frame(table: Table) -> Any:
+def _untyped_frame(table: Table, tensor: str | None) -> Any:
     import pandas as pd
 
     if table.columns is None:
-        return pd.DataFrame(table.rows)
-    _check_row_shapes(table.rows, len(table.columns))
-    if not all(isinstance(name, str) for name in table.columns):
-        raise bad("BAD_COLUMN_NAME", "column names must be strings")
-    return pd.DataFrame(table.rows, columns=table.columns)
+        frame = pd.DataFrame(table.rows)
+    else:
+        _check_row_shapes(table.rows, len(table.columns))
+        # A model without column names (one fitted on an array) takes its columns by position; Azure ML's
+        # samples and pandas name them 0, 1, 2, as MLflow's server accepts.
+        if not all(isinstance(name, str | int) and not isinstance(name, bool) for name in table.columns):
+            raise bad(
+                "BAD_COLUMN_NAME", "column names must be strings (or integers, for a model without names)"
+            )
+        frame = pd.DataFrame(table.rows, columns=table.columns)
+    if tensor is None:
+        return frame
+    for position, name in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        if len(column) and isinstance(column.iloc[0], list):
+            continue  # a cell of several values: MLflow's check shapes it
+        try:
+            frame.isetitem(position, column.astype(tensor))
+        except (TypeError, ValueError):
+            raise bad("WRONG_TYPE", f"column {name!r}: the model takes {tensor} values only") from None
+    return frame
