@@ -341,7 +341,7 @@ def _score_here(work: _Work) -> Scored:
             part = part_name(work.folder, index)
             peak = max(peak, int(frame.memory_usage(deep=True).sum()))
             if not predictions.exists(part):
-                predictions.write_atomic(part, part_bytes(model.score(frame), rows))
+                predictions.write_atomic(part, part_bytes(model.score(frame, rows), rows))
                 failpoints.hit("batch-after-chunk")
             rows += len(frame)
             chunks = index + 1

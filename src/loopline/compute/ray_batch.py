@@ -53,7 +53,8 @@ class ChunkScorer:
             for chunk, frame in read_run(self.inbox, run):
                 part = part_name(self.folder, chunk.index)
                 if not self.predictions.exists(part):
-                    self.predictions.write_atomic(part, part_bytes(self.model.score(frame), chunk.start))
+                    answers = self.model.score(frame, chunk.start)
+                    self.predictions.write_atomic(part, part_bytes(answers, chunk.start))
                 done.append(f"{chunk.index} {len(frame)} {int(frame.memory_usage(deep=True).sum())}")
         return {"done": [",".join(done)]}  # "INDEX ROWS BYTES" of each chunk
 

@@ -157,12 +157,14 @@ class Sandbox:
         """Load the model in ``folder`` and answer its input example (and each optional column null)."""
         return self.request("check", folder=str(folder))
 
-    def score(self, folder: Path, frame: Any) -> Any:
-        """The model's answers to the DataFrame ``frame``, as a DataFrame (see ``predict_frame``)."""
+    def score(self, folder: Path, frame: Any, first_row: int = 0) -> Any:
+        """The model's answers to the DataFrame ``frame``, as a DataFrame (see ``predict_frame``; a refusal
+        numbers the rows from ``first_row``)."""
         source, target = self.scratch / "rows.arrow", self.scratch / "answers.arrow"
         write_frame(frame, source)
         try:
-            self.request("score", folder=str(folder), source=str(source), target=str(target))
+            arguments = {"folder": str(folder), "source": str(source), "target": str(target)}
+            self.request("score", **arguments, first_row=first_row)
             return _answers(target, len(frame))
         finally:
             source.unlink(missing_ok=True)
@@ -205,11 +207,12 @@ class SandboxedModel:
         self.folder = folder
         self._sandbox: Sandbox | None = None
 
-    def score(self, frame: Any) -> Any:
-        """The model's answers to the DataFrame ``frame``, as a DataFrame."""
+    def score(self, frame: Any, first_row: int = 0) -> Any:
+        """The model's answers to the DataFrame ``frame``, as a DataFrame (a refusal numbers the rows from
+        ``first_row``)."""
         if self._sandbox is None:
             self._sandbox = Sandbox([self.folder])
-        return self._sandbox.score(self.folder, frame)
+        return self._sandbox.score(self.folder, frame, first_row)
 
     def close(self) -> None:
         """End the sandbox, if one started."""

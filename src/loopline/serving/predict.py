@@ -9,9 +9,14 @@ from loopline.errors import Refused
 __all__ = ["predict_frame"]
 
 
-def predict_frame(model: Any, frame: Any) -> Any:
+def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     """The loaded ``model``'s answers to ``frame`` (its signature's columns, in its order) as a DataFrame:
-    the model's own columns when it answers a table, else one column ``prediction``."""
+    the model's own columns when it answers a table, else one column ``prediction``.
+
+    The rows are held to the signature as a scoring request is: a column it requires may hold no null,
+    and a model scored from a matrix gets finite numbers only (a refusal names the column and the row,
+    numbered from ``first_row``); an optional column's nulls reach the model, which was trained on them.
+    """
     import numpy as np
     import pandas as pd
 
@@ -21,8 +26,22 @@ def predict_frame(model: Any, frame: Any) -> Any:
         if missing:
             raise Refused(f"the input has no column '{missing[0]}' that the model needs")
         frame = frame[names]
+        for column in model.schema.columns:
+            nulls = frame[column.name].isna().to_numpy() if column.required else None
+            if nulls is not None and nulls.any():
+                row = first_row + int(np.argmax(nulls))
+                raise Refused(
+                    f"column '{column.name}' row {row:,} is null, and the model requires a value there"
+                )
     if model.batchable:
-        answers = np.asarray(model.predict(frame.to_numpy(dtype=np.float64)))
+        matrix = frame.to_numpy(dtype=np.float64)
+        finite = np.isfinite(matrix)
+        if not finite.all():
+            row, position = (int(i) for i in np.argwhere(~finite)[0])
+            raise Refused(
+                f"column '{frame.columns[position]}' row {first_row + row:,} is not a finite number"
+            )
+        answers = np.asarray(model.predict(matrix))
     else:
         answers = model.predict(frame)
     if isinstance(answers, pd.DataFrame):
