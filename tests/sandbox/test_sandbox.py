@@ -176,3 +176,23 @@ def test_a_model_that_answers_fewer_rows_than_it_was_given_is_refused(tmp_path: 
         with pytest.raises(ModelFailed) as refused:
             model.score(pd.DataFrame({"x": [1.0, None, 3.0]}))
     assert refused.value.message.startswith("the model answered 2 rows for 3 rows of input; it must answer")
+
+
+def test_a_model_fitted_on_an_array_scores_a_table_of_whole_numbers_as_its_endpoint_does(
+    tmp_path: Path,
+) -> None:
+    # A CSV of whole numbers reads as integer columns, which MLflow's check of a float tensor refuses.
+    import numpy as np
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression
+
+    matrix = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 4.0], [3.0, 5.0, 6.0], [4.0, 4.0, 4.0]])
+    fitted = LinearRegression().fit(matrix, [1.0, 2.0, 3.0, 4.0])
+    signature = infer_signature(matrix, fitted.predict(matrix))
+    mlflow.sklearn.save_model(fitted, tmp_path / "m", signature=signature, pip_requirements=["scikit-learn"])
+    whole = pd.DataFrame({"0": [1, 4], "1": [2, 4], "2": [3, 4]})
+    with SandboxedModel(tmp_path / "m") as model:
+        answers = model.score(whole)["prediction"].to_numpy()
+        np.testing.assert_allclose(answers, fitted.predict(whole.to_numpy(dtype=float)), rtol=1e-12)
+        with pytest.raises(ModelFailed, match=r"^column '1': the model takes float64 values only$"):
+            model.score(pd.DataFrame({"0": [1.0], "1": ["high"], "2": [3.0]}))

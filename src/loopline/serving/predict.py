@@ -33,6 +33,10 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
                 raise Refused(
                     f"column '{column.name}' row {row:,} is null, and the model requires a value there"
                 )
+    elif model.schema.tensor is not None:
+        from loopline.serving.schema import cast_to_tensor
+
+        frame = cast_to_tensor(frame.copy(), model.schema.tensor)
     if model.batchable:
         matrix = frame.to_numpy(dtype=np.float64)
         finite = np.isfinite(matrix)

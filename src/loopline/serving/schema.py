@@ -24,7 +24,7 @@ import numpy as np
 from loopline.errors import RequestRejected
 from loopline.serving.requests import CsvCell, Table, bad, kind_of, parse_body
 
-__all__ = ["Column", "InputSchema", "Table", "bad", "parse_body", "to_model_input"]
+__all__ = ["Column", "InputSchema", "Table", "bad", "cast_to_tensor", "parse_body", "to_model_input"]
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
@@ -438,8 +438,12 @@ def _untyped_frame(table: Table, tensor: str | None) -> Any:
                 "BAD_COLUMN_NAME", "column names must be strings (or integers, for a model without names)"
             )
         frame = pd.DataFrame(table.rows, columns=table.columns)
-    if tensor is None:
-        return frame
+    return frame if tensor is None else cast_to_tensor(frame, tensor)
+
+
+def cast_to_tensor(frame: Any, tensor: str) -> Any:
+    """``frame``'s columns as the NumPy type ``tensor`` of a model fitted on an array, as MLflow's scoring
+    server casts them (integers to floats, say); a column that does not convert is a ``WRONG_TYPE``."""
     for position, name in enumerate(frame.columns):
         column = frame.iloc[:, position]
         if len(column) and isinstance(column.iloc[0], list):
