@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
-from mlflow.models import ModelSignature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 
 from loopline.errors import ModelFailed
@@ -182,8 +183,6 @@ def test_a_model_fitted_on_an_array_scores_a_table_of_whole_numbers_as_its_endpo
     tmp_path: Path,
 ) -> None:
     # A CSV of whole numbers reads as integer columns, which MLflow's check of a float tensor refuses.
-    import numpy as np
-    from mlflow.models import infer_signature
     from sklearn.linear_model import LinearRegression
 
     matrix = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 4.0], [3.0, 5.0, 6.0], [4.0, 4.0, 4.0]])
@@ -196,3 +195,24 @@ def test_a_model_fitted_on_an_array_scores_a_table_of_whole_numbers_as_its_endpo
         np.testing.assert_allclose(answers, fitted.predict(whole.to_numpy(dtype=float)), rtol=1e-12)
         with pytest.raises(ModelFailed, match=r"^column '1': the model takes float64 values only$"):
             model.score(pd.DataFrame({"0": [1.0], "1": ["high"], "2": [3.0]}))
+
+
+def test_a_model_answering_several_values_a_row_gets_a_list_a_row(tmp_path: Path) -> None:
+    # A classifier logged with pyfunc_predict_fn="predict_proba" answers a probability per class.
+    from sklearn.linear_model import LogisticRegression
+
+    rows = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [2.0, 3.0, 4.0, 1.0, 0.0, 1.0]})
+    fitted = LogisticRegression().fit(rows, [0, 0, 1, 1, 2, 2])
+    mlflow.sklearn.save_model(
+        fitted,
+        tmp_path / "m",
+        signature=infer_signature(rows, fitted.predict_proba(rows)),
+        pip_requirements=["scikit-learn"],
+        pyfunc_predict_fn="predict_proba",
+    )
+    with SandboxedModel(tmp_path / "m") as model:
+        answers = model.score(rows.head(4))
+    assert list(answers.columns) == ["prediction"]
+    assert np.allclose(
+        np.stack(answers["prediction"].to_numpy()), fitted.predict_proba(rows.head(4)), atol=1e-12
+    )

@@ -11,7 +11,8 @@ __all__ = ["predict_frame"]
 
 def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     """The loaded ``model``'s answers to ``frame`` (its signature's columns, in its order) as a DataFrame:
-    the model's own columns when it answers a table, else one column ``prediction``.
+    the model's own columns when it answers a table (or named outputs), else one column ``prediction``
+    (a list in each row when the model answers several values a row).
 
     The rows are held to the signature as a scoring request is: a column it requires may hold no null,
     and a model scored from a matrix gets finite numbers only (a refusal names the column and the row,
@@ -48,6 +49,10 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
         answers = np.asarray(model.predict(matrix))
     else:
         answers = model.predict(frame)
+    if isinstance(answers, dict):  # a Python model's named outputs, a column each
+        answers = pd.DataFrame(answers)
     if isinstance(answers, pd.DataFrame):
         return answers.reset_index(drop=True)
-    return pd.DataFrame({"prediction": np.asarray(answers)})
+    values = np.asarray(answers)
+    # Several values a row (predict_proba, a multi-output model): a list a row, as the endpoint answers.
+    return pd.DataFrame({"prediction": values.tolist() if values.ndim > 1 else values})
