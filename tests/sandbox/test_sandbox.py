@@ -216,3 +216,26 @@ def test_a_model_answering_several_values_a_row_gets_a_list_a_row(tmp_path: Path
     assert np.allclose(
         np.stack(answers["prediction"].to_numpy()), fitted.predict_proba(rows.head(4)), atol=1e-12
     )
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["'x' * (3 << 20)", "'not an answer\\n'", "'[1, 2]\\n'", "'{\"ok\": true\\n'"],
+    ids=["endless-line", "text", "not-an-object", "cut-short"],
+)
+def test_model_code_writing_on_the_answer_channel_is_stopped_with_a_one_line_reason(
+    tmp_path: Path, written: str
+) -> None:
+    # Model code shares the child's process, so it can reach the channel the child answers on.
+    body = (
+        "    def load_context(self, context):\n"
+        f"        channel = sys.modules['__main__']._ANSWERS\n"
+        f"        channel.write({written})\n"
+        "        channel.flush()"
+    )
+    writer = _pyfunc(tmp_path / "writer", body)
+    with SandboxedModel(writer) as model:
+        with pytest.raises(ModelFailed) as refused:
+            model.score(pd.DataFrame({"x": [1.0]}))
+        assert refused.value.message.startswith("the model's process wrote something other than loopline's")
+        assert model._sandbox is not None and model._sandbox.process.poll() is not None  # stopped

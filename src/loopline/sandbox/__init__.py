@@ -35,6 +35,9 @@ __all__ = ["Sandbox", "SandboxedModel", "check_model", "clean_environment"]
 
 log = logging.getLogger("loopline.sandbox")
 
+ANSWER_BYTES = 1 << 20
+"""The longest answer line the child may send (its answers are a few fields; tables cross as files)."""
+
 _KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "OMP_NUM_THREADS")
 
 
@@ -123,16 +126,34 @@ class Sandbox:
             return ""
 
     def _read(self) -> dict[str, Any]:
+        """The child's next answer. Model code runs in the child and can write to this channel too, so an
+        answer is read as untrusted: at most ANSWER_BYTES, one JSON object, or the child is stopped."""
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        try:
+            line = self.process.stdout.readline(ANSWER_BYTES)
+        except ValueError:  # bytes that are not UTF-8
+            raise self._stopped_for_forging() from None
         if not line:
             self.process.wait(timeout=30)
             tail = self._tail()
             log.warning("the sandboxed model process ended:\n%s", tail)
             problem = (tail.strip().splitlines() or [f"exit code {self.process.returncode}"])[-1][:300]
             raise ModelFailed(f"the model's process ended: {problem}")
-        answer: dict[str, Any] = json.loads(line)
+        try:
+            answer = json.loads(line) if line.endswith("\n") else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise self._stopped_for_forging()
         return answer
+
+    def _stopped_for_forging(self) -> ModelFailed:
+        self.process.kill()
+        self.process.wait()
+        return ModelFailed(
+            "the model's process wrote something other than loopline's answers on loopline's channel "
+            "(model code must not write to its file descriptors); it was stopped"
+        )
 
     def request(self, task: str, **arguments: Any) -> dict[str, Any]:
         """Send one request; the answer, or ModelFailed with the child's one-line reason (also when the
