@@ -239,3 +239,18 @@ def test_model_code_writing_on_the_answer_channel_is_stopped_with_a_one_line_rea
             model.score(pd.DataFrame({"x": [1.0]}))
         assert refused.value.message.startswith("the model's process wrote something other than loopline's")
         assert model._sandbox is not None and model._sandbox.process.poll() is not None  # stopped
+
+
+def test_answers_too_large_to_be_answers_are_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loopline.sandbox
+
+    monkeypatch.setattr(loopline.sandbox, "ANSWERS_FLOOR", 64 << 10)  # 256 MiB would take a while to write
+    many = "model_input['x'].map(lambda v: 'x' * (1 << 20))"  # a megabyte of text a row
+    verbose = _pyfunc(tmp_path / "verbose", "    pass", answers=many)
+    with SandboxedModel(verbose) as model, pytest.raises(ModelFailed) as refused:
+        model.score(pd.DataFrame({"x": [1.0]}))
+    assert refused.value.message.startswith(
+        "the model's answers are 1.0 MiB for 0.0 MiB of rows, over the 0.1 MiB"
+    )

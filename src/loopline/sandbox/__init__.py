@@ -38,6 +38,10 @@ log = logging.getLogger("loopline.sandbox")
 ANSWER_BYTES = 1 << 20
 """The longest answer line the child may send (its answers are a few fields; tables cross as files)."""
 
+ANSWERS_FLOOR, ANSWERS_TIMES = 256 << 20, 16
+"""The answers' file may be the larger of 256 MiB and 16 times the rows' file; a larger one is not read
+(model code writes it, and the process reading it may be a control plane)."""
+
 _KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "OMP_NUM_THREADS")
 
 
@@ -78,9 +82,17 @@ def _warn_weak(confinement: str) -> None:
         _warn_once(f"model code may open network connections: Landlock ABI {version} has no network rule")
 
 
-def _answers(path: Path, rows: int) -> Any:
-    """The answers the child wrote to ``path`` for ``rows`` rows, as untrusted input: a forged table or a
-    wrong number of rows (which would put answers on the wrong rows) is the model's failure."""
+def _answers(path: Path, rows: int, given: int) -> Any:
+    """The answers the child wrote to ``path`` for ``rows`` rows (``given`` bytes of table), as untrusted
+    input: a forged table, one too large to be answers, or a wrong number of rows (which would put
+    answers on the wrong rows) is the model's failure."""
+    limit = max(ANSWERS_FLOOR, ANSWERS_TIMES * given)
+    size = path.stat().st_size if path.exists() else 0
+    if size > limit:
+        raise ModelFailed(
+            f"the model's answers are {size / 2**20:,.1f} MiB for {given / 2**20:,.1f} MiB of rows, over the "
+            f"{limit / 2**20:,.1f} MiB loopline reads back; score fewer rows at a time (batch.chunk_rows)"
+        )
     try:
         answers = read_frame(path, untrusted=True)
     except (OSError, ValueError) as bad:  # pyarrow's errors are either
@@ -183,10 +195,11 @@ class Sandbox:
         numbers the rows from ``first_row``)."""
         source, target = self.scratch / "rows.arrow", self.scratch / "answers.arrow"
         write_frame(frame, source)
+        given = source.stat().st_size
         try:
             arguments = {"folder": str(folder), "source": str(source), "target": str(target)}
             self.request("score", **arguments, first_row=first_row)
-            return _answers(target, len(frame))
+            return _answers(target, len(frame), given)
         finally:
             source.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
