@@ -14,7 +14,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import InsufficientEvidence
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, edit_yaml, wait_for_samples
+from tests.helpers import cli, commit_all, edit_yaml, wait_for_samples
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -119,3 +119,37 @@ def test_too_few_samples_is_insufficient_evidence_with_exit_3(
     assert [e.event.outcome for e in loopline.history(project, kind="monitor-checked")] == [
         "insufficient"
     ] * 2
+
+
+def test_a_model_answering_probabilities_is_monitored_output_by_output(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A classifier logged with pyfunc_predict_fn="predict_proba": each answer is a list of two shares.
+    project = trained_project("simple")
+    script = project / "train.py"
+    old = "signature=infer_signature(x_valid, model.predict(x_valid)),"
+    assert old in script.read_text(), "the sample's training script changed: update this test"
+    new = (
+        'signature=infer_signature(x_valid, model.predict_proba(x_valid)), pyfunc_predict_fn="predict_proba",'
+    )
+    script.write_text(script.read_text().replace(old, new))
+    commit_all(project, "Answer probabilities")
+    loopline.inner_loop(project)
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    edit_yaml(project / "loopline.yaml", monitoring={"sample_per_second": 100000, "min_samples": 100})
+    loopline.outer_loop_prod(project)
+    columns, rows = all_rows()
+    with Server(project, "prod", port=port) as server:
+        _open(project)
+        send(server, rows, columns, requests=20)
+        answer = httpx.post(
+            f"{server.url}/endpoints/proj/score",
+            json={"input_data": {"columns": columns, "data": [rows[0].tolist()]}},
+        )
+        assert len(answer.json()[0]) == 2 and abs(sum(answer.json()[0]) - 1) < 1e-9
+        calm = loopline.monitor_check(project=project)
+    assert calm.samples == 200
+    assert calm.signals["prediction_psi"] is not None and 0 <= calm.signals["prediction_psi"] < 1.0, (
+        calm.signals
+    )

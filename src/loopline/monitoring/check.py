@@ -110,20 +110,51 @@ def _answers(frame: Any) -> Any:
 
 
 def _prediction_drift(model: Model, reference: dict[str, Any], predictions: list[Any]) -> float | None:
+    """PSI of the live predictions against the model's on the reference rows; for a model answering several
+    values a row (probabilities, a table), the largest PSI among its outputs."""
     import pandas as pd
 
     rows = pd.DataFrame(reference["sample_rows"], columns=reference["columns"])
-    expected = _answers(model.score(rows))
     live = [p for p in predictions if p is not None]
-    if not live:
-        return None
+    drifts = [
+        _drift(expected, values)
+        for expected, values in _outputs(model.score(rows), live)
+        if values and len(expected)
+    ]
+    return max(drifts) if drifts else None
+
+
+def _outputs(scored: Any, live: list[Any]) -> list[tuple[Any, list[Any]]]:
+    """Each output of the model: its answers to the reference rows, and the live values of it. A table's
+    answers are live as ``{column: value}``; several values a row as a list."""
+    if scored.shape[1] > 1:
+        return [
+            (
+                scored[column].to_numpy(),
+                [p[column] for p in live if isinstance(p, dict) and p.get(column) is not None],
+            )
+            for column in scored.columns
+        ]
+    first = scored.iloc[:, 0]
+    if len(first) and isinstance(first.iloc[0], list | np.ndarray):
+        matrix = np.asarray([np.ravel(v) for v in first])
+        width = matrix.shape[1]
+        several = [np.ravel(p) for p in live if isinstance(p, list) and np.size(p) == width]
+        return [(matrix[:, i], [v[i] for v in several]) for i in range(width)]
+    return [(first.to_numpy(), live)]
+
+
+def _drift(expected: Any, live: list[Any]) -> float:
+    """PSI of ``live`` values against ``expected``: by category for up to 20 distinct ones, else by decile."""
+    import pandas as pd
+
     if len(set(expected.tolist())) <= 20:
         shares = {
             str(k): float(v) for k, v in pd.Series(expected.astype(str)).value_counts(normalize=True).items()
         }
         return round(psi_categorical(shares, live), 6)
     edges = np.unique(np.quantile(expected.astype(float), np.linspace(0.1, 0.9, 9)))
-    counts = np.histogram(expected, bins=[-np.inf, *edges, np.inf])[0]
+    counts = np.histogram(expected.astype(float), bins=[-np.inf, *edges, np.inf])[0]
     return round(psi(edges.tolist(), (counts / counts.sum()).tolist(), np.asarray(live, dtype=float)), 6)
 
 

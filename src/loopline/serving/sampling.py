@@ -105,9 +105,12 @@ class Sampler:
 
 
 def _plain(value: Any) -> Any:
-    """A sampled value as JSON holds it: nulls (None, NaN, pandas' NA) as null, numpy scalars as numbers."""
+    """A sampled value as JSON holds it: nulls (None, NaN, pandas' NA) as null, numpy scalars as numbers,
+    several values (a probability per class) as a list."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
     if value is None or (isinstance(value, float) and value != value):
         return None
     if isinstance(value, str | bool | int | float):
