@@ -143,10 +143,13 @@ def load_heldout(inbox: Datastore, config: ValidationConfig) -> tuple[Any, Any, 
 
 
 def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
-    """Classification: accuracy, precision, recall, F1. Regression: RMSE, MAE, R²."""
+    """Classification: accuracy, precision, recall, F1 (of a classifier answering a probability per class,
+    its most likely class; see ``_labels``). Regression: RMSE, MAE, R²."""
     import numpy as np
     from sklearn import metrics
 
+    if task != "regression":
+        predicted = _labels(np.asarray(truth), predicted)
     if task == "regression":
         return {
             "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
@@ -160,6 +163,26 @@ def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
         "recall": float(metrics.recall_score(truth, predicted, average=average, zero_division=0)),
         "f1": float(metrics.f1_score(truth, predicted, average=average, zero_division=0)),
     }
+
+
+def _labels(truth: Any, predicted: Any) -> Any:
+    """A classifier's answers as labels. Rows of several values are taken for a probability per class in
+    the order of the sorted labels (scikit-learn's ``classes_``), so each row's label is the most likely;
+    that needs the held-out labels to hold every class."""
+    import numpy as np
+
+    if not isinstance(next(iter(predicted), None), list | tuple | np.ndarray):
+        return predicted
+    rows = [np.ravel(row) for row in predicted]
+    widths = {len(row) for row in rows}
+    classes = np.unique(truth)
+    if widths != {len(classes)}:
+        raise Refused(
+            f"the model answers {' or '.join(map(str, sorted(widths)))} values a row and the held-out labels "
+            f"have {len(classes)} classes: to be validated, a classifier answers a label a row, or a "
+            "probability for each class of the held-out labels, in their sorted order"
+        )
+    return classes[np.asarray(rows, dtype=np.float64).argmax(axis=1)]
 
 
 def predict_through(client: EndpointClient, endpoint: str, deployment: str, features: Any) -> list[Any]:
