@@ -119,6 +119,26 @@ def _left_its_own_registration(project: Path, result: Any) -> None:
     assert {m.name for m in loopline.status(project).models} == {"regressor"}
 
 
+def _batch_writes_each_rows_probabilities(project: Path, result: Any) -> None:
+    """A batch job of the version writes a list of probabilities a row, the model's own."""
+    import mlflow
+
+    rows = _wine()
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    rows.to_parquet(inbox / "wine.parquet", index=False)
+    loopline.register_data("wine", "inbox://wine.parquet", project=project)
+    loopline.create_batch_endpoint("cellar", "dev", project=project)
+    loopline.create_batch_deployment("cellar", "blue", version=result.dev.version, project=project)
+    job = loopline.batch_invoke("cellar", "wine", project=project)
+    written = pd.read_parquet(
+        next((project / ".loopline" / "datastores" / "predictions" / "cellar").rglob("part-*"))
+    )
+    with mlflow_pointed_at(project, "dev"):
+        own = mlflow.pyfunc.load_model(f"models:/probabilities/{result.dev.version}").predict(rows)
+    assert job.rows == len(rows) and written["row"].tolist() == list(range(len(rows)))
+    np.testing.assert_allclose(np.stack(written["prediction"].to_numpy()), own, rtol=0, atol=1e-9)
+
+
 @dataclass(frozen=True)
 class Case:
     script: str
@@ -159,6 +179,13 @@ CASES = [
         _left_its_own_registration,
     ),
     Case("nullable.py", {"accuracy": {"min": 0.6}}, None, _crm),
+    Case(
+        "probabilities.py",
+        {"accuracy": {"min": 0.8}, "log_loss": {"max": 0.5}},
+        None,
+        _wine,
+        _batch_writes_each_rows_probabilities,
+    ),
     Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
     Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
 ]
