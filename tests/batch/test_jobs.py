@@ -122,24 +122,30 @@ def test_an_interrupted_job_resumes_to_the_same_output(scored_project: Path) -> 
 
 @pytest.mark.parametrize(
     ("hole", "message"),
-    [(None, "is null, and the model requires a value there"), (np.inf, "is not a finite number")],
+    [
+        (None, " is null, and the model requires a value there"),
+        (np.inf, " is not a finite number"),
+        ("1,234.5", ": expected a number, got text"),
+    ],
+    ids=["null", "infinity", "text"],
 )
-def test_a_hole_in_a_column_the_model_requires_fails_the_job_naming_its_row(
-    scored_project: Path, hole: float | None, message: str
+def test_a_bad_cell_in_a_column_the_model_requires_fails_the_job_naming_its_row(
+    scored_project: Path, hole: float | str | None, message: str
 ) -> None:
     # Scored as they came, such rows got a class from a NaN, where the endpoint refuses the same row.
     project = scored_project
     data = big_csv(project, project / ".loopline" / "datastores" / "inbox" / "holes")
     rows = pd.read_csv(data)
     column = rows.columns[3]
+    rows[column] = rows[column].astype(object)
     rows.loc[55_123, column] = hole
     rows.to_csv(data, index=False)
     loopline.register_data("holes", "inbox://holes", project=project)
     failed = cli_process("batch", "invoke", "scorer", "--input", "holes", cwd=project)
     assert failed.exit_code == 1
-    assert failed.stderr.splitlines()[-1] == f"error: column '{column}' row 55,123 {message}"
+    assert failed.stderr.splitlines()[-1] == f"error: column '{column}' row 55,123{message}"
     job = loopline.batch_jobs("scorer", project=project)[0]
-    assert job.status == "failed" and job.error == f"column '{column}' row 55,123 {message}"
+    assert job.status == "failed" and job.error == f"column '{column}' row 55,123{message}"
     folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
     before = predictions(folder)["row"].tolist()  # the chunks before its own, for a resume once mended
     assert before == list(range(len(before))) and 50_000 < len(before) <= 55_123

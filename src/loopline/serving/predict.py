@@ -39,7 +39,10 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
 
         frame = cast_to_tensor(frame.copy(), model.schema.tensor)
     if model.batchable:
-        matrix = frame.to_numpy(dtype=np.float64)
+        try:
+            matrix = frame.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise Refused(_not_a_number(frame, first_row)) from None
         finite = np.isfinite(matrix)
         if not finite.all():
             row, position = (int(i) for i in np.argwhere(~finite)[0])
@@ -56,3 +59,16 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     values = np.asarray(answers)
     # Several values a row (predict_proba, a multi-output model): a list a row, as the endpoint answers.
     return pd.DataFrame({"prediction": values.tolist() if values.ndim > 1 else values})
+
+
+def _not_a_number(frame: Any, first_row: int) -> str:
+    """Where the first cell of ``frame`` that is not a number is, as the endpoint would say it."""
+    import numpy as np
+    import pandas as pd
+
+    for name in frame.columns:
+        column = frame[name]
+        text = (pd.to_numeric(column, errors="coerce").isna() & column.notna()).to_numpy()
+        if text.any():
+            return f"column '{name}' row {first_row + int(np.argmax(text)):,}: expected a number, got text"
+    return "the rows are not all numbers"
