@@ -18,40 +18,54 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     and a model scored from a matrix gets finite numbers only (a refusal names the column and the row,
     numbered from ``first_row``); an optional column's nulls reach the model, which was trained on them.
     """
-    import numpy as np
-    import pandas as pd
+    frame = _held_to_signature(model.schema, frame, first_row)
+    answers = model.predict(_matrix(frame, first_row)) if model.batchable else model.predict(frame)
+    return _as_table(answers)
 
-    names = model.schema.names
-    if names:
-        missing = [c for c in names if c not in frame.columns]
+
+def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
+    """``frame``'s columns the model takes, refused where a required one has a null; a model fitted on an
+    array gets its columns as the array's type."""
+    import numpy as np
+
+    if schema.names:
+        missing = [c for c in schema.names if c not in frame.columns]
         if missing:
             raise Refused(f"the input has no column '{missing[0]}' that the model needs")
-        frame = frame[names]
-        for column in model.schema.columns:
+        frame = frame[schema.names]
+        for column in schema.columns:
             nulls = frame[column.name].isna().to_numpy() if column.required else None
             if nulls is not None and nulls.any():
                 row = first_row + int(np.argmax(nulls))
                 raise Refused(
                     f"column '{column.name}' row {row:,} is null, and the model requires a value there"
                 )
-    elif model.schema.tensor is not None:
+    elif schema.tensor is not None:
         from loopline.serving.schema import cast_to_tensor
 
-        frame = cast_to_tensor(frame.copy(), model.schema.tensor)
-    if model.batchable:
-        try:
-            matrix = frame.to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            raise Refused(_not_a_number(frame, first_row)) from None
-        finite = np.isfinite(matrix)
-        if not finite.all():
-            row, position = (int(i) for i in np.argwhere(~finite)[0])
-            raise Refused(
-                f"column '{frame.columns[position]}' row {first_row + row:,} is not a finite number"
-            )
-        answers = np.asarray(model.predict(matrix))
-    else:
-        answers = model.predict(frame)
+        frame = cast_to_tensor(frame.copy(), schema.tensor)
+    return frame
+
+
+def _matrix(frame: Any, first_row: int) -> Any:
+    """``frame`` as a float64 matrix of finite numbers, or a refusal naming the first cell that is not."""
+    import numpy as np
+
+    try:
+        matrix = frame.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Refused(_not_a_number(frame, first_row)) from None
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        row, position = (int(i) for i in np.argwhere(~finite)[0])
+        raise Refused(f"column '{frame.columns[position]}' row {first_row + row:,} is not a finite number")
+    return matrix
+
+
+def _as_table(answers: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
     if isinstance(answers, dict):  # a Python model's named outputs, a column each
         answers = pd.DataFrame(answers)
     if isinstance(answers, pd.DataFrame):
