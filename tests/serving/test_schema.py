@@ -355,3 +355,31 @@ def test_csv_integers_beyond_their_type_are_refused() -> None:
         "WRONG_TYPE",
         "column 'i' row 0: expected an integer that fits in 32 bits",
     )
+
+
+@pytest.mark.parametrize(
+    ("tensor", "data", "taken"),
+    [
+        ("float64", [[1, 2], [3, 4]], [[1.0, 2.0], [3.0, 4.0]]),
+        ("int64", [[1, 2.0], [3, 4]], [[1, 2], [3, 4]]),
+        ("int64", [[1, 2.5], [3, 4]], None),
+        ("int32", [[1, 2], [3, 2**40]], None),
+        ("float64", [[1, "high"], [3, 4]], None),
+    ],
+    ids=["ints-for-floats", "whole-floats-for-ints", "fraction-for-ints", "beyond-int32", "text"],
+)
+def test_a_model_fitted_on_an_array_takes_columns_by_position_converted_to_its_type(
+    tensor: str, data: list[list[object]], taken: list[list[object]] | None
+) -> None:
+    schema = InputSchema(None, tensor)
+    body = {"input_data": {"columns": [0, 1], "index": [0, 1], "data": data}}
+    if taken is None:
+        error = rejected(body, schema=schema)
+        assert (error.error_code, error.message) == (
+            "WRONG_TYPE",
+            f"column 1: the model takes {tensor} values only",
+        )
+        return
+    frame, rows = score(body, schema=schema)
+    assert rows == 2 and list(frame.columns) == [0, 1] and frame.to_numpy().tolist() == taken
+    assert {str(t) for t in frame.dtypes} == {tensor}

@@ -449,7 +449,14 @@ def cast_to_tensor(frame: Any, tensor: str) -> Any:
         if len(column) and isinstance(column.iloc[0], list):
             continue  # a cell of several values: MLflow's check shapes it
         try:
-            frame.isetitem(position, column.astype(tensor))
-        except (TypeError, ValueError):
-            raise bad("WRONG_TYPE", f"column {name!r}: the model takes {tensor} values only") from None
+            converted = column.astype(tensor)
+            # an integer tensor takes whole numbers in its range only, never a fraction cut short
+            whole = np.dtype(tensor).kind not in "iu" or np.array_equal(
+                converted.to_numpy(dtype=np.float64), column.to_numpy(dtype=np.float64)
+            )
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole:
+            raise bad("WRONG_TYPE", f"column {name!r}: the model takes {tensor} values only")
+        frame.isetitem(position, converted)
     return frame
