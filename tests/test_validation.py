@@ -29,3 +29,12 @@ def test_probabilities_that_do_not_match_the_classes_are_refused_with_what_to_an
     assert refused.value.message.startswith(
         "the model answers 2 values a row and the held-out labels have 3 classes: to be validated"
     )
+
+
+def test_a_model_answering_a_table_is_measured_by_its_first_column() -> None:
+    rows = [{"label": 1, "score": 0.9}, {"label": 0, "score": 0.2}, {"label": 1, "score": 0.6}]
+    assert metrics_for("classification", [1, 0, 0], rows) == metrics_for(
+        "classification", [1, 0, 0], [1, 0, 1]
+    )
+    amounts = [{"amount": 10.0, "low": 8.0}, {"amount": 20.0, "low": 15.0}]
+    assert metrics_for("regression", [10.0, 22.0], amounts)["mae"] == 1.0

@@ -144,10 +144,13 @@ def load_heldout(inbox: Datastore, config: ValidationConfig) -> tuple[Any, Any, 
 
 def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
     """Classification: accuracy, precision, recall, F1 (of a classifier answering a probability per class,
-    its most likely class; see ``_labels``). Regression: RMSE, MAE, R²."""
+    its most likely class; see ``_labels``). Regression: RMSE, MAE, R². A model answering a table (rows of
+    ``{column: value}``) is measured by its first column."""
     import numpy as np
     from sklearn import metrics
 
+    if isinstance(next(iter(predicted), None), dict):
+        predicted = [next(iter(row.values()), None) for row in predicted]
     if task != "regression":
         predicted = _labels(np.asarray(truth), predicted)
     if task == "regression":

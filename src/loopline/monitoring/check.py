@@ -105,8 +105,9 @@ def _feature_signals(reference: dict[str, Any], live: Any) -> dict[str, Any]:
 
 
 def _answers(frame: Any) -> Any:
-    """A scored table's answers as an array: its one column, or its rows of several."""
-    return np.asarray(frame.iloc[:, 0] if frame.shape[1] == 1 else frame)
+    """A scored table's answers as an array: its first column (``prediction``, or a table's first), as an
+    endpoint's answers are measured (``validation.metrics_for``)."""
+    return frame.iloc[:, 0].to_numpy()
 
 
 def _prediction_drift(model: Model, reference: dict[str, Any], predictions: list[Any]) -> float | None:
