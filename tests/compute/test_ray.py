@@ -261,3 +261,20 @@ def test_a_batch_job_on_ray_killed_midway_resumes_to_the_local_output_row_for_ro
     )
     assert (ray["compute"], ray["chunks"], ray["parts"]) == ("lab", local["chunks"], local["parts"])
     assert ray["chunks"] == 6 and ray["rows"] == 60_000 and ray["input"] == local["input"]
+
+
+def test_a_batch_job_on_ray_refused_by_the_model_says_why_as_a_local_one_does(scored_on_ray: Path) -> None:
+    project = scored_on_ray
+    data = big_csv(project, project / ".loopline" / "datastores" / "inbox" / "holes")
+    rows = pd.read_csv(data)
+    rows.loc[31_415, rows.columns[2]] = None
+    rows.to_csv(data, index=False)
+    loopline.register_data("holes", "inbox://holes", project=project)
+    reason = f"column '{rows.columns[2]}' row 31,415 is null, and the model requires a value there"
+    for deployment in ("local", "ray"):
+        failed = cli_process(
+            "batch", "invoke", "scorer", "--input", "holes", "--deployment", deployment, cwd=project
+        )
+        assert (failed.exit_code, failed.stderr.splitlines()[-1]) == (1, f"error: {reason}"), failed.stderr
+        job = loopline.batch_jobs("scorer", project=project)[0]
+        assert (job.status, job.error, job.deployment) == ("failed", reason, deployment)

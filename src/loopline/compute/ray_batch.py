@@ -23,7 +23,7 @@ from typing import Any
 from loopline.compute.chunks import Chunk, part_bytes, part_name, read_run, runs
 from loopline.compute.ray_jobs import STORE_CREDENTIALS, run_job
 from loopline.compute.targets import RayTarget
-from loopline.errors import ComputeFailed
+from loopline.errors import ComputeFailed, LooplineError, ModelFailed
 from loopline.storage.datastores import Datastore
 
 __all__ = ["ChunkScorer", "main", "score_on_ray"]
@@ -31,6 +31,8 @@ __all__ = ["ChunkScorer", "main", "score_on_ray"]
 SPEC = "loopline-batch.json"
 MARK = "loopline-part "
 """How the driver's log says a part was written: ``loopline-part INDEX ROWS BYTES``."""
+REFUSED = "loopline-refused "
+"""How the driver's log says why the model refused the rows: ``loopline-refused MESSAGE``."""
 
 
 class ChunkScorer:
@@ -48,15 +50,18 @@ class ChunkScorer:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         done: list[str] = []
-        for encoded in batch["run"]:
-            run = [Chunk(**fields) for fields in json.loads(str(encoded))]
-            for chunk, frame in read_run(self.inbox, run):
-                part = part_name(self.folder, chunk.index)
-                if not self.predictions.exists(part):
-                    answers = self.model.score(frame, chunk.start)
-                    self.predictions.write_atomic(part, part_bytes(answers, chunk.start))
-                done.append(f"{chunk.index} {len(frame)} {int(frame.memory_usage(deep=True).sum())}")
-        return {"done": [",".join(done)]}  # "INDEX ROWS BYTES" of each chunk
+        try:
+            for encoded in batch["run"]:
+                run = [Chunk(**fields) for fields in json.loads(str(encoded))]
+                for chunk, frame in read_run(self.inbox, run):
+                    part = part_name(self.folder, chunk.index)
+                    if not self.predictions.exists(part):
+                        answers = self.model.score(frame, chunk.start)
+                        self.predictions.write_atomic(part, part_bytes(answers, chunk.start))
+                    done.append(f"{chunk.index} {len(frame)} {int(frame.memory_usage(deep=True).sum())}")
+        except LooplineError as refused:  # told to the driver as it is: Ray's wrapping would bury it
+            return {"done": [",".join(done)], "refused": [refused.message.splitlines()[0]]}
+        return {"done": [",".join(done)], "refused": [""]}  # "INDEX ROWS BYTES" of each chunk
 
     def __del__(self) -> None:
         model = getattr(self, "model", None)  # absent when __init__ failed (a changed model file, say)
@@ -86,8 +91,11 @@ def main() -> int:
         batch_format="numpy",
     )
     for row in scored.iter_rows():
-        for done in str(row["done"]).split(","):
+        for done in filter(None, str(row["done"]).split(",")):
             print(f"{MARK}{done}", flush=True)
+        if str(row["refused"]):  # the same one-line reason as the local executor's; the job ends here
+            print(f"{REFUSED}{row['refused']}", flush=True)
+            return 1
     return 0
 
 
@@ -120,10 +128,14 @@ def score_on_ray(
         "num_gpus": target.settings.num_gpus,
     }
 
+    refusals: list[str] = []
+
     def line(text: str) -> None:
         if text.startswith(MARK):
             index, rows, size = (int(value) for value in text.removeprefix(MARK).split())
             on_chunk(index, rows, size)
+        elif text.startswith(REFUSED):
+            refusals.append(text.removeprefix(REFUSED).strip())
 
     env = {key: value for key, value in os.environ.items() if key.startswith(STORE_CREDENTIALS)}
     with tempfile.TemporaryDirectory(prefix="loopline-ray-batch-") as scratch:
@@ -137,6 +149,8 @@ def score_on_ray(
             log_path=log_path,
             on_line=line,
         )
+    if failure is not None and refusals:
+        raise ModelFailed(refusals[0])
     if failure is not None:
         raise ComputeFailed(f"scoring failed as {failure}; its log is {log_path}")
 
