@@ -55,9 +55,10 @@ def _matrix(frame: Any, first_row: int) -> Any:
         matrix = frame.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         raise Refused(_not_a_number(frame, first_row)) from None
-    finite = np.isfinite(matrix)
-    if not finite.all():
-        row, position = (int(i) for i in np.argwhere(~finite)[0])
+    from loopline.serving.schema import first_not_finite
+
+    if (cell := first_not_finite(matrix)) is not None:
+        row, position = cell
         raise Refused(f"column '{frame.columns[position]}' row {first_row + row:,} is not a finite number")
     return matrix
 

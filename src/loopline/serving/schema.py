@@ -24,7 +24,16 @@ import numpy as np
 from loopline.errors import RequestRejected
 from loopline.serving.requests import CsvCell, Table, bad, kind_of, parse_body
 
-__all__ = ["Column", "InputSchema", "Table", "bad", "cast_to_tensor", "parse_body", "to_model_input"]
+__all__ = [
+    "Column",
+    "InputSchema",
+    "Table",
+    "bad",
+    "cast_to_tensor",
+    "first_not_finite",
+    "parse_body",
+    "to_model_input",
+]
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
@@ -229,12 +238,19 @@ def _matrix(
             for number, row in enumerate(rows)
         ]
     matrix = np.array(rows, dtype=np.float64)
-    if not (finite and numbers):
-        finite_cells = np.isfinite(matrix)
-        if not finite_cells.all():
-            row, position = (int(i) for i in np.argwhere(~finite_cells)[0])
-            raise bad("WRONG_TYPE", f"column '{columns[position]}' row {row} is not a finite number")
+    if not (finite and numbers) and (cell := first_not_finite(matrix)) is not None:
+        row, position = cell
+        raise bad("WRONG_TYPE", f"column '{columns[position]}' row {row} is not a finite number")
     return _ordered_whole(schema, columns, matrix)
+
+
+def first_not_finite(matrix: np.ndarray) -> tuple[int, int] | None:
+    """The (row, column) position of the first NaN or infinity in ``matrix``, or None."""
+    finite = np.isfinite(matrix)
+    if finite.all():
+        return None
+    row, position = (int(i) for i in np.argwhere(~finite)[0])
+    return row, position
 
 
 def _ordered_whole(schema: InputSchema, columns: list[str], matrix: np.ndarray) -> np.ndarray:
