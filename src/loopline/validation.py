@@ -151,14 +151,13 @@ def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
 
     if isinstance(next(iter(predicted), None), dict):
         predicted = [next(iter(row.values()), None) for row in predicted]
-    if task != "regression":
-        predicted = _labels(np.asarray(truth), predicted)
     if task == "regression":
         return {
             "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
             "mae": float(metrics.mean_absolute_error(truth, predicted)),
             "r2": float(metrics.r2_score(truth, predicted)),
         }
+    predicted = _labels(np.asarray(truth), predicted)
     average = "binary" if len(set(truth)) <= 2 and set(truth) <= {0, 1} else "macro"
     return {
         "accuracy": float(metrics.accuracy_score(truth, predicted)),
