@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
 
-__all__ = ["run_training", "training_environment"]
+__all__ = ["known_cause", "run_training", "training_environment"]
 
 # Inherited MLflow settings that would send the script's runs elsewhere than the workspace.
 _DROPPED = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_ARTIFACT_URI")
@@ -141,4 +142,28 @@ def run_training(
         outcome = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         if timed_out.is_set():
             outcome = f"ran longer than training.timeout_seconds ({timeout:g} s)"
-        raise TrainingFailed(command=command, outcome=outcome, log=log_path)
+        raise TrainingFailed(command=command, outcome=outcome + known_cause(log_path), log=log_path)
+
+
+_UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
+
+
+def known_cause(log_path: Path) -> str:
+    """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing.
+
+    MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
+    skops does not trust, which every tree model and some imputers have: the fix is one argument."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - (64 << 10)))
+            tail = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    found = _UNTRUSTED.findall(tail)
+    if not found:
+        return ""
+    types = ", ".join(name.strip() for name in found[-1].split(",") if name.strip())
+    return (
+        f": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust the "
+        f"model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"
+    )

@@ -196,6 +196,33 @@ def test_a_crashing_script_leaves_its_runs_failed_not_finished(new_project: Proj
     assert runs[0].data.tags["loopline.training"] == "failed"
 
 
+FOREST = """\
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", forest.score(X, y))
+    mlflow.sklearn.log_model(forest, name="model", input_example=X.head(2))
+"""
+
+
+def test_a_tree_model_mlflow_will_not_save_is_told_the_argument_to_pass(new_project: ProjectFactory) -> None:
+    # MLflow 3.17 and later refuses, at log_model, the types skops does not trust: every tree model.
+    project = new_project("simple", commit=False)
+    use_script(project, "forest.py", {"accuracy": {"min": 0.5}}, source=FOREST)
+    with pytest.raises(TrainingFailed) as refused:
+        loopline.inner_loop(project)
+    assert "exited with code 1: MLflow would not save a scikit-learn model holding types skops does not " in (
+        refused.value.message
+    )
+    assert "pass skops_trusted_types=['sklearn.tree._tree.Tree'] to mlflow.sklearn.log_model; its output" in (
+        refused.value.message
+    )
+
+
 def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next_one(
     new_project: ProjectFactory,
 ) -> None:

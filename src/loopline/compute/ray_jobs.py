@@ -26,6 +26,7 @@ from loopline.compute.targets import RayTarget
 from loopline.errors import StoreUnavailable, TrainingFailed, UsageError
 from loopline.git import run_git, toplevel
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
+from loopline.training import known_cause
 
 __all__ = ["STORE_CREDENTIALS", "run_job", "run_on_ray", "snapshot"]
 
@@ -268,4 +269,5 @@ def run_on_ray(
             stop=stop,
         )
     if failure is not None:
-        raise TrainingFailed(command=command, outcome=f"failed as {failure}", log=log_path)
+        cause = known_cause(log_path)
+        raise TrainingFailed(command=command, outcome=f"failed as {failure}{cause}", log=log_path)
