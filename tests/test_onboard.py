@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import loopline
-from loopline.errors import Refused, UsageError
+from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.onboard import find_entry_point
 from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git
 
@@ -142,6 +142,44 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     assert result.artifact_path == "model"
     assert any("'baseline', 'model'" in note for note in result.notes)
     assert set(yaml.safe_load((project / "gate.yaml").read_text())["metrics"]) == {"r2", "rmse"}
+
+
+SAVES_BESIDE_ITSELF = """\
+import os
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+clf = LogisticRegression(max_iter=500).fit(X, y)
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", clf.score(X, y))
+    mlflow.sklearn.log_model(clf, name="model", input_example=X.head(2))
+    # as Azure ML's tutorial does, where each job runs in a fresh folder
+    mlflow.sklearn.save_model(clf, os.path.join("outputs", "trained_model"))
+with open("runs.txt", "a") as runs:
+    runs.write("trained\\n")
+"""
+
+
+def test_what_the_training_writes_into_the_repository_is_named_and_its_second_run_told_the_fix(
+    tmp_path: Path,
+) -> None:
+    project = repository(tmp_path / "iris", {"train.py": SAVES_BESIDE_ITSELF, "runs.txt": ""})
+    result = loopline.init_existing(project)
+    wrote = next(note for note in result.notes if note.startswith("the training wrote"))
+    assert wrote.startswith("the training wrote outputs/ into the repository: added to .gitignore")
+    changed = next(note for note in result.notes if note.startswith("the training changed"))
+    assert changed.startswith("the training changed runs.txt, which git tracks")
+    assert "/outputs/" in (project / ".gitignore").read_text().splitlines()
+    git(project, "checkout", "runs.txt")
+    loopline.up(project)
+    commit_all(project, "loopline")
+    with pytest.raises(TrainingFailed) as refused:
+        loopline.inner_loop(project)  # the working tree is clean; the script's second save_model is not
+    assert "exited with code 1: mlflow save_model found 'outputs/trained_model' made by an earlier run" in (
+        refused.value.message
+    )
 
 
 def test_a_training_without_metrics_to_gate_on_writes_nothing(tmp_path: Path) -> None:

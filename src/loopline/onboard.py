@@ -340,7 +340,11 @@ def onboard(
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
     command = command or find_entry_point(root)
+    before = _worktree_changes(root)
     run = _dry_run(root, command, timeout)
+    made, changed = (
+        sorted(after - earlier) for after, earlier in zip(_worktree_changes(root), before, strict=True)
+    )
     gate, skipped = _gate(run.metrics)
     if not gate:
         raise Refused(
@@ -367,9 +371,9 @@ def onboard(
     written, kept = _write_new(root, files)
     if gate_file != "gate.yaml":
         kept.append("gate.yaml")
-    if added := _ignore_local_stores(root):
+    if added := _extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
-    notes = [*_notes(run, chosen_model), *setup_notes]
+    notes = [*_notes(run, chosen_model), *_output_notes(made, changed), *setup_notes]
     return Onboarded(
         root,
         name,
@@ -411,14 +415,42 @@ _LOCAL_STORES = (
 )
 
 
-def _ignore_local_stores(root: Path) -> list[str]:
-    """Add each of ``.loopline/``, ``mlruns/`` and ``mlflow.db`` to ``.gitignore`` unless git already
-    ignores it; the ones added."""
+def _worktree_changes(root: Path) -> tuple[set[str], set[str]]:
+    """The untracked paths of the working tree (a new folder as ``folder/``) other than loopline's and
+    MLflow's local stores, and the tracked files changed."""
+    stores = tuple(pattern for pattern, _probe in _LOCAL_STORES)
+    untracked = run_git(root, "ls-files", "--others", "--exclude-standard", "--directory", "-z", check=False)
+    changed = run_git(root, "diff", "--name-only", "--relative", "-z", check=False)
+    return (
+        {path for path in untracked.split("\0") if path and not path.startswith(stores)},
+        {path for path in changed.split("\0") if path},
+    )
+
+
+def _output_notes(made: list[str], changed: list[str]) -> list[str]:
+    """What to know of the files the dry run of the training wrote into the repository."""
+    notes = []
+    if made:
+        notes.append(
+            f"the training wrote {', '.join(made)} into the repository: added to .gitignore, since an inner "
+            "loop refuses a working tree its last training left dirty (delete them if they are not wanted)"
+        )
+    if changed:
+        notes.append(
+            f"the training changed {', '.join(changed)}, which git tracks: an inner loop refuses a working tree "
+            "its last training left dirty, so make the training write them elsewhere (or stop tracking them)"
+        )
+    return notes
+
+
+def _extend_gitignore(root: Path, outputs: list[str]) -> list[str]:
+    """Add each of ``.loopline/``, ``mlruns/`` and ``mlflow.db``, and the training's ``outputs`` (anchored
+    at the top), to ``.gitignore`` unless git already ignores it; the ones added."""
     added = [
         pattern
         for pattern, probe in _LOCAL_STORES
         if not run_git(root, "check-ignore", "--no-index", probe, check=False).strip()
-    ]
+    ] + [f"/{path}" for path in outputs]
     if added:
         path = root / ".gitignore"
         text = path.read_text() if path.exists() else ""

@@ -146,24 +146,32 @@ def run_training(
 
 
 _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
+_SAVED_BEFORE = re.compile(r"MlflowException: Path '([^']*)' already exists and is not empty")
 
 
 def known_cause(log_path: Path) -> str:
-    """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing.
+    """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: two
+    MLflow errors that every first training meets, each fixed in the script.
 
-    MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
-    skops does not trust, which every tree model and some imputers have: the fix is one argument."""
+    - MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
+      skops does not trust, which every tree model and some imputers have.
+    - ``save_model`` into a fixed folder (as Azure ML's tutorial does) works once: each run of a job there
+      has a fresh folder, while here every training runs in the project's folder."""
     try:
         with log_path.open("rb") as log:
             log.seek(max(0, log.seek(0, os.SEEK_END) - (64 << 10)))
             tail = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    found = _UNTRUSTED.findall(tail)
-    if not found:
-        return ""
-    types = ", ".join(name.strip() for name in found[-1].split(",") if name.strip())
-    return (
-        f": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust the "
-        f"model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"
-    )
+    if found := _UNTRUSTED.findall(tail):
+        types = ", ".join(name.strip() for name in found[-1].split(",") if name.strip())
+        return (
+            ": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust "
+            f"the model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"
+        )
+    if found := _SAVED_BEFORE.findall(tail):
+        return (
+            f": mlflow save_model found '{found[-1]}' made by an earlier run; every training runs in the "
+            "project's folder, so save into a temporary folder (or delete that one first)"
+        )
+    return ""
