@@ -437,8 +437,9 @@ def _output_notes(made: list[str], changed: list[str]) -> list[str]:
         )
     if changed:
         notes.append(
-            f"the training changed {', '.join(changed)}, which git tracks: an inner loop refuses a working tree "
-            "its last training left dirty, so make the training write them elsewhere (or stop tracking them)"
+            f"the training changed {', '.join(changed)}, which git tracks: an inner loop refuses a working "
+            "tree its last training left dirty, so make the training write them elsewhere (or stop tracking "
+            "them)"
         )
     return notes
 
