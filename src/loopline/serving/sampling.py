@@ -109,13 +109,15 @@ def _plain(value: Any) -> Any:
     several values (a probability per class) as a list."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
+    if isinstance(value, np.ndarray):  # as Python values (a 0-d array as its one value)
+        return _plain(value.tolist())
+    if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if value is None or (isinstance(value, float) and value != value):
         return None
     if isinstance(value, str | bool | int | float):
         return value
-    if hasattr(value, "item") and not isinstance(value, np.ndarray):
+    if hasattr(value, "item"):
         return _plain(value.item())
     if type(value).__name__ == "NAType":
         return None
