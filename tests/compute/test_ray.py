@@ -18,7 +18,10 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 import loopline
 from loopline.compute import ray_jobs as ray_jobs_module
 from loopline.config import load_config
-from loopline.errors import UsageError
+from loopline.compute.chunks import part_name, plan
+from loopline.compute.ray_batch import score_on_ray
+from loopline.compute.targets import resolve
+from loopline.errors import ComputeFailed, UsageError
 from loopline.instance import Instance
 from tests.batch.test_jobs import big_csv, predictions
 from tests.compute.conftest import Cluster
@@ -278,3 +281,33 @@ def test_a_batch_job_on_ray_refused_by_the_model_says_why_as_a_local_one_does(sc
         assert (failed.exit_code, failed.stderr.splitlines()[-1]) == (1, f"error: {reason}"), failed.stderr
         job = loopline.batch_jobs("scorer", project=project)[0]
         assert (job.status, job.error, job.deployment) == ("failed", reason, deployment)
+
+
+def test_a_part_the_ray_job_announced_but_did_not_leave_is_never_taken_as_scored(
+    scored_on_ray: Path, tmp_path: Path
+) -> None:
+    project = scored_on_ray
+    instance = Instance.open(project)
+    inbox, predictions_store = instance.datastore("inbox"), instance.datastore("predictions")
+    deployment = next(d for d in loopline.get_batch_endpoint("scorer", project=project).deployments)
+    chunks = plan(inbox, inbox.files("big"), 10_000)
+    lost: list[int] = []
+
+    def landed(index: int, rows: int, size: int) -> None:  # the part goes missing after it was announced
+        if not lost:
+            (output_of(project, "lost").parent.parent / part_name("lost", index)).unlink()
+            lost.append(index)
+
+    with pytest.raises(ComputeFailed, match=r"without writing the part of chunk \d+ \(1 of 6 missing\)"):
+        score_on_ray(
+            resolve(load_config(project).config.compute, "lab"),  # type: ignore[arg-type]
+            chunks,
+            source_uri=deployment.source_uri,
+            content_digest=deployment.content_digest,
+            inbox=inbox,
+            predictions=predictions_store,
+            folder="lost",
+            log_path=tmp_path / "job.log",
+            on_chunk=landed,
+        )
+    assert len(lost) == 1 and not predictions_store.exists(part_name("lost", lost[0]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -33,6 +34,14 @@ MARK = "loopline-part "
 """How the driver's log says a part was written: ``loopline-part INDEX ROWS BYTES``."""
 REFUSED = "loopline-refused "
 """How the driver's log says why the model refused the rows: ``loopline-refused MESSAGE``."""
+_PART = re.compile(re.escape(MARK) + r"(\d+) (\d+) (\d+)")
+
+
+def _say(line: str) -> None:
+    """Write ``line`` to the job's log in one write: Ray runs the driver unbuffered, so ``print`` writes a
+    line and its newline apart, and a log line of Ray's other threads could land between the two."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), f"{line}\n".encode())
 
 
 class ChunkScorer:
@@ -92,9 +101,9 @@ def main() -> int:
     )
     for row in scored.iter_rows():
         for done in filter(None, str(row["done"]).split(",")):
-            print(f"{MARK}{done}", flush=True)
+            _say(f"{MARK}{done}")
         if str(row["refused"]):  # the same one-line reason as the local executor's; the job ends here
-            print(f"{REFUSED}{row['refused']}", flush=True)
+            _say(f"{REFUSED}{row['refused']}")
             return 1
     return 0
 
@@ -131,8 +140,8 @@ def score_on_ray(
     refusals: list[str] = []
 
     def line(text: str) -> None:
-        if text.startswith(MARK):
-            index, rows, size = (int(value) for value in text.removeprefix(MARK).split())
+        if part := _PART.fullmatch(text):  # a mangled line only costs progress: the parts are checked
+            index, rows, size = (int(value) for value in part.groups())
             on_chunk(index, rows, size)
         elif text.startswith(REFUSED):
             refusals.append(text.removeprefix(REFUSED).strip())
@@ -153,7 +162,18 @@ def score_on_ray(
         raise ModelFailed(refusals[0])
     if failure is not None:
         raise ComputeFailed(f"scoring failed as {failure}; its log is {log_path}")
+    absent = [chunk.index for chunk in chunks if not predictions.exists(part_name(folder, chunk.index))]
+    if absent:  # the job says it succeeded: a part it did not write is never taken as scored
+        raise ComputeFailed(
+            f"the Ray job ended without writing the part of chunk {absent[0]} ({len(absent)} of "
+            f"{len(chunks)} missing); resume the job to score them; its log is {log_path}"
+        )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Every line is written; skip Ray's teardown (most of a second of every job: the cluster ends the
+    # job's actors, and their sandboxes, when the driver is gone).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
