@@ -120,6 +120,74 @@ def test_an_interrupted_job_resumes_to_the_same_output(scored_project: Path) -> 
     pd.testing.assert_frame_equal(predictions(folder), predictions(other))
 
 
+def with_ids(project: Path) -> pd.DataFrame:
+    """A data asset `ids` of two Parquet files whose rows carry a customer ID and a nullable region
+    beside the features, as tables to score usually do."""
+    rows = pd.read_csv(big_csv(project, project / ".loopline" / "datastores" / "inbox" / "plain"))[:20_000]
+    rows.insert(0, "customer", [f"cust-{n:05d}" for n in range(len(rows))])
+    rows["region"] = pd.array([None if n % 7 == 0 else n % 5 for n in range(len(rows))], dtype="Int64")
+    folder = project / ".loopline" / "datastores" / "inbox" / "ids"
+    folder.mkdir()
+    rows[:12_000].to_parquet(folder / "a.parquet", index=False)
+    rows[12_000:].to_parquet(folder / "b.parquet", index=False)
+    loopline.register_data("ids", "inbox://ids", project=project)
+    return rows
+
+
+def test_kept_input_columns_stand_beside_the_answers_through_a_crash_and_a_resume(
+    scored_project: Path,
+) -> None:
+    project = scored_project
+    rows = with_ids(project)
+    argv = ("batch", "invoke", "scorer", "--input", "ids", "--keep", "customer", "--keep", "region")
+    crashed = cli_process(*argv, cwd=project, env={"LOOPLINE_FAILPOINT": "batch-after-chunk"})
+    assert crashed.exit_code == 137
+    job = loopline.batch_jobs("scorer", project=project)[0]
+    assert job.keep == ("customer", "region")
+    resumed = cli_process("batch", "job", "resume", job.id, "--json", cwd=project)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.json()["keep"] == ["customer", "region"]
+    folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
+    output = predictions(folder)
+    assert output.columns.tolist() == ["row", "customer", "region", "prediction"]
+    assert output["customer"].tolist() == rows["customer"].tolist()
+    assert output["region"].dtype == "Int64" and output["region"].isna().sum() == rows["region"].isna().sum()
+    features = rows.drop(columns=["customer", "region"])
+    import mlflow.sklearn
+
+    model = next(m for m in loopline.status(project).models if m.workspace == "dev")
+    answers = mlflow.sklearn.load_model(model.source_uri).predict(features.to_numpy())
+    assert np.array_equal(output["prediction"].to_numpy(), answers)
+    lineage = json.loads((folder / "_lineage.json").read_text())
+    assert lineage["kept_columns"] == ["customer", "region"]
+
+
+@pytest.mark.parametrize(
+    ("keep", "message"),
+    [
+        (
+            ["client"],
+            "--keep names 'client', which is not a column of data asset ids:1 (its columns: customer, ",
+        ),
+        (["row"], "--keep names 'row' (the parts number their rows in a column of that name)"),
+        (["customer", "customer"], "--keep names 'customer' twice; name each input column once, and not row"),
+    ],
+    ids=["unknown", "row", "twice"],
+)
+def test_columns_to_keep_that_cannot_be_kept_are_refused_before_a_job_starts(
+    scored_project: Path, keep: list[str], message: str
+) -> None:
+    project = scored_project
+    with_ids(project)
+    before = len(loopline.batch_jobs("scorer", project=project))
+    refused = cli_process(
+        "batch", "invoke", "scorer", "--input", "ids", *(f"--keep={name}" for name in keep), cwd=project
+    )
+    assert refused.exit_code == 2 and refused.stderr.startswith(f"error: {message}"), refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert len(loopline.batch_jobs("scorer", project=project)) == before
+
+
 @pytest.mark.parametrize(
     ("hole", "message"),
     [

@@ -17,10 +17,10 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 import loopline
 from loopline.compute import ray_jobs as ray_jobs_module
-from loopline.config import load_config
 from loopline.compute.chunks import part_name, plan
 from loopline.compute.ray_batch import score_on_ray
 from loopline.compute.targets import resolve
+from loopline.config import load_config
 from loopline.errors import ComputeFailed, UsageError
 from loopline.instance import Instance
 from tests.batch.test_jobs import big_csv, predictions
@@ -234,9 +234,12 @@ def test_a_batch_job_on_ray_killed_midway_resumes_to_the_local_output_row_for_ro
     scored_on_ray: Path,
 ) -> None:
     project = scored_on_ray
-    here = loopline.batch_invoke("scorer", "big", project=project)
+    # the parts carry an input column beside the answers, on Ray as here
+    kept = str(pd.read_csv(project / "data" / "inbox" / "heldout.csv", nrows=0).columns[0])
+    here = loopline.batch_invoke("scorer", "big", keep=[kept], project=project)
     expected = predictions(output_of(project, here.id))
     assert here.compute == "local" and expected["row"].tolist() == list(range(60_000))
+    assert expected.columns[:2].tolist() == ["row", kept]
     # on the deployment's target (lab); the driver dies once the first part is recorded
     crashed = cli_process(
         "batch",
@@ -246,6 +249,8 @@ def test_a_batch_job_on_ray_killed_midway_resumes_to_the_local_output_row_for_ro
         "big",
         "--deployment",
         "ray",
+        "--keep",
+        kept,
         cwd=project,
         env={"LOOPLINE_FAILPOINT": "batch-after-chunk"},
     )

@@ -94,17 +94,21 @@ def batch_invoke(
     workspace: str | None = None,
     deployment: str | None = None,
     compute: str | None = None,
+    keep: list[str] | None = None,
     project: PathLike | None = None,
     reporter: Reporter | None = None,
 ) -> BatchJob:
     """Score a data asset (``NAME`` or ``NAME:VERSION``) with a batch endpoint, on the ``compute`` target
-    (default: the deployment's, else ``compute.default``)."""
+    (default: the deployment's, else ``compute.default``); the predictions carry the input columns
+    ``keep`` (an ID to join them back by, say) beside the answers."""
     from loopline.batch import jobs
     from loopline.data import parse_asset
 
     name, version = parse_asset(data)
     instance = provisioned(project)
-    return jobs.invoke(instance, endpoint, name, version, deployment, reporter, workspace, compute)
+    return jobs.invoke(
+        instance, endpoint, name, version, deployment, reporter, workspace, compute, tuple(keep or ())
+    )
 
 
 def batch_resume(

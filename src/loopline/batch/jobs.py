@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -73,6 +73,8 @@ class BatchJob:
     workspace: str = "prod"
     compute: str = "local"
     """Where it scores: ``local``, or the name of a Ray target."""
+    keep: tuple[str, ...] = ()
+    """Input columns its parts carry beside the answers, after ``row``."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -99,6 +101,7 @@ def _job(row: Any) -> BatchJob:
         as_utc(row["finished_at"]).isoformat(timespec="seconds") if row["finished_at"] else None,
         row["workspace"],
         row["compute"] or LOCAL,
+        tuple(json.loads(row["keep"] or "[]")),
     )
 
 
@@ -186,9 +189,11 @@ def invoke(
     reporter: Reporter | None = None,
     workspace: str | None = None,
     compute: str | None = None,
+    keep: Sequence[str] = (),
 ) -> BatchJob:
     """Score a data asset with the endpoint's default (or a named) deployment, here or on the compute
-    target ``compute`` (default: the deployment's, else ``compute.default``)."""
+    target ``compute`` (default: the deployment's, else ``compute.default``); its parts carry the input
+    columns ``keep`` beside the answers."""
     instance.db.require_current(instance.root)
     info = get_batch_endpoint(instance, endpoint, workspace)
     chosen = info.deployment(deployment)
@@ -203,6 +208,7 @@ def invoke(
     )
     asset = get_asset(instance, input_asset, input_version)
     files = verified_files(instance, asset)
+    _check_keep(instance, asset, files, keep)
     job_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
     with instance.db.write() as connection:
         connection.execute(
@@ -227,10 +233,33 @@ def invoke(
                 pid=os.getpid(),
                 heartbeat_at=utcnow(),
                 compute=target.name if target else LOCAL,
+                keep=json.dumps(list(keep)) if keep else None,
             )
         )
     job = get_job(instance, job_id)
     return _run(instance, job, chosen, asset, files, reporter or NullReporter(), target)
+
+
+def _check_keep(instance: Instance, asset: DataAsset, files: list[str], keep: Sequence[str]) -> None:
+    """Refuse columns to keep that the asset's first file lacks, or that would clash in the parts."""
+    if not keep:
+        return
+    twice = sorted({name for name in keep if list(keep).count(name) > 1})
+    if twice or "row" in keep:
+        raise UsageError(
+            f"--keep names '{(twice or ['row'])[0]}' "
+            + ("twice" if twice else "(the parts number their rows in a column of that name)")
+            + "; name each input column once, and not row"
+        )
+    first = next(_chunks(instance, asset, files[:1], SAMPLE_ROWS), None)
+    columns = [str(column) for column in first.columns] if first is not None else []
+    missing = [name for name in keep if name not in columns]
+    if missing:
+        shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+        raise UsageError(
+            f"--keep names '{missing[0]}', which is not a column of data asset {asset.name}:{asset.version} "
+            f"(its columns: {shown or 'none'})"
+        )
 
 
 def resume(
@@ -300,6 +329,7 @@ def _run(
                 "seconds": round(time.monotonic() - started, 3),
                 "started_at": job.started_at,
                 "compute": target.name if target else LOCAL,
+                "kept_columns": list(job.keep),
                 "parts": [part_name(folder, i).removeprefix(f"{folder}/") for i in range(chunks)],
             }
             payload = json.dumps(lineage, indent=2).encode()
@@ -341,7 +371,8 @@ def _score_here(work: _Work) -> Scored:
             part = part_name(work.folder, index)
             peak = max(peak, int(frame.memory_usage(deep=True).sum()))
             if not predictions.exists(part):
-                predictions.write_atomic(part, part_bytes(model.score(frame, rows), rows))
+                answers = model.score(frame, rows)
+                predictions.write_atomic(part, part_bytes(answers, rows, frame, work.job.keep))
                 failpoints.hit("batch-after-chunk")
             rows += len(frame)
             chunks = index + 1
@@ -385,6 +416,7 @@ def _score_on_ray(target: RayTarget, work: _Work) -> Scored:
         inbox=inbox,
         predictions=predictions,
         folder=work.folder,
+        keep=job.keep,
         log_path=instance.logs_dir / f"batch-{job.id}.log",
         on_chunk=landed,
     )

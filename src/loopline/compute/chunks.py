@@ -9,10 +9,11 @@ the parts that exist.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loopline.errors import InvalidData, UsageError
 from loopline.storage.datastores import Datastore
 
 __all__ = ["Chunk", "part_bytes", "part_name", "plan", "read_run", "runs"]
@@ -36,10 +37,21 @@ def part_name(folder: str, index: int) -> str:
     return f"{folder}/part-{index:05d}.parquet"
 
 
-def part_bytes(frame: Any, start: int) -> bytes:
-    """The predictions ``frame`` as Parquet, with a ``row`` column numbering its rows from ``start``."""
+def part_bytes(frame: Any, start: int, rows: Any = None, keep: Sequence[str] = ()) -> bytes:
+    """The predictions ``frame`` as Parquet, with a ``row`` column numbering its rows from ``start`` and,
+    after it, the columns ``keep`` of the input ``rows`` they answer (an ID to join them back by, say)."""
     import numpy as np
 
+    clash = sorted(set(keep) & {str(column) for column in frame.columns})
+    if clash:
+        raise UsageError(
+            f"the model answers a column '{clash[0]}', which --keep also names; keep other columns, "
+            "or rename that one in the data"
+        )
+    for position, name in enumerate(keep):
+        if name not in rows.columns:
+            raise InvalidData(f"a file of the input has no column '{name}' to keep; every file needs it")
+        frame.insert(position, name, rows[name].array)  # its type kept (nullable integers, text)
     frame.insert(0, "row", np.arange(start, start + len(frame), dtype=np.int64))
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

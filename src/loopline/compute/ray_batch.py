@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ class ChunkScorer:
         self.inbox = Datastore(**spec["inbox"])
         self.predictions = Datastore(**spec["predictions"])
         self.folder = spec["folder"]
+        self.keep = tuple(spec["keep"])
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         done: list[str] = []
@@ -66,7 +67,9 @@ class ChunkScorer:
                     part = part_name(self.folder, chunk.index)
                     if not self.predictions.exists(part):
                         answers = self.model.score(frame, chunk.start)
-                        self.predictions.write_atomic(part, part_bytes(answers, chunk.start))
+                        self.predictions.write_atomic(
+                            part, part_bytes(answers, chunk.start, frame, self.keep)
+                        )
                     done.append(f"{chunk.index} {len(frame)} {int(frame.memory_usage(deep=True).sum())}")
         except LooplineError as refused:  # told to the driver as it is: Ray's wrapping would bury it
             return {"done": [",".join(done)], "refused": [refused.message.splitlines()[0]]}
@@ -119,6 +122,7 @@ def score_on_ray(
     folder: str,
     log_path: Path,
     on_chunk: Callable[[int, int, int], None],
+    keep: Sequence[str] = (),
 ) -> None:
     """Score ``chunks`` on the cluster; ``on_chunk(index, rows, bytes)`` as each part is written."""
     if not chunks:
@@ -132,6 +136,7 @@ def score_on_ray(
         "inbox": asdict(inbox),
         "predictions": asdict(predictions),
         "folder": folder,
+        "keep": list(keep),
         "workers": workers,
         "num_cpus": target.settings.num_cpus,
         "num_gpus": target.settings.num_gpus,

@@ -318,6 +318,7 @@ batch_jobs = Table(
     _col("pid", Integer, nullable=True),
     _col("heartbeat_at", _TIME, nullable=True),  # ... alive as of then
     _str("compute", 64, nullable=True),  # where it scores: local, or a Ray target's name
+    _col("keep", Text, nullable=True),  # input columns its parts carry beside the answers (a JSON list)
     Index("ix_batch_jobs_endpoint", "endpoint"),
 )
 

@@ -212,6 +212,14 @@ def batch_invoke(
     ] = None,
     workspace: EndpointWorkspaceOption = None,
     compute: ComputeOption = None,
+    keep: Annotated[
+        list[str] | None,
+        opt(
+            "--keep",
+            help="An input column to carry into the predictions beside the answers (an ID to join them "
+            "back by); repeat it for several.",
+        ),
+    ] = None,
 ) -> None:
     """Score a data asset in chunks; write Parquet predictions and their lineage to predictions://."""
     output = call.output
@@ -221,6 +229,7 @@ def batch_invoke(
         workspace=workspace,
         deployment=deployment,
         compute=compute,
+        keep=keep,
         project=call.project,
         reporter=StepReporter(output) if not call.json else None,
     )
@@ -298,7 +307,8 @@ def job_show(
 
     def human(console: Console) -> None:
         for key, value in job.to_dict().items():
-            console.print(f"{key:<14} {escape(str(value))}")
+            shown = ", ".join(value) or "(none)" if isinstance(value, tuple) else str(value)
+            console.print(f"{key:<14} {escape(shown)}")
 
     call.emit(job.to_dict(), human)
 
