@@ -186,6 +186,13 @@ CASES = [
         _wine,
         _batch_writes_each_rows_probabilities,
     ),
+    Case(
+        "lightgbm_autolog.py",
+        {"valid_0-auc": {"min": 0.9}},
+        ("learning_rate=0.1", "learning_rate=0.3"),
+        _breast_cancer,
+    ),
+    Case("xgboost_native.py", {"accuracy": {"min": 0.9}}, None, _breast_cancer),
     Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
     Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
 ]

@@ -35,7 +35,28 @@ def test_requests_in_one_turn_share_a_call_and_get_their_own_answers() -> None:
     assert calls == [10]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.dtype("U5")])
+def test_float32_answers_come_back_as_their_exact_values_as_mlflow_prints_them() -> None:
+    import io
+    import json
+
+    import orjson
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    async def scenario() -> list[object]:
+        batcher = Batcher(lambda rows: (rows[:, 0] / 3).astype(np.float32), asyncio.get_running_loop(), 100)
+        return await asyncio.gather(*[batcher.submit(np.full((2, 1), i + 0.1)) for i in range(3)])
+
+    answers = asyncio.run(scenario())
+    assert all(type(a) is list for a in answers)
+    for i, answer in enumerate(answers):
+        own = (np.full(2, i + 0.1) / 3).astype(np.float32)
+        mlflow_body = io.StringIO()
+        predictions_to_json(own, mlflow_body)
+        assert orjson.loads(orjson.dumps({"predictions": answer})) == json.loads(mlflow_body.getvalue())
+        assert answer == own.astype(np.float64).tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.dtype("U5")])
 def test_other_answer_types_come_back_as_numpy_slices_of_their_own_type(dtype: type) -> None:
     async def scenario() -> list[np.ndarray]:
         batcher = Batcher(lambda rows: rows[:, 0].astype(dtype), asyncio.get_running_loop(), max_rows=100)

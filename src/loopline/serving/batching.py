@@ -24,7 +24,9 @@ import numpy as np
 
 __all__ = ["Batcher"]
 
-_PLAIN = frozenset({np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)})
+_PLAIN = frozenset({np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)})
+"""Answers handed on as Python values: faster to serialise than numpy slices, and a float32 becomes the
+float64 of its exact value, the digits MLflow's scoring server prints for it."""
 
 
 class Batcher:
@@ -127,8 +129,6 @@ class Batcher:
             for rows, future in pending:
                 self._run_one(rows, future)
             return
-        # Plain numbers serialise faster than numpy slices and read the same; other kinds stay as they are
-        # (a float32 would print with the digits of a float64).
         values = answers.tolist() if answers.dtype in _PLAIN and answers.ndim == 1 else answers
         start = 0
         for (_, future), size in zip(pending, sizes, strict=True):

@@ -70,7 +70,13 @@ def _predictions(value: Any) -> Any:
     if type(value) is list:  # a batch's share, already plain numbers
         return value
     if isinstance(value, np.ndarray):
-        return value if value.dtype != object else value.tolist()
+        # orjson prints a float32 with its own shortest digits, which read back as another float64 than
+        # the answer's; MLflow's server prints the exact value, as the float64 it converts it to.
+        return (
+            value.tolist()
+            if value.dtype == object or value.dtype.kind == "f" and value.itemsize < 8
+            else value
+        )
     if hasattr(value, "to_dict") and hasattr(value, "columns"):
         return value.to_dict(orient="records")
     if hasattr(value, "tolist"):
