@@ -41,6 +41,13 @@ def _breast_cancer(count: int = 40) -> pd.DataFrame:
     return frame.iloc[100 : 100 + count].reset_index(drop=True)
 
 
+def _iris() -> pd.DataFrame:
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).data
+    return frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_")).iloc[::10]
+
+
 def _wine() -> pd.DataFrame:
     from sklearn.datasets import load_wine
 
@@ -193,6 +200,7 @@ CASES = [
         _breast_cancer,
     ),
     Case("xgboost_native.py", {"accuracy": {"min": 0.9}}, None, _breast_cancer),
+    Case("species.py", {"accuracy": {"min": 0.8}}, None, _iris),
     Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
     Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
 ]

@@ -8,6 +8,7 @@ Routes: ``POST /endpoints/{name}/score`` (Azure ML style), ``POST /endpoints/{na
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import logging
@@ -67,21 +68,43 @@ class AccessLog:
 
 
 def _predictions(value: Any) -> Any:
-    if type(value) is list:  # a batch's share, already plain numbers
+    """The model's answers as MLflow's scoring server writes them (``predictions_to_json``)."""
+    if type(value) is list:  # a batch's share, already plain values
         return value
     if isinstance(value, np.ndarray):
-        # orjson prints a float32 with its own shortest digits, which read back as another float64 than
-        # the answer's; MLflow's server prints the exact value, as the float64 it converts it to.
-        return (
-            value.tolist()
-            if value.dtype == object or value.dtype.kind == "f" and value.itemsize < 8
-            else value
-        )
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        # Integers, booleans and float64 orjson writes itself. A float32 it would write with its own
+        # shortest digits, which read back as another float64 than MLflow's (the exact value); text and
+        # other kinds it cannot write.
+        return value if value.dtype.kind in "iub" or value.dtype == np.float64 else value.tolist()
+    if hasattr(value, "to_dict"):
+        if not hasattr(value, "columns"):  # a Series: MLflow writes it as a table of one column
+            value = value.to_frame()
+        if not all(isinstance(column, str) for column in value.columns):
+            value = value.rename(columns=str)
         return value.to_dict(orient="records")
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
+
+
+def _jsonable(value: Any) -> Any:
+    """What orjson does not write itself, as MLflow's server writes it: numpy scalars as Python values,
+    timestamps as ISO 8601 text, bytes as base64."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.encodebytes(value).decode("ascii")
+    raise TypeError(type(value).__name__)
+
+
+def answer_body(answers: Any, wrapped: bool) -> bytes:
+    """The JSON of a model's answers (``{"predictions": ...}`` when ``wrapped``); TypeError when a value
+    has no JSON form."""
+    predictions = _predictions(answers)
+    payload = {"predictions": predictions} if wrapped else predictions
+    return orjson.dumps(payload, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class _Scoring:
@@ -312,6 +335,17 @@ class ScoringCore:
     def _complete(self, scoring: _Scoring, answers: Any, failure: RequestRejected | None = None) -> Response:
         """The answer to a scoring request, counted and logged."""
         runtime = scoring.runtime
+        body = b""
+        if failure is None:
+            try:
+                body = answer_body(answers, scoring.kind == "invocations")
+            except TypeError as exc:  # orjson's errors are TypeErrors too
+                failure = RequestRejected(
+                    500,
+                    "MODEL_ERROR",
+                    f"deployment '{runtime.name}' answered a value JSON cannot hold ({exc}); "
+                    "answer numbers, text, booleans, lists or tables of them",
+                )
         if failure is None:
             if scoring.route.mirror is not None:
                 self._mirror(scoring.route, scoring.data)
@@ -319,12 +353,7 @@ class ScoringCore:
                 self.sampler.take(
                     scoring.route.name, runtime.name, runtime.model.schema.names, scoring.data, answers
                 )
-            predictions = _predictions(answers)
-            payload = {"predictions": predictions} if scoring.kind == "invocations" else predictions
-            status = 200
-            response = Response(
-                200, runtime.headers, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-            )
+            status, response = 200, Response(200, runtime.headers, body)
         else:
             status = failure.http_status
             response = error(failure, runtime.headers)
