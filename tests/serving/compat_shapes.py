@@ -4,7 +4,9 @@ Each case is (name, model, content type, body), sent to ``/invocations``. ``nume
 regression over columns a (double), b (double), n (long); ``typed`` a Python model over name (string,
 optional), age (long, optional), score (double, optional), active (boolean); ``matrix`` a scikit-learn
 regression fitted on a NumPy array of three columns, as most tutorials train (a tensor signature: no
-column names, Azure ML's samples name the columns 0, 1, 2). ``DIFFERENCES`` lists where
+column names, Azure ML's samples name the columns 0, 1, 2); ``labels`` a scikit-learn classifier over the
+columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor over them answering
+float32. ``DIFFERENCES`` lists where
 loopline answers with another status than MLflow on purpose; docs/endpoints.md lists the same cases.
 """
 
@@ -243,6 +245,12 @@ SHAPES = [
     ("matrix-inputs", "matrix", J, j({"inputs": [M]})),
     ("matrix-inputs-narrow", "matrix", J, j({"inputs": [[1.0, 2.0]]})),
     ("matrix-csv", "matrix", "text/csv", b"0,1,2\n1.0,2.0,3.0\n"),
+    # answers other than float64: text labels, and an XGBoost regressor's float32
+    ("labels-split", "labels", J, j({"dataframe_split": {"columns": N, "data": [ROW, [4.0, 0.9, 4]]}})),
+    ("labels-records", "labels", J, j({"dataframe_records": [RECORD]})),
+    ("labels-csv", "labels", "text/csv", b"a,b,n\n1.0,2.0,3\n4.0,0.9,4\n"),
+    ("booster-split", "booster", J, j({"dataframe_split": {"columns": N, "data": [ROW, [2.5, 0.3, 2]]}})),
+    ("booster-instances", "booster", J, j({"instances": [RECORD]})),
 ]
 
 # name: (MLflow's status, loopline's status, why)
@@ -266,3 +274,9 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
         "MODEL_ERROR naming the row",
     ),
 }
+
+ANSWER_DIFFERENCES: dict[str, str] = {
+    "typed-number-in-string": "a number in a text column: MLflow hands the model the number, loopline its "
+    "text, as the signature says",
+}
+"""Shapes both answer 200 with different answers, on purpose."""

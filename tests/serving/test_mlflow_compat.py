@@ -20,7 +20,7 @@ import pytest
 import loopline
 from tests.helpers import commit_all, git, system_key, wait_until
 from tests.servers import Server
-from tests.serving.compat_shapes import DIFFERENCES, SHAPES
+from tests.serving.compat_shapes import ANSWER_DIFFERENCES, DIFFERENCES, SHAPES
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +52,7 @@ def save_models(folder: Path) -> dict[str, Path]:
     """The two models of the shapes, saved as MLflow models."""
     import mlflow.pyfunc
     import mlflow.sklearn
+    import mlflow.xgboost
     from mlflow.models import infer_signature
     from sklearn.linear_model import LinearRegression
 
@@ -90,7 +91,28 @@ def save_models(folder: Path) -> dict[str, Path]:
         input_example=matrix[:2],
         pip_requirements=["scikit-learn"],
     )
-    return {"numeric": folder / "numeric", "typed": folder / "typed", "matrix": folder / "matrix"}
+    # answers of other kinds than float64: text labels (fitted on NumPy text), float32 (XGBoost)
+    from sklearn.linear_model import LogisticRegression
+    from xgboost import XGBRegressor
+
+    named = np.array(["low", "high"])[[0, 0, 1, 1]]
+    labels = LogisticRegression().fit(numeric, named)
+    mlflow.sklearn.save_model(
+        labels,
+        folder / "labels",
+        signature=infer_signature(numeric, labels.predict(numeric)),
+        input_example=numeric.head(2),
+        pip_requirements=["scikit-learn"],
+    )
+    booster = XGBRegressor(n_estimators=5).fit(numeric, [1.0, 2.0, 2.5, 4.0])
+    mlflow.xgboost.save_model(
+        booster,
+        folder / "booster",
+        signature=infer_signature(numeric, booster.predict(numeric)),
+        input_example=numeric.head(2),
+        pip_requirements=["xgboost"],
+    )
+    return {name: folder / name for name in ("numeric", "typed", "matrix", "labels", "booster")}
 
 
 def mlflow_server(model: Path) -> str:
@@ -168,29 +190,35 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
         )
 
 
-def status(url: str, content_type: str, body: bytes, key: str | None = None) -> int:
+def answer(url: str, content_type: str, body: bytes, key: str | None = None) -> httpx.Response:
     headers = {"content-type": content_type} if content_type else {}
     if key:
         headers["authorization"] = f"Bearer {key}"
-    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+    return httpx.post(url, content=body, headers=headers, timeout=30)
 
 
 @pytest.mark.parametrize(("name", "model", "content_type", "body"), SHAPES, ids=[s[0] for s in SHAPES])
 def test_invocations_answer_with_mlflow_s_status_except_where_documented(
     both: Both, name: str, model: str, content_type: str, body: bytes
 ) -> None:
-    theirs = status(f"{both.mlflow[model]}/invocations", content_type, body)
-    ours = status(f"{both.loopline}/endpoints/{model}/invocations", content_type, body, both.keys[model])
+    mlflow_answer = answer(f"{both.mlflow[model]}/invocations", content_type, body)
+    our_answer = answer(
+        f"{both.loopline}/endpoints/{model}/invocations", content_type, body, both.keys[model]
+    )
+    theirs, ours = mlflow_answer.status_code, our_answer.status_code
     if name in DIFFERENCES:
         expected_theirs, expected_ours, _why = DIFFERENCES[name]
         assert (theirs, ours) == (expected_theirs, expected_ours)
     else:
         assert ours == theirs, f"{name}: MLflow {theirs}, loopline {ours}"
+    if theirs == ours == 200:  # and the same answer, number for number
+        same = our_answer.json() == mlflow_answer.json()
+        assert same != (name in ANSWER_DIFFERENCES), (name, our_answer.json(), mlflow_answer.json())
 
 
 def test_the_documented_differences_are_in_the_docs() -> None:
     text = (Path(__file__).parents[2] / "docs" / "endpoints.md").read_text()
-    for name in DIFFERENCES:
+    for name in (*DIFFERENCES, *ANSWER_DIFFERENCES):
         assert f"`{name}`" in text, name
 
 
