@@ -59,13 +59,23 @@ def save_models(folder: Path) -> dict[str, Path]:
     numeric = pd.DataFrame(
         {"a": [1.0, 2.0, 3.0, 4.0], "b": [0.5, 0.1, 0.2, 0.9], "n": np.array([1, 2, 3, 4], dtype="int64")}
     )
-    regression = LinearRegression().fit(numeric, [1.0, 2.0, 2.5, 4.0])
-    mlflow.sklearn.save_model(
-        regression,
-        folder / "numeric",
-        signature=infer_signature(numeric, regression.predict(numeric)),
-        input_example=numeric.head(2),
-        pip_requirements=["scikit-learn"],
+
+    def save(flavor: Any, model: Any, name: str, rows: Any, requirement: str) -> None:
+        answers = model.predict(rows)
+        flavor.save_model(
+            model,
+            folder / name,
+            signature=infer_signature(rows, answers),
+            input_example=rows[:2],
+            pip_requirements=[requirement],
+        )
+
+    save(
+        mlflow.sklearn,
+        LinearRegression().fit(numeric, [1.0, 2.0, 2.5, 4.0]),
+        "numeric",
+        numeric,
+        "scikit-learn",
     )
     typed = pd.DataFrame(
         {
@@ -83,34 +93,21 @@ def save_models(folder: Path) -> dict[str, Path]:
         pip_requirements=["pandas"],
     )
     matrix = numeric.to_numpy(dtype=np.float64)
-    fitted = LinearRegression().fit(matrix, [1.0, 2.0, 2.5, 4.0])
-    mlflow.sklearn.save_model(
-        fitted,
-        folder / "matrix",
-        signature=infer_signature(matrix, fitted.predict(matrix)),
-        input_example=matrix[:2],
-        pip_requirements=["scikit-learn"],
+    save(
+        mlflow.sklearn, LinearRegression().fit(matrix, [1.0, 2.0, 2.5, 4.0]), "matrix", matrix, "scikit-learn"
     )
     # answers of other kinds than float64: text labels (fitted on NumPy text), float32 (XGBoost)
     from sklearn.linear_model import LogisticRegression
     from xgboost import XGBRegressor
 
     named = np.array(["low", "high"])[[0, 0, 1, 1]]
-    labels = LogisticRegression().fit(numeric, named)
-    mlflow.sklearn.save_model(
-        labels,
-        folder / "labels",
-        signature=infer_signature(numeric, labels.predict(numeric)),
-        input_example=numeric.head(2),
-        pip_requirements=["scikit-learn"],
-    )
-    booster = XGBRegressor(n_estimators=5).fit(numeric, [1.0, 2.0, 2.5, 4.0])
-    mlflow.xgboost.save_model(
-        booster,
-        folder / "booster",
-        signature=infer_signature(numeric, booster.predict(numeric)),
-        input_example=numeric.head(2),
-        pip_requirements=["xgboost"],
+    save(mlflow.sklearn, LogisticRegression().fit(numeric, named), "labels", numeric, "scikit-learn")
+    save(
+        mlflow.xgboost,
+        XGBRegressor(n_estimators=5).fit(numeric, [1.0, 2.0, 2.5, 4.0]),
+        "booster",
+        numeric,
+        "xgboost",
     )
     return {name: folder / name for name in ("numeric", "typed", "matrix", "labels", "booster")}
 
