@@ -46,9 +46,9 @@ _LOCAL_SCHEMES = ("sqlite:", "file:")
 
 @contextmanager
 def snapshot(root: Path, paths: Sequence[str] | None = None) -> Iterator[tuple[Path, str]]:
-    """A copy of the files git sees in ``root`` (tracked, and untracked but not ignored): what the job
-    runs, without the virtual environments, caches and state folders a project keeps beside its code;
-    and the folder, within the copy, the command runs in.
+    """A copy of the files git sees in ``root`` (tracked, those of its submodules, and untracked but not
+    ignored): what the job runs, without the virtual environments, caches and state folders a project
+    keeps beside its code; and the folder, within the copy, the command runs in.
 
     When ``paths`` (``training.paths`` as the repository names them) reach outside the project's folder,
     the copy is of the repository, holding that folder and those paths in their places, so a training
@@ -57,7 +57,11 @@ def snapshot(root: Path, paths: Sequence[str] | None = None) -> Iterator[tuple[P
     inside = root.resolve().relative_to(top).as_posix() if root.resolve() != top else ""
     outside = [p for p in paths or () if inside and p != inside and not p.startswith(f"{inside}/")]
     base, pathspecs, cwd = (top, [inside, *outside], inside) if outside else (root, [], "")
-    listed = run_git(base, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *pathspecs)
+    # git lists submodules' files only among the tracked ones (--recurse-submodules takes no --others)
+    tracked = run_git(base, "ls-files", "-z", "--cached", "--recurse-submodules", "--", *pathspecs)
+    listed = (
+        tracked + "\0" + run_git(base, "ls-files", "-z", "--others", "--exclude-standard", "--", *pathspecs)
+    )
     with tempfile.TemporaryDirectory(prefix="loopline-ray-") as scratch:
         folder = Path(scratch) / base.name
         for name in filter(None, listed.split("\0")):
