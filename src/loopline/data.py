@@ -144,22 +144,25 @@ def list_assets(instance: Instance, name: str | None = None) -> list[DataAsset]:
 def get_asset(instance: Instance, name: str, version: int | None = None) -> DataAsset:
     """One version (default: the newest) of a data asset."""
     with instance.db.read() as connection:
-        if version is None:
-            version = connection.execute(
-                select(func.max(data_assets.c.version)).where(data_assets.c.name == name)
-            ).scalar()
+        newest = connection.execute(
+            select(func.max(data_assets.c.version)).where(data_assets.c.name == name)
+        ).scalar()
         row = (
             None
-            if version is None
+            if newest is None
             else connection.execute(
-                select(data_assets).where(data_assets.c.name == name, data_assets.c.version == version)
+                select(data_assets).where(
+                    data_assets.c.name == name,
+                    data_assets.c.version == (newest if version is None else version),
+                )
             )
             .mappings()
             .first()
         )
+    if newest is None:
+        raise NotFound(f"no data asset {name}; `loopline data register {name} --path inbox://...` makes one")
     if row is None:
-        which = f"{name}:{version}" if version else name
-        raise NotFound(f"no data asset {which}; `loopline data register {name} --path inbox://...` makes one")
+        raise NotFound(f"data asset {name} has no version {version}; its versions are 1 to {newest}")
     return _asset(row)
 
 

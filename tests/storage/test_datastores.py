@@ -43,6 +43,11 @@ def test_data_assets_are_versioned_by_content(new_project: ProjectFactory) -> No
     second, created = loopline.register_data("heldout", "inbox://heldout.csv", project=project)
     assert created and second.version == 2
     assert [a.version for a in loopline.list_data("heldout", project=project)] == [1, 2]
+    assert loopline.get_data("heldout", project=project).version == 2
+    with pytest.raises(NotFound, match=r"^data asset heldout has no version 3; its versions are 1 to 2$"):
+        loopline.get_data("heldout", 3, project=project)
+    with pytest.raises(NotFound, match=r"^no data asset unheard; `loopline data register unheard"):
+        loopline.get_data("unheard", 1, project=project)
 
 
 def test_reading_an_asset_whose_bytes_changed_is_refused(new_project: ProjectFactory) -> None:
