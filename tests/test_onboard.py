@@ -182,6 +182,103 @@ def test_what_the_training_writes_into_the_repository_is_named_and_its_second_ru
     )
 
 
+CREDIT_MAIN = """\
+import argparse
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=str, help="path to input data")
+    parser.add_argument("--test_train_ratio", type=float, required=False, default=0.25)
+    parser.add_argument("--registered_model_name", type=str, help="model name")
+    args = parser.parse_args()
+
+    mlflow.start_run()
+    credit_df = pd.read_csv(args.data, header=1, index_col=0)
+    mlflow.log_metric("num_samples", credit_df.shape[0])
+    train_df, test_df = train_test_split(credit_df, test_size=args.test_train_ratio, random_state=0)
+    y_train = train_df.pop("default payment next month")
+    y_test = test_df.pop("default payment next month")
+    clf = LogisticRegression(max_iter=1000).fit(train_df.values, y_train)
+    mlflow.log_metric("accuracy", accuracy_score(y_test, clf.predict(test_df.values)))
+    mlflow.sklearn.log_model(
+        sk_model=clf, name=args.registered_model_name, registered_model_name=args.registered_model_name
+    )
+    mlflow.end_run()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+CREDIT_JOB = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+code: ../src
+command: >-
+  python main.py
+  --data ${{inputs.credit_data}}
+  --test_train_ratio ${{inputs.test_train_ratio}}
+  --registered_model_name ${{inputs.registered_model_name}}
+inputs:
+  credit_data:
+    type: uri_file
+    path: ../data/default_of_credit_card_clients.csv
+  test_train_ratio: 0.2
+  registered_model_name: credit_defaults_model
+environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+compute: azureml:cpu-cluster
+display_name: credit_default_prediction
+experiment_name: credit-default
+"""
+
+
+def credit_csv(rows: int = 300) -> str:
+    """A CSV in the shape of the UCI credit card default data Azure ML's tutorial reads: a row of
+    X1..Xn names above the header, an ID column first."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    limit, age, late = rng.uniform(1e4, 5e5, rows), rng.integers(21, 70, rows), rng.integers(-1, 5, rows)
+    default = (late + rng.normal(0, 1, rows) > 2).astype(int)
+    lines = [",X1,X2,X3,Y", "ID,LIMIT_BAL,AGE,PAY_0,default payment next month"]
+    lines += [f"{i + 1},{limit[i]:.0f},{age[i]},{late[i]},{default[i]}" for i in range(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_azure_ml_job_file_gives_the_training_command_with_its_inputs(tmp_path: Path) -> None:
+    project = repository(
+        tmp_path / "credit",
+        {
+            "src/main.py": CREDIT_MAIN,
+            "jobs/train.yml": CREDIT_JOB,
+            "data/default_of_credit_card_clients.csv": credit_csv(),
+        },
+    )
+    result = loopline.init_existing(project)
+    assert result.command == (
+        "python src/main.py --data data/default_of_credit_card_clients.csv --test_train_ratio 0.2 "
+        "--registered_model_name credit_defaults_model"
+    )
+    assert result.model == "credit_defaults_model" and result.artifact_path == "credit_defaults_model"
+    assert result.notes[0].startswith(
+        "the training command is the one of jobs/train.yml, an Azure ML command job, with its inputs filled "
+        "in; it runs from the repository's root, not from src/ where Azure ML runs it"
+    )
+    assert yaml.safe_load((project / "loopline.yaml").read_text())["training"]["command"] == result.command
+    assert "accuracy" in yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
+    loopline.up(project)
+    commit_all(project, "loopline")
+    first = loopline.inner_loop(project)
+    assert first.created and first.trained and first.dev.name == "credit_defaults_model"
+
+
 def test_a_training_without_metrics_to_gate_on_writes_nothing(tmp_path: Path) -> None:
     script = (
         "import mlflow\nfrom sklearn.linear_model import LinearRegression\n"

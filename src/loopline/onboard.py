@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from loopline.azure_jobs import JobCommand, find_job_command
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
@@ -339,7 +340,8 @@ def onboard(
         raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
-    command = command or find_entry_point(root)
+    job = None if command else find_job_command(root)
+    command = command or (job.command if job else find_entry_point(root))
     before = _worktree_changes(root)
     run = _dry_run(root, command, timeout)
     made, changed = (
@@ -373,7 +375,7 @@ def onboard(
         kept.append("gate.yaml")
     if added := _extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
-    notes = [*_notes(run, chosen_model), *_output_notes(made, changed), *setup_notes]
+    notes = [*_job_notes(job), *_notes(run, chosen_model), *_output_notes(made, changed), *setup_notes]
     return Onboarded(
         root,
         name,
@@ -387,6 +389,17 @@ def onboard(
         tuple(kept),
         tuple(notes),
     )
+
+
+def _job_notes(job: JobCommand | None) -> list[str]:
+    if job is None:
+        return []
+    moved = f", not from {job.code}/ where Azure ML runs it" if job.code else ""
+    return [
+        f"the training command is the one of {job.file}, an Azure ML command job, with its inputs filled in; "
+        f"it runs from the repository's root{moved}, in this environment (the job's environment and "
+        "compute are Azure ML's)"
+    ]
 
 
 def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:

@@ -1,0 +1,164 @@
+"""Azure ML command job files (``az ml job create --file job.yml``): the training command they run.
+
+A repository that trained on Azure ML keeps its command there, with the arguments the script needs
+(``python main.py --data ${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing``
+takes it from the file: each ``${{inputs.NAME}}`` becomes the input's value (a literal, a local path, or
+a URL), each ``${{outputs.NAME}}`` a folder ``outputs/NAME``, and a script named from the job's ``code``
+folder gets its path from the repository's root, where loopline runs the training. What Azure ML itself
+provides (its data assets and datastores, its environment and compute) has no meaning here: an input
+on those is refused, naming it, so the command is given by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline.errors import UsageError
+
+__all__ = ["JobCommand", "find_job_command"]
+
+_PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
+_ANY_PLACEHOLDER = re.compile(r"\$\{\{.*?\}\}")
+_PYTHON = {"python", "python3"}
+_HELPERS = {"echo", "ls", "cat", "pwd", "env", "nvidia-smi", "pip", "printenv"}  # lines that train nothing
+_AZURE_ONLY = ("azureml:", "azureml://", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://")
+_SKIPPED = frozenset({".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist"})
+
+
+@dataclass(frozen=True)
+class JobCommand:
+    """The training command of an Azure ML command job file, run from the repository's root."""
+
+    command: str
+    file: str  # the job file, relative to the root
+    code: str  # the job's code folder, relative to the root ("" for the root)
+
+
+def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
+    """YAML files (``depth`` folders down) that are Azure ML command jobs."""
+    found = []
+    folders = [root]
+    for _ in range(depth + 1):
+        nested = []
+        for folder in folders:
+            for entry in sorted(folder.iterdir()):
+                if entry.is_dir() and entry.name not in _SKIPPED and not entry.name.startswith("."):
+                    nested.append(entry)
+                elif entry.suffix in {".yml", ".yaml"} and entry.is_file():
+                    document = _command_job(entry)
+                    if document is not None:
+                        found.append((entry, document))
+        folders = nested
+    return found
+
+
+def _command_job(path: Path) -> dict[str, Any] | None:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+    except (yaml.YAMLError, OSError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("command"), str):
+        return None
+    schema = str(document.get("$schema", ""))
+    return document if "commandJob" in schema or document.get("type") == "command" else None
+
+
+def find_job_command(root: Path) -> JobCommand | None:
+    """The training command of the repository's Azure ML command job file; None when it has none."""
+    jobs = _job_files(root)
+    if not jobs:
+        return None
+    if len(jobs) > 1:
+        listed = ", ".join(str(path.relative_to(root)) for path, _ in jobs[:5])
+        raise UsageError(
+            f"several Azure ML command job files could be the training ({listed}); name the training "
+            "with --command 'python PATH ARGS'"
+        )
+    path, document = jobs[0]
+    where = str(path.relative_to(root))
+    code = (path.parent / str(document.get("code") or ".")).resolve()
+    if not code.is_relative_to(root):
+        raise UsageError(f"{where}: its code folder {document.get('code')} is outside the repository")
+    line = _training_line(where, str(document["command"]))
+    filled = _fill(where, line, path.parent, root, document)
+    inside = code.relative_to(root).as_posix()
+    return JobCommand(_from_root(where, filled, code, root), where, "" if inside == "." else inside)
+
+
+def _training_line(where: str, command: str) -> str:
+    """The one line of ``command`` that runs Python (a job's command may echo or list things first, and
+    join its steps with ``&&``); ``cd DIR`` before it is kept as part of it."""
+    steps = [" ".join(step.split()) for line in command.splitlines() for step in line.split("&&")]
+    steps = [step for step in steps if step]
+    moves = [step for step in steps if step.split()[0] == "cd"]
+    runs = [step for step in steps if step.split()[0] in _PYTHON]
+    others = [step for step in steps if step.split()[0] not in {"cd", *_PYTHON, *_HELPERS}]
+    if len(runs) != 1 or others or len(moves) > 1:
+        raise UsageError(
+            f"{where}: its command is not one Python run loopline can take ({' && '.join(steps)[:120]}); "
+            "name the training with --command 'python PATH ARGS'"
+        )
+    return f"{moves[0]} && {runs[0]}" if moves else runs[0]
+
+
+def _fill(where: str, line: str, folder: Path, root: Path, document: dict[str, Any]) -> str:
+    """``line`` with each ``${{inputs.NAME}}`` and ``${{outputs.NAME}}`` replaced by its value (local paths
+    as from ``root``, where the training runs)."""
+    inputs = document.get("inputs") or {}
+
+    def value(match: re.Match[str]) -> str:
+        kind, name = match.groups()
+        if kind == "outputs":
+            return shlex.quote(f"outputs/{name}")
+        if name not in inputs:
+            raise UsageError(f"{where}: its command names inputs.{name}, which its inputs do not have")
+        given = inputs[name]
+        if not isinstance(given, dict):
+            return shlex.quote(str(given).lower() if isinstance(given, bool) else str(given))
+        path = str(given.get("path", given.get("default", "")))
+        if not path or path.startswith(_AZURE_ONLY):
+            raise UsageError(
+                f"{where}: input '{name}' is {path or 'not a path'}, which only Azure ML reads; name the "
+                f"training with --command, giving a local copy or a URL for {name}"
+            )
+        if re.match(r"^[a-z][a-z0-9+.-]*://", path):  # https:// and the like: read as they are
+            return shlex.quote(path)
+        local = (folder / path).resolve()
+        if not local.is_relative_to(root):
+            raise UsageError(
+                f"{where}: input '{name}' is {path}, outside the repository; name the training with --command"
+            )
+        return shlex.quote(local.relative_to(root).as_posix())
+
+    filled = _PLACEHOLDER.sub(value, line)
+    left = _ANY_PLACEHOLDER.search(filled)
+    if left:
+        raise UsageError(f"{where}: its command uses {left.group(0)}, which loopline cannot fill in")
+    return filled
+
+
+def _from_root(where: str, line: str, code: Path, root: Path) -> str:
+    """``line`` (as Azure ML runs it, in the job's code folder) as a command run from ``root``."""
+    argv = shlex.split(line)
+    if argv[0] == "cd":
+        code = (code / argv[1]).resolve()
+        argv = argv[3:]  # cd DIR && python ...
+    if code == root:
+        return shlex.join(argv)
+    inside = code.relative_to(root)
+    if len(argv) < 2 or argv[1].startswith("-"):
+        raise UsageError(
+            f"{where}: its command runs Python in {inside}/ without naming a script there; name the "
+            "training with --command 'python PATH ARGS'"
+        )
+    # The script moves; its arguments that name files in the code folder move with it.
+    moved = [argv[0], (inside / argv[1]).as_posix()]
+    for argument in argv[2:]:
+        moved.append((inside / argument).as_posix() if (code / argument).exists() else argument)
+    return shlex.join(moved)
