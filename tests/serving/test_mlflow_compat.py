@@ -237,12 +237,26 @@ def test_optional_columns_may_be_null_or_absent_and_the_model_gets_what_it_was_t
         ({"input_data": {"columns": ["a", "b", "n"], "data": [[1.0, 2.0, 3]]}, "params": {"k": 1}}, 200),
         ({"input_data": [[1.0, 2.0, 3]]}, 400),
         ({"input_data": "a,b,n"}, 400),
-        ({"data": [[1.0, 2.0, 3]]}, 400),
+        ({"data": [[1.0, 2.0, 3]]}, 400),  # rows without names, for a model whose columns have names
+        ({"data": {"a": [1.0]}}, 400),
+        ({"input_data": {"columns": ["a", "b", "n"], "data": [[1.0, 2.0, 3]]}, "data": [[1.0, 2.0, 3]]}, 400),
     ],
 )
 def test_score_takes_azure_ml_s_documented_input_data_shapes(both: Both, body: object, status: int) -> None:
     answer = both.post("numeric", "score", body)
     assert answer.status_code == status, answer.text
+
+
+def test_score_takes_the_rows_of_a_custom_score_py_s_clients_for_a_model_fitted_on_an_array(
+    both: Both,
+) -> None:
+    # Azure ML's samples of a score.py deployment send {"data": [[...], ...]} and predict on the array.
+    rows = [[1, 2, 3], [10.5, 9, 8]]
+    answer = both.post("matrix", "score", {"data": rows})
+    named = both.post("matrix", "score", {"input_data": {"columns": [0, 1, 2], "data": rows}})
+    assert answer.status_code == 200 and answer.json() == named.json(), answer.text
+    refused = both.post("numeric", "score", {"data": rows})
+    assert refused.json()["error_code"] == "MISSING_COLUMNS" and "input_data" in refused.json()["message"]
 
 
 def test_a_model_fitted_on_an_array_answers_azure_ml_s_tutorial_request_as_its_own_predict_does(

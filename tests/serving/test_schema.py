@@ -178,7 +178,7 @@ def test_csv_is_accepted_on_invocations() -> None:
             "row 0 has 2 values but there are 3 columns",
         ),
         ({"input_data": {"columns": ["a", "b", "n"], "data": []}}, "EMPTY_INPUT", 400, "no rows"),
-        ({"wrong": 1}, "BAD_INPUT", 400, "the request must have the field 'input_data'"),
+        ({"wrong": 1}, "BAD_INPUT", 400, "the request must have exactly one of input_data, data"),
         ([1, 2], "BAD_INPUT", 400, "must be a JSON object"),
     ],
 )

@@ -20,7 +20,7 @@ from loopline.errors import RequestRejected
 
 __all__ = ["INVOCATION_KEYS", "SCORE_KEYS", "CsvCell", "Table", "bad", "kind_of", "parse_body"]
 
-SCORE_KEYS = ("input_data",)
+SCORE_KEYS = ("input_data", "data")  # data: the rows Azure ML's own score.py samples take
 INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_MEDIA = "application/json"
 CSV_MEDIA = "text/csv"
@@ -221,8 +221,16 @@ def _columnar(value: dict[str, Any], field_name: str) -> Table:
     return Table(list(value), [list(row) for row in zip(*lists, strict=True)])
 
 
+def _score_rows(value: Any) -> Table:
+    """``{"data": [[...], ...]}``, as clients of a custom ``score.py`` send it: rows by position."""
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        raise bad("BAD_INPUT", f"'data' must be a list of rows (lists of values), not {kind_of(value)}")
+    return Table(None, value)
+
+
 _TABLE_PARSERS: dict[str, Callable[[Any], Table]] = {
     "input_data": _score_input,
+    "data": _score_rows,
     "dataframe_split": lambda v: _split(v, "dataframe_split"),
     "dataframe_records": lambda v: _records(v, "dataframe_records"),
     "instances": _instances,
