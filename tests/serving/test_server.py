@@ -192,7 +192,8 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     assert "loopline_request_latency_seconds_bucket" in metrics
     assert 'loopline_deployment_ready{deployment="green",endpoint="srv"} 1.0' in metrics
     document = httpx.get(f"{url}/openapi.json").json()
-    assert "/endpoints/{name}/score" in document["paths"]
+    score = document["paths"]["/endpoints/{name}/score"]["post"]["requestBody"]["content"]["application/json"]
+    assert score["schema"]["oneOf"] == [{"required": ["input_data"]}, {"required": ["data"]}]
 
 
 def test_every_request_writes_one_structured_log_line(served: Served) -> None:

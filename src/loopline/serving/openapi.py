@@ -65,8 +65,12 @@ def document(title: str) -> dict[str, Any]:
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "properties": {"input_data": _SPLIT},
-                                    "required": ["input_data"],
+                                    "properties": {
+                                        "input_data": _SPLIT,
+                                        # rows by position, for a model without column names
+                                        "data": {"type": "array", "items": {"type": "array"}},
+                                    },
+                                    "oneOf": [{"required": ["input_data"]}, {"required": ["data"]}],
                                 }
                             }
                         },
