@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from loopline.azure_jobs import JobCommand, find_job_command
+from loopline.azureml import JobCommand, find_job_command
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError

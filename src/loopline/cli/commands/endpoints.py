@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline import launch
+from loopline.azureml import read_deployment, read_endpoint
 from loopline.cli.app import app
 from loopline.cli.options import (
     Call,
@@ -72,14 +73,36 @@ def show_endpoint(console: Console, info: EndpointInfo) -> None:
     console.print(table)
 
 
+AzureFileOption = Annotated[
+    Path | None,
+    opt(
+        "--file",
+        "-f",
+        help="An Azure ML online endpoint or deployment YAML file to take the names (and model) from.",
+    ),
+]
+
+
+def _same(given: str | None, found: str, what: str) -> str:
+    if given is not None and given != found:
+        raise UsageError(f"{what} {given} differs from the file's {found}; give one of them")
+    return found
+
+
+def _unused(output: Output, unused: tuple[str, ...]) -> None:
+    if unused:
+        output.note(f"not used here (Azure ML's own settings): {', '.join(unused)}")
+
+
 @command(endpoint_app, "create")
 def endpoint_create(
     call: Call,
-    name: EndpointName,
+    name: Annotated[str | None, typer.Argument(help="The endpoint's name (or the --file's).")] = None,
     workspace: WorkspaceOption = "dev",
+    file: AzureFileOption = None,
     auth: Annotated[
-        str, typer.Option("--auth", help="key: callers send a Bearer key; none: no auth.")
-    ] = "key",
+        str | None, typer.Option("--auth", help="key: callers send a Bearer key; none: no auth.")
+    ] = None,
     sensitive: Annotated[
         bool, typer.Option("--sensitive", help="Never keep samples of its requests for monitoring.")
     ] = False,
@@ -92,8 +115,14 @@ def endpoint_create(
     ] = False,
 ) -> None:
     """Create an online endpoint; its two keys are shown this once (stored only as hashes)."""
+    if file is not None:
+        described = read_endpoint(file)
+        _unused(call.output, described.unused)
+        name, auth = _same(name, described.name, "endpoint"), auth or described.auth
+    if name is None:
+        raise UsageError("name the endpoint: loopline endpoint create NAME (or --file endpoint.yml)")
     result = api.create_endpoint(
-        name, workspace, auth=auth, sensitive=sensitive, strict=strict, project=call.project
+        name, workspace, auth=auth or "key", sensitive=sensitive, strict=strict, project=call.project
     )
 
     def human(console: Console) -> None:
@@ -333,9 +362,12 @@ DeploymentName = Annotated[str, typer.Argument(help="The deployment's name (for 
 @command(deployment_app, "create")
 def deployment_create(
     call: Call,
-    endpoint: EndpointName,
-    name: DeploymentName,
+    endpoint: Annotated[str | None, typer.Argument(help="The endpoint's name (or the --file's).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="The deployment's name, for example blue (or the --file's).")
+    ] = None,
     workspace: EndpointWorkspaceOption = None,
+    file: AzureFileOption = None,
     model: ModelOption = None,
     version: VersionOption = None,
     commit: VersionCommitOption = None,
@@ -355,6 +387,16 @@ def deployment_create(
     ] = True,
 ) -> None:
     """Deploy a model version of the endpoint's workspace (files checked against their digest)."""
+    if file is not None:
+        described = read_deployment(file)
+        _unused(call.output, described.unused)
+        endpoint = _same(endpoint, described.endpoint, "endpoint")
+        name = _same(name, described.name, "deployment")
+        model = _same(model, described.model, "model") if described.model else model
+        if described.version is not None and commit is None:
+            version = int(_same(None if version is None else str(version), str(described.version), "version"))
+    if endpoint is None or name is None:
+        raise UsageError("name the endpoint and the deployment: loopline deployment create ENDPOINT NAME")
     info = api.create_deployment(
         endpoint,
         name,

@@ -1,12 +1,16 @@
-"""Azure ML command job files (``az ml job create --file job.yml``): the training command they run.
+"""Azure ML files a repository that trained and served there keeps: command jobs, online endpoints and
+deployments (``az ml job create --file``, ``az ml online-endpoint create --file``, ``az ml
+online-deployment create --file``).
 
-A repository that trained on Azure ML keeps its command there, with the arguments the script needs
-(``python main.py --data ${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing``
-takes it from the file: each ``${{inputs.NAME}}`` becomes the input's value (a literal, a local path, or
-a URL), each ``${{outputs.NAME}}`` a folder ``outputs/NAME``, and a script named from the job's ``code``
-folder gets its path from the repository's root, where loopline runs the training. What Azure ML itself
-provides (its data assets and datastores, its environment and compute) has no meaning here: an input
-on those is refused, naming it, so the command is given by hand.
+A command job keeps the training command, with the arguments the script needs (``python main.py --data
+${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing`` takes it from the file: each
+``${{inputs.NAME}}`` becomes the input's value (a literal, a local path, or a URL), each
+``${{outputs.NAME}}`` a folder ``outputs/NAME``, and a script named from the job's ``code`` folder gets its
+path from the repository's root, where loopline runs the training. An endpoint file gives a name and how
+callers authenticate; a deployment file its endpoint, its name and the registered model version. What
+only Azure ML provides (its data assets and datastores, environments, instance types, scoring scripts)
+has no meaning here: what would change the outcome is refused, naming it; what only sizes Azure's
+machines is listed as not used.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ import yaml
 
 from loopline.errors import UsageError
 
-__all__ = ["JobCommand", "find_job_command"]
+__all__ = [
+    "DeploymentFile",
+    "EndpointFile",
+    "JobCommand",
+    "find_job_command",
+    "read_deployment",
+    "read_endpoint",
+]
 
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
 _ANY_PLACEHOLDER = re.compile(r"\$\{\{.*?\}\}")
@@ -162,3 +173,110 @@ def _from_root(where: str, line: str, code: Path, root: Path) -> str:
     for argument in argv[2:]:
         moved.append((inside / argument).as_posix() if (code / argument).exists() else argument)
     return shlex.join(moved)
+
+
+@dataclass(frozen=True)
+class EndpointFile:
+    """What an Azure ML online endpoint file says that loopline uses."""
+
+    name: str
+    auth: str  # key or none
+    unused: tuple[str, ...]  # its keys that only configure Azure ML
+
+
+@dataclass(frozen=True)
+class DeploymentFile:
+    """What an Azure ML online deployment file says that loopline uses."""
+
+    endpoint: str
+    name: str
+    model: str | None
+    version: int | None  # None: the file names no version (``@latest``, or none at all)
+    unused: tuple[str, ...]
+
+
+_ENDPOINT_KEYS = {"$schema", "name", "auth_mode"}
+_DEPLOYMENT_KEYS = {"$schema", "name", "endpoint_name", "model", "type"}
+_REFUSED_DEPLOYMENT_KEYS = {
+    "code_configuration": "a scoring script (score.py) is Azure ML's way to serve a model that is not an "
+    "MLflow model; loopline serves the MLflow model itself: log it with mlflow.<flavor>.log_model "
+    "(mlflow.pyfunc.PythonModel for custom code), run `loopline inner-loop`, and leave "
+    "code_configuration out",
+}
+
+
+def _document(path: Path, what: str) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(f"{path} is not valid YAML{line}; give an Azure ML {what} file") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"{path} is not an Azure ML {what} file (a YAML mapping)")
+    return document
+
+
+def _text(path: Path, document: dict[str, Any], key: str) -> str:
+    value = document.get(key)
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{path}: '{key}' is missing; an Azure ML file names it")
+    return value
+
+
+def read_endpoint(path: Path) -> EndpointFile:
+    """The endpoint an Azure ML online endpoint file describes."""
+    document = _document(path, "online endpoint")
+    auth = str(document.get("auth_mode", "key"))
+    if auth != "key":
+        raise UsageError(
+            f"{path}: auth_mode {auth} is Azure ML's own token; loopline endpoints take keys: set auth_mode: "
+            "key (or create it with --auth none for no authentication)"
+        )
+    unused = tuple(sorted(set(document) - _ENDPOINT_KEYS))
+    return EndpointFile(_text(path, document, "name"), "key", unused)
+
+
+def read_deployment(path: Path) -> DeploymentFile:
+    """The deployment an Azure ML online deployment file describes."""
+    document = _document(path, "online deployment")
+    for key, why in _REFUSED_DEPLOYMENT_KEYS.items():
+        if key in document:
+            raise UsageError(f"{path}: {key}: {why}")
+    model, version = _model(path, document.get("model"))
+    unused = tuple(sorted(set(document) - _DEPLOYMENT_KEYS))
+    return DeploymentFile(
+        _text(path, document, "endpoint_name"), _text(path, document, "name"), model, version, unused
+    )
+
+
+_REFERENCE = re.compile(r"^azureml:(?P<name>[A-Za-z0-9_.-]+)(?::(?P<version>\d+)|@latest)?$")
+
+
+def _model(path: Path, given: Any) -> tuple[str | None, int | None]:
+    """A deployment file's model: ``azureml:NAME:VERSION`` (or ``@latest``), or ``{name, version}``."""
+    if given is None:
+        return None, None
+    if isinstance(given, str):
+        matched = _REFERENCE.match(given)
+        if matched is None:
+            raise UsageError(
+                f"{path}: model {given} is not a model loopline registered; name it azureml:NAME:VERSION "
+                "(or {name: NAME, version: N}) as the registry holds it"
+            )
+        version = matched["version"]
+        return matched["name"], int(version) if version else None
+    if isinstance(given, dict) and "path" in given:
+        raise UsageError(
+            f"{path}: model.path {given['path']} is a folder of files; loopline deploys the versions "
+            "its inner loop registered from a commit (trained, gated, tied to its code): run `loopline "
+            "inner-loop`, then name the version (model: azureml:NAME:VERSION, or --version N)"
+        )
+    if isinstance(given, dict) and isinstance(given.get("name"), str):
+        version = given.get("version")
+        if version is not None and not str(version).isdigit():
+            raise UsageError(f"{path}: model.version {version} is not a version number")
+        return given["name"], int(version) if version is not None else None
+    raise UsageError(f"{path}: model must be azureml:NAME:VERSION or {{name: NAME, version: N}}")

@@ -1,0 +1,215 @@
+"""The training command of an Azure ML command job file, as `init --existing` takes it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from loopline.azureml import find_job_command, read_deployment, read_endpoint
+from loopline.errors import UsageError
+from tests.conftest import ProjectFactory
+from tests.helpers import cli
+
+SCHEMA = "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\n"
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_the_tutorial_s_job_runs_its_script_from_the_root_with_its_inputs(tmp_path: Path) -> None:
+    job = SCHEMA + (
+        "code: ../src\n"
+        "command: >-\n"
+        "  python main.py\n"
+        "  --data ${{inputs.credit_data}}\n"
+        "  --test_train_ratio ${{inputs.test_train_ratio}}\n"
+        "  --registered_model_name ${{ inputs.registered_model_name }}\n"
+        "  --config settings.json --out ${{outputs.model}} --verbose ${{inputs.verbose}}\n"
+        "inputs:\n"
+        "  credit_data:\n    type: uri_file\n    path: ../data/credit card.csv\n"
+        "  test_train_ratio: 0.25\n"
+        "  registered_model_name: credit_defaults_model\n"
+        "  verbose: true\n"
+        "environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest\n"
+        "compute: azureml:cpu-cluster\n"
+    )
+    root = tree(tmp_path, {"jobs/train.yml": job, "src/main.py": "", "src/settings.json": "{}"})
+    found = find_job_command(root)
+    assert found is not None and (found.file, found.code) == ("jobs/train.yml", "src")
+    assert found.command == (
+        "python src/main.py --data 'data/credit card.csv' --test_train_ratio 0.25 "
+        "--registered_model_name credit_defaults_model --config src/settings.json --out outputs/model "
+        "--verbose true"
+    )
+
+
+def test_a_command_of_several_lines_keeps_its_one_python_run(tmp_path: Path) -> None:
+    job = SCHEMA + (
+        "code: .\n"
+        "command: |\n"
+        '  echo "--iris-csv: ${{inputs.iris_csv}}"\n'
+        "  ls .\n"
+        "  python hello-iris.py --iris-csv ${{inputs.iris_csv}}\n"
+        "inputs:\n  iris_csv:\n    type: uri_file\n    path: https://azuremlexamples.blob.core.windows.net/datasets/iris.csv\n"
+    )
+    found = find_job_command(tree(tmp_path, {"job.yml": job, "hello-iris.py": ""}))
+    assert found is not None and found.code == ""
+    assert found.command == (
+        "python hello-iris.py --iris-csv https://azuremlexamples.blob.core.windows.net/datasets/iris.csv"
+    )
+
+
+def test_a_repository_without_a_command_job_has_none(tmp_path: Path) -> None:
+    other = (
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\nname: e\n"
+    )
+    root = tree(tmp_path, {"endpoint.yml": other, "ci.yaml": "on: push\n", "broken.yml": "a: [\n"})
+    assert find_job_command(root) is None
+
+
+@pytest.mark.parametrize(
+    ("inputs", "command", "message"),
+    [
+        (
+            "  data:\n    type: uri_folder\n    path: azureml:credit-data:1\n",
+            "python main.py --data ${{inputs.data}}",
+            "input 'data' is azureml:credit-data:1, which only Azure ML reads; name the training",
+        ),
+        (
+            "  data: 1\n",
+            "python main.py --data ${{inputs.other}}",
+            "names inputs.other, which its inputs do not",
+        ),
+        ("  data: 1\n", "python main.py --seed ${{search_space.seed}}", "uses ${{search_space.seed}}, which"),
+        ("  data: 1\n", "bash run.sh && python main.py", "is not one Python run loopline can take"),
+        (
+            "  data: 1\n",
+            "python -m trainer --data ${{inputs.data}}",
+            "runs Python in src/ without naming a script",
+        ),
+    ],
+    ids=["azure-data-asset", "unknown-input", "other-placeholder", "shell-script", "module"],
+)
+def test_what_loopline_cannot_run_is_refused_naming_it(
+    tmp_path: Path, inputs: str, command: str, message: str
+) -> None:
+    job = SCHEMA + f"code: src\ncommand: {command}\ninputs:\n{inputs}"
+    root = tree(tmp_path, {"job.yml": job, "src/main.py": ""})
+    with pytest.raises(UsageError, match=rf"^job\.yml: .*{re.escape(message)}"):
+        find_job_command(root)
+
+
+def test_two_command_jobs_are_refused_naming_both(tmp_path: Path) -> None:
+    job = SCHEMA + "command: python main.py\n"
+    root = tree(tmp_path, {"jobs/train.yml": job, "jobs/tune.yml": job})
+    with pytest.raises(
+        UsageError, match=r"several Azure ML command job files .*jobs/train.yml, jobs/tune.yml"
+    ):
+        find_job_command(root)
+
+
+CONFORMANCE = (
+    Path(__file__).parents[2] / "shared" / "conformance" / "azureml" / "cli" / "endpoints" / "online"
+)
+ENDPOINT = "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
+DEPLOYMENT = "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
+
+
+def test_an_endpoint_and_a_deployment_are_created_from_their_azure_ml_files(
+    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = trained_project("simple")
+    files = tree(
+        project / "deploy",
+        {
+            "endpoint.yml": ENDPOINT + "name: credit-endpoint\nauth_mode: key\ndescription: credit scoring\n",
+            "blue.yml": DEPLOYMENT
+            + "name: blue\nendpoint_name: credit-endpoint\nmodel: azureml:proj-classifier:1\n"
+            + "instance_type: Standard_DS3_v2\ninstance_count: 1\n",
+        },
+    )
+    created = cli(
+        capsys, "endpoint", "create", "--file", str(files / "endpoint.yml"), "-C", str(project), "--json"
+    )
+    assert created.exit_code == 0, created.stderr
+    assert created.json()["endpoint"]["name"] == "credit-endpoint" and created.json()["keys"]
+    assert "not used here (Azure ML's own settings): description" in created.stderr
+    deployed = cli(
+        capsys, "deployment", "create", "-f", str(files / "blue.yml"), "-C", str(project), "--json"
+    )
+    assert deployed.exit_code == 0, deployed.stderr
+    assert [(d["name"], d["version"], d["traffic"]) for d in deployed.json()["deployments"]] == [
+        ("blue", 1, 100)
+    ]
+    assert "instance_count, instance_type" in deployed.stderr
+    # the command line may repeat the file's names, not contradict them
+    other = cli(capsys, "deployment", "create", "credit-endpoint", "green", "-f", str(files / "blue.yml"))
+    assert other.exit_code == 2 and "deployment green differs from the file's blue" in other.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (  # Azure ML's managed endpoint sample: a model folder served by a score.py
+            "model:\n  path: ../../model-1/model/\n"
+            "code_configuration:\n  code: ../../model-1/onlinescoring/\n  scoring_script: score.py\n",
+            "code_configuration: a scoring script (score.py) is Azure ML's",
+        ),
+        (  # its no-code MLflow deployment sample: an MLflow model folder by path
+            "model:\n  name: mir-sample-sklearn-ncd-model\n  version: 2\n  path: sklearn-diabetes/model\n"
+            "  type: mlflow_model\n",
+            "model.path sklearn-diabetes/model is a folder of files; loopline deploys the versions",
+        ),
+    ],
+    ids=["score-py", "model-folder"],
+)
+def test_azure_ml_s_sample_deployments_are_refused_saying_what_to_do(
+    body: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "blue.yml").write_text(DEPLOYMENT + "name: blue\nendpoint_name: my-endpoint\n" + body)
+    refused = cli(capsys, "deployment", "create", "-f", str(tmp_path / "blue.yml"), "-C", str(tmp_path))
+    assert refused.exit_code == 2 and message in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (ENDPOINT + "name: e\nauth_mode: aml_token\n", "auth_mode aml_token is Azure ML's own token"),
+        (ENDPOINT + "auth_mode: key\n", "'name' is missing"),
+        ("name: [\n", "is not valid YAML (line 2)"),
+    ],
+    ids=["aml-token", "no-name", "not-yaml"],
+)
+def test_an_endpoint_file_loopline_cannot_follow_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "endpoint.yml").write_text(text)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        read_endpoint(tmp_path / "endpoint.yml")
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("azureml:churn:3", ("churn", 3)),
+        ("azureml:churn@latest", ("churn", None)),
+        ("{name: churn, version: 2}", ("churn", 2)),
+        ("{name: churn}", ("churn", None)),
+    ],
+)
+def test_a_deployment_file_names_a_registered_model(
+    tmp_path: Path, model: str, expected: tuple[str, int | None]
+) -> None:
+    (tmp_path / "d.yml").write_text(DEPLOYMENT + f"name: blue\nendpoint_name: e\nmodel: {model}\n")
+    found = read_deployment(tmp_path / "d.yml")
+    assert (found.endpoint, found.name, found.model, found.version) == ("e", "blue", *expected)
+    (tmp_path / "d.yml").write_text(
+        DEPLOYMENT + "name: blue\nendpoint_name: e\nmodel: azureml://registries/x\n"
+    )
+    with pytest.raises(UsageError, match="is not a model loopline registered"):
+        read_deployment(tmp_path / "d.yml")
