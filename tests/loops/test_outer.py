@@ -351,13 +351,33 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
     c = new_commit(project, "Third model", C=0.6)
     loopline.inner_loop(project)
     with pytest.raises(
-        Refused, match=rf"the release of proj-classifier v2 \({b[:7]}\), stopped at 50%, has not"
+        Refused,
+        match=rf"the release of proj-classifier v2 \({b[:7]}\), stopped at 50%, has not ended: run "
+        rf"`loopline outer-loop prod --commit {b[:7]}` to finish it, or `loopline rollback --commit "
+        rf"{a[:7]}` to return to what was live before it$",
     ):
         loopline.outer_loop_prod(project, commit=c)
     loopline.rollback(project, commit=a)
     assert live_commit(project) == a and live(project)[f"v2-{b[:7]}"] == 0
     released = loopline.outer_loop_prod(project, commit=c, canary=[100])
     assert released.changed and live_commit(project) == c
+
+
+def test_a_release_whose_smoke_test_fails_ends_there_and_blocks_no_other(
+    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, a, b = a_live_b_registered
+    # prod's servers refuse a body as large as the model's input example: the smoke test gets a 413
+    monkeypatch.setenv("LOOPLINE_SERVING__MAX_BODY_BYTES", "64")
+    with pytest.raises(Refused, match=r"the smoke test of deployment 'v2-\w+' failed: 413"):
+        loopline.outer_loop_prod(project, commit=b)
+    assert live_commit(project) == a and sum(live(project).values()) == 100
+    monkeypatch.delenv("LOOPLINE_SERVING__MAX_BODY_BYTES")
+    c = new_commit(project, "Third model", C=0.6)
+    loopline.inner_loop(project)
+    released = loopline.outer_loop_prod(project, commit=c, canary=[100])  # no rollback needed first
+    assert released.changed and live_commit(project) == c
+    assert [r.git_commit for r in loopline.releases(project=project)] == [a, c]
 
 
 @pytest.mark.long

@@ -205,9 +205,10 @@ def run_outer_loop_prod(
     with locks.hold(instance.db, f"release:{PROD}:{endpoint_name}", instance.actor):
         pending = pending_release(instance, PROD, endpoint_name)
         if pending is not None and pending.content_digest != candidate.content_digest:
+            back = _way_back(instance, endpoint_name, pending)
             raise Refused(
                 f"the release of {pending.describe()}, has not ended: run `loopline outer-loop prod "
-                f"--commit {pending.git_commit[:7]}` to finish it, or `loopline rollback` to leave it"
+                f"--commit {pending.git_commit[:7]}` to finish it{back}"
             )
         report_to.step(f"releasing {name} v{candidate.version} from {candidate.git_commit[:7]} to prod")
         # The endpoint first: a release that cannot have one stops before anything is copied.
@@ -218,6 +219,16 @@ def run_outer_loop_prod(
         release = Release(instance, endpoint, name, in_prod, deployment, report_to, override_reason, pending)
         release.overridden = overridden
         return release.run(canary, watch)
+
+
+def _way_back(instance: Instance, endpoint: str, pending: PendingRelease) -> str:
+    """How to leave a release half done: roll back to the deployment that had the traffic before it."""
+    shares = pending.before.get("traffic", {})
+    main = max(shares, key=lambda name: shares[name]) if shares else None
+    deployed = service.get_endpoint(instance, endpoint, PROD).deployment(main) if main else None
+    if deployed is None:
+        return ""
+    return f", or `loopline rollback --commit {deployed.git_commit[:7]}` to return to what was live before it"
 
 
 class Release:
@@ -357,7 +368,13 @@ class Release:
                 self.reporter.step(
                     "no server answers for prod; smoke-testing on a temporary one (no live traffic to watch)"
                 )
-            smoke_test(live.client, candidate_of(self.endpoint, self.deployment, self.version))
+            try:
+                smoke_test(live.client, candidate_of(self.endpoint, self.deployment, self.version))
+            except Refused:
+                if progress.step < 0:  # nothing moved: the release is over, and blocks no other one
+                    with self.instance.db.write() as connection:
+                        _end(connection, progress.id, ABANDONED)
+                raise
             for index in range(first, len(steps)):
                 percent = steps[index]
                 resumed = progress.step_started_at if index == progress.step else None
