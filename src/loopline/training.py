@@ -24,7 +24,7 @@ from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
 
-__all__ = ["known_cause", "run_training", "training_environment"]
+__all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
 
 # Inherited MLflow settings that would send the script's runs elsewhere than the workspace.
 _DROPPED = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_ARTIFACT_URI")
@@ -149,6 +149,16 @@ _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
 _SAVED_BEFORE = re.compile(r"MlflowException: Path '([^']*)' already exists and is not empty")
 
 
+def own_class_advice(name: str) -> str:
+    """What to do with a model holding ``name``, a class of the training script (``__main__``) itself."""
+    return (
+        f"the model holds {name}, a class the training script defines itself, which no serving process "
+        f"can load; move {name} into a module of the repository (features.py, say), import it from there, "
+        f"and pass code_paths=['features.py'] to log_model (with skops_trusted_types=['features.{name}'] "
+        "for scikit-learn)"
+    )
+
+
 def known_cause(log_path: Path) -> str:
     """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: two
     MLflow errors that every first training meets, each fixed in the script.
@@ -164,7 +174,11 @@ def known_cause(log_path: Path) -> str:
     except OSError:
         return ""
     if found := _UNTRUSTED.findall(tail):
-        types = ", ".join(name.strip() for name in found[-1].split(",") if name.strip())
+        names = [name.strip() for name in found[-1].split(",") if name.strip()]
+        own = [name.strip("'\"").removeprefix("__main__.") for name in names if "__main__." in name]
+        if own:  # trusting them would not help: no other process can import the training script's classes
+            return f": {own_class_advice(own[0])}"
+        types = ", ".join(names)
         return (
             ": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust "
             f"the model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"

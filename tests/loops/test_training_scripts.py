@@ -16,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 
 import loopline
-from loopline.errors import ConfigError, Refused, TrainingFailed
+from loopline.errors import ConfigError, ModelFailed, Refused, TrainingFailed
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, mlflow_client, use_script
 
@@ -221,6 +221,67 @@ def test_a_tree_model_mlflow_will_not_save_is_told_the_argument_to_pass(new_proj
     assert "pass skops_trusted_types=['sklearn.tree._tree.Tree'] to mlflow.sklearn.log_model; its output" in (
         refused.value.message
     )
+
+
+OWN_STEP = """\
+import mlflow
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+
+class LogScale(BaseEstimator, TransformerMixin):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.log1p(X)
+
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+pipe = Pipeline([("logs", LogScale()), ("clf", LogisticRegression(max_iter=500))]).fit(X, y)
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", pipe.score(X, y))
+    mlflow.sklearn.log_model(pipe, name="model", input_example=X.head(2)TRUSTED)
+"""
+
+
+def test_a_model_with_a_class_of_the_training_script_is_told_to_move_it_and_is_never_registered(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, "own_step.py", {"accuracy": {"min": 0.5}}, source=OWN_STEP.replace("TRUSTED", ""))
+    with pytest.raises(TrainingFailed) as refused:  # MLflow refuses to save it: trusting it would not help
+        loopline.inner_loop(project)
+    advice = (
+        "the model holds LogScale, a class the training script defines itself, which no serving process can "
+        "load; move LogScale into a module of the repository (features.py, say), import it from there, and "
+        "pass code_paths=['features.py'] to log_model (with skops_trusted_types=['features.LogScale'] for "
+        "scikit-learn)"
+    )
+    assert advice in refused.value.message
+    # Trusted anyway, it saves and passes the gate, but loads nowhere else: refused before registering.
+    trusted = OWN_STEP.replace("TRUSTED", ", skops_trusted_types=['__main__.LogScale']")
+    use_script(project, "own_step.py", {"accuracy": {"min": 0.5}}, source=trusted)
+    with pytest.raises(ModelFailed) as unloadable:
+        loopline.inner_loop(project)
+    assert "passed the gate but does not load and answer its input example outside its training" in (
+        unloadable.value.message
+    )
+    assert advice in unloadable.value.message and "nothing was registered" in unloadable.value.message
+    assert loopline.status(project).models == ()
+    # As told: the class in a module of the repository, named in code_paths.
+    module = OWN_STEP[OWN_STEP.index("class LogScale") : OWN_STEP.index("X, y =")]
+    (project / "features.py").write_text(
+        "import numpy as np\nfrom sklearn.base import BaseEstimator, TransformerMixin\n\n\n" + module
+    )
+    fixed = trusted.replace(module, "from features import LogScale\n\n\n").replace(
+        "['__main__.LogScale']", "['features.LogScale'], code_paths=['features.py']"
+    )
+    use_script(project, "own_step.py", {"accuracy": {"min": 0.5}}, source=fixed)
+    assert loopline.inner_loop(project).created
 
 
 def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next_one(

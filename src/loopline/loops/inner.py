@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -23,7 +24,7 @@ from loopline.attestation import Attestation, AttestationRefused, verify
 from loopline.compute.ray_jobs import run_on_ray
 from loopline.compute.targets import RayTarget, resolve
 from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
-from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, Refused, TrainingFailed
+from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, ModelFailed, Refused, TrainingFailed
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
 from loopline.git import (
@@ -38,8 +39,9 @@ from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
 from loopline.progress import NullReporter, Reporter
+from loopline.sandbox import check_model
 from loopline.state import locks
-from loopline.training import run_training, training_environment
+from loopline.training import own_class_advice, run_training, training_environment
 from loopline.versions import watched_paths
 
 __all__ = [
@@ -368,9 +370,13 @@ def _train_and_register(
             failures="; ".join(check.describe() for check in gate.failures),
             details={"gate": gate.to_dict(), "run_id": made.run_id, "git_commit": identity.commit},
         )
-    report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
     with tempfile.TemporaryDirectory() as scratch:
-        digest = instance.model_store(DEV).put(store.local_copy(made.model_uri, Path(scratch)))
+        files = store.local_copy(made.model_uri, Path(scratch))
+        if made.provenance == Provenance.BUILT_HERE:  # an upload was loaded when it came in
+            report.step("loading the model in a sandbox, as a serving process will")
+            _loads_elsewhere(files, made.run_id)
+        report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
+        digest = instance.model_store(DEV).put(files)
     failpoints.hit("before-dev-register")
     tags = {
         registry.TAG_COMMIT: identity.commit,
@@ -390,6 +396,24 @@ def _train_and_register(
     if store_reference(instance, made.run_id, digest, name):
         report.step("stored the reference profile of the training data, for monitoring")
     return dev, gate, trained, log_path
+
+
+_MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
+
+
+def _loads_elsewhere(folder: Path, run_id: str) -> None:
+    """Refuse a model only its training process can load (a class the training script defines itself,
+    say): registered, it would fail at every deployment."""
+    try:
+        check_model(folder)
+    except ModelFailed as failed:
+        reason = failed.message
+        if found := _MAIN_CLASS.search(reason):
+            reason = own_class_advice(found[1])
+        raise ModelFailed(
+            f"the model of run {run_id} passed the gate but does not load and answer its input example "
+            f"outside its training, as a serving process would: {reason}; nothing was registered"
+        ) from None
 
 
 def _reusable(instance: Instance, identity: CommitIdentity) -> Trained | None:
