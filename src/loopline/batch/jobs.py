@@ -170,10 +170,10 @@ def _chunks(instance: Instance, asset: DataAsset, files: list[str], rows: int) -
         yield from store.frames(name, rows)
 
 
-def _chunk_rows(instance: Instance, asset: DataAsset, files: list[str]) -> int:
-    """Rows per chunk: the configured number, fewer when that many would not fit the memory cap."""
+def _chunk_rows(instance: Instance, first: Any) -> int:
+    """Rows per chunk: the configured number, fewer when that many (as large as the rows ``first``) would
+    not fit the memory cap."""
     config = instance.settings.config.batch
-    first = next(_chunks(instance, asset, files[:1], SAMPLE_ROWS), None)
     if first is None or first.empty:
         return config.chunk_rows
     per_row = max(1.0, first.memory_usage(deep=True).sum() / len(first))
@@ -208,7 +208,8 @@ def invoke(
     )
     asset = get_asset(instance, input_asset, input_version)
     files = verified_files(instance, asset)
-    _check_keep(instance, asset, files, keep)
+    first = next(_chunks(instance, asset, files[:1], SAMPLE_ROWS), None)  # the first rows of the input
+    _check_keep(asset, first, keep)
     job_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
     with instance.db.write() as connection:
         connection.execute(
@@ -222,7 +223,7 @@ def invoke(
                 input_asset=asset.name,
                 input_version=asset.version,
                 input_digest=asset.digest,
-                chunk_rows=_chunk_rows(instance, asset, files),
+                chunk_rows=_chunk_rows(instance, first),
                 status="running",
                 chunks_done=0,
                 rows=0,
@@ -240,8 +241,9 @@ def invoke(
     return _run(instance, job, chosen, asset, files, reporter or NullReporter(), target)
 
 
-def _check_keep(instance: Instance, asset: DataAsset, files: list[str], keep: Sequence[str]) -> None:
-    """Refuse columns to keep that the asset's first file lacks, or that would clash in the parts."""
+def _check_keep(asset: DataAsset, first: Any, keep: Sequence[str]) -> None:
+    """Refuse columns to keep that the asset's first rows (``first``) lack, or that would clash in the
+    parts."""
     if not keep:
         return
     twice = sorted({name for name in keep if list(keep).count(name) > 1})
@@ -251,7 +253,6 @@ def _check_keep(instance: Instance, asset: DataAsset, files: list[str], keep: Se
             + ("twice" if twice else "(the parts number their rows in a column of that name)")
             + "; name each input column once, and not row"
         )
-    first = next(_chunks(instance, asset, files[:1], SAMPLE_ROWS), None)
     columns = [str(column) for column in first.columns] if first is not None else []
     missing = [name for name in keep if name not in columns]
     if missing:

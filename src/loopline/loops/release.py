@@ -221,10 +221,15 @@ def run_outer_loop_prod(
         return release.run(canary, watch)
 
 
+def _main(shares: dict[str, int], but: str | None = None) -> str | None:
+    """The deployment with the largest share of ``shares`` (other than ``but``)."""
+    others = {name: share for name, share in shares.items() if name != but}
+    return max(others, key=lambda name: others[name]) if others else None
+
+
 def _way_back(instance: Instance, endpoint: str, pending: PendingRelease) -> str:
     """How to leave a release half done: roll back to the deployment that had the traffic before it."""
-    shares = pending.before.get("traffic", {})
-    main = max(shares, key=lambda name: shares[name]) if shares else None
+    main = _main(pending.before.get("traffic", {}))
     deployed = service.get_endpoint(instance, endpoint, PROD).deployment(main) if main else None
     if deployed is None:
         return ""
@@ -260,8 +265,7 @@ class Release:
         else:
             live = {d.name: d.traffic for d in endpoint.deployments if d.traffic > 0}
             self.before = {"traffic": live, "mirror": dict(endpoint.mirror)}
-        shares = {n: p for n, p in self.before["traffic"].items() if n != deployment.name}
-        main = max(shares, key=lambda n: shares[n]) if shares else None
+        main = _main(self.before["traffic"], but=deployment.name)
         self.previous = endpoint.deployment(main) if main else None
 
     def result(
