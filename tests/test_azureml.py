@@ -69,7 +69,11 @@ def test_a_repository_without_a_command_job_has_none(tmp_path: Path) -> None:
     other = (
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\nname: e\n"
     )
-    root = tree(tmp_path, {"endpoint.yml": other, "ci.yaml": "on: push\n", "broken.yml": "a: [\n"})
+    # a command job in a file of data kept as YAML, larger than any job file: not read
+    large = SCHEMA + "command: python main.py\nrows:\n" + "  - [1, 2, 3]\n" * 100_000
+    root = tree(
+        tmp_path, {"endpoint.yml": other, "ci.yaml": "on: push\n", "broken.yml": "a: [\n", "data.yml": large}
+    )
     assert find_job_command(root) is None
 
 

@@ -69,8 +69,13 @@ def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
+_LARGEST_JOB_FILE = 1 << 20  # a job file is a page of YAML; a larger one (data kept as YAML) is not read
+
+
 def _command_job(path: Path) -> dict[str, Any] | None:
     try:
+        if path.stat().st_size > _LARGEST_JOB_FILE:
+            return None
         document = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
     except (yaml.YAMLError, OSError):
         return None

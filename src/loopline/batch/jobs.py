@@ -15,6 +15,7 @@ import os
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -246,7 +247,7 @@ def _check_keep(asset: DataAsset, first: Any, keep: Sequence[str]) -> None:
     parts."""
     if not keep:
         return
-    twice = sorted({name for name in keep if list(keep).count(name) > 1})
+    twice = sorted(name for name, count in Counter(keep).items() if count > 1)
     if twice or "row" in keep:
         raise UsageError(
             f"--keep names '{(twice or ['row'])[0]}' "
