@@ -75,7 +75,9 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
 
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         report.step("loading the uploaded model in a sandbox")
-        check_model(model_dir)  # no loadable flavor, or a model that cannot answer: nothing is recorded
+        # no loadable flavor, or a model that cannot answer: nothing is recorded (nulls in optional
+        # columns are a deployment's check, as for a model trained here)
+        check_model(model_dir, nulls=False)
         metrics, detail = _gate_metrics(instance, model_dir, dict(run.metrics), report)
         store = instance.store(DEV)
         # The caller's own tags first, then the ones that tie the run to its commit and author: those

@@ -186,9 +186,10 @@ class Sandbox:
             raise ModelFailed(str(answer.get("error", "the sandboxed model process failed")))
         return answer
 
-    def check(self, folder: Path) -> dict[str, Any]:
-        """Load the model in ``folder`` and answer its input example (and each optional column null)."""
-        return self.request("check", folder=str(folder))
+    def check(self, folder: Path, nulls: bool = True) -> dict[str, Any]:
+        """Load the model in ``folder`` and answer its input example (and, with ``nulls``, with each
+        optional column null)."""
+        return self.request("check", folder=str(folder), nulls=nulls)
 
     def score(self, folder: Path, frame: Any, first_row: int = 0) -> Any:
         """The model's answers to the DataFrame ``frame``, as a DataFrame (see ``predict_frame``; a refusal
@@ -228,10 +229,11 @@ class Sandbox:
         self.close()
 
 
-def check_model(folder: Path) -> None:
-    """Load the model in ``folder`` in a sandbox and answer its input example; or refuse with what failed."""
+def check_model(folder: Path, nulls: bool = True) -> None:
+    """Load the model in ``folder`` in a sandbox and answer its input example (with ``nulls``, also with
+    each optional column null); or refuse with what failed."""
     with Sandbox([folder]) as sandbox:
-        sandbox.check(folder)
+        sandbox.check(folder, nulls)
 
 
 class SandboxedModel:

@@ -23,13 +23,14 @@ def _model(folder: str) -> Any:
     return _MODELS[folder]
 
 
-def check(folder: str) -> dict[str, Any]:
-    """Load the model, answer its input example, and the example with each optional column null."""
+def check(folder: str, nulls: bool = True) -> dict[str, Any]:
+    """Load the model, answer its input example, and (with ``nulls``) the example with each optional
+    column null."""
     from loopline.errors import Refused
     from loopline.serving.model import check_model
 
     try:
-        check_model(Path(folder))
+        check_model(Path(folder), nulls=nulls)
     except Refused as refused:
         raise Refusal(refused.message) from None
     model = _model(folder)

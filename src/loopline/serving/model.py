@@ -231,9 +231,9 @@ def _predictors(
     return inner, with_params
 
 
-def check_model(folder: Path, digest: str = "") -> None:
-    """Load a model and answer its input example, and the example with each optional column null; or refuse
-    with what went wrong."""
+def check_model(folder: Path, digest: str = "", nulls: bool = True) -> None:
+    """Load a model and answer its input example, and (with ``nulls``) the example with each optional
+    column null; or refuse with what went wrong."""
     try:
         model = load_model(folder, digest)
         answer = model.answer_example()
@@ -241,7 +241,7 @@ def check_model(folder: Path, digest: str = "") -> None:
         raise Refused(f"the model does not load and answer its input example: {_first_line(exc)}") from None
     if answer is not None and isinstance(answer, np.ndarray) and answer.shape[:1] == (0,):
         raise Refused("the model answered its input example with no predictions")
-    for column, data in model.null_probes():
+    for column, data in model.null_probes() if nulls else ():
         try:
             model.predict(data)
         except Exception as exc:  # the signature says the column may be null, the model disagrees
