@@ -375,25 +375,3 @@ def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_befor
         commit_all(top, "A wrong path")
         with pytest.raises(ConfigError, match=rf"training\.paths: '{re.escape(path)}' {message}"):
             loopline.inner_loop(project)
-
-
-def test_a_model_folder_outside_the_check_s_scratch_is_linked_into_it_and_its_links_stay_links(
-    tmp_path: Path,
-) -> None:
-    from loopline.loops.inner import _within
-
-    model = tmp_path / "store" / "model"
-    (model / "data").mkdir(parents=True)
-    (model / "MLmodel").write_text("flavors: {}\n")
-    (model / "data" / "weights.bin").write_bytes(b"\0" * 1024)
-    (tmp_path / "secret.txt").write_text("not the model's")
-    (model / "peek.txt").symlink_to(tmp_path / "secret.txt")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    linked = _within(model, scratch)
-    assert linked.parent == scratch
-    assert (linked / "data" / "weights.bin").stat().st_ino == (model / "data" / "weights.bin").stat().st_ino
-    assert (linked / "peek.txt").is_symlink()  # still a link out of the folder, which a sandbox cannot follow
-    inside = scratch / "copy"
-    inside.mkdir()
-    assert _within(inside, scratch) == inside

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import socket
 import tempfile
 import threading
@@ -40,7 +39,7 @@ from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
 from loopline.progress import NullReporter, Reporter
-from loopline.sandbox import Sandbox
+from loopline.sandbox import check_model
 from loopline.state import locks
 from loopline.training import own_class_advice, run_training, training_environment
 from loopline.versions import watched_paths
@@ -343,22 +342,41 @@ def _result(
 def _train_and_register(
     instance: Instance, name: str, identity: CommitIdentity, report: Reporter, trainer: Trainer
 ) -> tuple[ModelVersionInfo, GateResult, bool, str | None]:
+    settings = instance.settings
+    thresholds = load_thresholds(settings.gate_file)
     store = instance.store(DEV)
-    instance.settings.state_dir.mkdir(parents=True, exist_ok=True)
-    # A scratch folder beside the local stores (so their files can be hard-linked into it), and a sandbox
-    # reading only it, started now: its import of MLflow runs while the model trains.
-    with (
-        tempfile.TemporaryDirectory(dir=instance.settings.state_dir, prefix="check-") as scratch,
-        Sandbox([Path(scratch)]) as sandbox,
-    ):
-        made, gate, trained = _trained_and_gated(instance, name, identity, report, trainer)
-        files = store.local_copy(made.model_uri, Path(scratch) / "copy")
+    # A sweep's trainer runs its own trials; anything else takes a finished training of the commit.
+    made, trained = (None if getattr(trainer, "fresh", False) else _reusable(instance, identity)), False
+    if made is None:
+        made, trained = trainer(instance, identity, report), True
+    else:
+        report.step(f"reusing finished training run {made.run_id} of this commit")
+    log_path = str(made.log) if made.log else None
+    gate = evaluate(thresholds, made.metrics)
+    store.set_run_tag(made.run_id, RUN_GATE, "passed" if gate.passed else "failed")
+    audit.record(
+        instance.db,
+        GateEvaluated(
+            actor=instance.actor,
+            workspace=DEV,
+            model=name,
+            git_commit=identity.commit,
+            outcome="passed" if gate.passed else "failed",
+            details={**gate.to_dict(), "run_id": made.run_id},
+        ),
+    )
+    if not gate.passed:
+        raise GateFailed(
+            failures="; ".join(check.describe() for check in gate.failures),
+            details={"gate": gate.to_dict(), "run_id": made.run_id, "git_commit": identity.commit},
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        files = store.local_copy(made.model_uri, Path(scratch))
         if made.provenance == Provenance.BUILT_HERE:  # an upload was loaded when it came in
             report.step("loading the model in a sandbox, as a serving process will")
-            _loads_elsewhere(sandbox, _within(files, Path(scratch)), made.run_id)
+            _loads_elsewhere(files, made.run_id)
         report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
         digest = instance.model_store(DEV).put(files)
-    log_path = str(made.log) if made.log else None
     failpoints.hit("before-dev-register")
     tags = {
         registry.TAG_COMMIT: identity.commit,
@@ -380,64 +398,14 @@ def _train_and_register(
     return dev, gate, trained, log_path
 
 
-def _trained_and_gated(
-    instance: Instance, name: str, identity: CommitIdentity, report: Reporter, trainer: Trainer
-) -> tuple[Trained, GateResult, bool]:
-    """The commit's training (a finished one reused, unless the trainer is a sweep's), gated."""
-    store = instance.store(DEV)
-    # A sweep's trainer runs its own trials; anything else takes a finished training of the commit.
-    made, trained = (None if getattr(trainer, "fresh", False) else _reusable(instance, identity)), False
-    if made is None:
-        made, trained = trainer(instance, identity, report), True
-    else:
-        report.step(f"reusing finished training run {made.run_id} of this commit")
-    gate = evaluate(load_thresholds(instance.settings.gate_file), made.metrics)
-    store.set_run_tag(made.run_id, RUN_GATE, "passed" if gate.passed else "failed")
-    audit.record(
-        instance.db,
-        GateEvaluated(
-            actor=instance.actor,
-            workspace=DEV,
-            model=name,
-            git_commit=identity.commit,
-            outcome="passed" if gate.passed else "failed",
-            details={**gate.to_dict(), "run_id": made.run_id},
-        ),
-    )
-    if not gate.passed:
-        raise GateFailed(
-            failures="; ".join(check.describe() for check in gate.failures),
-            details={"gate": gate.to_dict(), "run_id": made.run_id, "git_commit": identity.commit},
-        )
-    return made, gate, trained
-
-
-def _within(files: Path, scratch: Path) -> Path:
-    """``files`` where a sandbox reading only ``scratch`` can read them: as they are when inside it, else
-    hard-linked into it (copied across file systems). Links stay links, so a model's link to a file
-    outside its folder is still out of the sandbox's reach."""
-    if files.resolve().is_relative_to(scratch.resolve()):
-        return files
-    linked = scratch / "linked"
-
-    def link(source: str, target: str) -> None:
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copy2(source, target)
-
-    shutil.copytree(files, linked, symlinks=True, copy_function=link)
-    return linked
-
-
 _MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
 
 
-def _loads_elsewhere(sandbox: Sandbox, folder: Path, run_id: str) -> None:
+def _loads_elsewhere(folder: Path, run_id: str) -> None:
     """Refuse a model only its training process can load (a class the training script defines itself,
     say): registered, it would fail at every deployment."""
     try:
-        sandbox.check(folder, nulls=False)  # what a deployment takes beyond that is checked when deploying
+        check_model(folder, nulls=False)  # what a deployment takes beyond that is checked when deploying
     except ModelFailed as failed:
         reason = failed.message
         if found := _MAIN_CLASS.search(reason):

@@ -57,8 +57,6 @@ def main() -> None:
     from loopline.errors import LooplineError
     from loopline.sandbox import tasks
 
-    tasks.warm()  # while the parent may still be busy (training the model, say)
-
     for line in sys.stdin:
         if not line.strip():
             continue

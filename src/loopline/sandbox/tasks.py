@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Refusal", "run", "warm"]
+__all__ = ["Refusal", "run"]
 
 _MODELS: dict[str, Any] = {}
 
 
 class Refusal(Exception):
     """A refusal the parent passes on as it is (its message is already the whole story)."""
-
-
-def warm() -> None:
-    """Import what loading a model takes (MLflow) before the first request asks for it; a failure here is
-    met again, and told, by the request that needs the import."""
-    with contextlib.suppress(Exception):
-        import mlflow.pyfunc  # noqa: F401
 
 
 def _model(folder: str) -> Any:
