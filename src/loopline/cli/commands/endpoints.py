@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -73,6 +73,8 @@ def show_endpoint(console: Console, info: EndpointInfo) -> None:
     console.print(table)
 
 
+_T = TypeVar("_T")
+
 AzureFileOption = Annotated[
     Path | None,
     opt(
@@ -83,7 +85,7 @@ AzureFileOption = Annotated[
 ]
 
 
-def _same(given: str | None, found: str, what: str) -> str:
+def _same(given: _T | None, found: _T, what: str) -> _T:
     if given is not None and given != found:
         raise UsageError(f"{what} {given} differs from the file's {found}; give one of them")
     return found
@@ -394,7 +396,7 @@ def deployment_create(
         name = _same(name, described.name, "deployment")
         model = _same(model, described.model, "model") if described.model else model
         if described.version is not None and commit is None:
-            version = int(_same(None if version is None else str(version), str(described.version), "version"))
+            version = _same(version, described.version, "version")
     if endpoint is None or name is None:
         raise UsageError("name the endpoint and the deployment: loopline deployment create ENDPOINT NAME")
     info = api.create_deployment(
