@@ -348,3 +348,98 @@ def test_a_project_in_a_folder_of_the_repository_gets_its_workflows_at_the_top(t
     config = yaml.safe_load((top / "ml" / "churn" / "loopline.yaml").read_text())
     assert config["registry"] == {"attestation": {"workflow": ".github/workflows/churn-inner-loop.yml"}}
     assert config["training"]["paths"] == ["."]
+
+
+def notebook(*cells: str, kernel: str = ".venv") -> str:
+    """A Jupyter notebook of code ``cells`` (a markdown title first), saved with ``kernel`` as VS Code
+    saves a notebook run on a project's virtual environment."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    kernelspec = {"name": kernel, "display_name": kernel, "language": "python"}
+    made = new_notebook(
+        cells=[new_markdown_cell("# Training"), *map(new_code_cell, cells)],
+        metadata={"kernelspec": kernelspec},
+    )
+    return str(nbformat.writes(made))
+
+
+# Written the way a notebook is: a cell at a time, the data read beside the notebook's folder, IPython's
+# magics and displays, autolog and a metric of its own.
+TRAINING_NOTEBOOK = notebook(
+    "import mlflow\nimport pandas as pd\nfrom sklearn.linear_model import Ridge\n"
+    "from sklearn.model_selection import train_test_split",
+    "frame = pd.read_csv('../data/diabetes.csv')\nframe.describe()",
+    "X, y = frame.drop(columns='target'), frame['target']\n"
+    "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+    "%time mlflow.sklearn.autolog()",
+    "with mlflow.start_run():\n"
+    "    ridge = Ridge(alpha=0.5).fit(X_train, y_train)\n"
+    "    mlflow.log_metric('r2', ridge.score(X_test, y_test))\n"
+    "    print('held-out r2', round(ridge.score(X_test, y_test), 3))",
+)
+
+
+def test_a_notebook_is_the_training_where_no_script_is(tmp_path: Path) -> None:
+    from sklearn.datasets import load_diabetes
+
+    project = repository(
+        tmp_path / "progression",
+        {
+            "notebooks/train.ipynb": TRAINING_NOTEBOOK,
+            "notebooks/explore.ipynb": notebook("import pandas as pd"),
+            "data/diabetes.csv": load_diabetes(as_frame=True).frame.to_csv(index=False),
+        },
+    )
+    result = loopline.init_existing(project)
+    assert result.command == (
+        "python -m papermill notebooks/train.ipynb /dev/null --cwd notebooks --log-output --no-progress-bar "
+        "--kernel python3"
+    )
+    assert "r2" in result.metrics and result.artifact_path == "model"
+    assert any(note.startswith("the training is a notebook") for note in result.notes)
+    # The workflows install what runs the notebook with the model's requirements.
+    required = (project / "requirements.txt").read_text().splitlines()
+    assert {"papermill", "ipykernel", "loopline"} <= set(required)
+    assert (project / "notebooks" / "train.ipynb").read_text() == TRAINING_NOTEBOOK  # not written in place
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    registered = loopline.inner_loop(project)
+    assert registered.created and registered.dev.name == "progression-model"
+    assert registered.log_path and "held-out r2 0." in Path(registered.log_path).read_text()
+    assert git(project, "status", "--porcelain") == ""  # the run left nothing in the repository
+
+
+def test_a_notebook_that_fails_names_its_cell_and_error(tmp_path: Path) -> None:
+    failing = notebook("import mlflow\nmlflow.sklearn.autolog()", "raise FileNotFoundError('data/train.csv')")
+    project = repository(tmp_path / "failing", {"train.ipynb": failing})
+    with pytest.raises(TrainingFailed) as failed:
+        loopline.init_existing(project)
+    assert "--cwd" not in failed.value.message  # a notebook at the top runs where it is
+    # Without papermill in loopline's Python (here: Python started without its site-packages).
+    with pytest.raises(
+        TrainingFailed, match=r"takes papermill and ipykernel.*: pip install papermill ipykernel"
+    ):
+        loopline.init_existing(project, command="python -S -m papermill train.ipynb /dev/null")
+    assert (
+        "exited with code 1: the notebook's cell In [2] raised FileNotFoundError: data/train.csv; its "
+        "output is in" in failed.value.message
+    )
+
+
+def test_a_script_is_preferred_to_a_notebook_that_trains_too(tmp_path: Path) -> None:
+    training = "import mlflow\nmlflow.sklearn.autolog()\n"
+    project = repository(
+        tmp_path / "both",
+        {"train.ipynb": notebook(training), "src/train.py": training, "broken.ipynb": '{"cells": 3}'},
+    )
+    assert find_entry_point(project) == "python src/train.py"
+    (project / "src" / "train.py").unlink()
+    assert find_entry_point(project).startswith("python -m papermill train.ipynb /dev/null --log-output")
+    (project / "fit.ipynb").write_text(notebook(training))
+    assert find_entry_point(project).startswith("python -m papermill train.ipynb")  # named train wins
+    (project / "train_again.ipynb").write_text(notebook(training))
+    with pytest.raises(
+        UsageError, match=r"train\.ipynb, train_again\.ipynb|train_again\.ipynb, train\.ipynb"
+    ):
+        find_entry_point(project)

@@ -9,7 +9,9 @@ as kept instead), and ``.loopline/`` (with MLflow's default local stores) is add
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 import shlex
 import shutil
@@ -29,7 +31,7 @@ from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import default_branch, is_git_repo, run_git
 from loopline.workflows.files import INSTALL, WorkflowSetup
 
-__all__ = ["Onboarded", "find_entry_point", "onboard"]
+__all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs_notebook"]
 
 _SKIPPED_DIRS = frozenset(
     {".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist", "__pycache__"}
@@ -71,7 +73,8 @@ class Onboarded:
         }
 
 
-def _python_files(root: Path, depth: int = 3) -> list[Path]:
+def _training_files(root: Path, depth: int = 3) -> list[Path]:
+    """The Python scripts and Jupyter notebooks under ``root``, ``depth`` folders down at the most."""
     found: list[Path] = []
     folders = [root]
     for _ in range(depth + 1):
@@ -80,46 +83,80 @@ def _python_files(root: Path, depth: int = 3) -> list[Path]:
             for entry in sorted(folder.iterdir()):
                 if entry.is_dir() and entry.name not in _SKIPPED_DIRS and not entry.name.startswith("."):
                     nested.append(entry)
-                elif entry.suffix == ".py" and entry.is_file():
+                elif entry.suffix in {".py", ".ipynb"} and entry.is_file():
                     found.append(entry)
         folders = nested
     return found
 
 
+def _code(path: Path) -> str | None:
+    """The code of a script, or of a notebook's code cells; None where it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if path.suffix != ".ipynb":
+        return text
+    try:
+        cells = json.loads(text)["cells"]
+        return "\n".join(
+            "".join(cell["source"]) for cell in cells if cell.get("cell_type") == "code"
+        )  # nbformat 4 writes a cell's source as a list of lines or as one string: both join
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def notebook_command(notebook: Path) -> str:
+    """The command that runs ``notebook`` (relative to the repository) top to bottom as Jupyter would: in
+    its own folder, on the kernel of the Python loopline runs in (whatever kernel the notebook was saved
+    with), its cells' output in the training log; papermill runs it, and the executed copy is dropped."""
+    argv = ["python", "-m", "papermill", str(notebook), os.devnull]
+    if notebook.parent != Path("."):
+        argv += ["--cwd", str(notebook.parent)]
+    return shlex.join([*argv, "--log-output", "--no-progress-bar", "--kernel", "python3"])
+
+
+def runs_notebook(command: str) -> bool:
+    """Whether ``command`` runs a notebook with papermill (the workflows then install it and a kernel)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return False
+    return "papermill" in argv[:3]
+
+
 def find_entry_point(root: Path) -> str:
-    """The command that trains: a Python script that logs an MLflow model (preferring ``train*.py``), or a
-    Makefile's ``train`` target."""
+    """The command that trains: a Python script that logs an MLflow model (preferring ``train*.py``), a
+    notebook that does where no script does, or a Makefile's ``train`` target."""
     scored = []
-    for path in _python_files(root):
+    for path in _training_files(root):
         relative = path.relative_to(root)
         if relative.parts[0] in {"tests", "test"} or path.name.startswith("test_"):
             continue
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if "mlflow" not in text or not re.search(r"log_model|autolog\(", text):
+        text = _code(path)
+        if text is None or "mlflow" not in text or not re.search(r"log_model|autolog\(", text):
             continue
         named = "train" in path.stem.lower()
-        main = "__main__" in text or not re.search(r"^def |^class ", text, re.M)
-        scored.append((named, main, -len(relative.parts), str(relative)))
+        script = path.suffix == ".py"
+        main = not script or "__main__" in text or not re.search(r"^def |^class ", text, re.M)
+        scored.append((named, main, script, -len(relative.parts), str(relative)))
     if scored:
         scored.sort(reverse=True)
         best = scored[0]
-        ties = [s for s in scored if s[:3] == best[:3]]
+        ties = [s for s in scored if s[:4] == best[:4]]
         if len(ties) > 1:
-            listed = ", ".join(s[3] for s in ties[:5])
+            listed = ", ".join(s[4] for s in ties[:5])
             raise UsageError(
-                f"several scripts could be the training entry point ({listed}); name it with "
+                f"several files could be the training entry point ({listed}); name it with "
                 "--command 'python PATH'"
             )
-        return f"python {shlex.quote(best[3])}"
+        return f"python {shlex.quote(best[4])}" if best[2] else notebook_command(Path(best[4]))
     makefile = root / "Makefile"
     if makefile.is_file() and re.search(r"^train\s*:", makefile.read_text(errors="replace"), re.M):
         return "make train"
     raise UsageError(
-        f"no script in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); name the "
-        "training command with --command 'python PATH'"
+        f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
+        "name the training command with --command 'python PATH'"
     )
 
 
@@ -188,6 +225,12 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
 
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
 _TOOLS = ("loopline", "pytest", "ruff")
+# What running a notebook takes besides: papermill and the kernel it starts.
+_NOTEBOOK_TOOLS = ("papermill", "ipykernel")
+_NOTEBOOK_NOTE = (
+    "the training is a notebook: papermill runs it top to bottom in its own folder, on a kernel of this "
+    "Python, and its cells' output goes to the training log; the workflows install papermill and ipykernel"
+)
 
 
 def _requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
@@ -219,10 +262,10 @@ def _names(requirements: list[str]) -> set[str]:
     return names
 
 
-def _tools_missing(requirements: list[str]) -> list[str]:
-    """The tools of the workflows' steps that ``requirements`` do not name."""
+def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]:
+    """The ``tools`` of the workflows' steps that ``requirements`` do not name."""
     names = _names(requirements)
-    return [tool for tool in _TOOLS if tool not in names]
+    return [tool for tool in tools if tool not in names]
 
 
 def _pyproject(root: Path) -> dict[str, Any]:
@@ -234,7 +277,9 @@ def _pyproject(root: Path) -> dict[str, Any]:
         return {}
 
 
-def _workflow_setup(root: Path, run: _DryRun) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
+def _workflow_setup(
+    root: Path, run: _DryRun, tools: tuple[str, ...]
+) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """How the workflows fit this repository: its default branch, the Python the dry run used, and the
     command that installs it with the tools the steps run; a requirements file to write where the
     repository has none it installs from; notes."""
@@ -243,12 +288,12 @@ def _workflow_setup(root: Path, run: _DryRun) -> tuple[WorkflowSetup, dict[str, 
     declared = list(pyproject.get("project", {}).get("dependencies", []))
     if (root / "requirements.txt").is_file():
         listed = _requirement_lines(root / "requirements.txt")
-        return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed)])), {}, []
+        return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed, tools)])), {}, []
     if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
-        return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared)])), {}, []
+        return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared, tools)])), {}, []
     known = _names(declared)
     lines = declared + [line for line in run.requirements if not _names([line]) & known]
-    lines += _tools_missing(lines)
+    lines += _tools_missing(lines, tools)
     text = (
         "# What the workflows install (written by `loopline init --existing`): the dependencies the\n"
         "# model was logged with, as MLflow inferred them, and loopline's tools. Add what else the\n"
@@ -357,7 +402,8 @@ def onboard(
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)
-    setup, requirements, setup_notes = _workflow_setup(root, run)
+    tools = _TOOLS + (_NOTEBOOK_TOOLS if runs_notebook(command) else ())
+    setup, requirements, setup_notes = _workflow_setup(root, run, tools)
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
     )
@@ -376,6 +422,8 @@ def onboard(
     if added := _extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
     notes = [*_job_notes(job), *_notes(run, chosen_model), *_output_notes(made, changed), *setup_notes]
+    if runs_notebook(command):
+        notes.insert(0, _NOTEBOOK_NOTE)
     return Onboarded(
         root,
         name,

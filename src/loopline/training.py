@@ -161,7 +161,7 @@ def own_class_advice(name: str) -> str:
 
 def known_cause(log_path: Path) -> str:
     """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: two
-    MLflow errors that every first training meets, each fixed in the script.
+    MLflow errors that every first training meets, each fixed in the script, and why a notebook failed.
 
     - MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
       skops does not trust, which every tree model and some imputers have.
@@ -188,4 +188,23 @@ def known_cause(log_path: Path) -> str:
             f": mlflow save_model found '{found[-1]}' made by an earlier run; every training runs in the "
             "project's folder, so save into a temporary folder (or delete that one first)"
         )
-    return ""
+    return _notebook_cause(tail)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_FAILED = re.compile(r'Exception encountered at "In \[(\d+)\]":')
+_NO_RUNNER = re.compile(r"No module named '?papermill|No such kernel named python3")
+
+
+def _notebook_cause(tail: str) -> str:
+    """Why a notebook run by papermill failed: the cell and its error, or the missing runner."""
+    if _NO_RUNNER.search(tail):
+        return (
+            ": running a notebook takes papermill and ipykernel in loopline's Python: "
+            "pip install papermill ipykernel"
+        )
+    if not (found := _CELL_FAILED.findall(tail)):
+        return ""
+    after = _ANSI.sub("", tail[tail.rindex(f'"In [{found[-1]}]"') :])
+    error = next((line.strip() for line in reversed(after.splitlines()) if line.strip()), "")
+    return f": the notebook's cell In [{found[-1]}] raised {error}"
