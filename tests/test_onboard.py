@@ -443,3 +443,27 @@ def test_a_script_is_preferred_to_a_notebook_that_trains_too(tmp_path: Path) -> 
         UsageError, match=r"train\.ipynb, train_again\.ipynb|train_again\.ipynb, train\.ipynb"
     ):
         find_entry_point(project)
+
+
+def test_a_failing_script_is_told_by_its_refused_arguments_or_its_last_exception(tmp_path: Path) -> None:
+    script = (
+        "import argparse\nimport mlflow\n\n"
+        "parser = argparse.ArgumentParser()\nparser.add_argument('--data', required=True)\n"
+        "args = parser.parse_args()\nmlflow.sklearn.autolog()\n"
+        "try:\n    open(args.data)\nexcept OSError as exc:\n"
+        "    raise RuntimeError(f'cannot read the training data {args.data}') from exc\n"
+    )
+    project = repository(tmp_path / "args", {"train.py": script})
+    with pytest.raises(TrainingFailed) as failed:
+        loopline.init_existing(project)
+    assert (
+        "exited with code 2: train.py: error: the following arguments are required: --data; give the script "
+        "its arguments in the training command (--command of init --existing" in failed.value.message
+    )
+    with pytest.raises(TrainingFailed) as failed:
+        loopline.init_existing(project, command="python train.py --data missing.csv")
+    # The exception that ended the script, not the one it was raised from.
+    assert (
+        "exited with code 1: RuntimeError: cannot read the training data missing.csv; its output is in"
+        in (failed.value.message)
+    )

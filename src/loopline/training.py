@@ -161,7 +161,8 @@ def own_class_advice(name: str) -> str:
 
 def known_cause(log_path: Path) -> str:
     """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: two
-    MLflow errors that every first training meets, each fixed in the script, and why a notebook failed.
+    MLflow errors that every first training meets, each fixed in the script; why a notebook failed; the
+    arguments a script refused; else the exception that ended it.
 
     - MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
       skops does not trust, which every tree model and some imputers have.
@@ -173,6 +174,10 @@ def known_cause(log_path: Path) -> str:
             tail = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+    return _mlflow_cause(tail) or _notebook_cause(tail) or _script_cause(tail)
+
+
+def _mlflow_cause(tail: str) -> str:
     if found := _UNTRUSTED.findall(tail):
         names = [name.strip() for name in found[-1].split(",") if name.strip()]
         own = [name.strip("'\"").removeprefix("__main__.") for name in names if "__main__." in name]
@@ -188,7 +193,7 @@ def known_cause(log_path: Path) -> str:
             f": mlflow save_model found '{found[-1]}' made by an earlier run; every training runs in the "
             "project's folder, so save into a temporary folder (or delete that one first)"
         )
-    return _notebook_cause(tail)
+    return ""
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -208,3 +213,25 @@ def _notebook_cause(tail: str) -> str:
     after = _ANSI.sub("", tail[tail.rindex(f'"In [{found[-1]}]"') :])
     error = next((line.strip() for line in reversed(after.splitlines()) if line.strip()), "")
     return f": the notebook's cell In [{found[-1]}] raised {error}"
+
+
+_USAGE = re.compile(r"^usage: ", re.M)
+_REFUSED_ARGUMENTS = re.compile(r"^(\S+: error: .+)$", re.M)
+
+
+def _script_cause(tail: str) -> str:
+    """The arguments a script's parser refused (argparse's ``error:`` line after its usage), or the
+    exception of the last traceback in the log (its first line not indented)."""
+    lines = tail.rstrip().splitlines()
+    if lines and _USAGE.search(tail) and (refused := _REFUSED_ARGUMENTS.match(lines[-1])):
+        return (
+            f": {refused[1]}; give the script its arguments in the training command (--command of "
+            "init --existing, training.command in loopline.yaml)"
+        )
+    at = tail.rfind("Traceback (most recent call last):")
+    if at < 0:
+        return ""
+    for line in tail[at:].splitlines()[1:]:
+        if line and not line[0].isspace():
+            return f": {line.strip()[:300]}"
+    return ""
