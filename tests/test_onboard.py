@@ -3,6 +3,8 @@ writes, what it never touches, and that the inner loop works right after."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -467,3 +469,36 @@ def test_a_failing_script_is_told_by_its_refused_arguments_or_its_last_exception
         "exited with code 1: RuntimeError: cannot read the training data missing.csv; its output is in"
         in (failed.value.message)
     )
+
+
+def test_a_project_that_uv_locks_is_installed_by_the_workflows_at_its_locked_versions(tmp_path: Path) -> None:
+    locked = Path(__file__).parent / "projects" / "uv"  # `uv lock` of scikit-learn, pandas and pytest
+    project = repository(
+        tmp_path / "locked",
+        {
+            "train.py": (TRAINING_SCRIPTS / "own_experiment.py").read_text(),
+            "pyproject.toml": (locked / "pyproject.toml").read_text(),
+            "uv.lock": (locked / "uv.lock").read_text(),
+        },
+    )
+    result = loopline.init_existing(project)
+    assert not (project / "requirements.txt").exists()
+    assert any(note.startswith("uv.lock: ") for note in result.notes)
+    install = {step for _, step in install_steps(project / ".github" / "workflows" / "inner-loop.yml")}
+    assert install == {
+        'pip install uv && uv export --frozen --no-hashes --output-file "$RUNNER_TEMP/requirements.txt" && '
+        'pip install -r "$RUNNER_TEMP/requirements.txt" loopline ruff'  # pytest is in the dev group
+    }
+    # What the step's export writes, run here as the job runs it (uv reads the lock, offline).
+    export = next(iter(install)).split(" && ")[1]
+    env = {
+        **os.environ,
+        "RUNNER_TEMP": str(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    subprocess.run(["bash", "-c", export], cwd=project, env=env, check=True, capture_output=True)
+    pinned = (tmp_path / "requirements.txt").read_text()
+    lock = (project / "uv.lock").read_text()
+    version = lock.split('name = "scikit-learn"\nversion = "', 1)[1].split('"', 1)[0]
+    assert f"\nscikit-learn=={version}\n" in pinned and "\npytest==" in pinned
+    assert actionlint(project) == ""

@@ -225,6 +225,12 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
 
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
 _TOOLS = ("loopline", "pytest", "ruff")
+# How the workflows install a project that uv locks: the locked versions, exported to a requirements file
+# that pip installs into the job's Python with the tools (the project itself too, where uv builds it).
+UV_INSTALL = (
+    'pip install uv && uv export --frozen --no-hashes --output-file "$RUNNER_TEMP/requirements.txt" && '
+    'pip install -r "$RUNNER_TEMP/requirements.txt"'
+)
 # What running a notebook takes besides: papermill and the kernel it starts.
 _NOTEBOOK_TOOLS = ("papermill", "ipykernel")
 _NOTEBOOK_NOTE = (
@@ -289,6 +295,11 @@ def _workflow_setup(
     if (root / "requirements.txt").is_file():
         listed = _requirement_lines(root / "requirements.txt")
         return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed, tools)])), {}, []
+    if (root / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
+        groups = pyproject.get("dependency-groups", {}).get("dev", [])
+        listed = declared + [line for line in groups if isinstance(line, str)]
+        note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
+        return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
     if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
         return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared, tools)])), {}, []
     known = _names(declared)
