@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -15,9 +17,17 @@ from loopline.events import DataRegistered
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import data_assets
-from loopline.storage.datastores import split_reference
+from loopline.storage.datastores import manifest_digest, split_reference
 
-__all__ = ["DataAsset", "get_asset", "list_assets", "parse_asset", "register_asset", "verified_files"]
+__all__ = [
+    "DataAsset",
+    "get_asset",
+    "list_assets",
+    "parse_asset",
+    "register_asset",
+    "upload_asset",
+    "verified_files",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -75,13 +85,74 @@ def parse_asset(text: str) -> tuple[str, int | None]:
     return name, int(version) if sep else None
 
 
-def register_asset(instance: Instance, name: str, reference: str) -> tuple[DataAsset, bool]:
-    """Pin the files at ``reference`` under ``name``; a new version only when the files changed."""
+def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise UsageError(f"data asset name '{name}' must be letters, digits, '.', '_' and '-'")
+
+
+def register_asset(instance: Instance, name: str, reference: str) -> tuple[DataAsset, bool]:
+    """Pin the files at ``reference`` under ``name``; a new version only when the files changed."""
+    _check_name(name)
     instance.db.require_current(instance.root)
     store_name, path = split_reference(reference)
     digest, manifest = instance.datastore(store_name).digest(path)
+    return _pin(instance, name, store_name, path, digest, manifest)
+
+
+def _local_files(source: Path) -> list[tuple[str, Path]]:
+    """The files to upload from ``source``, each with its path in the pinned folder: a file by its name;
+    a folder's files (hidden ones and what is under hidden folders left out, as a datastore's listing
+    leaves them) by their path inside it."""
+    if source.is_file():
+        return [(source.name, source)]
+    if not source.is_dir():
+        raise UsageError(f"{source} is not a file or folder on this machine; give the one to upload")
+    found = [
+        (path.relative_to(source).as_posix(), path)
+        for path in sorted(source.rglob("*"))
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(source).parts)
+    ]
+    if not found:
+        raise UsageError(f"{source} holds no files to upload")
+    return found
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload_asset(instance: Instance, name: str, source: Path) -> tuple[DataAsset, bool]:
+    """Copy a file or folder of this machine into the inbox datastore, at a path named by its content
+    digest (``inbox://NAME/<digest>/...``), and pin it under ``name``: uploading the same bytes again
+    copies nothing and makes no new version. Nothing is registered unless every file arrived whole."""
+    _check_name(name)
+    instance.db.require_current(instance.root)
+    files = _local_files(source.expanduser())
+    local = manifest_digest([{"path": inside, "sha256": _file_digest(path)} for inside, path in files])
+    folder = f"{name}/{local.removeprefix('sha256:')[:16]}"
+    inbox = instance.datastore("inbox")
+    for inside, path in files:
+        if not inbox.exists(f"{folder}/{inside}"):
+            inbox.put_file(f"{folder}/{inside}", str(path))
+    pinned = f"{folder}/{files[0][0]}" if source.is_file() else folder
+    digest, manifest = inbox.digest(pinned)
+    if digest != local:  # changed on its way, or by someone else at the same path
+        raise IntegrityViolation(
+            f"the files at inbox://{pinned} are not the ones uploaded ({digest[:19]}… is not {local[:19]}…); "
+            "upload again"
+        )
+    return _pin(instance, name, "inbox", pinned, digest, manifest)
+
+
+def _pin(
+    instance: Instance, name: str, store_name: str, path: str, digest: str, manifest: list[dict[str, Any]]
+) -> tuple[DataAsset, bool]:
+    """Record the files at ``store_name://path`` (their ``digest`` and ``manifest``) as the next version
+    of ``name``, unless its newest version holds them already."""
     with instance.db.write() as connection:
         latest = (
             connection.execute(

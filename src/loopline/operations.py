@@ -201,6 +201,8 @@ def operations() -> dict[str, Operation]:
         # A sweep trains many times with the caller's checkout: it runs where the caller is.
         Operation("sweep", api.sweep, r.DEVELOP, remote=False),
         Operation("register_data", api.register_data, r.DEVELOP),
+        # The files are on the caller's machine: it copies them into the inbox with its own credentials.
+        Operation("upload_data", api.upload_data, r.DEVELOP, remote=False),
         # Endpoints: developers in dev, releasers elsewhere.
         Operation("create_endpoint", api.create_endpoint, r.CREATE_IN),
         Operation("update_endpoint", api.update_endpoint, r.change_endpoint("name")),

@@ -254,8 +254,9 @@ def test_the_same_batch_flow_on_azure_blob(
     from loopline.storage.datastores import Datastore
 
     local = big_csv(project, project / "tmp")
-    Datastore("inbox", f"{inbox}/proj").write_atomic("big/scoring.csv", local.read_bytes())
-    asset, _ = loopline.register_data("big", "inbox://big", project=project)
+    # Uploaded from this machine into the blob container, as a team member would.
+    asset, _ = loopline.upload_data("big", local.parent, project=project)
+    assert Datastore("inbox", f"{inbox}/proj").files(asset.path) == [f"{asset.path}/scoring.csv"]
     loopline.create_batch_endpoint("scorer", "dev", project=project)
     loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
     job = loopline.batch_invoke("scorer", "big", project=project)

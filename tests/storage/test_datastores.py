@@ -75,3 +75,109 @@ def test_an_azure_blob_datastore_on_azurite(azurite: Any, monkeypatch: pytest.Mo
     assert store.digest("folder")[0] != digest
     with store.open("folder/a.csv") as handle:
         assert handle.read() == b"x\n1\n"
+
+
+def test_a_file_or_folder_of_this_machine_is_uploaded_into_the_inbox_and_pinned(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    from loopline.data import verified_files
+    from loopline.instance import Instance
+
+    project = new_project("simple")
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    scoring = tmp_path / "new.csv"
+    scoring.write_text("x,y\n1,2\n3,4\n")
+    first, created = loopline.upload_data("scoring", scoring, project=project)
+    folder = first.digest.removeprefix("sha256:")[:16]  # the path names the content
+    assert created and first.version == 1 and first.reference == f"inbox://scoring/{folder}/new.csv"
+    assert (inbox / "scoring" / folder / "new.csv").read_text() == "x,y\n1,2\n3,4\n"
+    again, created = loopline.upload_data("scoring", scoring, project=project)
+    assert not created and again == first
+    scoring.write_text("x,y\n1,2\n3,5\n")
+    second, created = loopline.upload_data("scoring", scoring, project=project)
+    assert created and second.version == 2 and second.path != first.path
+    assert verified_files(Instance.open(project), first) == [first.path]  # version 1's bytes stay as pinned
+
+    monthly = tmp_path / "monthly"
+    (monthly / "2026" / ".cache").mkdir(parents=True)
+    (monthly / "2026" / "a.csv").write_text("x,y\n1,2\n")
+    (monthly / "b.csv").write_text("x,y\n5,6\n")
+    (monthly / ".DS_Store").write_text("not data")
+    (monthly / "2026" / ".cache" / "c.csv").write_text("x,y\n7,8\n")
+    asset, created = loopline.upload_data("monthly", monthly, project=project)
+    assert created and [m["path"] for m in asset.manifest] == ["2026/a.csv", "b.csv"]
+    assert asset.reference == f"inbox://monthly/{asset.digest.removeprefix('sha256:')[:16]}"
+
+
+def test_an_upload_cut_short_is_finished_by_the_next_and_one_changed_on_its_way_pins_nothing(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from loopline.storage.datastores import manifest_digest
+
+    def versions() -> list[tuple[str, int]]:
+        return [(a.name, a.version) for a in loopline.list_data(project=project)]
+
+    project = new_project("simple")
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    monthly = tmp_path / "monthly"
+    monthly.mkdir()
+    (monthly / "a.csv").write_text("x,y\n1,2\n")
+    (monthly / "b.csv").write_text("x,y\n3,4\n")
+    asset, _ = loopline.upload_data("monthly", monthly, project=project)
+    copied = inbox / asset.path
+    # As a crash between the two files leaves it: the next upload copies what is missing.
+    (copied / "b.csv").unlink()
+    again, created = loopline.upload_data("monthly", monthly, project=project)
+    assert not created and again.version == 1 and (copied / "b.csv").read_text() == "x,y\n3,4\n"
+    # Other bytes already at the path of the next upload's content: refused, and nothing registered.
+    (monthly / "c.csv").write_text("x,y\n5,6\n")
+    files = [
+        {"path": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in monthly.iterdir()
+    ]
+    target = inbox / "monthly" / manifest_digest(files).removeprefix("sha256:")[:16]
+    target.mkdir()
+    (target / "c.csv").write_text("x,y\n5,7\n")
+    with pytest.raises(IntegrityViolation, match=r"are not the ones uploaded .*; upload again"):
+        loopline.upload_data("monthly", monthly, project=project)
+    assert versions() == [("monthly", 1)]
+
+
+def test_an_upload_of_nothing_or_under_a_bad_name_is_refused_before_a_byte_is_copied(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = new_project("simple")
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    before = sorted(p.name for p in inbox.iterdir())
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    with pytest.raises(UsageError, match=r"missing\.csv is not a file or folder on this machine"):
+        loopline.upload_data("scoring", tmp_path / "missing.csv", project=project)
+    with pytest.raises(UsageError, match="empty holds no files to upload"):
+        loopline.upload_data("scoring", tmp_path / "empty", project=project)
+    with pytest.raises(UsageError, match="must be letters, digits"):
+        loopline.upload_data("../up", tmp_path / "a.csv", project=project)
+    assert sorted(p.name for p in inbox.iterdir()) == before
+    with pytest.raises(UsageError, match=r"`loopline data upload NAME PATH` copies a file or folder"):
+        loopline.register_data("scoring", str(tmp_path / "a.csv"), project=project)
+
+
+def test_the_cli_uploads_and_says_where_the_files_went(
+    new_project: ProjectFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.helpers import cli
+
+    project = new_project("simple")
+    (tmp_path / "new.csv").write_text("x,y\n1,2\n")
+    done = cli(capsys, "data", "upload", "scoring", str(tmp_path / "new.csv"), "-C", str(project), "--json")
+    assert done.exit_code == 0, done.stderr
+    said = json.loads(done.stdout)
+    assert said["created"] and said["version"] == 1 and said["path"].startswith("inbox://scoring/")
+    again = cli(capsys, "data", "upload", "scoring", str(tmp_path / "new.csv"), "-C", str(project))
+    assert again.exit_code == 0 and "scoring:1 already holds these files" in again.stdout
+    missing = cli(capsys, "data", "upload", "scoring", str(tmp_path / "old.csv"), "-C", str(project))
+    assert missing.exit_code == 2 and "old.csv is not a file or folder on this machine" in missing.stderr
+    assert "Traceback" not in missing.stderr

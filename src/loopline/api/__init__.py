@@ -46,6 +46,7 @@ from loopline.api.data import (
     list_batch_endpoints,
     list_data,
     register_data,
+    upload_data,
 )
 from loopline.api.endpoints import (
     create_deployment,
@@ -165,6 +166,7 @@ __all__ = [
     "unlock",
     "up",
     "update_endpoint",
+    "upload_data",
     "use_workspace",
     "user_add",
     "user_grant",

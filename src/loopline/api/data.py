@@ -20,6 +20,16 @@ def register_data(name: str, path: str, *, project: PathLike | None = None) -> t
     return register_asset(provisioned(project), name, path)
 
 
+def upload_data(name: str, source: PathLike, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
+    """Copy a file or folder of this machine into the inbox datastore and pin it as a version of data
+    asset ``name`` (the same bytes again: nothing copied, no new version)."""
+    from pathlib import Path
+
+    from loopline.data import upload_asset
+
+    return upload_asset(provisioned(project), name, Path(source))
+
+
 def list_data(name: str | None = None, *, project: PathLike | None = None) -> list[DataAsset]:
     """Data asset versions (of ``name`` when given)."""
     from loopline.data import list_assets

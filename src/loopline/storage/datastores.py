@@ -17,7 +17,7 @@ from typing import Any
 from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError, shorten
 from loopline.storage.fs import filesystem
 
-__all__ = ["Datastore", "clean_path", "split_reference"]
+__all__ = ["Datastore", "clean_path", "manifest_digest", "split_reference"]
 
 SCHEMES = ("inbox", "predictions")
 
@@ -27,7 +27,8 @@ def split_reference(reference: str) -> tuple[str, str]:
     scheme, sep, rest = reference.partition("://")
     if not sep or scheme not in SCHEMES:
         raise UsageError(
-            f"'{shorten(reference)}' is not a datastore path; write inbox://folder/file or predictions://..."
+            f"'{shorten(reference)}' is not a datastore path; write inbox://folder/file or predictions://... "
+            "(`loopline data upload NAME PATH` copies a file or folder of this machine into inbox://)"
         )
     if rest.startswith("/"):
         raise UsageError(
@@ -48,6 +49,13 @@ def clean_path(path: str, store: str) -> str:
             f"'{store}://{shorten(path)}' leaves the datastore ('..'); name a path inside {store}://"
         )
     return "/".join(parts)
+
+
+def manifest_digest(manifest: list[dict[str, Any]]) -> str:
+    """The content digest of files listed with their ``path`` (relative to what is pinned) and ``sha256``:
+    sha256 over the sorted ``"<sha256>  <path>"`` lines, as for models."""
+    text = "".join(f"{m['sha256']}  {m['path']}\n" for m in sorted(manifest, key=lambda m: m["path"]))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -155,8 +163,7 @@ class Datastore:
         for name in files:
             inside = name[len(prefix) :].strip("/") if name != prefix else name.rsplit("/", 1)[-1]
             manifest.append({"path": inside, "file": name, "sha256": self.file_digest(name)})
-        text = "".join(f"{m['sha256']}  {m['path']}\n" for m in sorted(manifest, key=lambda m: m["path"]))
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest(), manifest
+        return manifest_digest(manifest), manifest
 
     def write_atomic(self, relative: str, data: bytes) -> None:
         """Write a whole file so that readers see the old content or the new, never a part."""
@@ -169,6 +176,19 @@ class Datastore:
         staged = f"{target}.{uuid.uuid4().hex}.tmp"
         with fs.open(staged, "wb") as handle:
             handle.write(data)
+        fs.mv(staged, target)
+
+    def put_file(self, relative: str, source: str) -> None:
+        """Copy the local file ``source`` to ``relative``, whole or not at all, without holding it in
+        memory."""
+        fs = self.fs
+        target = self.location(relative)
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        if "://" in self.url and not self.url.startswith("file://"):
+            fs.put_file(source, target)  # an object store shows the blob once its upload is committed
+            return
+        staged = f"{target}.{uuid.uuid4().hex}.tmp"
+        fs.put_file(source, staged)
         fs.mv(staged, target)
 
     def exists(self, relative: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,7 +25,10 @@ from loopline.cli.options import (
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 
-data_app = typer.Typer(help="Data assets: register, list, show.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from loopline.data import DataAsset
+
+data_app = typer.Typer(help="Data assets: register, upload, list, show.", no_args_is_help=True)
 batch_endpoint_app = typer.Typer(help="Batch endpoints: create, list, show.", no_args_is_help=True)
 batch_deployment_app = typer.Typer(
     help="Deployments of a batch endpoint: create, list.", no_args_is_help=True
@@ -55,12 +58,29 @@ def data_register(
 ) -> None:
     """Pin the files at a datastore path as a new version of a data asset (when they changed)."""
     asset, created = api.register_data(name, path, project=call.project)
+    _said_registered(call, asset, created)
+
+
+def _said_registered(call: Call, asset: DataAsset, created: bool) -> None:
     message = (
-        f"registered {asset.name}:{asset.version} ({len(asset.manifest)} files, {asset.digest[:19]}…)"
+        f"registered {asset.name}:{asset.version} from {asset.reference} ({len(asset.manifest)} "
+        f"file{'' if len(asset.manifest) == 1 else 's'}, {asset.digest[:19]}…)"
         if created
-        else f"{asset.name}:{asset.version} already holds these files; nothing new"
+        else f"{asset.name}:{asset.version} already holds these files ({asset.reference}); nothing new"
     )
     call.emit({**asset.to_dict(), "created": created}, lambda console: console.print(escape(message)))
+
+
+@command(data_app, "upload")
+def data_upload(
+    call: Call,
+    name: Annotated[str, typer.Argument(help="The data asset's name.")],
+    source: Annotated[Path, typer.Argument(help="A file or folder of this machine (CSV or Parquet).")],
+) -> None:
+    """Copy a file or folder into the inbox datastore and pin it as a new version of a data asset (when
+    its bytes are new)."""
+    asset, created = api.upload_data(name, source, project=call.project)
+    _said_registered(call, asset, created)
 
 
 @command(data_app, "list")
