@@ -46,7 +46,7 @@ def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) ->
     steps = "\n".join(document["steps"])
     for expected in (
         "inner-loop (merge_group): succeeded",
-        "outer-loop-test (push): failed, as it should",
+        "outer-loop-test (workflow_run): failed, as it should",
         "outer-loop-prod (workflow_dispatch): succeeded",
         "model-rollback (workflow_dispatch): succeeded",
     ):

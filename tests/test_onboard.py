@@ -135,7 +135,7 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     git(project, "branch", "-m", "master")
     result = loopline.init_existing(project, command="python fit.py")
     test = yaml.load((project / ".github/workflows/outer-loop-test.yml").read_text(), Loader=yaml.BaseLoader)
-    assert test["on"] == {"push": {"branches": ["master"]}}
+    assert test["on"]["workflow_run"]["branches"] == ["master"]
     # A pyproject.toml that builds nothing (no [build-system]): its dependencies as declared, then the rest.
     required = (project / "requirements.txt").read_text().splitlines()
     assert required[3:5] == ["scikit-learn>=1.5", "pandas"] and "ruff" in required
@@ -314,7 +314,7 @@ def test_the_cli_sets_up_the_current_folder_and_reports_in_json(
     done = cli_process("init", "--existing", "--json", "--tier", "full", cwd=project)
     assert done.exit_code == 0, done.stderr
     test = yaml.load((project / ".github/workflows/outer-loop-test.yml").read_text(), Loader=yaml.BaseLoader)
-    assert test["on"] == {"push": {"branches": ["trunk"]}}
+    assert test["on"]["workflow_run"]["branches"] == ["trunk"]
     assert actionlint(project) == ""
     # A package: pip installs it with its dependencies, and the tools it does not name.
     assert not (project / "requirements.txt").exists()

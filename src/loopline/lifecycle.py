@@ -150,7 +150,7 @@ class _Demo:
         commit = self.commits[label][0]
         self.workflow("inner-loop", "merge_group")
         if self.tier is Tier.FULL:
-            self.workflow("outer-loop-test", "push", expect=expect_test)
+            self.workflow("outer-loop-test", "workflow_run", expect=expect_test)
         if self.tier is not Tier.EXPERIMENTATION and expect_test:
             self.workflow("outer-loop-prod", "workflow_dispatch", commit=commit, canary=canary)
 

@@ -48,9 +48,17 @@ def test_the_triggers_are_those_of_the_product(tmp_path: Path) -> None:
         name: yaml.load((project / ".github" / "workflows" / name).read_text(), Loader=yaml.BaseLoader)["on"]
         for name in WORKFLOWS
     }
-    assert set(on["inner-loop.yml"]) == {"merge_group", "workflow_dispatch"}
+    # The merge queue registers before the merge; a push to main registers where there is no queue.
+    assert on["inner-loop.yml"] == {
+        "merge_group": "",
+        "push": {"branches": ["main"]},
+        "workflow_dispatch": "",
+    }
     assert set(on["python-ci.yml"]) == {"pull_request", "push"}
-    assert on["outer-loop-test.yml"] == {"push": {"branches": ["main"]}}
+    # Test follows the inner loop of a push to main, so the merged commit's version exists by then.
+    assert on["outer-loop-test.yml"] == {
+        "workflow_run": {"workflows": ["inner-loop"], "types": ["completed"], "branches": ["main"]}
+    }
     assert set(on["outer-loop-prod.yml"]) == {"release", "workflow_dispatch"}
     assert on["outer-loop-prod.yml"]["release"] == {"types": ["published"]}
     assert set(on["monitoring.yml"]) == {"schedule", "workflow_dispatch"}
@@ -193,7 +201,13 @@ def test_a_project_in_a_folder_of_a_repository_has_its_workflows_at_the_top_and_
     test = yaml.load(
         (top / ".github/workflows/churn-outer-loop-test.yml").read_text(), Loader=yaml.BaseLoader
     )
-    assert test["on"] == {"push": {"branches": ["master"]}}
+    assert test["on"]["workflow_run"] == {
+        "workflows": ["churn inner-loop"],  # the inner loop's name in this repository
+        "types": ["completed"],
+        "branches": ["master"],
+    }
+    inner = yaml.load((top / ".github/workflows/churn-inner-loop.yml").read_text(), Loader=yaml.BaseLoader)
+    assert inner["name"] == "churn inner-loop" and inner["on"]["push"] == {"branches": ["master"]}
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     assert config["registry"]["attestation"]["workflow"] == ".github/workflows/churn-inner-loop.yml"
     assert actionlint(top) == ""
@@ -209,3 +223,22 @@ def test_a_project_in_a_folder_of_a_repository_has_its_workflows_at_the_top_and_
     assert run.succeeded and run.workflow == "churn inner-loop"
     assert run.jobs[-1].outputs["registered"] == "true"
     assert [m.version for m in loopline.status(project).models if m.workspace == "dev"] == [1]
+
+
+def test_outer_loop_test_runs_only_after_a_successful_inner_loop_of_a_push(tmp_path: Path) -> None:
+    import yaml
+
+    from loopline.workflows.expressions import evaluate, truthy
+
+    project = loopline.init(tmp_path / "p", "full").path
+    document = yaml.safe_load((project / ".github" / "workflows" / "outer-loop-test.yml").read_text())
+    condition = document["jobs"]["gate"]["if"]
+
+    def runs(conclusion: str, event: str) -> bool:
+        run = {"conclusion": conclusion, "event": event, "head_sha": "f" * 40}
+        return truthy(evaluate(condition, {"github": {"event": {"workflow_run": run}}}))
+
+    assert runs("success", "push")
+    assert not runs("failure", "push")  # the gate failed: nothing to validate
+    assert not runs("success", "pull_request")  # a pull request's run, a fork's branch named main included
+    assert not runs("success", "merge_group")  # the push that follows the queue brings it here

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 RUNS = {
     "inner-loop": ("merge_group", {}),
     "python-ci": ("push", {}),
-    "outer-loop-test": ("push", {}),
+    "outer-loop-test": ("workflow_run", {}),
     "outer-loop-prod": ("release", {}),
     "model-rollback": ("workflow_dispatch", {"commit": "HEAD7", "reason": "drill"}),
     "monitoring": ("schedule", {}),

@@ -101,6 +101,10 @@ def _in_folder(text: str, layout: WorkflowLayout, name: str) -> str:
     defaults = f"defaults:\n  run:\n    working-directory: {layout.folder}\n\njobs:\n"
     text = text.replace("\njobs:\n", f"\n{defaults}", 1)
     text = text.replace("\nname: ", f"\nname: {layout.project} ", 1)
+    # Outer-loop test follows the inner loop by its name, which is the project's now.
+    text = text.replace(
+        "workflows: [inner-loop]", f"workflows: [{json.dumps(layout.project + ' inner-loop')}]"
+    )
     text = text.replace("group: ", f"group: {layout.project}-")
     if name.endswith("python-ci.yml"):
         own = layout.path(name).relative_to(layout.workspace).as_posix()

@@ -319,9 +319,23 @@ class _Run:
             "actor": self.extra_env.get("GITHUB_ACTOR", "local"),
             "repository": f"local/{self.root.name}",
             "run_id": self.extra_env["GITHUB_RUN_ID"],
-            "event": {"inputs": self.inputs},
+            "event": {"inputs": self.inputs, **self._event_payload(identity.commit, identity.branch)},
             "job": "",
         }
+
+    def _event_payload(self, commit: str, branch: str) -> dict[str, Any]:
+        """What GitHub's event says beyond inputs: a ``workflow_run`` is taken as the successful run, for a
+        push of this commit, of the workflow it follows (run here just before, or by the caller)."""
+        if self.event != "workflow_run":
+            return {}
+        run = {
+            "head_sha": commit,
+            "head_branch": branch,
+            "conclusion": "success",
+            "event": "push",
+            "head_repository": {"full_name": f"local/{self.root.name}"},
+        }
+        return {"workflow_run": run}
 
     def base_env(self, github: dict[str, Any], job_id: str) -> dict[str, str]:
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
