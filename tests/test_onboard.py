@@ -479,11 +479,18 @@ def test_a_project_that_uv_locks_is_installed_by_the_workflows_at_its_locked_ver
             "train.py": (TRAINING_SCRIPTS / "own_experiment.py").read_text(),
             "pyproject.toml": (locked / "pyproject.toml").read_text(),
             "uv.lock": (locked / "uv.lock").read_text(),
+            ".python-version": "3.13\n",  # as `uv python pin` writes it
+            ".dvc/config": "[core]\n    remote = storage\n",
         },
     )
     result = loopline.init_existing(project)
     assert not (project / "requirements.txt").exists()
     assert any(note.startswith("uv.lock: ") for note in result.notes)
+    assert any("as .python-version says" in note for note in result.notes)
+    assert any(note.startswith("the repository keeps data with DVC") for note in result.notes)
+    assert {python for python, _ in install_steps(project / ".github" / "workflows" / "inner-loop.yml")} == {
+        "3.13"
+    }
     install = {step for _, step in install_steps(project / ".github" / "workflows" / "inner-loop.yml")}
     assert install == {
         'pip install uv && uv export --frozen --no-hashes --output-file "$RUNNER_TEMP/requirements.txt" && '

@@ -286,10 +286,41 @@ def _pyproject(root: Path) -> dict[str, Any]:
 def _workflow_setup(
     root: Path, run: _DryRun, tools: tuple[str, ...]
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
-    """How the workflows fit this repository: its default branch, the Python the dry run used, and the
-    command that installs it with the tools the steps run; a requirements file to write where the
-    repository has none it installs from; notes."""
-    setup = WorkflowSetup(default_branch(root), f"{sys.version_info.major}.{sys.version_info.minor}")
+    """How the workflows fit this repository: its default branch, its Python (``.python-version``, else the
+    dry run's), and the command that installs it with the tools the steps run; a requirements file to
+    write where the repository has none it installs from; notes."""
+    setup, notes = WorkflowSetup(default_branch(root), _python_version(root)), []
+    if setup.python.split(".")[:2] != [str(sys.version_info.major), str(sys.version_info.minor)]:
+        notes.append(
+            f"the workflows run Python {setup.python}, as .python-version says; the dry run used "
+            f"{sys.version_info.major}.{sys.version_info.minor}"
+        )
+    if (root / ".dvc").is_dir() or (root / "dvc.yaml").is_file():
+        notes.append(
+            "the repository keeps data with DVC, which the workflows do not fetch: add `dvc pull` (and "
+            "your DVC remote's credentials, as secrets) to their 'Install the project' step"
+        )
+    setup, files, more = _install(root, run, tools, setup)
+    return setup, files, notes + more
+
+
+def _python_version(root: Path) -> str:
+    """The Python the workflows run: the version ``.python-version`` pins (as pyenv and uv read it), else
+    the one the dry run used."""
+    try:
+        first = (root / ".python-version").read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if re.fullmatch(r"3\.\d+(\.\d+)?", first):
+        return first
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _install(
+    root: Path, run: _DryRun, tools: tuple[str, ...], setup: WorkflowSetup
+) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
+    """The command that installs the repository as it says, with the ``tools`` it does not list; a
+    requirements file to write where it has none to install from; notes."""
     pyproject = _pyproject(root)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
     if (root / "requirements.txt").is_file():
