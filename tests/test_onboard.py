@@ -80,6 +80,7 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     assert any(line.startswith("scikit-learn==") for line in required)
     assert not any(line.startswith(("sqlalchemy", "loopline==")) for line in required)
     assert any("no requirements.txt" in note for note in result.notes)
+    assert any("set monitoring.reference_data: train" in note for note in result.notes)
     for name in ("inner-loop.yml", "outer-loop-prod.yml"):
         assert install_steps(project / ".github" / "workflows" / name) == {
             (PYTHON, "pip install -r requirements.txt")

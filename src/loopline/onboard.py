@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from loopline.azureml import JobCommand, find_job_command
-from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig
+from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import default_branch, is_git_repo, run_git
@@ -36,6 +36,7 @@ __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs
 _SKIPPED_DIRS = frozenset(
     {".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist", "__pycache__"}
 )
+REFERENCE_ARTIFACT = MonitoringConfig().reference_artifact
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
 
@@ -169,6 +170,7 @@ class _DryRun:
     registered: str | None
     has_example: bool
     requirements: tuple[str, ...]  # the logged model's, as MLflow inferred them
+    logged_reference: bool  # the run logged training rows for monitoring (monitoring.reference_artifact)
 
 
 def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
@@ -218,6 +220,9 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
             registered=str(registered[0].name) if registered else None,
             has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
             requirements=tuple(_requirement_lines(folder / "requirements.txt")),
+            logged_reference=any(
+                entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
+            ),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -576,6 +581,12 @@ def _notes(run: _DryRun, model: str) -> list[str]:
         notes.append(
             f"the script registers '{run.registered}' itself; loopline registers the same name with the "
             "commit's tags (the script's own registration stays, untagged)"
+        )
+    if not run.logged_reference:
+        notes.append(
+            "monitoring compares live requests with training rows, and the training logs none "
+            f"({REFERENCE_ARTIFACT}): upload them (`loopline data upload train PATH`) and set "
+            "monitoring.reference_data: train in loopline.yaml"
         )
     if not run.has_example:
         notes.append(

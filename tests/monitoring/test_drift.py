@@ -153,3 +153,44 @@ def test_a_model_answering_probabilities_is_monitored_output_by_output(
     assert calm.signals["prediction_psi"] is not None and 0 <= calm.signals["prediction_psi"] < 1.0, (
         calm.signals
     )
+
+
+def test_a_model_whose_run_logged_no_reference_is_compared_with_a_data_asset_of_training_rows(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    # A training script as users write them: it logs no reference data for loopline.
+    project = trained_project("simple")
+    script = project / "train.py"
+    logged = "            mlflow.log_artifact(str(reference))\n"
+    assert logged in script.read_text(), "the sample's training script changed: update this test"
+    script.write_text(script.read_text().replace(logged, ""))
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("C: 1.0", "C: 0.5"))  # another model, without a profile
+    commit_all(project, "No reference data")
+    loopline.inner_loop(project)
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    monitoring = {"sample_per_second": 100000, "sample_size": 200, "min_samples": 100}
+    edit_yaml(project / "loopline.yaml", monitoring=monitoring)
+    loopline.outer_loop_prod(project)
+    columns, rows = all_rows()
+    with Server(project, "prod", port=port) as server:
+        _open(project)
+        send(server, rows, columns, requests=20)
+        alone = loopline.monitor_check(project=project)
+        assert alone.signals["drift_reference"].startswith("none: the training run logged no reference data")
+        assert "max_psi" not in alone.signals
+        # The training rows, uploaded from this machine, with their label (not a feature the endpoint gets).
+        training = pd.DataFrame(rows, columns=columns).assign(label=0)
+        training.to_csv(tmp_path / "train.csv", index=False)
+        loopline.upload_data("train", tmp_path / "train.csv", project=project)
+        edit_yaml(project / "loopline.yaml", monitoring={**monitoring, "reference_data": "train"})
+        calm = loopline.monitor_check(project=project)
+        assert calm.signals["drift_reference"] == "data asset train:1"
+        assert calm.signals["max_psi"] < 0.2 and calm.signals["prediction_psi"] is not None, calm.signals
+        assert "label" not in calm.signals["psi"]
+        send(server, rows * 1.6, columns, requests=20)  # every feature shifted; the calm rows rotate out
+        drifted = loopline.monitor_check(project=project)
+    assert drifted.signals["max_psi"] > 1.0

@@ -358,6 +358,11 @@ class MonitoringConfig(_Strict):
     reference_artifact: str = Field(
         "reference_data.parquet", description="A run artifact of training features."
     )
+    reference_data: str | None = Field(
+        None,
+        description="A data asset (NAME or NAME:VERSION) of training rows, the reference of a model whose "
+        "run logged no reference_artifact.",
+    )
     policy: str = Field(
         "monitoring/policy.yaml", description="The policy `policy evaluate` applies by default."
     )

@@ -22,7 +22,7 @@ from loopline.endpoints import service
 from loopline.errors import InsufficientEvidence, Refused, UsageError
 from loopline.events import MonitorChecked
 from loopline.instance import Instance
-from loopline.monitoring.profile import ks, psi, psi_categorical
+from loopline.monitoring.profile import build_profile, ks, psi, psi_categorical
 from loopline.monitoring.reference import load_reference
 from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
@@ -159,6 +159,50 @@ def _drift(expected: Any, live: list[Any]) -> float:
     return round(psi(edges.tolist(), (counts / counts.sum()).tolist(), np.asarray(live, dtype=float)), 6)
 
 
+# Rows of a reference data asset read for its profile: deciles and shares settle long before this.
+_REFERENCE_ROWS = 100_000
+
+
+def _reference(
+    instance: Instance, target: DeploymentInfo, columns: list[str]
+) -> tuple[dict[str, Any] | None, str]:
+    """What the live rows are compared with, and where it came from: the profile of the training
+    features the run logged, else of ``monitoring.reference_data`` (a data asset of training rows, its
+    columns that the live rows have), else nothing."""
+    stored = load_reference(instance, target.content_digest)
+    if stored is not None:
+        return stored, f"the training run's {instance.settings.config.monitoring.reference_artifact}"
+    named = instance.settings.config.monitoring.reference_data
+    if named is None:
+        return None, (
+            "none: the training run logged no reference data; set monitoring.reference_data to a data "
+            "asset of training rows (`loopline data upload train data/train.csv`)"
+        )
+    import pandas as pd
+
+    from loopline.data import get_asset, parse_asset, verified_files
+
+    asset = get_asset(instance, *parse_asset(named))
+    store = instance.datastore(asset.datastore)
+    frames, rows = [], 0
+    for file in verified_files(instance, asset):
+        for frame in store.frames(file, rows=10_000):
+            frames.append(frame)
+            rows += len(frame)
+            if rows >= _REFERENCE_ROWS:
+                break
+        if rows >= _REFERENCE_ROWS:
+            break
+    frame = pd.concat(frames, ignore_index=True).head(_REFERENCE_ROWS)
+    shared = [column for column in frame.columns if str(column) in set(columns)]
+    if not shared:
+        raise UsageError(
+            f"monitoring.reference_data {asset.name}:{asset.version} has none of the columns the endpoint "
+            f"receives ({', '.join(columns[:5])}); name a data asset of the model's input features"
+        )
+    return build_profile(frame[shared]), f"data asset {asset.name}:{asset.version}"
+
+
 def _performance(instance: Instance, model: Model, target: DeploymentInfo, labels: str) -> dict[str, Any]:
     from loopline.data import get_asset, parse_asset, verified_files
     from loopline.validation import metrics_for
@@ -226,6 +270,7 @@ def _log_run(
         "git_commit": target.git_commit,
         "endpoint": endpoint,
         "deployment": target.name,
+        "drift_reference": str(signals.get("drift_reference", "")),
         "window": window,
         "samples": str(samples),
     }
@@ -270,13 +315,12 @@ def run_check(
         "p99_ms": stats.p99_ms,
         "requests": stats.requests,
     }
-    reference = load_reference(instance, target.content_digest)
+    reference, source = _reference(instance, target, list(live.columns))
+    signals["drift_reference"] = source
     with Model(model_store_of(target.source_uri).verify(target.content_digest)) as model:
         if reference is not None:
             signals.update(_feature_signals(reference, live))
             signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])
-        else:
-            signals["reference"] = "none: the training run logged no reference data"
         if labels:
             signals.update(_performance(instance, model, target, labels))
     run_id = _log_run(instance, workspace, target, endpoint, window, len(rows), signals)
