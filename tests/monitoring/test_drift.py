@@ -112,10 +112,14 @@ def test_too_few_samples_is_insufficient_evidence_with_exit_3(
     loopline.outer_loop_prod(project)
     with pytest.raises(InsufficientEvidence, match="0 samples of proj/"):
         loopline.monitor_check(project=project)
-    result = cli(capsys, "monitor", "check", "-C", str(project))
+    # loopline's own requests (smoke tests, `endpoint invoke`) are no evidence: the message says so.
+    result = cli(capsys, "monitor", "check", "proj", "-C", str(project))  # the endpoint as for other nouns
     assert result.exit_code == 3 and "insufficient evidence" in result.stderr
+    assert "`endpoint invoke` and smoke tests, is not sampled" in result.stderr
     result = cli(capsys, "policy", "evaluate", "-C", str(project))
     assert result.exit_code == 3
+    twice = cli(capsys, "monitor", "check", "proj", "--endpoint", "other", "-C", str(project))
+    assert twice.exit_code == 2 and "the endpoint is named twice" in twice.stderr
     assert [e.event.outcome for e in loopline.history(project, kind="monitor-checked")] == [
         "insufficient"
     ] * 2

@@ -304,7 +304,8 @@ def run_check(
         _record(instance, workspace, endpoint, target, seconds, len(rows), {}, "insufficient", None)
         raise InsufficientEvidence(
             f"insufficient evidence: {len(rows)} samples of {endpoint}/{target.name} in the last {window} "
-            f"(monitoring.min_samples is {config.min_samples}); no decision"
+            f"(monitoring.min_samples is {config.min_samples}; what loopline sends itself, such as "
+            "`endpoint invoke` and smoke tests, is not sampled); no decision"
         )
     live = pd.DataFrame([r.features for r in rows])
     stats = window_stats(instance.db, workspace, endpoint, target.name, since)

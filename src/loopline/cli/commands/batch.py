@@ -24,6 +24,7 @@ from loopline.cli.options import (
 )
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
+from loopline.errors import UsageError
 
 if TYPE_CHECKING:
     from loopline.data import DataAsset
@@ -348,9 +349,23 @@ def job_resume(
     )
 
 
+MonitoredName = Annotated[
+    str | None,
+    typer.Argument(help="The online endpoint (default: prod's); or --endpoint.", show_default=False),
+]
+
+
+def _one_endpoint(named: str | None, option: str | None) -> str | None:
+    """The endpoint given as the argument or as ``--endpoint``; refused when they differ."""
+    if named is not None and option is not None and named != option:
+        raise UsageError(f"the endpoint is named twice ({named} and --endpoint {option}); name it once")
+    return named or option
+
+
 @command(monitor_app, "check")
 def monitor_check(
     call: Call,
+    name: MonitoredName = None,
     endpoint: Annotated[
         str | None,
         opt("--endpoint", "-e", help="The online endpoint (default: prod's)."),
@@ -371,7 +386,7 @@ def monitor_check(
 ) -> None:
     """Compute drift, errors and latency of an endpoint over a window; exit 3 on insufficient evidence."""
     result = api.monitor_check(
-        endpoint,
+        _one_endpoint(name, endpoint),
         workspace=workspace,
         window=window,
         deployment=deployment,
@@ -406,6 +421,7 @@ def monitor_check(
 @command(policy_app, "evaluate")
 def policy_evaluate(
     call: Call,
+    name: MonitoredName = None,
     policy: Annotated[
         Path | None,
         opt("--policy", help="The policy file (default monitoring.policy)."),
@@ -421,7 +437,7 @@ def policy_evaluate(
 ) -> None:
     """Decide from the latest monitoring check; the same evidence always gives the same decision ID."""
     decision = api.policy_evaluate(
-        policy, endpoint=endpoint, workspace=workspace, act=act, project=call.project
+        policy, endpoint=_one_endpoint(name, endpoint), workspace=workspace, act=act, project=call.project
     )
 
     def human(console: Console) -> None:
