@@ -17,14 +17,16 @@ from loopline.events import DataRegistered
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import data_assets
-from loopline.storage.datastores import manifest_digest, split_reference
+from loopline.storage.datastores import Datastore, manifest_digest, split_reference
 
 __all__ = [
     "DataAsset",
+    "StagedData",
     "get_asset",
     "list_assets",
     "parse_asset",
     "register_asset",
+    "stage_files",
     "upload_asset",
     "verified_files",
 ]
@@ -90,13 +92,21 @@ def _check_name(name: str) -> None:
         raise UsageError(f"data asset name '{name}' must be letters, digits, '.', '_' and '-'")
 
 
-def register_asset(instance: Instance, name: str, reference: str) -> tuple[DataAsset, bool]:
-    """Pin the files at ``reference`` under ``name``; a new version only when the files changed."""
+def register_asset(
+    instance: Instance, name: str, reference: str, *, digest: str | None = None
+) -> tuple[DataAsset, bool]:
+    """Pin the files at ``reference`` under ``name``; a new version only when the files changed. With
+    ``digest``, only when the files there are those bytes (as an upload read them)."""
     _check_name(name)
     instance.db.require_current(instance.root)
     store_name, path = split_reference(reference)
-    digest, manifest = instance.datastore(store_name).digest(path)
-    return _pin(instance, name, store_name, path, digest, manifest)
+    found, manifest = instance.datastore(store_name).digest(path)
+    if digest is not None and found != digest:  # changed on its way, or by someone else at that path
+        raise IntegrityViolation(
+            f"the files at {store_name}://{path} are not the ones uploaded ({found[:19]}… is not "
+            f"{digest[:19]}…); upload again"
+        )
+    return _pin(instance, name, store_name, path, found, manifest)
 
 
 def _local_files(source: Path) -> list[tuple[str, Path]]:
@@ -125,27 +135,43 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def upload_asset(instance: Instance, name: str, source: Path) -> tuple[DataAsset, bool]:
-    """Copy a file or folder of this machine into the inbox datastore, at a path named by its content
-    digest (``inbox://NAME/<digest>/...``), and pin it under ``name``: uploading the same bytes again
-    copies nothing and makes no new version. Nothing is registered unless every file arrived whole."""
+@dataclass(frozen=True)
+class StagedData:
+    """Files of this machine copied into the inbox datastore, not yet pinned."""
+
+    reference: str
+    """Where they are: ``inbox://NAME/<digest>/...``."""
+    digest: str
+    """The content digest of the bytes read here (what ``register`` must find there)."""
+    files: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"reference": self.reference, "digest": self.digest, "files": self.files}
+
+
+def stage_files(inbox: Datastore, name: str, source: Path) -> StagedData:
+    """Copy a file or folder of this machine into ``inbox`` at a path named by its content digest
+    (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there."""
     _check_name(name)
-    instance.db.require_current(instance.root)
     files = _local_files(source.expanduser())
     local = manifest_digest([{"path": inside, "sha256": _file_digest(path)} for inside, path in files])
     folder = f"{name}/{local.removeprefix('sha256:')[:16]}"
-    inbox = instance.datastore("inbox")
     for inside, path in files:
         if not inbox.exists(f"{folder}/{inside}"):
             inbox.put_file(f"{folder}/{inside}", str(path))
-    pinned = f"{folder}/{files[0][0]}" if source.is_file() else folder
-    digest, manifest = inbox.digest(pinned)
-    if digest != local:  # changed on its way, or by someone else at the same path
-        raise IntegrityViolation(
-            f"the files at inbox://{pinned} are not the ones uploaded ({digest[:19]}… is not {local[:19]}…); "
-            "upload again"
-        )
-    return _pin(instance, name, "inbox", pinned, digest, manifest)
+    pinned = f"{folder}/{files[0][0]}" if source.expanduser().is_file() else folder
+    return StagedData(f"{inbox.name}://{pinned}", local, len(files))
+
+
+def upload_asset(instance: Instance, name: str, source: Path) -> tuple[DataAsset, bool]:
+    """Copy a file or folder of this machine into the inbox datastore and pin it under ``name``:
+    uploading the same bytes again copies nothing and makes no new version. Nothing is registered
+    unless every file arrived whole, with the bytes read here."""
+    _check_name(name)
+    instance.db.require_current(instance.root)
+    staged = stage_files(instance.datastore("inbox"), name, source)
+    return register_asset(instance, name, staged.reference, digest=staged.digest)
 
 
 def _pin(

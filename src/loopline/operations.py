@@ -201,7 +201,9 @@ def operations() -> dict[str, Operation]:
         # A sweep trains many times with the caller's checkout: it runs where the caller is.
         Operation("sweep", api.sweep, r.DEVELOP, remote=False),
         Operation("register_data", api.register_data, r.DEVELOP),
-        # The files are on the caller's machine: it copies them into the inbox with its own credentials.
+        # The files are on the caller's machine: it copies them into the inbox with its own credentials
+        # (stage_data, then register_data wherever that runs; upload_data does both here).
+        Operation("stage_data", api.stage_data, r.DEVELOP, remote=False),
         Operation("upload_data", api.upload_data, r.DEVELOP, remote=False),
         # Endpoints: developers in dev, releasers elsewhere.
         Operation("create_endpoint", api.create_endpoint, r.CREATE_IN),

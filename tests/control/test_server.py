@@ -318,3 +318,33 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     missing = cli_process("status", cwd=clone, env={"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": ""})
     assert missing.exit_code == 2 and "LOOPLINE_TOKEN is not" in missing.stderr
     commit_all(clone, "unused")  # the clone stays usable for local work
+
+
+def test_a_developer_uploads_data_from_their_machine_through_the_control_plane(
+    team: Team, tmp_path: Path
+) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    # The team's inbox, which this machine reaches as it would the team's object store.
+    inbox = team.project / ".loopline" / "datastores" / "inbox"
+    env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_DATASTORES__INBOX__URL": str(inbox)}
+    (tmp_path / "new.csv").write_text("x,y\n1,2\n3,4\n")
+    uploaded = cli_process(
+        "data", "upload", "scoring", str(tmp_path / "new.csv"), "--json", cwd=clone,
+        env={**env, "LOOPLINE_TOKEN": team.tokens["dev"]},
+    )  # fmt: skip
+    assert uploaded.exit_code == 0, uploaded.stderr
+    said = uploaded.json()
+    assert said["created"] and said["path"].startswith("inbox://scoring/")
+    assert (inbox / said["path"].removeprefix("inbox://")).read_text() == "x,y\n1,2\n3,4\n"
+    assert not (clone / ".loopline" / "state.db").exists()  # pinned by the control plane, not here
+    [asset] = loopline.list_data("scoring", project=team.project)
+    assert (asset.version, asset.created_by, asset.digest) == (1, "dev", said["digest"])
+    # A reader copies nothing that gets pinned: the control plane refuses the registration.
+    (tmp_path / "new.csv").write_text("x,y\n1,2\n3,5\n")
+    refused = cli_process(
+        "data", "upload", "scoring", str(tmp_path / "new.csv"), cwd=clone,
+        env={**env, "LOOPLINE_TOKEN": team.tokens["rita"]},
+    )  # fmt: skip
+    assert refused.exit_code == 1 and "needs the developer role" in refused.stderr, refused.stderr
+    assert [a.version for a in loopline.list_data("scoring", project=team.project)] == [1]

@@ -46,6 +46,7 @@ from loopline.api.data import (
     list_batch_endpoints,
     list_data,
     register_data,
+    stage_data,
     upload_data,
 )
 from loopline.api.endpoints import (
@@ -157,6 +158,7 @@ __all__ = [
     "rollback",
     "set_tier",
     "set_traffic",
+    "stage_data",
     "status",
     "sweep",
     "sweeps",

@@ -9,15 +9,30 @@ from loopline.api._common import PathLike, provisioned
 if TYPE_CHECKING:
     from loopline.batch.jobs import BatchJob
     from loopline.batch.service import BatchEndpoint, DefaultChange
-    from loopline.data import DataAsset
+    from loopline.data import DataAsset, StagedData
     from loopline.progress import Reporter
 
 
-def register_data(name: str, path: str, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
-    """Pin the files at ``path`` (``inbox://folder/or/file``) as a version of data asset ``name``."""
+def register_data(
+    name: str, path: str, *, digest: str | None = None, project: PathLike | None = None
+) -> tuple[DataAsset, bool]:
+    """Pin the files at ``path`` (``inbox://folder/or/file``) as a version of data asset ``name``; with
+    ``digest``, only if they are those bytes (what :func:`stage_data` copied there)."""
     from loopline.data import register_asset
 
-    return register_asset(provisioned(project), name, path)
+    return register_asset(provisioned(project), name, path, digest=digest)
+
+
+def stage_data(name: str, source: PathLike, *, project: PathLike | None = None) -> StagedData:
+    """Copy a file or folder of this machine into the inbox datastore, at a path named by its content
+    (``inbox://NAME/<digest>/...``), for :func:`register_data` to pin; needs the datastore's credentials
+    here, not loopline's database."""
+    from pathlib import Path
+
+    from loopline.data import stage_files
+    from loopline.instance import Instance
+
+    return stage_files(Instance.open(project).datastore("inbox"), name, Path(source))
 
 
 def upload_data(name: str, source: PathLike, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:

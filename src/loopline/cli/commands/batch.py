@@ -80,7 +80,10 @@ def data_upload(
 ) -> None:
     """Copy a file or folder into the inbox datastore and pin it as a new version of a data asset (when
     its bytes are new)."""
-    asset, created = api.upload_data(name, source, project=call.project)
+    # Copied from here with this machine's credentials, then pinned where loopline runs (here, or on the
+    # control plane of LOOPLINE_URL), only if the bytes there are the ones read here.
+    staged = api.stage_data(name, source, project=call.project)
+    asset, created = api.register_data(name, staged.reference, digest=staged.digest, project=call.project)
     _said_registered(call, asset, created)
 
 
