@@ -510,3 +510,18 @@ def test_a_project_that_uv_locks_is_installed_by_the_workflows_at_its_locked_ver
     version = lock.split('name = "scikit-learn"\nversion = "', 1)[1].split('"', 1)[0]
     assert f"\nscikit-learn=={version}\n" in pinned and "\npytest==" in pinned
     assert actionlint(project) == ""
+
+
+def test_a_script_that_names_its_experiment_by_id_is_told_to_name_it(tmp_path: Path) -> None:
+    script = (
+        "import mlflow\nfrom sklearn.linear_model import LinearRegression\n"
+        "with mlflow.start_run(experiment_id='283746592837465'):  # copied from another tracking server\n"
+        "    mlflow.sklearn.log_model(LinearRegression().fit([[0], [1]], [0, 1]), name='model')\n"
+    )
+    project = repository(tmp_path / "by-id", {"train.py": script})
+    with pytest.raises(TrainingFailed) as failed:
+        loopline.init_existing(project)
+    assert (
+        "exited with code 1: the script names MLflow experiment 283746592837465 by its ID, which only the "
+        "store it was made in knows; name it instead (mlflow.set_experiment('churn'))" in failed.value.message
+    )

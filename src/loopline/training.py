@@ -146,6 +146,8 @@ def run_training(
 
 
 _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
+# SQL stores say the first, file stores and servers the second.
+_NO_EXPERIMENT_ID = re.compile(r"No Experiment with id=(\S+) exists|Could not find experiment with ID (\S+)")
 _SAVED_BEFORE = re.compile(r"MlflowException: Path '([^']*)' already exists and is not empty")
 
 
@@ -187,6 +189,11 @@ def _mlflow_cause(tail: str) -> str:
         return (
             ": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust "
             f"the model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"
+        )
+    if named := _NO_EXPERIMENT_ID.search(tail):
+        return (
+            f": the script names MLflow experiment {named[1] or named[2]} by its ID, which only the store it "
+            "was made in knows; name it instead (mlflow.set_experiment('churn')), or leave it to loopline"
         )
     if found := _SAVED_BEFORE.findall(tail):
         return (
