@@ -37,6 +37,7 @@ _SKIPPED_DIRS = frozenset(
     {".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist", "__pycache__"}
 )
 REFERENCE_ARTIFACT = MonitoringConfig().reference_artifact
+_IGNORED = re.compile(r"^loopline: (mlflow\.\w+\(.*\)) ignored", re.M)  # what run_script says
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
 
@@ -171,6 +172,7 @@ class _DryRun:
     has_example: bool
     requirements: tuple[str, ...]  # the logged model's, as MLflow inferred them
     logged_reference: bool  # the run logged training rows for monitoring (monitoring.reference_artifact)
+    ignored: tuple[str, ...]  # the script's own mlflow.set_tracking_uri calls, kept on the workspace
 
 
 def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
@@ -211,6 +213,7 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
         experiments = {store.experiment_name(run.experiment_id) for run in runs}
         registered = store.client.search_model_versions("")  # the scratch registry holds only this run's
         folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
+        said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
         return _DryRun(
             model_names=names,
@@ -220,6 +223,7 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
             registered=str(registered[0].name) if registered else None,
             has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
             requirements=tuple(_requirement_lines(folder / "requirements.txt")),
+            ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
             logged_reference=any(
                 entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
             ),
@@ -581,6 +585,11 @@ def _notes(run: _DryRun, model: str) -> list[str]:
         notes.append(
             f"the script registers '{run.registered}' itself; loopline registers the same name with the "
             "commit's tags (the script's own registration stays, untagged)"
+        )
+    for call in run.ignored:
+        notes.append(
+            f"the script calls {call} itself; loopline ignores it while it trains, so the runs go to the "
+            "dev workspace; run by hand, the script still logs where the call says"
         )
     if not run.logged_reference:
         notes.append(

@@ -49,6 +49,10 @@ def training_environment(store: WorkspaceStore, experiment: str, tags: dict[str,
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if not location.tracking_uri.startswith(("http://", "https://")):
+        # Any MLflow request over HTTP goes elsewhere than the workspace (a script's own tracking server,
+        # say): fail at once rather than after MLflow's retries, minutes later.
+        env.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     sql = location.tracking_uri.split(":", 1)[0].split("+", 1)[0] in _SQL_SCHEMES
     if sql and location.artifact_location is not None:  # always set for a database store
         from loopline.mlflow_store import artifact_root_uri
@@ -67,6 +71,8 @@ def _command(command: str) -> list[str]:
     # "python" means the interpreter loopline runs in, so training sees the same packages.
     if argv[0] in {"python", "python3"}:
         argv[0] = sys.executable
+        if len(argv) > 1 and argv[1].endswith(".py"):  # a script: run it with MLflow kept on the workspace
+            argv[1:1] = ["-m", "loopline.run_script"]
     return argv
 
 
@@ -146,6 +152,7 @@ def run_training(
 
 
 _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
+_UNREACHED = re.compile(r"API request to (\S+?)/api/2\.0/mlflow/\S* failed with exception")
 # SQL stores say the first, file stores and servers the second.
 _NO_EXPERIMENT_ID = re.compile(r"No Experiment with id=(\S+) exists|Could not find experiment with ID (\S+)")
 _SAVED_BEFORE = re.compile(r"MlflowException: Path '([^']*)' already exists and is not empty")
@@ -189,6 +196,12 @@ def _mlflow_cause(tail: str) -> str:
         return (
             ": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust "
             f"the model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"
+        )
+    if unreached := _UNREACHED.search(tail):
+        return (
+            f": MLflow was sent to {unreached[1]}, where nothing answered (the script's own "
+            "mlflow.set_tracking_uri, say); remove that call: loopline points MLflow at the workspace "
+            "through MLFLOW_TRACKING_URI"
         )
     if named := _NO_EXPERIMENT_ID.search(tail):
         return (

@@ -98,29 +98,70 @@ def test_sibling_runs_logging_the_same_model_ask_for_model_select(new_project: P
     assert chosen.data.tags["mlflow.runName"] == "C=1.0"
 
 
-ELSEWHERE = """\
-import mlflow, sys
-mlflow.set_tracking_uri("sqlite:///" + sys.argv[1])
+# MLflow's tracking quickstart, as people copy it: its own tracking server, its own experiment, a
+# registered model with a signature and an input example.
+QUICKSTART = """\
+import mlflow
+from mlflow.models import infer_signature
+from sklearn import datasets
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+mlflow.set_tracking_uri(uri="{uri}")
+
+X, y = datasets.load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
+params = {{"solver": "lbfgs", "max_iter": 1000, "random_state": 8888}}
+lr = LogisticRegression(**params).fit(X_train, y_train)
+
+mlflow.set_experiment("MLflow Quickstart")
 with mlflow.start_run():
-    mlflow.log_metric("accuracy", 1.0)
+    mlflow.log_params(params)
+    mlflow.log_metric("accuracy", accuracy_score(y_test, lr.predict(X_test)))
+    mlflow.sklearn.log_model(
+        sk_model=lr,
+        name="iris_model",
+        signature=infer_signature(X_train, lr.predict(X_train)),
+        input_example=X_train,
+        registered_model_name="tracking-quickstart",
+    )
 """
 
 
-def test_a_script_that_sets_its_own_tracking_uri_is_told_what_to_remove(
-    new_project: ProjectFactory, tmp_path: Path
+def test_a_script_that_sets_its_own_tracking_uri_still_logs_to_dev_and_says_so(
+    new_project: ProjectFactory,
 ) -> None:
+    from tests.servers import free_port
+
+    nothing = f"http://127.0.0.1:{free_port()}"  # no tracking server there
     project = new_project("simple", commit=False)
-    use_script(project, "elsewhere.py", {"accuracy": {"min": 0.5}}, source=ELSEWHERE)
-    config = (project / "loopline.yaml").read_text()
-    elsewhere = tmp_path / "elsewhere.db"
-    (project / "loopline.yaml").write_text(
-        config.replace("python elsewhere.py", f"python elsewhere.py {elsewhere}")
+    source = QUICKSTART.format(uri=nothing)
+    use_script(
+        project, "quickstart.py", {"accuracy": {"min": 0.5}}, source=source, artifact_path="iris_model"
     )
-    commit_all(project, "Pass the path")
+    result = loopline.inner_loop(project)
+    assert result.created and result.gate.passed
+    run = dev_client(project).get_run(result.run_id)
+    assert dev_client(project).get_experiment(run.info.experiment_id).name == "MLflow Quickstart"
+    said = Path(result.log_path or "").read_text()
+    assert (
+        f"loopline: mlflow.set_tracking_uri('{nothing}') ignored: this training logs to the dev workspace"
+        in said
+    )
+
+    # Run as a module (not a script), the call is the script's to make: it fails at once, saying what to
+    # remove, instead of retrying for minutes.
+    (project / "fit").mkdir()
+    (project / "fit" / "__main__.py").write_text(source)
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["training"]["command"] = "python -m fit"
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "Train as a module")
     with pytest.raises(TrainingFailed) as refused:
         loopline.inner_loop(project)
-    assert "mlflow.set_tracking_uri" in refused.value.message
-    assert "MLFLOW_TRACKING_URI" in refused.value.message
+    assert f"MLflow was sent to {nothing}, where nothing answered" in refused.value.message
+    assert "loopline points MLflow at the workspace through MLFLOW_TRACKING_URI" in refused.value.message
 
 
 def test_an_experiment_made_outside_loopline_is_refused_with_the_fix(

@@ -1,0 +1,73 @@
+"""Run a training script as ``python SCRIPT ARGS...`` would, with MLflow kept on loopline's workspace.
+
+    python -m loopline.run_script train.py --epochs 3
+
+Scripts written for a tracking server of their own call ``mlflow.set_tracking_uri("http://...")``
+(MLflow's own quickstart does): run by the inner loop, their runs would go there instead of the workspace,
+or wait minutes on a server that is not there. Here those calls (and ``set_registry_uri``) keep MLflow on
+the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each; the script runs as
+``__main__`` with its own ``sys.argv`` and its folder first on ``sys.path``, as Python runs a script.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``original`` (``mlflow.<name>``) made to keep the URI the environment gives in ``variable``."""
+    workspace = os.environ.get(variable)
+    said: set[str] = set()
+
+    def keep(uri: Any) -> None:
+        if workspace is None:  # not run by loopline: nothing to keep
+            original(uri)
+            return
+        if str(uri) != workspace and str(uri) not in said:
+            said.add(str(uri))
+            where = os.environ.get("LOOPLINE_WORKSPACE", "loopline's")
+            print(
+                f"loopline: mlflow.{name}({str(uri)!r}) ignored: this training logs to the {where} workspace",
+                file=sys.stderr,
+                flush=True,
+            )
+        original(workspace)
+
+    keep.__doc__ = original.__doc__
+    keep.__name__ = name
+    return keep
+
+
+def _keep_mlflow_on_the_workspace() -> None:
+    import mlflow
+    import mlflow.tracking
+
+    for name, variable in (
+        ("set_tracking_uri", "MLFLOW_TRACKING_URI"),
+        ("set_registry_uri", "MLFLOW_REGISTRY_URI"),
+    ):
+        kept = _kept(name, variable, getattr(mlflow, name))
+        for module in (mlflow, mlflow.tracking):  # `from mlflow.tracking import set_tracking_uri` too
+            if hasattr(module, name):
+                setattr(module, name, kept)
+
+
+def main() -> None:
+    """Run ``sys.argv[1]`` as ``__main__`` with the arguments after it."""
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m loopline.run_script SCRIPT [ARGS...]")
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    _keep_mlflow_on_the_workspace()
+    runpy.run_path(script, run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Scripts run by the inner loop: as Python runs them, with MLflow kept on the workspace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """\
+import json, multiprocessing, os, sys
+
+import mlflow
+from mlflow.tracking import set_registry_uri
+
+
+def square(x):
+    return x * x
+
+
+if __name__ == "__main__":
+    mlflow.set_tracking_uri("http://127.0.0.1:9")  # the script's own tracking server
+    set_registry_uri("sqlite:///elsewhere.db")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # children import this file again
+        squares = pool.map(square, [2, 3])
+    print(json.dumps({
+        "argv": sys.argv, "file": __file__, "path0": sys.path[0], "squares": squares,
+        "tracking": mlflow.get_tracking_uri(), "registry": mlflow.get_registry_uri(),
+    }))
+    sys.exit(3)
+"""
+
+
+def run(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "loopline.run_script", str(script), "--epochs", "3"],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_script_runs_as_python_runs_it_with_mlflow_kept_on_the_workspace(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "src").mkdir()
+    script = tmp_path / "src" / "train.py"
+    script.write_text(SCRIPT)
+    workspace = f"sqlite:///{tmp_path / 'dev.db'}"
+    done = run(script, tmp_path, MLFLOW_TRACKING_URI=workspace, MLFLOW_REGISTRY_URI=workspace)
+    assert done.returncode == 3, done.stderr  # its own exit code
+    said = json.loads(done.stdout)
+    assert said["argv"] == [str(script), "--epochs", "3"] and said["file"] == str(script)
+    assert said["path0"] == str(script.parent) and said["squares"] == [4, 9]
+    assert said["tracking"] == workspace and said["registry"] == workspace
+    assert "loopline: mlflow.set_tracking_uri('http://127.0.0.1:9') ignored" in done.stderr
+    assert "loopline: mlflow.set_registry_uri('sqlite:///elsewhere.db') ignored" in done.stderr
+
+
+def test_outside_loopline_the_script_keeps_its_own_tracking_uri(tmp_path: Path) -> None:
+    import json
+
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    done = run(script, tmp_path)
+    assert done.returncode == 3, done.stderr
+    said = json.loads(done.stdout)
+    assert said["tracking"] == "http://127.0.0.1:9" and "ignored" not in done.stderr
