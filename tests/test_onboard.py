@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -370,14 +371,14 @@ def notebook(*cells: str, kernel: str = ".venv") -> str:
 # Written the way a notebook is: a cell at a time, the data read beside the notebook's folder, IPython's
 # magics and displays, autolog and a metric of its own.
 TRAINING_NOTEBOOK = notebook(
-    "import mlflow\nimport pandas as pd\nfrom sklearn.linear_model import Ridge\n"
-    "from sklearn.model_selection import train_test_split",
+    "import mlflow\nimport pandas as pd\nimport yaml\nfrom sklearn.linear_model import Ridge\n"
+    "from sklearn.model_selection import train_test_split\nparams = yaml.safe_load('alpha: 0.5')",
     "frame = pd.read_csv('../data/diabetes.csv')\nframe.describe()",
     "X, y = frame.drop(columns='target'), frame['target']\n"
     "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
     "%time mlflow.sklearn.autolog()",
     "with mlflow.start_run():\n"
-    "    ridge = Ridge(alpha=0.5).fit(X_train, y_train)\n"
+    "    ridge = Ridge(alpha=params['alpha']).fit(X_train, y_train)\n"
     "    mlflow.log_metric('r2', ridge.score(X_test, y_test))\n"
     "    print('held-out r2', round(ridge.score(X_test, y_test), 3))",
 )
@@ -404,6 +405,7 @@ def test_a_notebook_is_the_training_where_no_script_is(tmp_path: Path) -> None:
     # The workflows install what runs the notebook with the model's requirements.
     required = (project / "requirements.txt").read_text().splitlines()
     assert {"papermill", "ipykernel", "loopline"} <= set(required)
+    assert f"PyYAML=={version('PyYAML')}" in required  # the notebook's import, which the model needs not
     assert (project / "notebooks" / "train.ipynb").read_text() == TRAINING_NOTEBOOK  # not written in place
     loopline.up(project)
     commit_all(project, "Set up loopline")

@@ -29,6 +29,7 @@ from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfi
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import default_branch, is_git_repo, run_git
+from loopline.requirements import source_code, training_requirements
 from loopline.workflows.files import INSTALL, WorkflowSetup
 
 __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs_notebook"]
@@ -91,23 +92,6 @@ def _training_files(root: Path, depth: int = 3) -> list[Path]:
     return found
 
 
-def _code(path: Path) -> str | None:
-    """The code of a script, or of a notebook's code cells; None where it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    if path.suffix != ".ipynb":
-        return text
-    try:
-        cells = json.loads(text)["cells"]
-        return "\n".join(
-            "".join(cell["source"]) for cell in cells if cell.get("cell_type") == "code"
-        )  # nbformat 4 writes a cell's source as a list of lines or as one string: both join
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
 def notebook_command(notebook: Path) -> str:
     """The command that runs ``notebook`` (relative to the repository) top to bottom as Jupyter would: in
     its own folder, on the kernel of the Python loopline runs in (whatever kernel the notebook was saved
@@ -135,7 +119,7 @@ def find_entry_point(root: Path) -> str:
         relative = path.relative_to(root)
         if relative.parts[0] in {"tests", "test"} or path.name.startswith("test_"):
             continue
-        text = _code(path)
+        text = source_code(path)
         if text is None or "mlflow" not in text or not re.search(r"log_model|autolog\(", text):
             continue
         named = "train" in path.stem.lower()
@@ -293,7 +277,7 @@ def _pyproject(root: Path) -> dict[str, Any]:
 
 
 def _workflow_setup(
-    root: Path, run: _DryRun, tools: tuple[str, ...]
+    root: Path, run: _DryRun, tools: tuple[str, ...], command: str
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """How the workflows fit this repository: its default branch, its Python (``.python-version``, else the
     dry run's), and the command that installs it with the tools the steps run; a requirements file to
@@ -309,7 +293,7 @@ def _workflow_setup(
             "the repository keeps data with DVC, which the workflows do not fetch: add `dvc pull` (and "
             "your DVC remote's credentials, as secrets) to their 'Install the project' step"
         )
-    setup, files, more = _install(root, run, tools, setup)
+    setup, files, more = _install(root, run, tools, setup, command)
     return setup, files, notes + more
 
 
@@ -326,7 +310,7 @@ def _python_version(root: Path) -> str:
 
 
 def _install(
-    root: Path, run: _DryRun, tools: tuple[str, ...], setup: WorkflowSetup
+    root: Path, run: _DryRun, tools: tuple[str, ...], setup: WorkflowSetup, command: str
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """The command that installs the repository as it says, with the ``tools`` it does not list; a
     requirements file to write where it has none to install from; notes."""
@@ -342,18 +326,20 @@ def _install(
         return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
     if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
         return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared, tools)])), {}, []
-    known = _names(declared)
-    lines = declared + [line for line in run.requirements if not _names([line]) & known]
+    lines = list(declared)
+    for line in [*run.requirements, *training_requirements(root, command)]:
+        if not _names([line]) & _names(lines):
+            lines.append(line)
     lines += _tools_missing(lines, tools)
     text = (
         "# What the workflows install (written by `loopline init --existing`): the dependencies the\n"
-        "# model was logged with, as MLflow inferred them, and loopline's tools. Add what else the\n"
-        "# training imports.\n"
+        "# model was logged with, as MLflow inferred them, what else the training imports, as installed\n"
+        "# here, and loopline's tools.\n"
     ) + "".join(f"{line}\n" for line in lines)
     note = (
         "the repository has no requirements.txt: one is written from the model's requirements (as "
-        "MLflow inferred them) and loopline's tools, for the workflows to install; add what else the "
-        "training imports"
+        "MLflow inferred them), what else the training imports (as installed here) and loopline's "
+        "tools, for the workflows to install; check it before you commit it"
     )
     return setup, {"requirements.txt": text.encode()}, [note]
 
@@ -400,7 +386,6 @@ def _config_text(
 
 def _scalar(value: str) -> str:
     """``value`` as a YAML scalar: plain where YAML reads it back as the same text, else quoted."""
-    import json
 
     plain = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./ =-]*", value) and not value.endswith(" ")
     return value if plain and yaml.safe_load(value) == value else json.dumps(value)
@@ -454,7 +439,7 @@ def onboard(
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)
     tools = _TOOLS + (_NOTEBOOK_TOOLS if runs_notebook(command) else ())
-    setup, requirements, setup_notes = _workflow_setup(root, run, tools)
+    setup, requirements, setup_notes = _workflow_setup(root, run, tools, command)
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
     )

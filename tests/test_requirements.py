@@ -1,0 +1,46 @@
+"""The distributions a training imports, for the requirements init --existing writes."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+from loopline.requirements import training_requirements
+
+
+def pinned(*names: str) -> list[str]:
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def test_a_script_and_the_repositorys_modules_it_imports_name_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "src" / "churn").mkdir(parents=True)
+    (tmp_path / "train.py").write_text(
+        "import os, json\nimport httpx\nimport features\nfrom churn import loading\nfrom . import nothing\n"
+    )
+    (tmp_path / "features.py").write_text("import numpy as np\nimport yaml\n")
+    (tmp_path / "src" / "churn" / "__init__.py").write_text("")
+    (tmp_path / "src" / "churn" / "loading.py").write_text(
+        "from rich.console import Console\nimport loopline\n"
+    )
+    (tmp_path / "unused.py").write_text("import pyarrow\n")  # not imported by the training
+    expected = sorted(pinned("httpx", "numpy", "PyYAML", "rich"))
+    assert sorted(training_requirements(tmp_path, "python train.py --epochs 3")) == expected
+    (tmp_path / "src" / "churn" / "train.py").write_text("import churn.loading\nimport mlflow\n")
+    assert sorted(training_requirements(tmp_path, "python -m src.churn.train")) == sorted(
+        pinned("mlflow", "rich")  # mlflow, not mlflow-skinny, which provides the same name
+    )
+    assert training_requirements(tmp_path, "make train") == []
+    assert training_requirements(tmp_path, "python missing.py") == []
+
+
+def test_a_notebook_names_what_its_code_cells_import_past_its_magics(tmp_path: Path) -> None:
+    cells = [
+        {"cell_type": "markdown", "source": ["import pandas  # not code"]},
+        {"cell_type": "code", "source": ["%pip install scipy\n", "import scipy.stats\n", "!ls data\n"]},
+        {"cell_type": "code", "source": "from sklearn.linear_model import Ridge"},
+    ]
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "train.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
+    command = "python -m papermill nb/train.ipynb /dev/null --cwd nb --log-output"
+    assert sorted(training_requirements(tmp_path, command)) == sorted(pinned("scipy", "scikit-learn"))
