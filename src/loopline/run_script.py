@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["command_argv", "main"]
 
 
 def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -56,6 +56,15 @@ def _keep_mlflow_on_the_workspace() -> None:
         for module in (mlflow, mlflow.tracking):  # `from mlflow.tracking import set_tracking_uri` too
             if hasattr(module, name):
                 setattr(module, name, kept)
+
+
+def command_argv(argv: list[str]) -> list[str]:
+    """A training command's arguments as loopline runs them: ``python`` is the interpreter loopline runs
+    in (so the training sees the same packages), and ``python SCRIPT.py ...`` runs through this module."""
+    if not argv or argv[0] not in {"python", "python3"}:
+        return list(argv)
+    script = argv[1:2] if len(argv) > 1 and argv[1].endswith(".py") else []
+    return [sys.executable, *(["-m", "loopline.run_script"] if script else []), *argv[1:]]
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
+from loopline.run_script import command_argv
 
 __all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
 
@@ -68,12 +68,7 @@ def _command(command: str) -> list[str]:
         raise ConfigError(f"loopline.yaml: training.command cannot be parsed ({exc})") from None
     if not argv:
         raise ConfigError("loopline.yaml: training.command is empty; set it, e.g. 'python train.py'")
-    # "python" means the interpreter loopline runs in, so training sees the same packages.
-    if argv[0] in {"python", "python3"}:
-        argv[0] = sys.executable
-        if len(argv) > 1 and argv[1].endswith(".py"):  # a script: run it with MLflow kept on the workspace
-            argv[1:1] = ["-m", "loopline.run_script"]
-    return argv
+    return command_argv(argv)
 
 
 def _stop_when(stop: threading.Event, child: subprocess.Popen[str]) -> None:

@@ -10,6 +10,8 @@ import shlex
 import subprocess
 import sys
 
+from loopline.run_script import command_argv
+
 __all__ = ["main"]
 
 EXIT_TIMEOUT = 124
@@ -24,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command")
     args = parser.parse_args(argv)
-    command = shlex.split(args.command)
-    if command and command[0] in {"python", "python3"}:
-        command[0] = sys.executable  # the interpreter with loopline, as a local run uses
+    command = command_argv(shlex.split(args.command))  # as a local run: loopline's Python, run_script
     child = subprocess.Popen(command, cwd=args.cwd)  # in this process's group: stopping the job stops it too
     try:
         return child.wait(timeout=args.timeout)
