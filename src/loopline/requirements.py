@@ -107,6 +107,6 @@ def training_requirements(root: Path, command: str) -> list[str]:
         chosen = [d for d in found if d.lower().replace("_", "-") == name.lower().replace("_", "-")]
         chosen = chosen or (found if len(set(found)) == 1 else [])
         for distribution in chosen[:1]:
-            if distribution.lower() != "loopline":
-                pinned[distribution] = f"{distribution}=={version(distribution)}"
+            if distribution.lower() != "loopline":  # a local label (torch's +cu121) is no index's
+                pinned[distribution] = f"{distribution}=={version(distribution).split('+', 1)[0]}"
     return list(pinned.values())
