@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ from loopline.events import DataRegistered
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import data_assets
-from loopline.storage.datastores import Datastore, manifest_digest, split_reference
+from loopline.storage.datastores import Datastore, split_reference
+from loopline.storage.digest import file_digest, manifest_digest
 
 __all__ = [
     "DataAsset",
@@ -127,14 +127,6 @@ def _local_files(source: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class StagedData:
     """Files of this machine copied into the inbox datastore, not yet pinned."""
@@ -155,7 +147,7 @@ def stage_files(inbox: Datastore, name: str, source: Path) -> StagedData:
     (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there."""
     _check_name(name)
     files = _local_files(source.expanduser())
-    local = manifest_digest([{"path": inside, "sha256": _file_digest(path)} for inside, path in files])
+    local = manifest_digest([{"path": inside, "sha256": file_digest(path)} for inside, path in files])
     folder = f"{name}/{local.removeprefix('sha256:')[:16]}"
     for inside, path in files:
         if not inbox.exists(f"{folder}/{inside}"):

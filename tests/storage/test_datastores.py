@@ -114,7 +114,7 @@ def test_an_upload_cut_short_is_finished_by_the_next_and_one_changed_on_its_way_
 ) -> None:
     import hashlib
 
-    from loopline.storage.datastores import manifest_digest
+    from loopline.storage.digest import manifest_digest
 
     def versions() -> list[tuple[str, int]]:
         return [(a.name, a.version) for a in loopline.list_data(project=project)]

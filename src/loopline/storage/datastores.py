@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError, shorten
+from loopline.storage.digest import manifest_digest
 from loopline.storage.fs import filesystem
 
-__all__ = ["Datastore", "clean_path", "manifest_digest", "split_reference"]
+__all__ = ["Datastore", "clean_path", "split_reference"]
 
 SCHEMES = ("inbox", "predictions")
 
@@ -49,13 +50,6 @@ def clean_path(path: str, store: str) -> str:
             f"'{store}://{shorten(path)}' leaves the datastore ('..'); name a path inside {store}://"
         )
     return "/".join(parts)
-
-
-def manifest_digest(manifest: list[dict[str, Any]]) -> str:
-    """The content digest of files listed with their ``path`` (relative to what is pinned) and ``sha256``:
-    sha256 over the sorted ``"<sha256>  <path>"`` lines, as for models."""
-    text = "".join(f"{m['sha256']}  {m['path']}\n" for m in sorted(manifest, key=lambda m: m["path"]))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

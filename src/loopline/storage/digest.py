@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CLIENT_WRITTEN", "PREFIX", "digest_tree", "file_digest", "manifest", "model_files"]
+__all__ = [
+    "CLIENT_WRITTEN",
+    "PREFIX",
+    "digest_tree",
+    "file_digest",
+    "manifest",
+    "manifest_digest",
+    "model_files",
+]
 
 PREFIX = "sha256:"
 _CHUNK = 1 << 20
@@ -45,6 +54,13 @@ def manifest(root: Path) -> str:
     """
     lines = [f"{file_digest(path)}  {path.relative_to(root).as_posix()}\n" for path in model_files(root)]
     return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1]))
+
+
+def manifest_digest(entries: list[dict[str, Any]]) -> str:
+    """The content digest of files listed with their ``path`` (relative to what is pinned) and ``sha256``:
+    the same as :func:`digest_tree` gives a folder holding them."""
+    text = "".join(f"{e['sha256']}  {e['path']}\n" for e in sorted(entries, key=lambda e: e["path"]))
+    return PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
 def digest_tree(root: Path) -> str:
