@@ -46,6 +46,13 @@ def install_steps(workflow: Path) -> set[tuple[str, str]]:
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def failed_training(project: Path, command: str | None = None) -> str:
+    """The message of the training failure that stops ``init --existing``."""
+    with pytest.raises(TrainingFailed) as failed:
+        loopline.init_existing(project, command=command)
+    return failed.value.message
+
+
 def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Path) -> None:
     own_ci = "name: our ci\non: push\njobs: {}\n"
     own_gate = "# our own gate, for something else\nthreshold: 3\n"
@@ -418,18 +425,15 @@ def test_a_notebook_is_the_training_where_no_script_is(tmp_path: Path) -> None:
 def test_a_notebook_that_fails_names_its_cell_and_error(tmp_path: Path) -> None:
     failing = notebook("import mlflow\nmlflow.sklearn.autolog()", "raise FileNotFoundError('data/train.csv')")
     project = repository(tmp_path / "failing", {"train.ipynb": failing})
-    with pytest.raises(TrainingFailed) as failed:
-        loopline.init_existing(project)
-    assert "--cwd" not in failed.value.message  # a notebook at the top runs where it is
-    # Without papermill in loopline's Python (here: Python started without its site-packages).
-    with pytest.raises(
-        TrainingFailed, match=r"takes papermill and ipykernel.*: pip install papermill ipykernel"
-    ):
-        loopline.init_existing(project, command="python -S -m papermill train.ipynb /dev/null")
+    message = failed_training(project)
+    assert "--cwd" not in message  # a notebook at the top runs where it is
     assert (
         "exited with code 1: the notebook's cell In [2] raised FileNotFoundError: data/train.csv; its "
-        "output is in" in failed.value.message
+        in (message)
     )
+    # Without papermill in loopline's Python (here: Python started without its site-packages).
+    without = failed_training(project, "python -S -m papermill train.ipynb /dev/null")
+    assert "takes papermill and ipykernel in loopline's Python: pip install papermill ipykernel" in without
 
 
 def test_a_script_is_preferred_to_a_notebook_that_trains_too(tmp_path: Path) -> None:
@@ -459,18 +463,14 @@ def test_a_failing_script_is_told_by_its_refused_arguments_or_its_last_exception
         "    raise RuntimeError(f'cannot read the training data {args.data}') from exc\n"
     )
     project = repository(tmp_path / "args", {"train.py": script})
-    with pytest.raises(TrainingFailed) as failed:
-        loopline.init_existing(project)
     assert (
         "exited with code 2: train.py: error: the following arguments are required: --data; give the script "
-        "its arguments in the training command (--command of init --existing" in failed.value.message
+        "its arguments in the training command (--command of init --existing" in failed_training(project)
     )
-    with pytest.raises(TrainingFailed) as failed:
-        loopline.init_existing(project, command="python train.py --data missing.csv")
     # The exception that ended the script, not the one it was raised from.
     assert (
         "exited with code 1: RuntimeError: cannot read the training data missing.csv; its output is in"
-        in (failed.value.message)
+        in (failed_training(project, "python train.py --data missing.csv"))
     )
 
 
@@ -521,9 +521,8 @@ def test_a_script_that_names_its_experiment_by_id_is_told_to_name_it(tmp_path: P
         "    mlflow.sklearn.log_model(LinearRegression().fit([[0], [1]], [0, 1]), name='model')\n"
     )
     project = repository(tmp_path / "by-id", {"train.py": script})
-    with pytest.raises(TrainingFailed) as failed:
-        loopline.init_existing(project)
     assert (
         "exited with code 1: the script names MLflow experiment 283746592837465 by its ID, which only the "
-        "store it was made in knows; name it instead (mlflow.set_experiment('churn'))" in failed.value.message
+        "store it was made in knows; name it instead (mlflow.set_experiment('churn'))"
+        in failed_training(project)
     )
