@@ -405,7 +405,7 @@ def test_a_notebook_is_the_training_where_no_script_is(tmp_path: Path) -> None:
     result = loopline.init_existing(project)
     assert result.command == (
         "python -m papermill notebooks/train.ipynb /dev/null --cwd notebooks --log-output --no-progress-bar "
-        "--kernel python3"
+        "--kernel python3 --language python"
     )
     assert "r2" in result.metrics and result.artifact_path == "model"
     assert any(note.startswith("the training is a notebook") for note in result.notes)
@@ -526,3 +526,46 @@ def test_a_script_that_names_its_experiment_by_id_is_told_to_name_it(tmp_path: P
         "store it was made in knows; name it instead (mlflow.set_experiment('churn'))"
         in failed_training(project)
     )
+
+
+def test_a_notebook_is_swept_through_its_parameters_cell(tmp_path: Path) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell
+    from sklearn.datasets import load_diabetes
+
+    training = notebook(
+        "import mlflow\nimport pandas as pd\nfrom sklearn.linear_model import Ridge",
+        "frame = pd.read_csv('diabetes.csv')\nX, y = frame.drop(columns='target'), frame['target']",
+        "with mlflow.start_run():\n    ridge = Ridge(alpha=alpha).fit(X[:300], y[:300])\n"
+        "    mlflow.log_metric('r2', ridge.score(X[300:], y[300:]))\n"
+        "    mlflow.sklearn.log_model(ridge, name='model', input_example=X.head(2))",
+    )
+    # papermill's parameters: a cell tagged `parameters` holds the defaults a trial's -p values replace.
+    document = nbformat.reads(training, as_version=4)
+    defaults = new_code_cell("alpha = 0.5")
+    defaults.metadata["tags"] = ["parameters"]
+    document.cells.insert(1, defaults)
+    project = repository(
+        tmp_path / "swept",
+        {
+            "train.ipynb": nbformat.writes(document),
+            "diabetes.csv": load_diabetes(as_frame=True).frame.to_csv(index=False),
+        },
+    )
+    result = loopline.init_existing(project)
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["sweep"] = {
+        "trials": 2,
+        "seed": 7,
+        "pruner": "none",
+        "objective": {"metric": "r2", "direction": "maximize"},
+        "parameters": {"alpha": {"low": 0.001, "high": 100, "log": True}},
+        "command": result.command + " -p alpha {alpha}",
+    }
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    loopline.up(project)
+    commit_all(project, "Sweep alpha")
+    swept = loopline.sweep(project=project)
+    values = {trial.params["alpha"]: trial.value for trial in swept.trials if trial.state == "complete"}
+    assert len(values) == 2 and len(set(values.values())) == 2  # each trial trained on its own alpha
+    assert swept.best is not None and swept.inner_loop.created

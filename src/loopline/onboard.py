@@ -99,7 +99,9 @@ def notebook_command(notebook: Path) -> str:
     argv = ["python", "-m", "papermill", str(notebook), os.devnull]
     if notebook.parent != Path("."):
         argv += ["--cwd", str(notebook.parent)]
-    return shlex.join([*argv, "--log-output", "--no-progress-bar", "--kernel", "python3"])
+    return shlex.join(
+        [*argv, "--log-output", "--no-progress-bar", "--kernel", "python3", "--language", "python"]
+    )
 
 
 def runs_notebook(command: str) -> bool:
