@@ -569,3 +569,19 @@ def test_a_notebook_is_swept_through_its_parameters_cell(tmp_path: Path) -> None
     values = {trial.params["alpha"]: trial.value for trial in swept.trials if trial.state == "complete"}
     assert len(values) == 2 and len(set(values.values())) == 2  # each trial trained on its own alpha
     assert swept.best is not None and swept.inner_loop.created
+
+
+def test_an_mlflow_project_gives_the_training_command_with_its_parameters_defaults(tmp_path: Path) -> None:
+    mlproject = (
+        "name: churn\npython_env: python_env.yaml\nentry_points:\n  main:\n    parameters:\n"
+        "      C: {type: float, default: 0.5}\n    command: python fit.py --C {C}\n"
+    )
+    script = (
+        (TRAINING_SCRIPTS / "own_experiment.py")
+        .read_text()
+        .replace("C = 1.0\n", "import sys\nC = float(sys.argv[sys.argv.index('--C') + 1])\n")
+    )
+    project = repository(tmp_path / "churn", {"MLproject": mlproject, "fit.py": script})
+    result = loopline.init_existing(project)
+    assert result.command == "python fit.py --C 0.5" and "accuracy" in result.metrics
+    assert any(n.startswith("the training command is MLproject's main entry point") for n in result.notes)

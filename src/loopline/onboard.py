@@ -29,6 +29,7 @@ from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfi
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import default_branch, is_git_repo, run_git
+from loopline.mlproject import ProjectCommand, find_project_command
 from loopline.requirements import source_code, training_requirements
 from loopline.workflows.files import INSTALL, WorkflowSetup
 
@@ -424,7 +425,8 @@ def onboard(
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
     job = None if command else find_job_command(root)
-    command = command or (job.command if job else find_entry_point(root))
+    mlproject = None if command or job else find_project_command(root)
+    command = command or (job or mlproject or _Found(find_entry_point(root))).command
     before = _worktree_changes(root)
     run = _dry_run(root, command, timeout)
     made, changed = (
@@ -459,7 +461,12 @@ def onboard(
         kept.append("gate.yaml")
     if added := _extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
-    notes = [*_job_notes(job), *_notes(run, chosen_model), *_output_notes(made, changed), *setup_notes]
+    notes = [
+        *_job_notes(job, mlproject),
+        *_notes(run, chosen_model),
+        *_output_notes(made, changed),
+        *setup_notes,
+    ]
     if runs_notebook(command):
         notes.insert(0, _NOTEBOOK_NOTE)
     return Onboarded(
@@ -477,7 +484,18 @@ def onboard(
     )
 
 
-def _job_notes(job: JobCommand | None) -> list[str]:
+@dataclass(frozen=True)
+class _Found:
+    command: str
+
+
+def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list[str]:
+    if mlproject is not None:
+        unused = f"; its {mlproject.environment} is not read" if mlproject.environment else ""
+        return [
+            "the training command is MLproject's main entry point, with its parameters' defaults filled in "
+            f"(as `mlflow run .` runs it); it runs in this environment{unused}"
+        ]
     if job is None:
         return []
     moved = f", not from {job.code}/ where Azure ML runs it" if job.code else ""
