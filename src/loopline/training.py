@@ -164,9 +164,10 @@ def own_class_advice(name: str) -> str:
 
 
 def known_cause(log_path: Path) -> str:
-    """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: two
-    MLflow errors that every first training meets, each fixed in the script; why a notebook failed; the
-    arguments a script refused; else the exception that ended it.
+    """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: the
+    MLflow errors that first trainings meet, each fixed in the script (below, and a tracking server of the
+    script's own that does not answer, an experiment named by an ID of another store); why a notebook
+    failed; the arguments a script refused; else the exception that ended it.
 
     - MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
       skops does not trust, which every tree model and some imputers have.
