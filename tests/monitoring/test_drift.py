@@ -189,12 +189,14 @@ def test_a_model_whose_run_logged_no_reference_is_compared_with_a_data_asset_of_
         # The training rows, uploaded from this machine, with their label (not a feature the endpoint gets).
         training = pd.DataFrame(rows, columns=columns).assign(label=0)
         training.to_csv(tmp_path / "train.csv", index=False)
-        loopline.upload_data("train", tmp_path / "train.csv", project=project)
+        train, _ = loopline.upload_data("train", tmp_path / "train.csv", project=project)
         edit_yaml(project / "loopline.yaml", monitoring={**monitoring, "reference_data": "train"})
         calm = loopline.monitor_check(project=project)
         assert calm.signals["drift_reference"] == "data asset train:1"
         assert calm.signals["max_psi"] < 0.2 and calm.signals["prediction_psi"] is not None, calm.signals
         assert "label" not in calm.signals["psi"]
+        # The profile is made once from the verified bytes and kept: later checks read no data.
+        (project / ".loopline" / "datastores" / "inbox" / train.path).write_text("x\n1\n")
         send(server, rows * 1.6, columns, requests=20)  # every feature shifted; the calm rows rotate out
         drifted = loopline.monitor_check(project=project)
     assert drifted.signals["max_psi"] > 1.0

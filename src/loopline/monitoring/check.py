@@ -22,8 +22,8 @@ from loopline.endpoints import service
 from loopline.errors import InsufficientEvidence, Refused, UsageError
 from loopline.events import MonitorChecked
 from loopline.instance import Instance
-from loopline.monitoring.profile import build_profile, ks, psi, psi_categorical
-from loopline.monitoring.reference import load_reference
+from loopline.monitoring.profile import ks, psi, psi_categorical
+from loopline.monitoring.reference import data_reference, load_reference
 from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
 from loopline.state.schema import monitor_checks, monitor_samples
@@ -159,10 +159,6 @@ def _drift(expected: Any, live: list[Any]) -> float:
     return round(psi(edges.tolist(), (counts / counts.sum()).tolist(), np.asarray(live, dtype=float)), 6)
 
 
-# Rows of a reference data asset read for its profile: deciles and shares settle long before this.
-_REFERENCE_ROWS = 100_000
-
-
 def _reference(
     instance: Instance, target: DeploymentInfo, columns: list[str]
 ) -> tuple[dict[str, Any] | None, str]:
@@ -178,29 +174,10 @@ def _reference(
             "none: the training run logged no reference data; set monitoring.reference_data to a data "
             "asset of training rows (`loopline data upload train data/train.csv`)"
         )
-    import pandas as pd
-
-    from loopline.data import get_asset, parse_asset, verified_files
+    from loopline.data import get_asset, parse_asset
 
     asset = get_asset(instance, *parse_asset(named))
-    store = instance.datastore(asset.datastore)
-    frames, rows = [], 0
-    for file in verified_files(instance, asset):
-        for frame in store.frames(file, rows=10_000):
-            frames.append(frame)
-            rows += len(frame)
-            if rows >= _REFERENCE_ROWS:
-                break
-        if rows >= _REFERENCE_ROWS:
-            break
-    frame = pd.concat(frames, ignore_index=True).head(_REFERENCE_ROWS)
-    shared = [column for column in frame.columns if str(column) in set(columns)]
-    if not shared:
-        raise UsageError(
-            f"monitoring.reference_data {asset.name}:{asset.version} has none of the columns the endpoint "
-            f"receives ({', '.join(columns[:5])}); name a data asset of the model's input features"
-        )
-    return build_profile(frame[shared]), f"data asset {asset.name}:{asset.version}"
+    return data_reference(instance, asset, columns), f"data asset {asset.name}:{asset.version}"
 
 
 def _performance(instance: Instance, model: Model, target: DeploymentInfo, labels: str) -> dict[str, Any]:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
 from loopline.domain import utcnow
+from loopline.errors import UsageError
 from loopline.instance import Instance
 from loopline.monitoring.profile import build_profile
 from loopline.state.schema import reference_profiles
+from loopline.storage.digest import PREFIX
 
-__all__ = ["load_reference", "store_reference"]
+if TYPE_CHECKING:
+    from loopline.data import DataAsset
+
+__all__ = ["REFERENCE_ROWS", "data_reference", "load_reference", "store_reference"]
 
 
 def store_reference(instance: Instance, run_id: str, digest: str, model: str) -> bool:
@@ -28,22 +34,59 @@ def store_reference(instance: Instance, run_id: str, digest: str, model: str) ->
         except Exception:  # the run logged no reference data: monitoring will say so
             return False
         frame = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_csv(path)
-    profile = build_profile(frame)
+    _keep(instance, digest, model, build_profile(frame))
+    return True
+
+
+def _keep(instance: Instance, key: str, label: str, profile: dict[str, Any]) -> None:
+    """Store ``profile`` under ``key`` unless one is stored there already."""
     with instance.db.write() as connection:
         if (
             connection.execute(
-                select(reference_profiles.c.content_digest).where(
-                    reference_profiles.c.content_digest == digest
-                )
+                select(reference_profiles.c.content_digest).where(reference_profiles.c.content_digest == key)
             ).first()
             is None
         ):
             connection.execute(
                 insert(reference_profiles).values(
-                    content_digest=digest, model=model, profile=profile, created_at=utcnow()
+                    content_digest=key, model=label, profile=profile, created_at=utcnow()
                 )
             )
-    return True
+
+
+# Rows of a reference data asset read for its profile: deciles and shares settle long before this.
+REFERENCE_ROWS = 100_000
+
+
+def data_reference(instance: Instance, asset: DataAsset, columns: list[str]) -> dict[str, Any]:
+    """The profile of data asset ``asset``'s first rows, on those of ``columns`` it has. Made once from
+    its verified bytes, then kept under a key of its digest and the columns, so a check reads no data."""
+    import pandas as pd
+
+    from loopline.data import verified_files
+
+    key = PREFIX + hashlib.sha256(f"{asset.digest}\n{','.join(sorted(columns))}".encode()).hexdigest()
+    if (kept := load_reference(instance, key)) is not None:
+        return kept
+    store = instance.datastore(asset.datastore)
+    frames, rows = [], 0
+    for frame in (
+        part for file in verified_files(instance, asset) for part in store.frames(file, rows=10_000)
+    ):
+        frames.append(frame)
+        rows += len(frame)
+        if rows >= REFERENCE_ROWS:
+            break
+    frame = pd.concat(frames, ignore_index=True).head(REFERENCE_ROWS)
+    shared = [column for column in frame.columns if str(column) in set(columns)]
+    if not shared:
+        raise UsageError(
+            f"monitoring.reference_data {asset.name}:{asset.version} has none of the columns the endpoint "
+            f"receives ({', '.join(columns[:5])}); name a data asset of the model's input features"
+        )
+    profile = build_profile(frame[shared])
+    _keep(instance, key, f"data asset {asset.name}:{asset.version}", profile)
+    return profile
 
 
 def load_reference(instance: Instance, digest: str) -> dict[str, Any] | None:
