@@ -146,13 +146,14 @@ def stage_files(inbox: Datastore, name: str, source: Path) -> StagedData:
     """Copy a file or folder of this machine into ``inbox`` at a path named by its content digest
     (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there."""
     _check_name(name)
-    files = _local_files(source.expanduser())
+    source = source.expanduser()
+    files = _local_files(source)
     local = manifest_digest([{"path": inside, "sha256": file_digest(path)} for inside, path in files])
     folder = f"{name}/{local.removeprefix('sha256:')[:16]}"
     for inside, path in files:
         if not inbox.exists(f"{folder}/{inside}"):
             inbox.put_file(f"{folder}/{inside}", str(path))
-    pinned = f"{folder}/{files[0][0]}" if source.expanduser().is_file() else folder
+    pinned = f"{folder}/{files[0][0]}" if source.is_file() else folder
     return StagedData(f"{inbox.name}://{pinned}", local, len(files))
 
 

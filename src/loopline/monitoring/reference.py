@@ -19,7 +19,7 @@ from loopline.storage.digest import PREFIX
 if TYPE_CHECKING:
     from loopline.data import DataAsset
 
-__all__ = ["REFERENCE_ROWS", "data_reference", "load_reference", "store_reference"]
+__all__ = ["data_reference", "load_reference", "store_reference"]
 
 
 def store_reference(instance: Instance, run_id: str, digest: str, model: str) -> bool:
@@ -55,7 +55,7 @@ def _keep(instance: Instance, key: str, label: str, profile: dict[str, Any]) -> 
 
 
 # Rows of a reference data asset read for its profile: deciles and shares settle long before this.
-REFERENCE_ROWS = 100_000
+_REFERENCE_ROWS = 100_000
 
 
 def data_reference(instance: Instance, asset: DataAsset, columns: list[str]) -> dict[str, Any]:
@@ -75,10 +75,11 @@ def data_reference(instance: Instance, asset: DataAsset, columns: list[str]) -> 
     ):
         frames.append(frame)
         rows += len(frame)
-        if rows >= REFERENCE_ROWS:
+        if rows >= _REFERENCE_ROWS:
             break
-    frame = pd.concat(frames, ignore_index=True).head(REFERENCE_ROWS)
-    shared = [column for column in frame.columns if str(column) in set(columns)]
+    frame = pd.concat(frames, ignore_index=True).head(_REFERENCE_ROWS)
+    wanted = set(columns)
+    shared = [column for column in frame.columns if str(column) in wanted]
     if not shared:
         raise UsageError(
             f"monitoring.reference_data {asset.name}:{asset.version} has none of the columns the endpoint "

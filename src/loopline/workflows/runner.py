@@ -310,6 +310,7 @@ class _Run:
     def github(self) -> dict[str, Any]:
         identity = commit_identity(self.root)
         ref = f"refs/heads/{identity.branch}"
+        repository = f"local/{self.root.name}"
         return {
             "sha": identity.commit,
             "ref": ref,
@@ -317,13 +318,16 @@ class _Run:
             "event_name": self.event,
             "workspace": str(self.root),
             "actor": self.extra_env.get("GITHUB_ACTOR", "local"),
-            "repository": f"local/{self.root.name}",
+            "repository": repository,
             "run_id": self.extra_env["GITHUB_RUN_ID"],
-            "event": {"inputs": self.inputs, **self._event_payload(identity.commit, identity.branch)},
+            "event": {
+                "inputs": self.inputs,
+                **self._event_payload(identity.commit, identity.branch, repository),
+            },
             "job": "",
         }
 
-    def _event_payload(self, commit: str, branch: str) -> dict[str, Any]:
+    def _event_payload(self, commit: str, branch: str, repository: str) -> dict[str, Any]:
         """What GitHub's event says beyond inputs: a ``workflow_run`` is taken as the successful run, for a
         push of this commit, of the workflow it follows (run here just before, or by the caller)."""
         if self.event != "workflow_run":
@@ -333,7 +337,7 @@ class _Run:
             "head_branch": branch,
             "conclusion": "success",
             "event": "push",
-            "head_repository": {"full_name": f"local/{self.root.name}"},
+            "head_repository": {"full_name": repository},
         }
         return {"workflow_run": run}
 
