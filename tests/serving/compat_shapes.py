@@ -23,6 +23,8 @@ TROW = ["ann", 30, 0.5, True]
 RECORD = dict(zip(N, ROW, strict=True))
 TRECORD = dict(zip(T, TROW, strict=True))
 M = [1.0, 2.0, 3.0]
+NAN = float("nan")
+INF = float("inf")
 
 
 def j(value: Any) -> bytes:
@@ -251,6 +253,31 @@ SHAPES = [
     ("labels-csv", "labels", "text/csv", b"a,b,n\n1.0,2.0,3\n4.0,0.9,4\n"),
     ("booster-split", "booster", J, j({"dataframe_split": {"columns": N, "data": [ROW, [2.5, 0.3, 2]]}})),
     ("booster-instances", "booster", J, j({"instances": [RECORD]})),
+    # bare NaN and Infinity, as Python's json.dumps writes a missing or infinite number (MLflow's own client
+    # sends them so, and Azure ML's sample clients json.dumps their rows)
+    ("nan-required", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[NAN, 2.0, 3]]}})),
+    ("nan-records", "numeric", J, j({"dataframe_records": [{**RECORD, "b": NAN}]})),
+    ("nan-booster", "booster", J, j({"dataframe_split": {"columns": N, "data": [[NAN, 2.0, 3]]}})),
+    (
+        "nan-optional-double",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", 30, NAN, True]]}}),
+    ),
+    (
+        "nan-optional-long",
+        "typed",
+        J,
+        j({"dataframe_split": {"columns": T, "data": [["ann", NAN, 0.5, True]]}}),
+    ),
+    ("nan-matrix", "matrix", J, j({"instances": [[NAN, 2.0, 3.0]]})),
+    ("infinity", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[INF, 2.0, 3]]}})),
+    (
+        "minus-infinity-booster",
+        "booster",
+        J,
+        j({"dataframe_split": {"columns": N, "data": [[-INF, 2.0, 3]]}}),
+    ),
 ]
 
 # name: (MLflow's status, loopline's status, why)
@@ -267,6 +294,13 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
         200,
         "MLflow cannot read CSV for a model with a tensor signature; loopline scores it",
     ),
+    "nan-optional-long": (400, 200, "a NaN in an optional integer column is a null: loopline scores it"),
+    "nan-matrix": (
+        400,
+        500,
+        "a NaN for a model that takes none: a model's failure is a 500 MODEL_ERROR naming the row",
+    ),
+    "minus-infinity-booster": (200, 400, "JSON has no infinity: loopline refuses one, naming it"),
     "matrix-split-null": (
         400,
         500,

@@ -151,3 +151,41 @@ def test_rows_at_the_decision_are_left_to_the_model_itself() -> None:
     rows = np.array([[1.0, 2.0], [5.0, 7.0], [1.0, 2.0]])
     assert np.array_equal(step(rows), model.predict(rows))
     assert asked == [3]  # all three sit at 0.5: XGBoost's own sigmoid decides them
+
+
+@pytest.mark.parametrize(
+    "case", ["XGBRegressor", "LGBMClassifier, three classes", "LightGBM Booster, binary"]
+)
+def test_boosters_take_nulls_and_nan_as_missing_values_and_answer_as_their_pyfunc_predict(
+    case: str, tmp_path: Path
+) -> None:
+    from loopline.serving.predict import predict_frame
+    from loopline.serving.schema import Table, to_model_input
+
+    dataset, fit, flavor, _path = CASES[case]
+    x, y = frame(dataset)
+    model = fit(x, y)
+    example = x.head(3)
+    output = model.predict(example)
+    folder = tmp_path / "model"
+    # trained on complete rows: MLflow's signature marks every column required
+    flavor.save_model(
+        model,
+        str(folder),
+        signature=infer_signature(example, output),
+        input_example=example,
+        pip_requirements=["mlflow"],
+    )
+    loaded = load_model(folder, "")
+    assert loaded.schema.missing and all(c.missing for c in loaded.schema.columns or ())
+    rows = x.head(40).copy()
+    rows.iloc[::3, 0] = np.nan
+    rows.iloc[1::4, 2] = np.nan
+    expected = np.asarray(mlflow.pyfunc.load_model(str(folder)).predict(rows))
+    # a request's nulls, as a client sends them
+    requested = [[None if pd.isna(v) else float(v) for v in row] for row in rows.itertuples(index=False)]
+    data, _ = to_model_input(loaded.schema, Table(list(rows.columns), requested), matrix=loaded.batchable)
+    assert np.array_equal(np.asarray(loaded.predict(data)), expected)
+    # a batch job's rows, NaN in the data asset
+    answers = predict_frame(loaded, rows)
+    assert np.array_equal(np.asarray(answers["prediction"].tolist()), expected)

@@ -383,3 +383,63 @@ def test_a_model_fitted_on_an_array_takes_columns_by_position_converted_to_its_t
     frame, rows = score(body, schema=schema)
     assert rows == 2 and list(frame.columns) == [0, 1] and frame.to_numpy().tolist() == taken
     assert {str(t) for t in frame.dtypes} == {tensor}
+
+
+NAN_ROW = b'{"dataframe_split": {"columns": ["a", "b", "n"], "data": [[NaN, 2, 3]]}}'
+
+
+def test_a_bare_nan_as_python_s_json_writes_a_missing_number_is_a_null() -> None:
+    # json.dumps (MLflow's own client, Azure ML's sample clients) writes NaN, which MLflow's server reads
+    refused = rejected(NAN_ROW, "invocations")
+    assert refused.error_code == "NULL_VALUE" and "column 'a' row 0 is null" in refused.message
+    matrix, _ = score(NAN_ROW, "invocations", NUMERIC.taking_missing())
+    assert np.isnan(matrix[0, 0]) and matrix[0, 1:].tolist() == [2, 3]
+    frame, _ = score(b'{"dataframe_records": [{"x": 1.5, "name": "NaN", "flag": NaN}]}', "invocations", MIXED)
+    assert frame.loc[0, "name"] == "NaN" and frame["flag"].isna().all()  # text that reads NaN stays text
+    assert rejected(b'{"dataframe_records": [{"x": NaN, "name": "a"}]}', "invocations", MIXED).error_code == (
+        "NULL_VALUE"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"inputs": [[Infinity, 2, 3]]}', "Infinity"),
+        (b'{"inputs": [[-Infinity, 2, 3]]}', "-Infinity"),
+        (b'{"inputs": [[NaN, 1e400, 3]]}', "the number 1e400"),
+        (b'{"inputs": [[NaN, -1e999, 3]]}', "the number -1e999"),
+    ],
+)
+def test_infinity_is_refused_by_name_even_for_a_model_that_takes_missing_values(
+    body: bytes, named: str
+) -> None:
+    refused = rejected(body, "invocations", NUMERIC.taking_missing())
+    assert refused.error_code == "BAD_JSON" and f"the request holds {named}," in refused.message
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"inputs": [[NaN, 2, }', "Expecting value: character 21"),
+        (b'{"inputs": [[NaN, "\\ud800", 3]]}', "not UTF-8 text"),
+        (b'{"inputs": [[NaN, "\xff", 3]]}', "not UTF-8 at byte 19"),
+        (b'{"inputs": [NaN, ' + b"[" * 50_000 + b"]" * 50_000 + b"]}", "nested too deep"),
+        (b'{"inputs": ["NaN]}', "Unterminated string starting at: character 12"),
+    ],
+)
+def test_a_body_with_nan_that_is_not_json_otherwise_is_told_where(body: bytes, says: str) -> None:
+    refused = rejected(body, "invocations", NUMERIC.taking_missing())
+    assert refused.error_code == "BAD_JSON" and says in refused.message, refused.message
+
+
+def test_a_model_taking_missing_values_gets_nan_for_nulls_in_its_float_columns_only() -> None:
+    schema = NUMERIC.taking_missing()
+    assert schema.missing and not NUMERIC.missing
+    matrix, _ = score({"inputs": {"a": [None, 1.0], "b": [2.0, None], "n": [3, 4]}}, "invocations", schema)
+    assert np.isnan(matrix[0, 0]) and np.isnan(matrix[1, 1]) and matrix[:, 2].tolist() == [3, 4]
+    csv = score(b"a,b,n\n,2,3\nNaN,2,3\n", "invocations", schema, "text/csv")[0]
+    assert np.isnan(csv[:, 0]).all()
+    refused = rejected({"inputs": [{"a": 1.0, "b": 2.0, "n": None}]}, "invocations", schema)
+    assert refused.error_code == "NULL_VALUE" and "column 'n' row 0" in refused.message  # an integer column
+    refused = rejected(b"a,b,n\ninf,2,3\n", "invocations", schema, "text/csv")
+    assert refused.error_code == "WRONG_TYPE" and "column 'a' row 0 is not a finite number" in refused.message

@@ -22,7 +22,7 @@ import numpy as np
 
 from loopline.errors import Refused
 from loopline.serving.compiled import OWN, compile_or_say_why
-from loopline.serving.schema import InputSchema, Table, to_model_input
+from loopline.serving.schema import FRACTIONAL, InputSchema, Table, to_model_input
 
 __all__ = ["LoadedModel", "check_model", "load_model"]
 
@@ -131,6 +131,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
             True,
             _example(folder, metadata),
         )
+        _take_missing_values(model)
         example = model.example_input()
         if predict_fn == "predict" and isinstance(example, np.ndarray):
             compiled, why = compile_or_say_why(estimator, example)
@@ -154,6 +155,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
         _example(folder, metadata),
         predict_with_params=with_params,
     )
+    _take_missing_values(model)
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
         _compile_booster(model, pyfunc)
     return model
@@ -189,6 +191,45 @@ def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
         return
     model.predict, model.batchable, model.compiled = compiled, True, True
     model.path, model.off_loop = compiled.path, compiled.off_loop
+
+
+def _take_missing_values(model: LoadedModel) -> None:
+    """Let a null or NaN in a float column through to a model that takes NaN as a missing value, as MLflow
+    does: XGBoost, LightGBM, scikit-learn's forests and histogram boosting, a pipeline that imputes first.
+    Whether it does is asked of the model itself: its input example (or a row of zeros) with every float
+    column NaN must be answered, with no NaN in the answer. Any other model's required columns refuse a
+    null by name rather than hand it to a model that would fail on it, or answer from it."""
+    schema = model.schema
+    floats = [i for i, c in enumerate(schema.columns or ()) if c.type in FRACTIONAL and not c.nullable]
+    if not floats:
+        return
+    try:
+        data = model.example_input()
+        if isinstance(data, np.ndarray):
+            probe: Any = np.array(data[:1], dtype=np.float64)
+            probe[:, floats] = np.nan
+        else:
+            probe = data.head(1).copy()
+            probe[[schema.names[i] for i in floats]] = np.nan
+        answers = _finiteness_checked(model.predict)(probe)
+    except Exception:  # the model refuses NaN, or has no example that fits: its nulls are refused
+        return
+    if _finite(answers):
+        model.schema = schema.taking_missing()
+
+
+def _finite(answers: Any) -> bool:
+    """Whether a model's answers hold no NaN or infinity (answers that are not numbers hold none)."""
+    import pandas as pd
+
+    if isinstance(answers, pd.DataFrame | pd.Series):
+        answers = answers.to_frame() if isinstance(answers, pd.Series) else answers
+        answers = answers.select_dtypes("number").to_numpy(dtype=np.float64)
+    try:
+        values = np.asarray(answers, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True
+    return bool(np.isfinite(values).all())
 
 
 def _finiteness_checked(predict: Any) -> Any:

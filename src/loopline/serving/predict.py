@@ -19,7 +19,11 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     numbered from ``first_row``); an optional column's nulls reach the model, which was trained on them.
     """
     frame = _held_to_signature(model.schema, frame, first_row)
-    answers = model.predict(_matrix(frame, first_row)) if model.batchable else model.predict(frame)
+    if model.batchable:
+        missing = [i for i, column in enumerate(model.schema.columns or ()) if column.missing]
+        answers = model.predict(_matrix(frame, first_row, missing))
+    else:
+        answers = model.predict(frame)
     return _as_table(answers)
 
 
@@ -34,7 +38,7 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
             raise Refused(f"the input has no column '{missing[0]}' that the model needs")
         frame = frame[schema.names]
         for column in schema.columns:
-            nulls = frame[column.name].isna().to_numpy() if column.required else None
+            nulls = None if column.nullable else frame[column.name].isna().to_numpy()
             if nulls is not None and nulls.any():
                 row = first_row + int(np.argmax(nulls))
                 raise Refused(
@@ -47,8 +51,9 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
     return frame
 
 
-def _matrix(frame: Any, first_row: int) -> Any:
-    """``frame`` as a float64 matrix of finite numbers, or a refusal naming the first cell that is not."""
+def _matrix(frame: Any, first_row: int, missing: list[int]) -> Any:
+    """``frame`` as a float64 matrix of finite numbers (or NaN in the ``missing`` columns, which take it as
+    a missing value), or a refusal naming the first cell that is not."""
     import numpy as np
 
     try:
@@ -57,7 +62,7 @@ def _matrix(frame: Any, first_row: int) -> Any:
         raise Refused(_not_a_number(frame, first_row)) from None
     from loopline.serving.schema import first_not_finite
 
-    if (cell := first_not_finite(matrix)) is not None:
+    if (cell := first_not_finite(matrix, missing)) is not None:
         row, position = cell
         raise Refused(f"column '{frame.columns[position]}' row {first_row + row:,} is not a finite number")
     return matrix

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,9 +108,16 @@ def _parse_json(route: str, body: bytes, strict: bool) -> Table:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise bad(
-            "BAD_JSON", f"the request body is not valid JSON ({str(exc).split(':', 1)[0]} at byte {exc.pos})"
-        ) from None
+        if b"NaN" not in body and b"Infinity" not in body:
+            raise bad(
+                "BAD_JSON",
+                f"the request body is not valid JSON ({str(exc).split(':', 1)[0]} at byte {exc.pos})",
+            ) from None
+        return _parsed_document(route, _with_nan(body), None, strict)
+    return _parsed_document(route, document, body, strict)
+
+
+def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool) -> Table:
     if not isinstance(document, dict):
         raise bad("BAD_INPUT", f"the request body must be a JSON object, not {kind_of(document)}")
     keys = SCORE_KEYS if route == "score" else INVOCATION_KEYS
@@ -131,11 +140,55 @@ def _parse_json(route: str, body: bytes, strict: bool) -> Table:
     return _parsed(_TABLE_PARSERS[present[0]](document[present[0]]), body, params)
 
 
-def _parsed(table: Table, body: bytes, params: dict[str, Any] | None) -> Table:
+def _parsed(table: Table, body: bytes | None, params: dict[str, Any] | None) -> Table:
     table.finite = True
     table.source = body
     table.params = params
     return table
+
+
+def _not_infinite(name: str) -> Any:
+    raise bad("BAD_JSON", f"the request holds {name}, which no column takes; send a finite number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        _not_infinite(f"the number {text[:40]}")
+    return number
+
+
+def _int(text: str) -> int | float:
+    number = int(text)  # as orjson reads it: beyond 64 bits, a float
+    return number if -(2**63) <= number < 2**64 else _finite(text)
+
+
+def _constant(name: str) -> None:
+    if name != "NaN":
+        _not_infinite(name)
+    return None  # a missing value: a column the model requires refuses it by name (schema.py)
+
+
+def _with_nan(body: bytes) -> Any:
+    """A document with bare ``NaN`` values, as Python's ``json.dumps`` writes a missing number (MLflow's
+    own scoring client, Azure ML's sample clients) and MLflow's server reads: each NaN is read as a null.
+    Only for documents orjson refused, so the usual request never pays for Python's parser."""
+    try:
+        document = json.loads(
+            body.decode("utf-8"), parse_constant=_constant, parse_float=_finite, parse_int=_int
+        )
+        orjson.dumps(document)  # text orjson would refuse (a lone surrogate) is refused here too
+    except UnicodeDecodeError as exc:
+        raise bad("BAD_JSON", f"the request body is not valid JSON (not UTF-8 at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise bad(
+            "BAD_JSON", f"the request body is not valid JSON ({exc.msg}: character {exc.pos})"
+        ) from None
+    except (RecursionError, orjson.JSONEncodeError):
+        raise bad(
+            "BAD_JSON", "the request body is not valid JSON (nested too deep, or not UTF-8 text)"
+        ) from None
+    return document
 
 
 _SPLIT_FIELDS = frozenset({"columns", "data", "index"})

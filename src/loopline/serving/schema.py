@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any
 
@@ -25,6 +25,7 @@ from loopline.errors import RequestRejected
 from loopline.serving.requests import CsvCell, Table, bad, kind_of, parse_body
 
 __all__ = [
+    "FRACTIONAL",
     "Column",
     "InputSchema",
     "Table",
@@ -37,6 +38,7 @@ __all__ = [
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
+FRACTIONAL = frozenset({"double", "float"})
 INTEGER_BITS = {"long": 64, "integer": 32}  # MLflow's long is an int64, its integer an int32
 MAX_NAMES_SHOWN = 8
 
@@ -48,6 +50,13 @@ class Column:
     name: str
     type: str
     required: bool = True
+    missing: bool = False
+    """The model takes NaN here as a missing value (a booster, say): a null or NaN reaches it as NaN."""
+
+    @property
+    def nullable(self) -> bool:
+        """Whether a null (or NaN) in this column reaches the model rather than being refused."""
+        return self.missing or not self.required
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class InputSchema:
     names: list[str] = field(init=False, repr=False, compare=False)
     index: dict[str, int] = field(init=False, repr=False, compare=False)
     fast: bool = field(init=False, compare=False)
+    missing: bool = field(init=False, compare=False)  # some column takes NaN as a missing value
     integer_positions: tuple[int, ...] = field(init=False, compare=False)
     integer_bits: tuple[int, ...] = field(init=False, compare=False)  # of each integer position
     integer_limits: np.ndarray = field(init=False, repr=False, compare=False)  # 2 ** (bits - 1), as floats
@@ -72,6 +82,7 @@ class InputSchema:
         object.__setattr__(
             self, "fast", bool(columns) and all(c.type in NUMERIC and c.required for c in columns)
         )
+        object.__setattr__(self, "missing", any(c.missing for c in columns))
         object.__setattr__(
             self, "integer_positions", tuple(i for i, c in enumerate(columns) if c.type in INTEGER)
         )
@@ -80,6 +91,13 @@ class InputSchema:
         )
         object.__setattr__(
             self, "integer_limits", np.exp2(np.asarray(self.integer_bits, dtype=np.float64) - 1)
+        )
+
+    def taking_missing(self) -> InputSchema:
+        """This schema for a model that takes NaN as a missing value: its float columns take nulls."""
+        columns = self.columns or ()
+        return InputSchema(
+            tuple(replace(c, missing=c.type in FRACTIONAL) for c in columns) or None, self.tensor
         )
 
     @classmethod
@@ -231,22 +249,37 @@ def _matrix(
             all(type(row) is list and len(row) == width for row in rows)
             and set(map(type, chain.from_iterable(rows))) <= _NUMBERS
         )
+    missing = schema.missing and _missing_positions(schema, columns)
     if not numbers:
         _check_row_shapes(rows, width)
         rows = [
-            [_number(columns[position], number, value, strict) for position, value in enumerate(row)]
+            [
+                math.nan
+                if value is None and missing and position in missing
+                else _number(columns[position], number, value, strict)
+                for position, value in enumerate(row)
+            ]
             for number, row in enumerate(rows)
         ]
     matrix = np.array(rows, dtype=np.float64)
-    if not (finite and numbers) and (cell := first_not_finite(matrix)) is not None:
+    if not (finite and numbers) and (cell := first_not_finite(matrix, missing or ())) is not None:
         row, position = cell
         raise bad("WRONG_TYPE", f"column '{columns[position]}' row {row} is not a finite number")
     return _ordered_whole(schema, columns, matrix)
 
 
-def first_not_finite(matrix: np.ndarray) -> tuple[int, int] | None:
-    """The (row, column) position of the first NaN or infinity in ``matrix``, or None."""
+def _missing_positions(schema: InputSchema, columns: list[str]) -> frozenset[int]:
+    """The positions among ``columns`` of those that take NaN as a missing value."""
+    taking = schema.columns or ()
+    return frozenset(i for i, name in enumerate(columns) if taking[schema.index[name]].missing)
+
+
+def first_not_finite(matrix: np.ndarray, missing: Collection[int] = ()) -> tuple[int, int] | None:
+    """The (row, column) position of the first NaN or infinity in ``matrix`` (only infinity in the
+    ``missing`` columns, which take NaN as a missing value), or None."""
     finite = np.isfinite(matrix)
+    if missing:
+        finite[:, list(missing)] |= np.isnan(matrix[:, list(missing)])
     if finite.all():
         return None
     row, position = (int(i) for i in np.argwhere(~finite)[0])
@@ -313,7 +346,7 @@ def _series(column: Column, values: list[Any]) -> Any:
         if column.type == "long":
             return pd.array(values, dtype="Int64" if nullable else "int64")
         return pd.array(values, dtype="Int32" if nullable else "int32")
-    if column.type in {"double", "float"}:
+    if column.type in FRACTIONAL:
         return np.array(
             [np.nan if v is None else v for v in values],
             dtype=np.float64 if column.type == "double" else np.float32,
@@ -327,7 +360,7 @@ def _series(column: Column, values: list[Any]) -> Any:
 
 def _typed(column: Column, row: int, value: Any, strict: bool) -> Any:
     if value is None:
-        if column.required:
+        if not column.nullable:
             raise bad("NULL_VALUE", f"column '{column.name}' row {row} is null; the model requires a value")
         return None
     if isinstance(value, CsvCell):
@@ -402,7 +435,7 @@ def _from_csv(column: Column, row: int, cell: str) -> Any:
     try:
         if kind in INTEGER:
             return _whole(column, row, int(cell))
-        if kind in {"double", "float"}:
+        if kind in FRACTIONAL:
             return float(cell)
     except ValueError:
         raise bad(

@@ -1,0 +1,127 @@
+"""Loading a deployed model: which models take a null or NaN in a float column as a missing value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.models import infer_signature
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from loopline.errors import Refused, RequestRejected
+from loopline.serving.model import load_model
+from loopline.serving.predict import predict_frame
+from loopline.serving.schema import Table, to_model_input
+
+
+def cancer() -> tuple[pd.DataFrame, np.ndarray]:
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x.columns = [c.replace(" ", "_") for c in x.columns]
+    return x.iloc[:, :6], np.asarray(y)
+
+
+class Wrapped(mlflow.pyfunc.PythonModel):
+    """A Python model around a classifier, answering its probabilities as they come (NaN for NaN)."""
+
+    def __init__(self, clf: Any, impute: bool) -> None:
+        self.clf, self.impute = clf, impute
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        rows = model_input.fillna(0.0) if self.impute else model_input
+        return rows.to_numpy() @ self.clf.coef_[0]  # no check of its own: NaN in, NaN out
+
+
+# name: (how to fit, whether it takes missing values)
+SKLEARN: dict[str, tuple[Callable[[pd.DataFrame, np.ndarray], Any], bool]] = {
+    "histogram boosting": (lambda x, y: HistGradientBoostingClassifier(max_iter=20).fit(x, y), True),
+    "random forest": (lambda x, y: RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y), True),
+    "imputer, then a linear model": (
+        lambda x, y: make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()).fit(x, y),
+        True,
+    ),
+    "scaler, then a linear model": (
+        lambda x, y: make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y),
+        False,
+    ),
+}
+
+
+def saved(tmp_path: Path, model: Any, x: pd.DataFrame, python_model: bool = False) -> Path:
+    """``model`` saved by MLflow as a training script would, from complete rows (every column required)."""
+    folder = tmp_path / "model"
+    example = x.head(3)
+    if python_model:
+        output = model.predict(None, example)
+        mlflow.pyfunc.save_model(
+            str(folder), python_model=model, signature=infer_signature(example, output), input_example=example
+        )
+    else:
+        mlflow.sklearn.save_model(
+            model,
+            str(folder),
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
+    return folder
+
+
+@pytest.mark.parametrize("case", list(SKLEARN))
+def test_a_scikit_learn_model_takes_nulls_in_its_float_columns_exactly_when_it_takes_nan(
+    case: str, tmp_path: Path
+) -> None:
+    fit, takes = SKLEARN[case]
+    x, y = cancer()
+    estimator = fit(x, y)
+    loaded = load_model(saved(tmp_path, estimator, x), "")
+    assert loaded.schema.missing is takes
+    rows = [[None, *x.iloc[0, 1:].tolist()], x.iloc[1].tolist()]
+    if not takes:  # a model that would fail on NaN: the request is refused, naming the cell
+        with pytest.raises(RequestRejected) as refused:
+            to_model_input(loaded.schema, Table(list(x.columns), rows), matrix=loaded.batchable)
+        assert refused.value.error_code == "NULL_VALUE" and f"'{x.columns[0]}' row 0" in refused.value.message
+        return
+    data, _ = to_model_input(loaded.schema, Table(list(x.columns), rows), matrix=loaded.batchable)
+    with_nan = pd.DataFrame(rows, columns=x.columns, dtype=np.float64)
+    assert np.asarray(loaded.predict(data)).tolist() == estimator.predict(with_nan).tolist()
+    assert predict_frame(loaded, with_nan)["prediction"].tolist() == estimator.predict(with_nan).tolist()
+
+
+@pytest.mark.parametrize("impute", [True, False], ids=["fills its NaN", "answers NaN for NaN"])
+def test_a_python_model_takes_nulls_only_when_it_answers_them_with_numbers(
+    impute: bool, tmp_path: Path
+) -> None:
+    x, y = cancer()
+    model = Wrapped(LogisticRegression(max_iter=2000).fit(x, y), impute)
+    loaded = load_model(saved(tmp_path, model, x, python_model=True), "")
+    assert loaded.schema.missing is impute
+    with_nan = x.head(2).copy()
+    with_nan.iloc[0, 0] = np.nan
+    if impute:
+        answers = predict_frame(loaded, with_nan)["prediction"].to_numpy()
+        assert np.allclose(answers, model.predict(None, with_nan)) and np.isfinite(answers).all()
+    else:
+        with pytest.raises(Refused, match="is null, and the model requires a value there"):
+            predict_frame(loaded, with_nan)
+
+
+def test_infinity_is_refused_even_where_nan_is_a_missing_value(tmp_path: Path) -> None:
+    x, y = cancer()
+    fit, _ = SKLEARN["histogram boosting"]
+    loaded = load_model(saved(tmp_path, fit(x, y), x), "")
+    rows = [[float("inf"), *x.iloc[0, 1:].tolist()]]
+    with pytest.raises(RequestRejected, match="is not a finite number"):
+        to_model_input(loaded.schema, Table(list(x.columns), rows), matrix=loaded.batchable)
+    with pytest.raises(Refused, match="is not a finite number"):
+        predict_frame(loaded, pd.DataFrame(rows, columns=x.columns))
