@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 
 from loopline import audit
 from loopline.domain import utcnow
-from loopline.errors import IntegrityViolation, NotFound, UsageError
+from loopline.errors import IntegrityViolation, InvalidData, NotFound, UsageError
 from loopline.events import DataRegistered
 from loopline.instance import Instance
 from loopline.state import as_utc
@@ -257,7 +257,11 @@ def get_asset(instance: Instance, name: str, version: int | None = None) -> Data
 
 
 def verified_files(instance: Instance, asset: DataAsset) -> list[str]:
-    """The asset's files, after checking that their bytes are the ones registered."""
+    """The asset's table files, after checking that the bytes of all its files are the ones registered.
+
+    In a folder, files and folders whose names start with ``_`` or ``.`` are not tables, as Spark, Hadoop
+    and pyarrow hold (``_SUCCESS``, ``_committed_*``, ``_temporary/``, ``.crc``); they are pinned with
+    the rest but never read as rows."""
     store = instance.datastore(asset.datastore)
     digest, _ = store.digest(asset.path)
     if digest != asset.digest:
@@ -265,4 +269,13 @@ def verified_files(instance: Instance, asset: DataAsset) -> list[str]:
             f"data asset {asset.name}:{asset.version} ({asset.reference}) changed since it was registered "
             f"({asset.digest[:19]}… is now {digest[:19]}…); register it again to make a new version"
         )
-    return [entry["file"] for entry in sorted(asset.manifest, key=lambda m: m["path"])]
+    entries = sorted(asset.manifest, key=lambda m: m["path"])
+    if len(entries) == 1 and entries[0]["file"] == asset.path.strip("/"):
+        return [entries[0]["file"]]  # a file named on its own is read whatever its name
+    tables = [e["file"] for e in entries if not any(p.startswith(("_", ".")) for p in e["path"].split("/"))]
+    if not tables:
+        raise InvalidData(
+            f"data asset {asset.name}:{asset.version} ({asset.reference}) holds no table files, only files "
+            "whose names start with '_' or '.' (markers such as _SUCCESS); register the folder of the tables"
+        )
+    return tables

@@ -16,7 +16,7 @@ from sqlalchemy import update
 import loopline
 from loopline.batch import jobs
 from loopline.domain import utcnow
-from loopline.errors import Refused
+from loopline.errors import IntegrityViolation, Refused
 from loopline.instance import Instance
 from loopline.state.schema import batch_jobs
 from tests.conftest import ProjectFactory, StagedProject
@@ -217,6 +217,65 @@ def test_a_bad_cell_in_a_column_the_model_requires_fails_the_job_naming_its_row(
     folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
     before = predictions(folder)["row"].tolist()  # the chunks before its own, for a resume once mended
     assert before == list(range(len(before))) and 50_000 < len(before) <= 55_123
+
+
+def spark_folder(folder: Path, rows: pd.DataFrame) -> None:
+    """``rows`` as Spark writes a table: part files, markers, checksums, and a failed attempt's leftovers."""
+    (folder / "_temporary" / "0").mkdir(parents=True)
+    for number, start in enumerate(range(0, len(rows), 20_000)):
+        name = f"part-{number:05d}-3f1c.c000.snappy.parquet"
+        rows.iloc[start : start + 20_000].to_parquet(folder / name, index=False)
+        (folder / f".{name}.crc").write_bytes(b"crc")
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / "_committed_4412").write_text('{"added": []}')
+    (folder / "_temporary" / "0" / "part-00000.parquet").write_bytes(b"half a file")
+
+
+@pytest.mark.parametrize("layout", ["spark folder", "csv.gz", "tsv.bz2", "PARQUET"])
+def test_tables_as_tools_write_them_are_scored_and_their_markers_skipped(
+    scored_project: Path, layout: str
+) -> None:
+    project = scored_project
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    data = inbox / "big" / "scoring.csv"
+    rows = pd.read_csv(data)
+    target = inbox / "tables" / layout.replace(" ", "-")
+    target.parent.mkdir(exist_ok=True)
+    if layout == "spark folder":
+        target.mkdir()
+        spark_folder(target, rows)
+    elif layout == "PARQUET":
+        target = target.with_name("scoring.PARQUET")
+        rows.to_parquet(target, index=False)
+    else:
+        target = target.with_name(f"scoring.{layout}")
+        rows.to_csv(target, index=False, sep="\t" if layout.startswith("tsv") else ",")
+    asset, _ = loopline.register_data("tables", f"inbox://tables/{target.name}", project=project)
+    job = loopline.batch_invoke("scorer", "tables", project=project)
+    assert job.status == "succeeded" and job.rows == ROWS
+    output = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
+    assert output["row"].tolist() == list(range(ROWS))
+    assert np.array_equal(output["prediction"].to_numpy(), expected(project, data))
+    if layout == "spark folder":  # the markers are pinned with the tables: changing one is noticed
+        assert len(asset.manifest) == 6  # three parts, three markers (a hidden file is not listed)
+        (target / "_SUCCESS").write_bytes(b"changed")
+        with pytest.raises(IntegrityViolation, match="changed since it was registered"):
+            loopline.batch_invoke("scorer", "tables", project=project)
+
+
+def test_a_folder_of_markers_alone_is_refused_naming_the_asset(scored_project: Path) -> None:
+    project = scored_project
+    folder = project / ".loopline" / "datastores" / "inbox" / "done"
+    folder.mkdir()
+    (folder / "_SUCCESS").write_bytes(b"")
+    loopline.register_data("done", "inbox://done", project=project)
+    failed = cli_process("batch", "invoke", "scorer", "--input", "done", cwd=project)
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[-1] == (
+        "error: data asset done:1 (inbox://done) holds no table files, only files whose names start with "
+        "'_' or '.' (markers such as _SUCCESS); register the folder of the tables"
+    )
+    assert loopline.batch_jobs("scorer", project=project) == []
 
 
 def claim(project: Path, job_id: str, **values: Any) -> None:

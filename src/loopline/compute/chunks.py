@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import InvalidData, UsageError
-from loopline.storage.datastores import Datastore
+from loopline.storage.datastores import Datastore, csv_options, is_parquet
 
 __all__ = ["Chunk", "part_bytes", "part_name", "plan", "read_run", "runs"]
 
@@ -58,13 +58,9 @@ def part_bytes(frame: Any, start: int, rows: Any = None, keep: Sequence[str] = (
     return buffer.getvalue()
 
 
-def _parquet(name: str) -> bool:
-    return name.endswith((".parquet", ".pq"))
-
-
 def _row_groups(store: Datastore, name: str) -> list[int]:
     """The rows of each row group of a Parquet file; one group of all the rows of a CSV."""
-    if _parquet(name):
+    if is_parquet(name):
         import pyarrow.parquet as pq
 
         with store.open(name) as handle:
@@ -115,10 +111,12 @@ def read_run(store: Datastore, run: list[Chunk]) -> Iterator[tuple[Chunk, Any]]:
     local executor parses them, reading the file once from the run's first row."""
     first = run[0]
     with store.open(first.file) as handle:
-        if not _parquet(first.file):
+        if not is_parquet(first.file):
             import pandas as pd
 
-            frames = pd.read_csv(handle, skiprows=range(1, first.skip + 1), chunksize=first.rows)
+            frames = pd.read_csv(
+                handle, skiprows=range(1, first.skip + 1), chunksize=first.rows, **csv_options(first.file)
+            )
             yield from zip(run, frames, strict=False)
             return
         yield from _parquet_run(handle, run)

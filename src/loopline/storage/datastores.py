@@ -18,9 +18,25 @@ from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError,
 from loopline.storage.digest import manifest_digest
 from loopline.storage.fs import filesystem
 
-__all__ = ["Datastore", "clean_path", "split_reference"]
+__all__ = ["Datastore", "clean_path", "csv_options", "is_parquet", "split_reference"]
 
 SCHEMES = ("inbox", "predictions")
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+
+
+def is_parquet(name: str) -> bool:
+    """Whether a file is Parquet, by its name (``.parquet``, ``.pq``); any other file is read as CSV."""
+    return name.lower().endswith((".parquet", ".pq"))
+
+
+def csv_options(name: str) -> dict[str, Any]:
+    """``pandas.read_csv``'s options for a CSV file, by its name, as pandas infers them from a path: its
+    compression (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and a tab between fields in ``.tsv``."""
+    lower = name.lower()
+    compression = next((kind for suffix, kind in _COMPRESSIONS.items() if lower.endswith(suffix)), None)
+    if compression is not None:
+        lower = lower.rsplit(".", 1)[0]
+    return {"compression": compression, "sep": "\t" if lower.endswith(".tsv") else ","}
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -110,7 +126,7 @@ class Datastore:
         import pyarrow.parquet as pq
 
         reference = f"{self.name}://{clean_path(relative, self.name)}"
-        parquet = relative.endswith((".parquet", ".pq"))
+        parquet = is_parquet(relative)
         try:
             with self.open(relative) as handle:
                 if parquet and rows:
@@ -119,12 +135,13 @@ class Datastore:
                 elif parquet:
                     yield pd.read_parquet(handle)
                 elif rows:
-                    yield from pd.read_csv(handle, chunksize=rows)
+                    yield from pd.read_csv(handle, chunksize=rows, **csv_options(relative))
                 else:
-                    yield pd.read_csv(handle)
+                    yield pd.read_csv(handle, **csv_options(relative))
         except (
             ValueError,
             UnicodeDecodeError,
+            ImportError,  # a compression whose library is missing (zstandard for .zst)
             OSError,
             pd.errors.ParserError,
             pd.errors.EmptyDataError,
