@@ -15,10 +15,9 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,10 @@ from loopline.azureml import JobCommand, find_job_command
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
-from loopline.git import default_branch, is_git_repo, run_git
+from loopline.git import is_git_repo, run_git
 from loopline.mlproject import ProjectCommand, find_project_command
-from loopline.requirements import source_code, training_requirements
-from loopline.workflows.files import INSTALL, WorkflowSetup
+from loopline.repo_setup import NOTEBOOK_NOTE, NOTEBOOK_TOOLS, TOOLS, requirement_lines, workflow_setup
+from loopline.requirements import source_code
 
 __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs_notebook"]
 
@@ -209,7 +208,7 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
             metrics={k: v for k, v in picked.metrics.items() if math.isfinite(v)},
             registered=str(registered[0].name) if registered else None,
             has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
-            requirements=tuple(_requirement_lines(folder / "requirements.txt")),
+            requirements=tuple(requirement_lines(folder / "requirements.txt")),
             ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
             logged_reference=any(
                 entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
@@ -220,133 +219,6 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
 
 
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
-_TOOLS = ("loopline", "pytest", "ruff")
-# How the workflows install a project that uv locks: the locked versions, exported to a requirements file
-# that pip installs into the job's Python with the tools (the project itself too, where uv builds it).
-UV_INSTALL = (
-    'pip install uv && uv export --frozen --no-hashes --output-file "$RUNNER_TEMP/requirements.txt" && '
-    'pip install -r "$RUNNER_TEMP/requirements.txt"'
-)
-# What running a notebook takes besides: papermill and the kernel it starts.
-_NOTEBOOK_TOOLS = ("papermill", "ipykernel")
-_NOTEBOOK_NOTE = (
-    "the training is a notebook: papermill runs it top to bottom in its own folder, on a kernel of this "
-    "Python, and its cells' output goes to the training log; the workflows install papermill and ipykernel"
-)
-
-
-def _requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
-    """The requirements of a requirements file (following ``-r`` includes), one specifier a line."""
-    if not path.is_file() or path in seen:
-        return []
-    lines = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line.startswith(("-r ", "--requirement ")):
-            included = path.parent / line.split(maxsplit=1)[1].strip()
-            lines += _requirement_lines(included, seen | {path})
-        elif line and not line.startswith(("#", "-")):
-            lines.append(line)
-    return lines
-
-
-def _names(requirements: list[str]) -> set[str]:
-    """The distributions ``requirements`` name, normalised (``scikit_learn`` is ``scikit-learn``)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    names: set[str] = set()
-    for line in requirements:
-        try:
-            names.add(canonicalize_name(Requirement(line).name))
-        except InvalidRequirement:
-            continue
-    return names
-
-
-def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]:
-    """The ``tools`` of the workflows' steps that ``requirements`` do not name."""
-    names = _names(requirements)
-    return [tool for tool in tools if tool not in names]
-
-
-def _pyproject(root: Path) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def _workflow_setup(
-    root: Path, run: _DryRun, tools: tuple[str, ...], command: str
-) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
-    """How the workflows fit this repository: its default branch, its Python (``.python-version``, else the
-    dry run's), and the command that installs it with the tools the steps run; a requirements file to
-    write where the repository has none it installs from; notes."""
-    setup, notes = WorkflowSetup(default_branch(root), _python_version(root)), []
-    if setup.python.split(".")[:2] != [str(sys.version_info.major), str(sys.version_info.minor)]:
-        notes.append(
-            f"the workflows run Python {setup.python}, as .python-version says; the dry run used "
-            f"{sys.version_info.major}.{sys.version_info.minor}"
-        )
-    if (root / ".dvc").is_dir() or (root / "dvc.yaml").is_file():
-        notes.append(
-            "the repository keeps data with DVC, which the workflows do not fetch: add `dvc pull` (and "
-            "your DVC remote's credentials, as secrets) to their 'Install the project' step"
-        )
-    setup, files, more = _install(root, run, tools, setup, command)
-    return setup, files, notes + more
-
-
-def _python_version(root: Path) -> str:
-    """The Python the workflows run: the version ``.python-version`` pins (as pyenv and uv read it), else
-    the one the dry run used."""
-    try:
-        first = (root / ".python-version").read_text(encoding="utf-8").split("\n", 1)[0].strip()
-    except (OSError, UnicodeDecodeError):
-        first = ""
-    if re.fullmatch(r"3\.\d+(\.\d+)?", first):
-        return first
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
-def _install(
-    root: Path, run: _DryRun, tools: tuple[str, ...], setup: WorkflowSetup, command: str
-) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
-    """The command that installs the repository as it says, with the ``tools`` it does not list; a
-    requirements file to write where it has none to install from; notes."""
-    pyproject = _pyproject(root)
-    declared = list(pyproject.get("project", {}).get("dependencies", []))
-    if (root / "requirements.txt").is_file():
-        listed = _requirement_lines(root / "requirements.txt")
-        return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed, tools)])), {}, []
-    if (root / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
-        groups = pyproject.get("dependency-groups", {}).get("dev", [])
-        listed = declared + [line for line in groups if isinstance(line, str)]
-        note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
-        return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
-    if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
-        return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared, tools)])), {}, []
-    lines = list(declared)
-    for line in [*run.requirements, *training_requirements(root, command)]:
-        if not _names([line]) & _names(lines):
-            lines.append(line)
-    lines += _tools_missing(lines, tools)
-    text = (
-        "# What the workflows install (written by `loopline init --existing`): the dependencies the\n"
-        "# model was logged with, as MLflow inferred them, what else the training imports, as installed\n"
-        "# here, and loopline's tools.\n"
-    ) + "".join(f"{line}\n" for line in lines)
-    note = (
-        "the repository has no requirements.txt: one is written from the model's requirements (as "
-        "MLflow inferred them), what else the training imports (as installed here) and loopline's "
-        "tools, for the workflows to install; check it before you commit it"
-    )
-    return setup, {"requirements.txt": text.encode()}, [note]
-
-
 def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out."""
     gate: dict[str, dict[str, float]] = {}
@@ -442,8 +314,8 @@ def onboard(
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)
-    tools = _TOOLS + (_NOTEBOOK_TOOLS if runs_notebook(command) else ())
-    setup, requirements, setup_notes = _workflow_setup(root, run, tools, command)
+    tools = TOOLS + (NOTEBOOK_TOOLS if runs_notebook(command) else ())
+    setup, requirements, setup_notes = workflow_setup(root, run.requirements, tools, command)
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
     )
@@ -468,7 +340,7 @@ def onboard(
         *setup_notes,
     ]
     if runs_notebook(command):
-        notes.insert(0, _NOTEBOOK_NOTE)
+        notes.insert(0, NOTEBOOK_NOTE)
     return Onboarded(
         root,
         name,

@@ -1,0 +1,144 @@
+"""How the workflows of a repository that already trains fit it: its default branch, the Python it pins,
+and the command that installs it as it says (its requirements file, uv's lock, the package it builds),
+with the tools the workflows' steps run; a requirements file written where it has none."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from loopline.git import default_branch
+from loopline.requirements import training_requirements
+from loopline.workflows.files import INSTALL, WorkflowSetup
+
+__all__ = ["NOTEBOOK_NOTE", "NOTEBOOK_TOOLS", "TOOLS", "UV_INSTALL", "requirement_lines", "workflow_setup"]
+
+TOOLS = ("loopline", "pytest", "ruff")
+# How the workflows install a project that uv locks: the locked versions, exported to a requirements file
+# that pip installs into the job's Python with the tools (the project itself too, where uv builds it).
+UV_INSTALL = (
+    'pip install uv && uv export --frozen --no-hashes --output-file "$RUNNER_TEMP/requirements.txt" && '
+    'pip install -r "$RUNNER_TEMP/requirements.txt"'
+)
+# What running a notebook takes besides: papermill and the kernel it starts.
+NOTEBOOK_TOOLS = ("papermill", "ipykernel")
+NOTEBOOK_NOTE = (
+    "the training is a notebook: papermill runs it top to bottom in its own folder, on a kernel of this "
+    "Python, and its cells' output goes to the training log; the workflows install papermill and ipykernel"
+)
+
+
+def requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
+    """The requirements of a requirements file (following ``-r`` includes), one specifier a line."""
+    if not path.is_file() or path in seen:
+        return []
+    lines = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            included = path.parent / line.split(maxsplit=1)[1].strip()
+            lines += requirement_lines(included, seen | {path})
+        elif line and not line.startswith(("#", "-")):
+            lines.append(line)
+    return lines
+
+
+def _names(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` name, normalised (``scikit_learn`` is ``scikit-learn``)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    names: set[str] = set()
+    for line in requirements:
+        try:
+            names.add(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    return names
+
+
+def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]:
+    """The ``tools`` of the workflows' steps that ``requirements`` do not name."""
+    names = _names(requirements)
+    return [tool for tool in tools if tool not in names]
+
+
+def _pyproject(root: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def workflow_setup(
+    root: Path, requirements: Sequence[str], tools: tuple[str, ...], command: str
+) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
+    """How the workflows fit this repository: its default branch, its Python (``.python-version``, else the
+    dry run's), and the command that installs it with the tools the steps run; a requirements file to
+    write where the repository has none it installs from; notes."""
+    setup, notes = WorkflowSetup(default_branch(root), _python_version(root)), []
+    if setup.python.split(".")[:2] != [str(sys.version_info.major), str(sys.version_info.minor)]:
+        notes.append(
+            f"the workflows run Python {setup.python}, as .python-version says; the dry run used "
+            f"{sys.version_info.major}.{sys.version_info.minor}"
+        )
+    if (root / ".dvc").is_dir() or (root / "dvc.yaml").is_file():
+        notes.append(
+            "the repository keeps data with DVC, which the workflows do not fetch: add `dvc pull` (and "
+            "your DVC remote's credentials, as secrets) to their 'Install the project' step"
+        )
+    setup, files, more = _install(root, requirements, tools, setup, command)
+    return setup, files, notes + more
+
+
+def _python_version(root: Path) -> str:
+    """The Python the workflows run: the version ``.python-version`` pins (as pyenv and uv read it), else
+    the one the dry run used."""
+    try:
+        first = (root / ".python-version").read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if re.fullmatch(r"3\.\d+(\.\d+)?", first):
+        return first
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _install(
+    root: Path, requirements: Sequence[str], tools: tuple[str, ...], setup: WorkflowSetup, command: str
+) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
+    """The command that installs the repository as it says, with the ``tools`` it does not list; a
+    requirements file to write where it has none to install from; notes."""
+    pyproject = _pyproject(root)
+    declared = list(pyproject.get("project", {}).get("dependencies", []))
+    if (root / "requirements.txt").is_file():
+        listed = requirement_lines(root / "requirements.txt")
+        return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed, tools)])), {}, []
+    if (root / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
+        groups = pyproject.get("dependency-groups", {}).get("dev", [])
+        listed = declared + [line for line in groups if isinstance(line, str)]
+        note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
+        return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
+    if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
+        return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared, tools)])), {}, []
+    lines = list(declared)
+    for line in [*requirements, *training_requirements(root, command)]:
+        if not _names([line]) & _names(lines):
+            lines.append(line)
+    lines += _tools_missing(lines, tools)
+    text = (
+        "# What the workflows install (written by `loopline init --existing`): the dependencies the\n"
+        "# model was logged with, as MLflow inferred them, what else the training imports, as installed\n"
+        "# here, and loopline's tools.\n"
+    ) + "".join(f"{line}\n" for line in lines)
+    note = (
+        "the repository has no requirements.txt: one is written from the model's requirements (as "
+        "MLflow inferred them), what else the training imports (as installed here) and loopline's "
+        "tools, for the workflows to install; check it before you commit it"
+    )
+    return setup, {"requirements.txt": text.encode()}, [note]
