@@ -290,6 +290,45 @@ def test_an_azure_ml_job_file_gives_the_training_command_with_its_inputs(tmp_pat
     assert first.created and first.trained and first.dev.name == "credit_defaults_model"
 
 
+GRID_SEARCH = """\
+import mlflow
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV, train_test_split
+
+mlflow.sklearn.autolog()
+
+X, y = load_wine(return_X_y=True, as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+search = GridSearchCV(RandomForestClassifier(random_state=0), {"max_depth": [2, None]}, cv=3)
+with mlflow.start_run():
+    search.fit(X_train, y_train)
+    mlflow.log_metric("test_accuracy", search.score(X_test, y_test))
+"""
+
+
+def test_the_gate_leaves_out_what_autolog_measures_on_the_training_rows(tmp_path: Path) -> None:
+    # autolog logs training_accuracy_score, training_log_loss, ... beside the held-out figures: a
+    # shallower forest that generalises better would fail a gate on its own training rows
+    project = repository(tmp_path / "wine", {"train.py": GRID_SEARCH})
+    result = loopline.init_existing(project)
+    assert {"training_accuracy_score", "training_log_loss", "test_accuracy"} <= set(result.metrics)
+    text = (project / "gate.yaml").read_text()
+    gate = yaml.safe_load(text)["metrics"]
+    assert "test_accuracy" in gate and "best_cv_score" in gate
+    assert not [name for name in gate if name.startswith("training_")], gate
+    measured = text.split("# Measured on the training rows, not gated", 1)[1]
+    assert "#   training_log_loss: {min: ..., max: ...}" in measured
+    # a training that measures nothing else keeps its training figures: a gate of something
+    plain = GRID_SEARCH.split("search = ")[0] + (
+        "with mlflow.start_run():\n    RandomForestClassifier(random_state=0).fit(X_train, y_train)\n"
+    )
+    only = repository(tmp_path / "only", {"train.py": plain})
+    loopline.init_existing(only)
+    kept = yaml.safe_load((only / "gate.yaml").read_text())["metrics"]
+    assert "training_accuracy_score" in kept and "training_log_loss" in kept
+
+
 def test_a_training_without_metrics_to_gate_on_writes_nothing(tmp_path: Path) -> None:
     script = (
         "import mlflow\nfrom sklearn.linear_model import LinearRegression\n"

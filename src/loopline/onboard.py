@@ -40,6 +40,7 @@ _SKIPPED_DIRS = frozenset(
 REFERENCE_ARTIFACT = MonitoringConfig().reference_artifact
 _IGNORED = re.compile(r"^loopline: (mlflow\.\w+\(.*\)) ignored", re.M)  # what run_script says
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
+_TRAINING_SET = re.compile(r"^(training|train)[_.-]", re.I)  # autolog's training_score, train_loss, ...
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
 
 
@@ -219,18 +220,24 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
 
 
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
-def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out."""
+def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
+    """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out; and
+    those measured on the training rows (autolog's ``training_*``), left out where others are measured
+    on held-out rows: a model that generalises better scores lower on its own training rows."""
     gate: dict[str, dict[str, float]] = {}
-    skipped = []
+    skipped: list[str] = []
+    held_out = [n for n in metrics if (_LOWER.search(n) or _HIGHER.search(n)) and not _TRAINING_SET.match(n)]
+    fitted = sorted(n for n in metrics if held_out and _TRAINING_SET.match(n))
     for name, value in sorted(metrics.items()):
+        if name in fitted:
+            continue
         if _LOWER.search(name):
             gate[name] = {"max": round(value * 1.1 if value > 0 else value + 0.1, 4)}
         elif _HIGHER.search(name):
             gate[name] = {"min": round(value * 0.9 if value > 0 else value - 0.1, 4)}
         else:
             skipped.append(name)
-    return gate, skipped
+    return gate, skipped, fitted
 
 
 def _config_text(
@@ -266,14 +273,28 @@ def _scalar(value: str) -> str:
     return value if plain and yaml.safe_load(value) == value else json.dumps(value)
 
 
-def _gate_text(gate: dict[str, dict[str, float]], skipped: list[str]) -> str:
+def _gate_text(gate: dict[str, dict[str, float]], skipped: list[str], fitted: list[str]) -> str:
     header = (
         "# The inner loop's gate, written from one dry run of the training: each threshold is 10% short of\n"
         "# what that run reached. Tighten them to what a model must reach to be registered.\n"
     )
     body = yaml.safe_dump({"metrics": gate}, sort_keys=False)
-    extra = "".join(f"#   {name}: {{min: ..., max: ...}}\n" for name in skipped)
-    return header + body + (f"# Also logged, not gated:\n{extra}" if extra else "")
+    listed = [
+        ("Also logged, not gated", skipped),
+        (
+            "Measured on the training rows, not gated (a model that generalises better scores lower there)",
+            fitted,
+        ),
+    ]
+    return (
+        header
+        + body
+        + "".join(
+            f"# {title}:\n" + "".join(f"#   {name}: {{min: ..., max: ...}}\n" for name in names)
+            for title, names in listed
+            if names
+        )
+    )
 
 
 def onboard(
@@ -304,7 +325,7 @@ def onboard(
     made, changed = (
         sorted(after - earlier) for after, earlier in zip(_worktree_changes(root), before, strict=True)
     )
-    gate, skipped = _gate(run.metrics)
+    gate, skipped, fitted = _gate(run.metrics)
     if not gate:
         raise Refused(
             "the training logged no metric loopline can gate on (such as accuracy, f1, auc, r2, loss, rmse); "
@@ -321,7 +342,7 @@ def onboard(
     )
     files = {
         CONFIG_FILE: config.encode(),
-        gate_file: _gate_text(gate, skipped).encode(),
+        gate_file: _gate_text(gate, skipped, fitted).encode(),
         "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
             "monitoring/policy.yaml"
         ],
