@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import loopline
 from loopline.azureml import find_job_command, read_deployment, read_endpoint
 from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
@@ -157,6 +158,84 @@ def test_an_endpoint_and_a_deployment_are_created_from_their_azure_ml_files(
     assert other.exit_code == 2 and "deployment green differs from the file's blue" in other.stderr
 
 
+def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_s_workspace(
+    a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Azure ML's MLflow samples deploy azureml:NAME@latest, which Azure ML resolves when it deploys
+    project, _a, b = a_live_b_registered  # dev holds v1 (A) and v2 (B); prod holds A alone
+    files = tree(
+        project / "deploy",
+        {
+            "endpoint.yml": ENDPOINT + "name: credit\nauth_mode: key\n",
+            "blue.yml": DEPLOYMENT
+            + "name: blue\nendpoint_name: credit\nmodel: azureml:proj-classifier@latest\n",
+        },
+    )
+    for workspace, version in (("dev", 2), ("prod", 1)):
+        made = cli(
+            capsys,
+            "endpoint",
+            "create",
+            "-f",
+            str(files / "endpoint.yml"),
+            "-w",
+            workspace,
+            "-C",
+            str(project),
+        )
+        assert made.exit_code == 0, made.stderr
+        deployed = cli(
+            capsys,
+            "deployment",
+            "create",
+            "-f",
+            str(files / "blue.yml"),
+            "-w",
+            workspace,
+            "-C",
+            str(project),
+            "--json",
+        )
+        assert deployed.exit_code == 0, deployed.stderr
+        assert [(d["name"], d["version"]) for d in deployed.json()["deployments"]] == [("blue", version)]
+        assert f"proj-classifier@latest is version {version} in {workspace}" in deployed.stderr
+    assert (
+        next(
+            d for d in loopline.get_endpoint("credit", workspace="dev", project=project).deployments
+        ).git_commit
+        == b
+    )
+    # a version on the command line wins over the file's @latest
+    green = (files / "blue.yml").read_text().replace("name: blue", "name: green")
+    (files / "green.yml").write_text(green)
+    pinned = cli(
+        capsys,
+        "deployment",
+        "create",
+        "-f",
+        str(files / "green.yml"),
+        "--version",
+        "1",
+        "-w",
+        "dev",
+        "-C",
+        str(project),
+        "--json",
+    )
+    assert pinned.exit_code == 0, pinned.stderr
+    assert {d["name"]: d["version"] for d in pinned.json()["deployments"]} == {"blue": 2, "green": 1}
+    assert "@latest is version" not in pinned.stderr
+    # a model with no version in the workspace has no latest: said, and nothing deployed
+    (files / "other.yml").write_text(
+        DEPLOYMENT + "name: red\nendpoint_name: credit\nmodel: azureml:unknown@latest\n"
+    )
+    missing = cli(
+        capsys, "deployment", "create", "-f", str(files / "other.yml"), "-w", "dev", "-C", str(project)
+    )
+    assert missing.exit_code != 0 and "model 'unknown' has no version in dev yet" in missing.stderr
+    assert len(loopline.get_endpoint("credit", workspace="dev", project=project).deployments) == 2
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -201,7 +280,7 @@ def test_an_endpoint_file_loopline_cannot_follow_is_refused(tmp_path: Path, text
     ("model", "expected"),
     [
         ("azureml:churn:3", ("churn", 3)),
-        ("azureml:churn@latest", ("churn", None)),
+        ("azureml:churn@latest", ("churn", None)),  # found.latest: resolved when it is deployed
         ("{name: churn, version: 2}", ("churn", 2)),
         ("{name: churn}", ("churn", None)),
     ],

@@ -198,6 +198,7 @@ class DeploymentFile:
     model: str | None
     version: int | None  # None: the file names no version (``@latest``, or none at all)
     unused: tuple[str, ...]
+    latest: bool = False  # ``azureml:NAME@latest``: the newest version, as Azure ML resolves it
 
 
 _ENDPOINT_KEYS = {"$schema", "name", "auth_mode"}
@@ -252,8 +253,9 @@ def read_deployment(path: Path) -> DeploymentFile:
             raise UsageError(f"{path}: {key}: {why}")
     model, version = _model(path, document.get("model"))
     unused = tuple(sorted(set(document) - _DEPLOYMENT_KEYS))
+    latest = isinstance(document.get("model"), str) and document["model"].endswith("@latest")
     return DeploymentFile(
-        _text(path, document, "endpoint_name"), _text(path, document, "name"), model, version, unused
+        _text(path, document, "endpoint_name"), _text(path, document, "name"), model, version, unused, latest
     )
 
 

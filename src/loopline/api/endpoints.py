@@ -131,9 +131,11 @@ def create_deployment(
     commit: str | None = None,
     traffic: int | None = None,
     check: bool = True,
+    latest: bool = False,
     project: PathLike | None = None,
 ) -> EndpointInfo:
-    """Deploy a registered model version (by ``version`` or ``commit``) to an endpoint."""
+    """Deploy a registered model version (by ``version`` or ``commit``, or with ``latest`` the newest in the
+    endpoint's workspace, as an Azure ML file's ``azureml:NAME@latest``) to an endpoint."""
     from loopline.endpoints import service
     from loopline.sandbox import check_model
 
@@ -149,6 +151,7 @@ def create_deployment(
         traffic=traffic,
         check=check_model if check else None,
         workspace=workspace,
+        latest=latest,
     )
 
 

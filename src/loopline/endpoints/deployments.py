@@ -27,17 +27,27 @@ def owned_rows(connection: Connection, table: Table, endpoint_id: int, order: st
 
 
 def resolve_model_version(
-    instance: Instance, workspace: str, model: str, *, version: int | None = None, commit: str | None = None
+    instance: Instance,
+    workspace: str,
+    model: str,
+    *,
+    version: int | None = None,
+    commit: str | None = None,
+    latest: bool = False,
 ) -> ModelVersionInfo:
-    """The version of ``model`` in ``workspace`` named by number or by commit (prefix of 7+; a commit without
-    one of its own takes its ancestor's, by the ``training.paths`` rule of ``versions.py``)."""
-    if (version is None) == (commit is None):
+    """The version of ``model`` in ``workspace`` named by number, by commit (prefix of 7+; a commit without
+    one of its own takes its ancestor's, by the ``training.paths`` rule of ``versions.py``), or ``latest``:
+    the newest there, as Azure ML reads ``azureml:NAME@latest``."""
+    if [version is not None, commit is not None, latest].count(True) != 1:
         raise UsageError("name the model version with exactly one of --version N or --commit SHA")
     if commit is not None:
         return commit_version(instance, model, commit, workspace=workspace)
-    matches = [
-        v for v in catalog.list_versions(instance.db, workspace=workspace, name=model) if v.version == version
-    ]
+    found = catalog.list_versions(instance.db, workspace=workspace, name=model)
+    if latest and found:
+        return max(found, key=lambda v: v.version)
+    if latest:
+        raise NotFound(f"model '{model}' has no version in {workspace} yet, so none is its latest")
+    matches = [v for v in found if v.version == version]
     if not matches:
         raise NotFound(f"model '{model}' has no version {version} in {workspace}")
     return matches[0]
@@ -51,10 +61,11 @@ def choose_version(
     version: int | None,
     commit: str | None,
     check: Callable[[Path], None] | None = None,
+    latest: bool = False,
 ) -> ModelVersionInfo:
     """The version a new deployment names, its files verified against their digest and, with ``check``,
     the model loaded and answering (a refusal names the version)."""
-    chosen = resolve_model_version(instance, workspace, model, version=version, commit=commit)
+    chosen = resolve_model_version(instance, workspace, model, version=version, commit=commit, latest=latest)
     folder = instance.model_store(workspace).verify(chosen.content_digest)
     if check is not None:
         try:

@@ -409,6 +409,7 @@ def create_deployment(
     traffic: int | None = None,
     check: Callable[[Path], None] | None = None,
     workspace: str | None = None,
+    latest: bool = False,
 ) -> EndpointInfo:
     """Deploy a model version of the endpoint's workspace; the first deployment takes all traffic.
 
@@ -419,7 +420,9 @@ def create_deployment(
     current = get_endpoint(instance, endpoint, workspace)
     if current.deployment(name):
         raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
-    chosen = choose_version(instance, current.workspace, model, version=version, commit=commit, check=check)
+    chosen = choose_version(
+        instance, current.workspace, model, version=version, commit=commit, check=check, latest=latest
+    )
     with instance.db.write() as connection:
         row = _row(connection, endpoint, current.workspace, lock=True)
         before = _endpoint(connection, row, instance)

@@ -389,6 +389,7 @@ def deployment_create(
     ] = True,
 ) -> None:
     """Deploy a model version of the endpoint's workspace (files checked against their digest)."""
+    latest = False
     if file is not None:
         described = read_deployment(file)
         _unused(call.output, described.unused)
@@ -397,6 +398,7 @@ def deployment_create(
         model = _same(model, described.model, "model") if described.model else model
         if described.version is not None and commit is None:
             version = _same(version, described.version, "version")
+        latest = described.latest and version is None and commit is None
     if endpoint is None or name is None:
         raise UsageError("name the endpoint and the deployment: loopline deployment create ENDPOINT NAME")
     info = api.create_deployment(
@@ -408,11 +410,14 @@ def deployment_create(
         commit=commit,
         traffic=traffic,
         check=check,
+        latest=latest,
         project=call.project,
     )
     output = call.output
-    output.emit(info.to_dict(), lambda console: show_endpoint(console, info))
     deployed = info.deployment(name)
+    if latest and deployed is not None:
+        call.output.note(f"{described.model}@latest is version {deployed.version} in {info.workspace}")
+    output.emit(info.to_dict(), lambda console: show_endpoint(console, info))
     if deployed is not None:
         output.github(
             {"deployment": name, "version": str(deployed.version), "git_commit": deployed.git_commit}
