@@ -26,6 +26,11 @@ ANSWERS = {
     "numbered-table": pd.DataFrame(np.array([[0.2, 0.8], [0.6, 0.4]])),
     "timestamps": pd.DataFrame({"due": pd.to_datetime(["2024-01-01 00:00", "2024-02-29 12:30"])}),
     "dict": {"a": np.array([1.0, 2.0], dtype=np.float32)},
+    # a Python model answering what it computed with NumPy, not an array of it
+    "float32-dict": {"a": np.array([1 / 3, 0.1], dtype=np.float32), "b": np.float32(0.7)},
+    "float32-scalars": [np.float32(1 / 3), np.float32(0.1)],
+    "float32-scalar-rows": [[np.float32(0.1), np.float32(0.9)], [np.float32(1 / 3), np.float32(2 / 3)]],
+    "float16-scalars": [np.float16(0.1)],
 }
 
 

@@ -69,8 +69,13 @@ class AccessLog:
 
 def _predictions(value: Any) -> Any:
     """The model's answers as MLflow's scoring server writes them (``predictions_to_json``)."""
-    if type(value) is list:  # a batch's share, already plain values
-        return value
+    if type(value) is list:  # a batch's share, already plain values, or a Python model's list
+        first = value
+        while type(first) is list and first:
+            first = first[0]
+        return _widened(value) if isinstance(first, np.generic | np.ndarray | dict) else value
+    if isinstance(value, dict):  # a Python model's named outputs
+        return _widened(value)
     if isinstance(value, np.ndarray):
         # Integers, booleans and float64 orjson writes itself. A float32 it would write with its own
         # shortest digits, which read back as another float64 than MLflow's (the exact value); text and
@@ -84,6 +89,20 @@ def _predictions(value: Any) -> Any:
         return value.to_dict(orient="records")
     if hasattr(value, "tolist"):
         return value.tolist()
+    return value
+
+
+def _widened(value: Any) -> Any:
+    """NumPy's narrow floats in the lists and mappings a Python model answers, as Python floats: orjson
+    would write a float32 with its own shortest digits, MLflow's server writes its exact value."""
+    if isinstance(value, list):
+        return [_widened(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _widened(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
+        return value.tolist()
+    if isinstance(value, np.floating) and not isinstance(value, np.float64):
+        return value.item()
     return value
 
 
