@@ -79,6 +79,14 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     assert gate["accuracy"]["min"] < result.metrics["accuracy"] and gate["log_loss"]["max"] > 0
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     assert config["gate"] == {"file": "loopline-gate.yaml"}
+    # outer-loop test's settings from what the model answers (labels) and the dry run's accuracy
+    assert config["validation"] == {
+        "data": "heldout",
+        "label": "label",
+        "task": "classification",
+        "thresholds": {"accuracy": gate["accuracy"]},
+        "challenger_metric": "accuracy",
+    }
     assert not (project / "mlruns").exists() and not list((project / ".loopline").glob("scratch/*"))
     # Nothing tells what the repository installs: the workflows' jobs would fail at their first step. A
     # requirements file is written from the model's requirements (as MLflow inferred them) and the tools
@@ -153,6 +161,12 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     assert result.artifact_path == "model"
     assert any("'baseline', 'model'" in note for note in result.notes)
     assert set(yaml.safe_load((project / "gate.yaml").read_text())["metrics"]) == {"r2", "rmse"}
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert (validation["task"], list(validation["thresholds"]), validation["challenger_metric"]) == (
+        "regression",
+        ["r2", "rmse"],
+        "r2",
+    )
 
 
 SAVES_BESIDE_ITSELF = """\

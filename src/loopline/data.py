@@ -256,6 +256,26 @@ def get_asset(instance: Instance, name: str, version: int | None = None) -> Data
     return _asset(row)
 
 
+def read_asset(instance: Instance, asset: DataAsset) -> Any:
+    """The rows of a data asset's tables as one DataFrame, read from its verified bytes."""
+    import pandas as pd
+
+    store = instance.datastore(asset.datastore)
+    frames = [store.frame(file) for file in verified_files(instance, asset)]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def named_asset(instance: Instance, text: str) -> DataAsset | None:
+    """The data asset ``text`` names (``NAME`` or ``NAME:VERSION``), or None where no asset has that name
+    (a setting that takes an asset or a datastore path reads it as a path then)."""
+    name, sep, version = text.partition(":")
+    if not _NAME.match(name) or (sep and not version.isdigit()):
+        return None
+    if not list_assets(instance, name):
+        return None
+    return get_asset(instance, name, int(version) if sep else None)
+
+
 def verified_files(instance: Instance, asset: DataAsset) -> list[str]:
     """The asset's table files, after checking that the bytes of all its files are the ones registered.
 

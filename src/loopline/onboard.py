@@ -160,6 +160,7 @@ class _DryRun:
     requirements: tuple[str, ...]  # the logged model's, as MLflow inferred them
     logged_reference: bool  # the run logged training rows for monitoring (monitoring.reference_artifact)
     ignored: tuple[str, ...]  # the script's own mlflow.set_tracking_uri calls, kept on the workspace
+    task: str | None = None  # classification or regression, by what the model answers; None: not told
 
 
 def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
@@ -214,9 +215,29 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
             logged_reference=any(
                 entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
             ),
+            task=_task(folder),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _task(folder: Path) -> str | None:
+    """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
+    integers, booleans) or a probability per class, or one number a row; None where it declares none."""
+    from mlflow.models import Model
+
+    try:
+        outputs = Model.load(str(folder / "MLmodel")).signature.outputs
+        specs = list(outputs.inputs)
+    except Exception:  # no signature, or one MLflow cannot read: the validation section keeps its defaults
+        return None
+    if len(specs) != 1:
+        return None
+    kind = str(getattr(specs[0].type, "name", specs[0].type)).lower()
+    shape = getattr(specs[0], "shape", None) or ()
+    if kind.startswith(("str", "int", "long", "bool", "object")) or len(shape) > 1:
+        return "classification"
+    return "regression" if kind.startswith(("double", "float")) else None
 
 
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
@@ -263,7 +284,41 @@ def _config_text(
     lines += ["", "gate:", f"  file: {gate_file}", ""]
     if attested:  # a project in a folder of its repository: its workflows are at the top, named after it
         lines += ["registry:", "  attestation:", f"    workflow: {attested}", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _validation_lines(run))
+
+
+# What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
+_VALIDATION_METRICS = {
+    "classification": ("accuracy", "f1", "precision", "recall"),
+    "regression": ("r2", "rmse", "mae"),
+}
+
+
+def _validation_lines(run: _DryRun) -> list[str]:
+    """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
+    tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
+    if run.task is None:
+        return []
+    measured = _VALIDATION_METRICS[run.task]
+    reached: dict[str, dict[str, float]] = {}
+    for name, bound in _gate({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0].items():
+        words = set(re.split(r"[^a-z0-9]+", name.lower()))
+        same = next((m for m in measured if m in words or (m == "f1" and "f1_score" in name.lower())), None)
+        if same is not None and same not in reached:
+            reached[same] = bound
+    reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
+    lines = [
+        "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",
+        "# what the model answers, the bounds from the dry run's own figures: check both.",
+        "validation:",
+        "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
+        "  label: label    # the column holding the true values",
+        f"  task: {run.task}",
+        f"  thresholds: {json.dumps(reached) if reached else '{}'}",
+        f"  challenger_metric: {next(iter(reached), measured[0])}",
+        "",
+    ]
+    return lines
 
 
 def _scalar(value: str) -> str:

@@ -18,7 +18,7 @@ from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
 from loopline.endpoints.client import EndpointClient
 from loopline.errors import ConfigError, NotFound, Refused
-from loopline.storage.datastores import Datastore
+from loopline.instance import Instance
 
 __all__ = ["Candidate", "ValidationReport", "load_heldout", "metrics_for", "validate"]
 
@@ -83,7 +83,8 @@ class ValidationReport:
         if self.failures:
             lines += [f"- {failure}" for failure in self.failures] + [""]
         lines += [
-            f"Held-out data: `{self.data['path']}`, {self.data['rows']} rows, `{self.data['digest'][:19]}…`",
+            f"Held-out data: {_asset(self.data)}`{self.data['path']}`, {self.data['rows']} rows, "
+            f"`{self.data['digest'][:19]}…`",
             "",
             "| metric | value | min | max | result |",
             "|---|---|---|---|---|",
@@ -114,32 +115,42 @@ class ValidationReport:
         return "\n".join(lines) + "\n"
 
 
-def load_heldout(inbox: Datastore, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
-    """The held-out features and labels from the inbox datastore, and where they came from."""
+def _asset(data: dict[str, Any]) -> str:
+    return f"data asset {data['asset']}, " if data.get("asset") else ""
 
-    if not inbox.exists(config.data):
-        raise NotFound(
-            f"the held-out data inbox://{config.data} does not exist; put it in the inbox datastore "
-            "(the sample project's `loopline up` does) or set validation.data in loopline.yaml"
-        )
-    frame = inbox.frame(config.data)
+
+def load_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
+    """The held-out features and labels, and where they came from: ``config.data`` names a data asset
+    (``NAME`` or ``NAME:VERSION``, read from its verified bytes) or, where no asset has that name, a file
+    in the inbox datastore."""
+    from loopline.data import named_asset, read_asset
+
+    asset = named_asset(instance, config.data)
+    if asset is not None:
+        frame = read_asset(instance, asset)
+        where = f"data asset {asset.name}:{asset.version}"
+        source = {"path": asset.reference, "asset": f"{asset.name}:{asset.version}", "digest": asset.digest}
+    else:
+        inbox = instance.datastore("inbox")
+        if not inbox.exists(config.data):
+            named = "/" not in config.data and "." not in config.data
+            upload = f"`loopline data upload {config.data if named else 'heldout'} PATH`"
+            raise NotFound(
+                f"the held-out data '{config.data}' (validation.data) is neither a data asset nor a file in "
+                f"the inbox; upload held-out rows with their labels: {upload}"
+                + ("" if named else ", and set validation.data: heldout in loopline.yaml")
+            )
+        frame = inbox.frame(config.data)
+        where = f"inbox://{config.data}"
+        source = {"path": where, "digest": "sha256:" + inbox.file_digest(config.data)}
     if config.label not in frame.columns:
         raise ConfigError(
-            f"the held-out data {config.data} has no column '{config.label}'; set validation.label "
+            f"the held-out data {where} has no column '{config.label}'; set validation.label "
             "in loopline.yaml to the column holding the true labels"
         )
     if frame.empty:
-        raise Refused(f"the held-out data {config.data} has no rows")
-    labels = frame[config.label]
-    return (
-        frame.drop(columns=[config.label]),
-        labels,
-        {
-            "path": f"inbox://{config.data}",
-            "rows": len(frame),
-            "digest": "sha256:" + inbox.file_digest(config.data),
-        },
-    )
+        raise Refused(f"the held-out data {where} has no rows")
+    return frame.drop(columns=[config.label]), frame[config.label], {**source, "rows": len(frame)}
 
 
 def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
@@ -271,11 +282,11 @@ def validate(
     client: EndpointClient,
     candidate: Candidate,
     champion: Candidate | None,
-    inbox: Datastore,
+    instance: Instance,
     config: ValidationConfig,
 ) -> ValidationReport:
     """Run every check; a failed check is recorded, not raised."""
-    features, labels, data = load_heldout(inbox, config)
+    features, labels, data = load_heldout(instance, config)
     metrics = metrics_for(
         config.task, labels, predict_through(client, candidate.endpoint, candidate.deployment, features)
     )

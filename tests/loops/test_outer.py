@@ -11,6 +11,7 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 import loopline
@@ -223,6 +224,26 @@ def test_an_override_releases_an_unvalidated_version_and_is_audited(trained_proj
     loopline.outer_loop_prod(project, override_reason="hotfix for incident 42")
     released = loopline.history(project, kind="released")[-1].event
     assert released.reason == "hotfix for incident 42" and released.details["override"] is True
+
+
+def test_outer_loop_test_validates_on_a_data_asset_of_held_out_rows(trained_project: ProjectFactory) -> None:
+    project = trained_project("full")
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["validation"] = {**config.get("validation", {}), "data": "holdout"}
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "Validate on the holdout data asset")
+    with pytest.raises(NotFound) as missing:
+        loopline.outer_loop_test(project)
+    assert missing.value.message == (
+        "the held-out data 'holdout' (validation.data) is neither a data asset nor a file in the inbox; "
+        "upload held-out rows with their labels: `loopline data upload holdout PATH`"
+    )
+    asset, _ = loopline.upload_data("holdout", project / "data" / "inbox" / "heldout.csv", project=project)
+    result = loopline.outer_loop_test(project)
+    assert result.passed, result.report_markdown
+    data = result.report["data"]
+    assert (data["asset"], data["digest"], data["path"]) == ("holdout:1", asset.digest, asset.reference)
+    assert "Held-out data: data asset holdout:1, `inbox://holdout/" in result.report_markdown
 
 
 def test_a_commit_without_a_registry_version_is_named(new_project: ProjectFactory) -> None:

@@ -152,7 +152,11 @@ class ValidationConfig(_Strict):
     """How ``outer-loop test`` validates a candidate in the test workspace."""
 
     endpoint: str | None = Field(None, description="The test workspace's endpoint (default: PROJECT-test).")
-    data: str = Field("heldout.csv", description="Held-out data in the inbox datastore (CSV or Parquet).")
+    data: str = Field(
+        "heldout.csv",
+        description="Held-out rows with their labels: a data asset (NAME or NAME:VERSION), else a file in "
+        "the inbox datastore (CSV or Parquet).",
+    )
     label: str = Field("label", description="The column holding the true labels.")
     task: Literal["classification", "regression"] = "classification"
     thresholds: dict[str, ThresholdBound] = Field(

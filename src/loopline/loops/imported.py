@@ -59,8 +59,8 @@ def _gate_metrics(
     computed: dict[str, float] = {}
     if config.gate.evaluation_data:
         data = config.validation.model_copy(update={"data": config.gate.evaluation_data})
-        features, labels, source = load_heldout(instance.datastore("inbox"), data)
-        report.step(f"scoring {source['rows']} rows of inbox://{data.data} to compute the gate's metrics")
+        features, labels, source = load_heldout(instance, data)
+        report.step(f"scoring {source['rows']} rows of {source['path']} to compute the gate's metrics")
         with SandboxedModel(model_dir) as model:
             answers = model.score(features)
         computed = metrics_for(data.task, labels.to_numpy(), answers.iloc[:, 0].to_numpy())

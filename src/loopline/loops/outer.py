@@ -281,7 +281,7 @@ def run_outer_loop_test(
                 live.client,
                 target,
                 rival,
-                instance.datastore("inbox"),
+                instance,
                 instance.settings.config.validation,
             )
         status = "passed" if report.passed else "failed"

@@ -181,16 +181,13 @@ def _reference(
 
 
 def _performance(instance: Instance, model: Model, target: DeploymentInfo, labels: str) -> dict[str, Any]:
-    from loopline.data import get_asset, parse_asset, verified_files
+    from loopline.data import get_asset, parse_asset, read_asset
     from loopline.validation import metrics_for
 
     config = instance.settings.config.validation
     name, version = parse_asset(labels)
     asset = get_asset(instance, name, version)
-    store = instance.datastore(asset.datastore)
-    import pandas as pd
-
-    frame = pd.concat([store.frame(file) for file in verified_files(instance, asset)], ignore_index=True)
+    frame = read_asset(instance, asset)
     if config.label not in frame.columns:
         raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
     predicted = _answers(model.score(frame.drop(columns=[config.label])))
