@@ -84,9 +84,9 @@ class GateConfig(_Strict):
     file: str = Field("gate.yaml", description="Metric thresholds file, relative to the project root.")
     evaluation_data: str | None = Field(
         None,
-        description="Labelled data: a data asset (NAME or NAME:VERSION), else a file in the inbox datastore "
-        "(CSV or Parquet; label and task as in `validation`): loopline scores a model trained elsewhere on it and gates on the metrics it "
-        "computed itself, not on the uploader's claims.",
+        description="Labelled data: a data asset (NAME or NAME:VERSION), else a file in the inbox "
+        "datastore (CSV or Parquet; label and task as in `validation`): loopline scores a model trained "
+        "elsewhere on it and gates on the metrics it computed itself, not on the uploader's claims.",
     )
 
 
