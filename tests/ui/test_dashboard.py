@@ -118,6 +118,8 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
         check = loopline.monitor_check("proj", project=project)  # 180 rows sampled: drift per feature
         assert check.samples == 180
         git(project, "remote", "add", "origin", "git@github.com:acme/proj.git")
+        loopline.create_endpoint("try-out", "dev", project=project)  # an older version live in dev
+        loopline.create_deployment("try-out", "old", version=1, check=False, project=project)
         board = Dashboard(project)
         browser = Browser(playwright)
         try:
@@ -126,10 +128,8 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             prod = page.get_by_test_id("node-prod")
             assert b[:7] in prod.inner_text()
             assert prod.locator("a.ext").get_attribute("href") == f"https://github.com/acme/proj/commit/{b}"
-            assert (
-                a[:7] in page.get_by_test_id("node-dev").inner_text()
-                or b[:7] in page.get_by_test_id("node-dev").inner_text()
-            )
+            dev = page.get_by_test_id("node-dev").inner_text()  # dev's newest (what was shared), not the live
+            assert b[:7] in dev and a[:7] not in dev and "v1 serving on try-out" in dev, dev
             assert "released" in page.get_by_test_id("move-prod").inner_text()
             browser.shot("1-topology")
 

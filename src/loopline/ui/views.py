@@ -85,7 +85,15 @@ def topology(project: Path) -> Topology:
     for workspace in order:
         live = _live(endpoints, workspace) if workspace != SHARED else None
         latest = _latest(status.models, workspace, name)
-        if live is not None:
+        if workspace == "dev" and latest is not None:  # what the inner loop made last; an endpoint aside
+            serving = f"; v{live[1].version} serving on {live[0].name}" if live is not None else ""
+            node = Node(
+                workspace,
+                latest.version,
+                latest.git_commit,
+                f"newest of {_count(status, workspace)}{serving}",
+            )
+        elif live is not None:
             endpoint, deployment = live
             node = Node(
                 workspace,
