@@ -253,6 +253,9 @@ SHAPES = [
     ("labels-csv", "labels", "text/csv", b"a,b,n\n1.0,2.0,3\n4.0,0.9,4\n"),
     ("booster-split", "booster", J, j({"dataframe_split": {"columns": N, "data": [ROW, [2.5, 0.3, 2]]}})),
     ("booster-instances", "booster", J, j({"instances": [RECORD]})),
+    # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
+    ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),
+    ("mlflow1-pandas-records", "numeric", J + "; format=pandas-records", j([RECORD])),
     # bare NaN and Infinity, as Python's json.dumps writes a missing or infinite number (MLflow's own client
     # sends them so, and Azure ML's sample clients json.dumps their rows)
     ("nan-required", "numeric", J, j({"dataframe_split": {"columns": N, "data": [[NAN, 2.0, 3]]}})),

@@ -443,3 +443,11 @@ def test_a_model_taking_missing_values_gets_nan_for_nulls_in_its_float_columns_o
     assert refused.error_code == "NULL_VALUE" and "column 'n' row 0" in refused.message  # an integer column
     refused = rejected(b"a,b,n\ninf,2,3\n", "invocations", schema, "text/csv")
     assert refused.error_code == "WRONG_TYPE" and "column 'a' row 0 is not a finite number" in refused.message
+
+
+def test_mlflow_1_s_format_parameter_is_refused_with_mlflow_2_s_request() -> None:
+    refused = rejected(
+        {"columns": ["a"], "data": [[1]]}, "invocations", content_type="application/json; format=pandas-split"
+    )
+    assert refused.http_status == 415 and "'format=pandas-split' is MLflow 1's scoring protocol" in refused.message
+    assert '{"dataframe_split": {"columns": [...], "data": [...]}}' in refused.message

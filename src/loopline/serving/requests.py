@@ -81,6 +81,14 @@ def _media(route: str, content_type: str) -> str:
     for parameter in filter(None, parameters):
         name, _, value = parameter.partition("=")
         name, value = name.strip().lower(), value.strip().strip('"').lower()
+        if name == "format":  # MLflow 1's clients: format=pandas-split or pandas-records, the rows unwrapped
+            raise bad(
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"'format={value[:40]}' is MLflow 1's scoring protocol, which MLflow 2's server refuses too; "
+                'send \'application/json\' with the rows under a key: {"dataframe_split": {"columns": '
+                '[...], "data": [...]}} or {"dataframe_records": [...]}',
+                415,
+            )
         if name != "charset":
             raise bad(
                 "UNSUPPORTED_MEDIA_TYPE",
