@@ -449,5 +449,8 @@ def test_mlflow_1_s_format_parameter_is_refused_with_mlflow_2_s_request() -> Non
     refused = rejected(
         {"columns": ["a"], "data": [[1]]}, "invocations", content_type="application/json; format=pandas-split"
     )
-    assert refused.http_status == 415 and "'format=pandas-split' is MLflow 1's scoring protocol" in refused.message
+    assert (
+        refused.http_status == 415
+        and "'format=pandas-split' is MLflow 1's scoring protocol" in refused.message
+    )
     assert '{"dataframe_split": {"columns": [...], "data": [...]}}' in refused.message
