@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,30 @@ def test_a_failed_gate_is_summarised_too(
     assert result.exit_code == 1
     assert "| roc_auc |" in summary.read_text() and "FAIL" in summary.read_text()
     assert "registered=false" in (tmp_path / "out.txt").read_text()
+
+
+def test_a_ci_log_gets_whole_names_in_tables_and_unbroken_notes(trained_project: ProjectFactory) -> None:
+    # A log is no terminal: rich would print at 80 columns and cut names short ("proj-c…")
+    project = trained_project("simple")
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("loopline")), "status"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**env, "GITHUB_ACTIONS": "true"},
+        check=True,
+    )
+    rows = [line for line in shown.stdout.splitlines() if "proj-classifier" in line]
+    assert len(rows) == 2 and all("built-here" in row for row in rows), shown.stdout
+    assert "…" not in shown.stdout
+    # a terminal's width (COLUMNS) is still kept
+    narrow = subprocess.run(
+        [str(Path(sys.executable).with_name("loopline")), "status"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "60"},
+        check=True,
+    )
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60

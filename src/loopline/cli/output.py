@@ -22,13 +22,25 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+PIPED_WIDTH = 160
+"""Columns when output goes to a pipe or a CI log (GitHub Actions' included) rather than a terminal:
+there rich would take 80, and cut a table's names short (``churn-…``) where a log has the room."""
+
+
+def _width(stream: Any) -> int | None:
+    """The width to print at: the terminal's (or ``COLUMNS``), else :data:`PIPED_WIDTH`."""
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return PIPED_WIDTH
+
+
 class Output:
     """Writes a command's result as a human would read it, or as JSON, and to GitHub when in Actions."""
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
-        self.out = Console(highlight=False, soft_wrap=False)
-        self.err = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+        self.err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
     def emit(self, data: Mapping[str, Any], human: Callable[[Console], None]) -> None:
         """Print ``data`` as JSON in ``--json`` mode, else call ``human`` with the console."""
