@@ -276,8 +276,9 @@ def named_asset(instance: Instance, text: str) -> DataAsset | None:
     return get_asset(instance, name, int(version) if sep else None)
 
 
-def verified_files(instance: Instance, asset: DataAsset) -> list[str]:
-    """The asset's table files, after checking that the bytes of all its files are the ones registered.
+def verified_files(instance: Instance, asset: DataAsset, *, tables: bool = True) -> list[str]:
+    """The asset's table files (with ``tables=False``, all of them), after checking that the bytes of all
+    its files are the ones registered.
 
     In a folder, files and folders whose names start with ``_`` or ``.`` are not tables, as Spark, Hadoop
     and pyarrow hold (``_SUCCESS``, ``_committed_*``, ``_temporary/``, ``.crc``); they are pinned with
@@ -290,12 +291,12 @@ def verified_files(instance: Instance, asset: DataAsset) -> list[str]:
             f"({asset.digest[:19]}… is now {digest[:19]}…); register it again to make a new version"
         )
     entries = sorted(asset.manifest, key=lambda m: m["path"])
-    if len(entries) == 1 and entries[0]["file"] == asset.path.strip("/"):
-        return [entries[0]["file"]]  # a file named on its own is read whatever its name
-    tables = [e["file"] for e in entries if not any(p.startswith(("_", ".")) for p in e["path"].split("/"))]
-    if not tables:
+    if not tables or (len(entries) == 1 and entries[0]["file"] == asset.path.strip("/")):
+        return [entry["file"] for entry in entries]  # a file named on its own is read whatever its name
+    found = [e["file"] for e in entries if not any(p.startswith(("_", ".")) for p in e["path"].split("/"))]
+    if not found:
         raise InvalidData(
             f"data asset {asset.name}:{asset.version} ({asset.reference}) holds no table files, only files "
             "whose names start with '_' or '.' (markers such as _SUCCESS); register the folder of the tables"
         )
-    return tables
+    return found

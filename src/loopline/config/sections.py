@@ -76,6 +76,20 @@ class TrainingConfig(_Strict):
         "of them since its newest ancestor with a version takes that version and trains nothing. Default: "
         "every commit trains.",
     )
+    inputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Data assets the training reads, as INPUT: ASSET (its newest version) or ASSET:VERSION. "
+        "Each is copied (verified) under .loopline/inputs/ before the training starts; its path replaces "
+        "{inputs.INPUT} in the command and is in LOOPLINE_INPUTS (JSON), and the runs record the versions.",
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"training.inputs name '{name}' must be letters, digits and '_'")
+        return value
 
 
 class GateConfig(_Strict):

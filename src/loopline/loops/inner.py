@@ -24,7 +24,15 @@ from loopline.attestation import Attestation, AttestationRefused, verify
 from loopline.compute.ray_jobs import run_on_ray
 from loopline.compute.targets import RayTarget, resolve
 from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
-from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, ModelFailed, Refused, TrainingFailed
+from loopline.errors import (
+    ConfigError,
+    DirtyWorkingTree,
+    GateFailed,
+    ModelFailed,
+    Refused,
+    TrainingFailed,
+    UsageError,
+)
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
 from loopline.git import (
@@ -35,6 +43,7 @@ from loopline.git import (
     is_shallow,
     unchanged_since,
 )
+from loopline.inputs import TrainingInput, command_with_inputs, input_environment, input_tags, prepare
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
@@ -459,6 +468,18 @@ def trained_run(instance: Instance, run_id: str) -> Trained:
     return sessions.pick_model(store, runs, config.model, config.training.command, None, instance.root)
 
 
+def _inputs(instance: Instance, report: Reporter, target: RayTarget | None) -> list[TrainingInput]:
+    """The data assets the training reads, copied here; refused for a Ray cluster, which has no such copy."""
+    if not instance.settings.config.training.inputs:
+        return []
+    if target is not None:
+        raise UsageError(
+            f"training.inputs are copied to this machine, not to Ray cluster '{target.name}'; train here "
+            "(--compute local), or have the script read the data from the datastore itself"
+        )
+    return prepare(instance, report)
+
+
 def train(
     instance: Instance,
     identity: CommitIdentity,
@@ -495,10 +516,14 @@ def train(
         **(extra_tags or {}),
     }
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
+    inputs = _inputs(instance, report, target)
+    tags.update(input_tags(inputs))
+    extra_env = {**(extra_env or {}), **input_environment(inputs)}
+    command = command_with_inputs(command or config.training.command, inputs)
     where = f" on Ray cluster '{target.name}'" if target else ""
-    report.step(f"training{where}: {command or config.training.command} (output in {log})")
+    report.step(f"training{where}: {command} (output in {log})")
     started = int(time.time() * 1000) - 1000  # MLflow stamps runs in milliseconds; allow for clock steps
-    command, timeout = command or config.training.command, config.training.timeout_seconds
+    timeout = config.training.timeout_seconds
     try:
         if target is None:
             run_training(

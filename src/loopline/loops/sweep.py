@@ -14,6 +14,7 @@ registers and shares the model of the best trial by ``sweep.objective``: still o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import uuid
@@ -203,8 +204,8 @@ def _ignored(root: Path) -> list[str]:
 def _command(config: SweepConfig, default: str, params: dict[str, Any]) -> str:
     if config.command is None:
         return default
-    try:
-        return config.command.format_map(params)
+    try:  # {inputs.NAME} stays for the training to fill in (training.inputs)
+        return re.sub(r"\{(inputs\.\w+)\}", r"{{\1}}", config.command).format_map(params)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
             f"sweep.command names {exc} in braces, which is not one of sweep.parameters "

@@ -1,0 +1,108 @@
+"""The data assets a training reads (``training.inputs``), copied where the training can read them.
+
+Before a training starts, each input's data asset version (its newest, or the one named) is checked
+against its registered digest and copied, once per version, to ``.loopline/inputs/ASSET-VERSION/``; the
+command gets its path for ``{inputs.NAME}``, the environment ``LOOPLINE_INPUTS`` (``{"NAME": path}``),
+and the training's runs the versions and digests they were trained on (``loopline.training_inputs``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopline.config import STATE_DIR
+from loopline.data import DataAsset, get_asset, parse_asset, verified_files
+from loopline.errors import ConfigError, NotFound
+from loopline.instance import Instance
+from loopline.progress import Reporter
+
+__all__ = ["INPUTS_TAG", "TrainingInput", "command_with_inputs", "input_environment", "input_tags", "prepare"]
+
+INPUTS_TAG = "loopline.training_inputs"
+_PLACEHOLDER = re.compile(r"\{inputs\.([A-Za-z_][A-Za-z0-9_]*)\}")
+_MARK = ".loopline-digest"
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """One input of a training: the data asset version it is, and where its copy is."""
+
+    name: str
+    asset: str  # NAME:VERSION
+    digest: str
+    path: Path  # the file, for an asset of one file; else the folder
+
+
+def prepare(instance: Instance, report: Reporter) -> list[TrainingInput]:
+    """Each of ``training.inputs``, verified and copied (once per version) under ``.loopline/inputs/``."""
+    found = []
+    for name, reference in instance.settings.config.training.inputs.items():
+        asset_name, version = parse_asset(reference)
+        try:
+            asset = get_asset(instance, asset_name, version)
+        except NotFound as missing:
+            raise NotFound(
+                f"training.inputs.{name} names {reference}: {missing.message.split(';')[0]}; upload the data "
+                f"(`loopline data upload {asset_name} PATH`) or name another version"
+            ) from None
+        folder = instance.root / STATE_DIR / "inputs" / f"{asset.name}-{asset.version}"
+        mark = folder / _MARK
+        if not (mark.is_file() and mark.read_text() == asset.digest):
+            report.step(
+                f"copying data asset {asset.name}:{asset.version} ({asset.reference}) for input {name}"
+            )
+            _copy(instance, asset, folder)
+        entries = asset.manifest
+        single = len(entries) == 1 and entries[0]["file"] == asset.path.strip("/")
+        path = folder / entries[0]["path"] if single else folder
+        found.append(TrainingInput(name, f"{asset.name}:{asset.version}", asset.digest, path))
+    return found
+
+
+def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
+    """The asset's files, verified, into ``folder`` as a whole: a copy cut short is never taken for one."""
+    store = instance.datastore(asset.datastore)
+    files = verified_files(instance, asset, tables=False)
+    staged = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}.partial")
+    by_file = {entry["file"]: entry["path"] for entry in asset.manifest}
+    for file in files:
+        target = staged / by_file[file]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with store.open(file) as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+    (staged / _MARK).write_text(asset.digest)
+    shutil.rmtree(folder, ignore_errors=True)
+    staged.rename(folder)
+
+
+def command_with_inputs(command: str, inputs: list[TrainingInput]) -> str:
+    """``command`` with each ``{inputs.NAME}`` replaced by that input's path (quoted for a shell)."""
+    paths = {item.name: item.path for item in inputs}
+
+    def path(match: re.Match[str]) -> str:
+        if match[1] not in paths:
+            raise ConfigError(
+                f"the training command names {{inputs.{match[1]}}}, which is not in training.inputs "
+                f"({', '.join(paths) or 'none'}); add it there as {match[1]}: ASSET"
+            )
+        return shlex.quote(str(paths[match[1]]))
+
+    return _PLACEHOLDER.sub(path, command)
+
+
+def input_environment(inputs: list[TrainingInput]) -> dict[str, str]:
+    """``LOOPLINE_INPUTS``: each input's path, as JSON."""
+    return {"LOOPLINE_INPUTS": json.dumps({item.name: str(item.path) for item in inputs})} if inputs else {}
+
+
+def input_tags(inputs: list[TrainingInput]) -> dict[str, str]:
+    """The run tag naming what the training read: ``{"NAME": "ASSET:VERSION sha256:..."}``."""
+    if not inputs:
+        return {}
+    return {INPUTS_TAG: json.dumps({item.name: f"{item.asset} {item.digest}" for item in inputs})}

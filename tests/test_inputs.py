@@ -1,0 +1,135 @@
+"""Training inputs: the data assets a training reads, copied verified, named in its command and its runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from sklearn.datasets import load_breast_cancer
+
+import loopline
+from loopline.config import load_config
+from loopline.errors import ConfigError, NotFound
+from loopline.inputs import INPUTS_TAG
+from tests.helpers import commit_all, edit_yaml, git
+
+pytestmark = pytest.mark.slow
+
+TRAIN = """\
+import argparse, json, os
+import mlflow
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--data", required=True)
+args = parser.parse_args()
+frame = pd.read_csv(args.data)
+X, y = frame.drop(columns=["label"]), frame["label"]
+print("rows", len(frame), "inputs", json.loads(os.environ["LOOPLINE_INPUTS"]))
+with mlflow.start_run():
+    model = LogisticRegression(max_iter=3000).fit(X, y)
+    mlflow.log_metric("accuracy", accuracy_score(y, model.predict(X)))
+    mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+"""
+
+
+def project_reading(tmp_path: Path) -> Path:
+    """A repository whose training reads the CSV it is given; its data lives in a data asset, not in git."""
+    project = tmp_path / "credit"
+    project.mkdir()
+    (project / "train.py").write_text(TRAIN)
+    (project / "gate.yaml").write_text("metrics:\n  accuracy: {min: 0.5}\n")
+    (project / ".gitignore").write_text(".loopline/\n")
+    (project / "loopline.yaml").write_text(
+        "project: credit\ntier: simple\nmodel:\n  name: credit-model\ntraining:\n"
+        "  command: python train.py --data {inputs.train}\n  inputs:\n    train: rows\n"
+    )
+    git(project, "init", "--quiet")
+    commit_all(project, "Training that reads its data from an input")
+    loopline.up(project)
+    return project
+
+
+def rows(tmp_path: Path, count: int) -> Path:
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x.columns = [c.replace(" ", "_") for c in x.columns]
+    path = tmp_path / f"rows-{count}" / "train.csv"
+    path.parent.mkdir()
+    x.assign(label=y).head(count).to_csv(path, index=False)
+    return path
+
+
+def trained_on(project: Path, version: int) -> dict[str, str]:
+    """The inputs the dev version's run records."""
+    model = next(m for m in loopline.status(project).models if (m.workspace, m.version) == ("dev", version))
+    location = load_config(project).store("dev")
+    run = MlflowClient(location.tracking_uri).get_run(model.run_id)
+    return json.loads(run.data.tags[INPUTS_TAG])
+
+
+def test_a_training_reads_the_data_asset_version_it_names_and_its_runs_say_which(tmp_path: Path) -> None:
+    project = project_reading(tmp_path)
+    with pytest.raises(NotFound) as missing:  # before any training: nothing runs, nothing is registered
+        loopline.inner_loop(project)
+    assert missing.value.message == (
+        "training.inputs.train names rows: no data asset rows; upload the data (`loopline data upload rows "
+        "PATH`) or name another version"
+    )
+    assert loopline.status(project).models == ()
+    first, _ = loopline.upload_data("rows", rows(tmp_path, 400), project=project)
+    loopline.inner_loop(project)
+    assert trained_on(project, 1) == {"train": f"rows:1 {first.digest}"}
+    copy = project / ".loopline" / "inputs" / "rows-1" / "train.csv"
+    assert len(pd.read_csv(copy)) == 400
+    log = next((project / ".loopline" / "logs").glob("train-*.log")).read_text()
+    assert f"rows 400 inputs {{'train': '{copy}'}}" in log
+    # newer data: the next commit trains on the newest version
+    second, _ = loopline.upload_data("rows", rows(tmp_path, 500), project=project)
+    (project / "README.md").write_text("More rows.\n")
+    commit_all(project, "Train on more rows")
+    loopline.inner_loop(project)
+    assert trained_on(project, 2) == {"train": f"rows:2 {second.digest}"}
+    # a pinned version stays what it is
+    edit_yaml(
+        project / "loopline.yaml",
+        training={"command": "python train.py --data {inputs.train}", "inputs": {"train": "rows:1"}},
+    )
+    commit_all(project, "Pin the first rows")
+    loopline.inner_loop(project)
+    assert trained_on(project, 3) == {"train": f"rows:1 {first.digest}"}
+
+
+def test_a_command_naming_an_input_it_does_not_have_is_refused(tmp_path: Path) -> None:
+    project = project_reading(tmp_path)
+    loopline.upload_data("rows", rows(tmp_path, 300), project=project)
+    edit_yaml(
+        project / "loopline.yaml",
+        training={"command": "python train.py --data {inputs.test}", "inputs": {"train": "rows"}},
+    )
+    commit_all(project, "A typo")
+    with pytest.raises(
+        ConfigError, match=r"names \{inputs.test\}, which is not in training.inputs \(train\)"
+    ):
+        loopline.inner_loop(project)
+    assert loopline.status(project).models == ()
+    edit_yaml(project / "loopline.yaml", training={"inputs": {"train-set": "rows"}})
+    with pytest.raises(
+        ConfigError, match=re.escape("training.inputs name 'train-set' must be letters, digits")
+    ):
+        load_config(project)
+
+
+def test_a_sweep_command_keeps_its_inputs_for_the_training_to_fill_in() -> None:
+    from loopline.config.sections import SweepConfig
+    from loopline.loops.sweep import _command
+
+    config = SweepConfig(
+        command="python train.py --C {C} --data {inputs.train}", parameters={"C": {"low": 0.1, "high": 1}}
+    )
+    assert _command(config, "python train.py", {"C": 0.5}) == "python train.py --C 0.5 --data {inputs.train}"
