@@ -66,11 +66,21 @@ def rows(tmp_path: Path, count: int) -> Path:
 
 
 def trained_on(project: Path, version: int) -> dict[str, str]:
-    """The inputs the dev version's run records."""
+    """The inputs the dev version's run records: its tag, and the same as MLflow datasets of the run."""
     model = next(m for m in loopline.status(project).models if (m.workspace, m.version) == ("dev", version))
     location = load_config(project).store("dev")
     run = MlflowClient(location.tracking_uri).get_run(model.run_id)
-    return json.loads(run.data.tags[INPUTS_TAG])
+    recorded = json.loads(run.data.tags[INPUTS_TAG])
+    datasets = {
+        next(t.value for t in item.tags if t.key == "loopline.input"): json.loads(item.dataset.source)
+        for item in run.inputs.dataset_inputs
+    }
+    assert {name: f"{d['asset']} {d['digest']}" for name, d in datasets.items()} == recorded
+    assert all(
+        {t.key: t.value for t in item.tags}["mlflow.data.context"] == "training"
+        for item in run.inputs.dataset_inputs
+    )
+    return recorded
 
 
 def test_a_training_reads_the_data_asset_version_it_names_and_its_runs_say_which(tmp_path: Path) -> None:

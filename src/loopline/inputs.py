@@ -15,6 +15,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loopline.config import STATE_DIR
 from loopline.data import DataAsset, get_asset, parse_asset, verified_files
@@ -22,7 +23,15 @@ from loopline.errors import ConfigError, NotFound
 from loopline.instance import Instance
 from loopline.progress import Reporter
 
-__all__ = ["INPUTS_TAG", "TrainingInput", "command_with_inputs", "input_environment", "input_tags", "prepare"]
+__all__ = [
+    "INPUTS_TAG",
+    "TrainingInput",
+    "command_with_inputs",
+    "input_environment",
+    "input_tags",
+    "log_datasets",
+    "prepare",
+]
 
 INPUTS_TAG = "loopline.training_inputs"
 _PLACEHOLDER = re.compile(r"\{inputs\.([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -37,6 +46,7 @@ class TrainingInput:
     asset: str  # NAME:VERSION
     digest: str
     path: Path  # the file, for an asset of one file; else the folder
+    reference: str = ""  # where the asset lives: inbox://...
 
 
 def prepare(instance: Instance, report: Reporter) -> list[TrainingInput]:
@@ -61,7 +71,9 @@ def prepare(instance: Instance, report: Reporter) -> list[TrainingInput]:
         entries = asset.manifest
         single = len(entries) == 1 and entries[0]["file"] == asset.path.strip("/")
         path = folder / entries[0]["path"] if single else folder
-        found.append(TrainingInput(name, f"{asset.name}:{asset.version}", asset.digest, path))
+        found.append(
+            TrainingInput(name, f"{asset.name}:{asset.version}", asset.digest, path, asset.reference)
+        )
     return found
 
 
@@ -99,6 +111,29 @@ def command_with_inputs(command: str, inputs: list[TrainingInput]) -> str:
 def input_environment(inputs: list[TrainingInput]) -> dict[str, str]:
     """``LOOPLINE_INPUTS``: each input's path, as JSON."""
     return {"LOOPLINE_INPUTS": json.dumps({item.name: str(item.path) for item in inputs})} if inputs else {}
+
+
+def log_datasets(client: Any, run_ids: list[str], inputs: list[TrainingInput]) -> None:
+    """Each input as an MLflow dataset of the runs (context ``training``), as ``mlflow.log_input`` records
+    one: MLflow's UI and ``run.inputs`` show which asset version each run read."""
+    if not inputs:
+        return
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    datasets = [
+        DatasetInput(
+            Dataset(
+                name=item.asset.split(":")[0],
+                digest=item.digest.removeprefix("sha256:")[:36],
+                source_type="loopline-data-asset",
+                source=json.dumps({"asset": item.asset, "uri": item.reference, "digest": item.digest}),
+            ),
+            [InputTag("mlflow.data.context", "training"), InputTag("loopline.input", item.name)],
+        )
+        for item in inputs
+    ]
+    for run_id in run_ids:
+        client.log_inputs(run_id, datasets=datasets)
 
 
 def input_tags(inputs: list[TrainingInput]) -> dict[str, str]:

@@ -43,7 +43,14 @@ from loopline.git import (
     is_shallow,
     unchanged_since,
 )
-from loopline.inputs import TrainingInput, command_with_inputs, input_environment, input_tags, prepare
+from loopline.inputs import (
+    TrainingInput,
+    command_with_inputs,
+    input_environment,
+    input_tags,
+    log_datasets,
+    prepare,
+)
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
@@ -563,5 +570,6 @@ def train(
             log=log,
         )
     runs = sessions.close_session(store, runs, tags, succeeded=True)
+    log_datasets(store.client, [run.run_id for run in runs], inputs)
     sessions.check_artifacts(store, runs)
     return sessions.pick_model(store, runs, config.model, command, log, instance.root)
