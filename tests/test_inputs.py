@@ -143,3 +143,23 @@ def test_a_sweep_command_keeps_its_inputs_for_the_training_to_fill_in() -> None:
         command="python train.py --C {C} --data {inputs.train}", parameters={"C": {"low": 0.1, "high": 1}}
     )
     assert _command(config, "python train.py", {"C": 0.5}) == "python train.py --C 0.5 --data {inputs.train}"
+
+
+def test_trials_that_copy_an_input_at_once_all_read_a_whole_copy(tmp_path: Path) -> None:
+    # a parallel sweep's trials each prepare their inputs; the first copy to land is the one all read
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loopline.inputs import prepare
+    from loopline.instance import Instance
+    from loopline.progress import NullReporter
+
+    project = project_reading(tmp_path)
+    asset, _ = loopline.upload_data("rows", rows(tmp_path, 300), project=project)
+    instance = Instance.open(project)
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: prepare(instance, NullReporter()), range(4)))
+    paths = {items[0].path for items in found}
+    assert paths == {project / ".loopline" / "inputs" / "rows-1" / "train.csv"}
+    assert len(pd.read_csv(next(iter(paths)))) == 300
+    assert sorted(p.name for p in (project / ".loopline" / "inputs").iterdir()) == ["rows-1"]  # no leftovers
+    assert (project / ".loopline" / "inputs" / "rows-1" / ".loopline-digest").read_text() == asset.digest

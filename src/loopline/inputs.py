@@ -62,8 +62,7 @@ def prepare(instance: Instance, report: Reporter) -> list[TrainingInput]:
                 f"(`loopline data upload {asset_name} PATH`) or name another version"
             ) from None
         folder = instance.root / STATE_DIR / "inputs" / f"{asset.name}-{asset.version}"
-        mark = folder / _MARK
-        if not (mark.is_file() and mark.read_text() == asset.digest):
+        if not _copied(folder, asset.digest):
             report.step(
                 f"copying data asset {asset.name}:{asset.version} ({asset.reference}) for input {name}"
             )
@@ -89,8 +88,19 @@ def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
         with store.open(file) as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, 1 << 20)
     (staged / _MARK).write_text(asset.digest)
-    shutil.rmtree(folder, ignore_errors=True)
-    staged.rename(folder)
+    if not _copied(folder, asset.digest):  # a stale or cut-short copy goes; a whole one (made meanwhile by
+        shutil.rmtree(folder, ignore_errors=True)  # another trial of a sweep) is what its training reads
+    try:
+        staged.rename(folder)
+    except OSError:  # another trial's copy got there first: it holds the same verified bytes
+        shutil.rmtree(staged, ignore_errors=True)
+        if not _copied(folder, asset.digest):
+            raise
+
+
+def _copied(folder: Path, digest: str) -> bool:
+    mark = folder / _MARK
+    return mark.is_file() and mark.read_text() == digest
 
 
 def command_with_inputs(command: str, inputs: list[TrainingInput]) -> str:
