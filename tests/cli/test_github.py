@@ -55,28 +55,22 @@ def test_a_failed_gate_is_summarised_too(
     assert "registered=false" in (tmp_path / "out.txt").read_text()
 
 
+def status_printed(project: Path, **env: str) -> str:
+    """What `loopline status` prints to a pipe, with ``env`` and without the shell's ``COLUMNS``."""
+    clean = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    script = str(Path(sys.executable).with_name("loopline"))
+    done = subprocess.run(
+        [script, "status"], cwd=project, capture_output=True, text=True, env={**clean, **env}, check=True
+    )
+    return done.stdout
+
+
 def test_a_ci_log_gets_whole_names_in_tables_and_unbroken_notes(trained_project: ProjectFactory) -> None:
     # A log is no terminal: rich would print at 80 columns and cut names short ("proj-c…")
     project = trained_project("simple")
-    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
-    shown = subprocess.run(
-        [str(Path(sys.executable).with_name("loopline")), "status"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**env, "GITHUB_ACTIONS": "true"},
-        check=True,
-    )
-    rows = [line for line in shown.stdout.splitlines() if "proj-classifier" in line]
-    assert len(rows) == 2 and all("built-here" in row for row in rows), shown.stdout
-    assert "…" not in shown.stdout
+    shown = status_printed(project, GITHUB_ACTIONS="true")
+    rows = [line for line in shown.splitlines() if "proj-classifier" in line]
+    assert len(rows) == 2 and all("built-here" in row for row in rows), shown
+    assert "…" not in shown
     # a terminal's width (COLUMNS) is still kept
-    narrow = subprocess.run(
-        [str(Path(sys.executable).with_name("loopline")), "status"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "60"},
-        check=True,
-    )
-    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60
+    assert max(len(line) for line in status_printed(project, COLUMNS="60").splitlines()) <= 60

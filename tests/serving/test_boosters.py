@@ -77,9 +77,9 @@ CASES: dict[str, tuple[str, Callable[[pd.DataFrame, np.ndarray], Any], Any, str]
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_boosted_models_answer_as_their_pyfunc_predict_at_every_batch_size(case: str, tmp_path: Path) -> None:
-    dataset, fit, flavor, path = CASES[case]
+def saved(case: str, tmp_path: Path) -> Path:
+    """The model of ``case``, fitted and saved by its MLflow flavor with a signature and an example."""
+    dataset, fit, flavor, _path = CASES[case]
     x, y = frame(dataset)
     model = fit(x, y)
     example = x.head(3)
@@ -93,7 +93,14 @@ def test_boosted_models_answer_as_their_pyfunc_predict_at_every_batch_size(case:
         input_example=example,
         pip_requirements=["mlflow"],
     )
+    return folder
 
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_boosted_models_answer_as_their_pyfunc_predict_at_every_batch_size(case: str, tmp_path: Path) -> None:
+    dataset, _fit, _flavor, path = CASES[case]
+    x, _ = frame(dataset)
+    folder = saved(case, tmp_path)
     loaded = load_model(folder, "")
     assert loaded.path.startswith(path), loaded.path
     pyfunc = mlflow.pyfunc.load_model(str(folder))
@@ -162,20 +169,8 @@ def test_boosters_take_nulls_and_nan_as_missing_values_and_answer_as_their_pyfun
     from loopline.serving.predict import predict_frame
     from loopline.serving.schema import Table, to_model_input
 
-    dataset, fit, flavor, _path = CASES[case]
-    x, y = frame(dataset)
-    model = fit(x, y)
-    example = x.head(3)
-    output = model.predict(example)
-    folder = tmp_path / "model"
-    # trained on complete rows: MLflow's signature marks every column required
-    flavor.save_model(
-        model,
-        str(folder),
-        signature=infer_signature(example, output),
-        input_example=example,
-        pip_requirements=["mlflow"],
-    )
+    x, _ = frame(CASES[case][0])
+    folder = saved(case, tmp_path)  # trained on complete rows: MLflow's signature marks every column required
     loaded = load_model(folder, "")
     assert loaded.schema.missing and all(c.missing for c in loaded.schema.columns or ())
     rows = x.head(40).copy()
