@@ -343,6 +343,38 @@ def test_the_gate_leaves_out_what_autolog_measures_on_the_training_rows(tmp_path
     assert "training_accuracy_score" in kept and "training_log_loss" in kept
 
 
+READS_IGNORED_DATA = """\
+import sys
+import mlflow
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+frame = pd.read_csv("data/train.csv")
+with mlflow.start_run():
+    model = LinearRegression().fit(frame[["x"]], frame["y"])
+    mlflow.log_metric("r2", model.score(frame[["x"]], frame["y"]))
+    mlflow.sklearn.log_model(model, name="model")
+    frame.to_csv("scored.csv")  # what it writes is not what it reads
+"""
+
+
+def test_data_the_training_reads_that_git_ignores_is_named_for_the_workflows(tmp_path: Path) -> None:
+    # The dry run finds data/train.csv here; the workflows' fresh checkout will not
+    project = repository(
+        tmp_path / "ignored",
+        {"fit.py": READS_IGNORED_DATA, ".gitignore": "data/\nscored.csv\nextra/\n", "extra/a.csv": "x\n1\n"},
+    )
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x,y\n1,2\n2,4\n3,6.5\n")
+    result = loopline.init_existing(project, command="python fit.py --extra extra/")
+    said = [note for note in result.notes if "which git ignores" in note]
+    assert said == [
+        "the training reads data/train.csv, extra/, which git ignores: the workflows' fresh checkout has "
+        "none of it; upload it (`loopline data upload NAME PATH`) and name it in training.inputs (see "
+        "docs/inner-loop.md, training data from data assets)"
+    ]
+
+
 def test_a_training_without_metrics_to_gate_on_writes_nothing(tmp_path: Path) -> None:
     script = (
         "import mlflow\nfrom sklearn.linear_model import LinearRegression\n"

@@ -29,7 +29,14 @@ from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import is_git_repo, run_git
 from loopline.mlproject import ProjectCommand, find_project_command
-from loopline.repo_setup import NOTEBOOK_NOTE, NOTEBOOK_TOOLS, TOOLS, requirement_lines, workflow_setup
+from loopline.repo_setup import (
+    NOTEBOOK_NOTE,
+    NOTEBOOK_TOOLS,
+    TOOLS,
+    ignored_data,
+    requirement_lines,
+    workflow_setup,
+)
 from loopline.requirements import source_code
 
 __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs_notebook"]
@@ -375,7 +382,7 @@ def onboard(
     job = None if command else find_job_command(root)
     mlproject = None if command or job else find_project_command(root)
     command = command or (job or mlproject or _Found(find_entry_point(root))).command
-    before = _worktree_changes(root)
+    before, unfetched = _worktree_changes(root), ignored_data(root, command)
     run = _dry_run(root, command, timeout)
     made, changed = (
         sorted(after - earlier) for after, earlier in zip(_worktree_changes(root), before, strict=True)
@@ -414,6 +421,7 @@ def onboard(
         *_notes(run, chosen_model),
         *_output_notes(made, changed),
         *setup_notes,
+        *_data_notes(unfetched),
     ]
     if runs_notebook(command):
         notes.insert(0, NOTEBOOK_NOTE)
@@ -451,6 +459,16 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
         f"the training command is the one of {job.file}, an Azure ML command job, with its inputs filled in; "
         f"it runs from the repository's root{moved}, in this environment (the job's environment and "
         "compute are Azure ML's)"
+    ]
+
+
+def _data_notes(unfetched: list[str]) -> list[str]:
+    if not unfetched:
+        return []
+    return [
+        f"the training reads {', '.join(unfetched[:3])}, which git ignores: the workflows' fresh checkout "
+        "has none of it; upload it (`loopline data upload NAME PATH`) and name it in training.inputs (see "
+        "docs/inner-loop.md, training data from data assets)"
     ]
 
 

@@ -4,18 +4,28 @@ with the tools the workflows' steps run; a requirements file written where it ha
 
 from __future__ import annotations
 
+import ast
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from loopline.git import default_branch
-from loopline.requirements import training_requirements
+from loopline.git import default_branch, run_git
+from loopline.requirements import source_code, training_file, training_requirements
 from loopline.workflows.files import INSTALL, WorkflowSetup
 
-__all__ = ["NOTEBOOK_NOTE", "NOTEBOOK_TOOLS", "TOOLS", "UV_INSTALL", "requirement_lines", "workflow_setup"]
+__all__ = [
+    "NOTEBOOK_NOTE",
+    "NOTEBOOK_TOOLS",
+    "TOOLS",
+    "UV_INSTALL",
+    "ignored_data",
+    "requirement_lines",
+    "workflow_setup",
+]
 
 TOOLS = ("loopline", "pytest", "ruff")
 # How the workflows install a project that uv locks: the locked versions, exported to a requirements file
@@ -142,3 +152,65 @@ def _install(
         "tools, for the workflows to install; check it before you commit it"
     )
     return setup, {"requirements.txt": text.encode()}, [note]
+
+
+_DATA = frozenset(
+    {
+        ".csv",
+        ".tsv",
+        ".parquet",
+        ".pq",
+        ".feather",
+        ".arrow",
+        ".json",
+        ".jsonl",
+        ".xlsx",
+        ".xls",
+        ".npy",
+        ".npz",
+    }
+    | {".h5", ".hdf5", ".pkl", ".pickle", ".zip", ".gz", ".txt"}
+)
+_OWN = frozenset({".git", ".loopline", "mlruns"})
+
+
+def ignored_data(root: Path, command: str) -> list[str]:
+    """The data files and folders the training names (its command's arguments, its code's strings) that git
+    ignores: the fresh checkout the workflows train in has none of them. Asked before the training runs,
+    so what it writes is not taken for what it reads."""
+    script = training_file(root, command)
+    try:
+        names = set(shlex.split(command)[1:])
+    except ValueError:
+        names = set()
+    text = source_code(script) if script else None
+    try:
+        tree = ast.parse(text) if text else None
+    except SyntaxError:  # a notebook's magics, say: its command's arguments still count
+        tree = None
+    if tree is not None:
+        names |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    bases = [root, script.parent] if script else [root]
+    found = {path for name in names if (path := _data_path(root, bases, name)) is not None}
+    if not found:
+        return []
+    said = run_git(root, "check-ignore", "--", *sorted(found), check=False)
+    return sorted(line.strip() for line in said.splitlines() if line.strip())
+
+
+def _data_path(root: Path, bases: list[Path], name: str) -> str | None:
+    """``name`` as an existing data file or folder of the repository (from one of ``bases``), or None."""
+    if not name or len(name) > 300 or "\n" in name or name.startswith("-") or "://" in name:
+        return None
+    for base in bases:
+        try:
+            path = (base / name).resolve()
+        except (OSError, ValueError):
+            continue
+        if path == root or not path.is_relative_to(root) or not path.exists():
+            continue
+        relative = path.relative_to(root).as_posix()
+        if relative.split("/")[0] in _OWN or (path.is_file() and path.suffix.lower() not in _DATA):
+            continue
+        return relative + ("/" if path.is_dir() else "")
+    return None
