@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from loopline.progress import Reporter
 
 __all__ = [
     "INPUTS_TAG",
+    "FindAsset",
     "TrainingInput",
     "command_with_inputs",
     "input_environment",
@@ -49,13 +51,18 @@ class TrainingInput:
     reference: str = ""  # where the asset lives: inbox://...
 
 
-def prepare(instance: Instance, report: Reporter) -> list[TrainingInput]:
-    """Each of ``training.inputs``, verified and copied (once per version) under ``.loopline/inputs/``."""
+FindAsset = Callable[[str, int | None], DataAsset]
+"""How a data asset version is looked up: in loopline's database, or through a control plane."""
+
+
+def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None) -> list[TrainingInput]:
+    """Each of ``training.inputs``, verified and copied (once per version) under ``.loopline/inputs/``;
+    ``find`` looks the versions up (default: in this instance's database)."""
     found = []
     for name, reference in instance.settings.config.training.inputs.items():
         asset_name, version = parse_asset(reference)
         try:
-            asset = get_asset(instance, asset_name, version)
+            asset = (find or (lambda n, v: get_asset(instance, n, v)))(asset_name, version)
         except NotFound as missing:
             raise NotFound(
                 f"training.inputs.{name} names {reference}: {missing.message.split(';')[0]}; upload the data "

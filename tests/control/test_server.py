@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 import loopline
+from loopline.config import load_config
 from loopline.errors import Forbidden, Unauthenticated
+from loopline.inputs import INPUTS_TAG
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
 from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git
@@ -348,3 +351,34 @@ def test_a_developer_uploads_data_from_their_machine_through_the_control_plane(
     )  # fmt: skip
     assert refused.exit_code == 1 and "needs the developer role" in refused.stderr, refused.stderr
     assert [a.version for a in loopline.list_data("scoring", project=team.project)] == [1]
+
+
+def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, tmp_path: Path) -> None:
+    # The clone has no database: the versions are the control plane's, the files the team's datastore's
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    inbox = team.project / ".loopline" / "datastores" / "inbox"
+    env = {
+        "LOOPLINE_URL": team.plane.url,
+        "LOOPLINE_TOKEN": team.tokens["dev"],
+        "LOOPLINE_DATASTORES__INBOX__URL": str(inbox),
+    }
+    (tmp_path / "rows.csv").write_text("x,y\n1,2\n3,4\n")
+    uploaded = cli_process("data", "upload", "rows", str(tmp_path / "rows.csv"), "--json", cwd=clone, env=env)
+    assert uploaded.exit_code == 0, uploaded.stderr
+    config = yaml.safe_load((clone / "loopline.yaml").read_text())
+    edit_yaml(clone / "loopline.yaml", training={**config["training"], "inputs": {"extra": "rows"}})
+    commit_all(clone, "Train with the team's rows")
+    git(
+        clone, "push", "--quiet", "origin", "HEAD:refs/heads/team-rows"
+    )  # the control plane checks the commit
+    trained = cli_process("inner-loop", "--json", cwd=clone, env=env)
+    assert trained.exit_code == 0, trained.stderr
+    assert (clone / ".loopline" / "inputs" / "rows-1" / "rows.csv").read_text() == "x,y\n1,2\n3,4\n"
+    commit = trained.json()["git_commit"]
+    version = next(
+        m for m in loopline.status(team.project).models if (m.workspace, m.git_commit) == ("dev", commit)
+    )
+    location = load_config(team.project).store("dev")
+    tags = MlflowClient(location.tracking_uri).get_run(version.run_id).data.tags
+    assert json.loads(tags[INPUTS_TAG]) == {"extra": f"rows:1 {uploaded.json()['digest']}"}

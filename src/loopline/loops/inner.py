@@ -44,6 +44,7 @@ from loopline.git import (
     unchanged_since,
 )
 from loopline.inputs import (
+    FindAsset,
     TrainingInput,
     command_with_inputs,
     input_environment,
@@ -475,7 +476,9 @@ def trained_run(instance: Instance, run_id: str) -> Trained:
     return sessions.pick_model(store, runs, config.model, config.training.command, None, instance.root)
 
 
-def _inputs(instance: Instance, report: Reporter, target: RayTarget | None) -> list[TrainingInput]:
+def _inputs(
+    instance: Instance, report: Reporter, target: RayTarget | None, find: FindAsset | None
+) -> list[TrainingInput]:
     """The data assets the training reads, copied here; refused for a Ray cluster, which has no such copy."""
     if not instance.settings.config.training.inputs:
         return []
@@ -484,7 +487,7 @@ def _inputs(instance: Instance, report: Reporter, target: RayTarget | None) -> l
             f"training.inputs are copied to this machine, not to Ray cluster '{target.name}'; train here "
             "(--compute local), or have the script read the data from the datastore itself"
         )
-    return prepare(instance, report)
+    return prepare(instance, report, find)
 
 
 def train(
@@ -499,11 +502,13 @@ def train(
     session: str | None = None,
     stop: threading.Event | None = None,
     root: Path | None = None,
+    find_asset: FindAsset | None = None,
 ) -> Trained:
     """Run the project's training entry point (or ``command``) against dev (here, or as a job on the Ray
     cluster ``target``); the model it logged, with its run and metrics. A sweep's trial adds its tags and
     environment, names the session, may ``stop`` the training (here) when it prunes the trial, and may run
-    it in its own working copy of the commit (``root``).
+    it in its own working copy of the commit (``root``). ``find_asset`` looks up ``training.inputs``' data
+    asset versions (through a control plane, for a training run for one).
 
     The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
     carries the session's tags, and afterwards none is left RUNNING, whatever happened.
@@ -523,7 +528,7 @@ def train(
         **(extra_tags or {}),
     }
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
-    inputs = _inputs(instance, report, target)
+    inputs = _inputs(instance, report, target, find_asset)
     tags.update(input_tags(inputs))
     extra_env = {**(extra_env or {}), **input_environment(inputs)}
     command = command_with_inputs(command or config.training.command, inputs)

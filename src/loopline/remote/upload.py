@@ -158,7 +158,12 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     store.provision(instance.settings.experiment)
     instance.use_store(DEV, store)
     target = resolve(instance.settings.config.compute, arguments.get("compute"))
-    made = train(instance, identity, report, target)
+    from loopline import api
+
+    # training.inputs: the versions are the control plane's, the files the datastore's (this machine's access)
+    made = train(
+        instance, identity, report, target, find_asset=lambda name, v: client.call(api.get_data, name, v)
+    )
     run = store.run(made.run_id)
     run_artifacts = local_path(run.artifact_uri)
     with tempfile.TemporaryDirectory() as folder:
