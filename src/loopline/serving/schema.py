@@ -249,20 +249,21 @@ def _matrix(
             all(type(row) is list and len(row) == width for row in rows)
             and set(map(type, chain.from_iterable(rows))) <= _NUMBERS
         )
-    missing = schema.missing and _missing_positions(schema, columns)
+    checked = finite and numbers  # plain JSON numbers: no null, NaN or infinity among them
+    missing = _missing_positions(schema, columns) if schema.missing and not checked else frozenset()
     if not numbers:
         _check_row_shapes(rows, width)
         rows = [
             [
                 math.nan
-                if value is None and missing and position in missing
+                if value is None and position in missing
                 else _number(columns[position], number, value, strict)
                 for position, value in enumerate(row)
             ]
             for number, row in enumerate(rows)
         ]
     matrix = np.array(rows, dtype=np.float64)
-    if not (finite and numbers) and (cell := first_not_finite(matrix, missing or ())) is not None:
+    if not checked and (cell := first_not_finite(matrix, missing)) is not None:
         row, position = cell
         raise bad("WRONG_TYPE", f"column '{columns[position]}' row {row} is not a finite number")
     return _ordered_whole(schema, columns, matrix)
