@@ -20,7 +20,7 @@ from typing import Any
 
 from loopline.config import STATE_DIR
 from loopline.data import DataAsset, get_asset, parse_asset, verified_files
-from loopline.errors import ConfigError, NotFound
+from loopline.errors import ConfigError, InvalidData, NotFound
 from loopline.instance import Instance
 from loopline.progress import Reporter
 
@@ -90,7 +90,13 @@ def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
     staged = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}.partial")
     by_file = {entry["file"]: entry["path"] for entry in asset.manifest}
     for file in files:
-        target = staged / by_file[file]
+        target = (staged / by_file[file]).resolve()
+        if not target.is_relative_to(staged.resolve()):  # an object store's key may hold ".." segments
+            shutil.rmtree(staged, ignore_errors=True)
+            raise InvalidData(
+                f"data asset {asset.name}:{asset.version} holds a file named {by_file[file][:100]!r}, which "
+                "leads out of its folder; rename it in the datastore and register the asset again"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         with store.open(file) as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, 1 << 20)
