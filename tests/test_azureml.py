@@ -194,6 +194,7 @@ def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_
             workspace,
             "-C",
             str(project),
+            "--no-check",  # which version is the question here; loading it is tested with the files above
             "--json",
         )
         assert deployed.exit_code == 0, deployed.stderr
@@ -220,6 +221,7 @@ def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_
         "dev",
         "-C",
         str(project),
+        "--no-check",
         "--json",
     )
     assert pinned.exit_code == 0, pinned.stderr
