@@ -48,6 +48,11 @@ class DataAsset:
     created_by: str
 
     @property
+    def single_file(self) -> bool:
+        """Whether it pins one file named on its own (not a folder)."""
+        return len(self.manifest) == 1 and self.manifest[0]["file"] == self.path.strip("/")
+
+    @property
     def reference(self) -> str:
         """Where it lives, as ``inbox://path``."""
         return f"{self.datastore}://{self.path}"
@@ -291,7 +296,7 @@ def verified_files(instance: Instance, asset: DataAsset, *, tables: bool = True)
             f"({asset.digest[:19]}… is now {digest[:19]}…); register it again to make a new version"
         )
     entries = sorted(asset.manifest, key=lambda m: m["path"])
-    if not tables or (len(entries) == 1 and entries[0]["file"] == asset.path.strip("/")):
+    if not tables or asset.single_file:
         return [entry["file"] for entry in entries]  # a file named on its own is read whatever its name
     found = [e["file"] for e in entries if not any(p.startswith(("_", ".")) for p in e["path"].split("/"))]
     if not found:

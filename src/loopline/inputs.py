@@ -74,9 +74,7 @@ def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None)
                 f"copying data asset {asset.name}:{asset.version} ({asset.reference}) for input {name}"
             )
             _copy(instance, asset, folder)
-        entries = asset.manifest
-        single = len(entries) == 1 and entries[0]["file"] == asset.path.strip("/")
-        path = folder / entries[0]["path"] if single else folder
+        path = folder / asset.manifest[0]["path"] if asset.single_file else folder
         found.append(
             TrainingInput(name, f"{asset.name}:{asset.version}", asset.digest, path, asset.reference)
         )
