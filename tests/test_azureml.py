@@ -66,6 +66,32 @@ def test_a_command_of_several_lines_keeps_its_one_python_run(tmp_path: Path) -> 
     )
 
 
+def test_inputs_in_azure_ml_s_storage_become_data_assets_the_training_reads(tmp_path: Path) -> None:
+    job = SCHEMA + (
+        "code: src\n"
+        "command: python main.py --train ${{inputs.credit}} --test ${{inputs.test_rows}} --more "
+        "${{inputs.extra}} --again ${{inputs.credit}}\n"
+        "inputs:\n"
+        "  credit:\n    type: uri_file\n    path: azureml:credit-data:3\n"
+        "  test_rows:\n    type: mltable\n    path: azureml:heldout@latest\n"
+        "  extra:\n    type: uri_folder\n"
+        "    path: azureml://datastores/workspaceblobstore/paths/extra/\n"
+    )
+    found = find_job_command(tree(tmp_path, {"jobs/job.yml": job, "jobs/src/main.py": ""}))
+    assert found is not None
+    assert found.command == (
+        "python jobs/src/main.py --train {inputs.credit} --test {inputs.test_rows} --more {inputs.extra} "
+        "--again {inputs.credit}"
+    )
+    # each read from a data asset of loopline's: Azure ML's asset's name (its versions are Azure's), or
+    # the input's name for a path in a datastore
+    assert [(i.name, i.asset, i.azure) for i in found.inputs] == [
+        ("credit", "credit-data", "azureml:credit-data:3"),
+        ("test_rows", "heldout", "azureml:heldout@latest"),
+        ("extra", "extra", "azureml://datastores/workspaceblobstore/paths/extra/"),
+    ]
+
+
 def test_a_repository_without_a_command_job_has_none(tmp_path: Path) -> None:
     other = (
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\nname: e\n"
@@ -82,9 +108,9 @@ def test_a_repository_without_a_command_job_has_none(tmp_path: Path) -> None:
     ("inputs", "command", "message"),
     [
         (
-            "  data:\n    type: uri_folder\n    path: azureml:credit-data:1\n",
+            "  data:\n    type: uri_folder\n",
             "python main.py --data ${{inputs.data}}",
-            "input 'data' is azureml:credit-data:1, which only Azure ML reads; name the training",
+            "input 'data' has no path; give it one, or name the training with --command",
         ),
         (
             "  data: 1\n",
@@ -99,7 +125,7 @@ def test_a_repository_without_a_command_job_has_none(tmp_path: Path) -> None:
             "runs Python in src/ without naming a script",
         ),
     ],
-    ids=["azure-data-asset", "unknown-input", "other-placeholder", "shell-script", "module"],
+    ids=["no-path", "unknown-input", "other-placeholder", "shell-script", "module"],
 )
 def test_what_loopline_cannot_run_is_refused_naming_it(
     tmp_path: Path, inputs: str, command: str, message: str

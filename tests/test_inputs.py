@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from sklearn.datasets import load_breast_cancer
 import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, NotFound
-from loopline.inputs import INPUTS_TAG
+from loopline.inputs import INPUTS_TAG, fill_inputs
 from tests.helpers import commit_all, edit_yaml, git
 
 pytestmark = pytest.mark.slow
@@ -128,6 +129,28 @@ def test_a_command_naming_an_input_it_does_not_have_is_refused(tmp_path: Path) -
         ConfigError, match=re.escape("training.inputs name 'train-set' must be letters, digits")
     ):
         load_config(project)
+
+
+@pytest.mark.parametrize(
+    ("command", "word"),
+    [
+        ("python t.py --data {inputs.train}", "/data sets/train.csv"),
+        ("python t.py --data '{inputs.train}'", "/data sets/train.csv"),  # as shlex.join writes it
+        ('python t.py --data "{inputs.train}"', "/data sets/train.csv"),
+        ("python t.py --data={inputs.train}", "--data=/data sets/train.csv"),
+        ("python t.py '--data={inputs.train}'", "--data=/data sets/train.csv"),
+    ],
+)
+def test_a_path_with_spaces_reaches_the_training_as_one_word_however_the_command_quotes_it(
+    command: str, word: str
+) -> None:
+    assert shlex.split(fill_inputs(command, {"train": Path("/data sets/train.csv")})) == [
+        "python",
+        "t.py",
+        *(["--data"] if word.startswith("/") else []),
+        word,
+    ]
+    assert fill_inputs("python  t.py  'a b'", {}) == "python  t.py  'a b'"  # no input: left as written
 
 
 def test_a_sweep_command_keeps_its_inputs_for_the_training_to_fill_in() -> None:

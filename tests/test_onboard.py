@@ -3,7 +3,9 @@ writes, what it never touches, and that the inner loop works right after."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 from importlib.metadata import version
@@ -11,9 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 import loopline
+from loopline.config import load_config
 from loopline.errors import Refused, TrainingFailed, UsageError
+from loopline.inputs import INPUTS_TAG
 from loopline.onboard import find_entry_point
 from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git
 
@@ -277,31 +282,63 @@ def credit_csv(rows: int = 300) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_an_azure_ml_job_file_gives_the_training_command_with_its_inputs(tmp_path: Path) -> None:
-    project = repository(
-        tmp_path / "credit",
-        {
-            "src/main.py": CREDIT_MAIN,
-            "jobs/train.yml": CREDIT_JOB,
-            "data/default_of_credit_card_clients.csv": credit_csv(),
-        },
+def test_an_azure_ml_job_file_gives_the_training_command_and_its_data_asset_the_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job reads its data from an Azure ML data asset, as Azure ML's tutorials register it first.
+    job = CREDIT_JOB.replace(
+        "path: ../data/default_of_credit_card_clients.csv", "path: azureml:credit-data:1"
     )
-    result = loopline.init_existing(project)
-    assert result.command == (
-        "python src/main.py --data data/default_of_credit_card_clients.csv --test_train_ratio 0.2 "
+    project = repository(tmp_path / "credit", {"src/main.py": CREDIT_MAIN, "jobs/train.yml": job})
+    with pytest.raises(UsageError) as unfetched:  # nothing is run or written without the data
+        loopline.init_existing(project)
+    assert unfetched.value.message == (
+        "the training reads input credit_data (azureml:credit-data:1 in jobs/train.yml), which init cannot "
+        "fetch: give a local copy of its data for the one run init makes: --input credit_data=PATH"
+    )
+    wrong = cli(capsys, "init", "--existing", str(project), "--input", "credit=x.csv")
+    assert wrong.exit_code == 2, wrong.stderr
+    assert wrong.stderr.splitlines()[-1] == (
+        "error: --input credit names an input the training does not read (it reads credit_data: "
+        "{inputs.NAME} in its command)"
+    )
+    assert not (project / "loopline.yaml").exists()
+    copy = tmp_path / "downloads" / "credit card.csv"  # a copy of the asset's file, out of the repository
+    copy.parent.mkdir()
+    copy.write_text(credit_csv())
+    # docs/bring-your-own-project.md's commands, in the repository
+    monkeypatch.chdir(project)
+    done = cli(capsys, "init", "--existing", "--input", f"credit_data={copy}", "--json")
+    assert done.exit_code == 0, done.stderr
+    result = done.json()
+    assert result["command"] == (
+        "python src/main.py --data {inputs.credit_data} --test_train_ratio 0.2 "
         "--registered_model_name credit_defaults_model"
     )
-    assert result.model == "credit_defaults_model" and result.artifact_path == "credit_defaults_model"
-    assert result.notes[0].startswith(
+    assert result["inputs"] == {"credit_data": "credit-data"}
+    assert (result["model"], result["artifact_path"]) == ("credit_defaults_model", "credit_defaults_model")
+    assert result["notes"][0].startswith(
         "the training command is the one of jobs/train.yml, an Azure ML command job, with its inputs filled "
         "in; it runs from the repository's root, not from src/ where Azure ML runs it"
     )
-    assert yaml.safe_load((project / "loopline.yaml").read_text())["training"]["command"] == result.command
+    upload = f"loopline data upload credit-data '{copy}'"
+    assert (
+        "the training reads data asset credit-data as {inputs.credit_data} (Azure ML's azureml:credit-data:1)"
+        f": after `loopline up`, upload the copy init read (`{upload}`); each training reads its newest "
+        "version, verified"
+    ) in result["notes"]
+    training = yaml.safe_load((project / "loopline.yaml").read_text())["training"]
+    assert training == {"command": result["command"], "inputs": {"credit_data": "credit-data"}}
     assert "accuracy" in yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
-    loopline.up(project)
+    assert cli(capsys, "up").exit_code == 0
+    uploaded = cli(capsys, *shlex.split(upload)[1:])  # the note's command
+    assert uploaded.exit_code == 0, uploaded.stderr
     commit_all(project, "loopline")
     first = loopline.inner_loop(project)
     assert first.created and first.trained and first.dev.name == "credit_defaults_model"
+    model = loopline.status(project).models[0]
+    run = MlflowClient(load_config(project).store("dev").tracking_uri).get_run(model.run_id)
+    assert json.loads(run.data.tags[INPUTS_TAG])["credit_data"].startswith("credit-data:1 sha256:")
 
 
 GRID_SEARCH = """\

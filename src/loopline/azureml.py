@@ -6,10 +6,13 @@ A command job keeps the training command, with the arguments the script needs (`
 ${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing`` takes it from the file: each
 ``${{inputs.NAME}}`` becomes the input's value (a literal, a local path, or a URL), each
 ``${{outputs.NAME}}`` a folder ``outputs/NAME``, and a script named from the job's ``code`` folder gets its
-path from the repository's root, where loopline runs the training. An endpoint file gives a name and how
+path from the repository's root, where loopline runs the training. An input Azure ML reads from its own
+storage (``azureml:credit-data:1``, ``azureml://datastores/...``, ``abfss://...``) becomes loopline's
+``{inputs.NAME}``: a data asset of loopline's (``azureml:NAME``'s name, else the input's) that the training
+reads, verified, from ``training.inputs``. An endpoint file gives a name and how
 callers authenticate; a deployment file its endpoint, its name and the registered model version. What
 only Azure ML provides (its data assets and datastores, environments, instance types, scoring scripts)
-has no meaning here: what would change the outcome is refused, naming it; what only sizes Azure's
+has no other meaning here: what would change the outcome is refused, naming it; what only sizes Azure's
 machines is listed as not used.
 """
 
@@ -29,6 +32,7 @@ __all__ = [
     "DeploymentFile",
     "EndpointFile",
     "JobCommand",
+    "JobInput",
     "find_job_command",
     "read_deployment",
     "read_endpoint",
@@ -43,12 +47,23 @@ _SKIPPED = frozenset({".git", ".venv", "venv", "env", "node_modules", "site-pack
 
 
 @dataclass(frozen=True)
+class JobInput:
+    """An input of a command job that Azure ML reads from its own storage: a data asset here."""
+
+    name: str  # the input's name: {inputs.NAME} in the command
+    asset: str  # the data asset of loopline's it becomes
+    azure: str  # what the job file gives (azureml:credit-data:1, say)
+    file: str  # the job file, relative to the root
+
+
+@dataclass(frozen=True)
 class JobCommand:
     """The training command of an Azure ML command job file, run from the repository's root."""
 
     command: str
     file: str  # the job file, relative to the root
     code: str  # the job's code folder, relative to the root ("" for the root)
+    inputs: tuple[JobInput, ...] = ()  # read from data assets: {inputs.NAME} in the command
 
 
 def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
@@ -102,9 +117,11 @@ def find_job_command(root: Path) -> JobCommand | None:
     if not code.is_relative_to(root):
         raise UsageError(f"{where}: its code folder {document.get('code')} is outside the repository")
     line = _training_line(where, str(document["command"]))
-    filled = _fill(where, line, path.parent, root, document)
+    assets: list[JobInput] = []  # filled in with the job file's inputs read from Azure ML's storage
+    filled = _fill(where, line, path.parent, root, document, assets)
     inside = code.relative_to(root).as_posix()
-    return JobCommand(_from_root(where, filled, code, root), where, "" if inside == "." else inside)
+    command = _from_root(where, filled, code, root)
+    return JobCommand(command, where, "" if inside == "." else inside, tuple(assets))
 
 
 def _training_line(where: str, command: str) -> str:
@@ -123,9 +140,15 @@ def _training_line(where: str, command: str) -> str:
     return f"{moves[0]} && {runs[0]}" if moves else runs[0]
 
 
-def _fill(where: str, line: str, folder: Path, root: Path, document: dict[str, Any]) -> str:
+_DATA_ASSET = re.compile(r"^azureml:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,99})(?::\d+|@latest)?$")
+
+
+def _fill(
+    where: str, line: str, folder: Path, root: Path, document: dict[str, Any], assets: list[JobInput]
+) -> str:
     """``line`` with each ``${{inputs.NAME}}`` and ``${{outputs.NAME}}`` replaced by its value (local paths
-    as from ``root``, where the training runs)."""
+    as from ``root``, where the training runs); an input in Azure ML's storage becomes ``{inputs.NAME}``,
+    added to ``assets``."""
     inputs = document.get("inputs") or {}
 
     def value(match: re.Match[str]) -> str:
@@ -138,25 +161,34 @@ def _fill(where: str, line: str, folder: Path, root: Path, document: dict[str, A
         if not isinstance(given, dict):
             return shlex.quote(str(given).lower() if isinstance(given, bool) else str(given))
         path = str(given.get("path", given.get("default", "")))
-        if not path or path.startswith(_AZURE_ONLY):
-            raise UsageError(
-                f"{where}: input '{name}' is {path or 'not a path'}, which only Azure ML reads; name the "
-                f"training with --command, giving a local copy or a URL for {name}"
-            )
-        if re.match(r"^[a-z][a-z0-9+.-]*://", path):  # https:// and the like: read as they are
-            return shlex.quote(path)
-        local = (folder / path).resolve()
-        if not local.is_relative_to(root):
-            raise UsageError(
-                f"{where}: input '{name}' is {path}, outside the repository; name the training with --command"
-            )
-        return shlex.quote(local.relative_to(root).as_posix())
+        if path.startswith(_AZURE_ONLY):  # read from a data asset of loopline's, named after Azure ML's
+            asset = _DATA_ASSET.match(path)
+            if name not in {item.name for item in assets}:
+                assets.append(JobInput(name, asset["name"] if asset else name, path, where))
+            return f"{{inputs.{name}}}"
+        return _path_value(where, name, path, folder, root)
 
     filled = _PLACEHOLDER.sub(value, line)
     left = _ANY_PLACEHOLDER.search(filled)
     if left:
         raise UsageError(f"{where}: its command uses {left.group(0)}, which loopline cannot fill in")
     return filled
+
+
+def _path_value(where: str, name: str, path: str, folder: Path, root: Path) -> str:
+    """An input's path outside Azure ML's storage, as the training run from ``root`` reads it."""
+    if not path:
+        raise UsageError(
+            f"{where}: input '{name}' has no path; give it one, or name the training with --command"
+        )
+    if re.match(r"^[a-z][a-z0-9+.-]*://", path):  # https:// and the like: read as they are
+        return shlex.quote(path)
+    local = (folder / path).resolve()
+    if not local.is_relative_to(root):
+        raise UsageError(
+            f"{where}: input '{name}' is {path}, outside the repository; name the training with --command"
+        )
+    return shlex.quote(local.relative_to(root).as_posix())
 
 
 def _from_root(where: str, line: str, code: Path, root: Path) -> str:
@@ -166,7 +198,7 @@ def _from_root(where: str, line: str, code: Path, root: Path) -> str:
         code = (code / argv[1]).resolve()
         argv = argv[3:]  # cd DIR && python ...
     if code == root:
-        return shlex.join(argv)
+        return _joined(argv)
     inside = code.relative_to(root)
     if len(argv) < 2 or argv[1].startswith("-"):
         raise UsageError(
@@ -177,7 +209,12 @@ def _from_root(where: str, line: str, code: Path, root: Path) -> str:
     moved = [argv[0], (inside / argv[1]).as_posix()]
     for argument in argv[2:]:
         moved.append((inside / argument).as_posix() if (code / argument).exists() else argument)
-    return shlex.join(moved)
+    return _joined(moved)
+
+
+def _joined(argv: list[str]) -> str:
+    """``argv`` as one command line, with loopline's ``{inputs.NAME}`` left unquoted, as written by hand."""
+    return re.sub(r"'(\{inputs\.[A-Za-z0-9_]+\})'", r"\1", shlex.join(argv))
 
 
 @dataclass(frozen=True)

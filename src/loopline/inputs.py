@@ -20,7 +20,7 @@ from typing import Any
 
 from loopline.config import STATE_DIR
 from loopline.data import DataAsset, get_asset, parse_asset, verified_files
-from loopline.errors import ConfigError, InvalidData, NotFound
+from loopline.errors import ConfigError, InvalidData, NotFound, UsageError
 from loopline.instance import Instance
 from loopline.progress import Reporter
 
@@ -28,10 +28,12 @@ __all__ = [
     "INPUTS_TAG",
     "FindAsset",
     "TrainingInput",
-    "command_with_inputs",
+    "fill_inputs",
     "input_environment",
     "input_tags",
+    "local_copies",
     "log_datasets",
+    "named_inputs",
     "prepare",
 ]
 
@@ -114,9 +116,14 @@ def _copied(folder: Path, digest: str) -> bool:
     return mark.is_file() and mark.read_text() == digest
 
 
-def command_with_inputs(command: str, inputs: list[TrainingInput]) -> str:
-    """``command`` with each ``{inputs.NAME}`` replaced by that input's path (quoted for a shell)."""
-    paths = {item.name: item.path for item in inputs}
+def named_inputs(command: str) -> list[str]:
+    """The inputs ``command`` names as ``{inputs.NAME}``, in order, each once."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(command)))
+
+
+def fill_inputs(command: str, paths: dict[str, Path]) -> str:
+    """``command`` with each ``{inputs.NAME}`` replaced by ``paths[NAME]``, word by word as the command
+    splits (a placeholder in quotes, or in ``--data={inputs.x}``, takes a path with spaces whole)."""
 
     def path(match: re.Match[str]) -> str:
         if match[1] not in paths:
@@ -124,14 +131,45 @@ def command_with_inputs(command: str, inputs: list[TrainingInput]) -> str:
                 f"the training command names {{inputs.{match[1]}}}, which is not in training.inputs "
                 f"({', '.join(paths) or 'none'}); add it there as {match[1]}: ASSET"
             )
-        return shlex.quote(str(paths[match[1]]))
+        return str(paths[match[1]])
 
-    return _PLACEHOLDER.sub(path, command)
+    try:
+        words = shlex.split(command)
+    except ValueError:  # said by the training, which parses it too
+        return command
+    if not any(_PLACEHOLDER.search(word) for word in words):
+        return command
+    return shlex.join(_PLACEHOLDER.sub(path, word) for word in words)
 
 
-def input_environment(inputs: list[TrainingInput]) -> dict[str, str]:
+def local_copies(command: str, given: dict[str, str], origins: dict[str, str]) -> dict[str, Path]:
+    """The local copy given (``--input NAME=PATH``) for each input ``command`` names, for a run outside
+    loopline's data assets (``init --existing``'s dry run); ``origins`` says where an input comes from."""
+    named = named_inputs(command)
+    for name in given:
+        if name not in named:
+            raise UsageError(
+                f"--input {name} names an input the training does not read (it reads "
+                f"{', '.join(named) or 'none'}: {{inputs.NAME}} in its command)"
+            )
+    copies = {}
+    for name in named:
+        if name not in given:
+            origin = f" ({origins[name]})" if name in origins else ""
+            raise UsageError(
+                f"the training reads input {name}{origin}, which init cannot fetch: give a local copy of its "
+                f"data for the one run init makes: --input {name}=PATH"
+            )
+        path = Path(given[name]).expanduser().resolve()
+        if not path.exists():
+            raise UsageError(f"--input {name}={given[name]}: {path} does not exist; give a file or folder")
+        copies[name] = path
+    return copies
+
+
+def input_environment(paths: dict[str, Path]) -> dict[str, str]:
     """``LOOPLINE_INPUTS``: each input's path, as JSON."""
-    return {"LOOPLINE_INPUTS": json.dumps({item.name: str(item.path) for item in inputs})} if inputs else {}
+    return {"LOOPLINE_INPUTS": json.dumps({name: str(path) for name, path in paths.items()})} if paths else {}
 
 
 def log_datasets(client: Any, run_ids: list[str], inputs: list[TrainingInput]) -> None:

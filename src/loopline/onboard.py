@@ -23,19 +23,24 @@ from typing import Any
 
 import yaml
 
-from loopline.azureml import JobCommand, find_job_command
+from loopline.azureml import JobCommand, JobInput, find_job_command
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
-from loopline.git import is_git_repo, run_git
+from loopline.git import is_git_repo
+from loopline.inputs import fill_inputs, input_environment, local_copies
 from loopline.mlproject import ProjectCommand, find_project_command
 from loopline.repo_setup import (
     NOTEBOOK_NOTE,
     NOTEBOOK_TOOLS,
     TOOLS,
+    extend_gitignore,
     ignored_data,
+    output_notes,
     requirement_lines,
     workflow_setup,
+    worktree_changes,
+    write_new,
 )
 from loopline.requirements import source_code
 
@@ -66,6 +71,7 @@ class Onboarded:
     written: tuple[str, ...]
     kept: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    inputs: dict[str, str] = field(default_factory=dict)  # training.inputs: input name -> data asset
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -81,6 +87,7 @@ class Onboarded:
             "files": list(self.written),
             "kept": list(self.kept),
             "notes": list(self.notes),
+            "inputs": self.inputs,
         }
 
 
@@ -170,7 +177,7 @@ class _DryRun:
     task: str | None = None  # classification or regression, by what the model answers; None: not told
 
 
-def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
+def _dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> _DryRun:
     """Run the entry point once against a scratch MLflow store; what it logged."""
     from loopline.loops import trained as sessions
     from loopline.mlflow_store import WorkspaceStore
@@ -192,6 +199,7 @@ def _dry_run(root: Path, command: str, timeout: float) -> _DryRun:
             tags={sessions.SESSION: session},
             log_path=log,
             timeout=timeout,
+            extra_env=env,
         )
         runs = sessions.session_runs(store, session, started)
         logged = [model for run in runs for model in store.logged_models(run)]
@@ -269,7 +277,14 @@ def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[
 
 
 def _config_text(
-    project: str, tier: Tier, model: str, command: str, run: _DryRun, gate_file: str, attested: str
+    project: str,
+    tier: Tier,
+    model: str,
+    command: str,
+    run: _DryRun,
+    gate_file: str,
+    attested: str,
+    assets: dict[str, str],
 ) -> str:
     lines = [
         f"# loopline instance of {project}; every key is described in loopline's docs/configuration.md.",
@@ -286,6 +301,9 @@ def _config_text(
     ]
     if run.experiment and run.experiment != "Default":
         lines.append(f"  experiment: {_scalar(run.experiment)}   # the one the script sets")
+    if assets:  # each {inputs.NAME} of the command: a data asset, verified and copied before each training
+        lines.append("  inputs:   # upload each once: loopline data upload ASSET PATH")
+        lines += [f"    {name}: {_scalar(asset)}" for name, asset in assets.items()]
     if attested:  # in a folder of a larger repository: commits that change nothing here train nothing
         lines.append('  paths: ["."]   # add shared code the training imports')
     lines += ["", "gate:", f"  file: {gate_file}", ""]
@@ -366,9 +384,11 @@ def onboard(
     project: str | None = None,
     model: str | None = None,
     command: str | None = None,
+    inputs: dict[str, str] | None = None,
     timeout: float = 3600,
 ) -> Onboarded:
-    """Find the training, run it once, and write loopline's files into the repository at ``root``."""
+    """Find the training, run it once, and write loopline's files into the repository at ``root``;
+    ``inputs`` gives a local copy (a path) of each data asset the training reads, for that one run."""
     from loopline.rendering import render_templates
     from loopline.workflows.files import relative_to, workflow_files, workflow_layout
 
@@ -382,10 +402,13 @@ def onboard(
     job = None if command else find_job_command(root)
     mlproject = None if command or job else find_project_command(root)
     command = command or (job or mlproject or _Found(find_entry_point(root))).command
-    before, unfetched = _worktree_changes(root), ignored_data(root, command)
-    run = _dry_run(root, command, timeout)
+    from_azure = {item.name: item for item in job.inputs} if job else {}
+    copies = local_copies(command, inputs or {}, {n: f"{i.azure} in {i.file}" for n, i in from_azure.items()})
+    assets = {name: from_azure[name].asset if name in from_azure else name for name in copies}
+    before, unfetched = worktree_changes(root), ignored_data(root, command)
+    run = _dry_run(root, fill_inputs(command, copies), timeout, input_environment(copies))
     made, changed = (
-        sorted(after - earlier) for after, earlier in zip(_worktree_changes(root), before, strict=True)
+        sorted(after - earlier) for after, earlier in zip(worktree_changes(root), before, strict=True)
     )
     gate, skipped, fitted = _gate(run.metrics)
     if not gate:
@@ -400,7 +423,7 @@ def onboard(
     tools = TOOLS + (NOTEBOOK_TOOLS if runs_notebook(command) else ())
     setup, requirements, setup_notes = workflow_setup(root, run.requirements, tools, command)
     config = _config_text(
-        name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop
+        name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop, assets
     )
     files = {
         CONFIG_FILE: config.encode(),
@@ -411,17 +434,18 @@ def onboard(
         **requirements,
         **{relative_to(root, path): content for path, content in workflow_files(layout, setup).items()},
     }
-    written, kept = _write_new(root, files)
+    written, kept = write_new(root, files)
     if gate_file != "gate.yaml":
         kept.append("gate.yaml")
-    if added := _extend_gitignore(root, made):
+    if added := extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
     notes = [
         *_job_notes(job, mlproject),
         *_notes(run, chosen_model),
-        *_output_notes(made, changed),
+        *output_notes(made, changed),
         *setup_notes,
         *_data_notes(unfetched),
+        *_input_notes(assets, copies, from_azure),
     ]
     if runs_notebook(command):
         notes.insert(0, NOTEBOOK_NOTE)
@@ -437,6 +461,7 @@ def onboard(
         tuple(written),
         tuple(kept),
         tuple(notes),
+        assets,
     )
 
 
@@ -462,6 +487,16 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
     ]
 
 
+def _input_notes(assets: dict[str, str], copies: dict[str, Path], azure: dict[str, JobInput]) -> list[str]:
+    return [
+        f"the training reads data asset {asset} as {{inputs.{name}}}"
+        + (f" (Azure ML's {azure[name].azure})" if name in azure else "")
+        + f": after `loopline up`, upload the copy init read (`loopline data upload {asset} "
+        f"{shlex.quote(str(copies[name]))}`); each training reads its newest version, verified"
+        for name, asset in assets.items()
+    ]
+
+
 def _data_notes(unfetched: list[str]) -> list[str]:
     if not unfetched:
         return []
@@ -474,74 +509,6 @@ def _data_notes(unfetched: list[str]) -> list[str]:
 
 def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
     return {"project": name, "tier": tier.value, "model_name": model, "attested_workflow": ""}
-
-
-def _write_new(root: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
-    written, kept = [], []
-    for relative, content in files.items():
-        target = root / relative
-        if target.exists():
-            kept.append(relative)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        written.append(relative)
-    return written, kept
-
-
-# loopline's local state, and the stores MLflow makes where a training runs by hand without a tracking
-# URI (a SQLite file in MLflow 3, a folder before): files in them would make the working tree dirty.
-_LOCAL_STORES = (
-    (f"{STATE_DIR}/", f"{STATE_DIR}/state.db"),
-    ("mlruns/", "mlruns/0"),
-    ("mlflow.db", "mlflow.db"),
-)
-
-
-def _worktree_changes(root: Path) -> tuple[set[str], set[str]]:
-    """The untracked paths of the working tree (a new folder as ``folder/``) other than loopline's and
-    MLflow's local stores, and the tracked files changed."""
-    stores = tuple(pattern for pattern, _probe in _LOCAL_STORES)
-    untracked = run_git(root, "ls-files", "--others", "--exclude-standard", "--directory", "-z", check=False)
-    changed = run_git(root, "diff", "--name-only", "--relative", "-z", check=False)
-    return (
-        {path for path in untracked.split("\0") if path and not path.startswith(stores)},
-        {path for path in changed.split("\0") if path},
-    )
-
-
-def _output_notes(made: list[str], changed: list[str]) -> list[str]:
-    """What to know of the files the dry run of the training wrote into the repository."""
-    notes = []
-    if made:
-        notes.append(
-            f"the training wrote {', '.join(made)} into the repository: added to .gitignore, since an inner "
-            "loop refuses a working tree its last training left dirty (delete them if they are not wanted)"
-        )
-    if changed:
-        notes.append(
-            f"the training changed {', '.join(changed)}, which git tracks: an inner loop refuses a working "
-            "tree its last training left dirty, so make the training write them elsewhere (or stop tracking "
-            "them)"
-        )
-    return notes
-
-
-def _extend_gitignore(root: Path, outputs: list[str]) -> list[str]:
-    """Add each of ``.loopline/``, ``mlruns/`` and ``mlflow.db``, and the training's ``outputs`` (anchored
-    at the top), to ``.gitignore`` unless git already ignores it; the ones added."""
-    added = [
-        pattern
-        for pattern, probe in _LOCAL_STORES
-        if not run_git(root, "check-ignore", "--no-index", probe, check=False).strip()
-    ] + [f"/{path}" for path in outputs]
-    if added:
-        path = root / ".gitignore"
-        text = path.read_text() if path.exists() else ""
-        path.write_text(
-            text + ("" if not text or text.endswith("\n") else "\n") + "".join(f"{a}\n" for a in added)
-        )
-    return added
 
 
 def _notes(run: _DryRun, model: str) -> list[str]:

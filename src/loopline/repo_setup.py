@@ -1,6 +1,7 @@
 """How the workflows of a repository that already trains fit it: its default branch, the Python it pins,
 and the command that installs it as it says (its requirements file, uv's lock, the package it builds),
-with the tools the workflows' steps run; a requirements file written where it has none."""
+with the tools the workflows' steps run; a requirements file written where it has none; what a dry run of
+its training left in its working tree, and the files written into it (never over one that exists)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from loopline.config import STATE_DIR
 from loopline.git import default_branch, run_git
 from loopline.requirements import source_code, training_file, training_requirements
 from loopline.workflows.files import INSTALL, WorkflowSetup
@@ -22,9 +24,13 @@ __all__ = [
     "NOTEBOOK_TOOLS",
     "TOOLS",
     "UV_INSTALL",
+    "extend_gitignore",
     "ignored_data",
+    "output_notes",
     "requirement_lines",
     "workflow_setup",
+    "worktree_changes",
+    "write_new",
 ]
 
 TOOLS = ("loopline", "pytest", "ruff")
@@ -214,3 +220,72 @@ def _data_path(root: Path, bases: list[Path], name: str) -> str | None:
             continue
         return relative + ("/" if path.is_dir() else "")
     return None
+
+
+def write_new(root: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
+    """Write each of ``files`` (relative to ``root``) that does not exist; those written, those kept."""
+    written, kept = [], []
+    for relative, content in files.items():
+        target = root / relative
+        if target.exists():
+            kept.append(relative)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        written.append(relative)
+    return written, kept
+
+
+# loopline's local state, and the stores MLflow makes where a training runs by hand without a tracking
+# URI (a SQLite file in MLflow 3, a folder before): files in them would make the working tree dirty.
+_LOCAL_STORES = (
+    (f"{STATE_DIR}/", f"{STATE_DIR}/state.db"),
+    ("mlruns/", "mlruns/0"),
+    ("mlflow.db", "mlflow.db"),
+)
+
+
+def worktree_changes(root: Path) -> tuple[set[str], set[str]]:
+    """The untracked paths of the working tree (a new folder as ``folder/``) other than loopline's and
+    MLflow's local stores, and the tracked files changed."""
+    stores = tuple(pattern for pattern, _probe in _LOCAL_STORES)
+    untracked = run_git(root, "ls-files", "--others", "--exclude-standard", "--directory", "-z", check=False)
+    changed = run_git(root, "diff", "--name-only", "--relative", "-z", check=False)
+    return (
+        {path for path in untracked.split("\0") if path and not path.startswith(stores)},
+        {path for path in changed.split("\0") if path},
+    )
+
+
+def output_notes(made: list[str], changed: list[str]) -> list[str]:
+    """What to know of the files the dry run of the training wrote into the repository."""
+    notes = []
+    if made:
+        notes.append(
+            f"the training wrote {', '.join(made)} into the repository: added to .gitignore, since an inner "
+            "loop refuses a working tree its last training left dirty (delete them if they are not wanted)"
+        )
+    if changed:
+        notes.append(
+            f"the training changed {', '.join(changed)}, which git tracks: an inner loop refuses a working "
+            "tree its last training left dirty, so make the training write them elsewhere (or stop tracking "
+            "them)"
+        )
+    return notes
+
+
+def extend_gitignore(root: Path, outputs: list[str]) -> list[str]:
+    """Add each of ``.loopline/``, ``mlruns/`` and ``mlflow.db``, and the training's ``outputs`` (anchored
+    at the top), to ``.gitignore`` unless git already ignores it; the ones added."""
+    added = [
+        pattern
+        for pattern, probe in _LOCAL_STORES
+        if not run_git(root, "check-ignore", "--no-index", probe, check=False).strip()
+    ] + [f"/{path}" for path in outputs]
+    if added:
+        path = root / ".gitignore"
+        text = path.read_text() if path.exists() else ""
+        path.write_text(
+            text + ("" if not text or text.endswith("\n") else "\n") + "".join(f"{a}\n" for a in added)
+        )
+    return added

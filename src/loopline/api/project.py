@@ -48,12 +48,15 @@ def init_existing(
     project: str | None = None,
     model: str | None = None,
     command: str | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> Onboarded:
     """Set up loopline in a repository that already trains with MLflow: find the entry point, run it once,
-    write loopline.yaml, a gate and the workflow files (never overwriting a file)."""
+    write loopline.yaml, a gate and the workflow files (never overwriting a file). ``inputs`` gives a local
+    copy of each data input the training reads from storage only Azure ML reaches (``{"credit_data":
+    "~/credit.csv"}``), for that one run; loopline.yaml names them as data assets to upload."""
     from loopline.onboard import onboard
 
-    return onboard(Path(path), tier_of(tier), project=project, model=model, command=command)
+    return onboard(Path(path), tier_of(tier), project=project, model=model, command=command, inputs=inputs)
 
 
 def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> UpResult:

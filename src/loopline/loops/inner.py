@@ -46,7 +46,7 @@ from loopline.git import (
 from loopline.inputs import (
     FindAsset,
     TrainingInput,
-    command_with_inputs,
+    fill_inputs,
     input_environment,
     input_tags,
     log_datasets,
@@ -530,8 +530,9 @@ def train(
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
     inputs = _inputs(instance, report, target, find_asset)
     tags.update(input_tags(inputs))
-    extra_env = {**(extra_env or {}), **input_environment(inputs)}
-    command = command_with_inputs(command or config.training.command, inputs)
+    paths = {item.name: item.path for item in inputs}
+    extra_env = {**(extra_env or {}), **input_environment(paths)}
+    command = fill_inputs(command or config.training.command, paths)
     where = f" on Ray cluster '{target.name}'" if target else ""
     report.step(f"training{where}: {command} (output in {log})")
     started = int(time.time() * 1000) - 1000  # MLflow stamps runs in milliseconds; allow for clock steps

@@ -46,6 +46,15 @@ def init(
             help="With --existing: the training command, when it cannot be found (e.g. 'python src/fit.py').",
         ),
     ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        opt(
+            "--input",
+            help="With --existing: NAME=PATH, a local copy of the data the training reads as input NAME "
+            "(an Azure ML job's azureml: data asset, or {inputs.NAME} in --command), for the one run init "
+            "makes. Repeat for each input.",
+        ),
+    ] = None,
     tier: Annotated[
         Tier,
         typer.Option(
@@ -65,12 +74,15 @@ def init(
     """Write a runnable sample project (loopline.yaml, train.py, params, gate, tests, notebook), or set up an
     existing repository with --existing."""
     if existing:
-        _init_existing(directory or Path("."), tier, name, model, command, json)
+        _init_existing(directory or Path("."), tier, name, model, command, _pairs(inputs or []), json)
         return
     if directory is None:
         raise UsageError("name the folder to create the project in: loopline init DIR (or --existing)")
-    if command is not None:
-        raise UsageError("--command goes with --existing; the sample project trains with python train.py")
+    if command is not None or inputs:
+        raise UsageError(
+            f"{'--command' if command is not None else '--input'} goes with --existing; the sample project "
+            "trains with python train.py"
+        )
     result = api.init(directory, tier, project=name, model=model, git=git)
 
     def human(console: Console) -> None:
@@ -87,12 +99,29 @@ def init(
     Output(json).emit(result.to_dict(), human)
 
 
+def _pairs(given: list[str]) -> dict[str, str]:
+    """``--input NAME=PATH`` values, by name."""
+    pairs = {}
+    for value in given:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--input {value}: give NAME=PATH (the input's name, a local copy of its data)")
+        pairs[name] = path
+    return pairs
+
+
 def _init_existing(
-    directory: Path, tier: Tier, name: str | None, model: str | None, command: str | None, json: bool
+    directory: Path,
+    tier: Tier,
+    name: str | None,
+    model: str | None,
+    command: str | None,
+    inputs: dict[str, str],
+    json: bool,
 ) -> None:
     output = Output(json)
     output.note("running the training once to see what it logs (against a scratch store)")
-    result = api.init_existing(directory, tier, project=name, model=model, command=command)
+    result = api.init_existing(directory, tier, project=name, model=model, command=command, inputs=inputs)
 
     def human(console: Console) -> None:
         console.print(
@@ -106,7 +135,8 @@ def _init_existing(
             console.print(f"  = {escape(kept)} (exists; left as it is)")
         for note in result.notes:
             console.print(f"[yellow]note:[/yellow] {escape(note)}")
-        console.print("Next: loopline up, commit these files, loopline inner-loop")
+        upload = ", upload its inputs (notes above)" if result.inputs else ""
+        console.print(f"Next: loopline up{upload}, commit these files, loopline inner-loop")
 
     output.emit(result.to_dict(), human)
 
