@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -18,8 +21,13 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def ray_cluster() -> Iterator[Cluster]:
     """One cluster for the module that uses it (test_ray.py), stopped after it: an idle Ray head keeps
-    using the machine's two cores, which the timing tests after it measure with."""
-    with local_ray_cluster(tmp_path_factory.mktemp("ray")) as address:
-        yield Cluster(address)
+    using the machine's two cores. Its folder is short: Ray's Unix sockets are in it, and a socket's path
+    has at most 107 bytes (a pytest-xdist process's temporary folder is too deep for some)."""
+    folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    try:
+        with local_ray_cluster(folder) as address:
+            yield Cluster(address)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
