@@ -705,3 +705,32 @@ def test_an_mlflow_project_gives_the_training_command_with_its_parameters_defaul
     result = loopline.init_existing(project)
     assert result.command == "python fit.py --C 0.5" and "accuracy" in result.metrics
     assert any(n.startswith("the training command is MLproject's main entry point") for n in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("labels", "metrics", "task"),
+    [
+        ("int", {"accuracy": 0.9}, "classification"),
+        ("float", {"accuracy": 0.9, "training_log_loss": 0.2}, "classification"),  # labels 0.0 and 1.0
+        ("float", {"r2": 0.8, "rmse": 3.0}, "regression"),
+        ("float", {"accuracy": 0.9, "rmse": 3.0}, "regression"),  # both told: the signature decides
+        ("float", {"loss": 0.1}, "regression"),
+    ],
+)
+def test_the_task_is_read_from_the_answer_the_signature_declares_and_the_metrics_logged(
+    tmp_path: Path, labels: str, metrics: dict[str, float], task: str
+) -> None:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from loopline.onboard import _task
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    y = y.astype(labels)
+    model = LogisticRegression(max_iter=5000).fit(x[:100], y[:100])
+    folder = tmp_path / "model"
+    signature = infer_signature(x, model.predict(x))
+    mlflow.sklearn.save_model(model, folder, signature=signature, pip_requirements=["scikit-learn"])
+    assert _task(folder, metrics) == task

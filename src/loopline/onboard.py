@@ -230,15 +230,32 @@ def _dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> _
             logged_reference=any(
                 entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
             ),
-            task=_task(folder),
+            task=_task(folder, picked.metrics),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _task(folder: Path) -> str | None:
+_CLASSIFIED = re.compile(r"(accuracy|acc|auc|f1|precision|recall|log_?loss)", re.I)
+_REGRESSED = re.compile(r"(r2|rmse|mse|mae|mape|squared_error|absolute_error)", re.I)
+
+
+def _task(folder: Path, metrics: dict[str, float]) -> str | None:
     """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
-    integers, booleans) or a probability per class, or one number a row; None where it declares none."""
+    integers, booleans) or a probability per class, or one number a row (a classifier fitted on labels
+    0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it); None where it declares
+    none."""
+    task = _declared_task(folder)
+    if (
+        task == "regression"
+        and any(map(_CLASSIFIED.search, metrics))
+        and not any(map(_REGRESSED.search, metrics))
+    ):
+        return "classification"
+    return task
+
+
+def _declared_task(folder: Path) -> str | None:
     from mlflow.models import Model
 
     try:
@@ -334,7 +351,7 @@ def _validation_lines(run: _DryRun) -> list[str]:
     reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
     lines = [
         "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",
-        "# what the model answers, the bounds from the dry run's own figures: check both.",
+        "# what the model answers and the metrics it logs, the bounds from the dry run's figures: check both.",
         "validation:",
         "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
         "  label: label    # the column holding the true values",
