@@ -351,7 +351,7 @@ def _validation_lines(run: _DryRun) -> list[str]:
     reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
     lines = [
         "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",
-        "# what the model answers and the metrics it logs, the bounds from the dry run's figures: check both.",
+        "# the model's answers and the metrics it logs, the bounds from the dry run's figures: check both.",
         "validation:",
         "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
         "  label: label    # the column holding the true values",
