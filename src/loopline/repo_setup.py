@@ -104,6 +104,12 @@ def workflow_setup(
             f"the workflows run Python {setup.python}, as .python-version says; the dry run used "
             f"{sys.version_info.major}.{sys.version_info.minor}"
         )
+    if _keeps_lfs_files(root):
+        setup = replace(setup, lfs=True)
+        notes.append(
+            "the repository keeps files in Git LFS (.gitattributes): the inner loop's and Python CI's "
+            "checkouts fetch them (lfs: true), which counts against the repository's LFS bandwidth"
+        )
     if (root / ".dvc").is_dir() or (root / "dvc.yaml").is_file():
         notes.append(
             "the repository keeps data with DVC, which the workflows do not fetch: add `dvc pull` (and "
@@ -111,6 +117,20 @@ def workflow_setup(
         )
     setup, files, more = _install(root, requirements, tools, setup, command)
     return setup, files, notes + more
+
+
+def _keeps_lfs_files(root: Path) -> bool:
+    """Whether a ``.gitattributes`` git tracks (or one about to be committed) hands files to Git LFS."""
+    pathspec = ":(glob)**/.gitattributes"
+    listed = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", pathspec)
+    for name in filter(None, listed.split("\0")):
+        try:
+            text = (root / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if re.search(r"^[^#\n]*\sfilter=lfs\b", text, re.M):
+            return True
+    return False
 
 
 def _python_version(root: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,13 @@ def workflow_layout(root: Path, project: str) -> WorkflowLayout:
 class WorkflowSetup:
     """How the workflow files fit a repository: the branch merges land on (outer-loop test runs on pushes
     to it), the jobs' Python version, and the command that installs the project with the tools the steps
-    run (loopline, pytest, ruff)."""
+    run (loopline, pytest, ruff), and whether the checkouts of the jobs that train or test fetch the files
+    Git LFS keeps."""
 
     branch: str = "main"
     python: str = "3.11"
     install: str = INSTALL
+    lfs: bool = False  # the repository keeps files in Git LFS: the jobs that train or test fetch them
 
 
 def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup()) -> dict[Path, bytes]:
@@ -89,10 +92,29 @@ def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup(
         text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
         text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
         text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
+        if setup.lfs and name in _LFS_JOBS:
+            text = _with_lfs(text, _LFS_JOBS[name])
         if layout.folder:
             text = _in_folder(text, layout, name)
         files[layout.path(name)] = text.encode()
     return files
+
+
+_LFS_JOBS = {"inner-loop.yml": "inner-loop", "python-ci.yml": "lint-and-test"}  # they read the files
+_CHECKOUT = "      - uses: actions/checkout@v4\n"
+_OWN_WITH = re.compile(r"(?:        #.*\n)*        with:\n")  # the step's comments, then its `with:`
+
+
+def _with_lfs(text: str, job: str) -> str:
+    """``text`` with the checkout of ``job`` fetching the files the repository keeps in Git LFS (a
+    checkout leaves their pointers otherwise, which a training cannot read)."""
+    head, job_line, rest = text.partition(f"\n  {job}:\n")
+    before, checkout, after = rest.partition(_CHECKOUT)
+    assert checkout, f"the {job} job has no checkout step"
+    lfs = "          lfs: true   # the files the repository keeps in Git LFS\n"
+    own = _OWN_WITH.match(after)
+    after = own.group(0) + lfs + after[own.end() :] if own else "        with:\n" + lfs + after
+    return head + job_line + before + checkout + after
 
 
 def _in_folder(text: str, layout: WorkflowLayout, name: str) -> str:
