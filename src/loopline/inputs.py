@@ -25,6 +25,7 @@ from loopline.instance import Instance
 from loopline.progress import Reporter
 
 __all__ = [
+    "DIGEST_MARK",
     "INPUTS_TAG",
     "FindAsset",
     "TrainingInput",
@@ -39,7 +40,7 @@ __all__ = [
 
 INPUTS_TAG = "loopline.training_inputs"
 _PLACEHOLDER = re.compile(r"\{inputs\.([A-Za-z_][A-Za-z0-9_]*)\}")
-_MARK = ".loopline-digest"
+DIGEST_MARK = ".loopline-digest"  # in a copy's folder: the digest of the version it holds, whole
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with store.open(file) as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, 1 << 20)
-    (staged / _MARK).write_text(asset.digest)
+    (staged / DIGEST_MARK).write_text(asset.digest)
     if not _copied(folder, asset.digest):  # a stale or cut-short copy goes; a whole one (made meanwhile by
         shutil.rmtree(folder, ignore_errors=True)  # another trial of a sweep) is what its training reads
     try:
@@ -112,7 +113,7 @@ def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
 
 
 def _copied(folder: Path, digest: str) -> bool:
-    mark = folder / _MARK
+    mark = folder / DIGEST_MARK
     return mark.is_file() and mark.read_text() == digest
 
 

@@ -101,6 +101,25 @@ def test_training_on_ray_registers_the_same_kind_of_version_as_a_local_run(
     assert len(ray_jobs(ray_cluster)) == before + 1
 
 
+def test_a_training_on_ray_reads_its_data_assets_among_the_job_s_files(
+    tmp_path: Path, ray_cluster: Cluster
+) -> None:
+    from tests.test_inputs import project_reading, rows, trained_on
+
+    project = project_reading(tmp_path)  # python train.py --data {inputs.train}; train: rows
+    loopline.upload_data("rows", rows(tmp_path, 300), project=project)
+    with (project / ".gitignore").open("a") as ignored:  # as projects keep their data out of git
+        ignored.write("*.csv\n")
+    on_ray(project, ray_cluster)
+    result = loopline.inner_loop(project, compute="lab")
+    assert result.created and result.trained
+    assert trained_on(project, 1)["train"].startswith("rows:1 sha256:")
+    # the copy went with the job's files; the command and LOOPLINE_INPUTS name it there
+    assert result.log_path is not None
+    said = Path(result.log_path).read_text()
+    assert "rows 300 inputs {'train': '.loopline-inputs/train/train.csv'}" in said
+
+
 class BrokenTail(JobSubmissionClient):  # type: ignore[misc]
     """A real client whose log tail breaks after its first chunk, as a dropped connection does."""
 

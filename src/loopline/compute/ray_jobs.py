@@ -9,6 +9,7 @@ the job ends (killed, not only interrupted); Ctrl-C and SIGTERM stop it from her
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import shlex
 import shutil
@@ -25,6 +26,7 @@ from typing import Any
 from loopline.compute.targets import RayTarget
 from loopline.errors import StoreUnavailable, TrainingFailed, UsageError
 from loopline.git import run_git, toplevel
+from loopline.inputs import DIGEST_MARK, fill_inputs, input_environment
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.training import known_cause
 
@@ -71,6 +73,24 @@ def snapshot(root: Path, paths: Sequence[str] | None = None) -> Iterator[tuple[P
                 shutil.copy2(source, folder / name)
         (folder / cwd).mkdir(parents=True, exist_ok=True)
         yield folder, cwd
+
+
+_INPUTS_FOLDER = ".loopline-inputs"
+
+
+def _with_inputs(folder: Path, cwd: str, inputs: dict[str, Path]) -> dict[str, Path]:
+    """Each input's copy put among the job's files (under ``.loopline-inputs/NAME/``), and its path there
+    as from the folder the command runs in."""
+    there = {}
+    for name, source in inputs.items():
+        target = folder / _INPUTS_FOLDER / name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns(DIGEST_MARK))
+        else:
+            shutil.copy2(source, target)
+        there[name] = Path(os.path.relpath(target, folder / cwd))
+    return there
 
 
 def _refuse_unreachable_stores(target: RayTarget, env: dict[str, str]) -> None:
@@ -202,6 +222,9 @@ def run_job(
     ``stop`` is set. None when it succeeded, else why it did not."""
     ray = target.import_ray()
     settings = target.settings
+    # The folder holds the files git sees and the training's inputs, which a project's .gitignore often
+    # names (*.csv, data/): Ray would leave out what .gitignore files name (it reads the variable per job).
+    os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = "1"
     runtime_env: dict[str, Any] = {"working_dir": str(folder), "env_vars": env}
     if settings.pip:
         runtime_env["pip"] = list(settings.pip)
@@ -252,13 +275,19 @@ def run_on_ray(
     on_line: Callable[[str], None] | None = None,
     paths: Sequence[str] | None = None,
     stop: threading.Event | None = None,
+    inputs: dict[str, Path] | None = None,
 ) -> None:
     """Run ``command`` as a Ray job with ``env`` (the MLflow settings of a local run), with the files of
     ``root`` and of ``paths`` (``training.paths``, see :func:`snapshot`); raise on failure. Setting
-    ``stop`` stops the job (the training then fails as stopped), as it stops a local run."""
+    ``stop`` stops the job (the training then fails as stopped), as it stops a local run. ``inputs``
+    (the copies of ``training.inputs``) go with the job's files: ``{inputs.NAME}`` in ``command`` and
+    ``LOOPLINE_INPUTS`` name them there."""
     passed = {key: value for key, value in env.items() if key in _PASSED or key.startswith(_PASSED_PREFIXES)}
     _refuse_unreachable_stores(target, passed)
     with snapshot(root, paths) as (folder, cwd):
+        there = _with_inputs(folder, cwd, inputs or {})
+        command = fill_inputs(command, there)
+        passed.update(input_environment(there))
         entrypoint = ["python", "-m", "loopline.compute.entry", "--timeout", f"{timeout:g}"]
         entrypoint += [*(["--cwd", cwd] if cwd else []), "--", command]
         failure = run_job(

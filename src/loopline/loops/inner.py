@@ -31,7 +31,6 @@ from loopline.errors import (
     ModelFailed,
     Refused,
     TrainingFailed,
-    UsageError,
 )
 from loopline.events import GateEvaluated, RefusedAttempt
 from loopline.gates import evaluate, load_thresholds
@@ -476,17 +475,10 @@ def trained_run(instance: Instance, run_id: str) -> Trained:
     return sessions.pick_model(store, runs, config.model, config.training.command, None, instance.root)
 
 
-def _inputs(
-    instance: Instance, report: Reporter, target: RayTarget | None, find: FindAsset | None
-) -> list[TrainingInput]:
-    """The data assets the training reads, copied here; refused for a Ray cluster, which has no such copy."""
+def _inputs(instance: Instance, report: Reporter, find: FindAsset | None) -> list[TrainingInput]:
+    """The data assets the training reads, copied here (and from here into a Ray job's files)."""
     if not instance.settings.config.training.inputs:
         return []
-    if target is not None:
-        raise UsageError(
-            f"training.inputs are copied to this machine, not to Ray cluster '{target.name}'; train here "
-            "(--compute local), or have the script read the data from the datastore itself"
-        )
     return prepare(instance, report, find)
 
 
@@ -528,11 +520,13 @@ def train(
         **(extra_tags or {}),
     }
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
-    inputs = _inputs(instance, report, target, find_asset)
+    inputs = _inputs(instance, report, find_asset)
     tags.update(input_tags(inputs))
     paths = {item.name: item.path for item in inputs}
-    extra_env = {**(extra_env or {}), **input_environment(paths)}
-    command = fill_inputs(command or config.training.command, paths)
+    command = command or config.training.command
+    if target is None:  # a Ray job gets the inputs among its files, and their paths there
+        extra_env = {**(extra_env or {}), **input_environment(paths)}
+        command = fill_inputs(command, paths)
     where = f" on Ray cluster '{target.name}'" if target else ""
     report.step(f"training{where}: {command} (output in {log})")
     started = int(time.time() * 1000) - 1000  # MLflow stamps runs in milliseconds; allow for clock steps
@@ -563,6 +557,7 @@ def train(
                 on_line=report.output,
                 paths=watched_paths(instance),
                 stop=stop,
+                inputs=paths,
             )
     except BaseException:
         sessions.fail_session(store, session, started, tags)
