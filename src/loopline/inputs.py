@@ -29,6 +29,7 @@ __all__ = [
     "INPUTS_TAG",
     "FindAsset",
     "TrainingInput",
+    "claimed_inputs",
     "fill_inputs",
     "input_environment",
     "input_tags",
@@ -194,6 +195,32 @@ def log_datasets(client: Any, run_ids: list[str], inputs: list[TrainingInput]) -
     ]
     for run_id in run_ids:
         client.log_inputs(run_id, datasets=datasets)
+
+
+def claimed_inputs(instance: Instance, tags: dict[str, str]) -> list[TrainingInput]:
+    """The inputs a run's ``loopline.training_inputs`` tag names (a run trained elsewhere and uploaded),
+    each checked against this instance's data asset versions: a version it does not hold, or other bytes
+    than its own, is refused (an upload cannot claim data it was not trained on)."""
+    if INPUTS_TAG not in tags:
+        return []
+    try:
+        claims = json.loads(tags[INPUTS_TAG])
+        named = {str(name): str(value).split(" ", 1) for name, value in dict(claims).items()}
+    except (ValueError, TypeError):
+        raise InvalidData(f"the run's {INPUTS_TAG} tag is not JSON of NAME: 'ASSET:VERSION DIGEST'") from None
+    found = []
+    for name, (reference, *digest) in named.items():
+        try:
+            asset = get_asset(instance, *parse_asset(reference))
+        except (NotFound, UsageError):
+            asset = None
+        if asset is None or digest != [asset.digest] or ":" not in reference:
+            raise InvalidData(
+                f"the run says input {name} was {' '.join([reference, *digest])[:120]}, which is not a data "
+                f"asset version of this instance; train on the instance's data assets (training.inputs)"
+            )
+        found.append(TrainingInput(name, reference, asset.digest, Path(), asset.reference))
+    return found
 
 
 def input_tags(inputs: list[TrainingInput]) -> dict[str, str]:

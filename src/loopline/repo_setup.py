@@ -83,6 +83,20 @@ def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]
     return [tool for tool in tools if tool not in names]
 
 
+# Poetry's lock is read by Poetry alone (and exported by its plugin): the workflows install with pip.
+_POETRY_PACKAGE = (
+    "poetry.lock: the workflows install the package with pip (`pip install .`: its dependency ranges, not "
+    "the locked versions); to install those, export them (`poetry export --without-hashes -o "
+    "requirements.txt`, with poetry-plugin-export), add loopline, pytest and ruff to that file, and make the "
+    "workflows' install step `pip install -r requirements.txt`"
+)
+_POETRY_APPLICATION = (
+    "the project is not a package (Poetry's package-mode = false), which pip cannot install: the workflows "
+    "install the requirements.txt written here, pinned to the versions installed here (what `poetry "
+    "install` made from its lock)"
+)
+
+
 def _pyproject(root: Path) -> dict[str, Any]:
     import tomllib
 
@@ -160,8 +174,11 @@ def _install(
         listed = declared + [line for line in groups if isinstance(line, str)]
         note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
         return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
-    if "build-system" in pyproject:  # a package the repository builds: pip installs it and its dependencies
-        return replace(setup, install=" ".join(["pip install .", *_tools_missing(declared, tools)])), {}, []
+    application = pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is False
+    locked = (root / "poetry.lock").is_file()
+    if "build-system" in pyproject and not application:  # a package: pip installs it and its dependencies
+        install = " ".join(["pip install .", *_tools_missing(declared, tools)])
+        return replace(setup, install=install), {}, [_POETRY_PACKAGE] if locked else []
     lines = list(declared)
     for line in [*requirements, *training_requirements(root, command)]:
         if not _names([line]) & _names(lines):
@@ -177,7 +194,7 @@ def _install(
         "MLflow inferred them), what else the training imports (as installed here) and loopline's "
         "tools, for the workflows to install; check it before you commit it"
     )
-    return setup, {"requirements.txt": text.encode()}, [note]
+    return setup, {"requirements.txt": text.encode()}, [note, *([_POETRY_APPLICATION] if application else [])]
 
 
 _DATA = frozenset(

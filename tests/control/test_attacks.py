@@ -24,6 +24,7 @@ from sqlalchemy import insert
 
 import loopline
 from loopline.domain import utcnow as loopline_now
+from loopline.inputs import INPUTS_TAG
 from loopline.instance import Instance
 from loopline.state.schema import locks
 from tests.conftest import ProjectFactory
@@ -62,15 +63,18 @@ def upload_run(
     commit: str,
     metrics: dict[str, float],
     user: str = "dev",
+    tags: dict[str, str] | None = None,
     **extra: Any,
 ) -> httpx.Response:
-    """``POST /v1/uploads`` then ``POST /v1/inner_loop``, naming ``commit`` and claiming ``metrics``."""
+    """``POST /v1/uploads`` then ``POST /v1/inner_loop``, naming ``commit`` and claiming ``metrics`` (and
+    the run's ``tags``)."""
     token = team.tokens[user]
     headers = {"Content-Type": "application/gzip"}
     uploaded = team.plane.post("uploads", token=token, content=_tarball(model), headers=headers)
     assert uploaded.status_code == 200, uploaded.text
     identity = {"commit": commit, "branch": "main", "dirty_files": [], "diff_digest": None}
-    body = {"upload": uploaded.json()["upload"], "identity": identity, "run": {"metrics": metrics}, **extra}
+    run = {"metrics": metrics, "tags": tags or {}}
+    body = {"upload": uploaded.json()["upload"], "identity": identity, "run": run, **extra}
     return team.plane.post("inner_loop", body, token)
 
 
@@ -163,6 +167,21 @@ def test_claimed_metrics_cannot_pass_the_gate_when_loopline_computes_them(team: 
     assert useless.status_code == 409, useless.text
     error = useless.json()
     assert error["error_code"] == "GATE_FAILED" and "accuracy" in error["message"]
+    assert registered(team.project, head) == []
+
+    # A run that says it trained on data the instance does not hold: refused before anything is recorded.
+    for claim in ("heldout:9 sha256:" + "0" * 64, "heldout"):
+        forged = upload_run(
+            team,
+            model_files(team.project),
+            head,
+            {"accuracy": 0.99},
+            tags={INPUTS_TAG: json.dumps({"train": claim})},
+        )
+        assert forged.status_code == 400, forged.text
+        assert forged.json()["message"].startswith(
+            f"the run says input train was {claim}, which is not a data"
+        )
     assert registered(team.project, head) == []
 
     # Good bytes with modest claims: the gate goes by what loopline computed on the evaluation data.

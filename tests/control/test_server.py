@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
-from mlflow import MlflowClient
 
 import loopline
-from loopline.config import load_config
 from loopline.errors import Forbidden, Unauthenticated
-from loopline.inputs import INPUTS_TAG
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
 from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git
+from tests.test_inputs import trained_on
 
 pytestmark = pytest.mark.slow
 
@@ -379,6 +377,5 @@ def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, t
     version = next(
         m for m in loopline.status(team.project).models if (m.workspace, m.git_commit) == ("dev", commit)
     )
-    location = load_config(team.project).store("dev")
-    tags = MlflowClient(location.tracking_uri).get_run(version.run_id).data.tags
-    assert json.loads(tags[INPUTS_TAG]) == {"extra": f"rows:1 {uploaded.json()['digest']}"}
+    # the uploaded run names the version it read, as its tag and as an MLflow dataset of the run
+    assert trained_on(team.project, version.version) == {"extra": f"rows:1 {uploaded.json()['digest']}"}

@@ -4,7 +4,8 @@ What the caller sends is not trusted as it is: the commit must be in the project
 must load (in a sandbox, away from every credential), a commit that already has a version keeps it (a
 different model for it is refused), and where ``gate.evaluation_data`` is set the gate's metrics are the
 ones loopline computes on that data, not the caller's. Metrics loopline did not compute are recorded as
-the caller's claims.
+the caller's claims. The data asset versions the run names as its training inputs must be this
+instance's, bytes and all; they are recorded as the run's MLflow datasets, as for a run trained here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from loopline import registry
 from loopline.domain import SHARED, Provenance
 from loopline.errors import Refused
 from loopline.git import CommitIdentity, require_commit
+from loopline.inputs import claimed_inputs, log_datasets
 from loopline.instance import Instance
 from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
@@ -78,6 +80,7 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
         # no loadable flavor, or a model that cannot answer: nothing is recorded (nulls in optional
         # columns are a deployment's check, as for a model trained here)
         check_model(model_dir, nulls=False)
+        inputs = claimed_inputs(instance, run.tags)  # the versions it names, as this instance holds them
         metrics, detail = _gate_metrics(instance, model_dir, dict(run.metrics), report)
         store = instance.store(DEV)
         # The caller's own tags first, then the ones that tie the run to its commit and author: those
@@ -90,6 +93,7 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
         name = instance.settings.config.model.artifact_path
         try:
             logged = store.import_run(run_id, run, artifacts, model_dir, name)
+            log_datasets(store.client, [run_id], inputs)
         except BaseException:
             store.end_run(run_id, "FAILED")
             raise
