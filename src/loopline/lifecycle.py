@@ -122,7 +122,7 @@ class _Demo:
         assert "  watch_seconds: 30\n" in text, "the sample's loopline.yaml changed; update the demo"
         text = text.replace(
             "  watch_seconds: 30\n",
-            "  watch_seconds: 3             # short, for the demo\n  min_requests: 10\n",
+            "  watch_seconds: 1             # short, for the demo\n  min_requests: 10\n",
         )
         text += "\n# Free ports for the demo's servers.\nworkspaces:\n" + "".join(
             f"  {w}:\n    endpoints_url: http://127.0.0.1:{p}\n" for w, p in ports.items()
