@@ -324,3 +324,102 @@ def test_a_deployment_file_names_a_registered_model(
     )
     with pytest.raises(UsageError, match="is not a model loopline registered"):
         read_deployment(tmp_path / "d.yml")
+
+
+SWEEP = """\
+$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+type: sweep
+trial:
+  code: src
+  command: >-
+    python main.py
+    --iris-csv ${{inputs.iris_csv}}
+    --C ${{search_space.C}}
+    --kernel ${{search_space.kernel}}
+    --alpha ${{search_space.alpha}}
+    --depth ${{search_space.depth}}
+    --trees ${{search_space.trees}}
+  environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+inputs:
+  iris_csv:
+    type: uri_file
+    path: ../data/iris.csv
+compute: azureml:cpu-cluster
+sampling_algorithm: random
+search_space:
+  C: {type: uniform, min_value: 0.5, max_value: 0.9}
+  kernel: {type: choice, values: [rbf, linear, poly]}
+  alpha: {type: loguniform, min_value: -6, max_value: 0}
+  depth: {type: randint, upper: 8}
+  trees: {type: quniform, min_value: 10, max_value: 50, q: 10}
+objective:
+  goal: Maximize
+  primary_metric: training_f1_score
+limits:
+  max_total_trials: 12
+  max_concurrent_trials: 4
+early_termination:
+  type: median_stopping
+  evaluation_interval: 1
+  delay_evaluation: 5
+"""
+
+
+def test_a_sweep_job_gives_the_training_command_and_loopline_s_sweep(tmp_path: Path) -> None:
+    import math
+
+    from loopline.config.sections import SweepConfig
+
+    root = tree(tmp_path, {"jobs/sweep.yml": SWEEP, "jobs/src/main.py": "", "data/iris.csv": "x\n"})
+    found = find_job_command(root)
+    assert found is not None and (found.file, found.sweep_file) == ("jobs/sweep.yml", "jobs/sweep.yml")
+    # the one training that is not a trial takes the middle of each range and the first choice
+    assert found.command == (
+        "python jobs/src/main.py --iris-csv data/iris.csv --C 0.7 --kernel rbf --alpha 0.0497871 --depth 3 "
+        "--trees 30"
+    )
+    assert found.sweep is not None
+    sweep = SweepConfig.model_validate(found.sweep)  # what loopline.yaml gets, as loopline reads it
+    assert sweep.command == (
+        "python jobs/src/main.py --iris-csv data/iris.csv --C {C} --kernel {kernel} --alpha {alpha} "
+        "--depth {depth} --trees {trees}"
+    )
+    assert (sweep.trials, sweep.objective.metric, sweep.objective.direction, sweep.pruner) == (
+        12,
+        "training_f1_score",
+        "maximize",
+        "median",
+    )
+    space = {name: spec.model_dump(exclude_defaults=True) for name, spec in sweep.parameters.items()}
+    assert space == {
+        "C": {"low": 0.5, "high": 0.9},
+        "kernel": {"choices": ["rbf", "linear", "poly"]},
+        "alpha": {"low": math.exp(-6), "high": 1.0, "log": True},  # Azure ML's bounds are exponents
+        "depth": {"type": "int", "low": 0, "high": 7},  # randint: 0 up to upper, not included
+        "trees": {"type": "int", "low": 10, "high": 50, "step": 10},
+    }
+    # beside a command job, that one is the training; the sweep job still gives the sweep
+    job = SCHEMA + "code: src\ncommand: python main.py --C 1.0\n"
+    (root / "jobs" / "train.yml").write_text(job)
+    both = find_job_command(root)
+    assert both is not None and both.file == "jobs/train.yml" and both.sweep is not None
+    assert both.command == "python jobs/src/main.py --C 1.0"
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ("  C: {type: normal, mu: 1, sigma: 0.1}\n", "search_space.C (normal) is not one loopline's sweep"),
+        ("  C: {type: choice, values: []}\n", "search_space.C (choice) is not one loopline's sweep"),
+        ("  D: {type: uniform, min_value: 0, max_value: 1}\n", "uses ${{search_space.C}}, which loopline"),
+    ],
+    ids=["normal", "no-choices", "unknown-name"],
+)
+def test_a_search_space_loopline_cannot_draw_from_is_refused_naming_it(
+    tmp_path: Path, space: str, message: str
+) -> None:
+    job = SCHEMA.replace("commandJob", "sweepJob") + (
+        "type: sweep\ntrial:\n  command: python main.py --C ${{search_space.C}}\nsearch_space:\n" + space
+    )
+    with pytest.raises(UsageError, match=re.escape(message)):
+        find_job_command(tree(tmp_path, {"sweep.yml": job, "main.py": ""}))

@@ -734,3 +734,53 @@ def test_the_task_is_read_from_the_answer_the_signature_declares_and_the_metrics
     signature = infer_signature(x, model.predict(x))
     mlflow.sklearn.save_model(model, folder, signature=signature, pip_requirements=["scikit-learn"])
     assert _task(folder, metrics) == task
+
+
+IRIS_MAIN = """\
+import argparse
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--C", type=float, required=True)
+parser.add_argument("--solver", required=True)
+args = parser.parse_args()
+X, y = load_iris(return_X_y=True, as_frame=True)
+with mlflow.start_run():
+    model = LogisticRegression(C=args.C, solver=args.solver, max_iter=500).fit(X[::2], y[::2])
+    mlflow.log_metric("accuracy", model.score(X[1::2], y[1::2]))
+    mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+"""
+
+IRIS_SWEEP = """\
+$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+type: sweep
+trial:
+  code: ../src
+  command: python main.py --C ${{search_space.C}} --solver ${{search_space.solver}}
+  environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+compute: azureml:cpu-cluster
+sampling_algorithm: random
+search_space:
+  C: {type: loguniform, min_value: -4, max_value: 2}
+  solver: {type: choice, values: [lbfgs, newton-cg]}
+objective: {goal: maximize, primary_metric: accuracy}
+limits: {max_total_trials: 2, max_concurrent_trials: 2}
+"""
+
+
+def test_an_azure_ml_sweep_job_becomes_the_training_and_loopline_s_sweep(tmp_path: Path) -> None:
+    project = repository(tmp_path / "iris", {"src/main.py": IRIS_MAIN, "jobs/sweep.yml": IRIS_SWEEP})
+    result = loopline.init_existing(project)
+    assert result.command == "python src/main.py --C 0.367879 --solver lbfgs"  # exp(-1), the first solver
+    assert result.notes[1].startswith("jobs/sweep.yml's search space, objective and trial limit are")
+    sweep = load_config(project).config.sweep  # as loopline reads what init wrote
+    assert sweep.command == "python src/main.py --C {C} --solver {solver}" and sweep.trials == 2
+    assert (sweep.pruner, sweep.parameters["solver"].choices) == ("none", ["lbfgs", "newton-cg"])
+    loopline.up(project)
+    commit_all(project, "loopline")
+    swept = loopline.sweep(project=project)
+    done = [trial for trial in swept.trials if trial.state == "complete"]
+    assert len(done) == 2 and all(0.0183 <= trial.params["C"] <= 7.39 for trial in done)
+    assert swept.best is not None and swept.inner_loop.created

@@ -1,5 +1,5 @@
-"""Azure ML files a repository that trained and served there keeps: command jobs, online endpoints and
-deployments (``az ml job create --file``, ``az ml online-endpoint create --file``, ``az ml
+"""Azure ML files a repository that trained and served there keeps: command and sweep jobs, online
+endpoints and deployments (``az ml job create --file``, ``az ml online-endpoint create --file``, ``az ml
 online-deployment create --file``).
 
 A command job keeps the training command, with the arguments the script needs (``python main.py --data
@@ -9,8 +9,10 @@ ${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing`` ta
 path from the repository's root, where loopline runs the training. An input Azure ML reads from its own
 storage (``azureml:credit-data:1``, ``azureml://datastores/...``, ``abfss://...``) becomes loopline's
 ``{inputs.NAME}``: a data asset of loopline's (``azureml:NAME``'s name, else the input's) that the training
-reads, verified, from ``training.inputs``. An endpoint file gives a name and how
-callers authenticate; a deployment file its endpoint, its name and the registered model version. What
+reads, verified, from ``training.inputs``. A sweep job gives ``loopline sweep`` its search space, objective
+and trial limit, its trial the training command where no command job does (with the middle of each
+range). An endpoint file gives a name and how callers authenticate; a deployment file its endpoint, its
+name and the registered model version. What
 only Azure ML provides (its data assets and datastores, environments, instance types, scoring scripts)
 has no other meaning here: what would change the outcome is refused, naming it; what only sizes Azure's
 machines is listed as not used.
@@ -18,6 +20,7 @@ machines is listed as not used.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass
@@ -64,6 +67,8 @@ class JobCommand:
     file: str  # the job file, relative to the root
     code: str  # the job's code folder, relative to the root ("" for the root)
     inputs: tuple[JobInput, ...] = ()  # read from data assets: {inputs.NAME} in the command
+    sweep: dict[str, Any] | None = None  # loopline's sweep: section, from a sweep job file
+    sweep_file: str = ""  # that file, relative to the root
 
 
 def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
@@ -77,7 +82,7 @@ def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
                 if entry.is_dir() and entry.name not in _SKIPPED and not entry.name.startswith("."):
                     nested.append(entry)
                 elif entry.suffix in {".yml", ".yaml"} and entry.is_file():
-                    document = _command_job(entry)
+                    document = _job_document(entry)
                     if document is not None:
                         found.append((entry, document))
         folders = nested
@@ -87,41 +92,154 @@ def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
 _LARGEST_JOB_FILE = 1 << 20  # a job file is a page of YAML; a larger one (data kept as YAML) is not read
 
 
-def _command_job(path: Path) -> dict[str, Any] | None:
+def _yaml(path: Path) -> Any:
     try:
         if path.stat().st_size > _LARGEST_JOB_FILE:
             return None
-        document = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        return yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
     except (yaml.YAMLError, OSError):
         return None
+
+
+def _command_job(document: Any) -> bool:
     if not isinstance(document, dict) or not isinstance(document.get("command"), str):
+        return False
+    return "commandJob" in str(document.get("$schema", "")) or document.get("type") == "command"
+
+
+def _job_document(path: Path) -> dict[str, Any] | None:
+    """A command job file's document; a sweep job file's trial (its own, or the command job file it
+    names), with the sweep's inputs and the sweep itself under ``_sweep``; None for any other file."""
+    document = _yaml(path)
+    if _command_job(document):
+        return dict(document)
+    if not isinstance(document, dict) or not (
+        "sweepJob" in str(document.get("$schema", "")) or document.get("type") == "sweep"
+    ):
         return None
-    schema = str(document.get("$schema", ""))
-    return document if "commandJob" in schema or document.get("type") == "command" else None
+    trial = document.get("trial")
+    if isinstance(trial, str):  # trial: ./train.yml
+        trial = _yaml(path.parent / trial)
+    if not isinstance(trial, dict) or not isinstance(trial.get("command"), str):
+        return None
+    inputs = {**(trial.get("inputs") or {}), **(document.get("inputs") or {})}
+    return {**trial, "inputs": inputs, "_sweep": document}
 
 
 def find_job_command(root: Path) -> JobCommand | None:
     """The training command of the repository's Azure ML command job file; None when it has none."""
     jobs = _job_files(root)
+    commands = [job for job in jobs if "_sweep" not in job[1]]
+    sweeps = [job for job in jobs if "_sweep" in job[1]]
+    for found, kind in ((commands, "command"), (sweeps, "sweep")):
+        if len(found) > 1:
+            listed = ", ".join(str(path.relative_to(root)) for path, _ in found[:5])
+            raise UsageError(
+                f"several Azure ML {kind} job files could be the training ({listed}); name the training "
+                "with --command 'python PATH ARGS'"
+            )
     if not jobs:
         return None
-    if len(jobs) > 1:
-        listed = ", ".join(str(path.relative_to(root)) for path, _ in jobs[:5])
-        raise UsageError(
-            f"several Azure ML command job files could be the training ({listed}); name the training "
-            "with --command 'python PATH ARGS'"
-        )
-    path, document = jobs[0]
+    path, document = (commands or sweeps)[0]
     where = str(path.relative_to(root))
+    sweep, sweep_file = None, ""
+    defaults: dict[str, str] = {}
+    if sweeps:
+        sweep_path, sweep_document = sweeps[0]
+        sweep_file = str(sweep_path.relative_to(root))
+        parameters, defaults = _search_space(sweep_file, sweep_document["_sweep"].get("search_space"))
+        placeholders = {name: f"{{{name}}}" for name in parameters}
+        trial = _job_command(root, sweep_path, sweep_document, sweep_file, placeholders)
+        sweep = _sweep_section(sweep_document["_sweep"], parameters, trial.command)
+    job = _job_command(root, path, document, where, defaults)
+    return JobCommand(job.command, where, job.code, job.inputs, sweep, sweep_file)
+
+
+def _job_command(
+    root: Path, path: Path, document: dict[str, Any], where: str, search: dict[str, str]
+) -> JobCommand:
+    """The training command of one job file's document, run from ``root``; each
+    ``${{search_space.NAME}}`` becomes ``search[NAME]``."""
     code = (path.parent / str(document.get("code") or ".")).resolve()
     if not code.is_relative_to(root):
         raise UsageError(f"{where}: its code folder {document.get('code')} is outside the repository")
     line = _training_line(where, str(document["command"]))
+    for name, value in search.items():
+        line = re.sub(r"\$\{\{\s*search_space\." + re.escape(name) + r"\s*\}\}", value, line)
     assets: list[JobInput] = []  # filled in with the job file's inputs read from Azure ML's storage
     filled = _fill(where, line, path.parent, root, document, assets)
     inside = code.relative_to(root).as_posix()
     command = _from_root(where, filled, code, root)
     return JobCommand(command, where, "" if inside == "." else inside, tuple(assets))
+
+
+_GOALS = {"maximize": "maximize", "minimize": "minimize"}
+
+
+def _search_space(where: str, space: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """A sweep job's ``search_space`` as loopline's ``sweep.parameters``, and a value of each for the one
+    training that is not a trial (a range's middle, the first choice)."""
+    if not isinstance(space, dict) or not space:
+        raise UsageError(f"{where}: a sweep job needs a search_space; loopline reads its ranges and choices")
+    parameters: dict[str, dict[str, Any]] = {}
+    for name, given in space.items():
+        kind = str(given.get("type", "")) if isinstance(given, dict) else ""
+        try:
+            parameters[str(name)] = _parameter(kind, given)
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(
+                f"{where}: search_space.{name} ({kind or repr(given)}) is not one loopline's sweep can draw "
+                "from: give it choice (values), uniform, loguniform, quniform or randint"
+            ) from None
+    defaults = {name: _middle(spec) for name, spec in parameters.items()}
+    return parameters, defaults
+
+
+def _parameter(kind: str, given: dict[str, Any]) -> dict[str, Any]:
+    """One Azure ML search space entry as a loopline parameter (its loguniform bounds are exponents)."""
+    if kind == "choice":
+        values = list(given["values"])
+        if not values:
+            raise ValueError(kind)
+        return {"choices": values}
+    if kind == "randint":
+        return {"type": "int", "low": 0, "high": int(given["upper"]) - 1}
+    low, high = float(given["min_value"]), float(given["max_value"])
+    if kind == "uniform":
+        return {"low": low, "high": high}
+    if kind == "loguniform":
+        return {"low": math.exp(low), "high": math.exp(high), "log": True}
+    if kind == "quniform":
+        step = float(given["q"])
+        whole = step.is_integer() and low.is_integer()
+        return {"type": "int" if whole else "float", "low": low, "high": high, "step": step}
+    raise ValueError(kind)  # normal, lognormal and their q forms: no range to draw from
+
+
+def _middle(spec: dict[str, Any]) -> str:
+    if "choices" in spec:
+        return shlex.quote(str(spec["choices"][0]))
+    low, high = spec["low"], spec["high"]
+    middle = math.sqrt(low * high) if spec.get("log") else (low + high) / 2
+    if spec.get("step"):
+        middle = low + round((middle - low) / spec["step"]) * spec["step"]
+    return str(int(middle)) if spec.get("type") == "int" else f"{middle:g}"
+
+
+def _sweep_section(sweep: dict[str, Any], parameters: dict[str, Any], command: str) -> dict[str, Any]:
+    """loopline's ``sweep:`` from an Azure ML sweep job: its objective, trials and early termination."""
+    objective = sweep.get("objective") or {}
+    limits = sweep.get("limits") or {}
+    stopping = (sweep.get("early_termination") or {}).get("type")
+    section: dict[str, Any] = {"trials": int(limits.get("max_total_trials") or 20)}
+    section["objective"] = {
+        "metric": str(objective.get("primary_metric") or "accuracy"),
+        "direction": _GOALS.get(str(objective.get("goal", "maximize")).lower(), "maximize"),
+    }
+    section["pruner"] = "median" if stopping == "median_stopping" else "none"
+    section["parameters"] = parameters
+    section["command"] = command
+    return section
 
 
 def _training_line(where: str, command: str) -> str:
@@ -213,8 +331,9 @@ def _from_root(where: str, line: str, code: Path, root: Path) -> str:
 
 
 def _joined(argv: list[str]) -> str:
-    """``argv`` as one command line, with loopline's ``{inputs.NAME}`` left unquoted, as written by hand."""
-    return re.sub(r"'(\{inputs\.[A-Za-z0-9_]+\})'", r"\1", shlex.join(argv))
+    """``argv`` as one command line, with loopline's ``{inputs.NAME}`` and a sweep's ``{NAME}`` left
+    unquoted, as written by hand."""
+    return re.sub(r"'(\{(?:inputs\.)?[A-Za-z0-9_]+\})'", r"\1", shlex.join(argv))
 
 
 @dataclass(frozen=True)

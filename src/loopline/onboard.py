@@ -442,6 +442,11 @@ def onboard(
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop, assets
     )
+    if job is not None and job.sweep is not None:  # the sweep job's search space, for `loopline sweep`
+        section = yaml.safe_dump({"sweep": job.sweep}, sort_keys=False, default_flow_style=None)
+        config += (
+            f"# From {job.sweep_file}, Azure ML's sweep job: `loopline sweep` runs its trials.\n{section}"
+        )
     files = {
         CONFIG_FILE: config.encode(),
         gate_file: _gate_text(gate, skipped, fitted).encode(),
@@ -497,11 +502,23 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
     if job is None:
         return []
     moved = f", not from {job.code}/ where Azure ML runs it" if job.code else ""
-    return [
-        f"the training command is the one of {job.file}, an Azure ML command job, with its inputs filled in; "
+    kind = (
+        "an Azure ML sweep job's trial, with the middle of its search space"
+        if job.file == job.sweep_file
+        else ("an Azure ML command job")
+    )
+    notes = [
+        f"the training command is the one of {job.file}, {kind}, with its inputs filled in; "
         f"it runs from the repository's root{moved}, in this environment (the job's environment and "
         "compute are Azure ML's)"
     ]
+    if job.sweep is not None:
+        notes.append(
+            f"{job.sweep_file}'s search space, objective and trial limit are loopline.yaml's sweep: "
+            "`loopline sweep` runs the trials (with Optuna's sampler, not the job's sampling_algorithm; "
+            "`--parallel N` for its max_concurrent_trials) and registers the best"
+        )
+    return notes
 
 
 def _input_notes(assets: dict[str, str], copies: dict[str, Path], azure: dict[str, JobInput]) -> list[str]:
