@@ -216,8 +216,8 @@ def claimed_inputs(instance: Instance, tags: dict[str, str]) -> list[TrainingInp
             asset = None
         if asset is None or digest != [asset.digest] or ":" not in reference:
             raise InvalidData(
-                f"the run says input {name} was {' '.join([reference, *digest])[:120]}, which is not a data "
-                f"asset version of this instance; train on the instance's data assets (training.inputs)"
+                f"the run says input {name[:60]} was {' '.join([reference, *digest])[:120]}, which is not a "
+                "data asset version of this instance; train on the instance's data assets (training.inputs)"
             )
         found.append(TrainingInput(name, reference, asset.digest, Path(), asset.reference))
     return found
