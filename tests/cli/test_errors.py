@@ -124,3 +124,19 @@ def test_a_port_out_of_range_is_a_usage_error(
     assert result.exit_code == 2
     assert "Invalid value for '--port'" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("workflow", "run", "inner-loop", "--input", "commit"), "--input 'commit' is not KEY=VALUE"),
+        (("init", "--existing", "--input", "data="), "--input data=: give NAME=PATH (the input's name"),
+        (("init", "--existing", "--input", "=x.csv"), "--input =x.csv: give NAME=PATH (the input's name"),
+    ],
+)
+def test_a_repeated_key_value_option_without_its_key_or_value_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    refused = cli(capsys, *args)
+    assert refused.exit_code == 2 and refused.stderr.startswith(f"error: {message}"), refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -14,11 +14,24 @@ import typer
 from rich.console import Console
 
 from loopline.cli.output import Output
+from loopline.errors import UsageError
 
 
 def opt(*flags: str, help: str, **settings: Any) -> Any:
     """An option whose default is not shown: absent, the command (or loopline.yaml) decides."""
     return typer.Option(*flags, help=help, show_default=False, **settings)
+
+
+def key_values(given: list[str] | None, refusal: str, *, empty: bool = True) -> dict[str, str]:
+    """Repeated ``KEY=VALUE`` option values, by key; one without ``=`` or a key (or, unless ``empty``,
+    a value) is refused with ``refusal``, in which ``{item}`` is the value given."""
+    pairs: dict[str, str] = {}
+    for item in given or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not (value or empty):
+            raise UsageError(refusal.format(item=item))
+        pairs[key] = value
+    return pairs
 
 
 ProjectOption = Annotated[

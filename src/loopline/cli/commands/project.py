@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import Call, JsonOption, ModelOption, command, opt
+from loopline.cli.options import Call, JsonOption, ModelOption, command, key_values, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import Tier
@@ -74,7 +74,10 @@ def init(
     """Write a runnable sample project (loopline.yaml, train.py, params, gate, tests, notebook), or set up an
     existing repository with --existing."""
     if existing:
-        _init_existing(directory or Path("."), tier, name, model, command, _pairs(inputs or []), json)
+        copies = key_values(
+            inputs, "--input {item}: give NAME=PATH (the input's name, a local copy of its data)", empty=False
+        )
+        _init_existing(directory or Path("."), tier, name, model, command, copies, json)
         return
     if directory is None:
         raise UsageError("name the folder to create the project in: loopline init DIR (or --existing)")
@@ -97,17 +100,6 @@ def init(
         console.print("  loopline inner-loop")
 
     Output(json).emit(result.to_dict(), human)
-
-
-def _pairs(given: list[str]) -> dict[str, str]:
-    """``--input NAME=PATH`` values, by name."""
-    pairs = {}
-    for value in given:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise UsageError(f"--input {value}: give NAME=PATH (the input's name, a local copy of its data)")
-        pairs[name] = path
-    return pairs
 
 
 def _init_existing(

@@ -11,11 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli.app import app
-from loopline.cli.options import Call, command, opt
+from loopline.cli.options import Call, command, key_values, opt
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import Tier
-from loopline.errors import UsageError
 
 workflow_app = typer.Typer(
     help="The GitHub workflows: is one on in this tier, list them, run one here.", no_args_is_help=True
@@ -61,16 +60,6 @@ def workflow_list(
     call.emit({"workflows": [s.to_dict() for s in switches]}, human)
 
 
-def _inputs(values: list[str] | None) -> dict[str, str]:
-    inputs: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--input '{item}' is not KEY=VALUE")
-        inputs[key] = value
-    return inputs
-
-
 @command(workflow_app, "run")
 def workflow_run(
     call: Call,
@@ -94,7 +83,7 @@ def workflow_run(
     result = api.workflow_run(
         name,
         event=event,
-        inputs=_inputs(inputs),
+        inputs=key_values(inputs, "--input '{item}' is not KEY=VALUE"),
         project=call.project,
         reporter=StepReporter(output, show_output=not quiet and not call.json),
     )
