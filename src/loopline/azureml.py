@@ -173,9 +173,6 @@ def _job_command(
     return JobCommand(command, where, "" if inside == "." else inside, tuple(assets))
 
 
-_GOALS = {"maximize": "maximize", "minimize": "minimize"}
-
-
 def _search_space(where: str, space: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """A sweep job's ``search_space`` as loopline's ``sweep.parameters``, and a value of each for the one
     training that is not a trial (a range's middle, the first choice)."""
@@ -231,10 +228,11 @@ def _sweep_section(sweep: dict[str, Any], parameters: dict[str, Any], command: s
     objective = sweep.get("objective") or {}
     limits = sweep.get("limits") or {}
     stopping = (sweep.get("early_termination") or {}).get("type")
+    goal = str(objective.get("goal", "maximize")).lower()  # Azure ML writes Maximize or maximize
     section: dict[str, Any] = {"trials": int(limits.get("max_total_trials") or 20)}
     section["objective"] = {
         "metric": str(objective.get("primary_metric") or "accuracy"),
-        "direction": _GOALS.get(str(objective.get("goal", "maximize")).lower(), "maximize"),
+        "direction": goal if goal in ("maximize", "minimize") else "maximize",
     }
     section["pruner"] = "median" if stopping == "median_stopping" else "none"
     section["parameters"] = parameters
