@@ -105,7 +105,9 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
 
 
 def test_where_releases_need_approval_so_does_retiring_prods_endpoint(
-    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+    a_live_b_registered: tuple[Path, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     project, _, _ = a_live_b_registered
     edit_yaml(project / "loopline.yaml", release={"approvals": {"required": 1}})
@@ -122,8 +124,13 @@ def test_where_releases_need_approval_so_does_retiring_prods_endpoint(
     with pytest.raises(Refused, match="alice asked for the retirement of prod's endpoint proj"):
         loopline.approve(retire="proj", reason="fine", project=project)
 
-    monkeypatch.setenv("LOOPLINE_USER", "bob")
-    loopline.approve(retire="proj", reason="no caller left", project=project)
+    monkeypatch.setenv("LOOPLINE_USER", "bob")  # as the refusal told: `loopline approve --retire proj ...`
+    approved = cli(capsys, "approve", "--retire", "proj", "--reason", "no caller left", "-C", str(project))
+    assert approved.exit_code == 0, approved
+    assert "approved retiring prod's endpoint proj as bob" in " ".join(approved.stdout.split()), approved
+    state = cli(capsys, "approvals", "--retire", "proj", "--json", "-C", str(project)).json()
+    assert (state["status"], state["model"]) == ("approved", "endpoint:proj"), state
+    assert [a["approver"] for a in state["standing"]] == ["bob"], state
     monkeypatch.setenv("LOOPLINE_USER", "alice")
     retired = loopline.retire_endpoint("proj", reason="moved to batch", project=project)
     assert retired.workspace == "prod"

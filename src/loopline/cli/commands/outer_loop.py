@@ -208,13 +208,15 @@ def approve(
     reason: Annotated[str, opt("--reason", help="Why, for the audit log and the requester.")],
     commit: CommitOption = None,
     model: ModelOption = None,
+    retire: RetireOption = None,
     deny: Annotated[
         bool, typer.Option("--deny", help="Deny the release instead (it then stays refused).")
     ] = False,
 ) -> None:
-    """Approve (or deny) releasing a commit's registry version to prod, as an approver of
-    release.approvals who did not ask for it; it holds for that version and validation until it expires."""
-    done = api.approve(commit, reason=reason, deny=deny, model=model, project=call.project)
+    """Approve (or deny) releasing a commit's registry version to prod (or retiring a prod endpoint), as
+    an approver of release.approvals who did not ask for it; it holds for that version and validation (or
+    that endpoint) until it expires."""
+    done = api.approve(commit, reason=reason, deny=deny, model=model, retire=retire, project=call.project)
     call.emit(
         done.to_dict(),
         lambda c: c.print(
