@@ -92,8 +92,11 @@ def command_lines() -> list[Line]:
         name = str(page.relative_to(ROOT))
         text = page.read_text(encoding="utf-8")
         for lang, code in _fences(text):
-            if lang in {"bash", "sh", "shell", "console"}:
+            if lang in {"bash", "sh", "shell"}:
                 found += [Line(name, command, typed=True) for command in _shell_commands(code)]
+            else:  # a session shown with its output: the lines after a prompt
+                prompted = "\n".join(line[2:] for line in code.splitlines() if line.startswith("$ "))
+                found += [Line(name, command, typed=True) for command in _shell_commands(prompted)]
         found += [Line(name, " ".join(span.split())) for span in _SPAN.findall(_without_fences(text))]
     return found
 
