@@ -499,7 +499,8 @@ def notebook(*cells: str, kernel: str = ".venv") -> str:
 # magics and displays, autolog and a metric of its own.
 TRAINING_NOTEBOOK = notebook(
     "import mlflow\nimport pandas as pd\nimport yaml\nfrom sklearn.linear_model import Ridge\n"
-    "from sklearn.model_selection import train_test_split\nparams = yaml.safe_load('alpha: 0.5')",
+    "from sklearn.model_selection import train_test_split\nparams = yaml.safe_load('alpha: 0.5')\n"
+    "mlflow.set_tracking_uri('http://127.0.0.1:5000')  # as MLflow's tutorials start",
     "frame = pd.read_csv('../data/diabetes.csv')\nframe.describe()",
     "X, y = frame.drop(columns='target'), frame['target']\n"
     "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
@@ -529,6 +530,9 @@ def test_a_notebook_is_the_training_where_no_script_is(tmp_path: Path) -> None:
     )
     assert "r2" in result.metrics and result.artifact_path == "model"
     assert any(note.startswith("the training is a notebook") for note in result.notes)
+    # Its tutorial-style tracking server is kept off, as for a script, and the note says so.
+    said = "the training calls mlflow.set_tracking_uri('http://127.0.0.1:5000') itself; loopline ignores it"
+    assert any(note.startswith(said) for note in result.notes), result.notes
     # The workflows install what runs the notebook with the model's requirements.
     required = (project / "requirements.txt").read_text().splitlines()
     assert {"papermill", "ipykernel", "loopline"} <= set(required)

@@ -560,8 +560,8 @@ def _notes(run: _DryRun, model: str) -> list[str]:
         )
     for call in run.ignored:
         notes.append(
-            f"the script calls {call} itself; loopline ignores it while it trains, so the runs go to the "
-            "dev workspace; run by hand, the script still logs where the call says"
+            f"the training calls {call} itself; loopline ignores it while it trains, so the runs go to the "
+            "dev workspace; run by hand, the training still logs where the call says"
         )
     if not run.logged_reference:
         notes.append(

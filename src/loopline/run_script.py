@@ -11,13 +11,17 @@ the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import runpy
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["command_argv", "main"]
+__all__ = ["command_argv", "keep_mlflow_on_the_workspace", "main", "training_env"]
 
 
 def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -44,7 +48,8 @@ def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable
     return keep
 
 
-def _keep_mlflow_on_the_workspace() -> None:
+def keep_mlflow_on_the_workspace() -> None:
+    """Make this process's ``mlflow.set_tracking_uri`` and ``set_registry_uri`` keep the workspace's."""
     import mlflow
     import mlflow.tracking
 
@@ -67,6 +72,38 @@ def command_argv(argv: list[str]) -> list[str]:
     return [sys.executable, *(["-m", "loopline.run_script"] if script else []), *argv[1:]]
 
 
+# Run in a notebook's kernel before its first cell, outside its history and its cell numbers.
+_KERNEL_SETUP = "__import__('loopline.run_script').run_script.keep_mlflow_on_the_workspace()"
+
+
+@contextlib.contextmanager
+def training_env(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """The environment to run ``argv`` (as ``command_argv`` gives it) in. A notebook run by papermill gets
+    a ``python3`` kernel of its own, first on ``JUPYTER_PATH`` while it runs, that keeps MLflow on the
+    workspace as a script run through this module does; the user's kernels and IPython profile stay as
+    they are."""
+    given = dict(env)
+    if "papermill" not in argv[1:3]:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="loopline-kernel-") as folder:
+        spec = Path(folder, "kernels", "python3")
+        spec.mkdir(parents=True)
+        kernel = [argv[0], "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        spec.joinpath("kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [*kernel, f"--IPKernelApp.exec_lines={_KERNEL_SETUP}"],
+                    "display_name": "Python 3 (ipykernel)",
+                    "language": "python",
+                }
+            ),
+            encoding="utf-8",
+        )
+        given["JUPYTER_PATH"] = os.pathsep.join(p for p in (folder, given.get("JUPYTER_PATH")) if p)
+        yield given
+
+
 def main() -> None:
     """Run ``sys.argv[1]`` as ``__main__`` with the arguments after it."""
     if len(sys.argv) < 2:
@@ -74,7 +111,7 @@ def main() -> None:
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     sys.path[0] = os.path.dirname(os.path.abspath(script))
-    _keep_mlflow_on_the_workspace()
+    keep_mlflow_on_the_workspace()
     runpy.run_path(script, run_name="__main__")
 
 

@@ -6,11 +6,12 @@ python -m loopline.compute.entry --timeout SECONDS [--cwd FOLDER] -- COMMAND
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
 
-from loopline.run_script import command_argv
+from loopline.run_script import command_argv, training_env
 
 __all__ = ["main"]
 
@@ -27,13 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command")
     args = parser.parse_args(argv)
     command = command_argv(shlex.split(args.command))  # as a local run: loopline's Python, run_script
-    child = subprocess.Popen(command, cwd=args.cwd)  # in this process's group: stopping the job stops it too
+    with training_env(command, os.environ) as env:
+        child = subprocess.Popen(command, cwd=args.cwd, env=env)  # in this group: stopping the job stops it
+        return _wait(child, args.timeout)
+
+
+def _wait(child: subprocess.Popen[bytes], timeout: float) -> int:
     try:
-        return child.wait(timeout=args.timeout)
+        return child.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
-        print(f"loopline: training ran longer than training.timeout_seconds ({args.timeout:g} s)", flush=True)
+        print(f"loopline: training ran longer than training.timeout_seconds ({timeout:g} s)", flush=True)
         return EXIT_TIMEOUT
 
 
