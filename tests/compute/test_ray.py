@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -118,6 +119,7 @@ def test_a_training_on_ray_reads_its_data_assets_among_the_job_s_files(
     assert result.log_path is not None
     said = Path(result.log_path).read_text()
     assert "rows 300 inputs {'train': '.loopline-inputs/train/train.csv'}" in said
+    assert "RAY_RUNTIME_ENV_IGNORE_GITIGNORE" not in os.environ  # set only while the job's files are packed
 
 
 class BrokenTail(JobSubmissionClient):  # type: ignore[misc]

@@ -41,3 +41,30 @@ def test_the_copy_holds_tracked_untracked_and_submodule_files_but_not_ignored_on
         "train.py",
         "vendor/features/features/__init__.py",
     ]
+
+
+def test_files_over_ray_s_upload_limit_are_refused_naming_the_largest(tmp_path: Path) -> None:
+    from loopline.compute.ray_jobs import _OVER_RAY_S_LIMIT, _too_large
+    from loopline.compute.targets import RayTarget
+    from loopline.config.sections import RayTargetConfig
+
+    job = tmp_path / "job"
+    (job / ".loopline-inputs" / "train").mkdir(parents=True)
+    (job / ".loopline-inputs" / "train" / "train.csv").write_bytes(b"1" * 3 * 2**20)
+    (job / "weights.bin").write_bytes(b"1" * 2**20)
+    (job / "train.py").write_text("print('training')\n")
+    # What the job client raises when the dashboard refuses the package (Ray's own wording).
+    answer = (
+        "Request failed with status code 500: Traceback (most recent call last): ... ValueError: Package "
+        "size (612.40MiB) exceeds the maximum size of 512.00MiB. To exclude large files, add them to "
+        "'.gitignore' or '.rayignore' files, ..."
+    )
+    found = _OVER_RAY_S_LIMIT.search(answer)
+    assert found is not None
+    target = RayTarget(name="lab", settings=RayTargetConfig(kind="ray", address="http://127.0.0.1:8265"))
+    message = _too_large(target, job, found[0]).message
+    assert message.startswith(
+        "the job's files for Ray cluster 'lab' (the commit's files and the training's inputs) are over what "
+        "Ray takes (Package size (612.40MiB) exceeds the maximum size of 512.00MiB); the largest: "
+        ".loopline-inputs/train/train.csv (3.0 MiB), weights.bin (1.0 MiB), train.py (0.0 MiB). Keep "
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline.compute.targets import RayTarget
-from loopline.errors import StoreUnavailable, TrainingFailed, UsageError
+from loopline.errors import ComputeFailed, StoreUnavailable, TrainingFailed, UsageError
 from loopline.git import run_git, toplevel
 from loopline.inputs import DIGEST_MARK, fill_inputs, input_environment
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
@@ -205,6 +206,44 @@ def _follow(
         stop.wait(_POLL_SECONDS)
 
 
+_IGNORE_GITIGNORE = "RAY_RUNTIME_ENV_IGNORE_GITIGNORE"
+_SUBMITTING = threading.Lock()
+# What Ray's dashboard answers for a job's files over its upload limit (RAY_max_grpc_message_size).
+_OVER_RAY_S_LIMIT = re.compile(r"Package size \([^)]*\) exceeds the maximum size of [\d.]+ ?\w+")
+
+
+@contextmanager
+def _gitignore_kept() -> Iterator[None]:
+    """While a job's files are packed: Ray leaves out what ``.gitignore`` files name, and the folder holds
+    the files git sees and the training's inputs, which a project's ``.gitignore`` often names (``*.csv``,
+    ``data/``). Ray reads the variable as it packs; it is set for no longer (one job at a time)."""
+    with _SUBMITTING:
+        before = os.environ.get(_IGNORE_GITIGNORE)
+        os.environ[_IGNORE_GITIGNORE] = "1"
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(_IGNORE_GITIGNORE, None)
+            else:
+                os.environ[_IGNORE_GITIGNORE] = before
+
+
+def _too_large(target: RayTarget, folder: Path, said: str) -> ComputeFailed:
+    """Ray's refusal of a job's files over its upload limit, with the largest of them named."""
+    files = [path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()]
+    largest = sorted(files, key=lambda path: path.stat().st_size, reverse=True)[:3]
+    named = ", ".join(
+        f"{path.relative_to(folder)} ({path.stat().st_size / 2**20:.1f} MiB)" for path in largest
+    )
+    return ComputeFailed(
+        f"the job's files for Ray cluster '{target.name}' (the commit's files and the training's inputs) "
+        f"are over what Ray takes ({said}); the largest: {named}. Keep large files out of "
+        "the repository (or of training.paths), and read data that large on the cluster from storage it "
+        "reaches rather than as a training input"
+    )
+
+
 def run_job(
     target: RayTarget,
     *,
@@ -222,25 +261,25 @@ def run_job(
     ``stop`` is set. None when it succeeded, else why it did not."""
     ray = target.import_ray()
     settings = target.settings
-    # The folder holds the files git sees and the training's inputs, which a project's .gitignore often
-    # names (*.csv, data/): Ray would leave out what .gitignore files name (it reads the variable per job).
-    os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = "1"
     runtime_env: dict[str, Any] = {"working_dir": str(folder), "env_vars": env}
     if settings.pip:
         runtime_env["pip"] = list(settings.pip)
     try:
         client = ray.job_submission.JobSubmissionClient(target.address)
-        job_id = str(
-            client.submit_job(
-                entrypoint=shlex.join(entrypoint),
-                runtime_env=runtime_env,
-                entrypoint_num_cpus=settings.num_cpus if kind == "training" else 0,
-                entrypoint_num_gpus=settings.num_gpus if kind == "training" else 0,
-                entrypoint_memory=(settings.memory_mb or 0) * 2**20 if kind == "training" else 0,
-                metadata={"loopline": kind},
+        with _gitignore_kept():
+            job_id = str(
+                client.submit_job(
+                    entrypoint=shlex.join(entrypoint),
+                    runtime_env=runtime_env,
+                    entrypoint_num_cpus=settings.num_cpus if kind == "training" else 0,
+                    entrypoint_num_gpus=settings.num_gpus if kind == "training" else 0,
+                    entrypoint_memory=(settings.memory_mb or 0) * 2**20 if kind == "training" else 0,
+                    metadata={"loopline": kind},
+                )
             )
-        )
-    except Exception as exc:  # not reachable, or not a Ray dashboard
+    except Exception as exc:  # not reachable, or not a Ray dashboard, or files over Ray's limit
+        if (over := _OVER_RAY_S_LIMIT.search(str(exc))) is not None:
+            raise _too_large(target, folder, over[0]) from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StoreUnavailable(
             what=f"Ray cluster '{target.name}'", where=target.address, reason=reason
