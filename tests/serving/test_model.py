@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,3 +128,53 @@ def test_infinity_is_refused_even_where_nan_is_a_missing_value(tmp_path: Path) -
         to_model_input(loaded.schema, Table(list(x.columns), rows), matrix=loaded.batchable)
     with pytest.raises(Refused, match="is not a finite number"):
         predict_frame(loaded, pd.DataFrame(rows, columns=x.columns))
+
+
+LOADS_IN_A_NEW_PROCESS = """\
+import sys
+from pathlib import Path
+from loopline.serving.model import load_model
+loaded = load_model(Path(sys.argv[1]), "")
+print(loaded.flavor, "mlflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("serialization", ["skops", "cloudpickle", "pickle"])
+def test_a_scikit_learn_model_loads_as_mlflow_loads_it_without_importing_mlflow(
+    serialization: str, tmp_path: Path
+) -> None:
+    x, y = cancer()
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    folder = tmp_path / serialization
+    mlflow.sklearn.save_model(
+        estimator,
+        str(folder),
+        signature=infer_signature(x.head(3), estimator.predict(x.head(3))),
+        input_example=x.head(3),
+        serialization_format=serialization,
+        skops_trusted_types=["sklearn.linear_model._logistic.LogisticRegression"]
+        if serialization == "skops"
+        else None,
+    )
+    loaded = load_model(folder, "")
+    rows = x.iloc[:20]
+    data, _ = to_model_input(loaded.schema, Table(list(x.columns), rows.values.tolist()), matrix=True)
+    ours = np.asarray(loaded.predict(data))
+    assert ours.tolist() == mlflow.pyfunc.load_model(str(folder)).predict(rows).tolist()
+    # A server or sandbox loading it takes no second and more for MLflow's import.
+    done = subprocess.run(
+        [sys.executable, "-c", LOADS_IN_A_NEW_PROCESS, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["sklearn", "False"]
+    # What MLflow's own loader must read (code paths) or refuse keeps MLflow's loader.
+    refusing = {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
+    refused = subprocess.run(
+        [sys.executable, "-c", LOADS_IN_A_NEW_PROCESS, str(folder)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **refusing},
+    )
+    assert refused.returncode != 0 and "MLFLOW_ALLOW_PICKLE_DESERIALIZATION" in refused.stderr

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import os
+import pickle
 import sys
 import warnings
 from collections.abc import Callable
@@ -22,7 +24,7 @@ import numpy as np
 
 from loopline.errors import Refused
 from loopline.serving.compiled import OWN, compile_or_say_why
-from loopline.serving.schema import FRACTIONAL, InputSchema, Table, to_model_input
+from loopline.serving.schema import FRACTIONAL, InputSchema, Table, plain_columns, to_model_input
 
 __all__ = ["LoadedModel", "check_model", "load_model"]
 
@@ -82,9 +84,8 @@ class LoadedModel:
         return probes
 
 
-def _example(folder: Path, metadata: Any) -> Table | None:
-    info = getattr(metadata, "saved_input_example_info", None) or {}
-    path = folder / str(info.get("artifact_path", "input_example.json"))
+def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
+    path = folder / str((info or {}).get("artifact_path", "input_example.json"))
     if not path.is_file():
         return None
     try:
@@ -101,46 +102,28 @@ def _example(folder: Path, metadata: Any) -> Table | None:
 
 def load_model(folder: Path, digest: str) -> LoadedModel:
     """Load the MLflow model in ``folder`` (already verified against ``digest``)."""
-    from loopline.mlflow_store import quiet_mlflow
-
     if "mlflow" not in sys.modules and any(folder.glob("*.skops")):
         # skops lists its trusted types at import, searching every loaded module for each ufunc: with
         # MLflow's thousands loaded first, a server's first scikit-learn model took 0.5 s longer to load.
         with contextlib.suppress(ImportError):  # without skops, MLflow's loader says what is missing
             import skops.io  # noqa: F401
+    plain = _plain_sklearn(folder)
+    if plain is not None:
+        schema, estimator, document = plain
+        return _sklearn_model(folder, digest, schema, estimator, document)
+    from loopline.mlflow_store import quiet_mlflow
+
     quiet_mlflow()
     from mlflow.models import Model
 
     metadata = Model.load(str(folder / "MLmodel"))
     schema = InputSchema.from_signature(metadata.signature)
     flavors = metadata.flavors
-    pyfunc_conf = flavors.get("python_function", {})
     if "sklearn" in flavors and schema.fast:
         import mlflow.sklearn
 
         estimator = mlflow.sklearn.load_model(str(folder))
-        predict_fn = str(pyfunc_conf.get("predict_fn", "predict"))
-        # Matrices carry no feature names; the model was fitted on the same columns in the same order.
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        model = LoadedModel(
-            digest,
-            folder,
-            schema,
-            "sklearn",
-            getattr(estimator, predict_fn),
-            True,
-            _example(folder, metadata),
-        )
-        _take_missing_values(model)
-        example = model.example_input()
-        if predict_fn == "predict" and isinstance(example, np.ndarray):
-            compiled, why = compile_or_say_why(estimator, example)
-            if compiled is not None:
-                model.predict, model.compiled, model.path = compiled, True, compiled.path
-                model.off_loop = compiled.off_loop
-            else:
-                model.path = why
-        return model
+        return _sklearn_model(folder, digest, schema, estimator, metadata.to_dict())
     import mlflow.pyfunc
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))
@@ -152,13 +135,81 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
         "python_function",
         predict,
         False,
-        _example(folder, metadata),
+        _example(folder, metadata.saved_input_example_info),
         predict_with_params=with_params,
     )
     _take_missing_values(model)
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
         _compile_booster(model, pyfunc)
     return model
+
+
+def _sklearn_model(
+    folder: Path, digest: str, schema: InputSchema, estimator: Any, document: dict[str, Any]
+) -> LoadedModel:
+    """A scikit-learn model with a numeric signature: the estimator's own predict on float matrices."""
+    pyfunc_conf = document.get("flavors", {}).get("python_function", {})
+    predict_fn = str(pyfunc_conf.get("predict_fn", "predict"))
+    # Matrices carry no feature names; the model was fitted on the same columns in the same order.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    model = LoadedModel(
+        digest,
+        folder,
+        schema,
+        "sklearn",
+        getattr(estimator, predict_fn),
+        True,
+        _example(folder, document.get("saved_input_example_info")),
+    )
+    _take_missing_values(model)
+    example = model.example_input()
+    if predict_fn == "predict" and isinstance(example, np.ndarray):
+        compiled, why = compile_or_say_why(estimator, example)
+        if compiled is not None:
+            model.predict, model.compiled, model.path = compiled, True, compiled.path
+            model.off_loop = compiled.off_loop
+        else:
+            model.path = why
+    return model
+
+
+_FORMATS = frozenset({"skops", "pickle", "cloudpickle"})
+
+
+def _plain_sklearn(folder: Path) -> tuple[InputSchema, Any, dict[str, Any]] | None:
+    """A scikit-learn model with a numeric column signature, read as ``mlflow.sklearn.load_model`` reads
+    it (its ``MLmodel``, then the file in its serialization format) but without importing MLflow, which
+    takes over a second in each process that loads a model (a server, the sandbox that checks a new
+    version). None when MLflow's own loader is needed: code paths, another format or signature, or
+    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` set to refuse (MLflow's loader then says so)."""
+    import yaml
+
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        document = yaml.load((folder / "MLmodel").read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    flavor = document.get("flavors", {}).get("sklearn") if isinstance(document, dict) else None
+    schema = plain_columns((document.get("signature") or {}).get("inputs")) if flavor else None
+    allowed = os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true").strip().lower() in {"true", "1"}
+    if not (isinstance(flavor, dict) and schema is not None and schema.fast and allowed) or flavor.get(
+        "code"
+    ):
+        return None
+    kind, trusted = flavor.get("serialization_format", "pickle"), flavor.get("skops_trusted_types")
+    path = folder / str(flavor.get("pickled_model", ""))
+    if kind not in _FORMATS or not path.is_file() or path.parent != folder:
+        return None
+    if kind == "skops":
+        import skops.io
+
+        return schema, skops.io.load(path, trusted=trusted), document
+    with path.open("rb") as opened:
+        if kind == "pickle":
+            return schema, pickle.load(opened), document
+        import cloudpickle
+
+        return schema, cloudpickle.load(opened), document
 
 
 _TREE_FLAVORS = frozenset({"xgboost", "lightgbm"})

@@ -13,6 +13,7 @@ request's content.
 from __future__ import annotations
 
 import base64
+import json
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,12 +34,14 @@ __all__ = [
     "cast_to_tensor",
     "first_not_finite",
     "parse_body",
+    "plain_columns",
     "to_model_input",
 ]
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
 FRACTIONAL = frozenset({"double", "float"})
+SCALARS = NUMERIC | {"string", "boolean", "binary", "datetime"}  # MLflow's DataType names
 INTEGER_BITS = {"long": 64, "integer": 32}  # MLflow's long is an int64, its integer an int32
 MAX_NAMES_SHOWN = 8
 
@@ -117,6 +120,24 @@ class InputSchema:
             name = getattr(kind, "name", None) or str(kind)
             columns.append(Column(str(spec.name), str(name).lower(), bool(getattr(spec, "required", True))))
         return cls(tuple(columns))
+
+
+def plain_columns(inputs: Any) -> InputSchema | None:
+    """The schema of a signature's inputs as ``MLmodel`` stores them (a JSON list of column specs), where
+    every column is named and of a scalar type, as ``from_signature`` reads them; None otherwise (tensors,
+    arrays, objects: read by MLflow's own classes)."""
+    try:
+        specs = json.loads(inputs) if isinstance(inputs, str) else None
+    except ValueError:
+        return None
+    if not isinstance(specs, list) or not specs:
+        return None
+    columns = []
+    for spec in specs:
+        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec.get("type") in SCALARS):
+            return None
+        columns.append(Column(spec["name"], spec["type"], bool(spec.get("required", True))))
+    return InputSchema(tuple(columns))
 
 
 def _names(names: Sequence[str]) -> str:
