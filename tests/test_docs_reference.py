@@ -285,6 +285,72 @@ def test_every_yaml_block_is_valid_as_the_file_it_shows(block: tuple[str, int, s
         raise AssertionError(f"{page} line {line}: {exc}") from None
 
 
+# --- loopline.yaml keys named in sentences (`training.paths`, `compute.targets.NAME.workers`) ------------
+
+_KEY_SPAN = re.compile(r"`((?:[a-z_]+)(?:\.[A-Za-z0-9_<>-]+)+)(?:[:=`\s])")
+_FILES = (".yaml", ".yml", ".py", ".json", ".md", ".txt", ".ipynb", ".toml", ".db", ".csv")
+
+
+def key_paths() -> list[tuple[str, str]]:
+    """Every ``section.key...`` path a page names, for the sections ``loopline.yaml`` has."""
+    from loopline.config.sections import ProjectConfig
+
+    found = []
+    for page in PAGES:
+        prose = _without_fences(page.read_text(encoding="utf-8"))
+        for path in _KEY_SPAN.findall(prose):
+            if path.split(".")[0] in ProjectConfig.model_fields and not path.endswith(_FILES):
+                found.append((str(page.relative_to(ROOT)), path))
+    return sorted(set(found))
+
+
+def _resolve_key(path: str) -> None:
+    """Walk ``path`` through the configuration's models, failing at the first key that is none."""
+    from pydantic import BaseModel
+
+    from loopline.config.sections import ProjectConfig
+
+    kind: Any = ProjectConfig
+    keys = path.split(".")
+    for position, key in enumerate(keys):
+        kind = _unwrap_optional(kind)
+        if typing.get_origin(kind) is dict:  # a name of the user's (a workspace, a target, a webhook)
+            kind = typing.get_args(kind)[1]
+            continue
+        assert isinstance(kind, type) and issubclass(kind, BaseModel), (
+            f"`{'.'.join(keys[:position])}` takes a value, not keys ({key})"
+        )
+        assert key in kind.model_fields, f"`{'.'.join(keys[: position + 1])}` is no key of loopline.yaml"
+        kind = kind.model_fields[key].annotation
+
+
+def _unwrap_optional(kind: Any) -> Any:
+    arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in {typing.Union, types.UnionType} and len(arguments) == 1:
+        return arguments[0]
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+
+
+KEY_PATHS = key_paths()
+
+
+def test_the_pages_name_keys_of_most_sections() -> None:
+    sections = {path.split(".")[0] for _page, path in KEY_PATHS}
+    assert {"training", "release", "validation", "serving", "compute", "registry"} <= sections, sections
+    with pytest.raises(AssertionError, match=r"`release\.canary_steps` is no key"):
+        _resolve_key("release.canary_steps")
+    with pytest.raises(AssertionError, match=r"`training\.command` takes a value"):
+        _resolve_key("training.command.argv")
+
+
+@pytest.mark.parametrize(("page", "path"), KEY_PATHS, ids=lambda value: str(value))
+def test_every_key_a_page_names_is_a_key_of_loopline_yaml(page: str, path: str) -> None:
+    try:
+        _resolve_key(path)
+    except AssertionError as exc:
+        raise AssertionError(f"{page}: {exc}") from None
+
+
 # --- Python: the SDK calls of every Python block ------------------------------------------------------
 
 
