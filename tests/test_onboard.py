@@ -19,7 +19,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
-from loopline.onboard import find_entry_point
+from loopline.onboard import asset_name, find_entry_point
 from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git
 
 pytestmark = pytest.mark.slow
@@ -788,3 +788,13 @@ def test_an_azure_ml_sweep_job_becomes_the_training_and_loopline_s_sweep(tmp_pat
     done = [trial for trial in swept.trials if trial.state == "complete"]
     assert len(done) == 2 and all(0.0183 <= trial.params["C"] <= 7.39 for trial in done)
     assert swept.best is not None and swept.inner_loop.created
+
+
+@pytest.mark.parametrize(
+    ("given", "asset"), [("train", "train"), ("_x", "x"), ("__", "data"), ("x_1", "x_1")]
+)
+def test_an_input_of_the_command_is_read_from_an_asset_that_can_be_uploaded(given: str, asset: str) -> None:
+    from loopline.data import _check_name
+
+    assert asset_name(given) == asset
+    _check_name(asset)  # `loopline data upload ASSET PATH`, as the note says, takes it

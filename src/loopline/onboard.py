@@ -421,7 +421,7 @@ def onboard(
     command = command or (job or mlproject or _Found(find_entry_point(root))).command
     from_azure = {item.name: item for item in job.inputs} if job else {}
     copies = local_copies(command, inputs or {}, {n: f"{i.azure} in {i.file}" for n, i in from_azure.items()})
-    assets = {name: from_azure[name].asset if name in from_azure else name for name in copies}
+    assets = {name: from_azure[name].asset if name in from_azure else asset_name(name) for name in copies}
     before, unfetched = worktree_changes(root), ignored_data(root, command)
     run = _dry_run(root, fill_inputs(command, copies), timeout, input_environment(copies))
     made, changed = (
@@ -519,6 +519,12 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
             "`--parallel N` for its max_concurrent_trials) and registers the best"
         )
     return notes
+
+
+def asset_name(name: str) -> str:
+    """The data asset an input of the training command is read from: the input's name, which may start
+    with '_' where an asset's must start with a letter or digit."""
+    return name.lstrip("_") or "data"
 
 
 def _input_notes(assets: dict[str, str], copies: dict[str, Path], azure: dict[str, JobInput]) -> list[str]:
