@@ -148,7 +148,7 @@ def _sklearn_model(
     folder: Path, digest: str, schema: InputSchema, estimator: Any, document: dict[str, Any]
 ) -> LoadedModel:
     """A scikit-learn model with a numeric signature: the estimator's own predict on float matrices."""
-    pyfunc_conf = document.get("flavors", {}).get("python_function", {})
+    pyfunc_conf = (document.get("flavors") or {}).get("python_function") or {}
     predict_fn = str(pyfunc_conf.get("predict_fn", "predict"))
     # Matrices carry no feature names; the model was fitted on the same columns in the same order.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
@@ -182,20 +182,11 @@ def _plain_sklearn(folder: Path) -> tuple[InputSchema, Any, dict[str, Any]] | No
     takes over a second in each process that loads a model (a server, the sandbox that checks a new
     version). None when MLflow's own loader is needed: code paths, another format or signature, or
     ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` set to refuse (MLflow's loader then says so)."""
-    import yaml
-
-    try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        document = yaml.load((folder / "MLmodel").read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, ValueError, yaml.YAMLError):
-        return None
-    flavor = document.get("flavors", {}).get("sklearn") if isinstance(document, dict) else None
-    schema = plain_columns((document.get("signature") or {}).get("inputs")) if flavor else None
+    found = _sklearn_flavor(folder)
     allowed = os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true").strip().lower() in {"true", "1"}
-    if not (isinstance(flavor, dict) and schema is not None and schema.fast and allowed) or flavor.get(
-        "code"
-    ):
+    if found is None or not allowed:
         return None
+    schema, flavor, document = found
     kind, trusted = flavor.get("serialization_format", "pickle"), flavor.get("skops_trusted_types")
     path = folder / str(flavor.get("pickled_model", ""))
     if kind not in _FORMATS or not path.is_file() or path.parent != folder:
@@ -210,6 +201,25 @@ def _plain_sklearn(folder: Path) -> tuple[InputSchema, Any, dict[str, Any]] | No
         import cloudpickle
 
         return schema, cloudpickle.load(opened), document
+
+
+def _sklearn_flavor(folder: Path) -> tuple[InputSchema, dict[str, Any], dict[str, Any]] | None:
+    """The numeric column signature, the ``sklearn`` flavor (without code paths) and the whole of the
+    model's ``MLmodel``; None for any other model."""
+    import yaml
+
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        document = yaml.load((folder / "MLmodel").read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    flavors = document.get("flavors") if isinstance(document, dict) else None
+    flavor = flavors.get("sklearn") if isinstance(flavors, dict) else None
+    signature = document.get("signature") if isinstance(flavor, dict) and not flavor.get("code") else None
+    schema = plain_columns(signature.get("inputs")) if isinstance(signature, dict) else None
+    if schema is None or not schema.fast or not isinstance(flavor, dict):
+        return None
+    return schema, flavor, document
 
 
 _TREE_FLAVORS = frozenset({"xgboost", "lightgbm"})
