@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -174,10 +176,24 @@ def test_trials_that_copy_an_input_at_once_all_read_a_whole_copy(tmp_path: Path)
     project = project_reading(tmp_path)
     asset, _ = loopline.upload_data("rows", rows(tmp_path, 300), project=project)
     instance = Instance.open(project)
+    # Copies of earlier versions: one no training read for 8 days goes, as does a copy cut short then;
+    # one read yesterday stays.
+    copies = project / ".loopline" / "inputs"
+    week_ago = time.time() - 8 * 86_400
+    for name, when in (
+        ("rows-0", week_ago),
+        ("other-3", time.time() - 86_400),
+        ("rows-0.1a2b.partial", week_ago),
+    ):
+        (copies / name).mkdir(parents=True)
+        if not name.endswith(".partial"):
+            (copies / name / ".loopline-digest").write_text("sha256:old")
+            os.utime(copies / name / ".loopline-digest", (when, when))
+        os.utime(copies / name, (when, when))
     with ThreadPoolExecutor(4) as pool:
         found = list(pool.map(lambda _: prepare(instance, NullReporter()), range(4)))
     paths = {items[0].path for items in found}
     assert paths == {project / ".loopline" / "inputs" / "rows-1" / "train.csv"}
     assert len(pd.read_csv(next(iter(paths)))) == 300
-    assert sorted(p.name for p in (project / ".loopline" / "inputs").iterdir()) == ["rows-1"]  # no leftovers
+    assert sorted(p.name for p in copies.iterdir()) == ["other-3", "rows-1"]  # no leftovers, nothing stale
     assert (project / ".loopline" / "inputs" / "rows-1" / ".loopline-digest").read_text() == asset.digest

@@ -1,17 +1,20 @@
 """The data assets a training reads (``training.inputs``), copied where the training can read them.
 
 Before a training starts, each input's data asset version (its newest, or the one named) is checked
-against its registered digest and copied, once per version, to ``.loopline/inputs/ASSET-VERSION/``; the
-command gets its path for ``{inputs.NAME}``, the environment ``LOOPLINE_INPUTS`` (``{"NAME": path}``),
-and the training's runs the versions and digests they were trained on (``loopline.training_inputs``).
+against its registered digest and copied, once per version, to ``.loopline/inputs/ASSET-VERSION/`` (a
+copy no training read for a week goes); the command gets its path for ``{inputs.NAME}``, the environment
+``LOOPLINE_INPUTS`` (``{"NAME": path}``), and the training's runs the versions and digests they were
+trained on (``loopline.training_inputs``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +65,7 @@ FindAsset = Callable[[str, int | None], DataAsset]
 def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None) -> list[TrainingInput]:
     """Each of ``training.inputs``, verified and copied (once per version) under ``.loopline/inputs/``;
     ``find`` looks the versions up (default: in this instance's database)."""
-    found = []
+    found: list[TrainingInput] = []
     for name, reference in instance.settings.config.training.inputs.items():
         asset_name, version = parse_asset(reference)
         try:
@@ -73,7 +76,9 @@ def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None)
                 f"(`loopline data upload {asset_name} PATH`) or name another version"
             ) from None
         folder = instance.root / STATE_DIR / "inputs" / f"{asset.name}-{asset.version}"
-        if not _copied(folder, asset.digest):
+        if _copied(folder, asset.digest):
+            os.utime(folder / DIGEST_MARK)  # used now: kept from eviction
+        else:
             report.step(
                 f"copying data asset {asset.name}:{asset.version} ({asset.reference}) for input {name}"
             )
@@ -82,7 +87,30 @@ def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None)
         found.append(
             TrainingInput(name, f"{asset.name}:{asset.version}", asset.digest, path, asset.reference)
         )
+    if found:
+        evict_unused(instance.root / STATE_DIR / "inputs")
     return found
+
+
+UNUSED_DAYS = 7
+"""A copy no training has read for this long goes; the datastore keeps the asset's files."""
+
+
+def evict_unused(folder: Path, days: float = UNUSED_DAYS) -> list[str]:
+    """Remove the copies under ``folder`` that no training read in ``days`` (and copies cut short that
+    long ago); the names removed. Each training marks the copies it reads as it starts."""
+    cutoff = time.time() - days * 86_400
+    removed = []
+    for copy in sorted(folder.iterdir()) if folder.is_dir() else []:
+        mark = copy / DIGEST_MARK if not copy.name.endswith(".partial") else copy
+        try:
+            unused = copy.is_dir() and mark.stat().st_mtime < cutoff
+        except OSError:  # no mark: a copy being made, or one another process removes
+            continue
+        if unused:
+            shutil.rmtree(copy, ignore_errors=True)
+            removed.append(copy.name)
+    return removed
 
 
 def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
