@@ -233,6 +233,8 @@ def _validate_yaml(name: str, raw: Any, where: Path) -> str:
     from loopline.monitoring.policy import load_policy
     from loopline.ranking import load_ranking
 
+    if isinstance(raw, list) and all(isinstance(step, dict) and {"run", "uses"} & set(step) for step in raw):
+        return "workflow"  # steps of a GitHub Actions job
     assert isinstance(raw, dict), f"{name}: a block that is no mapping"
     keys = set(raw)
     if keys & _WORKFLOW_KEYS:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from loopline.repo_setup import TOOLS, workflow_setup
-from loopline.workflows.files import relative_to, workflow_files, workflow_layout
+from loopline.workflows.files import DvcFetch, WorkflowSetup, relative_to, workflow_files, workflow_layout
 from tests.helpers import actionlint, git
 
 
@@ -87,3 +91,72 @@ def test_a_poetry_project_is_installed_as_pip_can_and_told_what_of_its_lock_is_n
     )
     assert "scikit-learn==1.5.2" in files["requirements.txt"].decode().splitlines()
     assert notes[-1].startswith("the project is not a package (Poetry's package-mode = false)")
+
+
+def dvc(root: Path, *args: str) -> None:
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=root, check=True, capture_output=True
+    )
+
+
+def install_step_and_after(root: Path, workflow: str, job: str) -> list[dict[str, Any]]:
+    steps = yaml.safe_load((root / ".github" / "workflows" / workflow).read_text())["jobs"][job]["steps"]
+    install = next(i for i, step in enumerate(steps) if step.get("name") == "Install the project")
+    return steps[install : install + 2]
+
+
+def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "--quiet", "--initial-branch=main")
+    (root / "requirements.txt").write_text("scikit-learn\n")
+    (root / "data").mkdir()
+    (root / "data" / "train.csv").write_text("x,label\n1,0\n2,1\n")
+    dvc(root, "init", "--quiet")
+    dvc(root, "remote", "add", "--default", "storage", str(tmp_path / "dvc-storage"))
+    dvc(root, "add", "--quiet", "data/train.csv")
+    dvc(root, "push", "--quiet")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "data")
+    # a remote in a folder of this machine: no runner reaches it, and the note says what to do
+    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
+    assert setup.dvc is None
+    assert any("in remote storage, a folder of this machine" in note for note in notes), notes
+
+    # on S3: the jobs that train or test pull after installing, with the credentials from secrets
+    dvc(root, "remote", "modify", "storage", "url", "s3://ml-data/churn")
+    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
+    assert setup.dvc is not None and setup.dvc.package == "dvc[s3]"
+    assert any(
+        note.startswith("the repository keeps data with DVC (remote storage, s3://ml-data/churn)")
+        and note.endswith("add the repository secrets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
+        for note in notes
+    ), notes
+    for path, content in workflow_files(workflow_layout(root, "repo"), setup).items():
+        target = root / relative_to(root, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    assert actionlint(root) == ""
+    for workflow, job in (("inner-loop.yml", "inner-loop"), ("python-ci.yml", "lint-and-test")):
+        _install, pull = install_step_and_after(root, workflow, job)
+        assert pull["name"] == "Fetch the data DVC keeps", workflow
+        assert pull["run"] == "pip install 'dvc[s3]' && dvc pull"
+        assert pull["env"] == {
+            "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_ACCESS_KEY_ID }}",
+            "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+        }
+    assert "dvc pull" not in (root / ".github" / "workflows" / "outer-loop-prod.yml").read_text()
+
+    # What the step runs, in a fresh checkout as a runner has it (of the commit, whose remote is one this
+    # machine reaches): the data the commit names is there afterwards.
+    reachable = WorkflowSetup(dvc=DvcFetch("dvc"))
+    step = yaml.safe_load(
+        workflow_files(workflow_layout(root, "repo"), reachable)[root / ".github/workflows/inner-loop.yml"]
+    )["jobs"]["inner-loop"]["steps"]
+    command = next(s["run"] for s in step if s.get("name") == "Fetch the data DVC keeps")
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "--quiet", str(root), str(checkout))
+    assert not (checkout / "data" / "train.csv").exists()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    subprocess.run(["bash", "-c", command], cwd=checkout, check=True, env={**os.environ, "PATH": path})
+    assert (checkout / "data" / "train.csv").read_text() == "x,label\n1,0\n2,1\n"

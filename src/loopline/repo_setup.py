@@ -17,7 +17,7 @@ from typing import Any
 from loopline.config import STATE_DIR
 from loopline.git import default_branch, run_git
 from loopline.requirements import source_code, training_file, training_requirements
-from loopline.workflows.files import INSTALL, WorkflowSetup
+from loopline.workflows.files import INSTALL, DvcFetch, WorkflowSetup
 
 __all__ = [
     "NOTEBOOK_NOTE",
@@ -124,13 +124,74 @@ def workflow_setup(
             "the repository keeps files in Git LFS (.gitattributes): the inner loop's and Python CI's "
             "checkouts fetch them (lfs: true), which counts against the repository's LFS bandwidth"
         )
-    if (root / ".dvc").is_dir() or (root / "dvc.yaml").is_file():
-        notes.append(
-            "the repository keeps data with DVC, which the workflows do not fetch: add `dvc pull` (and "
-            "your DVC remote's credentials, as secrets) to their 'Install the project' step"
-        )
+    fetch, dvc_notes = _dvc_fetch(root)
+    setup = replace(setup, dvc=fetch)
+    notes += dvc_notes
     setup, files, more = _install(root, requirements, tools, setup, command)
     return setup, files, notes + more
+
+
+# DVC remotes by URL scheme: the extra of dvc that reaches them, and the environment variables their
+# credentials come from in a job (each from the repository secret of the same name).
+_DVC_REMOTES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "s3": ("s3", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+    "azure": ("azure", ("AZURE_STORAGE_CONNECTION_STRING",)),
+    "gs": ("gs", ()),
+    "gdrive": ("gdrive", ("GDRIVE_CREDENTIALS_DATA",)),
+    "ssh": ("ssh", ()),
+    "hdfs": ("hdfs", ()),
+    "oss": ("oss", ()),
+    "webdav": ("webdav", ()),
+    "webdavs": ("webdav", ()),
+    "http": ("", ()),
+    "https": ("", ()),
+}
+
+
+def _dvc_fetch(root: Path) -> tuple[DvcFetch | None, list[str]]:
+    """How the workflows fetch the data the repository keeps with DVC (its default remote), with notes;
+    None where it keeps none, or where a runner could not reach its remote."""
+    config = next(
+        (folder / ".dvc" / "config" for folder in (root, *root.parents) if (folder / ".dvc").is_dir()), None
+    )
+    if config is None:
+        return None, []
+    name, url = _dvc_default_remote(config)
+    if not url:
+        return None, [
+            "the repository keeps data with DVC but its committed .dvc/config gives no default remote with "
+            "a URL, so the workflows cannot fetch it: add one (`dvc remote add -d NAME URL`, committed) and "
+            "run init again"
+        ]
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if not scheme or scheme == "file":
+        return None, [
+            f"the repository keeps data with DVC in remote {name}, a folder of this machine ({url}), which "
+            "GitHub's runners cannot reach: point it at storage they can (`dvc remote modify "
+            f"{name} url s3://...`) and run init again"
+        ]
+    extra, secrets = _DVC_REMOTES.get(scheme, ("", ()))
+    fetch = DvcFetch(f"dvc[{extra}]" if extra else "dvc", secrets)
+    where = f"add the repository secrets {', '.join(secrets)}" if secrets else "give the jobs access to it"
+    return fetch, [
+        f"the repository keeps data with DVC (remote {name}, {url}): the inner loop's training and Python "
+        f"CI's tests run `dvc pull` on GitHub after installing the project; {where}"
+    ]
+
+
+def _dvc_default_remote(config: Path) -> tuple[str, str]:
+    """The name and URL of the default remote in DVC's ``config`` (either empty where none is set)."""
+    section, values = "", {}
+    for raw in config.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if header := re.fullmatch(r"\[\s*'?(.*?)'?\s*\]", line):
+            section = header[1]
+            continue
+        key, equals, value = line.partition("=")
+        if equals and not line.startswith(("#", ";")):
+            values[(section, key.strip())] = value.strip()
+    name = values.get(("core", "remote"), "")
+    return name, values.get((f'remote "{name}"', "url"), "") if name else ""
 
 
 def _keeps_lfs_files(root: Path) -> bool:

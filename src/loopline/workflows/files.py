@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from loopline.rendering import render_templates
 __all__ = [
     "INSTALL",
     "WORKFLOWS",
+    "DvcFetch",
     "WorkflowLayout",
     "WorkflowSetup",
     "WorkflowSwitch",
@@ -71,6 +73,16 @@ def workflow_layout(root: Path, project: str) -> WorkflowLayout:
 
 
 @dataclass(frozen=True)
+class DvcFetch:
+    """How the jobs that train or test fetch the data a repository keeps with DVC: the package pip
+    installs (DVC with the extra its default remote needs) and the repository secrets its credentials come
+    from, each as the environment variable of the same name."""
+
+    package: str = "dvc"
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class WorkflowSetup:
     """How the workflow files fit a repository: the branch merges land on (outer-loop test runs on pushes
     to it), the jobs' Python version, and the command that installs the project with the tools the steps
@@ -81,6 +93,7 @@ class WorkflowSetup:
     python: str = "3.11"
     install: str = INSTALL
     lfs: bool = False  # the repository keeps files in Git LFS: the jobs that train or test fetch them
+    dvc: DvcFetch | None = None  # the repository keeps data with DVC: the same jobs run `dvc pull`
 
 
 def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup()) -> dict[Path, bytes]:
@@ -92,15 +105,17 @@ def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup(
         text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
         text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
         text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
-        if setup.lfs and name in _LFS_JOBS:
-            text = _with_lfs(text, _LFS_JOBS[name])
+        if setup.lfs and name in _DATA_JOBS:
+            text = _with_lfs(text, _DATA_JOBS[name])
+        if setup.dvc and name in _DATA_JOBS:
+            text = _with_dvc(text, _DATA_JOBS[name], setup.dvc)
         if layout.folder:
             text = _in_folder(text, layout, name)
         files[layout.path(name)] = text.encode()
     return files
 
 
-_LFS_JOBS = {"inner-loop.yml": "inner-loop", "python-ci.yml": "lint-and-test"}  # they read the files
+_DATA_JOBS = {"inner-loop.yml": "inner-loop", "python-ci.yml": "lint-and-test"}  # they read the files
 _CHECKOUT = "      - uses: actions/checkout@v4\n"
 _OWN_WITH = re.compile(r"(?:        #.*\n)*        with:\n")  # the step's comments, then its `with:`
 
@@ -115,6 +130,25 @@ def _with_lfs(text: str, job: str) -> str:
     own = _OWN_WITH.match(after)
     after = own.group(0) + lfs + after[own.end() :] if own else "        with:\n" + lfs + after
     return head + job_line + before + checkout + after
+
+
+_INSTALL_STEP = re.compile(r"      - name: Install the project\n(?:        .*\n)*?        run: .*\n")
+
+
+def _with_dvc(text: str, job: str, fetch: DvcFetch) -> str:
+    """``text`` with ``job`` running ``dvc pull`` after it installs the project, its remote's credentials
+    from the repository's secrets. Only on GitHub: a local run reads the working tree's data, as a
+    training started by hand does."""
+    head, job_line, rest = text.partition(f"\n  {job}:\n")
+    install = _INSTALL_STEP.search(rest)
+    assert install, f"the {job} job has no install step"
+    env = "".join(f"          {name}: ${{{{ secrets.{name} }}}}\n" for name in fetch.secrets)
+    step = (
+        "      - name: Fetch the data DVC keeps\n"
+        "        if: env.LOOPLINE_LOCAL_RUN != 'true'\n"
+        f"        run: pip install {shlex.quote(fetch.package)} && dvc pull\n"
+    ) + (f"        env:\n{env}" if env else "")
+    return head + job_line + rest[: install.end()] + step + rest[install.end() :]
 
 
 def _in_folder(text: str, layout: WorkflowLayout, name: str) -> str:
