@@ -464,3 +464,48 @@ def test_the_sdk_page_s_calls_are_followed_to_their_results() -> None:
     broken = ast.parse(code.replace("result.gate.passed", "result.gate.passes"))
     with pytest.raises(AssertionError, match="has no attribute passes"):
         _Checker("docs/sdk.md").visit(broken)
+
+
+# --- The CLI reference covers the CLI ------------------------------------------------------------------
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command a user can run (not a group), by its words after ``loopline``."""
+    if not _is_group(command):
+        return [(path, command)]
+    return [
+        found
+        for name, sub in command.commands.items()
+        if not getattr(sub, "hidden", False)
+        for found in _commands(sub, (*path, name))
+    ]
+
+
+def _reference(page: Path) -> tuple[set[tuple[str, ...]], set[str]]:
+    """The command paths the page's code spans name (``batch job list|show`` names both) and every option
+    written on it."""
+    text = page.read_text(encoding="utf-8")
+    paths: set[tuple[str, ...]] = set()
+    for span in re.findall(r"`([^`]+)`", _without_fences(text)):
+        words = span.removeprefix("loopline ").split()
+        found: list[tuple[str, ...]] = [()]
+        for word in words:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*(\|[a-z][a-z0-9-]*)*", word):
+                break
+            found = [(*path, part) for path in found for part in word.split("|")]
+            paths.update(found)
+    return paths, set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
+
+
+def test_the_cli_reference_names_every_command_and_option() -> None:
+    paths, options = _reference(ROOT / "docs" / "cli.md")
+    missing = []
+    for path, command in _commands(_command()):
+        if path not in paths:
+            missing.append(" ".join(path))
+            continue
+        for param in command.params:
+            names = {*param.opts, *param.secondary_opts} if param.param_type_name == "option" else set()
+            if names and not names & (options | {"--help", "--json", "--project", "-C"}):
+                missing.append(f"{' '.join(path)} {sorted(names)[-1]}")
+    assert not missing, f"docs/cli.md does not mention: {', '.join(missing)}"
