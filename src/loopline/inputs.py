@@ -9,6 +9,7 @@ trained on (``loopline.training_inputs``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -76,9 +77,9 @@ def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None)
                 f"(`loopline data upload {asset_name} PATH`) or name another version"
             ) from None
         folder = instance.root / STATE_DIR / "inputs" / f"{asset.name}-{asset.version}"
-        if _copied(folder, asset.digest):
-            os.utime(folder / DIGEST_MARK)  # used now: kept from eviction
-        else:
+        with contextlib.suppress(OSError):  # used now: kept from eviction (marked before it is looked at)
+            os.utime(folder / DIGEST_MARK)
+        if not _copied(folder, asset.digest):
             report.step(
                 f"copying data asset {asset.name}:{asset.version} ({asset.reference}) for input {name}"
             )
