@@ -112,6 +112,13 @@ def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: P
     (root / "requirements.txt").write_text("scikit-learn\n")
     (root / "data").mkdir()
     (root / "data" / "train.csv").write_text("x,label\n1,0\n2,1\n")
+    # DVC's folder in a folder above the repository is not the repository's
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(
+        "[core]\n    remote = up\n['remote \"up\"']\n    url = s3://x/y\n"
+    )
+    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
+    assert setup.dvc is None and not any("DVC" in note for note in notes), notes
     dvc(root, "init", "--quiet")
     dvc(root, "remote", "add", "--default", "storage", str(tmp_path / "dvc-storage"))
     dvc(root, "add", "--quiet", "data/train.csv")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline.config import STATE_DIR
-from loopline.git import default_branch, run_git
+from loopline.git import default_branch, run_git, toplevel
 from loopline.requirements import source_code, training_file, training_requirements
 from loopline.workflows.files import INSTALL, DvcFetch, WorkflowSetup
 
@@ -151,9 +151,9 @@ _DVC_REMOTES: dict[str, tuple[str, tuple[str, ...]]] = {
 def _dvc_fetch(root: Path) -> tuple[DvcFetch | None, list[str]]:
     """How the workflows fetch the data the repository keeps with DVC (its default remote), with notes;
     None where it keeps none, or where a runner could not reach its remote."""
-    config = next(
-        (folder / ".dvc" / "config" for folder in (root, *root.parents) if (folder / ".dvc").is_dir()), None
-    )
+    top = toplevel(root) or root.resolve()
+    within = [root.resolve(), *(p for p in root.resolve().parents if p.is_relative_to(top))]
+    config = next((folder / ".dvc" / "config" for folder in within if (folder / ".dvc").is_dir()), None)
     if config is None:
         return None, []
     name, url = _dvc_default_remote(config)
