@@ -26,20 +26,31 @@ def checkouts(root: Path, workflow: str) -> dict[str, dict[str, object]]:
     }
 
 
-def test_files_kept_in_git_lfs_are_fetched_by_the_checkouts_that_train_or_test(tmp_path: Path) -> None:
+def data_repository(tmp_path: Path) -> Path:
+    """A git repository with a requirements file and a data folder, nothing committed."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "--quiet", "--initial-branch=main")
     (root / "requirements.txt").write_text("scikit-learn\n")
     (root / "data").mkdir()
-    (root / "data" / ".gitattributes").write_text("*.csv filter=lfs diff=lfs merge=lfs -text\n")
-    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
-    assert setup.lfs
-    assert any(note.startswith("the repository keeps files in Git LFS (.gitattributes)") for note in notes)
+    return root
+
+
+def write_workflows(root: Path, setup: WorkflowSetup) -> None:
+    """The workflow files ``setup`` makes, written into ``root``."""
     for path, content in workflow_files(workflow_layout(root, "repo"), setup).items():
         target = root / relative_to(root, path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
+
+
+def test_files_kept_in_git_lfs_are_fetched_by_the_checkouts_that_train_or_test(tmp_path: Path) -> None:
+    root = data_repository(tmp_path)
+    (root / "data" / ".gitattributes").write_text("*.csv filter=lfs diff=lfs merge=lfs -text\n")
+    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
+    assert setup.lfs
+    assert any(note.startswith("the repository keeps files in Git LFS (.gitattributes)") for note in notes)
+    write_workflows(root, setup)
     assert actionlint(root) == ""
     # the training's checkout keeps its whole history; the jobs that only read loopline.yaml fetch no LFS
     assert checkouts(root, "inner-loop.yml") == {"gate": {}, "inner-loop": {"fetch-depth": 0, "lfs": True}}
@@ -106,11 +117,7 @@ def install_step_and_after(root: Path, workflow: str, job: str) -> list[dict[str
 
 
 def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "--quiet", "--initial-branch=main")
-    (root / "requirements.txt").write_text("scikit-learn\n")
-    (root / "data").mkdir()
+    root = data_repository(tmp_path)
     (root / "data" / "train.csv").write_text("x,label\n1,0\n2,1\n")
     # DVC's folder in a folder above the repository is not the repository's
     (tmp_path / ".dvc").mkdir()
@@ -139,10 +146,7 @@ def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: P
         and note.endswith("add the repository secrets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
         for note in notes
     ), notes
-    for path, content in workflow_files(workflow_layout(root, "repo"), setup).items():
-        target = root / relative_to(root, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+    write_workflows(root, setup)
     assert actionlint(root) == ""
     for workflow, job in (("inner-loop.yml", "inner-loop"), ("python-ci.yml", "lint-and-test")):
         _install, pull = install_step_and_after(root, workflow, job)
