@@ -135,7 +135,9 @@ def test_tree_ensembles_answer_exactly_as_their_own_predict_at_every_batch_size(
     estimator.fit(x, y)
     compiled = compile_predict(estimator, x[:5])
     assert compiled is not None, f"{case} was not compiled"
-    assert compiled.path.startswith("treelite")
+    # treelite answers some batch sizes; which ones is measured at load ("the estimator up to 1 row,
+    # treelite up to 128 rows, ..." on a busy machine), so every size below is checked whichever answers.
+    assert "treelite" in compiled.path, compiled.path
     rows = held_out(np.repeat(x, 3, axis=0))
     for size in (1, 32, 1000, len(rows)):
         expected = estimator.predict(rows[:size])
