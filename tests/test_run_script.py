@@ -75,14 +75,14 @@ def test_outside_loopline_the_script_keeps_its_own_tracking_uri(tmp_path: Path) 
 def test_a_notebook_gets_a_kernel_of_its_own_only_while_it_runs(tmp_path: Path) -> None:
     import json
 
-    from loopline.run_script import command_argv, training_env
+    from loopline.run_script import command_argv, with_notebook_kernel
 
     argv = command_argv(["python", "-m", "papermill", "train.ipynb", os.devnull, "--kernel", "python3"])
-    with training_env(argv, {"JUPYTER_PATH": str(tmp_path)}) as env:
+    with with_notebook_kernel(argv, {"JUPYTER_PATH": str(tmp_path)}) as env:
         ours, theirs = env["JUPYTER_PATH"].split(os.pathsep)
         spec = json.loads(Path(ours, "kernels", "python3", "kernel.json").read_text())
         assert spec["argv"][:3] == [sys.executable, "-m", "ipykernel_launcher"]
         assert "keep_mlflow_on_the_workspace()" in spec["argv"][-1]
     assert theirs == str(tmp_path) and not Path(ours).exists()
-    with training_env(command_argv(["python", "train.py"]), {"A": "1"}) as env:
+    with with_notebook_kernel(command_argv(["python", "train.py"]), {"A": "1"}) as env:
         assert env == {"A": "1"}  # a script is kept on the workspace by run_script itself

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["command_argv", "keep_mlflow_on_the_workspace", "main", "training_env"]
+__all__ = ["command_argv", "keep_mlflow_on_the_workspace", "main", "with_notebook_kernel"]
 
 
 def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -77,7 +77,7 @@ _KERNEL_SETUP = "__import__('loopline.run_script').run_script.keep_mlflow_on_the
 
 
 @contextlib.contextmanager
-def training_env(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+def with_notebook_kernel(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[dict[str, str]]:
     """The environment to run ``argv`` (as ``command_argv`` gives it) in. A notebook run by papermill gets
     a ``python3`` kernel of its own, first on ``JUPYTER_PATH`` while it runs, that keeps MLflow on the
     workspace as a script run through this module does; the user's kernels and IPython profile stay as

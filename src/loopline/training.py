@@ -22,7 +22,7 @@ from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
-from loopline.run_script import command_argv, training_env
+from loopline.run_script import command_argv, with_notebook_kernel
 
 __all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
 
@@ -96,7 +96,9 @@ def run_training(
     starts tagged with ``tags`` (and ``extra_env`` in its environment); raise on failure. Setting
     ``stop`` stops the training (it then fails as killed)."""
     argv = _command(command)
-    with training_env(argv, {**training_environment(store, experiment, tags), **(extra_env or {})}) as env:
+    with with_notebook_kernel(
+        argv, {**training_environment(store, experiment, tags), **(extra_env or {})}
+    ) as env:
         _run(
             argv, command, env=env, root=root, log_path=log_path, timeout=timeout, on_line=on_line, stop=stop
         )
