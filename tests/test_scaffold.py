@@ -52,6 +52,12 @@ def test_init_writes_a_valid_project_for_each_tier(tmp_path: Path, tier: str) ->
     )
 
 
+def test_init_names_the_project_as_asked_and_the_folder_stays_where_it_is(tmp_path: Path) -> None:
+    result = loopline.init(tmp_path / "p", "simple", name="churn")
+    assert (result.project, result.path) == ("churn", tmp_path / "p")
+    assert load_config(tmp_path / "p").config.model.name == "churn-classifier"
+
+
 def test_init_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "keep.txt").write_text("mine")

@@ -115,7 +115,7 @@ class _Demo:
         if not self.path.is_dir() or not any(self.path.iterdir()):
             self.path.mkdir(parents=True, exist_ok=True)
             run_git(self.path, "init", "--quiet", "--initial-branch=main")
-        self.api.init(self.path, self.tier, project="demo")
+        self.api.init(self.path, self.tier, name="demo")
         ports = {"prod": free_port(), "test": free_port(), "dev": free_port()}
         config = self.path / "loopline.yaml"
         text = config.read_text()

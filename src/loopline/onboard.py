@@ -398,7 +398,7 @@ def onboard(
     root: Path,
     tier: Tier,
     *,
-    project: str | None = None,
+    name: str | None = None,
     model: str | None = None,
     command: str | None = None,
     inputs: dict[str, str] | None = None,
@@ -433,7 +433,7 @@ def onboard(
             "the training logged no metric loopline can gate on (such as accuracy, f1, auc, r2, loss, rmse); "
             "log one with mlflow.log_metric, then run init again"
         )
-    name = project or project_name(root)
+    name = name or project_name(root)
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)

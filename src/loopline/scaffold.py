@@ -39,7 +39,7 @@ class InitResult:
 
 
 def init_project(
-    path: Path, tier: Tier, *, project: str | None = None, model: str | None = None, git: bool = True
+    path: Path, tier: Tier, *, name: str | None = None, model: str | None = None, git: bool = True
 ) -> InitResult:
     """Write the sample project into ``path`` (new, empty or an empty repository); ``git init`` it unless
     already in a repo. Inside a larger repository, its workflows go to that repository's top."""
@@ -48,7 +48,7 @@ def init_project(
         raise UsageError(f"{path} is a file; give a folder to create the project in")
     if path.is_dir() and (entries := [e for e in path.iterdir() if e.name != ".git"]):
         raise DirectoryNotEmpty(path=path, count=len(entries))  # a repository of its own may be new
-    name = project or project_name(path)
+    name = name or project_name(path)
     layout = workflow_layout(path, name)
     # In a repository already (a folder of a larger one, or an empty one): the branch its merges land on.
     in_repository = layout.workspace.is_dir() and is_git_repo(layout.workspace)

@@ -20,7 +20,7 @@ from loopline.endpoints.client import EndpointClient
 from loopline.errors import ConfigError, NotFound, Refused
 from loopline.instance import Instance
 
-__all__ = ["Candidate", "ValidationReport", "load_heldout", "metrics_for", "validate"]
+__all__ = ["Candidate", "ValidationFindings", "load_heldout", "metrics_for", "validate"]
 
 CHUNK_ROWS = 1000
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
@@ -39,7 +39,7 @@ class Candidate:
 
 
 @dataclass
-class ValidationReport:
+class ValidationFindings:
     """What validation found; ``passed`` only when every check passed."""
 
     candidate: dict[str, Any]
@@ -71,6 +71,11 @@ class ValidationReport:
             "smoke": self.smoke,
             "latency": self.latency,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationFindings:
+        """The findings of a JSON report (``passed`` follows from its failures)."""
+        return cls(**{key: value for key, value in data.items() if key != "passed"})
 
     def markdown(self) -> str:
         """The report for people (and for a GitHub step summary)."""
@@ -284,7 +289,7 @@ def validate(
     champion: Candidate | None,
     instance: Instance,
     config: ValidationConfig,
-) -> ValidationReport:
+) -> ValidationFindings:
     """Run every check; a failed check is recorded, not raised."""
     features, labels, data = load_heldout(instance, config)
     metrics = metrics_for(
@@ -305,7 +310,7 @@ def validate(
             "git_commit": champion.git_commit,
             "metrics": champion_metrics,
         }
-    report = ValidationReport(
+    report = ValidationFindings(
         candidate={
             "model": candidate.model,
             "version": candidate.version,

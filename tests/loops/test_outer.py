@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
+from loopline.errors import NotFound, Refused, TierDisabled, UsageError
 from tests.conftest import ProjectFactory
 from tests.helpers import Steps, cli, cli_process, commit_all, edit_yaml, git, mlflow_pointed_at
 from tests.servers import AZURITE_ACCOUNT, Dashboard
@@ -107,9 +107,10 @@ def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     b = new_commit(project, "Noisy labels", label_noise=0.4)
     loopline.inner_loop(project)
-    with pytest.raises(GateFailed, match="validation failed: accuracy = ") as failed:
-        loopline.outer_loop_test(project)
-    report = failed.value.details["result"]["report"]
+    result = cli(capsys, "outer-loop", "test", "-C", str(project))
+    assert result.exit_code == 1 and "validation failed: accuracy = " in result.stderr
+    assert f"## Validation of proj-classifier v2 ({b[:7]}): FAILED" in result.stderr  # the report, for people
+    report = loopline.validation_report(b, project=project).data
     assert report["champion"]["git_commit"] == a and not report["challenger"]["passed"]
     registry = [m for m in loopline.status(project).models if m.workspace == "shared" and m.git_commit == b]
     assert registry[0].validation_status == "failed"

@@ -31,21 +31,22 @@ def init(
     path: PathLike,
     tier: str | Tier = Tier.SIMPLE,
     *,
-    project: str | None = None,
+    name: str | None = None,
     model: str | None = None,
     git: bool = True,
 ) -> InitResult:
-    """Write a runnable sample project into a new or empty folder."""
+    """Write a runnable sample project into a new or empty folder (``name``: the project's, default the
+    folder's name)."""
     from loopline.scaffold import init_project
 
-    return init_project(Path(path), tier_of(tier), project=project, model=model, git=git)
+    return init_project(Path(path), tier_of(tier), name=name, model=model, git=git)
 
 
 def init_existing(
     path: PathLike = ".",
     tier: str | Tier = Tier.SIMPLE,
     *,
-    project: str | None = None,
+    name: str | None = None,
     model: str | None = None,
     command: str | None = None,
     inputs: dict[str, str] | None = None,
@@ -56,7 +57,7 @@ def init_existing(
     "~/credit.csv"}``), for that one run; loopline.yaml names them as data assets to upload."""
     from loopline.onboard import onboard
 
-    return onboard(Path(path), tier_of(tier), project=project, model=model, command=command, inputs=inputs)
+    return onboard(Path(path), tier_of(tier), name=name, model=model, command=command, inputs=inputs)
 
 
 def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> UpResult:

@@ -207,6 +207,16 @@ def require_tier(instance: Instance, what: str, tiers: set[Tier], hint: str) -> 
         raise error
 
 
+def require_prod(instance: Instance, what: str) -> None:
+    """Refuse ``what`` (audited) in the experimentation tier, which has no prod workspace."""
+    require_tier(
+        instance,
+        what,
+        {Tier.SIMPLE, Tier.FULL},
+        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
+    )
+
+
 def _champion(instance: Instance, name: str) -> ModelVersionInfo | None:
     """The prod model that takes main traffic now, as the shared registry knows it."""
     try:

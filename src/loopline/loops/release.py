@@ -32,7 +32,7 @@ from loopline.loops.outer import (
     deploy,
     promote,
     registry_version,
-    require_tier,
+    require_prod,
     smoke_test,
 )
 from loopline.progress import NullReporter, Reporter
@@ -67,8 +67,12 @@ class ReleaseResult:
         return dict(self.__dict__)
 
 
-def _approved(instance: Instance, candidate: ModelVersionInfo, override_reason: str | None) -> bool:
-    """Full tier: only a version that passed test, unless overridden with a reason; True when overridden."""
+def _validation_overridden(
+    instance: Instance, candidate: ModelVersionInfo, override_reason: str | None
+) -> bool:
+    """Whether the release goes ahead past the full tier's validation rule (only a version that passed test)
+    on ``override_reason``; False where the rule holds or does not apply. Refused, and audited, where it
+    does not hold and no reason is given."""
     config = instance.settings.config.release
     if instance.settings.tier is not Tier.FULL or not config.require_validation:
         return False
@@ -188,16 +192,11 @@ def run_outer_loop_prod(
     report_to = reporter or NullReporter()
     if canary is not None:
         canary_steps(canary)
-    require_tier(
-        instance,
-        "outer-loop prod",
-        {Tier.SIMPLE, Tier.FULL},
-        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
-    )
+    require_prod(instance, "outer-loop prod")
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
     candidate = registry_version(instance, name, commit, report_to)
-    overridden = _approved(instance, candidate, override_reason)
+    overridden = _validation_overridden(instance, candidate, override_reason)
     endpoint_name = instance.settings.prod_endpoint
     began = pending_release(instance, PROD, endpoint_name)
     if began is None or began.content_digest != candidate.content_digest:  # a release resumed was approved

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopline import audit, registry
-from loopline.domain import ModelVersionInfo, Tier
+from loopline.domain import ModelVersionInfo
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
 from loopline.endpoints.releases import record_release, release_history
@@ -15,7 +15,7 @@ from loopline.loops.outer import (
     candidate_of,
     deploy,
     main_deployment,
-    require_tier,
+    require_prod,
     smoke_test,
 )
 from loopline.loops.release import ReleaseResult, abandon_pending
@@ -65,12 +65,7 @@ def run_rollback(
     report_to = reporter or NullReporter()
     if (commit is None) == (not previous):
         raise UsageError("name the version to return to with exactly one of --commit SHA or --previous")
-    require_tier(
-        instance,
-        "model rollback",
-        {Tier.SIMPLE, Tier.FULL},
-        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
-    )
+    require_prod(instance, "model rollback")
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
     endpoint_name = endpoint or instance.settings.prod_endpoint

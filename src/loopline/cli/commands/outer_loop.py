@@ -88,12 +88,9 @@ def outer_loop_report(
 
 
 def _report_markdown(result: dict[str, Any]) -> str:
-    from loopline.validation import ValidationReport
+    from loopline.validation import ValidationFindings
 
-    report = dict(result["report"])
-    passed = report.pop("passed", False)
-    del passed
-    return ValidationReport(**report).markdown()
+    return ValidationFindings.from_dict(result["report"]).markdown()
 
 
 def _canary(text: str | None) -> list[int] | None:

@@ -86,7 +86,7 @@ def init(
             f"{'--command' if command is not None else '--input'} goes with --existing; the sample project "
             "trains with python train.py"
         )
-    result = api.init(directory, tier, project=name, model=model, git=git)
+    result = api.init(directory, tier, name=name, model=model, git=git)
 
     def human(console: Console) -> None:
         console.print(
@@ -113,7 +113,7 @@ def _init_existing(
 ) -> None:
     output = Output(json)
     output.note("running the training once to see what it logs (against a scratch store)")
-    result = api.init_existing(directory, tier, project=name, model=model, command=command, inputs=inputs)
+    result = api.init_existing(directory, tier, name=name, model=model, command=command, inputs=inputs)
 
     def human(console: Console) -> None:
         console.print(
