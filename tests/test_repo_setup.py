@@ -104,6 +104,31 @@ def test_a_poetry_project_is_installed_as_pip_can_and_told_what_of_its_lock_is_n
     assert notes[-1].startswith("the project is not a package (Poetry's package-mode = false)")
 
 
+def test_a_conda_environment_file_is_named_with_what_of_it_the_workflows_do_not_install(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "churn"
+    root.mkdir()
+    git(root, "init", "--quiet", "--initial-branch=main")
+    (root / "environment.yml").write_text(
+        "name: churn\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n"
+        "  - conda-forge::scikit-learn=1.5\n  - pandas>=2.0\n  - matplotlib\n"
+        "  - pip:\n      - -r requirements-dev.txt\n      - lightgbm==4.3.0\n      - mlflow[extras]>=3\n"
+    )
+    setup, files, notes = workflow_setup(root, ["scikit-learn==1.5.2", "mlflow==3.1.0"], TOOLS, "python t.py")
+    assert setup.install.startswith("pip install -r requirements.txt")
+    written = [line for line in files["requirements.txt"].decode().splitlines() if not line.startswith("#")]
+    assert written == ["scikit-learn==1.5.2", "mlflow==3.1.0", *TOOLS]
+    assert notes[-1] == (
+        "environment.yml (a conda environment) is not read: the workflows install requirements.txt with pip "
+        "on GitHub's Python; of the packages it lists, pandas, matplotlib, lightgbm are not in "
+        "requirements.txt (add those the jobs need)"
+    )
+    # a repository that names its own requirements is not told of its conda file
+    (root / "requirements.txt").write_text("pandas\n")
+    assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+
+
 def dvc(root: Path, *args: str) -> None:
     subprocess.run(
         [str(Path(sys.executable).parent / "dvc"), *args], cwd=root, check=True, capture_output=True

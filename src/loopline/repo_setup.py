@@ -255,7 +255,53 @@ def _install(
         "MLflow inferred them), what else the training imports (as installed here) and loopline's "
         "tools, for the workflows to install; check it before you commit it"
     )
-    return setup, {"requirements.txt": text.encode()}, [note, *([_POETRY_APPLICATION] if application else [])]
+    notes = [note, *([_POETRY_APPLICATION] if application else [])]
+    conda, packages = _conda_environment(root)
+    if conda:
+        notes.append(_conda_note(conda, [name for name in packages if not _names([name]) & _names(lines)]))
+    return setup, {"requirements.txt": text.encode()}, notes
+
+
+# Conda environment files, as conda and Azure ML name them.
+_CONDA_FILES = ("environment.yml", "environment.yaml", "conda.yml", "conda.yaml")
+_CONDA_TOOLS = frozenset({"python", "pip", "setuptools", "wheel"})
+
+
+def _conda_environment(root: Path) -> tuple[str, list[str]]:
+    """The repository's conda environment file (empty where it has none) and the names of the packages it
+    lists, conda's and its pip section's (conda's own tools and Python aside)."""
+    import yaml
+
+    for name in _CONDA_FILES:
+        try:
+            data = yaml.safe_load((root / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        dependencies = data.get("dependencies") if isinstance(data, dict) else None
+        if not isinstance(dependencies, list):
+            continue
+        specs = [str(item) for item in dependencies if isinstance(item, str)]
+        for item in dependencies:
+            if isinstance(item, dict) and isinstance(item.get("pip"), list):
+                specs += [str(line).strip() for line in item["pip"] if not str(line).strip().startswith("-")]
+        names = [re.split(r"[\s=<>!~\[;@]", spec.split("::")[-1].strip())[0] for spec in specs]
+        return name, list(dict.fromkeys(n for n in names if n and n.lower() not in _CONDA_TOOLS))
+    return "", []
+
+
+def _conda_note(name: str, left_out: list[str]) -> str:
+    """What the workflows make of a conda environment file (``left_out``: the packages it lists that the
+    requirements written do not)."""
+    shown = ", ".join(left_out[:6]) + (", ..." if len(left_out) > 6 else "")
+    return (
+        f"{name} (a conda environment) is not read: the workflows install requirements.txt with pip on "
+        "GitHub's Python"
+        + (
+            f"; of the packages it lists, {shown} are not in requirements.txt (add those the jobs need)"
+            if left_out
+            else ""
+        )
+    )
 
 
 _DATA = frozenset(
