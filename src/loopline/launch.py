@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,10 @@ def serve(
     port: int | None = None,
     workers: int = 1,
     project: PathLike | None = None,
+    starting: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve every online endpoint of a workspace until interrupted (blocks)."""
+    """Serve every online endpoint of a workspace until interrupted (blocks); ``starting`` is told the URL
+    once the workspace and the address are known to be good."""
     from urllib.parse import urlsplit
 
     from loopline.serving.server import serve as run
@@ -49,13 +52,10 @@ def serve(
         raise UsageError("the shared registry serves no endpoints; serve a workspace")
     instance.require_workspace(workspace)
     default = urlsplit(instance.settings.endpoints_url(workspace))
-    run(
-        instance.root,
-        workspace,
-        host or default.hostname or "127.0.0.1",
-        port or default.port or 8700,
-        workers,
-    )
+    host, port = host or default.hostname or "127.0.0.1", port or default.port or 8700
+    if starting is not None:
+        starting(f"http://{f'[{host}]' if ':' in host else host}:{port}")
+    run(instance.root, workspace, host, port, workers)
 
 
 def _uvicorn(app: Any, host: str, port: int) -> None:

@@ -140,3 +140,27 @@ def test_a_repeated_key_value_option_without_its_key_or_value_is_one_line_and_ex
     refused = cli(capsys, *args)
     assert refused.exit_code == 2 and refused.stderr.startswith(f"error: {message}"), refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_serving_a_workspace_the_tier_lacks_is_refused_before_it_says_it_serves(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    refused = cli(capsys, "serve", "-w", "test", "-C", str(project))
+    assert refused.exit_code != 0 and "workspace 'test' is not part of the 'simple' tier" in refused.stderr
+    assert "serving the endpoints" not in refused.stderr
+
+
+def test_a_rollback_before_any_release_says_nothing_was_released(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    result = cli(capsys, "rollback", "--previous", "-C", str(project))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: nothing has been released to prod yet (it has no endpoint proj), so there is nothing to roll "
+        "back; release a version first: `loopline outer-loop prod`\n"
+    )
+    # an endpoint the caller names is looked up as named
+    named = cli(capsys, "rollback", "--previous", "--endpoint", "churn", "-C", str(project))
+    assert "no endpoint named 'churn' in prod" in named.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopline import audit, registry
-from loopline.domain import ModelVersionInfo
+from loopline.domain import EndpointInfo, ModelVersionInfo
 from loopline.endpoints import service
 from loopline.endpoints.client import live_server
 from loopline.endpoints.releases import record_release, release_history
@@ -11,6 +11,7 @@ from loopline.errors import NotFound, UsageError
 from loopline.events import RolledBack
 from loopline.instance import Instance
 from loopline.loops.outer import (
+    PROD,
     PRODUCTION,
     candidate_of,
     deploy,
@@ -24,6 +25,20 @@ from loopline.state import locks
 from loopline.versions import commit_version
 
 __all__ = ["run_rollback"]
+
+
+def _endpoint(instance: Instance, name: str, workspace: str, *, named: bool) -> EndpointInfo:
+    """The endpoint to roll back; where none was named and prod's own does not exist yet, nothing was ever
+    released, and the refusal says so."""
+    try:
+        return service.get_endpoint(instance, name, workspace)
+    except NotFound:
+        if named or workspace != PROD:
+            raise
+        raise NotFound(
+            f"nothing has been released to prod yet (it has no endpoint {name}), so there is nothing "
+            "to roll back; release a version first: `loopline outer-loop prod`"
+        ) from None
 
 
 def _target(
@@ -71,7 +86,7 @@ def run_rollback(
     endpoint_name = endpoint or instance.settings.prod_endpoint
     instance.require_workspace(workspace)
     with locks.hold(instance.db, f"release:{workspace}:{endpoint_name}", instance.actor):
-        info = service.get_endpoint(instance, endpoint_name, workspace)
+        info = _endpoint(instance, endpoint_name, workspace, named=endpoint is not None)
         live = main_deployment(info)
         target = _target(
             instance,

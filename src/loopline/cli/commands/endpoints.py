@@ -502,5 +502,8 @@ def serve(
     project: ProjectOption = None,
 ) -> None:
     """Serve every online endpoint of a workspace, following changes as they happen, until Ctrl-C."""
-    Output(False).note(f"serving the endpoints of {workspace} (Ctrl-C to stop)")
-    launch.serve(workspace, host=host, port=port, workers=workers, project=project)
+
+    def starting(url: str) -> None:
+        Output(False).note(f"serving the endpoints of {workspace} at {url} (Ctrl-C to stop)")
+
+    launch.serve(workspace, host=host, port=port, workers=workers, project=project, starting=starting)
