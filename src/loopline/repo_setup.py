@@ -22,6 +22,7 @@ from loopline.workflows.files import INSTALL, DvcFetch, WorkflowSetup
 __all__ = [
     "NOTEBOOK_NOTE",
     "NOTEBOOK_TOOLS",
+    "POETRY_INSTALL",
     "TOOLS",
     "UV_INSTALL",
     "extend_gitignore",
@@ -83,17 +84,17 @@ def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]
     return [tool for tool in tools if tool not in names]
 
 
-# Poetry's lock is read by Poetry alone (and exported by its plugin): the workflows install with pip.
-_POETRY_PACKAGE = (
-    "poetry.lock: the workflows install the package with pip (`pip install .`: its dependency ranges, not "
-    "the locked versions); to install those, export them (`poetry export --without-hashes -o "
-    "requirements.txt`, with poetry-plugin-export), add loopline, pytest and ruff to that file, and make the "
-    "workflows' install step `pip install -r requirements.txt`"
+# How the workflows install a project that Poetry locks: Poetry exports the locked versions (of the groups
+# `poetry install` installs) to a requirements file that pip installs with the tools, and the project too
+# where it is a package.
+POETRY_INSTALL = (
+    "pip install poetry poetry-plugin-export && poetry export --without-hashes{groups} --output "
+    '"$RUNNER_TEMP/requirements.txt" && pip install -r "$RUNNER_TEMP/requirements.txt"'
 )
 _POETRY_APPLICATION = (
-    "the project is not a package (Poetry's package-mode = false), which pip cannot install: the workflows "
-    "install the requirements.txt written here, pinned to the versions installed here (what `poetry "
-    "install` made from its lock)"
+    "the project is not a package (Poetry's package-mode = false), which pip cannot install, and it has "
+    "no poetry.lock: the workflows install the requirements.txt written here, pinned to the versions "
+    "installed here"
 )
 
 
@@ -235,11 +236,14 @@ def _install(
         listed = declared + [line for line in groups if isinstance(line, str)]
         note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
         return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
-    application = pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is False
-    locked = (root / "poetry.lock").is_file()
-    if "build-system" in pyproject and not application:  # a package: pip installs it and its dependencies
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    application = poetry.get("package-mode", True) is False
+    package = "build-system" in pyproject and not application
+    if (root / "poetry.lock").is_file() and poetry:  # Poetry's locked versions, as `poetry install` has them
+        return _poetry_install(poetry, declared, tools, setup, package)
+    if package:  # pip installs it and its dependencies
         install = " ".join(["pip install .", *_tools_missing(declared, tools)])
-        return replace(setup, install=install), {}, [_POETRY_PACKAGE] if locked else []
+        return replace(setup, install=install), {}, []
     lines = list(declared)
     for line in [*requirements, *training_requirements(root, command)]:
         if not _names([line]) & _names(lines):
@@ -260,6 +264,33 @@ def _install(
     if conda:
         notes.append(_conda_note(conda, [name for name in packages if not _names([name]) & _names(lines)]))
     return setup, {"requirements.txt": text.encode()}, notes
+
+
+def _poetry_install(
+    poetry: dict[str, Any], declared: list[str], tools: tuple[str, ...], setup: WorkflowSetup, package: bool
+) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
+    """The install of a project Poetry locks: the locked versions of its dependencies and of the groups
+    ``poetry install`` installs (not the optional ones), the package itself where it is one, the tools."""
+    groups = {
+        name: group
+        for name, group in (poetry.get("group") or {}).items()
+        if isinstance(group, dict) and not group.get("optional", False)
+    }
+    if isinstance(poetry.get("dev-dependencies"), dict):  # Poetry 1's, its dev group
+        groups.setdefault("dev", {"dependencies": poetry["dev-dependencies"]})
+    listed = declared + [name for name in poetry.get("dependencies") or {} if name != "python"]
+    for group in groups.values():
+        listed += list(group.get("dependencies") or {})
+    chosen = f" --with {','.join(groups)}" if groups else ""
+    install = " ".join(
+        [POETRY_INSTALL.format(groups=chosen), *(["."] if package else []), *_tools_missing(listed, tools)]
+    )
+    with_groups = f" and its {', '.join(groups)} group{'s' if len(groups) > 1 else ''}" if groups else ""
+    note = (
+        f"poetry.lock: the workflows install the versions it locks (poetry export) of the project's "
+        f"dependencies{with_groups}, as poetry install would{', and the package itself' if package else ''}"
+    )
+    return replace(setup, install=install), {}, [note]
 
 
 # Conda environment files, as conda and Azure ML name them.
