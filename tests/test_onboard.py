@@ -20,7 +20,7 @@ from loopline.config import load_config
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
 from loopline.onboard import asset_name, find_entry_point
-from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git
+from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git, mlflow_client
 
 pytestmark = pytest.mark.slow
 
@@ -210,6 +210,56 @@ def test_what_the_training_writes_into_the_repository_is_named_and_its_second_ru
     assert "exited with code 1: mlflow save_model found 'outputs/trained_model' made by an earlier run" in (
         refused.value.message
     )
+
+
+HYDRA_TRAIN = """\
+import hydra
+import mlflow
+from omegaconf import DictConfig
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X.columns = [c.replace(" ", "_") for c in X.columns]
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=cfg.seed)
+    with mlflow.start_run():
+        mlflow.log_params({"C": cfg.model.C, "max_iter": cfg.model.max_iter})
+        model = LogisticRegression(C=cfg.model.C, max_iter=cfg.model.max_iter).fit(X_train, y_train)
+        accuracy = model.score(X_test, y_test)
+        mlflow.log_metric("accuracy", accuracy)
+        mlflow.sklearn.log_model(model, name="model", input_example=X_test.head(2))
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_training_configured_with_hydra_runs_in_its_output_folder_and_takes_overrides(
+    tmp_path: Path,
+) -> None:
+    """Hydra (as of version_base=None) runs the function in outputs/DATE/TIME, a folder it makes in the
+    repository, and takes its configuration's values as KEY=VALUE arguments."""
+    config = "model:\n  C: 1.0\n  max_iter: 500\nseed: 42\n"
+    project = repository(tmp_path / "hydra", {"train.py": HYDRA_TRAIN, "conf/config.yaml": config})
+    result = loopline.init_existing(project)
+    assert result.command == "python train.py"
+    assert any(note.startswith("the training wrote outputs/ into the repository") for note in result.notes)
+    loopline.up(project)
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["training"]["command"] = "python train.py model.C=0.25"  # an override, as a sweep's would be
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "loopline")
+    made = loopline.inner_loop(project)
+    assert made.created and made.dev is not None
+    run = mlflow_client(project, "dev").get_run(made.dev.run_id)
+    assert run.data.params["C"] == "0.25" and run.data.params["max_iter"] == "500"
+    assert (project / "outputs").is_dir() and git(project, "status", "--porcelain") == ""
 
 
 CREDIT_MAIN = """\
