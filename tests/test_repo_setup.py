@@ -127,7 +127,17 @@ def test_a_project_poetry_locks_is_installed_at_its_locked_versions_with_the_gro
     setup, files, notes = workflow_setup(root, [], TOOLS, "python train.py")
     assert setup.install == POETRY_INSTALL.format(groups=" --with dev") + " . loopline ruff"
     assert notes[-1].endswith("as poetry install would, and the package itself")
+    # Poetry 2's standard tables alone ([project], [dependency-groups]): the same
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "churn"\nversion = "0.1.0"\ndependencies = ["scikit-learn>=1.5"]\n'
+        '[dependency-groups]\ndev = ["pytest>=8"]\n'
+        '[build-system]\nrequires = ["poetry-core>=2.0.0"]\nbuild-backend = "poetry.core.masonry.api"\n'
+    )
+    assert workflow_setup(root, [], TOOLS, "python train.py")[0].install == (
+        POETRY_INSTALL.format(groups=" --with dev") + " . loopline ruff"
+    )
     # no lock: a package is installed with its ranges; an application gets a requirements file written
+    (root / "pyproject.toml").write_text(POETRY.format(mode=""))
     (root / "poetry.lock").unlink()
     setup, files, notes = workflow_setup(root, [], TOOLS, "python train.py")
     assert setup.install == "pip install . loopline pytest ruff" and files == {}  # pip: no dev group

@@ -239,8 +239,8 @@ def _install(
     poetry = pyproject.get("tool", {}).get("poetry", {})
     application = poetry.get("package-mode", True) is False
     package = "build-system" in pyproject and not application
-    if (root / "poetry.lock").is_file() and poetry:  # Poetry's locked versions, as `poetry install` has them
-        return _poetry_install(poetry, declared, tools, setup, package)
+    if (root / "poetry.lock").is_file():  # Poetry's locked versions, as `poetry install` has them
+        return _poetry_install(pyproject, declared, tools, setup, package)
     if package:  # pip installs it and its dependencies
         install = " ".join(["pip install .", *_tools_missing(declared, tools)])
         return replace(setup, install=install), {}, []
@@ -266,21 +266,36 @@ def _install(
     return setup, {"requirements.txt": text.encode()}, notes
 
 
+def _poetry_groups(pyproject: dict[str, Any]) -> dict[str, list[str]]:
+    """The dependency groups ``poetry install`` installs (Poetry's own but the optional ones, Poetry 1's
+    dev-dependencies, and the standard ``[dependency-groups]``), each with what it lists."""
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    groups: dict[str, list[str]] = {}
+    for name, group in (poetry.get("group") or {}).items():
+        if isinstance(group, dict) and not group.get("optional", False):
+            groups[name] = list(group.get("dependencies") or {})
+    if isinstance(poetry.get("dev-dependencies"), dict):  # Poetry 1's, its dev group
+        groups.setdefault("dev", []).extend(poetry["dev-dependencies"])
+    for name, lines in (pyproject.get("dependency-groups") or {}).items():
+        if isinstance(lines, list):
+            groups.setdefault(name, []).extend(line for line in lines if isinstance(line, str))
+    return groups
+
+
 def _poetry_install(
-    poetry: dict[str, Any], declared: list[str], tools: tuple[str, ...], setup: WorkflowSetup, package: bool
+    pyproject: dict[str, Any],
+    declared: list[str],
+    tools: tuple[str, ...],
+    setup: WorkflowSetup,
+    package: bool,
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """The install of a project Poetry locks: the locked versions of its dependencies and of the groups
-    ``poetry install`` installs (not the optional ones), the package itself where it is one, the tools."""
-    groups = {
-        name: group
-        for name, group in (poetry.get("group") or {}).items()
-        if isinstance(group, dict) and not group.get("optional", False)
-    }
-    if isinstance(poetry.get("dev-dependencies"), dict):  # Poetry 1's, its dev group
-        groups.setdefault("dev", {"dependencies": poetry["dev-dependencies"]})
+    ``poetry install`` installs, the package itself where it is one, the tools."""
+    groups = _poetry_groups(pyproject)
+    poetry = pyproject.get("tool", {}).get("poetry", {})
     listed = declared + [name for name in poetry.get("dependencies") or {} if name != "python"]
     for group in groups.values():
-        listed += list(group.get("dependencies") or {})
+        listed += group
     chosen = f" --with {','.join(groups)}" if groups else ""
     install = " ".join(
         [POETRY_INSTALL.format(groups=chosen), *(["."] if package else []), *_tools_missing(listed, tools)]
