@@ -335,11 +335,22 @@ def credit_csv(rows: int = 300) -> str:
 def test_an_azure_ml_job_file_gives_the_training_command_and_its_data_asset_the_inputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The job reads its data from an Azure ML data asset, as Azure ML's tutorials register it first.
+    # The job reads its data from an Azure ML data asset, as Azure ML's tutorials register it first, and
+    # runs in an environment of its own: an image and a conda file.
     job = CREDIT_JOB.replace(
         "path: ../data/default_of_credit_card_clients.csv", "path: azureml:credit-data:1"
+    ).replace(
+        "environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest",
+        "environment:\n  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04\n"
+        "  conda_file: ../env/conda.yaml",
     )
-    project = repository(tmp_path / "credit", {"src/main.py": CREDIT_MAIN, "jobs/train.yml": job})
+    conda = (
+        "name: credit\nchannels: [conda-forge]\ndependencies:\n  - python=3.10\n  - pip\n"
+        "  - scikit-learn=1.5\n  - pandas\n  - pip:\n    - mlflow\n    - azureml-mlflow\n    - xlrd\n"
+    )
+    project = repository(
+        tmp_path / "credit", {"src/main.py": CREDIT_MAIN, "jobs/train.yml": job, "env/conda.yaml": conda}
+    )
     with pytest.raises(UsageError) as unfetched:  # nothing is run or written without the data
         loopline.init_existing(project)
     assert unfetched.value.message == (
@@ -376,6 +387,11 @@ def test_an_azure_ml_job_file_gives_the_training_command_and_its_data_asset_the_
         "the training reads data asset credit-data as {inputs.credit_data} (Azure ML's azureml:credit-data:1)"
         f": after `loopline up`, upload the copy init read (`{upload}`); each training reads its newest "
         "version, verified"
+    ) in result["notes"]
+    assert (
+        "env/conda.yaml (a conda environment) is not read: the workflows install requirements.txt with pip "
+        "on GitHub's Python; of the packages it lists, azureml-mlflow, xlrd are not in requirements.txt "
+        "(add those the jobs need)"
     ) in result["notes"]
     training = yaml.safe_load((project / "loopline.yaml").read_text())["training"]
     assert training == {"command": result["command"], "inputs": {"credit_data": "credit-data"}}

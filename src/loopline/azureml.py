@@ -69,6 +69,7 @@ class JobCommand:
     inputs: tuple[JobInput, ...] = ()  # read from data assets: {inputs.NAME} in the command
     sweep: dict[str, Any] | None = None  # loopline's sweep: section, from a sweep job file
     sweep_file: str = ""  # that file, relative to the root
+    conda_file: str = ""  # the conda environment file of the job's environment, relative to the root
 
 
 def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
@@ -152,7 +153,7 @@ def find_job_command(root: Path) -> JobCommand | None:
         trial = _job_command(root, sweep_path, sweep_document, sweep_file, placeholders)
         sweep = _sweep_section(sweep_document["_sweep"], parameters, trial.command)
     job = _job_command(root, path, document, where, defaults)
-    return JobCommand(job.command, where, job.code, job.inputs, sweep, sweep_file)
+    return JobCommand(job.command, where, job.code, job.inputs, sweep, sweep_file, job.conda_file)
 
 
 def _job_command(
@@ -170,7 +171,18 @@ def _job_command(
     filled = _fill(where, line, path.parent, root, document, assets)
     inside = code.relative_to(root).as_posix()
     command = _from_root(where, filled, code, root)
-    return JobCommand(command, where, "" if inside == "." else inside, tuple(assets))
+    conda = _conda_file(root, path, document.get("environment"))
+    return JobCommand(command, where, "" if inside == "." else inside, tuple(assets), conda_file=conda)
+
+
+def _conda_file(root: Path, path: Path, environment: Any) -> str:
+    """The conda file an environment of the job file ``path`` names (``conda_file:``), from ``root``; ""
+    where it names none in the repository (a registered environment, ``azureml:NAME``, say)."""
+    named = environment.get("conda_file") if isinstance(environment, dict) else None
+    if not isinstance(named, str):
+        return ""
+    file = (path.parent / named).resolve()
+    return file.relative_to(root).as_posix() if file.is_relative_to(root) and file.is_file() else ""
 
 
 def _search_space(where: str, space: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:

@@ -438,7 +438,8 @@ def onboard(
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
     layout = workflow_layout(root, name)
     tools = TOOLS + (NOTEBOOK_TOOLS if runs_notebook(command) else ())
-    setup, requirements, setup_notes = workflow_setup(root, run.requirements, tools, command)
+    conda_file = job.conda_file if job else ""
+    setup, requirements, setup_notes = workflow_setup(root, run.requirements, tools, command, conda_file)
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop, assets
     )

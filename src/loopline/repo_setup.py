@@ -108,11 +108,12 @@ def _pyproject(root: Path) -> dict[str, Any]:
 
 
 def workflow_setup(
-    root: Path, requirements: Sequence[str], tools: tuple[str, ...], command: str
+    root: Path, requirements: Sequence[str], tools: tuple[str, ...], command: str, conda_file: str = ""
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """How the workflows fit this repository: its default branch, its Python (``.python-version``, else the
     dry run's), and the command that installs it with the tools the steps run; a requirements file to
-    write where the repository has none it installs from; notes."""
+    write where the repository has none it installs from; notes. ``conda_file``: the conda environment
+    file the training ran in elsewhere (an Azure ML job's), from the root."""
     setup, notes = WorkflowSetup(default_branch(root), _python_version(root)), []
     if setup.python.split(".")[:2] != [str(sys.version_info.major), str(sys.version_info.minor)]:
         notes.append(
@@ -128,7 +129,7 @@ def workflow_setup(
     fetch, dvc_notes = _dvc_fetch(root)
     setup = replace(setup, dvc=fetch)
     notes += dvc_notes
-    setup, files, more = _install(root, requirements, tools, setup, command)
+    setup, files, more = _install(root, requirements, tools, setup, command, conda_file)
     return setup, files, notes + more
 
 
@@ -222,7 +223,12 @@ def _python_version(root: Path) -> str:
 
 
 def _install(
-    root: Path, requirements: Sequence[str], tools: tuple[str, ...], setup: WorkflowSetup, command: str
+    root: Path,
+    requirements: Sequence[str],
+    tools: tuple[str, ...],
+    setup: WorkflowSetup,
+    command: str,
+    conda_file: str = "",
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """The command that installs the repository as it says, with the ``tools`` it does not list; a
     requirements file to write where it has none to install from; notes."""
@@ -260,7 +266,7 @@ def _install(
         "tools, for the workflows to install; check it before you commit it"
     )
     notes = [note, *([_POETRY_APPLICATION] if application else [])]
-    conda, packages = _conda_environment(root)
+    conda, packages = _conda_environment(root, conda_file)
     if conda:
         notes.append(_conda_note(conda, [name for name in packages if not _names([name]) & _names(lines)]))
     return setup, {"requirements.txt": text.encode()}, notes
@@ -313,12 +319,13 @@ _CONDA_FILES = ("environment.yml", "environment.yaml", "conda.yml", "conda.yaml"
 _CONDA_TOOLS = frozenset({"python", "pip", "setuptools", "wheel"})
 
 
-def _conda_environment(root: Path) -> tuple[str, list[str]]:
-    """The repository's conda environment file (empty where it has none) and the names of the packages it
-    lists, conda's and its pip section's (conda's own tools and Python aside)."""
+def _conda_environment(root: Path, named: str = "") -> tuple[str, list[str]]:
+    """The repository's conda environment file (``named``, else one at its root; empty where it has none)
+    and the names of the packages it lists, conda's and its pip section's (conda's own tools and Python
+    aside)."""
     import yaml
 
-    for name in _CONDA_FILES:
+    for name in [named] if named else _CONDA_FILES:
         try:
             data = yaml.safe_load((root / name).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
