@@ -42,7 +42,7 @@ def serve(
     starting: Callable[[str], None] | None = None,
 ) -> None:
     """Serve every online endpoint of a workspace until interrupted (blocks); ``starting`` is told the URL
-    once the workspace and the address are known to be good."""
+    once the workspace is known to be one of the instance's, as the server starts."""
     from urllib.parse import urlsplit
 
     from loopline.serving.server import serve as run
