@@ -390,6 +390,7 @@ def test_a_sweep_job_gives_the_training_command_and_loopline_s_sweep(tmp_path: P
         "maximize",
         "median",
     )
+    assert sweep.parallel == 4  # max_concurrent_trials
     space = {name: spec.model_dump(exclude_defaults=True) for name, spec in sweep.parameters.items()}
     assert space == {
         "C": {"low": 0.5, "high": 0.9},

@@ -844,9 +844,13 @@ def test_an_azure_ml_sweep_job_becomes_the_training_and_loopline_s_sweep(tmp_pat
     project = repository(tmp_path / "iris", {"src/main.py": IRIS_MAIN, "jobs/sweep.yml": IRIS_SWEEP})
     result = loopline.init_existing(project)
     assert result.command == "python src/main.py --C 0.367879 --solver lbfgs"  # exp(-1), the first solver
-    assert result.notes[1].startswith("jobs/sweep.yml's search space, objective and trial limit are")
+    assert result.notes[1].startswith(
+        "jobs/sweep.yml's search space, objective, trial limit and concurrent trials are loopline.yaml's "
+        "sweep"
+    )
     sweep = load_config(project).config.sweep  # as loopline reads what init wrote
     assert sweep.command == "python src/main.py --C {C} --solver {solver}" and sweep.trials == 2
+    assert sweep.parallel == 2  # max_concurrent_trials: the sweep below trains both trials at once
     assert (sweep.pruner, sweep.parameters["solver"].choices) == ("none", ["lbfgs", "newton-cg"])
     loopline.up(project)
     commit_all(project, "loopline")
@@ -854,6 +858,10 @@ def test_an_azure_ml_sweep_job_becomes_the_training_and_loopline_s_sweep(tmp_pat
     done = [trial for trial in swept.trials if trial.state == "complete"]
     assert len(done) == 2 and all(0.0183 <= trial.params["C"] <= 7.39 for trial in done)
     assert swept.best is not None and swept.inner_loop.created
+    # both at once, as sweep.parallel says: each one's run began before the other's ended
+    client = mlflow_client(project, "dev")
+    first, second = (client.get_run(str(trial.run_id)).info for trial in done)
+    assert first.start_time < second.end_time and second.start_time < first.end_time
 
 
 @pytest.mark.parametrize(

@@ -242,6 +242,8 @@ def _sweep_section(sweep: dict[str, Any], parameters: dict[str, Any], command: s
     stopping = (sweep.get("early_termination") or {}).get("type")
     goal = str(objective.get("goal", "maximize")).lower()  # Azure ML writes Maximize or maximize
     section: dict[str, Any] = {"trials": int(limits.get("max_total_trials") or 20)}
+    if limits.get("max_concurrent_trials"):  # at most 64 at once here
+        section["parallel"] = max(1, min(64, int(limits["max_concurrent_trials"])))
     section["objective"] = {
         "metric": str(objective.get("primary_metric") or "accuracy"),
         "direction": goal if goal in ("maximize", "minimize") else "maximize",

@@ -515,9 +515,9 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
     ]
     if job.sweep is not None:
         notes.append(
-            f"{job.sweep_file}'s search space, objective and trial limit are loopline.yaml's sweep: "
-            "`loopline sweep` runs the trials (with Optuna's sampler, not the job's sampling_algorithm; "
-            "`--parallel N` for its max_concurrent_trials) and registers the best"
+            f"{job.sweep_file}'s search space, objective, trial limit and concurrent trials are "
+            "loopline.yaml's sweep: `loopline sweep` runs the trials (with Optuna's sampler, not the job's "
+            "sampling_algorithm) and registers the best"
         )
     return notes
 

@@ -98,16 +98,16 @@ def sweep(
     project: PathLike | None = None,
     *,
     trials: int | None = None,
-    parallel: int = 1,
+    parallel: int | None = None,
     model: str | None = None,
     allow_dirty: bool = False,
     compute: str | None = None,
     reporter: Reporter | None = None,
 ) -> SweepResult:
     """Sweep the current commit's hyperparameters (``sweep:`` in loopline.yaml): run the trials still to
-    run (``parallel`` at a time, each in its own git worktree of the commit), each a child run of the
-    sweep's parent run, then gate, register and share the best trial's model as the inner loop does (one
-    version per commit). A killed sweep goes on where it stopped."""
+    run (``parallel`` at a time, default ``sweep.parallel``, each in its own git worktree of the commit),
+    each a child run of the sweep's parent run, then gate, register and share the best trial's model as
+    the inner loop does (one version per commit). A killed sweep goes on where it stopped."""
     from loopline.loops.sweep import run_sweep
 
     return run_sweep(

@@ -292,6 +292,10 @@ class SweepConfig(_Strict):
     """``loopline sweep``: the search space, the objective, and where Optuna keeps the studies."""
 
     trials: int = Field(20, ge=1, le=10_000, description="Trials per commit (--trials overrides).")
+    parallel: int = Field(
+        1, ge=1, le=64, description="Trials at a time, each in its own git worktree of the commit "
+        "(--parallel overrides)."
+    )  # fmt: skip
     objective: ObjectiveConfig = ObjectiveConfig()
     parameters: dict[str, ParameterSpec] = Field({}, description="The search space, by parameter name.")
     params_file: str = Field(

@@ -500,14 +500,15 @@ def run_sweep(
     instance: Instance,
     *,
     trials: int | None = None,
-    parallel: int = 1,
+    parallel: int | None = None,
     model: str | None = None,
     compute: str | None = None,
     allow_dirty: bool = False,
     reporter: Reporter | None = None,
 ) -> SweepResult:
-    """Run the trials of the commit's sweep still to run (``parallel`` at a time, each in its own working
-    copy of the commit), then the inner loop on the best trial."""
+    """Run the trials of the commit's sweep still to run (``parallel`` at a time, default
+    ``sweep.parallel``, each in its own working copy of the commit), then the inner loop on the best
+    trial."""
     from loopline.compute.targets import resolve
 
     report = reporter or NullReporter()
@@ -517,7 +518,8 @@ def run_sweep(
             "sweep.parameters in loopline.yaml is empty: name what to search, e.g. "
             "C: {low: 0.01, high: 10, log: true}"
         )
-    count = trials or config.trials
+    count = config.trials if trials is None else trials
+    parallel = config.parallel if parallel is None else parallel
     if count < 1:
         raise UsageError("--trials must be at least 1")
     if not 1 <= parallel <= 64:

@@ -162,15 +162,15 @@ def sweep(
         typer.Option("--trials", "-t", min=1, help="Trials for this commit (default: sweep.trials)."),
     ] = None,
     parallel: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--parallel",
             "-p",
             min=1,
             max=64,
-            help="Trials at a time, each in its own git worktree of the commit.",
+            help="Trials at a time, each in its own git worktree of the commit (default: sweep.parallel).",
         ),
-    ] = 1,
+    ] = None,
     model: ModelOption = None,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Sweep uncommitted changes (recorded as for inner-loop).")
