@@ -166,6 +166,16 @@ def test_a_conda_environment_file_is_named_with_what_of_it_the_workflows_do_not_
         "on GitHub's Python; of the packages it lists, pandas, matplotlib, lightgbm are not in "
         "requirements.txt (add those the jobs need)"
     )
+    # a file that is not the repository's (a link out of it), or far larger than a page of YAML, is not read
+    (tmp_path / "elsewhere.yml").write_text((root / "environment.yml").read_text())
+    (root / "environment.yml").unlink()
+    (root / "environment.yml").symlink_to(tmp_path / "elsewhere.yml")
+    assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+    (root / "environment.yml").unlink()
+    (root / "environment.yml").write_text("dependencies: [numpy]\n" + "#" * (1 << 20))
+    assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+    (root / "environment.yml").write_text("dependencies: [numpy]\n")
+    assert [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
     # a repository that names its own requirements is not told of its conda file
     (root / "requirements.txt").write_text("pandas\n")
     assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]

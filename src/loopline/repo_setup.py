@@ -317,6 +317,7 @@ def _poetry_install(
 # Conda environment files, as conda and Azure ML name them.
 _CONDA_FILES = ("environment.yml", "environment.yaml", "conda.yml", "conda.yaml")
 _CONDA_TOOLS = frozenset({"python", "pip", "setuptools", "wheel"})
+_LARGEST_CONDA_FILE = 1 << 20
 
 
 def _conda_environment(root: Path, named: str = "") -> tuple[str, list[str]]:
@@ -326,8 +327,11 @@ def _conda_environment(root: Path, named: str = "") -> tuple[str, list[str]]:
     import yaml
 
     for name in [named] if named else _CONDA_FILES:
+        path = (root / name).resolve()
         try:
-            data = yaml.safe_load((root / name).read_text(encoding="utf-8"))
+            if not path.is_relative_to(root.resolve()) or path.stat().st_size > _LARGEST_CONDA_FILE:
+                continue  # not the repository's, or not a page of YAML
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
         dependencies = data.get("dependencies") if isinstance(data, dict) else None
