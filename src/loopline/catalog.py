@@ -156,7 +156,10 @@ def resolve_commit(db: Database, workspace: str, name: str, ref: CommitRef) -> s
         ).all()
     commits = sorted(row[0] for row in rows)
     if not commits:
-        raise NotFound(f"no version of '{name}' in {workspace} comes from a commit starting with {ref.text}")
+        raise NotFound(
+            f"no version of '{name}' in {workspace} comes from a commit starting with {ref.text}; "
+            "`loopline status` lists each workspace's versions with their commits"
+        )
     if len(commits) > 1:
         shown = ", ".join(c[:12] for c in commits[:5])
         raise InvalidReference(

@@ -178,6 +178,12 @@ def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> No
     assert live_commit(project) == a and back.git_commit == a
     forward = loopline.rollback(project, previous=True)
     assert live_commit(project) == b and forward.git_commit == b
+    with pytest.raises(NotFound) as never:  # a commit prod never had: said, with where to look
+        loopline.rollback(project, commit="0000000")
+    assert never.value.message == (
+        "no version of 'proj-classifier' in prod comes from a commit starting with 0000000; "
+        "`loopline status` lists each workspace's versions with their commits"
+    )
     history = loopline.releases(project=project)
     assert [(r.kind, r.git_commit) for r in history] == [
         ("release", a),
