@@ -148,6 +148,11 @@ def test_a_project_poetry_locks_is_installed_at_its_locked_versions_with_the_gro
     assert notes[-1].startswith("the project is not a package (Poetry's package-mode = false)")
 
 
+def conda_notes(root: Path) -> list[str]:
+    """What ``init --existing`` says of the repository's conda environment file."""
+    return [note for note in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in note]
+
+
 def test_a_conda_environment_file_is_named_with_what_of_it_the_workflows_do_not_install(
     tmp_path: Path,
 ) -> None:
@@ -170,15 +175,15 @@ def test_a_conda_environment_file_is_named_with_what_of_it_the_workflows_do_not_
     (tmp_path / "elsewhere.yml").write_text((root / "environment.yml").read_text())
     (root / "environment.yml").unlink()
     (root / "environment.yml").symlink_to(tmp_path / "elsewhere.yml")
-    assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+    assert not conda_notes(root)
     (root / "environment.yml").unlink()
     (root / "environment.yml").write_text("dependencies: [numpy]\n" + "#" * (1 << 20))
-    assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+    assert not conda_notes(root)
     (root / "environment.yml").write_text("dependencies: [numpy]\n")
-    assert [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+    assert conda_notes(root)
     # a repository that names its own requirements is not told of its conda file
     (root / "requirements.txt").write_text("pandas\n")
-    assert not [n for n in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in n]
+    assert not conda_notes(root)
 
 
 def dvc(root: Path, *args: str) -> None:
