@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,20 +33,29 @@ import yaml
 from loopline.errors import UsageError
 
 __all__ = [
+    "AZURE_ONLY",
+    "DATA_ASSET",
+    "DataAssetFile",
     "DeploymentFile",
     "EndpointFile",
     "JobCommand",
     "JobInput",
+    "command_line",
+    "conda_file",
+    "data_asset_files",
     "find_job_command",
     "read_deployment",
     "read_endpoint",
+    "read_yaml",
+    "training_line",
+    "yaml_files",
 ]
 
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
 _ANY_PLACEHOLDER = re.compile(r"\$\{\{.*?\}\}")
 _PYTHON = {"python", "python3"}
 _HELPERS = {"echo", "ls", "cat", "pwd", "env", "nvidia-smi", "pip", "printenv"}  # lines that train nothing
-_AZURE_ONLY = ("azureml:", "azureml://", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://")
+AZURE_ONLY = ("azureml:", "azureml://", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://")
 _SKIPPED = frozenset({".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist"})
 
 
@@ -70,10 +80,13 @@ class JobCommand:
     sweep: dict[str, Any] | None = None  # loopline's sweep: section, from a sweep job file
     sweep_file: str = ""  # that file, relative to the root
     conda_file: str = ""  # the conda environment file of the job's environment, relative to the root
+    steps: tuple[str, ...] = ()  # a pipeline job's steps, in the order they run
 
 
-def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
-    """YAML files (``depth`` folders down) that are Azure ML command jobs."""
+def yaml_files(
+    root: Path, read: Callable[[Path], dict[str, Any] | None], depth: int = 3
+) -> list[tuple[Path, dict[str, Any]]]:
+    """YAML files (``depth`` folders down) that ``read`` gives a document for, with it."""
     found = []
     folders = [root]
     for _ in range(depth + 1):
@@ -83,7 +96,7 @@ def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
                 if entry.is_dir() and entry.name not in _SKIPPED and not entry.name.startswith("."):
                     nested.append(entry)
                 elif entry.suffix in {".yml", ".yaml"} and entry.is_file():
-                    document = _job_document(entry)
+                    document = read(entry)
                     if document is not None:
                         found.append((entry, document))
         folders = nested
@@ -93,7 +106,7 @@ def _job_files(root: Path, depth: int = 3) -> list[tuple[Path, dict[str, Any]]]:
 _LARGEST_JOB_FILE = 1 << 20  # a job file is a page of YAML; a larger one (data kept as YAML) is not read
 
 
-def _yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
         if path.stat().st_size > _LARGEST_JOB_FILE:
             return None
@@ -105,13 +118,15 @@ def _yaml(path: Path) -> Any:
 def _command_job(document: Any) -> bool:
     if not isinstance(document, dict) or not isinstance(document.get("command"), str):
         return False
+    if "commandComponent" in str(document.get("$schema", "")):  # a pipeline's step, not a job
+        return False
     return "commandJob" in str(document.get("$schema", "")) or document.get("type") == "command"
 
 
 def _job_document(path: Path) -> dict[str, Any] | None:
     """A command job file's document; a sweep job file's trial (its own, or the command job file it
     names), with the sweep's inputs and the sweep itself under ``_sweep``; None for any other file."""
-    document = _yaml(path)
+    document = read_yaml(path)
     if _command_job(document):
         return dict(document)
     if not isinstance(document, dict) or not (
@@ -120,16 +135,51 @@ def _job_document(path: Path) -> dict[str, Any] | None:
         return None
     trial = document.get("trial")
     if isinstance(trial, str):  # trial: ./train.yml
-        trial = _yaml(path.parent / trial)
+        trial = read_yaml(path.parent / trial)
     if not isinstance(trial, dict) or not isinstance(trial.get("command"), str):
         return None
     inputs = {**(trial.get("inputs") or {}), **(document.get("inputs") or {})}
     return {**trial, "inputs": inputs, "_sweep": document}
 
 
-def find_job_command(root: Path) -> JobCommand | None:
-    """The training command of the repository's Azure ML command job file; None when it has none."""
-    jobs = _job_files(root)
+_DATA_TYPES = {"uri_file", "uri_folder", "mltable"}
+
+
+@dataclass(frozen=True)
+class DataAssetFile:
+    """An Azure ML data asset file whose data is in the repository (``az ml data create --file``)."""
+
+    name: str
+    path: str  # the data, relative to the root
+    file: str  # the data asset file, relative to the root
+
+
+def data_asset_files(root: Path) -> dict[str, DataAssetFile]:
+    """The repository's Azure ML data asset files that name data in it, by the asset's name."""
+
+    def read(path: Path) -> dict[str, Any] | None:
+        document = read_yaml(path)
+        if not isinstance(document, dict) or document.get("type") not in _DATA_TYPES:
+            return None
+        if not isinstance(document.get("name"), str) or not isinstance(document.get("path"), str):
+            return None
+        return None if {"command", "jobs", "trial"} & set(document) else dict(document)
+
+    found = {}
+    for path, document in yaml_files(root, read):
+        data = (path.parent / document["path"]).resolve()
+        if data.is_relative_to(root) and data.exists():
+            where = path.relative_to(root).as_posix()
+            found[document["name"]] = DataAssetFile(
+                document["name"], data.relative_to(root).as_posix(), where
+            )
+    return found
+
+
+def find_job_command(root: Path, skip: Collection[Path] = ()) -> JobCommand | None:
+    """The training command of the repository's Azure ML command job file (other than those ``skip``
+    names: a pipeline's component files); None when it has none."""
+    jobs = [job for job in yaml_files(root, _job_document) if job[0] not in skip]
     commands = [job for job in jobs if "_sweep" not in job[1]]
     sweeps = [job for job in jobs if "_sweep" in job[1]]
     for found, kind in ((commands, "command"), (sweeps, "sweep")):
@@ -164,18 +214,18 @@ def _job_command(
     code = (path.parent / str(document.get("code") or ".")).resolve()
     if not code.is_relative_to(root):
         raise UsageError(f"{where}: its code folder {document.get('code')} is outside the repository")
-    line = _training_line(where, str(document["command"]))
+    line = training_line(where, str(document["command"]))
     for name, value in search.items():
         line = re.sub(r"\$\{\{\s*search_space\." + re.escape(name) + r"\s*\}\}", value, line)
     assets: list[JobInput] = []  # filled in with the job file's inputs read from Azure ML's storage
     filled = _fill(where, line, path.parent, root, document, assets)
     inside = code.relative_to(root).as_posix()
     command = _from_root(where, filled, code, root)
-    conda = _conda_file(root, path, document.get("environment"))
+    conda = conda_file(root, path, document.get("environment"))
     return JobCommand(command, where, "" if inside == "." else inside, tuple(assets), conda_file=conda)
 
 
-def _conda_file(root: Path, path: Path, environment: Any) -> str:
+def conda_file(root: Path, path: Path, environment: Any) -> str:
     """The conda file an environment of the job file ``path`` names (``conda_file:``), from ``root``; ""
     where it names none in the repository (a registered environment, ``azureml:NAME``, say)."""
     named = environment.get("conda_file") if isinstance(environment, dict) else None
@@ -254,7 +304,7 @@ def _sweep_section(sweep: dict[str, Any], parameters: dict[str, Any], command: s
     return section
 
 
-def _training_line(where: str, command: str) -> str:
+def training_line(where: str, command: str) -> str:
     """The one line of ``command`` that runs Python (a job's command may echo or list things first, and
     join its steps with ``&&``); ``cd DIR`` before it is kept as part of it."""
     steps = [" ".join(step.split()) for line in command.splitlines() for step in line.split("&&")]
@@ -270,7 +320,7 @@ def _training_line(where: str, command: str) -> str:
     return f"{moves[0]} && {runs[0]}" if moves else runs[0]
 
 
-_DATA_ASSET = re.compile(r"^azureml:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,99})(?::\d+|@latest)?$")
+DATA_ASSET = re.compile(r"^azureml:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,99})(?::\d+|@latest)?$")
 
 
 def _fill(
@@ -291,8 +341,8 @@ def _fill(
         if not isinstance(given, dict):
             return shlex.quote(str(given).lower() if isinstance(given, bool) else str(given))
         path = str(given.get("path", given.get("default", "")))
-        if path.startswith(_AZURE_ONLY):  # read from a data asset of loopline's, named after Azure ML's
-            asset = _DATA_ASSET.match(path)
+        if path.startswith(AZURE_ONLY):  # read from a data asset of loopline's, named after Azure ML's
+            asset = DATA_ASSET.match(path)
             if name not in {item.name for item in assets}:
                 assets.append(JobInput(name, asset["name"] if asset else name, path, where))
             return f"{{inputs.{name}}}"
@@ -328,7 +378,7 @@ def _from_root(where: str, line: str, code: Path, root: Path) -> str:
         code = (code / argv[1]).resolve()
         argv = argv[3:]  # cd DIR && python ...
     if code == root:
-        return _joined(argv)
+        return command_line(argv)
     inside = code.relative_to(root)
     if len(argv) < 2 or argv[1].startswith("-"):
         raise UsageError(
@@ -339,13 +389,13 @@ def _from_root(where: str, line: str, code: Path, root: Path) -> str:
     moved = [argv[0], (inside / argv[1]).as_posix()]
     for argument in argv[2:]:
         moved.append((inside / argument).as_posix() if (code / argument).exists() else argument)
-    return _joined(moved)
+    return command_line(moved)
 
 
-def _joined(argv: list[str]) -> str:
+def command_line(argv: list[str]) -> str:
     """``argv`` as one command line, with loopline's ``{inputs.NAME}`` and a sweep's ``{NAME}`` left
     unquoted, as written by hand."""
-    return re.sub(r"'(\{(?:inputs\.)?[A-Za-z0-9_]+\})'", r"\1", shlex.join(argv))
+    return re.sub(r"'((?:[A-Za-z0-9_.]+=)?\{(?:inputs\.)?[A-Za-z0-9_]+\})'", r"\1", shlex.join(argv))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from loopline.azureml import JobCommand, JobInput, find_job_command
+from loopline.azureml import JobCommand, JobInput, data_asset_files
+from loopline.azureml_pipeline import RUNNER, find_training_job
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
@@ -416,11 +417,16 @@ def onboard(
         raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
-    job = None if command else find_job_command(root)
+    job = None if command else find_training_job(root)
     mlproject = None if command or job else find_project_command(root)
     command = command or (job or mlproject or _Found(find_entry_point(root))).command
     from_azure = {item.name: item for item in job.inputs} if job else {}
-    copies = local_copies(command, inputs or {}, {n: f"{i.azure} in {i.file}" for n, i in from_azure.items()})
+    in_repository = _asset_copies(root, from_azure)
+    copies = local_copies(
+        command,
+        {**in_repository, **(inputs or {})},
+        {n: f"{i.azure} in {i.file}" for n, i in from_azure.items()},
+    )
     assets = {name: from_azure[name].asset if name in from_azure else asset_name(name) for name in copies}
     before, unfetched = worktree_changes(root), ignored_data(root, command)
     run = _dry_run(root, fill_inputs(command, copies), timeout, input_environment(copies))
@@ -468,7 +474,7 @@ def onboard(
         *output_notes(made, changed),
         *setup_notes,
         *_data_notes(unfetched),
-        *_input_notes(assets, copies, from_azure),
+        *_input_notes(root, assets, copies, from_azure),
     ]
     if runs_notebook(command):
         notes.insert(0, NOTEBOOK_NOTE)
@@ -502,6 +508,13 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
         ]
     if job is None:
         return []
+    if job.steps:
+        return [
+            f"the training runs {job.file}, an Azure ML pipeline job, step by step ({', '.join(job.steps)}) "
+            f"with `python -m {RUNNER}`: each step's command in its code folder as Azure ML "
+            "runs it, its outputs in fresh folders, all steps logging to one MLflow run, in this environment "
+            "(the steps' environments and compute are Azure ML's)"
+        ]
     moved = f", not from {job.code}/ where Azure ML runs it" if job.code else ""
     kind = (
         "an Azure ML sweep job's trial, with the middle of its search space"
@@ -528,12 +541,26 @@ def asset_name(name: str) -> str:
     return name.lstrip("_") or "data"
 
 
-def _input_notes(assets: dict[str, str], copies: dict[str, Path], azure: dict[str, JobInput]) -> list[str]:
+def _asset_copies(root: Path, azure: dict[str, JobInput]) -> dict[str, str]:
+    """For each input read from an Azure ML data asset whose file is in the repository (an asset file's
+    local ``path``), that data: the dry run reads it where no ``--input`` says otherwise."""
+    if not azure:
+        return {}
+    files = data_asset_files(root)
+    return {name: str(root / files[item.asset].path) for name, item in azure.items() if item.asset in files}
+
+
+def _input_notes(
+    root: Path, assets: dict[str, str], copies: dict[str, Path], azure: dict[str, JobInput]
+) -> list[str]:
+    def shown(path: Path) -> str:
+        return shlex.quote(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
+
     return [
         f"the training reads data asset {asset} as {{inputs.{name}}}"
         + (f" (Azure ML's {azure[name].azure})" if name in azure else "")
         + f": after `loopline up`, upload the copy init read (`loopline data upload {asset} "
-        f"{shlex.quote(str(copies[name]))}`); each training reads its newest version, verified"
+        f"{shown(copies[name])}`); each training reads its newest version, verified"
         for name, asset in assets.items()
     ]
 

@@ -21,7 +21,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["command_argv", "keep_mlflow_on_the_workspace", "main", "with_notebook_kernel"]
+__all__ = [
+    "PIPELINE_EXPERIMENT",
+    "command_argv",
+    "keep_mlflow_on_the_workspace",
+    "main",
+    "with_notebook_kernel",
+]
 
 
 def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -48,10 +54,41 @@ def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable
     return keep
 
 
+PIPELINE_EXPERIMENT = "LOOPLINE_PIPELINE_EXPERIMENT"
+"""The experiment (its ID) of the run a pipeline's steps share, in each step's environment."""
+
+
+def _kept_experiment(original: Callable[..., Any], pipeline_id: str) -> Callable[..., Any]:
+    """``mlflow.set_experiment`` made to keep the experiment of a pipeline's run, where every step logs."""
+    said: set[str] = set()
+
+    def keep(experiment_name: str | None = None, experiment_id: str | None = None, **kwargs: Any) -> Any:
+        kept = original(experiment_id=pipeline_id)
+        asked = str(experiment_name if experiment_name is not None else experiment_id)
+        if asked not in said and asked not in {pipeline_id, kept.name}:
+            said.add(asked)
+            print(
+                f"loopline: mlflow.set_experiment({asked!r}) ignored: the pipeline's steps log to one run, "
+                f"in experiment {kept.name!r}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return kept
+
+    keep.__doc__ = original.__doc__
+    keep.__name__ = "set_experiment"
+    return keep
+
+
 def keep_mlflow_on_the_workspace() -> None:
-    """Make this process's ``mlflow.set_tracking_uri`` and ``set_registry_uri`` keep the workspace's."""
+    """Make this process's ``mlflow.set_tracking_uri`` and ``set_registry_uri`` keep the workspace's, and
+    in a pipeline's step ``mlflow.set_experiment`` keep the experiment of the run the steps share."""
     import mlflow
     import mlflow.tracking
+
+    pipeline = os.environ.get(PIPELINE_EXPERIMENT)
+    if pipeline:
+        mlflow.set_experiment = _kept_experiment(mlflow.set_experiment, pipeline)
 
     for name, variable in (
         ("set_tracking_uri", "MLFLOW_TRACKING_URI"),
