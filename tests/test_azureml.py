@@ -1,4 +1,5 @@
-"""The training command of an Azure ML command job file, as `init --existing` takes it."""
+"""Azure ML files: the training command of a command or sweep job file, as `init --existing` takes it;
+online and batch endpoint and deployment files, as `create --file` takes them."""
 
 from __future__ import annotations
 
@@ -182,6 +183,97 @@ def test_an_endpoint_and_a_deployment_are_created_from_their_azure_ml_files(
     # the command line may repeat the file's names, not contradict them
     other = cli(capsys, "deployment", "create", "credit-endpoint", "green", "-f", str(files / "blue.yml"))
     assert other.exit_code == 2 and "deployment green differs from the file's blue" in other.stderr
+
+
+BATCH_ENDPOINT = "$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json\n"
+BATCH_DEPLOYMENT = "$schema: https://azuremlschemas.azureedge.net/latest/batchDeployment.schema.json\n"
+
+
+def test_a_batch_endpoint_and_deployment_are_created_from_their_azure_ml_files(
+    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = trained_project("simple")
+    # as Azure's MLOps templates keep them in mlops/azureml/deploy/batch/
+    files = tree(
+        project / "mlops" / "azureml" / "deploy" / "batch",
+        {
+            "batch-endpoint.yml": BATCH_ENDPOINT
+            + "name: credit-batch\ndescription: credit scoring in batch\nauth_mode: aad_token\n",
+            "batch-deployment.yml": BATCH_DEPLOYMENT
+            + "name: batch-dp\nendpoint_name: credit-batch\nmodel: azureml:proj-classifier@latest\n"
+            + "compute: azureml:batch-cluster\nresources:\n  instance_count: 1\n"
+            + "max_concurrency_per_instance: 2\nmini_batch_size: 10\noutput_action: append_row\n"
+            + "output_file_name: predictions.csv\nretry_settings:\n  max_retries: 3\n  timeout: 30\n",
+        },
+    )
+    created = cli(
+        capsys, "batch-endpoint", "create", "-f", str(files / "batch-endpoint.yml"), "-C", str(project)
+    )
+    assert created.exit_code == 0, created.stderr
+    assert "not used here (Azure ML's own settings): auth_mode, description" in created.stderr
+    deployed = cli(
+        capsys,
+        "batch-deployment",
+        "create",
+        "--file",
+        str(files / "batch-deployment.yml"),
+        "-C",
+        str(project),
+        "--json",
+    )
+    assert deployed.exit_code == 0, deployed.stderr
+    endpoint = deployed.json()
+    assert (endpoint["name"], endpoint["workspace"], endpoint["default"]) == (
+        "credit-batch",
+        "dev",
+        "batch-dp",
+    )
+    assert [(d["name"], d["version"]) for d in endpoint["deployments"]] == [("batch-dp", 1)]
+    assert "proj-classifier@latest is version 1 in dev" in deployed.stderr
+    assert (
+        "not used here (Azure ML's own settings): compute, max_concurrency_per_instance, mini_batch_size, "
+        "output_action, output_file_name, resources, retry_settings"
+    ) in " ".join(deployed.stderr.split())  # as the terminal's width wraps it
+    # a file of the other kind is refused, naming the command that takes it; nothing is created
+    online = cli(
+        capsys, "deployment", "create", "-f", str(files / "batch-deployment.yml"), "-C", str(project)
+    )
+    assert online.exit_code == 2
+    assert online.stderr.splitlines()[-1] == (
+        f"error: {files / 'batch-deployment.yml'} is a batch deployment file (its $schema); create it with "
+        f"`loopline batch-deployment create --file {files / 'batch-deployment.yml'}`"
+    )
+    (files / "online.yml").write_text(ENDPOINT + "name: credit-online\nauth_mode: key\n")
+    batch = cli(capsys, "batch-endpoint", "create", "-f", str(files / "online.yml"), "-C", str(project))
+    assert batch.exit_code == 2 and "is an online endpoint file (its $schema)" in batch.stderr
+    assert [e.name for e in loopline.list_batch_endpoints(project=project)] == ["credit-batch"]
+    assert loopline.list_endpoints(project=project) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "model: azureml:proj-classifier:1\n"
+            "code_configuration:\n  code: src\n  scoring_script: batch_driver.py\n",
+            "code_configuration: a scoring script (batch_driver.py) is Azure ML's way to score with a model "
+            "that is not an MLflow model",
+        ),
+        (
+            "type: pipeline\ncomponent: ./components/score.yml\n",
+            "a pipeline component deployment runs an Azure ML pipeline; loopline's batch deployments score a "
+            "registered model",
+        ),
+    ],
+    ids=["batch-driver", "pipeline-component"],
+)
+def test_batch_deployment_files_loopline_cannot_follow_are_refused(
+    body: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "dp.yml").write_text(BATCH_DEPLOYMENT + "name: dp\nendpoint_name: b\n" + body)
+    refused = cli(capsys, "batch-deployment", "create", "-f", str(tmp_path / "dp.yml"), "-C", str(tmp_path))
+    assert refused.exit_code == 2 and message in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_s_workspace(

@@ -44,6 +44,8 @@ __all__ = [
     "conda_file",
     "data_asset_files",
     "find_job_command",
+    "read_batch_deployment",
+    "read_batch_endpoint",
     "read_deployment",
     "read_endpoint",
     "read_yaml",
@@ -421,12 +423,19 @@ class DeploymentFile:
 
 _ENDPOINT_KEYS = {"$schema", "name", "auth_mode"}
 _DEPLOYMENT_KEYS = {"$schema", "name", "endpoint_name", "model", "type"}
-_REFUSED_DEPLOYMENT_KEYS = {
-    "code_configuration": "a scoring script (score.py) is Azure ML's way to serve a model that is not an "
-    "MLflow model; loopline serves the MLflow model itself: log it with mlflow.<flavor>.log_model "
-    "(mlflow.pyfunc.PythonModel for custom code), run `loopline inner-loop`, and leave "
-    "code_configuration out",
-}
+
+
+def _no_scoring_script(script: str, use: str, uses: str) -> dict[str, str]:
+    return {
+        "code_configuration": f"a scoring script ({script}) is Azure ML's way to {use} a model that is not "
+        f"an MLflow model; loopline {uses} the MLflow model itself: log it with mlflow.<flavor>.log_model "
+        "(mlflow.pyfunc.PythonModel for custom code), run `loopline inner-loop`, and leave "
+        "code_configuration out",
+    }
+
+
+_REFUSED_DEPLOYMENT_KEYS = _no_scoring_script("score.py", "serve", "serves")
+_REFUSED_BATCH_KEYS = _no_scoring_script("batch_driver.py", "score with", "scores with")
 
 
 def _document(path: Path, what: str) -> dict[str, Any]:
@@ -450,9 +459,29 @@ def _text(path: Path, document: dict[str, Any], key: str) -> str:
     return value
 
 
+_KINDS = {  # what a file's $schema says it is, and the command that creates one here
+    "batchendpoint": ("a batch endpoint", "loopline batch-endpoint create --file"),
+    "batchdeployment": ("a batch deployment", "loopline batch-deployment create --file"),
+    "onlineendpoint": ("an online endpoint", "loopline endpoint create --file"),
+    "onlinedeployment": ("an online deployment", "loopline deployment create --file"),
+}
+
+
+def _checked(path: Path, what: str) -> dict[str, Any]:
+    """The file's document, refused where its ``$schema`` says it is another kind of Azure ML file than
+    ``what`` (a batch deployment given to ``deployment create``, say)."""
+    document = _document(path, what)
+    schema = str(document.get("$schema", "")).lower()
+    found = next((kind for kind in _KINDS if kind in schema), None)
+    if found is not None and found != what.replace(" ", ""):
+        said, command = _KINDS[found]
+        raise UsageError(f"{path} is {said} file (its $schema); create it with `{command} {path}`")
+    return document
+
+
 def read_endpoint(path: Path) -> EndpointFile:
     """The endpoint an Azure ML online endpoint file describes."""
-    document = _document(path, "online endpoint")
+    document = _checked(path, "online endpoint")
     auth = str(document.get("auth_mode", "key"))
     if auth != "key":
         raise UsageError(
@@ -463,10 +492,33 @@ def read_endpoint(path: Path) -> EndpointFile:
     return EndpointFile(_text(path, document, "name"), "key", unused)
 
 
+def read_batch_endpoint(path: Path) -> EndpointFile:
+    """The endpoint an Azure ML batch endpoint file describes (loopline's batch endpoints are invoked
+    through loopline, so its ``auth_mode`` is Azure ML's alone)."""
+    document = _checked(path, "batch endpoint")
+    unused = tuple(sorted(set(document) - {"$schema", "name"}))
+    return EndpointFile(_text(path, document, "name"), "none", unused)
+
+
 def read_deployment(path: Path) -> DeploymentFile:
     """The deployment an Azure ML online deployment file describes."""
-    document = _document(path, "online deployment")
-    for key, why in _REFUSED_DEPLOYMENT_KEYS.items():
+    return _deployment(path, _checked(path, "online deployment"), _REFUSED_DEPLOYMENT_KEYS)
+
+
+def read_batch_deployment(path: Path) -> DeploymentFile:
+    """The deployment an Azure ML batch deployment file describes: a model deployment (``type: model``,
+    or no type); its compute, sizes, retries and output file are Azure ML's."""
+    document = _checked(path, "batch deployment")
+    if document.get("type", "model") != "model" or "component" in document:
+        raise UsageError(
+            f"{path}: a pipeline component deployment runs an Azure ML pipeline; loopline's batch "
+            "deployments score a registered model: give the model (model: azureml:NAME@latest)"
+        )
+    return _deployment(path, document, _REFUSED_BATCH_KEYS)
+
+
+def _deployment(path: Path, document: dict[str, Any], refused: dict[str, str]) -> DeploymentFile:
+    for key, why in refused.items():
         if key in document:
             raise UsageError(f"{path}: {key}: {why}")
     model, version = _model(path, document.get("model"))

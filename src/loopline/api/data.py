@@ -93,10 +93,12 @@ def create_batch_deployment(
     version: int | None = None,
     commit: str | None = None,
     compute: str | None = None,
+    latest: bool = False,
     project: PathLike | None = None,
 ) -> BatchEndpoint:
-    """Deploy a model version to a batch endpoint (the first becomes the default); its jobs run on the
-    ``compute`` target (default ``compute.default``)."""
+    """Deploy a model version (by ``version`` or ``commit``, or with ``latest`` the newest in the endpoint's
+    workspace, as an Azure ML file's ``azureml:NAME@latest``) to a batch endpoint (the first becomes the
+    default); its jobs run on the ``compute`` target (default ``compute.default``)."""
     from loopline.batch import service
 
     instance = provisioned(project)
@@ -109,6 +111,7 @@ def create_batch_deployment(
         commit=commit,
         workspace=workspace,
         compute=compute,
+        latest=latest,
     )
 
 

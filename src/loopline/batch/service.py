@@ -120,14 +120,16 @@ def create_batch_deployment(
     commit: str | None = None,
     workspace: str | None = None,
     compute: str | None = None,
+    latest: bool = False,
 ) -> BatchEndpoint:
-    """Deploy a model version of the endpoint's workspace; the first deployment becomes the default.
-    ``compute`` names the target its jobs run on (default ``compute.default``)."""
+    """Deploy a model version of the endpoint's workspace (by ``version`` or ``commit``, or with ``latest``
+    the newest there); the first deployment becomes the default. ``compute`` names the target its jobs run
+    on (default ``compute.default``)."""
     check_name("deployment", name)
     if compute is not None:
         resolve(instance.settings.config.compute, compute)  # refused now if loopline.yaml has no such target
     current = get_batch_endpoint(instance, endpoint, workspace)
-    chosen = choose_version(instance, current.workspace, model, version=version, commit=commit)
+    chosen = choose_version(instance, current.workspace, model, version=version, commit=commit, latest=latest)
     with instance.db.write() as connection:
         row = _row(connection, endpoint, current.workspace, lock=True)
         if any(d.name == name for d in _endpoint(connection, row).deployments):

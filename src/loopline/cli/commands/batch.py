@@ -10,7 +10,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from loopline.azureml import read_batch_deployment, read_batch_endpoint
 from loopline.cli.app import app
+from loopline.cli.azure_files import (
+    AzureFileOption,
+    Deploying,
+    deployment_from_file,
+    endpoint_from_file,
+    note_latest,
+)
 from loopline.cli.options import (
     Call,
     ComputeOption,
@@ -137,10 +145,15 @@ def data_show(
 @command(batch_endpoint_app, "create")
 def batch_endpoint_create(
     call: Call,
-    name: BatchName,
+    name: Annotated[str | None, typer.Argument(help="The batch endpoint's name (or the --file's).")] = None,
     workspace: WorkspaceOption = "dev",
+    file: AzureFileOption = None,
 ) -> None:
     """Create a batch endpoint."""
+    if file is not None:
+        name = endpoint_from_file(call.output, file, read_batch_endpoint, name).name
+    if name is None:
+        raise UsageError("name the batch endpoint: loopline batch-endpoint create NAME (or --file FILE)")
     info = api.create_batch_endpoint(name, workspace, project=call.project)
     call.emit(info.to_dict(), lambda console: console.print(f"created batch endpoint {escape(name)}"))
 
@@ -187,29 +200,41 @@ def batch_endpoint_show(
 @command(batch_deployment_app, "create")
 def batch_deployment_create(
     call: Call,
-    endpoint: BatchName,
-    name: Annotated[str, typer.Argument(help="The deployment's name.")],
+    endpoint: Annotated[
+        str | None, typer.Argument(help="The batch endpoint's name (or the --file's).")
+    ] = None,
+    name: Annotated[str | None, typer.Argument(help="The deployment's name (or the --file's).")] = None,
     workspace: EndpointWorkspaceOption = None,
+    file: AzureFileOption = None,
     model: ModelOption = None,
     version: VersionOption = None,
     commit: VersionCommitOption = None,
     compute: ComputeOption = None,
 ) -> None:
     """Deploy a model version to a batch endpoint (files checked against their digest)."""
+    given = Deploying(endpoint, name, model, version, latest=False)
+    chosen = deployment_from_file(call.output, file, read_batch_deployment, given, commit)
+    if chosen.endpoint is None or chosen.name is None:
+        raise UsageError(
+            "name the batch endpoint and the deployment: loopline batch-deployment create ENDPOINT NAME"
+        )
     info = api.create_batch_deployment(
-        endpoint,
-        name,
+        chosen.endpoint,
+        chosen.name,
         workspace=workspace,
-        model=model,
-        version=version,
+        model=chosen.model,
+        version=chosen.version,
         commit=commit,
         compute=compute,
+        latest=chosen.latest,
         project=call.project,
     )
+    deployed = next((d.version for d in info.deployments if d.name == chosen.name), None)
+    note_latest(call.output, chosen, deployed, info.workspace)
     call.emit(
         info.to_dict(),
         lambda console: console.print(
-            f"{escape(endpoint)}: deployments {', '.join(d.name for d in info.deployments)}; "
+            f"{escape(info.name)}: deployments {', '.join(d.name for d in info.deployments)}; "
             f"default {info.default}"
         ),
     )

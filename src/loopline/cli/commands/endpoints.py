@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -15,6 +15,13 @@ from rich.table import Table
 from loopline import launch
 from loopline.azureml import read_deployment, read_endpoint
 from loopline.cli.app import app
+from loopline.cli.azure_files import (
+    AzureFileOption,
+    Deploying,
+    deployment_from_file,
+    endpoint_from_file,
+    note_latest,
+)
 from loopline.cli.options import (
     Call,
     EndpointWorkspaceOption,
@@ -73,29 +80,6 @@ def show_endpoint(console: Console, info: EndpointInfo) -> None:
     console.print(table)
 
 
-_T = TypeVar("_T")
-
-AzureFileOption = Annotated[
-    Path | None,
-    opt(
-        "--file",
-        "-f",
-        help="An Azure ML online endpoint or deployment YAML file to take the names (and model) from.",
-    ),
-]
-
-
-def _same(given: _T | None, found: _T, what: str) -> _T:
-    if given is not None and given != found:
-        raise UsageError(f"{what} {given} differs from the file's {found}; give one of them")
-    return found
-
-
-def _unused(output: Output, unused: tuple[str, ...]) -> None:
-    if unused:
-        output.note(f"not used here (Azure ML's own settings): {', '.join(unused)}")
-
-
 @command(endpoint_app, "create")
 def endpoint_create(
     call: Call,
@@ -118,9 +102,8 @@ def endpoint_create(
 ) -> None:
     """Create an online endpoint; its two keys are shown this once (stored only as hashes)."""
     if file is not None:
-        described = read_endpoint(file)
-        _unused(call.output, described.unused)
-        name, auth = _same(name, described.name, "endpoint"), auth or described.auth
+        described = endpoint_from_file(call.output, file, read_endpoint, name)
+        name, auth = described.name, auth or described.auth
     if name is None:
         raise UsageError("name the endpoint: loopline endpoint create NAME (or --file endpoint.yml)")
     result = api.create_endpoint(
@@ -389,34 +372,26 @@ def deployment_create(
     ] = True,
 ) -> None:
     """Deploy a model version of the endpoint's workspace (files checked against their digest)."""
-    latest = False
-    if file is not None:
-        described = read_deployment(file)
-        _unused(call.output, described.unused)
-        endpoint = _same(endpoint, described.endpoint, "endpoint")
-        name = _same(name, described.name, "deployment")
-        model = _same(model, described.model, "model") if described.model else model
-        if described.version is not None and commit is None:
-            version = _same(version, described.version, "version")
-        latest = described.latest and version is None and commit is None
-    if endpoint is None or name is None:
+    given = Deploying(endpoint, name, model, version, latest=False)
+    chosen = deployment_from_file(call.output, file, read_deployment, given, commit)
+    if chosen.endpoint is None or chosen.name is None:
         raise UsageError("name the endpoint and the deployment: loopline deployment create ENDPOINT NAME")
+    name = chosen.name
     info = api.create_deployment(
-        endpoint,
+        chosen.endpoint,
         name,
         workspace=workspace,
-        model=model,
-        version=version,
+        model=chosen.model,
+        version=chosen.version,
         commit=commit,
         traffic=traffic,
         check=check,
-        latest=latest,
+        latest=chosen.latest,
         project=call.project,
     )
     output = call.output
     deployed = info.deployment(name)
-    if latest and deployed is not None:
-        call.output.note(f"{described.model}@latest is version {deployed.version} in {info.workspace}")
+    note_latest(call.output, chosen, deployed.version if deployed else None, info.workspace)
     output.emit(info.to_dict(), lambda console: show_endpoint(console, info))
     if deployed is not None:
         output.github(

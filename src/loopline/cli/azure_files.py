@@ -1,0 +1,93 @@
+"""``--file``: the names (and model) an Azure ML endpoint or deployment file gives a ``create`` command,
+online or batch, merged with what the command line says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+from loopline.azureml import DeploymentFile, EndpointFile
+from loopline.cli.options import opt
+from loopline.cli.output import Output
+from loopline.errors import UsageError
+
+__all__ = ["AzureFileOption", "Deploying", "deployment_from_file", "endpoint_from_file", "note_latest"]
+
+AzureFileOption = Annotated[
+    Path | None,
+    opt(
+        "--file",
+        "-f",
+        help="An Azure ML endpoint or deployment YAML file to take the names (and model) from.",
+    ),
+]
+
+_T = TypeVar("_T")
+
+
+def _same(given: _T | None, found: _T, what: str) -> _T:
+    if given is not None and given != found:
+        raise UsageError(f"{what} {given} differs from the file's {found}; give one of them")
+    return found
+
+
+def _unused(output: Output, unused: tuple[str, ...]) -> None:
+    if unused:
+        output.note(f"not used here (Azure ML's own settings): {', '.join(unused)}")
+
+
+def endpoint_from_file(
+    output: Output, file: Path, read: Callable[[Path], EndpointFile], name: str | None
+) -> EndpointFile:
+    """The endpoint ``file`` describes (read by ``read``), its name checked against ``name``; the keys it
+    has that loopline does not use are noted."""
+    described = read(file)
+    _unused(output, described.unused)
+    _same(name, described.name, "endpoint")
+    return described
+
+
+@dataclass(frozen=True)
+class Deploying:
+    """What a deployment ``create`` deploys: from its arguments, and its ``--file``'s where given."""
+
+    endpoint: str | None
+    name: str | None
+    model: str | None
+    version: int | None
+    latest: bool  # the file's azureml:NAME@latest, with no version or commit given
+    said_model: str | None = None  # the file's model, for the note of the version @latest became
+
+
+def deployment_from_file(
+    output: Output,
+    file: Path | None,
+    read: Callable[[Path], DeploymentFile],
+    given: Deploying,
+    commit: str | None,
+) -> Deploying:
+    """``given`` (the command line's), with what ``file`` describes (read by ``read``) where it is given;
+    a name or model that differs from the file's is refused."""
+    if file is None:
+        return given
+    described: DeploymentFile = read(file)
+    _unused(output, described.unused)
+    version = given.version
+    if described.version is not None and commit is None:
+        version = _same(version, described.version, "version")
+    return Deploying(
+        _same(given.endpoint, described.endpoint, "endpoint"),
+        _same(given.name, described.name, "deployment"),
+        _same(given.model, described.model, "model") if described.model else given.model,
+        version,
+        described.latest and version is None and commit is None,
+        described.model,
+    )
+
+
+def note_latest(output: Output, chosen: Deploying, version: int | None, workspace: str) -> None:
+    """Say which version the file's ``azureml:NAME@latest`` became (``version``, where one was deployed)."""
+    if chosen.latest and version is not None:
+        output.note(f"{chosen.said_model}@latest is version {version} in {workspace}")
