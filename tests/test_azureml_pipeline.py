@@ -74,6 +74,8 @@ def test_a_pipeline_job_trains_step_by_step_into_one_run_that_the_inner_loop_reg
         yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
     )
     assert not (project / "outputs").exists()  # the steps' outputs were folders of their own
+    # what the steps import, for the workflows to install: evaluate.py's plot too
+    assert "matplotlib==" in (project / "requirements.txt").read_text()
     assert cli(capsys, "up").exit_code == 0
     uploaded = cli(capsys, *shlex.split(upload)[1:])
     assert uploaded.exit_code == 0, uploaded.stderr
@@ -82,8 +84,10 @@ def test_a_pipeline_job_trains_step_by_step_into_one_run_that_the_inner_loop_reg
     assert trained.exit_code == 0, trained.stderr
     first = trained.json()
     assert first["created"] and first["dev"]["name"] == "taxi-fare-model" and first["git_commit"] == commit
-    run = MlflowClient(load_config(project).store("dev").tracking_uri).get_run(first["run_id"])
+    client = MlflowClient(load_config(project).store("dev").tracking_uri)
+    run = client.get_run(first["run_id"])
     assert {"train size", "train r2", "test r2", "deploy flag"} <= set(run.data.metrics)
+    assert "predictions.png" in {item.path for item in client.list_artifacts(run.info.run_id)}
     assert run.data.params == {"alpha": "1.0"}  # the optional --alpha was left out: no step was given it
     assert run.data.tags[INPUTS_TAG].count("taxi-trips:1 sha256:") == 1
     log = Path(first["log_path"]).read_text().splitlines()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "conda_file",
     "data_asset_files",
     "find_job_command",
+    "local_asset_copies",
     "read_batch_deployment",
     "read_batch_endpoint",
     "read_deployment",
@@ -83,6 +84,7 @@ class JobCommand:
     sweep_file: str = ""  # that file, relative to the root
     conda_file: str = ""  # the conda environment file of the job's environment, relative to the root
     steps: tuple[str, ...] = ()  # a pipeline job's steps, in the order they run
+    scripts: tuple[str, ...] = ()  # the scripts those steps run, from the root
 
 
 def yaml_files(
@@ -176,6 +178,14 @@ def data_asset_files(root: Path) -> dict[str, DataAssetFile]:
                 document["name"], data.relative_to(root).as_posix(), where
             )
     return found
+
+
+def local_asset_copies(root: Path, inputs: Iterable[JobInput]) -> dict[str, str]:
+    """For each input read from an Azure ML data asset whose file is in the repository (an asset file's
+    local ``path``), that data, by the input's name: ``init``'s run reads it where no ``--input`` says."""
+    inputs = list(inputs)
+    files = data_asset_files(root) if inputs else {}
+    return {item.name: str(root / files[item.asset].path) for item in inputs if item.asset in files}
 
 
 def find_job_command(root: Path, skip: Collection[Path] = ()) -> JobCommand | None:

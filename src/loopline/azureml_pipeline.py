@@ -44,7 +44,7 @@ from loopline.azureml import (
 from loopline.errors import UsageError
 from loopline.run_script import PIPELINE_EXPERIMENT, command_argv
 
-__all__ = ["RUNNER", "PipelineStep", "find_training_job", "main", "plan"]
+__all__ = ["RUNNER", "PipelineStep", "find_training_job", "main", "pipeline_note", "plan"]
 
 RUNNER = "loopline.azureml_pipeline"
 _STEP_PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
@@ -115,7 +115,26 @@ def find_training_job(root: Path) -> JobCommand | None:
         JobInput(_input_name(item.name), item.asset, item.azure, item.file) for item in planned.missing
     )
     steps = tuple(step.name for step in planned.steps)
-    return JobCommand(command, where, "", inputs, conda_file=planned.conda_file, steps=steps)
+    scripts = [step.folder / shlex.split(step.line)[1] for step in planned.steps]
+    return JobCommand(
+        command,
+        where,
+        "",
+        inputs,
+        conda_file=planned.conda_file,
+        steps=steps,
+        scripts=tuple(str(s.relative_to(root)) for s in scripts if s.is_file() and s.is_relative_to(root)),
+    )
+
+
+def pipeline_note(job: JobCommand) -> str:
+    """What ``init --existing`` says of a training that runs a pipeline job's steps."""
+    return (
+        f"the training runs {job.file}, an Azure ML pipeline job, step by step ({', '.join(job.steps)}) with "
+        f"`python -m {RUNNER}`: each step's command in its code folder as Azure ML runs it, its outputs in "
+        "fresh folders, all steps logging to one MLflow run, in this environment (the steps' environments "
+        "and compute are Azure ML's)"
+    )
 
 
 def _input_name(key: str) -> str:

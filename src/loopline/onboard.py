@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from loopline.azureml import JobCommand, JobInput, data_asset_files
-from loopline.azureml_pipeline import RUNNER, find_training_job
+from loopline.azureml import JobCommand, JobInput, local_asset_copies
+from loopline.azureml_pipeline import find_training_job, pipeline_note
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
@@ -421,7 +421,7 @@ def onboard(
     mlproject = None if command or job else find_project_command(root)
     command = command or (job or mlproject or _Found(find_entry_point(root))).command
     from_azure = {item.name: item for item in job.inputs} if job else {}
-    in_repository = _asset_copies(root, from_azure)
+    in_repository = local_asset_copies(root, from_azure.values())
     copies = local_copies(
         command,
         {**in_repository, **(inputs or {})},
@@ -445,7 +445,10 @@ def onboard(
     layout = workflow_layout(root, name)
     tools = TOOLS + (NOTEBOOK_TOOLS if runs_notebook(command) else ())
     conda_file = job.conda_file if job else ""
-    setup, requirements, setup_notes = workflow_setup(root, run.requirements, tools, command, conda_file)
+    scripts = job.scripts if job else ()
+    setup, requirements, setup_notes = workflow_setup(
+        root, run.requirements, tools, command, conda_file, scripts
+    )
     config = _config_text(
         name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop, assets
     )
@@ -509,12 +512,7 @@ def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list
     if job is None:
         return []
     if job.steps:
-        return [
-            f"the training runs {job.file}, an Azure ML pipeline job, step by step ({', '.join(job.steps)}) "
-            f"with `python -m {RUNNER}`: each step's command in its code folder as Azure ML "
-            "runs it, its outputs in fresh folders, all steps logging to one MLflow run, in this environment "
-            "(the steps' environments and compute are Azure ML's)"
-        ]
+        return [pipeline_note(job)]
     moved = f", not from {job.code}/ where Azure ML runs it" if job.code else ""
     kind = (
         "an Azure ML sweep job's trial, with the middle of its search space"
@@ -539,15 +537,6 @@ def asset_name(name: str) -> str:
     """The data asset an input of the training command is read from: the input's name, which may start
     with '_' where an asset's must start with a letter or digit."""
     return name.lstrip("_") or "data"
-
-
-def _asset_copies(root: Path, azure: dict[str, JobInput]) -> dict[str, str]:
-    """For each input read from an Azure ML data asset whose file is in the repository (an asset file's
-    local ``path``), that data: the dry run reads it where no ``--input`` says otherwise."""
-    if not azure:
-        return {}
-    files = data_asset_files(root)
-    return {name: str(root / files[item.asset].path) for name, item in azure.items() if item.asset in files}
 
 
 def _input_notes(

@@ -108,12 +108,18 @@ def _pyproject(root: Path) -> dict[str, Any]:
 
 
 def workflow_setup(
-    root: Path, requirements: Sequence[str], tools: tuple[str, ...], command: str, conda_file: str = ""
+    root: Path,
+    requirements: Sequence[str],
+    tools: tuple[str, ...],
+    command: str,
+    conda_file: str = "",
+    scripts: Sequence[str] = (),
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """How the workflows fit this repository: its default branch, its Python (``.python-version``, else the
     dry run's), and the command that installs it with the tools the steps run; a requirements file to
     write where the repository has none it installs from; notes. ``conda_file``: the conda environment
-    file the training ran in elsewhere (an Azure ML job's), from the root."""
+    file the training ran in elsewhere (an Azure ML job's), from the root; ``scripts``: the scripts the
+    training command runs in turn (an Azure ML pipeline's steps), from the root."""
     setup, notes = WorkflowSetup(default_branch(root), _python_version(root)), []
     if setup.python.split(".")[:2] != [str(sys.version_info.major), str(sys.version_info.minor)]:
         notes.append(
@@ -129,7 +135,7 @@ def workflow_setup(
     fetch, dvc_notes = _dvc_fetch(root)
     setup = replace(setup, dvc=fetch)
     notes += dvc_notes
-    setup, files, more = _install(root, requirements, tools, setup, command, conda_file)
+    setup, files, more = _install(root, requirements, tools, setup, (command, scripts), conda_file)
     return setup, files, notes + more
 
 
@@ -227,11 +233,12 @@ def _install(
     requirements: Sequence[str],
     tools: tuple[str, ...],
     setup: WorkflowSetup,
-    command: str,
+    training: tuple[str, Sequence[str]],
     conda_file: str = "",
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """The command that installs the repository as it says, with the ``tools`` it does not list; a
-    requirements file to write where it has none to install from; notes."""
+    requirements file to write where it has none to install from (with what the ``training`` command, and
+    the scripts it runs, import); notes."""
     pyproject = _pyproject(root)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
     if (root / "requirements.txt").is_file():
@@ -251,7 +258,7 @@ def _install(
         install = " ".join(["pip install .", *_tools_missing(declared, tools)])
         return replace(setup, install=install), {}, []
     lines = list(declared)
-    for line in [*requirements, *training_requirements(root, command)]:
+    for line in [*requirements, *training_requirements(root, *training)]:
         if not _names([line]) & _names(lines):
             lines.append(line)
     lines += _tools_missing(lines, tools)

@@ -14,6 +14,7 @@ import json
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
@@ -83,14 +84,16 @@ def _own(root: Path, folder: Path, name: str) -> list[Path]:
     return []
 
 
-def training_requirements(root: Path, command: str) -> list[str]:
-    """``NAME==VERSION`` of each installed distribution the training's file, or the repository's modules
-    it imports, import (Python's own modules and loopline left out)."""
-    start = training_file(root, command)
-    if start is None or not start.is_file():
+def training_requirements(root: Path, command: str, scripts: Sequence[str] = ()) -> list[str]:
+    """``NAME==VERSION`` of each installed distribution the training's file (and ``scripts``, from the
+    root: the steps of a pipeline it runs), or the repository's modules they import, import (Python's own
+    modules and loopline left out)."""
+    starts = [training_file(root, command), *(root / script for script in scripts)]
+    files = list(dict.fromkeys(path for path in starts if path is not None and path.is_file()))
+    if not files:
         return []
     distributions = packages_distributions()
-    seen, queue, outside = {start}, [start], set[str]()
+    seen, queue, outside = set(files), list(files), set[str]()
     while queue and len(seen) <= _MOST_FILES:
         path = queue.pop()
         for name in _imported(source_code(path) or ""):

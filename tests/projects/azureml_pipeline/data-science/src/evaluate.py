@@ -3,6 +3,10 @@
 import argparse
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import mlflow
 import mlflow.sklearn
 import numpy as np
@@ -37,6 +41,13 @@ def main(args):
     mlflow.log_metric("test r2", r2)
     mlflow.log_metric("test rmse", float(np.sqrt(mean_squared_error(y_test, yhat_test))))
     (Path(args.evaluation_output) / "deploy_flag").write_text("1" if r2 > 0.5 else "0")
+
+    plt.scatter(y_test, yhat_test, color="black")
+    plt.plot(y_test, y_test, color="blue", linewidth=3)
+    plt.xlabel("Real value")
+    plt.ylabel("Predicted value")
+    plt.savefig(Path(args.evaluation_output) / "predictions.png")
+    mlflow.log_artifact(str(Path(args.evaluation_output) / "predictions.png"))
 
 
 if __name__ == "__main__":
