@@ -221,8 +221,9 @@ def test_a_pipeline_output_holding_a_model_is_logged_to_the_run_when_no_step_log
         COMPONENT.replace(" --epochs ${{inputs.epochs}} $[[--rate ${{inputs.rate}}]]", "")
     )
     (tmp_path / "jobs" / "pipeline.yml").write_text(WITH_COMPONENT)
-    done = runner(tmp_path, "jobs/pipeline.yml")
+    done = runner(tmp_path, "jobs/pipeline.yml", "--outputs", "kept")
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "kept" / "train_job" / "model_output" / "MLmodel").is_file()  # --outputs keeps them
     assert "loopline: logging pipeline output trained_model (an MLflow model) to the run" in done.stdout
     assert (
         "loopline: mlflow.set_experiment('my-experiment') ignored: the pipeline's steps log to one run, in "
@@ -307,6 +308,19 @@ CIRCLE = """\
             "p.yml: jobs.a: its command uses inputs.n, which has no value; give it in the step's inputs or "
             "--set jobs.a.inputs.n=VALUE",
             id="unbound input",
+        ),
+        pytest.param(
+            "  a:\n    command: python a.py --rows ${{inputs.rows}}\n"
+            "    inputs: {rows: {type: uri_file, path: ../elsewhere/rows.csv}}\n",
+            "p.yml: jobs.a.inputs.rows is ../elsewhere/rows.csv, outside the repository, which the "
+            "workflows' checkout lacks; keep the data in the repository, or give it with --set "
+            "jobs.a.inputs.rows=PATH",
+            id="data outside",
+        ),
+        pytest.param(
+            "  a: {component: ../shared/train.yml}\n",
+            "p.yml: jobs.a's component ../shared/train.yml is outside the repository",
+            id="component outside",
         ),
         pytest.param(
             "  a: {command: bash run.sh}\n",

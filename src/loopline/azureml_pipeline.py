@@ -42,6 +42,7 @@ from loopline.azureml import (
     yaml_files,
 )
 from loopline.errors import UsageError
+from loopline.git import toplevel
 from loopline.run_script import PIPELINE_EXPERIMENT, command_argv
 
 __all__ = ["RUNNER", "PipelineStep", "find_training_job", "main", "pipeline_note", "plan"]
@@ -166,6 +167,8 @@ def plan(
     folder ``outputs/STEP/NAME``. An input in Azure ML's storage that ``given`` lacks is left as
     ``{inputs.NAME}`` and listed in ``missing``."""
     where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    if not path.is_file():
+        raise UsageError(f"{where}: no such file; give the pipeline job file (type: pipeline)")
     document = document if document is not None else _pipeline_document(path)
     if document is None:
         raise UsageError(f"{where} is not an Azure ML pipeline job file (type: pipeline, with jobs)")
@@ -222,6 +225,8 @@ def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
                 "components whose files are in the repository (component: ./FILE.yml)"
             )
         source = (path.parent / component).resolve()
+        if not source.is_relative_to(root):
+            raise UsageError(f"{where}: jobs.{name}'s component {component} is outside the repository")
         loaded = read_yaml(source) if source.is_file() else None
         if not isinstance(loaded, dict):
             raise UsageError(f"{where}: jobs.{name}'s component {component} is not a YAML file there")
@@ -392,7 +397,13 @@ def _value_of(context: _Context, key: str, value: Any, folder: Path) -> Any:
             return f"{{inputs.{name}}}"
         if re.match(r"^[a-z][a-z0-9+.-]*://", path):
             return path
-        return (folder / path).resolve()
+        local = (folder / path).resolve()
+        if not local.is_relative_to(context.root):
+            raise UsageError(
+                f"{context.where}: {key} is {path}, outside the repository, which the workflows' checkout "
+                f"lacks; keep the data in the repository, or give it with --set {key}=PATH"
+            )
+        return local
     if isinstance(value, bool):
         return str(value).lower()
     return value
@@ -489,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="loopline-pipeline-") as scratch:
         outputs = Path(args.outputs).resolve() if args.outputs else Path(scratch)
         try:
-            pipeline = plan(path, Path.cwd().resolve(), given, outputs)
+            here = Path.cwd().resolve()  # where loopline runs the training: the project's folder
+            root = here if path.is_relative_to(here) else toplevel(path.parent) or path.parent
+            pipeline = plan(path, root, given, outputs)
             if pipeline.missing:
                 first = pipeline.missing[0]
                 raise UsageError(
