@@ -250,32 +250,6 @@ def test_a_batch_endpoint_and_deployment_are_created_from_their_azure_ml_files(
     assert loopline.list_endpoints(project=project) == []
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (
-            "model: azureml:proj-classifier:1\n"
-            "code_configuration:\n  code: src\n  scoring_script: batch_driver.py\n",
-            "code_configuration: a scoring script (batch_driver.py) is Azure ML's way to score with a model "
-            "that is not an MLflow model",
-        ),
-        (
-            "type: pipeline\ncomponent: ./components/score.yml\n",
-            "a pipeline component deployment runs an Azure ML pipeline; loopline's batch deployments score a "
-            "registered model",
-        ),
-    ],
-    ids=["batch-driver", "pipeline-component"],
-)
-def test_batch_deployment_files_loopline_cannot_follow_are_refused(
-    body: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    (tmp_path / "dp.yml").write_text(BATCH_DEPLOYMENT + "name: dp\nendpoint_name: b\n" + body)
-    refused = cli(capsys, "batch-deployment", "create", "-f", str(tmp_path / "dp.yml"), "-C", str(tmp_path))
-    assert refused.exit_code == 2 and message in refused.stderr, refused.stderr
-    assert "Traceback" not in refused.stderr
-
-
 def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_s_workspace(
     a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -357,26 +331,42 @@ def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("command", "body", "message"),
     [
         (  # Azure ML's managed endpoint sample: a model folder served by a score.py
+            "deployment",
             "model:\n  path: ../../model-1/model/\n"
             "code_configuration:\n  code: ../../model-1/onlinescoring/\n  scoring_script: score.py\n",
             "code_configuration: a scoring script (score.py) is Azure ML's",
         ),
         (  # its no-code MLflow deployment sample: an MLflow model folder by path
+            "deployment",
             "model:\n  name: mir-sample-sklearn-ncd-model\n  version: 2\n  path: sklearn-diabetes/model\n"
             "  type: mlflow_model\n",
             "model.path sklearn-diabetes/model is a folder of files; loopline deploys the versions",
         ),
+        (  # a batch deployment scored by a batch_driver.py
+            "batch-deployment",
+            "model: azureml:proj-classifier:1\n"
+            "code_configuration:\n  code: src\n  scoring_script: batch_driver.py\n",
+            "code_configuration: a scoring script (batch_driver.py) is Azure ML's way to score with a model "
+            "that is not an MLflow model",
+        ),
+        (
+            "batch-deployment",
+            "type: pipeline\ncomponent: ./components/score.yml\n",
+            "a pipeline component deployment runs an Azure ML pipeline; loopline's batch deployments score a "
+            "registered model",
+        ),
     ],
-    ids=["score-py", "model-folder"],
+    ids=["score-py", "model-folder", "batch-driver", "pipeline-component"],
 )
 def test_azure_ml_s_sample_deployments_are_refused_saying_what_to_do(
-    body: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    command: str, body: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    (tmp_path / "blue.yml").write_text(DEPLOYMENT + "name: blue\nendpoint_name: my-endpoint\n" + body)
-    refused = cli(capsys, "deployment", "create", "-f", str(tmp_path / "blue.yml"), "-C", str(tmp_path))
+    schema = DEPLOYMENT if command == "deployment" else BATCH_DEPLOYMENT
+    (tmp_path / "blue.yml").write_text(schema + "name: blue\nendpoint_name: my-endpoint\n" + body)
+    refused = cli(capsys, command, "create", "-f", str(tmp_path / "blue.yml"), "-C", str(tmp_path))
     assert refused.exit_code == 2 and message in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
 
