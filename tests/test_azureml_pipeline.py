@@ -323,6 +323,11 @@ CIRCLE = """\
             id="component outside",
         ),
         pytest.param(
+            "  a: {command: python a.py, inputs: [rows]}\n",
+            "p.yml: jobs.a.inputs is not a mapping of NAME: VALUE",
+            id="inputs not a mapping",
+        ),
+        pytest.param(
             "  a: {command: bash run.sh}\n",
             "p.yml: jobs.a: its command is not one Python run loopline can take (bash run.sh); name the "
             "training with --command 'python PATH ARGS'",

@@ -116,7 +116,7 @@ def find_training_job(root: Path) -> JobCommand | None:
         JobInput(_input_name(item.name), item.asset, item.azure, item.file) for item in planned.missing
     )
     steps = tuple(step.name for step in planned.steps)
-    scripts = [step.folder / shlex.split(step.line)[1] for step in planned.steps]
+    scripts = [step.folder / [*shlex.split(step.line), ""][1] for step in planned.steps]
     return JobCommand(
         command,
         where,
@@ -181,7 +181,10 @@ def plan(
             f"--set {unknown[0]}: {where} has no such input; give inputs.NAME (the pipeline's inputs: "
             f"{', '.join(map(str, document.get('inputs') or {})) or 'none'}) or jobs.STEP.inputs.NAME"
         )
-    context = _Context(where, path.parent, root, document.get("inputs") or {}, given, outputs)
+    inputs = document.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise UsageError(f"{where}: its inputs are not a mapping of NAME: VALUE")
+    context = _Context(where, path.parent, root, inputs, given, outputs)
     order = _order(where, jobs)
     steps, pipeline_outputs = [], {}
     for name in order:
@@ -213,26 +216,31 @@ class _Job:
     source: Path  # the file that defines the step's command (the pipeline's, or its component's)
 
 
-def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
+def _definition(where: str, path: Path, name: str, job: Any, root: Path) -> tuple[dict[str, Any], Path]:
+    """What defines the step ``job``: itself, its inline component, or its component file (with that file)."""
     if not isinstance(job, dict):
         raise UsageError(f"{where}: jobs.{name} is not a step (a mapping with a command or a component)")
-    definition, source = job, path
     component = job.get("component")
-    if isinstance(component, str):
-        if component.startswith("azureml:"):
-            raise UsageError(
-                f"{where}: jobs.{name} runs component {component}, registered in Azure ML; loopline runs "
-                "components whose files are in the repository (component: ./FILE.yml)"
-            )
-        source = (path.parent / component).resolve()
-        if not source.is_relative_to(root):
-            raise UsageError(f"{where}: jobs.{name}'s component {component} is outside the repository")
-        loaded = read_yaml(source) if source.is_file() else None
-        if not isinstance(loaded, dict):
-            raise UsageError(f"{where}: jobs.{name}'s component {component} is not a YAML file there")
-        definition = loaded
-    elif isinstance(component, dict):  # an inline component
-        definition = component
+    if isinstance(component, dict):  # an inline component
+        return component, path
+    if not isinstance(component, str):
+        return job, path
+    if component.startswith("azureml:"):
+        raise UsageError(
+            f"{where}: jobs.{name} runs component {component}, registered in Azure ML; loopline runs "
+            "components whose files are in the repository (component: ./FILE.yml)"
+        )
+    source = (path.parent / component).resolve()
+    if not source.is_relative_to(root):
+        raise UsageError(f"{where}: jobs.{name}'s component {component} is outside the repository")
+    loaded = read_yaml(source) if source.is_file() else None
+    if not isinstance(loaded, dict):
+        raise UsageError(f"{where}: jobs.{name}'s component {component} is not a YAML file there")
+    return loaded, source
+
+
+def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
+    definition, source = _definition(where, path, name, job, root)
     kind = str(definition.get("type", "command"))
     if kind != "command" or not isinstance(definition.get("command"), str):
         raise UsageError(
@@ -243,16 +251,18 @@ def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
     if not code.is_relative_to(root) or not code.is_dir():
         trouble = "is outside the repository" if not code.is_relative_to(root) else "is not a folder there"
         raise UsageError(f"{where}: jobs.{name}'s code folder {definition.get('code')} {trouble}")
-    defaults = {
+
+    def merged(key: str) -> dict[str, Any]:  # the step's own, over its component's
+        parts = [definition] if definition is job else [definition, job]
+        return {str(k): v for part in parts for k, v in _mapping(where, name, key, part.get(key)).items()}
+
+    inputs = {
         key: value.get("default", _UNSET) if isinstance(value, dict) and "path" not in value else value
-        for key, value in (definition.get("inputs") or {}).items()
+        for key, value in _mapping(where, name, "inputs", definition.get("inputs")).items()
     }
-    inputs = {**defaults, **(job.get("inputs") or {})} if definition is not job else dict(defaults)
-    outputs = {**(definition.get("outputs") or {}), **(job.get("outputs") or {})}
-    environment = {
-        **(definition.get("environment_variables") or {}),
-        **(job.get("environment_variables") or {}),
-    }
+    if definition is not job:
+        inputs.update(_mapping(where, name, "inputs", job.get("inputs")))
+    outputs, environment = merged("outputs"), merged("environment_variables")
     conda = conda_file(root, source, definition.get("environment")) or conda_file(
         root, path, job.get("environment")
     )
@@ -265,6 +275,15 @@ def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
         conda,
         source,
     )
+
+
+def _mapping(where: str, step: str, key: str, value: Any) -> dict[str, Any]:
+    """A step's (or its component's) ``key``: a mapping, or nothing."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: jobs.{step}.{key} is not a mapping of NAME: VALUE")
+    return value
 
 
 def _order(where: str, jobs: dict[str, _Job]) -> list[str]:
