@@ -146,6 +146,25 @@ def runs(folder: Path) -> list[object]:
     return list(client.search_runs([e.experiment_id for e in client.search_experiments()]))
 
 
+def test_steps_run_in_the_order_their_data_needs_with_the_inputs_set_gives(tmp_path: Path) -> None:
+    pipeline = PROJECT / PIPELINE
+    steps = plan(pipeline, PROJECT, {"inputs.trips": "trips.csv"}, tmp_path).steps
+    assert [step.name for step in steps] == ["prep_data", "train_model", "evaluate_model", "register_model"]
+    prep, train = steps[0], steps[1]
+    assert prep.folder == PROJECT / "data-science" / "src"
+    assert prep.line == (  # a path --set gives is from the current folder; each output a folder of its own
+        f"python prep.py --raw_data {Path('trips.csv').resolve()} "
+        f"--train_data {tmp_path}/prep_data/train_data --test_data {tmp_path}/prep_data/test_data "
+        "--min_distance 0.1"
+    )
+    assert train.line.endswith("/train_model/model_output")  # the optional --alpha has no value: left out
+    # a step's input that only --set gives (a sweep's parameter, say) fills its optional argument
+    given = {"inputs.trips": "trips.csv", "jobs.train_model.inputs.alpha": "0.5", "inputs.min_distance": "2"}
+    steps = plan(pipeline, PROJECT, given, tmp_path).steps
+    assert steps[1].line.endswith("/train_model/model_output --alpha 0.5")
+    assert steps[0].line.endswith("--min_distance 2")
+
+
 def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_failed_run(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yml").write_text(TWO_STEPS)
     (tmp_path / "fail.py").write_text(

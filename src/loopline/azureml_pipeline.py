@@ -339,7 +339,9 @@ def _step(context: _Context, name: str, job: _Job) -> tuple[PipelineStep, dict[s
         parent = _PARENT_OUTPUT.match(_text(binding))
         if parent:
             bound[parent[1]] = folder
-    values = {key: _value(context, name, key, value, job.source.parent) for key, value in job.inputs.items()}
+    own = f"jobs.{name}.inputs."  # --set may give an input the step does not declare, an optional one say
+    declared = {**job.inputs, **{key[len(own) :]: None for key in context.given if key.startswith(own)}}
+    values = {key: _value(context, name, key, value, job.source.parent) for key, value in declared.items()}
 
     def optional(match: re.Match[str]) -> str:  # $[[--flag ${{inputs.x}}]]: kept when x has a value
         named = [found[2] for found in _STEP_PLACEHOLDER.finditer(match[1]) if found[1] == "inputs"]
