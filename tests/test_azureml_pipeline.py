@@ -76,6 +76,12 @@ def test_a_pipeline_job_trains_step_by_step_into_one_run_that_the_inner_loop_reg
     assert not (project / "outputs").exists()  # the steps' outputs were folders of their own
     # what the steps import, for the workflows to install: evaluate.py's plot too
     assert "matplotlib==" in (project / "requirements.txt").read_text()
+    # the steps' environment (azureml:taxi-train-env@latest) is the repository's environment file's
+    assert any(
+        note.startswith("data-science/environment/train-conda.yml (a conda environment) is not read")
+        and "azureml-mlflow" in note
+        for note in result["notes"]
+    ), result["notes"]
     assert cli(capsys, "up").exit_code == 0
     uploaded = cli(capsys, *shlex.split(upload)[1:])
     assert uploaded.exit_code == 0, uploaded.stderr

@@ -238,13 +238,37 @@ def _job_command(
 
 
 def conda_file(root: Path, path: Path, environment: Any) -> str:
-    """The conda file an environment of the job file ``path`` names (``conda_file:``), from ``root``; ""
-    where it names none in the repository (a registered environment, ``azureml:NAME``, say)."""
+    """The conda file an environment of the job file ``path`` names (``conda_file:``), from ``root``: its
+    own, or that of the repository's environment file of the name it gives (``azureml:NAME@latest``, as
+    ``az ml environment create --file`` registered it); "" where it names none in the repository."""
+    if isinstance(environment, str):
+        named = _ENVIRONMENT.match(environment)
+        return _environment_files(root).get(named["name"], "") if named else ""
     named = environment.get("conda_file") if isinstance(environment, dict) else None
     if not isinstance(named, str):
         return ""
     file = (path.parent / named).resolve()
     return file.relative_to(root).as_posix() if file.is_relative_to(root) and file.is_file() else ""
+
+
+_ENVIRONMENT = re.compile(r"^azureml:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?::[^@:]+|@latest)?$")
+
+
+def _environment_files(root: Path) -> dict[str, str]:
+    """The conda file of each of the repository's Azure ML environment files, by the environment's name."""
+
+    def read(path: Path) -> dict[str, Any] | None:
+        document = read_yaml(path)
+        if not isinstance(document, dict) or "environment" not in str(document.get("$schema", "")).lower():
+            return None
+        return dict(document) if isinstance(document.get("name"), str) else None
+
+    found = {}
+    for path, document in yaml_files(root, read):
+        conda = conda_file(root, path, {"conda_file": document.get("conda_file")})
+        if conda:
+            found[document["name"]] = conda
+    return found
 
 
 def _search_space(where: str, space: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
