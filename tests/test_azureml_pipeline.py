@@ -19,6 +19,7 @@ from loopline.azureml_pipeline import find_training_job, plan
 from loopline.config import load_config
 from loopline.errors import UsageError
 from loopline.inputs import INPUTS_TAG
+from loopline.training import known_cause
 from tests.helpers import cli, commit_all, git
 
 PROJECT = Path(__file__).parent / "projects" / "azureml_pipeline"
@@ -174,7 +175,8 @@ def test_steps_run_in_the_order_their_data_needs_with_the_inputs_set_gives(tmp_p
 def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_failed_run(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yml").write_text(TWO_STEPS)
     (tmp_path / "fail.py").write_text(
-        "import os, sys\nprint(os.environ['ROWS_LABEL'], 'from', sys.argv[1])\nsys.exit(3)\n"
+        "import os, sys\nprint(os.environ['ROWS_LABEL'], 'from', sys.argv[1], flush=True)\n"
+        "if len(open(sys.argv[1]).readlines()) < 3:\n    raise ValueError('too few rows')\nsys.exit(3)\n"
     )
     (tmp_path / "after.py").write_text("open('after-ran', 'w').close()\n")
     unset = runner(tmp_path, "pipeline.yml")
@@ -184,6 +186,12 @@ def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_faile
         "in Azure ML's storage; give a local copy: --set inputs.rows=PATH"
     )
     (tmp_path / "rows.csv").write_text("a\n1\n")
+    raised = runner(tmp_path, "pipeline.yml", "--set", "inputs.rows=rows.csv")
+    assert raised.returncode == 1
+    log = tmp_path / "train.log"  # as the training's log holds the runner's output: why the step failed
+    log.write_text(raised.stdout + raised.stderr)
+    assert known_cause(log) == ": step first failed: ValueError: too few rows"
+    (tmp_path / "rows.csv").write_text("a\n1\n2\n3\n")
     failed = runner(tmp_path, "pipeline.yml", "--set", "inputs.rows=rows.csv")
     assert failed.returncode == 3, failed.stderr
     # the step's environment variables, and the path as the step (in its own folder) reads it
@@ -192,10 +200,10 @@ def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_faile
         "loopline: step first failed (exit code 3); the steps after it did not run"
     )
     assert not (tmp_path / "after-ran").exists()
-    (run,) = runs(tmp_path)
-    assert run.info.status == "FAILED"  # type: ignore[attr-defined]
+    assert [run.info.status for run in runs(tmp_path)] == ["FAILED", "FAILED"]  # type: ignore[attr-defined]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert client.get_experiment(run.info.experiment_id).name == "rows-check"  # type: ignore[attr-defined]
+    experiment = client.get_experiment(runs(tmp_path)[0].info.experiment_id)  # type: ignore[attr-defined]
+    assert experiment.name == "rows-check"
 
 
 SAVE_ONLY = """\

@@ -43,7 +43,7 @@ from loopline.azureml import (
 )
 from loopline.errors import UsageError
 from loopline.git import toplevel
-from loopline.run_script import PIPELINE_EXPERIMENT, command_argv
+from loopline.run_script import PIPELINE_EXPERIMENT, STEP_FAILED, command_argv
 
 __all__ = ["RUNNER", "PipelineStep", "find_training_job", "main", "pipeline_note", "plan"]
 
@@ -456,11 +456,7 @@ def _run(pipeline: Pipeline, title: str) -> int:
                 command_argv(shlex.split(step.line)), cwd=step.folder, env={**env, **step.environment}
             )
             if code != 0:
-                print(
-                    f"loopline: step {step.name} failed (exit code {code}); the steps after it did not run",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                print(STEP_FAILED.format(step=step.name, code=code), file=sys.stderr, flush=True)
                 mlflow.end_run("FAILED")
                 return code
         _log_output_models(run.info.run_id, run.info.experiment_id, pipeline.outputs)

@@ -23,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "PIPELINE_EXPERIMENT",
+    "STEP_FAILED",
     "command_argv",
     "keep_mlflow_on_the_workspace",
     "main",
@@ -54,6 +55,8 @@ def _kept(name: str, variable: str, original: Callable[[Any], None]) -> Callable
     return keep
 
 
+STEP_FAILED = "loopline: step {step} failed (exit code {code}); the steps after it did not run"
+"""What a pipeline's runner says last when one of its steps fails (``azureml_pipeline.py``)."""
 PIPELINE_EXPERIMENT = "LOOPLINE_PIPELINE_EXPERIMENT"
 """The experiment (its ID) of the run a pipeline's steps share, in each step's environment."""
 

@@ -22,7 +22,7 @@ from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
-from loopline.run_script import command_argv, with_notebook_kernel
+from loopline.run_script import STEP_FAILED, command_argv, with_notebook_kernel
 
 __all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
 
@@ -197,7 +197,17 @@ def known_cause(log_path: Path) -> str:
             tail = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    return _mlflow_cause(tail) or _notebook_cause(tail) or _script_cause(tail)
+    failed = list(_STEP.finditer(tail))
+    if not failed:
+        return _mlflow_cause(tail) or _notebook_cause(tail) or _script_cause(tail)
+    # a step of an Azure ML pipeline: why it failed is in its output, before the runner's last line
+    tail, step = tail[: failed[-1].start()], failed[-1]["step"]
+    return f": step {step} failed" + (_mlflow_cause(tail) or _notebook_cause(tail) or _script_cause(tail))
+
+
+_STEP = re.compile(
+    re.escape(STEP_FAILED).replace(r"\{step\}", r"(?P<step>\S+)").replace(r"\{code\}", r"-?\d+"), re.M
+)
 
 
 def _mlflow_cause(tail: str) -> str:
