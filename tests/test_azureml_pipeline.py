@@ -116,6 +116,7 @@ jobs:
     command: python fail.py ${{inputs.rows}}
     environment_variables:
       ROWS_LABEL: first rows
+      MLFLOW_TRACKING_URI: azureml://eastus.api.azureml.ms/mlflow/v1.0/workspaces/ws
     inputs:
       rows: ${{parent.inputs.rows}}
     outputs:
@@ -176,6 +177,7 @@ def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_faile
     (tmp_path / "pipeline.yml").write_text(TWO_STEPS)
     (tmp_path / "fail.py").write_text(
         "import os, sys\nprint(os.environ['ROWS_LABEL'], 'from', sys.argv[1], flush=True)\n"
+        "print('tracking', os.environ['MLFLOW_TRACKING_URI'], flush=True)\n"
         "if len(open(sys.argv[1]).readlines()) < 3:\n    raise ValueError('too few rows')\nsys.exit(3)\n"
     )
     (tmp_path / "after.py").write_text("open('after-ran', 'w').close()\n")
@@ -196,6 +198,11 @@ def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_faile
     assert failed.returncode == 3, failed.stderr
     # the step's environment variables, and the path as the step (in its own folder) reads it
     assert f"first rows from {tmp_path / 'rows.csv'}" in failed.stdout
+    # but not one that would send its runs elsewhere than the pipeline's
+    assert "loopline: step first's MLFLOW_TRACKING_URI is not set: the steps log to the pipeline's run" in (
+        failed.stdout
+    )
+    assert f"tracking sqlite:///{tmp_path / 'mlflow.db'}" in failed.stdout
     assert failed.stderr.splitlines()[-1] == (
         "loopline: step first failed (exit code 3); the steps after it did not run"
     )

@@ -453,7 +453,7 @@ def _run(pipeline: Pipeline, title: str) -> int:
                 folder.mkdir(parents=True)
             print(f"loopline: step {step.name}: {step.line}", flush=True)
             code = subprocess.call(
-                command_argv(shlex.split(step.line)), cwd=step.folder, env={**env, **step.environment}
+                command_argv(shlex.split(step.line)), cwd=step.folder, env={**env, **_own(step)}
             )
             if code != 0:
                 print(STEP_FAILED.format(step=step.name, code=code), file=sys.stderr, flush=True)
@@ -461,6 +461,18 @@ def _run(pipeline: Pipeline, title: str) -> int:
                 return code
         _log_output_models(run.info.run_id, run.info.experiment_id, pipeline.outputs)
     return 0
+
+
+_KEPT = re.compile(r"^(LOOPLINE_|MLFLOW_(TRACKING|REGISTRY|RUN|EXPERIMENT)_)")  # how the steps reach the run
+
+
+def _own(step: PipelineStep) -> dict[str, str]:
+    """The step's environment variables, but those that point MLflow somewhere else than the run."""
+    for name in sorted(name for name in step.environment if _KEPT.match(name)):
+        print(
+            f"loopline: step {step.name}'s {name} is not set: the steps log to the pipeline's run", flush=True
+        )
+    return {name: value for name, value in step.environment.items() if not _KEPT.match(name)}
 
 
 def _log_output_models(run_id: str, experiment_id: str, outputs: dict[str, Path]) -> None:
