@@ -233,10 +233,12 @@ code: ../../src
 inputs:
   epochs: {type: integer, default: 5}
   rate: {type: number, optional: true}
+  rows: {type: uri_folder, optional: true}
 outputs:
   model_output: {type: mlflow_model}
 command: >-
   python train.py ${{outputs.model_output}} --epochs ${{inputs.epochs}} $[[--rate ${{inputs.rate}}]]
+  $[[--rows ${{inputs.rows}}]]
 """
 
 WITH_COMPONENT = """\
@@ -258,7 +260,9 @@ def test_a_pipeline_output_holding_a_model_is_logged_to_the_run_when_no_step_log
     (tmp_path / "src" / "train.py").write_text(SAVE_ONLY)
     (tmp_path / "jobs" / "components").mkdir(parents=True)
     (tmp_path / "jobs" / "components" / "train.yml").write_text(
-        COMPONENT.replace(" --epochs ${{inputs.epochs}} $[[--rate ${{inputs.rate}}]]", "")
+        COMPONENT.replace(" --epochs ${{inputs.epochs}} $[[--rate ${{inputs.rate}}]]", "").replace(
+            "\n  $[[--rows ${{inputs.rows}}]]", ""
+        )
     )
     (tmp_path / "jobs" / "pipeline.yml").write_text(WITH_COMPONENT)
     done = runner(tmp_path, "jobs/pipeline.yml", "--outputs", "kept")
@@ -299,6 +303,10 @@ def test_a_component_file_gives_its_step_the_command_code_and_defaults_and_is_no
     given = {"jobs.train_job.inputs.rate": "0.1", "jobs.train_job.inputs.epochs": "2"}
     (step,) = plan(tmp_path / "jobs" / "pipeline.yml", tmp_path, given, outputs).steps
     assert step.line.endswith("--epochs 2 --rate 0.1")
+    # a folder the component declares, given from here, reaches the step (in src/) as a whole path
+    given = {"jobs.train_job.inputs.rows": "data/rows"}
+    (step,) = plan(tmp_path / "jobs" / "pipeline.yml", tmp_path, given, outputs).steps
+    assert step.line.endswith(f"--epochs 5 --rows {tmp_path / 'data' / 'rows'}")
     with pytest.raises(UsageError) as unknown:
         plan(tmp_path / "jobs" / "pipeline.yml", tmp_path, {"inputs.epochs": "2"}, outputs)
     assert unknown.value.message == (

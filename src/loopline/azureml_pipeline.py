@@ -209,11 +209,12 @@ class _Job:
 
     command: str
     code: Path
-    inputs: dict[str, Any]  # the step's inputs, over its component's defaults
+    inputs: dict[str, Any]  # the step's inputs, over its component's (declarations, with any default)
     outputs: dict[str, Any]
     environment: dict[str, str]
     conda: str
-    source: Path  # the file that defines the step's command (the pipeline's, or its component's)
+    paths: frozenset[str]  # the inputs that are files or folders
+    folders: dict[str, Path]  # where each input's relative path starts: the folder of the file giving it
 
 
 def _definition(where: str, path: Path, name: str, job: Any, root: Path) -> tuple[dict[str, Any], Path]:
@@ -256,24 +257,28 @@ def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
         parts = [definition] if definition is job else [definition, job]
         return {str(k): v for part in parts for k, v in _mapping(where, name, key, part.get(key)).items()}
 
-    inputs = {
-        key: value.get("default", _UNSET) if isinstance(value, dict) and "path" not in value else value
-        for key, value in _mapping(where, name, "inputs", definition.get("inputs")).items()
-    }
-    if definition is not job:
-        inputs.update(_mapping(where, name, "inputs", job.get("inputs")))
-    outputs, environment = merged("outputs"), merged("environment_variables")
+    inputs, outputs, environment = merged("inputs"), merged("outputs"), merged("environment_variables")
+    declared = [_mapping(where, name, "inputs", part.get("inputs")) for part in (definition, job)]
+    paths = frozenset(  # the inputs a component or the step says are files or folders
+        str(key)
+        for part in declared
+        for key, value in part.items()
+        if isinstance(value, dict) and ("path" in value or value.get("type") in _PATH_TYPES)
+    )
+    # a value's relative path is from the file that gives it: the step's, else its component's
+    folders = {key: (path if key in declared[1] else source).parent for key in inputs}
     conda = conda_file(root, source, definition.get("environment")) or conda_file(
         root, path, job.get("environment")
     )
     return _Job(
         str(definition["command"]),
         code,
-        {str(k): v for k, v in inputs.items()},
-        {str(k): v for k, v in outputs.items()},
-        {str(k): str(v) for k, v in environment.items()},
+        inputs,
+        outputs,
+        {k: str(v) for k, v in environment.items()},
         conda,
-        source,
+        paths,
+        folders,
     )
 
 
@@ -341,7 +346,7 @@ def _step(context: _Context, name: str, job: _Job) -> tuple[PipelineStep, dict[s
             bound[parent[1]] = folder
     own = f"jobs.{name}.inputs."  # --set may give an input the step does not declare, an optional one say
     declared = {**job.inputs, **{key[len(own) :]: None for key in context.given if key.startswith(own)}}
-    values = {key: _value(context, name, key, value, job.source.parent) for key, value in declared.items()}
+    values = {key: _value(context, name, key, value, job) for key, value in declared.items()}
 
     def optional(match: re.Match[str]) -> str:  # $[[--flag ${{inputs.x}}]]: kept when x has a value
         named = [found[2] for found in _STEP_PLACEHOLDER.finditer(match[1]) if found[1] == "inputs"]
@@ -373,12 +378,12 @@ def _step(context: _Context, name: str, job: _Job) -> tuple[PipelineStep, dict[s
     return PipelineStep(name, filled, folder, folders, job.environment), bound
 
 
-def _value(context: _Context, step: str, key: str, value: Any, folder: Path) -> Any:
+def _value(context: _Context, step: str, key: str, value: Any, job: _Job) -> Any:
     """The value of input ``key`` of ``step``: given by --set, a pipeline input, another step's output
-    folder, a path (from ``folder``, the file that names it), or a literal; ``_UNSET`` when none."""
+    folder, a path (from the file that names it), a literal, or a default; ``_UNSET`` when none."""
     own = f"jobs.{step}.inputs.{key}"
     if own in context.given:
-        return _given(context, own, value)
+        return _given(context, own, {"type": "uri_file"} if key in job.paths else value)
     text = _text(value)
     parent = _PARENT_INPUT.match(text)
     if parent:
@@ -399,7 +404,7 @@ def _value(context: _Context, step: str, key: str, value: Any, folder: Path) -> 
                 "step does not have; declare it in its outputs"
             )
         return made
-    return _value_of(context, own, value, folder)
+    return _value_of(context, own, value, job.folders.get(key, context.folder))
 
 
 def _value_of(context: _Context, key: str, value: Any, folder: Path) -> Any:
