@@ -15,7 +15,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from loopline.azureml_pipeline import find_training_job, plan
+from loopline.azureml_pipeline import find_training_job, named_pipeline, plan
 from loopline.config import load_config
 from loopline.errors import UsageError
 from loopline.inputs import INPUTS_TAG
@@ -187,11 +187,13 @@ def test_the_first_failing_step_ends_the_pipeline_with_its_exit_code_and_a_faile
         "error: pipeline.yml: input inputs.rows is azureml://datastores/workspaceblobstore/paths/rows.csv, "
         "in Azure ML's storage; give a local copy: --set inputs.rows=PATH"
     )
+    log = tmp_path / "train.log"  # as the training's log holds the runner's output: its refusal
+    log.write_text(unset.stdout + unset.stderr)
+    assert known_cause(log) == ": " + unset.stderr.strip().removeprefix("error: ")
     (tmp_path / "rows.csv").write_text("a\n1\n")
     raised = runner(tmp_path, "pipeline.yml", "--set", "inputs.rows=rows.csv")
     assert raised.returncode == 1
-    log = tmp_path / "train.log"  # as the training's log holds the runner's output: why the step failed
-    log.write_text(raised.stdout + raised.stderr)
+    log.write_text(raised.stdout + raised.stderr)  # why the step failed
     assert known_cause(log) == ": step first failed: ValueError: too few rows"
     (tmp_path / "rows.csv").write_text("a\n1\n2\n3\n")
     failed = runner(tmp_path, "pipeline.yml", "--set", "inputs.rows=rows.csv")
@@ -401,4 +403,22 @@ def test_two_pipelines_or_a_pipeline_beside_a_command_job_ask_which_is_the_train
     assert several.value.message == (
         "several Azure ML job files could be the training (ingest.yml, train.yml); name the training with "
         "--command 'python -m loopline.azureml_pipeline FILE' for a pipeline, or 'python PATH ARGS'"
+    )
+    # as told: the pipeline --command names is read as init would have read it alone
+    (tmp_path / "train.yml").write_text(
+        "type: pipeline\ninputs:\n  rows: {type: uri_file, path: azureml:rows@latest}\n  n: 3\n"
+        "jobs:\n  a:\n    command: python a.py ${{inputs.rows}} ${{inputs.n}}\n"
+        "    inputs: {rows: '${{parent.inputs.rows}}', n: '${{parent.inputs.n}}'}\n"
+    )
+    named = named_pipeline(tmp_path, "python -m loopline.azureml_pipeline train.yml --set inputs.n=5")
+    assert named is not None and (named.file, named.steps) == ("train.yml", ("a",))
+    assert named.command == (  # the input only Azure ML reads comes from a data asset
+        "python -m loopline.azureml_pipeline train.yml --set inputs.n=5 --set inputs.rows={inputs.rows}"
+    )
+    assert [(item.name, item.asset) for item in named.inputs] == [("rows", "rows")]
+    assert named_pipeline(tmp_path, "python train.py") is None
+    with pytest.raises(UsageError) as other:
+        named_pipeline(tmp_path, "python -m loopline.azureml_pipeline a.py")
+    assert other.value.message == (
+        "--command python -m loopline.azureml_pipeline a.py: a.py is not an Azure ML pipeline job file there"
     )

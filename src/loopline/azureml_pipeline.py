@@ -45,7 +45,15 @@ from loopline.errors import UsageError
 from loopline.git import toplevel
 from loopline.run_script import PIPELINE_EXPERIMENT, STEP_FAILED, command_argv
 
-__all__ = ["RUNNER", "PipelineStep", "find_training_job", "main", "pipeline_note", "plan"]
+__all__ = [
+    "RUNNER",
+    "PipelineStep",
+    "find_training_job",
+    "main",
+    "named_pipeline",
+    "pipeline_note",
+    "plan",
+]
 
 RUNNER = "loopline.azureml_pipeline"
 _STEP_PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
@@ -102,16 +110,48 @@ def find_training_job(root: Path) -> JobCommand | None:
         )
     if not pipelines:
         return job
-    path, document = pipelines[0]
+    return _pipeline_job(root, *pipelines[0], {}, None)
+
+
+def named_pipeline(root: Path, command: str) -> JobCommand | None:
+    """The pipeline job file a training command runs (``python -m loopline.azureml_pipeline FILE ...``),
+    read as ``find_training_job`` reads one; None for any other command."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return None
+    if len(argv) < 3 or not argv[0].startswith("python") or argv[1:3] != ["-m", RUNNER]:
+        return None
+    try:
+        args = _arguments(argv[3:])
+    except SystemExit:  # argparse said why on stderr
+        raise UsageError(f"--command {command}: give python -m {RUNNER} FILE [--set KEY=VALUE ...]") from None
+    path = (root / args.file).resolve()
+    if not path.is_relative_to(root):
+        raise UsageError(f"--command {command}: {args.file} is outside the repository")
+    document = _pipeline_document(path) if path.is_file() else None
+    if document is None:
+        raise UsageError(f"--command {command}: {args.file} is not an Azure ML pipeline job file there")
+    given = dict(item.partition("=")[::2] for item in args.sets)
+    return _pipeline_job(root, path, document, given, command)
+
+
+def _pipeline_job(
+    root: Path, path: Path, document: dict[str, Any], given: dict[str, str], command: str | None
+) -> JobCommand:
+    """The training of the pipeline file ``path``: ``command`` (else the runner on that file), with a
+    ``--set`` for each input in Azure ML's storage that it does not give, read from a data asset."""
     where = str(path.relative_to(root))
     with tempfile.TemporaryDirectory() as scratch:  # the folders do not matter: nothing runs
-        planned = plan(path, root, {}, Path(scratch), document)
+        planned = plan(path, root, given, Path(scratch), document)
     sets = [
         word
         for item in planned.missing
         for word in ("--set", f"{item.name}={{inputs.{_input_name(item.name)}}}")
     ]
-    command = command_line(["python", "-m", RUNNER, where, *sets])
+    command = " ".join(
+        filter(None, [command or command_line(["python", "-m", RUNNER, where]), command_line(sets)])
+    )
     inputs = tuple(
         JobInput(_input_name(item.name), item.asset, item.azure, item.file) for item in planned.missing
     )

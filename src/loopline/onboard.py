@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from loopline.azureml import JobCommand, JobInput, local_asset_copies
-from loopline.azureml_pipeline import find_training_job, pipeline_note
+from loopline.azureml_pipeline import find_training_job, named_pipeline, pipeline_note
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
@@ -417,9 +417,9 @@ def onboard(
         raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
-    job = None if command else find_training_job(root)
+    job = named_pipeline(root, command) if command else find_training_job(root)
     mlproject = None if command or job else find_project_command(root)
-    command = command or (job or mlproject or _Found(find_entry_point(root))).command
+    command = (job or (command and _Found(command)) or mlproject or _Found(find_entry_point(root))).command
     from_azure = {item.name: item for item in job.inputs} if job else {}
     in_repository = local_asset_copies(root, from_azure.values())
     copies = local_copies(

@@ -264,8 +264,9 @@ _REFUSED_ARGUMENTS = re.compile(r"^(\S+: error: .+)$", re.M)
 
 
 def _script_cause(tail: str) -> str:
-    """The arguments a script's parser refused (argparse's ``error:`` line after its usage), or the
-    exception of the last traceback in the log (its first line not indented)."""
+    """The arguments a script's parser refused (argparse's ``error:`` line after its usage), the exception
+    of the last traceback in the log (its first line not indented), or an ``error:`` line the log ends
+    with."""
     lines = tail.rstrip().splitlines()
     if lines and _USAGE.search(tail) and (refused := _REFUSED_ARGUMENTS.match(lines[-1])):
         return (
@@ -273,8 +274,12 @@ def _script_cause(tail: str) -> str:
             "init --existing, training.command in loopline.yaml)"
         )
     at = tail.rfind("Traceback (most recent call last):")
-    if at < 0:
-        return ""
+    if at < 0:  # a refusal of its own, as the pipeline runner's: its last line
+        return (
+            f": {lines[-1][len('error: ') :].strip()[:300]}"
+            if lines and lines[-1].startswith("error: ")
+            else ""
+        )
     for line in tail[at:].splitlines()[1:]:
         if line and not line[0].isspace():
             return f": {line.strip()[:300]}"
