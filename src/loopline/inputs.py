@@ -36,6 +36,7 @@ __all__ = [
     "claimed_inputs",
     "fill_inputs",
     "input_environment",
+    "input_notes",
     "input_tags",
     "local_copies",
     "log_datasets",
@@ -196,6 +197,24 @@ def local_copies(command: str, given: dict[str, str], origins: dict[str, str]) -
             raise UsageError(f"--input {name}={given[name]}: {path} does not exist; give a file or folder")
         copies[name] = path
     return copies
+
+
+def input_notes(
+    root: Path, assets: dict[str, str], copies: dict[str, Path], azure: dict[str, str]
+) -> list[str]:
+    """What ``init --existing`` says of each input it read a local copy of: the data asset a training
+    reads it from (``assets``), and how to upload that copy; ``azure``: where Azure ML read an input."""
+
+    def shown(path: Path) -> str:
+        return shlex.quote(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
+
+    return [
+        f"the training reads data asset {asset} as {{inputs.{name}}}"
+        + (f" (Azure ML's {azure[name]})" if name in azure else "")
+        + f": after `loopline up`, upload the copy init read (`loopline data upload {asset} "
+        f"{shown(copies[name])}`); each training reads its newest version, verified"
+        for name, asset in assets.items()
+    ]
 
 
 def input_environment(paths: dict[str, Path]) -> dict[str, str]:

@@ -23,13 +23,13 @@ from typing import Any
 
 import yaml
 
-from loopline.azureml import JobCommand, JobInput, local_asset_copies
+from loopline.azureml import JobCommand, local_asset_copies
 from loopline.azureml_pipeline import find_training_job, named_pipeline, pipeline_note
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.git import is_git_repo
-from loopline.inputs import fill_inputs, input_environment, local_copies
+from loopline.inputs import fill_inputs, input_environment, input_notes, local_copies
 from loopline.mlproject import ProjectCommand, find_project_command
 from loopline.repo_setup import (
     NOTEBOOK_NOTE,
@@ -417,9 +417,7 @@ def onboard(
         raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
-    job = named_pipeline(root, command) if command else find_training_job(root)
-    mlproject = None if command or job else find_project_command(root)
-    command = (job or (command and _Found(command)) or mlproject or _Found(find_entry_point(root))).command
+    command, job, mlproject = _training(root, command)
     from_azure = {item.name: item for item in job.inputs} if job else {}
     in_repository = local_asset_copies(root, from_azure.values())
     copies = local_copies(
@@ -477,7 +475,7 @@ def onboard(
         *output_notes(made, changed),
         *setup_notes,
         *_data_notes(unfetched),
-        *_input_notes(root, assets, copies, from_azure),
+        *input_notes(root, assets, copies, {name: item.azure for name, item in from_azure.items()}),
     ]
     if runs_notebook(command):
         notes.insert(0, NOTEBOOK_NOTE)
@@ -500,6 +498,18 @@ def onboard(
 @dataclass(frozen=True)
 class _Found:
     command: str
+
+
+def _training(root: Path, command: str | None) -> tuple[str, JobCommand | None, ProjectCommand | None]:
+    """The training command, and the Azure ML job file or MLproject it comes from: ``command`` where given
+    (read as its pipeline file where it runs one), else the one found in the repository."""
+    job = named_pipeline(root, command) if command else find_training_job(root)
+    if job is not None:
+        return job.command, job, None
+    if command:
+        return command, None, None
+    mlproject = find_project_command(root)
+    return (mlproject or _Found(find_entry_point(root))).command, None, mlproject
 
 
 def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list[str]:
@@ -537,21 +547,6 @@ def asset_name(name: str) -> str:
     """The data asset an input of the training command is read from: the input's name, which may start
     with '_' where an asset's must start with a letter or digit."""
     return name.lstrip("_") or "data"
-
-
-def _input_notes(
-    root: Path, assets: dict[str, str], copies: dict[str, Path], azure: dict[str, JobInput]
-) -> list[str]:
-    def shown(path: Path) -> str:
-        return shlex.quote(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
-
-    return [
-        f"the training reads data asset {asset} as {{inputs.{name}}}"
-        + (f" (Azure ML's {azure[name].azure})" if name in azure else "")
-        + f": after `loopline up`, upload the copy init read (`loopline data upload {asset} "
-        f"{shown(copies[name])}`); each training reads its newest version, verified"
-        for name, asset in assets.items()
-    ]
 
 
 def _data_notes(unfetched: list[str]) -> list[str]:
