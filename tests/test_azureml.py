@@ -7,9 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 import loopline
-from loopline.azureml import find_job_command, read_deployment, read_endpoint
+from loopline.azureml import find_job_command
+from loopline.azureml_endpoints import read_deployment, read_endpoint, release_endpoint
+from loopline.domain import Tier
 from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
 from tests.helpers import cli
@@ -183,6 +186,28 @@ def test_an_endpoint_and_a_deployment_are_created_from_their_azure_ml_files(
     # the command line may repeat the file's names, not contradict them
     other = cli(capsys, "deployment", "create", "credit-endpoint", "green", "-f", str(files / "blue.yml"))
     assert other.exit_code == 2 and "deployment green differs from the file's blue" in other.stderr
+
+
+def test_prod_keeps_the_endpoint_name_of_the_repository_s_one_online_endpoint_file(tmp_path: Path) -> None:
+    online = tmp_path / "mlops" / "azureml" / "deploy" / "online"
+    tree(online, {"online-endpoint.yml": ENDPOINT + "name: fare-online\nauth_mode: key\n"})
+    where = "mlops/azureml/deploy/online/online-endpoint.yml"
+    text, notes = release_endpoint(tmp_path, Tier.SIMPLE)
+    assert yaml.safe_load(text) == {"release": {"endpoint": "fare-online"}}
+    assert notes == [
+        f"outer-loop prod releases to endpoint fare-online, the one {where} names (release.endpoint)"
+    ]
+    assert release_endpoint(tmp_path, Tier.EXPERIMENTATION) == ("", [])  # no prod to release to
+    (online / "online-endpoint.yml").write_text(ENDPOINT + "name: Fare_Online\nauth_mode: key\n")
+    assert release_endpoint(tmp_path, Tier.FULL) == (
+        "",
+        [
+            f"{where} names endpoint Fare_Online; endpoint name 'Fare_Online' must be lowercase letters, "
+            "digits and '-', starting with a letter or digit: prod's endpoint keeps its default"
+        ],
+    )
+    tree(tmp_path, {"other.yml": ENDPOINT + "name: other\n"})  # two names: which is prod's is not known
+    assert release_endpoint(tmp_path, Tier.FULL) == ("", [])
 
 
 BATCH_ENDPOINT = "$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json\n"

@@ -77,6 +77,15 @@ def test_a_pipeline_job_trains_step_by_step_into_one_run_that_the_inner_loop_reg
     assert not (project / "outputs").exists()  # the steps' outputs were folders of their own
     # what the steps import, for the workflows to install: evaluate.py's plot too
     assert "matplotlib==" in (project / "requirements.txt").read_text()
+    # prod's endpoint keeps the name the repository's online endpoint file gives it
+    online = "mlops/azureml/deploy/online/online-endpoint.yml"
+    assert yaml.safe_load((project / "loopline.yaml").read_text())["release"] == {
+        "endpoint": "taxi-fare-online"
+    }
+    assert (
+        f"outer-loop prod releases to endpoint taxi-fare-online, the one {online} names (release.endpoint)"
+        in (result["notes"])
+    )
     # the steps' environment (azureml:taxi-train-env@latest) is the repository's environment file's
     assert any(
         note.startswith("data-science/environment/train-conda.yml (a conda environment) is not read")

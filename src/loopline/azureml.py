@@ -1,6 +1,7 @@
-"""Azure ML files a repository that trained and served there keeps: command and sweep jobs, online
-endpoints and deployments (``az ml job create --file``, ``az ml online-endpoint create --file``, ``az ml
-online-deployment create --file``).
+"""Azure ML files a repository that trained there keeps: command and sweep jobs (``az ml job create
+--file``), and the data asset and environment files they name (``az ml data create --file``, ``az ml
+environment create --file``). Pipeline jobs are ``azureml_pipeline.py``'s, endpoint and deployment files
+``azureml_endpoints.py``'s.
 
 A command job keeps the training command, with the arguments the script needs (``python main.py --data
 ${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing`` takes it from the file: each
@@ -9,13 +10,11 @@ ${{inputs.data}} --test_train_ratio ${{inputs.ratio}}``). ``init --existing`` ta
 path from the repository's root, where loopline runs the training. An input Azure ML reads from its own
 storage (``azureml:credit-data:1``, ``azureml://datastores/...``, ``abfss://...``) becomes loopline's
 ``{inputs.NAME}``: a data asset of loopline's (``azureml:NAME``'s name, else the input's) that the training
-reads, verified, from ``training.inputs``. A sweep job gives ``loopline sweep`` its search space, objective
-and trial limit, its trial the training command where no command job does (with the middle of each
-range). An endpoint file gives a name and how callers authenticate; a deployment file its endpoint, its
-name and the registered model version. What
-only Azure ML provides (its data assets and datastores, environments, instance types, scoring scripts)
-has no other meaning here: what would change the outcome is refused, naming it; what only sizes Azure's
-machines is listed as not used.
+reads, verified, from ``training.inputs``; a data asset file of the repository names a local copy of it.
+A sweep job gives ``loopline sweep`` its search space, objective and trial limit, its trial the training
+command where no command job does (with the middle of each range). What only Azure ML provides (its
+environments, compute, instance types) has no other meaning here: what would change the outcome is
+refused, naming it; what only sizes Azure's machines is listed as not used.
 """
 
 from __future__ import annotations
@@ -36,8 +35,6 @@ __all__ = [
     "AZURE_ONLY",
     "DATA_ASSET",
     "DataAssetFile",
-    "DeploymentFile",
-    "EndpointFile",
     "JobCommand",
     "JobInput",
     "command_line",
@@ -45,10 +42,6 @@ __all__ = [
     "data_asset_files",
     "find_job_command",
     "local_asset_copies",
-    "read_batch_deployment",
-    "read_batch_endpoint",
-    "read_deployment",
-    "read_endpoint",
     "read_yaml",
     "training_line",
     "yaml_files",
@@ -432,162 +425,3 @@ def command_line(argv: list[str]) -> str:
     """``argv`` as one command line, with loopline's ``{inputs.NAME}`` and a sweep's ``{NAME}`` left
     unquoted, as written by hand."""
     return re.sub(r"'((?:[A-Za-z0-9_.]+=)?\{(?:inputs\.)?[A-Za-z0-9_]+\})'", r"\1", shlex.join(argv))
-
-
-@dataclass(frozen=True)
-class EndpointFile:
-    """What an Azure ML online endpoint file says that loopline uses."""
-
-    name: str
-    auth: str  # key or none
-    unused: tuple[str, ...]  # its keys that only configure Azure ML
-
-
-@dataclass(frozen=True)
-class DeploymentFile:
-    """What an Azure ML online deployment file says that loopline uses."""
-
-    endpoint: str
-    name: str
-    model: str | None
-    version: int | None  # None: the file names no version (``@latest``, or none at all)
-    unused: tuple[str, ...]
-    latest: bool = False  # ``azureml:NAME@latest``: the newest version, as Azure ML resolves it
-
-
-_ENDPOINT_KEYS = {"$schema", "name", "auth_mode"}
-_DEPLOYMENT_KEYS = {"$schema", "name", "endpoint_name", "model", "type"}
-
-
-def _no_scoring_script(script: str, use: str, uses: str) -> dict[str, str]:
-    return {
-        "code_configuration": f"a scoring script ({script}) is Azure ML's way to {use} a model that is not "
-        f"an MLflow model; loopline {uses} the MLflow model itself: log it with mlflow.<flavor>.log_model "
-        "(mlflow.pyfunc.PythonModel for custom code), run `loopline inner-loop`, and leave "
-        "code_configuration out",
-    }
-
-
-_REFUSED_DEPLOYMENT_KEYS = _no_scoring_script("score.py", "serve", "serves")
-_REFUSED_BATCH_KEYS = _no_scoring_script("batch_driver.py", "score with", "scores with")
-
-
-def _document(path: Path, what: str) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UsageError(f"{path} is not valid YAML{line}; give an Azure ML {what} file") from None
-    if not isinstance(document, dict):
-        raise UsageError(f"{path} is not an Azure ML {what} file (a YAML mapping)")
-    return document
-
-
-def _text(path: Path, document: dict[str, Any], key: str) -> str:
-    value = document.get(key)
-    if not isinstance(value, str) or not value:
-        raise UsageError(f"{path}: '{key}' is missing; an Azure ML file names it")
-    return value
-
-
-_KINDS = {  # what a file's $schema says it is, and the command that creates one here
-    "batchendpoint": ("a batch endpoint", "loopline batch-endpoint create --file"),
-    "batchdeployment": ("a batch deployment", "loopline batch-deployment create --file"),
-    "onlineendpoint": ("an online endpoint", "loopline endpoint create --file"),
-    "onlinedeployment": ("an online deployment", "loopline deployment create --file"),
-}
-
-
-def _checked(path: Path, what: str) -> dict[str, Any]:
-    """The file's document, refused where its ``$schema`` says it is another kind of Azure ML file than
-    ``what`` (a batch deployment given to ``deployment create``, say)."""
-    document = _document(path, what)
-    schema = str(document.get("$schema", "")).lower()
-    found = next((kind for kind in _KINDS if kind in schema), None)
-    if found is not None and found != what.replace(" ", ""):
-        said, command = _KINDS[found]
-        raise UsageError(f"{path} is {said} file (its $schema); create it with `{command} {path}`")
-    return document
-
-
-def read_endpoint(path: Path) -> EndpointFile:
-    """The endpoint an Azure ML online endpoint file describes."""
-    document = _checked(path, "online endpoint")
-    auth = str(document.get("auth_mode", "key"))
-    if auth != "key":
-        raise UsageError(
-            f"{path}: auth_mode {auth} is Azure ML's own token; loopline endpoints take keys: set auth_mode: "
-            "key (or create it with --auth none for no authentication)"
-        )
-    unused = tuple(sorted(set(document) - _ENDPOINT_KEYS))
-    return EndpointFile(_text(path, document, "name"), "key", unused)
-
-
-def read_batch_endpoint(path: Path) -> EndpointFile:
-    """The endpoint an Azure ML batch endpoint file describes (loopline's batch endpoints are invoked
-    through loopline, so its ``auth_mode`` is Azure ML's alone)."""
-    document = _checked(path, "batch endpoint")
-    unused = tuple(sorted(set(document) - {"$schema", "name"}))
-    return EndpointFile(_text(path, document, "name"), "none", unused)
-
-
-def read_deployment(path: Path) -> DeploymentFile:
-    """The deployment an Azure ML online deployment file describes."""
-    return _deployment(path, _checked(path, "online deployment"), _REFUSED_DEPLOYMENT_KEYS)
-
-
-def read_batch_deployment(path: Path) -> DeploymentFile:
-    """The deployment an Azure ML batch deployment file describes: a model deployment (``type: model``,
-    or no type); its compute, sizes, retries and output file are Azure ML's."""
-    document = _checked(path, "batch deployment")
-    if document.get("type", "model") != "model" or "component" in document:
-        raise UsageError(
-            f"{path}: a pipeline component deployment runs an Azure ML pipeline; loopline's batch "
-            "deployments score a registered model: give the model (model: azureml:NAME@latest)"
-        )
-    return _deployment(path, document, _REFUSED_BATCH_KEYS)
-
-
-def _deployment(path: Path, document: dict[str, Any], refused: dict[str, str]) -> DeploymentFile:
-    for key, why in refused.items():
-        if key in document:
-            raise UsageError(f"{path}: {key}: {why}")
-    model, version = _model(path, document.get("model"))
-    unused = tuple(sorted(set(document) - _DEPLOYMENT_KEYS))
-    latest = isinstance(document.get("model"), str) and document["model"].endswith("@latest")
-    return DeploymentFile(
-        _text(path, document, "endpoint_name"), _text(path, document, "name"), model, version, unused, latest
-    )
-
-
-_REFERENCE = re.compile(r"^azureml:(?P<name>[A-Za-z0-9_.-]+)(?::(?P<version>\d+)|@latest)?$")
-
-
-def _model(path: Path, given: Any) -> tuple[str | None, int | None]:
-    """A deployment file's model: ``azureml:NAME:VERSION`` (or ``@latest``), or ``{name, version}``."""
-    if given is None:
-        return None, None
-    if isinstance(given, str):
-        matched = _REFERENCE.match(given)
-        if matched is None:
-            raise UsageError(
-                f"{path}: model {given} is not a model loopline registered; name it azureml:NAME:VERSION "
-                "(or {name: NAME, version: N}) as the registry holds it"
-            )
-        version = matched["version"]
-        return matched["name"], int(version) if version else None
-    if isinstance(given, dict) and "path" in given:
-        raise UsageError(
-            f"{path}: model.path {given['path']} is a folder of files; loopline deploys the versions "
-            "its inner loop registered from a commit (trained, gated, tied to its code): run `loopline "
-            "inner-loop`, then name the version (model: azureml:NAME:VERSION, or --version N)"
-        )
-    if isinstance(given, dict) and isinstance(given.get("name"), str):
-        version = given.get("version")
-        if version is not None and not str(version).isdigit():
-            raise UsageError(f"{path}: model.version {version} is not a version number")
-        return given["name"], int(version) if version is not None else None
-    raise UsageError(f"{path}: model must be azureml:NAME:VERSION or {{name: NAME, version: N}}")

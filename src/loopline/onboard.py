@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from loopline.azureml import JobCommand, local_asset_copies
+from loopline.azureml_endpoints import release_endpoint
 from loopline.azureml_pipeline import find_training_job, named_pipeline, pipeline_note
 from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
 from loopline.domain import Tier, project_name
@@ -455,6 +456,8 @@ def onboard(
         config += (
             f"# From {job.sweep_file}, Azure ML's sweep job: `loopline sweep` runs its trials.\n{section}"
         )
+    release, release_notes = release_endpoint(root, tier)  # the prod endpoint its callers know
+    config += release
     files = {
         CONFIG_FILE: config.encode(),
         gate_file: _gate_text(gate, skipped, fitted).encode(),
@@ -471,6 +474,7 @@ def onboard(
         written.append(f".gitignore (added {', '.join(added)})")
     notes = [
         *_job_notes(job, mlproject),
+        *release_notes,
         *_notes(run, chosen_model),
         *output_notes(made, changed),
         *setup_notes,

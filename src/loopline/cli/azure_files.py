@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from loopline.azureml import DeploymentFile, EndpointFile
+from loopline.azureml_endpoints import DeploymentFile, EndpointFile
 from loopline.cli.options import opt
 from loopline.cli.output import Output
 from loopline.errors import UsageError

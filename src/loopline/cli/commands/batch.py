@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopline.azureml import read_batch_deployment, read_batch_endpoint
+from loopline.azureml_endpoints import read_batch_deployment, read_batch_endpoint
 from loopline.cli.app import app
 from loopline.cli.azure_files import (
     AzureFileOption,

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopline import launch
-from loopline.azureml import read_deployment, read_endpoint
+from loopline.azureml_endpoints import read_deployment, read_endpoint
 from loopline.cli.app import app
 from loopline.cli.azure_files import (
     AzureFileOption,
