@@ -34,16 +34,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EndpointFile:
-    """What an Azure ML online endpoint file says that loopline uses."""
+    """What an Azure ML endpoint file (online or batch) says that loopline uses."""
 
     name: str
-    auth: str  # key or none
+    auth: str  # key or none (none for a batch endpoint: loopline invokes those itself)
     unused: tuple[str, ...]  # its keys that only configure Azure ML
 
 
 @dataclass(frozen=True)
 class DeploymentFile:
-    """What an Azure ML online deployment file says that loopline uses."""
+    """What an Azure ML deployment file (online or batch) says that loopline uses."""
 
     endpoint: str
     name: str
@@ -201,9 +201,8 @@ def _online_endpoint_file(root: Path) -> tuple[str, str] | None:
             return None
         return dict(document) if isinstance(document.get("name"), str) else None
 
-    found = {
-        document["name"]: path for path, document in yaml_files(root, read, depth=4)
-    }  # mlops/azureml/deploy/online/
+    # four folders down: Azure's MLOps templates keep it in mlops/azureml/deploy/online/
+    found = {document["name"]: path for path, document in yaml_files(root, read, depth=4)}
     if len(found) != 1:
         return None
     ((name, path),) = found.items()
