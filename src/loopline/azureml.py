@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "command_line",
     "conda_file",
     "data_asset_files",
+    "environment_files",
     "find_job_command",
     "local_asset_copies",
     "read_yaml",
@@ -230,13 +231,15 @@ def _job_command(
     return JobCommand(command, where, "" if inside == "." else inside, tuple(assets), conda_file=conda)
 
 
-def conda_file(root: Path, path: Path, environment: Any) -> str:
+def conda_file(root: Path, path: Path, environment: Any, named: Mapping[str, str] | None = None) -> str:
     """The conda file an environment of the job file ``path`` names (``conda_file:``), from ``root``: its
     own, or that of the repository's environment file of the name it gives (``azureml:NAME@latest``, as
-    ``az ml environment create --file`` registered it); "" where it names none in the repository."""
+    ``az ml environment create --file`` registered it; ``named``: those files, where already read); ""
+    where it names none in the repository."""
     if isinstance(environment, str):
-        named = _ENVIRONMENT.match(environment)
-        return _environment_files(root).get(named["name"], "") if named else ""
+        reference = _ENVIRONMENT.match(environment)
+        files = environment_files(root) if named is None else named
+        return files.get(reference["name"], "") if reference else ""
     named = environment.get("conda_file") if isinstance(environment, dict) else None
     if not isinstance(named, str):
         return ""
@@ -247,7 +250,7 @@ def conda_file(root: Path, path: Path, environment: Any) -> str:
 _ENVIRONMENT = re.compile(r"^azureml:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?::[^@:]+|@latest)?$")
 
 
-def _environment_files(root: Path) -> dict[str, str]:
+def environment_files(root: Path) -> dict[str, str]:
     """The conda file of each of the repository's Azure ML environment files, by the environment's name."""
 
     def read(path: Path) -> dict[str, Any] | None:

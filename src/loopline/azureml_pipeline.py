@@ -36,6 +36,7 @@ from loopline.azureml import (
     JobInput,
     command_line,
     conda_file,
+    environment_files,
     find_job_command,
     read_yaml,
     training_line,
@@ -231,7 +232,9 @@ def plan(
         step, bound = _step(context, name, jobs[name])
         steps.append(step)
         pipeline_outputs.update(bound)
-    conda = next((job.conda for job in jobs.values() if job.conda), "")
+    refs = [ref for job in jobs.values() for ref in job.environments]
+    named = environment_files(root) if any(isinstance(env, str) for _, env in refs) else {}
+    conda = next((found for file, env in refs if (found := conda_file(root, file, env, named))), "")
     experiment = str(document.get("experiment_name") or "")
     return Pipeline(tuple(steps), pipeline_outputs, tuple(context.missing.values()), conda, experiment)
 
@@ -252,7 +255,7 @@ class _Job:
     inputs: dict[str, Any]  # the step's inputs, over its component's (declarations, with any default)
     outputs: dict[str, Any]
     environment: dict[str, str]
-    conda: str
+    environments: tuple[tuple[Path, Any], ...]  # its component's, its own: each with the file naming it
     paths: frozenset[str]  # the inputs that are files or folders
     folders: dict[str, Path]  # where each input's relative path starts: the folder of the file giving it
 
@@ -307,16 +310,14 @@ def _job(where: str, path: Path, name: str, job: Any, root: Path) -> _Job:
     )
     # a value's relative path is from the file that gives it: the step's, else its component's
     folders = {key: (path if key in declared[1] else source).parent for key in inputs}
-    conda = conda_file(root, source, definition.get("environment")) or conda_file(
-        root, path, job.get("environment")
-    )
+    environments = ((source, definition.get("environment")), (path, job.get("environment")))
     return _Job(
         str(definition["command"]),
         code,
         inputs,
         outputs,
         {k: str(v) for k, v in environment.items()},
-        conda,
+        environments,
         paths,
         folders,
     )
