@@ -29,6 +29,14 @@ class Steps:
         self.seen.append(line)
 
 
+def tree(root: Path, files: dict[str, str]) -> Path:
+    """``files`` (path: text) written under ``root``, folders made; ``root``."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
 def git(path: Path, *args: str) -> str:
     """Run git in ``path``; fail the test when it fails."""
     done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)
