@@ -100,7 +100,8 @@ def blob(azurite: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_an_object_store_shows_a_version_only_once_its_manifest_is_written(blob: Any, tmp_path: Path) -> None:
     store = open_model_store(blob.container("models-a") + f"/{tmp_path.name}")
     assert isinstance(store, ObjectModelStore)
-    folder = model_folder(tmp_path / "m")
+    weights = tmp_path.name.encode()  # files of this test alone: not in the machine's cache of downloads
+    folder = model_folder(tmp_path / "m", weights)
     digest = digest_tree(folder)
     # A crash after the files and before the manifest: nothing is visible.
     store.fs.put_file(str(folder / "MLmodel"), f"{store.uri(digest)}/MLmodel")
@@ -117,7 +118,7 @@ def test_an_object_store_shows_a_version_only_once_its_manifest_is_written(blob:
     )
     assert model_store_of(source) == store
     local = store.verify(digest)
-    assert digest_tree(local) == digest and (local / "sub" / "model.bin").read_bytes() == b"weights"
+    assert digest_tree(local) == digest and (local / "sub" / "model.bin").read_bytes() == weights
     # A folder that is not there is not a model of no files.
     with pytest.raises(NotFound, match="does not exist"):
         store.put(tmp_path / "missing")
