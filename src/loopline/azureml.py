@@ -32,8 +32,10 @@ import yaml
 from loopline.errors import UsageError
 
 __all__ = [
+    "ANY_PLACEHOLDER",
     "AZURE_ONLY",
     "DATA_ASSET",
+    "URL",
     "DataAssetFile",
     "JobCommand",
     "JobInput",
@@ -49,7 +51,8 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
-_ANY_PLACEHOLDER = re.compile(r"\$\{\{.*?\}\}")
+ANY_PLACEHOLDER = re.compile(r"\$\{\{.*?\}\}")  # any ${{...}} of a job file
+URL = re.compile(r"^[a-z][a-z0-9+.-]*://")  # https://, s3://: read as they are
 _PYTHON = {"python", "python3"}
 _HELPERS = {"echo", "ls", "cat", "pwd", "env", "nvidia-smi", "pip", "printenv"}  # lines that train nothing
 AZURE_ONLY = ("azureml:", "azureml://", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://")
@@ -381,7 +384,7 @@ def _fill(
         return _path_value(where, name, path, folder, root)
 
     filled = _PLACEHOLDER.sub(value, line)
-    left = _ANY_PLACEHOLDER.search(filled)
+    left = ANY_PLACEHOLDER.search(filled)
     if left:
         raise UsageError(f"{where}: its command uses {left.group(0)}, which loopline cannot fill in")
     return filled
@@ -393,7 +396,7 @@ def _path_value(where: str, name: str, path: str, folder: Path, root: Path) -> s
         raise UsageError(
             f"{where}: input '{name}' has no path; give it one, or name the training with --command"
         )
-    if re.match(r"^[a-z][a-z0-9+.-]*://", path):  # https:// and the like: read as they are
+    if URL.match(path):
         return shlex.quote(path)
     local = (folder / path).resolve()
     if not local.is_relative_to(root):

@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from loopline.azureml import (
+    ANY_PLACEHOLDER,
     AZURE_ONLY,
     DATA_ASSET,
+    URL,
     JobCommand,
     JobInput,
     command_line,
@@ -409,7 +411,7 @@ def _step(context: _Context, name: str, job: _Job) -> tuple[PipelineStep, dict[s
 
     line = training_line(where, _OPTIONAL.sub(optional, job.command))
     filled = _STEP_PLACEHOLDER.sub(fill, line)
-    left = re.search(r"\$\{\{.*?\}\}", filled)
+    left = ANY_PLACEHOLDER.search(filled)
     if left:
         raise UsageError(f"{where}: its command uses {left.group(0)}, which loopline cannot fill in")
     folder = job.code
@@ -462,7 +464,7 @@ def _value_of(context: _Context, key: str, value: Any, folder: Path) -> Any:
                 key, JobInput(key, asset["name"] if asset else name, path, context.where)
             )
             return f"{{inputs.{name}}}"
-        if re.match(r"^[a-z][a-z0-9+.-]*://", path):
+        if URL.match(path):
             return path
         local = (folder / path).resolve()
         if not local.is_relative_to(context.root):
@@ -480,7 +482,7 @@ def _given(context: _Context, key: str, declared: Any) -> Any:
     """A value ``--set`` gave: a path (as from the current folder) where the input is one, else as it is."""
     value = context.given[key]
     is_path = isinstance(declared, dict) and ("path" in declared or declared.get("type") in _PATH_TYPES)
-    if is_path and not re.match(r"^[a-z][a-z0-9+.-]*://", value) and not value.startswith("{inputs."):
+    if is_path and not URL.match(value) and not value.startswith("{inputs."):
         return Path(value).expanduser().resolve()
     return value
 
