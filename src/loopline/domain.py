@@ -256,10 +256,18 @@ class ServingPath:
     replica: str
     path: str
     seen_at: datetime
+    environment: tuple[str, ...] = ()
+    """The model's requirements that the packages of that process do not meet (``scikit-learn==1.5.2
+    (1.9.1 here)``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
-        return {"replica": self.replica, "path": self.path, "seen_at": self.seen_at.isoformat()}
+        return {
+            "replica": self.replica,
+            "path": self.path,
+            "seen_at": self.seen_at.isoformat(),
+            "environment": list(self.environment),
+        }
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,9 @@ class DeploymentInfo:
     """A batch deployment's compute target (None: ``compute.default``)."""
     serving: tuple[ServingPath, ...] | None = None
     """What answers it in each serving process that loaded it; None where not asked for."""
+    environment: tuple[str, ...] | None = None
+    """The model's requirements that the packages where it was deployed do not meet; None where not
+    asked for (only the deployment a call creates says)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -294,6 +305,8 @@ class DeploymentInfo:
         }
         if self.serving is not None:
             shown["serving"] = [path.to_dict() for path in self.serving]
+        if self.environment is not None:
+            shown["environment"] = list(self.environment)
         return {**shown, "compute": self.compute} if self.compute else shown
 
 

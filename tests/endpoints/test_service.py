@@ -66,6 +66,9 @@ def test_the_first_deployment_takes_all_traffic_and_later_ones_none(served_proje
     second = loopline.create_deployment("dep-a", "green", commit=v2_commit[:7], project=served_project)
     assert second.traffic == {"blue": 100, "green": 0}
     assert second.deployment("green").version == 2  # type: ignore[union-attr]
+    # trained here, the model's requirements are what is installed here: nothing to warn of
+    assert second.deployment("green").environment == ()  # type: ignore[union-attr]
+    assert second.deployment("blue").environment is None  # type: ignore[union-attr]  # not created by this call
     third = loopline.create_deployment(
         "dep-a", "canary", version=1, traffic=10, check=False, project=served_project
     )

@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from loopline.errors import Refused, RequestRejected
-from loopline.serving.model import load_model
+from loopline.serving.model import check_model, load_model
 from loopline.serving.predict import predict_frame
 from loopline.serving.schema import Table, to_model_input
 
@@ -133,7 +133,7 @@ def test_infinity_is_refused_even_where_nan_is_a_missing_value(tmp_path: Path) -
 LOADS_IN_A_NEW_PROCESS = """\
 import sys
 from pathlib import Path
-from loopline.serving.model import load_model
+from loopline.serving.model import check_model, load_model
 loaded = load_model(Path(sys.argv[1]), "")
 print(loaded.flavor, "mlflow" in sys.modules)
 """
@@ -178,3 +178,32 @@ def test_a_scikit_learn_model_loads_as_mlflow_loads_it_without_importing_mlflow(
         env={**os.environ, **refusing},
     )
     assert refused.returncode != 0 and "MLFLOW_ALLOW_PICKLE_DESERIALIZATION" in refused.stderr
+
+
+class NeedsALibrary(mlflow.pyfunc.PythonModel):
+    """A forecasting model whose library was installed where it was trained, and is not here."""
+
+    def load_context(self, context: Any) -> None:
+        import fancy_forecasting  # type: ignore[import-not-found]  # noqa: F401
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return model_input["x"] * 2
+
+
+def test_a_model_that_does_not_load_is_refused_naming_the_requirements_not_installed_here(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "model"
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=NeedsALibrary(),
+        input_example=pd.DataFrame({"x": [1.0, 2.0]}),
+        pip_requirements=["fancy-forecasting==2.0", "pandas"],
+    )
+    with pytest.raises(Refused) as refused:
+        check_model(folder)
+    assert refused.value.message == (
+        "the model does not load and answer its input example: ModuleNotFoundError: No module named "
+        "'fancy_forecasting'; the model was logged with fancy-forecasting==2.0 (not installed): install "
+        "its requirements where loopline runs"
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -10,7 +10,13 @@ from sqlalchemy import Connection, insert, select, update
 from loopline import audit
 from loopline.compute.targets import resolve
 from loopline.domain import SHARED, DeploymentInfo, pinned, utcnow
-from loopline.endpoints.deployments import choose_version, deployment_info, owned_rows, record_deployment
+from loopline.endpoints.deployments import (
+    choose_version,
+    deployment_info,
+    owned_rows,
+    record_deployment,
+    with_environment,
+)
 from loopline.endpoints.service import check_name, scoped_row
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import BatchPromoted
@@ -129,7 +135,9 @@ def create_batch_deployment(
     if compute is not None:
         resolve(instance.settings.config.compute, compute)  # refused now if loopline.yaml has no such target
     current = get_batch_endpoint(instance, endpoint, workspace)
-    chosen = choose_version(instance, current.workspace, model, version=version, commit=commit, latest=latest)
+    chosen, environment = choose_version(
+        instance, current.workspace, model, version=version, commit=commit, latest=latest
+    )
     with instance.db.write() as connection:
         row = _row(connection, endpoint, current.workspace, lock=True)
         if any(d.name == name for d in _endpoint(connection, row).deployments):
@@ -137,7 +145,15 @@ def create_batch_deployment(
         where = (row["id"], current.workspace, f"batch:{endpoint}")
         details = {"batch": True, **({"compute": compute} if compute else {})}
         record_deployment(
-            connection, batch_deployments, where, name, chosen, instance.actor, details, compute=compute
+            connection,
+            batch_deployments,
+            where,
+            name,
+            chosen,
+            instance.actor,
+            details,
+            environment,
+            compute=compute,
         )
         if row["default_deployment"] is None:
             connection.execute(
@@ -145,7 +161,8 @@ def create_batch_deployment(
                 .where(batch_endpoints.c.id == row["id"])
                 .values(default_deployment=name)
             )
-        return _endpoint(connection, _row(connection, endpoint, current.workspace))
+        created = _endpoint(connection, _row(connection, endpoint, current.workspace))
+        return replace(created, deployments=with_environment(created.deployments, name, environment))
 
 
 @dataclass(frozen=True)

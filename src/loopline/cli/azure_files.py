@@ -11,9 +11,10 @@ from typing import Annotated, TypeVar
 from loopline.azureml_endpoints import DeploymentFile, EndpointFile
 from loopline.cli.options import opt
 from loopline.cli.output import Output
+from loopline.domain import DeploymentInfo
 from loopline.errors import UsageError
 
-__all__ = ["AzureFileOption", "Deploying", "deployment_from_file", "endpoint_from_file", "note_latest"]
+__all__ = ["AzureFileOption", "Deploying", "deployment_from_file", "endpoint_from_file", "note_deployed"]
 
 AzureFileOption = Annotated[
     Path | None,
@@ -87,7 +88,14 @@ def deployment_from_file(
     )
 
 
-def note_latest(output: Output, chosen: Deploying, version: int | None, workspace: str) -> None:
-    """Say which version the file's ``azureml:NAME@latest`` became (``version``, where one was deployed)."""
-    if chosen.latest and version is not None:
-        output.note(f"{chosen.said_model}@latest is version {version} in {workspace}")
+def note_deployed(output: Output, chosen: Deploying, deployed: DeploymentInfo | None, workspace: str) -> None:
+    """Say which version the file's ``azureml:NAME@latest`` became, and warn where the model's
+    requirements differ from the packages where it was deployed."""
+    if deployed is None:
+        return
+    if chosen.latest:
+        output.note(f"{chosen.said_model}@latest is version {deployed.version} in {workspace}")
+    if deployed.environment:
+        from loopline.model_environment import warning
+
+        output.warn(warning(f"{chosen.endpoint}/{deployed.name}", deployed.environment))

@@ -54,6 +54,10 @@ class Output:
         """A progress line on stderr (never on stdout, so ``--json`` stays clean)."""
         self.err.print(f"[dim]{escape(message)}[/dim]")
 
+    def warn(self, message: str) -> None:
+        """A warning on stderr: something done that may not do what the user expects."""
+        self.err.print(f"[yellow]{escape(message)}[/yellow]")
+
     def github(self, outputs: Mapping[str, Any], summary: str | None = None) -> None:
         """Write step outputs to ``GITHUB_OUTPUT`` and a Markdown summary to ``GITHUB_STEP_SUMMARY``."""
         output_file = os.environ.get("GITHUB_OUTPUT")

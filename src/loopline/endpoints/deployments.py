@@ -4,6 +4,7 @@ checked), the row that records it, the row read back, and the audit event."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,18 @@ from loopline.domain import DeploymentInfo, ModelVersionInfo, pinned, utcnow
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import Deployed
 from loopline.instance import Instance
+from loopline.model_environment import differences
 from loopline.state import as_utc
 from loopline.versions import commit_version
 
-__all__ = ["choose_version", "deployment_info", "owned_rows", "record_deployment", "resolve_model_version"]
+__all__ = [
+    "choose_version",
+    "deployment_info",
+    "owned_rows",
+    "record_deployment",
+    "resolve_model_version",
+    "with_environment",
+]
 
 
 def owned_rows(connection: Connection, table: Table, endpoint_id: int, order: str) -> Sequence[RowMapping]:
@@ -62,9 +71,10 @@ def choose_version(
     commit: str | None,
     check: Callable[[Path], None] | None = None,
     latest: bool = False,
-) -> ModelVersionInfo:
+) -> tuple[ModelVersionInfo, tuple[str, ...]]:
     """The version a new deployment names, its files verified against their digest and, with ``check``,
-    the model loaded and answering (a refusal names the version)."""
+    the model loaded and answering (a refusal names the version); with the model's requirements that the
+    packages installed here do not meet."""
     chosen = resolve_model_version(instance, workspace, model, version=version, commit=commit, latest=latest)
     folder = instance.model_store(workspace).verify(chosen.content_digest)
     if check is not None:
@@ -72,7 +82,15 @@ def choose_version(
             check(folder)
         except Refused as refused:
             raise type(refused)(f"{model} v{chosen.version}: {refused.message}") from None
-    return chosen
+    return chosen, tuple(map(str, differences(folder)))
+
+
+def with_environment(
+    deployments: tuple[DeploymentInfo, ...], name: str, environment: tuple[str, ...]
+) -> tuple[DeploymentInfo, ...]:
+    """``deployments`` with the one called ``name`` (just created) saying how its model's requirements
+    differ from the packages where it was deployed."""
+    return tuple(replace(d, environment=environment) if d.name == name else d for d in deployments)
 
 
 def record_deployment(
@@ -83,10 +101,12 @@ def record_deployment(
     chosen: ModelVersionInfo,
     actor: str,
     details: dict[str, Any],
+    environment: tuple[str, ...] = (),
     **columns: Any,
 ) -> None:
     """Insert deployment ``name`` of ``chosen`` into ``table`` for ``endpoint`` (its id, workspace and the
-    name events give it) and audit it, in the caller's transaction; ``columns`` are the table's own."""
+    name events give it) and audit it, with the requirements of its model that the packages here do not
+    meet, in the caller's transaction; ``columns`` are the table's own."""
     endpoint_id, workspace, target = endpoint
     connection.execute(
         insert(table).values(
@@ -109,7 +129,11 @@ def record_deployment(
             workspace=workspace,
             **pinned(chosen),
             target=f"{target}/{name}",
-            details={"content_digest": chosen.content_digest, **details},
+            details={
+                "content_digest": chosen.content_digest,
+                **details,
+                **({"environment": list(environment)} if environment else {}),
+            },
         ),
     )
 

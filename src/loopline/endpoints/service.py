@@ -20,7 +20,13 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 from loopline import audit
 from loopline.domain import SHARED, EndpointInfo, ServingPath, pinned, utcnow
 from loopline.endpoints import keys as keymod
-from loopline.endpoints.deployments import choose_version, deployment_info, owned_rows, record_deployment
+from loopline.endpoints.deployments import (
+    choose_version,
+    deployment_info,
+    owned_rows,
+    record_deployment,
+    with_environment,
+)
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import (
@@ -193,7 +199,8 @@ def get_endpoint(
         ).mappings()
         reports: dict[tuple[str, str], list[ServingPath]] = {}
         for row in found:
-            path = ServingPath(row["replica"], row["path"], as_utc(row["seen_at"]))
+            environment = tuple(map(str, row["environment"] or ()))
+            path = ServingPath(row["replica"], row["path"], as_utc(row["seen_at"]), environment)
             reports.setdefault((row["deployment"], row["content_digest"]), []).append(path)
     return replace(
         info,
@@ -420,7 +427,7 @@ def create_deployment(
     current = get_endpoint(instance, endpoint, workspace)
     if current.deployment(name):
         raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
-    chosen = choose_version(
+    chosen, environment = choose_version(
         instance, current.workspace, model, version=version, commit=commit, check=check, latest=latest
     )
     with instance.db.write() as connection:
@@ -445,6 +452,7 @@ def create_deployment(
             chosen,
             instance.actor,
             {"traffic": new_traffic},
+            environment,
             traffic=new_traffic[name],
         )
         _write_traffic(connection, row["id"], {k: v for k, v in new_traffic.items() if k != name})
@@ -460,7 +468,8 @@ def create_deployment(
                     details={"from": shares, "to": new_traffic},
                 ),
             )
-        return _endpoint(connection, _again(connection, row), instance)
+        created = _endpoint(connection, _again(connection, row), instance)
+        return replace(created, deployments=with_environment(created.deployments, name, environment))
 
 
 def _only_deployment(name: str, traffic: int) -> int:

@@ -31,6 +31,7 @@ from loopline.git import (
     resolve_commit,
 )
 from loopline.instance import Instance
+from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.models import model_store_of
@@ -112,8 +113,11 @@ def promote(instance: Instance, source: ModelVersionInfo, workspace: str) -> Mod
         return registry.copy_version(instance, source, workspace, Promoted)
 
 
-def deploy(instance: Instance, endpoint: EndpointInfo, version: ModelVersionInfo) -> DeploymentInfo:
-    """The endpoint's deployment of ``version``: reused when one serves the same files, else created."""
+def deploy(
+    instance: Instance, endpoint: EndpointInfo, version: ModelVersionInfo, report_to: Reporter
+) -> DeploymentInfo:
+    """The endpoint's deployment of ``version``: reused when one serves the same files, else created (and
+    told where the model's requirements differ from the packages here)."""
     for deployment in endpoint.deployments:
         if deployment.model == version.name and deployment.content_digest == version.content_digest:
             return deployment
@@ -127,6 +131,8 @@ def deploy(instance: Instance, endpoint: EndpointInfo, version: ModelVersionInfo
     )
     created = updated.deployment(deployment_name(version))
     assert created is not None
+    if created.environment:
+        report_to.step(warning(f"{endpoint.name}/{created.name}", created.environment))
     return created
 
 
@@ -264,13 +270,13 @@ def run_outer_loop_test(
     with locks.hold(instance.db, f"outer-loop-test:{name}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST)
-        deployment = deploy(instance, endpoint, in_test)
+        deployment = deploy(instance, endpoint, in_test, report_to)
         champion = _champion(instance, name)
         champion_deployment = None
         if champion is not None:
             champion_in_test = promote(instance, champion, TEST)
             champion_deployment = deploy(
-                instance, service.get_endpoint(instance, endpoint.name, TEST), champion_in_test
+                instance, service.get_endpoint(instance, endpoint.name, TEST), champion_in_test, report_to
             )
         service.set_traffic(instance, endpoint.name, {deployment.name: 100}, {}, workspace=TEST)
         _tidy(

@@ -213,7 +213,7 @@ def run_outer_loop_prod(
         # The endpoint first: a release that cannot have one stops before anything is copied.
         endpoint = service.ensure_endpoint(instance, endpoint_name, PROD)
         in_prod = promote(instance, candidate, PROD)
-        deployment = deploy(instance, endpoint, in_prod)
+        deployment = deploy(instance, endpoint, in_prod, report_to)
         failpoints.hit("release-after-deploy")
         release = Release(instance, endpoint, name, in_prod, deployment, report_to, override_reason, pending)
         release.overridden = overridden

@@ -111,7 +111,7 @@ def run_rollback(
             result.deployment = live.name
             result.message = f"{target.git_commit[:7]} is already live on {endpoint_name}; nothing to do"
             return result
-        deployment = deploy(instance, info, target)
+        deployment = deploy(instance, info, target, report_to)
         result.deployment = deployment.name
         with live_server(instance, info.workspace) as server:
             report_to.step(f"checking that {deployment.name} answers")

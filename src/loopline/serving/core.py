@@ -216,6 +216,11 @@ class ScoringCore:
                         n: {d: rt.model.path for d, rt in r.deployments.items()}
                         for n, r in self.routes.items()
                     },
+                    # the model's requirements that the packages of this process do not meet
+                    "environment": {
+                        n: {d: [str(x) for x in rt.model.environment] for d, rt in r.deployments.items()}
+                        for n, r in self.routes.items()
+                    },
                     # Without its database a replica keeps answering with the last routing table it read.
                     "database": self.stale or "following",
                 }

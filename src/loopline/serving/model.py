@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from loopline.errors import Refused
+from loopline.model_environment import Difference, differences, said
 from loopline.serving.compiled import OWN, compile_or_say_why
 from loopline.serving.schema import FRACTIONAL, InputSchema, Table, plain_columns, to_model_input
 
@@ -44,6 +45,7 @@ class LoadedModel:
     path: str = OWN  # what answers (and why not a compiled form), for /readyz
     off_loop: Callable[[int], bool] | None = None  # which batch sizes to predict off the loop (batching.py)
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
+    environment: tuple[Difference, ...] = ()  # the model's requirements that the packages here do not meet
 
     @property
     def example_data(self) -> Any:
@@ -101,7 +103,14 @@ def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
 
 
 def load_model(folder: Path, digest: str) -> LoadedModel:
-    """Load the MLflow model in ``folder`` (already verified against ``digest``)."""
+    """Load the MLflow model in ``folder`` (already verified against ``digest``), with how its requirements
+    differ from the packages installed here."""
+    model = _load(folder, digest)
+    model.environment = differences(folder)
+    return model
+
+
+def _load(folder: Path, digest: str) -> LoadedModel:
     if "mlflow" not in sys.modules and any(folder.glob("*.skops")):
         # skops lists its trusted types at import, searching every loaded module for each ufunc: with
         # MLflow's thousands loaded first, a server's first scikit-learn model took 0.5 s longer to load.
@@ -340,7 +349,11 @@ def check_model(folder: Path, digest: str = "", nulls: bool = True) -> None:
         model = load_model(folder, digest)
         answer = model.answer_example()
     except Exception as exc:  # any failure to load or answer means: do not deploy
-        raise Refused(f"the model does not load and answer its input example: {_first_line(exc)}") from None
+        found = differences(folder)
+        hint = f"; {said(found)}: install its requirements where loopline runs" if found else ""
+        raise Refused(
+            f"the model does not load and answer its input example: {_first_line(exc)}{hint}"
+        ) from None
     if answer is not None and isinstance(answer, np.ndarray) and answer.shape[:1] == (0,):
         raise Refused("the model answered its input example with no predictions")
     for column, data in model.null_probes() if nulls else ():

@@ -135,7 +135,11 @@ class _Worker:
         routes = self.core.routes
         self.stats.report_paths(
             {
-                (endpoint, name): (runtime.digest, runtime.model.path)
+                (endpoint, name): (
+                    runtime.digest,
+                    runtime.model.path,
+                    tuple(map(str, runtime.model.environment)),
+                )
                 for endpoint, route in routes.items()
                 for name, runtime in route.deployments.items()
             }

@@ -21,6 +21,7 @@ from typing import Any
 
 from loopline.domain import DeploymentInfo
 from loopline.endpoints.service import Routable, generations, routing_snapshot
+from loopline.model_environment import said
 from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
 from loopline.serving.tally import Tally
@@ -260,6 +261,8 @@ class Follower:
             self._failed[digest] = (time.monotonic(), message)
             log.error("deployment model %s could not be loaded: %s", digest, message)
             return None
+        if model.environment:
+            log.warning("deployment model %s: %s", digest, said(model.environment))
         self._failed.pop(digest, None)
         self._models[digest] = model
         return model

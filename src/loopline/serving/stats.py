@@ -50,7 +50,7 @@ class StatsRecorder:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self._windows: dict[tuple[str, str], _Window] = {}
         self._last_prune = 0.0
-        self._paths: dict[tuple[str, str], tuple[str, str]] = {}
+        self._paths: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {}
         self._paths_said = 0.0
 
     def add(self, endpoint: str, deployment: str, statuses: list[int], seconds: np.ndarray) -> None:
@@ -105,10 +105,10 @@ class StatsRecorder:
                     delete(serving_stats).where(serving_stats.c.second < second - KEEP_SECONDS)
                 )
 
-    def report_paths(self, current: dict[tuple[str, str], tuple[str, str]]) -> None:
+    def report_paths(self, current: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]]) -> None:
         """Record what serves each (endpoint, deployment) here, ``current`` mapping it to (content digest,
-        path): the changes since the last call at once, and every PATH_HEARTBEAT_SECONDS that this process
-        still serves them (from a worker thread)."""
+        path, the model's requirements the packages here do not meet): the changes since the last call at
+        once, and every PATH_HEARTBEAT_SECONDS that this process still serves them (from a worker thread)."""
         changed = {key: value for key, value in current.items() if self._paths.get(key) != value}
         gone = [key for key in self._paths if key not in current]
         beat = time.monotonic() - self._paths_said > PATH_HEARTBEAT_SECONDS
@@ -131,9 +131,10 @@ class StatsRecorder:
                         "replica": self.replica,
                         "content_digest": digest,
                         "path": path,
+                        "environment": list(environment),
                         "seen_at": now,
                     }
-                    for (endpoint, deployment), (digest, path) in changed.items()
+                    for (endpoint, deployment), (digest, path, environment) in changed.items()
                 ]
                 connection.execute(insert(serving_paths), rows)
             if beat:

@@ -218,6 +218,7 @@ serving_paths = Table(
     Column("replica", String(120), primary_key=True),
     _str("content_digest", 80),
     _col("path", Text),
+    _col("environment", JSON, nullable=True),  # the model's requirements its packages do not meet
     _col("seen_at", _TIME),
 )
 

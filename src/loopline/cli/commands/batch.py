@@ -17,7 +17,7 @@ from loopline.cli.azure_files import (
     Deploying,
     deployment_from_file,
     endpoint_from_file,
-    note_latest,
+    note_deployed,
 )
 from loopline.cli.options import (
     Call,
@@ -229,8 +229,7 @@ def batch_deployment_create(
         latest=chosen.latest,
         project=call.project,
     )
-    deployed = next((d.version for d in info.deployments if d.name == chosen.name), None)
-    note_latest(call.output, chosen, deployed, info.workspace)
+    note_deployed(call.output, chosen, info.deployment(chosen.name), info.workspace)
     call.emit(
         info.to_dict(),
         lambda console: console.print(

@@ -20,7 +20,7 @@ from loopline.cli.azure_files import (
     Deploying,
     deployment_from_file,
     endpoint_from_file,
-    note_latest,
+    note_deployed,
 )
 from loopline.cli.options import (
     Call,
@@ -391,7 +391,7 @@ def deployment_create(
     )
     output = call.output
     deployed = info.deployment(name)
-    note_latest(call.output, chosen, deployed.version if deployed else None, info.workspace)
+    note_deployed(call.output, chosen, deployed, info.workspace)
     output.emit(info.to_dict(), lambda console: show_endpoint(console, info))
     if deployed is not None:
         output.github(
@@ -436,6 +436,10 @@ def deployment_show(
                 console.print(f"{key:<15} {escape(str(value))}")
         for path in deployment.serving or ():
             console.print(f"{'serving':<15} {escape(path.path)} [dim]({escape(path.replica)})[/dim]")
+            if path.environment:
+                from loopline.model_environment import said
+
+                console.print(f"{'':<15} [yellow]{escape(said(path.environment))}[/yellow]")
         if not deployment.serving:
             console.print(f"{'serving':<15} not reported: no running serving process has loaded it")
 

@@ -1,0 +1,67 @@
+"""How a model's requirements (the requirements.txt MLflow writes beside it) differ from the packages here."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+from loopline.model_environment import Difference, differences, said, warning
+
+SKLEARN = version("scikit-learn")
+NUMPY = version("numpy")
+
+
+def model_folder(tmp_path: Path, requirements: str) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+def test_requirements_the_packages_here_do_not_meet_are_listed_in_the_files_order(tmp_path: Path) -> None:
+    folder = model_folder(
+        tmp_path,
+        f"""# written by a laptop's pip freeze
+mlflow=={version("mlflow")}
+scikit-learn==1.5.2  # the one it was trained with
+numpy=={NUMPY}
+catboost==1.2.7
+pandas>=1,<2
+pywin32==306; sys_platform == "win32"
+-r more-requirements.txt
+--index-url https://pypi.example.com/simple
+my-lib @ https://example.com/my_lib-1.0.tar.gz#sha256=00
+not a requirement at all ===
+scipy
+""",
+    )
+    assert differences(folder) == (
+        Difference("scikit-learn==1.5.2", SKLEARN),
+        Difference("catboost==1.2.7", None),
+        Difference("pandas>=1,<2", version("pandas")),
+    )
+    assert [str(d) for d in differences(folder)] == [
+        f"scikit-learn==1.5.2 ({SKLEARN} here)",
+        "catboost==1.2.7 (not installed)",
+        f"pandas>=1,<2 ({version('pandas')} here)",
+    ]
+
+
+def test_a_model_logged_here_or_without_requirements_differs_in_nothing(tmp_path: Path) -> None:
+    assert differences(model_folder(tmp_path, f"scikit-learn=={SKLEARN}\nnumpy\n")) == ()
+    assert differences(tmp_path) == ()  # no requirements.txt at all
+
+
+def test_only_the_first_64_kib_of_an_uploaded_file_are_read(tmp_path: Path) -> None:
+    filler = "# padding\n" * 7000  # 70,000 bytes of comments, then a requirement past the limit
+    assert differences(model_folder(tmp_path, filler + "catboost==1.2.7\n")) == ()
+
+
+def test_the_warning_names_the_deployment_the_first_differences_and_how_many_more() -> None:
+    found = [Difference(f"package-{n}==1.0", None) for n in range(6)]
+    assert said(found[:1]) == "the model was logged with package-0==1.0 (not installed)"
+    line = warning("churn/blue", found)
+    assert line.startswith("warning: deployment churn/blue: the model was logged with package-0==1.0")
+    assert "package-3==1.0 (not installed) and 2 more;" in line
+    assert "package-4" not in line
+    assert "install its requirements where loopline serves it" in line
