@@ -9,7 +9,7 @@ import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, use_script, wait_until
+from tests.helpers import Steps, cli, use_script, wait_until
 from tests.servers import Dashboard, Server
 
 # A data scientist's script that logs the model with the pins of the laptop it was trained on (as
@@ -40,9 +40,13 @@ def test_a_model_logged_with_other_packages_than_here_is_deployed_with_a_warning
 ) -> None:
     project = new_project("simple", commit=False)
     use_script(project, "laptop.py", {"accuracy": {"min": 0.5}}, source=PINNED_ON_A_LAPTOP, name="iris")
-    loopline.inner_loop(project)
-    loopline.create_endpoint("iris", "dev", project=project)
     differs = [f"scikit-learn==1.5.2 ({version('scikit-learn')} here)", "catboost==1.2.7 (not installed)"]
+    steps = Steps()
+    loopline.inner_loop(project, reporter=steps)  # the model loads here, so it is registered, and said
+    assert f"warning: the model was logged with {differs[0]}, {differs[1]}; a serving process" in " ".join(
+        steps.seen
+    )
+    loopline.create_endpoint("iris", "dev", project=project)
 
     done = cli(capsys, "deployment", "create", "iris", "blue", "--version", "1", "--json", "-C", str(project))
     assert done.exit_code == 0, done.stderr

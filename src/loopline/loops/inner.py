@@ -54,6 +54,7 @@ from loopline.inputs import (
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
+from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
 from loopline.state import locks
@@ -391,6 +392,11 @@ def _train_and_register(
         if made.provenance == Provenance.BUILT_HERE:  # an upload was loaded when it came in
             report.step("loading the model in a sandbox, as a serving process will")
             _loads_elsewhere(files, made.run_id)
+        if found := differences(files):  # trained by another Python than loopline's, or uploaded
+            report.step(
+                f"warning: {said(found)}; a serving process with these packages may load or answer it "
+                "otherwise"
+            )
         report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
         digest = instance.model_store(DEV).put(files)
     failpoints.hit("before-dev-register")
