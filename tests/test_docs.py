@@ -85,6 +85,9 @@ def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
     assert "accuracy" in (project / "gate.yaml").read_text()
     assert "registered churn-model-model" in said(done)
     assert not (project / "mlruns").exists()
+    # set up from a run made by hand, which init read rather than training again
+    from_run = (tmp_path / "churn-hours" / "gate.yaml").read_text()
+    assert "written from the training's run " in from_run and "accuracy" in from_run
 
 
 def test_every_page_block_is_bash_or_python_and_none_is_skipped_without_a_reason() -> None:

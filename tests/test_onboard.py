@@ -795,7 +795,7 @@ def test_the_task_is_read_from_the_answer_the_signature_declares_and_the_metrics
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
 
-    from loopline.onboard import _task
+    from loopline.dry_run import model_task
 
     x, y = load_breast_cancer(return_X_y=True, as_frame=True)
     y = y.astype(labels)
@@ -803,7 +803,7 @@ def test_the_task_is_read_from_the_answer_the_signature_declares_and_the_metrics
     folder = tmp_path / "model"
     signature = infer_signature(x, model.predict(x))
     mlflow.sklearn.save_model(model, folder, signature=signature, pip_requirements=["scikit-learn"])
-    assert _task(folder, metrics) == task
+    assert model_task(folder, metrics) == task
 
 
 IRIS_MAIN = """\

@@ -158,7 +158,8 @@ def resolve_commit(root: Path, ref: str) -> str:
         raise InvalidReference(f"'{ref}' does not name a commit in {root}") from None
 
 
-def _holds(root: Path, commit: str) -> bool:
+def holds(root: Path, commit: str) -> bool:
+    """Whether the repository at ``root`` has the commit ``commit`` (a SHA), without fetching."""
     try:
         run_git(root, "cat-file", "-e", f"{commit}^{{commit}}")
     except _GitFailed:
@@ -171,7 +172,7 @@ def require_commit(root: Path, commit: str, remote: str) -> None:
     when it does not yet (a commit pushed since the last fetch)."""
     if not is_git_repo(root):
         raise NotAGitRepository(path=root)
-    if _holds(root, commit):
+    if holds(root, commit):
         return
     remotes = run_git(root, "remote").split()
     if remote in remotes:
@@ -181,7 +182,7 @@ def require_commit(root: Path, commit: str, remote: str) -> None:
             raise StoreUnavailable(
                 what="the git remote", where=remote, reason=str(exc).splitlines()[-1][:200]
             ) from None
-        if _holds(root, commit):
+        if holds(root, commit):
             return
     fetched = f" (after fetching '{remote}')" if remote in remotes else f" (it has no remote '{remote}')"
     raise Refused(

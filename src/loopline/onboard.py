@@ -10,13 +10,9 @@ as kept instead), and ``.loopline/`` (with MLflow's default local stores) is add
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shlex
-import shutil
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +22,11 @@ import yaml
 from loopline.azureml import JobCommand, local_asset_copies
 from loopline.azureml_endpoints import release_endpoint
 from loopline.azureml_pipeline import find_training_job, named_pipeline, pipeline_note
-from loopline.config import CONFIG_FILE, STATE_DIR, ModelConfig, MonitoringConfig
+from loopline.config import CONFIG_FILE
 from loopline.domain import Tier, project_name
-from loopline.errors import Refused, TrainingFailed, UsageError
-from loopline.git import is_git_repo
+from loopline.dry_run import REFERENCE_ARTIFACT, DryRun, dry_run, earlier_run
+from loopline.errors import Refused, UsageError
+from loopline.git import holds, is_git_repo
 from loopline.inputs import fill_inputs, input_environment, input_notes, local_copies
 from loopline.mlproject import ProjectCommand, find_project_command
 from loopline.repo_setup import (
@@ -39,7 +36,6 @@ from loopline.repo_setup import (
     extend_gitignore,
     ignored_data,
     output_notes,
-    requirement_lines,
     workflow_setup,
     worktree_changes,
     write_new,
@@ -51,8 +47,6 @@ __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs
 _SKIPPED_DIRS = frozenset(
     {".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist", "__pycache__"}
 )
-REFERENCE_ARTIFACT = MonitoringConfig().reference_artifact
-_IGNORED = re.compile(r"^loopline: (mlflow\.\w+\(.*\)) ignored", re.M)  # what run_script says
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
 _TRAINING_SET = re.compile(r"^(training|train)[_.-]", re.I)  # autolog's training_score, train_loss, ...
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
@@ -165,115 +159,6 @@ def find_entry_point(root: Path) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _DryRun:
-    model_names: list[str]
-    chosen: str
-    experiment: str | None
-    metrics: dict[str, float]
-    registered: str | None
-    has_example: bool
-    requirements: tuple[str, ...]  # the logged model's, as MLflow inferred them
-    logged_reference: bool  # the run logged training rows for monitoring (monitoring.reference_artifact)
-    ignored: tuple[str, ...]  # the script's own mlflow.set_tracking_uri calls, kept on the workspace
-    task: str | None = None  # classification or regression, by what the model answers; None: not told
-
-
-def _dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> _DryRun:
-    """Run the entry point once against a scratch MLflow store; what it logged."""
-    from loopline.loops import trained as sessions
-    from loopline.mlflow_store import WorkspaceStore
-    from loopline.training import run_training
-
-    scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
-    scratch.mkdir(parents=True)
-    store = WorkspaceStore.scratch(scratch)
-    try:
-        store.provision("Default")
-        session = uuid.uuid4().hex
-        started = int(time.time() * 1000) - 1000
-        log = scratch.parent / f"{scratch.name}.log"
-        run_training(
-            root=root,
-            command=command,
-            store=store,
-            experiment="Default",
-            tags={sessions.SESSION: session},
-            log_path=log,
-            timeout=timeout,
-            extra_env=env,
-        )
-        runs = sessions.session_runs(store, session, started)
-        logged = [model for run in runs for model in store.logged_models(run)]
-        if not logged:
-            raise TrainingFailed(
-                command=command,
-                outcome="ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
-                log=log,
-            )
-        names = sorted({model.name for model in logged})
-        chosen = "model" if "model" in names else names[-1]
-        wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
-        picked = sessions.pick_model(store, runs, wanted, command, log)
-        experiments = {store.experiment_name(run.experiment_id) for run in runs}
-        registered = store.client.search_model_versions("")  # the scratch registry holds only this run's
-        folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
-        said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-        log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
-        return _DryRun(
-            model_names=names,
-            chosen=chosen,
-            experiment=next(iter(experiments)) if len(experiments) == 1 else None,
-            metrics={k: v for k, v in picked.metrics.items() if math.isfinite(v)},
-            registered=str(registered[0].name) if registered else None,
-            has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
-            requirements=tuple(requirement_lines(folder / "requirements.txt")),
-            ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
-            logged_reference=any(
-                entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
-            ),
-            task=_task(folder, picked.metrics),
-        )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-_CLASSIFIED = re.compile(r"(accuracy|acc|auc|f1|precision|recall|log_?loss)", re.I)
-_REGRESSED = re.compile(r"(r2|rmse|mse|mae|mape|squared_error|absolute_error)", re.I)
-
-
-def _task(folder: Path, metrics: dict[str, float]) -> str | None:
-    """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
-    integers, booleans) or a probability per class, or one number a row (a classifier fitted on labels
-    0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it); None where it declares
-    none."""
-    task = _declared_task(folder)
-    if (
-        task == "regression"
-        and any(map(_CLASSIFIED.search, metrics))
-        and not any(map(_REGRESSED.search, metrics))
-    ):
-        return "classification"
-    return task
-
-
-def _declared_task(folder: Path) -> str | None:
-    from mlflow.models import Model
-
-    try:
-        outputs = Model.load(str(folder / "MLmodel")).signature.outputs
-        specs = list(outputs.inputs)
-    except Exception:  # no signature, or one MLflow cannot read: the validation section keeps its defaults
-        return None
-    if len(specs) != 1:
-        return None
-    kind = str(getattr(specs[0].type, "name", specs[0].type)).lower()
-    shape = getattr(specs[0], "shape", None) or ()
-    if kind.startswith(("str", "int", "long", "bool", "object")) or len(shape) > 1:
-        return "classification"
-    return "regression" if kind.startswith(("double", "float")) else None
-
-
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.
 def _gate(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
     """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out; and
@@ -300,7 +185,7 @@ def _config_text(
     tier: Tier,
     model: str,
     command: str,
-    run: _DryRun,
+    run: DryRun,
     gate_file: str,
     attested: str,
     assets: dict[str, str],
@@ -338,7 +223,7 @@ _VALIDATION_METRICS = {
 }
 
 
-def _validation_lines(run: _DryRun) -> list[str]:
+def _validation_lines(run: DryRun) -> list[str]:
     """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
     tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
     if run.task is None:
@@ -353,7 +238,7 @@ def _validation_lines(run: _DryRun) -> list[str]:
     reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
     lines = [
         "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",
-        "# the model's answers and the metrics it logs, the bounds from the dry run's figures: check both.",
+        f"# the model's answers and the metrics it logs, the bounds from {run.origin}: check both.",
         "validation:",
         "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
         "  label: label    # the column holding the true values",
@@ -372,9 +257,9 @@ def _scalar(value: str) -> str:
     return value if plain and yaml.safe_load(value) == value else json.dumps(value)
 
 
-def _gate_text(gate: dict[str, dict[str, float]], skipped: list[str], fitted: list[str]) -> str:
+def _gate_text(gate: dict[str, dict[str, float]], skipped: list[str], fitted: list[str], origin: str) -> str:
     header = (
-        "# The inner loop's gate, written from one dry run of the training: each threshold is 10% short of\n"
+        f"# The inner loop's gate, written from {origin}: each threshold is 10% short of\n"
         "# what that run reached. Tighten them to what a model must reach to be registered.\n"
     )
     body = yaml.safe_dump({"metrics": gate}, sort_keys=False)
@@ -405,9 +290,12 @@ def onboard(
     command: str | None = None,
     inputs: dict[str, str] | None = None,
     timeout: float = 3600,
+    from_run: str | None = None,
+    tracking_uri: str | None = None,
 ) -> Onboarded:
-    """Find the training, run it once, and write loopline's files into the repository at ``root``;
-    ``inputs`` gives a local copy (a path) of each data asset the training reads, for that one run."""
+    """Find the training, run it once (or read ``from_run``, a run it made before, in the MLflow store at
+    ``tracking_uri``), and write loopline's files into the repository at ``root``; ``inputs`` gives a local
+    copy (a path) of each data asset the training reads, for that one run."""
     from loopline.rendering import render_templates
     from loopline.workflows.files import relative_to, workflow_files, workflow_layout
 
@@ -428,7 +316,10 @@ def onboard(
     )
     assets = {name: from_azure[name].asset if name in from_azure else asset_name(name) for name in copies}
     before, unfetched = worktree_changes(root), ignored_data(root, command)
-    run = _dry_run(root, fill_inputs(command, copies), timeout, input_environment(copies))
+    if from_run is None:
+        run = dry_run(root, fill_inputs(command, copies), timeout, input_environment(copies))
+    else:
+        run = earlier_run(root, from_run, tracking_uri)
     made, changed = (
         sorted(after - earlier) for after, earlier in zip(worktree_changes(root), before, strict=True)
     )
@@ -460,7 +351,7 @@ def onboard(
     config += release
     files = {
         CONFIG_FILE: config.encode(),
-        gate_file: _gate_text(gate, skipped, fitted).encode(),
+        gate_file: _gate_text(gate, skipped, fitted, run.origin).encode(),
         "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
             "monitoring/policy.yaml"
         ],
@@ -476,6 +367,7 @@ def onboard(
         *_job_notes(job, mlproject),
         *release_notes,
         *_notes(run, chosen_model),
+        *_earlier_run_notes(root, run),
         *output_notes(made, changed),
         *setup_notes,
         *_data_notes(unfetched),
@@ -567,7 +459,7 @@ def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
     return {"project": name, "tier": tier.value, "model_name": model, "attested_workflow": ""}
 
 
-def _notes(run: _DryRun, model: str) -> list[str]:
+def _notes(run: DryRun, model: str) -> list[str]:
     notes = []
     if len(run.model_names) > 1:
         listed = ", ".join(f"'{n}'" for n in run.model_names)
@@ -594,5 +486,21 @@ def _notes(run: _DryRun, model: str) -> list[str]:
     if not run.has_example:
         notes.append(
             "the model has no input example: log one (input_example=...) so deployments can be smoke-tested"
+        )
+    return notes
+
+
+def _earlier_run_notes(root: Path, run: DryRun) -> list[str]:
+    """What reading an earlier run (``--from-run``) rather than training leaves to check."""
+    if run.from_run is None:
+        return []
+    notes = [
+        f"read what run {run.from_run} logged instead of running the training; the gate's thresholds come "
+        "from its figures, and the first `loopline inner-loop` trains at a commit, in the dev workspace"
+    ]
+    if run.source_commit and not holds(root, run.source_commit):
+        notes.append(
+            f"run {run.from_run} was made from commit {run.source_commit[:12]}, which this repository does "
+            "not have: check that its training is the code here"
         )
     return notes

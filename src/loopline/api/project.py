@@ -50,14 +50,28 @@ def init_existing(
     model: str | None = None,
     command: str | None = None,
     inputs: dict[str, str] | None = None,
+    from_run: str | None = None,
+    tracking_uri: str | None = None,
 ) -> Onboarded:
     """Set up loopline in a repository that already trains with MLflow: find the entry point, run it once,
     write loopline.yaml, a gate and the workflow files (never overwriting a file). ``inputs`` gives a local
     copy of each data input the training reads from storage only Azure ML reaches (``{"credit_data":
-    "~/credit.csv"}``), for that one run; loopline.yaml names them as data assets to upload."""
+    "~/credit.csv"}``), for that one run; loopline.yaml names them as data assets to upload. With
+    ``from_run`` (an MLflow run id), what that earlier run of the training logged is read instead of
+    running it, from the store at ``tracking_uri`` (default ``MLFLOW_TRACKING_URI``, else the repository's
+    ``mlflow.db`` or ``mlruns/``)."""
     from loopline.onboard import onboard
 
-    return onboard(Path(path), tier_of(tier), name=name, model=model, command=command, inputs=inputs)
+    return onboard(
+        Path(path),
+        tier_of(tier),
+        name=name,
+        model=model,
+        command=command,
+        inputs=inputs,
+        from_run=from_run,
+        tracking_uri=tracking_uri,
+    )
 
 
 def up(project: PathLike | None = None, *, reporter: Reporter | None = None) -> UpResult:

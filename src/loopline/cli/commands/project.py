@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,6 +56,22 @@ def init(
             "makes. Repeat for each input.",
         ),
     ] = None,
+    from_run: Annotated[
+        str | None,
+        opt(
+            "--from-run",
+            help="With --existing: the id of a run the training made before (as MLflow shows it); what it "
+            "logged is read instead of running the training again.",
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        opt(
+            "--tracking-uri",
+            help="With --from-run: the MLflow store the run is in (default: MLFLOW_TRACKING_URI, else the "
+            "repository's mlflow.db or mlruns/).",
+        ),
+    ] = None,
     tier: Annotated[
         Tier,
         typer.Option(
@@ -77,15 +94,16 @@ def init(
         copies = key_values(
             inputs, "--input {item}: give NAME=PATH (the input's name, a local copy of its data)", empty=False
         )
-        _init_existing(directory or Path("."), tier, name, model, command, copies, json)
+        found = _Found(command, copies, from_run, tracking_uri)
+        _init_existing(directory or Path("."), tier, name, model, found, json)
         return
     if directory is None:
         raise UsageError("name the folder to create the project in: loopline init DIR (or --existing)")
-    if command is not None or inputs:
-        raise UsageError(
-            f"{'--command' if command is not None else '--input'} goes with --existing; the sample project "
-            "trains with python train.py"
-        )
+    given = [n for n, v in {"--command": command, "--input": inputs, "--from-run": from_run}.items() if v]
+    if given:
+        raise UsageError(f"{given[0]} goes with --existing; the sample project trains with python train.py")
+    if tracking_uri is not None:
+        raise UsageError("--tracking-uri goes with --existing --from-run")
     result = api.init(directory, tier, name=name, model=model, git=git)
 
     def human(console: Console) -> None:
@@ -102,18 +120,36 @@ def init(
     Output(json).emit(result.to_dict(), human)
 
 
+@dataclass(frozen=True)
+class _Found:
+    """How ``init --existing`` learns what the training logs: the command, its inputs, an earlier run."""
+
+    command: str | None
+    inputs: dict[str, str]
+    from_run: str | None
+    tracking_uri: str | None
+
+
 def _init_existing(
-    directory: Path,
-    tier: Tier,
-    name: str | None,
-    model: str | None,
-    command: str | None,
-    inputs: dict[str, str],
-    json: bool,
+    directory: Path, tier: Tier, name: str | None, model: str | None, found: _Found, json: bool
 ) -> None:
     output = Output(json)
-    output.note("running the training once to see what it logs (against a scratch store)")
-    result = api.init_existing(directory, tier, name=name, model=model, command=command, inputs=inputs)
+    if found.tracking_uri is not None and found.from_run is None:
+        raise UsageError("--tracking-uri names the store of --from-run RUN_ID: give the run too")
+    if found.from_run is None:
+        output.note("running the training once to see what it logs (against a scratch store)")
+    else:
+        output.note(f"reading what run {found.from_run} logged (the training is not run)")
+    result = api.init_existing(
+        directory,
+        tier,
+        name=name,
+        model=model,
+        command=found.command,
+        inputs=found.inputs,
+        from_run=found.from_run,
+        tracking_uri=found.tracking_uri,
+    )
 
     def human(console: Console) -> None:
         console.print(

@@ -1,0 +1,197 @@
+"""What a training logs, for ``init --existing``: by running it once against a scratch MLflow store under
+``.loopline/``, or read from a run it made before in the user's own MLflow store (a training of hours is
+not run again): the models it logs and the name loopline takes, the experiment, the metrics, whether it
+registers a model itself, logs an input example and training rows, and the task its model answers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
+from loopline.errors import NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
+from loopline.mlflow_store import RunInfo, WorkspaceStore
+from loopline.repo_setup import requirement_lines
+
+__all__ = ["REFERENCE_ARTIFACT", "DryRun", "dry_run", "earlier_run", "model_task"]
+
+REFERENCE_ARTIFACT = MonitoringConfig().reference_artifact
+_IGNORED = re.compile(r"^loopline: (mlflow\.\w+\(.*\)) ignored", re.M)  # what run_script says
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What the training logged: by one run of it here, or from a run it made before."""
+
+    model_names: list[str]
+    chosen: str
+    experiment: str | None
+    metrics: dict[str, float]
+    registered: str | None
+    has_example: bool
+    requirements: tuple[str, ...]  # the logged model's, as MLflow inferred them
+    logged_reference: bool  # the run logged training rows for monitoring (monitoring.reference_artifact)
+    ignored: tuple[str, ...]  # the script's own mlflow.set_tracking_uri calls, kept on the workspace
+    task: str | None = None  # classification or regression, by what the model answers; None: not told
+    from_run: str | None = None  # the earlier run read instead of running the training
+    source_commit: str | None = None  # the commit MLflow recorded for that run
+
+    @property
+    def origin(self) -> str:
+        """Where the figures come from, for the comments of the files written from them."""
+        return (
+            "one dry run of the training" if self.from_run is None else f"the training's run {self.from_run}"
+        )
+
+
+def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> DryRun:
+    """Run the entry point once against a scratch MLflow store; what it logged."""
+    from loopline.loops import trained as sessions
+    from loopline.training import run_training
+
+    scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(parents=True)
+    store = WorkspaceStore.scratch(scratch)
+    try:
+        store.provision("Default")
+        session = uuid.uuid4().hex
+        started = int(time.time() * 1000) - 1000
+        log = scratch.parent / f"{scratch.name}.log"
+        run_training(
+            root=root,
+            command=command,
+            store=store,
+            experiment="Default",
+            tags={sessions.SESSION: session},
+            log_path=log,
+            timeout=timeout,
+            extra_env=env,
+        )
+        runs = sessions.session_runs(store, session, started)
+        if not any(store.logged_models(run) for run in runs):
+            raise TrainingFailed(
+                command=command,
+                outcome="ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
+                log=log,
+            )
+        found = _logged(store, runs, command, log, scratch, registered="")  # the scratch holds only these
+        said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
+        return replace(found, ignored=tuple(dict.fromkeys(_IGNORED.findall(said))))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
+    """What a run the training made before (by hand, in the store it logs to) logged, with the runs nested
+    in it: the training is not run again."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or _local_store(root)
+    store = WorkspaceStore(StoreLocation("your MLflow store", uri, uri, None, ""))
+    run_id = run_id.removeprefix("runs:/").split("/", 1)[0]
+    try:
+        run = store.run(run_id)
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # MLflow's RESOURCE_DOES_NOT_EXIST, or an id it cannot read
+        raise NotFound(
+            f"no run {run_id} in {redact(uri)} ({type(exc).__name__}): give the run's id as MLflow shows "
+            "it, and --tracking-uri where the training logged it"
+        ) from None
+    if run.status != "FINISHED":
+        raise Refused(f"run {run_id} ended {run.status}: give a run that finished")
+    runs = [run, *store.search_all_runs(f"tags.`mlflow.parentRunId` = '{run_id}'")]
+    if not any(store.logged_models(each) for each in runs):
+        raise Refused(f"run {run_id} logged no MLflow model: give the run that logged the model")
+    scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(parents=True)
+    try:
+        found = _logged(store, runs, f"run {run_id}", None, scratch, registered=f"run_id = '{run_id}'")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return replace(found, from_run=run_id, source_commit=run.tags.get("mlflow.source.git.commit"))
+
+
+def _local_store(root: Path) -> str:
+    """MLflow's default store where the training ran by hand, in the repository's folder."""
+    if (root / "mlflow.db").is_file():
+        return f"sqlite:///{root / 'mlflow.db'}"
+    if (root / "mlruns").is_dir():
+        return (root / "mlruns").as_uri()
+    raise UsageError(
+        f"{root} has no mlflow.db or mlruns/ and MLFLOW_TRACKING_URI is not set: name the store the "
+        "run is in with --tracking-uri"
+    )
+
+
+def _logged(
+    store: WorkspaceStore, runs: list[RunInfo], command: str, log: Path | None, scratch: Path, registered: str
+) -> DryRun:
+    """What ``runs`` logged: their models (the one loopline would pick), experiment, metrics and the
+    registered model of those MLflow's filter ``registered`` finds."""
+    from loopline.loops import trained as sessions
+
+    logged = [model for run in runs for model in store.logged_models(run)]
+    names = sorted({model.name for model in logged})
+    chosen = "model" if "model" in names else names[-1]
+    wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
+    picked = sessions.pick_model(store, runs, wanted, command, log)
+    experiments = {store.experiment_name(run.experiment_id) for run in runs}
+    versions = store.client.search_model_versions(registered)
+    folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
+    return DryRun(
+        model_names=names,
+        chosen=chosen,
+        experiment=next(iter(experiments)) if len(experiments) == 1 else None,
+        metrics={k: v for k, v in picked.metrics.items() if math.isfinite(v)},
+        registered=str(versions[0].name) if versions else None,
+        has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
+        requirements=tuple(requirement_lines(folder / "requirements.txt")),
+        ignored=(),
+        logged_reference=any(
+            entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
+        ),
+        task=model_task(folder, picked.metrics),
+    )
+
+
+_CLASSIFIED = re.compile(r"(accuracy|acc|auc|f1|precision|recall|log_?loss)", re.I)
+_REGRESSED = re.compile(r"(r2|rmse|mse|mae|mape|squared_error|absolute_error)", re.I)
+
+
+def model_task(folder: Path, metrics: dict[str, float]) -> str | None:
+    """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
+    integers, booleans) or a probability per class, or one number a row (a classifier fitted on labels
+    0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it); None where it declares
+    none."""
+    declared = _declared_task(folder)
+    if (
+        declared == "regression"
+        and any(map(_CLASSIFIED.search, metrics))
+        and not any(map(_REGRESSED.search, metrics))
+    ):
+        return "classification"
+    return declared
+
+
+def _declared_task(folder: Path) -> str | None:
+    from mlflow.models import Model
+
+    try:
+        outputs = Model.load(str(folder / "MLmodel")).signature.outputs
+        specs = list(outputs.inputs)
+    except Exception:  # no signature, or one MLflow cannot read: the validation section keeps its defaults
+        return None
+    if len(specs) != 1:
+        return None
+    kind = str(getattr(specs[0].type, "name", specs[0].type)).lower()
+    shape = getattr(specs[0], "shape", None) or ()
+    if kind.startswith(("str", "int", "long", "bool", "object")) or len(shape) > 1:
+        return "classification"
+    return "regression" if kind.startswith(("double", "float")) else None

@@ -1,0 +1,140 @@
+"""What a training logs, for init --existing: read from a run it made before, instead of running it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from loopline.dry_run import earlier_run
+from loopline.errors import NotFound, UsageError
+from tests.helpers import cli, commit_all, git, tree
+
+# A training that reads data kept out of git (prepared on the laptop it ran on) and logs to MLflow's
+# default store in the folder it runs in, as `python train.py` does with no tracking URI set.
+TRAIN = """\
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+
+mlflow.set_experiment("iris-experiments")
+data = pd.read_csv("data/iris.csv")
+X, y = data.drop(columns="species"), data["species"]
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+with mlflow.start_run() as run:
+    model = LogisticRegression(max_iter=500).fit(X_train, y_train)
+    predicted = model.predict(X_test)
+    mlflow.log_metric("accuracy", accuracy_score(y_test, predicted))
+    mlflow.log_metric("f1_macro", f1_score(y_test, predicted, average="macro"))
+    mlflow.sklearn.log_model(
+        model, name="model", signature=infer_signature(X_test, predicted), input_example=X_test.head(2),
+        registered_model_name="iris",
+    )
+    print("RUN", run.info.run_id)
+"""
+
+PREPARE = """\
+from sklearn.datasets import load_iris
+
+frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
+frame.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in frame.columns]
+frame.to_csv("data/iris.csv", index=False)
+"""
+
+
+def trained_on_a_laptop(tmp_path: Path) -> tuple[Path, Path, str]:
+    """The repository, and a clone of it where the training ran by hand, one commit ahead (not pushed),
+    with the data it needs; the run's id."""
+    repo = tree(tmp_path / "iris", {"train.py": TRAIN, "prepare.py": PREPARE, ".gitignore": "data/\n"})
+    git(repo, "init", "--quiet")
+    commit_all(repo, "Iris model")
+    laptop = tmp_path / "laptop"
+    git(tmp_path, "clone", "--quiet", str(repo), str(laptop))
+    (laptop / "train.py").write_text(TRAIN.replace("max_iter=500", "max_iter=800"))
+    commit_all(laptop, "More iterations")
+    (laptop / "data").mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
+    for script in ("prepare.py", "train.py"):
+        done = subprocess.run(
+            [sys.executable, script], cwd=laptop, env=environment, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
+    return repo, laptop, run_id
+
+
+def test_init_reads_what_an_earlier_run_logged_and_never_runs_the_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, laptop, run_id = trained_on_a_laptop(tmp_path)
+    store = f"sqlite:///{laptop / 'mlflow.db'}"
+    metrics = MlflowClient(tracking_uri=store).get_run(run_id).data.metrics
+
+    # The repository has no data/iris.csv: a run of the training here would fail.
+    done = cli(
+        capsys, "init", "--existing", str(repo), "--from-run", run_id, "--tracking-uri", store, "--json"
+    )
+    assert done.exit_code == 0, done.stderr
+    assert f"reading what run {run_id} logged (the training is not run)" in " ".join(done.stderr.split())
+    result = done.json()
+    assert (result["command"], result["model"], result["artifact_path"]) == (
+        "python train.py",
+        "iris",
+        "model",
+    )
+    config = yaml.safe_load((repo / "loopline.yaml").read_text())
+    assert config["training"]["experiment"] == "iris-experiments"
+    assert config["validation"]["task"] == "classification"
+    gate_text = (repo / "gate.yaml").read_text()
+    assert f"written from the training's run {run_id}" in gate_text
+    assert yaml.safe_load(gate_text)["metrics"] == {
+        "accuracy": {"min": round(metrics["accuracy"] * 0.9, 4)},
+        "f1_macro": {"min": round(metrics["f1_macro"] * 0.9, 4)},
+    }
+    notes = " ".join(result["notes"])
+    assert f"read what run {run_id} logged instead of running the training" in notes
+    laptop_commit = git(laptop, "rev-parse", "HEAD")
+    assert f"made from commit {laptop_commit[:12]}, which this repository does not have" in notes
+
+    # Where the training ran by hand, MLflow's store is in that folder (or MLFLOW_TRACKING_URI names it).
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert earlier_run(laptop, f"runs:/{run_id}/model", None).metrics == metrics
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    assert earlier_run(repo, run_id, None).registered == "iris"
+
+
+def test_a_run_that_is_not_there_or_a_store_that_is_not_named_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    repo = tree(tmp_path / "repo", {"train.py": TRAIN})
+    git(repo, "init", "--quiet")
+    commit_all(repo, "Iris model")
+    with pytest.raises(UsageError, match=r"has no mlflow\.db or mlruns/ and MLFLOW_TRACKING_URI is not set"):
+        earlier_run(repo, "0123456789abcdef", None)
+    with pytest.raises(NotFound, match="no run 0123456789abcdef in sqlite:///"):
+        earlier_run(repo, "0123456789abcdef", f"sqlite:///{tmp_path / 'empty.db'}")
+    alone = cli(capsys, "init", "--existing", str(repo), "--tracking-uri", "sqlite:///x.db")
+    assert alone.exit_code == 2 and "--tracking-uri names the store of --from-run RUN_ID" in alone.stderr
+    sample = cli(capsys, "init", str(tmp_path / "new"), "--from-run", "0123456789abcdef")
+    assert sample.exit_code == 2 and "--from-run goes with --existing" in sample.stderr
+    missing = cli(
+        capsys,
+        "init",
+        "--existing",
+        str(repo),
+        "--from-run",
+        "0123456789abcdef",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'empty.db'}",
+    )
+    assert missing.exit_code == 1 and "Traceback" not in missing.stderr
+    assert not (repo / "loopline.yaml").exists()
