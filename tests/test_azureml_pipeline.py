@@ -48,6 +48,7 @@ def mlops_repository(path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_pipeline_job_trains_step_by_step_into_one_run_that_the_inner_loop_registers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

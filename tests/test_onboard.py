@@ -718,6 +718,7 @@ def test_a_script_that_names_its_experiment_by_id_is_told_to_name_it(tmp_path: P
     )
 
 
+@pytest.mark.long
 def test_a_notebook_is_swept_through_its_parameters_cell(tmp_path: Path) -> None:
     import nbformat
     from nbformat.v4 import new_code_cell
