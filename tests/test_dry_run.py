@@ -109,6 +109,7 @@ def test_init_reads_what_an_earlier_run_logged_and_never_runs_the_training(
     assert earlier_run(laptop, f"runs:/{run_id}/model", None).metrics == metrics
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     assert earlier_run(repo, run_id, None).registered == "iris"
+    assert earlier_run(repo, "latest", None).from_run == run_id  # the newest run that logged a model
 
 
 def test_a_run_that_is_not_there_or_a_store_that_is_not_named_is_told(
@@ -122,6 +123,8 @@ def test_a_run_that_is_not_there_or_a_store_that_is_not_named_is_told(
         earlier_run(repo, "0123456789abcdef", None)
     with pytest.raises(NotFound, match="no run 0123456789abcdef in sqlite:///"):
         earlier_run(repo, "0123456789abcdef", f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(NotFound, match=r"no finished run in sqlite:///.* logged an MLflow model"):
+        earlier_run(repo, "latest", f"sqlite:///{tmp_path / 'empty.db'}")
     alone = cli(capsys, "init", "--existing", str(repo), "--tracking-uri", "sqlite:///x.db")
     assert alone.exit_code == 2 and "--tracking-uri names the store of --from-run RUN_ID" in alone.stderr
     sample = cli(capsys, "init", str(tmp_path / "new"), "--from-run", "0123456789abcdef")

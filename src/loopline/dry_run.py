@@ -94,7 +94,7 @@ def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
     in it: the training is not run again."""
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or _local_store(root)
     store = WorkspaceStore(StoreLocation("your MLflow store", uri, uri, None, ""))
-    run_id = run_id.removeprefix("runs:/").split("/", 1)[0]
+    run_id = _newest(store, uri) if run_id == "latest" else run_id.removeprefix("runs:/").split("/", 1)[0]
     try:
         run = store.run(run_id)
     except StoreUnavailable:
@@ -116,6 +116,14 @@ def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return replace(found, from_run=run_id, source_commit=run.tags.get("mlflow.source.git.commit"))
+
+
+def _newest(store: WorkspaceStore, uri: str) -> str:
+    """The newest finished run of the store that logged a model itself (not one nested in another)."""
+    for run in store.search_all_runs("attributes.status = 'FINISHED'", limit=200):
+        if run.parent_id is None and store.logged_models(run):
+            return run.run_id
+    raise NotFound(f"no finished run in {redact(uri)} logged an MLflow model: run the training, then init")
 
 
 def _local_store(root: Path) -> str:

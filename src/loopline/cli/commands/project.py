@@ -60,8 +60,9 @@ def init(
         str | None,
         opt(
             "--from-run",
-            help="With --existing: the id of a run the training made before (as MLflow shows it); what it "
-            "logged is read instead of running the training again.",
+            help="With --existing: the id of a run the training made before (as MLflow shows it), or "
+            "'latest' (the store's newest finished run that logged a model); what it logged is read "
+            "instead of running the training again.",
         ),
     ] = None,
     tracking_uri: Annotated[
@@ -139,7 +140,10 @@ def _init_existing(
     if found.from_run is None:
         output.note("running the training once to see what it logs (against a scratch store)")
     else:
-        output.note(f"reading what run {found.from_run} logged (the training is not run)")
+        which = (
+            "the newest run that logged a model" if found.from_run == "latest" else f"run {found.from_run}"
+        )
+        output.note(f"reading what {which} logged (the training is not run)")
     result = api.init_existing(
         directory,
         tier,
