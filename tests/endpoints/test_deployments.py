@@ -36,7 +36,7 @@ with mlflow.start_run():
 
 
 def test_a_model_logged_with_other_packages_than_here_is_deployed_with_a_warning_everywhere_it_shows(
-    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = new_project("simple", commit=False)
     use_script(project, "laptop.py", {"accuracy": {"min": 0.5}}, source=PINNED_ON_A_LAPTOP, name="iris")
@@ -48,7 +48,9 @@ def test_a_model_logged_with_other_packages_than_here_is_deployed_with_a_warning
     )
     loopline.create_endpoint("iris", "dev", project=project)
 
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # as in outer-loop-prod's job: an annotation of the run too
     done = cli(capsys, "deployment", "create", "iris", "blue", "--version", "1", "--json", "-C", str(project))
+    monkeypatch.delenv("GITHUB_ACTIONS")
     assert done.exit_code == 0, done.stderr
     blue = done.json()["deployments"][0]
     assert blue["environment"] == differs
@@ -57,6 +59,8 @@ def test_a_model_logged_with_other_packages_than_here_is_deployed_with_a_warning
         f"warning: deployment iris/blue: the model was logged with {differs[0]}, {differs[1]}; it may load "
         "or answer otherwise here" in said
     )
+    annotation = f"::warning title=loopline::deployment iris/blue: the model was logged with {differs[0]}, "
+    assert annotation in done.stderr.splitlines()[-1]
     deployed = [r for r in loopline.history(project, kind="deployed") if r.event.target == "iris/blue"]
     assert deployed[0].event.details["environment"] == differs
 

@@ -55,8 +55,15 @@ class Output:
         self.err.print(f"[dim]{escape(message)}[/dim]")
 
     def warn(self, message: str) -> None:
-        """A warning on stderr: something done that may not do what the user expects."""
+        """A warning on stderr: something done that may not do what the user expects (in GitHub Actions,
+        also an annotation of the run, which GitHub reads from stderr too)."""
         self.err.print(f"[yellow]{escape(message)}[/yellow]")
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            said = message.removeprefix("warning: ")
+            for raw, escaped in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A")):  # the commands' escaping
+                said = said.replace(raw, escaped)
+            sys.stderr.write(f"::warning title=loopline::{said}\n")
+            sys.stderr.flush()
 
     def github(self, outputs: Mapping[str, Any], summary: str | None = None) -> None:
         """Write step outputs to ``GITHUB_OUTPUT`` and a Markdown summary to ``GITHUB_STEP_SUMMARY``."""
@@ -84,7 +91,10 @@ class StepReporter:
         self.show_output = show_output
 
     def step(self, message: str) -> None:
-        """Print a step."""
+        """Print a step (a warning as one)."""
+        if message.startswith("warning: "):
+            self.sink.warn(message)
+            return
         self.sink.err.print(f"[cyan]›[/cyan] {escape(message)}")
 
     def output(self, line: str) -> None:
