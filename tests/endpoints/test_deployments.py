@@ -63,6 +63,23 @@ def test_a_model_logged_with_other_packages_than_here_is_deployed_with_a_warning
     assert annotation in done.stderr.splitlines()[-1]
     deployed = [r for r in loopline.history(project, kind="deployed") if r.event.target == "iris/blue"]
     assert deployed[0].event.details["environment"] == differs
+    # a batch deployment of the same model: its jobs load it here too
+    loopline.create_batch_endpoint("iris-nightly", "dev", project=project)
+    batch = cli(
+        capsys,
+        "batch-deployment",
+        "create",
+        "iris-nightly",
+        "b1",
+        "--version",
+        "1",
+        "--json",
+        "-C",
+        str(project),
+    )
+    assert batch.exit_code == 0, batch.stderr
+    assert batch.json()["deployments"][0]["environment"] == differs
+    assert "warning: deployment iris-nightly/b1: the model was logged with" in " ".join(batch.stderr.split())
 
     with Server(project, "dev") as server:
         server.wait_ready()
