@@ -229,9 +229,11 @@ SAVE_ONLY = """\
 import sys
 
 import mlflow
+from mlflow.tracking.fluent import set_experiment
 from sklearn.linear_model import LinearRegression
 
 mlflow.set_experiment("my-experiment")
+set_experiment("my-other-experiment")
 model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
 mlflow.log_metric("r2", model.score([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0]))
 mlflow.sklearn.save_model(model, sys.argv[1])
@@ -285,6 +287,7 @@ def test_a_pipeline_output_holding_a_model_is_logged_to_the_run_when_no_step_log
         "loopline: mlflow.set_experiment('my-experiment') ignored: the pipeline's steps log to one run, in "
         "experiment 'Default'"
     ) in done.stderr
+    assert "loopline: mlflow.set_experiment('my-other-experiment') ignored" in done.stderr
     (run,) = runs(tmp_path)  # the step's metric, in the pipeline's run
     assert run.data.metrics == {"r2": 1.0}  # type: ignore[attr-defined]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")

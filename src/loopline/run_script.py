@@ -88,10 +88,13 @@ def keep_mlflow_on_the_workspace() -> None:
     in a pipeline's step ``mlflow.set_experiment`` keep the experiment of the run the steps share."""
     import mlflow
     import mlflow.tracking
+    import mlflow.tracking.fluent
 
     pipeline = os.environ.get(PIPELINE_EXPERIMENT)
     if pipeline:
-        mlflow.set_experiment = _kept_experiment(mlflow.set_experiment, pipeline)
+        kept_experiment = _kept_experiment(mlflow.set_experiment, pipeline)
+        # where it is defined as well: `from mlflow.tracking.fluent import set_experiment`
+        mlflow.set_experiment = mlflow.tracking.fluent.set_experiment = kept_experiment
 
     for name, variable in (
         ("set_tracking_uri", "MLFLOW_TRACKING_URI"),
