@@ -12,7 +12,7 @@ import yaml
 from mlflow import MlflowClient
 
 from loopline.dry_run import earlier_run
-from loopline.errors import NotFound, UsageError
+from loopline.errors import NotFound, Refused, UsageError
 from tests.helpers import cli, commit_all, git, tree
 
 # A training that reads data kept out of git (prepared on the laptop it ran on) and logs to MLflow's
@@ -140,4 +140,26 @@ def test_a_run_that_is_not_there_or_a_store_that_is_not_named_is_told(
         f"sqlite:///{tmp_path / 'empty.db'}",
     )
     assert missing.exit_code == 1 and "Traceback" not in missing.stderr
+    assert not (repo / "loopline.yaml").exists()
+
+
+def test_a_training_or_a_run_that_logged_no_model_is_refused_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics_only = "import mlflow\n\nwith mlflow.start_run():\n    mlflow.log_metric('accuracy', 0.9)\n"
+    repo = tree(tmp_path / "repo", {"train.py": metrics_only})
+    git(repo, "init", "--quiet")
+    commit_all(repo, "A training that logs no model yet")
+    done = cli(capsys, "init", "--existing", str(repo), "--command", "python train.py")
+    assert done.exit_code == 1
+    assert "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)" in " ".join(
+        done.stderr.split()
+    )
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    client = MlflowClient(tracking_uri=store)
+    run = client.create_run(client.create_experiment("metrics-only"))
+    client.log_metric(run.info.run_id, "accuracy", 0.9)
+    client.set_terminated(run.info.run_id)
+    with pytest.raises(Refused, match=f"run {run.info.run_id} logged no MLflow model"):
+        earlier_run(repo, run.info.run_id, store)
     assert not (repo / "loopline.yaml").exists()

@@ -12,6 +12,8 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -56,10 +58,8 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
     from loopline.loops import trained as sessions
     from loopline.training import run_training
 
-    scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
-    scratch.mkdir(parents=True)
-    store = WorkspaceStore.scratch(scratch)
-    try:
+    with _scratch(root) as scratch:
+        store = WorkspaceStore.scratch(scratch)
         store.provision("Default")
         session = uuid.uuid4().hex
         started = int(time.time() * 1000) - 1000
@@ -75,18 +75,16 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             extra_env=env,
         )
         runs = sessions.session_runs(store, session, started)
-        if not any(store.logged_models(run) for run in runs):
+        found = _logged(store, runs, command, log, scratch, registered="")  # the scratch holds only these
+        if found is None:
             raise TrainingFailed(
                 command=command,
                 outcome="ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
                 log=log,
             )
-        found = _logged(store, runs, command, log, scratch, registered="")  # the scratch holds only these
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
         return replace(found, ignored=tuple(dict.fromkeys(_IGNORED.findall(said))))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
@@ -107,15 +105,22 @@ def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
     if run.status != "FINISHED":
         raise Refused(f"run {run_id} ended {run.status}: give a run that finished")
     runs = [run, *store.search_all_runs(f"tags.`mlflow.parentRunId` = '{run_id}'")]
-    if not any(store.logged_models(each) for each in runs):
+    with _scratch(root) as scratch:
+        found = _logged(store, runs, f"run {run_id}", None, scratch, registered=f"run_id = '{run_id}'")
+    if found is None:
         raise Refused(f"run {run_id} logged no MLflow model: give the run that logged the model")
+    return replace(found, from_run=run_id, source_commit=run.tags.get("mlflow.source.git.commit"))
+
+
+@contextmanager
+def _scratch(root: Path) -> Iterator[Path]:
+    """A folder of init's own under ``.loopline/``, removed afterwards."""
     scratch = root / STATE_DIR / "scratch" / f"init-{uuid.uuid4().hex[:8]}"
     scratch.mkdir(parents=True)
     try:
-        found = _logged(store, runs, f"run {run_id}", None, scratch, registered=f"run_id = '{run_id}'")
+        yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return replace(found, from_run=run_id, source_commit=run.tags.get("mlflow.source.git.commit"))
 
 
 def _newest(store: WorkspaceStore, uri: str) -> str:
@@ -140,12 +145,14 @@ def _local_store(root: Path) -> str:
 
 def _logged(
     store: WorkspaceStore, runs: list[RunInfo], command: str, log: Path | None, scratch: Path, registered: str
-) -> DryRun:
+) -> DryRun | None:
     """What ``runs`` logged: their models (the one loopline would pick), experiment, metrics and the
-    registered model of those MLflow's filter ``registered`` finds."""
+    registered model of those MLflow's filter ``registered`` finds; None where they logged no model."""
     from loopline.loops import trained as sessions
 
     logged = [model for run in runs for model in store.logged_models(run)]
+    if not logged:
+        return None
     names = sorted({model.name for model in logged})
     chosen = "model" if "model" in names else names[-1]
     wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
