@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
+from sklearn.datasets import load_iris
 
 from loopline.dry_run import earlier_run
 from loopline.errors import NotFound, Refused, UsageError
@@ -41,19 +42,11 @@ with mlflow.start_run() as run:
     print("RUN", run.info.run_id)
 """
 
-PREPARE = """\
-from sklearn.datasets import load_iris
-
-frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
-frame.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in frame.columns]
-frame.to_csv("data/iris.csv", index=False)
-"""
-
 
 def trained_on_a_laptop(tmp_path: Path) -> tuple[Path, Path, str]:
     """The repository, and a clone of it where the training ran by hand, one commit ahead (not pushed),
     with the data it needs; the run's id."""
-    repo = tree(tmp_path / "iris", {"train.py": TRAIN, "prepare.py": PREPARE, ".gitignore": "data/\n"})
+    repo = tree(tmp_path / "iris", {"train.py": TRAIN, ".gitignore": "data/\n"})
     git(repo, "init", "--quiet")
     commit_all(repo, "Iris model")
     laptop = tmp_path / "laptop"
@@ -61,12 +54,14 @@ def trained_on_a_laptop(tmp_path: Path) -> tuple[Path, Path, str]:
     (laptop / "train.py").write_text(TRAIN.replace("max_iter=500", "max_iter=800"))
     commit_all(laptop, "More iterations")
     (laptop / "data").mkdir()
+    frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
+    frame.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in frame.columns]
+    frame.to_csv(laptop / "data" / "iris.csv", index=False)
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
-    for script in ("prepare.py", "train.py"):
-        done = subprocess.run(
-            [sys.executable, script], cwd=laptop, env=environment, capture_output=True, text=True, check=False
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run(
+        [sys.executable, "train.py"], cwd=laptop, env=environment, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
     run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
     return repo, laptop, run_id
 
