@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,6 +26,7 @@ class Load:
     """32 clients scoring in a background thread, spread evenly over ``urls`` (replicas of one endpoint).
 
     Each answer is recorded as (time it came back, status, answering deployment, index of the URL).
+    ``sending`` counts the requests on their way with each key (``key[0]`` is read as each one starts).
     """
 
     urls: list[str]
@@ -32,15 +34,18 @@ class Load:
     key: list[str]
     answers: list[tuple[float, int, str, int]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    sending: Counter[str] = field(default_factory=Counter)
 
     async def _client(self, client: httpx.AsyncClient, index: int) -> None:
         url = self.urls[index]
         while not self.stop.is_set():
+            key = self.key[0]
+            self.sending[key] += 1
             try:
                 answer = await client.post(
                     url,
                     content=self.body,
-                    headers={"content-type": "application/json", "authorization": f"Bearer {self.key[0]}"},
+                    headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
                 )
                 self.answers.append(
                     (
@@ -52,6 +57,8 @@ class Load:
                 )
             except httpx.HTTPError as exc:
                 self.answers.append((time.monotonic(), 0, type(exc).__name__, index))
+            finally:
+                self.sending[key] -= 1
 
     async def _main(self) -> None:
         limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
