@@ -19,6 +19,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -207,3 +208,66 @@ def test_a_model_that_does_not_load_is_refused_naming_the_requirements_not_insta
         "'fancy_forecasting'; the model was logged with fancy-forecasting==2.0 (not installed): install "
         "its requirements where loopline runs"
     )
+
+
+def pickled_by_another_scikit_learn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requirement: str
+) -> Path:
+    """A pipeline pickled as scikit-learn 1.5.2 pickles it (the version each estimator's state records),
+    saved by MLflow with ``requirement`` as its requirements."""
+    import sklearn.base
+
+    x, y = cancer()
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    folder = tmp_path / "model"
+    with monkeypatch.context() as patched:
+        patched.setattr(sklearn.base, "__version__", "1.5.2")
+        mlflow.sklearn.save_model(
+            pipeline,
+            str(folder),
+            signature=infer_signature(x.head(3), pipeline.predict(x.head(3))),
+            input_example=x.head(3),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=[requirement],
+        )
+    return folder
+
+
+def warned_at_load(folder: Path) -> tuple[Any, list[str]]:
+    """The loaded model and the kinds of the warnings its load let through."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_model(folder, "d")
+    return model, [type(w.message).__name__ for w in caught]
+
+
+def test_scikit_learn_s_own_version_warnings_are_left_out_where_loopline_says_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sklearn
+
+    said = pickled_by_another_scikit_learn(tmp_path / "said", monkeypatch, "scikit-learn==1.5.2")
+    model, warned = warned_at_load(said)
+    assert [str(d) for d in model.environment] == [f"scikit-learn==1.5.2 ({sklearn.__version__} here)"]
+    assert "InconsistentVersionWarning" not in warned
+    # a model whose requirements do not name scikit-learn: its own warnings are all there is, and stay
+    unsaid = pickled_by_another_scikit_learn(tmp_path / "unsaid", monkeypatch, "pandas")
+    model, warned = warned_at_load(unsaid)
+    assert model.environment == () and warned.count("InconsistentVersionWarning") == 3  # pipeline and steps
+
+
+@pytest.mark.parametrize("estimator", [LogisticRegression(max_iter=500), KNeighborsClassifier()])
+def test_a_scikit_learn_model_takes_matrices_without_a_feature_names_warning(
+    estimator: Any, tmp_path: Path
+) -> None:
+    import warnings
+
+    x, y = cancer()
+    folder = saved(tmp_path, estimator.fit(x, y), x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every warning, but for the filters the load puts before this
+        model = load_model(folder, "d")  # a compiled form is compared with the estimator on matrices
+        answers = model.predict(x.head(5).to_numpy())
+    assert len(answers) == 5 and [str(w.message) for w in caught] == []

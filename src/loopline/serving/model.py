@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import pickle
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -104,10 +105,26 @@ def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
 
 def load_model(folder: Path, digest: str) -> LoadedModel:
     """Load the MLflow model in ``folder`` (already verified against ``digest``), with how its requirements
-    differ from the packages installed here."""
-    model = _load(folder, digest)
+    differ from the packages installed here.
+
+    scikit-learn warns once per estimator it unpickles from another version of its own (a pipeline: a few
+    lines each); where the model's requirements name that version, the one line that says so is the
+    caller's, and those warnings are left out. Every other warning of the load is let through."""
+    with warnings.catch_warnings(record=True) as caught:
+        model = _load(folder, digest)
+    if model.flavor == "sklearn":
+        _no_feature_names_warning()  # again: the block above put the filters back as they were
     model.environment = differences(folder)
+    said_already = any(_SKLEARN.match(difference.requirement) for difference in model.environment)
+    for found in caught:  # through the filters in force now
+        if not (said_already and type(found.message).__name__ == "InconsistentVersionWarning"):
+            warnings.warn_explicit(found.message, found.category, found.filename, found.lineno)
     return model
+
+
+def _no_feature_names_warning() -> None:
+    """Matrices carry no feature names; the model was fitted on the same columns in the same order."""
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
 def _load(folder: Path, digest: str) -> LoadedModel:
@@ -159,8 +176,7 @@ def _sklearn_model(
     """A scikit-learn model with a numeric signature: the estimator's own predict on float matrices."""
     pyfunc_conf = (document.get("flavors") or {}).get("python_function") or {}
     predict_fn = str(pyfunc_conf.get("predict_fn", "predict"))
-    # Matrices carry no feature names; the model was fitted on the same columns in the same order.
-    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    _no_feature_names_warning()
     model = LoadedModel(
         digest,
         folder,
@@ -232,6 +248,7 @@ def _sklearn_flavor(folder: Path) -> tuple[InputSchema, dict[str, Any], dict[str
 
 
 _TREE_FLAVORS = frozenset({"xgboost", "lightgbm"})
+_SKLEARN = re.compile(r"scikit[-_.]learn(?![\w.-])", re.IGNORECASE)  # as a requirement names it
 
 
 def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
