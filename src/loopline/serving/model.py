@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -110,15 +111,19 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
     scikit-learn warns once per estimator it unpickles from another version of its own (a pipeline: a few
     lines each); where the model's requirements name that version, the one line that says so is the
     caller's, and those warnings are left out. Every other warning of the load is let through."""
-    with warnings.catch_warnings(record=True) as caught:
+    # The warnings module's state is the process's: two loads recording at once in two threads could each
+    # put back what the other set, and leave every later warning recorded into a list nobody reads.
+    with _RECORDING, warnings.catch_warnings(record=True) as caught:
         model = _load(folder, digest)
     if model.flavor == "sklearn":
         _no_feature_names_warning()  # again: the block above put the filters back as they were
     model.environment = differences(folder)
     said_already = any(_SKLEARN.match(difference.requirement) for difference in model.environment)
-    for found in caught:  # through the filters in force now
+    for found in caught:  # through the filters in force now, each shown once as before
         if not (said_already and type(found.message).__name__ == "InconsistentVersionWarning"):
-            warnings.warn_explicit(found.message, found.category, found.filename, found.lineno)
+            warnings.warn_explicit(
+                found.message, found.category, found.filename, found.lineno, registry=_SHOWN
+            )
     return model
 
 
@@ -249,6 +254,8 @@ def _sklearn_flavor(folder: Path) -> tuple[InputSchema, dict[str, Any], dict[str
 
 _TREE_FLAVORS = frozenset({"xgboost", "lightgbm"})
 _SKLEARN = re.compile(r"scikit[-_.]learn(?![\w.-])", re.IGNORECASE)  # as a requirement names it
+_RECORDING = threading.Lock()
+_SHOWN: dict[Any, Any] = {}  # the warnings a load let through, as the warnings module's registry of them
 
 
 def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
