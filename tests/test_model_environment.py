@@ -65,3 +65,8 @@ def test_the_warning_names_the_deployment_the_first_differences_and_how_many_mor
     assert "package-3==1.0 (not installed) and 2 more;" in line
     assert "package-4" not in line
     assert "install its requirements where loopline serves it" in line
+
+
+def test_a_difference_names_its_package_as_pip_compares_names() -> None:
+    assert Difference("Scikit_Learn==1.5.2", "1.9.1").name == "scikit-learn"
+    assert Difference("scikit-learn-extra>=0.3; python_version >= '3'", None).name == "scikit-learn-extra"

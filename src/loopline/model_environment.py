@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 __all__ = ["Difference", "differences", "said", "warning"]
@@ -34,6 +35,11 @@ class Difference:
     """As the model names it, for example ``scikit-learn==1.5.2``."""
     installed: str | None
     """The version installed here; None where the package is not installed."""
+
+    @property
+    def name(self) -> str:
+        """The package's name as pip compares names (``scikit-learn`` for ``Scikit_Learn==1.5.2``)."""
+        return canonicalize_name(Requirement(self.requirement).name)
 
     def __str__(self) -> str:
         return (

@@ -13,7 +13,6 @@ import inspect
 import json
 import os
 import pickle
-import re
 import sys
 import threading
 import warnings
@@ -118,7 +117,7 @@ def load_model(folder: Path, digest: str) -> LoadedModel:
     if model.flavor == "sklearn":
         _no_feature_names_warning()  # again: the block above put the filters back as they were
     model.environment = differences(folder)
-    said_already = any(_SKLEARN.match(difference.requirement) for difference in model.environment)
+    said_already = any(difference.name == "scikit-learn" for difference in model.environment)
     for found in caught:  # through the filters in force now, each shown once as before
         if not (said_already and type(found.message).__name__ == "InconsistentVersionWarning"):
             warnings.warn_explicit(
@@ -253,7 +252,6 @@ def _sklearn_flavor(folder: Path) -> tuple[InputSchema, dict[str, Any], dict[str
 
 
 _TREE_FLAVORS = frozenset({"xgboost", "lightgbm"})
-_SKLEARN = re.compile(r"scikit[-_.]learn(?![\w.-])", re.IGNORECASE)  # as a requirement names it
 _RECORDING = threading.Lock()
 _SHOWN: dict[Any, Any] = {}  # the warnings a load let through, as the warnings module's registry of them
 
