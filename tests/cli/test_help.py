@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import typer.core
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from loopline.cli import _command
+import typer.core
+import typer.models
+
+from loopline.cli import _command, commands
 from tests.helpers import cli_process
 
 
@@ -36,3 +42,43 @@ def test_help_works_from_the_console_script() -> None:
     result = cli_process("inner-loop", "--help")
     assert result.exit_code == 0
     assert "--allow-dirty" in result.stdout
+
+
+def _module_of(info: Any) -> str:
+    """The module that defines a registered command, or the commands of a registered group."""
+    if isinstance(info, typer.models.CommandInfo):
+        return str(info.callback.__module__)
+    group = info.typer_instance
+    return _module_of(
+        group.registered_commands[0] if group.registered_commands else group.registered_groups[0]
+    )
+
+
+def test_each_command_is_registered_by_the_module_the_table_names() -> None:
+    from loopline.cli.app import app
+
+    commands.load()  # every module
+    found = {
+        info.name or info.callback.__name__.replace("_", "-"): _module_of(info)
+        for info in [*app.registered_commands, *app.registered_groups]
+    }
+    assert found == {name: f"loopline.cli.commands.{module}" for name, module in commands.MODULES.items()}
+
+
+def test_a_command_line_imports_only_the_module_of_its_command(tmp_path: Path) -> None:
+    # `status` in a folder without a project: it fails with its usual message, having imported the
+    # project commands alone; help and a mistyped name import them all (click's suggestions need them)
+    script = (
+        "import sys\nfrom loopline.cli import main\ncode = main(sys.argv[1:])\n"
+        "print(sorted(m.rpartition('.')[2] for m in sys.modules if m.startswith('loopline.cli.commands.')))\n"
+    )
+    for args, loaded in [
+        (["status"], ["project"]),
+        (["outer-loop", "prod", "--help"], ["outer_loop"]),
+        (["statsu"], sorted(set(commands.MODULES.values()))),
+        (["--help"], sorted(set(commands.MODULES.values()))),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert done.stdout.strip().splitlines()[-1] == repr(loaded), (args, done.stdout, done.stderr)

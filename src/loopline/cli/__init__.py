@@ -21,10 +21,13 @@ from loopline.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT_USAGE, Loopl
 __all__ = ["main", "run"]
 
 
-def _command() -> typer.core.TyperGroup:
-    from loopline.cli import commands  # noqa: F401 - registers the commands on the app
+def _command(args: list[str] | None = None) -> typer.core.TyperGroup:
+    """The root command with the commands of ``args`` registered (all of them without ``args``): its
+    first word that is not an option names the one module a command line needs."""
+    from loopline.cli import commands
     from loopline.cli.app import app
 
+    commands.load(next((arg for arg in args if not arg.startswith("-")), None) if args is not None else None)
     command = typer.main.get_command(app)
     assert isinstance(command, typer.core.TyperGroup)
     return command
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     code: int
     try:
-        result = _command().main(args=args, prog_name="loopline", standalone_mode=False)
+        result = _command(args).main(args=args, prog_name="loopline", standalone_mode=False)
         code = result if isinstance(result, int) else 0
         if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into a quiet exit with this code
             code = _fail("interrupted", EXIT_INTERRUPTED, json_mode, {"error_code": "INTERRUPTED"})
