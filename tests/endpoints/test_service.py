@@ -13,6 +13,7 @@ from loopline.errors import IntegrityViolation, NotFound, Refused, UsageError
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
 from tests.helpers import cli, git, model_version, use_script
+from tests.servers import free_port
 
 
 def test_an_endpoint_gets_two_keys_stored_only_as_hashes(served_project: Path) -> None:
@@ -143,6 +144,19 @@ def test_endpoint_commands_exit_codes(served_project: Path, capsys: pytest.Captu
     assert cli(capsys, "endpoint", "show", "nope", "-C", str(served_project)).exit_code == 1
     result = cli(capsys, "endpoint", "traffic", "nope", "a=x", "-C", str(served_project))
     assert result.exit_code == 2 and "DEPLOYMENT=PERCENT" in result.stderr
+
+
+def test_invoking_where_nothing_serves_says_how_to_start_a_server_or_where_to_point(
+    served_project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loopline.create_endpoint("unserved", "dev", project=served_project)
+    request = served_project / "request.json"
+    # dev's server is configured where nothing listens (a user whose `serve --port` differs from it)
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__ENDPOINTS_URL", f"http://127.0.0.1:{free_port()}")
+    result = cli(capsys, "endpoint", "invoke", "unserved", "-f", str(request), "-C", str(served_project))
+    assert result.exit_code == 4 and "Traceback" not in result.stderr
+    assert "`loopline serve --workspace dev`" in result.stderr
+    assert "set workspaces.dev.endpoints_url to it" in result.stderr
 
 
 @pytest.mark.slow

@@ -177,7 +177,8 @@ def invoke(
                         what=f"the server of endpoint '{name}'",
                         where=endpoint.url,
                         reason="nothing answers; start it with "
-                        f"`loopline serve --workspace {endpoint.workspace}`",
+                        f"`loopline serve --workspace {endpoint.workspace}` (a server on another address: "
+                        f"set workspaces.{endpoint.workspace}.endpoints_url to it)",
                     ) from None
             else:
                 if not _starting(result) or time.monotonic() >= deadline:
