@@ -664,6 +664,72 @@ def test_a_failing_script_is_told_by_its_refused_arguments_or_its_last_exception
     )
 
 
+PACKAGED_TRAINING = """\
+import mlflow
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from {features} import with_ratio
+
+
+def main():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X = with_ratio(X)
+    with mlflow.start_run():
+        model = LogisticRegression(max_iter=3000).fit(X, y)
+        mlflow.log_metric("accuracy", model.score(X, y))
+        mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+
+
+if __name__ == "__main__":
+    main()
+"""
+FEATURES = "def with_ratio(frame):\n    return frame.assign(ratio=frame['worst area'] / frame['mean area'])\n"
+
+
+def test_a_training_module_of_a_package_runs_as_one_and_a_package_python_cannot_find_is_named(
+    tmp_path: Path,
+) -> None:
+    # A package at the top of the repository, its training importing a sibling module relatively: it
+    # runs only as `python -m`, with MLflow kept on the workspace as a script's is.
+    flat = repository(
+        tmp_path / "flat",
+        {
+            "churn/__init__.py": "",
+            "churn/features.py": FEATURES,
+            "churn/train.py": PACKAGED_TRAINING.format(features=".features"),
+        },
+    )
+    assert find_entry_point(flat) == "python -m churn.train"
+    result = loopline.init_existing(flat)
+    assert result.command == "python -m churn.train" and "accuracy" in result.metrics
+    # The same under src/, importing its package by name: it runs once the package is installed. Where
+    # Python cannot find it, the message says it is the repository's own and how to install it.
+    layout = {
+        "src/churnkit/__init__.py": "",
+        "src/churnkit/features.py": FEATURES,
+        "src/churnkit/train.py": PACKAGED_TRAINING.format(features="churnkit.features"),
+        "pyproject.toml": (
+            '[project]\nname = "churnkit"\nversion = "0.1.0"\n\n'
+            '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        ),
+    }
+    packaged = repository(tmp_path / "packaged", layout)
+    assert find_entry_point(packaged) == "python -m churnkit.train"
+    said = failed_training(packaged)
+    assert "`python -m churnkit.train` exited with code 1: churnkit is this repository's own package" in said
+    assert "(src/churnkit)" in said and "install the repository into it (pip install -e .)" in said
+    # a script that names the module of a package that is nowhere
+    assert "python -m found no module nowhere.train (ModuleNotFoundError: No module named 'nowhere')" in (
+        failed_training(packaged, "python -m nowhere.train")
+    )
+    # a script of a package that imports nothing of it still runs as the script it is
+    (packaged / "src" / "churnkit" / "train.py").write_text(
+        PACKAGED_TRAINING.format(features="math").replace("import with_ratio", "import sqrt")
+    )
+    assert find_entry_point(packaged) == "python src/churnkit/train.py"
+
+
 def test_a_project_that_uv_locks_is_installed_by_the_workflows_at_its_locked_versions(tmp_path: Path) -> None:
     locked = Path(__file__).parent / "projects" / "uv"  # `uv lock` of scikit-learn, pandas and pytest
     project = repository(

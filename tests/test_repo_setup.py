@@ -148,6 +148,31 @@ def test_a_project_poetry_locks_is_installed_at_its_locked_versions_with_the_gro
     assert notes[-1].startswith("the project is not a package (Poetry's package-mode = false)")
 
 
+def test_a_training_in_a_src_layout_package_has_the_package_installed_beside_its_requirements(
+    tmp_path: Path,
+) -> None:
+    root = empty_repository(tmp_path)
+    (root / "requirements.txt").write_text("scikit-learn\nmlflow\n")
+    (root / "src" / "churnkit").mkdir(parents=True)
+    (root / "src" / "churnkit" / "__init__.py").write_text("")
+    (root / "src" / "churnkit" / "train.py").write_text("from churnkit import features\n")
+    (root / "train.py").write_text("import mlflow\n")
+    backend = '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+    (root / "pyproject.toml").write_text('[project]\nname = "churnkit"\nversion = "1.0"\n\n' + backend)
+    for command in ("python -m churnkit.train", "python src/churnkit/train.py"):
+        install = workflow_setup(root, [], TOOLS, command)[0].install
+        assert install == "pip install -r requirements.txt . loopline pytest ruff", command
+        write_workflows(root, workflow_setup(root, [], TOOLS, command)[0])
+        assert actionlint(root) == ""
+    # a training outside the package, or a repository that is no package, installs its requirements alone
+    assert workflow_setup(root, [], TOOLS, "python train.py")[0].install.startswith(
+        "pip install -r requirements.txt loopline"
+    )
+    (root / "pyproject.toml").write_text('[project]\nname = "churnkit"\nversion = "1.0"\n')
+    install = workflow_setup(root, [], TOOLS, "python -m churnkit.train")[0].install
+    assert install == "pip install -r requirements.txt loopline pytest ruff"
+
+
 def conda_notes(root: Path) -> list[str]:
     """What ``init --existing`` says of the repository's conda environment file."""
     return [note for note in workflow_setup(root, [], TOOLS, "python t.py")[2] if "conda" in note]

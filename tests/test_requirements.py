@@ -30,6 +30,8 @@ def test_a_script_and_the_repositorys_modules_it_imports_name_what_to_install(tm
     assert sorted(training_requirements(tmp_path, "python -m src.churn.train")) == sorted(
         pinned("mlflow", "rich")  # mlflow, not mlflow-skinny, which provides the same name
     )
+    # the same module as an installed package's (`pip install -e .` of a src layout) runs it
+    assert training_requirements(tmp_path, "python -m churn.train") == sorted(pinned("mlflow", "rich"))
     assert training_requirements(tmp_path, "make train") == []
     assert training_requirements(tmp_path, "python missing.py") == []
 

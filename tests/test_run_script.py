@@ -86,3 +86,35 @@ def test_a_notebook_gets_a_kernel_of_its_own_only_while_it_runs(tmp_path: Path) 
     assert theirs == str(tmp_path) and not Path(ours).exists()
     with with_notebook_kernel(command_argv(["python", "train.py"]), {"A": "1"}) as env:
         assert env == {"A": "1"}  # a script is kept on the workspace by run_script itself
+
+
+def test_a_module_runs_as_python_m_runs_it_with_mlflow_kept_on_the_workspace(tmp_path: Path) -> None:
+    import json
+
+    from loopline.run_script import command_argv
+
+    package = tmp_path / "churn"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("def square(x):\n    return x * x\n")
+    # a module of a package: its relative import and the spawned children need it run as one
+    module = SCRIPT.replace("def square(x):\n    return x * x\n", "from .helpers import square\n")
+    (package / "train.py").write_text(module)
+    argv = command_argv(["python", "-m", "churn.train", "--epochs", "3"])
+    assert argv[:4] == [sys.executable, "-m", "loopline.run_script", "-m"]
+    workspace = f"sqlite:///{tmp_path / 'dev.db'}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {**clean, "MLFLOW_TRACKING_URI": workspace, "MLFLOW_REGISTRY_URI": workspace}
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    said = json.loads(done.stdout)
+    assert said["argv"] == [str(package / "train.py"), "--epochs", "3"] and said["squares"] == [4, 9]
+    assert said["path0"] == str(tmp_path) and said["file"] == str(package / "train.py")
+    assert said["tracking"] == workspace and said["registry"] == workspace
+    assert "loopline: mlflow.set_tracking_uri('http://127.0.0.1:9') ignored" in done.stderr
+    # the runners of notebooks and pipelines run as they are
+    assert command_argv(["python", "-m", "papermill", "nb.ipynb", "-"])[1:3] == ["-m", "papermill"]
+    assert command_argv(["python", "-m", "loopline.azureml_pipeline"])[1:3] == [
+        "-m",
+        "loopline.azureml_pipeline",
+    ]

@@ -149,7 +149,7 @@ def find_entry_point(root: Path) -> str:
                 f"several files could be the training entry point ({listed}); name it with "
                 "--command 'python PATH'"
             )
-        return f"python {shlex.quote(best[4])}" if best[2] else notebook_command(Path(best[4]))
+        return _script_command(root, Path(best[4])) if best[2] else notebook_command(Path(best[4]))
     makefile = root / "Makefile"
     if makefile.is_file() and re.search(r"^train\s*:", makefile.read_text(errors="replace"), re.M):
         return "make train"
@@ -157,6 +157,19 @@ def find_entry_point(root: Path) -> str:
         f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
         "name the training command with --command 'python PATH'"
     )
+
+
+def _script_command(root: Path, script: Path) -> str:
+    """``python -m PACKAGE.MODULE`` for a script of a package that imports the package (relatively or by
+    its name), which only runs as a module of it; ``python SCRIPT`` for any other."""
+    packages = [folder for folder in script.parents[:-1] if (root / folder / "__init__.py").is_file()]
+    if packages and packages[0] == script.parent:
+        top = next((p for p in packages if not (root / p.parent / "__init__.py").is_file()), packages[-1])
+        dotted = ".".join(script.with_suffix("").relative_to(top.parent).parts)
+        code = source_code(root / script) or ""
+        if re.search(rf"^\s*from\s+\.|^\s*(from|import)\s+{re.escape(top.name)}\b", code, re.M):
+            return f"python -m {dotted}"
+    return f"python {shlex.quote(str(script))}"
 
 
 # What the workflow files' steps run besides the training: loopline itself, Python CI's tests and lint.

@@ -241,17 +241,19 @@ def _install(
     the scripts it runs, import); notes."""
     pyproject = _pyproject(root)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    application = poetry.get("package-mode", True) is False
+    package = "build-system" in pyproject and not application
     if (root / "requirements.txt").is_file():
         listed = requirement_lines(root / "requirements.txt")
-        return replace(setup, install=" ".join([INSTALL, *_tools_missing(listed, tools)])), {}, []
+        # a training in the package under src/ imports it as installed: the package goes in beside them
+        own = ["."] if package and _in_src(root, training[0]) else []
+        return replace(setup, install=" ".join([INSTALL, *own, *_tools_missing(listed, tools)])), {}, []
     if (root / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
         groups = pyproject.get("dependency-groups", {}).get("dev", [])
         listed = declared + [line for line in groups if isinstance(line, str)]
         note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
         return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
-    poetry = pyproject.get("tool", {}).get("poetry", {})
-    application = poetry.get("package-mode", True) is False
-    package = "build-system" in pyproject and not application
     if (root / "poetry.lock").is_file():  # Poetry's locked versions, as `poetry install` has them
         return _poetry_install(pyproject, declared, tools, setup, package)
     if package:  # pip installs it and its dependencies
@@ -293,6 +295,12 @@ def _poetry_groups(pyproject: dict[str, Any]) -> dict[str, list[str]]:
         if isinstance(lines, list):
             groups.setdefault(name, []).extend(line for line in lines if isinstance(line, str))
     return groups
+
+
+def _in_src(root: Path, command: str) -> bool:
+    """Whether the file ``command`` runs is under the repository's ``src/`` (a src layout's package)."""
+    script = training_file(root, command)
+    return script is not None and script.resolve().is_relative_to((root / "src").resolve())
 
 
 def _poetry_install(

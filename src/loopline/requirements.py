@@ -51,9 +51,10 @@ def training_file(root: Path, command: str) -> Path | None:
         return None
     if argv[1:3] == ["-m", "papermill"] and len(argv) > 3:
         return root / argv[3]
-    if argv[1] == "-m" and len(argv) > 2:
-        base = root.joinpath(*argv[2].split("."))
-        return next((p for p in (base.with_suffix(".py"), base / "__main__.py") if p.is_file()), None)
+    if argv[1] == "-m" and len(argv) > 2:  # a module of the repository at its top or under src/
+        bases = [folder.joinpath(*argv[2].split(".")) for folder in (root, root / "src")]
+        files = [path for base in bases for path in (base.with_suffix(".py"), base / "__main__.py")]
+        return next((path for path in files if path.is_file()), None)
     return root / argv[1] if argv[1].endswith(".py") else None
 
 

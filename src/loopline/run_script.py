@@ -1,12 +1,15 @@
-"""Run a training script as ``python SCRIPT ARGS...`` would, with MLflow kept on loopline's workspace.
+"""Run a training script as ``python SCRIPT ARGS...`` (or a module as ``python -m MODULE ARGS...``) would,
+with MLflow kept on loopline's workspace.
 
     python -m loopline.run_script train.py --epochs 3
+    python -m loopline.run_script -m churn.train --epochs 3
 
 Scripts written for a tracking server of their own call ``mlflow.set_tracking_uri("http://...")``
 (MLflow's own quickstart does): run by the inner loop, their runs would go there instead of the workspace,
 or wait minutes on a server that is not there. Here those calls (and ``set_registry_uri``) keep MLflow on
 the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each; the script runs as
-``__main__`` with its own ``sys.argv`` and its folder first on ``sys.path``, as Python runs a script.
+``__main__`` with its own ``sys.argv`` and its folder (a module: the current folder) first on ``sys.path``,
+as Python runs it.
 """
 
 from __future__ import annotations
@@ -108,11 +111,17 @@ def keep_mlflow_on_the_workspace() -> None:
 
 def command_argv(argv: list[str]) -> list[str]:
     """A training command's arguments as loopline runs them: ``python`` is the interpreter loopline runs
-    in (so the training sees the same packages), and ``python SCRIPT.py ...`` runs through this module."""
+    in (so the training sees the same packages), and ``python SCRIPT.py ...`` and ``python -m MODULE ...``
+    (a module of the user's, not papermill's or loopline's own runners) run through this module."""
     if not argv or argv[0] not in {"python", "python3"}:
         return list(argv)
-    script = argv[1:2] if len(argv) > 1 and argv[1].endswith(".py") else []
-    return [sys.executable, *(["-m", "loopline.run_script"] if script else []), *argv[1:]]
+    script = len(argv) > 1 and argv[1].endswith(".py")
+    module = len(argv) > 2 and argv[1] == "-m" and argv[2].partition(".")[0] not in _RUNNERS
+    return [sys.executable, *(["-m", "loopline.run_script"] if script or module else []), *argv[1:]]
+
+
+_RUNNERS = frozenset({"papermill", "loopline"})
+"""Modules a training command may name that run the training themselves: a notebook's, a pipeline's."""
 
 
 # Run in a notebook's kernel before its first cell, outside its history and its cell numbers.
@@ -148,9 +157,18 @@ def with_notebook_kernel(argv: Sequence[str], env: Mapping[str, str]) -> Iterato
 
 
 def main() -> None:
-    """Run ``sys.argv[1]`` as ``__main__`` with the arguments after it."""
-    if len(sys.argv) < 2:
-        raise SystemExit("usage: python -m loopline.run_script SCRIPT [ARGS...]")
+    """Run ``sys.argv[1]`` (or the module ``-m`` names) as ``__main__`` with the arguments after it, with
+    ``sys.path`` as ``python SCRIPT`` (the script's folder first) or ``python -m`` (the current folder)
+    has it."""
+    if len(sys.argv) < 2 or (sys.argv[1:2] == ["-m"] and len(sys.argv) < 3):
+        raise SystemExit("usage: python -m loopline.run_script SCRIPT|-m MODULE [ARGS...]")
+    if sys.argv[1] == "-m":
+        module = sys.argv[2]
+        sys.argv = [module, *sys.argv[3:]]  # runpy puts the module's file in sys.argv[0]
+        sys.path[0] = os.getcwd()
+        keep_mlflow_on_the_workspace()
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     sys.path[0] = os.path.dirname(os.path.abspath(script))

@@ -161,7 +161,8 @@ def _run(
         outcome = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         if timed_out.is_set():
             outcome = f"ran longer than training.timeout_seconds ({timeout:g} s)"
-        raise TrainingFailed(command=command, outcome=outcome + known_cause(log_path), log=log_path)
+        cause = known_cause(log_path, root)
+        raise TrainingFailed(command=command, outcome=outcome + cause, log=log_path)
 
 
 _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
@@ -181,11 +182,12 @@ def own_class_advice(name: str) -> str:
     )
 
 
-def known_cause(log_path: Path) -> str:
+def known_cause(log_path: Path, root: Path | None = None) -> str:
     """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: the
     MLflow errors that first trainings meet, each fixed in the script (below, and a tracking server of the
     script's own that does not answer, an experiment named by an ID of another store); why a notebook
-    failed; the arguments a script refused; else the exception that ended it.
+    failed; the arguments a script refused; a module of the repository at ``root`` (or one ``python -m``
+    names) that Python does not find; else the exception that ended it.
 
     - MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
       skops does not trust, which every tree model and some imputers have.
@@ -197,12 +199,12 @@ def known_cause(log_path: Path) -> str:
             tail = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    failed = list(_STEP.finditer(tail))
-    if not failed:
-        return _mlflow_cause(tail) or _notebook_cause(tail) or _script_cause(tail)
     # a step of an Azure ML pipeline: why it failed is in its output, before the runner's last line
-    tail, step = tail[: failed[-1].start()], failed[-1]["step"]
-    return f": step {step} failed" + (_mlflow_cause(tail) or _notebook_cause(tail) or _script_cause(tail))
+    failed = list(_STEP.finditer(tail))
+    if failed:
+        tail = tail[: failed[-1].start()]
+    cause = _mlflow_cause(tail) or _notebook_cause(tail) or _module_cause(tail, root) or _script_cause(tail)
+    return f": step {failed[-1]['step']} failed{cause}" if failed else cause
 
 
 _STEP = re.compile(
@@ -257,6 +259,48 @@ def _notebook_cause(tail: str) -> str:
     after = _ANSI.sub("", tail[tail.rindex(f'"In [{found[-1]}]"') :])
     error = next((line.strip() for line in reversed(after.splitlines()) if line.strip()), "")
     return f": the notebook's cell In [{found[-1]}] raised {error}"
+
+
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+_NO_SPEC = re.compile(r"Error while finding module specification for '([^']+)' \((.+)\)\s*$", re.M)
+
+
+def _module_cause(tail: str, root: Path | None) -> str:
+    """A module that the training imports (or ``python -m`` runs) and Python does not find: where it is
+    a package of the repository (at its top or under ``src/``), how to make it found."""
+    missing = _NO_MODULE.findall(tail)
+    name = missing[-1].partition(".")[0] if missing else ""
+    folder = next(
+        (
+            f
+            for f in (Path(name), Path("src", name))
+            if name and root and (root / f / "__init__.py").is_file()
+        ),
+        None,
+    )
+    if root is not None and folder is not None:
+        installable = (root / "setup.py").is_file() or bool(
+            re.search(r"^\[build-system\]", _text(root / "pyproject.toml"), re.M)
+        )
+        return (
+            f": {name} is this repository's own package ({folder}), which the Python loopline runs does "
+            + (
+                "not find: install the repository into it (pip install -e .)"
+                if installable
+                else "not find from the repository's top folder, where the training runs: move it there, or "
+                "make the repository installable (a [build-system] in pyproject.toml) and install it"
+            )
+        )
+    if spec := _NO_SPEC.search(tail):  # python -m: no traceback to read
+        return f": python -m found no module {spec[1]} ({spec[2]})"
+    return ""
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 _USAGE = re.compile(r"^usage: ", re.M)

@@ -5,6 +5,7 @@ through the whole path, in tests/test_user_projects.py.)"""
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import sys
@@ -150,14 +151,21 @@ def test_a_script_that_sets_its_own_tracking_uri_still_logs_to_dev_and_says_so(
         in said
     )
 
-    # Run as a module (not a script), the call is the script's to make: it fails at once, saying what to
-    # remove, instead of retrying for minutes.
+    # Run as a module, the same; run by a command that is not one Python run (a shell script), the call is
+    # the script's to make: it fails at once, saying what to remove, instead of retrying for minutes.
     (project / "fit").mkdir()
     (project / "fit" / "__main__.py").write_text(source)
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     config["training"]["command"] = "python -m fit"
     (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     commit_all(project, "Train as a module")
+    moved = loopline.inner_loop(project)
+    assert moved.trained and moved.gate.passed
+    assert f"loopline: mlflow.set_tracking_uri('{nothing}') ignored" in Path(moved.log_path or "").read_text()
+    (project / "train.sh").write_text(f"exec {shlex.quote(sys.executable)} -m fit\n")
+    config["training"]["command"] = "bash train.sh"
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "Train from a shell script")
     with pytest.raises(TrainingFailed) as refused:
         loopline.inner_loop(project)
     assert f"MLflow was sent to {nothing}, where nothing answered" in refused.value.message
