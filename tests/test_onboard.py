@@ -701,6 +701,8 @@ def test_a_training_module_of_a_package_runs_as_one_and_a_package_python_cannot_
         },
     )
     assert find_entry_point(flat) == "python -m churn.train"
+    said = failed_training(flat, "python churn/train.py")  # run as a script, its relative import fails
+    assert "the script imports relatively, as a module of its package does; run it as one (python -m" in said
     result = loopline.init_existing(flat)
     assert result.command == "python -m churn.train" and "accuracy" in result.metrics
     # The same under src/, importing its package by name: it runs once the package is installed. Where

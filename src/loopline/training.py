@@ -293,7 +293,15 @@ def _module_cause(tail: str, root: Path | None) -> str:
         )
     if spec := _NO_SPEC.search(tail):  # python -m: no traceback to read
         return f": python -m found no module {spec[1]} ({spec[2]})"
+    if _NO_PARENT in tail:
+        return (
+            f": ImportError: {_NO_PARENT}: the script imports relatively, as a module of its package does; "
+            "run it as one (python -m PACKAGE.MODULE, from the folder that holds the package)"
+        )
     return ""
+
+
+_NO_PARENT = "attempted relative import with no known parent package"
 
 
 def _text(path: Path) -> str:
