@@ -271,3 +271,33 @@ def test_a_scikit_learn_model_takes_matrices_without_a_feature_names_warning(
         model = load_model(folder, "d")  # a compiled form is compared with the estimator on matrices
         answers = model.predict(x.head(5).to_numpy())
     assert len(answers) == 5 and [str(w.message) for w in caught] == []
+
+
+def with_ratio(frame: pd.DataFrame) -> pd.DataFrame:
+    """A step of the user's own that reads its columns by name: it takes a DataFrame, never a matrix."""
+    return frame.assign(ratio=frame["mean_area"] / frame["mean_perimeter"])
+
+
+def test_a_scikit_learn_model_that_reads_its_columns_by_name_answers_tables_as_mlflow_hands_them(
+    tmp_path: Path,
+) -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    x, y = cancer()
+    pipeline = make_pipeline(FunctionTransformer(with_ratio), StandardScaler(), LogisticRegression())
+    folder = saved(tmp_path, pipeline.fit(x, y), x)  # every column a number: the matrix path would be taken
+    model = load_model(folder, "d")
+    assert not model.batchable and "reads its columns by name" in model.path
+    check_model(folder)  # its input example and null probes answered, as the sandbox checks a new version
+    rows = x.iloc[10:20]
+    served = predict_frame(model, rows)  # as a batch job scores a table
+    own = mlflow.pyfunc.load_model(str(folder)).predict(rows)  # what a stock MLflow client answers
+    np.testing.assert_array_equal(served["prediction"].to_numpy(), np.asarray(own))
+    table = Table(list(rows.columns), rows.to_numpy().tolist())  # as a scoring request reaches it
+    data, _ = to_model_input(model.schema, table, matrix=model.batchable)
+    np.testing.assert_array_equal(np.asarray(model.predict(data)), np.asarray(own))
+    # one that takes matrices keeps them (and its compiled form)
+    plain = load_model(
+        saved(tmp_path / "plain", make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y), x), "d"
+    )
+    assert plain.batchable and "reads its columns by name" not in plain.path

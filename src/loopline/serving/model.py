@@ -190,6 +190,8 @@ def _sklearn_model(
         True,
         _example(folder, document.get("saved_input_example_info")),
     )
+    if not _takes_matrices(model):
+        model.path = f"{OWN} (on tables: it reads its columns by name, as MLflow hands them to it)"
     _take_missing_values(model)
     example = model.example_input()
     if predict_fn == "predict" and isinstance(example, np.ndarray):
@@ -200,6 +202,29 @@ def _sklearn_model(
         else:
             model.path = why
     return model
+
+
+def _takes_matrices(model: LoadedModel) -> bool:
+    """Whether the estimator answers its input example as a float matrix, as nearly every one does. One
+    that reads its columns by name (a pipeline whose own function indexes a DataFrame) answers only the
+    table MLflow hands it: it is left taking tables (``batchable`` off). Where neither answers, matrices
+    stay, and the check that follows says why."""
+
+    def answers(data: Any) -> bool:
+        try:
+            model.predict(data)
+        except Exception:
+            return False
+        return True
+
+    matrix = model.example_input()
+    if not isinstance(matrix, np.ndarray) or answers(matrix):
+        return True
+    model.batchable = False  # from here, the example (and every request) is the table MLflow would make
+    if answers(model.example_input()):
+        return False
+    model.batchable = True
+    return True
 
 
 _FORMATS = frozenset({"skops", "pickle", "cloudpickle"})
