@@ -94,5 +94,9 @@ def test_the_image_s_build_context_holds_what_the_dockerfile_copies_and_nothing_
     copied = re.findall(r"^COPY (.+) \S+$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
     sources = {source for line in copied for source in line.split()}
     assert sources == {"pyproject.toml", "README.md", "src"}
-    expected = {name for name in tracked("pyproject.toml", "README.md", "src")} | {"Dockerfile"}
+    # the builder always reads the Dockerfile and .dockerignore themselves; COPY takes neither
+    expected = {name for name in tracked("pyproject.toml", "README.md", "src")} | {
+        "Dockerfile",
+        ".dockerignore",
+    }
     assert sent == expected
