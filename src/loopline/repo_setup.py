@@ -107,6 +107,18 @@ def _pyproject(root: Path) -> dict[str, Any]:
         return {}
 
 
+def installable(root: Path, pyproject: dict[str, Any] | None = None) -> bool:
+    """Whether the repository is a package pip installs: a ``[build-system]`` in its ``pyproject.toml``,
+    and not a Poetry application (``package-mode = false``)."""
+    pyproject = _pyproject(root) if pyproject is None else pyproject
+    return "build-system" in pyproject and not _poetry_application(pyproject)
+
+
+def _poetry_application(pyproject: dict[str, Any]) -> bool:
+    """Whether Poetry's configuration says the project is no package (``package-mode = false``)."""
+    return pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is False
+
+
 def workflow_setup(
     root: Path,
     requirements: Sequence[str],
@@ -241,9 +253,7 @@ def _install(
     the scripts it runs, import); notes."""
     pyproject = _pyproject(root)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
-    poetry = pyproject.get("tool", {}).get("poetry", {})
-    application = poetry.get("package-mode", True) is False
-    package = "build-system" in pyproject and not application
+    package = installable(root, pyproject)
     if (root / "requirements.txt").is_file():
         listed = requirement_lines(root / "requirements.txt")
         # a training in the package under src/ imports it as installed: the package goes in beside them
@@ -274,7 +284,7 @@ def _install(
         "MLflow inferred them), what else the training imports (as installed here) and loopline's "
         "tools, for the workflows to install; check it before you commit it"
     )
-    notes = [note, *([_POETRY_APPLICATION] if application else [])]
+    notes = [note, *([_POETRY_APPLICATION] if _poetry_application(pyproject) else [])]
     conda, packages = _conda_environment(root, conda_file)
     if conda:
         notes.append(_conda_note(conda, [name for name in packages if not _names([name]) & _names(lines)]))

@@ -22,6 +22,7 @@ from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
+from loopline.repo_setup import installable
 from loopline.run_script import STEP_FAILED, command_argv, with_notebook_kernel
 
 __all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
@@ -279,14 +280,11 @@ def _module_cause(tail: str, root: Path | None) -> str:
         None,
     )
     if root is not None and folder is not None:
-        installable = (root / "setup.py").is_file() or bool(
-            re.search(r"^\[build-system\]", _text(root / "pyproject.toml"), re.M)
-        )
         return (
             f": {name} is this repository's own package ({folder}), which the Python loopline runs does "
             + (
                 "not find: install the repository into it (pip install -e .)"
-                if installable
+                if installable(root)
                 else "not find from the repository's top folder, where the training runs: move it there, or "
                 "make the repository installable (a [build-system] in pyproject.toml) and install it"
             )
@@ -302,13 +300,6 @@ def _module_cause(tail: str, root: Path | None) -> str:
 
 
 _NO_PARENT = "attempted relative import with no known parent package"
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 _USAGE = re.compile(r"^usage: ", re.M)
