@@ -691,7 +691,7 @@ def test_a_training_module_of_a_package_runs_as_one_and_a_package_python_cannot_
     tmp_path: Path,
 ) -> None:
     # A package at the top of the repository, its training importing a sibling module relatively: it
-    # runs only as `python -m`, with MLflow kept on the workspace as a script's is.
+    # runs only as `python -m` (tests/test_run_script.py: MLflow kept on the workspace as a script's is).
     flat = repository(
         tmp_path / "flat",
         {
@@ -725,7 +725,7 @@ def test_a_training_module_of_a_package_runs_as_one_and_a_package_python_cannot_
     assert "python -m found no module nowhere.train (ModuleNotFoundError: No module named 'nowhere')" in (
         failed_training(packaged, "python -m nowhere.train")
     )
-    # a script of a package that imports nothing of it still runs as the script it is
+    # a script of a package that imports nothing of it is still named as the script it is
     (packaged / "src" / "churnkit" / "train.py").write_text(
         PACKAGED_TRAINING.format(features="math").replace("import with_ratio", "import sqrt")
     )
