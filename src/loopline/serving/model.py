@@ -190,7 +190,8 @@ def _sklearn_model(
         True,
         _example(folder, document.get("saved_input_example_info")),
     )
-    if not _takes_matrices(model):
+    if _reads_columns_by_name(model):  # every request, and the example, as the table MLflow would make
+        model.batchable = False
         model.path = f"{OWN} (on tables: it reads its columns by name, as MLflow hands them to it)"
     _take_missing_values(model)
     example = model.example_input()
@@ -204,11 +205,10 @@ def _sklearn_model(
     return model
 
 
-def _takes_matrices(model: LoadedModel) -> bool:
-    """Whether the estimator answers its input example as a float matrix, as nearly every one does. One
-    that reads its columns by name (a pipeline whose own function indexes a DataFrame) answers only the
-    table MLflow hands it: it is left taking tables (``batchable`` off). Where neither answers, matrices
-    stay, and the check that follows says why."""
+def _reads_columns_by_name(model: LoadedModel) -> bool:
+    """Whether the estimator answers its input example only as the table MLflow hands it, not as a float
+    matrix, as nearly every one takes: a pipeline whose own function indexes a DataFrame. Where neither
+    answers, matrices stay, and the check that follows says why."""
 
     def answers(data: Any) -> bool:
         try:
@@ -219,12 +219,8 @@ def _takes_matrices(model: LoadedModel) -> bool:
 
     matrix = model.example_input()
     if not isinstance(matrix, np.ndarray) or answers(matrix):
-        return True
-    model.batchable = False  # from here, the example (and every request) is the table MLflow would make
-    if answers(model.example_input()):
         return False
-    model.batchable = True
-    return True
+    return answers(replace(model, batchable=False).example_input())
 
 
 _FORMATS = frozenset({"skops", "pickle", "cloudpickle"})
