@@ -42,7 +42,7 @@ def serve(
     starting: Callable[[str], None] | None = None,
 ) -> None:
     """Serve every online endpoint of a workspace until interrupted (blocks); ``starting`` is told the URL
-    once the workspace is known to be one of the instance's, as the server starts."""
+    once the server holds its port (one another process holds fails first, and nothing is told)."""
     from urllib.parse import urlsplit
 
     from loopline.serving.server import serve as run
@@ -53,9 +53,8 @@ def serve(
     instance.require_workspace(workspace)
     default = urlsplit(instance.settings.endpoints_url(workspace))
     host, port = host or default.hostname or "127.0.0.1", port or default.port or 8700
-    if starting is not None:
-        starting(f"http://{f'[{host}]' if ':' in host else host}:{port}")
-    run(instance.root, workspace, host, port, workers)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    run(instance.root, workspace, host, port, workers, (lambda: starting(url)) if starting else lambda: None)
 
 
 def _uvicorn(app: Any, host: str, port: int) -> None:

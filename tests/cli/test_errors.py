@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,21 @@ def test_serving_a_workspace_the_tier_lacks_is_refused_before_it_says_it_serves(
     refused = cli(capsys, "serve", "-w", "test", "-C", str(project))
     assert refused.exit_code != 0 and "workspace 'test' is not part of the 'simple' tier" in refused.stderr
     assert "serving the endpoints" not in refused.stderr
+
+
+def test_serving_on_a_port_another_process_holds_fails_before_it_says_it_serves(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # another process's server, for the CLI
+        port = str(taken.getsockname()[1])
+        refused = cli(capsys, "serve", "-w", "prod", "--port", port, "-C", str(project))
+    assert refused.exit_code == 2, refused.stderr
+    assert (
+        refused.stderr.strip()
+        == f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
+    )
+    assert "serving the endpoints" not in refused.stdout + refused.stderr
 
 
 def test_a_rollback_before_any_release_says_nothing_was_released(

@@ -210,8 +210,16 @@ def run_worker(
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> None:
-    """Serve in this process (one worker) or supervise ``workers`` worker processes."""
+def serve(
+    project: Path,
+    workspace: str,
+    host: str,
+    port: int,
+    workers: int,
+    listening: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve in this process (one worker) or supervise ``workers`` worker processes; ``listening`` is
+    called once the port is taken (a port another process holds fails before it)."""
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
     logging.basicConfig(
@@ -228,9 +236,12 @@ def serve(project: Path, workspace: str, host: str, port: int, workers: int) -> 
         if threads["OPENBLAS_NUM_THREADS"].isdigit():
             threadpool_limits(int(threads["OPENBLAS_NUM_THREADS"]), user_api="blas")
         log.info("thread pools: %s", _listed(threads))
-        run_worker(project, workspace, bind(host, port, reuse_port=False))
+        sock = bind(host, port, reuse_port=False)
+        listening()
+        run_worker(project, workspace, sock)
         return
     sockets = [bind(host, port, reuse_port=True) for _ in range(workers)]
+    listening()
     metrics_dir = tempfile.mkdtemp(prefix="loopline-metrics-")
     try:
         _Supervisor(project, workspace, sockets, metrics_dir).run()
