@@ -75,16 +75,16 @@ def test_outside_loopline_the_script_keeps_its_own_tracking_uri(tmp_path: Path) 
 def test_a_notebook_gets_a_kernel_of_its_own_only_while_it_runs(tmp_path: Path) -> None:
     import json
 
-    from loopline.run_script import command_argv, with_notebook_kernel
+    from loopline.run_script import command_argv, command_environment
 
     argv = command_argv(["python", "-m", "papermill", "train.ipynb", os.devnull, "--kernel", "python3"])
-    with with_notebook_kernel(argv, {"JUPYTER_PATH": str(tmp_path)}) as env:
+    with command_environment(argv, {"JUPYTER_PATH": str(tmp_path)}) as env:
         ours, theirs = env["JUPYTER_PATH"].split(os.pathsep)
         spec = json.loads(Path(ours, "kernels", "python3", "kernel.json").read_text())
         assert spec["argv"][:3] == [sys.executable, "-m", "ipykernel_launcher"]
         assert "keep_mlflow_on_the_workspace()" in spec["argv"][-1]
     assert theirs == str(tmp_path) and not Path(ours).exists()
-    with with_notebook_kernel(command_argv(["python", "train.py"]), {"A": "1"}) as env:
+    with command_environment(command_argv(["python", "train.py"]), {"A": "1"}) as env:
         assert env == {"A": "1"}  # a script is kept on the workspace by run_script itself
 
 
@@ -118,3 +118,51 @@ def test_a_module_runs_as_python_m_runs_it_with_mlflow_kept_on_the_workspace(tmp
         "-m",
         "loopline.azureml_pipeline",
     ]
+
+
+def test_a_command_that_is_not_one_python_run_finds_loopline_s_python_first_on_path(tmp_path: Path) -> None:
+    # `make train`, `bash train.sh`, a DVC stage: the `python` they call runs a script or a module of the
+    # repository kept on the workspace, with loopline's packages; anything else runs as Python runs it.
+    import json
+
+    from loopline.run_script import command_argv, command_environment
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text(SCRIPT)
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "__init__.py").write_text("")
+    (tmp_path / "fit" / "train.py").write_text(SCRIPT)
+    workspace = f"sqlite:///{tmp_path / 'dev.db'}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    given = {**clean, "MLFLOW_TRACKING_URI": workspace, "MLFLOW_REGISTRY_URI": workspace}
+    argv = command_argv(["bash", "train.sh"])
+    assert argv == ["bash", "train.sh"]
+    with command_environment(argv, given) as env:
+        shims = Path(env["PATH"].split(os.pathsep)[0])
+
+        def shell(line: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            )
+
+        major, minor = sys.version_info[:2]
+        for line in ("python src/train.py --epochs 3", f"python{major}.{minor} -u src/train.py --epochs 3"):
+            done = shell(line)
+            assert done.returncode == 3, done.stderr
+            said = json.loads(done.stdout)
+            assert said["argv"] == ["src/train.py", "--epochs", "3"] and said["squares"] == [4, 9]
+            assert said["path0"] == str(tmp_path / "src") and said["tracking"] == workspace
+            assert "loopline: mlflow.set_tracking_uri('http://127.0.0.1:9') ignored" in done.stderr
+        done = shell("python3 -m fit.train --epochs 3")
+        assert done.returncode == 3, done.stderr
+        said = json.loads(done.stdout)
+        assert said["path0"] == str(tmp_path) and said["registry"] == workspace
+        assert "loopline: mlflow.set_registry_uri('sqlite:///elsewhere.db') ignored" in done.stderr
+        # Python's own uses are Python's: no script, a module of the installation (json.tool, pip)
+        done = shell("python -c 'import sys; print(sys.executable, sys.argv)'")
+        assert done.stdout.split() == [sys.executable, "['-c']"], done.stderr
+        done = shell("echo '{\"a\": 1}' | python -m json.tool --compact")
+        assert done.returncode == 0 and done.stdout.strip() == '{"a":1}', done.stderr
+    assert not shims.exists()
+    with command_environment(command_argv(["python", "src/train.py"]), given) as env:
+        assert env == given  # loopline runs that one itself

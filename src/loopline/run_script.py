@@ -10,11 +10,16 @@ or wait minutes on a server that is not there. Here those calls (and ``set_regis
 the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each; the script runs as
 ``__main__`` with its own ``sys.argv`` and its folder (a module: the current folder) first on ``sys.path``,
 as Python runs it.
+
+A command that is not one Python run (``make train``) finds ``python`` first on its ``PATH`` as a script
+calling ``python -m loopline.run_script --as-python ARGS...``: a script or a module of the repository runs
+as above, anything else (``python -c``, ``python -m pip``) as the interpreter itself runs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import runpy
@@ -28,9 +33,9 @@ __all__ = [
     "PIPELINE_EXPERIMENT",
     "STEP_FAILED",
     "command_argv",
+    "command_environment",
     "keep_mlflow_on_the_workspace",
     "main",
-    "with_notebook_kernel",
 ]
 
 
@@ -129,19 +134,47 @@ _KERNEL_SETUP = "__import__('loopline.run_script').run_script.keep_mlflow_on_the
 
 
 @contextlib.contextmanager
-def with_notebook_kernel(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """The environment to run ``argv`` (as ``command_argv`` gives it) in. A notebook run by papermill gets
-    a ``python3`` kernel of its own, first on ``JUPYTER_PATH`` while it runs, that keeps MLflow on the
-    workspace as a script run through this module does; the user's kernels and IPython profile stay as
-    they are."""
+def command_environment(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """The environment to run ``argv`` (as ``command_argv`` gives it) in, while it runs.
+
+    A notebook run by papermill gets a ``python3`` kernel of its own, first on ``JUPYTER_PATH``, that keeps
+    MLflow on the workspace as a script run through this module does; the user's kernels and IPython
+    profile stay as they are. A command that is not one Python run (``make train``, ``bash train.sh``, a
+    DVC stage) gets ``python``, ``python3`` and ``python3.N`` first on ``PATH``: the interpreter loopline
+    runs in, running a script or a module of the repository through this module (anything else, ``python
+    -m pip`` say, as Python would)."""
     given = dict(env)
-    if "papermill" not in argv[1:3]:
+    if "papermill" in argv[1:3]:
+        with _notebook_kernel(argv[0], given) as kept:
+            yield kept
+    elif argv and argv[0] != sys.executable:
+        with _python_on_path(given) as kept:
+            yield kept
+    else:
         yield given
-        return
+
+
+@contextlib.contextmanager
+def _python_on_path(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    import shlex
+
+    with tempfile.TemporaryDirectory(prefix="loopline-python-") as folder:
+        line = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m loopline.run_script {_AS_PYTHON} "$@"\n'
+        major, minor = sys.version_info[:2]
+        for name in ("python", f"python{major}", f"python{major}.{minor}"):
+            shim = Path(folder, name)
+            shim.write_text(line)
+            shim.chmod(0o755)
+        env["PATH"] = os.pathsep.join(p for p in (folder, env.get("PATH")) if p)
+        yield env
+
+
+@contextlib.contextmanager
+def _notebook_kernel(python: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="loopline-kernel-") as folder:
         spec = Path(folder, "kernels", "python3")
         spec.mkdir(parents=True)
-        kernel = [argv[0], "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        kernel = [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         spec.joinpath("kernel.json").write_text(
             json.dumps(
                 {
@@ -152,14 +185,63 @@ def with_notebook_kernel(argv: Sequence[str], env: Mapping[str, str]) -> Iterato
             ),
             encoding="utf-8",
         )
-        given["JUPYTER_PATH"] = os.pathsep.join(p for p in (folder, given.get("JUPYTER_PATH")) if p)
-        yield given
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (folder, env.get("JUPYTER_PATH")) if p)
+        yield env
+
+
+_AS_PYTHON = "--as-python"
+"""How the ``python`` put on a command's ``PATH`` calls this module: with the arguments ``python`` got."""
+
+# Options of Python's that take no value, as they come before a script in `python -u train.py`.
+_FLAGS = frozenset({"-u", "-B", "-O", "-OO", "-s", "-S", "-E", "-b", "-bb", "-q", "-d", "-v"})
+
+
+def _as_python(args: list[str]) -> None:
+    """Do what ``python ARGS`` does, a script or a module of the repository kept on the workspace."""
+    flags = list(itertools.takewhile(_FLAGS.__contains__, args))
+    rest = args[len(flags) :]
+    script = bool(rest) and rest[0].endswith(".py") and os.path.isfile(rest[0])
+    module = len(rest) > 1 and rest[0] == "-m" and _own_module(rest[1])
+    kept = ["-m", "loopline.run_script", *rest] if script or module else rest
+    if flags or not (script or module):
+        os.execv(sys.executable, [sys.executable, *flags, *kept])
+    sys.argv = [sys.argv[0], *rest]
+    main()
+
+
+def _own_module(name: str) -> bool:
+    """Whether ``name`` is a module of the user's (not the runner of a notebook or pipeline, nor one of the
+    Python installation: pip, venv, pytest, ...)."""
+    import importlib.util
+    import site
+    import sysconfig
+
+    top = name.partition(".")[0]
+    if top in _RUNNERS:
+        return False
+    sys.path.insert(0, os.getcwd())  # where `python -m` looks first
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    finally:
+        sys.path.pop(0)
+    origin = spec and (spec.origin or next(iter(spec.submodule_search_locations or []), None))
+    if not origin or origin in {"built-in", "frozen"}:
+        return False
+    installed = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    installed.update([*site.getsitepackages(), site.getusersitepackages()])
+    where = os.path.realpath(origin)
+    return not any(where.startswith(os.path.realpath(p) + os.sep) for p in installed if p)
 
 
 def main() -> None:
     """Run ``sys.argv[1]`` (or the module ``-m`` names) as ``__main__`` with the arguments after it, with
     ``sys.path`` as ``python SCRIPT`` (the script's folder first) or ``python -m`` (the current folder)
     has it."""
+    if sys.argv[1:2] == [_AS_PYTHON]:
+        _as_python(sys.argv[2:])
+        return
     if len(sys.argv) < 2 or (sys.argv[1:2] == ["-m"] and len(sys.argv) < 3):
         raise SystemExit("usage: python -m loopline.run_script SCRIPT|-m MODULE [ARGS...]")
     if sys.argv[1] == "-m":

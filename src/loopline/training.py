@@ -23,7 +23,7 @@ from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
 from loopline.repo_setup import installable
-from loopline.run_script import STEP_FAILED, command_argv, with_notebook_kernel
+from loopline.run_script import STEP_FAILED, command_argv, command_environment
 
 __all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
 
@@ -97,7 +97,7 @@ def run_training(
     starts tagged with ``tags`` (and ``extra_env`` in its environment); raise on failure. Setting
     ``stop`` stops the training (it then fails as killed)."""
     argv = _command(command)
-    with with_notebook_kernel(
+    with command_environment(
         argv, {**training_environment(store, experiment, tags), **(extra_env or {})}
     ) as env:
         _run(

@@ -151,8 +151,9 @@ def test_a_script_that_sets_its_own_tracking_uri_still_logs_to_dev_and_says_so(
         in said
     )
 
-    # Run as a module, the same; run by a command that is not one Python run (a shell script), the call is
-    # the script's to make: it fails at once, saying what to remove, instead of retrying for minutes.
+    # Run as a module, the same; run by a shell script that names an interpreter of its own (not the
+    # `python` loopline puts first on its PATH), the call is the script's to make: it fails at once,
+    # saying what to remove, instead of retrying for minutes.
     (project / "fit").mkdir()
     (project / "fit" / "__main__.py").write_text(source)
     config = yaml.safe_load((project / "loopline.yaml").read_text())

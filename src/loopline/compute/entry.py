@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import sys
 
-from loopline.run_script import command_argv, with_notebook_kernel
+from loopline.run_script import command_argv, command_environment
 
 __all__ = ["main"]
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command")
     args = parser.parse_args(argv)
     command = command_argv(shlex.split(args.command))  # as a local run: loopline's Python, run_script
-    with with_notebook_kernel(command, os.environ) as env:
+    with command_environment(command, os.environ) as env:
         child = subprocess.Popen(command, cwd=args.cwd, env=env)  # in this group: stopping the job stops it
         return _wait(child, args.timeout)
 
