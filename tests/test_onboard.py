@@ -941,3 +941,72 @@ def test_an_input_of_the_command_is_read_from_an_asset_that_can_be_uploaded(give
 
     assert asset_name(given) == asset
     _check_name(asset)  # `loopline data upload ASSET PATH`, as the note says, takes it
+
+
+MAKE_TRAINED = """\
+import sys
+import mlflow
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+mlflow.set_tracking_uri("http://127.0.0.1:9")  # the team's tracking server, where the script runs by hand
+frame = pd.read_csv("data/train.csv")
+with mlflow.start_run():
+    model = LogisticRegression(max_iter=500).fit(frame[["x"]], frame["y"])
+    mlflow.log_metric("accuracy", model.score(frame[["x"]], frame["y"]))
+    mlflow.sklearn.log_model(model, name="model", input_example=frame[["x"]].head(2))
+print("trained by", sys.executable)
+"""
+
+PREPARE = """\
+import pandas as pd
+
+pd.DataFrame({"x": [float(i) for i in range(40)], "y": [i % 2 for i in range(40)]}).to_csv(
+    "data/train.csv", index=False
+)
+"""
+
+
+def test_a_makefile_that_prepares_the_data_and_trains_is_the_training_and_its_python_loopline_s(
+    tmp_path: Path,
+) -> None:
+    # `make train` runs a data step first: the script alone finds no data. The `python` the recipes call is
+    # loopline's, keeping the script's own tracking URI off the workspace as for `python train.py`.
+    makefile = (
+        "PYTHON ?= python\n.PHONY: data train\n\ndata:\n\tmkdir -p data\n\t$(PYTHON) src/prepare.py\n\n"
+        "train: data\n\t$(PYTHON) src/train.py\n"
+    )
+    project = repository(
+        tmp_path / "made",
+        {
+            "Makefile": makefile,
+            "src/prepare.py": PREPARE,
+            "src/train.py": MAKE_TRAINED,
+            ".gitignore": "data/\n",
+        },
+    )
+    result = loopline.init_existing(project)
+    assert result.command == "make train" and "accuracy" in result.metrics
+    assert any("calls mlflow.set_tracking_uri('http://127.0.0.1:9') itself" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("makefile", "command"),
+    [
+        ("train: features\n\tpython -m churn.fit --epochs 3\nfeatures:\n\tpython build.py\n", "make train"),
+        ("all train: data\n\n\t# fit\n\t$(PY) \\\n\t  -m churn.fit\n", "make train"),  # blank, comment, \
+        ("train:\n\tpython other/fit.py\n", "python -m churn.fit"),  # trains something else
+        ("train:\n\tpython -m churn.fit_old\n", "python -m churn.fit"),
+        ("TRAIN := python -m churn.fit\nlint:\n\tpython -m churn.fit\n", "python -m churn.fit"),
+    ],
+)
+def test_the_makefile_s_train_target_is_the_command_only_where_it_runs_the_training(
+    tmp_path: Path, makefile: str, command: str
+) -> None:
+    (tmp_path / "churn").mkdir()
+    (tmp_path / "churn" / "__init__.py").write_text("")
+    (tmp_path / "churn" / "fit.py").write_text(
+        "import mlflow\nfrom . import __name__ as n\nmlflow.autolog()\n"
+    )
+    (tmp_path / "Makefile").write_text(makefile)
+    assert find_entry_point(tmp_path) == command

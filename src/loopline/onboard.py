@@ -149,14 +149,50 @@ def find_entry_point(root: Path) -> str:
                 f"several files could be the training entry point ({listed}); name it with "
                 "--command 'python PATH'"
             )
-        return _script_command(root, Path(best[4])) if best[2] else notebook_command(Path(best[4]))
-    makefile = root / "Makefile"
-    if makefile.is_file() and re.search(r"^train\s*:", makefile.read_text(errors="replace"), re.M):
+        found = _script_command(root, Path(best[4])) if best[2] else notebook_command(Path(best[4]))
+        return "make train" if _make_trains(root, best[4], found) else found
+    if "train" in _make_targets(root):
         return "make train"
     raise UsageError(
         f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
         "name the training command with --command 'python PATH'"
     )
+
+
+def _make_targets(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """The rules of the repository's Makefile: each target's prerequisites and recipe lines."""
+    makefile = next((root / n for n in ("GNUmakefile", "makefile", "Makefile") if (root / n).is_file()), None)
+    rules: dict[str, tuple[list[str], list[str]]] = {}
+    recipe: list[str] | None = None
+    for line in makefile.read_text(errors="replace").replace("\\\n", " ").splitlines() if makefile else []:
+        if line.startswith("\t") or not line.strip() or line.startswith("#"):
+            if line.startswith("\t") and recipe is not None:
+                recipe.append(line.strip())
+            continue
+        recipe = None
+        if rule := re.match(r"^([\w.\-/ ]+?)\s*::?(?![=:])\s*([^;#]*)", line):
+            recipe = []
+            for target in rule.group(1).split():
+                rules[target] = (rule.group(2).split(), recipe)  # targets of one rule share its recipe
+    return rules
+
+
+def _make_trains(root: Path, script: str, command: str) -> bool:
+    """Whether the Makefile's ``train`` target runs ``script`` (by its path, or as ``command`` runs it),
+    itself or through the targets it depends on: the way the repository says to train."""
+    rules, seen, todo = _make_targets(root), set(), ["train"]
+    names = {script, command.partition("python ")[2] or script}
+    runs = re.compile("|".join(rf"(?<![\w/.-]){re.escape(name)}(?![\w.-])" for name in names))
+    while todo:
+        target = todo.pop()
+        if target in seen or target not in rules:
+            continue
+        seen.add(target)
+        prerequisites, recipe = rules[target]
+        if any(runs.search(line) for line in recipe):
+            return True
+        todo.extend(prerequisites)
+    return False
 
 
 def _script_command(root: Path, script: Path) -> str:
