@@ -37,6 +37,17 @@ def tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def installed(site: Path, package: Path, scripts: dict[str, str]) -> None:
+    """``package`` installed into ``site`` as ``pip install -e`` installs it: importable, with its
+    ``console_scripts`` entry points in the distribution's metadata."""
+    (site / package.name).symlink_to(package)
+    info = site / f"{package.name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package.name}\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in scripts.items())
+    (info / "entry_points.txt").write_text(f"[console_scripts]\n{lines}")
+
+
 def git(path: Path, *args: str) -> str:
     """Run git in ``path``; fail the test when it fails."""
     done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)

@@ -20,7 +20,16 @@ from loopline.config import load_config
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
 from loopline.onboard import asset_name, find_entry_point
-from tests.helpers import TRAINING_SCRIPTS, actionlint, cli, cli_process, commit_all, git, mlflow_client
+from tests.helpers import (
+    TRAINING_SCRIPTS,
+    actionlint,
+    cli,
+    cli_process,
+    commit_all,
+    git,
+    installed,
+    mlflow_client,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -1010,3 +1019,52 @@ def test_the_makefile_s_train_target_is_the_command_only_where_it_runs_the_train
     )
     (tmp_path / "Makefile").write_text(makefile)
     assert find_entry_point(tmp_path) == command
+
+
+PACKAGE_TRAINING = """\
+import argparse
+
+import mlflow
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--c", type=float, default=1.0)
+    args = parser.parse_args()
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    mlflow.set_tracking_uri("http://127.0.0.1:9")  # the team's tracking server
+    with mlflow.start_run():
+        model = LogisticRegression(C=args.c, max_iter=5000).fit(X, y)
+        mlflow.log_metric("accuracy", model.score(X, y))
+        mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+"""
+
+
+def test_a_training_module_that_only_defines_main_runs_as_the_command_its_package_installs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m churn.train` would define main() and log nothing; pyproject.toml's `churn-train` calls it.
+    pyproject = (
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "churn"\nversion = "0.1"\n[project.scripts]\nchurn-train = "churn.train:main"\n'
+    )
+    project = repository(
+        tmp_path / "packaged",
+        {"pyproject.toml": pyproject, "src/churn/__init__.py": "", "src/churn/train.py": PACKAGE_TRAINING},
+    )
+    with pytest.raises(TrainingFailed) as missing:  # not installed where loopline runs
+        loopline.init_existing(project)
+    assert (
+        "churn-train is a command of this repository's package (churn.train:main, pyproject.toml's scripts), "
+        "which the Python loopline runs does not have: install the repository into it (pip install -e .)"
+    ) in missing.value.message
+    site = tmp_path / "site"  # `pip install -e .`: the package found, its command in its metadata
+    site.mkdir()
+    installed(site, project / "src" / "churn", {"churn-train": "churn.train:main"})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = loopline.init_existing(project)
+    assert result.command == "churn-train" and "accuracy" in result.metrics
+    assert any("calls mlflow.set_tracking_uri('http://127.0.0.1:9') itself" in n for n in result.notes)

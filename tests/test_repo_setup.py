@@ -278,3 +278,23 @@ def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: P
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     subprocess.run(["bash", "-c", command], cwd=checkout, check=True, env={**os.environ, "PATH": path})
     assert (checkout / "data" / "train.csv").read_text() == "x,label\n1,0\n2,1\n"
+
+
+def test_the_commands_a_package_installs_are_read_from_its_pyproject(tmp_path: Path) -> None:
+    from loopline.repo_setup import console_scripts
+
+    build = '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    (tmp_path / "pyproject.toml").write_text(
+        build + '[project]\nname = "churn"\nversion = "1"\n[project.scripts]\n'
+        'churn-train = "churn.train:main"\nchurn-serve = "churn.cli:app.run [server]"\n'
+        '[tool.poetry.scripts]\nchurn-eval = { reference = "churn.evaluate:main", type = "console" }\n'
+        'churn-file = { reference = "bin/run.sh", type = "file" }\nchurn-train = "old.train:main"\n'
+    )
+    assert console_scripts(tmp_path) == {
+        "churn-train": "churn.train:main",  # [project.scripts] over Poetry's
+        "churn-serve": "churn.cli:app.run",
+        "churn-eval": "churn.evaluate:main",
+    }
+    # a project pip cannot install installs no command
+    (tmp_path / "pyproject.toml").write_text('[project.scripts]\nchurn-train = "churn.train:main"\n')
+    assert console_scripts(tmp_path) == {}

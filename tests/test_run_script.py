@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """\
 import json, multiprocessing, os, sys
 
@@ -166,3 +168,43 @@ def test_a_command_that_is_not_one_python_run_finds_loopline_s_python_first_on_p
     assert not shims.exists()
     with command_environment(command_argv(["python", "src/train.py"]), given) as env:
         assert env == given  # loopline runs that one itself
+
+
+def test_a_command_the_user_s_package_installs_calls_its_function_with_mlflow_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `churn-train = "churn.fit:main"` in pyproject.toml: the command calls main() as its console script
+    # does, through this module; commands of installed tools run as they are.
+    import json
+
+    from loopline.run_script import command_argv
+    from tests.helpers import installed
+
+    package = tmp_path / "repo" / "src" / "churn"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    body = SCRIPT.replace('if __name__ == "__main__":', "def main():")
+    (package / "fit.py").write_text(body.replace("sys.exit(3)", "return 3"))
+    site = tmp_path / "site"
+    site.mkdir()
+    installed(site, package, {"churn-train": "churn.fit:main"})
+    monkeypatch.syspath_prepend(str(site))
+    argv = command_argv(["churn-train", "--epochs", "3"])
+    entry = ["--entry", "churn-train", "churn.fit:main"]
+    assert argv == [sys.executable, "-m", "loopline.run_script", *entry, "--epochs", "3"]
+    workspace = f"sqlite:///{tmp_path / 'dev.db'}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {
+        **clean,
+        "PYTHONPATH": str(site),
+        "MLFLOW_TRACKING_URI": workspace,
+        "MLFLOW_REGISTRY_URI": workspace,
+    }
+    done = subprocess.run(argv, cwd=tmp_path / "repo", env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr  # what main() returned, as its console script exits
+    said = json.loads(done.stdout)
+    assert said["argv"] == ["churn-train", "--epochs", "3"] and said["squares"] == [4, 9]
+    assert said["tracking"] == workspace and said["path0"] == str(Path(sys.executable).parent)
+    assert "loopline: mlflow.set_tracking_uri('http://127.0.0.1:9') ignored" in done.stderr
+    assert command_argv(["pip", "list"]) == ["pip", "list"]  # an installed tool's command
+    assert command_argv(["make", "train"]) == ["make", "train"]

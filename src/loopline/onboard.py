@@ -33,6 +33,7 @@ from loopline.repo_setup import (
     NOTEBOOK_NOTE,
     NOTEBOOK_TOOLS,
     TOOLS,
+    console_scripts,
     extend_gitignore,
     ignored_data,
     output_notes,
@@ -150,6 +151,8 @@ def find_entry_point(root: Path) -> str:
                 "--command 'python PATH'"
             )
         found = _script_command(root, Path(best[4])) if best[2] else notebook_command(Path(best[4]))
+        if best[2] and not best[1]:  # functions, none called when it runs: the package's command calls one
+            found = _console_script(root, Path(best[4])) or found
         return "make train" if _make_trains(root, best[4], found) else found
     if "train" in _make_targets(root):
         return "make train"
@@ -157,6 +160,15 @@ def find_entry_point(root: Path) -> str:
         f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
         "name the training command with --command 'python PATH'"
     )
+
+
+def _console_script(root: Path, script: Path) -> str | None:
+    """The command of the repository's package (``pyproject.toml``'s scripts) that calls a function of
+    ``script``, a module of the package (at the top or under ``src/``)."""
+    parts = script.with_suffix("").parts
+    module = ".".join(parts[1:] if parts[0] == "src" else parts)
+    named = [name for name, target in console_scripts(root).items() if target.partition(":")[0] == module]
+    return min(named, key=lambda name: ("train" not in name, name)) if named else None
 
 
 def _make_targets(root: Path) -> dict[str, tuple[list[str], list[str]]]:

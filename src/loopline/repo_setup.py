@@ -114,6 +114,23 @@ def installable(root: Path, pyproject: dict[str, Any] | None = None) -> bool:
     return "build-system" in pyproject and not _poetry_application(pyproject)
 
 
+def console_scripts(root: Path) -> dict[str, str]:
+    """The commands the repository's package installs (``[project.scripts]``, Poetry's
+    ``[tool.poetry.scripts]``), each name's ``module:function``; none where it is no package pip installs."""
+    pyproject = _pyproject(root)
+    if not installable(root, pyproject):
+        return {}
+    found: dict[str, Any] = {**pyproject.get("tool", {}).get("poetry", {}).get("scripts", {})}
+    found.update(pyproject.get("project", {}).get("scripts", {}))
+    scripts = {}
+    for name, value in found.items():
+        if isinstance(value, dict) and value.get("type", "console") == "console":  # Poetry's table form
+            value = value.get("reference")
+        if isinstance(value, str) and ":" in value:
+            scripts[name] = value.partition("[")[0].replace(" ", "")  # without its extras
+    return scripts
+
+
 def _poetry_application(pyproject: dict[str, Any]) -> bool:
     """Whether Poetry's configuration says the project is no package (``package-mode = false``)."""
     return pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is False

@@ -11,6 +11,10 @@ the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each
 ``__main__`` with its own ``sys.argv`` and its folder (a module: the current folder) first on ``sys.path``,
 as Python runs it.
 
+A command the user's package installs (``churn-train``, its console script for ``churn.train:main``)
+runs as ``python -m loopline.run_script --entry churn-train churn.train:main ARGS...``, which calls the
+function as the console script would.
+
 A command that is not one Python run (``make train``) finds ``python`` first on its ``PATH`` as a script
 calling ``python -m loopline.run_script --as-python ARGS...``: a script or a module of the repository runs
 as above, anything else (``python -c``, ``python -m pip``) as the interpreter itself runs it.
@@ -116,10 +120,16 @@ def keep_mlflow_on_the_workspace() -> None:
 
 def command_argv(argv: list[str]) -> list[str]:
     """A training command's arguments as loopline runs them: ``python`` is the interpreter loopline runs
-    in (so the training sees the same packages), and ``python SCRIPT.py ...`` and ``python -m MODULE ...``
-    (a module of the user's, not papermill's or loopline's own runners) run through this module."""
+    in (so the training sees the same packages), and ``python SCRIPT.py ...``, ``python -m MODULE ...``
+    (a module of the user's, not papermill's or loopline's own runners) and a command the user's package
+    installs (``churn-train ...``, its console script) run through this module."""
     if not argv or argv[0] not in {"python", "python3"}:
-        return list(argv)
+        entry = _own_entry_point(argv[0]) if argv else None
+        return (
+            [sys.executable, "-m", "loopline.run_script", _ENTRY, argv[0], entry, *argv[1:]]
+            if entry
+            else list(argv)
+        )
     script = len(argv) > 1 and argv[1].endswith(".py")
     module = len(argv) > 2 and argv[1] == "-m" and argv[2].partition(".")[0] not in _RUNNERS
     return [sys.executable, *(["-m", "loopline.run_script"] if script or module else []), *argv[1:]]
@@ -189,6 +199,34 @@ def _notebook_kernel(python: str, env: dict[str, str]) -> Iterator[dict[str, str
         yield env
 
 
+_ENTRY = "--entry"
+"""How a command of the user's package runs through this module: ``--entry NAME MODULE:FUNCTION ARGS...``."""
+
+
+def _own_entry_point(name: str) -> str | None:
+    """``MODULE:FUNCTION`` of the command ``name`` that a package of the user's installs (its console
+    script, as ``pip install -e .`` makes it), where ``name`` is one."""
+    from importlib.metadata import entry_points
+
+    if not name or os.sep in name or name.startswith("-"):
+        return None
+    found = [e for e in entry_points(group="console_scripts", name=name) if _own_module(e.module)]
+    return f"{found[0].module}:{found[0].attr}" if found else None
+
+
+def _call_entry(name: str, entry: str, args: list[str]) -> None:
+    """Call ``entry`` (``MODULE:FUNCTION``) as the console script ``name`` does, MLflow kept."""
+    import functools
+    import importlib
+
+    module, _, attribute = entry.partition(":")
+    sys.argv = [name, *args]
+    sys.path[0] = os.path.dirname(sys.executable)  # a console script's own folder, not the current one
+    keep_mlflow_on_the_workspace()
+    function: Any = functools.reduce(getattr, attribute.split("."), importlib.import_module(module))
+    sys.exit(function())
+
+
 _AS_PYTHON = "--as-python"
 """How the ``python`` put on a command's ``PATH`` calls this module: with the arguments ``python`` got."""
 
@@ -242,6 +280,8 @@ def main() -> None:
     if sys.argv[1:2] == [_AS_PYTHON]:
         _as_python(sys.argv[2:])
         return
+    if sys.argv[1:2] == [_ENTRY] and len(sys.argv) > 3:
+        _call_entry(sys.argv[2], sys.argv[3], sys.argv[4:])
     if len(sys.argv) < 2 or (sys.argv[1:2] == ["-m"] and len(sys.argv) < 3):
         raise SystemExit("usage: python -m loopline.run_script SCRIPT|-m MODULE [ARGS...]")
     if sys.argv[1] == "-m":

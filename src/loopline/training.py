@@ -22,7 +22,7 @@ from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
-from loopline.repo_setup import installable
+from loopline.repo_setup import console_scripts, installable
 from loopline.run_script import STEP_FAILED, command_argv, command_environment
 
 __all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
@@ -70,6 +70,17 @@ def _command(command: str) -> list[str]:
     if not argv:
         raise ConfigError("loopline.yaml: training.command is empty; set it, e.g. 'python train.py'")
     return command_argv(argv)
+
+
+def _not_installed(name: str, root: Path) -> str:
+    """Where ``name`` is a command of the repository's package that did not start: how to install it."""
+    target = console_scripts(root).get(name)
+    return (
+        f": {name} is a command of this repository's package ({target}, pyproject.toml's scripts), which the "
+        "Python loopline runs does not have: install the repository into it (pip install -e .)"
+        if target
+        else ""
+    )
 
 
 def _stop_when(stop: threading.Event, child: subprocess.Popen[str]) -> None:
@@ -140,8 +151,9 @@ def _run(
                 start_new_session=True,
             )
         except OSError as exc:
+            cause = _not_installed(argv[0], root)
             raise TrainingFailed(
-                command=command, outcome=f"could not start ({exc.strerror})", log=log_path
+                command=command, outcome=f"could not start ({exc.strerror}){cause}", log=log_path
             ) from None
         try:  # from here on, a Ctrl-C wherever it lands stops the child and the timer
             timer.start()
