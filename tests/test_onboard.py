@@ -1000,24 +1000,37 @@ def test_a_makefile_that_prepares_the_data_and_trains_is_the_training_and_its_py
 
 
 @pytest.mark.parametrize(
-    ("makefile", "command"),
+    ("files", "command"),
     [
-        ("train: features\n\tpython -m churn.fit --epochs 3\nfeatures:\n\tpython build.py\n", "make train"),
-        ("all train: data\n\n\t# fit\n\t$(PY) \\\n\t  -m churn.fit\n", "make train"),  # blank, comment, \
-        ("train:\n\tpython other/fit.py\n", "python -m churn.fit"),  # trains something else
-        ("train:\n\tpython -m churn.fit_old\n", "python -m churn.fit"),
-        ("TRAIN := python -m churn.fit\nlint:\n\tpython -m churn.fit\n", "python -m churn.fit"),
+        (
+            {"Makefile": "train: features\n\tpython -m churn.fit --epochs 3\nfeatures:\n\tpython b.py\n"},
+            "make train",
+        ),
+        (
+            {"Makefile": "all train: data\n\n\t# fit\n\t$(PY) \\\n\t  -m churn.fit\n"},
+            "make train",
+        ),  # blank, #, \\
+        ({"Makefile": "train:\n\tpython other/fit.py\n"}, "python -m churn.fit"),  # trains something else
+        ({"Makefile": "train:\n\tpython -m churn.fit_old\n"}, "python -m churn.fit"),
+        ({"Makefile": "TRAIN := python -m churn.fit\nlint:\n\tpython -m churn.fit\n"}, "python -m churn.fit"),
+        (
+            {"scripts/train_gpu.sh": 'set -e\npython -m churn.fit --epochs 30 "$@"\n'},
+            "bash scripts/train_gpu.sh",
+        ),
+        ({"train.sh": "# python -m churn.fit\npython -m churn.other\n"}, "python -m churn.fit"),
     ],
 )
-def test_the_makefile_s_train_target_is_the_command_only_where_it_runs_the_training(
-    tmp_path: Path, makefile: str, command: str
+def test_the_makefile_or_shell_script_that_runs_the_training_is_the_command(
+    tmp_path: Path, files: dict[str, str], command: str
 ) -> None:
     (tmp_path / "churn").mkdir()
     (tmp_path / "churn" / "__init__.py").write_text("")
     (tmp_path / "churn" / "fit.py").write_text(
         "import mlflow\nfrom . import __name__ as n\nmlflow.autolog()\n"
     )
-    (tmp_path / "Makefile").write_text(makefile)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
     assert find_entry_point(tmp_path) == command
 
 

@@ -153,7 +153,7 @@ def find_entry_point(root: Path) -> str:
         found = _script_command(root, Path(best[4])) if best[2] else notebook_command(Path(best[4]))
         if best[2] and not best[1]:  # functions, none called when it runs: the package's command calls one
             found = _console_script(root, Path(best[4])) or found
-        return "make train" if _make_trains(root, best[4], found) else found
+        return _wrapper(root, best[4], found) or found
     if "train" in _make_targets(root):
         return "make train"
     raise UsageError(
@@ -189,12 +189,13 @@ def _make_targets(root: Path) -> dict[str, tuple[list[str], list[str]]]:
     return rules
 
 
-def _make_trains(root: Path, script: str, command: str) -> bool:
-    """Whether the Makefile's ``train`` target runs ``script`` (by its path, or as ``command`` runs it),
-    itself or through the targets it depends on: the way the repository says to train."""
-    rules, seen, todo = _make_targets(root), set(), ["train"]
+def _wrapper(root: Path, script: str, command: str) -> str | None:
+    """How the repository says to run ``script`` (that ``command`` runs), where it wraps it: the Makefile's
+    ``train`` target, itself or through the targets it depends on (a data step, say), else a shell script
+    ``train*.sh`` at the top or in ``scripts/``."""
     names = {script, command.partition("python ")[2] or script}
     runs = re.compile("|".join(rf"(?<![\w/.-]){re.escape(name)}(?![\w.-])" for name in names))
+    rules, seen, todo = _make_targets(root), set(), ["train"]
     while todo:
         target = todo.pop()
         if target in seen or target not in rules:
@@ -202,9 +203,13 @@ def _make_trains(root: Path, script: str, command: str) -> bool:
         seen.add(target)
         prerequisites, recipe = rules[target]
         if any(runs.search(line) for line in recipe):
-            return True
+            return "make train"
         todo.extend(prerequisites)
-    return False
+    for shell in [*sorted(root.glob("train*.sh")), *sorted(root.glob("scripts/train*.sh"))]:
+        lines = shell.read_text(errors="replace").splitlines()
+        if any(runs.search(line) for line in lines if not line.lstrip().startswith("#")):
+            return f"bash {shlex.quote(str(shell.relative_to(root)))}"
+    return None
 
 
 def _script_command(root: Path, script: Path) -> str:
