@@ -69,3 +69,54 @@ def test_ctrl_c_just_after_the_child_started_stops_it_and_leaves_no_timer_behind
     while any(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the run's timer is still pending"
         time.sleep(0.05)
+
+
+ONLY_DEFINES = '''"""Churn: trained by main(), which pyproject.toml's command would call."""
+import argparse
+
+import mlflow
+
+DEFAULT_C = 1.0
+parser = argparse.ArgumentParser()
+
+
+def load():
+    return None
+
+
+def main():
+    with mlflow.start_run():
+        mlflow.log_metric("accuracy", 1.0)
+'''
+
+
+@pytest.mark.parametrize(
+    ("files", "command", "said"),
+    [
+        ({"train.py": ONLY_DEFINES}, "python train.py", "train.py only defines load(), main() and nothing"),
+        ({"src/churn/fit.py": ONLY_DEFINES}, "python -m churn.fit", "src/churn/fit.py only defines load()"),
+        ({"train.py": ONLY_DEFINES.replace("def load", "def _load")}, "python train.py", "_load(), main()"),
+        (
+            {"train.py": "def fit():\n    pass\n"},
+            "python train.py",
+            'calls it when it runs: end it with `if __name__ == "__main__": fit()`',
+        ),
+        ({"train.py": ONLY_DEFINES + '\nif __name__ == "__main__":\n    main()\n'}, "python train.py", ""),
+        ({"train.py": ONLY_DEFINES + "\nmain()\n"}, "python train.py", ""),  # called at the top level
+        ({"train.py": "import mlflow\nmlflow.autolog()\n"}, "python train.py", ""),  # no function at all
+        ({"train.py": ONLY_DEFINES}, "make train", ""),  # not a Python file loopline can read
+        ({"train.py": "def broken(:\n"}, "python train.py", ""),
+    ],
+)
+def test_a_training_file_that_only_defines_functions_is_named_with_the_call_to_add(
+    tmp_path: Path, files: dict[str, str], command: str, said: str
+) -> None:
+    from loopline.training import only_defines
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = only_defines(tmp_path, command)
+    assert (said in found) if said else found == "", found
+    if said:
+        assert found.startswith("finished without starting a run: ") and "training.command" in found

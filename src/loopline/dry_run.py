@@ -56,7 +56,7 @@ class DryRun:
 def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> DryRun:
     """Run the entry point once against a scratch MLflow store; what it logged."""
     from loopline.loops import trained as sessions
-    from loopline.training import run_training
+    from loopline.training import only_defines, run_training
 
     with _scratch(root) as scratch:
         store = WorkspaceStore.scratch(scratch)
@@ -79,7 +79,8 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
         if found is None:
             raise TrainingFailed(
                 command=command,
-                outcome="ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
+                outcome=(not runs and only_defines(root, command))
+                or "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
                 log=log,
             )
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""

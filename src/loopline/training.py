@@ -8,6 +8,7 @@ environment variables, and every run the script starts carries the session's tag
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -70,6 +71,47 @@ def _command(command: str) -> list[str]:
     if not argv:
         raise ConfigError("loopline.yaml: training.command is empty; set it, e.g. 'python train.py'")
     return command_argv(argv)
+
+
+def only_defines(root: Path, command: str) -> str:
+    """Where the Python file ``command`` runs only defines functions (nothing calls one when it runs, no
+    ``if __name__ == "__main__":``): why the training started no run, and the fix; else nothing."""
+    import ast
+
+    from loopline.requirements import training_file
+
+    path = training_file(root, command)
+    try:
+        tree = ast.parse(path.read_bytes()) if path is not None and path.suffix == ".py" else None
+    except (OSError, SyntaxError, ValueError):
+        tree = None
+    body = (
+        [n for n in tree.body if not isinstance(n, ast.Expr) or not isinstance(n.value, ast.Constant)]
+        if tree
+        else []
+    )
+    functions = [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if path is None or not functions or not all(isinstance(n, _DEFINITIONS) for n in body):
+        return ""
+    called = "main" if "main" in functions else functions[0]
+    listed = ", ".join(f"{name}()" for name in functions[:3]) + (", ..." if len(functions) > 3 else "")
+    return (
+        f"finished without starting a run: {path.relative_to(root)} only defines {listed} and nothing calls "
+        f'{"it" if len(functions) == 1 else "them"} when it runs: end it with `if __name__ == "__main__": '
+        f"{called}()`, or make training.command the command that calls it"
+    )
+
+
+# What a module's top level may hold and still run nothing when it is run.
+_DEFINITIONS = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Assign,
+    ast.AnnAssign,
+)
 
 
 def _not_installed(name: str, root: Path) -> str:

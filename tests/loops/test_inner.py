@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed
+from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, TrainingFailed
 from loopline.git import commit_identity
 from loopline.instance import Instance
 from loopline.loops.inner import unchanged
@@ -283,6 +283,15 @@ def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> Non
     commit_all(project, "Wrong artifact path")
     with pytest.raises(
         ConfigError, match=r"model\.artifact_path is 'elsewhere', but the training logged models"
+    ):
+        loopline.inner_loop(project)
+    assert versions(project, "dev") == []
+    # a script that only defines its training starts no run: said as such, not as runs sent elsewhere
+    train = (project / "train.py").read_text()
+    (project / "train.py").write_text(train.replace('if __name__ == "__main__":', "def unused():"))
+    commit_all(project, "No main block")
+    with pytest.raises(
+        TrainingFailed, match=r"finished without starting a run: train\.py only defines .*main\(\)"
     ):
         loopline.inner_loop(project)
     assert versions(project, "dev") == []

@@ -58,7 +58,7 @@ from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
 from loopline.state import locks
-from loopline.training import own_class_advice, run_training, training_environment
+from loopline.training import only_defines, own_class_advice, run_training, training_environment
 from loopline.versions import watched_paths
 
 __all__ = [
@@ -572,7 +572,8 @@ def train(
     if not runs:
         raise TrainingFailed(
             command=command,
-            outcome="finished without logging a run to the dev workspace (a script that calls "
+            outcome=only_defines(root or instance.root, command)
+            or "finished without logging a run to the dev workspace (a script that calls "
             "mlflow.set_tracking_uri sends its runs elsewhere: loopline sets MLFLOW_TRACKING_URI for it)",
             log=log,
         )
