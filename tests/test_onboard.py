@@ -29,6 +29,7 @@ from tests.helpers import (
     git,
     installed,
     mlflow_client,
+    tree,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,9 +39,7 @@ def repository(path: Path, files: dict[str, str]) -> Path:
     """A git repository holding ``files``, committed."""
     path.mkdir(parents=True)
     git(path, "init", "--quiet")
-    for name, text in files.items():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_text(text)
+    tree(path, files)
     commit_all(path, "Our project")
     return path
 
@@ -1028,10 +1027,7 @@ def test_the_makefile_or_shell_script_that_runs_the_training_is_the_command(
     (tmp_path / "churn" / "fit.py").write_text(
         "import mlflow\nfrom . import __name__ as n\nmlflow.autolog()\n"
     )
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text(text)
-    assert find_entry_point(tmp_path) == command
+    assert find_entry_point(tree(tmp_path, files)) == command
 
 
 PACKAGE_TRAINING = """\

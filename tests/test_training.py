@@ -15,7 +15,7 @@ import pytest
 from loopline.instance import Instance
 from loopline.training import run_training
 from tests.conftest import ProjectFactory
-from tests.helpers import ctrl_c_at_next_fork
+from tests.helpers import ctrl_c_at_next_fork, tree
 
 
 def sleeper(project: Path, tmp_path: Path) -> Path:
@@ -113,10 +113,7 @@ def test_a_training_file_that_only_defines_functions_is_named_with_the_call_to_a
 ) -> None:
     from loopline.training import only_defines
 
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    found = only_defines(tmp_path, command)
+    found = only_defines(tree(tmp_path, files), command)
     assert (said in found) if said else found == "", found
     if said:
         assert found.startswith("finished without starting a run: ") and "training.command" in found
