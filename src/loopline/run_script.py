@@ -123,8 +123,10 @@ def command_argv(argv: list[str]) -> list[str]:
     in (so the training sees the same packages), and ``python SCRIPT.py ...``, ``python -m MODULE ...``
     (a module of the user's, not papermill's or loopline's own runners) and a command the user's package
     installs (``churn-train ...``, its console script) run through this module."""
-    if not argv or argv[0] not in {"python", "python3"}:
-        entry = _own_entry_point(argv[0]) if argv else None
+    if not argv:
+        return []
+    if argv[0] not in {"python", "python3"}:
+        entry = _own_entry_point(argv[0])
         return (
             [sys.executable, "-m", "loopline.run_script", _ENTRY, argv[0], entry, *argv[1:]]
             if entry

@@ -76,22 +76,18 @@ def _command(command: str) -> list[str]:
 def only_defines(root: Path, command: str) -> str:
     """Where the Python file ``command`` runs only defines functions (nothing calls one when it runs, no
     ``if __name__ == "__main__":``): why the training started no run, and the fix; else nothing."""
-    import ast
-
     from loopline.requirements import training_file
 
     path = training_file(root, command)
+    if path is None or path.suffix != ".py":
+        return ""
     try:
-        tree = ast.parse(path.read_bytes()) if path is not None and path.suffix == ".py" else None
+        tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError):
-        tree = None
-    body = (
-        [n for n in tree.body if not isinstance(n, ast.Expr) or not isinstance(n.value, ast.Constant)]
-        if tree
-        else []
-    )
+        return ""
+    body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
     functions = [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    if path is None or not functions or not all(isinstance(n, _DEFINITIONS) for n in body):
+    if not functions or not all(isinstance(n, _DEFINITIONS) for n in body):
         return ""
     called = "main" if "main" in functions else functions[0]
     listed = ", ".join(f"{name}()" for name in functions[:3]) + (", ..." if len(functions) > 3 else "")
