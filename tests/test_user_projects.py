@@ -154,6 +154,7 @@ class Case:
     # and roll back from (None: the first release only; the moves do not depend on the script)
     rows: Callable[[], pd.DataFrame]
     check: Callable[[Path, Any], None] | None = None  # what else the first inner loop must have done
+    files: tuple[str, ...] = ()  # the script's other files in the repository (a model's code)
 
 
 CASES = [
@@ -200,6 +201,7 @@ CASES = [
         _breast_cancer,
     ),
     Case("xgboost_native.py", {"accuracy": {"min": 0.9}}, None, _breast_cancer),
+    Case("from_code.py", {"roc_auc": {"min": 0.9}}, None, _breast_cancer, files=("from_code_model.py",)),
     Case("species.py", {"accuracy": {"min": 0.8}}, None, _iris),
     Case("custom_pyfunc.py", {"accuracy": {"min": 0.8}}, ("threshold=0.6", "threshold=0.35"), _breast_cancer),
     Case("large_model.py", {"coverage": {"min": 1.0}}, ("default_rng(5)", "default_rng(6)"), _items),
@@ -262,6 +264,8 @@ def test_a_user_script_goes_from_the_inner_loop_through_release_and_rollback(
 ) -> None:
     project = new_project("simple", commit=False)
     model = case.script.removesuffix(".py").replace("_", "-")
+    for name in case.files:
+        (project / name).write_text((TRAINING_SCRIPTS / name).read_text())
     use_script(project, case.script, case.gate, name=model)
     first = loopline.inner_loop(project)
     assert first.created and first.trained

@@ -31,6 +31,13 @@ ANSWERS = {
     "float32-scalars": [np.float32(1 / 3), np.float32(0.1)],
     "float32-scalar-rows": [[np.float32(0.1), np.float32(0.9)], [np.float32(1 / 3), np.float32(2 / 3)]],
     "float16-scalars": [np.float16(0.1)],
+    # arrays that are not C-contiguous: a column of probabilities, a matrix NumPy or Fortran code
+    # laid out by columns, and such arrays inside what a Python model answers
+    "probability-column": np.array([[0.2, 0.8], [0.6, 0.4], [2 / 3, 1 / 3]])[:, 1],
+    "label-column": np.array([[0, 1], [1, 0]], dtype=np.int64)[:, 0],
+    "by-columns": np.asfortranarray(np.array([[0.2, 0.8], [0.6, 0.4]])),
+    "columns-dict": {"p": np.array([[0.2, 0.8], [0.6, 0.4]])[:, 1]},
+    "columns-list": [np.array([[0.2, 0.8], [0.6, 0.4]])[:, 1]],
 }
 
 

@@ -108,7 +108,10 @@ def _widened(value: Any) -> Any:
 
 def _jsonable(value: Any) -> Any:
     """What orjson does not write itself, as MLflow's server writes it: numpy scalars as Python values,
-    timestamps as ISO 8601 text, bytes as base64."""
+    timestamps as ISO 8601 text, bytes as base64, and arrays orjson leaves out (a column of a matrix,
+    ``predict_proba(rows)[:, 1]``, is not contiguous) as lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if hasattr(value, "isoformat"):
