@@ -52,9 +52,25 @@ def serve(
         raise UsageError("the shared registry serves no endpoints; serve a workspace")
     instance.require_workspace(workspace)
     default = urlsplit(instance.settings.endpoints_url(workspace))
+    # Where the port is the workspace's own (its endpoints_url), loopline's commands call the server
+    # there: another port needs that setting, or they find this port's other server.
+    taken = (
+        "choose another --port"
+        if port
+        else f"give {workspace} another port: set workspaces.{workspace}.endpoints_url to "
+        "http://127.0.0.1:PORT in loopline.yaml (serve listens there, and loopline's commands call it there)"
+    )
     host, port = host or default.hostname or "127.0.0.1", port or default.port or 8700
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    run(instance.root, workspace, host, port, workers, (lambda: starting(url)) if starting else lambda: None)
+    run(
+        instance.root,
+        workspace,
+        host,
+        port,
+        workers,
+        (lambda: starting(url)) if starting else lambda: None,
+        taken,
+    )
 
 
 def _uvicorn(app: Any, host: str, port: int) -> None:

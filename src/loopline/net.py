@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["bind", "free_port", "http_client", "http_request"]
 
 
-def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
-    """A listening TCP socket with TCP_NODELAY (inherited by accepted connections)."""
+def bind(host: str, port: int, reuse_port: bool, taken: str = "choose another --port") -> socket.socket:
+    """A listening TCP socket with TCP_NODELAY (inherited by accepted connections); ``taken`` says what to
+    do when another process holds the port."""
     if not 0 <= port <= 65535:
         raise UsageError(f"{port} is not a TCP port; choose a --port from 1 to 65535")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -33,7 +34,7 @@ def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     except OSError as exc:
         sock.close()
         # a port in use or reserved, else an address this machine does not have or cannot resolve
-        fix = "choose another --port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "check --host"
+        fix = taken if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "check --host"
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
     sock.listen(2048)
     return sock

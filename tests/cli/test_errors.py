@@ -153,7 +153,7 @@ def test_serving_a_workspace_the_tier_lacks_is_refused_before_it_says_it_serves(
 
 
 def test_serving_on_a_port_another_process_holds_fails_before_it_says_it_serves(
-    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = new_project("simple")
     with socket.create_server(("127.0.0.1", 0)) as taken:  # another process's server, for the CLI
@@ -165,6 +165,17 @@ def test_serving_on_a_port_another_process_holds_fails_before_it_says_it_serves(
         == f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
     )
     assert "serving the endpoints" not in refused.stdout + refused.stderr
+    # on the workspace's own port (its endpoints_url), where loopline's commands look for its server
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+        refused = cli(capsys, "serve", "-w", "prod", "-C", str(project))
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; give prod another port: set "
+        "workspaces.prod.endpoints_url to http://127.0.0.1:PORT in loopline.yaml (serve listens there, and "
+        "loopline's commands call it there)"
+    )
 
 
 def test_a_rollback_before_any_release_says_nothing_was_released(

@@ -82,6 +82,24 @@ def test_the_first_deployment_takes_all_traffic_and_later_ones_none(served_proje
         loopline.create_deployment("dep-a", "x", project=served_project)
 
 
+def test_a_first_deployment_may_wait_at_no_traffic_and_the_next_one_then_takes_it_all(
+    served_project: Path,
+) -> None:
+    loopline.create_endpoint("dep-z", "dev", project=served_project)
+    with pytest.raises(Refused, match=r"first deployment, so it takes 100% of traffic or none .*not 30%"):
+        loopline.create_deployment(
+            "dep-z", "blue", version=1, traffic=30, check=False, project=served_project
+        )
+    held = loopline.create_deployment("dep-z", "blue", version=1, traffic=0, project=served_project)
+    assert held.traffic == {"blue": 0}
+    taking = loopline.create_deployment("dep-z", "green", version=2, check=False, project=served_project)
+    assert taking.traffic == {"blue": 0, "green": 100}
+    moved = [e.event for e in loopline.history(served_project, kind="traffic-changed")]
+    assert [(e.source, e.target) for e in moved if e.source.startswith("dep-z")] == [
+        ("dep-z: blue=0", "dep-z: blue=0 green=100")
+    ]
+
+
 def test_a_deployment_that_takes_traffic_cannot_be_deleted(served_project: Path) -> None:
     loopline.create_endpoint("del-a", "dev", project=served_project)
     loopline.create_deployment("del-a", "blue", version=1, check=False, project=served_project)

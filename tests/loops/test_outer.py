@@ -19,7 +19,7 @@ from loopline.config import load_config
 from loopline.errors import NotFound, Refused, TierDisabled, UsageError
 from tests.conftest import ProjectFactory
 from tests.helpers import Steps, cli, cli_process, commit_all, edit_yaml, git, mlflow_pointed_at
-from tests.servers import AZURITE_ACCOUNT, Dashboard
+from tests.servers import AZURITE_ACCOUNT, Dashboard, Server
 
 pytestmark = pytest.mark.slow
 
@@ -442,6 +442,49 @@ def test_two_releases_at_once_are_serialised_and_the_audit_order_matches(
     assert (
         len([m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b]) == 1
     )
+
+
+def test_a_first_release_goes_live_only_once_its_smoke_test_passes_and_never_on_another_server(
+    trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = trained_project("simple")
+    # Another server answers at prod's address: dev's, serving an endpoint of dev (as another project's
+    # server on the same port would).
+    loopline.create_endpoint("proj", "dev", project=project)
+    loopline.create_deployment("proj", "blue", workspace="dev", version=1, project=project)
+    with Server(project, "dev") as other:
+        monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", other.url)
+        # the temporary server the release starts refuses the input example: its smoke test gets a 413
+        monkeypatch.setenv("LOOPLINE_SERVING__MAX_BODY_BYTES", "64")
+        steps = Steps()
+        with pytest.raises(Refused, match=r"the smoke test of deployment 'v1-\w+' failed: 413"):
+            loopline.outer_loop_prod(project, reporter=steps)
+        assert steps.seen[1].startswith(
+            f"the server at {other.url} is not prod's (another project's?): it serves none of its endpoints; "
+            "smoke-testing on a temporary one"
+        )
+        # the endpoint's first deployment was made at 0%: nothing failing went live
+        prod = loopline.get_endpoint("proj", workspace="prod", project=project)
+        assert [d.traffic for d in prod.deployments] == [0]
+        assert not [
+            e for e in loopline.history(project, kind="traffic-changed") if e.event.workspace == "prod"
+        ]
+
+        monkeypatch.delenv("LOOPLINE_SERVING__MAX_BODY_BYTES")
+        released = loopline.outer_loop_prod(project)
+        assert released.changed and released.temporary_server
+        prod = loopline.get_endpoint("proj", workspace="prod", project=project)
+        assert prod.traffic == {released.deployment: 100}
+        # a request sent to prod's address reaches the other server, which says so
+        request = project / "request.json"
+        answer = cli(
+            capsys, "endpoint", "invoke", "proj", "-w", "prod", "-f", str(request), "-C", str(project)
+        )
+        assert answer.exit_code == 4
+        assert (
+            f"the server of endpoint 'proj' at {other.url} is unavailable: it serves another project's"
+            in (answer.stderr)
+        )
 
 
 def test_a_dev_endpoint_named_like_the_prod_one_does_not_stop_a_release(

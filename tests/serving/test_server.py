@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import loopline
-from tests.helpers import input_example, model_version
+from loopline.endpoints.keys import hash_key, served_mark
+from tests.helpers import input_example, model_version, system_key
 from tests.servers import Server
 
 pytestmark = pytest.mark.slow
@@ -176,7 +177,11 @@ def test_a_model_that_raises_gives_500_and_the_server_keeps_serving(served: Serv
 
 def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     url = served.server.url
-    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    # alive, with a mark of each endpoint served, by which loopline's commands know their workspace's server
+    marks = {
+        served_mark(hash_key(system_key(served.project, name, "dev"))) for name in ("srv", "open", "fragile")
+    }
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "serves": sorted(marks)}
     ready = httpx.get(f"{url}/readyz")
     assert ready.status_code == 200 and ready.json()["endpoints"]["srv"] == {
         "blue": "ready",

@@ -181,6 +181,15 @@ def invoke(
                         f"set workspaces.{endpoint.workspace}.endpoints_url to it)",
                     ) from None
             else:
+                if result.status in (401, 404) and _foreign(instance, endpoint.workspace, client.base_url):
+                    raise StoreUnavailable(
+                        what=f"the server of endpoint '{name}'",
+                        where=client.base_url,
+                        reason=f"it serves another project's endpoints, none of {endpoint.workspace}'s: "
+                        f"stop it, or give {endpoint.workspace} another port: set "
+                        f"workspaces.{endpoint.workspace}.endpoints_url to http://127.0.0.1:PORT in "
+                        f"loopline.yaml (`loopline serve --workspace {endpoint.workspace}` listens there)",
+                    )
                 if not _starting(result) or time.monotonic() >= deadline:
                     return result
             time.sleep(0.2)
@@ -196,19 +205,45 @@ def _starting(result: InvokeResult) -> bool:
 
 @dataclass(frozen=True)
 class Live:
-    """A server answering for a workspace, and whether this command started it."""
+    """A server answering for a workspace, and whether this command started it (and why)."""
 
     client: EndpointClient
     temporary: bool
+    why: str = ""  # for a temporary server: what answers, or not, at the workspace's address
 
 
-def _answers(url: str) -> bool:
+def _serves(url: str) -> list[str] | None:
+    """The marks of the endpoints the server at ``url`` serves (``keys.served_mark``): None when nothing
+    answers there, empty for a server of nothing, ``["?"]`` for a server that is not loopline's."""
     import httpx
 
     try:
-        return http_request("GET", f"{url}/healthz", timeout=1).status_code == 200
+        answer = http_request("GET", f"{url}/healthz", timeout=1)
     except httpx.HTTPError:
-        return False
+        return None
+    if answer.status_code != 200:
+        return None
+    try:
+        marks = answer.json().get("serves")
+    except (ValueError, AttributeError):
+        marks = None
+    return [str(m) for m in marks] if isinstance(marks, list) else ["?"]
+
+
+def _answers(url: str) -> bool:
+    return _serves(url) is not None
+
+
+def _ours(instance: Instance, workspace: str, marks: list[str]) -> bool:
+    """Whether a server saying ``marks`` serves ``workspace`` of this instance: it serves one of its
+    endpoints, or nothing yet (a new endpoint reaches a server within its poll)."""
+    return not marks or bool(set(marks) & service.served_marks(instance, workspace))
+
+
+def _foreign(instance: Instance, workspace: str, url: str) -> bool:
+    """Whether the server at ``url`` answers, and serves another project's endpoints, not ``workspace``'s."""
+    marks = _serves(url)
+    return marks is not None and not _ours(instance, workspace, marks)
 
 
 def start_server(
@@ -237,15 +272,23 @@ def start_server(
 
 @contextlib.contextmanager
 def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Iterator[Live]:
-    """The workspace's running server, or a temporary one for the length of the block."""
+    """The workspace's running server, or a temporary one for the length of the block: where nothing
+    answers at the workspace's address, or a server that serves none of its endpoints (another project's,
+    say, on the same port) while it serves some."""
     url = instance.settings.endpoints_url(workspace)
-    if _answers(url):
+    marks = _serves(url)
+    if marks is not None and _ours(instance, workspace, marks):
         client = EndpointClient(instance, workspace, url)
         try:
             yield Live(client, temporary=False)
         finally:
             client.close()
         return
+    why = (
+        f"no server answers for {workspace} at {url}"
+        if marks is None
+        else f"the server at {url} is not {workspace}'s (another project's?): it serves none of its endpoints"
+    )
     port = free_port()
     process = start_server(
         instance.root, workspace, port, instance.logs_dir / f"serve-{workspace}-{port}.log", timeout
@@ -254,7 +297,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
     try:
         client = EndpointClient(instance, workspace, temporary)
         try:
-            yield Live(client, temporary=True)
+            yield Live(client, temporary=True, why=why)
         finally:
             client.close()
     finally:

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["KEY_PREFIX", "SLOTS", "hash_key", "new_key", "public_prefix", "system_key"]
+__all__ = ["KEY_PREFIX", "SLOTS", "hash_key", "new_key", "public_prefix", "served_mark", "system_key"]
 
 KEY_PREFIX = "ll_"
 SLOTS = ("primary", "secondary")
@@ -35,3 +35,10 @@ def system_key(secret: str, workspace: str, endpoint: str) -> str:
     """
     message = f"{workspace}/{endpoint}".encode()
     return KEY_PREFIX + "sys_" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def served_mark(system_hash: str) -> str:
+    """What a server says on ``/healthz`` for an endpoint it serves: derived from the hash of loopline's own
+    key for that endpoint, so loopline tells its server from another project's on the same address, and
+    the mark tells nobody else anything."""
+    return hashlib.sha256(b"loopline-serves:" + system_hash.encode()).hexdigest()[:16]

@@ -126,6 +126,15 @@ def routing_snapshot(connection: Connection, workspace: str, base_url: str) -> d
     return snapshot
 
 
+def served_marks(instance: Instance, workspace: str) -> set[str]:
+    """The marks a server of ``workspace`` says on ``/healthz`` (``keys.served_mark``), one an endpoint."""
+    with instance.db.read() as connection:
+        hashes = connection.execute(
+            select(endpoints.c.system_key_hash).where(endpoints.c.workspace == workspace)
+        ).scalars()
+        return {keymod.served_mark(h) for h in hashes if h}
+
+
 def scoped_row(
     connection: Connection, table: Table, kind: str, name: str, workspace: str | None, *, lock: bool = False
 ) -> Any:
@@ -418,7 +427,8 @@ def create_deployment(
     workspace: str | None = None,
     latest: bool = False,
 ) -> EndpointInfo:
-    """Deploy a model version of the endpoint's workspace; the first deployment takes all traffic.
+    """Deploy a model version of the endpoint's workspace; the first deployment takes all traffic, unless
+    ``traffic`` is 0 (it is then loaded and answers requests naming it, and takes traffic when moved).
 
     The model's files are checked against their digest first, and ``check`` (loading the model and
     answering its input example) runs before the deployment is recorded.
@@ -436,8 +446,8 @@ def create_deployment(
         if before.deployment(name):
             raise Refused(f"endpoint '{endpoint}' already has a deployment named '{name}'")
         shares = dict(before.traffic)
-        if not shares:
-            new_traffic = {name: 100 if traffic in (None, 100) else _only_deployment(name, traffic)}
+        if not any(shares.values()):  # the first deployment, or the first of an endpoint taking no traffic
+            new_traffic = {**shares, name: 100 if traffic is None else _first_share(name, traffic)}
         elif traffic is None:
             new_traffic = {**shares, name: 0}
         else:
@@ -472,8 +482,13 @@ def create_deployment(
         return replace(created, deployments=with_environment(created.deployments, name, environment))
 
 
-def _only_deployment(name: str, traffic: int) -> int:
-    raise Refused(f"'{name}' is the endpoint's first deployment, so it takes 100% of traffic, not {traffic}%")
+def _first_share(name: str, traffic: int) -> int:
+    if traffic in (0, 100):
+        return traffic
+    raise Refused(
+        f"'{name}' is the endpoint's first deployment, so it takes 100% of traffic or none (0, to move it "
+        f"there later), not {traffic}%"
+    )
 
 
 def _write_traffic(connection: Connection, endpoint_id: int, shares: dict[str, int]) -> None:

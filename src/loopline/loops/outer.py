@@ -114,10 +114,15 @@ def promote(instance: Instance, source: ModelVersionInfo, workspace: str) -> Mod
 
 
 def deploy(
-    instance: Instance, endpoint: EndpointInfo, version: ModelVersionInfo, report_to: Reporter
+    instance: Instance,
+    endpoint: EndpointInfo,
+    version: ModelVersionInfo,
+    report_to: Reporter,
+    traffic: int | None = None,
 ) -> DeploymentInfo:
-    """The endpoint's deployment of ``version``: reused when one serves the same files, else created (and
-    told where the model's requirements differ from the packages here)."""
+    """The endpoint's deployment of ``version``: reused when one serves the same files, else created with
+    ``traffic`` (the endpoint's first deployment takes all of it unless that is 0), and told where the
+    model's requirements differ from the packages here."""
     for deployment in endpoint.deployments:
         if deployment.model == version.name and deployment.content_digest == version.content_digest:
             return deployment
@@ -127,6 +132,7 @@ def deploy(
         deployment_name(version),
         version.name,
         version=version.version,
+        traffic=traffic,
         workspace=endpoint.workspace,
     )
     created = updated.deployment(deployment_name(version))
@@ -286,7 +292,7 @@ def run_outer_loop_test(
         )
         with live_server(instance, TEST) as live:
             if live.temporary:
-                report_to.step("no server answers for test; started a temporary one")
+                report_to.step(f"{live.why}; started a temporary one")
             target = candidate_of(endpoint.name, deployment, in_test)
             live.client.wait_ready(endpoint.name, deployment.name)
             rival = None

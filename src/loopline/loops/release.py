@@ -213,7 +213,8 @@ def run_outer_loop_prod(
         # The endpoint first: a release that cannot have one stops before anything is copied.
         endpoint = service.ensure_endpoint(instance, endpoint_name, PROD)
         in_prod = promote(instance, candidate, PROD)
-        deployment = deploy(instance, endpoint, in_prod, report_to)
+        # At 0% even on a new endpoint: nothing goes live before its smoke test passes.
+        deployment = deploy(instance, endpoint, in_prod, report_to, traffic=0)
         failpoints.hit("release-after-deploy")
         release = Release(instance, endpoint, name, in_prod, deployment, report_to, override_reason, pending)
         release.overridden = overridden
@@ -368,9 +369,7 @@ class Release:
         watched: list[dict[str, Any]] = []
         with live_server(self.instance, PROD) as live:
             if live.temporary:
-                self.reporter.step(
-                    "no server answers for prod; smoke-testing on a temporary one (no live traffic to watch)"
-                )
+                self.reporter.step(f"{live.why}; smoke-testing on a temporary one (no live traffic to watch)")
             try:
                 smoke_test(live.client, candidate_of(self.endpoint, self.deployment, self.version))
             except Refused:

@@ -114,6 +114,8 @@ def run_rollback(
         deployment = deploy(instance, info, target, report_to)
         result.deployment = deployment.name
         with live_server(instance, info.workspace) as server:
+            if server.temporary:
+                report_to.step(f"{server.why}; checking on a temporary one")
             report_to.step(f"checking that {deployment.name} answers")
             smoke_test(server.client, candidate_of(endpoint_name, deployment, target))
             service.set_traffic(

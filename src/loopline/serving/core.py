@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
+from loopline.endpoints.keys import served_mark
 from loopline.errors import RequestRejected
 from loopline.serving.failures import describe_failure
 from loopline.serving.sampling import Sampler
@@ -170,6 +171,7 @@ class ScoringCore:
         self._requests = 0
         self._prefix = f"{os.getpid():x}-"
         self._tallies: list[Tally] = []  # those holding requests not yet drained
+        self._healthy: tuple[Mapping[str, EndpointRoute] | None, bytes] = (None, b"")
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
         """Answer one request; never raises.
@@ -204,9 +206,18 @@ class ScoringCore:
             raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:100]}", 405)
         return self._plain(path)
 
+    def _health(self) -> bytes:
+        """``/healthz``'s answer: alive, and a mark of each endpoint served (``keys.served_mark``), by which
+        loopline tells its own server from another project's on the same address."""
+        routes = self.routes
+        if self._healthy[0] is not routes:
+            marks = sorted({served_mark(r.system_hash) for r in routes.values() if r.system_hash})
+            self._healthy = (routes, orjson.dumps({"status": "ok", "serves": marks}))
+        return self._healthy[1]
+
     def _plain(self, path: str) -> Response:
         if path == "/healthz":
-            return Response(200, JSON, b'{"status":"ok"}')
+            return Response(200, JSON, self._health())
         if path == "/readyz":
             waiting = sorted(name for name, route in self.routes.items() if not route.ready)
             ready = self.started and not waiting

@@ -217,9 +217,10 @@ def serve(
     port: int,
     workers: int,
     listening: Callable[[], None] = lambda: None,
+    taken: str = "choose another --port",
 ) -> None:
     """Serve in this process (one worker) or supervise ``workers`` worker processes; ``listening`` is
-    called once the port is taken (a port another process holds fails before it)."""
+    called once the port is taken (a port another process holds fails before it, saying ``taken``)."""
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
     logging.basicConfig(
@@ -236,11 +237,11 @@ def serve(
         if threads["OPENBLAS_NUM_THREADS"].isdigit():
             threadpool_limits(int(threads["OPENBLAS_NUM_THREADS"]), user_api="blas")
         log.info("thread pools: %s", _listed(threads))
-        sock = bind(host, port, reuse_port=False)
+        sock = bind(host, port, reuse_port=False, taken=taken)
         listening()
         run_worker(project, workspace, sock)
         return
-    sockets = [bind(host, port, reuse_port=True) for _ in range(workers)]
+    sockets = [bind(host, port, reuse_port=True, taken=taken) for _ in range(workers)]
     listening()
     metrics_dir = tempfile.mkdtemp(prefix="loopline-metrics-")
     try:
