@@ -1077,3 +1077,52 @@ def test_a_training_module_that_only_defines_main_runs_as_the_command_its_packag
     result = loopline.init_existing(project)
     assert result.command == "churn-train" and "accuracy" in result.metrics
     assert any("calls mlflow.set_tracking_uri('http://127.0.0.1:9') itself" in n for n in result.notes)
+
+
+CONFIGURED_TRAINING = """\
+import argparse
+
+import mlflow
+import yaml
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="Train the churn model")
+    parser.add_argument("-c", "--config", required=True, help="path to the YAML config")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    with open(parse_args().config) as f:
+        cfg = yaml.safe_load(f)
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    mlflow.set_experiment(cfg["experiment"])
+    with mlflow.start_run():
+        model = LogisticRegression(**cfg["model"]).fit(X, y)
+        mlflow.log_metric("accuracy", model.score(X, y))
+        mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+"""
+
+
+def test_a_training_that_requires_its_config_file_is_given_the_repository_s_training_config(
+    tmp_path: Path,
+) -> None:
+    project = repository(
+        tmp_path / "configured",
+        {
+            "src/train.py": CONFIGURED_TRAINING,
+            "configs/train.yaml": "experiment: churn-configured\nmodel:\n  C: 0.5\n  max_iter: 5000\n",
+            "configs/serve.yaml": "port: 8080\n",
+            ".pre-commit-config.yaml": "repos: []\n",
+        },
+    )
+    result = loopline.init_existing(project)
+    assert result.command == "python src/train.py --config configs/train.yaml"
+    assert (
+        "the training cannot start without --config: init passes configs/train.yaml; pass another in "
+        "training.command"
+    ) in result.notes
+    assert load_config(project).config.training.command == result.command
+    assert result.experiment == "churn-configured"  # the dry run read that file

@@ -42,6 +42,7 @@ from loopline.repo_setup import (
     write_new,
 )
 from loopline.requirements import source_code
+from loopline.script_arguments import config_argument
 
 __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs_notebook"]
 
@@ -128,6 +129,12 @@ def runs_notebook(command: str) -> bool:
 def find_entry_point(root: Path) -> str:
     """The command that trains: a Python script that logs an MLflow model (preferring ``train*.py``), a
     notebook that does where no script does, or a Makefile's ``train`` target."""
+    return _entry_point(root)[0]
+
+
+def _entry_point(root: Path) -> tuple[str, list[str]]:
+    """``find_entry_point``'s command, and notes on what it added to it (a configuration file the script
+    cannot start without)."""
     scored = []
     for path in _training_files(root):
         relative = path.relative_to(root)
@@ -153,9 +160,15 @@ def find_entry_point(root: Path) -> str:
         found = _script_command(root, Path(best[4])) if best[2] else notebook_command(Path(best[4]))
         if best[2] and not best[1]:  # functions, none called when it runs: the package's command calls one
             found = _console_script(root, Path(best[4])) or found
-        return _wrapper(root, best[4], found) or found
+        if wrapped := _wrapper(root, best[4], found):
+            return wrapped, []
+        configured = config_argument(root, source_code(root / best[4]) or "") if best[2] else None
+        if configured is None:
+            return found, []
+        arguments, note = configured
+        return shlex.join([*shlex.split(found), *arguments]), [f"{note}; pass another in training.command"]
     if "train" in _make_targets(root):
-        return "make train"
+        return "make train", []
     raise UsageError(
         f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
         "name the training command with --command 'python PATH'"
@@ -372,7 +385,7 @@ def onboard(
         raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
-    command, job, mlproject = _training(root, command)
+    command, job, mlproject, found_notes = _training(root, command)
     from_azure = {item.name: item for item in job.inputs} if job else {}
     in_repository = local_asset_copies(root, from_azure.values())
     copies = local_copies(
@@ -430,6 +443,7 @@ def onboard(
     if added := extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
     notes = [
+        *found_notes,
         *_job_notes(job, mlproject),
         *release_notes,
         *_notes(run, chosen_model),
@@ -457,21 +471,22 @@ def onboard(
     )
 
 
-@dataclass(frozen=True)
-class _Found:
-    command: str
-
-
-def _training(root: Path, command: str | None) -> tuple[str, JobCommand | None, ProjectCommand | None]:
-    """The training command, and the Azure ML job file or MLproject it comes from: ``command`` where given
-    (read as its pipeline file where it runs one), else the one found in the repository."""
+def _training(
+    root: Path, command: str | None
+) -> tuple[str, JobCommand | None, ProjectCommand | None, list[str]]:
+    """The training command, the Azure ML job file or MLproject it comes from, and notes on what was added
+    to a script's command: ``command`` where given (read as its pipeline file where it runs one), else
+    the one found in the repository."""
     job = named_pipeline(root, command) if command else find_training_job(root)
     if job is not None:
-        return job.command, job, None
+        return job.command, job, None, []
     if command:
-        return command, None, None
+        return command, None, None, []
     mlproject = find_project_command(root)
-    return (mlproject or _Found(find_entry_point(root))).command, None, mlproject
+    if mlproject is not None:
+        return mlproject.command, None, mlproject, []
+    found, notes = _entry_point(root)
+    return found, None, None, notes
 
 
 def _job_notes(job: JobCommand | None, mlproject: ProjectCommand | None) -> list[str]:
