@@ -22,7 +22,7 @@ from loopline.instance import Instance
 from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
-from loopline.sandbox import SandboxedModel, check_model
+from loopline.sandbox import SandboxedModel
 from loopline.storage.digest import digest_tree
 
 __all__ = ["admit", "importer"]
@@ -51,7 +51,7 @@ def admit(instance: Instance, name: str, identity: CommitIdentity, model_dir: Pa
 
 
 def _gate_metrics(
-    instance: Instance, model_dir: Path, claimed: dict[str, float], report: Reporter
+    instance: Instance, model: SandboxedModel, claimed: dict[str, float], report: Reporter
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The metrics the gate sees (loopline's own where it computes them) and what the version records."""
     from loopline.validation import load_heldout, metrics_for
@@ -63,8 +63,7 @@ def _gate_metrics(
         data = config.validation.model_copy(update={"data": config.gate.evaluation_data})
         features, labels, source = load_heldout(instance, data)
         report.step(f"scoring {source['rows']} rows of {source['path']} to compute the gate's metrics")
-        with SandboxedModel(model_dir) as model:
-            answers = model.score(features)
+        answers = model.score(features)
         computed = metrics_for(data.task, labels.to_numpy(), answers.iloc[:, 0].to_numpy())
         detail["computed"] = {"data": source["path"], "digest": source["digest"], "metrics": computed}
     claims = {k: v for k, v in claimed.items() if k not in computed}
@@ -77,11 +76,12 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
 
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         report.step("loading the uploaded model in a sandbox")
-        # no loadable flavor, or a model that cannot answer: nothing is recorded (nulls in optional
-        # columns are a deployment's check, as for a model trained here)
-        check_model(model_dir, nulls=False)
-        inputs = claimed_inputs(instance, run.tags)  # the versions it names, as this instance holds them
-        metrics, detail = _gate_metrics(instance, model_dir, dict(run.metrics), report)
+        with SandboxedModel(model_dir) as model:
+            # no loadable flavor, or a model that cannot answer: nothing is recorded (nulls in optional
+            # columns are a deployment's check, as for a model trained here)
+            model.check(nulls=False)
+            inputs = claimed_inputs(instance, run.tags)  # the versions it names, as this instance holds them
+            metrics, detail = _gate_metrics(instance, model, dict(run.metrics), report)
         store = instance.store(DEV)
         # The caller's own tags first, then the ones that tie the run to its commit and author: those
         # are loopline's to set, so an upload cannot claim another commit or person.

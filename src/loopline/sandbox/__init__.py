@@ -243,12 +243,19 @@ class SandboxedModel:
         self.folder = folder
         self._sandbox: Sandbox | None = None
 
+    def _started(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = Sandbox([self.folder])
+        return self._sandbox
+
+    def check(self, nulls: bool = True) -> None:
+        """Load the model and answer its input example (see ``Sandbox.check``); the model stays loaded."""
+        self._started().check(self.folder, nulls)
+
     def score(self, frame: Any, first_row: int = 0) -> Any:
         """The model's answers to the DataFrame ``frame``, as a DataFrame (a refusal numbers the rows from
         ``first_row``)."""
-        if self._sandbox is None:
-            self._sandbox = Sandbox([self.folder])
-        return self._sandbox.score(self.folder, frame, first_row)
+        return self._started().score(self.folder, frame, first_row)
 
     def close(self) -> None:
         """End the sandbox, if one started."""

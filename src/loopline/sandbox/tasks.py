@@ -30,10 +30,9 @@ def check(folder: str, nulls: bool = True) -> dict[str, Any]:
     from loopline.serving.model import check_model
 
     try:
-        check_model(Path(folder), nulls=nulls)
+        model = _MODELS[folder] = check_model(Path(folder), nulls=nulls)
     except Refused as refused:
         raise Refusal(refused.message) from None
-    model = _model(folder)
     return {"flavor": model.flavor, "columns": model.schema.names, "has_example": model.example is not None}
 
 

@@ -385,9 +385,9 @@ def _predictors(
     return inner, with_params
 
 
-def check_model(folder: Path, digest: str = "", nulls: bool = True) -> None:
+def check_model(folder: Path, digest: str = "", nulls: bool = True) -> LoadedModel:
     """Load a model and answer its input example, and (with ``nulls``) the example with each optional
-    column null; or refuse with what went wrong."""
+    column null: the model loaded, or a refusal saying what went wrong."""
     try:
         model = load_model(folder, digest)
         answer = model.answer_example()
@@ -408,6 +408,7 @@ def check_model(folder: Path, digest: str = "", nulls: bool = True) -> None:
                 "signature allows nulls there: impute them in the model, or log the model with a "
                 "signature that marks the column required (or deploy with --no-check)"
             ) from None
+    return model
 
 
 def _first_line(exc: BaseException) -> str:
