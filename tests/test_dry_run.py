@@ -158,3 +158,40 @@ def test_a_training_or_a_run_that_logged_no_model_is_refused_saying_so(
     with pytest.raises(Refused, match=f"run {run.info.run_id} logged no MLflow model"):
         earlier_run(repo, run.info.run_id, store)
     assert not (repo / "loopline.yaml").exists()
+
+
+# MLflow 2's way, still common: autolog on, and the model logged and registered by hand beside autolog's.
+AUTOLOG_AND_OWN = """\
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+mlflow.autolog()
+X, y = load_iris(return_X_y=True, as_frame=True)
+with mlflow.start_run() as run:
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    mlflow.log_metric("accuracy", clf.score(X, y))
+    mlflow.sklearn.log_model(clf, artifact_path="iris_model", registered_model_name="iris-classifier")
+    print("RUN", run.info.run_id)
+"""
+
+
+def test_of_the_models_a_run_logged_the_one_its_script_registers_is_chosen(tmp_path: Path) -> None:
+    repo = tree(tmp_path / "iris", {"train.py": AUTOLOG_AND_OWN})
+    git(repo, "init", "--quiet")
+    commit_all(repo, "Iris model")
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
+    done = subprocess.run(
+        [sys.executable, "train.py"],
+        cwd=repo,
+        env={**environment, "MLFLOW_TRACKING_URI": store},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
+    found = earlier_run(repo, run_id, store)
+    assert found.model_names == ["iris_model", "model"]  # autolog's is 'model'
+    assert (found.chosen, found.registered) == ("iris_model", "iris-classifier")

@@ -155,11 +155,15 @@ def _logged(
     if not logged:
         return None
     names = sorted({model.name for model in logged})
-    chosen = "model" if "model" in names else names[-1]
+    versions = store.client.search_model_versions(registered)
+    # The one the script registers itself, where it does (not the one autolog logged beside it); else
+    # MLflow's usual name.
+    own = {str(getattr(v, "model_id", None) or str(v.source).removeprefix("models:/")) for v in versions}
+    registers = sorted({model.name for model in logged if model.model_id in own})
+    chosen = registers[-1] if registers else "model" if "model" in names else names[-1]
     wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
     picked = sessions.pick_model(store, runs, wanted, command, log)
     experiments = {store.experiment_name(run.experiment_id) for run in runs}
-    versions = store.client.search_model_versions(registered)
     folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
     return DryRun(
         model_names=names,
