@@ -289,9 +289,11 @@ def validate(
     champion: Candidate | None,
     instance: Instance,
     config: ValidationConfig,
+    heldout: tuple[Any, Any, dict[str, Any]] | None = None,
 ) -> ValidationFindings:
-    """Run every check; a failed check is recorded, not raised."""
-    features, labels, data = load_heldout(instance, config)
+    """Run every check on ``heldout`` (``load_heldout``'s rows, read here when not given); a failed check
+    is recorded, not raised."""
+    features, labels, data = heldout or load_heldout(instance, config)
     metrics = metrics_for(
         config.task, labels, predict_through(client, candidate.endpoint, candidate.deployment, features)
     )

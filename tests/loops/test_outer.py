@@ -245,6 +245,9 @@ def test_outer_loop_test_validates_on_a_data_asset_of_held_out_rows(trained_proj
         "the held-out data 'holdout' (validation.data) is neither a data asset nor a file in the inbox; "
         "upload held-out rows with their labels: `loopline data upload holdout PATH`"
     )
+    # refused before anything moved: nothing copied into test, deployed or audited
+    assert not [v for v in loopline.status(project).models if v.workspace == "test"]
+    assert not [e for e in loopline.history(project) if e.event.workspace == "test"]
     asset, _ = loopline.upload_data("holdout", project / "data" / "inbox" / "heldout.csv", project=project)
     result = loopline.outer_loop_test(project)
     assert result.passed, result.report_markdown

@@ -35,7 +35,7 @@ from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.models import model_store_of
-from loopline.validation import Candidate, validate
+from loopline.validation import Candidate, load_heldout, validate
 from loopline.versions import commit_version
 
 __all__ = ["TestResult", "run_outer_loop_test"]
@@ -273,6 +273,8 @@ def run_outer_loop_test(
     name = model or instance.settings.config.model.name
     candidate = registry_version(instance, name, commit, report_to)
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
+    # The held-out rows first: without them nothing is copied, deployed or started.
+    heldout = load_heldout(instance, instance.settings.config.validation)
     with locks.hold(instance.db, f"outer-loop-test:{name}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST)
@@ -305,6 +307,7 @@ def run_outer_loop_test(
                 rival,
                 instance,
                 instance.settings.config.validation,
+                heldout,
             )
         status = "passed" if report.passed else "failed"
         report_uri = _write_report(instance, candidate, report.to_dict(), report.markdown())
