@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from loopline.errors import Refused
-from loopline.validation import metrics_for
+from loopline.validation import ValidationFindings, metrics_for
 
 
 def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_class() -> None:
@@ -38,3 +38,19 @@ def test_a_model_answering_a_table_is_measured_by_its_first_column() -> None:
     )
     amounts = [{"amount": 10.0, "low": 8.0}, {"amount": 20.0, "low": 15.0}]
     assert metrics_for("regression", [10.0, 22.0], amounts)["mae"] == 1.0
+
+
+def test_the_report_names_the_registry_s_version_and_the_test_copy_where_they_differ() -> None:
+    findings = ValidationFindings(
+        candidate={"model": "churn", "version": 1, "registry_version": 3, "git_commit": "d030fe2aa"},
+        data={"path": "inbox://heldout.csv", "rows": 80, "digest": "sha256:" + "0" * 64},
+        metrics={},
+        checks=[],
+        champion=None,
+        challenger={"passed": True},
+        smoke={"passed": True, "detail": "200, 3 predictions for 3 rows"},
+        latency={"passed": True, "p95_ms": 1.0, "requests": 50, "budget_ms": 250},
+    )
+    assert findings.markdown().startswith("## Validation of churn v3 (d030fe2; v1 in test): passed\n")
+    findings.candidate["version"] = 3
+    assert findings.markdown().startswith("## Validation of churn v3 (d030fe2): passed\n")

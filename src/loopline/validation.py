@@ -80,8 +80,11 @@ class ValidationFindings:
     def markdown(self) -> str:
         """The report for people (and for a GitHub step summary)."""
         c = self.candidate
+        # the registry's version (the one marked), and the test workspace's copy where it numbers otherwise
+        shared = c.get("registry_version", c["version"])
+        copy = f"; v{c['version']} in test" if shared != c["version"] else ""
         lines = [
-            f"## Validation of {c['model']} v{c['version']} ({c['git_commit'][:7]}): "
+            f"## Validation of {c['model']} v{shared} ({c['git_commit'][:7]}{copy}): "
             f"{'passed' if self.passed else 'FAILED'}",
             "",
         ]

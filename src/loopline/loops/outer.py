@@ -309,6 +309,7 @@ def run_outer_loop_test(
                 instance.settings.config.validation,
                 heldout,
             )
+            report.candidate["registry_version"] = candidate.version
         status = "passed" if report.passed else "failed"
         report_uri = _write_report(instance, candidate, report.to_dict(), report.markdown())
         registry.set_validation(instance, candidate, status, report_uri)
