@@ -218,6 +218,7 @@ def run_outer_loop_prod(
         failpoints.hit("release-after-deploy")
         release = Release(instance, endpoint, name, in_prod, deployment, report_to, override_reason, pending)
         release.overridden = overridden
+        release.registry_version = candidate.version
         return release.run(canary, watch)
 
 
@@ -259,6 +260,7 @@ class Release:
         self.reason = reason
         self.pending = pending
         self.overridden = False
+        self.registry_version = version.version  # the shared registry's number for the same model
         self.config = instance.settings.config.release
         if pending is not None:
             self.before = pending.before
@@ -294,6 +296,12 @@ class Release:
             self.reason,
             temporary,
         )
+
+    def _named(self) -> str:
+        """The model as the release names it: the registry's version (as ``releasing ...`` said), and
+        prod's own number for its copy where that differs."""
+        copy = f"; v{self.version.version} in prod" if self.version.version != self.registry_version else ""
+        return f"{self.model} v{self.registry_version} ({self.version.git_commit[:7]}{copy})"
 
     def _live_already(self) -> bool:
         current = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)
@@ -355,8 +363,7 @@ class Release:
         if self._live_already():
             self._finish()
             return self.result(
-                f"{self.model} v{self.version.version} ({self.version.git_commit[:7]}) is already "
-                "live in prod; nothing to do",
+                f"{self._named()} is already live in prod; nothing to do",
                 False,
                 [],
                 False,
@@ -395,8 +402,7 @@ class Release:
         self._finish()
         self._prune()
         return self.result(
-            f"released {self.model} v{self.version.version} ({self.version.git_commit[:7]}) to "
-            f"prod endpoint {self.endpoint}",
+            f"released {self._named()} to prod endpoint {self.endpoint}",
             True,
             watched,
             temporary,
