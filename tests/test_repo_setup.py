@@ -298,3 +298,41 @@ def test_the_commands_a_package_installs_are_read_from_its_pyproject(tmp_path: P
     # a project pip cannot install installs no command
     (tmp_path / "pyproject.toml").write_text('[project.scripts]\nchurn-train = "churn.train:main"\n')
     assert console_scripts(tmp_path) == {}
+
+
+def lint_step(root: Path) -> str:
+    """What python-ci's lint step runs."""
+    jobs = yaml.safe_load((root / ".github" / "workflows" / "python-ci.yml").read_text())["jobs"]
+    return next(step["run"] for step in jobs["lint-and-test"]["steps"] if step.get("id") == "lint")
+
+
+def test_python_ci_lints_a_repository_without_ruff_settings_only_for_errors_that_stop_the_code(
+    tmp_path: Path,
+) -> None:
+    root = data_repository(tmp_path)
+    # written as scripts are: an import left over from an experiment
+    (root / "train.py").write_text("import os\nimport mlflow\n\nmlflow.log_metric('accuracy', 1.0)\n")
+    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
+    assert any(
+        note.startswith("the repository configures no ruff, so python-ci lints only") for note in notes
+    )
+    write_workflows(root, setup)
+    assert actionlint(root) == ""
+    lint = lint_step(root)
+    assert lint == "python -m ruff check --select E9,F63,F7,F82 ."
+
+    def lints(command: str) -> int:
+        argv = [sys.executable, *command.split()[1:]]
+        return subprocess.run(argv, cwd=root, capture_output=True, check=False).returncode
+
+    assert lints(lint) == 0 and lints("python -m ruff check .") == 1  # the unused import: style, not an error
+    (root / "train.py").write_text("import mlflow\n\nmlflow.log_metric('accuracy', acurracy)\n")
+    assert lints(lint) == 1  # an undefined name stops the code
+
+    # settings of its own, at the top or in the repository above the project: lint as they say
+    (root / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    assert workflow_setup(root, [], TOOLS, "python train.py")[0].lint == "python -m ruff check ."
+    (root / "pyproject.toml").unlink()
+    (root / "ruff.toml").write_text("line-length = 100\n")
+    (root / "ml").mkdir()
+    assert workflow_setup(root / "ml", [], TOOLS, "python train.py")[0].lint == "python -m ruff check ."

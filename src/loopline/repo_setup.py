@@ -17,7 +17,7 @@ from typing import Any
 from loopline.config import STATE_DIR
 from loopline.git import default_branch, run_git, toplevel
 from loopline.requirements import source_code, training_file, training_requirements
-from loopline.workflows.files import INSTALL, DvcFetch, WorkflowSetup
+from loopline.workflows.files import CRITICAL_LINT, INSTALL, LINT, DvcFetch, WorkflowSetup
 
 __all__ = [
     "NOTEBOOK_NOTE",
@@ -98,6 +98,19 @@ _POETRY_APPLICATION = (
 )
 
 
+def _configures_ruff(root: Path) -> bool:
+    """Whether ruff finds a configuration for the project: a ``ruff.toml``, ``.ruff.toml`` or
+    ``pyproject.toml`` with ``[tool.ruff]`` in its folder or one above it in the repository."""
+    top = toplevel(root) or root.resolve()
+    folders = [root.resolve(), *(p for p in root.resolve().parents if p.is_relative_to(top))]
+    return any(
+        (folder / "ruff.toml").is_file()
+        or (folder / ".ruff.toml").is_file()
+        or "ruff" in _pyproject(folder).get("tool", {})
+        for folder in folders
+    )
+
+
 def _pyproject(root: Path) -> dict[str, Any]:
     import tomllib
 
@@ -164,6 +177,13 @@ def workflow_setup(
     fetch, dvc_notes = _dvc_fetch(root)
     setup = replace(setup, dvc=fetch)
     notes += dvc_notes
+    if not _configures_ruff(root):
+        setup = replace(setup, lint=CRITICAL_LINT)
+        notes.append(
+            "the repository configures no ruff, so python-ci lints only for errors that stop the code "
+            "(syntax errors, undefined names); configure ruff ([tool.ruff] in pyproject.toml, or ruff.toml) "
+            f"and change its lint step to `{LINT}` to lint as that says"
+        )
     setup, files, more = _install(root, requirements, tools, setup, (command, scripts), conda_file)
     return setup, files, notes + more
 

@@ -32,6 +32,10 @@ WORKFLOWS = tuple(WORKFLOW_TIERS)
 FOLDER = Path(".github") / "workflows"
 # The templates' install step: the sample project's requirements.txt lists loopline, pytest and ruff.
 INSTALL = "pip install -r requirements.txt"
+LINT = "python -m ruff check ."  # the templates' lint step, with the repository's ruff configuration
+# Without one: only what stops the code (syntax errors, undefined names), as GitHub's starter Python
+# workflow fails its builds only on these, so a repository's first pull request is not failed for style.
+CRITICAL_LINT = "python -m ruff check --select E9,F63,F7,F82 ."
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,13 @@ class DvcFetch:
 class WorkflowSetup:
     """How the workflow files fit a repository: the branch merges land on (outer-loop test runs on pushes
     to it), the jobs' Python version, and the command that installs the project with the tools the steps
-    run (loopline, pytest, ruff), and whether the checkouts of the jobs that train or test fetch the files
-    Git LFS keeps."""
+    run (loopline, pytest, ruff), Python CI's lint, and whether the checkouts of the jobs that train or
+    test fetch the files Git LFS keeps."""
 
     branch: str = "main"
     python: str = "3.11"
     install: str = INSTALL
+    lint: str = LINT
     lfs: bool = False  # the repository keeps files in Git LFS: the jobs that train or test fetch them
     dvc: DvcFetch | None = None  # the repository keeps data with DVC: the same jobs run `dvc pull`
 
@@ -103,6 +108,9 @@ def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup(
     for name, content in render_templates("workflows", {}).items():
         text = content.decode()
         text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
+        if setup.lint != LINT:
+            said = "        # The repository configures no ruff: only the errors that stop the code.\n"
+            text = text.replace(f"        run: {LINT}\n", f"{said}        run: {setup.lint}\n")
         text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
         text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
         if setup.lfs and name in _DATA_JOBS:
