@@ -236,6 +236,19 @@ def list_assets(instance: Instance, name: str | None = None) -> list[DataAsset]:
         return [_asset(row) for row in connection.execute(statement).mappings()]
 
 
+_TABLES = (".csv", ".parquet", ".pq", ".json", ".jsonl", ".tsv", ".txt")
+
+
+def _path_like(instance: Instance, text: str) -> bool:
+    """Whether ``text``, given where a data asset's name goes, is the path of a file instead."""
+    return (
+        not _NAME.match(text)
+        or text.lower().endswith(_TABLES)
+        or Path(text).exists()
+        or (instance.root / text).exists()
+    )
+
+
 def get_asset(instance: Instance, name: str, version: int | None = None) -> DataAsset:
     """One version (default: the newest) of a data asset."""
     with instance.db.read() as connection:
@@ -255,6 +268,11 @@ def get_asset(instance: Instance, name: str, version: int | None = None) -> Data
             .first()
         )
     if newest is None:
+        if _path_like(instance, name):
+            raise NotFound(
+                f"no data asset is named '{name}', which is a file's path: make the file a data asset "
+                f"(`loopline data upload NAME {name}`) and give its NAME"
+            )
         raise NotFound(f"no data asset {name}; `loopline data register {name} --path inbox://...` makes one")
     if row is None:
         raise NotFound(f"data asset {name} has no version {version}; its versions are 1 to {newest}")

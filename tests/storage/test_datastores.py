@@ -48,6 +48,14 @@ def test_data_assets_are_versioned_by_content(new_project: ProjectFactory) -> No
         loopline.get_data("heldout", 3, project=project)
     with pytest.raises(NotFound, match=r"^no data asset unheard; `loopline data register unheard"):
         loopline.get_data("unheard", 1, project=project)
+    # a file's path where an asset's name goes (`batch invoke --input data/new.csv`): upload it first
+    for path in ("data/inbox/heldout.csv", "exports/scores.parquet"):
+        with pytest.raises(NotFound) as named:
+            loopline.get_data(path, project=project)
+        assert named.value.message == (
+            f"no data asset is named '{path}', which is a file's path: make the file a data asset "
+            f"(`loopline data upload NAME {path}`) and give its NAME"
+        )
 
 
 def test_reading_an_asset_whose_bytes_changed_is_refused(new_project: ProjectFactory) -> None:
