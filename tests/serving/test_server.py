@@ -14,7 +14,7 @@ import pytest
 
 import loopline
 from loopline.endpoints.keys import hash_key, served_mark
-from tests.helpers import input_example, model_version, system_key
+from tests.helpers import cli, input_example, model_version, system_key
 from tests.servers import Server
 
 pytestmark = pytest.mark.slow
@@ -253,3 +253,33 @@ def test_predictions_match_in_process_predict_for_many_rows(served: Served) -> N
     source = model_version(served.project, 1)
     expected = mlflow.sklearn.load_model(source.source_uri).predict(np.array(rows)).tolist()
     assert answer.json() == expected
+
+
+def test_the_cli_sends_a_table_file_as_the_table_its_suffix_says(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__ENDPOINTS_URL", served.server.url)
+    rows = pd.DataFrame(served.rows, columns=served.columns)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    (tmp_path / "rows.json").write_text(json.dumps({"dataframe_split": rows.to_dict(orient="split")}))
+    answers = []
+    for name in ("rows.json", "rows.csv", "rows.parquet"):
+        sent = cli(
+            capsys,
+            "endpoint",
+            "invoke",
+            "srv",
+            "-d",
+            "blue",
+            "-f",
+            str(tmp_path / name),
+            "-C",
+            str(served.project),
+            "--json",
+        )
+        assert sent.exit_code == 0, sent.stdout + sent.stderr
+        answers.append(sent.json()["body"]["predictions"])
+    assert answers[0] == answers[1] == answers[2] and len(answers[0]) == len(served.rows)

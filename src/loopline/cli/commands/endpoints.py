@@ -287,6 +287,14 @@ def endpoint_traffic(
     )
 
 
+# A request file's kind by its suffix: tables as the scoring server takes them, anything else as JSON.
+_BODY_TYPES = {
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".pq": "application/vnd.apache.parquet",
+}
+
+
 @command(endpoint_app, "invoke")
 def endpoint_invoke(
     call: Call,
@@ -294,7 +302,9 @@ def endpoint_invoke(
     request_file: Annotated[
         Path,
         typer.Option(
-            "--request-file", "-f", help="The request body (JSON, or CSV with --csv); '-' reads stdin."
+            "--request-file",
+            "-f",
+            help="The request body: JSON, or a table by its suffix (.csv, .parquet) or --csv; '-' is stdin.",
         ),
     ],
     workspace: EndpointWorkspaceOption = None,
@@ -326,7 +336,7 @@ def endpoint_invoke(
         workspace=workspace,
         deployment=deployment,
         route=route,
-        content_type="text/csv" if csv else "application/json",
+        content_type="text/csv" if csv else _BODY_TYPES.get(request_file.suffix.lower(), "application/json"),
         wait=wait,
         project=call.project,
     )
