@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from loopline.domain import Tier
+from loopline.errors import Refused
 from loopline.git import run_git
 from loopline.net import free_port
 from loopline.progress import NullReporter, Reporter
@@ -161,6 +162,8 @@ class _Demo:
             answer = self.api.invoke_endpoint(
                 prod.name, {"dataframe_split": {"columns": columns, "data": [row]}}, project=self.path
             )
+            if not answer.ok:
+                raise Refused(f"the prod endpoint answered {answer.status}: {answer.body}")
             self.result.predictions.append(
                 {
                     "prediction": answer.body["predictions"][0],

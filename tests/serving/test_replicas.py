@@ -87,9 +87,11 @@ def _readiness(replicas: list[Server]) -> list[dict[str, Any]]:
 def _block_connections(state_url: str, *, allow: bool) -> float:
     """Let nobody (or everybody again) connect to the state database, ending the open connections."""
     name = state_url.rsplit("/", 1)[1]
-    with Database(state_url.rsplit("/", 1)[0] + "/postgres").write() as connection:
+    admin = Database(state_url.rsplit("/", 1)[0] + "/postgres")
+    with admin.write() as connection:
         connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}'))
-        if not allow:
+    if not allow:  # once the refusal holds: a connection ended before it could be made again at once
+        with admin.write() as connection:
             connection.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
                 {"name": name},

@@ -26,7 +26,7 @@ from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.instance import Instance
 from loopline.net import free_port, http_client, http_request
 
-__all__ = ["EndpointClient", "InvokeResult", "Live", "invoke", "live_server"]
+__all__ = ["EndpointClient", "InvokeResult", "Live", "invoke", "lagging", "live_server"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,26 @@ class EndpointClient:
             return "absent"
         return str(answer.json().get("state", "unknown"))
 
+    def follows(self, endpoint: str, traffic: dict[str, int], timeout: float = 30) -> bool:
+        """Wait until the server routes ``endpoint``'s requests as ``traffic`` splits them (it follows
+        loopline's database within its poll, once the deployments taking traffic are loaded); False
+        where it did not within ``timeout`` seconds."""
+        import httpx
+
+        wanted = {name: share for name, share in traffic.items() if share}
+        headers = {"authorization": f"Bearer {keymod.system_key(self._secret, self.workspace, endpoint)}"}
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                answer = self._http.get(f"/endpoints/{endpoint}", headers=headers)
+                if answer.status_code == 200 and answer.json().get("traffic") == wanted:
+                    return True
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
     def wait_ready(self, endpoint: str, deployment: str, timeout: float = 120) -> None:
         """Wait until the server has loaded the deployment and answered its input example."""
         deadline = time.monotonic() + timeout
@@ -144,6 +164,14 @@ class EndpointClient:
             f"deployment '{deployment}' of endpoint '{endpoint}' is not ready at {self.base_url} "
             f"({state}); it did not load and answer its input example"
         )
+
+
+def lagging(url: str) -> str:
+    """What to say of a server that has not taken a traffic change: it follows loopline's database."""
+    return (
+        f"warning: the server at {url} does not route the new split yet; it takes it from loopline's "
+        "database (`loopline serve` logs say if it cannot reach it)"
+    )
 
 
 def invoke(

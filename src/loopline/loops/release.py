@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 from loopline import audit, failpoints, registry
 from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, pinned, utcnow
 from loopline.endpoints import service
-from loopline.endpoints.client import live_server
+from loopline.endpoints.client import Live, lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
 from loopline.errors import Refused
 from loopline.events import RefusedAttempt, Released, RolledBack
@@ -388,7 +388,7 @@ class Release:
                 percent = steps[index]
                 resumed = progress.step_started_at if index == progress.step else None
                 started = resumed.timestamp() if resumed is not None else time.time()
-                self._shift(progress.id, index, percent, started)
+                self._shift(progress.id, index, percent, started, live)
                 failpoints.hit("release-mid-traffic")
                 failpoints.hit(f"release-step-{percent}")
                 if seconds > 0:
@@ -408,7 +408,9 @@ class Release:
             temporary,
         )
 
-    def _shift(self, release_id: int, index: int, percent: int, started: float) -> None:
+    def _shift(self, release_id: int, index: int, percent: int, started: float, live: Live) -> None:
+        """Move ``percent`` of the traffic to the new deployment, and wait for the server to route so:
+        a release that says a model is live means requests reach it."""
         split = {self.deployment.name: percent}
         if self.previous is not None:
             split[self.previous.name] = 100 - percent
@@ -429,6 +431,8 @@ class Release:
             workspace=PROD,
             also=reached,
         )
+        if not live.client.follows(self.endpoint, split):
+            self.reporter.step(lagging(live.client.base_url))
 
     def _watch(self, percent: int, seconds: float, started: float) -> dict[str, Any]:
         """Watch the new deployment from ``started`` (epoch seconds) for ``seconds``; stop at a breach."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from loopline import audit, registry
 from loopline.domain import EndpointInfo, ModelVersionInfo
 from loopline.endpoints import service
-from loopline.endpoints.client import live_server
+from loopline.endpoints.client import lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
 from loopline.errors import NotFound, UsageError
 from loopline.events import RolledBack
@@ -127,6 +127,8 @@ def run_rollback(
                 also=lambda connection: abandon_pending(connection, workspace, endpoint_name),
             )
             result.temporary_server = server.temporary
+            if not server.client.follows(endpoint_name, {deployment.name: 100}):
+                report_to.step(lagging(server.client.base_url))
         report_to.step(f"all traffic on {deployment.name}")
         moved = service.get_endpoint(instance, endpoint_name, workspace).deployment(deployment.name)
         assert moved is not None
