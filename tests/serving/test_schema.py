@@ -454,3 +454,34 @@ def test_mlflow_1_s_format_parameter_is_refused_with_mlflow_2_s_request() -> Non
         and "'format=pandas-split' is MLflow 1's scoring protocol" in refused.message
     )
     assert '{"dataframe_split": {"columns": [...], "data": [...]}}' in refused.message
+
+
+def test_dates_and_times_in_one_offset_are_read_and_a_mix_of_offsets_is_refused_by_name() -> None:
+    timed = InputSchema((Column("signup_at", "datetime"), Column("visits", "long")))
+    frame, _ = score(
+        {"dataframe_split": {"columns": ["signup_at", "visits"], "data": [["2026-02-03T14:00:00", 3]]}},
+        route="invocations",
+        schema=timed,
+    )
+    assert frame["signup_at"].dt.hour.tolist() == [14]
+    frame, _ = score(
+        {"dataframe_records": [{"signup_at": "2026-02-03T14:00:00Z", "visits": 3}] * 2},
+        route="invocations",
+        schema=timed,
+    )
+    assert str(frame["signup_at"].dt.tz) == "UTC"
+    mixed = rejected(
+        {
+            "dataframe_records": [
+                {"signup_at": "2026-02-03T14:00:00Z", "visits": 3},
+                {"signup_at": "2026-02-03T14:00:00+02:00", "visits": 3},
+            ]
+        },
+        route="invocations",
+        schema=timed,
+    )
+    assert (mixed.http_status, mixed.error_code) == (400, "WRONG_TYPE")
+    assert mixed.message == (
+        "column 'signup_at': its dates and times mix time zone offsets (UTC, UTC+02:00); send them all with "
+        "one offset, or all without"
+    )

@@ -376,7 +376,15 @@ def _series(column: Column, values: list[Any]) -> Any:
     if column.type == "boolean":
         return pd.array(values, dtype="boolean") if None in values else np.array(values, dtype=bool)
     if column.type == "datetime":
-        return pd.to_datetime(values)
+        try:
+            return pd.to_datetime(values)
+        except (ValueError, TypeError):  # each value parsed; together they mix time zones
+            offsets = sorted({str(v.tzinfo) if v is not None and v.tzinfo else "none" for v in values})
+            raise bad(
+                "WRONG_TYPE",
+                f"column '{column.name}': its dates and times mix time zone offsets ({', '.join(offsets)}); "
+                "send them all with one offset, or all without",
+            ) from None
     return pd.Series(values, dtype=object)
 
 
