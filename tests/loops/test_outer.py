@@ -122,8 +122,10 @@ def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = new_commit(project, "Less regularisation", label_noise=0.0, C=0.5)
     loopline.inner_loop(project)
     assert loopline.outer_loop_test(project).report["champion"]["git_commit"] == a
-    loopline.outer_loop_prod(project)
+    released = loopline.outer_loop_prod(project)
     assert live_commit(project) == c
+    # B never reached prod: the registry's v3 is prod's v2; the release names both, the registry's first
+    assert released.message == f"released proj-classifier v3 ({c[:7]}; v2 in prod) to prod endpoint proj"
 
     back = loopline.rollback(project, commit=a[:7], reason="drill")
     assert back.changed and live_commit(project) == a and back.previous["git_commit"] == c  # type: ignore[index]
