@@ -98,16 +98,21 @@ _POETRY_APPLICATION = (
 )
 
 
+def _up_to_top(root: Path) -> list[Path]:
+    """``root`` and each folder above it up to the repository's top, nearest first (tools read their
+    settings from these)."""
+    top = toplevel(root) or root.resolve()
+    return [root.resolve(), *(p for p in root.resolve().parents if p.is_relative_to(top))]
+
+
 def _configures_ruff(root: Path) -> bool:
     """Whether ruff finds a configuration for the project: a ``ruff.toml``, ``.ruff.toml`` or
     ``pyproject.toml`` with ``[tool.ruff]`` in its folder or one above it in the repository."""
-    top = toplevel(root) or root.resolve()
-    folders = [root.resolve(), *(p for p in root.resolve().parents if p.is_relative_to(top))]
     return any(
         (folder / "ruff.toml").is_file()
         or (folder / ".ruff.toml").is_file()
         or "ruff" in _pyproject(folder).get("tool", {})
-        for folder in folders
+        for folder in _up_to_top(root)
     )
 
 
@@ -208,9 +213,8 @@ _DVC_REMOTES: dict[str, tuple[str, tuple[str, ...]]] = {
 def _dvc_fetch(root: Path) -> tuple[DvcFetch | None, list[str]]:
     """How the workflows fetch the data the repository keeps with DVC (its default remote), with notes;
     None where it keeps none, or where a runner could not reach its remote."""
-    top = toplevel(root) or root.resolve()
-    within = [root.resolve(), *(p for p in root.resolve().parents if p.is_relative_to(top))]
-    config = next((folder / ".dvc" / "config" for folder in within if (folder / ".dvc").is_dir()), None)
+    folders = _up_to_top(root)
+    config = next((folder / ".dvc" / "config" for folder in folders if (folder / ".dvc").is_dir()), None)
     if config is None:
         return None, []
     name, url = _dvc_default_remote(config)
