@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from loopline.domain import CommitRef, ModelVersionInfo, Provenance, utcnow
+from loopline.domain import SHARED, CommitRef, ModelVersionInfo, Provenance, utcnow
 from loopline.errors import InvalidReference, NotFound
 from loopline.state import Database, as_utc
 from loopline.state.schema import aliases, model_versions
 
-__all__ = ["add", "find_by_commit", "list_versions", "resolve_commit", "set_alias"]
+__all__ = ["add", "find_by_commit", "how_versions_arrive", "list_versions", "resolve_commit", "set_alias"]
 
 
 def add(connection: Connection, info: ModelVersionInfo, actor: str) -> None:
@@ -142,19 +142,42 @@ def find_by_commit(
     return found[0] if found else None
 
 
+# How versions reach each workspace, for the messages about a version one lacks.
+_ARRIVE = {
+    "dev": "the inner loop registers versions there: loopline inner-loop at the commit",
+    "test": "outer-loop test brings versions there from the registry: loopline outer-loop test --commit {}",
+    "prod": "releases bring versions there from the registry: loopline outer-loop prod --commit {}",
+}
+
+
+def how_versions_arrive(workspace: str, commit: str = "SHA") -> str:
+    """How a version of a model reaches ``workspace`` (the command naming ``commit``)."""
+    return _ARRIVE.get(workspace, "the inner loop shares versions there").format(commit)
+
+
+def _commits(connection: Connection, workspace: str, name: str, prefix: str) -> list[str]:
+    rows = connection.execute(
+        select(model_versions.c.git_commit)
+        .distinct()
+        .where(
+            model_versions.c.workspace == workspace,
+            model_versions.c.name == name,
+            model_versions.c.git_commit.startswith(prefix),
+        )
+    ).all()
+    return sorted(row[0] for row in rows)
+
+
 def resolve_commit(db: Database, workspace: str, name: str, ref: CommitRef) -> str:
     """The full SHA of the one commit starting with ``ref`` among ``workspace``'s versions of ``name``."""
     with db.read() as connection:
-        rows = connection.execute(
-            select(model_versions.c.git_commit)
-            .distinct()
-            .where(
-                model_versions.c.workspace == workspace,
-                model_versions.c.name == name,
-                model_versions.c.git_commit.startswith(ref.text),
-            )
-        ).all()
-    commits = sorted(row[0] for row in rows)
+        commits = _commits(connection, workspace, name, ref.text)
+        shared = [] if commits or workspace == SHARED else _commits(connection, SHARED, name, ref.text)
+    if not commits and len(shared) == 1:
+        raise NotFound(
+            f"commit {ref.text}'s version of '{name}' is in the shared registry, never brought to "
+            f"{workspace}; {how_versions_arrive(workspace, ref.text)}"
+        )
     if not commits:
         raise NotFound(
             f"no version of '{name}' in {workspace} comes from a commit starting with {ref.text}; "

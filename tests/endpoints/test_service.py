@@ -76,10 +76,30 @@ def test_the_first_deployment_takes_all_traffic_and_later_ones_none(served_proje
     assert third.traffic == {"blue": 90, "green": 0, "canary": 10}
     with pytest.raises(Refused, match="already has a deployment named 'blue'"):
         loopline.create_deployment("dep-a", "blue", version=2, project=served_project)
-    with pytest.raises(NotFound, match="has no version 9"):
+    with pytest.raises(NotFound, match=r"has no version 9 in dev \(its newest there is 2\); the inner loop"):
         loopline.create_deployment("dep-a", "x", version=9, project=served_project)
     with pytest.raises(UsageError, match="exactly one of --version N or --commit SHA"):
         loopline.create_deployment("dep-a", "x", project=served_project)
+
+
+def test_a_version_a_workspace_lacks_is_refused_saying_how_versions_reach_it(served_project: Path) -> None:
+    """Prod holds only what releases brought there: naming the registry's version or commit in prod says
+    so."""
+    loopline.create_endpoint("dep-p", "prod", project=served_project)
+    with pytest.raises(NotFound) as numbered:
+        loopline.create_deployment("dep-p", "blue", version=1, project=served_project)
+    assert numbered.value.message == (
+        "model 'proj-classifier' has no version 1 in prod (it has none there yet); releases bring versions "
+        "there from the registry: loopline outer-loop prod --commit SHA"
+    )
+    commit = model_version(served_project, 2).git_commit[:7]
+    with pytest.raises(NotFound) as by_commit:
+        loopline.create_deployment("dep-p", "blue", commit=commit, project=served_project)
+    assert by_commit.value.message == (
+        f"commit {commit}'s version of 'proj-classifier' is in the shared registry, never brought to prod; "
+        f"releases bring versions there from the registry: loopline outer-loop prod --commit {commit}"
+    )
+    loopline.delete_endpoint("dep-p", workspace="prod", project=served_project)
 
 
 def test_a_first_deployment_may_wait_at_no_traffic_and_the_next_one_then_takes_it_all(

@@ -55,10 +55,17 @@ def resolve_model_version(
     if latest and found:
         return max(found, key=lambda v: v.version)
     if latest:
-        raise NotFound(f"model '{model}' has no version in {workspace} yet, so none is its latest")
+        raise NotFound(
+            f"model '{model}' has no version in {workspace} yet, so none is its latest; "
+            + catalog.how_versions_arrive(workspace)
+        )
     matches = [v for v in found if v.version == version]
     if not matches:
-        raise NotFound(f"model '{model}' has no version {version} in {workspace}")
+        held = f"its newest there is {max(v.version for v in found)}" if found else "it has none there yet"
+        raise NotFound(
+            f"model '{model}' has no version {version} in {workspace} ({held}); "
+            + catalog.how_versions_arrive(workspace)
+        )
     return matches[0]
 
 
