@@ -1,5 +1,7 @@
 """The docs are executable: the README's tour and "Bring your own project" run as written, command by
-command and in order, in an empty folder, with the `loopline` a user would have."""
+command and in order, in an empty folder, with the `loopline` a user would have; the pages that continue
+from the tour run as written in the tour's project; every other block of a page says why it cannot run
+here."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+import loopline
+from tests.conftest import _trained_template, clone_project, shared_once
+from tests.helpers import commit_all, edit_yaml
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -29,10 +34,10 @@ def blocks(page: Path) -> list[tuple[str, str]]:
     ]
 
 
-def script(page: Path) -> str:
-    """One bash script running the page's blocks in turn; background jobs end with it."""
+def script(*pages: Path) -> str:
+    """One bash script running the pages' blocks in turn; background jobs end with it."""
     lines = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
-    for lang, code in blocks(page):
+    for lang, code in (block for page in pages for block in blocks(page)):
         if lang == "bash":
             lines.append(code)
         else:
@@ -40,7 +45,11 @@ def script(page: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_page(page: Path, folder: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def run_page(
+    page: Path, folder: Path, timeout: float, *then: Path, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``page`` (and the pages ``then``) run in ``cwd`` (default ``folder``), with the virtual environment
+    in ``folder/.venv`` as the README's two commands make it."""
     (folder / ".venv").symlink_to(Path(sys.executable).parents[1])  # as ./scripts/demo made it
     env = {
         **os.environ,
@@ -50,21 +59,23 @@ def run_page(page: Path, folder: Path, timeout: float) -> subprocess.CompletedPr
         "LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL": f"http://127.0.0.1:{free_port()}",
     }
     done = subprocess.run(
-        ["bash", "-c", script(page)],
-        cwd=folder,
+        ["bash", "-c", script(page, *then)],
+        cwd=cwd or folder,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    assert done.returncode == 0, f"{page.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    names = ", ".join(p.name for p in (page, *then))
+    assert done.returncode == 0, f"{names} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
 
-def said(done: subprocess.CompletedProcess[str]) -> str:
-    """What the commands printed, with the console's line wrapping undone."""
-    return " ".join(done.stdout.split())
+def said(done: subprocess.CompletedProcess[str], *, stderr: bool = False) -> str:
+    """What the commands printed (on stdout, and with ``stderr`` there too), with the console's line wrapping
+    undone."""
+    return " ".join((done.stdout + (done.stderr if stderr else "")).split())
 
 
 @pytest.mark.long
@@ -90,9 +101,89 @@ def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
     assert "written from the training's run " in from_run and "accuracy" in from_run
 
 
-def test_every_page_block_is_bash_or_python_and_none_is_skipped_without_a_reason() -> None:
-    for page in (ROOT / "README.md", ROOT / "docs" / "bring-your-own-project.md"):
-        text = page.read_text()
-        assert blocks(page), page
+# The pages that continue from the tour: each runs whole in the tour's `churn` folder after its two inner
+# loops (dev and the registry hold versions 1 and 2; no endpoint yet), with what its run must print.
+FROM_THE_TOUR = {
+    "docs/endpoints.md": (
+        "200 from blue (model v1",
+        '{"predictions":[',
+        "churn-api: blue 90%, green 10%",
+        "Deleted churn-api/green.",
+        "churn-online dev",
+        "new primary key: ll_",
+    ),
+    "docs/data-and-batch.md": (
+        "registered heldout:1 from inbox://heldout.csv",
+        "114 rows scored by blue (v1,",
+        "keep label",
+        "scorer scores with green (was blue)",
+        "scorer scores with blue again (was green)",
+        "churn-classifier@latest is version 2 in dev",
+        "churn-batch: deployments batch-dp; default batch-dp",
+    ),
+    "docs/tiers.md": ("Tier simple → full", "Added workspaces: test", "Move to the full tier"),
+    "docs/workflows.md": (
+        "already registered (dev v2, registry v2); nothing to do",
+        "outer-loop-prod (workflow_dispatch) succeeded",
+        "rolled churn back to churn-classifier v1",
+        "model-rollback (workflow_dispatch) succeeded",
+    ),
+    "docs/notifications.md": (),
+}
+# The workflows' own pages, one after another in one such folder (the rollback page rolls back what the
+# release page released).
+WORKFLOW_PAGES = (
+    "inner-loop",
+    "python-ci",
+    "outer-loop-prod",
+    "model-rollback",
+    "monitoring",
+    "outer-loop-test",
+)
+
+
+@pytest.fixture
+def toured(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tour's `churn` after its two inner loops, made once for the run."""
+
+    def build(template: Path) -> None:
+        clone_project(_trained_template("simple", "churn", tmp_path_factory), template)
+        edit_yaml(template / "params.yaml", C=0.5)
+        commit_all(template, "less regularisation")
+        loopline.inner_loop(template)
+
+    made = shared_once(tmp_path_factory, "toured-churn", "churn", build)
+    return clone_project(made, tmp_path / "churn")
+
+
+@pytest.mark.parametrize("page", sorted(FROM_THE_TOUR))
+def test_a_page_that_continues_from_the_tour_runs_as_written(page: str, toured: Path) -> None:
+    done = said(run_page(ROOT / page, toured.parent, 300, cwd=toured), stderr=True)
+    for expected in FROM_THE_TOUR[page]:
+        assert expected in done, f"{page}: {expected!r} not in what it printed:\n{done[-3000:]}"
+
+
+def test_the_workflow_pages_run_as_written_one_after_another(toured: Path) -> None:
+    first, *rest = (ROOT / "docs" / "workflows" / f"{name}.md" for name in WORKFLOW_PAGES)
+    done = said(run_page(first, toured.parent, 300, *rest, cwd=toured), stderr=True)
+    for name in WORKFLOW_PAGES:
+        assert re.search(rf"\b{name} \(\w+\) succeeded", done), f"{name}: {done[:3000]}"
+    assert "released churn-classifier v1" in done and "released churn-classifier v2" in done
+    assert "rolled churn back to churn-classifier v1" in done
+    assert "outer-loop-test is off in this tier" in done
+
+
+def test_every_block_of_every_page_runs_in_a_test_or_says_why_not() -> None:
+    running = {"README.md", "docs/bring-your-own-project.md", *FROM_THE_TOUR}
+    running |= {f"docs/workflows/{name}.md" for name in WORKFLOW_PAGES}
+    for page in sorted([ROOT / "README.md", *(ROOT / "docs").glob("**/*.md")]):
+        name = page.relative_to(ROOT).as_posix()
+        text = "\n" + page.read_text()
         for skip in re.findall(r"<!-- docs-test: skip(.*?)-->", text):
-            assert skip.strip(" ()"), f"{page.name}: a skipped block needs a reason"
+            assert skip.strip(" ()"), f"{name}: a skipped block needs a reason"
+        if blocks(page):
+            assert name in running, (
+                f"{name} has blocks to run: run the page in a test, or skip each with a reason"
+            )
+        if name in running:
+            assert blocks(page), f"{name} runs in a test but has no block to run"

@@ -34,7 +34,6 @@ _command = functools.cache(_build_command)
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("**/*.md")])
 _FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<code>.*?)^```", re.S | re.M)
 _SPAN = re.compile(r"`(loopline [^`]+)`")
-_SUBSTITUTION = re.compile(r"\$\((?:[^()]|\([^()]*\))*\)")
 _SHELL_ENDS = {"&&", "||", ";", "|", "&", ")", "("}
 _SYNOPSIS = re.compile(r"[\[\]()|<>…]|\.\.\.|\b[A-Z][A-Z0-9_]*\b")
 _HELP = {"-h", "--help"}
@@ -68,9 +67,45 @@ def _without_fences(text: str) -> str:
     return _FENCE.sub("", text)
 
 
+def _without_substitutions(code: str) -> str:
+    """``code`` with each ``$(...)`` (however deeply its parentheses nest) made a commit's short SHA."""
+    out: list[str] = []
+    depth = i = 0
+    while i < len(code):
+        if code.startswith("$(", i):
+            out += [] if depth else ["3f2a9c1"]
+            depth, i = depth + 1, i + 2
+            continue
+        if depth:
+            depth += {"(": 1, ")": -1}.get(code[i], 0)
+        else:
+            out.append(code[i])
+        i += 1
+    return "".join(out)
+
+
+def _logical_lines(code: str) -> Iterator[str]:
+    """The shell's lines of ``code``: continued lines joined, a quotation that spans lines kept whole, and
+    the text of here-documents (``<<'EOF'`` ... ``EOF``) left out."""
+    pending, end = "", None
+    for line in _without_substitutions(code.replace("\\\n", " ")).splitlines():
+        if end is not None:
+            end = None if line.strip() == end else end
+            continue
+        pending = f"{pending}\n{line}" if pending else line
+        try:
+            shlex.split(pending, comments=True)
+        except ValueError:  # a quotation still open
+            continue
+        heredoc = re.search(r"<<-?\s*['\"]?(\w+)", pending)
+        end = heredoc[1] if heredoc else None
+        yield pending
+        pending = ""
+
+
 def _shell_commands(code: str) -> Iterator[str]:
     """The ``loopline ...`` commands of a shell block, one per command (after environment assignments)."""
-    for text in _SUBSTITUTION.sub("3f2a9c1", code.replace("\\\n", " ")).splitlines():
+    for text in _logical_lines(code):
         lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         words: list[str] = []
