@@ -125,6 +125,7 @@ FROM_THE_TOUR = {
     "docs/workflows.md": (
         "already registered (dev v2, registry v2); nothing to do",
         "outer-loop-prod (workflow_dispatch) succeeded",
+        "watched 50%",  # the canary's steps, each watched the workflow's input of a second
         "rolled churn back to churn-classifier v1",
         "model-rollback (workflow_dispatch) succeeded",
     ),
