@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import loopline
-from tests.conftest import _trained_template, clone_project, shared_once
-from tests.helpers import commit_all, edit_yaml
+from tests.conftest import clone_project, shared_once
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -78,13 +76,26 @@ def said(done: subprocess.CompletedProcess[str], *, stderr: bool = False) -> str
     return " ".join((done.stdout + (done.stderr if stderr else "")).split())
 
 
+def tour(factory: pytest.TempPathFactory) -> Path:
+    """The folder in which the README's tour ran as written, once for the whole run: ``churn`` as the tour
+    leaves it, and what the tour printed in ``said.txt``."""
+
+    def build(folder: Path) -> None:
+        folder.mkdir()
+        done = run_page(ROOT / "README.md", folder, timeout=600)
+        (folder / "said.txt").write_text(said(done))
+
+    return shared_once(factory, "readme-tour", "tour", build)
+
+
 @pytest.mark.long
-def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
-    done = said(run_page(ROOT / "README.md", tmp_path, timeout=600))
+def test_the_readme_tour_runs_as_written(tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tour(tmp_path_factory)
+    done = (folder / "said.txt").read_text()
     assert "is already registered (dev v2, registry v2); nothing to do" in done
     assert "rolled churn back" in done
     assert "200 from blue" in done  # the invoked endpoint answered
-    assert (tmp_path / "churn" / "request.json").is_file()
+    assert (folder / "churn" / "request.json").is_file()
 
 
 @pytest.mark.long
@@ -101,8 +112,9 @@ def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
     assert "written from the training's run " in from_run and "accuracy" in from_run
 
 
-# The pages that continue from the tour: each runs whole in the tour's `churn` folder after its two inner
-# loops (dev and the registry hold versions 1 and 2; no endpoint yet), with what its run must print.
+# The pages that continue from the tour: each runs whole in the tour's `churn` folder as the tour leaves it
+# (simple tier; dev and the registry hold versions 1 and 2; prod serves 1 after the rollback, with 2 beside
+# it at no traffic; no server running), with what its run must print.
 FROM_THE_TOUR = {
     "docs/endpoints.md": (
         "200 from blue (model v1",
@@ -113,7 +125,7 @@ FROM_THE_TOUR = {
         "new primary key: ll_",
     ),
     "docs/data-and-batch.md": (
-        "registered heldout:1 from inbox://heldout.csv",
+        "heldout:1",
         "114 rows scored by blue (v1,",
         "keep label",
         "scorer scores with green (was blue)",
@@ -121,7 +133,7 @@ FROM_THE_TOUR = {
         "churn-classifier@latest is version 2 in dev",
         "churn-batch: deployments batch-dp; default batch-dp",
     ),
-    "docs/tiers.md": ("Tier simple → full", "Added workspaces: test", "Move to the full tier"),
+    "docs/tiers.md": ("Tier simple → full", "Added workspaces: test"),
     "docs/workflows.md": (
         "already registered (dev v2, registry v2); nothing to do",
         "outer-loop-prod (workflow_dispatch) succeeded",
@@ -131,30 +143,22 @@ FROM_THE_TOUR = {
     ),
     "docs/notifications.md": (),
 }
-# The workflows' own pages, one after another in one such folder (the rollback page rolls back what the
-# release page released).
+# The workflows' own pages, one after another in one such folder (outer-loop-test is off in the simple
+# tier; the release page releases HEAD, the rollback page takes prod back to HEAD~1).
 WORKFLOW_PAGES = (
     "inner-loop",
     "python-ci",
+    "outer-loop-test",
     "outer-loop-prod",
     "model-rollback",
     "monitoring",
-    "outer-loop-test",
 )
 
 
 @pytest.fixture
 def toured(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the tour's `churn` after its two inner loops, made once for the run."""
-
-    def build(template: Path) -> None:
-        clone_project(_trained_template("simple", "churn", tmp_path_factory), template)
-        edit_yaml(template / "params.yaml", C=0.5)
-        commit_all(template, "less regularisation")
-        loopline.inner_loop(template)
-
-    made = shared_once(tmp_path_factory, "toured-churn", "churn", build)
-    return clone_project(made, tmp_path / "churn")
+    """A copy of the tour's `churn` as the tour leaves it."""
+    return clone_project(tour(tmp_path_factory) / "churn", tmp_path / "churn")
 
 
 @pytest.mark.parametrize("page", sorted(FROM_THE_TOUR))
@@ -169,9 +173,9 @@ def test_the_workflow_pages_run_as_written_one_after_another(toured: Path) -> No
     done = said(run_page(first, toured.parent, 300, *rest, cwd=toured), stderr=True)
     for name in WORKFLOW_PAGES:
         assert re.search(rf"\b{name} \(\w+\) succeeded", done), f"{name}: {done[:3000]}"
-    assert "released churn-classifier v1" in done and "released churn-classifier v2" in done
+    assert "released churn-classifier v2" in done and "watched 50%" in done
+    assert "is already live in prod; nothing to do" in done  # the release event of the same commit
     assert "rolled churn back to churn-classifier v1" in done
-    assert "outer-loop-test is off in this tier" in done
 
 
 def test_every_block_of_every_page_runs_in_a_test_or_says_why_not() -> None:
