@@ -142,6 +142,7 @@ FROM_THE_TOUR = {
         "model-rollback (workflow_dispatch) succeeded",
     ),
     "docs/notifications.md": (),
+    "docs/security.md": ("checkpoint of event #", "audit log intact"),
 }
 # The workflows' own pages, one after another in one such folder (outer-loop-test is off in the simple
 # tier; the release page releases HEAD, the rollback page takes prod back to HEAD~1).
