@@ -145,7 +145,7 @@ FROM_THE_TOUR = {
     "docs/security.md": ("checkpoint of event #", "audit log intact"),
 }
 # The workflows' own pages, one after another in one such folder (outer-loop-test is off in the simple
-# tier; the release page releases HEAD, the rollback page takes prod back to HEAD~1).
+# tier; the release page releases the tour's second commit again, the rollback page goes back to its first).
 WORKFLOW_PAGES = (
     "inner-loop",
     "python-ci",
