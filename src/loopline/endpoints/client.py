@@ -71,6 +71,10 @@ class EndpointClient:
         """Close the connections."""
         self._http.close()
 
+    def _authorized(self, endpoint: str) -> dict[str, str]:
+        """The header that calls ``endpoint`` with loopline's own key."""
+        return {"authorization": f"Bearer {keymod.system_key(self._secret, self.workspace, endpoint)}"}
+
     def score(
         self,
         endpoint: str,
@@ -85,10 +89,7 @@ class EndpointClient:
 
         if route not in {"invocations", "score"}:
             raise UsageError(f"route '{route}' is not one of invocations, score")
-        headers = {
-            "authorization": f"Bearer {keymod.system_key(self._secret, self.workspace, endpoint)}",
-            "content-type": content_type,
-        }
+        headers = {**self._authorized(endpoint), "content-type": content_type}
         if deployment:
             headers["loopline-deployment"] = deployment
         body = (
@@ -136,7 +137,7 @@ class EndpointClient:
         import httpx
 
         wanted = {name: share for name, share in traffic.items() if share}
-        headers = {"authorization": f"Bearer {keymod.system_key(self._secret, self.workspace, endpoint)}"}
+        headers = self._authorized(endpoint)
         deadline = time.monotonic() + timeout
         while True:
             try:
