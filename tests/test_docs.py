@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
+from loopline.instance import Instance
 from tests.conftest import clone_project, shared_once
 from tests.servers import free_port
 
@@ -112,6 +114,28 @@ def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
     assert "written from the training's run " in from_run and "accuracy" in from_run
 
 
+@pytest.mark.long
+def test_the_sdk_page_runs_as_written_and_the_sdk_prints_nothing(tmp_path: Path) -> None:
+    done = run_page(ROOT / "docs" / "sdk.md", tmp_path, timeout=600)
+    assert done.stderr == "", f"the SDK printed:\n{done.stderr[-3000:]}"
+    printed = said(done)
+    assert "True registered churn-classifier from " in printed and "dev v1, registry v1 True" in printed
+    assert "('shared', 'churn-classifier', 1, " in printed
+    assert re.search(
+        r"\{'C': [0-9.]+, 'max_iter': \d+\} registered churn-classifier from \w+: dev v2", printed
+    )
+    assert "[(1, '" in printed and "('no log_loss',)" in printed  # ranked; the sweep's parent run last
+    assert " gate-evaluated " in printed and " registered " in printed
+    # the notebook's run went to dev's store, in the project's experiment
+    settings = Instance.open(tmp_path / "churn").settings
+    client = MlflowClient(settings.store("dev").tracking_uri)
+    experiment = client.get_experiment_by_name(settings.experiment)
+    assert experiment is not None
+    logged = [run.data.params for run in client.search_runs([experiment.experiment_id], "params.C = '0.5'")]
+    assert {"C": "0.5"} in logged, logged
+    assert not (tmp_path / "mlruns").exists()
+
+
 # The pages that continue from the tour: each runs whole in the tour's `churn` folder as the tour leaves it
 # (simple tier; dev and the registry hold versions 1 and 2; prod serves 1 after the rollback, with 2 beside
 # it at no traffic; no server running), with what its run must print.
@@ -180,7 +204,7 @@ def test_the_workflow_pages_run_as_written_one_after_another(toured: Path) -> No
 
 
 def test_every_block_of_every_page_runs_in_a_test_or_says_why_not() -> None:
-    running = {"README.md", "docs/bring-your-own-project.md", *FROM_THE_TOUR}
+    running = {"README.md", "docs/bring-your-own-project.md", "docs/sdk.md", *FROM_THE_TOUR}
     running |= {f"docs/workflows/{name}.md" for name in WORKFLOW_PAGES}
     for page in sorted([ROOT / "README.md", *(ROOT / "docs").glob("**/*.md")]):
         name = page.relative_to(ROOT).as_posix()

@@ -31,10 +31,14 @@ __all__ = [
     "WorkspaceStore",
     "artifact_root_uri",
     "cache_dir",
+    "no_progress_bars",
     "quiet_mlflow",
 ]
 
 _template_lock = threading.Lock()
+_bars_lock = threading.Lock()
+_bars_quieted = 0  # downloads of loopline's under way with MLflow's progress bars turned off by it
+_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def quiet_mlflow() -> None:
@@ -44,6 +48,27 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """Within: no progress bar from MLflow for the artifacts loopline downloads (the SDK prints nothing),
+    unless the caller set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` themselves; after: as before, for the
+    caller's own downloads."""
+    global _bars_quieted
+    with _bars_lock:
+        ours = _bars_quieted > 0 or _PROGRESS_BAR not in os.environ
+        if ours:
+            _bars_quieted += 1
+            os.environ[_PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        if ours:
+            with _bars_lock:
+                _bars_quieted -= 1
+                if not _bars_quieted:
+                    os.environ.pop(_PROGRESS_BAR, None)
 
 
 @dataclass(frozen=True)
@@ -288,7 +313,7 @@ class WorkspaceStore:
             return local_path(artifact_uri)
         from mlflow.artifacts import download_artifacts
 
-        with _store_errors(self):  # a tracking server's mlflow-artifacts:/ URIs are relative to it
+        with _store_errors(self), no_progress_bars():  # mlflow-artifacts:/ URIs: relative to the server
             return Path(
                 download_artifacts(
                     artifact_uri=artifact_uri, dst_path=str(scratch), tracking_uri=self.location.tracking_uri
@@ -317,7 +342,7 @@ class WorkspaceStore:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         folder, _, name = uri.rpartition("/")
-        with tempfile.TemporaryDirectory() as scratch, _store_errors(self):
+        with tempfile.TemporaryDirectory() as scratch, _store_errors(self), no_progress_bars():
             path = get_artifact_repository(folder).download_artifacts(name, scratch)  # type: ignore[no-untyped-call]
             return Path(path).read_text()
 

@@ -80,7 +80,7 @@ class SweepResult:
     trials: list[TrialResult] = field(default_factory=list)
     ran: int = 0
     best: TrialResult | None = None
-    inner_loop: Any = None
+    inner_loop: inner.InnerLoopResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from loopline.domain import utcnow
 from loopline.errors import UsageError
 from loopline.instance import Instance
+from loopline.mlflow_store import no_progress_bars
 from loopline.monitoring.profile import build_profile
 from loopline.state.schema import reference_profiles
 from loopline.storage.digest import PREFIX
@@ -28,7 +29,7 @@ def store_reference(instance: Instance, run_id: str, digest: str, model: str) ->
 
     artifact = instance.settings.config.monitoring.reference_artifact
     client = instance.store("dev").client
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, no_progress_bars():
         try:
             path = client.download_artifacts(run_id, artifact, scratch)
         except Exception:  # the run logged no reference data: monitoring will say so

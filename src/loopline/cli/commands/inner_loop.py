@@ -200,7 +200,8 @@ def sweep(
                     "" if t.value is None else f"{t.value:.6g}", t.state, (t.run_id or "")[:8],
                 )  # fmt: skip
             console.print(table)
-        style = "green" if result.inner_loop.created else "yellow"
-        console.print(f"[{style}]{escape(result.inner_loop.message)}[/{style}]")
+        if result.inner_loop is not None:
+            style = "green" if result.inner_loop.created else "yellow"
+            console.print(f"[{style}]{escape(result.inner_loop.message)}[/{style}]")
 
     call.emit(result.to_dict(), human)
