@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +150,33 @@ def test_a_body_over_the_limit_is_413_naming_the_limit(served: Served) -> None:
     answer = served.post("srv", "score", big, key=served.key)
     assert answer.status_code == 413
     assert "limit of 10485760 bytes (serving.max_body_bytes" in answer.json()["message"]
+
+
+def test_a_compressed_body_is_read_as_its_content_encoding_says_within_the_limit(served: Served) -> None:
+    body = json.dumps({"input_data": {"columns": served.columns, "data": served.rows[:2]}}).encode()
+    plain = served.post("srv", "score", body, key=served.key)
+    assert plain.status_code == 200
+    for name, packed in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))):
+        answer = served.post("srv", "score", packed, key=served.key, headers={"content-encoding": name})
+        assert (answer.status_code, answer.json()) == (200, plain.json()), name
+    # a small body that inflates past the limit is refused as a large one, never inflated whole
+    bomb = gzip.compress(b'{"input_data": {"data": [' + b" " * 20_000_000 + b"]}}")
+    assert len(bomb) < 100_000
+    answer = served.post("srv", "score", bomb, key=served.key, headers={"content-encoding": "gzip"})
+    assert answer.status_code == 413 and answer.json()["error_code"] == "TOO_LARGE"
+    cut = served.post(
+        "srv", "score", gzip.compress(body)[:-9], key=served.key, headers={"content-encoding": "gzip"}
+    )
+    assert (cut.status_code, cut.json()["error_code"]) == (400, "BAD_ENCODING")
+    brotli = served.post("srv", "score", body, key=served.key, headers={"content-encoding": "br"})
+    assert (brotli.status_code, brotli.json()["error_code"]) == (415, "UNSUPPORTED_ENCODING")
+    assert "gzip or deflate" in brotli.json()["message"]
+    assert (
+        served.post(
+            "srv", "score", body, key=served.key, headers={"content-encoding": "identity"}
+        ).status_code
+        == 200
+    )
 
 
 def test_a_model_that_raises_gives_500_and_the_server_keeps_serving(served: Served) -> None:
