@@ -265,6 +265,32 @@ def test_tables_as_tools_write_them_are_scored_and_their_markers_skipped(
             loopline.batch_invoke("scorer", "tables", project=project)
 
 
+@pytest.mark.parametrize(
+    ("name", "write", "said"),
+    [
+        ("semicolons.csv", lambda rows, path: rows.to_csv(path, sep=";", decimal=",", index=False),
+         "its header reads as one column 'mean_radius;mean_texture;mean_perimet...', its names separated "
+         "by ';'; batch jobs read CSV with ',' between fields"),
+        ("rows.jsonl", lambda rows, path: rows.to_json(path, orient="records", lines=True),
+         "its first column reads '{\"mean_radius\":21.905...', which looks like JSON; batch jobs read CSV"),
+        ("other.csv", lambda rows, path: rows.rename(columns=str.upper).to_csv(path, index=False),
+         "(its columns: MEAN_RADIUS, MEAN_TEXTURE, MEAN_PERIMETER,"),
+    ],
+)  # fmt: skip
+def test_an_input_without_the_model_s_columns_fails_saying_what_its_header_holds(
+    scored_project: Path, tmp_path: Path, name: str, write: Any, said: str
+) -> None:
+    project = scored_project
+    rows = pd.read_csv(project / ".loopline" / "datastores" / "inbox" / "big" / "scoring.csv").head(50)
+    write(rows, tmp_path / name)
+    loopline.upload_data("odd", tmp_path / name, project=project)
+    failed = cli_process("batch", "invoke", "scorer", "--input", "odd", cwd=project)
+    assert failed.exit_code == 1
+    message = failed.stderr.splitlines()[-1]
+    assert message.startswith("error: the input has no column 'mean_radius' that the model needs")
+    assert said in message, message
+
+
 def test_a_folder_of_markers_alone_is_refused_naming_the_asset(scored_project: Path) -> None:
     project = scored_project
     folder = project / ".loopline" / "datastores" / "inbox" / "done"

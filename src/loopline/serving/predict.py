@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopline.errors import Refused
+from loopline.errors import Refused, shorten
 
 __all__ = ["predict_frame"]
 
@@ -35,7 +35,7 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
     if schema.names:
         missing = [c for c in schema.names if c not in frame.columns]
         if missing:
-            raise Refused(f"the input has no column '{missing[0]}' that the model needs")
+            raise Refused(_no_column(missing[0], [str(column) for column in frame.columns]))
         frame = frame[schema.names]
         for column in schema.columns:
             nulls = None if column.nullable else frame[column.name].isna().to_numpy()
@@ -49,6 +49,27 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
 
         frame = cast_to_tensor(frame.copy(), schema.tensor)
     return frame
+
+
+def _no_column(name: str, found: list[str]) -> str:
+    """Why the input lacks the model's column ``name``: its columns, or what its header says of the file
+    (JSON, or CSV with another separator), read as CSV with commas."""
+    said = f"the input has no column '{name}' that the model needs"
+    first = found[0] if found else ""
+    if first.lstrip().startswith(("{", "[")):
+        return (
+            f"{said}: its first column reads '{shorten(first, 24)}', which looks like JSON; batch jobs "
+            "read CSV (.csv, .tsv, compressed too) and Parquet (.parquet, .pq): convert it to one of these"
+        )
+    separator = next((s for s in (";", "\t", "|") if s in first), None)
+    if len(found) == 1 and separator is not None:
+        return (
+            f"{said}: its header reads as one column '{shorten(first, 40)}', its names separated by "
+            f"{separator!r}; batch jobs read CSV with ',' between fields (and '.' in numbers), .tsv with "
+            "tabs: write the file so, or as Parquet"
+        )
+    shown = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "")
+    return f"{said} (its columns: {shown or 'none'})"
 
 
 def _matrix(frame: Any, first_row: int, missing: list[int]) -> Any:
