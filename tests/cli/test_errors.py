@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProjectFactory
-from tests.helpers import cli
+from tests.helpers import cli, cli_process
 
 
 def test_bad_configuration_is_one_line_and_exit_2(
@@ -61,6 +61,28 @@ def test_usage_errors_exit_2_and_point_to_help(capsys: pytest.CaptureFixture[str
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("(see `loopline init --help`)")
     assert "Traceback" not in result.stderr
+
+
+def test_dash_c_before_the_command_runs_it_in_that_folder_as_git_does(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = new_project("simple", up=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    status = cli_process("-C", str(tmp_path), "-C", project.name, "status", "--json", cwd=elsewhere)
+    assert status.exit_code == 0 and json.loads(status.stdout)["root"] == str(project)
+    made = cli_process("--traceback", "-C", str(tmp_path), "init", "other", "--tier", "simple", cwd=elsewhere)
+    assert made.exit_code == 0, made.stderr
+    assert (tmp_path / "other" / "loopline.yaml").is_file() and not (elsewhere / "other").exists()
+    for args, said in (
+        (
+            ["-C", str(tmp_path / "nope"), "status"],
+            f"error: -C {tmp_path / 'nope'}: no such file or directory",
+        ),
+        (["-C"], "error: -C needs a folder: loopline -C PATH COMMAND"),
+    ):
+        refused = cli_process(*args, cwd=elsewhere)
+        assert refused.exit_code == 2 and refused.stderr.strip().startswith(said), refused.stderr
 
 
 def test_commands_before_up_say_to_run_up(

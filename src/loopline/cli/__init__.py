@@ -56,6 +56,39 @@ def _usage_error(exc: TyperException, json_mode: bool) -> int:
     return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, {"error_code": "USAGE_ERROR"})
 
 
+def _directories(args: list[str]) -> tuple[list[str], list[str]]:
+    """``args`` without the ``-C PATH`` options before the command, and those paths in order."""
+    rest: list[str] = []
+    paths: list[str] = []
+    words = iter(args)
+    for word in words:
+        if not word.startswith("-") or word == "--":
+            rest.append(word)
+            rest.extend(words)
+            break
+        if word == "-C":
+            paths.append(next(words, ""))
+        else:
+            rest.append(word)
+    return rest, paths
+
+
+def _enter(paths: list[str], json_mode: bool) -> int:
+    """Change into each of ``paths`` in turn, as ``git -C`` does; a usage error's exit code if one fails."""
+    for path in paths:
+        if not path:
+            return _fail("-C needs a folder: loopline -C PATH COMMAND", EXIT_USAGE, json_mode, _USAGE)
+        try:
+            os.chdir(path)
+        except OSError as exc:
+            reason = (exc.strerror or "cannot enter it").lower()
+            return _fail(f"-C {path}: {reason}; name a folder", EXIT_USAGE, json_mode, _USAGE)
+    return 0
+
+
+_USAGE: dict[str, object] = {"error_code": "USAGE_ERROR"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn every error into one line on stderr and a distinct exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -63,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     # --traceback is accepted anywhere on the line, where a user adds it after a failure.
     show_traceback = "--traceback" in args or bool(os.environ.get("LOOPLINE_TRACEBACK"))
     args = [arg for arg in args if arg != "--traceback"]
+    args, directories = _directories(args)
+    if directories and (entered := _enter(directories, json_mode)):
+        return entered
     # MLflow draws a progress bar for every artifact loopline downloads (where tqdm is installed): noise
     # between the command's own steps. Left as set when the caller set it.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -35,5 +35,14 @@ def root(
             "--version", help="Print loopline's version and exit.", callback=_version, is_eager=True
         ),
     ] = False,
+    directory: Annotated[
+        str | None,
+        typer.Option(
+            "-C",
+            metavar="PATH",
+            help="Run as if loopline was started in PATH (before the command, as git -C; repeated, each "
+            "relative to the one before).",
+        ),
+    ] = None,
 ) -> None:
     """loopline: isolated dev/test/prod workspaces, a shared registry, and the workflows between them."""
