@@ -26,6 +26,7 @@ from typer.exceptions import TyperException
 
 import loopline
 from loopline.cli import _command as _build_command
+from loopline.cli import _directories
 from loopline.errors import LooplineError
 from loopline.remote.codec import _namespace
 
@@ -214,7 +215,7 @@ def test_every_command_line_names_a_real_command_and_its_real_options(line: Line
 
 def check_line(line: Line) -> None:
     """Fail naming the page and the line when it names a command or option that does not exist."""
-    words = _words(line)
+    words, _ = _directories(_words(line))  # `loopline -C PATH COMMAND`, as the CLI reads it
     command, path, rest = _resolve(words)
     assert path, f"{line}: `loopline {words[0]}` is no command"
     if _is_group(command) and rest and not rest[0].startswith("-"):
