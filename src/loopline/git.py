@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,10 +153,43 @@ def resolve_commit(root: Path, ref: str) -> str:
     """The full SHA of ``ref`` (a SHA prefix, a branch, a tag, ``HEAD``) in the repository at ``root``."""
     if not is_git_repo(root):
         raise NotAGitRepository(path=root)
-    try:
-        return run_git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    try:  # named first, then peeled to its commit (a tag's): ``:/text`` takes whatever follows as text
+        named = run_git(root, "rev-parse", "--verify", "--quiet", ref).strip()
+        return run_git(root, "rev-parse", "--verify", "--quiet", f"{named}^{{commit}}").strip()
     except _GitFailed:
         raise InvalidReference(f"'{ref}' does not name a commit in {root}") from None
+
+
+_SHA = re.compile(r"[0-9a-fA-F]{7,40}")
+
+
+def is_sha(text: str) -> bool:
+    """Whether ``text`` is a commit SHA or a prefix of one (7 to 40 hex digits)."""
+    return _SHA.fullmatch(text.strip()) is not None
+
+
+def hex_digits(text: str) -> bool:
+    """Whether ``text`` is hex digits alone: a commit named by its SHA's first digits (a filter's prefix may
+    be shorter than 7), not by a git ref."""
+    return all(c in "0123456789abcdefABCDEF" for c in text.strip())
+
+
+def as_commit(root: Path, text: str) -> str:
+    """A commit as a user names it, as loopline looks it up: a SHA or a prefix of 7+ hex digits as given
+    (among the versions of the stores, which need no repository); a git reference of the repository at
+    ``root`` (``HEAD~1``, a branch, a tag such as a release's) as the full SHA it names."""
+    if is_sha(text):
+        return text.strip()
+    name = text.strip()
+    if name and not name.startswith("-") and is_git_repo(root):
+        try:
+            return resolve_commit(root, name)
+        except InvalidReference:
+            pass
+    raise InvalidReference(
+        f"'{name[:60]}' is not a commit: give a SHA (or a prefix of 7 or more hex digits), or a git ref "
+        "of the project's repository such as HEAD~1, a branch or a tag"
+    )
 
 
 def holds(root: Path, commit: str) -> bool:

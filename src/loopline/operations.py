@@ -26,7 +26,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from loopline.access import ALL_WORKSPACES, Principal, Role
 from loopline.domain import SHARED
-from loopline.errors import Forbidden
+from loopline.errors import Forbidden, InvalidReference
+from loopline.git import hex_digits
 from loopline.instance import Instance, acting_as
 from loopline.rules import Rule
 
@@ -109,10 +110,21 @@ def invoke(op: Operation, arguments: dict[str, Any], project: str | Path | None 
     principal = _CALLER.get()
     if principal is not None:
         authorize(Instance.open(project), op, arguments, principal)
+        _sha_only(arguments.get("commit"))
     result = op.function(**arguments, project=project)
     if principal is not None and op.view is not None:
         return op.view(principal, result)
     return result
+
+
+def _sha_only(commit: Any) -> None:
+    """Refuse a caller's commit named by a git ref: that names a commit of the caller's repository, whose
+    history the control plane's checkout need not share (loopline's client sends the SHA it names)."""
+    if isinstance(commit, str) and not hex_digits(commit):
+        raise InvalidReference(
+            f"'{commit.strip()[:60]}' is not a commit SHA: name the commit by its SHA (or a prefix of 7+); "
+            "loopline's own client sends the SHA a git ref names in your repository"
+        )
 
 
 def call(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from loopline import catalog
 from loopline.domain import SHARED, ModelVersionInfo
 from loopline.errors import InvalidReference, NotFound
-from loopline.git import SHALLOW_HINT, is_shallow, repository_paths, resolve_commit, unchanged_since
+from loopline.git import (
+    SHALLOW_HINT,
+    as_commit,
+    is_shallow,
+    repository_paths,
+    resolve_commit,
+    unchanged_since,
+)
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 
@@ -27,7 +34,9 @@ def commit_version(
     instance: Instance, name: str, commit: str, reporter: Reporter | None = None, workspace: str = SHARED
 ) -> ModelVersionInfo:
     """``workspace``'s version of ``name`` from ``commit``, or, when it has none, that of its newest ancestor
-    with one if ``commit`` changed none of ``training.paths`` since (said to ``reporter``)."""
+    with one if ``commit`` changed none of ``training.paths`` since (said to ``reporter``). ``commit`` is
+    a SHA, a prefix of 7+, or a git ref of the project's repository (see :func:`as_commit`)."""
+    commit = as_commit(instance.root, commit)
     try:
         return catalog.version_for_commit(instance.db, workspace, name, commit)
     except NotFound as missing:

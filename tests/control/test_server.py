@@ -308,6 +308,11 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     assert tested.passed and tested.git_commit == second != git(team.project, "rev-parse", "HEAD")
     assert any(step.startswith(f"validating proj-classifier v2 from {second[:7]}") for step in steps.seen)
     assert loopline.validation_report(project=clone).git_commit == second
+    # A git ref names a commit of the caller's repository, sent as its SHA: the checkout is still at the first
+    mine = loopline.history(clone, commit="HEAD", kind="shared")
+    assert mine and {r.event.git_commit for r in mine} == {second}
+    refused = team.plane.post("history", {"commit": "HEAD"}, team.tokens["tess"])
+    assert refused.status_code == 400 and "is not a commit SHA" in refused.json()["message"]
 
     dashboard = cli_process("ui", cwd=clone, env=env)
     assert dashboard.exit_code == 2 and f"open {team.plane.url}/ui/" in dashboard.stderr

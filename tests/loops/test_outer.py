@@ -195,6 +195,25 @@ def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> No
     ]
 
 
+def test_a_commit_may_be_named_by_a_git_ref_as_a_release_tag_names_it(
+    a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, a, b = a_live_b_registered
+    git(project, "tag", "v1.0", a)
+    released = cli(capsys, "outer-loop", "prod", "--commit", "HEAD", "-C", str(project))
+    assert released.exit_code == 0 and live_commit(project) == b, released.stderr
+    back = cli(capsys, "rollback", "--commit", "v1.0", "-C", str(project))
+    assert back.exit_code == 0 and live_commit(project) == a, back.stderr
+    assert {r.event.git_commit for r in loopline.history(project, commit="HEAD~1")} == {a}
+    for wrong in ("no-such-tag", "--help"):
+        refused = cli(capsys, "rollback", "--commit", wrong, "-C", str(project))
+        assert refused.exit_code == 2 and live_commit(project) == a
+        assert refused.stderr.strip() == (
+            f"error: '{wrong}' is not a commit: give a SHA (or a prefix of 7 or more hex digits), or a git "
+            "ref of the project's repository such as HEAD~1, a branch or a tag"
+        )
+
+
 def test_a_project_whose_path_has_spaces_goes_from_training_to_prod_and_to_a_batch_job(
     new_project: ProjectFactory,
 ) -> None:

@@ -26,6 +26,17 @@ def provisioned(project: PathLike | None) -> Instance:
     return instance
 
 
+def commit_filter(instance: Instance, commit: str | None) -> str | None:
+    """A commit a listing is filtered by: hex digits as the prefix they are, a git ref of the project's
+    repository (``HEAD``, a tag) as the full SHA it names."""
+    from loopline.git import as_commit, hex_digits
+
+    if commit is None or hex_digits(commit):
+        return commit
+
+    return as_commit(instance.root, commit)
+
+
 def endpoint_workspace(instance: Instance, endpoint: str | None, workspace: str | None) -> str:
     """The workspace of an endpoint named by a caller: given, else that of the only endpoint of the name,
     else prod (for the prod endpoint, and for history that outlived its endpoint)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopline.api._common import PathLike, provisioned, tier_of
+from loopline.api._common import PathLike, commit_filter, provisioned, tier_of
 from loopline.api.results import Status, WorkspaceInfo
 from loopline.config import DATASTORES, redact
 from loopline.domain import Tier
@@ -172,7 +172,7 @@ def compare(
 
     instance = provisioned(project)
     path = Path(ranking) if ranking else instance.root / instance.settings.config.model.ranking
-    return compare_runs(instance, path, run_ids=runs, last=last, commit=commit)
+    return compare_runs(instance, path, run_ids=runs, last=last, commit=commit_filter(instance, commit))
 
 
 def status(project: PathLike | None = None) -> Status:
@@ -233,7 +233,13 @@ def history(
     instance = Instance.open(project)
     instance.db.require_current(instance.root)
     return audit.query(
-        instance.db, commit=commit, workspace=workspace, model=model, kind=kind, actor=actor, limit=limit
+        instance.db,
+        commit=commit_filter(instance, commit),
+        workspace=workspace,
+        model=model,
+        kind=kind,
+        actor=actor,
+        limit=limit,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loopline.api._common import PathLike, endpoint_workspace, provisioned
+from loopline.api._common import PathLike, commit_filter, endpoint_workspace, provisioned
 from loopline.api.results import ValidationReport
 from loopline.domain import SHARED
 from loopline.errors import NotFound
@@ -146,7 +146,7 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
     from loopline.loops.outer import registry_version
 
     instance = provisioned(project)
-    asked, commit = commit, commit or resolve_commit(instance.root, "HEAD")
+    asked, commit = commit, commit_filter(instance, commit) or resolve_commit(instance.root, "HEAD")
     found = audit.query(instance.db, commit=commit, kind="gate-evaluated", workspace="test", limit=1)
     if not found:
         # The outer loops take an ancestor's version for a commit that changed none of training.paths (or,

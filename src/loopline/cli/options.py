@@ -73,7 +73,8 @@ VersionCommitOption = Annotated[
     str | None,
     opt(
         "--commit",
-        help="The version made from this commit (a prefix of 7+); a commit without one that changed none of"
+        help="The version made from this commit (a SHA prefix of 7+, or a git ref: HEAD~1, a tag); a commit"
+        " without one that changed none of"
         " training.paths since an ancestor with one takes that one's.",
     ),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import orjson
@@ -41,12 +42,24 @@ def _timeout() -> httpx.Timeout:
 
 
 def _caller_head(project: Any) -> str | None:
-    from pathlib import Path
-
     from loopline.git import is_git_repo, resolve_commit
 
-    folder = Path(project) if project is not None else Path.cwd()
+    folder = _caller_folder(project)
     return resolve_commit(folder, "HEAD") if is_git_repo(folder) else None
+
+
+def _caller_folder(project: Any) -> Path:
+    return Path(project) if project is not None else Path.cwd()
+
+
+def _caller_commit(project: Any, commit: str) -> str:
+    """A commit named by a git ref (``HEAD~1``, a tag) as the SHA it names in the caller's repository: the
+    control plane's checkout may be elsewhere in history. Hex digits go as they are (a prefix)."""
+    from loopline.git import as_commit, hex_digits
+
+    if hex_digits(commit):
+        return commit
+    return as_commit(_caller_folder(project), commit)
 
 
 class Client:
@@ -145,6 +158,8 @@ class Client:
             return remote_inner_loop(self, arguments)
         if op.caller_head and arguments.get("commit") is None:
             arguments["commit"] = _caller_head(arguments.get("project"))
+        elif isinstance(arguments.get("commit"), str):
+            arguments["commit"] = _caller_commit(arguments.get("project"), arguments["commit"])
         shape = signature(op)
         try:
             body = orjson.dumps(shape.encode_arguments(arguments))

@@ -127,7 +127,9 @@ def compare(
     last: Annotated[
         int, typer.Option("--last", "-n", min=1, max=100, help="How many of dev's newest runs.")
     ] = 20,
-    commit: Annotated[str | None, opt("--commit", help="Only runs of commits starting with this.")] = None,
+    commit: Annotated[
+        str | None, opt("--commit", help="Only runs of commits starting with these digits (or of a git ref).")
+    ] = None,
 ) -> None:
     """Rank dev's runs by a primary metric, weighted secondary metrics and hard constraints."""
     result = api.compare(ranking, runs=runs, last=last, commit=commit, project=call.project)

@@ -35,7 +35,8 @@ CommitOption = Annotated[
     str | None,
     opt(
         "--commit",
-        help="The commit whose registry version to take (a prefix of 7+; default: HEAD). One without a"
+        help="The commit whose registry version to take (a SHA prefix of 7+, or a git ref such as a release's"
+        " tag; default: HEAD). One without a"
         " version that changed none of training.paths since an ancestor with one takes that one's.",
     ),
 ]
@@ -267,7 +268,8 @@ def rollback(
         str | None,
         opt(
             "--commit",
-            help="Return to the version of this commit (a prefix of 7+). One without a version in prod"
+            help="Return to the version of this commit (a SHA prefix of 7+, or a git ref: HEAD~1, a tag). One"
+            " without a version in prod"
             " that changed none of training.paths since an ancestor with one returns to that one's.",
         ),
     ] = None,

@@ -302,7 +302,7 @@ def history(
     call: Call,
     commit: Annotated[
         str | None,
-        opt("--commit", help="Only events of commits starting with this."),
+        opt("--commit", help="Only events of commits starting with these digits (or of a git ref: HEAD)."),
     ] = None,
     workspace: Annotated[
         str | None,
