@@ -4,6 +4,7 @@ request through a stand-in for GitHub's REST API (GitHub's own servers cannot be
 from __future__ import annotations
 
 import json
+import re
 import threading
 import xml.etree.ElementTree as ElementTree
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,13 @@ def test_the_report_shows_each_run_the_trend_between_commits_and_a_chart_per_met
         assert f"]({Path(chart).relative_to(report.folder)})" in written
     # For GitHub, the charts are drawn by GitHub itself.
     assert "```mermaid\nxychart-beta" in report.github_markdown and "charts/" not in report.github_markdown
+
+
+def test_a_chart_has_a_tick_for_each_run_and_none_between(trained_project: ProjectFactory) -> None:
+    report = loopline.report_experiment(project=trained_project("simple"))  # one run: one point a chart
+    assert report.charts
+    for chart in report.charts:  # not 3.8, 3.9, 4.0, ... around the one run
+        assert len(re.findall(r'<g id="xtick_\d+">', Path(chart).read_text())) == 1, chart
 
 
 class _GitHub:

@@ -122,7 +122,11 @@ def _chart(folder: Path, metric: str, runs: list[Candidate]) -> str | None:
         axes.plot([i for i, _ in points], [run.metrics[metric] for _, run in points], color="#bbb", zorder=0)
         axes.set_title(metric, fontsize=10)
         axes.set_xlabel("run, oldest to newest", fontsize=8)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(points) < 10:  # a tick a run: the locator pads a run or two with fractions (3.8 ... 4.2)
+            axes.set_xticks([i for i, _ in points])
+            axes.set_xlim(points[0][0] - 0.5, points[-1][0] + 0.5)
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.tick_params(labelsize=7)
         axes.legend(fontsize=7, title="commit", title_fontsize=7, loc="best")
         figure.tight_layout()
