@@ -43,6 +43,14 @@ SHAPES = [
         j({"dataframe_split": {"columns": ["n", "b", "a"], "data": [[3, 2.0, 1.0]]}}),
     ),
     ("split-index", "numeric", J, j({"dataframe_split": {"columns": N, "index": [7], "data": [ROW]}})),
+    # a file saved with a byte order mark (Windows' editors, PowerShell), or in UTF-16: json.loads reads both
+    ("split-bom", "numeric", J, b"\xef\xbb\xbf" + j({"dataframe_split": {"columns": N, "data": [ROW]}})),
+    (
+        "split-utf-16",
+        "numeric",
+        J,
+        json.dumps({"dataframe_split": {"columns": N, "data": [ROW]}}).encode("utf-16"),
+    ),
     ("split-no-columns", "numeric", J, j({"dataframe_split": {"data": [ROW]}})),
     (
         "split-extra-column",

@@ -114,15 +114,36 @@ def parse_body(route: str, content_type: str, body: bytes, *, strict: bool = Fal
 
 def _parse_json(route: str, body: bytes, strict: bool) -> Table:
     try:
-        document = orjson.loads(body)
+        return _parsed_document(route, orjson.loads(body), body, strict)
     except orjson.JSONDecodeError as exc:
-        if b"NaN" not in body and b"Infinity" not in body:
-            raise bad(
-                "BAD_JSON",
-                f"the request body is not valid JSON ({str(exc).split(':', 1)[0]} at byte {exc.pos})",
-            ) from None
-        return _parsed_document(route, _with_nan(body), None, strict)
-    return _parsed_document(route, document, body, strict)
+        failed = exc
+    recoded = _as_utf8(body)
+    if recoded is not None:  # read once more, as UTF-8 (a body of marks alone stays invalid: no recursion)
+        body = recoded
+        try:
+            return _parsed_document(route, orjson.loads(body), body, strict)
+        except orjson.JSONDecodeError as exc:
+            failed = exc
+    if b"NaN" not in body and b"Infinity" not in body:
+        raise bad(
+            "BAD_JSON",
+            f"the request body is not valid JSON ({str(failed).split(':', 1)[0]} at byte {failed.pos})",
+        ) from None
+    return _parsed_document(route, _with_nan(body), None, strict)
+
+
+def _as_utf8(body: bytes) -> bytes | None:
+    """A JSON body that begins with a byte order mark, or is UTF-16 or UTF-32, as UTF-8 without the mark (as
+    Python's ``json.loads``, and so MLflow's server, reads bytes); None for any other body."""
+    import json
+
+    encoding = json.detect_encoding(body)
+    if encoding == "utf-8":
+        return None
+    try:
+        return body.decode(encoding).encode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool) -> Table:
