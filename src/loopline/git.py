@@ -26,6 +26,7 @@ __all__ = [
     "require_commit",
     "resolve_commit",
     "run_git",
+    "shown_paths",
     "toplevel",
     "unchanged_since",
     "web_url",
@@ -85,21 +86,46 @@ def is_git_repo(root: Path) -> bool:
         return False
 
 
+_EXCLUDE = ":(exclude)"
+
+
 def repository_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """``paths`` (relative to the project at ``root``) as its repository names them (``ml/churn``); a
-    configuration error for one outside the repository or missing (a misspelt path would never count)."""
-    top = toplevel(root) or root
+    """``paths`` (relative to the project at ``root``) as its repository names them (``ml/churn``), an entry
+    ``!PATTERN`` as the pathspec leaving those files out (``:(exclude)ml/churn/*.md``; ``*`` reaches into
+    folders); a configuration error for one outside the repository, or a path that does not exist (a
+    misspelt path would never count)."""
+    top = (toplevel(root) or root).resolve()
     named = []
     for path in paths:
+        leave_out = path.startswith("!")
+        pattern = path[1:] if leave_out else path
+        if not pattern.strip():
+            raise ConfigError(f"training.paths: '{path}' names nothing; write !PATTERN, such as '!*.md'")
+        # A pattern is read as written (it may name nothing yet); a path as the file system resolves it.
+        where = Path(os.path.normpath(root.resolve() / pattern)) if leave_out else (root / pattern).resolve()
         try:
-            named.append((root / path).resolve().relative_to(top).as_posix())
+            relative = where.relative_to(top).as_posix()
         except ValueError:
             raise ConfigError(
                 f"training.paths: '{path}' is outside the repository at {top}; name folders inside it"
             ) from None
-        if not (root / path).exists():
+        if leave_out:
+            named.append(_EXCLUDE + relative)
+        elif not (root / pattern).exists():
             raise ConfigError(f"training.paths: '{path}' does not exist in {root}; fix or remove it")
+        else:
+            named.append(relative)
     return named
+
+
+def shown_paths(named: Sequence[str]) -> str:
+    """Pathspecs of :func:`repository_paths` as a message names them (``ml/churn, !ml/churn/*.md``)."""
+    return ", ".join("!" + p.removeprefix(_EXCLUDE) if p.startswith(_EXCLUDE) else p for p in named)
+
+
+def included_paths(named: Sequence[str]) -> list[str]:
+    """Pathspecs of :func:`repository_paths` without the ones that leave files out."""
+    return [p for p in named if not p.startswith(_EXCLUDE)]
 
 
 def commit_identity(root: Path, paths: Sequence[str] | None = None) -> CommitIdentity:

@@ -16,6 +16,7 @@ from loopline.git import (
     is_shallow,
     repository_paths,
     resolve_commit,
+    shown_paths,
     unchanged_since,
 )
 from loopline.instance import Instance
@@ -74,7 +75,7 @@ def _unchanged_version(
     version = catalog.version_for_commit(instance.db, workspace, name, ancestor)
     where = "registry" if workspace == SHARED else workspace
     reporter.step(
-        f"{full[:7]} changed nothing in {', '.join(named)} (training.paths) since {ancestor[:7]}; "
+        f"{full[:7]} changed nothing in {shown_paths(named)} (training.paths) since {ancestor[:7]}; "
         f"taking its version, {where} v{version.version}"
     )
     return version

@@ -68,3 +68,24 @@ def test_files_over_ray_s_upload_limit_are_refused_naming_the_largest(tmp_path: 
         "Ray takes (Package size (612.40MiB) exceeds the maximum size of 512.00MiB); the largest: "
         ".loopline-inputs/train/train.csv (3.0 MiB), weights.bin (1.0 MiB), train.py (0.0 MiB). Keep "
     )
+
+
+def test_files_training_paths_leaves_out_still_go_and_shared_code_it_names_too(tmp_path: Path) -> None:
+    from loopline.git import repository_paths
+
+    repo = repository(
+        tmp_path / "repo",
+        {
+            "ml/churn/train.py": "",
+            "ml/churn/README.md": "",
+            "ml/churn/tests/t.py": "",
+            "libs/f.py": "",
+            "x.py": "",
+        },
+    )
+    project = repo / "ml" / "churn"
+    named = repository_paths(project, [".", "!*.md", "!tests", "../../libs"])
+    with snapshot(project, named) as (folder, cwd):
+        copied = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert cwd == "ml/churn"
+    assert copied == ["libs/f.py", "ml/churn/README.md", "ml/churn/tests/t.py", "ml/churn/train.py"]

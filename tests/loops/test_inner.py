@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, TrainingFailed
-from loopline.git import commit_identity
+from loopline.git import commit_identity, repository_paths, unchanged_since
 from loopline.instance import Instance
 from loopline.loops.inner import unchanged
 from loopline.storage.digest import digest_tree
@@ -338,6 +338,42 @@ def test_dev_on_a_teams_mlflow_tracking_server_with_model_files_on_azure_blob(
         assert len(loaded.predict(rows)) == 3
     finally:
         server.stop()
+
+
+def test_training_paths_may_leave_files_out_whose_changes_make_no_new_model(tmp_path: Path) -> None:
+    top = company_repository(tmp_path)
+    project = loopline.init(top / "ml" / "churn", "simple").path
+    config = load_config(project).config.training
+    edit_yaml(
+        project / "loopline.yaml", training={"command": config.command, "paths": [".", "!*.md", "!tests"]}
+    )
+    loopline.up(project)
+    first = commit_all(top, "Churn model")
+    assert loopline.inner_loop(project).created
+
+    (project / "README.md").write_text("# Churn\n\nHow we train it.\n")
+    (project / "tests" / "test_more.py").write_text("def test_nothing() -> None:\n    pass\n")
+    (project / "docs").mkdir()
+    (project / "docs" / "notes.md").write_text("deeper Markdown is left out too\n")
+    commit_all(top, "Docs and tests only")
+    same = loopline.inner_loop(project)
+    assert not same.created and not same.trained and same.git_commit == first
+    assert "changed nothing in ml/churn, !ml/churn/*.md, !ml/churn/tests (training.paths)" in same.message
+    (project / "README.md").write_text("# Churn, work in progress\n")  # not the model's: not refused
+    assert loopline.inner_loop(project).git_commit == first
+    git(top, "checkout", "--", ".")
+
+    named = repository_paths(project, [".", "!*.md", "!tests"])
+    assert named == ["ml/churn", ":(exclude)ml/churn/*.md", ":(exclude)ml/churn/tests"]
+    (project / "params.yaml").write_text((project / "params.yaml").read_text() + "# a change that counts\n")
+    changed = commit_all(top, "A change to the model")
+    assert unchanged_since(project, changed, {first}, named) is None  # it trains
+
+    for path, message in (("!", "names nothing"), ("!../../../x", "is outside the repository")):
+        edit_yaml(project / "loopline.yaml", training={"command": config.command, "paths": [".", path]})
+        commit_all(top, "A wrong path")
+        with pytest.raises(ConfigError, match=rf"training\.paths: '{re.escape(path)}' {message}"):
+            loopline.inner_loop(project)
 
 
 def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_before_it(tmp_path: Path) -> None:

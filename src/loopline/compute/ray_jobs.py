@@ -26,7 +26,7 @@ from typing import Any
 
 from loopline.compute.targets import RayTarget
 from loopline.errors import ComputeFailed, StoreUnavailable, TrainingFailed, UsageError
-from loopline.git import run_git, toplevel
+from loopline.git import included_paths, run_git, toplevel
 from loopline.inputs import DIGEST_MARK, fill_inputs, input_environment
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.training import known_cause
@@ -58,7 +58,9 @@ def snapshot(root: Path, paths: Sequence[str] | None = None) -> Iterator[tuple[P
     that imports the repository's shared code finds it as it does at home."""
     top = toplevel(root) or root
     inside = root.resolve().relative_to(top).as_posix() if root.resolve() != top else ""
-    outside = [p for p in paths or () if inside and p != inside and not p.startswith(f"{inside}/")]
+    # The files training.paths leaves out still go: they only say which changes make a new model.
+    included = included_paths(paths or ())
+    outside = [p for p in included if inside and p != inside and not p.startswith(f"{inside}/")]
     base, pathspecs, cwd = (top, [inside, *outside], inside) if outside else (root, [], "")
     # git lists submodules' files only among the tracked ones (--recurse-submodules takes no --others)
     tracked = run_git(base, "ls-files", "-z", "--cached", "--recurse-submodules", "--", *pathspecs)

@@ -72,9 +72,9 @@ class TrainingConfig(_Strict):
     paths: list[str] | None = Field(
         None,
         description="Paths, relative to the project, whose changes make a new model (for a project in a "
-        'folder of a larger repository: ["."], and any shared code it imports). A commit that changed none '
-        "of them since its newest ancestor with a version takes that version and trains nothing. Default: "
-        "every commit trains.",
+        'folder of a larger repository: ["."], and any shared code it imports); !PATTERN leaves files out '
+        '(["." , "!*.md", "!tests"]). A commit that changed none of them since its newest ancestor with a '
+        "version takes that version and trains nothing. Default: every commit trains.",
     )
     inputs: dict[str, str] = Field(
         default_factory=dict,

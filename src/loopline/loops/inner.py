@@ -40,6 +40,7 @@ from loopline.git import (
     commit_identity,
     github_repository,
     is_shallow,
+    shown_paths,
     unchanged_since,
 )
 from loopline.inputs import (
@@ -317,7 +318,7 @@ def unchanged(
         created=False,
         trained=False,
         gate=None,
-        message=f"{identity.commit[:7]} changed nothing in {', '.join(named)} (training.paths) since "
+        message=f"{identity.commit[:7]} changed nothing in {shown_paths(named)} (training.paths) since "
         f"{ancestor[:7]}, whose model is dev v{dev.version}, registry v{registered.version}; nothing to "
         "train",
     )
