@@ -177,6 +177,9 @@ def test_a_compressed_body_is_read_as_its_content_encoding_says_within_the_limit
         ).status_code
         == 200
     )
+    # inflated only for a caller with the key: a stranger's bomb costs the server no inflating
+    stranger = served.post("srv", "score", bomb, headers={"content-encoding": "gzip"})
+    assert stranger.status_code == 401
 
 
 def test_a_model_that_raises_gives_500_and_the_server_keeps_serving(served: Served) -> None:

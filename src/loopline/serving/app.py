@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,17 +14,6 @@ __all__ = ["ScoringApp"]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-_COMPRESSED = (b"gzip", b"x-gzip", b"deflate")  # zlib reads either wrapping (gzip's or RFC 9110's deflate)
-_EITHER_HEADER = 32 + zlib.MAX_WBITS
-
-
-class _Undecodable(Exception):
-    """A compressed body the server cannot read: its status, error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 class ScoringApp:
@@ -67,15 +55,6 @@ class ScoringApp:
             body = message.get("body", b"")
             if len(body) > self.max_body_bytes:
                 body = None
-        encoding = headers.get(b"content-encoding")
-        if body is not None and encoding is not None:
-            try:
-                body = self._decoded(encoding, body)
-            except _Undecodable as exc:
-                payload = orjson.dumps({"error_code": exc.code, "message": exc.message})
-                await send({"type": "http.response.start", "status": exc.status, "headers": JSON})
-                await send({"type": "http.response.body", "body": payload})
-                return
         if body is None:
             await self._reject(send)
             return
@@ -101,33 +80,6 @@ class ScoringApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
             message = await receive()
-
-    def _decoded(self, encoding: bytes, body: bytes) -> bytes | None:
-        """``body`` uncompressed (gzip or deflate); None when that is over the limit."""
-        name = encoding.strip().lower()
-        if name in (b"", b"identity"):
-            return body
-        if name not in _COMPRESSED:
-            raise _Undecodable(
-                415,
-                "UNSUPPORTED_ENCODING",
-                f"Content-Encoding '{name.decode('latin-1')[:40]}' is not supported; send the body "
-                "uncompressed, or compressed with gzip or deflate",
-            )
-        try:
-            reader = zlib.decompressobj(_EITHER_HEADER)
-            plain = reader.decompress(body, self.max_body_bytes + 1)
-        except zlib.error:
-            plain, reader = b"", None
-        if len(plain) > self.max_body_bytes:
-            return None
-        if reader is None or not reader.eof or reader.unused_data:
-            raise _Undecodable(
-                400,
-                "BAD_ENCODING",
-                f"the body is not one complete {name.decode('latin-1')} stream, as its Content-Encoding says",
-            )
-        return plain
 
     async def _reject(self, send: Send) -> None:
         await send(

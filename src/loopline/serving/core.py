@@ -24,6 +24,7 @@ import orjson
 from loopline.endpoints.keys import served_mark
 from loopline.errors import RequestRejected
 from loopline.serving.failures import describe_failure
+from loopline.serving.requests import decoded
 from loopline.serving.sampling import Sampler
 from loopline.serving.schema import bad, parse_body, to_model_input
 from loopline.serving.state import DeploymentRuntime, EndpointRoute
@@ -157,8 +158,12 @@ class ScoringCore:
         openapi: bytes,
         stats: StatsRecorder | None = None,
         sampler: Sampler | None = None,
+        max_body_bytes: int = 10 * 2**20,
     ) -> None:
         self.routes: Mapping[str, EndpointRoute] = {}
+        self.max_body_bytes = (
+            max_body_bytes  # a compressed body's limit, uncompressed (the app's is on the wire)
+        )
         self.started = False
         # None while the routing table follows loopline's database; else since when, and why, it does not
         self.stale: dict[str, str] | None = None
@@ -301,6 +306,8 @@ class ScoringCore:
             raise bad("NOT_FOUND", f"no route /{'/'.join(parts)[:100]}; use /endpoints/{name}/score", 404)
         if method != "POST":
             raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed; scoring takes POST", 405)
+        if (encoding := headers.get(b"content-encoding")) is not None:  # inflated for callers with a key only
+            body = decoded(encoding, body, self.max_body_bytes)
         return self._score(route, parts[2], headers, body, sample=route.sampled and not system)
 
     def _describe(self, route: EndpointRoute) -> dict[str, Any]:

@@ -68,6 +68,44 @@ class CsvCell(str):
     __slots__ = ()
 
 
+_COMPRESSED = (b"gzip", b"x-gzip", b"deflate")  # zlib reads either wrapping (gzip's or RFC 9110's deflate)
+
+
+def decoded(encoding: bytes, body: bytes, limit: int) -> bytes:
+    """``body`` as its ``Content-Encoding`` (gzip, deflate) says to uncompress it, inflated no further than
+    ``limit`` bytes: a small body that inflates past it is refused as a large one."""
+    import zlib
+
+    name = encoding.strip().lower()
+    if name in (b"", b"identity"):
+        return body
+    shown = name.decode("latin-1")[:40]
+    if name not in _COMPRESSED:
+        raise bad(
+            "UNSUPPORTED_ENCODING",
+            f"Content-Encoding '{shown}' is not supported; send the body uncompressed, or compressed with "
+            "gzip or deflate",
+            415,
+        )
+    reader = zlib.decompressobj(32 + zlib.MAX_WBITS)
+    try:
+        plain = reader.decompress(body, limit + 1)
+    except zlib.error:
+        plain = b""
+    if len(plain) > limit:
+        raise bad(
+            "TOO_LARGE",
+            f"the request body, uncompressed, is larger than the limit of {limit} bytes "
+            "(serving.max_body_bytes in loopline.yaml)",
+            413,
+        )
+    if not reader.eof or reader.unused_data:
+        raise bad(
+            "BAD_ENCODING", f"the body is not one complete {shown} stream, as its Content-Encoding says"
+        )
+    return plain
+
+
 def _media(route: str, content_type: str) -> str:
     """The request's media type; 415 for another type, a charset other than UTF-8 or an unknown parameter."""
     if content_type == JSON_MEDIA:

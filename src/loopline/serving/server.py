@@ -80,7 +80,9 @@ class _Worker:
         self.sampler = Sampler(
             self.instance.db, monitoring.sample_per_second, monitoring.sample_size, self.workspace
         )
-        self.core = ScoringCore(self.metrics, self.access_log, openapi, self.stats, self.sampler)
+        self.core = ScoringCore(
+            self.metrics, self.access_log, openapi, self.stats, self.sampler, self.settings.max_body_bytes
+        )
         self.tasks: list[asyncio.Task[None]] = []
         self.follower: Any = None
 
