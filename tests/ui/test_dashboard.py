@@ -148,6 +148,9 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             for deployment in loopline.get_endpoint("proj", project=project).deployments:
                 served = page.get_by_test_id(f"serving-{deployment.name}").inner_text()
                 assert served.startswith("numpy: the fitted arithmetic"), served
+            # An endpoint that took no request says so where its charts would be.
+            idle = page.get_by_test_id("endpoint-dev-try-out").locator("[data-last=rps]")
+            idle.filter(has_text="no requests in the last hour").wait_for(timeout=10_000)
             # The charts fill from the serving statistics, and refresh by themselves.
             endpoint.locator("svg[data-series=rps] rect.dot").first.wait_for(timeout=10_000)
             first = endpoint.locator("[data-metrics]").get_attribute("data-updated")

@@ -84,7 +84,8 @@ function refresh(box) {
       const last = data.points[data.points.length - 1];
       box.querySelectorAll("[data-last]").forEach(function (span) {
         const value = last ? last[span.dataset.last] : null;
-        span.textContent = value === null || value === undefined ? "" : String(Math.round(value * 1000) / 1000);
+        if (!last) span.textContent = "no requests in the last hour";  // not an empty box that says nothing
+        else span.textContent = value === null || value === undefined ? "" : String(Math.round(value * 1000) / 1000);
       });
       box.dataset.updated = String(Date.now());
     })
