@@ -108,6 +108,7 @@ def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
     assert "command: python train.py" in config and "experiment: churn-experiments" in config
     assert "accuracy" in (project / "gate.yaml").read_text()
     assert "registered churn-model-model" in said(done)
+    assert "Runs ranked by ranking.yaml" in said(done)  # what init wrote ranks the runs
     assert not (project / "mlruns").exists()
     # set up from a run made by hand, which init read rather than training again
     from_run = (tmp_path / "churn-hours" / "gate.yaml").read_text()

@@ -20,6 +20,7 @@ from loopline.config import load_config
 from loopline.errors import Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
 from loopline.onboard import asset_name, find_entry_point
+from loopline.ranking import load_ranking
 from tests.helpers import (
     TRAINING_SCRIPTS,
     actionlint,
@@ -76,6 +77,7 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
             "features.py": "def add(frame):\n    return frame\n",
             ".github/workflows/python-ci.yml": own_ci,
             "gate.yaml": own_gate,
+            "ranking.yaml": own_gate,
             ".gitignore": "*.pyc",
         },
     )
@@ -83,7 +85,7 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     assert result.command == "python train.py" and result.artifact_path == "model"
     assert result.experiment == "churn-experiments" and result.model == "churn-model"
     assert "python-ci.yml" not in " ".join(result.written)
-    assert set(result.kept) == {".github/workflows/python-ci.yml", "gate.yaml"}
+    assert set(result.kept) == {".github/workflows/python-ci.yml", "gate.yaml", "ranking.yaml"}
     assert (project / ".github/workflows/python-ci.yml").read_text() == own_ci
     assert (project / "gate.yaml").read_text() == own_gate
     assert (project / ".gitignore").read_text() == "*.pyc\n.loopline/\nmlruns/\nmlflow.db\n"
@@ -92,6 +94,10 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     assert gate["accuracy"]["min"] < result.metrics["accuracy"] and gate["log_loss"]["max"] > 0
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     assert config["gate"] == {"file": "loopline-gate.yaml"}
+    # `loopline compare` ranks by the metric outer-loop test validates, in the gate's direction
+    assert config["model"]["ranking"] == "loopline-ranking.yaml"
+    ranking = load_ranking(project / "loopline-ranking.yaml")
+    assert ranking.primary == ("accuracy", "maximize") and (project / "ranking.yaml").read_text() == own_gate
     # outer-loop test's settings from what the model answers (labels) and the dry run's accuracy
     assert config["validation"] == {
         "data": "heldout",

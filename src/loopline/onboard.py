@@ -265,7 +265,7 @@ def _config_text(
     model: str,
     command: str,
     run: DryRun,
-    gate_file: str,
+    files: tuple[str, str],
     attested: str,
     assets: dict[str, str],
 ) -> str:
@@ -278,6 +278,11 @@ def _config_text(
         "model:",
         f"  name: {model}",
         f"  artifact_path: {run.chosen}   # the name the training logs the model under",
+        *(
+            [f"  ranking: {files[1]}   # the repository's ranking.yaml is its own"]
+            if files[1] != RANKING
+            else []
+        ),
         "",
         "training:",
         f"  command: {_scalar(command)}",
@@ -289,17 +294,39 @@ def _config_text(
         lines += [f"    {name}: {_scalar(asset)}" for name, asset in assets.items()]
     if attested:  # in a folder of a larger repository: commits that change nothing here train nothing
         lines.append('  paths: ["."]   # add shared code the training imports')
-    lines += ["", "gate:", f"  file: {gate_file}", ""]
+    lines += ["", "gate:", f"  file: {files[0]}", ""]
     if attested:  # a project in a folder of its repository: its workflows are at the top, named after it
         lines += ["registry:", "  attestation:", f"    workflow: {attested}", ""]
     return "\n".join(lines + _validation_lines(run))
 
 
 # What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
+RANKING = "ranking.yaml"  # model.ranking's default
+
 _VALIDATION_METRICS = {
     "classification": ("accuracy", "f1", "precision", "recall"),
     "regression": ("r2", "rmse", "mae"),
 }
+
+
+def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
+    """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any."""
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    return next((m for m in measured if m in words or (m == "f1" and "f1_score" in name.lower())), None)
+
+
+def _ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
+    """A ranking file for `loopline compare` and ``model.select: best``: the gated metric the task's
+    validation measures first (the challenger's), else the gate's first, in the gate's direction."""
+    measured = _VALIDATION_METRICS[run.task] if run.task else ()
+    primary = next((n for m in measured for n in gate if _measured_as(measured, n) == m), next(iter(gate)))
+    direction = "maximize" if "min" in gate[primary] else "minimize"
+    return (
+        "# How `loopline compare` ranks dev's runs, and which run the inner loop registers with\n"
+        f"# `model.select: best` (see docs/cli.md, compare); written from {run.origin}. Add secondary\n"
+        "# metrics ({direction, weight}) and constraints ({min, max}) as you weigh them.\n"
+        + yaml.safe_dump({"primary": {"metric": primary, "direction": direction}}, default_flow_style=None)
+    )
 
 
 def _validation_lines(run: DryRun) -> list[str]:
@@ -310,8 +337,7 @@ def _validation_lines(run: DryRun) -> list[str]:
     measured = _VALIDATION_METRICS[run.task]
     reached: dict[str, dict[str, float]] = {}
     for name, bound in _gate({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0].items():
-        words = set(re.split(r"[^a-z0-9]+", name.lower()))
-        same = next((m for m in measured if m in words or (m == "f1" and "f1_score" in name.lower())), None)
+        same = _measured_as(measured, name)
         if same is not None and same not in reached:
             reached[same] = bound
     reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
@@ -411,6 +437,7 @@ def onboard(
     name = name or project_name(root)
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
+    ranking_file = RANKING if not (root / RANKING).exists() else f"loopline-{RANKING}"
     layout = workflow_layout(root, name)
     tools = TOOLS + (NOTEBOOK_TOOLS if runs_notebook(command) else ())
     conda_file = job.conda_file if job else ""
@@ -418,9 +445,10 @@ def onboard(
     setup, requirements, setup_notes = workflow_setup(
         root, run.requirements, tools, command, conda_file, scripts
     )
+    attested = layout.folder and layout.inner_loop
     config = _config_text(
-        name, tier, chosen_model, command, run, gate_file, layout.folder and layout.inner_loop, assets
-    )
+        name, tier, chosen_model, command, run, (gate_file, ranking_file), attested, assets
+    )  # fmt: skip
     if job is not None and job.sweep is not None:  # the sweep job's search space, for `loopline sweep`
         section = yaml.safe_dump({"sweep": job.sweep}, sort_keys=False, default_flow_style=None)
         config += (
@@ -431,6 +459,7 @@ def onboard(
     files = {
         CONFIG_FILE: config.encode(),
         gate_file: _gate_text(gate, skipped, fitted, run.origin).encode(),
+        ranking_file: _ranking_text(gate, run).encode(),
         "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
             "monitoring/policy.yaml"
         ],
@@ -438,8 +467,7 @@ def onboard(
         **{relative_to(root, path): content for path, content in workflow_files(layout, setup).items()},
     }
     written, kept = write_new(root, files)
-    if gate_file != "gate.yaml":
-        kept.append("gate.yaml")
+    kept += [name for name, own in (("gate.yaml", gate_file), (RANKING, ranking_file)) if name != own]
     if added := extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
     notes = [
