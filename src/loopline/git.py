@@ -16,11 +16,16 @@ __all__ = [
     "SHALLOW_HINT",
     "CommitIdentity",
     "ancestors",
+    "as_commit",
     "commit_identity",
+    "commit_prefix",
     "commit_url",
     "default_branch",
     "github_repository",
+    "hex_digits",
+    "included_paths",
     "is_git_repo",
+    "is_sha",
     "is_shallow",
     "repository_paths",
     "require_commit",
@@ -216,6 +221,12 @@ def as_commit(root: Path, text: str) -> str:
         f"'{name[:60]}' is not a commit: give a SHA (or a prefix of 7 or more hex digits), or a git ref "
         "of the project's repository such as HEAD~1, a branch or a tag"
     )
+
+
+def commit_prefix(root: Path, text: str) -> str:
+    """``text`` as a filter of commits takes it: hex digits as the prefix they are (shorter than 7 too), a
+    git ref of the repository at ``root`` as the full SHA it names (see :func:`as_commit`)."""
+    return text if hex_digits(text) else as_commit(root, text)
 
 
 def holds(root: Path, commit: str) -> bool:

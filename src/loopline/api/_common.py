@@ -29,12 +29,9 @@ def provisioned(project: PathLike | None) -> Instance:
 def commit_filter(instance: Instance, commit: str | None) -> str | None:
     """A commit a listing is filtered by: hex digits as the prefix they are, a git ref of the project's
     repository (``HEAD``, a tag) as the full SHA it names."""
-    from loopline.git import as_commit, hex_digits
+    from loopline.git import commit_prefix
 
-    if commit is None or hex_digits(commit):
-        return commit
-
-    return as_commit(instance.root, commit)
+    return None if commit is None else commit_prefix(instance.root, commit)
 
 
 def endpoint_workspace(instance: Instance, endpoint: str | None, workspace: str | None) -> str:

@@ -52,16 +52,6 @@ def _caller_folder(project: Any) -> Path:
     return Path(project) if project is not None else Path.cwd()
 
 
-def _caller_commit(project: Any, commit: str) -> str:
-    """A commit named by a git ref (``HEAD~1``, a tag) as the SHA it names in the caller's repository: the
-    control plane's checkout may be elsewhere in history. Hex digits go as they are (a prefix)."""
-    from loopline.git import as_commit, hex_digits
-
-    if hex_digits(commit):
-        return commit
-    return as_commit(_caller_folder(project), commit)
-
-
 class Client:
     """A control plane at ``url``, called with ``token``."""
 
@@ -158,8 +148,10 @@ class Client:
             return remote_inner_loop(self, arguments)
         if op.caller_head and arguments.get("commit") is None:
             arguments["commit"] = _caller_head(arguments.get("project"))
-        elif isinstance(arguments.get("commit"), str):
-            arguments["commit"] = _caller_commit(arguments.get("project"), arguments["commit"])
+        elif isinstance(arguments.get("commit"), str):  # a git ref names a commit of the caller's history,
+            from loopline.git import commit_prefix  # which the control plane's checkout need not share
+
+            arguments["commit"] = commit_prefix(_caller_folder(arguments.get("project")), arguments["commit"])
         shape = signature(op)
         try:
             body = orjson.dumps(shape.encode_arguments(arguments))
