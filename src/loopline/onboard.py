@@ -269,6 +269,7 @@ def _config_text(
     attested: str,
     assets: dict[str, str],
 ) -> str:
+    """``loopline.yaml``'s text; ``files``: the gate file and the ranking file written beside it."""
     lines = [
         f"# loopline instance of {project}; every key is described in loopline's docs/configuration.md.",
         f"project: {project}",
@@ -300,9 +301,9 @@ def _config_text(
     return "\n".join(lines + _validation_lines(run))
 
 
-# What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
 RANKING = "ranking.yaml"  # model.ranking's default
 
+# What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
 _VALIDATION_METRICS = {
     "classification": ("accuracy", "f1", "precision", "recall"),
     "regression": ("r2", "rmse", "mae"),
@@ -467,7 +468,7 @@ def onboard(
         **{relative_to(root, path): content for path, content in workflow_files(layout, setup).items()},
     }
     written, kept = write_new(root, files)
-    kept += [name for name, own in (("gate.yaml", gate_file), (RANKING, ranking_file)) if name != own]
+    kept += [theirs for theirs, ours in (("gate.yaml", gate_file), (RANKING, ranking_file)) if theirs != ours]
     if added := extend_gitignore(root, made):
         written.append(f".gitignore (added {', '.join(added)})")
     notes = [

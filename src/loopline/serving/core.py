@@ -161,9 +161,8 @@ class ScoringCore:
         max_body_bytes: int = 10 * 2**20,
     ) -> None:
         self.routes: Mapping[str, EndpointRoute] = {}
-        self.max_body_bytes = (
-            max_body_bytes  # a compressed body's limit, uncompressed (the app's is on the wire)
-        )
+        # A compressed body's limit once inflated (the ASGI shell holds bodies to it as they arrive).
+        self.max_body_bytes = max_body_bytes
         self.started = False
         # None while the routing table follows loopline's database; else since when, and why, it does not
         self.stale: dict[str, str] | None = None

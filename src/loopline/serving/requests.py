@@ -152,11 +152,18 @@ def parse_body(route: str, content_type: str, body: bytes, *, strict: bool = Fal
 
 def _parse_json(route: str, body: bytes, strict: bool) -> Table:
     try:
-        return _parsed_document(route, orjson.loads(body), body, strict)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        failed = exc
+        return _parsed_again(route, body, strict, exc)
+    return _parsed_document(route, document, body, strict)
+
+
+def _parsed_again(route: str, body: bytes, strict: bool, failed: orjson.JSONDecodeError) -> Table:
+    """A body orjson refused, read as Python's json reads it: recoded to UTF-8 when it came with a byte
+    order mark or in UTF-16/32 (read once more; a body of marks alone stays refused), with NaN and
+    Infinity where it holds them; else the refusal, where orjson found the fault."""
     recoded = _as_utf8(body)
-    if recoded is not None:  # read once more, as UTF-8 (a body of marks alone stays invalid: no recursion)
+    if recoded is not None:
         body = recoded
         try:
             return _parsed_document(route, orjson.loads(body), body, strict)
