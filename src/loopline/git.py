@@ -184,7 +184,11 @@ def resolve_commit(root: Path, ref: str) -> str:
     """The full SHA of ``ref`` (a SHA prefix, a branch, a tag, ``HEAD``) in the repository at ``root``."""
     if not is_git_repo(root):
         raise NotAGitRepository(path=root)
-    try:  # named first, then peeled to its commit (a tag's): ``:/text`` takes whatever follows as text
+    try:
+        return run_git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    except _GitFailed:
+        pass
+    try:  # ``:/text`` takes a suffix as more text: named first, then peeled to its commit
         named = run_git(root, "rev-parse", "--verify", "--quiet", ref).strip()
         return run_git(root, "rev-parse", "--verify", "--quiet", f"{named}^{{commit}}").strip()
     except _GitFailed:

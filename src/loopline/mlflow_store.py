@@ -320,6 +320,11 @@ class WorkspaceStore:
                 )
             )
 
+    def run_artifact(self, run_id: str, path: str, scratch: Path) -> Path:
+        """The artifact ``path`` of run ``run_id``, downloaded into ``scratch``."""
+        with no_progress_bars():
+            return Path(self.client.download_artifacts(run_id, path, str(scratch)))
+
     def write_artifacts(self, relative: str, files: dict[str, str]) -> str:
         """Write text files under ``relative`` in this store's artifact location (on a tracking server
         without one, under its default experiment's); the folder's URI."""

@@ -12,7 +12,6 @@ from sqlalchemy import insert, select
 from loopline.domain import utcnow
 from loopline.errors import UsageError
 from loopline.instance import Instance
-from loopline.mlflow_store import no_progress_bars
 from loopline.monitoring.profile import build_profile
 from loopline.state.schema import reference_profiles
 from loopline.storage.digest import PREFIX
@@ -28,13 +27,13 @@ def store_reference(instance: Instance, run_id: str, digest: str, model: str) ->
     import pandas as pd
 
     artifact = instance.settings.config.monitoring.reference_artifact
-    client = instance.store("dev").client
-    with tempfile.TemporaryDirectory() as scratch, no_progress_bars():
+    store = instance.store("dev")
+    with tempfile.TemporaryDirectory() as scratch:
         try:
-            path = client.download_artifacts(run_id, artifact, scratch)
+            path = store.run_artifact(run_id, artifact, Path(scratch))
         except Exception:  # the run logged no reference data: monitoring will say so
             return False
-        frame = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     _keep(instance, digest, model, build_profile(frame))
     return True
 
