@@ -11,19 +11,39 @@ from loopline.errors import InvalidReference, NotFound
 from loopline.state import Database, as_utc
 from loopline.state.schema import aliases, model_versions
 
-__all__ = ["add", "find_by_commit", "how_versions_arrive", "list_versions", "resolve_commit", "set_alias"]
+__all__ = [
+    "add",
+    "find_by_commit",
+    "how_versions_arrive",
+    "list_versions",
+    "renumber",
+    "resolve_commit",
+    "set_alias",
+]
+
+
+def _vacate(connection: Connection, workspace: str, name: str, number: int, digest: str) -> bool:
+    """Drop the catalog's version ``number`` of a workspace's model (and its aliases) unless it has the
+    files ``digest``, which that workspace's MLflow registry holds under the number now: MLflow numbers
+    anew once a whole registered model is deleted. Whether the catalog has that version still."""
+    at = (model_versions.c.workspace == workspace, model_versions.c.name == name)
+    found = connection.execute(
+        select(model_versions.c.content_digest).where(*at, model_versions.c.version == number)
+    ).first()
+    if found is None or found[0] == digest:
+        return found is not None
+    connection.execute(delete(model_versions).where(*at, model_versions.c.version == number))
+    connection.execute(
+        delete(aliases).where(
+            aliases.c.workspace == workspace, aliases.c.name == name, aliases.c.version == number
+        )
+    )
+    return False
 
 
 def add(connection: Connection, info: ModelVersionInfo, actor: str) -> None:
     """Record ``info`` unless the catalog already has that workspace's version."""
-    exists = connection.execute(
-        select(model_versions.c.id).where(
-            model_versions.c.workspace == info.workspace,
-            model_versions.c.name == info.name,
-            model_versions.c.version == info.version,
-        )
-    ).first()
-    if exists:
+    if _vacate(connection, info.workspace, info.name, info.version, info.content_digest):
         return
     connection.execute(
         insert(model_versions).values(
@@ -55,6 +75,22 @@ def set_alias(connection: Connection, workspace: str, name: str, alias: str, ver
         )
     )
     connection.execute(insert(aliases).values(workspace=workspace, name=name, alias=alias, version=version))
+
+
+def renumber(connection: Connection, version: ModelVersionInfo, new: int) -> list[str]:
+    """Give the catalog's ``version`` the number ``new``, the one its workspace's MLflow registry gave the
+    same files, registered there again, and its aliases with it; the aliases it had."""
+    workspace, name, old = version.workspace, version.name, version.version
+    where = (model_versions.c.workspace == workspace, model_versions.c.name == name)
+    if new != old:
+        _vacate(connection, workspace, name, new, version.content_digest)
+        connection.execute(
+            update(model_versions).where(*where, model_versions.c.version == old).values(version=new)
+        )
+    pointed = (aliases.c.workspace == workspace, aliases.c.name == name, aliases.c.version == old)
+    names = sorted(row[0] for row in connection.execute(select(aliases.c.alias).where(*pointed)))
+    connection.execute(update(aliases).where(*pointed).values(version=new))
+    return names
 
 
 def set_validation(connection: Connection, workspace: str, name: str, version: int, status: str) -> None:

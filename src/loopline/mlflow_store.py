@@ -358,6 +358,18 @@ class WorkspaceStore:
             found = self.client.search_model_versions(" AND ".join(clauses))
         return sorted((_version(v) for v in found), key=lambda v: v.version)
 
+    def version(self, name: str, number: int) -> VersionInfo | None:
+        """Version ``number`` of registered model ``name``; None where there is none (never made, deleted)."""
+        from mlflow.exceptions import MlflowException
+
+        with _store_errors(self):
+            try:
+                return _version(self.client.get_model_version(name, str(number)))
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        return None
+
     def create_version(
         self,
         name: str,

@@ -31,8 +31,10 @@ __all__ = [
     "TAG_VALIDATION",
     "copy_version",
     "find",
+    "in_mlflow",
     "provenance_tags",
     "register",
+    "register_again",
     "set_alias",
     "set_validation",
     "share",
@@ -50,6 +52,7 @@ TAG_PROMOTED_FROM = "promoted_from"
 TAG_VALIDATION_REPORT = "validation_report"
 TAG_PROVENANCE = "provenance"
 TAG_PROVENANCE_DETAIL = "provenance_detail"
+TAG_RESTORED_FROM = "restored_from"
 
 
 def identity_filter(commit: str, diff_digest: str | None) -> dict[str, str]:
@@ -109,6 +112,32 @@ def find(
             ),
         )
     return info
+
+
+def in_mlflow(instance: Instance, info: ModelVersionInfo) -> bool:
+    """Whether the MLflow registry of ``info``'s workspace still holds it, with its files. Someone may delete
+    a version there (the MLflow UI, a client's ``delete_model_version``), and MLflow may then give its
+    number to a later version."""
+    found = instance.store(info.workspace).version(info.name, info.version)
+    return found is not None and found.tags.get(TAG_DIGEST) == info.content_digest
+
+
+def register_again(instance: Instance, info: ModelVersionInfo) -> int:
+    """The number of ``info``'s files in its workspace's MLflow registry, where it no longer holds ``info``:
+    a version of them registered again (by an earlier call that a crash cut short), else a new one with
+    ``info``'s tags and ``restored_from``."""
+    store = instance.store(info.workspace)
+    again = [
+        v
+        for v in store.versions(info.name, identity_filter(info.git_commit, info.diff_digest))
+        if v.tags.get(TAG_DIGEST) == info.content_digest and v.version != info.version
+    ]
+    if again:
+        return again[-1].version
+    tags = {**identity_tags(info), TAG_RESTORED_FROM: f"{info.workspace}/{info.version}"}
+    if info.validation_status:
+        tags[TAG_VALIDATION] = info.validation_status
+    return store.create_version(info.name, info.source_uri, tags)
 
 
 def _record(instance: Instance, info: ModelVersionInfo, event: Event) -> None:

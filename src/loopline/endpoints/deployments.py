@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, insert, select
+from sqlalchemy import Connection, RowMapping, Table, insert, select, update
 
 from loopline import audit, catalog
 from loopline.domain import DeploymentInfo, ModelVersionInfo, pinned, utcnow
@@ -17,6 +17,7 @@ from loopline.events import Deployed
 from loopline.instance import Instance
 from loopline.model_environment import differences
 from loopline.state import as_utc
+from loopline.state.schema import batch_deployments, batch_endpoints, deployments, endpoints
 from loopline.versions import commit_version
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "deployment_info",
     "owned_rows",
     "record_deployment",
+    "repin",
     "resolve_model_version",
     "with_environment",
 ]
@@ -159,3 +161,24 @@ def deployment_info(row: Any, traffic: int) -> DeploymentInfo:
         created_by=row["created_by"],
         compute=row.get("compute"),
     )
+
+
+def repin(connection: Connection, version: ModelVersionInfo, was: int) -> None:
+    """Point the online and batch deployments of ``version``'s workspace that pin its files as number ``was``
+    at its number now (its files registered again in MLflow, under another number); the online endpoints'
+    generation moves, so serving processes read them again."""
+    for table, parent in ((deployments, endpoints), (batch_deployments, batch_endpoints)):
+        pinning = (
+            table.c.endpoint_id.in_(select(parent.c.id).where(parent.c.workspace == version.workspace)),
+            table.c.model_name == version.name,
+            table.c.model_version == was,
+            table.c.content_digest == version.content_digest,
+        )
+        owners = {row[0] for row in connection.execute(select(table.c.endpoint_id).where(*pinning))}
+        connection.execute(update(table).where(*pinning).values(model_version=version.version))
+        if parent is endpoints and owners:
+            connection.execute(
+                update(endpoints)
+                .where(endpoints.c.id.in_(owners))
+                .values(generation=endpoints.c.generation + 1)
+            )

@@ -9,7 +9,7 @@ rollbacks of one endpoint hold a lock in loopline's database, so two of them nev
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loopline import audit, catalog, registry
@@ -22,6 +22,7 @@ from loopline.domain import (
 )
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, live_server
+from loopline.endpoints.deployments import repin
 from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
 from loopline.git import (
@@ -31,6 +32,7 @@ from loopline.git import (
     resolve_commit,
 )
 from loopline.instance import Instance
+from loopline.loops.restore import held
 from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
@@ -94,8 +96,11 @@ def _newest_registered(instance: Instance, name: str, reporter: Reporter) -> str
     return head
 
 
-def promote(instance: Instance, source: ModelVersionInfo, workspace: str) -> ModelVersionInfo:
-    """Copy ``source`` into ``workspace`` once: running it again returns the copy it made."""
+def promote(
+    instance: Instance, source: ModelVersionInfo, workspace: str, reporter: Reporter | None = None
+) -> ModelVersionInfo:
+    """Copy ``source`` into ``workspace`` once: running it again returns the copy it made (registered in
+    the workspace's MLflow again if someone deleted it there)."""
     lock = f"promote:{workspace}:{source.name}:{source.content_digest}"
     with locks.hold(instance.db, lock, instance.actor):
         copies = [
@@ -106,7 +111,7 @@ def promote(instance: Instance, source: ModelVersionInfo, workspace: str) -> Mod
             if v.content_digest == source.content_digest
         ]
         if copies:
-            return copies[-1]
+            return held(instance, copies[-1], reporter)
         recovered = registry.find(instance, workspace, source.name, source.git_commit, source.diff_digest)
         if recovered is not None and recovered.content_digest == source.content_digest:
             return recovered
@@ -125,6 +130,10 @@ def deploy(
     model's requirements differ from the packages here."""
     for deployment in endpoint.deployments:
         if deployment.model == version.name and deployment.content_digest == version.content_digest:
+            if deployment.version != version.version:  # the files came back under another number
+                with instance.db.write() as connection:
+                    repin(connection, version, deployment.version)
+                return replace(deployment, version=version.version)
             return deployment
     updated = service.create_deployment(
         instance,
@@ -271,18 +280,18 @@ def run_outer_loop_test(
     )
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name
-    candidate = registry_version(instance, name, commit, report_to)
+    candidate = held(instance, registry_version(instance, name, commit, report_to), report_to)
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
     # The held-out rows first: without them nothing is copied, deployed or started.
     heldout = load_heldout(instance, instance.settings.config.validation)
     with locks.hold(instance.db, f"outer-loop-test:{name}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
-        in_test = promote(instance, candidate, TEST)
+        in_test = promote(instance, candidate, TEST, report_to)
         deployment = deploy(instance, endpoint, in_test, report_to)
         champion = _champion(instance, name)
         champion_deployment = None
         if champion is not None:
-            champion_in_test = promote(instance, champion, TEST)
+            champion_in_test = promote(instance, champion, TEST, report_to)
             champion_deployment = deploy(
                 instance, service.get_endpoint(instance, endpoint.name, TEST), champion_in_test, report_to
             )

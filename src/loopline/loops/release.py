@@ -212,7 +212,7 @@ def run_outer_loop_prod(
         report_to.step(f"releasing {name} v{candidate.version} from {candidate.git_commit[:7]} to prod")
         # The endpoint first: a release that cannot have one stops before anything is copied.
         endpoint = service.ensure_endpoint(instance, endpoint_name, PROD)
-        in_prod = promote(instance, candidate, PROD)
+        in_prod = promote(instance, candidate, PROD, report_to)
         # At 0% even on a new endpoint: nothing goes live before its smoke test passes.
         deployment = deploy(instance, endpoint, in_prod, report_to, traffic=0)
         failpoints.hit("release-after-deploy")

@@ -20,6 +20,7 @@ from loopline.loops.outer import (
     smoke_test,
 )
 from loopline.loops.release import ReleaseResult, abandon_pending
+from loopline.loops.restore import held
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.versions import commit_version
@@ -98,6 +99,7 @@ def run_rollback(
             live.git_commit if live else None,
             report_to,
         )
+        target = held(instance, target, report_to)
         result = ReleaseResult(
             name, target.git_commit, target.version, endpoint_name, "", None, False, "", reason=reason
         )
@@ -110,6 +112,8 @@ def run_rollback(
         if live is not None and live.git_commit == target.git_commit and live.traffic == 100:
             result.deployment = live.name
             result.message = f"{target.git_commit[:7]} is already live on {endpoint_name}; nothing to do"
+            if info.workspace == PROD and PRODUCTION not in target.aliases:  # a rollback cut short
+                registry.set_alias(instance, target, PRODUCTION)
             return result
         deployment = deploy(instance, info, target, report_to)
         result.deployment = deployment.name
