@@ -82,8 +82,9 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_gro
 
 
 def test_the_jobs_that_look_back_through_history_check_out_all_of_it(tmp_path: Path) -> None:
-    """actions/checkout fetches one commit unless told otherwise; the inner loop (training.paths) and the
-    outer loops (a commit without a version takes its ancestor's) compare a commit with its ancestors."""
+    """actions/checkout fetches one commit (and no tag) unless told otherwise; the inner loop
+    (training.paths), the outer loops and rollback (a commit without a version takes its ancestor's; a tag
+    names a commit) compare a commit with its ancestors."""
     import yaml
 
     project = loopline.init(tmp_path / "p", "full").path
@@ -96,12 +97,17 @@ def test_the_jobs_that_look_back_through_history_check_out_all_of_it(tmp_path: P
                 step for step in job["steps"] if str(step.get("uses")).startswith("actions/checkout")
             )
             full = checkout.get("with", {}).get("fetch-depth") == 0
-            if "loopline inner-loop" in runs or "loopline outer-loop" in runs:
+            if any(f"loopline {verb}" in runs for verb in ("inner-loop", "outer-loop", "rollback")):
                 looking_back.add(name)
                 assert full, f"{name}: job {job_id}"
             else:
                 assert not full, f"{name}: job {job_id} needs no history"
-    assert looking_back == {"inner-loop.yml", "outer-loop-test.yml", "outer-loop-prod.yml"}
+    assert looking_back == {
+        "inner-loop.yml",
+        "outer-loop-test.yml",
+        "outer-loop-prod.yml",
+        "model-rollback.yml",
+    }
 
 
 def test_python_ci_passes_a_project_without_tests_yet_and_fails_a_failing_test(
