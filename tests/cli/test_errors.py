@@ -63,6 +63,32 @@ def test_usage_errors_exit_2_and_point_to_help(capsys: pytest.CaptureFixture[str
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("words", [[], ["outer-loop"], ["endpoint"]])
+def test_a_group_without_its_command_shows_its_help_and_no_empty_error(
+    words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = cli(capsys, *words)
+    assert result.exit_code == 2
+    assert "Commands" in result.stdout
+    assert result.stderr == ""
+
+
+def test_a_commit_given_as_an_argument_is_shown_how_to_name_it(capsys: pytest.CaptureFixture[str]) -> None:
+    result = cli(capsys, "rollback", "3f2a9c1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: Got unexpected extra argument(s) (3f2a9c1); a commit is named with --commit: "
+        "`loopline rollback --commit 3f2a9c1` (see `loopline rollback --help`)"
+    )
+    several = cli(capsys, "outer-loop", "prod", "HEAD", "v2")
+    assert "--commit:" not in several.stderr  # two words are not one commit
+    elsewhere = cli(capsys, "status", "prod")  # status takes no commit
+    assert (
+        elsewhere.stderr.strip()
+        == "error: Got unexpected extra argument(s) (prod) (see `loopline status --help`)"
+    )
+
+
 def test_dash_c_before_the_command_runs_it_in_that_folder_as_git_does(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:

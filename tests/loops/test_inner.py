@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, TrainingFailed
+from loopline.errors import ConfigError, DirtyWorkingTree, GateFailed, TrainingFailed, UsageError
 from loopline.git import commit_identity, repository_paths, unchanged_since
 from loopline.instance import Instance
 from loopline.loops.inner import unchanged
@@ -275,6 +275,14 @@ def test_history_tells_who_did_what_to_which_commit(
         events[2].event.source == "dev/proj-classifier/1"
         and events[2].event.target == "shared/proj-classifier/1"
     )
+    # A filter that can match nothing is a mistake, not an empty history.
+    with pytest.raises(
+        UsageError, match=r"no event kind 'share'; did you mean 'shared'\? the event kinds are"
+    ):
+        loopline.history(project, kind="share")
+    with pytest.raises(UsageError, match="no workspace 'prd'; did you mean 'prod'"):
+        loopline.history(project, workspace="prd")
+    assert loopline.history(project, kind="shared", workspace="test") == []  # a workspace of another tier
 
 
 def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> None:

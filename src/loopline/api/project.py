@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.api._common import PathLike, commit_filter, provisioned, tier_of
 from loopline.api.results import Status, WorkspaceInfo
 from loopline.config import DATASTORES, redact
-from loopline.domain import Tier
+from loopline.domain import SHARED, TIER_WORKSPACES, Tier
+from loopline.errors import UsageError
 from loopline.instance import Instance
 from loopline.state import HEAD_REVISION
 
@@ -229,7 +231,10 @@ def history(
 ) -> list[AuditRecord]:
     """The audit log, oldest first, filtered by commit prefix, workspace, model, kind or actor."""
     from loopline import audit
+    from loopline.events import EVENT_TYPES
 
+    _known("event kind", kind, sorted(EVENT_TYPES))
+    _known("workspace", workspace, [*TIER_WORKSPACES[Tier.FULL], SHARED])
     instance = Instance.open(project)
     instance.db.require_current(instance.root)
     return audit.query(
@@ -241,6 +246,15 @@ def history(
         actor=actor,
         limit=limit,
     )
+
+
+def _known(what: str, value: str | None, known: list[str]) -> None:
+    """Refuse a filter ``value`` that can match nothing, naming the one meant where it is close."""
+    if value is None or value in known:
+        return
+    close = difflib.get_close_matches(value, known, n=1)
+    meant = f"did you mean '{close[0]}'? " if close else ""
+    raise UsageError(f"no {what} '{value}'; {meant}the {what}s are {', '.join(known)}")
 
 
 def use_workspace(workspace: str = "dev", project: PathLike | None = None) -> WorkspaceInfo:

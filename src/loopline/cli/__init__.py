@@ -52,8 +52,13 @@ def _usage_error(exc: TyperException, json_mode: bool) -> int:
     where = "loopline"
     if context is not None:
         where = f"loopline {context.command_path.partition(' ')[2]}".strip()
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group without its command: its help is shown
+        return EXIT_USAGE
     message = exc.format_message().replace("Value error, ", "")
-    return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, {"error_code": "USAGE_ERROR"})
+    extra = message.rpartition("(")[2].rstrip(")") if "unexpected extra argument" in message else " "
+    if " " not in extra and context is not None and any(p.name == "commit" for p in context.command.params):
+        message += f"; a commit is named with --commit: `{where} --commit {extra}`"
+    return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, _USAGE)
 
 
 def _directories(args: list[str]) -> tuple[list[str], list[str]]:
