@@ -231,6 +231,9 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     document = httpx.get(f"{url}/openapi.json").json()
     score = document["paths"]["/endpoints/{name}/score"]["post"]["requestBody"]["content"]["application/json"]
     assert score["schema"]["oneOf"] == [{"required": ["input_data"]}, {"required": ["data"]}]
+    from openapi_spec_validator import OpenAPIV31SpecValidator  # as client generators check it
+
+    assert [str(e) for e in OpenAPIV31SpecValidator(document).iter_errors()] == []
 
 
 def test_every_request_writes_one_structured_log_line(served: Served) -> None:
