@@ -203,15 +203,16 @@ class _Process:
         script = Path(sys.executable).with_name("loopline")
         return [str(script), self.command, "-C", str(self.project), "--port", str(self.port)]
 
-    def stop(self) -> None:
-        """Stop the process (killed when it does not stop within 20 s)."""
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the process (killed when it does not stop within 20 s); its exit code."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sig)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        return self.process.returncode
 
 
 class ControlPlane(_Process):

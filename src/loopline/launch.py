@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from loopline.domain import SHARED, Tier
 from loopline.errors import UsageError
 from loopline.instance import Instance
-from loopline.net import bind
+from loopline.net import bind, serve_until_stopped
 
 if TYPE_CHECKING:
     from loopline.lifecycle import DemoResult
@@ -84,7 +84,7 @@ def _uvicorn(app: Any, host: str, port: int) -> None:
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False, http=http_protocol()
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    serve_until_stopped(uvicorn.Server(config), sock)
 
 
 def ui(*, host: str = "127.0.0.1", port: int = 8800, project: PathLike | None = None) -> None:

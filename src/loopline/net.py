@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -67,3 +68,29 @@ def http_request(method: str, url: str, **options: Any) -> httpx.Response:
     """One request, as ``httpx.request`` sends it, without loading the certificates again."""
     with http_client() as client:
         return client.request(method, url, **options)
+
+
+def serve_until_stopped(server: Any, sock: socket.socket) -> None:
+    """Run the uvicorn ``server`` on ``sock`` until SIGTERM or SIGINT, then return: a stop is how a server
+    ends (Kubernetes, Docker and systemd send SIGTERM), not an error. uvicorn shuts down gracefully on the
+    signal and raises it again afterwards; that second one is let go. One before uvicorn listens (the
+    models still loading) does what it did before."""
+
+    def stop(signum: int, frame: Any) -> None:
+        if server.should_exit:
+            return
+        before = previous[signal.Signals(signum)]
+        if callable(before):
+            before(signum, frame)
+        elif before == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, stop)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import time
 import zlib
 from collections.abc import Iterator
@@ -234,6 +235,15 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     from openapi_spec_validator import OpenAPIV31SpecValidator  # as client generators check it
 
     assert [str(e) for e in OpenAPIV31SpecValidator(document).iter_errors()] == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_ends_serve_as_a_stop_not_an_error(served_project: Path, sig: int) -> None:
+    """Kubernetes, Docker and systemd stop a server with SIGTERM, a person with Ctrl-C: exit 0, no error."""
+    server = Server(served_project, "dev")
+    server.wait_ready()
+    assert server.stop(sig) == 0
+    assert "error" not in server.errors.read_text().lower()
 
 
 def test_every_request_writes_one_structured_log_line(served: Served) -> None:

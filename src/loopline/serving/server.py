@@ -30,7 +30,7 @@ import orjson
 from loopline import children
 from loopline.config import ServingConfig
 from loopline.errors import UsageError
-from loopline.net import bind
+from loopline.net import bind, serve_until_stopped
 from loopline.serving.guard import http_protocol
 from loopline.serving.steering import steer
 
@@ -209,7 +209,7 @@ def run_worker(
         proxy_headers=False,
         server_header=False,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    serve_until_stopped(uvicorn.Server(config), sock)
 
 
 def serve(

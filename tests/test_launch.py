@@ -1,0 +1,22 @@
+"""The long-running commands (`loopline ui`, `loopline server`): a stop signal ends them as a stop."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.conftest import ProjectFactory
+from tests.servers import ControlPlane, Dashboard
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_ends_the_dashboard_and_the_control_plane_with_exit_0(
+    new_project: ProjectFactory, sig: int
+) -> None:
+    """uvicorn shuts down on the signal and raises it again after; that must not read as a failure to
+    Kubernetes, Docker or systemd (SIGTERM), or as an error to a person (Ctrl-C)."""
+    project = new_project("simple", commit=False)
+    for process in (Dashboard(project), ControlPlane(project)):
+        assert process.stop(sig) == 0
+        assert "error" not in process.log.read_text().lower()
