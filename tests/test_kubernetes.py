@@ -58,6 +58,10 @@ def check(documents: list[dict[str, Any]]) -> None:
         main = pod["containers"][0]
         assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        # Deleted, a pod answers while the Service stops routing to it, then stops within its grace period.
+        drain = main["lifecycle"]["preStop"]["exec"]["command"]
+        assert drain[0] == "sleep" and int(drain[1]) >= 5
+        assert pod["terminationGracePeriodSeconds"] >= int(drain[1]) + 30
 
 
 def test_serving_replicas_of_a_workspace(cluster_project: Path) -> None:

@@ -102,6 +102,14 @@ def _probe(path: str, port: int, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+# On a pod's deletion Kubernetes sends SIGTERM while the Service's endpoints and every node's proxy are
+# still being told to stop routing to it; a server that stopped listening at once would refuse what they
+# send meanwhile. The pod keeps answering for DRAIN_SECONDS first; then the server finishes the requests
+# it holds (the supervisor gives its workers 30 s), within the grace period.
+DRAIN_SECONDS = 5
+GRACE_SECONDS = DRAIN_SECONDS + 30 + 10
+
+
 def _pod(
     labels: dict[str, str],
     container: dict[str, Any],
@@ -120,6 +128,7 @@ def _pod(
             "livenessProbe": _probe("/healthz", port, period=10, failures=3),
             # Models load before the socket accepts: give a new pod time before liveness counts.
             "startupProbe": _probe("/healthz", port, period=5, failures=60),
+            "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(DRAIN_SECONDS)]}}},
             "securityContext": container_security,
             "volumeMounts": [
                 {"name": "config", "mountPath": f"{PROJECT}/{CONFIG_FILE}", "subPath": CONFIG_FILE},
@@ -131,6 +140,7 @@ def _pod(
     spec: dict[str, Any] = {
         "securityContext": pod_security,
         "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": GRACE_SECONDS,
         "containers": [container],
         "volumes": [
             {"name": "config", "configMap": {"name": CONFIG}},
