@@ -237,6 +237,27 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     assert [str(e) for e in OpenAPIV31SpecValidator(document).iter_errors()] == []
 
 
+def test_head_answers_as_get_without_a_body_and_a_405_names_the_methods(served: Served) -> None:
+    """Uptime monitors and load balancers check health with HEAD (HTTP has every GET route take it)."""
+    url = served.server.url
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/endpoints/srv/deployments/blue/ready"):
+        got, head = httpx.get(f"{url}{path}"), httpx.head(f"{url}{path}")
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"]
+    described = httpx.head(f"{url}/endpoints/srv", headers={"Authorization": f"Bearer {served.key}"})
+    assert described.status_code == 200
+    assert httpx.head(f"{url}/endpoints/srv").status_code == 401  # as GET: a key first
+    for method, path, allow in (
+        ("POST", "/healthz", "GET, HEAD"),
+        ("DELETE", "/readyz", "GET, HEAD"),
+        ("GET", "/endpoints/srv/score", "POST"),
+        ("PUT", "/endpoints/srv/invocations", "POST"),
+    ):
+        refused = httpx.request(method, f"{url}{path}", headers={"Authorization": f"Bearer {served.key}"})
+        assert refused.status_code == 405 and refused.headers["allow"] == allow, (method, path)
+        assert refused.json()["error_code"] == "METHOD_NOT_ALLOWED"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_ends_serve_as_a_stop_not_an_error(served_project: Path, sig: int) -> None:
     """Kubernetes, Docker and systemd stop a server with SIGTERM, a person with Ctrl-C: exit 0, no error."""

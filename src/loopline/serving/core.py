@@ -55,6 +55,11 @@ def error(exc: RequestRejected, headers: list[tuple[bytes, bytes]] | None = None
     return Response(exc.http_status, headers or JSON, body)
 
 
+def _not_allowed(message: str, allow: bytes) -> Response:
+    """A 405, with the methods the route takes (``Allow``, as HTTP asks of it)."""
+    return error(bad("METHOD_NOT_ALLOWED", message, 405), [*JSON, (b"allow", allow)])
+
+
 class AccessLog:
     """One JSON line per request (queued by the core when enabled), written in batches."""
 
@@ -203,11 +208,13 @@ class ScoringCore:
     def _dispatch(
         self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes
     ) -> Response | _Scoring:
+        if method == "HEAD":  # GET's answer, which the HTTP server sends without its body (RFC 9110)
+            method = "GET"
         parts = path.strip("/").split("/")
         if parts[0] == "endpoints" and len(parts) >= 2:
             return self._endpoint(method, parts, headers, body)
         if method != "GET":
-            raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:100]}", 405)
+            return _not_allowed(f"{method} is not allowed on {path[:100]}", b"GET, HEAD")
         return self._plain(path)
 
     def _health(self) -> bytes:
@@ -304,7 +311,7 @@ class ScoringCore:
         if len(parts) != 3 or parts[2] not in {"score", "invocations"}:
             raise bad("NOT_FOUND", f"no route /{'/'.join(parts)[:100]}; use /endpoints/{name}/score", 404)
         if method != "POST":
-            raise bad("METHOD_NOT_ALLOWED", f"{method} is not allowed; scoring takes POST", 405)
+            return _not_allowed(f"{method} is not allowed; scoring takes POST", b"POST")
         if (encoding := headers.get(b"content-encoding")) is not None:  # inflated for callers with a key only
             body = decoded(encoding, body, self.max_body_bytes)
         return self._score(route, parts[2], headers, body, sample=route.sampled and not system)
