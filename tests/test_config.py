@@ -93,6 +93,25 @@ def test_unreadable_yaml_names_line_and_column(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
+def test_a_key_written_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    """YAML would keep the last of the two and drop the other silently: a section appended below the one
+    the file has (as a snippet of the docs is pasted) would undo an edit without a word."""
+    appended = "datastores:\n  inbox: {url: /data/inbox}\n"
+    write(tmp_path, VALID + appended + "training:\n  command: python fit.py\n" + appended)
+    with pytest.raises(ConfigError) as twice:
+        load_config(tmp_path)
+    assert twice.value.message == (
+        "loopline.yaml line 9, column 1: 'datastores' is a key here already (line 5), and "
+        "YAML would keep only the last; merge the two into one"
+    )
+    write(tmp_path, VALID + "workspaces:\n  prod: {model_store: a}\n  prod: {model_store: b}\n")
+    with pytest.raises(ConfigError, match=r"line \d+, column 3: 'prod' is a key here already"):
+        load_config(tmp_path)
+    write(tmp_path, VALID + "base: &base {model_store: a}\nworkspaces:\n  prod: {<<: *base, <<: *base}\n")
+    with pytest.raises(ConfigError, match="unknown key 'base'"):  # merge keys are YAML's own, not repeats
+        load_config(tmp_path)
+
+
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     write(tmp_path, "- project\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,10 +46,14 @@ def test_bounds_are_inclusive(tmp_path: Path) -> None:
         ("metrics:\n  a: {min: high}\n", "metrics.a.min must be a number"),
         ("metrics:\n  a: {min: 2, max: 1}\n", "metrics.a has min 2 above max 1"),
         ("metrics: [\n", "gate.yaml line 2: not valid YAML"),
+        (
+            "metrics:\n  a: {min: 0.5}\n  a: {min: 0.9}\n",
+            "gate.yaml line 3: 'a' is a key here already (line 2), and YAML would keep only the last",
+        ),
     ],
 )
 def test_bad_thresholds_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_thresholds(thresholds(tmp_path, text))
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from loopline.domain import GateResult, MetricCheck
 from loopline.errors import ConfigError
+from loopline.yamlfile import DuplicateKey, Loader
 
 __all__ = [
     "Thresholds",
@@ -21,9 +22,6 @@ __all__ = [
     "read_text",
     "read_yaml",
 ]
-
-# libyaml's parser where PyYAML has it (its wheels do), as for loopline.yaml: several times faster.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -66,10 +64,12 @@ def read_text(path: Path, fix: str, *, what: str) -> str:
 def parse_yaml(text: str, name: str) -> Any:
     """The YAML document in ``text`` (of the file ``name``); a syntax error is refused with its line."""
     try:
-        return yaml.load(text, Loader=_LOADER)
+        return yaml.load(text, Loader=Loader)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
+        if isinstance(exc, DuplicateKey):
+            raise ConfigError(f"{name}{line}: {exc.problem}") from None
         raise ConfigError(f"{name}{line}: not valid YAML; fix the syntax there") from None
 
 

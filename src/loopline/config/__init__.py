@@ -50,6 +50,7 @@ from loopline.config.sections import (
 )
 from loopline.domain import SHARED, TIER_WORKSPACES, Tier
 from loopline.errors import ConfigError, ProjectNotFound
+from loopline.yamlfile import DuplicateKey, Loader
 
 __all__ = [
     "CONFIG_FILE",
@@ -289,7 +290,7 @@ def load_config(
 
 # libyaml's parser where PyYAML was built with it (its wheels are): every command and SDK call reads
 # loopline.yaml, and the pure-Python parser took about 20 ms for the sample's.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_LOADER = Loader
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -305,6 +306,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, DuplicateKey):
+            raise ConfigError(f"{CONFIG_FILE}{where}: {problem}") from None
         raise ConfigError(f"{CONFIG_FILE}{where}: not valid YAML: {problem}; fix the syntax there") from None
     finally:
         loader.dispose()
