@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.config import StoreLocation
-from loopline.errors import NotFound, StoreUnavailable
+from loopline.errors import NotFound, StoreUnavailable, UsageError
 from loopline.storage.fs import cache_dir, local_path
 
 if TYPE_CHECKING:
@@ -434,6 +434,35 @@ def _version(version: Any) -> VersionInfo:
         tags=dict(version.tags),
         aliases=tuple(getattr(version, "aliases", ()) or ()),
     )
+
+
+# The module MLflow's artifact repository of each scheme imports, and the package that brings it.
+_ARTIFACT_CLIENTS = {
+    "s3": ("boto3", "boto3"),
+    "wasbs": ("azure.storage.blob", "azure-storage-blob"),
+    "abfss": ("azure.storage.filedatalake", "azure-storage-file-datalake"),
+    "gs": ("google.cloud.storage", "google-cloud-storage"),
+}
+
+
+def require_artifact_client(location: StoreLocation) -> None:
+    """Refuse a workspace whose artifact location MLflow cannot write from here (its client package is not
+    installed), before anything runs that would log to it."""
+    import importlib.util
+
+    scheme = (location.artifact_location or "").partition("://")[0]
+    if scheme not in _ARTIFACT_CLIENTS:
+        return
+    module, package = _ARTIFACT_CLIENTS[scheme]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        found = False
+    if not found:
+        raise UsageError(
+            f"{location.name}'s artifact_location {location.artifact_location} needs the {package} package "
+            f"(MLflow's {scheme}:// artifact store imports {module}): pip install {package}"
+        )
 
 
 def artifact_root_uri(location: str) -> str:

@@ -428,3 +428,32 @@ def test_a_commit_that_changed_nothing_in_training_paths_takes_the_version_befor
         commit_all(top, "A wrong path")
         with pytest.raises(ConfigError, match=rf"training\.paths: '{re.escape(path)}' {message}"):
             loopline.inner_loop(project)
+
+
+def test_a_store_this_machine_lacks_the_package_for_is_refused_before_training(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google Cloud Storage's packages are not installed here (neither is needed elsewhere)."""
+    import importlib.util
+
+    assert (
+        importlib.util.find_spec("gcsfs") is None and importlib.util.find_spec("google.cloud.storage") is None
+    )
+    project = new_project("simple")
+    with monkeypatch.context() as env:
+        env.setenv("LOOPLINE_WORKSPACES__SHARED__MODEL_STORE", "gs://models/churn")
+        with pytest.raises(UsageError, match=r"model store at gs://models/churn needs the gcsfs package"):
+            loopline.inner_loop(project)
+    with monkeypatch.context() as env:
+        env.setenv("LOOPLINE_WORKSPACES__DEV__ARTIFACT_LOCATION", "gs://artifacts/dev")
+        with pytest.raises(
+            UsageError,
+            match=r"dev's artifact_location gs://artifacts/dev needs the google-cloud-storage package "
+            r"\(MLflow's gs:// artifact store imports google\.cloud\.storage\): "
+            "pip install google-cloud-storage",
+        ):
+            loopline.inner_loop(project)
+    assert not (project / ".loopline" / "logs").exists() or not list(
+        (project / ".loopline" / "logs").iterdir()
+    )
+    assert loopline.status(project).models == ()

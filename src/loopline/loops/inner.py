@@ -55,6 +55,7 @@ from loopline.inputs import (
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
+from loopline.mlflow_store import require_artifact_client
 from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
@@ -164,6 +165,11 @@ def run_inner_loop(
         versions = catalog.list_versions(instance.db, name=name)
         if (same := unchanged(instance.root, name, identity, watched, versions, report)) is not None:
             return same
+    # Where the training and the registration will write, reachable from here: a missing package is said
+    # now, not after a training.
+    require_artifact_client(instance.settings.store(DEV))
+    for store in (DEV, SHARED):
+        instance.model_store(store)
     attested = _attested(instance, name, identity, attestation)
     if attested is not None:
         report.step(f"attested by {attested.workflow} (run {attested.run_id})")
