@@ -356,26 +356,16 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-class S3Server:
-    """An S3 API on a free port: moto's server (from PyPI), in memory, as a team's S3, MinIO or R2."""
+class S3Server(_Process):
+    """An S3 API on a free port: moto's server (from PyPI), in memory, as a team's S3, MinIO or R2; its log
+    goes beside ``project`` (a folder that need not exist)."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        log = workdir / "s3.log"
-        binary = Path(sys.executable).with_name("moto_server")
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [str(binary), "-H", "127.0.0.1", "-p", str(self.port)], stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.url}/moto-api/", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(f"the S3 server did not start: {log.read_text()[-1000:]}")
+    command = "s3"
+    ready = "/moto-api/"
+
+    def argv(self) -> list[str]:
+        """moto's server on this port."""
+        return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(self.port)]
 
     def bucket(self, name: str) -> str:
         """Create a bucket; return its s3:// URL."""
@@ -391,11 +381,6 @@ class S3Server:
         client = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1")
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-    def stop(self) -> None:
-        """Stop it."""
-        self.process.terminate()
-        self.process.wait(timeout=20)
 
 
 class Azurite:
