@@ -17,6 +17,10 @@ def test_a_stop_signal_ends_the_dashboard_and_the_control_plane_with_exit_0(
     """uvicorn shuts down on the signal and raises it again after; that must not read as a failure to
     Kubernetes, Docker or systemd (SIGTERM), or as an error to a person (Ctrl-C)."""
     project = new_project("simple", commit=False)
-    for process in (Dashboard(project), ControlPlane(project)):
-        assert process.stop(sig) == 0
-        assert "error" not in process.log.read_text().lower()
+    for kind in (Dashboard, ControlPlane):
+        process = kind(project)
+        try:
+            assert process.stop(sig) == 0
+            assert "error" not in process.log.read_text().lower()
+        finally:
+            process.stop(signal.SIGKILL)
