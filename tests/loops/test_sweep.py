@@ -15,6 +15,7 @@ import yaml
 import loopline
 from loopline.config import load_config
 from loopline.errors import ConfigError, Refused, UsageError
+from loopline.loops.sweep import TRIAL_TAG
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, company_repository, edit_yaml, git, mlflow_client, use_script
 
@@ -186,6 +187,22 @@ def test_a_sweep_whose_trials_log_no_objective_registers_nothing(new_project: Pr
         Refused, match=r"no trial of sweep .* finished with a value.*logged no 'balanced_accuracy'"
     ):
         loopline.sweep(project)
+    assert loopline.status(project).models == ()
+
+
+def test_a_misspelt_objective_stops_the_sweep_after_its_first_trial(new_project: ProjectFactory) -> None:
+    """A name one slip away from a metric the script logs is a typo: no later trial would log it."""
+    project = new_project("simple")
+    _with_sweep(project, trials=3, objective={"metric": "acuracy", "direction": "maximize"})
+    with pytest.raises(ConfigError) as misspelt:
+        loopline.sweep(project)
+    assert misspelt.value.message == (
+        "sweep.objective.metric is 'acuracy', but trial 0's run logged 'accuracy' (of accuracy, f1, "
+        "log_loss, roc_auc); name the metric as the script logs it in loopline.yaml and run the sweep again"
+    )
+    client = mlflow_client(project, "dev")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.data.tags[TRIAL_TAG] for r in runs if TRIAL_TAG in r.data.tags] == ["0"]  # one trial trained
     assert loopline.status(project).models == ()
 
 

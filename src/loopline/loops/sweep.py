@@ -13,6 +13,7 @@ registers and shares the model of the best trial by ``sweep.objective``: still o
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import shutil
@@ -408,6 +409,14 @@ class SweepTrainer:
             trial.set_user_attr("note", note)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             report.step(f"trial {trial.number} failed: {note}")
+            # A name one slip away from one the script logs is a typo no later trial mends: stop now.
+            meant = difflib.get_close_matches(metric, list(made.metrics), n=1, cutoff=0.85)
+            if meant and self.result.ran == 0:
+                raise ConfigError(
+                    f"sweep.objective.metric is '{metric}', but trial {trial.number}'s run logged "
+                    f"'{meant[0]}' (of {', '.join(sorted(made.metrics))}); name the metric as the script "
+                    "logs it in loopline.yaml and run the sweep again"
+                )
             return
         study.tell(trial, made.metrics[metric])
         self.result.ran += 1
