@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loopline.errors import ConfigError
-from loopline.gates import evaluate, load_thresholds
+from loopline.gates import evaluate, failures, load_thresholds
 
 
 def thresholds(tmp_path: Path, text: str) -> Path:
@@ -80,3 +80,16 @@ def test_an_unreadable_gate_file_is_refused_with_the_reason(
     make(path)
     with pytest.raises(ConfigError, match=message):
         load_thresholds(path)
+
+
+def test_a_metric_the_run_did_not_log_is_said_with_the_names_it_did(tmp_path: Path) -> None:
+    gate = load_thresholds(
+        thresholds(tmp_path, "metrics:\n  acuracy: {min: 0.5}\n  auc: {min: 0.5}\n  f1: {min: 0.99}\n")
+    )
+    logged = {"accuracy": 0.9, "f1": 0.8, "log_loss": 0.2}
+    assert failures(evaluate(gate, logged), logged) == (
+        "acuracy is missing (the run logged 'accuracy': the gate file names it otherwise); "
+        "auc is missing (the run logged accuracy, f1, log_loss); "
+        "f1 = 0.8 (needs >= 0.99)"
+    )
+    assert failures(evaluate(gate, {}), {}).startswith("acuracy is missing (the run logged no metric)")

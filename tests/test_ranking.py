@@ -100,3 +100,27 @@ def test_a_malformed_ranking_file_is_refused_with_what_to_fix(
         load_ranking(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_ranking(tmp_path / "missing.yaml")
+
+
+def test_a_metric_none_of_the_runs_logged_is_refused_with_the_names_they_did(tmp_path: Path) -> None:
+    """Every run unranked (or a weight counting for none) is what a misspelt name would give."""
+    runs = [Candidate("a", {"log_loss": 0.3, "accuracy": 0.9}), Candidate("b", {"log_loss": 0.2})]
+    misspelt = ranking(tmp_path, primary={"metric": "logloss", "direction": "minimize"})
+    with pytest.raises(ConfigError) as refused:
+        rank(misspelt, runs)  # type: ignore[arg-type]
+    assert refused.value.message == (
+        "ranking.yaml: none of the 2 runs ranked logged 'logloss' (primary); they logged accuracy, log_loss; "
+        "did you mean 'log_loss'?"
+    )
+    weighted = ranking(
+        tmp_path,
+        primary={"metric": "log_loss", "direction": "minimize"},
+        secondary={"latency_ms": {"direction": "minimize", "weight": 0.5}},
+    )
+    with pytest.raises(
+        ConfigError, match=r"logged 'latency_ms' \(secondary\.latency_ms\); they logged accuracy, log_loss$"
+    ):
+        rank(weighted, runs)  # type: ignore[arg-type]
+    assert [r.candidate.run_id for r in rank(weighted, [*runs, Candidate("c", {"latency_ms": 4.0})])][
+        -1
+    ] == "c"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from loopline.yamlfile import DuplicateKey, Loader
 __all__ = [
     "Thresholds",
     "evaluate",
+    "failures",
     "load_thresholds",
     "parse_bounds",
     "parse_yaml",
@@ -100,3 +102,19 @@ def evaluate(thresholds: Thresholds, metrics: dict[str, float]) -> GateResult:
         for metric, (low, high) in thresholds.bounds.items()
     )
     return GateResult(name=thresholds.name, checks=checks)
+
+
+def failures(result: GateResult, logged: dict[str, float]) -> str:
+    """What failed in ``result``, one check after another; for a metric the run did not log, the names it
+    did (``logged``), or the one meant where a name is one slip away from it."""
+    said = []
+    for check in result.failures:
+        if check.value is not None:
+            said.append(check.describe())
+            continue
+        meant = difflib.get_close_matches(check.metric, list(logged), n=1, cutoff=0.85)
+        if meant:
+            said.append(f"{check.describe()} (the run logged '{meant[0]}': the gate file names it otherwise)")
+        else:
+            said.append(f"{check.describe()} (the run logged {', '.join(sorted(logged)) or 'no metric'})")
+    return "; ".join(said)

@@ -17,6 +17,7 @@ not eligible; they are listed after the others, with why.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,6 +134,7 @@ def _secondary(where: str, metric: str, spec: Any) -> tuple[str, Direction, floa
 def rank(ranking: Ranking, candidates: Sequence[Candidate]) -> list[Ranked]:
     """The candidates best first: the eligible ones by score (then primary metric, then newest), then the
     others (by primary metric), each with why it is not eligible."""
+    _logged_somewhere(ranking, candidates)
     primary, direction = ranking.primary
     reasons = {c.run_id: _reasons(ranking, c) for c in candidates}
     eligible = [c for c in candidates if not reasons[c.run_id]]
@@ -157,6 +159,21 @@ def rank(ranking: Ranking, candidates: Sequence[Candidate]) -> list[Ranked]:
         *(Ranked(c, place, scores[c.run_id], ()) for place, c in enumerate(eligible, start=1)),
         *(Ranked(c, None, None, reasons[c.run_id]) for c in others),
     ]
+
+
+def _logged_somewhere(ranking: Ranking, candidates: Sequence[Candidate]) -> None:
+    """Refuse a ranking metric that none of the runs logged: a name the file spells otherwise than the
+    script (``logloss`` for ``log_loss``) would leave every run unranked, or its weight counting for none."""
+    logged = sorted({name for c in candidates for name in c.metrics})
+    roles = [(ranking.primary[0], "primary"), *((m, f"secondary.{m}") for m, _, _ in ranking.secondary)]
+    for metric, role in roles:
+        if candidates and metric not in logged:
+            meant = difflib.get_close_matches(metric, logged, n=1, cutoff=0.85)
+            hint = f"; did you mean '{meant[0]}'?" if meant else ""
+            raise ConfigError(
+                f"{ranking.name}: none of the {len(candidates)} runs ranked logged '{metric}' ({role}); "
+                f"they logged {', '.join(logged) or 'no metric'}{hint}"
+            )
 
 
 def _reasons(ranking: Ranking, candidate: Candidate) -> tuple[str, ...]:

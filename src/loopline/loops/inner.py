@@ -33,7 +33,7 @@ from loopline.errors import (
     TrainingFailed,
 )
 from loopline.events import GateEvaluated, RefusedAttempt
-from loopline.gates import evaluate, load_thresholds
+from loopline.gates import evaluate, failures, load_thresholds
 from loopline.git import (
     SHALLOW_HINT,
     CommitIdentity,
@@ -391,7 +391,7 @@ def _train_and_register(
     )
     if not gate.passed:
         raise GateFailed(
-            failures="; ".join(check.describe() for check in gate.failures),
+            failures=failures(gate, made.metrics),
             details={"gate": gate.to_dict(), "run_id": made.run_id, "git_commit": identity.commit},
         )
     with tempfile.TemporaryDirectory() as scratch:
