@@ -48,6 +48,28 @@ def test_azure_split_input_becomes_a_float_matrix() -> None:
     assert matrix.tolist() == [[1, 2.5, 3], [4, 5, 6]]
 
 
+@pytest.mark.parametrize("field", ["input_data", "data"])
+def test_records_on_the_azure_route_are_read_by_their_names(field: str) -> None:
+    """A list of objects of column: value can mean nothing but records, wherever rows go."""
+    matrix, rows = score({field: [{"n": 3, "a": 1, "b": 2}, {"a": 4, "b": 5, "n": 6}]})
+    assert rows == 2 and matrix.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+@pytest.mark.parametrize(
+    ("route", "wrapper"),
+    [("score", '{"input_data": [...]}'), ("invocations", '{"dataframe_records": [...]}')],
+)
+def test_records_sent_bare_are_told_the_wrapper_their_route_takes(route: str, wrapper: str) -> None:
+    refused = rejected([{"a": 1, "b": 2, "n": 3}], route)
+    assert (
+        refused.message == f"the request body must be a JSON object, not a list; put the records in {wrapper}"
+    )
+    assert (
+        rejected({"data": [[1, 2, 3], "x"]}, "score").message
+        == "'data' row 1 must be a list of values, not a string"
+    )
+
+
 def test_columns_in_another_order_are_put_in_the_models_order() -> None:
     matrix, _ = score({"input_data": {"columns": ["n", "a", "b"], "data": [[3, 1, 2]]}})
     assert matrix.tolist() == [[1, 2, 3]]

@@ -193,7 +193,14 @@ def _as_utf8(body: bytes) -> bytes | None:
 
 def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool) -> Table:
     if not isinstance(document, dict):
-        raise bad("BAD_INPUT", f"the request body must be a JSON object, not {kind_of(document)}")
+        wrap = ""
+        if isinstance(document, list) and document and isinstance(document[0], dict):  # records, bare
+            wrap = (
+                '; put the records in {"input_data": [...]}'
+                if route == "score"
+                else ('; put the records in {"dataframe_records": [...]}')
+            )
+        raise bad("BAD_INPUT", f"the request body must be a JSON object, not {kind_of(document)}{wrap}")
     keys = SCORE_KEYS if route == "score" else INVOCATION_KEYS
     if len(document) == 1:  # the usual case: only the input
         key = next(iter(document))
@@ -298,9 +305,10 @@ def _split(value: Any, field_name: str) -> Table:
 
 
 def _score_input(value: Any) -> Table:
-    """Azure ML's ``input_data``: split (columns, index, data), a list of rows, or named tensors."""
+    """Azure ML's ``input_data``: split (columns, index, data), a list of rows, or named tensors; or a list
+    of records (objects of column: value), which nothing else can mean."""
     if isinstance(value, list):
-        return Table(None, value)
+        return _records(value, "input_data") if _all_records(value) else Table(None, value)
     if isinstance(value, dict) and ("data" in value or "columns" in value) and value.keys() <= _SPLIT_FIELDS:
         return _split(value, "input_data")
     if isinstance(value, dict):
@@ -331,7 +339,7 @@ def _instances(value: Any, field_name: str = "instances") -> Table:
         return _columnar(value, field_name)
     if not isinstance(value, list):
         raise bad("BAD_INPUT", f"'{field_name}' must be a list, not {kind_of(value)}")
-    if value and all(isinstance(item, dict) for item in value):
+    if _all_records(value):
         return _records(value, field_name)
     if value and not any(isinstance(item, list | dict) for item in value):
         return Table(None, [[item] for item in value])
@@ -349,10 +357,20 @@ def _columnar(value: dict[str, Any], field_name: str) -> Table:
 
 
 def _score_rows(value: Any) -> Table:
-    """``{"data": [[...], ...]}``, as clients of a custom ``score.py`` send it: rows by position."""
-    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+    """``{"data": [[...], ...]}``, as clients of a custom ``score.py`` send it: rows by position (or
+    records, objects of column: value)."""
+    if isinstance(value, list) and _all_records(value):
+        return _records(value, "data")
+    if not isinstance(value, list):
         raise bad("BAD_INPUT", f"'data' must be a list of rows (lists of values), not {kind_of(value)}")
+    if not all(isinstance(row, list) for row in value):
+        row = next(i for i, item in enumerate(value) if not isinstance(item, list))
+        raise bad("BAD_INPUT", f"'data' row {row} must be a list of values, not {kind_of(value[row])}")
     return Table(None, value)
+
+
+def _all_records(value: list[Any]) -> bool:
+    return bool(value) and all(isinstance(item, dict) for item in value)
 
 
 _TABLE_PARSERS: dict[str, Callable[[Any], Table]] = {
