@@ -22,29 +22,38 @@ __all__ = [
 ]
 
 
-def _vacate(connection: Connection, workspace: str, name: str, number: int, digest: str) -> bool:
-    """Drop the catalog's version ``number`` of a workspace's model (and its aliases) unless it has the
-    files ``digest``, which that workspace's MLflow registry holds under the number now: MLflow numbers
-    anew once a whole registered model is deleted. Whether the catalog has that version still."""
-    at = (model_versions.c.workspace == workspace, model_versions.c.name == name)
-    found = connection.execute(
-        select(model_versions.c.content_digest).where(*at, model_versions.c.version == number)
-    ).first()
-    if found is None or found[0] == digest:
-        return found is not None
-    connection.execute(delete(model_versions).where(*at, model_versions.c.version == number))
+def _drop(connection: Connection, workspace: str, name: str, number: int) -> None:
+    """Forget the catalog's version ``number`` of a workspace's model, and its aliases: its workspace's
+    MLflow registry has given that number to other files (it numbers anew once a whole registered model is
+    deleted), so the entry names nothing there any more."""
+    connection.execute(
+        delete(model_versions).where(
+            model_versions.c.workspace == workspace,
+            model_versions.c.name == name,
+            model_versions.c.version == number,
+        )
+    )
     connection.execute(
         delete(aliases).where(
             aliases.c.workspace == workspace, aliases.c.name == name, aliases.c.version == number
         )
     )
-    return False
 
 
 def add(connection: Connection, info: ModelVersionInfo, actor: str) -> None:
-    """Record ``info`` unless the catalog already has that workspace's version."""
-    if _vacate(connection, info.workspace, info.name, info.version, info.content_digest):
+    """Record ``info`` unless the catalog already has that workspace's version (an entry under its number
+    for another commit or other files gives way: MLflow gave the number to ``info``)."""
+    found = connection.execute(
+        select(model_versions.c.git_commit, model_versions.c.content_digest).where(
+            model_versions.c.workspace == info.workspace,
+            model_versions.c.name == info.name,
+            model_versions.c.version == info.version,
+        )
+    ).first()
+    if found is not None and tuple(found) == (info.git_commit, info.content_digest):
         return
+    if found is not None:
+        _drop(connection, info.workspace, info.name, info.version)
     connection.execute(
         insert(model_versions).values(
             workspace=info.workspace,
@@ -83,7 +92,7 @@ def renumber(connection: Connection, version: ModelVersionInfo, new: int) -> lis
     workspace, name, old = version.workspace, version.name, version.version
     where = (model_versions.c.workspace == workspace, model_versions.c.name == name)
     if new != old:
-        _vacate(connection, workspace, name, new, version.content_digest)
+        _drop(connection, workspace, name, new)  # MLflow gave ``new`` to these files: what it named is gone
         connection.execute(
             update(model_versions).where(*where, model_versions.c.version == old).values(version=new)
         )
