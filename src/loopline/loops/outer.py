@@ -130,7 +130,8 @@ def deploy(
     model's requirements differ from the packages here."""
     for deployment in endpoint.deployments:
         if deployment.model == version.name and deployment.content_digest == version.content_digest:
-            if deployment.version != version.version:  # the files came back under another number
+            if deployment.version != version.version and deployment.git_commit == version.git_commit:
+                # the commit's files came back under another number (see loops/restore.py)
                 with instance.db.write() as connection:
                     repin(connection, version, deployment.version)
                 return replace(deployment, version=version.version)
