@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = [
     "evaluate",
     "failures",
     "load_thresholds",
+    "misspelt",
     "parse_bounds",
     "parse_yaml",
     "read_text",
@@ -112,9 +114,16 @@ def failures(result: GateResult, logged: dict[str, float]) -> str:
         if check.value is not None:
             said.append(check.describe())
             continue
-        meant = difflib.get_close_matches(check.metric, list(logged), n=1, cutoff=0.85)
+        meant = misspelt(check.metric, logged)
         if meant:
-            said.append(f"{check.describe()} (the run logged '{meant[0]}': the gate file names it otherwise)")
+            said.append(f"{check.describe()} (the run logged '{meant}': the gate file names it otherwise)")
         else:
             said.append(f"{check.describe()} (the run logged {', '.join(sorted(logged)) or 'no metric'})")
     return "; ".join(said)
+
+
+def misspelt(metric: str, logged: Iterable[str]) -> str | None:
+    """The metric of ``logged`` that ``metric`` is one slip away from (``acuracy``, ``logloss``), if any: a
+    misspelling no later run mends, unlike another metric (``balanced_accuracy`` is not ``accuracy``)."""
+    meant = difflib.get_close_matches(metric, list(logged), n=1, cutoff=0.85)
+    return meant[0] if meant else None

@@ -17,7 +17,6 @@ not eligible; they are listed after the others, with why.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loopline.errors import ConfigError
-from loopline.gates import Thresholds, evaluate, parse_bounds, read_yaml
+from loopline.gates import Thresholds, evaluate, misspelt, parse_bounds, read_yaml
 
 __all__ = ["Candidate", "Ranked", "Ranking", "load_ranking", "rank"]
 
@@ -168,8 +167,8 @@ def _logged_somewhere(ranking: Ranking, candidates: Sequence[Candidate]) -> None
     roles = [(ranking.primary[0], "primary"), *((m, f"secondary.{m}") for m, _, _ in ranking.secondary)]
     for metric, role in roles:
         if candidates and metric not in logged:
-            meant = difflib.get_close_matches(metric, logged, n=1, cutoff=0.85)
-            hint = f"; did you mean '{meant[0]}'?" if meant else ""
+            meant = misspelt(metric, logged)
+            hint = f"; did you mean '{meant}'?" if meant else ""
             raise ConfigError(
                 f"{ranking.name}: none of the {len(candidates)} runs ranked logged '{metric}' ({role}); "
                 f"they logged {', '.join(logged) or 'no metric'}{hint}"

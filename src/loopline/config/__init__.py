@@ -288,17 +288,12 @@ def load_config(
     return Settings(root=folder, config=config)
 
 
-# libyaml's parser where PyYAML was built with it (its wheels are): every command and SDK call reads
-# loopline.yaml, and the pure-Python parser took about 20 ms for the sample's.
-_YAML_LOADER = Loader
-
-
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    loader = _YAML_LOADER(text)  # one parse gives the values and the line of each key
+    loader = Loader(text)  # one parse gives the values and the line of each key
     try:
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)

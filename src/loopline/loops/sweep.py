@@ -13,7 +13,6 @@ registers and shares the model of the best trial by ``sweep.objective``: still o
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import shutil
@@ -28,7 +27,7 @@ import yaml
 
 from loopline.config import ParameterSpec, SweepConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
-from loopline.gates import parse_yaml
+from loopline.gates import misspelt, parse_yaml
 from loopline.git import CommitIdentity, run_git, toplevel
 from loopline.instance import Instance
 from loopline.loops import inner
@@ -410,11 +409,11 @@ class SweepTrainer:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             report.step(f"trial {trial.number} failed: {note}")
             # A name one slip away from one the script logs is a typo no later trial mends: stop now.
-            meant = difflib.get_close_matches(metric, list(made.metrics), n=1, cutoff=0.85)
+            meant = misspelt(metric, made.metrics)
             if meant and self.result.ran == 0:
                 raise ConfigError(
                     f"sweep.objective.metric is '{metric}', but trial {trial.number}'s run logged "
-                    f"'{meant[0]}' (of {', '.join(sorted(made.metrics))}); name the metric as the script "
+                    f"'{meant}' (of {', '.join(sorted(made.metrics))}); name the metric as the script "
                     "logs it in loopline.yaml and run the sweep again"
                 )
             return
