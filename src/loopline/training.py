@@ -21,12 +21,13 @@ from pathlib import Path
 
 from loopline import children
 from loopline.errors import ConfigError, TrainingFailed
+from loopline.git import run_git
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
 from loopline.repo_setup import console_scripts, installable
 from loopline.run_script import STEP_FAILED, command_argv, command_environment
 
-__all__ = ["known_cause", "own_class_advice", "run_training", "training_environment"]
+__all__ = ["known_cause", "own_class_advice", "own_module_advice", "run_training", "training_environment"]
 
 # Inherited MLflow settings that would send the script's runs elsewhere than the workspace.
 _DROPPED = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_ARTIFACT_URI")
@@ -230,6 +231,34 @@ def own_class_advice(name: str) -> str:
         f"can load; move {name} into a module of the repository (features.py, say), import it from there, "
         f"and pass code_paths=['features.py'] to log_model (with skops_trusted_types=['features.{name}'] "
         "for scikit-learn)"
+    )
+
+
+def own_module_advice(reason: str, root: Path) -> str:
+    """What to do with a model whose load ``reason`` says a module is missing that is the repository's own
+    (``features.py`` beside the script, a package under ``src/``): the training found it in the repository,
+    a serving process has only the model's files. Empty for any other reason."""
+    missing = _NO_MODULE.search(reason)
+    name = missing[1].partition(".")[0] if missing else ""
+    if not name:
+        return ""
+    listed = run_git(
+        root,
+        "ls-files",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+        "--",
+        f":(glob)**/{name}.py",
+        f":(glob)**/{name}/__init__.py",
+        check=False,
+    ).split()
+    if not listed:
+        return ""
+    found = min(listed, key=lambda path: (path.count("/"), path)).removesuffix("/__init__.py")
+    return (
+        f"{name} is a module of this repository ({found}), which the model's files do not hold: pass "
+        f"code_paths=['{found}'] to log_model, so that it goes with the model"
     )
 
 

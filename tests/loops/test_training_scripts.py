@@ -298,7 +298,7 @@ with mlflow.start_run():
 """
 
 
-def test_a_model_with_a_class_of_the_training_script_is_told_to_move_it_and_is_never_registered(
+def test_a_model_with_a_class_of_the_script_or_an_unshipped_module_is_told_the_fix_and_never_registered(
     new_project: ProjectFactory,
 ) -> None:
     project = new_project("simple", commit=False)
@@ -327,9 +327,22 @@ def test_a_model_with_a_class_of_the_training_script_is_told_to_move_it_and_is_n
     (project / "features.py").write_text(
         "import numpy as np\nfrom sklearn.base import BaseEstimator, TransformerMixin\n\n\n" + module
     )
-    fixed = trusted.replace(module, "from features import LogScale\n\n\n").replace(
-        "['__main__.LogScale']", "['features.LogScale'], code_paths=['features.py']"
+    moved = trusted.replace(module, "from features import LogScale\n\n\n")
+    # Imported from there, the training finds it; a serving process has only the model's files.
+    use_script(
+        project,
+        "own_step.py",
+        {"accuracy": {"min": 0.5}},
+        source=moved.replace("['__main__.LogScale']", "['features.LogScale']"),
     )
+    with pytest.raises(ModelFailed) as missing:
+        loopline.inner_loop(project)
+    told = (
+        "No module named 'features'; features is a module of this repository (features.py), which the "
+        "model's files do not hold: pass code_paths=['features.py'] to log_model"
+    )
+    assert told in missing.value.message
+    fixed = moved.replace("['__main__.LogScale']", "['features.LogScale'], code_paths=['features.py']")
     use_script(project, "own_step.py", {"accuracy": {"min": 0.5}}, source=fixed)
     assert loopline.inner_loop(project).created
 

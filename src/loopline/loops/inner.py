@@ -60,7 +60,13 @@ from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
 from loopline.state import locks
-from loopline.training import only_defines, own_class_advice, run_training, training_environment
+from loopline.training import (
+    only_defines,
+    own_class_advice,
+    own_module_advice,
+    run_training,
+    training_environment,
+)
 from loopline.versions import watched_paths
 
 __all__ = [
@@ -398,7 +404,7 @@ def _train_and_register(
         files = store.local_copy(made.model_uri, Path(scratch))
         if made.provenance == Provenance.BUILT_HERE:  # an upload was loaded when it came in
             report.step("loading the model in a sandbox, as a serving process will")
-            _loads_elsewhere(files, made.run_id)
+            _loads_elsewhere(files, made.run_id, instance.root)
         if found := differences(files):  # trained by another Python than loopline's, or uploaded
             report.step(
                 f"warning: {said(found)}; a serving process with these packages may load or answer it "
@@ -430,15 +436,18 @@ def _train_and_register(
 _MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
 
 
-def _loads_elsewhere(folder: Path, run_id: str) -> None:
-    """Refuse a model only its training process can load (a class the training script defines itself,
-    say): registered, it would fail at every deployment."""
+def _loads_elsewhere(folder: Path, run_id: str, root: Path) -> None:
+    """Refuse a model only its training process can load (a class the training script defines itself, or
+    one of a module of the repository the model does not hold): registered, it would fail at every
+    deployment."""
     try:
         check_model(folder, nulls=False)  # what a deployment takes beyond that is checked when deploying
     except ModelFailed as failed:
         reason = failed.message
         if found := _MAIN_CLASS.search(reason):
             reason = own_class_advice(found[1])
+        elif advice := own_module_advice(reason, root):
+            reason = f"{reason}; {advice}"
         raise ModelFailed(
             f"the model of run {run_id} passed the gate but does not load and answer its input example "
             f"outside its training, as a serving process would: {reason}; nothing was registered"
