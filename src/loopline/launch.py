@@ -6,6 +6,7 @@ launcher opens the instance the same way the SDK does and refuses what the SDK w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -45,6 +46,7 @@ def serve(
     once the server holds its port (one another process holds fails first, and nothing is told)."""
     from urllib.parse import urlsplit
 
+    from loopline.endpoints.client import listening_at
     from loopline.serving.server import serve as run
 
     instance = _provisioned(project)
@@ -52,8 +54,6 @@ def serve(
         raise UsageError("the shared registry serves no endpoints; serve a workspace")
     instance.require_workspace(workspace)
     default = urlsplit(instance.settings.endpoints_url(workspace))
-    # Where the port is the workspace's own (its endpoints_url), loopline's commands call the server
-    # there: another port needs that setting, or they find this port's other server.
     taken = (
         "choose another --port"
         if port
@@ -62,15 +62,19 @@ def serve(
     )
     host, port = host or default.hostname or "127.0.0.1", port or default.port or 8700
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    run(
-        instance.root,
-        workspace,
-        host,
-        port,
-        workers,
-        (lambda: starting(url)) if starting else lambda: None,
-        taken,
-    )
+    # loopline's commands on this machine call the workspace's server where this one records it listens
+    # (its endpoints_url, or the --port given), on the loopback address where it listens on every one.
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host)
+    with contextlib.ExitStack() as recorded:
+
+        def listening() -> None:
+            recorded.enter_context(
+                listening_at(instance, workspace, f"http://{local}:{port}" if local else url)
+            )
+            if starting:
+                starting(url)
+
+        run(instance.root, workspace, host, port, workers, listening, taken)
 
 
 def _uvicorn(app: Any, host: str, port: int) -> None:

@@ -13,7 +13,7 @@ from loopline.errors import IntegrityViolation, NotFound, Refused, UsageError
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
 from tests.helpers import cli, git, model_version, use_script
-from tests.servers import free_port
+from tests.servers import Server, free_port
 
 
 def test_an_endpoint_gets_two_keys_stored_only_as_hashes(served_project: Path) -> None:
@@ -195,6 +195,33 @@ def test_invoking_where_nothing_serves_says_how_to_start_a_server_or_where_to_po
     assert result.exit_code == 4 and "Traceback" not in result.stderr
     assert "`loopline serve --workspace dev`" in result.stderr
     assert "set workspaces.dev.endpoints_url to it" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_server_on_a_port_of_its_own_is_where_loopline_s_commands_call_it(
+    served_project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`loopline serve --port P` where P is not the workspace's endpoints_url (that one taken by something
+    else, say): the commands of this machine call it at P while it runs, and forget it once it stops."""
+    loopline.create_endpoint("own-port", "dev", project=served_project)
+    loopline.create_deployment("own-port", "blue", version=2, project=served_project)
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__ENDPOINTS_URL", f"http://127.0.0.1:{free_port()}")
+    invoke = ("endpoint", "invoke", "own-port", "-f", str(served_project / "request.json"))
+    with Server(served_project, "dev") as server:
+        server.wait_for("own-port", "blue")
+        answered = cli(capsys, *invoke, "-C", str(served_project))
+        assert answered.exit_code == 0 and "200 from blue (model v2" in answered.stdout, answered.stderr
+        records = list((served_project / ".loopline" / "servers").glob("dev-*.json"))
+        assert [json.loads(r.read_text())["url"] for r in records] == [server.url]
+        # the outer loops check on it too, rather than on a temporary server of their own
+        first = model_version(served_project, 1).git_commit
+        rolled = loopline.rollback(commit=first, endpoint="own-port", workspace="dev", project=served_project)
+        assert not rolled.temporary_server
+        answered = cli(capsys, *invoke, "-C", str(served_project))
+        assert f"(model v1, {first[:7]})" in answered.stdout, answered.stdout
+    assert not records[0].exists()  # stopped: its record went with it
+    stopped = cli(capsys, *invoke, "-C", str(served_project))
+    assert stopped.exit_code == 4 and "start it with `loopline serve --workspace dev`" in stopped.stderr
 
 
 @pytest.mark.slow

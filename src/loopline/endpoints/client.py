@@ -1,13 +1,15 @@
 """loopline's own calls to served endpoints, and a temporary server when none is running.
 
 The outer loops validate, smoke-test and watch deployments through the real scoring path. When the
-workspace's server (its ``endpoints_url``) answers, they use it; otherwise they start a `loopline serve`
-of their own on a free port for the length of the command, and say so.
+workspace's server answers (at its ``endpoints_url``, or where a ``loopline serve --port`` of this machine
+recorded that it listens), they use it; otherwise they start a `loopline serve` of their own on a free
+port for the length of the command, and say so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -25,8 +27,18 @@ from loopline.endpoints import service
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.instance import Instance
 from loopline.net import free_port, http_client, http_request
+from loopline.state.locks import process_alive
 
-__all__ = ["EndpointClient", "InvokeResult", "Live", "invoke", "lagging", "live_server"]
+__all__ = [
+    "EndpointClient",
+    "InvokeResult",
+    "Live",
+    "invoke",
+    "lagging",
+    "listening_at",
+    "live_server",
+    "server_url",
+]
 
 
 @dataclass(frozen=True)
@@ -190,9 +202,7 @@ def invoke(
     """POST ``payload`` to the endpoint at its workspace's configured URL; with ``wait``, give a server
     that is not up yet (or still loading its endpoints) that many seconds to answer."""
     endpoint = service.get_endpoint(instance, name, workspace)
-    client = EndpointClient(
-        instance, endpoint.workspace, instance.settings.endpoints_url(endpoint.workspace), timeout
-    )
+    client = EndpointClient(instance, endpoint.workspace, server_url(instance, endpoint.workspace), timeout)
     deadline = time.monotonic() + wait
     try:
         while True:
@@ -201,12 +211,16 @@ def invoke(
                     name, payload, deployment=deployment, route=route, content_type=content_type
                 )
             except StoreUnavailable:
+                if (url := server_url(instance, endpoint.workspace)) != client.base_url:
+                    client.close()  # a server started meanwhile elsewhere than the URL tried
+                    client = EndpointClient(instance, endpoint.workspace, url, timeout)
+                    continue
                 if time.monotonic() >= deadline:
                     raise StoreUnavailable(
                         what=f"the server of endpoint '{name}'",
                         where=endpoint.url,
                         reason="nothing answers; start it with "
-                        f"`loopline serve --workspace {endpoint.workspace}` (a server on another address: "
+                        f"`loopline serve --workspace {endpoint.workspace}` (a server of another machine or container: "
                         f"set workspaces.{endpoint.workspace}.endpoints_url to it)",
                     ) from None
             else:
@@ -269,6 +283,57 @@ def _ours(instance: Instance, workspace: str, marks: list[str]) -> bool:
     return not marks or bool(set(marks) & service.served_marks(instance, workspace))
 
 
+def server_url(instance: Instance, workspace: str) -> str:
+    """Where the workspace's server answers: its ``endpoints_url``, or, where nothing of the workspace's
+    answers there, the newest ``loopline serve`` of this machine that recorded another address
+    (``--port``) and answers as the workspace's; else the ``endpoints_url``."""
+    url = instance.settings.endpoints_url(workspace)
+    marks = _serves(url)
+    if marks is not None and _ours(instance, workspace, marks):
+        return url
+    for other in _recorded(instance, workspace):
+        marks = _serves(other)
+        if other != url and marks is not None and _ours(instance, workspace, marks):
+            return other
+    return url
+
+
+def _servers_dir(instance: Instance) -> Path:
+    return instance.settings.state_dir / "servers"
+
+
+@contextlib.contextmanager
+def listening_at(instance: Instance, workspace: str, url: str) -> Iterator[None]:
+    """Record, for the length of the block, that this process serves ``workspace`` at ``url``, so that
+    loopline's commands on this machine call it there whatever the ``endpoints_url``."""
+    folder = _servers_dir(instance)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / f"{workspace}-{os.getpid()}.json"
+    record.write_bytes(orjson.dumps({"workspace": workspace, "url": url, "pid": os.getpid()}))
+    try:
+        yield
+    finally:
+        record.unlink(missing_ok=True)
+
+
+def _recorded(instance: Instance, workspace: str) -> list[str]:
+    """The URLs recorded by this machine's running servers of ``workspace``, newest first; the records
+    of servers that died without removing theirs are removed."""
+    found: list[tuple[float, str]] = []
+    for path in _servers_dir(instance).glob("*.json"):
+        try:
+            record = orjson.loads(path.read_bytes())
+            pid, url, served = int(record["pid"]), str(record["url"]), record["workspace"]
+            when = path.stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not process_alive(pid):
+            path.unlink(missing_ok=True)
+        elif served == workspace:
+            found.append((when, url))
+    return [url for _, url in sorted(found, reverse=True)]
+
+
 def _foreign(instance: Instance, workspace: str, url: str) -> bool:
     """Whether the server at ``url`` answers, and serves another project's endpoints, not ``workspace``'s."""
     marks = _serves(url)
@@ -304,7 +369,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
     """The workspace's running server, or a temporary one for the length of the block: where nothing
     answers at the workspace's address, or a server that serves none of its endpoints (another project's,
     say, on the same port) while it serves some."""
-    url = instance.settings.endpoints_url(workspace)
+    url = server_url(instance, workspace)
     marks = _serves(url)
     if marks is not None and _ours(instance, workspace, marks):
         client = EndpointClient(instance, workspace, url)
