@@ -13,7 +13,7 @@ from sqlalchemy import insert, text
 
 from loopline import audit
 from loopline.domain import utcnow
-from loopline.errors import LockTimeout, NotProvisioned
+from loopline.errors import LockTimeout, NotProvisioned, Refused
 from loopline.events import Registered, Shared
 from loopline.state import HEAD_REVISION, Database
 from loopline.state.locks import hold, list_locks
@@ -49,6 +49,23 @@ def test_head_revision_matches_the_newest_migration() -> None:
 def test_a_database_that_was_never_created_asks_for_up(tmp_path: Path) -> None:
     with pytest.raises(NotProvisioned, match="run `loopline up`"):
         Database(f"sqlite:///{tmp_path}/none.db").require_current(tmp_path)
+
+
+def test_a_database_a_newer_loopline_migrated_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """Someone upgraded loopline, migrated, and went back (another machine, an older CI image): `up`
+    must not try to migrate it (Alembic cannot find the revision), nor any command read it."""
+    database = Database(f"sqlite:///{tmp_path}/state.db")
+    database.upgrade()
+    with database.write() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    told = "loopline's database is at migration 0099, which loopline "
+    upgrade = "a newer loopline migrated it; upgrade loopline here (pip install -U loopline)"
+    for attempt in (database.upgrade, lambda: database.require_current(tmp_path)):
+        with pytest.raises(Refused) as refused:
+            attempt()
+        assert refused.value.message.startswith(told) and upgrade in refused.value.message
+        assert f"(its newest is {HEAD_REVISION})" in refused.value.message
+    assert database.revision() == "0099"
 
 
 def test_audit_events_chain_by_hash_in_order(db: Database) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from loopline.errors import NotProvisioned, StoreUnavailable, UsageError
+from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageError
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc"]
 
@@ -142,6 +142,7 @@ class Database:
         revision = self.revision()
         if revision is None:
             raise NotProvisioned(what=f"loopline's database ({self.redacted_url})", project=project)
+        _refuse_newer(revision)
         if revision != HEAD_REVISION:
             raise NotProvisioned(
                 f"loopline's database is at migration {revision} but this loopline needs {HEAD_REVISION}; "
@@ -154,6 +155,8 @@ class Database:
         before = self.revision()
         if before == to:
             return False
+        if before is not None:
+            _refuse_newer(before)
         from alembic import command
         from alembic.config import Config
 
@@ -184,6 +187,25 @@ class Database:
             self._sqlite_path().parent.mkdir(parents=True, exist_ok=True)
             return False
         return ensure_database(self.url)
+
+
+def _refuse_newer(revision: str) -> None:
+    """Refuse a database at a migration this loopline does not have: a newer loopline migrated it, and
+    this one would misread it (or Alembic fail on it)."""
+    known = {path.name.partition("_")[0] for path in (_MIGRATIONS / "versions").glob("*.py")}
+    if revision in known:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mine = f"loopline {version('loopline')}"
+    except PackageNotFoundError:
+        mine = "this loopline"
+    raise Refused(
+        f"loopline's database is at migration {revision}, which {mine} does not have (its newest is "
+        f"{HEAD_REVISION}): a newer loopline migrated it; upgrade loopline here (pip install -U loopline) "
+        "and run the command again"
+    )
 
 
 def ensure_database(url: str) -> bool:
