@@ -63,6 +63,10 @@ def test_github_actions_branch_name_wins_over_a_detached_head(
     assert commit_identity(repo).branch == "(detached)"
     monkeypatch.setenv("GITHUB_REF_NAME", "release-1")
     assert commit_identity(repo).branch == "release-1"
+    # the merge queue tests the commit on a branch of its own, and the commit lands on the base
+    queued = f"gh-readonly-queue/release/2.x/pr-42-{git(repo, 'rev-parse', 'HEAD')}"
+    monkeypatch.setenv("GITHUB_REF_NAME", queued)
+    assert commit_identity(repo).branch == "release/2.x"
 
 
 def test_resolve_commit_accepts_prefixes_and_refuses_garbage(repo: Path) -> None:

@@ -157,10 +157,17 @@ def commit_identity(root: Path, paths: Sequence[str] | None = None) -> CommitIde
     )
 
 
+# The branch GitHub's merge queue tests a pull request on, the commit that then lands on <base>.
+_MERGE_QUEUE = re.compile(r"gh-readonly-queue/(?P<base>.+)/pr-\d+-[0-9a-f]+")
+
+
 def _branch(root: Path) -> str:
+    """The branch of the checkout: GitHub Actions names it (a pull request's head branch; in the merge
+    queue, the branch the commit lands on), else git does."""
     for variable in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME"):
-        if os.environ.get(variable):
-            return os.environ[variable]
+        if name := os.environ.get(variable):
+            queued = _MERGE_QUEUE.fullmatch(name)
+            return queued["base"] if queued else name
     name = run_git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     return name if name != "HEAD" else "(detached)"
 
