@@ -73,6 +73,15 @@ def test_drift_decides_a_rollback_and_no_drift_decides_no_change(
         send(server, rows * 1.6, columns)  # every feature shifted; the 600 calm rows rotate out
         drifted = loopline.monitor_check(project=project)
         assert drifted.signals["max_psi"] > 1.0
+        # Evidence about v2 does not roll back what took the traffic since (a release, a person's rollback).
+        service.set_traffic(Instance.open(project), "proj", {f"v1-{first[:7]}": 100})
+        stale = loopline.policy_evaluate(project=project, act=True)
+        assert (stale.action, stale.acted) == ("rollback", False)
+        assert stale.outcome == (
+            f"not rolled back: the decision was about {second[:7]}, and v1 ({first[:7]}) takes proj's "
+            "traffic now; check it again (`loopline monitor check`)"
+        )
+        service.set_traffic(Instance.open(project), "proj", {f"v2-{second[:7]}": 100})
         acted = loopline.policy_evaluate(project=project, act=True)
         assert (acted.action, acted.acted, acted.rule) == ("rollback", True, "input drift")
     live = {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments}

@@ -18,6 +18,7 @@ def carry_out(instance: Instance, decision: Decision) -> Decision:
             endpoint=decision.endpoint,
             workspace=decision.workspace,
             reason=f"policy decision {decision.decision_id}: {decision.rule}",
+            away_from=decision.evidence["git_commit"],
         )
         decision.acted, decision.outcome = result.changed, result.message
     else:

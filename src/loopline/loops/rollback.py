@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopline import audit, registry
-from loopline.domain import EndpointInfo, ModelVersionInfo
+from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo
 from loopline.endpoints import service
 from loopline.endpoints.client import lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
@@ -42,6 +42,22 @@ def _endpoint(instance: Instance, name: str, workspace: str, *, named: bool) -> 
         ) from None
 
 
+def _moved_on(name: str, endpoint: str, live: DeploymentInfo | None, away_from: str) -> ReleaseResult:
+    """Nothing done: the model a rollback was to leave no longer takes the endpoint's main traffic."""
+    now = f"v{live.version} ({live.git_commit[:7]}) takes" if live else "no deployment takes"
+    return ReleaseResult(
+        name,
+        live.git_commit if live else away_from,
+        live.version if live else 0,
+        endpoint,
+        live.name if live else "",
+        None,
+        False,
+        f"not rolled back: the decision was about {away_from[:7]}, and {now} {endpoint}'s traffic now; "
+        "check it again (`loopline monitor check`)",
+    )
+
+
 def _target(
     instance: Instance,
     workspace: str,
@@ -75,9 +91,11 @@ def run_rollback(
     reason: str | None = None,
     reporter: Reporter | None = None,
     workspace: str = "prod",
+    away_from: str | None = None,
 ) -> ReleaseResult:
     """Move all of an endpoint's traffic (default: the prod endpoint) back to the version of ``commit`` (or
-    the previous release)."""
+    the previous release); with ``away_from``, only while that commit's deployment takes the main traffic
+    (a decision about one model never rolls back the one released after it)."""
     report_to = reporter or NullReporter()
     if (commit is None) == (not previous):
         raise UsageError("name the version to return to with exactly one of --commit SHA or --previous")
@@ -89,6 +107,8 @@ def run_rollback(
     with locks.hold(instance.db, f"release:{workspace}:{endpoint_name}", instance.actor):
         info = _endpoint(instance, endpoint_name, workspace, named=endpoint is not None)
         live = main_deployment(info)
+        if away_from is not None and (live is None or live.git_commit != away_from):
+            return _moved_on(name, endpoint_name, live, away_from)
         target = _target(
             instance,
             workspace,
