@@ -66,19 +66,24 @@ def test_the_triggers_are_those_of_the_product(tmp_path: Path) -> None:
     assert rollback["commit"]["required"] == "true" and rollback["reason"]["required"] == "false"
 
 
-def test_prod_jobs_are_bound_to_the_prod_environment_and_share_a_concurrency_group(tmp_path: Path) -> None:
+def test_prod_jobs_are_bound_to_the_prod_environment_and_never_cancel_one_another(tmp_path: Path) -> None:
     import yaml
 
     project = loopline.init(tmp_path / "p", "full").path
+    groups = []
     for name in ("outer-loop-prod.yml", "model-rollback.yml", "monitoring.yml"):
         document = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
-        assert document["concurrency"] == {"group": "loopline-prod", "cancel-in-progress": False}
+        # GitHub cancels a run waiting in a group when another run of the group is queued: a rollback
+        # waiting behind a release must not be cancelled by the hourly monitoring run, nor a release by it.
+        assert document["concurrency"]["cancel-in-progress"] is False
+        groups.append(document["concurrency"]["group"])
         assert document["permissions"] == {"contents": "read"}
         jobs = [job for job_id, job in document["jobs"].items() if job_id != "gate"]
         assert all(job["environment"] == "prod" for job in jobs)
         # Only the release reads its run's deployment reviews (an approval of the prod environment).
         wider = {"contents": "read", "actions": "read"} if name == "outer-loop-prod.yml" else None
         assert all(job.get("permissions") == wider for job in jobs)
+    assert len(set(groups)) == len(groups), groups  # loopline's lock serialises them instead
 
 
 def test_the_jobs_that_look_back_through_history_check_out_all_of_it(tmp_path: Path) -> None:
