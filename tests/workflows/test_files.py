@@ -86,6 +86,27 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_never_cancel_one_anothe
     assert len(set(groups)) == len(groups), groups  # loopline's lock serialises them instead
 
 
+def test_a_published_pre_release_releases_nothing_to_prod(tmp_path: Path) -> None:
+    """GitHub's `release: published` fires for pre-releases as well (v1.3.0-rc1, for testing)."""
+    import yaml
+
+    from loopline.workflows.expressions import evaluate
+
+    project = loopline.init(tmp_path / "p", "simple").path
+    document = yaml.safe_load((project / ".github" / "workflows" / "outer-loop-prod.yml").read_text())
+    condition = document["jobs"]["gate"]["if"]  # every other job needs the gate's answer
+
+    def runs(event_name: str, event: dict[str, object]) -> bool:
+        return bool(evaluate(condition, {"github": {"event_name": event_name, "event": event}}))
+
+    assert runs("release", {"action": "published", "release": {"prerelease": False, "tag_name": "v1.3.0"}})
+    assert not runs(
+        "release", {"action": "published", "release": {"prerelease": True, "tag_name": "v1.3.0-rc1"}}
+    )
+    assert runs("workflow_dispatch", {"inputs": {"commit": "3f2a9c1"}})
+    assert document["jobs"]["release"]["needs"] == "gate"
+
+
 def test_the_jobs_that_look_back_through_history_check_out_all_of_it(tmp_path: Path) -> None:
     """actions/checkout fetches one commit (and no tag) unless told otherwise; the inner loop
     (training.paths), the outer loops and rollback (a commit without a version takes its ancestor's; a tag
