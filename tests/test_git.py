@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loopline.errors import InvalidReference, NotAGitRepository
-from loopline.git import commit_identity, commit_url, resolve_commit, web_url
+from loopline.git import as_commit, commit_identity, commit_prefix, commit_url, resolve_commit, web_url
 from tests.helpers import commit_all, git
 
 
@@ -67,6 +67,14 @@ def test_github_actions_branch_name_wins_over_a_detached_head(
     queued = f"gh-readonly-queue/release/2.x/pr-42-{git(repo, 'rev-parse', 'HEAD')}"
     monkeypatch.setenv("GITHUB_REF_NAME", queued)
     assert commit_identity(repo).branch == "release/2.x"
+
+
+def test_a_commit_pasted_with_spaces_or_in_capitals_is_the_commit_git_names(repo: Path) -> None:
+    """A workflow_dispatch input or a copy from a web page: " 3F2A9C1 " is 3f2a9c1, as stored."""
+    head = git(repo, "rev-parse", "HEAD")
+    assert as_commit(repo, f" {head[:9].upper()} ") == head[:9]
+    assert commit_prefix(repo, f" {head[:4].upper()}\n") == head[:4]
+    assert as_commit(repo, " HEAD ") == head
 
 
 def test_resolve_commit_accepts_prefixes_and_refuses_garbage(repo: Path) -> None:

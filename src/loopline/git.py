@@ -221,7 +221,7 @@ def as_commit(root: Path, text: str) -> str:
     (among the versions of the stores, which need no repository); a git reference of the repository at
     ``root`` (``HEAD~1``, a branch, a tag such as a release's) as the full SHA it names."""
     if is_sha(text):
-        return text.strip()
+        return text.strip().lower()  # as git writes them, and loopline stores them
     name = text.strip()
     if name and not name.startswith("-") and is_git_repo(root):
         try:
@@ -237,7 +237,7 @@ def as_commit(root: Path, text: str) -> str:
 def commit_prefix(root: Path, text: str) -> str:
     """``text`` as a filter of commits takes it: hex digits as the prefix they are (shorter than 7 too), a
     git ref of the repository at ``root`` as the full SHA it names (see :func:`as_commit`)."""
-    return text if hex_digits(text) else as_commit(root, text)
+    return text.strip().lower() if hex_digits(text) else as_commit(root, text)
 
 
 def holds(root: Path, commit: str) -> bool:
