@@ -86,6 +86,20 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_never_cancel_one_anothe
     assert len(set(groups)) == len(groups), groups  # loopline's lock serialises them instead
 
 
+def test_python_ci_runs_the_project_s_code_without_any_store_credential(tmp_path: Path) -> None:
+    """Its tests are a pull request's code: with the stores' secrets in its environment, any test could
+    read prod's database URL or the object store's key. The other workflows map them at their top."""
+    import yaml
+
+    project = loopline.init(tmp_path / "p", "full").path
+    folder = project / ".github" / "workflows"
+    text = (folder / "python-ci.yml").read_text()
+    assert "secrets." not in text, text
+    assert yaml.safe_load(text)["env"] == {"PYTHONUNBUFFERED": "1"}
+    inner = yaml.safe_load((folder / "inner-loop.yml").read_text())["env"]
+    assert inner["LOOPLINE_TOKEN"] == "${{ secrets.LOOPLINE_TOKEN }}"
+
+
 def test_a_published_pre_release_releases_nothing_to_prod(tmp_path: Path) -> None:
     """GitHub's `release: published` fires for pre-releases as well (v1.3.0-rc1, for testing)."""
     import yaml
