@@ -222,6 +222,8 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     }
     assert httpx.get(f"{url}/endpoints/srv/deployments/green/ready").json()["state"] == "ready"
     assert httpx.get(f"{url}/endpoints/srv/deployments/nope/ready").status_code == 404
+    for path in ("/ping", "/health"):  # MLflow's server's, which probes written for it call
+        assert httpx.get(f"{url}{path}").status_code == 200, path
     served.post(
         "srv", "score", {"input_data": {"columns": served.columns, "data": served.rows}}, key=served.key
     )
@@ -240,7 +242,14 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
 def test_head_answers_as_get_without_a_body_and_a_405_names_the_methods(served: Served) -> None:
     """Uptime monitors and load balancers check health with HEAD (HTTP has every GET route take it)."""
     url = served.server.url
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/endpoints/srv/deployments/blue/ready"):
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/ping",
+        "/metrics",
+        "/openapi.json",
+        "/endpoints/srv/deployments/blue/ready",
+    ):
         got, head = httpx.get(f"{url}{path}"), httpx.head(f"{url}{path}")
         assert (head.status_code, head.content) == (got.status_code, b""), path
         assert head.headers["content-type"] == got.headers["content-type"]

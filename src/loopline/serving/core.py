@@ -2,7 +2,8 @@
 
 Routes: ``POST /endpoints/{name}/score`` (Azure ML style), ``POST /endpoints/{name}/invocations``
 (MLflow style), ``GET /endpoints/{name}``, ``GET /endpoints/{name}/deployments/{d}/ready``,
-``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``.
+``GET /healthz``, ``GET /readyz`` (and MLflow's ``GET /ping`` and ``/health``), ``GET /metrics``,
+``GET /openapi.json``.
 """
 
 from __future__ import annotations
@@ -251,6 +252,11 @@ class ScoringCore:
                 }
             )
             return Response(200 if ready else 503, JSON, body)
+        if path in ("/ping", "/health"):  # MLflow's server's health checks: it answers once its model loaded
+            ready = self.started and all(route.ready for route in self.routes.values())
+            return Response(
+                200 if ready else 503, JSON, b'{"status":"ok"}' if ready else b'{"status":"loading"}'
+            )
         if path == "/metrics":
             from loopline.serving.metrics import render
 

@@ -134,6 +134,16 @@ def document(title: str) -> dict[str, Any]:
                     "responses": {"200": {"description": "ready"}, "503": {"description": "loading"}},
                 }
             },
+            **{
+                path: {
+                    "get": {
+                        "summary": "MLflow's health check: as /readyz",
+                        "security": [],
+                        "responses": {"200": {"description": "ready"}, "503": {"description": "loading"}},
+                    }
+                }
+                for path in ("/ping", "/health")
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
