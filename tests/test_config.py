@@ -194,6 +194,24 @@ def test_no_project_gives_a_hint(tmp_path: Path) -> None:
         find_project_root(tmp_path)
 
 
+def test_from_the_top_of_a_repository_the_project_in_one_of_its_folders_is_named(tmp_path: Path) -> None:
+    """The project lives in ml/churn of the repository, and the command ran at the repository's top."""
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "loopline.yaml").write_text("tier: simple\n")  # hidden folders are not read
+    (tmp_path / "ml" / "churn").mkdir(parents=True)
+    write(tmp_path / "ml" / "churn", VALID)
+    with pytest.raises(ProjectNotFound) as one:
+        find_project_root(tmp_path)
+    assert one.value.message == (
+        f"no loopline.yaml in {tmp_path} or any folder above it; the project in ml/churn/ has one: "
+        "cd ml/churn (or pass -C ml/churn)"
+    )
+    (tmp_path / "fraud").mkdir()
+    write(tmp_path / "fraud", VALID)
+    with pytest.raises(ProjectNotFound, match=r"projects below it: fraud/, ml/churn/: cd into one"):
+        find_project_root(tmp_path)
+
+
 def test_redact_hides_passwords() -> None:
     assert redact("postgresql://me:hunter2@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

@@ -266,7 +266,39 @@ def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
+    below = _projects_below(here)
+    if len(below) == 1:
+        raise ProjectNotFound(
+            f"no loopline.yaml in {here} or any folder above it; the project in {below[0]}/ has one: "
+            f"cd {below[0]} (or pass -C {below[0]})"
+        )
+    if below:
+        raise ProjectNotFound(
+            f"no loopline.yaml in {here} or any folder above it; projects below it: "
+            f"{', '.join(f'{p}/' for p in below[:5])}: cd into one (or pass -C FOLDER)"
+        )
     raise ProjectNotFound(path=here)
+
+
+def _projects_below(top: Path, depth: int = 3, budget: int = 400) -> list[str]:
+    """The folders under ``top`` (a few levels down, at most ``budget`` of them read) holding a
+    ``loopline.yaml``, shallowest first: a project in a folder of the repository where a command was run
+    from the top."""
+    found: list[str] = []
+    for folder, subfolders, files in os.walk(top):
+        budget -= 1
+        level = len(Path(folder).relative_to(top).parts)
+        if CONFIG_FILE in files and level:
+            found.append(Path(folder).relative_to(top).as_posix())
+        subfolders[:] = (
+            []
+            if level >= depth or budget <= 0
+            else sorted(d for d in subfolders if not d.startswith(".") and d not in _NOT_PROJECTS)
+        )
+    return sorted(found, key=lambda path: (path.count("/"), path))
+
+
+_NOT_PROJECTS = frozenset({"node_modules", "venv", "env", "site-packages", "__pycache__", "mlruns"})
 
 
 def load_config(
