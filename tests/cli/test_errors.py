@@ -61,6 +61,16 @@ def test_usage_errors_exit_2_and_point_to_help(capsys: pytest.CaptureFixture[str
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("(see `loopline init --help`)")
     assert "Traceback" not in result.stderr
+    # an option without its value is found before the command runs: the help named is still the command's
+    for words, where in (
+        (["rollback", "--commit"], "rollback"),
+        (["outer-loop", "prod", "--canary"], "outer-loop prod"),
+    ):
+        missing = cli(capsys, *words)
+        assert (missing.exit_code, missing.stderr.strip()) == (
+            2,
+            f"error: Option '{words[-1]}' requires an argument. (see `loopline {where} --help`)",
+        )
 
 
 @pytest.mark.parametrize("words", [[], ["outer-loop"], ["endpoint"]])

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import traceback as tb
+from typing import Any
 
 # loopline's own process loads no pydantic plugins: discovering them scans every installed package.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -47,9 +48,9 @@ def _fail(message: str, code: int, json_mode: bool, details: dict[str, object] |
     return code
 
 
-def _usage_error(exc: TyperException, json_mode: bool) -> int:
+def _usage_error(exc: TyperException, json_mode: bool, root: Any, args: list[str]) -> int:
     context = getattr(exc, "ctx", None)
-    where = "loopline"
+    where = _command_path(root, args)  # the parser's errors (an option without its value) carry no context
     if context is not None:
         where = f"loopline {context.command_path.partition(' ')[2]}".strip()
     if type(exc).__name__ == "NoArgsIsHelpError":  # a group without its command: its help is shown
@@ -59,6 +60,18 @@ def _usage_error(exc: TyperException, json_mode: bool) -> int:
     if " " not in extra and context is not None and any(p.name == "commit" for p in context.command.params):
         message += f"; a commit is named with --commit: `{where} --commit {extra}`"
     return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, _USAGE)
+
+
+def _command_path(root: Any, args: list[str]) -> str:
+    """``loopline`` and the commands ``args`` name before their first option or argument."""
+    words = ["loopline"]
+    command = root
+    for word in args:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        words.append(word)
+    return " ".join(words)
 
 
 def _directories(args: list[str]) -> tuple[list[str], list[str]]:
@@ -108,13 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     # between the command's own steps. Left as set when the caller set it.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     code: int
+    root = None
     try:
-        result = _command(args).main(args=args, prog_name="loopline", standalone_mode=False)
+        root = _command(args)
+        result = root.main(args=args, prog_name="loopline", standalone_mode=False)
         code = result if isinstance(result, int) else 0
         if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into a quiet exit with this code
             code = _fail("interrupted", EXIT_INTERRUPTED, json_mode, {"error_code": "INTERRUPTED"})
     except TyperException as exc:  # a usage error found while parsing the command line
-        code = _usage_error(exc, json_mode)
+        code = _usage_error(exc, json_mode, root, args)
     except (Abort, KeyboardInterrupt):
         code = _fail("interrupted", EXIT_INTERRUPTED, json_mode, {"error_code": "INTERRUPTED"})
     except LooplineError as exc:
