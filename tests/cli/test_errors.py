@@ -73,6 +73,17 @@ def test_usage_errors_exit_2_and_point_to_help(capsys: pytest.CaptureFixture[str
         )
 
 
+def test_a_command_written_out_or_cut_short_is_shown_the_one_meant(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`outer-loop production` (the alias is production) and `endpoint inv`: too unlike for a close match."""
+    for words, meant in ((["outer-loop", "production"], "prod"), (["endpoint", "inv"], "invoke")):
+        result = cli(capsys, *words)
+        assert result.exit_code == 2
+        assert f"No such command '{words[-1]}'. Did you mean '{meant}'?" in result.stderr
+    assert "Did you mean" not in cli(capsys, "endpoint", "zzz").stderr
+
+
 @pytest.mark.parametrize("words", [[], ["outer-loop"], ["endpoint"]])
 def test_a_group_without_its_command_shows_its_help_and_no_empty_error(
     words: list[str], capsys: pytest.CaptureFixture[str]

@@ -59,7 +59,16 @@ def _usage_error(exc: TyperException, json_mode: bool, root: Any, args: list[str
     extra = message.rpartition("(")[2].rstrip(")") if "unexpected extra argument" in message else " "
     if " " not in extra and context is not None and any(p.name == "commit" for p in context.command.params):
         message += f"; a commit is named with --commit: `{where} --commit {extra}`"
+    if context is not None and message.startswith("No such command") and "Did you mean" not in message:
+        message += _shortened(message.split("'")[1], getattr(context.command, "commands", {}))
     return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, _USAGE)
+
+
+def _shortened(word: str, commands: dict[str, Any]) -> str:
+    """A suggestion where ``word`` is a command written out or cut short (``production`` for ``prod``),
+    which the close-match rule misses."""
+    found = [name for name in commands if len(name) >= 3 and (word.startswith(name) or name.startswith(word))]
+    return f" Did you mean '{found[0]}'?" if len(found) == 1 and len(word) >= 3 else ""
 
 
 def _command_path(root: Any, args: list[str]) -> str:
