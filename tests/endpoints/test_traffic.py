@@ -10,7 +10,8 @@ from loopline.errors import Refused, UsageError
 
 def test_assignments_parse_and_refuse_bad_forms() -> None:
     assert parse_assignments(["blue=90", "green=10"]) == {"blue": 90, "green": 10}
-    for bad in (["blue"], ["blue=x"], ["=10"], ["blue=-1"]):
+    assert parse_assignments(["blue=90%", "green=10%"]) == {"blue": 90, "green": 10}  # as people write shares
+    for bad in (["blue"], ["blue=x"], ["=10"], ["blue=-1"], ["blue=%"], ["blue=9%0"]):
         with pytest.raises(UsageError, match="DEPLOYMENT=PERCENT"):
             parse_assignments(bad)
     with pytest.raises(UsageError, match="twice"):

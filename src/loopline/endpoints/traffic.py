@@ -12,11 +12,12 @@ MAX_MIRROR = 50
 
 
 def parse_assignments(items: Iterable[str], what: str = "traffic") -> dict[str, int]:
-    """``["blue=90", "green=10"]`` as ``{"blue": 90, "green": 10}``."""
+    """``["blue=90", "green=10"]`` (or ``blue=90%``) as ``{"blue": 90, "green": 10}``."""
     result: dict[str, int] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name or not value.strip().isdigit():
+        value = value.strip().removesuffix("%")
+        if not sep or not name or not value.isdigit():
             raise UsageError(f"{what} '{item}' is not DEPLOYMENT=PERCENT (for example blue=90)")
         if name in result:
             raise UsageError(f"{what} names deployment '{name}' twice")
