@@ -141,6 +141,28 @@ def test_commands_before_up_say_to_run_up(
     assert "run `loopline up` in" in result.stderr
 
 
+def test_canary_steps_and_watch_times_are_read_as_people_write_them(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple", up=False)
+    # read, then refused for what follows (the stores do not exist yet), not for how they were written
+    taken = cli(
+        capsys, "outer-loop", "prod", "--canary", "10%, 50%, 100%", "--watch", "5m", "-C", str(project)
+    )
+    assert taken.exit_code == 1 and "run `loopline up` in" in taken.stderr, taken.stderr
+    spaced = cli(capsys, "outer-loop", "prod", "--canary", "10 50 100", "--watch", "90", "-C", str(project))
+    assert spaced.exit_code == 1 and "run `loopline up` in" in spaced.stderr, spaced.stderr
+    for watch in ("-3", "nan", "inf"):
+        refused = cli(capsys, "outer-loop", "prod", "--watch", watch, "-C", str(project))
+        assert refused.exit_code == 2 and f"--watch '{watch}' is not a time to wait" in refused.stderr
+    assert "is not a duration such as 30m" in cli(capsys, "outer-loop", "prod", "--watch", "5x").stderr
+    import loopline
+    from loopline.errors import UsageError
+
+    with pytest.raises(UsageError, match="watch is nan seconds; give 0 or more"):  # the SDK's callers too
+        loopline.outer_loop_prod(project, watch=float("nan"))
+
+
 def test_unexpected_faults_are_one_line_pointing_to_traceback(
     new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

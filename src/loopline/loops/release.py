@@ -10,6 +10,7 @@ and the ``production`` alias only ever moves when the last step is done.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier
 from loopline.endpoints import service
 from loopline.endpoints.client import Live, lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
-from loopline.errors import Refused
+from loopline.errors import Refused, UsageError
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
 from loopline.loops import approvals
@@ -192,6 +193,8 @@ def run_outer_loop_prod(
     report_to = reporter or NullReporter()
     if canary is not None:
         canary_steps(canary)
+    if watch is not None and not 0 <= watch < math.inf:  # NaN too
+        raise UsageError(f"watch is {watch} seconds; give 0 or more")
     require_prod(instance, "outer-loop prod")
     instance.db.require_current(instance.root)
     name = model or instance.settings.config.model.name

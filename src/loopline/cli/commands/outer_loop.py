@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -97,13 +98,26 @@ def _report_markdown(result: dict[str, Any]) -> str:
 def _canary(text: str | None) -> list[int] | None:
     if text is None:
         return None
-    try:
-        steps = [int(part) for part in text.split(",") if part.strip()]
+    try:  # 10,50,100 as written, 10%,50%,100% or 10 50 100 as people also write it
+        steps = [int(part.strip().removesuffix("%")) for part in text.replace(",", " ").split()]
     except ValueError:
         raise UsageError(f"--canary '{text}' is not a list of percentages such as 10,50,100") from None
     if not steps:
         raise UsageError(f"--canary '{text}' must be increasing percentages ending at 100, such as 10,50,100")
     return steps  # the release checks them, for every caller
+
+
+def _seconds(text: str | None, what: str) -> float | None:
+    """Seconds as a number (``30``) or a duration (``90s``, ``5m``, ``1h``)."""
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return parse_duration(text, what).total_seconds()
+    if not 0 <= seconds < math.inf:
+        raise UsageError(f"{what} '{text}' is not a time to wait: give 0 or more seconds, or 90s, 5m, 1h")
+    return seconds
 
 
 def _show(console: Console, result: ReleaseResult) -> None:
@@ -148,11 +162,11 @@ def outer_loop_prod(
         ),
     ] = None,
     watch: Annotated[
-        float | None,
+        str | None,
         opt(
             "--watch",
-            help="Seconds to watch each step's error rate and p99 latency (default: release.watch_seconds "
-            "with canary steps).",
+            help="How long to watch each step's error rate and p99 latency: seconds, or 90s, 5m, 1h "
+            "(default: release.watch_seconds with canary steps).",
         ),
     ] = None,
     override_reason: Annotated[
@@ -178,7 +192,7 @@ def outer_loop_prod(
             commit=commit,
             model=model,
             canary=_canary(canary),
-            watch=watch,
+            watch=_seconds(watch, "--watch"),
             override_reason=override_reason,
             approval_wait=parse_duration(approval_wait, "--approval-wait").total_seconds()
             if approval_wait
