@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,16 @@ def test_a_server_on_a_port_of_its_own_is_where_loopline_s_commands_call_it(
     assert not records[0].exists()  # stopped: its record went with it
     stopped = cli(capsys, *invoke, "-C", str(served_project))
     assert stopped.exit_code == 4 and "start it with `loopline serve --workspace dev`" in stopped.stderr
+    # Where it cannot record (a read-only folder in a container), it serves all the same.
+    folder = records[0].parent
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+    try:
+        with Server(served_project, "dev") as unrecorded:
+            unrecorded.wait_for("own-port", "blue")
+            assert "cannot record where this server listens" in unrecorded.errors.read_text()
+    finally:
+        folder.unlink()
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ port for the length of the command, and say so.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -220,8 +221,8 @@ def invoke(
                         what=f"the server of endpoint '{name}'",
                         where=endpoint.url,
                         reason="nothing answers; start it with "
-                        f"`loopline serve --workspace {endpoint.workspace}` (a server of another machine or container: "
-                        f"set workspaces.{endpoint.workspace}.endpoints_url to it)",
+                        f"`loopline serve --workspace {endpoint.workspace}` (a server of another machine or "
+                        f"container: set workspaces.{endpoint.workspace}.endpoints_url to it)",
                     ) from None
             else:
                 if result.status in (401, 404) and _foreign(instance, endpoint.workspace, client.base_url):
@@ -306,10 +307,12 @@ def _servers_dir(instance: Instance) -> Path:
 def listening_at(instance: Instance, workspace: str, url: str) -> Iterator[None]:
     """Record, for the length of the block, that this process serves ``workspace`` at ``url``, so that
     loopline's commands on this machine call it there whatever the ``endpoints_url``."""
-    folder = _servers_dir(instance)
-    folder.mkdir(parents=True, exist_ok=True)
-    record = folder / f"{workspace}-{os.getpid()}.json"
-    record.write_bytes(orjson.dumps({"workspace": workspace, "url": url, "pid": os.getpid()}))
+    record = _servers_dir(instance) / f"{workspace}-{os.getpid()}.json"
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_bytes(orjson.dumps({"workspace": workspace, "url": url, "pid": os.getpid()}))
+    except OSError as exc:  # a read-only folder (a container's): serve all the same, at endpoints_url only
+        logging.getLogger("loopline.serve").warning("cannot record where this server listens: %s", exc)
     try:
         yield
     finally:
