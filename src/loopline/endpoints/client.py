@@ -205,6 +205,7 @@ def invoke(
     endpoint = service.get_endpoint(instance, name, workspace)
     client = EndpointClient(instance, endpoint.workspace, server_url(instance, endpoint.workspace), timeout)
     deadline = time.monotonic() + wait
+    tried = {client.base_url}
     try:
         while True:
             try:
@@ -212,9 +213,10 @@ def invoke(
                     name, payload, deployment=deployment, route=route, content_type=content_type
                 )
             except StoreUnavailable:
-                if (url := server_url(instance, endpoint.workspace)) != client.base_url:
+                if (url := server_url(instance, endpoint.workspace)) not in tried:
                     client.close()  # a server started meanwhile elsewhere than the URL tried
                     client = EndpointClient(instance, endpoint.workspace, url, timeout)
+                    tried.add(url)
                     continue
                 if time.monotonic() >= deadline:
                     raise StoreUnavailable(
