@@ -84,6 +84,14 @@ def test_prod_jobs_are_bound_to_the_prod_environment_and_never_cancel_one_anothe
         wider = {"contents": "read", "actions": "read"} if name == "outer-loop-prod.yml" else None
         assert all(job.get("permissions") == wider for job in jobs)
     assert len(set(groups)) == len(groups), groups  # loopline's lock serialises them instead
+    # Each commit's registration and validation have a group of their own: a third merge in a row must not
+    # cancel the second one's, waiting behind the first.
+    for name, commit in (
+        ("inner-loop.yml", "github.sha"),
+        ("outer-loop-test.yml", "github.event.workflow_run.head_sha"),
+    ):
+        document = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+        assert document["concurrency"]["group"].endswith(f"-${{{{ {commit} }}}}"), document["concurrency"]
 
 
 def test_python_ci_runs_the_project_s_code_without_any_store_credential(tmp_path: Path) -> None:
