@@ -290,15 +290,22 @@ def server_url(instance: Instance, workspace: str) -> str:
     """Where the workspace's server answers: its ``endpoints_url``, or, where nothing of the workspace's
     answers there, the newest ``loopline serve`` of this machine that recorded another address
     (``--port``) and answers as the workspace's; else the ``endpoints_url``."""
+    return _located(instance, workspace)[0]
+
+
+def _located(instance: Instance, workspace: str) -> tuple[str, list[str] | None]:
+    """:func:`server_url` and what its server answers there (``_serves``), asking each address once."""
     url = instance.settings.endpoints_url(workspace)
     marks = _serves(url)
     if marks is not None and _ours(instance, workspace, marks):
-        return url
+        return url, marks
     for other in _recorded(instance, workspace):
-        marks = _serves(other)
-        if other != url and marks is not None and _ours(instance, workspace, marks):
-            return other
-    return url
+        if other == url:
+            continue
+        found = _serves(other)
+        if found is not None and _ours(instance, workspace, found):
+            return other, found
+    return url, marks
 
 
 def _servers_dir(instance: Instance) -> Path:
@@ -374,8 +381,7 @@ def live_server(instance: Instance, workspace: str, timeout: float = 120) -> Ite
     """The workspace's running server, or a temporary one for the length of the block: where nothing
     answers at the workspace's address, or a server that serves none of its endpoints (another project's,
     say, on the same port) while it serves some."""
-    url = server_url(instance, workspace)
-    marks = _serves(url)
+    url, marks = _located(instance, workspace)
     if marks is not None and _ours(instance, workspace, marks):
         client = EndpointClient(instance, workspace, url)
         try:
