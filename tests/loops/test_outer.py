@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -413,6 +415,45 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
     assert live_commit(project) == a and live(project)[f"v2-{b[:7]}"] == 0
     released = loopline.outer_loop_prod(project, commit=c, canary=[100])
     assert released.changed and live_commit(project) == c
+
+
+def test_a_rollback_stops_a_canary_in_progress_instead_of_waiting_for_its_watch(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, a, b = a_live_b_registered
+    script = Path(sys.executable).with_name("loopline")
+    argv = [str(script), "outer-loop", "prod", "--commit", b, "--canary", "10,100", "--watch", "10m"]
+    release = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while live(project).get(f"v2-{b[:7]}") != 10:  # the canary watches its first step
+            assert release.poll() is None and time.monotonic() < deadline, release.communicate()
+            time.sleep(0.2)
+        # A rollback that is refused stops nothing.
+        unknown = cli_process("rollback", "--commit", "0000000", cwd=project, timeout=120)
+        assert unknown.exit_code == 1 and "0000000" in unknown.stderr, unknown.stderr
+        assert release.poll() is None and live(project)[f"v2-{b[:7]}"] == 10
+        # One that goes ahead ends the release at once, rather than wait ten minutes for the lock.
+        back = cli_process(
+            "rollback", "--previous", "--reason", "bad canary", "--json", cwd=project, timeout=120
+        )
+        _, stderr = release.communicate(timeout=60)
+    finally:
+        release.kill()
+    assert back.exit_code == 0, back.stderr
+    assert f"stopping the release of proj-classifier v2 ({b[:7]}) in progress" in back.stderr
+    assert back.json()["git_commit"] == a and back.json()["changed"]  # --previous: what was live before
+    assert live_commit(project) == a and live(project)[f"v2-{b[:7]}"] == 0
+    assert release.returncode == 1
+    assert "the release of proj-classifier v2" in stderr and "was stopped: a rollback took" in stderr
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert rolled.reason == "bad canary" and rolled.details["stopped_release"] == b
+    assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
+        ("production",),
+        (),
+    ]
+    released = loopline.outer_loop_prod(project, commit=b, canary=[100])  # nothing unfinished blocks it
+    assert released.changed and live_commit(project) == b
 
 
 def test_a_release_whose_smoke_test_fails_ends_there_and_blocks_no_other(

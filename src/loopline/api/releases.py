@@ -121,7 +121,8 @@ def rollback(
     reason: str | None = None,
     reporter: Reporter | None = None,
 ) -> ReleaseResult:
-    """Return prod (or ``endpoint``) to the version of ``commit``, or to the previous release."""
+    """Return prod (or ``endpoint``) to the version of ``commit``, or to the previous release; a release of
+    the endpoint in progress is stopped first (``previous`` then returns to what was live before it)."""
     from loopline.loops.rollback import run_rollback
 
     instance = Instance.open(project)

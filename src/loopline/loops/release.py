@@ -41,7 +41,14 @@ from loopline.serving.stats import window_stats
 from loopline.state import as_utc, locks
 from loopline.state.schema import release_progress
 
-__all__ = ["PendingRelease", "ReleaseResult", "abandon_pending", "pending_release", "run_outer_loop_prod"]
+__all__ = [
+    "PendingRelease",
+    "ReleaseResult",
+    "abandon_pending",
+    "live_before",
+    "pending_release",
+    "run_outer_loop_prod",
+]
 
 PROD = "prod"
 RUNNING, RELEASED, ROLLED_BACK, ABANDONED = "running", "released", "rolled-back", "abandoned"
@@ -164,7 +171,8 @@ def _end(connection: Connection, release_id: int, state: str) -> None:
 
 
 def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> None:
-    """End the endpoint's release in progress without finishing it (a rollback took the endpoint over)."""
+    """End the endpoint's release in progress without finishing it (a rollback took the endpoint over). A
+    release still running sees it at its next traffic change or watch poll, and stops there."""
     connection.execute(
         update(release_progress)
         .where(
@@ -231,10 +239,16 @@ def _main(shares: dict[str, int], but: str | None = None) -> str | None:
     return max(others, key=lambda name: others[name]) if others else None
 
 
+def live_before(instance: Instance, endpoint: str, pending: PendingRelease) -> DeploymentInfo | None:
+    """The deployment that took the endpoint's main traffic before ``pending`` began (None on a first
+    release)."""
+    main = _main(pending.before.get("traffic", {}))
+    return service.get_endpoint(instance, endpoint, PROD).deployment(main) if main else None
+
+
 def _way_back(instance: Instance, endpoint: str, pending: PendingRelease) -> str:
     """How to leave a release half done: roll back to the deployment that had the traffic before it."""
-    main = _main(pending.before.get("traffic", {}))
-    deployed = service.get_endpoint(instance, endpoint, PROD).deployment(main) if main else None
+    deployed = live_before(instance, endpoint, pending)
     if deployed is None:
         return ""
     return f", or `loopline rollback --commit {deployed.git_commit[:7]}` to return to what was live before it"
@@ -395,13 +409,15 @@ class Release:
                 failpoints.hit("release-mid-traffic")
                 failpoints.hit(f"release-step-{percent}")
                 if seconds > 0:
-                    step = self._watch(percent, seconds, started)
+                    step = self._watch(progress.id, percent, seconds, started)
                     watched.append(step)
                     if step["breach"]:
                         self._roll_back(progress.id, step)
                 else:
                     watched.append({"percent": percent, "seconds": 0, "judged": False, "breach": None})
             temporary = live.temporary
+        with self.instance.db.read() as connection:
+            self._still_running(connection, progress.id)
         self._finish()
         self._prune()
         return self.result(
@@ -420,6 +436,7 @@ class Release:
         self.reporter.step(f"traffic: {' '.join(f'{k}={v}' for k, v in split.items())}")
 
         def reached(connection: Connection) -> None:
+            self._still_running(connection, release_id)
             connection.execute(
                 update(release_progress)
                 .where(release_progress.c.id == release_id)
@@ -437,12 +454,28 @@ class Release:
         if not live.client.follows(self.endpoint, split):
             self.reporter.step(lagging(live.client.base_url))
 
-    def _watch(self, percent: int, seconds: float, started: float) -> dict[str, Any]:
-        """Watch the new deployment from ``started`` (epoch seconds) for ``seconds``; stop at a breach."""
+    def _still_running(self, connection: Connection, release_id: int) -> None:
+        """Refuse to go on once the release was ended by someone else: a rollback took the endpoint over
+        (and moves its traffic itself)."""
+        state = connection.execute(
+            select(release_progress.c.state).where(release_progress.c.id == release_id)
+        ).scalar_one()
+        if state != RUNNING:
+            raise Refused(
+                f"the release of {self._named()} was stopped: a rollback took prod endpoint {self.endpoint} "
+                "over and sets its traffic; the production alias did not move (`loopline history --kind "
+                "rolled-back` shows it)"
+            )
+
+    def _watch(self, release_id: int, percent: int, seconds: float, started: float) -> dict[str, Any]:
+        """Watch the new deployment from ``started`` (epoch seconds) for ``seconds``; stop at a breach, or
+        where a rollback took the endpoint over."""
         deadline = started + seconds
         step: dict[str, Any] = {}
         while True:
             time.sleep(min(1.0, max(0.0, deadline - time.time())))
+            with self.instance.db.read() as connection:
+                self._still_running(connection, release_id)
             stats = window_stats(self.instance.db, PROD, self.endpoint, self.deployment.name, started)
             failpoints.hit(f"release-watch-{percent}")
             judged = stats.requests >= self.config.min_requests
@@ -472,6 +505,7 @@ class Release:
         back = self.previous.name if self.previous is not None else "the deployments live before"
 
         def rolled_back(connection: Connection) -> None:
+            self._still_running(connection, release_id)
             _end(connection, release_id, ROLLED_BACK)
             audit.append(
                 connection,

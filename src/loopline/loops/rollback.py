@@ -19,7 +19,13 @@ from loopline.loops.outer import (
     require_prod,
     smoke_test,
 )
-from loopline.loops.release import ReleaseResult, abandon_pending
+from loopline.loops.release import (
+    PendingRelease,
+    ReleaseResult,
+    abandon_pending,
+    live_before,
+    pending_release,
+)
 from loopline.loops.restore import held
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
@@ -58,6 +64,50 @@ def _moved_on(name: str, endpoint: str, live: DeploymentInfo | None, away_from: 
     )
 
 
+class _TakeOver:
+    """Called while a release holds the endpoint: ends that release, so that this rollback goes ahead now
+    rather than wait for the release's canary to finish watching. The release stops at its next traffic
+    change or watch poll (within a second) and frees the endpoint. The commit named is looked up first, so
+    a rollback that would be refused stops nothing."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        workspace: str,
+        endpoint: str,
+        name: str,
+        commit: str | None,
+        reporter: Reporter,
+    ) -> None:
+        self.instance, self.workspace, self.endpoint = instance, workspace, endpoint
+        self.name, self.commit, self.reporter = name, commit, reporter
+        self.stopped: PendingRelease | None = None  # the release this rollback ended
+
+    def __call__(self) -> None:
+        if self.stopped is not None:
+            return
+        pending = pending_release(self.instance, self.workspace, self.endpoint)
+        if pending is None:  # the holder has not begun moving traffic yet, or is another rollback
+            return
+        if self.commit is not None:
+            commit_version(self.instance, self.name, self.commit, NullReporter(), self.workspace)
+        with self.instance.db.write() as connection:
+            abandon_pending(connection, self.workspace, self.endpoint)
+        self.stopped = pending
+        self.reporter.step(
+            f"stopping the release of {pending.model} v{pending.version} ({pending.git_commit[:7]}) in "
+            f"progress: this rollback takes {self.endpoint} over"
+        )
+
+    def unfinished(self) -> PendingRelease | None:
+        """The release this rollback ended, else one a crash left unfinished."""
+        return self.stopped or pending_release(self.instance, self.workspace, self.endpoint)
+
+    def details(self) -> dict[str, str]:
+        """What the audit event says of the release ended."""
+        return {"stopped_release": self.stopped.git_commit} if self.stopped else {}
+
+
 def _target(
     instance: Instance,
     workspace: str,
@@ -67,11 +117,16 @@ def _target(
     previous: bool,
     live_commit: str | None,
     reporter: Reporter,
+    stopped: PendingRelease | None = None,
 ) -> ModelVersionInfo:
     """The version of ``workspace`` to return to. A commit without a version of its own there that changed
     none of ``training.paths`` since its newest ancestor with one (a merge elsewhere in the repository)
-    takes that ancestor's version, as the outer loops do."""
-    if previous:
+    takes that ancestor's version, as the outer loops do. ``--previous`` over a release that did not end
+    (``stopped``) returns to what was live before that release."""
+    before = live_before(instance, endpoint, stopped) if previous and stopped is not None else None
+    if before is not None:
+        commit = before.git_commit
+    elif previous:
         history = release_history(instance, endpoint, workspace)
         earlier = [r for r in reversed(history) if r.git_commit != live_commit]
         if not earlier:
@@ -104,7 +159,15 @@ def run_rollback(
     name = model or instance.settings.config.model.name
     endpoint_name = endpoint or instance.settings.prod_endpoint
     instance.require_workspace(workspace)
-    with locks.hold(instance.db, f"release:{workspace}:{endpoint_name}", instance.actor):
+    take_over = _TakeOver(instance, workspace, endpoint_name, name, commit, report_to)
+    # While a release holds the endpoint, a rollback by a person stops it and goes ahead (one a policy
+    # decided waits for it to end).
+    with locks.hold(
+        instance.db,
+        f"release:{workspace}:{endpoint_name}",
+        instance.actor,
+        waiting=None if away_from else take_over,
+    ):
         info = _endpoint(instance, endpoint_name, workspace, named=endpoint is not None)
         live = main_deployment(info)
         if away_from is not None and (live is None or live.git_commit != away_from):
@@ -118,6 +181,7 @@ def run_rollback(
             previous,
             live.git_commit if live else None,
             report_to,
+            take_over.unfinished(),
         )
         target = held(instance, target, report_to)
         result = ReleaseResult(
@@ -172,6 +236,7 @@ def run_rollback(
                     details={
                         "from_commit": live.git_commit if live else None,
                         "to_commit": target.git_commit,
+                        **take_over.details(),
                     },
                 ),
             )

@@ -116,10 +116,16 @@ def _try_acquire(db: Database, name: str, owner: str, lease: float) -> dict[str,
 
 @contextmanager
 def hold(
-    db: Database, name: str, owner: str, *, timeout: float = 600, lease: float = LEASE_SECONDS
+    db: Database,
+    name: str,
+    owner: str,
+    *,
+    timeout: float = 600,
+    lease: float = LEASE_SECONDS,
+    waiting: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """Hold lock ``name`` for the block, renewing its lease by heartbeat; wait up to ``timeout`` seconds
-    for another holder to finish.
+    for another holder to finish, calling ``waiting`` (when given) each time it finds the lock held.
 
     A holder that died on this host, or whose lease ran out (it stopped beating), no longer holds it.
     """
@@ -129,6 +135,8 @@ def hold(
         holder = _try_acquire(db, name, owner, lease)
         if holder is None:
             break
+        if waiting is not None:
+            waiting()
         if time.monotonic() >= deadline:
             raise LockTimeout(
                 name=name,
