@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -417,18 +419,28 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
     assert released.changed and live_commit(project) == c
 
 
+@contextmanager
+def canary_watching(project: Path, commit: str) -> Iterator[subprocess.Popen[str]]:
+    """`outer-loop prod --commit COMMIT` in a child process, watching its first canary step (10%) for ten
+    minutes when the block begins; killed after the block."""
+    script = Path(sys.executable).with_name("loopline")
+    argv = [str(script), "outer-loop", "prod", "--commit", commit, "--canary", "10,100", "--watch", "10m"]
+    release = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while live(project).get(f"v2-{commit[:7]}") != 10:
+            assert release.poll() is None and time.monotonic() < deadline, release.communicate()
+            time.sleep(0.2)
+        yield release
+    finally:
+        release.kill()
+
+
 def test_a_rollback_stops_a_canary_in_progress_instead_of_waiting_for_its_watch(
     a_live_b_registered: tuple[Path, str, str],
 ) -> None:
     project, a, b = a_live_b_registered
-    script = Path(sys.executable).with_name("loopline")
-    argv = [str(script), "outer-loop", "prod", "--commit", b, "--canary", "10,100", "--watch", "10m"]
-    release = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while live(project).get(f"v2-{b[:7]}") != 10:  # the canary watches its first step
-            assert release.poll() is None and time.monotonic() < deadline, release.communicate()
-            time.sleep(0.2)
+    with canary_watching(project, b) as release:
         # A rollback that is refused stops nothing.
         unknown = cli_process("rollback", "--commit", "0000000", cwd=project, timeout=120)
         assert unknown.exit_code == 1 and "0000000" in unknown.stderr, unknown.stderr
@@ -438,16 +450,34 @@ def test_a_rollback_stops_a_canary_in_progress_instead_of_waiting_for_its_watch(
             "rollback", "--previous", "--reason", "bad canary", "--json", cwd=project, timeout=120
         )
         _, stderr = release.communicate(timeout=60)
-    finally:
-        release.kill()
     assert back.exit_code == 0, back.stderr
     assert f"stopping the release of proj-classifier v2 ({b[:7]}) in progress" in back.stderr
     assert back.json()["git_commit"] == a and back.json()["changed"]  # --previous: what was live before
     assert live_commit(project) == a and live(project)[f"v2-{b[:7]}"] == 0
     assert release.returncode == 1
-    assert "the release of proj-classifier v2" in stderr and "was stopped: a rollback took" in stderr
+    assert "the release of proj-classifier v2" in stderr and "was stopped: a rollback" in stderr
     rolled = loopline.history(project, kind="rolled-back")[-1].event
     assert rolled.reason == "bad canary" and rolled.details["stopped_release"] == b
+    assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
+        ("production",),
+        (),
+    ]
+    released = loopline.outer_loop_prod(project, commit=b, canary=[100])  # nothing unfinished blocks it
+    assert released.changed and live_commit(project) == b
+
+
+def test_a_split_set_by_hand_during_a_canary_ends_the_release_so_it_moves_no_more_traffic(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, a, b = a_live_b_registered
+    old = next(
+        d.name for d in loopline.get_endpoint("proj", project=project).deployments if d.git_commit == a
+    )
+    with canary_watching(project, b) as release:
+        loopline.set_traffic("proj", {old: 100}, project=project, reason="pull it")
+        _, stderr = release.communicate(timeout=60)
+    assert release.returncode == 1 and "was stopped: a rollback (or a split set by hand)" in stderr
+    assert live(project) == {old: 100, f"v2-{b[:7]}": 0}
     assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
         ("production",),
         (),

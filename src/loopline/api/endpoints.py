@@ -111,14 +111,26 @@ def set_traffic(
     project: PathLike | None = None,
 ) -> EndpointInfo:
     """Set an endpoint's traffic split (``{"blue": 90, "green": 10}`` or ``["blue=90", "green=10"]``; None
-    keeps the split, to change only the ``mirror``)."""
+    keeps the split, to change only the ``mirror``). A split set by hand ends the endpoint's release in
+    progress, which would otherwise move the traffic again at its next canary step."""
     from loopline.endpoints import service
     from loopline.endpoints.traffic import parse_assignments
+    from loopline.loops.release import abandon_pending
 
     shares = parse_assignments(traffic) if isinstance(traffic, list) else traffic
     if isinstance(mirror, list):
         mirror = {} if mirror in (["none"], []) else parse_assignments(mirror, "mirror")
-    return service.set_traffic(provisioned(project), name, shares, mirror, reason=reason, workspace=workspace)
+    instance = provisioned(project)
+    within = service.get_endpoint(instance, name, workspace).workspace
+    return service.set_traffic(
+        instance,
+        name,
+        shares,
+        mirror,
+        reason=reason,
+        workspace=within,
+        also=None if shares is None else lambda connection: abandon_pending(connection, within, name),
+    )
 
 
 def create_deployment(

@@ -171,8 +171,9 @@ def _end(connection: Connection, release_id: int, state: str) -> None:
 
 
 def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> None:
-    """End the endpoint's release in progress without finishing it (a rollback took the endpoint over). A
-    release still running sees it at its next traffic change or watch poll, and stops there."""
+    """End the endpoint's release in progress without finishing it (a rollback, or a split set by hand, took
+    the endpoint over). A release still running sees it at its next traffic change or watch poll, and
+    stops there."""
     connection.execute(
         update(release_progress)
         .where(
@@ -462,9 +463,9 @@ class Release:
         ).scalar_one()
         if state != RUNNING:
             raise Refused(
-                f"the release of {self._named()} was stopped: a rollback took prod endpoint {self.endpoint} "
-                "over and sets its traffic; the production alias did not move (`loopline history --kind "
-                "rolled-back` shows it)"
+                f"the release of {self._named()} was stopped: a rollback (or a split set by hand) took prod "
+                f"endpoint {self.endpoint} over and sets its traffic; the production alias did not move "
+                "(`loopline history --workspace prod` shows what happened)"
             )
 
     def _watch(self, release_id: int, percent: int, seconds: float, started: float) -> dict[str, Any]:
