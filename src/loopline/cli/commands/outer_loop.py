@@ -288,7 +288,11 @@ def rollback(
         ),
     ] = None,
     previous: Annotated[
-        bool, typer.Option("--previous", help="Return to the release before the live one.")
+        bool,
+        typer.Option(
+            "--previous",
+            help="Return to the release before the live one (during a release: to what was live before it).",
+        ),
     ] = False,
     endpoint: Annotated[
         str | None,
@@ -298,7 +302,8 @@ def rollback(
     model: ModelOption = None,
     reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
 ) -> None:
-    """Move all traffic back to an earlier version, redeploying it first if it is no longer loaded."""
+    """Move all traffic back to an earlier version, redeploying it first if it is no longer loaded; a
+    release of the endpoint in progress is stopped first."""
     output = call.output
     result = api.rollback(
         call.project,
