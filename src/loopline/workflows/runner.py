@@ -4,9 +4,10 @@ Jobs run in the order their ``needs`` allow; ``if:`` conditions on jobs and step
 ``run:`` steps run in bash with the environment a runner sets (``GITHUB_SHA``, ``GITHUB_REF``,
 ``GITHUB_EVENT_NAME``, ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, ...); step outputs feed job outputs
 and later steps; inputs of ``workflow_dispatch`` come from ``--input``. The runner set-up actions
-(checkout, setup-python, cache) are skipped with a notice because this machine is already set up, and
-the variable ``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. Anything else (other
-actions, matrices, containers, services) is refused with the line it is on.
+(checkout, setup-python, cache, and the other actions of ``LOCAL_SKIPS``: tool set-up, cloud logins,
+artifact uploads) are skipped with a notice saying why this machine needs none of them, and the variable
+``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. Anything else (other actions,
+matrices, containers, services) is refused with the line it is on.
 """
 
 from __future__ import annotations
@@ -32,7 +33,32 @@ from loopline.workflows.files import WorkflowLayout, workflow_layout
 
 __all__ = ["JobResult", "StepResult", "WorkflowRun", "WorkflowUnsupported", "load_workflow", "run_workflow"]
 
-SETUP_ACTIONS = ("actions/checkout@", "actions/setup-python@", "actions/cache@")
+_SET_UP = "this machine is set up already"
+_LOGGED_IN = "this machine uses its own credentials"
+# Actions a workflow run on this machine skips, and why it needs none of them (by owner/name, which GitHub
+# matches without regard to case): what sets a runner up, logs it in to a cloud, or keeps files on GitHub.
+LOCAL_SKIPS = {
+    "actions/checkout": _SET_UP,
+    "actions/setup-python": _SET_UP,
+    "actions/cache": _SET_UP,
+    "actions/setup-node": _SET_UP,
+    "astral-sh/setup-uv": _SET_UP,
+    "snok/install-poetry": _SET_UP,
+    "pdm-project/setup-pdm": _SET_UP,
+    "conda-incubator/setup-miniconda": _SET_UP,
+    "azure/login": _LOGGED_IN,
+    "aws-actions/configure-aws-credentials": _LOGGED_IN,
+    "google-github-actions/auth": _LOGGED_IN,
+    "docker/login-action": _LOGGED_IN,
+    "actions/upload-artifact": "the files stay where the steps wrote them",
+}
+
+
+def _skipped_locally(uses: str) -> str | None:
+    """Why a run on this machine skips the action ``uses`` (``owner/name@ref``), or None when it cannot."""
+    return LOCAL_SKIPS.get(uses.partition("@")[0].strip().lower())
+
+
 WORKFLOW_KEYS = {"name", "on", "permissions", "concurrency", "env", "defaults", "jobs", "run-name"}
 JOB_KEYS = {
     "name",
@@ -211,8 +237,13 @@ def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
             if key not in STEP_KEYS:
                 raise _refuse(path, step.lines[key], f"'{key}' in a step is not supported")
         uses = step.get("uses")
-        if uses is not None and not str(uses).startswith(SETUP_ACTIONS):
-            raise _refuse(path, step.lines["uses"], f"the action '{uses}' is not supported")
+        if uses is not None and _skipped_locally(str(uses)) is None:
+            raise _refuse(
+                path,
+                step.lines["uses"],
+                f"the action '{uses}' is not supported (only set-up, cloud login and upload-artifact "
+                "actions are skipped here); run what it does in a 'run:' step",
+            )
         if "run" in step and step.get("shell", "bash") != "bash":
             raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
 
@@ -444,8 +475,9 @@ class _Run:
             result.status = "skipped"
             return result
         if "uses" in step:
-            result.status, result.note = "skipped", f"{step['uses']}: this machine is set up already"
-            self.reporter.step(f"  {step['uses']}: skipped (runner set-up)")
+            why = _skipped_locally(str(step["uses"]))
+            result.status, result.note = "skipped", f"{step['uses']}: {why}"
+            self.reporter.step(f"  {step['uses']}: skipped ({why})")
             return result
         step_env = self.env_layers(github, env, [step.get("env")])
         script = interpolate(str(step["run"]), self.context(github, step_env, steps))
