@@ -13,7 +13,7 @@ from sqlalchemy import insert, text
 
 from loopline import audit
 from loopline.domain import utcnow
-from loopline.errors import LockTimeout, NotProvisioned, Refused
+from loopline.errors import LockTimeout, NotProvisioned, Refused, StoreUnavailable
 from loopline.events import Registered, Shared
 from loopline.state import HEAD_REVISION, Database
 from loopline.state.locks import hold, list_locks
@@ -66,6 +66,28 @@ def test_a_database_a_newer_loopline_migrated_is_refused_and_left_as_it_is(tmp_p
         assert refused.value.message.startswith(told) and upgrade in refused.value.message
         assert f"(its newest is {HEAD_REVISION})" in refused.value.message
     assert database.revision() == "0099"
+
+
+def test_a_damaged_database_file_is_named_in_one_line_and_a_constraint_error_still_reaches_its_caller(
+    tmp_path: Path, db: Database
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), db.write() as connection:  # the caller's to handle, as before
+        for _ in range(2):
+            connection.execute(
+                insert(locks).values(
+                    name="x", owner="o", host="h", pid=1, acquired_at=utcnow(), expires_at=utcnow()
+                )
+            )
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database, a text file saved over it" * 100)
+    with pytest.raises(StoreUnavailable) as unavailable:
+        Database(f"sqlite:///{damaged}").revision()
+    assert unavailable.value.message == (
+        f"loopline's database at sqlite:///{damaged} is unavailable: file is not a database; restore it "
+        "from a backup"
+    )
 
 
 def test_audit_events_chain_by_hash_in_order(db: Database) -> None:

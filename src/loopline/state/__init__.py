@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageError
@@ -117,6 +117,16 @@ class Database:
             reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
             raise StoreUnavailable(
                 what="loopline's database", where=self.redacted_url, reason=reason
+            ) from None
+        except DatabaseError as exc:
+            if type(exc) is not DatabaseError:  # a constraint's IntegrityError, ...: for the caller
+                raise
+            # SQLite's "file is not a database", "database disk image is malformed": a damaged file.
+            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+            raise StoreUnavailable(
+                what="loopline's database",
+                where=self.redacted_url,
+                reason=f"{reason}; restore it from a backup",
             ) from None
 
     def revision(self) -> str | None:
