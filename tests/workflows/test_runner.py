@@ -99,7 +99,16 @@ def test_an_event_the_file_does_not_listen_to_is_refused(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("snippet", "line", "what"),
     [
-        ("    strategy:\n      matrix: {x: [1]}\n", 8, "'strategy' in job 'j' is not supported"),
+        (
+            "    strategy:\n      matrix: ${{ fromJSON(needs.a.outputs.m) }}\n",
+            8,
+            "'strategy' of job 'j': the matrix must be a mapping of lists, written out",
+        ),
+        (
+            "    strategy:\n      matrix:\n        py: ${{ fromJSON(needs.a.outputs.m) }}\n",
+            10,
+            r"'strategy' of job 'j': matrix.py must be a list written out \(not an expression\)",
+        ),
         ("    services:\n      db: {image: postgres}\n", 8, "'services' in job 'j' is not supported"),
     ],
 )
@@ -153,6 +162,72 @@ def test_a_workflow_a_team_added_logins_tools_and_uploads_to_runs_here_without_t
         "actions/upload-artifact@v4: the files stay where the steps wrote them",
     ]
     assert (root / "out" / "report.json").is_file()
+
+
+MATRIX = """\
+on: push
+jobs:
+  test:
+    runs-on: ${{ matrix.os }}
+    outputs:
+      last: ${{ steps.say.outputs.said }}
+    strategy:
+      matrix:
+        python-version: ["3.10", "3.11"]
+        os: [ubuntu-latest, windows-latest]
+        exclude:
+          - os: windows-latest
+            python-version: "3.10"
+        include:
+          - os: ubuntu-latest
+            coverage: true
+          - python-version: "3.12"
+            os: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@v5
+        with:
+          python-version: ${{ matrix.python-version }}
+      - id: say
+        env:
+          PY: ${{ matrix.python-version }}
+        run: |
+          echo "$PY ${{ matrix.os }} ${{ matrix.coverage || 'plain' }}" >> ran.txt
+          echo "said=$PY" >> "$GITHUB_OUTPUT"
+          test "$PY" != "${{ inputs.fail_on || 'none' }}"
+  after:
+    needs: test
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "${{ needs.test.outputs.last }}" > after.txt
+"""
+
+
+def test_a_matrix_runs_each_combination_github_makes_here_in_turn(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, MATRIX)
+    run = run_workflow(root, "w")
+    test, after = run.jobs
+    assert test.status == "success" and after.status == "success"
+    assert (root / "ran.txt").read_text().splitlines() == [
+        "3.10 ubuntu-latest true",
+        "3.11 ubuntu-latest true",
+        "3.11 windows-latest plain",
+        "3.12 ubuntu-latest plain",
+    ]
+    assert (root / "after.txt").read_text() == "3.12\n"  # the outputs of the last combination
+
+
+def test_a_failed_combination_cancels_the_rest_unless_fail_fast_is_off(tmp_path: Path) -> None:
+    failing = MATRIX.replace("${{ inputs.fail_on || 'none' }}", "3.10")
+    root = repo_with(tmp_path, failing)
+    run = run_workflow(root, "w")
+    assert [j.status for j in run.jobs] == ["failure", "skipped"]
+    assert (root / "ran.txt").read_text().splitlines() == ["3.10 ubuntu-latest true"]
+    relaxed = repo_with(
+        tmp_path / "relaxed", failing.replace("    strategy:\n", "    strategy:\n      fail-fast: false\n")
+    )
+    run = run_workflow(relaxed, "w")
+    assert run.jobs[0].status == "failure"
+    assert len((relaxed / "ran.txt").read_text().splitlines()) == 4
 
 
 def test_an_unknown_action_is_refused_with_its_line(tmp_path: Path) -> None:

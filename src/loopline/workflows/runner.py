@@ -6,12 +6,14 @@ Jobs run in the order their ``needs`` allow; ``if:`` conditions on jobs and step
 and later steps; inputs of ``workflow_dispatch`` come from ``--input``. The runner set-up actions
 (checkout, setup-python, cache, and the other actions of ``LOCAL_SKIPS``: tool set-up, cloud logins,
 artifact uploads) are skipped with a notice saying why this machine needs none of them, and the variable
-``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. Anything else (other actions,
-matrices, containers, services) is refused with the line it is on.
+``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. A job's matrix runs each of its
+combinations in turn. Anything else (other actions, a matrix an expression computes, containers,
+services) is refused with the line it is on.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -73,6 +75,7 @@ JOB_KEYS = {
     "concurrency",
     "timeout-minutes",
     "defaults",
+    "strategy",
 }
 STEP_KEYS = {
     "id",
@@ -230,22 +233,70 @@ def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
         if key not in JOB_KEYS:
             raise _refuse(path, job.lines[key], f"'{key}' in job '{job_id}' is not supported")
     _check_defaults(path, job, f"job '{job_id}'")
+    if "strategy" in job:
+        _check_strategy(path, job_id, job["strategy"], job.lines["strategy"])
     for step in job.get("steps") or []:
         if not isinstance(step, _Lines):
             raise _refuse(path, job.line, f"a step of job '{job_id}' is not a mapping")
-        for key in step:
-            if key not in STEP_KEYS:
-                raise _refuse(path, step.lines[key], f"'{key}' in a step is not supported")
-        uses = step.get("uses")
-        if uses is not None and _skipped_locally(str(uses)) is None:
+        _check_step(path, step)
+
+
+def _check_step(path: Path, step: _Lines) -> None:
+    for key in step:
+        if key not in STEP_KEYS:
+            raise _refuse(path, step.lines[key], f"'{key}' in a step is not supported")
+    uses = step.get("uses")
+    if uses is not None and _skipped_locally(str(uses)) is None:
+        raise _refuse(
+            path,
+            step.lines["uses"],
+            f"the action '{uses}' is not supported (only set-up, cloud login and upload-artifact "
+            "actions are skipped here); run what it does in a 'run:' step",
+        )
+    if "run" in step and step.get("shell", "bash") != "bash":
+        raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
+
+
+def _check_strategy(path: Path, job_id: str, strategy: Any, line: int) -> None:
+    """``strategy: {matrix, fail-fast, max-parallel}`` with a matrix of lists (and ``include``/``exclude``
+    lists of mappings), written out: a matrix an expression computes is known only on GitHub."""
+    where = f"'strategy' of job '{job_id}'"
+    if not isinstance(strategy, _Lines) or set(strategy) - {"matrix", "fail-fast", "max-parallel"}:
+        raise _refuse(path, line, f"{where} may hold only matrix, fail-fast and max-parallel")
+    matrix = strategy.get("matrix")
+    if not isinstance(matrix, _Lines) or not matrix:
+        raise _refuse(path, line, f"{where}: the matrix must be a mapping of lists, written out")
+    for key, values in matrix.items():
+        listed = isinstance(values, list) and bool(values)
+        if not listed or (key in ("include", "exclude") and not all(isinstance(v, dict) for v in values)):
             raise _refuse(
                 path,
-                step.lines["uses"],
-                f"the action '{uses}' is not supported (only set-up, cloud login and upload-artifact "
-                "actions are skipped here); run what it does in a 'run:' step",
+                matrix.lines[key],
+                f"{where}: matrix.{key} must be a list written out (not an expression)",
             )
-        if "run" in step and step.get("shell", "bash") != "bash":
-            raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
+
+
+def _combinations(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A matrix's combinations as GitHub makes them: the product of its lists, less those ``exclude``
+    matches; each ``include`` added to every combination whose own values it does not change, else one
+    more combination."""
+    axes = {str(k): v for k, v in matrix.items() if k not in ("include", "exclude")}
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    for excluded in matrix.get("exclude") or []:
+        combos = [c for c in combos if any(c.get(k) != v for k, v in excluded.items())]
+    originals = [dict(c) for c in combos]
+    for included in matrix.get("include") or []:
+        fits = [
+            c
+            for c, original in zip(combos, originals, strict=True)
+            if all(original[k] == v for k, v in included.items() if k in original)
+        ]
+        for combo in fits:
+            combo.update(included)
+        if not fits:
+            combos.append(dict(included))
+            originals.append({})
+    return combos
 
 
 def _check_defaults(path: Path, owner: _Lines, where: str) -> None:
@@ -337,6 +388,7 @@ class _Run:
     scratch: Path
     results: dict[str, JobResult] = field(default_factory=dict)
     summaries: list[str] = field(default_factory=list)
+    matrix: dict[str, Any] = field(default_factory=dict)  # the combination the job runs for
 
     def github(self) -> dict[str, Any]:
         identity = commit_identity(self.root)
@@ -407,12 +459,40 @@ class _Run:
             "secrets": _EnvContext(),
             "vars": _EnvContext(),
             "runner": {"os": "Linux", "temp": str(self.scratch)},
+            "matrix": self.matrix,
         }
 
     def run(self) -> None:
         jobs = self.document["jobs"]
         for job_id in _order(self.path, jobs):
-            self.results[job_id] = self.job(job_id, jobs[job_id])
+            job = jobs[job_id]
+            self.results[job_id] = (
+                self.matrix_job(job_id, job) if "strategy" in job else self.job(job_id, job)
+            )
+
+    def matrix_job(self, job_id: str, job: dict[str, Any]) -> JobResult:
+        """The job once for each combination of its matrix, one after another (with this machine's tools,
+        whatever the combination names); with ``fail-fast`` (the default), those after a failure are
+        cancelled. Its outputs are those of the last combination that set them, as on GitHub."""
+        strategy = job["strategy"]
+        combined = JobResult(job_id, str(job.get("name", job_id)), "skipped")
+        failed = False
+        for combo in _combinations(strategy["matrix"]):
+            shown = ", ".join(str(v) for v in combo.values())
+            if failed and strategy.get("fail-fast", True):
+                self.reporter.step(f"job {job_id} ({shown}): cancelled (fail-fast)")
+                continue
+            self.matrix = combo
+            try:
+                result = self.job(job_id, {**job, "name": f"{combined.name} ({shown})"})
+            finally:
+                self.matrix = {}
+            combined.steps += result.steps
+            combined.outputs.update({k: v for k, v in result.outputs.items() if v})
+            failed = failed or result.status == "failure"
+            if result.status != "skipped":
+                combined.status = "failure" if failed else "success"
+        return combined
 
     def job(self, job_id: str, job: dict[str, Any]) -> JobResult:
         result = JobResult(job_id, str(job.get("name", job_id)), "success")
