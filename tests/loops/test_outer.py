@@ -413,7 +413,8 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
         rf"{a[:7]}` to return to what was live before it$",
     ):
         loopline.outer_loop_prod(project, commit=c)
-    loopline.rollback(project, commit=a)
+    back = loopline.rollback(project, previous=True)  # over a release cut short: what was live before it
+    assert back.changed and back.git_commit == a
     assert live_commit(project) == a and live(project)[f"v2-{b[:7]}"] == 0
     released = loopline.outer_loop_prod(project, commit=c, canary=[100])
     assert released.changed and live_commit(project) == c
