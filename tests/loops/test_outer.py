@@ -477,13 +477,29 @@ def test_a_split_set_by_hand_during_a_canary_ends_the_release_so_it_moves_no_mor
     with canary_watching(project, b) as release:
         loopline.set_traffic("proj", {old: 100}, project=project, reason="pull it")
         _, stderr = release.communicate(timeout=60)
-    assert release.returncode == 1 and "was stopped: a rollback (or a split set by hand)" in stderr
+    assert (
+        release.returncode == 1 and "was stopped: a rollback, a split set by hand or the deletion" in stderr
+    )
     assert live(project) == {old: 100, f"v2-{b[:7]}": 0}
     assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
         ("production",),
         (),
     ]
     released = loopline.outer_loop_prod(project, commit=b, canary=[100])  # nothing unfinished blocks it
+    assert released.changed and live_commit(project) == b
+
+
+def test_an_endpoint_deleted_with_a_release_cut_short_leaves_nothing_that_blocks_the_next_one(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, _, b = a_live_b_registered
+    crashed = cli_process(
+        "outer-loop", "prod", "--canary", "50,100", "--watch", "0", cwd=project,
+        env={"LOOPLINE_FAILPOINT": "release-step-50"},
+    )  # fmt: skip
+    assert crashed.exit_code == 137
+    loopline.delete_endpoint("proj", workspace="prod", force=True, project=project)
+    released = loopline.outer_loop_prod(project, commit=b)  # a new endpoint of the same name
     assert released.changed and live_commit(project) == b
 
 

@@ -114,8 +114,8 @@ def set_traffic(
     keeps the split, to change only the ``mirror``). A split set by hand ends the endpoint's release in
     progress, which would otherwise move the traffic again at its next canary step."""
     from loopline.endpoints import service
+    from loopline.endpoints.releases import abandon_pending
     from loopline.endpoints.traffic import parse_assignments
-    from loopline.loops.release import abandon_pending
 
     shares = parse_assignments(traffic) if isinstance(traffic, list) else traffic
     if isinstance(mirror, list):

@@ -1,19 +1,23 @@
 """An endpoint's release history: every version that took its main traffic, in order, by release or
-rollback (what ``loopline releases`` lists and ``rollback --previous`` walks back through)."""
+rollback (what ``loopline releases`` lists and ``rollback --previous`` walks back through); and the end of
+a release in progress that something else took over."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from loopline.domain import DeploymentInfo, pinned, utcnow
 from loopline.instance import Instance
 from loopline.state import as_utc
-from loopline.state.schema import releases
+from loopline.state.schema import release_progress, releases
 
-__all__ = ["ReleaseRecord", "record_release", "release_history"]
+__all__ = ["ReleaseRecord", "abandon_pending", "record_release", "release_history"]
+
+# The states of a release in progress (``release_progress``): running until it ends one of the other ways.
+RUNNING, RELEASED, ROLLED_BACK, ABANDONED = "running", "released", "rolled-back", "abandoned"
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,18 @@ def release_history(instance: Instance, endpoint: str, workspace: str) -> list[R
         )
         for r in rows
     ]
+
+
+def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> None:
+    """End the endpoint's release in progress without finishing it (a rollback or a split set by hand took
+    the endpoint over, or the endpoint is deleted). A release still running sees it at its next traffic
+    change or watch poll, and stops there."""
+    connection.execute(
+        update(release_progress)
+        .where(
+            release_progress.c.workspace == workspace,
+            release_progress.c.endpoint == endpoint,
+            release_progress.c.state == RUNNING,
+        )
+        .values(state=ABANDONED, finished_at=utcnow())
+    )

@@ -27,6 +27,7 @@ from loopline.endpoints.deployments import (
     record_deployment,
     with_environment,
 )
+from loopline.endpoints.releases import abandon_pending
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import (
@@ -318,7 +319,8 @@ def delete_endpoint(
     event: Event | None = None,
 ) -> EndpointInfo:
     """Delete an endpoint; one that still has deployments only with ``force``. ``event`` is recorded
-    instead of ``endpoint-deleted`` (a retirement's)."""
+    instead of ``endpoint-deleted`` (a retirement's). A release of it in progress ends with it: it would
+    otherwise stay unfinished and refuse every release of an endpoint of that name after it."""
     with instance.db.write() as connection:
         row = _row(connection, name, workspace, lock=True)
         info = _endpoint(connection, row, instance)
@@ -330,6 +332,7 @@ def delete_endpoint(
         connection.execute(delete(deployments).where(deployments.c.endpoint_id == row["id"]))
         connection.execute(delete(endpoint_keys).where(endpoint_keys.c.endpoint_id == row["id"]))
         connection.execute(delete(endpoints).where(endpoints.c.id == row["id"]))
+        abandon_pending(connection, info.workspace, name)
         audit.append(
             connection,
             event

@@ -22,7 +22,15 @@ from loopline import audit, failpoints, registry
 from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, pinned, utcnow
 from loopline.endpoints import service
 from loopline.endpoints.client import Live, lagging, live_server
-from loopline.endpoints.releases import record_release, release_history
+from loopline.endpoints.releases import (
+    ABANDONED,
+    RELEASED,
+    ROLLED_BACK,
+    RUNNING,
+    abandon_pending,
+    record_release,
+    release_history,
+)
 from loopline.errors import Refused, UsageError
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
@@ -51,7 +59,6 @@ __all__ = [
 ]
 
 PROD = "prod"
-RUNNING, RELEASED, ROLLED_BACK, ABANDONED = "running", "released", "rolled-back", "abandoned"
 
 
 @dataclass
@@ -167,21 +174,6 @@ def _end(connection: Connection, release_id: int, state: str) -> None:
         update(release_progress)
         .where(release_progress.c.id == release_id)
         .values(state=state, finished_at=utcnow())
-    )
-
-
-def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> None:
-    """End the endpoint's release in progress without finishing it (a rollback, or a split set by hand, took
-    the endpoint over). A release still running sees it at its next traffic change or watch poll, and
-    stops there."""
-    connection.execute(
-        update(release_progress)
-        .where(
-            release_progress.c.workspace == workspace,
-            release_progress.c.endpoint == endpoint,
-            release_progress.c.state == RUNNING,
-        )
-        .values(state=ABANDONED, finished_at=utcnow())
     )
 
 
@@ -463,9 +455,9 @@ class Release:
         ).scalar_one()
         if state != RUNNING:
             raise Refused(
-                f"the release of {self._named()} was stopped: a rollback (or a split set by hand) took prod "
-                f"endpoint {self.endpoint} over and sets its traffic; the production alias did not move "
-                "(`loopline history --workspace prod` shows what happened)"
+                f"the release of {self._named()} was stopped: a rollback, a split set by hand or the "
+                f"deletion of prod endpoint {self.endpoint} ended it; it moves no more traffic and the "
+                "production alias did not move (`loopline history --workspace prod` shows what happened)"
             )
 
     def _watch(self, release_id: int, percent: int, seconds: float, started: float) -> dict[str, Any]:
