@@ -393,17 +393,7 @@ def test_another_release_waits_for_an_unfinished_one_and_a_rollback_ends_it(
     a_live_b_registered: tuple[Path, str, str],
 ) -> None:
     project, a, b = a_live_b_registered
-    crashed = cli_process(
-        "outer-loop",
-        "prod",
-        "--canary",
-        "50,100",
-        "--watch",
-        "0",
-        cwd=project,
-        env={"LOOPLINE_FAILPOINT": "release-step-50"},
-    )
-    assert crashed.exit_code == 137
+    cut_short_at_50(project)
     c = new_commit(project, "Third model", C=0.6)
     loopline.inner_loop(project)
     with pytest.raises(
@@ -437,6 +427,26 @@ def canary_watching(project: Path, commit: str) -> Iterator[subprocess.Popen[str
         release.kill()
 
 
+def cut_short_at_50(project: Path) -> None:
+    """A release of HEAD in canary steps 50, 100, killed once it moved 50% of the traffic."""
+    crashed = cli_process(
+        "outer-loop", "prod", "--canary", "50,100", "--watch", "0", cwd=project,
+        env={"LOOPLINE_FAILPOINT": "release-step-50"},
+    )  # fmt: skip
+    assert crashed.exit_code == 137, crashed.stderr
+
+
+def alias_stayed_and_nothing_blocks(project: Path, stopped: str) -> None:
+    """After a release of ``stopped`` (prod v2) was ended midway: the production alias never left v1, and
+    nothing unfinished blocks releasing it again."""
+    assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
+        ("production",),
+        (),
+    ]
+    released = loopline.outer_loop_prod(project, commit=stopped, canary=[100])
+    assert released.changed and live_commit(project) == stopped
+
+
 def test_a_rollback_stops_a_canary_in_progress_instead_of_waiting_for_its_watch(
     a_live_b_registered: tuple[Path, str, str],
 ) -> None:
@@ -459,12 +469,7 @@ def test_a_rollback_stops_a_canary_in_progress_instead_of_waiting_for_its_watch(
     assert "the release of proj-classifier v2" in stderr and "was stopped: a rollback" in stderr
     rolled = loopline.history(project, kind="rolled-back")[-1].event
     assert rolled.reason == "bad canary" and rolled.details["stopped_release"] == b
-    assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
-        ("production",),
-        (),
-    ]
-    released = loopline.outer_loop_prod(project, commit=b, canary=[100])  # nothing unfinished blocks it
-    assert released.changed and live_commit(project) == b
+    alias_stayed_and_nothing_blocks(project, b)
 
 
 def test_a_split_set_by_hand_during_a_canary_ends_the_release_so_it_moves_no_more_traffic(
@@ -481,23 +486,14 @@ def test_a_split_set_by_hand_during_a_canary_ends_the_release_so_it_moves_no_mor
         release.returncode == 1 and "was stopped: a rollback, a split set by hand or the deletion" in stderr
     )
     assert live(project) == {old: 100, f"v2-{b[:7]}": 0}
-    assert [m.aliases for m in loopline.status(project).models if m.workspace == "prod"] == [
-        ("production",),
-        (),
-    ]
-    released = loopline.outer_loop_prod(project, commit=b, canary=[100])  # nothing unfinished blocks it
-    assert released.changed and live_commit(project) == b
+    alias_stayed_and_nothing_blocks(project, b)
 
 
 def test_an_endpoint_deleted_with_a_release_cut_short_leaves_nothing_that_blocks_the_next_one(
     a_live_b_registered: tuple[Path, str, str],
 ) -> None:
     project, _, b = a_live_b_registered
-    crashed = cli_process(
-        "outer-loop", "prod", "--canary", "50,100", "--watch", "0", cwd=project,
-        env={"LOOPLINE_FAILPOINT": "release-step-50"},
-    )  # fmt: skip
-    assert crashed.exit_code == 137
+    cut_short_at_50(project)
     loopline.delete_endpoint("proj", workspace="prod", force=True, project=project)
     released = loopline.outer_loop_prod(project, commit=b)  # a new endpoint of the same name
     assert released.changed and live_commit(project) == b

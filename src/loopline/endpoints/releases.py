@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from loopline.domain import DeploymentInfo, pinned, utcnow
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import release_progress, releases
 
-__all__ = ["ReleaseRecord", "abandon_pending", "record_release", "release_history"]
+__all__ = ["ReleaseRecord", "abandon_pending", "record_release", "release_history", "unfinished"]
 
 # The states of a release in progress (``release_progress``): running until it ends one of the other ways.
 RUNNING, RELEASED, ROLLED_BACK, ABANDONED = "running", "released", "rolled-back", "abandoned"
@@ -99,10 +99,15 @@ def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> No
     change or watch poll, and stops there."""
     connection.execute(
         update(release_progress)
-        .where(
-            release_progress.c.workspace == workspace,
-            release_progress.c.endpoint == endpoint,
-            release_progress.c.state == RUNNING,
-        )
+        .where(unfinished(workspace, endpoint))
         .values(state=ABANDONED, finished_at=utcnow())
+    )
+
+
+def unfinished(workspace: str, endpoint: str) -> ColumnElement[bool]:
+    """Which rows of ``release_progress`` are the endpoint's release in progress."""
+    return (
+        (release_progress.c.workspace == workspace)
+        & (release_progress.c.endpoint == endpoint)
+        & (release_progress.c.state == RUNNING)
     )

@@ -30,6 +30,7 @@ from loopline.endpoints.releases import (
     abandon_pending,
     record_release,
     release_history,
+    unfinished,
 )
 from loopline.errors import Refused, UsageError
 from loopline.events import RefusedAttempt, Released, RolledBack
@@ -141,11 +142,7 @@ def pending_release(instance: Instance, workspace: str, endpoint: str) -> Pendin
         row = (
             connection.execute(
                 select(release_progress)
-                .where(
-                    release_progress.c.workspace == workspace,
-                    release_progress.c.endpoint == endpoint,
-                    release_progress.c.state == RUNNING,
-                )
+                .where(unfinished(workspace, endpoint))
                 .order_by(release_progress.c.id.desc())
             )
             .mappings()
