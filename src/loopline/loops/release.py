@@ -445,8 +445,8 @@ class Release:
             self.reporter.step(lagging(live.client.base_url))
 
     def _still_running(self, connection: Connection, release_id: int) -> None:
-        """Refuse to go on once the release was ended by someone else: a rollback took the endpoint over
-        (and moves its traffic itself)."""
+        """Refuse to go on once the release was ended by someone else: a rollback or a split set by hand
+        took the endpoint over (and sets its traffic), or the endpoint was deleted."""
         state = connection.execute(
             select(release_progress.c.state).where(release_progress.c.id == release_id)
         ).scalar_one()
@@ -459,7 +459,7 @@ class Release:
 
     def _watch(self, release_id: int, percent: int, seconds: float, started: float) -> dict[str, Any]:
         """Watch the new deployment from ``started`` (epoch seconds) for ``seconds``; stop at a breach, or
-        where a rollback took the endpoint over."""
+        once someone else ended the release (``_still_running``)."""
         deadline = started + seconds
         step: dict[str, Any] = {}
         while True:
