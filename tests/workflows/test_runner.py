@@ -216,6 +216,34 @@ def test_a_matrix_runs_each_combination_github_makes_here_in_turn(tmp_path: Path
     assert (root / "after.txt").read_text() == "3.12\n"  # the outputs of the last combination
 
 
+def test_a_matrix_expands_as_github_documents_it() -> None:
+    """GitHub's own examples: include entries extend the combinations of the lists where they change none of
+    their values, else stand as combinations of their own; a matrix of include alone is its entries."""
+    from loopline.workflows.runner import _combinations
+
+    fruits = {
+        "fruit": ["apple", "pear"],
+        "animal": ["cat", "dog"],
+        "include": [
+            {"color": "green"},
+            {"color": "pink", "animal": "cat"},
+            {"fruit": "apple", "shape": "circle"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+    }
+    assert _combinations(fruits) == [
+        {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+        {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+        {"fruit": "pear", "animal": "cat", "color": "pink"},
+        {"fruit": "pear", "animal": "dog", "color": "green"},
+        {"fruit": "banana"},
+        {"fruit": "banana", "animal": "cat"},
+    ]
+    sites = [{"site": "production", "datacenter": "site-a"}, {"site": "staging", "datacenter": "site-b"}]
+    assert _combinations({"include": sites}) == sites
+
+
 def test_a_failed_combination_cancels_the_rest_unless_fail_fast_is_off(tmp_path: Path) -> None:
     failing = MATRIX.replace("${{ inputs.fail_on || 'none' }}", "3.10")
     root = repo_with(tmp_path, failing)

@@ -278,13 +278,15 @@ def _check_strategy(path: Path, job_id: str, strategy: Any, line: int) -> None:
 
 def _combinations(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A matrix's combinations as GitHub makes them: the product of its lists, less those ``exclude``
-    matches; each ``include`` added to every combination whose own values it does not change, else one
-    more combination."""
+    matches; each ``include`` added to every such combination whose own values it does not change, else
+    a combination of its own (which later entries of ``include`` never extend)."""
     axes = {str(k): v for k, v in matrix.items() if k not in ("include", "exclude")}
-    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    products = itertools.product(*axes.values()) if axes else ()
+    combos = [dict(zip(axes, values, strict=True)) for values in products]
     for excluded in matrix.get("exclude") or []:
         combos = [c for c in combos if any(c.get(k) != v for k, v in excluded.items())]
     originals = [dict(c) for c in combos]
+    added: list[dict[str, Any]] = []
     for included in matrix.get("include") or []:
         fits = [
             c
@@ -294,9 +296,8 @@ def _combinations(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
         for combo in fits:
             combo.update(included)
         if not fits:
-            combos.append(dict(included))
-            originals.append({})
-    return combos
+            added.append(dict(included))
+    return combos + added
 
 
 def _check_defaults(path: Path, owner: _Lines, where: str) -> None:
