@@ -120,9 +120,19 @@ def _took_the_parent(project: Path, result: Any) -> None:
 
 
 def _left_its_own_registration(project: Path, result: Any) -> None:
-    """The script registered 'diabetes-progression' itself; that stays, untagged, beside loopline's."""
+    """The script registered 'diabetes-progression' itself; that stays beside loopline's, tagged with the
+    commit it ran at, the gate's outcome and loopline's own version of the same run."""
     own = mlflow_client(project, "dev").search_model_versions("name = 'diabetes-progression'")
-    assert [int(v.version) for v in own] == [1] and "git_commit" not in own[0].tags
+    assert [int(v.version) for v in own] == [1] and own[0].run_id == result.run_id
+    assert {
+        k: own[0].tags.get(k) for k in ("git_commit", "git_branch", "loopline_gate", "loopline_version")
+    } == {
+        "git_commit": result.git_commit,
+        "git_branch": result.git_branch,
+        "loopline_gate": "passed",
+        "loopline_version": f"regressor/{result.dev.version}",
+    }
+    assert "content_digest" not in own[0].tags  # not loopline's: never found as the commit's version
     assert {m.name for m in loopline.status(project).models} == {"regressor"}
 
 

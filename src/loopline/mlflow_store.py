@@ -358,6 +358,13 @@ class WorkspaceStore:
             found = self.client.search_model_versions(" AND ".join(clauses))
         return sorted((_version(v) for v in found), key=lambda v: v.version)
 
+    def versions_of_run(self, run_id: str) -> list[VersionInfo]:
+        """Every registered version made from run ``run_id``, of any name (a training script may register
+        its model itself)."""
+        with _store_errors(self):
+            found = self.client.search_model_versions(f"run_id = '{run_id}'")
+        return sorted((_version(v) for v in found), key=lambda v: (v.name, v.version))
+
     def version(self, name: str, number: int) -> VersionInfo | None:
         """Version ``number`` of registered model ``name``; None where there is none (never made, deleted)."""
         from mlflow.exceptions import MlflowException

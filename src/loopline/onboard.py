@@ -580,7 +580,8 @@ def _notes(run: DryRun, model: str) -> list[str]:
     if run.registered:
         notes.append(
             f"the script registers '{run.registered}' itself; loopline registers the same name with the "
-            "commit's tags (the script's own registration stays, untagged)"
+            "commit's tags (the script's own registration stays, tagged with the commit and the gate's "
+            "outcome)"
         )
     for call in run.ignored:
         notes.append(

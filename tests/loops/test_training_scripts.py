@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 
 import loopline
-from loopline.errors import ConfigError, ModelFailed, Refused, TrainingFailed
+from loopline.errors import ConfigError, GateFailed, ModelFailed, Refused, TrainingFailed
 from tests.conftest import ProjectFactory
 from tests.helpers import commit_all, mlflow_client, use_script
 
@@ -130,6 +131,12 @@ with mlflow.start_run():
 """
 
 
+def scripts_versions(project: Path) -> list[ModelVersion]:
+    """The versions the quickstart registered itself in dev, oldest first."""
+    found = dev_client(project).search_model_versions("name = 'tracking-quickstart'")
+    return sorted(found, key=lambda v: int(v.version))
+
+
 def test_a_script_that_sets_its_own_tracking_uri_still_logs_to_dev_and_says_so(
     new_project: ProjectFactory,
 ) -> None:
@@ -163,6 +170,24 @@ def test_a_script_that_sets_its_own_tracking_uri_still_logs_to_dev_and_says_so(
     moved = loopline.inner_loop(project)
     assert moved.trained and moved.gate.passed
     assert f"loopline: mlflow.set_tracking_uri('{nothing}') ignored" in Path(moved.log_path or "").read_text()
+    # The script registers 'tracking-quickstart' itself at each run: those versions say what came of them.
+    own = scripts_versions(project)
+    assert [(v.run_id, v.tags["loopline_gate"]) for v in own] == [
+        (result.run_id, "passed"),
+        (moved.run_id, "passed"),
+    ]
+    assert own[-1].tags["loopline_version"] == f"{moved.dev.name}/{moved.dev.version}"
+    (project / "gate-user.yaml").write_text(yaml.safe_dump({"metrics": {"accuracy": {"min": 1.01}}}))
+    commit_all(project, "A gate no model passes")
+    with pytest.raises(GateFailed) as failed:
+        loopline.inner_loop(project)
+    newest = scripts_versions(project)[-1]
+    assert newest.run_id == failed.value.details["run_id"] and newest.run_id != moved.run_id
+    assert newest.tags["loopline_gate"] == "failed" and "loopline_version" not in newest.tags
+    assert (
+        newest.tags["git_commit"]
+        == subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=project, text=True).strip()
+    )
     (project / "train.sh").write_text(f"exec {shlex.quote(sys.executable)} -m fit\n")
     config["training"]["command"] = "bash train.sh"
     (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -55,7 +55,7 @@ from loopline.inputs import (
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
-from loopline.mlflow_store import require_artifact_client
+from loopline.mlflow_store import VersionInfo, WorkspaceStore, require_artifact_client
 from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
@@ -384,6 +384,7 @@ def _train_and_register(
     log_path = str(made.log) if made.log else None
     gate = evaluate(thresholds, made.metrics)
     store.set_run_tag(made.run_id, RUN_GATE, "passed" if gate.passed else "failed")
+    own = _own_registrations(store, made.run_id, identity, gate.passed)
     audit.record(
         instance.db,
         GateEvaluated(
@@ -426,11 +427,38 @@ def _train_and_register(
     report.step(f"registering {name} in dev")
     dev = registry.register(instance, DEV, name, digest, tags, run_id=made.run_id, model_id=made.model_id)
     failpoints.hit("after-dev-register")
+    for version in own:
+        store.set_version_tag(version.name, version.version, TAG_LOOPLINE_VERSION, f"{name}/{dev.version}")
     from loopline.monitoring.reference import store_reference
 
     if store_reference(instance, made.run_id, digest, name):
         report.step("stored the reference profile of the training data, for monitoring")
     return dev, gate, trained, log_path
+
+
+# On a version the training script registered itself: the gate's outcome, and loopline's own version
+# of the same run (the one that is shared, promoted and served).
+TAG_GATE = "loopline_gate"
+TAG_LOOPLINE_VERSION = "loopline_version"
+
+
+def _own_registrations(
+    store: WorkspaceStore, run_id: str, identity: CommitIdentity, passed: bool
+) -> list[VersionInfo]:
+    """Tag the versions the training registered itself (``registered_model_name=``) with the commit it ran
+    at and the gate's outcome, so that a reader of dev's registry never meets an unexplained version; they
+    stay the script's, and loopline registers its own."""
+    own = [v for v in store.versions_of_run(run_id) if registry.TAG_DIGEST not in v.tags]
+    tags = {
+        registry.TAG_COMMIT: identity.commit,
+        registry.TAG_BRANCH: identity.branch,
+        registry.TAG_DIRTY: "true" if identity.dirty else "false",
+        TAG_GATE: "passed" if passed else "failed",
+    }
+    for version in own:
+        for key, value in tags.items():
+            store.set_version_tag(version.name, version.version, key, value)
+    return own
 
 
 _MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
