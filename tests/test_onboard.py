@@ -464,10 +464,15 @@ import mlflow
 import pandas as pd
 from sklearn.linear_model import LinearRegression
 
+from settings import WAREHOUSE
+
 frame = pd.read_csv("data/train.csv")
+held_out = pd.read_csv(WAREHOUSE / "heldout.csv")  # a path the code builds, as a settings module does
+frame.to_csv("cache/features.csv")  # a file it makes, then reads, is not one the checkout lacks
+features = pd.read_csv("cache/features.csv")
 with mlflow.start_run():
     model = LinearRegression().fit(frame[["x"]], frame["y"])
-    mlflow.log_metric("r2", model.score(frame[["x"]], frame["y"]))
+    mlflow.log_metric("r2", model.score(held_out[["x"]], held_out["y"]))
     mlflow.sklearn.log_model(model, name="model")
     frame.to_csv("scored.csv")  # what it writes is not what it reads
 """
@@ -475,18 +480,29 @@ with mlflow.start_run():
 
 def test_data_the_training_reads_that_git_ignores_is_named_for_the_workflows(tmp_path: Path) -> None:
     # The dry run finds data/train.csv here; the workflows' fresh checkout will not
+    settings = "from pathlib import Path\n\nWAREHOUSE = Path(__file__).resolve().parent / 'warehouse'\n"
+    ignored = "data/\nscored.csv\nextra/\nwarehouse/\ncache/\n"
     project = repository(
         tmp_path / "ignored",
-        {"fit.py": READS_IGNORED_DATA, ".gitignore": "data/\nscored.csv\nextra/\n", "extra/a.csv": "x\n1\n"},
+        {
+            "fit.py": READS_IGNORED_DATA,
+            "settings.py": settings,
+            ".gitignore": ignored,
+            "extra/a.csv": "x\n1\n",
+        },
     )
-    (project / "data").mkdir()
-    (project / "data" / "train.csv").write_text("x,y\n1,2\n2,4\n3,6.5\n")
+    for folder in ("data", "warehouse", "cache"):
+        (project / folder).mkdir()
+    rows = "x,y\n1,2\n2,4\n3,6.5\n"
+    (project / "data" / "train.csv").write_text(rows)
+    (project / "warehouse" / "heldout.csv").write_text(rows)
     result = loopline.init_existing(project, command="python fit.py --extra extra/")
     said = [note for note in result.notes if "which git ignores" in note]
     assert said == [
-        "the training reads data/train.csv, extra/, which git ignores: the workflows' fresh checkout has "
-        "none of it; upload it (`loopline data upload NAME PATH`) and name it in training.inputs (see "
-        "docs/inner-loop.md, training data from data assets)"
+        "the training reads data/train.csv, extra/, warehouse/heldout.csv, which git ignores: the workflows' "
+        "fresh checkout has none of it; upload it (`loopline data upload NAME PATH`) and name it in "
+        "training.inputs (see docs/inner-loop.md, training data from data assets), or make it in the "
+        "training command before the training (`make data && ...`)"
     ]
 
 

@@ -84,7 +84,7 @@ def test_a_notebook_gets_a_kernel_of_its_own_only_while_it_runs(tmp_path: Path) 
         ours, theirs = env["JUPYTER_PATH"].split(os.pathsep)
         spec = json.loads(Path(ours, "kernels", "python3", "kernel.json").read_text())
         assert spec["argv"][:3] == [sys.executable, "-m", "ipykernel_launcher"]
-        assert "keep_mlflow_on_the_workspace()" in spec["argv"][-1]
+        assert "start_training()" in spec["argv"][-1]
     assert theirs == str(tmp_path) and not Path(ours).exists()
     with command_environment(command_argv(["python", "train.py"]), {"A": "1"}) as env:
         assert env == {"A": "1"}  # a script is kept on the workspace by run_script itself

@@ -21,6 +21,7 @@ from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocat
 from loopline.errors import NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
 from loopline.mlflow_store import RunInfo, WorkspaceStore
 from loopline.repo_setup import requirement_lines
+from loopline.run_script import OPENED_LOG
 
 __all__ = ["REFERENCE_ARTIFACT", "DryRun", "dry_run", "earlier_run", "model_task"]
 
@@ -44,6 +45,7 @@ class DryRun:
     task: str | None = None  # classification or regression, by what the model answers; None: not told
     from_run: str | None = None  # the earlier run read instead of running the training
     source_commit: str | None = None  # the commit MLflow recorded for that run
+    read: tuple[str, ...] = ()  # the files the training read and did not write first (absolute paths)
 
     @property
     def origin(self) -> str:
@@ -64,6 +66,7 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
         session = uuid.uuid4().hex
         started = int(time.time() * 1000) - 1000
         log = scratch.parent / f"{scratch.name}.log"
+        opened = scratch / "opened.log"
         run_training(
             root=root,
             command=command,
@@ -72,7 +75,7 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             tags={sessions.SESSION: session},
             log_path=log,
             timeout=timeout,
-            extra_env=env,
+            extra_env={**env, OPENED_LOG: str(opened)},
         )
         runs = sessions.session_runs(store, session, started)
         found = _logged(store, runs, command, log, scratch, registered="")  # the scratch holds only these
@@ -85,7 +88,19 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             )
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
-        return replace(found, ignored=tuple(dict.fromkeys(_IGNORED.findall(said))))
+        return replace(found, ignored=tuple(dict.fromkeys(_IGNORED.findall(said))), read=_read(opened))
+
+
+def _read(opened: Path) -> tuple[str, ...]:
+    """The files the training's processes read, less those any of them wrote first (a data step's
+    output, which the command makes wherever it runs)."""
+    try:
+        lines = opened.read_text(encoding="utf-8").splitlines()
+    except OSError:  # nothing noted: no process of the training ran through run_script
+        return ()
+    noted = [line.partition(" ")[::2] for line in lines]
+    written = {path for how, path in noted if how == "w"}
+    return tuple(dict.fromkeys(path for how, path in noted if how == "r" and path not in written))
 
 
 def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:

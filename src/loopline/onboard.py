@@ -36,6 +36,7 @@ from loopline.repo_setup import (
     console_scripts,
     extend_gitignore,
     ignored_data,
+    ignored_reads,
     output_notes,
     workflow_setup,
     worktree_changes,
@@ -429,6 +430,7 @@ def onboard(
     made, changed = (
         sorted(after - earlier) for after, earlier in zip(worktree_changes(root), before, strict=True)
     )
+    unfetched += ignored_reads(root, run.read, unfetched)  # read through names the code builds
     gate, skipped, fitted = _gate(run.metrics)
     if not gate:
         raise Refused(
@@ -561,7 +563,8 @@ def _data_notes(unfetched: list[str]) -> list[str]:
     return [
         f"the training reads {', '.join(unfetched[:3])}, which git ignores: the workflows' fresh checkout "
         "has none of it; upload it (`loopline data upload NAME PATH`) and name it in training.inputs (see "
-        "docs/inner-loop.md, training data from data assets)"
+        "docs/inner-loop.md, training data from data assets), or make it in the training command before "
+        "the training (`make data && ...`)"
     ]
 
 

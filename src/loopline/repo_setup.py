@@ -9,7 +9,7 @@ import ast
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -464,7 +464,19 @@ def ignored_data(root: Path, command: str) -> list[str]:
     if tree is not None:
         names |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     bases = [root, script.parent] if script else [root]
-    found = {path for name in names if (path := _data_path(root, bases, name)) is not None}
+    return _ignored(root, {path for name in names if (path := _data_path(root, bases, name)) is not None})
+
+
+def ignored_reads(root: Path, read: Iterable[str], named: Iterable[str] = ()) -> list[str]:
+    """The data files of the repository among ``read`` (paths a training opened to read, see
+    ``run_script.OPENED_LOG``) that git ignores, less those in a folder of ``named`` (``ignored_data``'s)."""
+    named = set(named)
+    folders = tuple(n for n in named if n.endswith("/"))
+    found = {path for name in read if (path := _data_path(root, [root], name)) is not None}
+    return _ignored(root, {path for path in found - named if not path.startswith(folders)})
+
+
+def _ignored(root: Path, found: set[str]) -> list[str]:
     if not found:
         return []
     said = run_git(root, "check-ignore", "--", *sorted(found), check=False)

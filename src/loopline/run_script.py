@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "OPENED_LOG",
     "PIPELINE_EXPERIMENT",
     "STEP_FAILED",
     "command_argv",
     "command_environment",
     "keep_mlflow_on_the_workspace",
     "main",
+    "start_training",
 ]
 
 
@@ -118,6 +120,48 @@ def keep_mlflow_on_the_workspace() -> None:
                 setattr(module, name, kept)
 
 
+OPENED_LOG = "LOOPLINE_OPENED_LOG"
+"""Where a training process notes the files it opens (init's dry run sets it): a line ``r PATH`` for a file
+it read before writing it, ``w PATH`` for one it wrote first, each once a process."""
+
+
+def start_training() -> None:
+    """What a training process run through this module does before the training's own code: note the
+    files it opens (where ``OPENED_LOG`` says), and keep MLflow on the workspace."""
+    if log := os.environ.get(OPENED_LOG):
+        _note_opened(log)
+    keep_mlflow_on_the_workspace()
+
+
+def _note_opened(log: str) -> None:
+    """Note, in ``log`` when the process ends, each file it opens (by Python's ``open`` audit event: not the
+    ones a native reader such as pyarrow opens itself) outside the Python installation."""
+    import atexit
+
+    installed = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+    first: dict[str, str] = {}
+    written = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event != "open" or not isinstance(args[0], (str, os.PathLike)):
+            return  # a file descriptor, or bytes
+        path = os.path.abspath(os.fspath(args[0]))
+        if path in first or path.startswith(installed):
+            return
+        mode, flags = args[1], args[2]
+        writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & written)
+        first[path] = "w" if writes else "r"
+
+    def write() -> None:
+        lines = "".join(f"{how} {path}\n" for path, how in first.items() if "\n" not in path)
+        first.clear()
+        with contextlib.suppress(OSError), open(log, "a", encoding="utf-8") as out:
+            out.write(lines)  # one write a process, appended to the other processes' lines
+
+    sys.addaudithook(hook)
+    atexit.register(write)
+
+
 def command_argv(argv: list[str]) -> list[str]:
     """A training command's arguments as loopline runs them: ``python`` is the interpreter loopline runs
     in (so the training sees the same packages), and ``python SCRIPT.py ...``, ``python -m MODULE ...``
@@ -142,7 +186,7 @@ _RUNNERS = frozenset({"papermill", "loopline"})
 
 
 # Run in a notebook's kernel before its first cell, outside its history and its cell numbers.
-_KERNEL_SETUP = "__import__('loopline.run_script').run_script.keep_mlflow_on_the_workspace()"
+_KERNEL_SETUP = "__import__('loopline.run_script').run_script.start_training()"
 
 
 @contextlib.contextmanager
@@ -224,7 +268,7 @@ def _call_entry(name: str, entry: str, args: list[str]) -> None:
     module, _, attribute = entry.partition(":")
     sys.argv = [name, *args]
     sys.path[0] = os.path.dirname(sys.executable)  # a console script's own folder, not the current one
-    keep_mlflow_on_the_workspace()
+    start_training()
     function: Any = functools.reduce(getattr, attribute.split("."), importlib.import_module(module))
     sys.exit(function())
 
@@ -290,13 +334,13 @@ def main() -> None:
         module = sys.argv[2]
         sys.argv = [module, *sys.argv[3:]]  # runpy puts the module's file in sys.argv[0]
         sys.path[0] = os.getcwd()
-        keep_mlflow_on_the_workspace()
+        start_training()
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         return
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     sys.path[0] = os.path.dirname(os.path.abspath(script))
-    keep_mlflow_on_the_workspace()
+    start_training()
     runpy.run_path(script, run_name="__main__")
 
 

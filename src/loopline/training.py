@@ -284,6 +284,7 @@ def known_cause(log_path: Path, root: Path | None = None) -> str:
     if failed:
         tail = tail[: failed[-1].start()]
     cause = _mlflow_cause(tail) or _notebook_cause(tail) or _module_cause(tail, root) or _script_cause(tail)
+    cause += _missing_file_advice(cause, root)
     return f": step {failed[-1]['step']} failed{cause}" if failed else cause
 
 
@@ -387,22 +388,54 @@ _REFUSED_ARGUMENTS = re.compile(r"^(\S+: error: .+)$", re.M)
 
 def _script_cause(tail: str) -> str:
     """The arguments a script's parser refused (argparse's ``error:`` line after its usage), the exception
-    of the last traceback in the log (its first line not indented), or an ``error:`` line the log ends
-    with."""
+    of the last traceback in the log (its first line not indented; after a traceback drawn in a box, as
+    rich and Typer draw them, the lines below the box, which rich wraps at its width, keeping a space it
+    wraps at and folding a long word), or an ``error:`` line the log ends with."""
     lines = tail.rstrip().splitlines()
     if lines and _USAGE.search(tail) and (refused := _REFUSED_ARGUMENTS.match(lines[-1])):
         return (
             f": {refused[1]}; give the script its arguments in the training command (--command of "
             "init --existing, training.command in loopline.yaml)"
         )
-    at = tail.rfind("Traceback (most recent call last):")
-    if at < 0:  # a refusal of its own, as the pipeline runner's: its last line
+    plain, boxed = tail.rfind(_TRACEBACK + ":"), tail.rfind(f" {_TRACEBACK} ")
+    if boxed > plain:
+        below = tail[boxed:].split(_BOX_BOTTOM)[-1].partition("\n")[2]
+        said = "".join(below.split("\n\n")[0].splitlines()).strip()  # a wrap keeps its space, if any
+        return f": {said[:300]}" if said else ""
+    if plain < 0:  # a refusal of its own, as the pipeline runner's: its last line
         return (
             f": {lines[-1][len('error: ') :].strip()[:300]}"
             if lines and lines[-1].startswith("error: ")
             else ""
         )
-    for line in tail[at:].splitlines()[1:]:
+    for line in tail[plain:].splitlines()[1:]:
         if line and not line[0].isspace():
             return f": {line.strip()[:300]}"
     return ""
+
+
+_TRACEBACK = "Traceback (most recent call last)"
+_BOX_BOTTOM = "\u2570"  # the corner that starts a box's last line
+_NOT_FOUND = re.compile(r"(?:FileNotFoundError|No such file or directory)\b.*?'([^']+)'")
+
+
+def _missing_file_advice(cause: str, root: Path | None) -> str:
+    """Where the exception is a file of the repository that is not there and that git ignores or does not
+    track (data a step makes, or a file only the author's machine has): the fresh checkout the workflows
+    train in lacks it as well, so say how to provide it."""
+    found = _NOT_FOUND.search(cause)
+    if root is None or found is None:
+        return ""
+    path = (root / found[1]).resolve()
+    if not path.is_relative_to(root.resolve()) or path.exists():
+        return ""
+    relative = path.relative_to(root.resolve()).as_posix()
+    if run_git(root, "ls-files", "--", relative, check=False).strip():
+        return ""  # tracked, and deleted by hand: git says so already
+    ignored = run_git(root, "check-ignore", "--", relative, check=False).strip()
+    why = "git ignores it" if ignored else "git does not track it"
+    return (
+        f"; {relative} is not in the repository ({why}), and a fresh checkout, where the workflows train, "
+        "lacks it too: make it before the training (in the training command, `make data && ...`) or upload "
+        "it (`loopline data upload NAME PATH`) and name it in training.inputs"
+    )

@@ -271,6 +271,47 @@ def test_a_crashing_script_leaves_its_runs_failed_not_finished(new_project: Proj
     assert runs[0].data.tags["loopline.training"] == "failed"
 
 
+# A Typer command, as cookiecutter-data-science lays one out: its paths come from a settings module, and
+# Typer draws a failure's traceback in a box (rich's), wrapping the error at 80 columns.
+TYPER_COMMAND = """\
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+PROCESSED = Path(__file__).resolve().parent / "data" / "processed"
+app = typer.Typer()
+
+
+@app.command()
+def main(features_path: Path = PROCESSED / "features_of_every_customer_of_the_last_quarter.csv"):
+    frame = pd.read_csv(features_path)
+
+
+if __name__ == "__main__":
+    app()
+"""
+
+
+def test_data_a_fresh_checkout_lacks_is_named_with_the_ways_to_provide_it(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    (project / ".gitignore").write_text((project / ".gitignore").read_text() + "/data/\n")
+    use_script(project, "typed.py", {"accuracy": {"min": 0.5}}, source=TYPER_COMMAND)
+    with pytest.raises(TrainingFailed) as refused:
+        loopline.inner_loop(project)
+    missing = project.resolve() / "data/processed/features_of_every_customer_of_the_last_quarter.csv"
+    assert f"exited with code 1: FileNotFoundError: [Errno 2] No such file or directory: '{missing}'; " in (
+        refused.value.message
+    )
+    assert (
+        "; data/processed/features_of_every_customer_of_the_last_quarter.csv is not in the repository (git "
+        "ignores it), and a fresh checkout, where the workflows train, lacks it too: make it before the "
+        "training" in refused.value.message
+    )
+
+
 FOREST = """\
 import mlflow
 from sklearn.datasets import load_iris
