@@ -81,6 +81,7 @@ from loopline.api.project import (
     workflow_enabled,
     workflow_list,
     workflow_run,
+    workflow_update,
 )
 from loopline.api.releases import (
     approval_requests,
@@ -177,4 +178,5 @@ __all__ = [
     "workflow_enabled",
     "workflow_list",
     "workflow_run",
+    "workflow_update",
 ]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from loopline.tiers import TierChange
     from loopline.workflows.files import WorkflowSwitch
     from loopline.workflows.runner import WorkflowRun
+    from loopline.workflows.update import WorkflowsUpdate
 
 
 def init(
@@ -315,6 +316,16 @@ def workflow_run(
         actor=instance.actor,
         project=instance.settings.config.project,
     )
+
+
+def workflow_update(*, check: bool = False, project: PathLike | None = None) -> WorkflowsUpdate:
+    """Bring the project's workflow files to this loopline's templates, merging the change into the team's
+    edits as git merges (conflicts marked in the file); with ``check``, write nothing and say what would
+    change."""
+    from loopline.workflows.update import update_workflows
+
+    instance = Instance.open(project)
+    return update_workflows(instance.root, instance.settings.config.project, check=check)
 
 
 def set_tier(

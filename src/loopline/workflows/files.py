@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,8 +23,12 @@ __all__ = [
     "WorkflowLayout",
     "WorkflowSetup",
     "WorkflowSwitch",
+    "digest",
+    "fit",
     "is_enabled",
+    "recorded_digest",
     "relative_to",
+    "templates",
     "workflow_files",
     "workflow_layout",
 ]
@@ -36,6 +41,21 @@ LINT = "python -m ruff check ."  # the templates' lint step, with the repository
 # Without one: only what stops the code (syntax errors, undefined names), as GitHub's starter Python
 # workflow fails its builds only on these, so a repository's first pull request is not failed for style.
 CRITICAL_LINT = "python -m ruff check --select E9,F63,F7,F82 ."
+
+
+_MARK = "# Written by loopline from its template "
+_MARK_LINE = re.compile(rf"^{re.escape(_MARK)}([0-9a-f]{{16}})\b.*\n")
+
+
+def digest(template: str) -> str:
+    """The digest of a workflow template, as the first line of a file made from it names it."""
+    return hashlib.sha256(template.encode()).hexdigest()[:16]
+
+
+def recorded_digest(text: str) -> tuple[str | None, str]:
+    """The template digest ``text``'s first line names (None: no such line), and the text without it."""
+    found = _MARK_LINE.match(text)
+    return (found[1], text[found.end() :]) if found else (None, text)
 
 
 @dataclass(frozen=True)
@@ -104,23 +124,36 @@ class WorkflowSetup:
 def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup()) -> dict[Path, bytes]:
     """Every workflow file of ``layout`` by its path, fitted to the repository as ``setup`` says (default:
     the sample project's, on main, whose requirements.txt lists the tools)."""
-    files = {}
-    for name, content in render_templates("workflows", {}).items():
-        text = content.decode()
-        text = text.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
-        if setup.lint != LINT:
-            said = "        # The repository configures no ruff: only the errors that stop the code.\n"
-            text = text.replace(f"        run: {LINT}\n", f"{said}        run: {setup.lint}\n")
-        text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
-        text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
-        if setup.lfs and name in _DATA_JOBS:
-            text = _with_lfs(text, _DATA_JOBS[name])
-        if setup.dvc and name in _DATA_JOBS:
-            text = _with_dvc(text, _DATA_JOBS[name], setup.dvc)
-        if layout.folder:
-            text = _in_folder(text, layout, name)
-        files[layout.path(name)] = text.encode()
-    return files
+    return {
+        layout.path(name): fit(name, content.decode(), layout, setup).encode()
+        for name, content in templates().items()
+    }
+
+
+def templates() -> dict[str, bytes]:
+    """The workflow templates of this loopline, by file name (``inner-loop.yml``)."""
+    return render_templates("workflows", {})
+
+
+def fit(name: str, template: str, layout: WorkflowLayout, setup: WorkflowSetup) -> str:
+    """``template``, the workflow file ``name`` as loopline ships it, fitted to the repository as ``setup``
+    says, its first line naming the template."""
+    text = template.replace(f"run: {INSTALL}\n", f"run: {setup.install}\n")
+    if setup.lint != LINT:
+        said = "        # The repository configures no ruff: only the errors that stop the code.\n"
+        text = text.replace(f"        run: {LINT}\n", f"{said}        run: {setup.lint}\n")
+    text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
+    text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
+    if setup.lfs and name in _DATA_JOBS:
+        text = _with_lfs(text, _DATA_JOBS[name])
+    if setup.dvc and name in _DATA_JOBS:
+        text = _with_dvc(text, _DATA_JOBS[name], setup.dvc)
+    if layout.folder:
+        text = _in_folder(text, layout, name)
+    return (
+        f"{_MARK}{digest(template)}; `loopline workflow update` brings it to a newer loopline's, keeping "
+        f"your edits.\n{text}"
+    )
 
 
 _DATA_JOBS = {"inner-loop.yml": "inner-loop", "python-ci.yml": "lint-and-test"}  # they read the files

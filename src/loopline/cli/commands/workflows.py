@@ -106,6 +106,54 @@ def workflow_run(
         raise typer.Exit(1)
 
 
+@command(workflow_app, "update")
+def workflow_update(
+    call: Call,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing: say what would change, and exit 1 if anything would."),
+    ] = False,
+) -> None:
+    """Bring the workflow files to this loopline's templates, keeping your edits (conflicts are marked)."""
+    result = api.workflow_update(check=check, project=call.project)
+
+    def human(console: Console) -> None:
+        for update in result.files:
+            color = {"unchanged": "dim", "conflicts": "red", "unknown base": "red"}.get(
+                update.outcome, "green"
+            )
+            verb = update.outcome if result.written or not update.changes else f"would be {update.outcome}"
+            if update.outcome == "conflicts":
+                verb = f"{update.conflicts} conflict(s) to resolve" + (
+                    "" if result.written else " (would be)"
+                )
+            said = f"  ({escape(update.note)})" if update.note else ""
+            console.print(f"[{color}]{escape(verb)}[/{color}] {escape(update.file)}{said}")
+        if result.written and any(u.changes for u in result.files):
+            console.print("Review the change with `git diff`, then commit it.")
+
+    call.emit(result.to_dict(), human)
+    if result.conflicts:
+        conflicts = [u.file for u in result.conflicts if u.outcome == "conflicts"]
+        unknown = [u.file for u in result.conflicts if u.outcome != "conflicts"]
+        said = (
+            [
+                f"{', '.join(conflicts)}: resolve the blocks between <<<<<<< and >>>>>>> (yours first, then "
+                "loopline's), or `git checkout -- FILE` to keep yours as it was"
+                if result.written
+                else f"{', '.join(conflicts)}: an update would leave conflicts to resolve"
+            ]
+            if conflicts
+            else []
+        )
+        if unknown:
+            said.append(f"{', '.join(unknown)}: not updated, as said above")
+        call.output.err.print(f"error: {escape('; '.join(said))}", soft_wrap=True)
+        raise typer.Exit(1)
+    if check and any(u.changes for u in result.files):
+        raise typer.Exit(1)
+
+
 @command(tier_app, "show")
 def tier_show(
     call: Call,
