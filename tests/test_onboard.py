@@ -125,7 +125,11 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     commit_all(project, "Set up loopline")
     registered = loopline.inner_loop(project)
     assert registered.created and registered.dev.name == "churn-model"
-    with pytest.raises(Refused, match="set up for loopline"):
+    with pytest.raises(
+        Refused,
+        match=r"set up for loopline; to bring its workflow files to this loopline.s, run `loopline workflow "
+        r"update`",
+    ):
         loopline.init_existing(project)
 
 

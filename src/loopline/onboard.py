@@ -410,7 +410,10 @@ def onboard(
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder; give the repository's folder")
     if (root / CONFIG_FILE).exists():
-        raise Refused(f"{root / CONFIG_FILE} exists already: this repository is set up for loopline")
+        raise Refused(
+            f"{root / CONFIG_FILE} exists already: this repository is set up for loopline; to bring its "
+            "workflow files to this loopline's, run `loopline workflow update`"
+        )
     if not is_git_repo(root):
         raise UsageError(f"{root} is not a git repository: loopline ties models to commits; run `git init`")
     command, job, mlproject, found_notes = _training(root, command)
