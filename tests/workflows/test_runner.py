@@ -82,6 +82,43 @@ def test_steps_outputs_inputs_conditions_and_summary(tmp_path: Path) -> None:
     assert "## Said hello" in run.summary
 
 
+CARRIED = """\
+name: w
+on: workflow_dispatch
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      tag: ${{ steps.use.outputs.tag }}
+    steps:
+      - name: Export
+        run: |
+          mkdir -p "$RUNNER_TEMP/bin" && printf '#!/bin/sh\\necho from-tool\\n' > "$RUNNER_TEMP/bin/mytool"
+          chmod +x "$RUNNER_TEMP/bin/mytool"
+          echo "MODEL_TAG=v1-$GITHUB_RUN_ID" >> "$GITHUB_ENV"
+          { echo "NOTES<<EOF"; echo "line one"; echo "line two"; echo "EOF"; } >> "$GITHUB_ENV"
+          echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH"
+      - id: use
+        if: env.MODEL_TAG != ''
+        run: |
+          echo "tag=$MODEL_TAG ${{ env.MODEL_TAG }} $(mytool)" >> "$GITHUB_OUTPUT"
+          test "$NOTES" = "$(printf 'line one\\nline two')"
+  other:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: test -z "${MODEL_TAG:-}"  # a job's variables stay in that job
+"""
+
+
+def test_variables_and_path_entries_a_step_sets_reach_the_job_s_later_steps(tmp_path: Path) -> None:
+    run = run_workflow(repo_with(tmp_path, CARRIED), "w")
+    build, other = run.jobs
+    assert run.succeeded, [(s.id, s.status, s.note) for s in build.steps + other.steps]
+    tag = build.outputs["tag"].split()
+    assert tag[0] == tag[1] and tag[0].startswith("v1-") and tag[2] == "from-tool"
+
+
 def test_a_required_input_and_unknown_inputs_are_named(tmp_path: Path) -> None:
     root = repo_with(tmp_path, STEPS)
     with pytest.raises(UsageError, match="needs the input 'who': pass --input who=VALUE"):

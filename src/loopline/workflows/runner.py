@@ -3,7 +3,8 @@
 Jobs run in the order their ``needs`` allow; ``if:`` conditions on jobs and steps are evaluated;
 ``run:`` steps run in bash with the environment a runner sets (``GITHUB_SHA``, ``GITHUB_REF``,
 ``GITHUB_EVENT_NAME``, ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, ...); step outputs feed job outputs
-and later steps; inputs of ``workflow_dispatch`` come from ``--input``. The runner set-up actions
+and later steps, as do the variables and PATH entries a step writes to ``GITHUB_ENV`` and
+``GITHUB_PATH``; inputs of ``workflow_dispatch`` come from ``--input``. The runner set-up actions
 (checkout, setup-python, cache, and the other actions of ``LOCAL_SKIPS``: tool set-up, cloud logins,
 artifact uploads) are skipped with a notice saying why this machine needs none of them, and the variable
 ``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. A job's matrix runs each of its
@@ -563,11 +564,10 @@ class _Run:
         step_env = self.env_layers(github, env, [step.get("env")])
         script = interpolate(str(step["run"]), self.context(github, step_env, steps))
         self.reporter.step(f"  {job_id}.{step_id}: {script.strip().splitlines()[0][:100]}")
-        outputs_file = self.scratch / f"output-{uuid.uuid4().hex}"
-        summary_file = self.scratch / f"summary-{uuid.uuid4().hex}"
-        outputs_file.touch()
-        summary_file.touch()
-        step_env.update({"GITHUB_OUTPUT": str(outputs_file), "GITHUB_STEP_SUMMARY": str(summary_file)})
+        files = {kind: self.scratch / f"{kind.lower()}-{uuid.uuid4().hex}" for kind in _STEP_FILES}
+        for kind, file in files.items():
+            file.touch()
+            step_env[kind] = str(file)
         workdir = self.root / folder
         if not workdir.is_dir():
             result.status, result.note = "failure", f"its working directory {folder} does not exist"
@@ -576,13 +576,24 @@ class _Run:
         started = time.monotonic()
         code = _bash(script, workdir, step_env, self.reporter.output)
         result.seconds = time.monotonic() - started
-        result.outputs = _read_outputs(outputs_file)
-        summary = summary_file.read_text()
+        result.outputs = _read_outputs(files["GITHUB_OUTPUT"])
+        summary = files["GITHUB_STEP_SUMMARY"].read_text()
         if summary.strip():
             self.summaries.append(summary)
+        # What the step set for the job's later steps: variables (their `env` context too), PATH entries
+        # (each before those added earlier), even where it failed, as GitHub does.
+        env.update(_read_outputs(files["GITHUB_ENV"]))
+        added = [line.strip() for line in files["GITHUB_PATH"].read_text().splitlines() if line.strip()]
+        if added:
+            env["PATH"] = os.pathsep.join([*reversed(added), env.get("PATH", "")])
         if code != 0:
             result.status, result.note = "failure", f"exited with {code}"
         return result
+
+
+# The files a step writes to for the runner: outputs, its summary, variables and PATH entries for the
+# job's later steps.
+_STEP_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHUB_PATH")
 
 
 class _EnvContext(dict):  # type: ignore[type-arg]
