@@ -119,6 +119,43 @@ def test_variables_and_path_entries_a_step_sets_reach_the_job_s_later_steps(tmp_
     assert tag[0] == tag[1] and tag[0].startswith("v1-") and tag[2] == "from-tool"
 
 
+TIMEOUTS = """\
+name: w
+on: workflow_dispatch
+jobs:
+  train:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Runs away
+        timeout-minutes: 0.02
+        run: |
+          sleep 600 &
+          echo $! > "$GITHUB_WORKSPACE/away.pid"
+          wait
+      - if: always()
+        run: echo "after=yes" >> "$GITHUB_OUTPUT"
+        id: after
+  slow:
+    runs-on: ubuntu-latest
+    timeout-minutes: 0.02
+    steps:
+      - run: sleep 600
+"""
+
+
+def test_a_step_or_job_past_its_timeout_minutes_is_stopped_with_its_processes(tmp_path: Path) -> None:
+    from loopline.state.locks import process_alive
+
+    root = repo_with(tmp_path, TIMEOUTS)
+    run = run_workflow(root, "w")
+    train, slow = run.jobs
+    assert train.status == "failure" and slow.status == "failure"
+    assert train.steps[0].note == "ran past the step's timeout-minutes and was stopped"
+    assert not process_alive(int((root / "away.pid").read_text()))  # the step's own processes too
+    assert train.steps[1].outputs == {"after": "yes"}  # always() steps still run
+    assert slow.steps[0].note == "ran past its job's timeout-minutes and was stopped"
+
+
 def test_a_required_input_and_unknown_inputs_are_named(tmp_path: Path) -> None:
     root = repo_with(tmp_path, STEPS)
     with pytest.raises(UsageError, match="needs the input 'who': pass --input who=VALUE"):

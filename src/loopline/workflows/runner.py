@@ -4,7 +4,8 @@ Jobs run in the order their ``needs`` allow; ``if:`` conditions on jobs and step
 ``run:`` steps run in bash with the environment a runner sets (``GITHUB_SHA``, ``GITHUB_REF``,
 ``GITHUB_EVENT_NAME``, ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, ...); step outputs feed job outputs
 and later steps, as do the variables and PATH entries a step writes to ``GITHUB_ENV`` and
-``GITHUB_PATH``; inputs of ``workflow_dispatch`` come from ``--input``. The runner set-up actions
+``GITHUB_PATH``; a step or job past its ``timeout-minutes`` is stopped with its processes; inputs of
+``workflow_dispatch`` come from ``--input``. The runner set-up actions
 (checkout, setup-python, cache, and the other actions of ``LOCAL_SKIPS``: tool set-up, cloud logins,
 artifact uploads) are skipped with a notice saying why this machine needs none of them, and the variable
 ``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. A job's matrix runs each of its
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from loopline import children
 from loopline.errors import UsageError
 from loopline.git import commit_identity, run_git
 from loopline.progress import NullReporter, Reporter
@@ -391,6 +395,7 @@ class _Run:
     results: dict[str, JobResult] = field(default_factory=dict)
     summaries: list[str] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)  # the combination the job runs for
+    deadline: float | None = None  # when the running job's timeout-minutes ends (time.monotonic)
 
     def github(self) -> dict[str, Any]:
         identity = commit_identity(self.root)
@@ -513,6 +518,8 @@ class _Run:
         self.reporter.step(f"job {job_id}: {result.name}")
         steps: dict[str, Any] = {}
         failed = False
+        limit = _minutes(job.get("timeout-minutes"), self.context(github, env, {}), f"job {job_id}")
+        self.deadline = None if limit is None else time.monotonic() + limit
         for index, step in enumerate(job.get("steps") or []):
             folder = _working_directory(step, job, self.document)
             outcome = self.step(job_id, index, step, github, env, steps, failed, folder)
@@ -574,7 +581,10 @@ class _Run:
             self.reporter.output(f"working directory {folder} does not exist in {self.root}")
             return result
         started = time.monotonic()
-        code = _bash(script, workdir, step_env, self.reporter.output)
+        limit = _minutes(step.get("timeout-minutes"), context, f"step {step_id} of job {job_id}")
+        left = None if self.deadline is None else max(0.0, self.deadline - started)
+        timeout = min((t for t in (limit, left) if t is not None), default=None)
+        code = _bash(script, workdir, step_env, self.reporter.output, timeout)
         result.seconds = time.monotonic() - started
         result.outputs = _read_outputs(files["GITHUB_OUTPUT"])
         summary = files["GITHUB_STEP_SUMMARY"].read_text()
@@ -586,7 +596,11 @@ class _Run:
         added = [line.strip() for line in files["GITHUB_PATH"].read_text().splitlines() if line.strip()]
         if added:
             env["PATH"] = os.pathsep.join([*reversed(added), env.get("PATH", "")])
-        if code != 0:
+        if code is None:
+            which = "the step's" if timeout == limit else "its job's"
+            result.status, result.note = "failure", f"ran past {which} timeout-minutes and was stopped"
+            self.reporter.output(f"{job_id}.{step_id}: {result.note}")
+        elif code != 0:
             result.status, result.note = "failure", f"exited with {code}"
         return result
 
@@ -621,20 +635,58 @@ def _statuses(failed: bool) -> dict[str, Callable[[], bool]]:
     }
 
 
-def _bash(script: str, workdir: Path, env: dict[str, str], output: Callable[[str], None]) -> int:
-    child = subprocess.Popen(
+def _bash(
+    script: str, workdir: Path, env: dict[str, str], output: Callable[[str], None], timeout: float | None
+) -> int | None:
+    """Run ``script``; its exit code, or None where it ran past ``timeout`` seconds and was stopped. The
+    step's processes are a group of their own, stopped with it (on Ctrl-C too), and die with loopline."""
+    child = children.start(
         ["bash", "-e", "-o", "pipefail", "-c", script],
+        parent_death_signal=signal.SIGKILL,
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        start_new_session=True,
     )
-    assert child.stdout is not None
-    for line in child.stdout:
-        output(line.rstrip("\n"))
-    return child.wait()
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        children.stop(child, new_session=True)
+
+    timer = threading.Timer(timeout, expire) if timeout is not None else None
+    try:
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        assert child.stdout is not None
+        for line in child.stdout:
+            output(line.rstrip("\n"))
+        code = child.wait()
+    except BaseException:
+        children.stop(child, new_session=True)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return None if expired.is_set() else code
+
+
+def _minutes(value: Any, context: dict[str, Any], where: str) -> float | None:
+    """``timeout-minutes`` (a number, or an expression giving one) in seconds; None where not set."""
+    if value is None:
+        return None
+    said = interpolate(str(value), context) if isinstance(value, str) else value
+    try:
+        minutes = float(said)
+    except (TypeError, ValueError):
+        raise UsageError(f"timeout-minutes of {where} is {said!r}: give a number of minutes") from None
+    if minutes <= 0:
+        raise UsageError(f"timeout-minutes of {where} is {said}: give a number of minutes above 0")
+    return minutes * 60
 
 
 def _read_outputs(path: Path) -> dict[str, str]:
