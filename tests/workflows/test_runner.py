@@ -8,7 +8,7 @@ import pytest
 
 from loopline.errors import UsageError
 from loopline.workflows.runner import WorkflowUnsupported, run_workflow
-from tests.helpers import commit_all, git
+from tests.helpers import commit_all, git, wait_until
 
 
 def repo_with(tmp_path: Path, workflow: str, name: str = "w") -> Path:
@@ -151,7 +151,8 @@ def test_a_step_or_job_past_its_timeout_minutes_is_stopped_with_its_processes(tm
     train, slow = run.jobs
     assert train.status == "failure" and slow.status == "failure"
     assert train.steps[0].note == "ran past the step's timeout-minutes and was stopped"
-    assert not process_alive(int((root / "away.pid").read_text()))  # the step's own processes too
+    away = int((root / "away.pid").read_text())  # the step's own processes are stopped too (and reaped
+    wait_until(lambda: not process_alive(away), 10, "the step's sleep to be gone")  # by PID 1 in a while)
     assert train.steps[1].outputs == {"after": "yes"}  # always() steps still run
     assert slow.steps[0].note == "ran past its job's timeout-minutes and was stopped"
 
@@ -223,7 +224,7 @@ jobs:
 """
 
 
-def test_a_workflow_a_team_added_logins_tools_and_uploads_to_runs_here_without_them(tmp_path: Path) -> None:
+def test_a_workflow_a_team_added_logins_tools_and_uploads_to_runs_here(tmp_path: Path) -> None:
     root = repo_with(tmp_path, EDITED)
     run = run_workflow(root, "w")
     (job,) = run.jobs
@@ -233,9 +234,85 @@ def test_a_workflow_a_team_added_logins_tools_and_uploads_to_runs_here_without_t
         "actions/checkout@v4: this machine is set up already",
         "astral-sh/setup-uv@v5: this machine is set up already",
         "Azure/login@v2: this machine uses its own credentials",
-        "actions/upload-artifact@v4: the files stay where the steps wrote them",
     ]
+    assert job.steps[-2].status == "success" and job.steps[-2].outputs["artifact-id"] == "1"
     assert (root / "out" / "report.json").is_file()
+
+
+HANDED_ON = """\
+on: workflow_dispatch
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          mkdir -p dist/wheels reports/a reports/b
+          echo w > dist/wheels/m.whl && echo t > dist/wheels/m.tmp && echo r > dist/README
+          echo 1 > reports/a/x.md && echo 2 > reports/b/y.md && echo 3 > reports/b/skip.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: dist
+          path: |
+            dist/
+            !dist/**/*.tmp
+      - uses: actions/upload-artifact@v4
+        with:
+          name: reports
+          path: reports/**/*.md
+      - id: again
+        uses: actions/upload-artifact@v4
+        continue-on-error: true
+        with:
+          name: dist
+          path: dist/README
+      - id: none
+        uses: actions/upload-artifact@v4
+        continue-on-error: true
+        with:
+          name: missing
+          path: nowhere/*.csv
+          if-no-files-found: error
+  use:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: rm -rf dist reports  # a later job of GitHub's starts from a fresh checkout
+      - id: one
+        uses: actions/download-artifact@v4
+        with:
+          name: dist
+          path: got/dist
+      - uses: actions/download-artifact@v4
+        with:
+          path: all
+      - run: |
+          test "$(cat got/dist/wheels/m.whl)" = w && test -f got/dist/README
+          test ! -e got/dist/wheels/m.tmp
+          test -f all/reports/a/x.md && test -f all/reports/b/y.md && test ! -e all/reports/b/skip.txt
+          test -f all/dist/README
+      - id: absent
+        uses: actions/download-artifact@v4
+        continue-on-error: true
+        with:
+          name: nothing-by-this-name
+"""
+
+
+def test_artifacts_a_job_uploads_are_downloaded_by_a_later_one_as_github_lays_them_out(
+    tmp_path: Path,
+) -> None:
+    root = repo_with(tmp_path, HANDED_ON)
+    run = run_workflow(root, "w")
+    build, use = run.jobs
+    notes = {s.id: s.note for s in build.steps + use.steps}
+    assert run.succeeded, [(s.id, s.status, s.note) for s in build.steps + use.steps]
+    assert notes["again"] == (
+        "an artifact named 'dist' was uploaded in this run already: give another name, or overwrite: true"
+    )
+    assert notes["none"] == "no files were found with the path nowhere/*.csv; no artifact 'missing' uploaded"
+    assert [s.status for s in build.steps][-2:] == ["failure", "failure"]
+    assert use.steps[1].outputs == {"download-path": str(root / "got" / "dist")}
+    assert notes["absent"] == "no artifact named 'nothing-by-this-name' in this run (uploaded: dist, reports)"
 
 
 MATRIX = """\

@@ -6,8 +6,9 @@ Jobs run in the order their ``needs`` allow; ``if:`` conditions on jobs and step
 and later steps, as do the variables and PATH entries a step writes to ``GITHUB_ENV`` and
 ``GITHUB_PATH``; a step or job past its ``timeout-minutes`` is stopped with its processes; inputs of
 ``workflow_dispatch`` come from ``--input``. The runner set-up actions
-(checkout, setup-python, cache, and the other actions of ``LOCAL_SKIPS``: tool set-up, cloud logins,
-artifact uploads) are skipped with a notice saying why this machine needs none of them, and the variable
+(checkout, setup-python, cache, and the other actions of ``LOCAL_SKIPS``: tool set-up, cloud logins)
+are skipped with a notice saying why this machine needs none of them; upload-artifact and
+download-artifact keep their files for the run (``artifacts.py``); the variable
 ``LOOPLINE_LOCAL_RUN=true`` lets a file skip its own install steps. A job's matrix runs each of its
 combinations in turn. Anything else (other actions, a matrix an expression computes, containers,
 services) is refused with the line it is on.
@@ -35,6 +36,7 @@ from loopline import children
 from loopline.errors import UsageError
 from loopline.git import commit_identity, run_git
 from loopline.progress import NullReporter, Reporter
+from loopline.workflows.artifacts import ACTIONS, Artifacts
 from loopline.workflows.expressions import evaluate, interpolate, truthy
 from loopline.workflows.files import WorkflowLayout, workflow_layout
 
@@ -57,13 +59,17 @@ LOCAL_SKIPS = {
     "aws-actions/configure-aws-credentials": _LOGGED_IN,
     "google-github-actions/auth": _LOGGED_IN,
     "docker/login-action": _LOGGED_IN,
-    "actions/upload-artifact": "the files stay where the steps wrote them",
 }
 
 
 def _skipped_locally(uses: str) -> str | None:
     """Why a run on this machine skips the action ``uses`` (``owner/name@ref``), or None when it cannot."""
-    return LOCAL_SKIPS.get(uses.partition("@")[0].strip().lower())
+    return LOCAL_SKIPS.get(_action(uses))
+
+
+def _action(uses: str) -> str:
+    """``owner/name`` of ``owner/name@ref``, as GitHub matches it (without regard to case)."""
+    return uses.partition("@")[0].strip().lower()
 
 
 WORKFLOW_KEYS = {"name", "on", "permissions", "concurrency", "env", "defaults", "jobs", "run-name"}
@@ -251,12 +257,12 @@ def _check_step(path: Path, step: _Lines) -> None:
         if key not in STEP_KEYS:
             raise _refuse(path, step.lines[key], f"'{key}' in a step is not supported")
     uses = step.get("uses")
-    if uses is not None and _skipped_locally(str(uses)) is None:
+    if uses is not None and _skipped_locally(str(uses)) is None and _action(str(uses)) not in ACTIONS:
         raise _refuse(
             path,
             step.lines["uses"],
-            f"the action '{uses}' is not supported (only set-up, cloud login and upload-artifact "
-            "actions are skipped here); run what it does in a 'run:' step",
+            f"the action '{uses}' is not supported (set-up and cloud login actions are skipped here, and "
+            "upload-artifact and download-artifact run here); run what it does in a 'run:' step",
         )
     if "run" in step and step.get("shell", "bash") != "bash":
         raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
@@ -392,6 +398,7 @@ class _Run:
     reporter: Reporter
     extra_env: dict[str, str]
     scratch: Path
+    artifacts: Artifacts
     results: dict[str, JobResult] = field(default_factory=dict)
     summaries: list[str] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)  # the combination the job runs for
@@ -564,10 +571,7 @@ class _Run:
             result.status = "skipped"
             return result
         if "uses" in step:
-            why = _skipped_locally(str(step["uses"]))
-            result.status, result.note = "skipped", f"{step['uses']}: {why}"
-            self.reporter.step(f"  {step['uses']}: skipped ({why})")
-            return result
+            return self.action(result, step, context, folder)
         step_env = self.env_layers(github, env, [step.get("env")])
         script = interpolate(str(step["run"]), self.context(github, step_env, steps))
         self.reporter.step(f"  {job_id}.{step_id}: {script.strip().splitlines()[0][:100]}")
@@ -602,6 +606,28 @@ class _Run:
             self.reporter.output(f"{job_id}.{step_id}: {result.note}")
         elif code != 0:
             result.status, result.note = "failure", f"exited with {code}"
+        return result
+
+    def action(
+        self, result: StepResult, step: dict[str, Any], context: dict[str, Any], folder: str
+    ) -> StepResult:
+        """A step that uses an action: the artifact actions run here, the others are skipped saying why."""
+        uses = str(step["uses"])
+        if _action(uses) not in ACTIONS:
+            why = _skipped_locally(uses)
+            result.status, result.note = "skipped", f"{uses}: {why}"
+            self.reporter.step(f"  {uses}: skipped ({why})")
+            return result
+        given = {str(k): interpolate(str(v), context) for k, v in (step.get("with") or {}).items()}
+        done = self.artifacts.run(_action(uses), given, self.root / folder)
+        self.reporter.step(f"  {result.job}.{result.id}: {uses}")
+        result.outputs = done.outputs
+        if done.warning:
+            result.note = done.warning
+            self.reporter.output(f"warning: {done.warning}")
+        if done.failure:
+            result.status, result.note = "failure", done.failure
+            self.reporter.output(done.failure)
         return result
 
 
@@ -734,7 +760,10 @@ def run_workflow(
     values = _inputs(path, triggers, chosen, inputs or {})
     run_git(root, "rev-parse", "HEAD")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="loopline-workflow-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="loopline-workflow-") as scratch,
+        tempfile.TemporaryDirectory(prefix="loopline-artifacts-") as kept,
+    ):
         run = _Run(
             path,
             layout.workspace,
@@ -744,6 +773,7 @@ def run_workflow(
             reporter or NullReporter(),
             {"GITHUB_ACTOR": actor, "GITHUB_RUN_ID": str(int(time.time()))},
             Path(scratch),
+            Artifacts(Path(kept)),
         )
         run.run()
     jobs = list(run.results.values())
