@@ -157,6 +157,48 @@ def test_a_step_or_job_past_its_timeout_minutes_is_stopped_with_its_processes(tm
     assert slow.steps[0].note == "ran past its job's timeout-minutes and was stopped"
 
 
+SHELLS = """\
+name: w
+on: workflow_dispatch
+defaults:
+  run:
+    shell: bash -el {0}
+jobs:
+  shells:
+    runs-on: ubuntu-latest
+    steps:
+      - id: default
+        run: echo "login=$(shopt -q login_shell && echo yes || echo no)" >> "$GITHUB_OUTPUT"
+      - id: python
+        shell: python
+        run: |
+          import os, sys
+          with open(os.environ["GITHUB_OUTPUT"], "a") as out:
+              out.write(f"python={sys.version_info[0]}\\n")
+      - id: sh
+        shell: sh
+        run: echo "sh=$0" >> "$GITHUB_OUTPUT"
+  unspecified:
+    runs-on: ubuntu-latest
+    defaults:
+      run:
+        shell: bash
+    steps:
+      - run: false | true  # `shell: bash` sets pipefail: this fails
+"""
+
+
+def test_steps_run_in_the_shell_github_would_run_them_in(tmp_path: Path) -> None:
+    run = run_workflow(repo_with(tmp_path, SHELLS), "w")
+    shells, unspecified = run.jobs
+    outputs = {k: v for s in shells.steps for k, v in s.outputs.items()}
+    assert outputs["login"] == "yes" and outputs["python"] == "3" and outputs["sh"].endswith(".sh")
+    assert unspecified.status == "failure"
+    unsaid = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: false | true\n"
+    alone = run_workflow(repo_with(tmp_path / "alone", unsaid), "w")
+    assert alone.succeeded  # no shell said anywhere: bash without pipefail, as on GitHub
+
+
 def test_a_required_input_and_unknown_inputs_are_named(tmp_path: Path) -> None:
     root = repo_with(tmp_path, STEPS)
     with pytest.raises(UsageError, match="needs the input 'who': pass --input who=VALUE"):
@@ -470,7 +512,11 @@ def test_steps_run_in_the_working_directory_of_the_step_the_job_or_the_workflow(
 @pytest.mark.parametrize(
     ("defaults", "line", "what"),
     [
-        ("defaults:\n  run:\n    shell: pwsh\n", 3, "only 'shell: bash' is supported"),
+        (
+            "defaults:\n  run:\n    shell: pwsh\n",
+            3,
+            r"'shell: pwsh' is not supported here \(bash, sh, python",
+        ),
         ("defaults:\n  run:\n    timeout: 3\n", 3, "'timeout' in 'defaults.run' is not supported"),
         ("defaults:\n  shell: bash\n", 1, "'defaults' of the workflow may hold only 'run'"),
     ],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -207,8 +208,7 @@ class WorkflowRun:
 
 def _refuse(path: Path, line: int, message: str) -> WorkflowUnsupported:
     return WorkflowUnsupported(
-        f"{path.name} line {line}: {message}; `loopline workflow run` supports run steps, "
-        "needs, if, outputs, env, inputs and the checkout/setup-python/cache actions"
+        f"{path.name} line {line}: {message}; docs/workflows.md says what `loopline workflow run` runs"
     )
 
 
@@ -264,8 +264,8 @@ def _check_step(path: Path, step: _Lines) -> None:
             f"the action '{uses}' is not supported (set-up and cloud login actions are skipped here, and "
             "upload-artifact and download-artifact run here); run what it does in a 'run:' step",
         )
-    if "run" in step and step.get("shell", "bash") != "bash":
-        raise _refuse(path, step.lines["shell"], "only 'shell: bash' is supported")
+    if "run" in step and "shell" in step:
+        _check_shell(path, step, step.lines["shell"])
 
 
 def _check_strategy(path: Path, job_id: str, strategy: Any, line: int) -> None:
@@ -326,8 +326,46 @@ def _check_defaults(path: Path, owner: _Lines, where: str) -> None:
     for key in run:
         if key not in ("working-directory", "shell"):
             raise _refuse(path, run.lines[key], f"'{key}' in 'defaults.run' is not supported")
-    if run.get("shell", "bash") != "bash":
-        raise _refuse(path, run.lines["shell"], "only 'shell: bash' is supported")
+    if "shell" in run:
+        _check_shell(path, run, run.lines["shell"])
+
+
+# GitHub's shells on Linux, as it runs them ({0}: the file holding the step's script); a shell left
+# unspecified is bash without pipefail, `shell: bash` is bash with it.
+_SHELLS = {
+    "": "bash -e {0}",
+    "bash": "bash --noprofile --norc -eo pipefail {0}",
+    "sh": "sh -e {0}",
+    "python": "python {0}",
+}
+_WINDOWS_SHELLS = frozenset({"pwsh", "powershell", "cmd"})
+
+
+def _check_shell(path: Path, owner: _Lines, line: int) -> None:
+    shell = str(owner["shell"]).strip()
+    if not shell or shell.split()[0] in _WINDOWS_SHELLS:
+        raise _refuse(
+            path, line, f"'shell: {shell}' is not supported here (bash, sh, python, or a command with {{0}})"
+        )
+
+
+def _shell_argv(shell: str, script: Path) -> list[str]:
+    """The command GitHub runs for ``shell`` (a keyword, or a template with ``{0}``) on ``script``."""
+    template = _SHELLS.get(shell.strip(), shell)
+    if "{0}" not in template:
+        template += " {0}"
+    return [part.replace("{0}", str(script)) for part in shlex.split(template)]
+
+
+def _shell(*owners: Mapping[str, Any]) -> str:
+    """The step's shell: its own, else its job's default, else the workflow's ("" where none says)."""
+    for owner in owners:
+        if "shell" in owner:
+            return str(owner["shell"])
+        shell = ((owner.get("defaults") or {}).get("run") or {}).get("shell")
+        if shell is not None:
+            return str(shell)
+    return ""
 
 
 def _working_directory(*owners: Mapping[str, Any]) -> str:
@@ -528,8 +566,8 @@ class _Run:
         limit = _minutes(job.get("timeout-minutes"), self.context(github, env, {}), f"job {job_id}")
         self.deadline = None if limit is None else time.monotonic() + limit
         for index, step in enumerate(job.get("steps") or []):
-            folder = _working_directory(step, job, self.document)
-            outcome = self.step(job_id, index, step, github, env, steps, failed, folder)
+            where = (_working_directory(step, job, self.document), _shell(step, job, self.document))
+            outcome = self.step(job_id, index, step, github, env, steps, failed, where)
             result.steps.append(outcome)
             steps[outcome.id] = {
                 "outputs": outcome.outputs,
@@ -561,8 +599,9 @@ class _Run:
         env: dict[str, str],
         steps: dict[str, Any],
         failed: bool,
-        folder: str,
+        where: tuple[str, str],  # the step's working directory and shell
     ) -> StepResult:
+        folder, shell = where
         step_id = str(step.get("id", f"step-{index + 1}"))
         name = str(step.get("name") or step.get("uses") or step.get("run", "")).splitlines()[0][:80]
         result = StepResult(job_id, step_id, name, "success")
@@ -588,7 +627,9 @@ class _Run:
         limit = _minutes(step.get("timeout-minutes"), context, f"step {step_id} of job {job_id}")
         left = None if self.deadline is None else max(0.0, self.deadline - started)
         timeout = min((t for t in (limit, left) if t is not None), default=None)
-        code = _bash(script, workdir, step_env, self.reporter.output, timeout)
+        file = self.scratch / f"step-{uuid.uuid4().hex}{'.py' if shell.strip() == 'python' else '.sh'}"
+        file.write_text(script)
+        code = _shell_run(_shell_argv(shell, file), workdir, step_env, self.reporter.output, timeout)
         result.seconds = time.monotonic() - started
         result.outputs = _read_outputs(files["GITHUB_OUTPUT"])
         summary = files["GITHUB_STEP_SUMMARY"].read_text()
@@ -661,13 +702,14 @@ def _statuses(failed: bool) -> dict[str, Callable[[], bool]]:
     }
 
 
-def _bash(
-    script: str, workdir: Path, env: dict[str, str], output: Callable[[str], None], timeout: float | None
+def _shell_run(
+    argv: list[str], workdir: Path, env: dict[str, str], output: Callable[[str], None], timeout: float | None
 ) -> int | None:
-    """Run ``script``; its exit code, or None where it ran past ``timeout`` seconds and was stopped. The
-    step's processes are a group of their own, stopped with it (on Ctrl-C too), and die with loopline."""
+    """Run a step's shell ``argv``; its exit code, or None where it ran past ``timeout`` seconds and was
+    stopped. The step's processes are a group of their own, stopped with it (on Ctrl-C too), and die with
+    loopline."""
     child = children.start(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
+        argv,
         parent_death_signal=signal.SIGKILL,
         cwd=workdir,
         env=env,
