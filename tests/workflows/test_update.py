@@ -148,3 +148,40 @@ def test_each_template_loopline_shipped_is_kept_by_its_digest() -> None:
     for folder in (f for f in root.iterdir() if f.is_dir()):
         for kept in folder.iterdir():
             assert kept.name == f"{digest(kept.read_text())}.yml", kept.name
+
+
+@pytest.mark.parametrize("folder", ["", "ml/churn"])
+def test_how_a_file_fits_its_repository_is_read_back_from_it(folder: str) -> None:
+    """The install command, Python, branch, lint, Git LFS and DVC a file was fitted with make it again, so
+    an update changes only what the template changed."""
+    from loopline.workflows.files import CRITICAL_LINT, DvcFetch
+    from loopline.workflows.update import setup_of
+
+    layout = WorkflowLayout(Path("/repository"), folder, "churn")
+    fitted = WorkflowSetup(
+        branch="develop",
+        python="3.12",
+        install="pip install uv && uv export --frozen --no-hashes > /tmp/r.txt && pip install -r /tmp/r.txt",
+        lint=CRITICAL_LINT,
+        lfs=True,
+        dvc=DvcFetch("dvc[s3]", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+    )
+    for setup in (WorkflowSetup(), fitted):
+        for name, template in templates().items():
+            text = fit(name, template.decode(), layout, setup)
+            assert fit(name, template.decode(), layout, setup_of(text, "main")) == text, name
+
+
+def test_a_project_in_a_folder_of_its_repository_is_updated_in_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    top = tmp_path / "monorepo"
+    top.mkdir()
+    git(top, "init", "--quiet", "--initial-branch=main")
+    project = loopline.init(top / "ml" / "churn", "simple").path
+    commit_all(top, "churn")
+    done = cli(capsys, "-C", str(project), "workflow", "update", "--json")
+    assert done.exit_code == 0, done
+    files = done.json()["files"]
+    assert {f["outcome"] for f in files} == {"unchanged"}
+    assert {f["file"] for f in files} >= {".github/workflows/churn-inner-loop.yml"}
