@@ -307,6 +307,12 @@ jobs:
         with:
           name: dist
           path: dist/README
+      - id: outside
+        uses: actions/upload-artifact@v4
+        continue-on-error: true
+        with:
+          name: ../../escaped
+          path: dist/README
       - id: none
         uses: actions/upload-artifact@v4
         continue-on-error: true
@@ -352,7 +358,8 @@ def test_artifacts_a_job_uploads_are_downloaded_by_a_later_one_as_github_lays_th
         "an artifact named 'dist' was uploaded in this run already: give another name, or overwrite: true"
     )
     assert notes["none"] == "no files were found with the path nowhere/*.csv; no artifact 'missing' uploaded"
-    assert [s.status for s in build.steps][-2:] == ["failure", "failure"]
+    assert notes["outside"] == "artifact name '../../escaped' holds what GitHub refuses in one ('/')"
+    assert [s.status for s in build.steps][-3:] == ["failure", "failure", "failure"]
     assert use.steps[1].outputs == {"download-path": str(root / "got" / "dist")}
     assert notes["absent"] == "no artifact named 'nothing-by-this-name' in this run (uploaded: dist, reports)"
 

@@ -25,6 +25,7 @@ UPLOAD = "actions/upload-artifact"
 DOWNLOAD = "actions/download-artifact"
 ACTIONS = frozenset({UPLOAD, DOWNLOAD})
 _WILDCARDS = frozenset("*?[")
+_REFUSED_IN_NAMES = frozenset('":<>|*?\r\n\\/')  # as upload-artifact refuses them
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class Artifacts:
 
     def _upload(self, given: dict[str, str], workspace: Path) -> Outcome:
         name = given.get("name") or "artifact"
+        if set(name) & _REFUSED_IN_NAMES or name in {".", ".."}:
+            refused = "".join(sorted(set(name) & _REFUSED_IN_NAMES)) or name
+            return Outcome(
+                {}, failure=f"artifact name {name!r} holds what GitHub refuses in one ({refused!r})"
+            )
         lines = [line.strip() for line in given.get("path", "").splitlines() if line.strip()]
         if not [line for line in lines if not line.startswith("!")]:
             return Outcome({}, failure="upload-artifact needs a `path` of the files to upload")
