@@ -155,6 +155,14 @@ def test_a_step_or_job_past_its_timeout_minutes_is_stopped_with_its_processes(tm
     wait_until(lambda: not process_alive(away), 10, "the step's sleep to be gone")  # by PID 1 in a while)
     assert train.steps[1].outputs == {"after": "yes"}  # always() steps still run
     assert slow.steps[0].note == "ran past its job's timeout-minutes and was stopped"
+    wrong = repo_with(
+        tmp_path / "wrong",
+        TIMEOUTS.replace("timeout-minutes: 0.02\n    steps", "timeout-minutes: soon\n    steps"),
+    )
+    with pytest.raises(
+        WorkflowUnsupported, match=r"w\.yml line 18: timeout-minutes is 'soon': give minutes above 0"
+    ):
+        run_workflow(wrong, "w")
 
 
 SHELLS = """\

@@ -244,6 +244,7 @@ def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
         if key not in JOB_KEYS:
             raise _refuse(path, job.lines[key], f"'{key}' in job '{job_id}' is not supported")
     _check_defaults(path, job, f"job '{job_id}'")
+    _check_minutes(path, job)
     if "strategy" in job:
         _check_strategy(path, job_id, job["strategy"], job.lines["strategy"])
     for step in job.get("steps") or []:
@@ -252,10 +253,27 @@ def _check_job(path: Path, job_id: str, job: Any, line: int) -> None:
         _check_step(path, step)
 
 
+def _check_minutes(path: Path, owner: _Lines) -> None:
+    """``timeout-minutes`` written out must be a number of minutes above 0 (an expression is checked when
+    it is known)."""
+    value = owner.get("timeout-minutes")
+    if value is None or (isinstance(value, str) and "${{" in value):
+        return
+    try:
+        good = float(value) > 0 and not isinstance(value, bool)
+    except (TypeError, ValueError):
+        good = False
+    if not good:
+        raise _refuse(
+            path, owner.lines["timeout-minutes"], f"timeout-minutes is {value!r}: give minutes above 0"
+        )
+
+
 def _check_step(path: Path, step: _Lines) -> None:
     for key in step:
         if key not in STEP_KEYS:
             raise _refuse(path, step.lines[key], f"'{key}' in a step is not supported")
+    _check_minutes(path, step)
     uses = step.get("uses")
     if uses is not None and _skipped_locally(str(uses)) is None and _action(str(uses)) not in ACTIONS:
         raise _refuse(
