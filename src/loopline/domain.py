@@ -13,6 +13,7 @@ from typing import Any
 from loopline.errors import InvalidReference, UsageError
 
 __all__ = [
+    "PRODUCTION",
     "SHARED",
     "TIER_WORKSPACES",
     "WORKFLOW_TIERS",
@@ -32,6 +33,9 @@ __all__ = [
 
 SHARED = "shared"
 """The name of the shared registry, the store through which models move between workspaces."""
+
+PRODUCTION = "production"
+"""The alias of prod's live version (and, for clients written before aliases, its MLflow stage)."""
 
 
 class Tier(StrEnum):

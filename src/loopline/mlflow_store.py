@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.config import StoreLocation
+from loopline.domain import PRODUCTION
 from loopline.errors import NotFound, StoreUnavailable, UsageError
 from loopline.storage.fs import cache_dir, local_path
 
@@ -409,9 +411,17 @@ class WorkspaceStore:
         return run_id
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point a registered model's alias at a version."""
+        """Point a registered model's alias at a version. The ``production`` alias also moves MLflow's stage
+        of that name (the others in it archived), which MLflow deprecates but still serves: clients
+        written before aliases load ``models:/NAME/Production``."""
         with _store_errors(self):
             self.client.set_registered_model_alias(name, alias, str(version))
+            if alias == PRODUCTION:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.client.transition_model_version_stage(
+                        name, str(version), "Production", archive_existing_versions=True
+                    )
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         """Set one tag on a model version."""

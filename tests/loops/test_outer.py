@@ -182,6 +182,9 @@ def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> No
     assert live(project) == {f"v1-{a[:7]}": 0, f"v2-{b[:7]}": 100}
     back = loopline.rollback(project, previous=True)
     assert live_commit(project) == a and back.git_commit == a
+    # A client written before aliases asks MLflow for the Production stage (models:/NAME/Production).
+    stages = {v.tags["git_commit"]: v.current_stage for v in prod_client(project).search_model_versions("")}
+    assert stages == {a: "Production", b: "Archived"}
     forward = loopline.rollback(project, previous=True)
     assert live_commit(project) == b and forward.git_commit == b
     with pytest.raises(NotFound) as never:  # a commit prod never had: said, with where to look
@@ -230,8 +233,10 @@ def test_a_project_whose_path_has_spaces_goes_from_training_to_prod_and_to_a_bat
     assert loopline.get_endpoint(released.endpoint, project=project).traffic == {released.deployment: 100}
     with mlflow_pointed_at(project, "prod"):
         loaded = mlflow.pyfunc.load_model(f"models:/{released.model}@production")
+        staged = mlflow.pyfunc.load_model(f"models:/{released.model}/Production")  # as older clients ask
     rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
     assert len(loaded.predict(rows.head(3))) == 3
+    assert list(staged.predict(rows.head(3))) == list(loaded.predict(rows.head(3)))
     loopline.register_data("heldout", "inbox://heldout.csv", project=project)
     loopline.create_batch_endpoint("nightly", "prod", project=project)
     loopline.create_batch_deployment("nightly", "blue", version=released.version, project=project)

@@ -42,7 +42,6 @@ from loopline.versions import commit_version
 
 __all__ = ["TestResult", "run_outer_loop_test"]
 
-PRODUCTION = "production"
 TEST, PROD = "test", "prod"
 
 

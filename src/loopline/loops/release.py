@@ -19,7 +19,16 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit, failpoints, registry
-from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo, Tier, canary_steps, pinned, utcnow
+from loopline.domain import (
+    PRODUCTION,
+    DeploymentInfo,
+    EndpointInfo,
+    ModelVersionInfo,
+    Tier,
+    canary_steps,
+    pinned,
+    utcnow,
+)
 from loopline.endpoints import service
 from loopline.endpoints.client import Live, lagging, live_server
 from loopline.endpoints.releases import (
@@ -37,7 +46,6 @@ from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
 from loopline.loops import approvals
 from loopline.loops.outer import (
-    PRODUCTION,
     candidate_of,
     deploy,
     promote,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopline import audit, registry
-from loopline.domain import DeploymentInfo, EndpointInfo, ModelVersionInfo
+from loopline.domain import PRODUCTION, DeploymentInfo, EndpointInfo, ModelVersionInfo
 from loopline.endpoints import service
 from loopline.endpoints.client import lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
@@ -12,7 +12,6 @@ from loopline.events import RolledBack
 from loopline.instance import Instance
 from loopline.loops.outer import (
     PROD,
-    PRODUCTION,
     candidate_of,
     deploy,
     main_deployment,
