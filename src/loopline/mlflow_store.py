@@ -41,6 +41,7 @@ _template_lock = threading.Lock()
 _bars_lock = threading.Lock()
 _bars_quieted = 0  # downloads of loopline's under way with MLflow's progress bars turned off by it
 _PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+_log = logging.getLogger("loopline.mlflow_store")
 
 
 def quiet_mlflow() -> None:
@@ -417,11 +418,21 @@ class WorkspaceStore:
         with _store_errors(self):
             self.client.set_registered_model_alias(name, alias, str(version))
             if alias == PRODUCTION:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    self.client.transition_model_version_stage(
-                        name, str(version), "Production", archive_existing_versions=True
-                    )
+                self._stage_production(name, version)
+
+    def _stage_production(self, name: str, version: int) -> None:
+        """Move MLflow's Production stage to ``version``; a registry without stages (one that refuses
+        them) keeps the alias alone, and the log says so."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                self.client.transition_model_version_stage(
+                    name, str(version), "Production", archive_existing_versions=True
+                )
+        except MlflowException as exc:
+            _log.warning("%s keeps no MLflow stages (%s): only the production alias moved", self.name, exc)
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         """Set one tag on a model version."""
