@@ -170,6 +170,9 @@ def test_how_a_file_fits_its_repository_is_read_back_from_it(folder: str) -> Non
         for name, template in templates().items():
             text = fit(name, template.decode(), layout, setup)
             assert fit(name, template.decode(), layout, setup_of(text, "main")) == text, name
+    edited = fit("inner-loop.yml", templates()["inner-loop.yml"].decode(), layout, fitted)
+    edited = edited.replace('branches: ["develop"]', "branches: [develop, 'release/*']")
+    assert setup_of(edited.replace("dvc[s3]", "'dvc[s3]"), "main").branch == "develop"  # never a traceback
 
 
 def test_a_project_in_a_folder_of_its_repository_is_updated_in_place(

@@ -12,7 +12,6 @@ a person to resolve. A file written before files named their template is taken a
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import subprocess
@@ -88,8 +87,9 @@ def update_workflows(root: Path, project: str, *, check: bool = False) -> Workfl
     top = layout.workspace
     if not check:
         _refuse_uncommitted(top, [where.path(name) for name, where in chosen.items()])
-    current = templates()
-    updates = [_one(top, name, where, current[f"{name}.yml"], check) for name, where in chosen.items()]
+    today = {name: templates()[f"{name}.yml"].decode() for name in WORKFLOWS}
+    branch = default_branch(top)
+    updates = [_one(top, name, where, today[name], branch, check) for name, where in chosen.items()]
     return WorkflowsUpdate(tuple(updates), written=not check)
 
 
@@ -103,22 +103,22 @@ def _refuse_uncommitted(top: Path, paths: list[Path]) -> None:
         )
 
 
-def _one(top: Path, name: str, layout: WorkflowLayout, template: bytes, check: bool) -> FileUpdate:
+def _one(top: Path, name: str, layout: WorkflowLayout, template: str, branch: str, check: bool) -> FileUpdate:
+    """Update the file of workflow ``name`` to ``template`` (today's)."""
     path = layout.path(name)
     relative = relative_to(top, path)
-    branch = default_branch(top)
     if not path.exists():
         if _history(top, relative):
             return FileUpdate(relative, "deleted", note="deleted in the repository: left deleted")
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(fit(f"{name}.yml", template.decode(), layout, WorkflowSetup(branch=branch)))
+            path.write_text(fit(f"{name}.yml", template, layout, WorkflowSetup(branch=branch)))
         return FileUpdate(relative, "created", note="a workflow this loopline adds")
     current = path.read_text()
-    base, setup, how = _base(top, name, layout, relative, current, branch)
+    base, setup, how = _base(top, (name, template), layout, relative, current, branch)
     if base is None:
         return FileUpdate(relative, "unknown base", note=how)
-    fresh = fit(f"{name}.yml", template.decode(), layout, setup)
+    fresh = fit(f"{name}.yml", template, layout, setup)
     if fresh == current:
         return FileUpdate(relative, "unchanged")
     if base == current:
@@ -134,10 +134,11 @@ def _one(top: Path, name: str, layout: WorkflowLayout, template: bytes, check: b
 
 
 def _base(
-    top: Path, name: str, layout: WorkflowLayout, relative: str, current: str, branch: str
+    top: Path, workflow: tuple[str, str], layout: WorkflowLayout, relative: str, current: str, branch: str
 ) -> tuple[str | None, WorkflowSetup, str]:
     """The file as loopline wrote it, how it fits the repository, and how it was found (None, and why,
-    where it cannot be made again)."""
+    where it cannot be made again); ``workflow``: its name and today's template."""
+    name, today = workflow
     recorded, _ = recorded_digest(current)
     if recorded is None:  # written before files named their template: the version first committed
         commits = _history(top, relative)
@@ -145,7 +146,7 @@ def _base(
             return current, setup_of(current, branch), "not committed yet: taken as loopline wrote it"
         first = run_git(top, "show", f"{commits[-1]}:{relative}")
         return first, setup_of(first, branch), f"taken as loopline wrote it: the version of {commits[-1][:7]}"
-    template = _template(name, recorded)
+    template = today if digest(today) == recorded else _shipped(name, recorded)
     setup = setup_of(current, branch)
     if template is None:
         why = (
@@ -156,12 +157,8 @@ def _base(
     return fit(f"{name}.yml", template, layout, setup), setup, ""
 
 
-def _template(name: str, recorded: str) -> str | None:
-    """The template of workflow ``name`` whose digest is ``recorded``: today's, or one loopline shipped
-    before."""
-    today = templates()[f"{name}.yml"].decode()
-    if digest(today) == recorded:
-        return today
+def _shipped(name: str, recorded: str) -> str | None:
+    """The template of workflow ``name`` whose digest is ``recorded``, of those loopline shipped before."""
     kept = resources.files("loopline") / "templates" / HISTORY / name / f"{recorded}.yml"
     return kept.read_text(encoding="utf-8") if kept.is_file() else None
 
@@ -209,14 +206,18 @@ def setup_of(text: str, branch: str) -> WorkflowSetup:
         setup = replace(setup, install=found[1])
     if found := _PYTHON.search(text):
         setup = replace(setup, python=found[1])
-    if found := _BRANCHES.search(text):
-        named = found[1]
-        setup = replace(setup, branch=json.loads(named) if named.startswith('"') else named)
+    if found := _BRANCHES.search(text):  # ["main"] as loopline writes it; [main, dev] after an edit
+        named = [item.strip().strip("'\"") for item in found[1].split(",")]
+        setup = replace(setup, branch=named[0] or branch)
     if found := _LINT.search(text):
         setup = replace(setup, lint=found[1])
     if "          lfs: true" in text:
         setup = replace(setup, lfs=True)
     if found := _DVC.search(text):
         secrets = tuple(line.split(":")[0].strip() for line in (found[2] or "").splitlines())
-        setup = replace(setup, dvc=DvcFetch(shlex.split(found[1])[0], secrets))
+        try:
+            package = shlex.split(found[1])[0]
+        except (ValueError, IndexError):  # quotes an edit left unbalanced: the words as they are
+            package = found[1].split()[0]
+        setup = replace(setup, dvc=DvcFetch(package, secrets))
     return setup
