@@ -424,7 +424,7 @@ def _missing_file_advice(cause: str, root: Path | None) -> str:
     track (data a step makes, or a file only the author's machine has): the fresh checkout the workflows
     train in lacks it as well, so say how to provide it."""
     found = _NOT_FOUND.search(cause)
-    if root is None or found is None:
+    if root is None or found is None or "://" in found[1]:  # an object store's key is no file of it
         return ""
     path = (root / found[1]).resolve()
     if not path.is_relative_to(root.resolve()) or path.exists():
