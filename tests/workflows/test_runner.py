@@ -331,8 +331,11 @@ jobs:
   use:
     needs: build
     runs-on: ubuntu-latest
+    defaults:
+      run:
+        working-directory: .github  # run steps only: an action's paths are the workspace's
     steps:
-      - run: rm -rf dist reports  # a later job of GitHub's starts from a fresh checkout
+      - run: rm -rf ../dist ../reports  # a later job of GitHub's starts from a fresh checkout
       - id: one
         uses: actions/download-artifact@v4
         with:
@@ -342,7 +345,7 @@ jobs:
         with:
           path: all
       - run: |
-          test "$(cat got/dist/wheels/m.whl)" = w && test -f got/dist/README
+          cd .. && test "$(cat got/dist/wheels/m.whl)" = w && test -f got/dist/README
           test ! -e got/dist/wheels/m.tmp
           test -f all/reports/a/x.md && test -f all/reports/b/y.md && test ! -e all/reports/b/skip.txt
           test -f all/dist/README

@@ -627,8 +627,8 @@ class _Run:
         if not truthy(evaluate(_wrap(str(step.get("if", "success()"))), context, _statuses(failed))):
             result.status = "skipped"
             return result
-        if "uses" in step:
-            return self.action(result, step, context, folder)
+        if "uses" in step:  # an action's paths are the workspace's: working-directory is for run steps
+            return self.action(result, step, context)
         step_env = self.env_layers(github, env, [step.get("env")])
         script = interpolate(str(step["run"]), self.context(github, step_env, steps))
         self.reporter.step(f"  {job_id}.{step_id}: {script.strip().splitlines()[0][:100]}")
@@ -667,9 +667,7 @@ class _Run:
             result.status, result.note = "failure", f"exited with {code}"
         return result
 
-    def action(
-        self, result: StepResult, step: dict[str, Any], context: dict[str, Any], folder: str
-    ) -> StepResult:
+    def action(self, result: StepResult, step: dict[str, Any], context: dict[str, Any]) -> StepResult:
         """A step that uses an action: the artifact actions run here, the others are skipped saying why."""
         uses = str(step["uses"])
         if _action(uses) not in ACTIONS:
@@ -678,7 +676,7 @@ class _Run:
             self.reporter.step(f"  {uses}: skipped ({why})")
             return result
         given = {str(k): interpolate(str(v), context) for k, v in (step.get("with") or {}).items()}
-        done = self.artifacts.run(_action(uses), given, self.root / folder)
+        done = self.artifacts.run(_action(uses), given, self.root)
         self.reporter.step(f"  {result.job}.{result.id}: {uses}")
         result.outputs = done.outputs
         if done.warning:
