@@ -202,6 +202,21 @@ def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> No
     ]
 
 
+def test_a_canary_step_without_enough_requests_rolls_back_where_the_team_asks_for_evidence(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, a, b = a_live_b_registered
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config.setdefault("release", {}).update(too_few_requests="roll-back", min_requests=5)
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    said = r"canary breach at 10%: too few requests to judge \([01], release\.min_requests is 5"
+    with pytest.raises(Refused, match=said):
+        loopline.outer_loop_prod(project, canary=[10, 100], watch=1)  # none (but the smoke test's)
+    assert live(project) == {f"v1-{a[:7]}": 100, f"v2-{b[:7]}": 0} and live_commit(project) == a
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert rolled.outcome == "automatic" and "release.too_few_requests is roll-back" in (rolled.reason or "")
+
+
 def test_a_commit_may_be_named_by_a_git_ref_as_a_release_tag_names_it(
     a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -232,6 +232,11 @@ class ReleaseConfig(_Strict):
     min_requests: int = Field(
         20, ge=0, description="Fewer requests in a window than this: the step is not judged."
     )
+    too_few_requests: Literal["proceed", "roll-back"] = Field(
+        "proceed",
+        description="A watched step that saw fewer than min_requests: go on to the next step, or roll "
+        "back as at a breach (a release then needs the evidence of live traffic).",
+    )
     keep_deployments: int = Field(
         2, ge=1, description="Deployments kept loaded (the live one and previous ones)."
     )

@@ -476,12 +476,17 @@ class Release:
                 self._still_running(connection, release_id)
             stats = window_stats(self.instance.db, PROD, self.endpoint, self.deployment.name, started)
             failpoints.hit(f"release-watch-{percent}")
-            judged = stats.requests >= self.config.min_requests
+            judged, done = stats.requests >= self.config.min_requests, time.time() >= deadline
             breach = None
             if judged and stats.error_rate > self.config.max_error_rate:
                 breach = f"error rate {stats.error_rate:.1%} over {self.config.max_error_rate:.1%}"
             elif judged and stats.p99_ms is not None and stats.p99_ms > self.config.max_p99_ms:
                 breach = f"p99 latency {stats.p99_ms:g} ms over {self.config.max_p99_ms:g} ms"
+            elif done and not judged and self.config.too_few_requests == "roll-back":
+                breach = (
+                    f"too few requests to judge ({stats.requests}, release.min_requests is "
+                    f"{self.config.min_requests}; release.too_few_requests is roll-back)"
+                )
             step = {
                 "percent": percent,
                 "seconds": round(time.time() - started, 1),
@@ -489,7 +494,7 @@ class Release:
                 "judged": judged,
                 "breach": breach,
             }
-            if breach or time.time() >= deadline:
+            if breach or done:
                 self.reporter.step(
                     f"watched {percent}%: {stats.requests} requests, "
                     f"{breach or ('no breach' if judged else 'too few requests to judge')}"
