@@ -65,11 +65,6 @@ class WorkflowsUpdate:
     files: tuple[FileUpdate, ...]
     written: bool  # False for a check: nothing was written
 
-    @property
-    def conflicts(self) -> tuple[FileUpdate, ...]:
-        """The files left with conflicts to resolve, or whose base was not found."""
-        return tuple(f for f in self.files if f.outcome in {"conflicts", "unknown base"})
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {"written": self.written, "files": [f.to_dict() for f in self.files]}

@@ -133,21 +133,18 @@ def workflow_update(
             console.print("Review the change with `git diff`, then commit it.")
 
     call.emit(result.to_dict(), human)
-    if result.conflicts:
-        conflicts = [u.file for u in result.conflicts if u.outcome == "conflicts"]
-        unknown = [u.file for u in result.conflicts if u.outcome != "conflicts"]
-        said = (
-            [
-                f"{', '.join(conflicts)}: resolve the blocks between <<<<<<< and >>>>>>> (yours first, then "
-                "loopline's), or `git checkout -- FILE` to keep yours as it was"
-                if result.written
-                else f"{', '.join(conflicts)}: an update would leave conflicts to resolve"
-            ]
-            if conflicts
-            else []
+    conflicted = ", ".join(u.file for u in result.files if u.outcome == "conflicts")
+    unknown = ", ".join(u.file for u in result.files if u.outcome == "unknown base")
+    said = [f"{unknown}: not updated, as said above"] if unknown else []
+    if conflicted:
+        said.insert(
+            0,
+            f"{conflicted}: resolve the blocks between <<<<<<< and >>>>>>> (yours first, then loopline's), "
+            "or `git checkout -- FILE` to keep yours as it was"
+            if result.written
+            else f"{conflicted}: an update would leave conflicts to resolve",
         )
-        if unknown:
-            said.append(f"{', '.join(unknown)}: not updated, as said above")
+    if said:
         call.output.err.print(f"error: {escape('; '.join(said))}", soft_wrap=True)
         raise typer.Exit(1)
     if check and any(u.changes for u in result.files):
