@@ -188,3 +188,20 @@ def test_a_project_in_a_folder_of_its_repository_is_updated_in_place(
     files = done.json()["files"]
     assert {f["outcome"] for f in files} == {"unchanged"}
     assert {f["file"] for f in files} >= {".github/workflows/churn-inner-loop.yml"}
+
+
+def test_a_file_from_a_template_this_loopline_does_not_know_is_left_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = loopline.init(tmp_path / "churn", "simple").path
+    text = (project / PROD).read_text().split("\n", 1)[1]
+    newer = f"# Written by loopline from its template {'0' * 16}; by a newer loopline.\n{text}"
+    (project / PROD).write_text(newer.replace("name: Release to prod", "name: Release it"))
+    commit_all(project, "Set up by a newer loopline, then edited")
+    done = cli(capsys, "-C", str(project), "workflow", "update")
+    assert done.exit_code == 1
+    assert f"unknown base {PROD}  (made from a template (0000000000000000) this loopline does not know" in (
+        done.stdout
+    )
+    assert done.stderr.strip() == f"error: {PROD}: not updated, as said above"
+    assert (project / PROD).read_text() == newer.replace("name: Release to prod", "name: Release it")
