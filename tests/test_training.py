@@ -71,6 +71,31 @@ def test_ctrl_c_just_after_the_child_started_stops_it_and_leaves_no_timer_behind
         time.sleep(0.05)
 
 
+def test_a_training_past_its_timeout_is_stopped_with_its_children_and_said_so(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    from loopline.errors import TrainingFailed
+
+    project = new_project("simple")
+    marker = tmp_path / "child-of-this-test"
+    script = f"import subprocess, sys, time; subprocess.Popen(['sleep', '60', '{marker}']); time.sleep(60)"
+    with pytest.raises(TrainingFailed) as failed:
+        run_training(
+            root=project,
+            command=f'python -c "{script}"',
+            store=Instance.open(project).store("dev"),
+            experiment="proj",
+            tags={"loopline.session": "0" * 32},
+            log_path=tmp_path / "train.log",
+            timeout=2,
+        )
+    assert "ran longer than training.timeout_seconds (2 s)" in failed.value.message
+    deadline = time.monotonic() + 10  # its own child too, once reaped
+    while subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the training's child outlived its timeout"
+        time.sleep(0.1)
+
+
 ONLY_DEFINES = '''"""Churn: trained by main(), which pyproject.toml's command would call."""
 import argparse
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["cores", "start", "stop"]
+__all__ = ["cores", "start", "stop", "streamed"]
 
 
 def cores() -> int:
@@ -91,3 +91,65 @@ def _noticing_interrupts() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def streamed(
+    argv: list[str],
+    *,
+    on_line: Callable[[str], None],
+    timeout: float | None,
+    stop: threading.Event | None = None,
+    **popen: Any,
+) -> int | None:
+    """Run ``argv`` in a session of its own that dies with loopline, handing each line of its output
+    (standard error merged in, newline kept) to ``on_line``; stop it and every process it started at
+    ``timeout`` seconds, once ``stop`` is set, and on Ctrl-C. Its exit code; None where the timeout
+    stopped it. An ``OSError`` starting it is raised as it is."""
+    child = start(
+        argv,
+        parent_death_signal=signal.SIGKILL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        **popen,
+    )
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        stop_group(child)
+
+    # A daemon: a pending timer must never hold loopline's exit for the rest of the timeout.
+    timer = threading.Timer(timeout, expire) if timeout is not None else None
+    try:  # from here on, a Ctrl-C wherever it lands stops the child and the timer
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        if stop is not None:
+            threading.Thread(target=_stop_when, args=(stop, child), daemon=True).start()
+        assert child.stdout is not None
+        for line in child.stdout:
+            on_line(line)
+        code = child.wait()
+    except BaseException:
+        stop_group(child)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return None if expired.is_set() else code
+
+
+def stop_group(child: subprocess.Popen[Any]) -> None:
+    """Kill ``child``, started in a session of its own, with its process group, and reap it."""
+    stop(child, new_session=True)
+
+
+def _stop_when(event: threading.Event, child: subprocess.Popen[Any]) -> None:
+    """Stop ``child`` once ``event`` is set; return when the child ends by itself."""
+    while child.poll() is None:
+        if event.wait(0.2):
+            stop_group(child)
+            return

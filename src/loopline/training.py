@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shlex
-import signal
-import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -122,14 +120,6 @@ def _not_installed(name: str, root: Path) -> str:
     )
 
 
-def _stop_when(stop: threading.Event, child: subprocess.Popen[str]) -> None:
-    """Stop ``child`` once ``stop`` is set; return when the child ends by itself."""
-    while child.poll() is None:
-        if stop.wait(0.2):
-            children.stop(child, new_session=True)
-            return
-
-
 def run_training(
     *,
     root: Path,
@@ -167,54 +157,29 @@ def _run(
     stop: threading.Event | None,
 ) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    timed_out = threading.Event()
-
-    def _expire() -> None:
-        timed_out.set()
-        children.stop(child, new_session=True)
-
-    # A daemon: a pending timer must never hold loopline's exit for the rest of the timeout.
-    timer = threading.Timer(timeout, _expire)
-    timer.daemon = True
     with log_path.open("w", encoding="utf-8") as log:
+
+        def said(line: str) -> None:
+            log.write(line)
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+
         try:
-            child = children.start(
-                argv,
-                parent_death_signal=signal.SIGKILL,
-                cwd=root,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
+            code = children.streamed(argv, on_line=said, timeout=timeout, stop=stop, cwd=root, env=env)
         except OSError as exc:
             cause = _not_installed(argv[0], root)
             raise TrainingFailed(
                 command=command, outcome=f"could not start ({exc.strerror}){cause}", log=log_path
             ) from None
-        try:  # from here on, a Ctrl-C wherever it lands stops the child and the timer
-            timer.start()
-            if stop is not None:
-                threading.Thread(target=_stop_when, args=(stop, child), daemon=True).start()
-            assert child.stdout is not None
-            for line in child.stdout:
-                log.write(line)
-                if on_line is not None:
-                    on_line(line.rstrip("\n"))
-            code = child.wait()
-        except BaseException:
-            children.stop(child, new_session=True)
-            raise
-        finally:
-            timer.cancel()
+    if code is None:
+        raise TrainingFailed(
+            command=command,
+            outcome=f"ran longer than training.timeout_seconds ({timeout:g} s)" + known_cause(log_path, root),
+            log=log_path,
+        )
     if code != 0:
         outcome = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        if timed_out.is_set():
-            outcome = f"ran longer than training.timeout_seconds ({timeout:g} s)"
-        cause = known_cause(log_path, root)
-        raise TrainingFailed(command=command, outcome=outcome + cause, log=log_path)
+        raise TrainingFailed(command=command, outcome=outcome + known_cause(log_path, root), log=log_path)
 
 
 _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")

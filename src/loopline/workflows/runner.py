@@ -19,11 +19,8 @@ from __future__ import annotations
 import itertools
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -724,39 +721,9 @@ def _shell_run(
     """Run a step's shell ``argv``; its exit code, or None where it ran past ``timeout`` seconds and was
     stopped. The step's processes are a group of their own, stopped with it (on Ctrl-C too), and die with
     loopline."""
-    child = children.start(
-        argv,
-        parent_death_signal=signal.SIGKILL,
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
+    return children.streamed(
+        argv, on_line=lambda line: output(line.rstrip("\n")), timeout=timeout, cwd=workdir, env=env
     )
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        children.stop(child, new_session=True)
-
-    timer = threading.Timer(timeout, expire) if timeout is not None else None
-    try:
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        assert child.stdout is not None
-        for line in child.stdout:
-            output(line.rstrip("\n"))
-        code = child.wait()
-    except BaseException:
-        children.stop(child, new_session=True)
-        raise
-    finally:
-        if timer is not None:
-            timer.cancel()
-    return None if expired.is_set() else code
 
 
 def _minutes(value: Any, context: dict[str, Any], where: str) -> float | None:
