@@ -18,18 +18,23 @@ from tests.conftest import ProjectFactory
 from tests.helpers import ctrl_c_at_next_fork, tree
 
 
-def sleeper(project: Path, tmp_path: Path) -> Path:
-    """Train with a child that sleeps a minute; return the marker in its command line."""
-    marker = tmp_path / "child-of-this-test"
+def train(project: Path, tmp_path: Path, command: str, timeout: float) -> None:
+    """Run ``command`` as the project's training on dev."""
     run_training(
         root=project,
-        command=f'python -c "import time; time.sleep(60)" {marker}',
+        command=command,
         store=Instance.open(project).store("dev"),
         experiment="proj",
         tags={"loopline.session": "0" * 32},
         log_path=tmp_path / "train.log",
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def sleeper(project: Path, tmp_path: Path) -> Path:
+    """Train with a child that sleeps a minute; return the marker in its command line."""
+    marker = tmp_path / "child-of-this-test"
+    train(project, tmp_path, f'python -c "import time; time.sleep(60)" {marker}', 120)
     return marker
 
 
@@ -80,15 +85,7 @@ def test_a_training_past_its_timeout_is_stopped_with_its_children_and_said_so(
     marker = tmp_path / "child-of-this-test"
     script = f"import subprocess, sys, time; subprocess.Popen(['sleep', '60', '{marker}']); time.sleep(60)"
     with pytest.raises(TrainingFailed) as failed:
-        run_training(
-            root=project,
-            command=f'python -c "{script}"',
-            store=Instance.open(project).store("dev"),
-            experiment="proj",
-            tags={"loopline.session": "0" * 32},
-            log_path=tmp_path / "train.log",
-            timeout=2,
-        )
+        train(project, tmp_path, f'python -c "{script}"', 2)
     assert "ran longer than training.timeout_seconds (2 s)" in failed.value.message
     deadline = time.monotonic() + 10  # its own child too, once reaped
     while subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, check=False).returncode == 0:

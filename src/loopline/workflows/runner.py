@@ -372,26 +372,16 @@ def _shell_argv(shell: str, script: Path) -> list[str]:
     return [part.replace("{0}", str(script)) for part in shlex.split(template)]
 
 
-def _shell(*owners: Mapping[str, Any]) -> str:
-    """The step's shell: its own, else its job's default, else the workflow's ("" where none says)."""
+def _run_default(key: str, owners: tuple[Mapping[str, Any], ...], default: str) -> str:
+    """A run step's ``key`` (``working-directory``, ``shell``): the step's own, else its job's
+    ``defaults.run``, else the workflow's."""
     for owner in owners:
-        if "shell" in owner:
-            return str(owner["shell"])
-        shell = ((owner.get("defaults") or {}).get("run") or {}).get("shell")
-        if shell is not None:
-            return str(shell)
-    return ""
-
-
-def _working_directory(*owners: Mapping[str, Any]) -> str:
-    """The step's folder: its own ``working-directory``, else its job's default, else the workflow's."""
-    for owner in owners:
-        if "working-directory" in owner:
-            return str(owner["working-directory"])
-        folder = ((owner.get("defaults") or {}).get("run") or {}).get("working-directory")
-        if folder is not None:
-            return str(folder)
-    return "."
+        if key in owner:
+            return str(owner[key])
+        value = ((owner.get("defaults") or {}).get("run") or {}).get(key)
+        if value is not None:
+            return str(value)
+    return default
 
 
 def _triggers(document: dict[str, Any]) -> dict[str, Any]:
@@ -581,7 +571,8 @@ class _Run:
         limit = _minutes(job.get("timeout-minutes"), self.context(github, env, {}), f"job {job_id}")
         self.deadline = None if limit is None else time.monotonic() + limit
         for index, step in enumerate(job.get("steps") or []):
-            where = (_working_directory(step, job, self.document), _shell(step, job, self.document))
+            owners = (step, job, self.document)  # "": no shell said, GitHub's bash without pipefail
+            where = (_run_default("working-directory", owners, "."), _run_default("shell", owners, ""))
             outcome = self.step(job_id, index, step, github, env, steps, failed, where)
             result.steps.append(outcome)
             steps[outcome.id] = {
