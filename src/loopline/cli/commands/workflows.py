@@ -1,4 +1,4 @@
-"""``workflow enabled``, ``workflow list``, ``workflow run`` and ``tier set``."""
+"""``workflow enabled``, ``workflow list``, ``workflow run``, ``workflow update`` and ``tier set``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from loopline.cli.sdk import api
 from loopline.domain import Tier
 
 workflow_app = typer.Typer(
-    help="The GitHub workflows: is one on in this tier, list them, run one here.", no_args_is_help=True
+    help="The GitHub workflows: is one on in this tier, list them, run one here, update them.",
+    no_args_is_help=True,
 )
 tier_app = typer.Typer(help="The instance's tier: show it or change it.", no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
