@@ -192,6 +192,44 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     )
 
 
+SEARCHES_BY_HAND = """\
+import mlflow
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+mlflow.set_experiment("cancer")
+for C in [0.001, 1.0, 0.00001]:  # the newest run is not the best
+    with mlflow.start_run(run_name=f"C={C}"):
+        model = LogisticRegression(C=C, max_iter=5000).fit(X_train, y_train)
+        mlflow.log_param("C", C)
+        mlflow.log_metric("accuracy", model.score(X_test, y_test))
+        mlflow.sklearn.log_model(model, name="model")
+"""
+
+
+def test_a_search_by_hand_that_logs_a_model_from_each_run_registers_the_best(tmp_path: Path) -> None:
+    project = repository(tmp_path / "cancer", {"train.py": SEARCHES_BY_HAND})
+    result = loopline.init_existing(project)
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    assert config["model"]["select"] == "best"
+    assert load_ranking(project / "ranking.yaml").primary == ("accuracy", "maximize")
+    assert any("3 runs of the training log 'model'" in note for note in result.notes)
+    # the gate's threshold from the best run, the one registered, not from the newest
+    assert result.metrics["accuracy"] > 0.945
+    gate = yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
+    assert gate["accuracy"]["min"] == round(result.metrics["accuracy"] * 0.9, 4)
+
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    registered = loopline.inner_loop(project)
+    dev = mlflow_client(project, "dev")
+    source = dev.get_run(dev.get_model_version(registered.dev.name, registered.dev.version).run_id)
+    assert source.data.params["C"] == "1.0" and source.data.metrics["accuracy"] == result.metrics["accuracy"]
+
+
 SAVES_BESIDE_ITSELF = """\
 import os
 import mlflow

@@ -46,6 +46,8 @@ class DryRun:
     from_run: str | None = None  # the earlier run read instead of running the training
     source_commit: str | None = None  # the commit MLflow recorded for that run
     read: tuple[str, ...] = ()  # the files the training read and did not write first (absolute paths)
+    # Where several runs logged the chosen model (a search by hand, one run per candidate): their metrics.
+    rivals: tuple[dict[str, float], ...] = ()
 
     @property
     def origin(self) -> str:
@@ -178,13 +180,15 @@ def _logged(
     chosen = registers[-1] if registers else "model" if "model" in names else names[-1]
     wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
     picked = sessions.pick_model(store, runs, wanted, command, log)
+    rivals = sessions.rival_runs(store, runs, wanted)
+    by_id = {run.run_id: run for run in runs}
     experiments = {store.experiment_name(run.experiment_id) for run in runs}
     folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
     return DryRun(
         model_names=names,
         chosen=chosen,
         experiment=next(iter(experiments)) if len(experiments) == 1 else None,
-        metrics={k: v for k, v in picked.metrics.items() if math.isfinite(v)},
+        metrics=_finite(picked.metrics),
         registered=str(versions[0].name) if versions else None,
         has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
         requirements=tuple(requirement_lines(folder / "requirements.txt")),
@@ -193,7 +197,12 @@ def _logged(
             entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
         ),
         task=model_task(folder, picked.metrics),
+        rivals=tuple(_finite(by_id[r].metrics) for r in rivals) if len(rivals) > 1 else (),
     )
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if math.isfinite(v)}
 
 
 _CLASSIFIED = re.compile(r"(accuracy|acc|auc|f1|precision|recall|log_?loss)", re.I)

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,11 @@ def _config_text(
         f"  name: {model}",
         f"  artifact_path: {run.chosen}   # the name the training logs the model under",
         *(
+            [f"  select: best   # {len(run.rivals)} runs log it: the one the ranking file puts first"]
+            if run.rivals
+            else []
+        ),
+        *(
             [f"  ranking: {files[1]}   # the repository's ranking.yaml is its own"]
             if files[1] != RANKING
             else []
@@ -320,15 +325,32 @@ def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
 def _ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
     """A ranking file for `loopline compare` and ``model.select: best``: the gated metric the task's
     validation measures first (the challenger's), else the gate's first, in the gate's direction."""
-    measured = _VALIDATION_METRICS[run.task] if run.task else ()
-    primary = next((n for m in measured for n in gate if _measured_as(measured, n) == m), next(iter(gate)))
-    direction = "maximize" if "min" in gate[primary] else "minimize"
+    primary, direction = _primary(gate, run)
     return (
         "# How `loopline compare` ranks dev's runs, and which run the inner loop registers with\n"
         f"# `model.select: best` (see docs/cli.md, compare); written from {run.origin}. Add secondary\n"
         "# metrics ({direction, weight}) and constraints ({min, max}) as you weigh them.\n"
         + yaml.safe_dump({"primary": {"metric": primary, "direction": direction}}, default_flow_style=None)
     )
+
+
+def _primary(gate: dict[str, dict[str, float]], run: DryRun) -> tuple[str, str]:
+    """The ranking's metric and direction: the gated metric the task's validation measures first (the
+    challenger's), else the gate's first, in the gate's direction."""
+    measured = _VALIDATION_METRICS[run.task] if run.task else ()
+    primary = next((n for m in measured for n in gate if _measured_as(measured, n) == m), next(iter(gate)))
+    return primary, "maximize" if "min" in gate[primary] else "minimize"
+
+
+def _best_rival(gate: dict[str, dict[str, float]], run: DryRun) -> dict[str, float]:
+    """The metrics of the run the ranking file puts first, of those that logged the model (the dry run's
+    own where none logged the ranking's metric)."""
+    metric, direction = _primary(gate, run)
+    ranked = [rival for rival in run.rivals if metric in rival]
+    if not ranked:
+        return run.metrics
+    sign = 1 if direction == "maximize" else -1
+    return max(ranked, key=lambda rival: sign * rival[metric])
 
 
 def _validation_lines(run: DryRun) -> list[str]:
@@ -440,6 +462,9 @@ def onboard(
             "the training logged no metric loopline can gate on (such as accuracy, f1, auc, r2, loss, rmse); "
             "log one with mlflow.log_metric, then run init again"
         )
+    if run.rivals:  # a search by hand: the gate and validation from the run model.select: best takes
+        run = replace(run, metrics=_best_rival(gate, run))
+        gate, skipped, fitted = _gate(run.metrics)
     name = name or project_name(root)
     chosen_model = model or run.registered or f"{name}-model"
     gate_file = "gate.yaml" if not (root / "gate.yaml").exists() else "loopline-gate.yaml"
@@ -582,6 +607,12 @@ def _notes(run: DryRun, model: str) -> list[str]:
         notes.append(
             f"the training logged models named {listed}; loopline registers '{run.chosen}' "
             "(model.artifact_path): change it if you meant another"
+        )
+    if run.rivals:
+        notes.append(
+            f"{len(run.rivals)} runs of the training log '{run.chosen}'; loopline registers the one the "
+            "ranking file puts first (model.select: best), and the gate's thresholds come from that run: "
+            "set model.select: last to register the newest instead"
         )
     if run.registered:
         notes.append(

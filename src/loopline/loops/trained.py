@@ -33,6 +33,7 @@ __all__ = [
     "fail_abandoned_runs",
     "fail_session",
     "pick_model",
+    "rival_runs",
     "session_runs",
 ]
 
@@ -203,8 +204,7 @@ def _one_run(
     if len(owners) > 1 and config.select == "best":
         return _best(chosen, runs, owners, config, root)
     if len(owners) > 1:
-        by_id = {run.run_id: run for run in runs}
-        roots = [o for o in owners if not any(a.run_id in owners for a in _lineage(by_id, o)[1:])]
+        roots = _outermost(owners, runs)
         if len(roots) == 1:
             owners = roots  # children logged candidates, their parent the one it kept
         elif config.select == "only":
@@ -217,6 +217,20 @@ def _one_run(
         else:
             return max(chosen, key=lambda model: model.created)
     return max((m for m in chosen if m.run_id == owners[0]), key=lambda model: model.created)
+
+
+def rival_runs(store: WorkspaceStore, runs: list[RunInfo], config: ModelConfig) -> list[str]:
+    """The runs among ``runs`` that logged the model ``config`` names, less those nested in another of
+    them: more than one is a choice ``model.select`` makes."""
+    logged = [model for run in runs for model in store.logged_models(run)]
+    return _outermost(list(dict.fromkeys(model.run_id for model in _by_name(logged, config))), runs)
+
+
+def _outermost(owners: list[str], runs: list[RunInfo]) -> list[str]:
+    """``owners`` less those nested in another of them (children logged candidates, their parent the
+    one it kept)."""
+    by_id = {run.run_id: run for run in runs}
+    return [o for o in owners if not any(a.run_id in owners for a in _lineage(by_id, o)[1:])]
 
 
 def _best(
