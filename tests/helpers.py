@@ -315,3 +315,14 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, every: flo
         assert time.monotonic() < deadline, what
         time.sleep(every)
     return value
+
+
+def dvc(root: Path, *args: str) -> None:
+    """DVC's command line (the test extra installs it) in ``root``, with this Python's tools first on the
+    ``PATH`` its stages' commands run with."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+    done = subprocess.run(
+        [str(Path(bin_dir, "dvc")), *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

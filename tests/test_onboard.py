@@ -27,6 +27,7 @@ from tests.helpers import (
     cli,
     cli_process,
     commit_all,
+    dvc,
     git,
     installed,
     mlflow_client,
@@ -228,6 +229,100 @@ def test_a_search_by_hand_that_logs_a_model_from_each_run_registers_the_best(tmp
     dev = mlflow_client(project, "dev")
     source = dev.get_run(dev.get_model_version(registered.dev.name, registered.dev.version).run_id)
     assert source.data.params["C"] == "1.0" and source.data.metrics["accuracy"] == result.metrics["accuracy"]
+
+
+# A DVC pipeline as DVC's get-started project lays it out: the raw data kept with DVC, a stage that
+# prepares it, and a training stage whose script takes the prepared folder as its argument.
+DVC_PREPARE = """\
+import os
+import sys
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+raw, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+train, test = train_test_split(pd.read_csv(raw), random_state=0)
+train.to_csv(os.path.join(out, "train.csv"), index=False)
+test.to_csv(os.path.join(out, "test.csv"), index=False)
+"""
+DVC_TRAIN = """\
+import os
+import pickle
+import sys
+import time
+
+import mlflow
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+train = pd.read_csv(os.path.join(sys.argv[1], "train.csv"))
+test = pd.read_csv(os.path.join(sys.argv[1], "test.csv"))
+with mlflow.start_run():
+    model = LogisticRegression(max_iter=5000).fit(train.drop(columns="y"), train["y"])
+    mlflow.log_metric("accuracy", model.score(test.drop(columns="y"), test["y"]))
+    mlflow.sklearn.log_model(model, name="model")
+with open("model.pkl", "wb") as out:  # a stage output whose bytes differ at every run
+    pickle.dump((model, time.time()), out)
+"""
+DVC_PIPELINE = """\
+stages:
+  prepare:
+    cmd: python src/prepare.py data/raw.csv data/prepared
+    deps: [data/raw.csv, src/prepare.py]
+    outs: [data/prepared]
+  train:
+    cmd: python src/train.py data/prepared
+    deps: [data/prepared, src/train.py]
+    outs: [model.pkl]
+"""
+
+
+def test_a_dvc_pipeline_trains_through_its_stage_and_its_lock_file_makes_no_new_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    # `dvc` on the PATH, as in the environment a DVC project is worked in
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+
+    project = tmp_path / "cancer"
+    project.mkdir()
+    git(project, "init", "--quiet")
+    tree(project, {"src/prepare.py": DVC_PREPARE, "src/train.py": DVC_TRAIN, "dvc.yaml": DVC_PIPELINE})
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "y"})
+    (project / "data").mkdir()
+    frame.to_csv(project / "data" / "raw.csv", index=False)
+    dvc(project, "init", "--quiet")
+    dvc(project, "remote", "add", "--default", "storage", "s3://ml-data/cancer")
+    dvc(project, "add", "--quiet", "data/raw.csv")
+    dvc(project, "repro", "--quiet")
+    commit_all(project, "Our pipeline")
+
+    result = loopline.init_existing(project)
+    # not `python src/train.py`, which stops without its argument; forced, or DVC skips the stage
+    assert result.command == "dvc repro --force train"
+    assert any("runs DVC's stage train (dvc.yaml)" in note for note in result.notes)
+    # the raw data is DVC's to pull (the DVC note), not data to upload; the lock file is left out
+    assert not any("which git ignores" in note for note in result.notes), result.notes
+    assert not any("the training changed" in note for note in result.notes), result.notes
+    assert any(note.startswith("the repository keeps data with DVC") for note in result.notes)
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    assert config["training"]["paths"] == [".", "!dvc.lock"]
+    required = (project / "requirements.txt").read_text().splitlines()
+    assert "dvc" in {line.split("==")[0] for line in required}
+
+    git(project, "checkout", "--", "dvc.lock")
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    first = loopline.inner_loop(project)
+    assert first.created and first.dev.version == 1
+    assert git(project, "status", "--porcelain").strip() == "M dvc.lock"  # as after `dvc repro`
+    again = loopline.inner_loop(project)  # the rewritten lock file is not a change of the model's
+    assert not again.created and again.dev.version == 1
+    commit_all(project, "Record the pipeline's outputs")
+    recorded = loopline.inner_loop(project)
+    assert not recorded.trained and recorded.dev.version == 1
 
 
 SAVES_BESIDE_ITSELF = """\

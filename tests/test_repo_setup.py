@@ -12,7 +12,7 @@ import yaml
 
 from loopline.repo_setup import POETRY_INSTALL, TOOLS, workflow_setup
 from loopline.workflows.files import DvcFetch, WorkflowSetup, relative_to, workflow_files, workflow_layout
-from tests.helpers import actionlint, git
+from tests.helpers import actionlint, dvc, git
 
 
 def checkouts(root: Path, workflow: str) -> dict[str, dict[str, object]]:
@@ -209,12 +209,6 @@ def test_a_conda_environment_file_is_named_with_what_of_it_the_workflows_do_not_
     # a repository that names its own requirements is not told of its conda file
     (root / "requirements.txt").write_text("pandas\n")
     assert not conda_notes(root)
-
-
-def dvc(root: Path, *args: str) -> None:
-    subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), *args], cwd=root, check=True, capture_output=True
-    )
 
 
 def install_step_and_after(root: Path, workflow: str, job: str) -> list[dict[str, Any]]:

@@ -25,11 +25,13 @@ from loopline.azureml_pipeline import find_training_job, named_pipeline, pipelin
 from loopline.config import CONFIG_FILE
 from loopline.domain import Tier, project_name
 from loopline.dry_run import REFERENCE_ARTIFACT, DryRun, dry_run, earlier_run
+from loopline.dvc_repo import stage_running
 from loopline.errors import Refused, UsageError
 from loopline.git import holds, is_git_repo
 from loopline.inputs import fill_inputs, input_environment, input_notes, local_copies
 from loopline.mlproject import ProjectCommand, find_project_command
 from loopline.repo_setup import (
+    DVC_TOOLS,
     NOTEBOOK_NOTE,
     NOTEBOOK_TOOLS,
     TOOLS,
@@ -162,7 +164,7 @@ def _entry_point(root: Path) -> tuple[str, list[str]]:
         if best[2] and not best[1]:  # functions, none called when it runs: the package's command calls one
             found = _console_script(root, Path(best[4])) or found
         if wrapped := _wrapper(root, best[4], found):
-            return wrapped, []
+            return wrapped, _wrapper_notes(wrapped)
         configured = config_argument(root, source_code(root / best[4]) or "") if best[2] else None
         if configured is None:
             return found, []
@@ -205,7 +207,8 @@ def _make_targets(root: Path) -> dict[str, tuple[list[str], list[str]]]:
 
 def _wrapper(root: Path, script: str, command: str) -> str | None:
     """How the repository says to run ``script`` (that ``command`` runs), where it wraps it: the Makefile's
-    ``train`` target, itself or through the targets it depends on (a data step, say), else a shell script
+    ``train`` target, itself or through the targets it depends on (a data step, say), else the stage of
+    DVC's pipeline (``dvc.yaml``) that runs it, with the stages it depends on, else a shell script
     ``train*.sh`` at the top or in ``scripts/``."""
     names = {script, command.partition("python ")[2] or script}
     runs = re.compile("|".join(rf"(?<![\w/.-]){re.escape(name)}(?![\w.-])" for name in names))
@@ -219,11 +222,24 @@ def _wrapper(root: Path, script: str, command: str) -> str | None:
         if any(runs.search(line) for line in recipe):
             return "make train"
         todo.extend(prerequisites)
+    if stage := stage_running(root, script):  # forced: DVC skips a stage whose inputs did not change
+        return f"dvc repro --force {shlex.quote(stage)}"
     for shell in [*sorted(root.glob("train*.sh")), *sorted(root.glob("scripts/train*.sh"))]:
         lines = shell.read_text(errors="replace").splitlines()
         if any(runs.search(line) for line in lines if not line.lstrip().startswith("#")):
             return f"bash {shlex.quote(str(shell.relative_to(root)))}"
     return None
+
+
+def _wrapper_notes(command: str) -> list[str]:
+    if not command.startswith(DVC_REPRO):
+        return []
+    return [
+        f"the training command runs DVC's stage {shlex.split(command)[-1]} (dvc.yaml) and the stages it "
+        "depends on: forced (--force), since `dvc repro` skips a stage whose dependencies did not change and "
+        f"the inner loop trains at every commit; it rewrites {DVC_LOCK} where a stage's outputs change, "
+        f"which training.paths leaves out, so a commit of {DVC_LOCK} alone trains nothing"
+    ]
 
 
 def _script_command(root: Path, script: Path) -> str:
@@ -299,8 +315,8 @@ def _config_text(
     if assets:  # each {inputs.NAME} of the command: a data asset, verified and copied before each training
         lines.append("  inputs:   # upload each once: loopline data upload ASSET PATH")
         lines += [f"    {name}: {_scalar(asset)}" for name, asset in assets.items()]
-    if attested:  # in a folder of a larger repository: commits that change nothing here train nothing
-        lines.append('  paths: ["."]   # add shared code the training imports')
+    if attested or command.startswith(DVC_REPRO):  # commits that change nothing the model is made of
+        lines.append(_paths_line(bool(attested), command.startswith(DVC_REPRO)))
     lines += ["", "gate:", f"  file: {files[0]}", ""]
     if attested:  # a project in a folder of its repository: its workflows are at the top, named after it
         lines += ["registry:", "  attestation:", f"    workflow: {attested}", ""]
@@ -308,6 +324,18 @@ def _config_text(
 
 
 RANKING = "ranking.yaml"  # model.ranking's default
+DVC_REPRO = "dvc repro "  # a training command that runs DVC's pipeline
+DVC_LOCK = "dvc.lock"  # what `dvc repro` rewrites where a stage's outputs change
+
+
+def _paths_line(in_folder: bool, runs_dvc: bool) -> str:
+    """``training.paths`` for a project in a folder of its repository (its folder) or that trains with
+    DVC (less the lock file the training rewrites): commits that change neither train nothing."""
+    said = ["add shared code the training imports"] if in_folder else []
+    said += [f"{DVC_LOCK}, which the training rewrites, makes no new model"] if runs_dvc else []
+    patterns = [".", f"!{DVC_LOCK}"] if runs_dvc else ["."]
+    return f"  paths: {json.dumps(patterns)}   # {'; '.join(said)}"
+
 
 # What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
 _VALIDATION_METRICS = {
@@ -471,6 +499,7 @@ def onboard(
     ranking_file = RANKING if not (root / RANKING).exists() else f"loopline-{RANKING}"
     layout = workflow_layout(root, name)
     tools = TOOLS + (NOTEBOOK_TOOLS if runs_notebook(command) else ())
+    tools += DVC_TOOLS if command.startswith(DVC_REPRO) else ()
     conda_file = job.conda_file if job else ""
     scripts = job.scripts if job else ()
     setup, requirements, setup_notes = workflow_setup(
@@ -507,7 +536,7 @@ def onboard(
         *release_notes,
         *_notes(run, chosen_model),
         *_earlier_run_notes(root, run),
-        *output_notes(made, changed),
+        *output_notes(made, [p for p in changed if p != DVC_LOCK or not command.startswith(DVC_REPRO)]),
         *setup_notes,
         *_data_notes(unfetched),
         *input_notes(root, assets, copies, {name: item.azure for name, item in from_azure.items()}),

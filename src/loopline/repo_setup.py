@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from loopline.config import STATE_DIR
+from loopline.dvc_repo import default_remote, kept_by_dvc
 from loopline.git import default_branch, run_git, toplevel
 from loopline.requirements import source_code, training_file, training_requirements
 from loopline.workflows.files import CRITICAL_LINT, INSTALL, LINT, DvcFetch, WorkflowSetup
 
 __all__ = [
+    "DVC_TOOLS",
     "NOTEBOOK_NOTE",
     "NOTEBOOK_TOOLS",
     "POETRY_INSTALL",
@@ -43,6 +45,7 @@ UV_INSTALL = (
 )
 # What running a notebook takes besides: papermill and the kernel it starts.
 NOTEBOOK_TOOLS = ("papermill", "ipykernel")
+DVC_TOOLS = ("dvc",)  # for a training command that runs DVC's pipeline (`dvc repro`)
 NOTEBOOK_NOTE = (
     "the training is a notebook: papermill runs it top to bottom in its own folder, on a kernel of this "
     "Python, and its cells' output goes to the training log; the workflows install papermill and ipykernel"
@@ -217,7 +220,7 @@ def _dvc_fetch(root: Path) -> tuple[DvcFetch | None, list[str]]:
     config = next((folder / ".dvc" / "config" for folder in folders if (folder / ".dvc").is_dir()), None)
     if config is None:
         return None, []
-    name, url = _dvc_default_remote(config)
+    name, url = default_remote(config)
     if not url:
         return None, [
             "the repository keeps data with DVC but its committed .dvc/config gives no default remote with "
@@ -238,21 +241,6 @@ def _dvc_fetch(root: Path) -> tuple[DvcFetch | None, list[str]]:
         f"the repository keeps data with DVC (remote {name}, {url}): the inner loop's training and Python "
         f"CI's tests run `dvc pull` on GitHub after installing the project; {where}"
     ]
-
-
-def _dvc_default_remote(config: Path) -> tuple[str, str]:
-    """The name and URL of the default remote in DVC's ``config`` (either empty where none is set)."""
-    section, values = "", {}
-    for raw in config.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.strip()
-        if header := re.fullmatch(r"\[\s*'?(.*?)'?\s*\]", line):
-            section = header[1]
-            continue
-        key, equals, value = line.partition("=")
-        if equals and not line.startswith(("#", ";")):
-            values[(section, key.strip())] = value.strip()
-    name = values.get(("core", "remote"), "")
-    return name, values.get((f'remote "{name}"', "url"), "") if name else ""
 
 
 def _keeps_lfs_files(root: Path) -> bool:
@@ -477,10 +465,12 @@ def ignored_reads(root: Path, read: Iterable[str], named: Iterable[str] = ()) ->
 
 
 def _ignored(root: Path, found: set[str]) -> list[str]:
+    """Those of ``found`` that git ignores, less those DVC keeps (the workflows pull or make them)."""
     if not found:
         return []
     said = run_git(root, "check-ignore", "--", *sorted(found), check=False)
-    return sorted(line.strip() for line in said.splitlines() if line.strip())
+    ignored = {line.strip() for line in said.splitlines() if line.strip()}
+    return sorted(ignored - kept_by_dvc(root, ignored))
 
 
 def _data_path(root: Path, bases: list[Path], name: str) -> str | None:
