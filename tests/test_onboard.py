@@ -831,6 +831,22 @@ def test_a_failing_script_is_told_by_its_refused_arguments_or_its_last_exception
     )
 
 
+def test_a_training_importing_what_loopline_s_python_lacks_is_told_where_to_install(tmp_path: Path) -> None:
+    # loopline installed with pipx or `uv tool` runs the training in an environment without the project's
+    script = "import mlflow\nimport torch_geometric_not_here.nn\n\nmlflow.autolog()\n"
+    project = repository(tmp_path / "graphs", {"train.py": script})
+    assert (
+        "ModuleNotFoundError: No module named 'torch_geometric_not_here'; the training runs on the Python "
+        f"loopline runs in ({sys.executable}), which has no torch_geometric_not_here: install loopline into "
+        "the project's environment"
+    ) in failed_training(project)
+    # a module this Python has, missing in part, is the script's own error to read
+    (project / "train.py").write_text("import mlflow\nimport mlflow.not_a_flavor\n\nmlflow.autolog()\n")
+    commit_all(project, "Another import")
+    said = failed_training(project)
+    assert "No module named 'mlflow.not_a_flavor'" in said and "runs on the Python" not in said
+
+
 PACKAGED_TRAINING = """\
 import mlflow
 from sklearn.datasets import load_breast_cancer

@@ -249,7 +249,7 @@ def known_cause(log_path: Path, root: Path | None = None) -> str:
     if failed:
         tail = tail[: failed[-1].start()]
     cause = _mlflow_cause(tail) or _notebook_cause(tail) or _module_cause(tail, root) or _script_cause(tail)
-    cause += _missing_file_advice(cause, root)
+    cause += _missing_file_advice(cause, root) + _uninstalled_advice(cause)
     return f": step {failed[-1]['step']} failed{cause}" if failed else cause
 
 
@@ -382,6 +382,31 @@ def _script_cause(tail: str) -> str:
 _TRACEBACK = "Traceback (most recent call last)"
 _BOX_BOTTOM = "\u2570"  # the corner that starts a box's last line
 _NOT_FOUND = re.compile(r"(?:FileNotFoundError|No such file or directory)\b.*?'([^']+)'")
+
+
+_NOT_INSTALLED = re.compile(r"^: ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+def _uninstalled_advice(cause: str) -> str:
+    """Where the exception is a module the Python loopline runs in cannot import (the training runs on
+    it): loopline installed in an environment of its own (pipx, ``uv tool``) lacks the project's."""
+    import importlib.util
+    import sys
+
+    found = _NOT_INSTALLED.match(cause)
+    if found is None:
+        return ""
+    top = found[1].partition(".")[0]
+    try:
+        if importlib.util.find_spec(top) is not None:
+            return ""
+    except (ImportError, ValueError):
+        pass
+    return (
+        f"; the training runs on the Python loopline runs in ({sys.executable}), which has no {top}: install "
+        "loopline into the project's environment (pipx and uv tool give it one of its own), or the "
+        "project's requirements into loopline's"
+    )
 
 
 def _missing_file_advice(cause: str, root: Path | None) -> str:
