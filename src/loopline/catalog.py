@@ -13,6 +13,7 @@ from loopline.state.schema import aliases, model_versions
 
 __all__ = [
     "add",
+    "delete_alias",
     "find_by_commit",
     "how_versions_arrive",
     "list_versions",
@@ -72,6 +73,15 @@ def add(connection: Connection, info: ModelVersionInfo, actor: str) -> None:
             created_by=actor,
             provenance=info.provenance.value,
             provenance_detail=info.provenance_detail or None,
+        )
+    )
+
+
+def delete_alias(connection: Connection, workspace: str, name: str, alias: str) -> None:
+    """Take ``alias`` off a workspace's model."""
+    connection.execute(
+        delete(aliases).where(
+            aliases.c.workspace == workspace, aliases.c.name == name, aliases.c.alias == alias
         )
     )
 

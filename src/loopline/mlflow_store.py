@@ -420,6 +420,25 @@ class WorkspaceStore:
             if alias == PRODUCTION:
                 self._stage_production(name, version)
 
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Take ``alias`` off a registered model (nothing where it has none); ``production`` also archives
+        the versions in MLflow's stage of that name."""
+        from mlflow.exceptions import MlflowException
+
+        with _store_errors(self):
+            try:
+                self.client.delete_registered_model_alias(name, alias)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+            if alias != PRODUCTION:
+                return
+            for staged in self.client.search_model_versions(f"name = '{name}'"):
+                if staged.current_stage == "Production":
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", FutureWarning)
+                        self.client.transition_model_version_stage(name, staged.version, "Archived")
+
     def _stage_production(self, name: str, version: int) -> None:
         """Move MLflow's Production stage to ``version``; a registry without stages (one that refuses
         them) keeps the alias alone, and the log says so."""

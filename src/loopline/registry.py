@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from loopline import audit, catalog, failpoints
-from loopline.domain import SHARED, ModelVersionInfo, Provenance
+from loopline.domain import PRODUCTION, SHARED, ModelVersionInfo, Provenance
 from loopline.events import Event, Promoted, Registered, Shared
 from loopline.instance import Instance
 from loopline.mlflow_store import VersionInfo
@@ -36,6 +36,7 @@ __all__ = [
     "register",
     "register_again",
     "set_alias",
+    "set_production",
     "set_validation",
     "share",
 ]
@@ -268,6 +269,18 @@ def set_validation(
     with instance.db.write() as connection:
         catalog.set_validation(connection, version.workspace, version.name, version.version, status)
     return replace(version, validation_status=status)
+
+
+def set_production(instance: Instance, version: ModelVersionInfo, replaced: str | None) -> None:
+    """Point the ``production`` alias at ``version``, now live on its workspace's endpoint in place of the
+    model named ``replaced``: where that is another name (``model.name`` changed, or a rollback past the
+    change), its alias goes, so that ``models:/NAME@production`` loads what is live under one name only."""
+    set_alias(instance, version, PRODUCTION)
+    if replaced is None or replaced == version.name:
+        return
+    instance.store(version.workspace).delete_alias(replaced, PRODUCTION)
+    with instance.db.write() as connection:
+        catalog.delete_alias(connection, version.workspace, replaced, PRODUCTION)
 
 
 def set_alias(instance: Instance, version: ModelVersionInfo, alias: str) -> None:

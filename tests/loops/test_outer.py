@@ -724,6 +724,40 @@ def test_a_rollback_to_a_commit_that_changed_nothing_in_training_paths_returns_t
     assert live_commit(project) == b
 
 
+@pytest.mark.long
+def test_a_renamed_model_rolls_back_to_the_versions_released_under_its_old_name(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, a, _b = a_live_b_registered
+    config = load_config(project).config
+    edit_yaml(
+        project / "loopline.yaml", model={"name": "proj-churn", "artifact_path": config.model.artifact_path}
+    )
+    renamed = commit_all(project, "Name the model after what it predicts")
+    loopline.inner_loop(project)
+    loopline.outer_loop_prod(project, canary=[100])
+    prod = prod_client(project)
+    assert prod.get_model_version_by_alias("proj-churn", "production").version == 1
+
+    back = loopline.rollback(project, previous=True)  # to what the endpoint had: the old name's version
+    assert (
+        back.changed and (back.model, back.git_commit) == ("proj-classifier", a) and live_commit(project) == a
+    )
+    assert prod.get_model_version_by_alias("proj-classifier", "production").version == 1
+    # one model is in production: the name no longer live keeps neither the alias nor MLflow's stage
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        prod.get_model_version_by_alias("proj-churn", "production")
+    assert prod.get_model_version("proj-churn", "1").current_stage == "Archived"
+    assert {(v.name, v.aliases) for v in loopline.status(project).models if v.workspace == "prod"} == {
+        ("proj-classifier", ("production",)),
+        ("proj-churn", ()),
+    }
+
+    assert loopline.rollback(project, commit=renamed[:7]).git_commit == renamed  # the new name's
+    assert loopline.rollback(project, commit=a[:7]).model == "proj-classifier"  # by commit, the old name's
+    assert live_commit(project) == a
+
+
 def test_a_release_that_cannot_have_its_endpoint_copies_nothing(trained_project: ProjectFactory) -> None:
     project = trained_project("simple")
     edit_yaml(project / "loopline.yaml", release={"endpoint": "Not A Name"})

@@ -544,7 +544,7 @@ class Release:
 
     def _finish(self) -> None:
         """Point the alias, record the release and end its progress (again after a crash: idempotent)."""
-        registry.set_alias(self.instance, self.version, PRODUCTION)
+        registry.set_production(self.instance, self.version, self.previous.model if self.previous else None)
         history = release_history(self.instance, self.endpoint, PROD)
         recorded = bool(history) and history[-1].deployment == self.deployment.name
         deployed = service.get_endpoint(self.instance, self.endpoint, PROD).deployment(self.deployment.name)

@@ -9,6 +9,7 @@ from loopline.endpoints.client import lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
 from loopline.errors import NotFound, UsageError
 from loopline.events import RolledBack
+from loopline.git import as_commit
 from loopline.instance import Instance
 from loopline.loops.outer import (
     PROD,
@@ -89,7 +90,7 @@ class _TakeOver:
         if pending is None:  # the holder has not begun moving traffic yet, or is another rollback
             return
         if self.commit is not None:
-            commit_version(self.instance, self.name, self.commit, NullReporter(), self.workspace)
+            _version_of(self.instance, self.workspace, self.endpoint, self.name, self.commit, NullReporter())
         with self.instance.db.write() as connection:
             abandon_pending(connection, self.workspace, self.endpoint)
         self.stopped = pending
@@ -124,15 +125,34 @@ def _target(
     (``stopped``) returns to what was live before that release."""
     before = live_before(instance, endpoint, stopped) if previous and stopped is not None else None
     if before is not None:
-        commit = before.git_commit
+        name, commit = before.model, before.git_commit
     elif previous:
         history = release_history(instance, endpoint, workspace)
         earlier = [r for r in reversed(history) if r.git_commit != live_commit]
         if not earlier:
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
-        commit = earlier[0].git_commit
+        name, commit = earlier[0].model, earlier[0].git_commit
     assert commit is not None
-    return commit_version(instance, name, commit, reporter, workspace)
+    return _version_of(instance, workspace, endpoint, name, commit, reporter)
+
+
+def _version_of(
+    instance: Instance, workspace: str, endpoint: str, name: str, commit: str, reporter: Reporter
+) -> ModelVersionInfo:
+    """``workspace``'s version of ``name`` from ``commit``; where it has none, the version the endpoint
+    released from that commit under another name (``model.name`` changed since)."""
+    try:
+        return commit_version(instance, name, commit, reporter, workspace)
+    except NotFound:
+        sha = as_commit(instance.root, commit)
+        released = [
+            r
+            for r in reversed(release_history(instance, endpoint, workspace))
+            if r.git_commit.startswith(sha) and r.model != name
+        ]
+        if not released:
+            raise
+        return commit_version(instance, released[0].model, released[0].git_commit, reporter, workspace)
 
 
 def run_rollback(
@@ -183,6 +203,7 @@ def run_rollback(
             take_over.unfinished(),
         )
         target = held(instance, target, report_to)
+        name = target.name  # the endpoint's earlier model, where model.name changed since
         result = ReleaseResult(
             name, target.git_commit, target.version, endpoint_name, "", None, False, "", reason=reason
         )
@@ -239,8 +260,8 @@ def run_rollback(
                     },
                 ),
             )
-        if info.workspace == "prod":
-            registry.set_alias(instance, target, PRODUCTION)
+        if info.workspace == PROD:
+            registry.set_production(instance, target, live.model if live else None)
         result.changed = True
         result.message = (
             f"rolled {endpoint_name} back to {name} v{target.version} ({target.git_commit[:7]})"
