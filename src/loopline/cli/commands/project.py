@@ -15,7 +15,7 @@ from loopline.cli.app import app
 from loopline.cli.options import Call, JsonOption, ModelOption, command, key_values, opt
 from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
-from loopline.domain import Tier
+from loopline.domain import ModelVersionInfo, Tier
 from loopline.errors import UsageError
 
 if TYPE_CHECKING:
@@ -202,7 +202,31 @@ def _short(location: str, root: Path) -> str:
     return location
 
 
-def _models_table(status: api.Status) -> Table:
+NEWEST = 5  # versions of each model and workspace `status` shows (and every one an alias points at)
+
+
+def _shown(
+    models: tuple[ModelVersionInfo, ...], everything: bool
+) -> tuple[list[ModelVersionInfo], list[str]]:
+    """The versions to list, by workspace and model: the newest ``NEWEST`` and those with an alias (the
+    one in production, say), all with ``everything``; and how many older ones each model leaves out."""
+    if everything:
+        return list(models), []
+    groups: dict[tuple[str, str], list[ModelVersionInfo]] = {}
+    for model in models:
+        groups.setdefault((model.workspace, model.name), []).append(model)
+    rows: list[ModelVersionInfo] = []
+    left_out = []
+    for (workspace, name), versions in groups.items():
+        newest = {v.version for v in sorted(versions, key=lambda v: v.version)[-NEWEST:]}
+        kept = [v for v in versions if v.version in newest or v.aliases]
+        if left := len(versions) - len(kept):
+            left_out.append(f"{left} of {name} in {workspace}")
+        rows += kept
+    return rows, left_out
+
+
+def _models_table(status: api.Status, everything: bool) -> Table:
     table = Table(title="Model versions", title_justify="left")
     for column in (
         "workspace",
@@ -215,7 +239,11 @@ def _models_table(status: api.Status) -> Table:
         "provenance",
     ):
         table.add_column(column)
-    for model in status.models:
+    shown, left_out = _shown(status.models, everything)
+    if left_out:
+        table.caption = f"Older versions not listed: {escape('; '.join(left_out))} (--all lists them)"
+        table.caption_justify = "left"
+    for model in shown:
         commit = model.short_commit + (" (dirty)" if model.git_dirty else "")
         table.add_row(
             model.workspace,
@@ -243,8 +271,16 @@ def _provenance(level: str, detail: dict[str, Any]) -> str:
 @command(app)
 def status(
     call: Call,
+    everything: Annotated[
+        bool,
+        opt(
+            "--all",
+            help=f"List every model version; without it, the newest {NEWEST} of each model in each "
+            "workspace and those an alias points at (--json always holds every one).",
+        ),
+    ] = False,
 ) -> None:
-    """Show the tier, workspaces, stores, and every model version with its commit."""
+    """Show the tier, workspaces, stores, and the model versions with their commits."""
     result = api.status(call.project)
 
     def human(console: Console) -> None:
@@ -267,7 +303,7 @@ def status(
             )
         console.print(stores)
         if result.models:
-            console.print(_models_table(result))
+            console.print(_models_table(result, everything))
         else:
             console.print("No model versions yet: commit and run `loopline inner-loop`.")
 
