@@ -116,6 +116,7 @@ def test_an_existing_repository_gets_loopline_without_losing_a_file(tmp_path: Pa
     assert any(line.startswith("scikit-learn==") for line in required)
     assert not any(line.startswith(("sqlalchemy", "loopline==")) for line in required)
     assert any("no requirements.txt" in note for note in result.notes)
+    assert not any("held-out rows" in note for note in result.notes)  # the simple tier tests nothing
     assert any("set monitoring.reference_data: train" in note for note in result.notes)
     for name in ("inner-loop.yml", "outer-loop-prod.yml"):
         assert install_steps(project / ".github" / "workflows" / name) == {
@@ -686,6 +687,8 @@ def test_the_cli_sets_up_the_current_folder_and_reports_in_json(
     report = done.json()
     assert report["tier"] == "full" and report["command"] == "python train.py"
     assert "loopline.yaml" in report["files"] and "training_accuracy_score" in report["metrics"]
+    # outer-loop test needs held-out rows the training does not give (the simple tier has no test)
+    assert any("upload them once (`loopline data upload heldout PATH`" in note for note in report["notes"])
 
 
 def test_a_project_in_a_folder_of_the_repository_gets_its_workflows_at_the_top(tmp_path: Path) -> None:

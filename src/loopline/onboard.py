@@ -407,6 +407,22 @@ def _validation_lines(run: DryRun) -> list[str]:
     return lines
 
 
+def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
+    """What outer-loop test (full tier) needs that the training does not give: held-out rows."""
+    if tier != Tier.FULL:
+        return []
+    what = (
+        "the thresholds in validation.thresholds"
+        if run.task
+        else "validation.task (classification or regression) and its thresholds"
+    )
+    return [
+        "outer-loop test validates each version on held-out rows the training never saw, with their true "
+        "values in a column named as validation.label says (label): upload them once (`loopline data "
+        f"upload heldout PATH`, a CSV or Parquet file or folder) before its first run, and check {what}"
+    ]
+
+
 def _scalar(value: str) -> str:
     """``value`` as a YAML scalar: plain where YAML reads it back as the same text, else quoted."""
 
@@ -534,6 +550,7 @@ def onboard(
         *found_notes,
         *_job_notes(job, mlproject),
         *release_notes,
+        *_validation_notes(tier, run),
         *_notes(run, chosen_model),
         *_earlier_run_notes(root, run),
         *output_notes(made, [p for p in changed if p != DVC_LOCK or not command.startswith(DVC_REPRO)]),
