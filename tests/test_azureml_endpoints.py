@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import loopline
-from loopline.azureml_endpoints import read_deployment, read_endpoint, release_endpoint
+from loopline.azureml_endpoints import read_batch_deployment, read_deployment, read_endpoint, release_endpoint
 from loopline.domain import Tier
 from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
@@ -121,8 +121,10 @@ def test_a_batch_endpoint_and_deployment_are_created_from_their_azure_ml_files(
     assert "proj-classifier@latest is version 1 in dev" in deployed.stderr
     assert (
         "not used here (Azure ML's own settings): compute, max_concurrency_per_instance, mini_batch_size, "
-        "output_action, output_file_name, resources, retry_settings"
+        "resources, retry_settings"
     ) in " ".join(deployed.stderr.split())  # as the terminal's width wraps it
+    # append_row's one file of predictions, which the jobs write as Azure ML's do
+    assert endpoint["deployments"][0]["output_file"] == "predictions.csv"
     # a file of the other kind is refused, naming the command that takes it; nothing is created
     online = cli(
         capsys, "deployment", "create", "-f", str(files / "batch-deployment.yml"), "-C", str(project)
@@ -295,3 +297,23 @@ def test_a_deployment_file_names_a_registered_model(
     )
     with pytest.raises(UsageError, match="is not a model loopline registered"):
         read_deployment(tmp_path / "d.yml")
+
+
+@pytest.mark.parametrize(
+    ("settings", "output_file"),
+    [
+        ("", "predictions.csv"),  # append_row, Azure ML's default, to its default file
+        ("output_action: append_row\noutput_file_name: scores.csv\n", "scores.csv"),
+        ("output_action: summary_only\n", None),
+    ],
+)
+def test_a_batch_deployment_file_s_output_action_gives_the_jobs_output_file(
+    tmp_path: Path, settings: str, output_file: str | None
+) -> None:
+    path = tmp_path / "batch-deployment.yml"
+    path.write_text(BATCH_DEPLOYMENT + "name: dp\nendpoint_name: e\nmodel: azureml:m:1\n" + settings)
+    described = read_batch_deployment(path)
+    assert described.output_file == output_file and "output_action" not in described.unused
+    path.write_text(BATCH_DEPLOYMENT + "name: dp\nendpoint_name: e\noutput_action: append_rows\n")
+    with pytest.raises(UsageError, match="output_action append_rows is neither append_row nor summary_only"):
+        read_batch_deployment(path)

@@ -11,7 +11,7 @@ naming the command that takes it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class DeploymentFile:
     version: int | None  # None: the file names no version (``@latest``, or none at all)
     unused: tuple[str, ...]
     latest: bool = False  # ``azureml:NAME@latest``: the newest version, as Azure ML resolves it
+    output_file: str | None = None  # a batch deployment's one file of predictions (``append_row``)
 
 
 _ENDPOINT_KEYS = {"$schema", "name", "auth_mode"}
@@ -146,7 +147,29 @@ def read_batch_deployment(path: Path) -> DeploymentFile:
             f"{path}: a pipeline component deployment runs an Azure ML pipeline; loopline's batch "
             "deployments score a registered model: give the model (model: azureml:NAME@latest)"
         )
-    return _deployment(path, document, _REFUSED_BATCH_KEYS)
+    described = _deployment(
+        path, {k: v for k, v in document.items() if k not in _OUTPUT_KEYS}, _REFUSED_BATCH_KEYS
+    )
+    return replace(described, output_file=_output_file(path, document))
+
+
+_OUTPUT_KEYS = ("output_action", "output_file_name")
+
+
+def _output_file(path: Path, document: dict[str, Any]) -> str | None:
+    """The file Azure ML's ``append_row`` (its default ``output_action``) appends every prediction to:
+    ``output_file_name``, ``predictions.csv`` by default; none with ``summary_only``."""
+    action = document.get("output_action", "append_row")
+    if action == "summary_only":
+        return None
+    if action != "append_row":
+        raise UsageError(
+            f"{path}: output_action {action} is neither append_row nor summary_only, as Azure ML's"
+        )
+    name = document.get("output_file_name", "predictions.csv")
+    if not isinstance(name, str) or not name.endswith(".csv"):
+        raise UsageError(f"{path}: output_file_name {name} is not a CSV file name: give one ending in .csv")
+    return name
 
 
 def _deployment(path: Path, document: dict[str, Any], refused: dict[str, str]) -> DeploymentFile:

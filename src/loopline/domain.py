@@ -289,6 +289,8 @@ class DeploymentInfo:
     created_by: str | None = None
     compute: str | None = None
     """A batch deployment's compute target (None: ``compute.default``)."""
+    output_file: str | None = None
+    """A batch deployment's one CSV file of each job's predictions beside the parts (None: parts only)."""
     serving: tuple[ServingPath, ...] | None = None
     """What answers it in each serving process that loaded it; None where not asked for."""
     environment: tuple[str, ...] | None = None
@@ -311,6 +313,8 @@ class DeploymentInfo:
             shown["serving"] = [path.to_dict() for path in self.serving]
         if self.environment is not None:
             shown["environment"] = list(self.environment)
+        if self.output_file:
+            shown["output_file"] = self.output_file
         return {**shown, "compute": self.compute} if self.compute else shown
 
 

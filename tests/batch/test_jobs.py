@@ -162,6 +162,64 @@ def test_kept_input_columns_stand_beside_the_answers_through_a_crash_and_a_resum
     assert lineage["kept_columns"] == ["customer", "region"]
 
 
+def test_a_deployment_with_an_output_file_writes_the_job_s_predictions_as_one_csv_after_a_resume(
+    scored_project: Path,
+) -> None:
+    project = scored_project
+    rows = with_ids(project)
+    loopline.create_batch_deployment(
+        "scorer", "csv", version=1, output_file="predictions.csv", project=project
+    )
+    argv = ("batch", "invoke", "scorer", "--input", "ids", "--deployment", "csv", "--keep", "customer")
+    crashed = cli_process(*argv, cwd=project, env={"LOOPLINE_FAILPOINT": "batch-after-chunk"})
+    assert crashed.exit_code == 137
+    job = loopline.batch_jobs("scorer", project=project)[0]
+    folder = project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id
+    assert not (folder / "predictions.csv").exists()  # none of it before every part is there
+    resumed = cli_process("batch", "job", "resume", job.id, cwd=project)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "predictions also in predictions.csv" in resumed.stderr
+    written = pd.read_csv(folder / "predictions.csv")
+    parts = predictions(folder)
+    assert written.columns.tolist() == ["row", "customer", "prediction"] == parts.columns.tolist()
+    assert written["row"].tolist() == list(range(len(rows)))
+    assert written["customer"].tolist() == rows["customer"].tolist()
+    assert np.array_equal(written["prediction"].to_numpy(), parts["prediction"].to_numpy())
+    assert json.loads((folder / "_lineage.json").read_text())["output_file"] == "predictions.csv"
+    shown = loopline.get_batch_endpoint("scorer", project=project).deployment("csv")
+    assert shown is not None and shown.to_dict()["output_file"] == "predictions.csv"
+    # the deployment without one writes the parts alone
+    plain = loopline.batch_invoke("scorer", "ids", project=project)
+    assert [p.name for p in (folder.parent / plain.id).iterdir() if not p.name.startswith("part-")] == [
+        "_lineage.json"
+    ]
+
+
+@pytest.mark.parametrize("name", ["../predictions.csv", "part-00001.csv", "scores.txt", "a b.csv"])
+def test_an_output_file_that_is_no_plain_csv_name_of_the_job_s_folder_is_refused(
+    scored_project: Path, name: str
+) -> None:
+    done = cli_process(
+        "batch-deployment",
+        "create",
+        "scorer",
+        "odd",
+        "--version",
+        "1",
+        "--output-file",
+        name,
+        cwd=scored_project,
+    )
+    assert done.exit_code == 2 and "is not a CSV file name a job's folder can hold" in done.stderr
+    assert loopline.get_batch_endpoint("scorer", project=scored_project).deployment("odd") is None
+
+
+def test_a_list_an_answer_holds_is_a_json_cell() -> None:
+    assert jobs._as_cell(np.array([0.25, 0.75])) == "[0.25, 0.75]"
+    assert jobs._as_cell(["a", 1]) == '["a", 1]'
+    assert jobs._as_cell("text") == "text" and jobs._as_cell(3) == 3
+
+
 @pytest.mark.parametrize(
     ("keep", "message"),
     [

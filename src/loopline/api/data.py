@@ -94,11 +94,14 @@ def create_batch_deployment(
     commit: str | None = None,
     compute: str | None = None,
     latest: bool = False,
+    output_file: str | None = None,
     project: PathLike | None = None,
 ) -> BatchEndpoint:
     """Deploy a model version (by ``version`` or ``commit``, or with ``latest`` the newest in the endpoint's
     workspace, as an Azure ML file's ``azureml:NAME@latest``) to a batch endpoint (the first becomes the
-    default); its jobs run on the ``compute`` target (default ``compute.default``)."""
+    default); its jobs run on the ``compute`` target (default ``compute.default``) and, with
+    ``output_file``, also write their predictions as one CSV file of that name (as Azure ML's
+    ``append_row`` writes ``predictions.csv``)."""
     from loopline.batch import service
 
     instance = provisioned(project)
@@ -112,6 +115,7 @@ def create_batch_deployment(
         workspace=workspace,
         compute=compute,
         latest=latest,
+        output_file=output_file,
     )
 
 

@@ -312,6 +312,8 @@ def _run(
     try:
         with Heartbeat(HEARTBEAT_SECONDS, lambda: _alive(instance, job.id)):
             rows, chunks, peak = _score_here(work) if target is None else _score_on_ray(target, work)
+            if deployment.output_file:
+                _write_output_file(work, deployment.output_file, chunks)
             lineage = {
                 "job": job.id,
                 "endpoint": job.endpoint,
@@ -333,6 +335,7 @@ def _run(
                 "compute": target.name if target else LOCAL,
                 "kept_columns": list(job.keep),
                 "parts": [part_name(folder, i).removeprefix(f"{folder}/") for i in range(chunks)],
+                **({"output_file": deployment.output_file} if deployment.output_file else {}),
             }
             payload = json.dumps(lineage, indent=2).encode()
             instance.datastore("predictions").write_atomic(f"{folder}/{LINEAGE}", payload)
@@ -423,6 +426,32 @@ def _score_on_ray(target: RayTarget, work: _Work) -> Scored:
         on_chunk=landed,
     )
     return sum(chunk.rows for chunk in chunks), len(chunks), done["peak"]
+
+
+def _write_output_file(work: _Work, name: str, chunks: int) -> None:
+    """The job's parts, in their order, as the one CSV file ``name`` of its folder (as Azure ML's
+    ``append_row`` writes ``predictions.csv``): read a part at a time into a local file, then copied whole,
+    so a job cut short leaves none or all of it. A list an answer holds is written as JSON."""
+    import tempfile
+
+    predictions = work.instance.datastore("predictions")
+    with tempfile.TemporaryDirectory(prefix="loopline-output-") as scratch:
+        local = os.path.join(scratch, name)
+        with open(local, "w", newline="", encoding="utf-8") as out:
+            for index in range(chunks):
+                frame = predictions.frame(part_name(work.folder, index))
+                for column in frame.select_dtypes(include="object").columns:
+                    frame[column] = frame[column].map(_as_cell)
+                frame.to_csv(out, index=False, header=index == 0)
+        predictions.put_file(f"{work.folder}/{name}", local)
+    work.reporter.step(f"predictions also in {name}")
+
+
+def _as_cell(value: Any) -> Any:
+    """A value of a part as a CSV cell: a list (an array) as JSON, anything else as it is."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    return json.dumps(value) if isinstance(value, list | dict) else value
 
 
 def _progress(instance: Instance, job_id: str, chunks: int, rows: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from loopline.state.schema import batch_deployments, batch_endpoints
 
 __all__ = [
     "BatchEndpoint",
+    "check_output_file",
     "create_batch_deployment",
     "create_batch_endpoint",
     "get_batch_endpoint",
@@ -127,11 +129,15 @@ def create_batch_deployment(
     workspace: str | None = None,
     compute: str | None = None,
     latest: bool = False,
+    output_file: str | None = None,
 ) -> BatchEndpoint:
     """Deploy a model version of the endpoint's workspace (by ``version`` or ``commit``, or with ``latest``
     the newest there); the first deployment becomes the default. ``compute`` names the target its jobs run
-    on (default ``compute.default``)."""
+    on (default ``compute.default``); ``output_file``, a CSV file each job also writes its predictions
+    to, whole, beside the parts."""
     check_name("deployment", name)
+    if output_file is not None:
+        check_output_file(output_file)
     if compute is not None:
         resolve(instance.settings.config.compute, compute)  # refused now if loopline.yaml has no such target
     current = get_batch_endpoint(instance, endpoint, workspace)
@@ -143,7 +149,11 @@ def create_batch_deployment(
         if any(d.name == name for d in _endpoint(connection, row).deployments):
             raise Refused(f"batch endpoint '{endpoint}' already has a deployment named '{name}'")
         where = (row["id"], current.workspace, f"batch:{endpoint}")
-        details = {"batch": True, **({"compute": compute} if compute else {})}
+        details = {
+            "batch": True,
+            **({"compute": compute} if compute else {}),
+            **({"output_file": output_file} if output_file else {}),
+        }
         record_deployment(
             connection,
             batch_deployments,
@@ -154,6 +164,7 @@ def create_batch_deployment(
             details,
             environment,
             compute=compute,
+            output_file=output_file,
         )
         if row["default_deployment"] is None:
             connection.execute(
@@ -163,6 +174,19 @@ def create_batch_deployment(
             )
         created = _endpoint(connection, _row(connection, endpoint, current.workspace))
         return replace(created, deployments=with_environment(created.deployments, name, environment))
+
+
+_OUTPUT_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}\.csv")
+
+
+def check_output_file(name: str) -> None:
+    """Refuse an output file name that is not a plain ``.csv`` file name of a job's folder, or that could
+    be taken for one of its parts or its lineage."""
+    if not _OUTPUT_FILE.fullmatch(name) or name.startswith("part-"):
+        raise UsageError(
+            f"output file '{name[:80]}' is not a CSV file name a job's folder can hold: give a name such as "
+            "predictions.csv (letters, digits, '.', '_', '-', ending in .csv, not starting with part-)"
+        )
 
 
 @dataclass(frozen=True)

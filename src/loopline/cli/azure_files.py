@@ -60,6 +60,7 @@ class Deploying:
     version: int | None
     latest: bool  # the file's azureml:NAME@latest, with no version or commit given
     said_model: str | None = None  # the file's model, for the note of the version @latest became
+    output_file: str | None = None  # a batch deployment's one CSV file of predictions
 
 
 def deployment_from_file(
@@ -85,6 +86,7 @@ def deployment_from_file(
         version,
         described.latest and version is None and commit is None,
         described.model,
+        given.output_file or described.output_file,
     )
 
 

@@ -160,6 +160,7 @@ def deployment_info(row: Any, traffic: int) -> DeploymentInfo:
         created_at=as_utc(row["created_at"]),
         created_by=row["created_by"],
         compute=row.get("compute"),
+        output_file=row.get("output_file"),
     )
 
 

@@ -19,7 +19,7 @@ from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageErro
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc"]
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 _log = logging.getLogger(__name__)

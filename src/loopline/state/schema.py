@@ -293,6 +293,7 @@ batch_deployments = Table(
     *_deployment("batch_endpoints"),
     *_made(),
     _str("compute", 64, nullable=True),  # the compute target its jobs run on (none: compute.default)
+    _str("output_file", 255, nullable=True),  # its jobs' predictions also as one CSV file of this name
     UniqueConstraint("endpoint_id", "name", name="uq_batch_deployments_name"),
 )
 

@@ -210,9 +210,17 @@ def batch_deployment_create(
     version: VersionOption = None,
     commit: VersionCommitOption = None,
     compute: ComputeOption = None,
+    output_file: Annotated[
+        str | None,
+        opt(
+            "--output-file",
+            help="Also write each job's predictions as one CSV file of this name (predictions.csv), as "
+            "Azure ML's append_row does; an Azure ML file's output_file_name gives it too.",
+        ),
+    ] = None,
 ) -> None:
     """Deploy a model version to a batch endpoint (files checked against their digest)."""
-    given = Deploying(endpoint, name, model, version, latest=False)
+    given = Deploying(endpoint, name, model, version, latest=False, output_file=output_file)
     chosen = deployment_from_file(call.output, file, read_batch_deployment, given, commit)
     if chosen.endpoint is None or chosen.name is None:
         raise UsageError(
@@ -227,6 +235,7 @@ def batch_deployment_create(
         commit=commit,
         compute=compute,
         latest=chosen.latest,
+        output_file=chosen.output_file,
         project=call.project,
     )
     note_deployed(call.output, chosen, info.deployment(chosen.name), info.workspace)
