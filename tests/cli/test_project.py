@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_status_lists_the_newest_versions_and_the_aliased_ones_and_all_on_asking(
-    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cells whole, whatever the terminal's width
     project = trained_project("simple")
     instance = Instance.open(project)
     first = next(v for v in catalog.list_versions(instance.db, workspace="dev"))
