@@ -1,4 +1,5 @@
-"""Loading a deployed model: which models take a null or NaN in a float column as a missing value."""
+"""Loading a deployed model: which models take a null (or NaN) as a missing value, in a float column or a
+text one."""
 
 from __future__ import annotations
 
@@ -118,6 +119,75 @@ def test_a_python_model_takes_nulls_only_when_it_answers_them_with_numbers(
     else:
         with pytest.raises(Refused, match="is null, and the model requires a value there"):
             predict_frame(loaded, with_nan)
+
+
+def customers() -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of a plan, a country (missing for some customers) and a tenure, as a churn table holds them."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(
+        {
+            "plan": rng.choice(["basic", "pro", "team"], 400),
+            "country": rng.choice(np.array(["DE", "FR", None], dtype=object), 400),
+            "tenure": rng.normal(24, 10, 400),
+        }
+    )
+    return rows, ((rows["tenure"] < 20) & (rows["plan"] == "basic")).to_numpy().astype(int)
+
+
+class Shouts(mlflow.pyfunc.PythonModel):
+    """A Python model that reads every text cell as text: a null breaks it."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return [
+            len(plan.upper()) + len(country.upper())
+            for plan, country in zip(model_input["plan"], model_input["country"], strict=True)
+        ]
+
+
+def test_a_model_that_encodes_a_missing_category_takes_nulls_in_its_text_columns(tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    x, y = customers()
+    encoded = ColumnTransformer(
+        [
+            ("text", OneHotEncoder(handle_unknown="ignore"), ["plan", "country"]),
+            ("n", StandardScaler(), ["tenure"]),
+        ]
+    )
+    estimator = make_pipeline(encoded, LogisticRegression()).fit(x, y)
+    complete = x.dropna().head(3)  # an example without a null: MLflow's signature requires every column
+    folder = tmp_path / "model"
+    mlflow.sklearn.save_model(
+        estimator,
+        str(folder),
+        signature=infer_signature(complete, estimator.predict(complete)),
+        input_example=complete,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+    )
+    loaded = load_model(folder, "")
+    taking = {c.name: c.nullable for c in loaded.schema.columns or ()}
+    assert taking == {"plan": True, "country": True, "tenure": False}  # the scaler fails on NaN
+    rows = [["basic", None, 3.0], [None, "DE", 40.0]]
+    data, _ = to_model_input(
+        loaded.schema, Table(["plan", "country", "tenure"], rows), matrix=loaded.batchable
+    )
+    expected = estimator.predict(pd.DataFrame(rows, columns=["plan", "country", "tenure"], dtype=object))
+    assert np.asarray(loaded.predict(data)).tolist() == expected.tolist()  # as MLflow's server answers
+    with pytest.raises(RequestRejected, match="column 'tenure' row 0 is null"):
+        to_model_input(loaded.schema, Table(["plan", "country", "tenure"], [["basic", "DE", None]]))
+
+    shouting = tmp_path / "shouts"
+    mlflow.pyfunc.save_model(
+        str(shouting),
+        python_model=Shouts(),
+        signature=infer_signature(complete[["plan", "country"]], [1, 2, 3]),
+        input_example=complete[["plan", "country"]],
+    )
+    refusing = load_model(shouting, "")
+    assert not any(c.nullable for c in refusing.schema.columns or ())
+    with pytest.raises(RequestRejected, match="column 'country' row 0 is null"):
+        to_model_input(refusing.schema, Table(["plan", "country"], [["basic", None]]))
 
 
 def test_infinity_is_refused_even_where_nan_is_a_missing_value(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
 from loopline.serving.compiled import OWN, compile_or_say_why
-from loopline.serving.schema import FRACTIONAL, InputSchema, Table, plain_columns, to_model_input
+from loopline.serving.schema import FRACTIONAL, TEXT, InputSchema, Table, plain_columns, to_model_input
 
 __all__ = ["LoadedModel", "check_model", "load_model"]
 
@@ -307,28 +307,44 @@ def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
 
 
 def _take_missing_values(model: LoadedModel) -> None:
-    """Let a null or NaN in a float column through to a model that takes NaN as a missing value, as MLflow
-    does: XGBoost, LightGBM, scikit-learn's forests and histogram boosting, a pipeline that imputes first.
-    Whether it does is asked of the model itself: its input example (or a row of zeros) with every float
-    column NaN must be answered, with no NaN in the answer. Any other model's required columns refuse a
-    null by name rather than hand it to a model that would fail on it, or answer from it."""
+    """Let a null through to a model that takes it as a missing value, as MLflow does: in a float column
+    (as NaN) to XGBoost, LightGBM, scikit-learn's forests and histogram boosting, a pipeline that imputes
+    first; in a text column (as None) to a pipeline whose encoder was fitted on rows with a category
+    missing. Whether it does is asked of the model itself: its input example (or a row of zeros) with
+    every such column null must be answered, with no NaN in the answer. Any other model's required
+    columns refuse a null by name rather than hand it to a model that would fail on it, or answer from it."""
+    _take_missing(model, FRACTIONAL)
+    _take_missing(model, TEXT)
+
+
+def _take_missing(model: LoadedModel, kinds: frozenset[str]) -> None:
     schema = model.schema
-    floats = [i for i, c in enumerate(schema.columns or ()) if c.type in FRACTIONAL and not c.nullable]
-    if not floats:
+    positions = [i for i, c in enumerate(schema.columns or ()) if c.type in kinds and not c.nullable]
+    if not positions:
         return
     try:
         data = model.example_input()
         if isinstance(data, np.ndarray):
+            if kinds != FRACTIONAL:
+                return  # a matrix of numbers holds no text
             probe: Any = np.array(data[:1], dtype=np.float64)
-            probe[:, floats] = np.nan
+            probe[:, positions] = np.nan
         else:
+            import pandas as pd
+
             probe = data.head(1).copy()
-            probe[[schema.names[i] for i in floats]] = np.nan
+            for name in (schema.names[i] for i in positions):
+                # as a request's null reaches the model: NaN in a float column, None in a text one
+                probe[name] = pd.Series(
+                    [np.nan if kinds == FRACTIONAL else None] * len(probe),
+                    index=probe.index,
+                    dtype=np.float64 if kinds == FRACTIONAL else object,
+                )
         answers = _finiteness_checked(model.predict)(probe)
-    except Exception:  # the model refuses NaN, or has no example that fits: its nulls are refused
+    except Exception:  # the model refuses the nulls, or has no example that fits: they are refused
         return
     if _finite(answers):
-        model.schema = schema.taking_missing()
+        model.schema = schema.taking_missing(kinds)
 
 
 def _finite(answers: Any) -> bool:

@@ -27,6 +27,7 @@ from loopline.serving.requests import CsvCell, Table, bad, kind_of, parse_body
 
 __all__ = [
     "FRACTIONAL",
+    "TEXT",
     "Column",
     "InputSchema",
     "Table",
@@ -41,6 +42,7 @@ __all__ = [
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGER = frozenset({"long", "integer"})
 FRACTIONAL = frozenset({"double", "float"})
+TEXT = frozenset({"string"})
 SCALARS = NUMERIC | {"string", "boolean", "binary", "datetime"}  # MLflow's DataType names
 INTEGER_BITS = {"long": 64, "integer": 32}  # MLflow's long is an int64, its integer an int32
 MAX_NAMES_SHOWN = 8
@@ -54,7 +56,8 @@ class Column:
     type: str
     required: bool = True
     missing: bool = False
-    """The model takes NaN here as a missing value (a booster, say): a null or NaN reaches it as NaN."""
+    """The model takes a null here as a missing value (a booster in a float column, say): a null or NaN
+    reaches it as NaN in a float column, as None in a text one."""
 
     @property
     def nullable(self) -> bool:
@@ -96,11 +99,12 @@ class InputSchema:
             self, "integer_limits", np.exp2(np.asarray(self.integer_bits, dtype=np.float64) - 1)
         )
 
-    def taking_missing(self) -> InputSchema:
-        """This schema for a model that takes NaN as a missing value: its float columns take nulls."""
+    def taking_missing(self, kinds: Collection[str] = FRACTIONAL) -> InputSchema:
+        """This schema for a model that takes a null as a missing value in its columns of ``kinds`` (its
+        float columns, by default): those take nulls."""
         columns = self.columns or ()
         return InputSchema(
-            tuple(replace(c, missing=c.type in FRACTIONAL) for c in columns) or None, self.tensor
+            tuple(replace(c, missing=c.missing or c.type in kinds) for c in columns) or None, self.tensor
         )
 
     @classmethod
