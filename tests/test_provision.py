@@ -61,3 +61,24 @@ def test_a_workspace_can_live_elsewhere_by_environment_variable(
     assert status.stores["prod"]["tracking_uri"] == f"sqlite:///{elsewhere}/prod.db"
     store = WorkspaceStore(load_config(project).store("prod"))
     assert store.experiment_id("proj")
+
+
+def test_up_migrates_a_database_an_older_loopline_made_and_says_from_which_migration(
+    new_project: ProjectFactory,
+) -> None:
+    from loopline.instance import Instance
+    from loopline.state import HEAD_REVISION
+
+    made = loopline.up(new_project("simple", name="fresh", up=False))
+    assert any(item.startswith("loopline database") for item in made.created)
+    assert not any("migrated" in item for item in made.created)  # made, not migrated
+
+    project = new_project("simple", up=False)
+    database = Instance.open(project).db
+    older = f"{int(HEAD_REVISION) - 1:04d}"
+    database.upgrade(older)  # as the loopline before this one left it
+    assert database.revision() == older
+    migrated = loopline.up(project)
+    assert [item for item in migrated.created if item.startswith("loopline database")] == [
+        f"loopline database {database.redacted_url} (migrated from {older} to {HEAD_REVISION})"
+    ]

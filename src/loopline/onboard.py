@@ -351,8 +351,8 @@ def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
 
 
 def _ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
-    """A ranking file for `loopline compare` and ``model.select: best``: the gated metric the task's
-    validation measures first (the challenger's), else the gate's first, in the gate's direction."""
+    """A ranking file for `loopline compare` and ``model.select: best``, by the metric ``_primary``
+    names."""
     primary, direction = _primary(gate, run)
     return (
         "# How `loopline compare` ranks dev's runs, and which run the inner loop registers with\n"

@@ -13,6 +13,7 @@ from loopline.errors import ConfigError
 from loopline.events import Provisioned
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
+from loopline.state import HEAD_REVISION
 from loopline.storage.datastores import Datastore
 
 __all__ = ["UpResult", "provision"]
@@ -76,8 +77,10 @@ def provision(instance: Instance, reporter: Reporter | None = None) -> UpResult:
     settings = instance.settings
     created: list[str] = []
     report.step("loopline's database")
+    before = instance.db.revision()
     if instance.db.upgrade():
-        created.append(f"loopline database {instance.db.redacted_url}")
+        migrated = f" (migrated from {before} to {HEAD_REVISION})" if before is not None else ""
+        created.append(f"loopline database {instance.db.redacted_url}{migrated}")
     for name in instance.store_names:
         report.step(f"{name} store")
         experiment = None if name == SHARED else settings.experiment

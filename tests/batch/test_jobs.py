@@ -403,7 +403,7 @@ def test_the_same_batch_flow_on_azure_blob(
     asset, _ = loopline.upload_data("big", local.parent, project=project)
     assert Datastore("inbox", f"{inbox}/proj").files(asset.path) == [f"{asset.path}/scoring.csv"]
     loopline.create_batch_endpoint("scorer", "dev", project=project)
-    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, output_file="scores.csv", project=project)
     job = loopline.batch_invoke("scorer", "big", project=project)
     assert job.rows == ROWS
     store = Datastore("predictions", f"{predicted}/proj")
@@ -413,3 +413,7 @@ def test_the_same_batch_flow_on_azure_blob(
     frames = [pd.read_parquet(store.open(name)) for name in parts]
     output = pd.concat(frames, ignore_index=True)
     assert np.array_equal(output["prediction"].to_numpy(), expected(project, local))
+    # the one CSV file beside the parts, put into the container whole
+    written = pd.read_csv(store.open(f"scorer/{job.id}/scores.csv"))
+    assert written["row"].tolist() == list(range(ROWS))
+    assert np.array_equal(written["prediction"].to_numpy(), output["prediction"].to_numpy())
