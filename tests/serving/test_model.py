@@ -156,15 +156,8 @@ def test_a_model_that_encodes_a_missing_category_takes_nulls_in_its_text_columns
         ]
     )
     estimator = make_pipeline(encoded, LogisticRegression()).fit(x, y)
-    complete = x.dropna().head(3)  # an example without a null: MLflow's signature requires every column
-    folder = tmp_path / "model"
-    mlflow.sklearn.save_model(
-        estimator,
-        str(folder),
-        signature=infer_signature(complete, estimator.predict(complete)),
-        input_example=complete,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-    )
+    complete = x.dropna()  # an example without a null: MLflow's signature requires every column
+    folder = saved(tmp_path / "encoded", estimator, complete)
     loaded = load_model(folder, "")
     taking = {c.name: c.nullable for c in loaded.schema.columns or ()}
     assert taking == {"plan": True, "country": True, "tenure": False}  # the scaler fails on NaN
@@ -177,13 +170,7 @@ def test_a_model_that_encodes_a_missing_category_takes_nulls_in_its_text_columns
     with pytest.raises(RequestRejected, match="column 'tenure' row 0 is null"):
         to_model_input(loaded.schema, Table(["plan", "country", "tenure"], [["basic", "DE", None]]))
 
-    shouting = tmp_path / "shouts"
-    mlflow.pyfunc.save_model(
-        str(shouting),
-        python_model=Shouts(),
-        signature=infer_signature(complete[["plan", "country"]], [1, 2, 3]),
-        input_example=complete[["plan", "country"]],
-    )
+    shouting = saved(tmp_path / "shouts", Shouts(), complete[["plan", "country"]], python_model=True)
     refusing = load_model(shouting, "")
     assert not any(c.nullable for c in refusing.schema.columns or ())
     with pytest.raises(RequestRejected, match="column 'country' row 0 is null"):
