@@ -180,7 +180,7 @@ def _logged(
     chosen = registers[-1] if registers else "model" if "model" in names else names[-1]
     wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
     picked = sessions.pick_model(store, runs, wanted, command, log)
-    rivals = sessions.rival_runs(store, runs, wanted)
+    rivals = sessions.rival_runs(logged, runs, wanted)
     by_id = {run.run_id: run for run in runs}
     experiments = {store.experiment_name(run.experiment_id) for run in runs}
     folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))

@@ -219,10 +219,9 @@ def _one_run(
     return max((m for m in chosen if m.run_id == owners[0]), key=lambda model: model.created)
 
 
-def rival_runs(store: WorkspaceStore, runs: list[RunInfo], config: ModelConfig) -> list[str]:
-    """The runs among ``runs`` that logged the model ``config`` names, less those nested in another of
-    them: more than one is a choice ``model.select`` makes."""
-    logged = [model for run in runs for model in store.logged_models(run)]
+def rival_runs(logged: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig) -> list[str]:
+    """The runs among ``runs`` that logged (``logged``, their models) the model ``config`` names, less those
+    nested in another of them: more than one is a choice ``model.select`` makes."""
     return _outermost(list(dict.fromkeys(model.run_id for model in _by_name(logged, config))), runs)
 
 
