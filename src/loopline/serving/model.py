@@ -333,13 +333,12 @@ def _take_missing(model: LoadedModel, kinds: frozenset[str]) -> None:
             import pandas as pd
 
             probe = data.head(1).copy()
-            for name in (schema.names[i] for i in positions):
-                # as a request's null reaches the model: NaN in a float column, None in a text one
-                probe[name] = pd.Series(
-                    [np.nan if kinds == FRACTIONAL else None] * len(probe),
-                    index=probe.index,
-                    dtype=np.float64 if kinds == FRACTIONAL else object,
-                )
+            names = [schema.names[i] for i in positions]
+            if kinds == FRACTIONAL:  # as a request's null reaches the model: NaN in its float column
+                probe[names] = np.nan
+            else:  # and None in a text one
+                for name in names:
+                    probe[name] = pd.Series([None] * len(probe), index=probe.index, dtype=object)
         answers = _finiteness_checked(model.predict)(probe)
     except Exception:  # the model refuses the nulls, or has no example that fits: they are refused
         return
