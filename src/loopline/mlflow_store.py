@@ -435,20 +435,24 @@ class WorkspaceStore:
                 return
             for staged in self.client.search_model_versions(f"name = '{name}'"):
                 if staged.current_stage == "Production":
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", FutureWarning)
-                        self.client.transition_model_version_stage(name, staged.version, "Archived")
+                    self._move_stage(name, int(staged.version), "Archived")
 
     def _stage_production(self, name: str, version: int) -> None:
-        """Move MLflow's Production stage to ``version``; a registry without stages (one that refuses
-        them) keeps the alias alone, and the log says so."""
+        """Move MLflow's Production stage to ``version`` (the others in it archived)."""
+        self._move_stage(name, version, "Production", archive_existing_versions=True)
+
+    def _move_stage(
+        self, name: str, version: int, stage: str, archive_existing_versions: bool = False
+    ) -> None:
+        """Best effort: a registry without stages (one that refuses them) keeps the aliases alone, and the
+        log says so; the alias has already moved, and traffic with it."""
         from mlflow.exceptions import MlflowException
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 self.client.transition_model_version_stage(
-                    name, str(version), "Production", archive_existing_versions=True
+                    name, str(version), stage, archive_existing_versions=archive_existing_versions
                 )
         except MlflowException as exc:
             _log.warning("%s keeps no MLflow stages (%s): only the production alias moved", self.name, exc)
