@@ -104,6 +104,33 @@ def test_the_same_commit_registers_nothing_new_and_a_new_commit_does(trained_pro
     ]
 
 
+@pytest.mark.parametrize("deleted", ["shared", "dev"])
+def test_a_version_deleted_in_mlflow_is_registered_again_at_its_commit_not_trained_or_shared_twice(
+    trained_project: ProjectFactory, deleted: str
+) -> None:
+    project = trained_project("simple")  # its commit went through the inner loop: dev v1, registry v1
+    head = git(project, "rev-parse", "HEAD")
+    client(project, deleted).delete_model_version("proj-classifier", "1")  # tidied away in the MLflow UI
+
+    steps = Steps()
+    again = loopline.inner_loop(project, reporter=steps)
+
+    assert not again.trained and not again.created and again.git_commit == head
+    assert any(
+        f"{deleted}'s MLflow registry no longer holds proj-classifier v1" in s
+        and "registered its files there again as v2" in s
+        for s in steps.seen
+    )
+    assert versions(project, deleted) == [("proj-classifier", 2)]
+    other = "dev" if deleted == "shared" else "shared"
+    assert versions(project, other) == [("proj-classifier", 1)]  # nothing shared or registered twice
+    # loopline's own record agrees with MLflow's: one version of the commit in each workspace.
+    shown = sorted((m.workspace, m.version) for m in loopline.status(project).models if m.git_commit == head)
+    assert shown == sorted([(deleted, 2), (other, 1)])
+    restored = client(project, deleted).get_model_version("proj-classifier", "2")
+    assert restored.tags["git_commit"] == head and restored.tags["restored_from"] == f"{deleted}/1"
+
+
 def test_a_dirty_tree_is_refused_naming_the_files_and_audited(new_project: ProjectFactory) -> None:
     project = new_project("simple")
     edit_yaml(project / "params.yaml", C=0.3)

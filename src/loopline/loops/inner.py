@@ -54,6 +54,7 @@ from loopline.inputs import (
 )
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
+from loopline.loops.restore import held
 from loopline.loops.trained import Trained
 from loopline.mlflow_store import VersionInfo, WorkspaceStore, require_artifact_client
 from loopline.model_environment import differences, said
@@ -258,9 +259,8 @@ def _attesting(trainer: Trainer, attested: Attestation | None) -> Trainer:
 def _locked(
     instance: Instance, name: str, identity: CommitIdentity, report: Reporter, trainer: Trainer
 ) -> InnerLoopResult:
-    diff = identity.diff_digest
-    shared = registry.find(instance, SHARED, name, identity.commit, diff)
-    dev = registry.find(instance, DEV, name, identity.commit, diff)
+    shared = _registered(instance, SHARED, name, identity, report)
+    dev = _registered(instance, DEV, name, identity, report)
     if shared is not None and dev is not None:
         return already_registered(name, identity, dev, shared)
     gate: GateResult | None = None
@@ -282,6 +282,19 @@ def _locked(
         message=f"registered {name} from {identity.commit[:7]}: dev v{dev.version}, "
         f"registry v{shared.version}",
     )
+
+
+def _registered(
+    instance: Instance, workspace: str, name: str, identity: CommitIdentity, report: Reporter
+) -> ModelVersionInfo | None:
+    """The commit's version of ``name`` in ``workspace``, as its MLflow registry holds it; one someone
+    deleted there (the MLflow UI, a client's ``delete_model_version``) is registered there again from the
+    files loopline keeps, as releases and rollbacks do: neither trained again nor shared twice."""
+    found = registry.find(instance, workspace, name, identity.commit, identity.diff_digest)
+    if found is not None:
+        return found
+    known = catalog.find_by_commit(instance.db, workspace, name, identity.commit, identity.diff_digest)
+    return None if known is None else held(instance, known, report)
 
 
 def project_identity(instance: Instance) -> CommitIdentity:
