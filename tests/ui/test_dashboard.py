@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,10 @@ import httpx
 import pytest
 
 import loopline
+from loopline import catalog
 from loopline.errors import ApprovalNeeded
+from loopline.instance import Instance
+from tests.conftest import ProjectFactory
 from tests.helpers import edit_yaml, git, heldout_request, wait_for_samples
 from tests.servers import ControlPlane, Dashboard, Server, free_port
 
@@ -334,6 +339,61 @@ def test_the_experiments_page_shows_the_trend_the_runs_and_their_charts(
         assert all(charts.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(4))  # drawn
         assert "No sweep yet" in page.locator("main").inner_text()
         browser.shot("10-experiments")
+        browser.assert_clean(board.url)
+    finally:
+        browser.close()
+        board.stop()
+
+
+def test_the_models_page_shows_a_long_history_a_page_at_a_time_keeping_its_filters(
+    trained_project: ProjectFactory, playwright: Any
+) -> None:
+    project = trained_project("simple")  # dev v1 and registry v1, from its commit
+    instance = Instance.open(project)
+    first = next(iter(catalog.list_versions(instance.db, workspace="dev")))
+    assert first.created_at is not None
+    with instance.db.write() as connection:  # a year of inner loops: dev v2..v120, one a minute
+        for number in range(2, 121):
+            made = first.created_at + timedelta(minutes=number)
+            commit = f"{number:02x}" * 20
+            catalog.add(connection, replace(first, version=number, git_commit=commit, created_at=made), "ci")
+    board = Dashboard(project)
+    browser = Browser(playwright)
+    try:
+        page = browser.page
+
+        def shown() -> tuple[list[str], str]:
+            cells = page.locator("table.models tbody tr td:nth-child(2)").all_inner_texts()
+            return [" ".join(cell.split()[1:2]) for cell in cells], page.get_by_test_id("pager").inner_text()
+
+        page.goto(f"{board.url}/ui/models")
+        versions, pager = shown()
+        assert versions == [f"v{n}" for n in range(120, 70, -1)]  # the newest 50
+        assert "Versions 1–50 of 121" in pager and "Newer" not in pager
+        page.click("a[rel=next]")
+        versions, pager = shown()
+        assert versions == [f"v{n}" for n in range(70, 20, -1)] and "Versions 51–100 of 121" in pager
+        page.click("a[rel=next]")
+        versions, pager = shown()
+        assert len(versions) == 21 and versions[-2:] == ["v1", "v1"]  # dev's first and the registry's
+        assert "Versions 101–121 of 121" in pager and "Older" not in pager
+        page.click("a[rel=prev]")
+        assert "Versions 51–100 of 121" in shown()[1]
+        page.goto(f"{board.url}/ui/models?page=99")  # past the end: the last page
+        assert "Versions 101–121 of 121" in shown()[1]
+        page.goto(f"{board.url}/ui/models?page=first")  # not a number: the first page
+        assert "Versions 1–50 of 121" in shown()[1]
+
+        # The filters hold across pages.
+        page.goto(f"{board.url}/ui/models?commit=0707")  # v7's commit, and no other
+        versions, pager = shown()
+        assert versions == ["v7"] and "Versions 1–1 of 1" in pager and "Older" not in pager
+        page.fill("input[name=commit]", "")
+        page.select_option("select[name=model]", first.name)
+        page.click("form.filters button")
+        assert "Versions 1–50 of 121" in shown()[1]
+        page.click("a[rel=next]")
+        assert f"model={first.name}" in page.url and "Versions 51–100 of 121" in shown()[1]
         browser.assert_clean(board.url)
     finally:
         browser.close()

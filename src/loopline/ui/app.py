@@ -142,9 +142,19 @@ class Dashboard:
     def models(self, request: Request) -> dict[str, Any]:
         model = request.query_params.get("model") or None
         commit = request.query_params.get("commit") or None
-        rows, names = views.models_page(self.root, model, commit)
-        repository = call(api.status, self.root).repository_url
-        return {"rows": rows, "names": names, "model": model, "commit": commit, "repository": repository}
+        asked = request.query_params.get("page", "1")
+        shown = views.models_page(self.root, model, commit, int(asked) if asked.isdigit() else 1)
+        filters = {k: v for k, v in (("model", model), ("commit", commit)) if v}
+        return {
+            "rows": shown.rows,
+            "names": shown.names,
+            "model": model,
+            "commit": commit,
+            "repository": shown.repository,
+            "shown": shown,
+            "newer": urlencode({**filters, "page": shown.page - 1}) if shown.page > 1 else None,
+            "older": urlencode({**filters, "page": shown.page + 1}) if shown.page < shown.pages else None,
+        }
 
     def endpoints(self, request: Request) -> dict[str, Any]:
         return {"endpoints": views.endpoints_page(self.root)}

@@ -142,47 +142,72 @@ class ModelRow:
     deployed: list[str] = field(default_factory=list)
 
 
-def models_page(project: Path, model: str | None, commit: str | None) -> tuple[list[ModelRow], list[str]]:
-    """Every model version across workspaces (filtered), newest first, and the model names."""
+PAGE_ROWS = 50  # model versions on one page of the models table
+
+
+@dataclass
+class ModelsPage:
+    """One page of the models table: its rows, newest first, and where it lies among the versions."""
+
+    rows: list[ModelRow]
+    names: list[str]  # every model name, for the filter
+    page: int  # from 1
+    pages: int
+    total: int  # versions matching the filters
+    first: int  # the position of the page's first row among them, from 1
+    repository: str | None  # the repository's web address, for links to commits
+
+
+def models_page(project: Path, model: str | None, commit: str | None, page: int = 1) -> ModelsPage:
+    """A page of the model versions across workspaces (filtered), newest first, and the model names."""
     status = call(api.status, project)
+    matching = [
+        version
+        for version in sorted(
+            status.models, key=lambda m: m.created_at or datetime.min.replace(tzinfo=UTC), reverse=True
+        )
+        if (not model or version.name == model)
+        and (not commit or version.git_commit.startswith(commit.lower()))
+    ]
+    pages = max(1, -(-len(matching) // PAGE_ROWS))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * PAGE_ROWS
+    shown = matching[start : start + PAGE_ROWS]
     endpoints = call(api.list_endpoints, project=project)
     gates = {
         (r.event.workspace, r.event.git_commit): r.event
         for r in call(api.history, project, kind="gate-evaluated")
     }
-    rows = []
-    for version in sorted(
-        status.models, key=lambda m: m.created_at or datetime.min.replace(tzinfo=UTC), reverse=True
-    ):
-        if model and version.name != model:
-            continue
-        if commit and not version.git_commit.startswith(commit.lower()):
-            continue
-        row = ModelRow(version)
-        dev_gate = gates.get(("dev", version.git_commit))
-        if dev_gate is not None:
-            row.gate = dev_gate.outcome
-            checks = dev_gate.details.get("checks", [])
-            row.metrics = {c["metric"]: c["value"] for c in checks if c.get("value") is not None}
-        test_gate = gates.get(("test", version.git_commit))
-        if test_gate is not None:
-            row.report_uri = test_gate.details.get("report_uri")
-            if version.workspace in ("test", "prod"):
-                row.metrics = {
-                    k: v
-                    for k, v in test_gate.details.get("metrics", {}).items()
-                    if isinstance(v, float | int)
-                }
-        for endpoint in endpoints:
-            for deployment in endpoint.deployments:
-                if (endpoint.workspace, deployment.model, deployment.version) == (
-                    version.workspace,
-                    version.name,
-                    version.version,
-                ):
-                    row.deployed.append(f"{endpoint.name}/{deployment.name} {deployment.traffic}%")
-        rows.append(row)
-    return rows, sorted({m.name for m in status.models})
+    rows = [_model_row(version, gates, endpoints) for version in shown]
+    names = sorted({m.name for m in status.models})
+    return ModelsPage(rows, names, page, pages, len(matching), start + 1, status.repository_url)
+
+
+def _model_row(
+    version: ModelVersionInfo, gates: dict[tuple[str | None, str | None], Any], endpoints: list[EndpointInfo]
+) -> ModelRow:
+    row = ModelRow(version)
+    dev_gate = gates.get(("dev", version.git_commit))
+    if dev_gate is not None:
+        row.gate = dev_gate.outcome
+        checks = dev_gate.details.get("checks", [])
+        row.metrics = {c["metric"]: c["value"] for c in checks if c.get("value") is not None}
+    test_gate = gates.get(("test", version.git_commit))
+    if test_gate is not None:
+        row.report_uri = test_gate.details.get("report_uri")
+        if version.workspace in ("test", "prod"):
+            row.metrics = {
+                k: v for k, v in test_gate.details.get("metrics", {}).items() if isinstance(v, float | int)
+            }
+    for endpoint in endpoints:
+        for deployment in endpoint.deployments:
+            if (endpoint.workspace, deployment.model, deployment.version) == (
+                version.workspace,
+                version.name,
+                version.version,
+            ):
+                row.deployed.append(f"{endpoint.name}/{deployment.name} {deployment.traffic}%")
+    return row
 
 
 @dataclass
