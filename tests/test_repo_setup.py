@@ -252,15 +252,24 @@ def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: P
     for workflow, job in (("inner-loop.yml", "inner-loop"), ("python-ci.yml", "lint-and-test")):
         _install, pull = install_step_and_after(root, workflow, job)
         assert pull["name"] == "Fetch the data DVC keeps", workflow
-        assert pull["run"] == "pip install 'dvc[s3]' && dvc pull"
+        assert pull["run"] == "pip install 'dvc[s3]' && dvc pull --allow-missing"
         assert pull["env"] == {
             "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_ACCESS_KEY_ID }}",
             "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
         }
     assert "dvc pull" not in (root / ".github" / "workflows" / "outer-loop-prod.yml").read_text()
 
+    # A pipeline's stage run and committed without a `dvc push`: its outputs are in no remote.
+    (root / "dvc.yaml").write_text(
+        "stages:\n  prepare:\n    cmd: mkdir -p data/prepared && cp data/train.csv data/prepared/\n"
+        "    deps: [data/train.csv]\n    outs: [data/prepared]\n"
+    )
+    dvc(root, "repro", "--quiet")
+    git(root, "add", "dvc.yaml", "dvc.lock", "data/.gitignore")  # the remote as committed: this machine's
+    git(root, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "stage")
     # What the step runs, in a fresh checkout as a runner has it (of the commit, whose remote is one this
-    # machine reaches): the data the commit names is there afterwards.
+    # machine reaches): the data the commit names is there afterwards, the unpushed outputs left for the
+    # training's `dvc repro` to make.
     reachable = WorkflowSetup(dvc=DvcFetch("dvc"))
     step = yaml.safe_load(
         workflow_files(workflow_layout(root, "repo"), reachable)[root / ".github/workflows/inner-loop.yml"]
@@ -272,6 +281,7 @@ def test_data_kept_with_dvc_is_pulled_by_the_jobs_that_train_or_test(tmp_path: P
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     subprocess.run(["bash", "-c", command], cwd=checkout, check=True, env={**os.environ, "PATH": path})
     assert (checkout / "data" / "train.csv").read_text() == "x,label\n1,0\n2,1\n"
+    assert not (checkout / "data" / "prepared").exists()
 
 
 def test_the_commands_a_package_installs_are_read_from_its_pyproject(tmp_path: Path) -> None:

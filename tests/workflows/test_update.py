@@ -173,6 +173,8 @@ def test_how_a_file_fits_its_repository_is_read_back_from_it(folder: str) -> Non
     edited = fit("inner-loop.yml", templates()["inner-loop.yml"].decode(), layout, fitted)
     edited = edited.replace('branches: ["develop"]', "branches: [develop, 'release/*']")
     assert setup_of(edited.replace("dvc[s3]", "'dvc[s3]"), "main").branch == "develop"  # never a traceback
+    earlier = edited.replace("dvc pull --allow-missing", "dvc pull")  # as an earlier loopline wrote it
+    assert earlier != edited and setup_of(earlier, "main").dvc == fitted.dvc
 
 
 def test_a_project_in_a_folder_of_its_repository_is_updated_in_place(

@@ -118,7 +118,7 @@ class WorkflowSetup:
     install: str = INSTALL
     lint: str = LINT
     lfs: bool = False  # the repository keeps files in Git LFS: the jobs that train or test fetch them
-    dvc: DvcFetch | None = None  # the repository keeps data with DVC: the same jobs run `dvc pull`
+    dvc: DvcFetch | None = None  # the repository keeps data with DVC: the same jobs pull it
 
 
 def workflow_files(layout: WorkflowLayout, setup: WorkflowSetup = WorkflowSetup()) -> dict[Path, bytes]:
@@ -179,7 +179,9 @@ _INSTALL_STEP = re.compile(r"      - name: Install the project\n(?:        .*\n)
 def _with_dvc(text: str, job: str, fetch: DvcFetch) -> str:
     """``text`` with ``job`` running ``dvc pull`` after it installs the project, its remote's credentials
     from the repository's secrets. Only on GitHub: a local run reads the working tree's data, as a
-    training started by hand does."""
+    training started by hand does. ``--allow-missing``: a stage's outputs that were never pushed (a
+    ``dvc repro`` run before the commit without a ``dvc push``) do not stop the job, where the training's
+    ``dvc repro`` makes them again; a missing input stops the training, which names it."""
     head, job_line, rest = text.partition(f"\n  {job}:\n")
     install = _INSTALL_STEP.search(rest)
     assert install, f"the {job} job has no install step"
@@ -187,7 +189,7 @@ def _with_dvc(text: str, job: str, fetch: DvcFetch) -> str:
     step = (
         "      - name: Fetch the data DVC keeps\n"
         "        if: env.LOOPLINE_LOCAL_RUN != 'true'\n"
-        f"        run: pip install {shlex.quote(fetch.package)} && dvc pull\n"
+        f"        run: pip install {shlex.quote(fetch.package)} && dvc pull --allow-missing\n"
     ) + (f"        env:\n{env}" if env else "")
     return head + job_line + rest[: install.end()] + step + rest[install.end() :]
 

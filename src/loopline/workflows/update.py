@@ -188,7 +188,8 @@ _PYTHON = re.compile(r'python-version: "([^"]*)"')
 _BRANCHES = re.compile(r"^    branches: \[(.*)\]$", re.M)
 _LINT = re.compile(r"      - id: lint\n(?:        #.*\n)*        run: (.*)\n")
 _DVC = re.compile(
-    r"      - name: Fetch the data DVC keeps\n        if: .*\n        run: pip install (.+) && dvc pull\n"
+    r"      - name: Fetch the data DVC keeps\n        if: .*\n"
+    r"        run: pip install (.+) && dvc pull(?: --allow-missing)?\n"  # an earlier loopline's: no option
     r"(?:        env:\n((?:          \w+: .*\n)*))?"
 )
 
