@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 import loopline
-from loopline import catalog
+from loopline import audit, catalog
 from loopline.errors import ApprovalNeeded
+from loopline.events import Registered
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
 from tests.helpers import edit_yaml, git, heldout_request, wait_for_samples
@@ -345,7 +346,7 @@ def test_the_experiments_page_shows_the_trend_the_runs_and_their_charts(
         board.stop()
 
 
-def test_the_models_page_shows_a_long_history_a_page_at_a_time_keeping_its_filters(
+def test_a_long_history_is_shown_a_page_at_a_time_keeping_the_filters(
     trained_project: ProjectFactory, playwright: Any
 ) -> None:
     project = trained_project("simple")  # dev v1 and registry v1, from its commit
@@ -357,6 +358,13 @@ def test_the_models_page_shows_a_long_history_a_page_at_a_time_keeping_its_filte
             made = first.created_at + timedelta(minutes=number)
             commit = f"{number:02x}" * 20
             catalog.add(connection, replace(first, version=number, git_commit=commit, created_at=made), "ci")
+            for _ in range(5):  # and its events: 595 in all, with those of the first inner loop
+                audit.append(
+                    connection,
+                    Registered(
+                        actor="ci", workspace="dev", model=first.name, version=number, git_commit=commit
+                    ),
+                )
     board = Dashboard(project)
     browser = Browser(playwright)
     try:
@@ -394,6 +402,15 @@ def test_the_models_page_shows_a_long_history_a_page_at_a_time_keeping_its_filte
         assert "Versions 1–50 of 121" in shown()[1]
         page.click("a[rel=next]")
         assert f"model={first.name}" in page.url and "Versions 51–100 of 121" in shown()[1]
+
+        # The history page shows the newest 500 events, and says where the others are.
+        page.goto(f"{board.url}/ui/history")
+        assert page.locator("table.timeline tbody tr").count() == 500
+        assert "loopline history" in page.get_by_test_id("more").inner_text()
+        page.goto(f"{board.url}/ui/history?commit=0707")
+        assert (
+            page.locator("table.timeline tbody tr").count() == 5 and page.get_by_test_id("more").count() == 0
+        )
         browser.assert_clean(board.url)
     finally:
         browser.close()

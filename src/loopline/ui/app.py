@@ -37,6 +37,7 @@ __all__ = ["Access", "LocalAccess", "build_ui", "local_app"]
 
 PREFIX = "/ui"
 _COMMIT = re.compile(r"^[0-9a-fA-F]{4,40}$")
+HISTORY_ROWS = 500  # the newest events the history page shows
 
 
 class Access(Protocol):
@@ -167,8 +168,12 @@ class Dashboard:
 
     def history(self, request: Request) -> dict[str, Any]:
         filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
-        records = call(api.history, self.root, limit=500, **filters)
-        return {"records": list(reversed(records)), "filters": filters}
+        records = call(api.history, self.root, limit=HISTORY_ROWS + 1, **filters)
+        return {
+            "records": list(reversed(records))[:HISTORY_ROWS],
+            "filters": filters,
+            "more": len(records) > HISTORY_ROWS,  # older events than the page shows
+        }
 
     def commit(self, request: Request) -> dict[str, Any]:
         sha = request.path_params["sha"]
