@@ -1304,3 +1304,40 @@ def test_a_training_that_requires_its_config_file_is_given_the_repository_s_trai
     ) in result.notes
     assert load_config(project).config.training.command == result.command
     assert result.experiment == "churn-configured"  # the dry run read that file
+
+
+CHURN_FROM_A_TABLE = """\
+import mlflow
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+frame = pd.read_csv("data/customers.csv")
+frame = frame.drop(columns=DROPPED)
+y = frame.pop("churned")
+with mlflow.start_run():
+    model = LogisticRegression().fit(frame, y)
+    mlflow.log_metric("accuracy", model.score(frame, y))
+    mlflow.sklearn.log_model(model, name="model", input_example=frame.head(3))
+"""
+
+
+@pytest.mark.parametrize("dropped", [[], ["customer_id"]])
+def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does_not_take(
+    tmp_path: Path, dropped: list[str]
+) -> None:
+    rows = "customer_id,tenure,monthly,churned\n" + "".join(
+        f"{1000 + i},{i % 24},{20 + i % 7 * 10},{int(i % 24 < 6)}\n" for i in range(60)
+    )
+    project = repository(
+        tmp_path / "churn",
+        {"train.py": CHURN_FROM_A_TABLE.replace("DROPPED", repr(dropped)), "data/customers.csv": rows},
+    )
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    notes = [note for note in result.notes if "held-out rows" in note]
+    if not dropped:  # the model takes customer_id, tenure and monthly: churned is what it predicts
+        assert validation["label"] == "churned"
+        assert "(churned, as in data/customers.csv)" in notes[0], notes
+    else:  # two columns the model does not take: which one holds the true values is not told
+        assert validation["label"] == "label"
+        assert "(label: init could not tell it from the tables the training read)" in notes[0], notes

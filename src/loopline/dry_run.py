@@ -48,6 +48,9 @@ class DryRun:
     read: tuple[str, ...] = ()  # the files the training read and did not write first (absolute paths)
     # Where several runs logged the chosen model (a search by hand, one run per candidate): their metrics.
     rivals: tuple[dict[str, float], ...] = ()
+    inputs: tuple[str, ...] = ()  # the columns the model's signature takes, where it names them
+    # The column of the true values, and the table (relative to the repository) that tells it.
+    label: tuple[str, str] | None = None
 
     @property
     def origin(self) -> str:
@@ -90,7 +93,13 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             )
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
-        return replace(found, ignored=tuple(dict.fromkeys(_IGNORED.findall(said))), read=_read(opened))
+        read = _read(opened)
+        return replace(
+            found,
+            ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
+            read=read,
+            label=label_column(root, read, found.inputs),
+        )
 
 
 def _read(opened: Path) -> tuple[str, ...]:
@@ -103,6 +112,42 @@ def _read(opened: Path) -> tuple[str, ...]:
     noted = [line.partition(" ")[::2] for line in lines]
     written = {path for how, path in noted if how == "w"}
     return tuple(dict.fromkeys(path for how, path in noted if how == "r" and path not in written))
+
+
+def label_column(root: Path, read: tuple[str, ...], inputs: tuple[str, ...]) -> tuple[str, str] | None:
+    """The column of the true values, and a table of the repository that tells it: in the tables the
+    training read (CSV, TSV, Parquet) that hold every column the model takes, the one column more, where
+    they agree on it (an index pandas wrote unnamed is not one). None where no table tells one."""
+    if not inputs:
+        return None
+    told: dict[str, str] = {}
+    for name in read:
+        path = Path(name)
+        if not path.is_relative_to(root) or not path.is_file():
+            continue
+        columns = _columns(path)
+        rest = [c for c in columns if c not in inputs and not c.startswith(("Unnamed: ", "__index_level_"))]
+        if set(inputs) <= set(columns) and len(rest) == 1:
+            told.setdefault(rest[0], path.relative_to(root).as_posix())
+    return next(iter(told.items())) if len(told) == 1 else None
+
+
+def _columns(path: Path) -> list[str]:
+    """A table's column names, from its header alone; none where it is not a table pandas reads."""
+    import pandas as pd
+
+    from loopline.storage.datastores import csv_options, is_parquet
+
+    try:
+        if is_parquet(path.name):
+            import pyarrow.parquet as pq
+
+            return [str(name) for name in pq.read_schema(path).names]
+        if path.name.lower().removesuffix(".gz").endswith((".csv", ".tsv")):
+            return [str(name) for name in pd.read_csv(path, nrows=0, **csv_options(path.name)).columns]
+    except Exception:  # a file that only looks like a table: it tells nothing
+        return []
+    return []
 
 
 def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
@@ -197,6 +242,7 @@ def _logged(
             entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
         ),
         task=model_task(folder, picked.metrics),
+        inputs=_input_names(folder),
         rivals=tuple(_finite(by_id[r].metrics) for r in rivals) if len(rivals) > 1 else (),
     )
 
@@ -222,6 +268,17 @@ def model_task(folder: Path, metrics: dict[str, float]) -> str | None:
     ):
         return "classification"
     return declared
+
+
+def _input_names(folder: Path) -> tuple[str, ...]:
+    """The columns the model's signature takes, by name; none where it declares no named columns."""
+    from mlflow.models import Model
+
+    try:
+        names = Model.load(str(folder / "MLmodel")).signature.inputs.input_names()
+    except Exception:  # no signature, or one MLflow cannot read
+        return ()
+    return tuple(str(name) for name in names if isinstance(name, str))
 
 
 def _declared_task(folder: Path) -> str | None:

@@ -398,13 +398,21 @@ def _validation_lines(run: DryRun) -> list[str]:
         f"# the model's answers and the metrics it logs, the bounds from {run.origin}: check both.",
         "validation:",
         "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
-        "  label: label    # the column holding the true values",
+        _label_line(run.label),
         f"  task: {run.task}",
         f"  thresholds: {json.dumps(reached) if reached else '{}'}",
         f"  challenger_metric: {next(iter(reached), measured[0])}",
         "",
     ]
     return lines
+
+
+def _label_line(label: tuple[str, str] | None) -> str:
+    """``validation.label``: the column the dry run found the true values in, else the default name."""
+    if label is None:
+        return "  label: label    # the column holding the true values"
+    column, table = label
+    return f"  label: {_scalar(column)}   # the true values: the column of {table} the model does not take"
 
 
 def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
@@ -416,9 +424,14 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
         if run.task
         else "validation.task (classification or regression) and its thresholds"
     )
+    label = (
+        f"{run.label[0]}, as in {run.label[1]}"
+        if run.label
+        else "label: init could not tell it from the tables the training read"
+    )
     return [
         "outer-loop test validates each version on held-out rows the training never saw, with their true "
-        "values in a column named as validation.label says (label): upload them once (`loopline data "
+        f"values in a column named as validation.label says ({label}): upload them once (`loopline data "
         f"upload heldout PATH`, a CSV or Parquet file or folder) before its first run, and check {what}"
     ]
 
