@@ -1311,7 +1311,7 @@ import mlflow
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-frame = pd.read_csv("data/customers.csv")
+frame = pd.read_TABLE("data/customers.TABLE")
 frame = frame.drop(columns=DROPPED)
 y = frame.pop("churned")
 with mlflow.start_run():
@@ -1321,23 +1321,28 @@ with mlflow.start_run():
 """
 
 
-@pytest.mark.parametrize("dropped", [[], ["customer_id"]])
+@pytest.mark.parametrize(("table", "dropped"), [("csv", []), ("parquet", []), ("csv", ["customer_id"])])
 def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does_not_take(
-    tmp_path: Path, dropped: list[str]
+    tmp_path: Path, table: str, dropped: list[str]
 ) -> None:
-    rows = "customer_id,tenure,monthly,churned\n" + "".join(
-        f"{1000 + i},{i % 24},{20 + i % 7 * 10},{int(i % 24 < 6)}\n" for i in range(60)
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        [(1000 + i, i % 24, 20 + i % 7 * 10, int(i % 24 < 6)) for i in range(60)],
+        columns=["customer_id", "tenure", "monthly", "churned"],
     )
-    project = repository(
-        tmp_path / "churn",
-        {"train.py": CHURN_FROM_A_TABLE.replace("DROPPED", repr(dropped)), "data/customers.csv": rows},
-    )
+    script = CHURN_FROM_A_TABLE.replace("TABLE", table).replace("DROPPED", repr(dropped))
+    project = repository(tmp_path / "churn", {"train.py": script, ".gitignore": "data/\n"})
+    (project / "data").mkdir()
+    getattr(rows, f"to_{table}")(project / "data" / f"customers.{table}", index=False)
     result = loopline.init_existing(project, tier="full")
     validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
     notes = [note for note in result.notes if "held-out rows" in note]
     if not dropped:  # the model takes customer_id, tenure and monthly: churned is what it predicts
         assert validation["label"] == "churned"
-        assert "(churned, as in data/customers.csv)" in notes[0], notes
+        assert f"(churned, as in data/customers.{table})" in notes[0], notes
     else:  # two columns the model does not take: which one holds the true values is not told
         assert validation["label"] == "label"
         assert "(label: init could not tell it from the tables the training read)" in notes[0], notes
+    # The table git ignores is named for the workflows, whichever reader opened it (pyarrow, natively).
+    assert any(f"the training reads data/customers.{table}, which git ignores" in n for n in result.notes)

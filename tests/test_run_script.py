@@ -208,3 +208,38 @@ def test_a_command_the_user_s_package_installs_calls_its_function_with_mlflow_ke
     assert "loopline: mlflow.set_tracking_uri('http://127.0.0.1:9') ignored" in done.stderr
     assert command_argv(["pip", "list"]) == ["pip", "list"]  # an installed tool's command
     assert command_argv(["make", "train"]) == ["make", "train"]
+
+
+READS_NATIVELY = """\
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+pd.DataFrame({"x": [1, 2], "y": [0, 1]}).to_parquet("made.parquet")  # written first: not one it reads
+frame = pd.read_parquet("data/train.parquet")
+table = pq.read_table(["data/more.parquet"])
+parquet = pq.ParquetFile("data/train.parquet")
+assert isinstance(parquet, pq.ParquetFile) and parquet.metadata.num_rows == 2
+rows = ds.dataset("data/folder", format="parquet").to_table().num_rows
+again = pd.read_parquet("made.parquet")
+print(len(frame) + table.num_rows + rows + len(again))
+"""
+
+
+def test_the_files_a_training_reads_through_pyarrow_are_noted_as_those_it_opens(tmp_path: Path) -> None:
+    import pandas as pd
+
+    (tmp_path / "data" / "folder").mkdir(parents=True)
+    frame = pd.DataFrame({"x": [1, 2], "y": [0, 1]})
+    for name in ("train.parquet", "more.parquet", "folder/part-0.parquet"):
+        frame.to_parquet(tmp_path / "data" / name)
+    script = tmp_path / "train.py"
+    script.write_text(READS_NATIVELY)
+    log = tmp_path / "opened.log"
+    done = run(script, tmp_path, LOOPLINE_OPENED_LOG=str(log))
+    assert done.returncode == 0 and done.stdout.split() == ["8"], done.stderr
+    noted = dict(reversed(line.split(" ", 1)) for line in log.read_text().splitlines())
+    data = tmp_path / "data"
+    for path in (data / "train.parquet", data / "more.parquet", data / "folder", script):
+        assert noted.get(str(path)) == "r", (path, noted)
+    assert noted[str(tmp_path / "made.parquet")] == "w"  # pandas opens it in Python to write it

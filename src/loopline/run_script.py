@@ -134,23 +134,27 @@ def start_training() -> None:
 
 
 def _note_opened(log: str) -> None:
-    """Note, in ``log`` when the process ends, each file it opens (by Python's ``open`` audit event: not the
-    ones a native reader such as pyarrow opens itself) outside the Python installation."""
+    """Note, in ``log`` when the process ends, each file it opens outside the Python installation: by
+    Python's ``open`` audit event, and by the readers and writers that open files natively and raise none
+    (pyarrow's, behind ``pandas.read_parquet`` and ``to_parquet`` too), wrapped as their modules are
+    imported."""
     import atexit
 
     installed = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
     first: dict[str, str] = {}
     written = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
+    def note(name: Any, writes: bool) -> None:
+        if not isinstance(name, (str, os.PathLike)) or "://" in os.fspath(name):
+            return  # a file descriptor, bytes, a buffer, or a file in a store elsewhere
+        path = os.path.abspath(os.fspath(name))
+        if path not in first and not path.startswith(installed):
+            first[path] = "w" if writes else "r"
+
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event != "open" or not isinstance(args[0], (str, os.PathLike)):
-            return  # a file descriptor, or bytes
-        path = os.path.abspath(os.fspath(args[0]))
-        if path in first or path.startswith(installed):
-            return
-        mode, flags = args[1], args[2]
-        writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & written)
-        first[path] = "w" if writes else "r"
+        if event == "open":
+            mode, flags = args[1], args[2]
+            note(args[0], any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & written))
 
     def write() -> None:
         lines = "".join(f"{how} {path}\n" for path, how in first.items() if "\n" not in path)
@@ -159,7 +163,102 @@ def _note_opened(log: str) -> None:
             out.write(lines)  # one write a process, appended to the other processes' lines
 
     sys.addaudithook(hook)
+    sys.meta_path.insert(0, _NativeFiles(note))
     atexit.register(write)
+
+
+# What opens files natively (no ``open`` audit event), by the module defining it: a function, or a class
+# whose instances open the file they are made with; whether it writes (None: as its mode argument, after
+# the path, says), and where its call names the file.
+_NativeFile = tuple[str, bool | None, int, str]  # name, writes, position, keyword
+_NATIVE_FILES: dict[str, tuple[_NativeFile, ...]] = {
+    "pyarrow": (("OSFile", None, 0, "path"), ("memory_map", None, 0, "path")),  # DataFrame.to_parquet's
+    "pyarrow.parquet.core": (
+        ("read_table", False, 0, "source"),
+        ("read_pandas", False, 0, "source"),
+        ("read_schema", False, 0, "where"),
+        ("read_metadata", False, 0, "where"),
+        ("ParquetFile", False, 0, "source"),
+        ("ParquetDataset", False, 0, "path_or_paths"),
+        ("write_table", True, 1, "where"),
+        ("ParquetWriter", True, 0, "where"),
+        ("write_to_dataset", True, 1, "root_path"),
+    ),
+    "pyarrow.dataset": (("dataset", False, 0, "source"), ("write_dataset", True, 1, "base_dir")),
+    "pyarrow.csv": (
+        ("read_csv", False, 0, "input_file"),
+        ("open_csv", False, 0, "input_file"),
+        ("write_csv", True, 1, "output_file"),
+        ("CSVWriter", True, 0, "sink"),
+    ),
+    "pyarrow.feather": (
+        ("read_table", False, 0, "source"),
+        ("read_feather", False, 0, "source"),
+        ("write_feather", True, 1, "dest"),
+    ),
+    "pyarrow.orc": (("read_table", False, 0, "source"), ("ORCFile", False, 0, "source")),
+}
+
+
+class _NativeFiles:
+    """An import hook that wraps what ``_NATIVE_FILES`` names once its module has run (before any other
+    module takes it: ``pandas.read_parquet`` and ``DataFrame.to_parquet`` call pyarrow's), to note the paths
+    it reads or writes."""
+
+    def __init__(self, note: Callable[[Any, bool], None]) -> None:
+        self.note = note
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in _NATIVE_FILES:
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            for entry in _NATIVE_FILES[name]:
+                if callable(original := getattr(module, entry[0], None)):
+                    setattr(module, entry[0], self._noting(original, entry))
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+    def _noting(self, original: Any, entry: _NativeFile) -> Any:
+        note = self.note
+        _name, writes, position, keyword = entry
+
+        def paths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            given = args[position] if len(args) > position else kwargs.get(keyword)
+            mode = args[position + 1] if len(args) > position + 1 else kwargs.get("mode", "r")
+            with contextlib.suppress(Exception):  # noting never stops the training
+                for one in given if isinstance(given, (list, tuple)) else (given,):
+                    note(one, any(c in str(mode) for c in "wax+") if writes is None else writes)
+
+        if isinstance(original, type):
+            init = original.__init__  # type: ignore[misc]  # object's, for a native class made with its arguments
+
+            class Noting(original):  # type: ignore[misc]
+                def __init__(self, *args: Any, **kwargs: Any) -> None:
+                    paths(args, kwargs)
+                    if init is not object.__init__:
+                        init(self, *args, **kwargs)
+
+            Noting.__name__ = Noting.__qualname__ = original.__name__
+            Noting.__module__ = original.__module__
+            return Noting
+
+        import functools
+
+        @functools.wraps(original)
+        def opens(*args: Any, **kwargs: Any) -> Any:
+            paths(args, kwargs)
+            return original(*args, **kwargs)
+
+        return opens
 
 
 def command_argv(argv: list[str]) -> list[str]:
