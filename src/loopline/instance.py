@@ -13,12 +13,12 @@ from pathlib import Path
 
 from loopline import notifications
 from loopline.config import Settings, load_config
-from loopline.domain import SHARED
-from loopline.errors import ConfigError, TierDisabled
+from loopline.domain import SHARED, ModelVersionInfo
+from loopline.errors import ConfigError, LooplineError, TierDisabled
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
 from loopline.storage.datastores import Datastore
-from loopline.storage.models import ModelStore, open_model_store
+from loopline.storage.models import ModelStore, model_store_of, open_model_store
 
 __all__ = ["Instance", "acting_as", "current_actor", "require_durable"]
 
@@ -149,6 +149,20 @@ class Instance:
     def model_store(self, name: str) -> ModelStore:
         """The content-addressed model files of workspace ``name``."""
         return open_model_store(self.settings.store(name).model_store)
+
+    def model_store_holding(self, version: ModelVersionInfo) -> ModelStore:
+        """The model store that holds ``version``'s files: its workspace's, or, where the workspace's
+        ``model_store`` has moved since the version was registered (a laptop's folder for a team's object
+        store), the store its MLflow source names, while that still holds them (copies are made from it)."""
+        store = self.model_store(version.workspace)
+        digest = version.content_digest
+        if store.contains(digest):
+            return store
+        try:
+            named = model_store_of(version.source_uri)
+            return named if named != store and named.contains(digest) else store
+        except (LooplineError, OSError, ValueError):  # a source no store of this machine reads
+            return store
 
     def datastore(self, name: str) -> Datastore:
         """The ``inbox`` or ``predictions`` datastore."""

@@ -199,7 +199,7 @@ def copy_version(
     new version carries the source's identity tags (commit, branch, dirt, the workspace and run that made
     it, the digest) and ``promoted_from``.
     """
-    here = instance.model_store(source.workspace)
+    here = instance.model_store_holding(source)
     there = instance.model_store(workspace)
     copied = there.copy_from(here, source.content_digest)
     failpoints.hit(f"copy-to-{workspace}-after-files")

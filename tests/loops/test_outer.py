@@ -776,3 +776,36 @@ def test_canary_steps_are_checked_for_every_caller_before_anything_moves(
     with pytest.raises(UsageError, match=needle):
         loopline.outer_loop_prod(project, canary=steps)
     assert prod_client(project).search_model_versions("") == []
+
+
+def test_after_the_model_store_moves_to_a_teams_blob_store_releases_copy_from_where_versions_were(
+    a_live_b_registered: tuple[Path, str, str],
+    azurite: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    project, a, b = a_live_b_registered  # made on a laptop: model files in .loopline's folder
+    old = load_config(project).store("shared").model_store
+    versions = {(m.workspace, m.git_commit): m for m in loopline.status(project).models}
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    team = f"{azurite.container('models')}/{tmp_path.name.lower().replace('_', '-')}"
+    for workspace in ("dev", "prod", "shared"):  # the team's store, from now on
+        monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__MODEL_STORE", team)
+
+    released = loopline.outer_loop_prod(project, commit=b)  # B was registered while the files were local
+
+    assert released.changed and live_commit(project) == b
+    from loopline.storage.models import open_model_store
+
+    store = open_model_store(team)
+    assert store.contains(versions[("shared", b)].content_digest)  # copied over, checked against the digest
+    prod_b = next(m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b)
+    assert prod_b.source_uri.startswith(f"wasbs://models@{AZURITE_ACCOUNT}.blob.core.windows.net/")
+    # A version that stayed in the folder deploys from there (dev's v1, made from A).
+    loopline.create_endpoint("try-out", "dev", project=project)
+    made = loopline.create_deployment("try-out", "old", version=1, project=project).deployments
+    assert [(d.name, d.version, d.git_commit) for d in made] == [("old", 1, a)]
+    # Gone from both: the error names what to do.
+    (Path(old) if Path(old).is_absolute() else project / old).rename(tmp_path / "elsewhere")
+    with pytest.raises(NotFound, match=r"is gone, copy its sha256/ folder here"):
+        loopline.create_deployment("try-out", "older", version=1, project=project)

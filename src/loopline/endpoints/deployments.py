@@ -85,7 +85,7 @@ def choose_version(
     the model loaded and answering (a refusal names the version); with the model's requirements that the
     packages installed here do not meet."""
     chosen = resolve_model_version(instance, workspace, model, version=version, commit=commit, latest=latest)
-    folder = instance.model_store(workspace).verify(chosen.content_digest)
+    folder = instance.model_store_holding(chosen).verify(chosen.content_digest)
     if check is not None:
         try:
             check(folder)

@@ -125,6 +125,13 @@ def _client_written(top: Path) -> Callable[[str, list[str]], list[str]]:
     ]
 
 
+# Where a version's files are in neither its workspace's store nor the one it was registered from.
+_MOVED = (
+    "; where model_store named another place when the version was registered and that place is gone, copy "
+    "its sha256/ folder here"
+)
+
+
 def _hex(digest: str) -> str:
     if not digest.startswith(PREFIX) or len(digest) != len(PREFIX) + 64:
         raise UsageError(f"'{digest}' is not a content digest (sha256:<64 hex digits>)")
@@ -222,7 +229,7 @@ class FolderModelStore(ModelStore):
         """The folder of ``digest`` after checking its files still match; refuse it otherwise."""
         folder = self.path(digest)
         if not folder.is_dir():
-            raise NotFound(f"model files for {digest} are not in the model store {self.root}")
+            raise NotFound(f"model files for {digest} are not in the model store {self.root}{_MOVED}")
         try:
             remembered = json.loads(self._checked(digest).read_text())
         except (OSError, ValueError):
@@ -280,7 +287,9 @@ class ObjectModelStore(ModelStore):
         try:
             text = self.fs.cat_file(self._manifest(digest)).decode()
         except FileNotFoundError:
-            raise NotFound(f"model files for {digest} are not in the model store {self.location}") from None
+            raise NotFound(
+                f"model files for {digest} are not in the model store {self.location}{_MOVED}"
+            ) from None
         if PREFIX + hashlib.sha256(text.encode()).hexdigest() != digest:
             raise IntegrityViolation(
                 location=self._manifest(digest), expected=digest, actual="another manifest"
