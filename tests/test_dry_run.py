@@ -195,3 +195,40 @@ def test_of_the_models_a_run_logged_the_one_its_script_registers_is_chosen(tmp_p
     found = earlier_run(repo, run_id, store)
     assert found.model_names == ["iris_model", "model"]  # autolog's is 'model'
     assert (found.chosen, found.registered) == ("iris_model", "iris-classifier")
+
+
+def test_the_label_is_the_one_column_of_a_table_read_that_the_model_does_not_take(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from loopline.dry_run import label_column
+
+    inputs = ("tenure", "monthly")
+    (tmp_path / "data").mkdir()
+    tables = {
+        "train.csv": ["tenure", "monthly", "churned"],
+        "with-index.csv": ["Unnamed: 0", "tenure", "monthly", "churned"],  # to_csv's unnamed index
+        "X_train.csv": ["customer_id", "tenure", "monthly"],  # the labels in y_train.csv
+        "y_train.csv": ["churned"],
+        "both.parquet": ["CustomerID", "tenure", "monthly", "churned"],
+        "scored.csv": ["tenure", "monthly", "prediction"],
+        "notes.txt": ["tenure", "monthly", "churned"],
+    }
+    for name, columns in tables.items():
+        frame = pd.DataFrame([list(range(len(columns)))], columns=columns)
+        if name.endswith(".parquet"):
+            frame.to_parquet(tmp_path / "data" / name)
+        else:
+            frame.to_csv(tmp_path / "data" / name, index=False)
+
+    def label(*names: str) -> tuple[str, str] | None:
+        return label_column(tmp_path, tuple(str(tmp_path / "data" / n) for n in names), inputs)
+
+    assert label("train.csv") == ("churned", "data/train.csv")
+    assert label("with-index.csv", "both.parquet") == ("churned", "data/with-index.csv")
+    assert label("X_train.csv", "y_train.csv") is None  # an identifier is no label
+    assert label("train.csv", "scored.csv") is None  # two tables, two answers: none told
+    assert label("notes.txt") is None  # not a table
+    assert label_column(tmp_path, (str(tmp_path / "data" / "train.csv"),), ()) is None  # no named inputs
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.csv"
+    outside.write_text("tenure,monthly,churned\n1,2,0\n")
+    assert label_column(tmp_path, (str(outside),), inputs) is None  # not the repository's

@@ -117,7 +117,7 @@ def _read(opened: Path) -> tuple[str, ...]:
 def label_column(root: Path, read: tuple[str, ...], inputs: tuple[str, ...]) -> tuple[str, str] | None:
     """The column of the true values, and a table of the repository that tells it: in the tables the
     training read (CSV, TSV, Parquet) that hold every column the model takes, the one column more, where
-    they agree on it (an index pandas wrote unnamed is not one). None where no table tells one."""
+    they agree on it (an index or an identifier is not one). None where no table tells one."""
     if not inputs:
         return None
     told: dict[str, str] = {}
@@ -126,10 +126,17 @@ def label_column(root: Path, read: tuple[str, ...], inputs: tuple[str, ...]) -> 
         if not path.is_relative_to(root) or not path.is_file():
             continue
         columns = _columns(path)
-        rest = [c for c in columns if c not in inputs and not c.startswith(("Unnamed: ", "__index_level_"))]
+        rest = [c for c in columns if c not in inputs and not _NOT_LABELS.search(c)]
         if set(inputs) <= set(columns) and len(rest) == 1:
             told.setdefault(rest[0], path.relative_to(root).as_posix())
     return next(iter(told.items())) if len(told) == 1 else None
+
+
+# Columns that are no label: an index pandas wrote unnamed, a row's identifier (X_train.csv's `id`, where
+# the labels are in a file of their own).
+_NOT_LABELS = re.compile(
+    r"^(Unnamed: \d+|__index_level_\d+__)$|(^|[_\W])(id|uuid|key|index)$|(?-i:[a-z](Id|ID))$", re.I
+)
 
 
 def _columns(path: Path) -> list[str]:
