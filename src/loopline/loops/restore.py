@@ -51,6 +51,7 @@ def held(instance: Instance, version: ModelVersionInfo, reporter: Reporter | Non
         store.set_alias(name, alias, number)
     (reporter or NullReporter()).step(
         f"{where}'s MLflow registry no longer holds {name} v{version.version} ({version.git_commit[:7]}): "
-        f"it was deleted outside loopline; registered its files there again as v{number}"
+        "it was deleted outside loopline, or the store is a new one; "
+        f"registered its files there again as v{number}"
     )
     return restored
