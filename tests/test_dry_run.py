@@ -228,6 +228,11 @@ def test_the_label_is_the_one_column_of_a_table_read_that_the_model_does_not_tak
     assert label("X_train.csv", "y_train.csv") is None  # an identifier is no label
     assert label("train.csv", "scored.csv") is None  # two tables, two answers: none told
     assert label("notes.txt") is None  # not a table
+    folder = tmp_path / "data" / "spark-output"  # a folder of parts, as Spark writes one
+    folder.mkdir()
+    (folder / "_SUCCESS").write_text("")
+    pd.DataFrame([[1, 2, 0]], columns=["tenure", "monthly", "churned"]).to_parquet(folder / "part-0.parquet")
+    assert label("spark-output") == ("churned", "data/spark-output")
     assert label_column(tmp_path, (str(tmp_path / "data" / "train.csv"),), ()) is None  # no named inputs
     outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.csv"
     outside.write_text("tenure,monthly,churned\n1,2,0\n")

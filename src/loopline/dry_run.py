@@ -116,16 +116,17 @@ def _read(opened: Path) -> tuple[str, ...]:
 
 def label_column(root: Path, read: tuple[str, ...], inputs: tuple[str, ...]) -> tuple[str, str] | None:
     """The column of the true values, and a table of the repository that tells it: in the tables the
-    training read (CSV, TSV, Parquet) that hold every column the model takes, the one column more, where
-    they agree on it (an index or an identifier is not one). None where no table tells one."""
+    training read (CSV, TSV, Parquet; a folder of them by its first) that hold every column the model
+    takes, the one column more, where they agree on it (an index or an identifier is not one). None where
+    no table tells one."""
     if not inputs:
         return None
     told: dict[str, str] = {}
     for name in read:
         path = Path(name)
-        if not path.is_relative_to(root) or not path.is_file():
+        if not path.is_relative_to(root) or not path.exists():
             continue
-        columns = _columns(path)
+        columns = _columns(_first_part(path) if path.is_dir() else path)
         rest = [c for c in columns if c not in inputs and not _NOT_LABELS.search(c)]
         if set(inputs) <= set(columns) and len(rest) == 1:
             told.setdefault(rest[0], path.relative_to(root).as_posix())
@@ -137,6 +138,17 @@ def label_column(root: Path, read: tuple[str, ...], inputs: tuple[str, ...]) -> 
 _NOT_LABELS = re.compile(
     r"^(Unnamed: \d+|__index_level_\d+__)$|(^|[_\W])(id|uuid|key|index)$|(?-i:[a-z](Id|ID))$", re.I
 )
+
+
+def _first_part(folder: Path) -> Path:
+    """The first file of a folder of tables (a dataset Spark or pyarrow wrote), less markers such as
+    ``_SUCCESS`` and hidden files; the folder itself where it holds none."""
+    parts = (
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+    )
+    return next(parts, folder)
 
 
 def _columns(path: Path) -> list[str]:
