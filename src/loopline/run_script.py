@@ -221,8 +221,10 @@ class _NativeFiles:
         def exec_module(module: Any) -> None:
             run(module)
             for entry in _NATIVE_FILES[name]:
-                if callable(original := getattr(module, entry[0], None)):
-                    setattr(module, entry[0], self._noting(original, entry))
+                original = getattr(module, entry[0], None)
+                with contextlib.suppress(Exception):  # one that cannot be wrapped stays as it is
+                    if callable(original):
+                        setattr(module, entry[0], self._noting(original, entry))
 
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
