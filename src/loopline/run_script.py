@@ -145,9 +145,10 @@ def _note_opened(log: str) -> None:
     written = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
     def note(name: Any, writes: bool) -> None:
-        if not isinstance(name, (str, os.PathLike)) or "://" in os.fspath(name):
+        given = os.fspath(name) if isinstance(name, (str, os.PathLike)) else None
+        if not isinstance(given, str) or "://" in given:
             return  # a file descriptor, bytes, a buffer, or a file in a store elsewhere
-        path = os.path.abspath(os.fspath(name))
+        path = os.path.abspath(given)
         if path not in first and not path.startswith(installed):
             first[path] = "w" if writes else "r"
 
