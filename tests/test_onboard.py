@@ -1321,7 +1321,7 @@ with mlflow.start_run():
 """
 
 
-@pytest.mark.parametrize(("table", "dropped"), [("csv", []), ("parquet", []), ("csv", ["customer_id"])])
+@pytest.mark.parametrize(("table", "dropped"), [("csv", []), ("parquet", []), ("csv", ["monthly"])])
 def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does_not_take(
     tmp_path: Path, table: str, dropped: list[str]
 ) -> None:
@@ -1341,7 +1341,7 @@ def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does
     if not dropped:  # the model takes customer_id, tenure and monthly: churned is what it predicts
         assert validation["label"] == "churned"
         assert f"(churned, as in data/customers.{table})" in notes[0], notes
-    else:  # two columns the model does not take: which one holds the true values is not told
+    else:  # monthly and churned, neither taken: which one holds the true values is not told
         assert validation["label"] == "label"
         assert "(label: init could not tell it from the tables the training read)" in notes[0], notes
     # The table git ignores is named for the workflows, whichever reader opened it (pyarrow, natively).
