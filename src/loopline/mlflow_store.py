@@ -451,8 +451,10 @@ class WorkspaceStore:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
+                # The version as an int: MLflow compares the column with it as given, and PostgreSQL
+                # refuses an integer column against a string (nothing in Production, silently).
                 self.client.transition_model_version_stage(
-                    name, str(version), stage, archive_existing_versions=archive_existing_versions
+                    name, version, stage, archive_existing_versions=archive_existing_versions
                 )
         except MlflowException as exc:
             _log.warning("%s keeps no MLflow stages (%s): only the production alias moved", self.name, exc)

@@ -76,6 +76,12 @@ def test_the_full_tier_story_in_team_mode_on_postgres_and_azure_blob(
         loaded = mlflow.pyfunc.load_model("models:/proj-classifier@production")
         rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
         assert len(loaded.predict(rows)) == 3
+        # Clients that still load by stage (models:/proj-classifier/Production) find it on PostgreSQL too.
+        prod = MlflowClient()
+        with pytest.warns(FutureWarning):
+            staged = prod.get_latest_versions("proj-classifier", ["Production"])
+        live = prod.get_model_version_by_alias("proj-classifier", "production")
+        assert [str(v.version) for v in staged] == [str(live.version)]
     location = load_config(project).store("shared")
     shared = MlflowClient(location.tracking_uri, location.registry_uri)
     report = shared.get_model_version("proj-classifier", "1").tags["validation_report"]
