@@ -40,6 +40,7 @@ __all__ = [
     "TierChanged",
     "TokenCreated",
     "TokenRevoked",
+    "TrackingMigrated",
     "TrafficChanged",
     "UserAdded",
 ]
@@ -210,6 +211,12 @@ class StateMigrated(Event):
     """loopline's database was copied to another URL."""
 
     kind: ClassVar[str] = "state-migrated"
+
+
+class TrackingMigrated(Event):
+    """A workspace's MLflow database was copied to another URL."""
+
+    kind: ClassVar[str] = "tracking-migrated"
 
 
 class UserAdded(Event):

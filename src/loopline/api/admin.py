@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.api._common import PathLike, provisioned
 from loopline.api.results import CheckpointWritten
-from loopline.errors import NotFound, shorten
+from loopline.errors import NotFound, Refused, shorten
 from loopline.instance import Instance
 
 if TYPE_CHECKING:
     from loopline.access import TokenInfo, UserInfo
     from loopline.audit import Verification
     from loopline.kubernetes import Manifests
+    from loopline.mlflow_migrate import TrackingCopy
     from loopline.state.locks import LockInfo
     from loopline.state.migrate import MigrationResult
 
@@ -69,7 +70,7 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
     from loopline.state.migrate import copy_state
 
     instance = provisioned(project)
-    target = Database(to)
+    target = Database(instance.settings.database_url(to))
     result = copy_state(instance.db, target)
     copied = audit.verify(target)
     if not copied.intact:
@@ -81,6 +82,43 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
         ),
     )
     return result
+
+
+def migrate_tracking(workspace: str, to: str, *, project: PathLike | None = None) -> TrackingCopy:
+    """Copy a workspace's (or the shared registry's) MLflow database, runs, registered versions with their
+    numbers and aliases, into an empty database at ``to``; then point its ``tracking_uri`` there."""
+    from loopline import audit
+    from loopline.domain import utcnow
+    from loopline.events import TrackingMigrated
+    from loopline.mlflow_migrate import copy_tracking
+    from loopline.state.locks import list_locks as held
+
+    instance = provisioned(project)
+    instance.require_workspace(workspace)
+    location = instance.store(workspace).location
+    if location.registry_uri != location.tracking_uri:
+        raise Refused(
+            f"{workspace} keeps its model registry apart from its tracking store (registry_uri); "
+            "moving such a workspace is not supported: copy both databases with your database's tools"
+        )
+    busy = [lock for lock in held(instance.db) if lock.expires_at > utcnow()]
+    if busy:
+        raise Refused(
+            f"{busy[0].owner} holds the lock {busy[0].name} (on {busy[0].host}): a release, rollback or "
+            "inner loop is writing to the MLflow stores; run the move again when it is done"
+        )
+    copied = copy_tracking(workspace, location.tracking_uri, instance.settings.database_url(to))
+    audit.record(
+        instance.db,
+        TrackingMigrated(
+            actor=instance.actor,
+            workspace=workspace,
+            source=copied.source,
+            target=copied.target,
+            details={"rows": copied.rows},
+        ),
+    )
+    return copied
 
 
 def _scope(instance: Instance, workspace: str) -> str:

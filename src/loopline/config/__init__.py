@@ -176,6 +176,10 @@ class Settings:
             return f"sqlite:///{self.state_dir / 'state.db'}"
         return _resolve_sqlite(url, self.root)
 
+    def database_url(self, url: str) -> str:
+        """A database URL as this configuration reads it: a relative SQLite path is the project's."""
+        return _resolve_sqlite(url, self.root)
+
     def store(self, name: str) -> StoreLocation:
         """The resolved locations of workspace ``name`` or of the shared registry."""
         given = self.config.workspaces.get(name, StoreConfig())  # type: ignore[call-overload]

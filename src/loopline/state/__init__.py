@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Integer, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageError
 
-__all__ = ["HEAD_REVISION", "Database", "as_utc"]
+__all__ = ["HEAD_REVISION", "Database", "as_utc", "ensure_database", "new_engine", "reset_sequences"]
 
 HEAD_REVISION = "0014"
 """The newest migration; a test keeps it equal to Alembic's head."""
@@ -256,3 +256,21 @@ def new_engine(url: str | URL, **options: Any) -> Engine:
             "pip install 'loopline[postgres]' (psycopg 3) and write postgresql+psycopg://, or install "
             f"'{exc.name}'"
         ) from None
+
+
+def reset_sequences(writer: Connection, tables: list[Table]) -> None:
+    """PostgreSQL, after rows were copied in with their keys: continue each serial key after the highest
+    copied value (a table without a serial key is passed over)."""
+    for table in tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+            continue
+        column, name = keys[0].name, table.name
+        highest = f'COALESCE((SELECT MAX("{column}") FROM "{name}"), 0) + 1'
+        serial = f"pg_get_serial_sequence('\"{name}\"', '{column}')"
+        writer.execute(
+            text(
+                f"SELECT setval(seq, {highest}, false) "
+                f"FROM (SELECT {serial} AS seq) AS s WHERE seq IS NOT NULL"
+            )
+        )

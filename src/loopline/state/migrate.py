@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select
 
 from loopline.errors import Refused
-from loopline.state import Database
+from loopline.state import Database, reset_sequences
 from loopline.state.schema import audit_head, metadata
 
 __all__ = ["MigrationResult", "copy_state"]
@@ -40,23 +40,6 @@ def _require_empty(target: Database, tables: list[Table]) -> None:
                 )
 
 
-def _reset_sequences(writer: Connection, tables: list[Table]) -> None:
-    """PostgreSQL: continue each serial key after the highest copied value."""
-    for table in tables:
-        keys = list(table.primary_key.columns)
-        if len(keys) != 1 or str(keys[0].type) != "INTEGER":
-            continue
-        column = keys[0].name
-        highest = f"COALESCE((SELECT MAX({column}) FROM {table.name}), 0) + 1"
-        serial = f"pg_get_serial_sequence('{table.name}', '{column}')"
-        writer.execute(
-            text(
-                f"SELECT setval(seq, {highest}, false) "
-                f"FROM (SELECT {serial} AS seq) AS s WHERE seq IS NOT NULL"
-            )
-        )
-
-
 def copy_state(source: Database, target: Database) -> MigrationResult:
     """Copy every table, keys and order intact, into an empty database at the newest migration."""
     target.upgrade()
@@ -72,5 +55,5 @@ def copy_state(source: Database, target: Database) -> MigrationResult:
                 writer.execute(insert(table), rows)
             copied[str(table.name)] = len(rows)
         if not target.is_sqlite:
-            _reset_sequences(writer, tables)
+            reset_sequences(writer, tables)
     return MigrationResult(source.redacted_url, target.redacted_url, copied)

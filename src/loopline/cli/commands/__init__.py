@@ -42,6 +42,7 @@ MODULES: dict[str, str] = {
     "audit": "admin",
     "k8s": "admin",
     "migrate-state": "admin",
+    "migrate-tracking": "admin",
     "demo": "demo",
 }
 """Each top-level command (or group) by the module under ``loopline.cli.commands`` that registers it."""

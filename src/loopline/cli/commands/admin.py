@@ -1,4 +1,5 @@
-"""``audit verify``, ``audit checkpoint`` and ``migrate-state``: loopline's own database."""
+"""``audit verify``, ``audit checkpoint``, ``migrate-state`` and ``migrate-tracking``: loopline's own
+database and the workspaces' MLflow databases."""
 
 from __future__ import annotations
 
@@ -110,6 +111,37 @@ def migrate_state(
             escape(f"copied {total} rows from {result.source} to {result.target}; the audit chain is intact")
         )
         console.print(escape(f"next: set state.url (or LOOPLINE_STATE__URL) to {result.target}"))
+
+    call.emit(result.to_dict(), human)
+
+
+@command(app, "migrate-tracking")
+def migrate_tracking(
+    call: Call,
+    workspace: Annotated[
+        str, opt("--workspace", "-w", help="The workspace (dev, test, prod) or shared, the registry.")
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="URL of an empty database, e.g. postgresql://user@host/mlflow_dev (created if missing).",
+        ),
+    ],
+) -> None:
+    """Copy a workspace's MLflow database (runs, models, version numbers, aliases) into an empty database;
+    then point its tracking_uri at it."""
+    result = api.migrate_tracking(workspace, to, project=call.project)
+    total = sum(result.rows.values())
+
+    def human(console: Console) -> None:
+        console.print(
+            escape(
+                f"copied {total} rows of {workspace}'s MLflow store from {result.source} to {result.target}"
+            )
+        )
+        key = f"LOOPLINE_WORKSPACES__{workspace.upper()}__TRACKING_URI"
+        console.print(escape(f"next: set workspaces.{workspace}.tracking_uri (or {key}) to {result.target}"))
 
     call.emit(result.to_dict(), human)
 

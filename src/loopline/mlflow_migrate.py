@@ -1,0 +1,206 @@
+"""Moving a workspace's MLflow database to another URL (a laptop's SQLite to the team's PostgreSQL, say)
+with everything in it: experiments, runs, metrics, logged models, registered models with their version
+numbers, tags and aliases. Row for row, keys intact, so loopline's catalog and every ``models:/`` URI mean
+what they meant before."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, Table, func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from loopline.errors import Refused, StoreUnavailable, UsageError
+from loopline.mlflow_store import quiet_mlflow
+from loopline.state import ensure_database, new_engine, reset_sequences
+
+__all__ = ["TrackingCopy", "copy_tracking"]
+
+_BATCH = 2000
+_VERSION_TABLE = "alembic_version"
+_FRESH = {"experiments": "experiment_id <> 0", "workspaces": "name <> 'default'"}
+"""The rows a freshly created MLflow database holds (the Default experiment, the default workspace):
+anything else there is someone's data."""
+
+
+@dataclass(frozen=True)
+class TrackingCopy:
+    """What was copied where."""
+
+    workspace: str
+    source: str
+    target: str
+    rows: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"workspace": self.workspace, "source": self.source, "target": self.target, "rows": self.rows}
+
+
+def _redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sql_url(url: str, what: str) -> str:
+    """``url`` when it names a database; a usage error that says what it should be otherwise."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or "://" not in url or parsed.drivername.startswith(("http", "file", "databricks")):
+        raise UsageError(
+            f"{what} '{url}' is not a database URL; moving an MLflow store copies its database, so give "
+            "one such as postgresql://user@host/mlflow_dev or sqlite:///path/mlflow.db"
+        )
+    return url
+
+
+@contextmanager
+def _snapshot(url: str) -> Iterator[Connection]:
+    """One consistent read of the store: a SQLite file copied by SQLite's backup (while writers wait),
+    another database in one repeatable-read transaction."""
+    parsed = make_url(url)
+    with tempfile.TemporaryDirectory(prefix="loopline-move-") as scratch:
+        if parsed.drivername.startswith("sqlite"):
+            path = Path(parsed.database or "")
+            if not path.is_file():
+                raise Refused(f"the MLflow store {url} does not exist; run `loopline up` first")
+            copy = Path(scratch) / "snapshot.db"
+            live, kept = sqlite3.connect(f"file:{path}?mode=ro", uri=True), sqlite3.connect(copy)
+            try:
+                live.backup(kept)
+            finally:
+                live.close()
+                kept.close()
+            engine = new_engine(f"sqlite:///{copy}", poolclass=NullPool)
+        else:
+            engine = new_engine(url, poolclass=NullPool, isolation_level="REPEATABLE READ")
+        try:
+            with _connected(engine, url) as connection:
+                yield connection
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def _reachable(url: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(what="the MLflow database", where=_redact(url), reason=_reason(exc)) from None
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+
+
+@contextmanager
+def _connected(engine: Engine, url: str) -> Iterator[Connection]:
+    """A connection in a transaction, committed when the block ends well; only connecting is the
+    database's fault to report."""
+    with _reachable(url):
+        connection = engine.connect()
+    try:
+        with connection.begin():
+            yield connection
+    finally:
+        connection.close()
+
+
+def _create(url: str) -> Engine:
+    """The target database at this MLflow's newest schema, created when missing (MLflow migrates it)."""
+    quiet_mlflow()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    if url.startswith("postgresql"):
+        ensure_database(url)
+    with tempfile.TemporaryDirectory() as scratch, _reachable(url):
+        store = SqlAlchemyStore(url, str(Path(scratch) / "artifacts"))  # type: ignore[no-untyped-call]
+        store.engine.dispose()
+    return new_engine(url, poolclass=NullPool)
+
+
+def _revision(connection: Connection) -> str | None:
+    try:
+        return connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalar()
+    except SQLAlchemyError:
+        return None
+
+
+def _require_same_schema(source: Connection, target: Connection, url: str) -> None:
+    have, want = _revision(source), _revision(target)
+    if have is None:
+        raise Refused(f"{_redact(url)} is not an MLflow database (it has no {_VERSION_TABLE} table)")
+    if have != want:
+        raise Refused(
+            f"the MLflow store {_redact(url)} is at schema {have}, and this MLflow writes {want}: bring it "
+            f"to the same MLflow first (`mlflow db upgrade {_redact(url)}` with the MLflow installed here)"
+        )
+
+
+def _require_empty(target: Connection, tables: list[Table], url: str) -> None:
+    for table in tables:
+        count = select(func.count()).select_from(table)
+        if table.name in _FRESH:
+            count = count.where(text(_FRESH[table.name]))
+        if target.execute(count).scalar():
+            raise Refused(
+                f"{_redact(url)} already holds MLflow data (table {table.name}); move the store into an "
+                "empty database"
+            )
+
+
+def _copy_table(source: Connection, target: Connection, into: Table, source_tables: MetaData) -> int:
+    origin = source_tables.tables.get(into.name)
+    if origin is None:
+        return 0
+    missing = set(origin.columns.keys()) - set(into.columns.keys())
+    if missing:
+        raise Refused(f"table {into.name} of the MLflow store has columns {sorted(missing)} the target lacks")
+    copied = 0
+    try:
+        rows = source.execution_options(yield_per=_BATCH).execute(select(origin)).mappings()
+        for batch in rows.partitions():
+            target.execute(insert(into), [dict(row) for row in batch])
+            copied += len(batch)
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(
+            what=f"copying table {into.name}", where=_redact(str(target.engine.url)), reason=_reason(exc)
+        ) from None
+    return copied
+
+
+def copy_tracking(workspace: str, source_url: str, target_url: str) -> TrackingCopy:
+    """Copy every row of the MLflow database at ``source_url`` into an empty one at ``target_url`` (created
+    and migrated when missing), in one transaction: a failure leaves the target as it was."""
+    _sql_url(source_url, f"the tracking_uri of {workspace}")
+    _sql_url(target_url, "--to")
+    if make_url(source_url) == make_url(target_url):
+        raise UsageError(f"--to names {workspace}'s MLflow store itself; give the URL of another database")
+    engine = _create(target_url)
+    try:
+        with _snapshot(source_url) as reader, _connected(engine, target_url) as writer:
+            _require_same_schema(reader, writer, source_url)
+            target_tables, source_tables = MetaData(), MetaData()
+            target_tables.reflect(writer)
+            source_tables.reflect(reader)
+            tables = [t for t in target_tables.sorted_tables if t.name != _VERSION_TABLE]
+            _require_empty(writer, tables, target_url)
+            for table in reversed(tables):
+                writer.execute(table.delete())
+            rows = {str(table.name): _copy_table(reader, writer, table, source_tables) for table in tables}
+            if engine.dialect.name == "postgresql":
+                reset_sequences(writer, tables)
+    finally:
+        engine.dispose()
+    return TrackingCopy(
+        workspace, _redact(source_url), _redact(target_url), {k: v for k, v in rows.items() if v}
+    )

@@ -1,0 +1,113 @@
+"""Moving a workspace's MLflow database: a laptop's SQLite stores to PostgreSQL, numbers and aliases kept."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+
+import loopline
+from loopline.errors import EXIT_REFUSED, EXIT_USAGE
+from loopline.instance import Instance
+from loopline.state import locks
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, mlflow_client, mlflow_pointed_at
+
+
+def _versions(project: Path) -> list[tuple[str, str, int, str, tuple[str, ...]]]:
+    return sorted(
+        (m.workspace, m.name, m.version, m.git_commit, m.aliases) for m in loopline.status(project).models
+    )
+
+
+def _runs(project: Path) -> list[tuple[str, dict[str, float]]]:
+    dev = mlflow_client(project, "dev")
+    found = dev.search_runs([e.experiment_id for e in dev.search_experiments()])
+    return sorted((run.info.run_id, run.data.metrics) for run in found)
+
+
+def test_a_laptops_mlflow_stores_move_to_postgres_with_their_numbers_and_aliases(
+    a_live_b_registered: tuple[Path, str, str],
+    postgres: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project, a, b = a_live_b_registered
+    before = _versions(project)
+    runs = _runs(project)
+    for workspace in ("dev", "prod", "shared"):
+        target = postgres.url().replace("+psycopg", "")
+        moved = cli(capsys, "migrate-tracking", "-w", workspace, "--to", target, "-C", str(project), "--json")
+        assert moved.exit_code == 0, moved.stderr
+        assert moved.json()["rows"]["model_versions"] == sum(1 for v in before if v[0] == workspace)
+        monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__TRACKING_URI", target)
+    # The laptop's files are gone: whatever loopline and MLflow read from now on is in PostgreSQL.
+    for old in (project / ".loopline").glob("workspaces/*/mlflow.db"):
+        old.rename(old.with_suffix(".moved"))
+
+    assert _versions(project) == before
+    assert _runs(project) == runs
+    with mlflow_pointed_at(project, "prod"):
+        loaded = mlflow.pyfunc.load_model("models:/proj-classifier@production")
+        rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
+        assert len(loaded.predict(rows)) == 3
+    moves = [e.event for e in loopline.history(project, kind="tracking-migrated")]
+    assert [e.workspace for e in moves] == ["dev", "prod", "shared"]
+    assert all(e.target and e.target.startswith("postgresql://") for e in moves)
+
+    # The stores go on from where they were: B released is prod's version 2, production moves to it.
+    loopline.outer_loop_prod(project, commit=b)
+    prod = mlflow_client(project, "prod")
+    assert str(prod.get_model_version_by_alias("proj-classifier", "production").version) == "2"
+    # Clients that still load by stage (models:/proj-classifier/Production) find it too, on PostgreSQL.
+    with pytest.warns(FutureWarning):
+        staged = prod.get_latest_versions("proj-classifier", ["Production"])
+    assert [str(v.version) for v in staged] == ["2"]
+    assert prod.get_model_version("proj-classifier", "2").tags["git_commit"] == b
+    assert prod.get_model_version("proj-classifier", "1").tags["git_commit"] == a
+
+    again = cli(capsys, "migrate-tracking", "-w", "dev", "--to", target, "-C", str(project))
+    assert again.exit_code == EXIT_REFUSED and "already holds MLflow data" in again.stderr
+
+
+def test_a_move_that_cannot_be_made_says_why_and_leaves_the_target_empty(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    base = ("migrate-tracking", "-C", str(project))
+
+    server = cli(capsys, *base, "-w", "dev", "--to", "https://mlflow.internal")
+    assert server.exit_code == EXIT_USAGE and "is not a database URL" in server.stderr
+    nowhere = cli(capsys, *base, "-w", "staging", "--to", "sqlite:///moved/dev.db")
+    assert nowhere.exit_code == EXIT_REFUSED and "staging" in nowhere.stderr
+
+    instance = Instance.open(project)
+    with locks.hold(instance.db, "release:prod:churn", "ada"):
+        busy = cli(capsys, *base, "-w", "dev", "--to", "sqlite:///moved/dev.db")
+    assert busy.exit_code == EXIT_REFUSED and "ada holds the lock release:prod:churn" in busy.stderr
+
+    # A store this MLflow does not write (a column it lacks) is refused before a row reaches the target.
+    dev = project / ".loopline" / "workspaces" / "dev" / "mlflow.db"
+    with sqlite3.connect(dev) as connection:
+        connection.execute("ALTER TABLE experiments ADD COLUMN owner TEXT")
+    connection.close()
+    odd = cli(capsys, *base, "-w", "dev", "--to", "sqlite:///moved/dev.db")
+    assert odd.exit_code == EXIT_REFUSED and "['owner']" in odd.stderr, odd.stderr
+    assert "Traceback" not in odd.stderr
+    with sqlite3.connect(dev) as connection:
+        connection.execute("ALTER TABLE experiments DROP COLUMN owner")
+    connection.close()
+
+    # The same target takes the move once the store is right: the refusal left nothing in it.
+    moved = cli(capsys, *base, "-w", "dev", "--to", "sqlite:///moved/dev.db")
+    assert moved.exit_code == 0, moved.stderr
+    assert "next: set workspaces.dev.tracking_uri" in moved.stdout
+    copy = project / "moved" / "dev.db"
+    with sqlite3.connect(copy) as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM experiments")}
+    connection.close()
+    assert names == {"Default", "proj"}
