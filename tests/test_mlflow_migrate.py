@@ -15,7 +15,8 @@ from loopline.errors import EXIT_REFUSED, EXIT_USAGE
 from loopline.instance import Instance
 from loopline.state import locks
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, mlflow_client, mlflow_pointed_at
+from tests.helpers import cli, commit_all, edit_yaml, mlflow_client, mlflow_pointed_at
+from tests.servers import AZURITE_ACCOUNT
 
 
 def _versions(project: Path) -> list[tuple[str, str, int, str, tuple[str, ...]]]:
@@ -85,6 +86,12 @@ def test_a_move_that_cannot_be_made_says_why_and_leaves_the_target_empty(
     nowhere = cli(capsys, *base, "-w", "staging", "--to", "sqlite:///moved/dev.db")
     assert nowhere.exit_code == EXIT_REFUSED and "staging" in nowhere.stderr
 
+    to = ("--to", "sqlite:///moved/dev.db")
+    az = cli(capsys, *base, "-w", "dev", *to, "--artifacts", "az://artifacts/dev")
+    assert az.exit_code == EXIT_USAGE and "MLflow cannot store artifacts there" in az.stderr, az.stderr
+    inside = cli(capsys, *base, "-w", "dev", *to, "--artifacts", ".loopline/workspaces/dev/artifacts/x")
+    assert inside.exit_code == EXIT_USAGE and "artifact location or inside it" in inside.stderr
+
     instance = Instance.open(project)
     with locks.hold(instance.db, "release:prod:churn", "ada"):
         busy = cli(capsys, *base, "-w", "dev", "--to", "sqlite:///moved/dev.db")
@@ -111,3 +118,62 @@ def test_a_move_that_cannot_be_made_says_why_and_leaves_the_target_empty(
         names = {row[0] for row in connection.execute("SELECT name FROM experiments")}
     connection.close()
     assert names == {"Default", "proj"}
+
+
+def test_the_runs_artifacts_move_with_the_store_and_every_uri_names_them_there(
+    trained_project: ProjectFactory,
+    azurite: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = trained_project("full")
+    loopline.outer_loop_test(project)
+    report = loopline.validation_report(project=project)
+    run = loopline.status(project).models[0].run_id
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    azurite.container("artifacts")
+    blobs = f"wasbs://artifacts@{AZURITE_ACCOUNT}.blob.core.windows.net/{project.parent.name.lower()}"
+    for workspace in ("dev", "test", "shared"):
+        to, artifacts = f"sqlite:///moved/{workspace}.db", f"{blobs}/{workspace}"
+        moved = cli(
+            capsys,
+            "migrate-tracking",
+            "-w",
+            workspace,
+            "--to",
+            to,
+            "--artifacts",
+            artifacts,
+            "-C",
+            str(project),
+        )
+        assert moved.exit_code == 0, moved.stderr
+        assert f"next: set workspaces.{workspace}.artifact_location" in moved.stdout
+        prefix = f"LOOPLINE_WORKSPACES__{workspace.upper()}__"
+        monkeypatch.setenv(prefix + "TRACKING_URI", to)
+        monkeypatch.setenv(prefix + "ARTIFACT_LOCATION", artifacts)
+    moves = [e.event for e in loopline.history(project, kind="tracking-migrated")]
+    files = {e.workspace: e.details["files"] for e in moves}
+    assert files["dev"] > 0 and files["shared"] > 0, files
+    # The laptop's folders are gone: the runs, logged models and reports are read from the blob store.
+    for old in (project / ".loopline" / "workspaces").iterdir():
+        old.rename(old.with_name(old.name + "-moved"))
+
+    again = loopline.validation_report(project=project)
+    assert again.markdown == report.markdown and again.uri == report.uri.replace(
+        report.uri.split("/validation/")[0], f"{blobs}/shared"
+    )
+    shared = mlflow_client(project, "shared").get_model_version("proj-classifier", "1")
+    assert shared.tags["validation_report"] == again.uri
+    dev = mlflow_client(project, "dev")
+    assert dev.get_run(run).info.artifact_uri.startswith(f"{blobs}/dev/")
+    with mlflow_pointed_at(project, "dev"):
+        logged = dev.search_logged_models([dev.get_run(run).info.experiment_id])[0]
+        model = mlflow.pyfunc.load_model(f"models:/{logged.model_id}")
+    rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
+    assert len(model.predict(rows)) == 3
+    # Work goes on there: the next commit's run and its artifacts land in the blob store.
+    edit_yaml(project / "params.yaml", C=0.3)
+    commit_all(project, "After the move")
+    second = loopline.inner_loop(project)
+    assert second.run_id and dev.get_run(second.run_id).info.artifact_uri.startswith(f"{blobs}/dev/")

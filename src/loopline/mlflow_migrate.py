@@ -20,9 +20,9 @@ from sqlalchemy.pool import NullPool
 
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.mlflow_store import quiet_mlflow
-from loopline.state import ensure_database, new_engine, reset_sequences
+from loopline.state import Database, ensure_database, new_engine, reset_sequences
 
-__all__ = ["TrackingCopy", "copy_tracking"]
+__all__ = ["ArtifactMove", "TrackingCopy", "artifact_now", "copy_tracking"]
 
 _BATCH = 2000
 _VERSION_TABLE = "alembic_version"
@@ -39,10 +39,77 @@ class TrackingCopy:
     source: str
     target: str
     rows: dict[str, int]
+    artifacts: str | None = None
+    """Where the runs' artifacts went (None: they stayed where they were)."""
+    files: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
-        return {"workspace": self.workspace, "source": self.source, "target": self.target, "rows": self.rows}
+        return {
+            "workspace": self.workspace,
+            "source": self.source,
+            "target": self.target,
+            "rows": self.rows,
+            "artifacts": self.artifacts,
+            "files": self.files,
+        }
+
+
+@dataclass(frozen=True)
+class ArtifactMove:
+    """Runs' artifacts from one root to another: the files copied, and every recorded URI under the old
+    root (an experiment's, a run's, a logged model's, a tag's) rewritten to name the same file under the
+    new one."""
+
+    old: str
+    new: str
+
+    def rewrite(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with its values under the old root moved to the new one."""
+        for key, value in row.items():
+            if isinstance(value, str):
+                row[key] = self.moved(value)
+        return row
+
+    def moved(self, uri: str) -> str:
+        """``uri`` under the new root where it was under the old one; as it is otherwise."""
+        if uri == self.old or uri.startswith(self.old + "/"):
+            return self.new + uri[len(self.old) :]
+        return uri
+
+    def copy_files(self) -> int:
+        """Copy every file under the old root to the new one with MLflow's artifact stores; the count."""
+        quiet_mlflow()
+        from mlflow.exceptions import MlflowException
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.utils.file_utils import local_file_uri_to_path
+
+        try:
+            target = get_artifact_repository(self.new)
+        except MlflowException as exc:
+            raise UsageError(
+                f"--artifacts {self.new}: MLflow cannot store artifacts there ({str(exc).splitlines()[0]}); "
+                "give a folder or a URL such as wasbs://container@account.blob.core.windows.net/dev or s3://"
+            ) from None
+        with tempfile.TemporaryDirectory(prefix="loopline-artifacts-") as scratch:
+            if self.old.startswith("file:"):
+                folder = Path(local_file_uri_to_path(self.old))  # type: ignore[no-untyped-call]
+            else:
+                folder = Path(get_artifact_repository(self.old).download_artifacts("", scratch))  # type: ignore[no-untyped-call]
+            if not folder.is_dir():
+                return 0
+            with _reachable_artifacts(self.new):
+                target.log_artifacts(str(folder))  # type: ignore[no-untyped-call]
+            return sum(1 for path in folder.rglob("*") if path.is_file())
+
+
+@contextmanager
+def _reachable_artifacts(url: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # each artifact store raises its own kinds (azure, botocore, OSError)
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise StoreUnavailable(what="the artifact store", where=url, reason=reason) from None
 
 
 def _redact(url: str) -> str:
@@ -158,7 +225,9 @@ def _require_empty(target: Connection, tables: list[Table], url: str) -> None:
             )
 
 
-def _copy_table(source: Connection, target: Connection, into: Table, source_tables: MetaData) -> int:
+def _copy_table(
+    source: Connection, target: Connection, into: Table, source_tables: MetaData, move: ArtifactMove | None
+) -> int:
     origin = source_tables.tables.get(into.name)
     if origin is None:
         return 0
@@ -167,9 +236,10 @@ def _copy_table(source: Connection, target: Connection, into: Table, source_tabl
         raise Refused(f"table {into.name} of the MLflow store has columns {sorted(missing)} the target lacks")
     copied = 0
     try:
-        rows = source.execution_options(yield_per=_BATCH).execute(select(origin)).mappings()
-        for batch in rows.partitions():
-            target.execute(insert(into), [dict(row) for row in batch])
+        found = source.execution_options(yield_per=_BATCH).execute(select(origin)).mappings()
+        for batch in found.partitions():
+            rows = [dict(row) for row in batch]
+            target.execute(insert(into), [move.rewrite(row) for row in rows] if move else rows)
             copied += len(batch)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(
@@ -178,9 +248,12 @@ def _copy_table(source: Connection, target: Connection, into: Table, source_tabl
     return copied
 
 
-def copy_tracking(workspace: str, source_url: str, target_url: str) -> TrackingCopy:
+def copy_tracking(
+    workspace: str, source_url: str, target_url: str, move: ArtifactMove | None = None
+) -> TrackingCopy:
     """Copy every row of the MLflow database at ``source_url`` into an empty one at ``target_url`` (created
-    and migrated when missing), in one transaction: a failure leaves the target as it was."""
+    and migrated when missing), in one transaction: a failure leaves the target as it was. With ``move``,
+    the runs' artifacts are copied to its new root first, and the rows name them there."""
     _sql_url(source_url, f"the tracking_uri of {workspace}")
     _sql_url(target_url, "--to")
     if make_url(source_url) == make_url(target_url):
@@ -194,13 +267,30 @@ def copy_tracking(workspace: str, source_url: str, target_url: str) -> TrackingC
             source_tables.reflect(reader)
             tables = [t for t in target_tables.sorted_tables if t.name != _VERSION_TABLE]
             _require_empty(writer, tables, target_url)
+            files = move.copy_files() if move else 0
             for table in reversed(tables):
                 writer.execute(table.delete())
-            rows = {str(table.name): _copy_table(reader, writer, table, source_tables) for table in tables}
+            rows = {
+                str(table.name): _copy_table(reader, writer, table, source_tables, move) for table in tables
+            }
             if engine.dialect.name == "postgresql":
                 reset_sequences(writer, tables)
     finally:
         engine.dispose()
+    copied = {name: count for name, count in rows.items() if count}
     return TrackingCopy(
-        workspace, _redact(source_url), _redact(target_url), {k: v for k, v in rows.items() if v}
+        workspace, _redact(source_url), _redact(target_url), copied, move.new if move else None, files
     )
+
+
+def artifact_now(db: Database, workspace: str, uri: str) -> str:
+    """A run artifact's URI as recorded before its workspace's artifacts moved (the audit log keeps
+    URIs as they were), as it is named now: every recorded move, oldest first."""
+    from loopline import audit
+    from loopline.events import TrackingMigrated
+
+    for record in audit.query(db, workspace=workspace, kind=TrackingMigrated.kind):
+        old, new = record.event.details.get("artifacts_from"), record.event.details.get("artifacts")
+        if old and new:
+            uri = ArtifactMove(old, new).moved(uri)
+    return uri

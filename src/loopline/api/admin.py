@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.api._common import PathLike, provisioned
 from loopline.api.results import CheckpointWritten
-from loopline.errors import NotFound, Refused, shorten
+from loopline.errors import NotFound, Refused, UsageError, shorten
 from loopline.instance import Instance
 
 if TYPE_CHECKING:
@@ -84,13 +84,18 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
     return result
 
 
-def migrate_tracking(workspace: str, to: str, *, project: PathLike | None = None) -> TrackingCopy:
+def migrate_tracking(
+    workspace: str, to: str, *, artifacts: str | None = None, project: PathLike | None = None
+) -> TrackingCopy:
     """Copy a workspace's (or the shared registry's) MLflow database, runs, registered versions with their
-    numbers and aliases, into an empty database at ``to``; then point its ``tracking_uri`` there."""
+    numbers and aliases, into an empty database at ``to``; then point its ``tracking_uri`` there. With
+    ``artifacts`` (a folder or an MLflow artifact URL), the runs' artifacts are copied there too and the
+    copy names them there: then point its ``artifact_location`` there as well."""
     from loopline import audit
     from loopline.domain import utcnow
     from loopline.events import TrackingMigrated
-    from loopline.mlflow_migrate import copy_tracking
+    from loopline.mlflow_migrate import ArtifactMove, copy_tracking
+    from loopline.mlflow_store import artifact_root_uri
     from loopline.state.locks import list_locks as held
 
     instance = provisioned(project)
@@ -107,7 +112,19 @@ def migrate_tracking(workspace: str, to: str, *, project: PathLike | None = None
             f"{busy[0].owner} holds the lock {busy[0].name} (on {busy[0].host}): a release, rollback or "
             "inner loop is writing to the MLflow stores; run the move again when it is done"
         )
-    copied = copy_tracking(workspace, location.tracking_uri, instance.settings.database_url(to))
+    move = None
+    if artifacts is not None:
+        if location.artifact_location is None:
+            raise UsageError(
+                f"{workspace}'s artifacts are where its tracking server keeps them; leave out --artifacts"
+            )
+        dest = artifacts if "://" in artifacts else str(instance.root / Path(artifacts).expanduser())
+        move = ArtifactMove(artifact_root_uri(location.artifact_location), artifact_root_uri(dest))
+        if move.new == move.old or move.new.startswith(move.old + "/"):
+            raise UsageError(
+                f"--artifacts {artifacts} is {workspace}'s artifact location or inside it; give another"
+            )
+    copied = copy_tracking(workspace, location.tracking_uri, instance.settings.database_url(to), move)
     audit.record(
         instance.db,
         TrackingMigrated(
@@ -115,7 +132,12 @@ def migrate_tracking(workspace: str, to: str, *, project: PathLike | None = None
             workspace=workspace,
             source=copied.source,
             target=copied.target,
-            details={"rows": copied.rows},
+            details={
+                "rows": copied.rows,
+                "artifacts_from": move.old if move else None,
+                "artifacts": copied.artifacts,
+                "files": copied.files,
+            },
         ),
     )
     return copied

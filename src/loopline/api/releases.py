@@ -145,6 +145,7 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
     from loopline import audit
     from loopline.git import resolve_commit
     from loopline.loops.outer import registry_version
+    from loopline.mlflow_migrate import artifact_now
 
     instance = provisioned(project)
     asked, commit = commit, commit_filter(instance, commit) or resolve_commit(instance.root, "HEAD")
@@ -165,6 +166,7 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
         )
     event = found[0].event
     store = instance.store(SHARED)
+    uri = artifact_now(instance.db, SHARED, uri)
     markdown = store.read_text(uri)
     data = json.loads(store.read_text(uri.removesuffix(".md") + ".json"))
     return ValidationReport(

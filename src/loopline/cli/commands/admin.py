@@ -128,10 +128,17 @@ def migrate_tracking(
             help="URL of an empty database, e.g. postgresql://user@host/mlflow_dev (created if missing).",
         ),
     ],
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            help="Copy the runs' artifacts to this folder or URL (wasbs://, s3://, gs://) as well.",
+        ),
+    ] = None,
 ) -> None:
     """Copy a workspace's MLflow database (runs, models, version numbers, aliases) into an empty database;
     then point its tracking_uri at it."""
-    result = api.migrate_tracking(workspace, to, project=call.project)
+    result = api.migrate_tracking(workspace, to, artifacts=artifacts, project=call.project)
     total = sum(result.rows.values())
 
     def human(console: Console) -> None:
@@ -140,8 +147,13 @@ def migrate_tracking(
                 f"copied {total} rows of {workspace}'s MLflow store from {result.source} to {result.target}"
             )
         )
-        key = f"LOOPLINE_WORKSPACES__{workspace.upper()}__TRACKING_URI"
-        console.print(escape(f"next: set workspaces.{workspace}.tracking_uri (or {key}) to {result.target}"))
+        if result.artifacts:
+            console.print(escape(f"copied {result.files} files of the runs' artifacts to {result.artifacts}"))
+        keys = {"tracking_uri": result.target, "artifact_location": result.artifacts}
+        for key, value in keys.items():
+            if value:
+                variable = f"LOOPLINE_WORKSPACES__{workspace.upper()}__{key.upper()}"
+                console.print(escape(f"next: set workspaces.{workspace}.{key} (or {variable}) to {value}"))
 
     call.emit(result.to_dict(), human)
 
