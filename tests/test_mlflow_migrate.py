@@ -76,7 +76,7 @@ def test_a_laptops_mlflow_stores_move_to_postgres_with_their_numbers_and_aliases
 
 
 def test_a_move_that_cannot_be_made_says_why_and_leaves_the_target_empty(
-    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = new_project("simple")
     base = ("migrate-tracking", "-C", str(project))
@@ -110,6 +110,11 @@ def test_a_move_that_cannot_be_made_says_why_and_leaves_the_target_empty(
     connection.close()
 
     # The same target takes the move once the store is right: the refusal left nothing in it.
+    with monkeypatch.context() as server:
+        server.setenv("LOOPLINE_WORKSPACES__PROD__TRACKING_URI", "https://mlflow.internal")
+        server.setenv("LOOPLINE_WORKSPACES__PROD__MODEL_STORE", "s3://models/team")
+        remote = cli(capsys, *base, "-w", "prod", "--to", "sqlite:///moved/prod.db")
+    assert remote.exit_code == EXIT_REFUSED and "server's own database tools" in remote.stderr, remote.stderr
     moved = cli(capsys, *base, "-w", "dev", "--to", "sqlite:///moved/dev.db")
     assert moved.exit_code == 0, moved.stderr
     assert "next: set workspaces.dev.tracking_uri" in moved.stdout

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from loopline.config import redact
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.mlflow_store import quiet_mlflow
 from loopline.state import Database, ensure_database, new_engine, reset_sequences
@@ -112,22 +113,12 @@ def _reachable_artifacts(url: str) -> Iterator[None]:
         raise StoreUnavailable(what="the artifact store", where=url, reason=reason) from None
 
 
-def _redact(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _sql_url(url: str, what: str) -> str:
-    """``url`` when it names a database; a usage error that says what it should be otherwise."""
+def _is_database(url: str) -> bool:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        parsed = None
-    if parsed is None or "://" not in url or parsed.drivername.startswith(("http", "file", "databricks")):
-        raise UsageError(
-            f"{what} '{url}' is not a database URL; moving an MLflow store copies its database, so give "
-            "one such as postgresql://user@host/mlflow_dev or sqlite:///path/mlflow.db"
-        )
-    return url
+        return False
+    return "://" in url and not parsed.drivername.startswith(("http", "file", "databricks"))
 
 
 @contextmanager
@@ -162,7 +153,7 @@ def _reachable(url: str) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as exc:
-        raise StoreUnavailable(what="the MLflow database", where=_redact(url), reason=_reason(exc)) from None
+        raise StoreUnavailable(what="the MLflow database", where=redact(url), reason=_reason(exc)) from None
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -205,11 +196,11 @@ def _revision(connection: Connection) -> str | None:
 def _require_same_schema(source: Connection, target: Connection, url: str) -> None:
     have, want = _revision(source), _revision(target)
     if have is None:
-        raise Refused(f"{_redact(url)} is not an MLflow database (it has no {_VERSION_TABLE} table)")
+        raise Refused(f"{redact(url)} is not an MLflow database (it has no {_VERSION_TABLE} table)")
     if have != want:
         raise Refused(
-            f"the MLflow store {_redact(url)} is at schema {have}, and this MLflow writes {want}: bring it "
-            f"to the same MLflow first (`mlflow db upgrade {_redact(url)}` with the MLflow installed here)"
+            f"the MLflow store {redact(url)} is at schema {have}, and this MLflow writes {want}: bring it "
+            f"to the same MLflow first (`mlflow db upgrade {redact(url)}` with the MLflow installed here)"
         )
 
 
@@ -220,7 +211,7 @@ def _require_empty(target: Connection, tables: list[Table], url: str) -> None:
             count = count.where(text(_FRESH[table.name]))
         if target.execute(count).scalar():
             raise Refused(
-                f"{_redact(url)} already holds MLflow data (table {table.name}); move the store into an "
+                f"{redact(url)} already holds MLflow data (table {table.name}); move the store into an "
                 "empty database"
             )
 
@@ -243,7 +234,7 @@ def _copy_table(
             copied += len(batch)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(
-            what=f"copying table {into.name}", where=_redact(str(target.engine.url)), reason=_reason(exc)
+            what=f"copying table {into.name}", where=redact(str(target.engine.url)), reason=_reason(exc)
         ) from None
     return copied
 
@@ -254,8 +245,16 @@ def copy_tracking(
     """Copy every row of the MLflow database at ``source_url`` into an empty one at ``target_url`` (created
     and migrated when missing), in one transaction: a failure leaves the target as it was. With ``move``,
     the runs' artifacts are copied to its new root first, and the rows name them there."""
-    _sql_url(source_url, f"the tracking_uri of {workspace}")
-    _sql_url(target_url, "--to")
+    if not _is_database(source_url):
+        raise Refused(
+            f"{workspace}'s MLflow store {redact(source_url)} is not a database loopline reads (a tracking "
+            "server's is moved with the server's own database tools); nothing to copy from here"
+        )
+    if not _is_database(target_url):
+        raise UsageError(
+            f"--to '{target_url}' is not a database URL; moving an MLflow store copies its database, so give "
+            "one such as postgresql://user@host/mlflow_dev or sqlite:///path/mlflow.db"
+        )
     if make_url(source_url) == make_url(target_url):
         raise UsageError(f"--to names {workspace}'s MLflow store itself; give the URL of another database")
     engine = _create(target_url)
@@ -279,7 +278,7 @@ def copy_tracking(
         engine.dispose()
     copied = {name: count for name, count in rows.items() if count}
     return TrackingCopy(
-        workspace, _redact(source_url), _redact(target_url), copied, move.new if move else None, files
+        workspace, redact(source_url), redact(target_url), copied, move.new if move else None, files
     )
 
 
