@@ -26,6 +26,7 @@ __all__ = [
     "GateEvaluated",
     "KeyRotated",
     "LockBroken",
+    "ModelsMigrated",
     "MonitorChecked",
     "PolicyDecided",
     "Promoted",
@@ -211,6 +212,12 @@ class StateMigrated(Event):
     """loopline's database was copied to another URL."""
 
     kind: ClassVar[str] = "state-migrated"
+
+
+class ModelsMigrated(Event):
+    """Every version's model files were copied to another model store and named there."""
+
+    kind: ClassVar[str] = "models-migrated"
 
 
 class TrackingMigrated(Event):

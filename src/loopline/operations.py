@@ -266,6 +266,7 @@ def operations() -> dict[str, Operation]:
         Operation("workflow_update", api.workflow_update, r.DEVELOP, remote=False),
         Operation("migrate_state", api.migrate_state, r.ADMIN, remote=False),
         Operation("migrate_tracking", api.migrate_tracking, r.ADMIN, remote=False),
+        Operation("migrate_models", api.migrate_models, r.ADMIN, remote=False),
         Operation("import_inner_loop", api.import_inner_loop, r.DEVELOP, remote=False),
         # It writes files here and comments as this machine's GitHub Actions job.
         Operation("report_experiment", api.report_experiment, r.READ_ANY, remote=False),

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from loopline.audit import Verification
     from loopline.kubernetes import Manifests
     from loopline.mlflow_migrate import TrackingCopy
+    from loopline.model_move import ModelsMoved
     from loopline.state.locks import LockInfo
     from loopline.state.migrate import MigrationResult
 
@@ -84,6 +85,32 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
     return result
 
 
+def _require_no_work(instance: Instance) -> None:
+    """Refuse a move of stores while a release, rollback or inner loop (anything holding a lock) runs."""
+    from loopline.domain import utcnow
+    from loopline.state.locks import list_locks as held
+
+    busy = [lock for lock in held(instance.db) if lock.expires_at > utcnow()]
+    if busy:
+        raise Refused(
+            f"{busy[0].owner} holds the lock {busy[0].name} (on {busy[0].host}): a release, rollback or "
+            "inner loop is writing to the stores; run the move again when it is done"
+        )
+
+
+def migrate_models(to: str, *, project: PathLike | None = None) -> ModelsMoved:
+    """Copy every version's model files (the catalog's and the deployments') into the model store at
+    ``to``, checked against their digest, and name them there in loopline and in MLflow's databases;
+    then point every workspace's ``model_store`` there. Nothing is deleted where they were."""
+    from loopline.model_move import move_models
+    from loopline.storage.models import open_model_store
+
+    instance = provisioned(project)
+    _require_no_work(instance)
+    target = open_model_store(to if "://" in to else str(instance.root / Path(to).expanduser()))
+    return move_models(instance, target)
+
+
 def migrate_tracking(
     workspace: str, to: str, *, artifacts: str | None = None, project: PathLike | None = None
 ) -> TrackingCopy:
@@ -92,11 +119,9 @@ def migrate_tracking(
     ``artifacts`` (a folder or an MLflow artifact URL), the runs' artifacts are copied there too and the
     copy names them there: then point its ``artifact_location`` there as well."""
     from loopline import audit
-    from loopline.domain import utcnow
     from loopline.events import TrackingMigrated
     from loopline.mlflow_migrate import ArtifactMove, copy_tracking
     from loopline.mlflow_store import artifact_root_uri
-    from loopline.state.locks import list_locks as held
 
     instance = provisioned(project)
     instance.require_workspace(workspace)
@@ -106,12 +131,7 @@ def migrate_tracking(
             f"{workspace} keeps its model registry apart from its tracking store (registry_uri); "
             "moving such a workspace is not supported: copy both databases with your database's tools"
         )
-    busy = [lock for lock in held(instance.db) if lock.expires_at > utcnow()]
-    if busy:
-        raise Refused(
-            f"{busy[0].owner} holds the lock {busy[0].name} (on {busy[0].host}): a release, rollback or "
-            "inner loop is writing to the MLflow stores; run the move again when it is done"
-        )
+    _require_no_work(instance)
     move = None
     if artifacts is not None:
         if location.artifact_location is None:

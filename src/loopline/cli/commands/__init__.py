@@ -43,6 +43,7 @@ MODULES: dict[str, str] = {
     "k8s": "admin",
     "migrate-state": "admin",
     "migrate-tracking": "admin",
+    "migrate-models": "admin",
     "demo": "demo",
 }
 """Each top-level command (or group) by the module under ``loopline.cli.commands`` that registers it."""

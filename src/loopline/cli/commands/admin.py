@@ -158,6 +158,46 @@ def migrate_tracking(
     call.emit(result.to_dict(), human)
 
 
+@command(app, "migrate-models")
+def migrate_models(
+    call: Call,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="The model store to copy every version's files to: a folder, az://, s3://, gs://."
+        ),
+    ],
+) -> None:
+    """Copy every version's model files into another model store and name them there (loopline, MLflow);
+    then point model_store at it."""
+    result = api.migrate_models(to, project=call.project)
+
+    def human(console: Console) -> None:
+        console.print(
+            escape(
+                f"{result.target} holds the files of {result.digests} model(s) ({result.copied} copied now); "
+                f"renamed in {sum(result.rows.values())} loopline rows and "
+                f"{sum(result.mlflow.values())} MLflow versions"
+            )
+        )
+        if result.kept:
+            console.print(escape(f"MLflow sources kept in {', '.join(result.kept)} (a tracking server's)"))
+        if result.missing:
+            console.print(
+                escape(
+                    "left as they were, their files in no store this machine reads: "
+                    + ", ".join(result.missing)
+                )
+            )
+        console.print(
+            escape(
+                f"next: set model_store of every workspace (or LOOPLINE_WORKSPACES__<W>__MODEL_STORE) to {to}"
+            )
+        )
+
+    call.emit(result.to_dict(), human)
+
+
 k8s_app = typer.Typer(help="Kubernetes manifests for this instance.", no_args_is_help=True)
 app.add_typer(k8s_app, name="k8s")
 
