@@ -132,7 +132,10 @@ def _snapshot(url: str) -> Iterator[Connection]:
             if not path.is_file():
                 raise Refused(f"the MLflow store {url} does not exist; run `loopline up` first")
             copy = Path(scratch) / "snapshot.db"
-            live, kept = sqlite3.connect(f"file:{path}?mode=ro", uri=True), sqlite3.connect(copy)
+            live, kept = (
+                sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True),
+                sqlite3.connect(copy),
+            )
             try:
                 live.backup(kept)
             finally:
