@@ -3,6 +3,7 @@ team's edits kept, on real repositories and git's own merge."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 import loopline
-from loopline.workflows.files import WorkflowLayout, WorkflowSetup, digest, fit, templates
+from loopline.workflows.files import DvcFetch, WorkflowLayout, WorkflowSetup, digest, fit, templates
 from loopline.workflows.update import HISTORY
 from tests.helpers import actionlint, cli, commit_all, git
 
@@ -154,7 +155,7 @@ def test_each_template_loopline_shipped_is_kept_by_its_digest() -> None:
 def test_how_a_file_fits_its_repository_is_read_back_from_it(folder: str) -> None:
     """The install command, Python, branch, lint, Git LFS and DVC a file was fitted with make it again, so
     an update changes only what the template changed."""
-    from loopline.workflows.files import CRITICAL_LINT, DvcFetch
+    from loopline.workflows.files import CRITICAL_LINT
     from loopline.workflows.update import setup_of
 
     layout = WorkflowLayout(Path("/repository"), folder, "churn")
@@ -174,7 +175,35 @@ def test_how_a_file_fits_its_repository_is_read_back_from_it(folder: str) -> Non
     edited = edited.replace('branches: ["develop"]', "branches: [develop, 'release/*']")
     assert setup_of(edited.replace("dvc[s3]", "'dvc[s3]"), "main").branch == "develop"  # never a traceback
     earlier = edited.replace("dvc pull --allow-missing", "dvc pull")  # as an earlier loopline wrote it
-    assert earlier != edited and setup_of(earlier, "main").dvc == fitted.dvc
+    assert earlier != edited and setup_of(earlier, "main").dvc == replace(fitted.dvc, allow_missing=False)
+
+
+def test_an_earlier_loopline_s_plain_dvc_pull_becomes_today_s_and_the_team_s_edits_stay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = loopline.init(tmp_path / "churn", "simple").path
+    inner = project / ".github" / "workflows" / "inner-loop.yml"
+    earlier = WorkflowSetup(dvc=DvcFetch("dvc[s3]", ("AWS_ACCESS_KEY_ID",), allow_missing=False))
+    text = fit(
+        "inner-loop.yml",
+        templates()["inner-loop.yml"].decode(),
+        WorkflowLayout(project, "", "churn"),
+        earlier,
+    )
+    assert "&& dvc pull\n" in text
+    anchor = "          AWS_ACCESS_KEY_ID: ${{ secrets.AWS_ACCESS_KEY_ID }}\n"
+    inner.write_text(text.replace(anchor, anchor + TEAM_STEP, 1))
+    commit_all(project, "An earlier loopline's files, with the team's step")
+
+    done = cli(capsys, "-C", str(project), "workflow", "update")
+    assert done.exit_code == 0, done
+    assert "merged .github/workflows/inner-loop.yml" in done.stdout, done.stdout
+    updated = inner.read_text()
+    assert "        run: pip install 'dvc[s3]' && dvc pull --allow-missing\n" in updated
+    assert anchor + TEAM_STEP in updated and "&& dvc pull\n" not in updated
+    commit_all(project, "loopline workflow update")
+    again = cli(capsys, "-C", str(project), "workflow", "update", "--json")
+    assert {f["outcome"] for f in again.json()["files"]} == {"unchanged"}
 
 
 def test_a_project_in_a_folder_of_its_repository_is_updated_in_place(

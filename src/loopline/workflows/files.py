@@ -104,6 +104,9 @@ class DvcFetch:
 
     package: str = "dvc"
     secrets: tuple[str, ...] = ()
+    allow_missing: bool = True
+    """``dvc pull --allow-missing``, as loopline writes it now; False: plain ``dvc pull``, as an earlier
+    loopline wrote it (how ``workflow update`` makes such a file again, to bring it to today's)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,8 @@ def _with_dvc(text: str, job: str, fetch: DvcFetch) -> str:
     step = (
         "      - name: Fetch the data DVC keeps\n"
         "        if: env.LOOPLINE_LOCAL_RUN != 'true'\n"
-        f"        run: pip install {shlex.quote(fetch.package)} && dvc pull --allow-missing\n"
+        f"        run: pip install {shlex.quote(fetch.package)} && dvc pull"
+        + (" --allow-missing\n" if fetch.allow_missing else "\n")
     ) + (f"        env:\n{env}" if env else "")
     return head + job_line + rest[: install.end()] + step + rest[install.end() :]
 

@@ -113,7 +113,7 @@ def _one(top: Path, name: str, layout: WorkflowLayout, template: str, branch: st
     base, setup, how = _base(top, (name, template), layout, relative, current, branch)
     if base is None:
         return FileUpdate(relative, "unknown base", note=how)
-    fresh = fit(f"{name}.yml", template, layout, setup)
+    fresh = fit(f"{name}.yml", template, layout, _today(setup))
     if fresh == current:
         return FileUpdate(relative, "unchanged")
     if base == current:
@@ -126,6 +126,12 @@ def _one(top: Path, name: str, layout: WorkflowLayout, template: str, branch: st
     if not check:
         path.write_text(merged)
     return FileUpdate(relative, outcome, conflicts, how)
+
+
+def _today(setup: WorkflowSetup) -> WorkflowSetup:
+    """``setup`` as this loopline fits files: a plain ``dvc pull`` (an earlier loopline's) becomes today's
+    ``dvc pull --allow-missing``."""
+    return replace(setup, dvc=setup.dvc and replace(setup.dvc, allow_missing=True))
 
 
 def _base(
@@ -189,7 +195,7 @@ _BRANCHES = re.compile(r"^    branches: \[(.*)\]$", re.M)
 _LINT = re.compile(r"      - id: lint\n(?:        #.*\n)*        run: (.*)\n")
 _DVC = re.compile(
     r"      - name: Fetch the data DVC keeps\n        if: .*\n"
-    r"        run: pip install (.+) && dvc pull(?: --allow-missing)?\n"  # an earlier loopline's: no option
+    r"        run: pip install (.+) && dvc pull( --allow-missing)?\n"  # an earlier loopline's: no option
     r"(?:        env:\n((?:          \w+: .*\n)*))?"
 )
 
@@ -210,10 +216,10 @@ def setup_of(text: str, branch: str) -> WorkflowSetup:
     if "          lfs: true" in text:
         setup = replace(setup, lfs=True)
     if found := _DVC.search(text):
-        secrets = tuple(line.split(":")[0].strip() for line in (found[2] or "").splitlines())
+        secrets = tuple(line.split(":")[0].strip() for line in (found[3] or "").splitlines())
         try:
             package = shlex.split(found[1])[0]
         except (ValueError, IndexError):  # quotes an edit left unbalanced: the words as they are
             package = found[1].split()[0]
-        setup = replace(setup, dvc=DvcFetch(package, secrets))
+        setup = replace(setup, dvc=DvcFetch(package, secrets, allow_missing=bool(found[2])))
     return setup
