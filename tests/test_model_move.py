@@ -83,3 +83,59 @@ def test_a_version_whose_files_are_nowhere_is_named_and_left_as_it_was(
     assert "dev/proj-classifier v1" in moved.stdout and "shared/proj-classifier v1" in moved.stdout
     assert [m.source_uri for m in loopline.status(project).models] == [version.source_uri] * 2
     assert not (project / "team-models" / "sha256").exists()
+
+
+def test_the_documented_move_from_a_laptop_to_postgres_and_blob_storage_loses_nothing(
+    a_live_b_registered: tuple[Path, str, str],
+    postgres: Any,
+    azurite: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project, a, b = a_live_b_registered
+    before = [(m.workspace, m.version, m.git_commit, m.aliases) for m in loopline.status(project).models]
+    history = [(r.seq, r.hash) for r in loopline.history(project)]
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    tag = project.parent.name.lower()
+    models = f"{azurite.container('models')}/{tag}"
+    azurite.container("artifacts")
+    base = ("-C", str(project))
+
+    # In the order docs/team-deployment.md gives, each setting switched right after its command.
+    assert cli(capsys, "migrate-models", "--to", models, *base).exit_code == 0
+    for workspace in ("dev", "prod", "shared"):
+        monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__MODEL_STORE", models)
+    for workspace in ("dev", "prod", "shared"):
+        to = postgres.url().replace("+psycopg", "")
+        artifacts = f"wasbs://artifacts@{AZURITE_ACCOUNT}.blob.core.windows.net/{tag}/{workspace}"
+        moved = cli(capsys, "migrate-tracking", "-w", workspace, "--to", to, "--artifacts", artifacts, *base)
+        assert moved.exit_code == 0, moved.stderr
+        monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__TRACKING_URI", to)
+        monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__ARTIFACT_LOCATION", artifacts)
+    state = postgres.url()
+    assert cli(capsys, "migrate-state", "--to", state, *base).exit_code == 0
+    monkeypatch.setenv("LOOPLINE_STATE__URL", state)
+    assert cli(capsys, "status", *base).exit_code == 0
+
+    # Nothing of the laptop's stores is read any more (its datastores are copied by other tools).
+    for kept in ("state.db", "workspaces", "models"):
+        shutil.move(project / ".loopline" / kept, project.parent / f"laptop-{kept}")
+    assert [
+        (m.workspace, m.version, m.git_commit, m.aliases) for m in loopline.status(project).models
+    ] == before
+    assert [(r.seq, r.hash) for r in loopline.history(project)][: len(history)] == history
+    kinds = [r.event.kind for r in loopline.history(project)[len(history) :]]
+    assert kinds == ["models-migrated", *["tracking-migrated"] * 3, "state-migrated"]
+    assert loopline.audit_verify(project=project).intact
+    with Server(project, "prod") as replica:
+        answer = httpx.post(
+            f"{replica.url}/endpoints/proj/score",
+            content=heldout_request(project),
+            headers={"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"},
+        )
+        assert answer.status_code == 200, answer.text
+        released = loopline.outer_loop_prod(project, commit=b)
+    assert released.version == 2
+    loopline.rollback(project, commit=a[:7], reason="after the move")
+    prod = mlflow_client(project, "prod").get_model_version_by_alias("proj-classifier", "production")
+    assert (str(prod.version), prod.tags["git_commit"]) == ("1", a)
