@@ -17,6 +17,16 @@ from tests.helpers import cli, heldout_request, mlflow_client, mlflow_pointed_at
 from tests.servers import AZURITE_ACCOUNT, Server
 
 
+def _answers(project: Path, replica: Server) -> None:
+    """The replica scores a held-out row with prod's endpoint."""
+    answer = httpx.post(
+        f"{replica.url}/endpoints/proj/score",
+        content=heldout_request(project),
+        headers={"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+
+
 def test_every_versions_files_move_to_the_object_store_and_serve_from_there(
     a_live_b_registered: tuple[Path, str, str],
     azurite: Any,
@@ -53,12 +63,7 @@ def test_every_versions_files_move_to_the_object_store_and_serve_from_there(
     rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(3)
     assert len(loaded.predict(rows)) == 3
     with Server(project, "prod") as replica:
-        answer = httpx.post(
-            f"{replica.url}/endpoints/proj/score",
-            content=heldout_request(project),
-            headers={"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"},
-        )
-    assert answer.status_code == 200, answer.text
+        _answers(project, replica)
 
     # Releasing B copies nothing more; moving again changes nothing.
     loopline.outer_loop_prod(project, commit=b)
@@ -128,12 +133,7 @@ def test_the_documented_move_from_a_laptop_to_postgres_and_blob_storage_loses_no
     assert kinds == ["models-migrated", *["tracking-migrated"] * 3, "state-migrated"]
     assert loopline.audit_verify(project=project).intact
     with Server(project, "prod") as replica:
-        answer = httpx.post(
-            f"{replica.url}/endpoints/proj/score",
-            content=heldout_request(project),
-            headers={"authorization": f"Bearer {system_key(project)}", "content-type": "application/json"},
-        )
-        assert answer.status_code == 200, answer.text
+        _answers(project, replica)
         released = loopline.outer_loop_prod(project, commit=b)
     assert released.version == 2
     loopline.rollback(project, commit=a[:7], reason="after the move")

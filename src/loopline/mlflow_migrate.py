@@ -46,14 +46,7 @@ class TrackingCopy:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
-        return {
-            "workspace": self.workspace,
-            "source": self.source,
-            "target": self.target,
-            "rows": self.rows,
-            "artifacts": self.artifacts,
-            "files": self.files,
-        }
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
