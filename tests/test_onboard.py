@@ -1346,3 +1346,36 @@ def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does
         assert "(label: init could not tell it from the tables the training read)" in notes[0], notes
     # The table git ignores is named for the workflows, whichever reader opened it (pyarrow, natively).
     assert any(f"the training reads data/customers.{table}, which git ignores" in n for n in result.notes)
+
+
+CHURN_WITH_POLARS = """\
+import mlflow
+import polars as pl
+from sklearn.linear_model import LogisticRegression
+
+frame = pl.scan_parquet("data/customers/*.parquet").collect().to_pandas()
+y = frame.pop("churned")
+with mlflow.start_run():
+    model = LogisticRegression().fit(frame, y)
+    mlflow.log_metric("accuracy", model.score(frame, y))
+    mlflow.sklearn.log_model(model, name="model", input_example=frame.head(3))
+"""
+
+
+def test_a_training_that_reads_its_table_with_polars_tells_init_the_label_and_the_ignored_data(
+    tmp_path: Path,
+) -> None:
+    import polars as pl
+
+    project = repository(tmp_path / "churn", {"train.py": CHURN_WITH_POLARS, ".gitignore": "data/\n"})
+    (project / "data" / "customers").mkdir(parents=True)
+    for part in range(2):
+        rows = [
+            (1000 + i, i % 24, 20 + i % 7 * 10, int(i % 24 < 6)) for i in range(part * 30, part * 30 + 30)
+        ]
+        pl.DataFrame(
+            rows, schema=["customer_id", "tenure", "monthly", "churned"], orient="row"
+        ).write_parquet(project / "data" / "customers" / f"part-{part}.parquet")
+    result = loopline.init_existing(project, tier="full")
+    assert yaml.safe_load((project / "loopline.yaml").read_text())["validation"]["label"] == "churned"
+    assert any("which git ignores" in n and "data/customers" in n for n in result.notes), result.notes

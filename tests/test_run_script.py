@@ -243,3 +243,37 @@ def test_the_files_a_training_reads_through_pyarrow_are_noted_as_those_it_opens(
     for path in (data / "train.parquet", data / "more.parquet", data / "folder", script):
         assert noted.get(str(path)) == "r", (path, noted)
     assert noted[str(tmp_path / "made.parquet")] == "w"  # pandas opens it in Python to write it
+
+
+READS_WITH_POLARS = """\
+import polars as pl
+
+frame = pl.read_csv("data/train.csv")
+parts = pl.scan_parquet("data/parts/*.parquet").collect()
+frame.write_parquet("made.parquet")  # written first: not one it reads
+frame.lazy().sink_csv("sunk.csv")
+again = pl.read_parquet("made.parquet")
+print(len(frame) + len(parts) + len(again))
+"""
+
+
+def test_the_files_a_training_reads_through_polars_are_noted_globs_as_the_files_they_match(
+    tmp_path: Path,
+) -> None:
+    import polars as pl
+
+    (tmp_path / "data" / "parts").mkdir(parents=True)
+    frame = pl.DataFrame({"x": [1, 2], "churned": [0, 1]})
+    frame.write_csv(tmp_path / "data" / "train.csv")
+    for part in ("part-0.parquet", "part-1.parquet"):
+        frame.write_parquet(tmp_path / "data" / "parts" / part)
+    script = tmp_path / "train.py"
+    script.write_text(READS_WITH_POLARS)
+    log = tmp_path / "opened.log"
+    done = run(script, tmp_path, LOOPLINE_OPENED_LOG=str(log))
+    assert done.returncode == 0 and done.stdout.split() == ["8"], done.stderr
+    noted = dict(reversed(line.split(" ", 1)) for line in log.read_text().splitlines())
+    data = tmp_path / "data"
+    for path in (data / "train.csv", data / "parts" / "part-0.parquet", data / "parts" / "part-1.parquet"):
+        assert noted.get(str(path)) == "r", (path, noted)
+    assert noted[str(tmp_path / "made.parquet")] == "w" and noted[str(tmp_path / "sunk.csv")] == "w"

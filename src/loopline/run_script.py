@@ -23,6 +23,7 @@ as above, anything else (``python -c``, ``python -m pip``) as the interpreter it
 from __future__ import annotations
 
 import contextlib
+import glob
 import itertools
 import json
 import os
@@ -198,6 +199,28 @@ _NATIVE_FILES: dict[str, tuple[_NativeFile, ...]] = {
         ("write_feather", True, 1, "dest"),
     ),
     "pyarrow.orc": (("read_table", False, 0, "source"), ("ORCFile", False, 0, "source")),
+    # Polars reads and writes in Rust; a glob ("data/*.parquet") is noted as the files it matches.
+    "polars.io.csv.functions": (("read_csv", False, 0, "source"), ("scan_csv", False, 0, "source")),
+    "polars.io.parquet.functions": (
+        ("read_parquet", False, 0, "source"),
+        ("scan_parquet", False, 0, "source"),
+        ("read_parquet_schema", False, 0, "source"),
+        ("read_parquet_metadata", False, 0, "source"),
+    ),
+    "polars.io.ipc.functions": (
+        ("read_ipc", False, 0, "source"),
+        ("scan_ipc", False, 0, "source"),
+        ("read_ipc_stream", False, 0, "source"),
+        ("read_ipc_schema", False, 0, "source"),
+    ),
+    "polars.io.ndjson": (("read_ndjson", False, 0, "source"), ("scan_ndjson", False, 0, "source")),
+    "polars.io.avro": (("read_avro", False, 0, "source"),),
+    "polars.dataframe.frame": tuple(
+        (f"DataFrame.write_{kind}", True, 1, "file") for kind in ("csv", "parquet", "ipc", "ndjson", "avro")
+    ),
+    "polars.lazyframe.frame": tuple(
+        (f"LazyFrame.sink_{kind}", True, 1, "path") for kind in ("csv", "parquet", "ipc", "ndjson")
+    ),
 }
 
 
@@ -222,10 +245,12 @@ class _NativeFiles:
         def exec_module(module: Any) -> None:
             run(module)
             for entry in _NATIVE_FILES[name]:
-                original = getattr(module, entry[0], None)
+                owner_name, _, attribute = entry[0].rpartition(".")  # Class.method, or a module's name
+                owner = getattr(module, owner_name, None) if owner_name else module
+                original = getattr(owner, attribute, None)
                 with contextlib.suppress(Exception):  # one that cannot be wrapped stays as it is
                     if callable(original):
-                        setattr(module, entry[0], self._noting(original, entry))
+                        setattr(owner, attribute, self._noting(original, entry))
 
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -239,7 +264,11 @@ class _NativeFiles:
             mode = args[position + 1] if len(args) > position + 1 else kwargs.get("mode", "r")
             with contextlib.suppress(Exception):  # noting never stops the training
                 for one in given if isinstance(given, (list, tuple)) else (given,):
-                    note(one, any(c in str(mode) for c in "wax+") if writes is None else writes)
+                    matched = (
+                        glob.glob(one, recursive=True) if isinstance(one, str) and glob.has_magic(one) else []
+                    )
+                    for each in matched or [one]:
+                        note(each, any(c in str(mode) for c in "wax+") if writes is None else writes)
 
         if isinstance(original, type):
             init = original.__init__  # type: ignore[misc]  # object's, for a native class made with its arguments
