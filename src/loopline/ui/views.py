@@ -154,8 +154,12 @@ class ModelsPage:
     page: int  # from 1
     pages: int
     total: int  # versions matching the filters
-    first: int  # the position of the page's first row among them, from 1
     repository: str | None  # the repository's web address, for links to commits
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row among the matching versions, from 1."""
+        return (self.page - 1) * PAGE_ROWS + 1
 
 
 def models_page(project: Path, model: str | None, commit: str | None, page: int = 1) -> ModelsPage:
@@ -180,7 +184,7 @@ def models_page(project: Path, model: str | None, commit: str | None, page: int 
     }
     rows = [_model_row(version, gates, endpoints) for version in shown]
     names = sorted({m.name for m in status.models})
-    return ModelsPage(rows, names, page, pages, len(matching), start + 1, status.repository_url)
+    return ModelsPage(rows, names, page, pages, len(matching), status.repository_url)
 
 
 def _model_row(
