@@ -146,9 +146,13 @@ def query(
     kind: str | None = None,
     actor: str | None = None,
     limit: int | None = None,
+    before: int | None = None,
 ) -> list[AuditRecord]:
-    """Events matching every given filter, oldest first (the newest ``limit`` when given)."""
+    """Events matching every given filter, oldest first (the newest ``limit`` when given; only those before
+    sequence number ``before`` when given, to page back through the log)."""
     statement = select(events)
+    if before is not None:
+        statement = statement.where(events.c.seq < before)
     if commit:
         statement = statement.where(events.c.git_commit.startswith(commit.lower()))
     for column, value in (("workspace", workspace), ("model", model), ("kind", kind), ("actor", actor)):

@@ -403,14 +403,23 @@ def test_a_long_history_is_shown_a_page_at_a_time_keeping_the_filters(
         page.click("a[rel=next]")
         assert f"model={first.name}" in page.url and "Versions 51–100 of 121" in shown()[1]
 
-        # The history page shows the newest 500 events, and says where the others are.
+        # The history page shows 500 events at a time, newest first, and pages back through the rest.
+        total = len(loopline.history(project))
+        rows = page.locator("table.timeline tbody tr")
         page.goto(f"{board.url}/ui/history")
-        assert page.locator("table.timeline tbody tr").count() == 500
-        assert "loopline history" in page.get_by_test_id("more").inner_text()
+        assert rows.count() == 500 and "Newest" not in page.get_by_test_id("pager").inner_text()
+        newest_page = rows.all_inner_texts()
+        page.click("a[rel=next]")
+        assert rows.count() == total - 500 and "Older" not in page.get_by_test_id("pager").inner_text()
+        assert rows.all_inner_texts()[0] != newest_page[-1]  # no event shown twice
+        page.click("a[rel=first]")
+        assert rows.all_inner_texts() == newest_page
+        page.goto(f"{board.url}/ui/history?workspace=dev")  # the filters hold across pages
+        page.click("a[rel=next]")
+        assert "workspace=dev" in page.url and "before=" in page.url
+        assert all("dev" in row for row in rows.all_inner_texts())
         page.goto(f"{board.url}/ui/history?commit=0707")
-        assert (
-            page.locator("table.timeline tbody tr").count() == 5 and page.get_by_test_id("more").count() == 0
-        )
+        assert rows.count() == 5 and page.get_by_test_id("pager").count() == 0
         browser.assert_clean(board.url)
     finally:
         browser.close()

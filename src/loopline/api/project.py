@@ -229,8 +229,11 @@ def history(
     kind: str | None = None,
     actor: str | None = None,
     limit: int | None = None,
+    before: int | None = None,
 ) -> list[AuditRecord]:
-    """The audit log, oldest first, filtered by commit prefix, workspace, model, kind or actor."""
+    """The audit log, oldest first, filtered by commit prefix, workspace, model, kind or actor; ``limit``
+    keeps the newest so many, ``before`` only the events before that sequence number (the page older than
+    one whose oldest event it is)."""
     from loopline import audit
     from loopline.events import EVENT_TYPES
 
@@ -246,6 +249,7 @@ def history(
         kind=kind,
         actor=actor,
         limit=limit,
+        before=before,
     )
 
 

@@ -168,11 +168,18 @@ class Dashboard:
 
     def history(self, request: Request) -> dict[str, Any]:
         filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
-        records = call(api.history, self.root, limit=HISTORY_ROWS + 1, **filters)
+        asked = request.query_params.get("before", "")
+        before = int(asked) if asked.isdigit() else None
+        records = call(api.history, self.root, limit=HISTORY_ROWS + 1, before=before, **filters)
+        shown = list(reversed(records))[:HISTORY_ROWS]
+        kept = {k: v for k, v in filters.items() if v}
         return {
-            "records": list(reversed(records))[:HISTORY_ROWS],
+            "records": shown,
             "filters": filters,
-            "more": len(records) > HISTORY_ROWS,  # older events than the page shows
+            "before": before,
+            "newest": urlencode(kept) if before is not None else None,
+            # older events than the page shows: the page before its oldest
+            "older": urlencode({**kept, "before": shown[-1].seq}) if len(records) > HISTORY_ROWS else None,
         }
 
     def commit(self, request: Request) -> dict[str, Any]:
