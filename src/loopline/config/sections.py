@@ -399,9 +399,10 @@ EVENT_KINDS = (
     "approval-decided", "approval-requested", "batch-job", "batch-promoted", "data-registered", "deployed",
     "deployment-deleted", "endpoint-created", "endpoint-deleted", "endpoint-retired", "endpoint-updated",
     "gate-evaluated",
-    "key-rotated", "lock-broken", "monitor-checked", "policy-decided", "promoted", "provisioned", "refused",
-    "registered", "released", "role-granted", "rolled-back", "shared", "state-migrated", "tier-changed",
-    "token-created", "token-revoked", "traffic-changed", "user-added",
+    "key-rotated", "lock-broken", "models-migrated", "monitor-checked", "policy-decided", "promoted",
+    "provisioned", "refused", "registered", "released", "role-granted", "rolled-back", "shared",
+    "state-migrated", "tier-changed", "token-created", "token-revoked", "tracking-migrated",
+    "traffic-changed", "user-added",
 )  # fmt: skip
 """Every kind of audit event (a test keeps it equal to ``loopline.events``)."""
 
