@@ -87,10 +87,9 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
 
 def _require_no_work(instance: Instance) -> None:
     """Refuse a move of stores while a release, rollback or inner loop (anything holding a lock) runs."""
-    from loopline.domain import utcnow
-    from loopline.state.locks import list_locks as held
+    from loopline.state.locks import live_locks
 
-    busy = [lock for lock in held(instance.db) if lock.expires_at > utcnow()]
+    busy = live_locks(instance.db)
     if busy:
         raise Refused(
             f"{busy[0].owner} holds the lock {busy[0].name} (on {busy[0].host}): a release, rollback or "

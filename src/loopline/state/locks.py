@@ -24,7 +24,16 @@ from loopline.errors import LockTimeout
 from loopline.state import Database, as_utc
 from loopline.state.schema import locks
 
-__all__ = ["Heartbeat", "LockInfo", "break_lock", "hold", "holder", "list_locks", "process_alive"]
+__all__ = [
+    "Heartbeat",
+    "LockInfo",
+    "break_lock",
+    "hold",
+    "holder",
+    "list_locks",
+    "live_locks",
+    "process_alive",
+]
 
 _HOST = socket.gethostname()
 LEASE_SECONDS = 60.0
@@ -105,10 +114,7 @@ def _try_acquire(db: Database, name: str, owner: str, lease: float) -> dict[str,
         if row is None:
             connection.execute(insert(locks).values(name=name, **mine))
             return None
-        stale = as_utc(row["expires_at"]) < now or (
-            row["host"] == _HOST and not process_alive(int(row["pid"]))
-        )
-        if stale:
+        if _stale(_info(row)):
             connection.execute(update(locks).where(locks.c.name == name).values(**mine))
             return None
         return dict(row)
@@ -161,34 +167,30 @@ def hold(
             connection.execute(delete(locks).where(mine))
 
 
+def _stale(lock: LockInfo) -> bool:
+    """True when the lock's holder stopped beating, or died on this host: it holds it no longer."""
+    return lock.expires_at < utcnow() or (lock.host == _HOST and not process_alive(lock.pid))
+
+
 def holder(db: Database, name: str) -> LockInfo | None:
     """Who holds lock ``name`` now (None when nobody, or when its holder died or stopped beating)."""
-    for lock in list_locks(db):
-        if lock.name != name:
-            continue
-        stale = lock.expires_at < utcnow() or (lock.host == _HOST and not process_alive(lock.pid))
-        return None if stale else lock
-    return None
+    return next((lock for lock in live_locks(db) if lock.name == name), None)
+
+
+def live_locks(db: Database) -> list[LockInfo]:
+    """The locks whose holders live: those a new holder would wait for."""
+    return [lock for lock in list_locks(db) if not _stale(lock)]
 
 
 def list_locks(db: Database) -> list[LockInfo]:
     """Every lock held now."""
     with db.read() as connection:
         rows = connection.execute(select(locks).order_by(locks.c.name)).mappings().all()
-    return [
-        LockInfo(
-            r["name"], r["owner"], r["host"], int(r["pid"]), as_utc(r["acquired_at"]), as_utc(r["expires_at"])
-        )
-        for r in rows
-    ]
+    return [_info(row) for row in rows]
 
 
-def break_lock(connection: Any, name: str) -> LockInfo | None:
-    """Remove lock ``name`` inside the caller's transaction; who held it, or None when nobody did."""
-    row = connection.execute(select(locks).where(locks.c.name == name)).mappings().first()
-    if row is None:
-        return None
-    connection.execute(delete(locks).where(locks.c.name == name))
+def _info(row: Any) -> LockInfo:
+    """A row of the locks table as what it says."""
     return LockInfo(
         row["name"],
         row["owner"],
@@ -197,3 +199,12 @@ def break_lock(connection: Any, name: str) -> LockInfo | None:
         as_utc(row["acquired_at"]),
         as_utc(row["expires_at"]),
     )
+
+
+def break_lock(connection: Any, name: str) -> LockInfo | None:
+    """Remove lock ``name`` inside the caller's transaction; who held it, or None when nobody did."""
+    row = connection.execute(select(locks).where(locks.c.name == name)).mappings().first()
+    if row is None:
+        return None
+    connection.execute(delete(locks).where(locks.c.name == name))
+    return _info(row)
