@@ -42,3 +42,17 @@ def test_status_lists_the_newest_versions_and_the_aliased_ones_and_all_on_asking
     assert "Older versions" not in every.stdout
     document = json.loads(cli(capsys, "status", "--json", "-C", str(project)).stdout)
     assert sum(model["workspace"] == "dev" for model in document["models"]) == 40
+
+
+def test_history_pages_back_through_the_log_from_a_sequence_number(
+    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = trained_project("simple")
+    every = cli(capsys, "history", "--json", "-C", str(project)).json()["events"]
+    assert len(every) >= 4
+    newest = cli(capsys, "history", "-n", "2", "--json", "-C", str(project)).json()["events"]
+    assert [e["seq"] for e in newest] == [e["seq"] for e in every[-2:]]
+    older = cli(capsys, "history", "-n", "2", "--before", str(newest[0]["seq"]), "--json", "-C", str(project))
+    assert [e["seq"] for e in older.json()["events"]] == [e["seq"] for e in every[-4:-2]]
+    shown = cli(capsys, "history", "--before", str(every[1]["seq"]), "-C", str(project))
+    assert shown.exit_code == 0 and shown.stdout.count("\n") == 1 and f"#{every[0]['seq']} " in shown.stdout

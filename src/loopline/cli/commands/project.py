@@ -351,10 +351,25 @@ def history(
     ] = None,
     actor: Annotated[str | None, opt("--actor", help="Only events by this user.")] = None,
     limit: Annotated[int | None, opt("--limit", "-n", min=1, help="Only the newest N events.")] = None,
+    before: Annotated[
+        int | None,
+        opt(
+            "--before",
+            min=1,
+            help="Only events before #SEQ (with -n: the page older than one starting there).",
+        ),
+    ] = None,
 ) -> None:
     """Show the audit log: who changed what, when, from where to where, for which commit, and why."""
     records = api.history(
-        call.project, commit=commit, workspace=workspace, model=model, kind=kind, actor=actor, limit=limit
+        call.project,
+        commit=commit,
+        workspace=workspace,
+        model=model,
+        kind=kind,
+        actor=actor,
+        limit=limit,
+        before=before,
     )
 
     def human(console: Console) -> None:
