@@ -137,6 +137,10 @@ def record(db: Database, event: Event) -> int:
         return append(connection, event)
 
 
+_INTEGER, _BIGINT = 2**31 - 1, 2**63 - 1
+"""The largest values PostgreSQL compares a sequence number (an INTEGER) and a LIMIT (a BIGINT) with."""
+
+
 def query(
     db: Database,
     *,
@@ -151,8 +155,8 @@ def query(
     """Events matching every given filter, oldest first (the newest ``limit`` when given; only those before
     sequence number ``before`` when given, to page back through the log)."""
     statement = select(events)
-    if before is not None:
-        statement = statement.where(events.c.seq < before)
+    if before is not None:  # beyond what the column holds, PostgreSQL refuses to compare
+        statement = statement.where(events.c.seq < min(before, _INTEGER))
     if commit:
         statement = statement.where(events.c.git_commit.startswith(commit.lower()))
     for column, value in (("workspace", workspace), ("model", model), ("kind", kind), ("actor", actor)):
@@ -160,7 +164,7 @@ def query(
             statement = statement.where(events.c[column] == value)
     statement = statement.order_by(events.c.seq.desc())
     if limit:
-        statement = statement.limit(limit)
+        statement = statement.limit(min(limit, _BIGINT))
     with db.read() as connection:
         rows = connection.execute(statement).mappings().all()
     return [_record(row) for row in reversed(rows)]

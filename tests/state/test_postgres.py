@@ -129,3 +129,14 @@ def test_migrate_state_moves_history_to_postgres_and_the_instance_carries_on(
 
     again = cli(capsys, "migrate-state", "--to", target, "-C", str(project))
     assert again.exit_code == 1 and "already holds loopline data" in again.stderr
+
+
+def test_history_takes_page_bounds_beyond_a_bigint_as_the_whole_log(
+    new_project: ProjectFactory, on_postgres: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    every = loopline.history(project)
+    assert every and loopline.history(project, before=10**30, limit=10**30) == every
+    paged = cli(capsys, "history", "--before", str(10**30), "-n", str(10**30), "--json", "-C", str(project))
+    assert paged.exit_code == 0, paged.stderr
+    assert [e["seq"] for e in paged.json()["events"]] == [r.seq for r in every]
