@@ -68,12 +68,13 @@ def _holder(instance: Instance, digest: str, sources: set[str]) -> ModelStore | 
     return None
 
 
-def _repoint_mlflow(instance: Instance, moved: dict[str, str]) -> tuple[dict[str, int], list[str]]:
-    """Set the source of every catalog version whose files moved, in each workspace's MLflow database."""
+def _repoint_mlflow(
+    instance: Instance, versions: list[Any], moved: dict[str, str]
+) -> tuple[dict[str, int], list[str]]:
+    """Set the source of every catalog version (``versions``, the catalog's rows as they were before the
+    move) whose files moved, in each workspace's MLflow database."""
     counts: dict[str, int] = {}
     kept: list[str] = []
-    with instance.db.read() as connection:
-        versions = connection.execute(select(metadata.tables["model_versions"])).mappings().all()
     by_workspace: dict[str, list[Any]] = defaultdict(list)
     for row in versions:
         if row["content_digest"] in moved and row["source_uri"] != moved[row["content_digest"]]:
@@ -114,11 +115,13 @@ def move_models(instance: Instance, target: ModelStore) -> ModelsMoved:
     tables = _pinning_tables()
     sources: dict[str, set[str]] = defaultdict(set)
     pinned: dict[str, list[str]] = defaultdict(list)
+    versions: list[Any] = []
     with instance.db.read() as connection:
         for table in tables:
             for row in connection.execute(select(table)).mappings():
                 sources[row["content_digest"]].add(row["source_uri"])
                 if table.name == "model_versions":
+                    versions.append(row)
                     pinned[row["content_digest"]].append(
                         f"{row['workspace']}/{row['name']} v{row['version']}"
                     )
@@ -132,7 +135,7 @@ def move_models(instance: Instance, target: ModelStore) -> ModelsMoved:
             continue
         copied += target.copy_from(holder, digest)
         moved[digest] = target.source(digest)
-    mlflow, kept = _repoint_mlflow(instance, moved)
+    mlflow, kept = _repoint_mlflow(instance, versions, moved)
     rows: dict[str, int] = {}
     with instance.db.write() as writer:
         for table in tables:

@@ -136,8 +136,9 @@ def migrate_tracking(
         ),
     ] = None,
 ) -> None:
-    """Copy a workspace's MLflow database (runs, models, version numbers, aliases) into an empty database;
-    then point its tracking_uri at it."""
+    """Copy a workspace's MLflow database, version numbers and all, into an empty database.
+
+    Then point the workspace's tracking_uri at it (the command prints the setting)."""
     result = api.migrate_tracking(workspace, to, artifacts=artifacts, project=call.project)
     total = sum(result.rows.values())
 
@@ -168,8 +169,9 @@ def migrate_models(
         ),
     ],
 ) -> None:
-    """Copy every version's model files into another model store and name them there (loopline, MLflow);
-    then point model_store at it."""
+    """Copy every version's model files into another model store and name them there.
+
+    loopline's rows and MLflow's version sources name the new place; then point model_store at it."""
     result = api.migrate_models(to, project=call.project)
 
     def human(console: Console) -> None:
