@@ -33,6 +33,17 @@ def test_every_command_and_parameter_has_help_text() -> None:
     assert missing == []
 
 
+def test_every_command_lists_as_one_unbroken_summary() -> None:
+    # the listings (`loopline --help`, `loopline endpoint --help`) show a command's first paragraph with
+    # its line breaks as they are in the docstring, which rich then wraps again: a ragged line
+    broken = []
+    for path, command in walk(_command()):
+        summary = command.short_help or (command.help or "").split("\n\n")[0]
+        if "\n" in summary.strip():
+            broken.append(path)
+    assert broken == []
+
+
 def test_the_fixed_command_names_exist() -> None:
     names = {path.removeprefix("loopline ") for path, _ in walk(_command())}
     assert {"init", "up", "status", "inner-loop", "history", "demo"} <= names

@@ -122,7 +122,12 @@ def command(group: typer.Typer, *names: str, **settings: Any) -> Callable[[Comma
 
         run.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in parameters}
-        group.command(*names, **settings)(run)
+        if function.__doc__ and "short_help" not in settings:
+            # a listing shows the first paragraph with the docstring's line breaks kept: one line instead
+            first = inspect.cleandoc(function.__doc__).split("\n\n")[0]
+            group.command(*names, **settings, short_help=" ".join(first.split()))(run)
+        else:
+            group.command(*names, **settings)(run)
         return function
 
     return register

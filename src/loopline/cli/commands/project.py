@@ -89,8 +89,9 @@ def init(
     ] = True,
     json: JsonOption = False,
 ) -> None:
-    """Write a runnable sample project (loopline.yaml, train.py, params, gate, tests, notebook), or set up an
-    existing repository with --existing."""
+    """Write a runnable sample project, or set up an existing repository with --existing.
+
+    The sample: loopline.yaml, train.py, params, a gate, tests and a notebook."""
     if existing:
         copies = key_values(
             inputs, "--input {item}: give NAME=PATH (the input's name, a local copy of its data)", empty=False
