@@ -7,7 +7,12 @@ ancestor's. The outer loops, rollback and deployments (online and batch) all loo
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 from loopline import catalog
+from loopline.config import CONFIG_FILE
 from loopline.domain import SHARED, ModelVersionInfo
 from loopline.errors import InvalidReference, NotFound
 from loopline.git import (
@@ -16,13 +21,15 @@ from loopline.git import (
     is_shallow,
     repository_paths,
     resolve_commit,
+    run_git,
     shown_paths,
     unchanged_since,
 )
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
+from loopline.yamlfile import Loader
 
-__all__ = ["commit_version", "watched_paths"]
+__all__ = ["commit_version", "model_name_at", "watched_paths"]
 
 
 def watched_paths(instance: Instance) -> list[str] | None:
@@ -79,3 +86,16 @@ def _unchanged_version(
         f"taking its version, {where} v{version.version}"
     )
     return version
+
+
+def model_name_at(instance: Instance, commit: str) -> str | None:
+    """``model.name`` as the project's ``loopline.yaml`` had it at ``commit`` (a full SHA); None where the
+    commit has no such file or it does not name one."""
+    text = run_git(instance.root, "show", f"{commit}:./{CONFIG_FILE}", check=False)
+    try:
+        found: Any = yaml.load(text, Loader=Loader)  # a safe loader
+    except yaml.YAMLError:
+        return None
+    model = found.get("model") if isinstance(found, dict) else None
+    name = model.get("name") if isinstance(model, dict) else None
+    return name if isinstance(name, str) and name else None

@@ -734,7 +734,7 @@ def test_a_rollback_to_a_commit_that_changed_nothing_in_training_paths_returns_t
 def test_a_renamed_model_rolls_back_to_the_versions_released_under_its_old_name(
     a_live_b_registered: tuple[Path, str, str],
 ) -> None:
-    project, a, _b = a_live_b_registered
+    project, a, b = a_live_b_registered
     config = load_config(project).config
     edit_yaml(
         project / "loopline.yaml", model={"name": "proj-churn", "artifact_path": config.model.artifact_path}
@@ -762,6 +762,25 @@ def test_a_renamed_model_rolls_back_to_the_versions_released_under_its_old_name(
     assert loopline.rollback(project, commit=renamed[:7]).git_commit == renamed  # the new name's
     assert loopline.rollback(project, commit=a[:7]).model == "proj-classifier"  # by commit, the old name's
     assert live_commit(project) == a
+
+    # B, registered before the rename and never released: its release takes the name B's loopline.yaml
+    # gave the model, and says so
+    steps = Steps()
+    released = loopline.outer_loop_prod(project, commit=b[:7], canary=[100], reporter=steps)
+    assert (released.model, released.git_commit, live_commit(project)) == ("proj-classifier", b, b)
+    assert (
+        f"{b[:7]} registered the model as 'proj-classifier' (model.name then); taking its version"
+        in steps.seen
+    )
+    assert prod_client(project).get_model_version_by_alias("proj-classifier", "production").version == 2
+    # a model named on purpose is that model: no other name is taken for it
+    with pytest.raises(NotFound, match=f"commit {renamed[:7]} has no version of 'proj-classifier' in shared"):
+        loopline.outer_loop_prod(project, commit=renamed, model="proj-classifier")
+    # a commit whose version is nowhere is refused as before, though loopline.yaml named another model
+    edit_yaml(project / "params.yaml", C=0.3)
+    never = commit_all(project, "A model never trained")
+    with pytest.raises(NotFound, match=f"commit {never[:7]} has no version of 'proj-churn' in shared"):
+        loopline.outer_loop_prod(project, commit=never)
 
 
 def test_a_release_that_cannot_have_its_endpoint_copies_nothing(trained_project: ProjectFactory) -> None:

@@ -23,11 +23,12 @@ from loopline.domain import (
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, live_server
 from loopline.endpoints.deployments import repin
-from loopline.errors import GateFailed, NotFound, Refused, TierDisabled
+from loopline.errors import GateFailed, InvalidReference, NotFound, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
 from loopline.git import (
     SHALLOW_HINT,
     ancestors,
+    as_commit,
     is_shallow,
     resolve_commit,
 )
@@ -38,7 +39,7 @@ from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.models import model_store_of
 from loopline.validation import Candidate, load_heldout, validate
-from loopline.versions import commit_version
+from loopline.versions import commit_version, model_name_at
 
 __all__ = ["TestResult", "run_outer_loop_test"]
 
@@ -63,7 +64,17 @@ def registry_version(
     """
     report = reporter or NullReporter()
     if commit is not None:
-        return commit_version(instance, name, commit, report)
+        try:
+            return commit_version(instance, name, commit, report)
+        except NotFound:
+            renamed = _renamed(instance, name, commit)
+            if renamed is None:
+                raise
+            full, earlier = renamed
+            report.step(
+                f"{full[:7]} registered the model as '{earlier}' (model.name then); taking its version"
+            )
+            return commit_version(instance, earlier, full, report)
     full = _newest_registered(instance, name, report)
     try:
         return catalog.version_for_commit(instance.db, SHARED, name, full)
@@ -72,6 +83,19 @@ def registry_version(
         raise NotFound(
             f"commit {full[:7]} has no version of '{name}' in the shared registry; {hint}"
         ) from None
+
+
+def _renamed(instance: Instance, name: str, commit: str) -> tuple[str, str] | None:
+    """``commit`` as a full SHA and the model's name there, where ``model.name`` changed since and ``name``
+    is today's: a commit from before the rename registered its version under the name it had then."""
+    if name != instance.settings.config.model.name:  # another model, named on purpose
+        return None
+    try:
+        full = resolve_commit(instance.root, as_commit(instance.root, commit))
+    except InvalidReference:
+        return None
+    then = model_name_at(instance, full)
+    return (full, then) if then is not None and then != name else None
 
 
 def _registered(instance: Instance, name: str) -> set[str]:
@@ -279,16 +303,17 @@ def run_outer_loop_test(
         "it runs in the full tier (dev, test, prod); set `tier: full` in loopline.yaml",
     )
     instance.db.require_current(instance.root)
-    name = model or instance.settings.config.model.name
-    candidate = held(instance, registry_version(instance, name, commit, report_to), report_to)
+    asked = model or instance.settings.config.model.name
+    candidate = held(instance, registry_version(instance, asked, commit, report_to), report_to)
+    name = candidate.name  # the name it had at its commit, where model.name changed since
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
     # The held-out rows first: without them nothing is copied, deployed or started.
     heldout = load_heldout(instance, instance.settings.config.validation)
-    with locks.hold(instance.db, f"outer-loop-test:{name}", instance.actor):
+    with locks.hold(instance.db, f"outer-loop-test:{asked}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST, report_to)
         deployment = deploy(instance, endpoint, in_test, report_to)
-        champion = _champion(instance, name)
+        champion = _champion(instance, asked)
         champion_deployment = None
         if champion is not None:
             champion_in_test = promote(instance, champion, TEST, report_to)

@@ -203,8 +203,8 @@ def run_outer_loop_prod(
         raise UsageError(f"watch is {watch} seconds; give 0 or more")
     require_prod(instance, "outer-loop prod")
     instance.db.require_current(instance.root)
-    name = model or instance.settings.config.model.name
-    candidate = registry_version(instance, name, commit, report_to)
+    candidate = registry_version(instance, model or instance.settings.config.model.name, commit, report_to)
+    name = candidate.name  # the name it had at its commit, where model.name changed since
     overridden = _validation_overridden(instance, candidate, override_reason)
     endpoint_name = instance.settings.prod_endpoint
     began = pending_release(instance, PROD, endpoint_name)
