@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def blob(azurite: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_an_object_store_shows_a_version_only_once_its_manifest_is_written(blob: Any, tmp_path: Path) -> None:
     store = open_model_store(blob.container("models-a") + f"/{tmp_path.name}")
     assert isinstance(store, ObjectModelStore)
-    weights = tmp_path.name.encode()  # files of this test alone: not in the machine's cache of downloads
+    weights = uuid.uuid4().bytes  # files of this run alone: not in the machine's cache of downloads
     folder = model_folder(tmp_path / "m", weights)
     digest = digest_tree(folder)
     # A crash after the files and before the manifest: nothing is visible.
@@ -136,7 +137,7 @@ def test_a_changed_blob_is_refused_when_downloaded(blob: Any, tmp_path: Path) ->
 def test_copies_within_one_account_pass_no_bytes_through_loopline(blob: Any, tmp_path: Path) -> None:
     here = open_model_store(blob.container("models-a") + f"/{tmp_path.name}")
     there = open_model_store(blob.container("models-b") + f"/{tmp_path.name}")
-    digest = here.put(model_folder(tmp_path / "m", tmp_path.name.encode()))  # not in the machine's cache
+    digest = here.put(model_folder(tmp_path / "m", uuid.uuid4().bytes))  # not in the machine's cache
     assert there.copy_from(here, digest) is True
     assert not here.cache.contains(digest), "the files went through this machine"
     assert there.contains(digest) and not there.copy_from(here, digest)
