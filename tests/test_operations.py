@@ -24,7 +24,7 @@ def test_every_public_sdk_function_has_exactly_one_row() -> None:
 def test_the_control_plane_serves_the_remote_rows_under_their_wire_names() -> None:
     paths = {path.removeprefix("/v1/") for path in document()["paths"]}
     remote = {op.name for op in operations().values() if op.remote}
-    assert paths == remote | {"uploads"}
+    assert paths == remote | {"uploads", "data_file"}
     assert "init" not in paths and "workflow_run" not in paths  # they write the caller's own files
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "StagedData",
     "get_asset",
     "list_assets",
+    "local_files",
     "parse_asset",
     "register_asset",
     "stage_files",
@@ -114,7 +115,7 @@ def register_asset(
     return _pin(instance, name, store_name, path, found, manifest)
 
 
-def _local_files(source: Path) -> list[tuple[str, Path]]:
+def local_files(source: Path) -> list[tuple[str, Path]]:
     """The files to upload from ``source``, each with its path in the pinned folder: a file by its name;
     a folder's files (hidden ones and what is under hidden folders left out, as a datastore's listing
     leaves them) by their path inside it."""
@@ -147,13 +148,19 @@ class StagedData:
         return {"reference": self.reference, "digest": self.digest, "files": self.files}
 
 
-def stage_files(inbox: Datastore, name: str, source: Path) -> StagedData:
+def stage_files(inbox: Datastore, name: str, source: Path, *, digest: str | None = None) -> StagedData:
     """Copy a file or folder of this machine into ``inbox`` at a path named by its content digest
-    (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there."""
+    (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there; with
+    ``digest``, nothing unless the files are those bytes."""
     _check_name(name)
     source = source.expanduser()
-    files = _local_files(source)
+    files = local_files(source)
     local = manifest_digest([{"path": inside, "sha256": file_digest(path)} for inside, path in files])
+    if digest is not None and local != digest:
+        raise IntegrityViolation(
+            f"the files of {name} that arrived are not the ones sent ({local[:19]}… is not {digest[:19]}…); "
+            "upload again"
+        )
     folder = f"{name}/{local.removeprefix('sha256:')[:16]}"
     for inside, path in files:
         if not inbox.exists(f"{folder}/{inside}"):
@@ -162,13 +169,16 @@ def stage_files(inbox: Datastore, name: str, source: Path) -> StagedData:
     return StagedData(f"{inbox.name}://{pinned}", local, len(files))
 
 
-def upload_asset(instance: Instance, name: str, source: Path) -> tuple[DataAsset, bool]:
+def upload_asset(
+    instance: Instance, name: str, source: Path, *, digest: str | None = None
+) -> tuple[DataAsset, bool]:
     """Copy a file or folder of this machine into the inbox datastore and pin it under ``name``:
     uploading the same bytes again copies nothing and makes no new version. Nothing is registered
-    unless every file arrived whole, with the bytes read here."""
+    unless every file arrived whole, with the bytes read here (and, with ``digest``, unless those are the
+    bytes the caller read, as an upload through a control plane names them)."""
     _check_name(name)
     instance.db.require_current(instance.root)
-    staged = stage_files(instance.datastore("inbox"), name, source)
+    staged = stage_files(instance.datastore("inbox"), name, source, digest=digest)
     return register_asset(instance, name, staged.reference, digest=staged.digest)
 
 

@@ -10,6 +10,7 @@ trained on (``loopline.training_inputs``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -17,21 +18,23 @@ import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from loopline.config import STATE_DIR
 from loopline.data import DataAsset, get_asset, parse_asset, verified_files
-from loopline.errors import ConfigError, InvalidData, NotFound, UsageError
+from loopline.errors import ConfigError, IntegrityViolation, InvalidData, NotFound, UsageError
 from loopline.instance import Instance
 from loopline.progress import Reporter
 
 __all__ = [
     "DIGEST_MARK",
     "INPUTS_TAG",
-    "FindAsset",
+    "AssetSource",
     "TrainingInput",
     "claimed_inputs",
     "fill_inputs",
@@ -60,18 +63,48 @@ class TrainingInput:
     reference: str = ""  # where the asset lives: inbox://...
 
 
-FindAsset = Callable[[str, int | None], DataAsset]
-"""How a data asset version is looked up: in loopline's database, or through a control plane."""
+class AssetSource(Protocol):
+    """Where a training's data asset versions and their files come from: loopline's database and the
+    datastores of this machine, or a control plane (for a caller that reaches neither)."""
+
+    def find(self, name: str, version: int | None) -> DataAsset:
+        """The version (default: the newest) of data asset ``name``."""
+
+    def files(self, asset: DataAsset) -> list[dict[str, Any]]:
+        """The entries of ``asset``'s manifest to copy (its ``file``, ``path`` and ``sha256``)."""
+
+    def chunks(self, asset: DataAsset, entry: dict[str, Any]) -> AbstractContextManager[Iterator[bytes]]:
+        """The bytes of one file of ``asset``, a chunk at a time."""
 
 
-def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None) -> list[TrainingInput]:
+@dataclass(frozen=True)
+class _Here:
+    """The data assets of this instance: its database, and its datastores with this machine's access."""
+
+    instance: Instance
+
+    def find(self, name: str, version: int | None) -> DataAsset:
+        return get_asset(self.instance, name, version)
+
+    def files(self, asset: DataAsset) -> list[dict[str, Any]]:
+        verified = set(verified_files(self.instance, asset, tables=False))  # the whole asset, as registered
+        return [entry for entry in asset.manifest if entry["file"] in verified]
+
+    @contextlib.contextmanager
+    def chunks(self, asset: DataAsset, entry: dict[str, Any]) -> Iterator[Iterator[bytes]]:
+        with self.instance.datastore(asset.datastore).open(entry["file"]) as handle:
+            yield iter(partial(handle.read, 1 << 20), b"")
+
+
+def prepare(instance: Instance, report: Reporter, source: AssetSource | None = None) -> list[TrainingInput]:
     """Each of ``training.inputs``, verified and copied (once per version) under ``.loopline/inputs/``;
-    ``find`` looks the versions up (default: in this instance's database)."""
+    ``source`` gives the versions and their files (default: this instance's database and datastores)."""
+    assets = source or _Here(instance)
     found: list[TrainingInput] = []
     for name, reference in instance.settings.config.training.inputs.items():
         asset_name, version = parse_asset(reference)
         try:
-            asset = (find or (lambda n, v: get_asset(instance, n, v)))(asset_name, version)
+            asset = assets.find(asset_name, version)
         except NotFound as missing:
             raise NotFound(
                 f"training.inputs.{name} names {reference}: {missing.message.split(';')[0]}; upload the data "
@@ -84,7 +117,7 @@ def prepare(instance: Instance, report: Reporter, find: FindAsset | None = None)
             report.step(
                 f"copying data asset {asset.name}:{asset.version} ({asset.reference}) for input {name}"
             )
-            _copy(instance, asset, folder)
+            _copy(assets, asset, folder)
         path = folder / asset.manifest[0]["path"] if asset.single_file else folder
         found.append(
             TrainingInput(name, f"{asset.name}:{asset.version}", asset.digest, path, asset.reference)
@@ -115,23 +148,33 @@ def evict_unused(folder: Path, days: float = UNUSED_DAYS) -> list[str]:
     return removed
 
 
-def _copy(instance: Instance, asset: DataAsset, folder: Path) -> None:
-    """The asset's files, verified, into ``folder`` as a whole: a copy cut short is never taken for one."""
-    store = instance.datastore(asset.datastore)
-    files = verified_files(instance, asset, tables=False)
+def _copy(assets: AssetSource, asset: DataAsset, folder: Path) -> None:
+    """The asset's files into ``folder`` as a whole, each checked against the digest it was registered
+    with as it is copied: a copy cut short, or of other bytes, is never taken for one."""
     staged = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}.partial")
-    by_file = {entry["file"]: entry["path"] for entry in asset.manifest}
-    for file in files:
-        target = (staged / by_file[file]).resolve()
-        if not target.is_relative_to(staged.resolve()):  # an object store's key may hold ".." segments
-            shutil.rmtree(staged, ignore_errors=True)
-            raise InvalidData(
-                f"data asset {asset.name}:{asset.version} holds a file named {by_file[file][:100]!r}, which "
-                "leads out of its folder; rename it in the datastore and register the asset again"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with store.open(file) as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, 1 << 20)
+    try:
+        for entry in assets.files(asset):
+            target = (staged / entry["path"]).resolve()
+            if not target.is_relative_to(staged.resolve()):  # an object store's key may hold ".." segments
+                raise InvalidData(
+                    f"data asset {asset.name}:{asset.version} holds a file named {entry['path'][:100]!r}, "
+                    "which leads out of its folder; rename it in the datastore and register the asset again"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            with assets.chunks(asset, entry) as chunks, target.open("wb") as sink:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    sink.write(chunk)
+            if digest.hexdigest() != entry["sha256"]:
+                raise IntegrityViolation(
+                    f"data asset {asset.name}:{asset.version} ({asset.reference}) changed since it was "
+                    f"registered (its file {entry['path'][:100]!r} holds other bytes); register it again to "
+                    "make a new version"
+                )
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     (staged / DIGEST_MARK).write_text(asset.digest)
     if not _copied(folder, asset.digest):  # a stale or cut-short copy goes; a whole one (made meanwhile by
         shutil.rmtree(folder, ignore_errors=True)  # another trial of a sweep) is what its training reads

@@ -213,10 +213,11 @@ def operations() -> dict[str, Operation]:
         # A sweep trains many times with the caller's checkout: it runs where the caller is.
         Operation("sweep", api.sweep, r.DEVELOP, remote=False),
         Operation("register_data", api.register_data, r.DEVELOP),
-        # The files are on the caller's machine: it copies them into the inbox with its own credentials
-        # (stage_data, then register_data wherever that runs; upload_data does both here).
+        # The files are on the caller's machine: upload_data sends them to the control plane, which copies
+        # them into the inbox (POST /v1/uploads, then /v1/upload_data); stage_data copies them with the
+        # caller's own credentials, for register_data to pin wherever that runs.
         Operation("stage_data", api.stage_data, r.DEVELOP, remote=False),
-        Operation("upload_data", api.upload_data, r.DEVELOP, remote=False),
+        Operation("upload_data", api.upload_data, r.DEVELOP, local=frozenset({"source"})),
         # Endpoints: developers in dev, releasers elsewhere.
         Operation("create_endpoint", api.create_endpoint, r.CREATE_IN),
         Operation("update_endpoint", api.update_endpoint, r.change_endpoint("name")),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 import yaml
 
 import loopline
-from loopline.errors import Forbidden, Unauthenticated
+from loopline.errors import Forbidden, IntegrityViolation, Unauthenticated, UsageError
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
 from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git
@@ -72,6 +74,13 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
         DEV_CHANGE,
     ),
     ("register_data", {"name": "heldout", "path": "inbox://nothing.csv"}, DEV_CHANGE),
+    (
+        "upload_data",
+        {"upload": NO_UPLOAD, "name": "rows", "digest": f"sha256:{'0' * 64}", "single": True},
+        DEV_CHANGE,
+    ),
+    # The bytes of the team's data: for those who train on them (a reader sees the manifest only).
+    ("data_file", {"name": "nothing", "version": 1, "path": "rows.csv"}, DEV_CHANGE),
     ("create_endpoint", lambda: {"name": _fresh("d")(), "workspace": "dev"}, DEV_CHANGE),
     ("create_endpoint", lambda: {"name": _fresh("p")(), "workspace": "prod"}, PROD_CHANGE),
     ("create_endpoint", lambda: {"name": _fresh("t")(), "workspace": "test"}, TEST_CHANGE),
@@ -326,9 +335,68 @@ def test_the_cli_and_sdk_work_through_the_control_plane_without_database_access(
     commit_all(clone, "unused")  # the clone stays usable for local work
 
 
-def test_a_developer_uploads_data_from_their_machine_through_the_control_plane(
+def test_a_developer_uploads_data_through_the_control_plane_without_access_to_the_inbox(
     team: Team, tmp_path: Path
 ) -> None:
+    # The clone's configuration names the inbox as the team's does (a folder of the control plane's host,
+    # here): this machine reaches neither it nor loopline's database, and holds the token only.
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    team_inbox = team.project / ".loopline" / "datastores" / "inbox"
+    env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"]}
+    rows = tmp_path / "rows"
+    (rows / "2026" / ".cache").mkdir(parents=True)
+    (rows / "2026" / "part-0.csv").write_text("x,y\n1,2\n")
+    (rows / "part-1.csv").write_text("x,y\n3,4\n")
+    (rows / "2026" / ".cache" / "notes").write_text("hidden: left out, as a datastore's listing leaves it")
+    uploaded = cli_process("data", "upload", "scoring", str(rows), "--json", cwd=clone, env=env)
+    assert uploaded.exit_code == 0, uploaded.stderr
+    said = uploaded.json()
+    assert said["created"] and said["files"] == 2 and said["path"].startswith("inbox://scoring/")
+    landed = team_inbox / said["path"].removeprefix("inbox://")
+    assert sorted(p.relative_to(landed).as_posix() for p in landed.rglob("*") if p.is_file()) == [
+        "2026/part-0.csv",
+        "part-1.csv",
+    ]
+    assert (landed / "2026" / "part-0.csv").read_text() == "x,y\n1,2\n"
+    assert not (clone / ".loopline").exists()  # neither copied nor pinned here
+    [asset] = loopline.list_data("scoring", project=team.project)
+    assert (asset.version, asset.created_by, asset.digest) == (1, "dev", said["digest"])
+    assert list((team.project / ".loopline" / "uploads").iterdir()) == []  # the upload is gone once used
+
+    # The same bytes again: no new version. One file: pinned under its own name.
+    again = cli_process("data", "upload", "scoring", str(rows), "--json", cwd=clone, env=env)
+    assert again.exit_code == 0 and not again.json()["created"], again.stderr
+    one = cli_process("data", "upload", "one", str(rows / "part-1.csv"), "--json", cwd=clone, env=env)
+    assert one.exit_code == 0, one.stderr
+    assert one.json()["path"].endswith("/part-1.csv") and one.json()["files"] == 1
+    assert loopline.get_data("one", project=team.project).single_file
+
+    # A reader's upload is refused before its bytes are kept, and nothing is pinned.
+    (rows / "part-1.csv").write_text("x,y\n3,5\n")
+    refused = cli_process(
+        "data", "upload", "scoring", str(rows), cwd=clone, env={**env, "LOOPLINE_TOKEN": team.tokens["rita"]}
+    )
+    assert refused.exit_code == 1 and "needs the developer role" in refused.stderr, refused.stderr
+    assert [a.version for a in loopline.list_data("scoring", project=team.project)] == [1]
+    assert list((team.project / ".loopline" / "uploads").iterdir()) == []
+    # An upload names the call it is for; an upload named with a digest other than its bytes' pins nothing.
+    client = loopline.connect(team.plane.url, team.tokens["dev"])
+    with pytest.raises(UsageError, match="an upload is for inner_loop or upload_data, not 'status'"):
+        client.post("uploads?for=status", b"", "application/gzip")
+    archive = tmp_path / "data.tar.gz"
+    with tarfile.open(archive, "w:gz") as packed:
+        packed.add(rows / "part-1.csv", arcname="data/part-1.csv")
+    upload = client.post("uploads?for=upload_data", archive.read_bytes(), "application/gzip")["upload"]
+    body = {"upload": upload, "name": "scoring", "digest": said["digest"], "single": True}
+    before = sorted(team_inbox.rglob("*"))
+    with pytest.raises(IntegrityViolation, match="not the ones sent"):
+        client.post("upload_data", json.dumps(body).encode())
+    assert [a.version for a in loopline.list_data("scoring", project=team.project)] == [1]
+    assert sorted(team_inbox.rglob("*")) == before  # nothing copied into the inbox either
+
+
+def test_a_developer_with_access_to_the_inbox_copies_the_files_directly(team: Team, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
     # The team's inbox, which this machine reaches as it would the team's object store.
@@ -336,7 +404,7 @@ def test_a_developer_uploads_data_from_their_machine_through_the_control_plane(
     env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_DATASTORES__INBOX__URL": str(inbox)}
     (tmp_path / "new.csv").write_text("x,y\n1,2\n3,4\n")
     uploaded = cli_process(
-        "data", "upload", "scoring", str(tmp_path / "new.csv"), "--json", cwd=clone,
+        "data", "upload", "scoring", str(tmp_path / "new.csv"), "--direct", "--json", cwd=clone,
         env={**env, "LOOPLINE_TOKEN": team.tokens["dev"]},
     )  # fmt: skip
     assert uploaded.exit_code == 0, uploaded.stderr
@@ -344,12 +412,15 @@ def test_a_developer_uploads_data_from_their_machine_through_the_control_plane(
     assert said["created"] and said["path"].startswith("inbox://scoring/")
     assert (inbox / said["path"].removeprefix("inbox://")).read_text() == "x,y\n1,2\n3,4\n"
     assert not (clone / ".loopline" / "state.db").exists()  # pinned by the control plane, not here
+    assert not (team.project / ".loopline" / "uploads").exists() or not list(
+        (team.project / ".loopline" / "uploads").iterdir()
+    )  # nothing travelled through the control plane
     [asset] = loopline.list_data("scoring", project=team.project)
     assert (asset.version, asset.created_by, asset.digest) == (1, "dev", said["digest"])
     # A reader copies nothing that gets pinned: the control plane refuses the registration.
     (tmp_path / "new.csv").write_text("x,y\n1,2\n3,5\n")
     refused = cli_process(
-        "data", "upload", "scoring", str(tmp_path / "new.csv"), cwd=clone,
+        "data", "upload", "scoring", str(tmp_path / "new.csv"), "--direct", cwd=clone,
         env={**env, "LOOPLINE_TOKEN": team.tokens["rita"]},
     )  # fmt: skip
     assert refused.exit_code == 1 and "needs the developer role" in refused.stderr, refused.stderr
@@ -357,15 +428,12 @@ def test_a_developer_uploads_data_from_their_machine_through_the_control_plane(
 
 
 def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, tmp_path: Path) -> None:
-    # The clone has no database: the versions are the control plane's, the files the team's datastore's
+    # The clone reaches neither loopline's database nor the team's inbox: the versions and their files
+    # come from the control plane, each file checked against the digest it was registered with
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
     inbox = team.project / ".loopline" / "datastores" / "inbox"
-    env = {
-        "LOOPLINE_URL": team.plane.url,
-        "LOOPLINE_TOKEN": team.tokens["dev"],
-        "LOOPLINE_DATASTORES__INBOX__URL": str(inbox),
-    }
+    env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"]}
     (tmp_path / "rows.csv").write_text("x,y\n1,2\n3,4\n")
     uploaded = cli_process("data", "upload", "rows", str(tmp_path / "rows.csv"), "--json", cwd=clone, env=env)
     assert uploaded.exit_code == 0, uploaded.stderr
@@ -384,3 +452,14 @@ def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, t
     )
     # the uploaded run names the version it read, as its tag and as an MLflow dataset of the run
     assert trained_on(team.project, version.version) == {"extra": f"rows:1 {uploaded.json()['digest']}"}
+
+    # Bytes changed in the team's inbox since they were registered: no training reads them, no copy stays
+    (inbox / uploaded.json()["path"].removeprefix("inbox://")).write_text("x,y\n1,2\n3,9\n")
+    shutil.rmtree(clone / ".loopline" / "inputs")
+    edit_yaml(clone / "params.yaml", C=0.7)
+    git(clone, "push", "--quiet", "origin", f"{commit_all(clone, 'Another model')}:refs/heads/team-rows-2")
+    refused = cli_process("inner-loop", cwd=clone, env=env)
+    assert refused.exit_code == 1, refused.stderr
+    assert "data asset rows:1 (inbox://rows/" in refused.stderr
+    assert "changed since it was registered (its file 'rows.csv' holds other bytes)" in refused.stderr
+    assert list((clone / ".loopline" / "inputs").iterdir()) == []

@@ -35,14 +35,17 @@ def stage_data(name: str, source: PathLike, *, project: PathLike | None = None) 
     return stage_files(Instance.open(project).datastore("inbox"), name, Path(source))
 
 
-def upload_data(name: str, source: PathLike, *, project: PathLike | None = None) -> tuple[DataAsset, bool]:
+def upload_data(
+    name: str, source: PathLike, *, digest: str | None = None, project: PathLike | None = None
+) -> tuple[DataAsset, bool]:
     """Copy a file or folder of this machine into the inbox datastore and pin it as a version of data
-    asset ``name`` (the same bytes again: nothing copied, no new version)."""
+    asset ``name`` (the same bytes again: nothing copied, no new version); with ``digest``, only if they
+    are those bytes. Through a control plane, the files travel to it and it copies them into the inbox."""
     from pathlib import Path
 
     from loopline.data import upload_asset
 
-    return upload_asset(provisioned(project), name, Path(source))
+    return upload_asset(provisioned(project), name, Path(source), digest=digest)
 
 
 def list_data(name: str | None = None, *, project: PathLike | None = None) -> list[DataAsset]:

@@ -20,12 +20,12 @@ import time
 import traceback
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,13 +34,15 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from loopline import access
 from loopline.api import import_inner_loop
-from loopline.control.openapi import document
+from loopline.control.openapi import NAMING_UPLOADS, document
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
-from loopline.operations import acting, authorize, invoke, operations
+from loopline.operations import Operation, acting, authorize, invoke, operations
 from loopline.remote.client import STREAM
 from loopline.remote.codec import signature
-from loopline.remote.upload import InnerLoopUpload, unpack
+from loopline.remote.data import DataFile, DataUpload
+from loopline.remote.upload import InnerLoopUpload, extract, unpack
+from loopline.rules import DEVELOP
 from loopline.ui.app import build_ui
 
 __all__ = ["FailureLimiter", "build_app"]
@@ -275,7 +277,10 @@ class ControlPlane:
 
     async def _receive_upload(self, request: Request) -> Any:
         principal = await self._signed_in(request)
-        await run_in_threadpool(self.authorize, principal, "inner_loop", {})
+        purpose = request.query_params.get("for", "inner_loop")  # the call that will name the upload
+        if purpose not in _UPLOADED:
+            raise UsageError(f"an upload is for {' or '.join(_UPLOADED)}, not {purpose[:40]!r}")
+        await run_in_threadpool(self.authorize, principal, purpose, {})
         folder = self.uploads
         _forget_stale(folder)
         limits = self.settings
@@ -302,22 +307,83 @@ class ControlPlane:
 
     async def _inner_loop(self, request: Request) -> Any:
         principal = await self._signed_in(request)
-        try:
-            body = InnerLoopUpload.model_validate(await self._json_body(request, "inner_loop"))
-        except ValidationError as exc:
-            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-            raise UsageError(
-                f"argument {where} of inner_loop is not valid: {exc.errors()[0]['msg']}"
-            ) from None
+        body = _validated(InnerLoopUpload, await self._json_body(request, "inner_loop"), "inner_loop")
         await run_in_threadpool(self.authorize, principal, "inner_loop", {})
         result = await run_in_threadpool(self._import, principal, body)
         return signature(operations()["inner_loop"]).encode_result(result)
 
-    def _import(self, principal: access.Principal, body: InnerLoopUpload) -> Any:
+    def _uploaded(self, principal: access.Principal, upload: str, what: str) -> tuple[Path, Path]:
+        """The archive of the caller's upload ``upload``, and its owner file."""
         folder = self.uploads
-        archive, owner = folder / f"{body.upload}.tar.gz", folder / f"{body.upload}.owner"
+        archive, owner = folder / f"{upload}.tar.gz", folder / f"{upload}.owner"
         if not archive.is_file() or owner.read_text() != principal.user:
-            raise NotFound(f"upload {body.upload} does not exist (or is not yours); upload the run again")
+            raise NotFound(f"upload {upload} does not exist (or is not yours); upload {what} again")
+        return archive, owner
+
+    async def _upload_data(self, request: Request) -> Any:
+        principal = await self._signed_in(request)
+        body = _validated(DataUpload, await self._json_body(request, "upload_data"), "upload_data")
+        await run_in_threadpool(self.authorize, principal, "upload_data", {})
+        result = await run_in_threadpool(self._import_data, principal, body)
+        return signature(operations()["upload_data"]).encode_result(result)
+
+    def _import_data(self, principal: access.Principal, body: DataUpload) -> Any:
+        archive, owner = self._uploaded(principal, body.upload, "the files")
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                limits = self.settings
+                extract(
+                    archive,
+                    Path(scratch),
+                    limits.max_upload_expanded_mb << 20,
+                    limits.max_upload_files,
+                    "files",
+                )
+                folder = Path(scratch) / "data"
+                found = sorted(folder.iterdir()) if folder.is_dir() else []
+                if not found or (body.single and (len(found) > 1 or not found[0].is_file())):
+                    one = "one file" if body.single else "the files"
+                    raise UsageError(f"the upload holds no data/ folder with {one}; upload {one} again")
+                source = found[0] if body.single else folder
+                arguments = {"name": body.name, "source": source, "digest": body.digest}
+                with acting(principal):
+                    return invoke(operations()["upload_data"], arguments, project=self.root)
+        finally:
+            archive.unlink(missing_ok=True)
+            owner.unlink(missing_ok=True)
+
+    async def _data_file(self, request: Request) -> Any:
+        principal = await self._signed_in(request)
+        body = _validated(DataFile, await self._json_body(request, "data_file"), "data_file")
+        await run_in_threadpool(authorize, Instance.open(self.root), _DATA_FILE, {}, principal)
+        return await run_in_threadpool(self._open_data_file, principal, body)
+
+    def _open_data_file(self, principal: access.Principal, body: DataFile) -> Response:
+        with acting(principal):
+            asset = invoke(
+                operations()["get_data"], {"name": body.name, "version": body.version}, project=self.root
+            )
+        entry = next((e for e in asset.manifest if e["path"] == body.path), None)
+        if entry is None:
+            raise NotFound(f"data asset {asset.name}:{asset.version} holds no file {body.path[:100]!r}")
+        store = Instance.open(self.root).datastore(asset.datastore)
+        try:
+            handle = store.open(entry["file"])
+        except FileNotFoundError:
+            raise NotFound(
+                f"the file {body.path[:100]!r} of data asset {asset.name}:{asset.version} is gone from "
+                f"{asset.reference}; register the data again"
+            ) from None
+
+        def read() -> Iterator[bytes]:
+            with handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        return StreamingResponse(read(), media_type="application/octet-stream")
+
+    def _import(self, principal: access.Principal, body: InnerLoopUpload) -> Any:
+        archive, owner = self._uploaded(principal, body.upload, "the run")
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 limits = self.settings
@@ -338,6 +404,25 @@ class ControlPlane:
         finally:
             archive.unlink(missing_ok=True)
             owner.unlink(missing_ok=True)
+
+
+_DATA_FILE = Operation("data_file", import_inner_loop, DEVELOP)
+"""Reading the bytes of a data asset's file: for those who train on them, as the inner loop does (the
+row's function is not called: the route streams the file)."""
+
+_UPLOADED = tuple(NAMING_UPLOADS)
+"""The calls that name an upload."""
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def _validated(model: type[Body], data: Any, name: str) -> Body:
+    """A request body as ``model``; a usage error names the first argument that is not valid."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise UsageError(f"argument {where} of {name} is not valid: {exc.errors()[0]['msg']}") from None
 
 
 def _forget_stale(folder: Path, age: float = 86_400) -> None:
@@ -421,9 +506,13 @@ def build_app(root: Path) -> Starlette:
     routes.append(Mount("/ui", app=build_ui(root, TokenAccess(plane))))
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
+    routes.append(
+        Route("/v1/upload_data", plane.handler("upload_data", plane._upload_data), methods=["POST"])
+    )
+    routes.append(Route("/v1/data_file", plane.handler("data_file", plane._data_file), methods=["POST"]))
     routes += [
         Route(f"/v1/{op.name}", plane.function(op.name), methods=["POST"])
         for op in operations().values()
-        if op.remote and op.name != "inner_loop"
+        if op.remote and op.name not in _UPLOADED
     ]
     return Starlette(routes=routes)

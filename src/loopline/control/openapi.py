@@ -5,13 +5,18 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
+from pydantic import BaseModel
+
 from loopline.operations import operations
 from loopline.remote.codec import signature
+from loopline.remote.data import DataFile, DataUpload
 from loopline.remote.upload import InnerLoopUpload
 
-__all__ = ["document"]
+__all__ = ["NAMING_UPLOADS", "document"]
 
 _REF = "#/components/schemas/{model}"
+NAMING_UPLOADS: dict[str, type[BaseModel]] = {"inner_loop": InnerLoopUpload, "upload_data": DataUpload}
+"""The calls that name an upload, with their bodies."""
 _ERRORS = {
     "400": "the arguments are wrong (error_code, message)",
     "401": "no token, or a malformed, unknown, expired or revoked one",
@@ -47,9 +52,9 @@ def document() -> dict[str, Any]:
         body: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
         if shape.required:
             body["required"] = sorted(shape.required)
-        if name == "inner_loop":
-            # A trained run, uploaded first (POST /v1/uploads), then named here with its numbers.
-            body = _lift(InnerLoopUpload.model_json_schema(ref_template=_REF), components)
+        if name in NAMING_UPLOADS:
+            # A trained run, or data files, uploaded first (POST /v1/uploads), then named here.
+            body = _lift(NAMING_UPLOADS[name].model_json_schema(ref_template=_REF), components)
         result = _lift(shape.result.json_schema(mode="serialization", ref_template=_REF), components)
         responses: dict[str, Any] = {
             "200": {"description": "the result", "content": {"application/json": {"schema": result}}}
@@ -74,8 +79,21 @@ def document() -> dict[str, Any]:
     paths["/v1/uploads"] = {
         "post": {
             "operationId": "uploads",
-            "summary": "Upload a trained run (tar.gz of model/ and artifacts/) for an inner_loop call",
+            "summary": "Upload a trained run (tar.gz of model/ and artifacts/) for an inner_loop call, or "
+            "data files (tar.gz of data/) for an upload_data call (?for=upload_data)",
             "tags": ["inner loop"],
+            "parameters": [
+                {
+                    "name": "for",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "string",
+                        "enum": ["inner_loop", "upload_data"],
+                        "default": "inner_loop",
+                    },
+                }
+            ],
             "requestBody": {
                 "required": True,
                 "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
@@ -93,6 +111,30 @@ def document() -> dict[str, Any]:
                     },
                 },
                 **{s: responses[s] for s in ("400", "401", "403", "429")},
+            },
+        }
+    }
+    paths["/v1/data_file"] = {
+        "post": {
+            "operationId": "data_file",
+            "summary": "The bytes of one file of a data asset version (developers of dev)",
+            "tags": ["instance"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _lift(DataFile.model_json_schema(ref_template=_REF), components)
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the file's bytes",
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                **{s: responses[s] for s in ("400", "401", "403", "404", "429")},
             },
         }
     }

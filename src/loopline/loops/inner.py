@@ -44,7 +44,7 @@ from loopline.git import (
     unchanged_since,
 )
 from loopline.inputs import (
-    FindAsset,
+    AssetSource,
     TrainingInput,
     fill_inputs,
     input_environment,
@@ -538,11 +538,11 @@ def trained_run(instance: Instance, run_id: str) -> Trained:
     return sessions.pick_model(store, runs, config.model, config.training.command, None, instance.root)
 
 
-def _inputs(instance: Instance, report: Reporter, find: FindAsset | None) -> list[TrainingInput]:
+def _inputs(instance: Instance, report: Reporter, assets: AssetSource | None) -> list[TrainingInput]:
     """The data assets the training reads, copied here (and from here into a Ray job's files)."""
     if not instance.settings.config.training.inputs:
         return []
-    return prepare(instance, report, find)
+    return prepare(instance, report, assets)
 
 
 def train(
@@ -557,13 +557,13 @@ def train(
     session: str | None = None,
     stop: threading.Event | None = None,
     root: Path | None = None,
-    find_asset: FindAsset | None = None,
+    assets: AssetSource | None = None,
 ) -> Trained:
     """Run the project's training entry point (or ``command``) against dev (here, or as a job on the Ray
     cluster ``target``); the model it logged, with its run and metrics. A sweep's trial adds its tags and
     environment, names the session, may ``stop`` the training (here) when it prunes the trial, and may run
-    it in its own working copy of the commit (``root``). ``find_asset`` looks up ``training.inputs``' data
-    asset versions (through a control plane, for a training run for one).
+    it in its own working copy of the commit (``root``). ``assets`` gives ``training.inputs``' data asset
+    versions and their files (a control plane's, for a training run for one).
 
     The script makes its own runs (in the experiment it picks, default ``training.experiment``); each
     carries the session's tags, and afterwards none is left RUNNING, whatever happened.
@@ -583,7 +583,7 @@ def train(
         **(extra_tags or {}),
     }
     log = instance.logs_dir / f"train-{identity.commit[:7]}-{session[:8]}.log"
-    inputs = _inputs(instance, report, find_asset)
+    inputs = _inputs(instance, report, assets)
     tags.update(input_tags(inputs))
     paths = {item.name: item.path for item in inputs}
     command = command or config.training.command

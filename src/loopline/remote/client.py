@@ -8,6 +8,7 @@ caller's reporter as it happens. Operations the table keeps local run in the cal
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from collections.abc import Callable, Iterator
@@ -87,6 +88,36 @@ class Client:
             raise self._unreachable(exc) from None
         return self._answer(response)
 
+    @contextlib.contextmanager
+    def download(self, route: str, body: bytes) -> Iterator[Iterator[bytes]]:
+        """POST to ``/v1/<route>`` and give the bytes of its answer as they arrive (an error it carries
+        raised as a loopline error, before any byte)."""
+        import httpx
+
+        def arriving(response: httpx.Response) -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(1 << 20)
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from None
+
+        try:
+            with (
+                http_client() as client,
+                client.stream(
+                    "POST",
+                    f"{self.url}/v1/{route}",
+                    content=body,
+                    headers=self._headers("application/json", "application/octet-stream"),
+                    timeout=_timeout(),
+                ) as response,
+            ):
+                if response.status_code >= 400:
+                    response.read()
+                    self._answer(response)
+                yield arriving(response)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
     def _streamed(self, route: str, body: bytes, reporter: Any) -> Any:
         """POST and pass each progress line to ``reporter`` as it arrives; the result at the end."""
         import httpx
@@ -146,6 +177,10 @@ class Client:
             from loopline.remote.upload import remote_inner_loop
 
             return remote_inner_loop(self, arguments)
+        if op.name == "upload_data":
+            from loopline.remote.data import remote_upload_data
+
+            return remote_upload_data(self, arguments)
         if op.caller_head and arguments.get("commit") is None:
             arguments["commit"] = _caller_head(arguments.get("project"))
         elif isinstance(arguments.get("commit"), str):  # a git ref names a commit of the caller's history,

@@ -26,7 +26,15 @@ from loopline.storage.fs import local_path
 if TYPE_CHECKING:
     from loopline.remote.client import Client
 
-__all__ = ["InnerLoopUpload", "UploadedIdentity", "UploadedRun", "remote_inner_loop", "unpack"]
+__all__ = [
+    "InnerLoopUpload",
+    "UploadedIdentity",
+    "UploadedRun",
+    "chunks",
+    "extract",
+    "remote_inner_loop",
+    "unpack",
+]
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -74,9 +82,9 @@ def _pack(model_dir: Path, artifacts: Path | None, target: Path) -> None:
             archive.add(artifacts, arcname="artifacts")
 
 
-def unpack(archive: Path, target: Path, max_bytes: int, max_files: int) -> tuple[Path, Path | None]:
-    """Extract an upload safely (no links out, no absolute paths, at most ``max_files`` entries and
-    ``max_bytes`` unpacked, checked before anything is written); the model folder and run artifacts."""
+def extract(archive: Path, target: Path, max_bytes: int, max_files: int, what: str) -> None:
+    """Extract an upload (a tar.gz of ``what``) safely: no links out, no absolute paths, at most
+    ``max_files`` entries and ``max_bytes`` unpacked, checked before anything is written."""
     try:
         with tarfile.open(archive, "r:gz") as packed:
             total = 0
@@ -93,7 +101,12 @@ def unpack(archive: Path, target: Path, max_bytes: int, max_files: int) -> tuple
                     )
             packed.extractall(target, filter="data")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise UsageError(f"the upload is not a valid tar.gz of a run: {shorten(str(exc), 200)}") from None
+        raise UsageError(f"the upload is not a valid tar.gz of {what}: {shorten(str(exc), 200)}") from None
+
+
+def unpack(archive: Path, target: Path, max_bytes: int, max_files: int) -> tuple[Path, Path | None]:
+    """Extract an uploaded run safely (see :func:`extract`); the model folder and run artifacts."""
+    extract(archive, target, max_bytes, max_files, "a run")
     model = target / "model"
     if not (model / "MLmodel").is_file():
         raise UsageError("the upload holds no model/MLmodel; upload the folder MLflow logged the model into")
@@ -101,7 +114,8 @@ def unpack(archive: Path, target: Path, max_bytes: int, max_files: int) -> tuple
     return model, artifacts if artifacts.is_dir() else None
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
+def chunks(path: Path) -> Iterator[bytes]:
+    """The bytes of the file at ``path``, a MiB at a time (an upload's body, streamed)."""
     with path.open("rb") as stream:
         while chunk := stream.read(1 << 20):
             yield chunk
@@ -140,6 +154,7 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     from loopline.operations import operations
     from loopline.progress import NullReporter
     from loopline.remote.codec import signature
+    from loopline.remote.data import RemoteAssets
     from loopline.versions import watched_paths
 
     instance = Instance.open(arguments.get("project"))
@@ -158,19 +173,15 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     store.provision(instance.settings.experiment)
     instance.use_store(DEV, store)
     target = resolve(instance.settings.config.compute, arguments.get("compute"))
-    from loopline import api
-
-    # training.inputs: the versions are the control plane's, the files the datastore's (this machine's access)
-    made = train(
-        instance, identity, report, target, find_asset=lambda name, v: client.call(api.get_data, name, v)
-    )
+    # training.inputs: the versions and their files are the control plane's
+    made = train(instance, identity, report, target, assets=RemoteAssets(client))
     run = store.run(made.run_id)
     run_artifacts = local_path(run.artifact_uri)
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
         _pack(local_path(made.model_uri), run_artifacts, archive)
         report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {client.url}")
-        answer = client.post("uploads", _chunks(archive), "application/gzip")
+        answer = client.post("uploads", chunks(archive), "application/gzip")
     body = InnerLoopUpload(
         upload=answer["upload"],
         model=arguments.get("model"),

@@ -85,13 +85,24 @@ def data_upload(
     call: Call,
     name: Annotated[str, typer.Argument(help="The data asset's name.")],
     source: Annotated[Path, typer.Argument(help="A file or folder of this machine (CSV or Parquet).")],
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            help="With LOOPLINE_URL: copy the files into the inbox with this machine's credentials for it, "
+            "not through the control plane (then pinned there).",
+        ),
+    ] = False,
 ) -> None:
     """Copy a file or folder into the inbox datastore and pin it as a new version of a data asset (when
     its bytes are new)."""
-    # Copied from here with this machine's credentials, then pinned where loopline runs (here, or on the
-    # control plane of LOOPLINE_URL), only if the bytes there are the ones read here.
-    staged = api.stage_data(name, source, project=call.project)
-    asset, created = api.register_data(name, staged.reference, digest=staged.digest, project=call.project)
+    if direct:
+        # Copied from here with this machine's credentials, then pinned where loopline runs (here, or on
+        # the control plane of LOOPLINE_URL), only if the bytes there are the ones read here.
+        staged = api.stage_data(name, source, project=call.project)
+        asset, created = api.register_data(name, staged.reference, digest=staged.digest, project=call.project)
+    else:  # with LOOPLINE_URL, the files travel to the control plane, which copies them into the inbox
+        asset, created = api.upload_data(name, source, project=call.project)
     _said_registered(call, asset, created)
 
 
