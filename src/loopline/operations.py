@@ -50,6 +50,9 @@ class Operation:
     """Served by the control plane; a local-only operation runs in the caller's process."""
     local: frozenset[str] = field(default=frozenset())
     """Arguments that stay in the caller's process (besides ``project`` and ``reporter``)."""
+    composed: bool = False
+    """Local, yet with a control plane the caller runs it around the operations it needs there (it writes
+    the caller's files from the control plane's data): no route of its own."""
     caller_head: bool = False
     """Without a commit, the caller's HEAD is meant (not the control plane's checkout's)."""
     view: View | None = None
@@ -269,8 +272,9 @@ def operations() -> dict[str, Operation]:
         Operation("migrate_tracking", api.migrate_tracking, r.ADMIN, remote=False),
         Operation("migrate_models", api.migrate_models, r.ADMIN, remote=False),
         Operation("import_inner_loop", api.import_inner_loop, r.DEVELOP, remote=False),
-        # It writes files here and comments as this machine's GitHub Actions job.
-        Operation("report_experiment", api.report_experiment, r.READ_ANY, remote=False),
+        # It writes files here and comments as this machine's GitHub Actions job, from experiment_data.
+        Operation("report_experiment", api.report_experiment, r.READ_ANY, remote=False, composed=True),
+        Operation("experiment_data", api.experiment_data, r.READ_ANY),
         # It renders the caller's configuration for the caller's cluster.
         Operation("k8s_render", api.k8s_render, r.READ_ANY, remote=False),
     )

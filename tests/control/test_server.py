@@ -18,6 +18,7 @@ from loopline.errors import Forbidden, IntegrityViolation, Unauthenticated, Usag
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
 from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git
+from tests.loops.test_experiments import _GitHub
 from tests.test_inputs import trained_on
 
 pytestmark = pytest.mark.slow
@@ -117,6 +118,7 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("token_revoke", {"token_id": "000000000000"}, ADMIN),
     ("list_locks", {}, EVERYONE),
     ("sweeps", {"limit": 3}, EVERYONE),
+    ("experiment_data", {"last": 3}, EVERYONE),
     ("approvals", {"commit": "b" * 40}, READ_PROD),
     ("approval_requests", {}, READ_PROD),
     # Who may approve is release.approvals' list, checked by the service: the route needs prod's reader.
@@ -463,3 +465,39 @@ def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, t
     assert "data asset rows:1 (inbox://rows/" in refused.stderr
     assert "changed since it was registered (its file 'rows.csv' holds other bytes)" in refused.stderr
     assert list((clone / ".loopline" / "inputs").iterdir()) == []
+
+
+def test_a_job_with_only_a_control_plane_token_writes_and_posts_the_experiment_report(
+    team: Team, tmp_path: Path
+) -> None:
+    # CI's inner-loop job holds the control plane's URL and a token, no store credential: dev's runs are
+    # read on the control plane, the report is written here and posted as this job (GitHub's REST API
+    # is a stand-in: its own servers cannot be reached from here)
+    loopline.inner_loop(team.project)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    github = _GitHub()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    env = {
+        "LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["rita"],
+        "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/churn", "GITHUB_TOKEN": "ghs_test",
+        "GITHUB_API_URL": github.url,
+    }  # fmt: skip
+    try:
+        done = cli_process("report", "experiment", "--comment", "--json", cwd=clone, env=env)
+    finally:
+        github.server.shutdown()
+    assert done.exit_code == 0, done.stderr
+    report = done.json()
+    there = loopline.experiment_data(project=team.project)
+    assert [r["run_id"] for r in report["runs"]] == [r.run_id for r in there.runs]
+    assert report["latest_commit"] == there.latest_commit == git(team.project, "rev-parse", "HEAD")
+    folder = Path(report["folder"])
+    assert folder.parent == clone / ".loopline" / "reports"
+    assert (folder / "experiment.md").read_text().startswith("# Experiment report: proj")
+    assert report["charts"] and all(Path(chart).is_file() for chart in report["charts"])
+    [comment] = github.comments
+    assert comment["path"] == "/repos/acme/churn/issues/7/comments" and "xychart-beta" in comment["body"]
+    assert report["comment_url"].startswith("https://github.example/")
+    assert not (clone / ".loopline" / "state.db").exists()  # nothing of loopline's database here

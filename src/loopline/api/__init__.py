@@ -68,6 +68,7 @@ from loopline.api.monitoring import endpoint_metrics, latest_check, monitor_chec
 from loopline.api.notifying import notifications_deliver, notifications_failed, notifications_retry
 from loopline.api.project import (
     compare,
+    experiment_data,
     history,
     import_inner_loop,
     init,
@@ -131,6 +132,7 @@ __all__ = [
     "delete_endpoint",
     "endpoint_keys",
     "endpoint_metrics",
+    "experiment_data",
     "get_batch_endpoint",
     "get_data",
     "get_endpoint",

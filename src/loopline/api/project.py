@@ -17,7 +17,7 @@ from loopline.state import HEAD_REVISION
 if TYPE_CHECKING:
     from loopline.audit import AuditRecord
     from loopline.loops.candidates import Comparison
-    from loopline.loops.experiments import ExperimentReport, SweepSummary
+    from loopline.loops.experiments import ExperimentReport, ExperimentRuns, SweepSummary
     from loopline.loops.inner import InnerLoopResult
     from loopline.loops.sweep import SweepResult
     from loopline.onboard import Onboarded
@@ -144,14 +144,20 @@ def report_experiment(
     """Write the experiment report of dev's newest ``last`` finished runs (Markdown with SVG charts, in
     ``out`` or ``.loopline/reports/``); with ``comment``, also post it on the pull request of this GitHub
     Actions run (or ``pull_request``), its charts drawn by GitHub."""
-    from loopline.loops.experiments import comment_on_pull_request, experiment_report, pull_request_number
+    from loopline.loops.experiments import experiment_runs, publish, report_folder, write_report
 
     instance = provisioned(project)
-    report = experiment_report(instance, last=last, folder=Path(out) if out else None)
-    number = pull_request or (pull_request_number() if comment else None)
-    if comment and number is not None:
-        report.comment_url = comment_on_pull_request(report.github_markdown, number)
-    return report
+    data = experiment_runs(instance, last=last)
+    report = write_report(data, Path(out) if out else report_folder(instance.root))
+    return publish(report, comment, pull_request)
+
+
+def experiment_data(*, last: int = 20, project: PathLike | None = None) -> ExperimentRuns:
+    """dev's newest ``last`` finished runs with what the experiment report shows of them (the metrics, the
+    trend between the newest commit and the one before); :func:`report_experiment` writes it."""
+    from loopline.loops.experiments import experiment_runs
+
+    return experiment_runs(provisioned(project), last=last)
 
 
 def sweeps(*, limit: int = 10, project: PathLike | None = None) -> list[SweepSummary]:

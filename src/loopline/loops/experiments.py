@@ -27,11 +27,15 @@ from loopline.ranking import Candidate
 
 __all__ = [
     "ExperimentReport",
+    "ExperimentRuns",
     "SweepSummary",
     "comment_on_pull_request",
-    "experiment_report",
+    "experiment_runs",
+    "publish",
     "pull_request_number",
+    "report_folder",
     "sweeps",
+    "write_report",
 ]
 
 DEV = "dev"
@@ -155,23 +159,16 @@ def _mermaid(metric: str, runs: list[Candidate]) -> str:
     )
 
 
-def _markdown(
-    instance: Instance,
-    runs: list[Candidate],
-    metrics: list[str],
-    commits: tuple[str | None, str | None],
-    trend: list[dict[str, Any]],
-    charts: dict[str, str | None] | None,
-) -> str:
-    latest, previous = commits
-    lines = [f"# Experiment report: {instance.settings.config.project}", ""]
+def _markdown(data: ExperimentRuns, charts: dict[str, str | None] | None) -> str:
+    runs, metrics, latest, previous = data.runs, data.metrics, data.latest_commit, data.previous_commit
+    lines = [f"# Experiment report: {data.project}", ""]
     distinct = len({r.git_commit for r in runs if r.git_commit})
     lines.append(f"The newest {len(runs)} finished runs of dev, from {distinct} commit(s).")
     if latest:
         against = f" against `{previous[:7]}`" if previous else " (no earlier commit to compare with)"
         lines += ["", f"## Trend: `{latest[:7]}`{against}", ""]
         lines += ["| metric | latest | previous | change |", "|---|---:|---:|---:|"]
-        for row in trend:
+        for row in data.trend:
             change = row["change"]
             arrow = "" if change is None or change == 0 else (" ▲" if change > 0 else " ▼")
             shown = "-" if change is None else f"{change:+.4g}{arrow}"
@@ -194,9 +191,25 @@ def _markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def experiment_report(instance: Instance, *, last: int = 20, folder: Path | None = None) -> ExperimentReport:
-    """Write the report of dev's newest ``last`` finished runs to ``folder`` (default
-    ``.loopline/reports/experiment-<time>``)."""
+@dataclass(frozen=True)
+class ExperimentRuns:
+    """dev's newest finished runs with what a report shows of them, read where dev's store is (here, or
+    on a control plane for a caller that reaches neither it nor loopline's database)."""
+
+    project: str
+    runs: list[Candidate]
+    """Newest first."""
+    metrics: list[str]
+    """The gate's metrics first, then the others by name; at most eight."""
+    latest_commit: str | None
+    previous_commit: str | None
+    trend: list[dict[str, Any]]
+    """Each metric at the latest commit and the one before (the run each one's dev version was made from,
+    else its newest)."""
+
+
+def experiment_runs(instance: Instance, *, last: int = 20) -> ExperimentRuns:
+    """dev's newest ``last`` finished runs, for a report."""
     if not 1 <= last <= MAX_RUNS:
         raise UsageError(f"--last must be between 1 and {MAX_RUNS}, not {last}")
     store = instance.store(DEV)
@@ -211,27 +224,45 @@ def experiment_report(instance: Instance, *, last: int = 20, folder: Path | None
     latest = order[0] if order else None
     previous = order[1] if len(order) > 1 else None
     trend = _trend(metrics, chosen.get(latest or ""), chosen.get(previous or ""))
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    target = folder or instance.root / ".loopline" / "reports" / f"experiment-{stamp}"
-    target.mkdir(parents=True, exist_ok=True)
-    charts = {metric: _chart(target, metric, runs) for metric in metrics[:_CHARTED]}
-    markdown = _markdown(instance, runs, metrics, (latest, previous), trend, charts)
-    (target / "experiment.md").write_text(markdown)
+    return ExperimentRuns(instance.settings.config.project, runs, metrics, latest, previous, trend)
+
+
+def write_report(data: ExperimentRuns, folder: Path) -> ExperimentReport:
+    """Write the report of ``data`` (Markdown, and an SVG chart per metric) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    charts = {metric: _chart(folder, metric, data.runs) for metric in data.metrics[:_CHARTED]}
+    markdown = _markdown(data, charts)
+    (folder / "experiment.md").write_text(markdown)
     rows = [
         {"run_id": r.run_id, "git_commit": r.git_commit, "start_time": r.start_time, "metrics": r.metrics}
-        for r in runs
+        for r in data.runs
     ]
     return ExperimentReport(
         markdown=markdown,
-        github_markdown=_markdown(instance, runs, metrics, (latest, previous), trend, None),
-        folder=str(target),
-        charts=[str(target / path) for path in charts.values() if path],
+        github_markdown=_markdown(data, None),
+        folder=str(folder),
+        charts=[str(folder / path) for path in charts.values() if path],
         runs=rows,
-        metrics=metrics,
-        latest_commit=latest,
-        previous_commit=previous,
-        trend=trend,
+        metrics=data.metrics,
+        latest_commit=data.latest_commit,
+        previous_commit=data.previous_commit,
+        trend=data.trend,
     )
+
+
+def report_folder(root: Path) -> Path:
+    """Where a report goes by default: ``.loopline/reports/experiment-<time>`` of the project."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return root / ".loopline" / "reports" / f"experiment-{stamp}"
+
+
+def publish(report: ExperimentReport, comment: bool, pull_request: int | None) -> ExperimentReport:
+    """Post ``report`` on pull request ``pull_request`` (or, with ``comment``, this GitHub Actions run's
+    own, where it has one); the report, with the comment's URL."""
+    number = pull_request or (pull_request_number() if comment else None)
+    if comment and number is not None:
+        report.comment_url = comment_on_pull_request(report.github_markdown, number)
+    return report
 
 
 @dataclass(frozen=True)

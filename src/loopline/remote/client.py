@@ -167,6 +167,11 @@ class Client:
     def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run an SDK function on the control plane; the same result type as a local call."""
         op = operation(function)
+        if op.composed:
+            from loopline.remote.report import remote_report_experiment
+
+            composed = {"report_experiment": remote_report_experiment}[op.name]
+            return cast(R, composed(self, dict(inspect.signature(function).bind(*args, **kwargs).arguments)))
         if not op.remote:
             return function(*args, **kwargs)
         arguments = dict(inspect.signature(function).bind(*args, **kwargs).arguments)
@@ -244,6 +249,10 @@ def from_environment(name: str) -> Callable[..., Any]:
 
     function: Callable[..., Any] = getattr(api, name)
     served = operations().get(name)
-    if os.environ.get("LOOPLINE_URL", "").strip() and served is not None and served.remote:
+    if (
+        os.environ.get("LOOPLINE_URL", "").strip()
+        and served is not None
+        and (served.remote or served.composed)
+    ):
         return cast(Callable[..., Any], getattr(connect(), name))
     return function
