@@ -213,8 +213,9 @@ def operations() -> dict[str, Operation]:
         # The inner loop and data: developers.
         # Where training runs is the caller's choice: the control plane only imports the run.
         Operation("inner_loop", api.inner_loop, r.DEVELOP, local=frozenset({"compute"})),
-        # A sweep trains many times with the caller's checkout: it runs where the caller is.
-        Operation("sweep", api.sweep, r.DEVELOP, remote=False),
+        # A sweep trains many times with the caller's checkout: it runs where the caller is, and with a
+        # control plane uploads the best trial's run as the inner loop does.
+        Operation("sweep", api.sweep, r.DEVELOP, remote=False, composed=True),
         Operation("register_data", api.register_data, r.DEVELOP),
         # The files are on the caller's machine: upload_data sends them to the control plane, which copies
         # them into the inbox (POST /v1/uploads, then /v1/upload_data); stage_data copies them with the

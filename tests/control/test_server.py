@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +21,7 @@ import loopline
 from loopline.errors import Forbidden, IntegrityViolation, Unauthenticated, UsageError
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
-from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git
+from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git, mlflow_client
 from tests.loops.test_experiments import _GitHub
 from tests.test_inputs import trained_on
 
@@ -501,3 +505,62 @@ def test_a_job_with_only_a_control_plane_token_writes_and_posts_the_experiment_r
     assert comment["path"] == "/repos/acme/churn/issues/7/comments" and "xychart-beta" in comment["body"]
     assert report["comment_url"].startswith("https://github.example/")
     assert not (clone / ".loopline" / "state.db").exists()  # nothing of loopline's database here
+
+
+def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the_best_trial(
+    team: Team, tmp_path: Path
+) -> None:
+    # Trials train here into a scratch store (kept until the sweep ends, so a killed sweep goes on where
+    # it stopped); the best trial's run is uploaded and registered as an inner loop's is.
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    space = {
+        "trials": 3,
+        "objective": {"metric": "accuracy", "direction": "maximize"},
+        "parameters": {"C": {"low": 0.01, "high": 10, "log": True}},
+        "seed": 5,
+    }
+    edit_yaml(clone / "loopline.yaml", sweep=space)
+    commit = commit_all(clone, "Sweep C")
+    git(clone, "push", "--quiet", "origin", "HEAD:refs/heads/sweep-c")  # the control plane checks it
+    env = {**os.environ, "LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"]}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "loopline", "sweep"], cwd=clone, env=env, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if "trial 1 (2 of 3)" in line:
+            break
+    else:
+        pytest.fail("".join(seen))
+    for line in child.stderr:
+        if line.startswith("› training"):
+            break
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+    done = cli_process(
+        "sweep", "--json", cwd=clone, env={k: env[k] for k in ("LOOPLINE_URL", "LOOPLINE_TOKEN")}
+    )
+    assert done.exit_code == 0, done.stderr
+    result = done.json()
+    assert result["ran"] == 2 and len([t for t in result["trials"] if t["state"] == "complete"]) == 3
+    registered = result["inner_loop"]
+    assert registered["created"] and registered["git_commit"] == commit
+    assert not (clone / ".loopline" / "state.db").exists()
+    assert not (clone / ".loopline" / "scratch-sweeps" / result["study"]).exists()  # gone once registered
+    [version] = [
+        m for m in loopline.status(team.project).models if (m.workspace, m.git_commit) == ("dev", commit)
+    ]
+    assert version.provenance == "uploaded"
+    run = mlflow_client(team.project, "dev").get_run(registered["run_id"])
+    assert run.data.tags["loopline.sweep_trial"] == str(result["best"]["number"])
+    assert float(run.data.params["C"]) == pytest.approx(result["best"]["params"]["C"])
+
+    again = cli_process(
+        "sweep", "--json", cwd=clone, env={k: env[k] for k in ("LOOPLINE_URL", "LOOPLINE_TOKEN")}
+    )
+    assert again.exit_code == 0 and again.json()["best"] is None and not again.json()["inner_loop"]["created"]

@@ -38,8 +38,17 @@ if TYPE_CHECKING:
     import optuna
 
     from loopline.compute.targets import RayTarget
+    from loopline.inputs import AssetSource
 
-__all__ = ["SWEEP_TAG", "SweepResult", "TrialResult", "restore_params_file", "run_sweep"]
+__all__ = [
+    "SWEEP_TAG",
+    "SweepResult",
+    "SweepTrainer",
+    "TrialResult",
+    "plan_sweep",
+    "restore_params_file",
+    "run_sweep",
+]
 
 SWEEP_TAG = SWEEP
 TRIAL_TAG = SWEEP_TRIAL
@@ -277,11 +286,19 @@ class SweepTrainer:
     fresh = True
     """The inner loop must not reuse an earlier training of the commit in its place."""
 
-    def __init__(self, trials: int, parallel: int, target: RayTarget | None, result: SweepResult) -> None:
+    def __init__(
+        self,
+        trials: int,
+        parallel: int,
+        target: RayTarget | None,
+        result: SweepResult,
+        assets: AssetSource | None = None,
+    ) -> None:
         self.trials = trials
         self.parallel = parallel
         self.target = target
         self.result = result
+        self.assets = assets  # where training.inputs come from (a control plane's, for a remote sweep)
         self.lock = threading.Lock()
         self.halt = threading.Event()
 
@@ -370,7 +387,7 @@ class SweepTrainer:
                 made = inner.train(
                     instance, identity, report, target=self.target, command=command, extra_tags=tags,
                     extra_env={"LOOPLINE_PARAMS": json.dumps(params)}, session=session, stop=pruning.stop,
-                    root=slot,
+                    root=slot, assets=self.assets,
                 )  # fmt: skip
         except TrainingFailed as failed:
             if self.halt.is_set():  # stopped with the sweep: it runs again next time
@@ -504,22 +521,29 @@ def _close_parent(instance: Instance, result: SweepResult) -> None:
     store.end_run(result.parent_run_id, "FINISHED")
 
 
-def run_sweep(
+def put_back(instance: Instance, report: Reporter) -> None:
+    """Put back the parameters file a killed sweep left with a trial's values (before the working tree's
+    commit and changes are read)."""
+    if restore_params_file(instance):
+        name = instance.settings.config.sweep.params_file
+        report.step(f"put back {name}, which a killed sweep had left with a trial's values")
+
+
+def plan_sweep(
     instance: Instance,
+    identity: CommitIdentity,
     *,
     trials: int | None = None,
     parallel: int | None = None,
     model: str | None = None,
     compute: str | None = None,
-    allow_dirty: bool = False,
-    reporter: Reporter | None = None,
-) -> SweepResult:
-    """Run the trials of the commit's sweep still to run (``parallel`` at a time, default
-    ``sweep.parallel``, each in its own working copy of the commit), then the inner loop on the best
-    trial."""
+    assets: AssetSource | None = None,
+) -> tuple[SweepResult, SweepTrainer]:
+    """The sweep of ``identity``'s commit, checked, and the trainer that runs its trials still to run
+    (``parallel`` at a time, default ``sweep.parallel``, each in its own working copy of the commit).
+    ``identity`` is taken after :func:`put_back`."""
     from loopline.compute.targets import resolve
 
-    report = reporter or NullReporter()
     config = instance.settings.config.sweep
     if not config.parameters:
         raise ConfigError(
@@ -533,10 +557,6 @@ def run_sweep(
     if not 1 <= parallel <= 64:
         raise UsageError("--parallel must be between 1 and 64")
     _optuna()
-    if restore_params_file(instance):
-        report.step(f"put back {config.params_file}, which a killed sweep had left with a trial's values")
-
-    identity = inner.project_identity(instance)
     if parallel > 1 and identity.dirty:
         raise UsageError(
             "parallel trials train copies of the commit, so they cannot sweep uncommitted changes"
@@ -544,7 +564,29 @@ def run_sweep(
     name = model or instance.settings.config.model.name
     study = f"{name}-{identity.commit}" + (f"-{identity.diff_digest[7:19]}" if identity.diff_digest else "")
     result = SweepResult(study, config.objective.metric, config.objective.direction, None)
-    trainer = SweepTrainer(count, parallel, resolve(instance.settings.config.compute, compute), result)
+    target = resolve(instance.settings.config.compute, compute)
+    return result, SweepTrainer(count, parallel, target, result, assets)
+
+
+def run_sweep(
+    instance: Instance,
+    *,
+    trials: int | None = None,
+    parallel: int | None = None,
+    model: str | None = None,
+    compute: str | None = None,
+    allow_dirty: bool = False,
+    reporter: Reporter | None = None,
+) -> SweepResult:
+    """Run the trials of the commit's sweep still to run (see :func:`plan_sweep`), then the inner loop on
+    the best trial."""
+    report = reporter or NullReporter()
+    put_back(instance, report)
+    identity = inner.project_identity(instance)
+    name = model or instance.settings.config.model.name
+    result, trainer = plan_sweep(
+        instance, identity, trials=trials, parallel=parallel, model=name, compute=compute
+    )
     result.inner_loop = inner.run_inner_loop(
         instance, model=name, allow_dirty=allow_dirty, reporter=report, identity=identity, trainer=trainer
     )

@@ -169,8 +169,9 @@ class Client:
         op = operation(function)
         if op.composed:
             from loopline.remote.report import remote_report_experiment
+            from loopline.remote.upload import remote_sweep
 
-            composed = {"report_experiment": remote_report_experiment}[op.name]
+            composed = {"report_experiment": remote_report_experiment, "sweep": remote_sweep}[op.name]
             return cast(R, composed(self, dict(inspect.signature(function).bind(*args, **kwargs).arguments)))
         if not op.remote:
             return function(*args, **kwargs)

@@ -24,6 +24,12 @@ from loopline.errors import DirtyWorkingTree, TooLarge, UsageError, shorten
 from loopline.storage.fs import local_path
 
 if TYPE_CHECKING:
+    from loopline.git import CommitIdentity
+    from loopline.instance import Instance
+    from loopline.loops.sweep import SweepResult
+    from loopline.loops.trained import Trained
+    from loopline.mlflow_store import WorkspaceStore
+    from loopline.progress import Reporter
     from loopline.remote.client import Client
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "chunks",
     "extract",
     "remote_inner_loop",
+    "remote_sweep",
     "unpack",
 ]
 
@@ -144,37 +151,46 @@ def _registered(
     return None
 
 
-def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
-    """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
-    from loopline.compute.targets import resolve
+def _begin(client: Client, arguments: dict[str, Any], instance: Instance) -> tuple[CommitIdentity, Any]:
+    """This working tree's commit, and the "nothing to do" result where the control plane has it already."""
     from loopline.git import commit_identity
-    from loopline.instance import Instance
-    from loopline.loops.inner import DEV, train
-    from loopline.mlflow_store import WorkspaceStore
-    from loopline.operations import operations
-    from loopline.progress import NullReporter
-    from loopline.remote.codec import signature
-    from loopline.remote.data import RemoteAssets
     from loopline.versions import watched_paths
 
-    instance = Instance.open(arguments.get("project"))
-    report = arguments.get("reporter") or NullReporter()
     watched = watched_paths(instance)
     identity = commit_identity(instance.root, watched)
     if identity.dirty and not arguments.get("allow_dirty", False):
         raise DirtyWorkingTree(files=", ".join(identity.dirty_files[:5]))
-    done = _registered(client, instance, arguments.get("model"), identity, watched)
-    if done is not None:
-        return done  # a rerun (a retried workflow): training again would only make different bytes
-    scratch = instance.settings.state_dir / "scratch"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    store = WorkspaceStore.scratch(scratch, DEV)
+    return identity, _registered(client, instance, arguments.get("model"), identity, watched)
+
+
+def _scratch(instance: Instance, folder: Path, fresh: bool) -> WorkspaceStore:
+    """A scratch MLflow store in ``folder`` (emptied first when ``fresh``), in use as the instance's dev."""
+    from loopline.loops.inner import DEV
+    from loopline.mlflow_store import WorkspaceStore
+
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = WorkspaceStore.scratch(folder, DEV)
     store.provision(instance.settings.experiment)
     instance.use_store(DEV, store)
-    target = resolve(instance.settings.config.compute, arguments.get("compute"))
-    # training.inputs: the versions and their files are the control plane's
-    made = train(instance, identity, report, target, assets=RemoteAssets(client))
+    return store
+
+
+def _register(
+    client: Client,
+    instance: Instance,
+    identity: CommitIdentity,
+    store: WorkspaceStore,
+    made: Trained,
+    arguments: dict[str, Any],
+    report: Reporter,
+) -> Any:
+    """Upload the run ``made`` trained in ``store`` and have the control plane register it."""
+    from loopline.attestation import request_token
+    from loopline.operations import operations
+    from loopline.remote.codec import signature
+
     run = store.run(made.run_id)
     run_artifacts = local_path(run.artifact_uri)
     with tempfile.TemporaryDirectory() as folder:
@@ -198,10 +214,56 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
             tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.")},
         ),
     )
-    from loopline.attestation import request_token
-
     body.attestation = request_token(instance.settings.config.registry.attestation.audience)
     report.step("registering through the control plane")
     result = client.post("inner_loop", orjson.dumps(body.model_dump(mode="json")))
-    shutil.rmtree(scratch, ignore_errors=True)
     return signature(operations()["inner_loop"]).decode_result(result)
+
+
+def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
+    """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
+    from loopline.compute.targets import resolve
+    from loopline.instance import Instance
+    from loopline.loops.inner import train
+    from loopline.progress import NullReporter
+    from loopline.remote.data import RemoteAssets
+
+    instance = Instance.open(arguments.get("project"))
+    report = arguments.get("reporter") or NullReporter()
+    identity, done = _begin(client, arguments, instance)
+    if done is not None:
+        return done  # a rerun (a retried workflow): training again would only make different bytes
+    scratch = instance.settings.state_dir / "scratch"
+    store = _scratch(instance, scratch, fresh=True)
+    target = resolve(instance.settings.config.compute, arguments.get("compute"))
+    # training.inputs: the versions and their files are the control plane's
+    made = train(instance, identity, report, target, assets=RemoteAssets(client))
+    result = _register(client, instance, identity, store, made, arguments, report)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+def remote_sweep(client: Client, arguments: dict[str, Any]) -> SweepResult:
+    """Run the commit's sweep here into a scratch store (kept until it ends, so a killed sweep goes on
+    where it stopped), then upload the best trial's run and have the control plane register it."""
+    from loopline.instance import Instance
+    from loopline.loops.sweep import plan_sweep, put_back
+    from loopline.progress import NullReporter
+    from loopline.remote.data import RemoteAssets
+
+    instance = Instance.open(arguments.get("project"))
+    report = arguments.get("reporter") or NullReporter()
+    put_back(instance, report)
+    identity, done = _begin(client, arguments, instance)
+    options = {key: arguments.get(key) for key in ("trials", "parallel", "model", "compute")}
+    result, trainer = plan_sweep(instance, identity, **options, assets=RemoteAssets(client))
+    if done is not None:
+        report.step(f"commit {identity.commit[:7]} is already registered; the sweep ran no trial")
+        result.inner_loop = done
+        return result
+    scratch = instance.settings.state_dir / "scratch-sweeps" / result.study
+    store = _scratch(instance, scratch, fresh=False)
+    made = trainer(instance, identity, report)
+    result.inner_loop = _register(client, instance, identity, store, made, arguments, report)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return result
