@@ -326,3 +326,25 @@ def dvc(root: Path, *args: str) -> None:
         [str(Path(bin_dir, "dvc")), *args], cwd=root, env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def kill_sweep_in_its_second_trial(project: Path, env: dict[str, str] | None = None) -> None:
+    """Run ``loopline sweep`` in ``project`` and kill it, with its training, while its second trial
+    trains (a sweep of three trials or more)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "loopline", "sweep"], cwd=project, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    assert child.stderr is not None
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if "trial 1 (2 of 3)" in line:
+            break
+    else:
+        pytest.fail("".join(seen))
+    for line in child.stderr:
+        if line.startswith("› training"):
+            break
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +17,15 @@ import loopline
 from loopline.errors import Forbidden, IntegrityViolation, Unauthenticated, UsageError
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
-from tests.helpers import Steps, cli_process, commit_all, edit_yaml, git, mlflow_client
+from tests.helpers import (
+    Steps,
+    cli_process,
+    commit_all,
+    edit_yaml,
+    git,
+    kill_sweep_in_its_second_trial,
+    mlflow_client,
+)
 from tests.loops.test_experiments import _GitHub
 from tests.test_inputs import trained_on
 
@@ -523,28 +527,12 @@ def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the
     edit_yaml(clone / "loopline.yaml", sweep=space)
     commit = commit_all(clone, "Sweep C")
     git(clone, "push", "--quiet", "origin", "HEAD:refs/heads/sweep-c")  # the control plane checks it
-    env = {**os.environ, "LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"]}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "loopline", "sweep"], cwd=clone, env=env, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    assert child.stderr is not None
-    seen = []
-    for line in child.stderr:
-        seen.append(line)
-        if "trial 1 (2 of 3)" in line:
-            break
-    else:
-        pytest.fail("".join(seen))
-    for line in child.stderr:
-        if line.startswith("› training"):
-            break
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
+    env = {"LOOPLINE_URL": team.plane.url, "LOOPLINE_TOKEN": team.tokens["dev"]}
+    kill_sweep_in_its_second_trial(clone, env)
+    [kept] = (clone / ".loopline" / "scratch-sweeps").iterdir()  # the first trial's run, for the resume
+    assert kept.name.endswith(commit)
 
-    done = cli_process(
-        "sweep", "--json", cwd=clone, env={k: env[k] for k in ("LOOPLINE_URL", "LOOPLINE_TOKEN")}
-    )
+    done = cli_process("sweep", "--json", cwd=clone, env=env)
     assert done.exit_code == 0, done.stderr
     result = done.json()
     assert result["ran"] == 2 and len([t for t in result["trials"] if t["state"] == "complete"]) == 3
@@ -560,7 +548,5 @@ def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the
     assert run.data.tags["loopline.sweep_trial"] == str(result["best"]["number"])
     assert float(run.data.params["C"]) == pytest.approx(result["best"]["params"]["C"])
 
-    again = cli_process(
-        "sweep", "--json", cwd=clone, env={k: env[k] for k in ("LOOPLINE_URL", "LOOPLINE_TOKEN")}
-    )
+    again = cli_process("sweep", "--json", cwd=clone, env=env)
     assert again.exit_code == 0 and again.json()["best"] is None and not again.json()["inner_loop"]["created"]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +13,15 @@ from loopline.config import load_config
 from loopline.errors import ConfigError, Refused, UsageError
 from loopline.loops.sweep import TRIAL_TAG
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, company_repository, edit_yaml, git, mlflow_client, use_script
+from tests.helpers import (
+    commit_all,
+    company_repository,
+    edit_yaml,
+    git,
+    kill_sweep_in_its_second_trial,
+    mlflow_client,
+    use_script,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -51,23 +55,7 @@ def test_a_sweep_killed_mid_way_goes_on_without_repeating_a_finished_trial_and_r
     params_before = (project / "params.yaml").read_text()
 
     # Killed (with its training) while the second trial trains.
-    child = subprocess.Popen(
-        [sys.executable, "-m", "loopline", "sweep"], cwd=project, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    assert child.stderr is not None
-    seen = []
-    for line in child.stderr:
-        seen.append(line)
-        if "trial 1 (2 of 3)" in line:
-            break
-    else:
-        pytest.fail("".join(seen))
-    for line in child.stderr:
-        if line.startswith("› training"):
-            break
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_sweep_in_its_second_trial(project)
     assert (project / "params.yaml").read_text() != params_before  # the kill left trial 1's values there
 
     result = loopline.sweep(project)

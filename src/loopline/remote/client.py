@@ -89,61 +89,46 @@ class Client:
         return self._answer(response)
 
     @contextlib.contextmanager
+    def _stream(self, route: str, body: bytes, accept: str) -> Iterator[httpx.Response]:
+        """POST to ``/v1/<route>``, the answer open as it arrives; the network's errors as the control
+        plane being unreachable."""
+        import httpx
+
+        try:
+            with (
+                http_client() as client,
+                client.stream(
+                    "POST",
+                    f"{self.url}/v1/{route}",
+                    content=body,
+                    headers=self._headers("application/json", accept),
+                    timeout=_timeout(),
+                ) as response,
+            ):
+                yield response
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    @contextlib.contextmanager
     def download(self, route: str, body: bytes) -> Iterator[Iterator[bytes]]:
         """POST to ``/v1/<route>`` and give the bytes of its answer as they arrive (an error it carries
         raised as a loopline error, before any byte)."""
-        import httpx
-
-        def arriving(response: httpx.Response) -> Iterator[bytes]:
-            try:
-                yield from response.iter_bytes(1 << 20)
-            except httpx.HTTPError as exc:
-                raise self._unreachable(exc) from None
-
-        try:
-            with (
-                http_client() as client,
-                client.stream(
-                    "POST",
-                    f"{self.url}/v1/{route}",
-                    content=body,
-                    headers=self._headers("application/json", "application/octet-stream"),
-                    timeout=_timeout(),
-                ) as response,
-            ):
-                if response.status_code >= 400:
-                    response.read()
-                    self._answer(response)
-                yield arriving(response)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
+        with self._stream(route, body, "application/octet-stream") as response:
+            if response.status_code >= 400:
+                response.read()
+                self._answer(response)
+            yield response.iter_bytes(1 << 20)
 
     def _streamed(self, route: str, body: bytes, reporter: Any) -> Any:
         """POST and pass each progress line to ``reporter`` as it arrives; the result at the end."""
-        import httpx
-
-        try:
-            with (
-                http_client() as client,
-                client.stream(
-                    "POST",
-                    f"{self.url}/v1/{route}",
-                    content=body,
-                    headers=self._headers("application/json", STREAM),
-                    timeout=_timeout(),
-                ) as response,
-            ):
-                if response.status_code >= 400 or not response.headers.get("content-type", "").startswith(
-                    STREAM
-                ):
-                    response.read()
-                    return self._answer(response)
-                for line in response.iter_lines():
-                    found, result = _event(line, reporter)
-                    if found:
-                        return result
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
+        with self._stream(route, body, STREAM) as response:
+            if response.status_code >= 400 or not response.headers.get("content-type", "").startswith(STREAM):
+                response.read()
+                return self._answer(response)
+            for line in response.iter_lines():
+                found, result = _event(line, reporter)
+                if found:
+                    return result
         raise StoreUnavailable(
             what="loopline's control plane", where=self.url, reason="the answer ended before its result"
         )
