@@ -266,7 +266,8 @@ def operations() -> dict[str, Operation]:
         # Only in the caller's process: they write the caller's files or use the caller's MLflow.
         Operation("init", api.init, r.ADMIN, remote=False),
         Operation("init_existing", api.init_existing, r.ADMIN, remote=False),
-        Operation("use_workspace", api.use_workspace, r.READ_ANY, remote=False),
+        # With a control plane: the store as this machine reaches it, without loopline's database.
+        Operation("use_workspace", api.use_workspace, r.READ_ANY, remote=False, composed=True),
         Operation("workflow_run", api.workflow_run, r.DEVELOP, remote=False),
         Operation("workflow_update", api.workflow_update, r.DEVELOP, remote=False),
         Operation("migrate_state", api.migrate_state, r.ADMIN, remote=False),

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 import yaml
 
 import loopline
-from loopline.errors import Forbidden, IntegrityViolation, Unauthenticated, UsageError
+from loopline.errors import Forbidden, IntegrityViolation, StoreUnavailable, Unauthenticated, UsageError
 from tests.conftest import ProjectFactory
 from tests.control.team import GRANTS, PROD, Team, start_team
 from tests.helpers import (
@@ -550,3 +551,32 @@ def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the
 
     again = cli_process("sweep", "--json", cwd=clone, env=env)
     assert again.exit_code == 0 and again.json()["best"] is None and not again.json()["inner_loop"]["created"]
+
+
+def test_a_member_s_notebook_logs_to_dev_only_with_its_own_access_to_the_store(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
+    monkeypatch.setenv("LOOPLINE_URL", team.plane.url)
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["dev"])
+    # dev's store is a file of the control plane's host: refused, with what to do, and none made here
+    # (where loopline's database was asked for first, and `loopline up` would have made a laptop's)
+    with pytest.raises(StoreUnavailable, match="a file of the control plane's host") as refused:
+        loopline.use_workspace("dev", project=clone)
+    assert "`loopline inner-loop` trains here" in refused.value.message
+    assert not (clone / ".loopline").exists()
+
+    # With this machine's access to the store (here, the team's file; a database URL with credentials on
+    # a team's hosts), MLflow logs there, and loopline's database is not needed
+    uri = f"sqlite:///{team.project}/.loopline/workspaces/dev/mlflow.db"
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__TRACKING_URI", uri)
+    info = loopline.use_workspace("dev", project=clone)
+    try:
+        with mlflow.start_run() as run:
+            mlflow.log_param("C", 0.5)
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the environment's default
+    assert (info.tracking_uri, info.experiment) == (uri, "proj")
+    assert mlflow_client(team.project, "dev").get_run(run.info.run_id).data.params == {"C": "0.5"}
+    assert not (clone / ".loopline" / "state.db").exists()

@@ -153,10 +153,14 @@ class Client:
         """Run an SDK function on the control plane; the same result type as a local call."""
         op = operation(function)
         if op.composed:
-            from loopline.remote.report import remote_report_experiment
+            from loopline.remote.composed import remote_report_experiment, remote_use_workspace
             from loopline.remote.upload import remote_sweep
 
-            composed = {"report_experiment": remote_report_experiment, "sweep": remote_sweep}[op.name]
+            composed = {
+                "report_experiment": remote_report_experiment,
+                "sweep": remote_sweep,
+                "use_workspace": remote_use_workspace,
+            }[op.name]
             return cast(R, composed(self, dict(inspect.signature(function).bind(*args, **kwargs).arguments)))
         if not op.remote:
             return function(*args, **kwargs)

@@ -1,0 +1,80 @@
+"""Operations the caller runs around the control plane's: they write the caller's files, or point the
+caller's own process, from what the control plane answers (``composed`` in the operation table).
+
+- ``report_experiment``: dev's runs are read there (``experiment_data``), the report is written and
+  posted here, as the caller's own GitHub Actions job.
+- ``use_workspace``: points this process's MLflow at a workspace's store with this machine's credentials
+  for it, which loopline's database is not needed for; a store this machine does not reach is refused
+  with what to do instead, never made anew here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from loopline.api.results import WorkspaceInfo
+    from loopline.loops.experiments import ExperimentReport
+    from loopline.remote.client import Client
+
+__all__ = ["remote_report_experiment", "remote_use_workspace"]
+
+
+def remote_report_experiment(client: Client, arguments: dict[str, Any]) -> ExperimentReport:
+    """``report_experiment`` for a caller that reaches neither dev's store nor loopline's database."""
+    from loopline import api
+    from loopline.config import find_project_root
+    from loopline.loops.experiments import publish, report_folder, write_report
+
+    data = client.call(api.experiment_data, last=arguments.get("last", 20))
+    out = arguments.get("out")
+    folder = Path(out) if out else report_folder(find_project_root(arguments.get("project")))
+    return publish(write_report(data, folder), bool(arguments.get("comment")), arguments.get("pull_request"))
+
+
+_INSTEAD = (
+    "`loopline inner-loop` trains here and uploads the run through the control plane; to log from this "
+    "process, set the workspace's tracking_uri (LOOPLINE_WORKSPACES__{W}__TRACKING_URI) to its store with "
+    "credentials for it"
+)
+
+
+def remote_use_workspace(client: Client, arguments: dict[str, Any]) -> WorkspaceInfo:
+    """``use_workspace`` for a caller of a control plane: the workspace's store as this machine reaches it."""
+    from sqlalchemy.engine import make_url
+
+    from loopline.api.results import WorkspaceInfo
+    from loopline.errors import LooplineError
+    from loopline.instance import Instance
+
+    workspace = arguments.get("workspace") or "dev"
+    instance = Instance.open(arguments.get("project"))
+    instance.require_workspace(workspace)
+    location = instance.settings.store(workspace)
+    instead = _INSTEAD.replace("{W}", workspace.upper())
+    for uri in {location.tracking_uri, location.registry_uri}:
+        if uri.startswith("sqlite:") and not Path(make_url(uri).database or "").is_file():
+            raise StoreUnavailable(
+                what=f"{workspace}'s MLflow store",
+                where=uri,
+                reason=f"it is a file of the control plane's host ({client.url}), not of this machine; "
+                + instead,
+            )
+    experiment = instance.settings.experiment
+    try:
+        instance.store(workspace).experiment_id(experiment)
+    except LooplineError as error:
+        raise StoreUnavailable(
+            what=f"{workspace}'s MLflow store",
+            where=location.tracking_uri,
+            reason=f"{error.message}; {instead}",
+        ) from None
+    import mlflow
+
+    mlflow.set_tracking_uri(location.tracking_uri)
+    mlflow.set_registry_uri(location.registry_uri)
+    mlflow.set_experiment(experiment)
+    return WorkspaceInfo(workspace, location.tracking_uri, location.registry_uri, experiment)
