@@ -98,6 +98,7 @@ def test_the_documented_move_from_a_laptop_to_postgres_and_blob_storage_loses_no
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     project, a, b = a_live_b_registered
+    heldout, _ = loopline.register_data("heldout", "inbox://heldout.csv", project=project)
     before = [(m.workspace, m.version, m.git_commit, m.aliases) for m in loopline.status(project).models]
     history = [(r.seq, r.hash) for r in loopline.history(project)]
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
@@ -117,21 +118,28 @@ def test_the_documented_move_from_a_laptop_to_postgres_and_blob_storage_loses_no
         assert moved.exit_code == 0, moved.stderr
         monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__TRACKING_URI", to)
         monkeypatch.setenv(f"LOOPLINE_WORKSPACES__{workspace.upper()}__ARTIFACT_LOCATION", artifacts)
+    stores = {name: f"{azurite.container(name)}/{tag}" for name in ("inbox", "predictions")}
+    datastores = [f"--{name}={url}" for name, url in stores.items()]
+    assert cli(capsys, "migrate-datastores", *datastores, *base).exit_code == 0
+    for name, url in stores.items():
+        monkeypatch.setenv(f"LOOPLINE_DATASTORES__{name.upper()}__URL", url)
     state = postgres.url()
     assert cli(capsys, "migrate-state", "--to", state, *base).exit_code == 0
     monkeypatch.setenv("LOOPLINE_STATE__URL", state)
     assert cli(capsys, "status", *base).exit_code == 0
 
-    # Nothing of the laptop's stores is read any more (its datastores are copied by other tools).
-    for kept in ("state.db", "workspaces", "models"):
+    # Nothing of the laptop's stores is read any more.
+    for kept in ("state.db", "workspaces", "models", "datastores"):
         shutil.move(project / ".loopline" / kept, project.parent / f"laptop-{kept}")
     assert [
         (m.workspace, m.version, m.git_commit, m.aliases) for m in loopline.status(project).models
     ] == before
     assert [(r.seq, r.hash) for r in loopline.history(project)][: len(history)] == history
     kinds = [r.event.kind for r in loopline.history(project)[len(history) :]]
-    assert kinds == ["models-migrated", *["tracking-migrated"] * 3, "state-migrated"]
+    assert kinds == ["models-migrated", *["tracking-migrated"] * 3, "datastores-migrated", "state-migrated"]
     assert loopline.audit_verify(project=project).intact
+    # the inbox is read at its new place: the same bytes again make no new version
+    assert loopline.register_data("heldout", "inbox://heldout.csv", project=project) == (heldout, False)
     with Server(project, "prod") as replica:
         _answers(project, replica)
         released = loopline.outer_loop_prod(project, commit=b)

@@ -214,6 +214,12 @@ class StateMigrated(Event):
     kind: ClassVar[str] = "state-migrated"
 
 
+class DatastoresMigrated(Event):
+    """The datastores' files were copied to other places and the data assets checked there."""
+
+    kind: ClassVar[str] = "datastores-migrated"
+
+
 class ModelsMigrated(Event):
     """Every version's model files were copied to another model store and named there."""
 

@@ -273,6 +273,7 @@ def operations() -> dict[str, Operation]:
         Operation("migrate_state", api.migrate_state, r.ADMIN, remote=False),
         Operation("migrate_tracking", api.migrate_tracking, r.ADMIN, remote=False),
         Operation("migrate_models", api.migrate_models, r.ADMIN, remote=False),
+        Operation("migrate_datastores", api.migrate_datastores, r.ADMIN, remote=False),
         Operation("import_inner_loop", api.import_inner_loop, r.DEVELOP, remote=False),
         # It writes files here and comments as this machine's GitHub Actions job, from experiment_data.
         Operation("report_experiment", api.report_experiment, r.READ_ANY, remote=False, composed=True),

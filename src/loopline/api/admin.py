@@ -13,6 +13,7 @@ from loopline.instance import Instance
 if TYPE_CHECKING:
     from loopline.access import TokenInfo, UserInfo
     from loopline.audit import Verification
+    from loopline.datastore_move import DatastoresMoved
     from loopline.kubernetes import Manifests
     from loopline.mlflow_migrate import TrackingCopy
     from loopline.model_move import ModelsMoved
@@ -108,6 +109,30 @@ def migrate_models(to: str, *, project: PathLike | None = None) -> ModelsMoved:
     _require_no_work(instance)
     target = open_model_store(to if "://" in to else str(instance.root / Path(to).expanduser()))
     return move_models(instance, target)
+
+
+def migrate_datastores(
+    *, inbox: str | None = None, predictions: str | None = None, project: PathLike | None = None
+) -> DatastoresMoved:
+    """Copy the files of the datastores named (``inbox``, ``predictions``: each a folder or an fsspec URL,
+    az://, s3://, gs://) to their new places, and check every data asset version pinned in them there;
+    then point ``datastores.<name>.url`` there. Nothing is deleted where they were."""
+    from loopline.batch.jobs import list_jobs
+    from loopline.datastore_move import move_datastores
+
+    instance = provisioned(project)
+    _require_no_work(instance)
+    running = [job.id for job in list_jobs(instance) if job.status == "running"]
+    if running:
+        raise Refused(
+            f"batch job {running[0]} is running and writes to the predictions datastore; let it finish first"
+        )
+    targets = {
+        name: url if "://" in url else str(instance.root / Path(url).expanduser())
+        for name, url in (("inbox", inbox), ("predictions", predictions))
+        if url is not None
+    }
+    return move_datastores(instance, targets)
 
 
 def migrate_tracking(

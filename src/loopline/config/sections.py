@@ -396,7 +396,8 @@ class MonitoringConfig(_Strict):
 
 
 EVENT_KINDS = (
-    "approval-decided", "approval-requested", "batch-job", "batch-promoted", "data-registered", "deployed",
+    "approval-decided", "approval-requested", "batch-job", "batch-promoted", "data-registered",
+    "datastores-migrated", "deployed",
     "deployment-deleted", "endpoint-created", "endpoint-deleted", "endpoint-retired", "endpoint-updated",
     "gate-evaluated",
     "key-rotated", "lock-broken", "models-migrated", "monitor-checked", "policy-decided", "promoted",

@@ -153,8 +153,7 @@ class Client:
         """Run an SDK function on the control plane; the same result type as a local call."""
         op = operation(function)
         if op.composed:
-            from loopline.remote.composed import remote_report_experiment, remote_use_workspace
-            from loopline.remote.upload import remote_sweep
+            from loopline.remote.composed import remote_report_experiment, remote_sweep, remote_use_workspace
 
             composed = {
                 "report_experiment": remote_report_experiment,

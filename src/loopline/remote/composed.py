@@ -3,6 +3,7 @@ caller's own process, from what the control plane answers (``composed`` in the o
 
 - ``report_experiment``: dev's runs are read there (``experiment_data``), the report is written and
   posted here, as the caller's own GitHub Actions job.
+- ``sweep``: the trials train here, and the best one's run is uploaded as the remote inner loop's is.
 - ``use_workspace``: points this process's MLflow at a workspace's store with this machine's credentials
   for it, which loopline's database is not needed for; a store this machine does not reach is refused
   with what to do instead, never made anew here.
@@ -10,6 +11,7 @@ caller's own process, from what the control plane answers (``composed`` in the o
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +20,10 @@ from loopline.errors import StoreUnavailable
 if TYPE_CHECKING:
     from loopline.api.results import WorkspaceInfo
     from loopline.loops.experiments import ExperimentReport
+    from loopline.loops.sweep import SweepResult
     from loopline.remote.client import Client
 
-__all__ = ["remote_report_experiment", "remote_use_workspace"]
+__all__ = ["remote_report_experiment", "remote_sweep", "remote_use_workspace"]
 
 
 def remote_report_experiment(client: Client, arguments: dict[str, Any]) -> ExperimentReport:
@@ -78,3 +81,30 @@ def remote_use_workspace(client: Client, arguments: dict[str, Any]) -> Workspace
     mlflow.set_registry_uri(location.registry_uri)
     mlflow.set_experiment(experiment)
     return WorkspaceInfo(workspace, location.tracking_uri, location.registry_uri, experiment)
+
+
+def remote_sweep(client: Client, arguments: dict[str, Any]) -> SweepResult:
+    """Run the commit's sweep here into a scratch store (kept until it ends, so a killed sweep goes on
+    where it stopped), then upload the best trial's run and have the control plane register it."""
+    from loopline.instance import Instance
+    from loopline.loops.sweep import plan_sweep, put_back
+    from loopline.progress import NullReporter
+    from loopline.remote.data import RemoteAssets
+    from loopline.remote.upload import begin, scratch, upload_run
+
+    instance = Instance.open(arguments.get("project"))
+    report = arguments.get("reporter") or NullReporter()
+    put_back(instance, report)
+    identity, done = begin(client, arguments, instance)
+    options = {key: arguments.get(key) for key in ("trials", "parallel", "model", "compute")}
+    result, trainer = plan_sweep(instance, identity, **options, assets=RemoteAssets(client))
+    if done is not None:
+        report.step(f"commit {identity.commit[:7]} is already registered; the sweep ran no trial")
+        result.inner_loop = done
+        return result
+    folder = instance.settings.state_dir / "scratch-sweeps" / result.study
+    store = scratch(instance, folder, fresh=False)
+    made = trainer(instance, identity, report)
+    result.inner_loop = upload_run(client, instance, identity, store, made, arguments, report)
+    shutil.rmtree(folder, ignore_errors=True)
+    return result

@@ -26,7 +26,6 @@ from loopline.storage.fs import local_path
 if TYPE_CHECKING:
     from loopline.git import CommitIdentity
     from loopline.instance import Instance
-    from loopline.loops.sweep import SweepResult
     from loopline.loops.trained import Trained
     from loopline.mlflow_store import WorkspaceStore
     from loopline.progress import Reporter
@@ -36,11 +35,13 @@ __all__ = [
     "InnerLoopUpload",
     "UploadedIdentity",
     "UploadedRun",
+    "begin",
     "chunks",
     "extract",
     "remote_inner_loop",
-    "remote_sweep",
+    "scratch",
     "unpack",
+    "upload_run",
 ]
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -151,7 +152,7 @@ def _registered(
     return None
 
 
-def _begin(client: Client, arguments: dict[str, Any], instance: Instance) -> tuple[CommitIdentity, Any]:
+def begin(client: Client, arguments: dict[str, Any], instance: Instance) -> tuple[CommitIdentity, Any]:
     """This working tree's commit, and the "nothing to do" result where the control plane has it already."""
     from loopline.git import commit_identity
     from loopline.versions import watched_paths
@@ -163,7 +164,7 @@ def _begin(client: Client, arguments: dict[str, Any], instance: Instance) -> tup
     return identity, _registered(client, instance, arguments.get("model"), identity, watched)
 
 
-def _scratch(instance: Instance, folder: Path, fresh: bool) -> WorkspaceStore:
+def scratch(instance: Instance, folder: Path, fresh: bool) -> WorkspaceStore:
     """A scratch MLflow store in ``folder`` (emptied first when ``fresh``), in use as the instance's dev."""
     from loopline.loops.inner import DEV
     from loopline.mlflow_store import WorkspaceStore
@@ -177,7 +178,7 @@ def _scratch(instance: Instance, folder: Path, fresh: bool) -> WorkspaceStore:
     return store
 
 
-def _register(
+def upload_run(
     client: Client,
     instance: Instance,
     identity: CommitIdentity,
@@ -230,40 +231,14 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
 
     instance = Instance.open(arguments.get("project"))
     report = arguments.get("reporter") or NullReporter()
-    identity, done = _begin(client, arguments, instance)
+    identity, done = begin(client, arguments, instance)
     if done is not None:
         return done  # a rerun (a retried workflow): training again would only make different bytes
-    scratch = instance.settings.state_dir / "scratch"
-    store = _scratch(instance, scratch, fresh=True)
+    folder = instance.settings.state_dir / "scratch"
+    store = scratch(instance, folder, fresh=True)
     target = resolve(instance.settings.config.compute, arguments.get("compute"))
     # training.inputs: the versions and their files are the control plane's
     made = train(instance, identity, report, target, assets=RemoteAssets(client))
-    result = _register(client, instance, identity, store, made, arguments, report)
-    shutil.rmtree(scratch, ignore_errors=True)
-    return result
-
-
-def remote_sweep(client: Client, arguments: dict[str, Any]) -> SweepResult:
-    """Run the commit's sweep here into a scratch store (kept until it ends, so a killed sweep goes on
-    where it stopped), then upload the best trial's run and have the control plane register it."""
-    from loopline.instance import Instance
-    from loopline.loops.sweep import plan_sweep, put_back
-    from loopline.progress import NullReporter
-    from loopline.remote.data import RemoteAssets
-
-    instance = Instance.open(arguments.get("project"))
-    report = arguments.get("reporter") or NullReporter()
-    put_back(instance, report)
-    identity, done = _begin(client, arguments, instance)
-    options = {key: arguments.get(key) for key in ("trials", "parallel", "model", "compute")}
-    result, trainer = plan_sweep(instance, identity, **options, assets=RemoteAssets(client))
-    if done is not None:
-        report.step(f"commit {identity.commit[:7]} is already registered; the sweep ran no trial")
-        result.inner_loop = done
-        return result
-    scratch = instance.settings.state_dir / "scratch-sweeps" / result.study
-    store = _scratch(instance, scratch, fresh=False)
-    made = trainer(instance, identity, report)
-    result.inner_loop = _register(client, instance, identity, store, made, arguments, report)
-    shutil.rmtree(scratch, ignore_errors=True)
+    result = upload_run(client, instance, identity, store, made, arguments, report)
+    shutil.rmtree(folder, ignore_errors=True)
     return result

@@ -7,6 +7,7 @@ variables), ``s3://bucket/path`` (s3fs), and so on. Paths inside one are written
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -201,6 +202,25 @@ class Datastore:
         staged = f"{target}.{uuid.uuid4().hex}.tmp"
         fs.put_file(source, staged)
         fs.mv(staged, target)
+
+    def copy_from(self, source: Datastore, relative: str) -> None:
+        """Copy the file ``relative`` of ``source`` to the same path here, whole or not at all, a chunk at
+        a time (neither store need be on this machine)."""
+        fs = self.fs
+        target = self.location(relative)
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        remote = "://" in self.url and not self.url.startswith("file://")
+        staged = target if remote else f"{target}.{uuid.uuid4().hex}.tmp"  # an object store's PUT is atomic
+        try:
+            with source.open(relative) as reading, fs.open(staged, "wb") as writing:
+                while chunk := reading.read(1 << 22):
+                    writing.write(chunk)
+        except BaseException:  # fsspec's files close (an object store commits) on the way out: undo that
+            with contextlib.suppress(OSError):
+                fs.rm(staged)
+            raise
+        if not remote:
+            fs.mv(staged, target)
 
     def exists(self, relative: str) -> bool:
         """True when ``relative`` exists."""

@@ -44,6 +44,7 @@ MODULES: dict[str, str] = {
     "migrate-state": "admin",
     "migrate-tracking": "admin",
     "migrate-models": "admin",
+    "migrate-datastores": "admin",
     "demo": "demo",
 }
 """Each top-level command (or group) by the module under ``loopline.cli.commands`` that registers it."""

@@ -247,3 +247,32 @@ def k8s_render(
             console.print(manifests.text, markup=False, highlight=False, soft_wrap=True, end="")
 
     call.emit(manifests.to_dict(), human)
+
+
+@command(app, "migrate-datastores")
+def migrate_datastores(
+    call: Call,
+    inbox: Annotated[
+        str | None,
+        opt("--inbox", help="The inbox's new place: a folder, az://, s3://, gs://."),
+    ] = None,
+    predictions: Annotated[
+        str | None,
+        opt("--predictions", help="The predictions datastore's new place: a folder, az://, s3://, gs://."),
+    ] = None,
+) -> None:
+    """Copy the datastores' files to new places and check every data asset there.
+
+    Then point datastores.inbox.url (and datastores.predictions.url) at them; nothing is deleted."""
+    result = api.migrate_datastores(inbox=inbox, predictions=predictions, project=call.project)
+
+    def human(console: Console) -> None:
+        for name, target in result.targets.items():
+            held, copied = result.files[name], result.copied[name]
+            console.print(escape(f"{target} holds the {held} files of {name} ({copied} copied now)"))
+        console.print(escape(f"{result.assets} data asset version(s) found whole at their new place"))
+        for name, target in result.targets.items():
+            variable = f"LOOPLINE_DATASTORES__{name.upper()}__URL"
+            console.print(escape(f"next: set datastores.{name}.url (or {variable}) to {target}"))
+
+    call.emit(result.to_dict(), human)
