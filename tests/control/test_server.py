@@ -571,12 +571,15 @@ def test_a_member_s_notebook_logs_to_dev_only_with_its_own_access_to_the_store(
     # a team's hosts), MLflow logs there, and loopline's database is not needed
     uri = f"sqlite:///{team.project}/.loopline/workspaces/dev/mlflow.db"
     monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone afterwards
     info = loopline.use_workspace("dev", project=clone)
     try:
         with mlflow.start_run() as run:
             mlflow.log_param("C", 0.5)
-    finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the environment's default
+    finally:  # this process's MLflow back to its defaults, for the tests after this one
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        mlflow.tracking.fluent._active_experiment_id = None
     assert (info.tracking_uri, info.experiment) == (uri, "proj")
     assert mlflow_client(team.project, "dev").get_run(run.info.run_id).data.params == {"C": "0.5"}
     assert not (clone / ".loopline" / "state.db").exists()
