@@ -129,7 +129,11 @@ def set_traffic(
         mirror,
         reason=reason,
         workspace=within,
-        also=None if shares is None else lambda connection: abandon_pending(connection, within, name),
+        also=None
+        if shares is None
+        else lambda connection: abandon_pending(
+            connection, within, name, instance.actor, "split set by hand"
+        ),
     )
 
 

@@ -93,14 +93,14 @@ def release_history(instance: Instance, endpoint: str, workspace: str) -> list[R
     ]
 
 
-def abandon_pending(connection: Connection, workspace: str, endpoint: str) -> None:
-    """End the endpoint's release in progress without finishing it (a rollback or a split set by hand took
-    the endpoint over, or the endpoint is deleted). A release still running sees it at its next traffic
-    change or watch poll, and stops there."""
+def abandon_pending(connection: Connection, workspace: str, endpoint: str, actor: str, how: str) -> None:
+    """End the endpoint's release in progress without finishing it: ``actor``'s ``how`` (a rollback or a
+    split set by hand took the endpoint over, or the endpoint is deleted). A release still running sees it
+    at its next traffic change or watch poll, and stops there, saying who ended it and how."""
     connection.execute(
         update(release_progress)
         .where(unfinished(workspace, endpoint))
-        .values(state=ABANDONED, finished_at=utcnow())
+        .values(state=ABANDONED, finished_at=utcnow(), ended_by=actor, ended_how=how)
     )
 
 

@@ -332,7 +332,7 @@ def delete_endpoint(
         connection.execute(delete(deployments).where(deployments.c.endpoint_id == row["id"]))
         connection.execute(delete(endpoint_keys).where(endpoint_keys.c.endpoint_id == row["id"]))
         connection.execute(delete(endpoints).where(endpoints.c.id == row["id"]))
-        abandon_pending(connection, info.workspace, name)
+        abandon_pending(connection, info.workspace, name, instance.actor, "deletion of the endpoint")
         audit.append(
             connection,
             event

@@ -455,14 +455,22 @@ class Release:
     def _still_running(self, connection: Connection, release_id: int) -> None:
         """Refuse to go on once the release was ended by someone else: a rollback or a split set by hand
         took the endpoint over (and sets its traffic), or the endpoint was deleted."""
-        state = connection.execute(
-            select(release_progress.c.state).where(release_progress.c.id == release_id)
-        ).scalar_one()
-        if state != RUNNING:
+        row = (
+            connection.execute(select(release_progress).where(release_progress.c.id == release_id))
+            .mappings()
+            .one()
+        )
+        if row["state"] != RUNNING:
+            ended = (
+                f"stopped by {row['ended_by']}'s {row['ended_how']}"
+                + (f" at {as_utc(row['finished_at']):%H:%M:%S} UTC" if row["finished_at"] else "")
+                if row["ended_by"]
+                else "stopped: a rollback, a split set by hand or the deletion of prod endpoint "
+                f"{self.endpoint} ended it"
+            )
             raise Refused(
-                f"the release of {self._named()} was stopped: a rollback, a split set by hand or the "
-                f"deletion of prod endpoint {self.endpoint} ended it; it moves no more traffic and the "
-                "production alias did not move (`loopline history --workspace prod` shows what happened)"
+                f"the release of {self._named()} was {ended}; it moves no more traffic and the production "
+                "alias did not move (`loopline history --workspace prod` shows what happened)"
             )
 
     def _watch(self, release_id: int, percent: int, seconds: float, started: float) -> dict[str, Any]:

@@ -91,8 +91,13 @@ class _TakeOver:
             return
         if self.commit is not None:
             _version_of(self.instance, self.workspace, self.endpoint, self.name, self.commit, NullReporter())
+        how = (
+            f"rollback to {self.commit[:12]}"
+            if self.commit is not None
+            else "rollback to the previous release"
+        )
         with self.instance.db.write() as connection:
-            abandon_pending(connection, self.workspace, self.endpoint)
+            abandon_pending(connection, self.workspace, self.endpoint, self.instance.actor, how)
         self.stopped = pending
         self.reporter.step(
             f"stopping the release of {pending.model} v{pending.version} ({pending.git_commit[:7]}) in "
@@ -232,7 +237,9 @@ def run_rollback(
                 {deployment.name: 100},
                 reason=reason or "rollback",
                 workspace=workspace,
-                also=lambda connection: abandon_pending(connection, workspace, endpoint_name),
+                also=lambda connection: abandon_pending(
+                    connection, workspace, endpoint_name, instance.actor, f"rollback to {deployment.name}"
+                ),
             )
             result.temporary_server = server.temporary
             if not server.client.follows(endpoint_name, {deployment.name: 100}):

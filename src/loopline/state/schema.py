@@ -257,6 +257,8 @@ release_progress = Table(
     _col("started_at", _TIME),
     _col("finished_at", _TIME, nullable=True),
     _str("actor", 200),
+    _str("ended_by", 200, nullable=True),  # who ended it, where someone else did (abandoned) ...
+    _col("ended_how", Text, nullable=True),  # ... and how: a rollback, a split set by hand, a deletion
     Index("ix_release_progress_endpoint", "workspace", "endpoint", "state"),
 )
 
