@@ -22,6 +22,7 @@ from loopline.storage.digest import file_digest, manifest_digest
 __all__ = [
     "DataAsset",
     "StagedData",
+    "files_digest",
     "get_asset",
     "list_assets",
     "local_files",
@@ -133,6 +134,11 @@ def local_files(source: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def files_digest(files: list[tuple[str, Path]]) -> str:
+    """The content digest of the files :func:`local_files` lists, read here (as the pinned folder has it)."""
+    return manifest_digest([{"path": inside, "sha256": file_digest(path)} for inside, path in files])
+
+
 @dataclass(frozen=True)
 class StagedData:
     """Files of this machine copied into the inbox datastore, not yet pinned."""
@@ -155,7 +161,7 @@ def stage_files(inbox: Datastore, name: str, source: Path, *, digest: str | None
     _check_name(name)
     source = source.expanduser()
     files = local_files(source)
-    local = manifest_digest([{"path": inside, "sha256": file_digest(path)} for inside, path in files])
+    local = files_digest(files)
     if digest is not None and local != digest:
         raise IntegrityViolation(
             f"the files of {name} that arrived are not the ones sent ({local[:19]}… is not {digest[:19]}…); "

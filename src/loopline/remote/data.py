@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopline.data import local_files
+from loopline.data import files_digest, local_files
 from loopline.remote.upload import UPLOAD_ID, chunks
-from loopline.storage.digest import file_digest, manifest_digest
 
 if TYPE_CHECKING:
     from loopline.data import DataAsset
@@ -62,7 +61,7 @@ def remote_upload_data(client: Client, arguments: dict[str, Any]) -> Any:
 
     source = Path(arguments["source"]).expanduser()
     files = local_files(source)
-    digest = manifest_digest([{"path": inside, "sha256": file_digest(path)} for inside, path in files])
+    digest = files_digest(files)
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "data.tar.gz"
         # a link's target, not the link: what this machine reads is what gets pinned
