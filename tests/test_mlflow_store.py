@@ -1,14 +1,16 @@
-"""loopline's MLflow adapter: what it does to the process it runs in."""
+"""loopline's MLflow adapter: what it does to the process it runs in, and what it reads of runs."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from loopline.mlflow_store import no_progress_bars
+from loopline.mlflow_store import WorkspaceStore, no_progress_bars
 
 BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
@@ -56,3 +58,44 @@ def test_a_caller_who_asked_for_progress_bars_keeps_them(
     with no_progress_bars():
         assert "Downloading artifacts" in _download(client, run_id, tmp_path, capfd)
     assert os.environ[BAR] == "true"
+
+
+EPOCHS = """\
+import sys
+import mlflow
+from sklearn.dummy import DummyClassifier
+
+mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_experiment("epochs")
+model = DummyClassifier().fit([[0], [1]], [0, 1])
+with mlflow.start_run() as run:
+    for epoch, loss in enumerate([0.9, 0.5, 0.2, 0.1]):
+        mlflow.log_metric("loss", loss, step=epoch)
+        if epoch == 2:
+            mlflow.sklearn.log_model(model, name="checkpoint", step=epoch)
+    mlflow.log_metric("accuracy", 0.75)
+    mlflow.sklearn.log_model(model, name="final")
+    mlflow.log_metric("loss", 0.05, step=4)
+print(run.info.run_id)
+"""
+
+
+def test_a_model_logged_after_epochs_has_the_last_epoch_s_metrics_and_a_checkpoint_its_own(
+    tmp_path: Path,
+) -> None:
+    # MLflow links a run's metrics to a model at log_model's step (0 unless given): a training logging a
+    # loss per epoch, then its model, would be judged on its first epoch's loss.
+    store = WorkspaceStore.scratch(tmp_path)
+    (tmp_path / "train.py").write_text(EPOCHS)
+    made = subprocess.run(
+        [sys.executable, "train.py", store.location.tracking_uri],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    run = store.run(made.stdout.split()[-1])
+    assert run.metrics["loss"] == 0.05  # the run's latest: logged after the final model was
+    models = {model.name: model.metrics for model in store.logged_models(run)}
+    assert models["final"] == {"loss": 0.1, "accuracy": 0.75}  # the loss as it stood when it was logged
+    assert models["checkpoint"] == {"loss": 0.2}  # logged at epoch 2, with that epoch's loss

@@ -194,6 +194,26 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     )
 
 
+def test_a_loss_logged_at_every_epoch_is_gated_at_its_last_epoch_as_mlflow_s_run_page_shows_it(
+    tmp_path: Path,
+) -> None:
+    # MLflow links a run's metrics of log_model's step (0 by default) to the model: read from the model,
+    # this training's loss would be its first epoch's, and the gate written from it would admit anything.
+    project = repository(tmp_path / "iris", {"train.py": (TRAINING_SCRIPTS / "epoch_loss.py").read_text()})
+    loopline.init_existing(project)
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    registered = loopline.inner_loop(project)
+    client = mlflow_client(project, "dev")
+    last = client.get_run(registered.run_id).data.metrics["loss"]
+    first = client.get_metric_history(registered.run_id, "loss")[0].value
+    assert last < first / 5
+    assert registered.gate is not None
+    assert {check.metric: check.value for check in registered.gate.checks}["loss"] == last
+    bound = yaml.safe_load((project / "gate.yaml").read_text())["metrics"]["loss"]["max"]
+    assert last < bound < first / 5  # written from the last epoch, a little above it
+
+
 SEARCHES_BY_HAND = """\
 import mlflow
 from sklearn.datasets import load_breast_cancer

@@ -289,7 +289,7 @@ class WorkspaceStore:
                     uri=str(m.artifact_location),
                     model_id=str(m.model_id),
                     created=int(m.creation_timestamp or 0),
-                    metrics={metric.key: float(metric.value) for metric in (m.metrics or [])},
+                    metrics=self._model_metrics(run, m),
                 )
                 for m in models
                 if str(getattr(m.status, "name", m.status)).upper().endswith("READY")
@@ -297,6 +297,30 @@ class WorkspaceStore:
             if found:
                 return sorted(found, key=lambda m: m.created)
             return self._artifact_models(run)
+
+    def _model_metrics(self, run: RunInfo, model: Any) -> dict[str, float]:
+        """The metrics MLflow linked to ``model``, as they stood when the run logged it.
+
+        ``log_model`` links the run's metrics at its ``step`` argument, which is 0 unless given: a training
+        that logs a metric at every epoch and then its model gets the first epoch's values linked. Where a
+        metric was linked at step 0 and the run had logged later steps of it by the time the model was
+        made, the model's value is the latest of those (what the run's page shows); a model logged with a
+        checkpoint's step (``log_model(..., step=epoch)``) keeps that step's values.
+        """
+        linked = {metric.key: metric for metric in model.metrics or []}
+        values = {key: float(metric.value) for key, metric in linked.items()}
+        for metric in linked.values():
+            if metric.step != 0 or metric.run_id != run.run_id or run.metrics.get(metric.key) == metric.value:
+                continue
+            made = int(model.creation_timestamp or 0)
+            before = [
+                entry
+                for entry in self.client.get_metric_history(run.run_id, metric.key)
+                if getattr(entry, "model_id", None) is None and entry.timestamp <= made
+            ]
+            if before:
+                values[metric.key] = float(max(before, key=lambda e: (e.step, e.timestamp)).value)
+        return values
 
     def _artifact_models(self, run: RunInfo) -> list[LoggedModelInfo]:
         found = []
