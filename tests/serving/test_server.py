@@ -317,6 +317,23 @@ def test_key_rotation_is_followed_within_a_second(served: Served) -> None:
     assert served.post("rot", "score", body, key=newer).status_code == 200
 
 
+def test_a_key_regenerated_a_moment_ago_is_taken_by_the_very_next_request(served: Served) -> None:
+    # A script's next line after `endpoint keys --regenerate` (docs/endpoints.md does so) comes before the
+    # server's next look at the database: an unknown key makes it look once before refusing.
+    body = {"input_data": {"columns": served.columns, "data": served.rows[:1]}}
+    loopline.create_endpoint("next", "dev", project=served.project)
+    loopline.create_deployment("next", "blue", version=1, check=False, project=served.project)
+    served.server.wait_for("next", "blue")
+    for _ in range(5):
+        fresh = loopline.endpoint_keys("next", regenerate="secondary", project=served.project)
+        answered = served.post("next", "score", body, key=fresh.regenerated["secondary"])
+        assert answered.status_code == 200, answered.text
+    wrong = served.post("next", "score", body, key="ll_not-a-key")
+    assert (wrong.status_code, wrong.json()["error_code"]) == (401, "UNAUTHORIZED")
+    nowhere = served.post("nowhere", "score", body, key="ll_not-a-key")
+    assert (nowhere.status_code, nowhere.json()["error_code"]) == (404, "UNKNOWN_ENDPOINT")
+
+
 def test_predictions_match_in_process_predict_for_many_rows(served: Served) -> None:
     rng = np.random.default_rng(0)
     rows = (np.array(served.rows[0]) * rng.uniform(0.5, 1.5, size=(200, len(served.columns)))).tolist()

@@ -16,7 +16,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,6 +39,13 @@ log = logging.getLogger("loopline.serve")
 JSON = [(b"content-type", b"application/json")]
 DEPLOYMENT_HEADER = b"loopline-deployment"
 AZURE_DEPLOYMENT_HEADER = b"azureml-model-deployment"  # what Azure ML's clients send for the same
+
+
+class NotSeenYet(RequestRejected):
+    """An endpoint, a deployment or a key the routing table does not hold: perhaps one made a moment ago,
+    which the server's next look at the database brings in."""
+
+
 _ACCEPTED_KEYS = 256  # keys remembered per routing table, so a valid key is hashed once, not per request
 
 
@@ -182,6 +189,9 @@ class ScoringCore:
         self._prefix = f"{os.getpid():x}-"
         self._tallies: list[Tally] = []  # those holding requests not yet drained
         self._healthy: tuple[Mapping[str, EndpointRoute] | None, bytes] = (None, b"")
+        # Waits until the routing table holds what the database held when it was called (the follower's
+        # next look); None where nothing follows the database.
+        self.caught_up: Callable[[], Awaitable[None]] | None = None
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
         """Answer one request; never raises.
@@ -190,7 +200,15 @@ class ScoringCore:
         the one await sits here, close to the task, and not at the bottom of a chain of coroutines.
         """
         try:
-            started = self._dispatch(method, path, headers, body)
+            try:
+                started = self._dispatch(method, path, headers, body)
+            except NotSeenYet:
+                # A key regenerated, an endpoint or a deployment created a moment ago (a script's next
+                # line): answer as the database stands now, after one look at it, before refusing.
+                if self.caught_up is None or self.stale is not None:
+                    raise
+                await self.caught_up()
+                started = self._dispatch(method, path, headers, body)
             if isinstance(started, Response):
                 return started
             if started.future is None:
@@ -272,7 +290,7 @@ class ScoringCore:
         if route is None:
             if not self.started:
                 raise bad("NOT_READY", "the server is still loading its endpoints", 503)
-            raise bad("UNKNOWN_ENDPOINT", f"no endpoint named '{name[:64]}' is served here", 404)
+            raise NotSeenYet(404, "UNKNOWN_ENDPOINT", f"no endpoint named '{name[:64]}' is served here")
         return route
 
     def _authorize(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> bool:
@@ -293,7 +311,7 @@ class ScoringCore:
             and not system
             and not any(hmac.compare_digest(digest, k) for k in route.key_hashes)
         ):
-            raise bad("UNAUTHORIZED", "the key is not valid for this endpoint", 401)
+            raise NotSeenYet(401, "UNAUTHORIZED", "the key is not valid for this endpoint")
         if len(route.accepted) >= _ACCEPTED_KEYS:
             route.accepted.clear()
         route.accepted[given] = system
@@ -307,7 +325,8 @@ class ScoringCore:
             route = self._route(name)
             state = route.states.get(parts[3])
             if state is None:
-                raise bad("UNKNOWN_DEPLOYMENT", f"endpoint '{name}' has no deployment '{parts[3][:64]}'", 404)
+                message = f"endpoint '{name}' has no deployment '{parts[3][:64]}'"
+                raise NotSeenYet(404, "UNKNOWN_DEPLOYMENT", message)
             body = orjson.dumps({"endpoint": name, "deployment": parts[3], "state": state})
             return Response(200 if state == "ready" else 503, JSON, body)
         route = self._route(name)
@@ -343,16 +362,13 @@ class ScoringCore:
             if runtime is None:
                 state = route.states.get(target)
                 if state is None:
-                    raise bad(
-                        "UNKNOWN_DEPLOYMENT",
-                        f"endpoint '{route.name}' has no deployment '{target[:64]}'",
-                        404,
-                    )
+                    message = f"endpoint '{route.name}' has no deployment '{target[:64]}'"
+                    raise NotSeenYet(404, "UNKNOWN_DEPLOYMENT", message)
                 raise bad("DEPLOYMENT_NOT_READY", f"deployment '{target}' is not ready here ({state})", 503)
             return runtime
         slots = route.slots
         if not slots:
-            raise bad("NO_TRAFFIC", f"endpoint '{route.name}' has no deployment taking traffic", 503)
+            raise NotSeenYet(503, "NO_TRAFFIC", f"endpoint '{route.name}' has no deployment taking traffic")
         if slots[0] == slots[-1]:  # slots are sorted by name: one deployment takes all the traffic
             return route.deployments[slots[0]]
         return route.deployments[slots[int(self._random.random() * len(slots))]]

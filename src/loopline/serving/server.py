@@ -120,6 +120,7 @@ class _Worker:
         )
         await loop.run_in_executor(None, self.follower.sync)
         self.follower.start()
+        self.core.caught_up = self.follower.caught_up
         self.core.started = True
         # Everything loaded so far (MLflow, scikit-learn, the models) lives as long as the process: keep the
         # garbage collector from scanning it again and again, which otherwise shows as latency spikes.

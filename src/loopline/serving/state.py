@@ -11,6 +11,7 @@ request holding it finishes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -86,6 +87,15 @@ def traffic_slots(traffic: Mapping[str, int]) -> tuple[str, ...]:
     return tuple(name for name, percent in sorted(traffic.items()) for _ in range(percent))
 
 
+MAX_WAITING = 64
+"""Requests at most that wait for the next look at the database (``Follower.caught_up``)."""
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a wait that timed out was cancelled
+        future.set_result(None)
+
+
 class Follower:
     """Keeps a process's routing tables in step with loopline's database."""
 
@@ -116,6 +126,8 @@ class Follower:
         self._failed: dict[str, tuple[float, str]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._waiting: list[tuple[float, asyncio.Future[None]]] = []  # since when, and who, see caught_up
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Follow changes in a background thread."""
@@ -128,8 +140,29 @@ class Follower:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    async def caught_up(self) -> None:
+        """Return once a look at the database that began after this call has published its routing table
+        (within about two polls); at once where many requests wait already (a flood of wrong keys is
+        refused without waiting)."""
+        future: asyncio.Future[None] = self.loop.create_future()
+        with self._lock:
+            if len(self._waiting) >= MAX_WAITING:
+                return
+            self._waiting.append((time.monotonic(), future))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(future, timeout=2 * self.poll_seconds + 1.0)
+
+    def _wake(self, began: float) -> None:
+        """Resolve the waits that began before the look that began at ``began``."""
+        with self._lock:
+            due = [future for since, future in self._waiting if since <= began]
+            self._waiting = [(since, future) for since, future in self._waiting if since > began]
+        for future in due:
+            self.loop.call_soon_threadsafe(_resolve, future)
+
     def _run(self) -> None:
         while not self._stop.wait(self.poll_seconds):
+            began = time.monotonic()
             try:
                 self.sync()
             except Exception as exc:  # a database hiccup must not stop a server that is answering fine
@@ -141,6 +174,7 @@ class Follower:
                 if self.stale is not None:
                     log.warning("following loopline's database again")
                     self._stale(None)
+            self._wake(began)
 
     def _stale(self, stale: dict[str, str] | None) -> None:
         self.stale = stale
