@@ -7,7 +7,6 @@ the same data, a smoke test with the model's input example, and a p95 latency bu
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
-from loopline.endpoints.client import EndpointClient
+from loopline.endpoints.client import EndpointClient, example_request
 from loopline.errors import ConfigError, NotFound, Refused
 from loopline.instance import Instance
 
@@ -252,14 +251,16 @@ def _challenger(
 
 
 def _smoke(client: EndpointClient, candidate: Candidate) -> dict[str, Any]:
-    example = candidate.folder / "input_example.json"
-    if not example.is_file():
+    example = example_request(candidate.folder)
+    if example is None:
         return {"passed": True, "detail": "the model has no input example; nothing to send"}
-    document = json.loads(example.read_text())
-    rows = len(document.get("data", []))
-    result = client.score(candidate.endpoint, {"input_data": document}, deployment=candidate.deployment)
-    passed = result.ok and isinstance(result.body, list) and len(result.body) == rows
-    answered = len(result.body) if isinstance(result.body, list) else 0
+    rows = example.rows
+    result = client.score(
+        candidate.endpoint, example.payload, deployment=candidate.deployment, route=example.route
+    )
+    answers = example.answers(result.body)
+    passed = result.ok and answers is not None and len(answers) == rows
+    answered = len(answers) if answers is not None else 0
     detail = f"{result.status}, {answered} predictions for {rows} rows"
     return {"passed": passed, "detail": detail, "status": result.status}
 

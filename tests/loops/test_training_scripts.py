@@ -433,3 +433,18 @@ def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
     assert client.get_run(stale.info.run_id).info.status == "FAILED"
     assert client.get_run(recent.info.run_id).info.status == "RUNNING"  # it may still be training
+
+
+def test_a_model_fitted_on_arrays_is_validated_in_test_and_released_with_its_own_example(
+    new_project: ProjectFactory,
+) -> None:
+    # Its input example is a list of rows (no columns), its signature a tensor: the smoke tests send the
+    # request MLflow wrote beside it (serving_input_example.json: {"inputs": [...]}).
+    project = new_project("full", commit=False)
+    use_script(project, "arrays.py", {"accuracy": {"min": 0.8}})
+    registered = loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["smoke"]["detail"] == "200, 2 predictions for 2 rows"
+    released = loopline.outer_loop_prod(project)
+    assert released.git_commit == registered.git_commit

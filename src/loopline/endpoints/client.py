@@ -32,14 +32,65 @@ from loopline.state.locks import process_alive
 
 __all__ = [
     "EndpointClient",
+    "ExampleRequest",
     "InvokeResult",
     "Live",
+    "example_request",
     "invoke",
     "lagging",
     "listening_at",
     "live_server",
     "server_url",
 ]
+
+
+@dataclass(frozen=True)
+class ExampleRequest:
+    """The scoring request that answers a model's input example, and how many rows it holds."""
+
+    route: str
+    payload: dict[str, Any]
+    rows: int
+
+    def answers(self, body: Any) -> list[Any] | None:
+        """The answers in an endpoint's reply to this request (``/invocations`` wraps them as MLflow's
+        server does: ``{"predictions": [...]}``); None for a reply that holds no list of answers."""
+        if self.route == "invocations" and isinstance(body, dict):
+            body = body.get("predictions")
+        return body if isinstance(body, list) else None
+
+
+def example_request(folder: Path) -> ExampleRequest | None:
+    """The request of the model in ``folder`` for its input example: MLflow's own
+    ``serving_input_example.json`` (the body its scoring server takes: ``dataframe_split``, ``inputs`` of
+    a tensor model, with ``params``), else ``input_example.json`` as Azure ML's ``input_data`` (a table, a
+    list of rows, named tensors); None for a model logged without an example."""
+    for name, route in (("serving_input_example.json", "invocations"), ("input_example.json", "score")):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            document = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if route == "score":
+            return ExampleRequest(route, {"input_data": document}, _rows(document))
+        if isinstance(document, dict):
+            given = next((document[k] for k in _MLFLOW_KEYS if k in document), None)
+            return ExampleRequest(route, document, _rows(given))
+    return None
+
+
+_MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def _rows(document: Any) -> int:
+    """Rows of a table (``{"columns", "data"}``), a list of rows, or named tensors (their first one's)."""
+    if isinstance(document, dict):
+        if "data" in document:
+            return _rows(document["data"])
+        return _rows(next(iter(document.values()), None)) if document else 0
+    return len(document) if isinstance(document, list) else 1
 
 
 @dataclass(frozen=True)

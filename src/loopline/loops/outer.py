@@ -21,7 +21,7 @@ from loopline.domain import (
     Tier,
 )
 from loopline.endpoints import service
-from loopline.endpoints.client import EndpointClient, live_server
+from loopline.endpoints.client import EndpointClient, example_request, live_server
 from loopline.endpoints.deployments import repin
 from loopline.errors import GateFailed, InvalidReference, NotFound, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
@@ -194,12 +194,13 @@ def candidate_of(endpoint: str, deployment: DeploymentInfo, version: ModelVersio
 
 def smoke_test(client: EndpointClient, candidate: Candidate) -> None:
     """Answer the model's input example through the endpoint, naming the deployment; refuse otherwise."""
-    example = candidate.folder / "input_example.json"
-    payload = {"input_data": json.loads(example.read_text())} if example.is_file() else None
+    example = example_request(candidate.folder)
     client.wait_ready(candidate.endpoint, candidate.deployment)
-    if payload is None:
+    if example is None:
         return
-    result = client.score(candidate.endpoint, payload, deployment=candidate.deployment)
+    result = client.score(
+        candidate.endpoint, example.payload, deployment=candidate.deployment, route=example.route
+    )
     if not result.ok:
         message = result.body.get("message") if isinstance(result.body, dict) else result.body
         raise Refused(
