@@ -616,6 +616,48 @@ def test_the_gate_leaves_out_what_autolog_measures_on_the_training_rows(tmp_path
     assert "training_accuracy_score" in gate and "training_log_loss" in gate and fitted == []
 
 
+PER_EPOCH_NAMES = """\
+import mlflow
+from mlflow.models import infer_signature
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+X.columns = [c.replace(" ", "_") for c in X.columns]
+X_train, X_val, y_train, y_val = train_test_split(X, y, random_state=0)
+scaler = StandardScaler().fit(X_train)
+clf = SGDClassifier(loss="log_loss", random_state=0)
+with mlflow.start_run():
+    for epoch in range(5):
+        clf.partial_fit(scaler.transform(X_train), y_train, classes=[0, 1])
+        val = clf.score(scaler.transform(X_val), y_val)
+        mlflow.log_metrics({
+            "train/loss": log_loss(y_train, clf.predict_proba(scaler.transform(X_train))),
+            "train/accuracy": clf.score(scaler.transform(X_train), y_train),
+            "val/accuracy": val,
+            "val-accuracy-pct": 100 * val,  # sorts before val/accuracy
+        }, step=epoch)
+    model = make_pipeline(scaler, clf)
+    mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X_val, model.predict(X_val)))
+"""
+
+
+def test_metrics_named_as_tensorboard_names_them_are_read_for_what_they_measure(tmp_path: Path) -> None:
+    # train/... is measured on the training rows; an accuracy in percent is not validation's fraction
+    project = repository(tmp_path / "cancer", {"train.py": PER_EPOCH_NAMES})
+    result = loopline.init_existing(project)
+    gate = yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
+    assert set(gate) == {"val/accuracy", "val-accuracy-pct"}, gate
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    accuracy = result.metrics["val/accuracy"]
+    assert validation["thresholds"] == {"accuracy": {"min": round(accuracy * 0.9, 4)}}
+    assert validation["challenger_metric"] == "accuracy"
+
+
 READS_IGNORED_DATA = """\
 import sys
 import mlflow

@@ -53,7 +53,8 @@ _SKIPPED_DIRS = frozenset(
     {".git", ".venv", "venv", "env", "node_modules", "site-packages", "build", "dist", "__pycache__"}
 )
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
-_TRAINING_SET = re.compile(r"^(training|train)[_.-]", re.I)  # autolog's training_score, train_loss, ...
+# autolog's training_score, train_loss, ...; TensorBoard's and Lightning's train/loss, train:acc
+_TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
 
 
@@ -342,6 +343,7 @@ _VALIDATION_METRICS = {
     "classification": ("accuracy", "f1", "precision", "recall"),
     "regression": ("r2", "rmse", "mae"),
 }
+_FRACTIONS = {"accuracy", "f1", "precision", "recall", "r2"}  # measured as fractions (r2 at most 1)
 
 
 def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
@@ -390,6 +392,8 @@ def _validation_lines(run: DryRun) -> list[str]:
     reached: dict[str, dict[str, float]] = {}
     for name, bound in _gate({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0].items():
         same = _measured_as(measured, name)
+        if same in _FRACTIONS and run.metrics[name] > 1:  # a percentage, where validation measures a fraction
+            continue
         if same is not None and same not in reached:
             reached[same] = bound
     reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
