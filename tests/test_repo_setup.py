@@ -50,6 +50,22 @@ def write_workflows(root: Path, setup: WorkflowSetup) -> None:
         target.write_bytes(content)
 
 
+def test_a_model_requirement_with_a_local_version_label_is_written_as_an_index_has_it(tmp_path: Path) -> None:
+    # MLflow keeps torch's +cpu where it finds torch imported while it loads a model: PyPI has no such file
+    root = empty_repository(tmp_path)
+    logged = [
+        "scikit-learn==1.9.1",
+        "torch==2.13.0+cpu",
+        'jax[cuda]==0.4.30+cuda12 ; python_version >= "3.10"',
+    ]
+    _setup, files, _notes = workflow_setup(root, logged, TOOLS, "python train.py")
+    written = files["requirements.txt"].decode().splitlines()
+    assert {"scikit-learn==1.9.1", "torch==2.13.0", 'jax[cuda]==0.4.30 ; python_version >= "3.10"'} <= set(
+        written
+    )
+    assert not [line for line in written if "+" in line]
+
+
 def test_files_kept_in_git_lfs_are_fetched_by_the_checkouts_that_train_or_test(tmp_path: Path) -> None:
     root = data_repository(tmp_path)
     (root / "data" / ".gitattributes").write_text("*.csv filter=lfs diff=lfs merge=lfs -text\n")

@@ -269,6 +269,13 @@ def _python_version(root: Path) -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def _without_local_label(line: str) -> str:
+    """A pin without its local version label (``torch==2.5.1+cpu`` is ``torch==2.5.1``): MLflow keeps the
+    label of a package it finds imported while it loads the model, and no package index but the
+    vendor's serves it, so ``pip install`` would fail on GitHub's runners."""
+    return re.sub(r"(===?\s*[^\s,;+]+)\+[A-Za-z0-9.]+", r"\1", line)
+
+
 def _install(
     root: Path,
     requirements: Sequence[str],
@@ -299,7 +306,7 @@ def _install(
         install = " ".join(["pip install .", *_tools_missing(declared, tools)])
         return replace(setup, install=install), {}, []
     lines = list(declared)
-    for line in [*requirements, *training_requirements(root, *training)]:
+    for line in [*map(_without_local_label, requirements), *training_requirements(root, *training)]:
         if not _names([line]) & _names(lines):
             lines.append(line)
     lines += _tools_missing(lines, tools)
