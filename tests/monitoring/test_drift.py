@@ -209,3 +209,45 @@ def test_a_model_whose_run_logged_no_reference_is_compared_with_a_data_asset_of_
         send(server, rows * 1.6, columns, requests=20)  # every feature shifted; the calm rows rotate out
         drifted = loopline.monitor_check(project=project)
     assert drifted.signals["max_psi"] > 1.0
+
+
+def test_a_model_fitted_on_an_array_is_compared_with_training_rows_by_position(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from loopline.errors import UsageError
+    from tests.helpers import use_script
+
+    # Requests to a model fitted on an array name no columns ({"inputs": [[...]]}); the training rows
+    # a user has keep their names.
+    project = new_project("simple", commit=False)
+    use_script(project, "arrays.py", {"accuracy": {"min": 0.8}})
+    loopline.inner_loop(project)
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    monitoring = {"sample_per_second": 100000, "sample_size": 200, "min_samples": 100}
+    edit_yaml(project / "loopline.yaml", monitoring={**monitoring, "reference_data": "train"})
+    loopline.outer_loop_prod(project)
+    columns, rows = all_rows()
+    pd.DataFrame(rows, columns=columns).assign(label=0).to_csv(tmp_path / "labelled.csv", index=False)
+    pd.DataFrame(rows, columns=columns).to_csv(tmp_path / "train.csv", index=False)
+    loopline.upload_data("train", tmp_path / "labelled.csv", project=project)
+    rng = np.random.default_rng(2)
+    with Server(project, "prod", port=port) as server:
+        _open(project)
+        started = time.time()
+        for _ in range(20):
+            chosen = rows[rng.integers(0, len(rows), size=10)]
+            answer = httpx.post(f"{server.url}/endpoints/proj/invocations", json={"inputs": chosen.tolist()})
+            assert answer.status_code == 200, answer.text
+        wait_for_samples(project, "proj", 200, started)
+        with pytest.raises(UsageError, match="receives its 30 columns by position; name a data asset of ex"):
+            loopline.monitor_check(project=project)  # 31 columns: which 30 are the model's?
+        loopline.upload_data("train", tmp_path / "train.csv", project=project)
+        calm = loopline.monitor_check(project=project)
+    assert calm.signals["drift_reference"] == (
+        "data asset train:2, its columns by position (the model takes an array)"
+    )
+    assert set(calm.signals["psi"]) == {str(at) for at in range(30)}
+    assert calm.signals["max_psi"] < 0.2 and calm.signals["prediction_psi"] is not None, calm.signals

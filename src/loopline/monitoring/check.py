@@ -23,7 +23,7 @@ from loopline.errors import InsufficientEvidence, Refused, UsageError
 from loopline.events import MonitorChecked
 from loopline.instance import Instance
 from loopline.monitoring.profile import ks, psi, psi_categorical
-from loopline.monitoring.reference import data_reference, load_reference
+from loopline.monitoring.reference import by_position, data_reference, load_reference
 from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
 from loopline.state.schema import monitor_checks, monitor_samples
@@ -291,6 +291,8 @@ def run_check(
         "requests": stats.requests,
     }
     reference, source = _reference(instance, target, list(live.columns))
+    if reference is not None and (taken := by_position(reference, list(live.columns))) is not reference:
+        reference, source = taken, f"{source}, its columns by position (the model takes an array)"
     signals["drift_reference"] = source
     with Model(model_store_of(target.source_uri).verify(target.content_digest)) as model:
         if reference is not None:

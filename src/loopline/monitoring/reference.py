@@ -19,7 +19,7 @@ from loopline.storage.digest import PREFIX
 if TYPE_CHECKING:
     from loopline.data import DataAsset
 
-__all__ = ["data_reference", "load_reference", "store_reference"]
+__all__ = ["by_position", "data_reference", "load_reference", "positional", "store_reference"]
 
 
 def store_reference(instance: Instance, run_id: str, digest: str, model: str) -> bool:
@@ -80,10 +80,18 @@ def data_reference(instance: Instance, asset: DataAsset, columns: list[str]) -> 
     frame = pd.concat(frames, ignore_index=True).head(_REFERENCE_ROWS)
     wanted = set(columns)
     shared = [column for column in frame.columns if str(column) in wanted]
+    if not shared and positional(columns) and len(frame.columns) == len(columns):
+        shared = list(frame.columns)  # a model fitted on an array: the check takes them by position
     if not shared:
+        what = (
+            f"a model fitted on an array receives its {len(columns)} columns by position; name a data asset "
+            f"of exactly its {len(columns)} input features, in the model's order"
+            if positional(columns)
+            else f"it receives ({', '.join(columns[:5])}); name a data asset of the model's input features"
+        )
         raise UsageError(
             f"monitoring.reference_data {asset.name}:{asset.version} has none of the columns the endpoint "
-            f"receives ({', '.join(columns[:5])}); name a data asset of the model's input features"
+            f"receives: {what}"
         )
     profile = build_profile(frame[shared])
     _keep(instance, key, f"data asset {asset.name}:{asset.version}", profile)
@@ -97,3 +105,21 @@ def load_reference(instance: Instance, digest: str) -> dict[str, Any] | None:
             select(reference_profiles.c.profile).where(reference_profiles.c.content_digest == digest)
         ).scalar()
     return dict(value) if value else None
+
+
+def positional(columns: list[str]) -> bool:
+    """Whether ``columns`` are the positions 0 to n-1: the columns of a model fitted on an array (a tensor
+    signature), whose requests name none."""
+    return bool(columns) and sorted(columns) == sorted(str(i) for i in range(len(columns)))
+
+
+def by_position(profile: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """``profile`` with its columns named by their position, where the live rows' ``columns`` are positions
+    and the profile has as many columns, none of them named so (training rows with their names, for a model
+    fitted on their array); else ``profile`` itself."""
+    names = list(profile["columns"])
+    if not positional(columns) or len(names) != len(columns) or set(names) & set(columns):
+        return profile
+    renamed = {name: str(at) for at, name in enumerate(names)}
+    features = {renamed.get(name, name): entry for name, entry in profile["features"].items()}
+    return {**profile, "columns": [renamed[name] for name in names], "features": features}
