@@ -358,3 +358,42 @@ def test_a_scikit_learn_model_that_reads_its_columns_by_name_answers_tables_as_m
         saved(tmp_path / "plain", make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y), x), "d"
     )
     assert plain.batchable and "reads its columns by name" not in plain.path
+
+
+class FourFeatures(mlflow.pyfunc.PythonModel):
+    """A network-like model fitted on arrays of four features, as ``mlflow.pytorch`` models take them;
+    ``broken`` reads a fifth feature that no row has."""
+
+    def __init__(self, broken: bool) -> None:
+        self.broken = broken
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        rows = np.asarray(model_input, dtype=np.float32)
+        return rows[:, 4] if self.broken else rows @ np.array([0.5, -0.2, 0.1, 0.3], dtype=np.float32)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_model_fitted_on_arrays_answers_its_example_rows_before_it_is_deployed(
+    broken: bool, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    example = np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]], dtype=np.float32)
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=FourFeatures(broken),
+        signature=infer_signature(example, FourFeatures(False).predict(None, example)),
+        input_example=example,
+    )
+    assert json_rows(folder / "input_example.json") == example.tolist()  # what MLflow wrote: a list of rows
+    if broken:
+        with pytest.raises(Refused, match="does not load and answer its input example: IndexError: index 4"):
+            check_model(folder)
+        return
+    answer = check_model(folder).answer_example()
+    assert np.allclose(np.asarray(answer), FourFeatures(False).predict(None, example))
+
+
+def json_rows(path: Path) -> Any:
+    import json
+
+    return [[float(np.float32(v)) for v in row] for row in json.loads(path.read_text())]

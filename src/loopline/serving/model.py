@@ -100,6 +100,8 @@ def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
     if isinstance(document, dict) and "dataframe_split" in document:
         split = document["dataframe_split"]
         return Table(split.get("columns"), split.get("data", []))
+    if isinstance(document, list) and document and all(isinstance(row, list) for row in document):
+        return Table(None, document)  # an array's rows (a model fitted on arrays), taken by position
     return None
 
 
