@@ -8,7 +8,8 @@ import pytest
 
 from loopline.errors import UsageError
 from loopline.workflows.runner import WorkflowUnsupported, run_workflow
-from tests.helpers import commit_all, git, wait_until
+from tests.conftest import ProjectFactory
+from tests.helpers import cli, commit_all, git, wait_until
 
 
 def repo_with(tmp_path: Path, workflow: str, name: str = "w") -> Path:
@@ -547,3 +548,54 @@ def test_defaults_the_runner_cannot_honour_are_refused_with_the_line(
     )
     with pytest.raises(WorkflowUnsupported, match=rf"w\.yml line {line}: {what}"):
         run_workflow(root, "w")
+
+
+LINTED = """\
+name: ci
+on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@v5
+      - name: Install
+        if: env.LOOPLINE_LOCAL_RUN != 'true'
+        run: pip install -r requirements-dev.txt
+      - run: python -m lintwell_not_installed check .
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - if: env.LOOPLINE_LOCAL_RUN != 'true'
+        run: npm install -g docs-tool-not-installed
+      - run: docs-tool-not-installed build
+  plain:
+    runs-on: ubuntu-latest
+    steps:
+      - run: python -m other_tool_not_installed
+"""
+
+
+def test_a_step_missing_a_tool_its_skipped_install_step_installs_says_so(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = new_project()
+    (root / ".github" / "workflows" / "ci.yml").write_text(LINTED)
+    commit_all(root, "a workflow of the team's own")
+    monkeypatch.chdir(root)
+    done = cli(capsys, "workflow", "run", "ci", "--quiet")
+    assert done.exit_code == 1
+    lint, docs, plain = run_workflow(root, "ci").jobs
+    said = (
+        "'{}' is not installed here, where the file's install step is skipped (LOOPLINE_LOCAL_RUN): "
+        "run it here once ({})"
+    )
+    assert lint.steps[2].note == "exited with 1: " + said.format(
+        "lintwell_not_installed", "pip install -r requirements-dev.txt"
+    )
+    assert docs.steps[1].note == "exited with 127: " + said.format(
+        "docs-tool-not-installed", "npm install -g docs-tool-not-installed"
+    )
+    assert plain.steps[0].note == "exited with 1"  # no install step skipped: nothing more to say
+    printed = " ".join(done.stdout.split())  # as wide as the terminal
+    assert f"step step-3 (python -m lintwell_not_installed check .): {lint.steps[2].note}" in printed
+    assert "step step-1 (python -m other_tool_not_installed): exited with 1" in printed

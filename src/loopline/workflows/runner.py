@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -446,6 +447,7 @@ class _Run:
     summaries: list[str] = field(default_factory=list)
     matrix: dict[str, Any] = field(default_factory=dict)  # the combination the job runs for
     deadline: float | None = None  # when the running job's timeout-minutes ends (time.monotonic)
+    skipped_installs: list[str] = field(default_factory=list)  # the job's steps LOOPLINE_LOCAL_RUN skipped
 
     def github(self) -> dict[str, Any]:
         identity = commit_identity(self.root)
@@ -570,11 +572,14 @@ class _Run:
         failed = False
         limit = _minutes(job.get("timeout-minutes"), self.context(github, env, {}), f"job {job_id}")
         self.deadline = None if limit is None else time.monotonic() + limit
+        self.skipped_installs = []
         for index, step in enumerate(job.get("steps") or []):
             owners = (step, job, self.document)  # "": no shell said, GitHub's bash without pipefail
             where = (_run_default("working-directory", owners, "."), _run_default("shell", owners, ""))
             outcome = self.step(job_id, index, step, github, env, steps, failed, where)
             result.steps.append(outcome)
+            if outcome.status == "skipped" and "LOOPLINE_LOCAL_RUN" in str(step.get("if", "")):
+                self.skipped_installs.append(str(step.get("run", outcome.name)).strip())
             steps[outcome.id] = {
                 "outputs": outcome.outputs,
                 "outcome": outcome.status,
@@ -635,7 +640,8 @@ class _Run:
         timeout = min((t for t in (limit, left) if t is not None), default=None)
         file = self.scratch / f"step-{uuid.uuid4().hex}{'.py' if shell.strip() == 'python' else '.sh'}"
         file.write_text(script)
-        code = _shell_run(_shell_argv(shell, file), workdir, step_env, self.reporter.output, timeout)
+        missing = _Missing(self.reporter.output)
+        code = _shell_run(_shell_argv(shell, file), workdir, step_env, missing, timeout)
         result.seconds = time.monotonic() - started
         result.outputs = _read_outputs(files["GITHUB_OUTPUT"])
         summary = files["GITHUB_STEP_SUMMARY"].read_text()
@@ -652,7 +658,9 @@ class _Run:
             result.status, result.note = "failure", f"ran past {which} timeout-minutes and was stopped"
             self.reporter.output(f"{job_id}.{step_id}: {result.note}")
         elif code != 0:
-            result.status, result.note = "failure", f"exited with {code}"
+            result.status, result.note = "failure", f"exited with {code}{missing.hint(self.skipped_installs)}"
+            if missing.found and self.skipped_installs:
+                self.reporter.output(f"{job_id}.{step_id}: {result.note}")
         return result
 
     def action(self, result: StepResult, step: dict[str, Any], context: dict[str, Any]) -> StepResult:
@@ -674,6 +682,31 @@ class _Run:
             result.status, result.note = "failure", done.failure
             self.reporter.output(done.failure)
         return result
+
+
+class _Missing:
+    """A step's output passed on line by line, noting the first module or command it says is not there
+    (``No module named 'ruff'``, ``ruff: command not found``)."""
+
+    _SAID = re.compile(r"No module named '?([\w.]+)'?|(?:^|: )([\w.-]+): (?:command )?not found$")
+
+    def __init__(self, output: Callable[[str], None]) -> None:
+        self.output, self.found = output, ""
+
+    def __call__(self, line: str) -> None:
+        if not self.found and (said := self._SAID.search(line.rstrip())):
+            self.found = said[1] or said[2]
+        self.output(line)
+
+    def hint(self, skipped: list[str]) -> str:
+        """For a failed step: what was missing, where the job's install steps were skipped on this
+        machine (whose tools a run here uses as they are)."""
+        if not self.found or not skipped:
+            return ""
+        return (
+            f": '{self.found}' is not installed here, where the file's install step is skipped"
+            f" (LOOPLINE_LOCAL_RUN): run it here once ({skipped[0].splitlines()[0]})"
+        )
 
 
 # The files a step writes to for the runner: outputs, its summary, variables and PATH entries for the

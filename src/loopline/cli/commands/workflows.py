@@ -97,6 +97,10 @@ def workflow_run(
                 f"[{color}]{job.status:<8}[/{color}] {escape(job.id)}"
                 + (f"  ({escape(outputs)})" if outputs else "")
             )
+            for step in (s for s in job.steps if s.status == "failure" and s.note):
+                console.print(
+                    f"         step {escape(step.id)} ({escape(step.name)}): {escape(step.note or '')}"
+                )
         if result.enabled is False:
             console.print(f"{escape(result.workflow)} is off in this tier: nothing ran after the gate.")
         verdict = "succeeded" if result.succeeded else "failed"
