@@ -309,10 +309,10 @@ class WorkspaceStore:
         """
         linked = {metric.key: metric for metric in model.metrics or []}
         values = {key: float(metric.value) for key, metric in linked.items()}
+        made = int(model.creation_timestamp or 0)
         for metric in linked.values():
             if metric.step != 0 or metric.run_id != run.run_id or run.metrics.get(metric.key) == metric.value:
                 continue
-            made = int(model.creation_timestamp or 0)
             before = [
                 entry
                 for entry in self.client.get_metric_history(run.run_id, metric.key)
