@@ -566,6 +566,13 @@ def test_bodies_uploads_names_data_and_locks_are_bounded(trained_project: Projec
         headers = {"Content-Type": "application/gzip"}
         big = team.plane.post("uploads", token=dev, content=os.urandom(3 << 19), headers=headers)
         assert big.status_code == 413 and "control_plane.max_upload_mb" in big.json()["message"]
+        data = team.plane.post(
+            "uploads?for=upload_data", token=dev, content=os.urandom(3 << 19), headers=headers
+        )
+        assert data.status_code == 413 and data.json()["message"].endswith(
+            "copy the files into the inbox with this machine's credentials for it: "
+            "`loopline data upload NAME SOURCE --direct`"
+        )
         assert list(uploads.iterdir()) == []
         mlmodel = (model_files(project) / "MLmodel").read_bytes()
         bombs = {

@@ -285,7 +285,16 @@ class ControlPlane:
         _forget_stale(folder)
         limits = self.settings
         limit = limits.max_upload_mb << 20
-        too_large = TooLarge(f"the upload is over {limits.max_upload_mb} MB (control_plane.max_upload_mb)")
+        too_large = TooLarge(
+            f"the upload is over {limits.max_upload_mb} MB (control_plane.max_upload_mb, set where the "
+            "control plane runs)"
+            + (
+                "; or copy the files into the inbox with this machine's credentials for it: "
+                "`loopline data upload NAME SOURCE --direct`"
+                if purpose == "upload_data"
+                else ""
+            )
+        )
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large
