@@ -436,3 +436,50 @@ class Azurite:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+class PathProxy:
+    """A reverse proxy on a free port that serves ``upstream`` under ``path`` and strips it before passing a
+    request on (as nginx's ``location /loopline/ { proxy_pass http://upstream/; }``); other paths get 404.
+    Answers, redirects included, go back as the upstream gave them."""
+
+    def __init__(self, upstream: str, path: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        client = httpx.Client(base_url=upstream, timeout=120)
+        hop = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+
+        class Handler(BaseHTTPRequestHandler):
+            def forward(self) -> None:
+                if not self.path.startswith(f"{path}/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("content-length") or 0)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in hop | {"host"}}
+                answer = client.request(
+                    self.command, self.path[len(path) :], content=self.rfile.read(length), headers=headers
+                )
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.multi_items():
+                    if name.lower() not in hop:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = forward
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> PathProxy:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()

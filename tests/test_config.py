@@ -215,3 +215,13 @@ def test_from_the_top_of_a_repository_the_project_in_one_of_its_folders_is_named
 def test_redact_hides_passwords() -> None:
     assert redact("postgresql://me:hunter2@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize("path", ["loopline", "/loopline/", "/a b", "/x?y=1"])
+def test_a_root_path_that_is_not_a_path_is_refused_with_an_example(tmp_path: Path, path: str) -> None:
+    text = VALID + f"control_plane:\n  root_path: {path!r}\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    assert "control_plane.root_path" in error.value.message
+    assert "is not a path such as /loopline (a leading /, none at the end)" in error.value.message
+    assert load_config(write(tmp_path, VALID + "control_plane:\n  root_path: /tools/loopline\n"))

@@ -77,7 +77,7 @@ def serve(
         run(instance.root, workspace, host, port, workers, listening, taken)
 
 
-def _uvicorn(app: Any, host: str, port: int) -> None:
+def _uvicorn(app: Any, host: str, port: int, root_path: str = "") -> None:
     import uvicorn
 
     from loopline.serving.guard import http_protocol
@@ -86,7 +86,13 @@ def _uvicorn(app: Any, host: str, port: int) -> None:
     # No proxy headers: the control plane decides whose X-Forwarded-For to believe (trusted_proxies).
     # Slow headers time out and connections are capped, as for `loopline serve`.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False, http=http_protocol()
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+        http=http_protocol(),
+        root_path=root_path,  # the path a proxy strips: the dashboard's links carry it
     )
     serve_until_stopped(uvicorn.Server(config), sock)
 
@@ -106,9 +112,9 @@ def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | Non
     """Serve the control plane (the SDK over HTTP, with tokens and roles) until interrupted (blocks)."""
     from loopline.control.app import build_app
 
-    root = _provisioned(project).root
+    instance = _provisioned(project)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    _uvicorn(build_app(root), host, port)
+    _uvicorn(build_app(instance.root), host, port, instance.settings.config.control_plane.root_path)
 
 
 def demo(

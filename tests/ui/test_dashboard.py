@@ -23,7 +23,7 @@ from loopline.events import Registered
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
 from tests.helpers import edit_yaml, git, heldout_request, wait_for_samples
-from tests.servers import ControlPlane, Dashboard, Server, free_port
+from tests.servers import ControlPlane, Dashboard, PathProxy, Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -424,3 +424,42 @@ def test_a_long_history_is_shown_a_page_at_a_time_keeping_the_filters(
     finally:
         browser.close()
         board.stop()
+
+
+def test_behind_a_proxy_that_serves_it_under_a_path_every_link_and_redirect_stays_under_that_path(
+    trained_project: ProjectFactory, playwright: Any
+) -> None:
+    project = trained_project("simple")
+    commit = git(project, "rev-parse", "HEAD")
+    loopline.user_add("ada", project=project)
+    loopline.user_grant("ada", "reader", "*", project=project)
+    token = str(loopline.token_create("ada", project=project).secret)
+    served = {"LOOPLINE_CONTROL_PLANE__ROOT_PATH": "/loopline"}
+    with ControlPlane(project, env=served) as plane, PathProxy(plane.url, "/loopline") as proxy:
+        browser = Browser(playwright)
+        failed: list[str] = []
+        browser.page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+        try:
+            page = browser.page
+            page.goto(f"{proxy.url}/")
+            assert page.url == f"{proxy.url}/ui/signin"
+            page.fill("input[name=token]", token)
+            page.click("form.signin button")
+            assert page.url.startswith(f"{proxy.url}/ui/?flash=")
+            assert "signed in as ada" in page.locator(".flash").inner_text()
+            page.click("nav >> text=Models")
+            assert page.url == f"{proxy.url}/ui/models"
+            page.click(f"a.sha[title='{commit}']")
+            assert page.url == f"{proxy.url}/ui/commits/{commit}"
+            assert commit[:7] in page.locator("h1").inner_text()
+            page.click("button.link")  # sign out: a form, then a redirect
+            assert page.url == f"{proxy.url}/ui/signin"
+            page.goto(f"{proxy.url}/ui/models")  # the session cookie went with the sign-out
+            assert page.url == f"{proxy.url}/ui/signin"
+            assert not failed, failed
+            browser.assert_clean(proxy.url)
+        finally:
+            browser.close()
+        # The SDK (and the CLI) reach the API under the same path, as LOOPLINE_URL names it.
+        status = loopline.connect(proxy.url, token).status()
+        assert {(m.workspace, m.git_commit) for m in status.models} == {("dev", commit), ("shared", commit)}

@@ -483,11 +483,23 @@ class ControlPlaneConfig(_Strict):
         16384, gt=0, description="Largest total size of an upload's files once unpacked."
     )
     max_upload_files: int = Field(10_000, gt=0, description="Most files an upload may unpack to.")
+    root_path: str = Field(
+        "",
+        description="The path a reverse proxy serves the control plane under and strips before passing a "
+        "request on (/loopline for https://tools.example.com/loopline/); the dashboard's links carry it.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the "
         "client; from anyone else the header is ignored.",
     )
+
+    @field_validator("root_path")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)*", value):
+            raise ValueError(f"{value!r} is not a path such as /loopline (a leading /, none at the end)")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -503,8 +503,8 @@ def build_app(root: Path) -> Starlette:
             return _json({"ready": False, "reason": exc.message}, 503)
         return _json({"ready": True})
 
-    async def home(_request: Request) -> Response:
-        return RedirectResponse("/ui/", status_code=307)
+    async def home(request: Request) -> Response:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/", status_code=307)
 
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi),

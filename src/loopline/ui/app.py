@@ -80,6 +80,12 @@ class LocalAccess:
         raise UsageError("this dashboard has no sign-in; it acts as the user at this machine")
 
 
+def prefix(request: Request) -> str:
+    """Where the dashboard is, as the browser sees it: ``/ui``, after the path a reverse proxy serves
+    loopline under (``control_plane.root_path``)."""
+    return str(request.scope.get("root_path", "")) or PREFIX
+
+
 class Dashboard:
     """The pages and actions of one instance's dashboard."""
 
@@ -90,7 +96,7 @@ class Dashboard:
         self.templates = Environment(
             loader=PackageLoader("loopline.ui", "templates"), autoescape=select_autoescape(["html"])
         )
-        self.templates.globals.update(prefix=PREFIX, ago=views.ago, quote=quote)
+        self.templates.globals.update(ago=views.ago, quote=quote)
 
     def csrf(self, request: Request) -> str:
         """The form token of this session: forms posted from other sites do not have it."""
@@ -105,6 +111,7 @@ class Dashboard:
             sign_in=self.access.needs_sign_in,
             csrf=self.csrf(request),
             page=name.removesuffix(".html"),
+            prefix=prefix(request),
             **context,
         )
         return HTMLResponse(page, status_code=status)
@@ -116,7 +123,7 @@ class Dashboard:
 
         async def handle(request: Request) -> Response:
             if self.access.needs_sign_in and self.access.user(request) is None:
-                return RedirectResponse(f"{PREFIX}/signin", status_code=303)
+                return RedirectResponse(f"{prefix(request)}/signin", status_code=303)
             try:
                 context = await run_in_threadpool(self._as_user, request, build)
             except LooplineError as error:
@@ -218,10 +225,10 @@ class Dashboard:
     async def act(self, request: Request) -> Response:
         """POST /actions/rollback or /actions/traffic: check the form, the role, then do it as the user."""
         if self.access.needs_sign_in and self.access.user(request) is None:
-            return RedirectResponse(f"{PREFIX}/signin", status_code=303)
+            return RedirectResponse(f"{prefix(request)}/signin", status_code=303)
         form = await request.form()
         action = request.path_params["action"]
-        back = f"{PREFIX}/approvals" if action in ("approve", "deny") else f"{PREFIX}/endpoints"
+        back = prefix(request) + ("/approvals" if action in ("approve", "deny") else "/endpoints")
         if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(request)):
             return self._back(back, error="the form expired; reload the page and try again")
         try:
@@ -263,7 +270,7 @@ class Dashboard:
             # The form again, with the reason (a 200: the page itself loaded fine).
             return self.render(request, "signin.html", error=error.message)
         response = RedirectResponse(
-            f"{PREFIX}/?{urlencode({'flash': f'signed in as {user}'})}", status_code=303
+            f"{prefix(request)}/?{urlencode({'flash': f'signed in as {user}'})}", status_code=303
         )
         response.set_cookie(
             "loopline_token",
@@ -271,13 +278,13 @@ class Dashboard:
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
-            path=PREFIX,
+            path=prefix(request),
         )
         return response
 
     async def signout(self, request: Request) -> Response:
-        response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
-        response.delete_cookie("loopline_token", path=PREFIX)
+        response = RedirectResponse(f"{prefix(request)}/signin", status_code=303)
+        response.delete_cookie("loopline_token", path=prefix(request))
         return response
 
 
@@ -374,7 +381,7 @@ def build_ui(root: Path, access: Access | None = None) -> Starlette:
 def local_app(root: Path) -> Starlette:
     """``loopline ui``: the dashboard at ``/ui``, and ``/`` sending there."""
 
-    async def home(_request: Request) -> Response:
-        return RedirectResponse(f"{PREFIX}/", status_code=307)
+    async def home(request: Request) -> Response:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{PREFIX}/", status_code=307)
 
     return Starlette(routes=[Route("/", home), Mount(PREFIX, app=build_ui(root))])
