@@ -124,6 +124,15 @@ def test_the_deployment_header_bypasses_traffic(served: Served) -> None:
     assert green.headers["loopline-model-version"] == "2"
     unknown = served.post("srv", "score", body, key=served.key, headers={"loopline-deployment": "purple"})
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "UNKNOWN_DEPLOYMENT"
+    # The same by the path, for clients that can set a URL but no header; the key is checked as ever.
+    split = {"dataframe_split": {"columns": served.columns, "data": served.rows}}
+    for route, sent in (("deployments/green/score", body), ("deployments/green/invocations", split)):
+        named = served.post("srv", route, sent, key=served.key)
+        assert named.status_code == 200 and named.headers["loopline-deployment"] == "green", named.text
+        assert named.content == green.content if route.endswith("score") else named.json()["predictions"]
+    assert served.post("srv", "deployments/purple/score", body, key=served.key).status_code == 404
+    assert served.post("srv", "deployments/green/score", body).status_code == 401
+    assert served.post("srv", "deployments/green/predict", body, key=served.key).status_code == 404
 
 
 @pytest.mark.parametrize(

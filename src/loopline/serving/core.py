@@ -1,7 +1,8 @@
 """The scoring core: a request in (method, path, headers, body), a response out. No web framework.
 
 Routes: ``POST /endpoints/{name}/score`` (Azure ML style), ``POST /endpoints/{name}/invocations``
-(MLflow style), ``GET /endpoints/{name}``, ``GET /endpoints/{name}/deployments/{d}/ready``,
+(MLflow style), both also under ``/endpoints/{name}/deployments/{d}/`` for one deployment,
+``GET /endpoints/{name}``, ``GET /endpoints/{name}/deployments/{d}/ready``,
 ``GET /healthz``, ``GET /readyz`` (and MLflow's ``GET /ping`` and ``/health``), ``GET /metrics``,
 ``GET /openapi.json``.
 """
@@ -333,13 +334,16 @@ class ScoringCore:
         system = self._authorize(route, headers)
         if len(parts) == 2 and method == "GET":
             return Response(200, JSON, orjson.dumps(self._describe(route)))
-        if len(parts) != 3 or parts[2] not in {"score", "invocations"}:
+        # /endpoints/NAME/deployments/D/score: one deployment, as the deployment header names it
+        named = parts[3] if len(parts) == 5 and parts[2] == "deployments" else None
+        kind = parts[-1]
+        if len(parts) != (3 if named is None else 5) or kind not in {"score", "invocations"}:
             raise bad("NOT_FOUND", f"no route /{'/'.join(parts)[:100]}; use /endpoints/{name}/score", 404)
         if method != "POST":
             return _not_allowed(f"{method} is not allowed; scoring takes POST", b"POST")
         if (encoding := headers.get(b"content-encoding")) is not None:  # inflated for callers with a key only
             body = decoded(encoding, body, self.max_body_bytes)
-        return self._score(route, parts[2], headers, body, sample=route.sampled and not system)
+        return self._score(route, kind, headers, body, sample=route.sampled and not system, deployment=named)
 
     def _describe(self, route: EndpointRoute) -> dict[str, Any]:
         return {
@@ -352,12 +356,16 @@ class ScoringCore:
             "mirror": dict([route.mirror]) if route.mirror else {},
         }
 
-    def _choose(self, route: EndpointRoute, headers: Mapping[bytes, bytes]) -> DeploymentRuntime:
+    def _choose(
+        self, route: EndpointRoute, headers: Mapping[bytes, bytes], named: str | None
+    ) -> DeploymentRuntime:
         wanted = headers.get(DEPLOYMENT_HEADER)
         if wanted is None:
             wanted = headers.get(AZURE_DEPLOYMENT_HEADER)
-        if wanted is not None:
-            target = wanted.decode("latin-1")
+        if named is None and wanted is not None:
+            named = wanted.decode("latin-1")
+        if named is not None:
+            target = named
             runtime = route.deployments.get(target)
             if runtime is None:
                 state = route.states.get(target)
@@ -374,10 +382,18 @@ class ScoringCore:
         return route.deployments[slots[int(self._random.random() * len(slots))]]
 
     def _score(
-        self, route: EndpointRoute, kind: str, headers: Mapping[bytes, bytes], body: bytes, *, sample: bool
+        self,
+        route: EndpointRoute,
+        kind: str,
+        headers: Mapping[bytes, bytes],
+        body: bytes,
+        *,
+        sample: bool,
+        deployment: str | None = None,
     ) -> Response | _Scoring:
-        """Check the input and start the model on it; a refused request is answered at once."""
-        scoring = _Scoring(route, self._choose(route, headers), kind, sample)
+        """Check the input and start the model on it (on ``deployment`` where the path names one); a
+        refused request is answered at once."""
+        scoring = _Scoring(route, self._choose(route, headers, deployment), kind, sample)
         runtime = scoring.runtime
         content_type = headers.get(b"content-type", b"")
         model = runtime.model

@@ -40,6 +40,7 @@ def document(title: str) -> dict[str, Any]:
         "content": {"application/json": {}},
     }
     score_errors = _errors(400, 401, 404, 413, 415, 500, 503)
+    paths = _scoring_paths(name, target, answered, score_errors)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1"},
@@ -55,53 +56,7 @@ def document(title: str) -> dict[str, Any]:
         },
         "security": [{"key": []}],
         "paths": {
-            "/endpoints/{name}/score": {
-                "post": {
-                    "summary": "Score rows (Azure ML style)",
-                    "parameters": [name, target],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "input_data": _SPLIT,
-                                        # rows by position, for a model without column names
-                                        "data": {"type": "array", "items": {"type": "array"}},
-                                    },
-                                    "oneOf": [{"required": ["input_data"]}, {"required": ["data"]}],
-                                }
-                            }
-                        },
-                    },
-                    "responses": {"200": answered, **score_errors},
-                }
-            },
-            "/endpoints/{name}/invocations": {
-                "post": {
-                    "summary": "Score rows (MLflow style)",
-                    "parameters": [name, target],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "dataframe_split": _SPLIT,
-                                        "dataframe_records": {"type": "array", "items": {"type": "object"}},
-                                        "instances": {"type": "array"},
-                                        "inputs": {},
-                                    },
-                                }
-                            },
-                            "text/csv": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "responses": {"200": answered, **score_errors},
-                }
-            },
+            **paths,
             "/endpoints/{name}": {
                 "get": {
                     "summary": "Deployments and traffic",
@@ -153,3 +108,69 @@ def document(title: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def _scoring_paths(
+    name: dict[str, Any], target: dict[str, Any], answered: dict[str, Any], errors: dict[str, Any]
+) -> dict[str, Any]:
+    """The two scoring routes, and each for one deployment named in the path."""
+    paths = {
+        "/endpoints/{name}/score": {
+            "post": {
+                "summary": "Score rows (Azure ML style)",
+                "parameters": [name, target],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "input_data": _SPLIT,
+                                    # rows by position, for a model without column names
+                                    "data": {"type": "array", "items": {"type": "array"}},
+                                },
+                                "oneOf": [{"required": ["input_data"]}, {"required": ["data"]}],
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": answered, **errors},
+            }
+        },
+        "/endpoints/{name}/invocations": {
+            "post": {
+                "summary": "Score rows (MLflow style)",
+                "parameters": [name, target],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "dataframe_split": _SPLIT,
+                                    "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                                    "instances": {"type": "array"},
+                                    "inputs": {},
+                                },
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {"200": answered, **errors},
+            }
+        },
+    }
+    deployment = {"name": "deployment", "in": "path", "required": True, "schema": {"type": "string"}}
+    for route in ("score", "invocations"):
+        post = paths[f"/endpoints/{{name}}/{route}"]["post"]
+        paths[f"/endpoints/{{name}}/deployments/{{deployment}}/{route}"] = {
+            "post": {
+                **post,
+                "summary": f"{post['summary']}, by one deployment whatever the traffic",
+                "parameters": [name, deployment],
+            }
+        }
+    return paths
