@@ -1,13 +1,23 @@
-"""Validation metrics of a classifier's labels and of its probabilities."""
+"""Validation metrics of a classifier's labels and of its probabilities; a forecast validated by the
+project's own command through the endpoint."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from loopline.errors import Refused
-from loopline.validation import ValidationFindings, metrics_for
+import loopline
+from loopline.config import ValidationConfig
+from loopline.errors import GateFailed, Refused
+from loopline.validation import ValidationFindings, lower_is_better, metrics_for
+from tests.conftest import ProjectFactory
+from tests.helpers import edit_yaml, use_script
 
 
 def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_class() -> None:
@@ -54,3 +64,127 @@ def test_the_report_names_the_registry_s_version_and_the_test_copy_where_they_di
     assert findings.markdown().startswith("## Validation of churn v3 (d030fe2; v1 in test): passed\n")
     findings.candidate["version"] = 3
     assert findings.markdown().startswith("## Validation of churn v3 (d030fe2): passed\n")
+
+
+VALIDATE = '''\
+"""Forecast the held-out months through the endpoint and measure the error, as this team validates."""
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import requests
+
+heldout = pd.read_csv(os.environ["LOOPLINE_HELDOUT"])
+horizon = [[int(heldout["step"].min()), int(heldout["step"].max())]]
+answer = requests.post(
+    os.environ["LOOPLINE_SCORING_URI"],
+    headers={"Authorization": f"Bearer {os.environ['LOOPLINE_ENDPOINT_KEY']}"},
+    json={"dataframe_split": {"columns": ["start", "end"], "data": horizon}},
+    timeout=30,
+)
+answer.raise_for_status()
+forecast = np.asarray(answer.json()["predictions"], dtype=float)
+errors = np.abs(forecast - heldout["sales"].to_numpy())
+print(f"{os.environ['LOOPLINE_DEPLOYMENT']}: mae {errors.mean():.3f}")
+with open(os.environ["LOOPLINE_METRICS"], "w") as out:
+    json.dump({"mae": errors.mean(), "max_error": errors.max()}, out)
+'''
+
+
+def _forecast_project(new_project: ProjectFactory, tmp_path: Path) -> Path:
+    """A full-tier project training ``forecast.py``, validated by its own ``validate.py`` on the last
+    12 months of sales (a data asset)."""
+    project = new_project("full", commit=False)
+    (project / "validate.py").write_text(VALIDATE)
+    edit_yaml(
+        project / "loopline.yaml",
+        validation={
+            "command": "python validate.py",
+            "data": "sales-holdout",
+            "thresholds": {"mae": {"max": 8.0}},
+            "challenger_metric": "mae",
+            "challenger_margin": 0.5,
+        },
+    )
+    use_script(project, "forecast.py", {"mae": {"max": 50.0}})
+    steps = np.arange(120)
+    rng = np.random.default_rng(0)
+    sales = 200 + 0.8 * steps + 15 * np.sin(2 * np.pi * steps / 12) + rng.normal(0, 4, 120)
+    holdout = tmp_path / "sales-holdout.csv"
+    pd.DataFrame({"step": steps[108:], "sales": sales[108:]}).to_csv(holdout, index=False)
+    loopline.upload_data("sales-holdout", holdout, project=project)
+    return project
+
+
+def _newest_report(project: Path) -> Any:
+    """The newest validation report (``report.json``) in the shared registry's artifact location."""
+    reports = sorted(
+        (project / ".loopline").rglob("validation/*/v*/report.json"), key=lambda p: p.stat().st_mtime
+    )
+    return json.loads(reports[-1].read_text())
+
+
+def _mae(result: Any) -> float:
+    """The MAE the training logged, as the inner loop's gate read it."""
+    return float(next(check.value for check in result.gate.checks if check.metric == "mae"))
+
+
+def test_a_forecast_is_validated_by_the_project_s_own_command_against_the_champion_s(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    project = _forecast_project(new_project, tmp_path)
+    first = loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    report = tested.report
+    assert report["measured_by"] == "python validate.py"
+    assert report["data"]["asset"] == "sales-holdout:1" and report["data"]["rows"] == 12
+    assert report["metrics"]["mae"] == pytest.approx(_mae(first), abs=1e-9)  # the same months
+    assert set(report["metrics"]) == {"mae", "max_error"}
+    assert report["smoke"]["detail"] == "200, 12 predictions for 1 rows"  # a value a month of the horizon
+    assert report["latency"]["requests"] == 50  # the input example, as MLflow wrote the request
+    assert "Metrics measured through the endpoint by `python validate.py`" in tested.report_markdown
+    loopline.outer_loop_prod(project)
+
+    # A forecast without the trend: the command measures it, and the champion by its own deployment.
+    source = (project / "forecast.py").read_text().replace("DAMPING = 1.0", "DAMPING = 0.0")
+    use_script(project, "forecast.py", {"mae": {"max": 200.0}}, source=source)
+    second = loopline.inner_loop(project)
+    with pytest.raises(GateFailed):
+        loopline.outer_loop_test(project)
+    worse = _newest_report(project)
+    assert worse["champion"]["metrics"]["mae"] == pytest.approx(_mae(first), abs=1e-9)
+    assert worse["metrics"]["mae"] == pytest.approx(_mae(second), abs=1e-9)
+    assert any(f.startswith("mae ") and "worse than the champion's" in f for f in worse["failures"])
+
+    # A command that fails, or writes no numbers, fails validation saying so; nothing else is decided.
+    for command, failure in (
+        ("exit 3", "validation.command measuring {} exited with 3"),
+        (
+            'echo \'{"mae": "low"}\' > $LOOPLINE_METRICS',
+            "validation.command measuring {} wrote metric 'mae' as 'low'; write numbers only",
+        ),
+    ):
+        edit_yaml(project / "loopline.yaml", validation={"command": command})
+        with pytest.raises(GateFailed) as refused:
+            loopline.outer_loop_test(project, commit=second.git_commit)
+        report = _newest_report(project)
+        assert report["failures"][0] == failure.format(report["candidate"]["deployment"])
+        assert report["metrics"] == {} and report["failures"][0] in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("metric", "better", "lower"),
+    [
+        ("mae", None, True),
+        ("val_loss", None, True),
+        ("test-mape", None, True),
+        ("accuracy", None, False),
+        ("f1", None, False),
+        ("ndcg", "lower", True),
+        ("mae", "higher", False),
+    ],
+)
+def test_which_way_a_challenger_metric_is_better(metric: str, better: str | None, lower: bool) -> None:
+    assert lower_is_better(ValidationConfig(challenger_better=better), metric) is lower

@@ -1,28 +1,48 @@
 """Extended validation of a candidate in the test workspace, through its endpoint.
 
 Four checks, each recorded in the report: metric thresholds on held-out data from the inbox datastore
-(predictions come from the endpoint, not from the model in this process), challenger against champion on
-the same data, a smoke test with the model's input example, and a p95 latency budget.
+(predictions come from the endpoint, not from the model in this process; or the metrics the project's
+``validation.command`` measures through it), challenger against champion on the same data, a smoke test
+with the model's input example, and a p95 latency budget.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import re
 import statistics
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopline import children
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
 from loopline.endpoints.client import EndpointClient, example_request
 from loopline.errors import ConfigError, NotFound, Refused
 from loopline.instance import Instance
+from loopline.progress import NullReporter, Reporter
 
-__all__ = ["Candidate", "ValidationFindings", "load_heldout", "metrics_for", "validate"]
+__all__ = [
+    "Candidate",
+    "Heldout",
+    "ValidationFindings",
+    "load_heldout",
+    "metrics_for",
+    "read_heldout",
+    "validate",
+]
 
 CHUNK_ROWS = 1000
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+# Metrics where less is better, by a word of their names (val_loss, test_rmse, mape); others: more is better.
+LOWER_IS_BETTER = frozenset(
+    {"rmse", "mse", "mae", "mape", "smape", "wape", "log_loss", "loss", "error", "brier"}
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,7 @@ class ValidationFindings:
     smoke: dict[str, Any]
     latency: dict[str, Any]
     failures: list[str] = field(default_factory=list)
+    measured_by: str | None = None  # validation.command, where it measured the metrics
 
     @property
     def passed(self) -> bool:
@@ -69,6 +90,7 @@ class ValidationFindings:
             "challenger": self.challenger,
             "smoke": self.smoke,
             "latency": self.latency,
+            "measured_by": self.measured_by,
         }
 
     @classmethod
@@ -89,13 +111,16 @@ class ValidationFindings:
         ]
         if self.failures:
             lines += [f"- {failure}" for failure in self.failures] + [""]
-        lines += [
-            f"Held-out data: {_asset(self.data)}`{self.data['path']}`, {self.data['rows']} rows, "
-            f"`{self.data['digest'][:19]}…`",
-            "",
-            "| metric | value | min | max | result |",
-            "|---|---|---|---|---|",
-        ]
+        if self.data.get("path"):
+            lines.append(
+                f"Held-out data: {_asset(self.data)}`{self.data['path']}`, {self.data['rows']} rows, "
+                f"`{self.data['digest'][:19]}…`"
+            )
+        else:
+            lines.append(f"Held-out data: none ({self.data.get('note', 'not given')})")
+        if self.measured_by:
+            lines.append(f"Metrics measured through the endpoint by `{self.measured_by}`")
+        lines += ["", "| metric | value | min | max | result |", "|---|---|---|---|---|"]
         for check in self.checks:
             value = "missing" if check["value"] is None else f"{check['value']:.4f}"
             low = "" if check["min"] is None else f"{check['min']:g}"
@@ -104,7 +129,13 @@ class ValidationFindings:
                 f"| {check['metric']} | {value} | {low} | {high} | {'pass' if check['passed'] else 'FAIL'} |"
             )
         challenger = self.challenger
-        if self.champion:
+        if self.champion and challenger["champion"] is None:
+            lines += [
+                "",
+                f"Champion: v{self.champion['version']} ({self.champion['git_commit'][:7]}), not compared: "
+                "the metrics could not be measured",
+            ]
+        elif self.champion:
             lines += [
                 "",
                 f"Champion: v{self.champion['version']} ({self.champion['git_commit'][:7]}), "
@@ -114,10 +145,13 @@ class ValidationFindings:
             ]
         else:
             lines += ["", "Champion: none in prod yet; the challenger check passes."]
+        latency = self.latency
         lines += [
             f"Smoke test: {'pass' if self.smoke['passed'] else 'FAIL'} ({self.smoke['detail']})",
-            f"Latency: p95 {self.latency['p95_ms']:.1f} ms over {self.latency['requests']} requests, budget "
-            f"{self.latency['budget_ms']:g} ms: {'pass' if self.latency['passed'] else 'FAIL'}",
+            f"Latency: p95 {latency['p95_ms']:.1f} ms over {latency['requests']} requests, budget "
+            f"{latency['budget_ms']:g} ms: {'pass' if latency['passed'] else 'FAIL'}"
+            if latency["requests"]
+            else "Latency: not measured (no held-out rows or input example to send)",
         ]
         return "\n".join(lines) + "\n"
 
@@ -126,30 +160,53 @@ def _asset(data: dict[str, Any]) -> str:
     return f"data asset {data['asset']}, " if data.get("asset") else ""
 
 
-def load_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
-    """The held-out features and labels, and where they came from: ``config.data`` names a data asset
-    (``NAME`` or ``NAME:VERSION``, read from its verified bytes) or, where no asset has that name, a file
-    in the inbox datastore."""
+@dataclass(frozen=True)
+class Heldout:
+    """Held-out rows as read (labels included), where they came from, and, with loopline's own metrics,
+    the features and labels apart."""
+
+    frame: Any
+    source: dict[str, Any]
+    features: Any = None
+    labels: Any = None
+
+
+def read_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, str, dict[str, Any]] | None:
+    """The rows ``config.data`` names, a description and their source; None where nothing has that name:
+    a data asset (``NAME`` or ``NAME:VERSION``, read from its verified bytes) or, where no asset has that
+    name, a file in the inbox datastore."""
     from loopline.data import named_asset, read_asset
 
     asset = named_asset(instance, config.data)
     if asset is not None:
         frame = read_asset(instance, asset)
-        where = f"data asset {asset.name}:{asset.version}"
         source = {"path": asset.reference, "asset": f"{asset.name}:{asset.version}", "digest": asset.digest}
-    else:
-        inbox = instance.datastore("inbox")
-        if not inbox.exists(config.data):
-            named = "/" not in config.data and "." not in config.data
-            upload = f"`loopline data upload {config.data if named else 'heldout'} PATH`"
-            raise NotFound(
-                f"the held-out data '{config.data}' (validation.data) is neither a data asset nor a file in "
-                f"the inbox; upload held-out rows with their labels: {upload}"
-                + ("" if named else ", and set validation.data: heldout in loopline.yaml")
-            )
-        frame = inbox.frame(config.data)
-        where = f"inbox://{config.data}"
-        source = {"path": where, "digest": "sha256:" + inbox.file_digest(config.data)}
+        return frame, f"data asset {asset.name}:{asset.version}", {**source, "rows": len(frame)}
+    inbox = instance.datastore("inbox")
+    if not inbox.exists(config.data):
+        return None
+    frame = inbox.frame(config.data)
+    where = f"inbox://{config.data}"
+    return (
+        frame,
+        where,
+        {"path": where, "digest": "sha256:" + inbox.file_digest(config.data), "rows": len(frame)},
+    )
+
+
+def load_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
+    """The held-out features and labels, and where they came from (``read_heldout``); missing held-out
+    data, or data without the label column, is refused saying what to upload or set."""
+    found = read_heldout(instance, config)
+    if found is None:
+        named = "/" not in config.data and "." not in config.data
+        upload = f"`loopline data upload {config.data if named else 'heldout'} PATH`"
+        raise NotFound(
+            f"the held-out data '{config.data}' (validation.data) is neither a data asset nor a file in "
+            f"the inbox; upload held-out rows with their labels: {upload}"
+            + ("" if named else ", and set validation.data: heldout in loopline.yaml")
+        )
+    frame, where, source = found
     if config.label not in frame.columns:
         raise ConfigError(
             f"the held-out data {where} has no column '{config.label}'; set validation.label "
@@ -157,7 +214,17 @@ def load_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, Any
         )
     if frame.empty:
         raise Refused(f"the held-out data {where} has no rows")
-    return frame.drop(columns=[config.label]), frame[config.label], {**source, "rows": len(frame)}
+    return frame.drop(columns=[config.label]), frame[config.label], source
+
+
+def heldout_for(instance: Instance, config: ValidationConfig) -> Heldout | None:
+    """What validation measures on: the held-out features and labels (refused when missing), or, for
+    ``validation.command``, the held-out rows as they are, where ``validation.data`` names some."""
+    if config.command is None:
+        features, labels, source = load_heldout(instance, config)
+        return Heldout(None, source, features, labels)
+    found = read_heldout(instance, config)
+    return None if found is None else Heldout(found[0], found[2])
 
 
 def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
@@ -237,7 +304,7 @@ def _challenger(
     ours, theirs = metrics.get(name), champion.get(name)
     if ours is None or theirs is None:
         raise ConfigError(f"validation.challenger_metric '{name}' is not one of {', '.join(metrics)}")
-    better_low = name in LOWER_IS_BETTER
+    better_low = lower_is_better(config, name)
     passed = (
         ours <= theirs + config.challenger_margin if better_low else ours >= theirs - config.challenger_margin
     )
@@ -259,7 +326,8 @@ def _smoke(client: EndpointClient, candidate: Candidate) -> dict[str, Any]:
         candidate.endpoint, example.payload, deployment=candidate.deployment, route=example.route
     )
     answers = example.answers(result.body)
-    passed = result.ok and answers is not None and len(answers) == rows
+    # A prediction a row, or more for a model that answers a series (a forecast of a horizon)
+    passed = result.ok and answers is not None and len(answers) >= rows
     answered = len(answers) if answers is not None else 0
     detail = f"{result.status}, {answered} predictions for {rows} rows"
     return {"passed": passed, "detail": detail, "status": result.status}
@@ -268,14 +336,31 @@ def _smoke(client: EndpointClient, candidate: Candidate) -> dict[str, Any]:
 def _latency(
     client: EndpointClient, candidate: Candidate, features: Any, config: ValidationConfig
 ) -> dict[str, Any]:
-    columns = [str(c) for c in features.columns]
-    rows = features.to_numpy().tolist()
+    """The p95 of single-row requests of the held-out features, or, without them, of the model's input
+    example as MLflow wrote the request."""
+    requests: list[tuple[Any, str]] = []
+    if features is not None:
+        columns = [str(c) for c in features.columns]
+        requests = [
+            ({"input_data": {"columns": columns, "data": [row]}}, "score")
+            for row in features.to_numpy().tolist()
+        ]
+    elif (example := example_request(candidate.folder)) is not None:
+        requests = [(example.payload, example.route)]
     timings = []
-    for index in range(config.latency_requests):
-        payload = {"input_data": {"columns": columns, "data": [rows[index % len(rows)]]}}
+    for index in range(config.latency_requests if requests else 0):
+        payload, route = requests[index % len(requests)]
         started = time.perf_counter()
-        client.score(candidate.endpoint, payload, deployment=candidate.deployment)
+        client.score(candidate.endpoint, payload, deployment=candidate.deployment, route=route)
         timings.append((time.perf_counter() - started) * 1000)
+    if not timings:
+        return {
+            "p50_ms": 0.0,
+            "p95_ms": 0.0,
+            "requests": 0,
+            "budget_ms": config.latency_p95_ms,
+            "passed": True,
+        }
     timings.sort()
     p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
     return {
@@ -293,14 +378,16 @@ def validate(
     champion: Candidate | None,
     instance: Instance,
     config: ValidationConfig,
-    heldout: tuple[Any, Any, dict[str, Any]] | None = None,
+    heldout: Heldout | None = None,
+    reporter: Reporter | None = None,
 ) -> ValidationFindings:
-    """Run every check on ``heldout`` (``load_heldout``'s rows, read here when not given); a failed check
-    is recorded, not raised."""
-    features, labels, data = heldout or load_heldout(instance, config)
-    metrics = metrics_for(
-        config.task, labels, predict_through(client, candidate.endpoint, candidate.deployment, features)
-    )
+    """Run every check on ``heldout`` (``heldout_for``'s rows, read here when not given, or, for
+    ``validation.command``, none); a failed check is recorded, not raised."""
+    if heldout is None and config.command is None:
+        heldout = heldout_for(instance, config)
+    where = (instance.root, reporter or NullReporter())
+    metrics, trouble = _measure(client, candidate, config, heldout, where)
+    failures = [trouble] if trouble else []
     checks = [
         MetricCheck(metric, metrics.get(metric), bound.min, bound.max)
         for metric, bound in config.thresholds.items()
@@ -308,14 +395,23 @@ def validate(
     champion_info = None
     champion_metrics = None
     if champion is not None:
-        champion_metrics = metrics_for(
-            config.task, labels, predict_through(client, champion.endpoint, champion.deployment, features)
-        )
+        champion_metrics, trouble = _measure(client, champion, config, heldout, where)
+        failures += [trouble] if trouble else []
         champion_info = {
             "version": champion.version,
             "git_commit": champion.git_commit,
             "metrics": champion_metrics,
         }
+    data: dict[str, Any] = (
+        heldout.source
+        if heldout is not None
+        else {
+            "path": None,
+            "rows": 0,
+            "digest": None,
+            "note": f"validation.data '{config.data}' names no data asset or inbox file",
+        }
+    )
     report = ValidationFindings(
         candidate={
             "model": candidate.model,
@@ -328,11 +424,12 @@ def validate(
         metrics=metrics,
         checks=[c.to_dict() for c in checks],
         champion=champion_info,
-        challenger=_challenger(config, metrics, champion_metrics),
+        challenger=_challenger(config, metrics, champion_metrics if not failures else None),
         smoke=_smoke(client, candidate),
-        latency=_latency(client, candidate, features, config),
+        latency=_latency(client, candidate, heldout.features if heldout else None, config),
+        measured_by=config.command,
     )
-    report.failures = [c.describe() for c in checks if not c.passed]
+    report.failures = failures + [c.describe() for c in checks if not c.passed]
     challenger = report.challenger
     if not challenger["passed"]:
         report.failures.append(
@@ -347,3 +444,92 @@ def validate(
             f"{report.latency['budget_ms']:g} ms"
         )
     return report
+
+
+def lower_is_better(config: ValidationConfig, name: str) -> bool:
+    """Whether less of metric ``name`` is better: as ``validation.challenger_better`` says, else by a word
+    of its name (``val_loss``, ``rmse``, ``test_mape``)."""
+    if config.challenger_better is not None:
+        return config.challenger_better == "lower"
+    return bool(set(re.split(r"[^a-z0-9]+", name.lower())) & LOWER_IS_BETTER)
+
+
+def _measure(
+    client: EndpointClient,
+    target: Candidate,
+    config: ValidationConfig,
+    heldout: Heldout | None,
+    where: tuple[Path, Reporter],
+) -> tuple[dict[str, float], str | None]:
+    """The metrics of one deployment, and why they could not be measured (None when they were)."""
+    if config.command is None:
+        assert heldout is not None
+        answers = predict_through(client, target.endpoint, target.deployment, heldout.features)
+        return metrics_for(config.task, heldout.labels, answers), None
+    return measured_by_command(client, target, config, heldout, where)
+
+
+def measured_by_command(
+    client: EndpointClient,
+    target: Candidate,
+    config: ValidationConfig,
+    heldout: Heldout | None,
+    where: tuple[Path, Reporter],
+) -> tuple[dict[str, float], str | None]:
+    """Run ``validation.command`` in the project folder for one deployment: it scores through
+    ``$LOOPLINE_SCORING_URI`` with ``$LOOPLINE_ENDPOINT_KEY`` (the held-out rows, where there are some, in
+    the CSV file ``$LOOPLINE_HELDOUT``) and writes its metrics, a JSON object of numbers, to
+    ``$LOOPLINE_METRICS``. Its output goes to ``reporter``."""
+    root, reporter = where
+    command = str(config.command)
+    with tempfile.TemporaryDirectory(prefix="loopline-validation-") as scratch:
+        metrics_file = Path(scratch) / "metrics.json"
+        env = {
+            **os.environ,
+            # `python` is the interpreter loopline runs in, with the project's packages, as for training
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "LOOPLINE_SCORING_URI": client.deployment_url(target.endpoint, target.deployment),
+            "LOOPLINE_ENDPOINT_KEY": client.key(target.endpoint),
+            "LOOPLINE_ENDPOINT": target.endpoint,
+            "LOOPLINE_DEPLOYMENT": target.deployment,
+            "LOOPLINE_MODEL_VERSION": str(target.version),
+            "LOOPLINE_GIT_COMMIT": target.git_commit,
+            "LOOPLINE_METRICS": str(metrics_file),
+        }
+        if heldout is not None:
+            env["LOOPLINE_HELDOUT"] = str(Path(scratch) / "heldout.csv")
+            heldout.frame.to_csv(env["LOOPLINE_HELDOUT"], index=False)
+        reporter.step(f"measuring {target.deployment} with `{command}`")
+        try:
+            code = children.streamed(
+                ["bash", "-c", command],
+                on_line=lambda line: reporter.output(line.rstrip("\n")),
+                timeout=config.command_timeout_minutes * 60,
+                cwd=root,
+                env=env,
+            )
+        except OSError as exc:
+            return {}, f"validation.command could not start: {exc}"
+        said = f"validation.command measuring {target.deployment}"
+        if code is None:
+            return {}, f"{said} ran past {config.command_timeout_minutes:g} minutes and was stopped"
+        if code != 0:
+            return {}, f"{said} exited with {code}"
+        return _read_metrics(metrics_file, said)
+
+
+def _read_metrics(path: Path, said: str) -> tuple[dict[str, float], str | None]:
+    if not path.is_file():
+        return {}, f"{said} wrote no metrics to $LOOPLINE_METRICS"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return {}, f"{said} wrote metrics that are not JSON ({exc})"
+    if not isinstance(document, dict):
+        return {}, f"{said} wrote {type(document).__name__} metrics; write a JSON object of name: number"
+    metrics: dict[str, float] = {}
+    for name, value in document.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return {}, f"{said} wrote metric {str(name)[:64]!r} as {str(value)[:64]!r}; write numbers only"
+        metrics[str(name)] = float(value)
+    return metrics, None

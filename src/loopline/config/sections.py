@@ -179,6 +179,20 @@ class ValidationConfig(_Strict):
     )
     challenger_metric: str = Field("accuracy", description="The metric the candidate is compared on.")
     challenger_margin: float = Field(0.01, ge=0, description="How much worse than the champion is tolerated.")
+    challenger_better: Literal["higher", "lower"] | None = Field(
+        None,
+        description="Whether more or less of challenger_metric is better (default: lower for errors and "
+        "losses by their names: rmse, mae, mape, log_loss, ...; else higher).",
+    )
+    command: str | None = Field(
+        None,
+        description="A command that measures a deployment through the endpoint and writes its metrics "
+        "(a JSON object of numbers) to the file $LOOPLINE_METRICS, run in the project folder for the "
+        "candidate and for the champion; its metrics take the place of loopline's own on held-out data.",
+    )
+    command_timeout_minutes: float = Field(
+        30, gt=0, description="How long one run of validation.command may take."
+    )
     latency_p95_ms: float = Field(250, gt=0, description="p95 of single-row requests through the endpoint.")
     latency_requests: int = Field(50, gt=0, le=10000, description="How many requests measure latency.")
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -135,9 +136,17 @@ class EndpointClient:
         """Close the connections."""
         self._http.close()
 
+    def key(self, endpoint: str) -> str:
+        """loopline's own key for ``endpoint`` (its requests are not sampled by monitoring)."""
+        return keymod.system_key(self._secret, self.workspace, endpoint)
+
     def _authorized(self, endpoint: str) -> dict[str, str]:
         """The header that calls ``endpoint`` with loopline's own key."""
-        return {"authorization": f"Bearer {keymod.system_key(self._secret, self.workspace, endpoint)}"}
+        return {"authorization": f"Bearer {self.key(endpoint)}"}
+
+    def deployment_url(self, endpoint: str, deployment: str) -> str:
+        """Where one deployment of ``endpoint`` answers MLflow-style requests, whatever the traffic."""
+        return f"{self.base_url}/endpoints/{quote(endpoint)}/deployments/{quote(deployment)}/invocations"
 
     def score(
         self,

@@ -38,7 +38,7 @@ from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.models import model_store_of
-from loopline.validation import Candidate, load_heldout, validate
+from loopline.validation import Candidate, heldout_for, validate
 from loopline.versions import commit_version, model_name_at
 
 __all__ = ["TestResult", "run_outer_loop_test"]
@@ -308,8 +308,9 @@ def run_outer_loop_test(
     candidate = held(instance, registry_version(instance, asked, commit, report_to), report_to)
     name = candidate.name  # the name it had at its commit, where model.name changed since
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
-    # The held-out rows first: without them nothing is copied, deployed or started.
-    heldout = load_heldout(instance, instance.settings.config.validation)
+    # The held-out rows first: without them (unless validation.command measures) nothing is copied,
+    # deployed or started.
+    heldout = heldout_for(instance, instance.settings.config.validation)
     with locks.hold(instance.db, f"outer-loop-test:{asked}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST, report_to)
@@ -343,6 +344,7 @@ def run_outer_loop_test(
                 instance,
                 instance.settings.config.validation,
                 heldout,
+                report_to,
             )
             report.candidate["registry_version"] = candidate.version
         status = "passed" if report.passed else "failed"
