@@ -39,6 +39,12 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 1000
+# What validation.command sees of loopline's environment: no store credential, token or key of any kind.
+_PASSED_ON = frozenset(
+    {"PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV", "OMP_NUM_THREADS"}
+    | {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy"}
+    | {"https_proxy", "no_proxy"}
+)
 # Metrics where less is better, by a word of their names (val_loss, test_rmse, mape); others: more is better.
 LOWER_IS_BETTER = frozenset(
     {"rmse", "mse", "mae", "mape", "smape", "wape", "log_loss", "loss", "error", "brier"}
@@ -485,7 +491,7 @@ def measured_by_command(
     with tempfile.TemporaryDirectory(prefix="loopline-validation-") as scratch:
         metrics_file = Path(scratch) / "metrics.json"
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name in _PASSED_ON},
             # `python` is the interpreter loopline runs in, with the project's packages, as for training
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             "LOOPLINE_SCORING_URI": client.deployment_url(target.endpoint, target.deployment),
