@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 import loopline
 from loopline.config import ValidationConfig
 from loopline.errors import GateFailed, Refused
-from loopline.validation import ValidationFindings, lower_is_better, metrics_for
+from loopline.validation import ValidationFindings, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
 from tests.helpers import edit_yaml, use_script
 
@@ -162,20 +162,39 @@ def test_a_forecast_is_validated_by_the_project_s_own_command_against_the_champi
     assert worse["metrics"]["mae"] == pytest.approx(_mae(second), abs=1e-9)
     assert any(f.startswith("mae ") and "worse than the champion's" in f for f in worse["failures"])
 
-    # A command that fails, or writes no numbers, fails validation saying so; nothing else is decided.
-    for command, failure in (
-        ("exit 3", "validation.command measuring {} exited with 3"),
-        (
-            'echo \'{"mae": "low"}\' > $LOOPLINE_METRICS',
-            "validation.command measuring {} wrote metric 'mae' as 'low'; write numbers only",
-        ),
-    ):
-        edit_yaml(project / "loopline.yaml", validation={"command": command})
-        with pytest.raises(GateFailed) as refused:
-            loopline.outer_loop_test(project, commit=second.git_commit)
-        report = _newest_report(project)
-        assert report["failures"][0] == failure.format(report["candidate"]["deployment"])
-        assert report["metrics"] == {} and report["failures"][0] in refused.value.message
+    # A command that fails fails validation saying so, and measures nothing.
+    edit_yaml(project / "loopline.yaml", validation={"command": "exit 3"})
+    with pytest.raises(GateFailed) as refused:
+        loopline.outer_loop_test(project, commit=second.git_commit)
+    report = _newest_report(project)
+    assert (
+        report["failures"][0]
+        == f"validation.command measuring {report['candidate']['deployment']} exited with 3"
+    )
+    assert report["metrics"] == {} and report["failures"][0] in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        (None, "wrote no metrics to $LOOPLINE_METRICS"),
+        ("{oops", "wrote metrics that are not JSON"),
+        ("[1, 2]", "wrote list metrics; write a JSON object of name: number"),
+        ('{"mae": "low"}', "wrote metric 'mae' as 'low'; write numbers only"),
+        ('{"mae": NaN}', "wrote metric 'mae' as 'nan'; write numbers only"),
+        ('{"passed": true}', "wrote metric 'passed' as 'True'; write numbers only"),
+    ],
+)
+def test_metrics_a_command_writes_are_numbers_by_name_or_refused_saying_what_is_wrong(
+    tmp_path: Path, written: str | None, said: str
+) -> None:
+    path = tmp_path / "metrics.json"
+    if written is not None:
+        path.write_text(written)
+    metrics, failure = _read_metrics(path, "the command")
+    assert metrics == {} and failure is not None and failure.startswith(f"the command {said}")
+    path.write_text('{"mae": 3, "hit_rate@10": 0.25}')
+    assert _read_metrics(path, "the command") == ({"mae": 3.0, "hit_rate@10": 0.25}, None)
 
 
 @pytest.mark.parametrize(

@@ -467,48 +467,20 @@ def _measure(
     heldout: Heldout | None,
     where: tuple[Path, Reporter],
 ) -> tuple[dict[str, float], str | None]:
-    """The metrics of one deployment, and why they could not be measured (None when they were)."""
+    """The metrics of one deployment, and why they could not be measured (None when they were): loopline's
+    own on the held-out rows, or those ``validation.command`` writes (``_command_environment``)."""
     if config.command is None:
         assert heldout is not None
         answers = predict_through(client, target.endpoint, target.deployment, heldout.features)
         return metrics_for(config.task, heldout.labels, answers), None
-    return measured_by_command(client, target, config, heldout, where)
-
-
-def measured_by_command(
-    client: EndpointClient,
-    target: Candidate,
-    config: ValidationConfig,
-    heldout: Heldout | None,
-    where: tuple[Path, Reporter],
-) -> tuple[dict[str, float], str | None]:
-    """Run ``validation.command`` in the project folder for one deployment: it scores through
-    ``$LOOPLINE_SCORING_URI`` with ``$LOOPLINE_ENDPOINT_KEY`` (the held-out rows, where there are some, in
-    the CSV file ``$LOOPLINE_HELDOUT``) and writes its metrics, a JSON object of numbers, to
-    ``$LOOPLINE_METRICS``. Its output goes to ``reporter``."""
     root, reporter = where
-    command = str(config.command)
+    reporter.step(f"measuring {target.deployment} with `{config.command}`")
+    said = f"validation.command measuring {target.deployment}"
     with tempfile.TemporaryDirectory(prefix="loopline-validation-") as scratch:
-        metrics_file = Path(scratch) / "metrics.json"
-        env = {
-            **{name: value for name, value in os.environ.items() if name in _PASSED_ON},
-            # `python` is the interpreter loopline runs in, with the project's packages, as for training
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "LOOPLINE_SCORING_URI": client.deployment_url(target.endpoint, target.deployment),
-            "LOOPLINE_ENDPOINT_KEY": client.key(target.endpoint),
-            "LOOPLINE_ENDPOINT": target.endpoint,
-            "LOOPLINE_DEPLOYMENT": target.deployment,
-            "LOOPLINE_MODEL_VERSION": str(target.version),
-            "LOOPLINE_GIT_COMMIT": target.git_commit,
-            "LOOPLINE_METRICS": str(metrics_file),
-        }
-        if heldout is not None:
-            env["LOOPLINE_HELDOUT"] = str(Path(scratch) / "heldout.csv")
-            heldout.frame.to_csv(env["LOOPLINE_HELDOUT"], index=False)
-        reporter.step(f"measuring {target.deployment} with `{command}`")
+        env = _command_environment(client, target, heldout, Path(scratch))
         try:
             code = children.streamed(
-                ["bash", "-c", command],
+                ["bash", "-c", config.command],
                 on_line=lambda line: reporter.output(line.rstrip("\n")),
                 timeout=config.command_timeout_minutes * 60,
                 cwd=root,
@@ -516,12 +488,36 @@ def measured_by_command(
             )
         except OSError as exc:
             return {}, f"validation.command could not start: {exc}"
-        said = f"validation.command measuring {target.deployment}"
         if code is None:
             return {}, f"{said} ran past {config.command_timeout_minutes:g} minutes and was stopped"
         if code != 0:
             return {}, f"{said} exited with {code}"
-        return _read_metrics(metrics_file, said)
+        return _read_metrics(Path(env["LOOPLINE_METRICS"]), said)
+
+
+def _command_environment(
+    client: EndpointClient, target: Candidate, heldout: Heldout | None, scratch: Path
+) -> dict[str, str]:
+    """What ``validation.command`` finds: it scores through ``$LOOPLINE_SCORING_URI`` with
+    ``$LOOPLINE_ENDPOINT_KEY`` (the held-out rows, where there are some, in the CSV file
+    ``$LOOPLINE_HELDOUT``) and writes its metrics, a JSON object of numbers, to ``$LOOPLINE_METRICS``;
+    nothing else of loopline's environment but ``_PASSED_ON``."""
+    env = {
+        **{name: value for name, value in os.environ.items() if name in _PASSED_ON},
+        # `python` is the interpreter loopline runs in, with the project's packages, as for training
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "LOOPLINE_SCORING_URI": client.deployment_url(target.endpoint, target.deployment),
+        "LOOPLINE_ENDPOINT_KEY": client.key(target.endpoint),
+        "LOOPLINE_ENDPOINT": target.endpoint,
+        "LOOPLINE_DEPLOYMENT": target.deployment,
+        "LOOPLINE_MODEL_VERSION": str(target.version),
+        "LOOPLINE_GIT_COMMIT": target.git_commit,
+        "LOOPLINE_METRICS": str(scratch / "metrics.json"),
+    }
+    if heldout is not None:
+        env["LOOPLINE_HELDOUT"] = str(scratch / "heldout.csv")
+        heldout.frame.to_csv(env["LOOPLINE_HELDOUT"], index=False)
+    return env
 
 
 def _read_metrics(path: Path, said: str) -> tuple[dict[str, float], str | None]:

@@ -114,63 +114,45 @@ def _scoring_paths(
     name: dict[str, Any], target: dict[str, Any], answered: dict[str, Any], errors: dict[str, Any]
 ) -> dict[str, Any]:
     """The two scoring routes, and each for one deployment named in the path."""
-    paths = {
-        "/endpoints/{name}/score": {
-            "post": {
-                "summary": "Score rows (Azure ML style)",
-                "parameters": [name, target],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "input_data": _SPLIT,
-                                    # rows by position, for a model without column names
-                                    "data": {"type": "array", "items": {"type": "array"}},
-                                },
-                                "oneOf": [{"required": ["input_data"]}, {"required": ["data"]}],
-                            }
-                        }
-                    },
+    azure = {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "input_data": _SPLIT,
+                    # rows by position, for a model without column names
+                    "data": {"type": "array", "items": {"type": "array"}},
                 },
-                "responses": {"200": answered, **errors},
-            }
-        },
-        "/endpoints/{name}/invocations": {
-            "post": {
-                "summary": "Score rows (MLflow style)",
-                "parameters": [name, target],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "dataframe_split": _SPLIT,
-                                    "dataframe_records": {"type": "array", "items": {"type": "object"}},
-                                    "instances": {"type": "array"},
-                                    "inputs": {},
-                                },
-                            }
-                        },
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                "responses": {"200": answered, **errors},
-            }
-        },
-    }
-    deployment = {"name": "deployment", "in": "path", "required": True, "schema": {"type": "string"}}
-    for route in ("score", "invocations"):
-        post = paths[f"/endpoints/{{name}}/{route}"]["post"]
-        paths[f"/endpoints/{{name}}/deployments/{{deployment}}/{route}"] = {
-            "post": {
-                **post,
-                "summary": f"{post['summary']}, by one deployment whatever the traffic",
-                "parameters": [name, deployment],
+                "oneOf": [{"required": ["input_data"]}, {"required": ["data"]}],
             }
         }
+    }
+    mlflow = {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "dataframe_split": _SPLIT,
+                    "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                    "instances": {"type": "array"},
+                    "inputs": {},
+                },
+            }
+        },
+        "text/csv": {"schema": {"type": "string"}},
+    }
+    deployment = {"name": "deployment", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths = {}
+    for route, style, content in (("score", "Azure ML", azure), ("invocations", "MLflow", mlflow)):
+        for prefix, parameters, whose in (
+            ("/endpoints/{name}", [name, target], ""),
+            ("/endpoints/{name}/deployments/{deployment}", [name, deployment], ", by one deployment"),
+        ):
+            post = {
+                "summary": f"Score rows ({style} style){whose}",
+                "parameters": parameters,
+                "requestBody": {"required": True, "content": content},
+                "responses": {"200": answered, **errors},
+            }
+            paths[f"{prefix}/{route}"] = {"post": post}
     return paths
