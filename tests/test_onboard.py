@@ -658,6 +658,46 @@ def test_metrics_named_as_tensorboard_names_them_are_read_for_what_they_measure(
     assert validation["challenger_metric"] == "accuracy"
 
 
+ARIMA = """\
+import mlflow
+import mlflow.statsmodels
+import numpy as np
+import pandas as pd
+from sklearn.metrics import mean_absolute_error
+from statsmodels.tsa.arima.model import ARIMA
+
+rng = np.random.default_rng(0)
+months = pd.date_range("2015-01-01", periods=120, freq="MS")
+sales = pd.Series(200 + 0.8 * np.arange(120) + rng.normal(0, 4, 120), index=months)
+train, test = sales[:-12], sales[-12:]
+with mlflow.start_run():
+    fitted = ARIMA(train, order=(1, 1, 1)).fit()
+    mlflow.log_metric("mae", mean_absolute_error(test, fitted.forecast(12)))
+    mlflow.log_metric("aic", fitted.aic)
+    example = pd.DataFrame({"start": [len(train)], "end": [len(train) + 11]})
+    mlflow.statsmodels.log_model(fitted, name="model", input_example=example)
+"""
+
+
+def test_a_forecast_is_given_a_validation_command_to_write_instead_of_held_out_rows(tmp_path: Path) -> None:
+    # statsmodels' ARIMA answers a value for each month of the horizon a request names, not one a row
+    project = repository(tmp_path / "sales", {"train.py": ARIMA})
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    mae = result.metrics["mae"]
+    assert validation == {
+        "command": "python validate.py",
+        "data": "heldout",
+        "thresholds": {"mae": {"max": round(mae * 1.1, 4)}},
+        "challenger_metric": "mae",
+    }
+    assert any(
+        "outer-loop test measures this forecast (statsmodels) with validation.command" in note
+        for note in result.notes
+    )
+    assert not any("true values in a column named as validation.label" in note for note in result.notes)
+
+
 READS_IGNORED_DATA = """\
 import sys
 import mlflow

@@ -51,6 +51,13 @@ class DryRun:
     inputs: tuple[str, ...] = ()  # the columns the model's signature takes, where it names them
     # The column of the true values, and the table (relative to the repository) that tells it.
     label: tuple[str, str] | None = None
+    flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
+
+    @property
+    def forecast(self) -> str | None:
+        """The time-series flavor of a model that forecasts a horizon a request names (a value a step, not
+        one a row), which outer-loop test cannot measure on held-out rows; None for other models."""
+        return next((f for f in self.flavors if f in FORECAST_FLAVORS), None)
 
     @property
     def origin(self) -> str:
@@ -262,6 +269,7 @@ def _logged(
         ),
         task=model_task(folder, picked.metrics),
         inputs=_input_names(folder),
+        flavors=_flavors(folder),
         rivals=tuple(_finite(by_id[r].metrics) for r in rivals) if len(rivals) > 1 else (),
     )
 
@@ -287,6 +295,20 @@ def model_task(folder: Path, metrics: dict[str, float]) -> str | None:
     ):
         return "classification"
     return declared
+
+
+# MLflow's flavors of time-series models: a request names a horizon, the answer is a value for each step.
+FORECAST_FLAVORS = ("statsmodels", "prophet", "pmdarima", "diviner")
+
+
+def _flavors(folder: Path) -> tuple[str, ...]:
+    """The MLflow flavors the model was logged with; none where its MLmodel cannot be read."""
+    from mlflow.models import Model
+
+    try:
+        return tuple(Model.load(str(folder / "MLmodel")).flavors)
+    except Exception:  # an MLmodel MLflow cannot read: no flavor to tell anything by
+        return ()
 
 
 def _input_names(folder: Path) -> tuple[str, ...]:

@@ -386,6 +386,8 @@ def _best_rival(gate: dict[str, dict[str, float]], run: DryRun) -> dict[str, flo
 def _validation_lines(run: DryRun) -> list[str]:
     """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
     tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
+    if run.forecast is not None:
+        return _forecast_validation_lines(run)
     if run.task is None:
         return []
     measured = _VALIDATION_METRICS[run.task]
@@ -411,6 +413,29 @@ def _validation_lines(run: DryRun) -> list[str]:
     return lines
 
 
+def _forecast_validation_lines(run: DryRun) -> list[str]:
+    """``validation:`` for a forecast: a command of the project measures it through the endpoint, gated on
+    the error metrics the training logged (10% short of what it reached)."""
+    gate = _gate({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    errors = {name: bound for name, bound in gate.items() if _REGRESSION_ERROR.search(name)}
+    return [
+        f"# outer-loop test (full tier): a forecast ({run.forecast}) answers a value for each step of the",
+        "# horizon a request names, which loopline cannot measure on held-out rows: validate.py (yours to",
+        "# write: docs/outer-loops.md, 'A validation of your own') forecasts the held-out steps through the",
+        f"# endpoint and writes its metrics. The bounds come from {run.origin}: check them.",
+        "validation:",
+        "  command: python validate.py",
+        "  data: heldout   # the steps held out, for validate.py: loopline data upload heldout PATH",
+        f"  thresholds: {json.dumps(errors)}",
+        f"  challenger_metric: {next(iter(errors), 'mae')}",
+        "",
+    ]
+
+
+# The metrics of a forecast's errors on held-out steps, which validate.py measures again through the endpoint.
+_REGRESSION_ERROR = re.compile(r"(rmse|mse|mae|mape|wape|error)", re.I)
+
+
 def _label_line(label: tuple[str, str] | None) -> str:
     """``validation.label``: the column the dry run found the true values in, else the default name."""
     if label is None:
@@ -420,9 +445,17 @@ def _label_line(label: tuple[str, str] | None) -> str:
 
 
 def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
-    """What outer-loop test (full tier) needs that the training does not give: held-out rows."""
+    """What outer-loop test (full tier) needs that the training does not give: held-out rows (and, for a
+    forecast, the command that measures it)."""
     if tier != Tier.FULL:
         return []
+    if run.forecast is not None:
+        return [
+            f"outer-loop test measures this forecast ({run.forecast}) with validation.command: write "
+            "validate.py, which forecasts the held-out steps through the test endpoint and writes its "
+            "metrics (docs/outer-loops.md, 'A validation of your own'), and upload those steps once "
+            "(`loopline data upload heldout PATH`)"
+        ]
     what = (
         "the thresholds in validation.thresholds"
         if run.task
