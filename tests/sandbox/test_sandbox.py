@@ -254,3 +254,15 @@ def test_answers_too_large_to_be_answers_are_not_read(
     assert refused.value.message.startswith(
         "the model's answers are 1.0 MiB for 0.0 MiB of rows, over the 0.1 MiB"
     )
+
+
+def test_a_model_that_raises_is_logged_with_its_own_frames_not_loopline_s(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = _pyfunc(tmp_path / "failing", "    pass", answers="model_input['x'] / model_input['y']")
+    with SandboxedModel(failing) as model, pytest.raises(ModelFailed) as refused:
+        model.score(ROW)
+    assert refused.value.message == "KeyError: 'y'"
+    logged = "\n".join(r.getMessage() for r in caplog.records if "failed in its sandbox" in r.getMessage())
+    assert "failing.py" in logged and "in predict" in logged and "KeyError: 'y'" in logged, logged
+    assert "loopline/sandbox" not in logged and "loopline/serving" not in logged, logged

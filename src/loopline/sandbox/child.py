@@ -68,8 +68,21 @@ def main() -> None:
         except LooplineError as error:
             _reply(ok=False, error=error.message)
         except Exception as exc:  # the model's failure is the answer, not the child's end
-            print(traceback.format_exc(), file=sys.stderr, flush=True)
+            print(_model_traceback(exc), file=sys.stderr, flush=True)
             _reply(ok=False, error=_first_line(exc), logged=True)
+
+
+def _model_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback without loopline's own frames: the model's code and its libraries', where the
+    reader can fix something."""
+    own = str(Path(__file__).resolve().parents[1])
+    found = traceback.TracebackException.from_exception(exc)
+    for each in (found, found.__cause__, found.__context__):
+        if each is not None:
+            each.stack = traceback.StackSummary.from_list(
+                [frame for frame in each.stack if not str(Path(frame.filename).resolve()).startswith(own)]
+            )
+    return "".join(found.format())
 
 
 if __name__ == "__main__":
