@@ -177,6 +177,21 @@ def test_a_model_that_answers_fewer_rows_than_it_was_given_is_refused(tmp_path: 
         with pytest.raises(ModelFailed) as refused:
             model.score(pd.DataFrame({"x": [1.0, None, 3.0]}))
     assert refused.value.message.startswith("the model answered 2 rows for 3 rows of input; it must answer")
+    assert refused.value.message.endswith("(a model that drops rows, nulls say, cannot score a table)")
+
+
+def test_a_forecast_answering_a_value_a_step_is_told_to_be_scored_through_its_endpoint(
+    tmp_path: Path,
+) -> None:
+    # As statsmodels' models answer: one row naming a horizon in, a value for each of its steps out.
+    horizon = _pyfunc(tmp_path / "horizon", "    pass", answers="[float(s) for s in range(12)]")
+    with SandboxedModel(horizon) as model, pytest.raises(ModelFailed) as refused:
+        model.score(ROW)
+    assert refused.value.message == (
+        "the model answered 12 rows for 1 rows of input; it must answer each row it is given, in order (a "
+        "model that answers several values a row, as a forecast answers each step of its horizon, is "
+        "scored through its endpoint)"
+    )
 
 
 def test_a_model_fitted_on_an_array_scores_a_table_of_whole_numbers_as_its_endpoint_does(

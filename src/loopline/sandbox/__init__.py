@@ -99,9 +99,15 @@ def _answers(path: Path, rows: int, given: int) -> Any:
         problem = (str(bad).splitlines() or [type(bad).__name__])[0][:200]
         raise ModelFailed(f"the model's answers are not a readable table: {problem}") from None
     if len(answers) != rows:
+        why = (
+            "a model that answers several values a row, as a forecast answers each step of its horizon, is "
+            "scored through its endpoint"
+            if len(answers) > rows
+            else "a model that drops rows, nulls say, cannot score a table"
+        )
         raise ModelFailed(
             f"the model answered {len(answers):,} rows for {rows:,} rows of input; it must answer each row "
-            "it is given, in order (a model that drops rows, nulls say, cannot score a table)"
+            f"it is given, in order ({why})"
         )
     return answers
 
