@@ -384,30 +384,32 @@ def validate(
     champion: Candidate | None,
     instance: Instance,
     config: ValidationConfig,
-    heldout: Heldout | None = None,
+    heldout: Heldout | None,
     reporter: Reporter | None = None,
 ) -> ValidationFindings:
-    """Run every check on ``heldout`` (``heldout_for``'s rows, read here when not given, or, for
-    ``validation.command``, none); a failed check is recorded, not raised."""
-    if heldout is None and config.command is None:
-        heldout = heldout_for(instance, config)
-    where = (instance.root, reporter or NullReporter())
-    metrics, trouble = _measure(client, candidate, config, heldout, where)
-    failures = [trouble] if trouble else []
+    """Run every check on ``heldout`` (``heldout_for``'s: none where ``validation.command`` measures
+    without held-out rows); a failed check is recorded, not raised."""
+    with tempfile.TemporaryDirectory(prefix="loopline-validation-") as scratch:
+        # The held-out rows are written for validation.command once, for the candidate and the champion.
+        where = _Where(instance.root, reporter or NullReporter(), Path(scratch))
+        if config.command is not None and heldout is not None:
+            heldout.frame.to_csv(where.heldout_csv, index=False)
+        metrics, trouble = _measure(client, candidate, config, heldout, where)
+        failures = [trouble] if trouble else []
+        champion_info = None
+        champion_metrics = None
+        if champion is not None:
+            champion_metrics, trouble = _measure(client, champion, config, heldout, where)
+            failures += [trouble] if trouble else []
+            champion_info = {
+                "version": champion.version,
+                "git_commit": champion.git_commit,
+                "metrics": champion_metrics,
+            }
     checks = [
         MetricCheck(metric, metrics.get(metric), bound.min, bound.max)
         for metric, bound in config.thresholds.items()
     ]
-    champion_info = None
-    champion_metrics = None
-    if champion is not None:
-        champion_metrics, trouble = _measure(client, champion, config, heldout, where)
-        failures += [trouble] if trouble else []
-        champion_info = {
-            "version": champion.version,
-            "git_commit": champion.git_commit,
-            "metrics": champion_metrics,
-        }
     data: dict[str, Any] = (
         heldout.source
         if heldout is not None
@@ -460,12 +462,30 @@ def lower_is_better(config: ValidationConfig, name: str) -> bool:
     return bool(set(re.split(r"[^a-z0-9]+", name.lower())) & LOWER_IS_BETTER)
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where validation.command runs (the project folder), who is told its output, and the scratch folder
+    of its files."""
+
+    root: Path
+    reporter: Reporter
+    scratch: Path
+
+    @property
+    def heldout_csv(self) -> Path:
+        return self.scratch / "heldout.csv"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.scratch / "metrics.json"
+
+
 def _measure(
     client: EndpointClient,
     target: Candidate,
     config: ValidationConfig,
     heldout: Heldout | None,
-    where: tuple[Path, Reporter],
+    where: _Where,
 ) -> tuple[dict[str, float], str | None]:
     """The metrics of one deployment, and why they could not be measured (None when they were): loopline's
     own on the held-out rows, or those ``validation.command`` writes (``_command_environment``)."""
@@ -473,30 +493,29 @@ def _measure(
         assert heldout is not None
         answers = predict_through(client, target.endpoint, target.deployment, heldout.features)
         return metrics_for(config.task, heldout.labels, answers), None
-    root, reporter = where
+    reporter = where.reporter
     reporter.step(f"measuring {target.deployment} with `{config.command}`")
     said = f"validation.command measuring {target.deployment}"
-    with tempfile.TemporaryDirectory(prefix="loopline-validation-") as scratch:
-        env = _command_environment(client, target, heldout, Path(scratch))
-        try:
-            code = children.streamed(
-                ["bash", "-c", config.command],
-                on_line=lambda line: reporter.output(line.rstrip("\n")),
-                timeout=config.command_timeout_minutes * 60,
-                cwd=root,
-                env=env,
-            )
-        except OSError as exc:
-            return {}, f"validation.command could not start: {exc}"
-        if code is None:
-            return {}, f"{said} ran past {config.command_timeout_minutes:g} minutes and was stopped"
-        if code != 0:
-            return {}, f"{said} exited with {code}"
-        return _read_metrics(Path(env["LOOPLINE_METRICS"]), said)
+    where.metrics_file.unlink(missing_ok=True)  # the champion's run reads none of the candidate's
+    try:
+        code = children.streamed(
+            ["bash", "-c", config.command],
+            on_line=lambda line: reporter.output(line.rstrip("\n")),
+            timeout=config.command_timeout_minutes * 60,
+            cwd=where.root,
+            env=_command_environment(client, target, heldout is not None, where),
+        )
+    except OSError as exc:
+        return {}, f"validation.command could not start: {exc}"
+    if code is None:
+        return {}, f"{said} ran past {config.command_timeout_minutes:g} minutes and was stopped"
+    if code != 0:
+        return {}, f"{said} exited with {code}"
+    return _read_metrics(where.metrics_file, said)
 
 
 def _command_environment(
-    client: EndpointClient, target: Candidate, heldout: Heldout | None, scratch: Path
+    client: EndpointClient, target: Candidate, heldout: bool, where: _Where
 ) -> dict[str, str]:
     """What ``validation.command`` finds: it scores through ``$LOOPLINE_SCORING_URI`` with
     ``$LOOPLINE_ENDPOINT_KEY`` (the held-out rows, where there are some, in the CSV file
@@ -512,11 +531,10 @@ def _command_environment(
         "LOOPLINE_DEPLOYMENT": target.deployment,
         "LOOPLINE_MODEL_VERSION": str(target.version),
         "LOOPLINE_GIT_COMMIT": target.git_commit,
-        "LOOPLINE_METRICS": str(scratch / "metrics.json"),
+        "LOOPLINE_METRICS": str(where.metrics_file),
     }
-    if heldout is not None:
-        env["LOOPLINE_HELDOUT"] = str(scratch / "heldout.csv")
-        heldout.frame.to_csv(env["LOOPLINE_HELDOUT"], index=False)
+    if heldout:
+        env["LOOPLINE_HELDOUT"] = str(where.heldout_csv)
     return env
 
 
