@@ -413,6 +413,67 @@ def test_a_model_with_a_class_of_the_script_or_an_unshipped_module_is_told_the_f
     assert loopline.inner_loop(project).created
 
 
+REVIEWS = """\
+import random
+
+import mlflow
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+random.seed(0)
+good, bad = "great superb loved wonderful".split(), "awful boring dull waste".split()
+filler = "the film plot actor story scene music was".split()
+texts = [" ".join(random.sample(filler, 4) + random.sample(good if i % 2 else bad, 2)) for i in range(200)]
+df = pd.DataFrame({"text": texts, "label": [i % 2 for i in range(200)]})
+X_train, X_test, y_train, y_test = train_test_split(df["text"], df["label"], test_size=0.2, random_state=42)
+with mlflow.start_run():
+    pipe = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())]).fit(X_train, y_train)
+    mlflow.log_metric("accuracy", pipe.score(X_test, y_test))
+    mlflow.sklearn.log_model(pipe, name="model", input_example=X_train[:ROWS].to_frame())
+"""
+
+
+def test_a_text_pipeline_that_answers_a_table_with_one_prediction_is_told_to_select_its_column(
+    new_project: ProjectFactory,
+) -> None:
+    # The way a text classifier is written: the vectorizer takes a Series of texts. Served, MLflow hands
+    # it a table, whose iteration yields the column names: one prediction for any number of rows.
+    project = new_project("simple", commit=False)
+    use_script(project, "reviews.py", {"accuracy": {"min": 0.5}}, source=REVIEWS.replace("ROWS", "1"))
+    with pytest.raises(ModelFailed) as refused:
+        loopline.inner_loop(project)
+    assert (
+        "the model answered 1 prediction for its example's row twice: it takes the whole table as one item "
+        "(as a pipeline that starts with a text vectorizer does: given a table, it reads the column names "
+        'as the texts); select the column in the model (ColumnTransformer([("text", TfidfVectorizer(), '
+        '"text")]) as the pipeline\'s first step, fitted on the table df[["text"]]) and log it again'
+    ) in refused.value.message
+    assert loopline.status(project).models == ()
+    fixed = (
+        REVIEWS.replace("ROWS", "5")
+        .replace(
+            "from sklearn.pipeline", "from sklearn.compose import ColumnTransformer\nfrom sklearn.pipeline"
+        )
+        .replace('df["text"], df["label"]', 'df[["text"]], df["label"]')
+        .replace(
+            '("tfidf", TfidfVectorizer())',
+            '("tfidf", ColumnTransformer([("text", TfidfVectorizer(), "text")]))',
+        )
+        .replace("X_train[:5].to_frame()", "X_train[:5]")
+    )
+    use_script(project, "reviews.py", {"accuracy": {"min": 0.5}}, source=fixed)
+    registered = loopline.inner_loop(project)
+    import mlflow.pyfunc
+    import pandas as pd
+
+    reviews = pd.DataFrame({"text": ["loved the story", "a dull waste", "superb music"]})
+    answers = mlflow.pyfunc.load_model(registered.dev.source_uri).predict(reviews)
+    assert list(answers) == [1, 0, 1]
+
+
 def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next_one(
     new_project: ProjectFactory,
 ) -> None:

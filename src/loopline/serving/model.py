@@ -47,6 +47,7 @@ class LoadedModel:
     off_loop: Callable[[int], bool] | None = None  # which batch sizes to predict off the loop (batching.py)
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
     environment: tuple[Difference, ...] = ()  # the model's requirements that the packages here do not meet
+    flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
 
     @property
     def example_data(self) -> Any:
@@ -169,6 +170,7 @@ def _load(folder: Path, digest: str) -> LoadedModel:
         False,
         _example(folder, metadata.saved_input_example_info),
         predict_with_params=with_params,
+        flavors=frozenset(flavors),
     )
     _take_missing_values(model)
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
@@ -191,6 +193,7 @@ def _sklearn_model(
         getattr(estimator, predict_fn),
         True,
         _example(folder, document.get("saved_input_example_info")),
+        flavors=frozenset(document.get("flavors") or ()),
     )
     if _reads_columns_by_name(model):  # every request, and the example, as the table MLflow would make
         model.batchable = False
@@ -416,6 +419,7 @@ def check_model(folder: Path, digest: str = "", nulls: bool = True) -> LoadedMod
         ) from None
     if answer is not None and isinstance(answer, np.ndarray) and answer.shape[:1] == (0,):
         raise Refused("the model answered its input example with no predictions")
+    _answers_each_row(model)
     for column, data in model.null_probes() if nulls else ():
         try:
             model.predict(data)
@@ -426,6 +430,40 @@ def check_model(folder: Path, digest: str = "", nulls: bool = True) -> LoadedMod
                 "signature that marks the column required (or deploy with --no-check)"
             ) from None
     return model
+
+
+_ROW_WISE = frozenset({"sklearn", "xgboost", "lightgbm", "catboost"})
+"""Flavors whose models answer each row they are given (a forecaster or a custom model may answer a whole
+table with one answer, or a row with many)."""
+
+
+def _answers_each_row(model: LoadedModel) -> None:
+    """A model of a row-wise flavor answers as many rows as it is given its input example (twice over
+    when the example is one row); one that answers fewer takes the table as one item."""
+    if not _ROW_WISE & model.flavors or model.example is None or not model.example.rows:
+        return
+    table = model.example
+    rows = table.rows if len(table.rows) > 1 else table.rows * 2
+    try:
+        data, _ = to_model_input(model.schema, replace(table, rows=rows), matrix=model.batchable)
+        answered = len(model.predict(data))
+    except Exception:  # what it answers is for the example itself to show; this asks only how many
+        return
+    if answered >= len(rows):
+        return
+    texts = [c.name for c in model.schema.columns or () if c.type in TEXT]
+    fix = (
+        f'select the column in the model (ColumnTransformer([("text", TfidfVectorizer(), "{texts[0]}")]) '
+        f'as the pipeline\'s first step, fitted on the table df[["{texts[0]}"]]) and log it again'
+        if len(texts) == 1
+        else "log a model that answers each row"
+    )
+    given = f"the {len(rows)} rows of its input example" if len(table.rows) > 1 else "its example's row twice"
+    raise Refused(
+        f"the model answered {answered} prediction{'' if answered == 1 else 's'} for {given}: it takes "
+        "the whole table as one item (as a pipeline that starts with a text vectorizer does: given a "
+        f"table, it reads the column names as the texts); {fix}"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
