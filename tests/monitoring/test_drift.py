@@ -251,3 +251,81 @@ def test_a_model_fitted_on_an_array_is_compared_with_training_rows_by_position(
     )
     assert set(calm.signals["psi"]) == {str(at) for at in range(30)}
     assert calm.signals["max_psi"] < 0.2 and calm.signals["prediction_psi"] is not None, calm.signals
+
+
+PLANS = """\
+import random
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+random.seed(0)
+plans = random.choices(["basic", "plus", "pro"], weights=[6, 3, 1], k=600)
+frame = pd.DataFrame({
+    "plan": plans,
+    "tenure": [random.uniform(0, 60) for _ in plans],
+    "note": [f"customer {i} called about billing" for i in range(len(plans))],
+})
+churned = [int(p == "basic" and t < 20) for p, t in zip(plans, frame["tenure"])]
+features = ColumnTransformer(
+    [("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]), ("tenure", StandardScaler(), ["tenure"])]
+)
+model = Pipeline([("features", features), ("clf", LogisticRegression())]).fit(frame, churned)
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", model.score(frame, churned))
+    with tempfile.TemporaryDirectory() as scratch:
+        frame.to_parquet(Path(scratch) / "reference_data.parquet")
+        mlflow.log_artifact(str(Path(scratch) / "reference_data.parquet"))
+    mlflow.sklearn.log_model(model, name="model", input_example=frame.head(3))
+"""
+
+
+def test_a_category_drifts_by_its_values_and_free_text_is_not_measured(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import use_script
+
+    # A churn model as they are written: a plan (few values, one-hot encoded), a number, a free-text note.
+    project = new_project("simple", commit=False)
+    use_script(project, "plans.py", {"accuracy": {"min": 0.5}}, source=PLANS)
+    loopline.inner_loop(project)
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    edit_yaml(
+        project / "loopline.yaml",
+        monitoring={"sample_per_second": 100000, "sample_size": 200, "min_samples": 200},
+    )
+    loopline.outer_loop_prod(project)
+    rng = np.random.default_rng(3)
+
+    def send_plans(shares: dict[str, float]) -> None:
+        started = time.time()
+        for _ in range(20):
+            plans = rng.choice(list(shares), size=10, p=list(shares.values()))
+            rows = [[str(p), float(rng.uniform(0, 60)), f"call {rng.integers(10**6)}"] for p in plans]
+            answer = httpx.post(
+                f"{server.url}/endpoints/proj/invocations",
+                json={"dataframe_split": {"columns": ["plan", "tenure", "note"], "data": rows}},
+            )
+            assert answer.status_code == 200, answer.text
+        wait_for_samples(project, "proj", 200, started)
+
+    with Server(project, "prod", port=port) as server:
+        _open(project)
+        send_plans({"basic": 0.6, "plus": 0.3, "pro": 0.1})  # as in training
+        calm = loopline.monitor_check(project=project)
+        # The business moved upmarket, and sells a plan the model never saw.
+        send_plans({"basic": 0.1, "plus": 0.2, "pro": 0.3, "enterprise": 0.4})
+        drifted = loopline.monitor_check(project=project)
+    assert set(calm.signals["psi"]) == {"plan", "tenure"}  # a note of 600 distinct texts is no category
+    assert calm.signals["psi"]["plan"] < 0.1, calm.signals
+    assert drifted.signals["max_psi_feature"] == "plan" and drifted.signals["psi"]["plan"] > 1.0, (
+        drifted.signals
+    )
+    assert drifted.signals["psi"]["tenure"] < 0.2 and "plan" not in drifted.signals["ks"]

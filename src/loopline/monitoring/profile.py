@@ -1,22 +1,28 @@
 """Reference profiles of training data, and the drift statistics that compare live data with them.
 
-A profile keeps, per feature, decile bin edges with the reference's share in each bin (for the
+A profile keeps, per numeric feature, decile bin edges with the reference's share in each bin (for the
 population stability index), the mean, standard deviation and missing rate, and up to 1,000 reference
-values (for the two-sample Kolmogorov-Smirnov test); and up to 1,000 whole reference rows (to score
-with the model, for prediction drift).
+values (for the two-sample Kolmogorov-Smirnov test); per feature of text, the share of each of its 50
+most common values and how many distinct ones it has (a category's index is over its values); and up to
+1,000 whole reference rows (to score with the model, for prediction drift).
 """
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
-__all__ = ["build_profile", "ks", "psi", "psi_categorical"]
+__all__ = ["build_profile", "ks", "measured_by_category", "psi", "psi_categorical"]
 
 SAMPLE = 1000
 EPSILON = 1e-4
+CATEGORIES = 50
+"""A column of text with at most this many distinct values in the training rows is a category, whose drift
+is measured by them; one with more (free text, identifiers) keeps its 50 most common values and is not."""
+UNSEEN = "(unseen)"
+"""The one category a live value of none of the training rows' categories counts in."""
 
 
 def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
@@ -40,7 +46,8 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
             )
         else:
             shares = present.astype(str).value_counts(normalize=True)
-            entry.update(categories={str(k): float(v) for k, v in shares.items()})
+            common = shares.head(CATEGORIES)
+            entry.update(categories={str(k): float(v) for k, v in common.items()}, distinct=len(shares))
         features[str(column)] = entry
     return {
         "rows": len(frame),
@@ -71,18 +78,29 @@ def psi(
     return value
 
 
-def psi_categorical(expected: dict[str, float], values: list[Any]) -> float:
-    """Population stability index over categories (labels, strings)."""
-    if not values:
+def psi_categorical(
+    expected: dict[str, float], values: list[Any], reference_rows: int | None = None
+) -> float:
+    """Population stability index over the reference's categories (labels, strings), every other value
+    counted in one more (``UNSEEN``); nulls are left out. ``reference_rows`` corrects for sample size as
+    in ``psi``."""
+    present = [str(value) for value in values if value is not None and value == value]  # not NaN
+    if not present:
         return 0.0
-    seen: dict[str, float] = {}
-    for value in values:
-        seen[str(value)] = seen.get(str(value), 0) + 1 / len(values)
-    total = 0.0
-    for category in set(expected) | set(seen):
-        a, e = max(seen.get(category, 0.0), EPSILON), max(expected.get(category, 0.0), EPSILON)
-        total += (a - e) * math.log(a / e)
-    return total
+    counts = Counter(value if value in expected else UNSEEN for value in present)
+    buckets = [*expected, UNSEEN]
+    actual = np.maximum(np.asarray([counts.get(b, 0) for b in buckets], dtype=float) / len(present), EPSILON)
+    shares = np.maximum(np.asarray([expected.get(b, 0.0) for b in buckets], dtype=float), EPSILON)
+    value = float(np.sum((actual - shares) * np.log(actual / shares)))
+    if reference_rows:
+        value = max(0.0, value - len(expected) * (1 / len(present) + 1 / reference_rows))
+    return value
+
+
+def measured_by_category(entry: dict[str, Any]) -> bool:
+    """Whether a profiled column of text is a category (few distinct values), whose drift is measured."""
+    categories = entry.get("categories") or {}
+    return bool(categories) and int(entry.get("distinct", len(categories))) <= CATEGORIES
 
 
 def ks(reference: list[float], values: np.ndarray) -> tuple[float, float]:
