@@ -252,6 +252,31 @@ def test_a_search_by_hand_that_logs_a_model_from_each_run_registers_the_best(tmp
     assert source.data.params["C"] == "1.0" and source.data.metrics["accuracy"] == result.metrics["accuracy"]
 
 
+def test_checkpoints_logged_each_epoch_are_set_up_to_register_the_best(tmp_path: Path) -> None:
+    project = repository(tmp_path / "sgd", {"train.py": (TRAINING_SCRIPTS / "checkpoints.py").read_text()})
+    result = loopline.init_existing(project)
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    assert config["model"]["artifact_path"] == "sgd-*" and config["model"]["select"] == "best"
+    assert load_ranking(project / "ranking.yaml").primary == ("accuracy", "maximize")
+    assert any(
+        "the training logs 4 checkpoints of a run ('sgd-*', model.artifact_path); loopline registers the one "
+        "the ranking file puts first" in note
+        for note in result.notes
+    ), result.notes
+    assert not any("models named" in note for note in result.notes)
+    # The gate from the best checkpoint's accuracy, not the last epoch's (it learned inverted labels).
+    gate = yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
+    assert result.metrics["accuracy"] > 0.9 and gate["accuracy"]["min"] == round(
+        result.metrics["accuracy"] * 0.9, 4
+    )
+
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    registered = loopline.inner_loop(project)
+    assert registered.gate is not None
+    assert [c.value for c in registered.gate.checks if c.metric == "accuracy"] == [result.metrics["accuracy"]]
+
+
 # A DVC pipeline as DVC's get-started project lays it out: the raw data kept with DVC, a stage that
 # prepares it, and a training stage whose script takes the prepared folder as its argument.
 DVC_PREPARE = """\

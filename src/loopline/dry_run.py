@@ -46,8 +46,10 @@ class DryRun:
     from_run: str | None = None  # the earlier run read instead of running the training
     source_commit: str | None = None  # the commit MLflow recorded for that run
     read: tuple[str, ...] = ()  # the files the training read and did not write first (absolute paths)
-    # Where several runs logged the chosen model (a search by hand, one run per candidate): their metrics.
+    # Where several runs logged the chosen model (a search by hand, one run per candidate), or one run
+    # logged it as checkpoints (``checkpoints``): the metrics of each.
     rivals: tuple[dict[str, float], ...] = ()
+    checkpoints: bool = False
     inputs: tuple[str, ...] = ()  # the columns the model's signature takes, where it names them
     # The column of the true values, and the table (relative to the repository) that tells it.
     label: tuple[str, str] | None = None
@@ -248,11 +250,17 @@ def _logged(
     # MLflow's usual name.
     own = {str(getattr(v, "model_id", None) or str(v.source).removeprefix("models:/")) for v in versions}
     registers = sorted({model.name for model in logged if model.model_id in own})
-    chosen = registers[-1] if registers else "model" if "model" in names else names[-1]
+    stem = None if registers or "model" in names else sessions.checkpoint_stem(logged)
+    chosen = (
+        registers[-1] if registers else "model" if "model" in names else f"{stem}*" if stem else names[-1]
+    )
     wanted = ModelConfig(name="x", artifact_path=chosen, select="last")
     picked = sessions.pick_model(store, runs, wanted, command, log)
-    rivals = sessions.rival_runs(logged, runs, wanted)
     by_id = {run.run_id: run for run in runs}
+    if stem:  # checkpoints of one run: each with the run's metrics under its own
+        rivals = [_finite({**by_id[m.run_id].metrics, **m.metrics}) for m in logged if m.run_id in by_id]
+    else:
+        rivals = [_finite(by_id[r].metrics) for r in sessions.rival_runs(logged, runs, wanted)]
     experiments = {store.experiment_name(run.experiment_id) for run in runs}
     folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
     return DryRun(
@@ -270,7 +278,8 @@ def _logged(
         task=model_task(folder, picked.metrics),
         inputs=_input_names(folder),
         flavors=_flavors(folder),
-        rivals=tuple(_finite(by_id[r].metrics) for r in rivals) if len(rivals) > 1 else (),
+        rivals=tuple(rivals) if len(rivals) > 1 else (),
+        checkpoints=bool(stem),
     )
 
 

@@ -298,7 +298,7 @@ def _config_text(
         f"  name: {model}",
         f"  artifact_path: {run.chosen}   # the name the training logs the model under",
         *(
-            [f"  select: best   # {len(run.rivals)} runs log it: the one the ranking file puts first"]
+            [f"  select: best   # {len(run.rivals)} {_rivals(run)} log it: the first by the ranking file"]
             if run.rivals
             else []
         ),
@@ -370,6 +370,11 @@ def _primary(gate: dict[str, dict[str, float]], run: DryRun) -> tuple[str, str]:
     measured = _VALIDATION_METRICS[run.task] if run.task else ()
     primary = next((n for m in measured for n in gate if _measured_as(measured, n) == m), next(iter(gate)))
     return primary, "maximize" if "min" in gate[primary] else "minimize"
+
+
+def _rivals(run: DryRun) -> str:
+    """What the rivals are: runs of a search by hand, or checkpoints of one run."""
+    return "checkpoints" if run.checkpoints else "runs"
 
 
 def _best_rival(gate: dict[str, dict[str, float]], run: DryRun) -> dict[str, float]:
@@ -698,17 +703,21 @@ def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
 
 def _notes(run: DryRun, model: str) -> list[str]:
     notes = []
-    if len(run.model_names) > 1:
+    if len(run.model_names) > 1 and not run.checkpoints:
         listed = ", ".join(f"'{n}'" for n in run.model_names)
         notes.append(
             f"the training logged models named {listed}; loopline registers '{run.chosen}' "
             "(model.artifact_path): change it if you meant another"
         )
     if run.rivals:
+        told = (
+            f"the training logs {len(run.rivals)} checkpoints of a run ('{run.chosen}', model.artifact_path)"
+            if run.checkpoints
+            else f"{len(run.rivals)} runs of the training log '{run.chosen}'"
+        )
         notes.append(
-            f"{len(run.rivals)} runs of the training log '{run.chosen}'; loopline registers the one the "
-            "ranking file puts first (model.select: best), and the gate's thresholds come from that run: "
-            "set model.select: last to register the newest instead"
+            f"{told}; loopline registers the one the ranking file puts first (model.select: best), and the "
+            "gate's thresholds come from that one: set model.select: last to register the newest instead"
         )
     if run.registered:
         notes.append(

@@ -79,3 +79,48 @@ def test_the_inner_loop_registers_the_best_run_and_compare_shows_why(
     assert broken.exit_code == 2, broken.stderr
     assert "primary.direction must be maximize or minimize, not 'up'" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+def test_checkpoints_logged_each_epoch_register_the_best_by_their_own_metrics(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("experimentation", "epochs")
+    (project / "ranking.yaml").write_text(
+        yaml.safe_dump({"primary": {"metric": "accuracy", "direction": "maximize"}})
+    )
+    use_script(project, "checkpoints.py", {"accuracy": {"min": 0.8}})
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    del config["model"]["artifact_path"]
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "No artifact path")
+    with pytest.raises(ConfigError) as told:
+        loopline.inner_loop(project)
+    assert (
+        "the training logged models named 'sgd-0', 'sgd-1', 'sgd-2', 'sgd-3'; set model.artifact_path to "
+        "the one to register, or to 'sgd-*' with model.select: best to register the checkpoint your ranking "
+        "file puts first"
+    ) in told.value.message
+    # As told: the checkpoint of the best accuracy, not the last epoch's (which learned inverted labels).
+    use_script(project, "checkpoints.py", {"accuracy": {"min": 0.8}}, artifact_path="sgd-*")
+    config = yaml.safe_load((project / "loopline.yaml").read_text())
+    config["model"]["select"] = "best"
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "The best checkpoint")
+    result = loopline.inner_loop(project)
+    from mlflow.sklearn import load_model
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    from tests.helpers import mlflow_client
+
+    client = mlflow_client(project, "dev")
+    history = {m.step: m.value for m in client.get_metric_history(str(result.run_id), "accuracy")}
+    best = max(history, key=lambda step: history[step])
+    assert len(history) == 4 and best in (0, 1) and history[3] < 0.5, history
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X.columns = [c.replace(" ", "_") for c in X.columns]
+    _, X_val, _, y_val = train_test_split(X, y, random_state=3, stratify=y)
+    assert load_model(result.dev.source_uri).score(X_val, y_val) == history[best]  # that epoch's model
+    assert client.get_run(str(result.run_id)).data.metrics["accuracy"] == history[3]  # the run: the last
+    assert result.gate is not None
+    assert [c.value for c in result.gate.checks if c.metric == "accuracy"] == [history[best]]

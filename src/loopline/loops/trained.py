@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "SESSION",
     "Trained",
     "check_artifacts",
+    "checkpoint_stem",
     "close_session",
     "fail_abandoned_runs",
     "fail_session",
@@ -175,7 +177,7 @@ def _by_name(logged: list[LoggedModelInfo], config: ModelConfig) -> list[LoggedM
     names = sorted({model.name for model in logged})
     wanted = config.artifact_path
     if "artifact_path" in config.model_fields_set or wanted in names:
-        chosen = [model for model in logged if model.name == wanted]
+        chosen = [model for model in logged if fnmatchcase(model.name, wanted)]
         if not chosen:
             raise ConfigError(
                 f"loopline.yaml: model.artifact_path is '{wanted}', but the training logged "
@@ -185,9 +187,30 @@ def _by_name(logged: list[LoggedModelInfo], config: ModelConfig) -> list[LoggedM
     if len(names) > 1:
         raise ConfigError(
             f"loopline.yaml: the training logged {_listing(names)}; set model.artifact_path to the one "
-            "to register"
+            f"to register{_checkpoints_hint(logged)}"
         )
     return logged
+
+
+def checkpoint_stem(logged: list[LoggedModelInfo]) -> str | None:
+    """``sgd-`` for models of one run named by their epoch (``sgd-0``, ``sgd-1``, ..., as MLflow 3's deep
+    learning guide logs checkpoints); None for any other set of models."""
+    stems = {model.name.rstrip("0123456789") for model in logged}
+    runs = {model.run_id for model in logged}
+    numbered = all(model.name[-1:].isdigit() for model in logged)
+    one = len(logged) > 1 and len(stems) == 1 and len(runs) == 1 and numbered
+    return stems.pop() if one and stems != {""} else None
+
+
+def _checkpoints_hint(logged: list[LoggedModelInfo]) -> str:
+    """For checkpoints (``checkpoint_stem``): the pattern and ``select`` that take the best."""
+    stem = checkpoint_stem(logged)
+    if stem is None:
+        return ""
+    return (
+        f", or to '{stem}*' with model.select: best to register the checkpoint your ranking file puts "
+        "first (by the metrics logged to each, with log_metric(..., model_id=...) or at its step)"
+    )
 
 
 def _listing(names: list[str]) -> str:
@@ -199,11 +222,12 @@ def _one_run(
     chosen: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig, root: Path | None
 ) -> LoggedModelInfo:
     """One model: the newest of one run, of the run the others are nested in, or (``select: last``) of all,
-    or (``select: best``) of the run the ranking file puts first."""
+    or (``select: best``) of the run the ranking file puts first; of a run's several (its checkpoints),
+    with ``select: best`` the one the ranking file puts first by their own metrics."""
     owners = list(dict.fromkeys(model.run_id for model in chosen))
     if len(owners) > 1 and config.select == "best":
-        return _best(chosen, runs, owners, config, root)
-    if len(owners) > 1:
+        owners = [_best(chosen, runs, owners, config, root)]
+    elif len(owners) > 1:
         roots = _outermost(owners, runs)
         if len(roots) == 1:
             owners = roots  # children logged candidates, their parent the one it kept
@@ -216,7 +240,10 @@ def _one_run(
             )
         else:
             return max(chosen, key=lambda model: model.created)
-    return max((m for m in chosen if m.run_id == owners[0]), key=lambda model: model.created)
+    own = [m for m in chosen if m.run_id == owners[0]]
+    if len(own) > 1 and config.select == "best":
+        return _best_checkpoint(own, runs, config, root)
+    return max(own, key=lambda model: model.created)
 
 
 def rival_runs(logged: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig) -> list[str]:
@@ -238,11 +265,10 @@ def _best(
     owners: list[str],
     config: ModelConfig,
     root: Path | None,
-) -> LoggedModelInfo:
-    """The model of the owner run the ranking file puts first; refused when none meets its constraints."""
-    from loopline.ranking import Candidate, load_ranking, rank
+) -> str:
+    """The owner run the ranking file puts first; refused when none meets its constraints."""
+    from loopline.ranking import Candidate
 
-    ranking = load_ranking((root or Path.cwd()) / config.ranking)
     by_id = {run.run_id: run for run in runs}
     candidates = [
         Candidate(
@@ -250,15 +276,42 @@ def _best(
         )
         for o in owners
     ]
+    return _first(candidates, f"runs that logged '{chosen[0].name}'", config, root)
+
+
+def _best_checkpoint(
+    own: list[LoggedModelInfo], runs: list[RunInfo], config: ModelConfig, root: Path | None
+) -> LoggedModelInfo:
+    """Of one run's models, the one the ranking file puts first by its metrics (the run's, and those of
+    the runs it is nested in, under the model's own)."""
+    from loopline.ranking import Candidate
+
+    by_id = {run.run_id: run for run in runs}
+    inherited: dict[str, float] = {}
+    for run in reversed(_lineage(by_id, own[0].run_id)):
+        inherited.update(run.metrics)
+    by_key = {model.model_id or model.uri: model for model in own}
+    candidates = [
+        Candidate(key, {**inherited, **model.metrics}, start_time=model.created)
+        for key, model in by_key.items()
+    ]
+    names = ", ".join(sorted({model.name for model in own}))
+    return by_key[_first(candidates, f"models the run logged ({names})", config, root)]
+
+
+def _first(candidates: list[Any], what: str, config: ModelConfig, root: Path | None) -> str:
+    """The key of the candidate the ranking file puts first; refused when none meets its constraints."""
+    from loopline.ranking import load_ranking, rank
+
+    ranking = load_ranking((root or Path.cwd()) / config.ranking)
     ranked = rank(ranking, candidates)
     if not ranked[0].eligible:
         why = "; ".join(f"{r.candidate.run_id[:12]}: {', '.join(r.reasons)}" for r in ranked[:5])
         raise ConfigError(
-            f"{ranking.name}: none of the {len(owners)} runs that logged '{chosen[0].name}' is eligible "
-            f"({why}); loosen its constraints or fix the training"
+            f"{ranking.name}: none of the {len(candidates)} {what} is eligible ({why}); loosen its "
+            "constraints or fix the training"
         )
-    winner = ranked[0].candidate.run_id
-    return max((m for m in chosen if m.run_id == winner), key=lambda model: model.created)
+    return str(ranked[0].candidate.run_id)
 
 
 def _lineage(by_id: dict[str, RunInfo], run_id: str) -> list[RunInfo]:
