@@ -91,6 +91,7 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
         )
         report.step(f"importing the uploaded run as dev run {run_id}")
         name = instance.settings.config.model.artifact_path
+        name = "model" if any(c in name for c in "*?[") else name  # a pattern named the checkpoint chosen
         try:
             logged = store.import_run(run_id, run, artifacts, model_dir, name)
             log_datasets(store.client, [run_id], inputs)
