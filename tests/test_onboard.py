@@ -257,7 +257,13 @@ def test_checkpoints_logged_each_epoch_are_set_up_to_register_the_best(tmp_path:
     result = loopline.init_existing(project)
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     assert config["model"]["artifact_path"] == "sgd-*" and config["model"]["select"] == "best"
-    assert load_ranking(project / "ranking.yaml").primary == ("accuracy", "maximize")
+    # Ranked and validated by the held-out accuracy, not the one on the training rows.
+    assert load_ranking(project / "ranking.yaml").primary == ("test_accuracy", "maximize")
+    assert config["validation"]["challenger_metric"] == "accuracy"
+    assert (
+        config["validation"]["thresholds"]["accuracy"]
+        == yaml.safe_load((project / "gate.yaml").read_text())["metrics"]["test_accuracy"]
+    )
     assert any(
         "the training logs 4 checkpoints of a run ('sgd-*', model.artifact_path); loopline registers the one "
         "the ranking file puts first" in note
@@ -266,15 +272,14 @@ def test_checkpoints_logged_each_epoch_are_set_up_to_register_the_best(tmp_path:
     assert not any("models named" in note for note in result.notes)
     # The gate from the best checkpoint's accuracy, not the last epoch's (it learned inverted labels).
     gate = yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
-    assert result.metrics["accuracy"] > 0.9 and gate["accuracy"]["min"] == round(
-        result.metrics["accuracy"] * 0.9, 4
-    )
+    best = result.metrics["test_accuracy"]
+    assert best > 0.9 and gate["test_accuracy"]["min"] == round(best * 0.9, 4)
 
     loopline.up(project)
     commit_all(project, "Set up loopline")
     registered = loopline.inner_loop(project)
     assert registered.gate is not None
-    assert [c.value for c in registered.gate.checks if c.metric == "accuracy"] == [result.metrics["accuracy"]]
+    assert [c.value for c in registered.gate.checks if c.metric == "test_accuracy"] == [best]
 
 
 # A DVC pipeline as DVC's get-started project lays it out: the raw data kept with DVC, a stage that

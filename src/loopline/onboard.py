@@ -55,6 +55,7 @@ _SKIPPED_DIRS = frozenset(
 _HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
 # autolog's training_score, train_loss, ...; TensorBoard's and Lightning's train/loss, train:acc
 _TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
+_HELD_OUT = re.compile(r"(^|[_.\-/: ])(test|val|valid|validation|eval|holdout|heldout)([_.\-/: ]|$)", re.I)
 _LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
 
 
@@ -368,8 +369,15 @@ def _primary(gate: dict[str, dict[str, float]], run: DryRun) -> tuple[str, str]:
     """The ranking's metric and direction: the gated metric the task's validation measures first (the
     challenger's), else the gate's first, in the gate's direction."""
     measured = _VALIDATION_METRICS[run.task] if run.task else ()
-    primary = next((n for m in measured for n in gate if _measured_as(measured, n) == m), next(iter(gate)))
+    names = _held_out_first(list(gate))
+    primary = next((n for m in measured for n in names if _measured_as(measured, n) == m), next(iter(gate)))
     return primary, "maximize" if "min" in gate[primary] else "minimize"
+
+
+def _held_out_first(names: list[str]) -> list[str]:
+    """``names`` with those that say they were measured on held-out rows (``test_accuracy``,
+    ``val_loss``) first: of a training's accuracy and test accuracy, the test one ranks and validates."""
+    return sorted(names, key=lambda name: not _HELD_OUT.search(name))
 
 
 def _rivals(run: DryRun) -> str:
@@ -397,7 +405,9 @@ def _validation_lines(run: DryRun) -> list[str]:
         return []
     measured = _VALIDATION_METRICS[run.task]
     reached: dict[str, dict[str, float]] = {}
-    for name, bound in _gate({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0].items():
+    bounds = _gate({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    for name in _held_out_first(list(bounds)):
+        bound = bounds[name]
         same = _measured_as(measured, name)
         if same in _FRACTIONS and run.metrics[name] > 1:  # a percentage, where validation measures a fraction
             continue

@@ -86,9 +86,9 @@ def test_checkpoints_logged_each_epoch_register_the_best_by_their_own_metrics(
 ) -> None:
     project = new_project("experimentation", "epochs")
     (project / "ranking.yaml").write_text(
-        yaml.safe_dump({"primary": {"metric": "accuracy", "direction": "maximize"}})
+        yaml.safe_dump({"primary": {"metric": "test_accuracy", "direction": "maximize"}})
     )
-    use_script(project, "checkpoints.py", {"accuracy": {"min": 0.8}})
+    use_script(project, "checkpoints.py", {"test_accuracy": {"min": 0.8}})
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     del config["model"]["artifact_path"]
     (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -101,7 +101,7 @@ def test_checkpoints_logged_each_epoch_register_the_best_by_their_own_metrics(
         "file puts first"
     ) in told.value.message
     # As told: the checkpoint of the best accuracy, not the last epoch's (which learned inverted labels).
-    use_script(project, "checkpoints.py", {"accuracy": {"min": 0.8}}, artifact_path="sgd-*")
+    use_script(project, "checkpoints.py", {"test_accuracy": {"min": 0.8}}, artifact_path="sgd-*")
     config = yaml.safe_load((project / "loopline.yaml").read_text())
     config["model"]["select"] = "best"
     (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -114,13 +114,13 @@ def test_checkpoints_logged_each_epoch_register_the_best_by_their_own_metrics(
     from tests.helpers import mlflow_client
 
     client = mlflow_client(project, "dev")
-    history = {m.step: m.value for m in client.get_metric_history(str(result.run_id), "accuracy")}
+    history = {m.step: m.value for m in client.get_metric_history(str(result.run_id), "test_accuracy")}
     best = max(history, key=lambda step: history[step])
     assert len(history) == 4 and best in (0, 1) and history[3] < 0.5, history
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X.columns = [c.replace(" ", "_") for c in X.columns]
     _, X_val, _, y_val = train_test_split(X, y, random_state=3, stratify=y)
     assert load_model(result.dev.source_uri).score(X_val, y_val) == history[best]  # that epoch's model
-    assert client.get_run(str(result.run_id)).data.metrics["accuracy"] == history[3]  # the run: the last
+    assert client.get_run(str(result.run_id)).data.metrics["test_accuracy"] == history[3]  # the run: the last
     assert result.gate is not None
-    assert [c.value for c in result.gate.checks if c.metric == "accuracy"] == [history[best]]
+    assert [c.value for c in result.gate.checks if c.metric == "test_accuracy"] == [history[best]]
