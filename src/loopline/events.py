@@ -44,6 +44,8 @@ __all__ = [
     "TrackingMigrated",
     "TrafficChanged",
     "UserAdded",
+    "VersionReinstated",
+    "VersionWithdrawn",
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {}
@@ -272,3 +274,15 @@ class ApprovalDecided(Event):
     """An approver approved (``outcome`` ok) or denied (``denied``) a commit's release to prod."""
 
     kind: ClassVar[str] = "approval-decided"
+
+
+class VersionWithdrawn(Event):
+    """A model version was withdrawn: no release, promotion, deployment or rollback may take it."""
+
+    kind: ClassVar[str] = "version-withdrawn"
+
+
+class VersionReinstated(Event):
+    """A withdrawn model version was reinstated."""
+
+    kind: ClassVar[str] = "version-reinstated"

@@ -248,6 +248,10 @@ def operations() -> dict[str, Operation]:
         Operation("approvals", api.approvals, r.READ_PROD, caller_head=True),
         Operation("approval_requests", api.approval_requests, r.READ_PROD),
         Operation("rollback", api.rollback, r.change_endpoint("endpoint")),
+        # Taking a version out of every release and putting it back: releasers of prod.
+        Operation("withdraw", api.withdraw, r.RELEASE, caller_head=True),
+        Operation("reinstate", api.reinstate, r.RELEASE, caller_head=True),
+        Operation("withdrawals", api.withdrawals, r.READ_ANY),
         # Administration: admins of every workspace.
         Operation("up", api.up, r.ADMIN),
         Operation("set_tier", api.set_tier, r.ADMIN),

@@ -27,6 +27,7 @@ from loopline.git import (
 )
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
+from loopline.withdrawn import refuse_withdrawn
 from loopline.yamlfile import Loader
 
 __all__ = ["commit_version", "model_name_at", "watched_paths"]
@@ -39,19 +40,27 @@ def watched_paths(instance: Instance) -> list[str] | None:
 
 
 def commit_version(
-    instance: Instance, name: str, commit: str, reporter: Reporter | None = None, workspace: str = SHARED
+    instance: Instance,
+    name: str,
+    commit: str,
+    reporter: Reporter | None = None,
+    workspace: str = SHARED,
+    *,
+    withdrawn_ok: bool = False,
 ) -> ModelVersionInfo:
     """``workspace``'s version of ``name`` from ``commit``, or, when it has none, that of its newest ancestor
     with one if ``commit`` changed none of ``training.paths`` since (said to ``reporter``). ``commit`` is
-    a SHA, a prefix of 7+, or a git ref of the project's repository (see :func:`as_commit`)."""
+    a SHA, a prefix of 7+, or a git ref of the project's repository (see :func:`as_commit`). A withdrawn
+    version is refused, unless ``withdrawn_ok`` (to withdraw or reinstate it)."""
     commit = as_commit(instance.root, commit)
     try:
-        return catalog.version_for_commit(instance.db, workspace, name, commit)
+        found = catalog.version_for_commit(instance.db, workspace, name, commit)
     except NotFound as missing:
         same = _unchanged_version(instance, name, commit, reporter or NullReporter(), missing, workspace)
         if same is None:
             raise
-        return same
+        found = same
+    return found if withdrawn_ok else refuse_withdrawn(instance.db, found)
 
 
 def _unchanged_version(

@@ -132,6 +132,9 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("approval_requests", {}, READ_PROD),
     # Who may approve is release.approvals' list, checked by the service: the route needs prod's reader.
     ("approve", {"commit": "b" * 40, "reason": "fine"}, READ_PROD),
+    ("withdraw", {"commit": "b" * 40, "reason": "leaked labels"}, PROD_CHANGE),
+    ("reinstate", {"commit": "b" * 40, "reason": "fine after all"}, PROD_CHANGE),
+    ("withdrawals", {}, EVERYONE),
     ("notifications_failed", {}, EVERYONE),
     ("notifications_retry", {}, ADMIN),
     ("notifications_deliver", {}, ADMIN),

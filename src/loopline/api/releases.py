@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from loopline.loops.outer import TestResult
     from loopline.loops.release import ReleaseResult
     from loopline.progress import Reporter
+    from loopline.withdrawn import Withdrawal
 
 
 def outer_loop_test(
@@ -100,6 +101,40 @@ def approvals(
 
     instance = provisioned(project)
     return approving.approval_state(instance, _subject(instance, commit, model, retire))
+
+
+def withdraw(
+    commit: str | None = None, *, reason: str, model: str | None = None, project: PathLike | None = None
+) -> Withdrawal:
+    """Withdraw a commit's model version (default: HEAD's) in every workspace: no release, promotion,
+    deployment or rollback takes it again until it is reinstated. What is live stays live: roll it back."""
+    return _decide(project, commit, model, reason, "withdrawn")
+
+
+def reinstate(
+    commit: str | None = None, *, reason: str, model: str | None = None, project: PathLike | None = None
+) -> Withdrawal:
+    """Reinstate a withdrawn version (default: HEAD's): releases, deployments and rollbacks take it again."""
+    return _decide(project, commit, model, reason, "reinstated")
+
+
+def _decide(
+    project: PathLike | None, commit: str | None, model: str | None, reason: str, action: str
+) -> Withdrawal:
+    from loopline import withdrawn
+    from loopline.loops.outer import registry_version
+
+    instance = provisioned(project)
+    name = model or instance.settings.config.model.name
+    version = registry_version(instance, name, commit, withdrawn_ok=True)
+    return withdrawn.decide(instance.db, version, action=action, reason=reason, actor=instance.actor)
+
+
+def withdrawals(*, model: str | None = None, project: PathLike | None = None) -> list[Withdrawal]:
+    """Every withdrawal and reinstatement, newest first (of ``model`` only, where given)."""
+    from loopline import withdrawn
+
+    return withdrawn.decisions(provisioned(project).db, model)
 
 
 def approval_requests(*, limit: int = 20, project: PathLike | None = None) -> list[ApprovalState]:

@@ -40,6 +40,7 @@ from loopline.state.locks import Heartbeat, process_alive
 from loopline.state.schema import batch_jobs
 from loopline.storage.fs import is_remote
 from loopline.storage.models import model_store_of
+from loopline.withdrawn import refuse_withdrawn
 
 __all__ = ["BatchJob", "get_job", "invoke", "list_jobs", "resume"]
 
@@ -203,6 +204,7 @@ def invoke(
             f"batch endpoint '{endpoint}' has no deployment {deployment or '(no default yet)'}; "
             f"create one with `loopline batch-deployment create {endpoint} NAME --version N`"
         )
+    refuse_withdrawn(instance.db, chosen, info.workspace)
     config = instance.settings.config.compute
     target = (
         resolve(config, compute) if compute else resolve(config, chosen.compute, f"deployment {chosen.name}")

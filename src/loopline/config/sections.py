@@ -417,13 +417,14 @@ EVENT_KINDS = (
     "key-rotated", "lock-broken", "models-migrated", "monitor-checked", "policy-decided", "promoted",
     "provisioned", "refused", "registered", "released", "role-granted", "rolled-back", "shared",
     "state-migrated", "tier-changed", "token-created", "token-revoked", "tracking-migrated",
-    "traffic-changed", "user-added",
+    "traffic-changed", "user-added", "version-reinstated", "version-withdrawn",
 )  # fmt: skip
 """Every kind of audit event (a test keeps it equal to ``loopline.events``)."""
 
 NOTIFIED_BY_DEFAULT = (
     "registered", "shared", "gate-evaluated", "promoted", "approval-requested", "approval-decided",
     "released", "traffic-changed", "rolled-back", "policy-decided", "batch-job", "endpoint-retired",
+    "version-withdrawn", "version-reinstated",
 )  # fmt: skip
 """What a webhook is sent when it names no events: the moves of models, and what watches them."""
 

@@ -19,6 +19,7 @@ from loopline.model_environment import differences
 from loopline.state import as_utc
 from loopline.state.schema import batch_deployments, batch_endpoints, deployments, endpoints
 from loopline.versions import commit_version
+from loopline.withdrawn import refuse_withdrawn
 
 __all__ = [
     "choose_version",
@@ -55,7 +56,7 @@ def resolve_model_version(
         return commit_version(instance, model, commit, workspace=workspace)
     found = catalog.list_versions(instance.db, workspace=workspace, name=model)
     if latest and found:
-        return max(found, key=lambda v: v.version)
+        return refuse_withdrawn(instance.db, max(found, key=lambda v: v.version))
     if latest:
         raise NotFound(
             f"model '{model}' has no version in {workspace} yet, so none is its latest; "
@@ -68,7 +69,7 @@ def resolve_model_version(
             f"model '{model}' has no version {version} in {workspace} ({held}); "
             + catalog.how_versions_arrive(workspace)
         )
-    return matches[0]
+    return refuse_withdrawn(instance.db, matches[0])
 
 
 def choose_version(

@@ -40,6 +40,7 @@ from loopline.state import locks
 from loopline.storage.models import model_store_of
 from loopline.validation import Candidate, heldout_for, validate
 from loopline.versions import commit_version, model_name_at
+from loopline.withdrawn import refuse_withdrawn
 
 __all__ = ["TestResult", "run_outer_loop_test"]
 
@@ -52,7 +53,12 @@ def deployment_name(version: ModelVersionInfo) -> str:
 
 
 def registry_version(
-    instance: Instance, name: str, commit: str | None, reporter: Reporter | None = None
+    instance: Instance,
+    name: str,
+    commit: str | None,
+    reporter: Reporter | None = None,
+    *,
+    withdrawn_ok: bool = False,
 ) -> ModelVersionInfo:
     """The shared registry's version of ``name`` from ``commit`` (a prefix of 7+).
 
@@ -60,12 +66,12 @@ def registry_version(
     documentation), the version of HEAD's newest ancestor that has one. A commit with no version of its
     own that changed none of ``training.paths`` since its newest ancestor with one (a merge elsewhere in a
     larger repository, which the inner loop did not train) takes that ancestor's version, as the inner
-    loop did.
+    loop did. A withdrawn version is refused, unless ``withdrawn_ok``.
     """
     report = reporter or NullReporter()
     if commit is not None:
         try:
-            return commit_version(instance, name, commit, report)
+            return commit_version(instance, name, commit, report, withdrawn_ok=withdrawn_ok)
         except NotFound:
             renamed = _renamed(instance, name, commit)
             if renamed is None:
@@ -74,15 +80,16 @@ def registry_version(
             report.step(
                 f"{full[:7]} registered the model as '{earlier}' (model.name then); taking its version"
             )
-            return commit_version(instance, earlier, full, report)
+            return commit_version(instance, earlier, full, report, withdrawn_ok=withdrawn_ok)
     full = _newest_registered(instance, name, report)
     try:
-        return catalog.version_for_commit(instance.db, SHARED, name, full)
+        found = catalog.version_for_commit(instance.db, SHARED, name, full)
     except NotFound:
         hint = SHALLOW_HINT if is_shallow(instance.root) else "run `loopline inner-loop` at that commit first"
         raise NotFound(
             f"commit {full[:7]} has no version of '{name}' in the shared registry; {hint}"
         ) from None
+    return found if withdrawn_ok else refuse_withdrawn(instance.db, found)
 
 
 def _renamed(instance: Instance, name: str, commit: str) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ from loopline.domain import PRODUCTION, DeploymentInfo, EndpointInfo, ModelVersi
 from loopline.endpoints import service
 from loopline.endpoints.client import lagging, live_server
 from loopline.endpoints.releases import record_release, release_history
-from loopline.errors import NotFound, UsageError
+from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import RolledBack
 from loopline.git import as_commit
 from loopline.instance import Instance
@@ -30,6 +30,7 @@ from loopline.loops.restore import held
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.versions import commit_version
+from loopline.withdrawn import withdrawn_commits
 
 __all__ = ["run_rollback"]
 
@@ -136,7 +137,16 @@ def _target(
         earlier = [r for r in reversed(history) if r.git_commit != live_commit]
         if not earlier:
             raise NotFound(f"endpoint '{endpoint}' has no earlier release to return to")
-        name, commit = earlier[0].model, earlier[0].git_commit
+        withdrawn = withdrawn_commits(instance.db)
+        kept = [r for r in earlier if (r.model, r.git_commit) not in withdrawn]
+        if not kept:
+            raise Refused(
+                f"every earlier release of endpoint '{endpoint}' is withdrawn; name a version with "
+                "--commit, or reinstate one (`loopline withdrawals` lists them)"
+            )
+        if kept[0] is not earlier[0]:
+            reporter.step(f"passing over {earlier[0].git_commit[:7]}: withdrawn (`loopline withdrawals`)")
+        name, commit = kept[0].model, kept[0].git_commit
     assert commit is not None
     return _version_of(instance, workspace, endpoint, name, commit, reporter)
 

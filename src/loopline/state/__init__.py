@@ -19,7 +19,7 @@ from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageErro
 
 __all__ = ["HEAD_REVISION", "Database", "as_utc", "ensure_database", "new_engine", "reset_sequences"]
 
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 _log = logging.getLogger(__name__)

@@ -421,6 +421,18 @@ notification_failures = Table(
 
 # Decisions on releasing a commit's model to prod: by whom, on which version and validation report, until
 # when. A release counts the approvals that match what it releases and have not expired.
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    _serial(),
+    *_pinned(),
+    _str("action", 16),  # withdrawn | reinstated: the newest row of a content digest stands
+    _col("reason", Text),
+    _str("actor", 200),
+    _col("created_at", _TIME),
+    Index("ix_withdrawals_digest", "content_digest"),
+)
+
 approvals = Table(
     "approvals",
     metadata,

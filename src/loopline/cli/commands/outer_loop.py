@@ -275,6 +275,48 @@ def approvals(
     call.emit(state.to_dict(), lambda c: _show_approvals(c, state))
 
 
+ReasonOption = Annotated[str, opt("--reason", help="Why, for the audit log.")]
+
+
+@command(app)
+def withdraw(
+    call: Call, reason: ReasonOption, commit: CommitOption = None, model: ModelOption = None
+) -> None:
+    """Withdraw a commit's model version in every workspace: no release, promotion, deployment or rollback
+    takes it until it is reinstated (what is live stays live: roll it back)."""
+    done = api.withdraw(commit, reason=reason, model=model, project=call.project)
+    call.emit(done.to_dict(), lambda c: c.print(escape(_decision(done))))
+
+
+@command(app)
+def reinstate(
+    call: Call, reason: ReasonOption, commit: CommitOption = None, model: ModelOption = None
+) -> None:
+    """Reinstate a withdrawn model version: releases, deployments and rollbacks take it again."""
+    done = api.reinstate(commit, reason=reason, model=model, project=call.project)
+    call.emit(done.to_dict(), lambda c: c.print(escape(_decision(done))))
+
+
+@command(app)
+def withdrawals(call: Call, model: ModelOption = None) -> None:
+    """Every withdrawal and reinstatement of a model version, newest first."""
+    found = api.withdrawals(model=model, project=call.project)
+
+    def show(console: Console) -> None:
+        if not found:
+            console.print("no version was ever withdrawn")
+        for decision in found:
+            console.print(escape(f"{decision.created_at:%Y-%m-%d %H:%M} UTC  {_decision(decision)}"))
+
+    call.emit({"withdrawals": [d.to_dict() for d in found]}, show)
+
+
+def _decision(done: Any) -> str:
+    return (
+        f"{done.action} {done.model} v{done.version} ({done.git_commit[:7]}) by {done.actor}: {done.reason}"
+    )
+
+
 @command(app)
 def rollback(
     call: Call,

@@ -1,0 +1,133 @@
+"""Withdrawn model versions: a model found wrong after it was registered (trained on leaked labels, say)
+that no release, promotion, deployment or rollback may take again, in any workspace, until reinstated.
+
+A withdrawal is bound to the version's files (its content digest, which every copy of it shares: dev, the
+registry, test, prod), named by its model and commit. Each decision is a row; the newest row of a digest
+stands. Both are audit events (``version-withdrawn``, ``version-reinstated``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, select
+
+from loopline import audit
+from loopline.domain import SHARED, DeploymentInfo, ModelVersionInfo, pinned, utcnow
+from loopline.errors import Refused, UsageError
+from loopline.events import VersionReinstated, VersionWithdrawn
+from loopline.state import Database, as_utc
+from loopline.state.schema import withdrawals
+
+__all__ = ["WITHDRAWN", "Withdrawal", "decide", "refuse_withdrawn", "standing", "withdrawn_commits"]
+
+WITHDRAWN, REINSTATED = "withdrawn", "reinstated"
+T = TypeVar("T", ModelVersionInfo, DeploymentInfo)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """One decision on a model version: withdrawn, or reinstated; who, when and why."""
+
+    model: str
+    version: int
+    git_commit: str
+    content_digest: str
+    action: str
+    reason: str
+    actor: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+
+def _row(row: Any) -> Withdrawal:
+    values = dict(row._mapping)
+    values.pop("id")
+    return Withdrawal(**{**values, "created_at": as_utc(values["created_at"])})
+
+
+def decisions(db: Database, model: str | None = None) -> list[Withdrawal]:
+    """Every decision, newest first (of ``model`` only, where given)."""
+    query = select(withdrawals).order_by(withdrawals.c.id.desc())
+    if model is not None:
+        query = query.where(withdrawals.c.model == model)
+    with db.read() as connection:
+        return [_row(row) for row in connection.execute(query)]
+
+
+def standing(db: Database, content_digest: str) -> Withdrawal | None:
+    """The withdrawal that stands for the version with these files, or None."""
+    query = (
+        select(withdrawals)
+        .where(withdrawals.c.content_digest == content_digest)
+        .order_by(withdrawals.c.id.desc())
+        .limit(1)
+    )
+    with db.read() as connection:
+        row = connection.execute(query).first()
+    found = _row(row) if row is not None else None
+    return found if found is not None and found.action == WITHDRAWN else None
+
+
+def withdrawn_commits(db: Database) -> set[tuple[str, str]]:
+    """(model, commit) of every version withdrawn now."""
+    newest: dict[str, Withdrawal] = {}
+    for decision in reversed(decisions(db)):
+        newest[decision.content_digest] = decision
+    return {(d.model, d.git_commit) for d in newest.values() if d.action == WITHDRAWN}
+
+
+def refuse_withdrawn(db: Database, subject: T, workspace: str | None = None) -> T:
+    """``subject`` (a model version, or a deployment pinning one, of ``workspace``), or Refused when its
+    files are withdrawn (naming who, when, why, and how to reinstate it)."""
+    found = standing(db, subject.content_digest) if subject.content_digest else None
+    if found is None:
+        return subject
+    workspace = getattr(subject, "workspace", workspace)
+    where = f" in {'the registry' if workspace == SHARED else workspace}" if workspace else ""
+    raise Refused(
+        f"{pinned(subject)['model']} v{subject.version}{where} ({subject.git_commit[:7]}) was withdrawn by "
+        f"{found.actor} on {found.created_at:%Y-%m-%d %H:%M} UTC: {found.reason}; no release, promotion, "
+        f"deployment, rollback or batch job takes it (`loopline reinstate --commit {subject.git_commit[:7]} "
+        "--reason ...` undoes that)"
+    )
+
+
+def decide(db: Database, version: ModelVersionInfo, *, action: str, reason: str, actor: str) -> Withdrawal:
+    """Record ``actor``'s withdrawal (or reinstatement) of ``version`` and its audit event, at once."""
+    if not reason.strip():
+        raise UsageError("say why with --reason: the audit log keeps it with the decision")
+    now = standing(db, version.content_digest)
+    if action == WITHDRAWN and now is not None:
+        raise Refused(
+            f"{version.name} {version.git_commit[:7]} is withdrawn already (by {now.actor}: {now.reason})"
+        )
+    if action == REINSTATED and now is None:
+        raise Refused(f"{version.name} {version.git_commit[:7]} is not withdrawn: nothing to reinstate")
+    values = {
+        **pinned(version),
+        "content_digest": version.content_digest,
+        "action": action,
+        "reason": reason,
+        "actor": actor,
+        "created_at": utcnow(),
+    }
+    event = VersionWithdrawn if action == WITHDRAWN else VersionReinstated
+    with db.write() as connection:
+        connection.execute(insert(withdrawals).values(**values))
+        audit.append(
+            connection,
+            event(
+                actor=actor,
+                workspace=version.workspace,
+                **pinned(version),
+                reason=reason,
+                details={"content_digest": version.content_digest},
+            ),
+        )
+    return Withdrawal(**values)

@@ -1,0 +1,66 @@
+"""Withdrawing a model version found wrong after it was registered: nothing takes it again until it is
+reinstated, whichever way it is asked for; both decisions are audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import loopline
+from loopline.errors import Refused
+from tests.helpers import cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_withdrawn_version_is_never_released_deployed_or_rolled_back_to_until_reinstated(
+    a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, first, second = a_live_b_registered
+    where = ("-C", str(project))
+    loopline.create_batch_endpoint("nightly", "prod", project=project)
+    loopline.create_batch_deployment("nightly", "live", version=1, project=project)
+    # The live model, it turns out, was trained on leaked labels.
+    withdrawn = cli(capsys, "withdraw", "--commit", first[:7], "--reason", "trained on leaked labels", *where)
+    assert withdrawn.exit_code == 0, withdrawn.stderr
+    assert f"withdrawn proj-classifier v1 ({first[:7]}) by " in withdrawn.stdout
+    loopline.outer_loop_prod(project, commit=second)  # what replaces it
+
+    told = f"proj-classifier v1 in prod ({first[:7]}) was withdrawn by "
+    back = cli(capsys, "rollback", "--previous", *where)
+    assert back.exit_code == 1 and "every earlier release of endpoint 'proj' is withdrawn" in back.stderr
+    for asked in (("--commit", first[:7]), ("--version", "1")):
+        deployed = cli(capsys, "deployment", "create", "proj", "again", *asked, "-w", "prod", *where)
+        assert deployed.exit_code == 1 and told in deployed.stderr, deployed.stderr
+        assert (
+            "trained on leaked labels" in deployed.stderr
+            and f"reinstate --commit {first[:7]}" in deployed.stderr
+        )
+    with pytest.raises(Refused, match=r"proj-classifier v1 in the registry \(\w{7}\) was withdrawn by"):
+        loopline.outer_loop_prod(project, commit=first)
+    with pytest.raises(Refused, match=r"v1 in prod \(\w{7}\) was withdrawn by .*or batch job takes it"):
+        loopline.batch_invoke("nightly", "scoring", project=project)  # a batch deployment pinning it
+    with pytest.raises(Refused, match="is withdrawn already"):
+        loopline.withdraw(first, reason="twice", project=project)
+    live = loopline.get_endpoint("proj", workspace="prod", project=project)
+    assert [d.git_commit for d in live.deployments if d.traffic == 100] == [second]
+    assert [e.event.reason for e in loopline.history(project, kind="version-withdrawn")] == [
+        "trained on leaked labels"
+    ]
+
+    # The labels were fine after all: reinstated, the rollback goes back to it.
+    loopline.reinstate(first, reason="the leak was in the copy, not the training data", project=project)
+    returned = loopline.rollback(project, previous=True)
+    assert returned.git_commit == first
+    with pytest.raises(Refused, match="is not withdrawn: nothing to reinstate"):
+        loopline.reinstate(first, reason="again", project=project)
+    listed = cli(capsys, "withdrawals", "--json", *where)
+    assert [(d["action"], d["git_commit"]) for d in listed.json()["withdrawals"]] == [
+        ("reinstated", first),
+        ("withdrawn", first),
+    ]
+    assert [e.event.kind for e in loopline.history(project, kind="version-reinstated")] == [
+        "version-reinstated"
+    ]
+    assert loopline.audit_verify(project=project).intact
