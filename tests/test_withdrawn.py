@@ -26,6 +26,13 @@ def test_a_withdrawn_version_is_never_released_deployed_or_rolled_back_to_until_
     assert withdrawn.exit_code == 0, withdrawn.stderr
     assert f"withdrawn proj-classifier v1 ({first[:7]}) by " in withdrawn.stdout
     loopline.outer_loop_prod(project, commit=second)  # what replaces it
+    listed = cli(capsys, "status", "--json", *where).json()["models"]
+    assert {(m["workspace"], m["withdrawn"]) for m in listed if m["git_commit"] == first} == {
+        ("dev", True),
+        ("shared", True),
+        ("prod", True),
+    }
+    assert not any(m["withdrawn"] for m in listed if m["git_commit"] == second)
 
     told = f"proj-classifier v1 in prod ({first[:7]}) was withdrawn by "
     back = cli(capsys, "rollback", "--previous", *where)
@@ -53,6 +60,7 @@ def test_a_withdrawn_version_is_never_released_deployed_or_rolled_back_to_until_
     loopline.reinstate(first, reason="the leak was in the copy, not the training data", project=project)
     returned = loopline.rollback(project, previous=True)
     assert returned.git_commit == first
+    assert not any(m.withdrawn for m in loopline.status(project).models)
     with pytest.raises(Refused, match="is not withdrawn: nothing to reinstate"):
         loopline.reinstate(first, reason="again", project=project)
     listed = cli(capsys, "withdrawals", "--json", *where)

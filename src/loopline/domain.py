@@ -158,6 +158,7 @@ class ModelVersionInfo:
     validation_status: str | None = None
     source_workspace: str = "dev"
     created_at: datetime | None = None
+    withdrawn: bool = False  # its files are withdrawn from every release (loopline withdraw)
     aliases: tuple[str, ...] = field(default=())
     provenance: Provenance = Provenance.BUILT_HERE
     provenance_detail: dict[str, Any] = field(default_factory=dict)
@@ -181,6 +182,7 @@ class ModelVersionInfo:
             "content_digest": self.content_digest,
             "aliases": list(self.aliases),
             "validation_status": self.validation_status,
+            "withdrawn": self.withdrawn,
             "run_id": self.run_id,
             "source_uri": self.source_uri,
             "created_at": self.created_at.isoformat() if self.created_at else None,

@@ -21,7 +21,15 @@ from loopline.events import VersionReinstated, VersionWithdrawn
 from loopline.state import Database, as_utc
 from loopline.state.schema import withdrawals
 
-__all__ = ["WITHDRAWN", "Withdrawal", "decide", "refuse_withdrawn", "standing", "withdrawn_commits"]
+__all__ = [
+    "WITHDRAWN",
+    "Withdrawal",
+    "decide",
+    "refuse_withdrawn",
+    "standing",
+    "withdrawn_commits",
+    "withdrawn_now",
+]
 
 WITHDRAWN, REINSTATED = "withdrawn", "reinstated"
 T = TypeVar("T", ModelVersionInfo, DeploymentInfo)
@@ -74,12 +82,17 @@ def standing(db: Database, content_digest: str) -> Withdrawal | None:
     return found if found is not None and found.action == WITHDRAWN else None
 
 
-def withdrawn_commits(db: Database) -> set[tuple[str, str]]:
-    """(model, commit) of every version withdrawn now."""
+def withdrawn_now(db: Database) -> list[Withdrawal]:
+    """The withdrawals that stand, one a version's files."""
     newest: dict[str, Withdrawal] = {}
     for decision in reversed(decisions(db)):
         newest[decision.content_digest] = decision
-    return {(d.model, d.git_commit) for d in newest.values() if d.action == WITHDRAWN}
+    return [d for d in newest.values() if d.action == WITHDRAWN]
+
+
+def withdrawn_commits(db: Database) -> set[tuple[str, str]]:
+    """(model, commit) of every version withdrawn now."""
+    return {(d.model, d.git_commit) for d in withdrawn_now(db)}
 
 
 def refuse_withdrawn(db: Database, subject: T, workspace: str | None = None) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,8 +197,11 @@ def status(project: PathLike | None = None) -> Status:
     endpoints: tuple[dict[str, Any], ...] = ()
     if revision == HEAD_REVISION:
         from loopline.endpoints import service
+        from loopline.withdrawn import withdrawn_now
 
         endpoints = tuple(e.to_dict() for e in service.list_endpoints(instance))
+        withdrawn = {w.content_digest for w in withdrawn_now(instance.db)}
+        models = tuple(replace(m, withdrawn=m.content_digest in withdrawn) for m in models)
     return Status(
         project=settings.config.project,
         root=settings.root,

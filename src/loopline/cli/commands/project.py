@@ -253,7 +253,7 @@ def _models_table(status: api.Status, everything: bool) -> Table:
             commit,
             model.git_branch,
             ", ".join(model.aliases),
-            model.validation_status or "",
+            "; ".join(filter(None, [model.validation_status, "withdrawn" if model.withdrawn else ""])),
             _provenance(model.provenance.value, model.provenance_detail),
         )
     return table
