@@ -215,6 +215,17 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
             page.goto(f"{board.url}/ui/commits/{a}")
             assert "rolled-back" in page.locator("table.timeline").inner_text()
             browser.shot("6-commit")
+
+            # B turns out to be wrong: withdrawn, it is marked wherever it is listed, and not offered as
+            # a rollback target any more (the rollback would be refused).
+            loopline.withdraw(b, reason="trained on leaked labels", project=project)
+            page.goto(f"{board.url}/ui/models?commit={b[:7]}")
+            marked = page.locator("[data-testid^=withdrawn-]")
+            assert marked.count() == page.locator("table.models tbody tr").count() == 3
+            page.goto(f"{board.url}/ui/endpoints")
+            assert page.get_by_test_id("rollback-target-prod-proj").count() == 0
+            page.goto(f"{board.url}/ui/commits/{b}")
+            assert page.locator("p.versions").inner_text().count("withdrawn") == 3
             browser.assert_clean(board.url)
         finally:
             browser.close()

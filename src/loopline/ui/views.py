@@ -227,9 +227,10 @@ class EndpointView:
 def endpoints_page(project: Path) -> list[EndpointView]:
     """Every online endpoint with its rollback targets and latest monitoring check."""
     views = []
+    withdrawn = _withdrawn_commits(project)  # a rollback would refuse them: not offered
     for listed in call(api.list_endpoints, project=project):
         info = call(api.get_endpoint, listed.name, workspace=listed.workspace, serving=True, project=project)
-        live = {d.git_commit for d in info.deployments if d.traffic == 100}
+        live = {d.git_commit for d in info.deployments if d.traffic == 100} | withdrawn
         targets: dict[str, dict[str, Any]] = {}
         for record in reversed(call(api.releases, info.name, workspace=info.workspace, project=project)):
             if record.git_commit not in live and record.git_commit not in targets:
@@ -250,6 +251,14 @@ def endpoints_page(project: Path) -> list[EndpointView]:
         drift = sorted(((k, float(v)) for k, v in psi.items()), key=lambda kv: kv[1], reverse=True)
         views.append(EndpointView(info, list(targets.values()), check, drift))
     return views
+
+
+def _withdrawn_commits(project: Path) -> set[str]:
+    """The commits whose versions are withdrawn now (the newest decision on their files stands)."""
+    newest: dict[str, Any] = {}
+    for decision in call(api.withdrawals, project=project):  # newest first
+        newest.setdefault(decision.content_digest, decision)
+    return {d.git_commit for d in newest.values() if d.action == "withdrawn"}
 
 
 def commit_page(project: Path, commit: str) -> tuple[list[ModelVersionInfo], list[Any]]:
