@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import NotFound, Refused, TierDisabled, UsageError
+from loopline.errors import GateFailed, NotFound, Refused, TierDisabled, UsageError
 from tests.conftest import ProjectFactory
 from tests.helpers import Steps, cli, cli_process, commit_all, edit_yaml, git, mlflow_pointed_at
 from tests.servers import AZURITE_ACCOUNT, Dashboard, Server
@@ -306,6 +306,25 @@ def test_outer_loop_test_validates_on_a_data_asset_of_held_out_rows(trained_proj
     data = result.report["data"]
     assert (data["asset"], data["digest"], data["path"]) == ("holdout:1", asset.digest, asset.reference)
     assert "Held-out data: data asset holdout:1, `inbox://holdout/" in result.report_markdown
+    # Validated again (stricter thresholds), the same version keeps both reports, each its event's.
+    config["validation"]["thresholds"] = {"accuracy": {"max": 0.5}}
+    (project / "loopline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(project, "Stricter validation")
+    with pytest.raises(GateFailed):
+        loopline.outer_loop_test(project)
+    events = [
+        e.event for e in loopline.history(project, kind="gate-evaluated") if e.event.workspace == "test"
+    ]
+    assert [(e.version, e.outcome) for e in events] == [(1, "passed"), (1, "failed")]
+    uris = [e.details["report_uri"] for e in events]
+    assert len(set(uris)) == 2
+    from loopline.instance import Instance
+
+    shared = Instance.open(project).store("shared")
+    first, second = (shared.read_text(uri).splitlines()[0] for uri in uris)
+    assert first == result.report_markdown.splitlines()[0] and first.endswith(": passed")
+    assert second == loopline.validation_report(project=project).markdown.splitlines()[0]
+    assert second.endswith(": FAILED")
 
 
 def test_a_commit_without_a_registry_version_is_named(new_project: ProjectFactory) -> None:

@@ -189,7 +189,8 @@ def validation_report(commit: str | None = None, *, project: PathLike | None = N
         # The outer loops take an ancestor's version for a commit that changed none of training.paths (or,
         # without --commit, only configuration): its report is that version's.
         try:
-            taken = registry_version(instance, instance.settings.config.model.name, asked).git_commit
+            name = instance.settings.config.model.name
+            taken = registry_version(instance, name, asked, withdrawn_ok=True).git_commit
         except NotFound:
             taken = None
         if taken and not taken.startswith(commit):

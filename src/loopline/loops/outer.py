@@ -19,6 +19,7 @@ from loopline.domain import (
     EndpointInfo,
     ModelVersionInfo,
     Tier,
+    utcnow,
 )
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, example_request, live_server
@@ -288,8 +289,11 @@ def _champion(instance: Instance, name: str) -> ModelVersionInfo | None:
 def _write_report(
     instance: Instance, version: ModelVersionInfo, report: dict[str, Any], markdown: str
 ) -> str:
+    """Write the report in a folder of its own (a validation of the same version again keeps the earlier
+    report, which its audit event names); its Markdown's URI."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
     folder = instance.store(SHARED).write_artifacts(
-        f"validation/{version.name}/v{version.version}",
+        f"validation/{version.name}/v{version.version}/{stamp}",
         {"report.json": json.dumps(report, indent=2, default=str), "report.md": markdown},
     )
     return f"{folder}/report.md"
