@@ -6,7 +6,7 @@ optional), age (long, optional), score (double, optional), active (boolean); ``m
 regression fitted on a NumPy array of three columns, as most tutorials train (a tensor signature: no
 column names, Azure ML's samples name the columns 0, 1, 2); ``labels`` a scikit-learn classifier over the
 columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor over them answering
-float32. ``DIFFERENCES`` lists where
+float32; ``text`` a scikit-learn pipeline over one text column, review. ``DIFFERENCES`` lists where
 loopline answers with another status than MLflow on purpose; docs/endpoints.md lists the same cases.
 """
 
@@ -261,6 +261,14 @@ SHAPES = [
     ("labels-csv", "labels", "text/csv", b"a,b,n\n1.0,2.0,3\n4.0,0.9,4\n"),
     ("booster-split", "booster", J, j({"dataframe_split": {"columns": N, "data": [ROW, [2.5, 0.3, 2]]}})),
     ("booster-instances", "booster", J, j({"instances": [RECORD]})),
+    # a model of one text column (a text classifier): a list of texts is its column, as MLflow takes it
+    ("texts-inputs", "text", J, j({"inputs": ["loved the story", "a dull waste"]})),
+    ("texts-instances", "text", J, j({"instances": ["loved the story", "a dull waste"]})),
+    ("texts-columnar", "text", J, j({"inputs": {"review": ["loved the story", "a dull waste"]}})),
+    ("texts-records", "text", J, j({"instances": [{"review": "loved the story"}]})),
+    ("texts-split", "text", J, j({"dataframe_split": {"columns": ["review"], "data": [["superb"]]}})),
+    ("texts-one-string", "text", J, j({"inputs": "loved the story"})),
+    ("texts-numbers", "text", J, j({"inputs": [1.5, 2.5]})),
     # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
     ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),
     ("mlflow1-pandas-records", "numeric", J + "; format=pandas-records", j([RECORD])),

@@ -109,7 +109,16 @@ def save_models(folder: Path) -> dict[str, Path]:
         numeric,
         "xgboost",
     )
-    return {name: folder / name for name in ("numeric", "typed", "matrix", "labels", "booster")}
+    # a text classifier: one column of text, its vectorizer selecting it
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    reviews = pd.DataFrame({"review": ["loved the story", "a dull waste", "superb music", "boring plot"]})
+    words = ColumnTransformer([("words", TfidfVectorizer(), "review")])
+    text = Pipeline([("words", words), ("clf", LogisticRegression())]).fit(reviews, [1, 0, 1, 0])
+    save(mlflow.sklearn, text, "text", reviews, "scikit-learn")
+    return {name: folder / name for name in ("numeric", "typed", "matrix", "labels", "booster", "text")}
 
 
 def mlflow_server(model: Path) -> str:

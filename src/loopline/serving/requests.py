@@ -60,6 +60,7 @@ class Table:
     finite: bool = False  # every number came from orjson, which never yields NaN or infinity
     source: bytes | None = field(default=None, repr=False)  # the JSON document the rows were read from
     params: dict[str, Any] | None = None
+    scalars: bool = False  # the rows came as a list of values, one a row (a model of one column takes it)
 
 
 class CsvCell(str):
@@ -342,7 +343,7 @@ def _instances(value: Any, field_name: str = "instances") -> Table:
     if _all_records(value):
         return _records(value, field_name)
     if value and not any(isinstance(item, list | dict) for item in value):
-        return Table(None, [[item] for item in value])
+        return Table(None, [[item] for item in value], scalars=True)
     return Table(None, value)
 
 

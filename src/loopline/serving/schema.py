@@ -160,7 +160,10 @@ def to_model_input(
         raise bad("EMPTY_INPUT", "there are no rows to score")
     if schema.columns is None:
         return _untyped_frame(table, schema.tensor), len(rows)
-    columns, keep = _request_columns(schema, table.columns, strict)
+    given = table.columns
+    if given is None and table.scalars and len(schema.columns) == 1:
+        given = schema.names  # {"inputs": ["a text", ...]} to a model of one column, as MLflow takes it
+    columns, keep = _request_columns(schema, given, strict)
     if keep is not None:  # columns the model does not take: left out, as MLflow does
         _check_row_shapes(rows, len(table.columns or ()))
         rows = [[row[i] for i in keep] for row in rows]
