@@ -121,7 +121,7 @@ def _forecast_project(new_project: ProjectFactory, tmp_path: Path) -> Path:
 def _newest_report(project: Path) -> Any:
     """The newest validation report (``report.json``) in the shared registry's artifact location."""
     reports = sorted(
-        (project / ".loopline").rglob("validation/*/v*/report.json"), key=lambda p: p.stat().st_mtime
+        (project / ".loopline").rglob("validation/*/v*/*/report.json"), key=lambda p: p.stat().st_mtime
     )
     return json.loads(reports[-1].read_text())
 
