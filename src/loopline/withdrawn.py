@@ -25,6 +25,7 @@ __all__ = [
     "WITHDRAWN",
     "Withdrawal",
     "decide",
+    "in_force",
     "refuse_withdrawn",
     "standing",
     "withdrawn_commits",
@@ -82,12 +83,18 @@ def standing(db: Database, content_digest: str) -> Withdrawal | None:
     return found if found is not None and found.action == WITHDRAWN else None
 
 
+def in_force(newest_first: list[Withdrawal]) -> list[Withdrawal]:
+    """The withdrawals of these decisions (newest first) that stand: the newest decision on a version's
+    files is the one in force."""
+    newest: dict[str, Withdrawal] = {}
+    for decision in newest_first:
+        newest.setdefault(decision.content_digest, decision)
+    return [d for d in newest.values() if d.action == WITHDRAWN]
+
+
 def withdrawn_now(db: Database) -> list[Withdrawal]:
     """The withdrawals that stand, one a version's files."""
-    newest: dict[str, Withdrawal] = {}
-    for decision in reversed(decisions(db)):
-        newest[decision.content_digest] = decision
-    return [d for d in newest.values() if d.action == WITHDRAWN]
+    return in_force(decisions(db))
 
 
 def withdrawn_commits(db: Database) -> set[tuple[str, str]]:

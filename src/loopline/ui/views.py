@@ -10,6 +10,7 @@ from typing import Any
 from loopline import api
 from loopline.domain import SHARED, EndpointInfo, ModelVersionInfo
 from loopline.operations import call
+from loopline.withdrawn import in_force
 
 __all__ = [
     "Node",
@@ -255,10 +256,7 @@ def endpoints_page(project: Path) -> list[EndpointView]:
 
 def _withdrawn_commits(project: Path) -> set[str]:
     """The commits whose versions are withdrawn now (the newest decision on their files stands)."""
-    newest: dict[str, Any] = {}
-    for decision in call(api.withdrawals, project=project):  # newest first
-        newest.setdefault(decision.content_digest, decision)
-    return {d.git_commit for d in newest.values() if d.action == "withdrawn"}
+    return {d.git_commit for d in in_force(call(api.withdrawals, project=project))}
 
 
 def commit_page(project: Path, commit: str) -> tuple[list[ModelVersionInfo], list[Any]]:
