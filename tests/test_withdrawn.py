@@ -3,13 +3,16 @@ reinstated, whichever way it is asked for; both decisions are audited."""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 import loopline
-from loopline.errors import Refused
-from tests.helpers import cli
+from loopline.config import load_config
+from loopline.errors import LooplineError, Refused
+from tests.helpers import cli, mlflow_client
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +36,8 @@ def test_a_withdrawn_version_is_never_released_deployed_or_rolled_back_to_until_
         ("prod", True),
     }
     assert not any(m["withdrawn"] for m in listed if m["git_commit"] == second)
+    # MLflow's UI and stock clients see it too: every copy is tagged, and no other version is.
+    assert set(_mlflow_withdrawn(project, first)) == {"dev", "shared", "prod"}
 
     told = f"proj-classifier v1 in prod ({first[:7]}) was withdrawn by "
     back = cli(capsys, "rollback", "--previous", *where)
@@ -61,6 +66,7 @@ def test_a_withdrawn_version_is_never_released_deployed_or_rolled_back_to_until_
     returned = loopline.rollback(project, previous=True)
     assert returned.git_commit == first
     assert not any(m.withdrawn for m in loopline.status(project).models)
+    assert _mlflow_withdrawn(project, first) == {}
     with pytest.raises(Refused, match="is not withdrawn: nothing to reinstate"):
         loopline.reinstate(first, reason="again", project=project)
     listed = cli(capsys, "withdrawals", "--json", *where)
@@ -72,3 +78,37 @@ def test_a_withdrawn_version_is_never_released_deployed_or_rolled_back_to_until_
         "version-reinstated"
     ]
     assert loopline.audit_verify(project=project).intact
+
+
+def _mlflow_withdrawn(project: Path, commit: str) -> dict[str, str]:
+    """The ``withdrawn`` tag of the commit's version in each workspace's MLflow registry that has one,
+    found by a stock MLflow client with the filter docs/outer-loops.md gives."""
+    tagged: dict[str, str] = {}
+    for workspace in ("dev", "shared", "test", "prod"):
+        found = mlflow_client(project, workspace).search_model_versions(
+            f"tags.git_commit = '{commit}' AND tags.withdrawn != ''"
+        )
+        for version in found:
+            assert re.fullmatch(
+                r"by \S+ on [\d-]+ [\d:]+ UTC: trained on leaked labels", version.tags["withdrawn"]
+            )
+            tagged[workspace] = version.tags["withdrawn"]
+    return tagged
+
+
+def test_a_withdrawal_a_registry_refuses_to_tag_is_not_recorded_and_changes_no_tag(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, first, _ = a_live_b_registered
+    prod = load_config(project).store("prod").tracking_uri.removeprefix("sqlite:///")
+    locked = sqlite3.connect(prod, timeout=0)
+    locked.execute("BEGIN EXCLUSIVE")  # prod's MLflow store refuses every write (another writer holds it)
+    try:
+        with pytest.raises(LooplineError, match="prod"):
+            loopline.withdraw(first, reason="trained on leaked labels", project=project)
+    finally:
+        locked.rollback()
+        locked.close()
+    assert loopline.withdrawals(project=project) == []
+    assert _mlflow_withdrawn(project, first) == {}  # dev's tag, set before prod refused, taken off again
+    assert not any(m.withdrawn for m in loopline.status(project).models)

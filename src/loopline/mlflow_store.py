@@ -488,6 +488,17 @@ class WorkspaceStore:
         with _store_errors(self):
             self.client.set_model_version_tag(name, str(version), key, value)
 
+    def delete_version_tag(self, name: str, version: int, key: str) -> None:
+        """Take one tag off a model version (nothing where it has none)."""
+        from mlflow.exceptions import MlflowException
+
+        with _store_errors(self):
+            try:
+                self.client.delete_model_version_tag(name, str(version), key)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+
 
 def _run(run: Any) -> RunInfo:
     return RunInfo(

@@ -8,6 +8,7 @@ version in MLflow and records it (``recover``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from typing import Any
@@ -29,9 +30,11 @@ __all__ = [
     "TAG_SOURCE_RUN",
     "TAG_SOURCE_WORKSPACE",
     "TAG_VALIDATION",
+    "TAG_WITHDRAWN",
     "copy_version",
     "find",
     "in_mlflow",
+    "mark_withdrawn",
     "provenance_tags",
     "register",
     "register_again",
@@ -54,6 +57,7 @@ TAG_VALIDATION_REPORT = "validation_report"
 TAG_PROVENANCE = "provenance"
 TAG_PROVENANCE_DETAIL = "provenance_detail"
 TAG_RESTORED_FROM = "restored_from"
+TAG_WITHDRAWN = "withdrawn"
 
 
 def identity_filter(commit: str, diff_digest: str | None) -> dict[str, str]:
@@ -269,6 +273,37 @@ def set_validation(
     with instance.db.write() as connection:
         catalog.set_validation(connection, version.workspace, version.name, version.version, status)
     return replace(version, validation_status=status)
+
+
+def mark_withdrawn(
+    instance: Instance, version: ModelVersionInfo, why: str | None, before: str | None = None
+) -> None:
+    """Tag every copy of ``version``'s files (dev, the registry, test, prod) ``withdrawn`` with ``why``, or
+    take the tag off (``why`` None), so MLflow's UI and stock MLflow clients reading tags see what loopline
+    refuses. All or nothing: where a store fails, the copies already changed go back to ``before``."""
+    copies = [
+        found
+        for found in catalog.list_versions(instance.db, name=version.name)
+        if found.content_digest == version.content_digest
+    ]
+    done: list[ModelVersionInfo] = []
+    try:
+        for copy in copies:
+            _tag_withdrawn(instance, copy, why)
+            done.append(copy)
+    except BaseException:
+        for copy in reversed(done):
+            with contextlib.suppress(Exception):  # the error being raised says which store failed
+                _tag_withdrawn(instance, copy, before)
+        raise
+
+
+def _tag_withdrawn(instance: Instance, copy: ModelVersionInfo, why: str | None) -> None:
+    store = instance.store(copy.workspace)
+    if why is None:
+        store.delete_version_tag(copy.name, copy.version, TAG_WITHDRAWN)
+    else:
+        store.set_version_tag(copy.name, copy.version, TAG_WITHDRAWN, why)
 
 
 def set_production(instance: Instance, version: ModelVersionInfo, replaced: str | None) -> None:

@@ -8,6 +8,7 @@ stands. Both are audit events (``version-withdrawn``, ``version-reinstated``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -52,6 +53,11 @@ class Withdrawal:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+    @property
+    def summary(self) -> str:
+        """Who withdrew it, when and why, in one line."""
+        return f"by {self.actor} on {self.created_at:%Y-%m-%d %H:%M} UTC: {self.reason}"
 
 
 def _row(row: Any) -> Withdrawal:
@@ -111,15 +117,25 @@ def refuse_withdrawn(db: Database, subject: T, workspace: str | None = None) -> 
     workspace = getattr(subject, "workspace", workspace)
     where = f" in {'the registry' if workspace == SHARED else workspace}" if workspace else ""
     raise Refused(
-        f"{pinned(subject)['model']} v{subject.version}{where} ({subject.git_commit[:7]}) was withdrawn by "
-        f"{found.actor} on {found.created_at:%Y-%m-%d %H:%M} UTC: {found.reason}; no release, promotion, "
+        f"{pinned(subject)['model']} v{subject.version}{where} ({subject.git_commit[:7]}) was withdrawn "
+        f"{found.summary}; no release, promotion, "
         f"deployment, rollback or batch job takes it (`loopline reinstate --commit {subject.git_commit[:7]} "
         "--reason ...` undoes that)"
     )
 
 
-def decide(db: Database, version: ModelVersionInfo, *, action: str, reason: str, actor: str) -> Withdrawal:
-    """Record ``actor``'s withdrawal (or reinstatement) of ``version`` and its audit event, at once."""
+def decide(
+    db: Database,
+    version: ModelVersionInfo,
+    *,
+    action: str,
+    reason: str,
+    actor: str,
+    mirror: Callable[[str | None, str | None], None] | None = None,
+) -> Withdrawal:
+    """Record ``actor``'s withdrawal (or reinstatement) of ``version`` and its audit event, at once.
+    ``mirror(now, before)`` is called first with the summary of the withdrawal that stands after the
+    decision and before it (None where none does): it copies the decision to MLflow's tags."""
     if not reason.strip():
         raise UsageError("say why with --reason: the audit log keeps it with the decision")
     now = standing(db, version.content_digest)
@@ -137,6 +153,9 @@ def decide(db: Database, version: ModelVersionInfo, *, action: str, reason: str,
         "actor": actor,
         "created_at": utcnow(),
     }
+    if mirror is not None:
+        after = Withdrawal(**values) if action == WITHDRAWN else None
+        mirror(after.summary if after else None, now.summary if now else None)
     event = VersionWithdrawn if action == WITHDRAWN else VersionReinstated
     with db.write() as connection:
         connection.execute(insert(withdrawals).values(**values))

@@ -121,13 +121,19 @@ def reinstate(
 def _decide(
     project: PathLike | None, commit: str | None, model: str | None, reason: str, action: str
 ) -> Withdrawal:
-    from loopline import withdrawn
+    from loopline import registry, withdrawn
     from loopline.loops.outer import registry_version
 
     instance = provisioned(project)
     name = model or instance.settings.config.model.name
     version = registry_version(instance, name, commit, withdrawn_ok=True)
-    return withdrawn.decide(instance.db, version, action=action, reason=reason, actor=instance.actor)
+
+    def mirror(now: str | None, before: str | None) -> None:
+        registry.mark_withdrawn(instance, version, now, before)
+
+    return withdrawn.decide(
+        instance.db, version, action=action, reason=reason, actor=instance.actor, mirror=mirror
+    )
 
 
 def withdrawals(*, model: str | None = None, project: PathLike | None = None) -> list[Withdrawal]:
