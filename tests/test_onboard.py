@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.errors import Refused, TrainingFailed, UsageError
+from loopline.errors import ModelFailed, Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
 from loopline.onboard import asset_name, find_entry_point
 from loopline.ranking import load_ranking
@@ -185,6 +185,7 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
     assert result.model == "diabetes-progression"  # the name the script registers
     assert result.artifact_path == "model"
     assert any("'baseline', 'model'" in note for note in result.notes)
+    assert not any("will refuse" in note for note in result.notes)
     assert set(yaml.safe_load((project / "gate.yaml").read_text())["metrics"]) == {"r2", "rmse"}
     validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
     assert (validation["task"], list(validation["thresholds"]), validation["challenger_metric"]) == (
@@ -192,6 +193,22 @@ def test_a_script_that_registers_and_logs_several_models_is_read_from_its_dry_ru
         ["r2", "rmse"],
         "r2",
     )
+
+
+def test_a_model_the_inner_loop_would_refuse_is_named_with_the_fix_when_the_repository_is_set_up(
+    tmp_path: Path,
+) -> None:
+    # A text pipeline fitted on a Series answers one prediction for any table: the inner loop's check
+    # refuses it. Setting up is told so at once, with the fix, not at the first inner loop.
+    reviews = (TRAINING_SCRIPTS / "reviews.py").read_text()
+    project = repository(tmp_path / "reviews", {"train.py": reviews})
+    notes = loopline.init_existing(project).notes
+    refused = [n for n in notes if n.startswith("the inner loop will refuse the model the training logs")]
+    assert len(refused) == 1 and 'ColumnTransformer([("text", TfidfVectorizer(), "text")])' in refused[0]
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    with pytest.raises(ModelFailed, match="ColumnTransformer"):
+        loopline.inner_loop(project)
 
 
 def test_a_loss_logged_at_every_epoch_is_gated_at_its_last_epoch_as_mlflow_s_run_page_shows_it(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
-from loopline.errors import NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
+from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
 from loopline.mlflow_store import RunInfo, WorkspaceStore
 from loopline.repo_setup import requirement_lines
 from loopline.run_script import OPENED_LOG
@@ -54,6 +54,7 @@ class DryRun:
     # The column of the true values, and the table (relative to the repository) that tells it.
     label: tuple[str, str] | None = None
     flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
+    refused: str | None = None  # why the inner loop's check of the model would refuse it; None: it passes
 
     @property
     def forecast(self) -> str | None:
@@ -280,7 +281,20 @@ def _logged(
         flavors=_flavors(folder),
         rivals=tuple(rivals) if len(rivals) > 1 else (),
         checkpoints=bool(stem),
+        refused=_refusal(folder),
     )
+
+
+def _refusal(folder: Path) -> str | None:
+    """Why the inner loop would refuse the model in ``folder`` (the check it makes before registering:
+    load it in a sandbox, answer its input example), or None where it passes."""
+    from loopline.sandbox import check_model
+
+    try:
+        check_model(folder, nulls=False)
+    except ModelFailed as exc:
+        return str(exc)
+    return None
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

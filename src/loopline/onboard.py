@@ -713,6 +713,11 @@ def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
 
 def _notes(run: DryRun, model: str) -> list[str]:
     notes = []
+    if run.refused:
+        notes.append(
+            "the inner loop will refuse the model the training logs until the training changes: "
+            + run.refused
+        )
     if len(run.model_names) > 1 and not run.checkpoints:
         listed = ", ".join(f"'{n}'" for n in run.model_names)
         notes.append(

@@ -20,7 +20,7 @@ from mlflow.entities.model_registry import ModelVersion
 import loopline
 from loopline.errors import ConfigError, GateFailed, ModelFailed, Refused, TrainingFailed
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, mlflow_client, use_script
+from tests.helpers import TRAINING_SCRIPTS, commit_all, mlflow_client, use_script
 
 pytestmark = pytest.mark.slow
 
@@ -413,27 +413,7 @@ def test_a_model_with_a_class_of_the_script_or_an_unshipped_module_is_told_the_f
     assert loopline.inner_loop(project).created
 
 
-REVIEWS = """\
-import random
-
-import mlflow
-import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-
-random.seed(0)
-good, bad = "great superb loved wonderful".split(), "awful boring dull waste".split()
-filler = "the film plot actor story scene music was".split()
-texts = [" ".join(random.sample(filler, 4) + random.sample(good if i % 2 else bad, 2)) for i in range(200)]
-df = pd.DataFrame({"text": texts, "label": [i % 2 for i in range(200)]})
-X_train, X_test, y_train, y_test = train_test_split(df["text"], df["label"], test_size=0.2, random_state=42)
-with mlflow.start_run():
-    pipe = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())]).fit(X_train, y_train)
-    mlflow.log_metric("accuracy", pipe.score(X_test, y_test))
-    mlflow.sklearn.log_model(pipe, name="model", input_example=X_train[:ROWS].to_frame())
-"""
+REVIEWS = (TRAINING_SCRIPTS / "reviews.py").read_text()
 
 
 def test_a_text_pipeline_that_answers_a_table_with_one_prediction_is_told_to_select_its_column(
@@ -442,7 +422,7 @@ def test_a_text_pipeline_that_answers_a_table_with_one_prediction_is_told_to_sel
     # The way a text classifier is written: the vectorizer takes a Series of texts. Served, MLflow hands
     # it a table, whose iteration yields the column names: one prediction for any number of rows.
     project = new_project("simple", commit=False)
-    use_script(project, "reviews.py", {"accuracy": {"min": 0.5}}, source=REVIEWS.replace("ROWS", "1"))
+    use_script(project, "reviews.py", {"accuracy": {"min": 0.5}}, source=REVIEWS)
     with pytest.raises(ModelFailed) as refused:
         loopline.inner_loop(project)
     assert (
@@ -453,7 +433,7 @@ def test_a_text_pipeline_that_answers_a_table_with_one_prediction_is_told_to_sel
     ) in refused.value.message
     assert loopline.status(project).models == ()
     fixed = (
-        REVIEWS.replace("ROWS", "5")
+        REVIEWS.replace("ROWS = 1", "ROWS = 5")
         .replace(
             "from sklearn.pipeline", "from sklearn.compose import ColumnTransformer\nfrom sklearn.pipeline"
         )
@@ -462,7 +442,7 @@ def test_a_text_pipeline_that_answers_a_table_with_one_prediction_is_told_to_sel
             '("tfidf", TfidfVectorizer())',
             '("tfidf", ColumnTransformer([("text", TfidfVectorizer(), "text")]))',
         )
-        .replace("X_train[:5].to_frame()", "X_train[:5]")
+        .replace("X_train[:ROWS].to_frame()", "X_train[:ROWS]")
     )
     use_script(project, "reviews.py", {"accuracy": {"min": 0.5}}, source=fixed)
     registered = loopline.inner_loop(project)
