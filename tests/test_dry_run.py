@@ -107,6 +107,21 @@ def test_init_reads_what_an_earlier_run_logged_and_never_runs_the_training(
     assert earlier_run(repo, "latest", None).from_run == run_id  # the newest run that logged a model
 
 
+def test_array_libraries_mlflow_lists_for_a_scikit_learn_model_trained_beside_them_are_not_required(
+    tmp_path: Path,
+) -> None:
+    # Trained where torch is installed, a scikit-learn model saved with skops lists it: loading the file
+    # walks scikit-learn's modules, whose torch adapter imports torch, and MLflow records what loading
+    # imported. The model does not use it: the requirements init writes leave it out.
+    repo, laptop, run_id = trained_on_a_laptop(tmp_path)
+    (model_file,) = laptop.glob("mlruns/*/models/*/artifacts/model.skops")
+    listed = model_file.parent / "requirements.txt"
+    listed.write_text(listed.read_text() + "torch==2.13.0+cpu\ncupy-cuda12x==13.3.0\ndask==2024.8.0\n")
+    found = earlier_run(repo, run_id, f"sqlite:///{laptop / 'mlflow.db'}").requirements
+    names = [line.split("==")[0] for line in found]
+    assert "scikit-learn" in names and not {"torch", "cupy-cuda12x", "dask"} & set(names), found
+
+
 def test_a_run_that_is_not_there_or_a_store_that_is_not_named_is_told(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

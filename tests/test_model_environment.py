@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 from pathlib import Path
 
@@ -13,7 +14,7 @@ NUMPY = version("numpy")
 
 def model_folder(tmp_path: Path, requirements: str) -> Path:
     folder = tmp_path / "model"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "requirements.txt").write_text(requirements)
     return folder
 
@@ -70,3 +71,46 @@ def test_the_warning_names_the_deployment_the_first_differences_and_how_many_mor
 def test_a_difference_names_its_package_as_pip_compares_names() -> None:
     assert Difference("Scikit_Learn==1.5.2", "1.9.1").name == "scikit-learn"
     assert Difference("scikit-learn-extra>=0.3; python_version >= '3'", None).name == "scikit-learn-extra"
+
+
+def skops_model(tmp_path: Path, requirements: str, schema: dict[str, object] | None = None) -> Path:
+    """A scikit-learn model saved as MLflow saves it by default (skops), with ``requirements`` beside it;
+    ``schema`` in place of skops's own where given (the file of a model that names other modules)."""
+    import zipfile
+
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path / "model"
+    fitted = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    mlflow.sklearn.save_model(fitted, folder, serialization_format="skops")
+    if schema is not None:
+        with zipfile.ZipFile(folder / "model.skops", "w") as archive:
+            archive.writestr("schema.json", json.dumps(schema))
+    (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+TRAINED_BESIDE_TORCH = f"scikit-learn=={SKLEARN}\ntorch==2.13.0+cpu\ncupy-cuda12x==13.3.0\ndask==2024.8.0\n"
+
+
+def test_array_libraries_listed_only_because_they_were_installed_where_it_trained_are_not_differences(
+    tmp_path: Path,
+) -> None:
+    # MLflow lists torch (and CuPy, Dask) for a skops-saved scikit-learn model trained where they are
+    # installed: loading it walks scikit-learn's modules, whose array adapters import them.
+    assert differences(skops_model(tmp_path / "plain", TRAINED_BESIDE_TORCH)) == ()
+    # A model whose file names torch's modules (a skorch network, say) needs it, and only it.
+    uses_torch = {
+        "__class__": "NeuralNet",
+        "__module__": "skorch.net",
+        "content": [{"__class__": "Linear", "__module__": "torch.nn.modules.linear"}],
+    }
+    folder = skops_model(tmp_path / "net", TRAINED_BESIDE_TORCH, uses_torch)
+    assert [d.name for d in differences(folder)] == ["torch"]
+    # A file skops did not write tells nothing: every requirement counts; and so for a pickled model.
+    (folder / "model.skops").write_bytes(b"not a zip archive")
+    assert [d.name for d in differences(folder)] == ["torch", "cupy-cuda12x", "dask"]
+    pickled = model_folder(tmp_path / "pickled", TRAINED_BESIDE_TORCH)
+    (pickled / "model.pkl").write_bytes(b"")
+    assert [d.name for d in differences(pickled)] == ["torch", "cupy-cuda12x", "dask"]

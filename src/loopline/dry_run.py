@@ -20,7 +20,8 @@ from pathlib import Path
 from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
 from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
 from loopline.mlflow_store import RunInfo, WorkspaceStore
-from loopline.repo_setup import requirement_lines
+from loopline.model_environment import needless
+from loopline.repo_setup import requirement_lines, requirement_names
 from loopline.run_script import OPENED_LOG
 
 __all__ = ["REFERENCE_ARTIFACT", "DryRun", "dry_run", "earlier_run", "model_task"]
@@ -271,7 +272,7 @@ def _logged(
         metrics=_finite(picked.metrics),
         registered=str(versions[0].name) if versions else None,
         has_example=(folder / "input_example.json").is_file() or any(folder.glob("input_example*")),
-        requirements=tuple(requirement_lines(folder / "requirements.txt")),
+        requirements=_used_requirements(folder),
         ignored=(),
         logged_reference=any(
             entry.path == REFERENCE_ARTIFACT for entry in store.client.list_artifacts(picked.run_id)
@@ -283,6 +284,14 @@ def _logged(
         checkpoints=bool(stem),
         refused=_refusal(folder),
     )
+
+
+def _used_requirements(folder: Path) -> tuple[str, ...]:
+    """The model's requirements as MLflow inferred them, less packages it lists that the model does not
+    use (an array library that was only installed where it was trained: see ``needless``)."""
+    listed = requirement_lines(folder / "requirements.txt")
+    unused = needless(folder, sorted(requirement_names(listed)))
+    return tuple(line for line in listed if not requirement_names([line]) & unused)
 
 
 def _refusal(folder: Path) -> str | None:

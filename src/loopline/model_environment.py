@@ -10,8 +10,10 @@ from the distributions' metadata.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,11 +22,18 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["Difference", "differences", "said", "warning"]
+__all__ = ["Difference", "differences", "needless", "said", "warning"]
 
 _MOST_BYTES = 64 * 1024  # MLflow writes a few hundred bytes
 _MOST_SHOWN = 4
 _COMMENT = re.compile(r"(^|\s)#.*")  # pip's comments: a '#' at the start or after a space (not in a URL)
+# The array libraries scikit-learn bundles adapters for (sklearn.externals.array_api_compat), by the
+# distributions that install them: loading a model saved with skops (MLflow's default format for
+# scikit-learn) walks every module of scikit-learn, adapters included, which import these where
+# installed, so MLflow, recording what loading imported, lists them for any model trained where they are.
+# A model needs one only where its file names its module.
+_ADAPTED = re.compile(r"^(torch|dask|cupy)(-cuda\d+x?|-rocm-[\d-]+)?$")
+_MOST_SCHEMA_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,14 +60,59 @@ class Difference:
 
 def differences(folder: Path) -> tuple[Difference, ...]:
     """The requirements in the model folder's ``requirements.txt`` that the packages installed here do not
-    meet, in the file's order; none where the model has no such file."""
+    meet, in the file's order (less those the model does not use: see :func:`needless`); none where the
+    model has no such file."""
     try:
         with (folder / "requirements.txt").open("rb") as opened:
             text = opened.read(_MOST_BYTES).decode("utf-8", "replace")
     except OSError:
         return ()
-    found = (_unmet(_COMMENT.sub("", line).strip()) for line in text.splitlines())
-    return tuple(difference for difference in found if difference is not None)
+    found = [d for d in map(_unmet, (_COMMENT.sub("", line).strip() for line in text.splitlines())) if d]
+    unused = needless(folder, [d.name for d in found])
+    return tuple(d for d in found if d.name not in unused)
+
+
+def needless(folder: Path, names: Sequence[str]) -> set[str]:
+    """Those of the packages ``names`` (as pip names them, from the model's requirements) that the model in
+    ``folder`` does not use: an array library MLflow lists for a scikit-learn model saved with skops where
+    it was installed (loading the file imported it), when the model's file names none of its modules."""
+    adapted = {name: found.group(1) for name in names if (found := _ADAPTED.match(name))}
+    files = sorted(folder.glob("*.skops")) if adapted else []
+    if not files:
+        return set()
+    named: set[str] = set()
+    for file in files:
+        modules = _skops_modules(file)
+        if modules is None:  # a file skops cannot have written: nothing is known of what it uses
+            return set()
+        named |= modules
+    return {name for name, module in adapted.items() if module not in named}
+
+
+def _skops_modules(file: Path) -> set[str] | None:
+    """The top-level modules a skops file's schema names (``__module__`` of each object), or None where
+    the file holds no schema this can read."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            entry = archive.getinfo("schema.json")
+            if entry.file_size > _MOST_SCHEMA_BYTES:
+                return None
+            schema = json.loads(archive.read(entry))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, RuntimeError):
+        return None
+    return {str(module).split(".", 1)[0] for module in _module_names(schema)}
+
+
+def _module_names(node: object) -> Iterator[object]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__module__" in item:
+                yield item["__module__"]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _unmet(line: str) -> Difference | None:

@@ -31,6 +31,7 @@ __all__ = [
     "ignored_data",
     "output_notes",
     "requirement_lines",
+    "requirement_names",
     "workflow_setup",
     "worktree_changes",
     "write_new",
@@ -67,7 +68,7 @@ def requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> list[s
     return lines
 
 
-def _names(requirements: list[str]) -> set[str]:
+def requirement_names(requirements: list[str]) -> set[str]:
     """The distributions ``requirements`` name, normalised (``scikit_learn`` is ``scikit-learn``)."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -83,7 +84,7 @@ def _names(requirements: list[str]) -> set[str]:
 
 def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]:
     """The ``tools`` of the workflows' steps that ``requirements`` do not name."""
-    names = _names(requirements)
+    names = requirement_names(requirements)
     return [tool for tool in tools if tool not in names]
 
 
@@ -307,7 +308,7 @@ def _install(
         return replace(setup, install=install), {}, []
     lines = list(declared)
     for line in [*map(_without_local_label, requirements), *training_requirements(root, *training)]:
-        if not _names([line]) & _names(lines):
+        if not requirement_names([line]) & requirement_names(lines):
             lines.append(line)
     lines += _tools_missing(lines, tools)
     text = (
@@ -323,7 +324,11 @@ def _install(
     notes = [note, *([_POETRY_APPLICATION] if _poetry_application(pyproject) else [])]
     conda, packages = _conda_environment(root, conda_file)
     if conda:
-        notes.append(_conda_note(conda, [name for name in packages if not _names([name]) & _names(lines)]))
+        notes.append(
+            _conda_note(
+                conda, [name for name in packages if not requirement_names([name]) & requirement_names(lines)]
+            )
+        )
     return setup, {"requirements.txt": text.encode()}, notes
 
 
