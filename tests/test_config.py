@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,54 @@ def test_a_root_path_that_is_not_a_path_is_refused_with_an_example(tmp_path: Pat
     assert "control_plane.root_path" in error.value.message
     assert "is not a path such as /loopline (a leading /, none at the end)" in error.value.message
     assert load_config(write(tmp_path, VALID + "control_plane:\n  root_path: /tools/loopline\n"))
+
+
+@pytest.mark.parametrize(
+    ("validation", "message"),
+    [
+        (
+            "  task: regression\n",
+            "line 5: 'validation': a regression validation measures rmse, mae, r2, and thresholds defaults "
+            "to a classifier's (accuracy): give the task's, for example thresholds: {r2: {min: 0.5}}",
+        ),
+        (
+            "  task: regression\n  thresholds:\n    r2: {min: 0.5}\n    accuracy: {min: 0.9}\n",
+            "line 5: 'validation': a regression validation measures rmse, mae, r2, not accuracy: bound those "
+            "in thresholds, or measure others with validation.command",
+        ),
+        (
+            "  task: regression\n  thresholds:\n    r2: {min: 0.5}\n  challenger_metric: accuracy\n",
+            "a regression validation measures rmse, mae, r2, not accuracy (challenger_metric): compare on "
+            "one of those, or measure others with validation.command",
+        ),
+        (
+            "  thresholds:\n    auc: {min: 0.8}\n",
+            "a classification validation measures accuracy, precision, recall, f1, not auc",
+        ),
+    ],
+)
+def test_validation_metrics_outer_loop_test_does_not_measure_are_refused_when_the_file_is_read(
+    tmp_path: Path, validation: str, message: str
+) -> None:
+    # Found otherwise after the test deployments were made, or (the challenger metric, which only a
+    # champion is compared on) at the second release.
+    write(tmp_path, VALID + "validation:\n" + validation)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("validation", "compared_on"),
+    [
+        ("", "accuracy"),
+        ("  task: regression\n  thresholds:\n    r2: {min: 0.5}\n    rmse: {max: 9}\n", "r2"),
+        ("  task: regression\n  thresholds: {}\n", "rmse"),
+        ("  thresholds:\n    f1: {min: 0.8}\n  challenger_metric: recall\n", "recall"),
+        ("  command: python validate.py\n  thresholds:\n    mape: {max: 0.2}\n", "mape"),
+    ],
+)
+def test_the_challenger_is_compared_on_the_metric_named_else_the_first_threshold_s(
+    tmp_path: Path, validation: str, compared_on: str
+) -> None:
+    text = VALID + ("validation:\n" + validation if validation else "")
+    assert load_config(write(tmp_path, text)).config.validation.compared_on == compared_on

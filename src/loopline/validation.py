@@ -298,7 +298,7 @@ def predict_through(client: EndpointClient, endpoint: str, deployment: str, feat
 def _challenger(
     config: ValidationConfig, metrics: dict[str, float], champion: dict[str, float] | None
 ) -> dict[str, Any]:
-    name = config.challenger_metric
+    name = config.compared_on
     if champion is None:
         return {
             "metric": name,

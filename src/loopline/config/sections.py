@@ -162,6 +162,14 @@ class ThresholdBound(_Strict):
     max: float | None = None
 
 
+# What outer-loop test measures on held-out rows, by task (``loopline.validation.metrics_for``), the usual
+# comparison first.
+MEASURED: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "precision", "recall", "f1"),
+    "regression": ("rmse", "mae", "r2"),
+}
+
+
 class ValidationConfig(_Strict):
     """How ``outer-loop test`` validates a candidate in the test workspace."""
 
@@ -177,7 +185,11 @@ class ValidationConfig(_Strict):
         default_factory=lambda: {"accuracy": ThresholdBound(min=0.9)},
         description="Metrics computed through the endpoint on the held-out data, and their bounds.",
     )
-    challenger_metric: str = Field("accuracy", description="The metric the candidate is compared on.")
+    challenger_metric: str | None = Field(
+        None,
+        description="The metric the candidate is compared on (default: the first of thresholds; with no "
+        "thresholds, accuracy for classification and rmse for regression).",
+    )
     challenger_margin: float = Field(0.01, ge=0, description="How much worse than the champion is tolerated.")
     challenger_better: Literal["higher", "lower"] | None = Field(
         None,
@@ -195,6 +207,38 @@ class ValidationConfig(_Strict):
     )
     latency_p95_ms: float = Field(250, gt=0, description="p95 of single-row requests through the endpoint.")
     latency_requests: int = Field(50, gt=0, le=10000, description="How many requests measure latency.")
+
+    @property
+    def compared_on(self) -> str:
+        """The challenger check's metric: ``challenger_metric``, else the first threshold's, else the
+        task's usual one."""
+        return self.challenger_metric or next(iter(self.thresholds), MEASURED[self.task][0])
+
+    @model_validator(mode="after")
+    def _measured(self) -> ValidationConfig:
+        """Without a command of the project, the metrics named must be ones loopline measures for the task
+        (else the first validation fails after its deployments, or a champion's is compared on nothing)."""
+        if self.command is not None:
+            return self
+        measured = MEASURED[self.task]
+        told = f"a {self.task} validation measures {', '.join(measured)}"
+        unmeasured = [name for name in self.thresholds if name not in measured]
+        if unmeasured and "thresholds" not in self.model_fields_set:
+            raise ValueError(
+                f"{told}, and thresholds defaults to a classifier's ({unmeasured[0]}): give the task's, for "
+                f"example thresholds: {{{measured[-1]}: {{min: 0.5}}}}"
+            )
+        if unmeasured:
+            raise ValueError(
+                f"{told}, not {', '.join(unmeasured)}: bound those in thresholds, or measure others with "
+                "validation.command"
+            )
+        if self.challenger_metric is not None and self.challenger_metric not in measured:
+            raise ValueError(
+                f"{told}, not {self.challenger_metric} (challenger_metric): compare on one of those, or "
+                "measure others with validation.command"
+            )
+        return self
 
 
 class ApprovalsConfig(_Strict):

@@ -194,7 +194,7 @@ def _performance(instance: Instance, model: Model, target: DeploymentInfo, label
         raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
     predicted = _answers(model.score(frame.drop(columns=[config.label])))
     now = metrics_for(config.task, frame[config.label], predicted)
-    metric = config.challenger_metric
+    metric = config.compared_on
     reference = _training_metric(instance, target, metric)
     drop = None
     if reference is not None and metric in now:
