@@ -182,3 +182,53 @@ def test_the_runs_artifacts_move_with_the_store_and_every_uri_names_them_there(
     commit_all(project, "After the move")
     second = loopline.inner_loop(project)
     assert second.run_id and dev.get_run(second.run_id).info.artifact_uri.startswith(f"{blobs}/dev/")
+
+
+def test_traces_with_their_spans_and_assessments_move_with_the_store(
+    new_project: ProjectFactory,
+    postgres: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A GenAI project traces its calls in dev (MLflow 3's tracing) and records feedback on them. A span's
+    # duration is a column PostgreSQL computes from its start and end, which refuses a value copied in.
+    project = new_project("simple")
+
+    @mlflow.trace
+    def answer(question: str) -> str:
+        return question.upper()
+
+    def traces() -> list[tuple[str, list[tuple[str, int, int]], list[tuple[str, Any]]]]:
+        with mlflow_pointed_at(project, "dev"):
+            found = mlflow.search_traces(
+                return_type="list", experiment_ids=[mlflow.get_experiment_by_name("proj").experiment_id]
+            )
+        return sorted(
+            (
+                trace.info.trace_id,
+                [(s.name, s.start_time_ns, s.end_time_ns) for s in trace.data.spans],
+                [(a.name, a.feedback.value if a.feedback else None) for a in trace.info.assessments],
+            )
+            for trace in found
+        )
+
+    with mlflow_pointed_at(project, "dev"):
+        mlflow.set_experiment("proj")
+        for question in ("hello", "how are you"):
+            answer(question)
+            mlflow.flush_trace_async_logging()
+            mlflow.log_feedback(trace_id=mlflow.get_last_active_trace_id(), name="helpful", value=True)
+    before = traces()
+    assert len(before) == 2 and all(spans and feedback for _, spans, feedback in before)
+
+    target = postgres.url().replace("+psycopg", "")
+    moved = cli(capsys, "migrate-tracking", "-w", "dev", "--to", target, "-C", str(project), "--json")
+    assert moved.exit_code == 0, moved.stderr
+    assert {k: moved.json()["rows"][k] for k in ("trace_info", "spans", "assessments")} == {
+        "trace_info": 2,
+        "spans": 2,
+        "assessments": 2,
+    }
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__TRACKING_URI", target)
+    (project / ".loopline" / "workspaces" / "dev" / "mlflow.db").rename(project / "moved.db")
+    assert traces() == before

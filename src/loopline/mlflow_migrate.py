@@ -221,9 +221,12 @@ def _copy_table(
     missing = set(origin.columns.keys()) - set(into.columns.keys())
     if missing:
         raise Refused(f"table {into.name} of the MLflow store has columns {sorted(missing)} the target lacks")
+    # A column the database computes from the others (spans.duration_ns, from a span's start and end) is
+    # computed again in the target, which refuses a value for it.
+    columns = [origin.c[c.name] for c in into.columns if c.name in origin.c and c.computed is None]
     copied = 0
     try:
-        found = source.execution_options(yield_per=_BATCH).execute(select(origin)).mappings()
+        found = source.execution_options(yield_per=_BATCH).execute(select(*columns)).mappings()
         for batch in found.partitions():
             rows = [dict(row) for row in batch]
             target.execute(insert(into), [move.rewrite(row) for row in rows] if move else rows)
