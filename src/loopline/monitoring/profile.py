@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["build_profile", "ks", "measured_by_category", "psi", "psi_categorical"]
+__all__ = ["build_profile", "ks", "measured_by_category", "psi", "psi_categorical", "words_of"]
 
 SAMPLE = 1000
 EPSILON = 1e-4
@@ -48,6 +48,12 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
             shares = present.astype(str).value_counts(normalize=True)
             common = shares.head(CATEGORIES)
             entry.update(categories={str(k): float(v) for k, v in common.items()}, distinct=len(shares))
+            if len(shares) > CATEGORIES:  # free text: its length in words, binned as a number is
+                words = words_of(present).astype(float)
+                # Between whole numbers, so a length at a decile falls in its bin (texts of one length too).
+                edges = np.unique(np.floor(np.quantile(words, np.linspace(0.1, 0.9, 9)))) + 0.5
+                counts = np.histogram(words, bins=[-np.inf, *edges, np.inf])[0]
+                entry.update(words_edges=edges.tolist(), words_shares=(counts / counts.sum()).tolist())
         features[str(column)] = entry
     return {
         "rows": len(frame),
@@ -95,6 +101,12 @@ def psi_categorical(
     if reference_rows:
         value = max(0.0, value - len(expected) * (1 / len(present) + 1 / reference_rows))
     return value
+
+
+def words_of(values: Any) -> np.ndarray:
+    """How many words (runs of characters between spaces) each of a Series of texts holds; NaN for a null."""
+    counted = [len(str(v).split()) if v is not None and v == v else np.nan for v in values]
+    return np.asarray(counted, dtype=float)
 
 
 def measured_by_category(entry: dict[str, Any]) -> bool:
