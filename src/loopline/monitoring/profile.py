@@ -20,7 +20,8 @@ SAMPLE = 1000
 EPSILON = 1e-4
 CATEGORIES = 50
 """A column of text with at most this many distinct values in the training rows is a category, whose drift
-is measured by them; one with more (free text, identifiers) keeps its 50 most common values and is not."""
+is measured by them; one with more (free text, identifiers) keeps its 50 most common values and is
+measured by how many words its texts hold."""
 UNSEEN = "(unseen)"
 """The one category a live value of none of the training rows' categories counts in."""
 
