@@ -17,7 +17,7 @@ from loopline.config import ValidationConfig
 from loopline.errors import GateFailed, Refused
 from loopline.validation import ValidationFindings, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
-from tests.helpers import edit_yaml, use_script
+from tests.helpers import TRAINING_SCRIPTS, edit_yaml, use_script
 
 
 def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_class() -> None:
@@ -211,3 +211,25 @@ def test_metrics_a_command_writes_are_numbers_by_name_or_refused_saying_what_is_
 )
 def test_which_way_a_challenger_metric_is_better(metric: str, better: str | None, lower: bool) -> None:
     assert lower_is_better(ValidationConfig(challenger_better=better), metric) is lower
+
+
+def test_held_out_texts_that_pandas_takes_for_missing_values_are_validated_as_the_texts_they_are(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    # Held-out customers of Namibia (country NA): read as nulls, the endpoint refused their rows and the
+    # validation failed a model that answers them all.
+    project = new_project("full", commit=False)
+    edit_yaml(
+        project / "loopline.yaml",
+        validation={"data": "customers", "label": "bought", "thresholds": {"accuracy": {"min": 0.99}}},
+    )
+    script = (TRAINING_SCRIPTS / "countries.py").read_text()
+    use_script(project, "countries.py", {"accuracy": {"min": 0.5}}, source=script)
+    customers = pd.DataFrame({"country": ["NA", "DE", "NA", "ZA", "BW"] * 20, "visits": [1, 2, 3, 4, 5] * 20})
+    customers["bought"] = customers["country"].isin(["NA", "ZA"]).astype(int)
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    loopline.upload_data("customers", tmp_path / "customers.csv", project=project)
+    loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,12 +296,13 @@ def get_asset(instance: Instance, name: str, version: int | None = None) -> Data
     return _asset(row)
 
 
-def read_asset(instance: Instance, asset: DataAsset) -> Any:
-    """The rows of a data asset's tables as one DataFrame, read from its verified bytes."""
+def read_asset(instance: Instance, asset: DataAsset, texts: Collection[str] = ()) -> Any:
+    """The rows of a data asset's tables as one DataFrame, read from its verified bytes (the CSV columns
+    ``texts`` as text: see ``csv_options``)."""
     import pandas as pd
 
     store = instance.datastore(asset.datastore)
-    frames = [store.frame(file) for file in verified_files(instance, asset)]
+    frames = [store.frame(file, texts) for file in verified_files(instance, asset)]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 

@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,21 +178,23 @@ class Heldout:
     labels: Any = None
 
 
-def read_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, str, dict[str, Any]] | None:
+def read_heldout(
+    instance: Instance, config: ValidationConfig, texts: Collection[str] = ()
+) -> tuple[Any, str, dict[str, Any]] | None:
     """The rows ``config.data`` names, a description and their source; None where nothing has that name:
     a data asset (``NAME`` or ``NAME:VERSION``, read from its verified bytes) or, where no asset has that
-    name, a file in the inbox datastore."""
+    name, a file in the inbox datastore. The columns ``texts`` (the model's text) are read as text."""
     from loopline.data import named_asset, read_asset
 
     asset = named_asset(instance, config.data)
     if asset is not None:
-        frame = read_asset(instance, asset)
+        frame = read_asset(instance, asset, texts)
         source = {"path": asset.reference, "asset": f"{asset.name}:{asset.version}", "digest": asset.digest}
         return frame, f"data asset {asset.name}:{asset.version}", {**source, "rows": len(frame)}
     inbox = instance.datastore("inbox")
     if not inbox.exists(config.data):
         return None
-    frame = inbox.frame(config.data)
+    frame = inbox.frame(config.data, texts)
     where = f"inbox://{config.data}"
     return (
         frame,
@@ -200,10 +203,12 @@ def read_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, str
     )
 
 
-def load_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, Any, dict[str, Any]]:
+def load_heldout(
+    instance: Instance, config: ValidationConfig, texts: Collection[str] = ()
+) -> tuple[Any, Any, dict[str, Any]]:
     """The held-out features and labels, and where they came from (``read_heldout``); missing held-out
     data, or data without the label column, is refused saying what to upload or set."""
-    found = read_heldout(instance, config)
+    found = read_heldout(instance, config, texts)
     if found is None:
         named = "/" not in config.data and "." not in config.data
         upload = f"`loopline data upload {config.data if named else 'heldout'} PATH`"
@@ -223,13 +228,14 @@ def load_heldout(instance: Instance, config: ValidationConfig) -> tuple[Any, Any
     return frame.drop(columns=[config.label]), frame[config.label], source
 
 
-def heldout_for(instance: Instance, config: ValidationConfig) -> Heldout | None:
+def heldout_for(instance: Instance, config: ValidationConfig, texts: Collection[str] = ()) -> Heldout | None:
     """What validation measures on: the held-out features and labels (refused when missing), or, for
-    ``validation.command``, the held-out rows as they are, where ``validation.data`` names some."""
+    ``validation.command``, the held-out rows as they are, where ``validation.data`` names some; the
+    columns ``texts`` (the model's text) read as text."""
     if config.command is None:
-        features, labels, source = load_heldout(instance, config)
+        features, labels, source = load_heldout(instance, config, texts)
         return Heldout(None, source, features, labels)
-    found = read_heldout(instance, config)
+    found = read_heldout(instance, config, texts)
     return None if found is None else Heldout(found[0], found[2])
 
 

@@ -20,7 +20,7 @@ from loopline.errors import IntegrityViolation, Refused
 from loopline.instance import Instance
 from loopline.state.schema import batch_jobs
 from tests.conftest import ProjectFactory, StagedProject
-from tests.helpers import cli_process, commit_all, edit_yaml
+from tests.helpers import TRAINING_SCRIPTS, cli_process, commit_all, edit_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -417,3 +417,30 @@ def test_the_same_batch_flow_on_azure_blob(
     written = pd.read_csv(store.open(f"scorer/{job.id}/scores.csv"))
     assert written["row"].tolist() == list(range(ROWS))
     assert np.array_equal(written["prediction"].to_numpy(), output["prediction"].to_numpy())
+
+
+COUNTRIES = (TRAINING_SCRIPTS / "countries.py").read_text()
+
+
+@pytest.mark.parametrize("layout", ["csv", "csv.gz"])
+def test_a_text_that_pandas_takes_for_a_missing_value_is_scored_as_the_text_it_is(
+    new_project: ProjectFactory, layout: str
+) -> None:
+    # Namibia's country code is NA, a marker of a missing value to pandas: read as null, every Namibian
+    # row failed the job ("is null, and the model requires a value there"), where the endpoint scores it.
+    from tests.helpers import use_script
+
+    project = new_project("simple", commit=False)
+    use_script(project, "countries.py", {"accuracy": {"min": 0.5}}, source=COUNTRIES)
+    loopline.inner_loop(project)
+    rows = pd.DataFrame({"country": ["NA", "DE", "NA", "ZA", "BW"] * 40, "visits": [1, 2, 3, 4, 5] * 40})
+    folder = project / ".loopline" / "datastores" / "inbox" / "customers"
+    folder.mkdir(parents=True)
+    rows.to_csv(folder / f"customers.{layout}", index=False)
+    loopline.register_data("customers", "inbox://customers", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    job = loopline.batch_invoke("scorer", "customers", project=project)
+    assert job.status == "succeeded" and job.rows == 200
+    scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
+    assert scored["prediction"].tolist() == [1, 0, 1, 1, 0] * 40

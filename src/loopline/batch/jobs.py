@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from loopline.sandbox import SandboxedModel
 from loopline.state import as_utc
 from loopline.state.locks import Heartbeat, process_alive
 from loopline.state.schema import batch_jobs
+from loopline.storage.datastores import text_columns
 from loopline.storage.fs import is_remote
 from loopline.storage.models import model_store_of
 from loopline.withdrawn import refuse_withdrawn
@@ -165,11 +166,14 @@ def get_job(instance: Instance, job_id: str) -> BatchJob:
     return _job(row)
 
 
-def _chunks(instance: Instance, asset: DataAsset, files: list[str], rows: int) -> Iterator[Any]:
-    """The asset's rows as DataFrames of at most ``rows`` rows, file after file, in a fixed order."""
+def _chunks(
+    instance: Instance, asset: DataAsset, files: list[str], rows: int, texts: Collection[str] = ()
+) -> Iterator[Any]:
+    """The asset's rows as DataFrames of at most ``rows`` rows, file after file, in a fixed order (the
+    columns ``texts`` read as text)."""
     store = instance.datastore(asset.datastore)
     for name in files:
-        yield from store.frames(name, rows)
+        yield from store.frames(name, rows, texts)
 
 
 def _chunk_rows(instance: Instance, first: Any) -> int:
@@ -374,7 +378,8 @@ def _score_here(work: _Work) -> Scored:
     store = model_store_of(work.deployment.source_uri)
     with SandboxedModel(store.verify(work.deployment.content_digest)) as model:
         rows, chunks, peak = 0, 0, 0
-        for index, frame in enumerate(_chunks(work.instance, work.asset, work.files, work.job.chunk_rows)):
+        read = _chunks(work.instance, work.asset, work.files, work.job.chunk_rows, text_columns(model.folder))
+        for index, frame in enumerate(read):
             part = part_name(work.folder, index)
             peak = max(peak, int(frame.memory_usage(deep=True).sum()))
             if not predictions.exists(part):

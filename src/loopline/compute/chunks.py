@@ -9,12 +9,12 @@ the parts that exist.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import InvalidData, UsageError
-from loopline.storage.datastores import Datastore, csv_options, is_parquet
+from loopline.storage.datastores import Datastore, is_parquet
 
 __all__ = ["Chunk", "part_bytes", "part_name", "plan", "read_run", "runs"]
 
@@ -106,17 +106,17 @@ def runs(chunks: list[Chunk], pieces: int) -> list[list[Chunk]]:
     return found
 
 
-def read_run(store: Datastore, run: list[Chunk]) -> Iterator[tuple[Chunk, Any]]:
+def read_run(store: Datastore, run: list[Chunk], texts: Collection[str] = ()) -> Iterator[tuple[Chunk, Any]]:
     """Each chunk of ``run`` (consecutive chunks of one file) with its rows as a DataFrame, parsed as the
-    local executor parses them, reading the file once from the run's first row."""
+    local executor parses them (the columns ``texts`` as text), reading the file once from the run's
+    first row."""
     first = run[0]
+    options = {} if is_parquet(first.file) else store.csv_options(first.file, texts)
     with store.open(first.file) as handle:
         if not is_parquet(first.file):
             import pandas as pd
 
-            frames = pd.read_csv(
-                handle, skiprows=range(1, first.skip + 1), chunksize=first.rows, **csv_options(first.file)
-            )
+            frames = pd.read_csv(handle, skiprows=range(1, first.skip + 1), chunksize=first.rows, **options)
             yield from zip(run, frames, strict=False)
             return
         yield from _parquet_run(handle, run)

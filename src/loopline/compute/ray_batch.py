@@ -25,7 +25,7 @@ from loopline.compute.chunks import Chunk, part_bytes, part_name, read_run, runs
 from loopline.compute.ray_jobs import STORE_CREDENTIALS, run_job
 from loopline.compute.targets import RayTarget
 from loopline.errors import ComputeFailed, LooplineError, ModelFailed
-from loopline.storage.datastores import Datastore
+from loopline.storage.datastores import Datastore, text_columns
 
 __all__ = ["ChunkScorer", "main", "score_on_ray"]
 
@@ -57,13 +57,14 @@ class ChunkScorer:
         self.predictions = Datastore(**spec["predictions"])
         self.folder = spec["folder"]
         self.keep = tuple(spec["keep"])
+        self.texts = text_columns(self.model.folder)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         done: list[str] = []
         try:
             for encoded in batch["run"]:
                 run = [Chunk(**fields) for fields in json.loads(str(encoded))]
-                for chunk, frame in read_run(self.inbox, run):
+                for chunk, frame in read_run(self.inbox, run, self.texts):
                     part = part_name(self.folder, chunk.index)
                     if not self.predictions.exists(part):
                         answers = self.model.score(frame, chunk.start)

@@ -23,6 +23,7 @@ from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
 from loopline.sandbox import SandboxedModel
+from loopline.storage.datastores import text_columns
 from loopline.storage.digest import digest_tree
 
 __all__ = ["admit", "importer"]
@@ -61,7 +62,7 @@ def _gate_metrics(
     computed: dict[str, float] = {}
     if config.gate.evaluation_data:
         data = config.validation.model_copy(update={"data": config.gate.evaluation_data})
-        features, labels, source = load_heldout(instance, data)
+        features, labels, source = load_heldout(instance, data, text_columns(model.folder))
         report.step(f"scoring {source['rows']} rows of {source['path']} to compute the gate's metrics")
         answers = model.score(features)
         computed = metrics_for(data.task, labels.to_numpy(), answers.iloc[:, 0].to_numpy())

@@ -38,6 +38,7 @@ from loopline.loops.restore import held
 from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
+from loopline.storage.datastores import text_columns
 from loopline.storage.models import model_store_of
 from loopline.validation import Candidate, heldout_for, validate
 from loopline.versions import commit_version, model_name_at
@@ -321,7 +322,8 @@ def run_outer_loop_test(
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")
     # The held-out rows first: without them (unless validation.command measures) nothing is copied,
     # deployed or started.
-    heldout = heldout_for(instance, instance.settings.config.validation)
+    files = instance.model_store_holding(candidate).verify(candidate.content_digest)
+    heldout = heldout_for(instance, instance.settings.config.validation, text_columns(files))
     with locks.hold(instance.db, f"outer-loop-test:{asked}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST, report_to)

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError, shorten
 from loopline.storage.digest import manifest_digest
 from loopline.storage.fs import filesystem
 
-__all__ = ["Datastore", "clean_path", "csv_options", "is_parquet", "split_reference"]
+__all__ = ["Datastore", "clean_path", "csv_options", "is_parquet", "split_reference", "text_columns"]
 
 SCHEMES = ("inbox", "predictions")
+_MOST_MLMODEL_BYTES = 4 * 1024 * 1024
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+# What pandas.read_csv takes for a missing value by default (its na_values).
+_MISSING_MARKERS = (
+    *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>"),
+    *("N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"),
+)
 
 
 def is_parquet(name: str) -> bool:
@@ -30,14 +38,39 @@ def is_parquet(name: str) -> bool:
     return name.lower().endswith((".parquet", ".pq"))
 
 
-def csv_options(name: str) -> dict[str, Any]:
+def csv_options(name: str, columns: Sequence[str] = (), texts: Collection[str] = ()) -> dict[str, Any]:
     """``pandas.read_csv``'s options for a CSV file, by its name, as pandas infers them from a path: its
-    compression (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and a tab between fields in ``.tsv``."""
+    compression (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and a tab between fields in ``.tsv``.
+    Of its ``columns`` (its header), those in ``texts`` are text: only an empty cell is missing there, so
+    a text that reads as one of pandas' markers of a missing value (``NA``, Namibia's country code; ``None``;
+    ``N/A``) stays that text."""
     lower = name.lower()
     compression = next((kind for suffix, kind in _COMPRESSIONS.items() if lower.endswith(suffix)), None)
     if compression is not None:
         lower = lower.rsplit(".", 1)[0]
-    return {"compression": compression, "sep": "\t" if lower.endswith(".tsv") else ","}
+    options: dict[str, Any] = {"compression": compression, "sep": "\t" if lower.endswith(".tsv") else ","}
+    if set(columns) & set(texts):
+        na_values = {column: [""] if column in texts else list(_MISSING_MARKERS) for column in columns}
+        options.update(keep_default_na=False, na_values=na_values)
+    return options
+
+
+def text_columns(folder: Path) -> frozenset[str]:
+    """The columns the model in ``folder`` takes as text (``string`` in its MLflow signature), which a CSV
+    input gives it as written (see ``csv_options``); none where its signature names none."""
+    import yaml
+
+    try:
+        with (folder / "MLmodel").open("rb") as opened:
+            described = yaml.safe_load(opened.read(_MOST_MLMODEL_BYTES))
+        inputs = json.loads(described["signature"]["inputs"])
+        return frozenset(
+            str(c["name"])
+            for c in inputs
+            if isinstance(c, dict) and c.get("type") == "string" and "name" in c
+        )
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        return frozenset()
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -120,15 +153,27 @@ class Datastore:
         """Open one file."""
         return self.fs.open(self.location(relative), mode)
 
-    def frames(self, relative: str, rows: int | None = None) -> Iterator[Any]:
+    def csv_options(self, relative: str, texts: Collection[str] = ()) -> dict[str, Any]:
+        """``csv_options`` for a CSV file of this datastore, its header read where ``texts`` are named."""
+        import pandas as pd
+
+        if not texts:
+            return csv_options(relative)
+        with self.open(relative) as handle:
+            header = [str(c) for c in pd.read_csv(handle, nrows=0, **csv_options(relative)).columns]
+        return csv_options(relative, header, texts)
+
+    def frames(self, relative: str, rows: int | None = None, texts: Collection[str] = ()) -> Iterator[Any]:
         """The file's rows as DataFrames (CSV, or Parquet by its ``.parquet``/``.pq`` name), all at once or
-        ``rows`` at a time; InvalidData naming the file when it cannot be read as a table."""
+        ``rows`` at a time, the columns ``texts`` read as text (see ``csv_options``); InvalidData naming
+        the file when it cannot be read as a table."""
         import pandas as pd
         import pyarrow.parquet as pq
 
         reference = f"{self.name}://{clean_path(relative, self.name)}"
         parquet = is_parquet(relative)
         try:
+            options = {} if parquet else self.csv_options(relative, texts)
             with self.open(relative) as handle:
                 if parquet and rows:
                     for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
@@ -136,9 +181,9 @@ class Datastore:
                 elif parquet:
                     yield pd.read_parquet(handle)
                 elif rows:
-                    yield from pd.read_csv(handle, chunksize=rows, **csv_options(relative))
+                    yield from pd.read_csv(handle, chunksize=rows, **options)
                 else:
-                    yield pd.read_csv(handle, **csv_options(relative))
+                    yield pd.read_csv(handle, **options)
         except (
             ValueError,
             UnicodeDecodeError,
@@ -153,9 +198,9 @@ class Datastore:
             problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
             raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
 
-    def frame(self, relative: str) -> Any:
+    def frame(self, relative: str, texts: Collection[str] = ()) -> Any:
         """The whole file as one DataFrame (see :meth:`frames`)."""
-        return next(iter(self.frames(relative)))
+        return next(iter(self.frames(relative, texts=texts)))
 
     def file_digest(self, relative: str) -> str:
         """sha256 of one file's bytes."""
