@@ -57,21 +57,10 @@ _TOGETHER = frozenset(
         "tests/ui/test_dashboard.py",
     }
 )
-# The tests scripts/test runs after the others, in two processes: one runs the Ray cluster's, the other
-# the timing tests, one after another (two timing tests at once would each load the other's machine).
-_AFTER = {
-    "tests/compute/test_ray.py": "cluster",
-    "tests/loops/test_canary.py": "timing",
-    "tests/serving/test_reliability.py": "timing",
-    "tests/serving/test_replicas.py": "timing",
-    "tests/serving/test_server.py": "timing",  # its other tests are one unit too, run with the others
-    "tests/serving/test_workers.py": "timing",
-}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Load scheduling, with the modules of ``_TOGETHER`` as one unit of work each and those of ``_AFTER``
-    as one unit of work for each of its names."""
+    """Load scheduling, with the modules of ``_TOGETHER`` as one unit of work each."""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -79,21 +68,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class Scheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return _AFTER.get(module) or (module if module in _TOGETHER else nodeid)
+            return module if module in _TOGETHER else nodeid
 
     return Scheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked ``long`` first: started last, one of them keeps a worker busy after the others end.
-    A test marked ``timing`` or ``cluster`` must be in a module ``_AFTER`` runs in that process."""
-    for item in items:
-        for mark in ("timing", "cluster"):
-            module = item.nodeid.split("::", 1)[0]
-            if item.get_closest_marker(mark) is not None and _AFTER.get(module) != mark:
-                raise pytest.UsageError(
-                    f"{item.nodeid} is marked {mark}: list its module in _AFTER as {mark}"
-                )
+    """The tests marked ``long`` first: started last, one of them keeps a worker busy after the others end."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
