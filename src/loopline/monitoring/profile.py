@@ -36,11 +36,10 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
         entry: dict[str, Any] = {"numeric": numeric, "missing_rate": float(values.isna().mean())}
         present = values.dropna()
         if numeric and len(present):
-            edges = np.unique(np.quantile(present.to_numpy(dtype=float), np.linspace(0.1, 0.9, 9)))
-            counts = np.histogram(present, bins=[-np.inf, *edges, np.inf])[0]
+            edges = _deciles(present.to_numpy(dtype=float))
             entry.update(
                 edges=edges.tolist(),
-                shares=(counts / counts.sum()).tolist(),
+                shares=_shares_in(edges, present.to_numpy(dtype=float)).tolist(),
                 mean=float(present.mean()),
                 std=float(present.std(ddof=0)),
                 sample=rows[column].dropna().astype(float).tolist(),
@@ -52,9 +51,8 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
             if len(shares) > CATEGORIES:  # free text: its length in words, binned as a number is
                 words = words_of(present).astype(float)
                 # Between whole numbers, so a length at a decile falls in its bin (texts of one length too).
-                edges = np.unique(np.floor(np.quantile(words, np.linspace(0.1, 0.9, 9)))) + 0.5
-                counts = np.histogram(words, bins=[-np.inf, *edges, np.inf])[0]
-                entry.update(words_edges=edges.tolist(), words_shares=(counts / counts.sum()).tolist())
+                edges = np.unique(np.floor(_deciles(words))) + 0.5
+                entry.update(words_edges=edges.tolist(), words_shares=_shares_in(edges, words).tolist())
         features[str(column)] = entry
     return {
         "rows": len(frame),
@@ -62,6 +60,19 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
         "features": features,
         "sample_rows": rows.astype(object).where(rows.notna(), None).to_numpy().tolist(),
     }
+
+
+def _deciles(values: np.ndarray) -> np.ndarray:
+    """The distinct deciles of ``values``: the edges of at most ten bins."""
+    return np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))
+
+
+def _shares_in(edges: Any, values: np.ndarray) -> np.ndarray:
+    """The share of ``values`` in each bin ``edges`` make (below the first, between each two, above the
+    last)."""
+    counts = np.histogram(values, bins=[-np.inf, *edges, np.inf])[0]
+    shares: np.ndarray = counts / counts.sum()
+    return shares
 
 
 def psi(
@@ -76,8 +87,7 @@ def psi(
     present = values[~np.isnan(values)]
     if not len(present):
         return 0.0
-    counts = np.histogram(present, bins=[-np.inf, *edges, np.inf])[0]
-    actual = np.maximum(counts / counts.sum(), EPSILON)
+    actual = np.maximum(_shares_in(edges, present), EPSILON)
     expected = np.maximum(np.asarray(shares), EPSILON)
     value = float(np.sum((actual - expected) * np.log(actual / expected)))
     if reference_rows:
