@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -14,7 +15,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import InsufficientEvidence
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all, edit_yaml, wait_for_samples
+from tests.helpers import TRAINING_SCRIPTS, cli, commit_all, edit_yaml, wait_for_samples
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -253,6 +254,7 @@ def test_a_model_fitted_on_an_array_is_compared_with_training_rows_by_position(
     assert calm.signals["max_psi"] < 0.2 and calm.signals["prediction_psi"] is not None, calm.signals
 
 
+COUNTRIES = (TRAINING_SCRIPTS / "countries.py").read_text()
 PLANS = """\
 import random
 import tempfile
@@ -339,3 +341,60 @@ def test_a_category_drifts_by_its_values_and_free_text_by_its_length(
         drifted.signals
     )
     assert drifted.signals["psi"]["tenure"] < 0.2 and "plan" not in drifted.signals["ks"]
+
+
+def _countries_rows() -> pd.DataFrame:
+    """The rows tests/training_scripts/countries.py trains on, with their label."""
+    import random
+
+    random.seed(0)
+    countries = random.choices(["NA", "ZA", "BW", "DE"], k=400)  # as the script draws them
+    visits = [random.randint(0, 9) for _ in countries]
+    label = [int(c in ("NA", "ZA")) for c in countries]
+    return pd.DataFrame({"country": countries, "visits": visits, "label": label})
+
+
+def test_a_country_coded_na_is_a_country_in_the_training_rows_and_labels_a_check_reads(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.helpers import use_script
+
+    # Namibia's code is NA, which pandas reads from a CSV as a missing value; the model takes it as text.
+    project = new_project("simple", commit=False)
+    use_script(project, "countries.py", {"accuracy": {"min": 0.5}}, source=COUNTRIES)
+    loopline.inner_loop(project)
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    monitoring = {
+        "sample_per_second": 100000,
+        "sample_size": 200,
+        "min_samples": 200,
+        "reference_data": "train",
+    }
+    edit_yaml(project / "loopline.yaml", monitoring=monitoring)
+    loopline.outer_loop_prod(project)
+    rows = _countries_rows()
+    rows.to_csv(tmp_path / "train.csv", index=False)
+    loopline.upload_data("train", tmp_path / "train.csv", project=project)  # the features and their labels
+    with Server(project, "prod", port=port) as server:
+        _open(project)
+        started = time.time()
+        for at in range(20):
+            chosen = rows.iloc[at * 10 : at * 10 + 10]
+            answer = httpx.post(
+                f"{server.url}/endpoints/proj/invocations",
+                json={
+                    "dataframe_split": {
+                        "columns": ["country", "visits"],
+                        "data": chosen.values[:, :2].tolist(),
+                    }
+                },
+            )
+            assert answer.status_code == 200, answer.text
+        wait_for_samples(project, "proj", 200, started)
+        calm = loopline.monitor_check(labels="train", project=project)
+    assert calm.signals["drift_reference"] == "data asset train:1"
+    assert calm.signals["psi"]["country"] < 0.1, calm.signals  # NA is a country of the training rows too
+    # On its own training rows, the model is as accurate as when it was trained.
+    assert calm.signals["current"] == pytest.approx(calm.signals["reference"]), calm.signals
+    assert calm.signals["performance_drop"] == pytest.approx(0.0)

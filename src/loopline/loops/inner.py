@@ -61,6 +61,7 @@ from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
 from loopline.state import locks
+from loopline.storage.datastores import text_columns
 from loopline.training import (
     only_defines,
     own_class_advice,
@@ -426,6 +427,7 @@ def _train_and_register(
             )
         report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
         digest = instance.model_store(DEV).put(files)
+        texts = text_columns(files)  # of a CSV of training rows logged as the reference: see csv_options
     failpoints.hit("before-dev-register")
     tags = {
         registry.TAG_COMMIT: identity.commit,
@@ -444,7 +446,7 @@ def _train_and_register(
         store.set_version_tag(version.name, version.version, TAG_LOOPLINE_VERSION, f"{name}/{dev.version}")
     from loopline.monitoring.reference import store_reference
 
-    if store_reference(instance, made.run_id, digest, name):
+    if store_reference(instance, made.run_id, digest, name, texts):
         report.step("stored the reference profile of the training data, for monitoring")
     return dev, gate, trained, log_path
 

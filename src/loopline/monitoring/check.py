@@ -27,6 +27,7 @@ from loopline.monitoring.reference import by_position, data_reference, load_refe
 from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
 from loopline.state.schema import monitor_checks, monitor_samples
+from loopline.storage.datastores import text_columns
 
 __all__ = ["CheckResult", "parse_window", "run_check"]
 
@@ -165,7 +166,7 @@ def _drift(expected: Any, live: list[Any]) -> float:
 
 
 def _reference(
-    instance: Instance, target: DeploymentInfo, columns: list[str]
+    instance: Instance, target: DeploymentInfo, columns: list[str], texts: frozenset[str]
 ) -> tuple[dict[str, Any] | None, str]:
     """What the live rows are compared with, and where it came from: the profile of the training
     features the run logged, else of ``monitoring.reference_data`` (a data asset of training rows, its
@@ -182,17 +183,19 @@ def _reference(
     from loopline.data import get_asset, parse_asset
 
     asset = get_asset(instance, *parse_asset(named))
-    return data_reference(instance, asset, columns), f"data asset {asset.name}:{asset.version}"
+    return data_reference(instance, asset, columns, texts), f"data asset {asset.name}:{asset.version}"
 
 
-def _performance(instance: Instance, model: Model, target: DeploymentInfo, labels: str) -> dict[str, Any]:
+def _performance(
+    instance: Instance, model: Model, target: DeploymentInfo, labels: str, texts: frozenset[str]
+) -> dict[str, Any]:
     from loopline.data import get_asset, parse_asset, read_asset
     from loopline.validation import metrics_for
 
     config = instance.settings.config.validation
     name, version = parse_asset(labels)
     asset = get_asset(instance, name, version)
-    frame = read_asset(instance, asset)
+    frame = read_asset(instance, asset, texts)
     if config.label not in frame.columns:
         raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
     predicted = _answers(model.score(frame.drop(columns=[config.label])))
@@ -295,16 +298,18 @@ def run_check(
         "p99_ms": stats.p99_ms,
         "requests": stats.requests,
     }
-    reference, source = _reference(instance, target, list(live.columns))
+    folder = model_store_of(target.source_uri).verify(target.content_digest)
+    texts = text_columns(folder)  # read from a CSV of training rows or labels as the endpoint takes them
+    reference, source = _reference(instance, target, list(live.columns), texts)
     if reference is not None and (taken := by_position(reference, list(live.columns))) is not reference:
         reference, source = taken, f"{source}, its columns by position (the model takes an array)"
     signals["drift_reference"] = source
-    with Model(model_store_of(target.source_uri).verify(target.content_digest)) as model:
+    with Model(folder) as model:
         if reference is not None:
             signals.update(_feature_signals(reference, live))
             signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])
         if labels:
-            signals.update(_performance(instance, model, target, labels))
+            signals.update(_performance(instance, model, target, labels, texts))
     run_id = _log_run(instance, workspace, target, endpoint, window, len(rows), signals)
     check_id = _record(instance, workspace, endpoint, target, seconds, len(rows), signals, "ok", run_id)
     return CheckResult(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from loopline.errors import UsageError
 from loopline.instance import Instance
 from loopline.monitoring.profile import build_profile
 from loopline.state.schema import reference_profiles
+from loopline.storage.datastores import read_table
 from loopline.storage.digest import PREFIX
 
 if TYPE_CHECKING:
@@ -22,10 +24,11 @@ if TYPE_CHECKING:
 __all__ = ["by_position", "data_reference", "load_reference", "positional", "store_reference"]
 
 
-def store_reference(instance: Instance, run_id: str, digest: str, model: str) -> bool:
-    """Profile the training features the run logged (``monitoring.reference_artifact``); False if none."""
-    import pandas as pd
-
+def store_reference(
+    instance: Instance, run_id: str, digest: str, model: str, texts: Collection[str] = ()
+) -> bool:
+    """Profile the training features the run logged (``monitoring.reference_artifact``, its columns
+    ``texts`` read as text: see ``csv_options``); False if none."""
     artifact = instance.settings.config.monitoring.reference_artifact
     store = instance.store("dev")
     with tempfile.TemporaryDirectory() as scratch:
@@ -33,7 +36,7 @@ def store_reference(instance: Instance, run_id: str, digest: str, model: str) ->
             path = store.run_artifact(run_id, artifact, Path(scratch))
         except Exception:  # the run logged no reference data: monitoring will say so
             return False
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        frame = read_table(path, texts)
     _keep(instance, digest, model, build_profile(frame))
     return True
 
@@ -58,20 +61,26 @@ def _keep(instance: Instance, key: str, label: str, profile: dict[str, Any]) -> 
 _REFERENCE_ROWS = 100_000
 
 
-def data_reference(instance: Instance, asset: DataAsset, columns: list[str]) -> dict[str, Any]:
-    """The profile of data asset ``asset``'s first rows, on those of ``columns`` it has. Made once from
-    its verified bytes, then kept under a key of its digest and the columns, so a check reads no data."""
+def data_reference(
+    instance: Instance, asset: DataAsset, columns: list[str], texts: Collection[str] = ()
+) -> dict[str, Any]:
+    """The profile of data asset ``asset``'s first rows, on those of ``columns`` it has (of a CSV, the
+    columns ``texts`` read as text). Made once from its verified bytes, then kept under a key of its digest
+    and the columns, so a check reads no data."""
     import pandas as pd
 
     from loopline.data import verified_files
 
-    key = PREFIX + hashlib.sha256(f"{asset.digest}\n{','.join(sorted(columns))}".encode()).hexdigest()
+    named = f"{asset.digest}\n{','.join(sorted(columns))}"
+    if texts:  # read otherwise than without: kept apart
+        named += f"\ntexts:{','.join(sorted(texts))}"
+    key = PREFIX + hashlib.sha256(named.encode()).hexdigest()
     if (kept := load_reference(instance, key)) is not None:
         return kept
     store = instance.datastore(asset.datastore)
     frames, rows = [], 0
     for frame in (
-        part for file in verified_files(instance, asset) for part in store.frames(file, rows=10_000)
+        part for file in verified_files(instance, asset) for part in store.frames(file, 10_000, texts)
     ):
         frames.append(frame)
         rows += len(frame)

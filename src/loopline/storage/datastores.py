@@ -21,7 +21,15 @@ from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError,
 from loopline.storage.digest import manifest_digest
 from loopline.storage.fs import filesystem
 
-__all__ = ["Datastore", "clean_path", "csv_options", "is_parquet", "split_reference", "text_columns"]
+__all__ = [
+    "Datastore",
+    "clean_path",
+    "csv_options",
+    "is_parquet",
+    "read_table",
+    "split_reference",
+    "text_columns",
+]
 
 SCHEMES = ("inbox", "predictions")
 _MOST_MLMODEL_BYTES = 4 * 1024 * 1024
@@ -53,6 +61,28 @@ def csv_options(name: str, columns: Sequence[str] = (), texts: Collection[str] =
         na_values = {column: [""] if column in texts else list(_MISSING_MARKERS) for column in columns}
         options.update(keep_default_na=False, na_values=na_values)
     return options
+
+
+def _options_by_header(handle: Any, name: str, texts: Collection[str]) -> dict[str, Any]:
+    """``csv_options`` for the CSV file open as ``handle``, its columns read from its header."""
+    import pandas as pd
+
+    header = [str(c) for c in pd.read_csv(handle, nrows=0, **csv_options(name)).columns]
+    return csv_options(name, header, texts)
+
+
+def read_table(path: Path, texts: Collection[str] = ()) -> Any:
+    """A file of this machine (Parquet by its name, else CSV) as a DataFrame, its columns ``texts`` read
+    as text (see ``csv_options``)."""
+    import pandas as pd
+
+    if is_parquet(path.name):
+        return pd.read_parquet(path)
+    if not texts:
+        return pd.read_csv(path, **csv_options(path.name))
+    with path.open("rb") as handle:
+        options = _options_by_header(handle, path.name, texts)
+    return pd.read_csv(path, **options)
 
 
 def text_columns(folder: Path) -> frozenset[str]:
@@ -155,13 +185,11 @@ class Datastore:
 
     def csv_options(self, relative: str, texts: Collection[str] = ()) -> dict[str, Any]:
         """``csv_options`` for a CSV file of this datastore, its header read where ``texts`` are named."""
-        import pandas as pd
 
         if not texts:
             return csv_options(relative)
         with self.open(relative) as handle:
-            header = [str(c) for c in pd.read_csv(handle, nrows=0, **csv_options(relative)).columns]
-        return csv_options(relative, header, texts)
+            return _options_by_header(handle, relative, texts)
 
     def frames(self, relative: str, rows: int | None = None, texts: Collection[str] = ()) -> Iterator[Any]:
         """The file's rows as DataFrames (CSV, or Parquet by its ``.parquet``/``.pq`` name), all at once or
