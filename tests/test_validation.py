@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import loopline
 from loopline.config import ValidationConfig
-from loopline.errors import GateFailed, Refused
+from loopline.errors import GateFailed, InvalidData, Refused
 from loopline.validation import ValidationFindings, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
 from tests.helpers import TRAINING_SCRIPTS, edit_yaml, use_script
@@ -233,3 +233,37 @@ def test_held_out_texts_that_pandas_takes_for_missing_values_are_validated_as_th
     tested = loopline.outer_loop_test(project)
     assert tested.passed, tested.report_markdown
     assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 100
+
+
+def test_a_class_named_none_is_a_held_out_label_not_a_missing_one(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    # A classifier answering None, Minor or Major: a held-out None read as a null was a wrong answer.
+    project = new_project("full", commit=False)
+    edit_yaml(
+        project / "loopline.yaml",
+        validation={"data": "inspections", "label": "severity", "thresholds": {"accuracy": {"min": 0.99}}},
+    )
+    use_script(project, "severity.py", {"accuracy": {"min": 0.9}})
+    inspections = pd.DataFrame(
+        {"reading": [5.0, 15.0, 25.0] * 20, "severity": ["None", "Minor", "Major"] * 20}
+    )
+    inspections.to_csv(tmp_path / "inspections.csv", index=False)
+    assert "5.0,None\n" in (tmp_path / "inspections.csv").read_text()  # as a CSV of such labels holds it
+    unlabelled = inspections.astype(object)
+    unlabelled.loc[[3, 40], "severity"] = None  # two inspections no one labelled: empty cells
+    unlabelled.to_csv(tmp_path / "unlabelled.csv", index=False)
+    loopline.upload_data("inspections", tmp_path / "unlabelled.csv", project=project)
+    loopline.inner_loop(project)
+    with pytest.raises(InvalidData) as refused:
+        loopline.outer_loop_test(project)
+    assert str(refused.value) == (
+        "the held-out data data asset inspections:1 has 2 row(s) without a label in column 'severity' "
+        "(row 4, 41, counting from 1): a metric needs every row's true label; label them or leave them out, "
+        "and upload the data again"
+    )
+    assert loopline.list_endpoints("test", project=project) == []  # read first: nothing deployed
+    loopline.upload_data("inspections", tmp_path / "inspections.csv", project=project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 60

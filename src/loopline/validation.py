@@ -25,7 +25,7 @@ from loopline import children
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
 from loopline.endpoints.client import EndpointClient, example_request
-from loopline.errors import ConfigError, NotFound, Refused
+from loopline.errors import ConfigError, InvalidData, NotFound, Refused
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 
@@ -218,14 +218,29 @@ def load_heldout(
             + ("" if named else ", and set validation.data: heldout in loopline.yaml")
         )
     frame, where, source = found
-    if config.label not in frame.columns:
+    features, labels = split_labels(frame, config.label, f"the held-out data {where}")
+    return features, labels, source
+
+
+def split_labels(frame: Any, label: str, what: str) -> tuple[Any, Any]:
+    """``frame``'s features and its column of true labels ``label``; refused, naming ``what`` holds the
+    rows, where that column is missing, there are no rows, or a row has no label."""
+    if label not in frame.columns:
         raise ConfigError(
-            f"the held-out data {where} has no column '{config.label}'; set validation.label "
-            "in loopline.yaml to the column holding the true labels"
+            f"{what} has no column '{label}'; set validation.label in loopline.yaml to the column holding "
+            "the true labels"
         )
     if frame.empty:
-        raise Refused(f"the held-out data {where} has no rows")
-    return frame.drop(columns=[config.label]), frame[config.label], source
+        raise Refused(f"{what} has no rows")
+    unlabelled = [int(at) + 1 for at in frame.index[frame[label].isna()][:5]]
+    if unlabelled:
+        count = int(frame[label].isna().sum())
+        rows = ", ".join(map(str, unlabelled)) + (" ..." if count > 5 else "")
+        raise InvalidData(
+            f"{what} has {count} row(s) without a label in column '{label}' (row {rows}, counting from 1): "
+            "a metric needs every row's true label; label them or leave them out, and upload the data again"
+        )
+    return frame.drop(columns=[label]), frame[label]
 
 
 def heldout_for(instance: Instance, config: ValidationConfig, texts: Collection[str] = ()) -> Heldout | None:

@@ -323,7 +323,8 @@ def run_outer_loop_test(
     # The held-out rows first: without them (unless validation.command measures) nothing is copied,
     # deployed or started.
     files = instance.model_store_holding(candidate).verify(candidate.content_digest)
-    heldout = heldout_for(instance, instance.settings.config.validation, text_columns(files))
+    validation = instance.settings.config.validation
+    heldout = heldout_for(instance, validation, text_columns(files, validation.label))
     with locks.hold(instance.db, f"outer-loop-test:{asked}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST, report_to)

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select
 from loopline import audit
 from loopline.domain import DeploymentInfo, EndpointInfo, parse_duration, pinned, utcnow
 from loopline.endpoints import service
-from loopline.errors import InsufficientEvidence, Refused, UsageError
+from loopline.errors import InsufficientEvidence, Refused
 from loopline.events import MonitorChecked
 from loopline.instance import Instance
 from loopline.monitoring.profile import ks, measured_by_category, psi, psi_categorical, words_of
@@ -190,16 +190,15 @@ def _performance(
     instance: Instance, model: Model, target: DeploymentInfo, labels: str, texts: frozenset[str]
 ) -> dict[str, Any]:
     from loopline.data import get_asset, parse_asset, read_asset
-    from loopline.validation import metrics_for
+    from loopline.validation import metrics_for, split_labels
 
     config = instance.settings.config.validation
     name, version = parse_asset(labels)
     asset = get_asset(instance, name, version)
-    frame = read_asset(instance, asset, texts)
-    if config.label not in frame.columns:
-        raise UsageError(f"the labels {asset.reference} have no column '{config.label}' (validation.label)")
-    predicted = _answers(model.score(frame.drop(columns=[config.label])))
-    now = metrics_for(config.task, frame[config.label], predicted)
+    features, truth = split_labels(
+        read_asset(instance, asset, texts), config.label, f"the labels {asset.reference}"
+    )
+    now = metrics_for(config.task, truth, _answers(model.score(features)))
     metric = config.compared_on
     reference = _training_metric(instance, target, metric)
     drop = None
@@ -299,7 +298,8 @@ def run_check(
         "requests": stats.requests,
     }
     folder = model_store_of(target.source_uri).verify(target.content_digest)
-    texts = text_columns(folder)  # read from a CSV of training rows or labels as the endpoint takes them
+    # Read from a CSV of training rows or labels as the endpoint takes them and answers.
+    texts = text_columns(folder, instance.settings.config.validation.label)
     reference, source = _reference(instance, target, list(live.columns), texts)
     if reference is not None and (taken := by_position(reference, list(live.columns))) is not reference:
         reference, source = taken, f"{source}, its columns by position (the model takes an array)"

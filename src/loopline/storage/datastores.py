@@ -85,22 +85,29 @@ def read_table(path: Path, texts: Collection[str] = ()) -> Any:
     return pd.read_csv(path, **options)
 
 
-def text_columns(folder: Path) -> frozenset[str]:
+def text_columns(folder: Path, label: str | None = None) -> frozenset[str]:
     """The columns the model in ``folder`` takes as text (``string`` in its MLflow signature), which a CSV
-    input gives it as written (see ``csv_options``); none where its signature names none."""
+    input gives it as written (see ``csv_options``), and ``label`` (a column of true labels) where the
+    model answers text (a classifier of classes named ``None`` or ``NA``, say); none where its signature
+    names none."""
     import yaml
 
     try:
         with (folder / "MLmodel").open("rb") as opened:
-            described = yaml.safe_load(opened.read(_MOST_MLMODEL_BYTES))
-        inputs = json.loads(described["signature"]["inputs"])
-        return frozenset(
-            str(c["name"])
-            for c in inputs
-            if isinstance(c, dict) and c.get("type") == "string" and "name" in c
-        )
+            signature = yaml.safe_load(opened.read(_MOST_MLMODEL_BYTES))["signature"]
+        inputs = json.loads(signature["inputs"])
+        outputs = json.loads(signature.get("outputs") or "[]")
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
         return frozenset()
+    texts = {str(c["name"]) for c in inputs if _is_text(c) and "name" in c}
+    if label is not None and outputs and all(_is_text(c) for c in outputs):
+        texts.add(label)
+    return frozenset(texts)
+
+
+def _is_text(spec: Any) -> bool:
+    """Whether a column of an MLflow signature holds text."""
+    return isinstance(spec, dict) and spec.get("type") == "string"
 
 
 def split_reference(reference: str) -> tuple[str, str]:
