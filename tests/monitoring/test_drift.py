@@ -288,23 +288,30 @@ with mlflow.start_run():
 """
 
 
-def test_a_category_drifts_by_its_values_and_free_text_by_its_length(
-    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _released(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, script: str, **monitoring: str
+) -> tuple[Path, int]:
+    """A project training with ``script``, released to prod with every request sampled (and
+    ``monitoring``), and the port its prod server is to listen on."""
     from tests.helpers import use_script
 
-    # A churn model as they are written: a plan (few values, one-hot encoded), a number, a free-text note
-    # (not one of the model's features, as often: logged with the rows, it reaches the endpoint).
     project = new_project("simple", commit=False)
-    use_script(project, "plans.py", {"accuracy": {"min": 0.5}}, source=PLANS)
+    use_script(project, "train_model.py", {"accuracy": {"min": 0.5}}, source=script)
     loopline.inner_loop(project)
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
-    edit_yaml(
-        project / "loopline.yaml",
-        monitoring={"sample_per_second": 100000, "sample_size": 200, "min_samples": 200},
-    )
+    sampled = {"sample_per_second": 100000, "sample_size": 200, "min_samples": 200}
+    edit_yaml(project / "loopline.yaml", monitoring={**sampled, **monitoring})
     loopline.outer_loop_prod(project)
+    return project, port
+
+
+def test_a_category_drifts_by_its_values_and_free_text_by_its_length(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A churn model as they are written: a plan (few values, one-hot encoded), a number, a free-text note
+    # (not one of the model's features, as often: logged with the rows, it reaches the endpoint).
+    project, port = _released(new_project, monkeypatch, PLANS)
     rng = np.random.default_rng(3)
 
     def send_plans(shares: dict[str, float], note: str = "customer {} called about billing") -> None:
@@ -357,22 +364,8 @@ def _countries_rows() -> pd.DataFrame:
 def test_a_country_coded_na_is_a_country_in_the_training_rows_and_labels_a_check_reads(
     new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests.helpers import use_script
-
     # Namibia's code is NA, which pandas reads from a CSV as a missing value; the model takes it as text.
-    project = new_project("simple", commit=False)
-    use_script(project, "countries.py", {"accuracy": {"min": 0.5}}, source=COUNTRIES)
-    loopline.inner_loop(project)
-    port = free_port()
-    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
-    monitoring = {
-        "sample_per_second": 100000,
-        "sample_size": 200,
-        "min_samples": 200,
-        "reference_data": "train",
-    }
-    edit_yaml(project / "loopline.yaml", monitoring=monitoring)
-    loopline.outer_loop_prod(project)
+    project, port = _released(new_project, monkeypatch, COUNTRIES, reference_data="train")
     rows = _countries_rows()
     rows.to_csv(tmp_path / "train.csv", index=False)
     loopline.upload_data("train", tmp_path / "train.csv", project=project)  # the features and their labels
