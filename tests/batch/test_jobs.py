@@ -444,3 +444,47 @@ def test_a_text_that_pandas_takes_for_a_missing_value_is_scored_as_the_text_it_i
     assert job.status == "succeeded" and job.rows == 200
     scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
     assert scored["prediction"].tolist() == [1, 0, 1, 1, 0] * 40
+
+
+def test_dates_and_times_written_as_text_are_scored_as_the_endpoint_reads_them(
+    new_project: ProjectFactory,
+) -> None:
+    # A model taking a datetime column (its signature says so): a CSV file holds text, which reached the
+    # model as text and failed the job ("Can only use .dt accessor"), where the endpoint reads dates.
+    from tests.helpers import use_script
+
+    project = new_project("simple", commit=False)
+    use_script(project, "visits_by_hour.py", {"accuracy": {"min": 0.5}})
+    loopline.inner_loop(project)
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    stamps = ["2026-04-01 10:00:00", "2026-04-01T20:00:00", "04/02/2026 11:30"]  # the last: not ISO 8601
+    pd.DataFrame({"at": stamps * 10, "staff": [3, 4, 5] * 10}).to_csv(inbox / "visits.csv", index=False)
+    pd.DataFrame({"at": stamps[:2] * 3 + ["2026-04-31 10:00:00"], "staff": 1}).to_csv(
+        inbox / "typo.csv", index=False
+    )
+    loopline.register_data("visits", "inbox://visits.csv", project=project)
+    loopline.register_data("typo", "inbox://typo.csv", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    job = loopline.batch_invoke("scorer", "visits", project=project)
+    assert job.status == "succeeded" and job.rows == 30, job.error
+    scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
+    assert scored["prediction"].tolist() == [3, 0, 5] * 10  # open from 9 to 18
+    refusal = (
+        "column 'at' row 6: expected a date and time (ISO 8601: 2026-04-01T10:00:00), "
+        "got '2026-04-31 10:00:00'"
+    )
+    with pytest.raises(Refused) as refused:
+        loopline.batch_invoke("scorer", "typo", project=project)
+    assert str(refused.value) == refusal
+    typo = loopline.batch_jobs("scorer", project=project)[0]
+    assert typo.status == "failed" and typo.error == refusal
+    zones = {"at": ["2026-04-01T10:00:00Z", "2026-04-01T10:00:00+02:00"], "staff": [1, 1]}
+    pd.DataFrame(zones).to_csv(inbox / "zones.csv", index=False)
+    loopline.register_data("zones", "inbox://zones.csv", project=project)
+    with pytest.raises(Refused) as refused:
+        loopline.batch_invoke("scorer", "zones", project=project)
+    assert str(refused.value) == (
+        "column 'at': its dates and times mix time zone offsets (UTC, UTC+02:00); write them all with one "
+        "offset, or all without"
+    )

@@ -37,6 +37,9 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
         if missing:
             raise Refused(_no_column(missing[0], [str(column) for column in frame.columns]))
         frame = frame[schema.names]
+        dates = [c.name for c in schema.columns if c.type == "datetime" and frame[c.name].dtype.kind == "O"]
+        if dates:  # written as text (every CSV file): read as the endpoint reads them
+            frame = frame.assign(**{name: _dates(name, frame[name], first_row) for name in dates})
         for column in schema.columns:
             nulls = None if column.nullable else frame[column.name].isna().to_numpy()
             if nulls is not None and nulls.any():
@@ -49,6 +52,35 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
 
         frame = cast_to_tensor(frame.copy(), schema.tensor)
     return frame
+
+
+def _dates(name: str, values: Any, first_row: int) -> Any:
+    """The column ``name`` of dates and times written as text, as a column of them: ISO 8601 at once,
+    else each value as the endpoint reads it; refused naming the first value that is none, or where
+    they mix time zone offsets."""
+    import pandas as pd
+
+    try:
+        return pd.to_datetime(values, format="ISO8601")
+    except (ValueError, TypeError):
+        pass
+    parsed = []
+    for at, value in enumerate(values):
+        try:
+            parsed.append(None if pd.isna(value) else pd.Timestamp(value))
+        except (ValueError, TypeError):
+            raise Refused(
+                f"column '{name}' row {first_row + at:,}: expected a date and time (ISO 8601: "
+                f"2026-04-01T10:00:00), got '{shorten(str(value), 40)}'"
+            ) from None
+    try:
+        return pd.to_datetime(parsed)
+    except (ValueError, TypeError):
+        offsets = sorted({str(v.tzinfo) if v is not None and v.tzinfo else "none" for v in parsed})
+        raise Refused(
+            f"column '{name}': its dates and times mix time zone offsets ({', '.join(offsets[:5])}); write "
+            "them all with one offset, or all without"
+        ) from None
 
 
 def _no_column(name: str, found: list[str]) -> str:
