@@ -17,7 +17,7 @@ from loopline.config import ValidationConfig
 from loopline.errors import GateFailed, InvalidData, Refused
 from loopline.validation import ValidationFindings, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
-from tests.helpers import TRAINING_SCRIPTS, edit_yaml, use_script
+from tests.helpers import edit_yaml, use_script
 
 
 def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_class() -> None:
@@ -213,22 +213,28 @@ def test_which_way_a_challenger_metric_is_better(metric: str, better: str | None
     assert lower_is_better(ValidationConfig(challenger_better=better), metric) is lower
 
 
+def _validated_on(new_project: ProjectFactory, script: str, heldout: str, label: str, scratch: Path) -> Path:
+    """A full-tier project training with ``script`` (of the test tree), its held-out rows the CSV text
+    ``heldout`` (the data asset heldout, ``label`` its labels) on which accuracy must reach 0.99."""
+    project = new_project("full", commit=False)
+    thresholds = {"accuracy": {"min": 0.99}}
+    edit_yaml(
+        project / "loopline.yaml", validation={"data": "heldout", "label": label, "thresholds": thresholds}
+    )
+    use_script(project, script, {"accuracy": {"min": 0.5}})
+    (scratch / "heldout.csv").write_text(heldout)
+    loopline.upload_data("heldout", scratch / "heldout.csv", project=project)
+    return project
+
+
 def test_held_out_texts_that_pandas_takes_for_missing_values_are_validated_as_the_texts_they_are(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:
     # Held-out customers of Namibia (country NA): read as nulls, the endpoint refused their rows and the
     # validation failed a model that answers them all.
-    project = new_project("full", commit=False)
-    edit_yaml(
-        project / "loopline.yaml",
-        validation={"data": "customers", "label": "bought", "thresholds": {"accuracy": {"min": 0.99}}},
-    )
-    script = (TRAINING_SCRIPTS / "countries.py").read_text()
-    use_script(project, "countries.py", {"accuracy": {"min": 0.5}}, source=script)
     customers = pd.DataFrame({"country": ["NA", "DE", "NA", "ZA", "BW"] * 20, "visits": [1, 2, 3, 4, 5] * 20})
     customers["bought"] = customers["country"].isin(["NA", "ZA"]).astype(int)
-    customers.to_csv(tmp_path / "customers.csv", index=False)
-    loopline.upload_data("customers", tmp_path / "customers.csv", project=project)
+    project = _validated_on(new_project, "countries.py", customers.to_csv(index=False), "bought", tmp_path)
     loopline.inner_loop(project)
     tested = loopline.outer_loop_test(project)
     assert tested.passed, tested.report_markdown
@@ -239,31 +245,24 @@ def test_a_class_named_none_is_a_held_out_label_not_a_missing_one(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:
     # A classifier answering None, Minor or Major: a held-out None read as a null was a wrong answer.
-    project = new_project("full", commit=False)
-    edit_yaml(
-        project / "loopline.yaml",
-        validation={"data": "inspections", "label": "severity", "thresholds": {"accuracy": {"min": 0.99}}},
-    )
-    use_script(project, "severity.py", {"accuracy": {"min": 0.9}})
     inspections = pd.DataFrame(
         {"reading": [5.0, 15.0, 25.0] * 20, "severity": ["None", "Minor", "Major"] * 20}
     )
-    inspections.to_csv(tmp_path / "inspections.csv", index=False)
-    assert "5.0,None\n" in (tmp_path / "inspections.csv").read_text()  # as a CSV of such labels holds it
+    assert "5.0,None\n" in inspections.to_csv(index=False)  # as a CSV of such labels holds it
     unlabelled = inspections.astype(object)
     unlabelled.loc[[3, 40], "severity"] = None  # two inspections no one labelled: empty cells
-    unlabelled.to_csv(tmp_path / "unlabelled.csv", index=False)
-    loopline.upload_data("inspections", tmp_path / "unlabelled.csv", project=project)
+    project = _validated_on(new_project, "severity.py", unlabelled.to_csv(index=False), "severity", tmp_path)
     loopline.inner_loop(project)
     with pytest.raises(InvalidData) as refused:
         loopline.outer_loop_test(project)
     assert str(refused.value) == (
-        "the held-out data data asset inspections:1 has 2 row(s) without a label in column 'severity' "
+        "the held-out data data asset heldout:1 has 2 row(s) without a label in column 'severity' "
         "(row 4, 41, counting from 1): a metric needs every row's true label; label them or leave them out, "
         "and upload the data again"
     )
     assert loopline.list_endpoints("test", project=project) == []  # read first: nothing deployed
-    loopline.upload_data("inspections", tmp_path / "inspections.csv", project=project)
+    (tmp_path / "heldout.csv").write_text(inspections.to_csv(index=False))
+    loopline.upload_data("heldout", tmp_path / "heldout.csv", project=project)
     tested = loopline.outer_loop_test(project)
     assert tested.passed, tested.report_markdown
     assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 60
