@@ -434,16 +434,20 @@ def test_a_text_that_pandas_takes_for_a_missing_value_is_scored_as_the_text_it_i
     use_script(project, "countries.py", {"accuracy": {"min": 0.5}}, source=COUNTRIES)
     loopline.inner_loop(project)
     rows = pd.DataFrame({"country": ["NA", "DE", "NA", "ZA", "BW"] * 40, "visits": [1, 2, 3, 4, 5] * 40})
+    # An account number kept beside the answers, to join them back by: its leading zeros, and an account
+    # named NA, as written (read as numbers, 00042 came back as 42 and NA as a null).
+    rows["account"] = [f"{n:05d}" for n in range(199)] + ["NA"]
     folder = project / ".loopline" / "datastores" / "inbox" / "customers"
     folder.mkdir(parents=True)
     rows.to_csv(folder / f"customers.{layout}", index=False)
     loopline.register_data("customers", "inbox://customers", project=project)
     loopline.create_batch_endpoint("scorer", "dev", project=project)
     loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
-    job = loopline.batch_invoke("scorer", "customers", project=project)
+    job = loopline.batch_invoke("scorer", "customers", keep=["account"], project=project)
     assert job.status == "succeeded" and job.rows == 200
     scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
     assert scored["prediction"].tolist() == [1, 0, 1, 1, 0] * 40
+    assert scored["account"].tolist() == rows["account"].tolist()
 
 
 def test_dates_and_times_written_as_text_are_scored_as_the_endpoint_reads_them(

@@ -378,7 +378,8 @@ def _score_here(work: _Work) -> Scored:
     store = model_store_of(work.deployment.source_uri)
     with SandboxedModel(store.verify(work.deployment.content_digest)) as model:
         rows, chunks, peak = 0, 0, 0
-        read = _chunks(work.instance, work.asset, work.files, work.job.chunk_rows, text_columns(model.folder))
+        texts = text_columns(model.folder, kept=work.job.keep)
+        read = _chunks(work.instance, work.asset, work.files, work.job.chunk_rows, texts)
         for index, frame in enumerate(read):
             part = part_name(work.folder, index)
             peak = max(peak, int(frame.memory_usage(deep=True).sum()))

@@ -57,7 +57,7 @@ class ChunkScorer:
         self.predictions = Datastore(**spec["predictions"])
         self.folder = spec["folder"]
         self.keep = tuple(spec["keep"])
-        self.texts = text_columns(self.model.folder)
+        self.texts = text_columns(self.model.folder, kept=self.keep)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         done: list[str] = []

@@ -85,11 +85,12 @@ def read_table(path: Path, texts: Collection[str] = ()) -> Any:
     return pd.read_csv(path, **options)
 
 
-def text_columns(folder: Path, label: str | None = None) -> frozenset[str]:
+def text_columns(folder: Path, label: str | None = None, kept: Collection[str] = ()) -> frozenset[str]:
     """The columns the model in ``folder`` takes as text (``string`` in its MLflow signature), which a CSV
-    input gives it as written (see ``csv_options``), and ``label`` (a column of true labels) where the
-    model answers text (a classifier of classes named ``None`` or ``NA``, say); none where its signature
-    names none."""
+    input gives it as written (see ``csv_options``); ``label`` (a column of true labels) where the model
+    answers text (a classifier of classes named ``None`` or ``NA``, say); and those of ``kept`` (a batch
+    job's columns carried into its output) that the model does not take, so an ID keeps its leading
+    zeros. None where its signature names none."""
     import yaml
 
     try:
@@ -99,9 +100,12 @@ def text_columns(folder: Path, label: str | None = None) -> frozenset[str]:
         outputs = json.loads(signature.get("outputs") or "[]")
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
         return frozenset()
-    texts = {str(c["name"]) for c in inputs if _is_text(c) and "name" in c}
+    named = {str(c["name"]): _is_text(c) for c in inputs if isinstance(c, dict) and "name" in c}
+    texts = {name for name, text in named.items() if text}
     if label is not None and outputs and all(_is_text(c) for c in outputs):
         texts.add(label)
+    if named:  # a model fitted on an array (no names) takes every column
+        texts.update(name for name in kept if name not in named)
     return frozenset(texts)
 
 
