@@ -189,3 +189,30 @@ def test_the_cli_uploads_and_says_where_the_files_went(
     missing = cli(capsys, "data", "upload", "scoring", str(tmp_path / "old.csv"), "-C", str(project))
     assert missing.exit_code == 2 and "old.csv is not a file or folder on this machine" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def _signature(folder: Path, inputs: str, outputs: str) -> Path:
+    """A model folder whose MLmodel has this signature, as MLflow writes it."""
+    folder.mkdir()
+    (folder / "MLmodel").write_text(f"signature:\n  inputs: '{inputs}'\n  outputs: '{outputs}'\n")
+    return folder
+
+
+def test_the_columns_read_as_text_are_the_model_s_texts_its_text_labels_and_kept_columns_it_does_not_take(
+    tmp_path: Path,
+) -> None:
+    from loopline.storage.datastores import text_columns
+
+    columns = '[{"type": "string", "name": "country"}, {"type": "long", "name": "visits"}]'
+    classes = _signature(tmp_path / "classes", columns, '[{"type": "string"}]')
+    assert text_columns(classes) == {"country"}
+    assert text_columns(classes, "label") == {"country", "label"}  # it answers text: so are the labels
+    # A kept column the model takes is read as the model takes it; one it does not, as written.
+    assert text_columns(classes, kept=["visits", "account"]) == {"country", "account"}
+    scores = _signature(tmp_path / "scores", columns, '[{"type": "double"}]')
+    assert text_columns(scores, "label") == {"country"}
+    tensor = '[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}]'
+    array = _signature(tmp_path / "array", tensor, '[{"type": "long"}]')
+    assert text_columns(array, kept=["account"]) == set()  # fitted on an array: it takes every column
+    (tmp_path / "none").mkdir()
+    assert text_columns(tmp_path / "none", "label", ["account"]) == set()  # no MLmodel: read as pandas does
