@@ -450,7 +450,7 @@ def test_a_text_that_pandas_takes_for_a_missing_value_is_scored_as_the_text_it_i
     assert scored["account"].tolist() == rows["account"].tolist()
 
 
-def test_dates_and_times_written_as_text_are_scored_as_the_endpoint_reads_them(
+def test_dates_and_numbers_written_as_text_are_scored_as_the_endpoint_reads_them(
     new_project: ProjectFactory,
 ) -> None:
     # A model taking a datetime column (its signature says so): a CSV file holds text, which reached the
@@ -483,6 +483,14 @@ def test_dates_and_times_written_as_text_are_scored_as_the_endpoint_reads_them(
     assert str(refused.value) == refusal
     typo = loopline.batch_jobs("scorer", project=project)[0]
     assert typo.status == "failed" and typo.error == refusal
+    # A number written as a word, in a model's table (not a matrix): named, where the model said only
+    # what it could not convert.
+    words = {"at": stamps[:2] * 2, "staff": [1, 2, "three", 4]}
+    pd.DataFrame(words).to_csv(inbox / "words.csv", index=False)
+    loopline.register_data("words", "inbox://words.csv", project=project)
+    with pytest.raises(Refused) as refused:
+        loopline.batch_invoke("scorer", "words", project=project)
+    assert str(refused.value) == "column 'staff' row 2: expected a number, got text"
     zones = {"at": ["2026-04-01T10:00:00Z", "2026-04-01T10:00:00+02:00"], "staff": [1, 1]}
     pd.DataFrame(zones).to_csv(inbox / "zones.csv", index=False)
     loopline.register_data("zones", "inbox://zones.csv", project=project)

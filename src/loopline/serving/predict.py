@@ -37,9 +37,7 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
         if missing:
             raise Refused(_no_column(missing[0], [str(column) for column in frame.columns]))
         frame = frame[schema.names]
-        dates = [c.name for c in schema.columns if c.type == "datetime" and frame[c.name].dtype.kind == "O"]
-        if dates:  # written as text (every CSV file): read as the endpoint reads them
-            frame = frame.assign(**{name: _dates(name, frame[name], first_row) for name in dates})
+        frame = _read_as_typed(schema, frame, first_row)
         for column in schema.columns:
             nulls = None if column.nullable else frame[column.name].isna().to_numpy()
             if nulls is not None and nulls.any():
@@ -52,6 +50,36 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
 
         frame = cast_to_tensor(frame.copy(), schema.tensor)
     return frame
+
+
+def _read_as_typed(schema: Any, frame: Any, first_row: int) -> Any:
+    """``frame`` with its columns of text that the signature types as numbers or dates and times read as
+    those, as the endpoint reads them; refused naming the first value that is none."""
+    from loopline.serving.schema import NUMERIC
+
+    typed = {}
+    for column in schema.columns:
+        if frame[column.name].dtype.kind != "O":
+            continue
+        if column.type == "datetime":
+            typed[column.name] = _dates(column.name, frame[column.name], first_row)
+        elif column.type in NUMERIC:
+            typed[column.name] = _numbers(column.name, frame[column.name], first_row)
+    return frame.assign(**typed) if typed else frame
+
+
+def _numbers(name: str, values: Any, first_row: int) -> Any:
+    """The column ``name`` of numbers written as text (or numbers and text), as numbers."""
+    import numpy as np
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = (numbers.isna() & values.notna()).to_numpy()
+    if text.any():
+        raise Refused(
+            f"column '{name}' row {first_row + int(np.argmax(text)):,}: expected a number, got text"
+        )
+    return numbers
 
 
 def _dates(name: str, values: Any, first_row: int) -> Any:
@@ -112,7 +140,9 @@ def _matrix(frame: Any, first_row: int, missing: list[int]) -> Any:
     try:
         matrix = frame.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
-        raise Refused(_not_a_number(frame, first_row)) from None
+        for name in frame.columns:  # the first cell that is text is named
+            _numbers(name, frame[name], first_row)
+        raise Refused("the rows are not all numbers") from None
     from loopline.serving.schema import first_not_finite
 
     if (cell := first_not_finite(matrix, missing)) is not None:
@@ -132,16 +162,3 @@ def _as_table(answers: Any) -> Any:
     values = np.asarray(answers)
     # Several values a row (predict_proba, a multi-output model): a list a row, as the endpoint answers.
     return pd.DataFrame({"prediction": values.tolist() if values.ndim > 1 else values})
-
-
-def _not_a_number(frame: Any, first_row: int) -> str:
-    """Where the first cell of ``frame`` that is not a number is, as the endpoint would say it."""
-    import numpy as np
-    import pandas as pd
-
-    for name in frame.columns:
-        column = frame[name]
-        text = (pd.to_numeric(column, errors="coerce").isna() & column.notna()).to_numpy()
-        if text.any():
-            return f"column '{name}' row {first_row + int(np.argmax(text)):,}: expected a number, got text"
-    return "the rows are not all numbers"
