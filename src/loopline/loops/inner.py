@@ -428,6 +428,11 @@ def _train_and_register(
         report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
         digest = instance.model_store(DEV).put(files)
         texts = text_columns(files)  # of a CSV of training rows logged as the reference: see csv_options
+    from loopline.monitoring.reference import store_reference
+
+    # Before registering: a reference that cannot be read refuses the version rather than follow it.
+    if store_reference(instance, made.run_id, digest, name, texts):
+        report.step("stored the reference profile of the training data, for monitoring")
     failpoints.hit("before-dev-register")
     tags = {
         registry.TAG_COMMIT: identity.commit,
@@ -444,10 +449,6 @@ def _train_and_register(
     failpoints.hit("after-dev-register")
     for version in own:
         store.set_version_tag(version.name, version.version, TAG_LOOPLINE_VERSION, f"{name}/{dev.version}")
-    from loopline.monitoring.reference import store_reference
-
-    if store_reference(instance, made.run_id, digest, name, texts):
-        report.step("stored the reference profile of the training data, for monitoring")
     return dev, gate, trained, log_path
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from loopline.domain import utcnow
-from loopline.errors import UsageError
+from loopline.errors import InvalidData, UsageError
 from loopline.instance import Instance
 from loopline.monitoring.profile import build_profile
 from loopline.state.schema import reference_profiles
@@ -28,7 +28,9 @@ def store_reference(
     instance: Instance, run_id: str, digest: str, model: str, texts: Collection[str] = ()
 ) -> bool:
     """Profile the training features the run logged (``monitoring.reference_artifact``, its columns
-    ``texts`` read as text: see ``csv_options``); False if none."""
+    ``texts`` read as text: see ``csv_options``) and keep the profile under ``digest``; False if the run
+    logged none. InvalidData, saying what to do, when the artifact is no table: called before the model is
+    registered, so a version is never registered with a reference that monitoring cannot read."""
     artifact = instance.settings.config.monitoring.reference_artifact
     store = instance.store("dev")
     with tempfile.TemporaryDirectory() as scratch:
@@ -36,7 +38,13 @@ def store_reference(
             path = store.run_artifact(run_id, artifact, Path(scratch))
         except Exception:  # the run logged no reference data: monitoring will say so
             return False
-        frame = read_table(path, texts)
+        try:
+            frame = read_table(path, texts, named=f"the run's reference artifact '{artifact}'")
+        except InvalidData as exc:
+            raise InvalidData(
+                f"{exc}; log the training features there as a Parquet or CSV table, or name another "
+                "artifact in monitoring.reference_artifact"
+            ) from None
     _keep(instance, digest, model, build_profile(frame))
     return True
 

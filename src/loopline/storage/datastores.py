@@ -71,18 +71,44 @@ def _options_by_header(handle: Any, name: str, texts: Collection[str]) -> dict[s
     return csv_options(name, header, texts)
 
 
-def read_table(path: Path, texts: Collection[str] = ()) -> Any:
+def read_table(path: Path, texts: Collection[str] = (), named: str | None = None) -> Any:
     """A file of this machine (Parquet by its name, else CSV) as a DataFrame, its columns ``texts`` read
-    as text (see ``csv_options``)."""
+    as text (see ``csv_options``); InvalidData naming it (as ``named``, else its file name) when it cannot
+    be read as a table."""
     import pandas as pd
 
-    if is_parquet(path.name):
-        return pd.read_parquet(path)
-    if not texts:
-        return pd.read_csv(path, **csv_options(path.name))
-    with path.open("rb") as handle:
-        options = _options_by_header(handle, path.name, texts)
-    return pd.read_csv(path, **options)
+    parquet = is_parquet(path.name)
+    with _read_as_table(named or path.name, parquet):
+        if parquet:
+            return pd.read_parquet(path)
+        if not texts:
+            return pd.read_csv(path, **csv_options(path.name))
+        with path.open("rb") as handle:
+            options = _options_by_header(handle, path.name, texts)
+        return pd.read_csv(path, **options)
+
+
+@contextlib.contextmanager
+def _read_as_table(reference: str, parquet: bool) -> Iterator[None]:
+    """Turn pandas' and pyarrow's errors of reading a file that is no table into InvalidData naming it
+    (a file that is missing or forbidden is raised as it is)."""
+    import pandas as pd
+
+    try:
+        yield
+    except (
+        ValueError,
+        UnicodeDecodeError,
+        ImportError,  # a compression whose library is missing (zstandard for .zst)
+        OSError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    ) as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError)):
+            raise
+        kind = "Parquet" if parquet else "CSV"
+        problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
+        raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
 
 
 def text_columns(folder: Path, label: str | None = None, kept: Collection[str] = ()) -> frozenset[str]:
@@ -211,7 +237,7 @@ class Datastore:
 
         reference = f"{self.name}://{clean_path(relative, self.name)}"
         parquet = is_parquet(relative)
-        try:
+        with _read_as_table(reference, parquet):
             options = {} if parquet else self.csv_options(relative, texts)
             with self.open(relative) as handle:
                 if parquet and rows:
@@ -223,19 +249,6 @@ class Datastore:
                     yield from pd.read_csv(handle, chunksize=rows, **options)
                 else:
                     yield pd.read_csv(handle, **options)
-        except (
-            ValueError,
-            UnicodeDecodeError,
-            ImportError,  # a compression whose library is missing (zstandard for .zst)
-            OSError,
-            pd.errors.ParserError,
-            pd.errors.EmptyDataError,
-        ) as exc:
-            if isinstance(exc, (FileNotFoundError, PermissionError)):
-                raise
-            kind = "Parquet" if parquet else "CSV"
-            problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
-            raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
 
     def frame(self, relative: str, texts: Collection[str] = ()) -> Any:
         """The whole file as one DataFrame (see :meth:`frames`)."""
