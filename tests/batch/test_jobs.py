@@ -450,53 +450,57 @@ def test_a_text_that_pandas_takes_for_a_missing_value_is_scored_as_the_text_it_i
     assert scored["account"].tolist() == rows["account"].tolist()
 
 
-def test_dates_and_numbers_written_as_text_are_scored_as_the_endpoint_reads_them(
+def test_dates_numbers_and_booleans_written_as_text_are_scored_as_the_endpoint_reads_them(
     new_project: ProjectFactory,
 ) -> None:
-    # A model taking a datetime column (its signature says so): a CSV file holds text, which reached the
-    # model as text and failed the job ("Can only use .dt accessor"), where the endpoint reads dates.
+    # A model taking a datetime, an integer and a boolean column (its signature says so): a CSV file holds
+    # text, which reached the model as text and failed the job ("Can only use .dt accessor"), or answered
+    # wrongly without a word ("yes" is not False), where the endpoint reads or refuses them.
     from tests.helpers import use_script
 
     project = new_project("simple", commit=False)
     use_script(project, "visits_by_hour.py", {"accuracy": {"min": 0.5}})
     loopline.inner_loop(project)
     inbox = project / ".loopline" / "datastores" / "inbox"
+
+    def refusal(name: str, rows: dict[str, list[Any]]) -> str:
+        pd.DataFrame(rows).to_csv(inbox / f"{name}.csv", index=False)
+        loopline.register_data(name, f"inbox://{name}.csv", project=project)
+        with pytest.raises(Refused) as refused:
+            loopline.batch_invoke("scorer", name, project=project)
+        return str(refused.value)
+
     stamps = ["2026-04-01 10:00:00", "2026-04-01T20:00:00", "04/02/2026 11:30"]  # the last: not ISO 8601
-    pd.DataFrame({"at": stamps * 10, "staff": [3, 4, 5] * 10}).to_csv(inbox / "visits.csv", index=False)
-    pd.DataFrame({"at": stamps[:2] * 3 + ["2026-04-31 10:00:00"], "staff": 1}).to_csv(
-        inbox / "typo.csv", index=False
+    # Booleans as spreadsheets and programs write them (True, FALSE, 0, 1).
+    holidays = ["FALSE", "0", "True", "false", "1", "0"]
+    pd.DataFrame({"at": stamps * 10, "staff": [3, 4, 5] * 10, "holiday": holidays * 5}).to_csv(
+        inbox / "visits.csv", index=False
     )
     loopline.register_data("visits", "inbox://visits.csv", project=project)
-    loopline.register_data("typo", "inbox://typo.csv", project=project)
     loopline.create_batch_endpoint("scorer", "dev", project=project)
     loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
     job = loopline.batch_invoke("scorer", "visits", project=project)
     assert job.status == "succeeded" and job.rows == 30, job.error
     scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
-    assert scored["prediction"].tolist() == [3, 0, 5] * 10  # open from 9 to 18
-    refusal = (
+    assert scored["prediction"].tolist() == [3, 0, 0, 3, 0, 5] * 5  # open from 9 to 18, not on holidays
+    typo = (
         "column 'at' row 6: expected a date and time (ISO 8601: 2026-04-01T10:00:00), "
         "got '2026-04-31 10:00:00'"
     )
-    with pytest.raises(Refused) as refused:
-        loopline.batch_invoke("scorer", "typo", project=project)
-    assert str(refused.value) == refusal
-    typo = loopline.batch_jobs("scorer", project=project)[0]
-    assert typo.status == "failed" and typo.error == refusal
+    assert refusal("typo", {"at": [*stamps[:2] * 3, "2026-04-31 10:00:00"], "staff": 1, "holiday": 0}) == typo
+    failed = loopline.batch_jobs("scorer", project=project)[0]
+    assert failed.status == "failed" and failed.error == typo
     # A number written as a word, in a model's table (not a matrix): named, where the model said only
     # what it could not convert.
-    words = {"at": stamps[:2] * 2, "staff": [1, 2, "three", 4]}
-    pd.DataFrame(words).to_csv(inbox / "words.csv", index=False)
-    loopline.register_data("words", "inbox://words.csv", project=project)
-    with pytest.raises(Refused) as refused:
-        loopline.batch_invoke("scorer", "words", project=project)
-    assert str(refused.value) == "column 'staff' row 2: expected a number, got text"
-    zones = {"at": ["2026-04-01T10:00:00Z", "2026-04-01T10:00:00+02:00"], "staff": [1, 1]}
-    pd.DataFrame(zones).to_csv(inbox / "zones.csv", index=False)
-    loopline.register_data("zones", "inbox://zones.csv", project=project)
-    with pytest.raises(Refused) as refused:
-        loopline.batch_invoke("scorer", "zones", project=project)
-    assert str(refused.value) == (
+    words = {"at": stamps[:2] * 2, "staff": [1, 2, "three", 4], "holiday": False}
+    assert refusal("words", words) == "column 'staff' row 2: expected a number, got text"
+    zones = {"at": ["2026-04-01T10:00:00Z", "2026-04-01T10:00:00+02:00"], "staff": [1, 1], "holiday": 0}
+    assert refusal("zones", zones) == (
         "column 'at': its dates and times mix time zone offsets (UTC, UTC+02:00); write them all with one "
         "offset, or all without"
     )
+    # A fraction in an integer column and a yes in a boolean one: refused as the endpoint refuses them.
+    half = {"at": stamps * 2, "staff": [1, 2, 2.5, 1, 1, 1], "holiday": False}
+    assert refusal("half", half) == "column 'staff' row 2: expected an integer, got a fraction"
+    yes = {"at": stamps, "staff": [1, 1, 1], "holiday": ["no", "no", "yes"]}
+    assert refusal("yes", yes) == "column 'holiday' row 0: expected true or false (or 1 or 0), got 'no'"

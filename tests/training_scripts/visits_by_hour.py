@@ -1,4 +1,5 @@
-"""Store visits by the hour of a timestamp: a pyfunc whose signature takes a datetime column."""
+"""Store visits by the hour of a timestamp, closed on holidays: a pyfunc whose signature takes a datetime
+column, an integer column and a boolean one."""
 
 import random
 
@@ -9,14 +10,21 @@ import pandas as pd
 class ByHour(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         hours = model_input["at"].dt.hour
-        return ((hours >= 9) & (hours < 18)).astype(int) * model_input["staff"]
+        open_ = (hours >= 9) & (hours < 18) & (model_input["holiday"] == False)  # noqa: E712
+        return open_.astype(int) * model_input["staff"]
 
 
 random.seed(0)
 stamps = pd.to_datetime("2026-03-01") + pd.to_timedelta(
     [random.randint(0, 24 * 30) for _ in range(200)], unit="h"
 )
-frame = pd.DataFrame({"at": stamps, "staff": [random.randint(1, 5) for _ in stamps]})
+frame = pd.DataFrame(
+    {
+        "at": stamps,
+        "staff": [random.randint(1, 5) for _ in stamps],
+        "holiday": [random.random() < 0.1 for _ in stamps],
+    }
+)
 with mlflow.start_run():
     mlflow.log_metric("accuracy", 1.0)
     mlflow.pyfunc.log_model(name="model", python_model=ByHour(), input_example=frame.head(3))

@@ -53,18 +53,24 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
 
 
 def _read_as_typed(schema: Any, frame: Any, first_row: int) -> Any:
-    """``frame`` with its columns of text that the signature types as numbers or dates and times read as
-    those, as the endpoint reads them; refused naming the first value that is none."""
-    from loopline.serving.schema import NUMERIC
+    """``frame`` with the columns that a file gives otherwise than the signature types them read as the
+    endpoint reads them: text as numbers or dates and times, whole numbers read as fractions (a column with
+    an empty cell) as integers, text and 0 or 1 as booleans; refused naming the first value that is none."""
+    from loopline.serving.schema import INTEGER, NUMERIC
 
     typed = {}
     for column in schema.columns:
-        if frame[column.name].dtype.kind != "O":
+        values = frame[column.name]
+        if column.type == "boolean" and values.dtype.kind != "b":
+            typed[column.name] = _booleans(column.name, values, first_row)
+        elif column.type in INTEGER and values.dtype.kind in "fO":
+            typed[column.name] = _integers(column.type, column.name, values, first_row)
+        elif values.dtype.kind != "O":
             continue
-        if column.type == "datetime":
-            typed[column.name] = _dates(column.name, frame[column.name], first_row)
+        elif column.type == "datetime":
+            typed[column.name] = _dates(column.name, values, first_row)
         elif column.type in NUMERIC:
-            typed[column.name] = _numbers(column.name, frame[column.name], first_row)
+            typed[column.name] = _numbers(column.name, values, first_row)
     return frame.assign(**typed) if typed else frame
 
 
@@ -80,6 +86,52 @@ def _numbers(name: str, values: Any, first_row: int) -> Any:
             f"column '{name}' row {first_row + int(np.argmax(text)):,}: expected a number, got text"
         )
     return numbers
+
+
+def _integers(kind: str, name: str, values: Any, first_row: int) -> Any:
+    """The column ``name`` of integers (MLflow's ``long`` or ``integer``) that a file gives as fractions or
+    text, as integers (nullable where a cell is empty); refused at a fraction or a number out of range."""
+    import numpy as np
+
+    from loopline.serving.schema import INTEGER_BITS
+
+    numbers = values if values.dtype.kind == "f" else _numbers(name, values, first_row)
+    floats = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(floats)
+    limit = float(1 << (INTEGER_BITS[kind] - 1))
+    bad = present & ((floats % 1 != 0) | ~np.isfinite(floats))
+    if bad.any():
+        row = first_row + int(np.argmax(bad))
+        raise Refused(f"column '{name}' row {row:,}: expected an integer, got a fraction")
+    outside = present & ((floats < -limit) | (floats >= limit))
+    if outside.any():
+        row = first_row + int(np.argmax(outside))
+        raise Refused(
+            f"column '{name}' row {row:,}: expected an integer that fits in {INTEGER_BITS[kind]} bits"
+        )
+    whole = "int64" if kind == "long" else "int32"
+    return numbers.astype(whole.capitalize() if not present.all() else whole)
+
+
+# What a file may hold in a boolean column, as the endpoint takes it (any case of true and false).
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+
+
+def _booleans(name: str, values: Any, first_row: int) -> Any:
+    """The column ``name`` of booleans that a file gives as text (``true``, ``FALSE``) or 0 and 1, as
+    booleans (nullable where a cell is empty); refused naming the first other value (``yes``, ``t``)."""
+    import numpy as np
+
+    present = values.notna().to_numpy()
+    read = values.astype(str).str.strip().str.lower().map(_BOOLEANS)
+    other = present & read.isna().to_numpy()
+    if other.any():
+        at = int(np.argmax(other))
+        raise Refused(
+            f"column '{name}' row {first_row + at:,}: expected true or false (or 1 or 0), got "
+            f"'{shorten(str(values.iloc[at]), 40)}'"
+        )
+    return read.astype("boolean") if not present.all() else read.astype(bool)
 
 
 def _dates(name: str, values: Any, first_row: int) -> Any:
@@ -138,7 +190,7 @@ def _matrix(frame: Any, first_row: int, missing: list[int]) -> Any:
     import numpy as np
 
     try:
-        matrix = frame.to_numpy(dtype=np.float64)
+        matrix = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
         for name in frame.columns:  # the first cell that is text is named
             _numbers(name, frame[name], first_row)
