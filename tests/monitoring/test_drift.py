@@ -391,3 +391,49 @@ def test_a_country_coded_na_is_a_country_in_the_training_rows_and_labels_a_check
     # On its own training rows, the model is as accurate as when it was trained.
     assert calm.signals["current"] == pytest.approx(calm.signals["reference"]), calm.signals
     assert calm.signals["performance_drop"] == pytest.approx(0.0)
+
+
+# The store's visits model, its run logging its training rows (a timestamp among them) as Parquet.
+VISITS = (
+    (TRAINING_SCRIPTS / "visits_by_hour.py")
+    .read_text()
+    .replace(
+        "    mlflow.pyfunc.log_model(",
+        "    with tempfile.TemporaryDirectory() as scratch:\n"
+        '        frame.to_parquet(Path(scratch) / "reference_data.parquet")\n'
+        '        mlflow.log_artifact(str(Path(scratch) / "reference_data.parquet"))\n'
+        "    mlflow.pyfunc.log_model(",
+    )
+    .replace("import random\n", "import random\nimport tempfile\nfrom pathlib import Path\n")
+)
+
+
+def test_dates_and_times_are_not_measured_for_drift_and_the_other_features_are(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trained on March, served in April: every timestamp is one the training rows never held, by nature.
+    assert "log_artifact" in VISITS, "tests/training_scripts/visits_by_hour.py changed: update this test"
+    project, port = _released(new_project, monkeypatch, VISITS)
+    rng = np.random.default_rng(5)
+    with Server(project, "prod", port=port) as server:
+        _open(project)
+        started = time.time()
+        for _ in range(20):
+            hours = rng.integers(0, 24 * 30, size=10)
+            rows = [
+                [f"2026-04-{1 + int(h) // 24:02d}T{int(h) % 24:02d}:00:00", int(rng.integers(1, 6)), False]
+                for h in hours
+            ]
+            answer = httpx.post(
+                f"{server.url}/endpoints/proj/invocations",
+                json={"dataframe_split": {"columns": ["at", "staff", "holiday"], "data": rows}},
+            )
+            assert answer.status_code == 200, answer.text
+        wait_for_samples(project, "proj", 200, started)
+        check = loopline.monitor_check(project=project)
+    assert check.signals["drift_reference"] == "the training run's reference_data.parquet"
+    assert set(check.signals["psi"]) == {"staff", "holiday"}, check.signals  # not the timestamp
+    assert check.signals["max_psi"] < 0.1, check.signals
+    assert check.signals["prediction_psi"] is not None and check.signals["prediction_psi"] < 0.2, (
+        check.signals
+    )

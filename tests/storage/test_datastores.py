@@ -216,3 +216,12 @@ def test_the_columns_read_as_text_are_the_model_s_texts_its_text_labels_and_kept
     assert text_columns(array, kept=["account"]) == set()  # fitted on an array: it takes every column
     (tmp_path / "none").mkdir()
     assert text_columns(tmp_path / "none", "label", ["account"]) == set()  # no MLmodel: read as pandas does
+
+
+def test_the_columns_of_dates_and_times_are_those_the_signature_types_so(tmp_path: Path) -> None:
+    from loopline.storage.datastores import date_columns
+
+    columns = '[{"type": "datetime", "name": "at"}, {"type": "string", "name": "store"}]'
+    assert date_columns(_signature(tmp_path / "visits", columns, '[{"type": "long"}]')) == {"at"}
+    (tmp_path / "none").mkdir()
+    assert date_columns(tmp_path / "none") == set()

@@ -61,7 +61,7 @@ from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
 from loopline.state import locks
-from loopline.storage.datastores import text_columns
+from loopline.storage.datastores import date_columns, text_columns
 from loopline.training import (
     only_defines,
     own_class_advice,
@@ -428,10 +428,11 @@ def _train_and_register(
         report.step(f"storing model files of '{made.model_name}' (run {made.run_id}) by content digest")
         digest = instance.model_store(DEV).put(files)
         texts = text_columns(files)  # of a CSV of training rows logged as the reference: see csv_options
+        dates = date_columns(files)
     from loopline.monitoring.reference import store_reference
 
     # Before registering: a reference that cannot be read refuses the version rather than follow it.
-    if store_reference(instance, made.run_id, digest, name, texts):
+    if store_reference(instance, made.run_id, digest, name, texts, dates):
         report.step("stored the reference profile of the training data, for monitoring")
     failpoints.hit("before-dev-register")
     tags = {

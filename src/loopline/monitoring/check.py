@@ -27,7 +27,7 @@ from loopline.monitoring.reference import by_position, data_reference, load_refe
 from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
 from loopline.state.schema import monitor_checks, monitor_samples
-from loopline.storage.datastores import text_columns
+from loopline.storage.datastores import date_columns, text_columns
 
 __all__ = ["CheckResult", "parse_window", "run_check"]
 
@@ -85,10 +85,13 @@ def _samples(instance: Instance, workspace: str, endpoint: str, deployment: str,
         )
 
 
-def _feature_signals(reference: dict[str, Any], live: Any) -> dict[str, Any]:
+def _feature_signals(reference: dict[str, Any], live: Any, dates: frozenset[str]) -> dict[str, Any]:
+    """PSI and KS per feature; not of dates and times (``dates``, or so profiled), new by nature."""
     psis: dict[str, float] = {}
     tests: dict[str, dict[str, float]] = {}
     for name, entry in reference["features"].items():
+        if entry.get("datetime") or name in dates:
+            continue
         if name in live.columns and measured_by_category(entry):
             psis[name] = round(psi_categorical(entry["categories"], list(live[name]), reference["rows"]), 6)
         elif name in live.columns and "words_edges" in entry:  # free text, by its length in words
@@ -166,7 +169,11 @@ def _drift(expected: Any, live: list[Any]) -> float:
 
 
 def _reference(
-    instance: Instance, target: DeploymentInfo, columns: list[str], texts: frozenset[str]
+    instance: Instance,
+    target: DeploymentInfo,
+    columns: list[str],
+    texts: frozenset[str],
+    dates: frozenset[str],
 ) -> tuple[dict[str, Any] | None, str]:
     """What the live rows are compared with, and where it came from: the profile of the training
     features the run logged, else of ``monitoring.reference_data`` (a data asset of training rows, its
@@ -183,7 +190,7 @@ def _reference(
     from loopline.data import get_asset, parse_asset
 
     asset = get_asset(instance, *parse_asset(named))
-    return data_reference(instance, asset, columns, texts), f"data asset {asset.name}:{asset.version}"
+    return data_reference(instance, asset, columns, texts, dates), f"data asset {asset.name}:{asset.version}"
 
 
 def _performance(
@@ -300,13 +307,14 @@ def run_check(
     folder = model_store_of(target.source_uri).verify(target.content_digest)
     # Read from a CSV of training rows or labels as the endpoint takes them and answers.
     texts = text_columns(folder, instance.settings.config.validation.label)
-    reference, source = _reference(instance, target, list(live.columns), texts)
+    dates = date_columns(folder)
+    reference, source = _reference(instance, target, list(live.columns), texts, dates)
     if reference is not None and (taken := by_position(reference, list(live.columns))) is not reference:
         reference, source = taken, f"{source}, its columns by position (the model takes an array)"
     signals["drift_reference"] = source
     with Model(folder) as model:
         if reference is not None:
-            signals.update(_feature_signals(reference, live))
+            signals.update(_feature_signals(reference, live, dates))
             signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])
         if labels:
             signals.update(_performance(instance, model, target, labels, texts))

@@ -10,6 +10,7 @@ most common values and how many distinct ones it has (a category's index is over
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,10 @@ UNSEEN = "(unseen)"
 """The one category a live value of none of the training rows' categories counts in."""
 
 
-def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
-    """The profile of a DataFrame of training features."""
+def build_profile(frame: Any, seed: int = 0, dates: Collection[str] = ()) -> dict[str, Any]:
+    """The profile of a DataFrame of training features; its columns of dates and times (by their type,
+    or named in ``dates``: the model's signature takes them so, written as text in a CSV file) are kept
+    in its rows, not measured: every new day is one the training rows never held."""
     rows = frame.sample(n=min(SAMPLE, len(frame)), random_state=seed) if len(frame) > SAMPLE else frame
     features: dict[str, Any] = {}
     for column in frame.columns:
@@ -35,7 +38,9 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
         numeric = values.dtype.kind in "biuf"
         entry: dict[str, Any] = {"numeric": numeric, "missing_rate": float(values.isna().mean())}
         present = values.dropna()
-        if numeric and len(present):
+        if values.dtype.kind == "M" or str(column) in dates:
+            entry["datetime"] = True
+        elif numeric and len(present):
             edges = _deciles(present.to_numpy(dtype=float))
             entry.update(
                 edges=edges.tolist(),
@@ -58,8 +63,31 @@ def build_profile(frame: Any, seed: int = 0) -> dict[str, Any]:
         "rows": len(frame),
         "columns": [str(c) for c in frame.columns],
         "features": features,
-        "sample_rows": rows.astype(object).where(rows.notna(), None).to_numpy().tolist(),
+        "sample_rows": [[_stored(value) for value in row] for row in rows.astype(object).to_numpy().tolist()],
     }
+
+
+def _stored(value: Any) -> Any:
+    """A cell of a sample row as JSON stores it: a null as null, a date and time in ISO 8601 (which the
+    model reads back as its signature's type), numpy's scalars and arrays as numbers and lists, anything
+    else not JSON as its text."""
+    import pandas as pd
+
+    if isinstance(value, np.ndarray):
+        return _stored(value.tolist())
+    if isinstance(value, list | tuple):
+        return [_stored(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _stored(v) for k, v in value.items()}
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str | bool | int | float):
+        return value
+    return str(value)
 
 
 def _deciles(values: np.ndarray) -> np.ndarray:

@@ -25,12 +25,18 @@ __all__ = ["by_position", "data_reference", "load_reference", "positional", "sto
 
 
 def store_reference(
-    instance: Instance, run_id: str, digest: str, model: str, texts: Collection[str] = ()
+    instance: Instance,
+    run_id: str,
+    digest: str,
+    model: str,
+    texts: Collection[str] = (),
+    dates: Collection[str] = (),
 ) -> bool:
     """Profile the training features the run logged (``monitoring.reference_artifact``, its columns
-    ``texts`` read as text: see ``csv_options``) and keep the profile under ``digest``; False if the run
-    logged none. InvalidData, saying what to do, when the artifact is no table: called before the model is
-    registered, so a version is never registered with a reference that monitoring cannot read."""
+    ``texts`` read as text: see ``csv_options``, its columns ``dates`` left unmeasured) and keep the
+    profile under ``digest``; False if the run logged none. InvalidData, saying what to do, when the
+    artifact is no table: called before the model is registered, so a version is never registered with a
+    reference that monitoring cannot read."""
     artifact = instance.settings.config.monitoring.reference_artifact
     store = instance.store("dev")
     with tempfile.TemporaryDirectory() as scratch:
@@ -45,7 +51,7 @@ def store_reference(
                 f"{exc}; log the training features there as a Parquet or CSV table, or name another "
                 "artifact in monitoring.reference_artifact"
             ) from None
-    _keep(instance, digest, model, build_profile(frame))
+    _keep(instance, digest, model, build_profile(frame, dates=dates))
     return True
 
 
@@ -70,11 +76,15 @@ _REFERENCE_ROWS = 100_000
 
 
 def data_reference(
-    instance: Instance, asset: DataAsset, columns: list[str], texts: Collection[str] = ()
+    instance: Instance,
+    asset: DataAsset,
+    columns: list[str],
+    texts: Collection[str] = (),
+    dates: Collection[str] = (),
 ) -> dict[str, Any]:
     """The profile of data asset ``asset``'s first rows, on those of ``columns`` it has (of a CSV, the
-    columns ``texts`` read as text). Made once from its verified bytes, then kept under a key of its digest
-    and the columns, so a check reads no data."""
+    columns ``texts`` read as text; the columns ``dates`` left unmeasured). Made once from its verified
+    bytes, then kept under a key of its digest and the columns, so a check reads no data."""
     import pandas as pd
 
     from loopline.data import verified_files
@@ -82,6 +92,8 @@ def data_reference(
     named = f"{asset.digest}\n{','.join(sorted(columns))}"
     if texts:  # read otherwise than without: kept apart
         named += f"\ntexts:{','.join(sorted(texts))}"
+    if dates:
+        named += f"\ndates:{','.join(sorted(dates))}"
     key = PREFIX + hashlib.sha256(named.encode()).hexdigest()
     if (kept := load_reference(instance, key)) is not None:
         return kept
@@ -110,7 +122,7 @@ def data_reference(
             f"monitoring.reference_data {asset.name}:{asset.version} has none of the columns the endpoint "
             f"receives: {what}"
         )
-    profile = build_profile(frame[shared])
+    profile = build_profile(frame[shared], dates=dates)
     _keep(instance, key, f"data asset {asset.name}:{asset.version}", profile)
     return profile
 

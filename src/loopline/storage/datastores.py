@@ -25,6 +25,7 @@ __all__ = [
     "Datastore",
     "clean_path",
     "csv_options",
+    "date_columns",
     "is_parquet",
     "read_table",
     "split_reference",
@@ -117,6 +118,28 @@ def text_columns(folder: Path, label: str | None = None, kept: Collection[str] =
     answers text (a classifier of classes named ``None`` or ``NA``, say); and those of ``kept`` (a batch
     job's columns carried into its output) that the model does not take, so an ID keeps its leading
     zeros. None where its signature names none."""
+    inputs, outputs = _signature(folder)
+    named = {str(c["name"]): _is_text(c) for c in inputs if isinstance(c, dict) and "name" in c}
+    texts = {name for name, text in named.items() if text}
+    if label is not None and outputs and all(_is_text(c) for c in outputs):
+        texts.add(label)
+    if named:  # a model fitted on an array (no names) takes every column
+        texts.update(name for name in kept if name not in named)
+    return frozenset(texts)
+
+
+def date_columns(folder: Path) -> frozenset[str]:
+    """The columns the model in ``folder`` takes as dates and times (``datetime`` in its MLflow
+    signature); none where it has no signature."""
+    inputs, _ = _signature(folder)
+    return frozenset(
+        str(c["name"]) for c in inputs if isinstance(c, dict) and "name" in c and c.get("type") == "datetime"
+    )
+
+
+def _signature(folder: Path) -> tuple[list[Any], list[Any]]:
+    """The input and output columns of the MLflow signature of the model in ``folder`` (empty where it
+    has none, or its MLmodel cannot be read)."""
     import yaml
 
     try:
@@ -125,14 +148,8 @@ def text_columns(folder: Path, label: str | None = None, kept: Collection[str] =
         inputs = json.loads(signature["inputs"])
         outputs = json.loads(signature.get("outputs") or "[]")
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
-        return frozenset()
-    named = {str(c["name"]): _is_text(c) for c in inputs if isinstance(c, dict) and "name" in c}
-    texts = {name for name, text in named.items() if text}
-    if label is not None and outputs and all(_is_text(c) for c in outputs):
-        texts.add(label)
-    if named:  # a model fitted on an array (no names) takes every column
-        texts.update(name for name in kept if name not in named)
-    return frozenset(texts)
+        return [], []
+    return (inputs if isinstance(inputs, list) else []), (outputs if isinstance(outputs, list) else [])
 
 
 def _is_text(spec: Any) -> bool:
