@@ -112,3 +112,42 @@ def test_a_withdrawal_a_registry_refuses_to_tag_is_not_recorded_and_changes_no_t
     assert loopline.withdrawals(project=project) == []
     assert _mlflow_withdrawn(project, first) == {}  # dev's tag, set before prod refused, taken off again
     assert not any(m.withdrawn for m in loopline.status(project).models)
+
+
+def test_two_people_withdrawing_one_version_at_once_record_one_decision(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    import threading
+
+    project, first, _ = a_live_b_registered
+    start = threading.Barrier(3)
+    outcomes: dict[str, str] = {}
+
+    def withdraw(reason: str) -> None:
+        start.wait()
+        try:
+            loopline.withdraw(first, reason=reason, project=project)
+            outcomes[reason] = "recorded"
+        except Refused as refused:
+            outcomes[reason] = str(refused)
+
+    threads = [threading.Thread(target=withdraw, args=(f"{who} found leaked labels",)) for who in "abc"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    recorded = [reason for reason, outcome in outcomes.items() if outcome == "recorded"]
+    assert len(outcomes) == 3 and len(recorded) == 1, outcomes
+    assert all("is withdrawn already" in o for o in outcomes.values() if o != "recorded"), outcomes
+    decisions = loopline.withdrawals(project=project)
+    assert [d.reason for d in decisions] == recorded
+    assert [e.event.reason for e in loopline.history(project, kind="version-withdrawn")] == recorded
+    # MLflow's tags say the decision that stands, whichever mirror wrote last.
+    tags = {
+        workspace: version.tags["withdrawn"]
+        for workspace in ("dev", "shared", "prod")
+        for version in mlflow_client(project, workspace).search_model_versions(f"tags.git_commit = '{first}'")
+    }
+    assert set(tags) == {"dev", "shared", "prod"}
+    assert all(tag.endswith(recorded[0]) for tag in tags.values()), tags
+    assert loopline.audit_verify(project=project).intact

@@ -8,12 +8,13 @@ stands. Both are audit events (``version-withdrawn``, ``version-reinstated``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from loopline import audit
 from loopline.domain import SHARED, DeploymentInfo, ModelVersionInfo, pinned, utcnow
@@ -77,14 +78,18 @@ def decisions(db: Database, model: str | None = None) -> list[Withdrawal]:
 
 def standing(db: Database, content_digest: str) -> Withdrawal | None:
     """The withdrawal that stands for the version with these files, or None."""
+    with db.read() as connection:
+        return _standing(connection, content_digest)
+
+
+def _standing(connection: Connection, content_digest: str) -> Withdrawal | None:
     query = (
         select(withdrawals)
         .where(withdrawals.c.content_digest == content_digest)
         .order_by(withdrawals.c.id.desc())
         .limit(1)
     )
-    with db.read() as connection:
-        row = connection.execute(query).first()
+    row = connection.execute(query).first()
     found = _row(row) if row is not None else None
     return found if found is not None and found.action == WITHDRAWN else None
 
@@ -139,12 +144,7 @@ def decide(
     if not reason.strip():
         raise UsageError("say why with --reason: the audit log keeps it with the decision")
     now = standing(db, version.content_digest)
-    if action == WITHDRAWN and now is not None:
-        raise Refused(
-            f"{version.name} {version.git_commit[:7]} is withdrawn already (by {now.actor}: {now.reason})"
-        )
-    if action == REINSTATED and now is None:
-        raise Refused(f"{version.name} {version.git_commit[:7]} is not withdrawn: nothing to reinstate")
+    _refuse_undecidable(version, action, now)
     values = {
         **pinned(version),
         "content_digest": version.content_digest,
@@ -153,20 +153,41 @@ def decide(
         "actor": actor,
         "created_at": utcnow(),
     }
+    after = Withdrawal(**values) if action == WITHDRAWN else None
     if mirror is not None:
-        after = Withdrawal(**values) if action == WITHDRAWN else None
         mirror(after.summary if after else None, now.summary if now else None)
     event = VersionWithdrawn if action == WITHDRAWN else VersionReinstated
-    with db.write() as connection:
-        connection.execute(insert(withdrawals).values(**values))
-        audit.append(
-            connection,
-            event(
-                actor=actor,
-                workspace=version.workspace,
-                **pinned(version),
-                reason=reason,
-                details={"content_digest": version.content_digest},
-            ),
-        )
+    latest = now
+    try:
+        with db.write() as connection:
+            # Every audited write holds the audit's head: decisions on one version are taken one at a
+            # time, and what stands is read again under it (another may have been taken since).
+            audit.append(
+                connection,
+                event(
+                    actor=actor,
+                    workspace=version.workspace,
+                    **pinned(version),
+                    reason=reason,
+                    details={"content_digest": version.content_digest},
+                ),
+            )
+            latest = _standing(connection, version.content_digest)
+            _refuse_undecidable(version, action, latest)
+            connection.execute(insert(withdrawals).values(**values))
+    except BaseException:
+        if mirror is not None:  # MLflow's tags back to the decision that stands
+            with contextlib.suppress(Exception):  # the error being raised says what failed
+                mirror(latest.summary if latest else None, after.summary if after else None)
+        raise
     return Withdrawal(**values)
+
+
+def _refuse_undecidable(version: ModelVersionInfo, action: str, now: Withdrawal | None) -> None:
+    """Refused where ``action`` would not change what stands (``now``)."""
+    if action == WITHDRAWN and now is not None:
+        raise Refused(
+            f"{version.name} {version.git_commit[:7]} is withdrawn already (by {now.actor}: {now.reason})"
+        )
+    if action == REINSTATED and now is None:
+        raise Refused(f"{version.name} {version.git_commit[:7]} is not withdrawn: nothing to reinstate")
