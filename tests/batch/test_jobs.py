@@ -504,3 +504,33 @@ def test_dates_numbers_and_booleans_written_as_text_are_scored_as_the_endpoint_r
     assert refusal("half", half) == "column 'staff' row 2: expected an integer, got a fraction"
     yes = {"at": stamps, "staff": [1, 1, 1], "holiday": ["no", "no", "yes"]}
     assert refusal("yes", yes) == "column 'holiday' row 0: expected true or false (or 1 or 0), got 'no'"
+
+
+def test_numbers_in_a_parquet_column_the_model_takes_as_text_are_scored_as_their_text(
+    new_project: ProjectFactory,
+) -> None:
+    # Countries by dialing code, which the model learnt as text ("264"); a warehouse's Parquet export holds
+    # them as integers, which the model's encoder had never seen: every row scored as an unknown country,
+    # without a word, where the endpoint gives a number sent for text as its text.
+    from tests.helpers import use_script
+
+    codes = {"NA": "264", "ZA": "27", "BW": "267", "DE": "49"}
+    source = COUNTRIES.replace('["NA", "ZA", "BW", "DE"]', str(list(codes.values())))
+    source = source.replace('c in ("NA", "ZA")', 'c in ("264", "27")')
+    assert source.count("264") == 2, "tests/training_scripts/countries.py changed: update this test"
+    project = new_project("simple", commit=False)
+    use_script(project, "countries.py", {"accuracy": {"min": 0.9}}, source=source)
+    loopline.inner_loop(project)
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    rows = pd.DataFrame({"country": [264, 49, 264, 27, 267] * 40, "visits": [1, 2, 3, 4, 5] * 40})
+    rows.to_parquet(inbox / "customers.parquet")
+    # As pandas holds integers where a column has a null: fractions, 264.0 (which the endpoint reads 264).
+    rows.assign(country=rows["country"].astype(float)).to_parquet(inbox / "floats.parquet")
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    for name in ("customers", "floats"):
+        loopline.register_data(name, f"inbox://{name}.parquet", project=project)
+        job = loopline.batch_invoke("scorer", name, project=project)
+        assert job.status == "succeeded" and job.rows == 200, job.error
+        scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
+        assert scored["prediction"].tolist() == [1, 0, 1, 1, 0] * 40, name

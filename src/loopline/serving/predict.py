@@ -55,13 +55,16 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
 def _read_as_typed(schema: Any, frame: Any, first_row: int) -> Any:
     """``frame`` with the columns that a file gives otherwise than the signature types them read as the
     endpoint reads them: text as numbers or dates and times, whole numbers read as fractions (a column with
-    an empty cell) as integers, text and 0 or 1 as booleans; refused naming the first value that is none."""
+    an empty cell) as integers, text and 0 or 1 as booleans, numbers (a Parquet file's) as text; refused
+    naming the first value that is none."""
     from loopline.serving.schema import INTEGER, NUMERIC
 
     typed = {}
     for column in schema.columns:
         values = frame[column.name]
-        if column.type == "boolean" and values.dtype.kind != "b":
+        if column.type == "string" and values.dtype.kind in "biuf":
+            typed[column.name] = _texts(values)
+        elif column.type == "boolean" and values.dtype.kind != "b":
             typed[column.name] = _booleans(column.name, values, first_row)
         elif column.type in INTEGER and values.dtype.kind in "fO":
             typed[column.name] = _integers(column.type, column.name, values, first_row)
@@ -86,6 +89,25 @@ def _numbers(name: str, values: Any, first_row: int) -> Any:
             f"column '{name}' row {first_row + int(np.argmax(text)):,}: expected a number, got text"
         )
     return numbers
+
+
+def _texts(values: Any) -> Any:
+    """A column of numbers or booleans (a Parquet file's, where the model takes text: codes, IDs) as the
+    endpoint gives a number sent for text: ``104``, ``2.5``, ``true``; whole numbers that pandas holds as
+    fractions (an integer column with a null) without ``.0``; nulls stay null."""
+    import numpy as np
+    import pandas as pd
+
+    def text(value: Any) -> Any:
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return None
+        if isinstance(value, bool | np.bool_):
+            return "true" if value else "false"
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            return str(int(value))
+        return str(value)
+
+    return pd.Series([text(v) for v in values.tolist()], index=values.index, dtype=object)
 
 
 def _integers(kind: str, name: str, values: Any, first_row: int) -> Any:
