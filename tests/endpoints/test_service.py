@@ -206,7 +206,8 @@ def test_a_server_on_a_port_of_its_own_is_where_loopline_s_commands_call_it(
     else, say): the commands of this machine call it at P while it runs, and forget it once it stops."""
     loopline.create_endpoint("own-port", "dev", project=served_project)
     loopline.create_deployment("own-port", "blue", version=2, project=served_project)
-    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__ENDPOINTS_URL", f"http://127.0.0.1:{free_port()}")
+    configured = f"http://127.0.0.1:{free_port()}"  # where nothing answers
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__ENDPOINTS_URL", configured)
     invoke = ("endpoint", "invoke", "own-port", "-f", str(served_project / "request.json"))
     with Server(served_project, "dev") as server:
         server.wait_for("own-port", "blue")
@@ -214,6 +215,8 @@ def test_a_server_on_a_port_of_its_own_is_where_loopline_s_commands_call_it(
         assert answered.exit_code == 0 and "200 from blue (model v2" in answered.stdout, answered.stderr
         records = list((served_project / ".loopline" / "servers").glob("dev-*.json"))
         assert [json.loads(r.read_text())["url"] for r in records] == [server.url]
+        shown = cli(capsys, "endpoint", "show", "own-port", "--json", "-C", str(served_project))
+        assert shown.json()["url"] == f"{server.url}/endpoints/own-port"  # where it answers, to copy
         # the outer loops check on it too, rather than on a temporary server of their own
         first = model_version(served_project, 1).git_commit
         rolled = loopline.rollback(commit=first, endpoint="own-port", workspace="dev", project=served_project)
@@ -223,6 +226,8 @@ def test_a_server_on_a_port_of_its_own_is_where_loopline_s_commands_call_it(
     assert not records[0].exists()  # stopped: its record went with it
     stopped = cli(capsys, *invoke, "-C", str(served_project))
     assert stopped.exit_code == 4 and "start it with `loopline serve --workspace dev`" in stopped.stderr
+    shown = cli(capsys, "endpoint", "show", "own-port", "--json", "-C", str(served_project))
+    assert shown.json()["url"] == f"{configured}/endpoints/own-port"  # stopped: the configured address
     # Where it cannot record (a read-only folder in a container), it serves all the same.
     folder = records[0].parent
     shutil.rmtree(folder)

@@ -55,14 +55,27 @@ def list_endpoints(workspace: str | None = None, *, project: PathLike | None = N
 
 
 def get_endpoint(
-    name: str, *, workspace: str | None = None, serving: bool = False, project: PathLike | None = None
+    name: str,
+    *,
+    workspace: str | None = None,
+    serving: bool = False,
+    located: bool = False,
+    project: PathLike | None = None,
 ) -> EndpointInfo:
     """One endpoint with its deployments, traffic and mirror (``workspace`` where the name is in several);
     with ``serving``, what answers each deployment in the serving processes that loaded it (a compiled
-    form or the model's own predict, and why)."""
-    from loopline.endpoints import service
+    form or the model's own predict, and why); with ``located``, its ``url`` where its workspace's server
+    answers now (the workspace's ``endpoints_url``, or where a ``loopline serve --port`` of this machine
+    listens), as ``endpoint invoke`` calls it."""
+    from dataclasses import replace
 
-    return service.get_endpoint(provisioned(project), name, workspace, serving=serving)
+    from loopline.endpoints import client, service
+
+    instance = provisioned(project)
+    info = service.get_endpoint(instance, name, workspace, serving=serving)
+    if not located:
+        return info
+    return replace(info, url=f"{client.server_url(instance, info.workspace)}/endpoints/{info.name}")
 
 
 def delete_endpoint(

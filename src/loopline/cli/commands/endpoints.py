@@ -153,8 +153,8 @@ def endpoint_show(
     name: EndpointName,
     workspace: EndpointWorkspaceOption = None,
 ) -> None:
-    """Show an endpoint's URL, deployments, traffic and mirror."""
-    info = api.get_endpoint(name, workspace=workspace, project=call.project)
+    """Show an endpoint's URL (where its workspace's server answers), deployments, traffic and mirror."""
+    info = api.get_endpoint(name, workspace=workspace, located=True, project=call.project)
     call.emit(info.to_dict(), lambda console: show_endpoint(console, info))
 
 
