@@ -139,3 +139,25 @@ def test_a_training_file_that_only_defines_functions_is_named_with_the_call_to_a
     assert (said in found) if said else found == "", found
     if said:
         assert found.startswith("finished without starting a run: ") and "training.command" in found
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("train.py --epochs 3", "set training.command to 'python train.py --epochs 3' in loopline.yaml"),
+        ("./train.py", "set training.command to 'python ./train.py' in loopline.yaml"),  # no shebang
+        ("train.sh", "run it with bash: set training.command to 'bash train.sh'"),
+        ("data.csv", "data.csv is a file of the repository that cannot run by itself"),
+    ],
+)
+def test_a_file_of_the_repository_named_as_the_command_is_told_how_to_run_it(
+    new_project: ProjectFactory, tmp_path: Path, command: str, said: str
+) -> None:
+    from loopline.errors import TrainingFailed
+
+    project = new_project("simple")
+    (project / "train.sh").write_text("python train.py\n")
+    (project / "data.csv").write_text("a\n1\n")
+    with pytest.raises(TrainingFailed) as failed:
+        train(project, tmp_path, command, 60)
+    assert "could not start" in failed.value.message and said in failed.value.message, failed.value.message

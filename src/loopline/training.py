@@ -109,8 +109,22 @@ _DEFINITIONS = (
 )
 
 
-def _not_installed(name: str, root: Path) -> str:
-    """Where ``name`` is a command of the repository's package that did not start: how to install it."""
+def _not_started(argv: list[str], root: Path) -> str:
+    """Why ``argv`` did not start, where loopline can tell: a file of the repository named as a command
+    (``train.py`` for ``python train.py``), or a command of the repository's package not installed."""
+    name = argv[0]
+    path = root / name
+    if path.is_file():
+        runner = "python" if path.suffix == ".py" else "bash" if path.suffix == ".sh" else None
+        if runner is not None:
+            line = shlex.join([runner, *argv])
+            return (
+                f": {name} is a file of the repository, not a command; run it with {runner}: set "
+                f"training.command to '{line}' in loopline.yaml"
+            )
+        return (
+            f": {name} is a file of the repository that cannot run by itself; name the program that runs it"
+        )
     target = console_scripts(root).get(name)
     return (
         f": {name} is a command of this repository's package ({target}, pyproject.toml's scripts), which the "
@@ -167,7 +181,7 @@ def _run(
         try:
             code = children.streamed(argv, on_line=said, timeout=timeout, stop=stop, cwd=root, env=env)
         except OSError as exc:
-            cause = _not_installed(argv[0], root)
+            cause = _not_started(argv, root)
             raise TrainingFailed(
                 command=command, outcome=f"could not start ({exc.strerror}){cause}", log=log_path
             ) from None
