@@ -331,8 +331,12 @@ def test_tables_as_tools_write_them_are_scored_and_their_markers_skipped(
          "by ';'; batch jobs read CSV with ',' between fields"),
         ("rows.jsonl", lambda rows, path: rows.to_json(path, orient="records", lines=True),
          "its first column reads '{\"mean_radius\":21.905...', which looks like JSON; batch jobs read CSV"),
-        ("other.csv", lambda rows, path: rows.rename(columns=str.upper).to_csv(path, index=False),
-         "(its columns: MEAN_RADIUS, MEAN_TEXTURE, MEAN_PERIMETER,"),
+        ("upper.csv", lambda rows, path: rows.rename(columns=str.upper).to_csv(path, index=False),
+         "that the model needs: its column 'MEAN_RADIUS' is named otherwise; rename it 'mean_radius' in "
+         "the file"),
+        ("other.csv",
+         lambda rows, path: rows.rename(columns=lambda c: c.replace("mean", "avg")).to_csv(path, index=False),
+         "(its columns: avg_radius, avg_texture, avg_perimeter,"),
     ],
 )  # fmt: skip
 def test_an_input_without_the_model_s_columns_fails_saying_what_its_header_holds(

@@ -158,6 +158,19 @@ def test_csv_is_accepted_on_invocations() -> None:
             "missing column 'n'",
         ),
         (
+            {"input_data": {"columns": ["a", "b", "N"], "data": [[1, 2, 3]]}},
+            "MISSING_COLUMN",
+            400,
+            "missing column 'n': the request has 'N' for the model's 'n'; send the columns as the model's "
+            "signature names them",
+        ),
+        (
+            {"input_data": {"columns": ["a", "b", "count"], "data": [[1, 2, 3]]}},
+            "MISSING_COLUMN",
+            400,
+            "missing column 'n'; the request's columns the model does not take: count",
+        ),
+        (
             {"input_data": {"columns": ["a", "b", "n"], "data": [[1, "two", 3]]}},
             "WRONG_TYPE",
             400,

@@ -202,6 +202,11 @@ def _no_column(name: str, found: list[str]) -> str:
             f"{separator!r}; batch jobs read CSV with ',' between fields (and '.' in numbers), .tsv with "
             "tabs: write the file so, or as Parquet"
         )
+    from loopline.serving.schema import loose_name
+
+    alike = next((c for c in found if loose_name(c) == loose_name(name)), None)
+    if alike is not None:
+        return f"{said}: its column '{shorten(alike, 60)}' is named otherwise; rename it '{name}' in the file"
     shown = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "")
     return f"{said} (its columns: {shown or 'none'})"
 

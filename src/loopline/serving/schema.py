@@ -34,6 +34,7 @@ __all__ = [
     "bad",
     "cast_to_tensor",
     "first_not_finite",
+    "loose_name",
     "parse_body",
     "plain_columns",
     "to_model_input",
@@ -211,15 +212,37 @@ def _request_columns(
     present = set(columns)
     missing = [c.name for c in schema.columns or () if c.required and c.name not in present]
     if missing:
-        raise bad(
-            "MISSING_COLUMN",
-            f"missing column '{missing[0]}'"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-        )
+        raise bad("MISSING_COLUMN", _missing(missing, unknown))
     if not unknown:
         return columns, None
     keep = [i for i, c in enumerate(columns) if c in schema.index]
     return [columns[i] for i in keep], keep
+
+
+def _missing(missing: list[str], unknown: list[str]) -> str:
+    """What a request lacks, and what it sent instead: a column of the request the model does not take
+    that names a missing one in another case or spelling (``mean_radius`` for ``mean radius``), else
+    those columns."""
+    said = f"missing column '{missing[0][:100]}'" + (
+        f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    )
+    if not unknown:
+        return said
+    sent = {loose_name(name): name for name in unknown}
+    near = [(sent[loose_name(name)], name) for name in missing if loose_name(name) in sent]
+    if near:
+        given, meant = near[0]
+        more = f" (and {len(near) - 1} more named otherwise)" if len(near) > 1 else ""
+        return (
+            f"{said}: the request has '{given[:100]}' for the model's '{meant[:100]}'{more}; send the "
+            "columns as the model's signature names them"
+        )
+    return f"{said}; the request's columns the model does not take: {_names([u[:100] for u in unknown])}"
+
+
+def loose_name(name: str) -> str:
+    """A column name without case, spaces, underscores, hyphens and dots: how two spellings are matched."""
+    return "".join(c for c in name.casefold() if c not in " _-.")
 
 
 _NUMBERS = frozenset({int, float})
