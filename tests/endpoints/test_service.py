@@ -217,6 +217,9 @@ def test_a_server_on_a_port_of_its_own_is_where_loopline_s_commands_call_it(
         assert [json.loads(r.read_text())["url"] for r in records] == [server.url]
         shown = cli(capsys, "endpoint", "show", "own-port", "--json", "-C", str(served_project))
         assert shown.json()["url"] == f"{server.url}/endpoints/own-port"  # where it answers, to copy
+        listed = cli(capsys, "endpoint", "list", "--json", "-C", str(served_project)).json()["endpoints"]
+        dev = {e["name"]: e["url"] for e in listed if e["workspace"] == "dev"}
+        assert "own-port" in dev and dev == {name: f"{server.url}/endpoints/{name}" for name in dev}, dev
         # the outer loops check on it too, rather than on a temporary server of their own
         first = model_version(served_project, 1).git_commit
         rolled = loopline.rollback(commit=first, endpoint="own-port", workspace="dev", project=served_project)

@@ -46,12 +46,21 @@ def update_endpoint(
     return service.update_endpoint(provisioned(project), name, workspace, strict=strict, sensitive=sensitive)
 
 
-def list_endpoints(workspace: str | None = None, *, project: PathLike | None = None) -> list[EndpointInfo]:
-    """Every online endpoint (of one workspace when given)."""
-    from loopline.endpoints import service
+def list_endpoints(
+    workspace: str | None = None, *, located: bool = False, project: PathLike | None = None
+) -> list[EndpointInfo]:
+    """Every online endpoint (of one workspace when given); with ``located``, each ``url`` where its
+    workspace's server answers now (see :func:`get_endpoint`), each workspace asked once."""
+    from dataclasses import replace
+
+    from loopline.endpoints import client, service
 
     instance = provisioned(project)
-    return service.list_endpoints(instance, workspace)
+    found = service.list_endpoints(instance, workspace)
+    if not located:
+        return found
+    bases = {w: client.server_url(instance, w) for w in sorted({info.workspace for info in found})}
+    return [replace(info, url=f"{bases[info.workspace]}/endpoints/{info.name}") for info in found]
 
 
 def get_endpoint(

@@ -130,8 +130,8 @@ def endpoint_list(
         opt("--workspace", "-w", help="Only this workspace's endpoints."),
     ] = None,
 ) -> None:
-    """List online endpoints with their traffic."""
-    endpoints = api.list_endpoints(workspace, project=call.project)
+    """List online endpoints with their URLs (where their workspace's server answers) and traffic."""
+    endpoints = api.list_endpoints(workspace, located=True, project=call.project)
 
     def human(console: Console) -> None:
         if not endpoints:
