@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import PurePath
@@ -343,6 +343,15 @@ class EndpointInfo:
     def deployment(self, name: str) -> DeploymentInfo | None:
         """The deployment called ``name``, if any."""
         return next((d for d in self.deployments if d.name == name), None)
+
+    @staticmethod
+    def url_under(base_url: str, name: str) -> str:
+        """Where the endpoint ``name`` answers on the server at ``base_url``."""
+        return f"{base_url.rstrip('/')}/endpoints/{name}"
+
+    def at(self, base_url: str) -> EndpointInfo:
+        """This endpoint as the server at ``base_url`` serves it."""
+        return replace(self, url=self.url_under(base_url, self.name))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape ``status --json`` and ``endpoint show --json`` print (no keys, ever)."""

@@ -51,8 +51,6 @@ def list_endpoints(
 ) -> list[EndpointInfo]:
     """Every online endpoint (of one workspace when given); with ``located``, each ``url`` where its
     workspace's server answers now (see :func:`get_endpoint`), each workspace asked once."""
-    from dataclasses import replace
-
     from loopline.endpoints import client, service
 
     instance = provisioned(project)
@@ -60,7 +58,7 @@ def list_endpoints(
     if not located:
         return found
     bases = {w: client.server_url(instance, w) for w in sorted({info.workspace for info in found})}
-    return [replace(info, url=f"{bases[info.workspace]}/endpoints/{info.name}") for info in found]
+    return [info.at(bases[info.workspace]) for info in found]
 
 
 def get_endpoint(
@@ -76,15 +74,13 @@ def get_endpoint(
     form or the model's own predict, and why); with ``located``, its ``url`` where its workspace's server
     answers now (the workspace's ``endpoints_url``, or where a ``loopline serve --port`` of this machine
     listens), as ``endpoint invoke`` calls it."""
-    from dataclasses import replace
-
     from loopline.endpoints import client, service
 
     instance = provisioned(project)
     info = service.get_endpoint(instance, name, workspace, serving=serving)
     if not located:
         return info
-    return replace(info, url=f"{client.server_url(instance, info.workspace)}/endpoints/{info.name}")
+    return info.at(client.server_url(instance, info.workspace))
 
 
 def delete_endpoint(

@@ -87,7 +87,7 @@ def endpoint_info(connection: Connection, row: Any, base_url: str) -> EndpointIn
         name=row["name"],
         workspace=row["workspace"],
         auth=row["auth"],
-        url=f"{base_url}/endpoints/{row['name']}",
+        url=EndpointInfo.url_under(base_url, row["name"]),
         deployments=tuple(deployment_info(r, r["traffic"]) for r in rows),
         mirror=mirror,
         generation=row["generation"],
