@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -228,8 +229,14 @@ def test_ctrl_c_during_training_stops_it_registers_nothing_and_fails_its_runs(
     (project / "loopline.yaml").write_text(config)
     commit_all(project, "A slow model")
     script = Path(sys.executable).with_name("loopline")
+    # Faulthandler: a loopline that does not stop is made to print where each of its threads is.
     child = subprocess.Popen(
-        [str(script), "inner-loop"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(script), "inner-loop"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     dev = client(project, "dev")
     deadline = time.monotonic() + 120
@@ -240,7 +247,11 @@ def test_ctrl_c_during_training_stops_it_registers_nothing_and_fails_its_runs(
         running = dev.search_runs([experiment.experiment_id]) if experiment else []
     assert running, "the training never started its run"
     child.send_signal(signal.SIGINT)
-    _, stderr = child.communicate(timeout=60)
+    try:
+        _, stderr = child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGABRT)
+        pytest.fail("loopline went on for 60 s after Ctrl-C:\n" + child.communicate()[1][-6000:])
     assert child.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "error: interrupted"
     assert versions(project, "dev") == versions(project, "shared") == []
