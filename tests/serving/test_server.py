@@ -276,6 +276,23 @@ def test_head_answers_as_get_without_a_body_and_a_405_names_the_methods(served: 
         assert refused.json()["error_code"] == "METHOD_NOT_ALLOWED"
 
 
+def test_mlflow_s_root_scoring_path_is_told_where_each_endpoint_scores(served: Served) -> None:
+    """A client moved from ``mlflow models serve`` posts to ``/invocations``: it is told the endpoint's path,
+    where a 405 said only that POST was not allowed."""
+    for route in ("invocations", "score"):
+        refused = httpx.post(
+            f"{served.server.url}/{route}",
+            json={"dataframe_split": {"columns": served.columns, "data": served.rows}},
+            headers={"Authorization": f"Bearer {served.key}"},
+        )
+        assert refused.status_code == 404
+        assert refused.json() == {
+            "error_code": "NOT_FOUND",
+            "message": f"no route /{route}: a loopline server serves several endpoints, each at "
+            f"/endpoints/NAME/{route} (served here: fragile, open, srv)",
+        }
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_ends_serve_as_a_stop_not_an_error(served_project: Path, sig: int) -> None:
     """Kubernetes, Docker and systemd stop a server with SIGTERM, a person with Ctrl-C: exit 0, no error."""

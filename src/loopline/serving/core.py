@@ -233,6 +233,8 @@ class ScoringCore:
         parts = path.strip("/").split("/")
         if parts[0] == "endpoints" and len(parts) >= 2:
             return self._endpoint(method, parts, headers, body)
+        if parts == ["invocations"] or parts == ["score"]:
+            raise self._unrouted(parts[0])
         if method != "GET":
             return _not_allowed(f"{method} is not allowed on {path[:100]}", b"GET, HEAD")
         return self._plain(path)
@@ -285,6 +287,17 @@ class ScoringCore:
         if path == "/openapi.json":
             return Response(200, JSON, self.openapi)
         raise bad("NOT_FOUND", f"no route {path[:100]}; scoring is at /endpoints/NAME/score", 404)
+
+    def _unrouted(self, route: str) -> RequestRejected:
+        """A request for MLflow's ``/invocations`` (or ``/score``) of a server of one model: where each
+        endpoint of this one answers it (the names ``/readyz`` lists too)."""
+        served = ", ".join(sorted(self.routes)[:10]) or "none yet"
+        return bad(
+            "NOT_FOUND",
+            f"no route /{route}: a loopline server serves several endpoints, each at "
+            f"/endpoints/NAME/{route} (served here: {served})",
+            404,
+        )
 
     def _route(self, name: str) -> EndpointRoute:
         route = self.routes.get(name)
