@@ -506,6 +506,8 @@ def test_dates_numbers_and_booleans_written_as_text_are_scored_as_the_endpoint_r
     # A fraction in an integer column and a yes in a boolean one: refused as the endpoint refuses them.
     half = {"at": stamps * 2, "staff": [1, 2, 2.5, 1, 1, 1], "holiday": False}
     assert refusal("half", half) == "column 'staff' row 2: expected an integer, got a fraction"
+    big = {"at": stamps, "staff": [1, 2**40, 1], "holiday": 0}  # the model's column has 32 bits
+    assert refusal("big", big) == "column 'staff' row 1: expected an integer that fits in 32 bits"
     yes = {"at": stamps, "staff": [1, 1, 1], "holiday": ["no", "no", "yes"]}
     assert refusal("yes", yes) == "column 'holiday' row 0: expected true or false (or 1 or 0), got 'no'"
 

@@ -1,5 +1,5 @@
 """Store visits by the hour of a timestamp, closed on holidays: a pyfunc whose signature takes a datetime
-column, an integer column and a boolean one."""
+column, an integer column (32 bits) and a boolean one."""
 
 import random
 
@@ -21,7 +21,8 @@ stamps = pd.to_datetime("2026-03-01") + pd.to_timedelta(
 frame = pd.DataFrame(
     {
         "at": stamps,
-        "staff": [random.randint(1, 5) for _ in stamps],
+        # int32: the signature's "integer", which MLflow's own check refuses an int64 column for
+        "staff": pd.Series([random.randint(1, 5) for _ in stamps], dtype="int32"),
         "holiday": [random.random() < 0.1 for _ in stamps],
     }
 )

@@ -66,7 +66,7 @@ def _read_as_typed(schema: Any, frame: Any, first_row: int) -> Any:
             typed[column.name] = _texts(values)
         elif column.type == "boolean" and values.dtype.kind != "b":
             typed[column.name] = _booleans(column.name, values, first_row)
-        elif column.type in INTEGER and values.dtype.kind in "fO":
+        elif column.type in INTEGER and (values.dtype.kind in "fO" or _wider(column.type, values.dtype)):
             typed[column.name] = _integers(column.type, column.name, values, first_row)
         elif values.dtype.kind != "O":
             continue
@@ -110,28 +110,42 @@ def _texts(values: Any) -> Any:
     return pd.Series([text(v) for v in values.tolist()], index=values.index, dtype=object)
 
 
+def _wider(kind: str, dtype: Any) -> bool:
+    """Whether integers of ``dtype`` may not fit MLflow's ``kind`` of integer (a file's 64-bit integers for
+    the signature's 32-bit ``integer``)."""
+    from loopline.serving.schema import INTEGER_BITS
+
+    return dtype.kind in "iu" and dtype.itemsize * 8 > INTEGER_BITS[kind] - (dtype.kind == "u")
+
+
 def _integers(kind: str, name: str, values: Any, first_row: int) -> Any:
-    """The column ``name`` of integers (MLflow's ``long`` or ``integer``) that a file gives as fractions or
-    text, as integers (nullable where a cell is empty); refused at a fraction or a number out of range."""
+    """The column ``name`` of integers (MLflow's ``long`` or ``integer``) that a file gives as fractions,
+    text or wider integers, as integers (nullable where a cell is empty); refused at a fraction or a number
+    out of range."""
     import numpy as np
 
     from loopline.serving.schema import INTEGER_BITS
 
-    numbers = values if values.dtype.kind == "f" else _numbers(name, values, first_row)
-    floats = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-    present = ~np.isnan(floats)
-    limit = float(1 << (INTEGER_BITS[kind] - 1))
-    bad = present & ((floats % 1 != 0) | ~np.isfinite(floats))
-    if bad.any():
-        row = first_row + int(np.argmax(bad))
-        raise Refused(f"column '{name}' row {row:,}: expected an integer, got a fraction")
-    outside = present & ((floats < -limit) | (floats >= limit))
+    whole = "int64" if kind == "long" else "int32"
+    numbers = values if values.dtype.kind in "fiu" else _numbers(name, values, first_row)
+    if numbers.dtype.kind in "iu":  # compared as integers: no fraction, no rounding at the limit
+        present = numbers.notna().to_numpy()  # a Parquet file's nullable integers hold nulls
+        outside = (numbers < np.iinfo(whole).min) | (numbers > np.iinfo(whole).max)
+        outside = outside.fillna(False).to_numpy(dtype=bool)
+    else:
+        floats = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~np.isnan(floats)
+        bad = present & ((floats % 1 != 0) | ~np.isfinite(floats))
+        if bad.any():
+            row = first_row + int(np.argmax(bad))
+            raise Refused(f"column '{name}' row {row:,}: expected an integer, got a fraction")
+        limit = float(1 << (INTEGER_BITS[kind] - 1))
+        outside = present & ((floats < -limit) | (floats >= limit))
     if outside.any():
         row = first_row + int(np.argmax(outside))
         raise Refused(
             f"column '{name}' row {row:,}: expected an integer that fits in {INTEGER_BITS[kind]} bits"
         )
-    whole = "int64" if kind == "long" else "int32"
     return numbers.astype(whole.capitalize() if not present.all() else whole)
 
 

@@ -1,0 +1,33 @@
+"""How a batch job reads a file's columns as the model's signature types them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopline.errors import Refused
+from loopline.serving.predict import _read_as_typed
+from loopline.serving.schema import Column, InputSchema
+
+
+def test_wider_integers_are_narrowed_to_the_signature_s_or_refused_naming_the_row() -> None:
+    schema = InputSchema((Column("staff", "integer"), Column("visits", "long")))
+    # As a Parquet file holds them: nullable 64-bit integers, and unsigned ones up to the long's limit.
+    frame = pd.DataFrame(
+        {
+            "staff": pd.Series([3, None, 2**31 - 1], dtype="Int64"),
+            "visits": np.array([0, 2**63 - 1, 7], dtype=np.uint64),
+        }
+    )
+    typed = _read_as_typed(schema, frame, first_row=0)
+    assert str(typed["staff"].dtype) == "Int32" and typed["staff"].tolist()[::2] == [3, 2**31 - 1]
+    assert typed["visits"].dtype == np.int64 and typed["visits"].tolist() == [0, 2**63 - 1, 7]
+    wide = frame.assign(staff=pd.Series([3, None, 2**31], dtype="Int64"))
+    with pytest.raises(
+        Refused, match=r"^column 'staff' row 1,002: expected an integer that fits in 32 bits$"
+    ):
+        _read_as_typed(schema, wide, first_row=1_000)
+    huge = frame.assign(visits=np.array([0, 2**63, 7], dtype=np.uint64))
+    with pytest.raises(Refused, match=r"^column 'visits' row 1: expected an integer that fits in 64 bits$"):
+        _read_as_typed(schema, huge, first_row=0)
