@@ -84,6 +84,24 @@ def test_a_command_written_out_or_cut_short_is_shown_the_one_meant(
     assert "Did you mean" not in cli(capsys, "endpoint", "zzz").stderr
 
 
+def test_commands_typed_apart_or_together_are_shown_as_they_are_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`batch endpoint create` (as `batch job list` is written) was offered no command at all, and
+    `batch-job list` the names nearest to `batch-job`: batch and batch-endpoint."""
+    for words, meant in (
+        (["batch", "endpoint", "create", "scorer", "--workspace", "dev"], "batch-endpoint create"),
+        (["batch-job", "list"], "batch job list"),
+        (["deployment-create", "churn", "blue"], "deployment create"),
+    ):
+        result = cli(capsys, *words)
+        assert result.exit_code == 2
+        typed = words[1] if words[0] == "batch" else words[0]
+        assert f"No such command '{typed}'. Did you mean `loopline {meant}`? (see" in result.stderr
+    # a name close to a command, not the words of one: the nearest names, as before
+    assert "Did you mean 'endpoint', 'batch-endpoint'?" in cli(capsys, "endpoints", "list").stderr
+
+
 @pytest.mark.parametrize("words", [[], ["outer-loop"], ["endpoint"]])
 def test_a_group_without_its_command_shows_its_help_and_no_empty_error(
     words: list[str], capsys: pytest.CaptureFixture[str]

@@ -59,8 +59,13 @@ def _usage_error(exc: TyperException, json_mode: bool, root: Any, args: list[str
     extra = message.rpartition("(")[2].rstrip(")") if "unexpected extra argument" in message else " "
     if " " not in extra and context is not None and any(p.name == "commit" for p in context.command.params):
         message += f"; a commit is named with --commit: `{where} --commit {extra}`"
-    if context is not None and message.startswith("No such command") and "Did you mean" not in message:
-        message += _shortened(message.split("'")[1], getattr(context.command, "commands", {}))
+    if context is not None and message.startswith("No such command"):
+        word = message.split("'")[1]
+        meant = _regrouped(root, context.command_path.split()[1:], word, args)
+        if meant:  # the words typed apart or together: the command meant, not the nearest names
+            message = f"{message.partition(' Did you mean')[0]} Did you mean `{meant}`?"
+        elif "Did you mean" not in message:
+            message += _shortened(word, getattr(context.command, "commands", {}))
     return _fail(f"{message} (see `{where} --help`)", EXIT_USAGE, json_mode, _USAGE)
 
 
@@ -69,6 +74,20 @@ def _shortened(word: str, commands: dict[str, Any]) -> str:
     which the close-match rule misses."""
     found = [name for name in commands if len(name) >= 3 and (word.startswith(name) or name.startswith(word))]
     return f" Did you mean '{found[0]}'?" if len(found) == 1 and len(word) >= 3 else ""
+
+
+def _regrouped(root: Any, group: list[str], word: str, args: list[str]) -> str:
+    """The command meant by ``word`` under the commands ``group`` where the words join or split into one
+    (``batch endpoint create`` for ``batch-endpoint create``, ``batch-job list`` for ``batch job list``),
+    with the commands typed after it; empty where none is."""
+    tries = [[*group[:-1], f"{group[-1]}-{word}"]] if group else []
+    if "-" in word.strip("-"):
+        tries.append([*group, *word.split("-", 1)])
+    rest = args[args.index(word) + 1 :] if word in args else []
+    for words in tries:
+        if _command_path(root, words) == " ".join(["loopline", *words]):
+            return _command_path(root, [*words, *rest])
+    return ""
 
 
 def _command_path(root: Any, args: list[str]) -> str:
