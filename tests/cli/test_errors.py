@@ -112,12 +112,29 @@ def test_a_group_without_its_command_shows_its_help_and_no_empty_error(
     assert result.stderr == ""
 
 
-def test_a_commit_given_as_an_argument_is_shown_how_to_name_it(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_commit_version_or_path_given_as_an_argument_is_shown_how_to_name_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     result = cli(capsys, "rollback", "3f2a9c1")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "error: Got unexpected extra argument(s) (3f2a9c1); a commit is named with --commit: "
         "`loopline rollback --commit 3f2a9c1` (see `loopline rollback --help`)"
+    )
+    # a version number, and a path where an option names it: the whole line as it should have been typed
+    version = cli(capsys, "deployment", "create", "churn", "blue", "1", "--traffic", "10")
+    assert version.stderr.strip() == (
+        "error: Got unexpected extra argument(s) (1); a version is named with --version: "
+        "`loopline deployment create churn blue --version 1 --traffic 10` "
+        "(see `loopline deployment create --help`)"
+    )
+    path = cli(capsys, "data", "register", "held", "inbox://held out.csv")
+    assert path.stderr.strip() == (
+        "error: Missing option '--path'; give inbox://held out.csv with it: "
+        "`loopline data register held --path 'inbox://held out.csv'` (see `loopline data register --help`)"
+    )
+    assert cli(capsys, "data", "register", "held").stderr.strip() == (
+        "error: Missing option '--path'. (see `loopline data register --help`)"
     )
     several = cli(capsys, "outer-loop", "prod", "HEAD", "v2")
     assert "--commit:" not in several.stderr  # two words are not one commit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -56,9 +57,8 @@ def _usage_error(exc: TyperException, json_mode: bool, root: Any, args: list[str
     if type(exc).__name__ == "NoArgsIsHelpError":  # a group without its command: its help is shown
         return EXIT_USAGE
     message = exc.format_message().replace("Value error, ", "")
-    extra = message.rpartition("(")[2].rstrip(")") if "unexpected extra argument" in message else " "
-    if " " not in extra and context is not None and any(p.name == "commit" for p in context.command.params):
-        message += f"; a commit is named with --commit: `{where} --commit {extra}`"
+    if context is not None and (hint := _as_option(message, context, args)):
+        message = message.removesuffix(".") + hint
     if context is not None and message.startswith("No such command"):
         word = message.split("'")[1]
         meant = _regrouped(root, context.command_path.split()[1:], word, args)
@@ -74,6 +74,45 @@ def _shortened(word: str, commands: dict[str, Any]) -> str:
     which the close-match rule misses."""
     found = [name for name in commands if len(name) >= 3 and (word.startswith(name) or name.startswith(word))]
     return f" Did you mean '{found[0]}'?" if len(found) == 1 and len(word) >= 3 else ""
+
+
+def _as_option(message: str, context: Any, args: list[str]) -> str:
+    """Where one word was given where an option was meant (``rollback 3f2a9c1``, ``deployment create churn
+    blue 1``, ``data register held inbox://x.csv``): the line as it should have been typed; else empty."""
+    names = {p.name for p in context.command.params}
+    if "unexpected extra argument" in message:
+        extra = message.rpartition("(")[2].rstrip(")")
+        if " " in extra or extra not in args:  # several words are not one commit
+            return ""
+        if extra.isdigit() and len(extra) <= 4 and "version" in names:
+            option, what = "--version", "a version"
+        elif "commit" in names:
+            option, what = "--commit", "a commit"
+        else:
+            return ""
+    elif message.startswith("Missing option '--") and len(extras := _unparsed(context, args)) == 1:
+        extra, option, what = extras[0], message.split("'")[1], ""
+    else:
+        return ""
+    at = len(args) - 1 - args[::-1].index(extra)
+    line = shlex.join(["loopline", *args[:at], option, extra, *args[at + 1 :]])
+    return f"; {what} is named with {option}: `{line}`" if what else f"; give {extra} with it: `{line}`"
+
+
+def _unparsed(context: Any, args: list[str]) -> list[str]:
+    """The words of ``args`` beyond those naming the command, its arguments and its options' values."""
+    params = context.command.params
+    takes_value = {o for p in params if not getattr(p, "is_flag", True) for o in p.opts}
+    words = iter(args)
+    plain = []
+    for word in words:
+        if word.startswith("-"):
+            if word in takes_value:
+                next(words, None)
+            continue
+        plain.append(word)
+    named = len(context.command_path.split()) - 1
+    return plain[named + sum(1 for p in params if p.param_type_name == "argument") :]
 
 
 def _regrouped(root: Any, group: list[str], word: str, args: list[str]) -> str:
