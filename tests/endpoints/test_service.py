@@ -177,6 +177,14 @@ def test_status_lists_endpoints_in_the_products_shape(
     assert (deployed["name"], deployed["model"], deployed["version"]) == ("blue", "proj-classifier", 2)
     assert len(deployed["git_commit"]) == 40
     assert "ll_" not in result.stdout
+    # Read by a person: what each endpoint serves, a deployment a row (the JSON's, not a summary of it).
+    loopline.create_endpoint("stat-b", "dev", project=served_project)
+    shown = cli(capsys, "status", "-C", str(served_project))
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]] for line in shown.stdout.splitlines() if "stat-" in line
+    ]
+    assert ["dev", "stat-a", "blue", "proj-classifier", "2", deployed["git_commit"][:7], "100%"] in rows
+    assert ["dev", "stat-b", "", "", "", "", "no deployments"] in rows
 
 
 def test_endpoint_commands_exit_codes(served_project: Path, capsys: pytest.CaptureFixture[str]) -> None:

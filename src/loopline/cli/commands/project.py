@@ -281,7 +281,8 @@ def status(
         ),
     ] = False,
 ) -> None:
-    """Show the tier, workspaces, stores, and the model versions with their commits."""
+    """Show the tier, workspaces, stores, the model versions with their commits, and what each endpoint
+    serves."""
     result = api.status(call.project)
 
     def human(console: Console) -> None:
@@ -307,8 +308,34 @@ def status(
             console.print(_models_table(result, everything))
         else:
             console.print("No model versions yet: commit and run `loopline inner-loop`.")
+        if result.endpoints:
+            console.print(_endpoints_table(result.endpoints))
 
     call.emit(result.to_dict(), human)
+
+
+def _endpoints_table(endpoints: tuple[dict[str, Any], ...]) -> Table:
+    """What each online endpoint serves: a row a deployment, with its model version and share of traffic
+    (URLs: ``endpoint list``, which finds where each workspace's server answers)."""
+    table = Table(title="Endpoints", title_justify="left")
+    for column in ("workspace", "endpoint", "deployment", "model", "version", "commit", "traffic"):
+        table.add_column(column)
+    for endpoint in endpoints:
+        for deployment in endpoint["deployments"] or [None]:
+            if deployment is None:  # created, nothing deployed yet
+                table.add_row(endpoint["workspace"], endpoint["name"], "", "", "", "", "no deployments")
+                continue
+            mirrored = endpoint["mirror"].get(deployment["name"])
+            table.add_row(
+                endpoint["workspace"],
+                endpoint["name"],
+                deployment["name"],
+                deployment["model"],
+                str(deployment["version"]),
+                deployment["git_commit"][:7],
+                f"{deployment['traffic']}%" + (f" (+{mirrored}% mirrored)" if mirrored else ""),
+            )
+    return table
 
 
 def _event_line(record: AuditRecord) -> str:
