@@ -164,8 +164,9 @@ def test_traffic_changes_are_checked_and_audited_from_and_to(served_project: Pat
 
 
 def test_status_lists_endpoints_in_the_products_shape(
-    served_project: Path, capsys: pytest.CaptureFixture[str]
+    served_project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cells whole, whatever the terminal's width
     loopline.create_endpoint("stat-a", "dev", project=served_project)
     loopline.create_deployment("stat-a", "blue", version=2, check=False, project=served_project)
     result = cli(capsys, "status", "--json", "-C", str(served_project))
