@@ -13,7 +13,13 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["Output", "StepReporter"]
+__all__ = ["Output", "StepReporter", "traffic_share"]
+
+
+def traffic_share(percent: int, mirrored: int | None) -> str:
+    """A deployment's share of live traffic, and of the mirrored copy where it takes one: ``0% (+20%
+    mirrored)``."""
+    return f"{percent}%" + (f" (+{mirrored}% mirrored)" if mirrored else "")
 
 
 def _default(value: Any) -> Any:

@@ -33,7 +33,7 @@ from loopline.cli.options import (
     command,
     opt,
 )
-from loopline.cli.output import Output
+from loopline.cli.output import Output, traffic_share
 from loopline.cli.sdk import api
 from loopline.errors import UsageError
 
@@ -72,8 +72,7 @@ def show_endpoint(console: Console, info: EndpointInfo) -> None:
     for column in ("deployment", "model", "version", "commit", "traffic"):
         table.add_column(column)
     for deployment in info.deployments:
-        mirror = info.mirror.get(deployment.name)
-        share = f"{deployment.traffic}%" + (f" (+{mirror}% mirrored)" if mirror else "")
+        share = traffic_share(deployment.traffic, info.mirror.get(deployment.name))
         table.add_row(
             deployment.name, deployment.model, str(deployment.version), deployment.git_commit[:7], share
         )

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from loopline.cli.app import app
 from loopline.cli.options import Call, JsonOption, ModelOption, command, key_values, opt
-from loopline.cli.output import Output, StepReporter
+from loopline.cli.output import Output, StepReporter, traffic_share
 from loopline.cli.sdk import api
 from loopline.domain import ModelVersionInfo, Tier
 from loopline.errors import UsageError
@@ -325,7 +325,6 @@ def _endpoints_table(endpoints: tuple[dict[str, Any], ...]) -> Table:
             if deployment is None:  # created, nothing deployed yet
                 table.add_row(endpoint["workspace"], endpoint["name"], "", "", "", "", "no deployments")
                 continue
-            mirrored = endpoint["mirror"].get(deployment["name"])
             table.add_row(
                 endpoint["workspace"],
                 endpoint["name"],
@@ -333,7 +332,7 @@ def _endpoints_table(endpoints: tuple[dict[str, Any], ...]) -> Table:
                 deployment["model"],
                 str(deployment["version"]),
                 deployment["git_commit"][:7],
-                f"{deployment['traffic']}%" + (f" (+{mirrored}% mirrored)" if mirrored else ""),
+                traffic_share(deployment["traffic"], endpoint["mirror"].get(deployment["name"])),
             )
     return table
 
