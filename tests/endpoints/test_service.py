@@ -180,12 +180,15 @@ def test_status_lists_endpoints_in_the_products_shape(
     assert "ll_" not in result.stdout
     # Read by a person: what each endpoint serves, a deployment a row (the JSON's, not a summary of it).
     loopline.create_endpoint("stat-b", "dev", project=served_project)
+    loopline.create_deployment("stat-a", "green", version=1, check=False, project=served_project)
+    loopline.set_traffic("stat-a", None, mirror=["green=20"], project=served_project)
     shown = cli(capsys, "status", "-C", str(served_project))
     rows = [
         [c.strip() for c in line.split("│")[1:-1]] for line in shown.stdout.splitlines() if "stat-" in line
     ]
     assert ["dev", "stat-a", "blue", "proj-classifier", "2", deployed["git_commit"][:7], "100%"] in rows
     assert ["dev", "stat-b", "", "", "", "", "no deployments"] in rows
+    assert [row[2::4] for row in rows if row[1:3] == ["stat-a", "green"]] == [["green", "0% (+20% mirrored)"]]
 
 
 def test_endpoint_commands_exit_codes(served_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
