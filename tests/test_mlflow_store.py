@@ -99,3 +99,32 @@ def test_a_model_logged_after_epochs_has_the_last_epoch_s_metrics_and_a_checkpoi
     models = {model.name: model.metrics for model in store.logged_models(run)}
     assert models["final"] == {"loss": 0.1, "accuracy": 0.75}  # the loss as it stood when it was logged
     assert models["checkpoint"] == {"loss": 0.2}  # logged at epoch 2, with that epoch's loss
+
+
+def test_writers_setting_one_new_version_tag_at_once_all_succeed(tmp_path: Path) -> None:
+    """MLflow looks a tag up, then inserts it: of writers setting a new tag at once, all but one failed on
+    the table's unique key (an IntegrityError), as two people withdrawing one version at once did."""
+    import threading
+
+    store = WorkspaceStore.scratch(tmp_path)
+    store.provision("e")
+    store.client.create_registered_model("m")
+    store.client.create_model_version("m", str(tmp_path))
+    failures: list[str] = []
+    for round_ in range(5):  # a race: several rounds, each writer on a tag new to the version
+        start = threading.Barrier(6)
+
+        def write(value: str, key: str = f"withdrawn-{round_}", start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                store.set_version_tag("m", 1, key, value)
+            except Exception as exc:  # collected: a thread's own exception would be lost
+                failures.append(f"{type(exc).__name__}: {exc}")
+
+        threads = [threading.Thread(target=write, args=(f"by {who}",)) for who in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert store.client.get_model_version("m", "1").tags[f"withdrawn-{round_}"].startswith("by ")
+    assert failures == []

@@ -130,6 +130,8 @@ def test_two_people_withdrawing_one_version_at_once_record_one_decision(
             outcomes[reason] = "recorded"
         except Refused as refused:
             outcomes[reason] = str(refused)
+        except Exception as exc:  # shown in the failure (a thread's own exception would be lost)
+            outcomes[reason] = f"{type(exc).__name__}: {exc}"
 
     threads = [threading.Thread(target=withdraw, args=(f"{who} found leaked labels",)) for who in "abc"]
     for thread in threads:

@@ -484,9 +484,19 @@ class WorkspaceStore:
             _log.warning("%s keeps no MLflow stages (%s): only the production alias moved", self.name, exc)
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        """Set one tag on a model version."""
+        """Set one tag on a model version. MLflow's SQL stores look the tag up and then insert it, so of
+        two writers setting a new tag at once one fails on the table's unique key: it sets it again, and
+        finds the tag this time."""
+        from mlflow.exceptions import MlflowException
+
         with _store_errors(self):
-            self.client.set_model_version_tag(name, str(version), key, value)
+            for attempt in range(3):
+                try:
+                    self.client.set_model_version_tag(name, str(version), key, value)
+                    return
+                except MlflowException as exc:
+                    if attempt == 2 or not _lost_insert_race(exc):
+                        raise
 
     def delete_version_tag(self, name: str, version: int, key: str) -> None:
         """Take one tag off a model version (nothing where it has none)."""
@@ -563,6 +573,17 @@ _location_uri = artifact_root_uri
 
 def _artifact_uri(location: str, experiment: str) -> str:
     return f"{_location_uri(location)}/{experiment}"
+
+
+def _lost_insert_race(exc: Exception) -> bool:
+    """Whether MLflow failed on a unique key that another writer's insert took a moment before: SQLite's
+    and PostgreSQL's words for it (a tracking server passes the database's message on)."""
+    import sqlalchemy.exc
+
+    said = str(exc)
+    return isinstance(exc.__context__, sqlalchemy.exc.IntegrityError) or any(
+        words in said for words in ("UNIQUE constraint failed", "duplicate key value violates unique")
+    )
 
 
 @contextmanager
