@@ -30,6 +30,7 @@ from loopline.data import DataAsset, get_asset, parse_asset, verified_files
 from loopline.errors import ConfigError, IntegrityViolation, InvalidData, NotFound, UsageError
 from loopline.instance import Instance
 from loopline.progress import Reporter
+from loopline.run_record import DATA_ASSET_SOURCE
 
 __all__ = [
     "DIGEST_MARK",
@@ -277,7 +278,7 @@ def log_datasets(client: Any, run_ids: list[str], inputs: list[TrainingInput]) -
             Dataset(
                 name=item.asset.split(":")[0],
                 digest=item.digest.removeprefix("sha256:")[:36],
-                source_type="loopline-data-asset",
+                source_type=DATA_ASSET_SOURCE,
                 source=json.dumps({"asset": item.asset, "uri": item.reference, "digest": item.digest}),
             ),
             [InputTag("mlflow.data.context", "training"), InputTag("loopline.input", item.name)],

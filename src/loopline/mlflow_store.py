@@ -13,14 +13,14 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.config import StoreLocation
 from loopline.domain import PRODUCTION
-from loopline.errors import NotFound, StoreUnavailable, UsageError
+from loopline.errors import NotFound, Refused, StoreUnavailable, UsageError
 from loopline.storage.fs import cache_dir, local_path
 
 if TYPE_CHECKING:
@@ -151,6 +151,10 @@ class WorkspaceStore:
         uri = self.location.tracking_uri
         return Path(uri.removeprefix("sqlite:///")) if self.location.is_local_sqlite else None
 
+    def errors(self) -> AbstractContextManager[None]:
+        """Within: MLflow's connection failures are raised as StoreUnavailable naming this workspace."""
+        return _store_errors(self)
+
     def exists(self) -> bool:
         """True when the store has been created (always assumed for remote stores)."""
         path = self._sqlite_file()
@@ -188,6 +192,18 @@ class WorkspaceStore:
         if experiment is None:
             raise NotFound(f"experiment '{name}' does not exist in {self.name}; run `loopline up`")
         return str(experiment.experiment_id)
+
+    def ensure_experiment(self, name: str) -> None:
+        """Create experiment ``name`` where it does not exist (its artifacts where the workspace keeps
+        them); refuse one that was deleted."""
+        experiment = self._experiment(name)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            raise Refused(
+                f"experiment '{name}' is deleted in {self.name}; restore it (`mlflow experiments restore`) "
+                "or log the run to another experiment"
+            )
+        if experiment is None:
+            self.provision(name)
 
     def create_run(self, experiment: str, tags: dict[str, str], run_name: str | None = None) -> str:
         """Start a run in ``experiment``; return its ID."""

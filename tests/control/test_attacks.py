@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import select
@@ -50,10 +51,15 @@ mlflow.models.set_model(Constant())
 """
 
 
-def _tarball(model: Path) -> bytes:
+def _tarball(model: Path, record: dict[str, Any] | None = None) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         archive.add(model, arcname="model")
+        if record is not None:  # the run's name, experiment, metric history and datasets
+            text = json.dumps(record).encode()
+            member = tarfile.TarInfo("run.json")
+            member.size = len(text)
+            archive.addfile(member, io.BytesIO(text))
     return buffer.getvalue()
 
 
@@ -64,13 +70,14 @@ def upload_run(
     metrics: dict[str, float],
     user: str = "dev",
     tags: dict[str, str] | None = None,
+    record: dict[str, Any] | None = None,
     **extra: Any,
 ) -> httpx.Response:
     """``POST /v1/uploads`` then ``POST /v1/inner_loop``, naming ``commit`` and claiming ``metrics`` (and
-    the run's ``tags``)."""
+    the run's ``tags``, and its ``record`` in the upload's run.json)."""
     token = team.tokens[user]
     headers = {"Content-Type": "application/gzip"}
-    uploaded = team.plane.post("uploads", token=token, content=_tarball(model), headers=headers)
+    uploaded = team.plane.post("uploads", token=token, content=_tarball(model, record), headers=headers)
     assert uploaded.status_code == 200, uploaded.text
     identity = {"commit": commit, "branch": "main", "dirty_files": [], "diff_digest": None}
     run = {"metrics": metrics, "tags": tags or {}}
@@ -205,6 +212,46 @@ def test_claimed_metrics_cannot_pass_the_gate_when_loopline_computes_them(team: 
     assert row["provenance"] == "uploaded" and row["provenance_detail"]["by"] == "dev"
     page = httpx.get(f"{team.plane.url}/ui/models", cookies={"loopline_token": team.tokens["rita"]}).text
     assert "uploaded</span> by dev" in page and "claimed: log_loss, roc_auc" in page
+
+
+def test_an_uploaded_run_cannot_name_another_author_or_source_or_claim_a_data_asset_as_a_dataset(
+    team: Team,
+) -> None:
+    head = git(team.project, "rev-parse", "HEAD")
+    asset = {"name": "heldout", "digest": "0" * 36, "source_type": "loopline-data-asset", "source": "{}"}
+    for record, refusal in (
+        ({"datasets": [asset]}, "datasets.0.source_type: Value error, a data asset version is claimed by"),
+        ({"history": {"loss": [[0.5, 1, 0]] * 2}, "extra": 1}, "extra: Extra inputs are not permitted"),
+        ({"history": {"loss": [["low", 1, 0]]}}, "history.loss.0.0: Input should be a valid number"),
+    ):
+        forged = upload_run(team, model_files(team.project), head, CLAIMS, record=record)
+        assert forged.status_code == 400, forged.text
+        message = forged.json()["message"]
+        assert message.startswith("the upload's run.json is not a run's record (") and refusal in message
+    assert registered(team.project, head) == []
+
+    # MLflow's own tags would show another author, commit or parent run in MLflow's UI: of them, only the
+    # description stays (the author and commit are loopline's to set).
+    forged_tags = {
+        "mlflow.user": "ada",
+        "mlflow.source.git.commit": "f" * 40,
+        "mlflow.parentRunId": "0" * 32,
+        "mlflow.note.content": "Trained on the laptop",
+        "team": "churn",
+    }
+    record = {"name": "C=0.5", "history": {"loss": [[0.9, 1000, 0], [float("nan"), 2000, 1]]}}
+    answer = upload_run(team, model_files(team.project), head, CLAIMS, tags=forged_tags, record=record)
+    assert answer.status_code == 200, answer.text
+    client = mlflow.MlflowClient(Instance.open(team.project).store("dev").location.tracking_uri)
+    run = client.get_run(answer.json()["run_id"])
+    assert run.data.tags["mlflow.user"] == "dev" and run.data.tags["mlflow.source.git.commit"] == head
+    assert "mlflow.parentRunId" not in run.data.tags
+    assert (
+        run.data.tags["mlflow.note.content"] == "Trained on the laptop" and run.data.tags["team"] == "churn"
+    )
+    assert run.data.tags["loopline.git_commit"] == head and run.info.run_name == "C=0.5"
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == [0, 1] and history[0].value == 0.9 and math.isnan(history[1].value)
 
 
 @pytest.fixture

@@ -441,7 +441,21 @@ def test_a_developer_with_access_to_the_inbox_copies_the_files_directly(team: Te
     assert [a.version for a in loopline.list_data("scoring", project=team.project)] == [1]
 
 
-def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, tmp_path: Path) -> None:
+# The sample's run as data scientists write theirs: an experiment of their own, a named and described run,
+# a loss logged at every step and the training rows logged as an MLflow dataset.
+OWN_RUN = """\
+    mlflow.set_experiment("churn-team")
+    with mlflow.start_run(run_name="logreg-C1", description="The baseline, from a laptop"):
+        for step, loss in enumerate([0.9, 0.5, 0.3]):
+            mlflow.log_metric("train_loss", loss, step=step)
+        rows = mlflow.data.from_pandas(x_train, source="s3://churn/train.parquet", name="churn-train")
+        mlflow.log_input(rows, context="training")
+"""
+
+
+def test_training_inputs_come_from_the_control_plane_and_the_run_reads_in_dev_as_it_was_logged(
+    team: Team, tmp_path: Path
+) -> None:
     # The clone reaches neither loopline's database nor the team's inbox: the versions and their files
     # come from the control plane, each file checked against the digest it was registered with
     clone = tmp_path / "clone"
@@ -453,6 +467,8 @@ def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, t
     assert uploaded.exit_code == 0, uploaded.stderr
     config = yaml.safe_load((clone / "loopline.yaml").read_text())
     edit_yaml(clone / "loopline.yaml", training={**config["training"], "inputs": {"extra": "rows"}})
+    training = (clone / "train.py").read_text()
+    (clone / "train.py").write_text(training.replace("    with mlflow.start_run():\n", OWN_RUN, 1))
     commit_all(clone, "Train with the team's rows")
     git(
         clone, "push", "--quiet", "origin", "HEAD:refs/heads/team-rows"
@@ -466,6 +482,23 @@ def test_training_inputs_come_from_the_control_plane_s_data_assets(team: Team, t
     )
     # the uploaded run names the version it read, as its tag and as an MLflow dataset of the run
     assert trained_on(team.project, version.version) == {"extra": f"rows:1 {uploaded.json()['digest']}"}
+    # and reads in dev as it did in the clone's scratch store: its experiment, name, description, every
+    # step of its loss and its own dataset beside the data asset's
+    client = mlflow_client(team.project, "dev")
+    run = client.get_run(trained.json()["run_id"])
+    assert client.get_experiment(run.info.experiment_id).name == "churn-team"
+    assert (run.info.run_name, run.data.tags["mlflow.note.content"]) == (
+        "logreg-C1",
+        "The baseline, from a laptop",
+    )
+    loss = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [(m.step, m.value) for m in loss] == [(0, 0.9), (1, 0.5), (2, 0.3)]
+    assert run.data.metrics["accuracy"] == trained.json()["gate"]["checks"][0]["value"]
+    datasets = {(d.dataset.name, d.dataset.source_type) for d in run.inputs.dataset_inputs}
+    assert datasets == {("churn-train", "s3"), ("rows", "loopline-data-asset")}
+    churn = next(d for d in run.inputs.dataset_inputs if d.dataset.name == "churn-train")
+    assert json.loads(churn.dataset.source)["uri"] == "s3://churn/train.parquet" and churn.dataset.schema
+    assert [(t.key, t.value) for t in churn.tags] == [("mlflow.data.context", "training")]
 
     # Bytes changed in the team's inbox since they were registered: no training reads them, no copy stays
     (inbox / uploaded.json()["path"].removeprefix("inbox://")).write_text("x,y\n1,2\n3,9\n")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from loopline.onboard import Onboarded
     from loopline.progress import Reporter
     from loopline.provision import UpResult
+    from loopline.run_record import RunRecord
     from loopline.scaffold import InitResult
     from loopline.tiers import TierChange
     from loopline.workflows.files import WorkflowSwitch
@@ -365,11 +366,13 @@ def import_inner_loop(
     model: str | None = None,
     allow_dirty: bool = False,
     attestation: str | None = None,
+    record: RunRecord | None = None,
     project: PathLike | None = None,
 ) -> InnerLoopResult:
     """The inner loop for a run trained elsewhere: check the commit and the model, import the run into
     dev, then gate, register and share it (provenance ``uploaded``, or ``ci-attested`` with a valid
-    GitHub Actions OIDC token)."""
+    GitHub Actions OIDC token). ``record`` gives the run's name, experiment, every logged step of its
+    metrics and its datasets, as the run showed them where it was trained."""
     from loopline.git import CommitIdentity
     from loopline.loops.imported import admit, importer
     from loopline.loops.inner import run_inner_loop
@@ -386,6 +389,6 @@ def import_inner_loop(
         model=model,
         allow_dirty=allow_dirty,
         identity=identity,
-        trainer=importer(run, Path(model_dir), Path(artifacts) if artifacts else None),
+        trainer=importer(run, Path(model_dir), Path(artifacts) if artifacts else None, record),
         attestation=attestation,
     )

@@ -396,7 +396,7 @@ class ControlPlane:
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 limits = self.settings
-                model_dir, artifacts = unpack(
+                model_dir, artifacts, record = unpack(
                     archive, Path(scratch), limits.max_upload_expanded_mb << 20, limits.max_upload_files
                 )
                 with acting(principal):
@@ -408,6 +408,7 @@ class ControlPlane:
                         model=body.model,
                         allow_dirty=body.allow_dirty,
                         attestation=body.attestation,
+                        record=record,
                         project=self.root,
                     )
         finally:

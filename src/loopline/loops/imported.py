@@ -10,6 +10,7 @@ instance's, bytes and all; they are recorded as the run's MLflow datasets, as fo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from loopline.instance import Instance
 from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
+from loopline.run_record import DESCRIPTION_TAG, RunRecord, write_record
 from loopline.sandbox import SandboxedModel
 from loopline.storage.datastores import text_columns
 from loopline.storage.digest import digest_tree
@@ -72,8 +74,12 @@ def _gate_metrics(
     return {**claims, **computed}, detail
 
 
-def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
-    """A trainer that, instead of training, records ``run`` and its files as a new dev run of the commit."""
+def importer(
+    run: RunInfo, model_dir: Path, artifacts: Path | None, details: RunRecord | None = None
+) -> Trainer:
+    """A trainer that, instead of training, records ``run`` and its files (and ``details``: its name,
+    experiment, metric history and datasets) as a new dev run of the commit."""
+    shown = details or RunRecord()
 
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         report.step("loading the uploaded model in a sandbox")
@@ -84,17 +90,22 @@ def importer(run: RunInfo, model_dir: Path, artifacts: Path | None) -> Trainer:
             inputs = claimed_inputs(instance, run.tags)  # the versions it names, as this instance holds them
             metrics, detail = _gate_metrics(instance, model, dict(run.metrics), report)
         store = instance.store(DEV)
-        # The caller's own tags first, then the ones that tie the run to its commit and author: those
-        # are loopline's to set, so an upload cannot claim another commit or person.
-        tags = {**run.tags, **run_tags(instance, identity), "loopline.trained_on": "caller"}
+        # The caller's own tags first (of MLflow's, only the description: mlflow.user and the source's
+        # commit would name someone and something else), then the ones that tie the run to its commit
+        # and author: those are loopline's to set, so an upload cannot claim another commit or person.
+        own = {k: v for k, v in run.tags.items() if not k.startswith("mlflow.") or k == DESCRIPTION_TAG}
+        tags = {**own, **run_tags(instance, identity), "loopline.trained_on": "caller"}
+        experiment = shown.experiment or instance.settings.experiment
+        store.ensure_experiment(experiment)
         run_id = store.create_run(
-            instance.settings.experiment, tags, run_name=f"inner-loop-{identity.commit[:7]}"
+            experiment, tags, run_name=shown.name or f"inner-loop-{identity.commit[:7]}"
         )
         report.step(f"importing the uploaded run as dev run {run_id}")
         name = instance.settings.config.model.artifact_path
         name = "model" if any(c in name for c in "*?[") else name  # a pattern named the checkpoint chosen
         try:
-            logged = store.import_run(run_id, run, artifacts, model_dir, name)
+            write_record(store, run_id, shown, run.metrics)
+            logged = store.import_run(run_id, replace(run, metrics={}), artifacts, model_dir, name)
             log_datasets(store.client, [run_id], inputs)
         except BaseException:
             store.end_run(run_id, "FAILED")

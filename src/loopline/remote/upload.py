@@ -1,17 +1,20 @@
 """The inner loop through the control plane: train here, upload the run, let the server gate and register.
 
 The caller holds no database credentials, so training logs into a scratch MLflow store under
-``.loopline/scratch``; the finished run (params, metrics, tags, artifacts and the logged model) is packed
-into one tar.gz, uploaded with ``POST /v1/uploads``, and named in ``POST /v1/inner_loop``. The server
+``.loopline/scratch``; the finished run (params, metrics with every logged step, tags, datasets, name,
+experiment, artifacts and the logged model) is packed into one tar.gz, uploaded with
+``POST /v1/uploads``, and named in ``POST /v1/inner_loop``. The server
 imports it into dev, evaluates *its own* gate file, registers and shares, exactly as a local inner loop.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import tarfile
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopline.errors import DirtyWorkingTree, TooLarge, UsageError, shorten
+from loopline.run_record import DESCRIPTION_TAG, RunRecord, read_record
 from loopline.storage.fs import local_path
 
 if TYPE_CHECKING:
@@ -45,6 +49,8 @@ __all__ = [
 ]
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+RECORD = "run.json"
+"""The file of an uploaded run's record (its metric history, datasets, name and experiment)."""
 
 
 class UploadedIdentity(BaseModel):
@@ -83,11 +89,15 @@ class InnerLoopUpload(BaseModel):
     )
 
 
-def _pack(model_dir: Path, artifacts: Path | None, target: Path) -> None:
+def _pack(model_dir: Path, artifacts: Path | None, record: RunRecord, target: Path) -> None:
     with tarfile.open(target, "w:gz", compresslevel=1) as archive:
         archive.add(model_dir, arcname="model")
         if artifacts is not None and artifacts.is_dir():
             archive.add(artifacts, arcname="artifacts")
+        text = record.to_json().encode()
+        member = tarfile.TarInfo(RECORD)
+        member.size, member.mtime, member.mode = len(text), int(time.time()), 0o644
+        archive.addfile(member, io.BytesIO(text))
 
 
 def extract(archive: Path, target: Path, max_bytes: int, max_files: int, what: str) -> None:
@@ -112,14 +122,19 @@ def extract(archive: Path, target: Path, max_bytes: int, max_files: int, what: s
         raise UsageError(f"the upload is not a valid tar.gz of {what}: {shorten(str(exc), 200)}") from None
 
 
-def unpack(archive: Path, target: Path, max_bytes: int, max_files: int) -> tuple[Path, Path | None]:
-    """Extract an uploaded run safely (see :func:`extract`); the model folder and run artifacts."""
+def unpack(
+    archive: Path, target: Path, max_bytes: int, max_files: int
+) -> tuple[Path, Path | None, RunRecord]:
+    """Extract an uploaded run safely (see :func:`extract`); the model folder, the run's artifacts and its
+    record (an upload without one, from an earlier loopline, has an empty record)."""
     extract(archive, target, max_bytes, max_files, "a run")
     model = target / "model"
     if not (model / "MLmodel").is_file():
         raise UsageError("the upload holds no model/MLmodel; upload the folder MLflow logged the model into")
     artifacts = target / "artifacts"
-    return model, artifacts if artifacts.is_dir() else None
+    record = target / RECORD
+    found = RunRecord.from_json(record.read_bytes()) if record.is_file() else RunRecord()
+    return model, artifacts if artifacts.is_dir() else None, found
 
 
 def chunks(path: Path) -> Iterator[bytes]:
@@ -196,7 +211,7 @@ def upload_run(
     run_artifacts = local_path(run.artifact_uri)
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
-        _pack(local_path(made.model_uri), run_artifacts, archive)
+        _pack(local_path(made.model_uri), run_artifacts, read_record(store, made.run_id), archive)
         report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {client.url}")
         answer = client.post("uploads", chunks(archive), "application/gzip")
     body = InnerLoopUpload(
@@ -212,7 +227,7 @@ def upload_run(
         run=UploadedRun(
             params=run.params,
             metrics=made.metrics,
-            tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.")},
+            tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.") or k == DESCRIPTION_TAG},
         ),
     )
     body.attestation = request_token(instance.settings.config.registry.attestation.audience)
