@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -90,6 +91,12 @@ def _asset(row: Any) -> DataAsset:
 def parse_asset(text: str) -> tuple[str, int | None]:
     """``name`` or ``name:version``."""
     name, sep, version = text.partition(":")
+    if sep and version.startswith("//"):  # inbox://rows.csv, az://...: where files are, not an asset
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(version.rstrip("/")).name.split(".")[0])
+        raise UsageError(
+            f"'{text}' is a datastore path, not a data asset: make it one (`loopline data register "
+            f"{stem.strip('-') or 'NAME'} --path {shlex.quote(text)}`) and give its name"
+        )
     if sep and not version.isdigit():
         raise UsageError(f"'{text}' is not NAME or NAME:VERSION")
     return name, int(version) if sep else None

@@ -11,6 +11,7 @@ import loopline
 from loopline.errors import IntegrityViolation, NotFound, UsageError
 from loopline.storage.datastores import Datastore, split_reference
 from tests.conftest import ProjectFactory
+from tests.helpers import cli
 
 
 def test_references_name_a_datastore() -> None:
@@ -32,7 +33,9 @@ def test_a_folder_digest_covers_every_file_and_changes_with_a_byte(tmp_path: Pat
         store.digest("nothing-here")
 
 
-def test_data_assets_are_versioned_by_content(new_project: ProjectFactory) -> None:
+def test_data_assets_are_versioned_by_content(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = new_project("simple")
     first, created = loopline.register_data("heldout", "inbox://heldout.csv", project=project)
     assert created and first.version == 1 and first.digest.startswith("sha256:")
@@ -55,6 +58,13 @@ def test_data_assets_are_versioned_by_content(new_project: ProjectFactory) -> No
         assert named.value.message == (
             f"no data asset is named '{path}', which is a file's path: make the file a data asset "
             f"(`loopline data upload NAME {path}`) and give its NAME"
+        )
+    # a datastore's path there: register it first (the command shell-quoted, the name from the file's)
+    for where, name in (("inbox://heldout.csv", "heldout"), ("'inbox://new rows/'", "new-rows")):
+        shown = cli(capsys, "batch", "invoke", "scorer", "--input", where.strip("'"), "-C", str(project))
+        assert shown.exit_code == 2 and shown.stderr == (
+            f"error: '{where.strip(chr(39))}' is a datastore path, not a data asset: make it one "
+            f"(`loopline data register {name} --path {where}`) and give its name\n"
         )
 
 
