@@ -14,7 +14,7 @@ import pytest
 from loopline.errors import Refused, UsageError
 from loopline.inputs import log_datasets
 from loopline.mlflow_store import WorkspaceStore
-from loopline.run_record import HISTORY_POINTS, RunRecord, read_record, write_record
+from loopline.run_record import HISTORY_POINTS, RunRecord, read_record, write_record, write_related
 
 
 def _logged(store: WorkspaceStore) -> str:
@@ -78,7 +78,7 @@ def test_a_record_leaves_out_loopline_s_data_assets_and_refuses_claiming_one(tmp
         RunRecord.from_json("{not json")
     too_many = {"loss": [[0.1, 0, step] for step in range(HISTORY_POINTS // 2 + 1)]}
     too_many["accuracy"] = too_many["loss"]
-    with pytest.raises(UsageError, match=f"history: Value error, more than {HISTORY_POINTS} metric values"):
+    with pytest.raises(UsageError, match=f"record \\(Value error, more than {HISTORY_POINTS} metric values"):
         RunRecord.from_json(json.dumps({"history": too_many}))
 
 
@@ -90,3 +90,51 @@ def test_a_run_is_not_recorded_into_an_experiment_that_was_deleted(tmp_path: Pat
         Refused, match=r"experiment 'churn' is deleted in dev; restore it \(`mlflow experiments"
     ):
         store.ensure_experiment("churn")
+
+
+def test_the_other_runs_of_a_training_are_carried_nested_as_they_were(tmp_path: Path) -> None:
+    """A search by hand: a parent run logs the model, its children are the candidates; a sibling run in an
+    experiment of its own. Each copy is nested under the copy of its parent."""
+    laptop, dev = WorkspaceStore.scratch(tmp_path / "laptop"), WorkspaceStore.scratch(tmp_path / "dev")
+    laptop.provision("search")
+    dev.provision("loopline")
+    parent = laptop.create_run("search", {"mlflow.user": "someone"}, run_name="search")
+    children = [
+        laptop.create_run("search", {"mlflow.parentRunId": parent, "best": parent}, run_name=f"C={c}")
+        for c in (0.1, 1.0)
+    ]
+    for child, c in zip(children, (0.1, 1.0), strict=True):
+        laptop.client.log_param(child, "C", c)
+        laptop.client.log_metric(child, "loss", c, step=3)
+    laptop.ensure_experiment("elsewhere")
+    sibling = laptop.create_run("elsewhere", {}, run_name="sibling")
+    for run_id, status in ((parent, "FINISHED"), *zip(children, ("FINISHED", "KILLED"), strict=True)):
+        laptop.client.set_terminated(run_id, status=status)
+    # a run its process left unfinished (a trial killed mid-way) is copied as failed
+    assert laptop.client.get_run(sibling).info.status == "RUNNING"
+
+    record = RunRecord.from_json(read_record(laptop, parent, related=True).to_json())
+    assert [r.name for r in record.related] == ["C=0.1", "C=1.0", "sibling"]
+    copy = dev.create_run("loopline", {}, run_name=record.name)
+    made = write_related(dev, copy, record, {"loopline.git_commit": "a" * 40, "mlflow.user": "dev"})
+    runs = [dev.client.get_run(run_id) for run_id in made]
+    assert [r.data.tags.get("mlflow.parentRunId") for r in runs] == [copy, copy, None]
+    assert [r.data.params.get("C") for r in runs] == ["0.1", "1.0", None]
+    assert [r.info.status for r in runs] == ["FINISHED", "KILLED", "FAILED"]
+    assert {r.data.tags["mlflow.user"] for r in runs} == {"dev"} and runs[0].data.tags["best"] == copy
+    assert dev.client.get_experiment(runs[2].info.experiment_id).name == "elsewhere"
+    assert dev.client.get_metric_history(made[0], "loss")[0].step == 3
+
+    # the record's links are checked: a parent after its child, a parent that is not there, a repeat
+    related = [r.model_dump() for r in record.related]
+    for broken, reason in (
+        (
+            {"related": [{"id": "b", "parent": "a"}, {"id": "a"}]},
+            "related run b names parent a, which is not",
+        ),
+        ({"related": related[:2]}, f"names parent {parent}, which is not before it"),
+        ({"related": [related[2], related[2]]}, "is there twice"),
+        ({"parent": "nothing"}, "the run names parent nothing, which is not one of the related runs"),
+    ):
+        with pytest.raises(UsageError, match=reason):
+            RunRecord.from_json(json.dumps(broken))

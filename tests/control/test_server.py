@@ -584,6 +584,20 @@ def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the
     run = mlflow_client(team.project, "dev").get_run(registered["run_id"])
     assert run.data.tags["loopline.sweep_trial"] == str(result["best"]["number"])
     assert float(run.data.params["C"]) == pytest.approx(result["best"]["params"]["C"])
+    # dev shows the whole sweep, as a sweep run there does: its parent run and every trial nested in it
+    client = mlflow_client(team.project, "dev")
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert (
+        parent.info.run_name == f"sweep {commit[:7]}" and parent.data.tags["best.run_id"] == run.info.run_id
+    )
+    trials = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    finished = {
+        t.data.tags["loopline.sweep_trial"]: t.info.run_id for t in trials if t.info.status == "FINISHED"
+    }
+    complete = {str(t["number"]) for t in result["trials"] if t["state"] == "complete"}
+    assert set(finished) == complete and finished[str(result["best"]["number"])] == run.info.run_id
+    assert {t.data.tags["mlflow.user"] for t in trials} == {"dev"}
+    assert {t.data.tags["loopline.git_commit"] for t in trials} == {commit}
 
     again = cli_process("sweep", "--json", cwd=clone, env=env)
     assert again.exit_code == 0 and again.json()["best"] is None and not again.json()["inner_loop"]["created"]

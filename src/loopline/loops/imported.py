@@ -23,7 +23,7 @@ from loopline.instance import Instance
 from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
-from loopline.run_record import DESCRIPTION_TAG, RunRecord, write_record
+from loopline.run_record import RunRecord, own_tags, write_record, write_related
 from loopline.sandbox import SandboxedModel
 from loopline.storage.datastores import text_columns
 from loopline.storage.digest import digest_tree
@@ -90,11 +90,11 @@ def importer(
             inputs = claimed_inputs(instance, run.tags)  # the versions it names, as this instance holds them
             metrics, detail = _gate_metrics(instance, model, dict(run.metrics), report)
         store = instance.store(DEV)
-        # The caller's own tags first (of MLflow's, only the description: mlflow.user and the source's
-        # commit would name someone and something else), then the ones that tie the run to its commit
-        # and author: those are loopline's to set, so an upload cannot claim another commit or person.
-        own = {k: v for k, v in run.tags.items() if not k.startswith("mlflow.") or k == DESCRIPTION_TAG}
-        tags = {**own, **run_tags(instance, identity), "loopline.trained_on": "caller"}
+        # The caller's own tags first (of MLflow's, only the description), then the ones that tie the run
+        # to its commit and author: those are loopline's to set, so an upload cannot claim another commit
+        # or person.
+        ours = {**run_tags(instance, identity), "loopline.trained_on": "caller"}
+        tags = {**own_tags(run.tags), **ours}
         experiment = shown.experiment or instance.settings.experiment
         store.ensure_experiment(experiment)
         run_id = store.create_run(
@@ -107,6 +107,7 @@ def importer(
             write_record(store, run_id, shown, run.metrics)
             logged = store.import_run(run_id, replace(run, metrics={}), artifacts, model_dir, name)
             log_datasets(store.client, [run_id], inputs)
+            write_related(store, run_id, shown, ours)  # a sweep's parent and trials, a search's children
         except BaseException:
             store.end_run(run_id, "FAILED")
             raise

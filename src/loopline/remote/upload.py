@@ -2,7 +2,8 @@
 
 The caller holds no database credentials, so training logs into a scratch MLflow store under
 ``.loopline/scratch``; the finished run (params, metrics with every logged step, tags, datasets, name,
-experiment, artifacts and the logged model) is packed into one tar.gz, uploaded with
+experiment, artifacts and the logged model, and the training's other runs without files) is packed into
+one tar.gz, uploaded with
 ``POST /v1/uploads``, and named in ``POST /v1/inner_loop``. The server
 imports it into dev, evaluates *its own* gate file, registers and shares, exactly as a local inner loop.
 """
@@ -24,7 +25,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopline.errors import DirtyWorkingTree, TooLarge, UsageError, shorten
-from loopline.run_record import DESCRIPTION_TAG, RunRecord, read_record
+from loopline.run_record import RunRecord, own_tags, read_record
 from loopline.storage.fs import local_path
 
 if TYPE_CHECKING:
@@ -211,7 +212,9 @@ def upload_run(
     run_artifacts = local_path(run.artifact_uri)
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
-        _pack(local_path(made.model_uri), run_artifacts, read_record(store, made.run_id), archive)
+        _pack(
+            local_path(made.model_uri), run_artifacts, read_record(store, made.run_id, related=True), archive
+        )
         report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {client.url}")
         answer = client.post("uploads", chunks(archive), "application/gzip")
     body = InnerLoopUpload(
@@ -227,7 +230,7 @@ def upload_run(
         run=UploadedRun(
             params=run.params,
             metrics=made.metrics,
-            tags={k: v for k, v in run.tags.items() if not k.startswith("mlflow.") or k == DESCRIPTION_TAG},
+            tags=own_tags(run.tags),
         ),
     )
     body.attestation = request_token(instance.settings.config.registry.attestation.audience)
