@@ -372,7 +372,7 @@ def import_inner_loop(
     """The inner loop for a run trained elsewhere: check the commit and the model, import the run into
     dev, then gate, register and share it (provenance ``uploaded``, or ``ci-attested`` with a valid
     GitHub Actions OIDC token). ``record`` gives the run's name, experiment, every logged step of its
-    metrics and its datasets, as the run showed them where it was trained."""
+    metrics, its datasets and the training's other runs, as they were where it was trained."""
     from loopline.git import CommitIdentity
     from loopline.loops.imported import admit, importer
     from loopline.loops.inner import run_inner_loop

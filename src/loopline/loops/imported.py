@@ -78,7 +78,7 @@ def importer(
     run: RunInfo, model_dir: Path, artifacts: Path | None, details: RunRecord | None = None
 ) -> Trainer:
     """A trainer that, instead of training, records ``run`` and its files (and ``details``: its name,
-    experiment, metric history and datasets) as a new dev run of the commit."""
+    experiment, metric history, datasets and the training's other runs) as a new dev run of the commit."""
     shown = details or RunRecord()
 
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:

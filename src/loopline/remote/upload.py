@@ -3,9 +3,8 @@
 The caller holds no database credentials, so training logs into a scratch MLflow store under
 ``.loopline/scratch``; the finished run (params, metrics with every logged step, tags, datasets, name,
 experiment, artifacts and the logged model, and the training's other runs without files) is packed into
-one tar.gz, uploaded with
-``POST /v1/uploads``, and named in ``POST /v1/inner_loop``. The server
-imports it into dev, evaluates *its own* gate file, registers and shares, exactly as a local inner loop.
+one tar.gz, uploaded with ``POST /v1/uploads``, and named in ``POST /v1/inner_loop``. The server imports
+it into dev, evaluates *its own* gate file, registers and shares, exactly as a local inner loop.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ __all__ = [
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 RECORD = "run.json"
-"""The file of an uploaded run's record (its metric history, datasets, name and experiment)."""
+"""The file of an uploaded run's record (its metric history, datasets, name, experiment, related runs)."""
 
 
 class UploadedIdentity(BaseModel):
