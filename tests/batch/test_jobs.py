@@ -353,6 +353,22 @@ def test_an_input_without_the_model_s_columns_fails_saying_what_its_header_holds
     assert said in message, message
 
 
+def test_a_csv_that_excel_saved_in_windows_1252_is_told_how_to_save_it_as_utf_8(
+    scored_project: Path, tmp_path: Path
+) -> None:
+    project = scored_project
+    rows = pd.read_csv(project / ".loopline" / "datastores" / "inbox" / "big" / "scoring.csv").head(50)
+    rows.assign(city="Orléans").to_csv(tmp_path / "excel.csv", index=False, encoding="cp1252")
+    loopline.upload_data("excel", tmp_path / "excel.csv", project=project)
+    failed = cli_process("batch", "invoke", "scorer", "--input", "excel", cwd=project)
+    assert failed.exit_code == 1 and failed.stderr.count("\n") == 1, failed.stderr
+    assert failed.stderr.endswith(
+        "/excel.csv is not UTF-8 text: it holds byte 0xe9 ('é' in Windows-1252, as Excel's plain CSV writes "
+        'it); save it as UTF-8 (Excel: "CSV UTF-8"; or `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.csv`) and '
+        "give that file\n"
+    )
+
+
 def test_a_folder_of_markers_alone_is_refused_naming_the_asset(scored_project: Path) -> None:
     project = scored_project
     folder = project / ".loopline" / "datastores" / "inbox" / "done"

@@ -107,9 +107,22 @@ def _read_as_table(reference: str, parquet: bool) -> Iterator[None]:
     ) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError)):
             raise
+        if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
+            raise InvalidData(_not_utf8(reference, exc.object[exc.start : exc.start + 1])) from None
         kind = "Parquet" if parquet else "CSV"
         problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
         raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
+
+
+def _not_utf8(reference: str, byte: bytes) -> str:
+    """What to do with a CSV file written in another encoding than UTF-8 (Excel's plain "CSV" is
+    Windows-1252 on most machines)."""
+    shown = byte.decode("cp1252", "replace")
+    return (
+        f"{reference} is not UTF-8 text: it holds byte 0x{byte.hex()} ({shown!r} in Windows-1252, as Excel's "
+        'plain CSV writes it); save it as UTF-8 (Excel: "CSV UTF-8"; or `iconv -f WINDOWS-1252 -t UTF-8 '
+        "FILE > NEW.csv`) and give that file"
+    )
 
 
 def text_columns(folder: Path, label: str | None = None, kept: Collection[str] = ()) -> frozenset[str]:
