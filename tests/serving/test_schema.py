@@ -226,7 +226,15 @@ def test_client_mistakes_get_a_named_4xx(body: object, code: str, status: int, n
 def test_wrong_content_type_is_415_with_the_fix() -> None:
     error = rejected({"input_data": {"data": [[1, 2, 3]]}}, content_type="application/x-www-form-urlencoded")
     assert error.http_status == 415
-    assert "Content-Type must be application/json" in error.message
+    assert error.message == "Content-Type must be application/json (got application/x-www-form-urlencoded)"
+    # a table's body, sent to loopline's JSON route: MLflow's route beside it takes it
+    for media in ("text/csv", "application/vnd.apache.parquet"):
+        error = rejected({"input_data": {"data": [[1, 2, 3]]}}, content_type=media)
+        assert (error.http_status, error.message) == (
+            415,
+            f"Content-Type must be application/json (got {media}); a CSV or Parquet body goes to the "
+            "endpoint's /invocations, as MLflow's server takes it",
+        )
 
 
 def test_messages_never_repeat_the_payload() -> None:

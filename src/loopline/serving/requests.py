@@ -116,7 +116,16 @@ def _media(route: str, content_type: str) -> str:
     accepted = (JSON_MEDIA,) if route == "score" else (JSON_MEDIA, CSV_MEDIA, PARQUET_MEDIA)
     if media not in accepted:
         got = media[:60] or "no Content-Type"
-        raise bad("UNSUPPORTED_MEDIA_TYPE", f"Content-Type must be {' or '.join(accepted)} (got {got})", 415)
+        elsewhere = (  # a table's body is MLflow's route's, beside this one
+            "; a CSV or Parquet body goes to the endpoint's /invocations, as MLflow's server takes it"
+            if route == "score" and media in (CSV_MEDIA, PARQUET_MEDIA)
+            else ""
+        )
+        raise bad(
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Type must be {' or '.join(accepted)} (got {got}){elsewhere}",
+            415,
+        )
     for parameter in filter(None, parameters):
         name, _, value = parameter.partition("=")
         name, value = name.strip().lower(), value.strip().strip('"').lower()
