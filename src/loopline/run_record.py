@@ -26,10 +26,12 @@ __all__ = [
     "DESCRIPTION_TAG",
     "HISTORY_POINTS",
     "RecordedDataset",
+    "RecordedModel",
     "RelatedRun",
     "RunRecord",
     "own_tags",
     "read_record",
+    "write_model",
     "write_record",
     "write_related",
 ]
@@ -80,6 +82,19 @@ class RecordedDataset(BaseModel):
         return value
 
 
+class RecordedModel(BaseModel):
+    """What MLflow 3 keeps of the run's logged model beside its files: its params, tags and the metrics
+    linked to it (the experiment's Models page shows them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    params: dict[_Name, Annotated[str, Field(max_length=8000)]] = Field(default_factory=dict)
+    tags: dict[_Name, Annotated[str, Field(max_length=8000)]] = Field(default_factory=dict)
+    metrics: list[tuple[_Name, float, int, int]] = Field(
+        default_factory=list, max_length=100_000, description="(key, value, timestamp in ms, step)"
+    )
+
+
 class RelatedRun(BaseModel):
     """Another run of the same training, without files: a sweep's parent run or one of its trials, a child
     run of a search by hand."""
@@ -108,6 +123,7 @@ class RunRecord(BaseModel):
     experiment: str | None = Field(default=None, min_length=1, max_length=500)
     history: History = Field(default_factory=dict)
     datasets: list[RecordedDataset] = Field(default_factory=list, max_length=1000)
+    model: RecordedModel | None = None
     related: list[RelatedRun] = Field(
         default_factory=list, max_length=RELATED_RUNS, description="parents before their children"
     )
@@ -149,12 +165,16 @@ class RunRecord(BaseModel):
             ) from None
 
 
-def read_record(store: WorkspaceStore, run_id: str, related: bool = False) -> RunRecord:
+def read_record(
+    store: WorkspaceStore, run_id: str, related: bool = False, model_id: str | None = None
+) -> RunRecord:
     """The record of run ``run_id`` of ``store`` (the datasets loopline logged for data assets left out);
-    with ``related``, every other run of the store (a scratch store, holding one training's runs) too."""
+    with ``related``, every other run of the store (a scratch store, holding one training's runs) too;
+    with ``model_id``, what MLflow keeps of that logged model of the run."""
     client = store.client
     with store.errors():
         run = client.get_run(run_id)
+        logged = client.get_logged_model(model_id) if model_id else None
         names = {e.experiment_id: e.name for e in client.search_experiments()}
         others = _parents_first(
             [
@@ -187,6 +207,13 @@ def read_record(store: WorkspaceStore, run_id: str, related: bool = False) -> Ru
             experiment=names.get(run.info.experiment_id),
             history=_history(store, run),
             datasets=_datasets(run),
+            model=None
+            if logged is None
+            else RecordedModel(
+                params=dict(logged.params or {}),
+                tags=own_tags(dict(logged.tags or {})),
+                metrics=[(m.key, m.value, int(m.timestamp), int(m.step)) for m in logged.metrics or []],
+            ),
             related=related_runs,
         )
 
@@ -244,6 +271,25 @@ def write_record(store: WorkspaceStore, run_id: str, record: RunRecord, latest: 
     """Log ``record``'s metric history and datasets into run ``run_id``, and each of ``latest`` that the
     history lacks as one value (step 0, now)."""
     _write(store, run_id, record.history, record.datasets, latest)
+
+
+def write_model(
+    store: WorkspaceStore, run_id: str, model_id: str, record: RunRecord, tags: dict[str, str]
+) -> None:
+    """Give logged model ``model_id`` of run ``run_id`` the params, tags (``tags`` over its own) and
+    metrics of ``record``'s model, as MLflow gave them to the model where it was logged."""
+    from mlflow.entities import Metric
+
+    model = record.model
+    if model is None:
+        return
+    metrics = [Metric(k, value, at, step, model_id=model_id) for k, value, at, step in model.metrics]
+    with store.errors():
+        if model.params:
+            store.client.log_model_params(model_id, dict(model.params))
+        store.client.set_logged_model_tags(model_id, {**own_tags(dict(model.tags)), **tags})
+        for start in range(0, len(metrics), _BATCH):  # the run's own points already: MLflow links them
+            store.client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
 
 
 def write_related(store: WorkspaceStore, run_id: str, record: RunRecord, tags: dict[str, str]) -> list[str]:

@@ -239,7 +239,11 @@ def test_an_uploaded_run_cannot_name_another_author_or_source_or_claim_a_data_as
         "mlflow.note.content": "Trained on the laptop",
         "team": "churn",
     }
-    record = {"name": "C=0.5", "history": {"loss": [[0.9, 1000, 0], [float("nan"), 2000, 1]]}}
+    record = {
+        "name": "C=0.5",
+        "history": {"loss": [[0.9, 1000, 0], [float("nan"), 2000, 1]]},
+        "model": {"tags": forged_tags, "metrics": [["loss", 0.9, 1000, 0]]},
+    }
     answer = upload_run(team, model_files(team.project), head, CLAIMS, tags=forged_tags, record=record)
     assert answer.status_code == 200, answer.text
     client = mlflow.MlflowClient(Instance.open(team.project).store("dev").location.tracking_uri)
@@ -250,6 +254,13 @@ def test_an_uploaded_run_cannot_name_another_author_or_source_or_claim_a_data_as
         run.data.tags["mlflow.note.content"] == "Trained on the laptop" and run.data.tags["team"] == "churn"
     )
     assert run.data.tags["loopline.git_commit"] == head and run.info.run_name == "C=0.5"
+    [logged] = [
+        m for m in client.search_logged_models([run.info.experiment_id]) if m.source_run_id == run.info.run_id
+    ]
+    assert (logged.tags["mlflow.user"], logged.tags["team"]) == ("dev", "churn")
+    assert "mlflow.parentRunId" not in logged.tags and [(m.key, m.value) for m in logged.metrics] == [
+        ("loss", 0.9)
+    ]
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [m.step for m in history] == [0, 1] and history[0].value == 0.9 and math.isnan(history[1].value)
 

@@ -499,6 +499,14 @@ def test_training_inputs_come_from_the_control_plane_and_the_run_reads_in_dev_as
     churn = next(d for d in run.inputs.dataset_inputs if d.dataset.name == "churn-train")
     assert json.loads(churn.dataset.source)["uri"] == "s3://churn/train.parquet" and churn.dataset.schema
     assert [(t.key, t.value) for t in churn.tags] == [("mlflow.data.context", "training")]
+    # its logged model keeps the params, tags and metrics MLflow gave it (the experiment's Models page)
+    [logged] = [
+        m for m in client.search_logged_models([run.info.experiment_id]) if m.source_run_id == run.info.run_id
+    ]
+    # (the run's metrics at step 0, as MLflow linked them where the model was logged)
+    assert {m.key: m.value for m in logged.metrics} == {**run.data.metrics, "train_loss": 0.9}
+    assert logged.params == run.data.params and logged.params["C"] == "1.0"
+    assert (logged.tags["loopline.git_commit"], logged.tags["mlflow.user"]) == (commit, "dev")
 
     # Bytes changed in the team's inbox since they were registered: no training reads them, no copy stays
     (inbox / uploaded.json()["path"].removeprefix("inbox://")).write_text("x,y\n1,2\n3,9\n")

@@ -23,7 +23,7 @@ from loopline.instance import Instance
 from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
-from loopline.run_record import RunRecord, own_tags, write_record, write_related
+from loopline.run_record import RunRecord, own_tags, write_model, write_record, write_related
 from loopline.sandbox import SandboxedModel
 from loopline.storage.datastores import text_columns
 from loopline.storage.digest import digest_tree
@@ -107,6 +107,8 @@ def importer(
             write_record(store, run_id, shown, run.metrics)
             logged = store.import_run(run_id, replace(run, metrics={}), artifacts, model_dir, name)
             log_datasets(store.client, [run_id], inputs)
+            if logged.model_id:
+                write_model(store, run_id, logged.model_id, shown, ours)
             write_related(store, run_id, shown, ours)  # a sweep's parent and trials, a search's children
         except BaseException:
             store.end_run(run_id, "FAILED")

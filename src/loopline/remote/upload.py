@@ -212,7 +212,10 @@ def upload_run(
     with tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "run.tar.gz"
         _pack(
-            local_path(made.model_uri), run_artifacts, read_record(store, made.run_id, related=True), archive
+            local_path(made.model_uri),
+            run_artifacts,
+            read_record(store, made.run_id, related=True, model_id=made.model_id),
+            archive,
         )
         report.step(f"uploading the run ({archive.stat().st_size // 1024} KiB) to {client.url}")
         answer = client.post("uploads", chunks(archive), "application/gzip")
