@@ -116,6 +116,23 @@ def test_bring_your_own_project_runs_as_written(tmp_path: Path) -> None:
 
 
 @pytest.mark.long
+def test_the_readme_init_writes_into_a_full_tier_project_runs_as_written(tmp_path: Path) -> None:
+    """The project's own README (the full tier's holds every command of the other tiers' and more)."""
+    import loopline
+
+    project = tmp_path / "churn"
+    loopline.init(project, "full")
+    done = run_page(project / "README.md", tmp_path, timeout=600, cwd=project)
+    shown = said(done)
+    assert "registered churn-classifier from" in shown and "passed validation" in shown
+    assert "released churn-classifier v1" in shown and shown.count('"predictions": [ 1, 1 ]') == 2
+    served = {(e["workspace"], e["name"]): e["traffic"] for e in loopline.status(project).endpoints}
+    assert served[("dev", "churn")] == {"blue": 100} and served[("prod", "churn")] == {
+        next(iter(served[("prod", "churn")])): 100
+    }
+
+
+@pytest.mark.long
 def test_the_sdk_page_runs_as_written_and_the_sdk_prints_nothing(tmp_path: Path) -> None:
     done = run_page(ROOT / "docs" / "sdk.md", tmp_path, timeout=600)
     assert done.stderr == "", f"the SDK printed:\n{done.stderr[-3000:]}"

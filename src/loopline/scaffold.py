@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loopline.config import endpoint_slug
 from loopline.domain import Tier, project_name
 from loopline.errors import DirectoryNotEmpty, UsageError
 from loopline.git import default_branch, is_git_repo, run_git
@@ -62,6 +63,7 @@ def init_project(
         )
     context = {
         "project": name,
+        "endpoint": endpoint_slug(name),
         "tier": tier.value,
         "model_name": model or f"{name}-classifier",
         "attested_workflow": layout.folder and layout.inner_loop,

@@ -84,6 +84,7 @@ __all__ = [
     "TrainingConfig",
     "ValidationConfig",
     "WebhookConfig",
+    "endpoint_slug",
     "find_project_root",
     "load_config",
     "redact",
@@ -225,12 +226,12 @@ class Settings:
     @property
     def test_endpoint(self) -> str:
         """The test workspace's endpoint name."""
-        return self.config.validation.endpoint or f"{_slug(self.config.project)}-test"
+        return self.config.validation.endpoint or f"{endpoint_slug(self.config.project)}-test"
 
     @property
     def prod_endpoint(self) -> str:
         """The prod workspace's endpoint name."""
-        return self.config.release.endpoint or _slug(self.config.project)
+        return self.config.release.endpoint or endpoint_slug(self.config.project)
 
     @property
     def experiment(self) -> str:
@@ -242,7 +243,8 @@ def _is_tracking_server(tracking_uri: str) -> bool:
     return tracking_uri.split(":", 1)[0].lower() in {"http", "https", "databricks"}
 
 
-def _slug(name: str) -> str:
+def endpoint_slug(name: str) -> str:
+    """The endpoint name a project's name gives (prod's, unless ``release.endpoint`` names another)."""
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "endpoint"
 
 
