@@ -606,7 +606,7 @@ def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the
     assert set(finished) == complete and finished[str(result["best"]["number"])] == run.info.run_id
     assert {t.data.tags["mlflow.user"] for t in trials} == {"dev"}
     assert {t.data.tags["loopline.git_commit"] for t in trials} == {commit}
-    # so the team's `loopline sweeps` (and the dashboard's sweeps page) show it, read from dev's runs
+    # so the control plane's sweeps (the dashboard's experiments page lists them) show it, from dev's runs
     [listed] = team.plane.post("sweeps", {"limit": 3}, team.tokens["rita"]).json()
     assert (listed["study"], listed["git_commit"], listed["best_trial"]) == (
         result["study"],
