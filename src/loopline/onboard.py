@@ -535,6 +535,7 @@ def onboard(
     ``tracking_uri``), and write loopline's files into the repository at ``root``; ``inputs`` gives a local
     copy (a path) of each data asset the training reads, for that one run."""
     from loopline.rendering import render_templates
+    from loopline.scaffold import project_context
     from loopline.workflows.files import relative_to, workflow_files, workflow_layout
 
     root = root.expanduser().resolve()
@@ -601,7 +602,7 @@ def onboard(
         CONFIG_FILE: config.encode(),
         gate_file: _gate_text(gate, skipped, fitted, run.origin).encode(),
         ranking_file: _ranking_text(gate, run).encode(),
-        "monitoring/policy.yaml": render_templates("project", _context(name, tier, chosen_model))[
+        "monitoring/policy.yaml": render_templates("project", project_context(name, tier, chosen_model))[
             "monitoring/policy.yaml"
         ],
         **requirements,
@@ -705,10 +706,6 @@ def _data_notes(unfetched: list[str]) -> list[str]:
         "docs/inner-loop.md, training data from data assets), or make it in the training command before "
         "the training (`make data && ...`)"
     ]
-
-
-def _context(name: str, tier: Tier, model: str) -> dict[str, Any]:
-    return {"project": name, "tier": tier.value, "model_name": model, "attested_workflow": ""}
 
 
 def _notes(run: DryRun, model: str) -> list[str]:

@@ -13,7 +13,7 @@ from loopline.git import default_branch, is_git_repo, run_git
 from loopline.rendering import render_templates
 from loopline.workflows.files import WorkflowSetup, relative_to, workflow_files, workflow_layout
 
-__all__ = ["InitResult", "init_project"]
+__all__ = ["InitResult", "init_project", "project_context"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,18 @@ class InitResult:
         }
 
 
+def project_context(name: str, tier: Tier, model: str, attested_workflow: str = "") -> dict[str, Any]:
+    """What the sample project's templates are rendered with (by ``init``, and by ``init --existing`` for
+    the files it takes from them)."""
+    return {
+        "project": name,
+        "endpoint": endpoint_slug(name),
+        "tier": tier.value,
+        "model_name": model,
+        "attested_workflow": attested_workflow,
+    }
+
+
 def init_project(
     path: Path, tier: Tier, *, name: str | None = None, model: str | None = None, git: bool = True
 ) -> InitResult:
@@ -61,13 +73,7 @@ def init_project(
             f"the repository at {layout.workspace} has {', '.join(taken)} already (a project named {name}?); "
             "choose another name with --name"
         )
-    context = {
-        "project": name,
-        "endpoint": endpoint_slug(name),
-        "tier": tier.value,
-        "model_name": model or f"{name}-classifier",
-        "attested_workflow": layout.folder and layout.inner_loop,
-    }
+    context = project_context(name, tier, model or f"{name}-classifier", layout.folder and layout.inner_loop)
     files = {path / relative: content for relative, content in render_templates("project", context).items()}
     files.update(workflows)
     path.mkdir(parents=True, exist_ok=True)
