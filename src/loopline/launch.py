@@ -114,6 +114,7 @@ def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | Non
 
     instance = _provisioned(project)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call is the control plane's own
     _uvicorn(build_app(instance.root), host, port, instance.settings.config.control_plane.root_path)
 
 

@@ -619,33 +619,55 @@ def test_a_developer_sweeps_on_their_machine_and_the_control_plane_registers_the
     assert again.exit_code == 0 and again.json()["best"] is None and not again.json()["inner_loop"]["created"]
 
 
-def test_a_member_s_notebook_logs_to_dev_only_with_its_own_access_to_the_store(
+def _mlflow_defaults() -> None:
+    """This process's MLflow back to its defaults, for the tests after this one."""
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    mlflow.tracking.fluent._active_experiment_id = None
+
+
+def test_a_member_s_notebook_logs_to_dev_through_the_control_plane_or_its_own_access_to_the_store(
     team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "--quiet", str(team.project), str(clone))
     monkeypatch.setenv("LOOPLINE_URL", team.plane.url)
     monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["dev"])
-    # dev's store is a file of the control plane's host: refused, with what to do, and none made here
-    # (where loopline's database was asked for first, and `loopline up` would have made a laptop's)
-    with pytest.raises(StoreUnavailable, match="a file of the control plane's host") as refused:
-        loopline.use_workspace("dev", project=clone)
-    assert "`loopline inner-loop` trains here" in refused.value.message
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)  # use_workspace sets it: gone afterwards
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone afterwards
+    # dev's store is a file of the control plane's host: MLflow logs through the control plane, with the
+    # member's token, and nothing is made here (where `loopline up` would have made a laptop's)
+    info = loopline.use_workspace("dev", project=clone)
+    try:
+        with mlflow.start_run() as run:
+            mlflow.log_param("C", 0.5)
+    finally:
+        _mlflow_defaults()
+    assert (info.tracking_uri, info.experiment) == (f"{team.plane.url}/mlflow/dev", "proj")
+    logged = mlflow_client(team.project, "dev").get_run(run.info.run_id)
+    assert logged.data.params == {"C": "0.5"} and logged.data.tags["mlflow.user"] == "dev"
     assert not (clone / ".loopline").exists()
+    # test and prod are not logged to from a notebook: refused, with what to do
+    with pytest.raises(StoreUnavailable, match="a file of the control plane's host") as refused:
+        loopline.use_workspace("prod", project=clone)
+    assert "`loopline inner-loop` trains here" in refused.value.message
+    # A token that does not sign in is told so before anything is logged
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["paul"][:-4] + "xxxx")
+    with pytest.raises(StoreUnavailable, match="UNAUTHENTICATED"):
+        loopline.use_workspace("dev", project=clone)
+    _mlflow_defaults()
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["dev"])
 
     # With this machine's access to the store (here, the team's file; a database URL with credentials on
     # a team's hosts), MLflow logs there, and loopline's database is not needed
     uri = f"sqlite:///{team.project}/.loopline/workspaces/dev/mlflow.db"
     monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone afterwards
     info = loopline.use_workspace("dev", project=clone)
     try:
         with mlflow.start_run() as run:
             mlflow.log_param("C", 0.5)
-    finally:  # this process's MLflow back to its defaults, for the tests after this one
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-        mlflow.tracking.fluent._active_experiment_id = None
+    finally:
+        _mlflow_defaults()
     assert (info.tracking_uri, info.experiment) == (uri, "proj")
     assert mlflow_client(team.project, "dev").get_run(run.info.run_id).data.params == {"C": "0.5"}
     assert not (clone / ".loopline" / "state.db").exists()

@@ -20,7 +20,7 @@ import time
 import traceback
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from loopline import access
 from loopline.api import import_inner_loop
 from loopline.control.openapi import NAMING_UPLOADS, document
+from loopline.control.tracking import Tracking
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
 from loopline.operations import Operation, acting, authorize, invoke, operations
@@ -514,6 +515,14 @@ def build_app(root: Path) -> Starlette:
         Route("/", home),
     ]
     routes.append(Mount("/ui", app=build_ui(root, TokenAccess(plane))))
+    tracking = Tracking(root, plane.principal, plane.settings.max_upload_mb)
+    routes.append(
+        Route(
+            "/mlflow/{workspace}/{path:path}",
+            plane.handler("mlflow", tracking),
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        )
+    )
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
     routes.append(
@@ -525,4 +534,12 @@ def build_app(root: Path) -> Starlette:
         for op in operations().values()
         if op.remote and op.name not in _UPLOADED
     ]
-    return Starlette(routes=routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await tracking.backend.stop()
+
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -5,8 +5,9 @@ caller's own process, from what the control plane answers (``composed`` in the o
   posted here, as the caller's own GitHub Actions job.
 - ``sweep``: the trials train here, and the best one's run is uploaded as the remote inner loop's is.
 - ``use_workspace``: points this process's MLflow at a workspace's store with this machine's credentials
-  for it, which loopline's database is not needed for; a store this machine does not reach is refused
-  with what to do instead, never made anew here.
+  for it, which loopline's database is not needed for; dev's store, when this machine does not reach it,
+  through the control plane's MLflow tracking (``/mlflow/dev``) with the caller's token; another store
+  this machine does not reach is refused with what to do instead, never made anew here.
 """
 
 from __future__ import annotations
@@ -41,21 +42,41 @@ def remote_report_experiment(client: Client, arguments: dict[str, Any]) -> Exper
 _INSTEAD = (
     "`loopline inner-loop` trains here and uploads the run through the control plane; to log from this "
     "process, set the workspace's tracking_uri (LOOPLINE_WORKSPACES__{W}__TRACKING_URI) to its store with "
-    "credentials for it"
+    "credentials for it (dev's tracking needs none: `loopline.use_workspace('dev')`)"
 )
 
 
 def remote_use_workspace(client: Client, arguments: dict[str, Any]) -> WorkspaceInfo:
-    """``use_workspace`` for a caller of a control plane: the workspace's store as this machine reaches it."""
-    from sqlalchemy.engine import make_url
+    """``use_workspace`` for a caller of a control plane: the workspace's store as this machine reaches it,
+    or, for dev, MLflow's tracking through the control plane with the caller's token."""
+    import mlflow
 
     from loopline.api.results import WorkspaceInfo
-    from loopline.errors import LooplineError
     from loopline.instance import Instance
 
     workspace = arguments.get("workspace") or "dev"
     instance = Instance.open(arguments.get("project"))
     instance.require_workspace(workspace)
+    location = instance.settings.store(workspace)
+    experiment = instance.settings.experiment
+    try:
+        _reached_here(client, instance, workspace)
+    except StoreUnavailable:
+        if workspace != "dev":
+            raise
+        return _tracked_through(client, experiment)
+    mlflow.set_tracking_uri(location.tracking_uri)
+    mlflow.set_registry_uri(location.registry_uri)
+    mlflow.set_experiment(experiment)
+    return WorkspaceInfo(workspace, location.tracking_uri, location.registry_uri, experiment)
+
+
+def _reached_here(client: Client, instance: Any, workspace: str) -> None:
+    """Refuse a workspace whose store this machine does not reach (none is made anew here)."""
+    from sqlalchemy.engine import make_url
+
+    from loopline.errors import LooplineError
+
     location = instance.settings.store(workspace)
     instead = _INSTEAD.replace("{W}", workspace.upper())
     for uri in {location.tracking_uri, location.registry_uri}:
@@ -66,21 +87,39 @@ def remote_use_workspace(client: Client, arguments: dict[str, Any]) -> Workspace
                 reason=f"it is a file of the control plane's host ({client.url}), not of this machine; "
                 + instead,
             )
-    experiment = instance.settings.experiment
     try:
-        instance.store(workspace).experiment_id(experiment)
+        instance.store(workspace).experiment_id(instance.settings.experiment)
     except LooplineError as error:
         raise StoreUnavailable(
             what=f"{workspace}'s MLflow store",
             where=location.tracking_uri,
             reason=f"{error.message}; {instead}",
         ) from None
-    import mlflow
 
-    mlflow.set_tracking_uri(location.tracking_uri)
-    mlflow.set_registry_uri(location.registry_uri)
+
+def _tracked_through(client: Client, experiment: str) -> WorkspaceInfo:
+    """Point this process's MLflow at dev's tracking on the control plane (``/mlflow/dev``), signed in
+    with the caller's loopline token (``MLFLOW_TRACKING_TOKEN``, as MLflow's clients send one)."""
+    import os
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from loopline.api.results import WorkspaceInfo
+
+    uri = f"{client.url}/mlflow/dev"
+    os.environ["MLFLOW_TRACKING_TOKEN"] = client.token
+    try:
+        mlflow.MlflowClient(uri, uri).get_experiment_by_name(experiment)
+    except MlflowException as exc:
+        reason = str(exc.message).splitlines()[0][:300]
+        raise StoreUnavailable(
+            what="dev's MLflow tracking on the control plane", where=uri, reason=reason
+        ) from None
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     mlflow.set_experiment(experiment)
-    return WorkspaceInfo(workspace, location.tracking_uri, location.registry_uri, experiment)
+    return WorkspaceInfo("dev", uri, uri, experiment)
 
 
 def remote_sweep(client: Client, arguments: dict[str, Any]) -> SweepResult:

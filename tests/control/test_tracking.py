@@ -1,0 +1,224 @@
+"""MLflow tracking for dev through the control plane (``/mlflow/dev``): stock MLflow clients, tokens,
+roles, who owns what, and where files go."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loopline.control.tracking import READ, REGISTRY, RUN, classify
+from loopline.errors import UsageError
+from tests.conftest import ProjectFactory
+from tests.control.team import Team, start_team
+from tests.helpers import mlflow_client
+
+pytestmark = pytest.mark.slow
+
+API = "api/2.0/mlflow"
+
+
+@pytest.fixture
+def team(new_project: ProjectFactory) -> Iterator[Team]:
+    yield from start_team(new_project("full"))
+
+
+def _mlflow(team: Team, user: str | None, method: str, route: str, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {team.tokens[user]}"} if user else {}
+    return httpx.request(
+        method, f"{team.plane.url}/mlflow/dev/{route}", headers=headers, timeout=120, **kwargs
+    )
+
+
+def _new_run(team: Team, user: str, **body: Any) -> dict[str, Any]:
+    experiment = mlflow_client(team.project, "dev").get_experiment_by_name("proj").experiment_id
+    answer = _mlflow(team, user, "POST", f"{API}/runs/create", json={"experiment_id": experiment, **body})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json()["run"])
+
+
+NOTEBOOK = """\
+import mlflow
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+mlflow.set_experiment("proj")
+X, y = load_iris(return_X_y=True, as_frame=True)
+with mlflow.start_run(run_name="exploring") as run:
+    mlflow.log_params({"C": 0.5, "max_iter": 300})
+    for step, loss in enumerate([0.9, 0.5, 0.3]):
+        mlflow.log_metric("loss", loss, step=step)
+    mlflow.log_input(mlflow.data.from_pandas(X.head(20), name="iris-head"), context="training")
+    pd.DataFrame({"note": ["first look"]}).to_csv("notes.csv", index=False)
+    mlflow.log_artifact("notes.csv", artifact_path="notes")
+    model = LogisticRegression(C=0.5, max_iter=300).fit(X, y)
+    logged = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+print(run.info.run_id)
+print(logged.model_id)
+found = mlflow.search_runs(filter_string="params.C = '0.5'")
+assert len(found) == 1, found
+reloaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+assert list(reloaded.predict(X.head(2))) == list(model.predict(X.head(2)))
+print(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/notes/notes.csv").splitlines()[-1])
+"""
+
+
+def test_a_stock_mlflow_notebook_logs_to_dev_with_a_token_and_no_store_credentials(
+    team: Team, tmp_path: Path
+) -> None:
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    (laptop / "notebook.py").write_text(NOTEBOOK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_"))}
+    env |= {
+        "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/dev",
+        "MLFLOW_TRACKING_TOKEN": team.tokens["dev"],
+        "USER": "someone-else",  # what MLflow's client would record as the run's user
+    }
+    done = subprocess.run(
+        [sys.executable, "notebook.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id, model_id, notes = done.stdout.strip().splitlines()[-3:]
+    assert notes.endswith("first look")
+
+    # In dev's own store, as the member logged it, made by the token's user
+    client = mlflow_client(team.project, "dev")
+    run = client.get_run(run_id)
+    assert run.info.run_name == "exploring"
+    assert run.data.params == {"C": "0.5", "max_iter": "300"}
+    assert [m.value for m in client.get_metric_history(run_id, "loss")] == [0.9, 0.5, 0.3]
+    assert run.data.tags["mlflow.user"] == "dev" and run.data.tags["loopline.tracked_by"] == "dev"
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["iris-head"]
+    assert client.get_logged_model(model_id).source_run_id == run_id
+    # The files are in dev's artifact store (on the control plane's host), none on the caller's side
+    artifacts = team.project / ".loopline" / "workspaces" / "dev" / "artifacts" / "proj"
+    assert (artifacts / run_id / "artifacts" / "notes" / "notes.csv").is_file()
+    assert (artifacts / "models" / model_id / "artifacts" / "MLmodel").is_file()
+    assert {p.name for p in laptop.iterdir()} == {"notebook.py", "notes.csv"}
+
+    # The answers name files as the control plane serves them, not as paths of its host
+    answer = _mlflow(team, "rita", "GET", f"{API}/runs/get", params={"run_id": run_id})
+    assert answer.json()["run"]["info"]["artifact_uri"] == f"mlflow-artifacts:/proj/{run_id}/artifacts"
+    assert str(team.project) not in answer.text
+
+
+def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
+    unsigned = _mlflow(
+        team, None, "GET", f"{API}/experiments/get-by-name", params={"experiment_name": "proj"}
+    )
+    assert unsigned.status_code == 401
+    assert unsigned.json()["error_code"] == "UNAUTHENTICATED"
+    assert "MLFLOW_TRACKING_TOKEN" in unsigned.json()["message"]
+
+    # A reader reads dev's runs; logging needs the developer role on dev (the refusal is audited)
+    search = _mlflow(team, "rita", "POST", f"{API}/runs/search", json={"experiment_ids": ["1"]})
+    assert search.status_code == 200, search.text
+    experiment = mlflow_client(team.project, "dev").get_experiment_by_name("proj").experiment_id
+    refused = _mlflow(team, "rita", "POST", f"{API}/runs/create", json={"experiment_id": experiment})
+    assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+    assert "developer" in refused.json()["message"]
+
+    # A run made another way (the inner loop's, or logged with the store's own credentials) is read-only
+    direct = mlflow_client(team.project, "dev").create_run(experiment).info.run_id
+    tag = {"run_id": direct, "key": "note", "value": "mine now"}
+    answer = _mlflow(team, "dev", "POST", f"{API}/runs/set-tag", json=tag)
+    assert answer.status_code == 403 and "read-only here" in answer.json()["message"], answer.text
+    # ... and so is another member's run
+    adas = _new_run(team, "ada")["info"]["run_id"]
+    answer = _mlflow(
+        team, "dev", "POST", f"{API}/runs/log-parameter", json={"run_id": adas, "key": "C", "value": "1"}
+    )
+    assert answer.status_code == 403 and "is ada's" in answer.json()["message"]
+    assert mlflow_client(team.project, "dev").get_run(adas).data.params == {}
+
+    # loopline's tags and the run's user are not the caller's to set
+    experiment_body = {"experiment_id": experiment, "tags": [{"key": "loopline.tracked_by", "value": "x"}]}
+    forged = _mlflow(team, "dev", "POST", f"{API}/runs/create", json=experiment_body)
+    assert forged.status_code == 400 and "set by loopline" in forged.json()["message"]
+    mine = _new_run(team, "dev", tags=[{"key": "mlflow.user", "value": "ada"}])
+    assert {t["key"]: t["value"] for t in mine["data"]["tags"]}["mlflow.user"] == "dev"
+    run_id = mine["info"]["run_id"]
+    for key in ("mlflow.user", "loopline_gate"):
+        answer = _mlflow(
+            team, "dev", "POST", f"{API}/runs/set-tag", json={"run_id": run_id, "key": key, "value": "x"}
+        )
+        assert answer.status_code == 400, answer.text
+    batch = {"run_id": run_id, "metrics": [{"key": "loss", "value": 0.1, "timestamp": 1, "step": 0}]}
+    assert _mlflow(team, "dev", "POST", f"{API}/runs/log-batch", json=batch).status_code == 200
+
+    # The registry is read-only here: versions enter dev through the inner loop
+    registered = _mlflow(team, "dev", "POST", f"{API}/registered-models/create", json={"name": "sneaky"})
+    assert registered.status_code == 403 and "`loopline inner-loop`" in registered.json()["message"]
+    assert _mlflow(team, "rita", "GET", f"{API}/registered-models/search").status_code == 200
+    # What else MLflow's server offers is not served; nor is any workspace but dev
+    traces = _mlflow(team, "dev", "POST", "api/3.0/mlflow/traces/search", json={})
+    assert traces.status_code == 400 and "is not served here" in traces.json()["message"]
+    listed = _mlflow(team, "ada", "POST", f"{API}/experiments/search", json={"max_results": 10})
+    assert "proj" in {e["name"] for e in listed.json()["experiments"]}, listed.text
+    other = httpx.get(
+        f"{team.plane.url}/mlflow/prod/{API}/experiments/search",
+        headers={"Authorization": f"Bearer {team.tokens['ada']}"},
+    )
+    assert other.status_code == 404 and "only dev's tracking" in other.json()["message"], other.text
+
+
+def test_files_go_only_under_the_caller_s_own_runs_in_dev_s_artifact_store(team: Team) -> None:
+    root = team.project / ".loopline" / "workspaces" / "dev" / "artifacts"
+    # A new experiment's files stay under dev's artifact root, whatever location is asked for
+    created = _mlflow(
+        team,
+        "dev",
+        "POST",
+        f"{API}/experiments/create",
+        json={"name": "notebooks", "artifact_location": "/etc"},
+    )
+    assert created.status_code == 200, created.text
+    experiment = mlflow_client(team.project, "dev").get_experiment(created.json()["experiment_id"])
+    assert experiment.artifact_location.startswith(root.as_uri() + "/experiments/")
+    assert experiment.tags["loopline.tracked_by"] == "dev"
+    run = _mlflow(team, "dev", "POST", f"{API}/runs/create", json={"experiment_id": experiment.experiment_id})
+    home = run.json()["run"]["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    files = "api/2.0/mlflow-artifacts/artifacts"
+
+    assert _mlflow(team, "dev", "PUT", f"{files}/{home}/a.txt", content=b"mine").status_code == 200
+    assert (
+        Path(experiment.artifact_location.removeprefix("file://")) / home.split("/", 2)[2] / "a.txt"
+    ).read_bytes() == b"mine"
+    assert _mlflow(team, "rita", "GET", f"{files}/{home}/a.txt").content == b"mine"
+    # Not into another's run, not outside a run's folder, not up the tree
+    adas = _new_run(team, "ada")["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    assert _mlflow(team, "dev", "PUT", f"{files}/{adas}/a.txt", content=b"x").status_code == 403
+    assert (
+        _mlflow(
+            team, "dev", "PUT", f"{files}/proj/{home.split('/')[-2]}/artifacts/a.txt", content=b"x"
+        ).status_code
+        == 403
+    )
+    escape = _mlflow(team, "dev", "PUT", f"{files}/{home}/%2E%2E/%2E%2E/x.txt", content=b"x")
+    assert escape.status_code in (400, 404), escape.text
+    assert _mlflow(team, "dev", "PUT", f"{files}/loose.txt", content=b"x").status_code == 403
+    assert not (root / "loose.txt").exists()
+    assert _mlflow(team, "rita", "PUT", f"{files}/{home}/b.txt", content=b"x").status_code == 403
+
+
+def test_what_the_control_plane_serves_is_a_closed_list() -> None:
+    assert classify("GET", f"{API}/runs/get") == (READ, None)
+    assert classify("POST", f"{API}/runs/log-batch") == (RUN, None)
+    assert classify("DELETE", f"{API}/model-versions/delete") == (REGISTRY, None)
+    for method, path in [
+        ("POST", "api/3.0/mlflow/gateway/secrets/create"),
+        ("POST", f"{API}/webhooks"),
+        ("GET", "ajax-api/2.0/mlflow/runs/get"),
+        ("POST", "api/2.0/mlflow-artifacts/mpu/create/x"),
+        ("DELETE", "api/2.0/mlflow-artifacts/artifacts"),
+    ]:
+        with pytest.raises(UsageError, match="is not served here"):
+            classify(method, path)
