@@ -26,7 +26,7 @@ API = "api/2.0/mlflow"
 
 @pytest.fixture
 def team(new_project: ProjectFactory) -> Iterator[Team]:
-    yield from start_team(new_project("full"))
+    yield from start_team(new_project("full"), LOOPLINE_CONTROL_PLANE__MAX_UPLOAD_MB="1")
 
 
 def _mlflow(team: Team, user: str | None, method: str, route: str, **kwargs: Any) -> httpx.Response:
@@ -193,6 +193,17 @@ def test_files_go_only_under_the_caller_s_own_runs_in_dev_s_artifact_store(team:
         Path(experiment.artifact_location.removeprefix("file://")) / home.split("/", 2)[2] / "a.txt"
     ).read_bytes() == b"mine"
     assert _mlflow(team, "rita", "GET", f"{files}/{home}/a.txt").content == b"mine"
+    # A file over control_plane.max_upload_mb is refused, said at once or as it streams past; none stays
+    folder = Path(experiment.artifact_location.removeprefix("file://")) / home.split("/", 2)[2]
+    declared = _mlflow(team, "dev", "PUT", f"{files}/{home}/big.bin", content=b"x" * (2 << 20))
+    assert declared.status_code == 413 and "max_upload_mb" in declared.json()["message"]
+
+    def chunks() -> Iterator[bytes]:
+        yield from (b"x" * (1 << 19) for _ in range(4))
+
+    streamed = _mlflow(team, "dev", "PUT", f"{files}/{home}/big.bin", content=chunks())
+    assert streamed.status_code == 413, streamed.text
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt"]
     # Not into another's run, not outside a run's folder, not up the tree
     adas = _new_run(team, "ada")["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
     assert _mlflow(team, "dev", "PUT", f"{files}/{adas}/a.txt", content=b"x").status_code == 403

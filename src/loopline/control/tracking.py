@@ -30,6 +30,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -409,26 +410,29 @@ class Tracking:
         location: Any,
         artifacts: str,
     ) -> Response:
-
         if kind == FILES:
             await run_in_threadpool(self._writable, principal, path, artifacts)
         url = await self.backend.url(location, artifacts)
         target = f"{url}/{request.path_params['path']}"
-        content: Any = None
+        spool: Any = None
+        headers = {"content-type": request.headers.get("content-type", "application/octet-stream")}
         if request.method == "PUT":
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_upload:
-                raise TooLarge(f"the file is over {self.max_upload >> 20} MB (control_plane.max_upload_mb)")
-            content = _bounded(request.stream(), self.max_upload)
+            # The whole file first, so that MLflow's server never stores part of one.
+            spool, size = await _spooled(request, self.max_upload)
+            headers["content-length"] = str(size)
         client = self.backend.client()
         outgoing = client.build_request(
             request.method,
             target,
             params=request.query_params,
-            content=content,
-            headers={"content-type": request.headers.get("content-type", "application/octet-stream")},
+            content=_Spooled(spool) if spool else None,
+            headers=headers,
         )
-        answer = await client.send(outgoing, stream=True)
+        try:
+            answer = await client.send(outgoing, stream=True)
+        finally:
+            if spool:
+                spool.close()
         if request.method != "GET" or "json" in answer.headers.get("content-type", ""):
             content = await answer.aread()
             await answer.aclose()
@@ -497,10 +501,33 @@ def _as_served(content: bytes, artifacts: str) -> bytes:
     return content.replace(root, b'"mlflow-artifacts:/')
 
 
-async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the file is over {limit >> 20} MB (control_plane.max_upload_mb)")
-        yield chunk
+async def _spooled(request: Request, limit: int) -> tuple[Any, int]:
+    """The request's body in a temporary file, refused as soon as it streams past ``limit`` bytes."""
+    too_large = TooLarge(f"the file is over {limit >> 20} MB (control_plane.max_upload_mb)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    spool, size = tempfile.TemporaryFile(), 0  # noqa: SIM115 (closed by the caller, or here on failure)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            await run_in_threadpool(spool.write, chunk)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, size
+
+
+class _Spooled:
+    """A spooled body httpx may send again (on a kept-alive connection the server had closed)."""
+
+    def __init__(self, spool: Any) -> None:
+        self.spool = spool
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        await run_in_threadpool(self.spool.seek, 0)
+        while chunk := await run_in_threadpool(self.spool.read, 1 << 20):
+            yield chunk
