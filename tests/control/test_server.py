@@ -626,6 +626,17 @@ def _mlflow_defaults() -> None:
     mlflow.tracking.fluent._active_experiment_id = None
 
 
+def _logs_a_param(clone: Path) -> tuple[Any, str]:
+    """``use_workspace("dev")``, then a run with one param: what it answered, and the run's ID."""
+    info = loopline.use_workspace("dev", project=clone)
+    try:
+        with mlflow.start_run() as run:
+            mlflow.log_param("C", 0.5)
+    finally:
+        _mlflow_defaults()
+    return info, run.info.run_id
+
+
 def test_a_member_s_notebook_logs_to_dev_through_the_control_plane_or_its_own_access_to_the_store(
     team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -637,14 +648,9 @@ def test_a_member_s_notebook_logs_to_dev_through_the_control_plane_or_its_own_ac
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone afterwards
     # dev's store is a file of the control plane's host: MLflow logs through the control plane, with the
     # member's token, and nothing is made here (where `loopline up` would have made a laptop's)
-    info = loopline.use_workspace("dev", project=clone)
-    try:
-        with mlflow.start_run() as run:
-            mlflow.log_param("C", 0.5)
-    finally:
-        _mlflow_defaults()
+    info, run_id = _logs_a_param(clone)
     assert (info.tracking_uri, info.experiment) == (f"{team.plane.url}/mlflow/dev", "proj")
-    logged = mlflow_client(team.project, "dev").get_run(run.info.run_id)
+    logged = mlflow_client(team.project, "dev").get_run(run_id)
     assert logged.data.params == {"C": "0.5"} and logged.data.tags["mlflow.user"] == "dev"
     assert not (clone / ".loopline").exists()
     # test and prod are not logged to from a notebook: refused, with what to do
@@ -662,12 +668,7 @@ def test_a_member_s_notebook_logs_to_dev_through_the_control_plane_or_its_own_ac
     # a team's hosts), MLflow logs there, and loopline's database is not needed
     uri = f"sqlite:///{team.project}/.loopline/workspaces/dev/mlflow.db"
     monkeypatch.setenv("LOOPLINE_WORKSPACES__DEV__TRACKING_URI", uri)
-    info = loopline.use_workspace("dev", project=clone)
-    try:
-        with mlflow.start_run() as run:
-            mlflow.log_param("C", 0.5)
-    finally:
-        _mlflow_defaults()
+    info, run_id = _logs_a_param(clone)
     assert (info.tracking_uri, info.experiment) == (uri, "proj")
-    assert mlflow_client(team.project, "dev").get_run(run.info.run_id).data.params == {"C": "0.5"}
+    assert mlflow_client(team.project, "dev").get_run(run_id).data.params == {"C": "0.5"}
     assert not (clone / ".loopline" / "state.db").exists()

@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from loopline import access
 from loopline.api import import_inner_loop
 from loopline.control.openapi import NAMING_UPLOADS, document
-from loopline.control.tracking import Tracking
+from loopline.control.tracking import Tracking, read_body
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
 from loopline.operations import Operation, acting, authorize, invoke, operations
@@ -198,14 +198,7 @@ class ControlPlane:
     async def _json_body(self, request: Request, name: str) -> Any:
         """The JSON body, refused as soon as it is known to be, or streams past, ``MAX_BODY`` bytes."""
         too_large = TooLarge(f"the request body is over {MAX_BODY} bytes; send smaller arguments")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
-            raise too_large
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise too_large
+        body = await read_body(request, MAX_BODY, too_large)
         try:
             return orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError:

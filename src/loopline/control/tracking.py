@@ -55,7 +55,7 @@ from loopline.errors import (
 from loopline.instance import Instance
 from loopline.mlflow_store import artifact_root_uri
 
-__all__ = ["TRACKED_BY", "Tracking", "classify", "mlflow_error"]
+__all__ = ["TRACKED_BY", "Tracking", "classify", "mlflow_error", "read_body"]
 
 log = logging.getLogger("loopline.server")
 
@@ -140,6 +140,20 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
         f"{method} /{path[:120]} is not served here: the control plane serves MLflow's runs, experiments, "
         "logged models and their files for dev, and reads of its registry"
     )
+
+
+async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
+    """The request's body, refused (``too_large``) as soon as it is known to be, or streams past,
+    ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
 
 
 def _refuse_reserved(tags: Any) -> None:
@@ -321,18 +335,6 @@ class Tracking:
         except LooplineError as error:
             return mlflow_error(error)
 
-    async def _body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length", "")
-        too_large = TooLarge(f"the request body is over {MAX_JSON >> 20} MB; log in smaller batches")
-        if declared.isdigit() and int(declared) > MAX_JSON:
-            raise too_large
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_JSON:
-                raise too_large
-        return bytes(body)
-
     async def _api(
         self,
         request: Request,
@@ -342,7 +344,11 @@ class Tracking:
         location: Any,
         artifacts: str,
     ) -> Response:
-        body = await self._body(request)
+        body = await read_body(
+            request,
+            MAX_JSON,
+            TooLarge(f"the request body is over {MAX_JSON >> 20} MB; log in smaller batches"),
+        )
         if kind != READ:
             try:
                 data = orjson.loads(body) if body.strip() else {}
