@@ -74,20 +74,7 @@ def test_a_stock_mlflow_notebook_logs_to_dev_with_a_token_and_no_store_credentia
     team: Team, tmp_path: Path
 ) -> None:
     laptop = tmp_path / "laptop"
-    laptop.mkdir()
-    (laptop / "notebook.py").write_text(NOTEBOOK)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_"))}
-    env |= {
-        "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/dev",
-        "MLFLOW_TRACKING_TOKEN": team.tokens["dev"],
-        "USER": "someone-else",  # what MLflow's client would record as the run's user
-    }
-    done = subprocess.run(
-        [sys.executable, "notebook.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_id, model_id, notes = done.stdout.strip().splitlines()[-3:]
-    assert notes.endswith("first look")
+    run_id, model_id = _notebook(team, laptop)
 
     # In dev's own store, as the member logged it, made by the token's user
     client = mlflow_client(team.project, "dev")
@@ -108,6 +95,40 @@ def test_a_stock_mlflow_notebook_logs_to_dev_with_a_token_and_no_store_credentia
     answer = _mlflow(team, "rita", "GET", f"{API}/runs/get", params={"run_id": run_id})
     assert answer.json()["run"]["info"]["artifact_uri"] == f"mlflow-artifacts:/proj/{run_id}/artifacts"
     assert str(team.project) not in answer.text
+
+
+def _notebook(team: Team, laptop: Path) -> tuple[str, str]:
+    """Run the notebook on a machine with the user's token only: its run's and model's IDs."""
+    laptop.mkdir()
+    (laptop / "notebook.py").write_text(NOTEBOOK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_", "AZURE_"))}
+    env |= {
+        "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/dev",
+        "MLFLOW_TRACKING_TOKEN": team.tokens["dev"],
+        "USER": "someone-else",  # what MLflow's client would record as the run's user
+    }
+    done = subprocess.run(
+        [sys.executable, "notebook.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id, model_id, notes = done.stdout.strip().splitlines()[-3:]
+    assert notes == "first look"
+    return run_id, model_id
+
+
+def test_on_postgresql_and_azure_blob_a_notebook_logs_without_their_credentials(
+    new_project: ProjectFactory, on_postgres: Any, on_azurite: str, tmp_path: Path
+) -> None:
+    for team in start_team(new_project("full")):
+        run_id, model_id = _notebook(team, tmp_path / "laptop")
+        client = mlflow_client(team.project, "dev")  # with the team's credentials, as the control plane
+        run = client.get_run(run_id)
+        assert run.info.artifact_uri.startswith("wasbs://artifacts@")
+        assert run.data.tags["mlflow.user"] == "dev"
+        assert client.list_artifacts(run_id, "notes")[0].path == "notes/notes.csv"
+        assert client.get_logged_model(model_id).artifact_location.startswith("wasbs://artifacts@")
+        answer = _mlflow(team, "dev", "GET", f"{API}/runs/get", params={"run_id": run_id})
+        assert "wasbs://" not in answer.text and "mlflow-artifacts:/" in answer.text
 
 
 def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
@@ -151,6 +172,12 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
             team, "dev", "POST", f"{API}/runs/set-tag", json={"run_id": run_id, "key": key, "value": "x"}
         )
         assert answer.status_code == 400, answer.text
+    # (a param may have any name: only tags are loopline's)
+    param = {"run_id": run_id, "key": "loopline_gate", "value": "x"}
+    assert _mlflow(team, "dev", "POST", f"{API}/runs/log-parameter", json=param).status_code == 200
+    malformed = {"experiment_id": experiment, "tags": {"a": "b"}}
+    answer = _mlflow(team, "dev", "POST", f"{API}/runs/create", json=malformed)
+    assert answer.status_code == 400 and "not a list" in answer.json()["message"]
     batch = {"run_id": run_id, "metrics": [{"key": "loss", "value": 0.1, "timestamp": 1, "step": 0}]}
     assert _mlflow(team, "dev", "POST", f"{API}/runs/log-batch", json=batch).status_code == 200
 

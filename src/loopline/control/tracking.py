@@ -167,6 +167,8 @@ def _refuse_reserved(tags: Any) -> None:
 
 def _stamped(tags: Any, user: str) -> list[dict[str, Any]]:
     """The caller's tags, checked, with who made it (their client's own ``mlflow.user`` replaced)."""
+    if not isinstance(tags, list):
+        raise UsageError("tags is not a list of {key, value} objects")
     given = [t for t in tags if not (isinstance(t, dict) and t.get("key") == "mlflow.user")]
     _refuse_reserved(given)
     return [*given, {"key": "mlflow.user", "value": user}, {"key": TRACKED_BY, "value": user}]
@@ -205,7 +207,9 @@ class _Backend:
         from loopline.net import free_port
 
         port = free_port()
-        log_file = Instance.open(self.root).settings.state_dir / "tracking-server.log"
+        state = Instance.open(self.root).settings.state_dir  # on a team's stores, maybe not made yet
+        state.mkdir(parents=True, exist_ok=True)
+        log_file = state / "tracking-server.log"
         env = {
             **os.environ,
             "MLFLOW_BACKEND_STORE_URI": location.tracking_uri,
@@ -357,7 +361,7 @@ class Tracking:
             if not isinstance(data, dict):
                 raise UsageError("the request body is not a JSON object")
             checked = await run_in_threadpool(
-                self._checked, principal, kind, data, model_id, location, artifacts
+                self._checked, principal, kind, request.path_params["path"], data, model_id, artifacts
             )
             body = orjson.dumps(checked)
         url = await self.backend.url(location, artifacts)
@@ -378,9 +382,9 @@ class Tracking:
         self,
         principal: access.Principal,
         kind: str,
+        route: str,
         data: dict[str, Any],
         model_id: str | None,
-        location: Any,
         artifacts: str,
     ) -> dict[str, Any]:
         """The body of a change, refused unless the caller may make it, with what loopline sets."""
@@ -397,8 +401,8 @@ class Tracking:
                 _owned(client, RUN, str(source), user)
             return {**data, "tags": _stamped(data.get("tags") or [], user)}
         _refuse_reserved(data.get("tags"))
-        if "key" in data:
-            _refuse_reserved([{"key": data["key"]}])
+        if route.endswith("-tag"):  # set-tag, delete-tag and their experiment twins name one key
+            _refuse_reserved([{"key": data.get("key")}])
         if kind == RUN:
             _owned(client, RUN, str(data.get("run_id") or data.get("run_uuid") or ""), user)
         elif kind == EXPERIMENT:
