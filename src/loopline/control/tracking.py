@@ -31,7 +31,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -299,6 +301,7 @@ class Tracking:
         self.principal = principal
         self.max_upload = max_upload_mb << 20
         self.backend = _Backend(root)
+        self.makers = _Makers(root)
 
     def _location(self) -> tuple[Any, str]:
         location = Instance.open(self.root).settings.store(WORKSPACE)
@@ -308,12 +311,21 @@ class Tracking:
             )
         return location, artifact_root_uri(location.artifact_location)
 
-    def _authorize(self, principal: access.Principal, kind: str) -> None:
+    def _admit(self, request: Request, kind: str) -> tuple[access.Principal, Any, str]:
+        """The caller, signed in and allowed ``kind`` of call (a refusal audited), and dev's store."""
         from loopline.operations import Operation, authorize
         from loopline.rules import DEVELOP, READ_ANY
 
+        principal = self.principal(request)
+        request.state.user = principal.user
         op = Operation("mlflow_tracking", authorize, READ_ANY if kind == READ else DEVELOP)
         authorize(Instance.open(self.root), op, {}, principal)
+        if kind == REGISTRY:
+            raise Refused(
+                "dev's registry is read-only here: a model version enters it with its commit and gate "
+                "through `loopline inner-loop`"
+            )
+        return principal, *self._location()
 
     async def __call__(self, request: Request) -> Response:
         """Sign in, check, pass to MLflow's server, answer with files' URIs as this proxy serves them."""
@@ -324,15 +336,7 @@ class Tracking:
                     "only dev's tracking is served here: test and prod take models through the workflows"
                 )
             kind, named = classify(request.method, request.path_params["path"])
-            principal = await run_in_threadpool(self.principal, request)
-            request.state.user = principal.user
-            await run_in_threadpool(self._authorize, principal, kind)
-            if kind == REGISTRY:
-                raise Refused(
-                    "dev's registry is read-only here: a model version enters it with its commit and gate "
-                    "through `loopline inner-loop`"
-                )
-            location, artifacts = await run_in_threadpool(self._location)
+            principal, location, artifacts = await run_in_threadpool(self._admit, request, kind)
             if request.path_params["path"].startswith("api/2.0/mlflow-artifacts/"):
                 return await self._files(request, principal, kind, named or "", location, artifacts)
             return await self._api(request, principal, kind, named, location, artifacts)
@@ -388,7 +392,6 @@ class Tracking:
         artifacts: str,
     ) -> dict[str, Any]:
         """The body of a change, refused unless the caller may make it, with what loopline sets."""
-        client = Instance.open(self.root).store(WORKSPACE).client
         user = principal.user
         if kind == CREATE_RUN:
             return {**data, "user_id": user, "tags": _stamped(data.get("tags") or [], user)}
@@ -398,17 +401,17 @@ class Tracking:
             return {**data, "artifact_location": where, "tags": _stamped(data.get("tags") or [], user)}
         if kind == CREATE_MODEL:
             if source := data.get("source_run_id"):
-                _owned(client, RUN, str(source), user)
+                self.makers.owned(RUN, str(source), user)
             return {**data, "tags": _stamped(data.get("tags") or [], user)}
         _refuse_reserved(data.get("tags"))
         if route.endswith("-tag"):  # set-tag, delete-tag and their experiment twins name one key
             _refuse_reserved([{"key": data.get("key")}])
         if kind == RUN:
-            _owned(client, RUN, str(data.get("run_id") or data.get("run_uuid") or ""), user)
+            self.makers.owned(RUN, str(data.get("run_id") or data.get("run_uuid") or ""), user)
         elif kind == EXPERIMENT:
-            _owned(client, EXPERIMENT, str(data.get("experiment_id") or ""), user)
+            self.makers.owned(EXPERIMENT, str(data.get("experiment_id") or ""), user)
         elif kind == MODEL:
-            _owned(client, MODEL, model_id or "", user)
+            self.makers.owned(MODEL, model_id or "", user)
         return data
 
     async def _files(
@@ -466,11 +469,10 @@ class Tracking:
         parts = path.split("/")
         if any(p in ("", ".", "..") for p in parts) or "\\" in path:
             raise UsageError(f"the file path {path[:120]!r} is not a plain relative path")
-        client = Instance.open(self.root).store(WORKSPACE).client
         if model := _MODEL_FILES.search(path):
-            home = _owned(client, MODEL, model.group(1), principal.user)
+            home = self.makers.owned(MODEL, model.group(1), principal.user)
         elif run := _RUN_FILES.search(path):
-            home = _owned(client, RUN, run.group(1), principal.user)
+            home = self.makers.owned(RUN, run.group(1), principal.user)
         else:
             raise Refused(f"{path[:120]} is not a file of a run or logged model; log files to your run")
         prefix = _relative(home, artifacts)
@@ -478,27 +480,50 @@ class Tracking:
             raise Refused(f"{path[:120]} is not where that run's or model's files are; log them to it")
 
 
-def _owned(client: Any, what: str, ident: str, user: str) -> str:
-    """The artifact URI of the caller's own run, experiment or logged model ``ident``; refused otherwise."""
-    from mlflow.exceptions import MlflowException
+class _Makers:
+    """Who made each run, experiment and logged model, and where its files are: read from dev's store once
+    (the mark is set as it is made, and no caller sets or removes it), at most ``size`` kept."""
 
-    if not ident:
-        raise UsageError(f"the request names no {what}")
-    try:
-        if what == RUN:
-            run = client.get_run(ident)
-            tags, home = run.data.tags, run.info.artifact_uri
-        elif what == EXPERIMENT:
-            experiment = client.get_experiment(ident)
-            tags, home = experiment.tags, experiment.artifact_location
-        else:
-            model = client.get_logged_model(ident)
-            tags, home = model.tags, model.artifact_location
-    except MlflowException:
-        raise NotFound(f"{what} {ident[:64]} does not exist in dev") from None
-    if tags.get(TRACKED_BY) != user:
-        raise _not_yours(what.replace("model", "logged model"), ident, tags.get(TRACKED_BY))
-    return str(home)
+    def __init__(self, root: Path, size: int = 10_000) -> None:
+        self.root = root
+        self.size = size
+        self._known: OrderedDict[tuple[str, str], tuple[str | None, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def owned(self, what: str, ident: str, user: str) -> str:
+        """The artifact URI of the caller's own ``what`` ``ident``; refused when it is not theirs."""
+        if not ident:
+            raise UsageError(f"the request names no {what}")
+        with self._lock:
+            found = self._known.get((what, ident))
+        if found is None:
+            found = self._read(what, ident)
+            with self._lock:
+                self._known[(what, ident)] = found
+                while len(self._known) > self.size:
+                    self._known.popitem(last=False)
+        maker, home = found
+        if maker != user:
+            raise _not_yours(what.replace("model", "logged model"), ident, maker)
+        return home
+
+    def _read(self, what: str, ident: str) -> tuple[str | None, str]:
+        from mlflow.exceptions import MlflowException
+
+        client = Instance.open(self.root).store(WORKSPACE).client
+        try:
+            if what == RUN:
+                run = client.get_run(ident)
+                tags, home = run.data.tags, run.info.artifact_uri
+            elif what == EXPERIMENT:
+                experiment = client.get_experiment(ident)
+                tags, home = experiment.tags, experiment.artifact_location
+            else:
+                model = client.get_logged_model(ident)
+                tags, home = model.tags, model.artifact_location
+        except MlflowException:
+            raise NotFound(f"{what} {ident[:64]} does not exist in dev") from None
+        return tags.get(TRACKED_BY), str(home)
 
 
 def _relative(uri: str, artifacts: str) -> str | None:
