@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 import signal
@@ -32,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -58,8 +58,6 @@ from loopline.instance import Instance
 from loopline.mlflow_store import artifact_root_uri
 
 __all__ = ["TRACKED_BY", "Tracking", "classify", "mlflow_error", "read_body"]
-
-log = logging.getLogger("loopline.server")
 
 TRACKED_BY = "loopline.tracked_by"
 """The tag naming who made a run, experiment or logged model through the control plane."""
@@ -238,7 +236,8 @@ class _Backend:
             if self._child is not None and self._child.poll() is None:
                 return self._url
             self._start(location, artifacts)
-            for _ in range(600):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
                 if self._child.poll() is not None:
                     break
                 with contextlib.suppress(httpx.HTTPError):
@@ -438,13 +437,13 @@ class Tracking:
             request.method,
             target,
             params=request.query_params,
-            content=_Spooled(spool) if spool else None,
+            content=_Spooled(spool) if spool is not None else None,
             headers=headers,
         )
         try:
             answer = await client.send(outgoing, stream=True)
         finally:
-            if spool:
+            if spool is not None:
                 spool.close()
         if request.method != "GET" or "json" in answer.headers.get("content-type", ""):
             content = await answer.aread()
@@ -457,7 +456,7 @@ class Tracking:
 
         async def body() -> AsyncIterator[bytes]:
             try:
-                async for chunk in answer.aiter_raw():
+                async for chunk in answer.aiter_bytes():  # decoded: no content-encoding is passed on
                     yield chunk
             finally:
                 await answer.aclose()
