@@ -17,17 +17,11 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 import loopline
-from loopline.net import free_port
-
-BIN = Path(sys.executable).parent
+from serving import BIN, free_port, wait_http  # the serving benchmark's helpers, beside this file
 
 CLIENT = """
 import statistics, sys, time
@@ -55,19 +49,6 @@ print(statistics.median(calls), time.perf_counter() - started)
 
 def _git(path: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
-
-
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise SystemExit(f"the server at {url} ended before it answered")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the server at {url} did not answer within 60 s")
 
 
 def _client(
@@ -138,8 +119,8 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait(f"http://127.0.0.1:{stock_port}/health", stock)
-            _wait(f"http://127.0.0.1:{plane_port}/healthz", plane)
+            wait_http(f"http://127.0.0.1:{stock_port}/health")
+            wait_http(f"http://127.0.0.1:{plane_port}/healthz")
             baseline = _client(
                 root,
                 {**quiet, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{stock_port}"},
