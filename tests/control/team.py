@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 import loopline
+from tests.helpers import mlflow_client
 from tests.servers import ControlPlane
 
 PROD = "proj"  # the sample project's prod endpoint
+API = "api/2.0/mlflow"  # MLflow's REST API, below a tracking URI
 
 # Five people with different grants: the matrix below says, route by route, who may call it.
 GRANTS = {
@@ -53,3 +58,19 @@ def start_team(project: Path, **env: str) -> Iterator[Team]:
         team = Team(project, plane, tokens)
         team.ensure_fixtures()
         yield team
+
+
+def mlflow_call(team: Team, user: str | None, method: str, route: str, **kwargs: Any) -> httpx.Response:
+    """A call to dev's MLflow tracking through the control plane, with ``user``'s token (None: none)."""
+    headers = {"Authorization": f"Bearer {team.tokens[user]}"} if user else {}
+    return httpx.request(
+        method, f"{team.plane.url}/mlflow/dev/{route}", headers=headers, timeout=120, **kwargs
+    )
+
+
+def new_run(team: Team, user: str, **body: Any) -> dict[str, Any]:
+    """A run ``user`` makes in dev's experiment of the project, through the control plane."""
+    experiment = mlflow_client(team.project, "dev").get_experiment_by_name("proj").experiment_id
+    answer = mlflow_call(team, user, "POST", f"{API}/runs/create", json={"experiment_id": experiment, **body})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json()["run"])

@@ -3,6 +3,7 @@ roles, who owns what, and where files go."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,31 +17,15 @@ import pytest
 from loopline.control.tracking import READ, REGISTRY, RUN, classify
 from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
-from tests.control.team import Team, start_team
+from tests.control.team import API, Team, mlflow_call, new_run, start_team
 from tests.helpers import mlflow_client
 
 pytestmark = pytest.mark.slow
-
-API = "api/2.0/mlflow"
 
 
 @pytest.fixture
 def team(new_project: ProjectFactory) -> Iterator[Team]:
     yield from start_team(new_project("full"), LOOPLINE_CONTROL_PLANE__MAX_UPLOAD_MB="1")
-
-
-def _mlflow(team: Team, user: str | None, method: str, route: str, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {team.tokens[user]}"} if user else {}
-    return httpx.request(
-        method, f"{team.plane.url}/mlflow/dev/{route}", headers=headers, timeout=120, **kwargs
-    )
-
-
-def _new_run(team: Team, user: str, **body: Any) -> dict[str, Any]:
-    experiment = mlflow_client(team.project, "dev").get_experiment_by_name("proj").experiment_id
-    answer = _mlflow(team, user, "POST", f"{API}/runs/create", json={"experiment_id": experiment, **body})
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json()["run"])
 
 
 NOTEBOOK = """\
@@ -92,7 +77,7 @@ def test_a_stock_mlflow_notebook_logs_to_dev_with_a_token_and_no_store_credentia
     assert {p.name for p in laptop.iterdir()} == {"notebook.py", "notes.csv"}
 
     # The answers name files as the control plane serves them, not as paths of its host
-    answer = _mlflow(team, "rita", "GET", f"{API}/runs/get", params={"run_id": run_id})
+    answer = mlflow_call(team, "rita", "GET", f"{API}/runs/get", params={"run_id": run_id})
     assert answer.json()["run"]["info"]["artifact_uri"] == f"mlflow-artifacts:/proj/{run_id}/artifacts"
     assert str(team.project) not in answer.text
 
@@ -127,12 +112,12 @@ def test_on_postgresql_and_azure_blob_a_notebook_logs_without_their_credentials(
         assert run.data.tags["mlflow.user"] == "dev"
         assert client.list_artifacts(run_id, "notes")[0].path == "notes/notes.csv"
         assert client.get_logged_model(model_id).artifact_location.startswith("wasbs://artifacts@")
-        answer = _mlflow(team, "dev", "GET", f"{API}/runs/get", params={"run_id": run_id})
+        answer = mlflow_call(team, "dev", "GET", f"{API}/runs/get", params={"run_id": run_id})
         assert "wasbs://" not in answer.text and "mlflow-artifacts:/" in answer.text
 
 
 def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
-    unsigned = _mlflow(
+    unsigned = mlflow_call(
         team, None, "GET", f"{API}/experiments/get-by-name", params={"experiment_name": "proj"}
     )
     assert unsigned.status_code == 401
@@ -140,21 +125,21 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
     assert "MLFLOW_TRACKING_TOKEN" in unsigned.json()["message"]
 
     # A reader reads dev's runs; logging needs the developer role on dev (the refusal is audited)
-    search = _mlflow(team, "rita", "POST", f"{API}/runs/search", json={"experiment_ids": ["1"]})
+    search = mlflow_call(team, "rita", "POST", f"{API}/runs/search", json={"experiment_ids": ["1"]})
     assert search.status_code == 200, search.text
     experiment = mlflow_client(team.project, "dev").get_experiment_by_name("proj").experiment_id
-    refused = _mlflow(team, "rita", "POST", f"{API}/runs/create", json={"experiment_id": experiment})
+    refused = mlflow_call(team, "rita", "POST", f"{API}/runs/create", json={"experiment_id": experiment})
     assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
     assert "developer" in refused.json()["message"]
 
     # A run made another way (the inner loop's, or logged with the store's own credentials) is read-only
     direct = mlflow_client(team.project, "dev").create_run(experiment).info.run_id
     tag = {"run_id": direct, "key": "note", "value": "mine now"}
-    answer = _mlflow(team, "dev", "POST", f"{API}/runs/set-tag", json=tag)
+    answer = mlflow_call(team, "dev", "POST", f"{API}/runs/set-tag", json=tag)
     assert answer.status_code == 403 and "read-only here" in answer.json()["message"], answer.text
     # ... and so is another member's run
-    adas = _new_run(team, "ada")["info"]["run_id"]
-    answer = _mlflow(
+    adas = new_run(team, "ada")["info"]["run_id"]
+    answer = mlflow_call(
         team, "dev", "POST", f"{API}/runs/log-parameter", json={"run_id": adas, "key": "C", "value": "1"}
     )
     assert answer.status_code == 403 and "is ada's" in answer.json()["message"]
@@ -162,33 +147,33 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
 
     # loopline's tags and the run's user are not the caller's to set
     experiment_body = {"experiment_id": experiment, "tags": [{"key": "loopline.tracked_by", "value": "x"}]}
-    forged = _mlflow(team, "dev", "POST", f"{API}/runs/create", json=experiment_body)
+    forged = mlflow_call(team, "dev", "POST", f"{API}/runs/create", json=experiment_body)
     assert forged.status_code == 400 and "set by loopline" in forged.json()["message"]
-    mine = _new_run(team, "dev", tags=[{"key": "mlflow.user", "value": "ada"}])
+    mine = new_run(team, "dev", tags=[{"key": "mlflow.user", "value": "ada"}])
     assert {t["key"]: t["value"] for t in mine["data"]["tags"]}["mlflow.user"] == "dev"
     run_id = mine["info"]["run_id"]
     for key in ("mlflow.user", "loopline_gate"):
-        answer = _mlflow(
+        answer = mlflow_call(
             team, "dev", "POST", f"{API}/runs/set-tag", json={"run_id": run_id, "key": key, "value": "x"}
         )
         assert answer.status_code == 400, answer.text
     # (a param may have any name: only tags are loopline's)
     param = {"run_id": run_id, "key": "loopline_gate", "value": "x"}
-    assert _mlflow(team, "dev", "POST", f"{API}/runs/log-parameter", json=param).status_code == 200
+    assert mlflow_call(team, "dev", "POST", f"{API}/runs/log-parameter", json=param).status_code == 200
     malformed = {"experiment_id": experiment, "tags": {"a": "b"}}
-    answer = _mlflow(team, "dev", "POST", f"{API}/runs/create", json=malformed)
+    answer = mlflow_call(team, "dev", "POST", f"{API}/runs/create", json=malformed)
     assert answer.status_code == 400 and "not a list" in answer.json()["message"]
     batch = {"run_id": run_id, "metrics": [{"key": "loss", "value": 0.1, "timestamp": 1, "step": 0}]}
-    assert _mlflow(team, "dev", "POST", f"{API}/runs/log-batch", json=batch).status_code == 200
+    assert mlflow_call(team, "dev", "POST", f"{API}/runs/log-batch", json=batch).status_code == 200
 
     # The registry is read-only here: versions enter dev through the inner loop
-    registered = _mlflow(team, "dev", "POST", f"{API}/registered-models/create", json={"name": "sneaky"})
+    registered = mlflow_call(team, "dev", "POST", f"{API}/registered-models/create", json={"name": "sneaky"})
     assert registered.status_code == 403 and "`loopline inner-loop`" in registered.json()["message"]
-    assert _mlflow(team, "rita", "GET", f"{API}/registered-models/search").status_code == 200
+    assert mlflow_call(team, "rita", "GET", f"{API}/registered-models/search").status_code == 200
     # What else MLflow's server offers is not served; nor is any workspace but dev
-    traces = _mlflow(team, "dev", "POST", "api/3.0/mlflow/traces/search", json={})
+    traces = mlflow_call(team, "dev", "POST", "api/3.0/mlflow/traces/search", json={})
     assert traces.status_code == 400 and "is not served here" in traces.json()["message"]
-    listed = _mlflow(team, "ada", "POST", f"{API}/experiments/search", json={"max_results": 10})
+    listed = mlflow_call(team, "ada", "POST", f"{API}/experiments/search", json={"max_results": 10})
     assert "proj" in {e["name"] for e in listed.json()["experiments"]}, listed.text
     other = httpx.get(
         f"{team.plane.url}/mlflow/prod/{API}/experiments/search",
@@ -200,7 +185,7 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
 def test_files_go_only_under_the_caller_s_own_runs_in_dev_s_artifact_store(team: Team) -> None:
     root = team.project / ".loopline" / "workspaces" / "dev" / "artifacts"
     # A new experiment's files stay under dev's artifact root, whatever location is asked for
-    created = _mlflow(
+    created = mlflow_call(
         team,
         "dev",
         "POST",
@@ -211,40 +196,46 @@ def test_files_go_only_under_the_caller_s_own_runs_in_dev_s_artifact_store(team:
     experiment = mlflow_client(team.project, "dev").get_experiment(created.json()["experiment_id"])
     assert experiment.artifact_location.startswith(root.as_uri() + "/experiments/")
     assert experiment.tags["loopline.tracked_by"] == "dev"
-    run = _mlflow(team, "dev", "POST", f"{API}/runs/create", json={"experiment_id": experiment.experiment_id})
+    run = mlflow_call(
+        team, "dev", "POST", f"{API}/runs/create", json={"experiment_id": experiment.experiment_id}
+    )
     home = run.json()["run"]["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
     files = "api/2.0/mlflow-artifacts/artifacts"
 
-    assert _mlflow(team, "dev", "PUT", f"{files}/{home}/a.txt", content=b"mine").status_code == 200
+    assert mlflow_call(team, "dev", "PUT", f"{files}/{home}/a.txt", content=b"mine").status_code == 200
     assert (
         Path(experiment.artifact_location.removeprefix("file://")) / home.split("/", 2)[2] / "a.txt"
     ).read_bytes() == b"mine"
-    assert _mlflow(team, "rita", "GET", f"{files}/{home}/a.txt").content == b"mine"
+    assert mlflow_call(team, "rita", "GET", f"{files}/{home}/a.txt").content == b"mine"
+    # A file comes back as it was logged, even a JSON one that names where dev keeps its files
+    kept = json.dumps({"type": "Feature", "properties": {"uri": f"{root.as_uri()}/x"}}).encode()
+    assert mlflow_call(team, "dev", "PUT", f"{files}/{home}/map.geojson", content=kept).status_code == 200
+    assert mlflow_call(team, "rita", "GET", f"{files}/{home}/map.geojson").content == kept
     # A file over control_plane.max_upload_mb is refused, said at once or as it streams past; none stays
     folder = Path(experiment.artifact_location.removeprefix("file://")) / home.split("/", 2)[2]
-    declared = _mlflow(team, "dev", "PUT", f"{files}/{home}/big.bin", content=b"x" * (2 << 20))
+    declared = mlflow_call(team, "dev", "PUT", f"{files}/{home}/big.bin", content=b"x" * (2 << 20))
     assert declared.status_code == 413 and "max_upload_mb" in declared.json()["message"]
 
     def chunks() -> Iterator[bytes]:
         yield from (b"x" * (1 << 19) for _ in range(4))
 
-    streamed = _mlflow(team, "dev", "PUT", f"{files}/{home}/big.bin", content=chunks())
+    streamed = mlflow_call(team, "dev", "PUT", f"{files}/{home}/big.bin", content=chunks())
     assert streamed.status_code == 413, streamed.text
-    assert sorted(p.name for p in folder.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "map.geojson"]
     # Not into another's run, not outside a run's folder, not up the tree
-    adas = _new_run(team, "ada")["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
-    assert _mlflow(team, "dev", "PUT", f"{files}/{adas}/a.txt", content=b"x").status_code == 403
+    adas = new_run(team, "ada")["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    assert mlflow_call(team, "dev", "PUT", f"{files}/{adas}/a.txt", content=b"x").status_code == 403
     assert (
-        _mlflow(
+        mlflow_call(
             team, "dev", "PUT", f"{files}/proj/{home.split('/')[-2]}/artifacts/a.txt", content=b"x"
         ).status_code
         == 403
     )
-    escape = _mlflow(team, "dev", "PUT", f"{files}/{home}/%2E%2E/%2E%2E/x.txt", content=b"x")
+    escape = mlflow_call(team, "dev", "PUT", f"{files}/{home}/%2E%2E/%2E%2E/x.txt", content=b"x")
     assert escape.status_code in (400, 404), escape.text
-    assert _mlflow(team, "dev", "PUT", f"{files}/loose.txt", content=b"x").status_code == 403
+    assert mlflow_call(team, "dev", "PUT", f"{files}/loose.txt", content=b"x").status_code == 403
     assert not (root / "loose.txt").exists()
-    assert _mlflow(team, "rita", "PUT", f"{files}/{home}/b.txt", content=b"x").status_code == 403
+    assert mlflow_call(team, "rita", "PUT", f"{files}/{home}/b.txt", content=b"x").status_code == 403
 
 
 def test_what_the_control_plane_serves_is_a_closed_list() -> None:

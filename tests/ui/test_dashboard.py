@@ -7,7 +7,6 @@ Screenshots go to test-artifacts/dashboard/.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,65 +22,11 @@ from loopline.errors import ApprovalNeeded
 from loopline.events import Registered
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
-from tests.helpers import edit_yaml, git, heldout_request, wait_for_samples
+from tests.helpers import edit_yaml, git, heldout_request, mlflow_client, wait_for_samples
 from tests.servers import ControlPlane, Dashboard, PathProxy, Server, free_port
+from tests.ui.browser import Browser
 
 pytestmark = pytest.mark.slow
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-sync",
-    "--no-first-run",
-    "--metrics-recording-only",
-]
-
-
-class Browser:
-    """One Chromium page that records console errors and every request it makes."""
-
-    def __init__(self, playwright: Any, width: int = 1280, height: int = 860) -> None:
-        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        self.context = self.browser.new_context(viewport={"width": width, "height": height})
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", lambda request: self.requests.append(request.url))
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def shot(self, name: str) -> None:
-        """Save a full-page screenshot as a test artifact."""
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def close(self) -> None:
-        self.context.close()
-        self.browser.close()
-
-    def assert_clean(self, origin: str) -> None:
-        """No console error, and not one request left ``origin``."""
-        assert not self.errors, self.errors
-        assert self.requests and all(url.startswith(origin) for url in self.requests), [
-            url for url in self.requests if not url.startswith(origin)
-        ]
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        raise AssertionError(f"{CHROMIUM} is missing: run ./scripts/services")
-    with sync_playwright() as driver:
-        yield driver
 
 
 def _released_twice(
@@ -474,6 +419,17 @@ def test_behind_a_proxy_that_serves_it_under_a_path_every_link_and_redirect_stay
             assert page.url == f"{proxy.url}/ui/signin"
             assert not failed, failed
             browser.assert_clean(proxy.url)
+            # MLflow's own UI, from the experiments page, stays under the path too.
+            page.fill("input[name=token]", token)
+            page.click("form.signin button")
+            page.click("nav >> text=Experiments")
+            link = page.locator("[data-testid=runs] a").first
+            run_id = str(link.get_attribute("href")).rsplit("/", 1)[1]
+            link.click()
+            assert page.url == f"{proxy.url}/ui/mlflow/#/runs/{run_id}"
+            name = mlflow_client(project, "dev").get_run(run_id).info.run_name
+            page.get_by_text(name).first.wait_for(timeout=60_000)
+            assert all(url.startswith(proxy.url) for url in browser.requests), browser.requests
         finally:
             browser.close()
         # The SDK (and the CLI) reach the API under the same path, as LOOPLINE_URL names it.

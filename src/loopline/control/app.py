@@ -498,24 +498,27 @@ def build_app(root: Path) -> Starlette:
             return _json({"ready": False, "reason": exc.message}, 503)
         return _json({"ready": True})
 
-    async def home(request: Request) -> Response:
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/", status_code=307)
+    def redirect(to: str) -> Callable[[Request], Awaitable[Response]]:
+        async def moved(request: Request) -> Response:
+            return RedirectResponse(f"{request.scope.get('root_path', '')}{to}", status_code=307)
+
+        return moved
 
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/", home),
+        Route("/", redirect("/ui/")),
     ]
-    routes.append(Mount("/ui", app=build_ui(root, TokenAccess(plane))))
-    tracking = Tracking(root, plane.principal, plane.settings.max_upload_mb)
-    routes.append(
-        Route(
-            "/mlflow/{workspace}/{path:path}",
-            plane.handler("mlflow", tracking),
-            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        )
-    )
+    session = TokenAccess(plane)
+    tracking = Tracking(root, plane.principal, session.principal, plane.settings.max_upload_mb)
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    routes += [
+        Route("/mlflow/{workspace}/{path:path}", plane.handler("mlflow", tracking), methods=methods),
+        Route("/ui/mlflow", redirect("/ui/mlflow/")),  # its links are relative to its folder
+        Route("/ui/mlflow/{path:path}", plane.handler("mlflow-ui", tracking.browse), methods=methods),
+        Mount("/ui", app=build_ui(root, session)),
+    ]
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
     routes.append(

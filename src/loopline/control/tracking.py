@@ -21,17 +21,10 @@ client and call works as MLflow defines it; in front of it the control plane dec
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -41,15 +34,15 @@ from typing import Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from loopline import access
+from loopline.control.tracking_backend import Backend
 from loopline.errors import (
     LooplineError,
     NotFound,
     RateLimited,
     Refused,
-    StoreUnavailable,
     TooLarge,
     Unauthenticated,
     UsageError,
@@ -57,7 +50,7 @@ from loopline.errors import (
 from loopline.instance import Instance
 from loopline.mlflow_store import artifact_root_uri
 
-__all__ = ["TRACKED_BY", "Tracking", "classify", "mlflow_error", "read_body"]
+__all__ = ["TRACKED_BY", "Tracking", "classify", "classify_browser", "mlflow_error", "read_body"]
 
 TRACKED_BY = "loopline.tracked_by"
 """The tag naming who made a run, experiment or logged model through the control plane."""
@@ -116,6 +109,17 @@ _FILES = re.compile(r"api/2\.0/mlflow-artifacts/artifacts(?:/(.*))?")
 _RUN_FILES = re.compile(r"(?:^|/)([0-9a-f]{32})/artifacts(?:/|$)")
 _MODEL_FILES = re.compile(rf"(?:^|/)models/({_MODEL_ID})/artifacts(?:/|$)")
 _RESERVED = ("loopline.", "loopline_")
+_LISTING = "api/2.0/mlflow-artifacts/artifacts"
+# MLflow's web UI: its page and scripts, and the reads it makes besides the REST API (``ajax-api/``).
+_STATIC = re.compile(r"(?:static-files/(?:[\w-]+(?:\.[\w-]+)*/)*[\w-]+(?:\.[\w-]+)*)?")
+_UI_FILES = ("get-artifact", "model-versions/get-artifact")
+_UI_READS = {
+    ("GET", "graphql"),
+    ("POST", "graphql"),
+    *(("GET", route) for route in _UI_FILES),
+    ("POST", "api/2.0/mlflow/experiments/search-datasets"),
+}
+_PASSED = {"content-type", "content-disposition", "cache-control", "etag", "last-modified"}
 
 
 def classify(method: str, path: str) -> tuple[str, str | None]:
@@ -140,6 +144,26 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
         f"{method} /{path[:120]} is not served here: the control plane serves MLflow's runs, experiments, "
         "logged models and their files for dev, and reads of its registry"
     )
+
+
+def classify_browser(method: str, path: str) -> tuple[str, str | None, str]:
+    """``classify`` for a call of MLflow's web UI to ``path`` (below ``/ui/mlflow/``), and the path of
+    MLflow's server that answers it: its page and scripts, its reads, and the REST API as ``ajax-api/``."""
+    route = f"api/{path.removeprefix('ajax-api/')}" if path.startswith("ajax-api/") else path
+    if (method == "GET" and _STATIC.fullmatch(route)) or (method, route) in _UI_READS:
+        return READ, None, route
+    return (*classify(method, route), route)
+
+
+def _same_site(request: Request) -> None:
+    """Refuse a change a page of another site asks for with a dashboard session (a browser says where a
+    request comes from; another site cannot send JSON without asking first)."""
+    if request.method in ("GET", "HEAD"):
+        return
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin" or not request.headers.get(
+        "content-type", ""
+    ).startswith("application/json"):
+        raise Refused("a change through MLflow's web UI is taken only from the UI's own pages")
 
 
 async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
@@ -184,88 +208,6 @@ def _not_yours(what: str, ident: str, maker: str | None) -> Refused:
     )
 
 
-class _Backend:
-    """MLflow's tracking server for dev on 127.0.0.1, started when first needed and again if it ended."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._child: Any = None
-        self._url = ""
-        self._lock = asyncio.Lock()
-        self._client: Any = None
-
-    def client(self) -> Any:
-        """One HTTP client for every call to the server (its connections kept open)."""
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_keepalive_connections=16))
-        return self._client
-
-    def _start(self, location: Any, artifacts: str) -> None:
-        from loopline import children
-        from loopline.net import free_port
-
-        port = free_port()
-        state = Instance.open(self.root).settings.state_dir  # on a team's stores, maybe not made yet
-        state.mkdir(parents=True, exist_ok=True)
-        log_file = state / "tracking-server.log"
-        env = {
-            **os.environ,
-            "MLFLOW_BACKEND_STORE_URI": location.tracking_uri,
-            "MLFLOW_REGISTRY_STORE_URI": location.registry_uri,
-            "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
-        }
-        with log_file.open("ab") as out:
-            self._child = children.start(
-                [sys.executable, "-m", "loopline.control.tracking_backend", str(port)],
-                parent_death_signal=signal.SIGTERM,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-            )
-        self._url = f"http://127.0.0.1:{port}"
-        self._log = log_file
-
-    async def url(self, location: Any, artifacts: str) -> str:
-        """The running server's URL (started, and waited for, when it is not running)."""
-        import httpx
-
-        async with self._lock:
-            if self._child is not None and self._child.poll() is None:
-                return self._url
-            self._start(location, artifacts)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if self._child.poll() is not None:
-                    break
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await self.client().get(f"{self._url}/health", timeout=2)).status_code == 200:
-                        return self._url
-                await asyncio.sleep(0.1)
-            await self.stop()
-            tail = self._log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise StoreUnavailable(
-                what="dev's MLflow tracking server",
-                where=self._url,
-                reason=f"it did not start: {tail[0][:300]}",
-            )
-
-    async def stop(self) -> None:
-        """End the server, if it runs."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        if self._child is not None and self._child.poll() is None:
-            self._child.terminate()
-            try:
-                self._child.wait(10)
-            except Exception:
-                self._child.kill()
-        self._child = None
-
-
 _MLFLOW_CODES = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
@@ -291,15 +233,21 @@ def mlflow_error(error: LooplineError) -> Response:
 
 
 class Tracking:
-    """The ``/mlflow/{workspace}/{path}`` route of the control plane."""
+    """The ``/mlflow/{workspace}/{path}`` route of the control plane (a token signs in), and
+    ``/ui/mlflow/{path}``, MLflow's web UI for dev (the dashboard's session signs in)."""
 
     def __init__(
-        self, root: Path, principal: Callable[[Request], access.Principal], max_upload_mb: int
+        self,
+        root: Path,
+        principal: Callable[[Request], access.Principal],
+        session: Callable[[Request], access.Principal | None],
+        max_upload_mb: int,
     ) -> None:
         self.root = root
         self.principal = principal
+        self.session = session
         self.max_upload = max_upload_mb << 20
-        self.backend = _Backend(root)
+        self.backend = Backend(root)
         self.makers = _Makers(root)
 
     def _location(self) -> tuple[Any, str]:
@@ -310,12 +258,16 @@ class Tracking:
             )
         return location, artifact_root_uri(location.artifact_location)
 
-    def _admit(self, request: Request, kind: str) -> tuple[access.Principal, Any, str]:
+    def _admit(
+        self, request: Request, kind: str, principal_of: Callable[[Request], access.Principal | None]
+    ) -> tuple[access.Principal, Any, str]:
         """The caller, signed in and allowed ``kind`` of call (a refusal audited), and dev's store."""
         from loopline.operations import Operation, authorize
         from loopline.rules import DEVELOP, READ_ANY
 
-        principal = self.principal(request)
+        principal = principal_of(request)
+        if principal is None:
+            raise Unauthenticated(problem="sign in first")
         request.state.user = principal.user
         op = Operation("mlflow_tracking", authorize, READ_ANY if kind == READ else DEVELOP)
         authorize(Instance.open(self.root), op, {}, principal)
@@ -327,24 +279,53 @@ class Tracking:
         return principal, *self._location()
 
     async def __call__(self, request: Request) -> Response:
-        """Sign in, check, pass to MLflow's server, answer with files' URIs as this proxy serves them."""
+        """The ``/mlflow/{workspace}/{path}`` route (a token): sign in, check, pass to MLflow's server,
+        answer with files' URIs as this proxy serves them."""
         request.state.user = "-"
         try:
             if request.path_params["workspace"] != WORKSPACE:
                 raise NotFound(
                     "only dev's tracking is served here: test and prod take models through the workflows"
                 )
-            kind, named = classify(request.method, request.path_params["path"])
-            principal, location, artifacts = await run_in_threadpool(self._admit, request, kind)
-            if request.path_params["path"].startswith("api/2.0/mlflow-artifacts/"):
-                return await self._files(request, principal, kind, named or "", location, artifacts)
-            return await self._api(request, principal, kind, named, location, artifacts)
+            path = request.path_params["path"]
+            kind, named = classify(request.method, path)
+            return await self._pass(request, self.principal, kind, named, path)
         except LooplineError as error:
             return mlflow_error(error)
+
+    async def browse(self, request: Request) -> Response:
+        """The ``/ui/mlflow/{path}`` route: MLflow's web UI for dev, for a dashboard session (its cookie);
+        the same decisions as for a token. A page asked for without a session goes to the sign-in."""
+        request.state.user = "-"
+        path = request.path_params["path"]
+        try:
+            _same_site(request)
+            kind, named, route = classify_browser(request.method, path)
+            return await self._pass(request, self.session, kind, named, route)
+        except Unauthenticated as error:
+            if path == "" and request.method == "GET":
+                return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/signin", status_code=303)
+            return mlflow_error(error)
+        except LooplineError as error:
+            return mlflow_error(error)
+
+    async def _pass(
+        self,
+        request: Request,
+        principal_of: Callable[[Request], access.Principal | None],
+        kind: str,
+        named: str | None,
+        route: str,
+    ) -> Response:
+        principal, location, artifacts = await run_in_threadpool(self._admit, request, kind, principal_of)
+        if route.startswith("api/2.0/mlflow-artifacts/") or _STATIC.fullmatch(route) or route in _UI_FILES:
+            return await self._files(request, route, principal, kind, named or "", location, artifacts)
+        return await self._api(request, route, principal, kind, named, location, artifacts)
 
     async def _api(
         self,
         request: Request,
+        route: str,
         principal: access.Principal,
         kind: str,
         model_id: str | None,
@@ -364,13 +345,13 @@ class Tracking:
             if not isinstance(data, dict):
                 raise UsageError("the request body is not a JSON object")
             checked = await run_in_threadpool(
-                self._checked, principal, kind, request.path_params["path"], data, model_id, artifacts
+                self._checked, principal, kind, route, data, model_id, artifacts
             )
             body = orjson.dumps(checked)
         url = await self.backend.url(location, artifacts)
         answer = await self.backend.client().request(
             request.method,
-            f"{url}/{request.path_params['path']}",
+            f"{url}/{route}",
             params=request.query_params,
             content=body or None,
             headers={"content-type": "application/json"} if body else {},
@@ -416,6 +397,7 @@ class Tracking:
     async def _files(
         self,
         request: Request,
+        route: str,
         principal: access.Principal,
         kind: str,
         path: str,
@@ -425,7 +407,7 @@ class Tracking:
         if kind == FILES:
             await run_in_threadpool(self._writable, principal, path, artifacts)
         url = await self.backend.url(location, artifacts)
-        target = f"{url}/{request.path_params['path']}"
+        target = f"{url}/{route}"
         spool: Any = None
         headers = {"content-type": request.headers.get("content-type", "application/octet-stream")}
         if request.method == "PUT":
@@ -445,7 +427,7 @@ class Tracking:
         finally:
             if spool is not None:
                 spool.close()
-        if request.method != "GET" or "json" in answer.headers.get("content-type", ""):
+        if request.method != "GET" or route == _LISTING:
             content = await answer.aread()
             await answer.aclose()
             return Response(
@@ -461,7 +443,10 @@ class Tracking:
             finally:
                 await answer.aclose()
 
-        return StreamingResponse(body(), answer.status_code, media_type=answer.headers.get("content-type"))
+        passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED}
+        if not _STATIC.fullmatch(route):  # a file of dev's: never a page of this site's origin
+            passed.update({"content-security-policy": "sandbox", "x-content-type-options": "nosniff"})
+        return StreamingResponse(body(), answer.status_code, headers=passed)
 
     def _writable(self, principal: access.Principal, path: str, artifacts: str) -> None:
         """Refuse a file path that is not under a run or logged model the caller made."""
