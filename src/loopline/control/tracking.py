@@ -146,13 +146,13 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
     )
 
 
-def classify_browser(method: str, path: str) -> tuple[str, str | None, str]:
-    """``classify`` for a call of MLflow's web UI to ``path`` (below ``/ui/mlflow/``), and the path of
-    MLflow's server that answers it: its page and scripts, its reads, and the REST API as ``ajax-api/``."""
-    route = f"api/{path.removeprefix('ajax-api/')}" if path.startswith("ajax-api/") else path
+def classify_browser(method: str, path: str) -> tuple[str, str | None]:
+    """``classify`` for a call of MLflow's web UI to ``path`` (below ``/ui/mlflow/``): its page and
+    scripts, its reads, and the REST API, which it calls as ``ajax-api/``."""
+    route = path.removeprefix("ajax-")
     if (method == "GET" and _STATIC.fullmatch(route)) or (method, route) in _UI_READS:
-        return READ, None, route
-    return (*classify(method, route), route)
+        return READ, None
+    return classify(method, route)
 
 
 def _same_site(request: Request) -> None:
@@ -300,8 +300,8 @@ class Tracking:
         path = request.path_params["path"]
         try:
             _same_site(request)
-            kind, named, route = classify_browser(request.method, path)
-            return await self._pass(request, self.session, kind, named, route)
+            kind, named = classify_browser(request.method, path)
+            return await self._pass(request, self.session, kind, named, path)
         except Unauthenticated as error:
             if path == "" and request.method == "GET":
                 return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/signin", status_code=303)
@@ -318,7 +318,8 @@ class Tracking:
         route: str,
     ) -> Response:
         principal, location, artifacts = await run_in_threadpool(self._admit, request, kind, principal_of)
-        if route.startswith("api/2.0/mlflow-artifacts/") or _STATIC.fullmatch(route) or route in _UI_FILES:
+        api = route.removeprefix("ajax-")  # MLflow's server answers its UI's calls as the API's
+        if api.startswith("api/2.0/mlflow-artifacts/") or _STATIC.fullmatch(route) or route in _UI_FILES:
             return await self._files(request, route, principal, kind, named or "", location, artifacts)
         return await self._api(request, route, principal, kind, named, location, artifacts)
 
@@ -427,7 +428,7 @@ class Tracking:
         finally:
             if spool is not None:
                 spool.close()
-        if request.method != "GET" or route == _LISTING:
+        if request.method != "GET" or route.removeprefix("ajax-") == _LISTING:
             content = await answer.aread()
             await answer.aclose()
             return Response(
