@@ -94,6 +94,13 @@ def test_a_signed_in_member_reads_dev_s_runs_in_mlflow_s_ui_and_changes_only_the
         page.get_by_text("1 matching run").first.wait_for(timeout=60_000)
         assert all(request.startswith(url) for request in browser.requests), browser.requests
         assert any("/ui/mlflow/ajax-api/" in r for r in browser.requests), "no API call went through"
+        # MLflow's page runs under a policy of its own scripts, never framed by another site
+        assert not [e for e in browser.errors if "Content Security Policy" in e], browser.errors
+        headers = page.request.get(f"{url}/ui/mlflow/").headers
+        assert (
+            headers["x-frame-options"] == "DENY"
+            and "frame-ancestors 'none'" in headers["content-security-policy"]
+        )
         # What failed is only what is not served here (the GenAI assistant, the AI gateway, MLflow's users)
         assert failed and all(f.startswith("400 ") and _NOT_SERVED.search(f) for f in failed), failed
 

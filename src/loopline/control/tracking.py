@@ -119,6 +119,18 @@ _UI_READS = {
     *(("GET", route) for route in _UI_FILES),
     ("POST", "api/2.0/mlflow/experiments/search-datasets"),
 }
+_UI_HEADERS = {
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "x-content-type-options": "nosniff",
+}
+# MLflow's page: its own scripts and workers only, no request to another site, never in another site's frame.
+_PAGE_HEADERS = {
+    **_UI_HEADERS,
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-src 'self' blob: data:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+}
 _PASSED = {"content-type", "content-disposition", "cache-control", "etag", "last-modified"}
 
 
@@ -301,7 +313,9 @@ class Tracking:
         try:
             _same_site(request)
             kind, named = classify_browser(request.method, path)
-            return await self._pass(request, self.session, kind, named, path)
+            response = await self._pass(request, self.session, kind, named, path)
+            response.headers.update(_PAGE_HEADERS if path == "" else _UI_HEADERS)
+            return response
         except Unauthenticated as error:
             if path == "" and request.method == "GET":
                 return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/signin", status_code=303)
