@@ -42,6 +42,8 @@ _bars_lock = threading.Lock()
 _bars_quieted = 0  # downloads of loopline's under way with MLflow's progress bars turned off by it
 _PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 _log = logging.getLogger("loopline.mlflow_store")
+_REACHED: dict[str, str] = {}  # database URLs this process connected to once, as MLflow is given them
+_DATABASES = ("postgresql", "mysql", "mssql")
 
 
 def quiet_mlflow() -> None:
@@ -142,8 +144,12 @@ class WorkspaceStore:
             quiet_mlflow()
             from mlflow import MlflowClient
 
+            location = self.location
+            reached = {
+                uri: _reached(uri, self.name) for uri in {location.tracking_uri, location.registry_uri}
+            }
             self._client = MlflowClient(
-                tracking_uri=self.location.tracking_uri, registry_uri=self.location.registry_uri
+                tracking_uri=reached[location.tracking_uri], registry_uri=reached[location.registry_uri]
             )
         return self._client
 
@@ -600,6 +606,33 @@ def _lost_insert_race(exc: Exception) -> bool:
     return isinstance(exc.__context__, sqlalchemy.exc.IntegrityError) or any(
         words in said for words in ("UNIQUE constraint failed", "duplicate key value violates unique")
     )
+
+
+def _reached(uri: str, workspace: str) -> str:
+    """``uri`` as MLflow is to open it: a database server is connected to once first (MLflow itself tries
+    ten times over about 100 seconds before it says a server is down), and a PostgreSQL connection is given
+    ``state.CONNECT_TIMEOUT`` seconds to open. StoreUnavailable naming ``workspace`` when it cannot be."""
+    if uri in _REACHED or not uri.startswith(_DATABASES):
+        return _REACHED.get(uri, uri)
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    from loopline.config import redact
+    from loopline.state import new_engine, with_connect_timeout
+
+    engine = new_engine(uri, poolclass=NullPool)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0][:300]
+        raise StoreUnavailable(
+            what=f"the MLflow store of {workspace}", where=redact(uri), reason=reason
+        ) from None
+    finally:
+        engine.dispose()
+    _REACHED[uri] = with_connect_timeout(uri).render_as_string(hide_password=False)
+    return _REACHED[uri]
 
 
 @contextmanager

@@ -17,7 +17,16 @@ from sqlalchemy.pool import NullPool
 
 from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageError
 
-__all__ = ["HEAD_REVISION", "Database", "as_utc", "ensure_database", "new_engine", "reset_sequences"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "HEAD_REVISION",
+    "Database",
+    "as_utc",
+    "ensure_database",
+    "new_engine",
+    "reset_sequences",
+    "with_connect_timeout",
+]
 
 HEAD_REVISION = "0016"
 """The newest migration; a test keeps it equal to Alembic's head."""
@@ -26,6 +35,9 @@ _log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+CONNECT_TIMEOUT = 10
+"""Seconds a PostgreSQL connection may take to open, unless its URL sets ``connect_timeout``: a server
+that is down or behind a firewall is said to be unavailable then, not waited for (libpq waits forever)."""
 
 
 def as_utc(value: datetime) -> datetime:
@@ -245,10 +257,19 @@ def ensure_database(url: str) -> bool:
         admin.dispose()
 
 
+def with_connect_timeout(url: str | URL) -> URL:
+    """``url``, and for PostgreSQL a ``connect_timeout`` of ``CONNECT_TIMEOUT`` seconds unless it sets one."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("postgresql") and "connect_timeout" not in parsed.query:
+        return parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
+    return parsed
+
+
 def new_engine(url: str | URL, **options: Any) -> Engine:
-    """An SQLAlchemy engine; a missing database driver is a usage error that says what to install."""
+    """An SQLAlchemy engine (a PostgreSQL connection given ``CONNECT_TIMEOUT`` seconds to open, or its
+    URL's own ``connect_timeout``); a missing database driver is a usage error that says what to install."""
     try:
-        return create_engine(url, **options)
+        return create_engine(with_connect_timeout(url), **options)
     except ModuleNotFoundError as exc:
         parsed = make_url(url)
         raise UsageError(
