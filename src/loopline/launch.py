@@ -99,13 +99,16 @@ def _uvicorn(app: Any, host: str, port: int, root_path: str = "") -> None:
 
 def ui(*, host: str = "127.0.0.1", port: int = 8800, project: PathLike | None = None) -> None:
     """Serve the web dashboard for the person at this machine until interrupted (blocks)."""
+    from loopline.control.tracking import Tracking, ui_routes
     from loopline.ui.app import local_app
 
     if url := os.environ.get("LOOPLINE_URL"):
         raise UsageError(
             f"LOOPLINE_URL is set: the control plane serves the dashboard; open {url.rstrip('/')}/ui/"
         )
-    _uvicorn(local_app(_provisioned(project).root), host, port)
+    root = _provisioned(project).root
+    tracking = Tracking.for_this_machine(root)  # MLflow's UI for dev, at /ui/mlflow/
+    _uvicorn(local_app(root, ui_routes(tracking.browse), tracking.lifespan), host, port)
 
 
 def server(*, host: str = "127.0.0.1", port: int = 8600, project: PathLike | None = None) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import ProjectFactory
 from tests.control.team import API, Team, mlflow_call, new_run, start_team
-from tests.helpers import mlflow_client
+from tests.helpers import git, mlflow_client
+from tests.servers import Dashboard
 from tests.ui.browser import Browser
 
 pytestmark = pytest.mark.slow
@@ -144,3 +145,46 @@ def test_a_signed_in_member_reads_dev_s_runs_in_mlflow_s_ui_and_changes_only_the
         )
         assert forged.status_code == 403, forged.text
     assert mlflow_client(team.project, "dev").get_run(run_id).info.run_name == "v2"
+
+
+def test_loopline_ui_serves_mlflow_s_ui_to_the_person_at_this_machine_who_may_change_any_run(
+    trained_project: ProjectFactory, playwright: Any
+) -> None:
+    project = trained_project("simple")  # dev holds the inner loop's run
+    board = Dashboard(project)
+    try:
+        browser = Browser(playwright)
+        try:
+            page = browser.page
+            page.goto(f"{board.url}/ui/experiments")
+            link = page.locator("[data-testid=runs] a").first
+            run_id = str(link.get_attribute("href")).rsplit("/", 1)[1]
+            link.click()
+            name = mlflow_client(project, "dev").get_run(run_id).info.run_name
+            page.get_by_text(name).first.wait_for(timeout=60_000)
+            assert all(url.startswith(board.url) for url in browser.requests), browser.requests
+            # They hold dev's store, so the inner loop's run is theirs to note; not the registry, nor
+            # loopline's own tags.
+            note = {"run_id": run_id, "key": "reviewed", "value": "yes"}
+            status, answer = _fetch(browser, "ajax-api/2.0/mlflow/runs/set-tag", note)
+            assert status == 200, answer
+            status, answer = _fetch(browser, "ajax-api/2.0/mlflow/registered-models/create", {"name": "m"})
+            assert status == 403 and "read-only" in answer, answer
+            forged = {**note, "key": "loopline.git_commit"}
+            status, answer = _fetch(browser, "ajax-api/2.0/mlflow/runs/set-tag", forged)
+            assert status == 400 and "set by loopline" in answer, answer
+        finally:
+            browser.close()
+        # A page of another site whose name was made to resolve to this machine (DNS rebinding) gets nothing.
+        port = board.url.rsplit(":", 1)[1]
+        rebound = httpx.get(
+            f"{board.url}/ui/mlflow/ajax-api/2.0/mlflow/runs/get",
+            params={"run_id": run_id},
+            headers={"host": f"attacker.example:{port}"},
+        )
+        assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["message"]
+        assert httpx.get(f"http://localhost:{port}/ui/mlflow/").status_code == 200
+    finally:
+        board.stop()
+    tags = mlflow_client(project, "dev").get_run(run_id).data.tags
+    assert tags["reviewed"] == "yes" and tags["loopline.git_commit"] == git(project, "rev-parse", "HEAD")

@@ -20,7 +20,7 @@ import time
 import traceback
 import uuid
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from loopline import access
 from loopline.api import import_inner_loop
 from loopline.control.openapi import NAMING_UPLOADS, document
-from loopline.control.tracking import Tracking, read_body
+from loopline.control.tracking import Tracking, read_body, ui_routes
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
 from loopline.operations import Operation, acting, authorize, invoke, operations
@@ -498,26 +498,22 @@ def build_app(root: Path) -> Starlette:
             return _json({"ready": False, "reason": exc.message}, 503)
         return _json({"ready": True})
 
-    def redirect(to: str) -> Callable[[Request], Awaitable[Response]]:
-        async def moved(request: Request) -> Response:
-            return RedirectResponse(f"{request.scope.get('root_path', '')}{to}", status_code=307)
-
-        return moved
+    async def home(request: Request) -> Response:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/", status_code=307)
 
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/", redirect("/ui/")),
+        Route("/", home),
     ]
     session = TokenAccess(plane)
     tracking = Tracking(root, plane.principal, session.principal, plane.settings.max_upload_mb)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes += [
         Route("/mlflow/{workspace}/{path:path}", plane.handler("mlflow", tracking), methods=methods),
-        Route("/ui/mlflow", redirect("/ui/mlflow/")),  # its links are relative to its folder
-        Route("/ui/mlflow/{path:path}", plane.handler("mlflow-ui", tracking.browse), methods=methods),
-        Mount("/ui", app=build_ui(root, session)),
+        *ui_routes(plane.handler("mlflow-ui", tracking.browse)),
+        Mount("/ui", app=build_ui(root, session, mlflow_ui=True)),
     ]
     routes.append(Route("/v1/uploads", plane.handler("uploads", plane._receive_upload), methods=["POST"]))
     routes.append(Route("/v1/inner_loop", plane.handler("inner_loop", plane._inner_loop), methods=["POST"]))
@@ -531,11 +527,4 @@ def build_app(root: Path) -> Starlette:
         if op.remote and op.name not in _UPLOADED
     ]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await tracking.backend.stop()
-
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=tracking.lifespan)

@@ -21,13 +21,14 @@ client and call works as MLflow defines it; in front of it the control plane dec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
 
 from loopline import access
 from loopline.control.tracking_backend import Backend
@@ -50,7 +52,7 @@ from loopline.errors import (
 from loopline.instance import Instance
 from loopline.mlflow_store import artifact_root_uri
 
-__all__ = ["TRACKED_BY", "Tracking", "classify", "classify_browser", "mlflow_error", "read_body"]
+__all__ = ["TRACKED_BY", "Tracking", "classify", "classify_browser", "mlflow_error", "read_body", "ui_routes"]
 
 TRACKED_BY = "loopline.tracked_by"
 """The tag naming who made a run, experiment or logged model through the control plane."""
@@ -178,6 +180,34 @@ def _same_site(request: Request) -> None:
         raise Refused("a change through MLflow's web UI is taken only from the UI's own pages")
 
 
+def _this_machine(request: Request) -> None:
+    """Refuse a request to a host name that is not this machine's: a page of another site that had its name
+    resolve to 127.0.0.1 (DNS rebinding) would otherwise be a page of this origin."""
+    import ipaddress
+
+    given = request.headers.get("host", "")
+    host = given[1 : given.find("]")] if given.startswith("[") else given.rsplit(":", 1)[0]
+    if host == "localhost":
+        return
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise Refused(
+            f"open this page as http://127.0.0.1 or http://localhost, not as {host[:100]}"
+        ) from None
+
+
+def ui_routes(handle: Callable[[Request], Awaitable[Response]]) -> list[BaseRoute]:
+    """The routes of MLflow's UI for dev (``handle`` serves them): ``/ui/mlflow/`` and what is below it
+    (``/ui/mlflow`` goes to its folder, as the UI's links are relative to it)."""
+
+    async def folder(request: Request) -> Response:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/ui/mlflow/", status_code=307)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return [Route("/ui/mlflow", folder), Route("/ui/mlflow/{path:path}", handle, methods=methods)]
+
+
 async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
     """The request's body, refused (``too_large``) as soon as it is known to be, or streams past,
     ``limit`` bytes."""
@@ -254,13 +284,47 @@ class Tracking:
         principal: Callable[[Request], access.Principal],
         session: Callable[[Request], access.Principal | None],
         max_upload_mb: int,
+        *,
+        local: bool = False,
     ) -> None:
         self.root = root
         self.principal = principal
         self.session = session
+        self.local = local
+        """``loopline ui``'s: the person at this machine, who may change any run of dev (they hold its
+        store); a page of a name that is no address of this machine (DNS rebinding) is refused."""
         self.max_upload = max_upload_mb << 20
         self.backend = Backend(root)
         self.makers = _Makers(root)
+
+    @classmethod
+    def for_this_machine(cls, root: Path) -> Tracking:
+        """``loopline ui``'s: MLflow's UI for dev for the person at this machine (they hold dev's store, so
+        they may change any of its runs), and no tracking URI."""
+        from loopline.instance import current_actor
+
+        def person(_request: Request) -> access.Principal:
+            return access.Principal(current_actor(root), {access.ALL_WORKSPACES: access.Role.ADMIN}, "")
+
+        def no_token(_request: Request) -> access.Principal:
+            raise NotFound(
+                "`loopline ui` serves no tracking URI: log to dev's store (`loopline status --json`)"
+            )
+
+        settings = Instance.open(root).settings.config.control_plane
+        return cls(root, no_token, person, settings.max_upload_mb, local=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        """The lifespan of the application that serves these routes: MLflow's server ends with it."""
+        try:
+            yield
+        finally:
+            await self.backend.stop()
+
+    def _owner(self, principal: access.Principal) -> str | None:
+        """Who must have made what the caller changes (None: anyone; the person at this machine)."""
+        return None if self.local else principal.user
 
     def _location(self) -> tuple[Any, str]:
         location = Instance.open(self.root).settings.store(WORKSPACE)
@@ -312,6 +376,8 @@ class Tracking:
         path = request.path_params["path"]
         try:
             _same_site(request)
+            if self.local:
+                _this_machine(request)
             kind, named = classify_browser(request.method, path)
             response = await self._pass(request, self.session, kind, named, path)
             response.headers.update(_PAGE_HEADERS if path == "" else _UI_HEADERS)
@@ -387,7 +453,7 @@ class Tracking:
         artifacts: str,
     ) -> dict[str, Any]:
         """The body of a change, refused unless the caller may make it, with what loopline sets."""
-        user = principal.user
+        user, owner = principal.user, self._owner(principal)
         if kind == CREATE_RUN:
             return {**data, "user_id": user, "tags": _stamped(data.get("tags") or [], user)}
         if kind == CREATE_EXPERIMENT:
@@ -396,17 +462,17 @@ class Tracking:
             return {**data, "artifact_location": where, "tags": _stamped(data.get("tags") or [], user)}
         if kind == CREATE_MODEL:
             if source := data.get("source_run_id"):
-                self.makers.owned(RUN, str(source), user)
+                self.makers.owned(RUN, str(source), owner)
             return {**data, "tags": _stamped(data.get("tags") or [], user)}
         _refuse_reserved(data.get("tags"))
         if route.endswith("-tag"):  # set-tag, delete-tag and their experiment twins name one key
             _refuse_reserved([{"key": data.get("key")}])
         if kind == RUN:
-            self.makers.owned(RUN, str(data.get("run_id") or data.get("run_uuid") or ""), user)
+            self.makers.owned(RUN, str(data.get("run_id") or data.get("run_uuid") or ""), owner)
         elif kind == EXPERIMENT:
-            self.makers.owned(EXPERIMENT, str(data.get("experiment_id") or ""), user)
+            self.makers.owned(EXPERIMENT, str(data.get("experiment_id") or ""), owner)
         elif kind == MODEL:
-            self.makers.owned(MODEL, model_id or "", user)
+            self.makers.owned(MODEL, model_id or "", owner)
         return data
 
     async def _files(
@@ -469,9 +535,9 @@ class Tracking:
         if any(p in ("", ".", "..") for p in parts) or "\\" in path:
             raise UsageError(f"the file path {path[:120]!r} is not a plain relative path")
         if model := _MODEL_FILES.search(path):
-            home = self.makers.owned(MODEL, model.group(1), principal.user)
+            home = self.makers.owned(MODEL, model.group(1), self._owner(principal))
         elif run := _RUN_FILES.search(path):
-            home = self.makers.owned(RUN, run.group(1), principal.user)
+            home = self.makers.owned(RUN, run.group(1), self._owner(principal))
         else:
             raise Refused(f"{path[:120]} is not a file of a run or logged model; log files to your run")
         prefix = _relative(home, artifacts)
@@ -489,8 +555,8 @@ class _Makers:
         self._known: OrderedDict[tuple[str, str], tuple[str | None, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def owned(self, what: str, ident: str, user: str) -> str:
-        """The artifact URI of the caller's own ``what`` ``ident``; refused when it is not theirs."""
+    def owned(self, what: str, ident: str, user: str | None) -> str:
+        """The artifact URI of ``what`` ``ident``, refused unless ``user`` made it (any maker for None)."""
         if not ident:
             raise UsageError(f"the request names no {what}")
         with self._lock:
@@ -502,7 +568,7 @@ class _Makers:
                 while len(self._known) > self.size:
                     self._known.popitem(last=False)
         maker, home = found
-        if maker != user:
+        if user is not None and maker != user:
             raise _not_yours(what.replace("model", "logged model"), ident, maker)
         return home
 

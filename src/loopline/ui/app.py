@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from loopline import api
@@ -356,9 +356,11 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def build_ui(root: Path, access: Access | None = None) -> Starlette:
-    """The dashboard of the project at ``root``, to be mounted at ``/ui``."""
+def build_ui(root: Path, access: Access | None = None, *, mlflow_ui: bool = False) -> Starlette:
+    """The dashboard of the project at ``root``, to be mounted at ``/ui`` (its pages link to MLflow's UI
+    for dev, at ``/ui/mlflow/``, where ``mlflow_ui`` says it is served there)."""
     board = Dashboard(root, access or LocalAccess(root))
+    board.templates.globals["mlflow_ui"] = mlflow_ui
     static = Path(__file__).parent / "static"
     routes = [
         Route("/", board.page("topology.html", board.topology)),
@@ -378,10 +380,12 @@ def build_ui(root: Path, access: Access | None = None) -> Starlette:
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
 
 
-def local_app(root: Path) -> Starlette:
-    """``loopline ui``: the dashboard at ``/ui``, and ``/`` sending there."""
+def local_app(root: Path, mlflow_ui: Sequence[BaseRoute] = (), lifespan: Any = None) -> Starlette:
+    """``loopline ui``: the dashboard at ``/ui``, and ``/`` sending there; ``mlflow_ui``, the routes that
+    serve MLflow's UI for dev below ``/ui/mlflow``, and the ``lifespan`` of what serves them."""
 
     async def home(request: Request) -> Response:
         return RedirectResponse(f"{request.scope.get('root_path', '')}{PREFIX}/", status_code=307)
 
-    return Starlette(routes=[Route("/", home), Mount(PREFIX, app=build_ui(root))])
+    board = build_ui(root, mlflow_ui=bool(mlflow_ui))
+    return Starlette(routes=[Route("/", home), *mlflow_ui, Mount(PREFIX, app=board)], lifespan=lifespan)
