@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loopline.control.tracking import READ, REGISTRY, RUN, classify
+from loopline.control.mlflow_routes import READ, REGISTRY, RUN, classify
 from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
 from tests.control.team import API, Team, mlflow_call, new_run, start_team

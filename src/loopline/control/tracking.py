@@ -17,13 +17,16 @@ client and call works as MLflow defines it; in front of it the control plane dec
 - where: files go to dev's artifact store through this proxy (their URIs are answered as
   ``mlflow-artifacts:``), never to a path the caller names; a new experiment's files go under dev's
   artifact root whatever location the caller asks for.
+
+The same server answers MLflow's web UI at ``/ui/mlflow/`` (``browse``), with the dashboard's session
+instead of a token and the same decisions, a change taken only from the UI's own pages. Which routes are
+served, and what each touches, is ``mlflow_routes``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import tempfile
 import threading
 import uuid
@@ -39,6 +42,24 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from loopline import access
+from loopline.control.mlflow_routes import (
+    CREATE_EXPERIMENT,
+    CREATE_MODEL,
+    CREATE_RUN,
+    EXPERIMENT,
+    FILES,
+    LISTING,
+    MODEL,
+    MODEL_FILES,
+    READ,
+    REGISTRY,
+    RUN,
+    RUN_FILES,
+    STATIC,
+    UI_FILES,
+    classify,
+    classify_browser,
+)
 from loopline.control.tracking_backend import Backend
 from loopline.errors import (
     LooplineError,
@@ -52,7 +73,7 @@ from loopline.errors import (
 from loopline.instance import Instance
 from loopline.mlflow_store import artifact_root_uri
 
-__all__ = ["TRACKED_BY", "Tracking", "classify", "classify_browser", "mlflow_error", "read_body", "ui_routes"]
+__all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "read_body", "ui_routes"]
 
 TRACKED_BY = "loopline.tracked_by"
 """The tag naming who made a run, experiment or logged model through the control plane."""
@@ -61,66 +82,7 @@ WORKSPACE = "dev"
 MAX_JSON = 16 << 20
 """Largest MLflow API body (a log-batch of 1,000 metrics is well under 1 MiB)."""
 
-READ, REGISTRY = "read", "registry"
-CREATE_RUN, CREATE_EXPERIMENT, CREATE_MODEL = "create-run", "create-experiment", "create-model"
-RUN, EXPERIMENT, MODEL, FILES = "run", "experiment", "model", "files"
-
-_RUN_WRITES = (
-    "update",
-    "delete",
-    "restore",
-    "log-metric",
-    "log-parameter",
-    "set-tag",
-    "delete-tag",
-    "log-batch",
-    "log-model",
-    "log-inputs",
-    "outputs",
-)
-_EXPERIMENT_WRITES = ("update", "delete", "restore", "set-experiment-tag", "delete-experiment-tag")
-_ROUTES: dict[tuple[str, str], str] = {
-    **{("GET", f"experiments/{r}"): READ for r in ("get-by-name", "get", "search")},
-    ("POST", "experiments/search"): READ,
-    ("POST", "experiments/create"): CREATE_EXPERIMENT,
-    **{("POST", f"experiments/{r}"): EXPERIMENT for r in _EXPERIMENT_WRITES},
-    ("GET", "runs/get"): READ,
-    ("POST", "runs/search"): READ,
-    ("POST", "runs/create"): CREATE_RUN,
-    **{("POST", f"runs/{r}"): RUN for r in _RUN_WRITES},
-    **{
-        ("GET", r): READ
-        for r in ("artifacts/list", "metrics/get-history", "metrics/get-history-bulk-interval")
-    },
-    ("POST", "logged-models"): CREATE_MODEL,
-    ("POST", "logged-models/search"): READ,
-    **{("GET", f"registered-models/{r}"): READ for r in ("get", "search", "get-latest-versions", "alias")},
-    ("POST", "registered-models/get-latest-versions"): READ,
-    **{("GET", f"model-versions/{r}"): READ for r in ("get", "search", "get-download-uri")},
-    ("GET", "server-info"): READ,
-}
-_MODEL_ID = r"m-[0-9a-f]{32}"
-_MODEL_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    ("GET", re.compile(rf"logged-models/({_MODEL_ID})(/artifacts/directories)?"), READ),
-    ("PATCH", re.compile(rf"logged-models/({_MODEL_ID})(/tags)?"), MODEL),
-    ("DELETE", re.compile(rf"logged-models/({_MODEL_ID})(/tags/[^/]+)?"), MODEL),
-    ("POST", re.compile(rf"logged-models/({_MODEL_ID})/params"), MODEL),
-]
-_API = re.compile(r"api/[23]\.0/mlflow/(.+)")
-_FILES = re.compile(r"api/2\.0/mlflow-artifacts/artifacts(?:/(.*))?")
-_RUN_FILES = re.compile(r"(?:^|/)([0-9a-f]{32})/artifacts(?:/|$)")
-_MODEL_FILES = re.compile(rf"(?:^|/)models/({_MODEL_ID})/artifacts(?:/|$)")
 _RESERVED = ("loopline.", "loopline_")
-_LISTING = "api/2.0/mlflow-artifacts/artifacts"
-# MLflow's web UI: its page and scripts, and the reads it makes besides the REST API (``ajax-api/``).
-_STATIC = re.compile(r"(?:static-files/(?:[\w-]+(?:\.[\w-]+)*/)*[\w-]+(?:\.[\w-]+)*)?")
-_UI_FILES = ("get-artifact", "model-versions/get-artifact")
-_UI_READS = {
-    ("GET", "graphql"),
-    ("POST", "graphql"),
-    *(("GET", route) for route in _UI_FILES),
-    ("POST", "api/2.0/mlflow/experiments/search-datasets"),
-}
 _UI_HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "same-origin",
@@ -134,39 +96,6 @@ _PAGE_HEADERS = {
     "frame-src 'self' blob: data:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
 }
 _PASSED = {"content-type", "content-disposition", "cache-control", "etag", "last-modified"}
-
-
-def classify(method: str, path: str) -> tuple[str, str | None]:
-    """What a call to ``path`` (below the tracking URI) touches, and the logged model or file path it
-    names; UsageError for what the control plane does not serve."""
-    if files := _FILES.fullmatch(path):
-        where = files.group(1) or ""
-        if method == "GET":
-            return READ, where
-        if method in ("PUT", "DELETE") and where:
-            return FILES, where
-    elif api := _API.fullmatch(path):
-        route = api.group(1).rstrip("/")
-        if kind := _ROUTES.get((method, route)):
-            return kind, None
-        for verb, pattern, touched in _MODEL_ROUTES:
-            if method == verb and (named := pattern.fullmatch(route)):
-                return touched, named.group(1)
-        if route.startswith(("registered-models/", "model-versions/")):
-            return REGISTRY, None
-    raise UsageError(
-        f"{method} /{path[:120]} is not served here: the control plane serves MLflow's runs, experiments, "
-        "logged models and their files for dev, and reads of its registry"
-    )
-
-
-def classify_browser(method: str, path: str) -> tuple[str, str | None]:
-    """``classify`` for a call of MLflow's web UI to ``path`` (below ``/ui/mlflow/``): its page and
-    scripts, its reads, and the REST API, which it calls as ``ajax-api/``."""
-    route = path.removeprefix("ajax-")
-    if (method == "GET" and _STATIC.fullmatch(route)) or (method, route) in _UI_READS:
-        return READ, None
-    return classify(method, route)
 
 
 def _same_site(request: Request) -> None:
@@ -399,7 +328,7 @@ class Tracking:
     ) -> Response:
         principal, location, artifacts = await run_in_threadpool(self._admit, request, kind, principal_of)
         api = route.removeprefix("ajax-")  # MLflow's server answers its UI's calls as the API's
-        if api.startswith("api/2.0/mlflow-artifacts/") or _STATIC.fullmatch(route) or route in _UI_FILES:
+        if api.startswith("api/2.0/mlflow-artifacts/") or STATIC.fullmatch(route) or route in UI_FILES:
             return await self._files(request, route, principal, kind, named or "", location, artifacts)
         return await self._api(request, route, principal, kind, named, location, artifacts)
 
@@ -508,7 +437,7 @@ class Tracking:
         finally:
             if spool is not None:
                 spool.close()
-        if request.method != "GET" or route.removeprefix("ajax-") == _LISTING:
+        if request.method != "GET" or route.removeprefix("ajax-") == LISTING:
             content = await answer.aread()
             await answer.aclose()
             return Response(
@@ -525,7 +454,7 @@ class Tracking:
                 await answer.aclose()
 
         passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED}
-        if not _STATIC.fullmatch(route):  # a file of dev's: never a page of this site's origin
+        if not STATIC.fullmatch(route):  # a file of dev's: never a page of this site's origin
             passed.update({"content-security-policy": "sandbox", "x-content-type-options": "nosniff"})
         return StreamingResponse(body(), answer.status_code, headers=passed)
 
@@ -534,9 +463,9 @@ class Tracking:
         parts = path.split("/")
         if any(p in ("", ".", "..") for p in parts) or "\\" in path:
             raise UsageError(f"the file path {path[:120]!r} is not a plain relative path")
-        if model := _MODEL_FILES.search(path):
+        if model := MODEL_FILES.search(path):
             home = self.makers.owned(MODEL, model.group(1), self._owner(principal))
-        elif run := _RUN_FILES.search(path):
+        elif run := RUN_FILES.search(path):
             home = self.makers.owned(RUN, run.group(1), self._owner(principal))
         else:
             raise Refused(f"{path[:120]} is not a file of a run or logged model; log files to your run")
