@@ -259,7 +259,8 @@ class Tracking:
         location = Instance.open(self.root).settings.store(WORKSPACE)
         if location.artifact_location is None:
             raise UsageError(
-                f"dev's store is the MLflow tracking server at {location.tracking_uri}: log to it directly"
+                f"dev's store is the MLflow tracking server at {location.tracking_uri}: "
+                "use it directly (its API and its UI)"
             )
         return location, artifact_root_uri(location.artifact_location)
 
