@@ -118,12 +118,22 @@ def test_the_other_runs_of_a_training_are_carried_nested_as_they_were(tmp_path: 
     copy = dev.create_run("loopline", {}, run_name=record.name)
     made = write_related(dev, copy, record, {"loopline.git_commit": "a" * 40, "mlflow.user": "dev"})
     runs = [dev.client.get_run(run_id) for run_id in made]
+    copy_experiment = runs[0].info.experiment_id
     assert [r.data.tags.get("mlflow.parentRunId") for r in runs] == [copy, copy, None]
     assert [r.data.params.get("C") for r in runs] == ["0.1", "1.0", None]
     assert [r.info.status for r in runs] == ["FINISHED", "KILLED", "FAILED"]
     assert {r.data.tags["mlflow.user"] for r in runs} == {"dev"} and runs[0].data.tags["best"] == copy
     assert dev.client.get_experiment(runs[2].info.experiment_id).name == "elsewhere"
     assert dev.client.get_metric_history(made[0], "loss")[0].step == 3
+
+    # A write that fails part-way (the sibling's experiment deleted in dev meanwhile) leaves no copy that
+    # looks finished: those made before it are failed, as the record's run is by its caller.
+    dev.client.delete_experiment(runs[2].info.experiment_id)
+    again = dev.create_run("loopline", {}, run_name=record.name)
+    with pytest.raises(Refused, match="experiment 'elsewhere' is deleted in dev"):
+        write_related(dev, again, record, {"mlflow.user": "dev"})
+    half = dev.client.search_runs([copy_experiment], f"tags.mlflow.parentRunId = '{again}'")
+    assert len(half) == 2 and {r.info.status for r in half} == {"FAILED"}
 
     # the record's links are checked: a parent after its child, a parent that is not there, a repeat
     related = [r.model_dump() for r in record.related]

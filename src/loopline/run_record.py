@@ -10,6 +10,7 @@ runs only (the gate, the commit and the author are never read from it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -295,8 +296,23 @@ def write_model(
 def write_related(store: WorkspaceStore, run_id: str, record: RunRecord, tags: dict[str, str]) -> list[str]:
     """Make ``record``'s related runs, each in its experiment (else the record's run's) with ``tags`` over
     its own, nested as they were, and nest run ``run_id`` (the record's run) in its parent; the IDs of the
-    runs made."""
+    runs made. Should one fail, those made before it are marked failed, as the record's run is by its
+    caller: none is left looking like a finished trial of a training that was never recorded."""
     made = {record.id: run_id} if record.id else {}
+    try:
+        _write_related(store, run_id, record, tags, made)
+    except BaseException:
+        for made_id in made.values():
+            if made_id != run_id:
+                with contextlib.suppress(Exception):
+                    store.client.set_terminated(made_id, status="FAILED")
+        raise
+    return [made[run.id] for run in record.related]
+
+
+def _write_related(
+    store: WorkspaceStore, run_id: str, record: RunRecord, tags: dict[str, str], made: dict[str, str]
+) -> None:
     with store.errors():
         experiment = store.client.get_run(run_id).info.experiment_id
         for run in record.related:
@@ -316,7 +332,6 @@ def write_related(store: WorkspaceStore, run_id: str, record: RunRecord, tags: d
             store.client.set_terminated(created.info.run_id, status=run.status)
         if record.parent:
             store.client.set_tag(run_id, "mlflow.parentRunId", made[record.parent])
-    return [made[run.id] for run in record.related]
 
 
 def _params(store: WorkspaceStore, run_id: str, params: dict[str, str]) -> None:
