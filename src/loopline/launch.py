@@ -89,7 +89,7 @@ def _uvicorn(app: Any, host: str, port: int, root_path: str = "") -> None:
         app,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="on",  # what an application started (MLflow's server for its UI) ends with it
         proxy_headers=False,
         http=http_protocol(),
         root_path=root_path,  # the path a proxy strips: the dashboard's links carry it

@@ -5,7 +5,9 @@ role and ownership allow, exactly as with a token."""
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -184,7 +186,12 @@ def test_loopline_ui_serves_mlflow_s_ui_to_the_person_at_this_machine_who_may_ch
         )
         assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["message"]
         assert httpx.get(f"http://localhost:{port}/ui/mlflow/").status_code == 200
+        # MLflow's server ends with the dashboard, before it: on every system, not only where the kernel
+        # signals a child whose parent died.
+        listed = subprocess.run(["ps", "-o", "pid=", "--ppid", str(board.process.pid)], capture_output=True)
+        (backend,) = [int(pid) for pid in listed.stdout.split()]
     finally:
         board.stop()
+    assert not Path(f"/proc/{backend}").exists()
     tags = mlflow_client(project, "dev").get_run(run_id).data.tags
     assert tags["reviewed"] == "yes" and tags["loopline.git_commit"] == git(project, "rev-parse", "HEAD")
