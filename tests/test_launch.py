@@ -22,5 +22,26 @@ def test_a_stop_signal_ends_the_dashboard_and_the_control_plane_with_exit_0(
         try:
             assert process.stop(sig) == 0
             assert "error" not in process.log.read_text().lower()
+            assert "warning" not in process.log.read_text().lower()
         finally:
             process.stop(signal.SIGKILL)
+
+
+class _DashboardForAll(Dashboard):
+    def argv(self) -> list[str]:
+        return [*super().argv(), "--host", "0.0.0.0"]
+
+
+def test_a_dashboard_served_beyond_this_machine_warns_that_it_has_no_sign_in(
+    new_project: ProjectFactory,
+) -> None:
+    board = _DashboardForAll(new_project("simple", commit=False))
+    try:
+        said = " ".join(board.log.read_text().split())
+        assert (
+            "warning: the dashboard on 0.0.0.0 has no sign-in: whoever reaches this machine acts as you"
+            in said
+        )
+        assert "serve a team with `loopline server`" in said
+    finally:
+        board.stop()

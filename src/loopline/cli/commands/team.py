@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from rich.table import Table
 from loopline import launch
 from loopline.cli.app import app
 from loopline.cli.options import Call, HostOption, PortOption, ProjectOption, command
+from loopline.cli.output import Output
 from loopline.cli.sdk import api
 
 user_app = typer.Typer(help="Control-plane users and their roles per workspace.", no_args_is_help=True)
@@ -39,7 +41,22 @@ def ui(
     project: ProjectOption = None,
 ) -> None:
     """Serve the web dashboard at http://HOST:PORT/ui/ (blocks); the control plane serves it at /ui too."""
+    if not _this_machine_only(host):
+        Output(json_mode=False).warn(
+            f"warning: the dashboard on {host} has no sign-in: whoever reaches this machine acts as you, "
+            "with your stores' credentials (rollbacks, traffic, dev's runs); serve a team with "
+            "`loopline server`"
+        )
     launch.ui(host=host, port=port, project=project)
+
+
+def _this_machine_only(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: whatever it resolves to, say so
+        return False
 
 
 def _roles(roles: dict[str, str]) -> str:
