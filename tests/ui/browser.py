@@ -23,7 +23,8 @@ FLAGS = [
 
 
 class Browser:
-    """One Chromium page that records console errors and every request it makes."""
+    """One Chromium page that records console errors, every request it makes and every answer of 400 or
+    more (as "STATUS URL")."""
 
     def __init__(self, playwright: Any, width: int = 1280, height: int = 860) -> None:
         self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -31,7 +32,9 @@ class Browser:
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.errors: list[str] = []
+        self.failed: list[str] = []
         self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
 

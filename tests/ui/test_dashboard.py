@@ -398,8 +398,6 @@ def test_behind_a_proxy_that_serves_it_under_a_path_every_link_and_redirect_stay
     served = {"LOOPLINE_CONTROL_PLANE__ROOT_PATH": "/loopline"}
     with ControlPlane(project, env=served) as plane, PathProxy(plane.url, "/loopline") as proxy:
         browser = Browser(playwright)
-        failed: list[str] = []
-        browser.page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
         try:
             page = browser.page
             page.goto(f"{proxy.url}/")
@@ -417,7 +415,7 @@ def test_behind_a_proxy_that_serves_it_under_a_path_every_link_and_redirect_stay
             assert page.url == f"{proxy.url}/ui/signin"
             page.goto(f"{proxy.url}/ui/models")  # the session cookie went with the sign-out
             assert page.url == f"{proxy.url}/ui/signin"
-            assert not failed, failed
+            assert not browser.failed, browser.failed
             browser.assert_clean(proxy.url)
             # MLflow's own UI, from the experiments page, stays under the path too.
             page.fill("input[name=token]", token)

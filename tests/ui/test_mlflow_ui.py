@@ -74,8 +74,6 @@ def test_a_signed_in_member_reads_dev_s_runs_in_mlflow_s_ui_and_changes_only_the
     experiment, run_id = _logged(team)
     url = team.plane.url
     browser = Browser(playwright)
-    failed: list[str] = []
-    browser.page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
     try:
         page = browser.page
         # No session: the page asks for a sign-in, the API behind it answers 401.
@@ -105,7 +103,9 @@ def test_a_signed_in_member_reads_dev_s_runs_in_mlflow_s_ui_and_changes_only_the
             and "frame-ancestors 'none'" in headers["content-security-policy"]
         )
         # What failed is only what is not served here (the GenAI assistant, the AI gateway, MLflow's users)
-        assert failed and all(f.startswith("400 ") and _NOT_SERVED.search(f) for f in failed), failed
+        assert browser.failed and all(
+            f.startswith("400 ") and _NOT_SERVED.search(f) for f in browser.failed
+        ), browser.failed
 
         # A reader changes nothing; a file of dev's is never a page of this site.
         status, answer = _fetch(
