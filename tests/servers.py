@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -483,3 +484,28 @@ class PathProxy:
     def __exit__(self, *_exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class DatabaseServer:
+    """A TCP server on 127.0.0.1 where a database should be: it counts connections, and closes each at once
+    (a server going down) or keeps it open and says nothing (a host behind a firewall, a hung server)."""
+
+    def __init__(self, silent: bool) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.silent = silent
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.socket.accept()
+                self.connections.append(connection)
+                if not self.silent:
+                    connection.close()
+
+    def close(self) -> None:
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()

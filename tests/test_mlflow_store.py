@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +16,7 @@ from loopline import state
 from loopline.config import StoreLocation
 from loopline.errors import StoreUnavailable
 from loopline.mlflow_store import WorkspaceStore, no_progress_bars
+from tests.servers import DatabaseServer
 
 BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
@@ -137,34 +136,9 @@ def test_writers_setting_one_new_version_tag_at_once_all_succeed(tmp_path: Path)
     assert failures == []
 
 
-class _Server:
-    """A TCP server on 127.0.0.1 where a database should be: it counts connections, and closes each at once
-    (a server going down) or keeps it open and says nothing (a host behind a firewall, a hung server)."""
-
-    def __init__(self, silent: bool) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        self.silent = silent
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                connection, _ = self.socket.accept()
-                self.connections.append(connection)
-                if not self.silent:
-                    connection.close()
-
-    def close(self) -> None:
-        self.socket.close()
-        for connection in self.connections:
-            connection.close()
-
-
 @pytest.fixture
-def database_server(request: pytest.FixtureRequest) -> Iterator[_Server]:
-    server = _Server(silent=request.param == "silent")
+def database_server(request: pytest.FixtureRequest) -> Iterator[DatabaseServer]:
+    server = DatabaseServer(silent=request.param == "silent")
     yield server
     server.close()
 
@@ -177,7 +151,7 @@ def _store(tmp_path: Path, uri: str) -> WorkspaceStore:
 
 @pytest.mark.parametrize("database_server", ["closing"], indirect=True)
 def test_a_database_that_is_down_is_said_unavailable_after_one_attempt(
-    database_server: _Server, tmp_path: Path
+    database_server: DatabaseServer, tmp_path: Path
 ) -> None:
     """MLflow itself tries ten times over about 100 seconds before it says a server is down."""
     store = _store(tmp_path, f"postgresql://u:p@127.0.0.1:{database_server.port}/mlflow")
@@ -191,7 +165,7 @@ def test_a_database_that_is_down_is_said_unavailable_after_one_attempt(
 
 @pytest.mark.parametrize("database_server", ["silent"], indirect=True)
 def test_a_database_that_never_answers_is_said_unavailable_after_its_connect_timeout(
-    database_server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_server: DatabaseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """libpq would wait for ever: loopline's own database and a workspace's get state.CONNECT_TIMEOUT
     seconds to open a connection, or what the URL's own connect_timeout says."""

@@ -35,6 +35,7 @@ __all__ = [
     "cache_dir",
     "no_progress_bars",
     "quiet_mlflow",
+    "reach",
 ]
 
 _template_lock = threading.Lock()
@@ -144,13 +145,8 @@ class WorkspaceStore:
             quiet_mlflow()
             from mlflow import MlflowClient
 
-            location = self.location
-            reached = {
-                uri: _reached(uri, self.name) for uri in {location.tracking_uri, location.registry_uri}
-            }
-            self._client = MlflowClient(
-                tracking_uri=reached[location.tracking_uri], registry_uri=reached[location.registry_uri]
-            )
+            tracking, registry = reach(self.location)
+            self._client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         return self._client
 
     def _sqlite_file(self) -> Path | None:
@@ -606,6 +602,12 @@ def _lost_insert_race(exc: Exception) -> bool:
     return isinstance(exc.__context__, sqlalchemy.exc.IntegrityError) or any(
         words in said for words in ("UNIQUE constraint failed", "duplicate key value violates unique")
     )
+
+
+def reach(location: StoreLocation) -> tuple[str, str]:
+    """A workspace's tracking and registry URIs as MLflow is to open them, its database servers connected
+    to (once a process); StoreUnavailable naming the workspace when one cannot be."""
+    return _reached(location.tracking_uri, location.name), _reached(location.registry_uri, location.name)
 
 
 def _reached(uri: str, workspace: str) -> str:

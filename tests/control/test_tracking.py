@@ -19,6 +19,7 @@ from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
 from tests.control.team import API, Team, mlflow_call, new_run, start_team
 from tests.helpers import mlflow_client
+from tests.servers import DatabaseServer
 
 pytestmark = pytest.mark.slow
 
@@ -251,3 +252,25 @@ def test_what_the_control_plane_serves_is_a_closed_list() -> None:
     ]:
         with pytest.raises(UsageError, match="is not served here"):
             classify(method, path)
+
+
+def test_a_dev_store_that_is_down_is_said_so_at_once_not_after_mlflow_s_retries(
+    new_project: ProjectFactory,
+) -> None:
+    """MLflow's server would try its database ten times over about 100 seconds before answering."""
+    database = DatabaseServer(silent=False)  # a PostgreSQL server going down: it closes every connection
+    uri = f"postgresql://u:p@127.0.0.1:{database.port}/mlflow_dev"
+    stores = {"LOOPLINE_WORKSPACES__DEV__TRACKING_URI": uri, "LOOPLINE_WORKSPACES__DEV__REGISTRY_URI": uri}
+    started = start_team(new_project("full"), **stores)
+    try:
+        team = next(started)
+        answer = mlflow_call(
+            team, "rita", "GET", f"{API}/experiments/get-by-name", params={"experiment_name": "proj"}
+        )
+        assert answer.status_code == 503 and answer.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+        where = f"postgresql://u:***@127.0.0.1:{database.port}/mlflow_dev"
+        assert answer.json()["message"].startswith(f"the MLflow store of dev at {where} is unavailable")
+        assert len(database.connections) == 1
+    finally:
+        started.close()
+        database.close()

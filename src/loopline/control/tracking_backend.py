@@ -23,6 +23,7 @@ from typing import Any
 
 from loopline.errors import StoreUnavailable
 from loopline.instance import Instance
+from loopline.mlflow_store import reach
 
 __all__ = ["Backend", "main"]
 
@@ -64,7 +65,7 @@ class Backend:
             self._client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_keepalive_connections=16))
         return self._client
 
-    def _start(self, location: Any, artifacts: str) -> None:
+    def _start(self, uris: tuple[str, str], artifacts: str) -> None:
         from loopline import children
         from loopline.net import free_port
 
@@ -72,10 +73,11 @@ class Backend:
         state = Instance.open(self.root).settings.state_dir  # on a team's stores, maybe not made yet
         state.mkdir(parents=True, exist_ok=True)
         log_file = state / "tracking-server.log"
+        tracking, registry = uris
         env = {
             **os.environ,
-            "MLFLOW_BACKEND_STORE_URI": location.tracking_uri,
-            "MLFLOW_REGISTRY_STORE_URI": location.registry_uri,
+            "MLFLOW_BACKEND_STORE_URI": tracking,
+            "MLFLOW_REGISTRY_STORE_URI": registry,
             "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
             "MLFLOW_DISABLE_TELEMETRY": "true",  # neither it nor its web UI reports to MLflow's servers
         }
@@ -98,7 +100,8 @@ class Backend:
         async with self._lock:
             if self._child is not None and self._child.poll() is None:
                 return self._url
-            self._start(location, artifacts)
+            # A database that is down is said so at once (MLflow's server would try for about 100 s).
+            self._start(await asyncio.to_thread(reach, location), artifacts)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 if self._child.poll() is not None:
