@@ -40,7 +40,7 @@ def ui(
     port: PortOption = 8800,
     project: ProjectOption = None,
 ) -> None:
-    """Serve the web dashboard at http://HOST:PORT/ui/ (blocks); the control plane serves it at /ui too."""
+    """Serve the web dashboard at http://HOST:PORT/ui/ and MLflow's UI for dev at /ui/mlflow/ (blocks)."""
     if not _this_machine_only(host):
         Output(json_mode=False).warn(
             f"warning: the dashboard on {host} has no sign-in: whoever reaches this machine acts as you, "
