@@ -19,7 +19,8 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import ModelFailed, Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
-from loopline.onboard import asset_name, find_entry_point
+from loopline.dry_run import DryRun
+from loopline.onboard import _validation_lines, asset_name, find_entry_point
 from loopline.ranking import load_ranking
 from tests.helpers import (
     TRAINING_SCRIPTS,
@@ -703,6 +704,28 @@ def test_metrics_named_as_tensorboard_names_them_are_read_for_what_they_measure(
     accuracy = result.metrics["val/accuracy"]
     assert validation["thresholds"] == {"accuracy": {"min": round(accuracy * 0.9, 4)}}
     assert validation["challenger_metric"] == "accuracy"
+
+
+
+def test_an_area_under_a_curve_is_not_taken_for_the_measure_it_is_named_after() -> None:
+    # The metrics MLflow's default evaluator logs for a classifier (mlflow.models.evaluate): validation's
+    # precision is precision_score, never precision_recall_auc, which is higher.
+    logged = {
+        "accuracy_score": 0.958,
+        "f1_score": 0.967,
+        "log_loss": 0.104,
+        "precision_recall_auc": 0.998,
+        "precision_score": 0.967,
+        "recall_score": 0.967,
+        "roc_auc": 0.997,
+        "balanced_accuracy": 0.99,
+    }
+    run = DryRun(["model"], "model", None, logged, None, True, (), False, (), task="classification")
+    validation = yaml.safe_load("\n".join(_validation_lines(run)))["validation"]
+    assert validation["thresholds"] == {
+        measure: {"min": round(logged[f"{measure}_score"] * 0.9, 4)}
+        for measure in ("accuracy", "f1", "precision", "recall")
+    }
 
 
 ARIMA = """\

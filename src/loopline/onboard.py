@@ -347,10 +347,19 @@ _VALIDATION_METRICS = {
 _FRACTIONS = {"accuracy", "f1", "precision", "recall", "r2"}  # measured as fractions (r2 at most 1)
 
 
+# Words that make a metric named after a measure another one: an area under a curve
+# (``precision_recall_auc``), a balanced or top-k accuracy, a precision at k.
+_OTHER_MEASURE = frozenset({"auc", "ap", "auprc", "auroc", "balanced", "top", "at", "curve", "area"})
+
+
 def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
-    """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any."""
+    """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any: one
+    that names exactly one of them (``precision_recall_auc`` is neither precision nor recall)."""
     words = set(re.split(r"[^a-z0-9]+", name.lower()))
-    return next((m for m in measured if m in words or (m == "f1" and "f1_score" in name.lower())), None)
+    if "f1_score" in name.lower():
+        words.add("f1")
+    named = [m for m in measured if m in words]
+    return named[0] if len(named) == 1 and not words & _OTHER_MEASURE else None
 
 
 def _ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
