@@ -17,9 +17,9 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
+from loopline.dry_run import DryRun
 from loopline.errors import ModelFailed, Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
-from loopline.dry_run import DryRun
 from loopline.onboard import _validation_lines, asset_name, find_entry_point
 from loopline.ranking import load_ranking
 from tests.helpers import (
@@ -706,7 +706,6 @@ def test_metrics_named_as_tensorboard_names_them_are_read_for_what_they_measure(
     assert validation["challenger_metric"] == "accuracy"
 
 
-
 def test_an_area_under_a_curve_is_not_taken_for_the_measure_it_is_named_after() -> None:
     # The metrics MLflow's default evaluator logs for a classifier (mlflow.models.evaluate): validation's
     # precision is precision_score, never precision_recall_auc, which is higher.
@@ -1004,6 +1003,112 @@ def test_a_failing_script_is_told_by_its_refused_arguments_or_its_last_exception
         "exited with code 1: RuntimeError: cannot read the training data missing.csv; its output is in"
         in (failed_training(project, "python train.py --data missing.csv"))
     )
+
+
+CLICK_GROUP = """\
+import click
+import mlflow
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+
+
+@click.group()
+def cli():
+    \"\"\"The project's tasks.\"\"\"
+
+
+@cli.command()
+@click.option("--alpha", default=1.0, type=float)
+def train(alpha):
+    features, target = load_diabetes(return_X_y=True, as_frame=True)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(Ridge(alpha=alpha).fit(features, target), name="model")
+
+
+@cli.command()
+def evaluate():
+    print("evaluating")
+
+
+if __name__ == "__main__":
+    cli()
+"""
+
+TYPER_APP = """\
+import mlflow
+import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def prepare_data():
+    print("preparing")
+
+
+@app.command()
+def train_model(epochs: int = 3):
+    mlflow.autolog()
+
+
+if __name__ == "__main__":
+    app()
+"""
+
+ARGPARSE_SUB_PARSERS = """\
+import argparse
+
+import mlflow
+
+parser = argparse.ArgumentParser()
+commands = parser.add_subparsers(dest="command", required=True)
+commands.add_parser("fit").add_argument("--epochs", type=int, default=3)
+commands.add_parser("serve")
+args = parser.parse_args()
+mlflow.autolog()
+"""
+
+
+@pytest.mark.parametrize(
+    ("script", "chosen", "listed"),
+    [
+        (CLICK_GROUP, "train", "evaluate, train"),  # as its help lists them
+        (TYPER_APP, "train-model", "prepare-data, train-model"),
+        (ARGPARSE_SUB_PARSERS, "fit", "fit, serve"),
+    ],
+    ids=["click", "typer", "argparse"],
+)
+def test_a_script_of_sub_commands_trains_through_the_one_named_for_training(
+    tmp_path: Path, script: str, chosen: str, listed: str
+) -> None:
+    project = repository(tmp_path / "tasks", {"cli.py": script})
+    assert find_entry_point(project) == f"python cli.py {chosen}"
+    # Run without one (training.command written by hand), the script's usage is read for which to add.
+    assert (
+        f"exited with code 2: the script is a group of sub-commands ({listed}) and the training command "
+        f"names none; add the one that trains, as in --command 'python cli.py {chosen}' (training.command"
+    ) in failed_training(project, "python cli.py")
+
+
+def test_a_group_of_sub_commands_none_named_for_training_is_run_as_it_is(tmp_path: Path) -> None:
+    script = CLICK_GROUP.replace("def train(", "def build(")
+    project = repository(tmp_path / "tasks", {"cli.py": script})
+    assert find_entry_point(project) == "python cli.py"
+    assert (
+        "exited with code 2: the script is a group of sub-commands (build, evaluate) and the training "
+        "command names none; add the one that trains, as in --command 'python cli.py COMMAND'"
+    ) in failed_training(project)
+
+
+def test_a_group_of_sub_commands_that_does_nothing_without_one_is_told_which_to_add(tmp_path: Path) -> None:
+    optional = ARGPARSE_SUB_PARSERS.replace(", required=True", "").replace(
+        "mlflow.autolog()", 'if args.command == "fit":\n    mlflow.autolog()'
+    )
+    project = repository(tmp_path / "tasks", {"cli.py": optional})
+    assert (
+        "finished without starting a run: the script is a group of sub-commands (fit, serve) and the "
+        "training command names none; add the one that trains, as in --command 'python cli.py fit'"
+    ) in failed_training(project, "python cli.py")
 
 
 def test_a_training_importing_what_loopline_s_python_lacks_is_told_where_to_install(tmp_path: Path) -> None:

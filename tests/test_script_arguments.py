@@ -3,11 +3,13 @@ init passes it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from loopline.script_arguments import Required, config_argument, required_arguments
+from loopline.script_arguments import Required, config_argument, group_usage, required_arguments, sub_commands
 from tests.helpers import tree
 
 
@@ -91,3 +93,54 @@ def test_a_required_configuration_gets_the_repository_s_one_file(
 ) -> None:
     found = config_argument(tree(tmp_path, files), source)
     assert (found[0] if found else None) == expected
+
+
+TYPER_HELP = """\
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("fit-model")
+def fit():
+    pass
+
+
+@app.command()
+def export_onnx():
+    pass
+
+
+if __name__ == "__main__":
+    app()
+"""
+
+
+def test_the_sub_commands_of_a_group_are_read_as_click_and_typer_name_them() -> None:
+    click_group = (
+        "import click\n@click.group()\ndef cli(): pass\n"
+        "@cli.command()\ndef train_cmd(): pass\n@cli.command(name='score')\ndef run(): pass\n"
+    )
+    assert sub_commands(click_group) == ["train", "score"]  # click 8.2 drops _cmd
+    assert sub_commands(TYPER_HELP) == ["fit-model", "export-onnx"]
+    typer_one = "import typer\napp = typer.Typer()\n@app.command()\ndef train_cmd(): pass\napp()\n"
+    assert sub_commands(typer_one) is None  # Typer runs a lone command without its name
+    with_callback = typer_one.replace("app()", "@app.callback()\ndef main(): pass\napp()")
+    assert sub_commands(with_callback) == ["train-cmd"]
+    assert sub_commands("import click\n@click.command()\ndef train(): pass\ntrain()\n") is None
+    assert sub_commands("print('no group')\n") is None
+    assert sub_commands("def broken(:\n") is None
+
+
+def test_the_sub_commands_a_typer_help_box_lists_are_named(tmp_path: Path) -> None:
+    script = tmp_path / "tasks.py"
+    script.write_text(TYPER_HELP)
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env={"COLUMNS": "60"})
+    assert ran.returncode == 2, ran
+    said = ran.stdout + ran.stderr
+    assert group_usage(said, None, "python tasks.py") == (
+        ": the script is a group of sub-commands (fit-model, export-onnx) and the training command names "
+        "none; add the one that trains, as in --command 'python tasks.py fit-model' (training.command in "
+        "loopline.yaml)"
+    )
+    assert group_usage("usage: train.py [-h] --data DATA\n", None, "python train.py") == ""

@@ -74,7 +74,7 @@ class DryRun:
 def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> DryRun:
     """Run the entry point once against a scratch MLflow store; what it logged."""
     from loopline.loops import trained as sessions
-    from loopline.training import only_defines, run_training
+    from loopline.training import no_sub_command, only_defines, run_training
 
     with _scratch(root) as scratch:
         store = WorkspaceStore.scratch(scratch)
@@ -98,7 +98,7 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
         if found is None:
             raise TrainingFailed(
                 command=command,
-                outcome=(not runs and only_defines(root, command))
+                outcome=(not runs and (only_defines(root, command) or no_sub_command(log, root, command)))
                 or "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
                 log=log,
             )

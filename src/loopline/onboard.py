@@ -45,7 +45,7 @@ from loopline.repo_setup import (
     write_new,
 )
 from loopline.requirements import source_code
-from loopline.script_arguments import config_argument
+from loopline.script_arguments import config_argument, sub_commands, training_sub_command
 
 __all__ = ["Onboarded", "find_entry_point", "notebook_command", "onboard", "runs_notebook"]
 
@@ -167,17 +167,40 @@ def _entry_point(root: Path) -> tuple[str, list[str]]:
             found = _console_script(root, Path(best[4])) or found
         if wrapped := _wrapper(root, best[4], found):
             return wrapped, _wrapper_notes(wrapped)
-        configured = config_argument(root, source_code(root / best[4]) or "") if best[2] else None
-        if configured is None:
-            return found, []
-        arguments, note = configured
-        return shlex.join([*shlex.split(found), *arguments]), [f"{note}; pass another in training.command"]
+        return _with_arguments(root, found, root / best[4]) if best[2] else (found, [])
     if "train" in _make_targets(root):
         return "make train", []
     raise UsageError(
         f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
         "name the training command with --command 'python PATH'"
     )
+
+
+def _with_arguments(root: Path, found: str, script: Path) -> tuple[str, list[str]]:
+    """``found``, the command running ``script``, with the sub-command that trains (a group of them) or
+    the configuration file it cannot start without, where either is known; and notes on what was added."""
+    source = source_code(script) or ""
+    if grouped := _sub_command(found, source):
+        return grouped
+    configured = config_argument(root, source)
+    if configured is None:
+        return found, []
+    arguments, note = configured
+    return shlex.join([*shlex.split(found), *arguments]), [f"{note}; pass another in training.command"]
+
+
+def _sub_command(found: str, source: str) -> tuple[str, list[str]] | None:
+    """``found`` with the sub-command that trains, where the script is a group of sub-commands (click,
+    Typer, argparse's sub-parsers) and exactly one is named for training; and a note saying so."""
+    names = sub_commands(source)
+    chosen = training_sub_command(names) if names else None
+    if chosen is None:
+        return None
+    listed = ", ".join(names or ())
+    return f"{found} {shlex.quote(chosen)}", [
+        f"the script is a group of sub-commands ({listed}): the training runs its {chosen}; name another "
+        "in training.command"
+    ]
 
 
 def _console_script(root: Path, script: Path) -> str | None:

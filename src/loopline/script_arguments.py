@@ -2,9 +2,13 @@
 repository's configuration file for one that names a configuration (``--config PATH``, required): what
 ``init --existing`` passes such a script, where the repository has exactly one file it could mean.
 
-Nothing is guessed beyond that: a required argument of another kind (a data path, a number), a script
-with sub-commands, or several configuration files to choose from leave the command as it is, and the
-dry run's error names the argument the script wants.
+A script that is a group of sub-commands (argparse's sub-parsers, a click group, a Typer app of several
+commands) is run with the one of them named for training (``train``, ``fit``, ``train-model``), where
+exactly one is; without one, the error of a run names the sub-commands to choose from.
+
+Nothing is guessed beyond that: a required argument of another kind (a data path, a number), or several
+configuration files to choose from leave the command as it is, and the dry run's error names the
+argument the script wants.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Required", "config_argument", "required_arguments"]
+__all__ = [
+    "Required",
+    "add_sub_command",
+    "config_argument",
+    "group_usage",
+    "required_arguments",
+    "sub_commands",
+    "training_sub_command",
+]
 
 _CONFIG = re.compile(r"conf|cfg|param|setting", re.I)
 _SUFFIXES = frozenset({".yaml", ".yml", ".json", ".toml"})
@@ -117,3 +129,104 @@ def config_argument(root: Path, source: str) -> tuple[list[str], str] | None:
     wanted = required[0]
     arguments = [wanted.flag, files[0]] if wanted.flag else [files[0]]
     return arguments, f"the training cannot start without {wanted.shown}: init passes {files[0]}"
+
+
+_TRAINS = re.compile(r"train|fit", re.I)
+_CLICK_SUFFIXES = ("_command", "_cmd", "_group", "_grp")  # click 8.2 drops them from a command's name
+
+
+def _string(node: ast.expr | None) -> str | None:
+    value = _constant(node)
+    return value if isinstance(value, str) else None
+
+
+def _decorated_name(function: ast.FunctionDef | ast.AsyncFunctionDef, typer: bool) -> str | None:
+    """The name a ``@group.command()`` decorator gives ``function`` as a sub-command (click's or Typer's
+    rule for a name not given); None where no such decorator is on it (``@click.command()`` makes a
+    command, not a sub-command)."""
+    for decorator in function.decorator_list:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call else decorator
+        if not isinstance(target, ast.Attribute) or target.attr != "command":
+            continue
+        if isinstance(target.value, ast.Name) and target.value.id in {"click", "typer"}:
+            continue
+        given = call and (
+            _string(call.args[0] if call.args else None)
+            or next((_string(k.value) for k in call.keywords if k.arg == "name"), None)
+        )
+        if given:
+            return given
+        name = function.name.lower()
+        if not typer:
+            name = next((name.removesuffix(s) for s in _CLICK_SUFFIXES if name.endswith(s)), name)
+        return name.replace("_", "-")
+    return None
+
+
+def sub_commands(source: str) -> list[str] | None:
+    """The sub-commands a script is a group of, in the order it declares them: argparse's
+    (``add_parser("train")`` under ``add_subparsers``), a click group's or a Typer app's (functions
+    decorated ``@app.command()``; one such function of an app without a callback is not a group, Typer
+    runs it without a name). None for a script that is no group, or that Python cannot parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    calls.sort(key=lambda call: (call.lineno, call.col_offset))  # as written, not as walked
+    attributes = [c.func.attr for c in calls]  # type: ignore[attr-defined]
+    if "add_subparsers" in attributes:
+        parsers = [_string(c.args[0]) for c in calls if c.func.attr == "add_parser" and c.args]  # type: ignore[attr-defined]
+        return [n for n in parsers if n] or None
+    typer = re.search(r"^\s*(import typer|from typer import)", source, re.M) is not None
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    named = [n for n in (_decorated_name(f, typer) for f in functions) if n]
+    decorators = [d for f in functions for d in f.decorator_list]
+    grouped = any(
+        isinstance(t := (d.func if isinstance(d, ast.Call) else d), ast.Attribute)
+        and t.attr in {"group", "callback"}
+        for d in decorators
+    )
+    return named if named and (grouped or len(named) > 1) else None
+
+
+def training_sub_command(names: list[str]) -> str | None:
+    """The one sub-command of ``names`` named for training (``train``, ``fit``, ``train-model``); None
+    where none or several are."""
+    found = [name for name in names if _TRAINS.search(name)]
+    return found[0] if len(found) == 1 else None
+
+
+_GROUP_USAGE = re.compile(r"^\s*[Uu]sage: .*(\bCOMMAND|\{[\w,-]+\}) ", re.M)
+_CLICK_LISTED = re.compile(r"^Commands:\n((?:  \S.*\n?)+)", re.M)
+_TYPER_LISTED = re.compile(r"^\u256d\u2500 Commands \u2500.*\n((?:\u2502.*\n?)+)", re.M)
+
+
+def group_usage(said: str, source: str | None, command: str) -> str:
+    """Where a script's output ``said`` ends in the usage of a group of sub-commands (click's, Typer's,
+    argparse's), run as ``command`` without one: which to add (``: ...``), with the sub-commands its help
+    lists or ``source`` declares; else nothing."""
+    usage = list(_GROUP_USAGE.finditer(said))
+    if not usage:
+        return ""
+    after = said[usage[-1].start() :]
+    listed = _CLICK_LISTED.search(after) or _TYPER_LISTED.search(after)
+    if usage[-1][1].startswith("{"):  # argparse's usage names them
+        names = usage[-1][1].strip("{}").split(",")
+    elif listed:
+        names = [line.strip(" \u2502").split()[0] for line in listed[1].splitlines() if line.strip(" \u2502")]
+    else:
+        names = (sub_commands(source) if source else None) or []
+    return add_sub_command(names, command)
+
+
+def add_sub_command(names: list[str], command: str) -> str:
+    """What to tell of ``command``, which runs a group of the sub-commands ``names`` (perhaps unknown: [])
+    without one (``: ...``)."""
+    chosen = training_sub_command(names) or "COMMAND"
+    among = f" ({', '.join(names[:8])})" if names else ""
+    return (
+        f": the script is a group of sub-commands{among} and the training command names none; add the "
+        f"one that trains, as in --command '{command} {chosen}' (training.command in loopline.yaml)"
+    )

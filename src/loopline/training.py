@@ -23,9 +23,18 @@ from loopline.git import run_git
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
 from loopline.repo_setup import console_scripts, installable
+from loopline.requirements import source_code, training_file
 from loopline.run_script import STEP_FAILED, command_argv, command_environment
+from loopline.script_arguments import add_sub_command, group_usage, sub_commands
 
-__all__ = ["known_cause", "own_class_advice", "own_module_advice", "run_training", "training_environment"]
+__all__ = [
+    "known_cause",
+    "no_sub_command",
+    "own_class_advice",
+    "own_module_advice",
+    "run_training",
+    "training_environment",
+]
 
 # Inherited MLflow settings that would send the script's runs elsewhere than the workspace.
 _DROPPED = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_ARTIFACT_URI")
@@ -188,12 +197,15 @@ def _run(
     if code is None:
         raise TrainingFailed(
             command=command,
-            outcome=f"ran longer than training.timeout_seconds ({timeout:g} s)" + known_cause(log_path, root),
+            outcome=f"ran longer than training.timeout_seconds ({timeout:g} s)"
+            + known_cause(log_path, root, command),
             log=log_path,
         )
     if code != 0:
         outcome = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        raise TrainingFailed(command=command, outcome=outcome + known_cause(log_path, root), log=log_path)
+        raise TrainingFailed(
+            command=command, outcome=outcome + known_cause(log_path, root, command), log=log_path
+        )
 
 
 _UNTRUSTED = re.compile(r"Untrusted types found in the file: \[([^\]]*)\]")
@@ -241,28 +253,65 @@ def own_module_advice(reason: str, root: Path) -> str:
     )
 
 
-def known_cause(log_path: Path, root: Path | None = None) -> str:
+def _tail(log_path: Path) -> str | None:
+    """The last 64 KiB of a training's log; None where it cannot be read."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - (64 << 10)))
+            return log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _source(root: Path | None, command: str) -> str | None:
+    path = training_file(root, command) if root is not None else None
+    return source_code(path) if path is not None else None
+
+
+def _group_cause(tail: str, root: Path | None, command: str | None) -> str:
+    """Where ``command`` ran a group of sub-commands without one (its usage ends the log): which to add."""
+    return group_usage(tail, _source(root, command), command) if command is not None else ""
+
+
+def no_sub_command(log_path: Path, root: Path, command: str) -> str:
+    """Why a training that ended well started no run, where it is a group of sub-commands ``command``
+    names none of (its log ends in their usage, or the script declares them and does nothing without
+    one): which sub-command to add; else nothing."""
+    tail = _tail(log_path) or ""
+    cause = _group_cause(tail, root, command)
+    if not cause:
+        names = sub_commands(_source(root, command) or "") or []
+        if names and not set(shlex.split(command)) & set(names):
+            cause = add_sub_command(names, command)
+    return f"finished without starting a run{cause}" if cause else ""
+
+
+def known_cause(log_path: Path, root: Path | None = None, command: str | None = None) -> str:
     """What the end of a failed training's log says in a way worth repeating (``: ...``), or nothing: the
     MLflow errors that first trainings meet, each fixed in the script (below, and a tracking server of the
     script's own that does not answer, an experiment named by an ID of another store); why a notebook
-    failed; the arguments a script refused; a module of the repository at ``root`` (or one ``python -m``
-    names) that Python does not find; else the exception that ended it.
+    failed; a group of sub-commands ``command`` names none of; the arguments a script refused; a module
+    of the repository at ``root`` (or one ``python -m`` names) that Python does not find; else the
+    exception that ended it.
 
     - MLflow 3.17 and later saves scikit-learn models with skops and refuses, at ``log_model``, the types
       skops does not trust, which every tree model and some imputers have.
     - ``save_model`` into a fixed folder (as Azure ML's tutorial does) works once: each run of a job there
       has a fresh folder, while here every training runs in the project's folder."""
-    try:
-        with log_path.open("rb") as log:
-            log.seek(max(0, log.seek(0, os.SEEK_END) - (64 << 10)))
-            tail = log.read().decode("utf-8", errors="replace")
-    except OSError:
+    tail = _tail(log_path)
+    if tail is None:
         return ""
     # a step of an Azure ML pipeline: why it failed is in its output, before the runner's last line
     failed = list(_STEP.finditer(tail))
     if failed:
         tail = tail[: failed[-1].start()]
-    cause = _mlflow_cause(tail) or _notebook_cause(tail) or _module_cause(tail, root) or _script_cause(tail)
+    cause = (
+        _mlflow_cause(tail)
+        or _notebook_cause(tail)
+        or _module_cause(tail, root)
+        or _group_cause(tail, root, command)
+        or _script_cause(tail)
+    )
     cause += _missing_file_advice(cause, root) + _uninstalled_advice(cause)
     return f": step {failed[-1]['step']} failed{cause}" if failed else cause
 

@@ -63,6 +63,7 @@ from loopline.sandbox import check_model
 from loopline.state import locks
 from loopline.storage.datastores import date_columns, text_columns
 from loopline.training import (
+    no_sub_command,
     only_defines,
     own_class_advice,
     own_module_advice,
@@ -634,6 +635,7 @@ def train(
         raise TrainingFailed(
             command=command,
             outcome=only_defines(root or instance.root, command)
+            or no_sub_command(log, root or instance.root, command)
             or "finished without logging a run to the dev workspace (a script that calls "
             "mlflow.set_tracking_uri sends its runs elsewhere: loopline sets MLFLOW_TRACKING_URI for it)",
             log=log,
