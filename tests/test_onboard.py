@@ -17,10 +17,9 @@ from mlflow import MlflowClient
 
 import loopline
 from loopline.config import load_config
-from loopline.dry_run import DryRun
 from loopline.errors import ModelFailed, Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
-from loopline.onboard import _validation_lines, asset_name, find_entry_point
+from loopline.onboard import asset_name, find_entry_point
 from loopline.ranking import load_ranking
 from tests.helpers import (
     TRAINING_SCRIPTS,
@@ -657,10 +656,10 @@ def test_the_gate_leaves_out_what_autolog_measures_on_the_training_rows(tmp_path
     measured = text.split("# Measured on the training rows, not gated", 1)[1]
     assert "#   training_log_loss: {min: ..., max: ...}" in measured
     # a training that measures nothing else (autolog of a plain fit) keeps its training figures
-    from loopline.onboard import _gate
+    from loopline.gate_setup import gate_thresholds
 
     only = {name: value for name, value in result.metrics.items() if name.startswith("training_")}
-    gate, _skipped, fitted = _gate(only)
+    gate, _skipped, fitted = gate_thresholds(only)
     assert "training_accuracy_score" in gate and "training_log_loss" in gate and fitted == []
 
 
@@ -704,27 +703,6 @@ def test_metrics_named_as_tensorboard_names_them_are_read_for_what_they_measure(
     accuracy = result.metrics["val/accuracy"]
     assert validation["thresholds"] == {"accuracy": {"min": round(accuracy * 0.9, 4)}}
     assert validation["challenger_metric"] == "accuracy"
-
-
-def test_an_area_under_a_curve_is_not_taken_for_the_measure_it_is_named_after() -> None:
-    # The metrics MLflow's default evaluator logs for a classifier (mlflow.models.evaluate): validation's
-    # precision is precision_score, never precision_recall_auc, which is higher.
-    logged = {
-        "accuracy_score": 0.958,
-        "f1_score": 0.967,
-        "log_loss": 0.104,
-        "precision_recall_auc": 0.998,
-        "precision_score": 0.967,
-        "recall_score": 0.967,
-        "roc_auc": 0.997,
-        "balanced_accuracy": 0.99,
-    }
-    run = DryRun(["model"], "model", None, logged, None, True, (), False, (), task="classification")
-    validation = yaml.safe_load("\n".join(_validation_lines(run)))["validation"]
-    assert validation["thresholds"] == {
-        measure: {"min": round(logged[f"{measure}_score"] * 0.9, 4)}
-        for measure in ("accuracy", "f1", "precision", "recall")
-    }
 
 
 ARIMA = """\

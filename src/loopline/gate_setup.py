@@ -1,0 +1,210 @@
+"""What ``init --existing`` writes from the metrics a dry run of the training logged: the inner loop's
+gate (thresholds 10% short of what it reached), the ranking of rival runs, and outer-loop test's
+validation (the task, and bounds on the metrics it measures again on held-out rows)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import yaml
+
+from loopline.dry_run import DryRun
+
+__all__ = [
+    "best_rival",
+    "gate_text",
+    "gate_thresholds",
+    "ranking_text",
+    "rivals",
+    "validation_lines",
+    "yaml_scalar",
+]
+
+_HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
+# autolog's training_score, train_loss, ...; TensorBoard's and Lightning's train/loss, train:acc
+_TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
+_HELD_OUT = re.compile(r"(^|[_.\-/: ])(test|val|valid|validation|eval|holdout|heldout)([_.\-/: ]|$)", re.I)
+_LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
+
+
+def gate_thresholds(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
+    """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out; and
+    those measured on the training rows (autolog's ``training_*``), left out where others are measured
+    on held-out rows: a model that generalises better scores lower on its own training rows."""
+    gate: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    held_out = [n for n in metrics if (_LOWER.search(n) or _HIGHER.search(n)) and not _TRAINING_SET.match(n)]
+    fitted = sorted(n for n in metrics if held_out and _TRAINING_SET.match(n))
+    for name, value in sorted(metrics.items()):
+        if name in fitted:
+            continue
+        if _LOWER.search(name):
+            gate[name] = {"max": round(value * 1.1 if value > 0 else value + 0.1, 4)}
+        elif _HIGHER.search(name):
+            gate[name] = {"min": round(value * 0.9 if value > 0 else value - 0.1, 4)}
+        else:
+            skipped.append(name)
+    return gate, skipped, fitted
+
+
+# What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
+_VALIDATION_METRICS = {
+    "classification": ("accuracy", "f1", "precision", "recall"),
+    "regression": ("r2", "rmse", "mae"),
+}
+_FRACTIONS = {"accuracy", "f1", "precision", "recall", "r2"}  # measured as fractions (r2 at most 1)
+
+
+# Words that make a metric named after a measure another one: an area under a curve
+# (``precision_recall_auc``), a balanced or top-k accuracy, a precision at k.
+_OTHER_MEASURE = frozenset({"auc", "ap", "auprc", "auroc", "balanced", "top", "at", "curve", "area"})
+
+
+def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
+    """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any: one
+    that names exactly one of them (``precision_recall_auc`` is neither precision nor recall)."""
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    if "f1_score" in name.lower():
+        words.add("f1")
+    named = [m for m in measured if m in words]
+    return named[0] if len(named) == 1 and not words & _OTHER_MEASURE else None
+
+
+def ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
+    """A ranking file for `loopline compare` and ``model.select: best``, by the metric ``_primary``
+    names."""
+    primary, direction = _primary(gate, run)
+    return (
+        "# How `loopline compare` ranks dev's runs, and which run the inner loop registers with\n"
+        f"# `model.select: best` (see docs/cli.md, compare); written from {run.origin}. Add secondary\n"
+        "# metrics ({direction, weight}) and constraints ({min, max}) as you weigh them.\n"
+        + yaml.safe_dump({"primary": {"metric": primary, "direction": direction}}, default_flow_style=None)
+    )
+
+
+def _primary(gate: dict[str, dict[str, float]], run: DryRun) -> tuple[str, str]:
+    """The ranking's metric and direction: the gated metric the task's validation measures first (the
+    challenger's), else the gate's first, in the gate's direction."""
+    measured = _VALIDATION_METRICS[run.task] if run.task else ()
+    names = _held_out_first(list(gate))
+    primary = next((n for m in measured for n in names if _measured_as(measured, n) == m), next(iter(gate)))
+    return primary, "maximize" if "min" in gate[primary] else "minimize"
+
+
+def _held_out_first(names: list[str]) -> list[str]:
+    """``names`` with those that say they were measured on held-out rows (``test_accuracy``,
+    ``val_loss``) first: of a training's accuracy and test accuracy, the test one ranks and validates."""
+    return sorted(names, key=lambda name: not _HELD_OUT.search(name))
+
+
+def rivals(run: DryRun) -> str:
+    """What the rivals are: runs of a search by hand, or checkpoints of one run."""
+    return "checkpoints" if run.checkpoints else "runs"
+
+
+def best_rival(gate: dict[str, dict[str, float]], run: DryRun) -> dict[str, float]:
+    """The metrics of the run the ranking file puts first, of those that logged the model (the dry run's
+    own where none logged the ranking's metric)."""
+    metric, direction = _primary(gate, run)
+    ranked = [rival for rival in run.rivals if metric in rival]
+    if not ranked:
+        return run.metrics
+    sign = 1 if direction == "maximize" else -1
+    return max(ranked, key=lambda rival: sign * rival[metric])
+
+
+def validation_lines(run: DryRun) -> list[str]:
+    """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
+    tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
+    if run.forecast is not None:
+        return _forecast_validation_lines(run)
+    if run.task is None:
+        return []
+    measured = _VALIDATION_METRICS[run.task]
+    reached: dict[str, dict[str, float]] = {}
+    bounds = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    for name in _held_out_first(list(bounds)):
+        bound = bounds[name]
+        same = _measured_as(measured, name)
+        if same in _FRACTIONS and run.metrics[name] > 1:  # a percentage, where validation measures a fraction
+            continue
+        if same is not None and same not in reached:
+            reached[same] = bound
+    reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
+    lines = [
+        "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",
+        f"# the model's answers and the metrics it logs, the bounds from {run.origin}: check both.",
+        "validation:",
+        "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
+        _label_line(run.label),
+        f"  task: {run.task}",
+        f"  thresholds: {json.dumps(reached) if reached else '{}'}",
+        f"  challenger_metric: {next(iter(reached), measured[0])}",
+        "",
+    ]
+    return lines
+
+
+def _forecast_validation_lines(run: DryRun) -> list[str]:
+    """``validation:`` for a forecast: a command of the project measures it through the endpoint, gated on
+    the error metrics the training logged (10% short of what it reached)."""
+    gate = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    errors = {name: bound for name, bound in gate.items() if _REGRESSION_ERROR.search(name)}
+    return [
+        f"# outer-loop test (full tier): a forecast ({run.forecast}) answers a value for each step of the",
+        "# horizon a request names, which loopline cannot measure on held-out rows: validate.py (yours to",
+        "# write: docs/outer-loops.md, 'A validation of your own') forecasts the held-out steps through the",
+        f"# endpoint and writes its metrics. The bounds come from {run.origin}: check them.",
+        "validation:",
+        "  command: python validate.py",
+        "  data: heldout   # the steps held out, for validate.py: loopline data upload heldout PATH",
+        f"  thresholds: {json.dumps(errors)}",
+        f"  challenger_metric: {next(iter(errors), 'mae')}",
+        "",
+    ]
+
+
+# The metrics of a forecast's errors on held-out steps, which validate.py measures again through the endpoint.
+_REGRESSION_ERROR = re.compile(r"(rmse|mse|mae|mape|wape|error)", re.I)
+
+
+def _label_line(label: tuple[str, str] | None) -> str:
+    """``validation.label``: the column the dry run found the true values in, else the default name."""
+    if label is None:
+        return "  label: label    # the column holding the true values"
+    column, table = label
+    return (
+        f"  label: {yaml_scalar(column)}   # the true values: the column of {table} the model does not take"
+    )
+
+
+def yaml_scalar(value: str) -> str:
+    """``value`` as a YAML scalar: plain where YAML reads it back as the same text, else quoted."""
+
+    plain = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./ =-]*", value) and not value.endswith(" ")
+    return value if plain and yaml.safe_load(value) == value else json.dumps(value)
+
+
+def gate_text(gate: dict[str, dict[str, float]], skipped: list[str], fitted: list[str], origin: str) -> str:
+    header = (
+        f"# The inner loop's gate, written from {origin}: each threshold is 10% short of\n"
+        "# what that run reached. Tighten them to what a model must reach to be registered.\n"
+    )
+    body = yaml.safe_dump({"metrics": gate}, sort_keys=False)
+    listed = [
+        ("Also logged, not gated", skipped),
+        (
+            "Measured on the training rows, not gated (a model that generalises better scores lower there)",
+            fitted,
+        ),
+    ]
+    return (
+        header
+        + body
+        + "".join(
+            f"# {title}:\n" + "".join(f"#   {name}: {{min: ..., max: ...}}\n" for name in names)
+            for title, names in listed
+            if names
+        )
+    )
