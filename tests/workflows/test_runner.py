@@ -431,7 +431,7 @@ def test_a_matrix_runs_each_combination_github_makes_here_in_turn(tmp_path: Path
 def test_a_matrix_expands_as_github_documents_it() -> None:
     """GitHub's own examples: include entries extend the combinations of the lists where they change none of
     their values, else stand as combinations of their own; a matrix of include alone is its entries."""
-    from loopline.workflows.runner import _combinations
+    from loopline.workflows.workflow_file import matrix_combinations
 
     fruits = {
         "fruit": ["apple", "pear"],
@@ -444,7 +444,7 @@ def test_a_matrix_expands_as_github_documents_it() -> None:
             {"fruit": "banana", "animal": "cat"},
         ],
     }
-    assert _combinations(fruits) == [
+    assert matrix_combinations(fruits) == [
         {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
         {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
         {"fruit": "pear", "animal": "cat", "color": "pink"},
@@ -453,7 +453,7 @@ def test_a_matrix_expands_as_github_documents_it() -> None:
         {"fruit": "banana", "animal": "cat"},
     ]
     sites = [{"site": "production", "datacenter": "site-a"}, {"site": "staging", "datacenter": "site-b"}]
-    assert _combinations({"include": sites}) == sites
+    assert matrix_combinations({"include": sites}) == sites
 
 
 def test_a_failed_combination_cancels_the_rest_unless_fail_fast_is_off(tmp_path: Path) -> None:
