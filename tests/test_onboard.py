@@ -1596,6 +1596,10 @@ def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does
     if not dropped:  # the model takes customer_id, tenure and monthly: churned is what it predicts
         assert validation["label"] == "churned"
         assert f"(churned, as in data/customers.{table})" in notes[0], notes
+        # monitoring's reference rows: the table the training read
+        assert any(
+            f"`loopline data upload train data/customers.{table}`, the table" in n for n in result.notes
+        )
     else:  # monthly and churned, neither taken: which one holds the true values is not told
         assert validation["label"] == "label"
         assert "(label: init could not tell it from the tables the training read)" in notes[0], notes

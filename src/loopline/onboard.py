@@ -10,6 +10,7 @@ as kept instead), and ``.loopline/`` (with MLflow's default local stores) is add
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -400,10 +401,15 @@ def _notes(run: DryRun, model: str) -> list[str]:
             "dev workspace; run by hand, the training still logs where the call says"
         )
     if not run.logged_reference:
+        upload = (
+            f"`loopline data upload train {shlex.quote(run.label[1])}`, the table the training read"
+            if run.label
+            else "`loopline data upload train PATH`"
+        )
         notes.append(
             "monitoring compares live requests with training rows, and the training logs none "
-            f"({REFERENCE_ARTIFACT}): upload them (`loopline data upload train PATH`) and set "
-            "monitoring.reference_data: train in loopline.yaml"
+            f"({REFERENCE_ARTIFACT}): upload them ({upload}) and set monitoring.reference_data: train in "
+            "loopline.yaml"
         )
     if not run.has_example:
         notes.append(
