@@ -885,7 +885,8 @@ def notebook(*cells: str, kernel: str = ".venv") -> str:
 TRAINING_NOTEBOOK = notebook(
     "import mlflow\nimport pandas as pd\nimport yaml\nfrom sklearn.linear_model import Ridge\n"
     "from sklearn.model_selection import train_test_split\nparams = yaml.safe_load('alpha: 0.5')\n"
-    "mlflow.set_tracking_uri('http://127.0.0.1:5000')  # as MLflow's tutorials start",
+    "mlflow.set_tracking_uri('http://127.0.0.1:5000')  # as MLflow's tutorials start\n"
+    "import os\nos.environ['MLFLOW_REGISTRY_URI'] = 'sqlite:///registry.db'  # and as others do",
     "frame = pd.read_csv('../data/diabetes.csv')\nframe.describe()",
     "X, y = frame.drop(columns='target'), frame['target']\n"
     "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
@@ -918,6 +919,9 @@ def test_a_notebook_is_the_training_where_no_script_is(tmp_path: Path) -> None:
     # Its tutorial-style tracking server is kept off, as for a script, and the note says so.
     said = "the training calls mlflow.set_tracking_uri('http://127.0.0.1:5000') itself; loopline ignores it"
     assert any(note.startswith(said) for note in result.notes), result.notes
+    said = "the training sets os.environ['MLFLOW_REGISTRY_URI'] = 'sqlite:///registry.db' itself; loopline"
+    assert any(note.startswith(said) for note in result.notes), result.notes
+    assert not (project / "notebooks" / "registry.db").exists()
     # The workflows install what runs the notebook with the model's requirements.
     required = (project / "requirements.txt").read_text().splitlines()
     assert {"papermill", "ipykernel", "loopline"} <= set(required)

@@ -63,6 +63,38 @@ def test_a_script_runs_as_python_runs_it_with_mlflow_kept_on_the_workspace(tmp_p
     assert "loopline: mlflow.set_registry_uri('sqlite:///elsewhere.db') ignored" in done.stderr
 
 
+ENVIRONMENT_SCRIPT = """\
+import os
+
+os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///elsewhere.db"  # as tutorials set it, before importing MLflow
+
+import mlflow
+
+with mlflow.start_run() as run:
+    mlflow.log_metric("rmse", 0.5)
+print(run.info.run_id)
+"""
+
+
+def test_a_script_that_sets_the_tracking_uri_in_its_environment_still_logs_to_the_workspace(
+    tmp_path: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    script = tmp_path / "train.py"
+    script.write_text(ENVIRONMENT_SCRIPT)
+    workspace = f"sqlite:///{tmp_path / 'dev.db'}"
+    done = run(script, tmp_path, MLFLOW_TRACKING_URI=workspace, LOOPLINE_WORKSPACE="dev")
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[-1]
+    assert MlflowClient(workspace).get_run(run_id).data.metrics == {"rmse": 0.5}
+    assert not (tmp_path / "elsewhere.db").exists()
+    assert (
+        "loopline: os.environ['MLFLOW_TRACKING_URI'] = 'sqlite:///elsewhere.db' ignored: this training logs "
+        "to the dev workspace"
+    ) in done.stderr
+
+
 def test_outside_loopline_the_script_keeps_its_own_tracking_uri(tmp_path: Path) -> None:
     import json
 

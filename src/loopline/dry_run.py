@@ -27,7 +27,9 @@ from loopline.run_script import OPENED_LOG
 __all__ = ["REFERENCE_ARTIFACT", "DryRun", "dry_run", "earlier_run", "model_task"]
 
 REFERENCE_ARTIFACT = MonitoringConfig().reference_artifact
-_IGNORED = re.compile(r"^loopline: (mlflow\.\w+\(.*\)) ignored", re.M)  # what run_script says
+_IGNORED = re.compile(
+    r"^loopline: (mlflow\.\w+\(.*\)|os\.environ\[.*?\] = .*?) ignored", re.M
+)  # run_script's
 
 
 @dataclass(frozen=True)

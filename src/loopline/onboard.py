@@ -397,8 +397,9 @@ def _notes(run: DryRun, model: str) -> list[str]:
         )
     for call in run.ignored:
         notes.append(
-            f"the training calls {call} itself; loopline ignores it while it trains, so the runs go to the "
-            "dev workspace; run by hand, the training still logs where the call says"
+            f"the training {'sets' if call.startswith('os.') else 'calls'} {call} itself; loopline ignores "
+            "it while it trains, so the runs go to the dev workspace; run by hand, the training still logs "
+            "where it says"
         )
     if not run.logged_reference:
         upload = (

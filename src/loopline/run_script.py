@@ -7,7 +7,8 @@ with MLflow kept on loopline's workspace.
 Scripts written for a tracking server of their own call ``mlflow.set_tracking_uri("http://...")``
 (MLflow's own quickstart does): run by the inner loop, their runs would go there instead of the workspace,
 or wait minutes on a server that is not there. Here those calls (and ``set_registry_uri``) keep MLflow on
-the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each; the script runs as
+the workspace that ``MLFLOW_TRACKING_URI`` names and say so on stderr, once each, as does a script that
+sets ``os.environ["MLFLOW_TRACKING_URI"]`` (said when it ends); the script runs as
 ``__main__`` with its own ``sys.argv`` and its folder (a module: the current folder) first on ``sys.path``,
 as Python runs it.
 
@@ -22,6 +23,7 @@ as above, anything else (``python -c``, ``python -m pip``) as the interpreter it
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import itertools
@@ -111,14 +113,37 @@ def keep_mlflow_on_the_workspace() -> None:
         # where it is defined as well: `from mlflow.tracking.fluent import set_experiment`
         mlflow.set_experiment = mlflow.tracking.fluent.set_experiment = kept_experiment
 
+    pinned: dict[str, str] = {}
     for name, variable in (
         ("set_tracking_uri", "MLFLOW_TRACKING_URI"),
         ("set_registry_uri", "MLFLOW_REGISTRY_URI"),
     ):
-        kept = _kept(name, variable, getattr(mlflow, name))
+        original = getattr(mlflow, name)
+        kept = _kept(name, variable, original)
         for module in (mlflow, mlflow.tracking):  # `from mlflow.tracking import set_tracking_uri` too
             if hasattr(module, name):
                 setattr(module, name, kept)
+        if workspace := os.environ.get(variable):
+            # Set through MLflow, the URI outranks the variable: a script that sets it in os.environ
+            # (os.environ["MLFLOW_TRACKING_URI"] = ..., load_dotenv(override=True)) still logs here.
+            original(workspace)
+            pinned[variable] = workspace
+    if pinned:
+        atexit.register(_say_environment_ignored, pinned)
+
+
+def _say_environment_ignored(pinned: Mapping[str, str]) -> None:
+    """Say which of the variables ``pinned`` the script set to another URI, which MLflow did not use."""
+    where = os.environ.get("LOOPLINE_WORKSPACE", "loopline's")
+    for variable, workspace in pinned.items():
+        value = os.environ.get(variable)
+        if value is not None and value != workspace:
+            print(
+                f"loopline: os.environ[{variable!r}] = {value!r} ignored: this training logs to the {where} "
+                "workspace",
+                file=sys.__stderr__,  # the process's own: a notebook's kernel has closed its cells' by now
+                flush=True,
+            )
 
 
 OPENED_LOG = "LOOPLINE_OPENED_LOG"
