@@ -281,3 +281,21 @@ def test_a_model_that_raises_is_logged_with_its_own_frames_not_loopline_s(
     logged = "\n".join(r.getMessage() for r in caplog.records if "failed in its sandbox" in r.getMessage())
     assert "failing.py" in logged and "in predict" in logged and "KeyError: 'y'" in logged, logged
     assert "loopline/sandbox" not in logged and "loopline/serving" not in logged, logged
+
+
+def test_a_model_using_joblib_logs_only_its_own_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # joblib (scikit-learn's) cannot share memory between processes in the sandbox and runs in one, as a
+    # model's n_jobs=-1 then does: that is no warning in the model's log ("Permission denied").
+    failing = _pyfunc(
+        tmp_path / "forest",
+        "    def load_context(self, context):\n        import joblib",
+        answers="model_input['x'] / model_input['y']",
+    )
+    with SandboxedModel(failing) as model, pytest.raises(ModelFailed):
+        model.score(ROW)
+    logged = "\n".join(r.getMessage() for r in caplog.records if "failed in its sandbox" in r.getMessage())
+    assert "KeyError: 'y'" in logged and "serial mode" not in logged and "Permission denied" not in logged, (
+        logged
+    )

@@ -56,6 +56,9 @@ def clean_environment(home: Path) -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1",
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "DO_NOT_TRACK": "true",
+            # The confinement leaves no shared memory between processes: joblib (scikit-learn's n_jobs)
+            # runs in one, as it would after warning "Permission denied" into the model's log.
+            "JOBLIB_MULTIPROCESSING": "0",
         }
     )
     return env
