@@ -486,6 +486,39 @@ class PathProxy:
         self.server.server_close()
 
 
+class ConnectionCounter:
+    """A TCP forwarder on a free port of 127.0.0.1 to ``port``, counting the connections made through it."""
+
+    def __init__(self, port: int) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, args=(port,), daemon=True).start()
+
+    def _serve(self, port: int) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                near, _ = self.socket.accept()
+                self.connections += 1
+                far = socket.create_connection(("127.0.0.1", port))
+                for source, sink in ((near, far), (far, near)):
+                    threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def __enter__(self) -> ConnectionCounter:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.socket.close()
+
+
 class DatabaseServer:
     """A TCP server on 127.0.0.1 where a database should be: it counts connections, and closes each at once
     (a server going down) or keeps it open and says nothing (a host behind a firewall, a hung server)."""

@@ -28,6 +28,7 @@ from tests.helpers import (
     mlflow_client,
 )
 from tests.loops.test_experiments import _GitHub
+from tests.servers import ConnectionCounter
 from tests.test_inputs import trained_on
 
 pytestmark = pytest.mark.slow
@@ -451,6 +452,31 @@ OWN_RUN = """\
         rows = mlflow.data.from_pandas(x_train, source="s3://churn/train.parquet", name="churn-train")
         mlflow.log_input(rows, context="training")
 """
+
+
+def test_a_training_s_input_files_come_through_one_connection_to_the_control_plane(
+    team: Team, tmp_path: Path
+) -> None:
+    # each file is a call of its own: over TLS, a connection each was a handshake each
+    from urllib.parse import urlsplit
+
+    from loopline.remote.client import connect
+    from loopline.remote.data import RemoteAssets
+
+    days = tmp_path / "days"
+    days.mkdir()
+    for day in range(12):
+        (days / f"day-{day:02d}.csv").write_text(f"x,y\n{day},{day * 2}\n")
+    loopline.upload_data("days", days, project=team.project)
+    with ConnectionCounter(urlsplit(team.plane.url).port or 80) as counter:
+        assets = RemoteAssets(connect(counter.url, team.tokens["dev"]))
+        asset = assets.find("days", None)
+        read = {}
+        for entry in assets.files(asset):
+            with assets.chunks(asset, entry) as chunks:
+                read[entry["path"]] = b"".join(chunks).decode()
+    assert read == {f"day-{day:02d}.csv": f"x,y\n{day},{day * 2}\n" for day in range(12)}
+    assert counter.connections == 1
 
 
 def test_training_inputs_come_from_the_control_plane_and_the_run_reads_in_dev_as_it_was_logged(

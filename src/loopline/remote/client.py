@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 import orjson
 
 from loopline.errors import LooplineError, StoreUnavailable, Unauthenticated, UsageError, from_answer
-from loopline.net import http_client, http_request
+from loopline.net import http_client
 from loopline.operations import Operation, operation, operations
 from loopline.remote.codec import signature
 
@@ -40,6 +41,21 @@ def _timeout() -> httpx.Timeout:
     import httpx
 
     return httpx.Timeout(connect=10.0, read=None, write=60.0, pool=10.0)
+
+
+_pool: httpx.Client | None = None
+_pool_lock = threading.Lock()
+
+
+def _connections() -> httpx.Client:
+    """One pool of connections for this process's calls to control planes: a training's input files (a
+    call each), a sweep's trials and every SDK call reuse an open connection instead of opening (and, with
+    TLS, negotiating) one each."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.is_closed:
+            _pool = http_client(timeout=_timeout())
+        return _pool
 
 
 def _caller_head(project: Any) -> str | None:
@@ -77,12 +93,8 @@ class Client:
         import httpx
 
         try:
-            response = http_request(
-                "POST",
-                f"{self.url}/v1/{route}",
-                content=content,
-                headers=self._headers(content_type),
-                timeout=_timeout(),
+            response = _connections().post(
+                f"{self.url}/v1/{route}", content=content, headers=self._headers(content_type)
             )
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
@@ -95,16 +107,12 @@ class Client:
         import httpx
 
         try:
-            with (
-                http_client() as client,
-                client.stream(
-                    "POST",
-                    f"{self.url}/v1/{route}",
-                    content=body,
-                    headers=self._headers("application/json", accept),
-                    timeout=_timeout(),
-                ) as response,
-            ):
+            with _connections().stream(
+                "POST",
+                f"{self.url}/v1/{route}",
+                content=body,
+                headers=self._headers("application/json", accept),
+            ) as response:
                 yield response
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
