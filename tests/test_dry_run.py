@@ -165,6 +165,17 @@ def test_a_training_or_a_run_that_logged_no_model_is_refused_saying_so(
     assert "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)" in " ".join(
         done.stderr.split()
     )
+    # a model its library saved, logged as a file: named, with what to log instead
+    (repo / "train.py").write_text(
+        metrics_only + "    import pickle\n    pickle.dump({'weights': [1]}, open('model.pkl', 'wb'))\n"
+        "    mlflow.log_artifact('model.pkl')\n"
+    )
+    commit_all(repo, "Pickle the model")
+    done = cli(capsys, "init", "--existing", str(repo), "--command", "python train.py")
+    assert done.exit_code == 1
+    assert "ran without logging an MLflow model: it logged model.pkl as a plain file" in " ".join(
+        done.stderr.split()
+    )
     store = f"sqlite:///{tmp_path / 'runs.db'}"
     client = MlflowClient(tracking_uri=store)
     run = client.create_run(client.create_experiment("metrics-only"))

@@ -101,7 +101,8 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             raise TrainingFailed(
                 command=command,
                 outcome=(not runs and (only_defines(root, command) or no_sub_command(log, root, command)))
-                or "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)",
+                or "ran without logging an MLflow model"
+                + (sessions.plain_model_file(store, runs) or " (log one with mlflow.<flavor>.log_model)"),
                 log=log,
             )
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""

@@ -341,6 +341,31 @@ def test_a_run_that_logs_no_model_is_refused(new_project: ProjectFactory) -> Non
     ):
         loopline.inner_loop(project)
     assert versions(project, "dev") == []
+    # a model saved by its library and logged as a file: named, with what to log instead
+    (project / "train.py").write_text(JOBLIB_FILE)
+    commit_all(project, "The model as a joblib file")
+    with pytest.raises(TrainingFailed) as failed:
+        loopline.inner_loop(project)
+    assert "finished without logging a model: it logged models/classifier.joblib as a plain file" in (
+        failed.value.message
+    )
+    assert 'mlflow.sklearn.log_model(model, name="model") for scikit-learn' in failed.value.message
+    assert versions(project, "dev") == []
+
+
+JOBLIB_FILE = """\
+import joblib
+import mlflow
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+with mlflow.start_run():
+    model = LogisticRegression(max_iter=5000).fit(X, y)
+    mlflow.log_metric("accuracy", model.score(X, y))
+    joblib.dump(model, "classifier.joblib")
+    mlflow.log_artifact("classifier.joblib", artifact_path="models")
+"""
 
 
 def test_dev_on_a_teams_mlflow_tracking_server_with_model_files_on_azure_blob(

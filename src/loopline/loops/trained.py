@@ -35,6 +35,7 @@ __all__ = [
     "fail_abandoned_runs",
     "fail_session",
     "pick_model",
+    "plain_model_file",
     "rival_runs",
     "session_runs",
 ]
@@ -160,7 +161,8 @@ def pick_model(
     if not logged:
         raise TrainingFailed(
             command=command,
-            outcome="finished without logging a model (log one with mlflow.<flavor>.log_model)",
+            outcome="finished without logging a model"
+            + (plain_model_file(store, runs) or " (log one with mlflow.<flavor>.log_model)"),
             log=log or "its runs",
         )
     chosen = _by_name(logged, config)
@@ -322,3 +324,43 @@ def _lineage(by_id: dict[str, RunInfo], run_id: str) -> list[RunInfo]:
         chain.append(current)
         current = by_id.get(current.parent_id or "")
     return chain
+
+
+# A model saved by its library and logged as a file: what a script does before it logs MLflow models.
+_MODEL_FILES = (
+    ".pkl",
+    ".pickle",
+    ".joblib",
+    ".skops",
+    ".onnx",
+    ".h5",
+    ".keras",
+    ".pt",
+    ".pth",
+    ".cbm",
+    ".ubj",
+)
+
+
+def plain_model_file(store: WorkspaceStore, runs: list[RunInfo]) -> str:
+    """Where ``runs`` logged no MLflow model but a model file (``mlflow.log_artifact("model.joblib")``, at
+    the top of a run's artifacts or one folder down): which, and what to log instead (``: ...``); else
+    nothing."""
+    for run in runs:
+        entries = list(store.client.list_artifacts(run.run_id))
+        entries += [
+            child
+            for entry in entries
+            if entry.is_dir
+            for child in store.client.list_artifacts(run.run_id, entry.path)
+        ]
+        found = next(
+            (e.path for e in entries if not e.is_dir and e.path.lower().endswith(_MODEL_FILES)), None
+        )
+        if found:
+            return (
+                f": it logged {found} as a plain file (mlflow.log_artifact), which no serving process can "
+                "load; log the model with its library's mlflow.<flavor>.log_model instead "
+                '(mlflow.sklearn.log_model(model, name="model") for scikit-learn)'
+            )
+    return ""
