@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import InsufficientEvidence
 from tests.conftest import ProjectFactory
-from tests.helpers import TRAINING_SCRIPTS, cli, commit_all, edit_yaml, wait_for_samples
+from tests.helpers import TRAINING_SCRIPTS, cli, commit_all, edit_yaml, wait_for_samples, wait_until
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -133,6 +134,32 @@ def test_too_few_samples_is_insufficient_evidence_with_exit_3(
     assert [e.event.outcome for e in loopline.history(project, kind="monitor-checked")] == [
         "insufficient"
     ] * 2
+    # A client's burst of rows is sampled at the rate a serving process keeps: the message says how many
+    # requests were answered and the rate, so a user who sent enough rows knows why there are few samples.
+    from loopline.instance import Instance
+    from loopline.serving.stats import window_stats
+
+    columns, rows = all_rows()
+    [live] = [d.name for d in loopline.get_endpoint("proj", project=project).deployments if d.traffic]
+    with Server(project, "prod", port=free_port()) as server:
+        _open(project)
+        body = {"input_data": {"columns": columns, "data": rows[:200].tolist()}}
+        assert httpx.post(f"{server.url}/endpoints/proj/score", json=body, timeout=30).status_code == 200
+        db = Instance.open(project).db
+        wait_until(
+            lambda: window_stats(db, "prod", "proj", live, time.time() - 600).requests,
+            15,
+            "the request counted",
+        )
+    with pytest.raises(InsufficientEvidence) as few:
+        loopline.monitor_check(project=project)
+    said = re.search(
+        r"(\d+) samples of proj/\S+ in the last 1h, from (\d+) requests answered", few.value.message
+    )
+    assert said and int(said[1]) <= 20 and int(said[2]) >= 1, few.value.message  # the smoke test's too
+    assert "(each serving process samples at most monitoring.sample_per_second, 20, rows a second)" in (
+        few.value.message
+    )
 
 
 def test_a_model_answering_probabilities_is_monitored_output_by_output(

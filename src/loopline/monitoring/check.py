@@ -288,15 +288,21 @@ def run_check(
     target = _target(info, deployment)
     since = time.time() - seconds
     rows = _samples(instance, workspace, endpoint, target.name, since)
+    stats = window_stats(instance.db, workspace, endpoint, target.name, since)
     if len(rows) < config.min_samples:
         _record(instance, workspace, endpoint, target, seconds, len(rows), {}, "insufficient", None)
+        answered = (
+            f", from {stats.requests:,} requests answered (each serving process samples at most "
+            f"monitoring.sample_per_second, {config.sample_per_second:g}, rows a second)"
+            if stats.requests
+            else ""
+        )
         raise InsufficientEvidence(
-            f"insufficient evidence: {len(rows)} samples of {endpoint}/{target.name} in the last {window} "
-            f"(monitoring.min_samples is {config.min_samples}; what loopline sends itself, such as "
-            "`endpoint invoke` and smoke tests, is not sampled); no decision"
+            f"insufficient evidence: {len(rows)} samples of {endpoint}/{target.name} in the last {window}"
+            f"{answered} (monitoring.min_samples is {config.min_samples}; what loopline sends itself, such "
+            "as `endpoint invoke` and smoke tests, is not sampled); no decision"
         )
     live = pd.DataFrame([r.features for r in rows])
-    stats = window_stats(instance.db, workspace, endpoint, target.name, since)
     signals: dict[str, Any] = {
         "samples": len(rows),
         "missing_rate": round(float(live.isna().mean().mean()), 6),
