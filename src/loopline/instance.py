@@ -111,7 +111,11 @@ class Instance:
         require_durable(self.settings)
         # Webhooks hear of the events a write appended once it commits (notifications.py).
         hooked = bool(self.settings.config.notifications.webhooks)
-        return Database(self.settings.state_url, after_events=self._events_committed if hooked else None)
+        return Database(
+            self.settings.state_url,
+            after_events=self._events_committed if hooked else None,
+            project=self.root,
+        )
 
     def _events_committed(self, seqs: list[int]) -> None:
         notifications.kick(self.settings, self.db, seqs)

@@ -180,6 +180,14 @@ def full_tier_story(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert kinds == ["released", "released", "rolled-back"]
 
 
+def test_outer_loop_test_of_a_simple_tier_project_never_set_up_says_the_tier(tmp_path: Path) -> None:
+    # before `loopline up` the refusal is the tier's, and no empty database is left behind
+    loopline.init(tmp_path / "proj", "simple")
+    with pytest.raises(TierDisabled, match="full tier"):
+        loopline.outer_loop_test(tmp_path / "proj")
+    assert not (tmp_path / "proj" / ".loopline" / "state.db").exists()
+
+
 def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> None:
     project, a, b = a_live_b_registered
     with pytest.raises(TierDisabled, match="full tier"):

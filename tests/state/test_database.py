@@ -49,6 +49,14 @@ def test_head_revision_matches_the_newest_migration() -> None:
 def test_a_database_that_was_never_created_asks_for_up(tmp_path: Path) -> None:
     with pytest.raises(NotProvisioned, match="run `loopline up`"):
         Database(f"sqlite:///{tmp_path}/none.db").require_current(tmp_path)
+    # Whatever reads or writes before `up` leaves no empty database behind, which later commands would
+    # take for a damaged one ("no such table"): it is told to run `up` too.
+    never = Database(f"sqlite:///{tmp_path}/never.db", project=tmp_path)
+    for use in (never.read, never.write):
+        with pytest.raises(NotProvisioned, match=f"run `loopline up` in {tmp_path} first"), use():
+            pass
+    assert not list(tmp_path.glob("never.db*"))
+    assert never.upgrade() is True and never.revision() == HEAD_REVISION  # `up` creates it
 
 
 def test_a_database_a_newer_loopline_migrated_is_refused_and_left_as_it_is(tmp_path: Path) -> None:

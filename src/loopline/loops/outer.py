@@ -8,6 +8,7 @@ rollbacks of one endpoint hold a lock in loopline's database, so two of them nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,7 +25,7 @@ from loopline.domain import (
 from loopline.endpoints import service
 from loopline.endpoints.client import EndpointClient, example_request, live_server
 from loopline.endpoints.deployments import repin
-from loopline.errors import GateFailed, InvalidReference, NotFound, Refused, TierDisabled
+from loopline.errors import GateFailed, InvalidReference, NotFound, NotProvisioned, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
 from loopline.git import (
     SHALLOW_HINT,
@@ -256,9 +257,11 @@ def require_tier(instance: Instance, what: str, tiers: set[Tier], hint: str) -> 
     tier = instance.settings.tier
     if tier not in tiers:
         error = TierDisabled(what=what, tier=tier.value, hint=hint)
-        audit.record(
-            instance.db, RefusedAttempt(actor=instance.actor, reason=error.message, details={"step": what})
-        )
+        with contextlib.suppress(NotProvisioned):  # before `loopline up` there is no log to record it in
+            audit.record(
+                instance.db,
+                RefusedAttempt(actor=instance.actor, reason=error.message, details={"step": what}),
+            )
         raise error
 
 

@@ -48,8 +48,12 @@ def as_utc(value: datetime) -> datetime:
 class Database:
     """Connections to loopline's database, with serialised write transactions on every backend."""
 
-    def __init__(self, url: str, after_events: Callable[[list[int]], None] | None = None) -> None:
+    def __init__(
+        self, url: str, after_events: Callable[[list[int]], None] | None = None, project: Path | None = None
+    ) -> None:
         self.url = url
+        self.project = project
+        """The project whose database this is, for the error saying to run ``loopline up`` there."""
         self.after_events = after_events
         """Called after a write transaction that appended audit events commits, with their sequence
         numbers (how webhooks hear of them); what it raises is logged, never passed to the writer."""
@@ -76,7 +80,16 @@ class Database:
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
             return new_engine(self.url, pool_pre_ping=True)
-        engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False})
+        import sqlite3
+
+        path = self._sqlite_path().resolve()
+
+        def opened() -> sqlite3.Connection:
+            # mode=rw: a command run before `loopline up` (or after the file was lost) fails without leaving
+            # an empty database behind that later commands would take for a damaged one; `up` creates it.
+            return sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=60, check_same_thread=False)
+
+        engine = create_engine(self.url, creator=opened)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -126,6 +139,10 @@ class Database:
         try:
             yield
         except OperationalError as exc:
+            if self.is_sqlite and not self._sqlite_path().exists():
+                raise NotProvisioned(
+                    what=f"loopline's database ({self.redacted_url})", project=self.project or "the project"
+                ) from None
             reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
             raise StoreUnavailable(
                 what="loopline's database", where=self.redacted_url, reason=reason
@@ -206,7 +223,12 @@ class Database:
     def ensure_exists(self) -> bool:
         """Create the database itself (a PostgreSQL database, a SQLite file's folder) if missing."""
         if self.is_sqlite:
-            self._sqlite_path().parent.mkdir(parents=True, exist_ok=True)
+            import sqlite3
+
+            path = self._sqlite_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # the only place a SQLite database is created (see _create_engine)
+                sqlite3.connect(path).close()
             return False
         return ensure_database(self.url)
 
