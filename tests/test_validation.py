@@ -64,6 +64,15 @@ def test_the_report_names_the_registry_s_version_and_the_test_copy_where_they_di
     assert findings.markdown().startswith("## Validation of churn v3 (d030fe2; v1 in test): passed\n")
     findings.candidate["version"] = 3
     assert findings.markdown().startswith("## Validation of churn v3 (d030fe2): passed\n")
+    # Measured without a bound (validation.thresholds names none of them): shown, and said to gate nothing.
+    findings.metrics = {"accuracy": 0.97, "f1": 0.9612}
+    table = findings.markdown().split("| metric | value | min | max | result |\n|---|---|---|---|---|\n")[1]
+    assert table.startswith("| accuracy | 0.9700 |  |  | not gated |\n| f1 | 0.9612 |  |  | not gated |\n")
+    assert "No metric is gated: give bounds in validation.thresholds (loopline.yaml)." in table
+    findings.checks = [{"metric": "f1", "value": 0.9612, "min": 0.9, "max": None, "passed": True}]
+    table = findings.markdown().split("|---|---|---|---|---|\n")[1]
+    assert table.startswith("| f1 | 0.9612 | 0.9 |  | pass |\n| accuracy | 0.9700 |  |  | not gated |\n")
+    assert "No metric is gated" not in table
 
 
 VALIDATE = '''\

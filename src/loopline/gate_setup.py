@@ -15,9 +15,11 @@ __all__ = [
     "best_rival",
     "gate_text",
     "gate_thresholds",
+    "measured_by_validation",
     "ranking_text",
     "rivals",
     "validation_lines",
+    "validation_thresholds",
     "yaml_scalar",
 ]
 
@@ -114,13 +116,11 @@ def best_rival(gate: dict[str, dict[str, float]], run: DryRun) -> dict[str, floa
     return max(ranked, key=lambda rival: sign * rival[metric])
 
 
-def validation_lines(run: DryRun) -> list[str]:
-    """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
-    tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
-    if run.forecast is not None:
-        return _forecast_validation_lines(run)
+def validation_thresholds(run: DryRun) -> dict[str, dict[str, float]]:
+    """Bounds 10% short of what the dry run reached on the metrics outer-loop test measures for its task
+    (the challenger's metric first); empty where it logged none of them, or told no task."""
     if run.task is None:
-        return []
+        return {}
     measured = _VALIDATION_METRICS[run.task]
     reached: dict[str, dict[str, float]] = {}
     bounds = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
@@ -131,7 +131,23 @@ def validation_lines(run: DryRun) -> list[str]:
             continue
         if same is not None and same not in reached:
             reached[same] = bound
-    reached = {m: reached[m] for m in measured if m in reached}  # the challenger's metric first
+    return {m: reached[m] for m in measured if m in reached}
+
+
+def measured_by_validation(task: str) -> tuple[str, ...]:
+    """The metrics outer-loop test measures on held-out rows for ``task``."""
+    return _VALIDATION_METRICS[task]
+
+
+def validation_lines(run: DryRun) -> list[str]:
+    """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
+    tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
+    if run.forecast is not None:
+        return _forecast_validation_lines(run)
+    if run.task is None:
+        return []
+    measured = _VALIDATION_METRICS[run.task]
+    reached = validation_thresholds(run)
     lines = [
         "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",
         f"# the model's answers and the metrics it logs, the bounds from {run.origin}: check both.",

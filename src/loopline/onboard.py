@@ -29,9 +29,11 @@ from loopline.gate_setup import (
     best_rival,
     gate_text,
     gate_thresholds,
+    measured_by_validation,
     ranking_text,
     rivals,
     validation_lines,
+    validation_thresholds,
     yaml_scalar,
 )
 from loopline.git import holds, is_git_repo
@@ -160,11 +162,16 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
             "metrics (docs/outer-loops.md, 'A validation of your own'), and upload those steps once "
             "(`loopline data upload heldout PATH`)"
         ]
-    what = (
-        "the thresholds in validation.thresholds"
-        if run.task
-        else "validation.task (classification or regression) and its thresholds"
-    )
+    if run.task and not validation_thresholds(run):
+        measured = ", ".join(measured_by_validation(run.task))
+        what = (
+            f"validation.thresholds, left empty: the training logs none of what outer-loop test measures "
+            f"({measured}), so give the bounds a model must reach there"
+        )
+    elif run.task:
+        what = "the thresholds in validation.thresholds"
+    else:
+        what = "validation.task (classification or regression) and its thresholds"
     label = (
         f"{run.label[0]}, as in {run.label[1]}"
         if run.label

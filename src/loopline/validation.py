@@ -135,6 +135,14 @@ class ValidationFindings:
             lines.append(
                 f"| {check['metric']} | {value} | {low} | {high} | {'pass' if check['passed'] else 'FAIL'} |"
             )
+        checked = {check["metric"] for check in self.checks}
+        lines += [
+            f"| {name} | {value:.4f} |  |  | not gated |"
+            for name, value in self.metrics.items()
+            if name not in checked and isinstance(value, int | float)
+        ]
+        if not self.checks and self.metrics:
+            lines += ["", "No metric is gated: give bounds in validation.thresholds (loopline.yaml)."]
         challenger = self.challenger
         if self.champion and challenger["champion"] is None:
             lines += [
