@@ -31,6 +31,16 @@ EXPECTED = {
 }
 
 
+def test_every_file_init_writes_passes_the_usual_pre_commit_hooks(tmp_path: Path) -> None:
+    # end-of-file-fixer and trailing-whitespace, which a team's pre-commit runs on the files it commits
+    result = loopline.init(tmp_path / "p", "full")
+    texts = [f for f in result.files if not f.endswith(".csv")]
+    for name in texts:
+        text = (tmp_path / "p" / name).read_text()
+        assert text.endswith("\n") and not text.endswith("\n\n"), name
+        assert not [line for line in text.splitlines() if line != line.rstrip()], name
+
+
 @pytest.mark.parametrize("tier", ["experimentation", "simple", "full"])
 def test_init_writes_a_valid_project_for_each_tier(tmp_path: Path, tier: str) -> None:
     result = loopline.init(tmp_path / "p", tier)
