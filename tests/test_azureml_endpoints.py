@@ -219,6 +219,19 @@ def test_a_deployment_file_s_latest_model_is_the_newest_version_of_the_endpoint_
     )
     assert missing.exit_code != 0 and "model 'unknown' has no version in dev yet" in missing.stderr
     assert len(loopline.get_endpoint("credit", workspace="dev", project=project).deployments) == 2
+    # without a file, --latest says the same on the command line, for an online or a batch deployment
+    flags = ["-w", "dev", "-C", str(project), "--no-check", "--json"]
+    newest = cli(capsys, "deployment", "create", "credit", "yellow", "--latest", *flags)
+    assert newest.exit_code == 0, newest.stderr
+    assert {d["name"]: d["version"] for d in newest.json()["deployments"]}["yellow"] == 2
+    assert f"the newest proj-classifier is version 2 in dev ({b[:7]})" in newest.stderr
+    both = cli(capsys, "deployment", "create", "credit", "cyan", "--latest", "--version", "1", *flags)
+    assert both.exit_code == 2
+    assert "exactly one of --version N, --commit SHA or --latest" in both.stderr
+    assert cli(capsys, "batch-endpoint", "create", "nightly", "-C", str(project)).exit_code == 0
+    batch = cli(capsys, "batch-deployment", "create", "nightly", "blue", "--latest", "-C", str(project))
+    assert batch.exit_code == 0, batch.stderr
+    assert f"the newest proj-classifier is version 2 in dev ({b[:7]})" in batch.stderr
 
 
 @pytest.mark.parametrize(

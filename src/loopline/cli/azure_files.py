@@ -84,7 +84,7 @@ def deployment_from_file(
         _same(given.name, described.name, "deployment"),
         _same(given.model, described.model, "model") if described.model else given.model,
         version,
-        described.latest and version is None and commit is None,
+        (given.latest or described.latest) and version is None and commit is None,
         described.model,
         given.output_file or described.output_file,
     )
@@ -96,7 +96,8 @@ def note_deployed(output: Output, chosen: Deploying, deployed: DeploymentInfo | 
     if deployed is None:
         return
     if chosen.latest:
-        output.note(f"{chosen.said_model}@latest is version {deployed.version} in {workspace}")
+        named = f"{chosen.said_model}@latest" if chosen.said_model else f"the newest {deployed.model}"
+        output.note(f"{named} is version {deployed.version} in {workspace} ({deployed.git_commit[:7]})")
     if deployed.environment:
         from loopline.model_environment import warning
 

@@ -69,6 +69,13 @@ ComputeOption = Annotated[
     ),
 ]
 VersionOption = Annotated[int | None, opt("--version", "-v", help="The model version.")]
+LatestOption = Annotated[
+    bool,
+    opt(
+        "--latest",
+        help="The newest version of the model in the endpoint's workspace (Azure ML's azureml:NAME@latest).",
+    ),
+]
 VersionCommitOption = Annotated[
     str | None,
     opt(

@@ -51,7 +51,7 @@ def resolve_model_version(
     one of its own takes its ancestor's, by the ``training.paths`` rule of ``versions.py``), or ``latest``:
     the newest there, as Azure ML reads ``azureml:NAME@latest``."""
     if [version is not None, commit is not None, latest].count(True) != 1:
-        raise UsageError("name the model version with exactly one of --version N or --commit SHA")
+        raise UsageError("name the model version with exactly one of --version N, --commit SHA or --latest")
     if commit is not None:
         return commit_version(instance, model, commit, workspace=workspace)
     found = catalog.list_versions(instance.db, workspace=workspace, name=model)

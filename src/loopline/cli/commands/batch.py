@@ -23,6 +23,7 @@ from loopline.cli.options import (
     Call,
     ComputeOption,
     EndpointWorkspaceOption,
+    LatestOption,
     ModelOption,
     VersionCommitOption,
     VersionOption,
@@ -220,6 +221,7 @@ def batch_deployment_create(
     model: ModelOption = None,
     version: VersionOption = None,
     commit: VersionCommitOption = None,
+    latest: LatestOption = False,
     compute: ComputeOption = None,
     output_file: Annotated[
         str | None,
@@ -231,7 +233,7 @@ def batch_deployment_create(
     ] = None,
 ) -> None:
     """Deploy a model version to a batch endpoint (files checked against their digest)."""
-    given = Deploying(endpoint, name, model, version, latest=False, output_file=output_file)
+    given = Deploying(endpoint, name, model, version, latest=latest, output_file=output_file)
     chosen = deployment_from_file(call.output, file, read_batch_deployment, given, commit)
     if chosen.endpoint is None or chosen.name is None:
         raise UsageError(

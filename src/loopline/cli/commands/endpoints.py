@@ -25,6 +25,7 @@ from loopline.cli.azure_files import (
 from loopline.cli.options import (
     Call,
     EndpointWorkspaceOption,
+    LatestOption,
     ModelOption,
     ProjectOption,
     VersionCommitOption,
@@ -365,6 +366,7 @@ def deployment_create(
     model: ModelOption = None,
     version: VersionOption = None,
     commit: VersionCommitOption = None,
+    latest: LatestOption = False,
     traffic: Annotated[
         int | None,
         opt(
@@ -381,7 +383,7 @@ def deployment_create(
     ] = True,
 ) -> None:
     """Deploy a model version of the endpoint's workspace (files checked against their digest)."""
-    given = Deploying(endpoint, name, model, version, latest=False)
+    given = Deploying(endpoint, name, model, version, latest=latest)
     chosen = deployment_from_file(call.output, file, read_deployment, given, commit)
     if chosen.endpoint is None or chosen.name is None:
         raise UsageError("name the endpoint and the deployment: loopline deployment create ENDPOINT NAME")
