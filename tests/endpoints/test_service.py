@@ -79,7 +79,7 @@ def test_the_first_deployment_takes_all_traffic_and_later_ones_none(served_proje
         loopline.create_deployment("dep-a", "blue", version=2, project=served_project)
     with pytest.raises(NotFound, match=r"has no version 9 in dev \(its newest there is 2\); the inner loop"):
         loopline.create_deployment("dep-a", "x", version=9, project=served_project)
-    with pytest.raises(UsageError, match="exactly one of --version N or --commit SHA"):
+    with pytest.raises(UsageError, match="exactly one of --version N, --commit SHA or --latest"):
         loopline.create_deployment("dep-a", "x", project=served_project)
 
 
