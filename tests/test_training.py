@@ -161,3 +161,33 @@ def test_a_file_of_the_repository_named_as_the_command_is_told_how_to_run_it(
     with pytest.raises(TrainingFailed) as failed:
         train(project, tmp_path, command, 60)
     assert "could not start" in failed.value.message and said in failed.value.message, failed.value.message
+
+
+def test_a_booster_fitted_on_category_columns_is_told_to_encode_them_in_the_model(tmp_path: Path) -> None:
+    # LightGBM keeps pandas category columns; a request's JSON, and the example MLflow saves, give text
+    import lightgbm as lgb
+    import mlflow.lightgbm
+    import numpy as np
+    import pandas as pd
+
+    from loopline.errors import ModelFailed
+    from loopline.sandbox import check_model
+    from loopline.training import categories_advice
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "plan": pd.Categorical(rng.choice(["basic", "pro", "team"], 200)),
+            "tenure": rng.integers(1, 60, 200),
+        }
+    )
+    target = ((frame["plan"] == "basic") & (frame["tenure"] < 12)).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(frame, target)
+    mlflow.lightgbm.save_model(model, tmp_path / "model", input_example=frame.head(3))
+    with pytest.raises(ModelFailed) as failed:
+        check_model(tmp_path / "model", nulls=False)
+    assert categories_advice(failed.value.message).startswith(
+        "the model was fitted on pandas category columns, which a request (and the input example MLflow "
+        "saved) gives as text: encode them in the model, a scikit-learn Pipeline of an OrdinalEncoder"
+    )
+    assert categories_advice("ValueError: could not convert string to float: 'pro'") == ""

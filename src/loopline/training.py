@@ -28,6 +28,7 @@ from loopline.run_script import STEP_FAILED, command_argv, command_environment
 from loopline.script_arguments import add_sub_command, group_usage, sub_commands
 
 __all__ = [
+    "categories_advice",
     "known_cause",
     "no_sub_command",
     "own_class_advice",
@@ -222,6 +223,25 @@ def own_class_advice(name: str) -> str:
         f"can load; move {name} into a module of the repository (features.py, say), import it from there, "
         f"and pass code_paths=['features.py'] to log_model (with skops_trusted_types=['features.{name}'] "
         "for scikit-learn)"
+    )
+
+
+_CATEGORIES = (
+    "categorical_feature do not match",
+    "DataFrame.dtypes for data must be int, float, bool or category",
+)
+
+
+def categories_advice(reason: str) -> str:
+    """What to do with a model whose answer to its input example fails as ``reason`` says where it was
+    fitted on pandas category columns (LightGBM's), which a request's JSON, and the example saved with the
+    model, give as text. Empty for any other reason."""
+    if not any(said in reason for said in _CATEGORIES):
+        return ""
+    return (
+        "the model was fitted on pandas category columns, which a request (and the input example MLflow "
+        "saved) gives as text: encode them in the model, a scikit-learn Pipeline of an OrdinalEncoder "
+        "(or a ColumnTransformer) before the booster, logged with mlflow.sklearn.log_model"
     )
 
 

@@ -63,6 +63,7 @@ from loopline.sandbox import check_model
 from loopline.state import locks
 from loopline.storage.datastores import date_columns, text_columns
 from loopline.training import (
+    categories_advice,
     no_sub_command,
     only_defines,
     own_class_advice,
@@ -492,7 +493,7 @@ def _loads_elsewhere(folder: Path, run_id: str, root: Path) -> None:
         reason = failed.message
         if found := _MAIN_CLASS.search(reason):
             reason = own_class_advice(found[1])
-        elif advice := own_module_advice(reason, root):
+        elif advice := own_module_advice(reason, root) or categories_advice(reason):
             reason = f"{reason}; {advice}"
         raise ModelFailed(
             f"the model of run {run_id} passed the gate but does not load and answer its input example "
