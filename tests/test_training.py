@@ -191,3 +191,31 @@ def test_a_booster_fitted_on_category_columns_is_told_to_encode_them_in_the_mode
         "saved) gives as text: encode them in the model, a scikit-learn Pipeline of an OrdinalEncoder"
     )
     assert categories_advice("ValueError: could not convert string to float: 'pro'") == ""
+
+
+def test_a_training_whose_log_model_fails_on_category_columns_is_told_the_same(tmp_path: Path) -> None:
+    # XGBoost's enable_categorical: MLflow answers the input example when it logs the model, and fails
+    import traceback
+
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    from loopline.training import known_cause
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "plan": pd.Categorical(rng.choice(["basic", "pro", "team"], 200)),
+            "tenure": rng.integers(1, 60, 200),
+        }
+    )
+    target = ((frame["plan"] == "basic") & (frame["tenure"] < 12)).astype(int)
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, tree_method="hist").fit(frame, target)
+    try:
+        model.predict(frame.astype({"plan": str}))  # the example as MLflow reads it back: text
+    except ValueError:
+        said = traceback.format_exc()
+    (tmp_path / "train.log").write_text(said)
+    assert known_cause(tmp_path / "train.log").startswith(": ValueError: DataFrame.dtypes for data must be")
+    assert "; the model was fitted on pandas category columns" in known_cause(tmp_path / "train.log")

@@ -333,6 +333,8 @@ def known_cause(log_path: Path, root: Path | None = None, command: str | None = 
         or _script_cause(tail)
     )
     cause += _missing_file_advice(cause, root) + _uninstalled_advice(cause)
+    if advice := categories_advice(cause):  # log_model checks the input example: it fails there too
+        cause += f"; {advice}"
     return f": step {failed[-1]['step']} failed{cause}" if failed else cause
 
 
