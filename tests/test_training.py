@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,16 +164,10 @@ def test_a_file_of_the_repository_named_as_the_command_is_told_how_to_run_it(
     assert "could not start" in failed.value.message and said in failed.value.message, failed.value.message
 
 
-def test_a_booster_fitted_on_category_columns_is_told_to_encode_them_in_the_model(tmp_path: Path) -> None:
-    # LightGBM keeps pandas category columns; a request's JSON, and the example MLflow saves, give text
-    import lightgbm as lgb
-    import mlflow.lightgbm
+def plans() -> tuple[Any, Any]:
+    """Customers by plan, a pandas category column, and whether each churned."""
     import numpy as np
     import pandas as pd
-
-    from loopline.errors import ModelFailed
-    from loopline.sandbox import check_model
-    from loopline.training import categories_advice
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
@@ -181,7 +176,19 @@ def test_a_booster_fitted_on_category_columns_is_told_to_encode_them_in_the_mode
             "tenure": rng.integers(1, 60, 200),
         }
     )
-    target = ((frame["plan"] == "basic") & (frame["tenure"] < 12)).astype(int)
+    return frame, ((frame["plan"] == "basic") & (frame["tenure"] < 12)).astype(int)
+
+
+def test_a_booster_fitted_on_category_columns_is_told_to_encode_them_in_the_model(tmp_path: Path) -> None:
+    # LightGBM keeps pandas category columns; a request's JSON, and the example MLflow saves, give text
+    import lightgbm as lgb
+    import mlflow.lightgbm
+
+    from loopline.errors import ModelFailed
+    from loopline.sandbox import check_model
+    from loopline.training import categories_advice
+
+    frame, target = plans()
     model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(frame, target)
     mlflow.lightgbm.save_model(model, tmp_path / "model", input_example=frame.head(3))
     with pytest.raises(ModelFailed) as failed:
@@ -197,20 +204,11 @@ def test_a_training_whose_log_model_fails_on_category_columns_is_told_the_same(t
     # XGBoost's enable_categorical: MLflow answers the input example when it logs the model, and fails
     import traceback
 
-    import numpy as np
-    import pandas as pd
     import xgboost as xgb
 
     from loopline.training import known_cause
 
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "plan": pd.Categorical(rng.choice(["basic", "pro", "team"], 200)),
-            "tenure": rng.integers(1, 60, 200),
-        }
-    )
-    target = ((frame["plan"] == "basic") & (frame["tenure"] < 12)).astype(int)
+    frame, target = plans()
     model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, tree_method="hist").fit(frame, target)
     try:
         model.predict(frame.astype({"plan": str}))  # the example as MLflow reads it back: text
