@@ -144,3 +144,12 @@ def test_the_sub_commands_a_typer_help_box_lists_are_named(tmp_path: Path) -> No
         "loopline.yaml)"
     )
     assert group_usage("usage: train.py [-h] --data DATA\n", None, "python train.py") == ""
+    # a positional's choices read like sub-commands in argparse's usage: only sub-parsers are a group
+    choices = parser('add_argument("size", choices=["small", "large"])', 'add_argument("data")')
+    said = "usage: train.py [-h] {small,large} data\ntrain.py: error: the following arguments are required\n"
+    assert group_usage(said, choices, "python train.py") == ""
+    commands = (
+        "import argparse\np = argparse.ArgumentParser()\ns = p.add_subparsers()\ns.add_parser('small')\n"
+    )
+    said = said.replace("{small,large} data", "{small,large} ...")  # as argparse shows sub-parsers
+    assert "sub-commands (small, large)" in group_usage(said, commands, "python train.py")

@@ -212,7 +212,9 @@ def group_usage(said: str, source: str | None, command: str) -> str:
         return ""
     after = said[usage[-1].start() :]
     listed = _CLICK_LISTED.search(after) or _TYPER_LISTED.search(after)
-    if usage[-1][1].startswith("{"):  # argparse's usage names them
+    if usage[-1][1].startswith("{"):  # argparse's usage names them, as it names a positional's choices
+        if source is None or sub_commands(source) is None:
+            return ""
         names = usage[-1][1].strip("{}").split(",")
     elif listed:
         names = [line.strip(" \u2502").split()[0] for line in listed[1].splitlines() if line.strip(" \u2502")]
