@@ -301,13 +301,12 @@ def _refusal(folder: Path) -> str | None:
     """Why the inner loop would refuse the model in ``folder`` (the check it makes before registering:
     load it in a sandbox, answer its input example), or None where it passes."""
     from loopline.sandbox import check_model
-    from loopline.training import categories_advice
+    from loopline.training import check_advice
 
     try:
         check_model(folder, nulls=False)
     except ModelFailed as exc:
-        advice = categories_advice(exc.message)
-        return f"{exc}; {advice}" if advice else str(exc)
+        return check_advice(exc.message)
     return None
 
 

@@ -29,6 +29,7 @@ from loopline.script_arguments import add_sub_command, group_usage, sub_commands
 
 __all__ = [
     "categories_advice",
+    "check_advice",
     "known_cause",
     "no_sub_command",
     "own_class_advice",
@@ -234,8 +235,8 @@ _CATEGORIES = (
 
 def categories_advice(reason: str) -> str:
     """What to do with a model whose answer to its input example fails as ``reason`` says where it was
-    fitted on pandas category columns (LightGBM's), which a request's JSON, and the example saved with the
-    model, give as text. Empty for any other reason."""
+    fitted on pandas category columns (LightGBM's, or XGBoost's with ``enable_categorical``), which a
+    request's JSON, and the example saved with the model, give as text. Empty for any other reason."""
     if not any(said in reason for said in _CATEGORIES):
         return ""
     return (
@@ -243,6 +244,19 @@ def categories_advice(reason: str) -> str:
         "saved) gives as text: encode them in the model, a scikit-learn Pipeline of an OrdinalEncoder "
         "(or a ColumnTransformer) before the booster, logged with mlflow.sklearn.log_model"
     )
+
+
+_MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
+
+
+def check_advice(reason: str, root: Path | None = None) -> str:
+    """``reason``, why a model failed the check of loading it and answering its input example outside its
+    training, with what to do where that is known: a class of the training script itself (instead of
+    the reason), a module of the repository at ``root`` the model does not hold, category columns."""
+    if found := _MAIN_CLASS.search(reason):
+        return own_class_advice(found[1])
+    advice = (own_module_advice(reason, root) if root is not None else "") or categories_advice(reason)
+    return f"{reason}; {advice}" if advice else reason
 
 
 def own_module_advice(reason: str, root: Path) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import socket
 import tempfile
 import threading
@@ -63,11 +62,9 @@ from loopline.sandbox import check_model
 from loopline.state import locks
 from loopline.storage.datastores import date_columns, text_columns
 from loopline.training import (
-    categories_advice,
+    check_advice,
     no_sub_command,
     only_defines,
-    own_class_advice,
-    own_module_advice,
     run_training,
     training_environment,
 )
@@ -480,9 +477,6 @@ def _own_registrations(
     return own
 
 
-_MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
-
-
 def _loads_elsewhere(folder: Path, run_id: str, root: Path) -> None:
     """Refuse a model only its training process can load (a class the training script defines itself, or
     one of a module of the repository the model does not hold): registered, it would fail at every
@@ -490,14 +484,10 @@ def _loads_elsewhere(folder: Path, run_id: str, root: Path) -> None:
     try:
         check_model(folder, nulls=False)  # what a deployment takes beyond that is checked when deploying
     except ModelFailed as failed:
-        reason = failed.message
-        if found := _MAIN_CLASS.search(reason):
-            reason = own_class_advice(found[1])
-        elif advice := own_module_advice(reason, root) or categories_advice(reason):
-            reason = f"{reason}; {advice}"
         raise ModelFailed(
             f"the model of run {run_id} passed the gate but does not load and answer its input example "
-            f"outside its training, as a serving process would: {reason}; nothing was registered"
+            f"outside its training, as a serving process would: {check_advice(failed.message, root)}; "
+            "nothing was registered"
         ) from None
 
 
