@@ -356,3 +356,46 @@ def test_python_ci_lints_a_repository_without_ruff_settings_only_for_errors_that
     (root / "ruff.toml").write_text("line-length = 100\n")
     (root / "ml").mkdir()
     assert workflow_setup(root / "ml", [], TOOLS, "python train.py")[0].lint == "python -m ruff check ."
+
+
+def test_a_project_in_a_folder_of_a_larger_repository_is_installed_as_the_repository_says(
+    tmp_path: Path,
+) -> None:
+    # a repository of several models, installed from its top: the workflows run in the model's folder
+    top = empty_repository(tmp_path, "models")
+    project = top / "models" / "churn"
+    project.mkdir(parents=True)
+    (project / "train.py").write_text("import mlflow\n")
+    (top / "requirements.txt").write_text("scikit-learn\nmlflow\npytest\n")
+    (top / ".python-version").write_text("3.12\n")
+    setup, files, notes = workflow_setup(project, ["scikit-learn==1.5.2"], TOOLS, "python train.py")
+    assert files == {} and not any("has no requirements.txt" in note for note in notes), notes
+    assert setup.install == "pip install -r ../../requirements.txt loopline ruff"  # pytest it lists
+    assert (project / "../../requirements.txt").is_file()
+    assert setup.python == "3.12"
+    write_workflows(project, setup)
+    assert actionlint(top) == ""
+    # the project's own requirements file, the nearer, is its own
+    (project / "requirements.txt").write_text("scikit-learn\n")
+    assert workflow_setup(project, [], TOOLS, "python train.py")[0].install == (
+        "pip install -r requirements.txt loopline pytest ruff"
+    )
+    (project / "requirements.txt").unlink()
+    # the repository a package pip installs; a requirements file above the repository is not its own
+    (top / "requirements.txt").rename(tmp_path / "requirements.txt")
+    backend = '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+    (top / "pyproject.toml").write_text('[project]\nname = "models"\nversion = "1.0"\n\n' + backend)
+    assert workflow_setup(project, [], TOOLS, "python train.py")[0].install == (
+        "pip install ../.. loopline pytest ruff"
+    )
+    # Poetry's lock at the top: the export finds it from the model's folder, as the job runs it
+    locked = Path(__file__).parent / "projects" / "poetry"
+    for name in ("pyproject.toml", "poetry.lock"):
+        (top / name).write_text((locked / name).read_text())
+    setup, files, _notes = workflow_setup(project, [], TOOLS, "python train.py")
+    assert files == {} and setup.install == POETRY_INSTALL.format(groups=" --with dev") + " loopline ruff"
+    export = setup.install.split(" && ")[1]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "RUNNER_TEMP": str(tmp_path)}
+    subprocess.run(["bash", "-c", export], cwd=project, env=env, check=True, capture_output=True)
+    assert "scikit-learn==" in (tmp_path / "requirements.txt").read_text()

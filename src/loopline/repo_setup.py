@@ -6,6 +6,7 @@ its training left in its working tree, and the files written into it (never over
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shlex
 import sys
@@ -259,15 +260,32 @@ def _keeps_lfs_files(root: Path) -> bool:
 
 
 def _python_version(root: Path) -> str:
-    """The Python the workflows run: the version ``.python-version`` pins (as pyenv and uv read it), else
-    the one the dry run used."""
-    try:
-        first = (root / ".python-version").read_text(encoding="utf-8").split("\n", 1)[0].strip()
-    except (OSError, UnicodeDecodeError):
-        first = ""
-    if re.fullmatch(r"3\.\d+(\.\d+)?", first):
-        return first
+    """The Python the workflows run: the version the nearest ``.python-version`` pins (as pyenv and uv
+    read it, from the project's folder up to the repository's top), else the one the dry run used."""
+    for folder in _up_to_top(root):
+        try:
+            first = (folder / ".python-version").read_text(encoding="utf-8").split("\n", 1)[0].strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if re.fullmatch(r"3\.\d+(\.\d+)?", first):
+            return first
     return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _install_home(root: Path) -> Path:
+    """The folder whose files say how to install the project: the nearest, from the project's folder up to
+    the repository's top, with a requirements file, a lock of uv or Poetry, or a package pip installs (a
+    project in a folder of a larger repository is often installed from the repository's top)."""
+    for folder in _up_to_top(root):
+        pyproject = _pyproject(folder)
+        if (
+            (folder / "requirements.txt").is_file()
+            or ((folder / "uv.lock").is_file() and "project" in pyproject)
+            or (folder / "poetry.lock").is_file()
+            or installable(folder, pyproject)
+        ):
+            return folder
+    return root.resolve()
 
 
 def _without_local_label(line: str) -> str:
@@ -288,23 +306,28 @@ def _install(
     """The command that installs the repository as it says, with the ``tools`` it does not list; a
     requirements file to write where it has none to install from (with what the ``training`` command, and
     the scripts it runs, import); notes."""
-    pyproject = _pyproject(root)
+    home = _install_home(root)
+    # the commands run in the project's folder: the home's files are named from there (uv and Poetry
+    # find their project in the folders above it themselves)
+    up = os.path.relpath(home, root.resolve())
+    pyproject = _pyproject(home)
     declared = list(pyproject.get("project", {}).get("dependencies", []))
-    package = installable(root, pyproject)
-    if (root / "requirements.txt").is_file():
-        listed = requirement_lines(root / "requirements.txt")
+    package = installable(home, pyproject)
+    if (home / "requirements.txt").is_file():
+        listed = requirement_lines(home / "requirements.txt")
+        install = INSTALL if up == "." else f"pip install -r {up}/requirements.txt"
         # a training in the package under src/ imports it as installed: the package goes in beside them
-        own = ["."] if package and _in_src(root, training[0]) else []
-        return replace(setup, install=" ".join([INSTALL, *own, *_tools_missing(listed, tools)])), {}, []
-    if (root / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
+        own = [up] if package and _in_src(home, root, training[0]) else []
+        return replace(setup, install=" ".join([install, *own, *_tools_missing(listed, tools)])), {}, []
+    if (home / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
         groups = pyproject.get("dependency-groups", {}).get("dev", [])
         listed = declared + [line for line in groups if isinstance(line, str)]
         note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
         return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
-    if (root / "poetry.lock").is_file():  # Poetry's locked versions, as `poetry install` has them
-        return _poetry_install(pyproject, declared, tools, setup, package)
+    if (home / "poetry.lock").is_file():  # Poetry's locked versions, as `poetry install` has them
+        return _poetry_install(pyproject, declared, tools, setup, up if package else "")
     if package:  # pip installs it and its dependencies
-        install = " ".join(["pip install .", *_tools_missing(declared, tools)])
+        install = " ".join([f"pip install {up}", *_tools_missing(declared, tools)])
         return replace(setup, install=install), {}, []
     lines = list(declared)
     for line in [*map(_without_local_label, requirements), *training_requirements(root, *training)]:
@@ -348,10 +371,11 @@ def _poetry_groups(pyproject: dict[str, Any]) -> dict[str, list[str]]:
     return groups
 
 
-def _in_src(root: Path, command: str) -> bool:
-    """Whether the file ``command`` runs is under the repository's ``src/`` (a src layout's package)."""
+def _in_src(home: Path, root: Path, command: str) -> bool:
+    """Whether the file ``command`` runs (in the project's folder ``root``) is under the ``src/`` of the
+    folder the project is installed from (a src layout's package)."""
     script = training_file(root, command)
-    return script is not None and script.resolve().is_relative_to((root / "src").resolve())
+    return script is not None and script.resolve().is_relative_to((home / "src").resolve())
 
 
 def _poetry_install(
@@ -359,10 +383,11 @@ def _poetry_install(
     declared: list[str],
     tools: tuple[str, ...],
     setup: WorkflowSetup,
-    package: bool,
+    package: str,
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """The install of a project Poetry locks: the locked versions of its dependencies and of the groups
-    ``poetry install`` installs, the package itself where it is one, the tools."""
+    ``poetry install`` installs, the package itself (in the folder ``package``) where it is one, the
+    tools."""
     groups = _poetry_groups(pyproject)
     poetry = pyproject.get("tool", {}).get("poetry", {})
     listed = declared + [name for name in poetry.get("dependencies") or {} if name != "python"]
@@ -370,7 +395,11 @@ def _poetry_install(
         listed += group
     chosen = f" --with {','.join(groups)}" if groups else ""
     install = " ".join(
-        [POETRY_INSTALL.format(groups=chosen), *(["."] if package else []), *_tools_missing(listed, tools)]
+        [
+            POETRY_INSTALL.format(groups=chosen),
+            *([package] if package else []),
+            *_tools_missing(listed, tools),
+        ]
     )
     with_groups = f" and its {', '.join(groups)} group{'s' if len(groups) > 1 else ''}" if groups else ""
     note = (
