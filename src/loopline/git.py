@@ -15,6 +15,7 @@ from loopline.errors import ConfigError, InvalidReference, NotAGitRepository, Re
 __all__ = [
     "SHALLOW_HINT",
     "CommitIdentity",
+    "add_worktree",
     "ancestors",
     "as_commit",
     "commit_identity",
@@ -27,6 +28,7 @@ __all__ = [
     "is_git_repo",
     "is_sha",
     "is_shallow",
+    "remove_worktree",
     "repository_paths",
     "require_commit",
     "resolve_commit",
@@ -73,6 +75,41 @@ def run_git(root: Path, *args: str, check: bool = True) -> str:
 
 class _GitFailed(Exception):
     pass
+
+
+def _submodules(root: Path, commit: str) -> list[tuple[str, str]]:
+    """The submodules ``commit`` of the repository at ``root`` records: each one's path and commit."""
+    listed = run_git(root, "ls-tree", "-r", "-z", commit, check=False)
+    found = []
+    for entry in filter(None, listed.split("\0")):
+        meta, _, path = entry.partition("\t")
+        mode, _kind, sha = meta.split(" ")
+        if mode == "160000":
+            found.append((path, sha))
+    return found
+
+
+def add_worktree(root: Path, path: Path, commit: str) -> None:
+    """A working copy of ``commit`` of the repository checked out at ``root``, at ``path`` (a git
+    worktree), with its submodules at the commits it records, each a worktree of the checkout's own copy
+    of it (so nothing is fetched); a submodule the checkout has not fetched stays empty, as in a clone."""
+    run_git(root, "worktree", "add", "--detach", "--force", str(path), commit)
+    for sub, sha in _submodules(root, commit):
+        source = root / sub
+        if (source / ".git").exists() and run_git(
+            source, "rev-parse", "-q", "--verify", f"{sha}^{{commit}}", check=False
+        ):
+            add_worktree(source, path / sub, sha)
+
+
+def remove_worktree(root: Path, path: Path) -> None:
+    """Remove the working copy ``add_worktree`` made at ``path``, its submodules' first."""
+    if path.is_dir():
+        for sub, _sha in _submodules(path, "HEAD"):
+            if (root / sub / ".git").exists() and (path / sub / ".git").is_file():
+                remove_worktree(root / sub, path / sub)
+    run_git(root, "worktree", "remove", "--force", str(path), check=False)
+    run_git(root, "worktree", "prune", check=False)
 
 
 def toplevel(folder: Path) -> Path | None:

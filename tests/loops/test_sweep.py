@@ -168,6 +168,50 @@ def test_parallel_trials_train_in_their_own_copies_of_the_commit(new_project: Pr
         loopline.sweep(project, parallel=0)
 
 
+def test_parallel_trials_of_a_repository_with_a_submodule_have_the_submodule_at_its_commit(
+    tmp_path: Path, new_project: ProjectFactory
+) -> None:
+    # The training imports shared code from a submodule, as a repository of a team's features keeps it.
+    library = tmp_path / "features"
+    (library / "features").mkdir(parents=True)
+    git(library, "init", "--quiet")
+    (library / "features" / "__init__.py").write_text("VERSION = 'recorded'\n")
+    first = commit_all(library, "Features")
+    project = new_project("simple")
+    git(
+        project,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "--quiet",
+        str(library),
+        "libs/features",
+    )
+    script = (project / "train.py").read_text()
+    imports = (
+        "import sys\nsys.path.insert(0, 'libs/features')\nfrom features import VERSION\n"
+        "assert VERSION == 'recorded', VERSION\n"
+    )
+    future = "from __future__ import annotations\n"
+    (project / "train.py").write_text(script.replace(future, future + imports, 1))
+    _with_sweep(project, trials=2)
+    # a newer commit of the library, checked out in the project but not recorded: trials take the recorded
+    (library / "features" / "__init__.py").write_text("VERSION = 'newer'\n")
+    commit_all(library, "Newer features")
+    git(project / "libs" / "features", "-c", "protocol.file.allow=always", "pull", "--quiet")
+    git(project, "-c", "protocol.file.allow=always", "submodule", "update", "--quiet")  # back to the recorded
+    assert git(project / "libs" / "features", "rev-parse", "HEAD") == first
+
+    result = loopline.sweep(project, parallel=2)
+
+    assert [t.state for t in result.trials] == ["complete", "complete"], [t.note for t in result.trials]
+    assert result.inner_loop.created
+    # the copies are gone, the submodule's own copies with them
+    assert git(project / "libs" / "features", "worktree", "list").count("\n") == 0
+    assert git(project, "worktree", "list").count("\n") == 0 and not git(project, "status", "--porcelain")
+
+
 def test_a_sweep_whose_trials_log_no_objective_registers_nothing(new_project: ProjectFactory) -> None:
     project = new_project("simple")
     _with_sweep(project, trials=1, objective={"metric": "balanced_accuracy"})

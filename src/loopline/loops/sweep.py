@@ -28,7 +28,7 @@ import yaml
 from loopline.config import ParameterSpec, SweepConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
 from loopline.gates import misspelt, parse_yaml
-from loopline.git import CommitIdentity, run_git, toplevel
+from loopline.git import CommitIdentity, add_worktree, remove_worktree, run_git, toplevel
 from loopline.instance import Instance
 from loopline.loops import inner
 from loopline.loops.trained import SESSION, SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
@@ -177,17 +177,18 @@ class _Slots:
         self.root = instance.root
         self.paths = [instance.root / ".loopline" / "sweep-slots" / str(i) for i in range(count)]
         self.commit = commit
-        top = toplevel(self.root)  # a worktree holds the whole repository; the project is in its folder
-        self.folder = self.root.relative_to(top) if top is not None else Path()
+        # a worktree holds the whole repository (its submodules too); the project is in its folder
+        self.top = toplevel(self.root) or self.root
+        self.folder = self.root.relative_to(self.top)
 
     def __enter__(self) -> list[Path]:
         run_git(self.root, "worktree", "prune")
         ignored = _ignored(self.root)
         for path in self.paths:
             if path.exists():
-                run_git(self.root, "worktree", "remove", "--force", str(path), check=False)
+                remove_worktree(self.top, path)
                 shutil.rmtree(path, ignore_errors=True)
-            run_git(self.root, "worktree", "add", "--detach", "--force", str(path), self.commit)
+            add_worktree(self.top, path, self.commit)
             for entry in ignored:
                 link = path / self.folder / entry
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -196,8 +197,7 @@ class _Slots:
 
     def __exit__(self, *_exc: object) -> None:
         for path in self.paths:
-            run_git(self.root, "worktree", "remove", "--force", str(path), check=False)
-        run_git(self.root, "worktree", "prune", check=False)
+            remove_worktree(self.top, path)
 
 
 _NOT_LINKED = {".loopline", ".git", "__pycache__"}  # loopline's own folder (the copies are in it), caches
