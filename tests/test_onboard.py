@@ -1109,6 +1109,34 @@ def test_a_training_importing_what_loopline_s_python_lacks_is_told_where_to_inst
     assert "No module named 'mlflow.not_a_flavor'" in said and "runs on the Python" not in said
 
 
+def test_a_training_importing_from_a_submodule_left_out_of_a_clone_is_told_to_check_it_out(
+    tmp_path: Path,
+) -> None:
+    library = repository(tmp_path / "features", {"features/__init__.py": "VERSION = 1\n"})
+    script = "import sys\nsys.path.insert(0, 'libs')\nimport features\nimport mlflow\nmlflow.autolog()\n"
+    project = repository(tmp_path / "graphs", {"train.py": script})
+    git(
+        project,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "--quiet",
+        str(library),
+        "libs",
+    )
+    commit_all(project, "Features as a submodule")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(project), str(clone))  # without --recurse-submodules
+    said = failed_training(clone)
+    assert (
+        "ModuleNotFoundError: No module named 'features'; the repository's submodule libs is not "
+        "checked out (a clone without --recurse-submodules leaves it empty): git submodule update --init "
+        "--recursive;"
+    ) in said, said
+    assert "runs on the Python" not in said
+
+
 PACKAGED_TRAINING = """\
 import mlflow
 from sklearn.datasets import load_breast_cancer

@@ -399,3 +399,54 @@ def test_a_project_in_a_folder_of_a_larger_repository_is_installed_as_the_reposi
     env = {**os.environ, "PATH": path, "RUNNER_TEMP": str(tmp_path)}
     subprocess.run(["bash", "-c", export], cwd=project, env=env, check=True, capture_output=True)
     assert "scikit-learn==" in (tmp_path / "requirements.txt").read_text()
+
+
+def test_the_checkouts_that_train_or_test_fetch_the_repository_s_submodules(tmp_path: Path) -> None:
+    from loopline.workflows.update import setup_of
+
+    library = empty_repository(tmp_path, "features")
+    (library / "features.py").write_text("VERSION = 1\n")
+    git(library, "add", "-A")
+    git(library, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "f")
+    root = data_repository(tmp_path)
+    git(
+        root,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "--quiet",
+        "../features",
+        "libs/features",
+    )
+    setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
+    assert setup.submodules
+    assert any(
+        note.startswith(
+            "the repository has submodules (libs/features): the inner loop's training and Python CI's"
+        )
+        and note.endswith("needs a token that reads it, as the repository secret SUBMODULES_TOKEN")
+        for note in notes
+    ), notes
+    write_workflows(root, setup)
+    assert actionlint(root) == ""
+    fetched = {"submodules": "recursive", "token": "${{ secrets.SUBMODULES_TOKEN || github.token }}"}
+    assert checkouts(root, "inner-loop.yml") == {"gate": {}, "inner-loop": {"fetch-depth": 0, **fetched}}
+    assert checkouts(root, "python-ci.yml") == {"gate": {}, "lint-and-test": fetched}
+    assert all(
+        "submodules" not in step
+        for name in ("outer-loop-test.yml", "outer-loop-prod.yml", "model-rollback.yml")
+        for step in checkouts(root, name).values()
+    )
+    # `workflow update` reads it back from a file loopline wrote
+    assert setup_of((root / ".github" / "workflows" / "inner-loop.yml").read_text(), "main").submodules
+    # a submodule from a folder of this machine is named: no runner reaches it
+    git(root, "config", "--file", ".gitmodules", "submodule.libs/features.url", str(library))
+    notes = workflow_setup(root, [], TOOLS, "python train.py")[2]
+    assert any(
+        note.endswith("(`git submodule set-url PATH URL`)") and "libs/features comes from" in note
+        for note in notes
+    )
+    # a repository without submodules: no change
+    (tmp_path / "plain").mkdir()
+    assert not workflow_setup(data_repository(tmp_path / "plain"), [], TOOLS, "python train.py")[0].submodules

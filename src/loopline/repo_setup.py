@@ -184,6 +184,9 @@ def workflow_setup(
             "the repository keeps files in Git LFS (.gitattributes): the inner loop's and Python CI's "
             "checkouts fetch them (lfs: true), which counts against the repository's LFS bandwidth"
         )
+    if submodules := _submodules(root):
+        setup = replace(setup, submodules=True)
+        notes.append(_submodules_note(submodules))
     fetch, dvc_notes = _dvc_fetch(root)
     setup = replace(setup, dvc=fetch)
     notes += dvc_notes
@@ -257,6 +260,50 @@ def _keeps_lfs_files(root: Path) -> bool:
         if re.search(r"^[^#\n]*\sfilter=lfs\b", text, re.M):
             return True
     return False
+
+
+def _submodules(root: Path) -> dict[str, str]:
+    """The submodules of the repository ``root`` is in, as its committed ``.gitmodules`` lists them (or
+    the one about to be committed): each one's path and URL."""
+    top = toplevel(root)
+    if top is None or not (top / ".gitmodules").is_file():
+        return {}
+    listed = run_git(
+        top,
+        "config",
+        "-z",
+        "--file",
+        ".gitmodules",
+        "--get-regexp",
+        r"^submodule\..*\.(path|url)$",
+        check=False,
+    )
+    found: dict[str, dict[str, str]] = {}
+    for entry in filter(None, listed.split("\0")):
+        key, _, value = entry.partition("\n")
+        name, _, field = key.removeprefix("submodule.").rpartition(".")
+        found.setdefault(name, {})[field] = value
+    return {item["path"]: item.get("url", "") for item in found.values() if item.get("path")}
+
+
+def _submodules_note(submodules: dict[str, str]) -> str:
+    """What the workflows do with the repository's ``submodules`` (path: URL), and what they cannot."""
+    local = [
+        path
+        for path, url in submodules.items()
+        if url.startswith(("/", "file:", "~")) or re.match(r"[A-Za-z]:[\\/]", url)
+    ]
+    note = (
+        f"the repository has submodules ({', '.join(submodules)}): the inner loop's training and Python "
+        "CI's tests check them out (submodules: recursive); one in another private repository needs a "
+        "token that reads it, as the repository secret SUBMODULES_TOKEN"
+    )
+    if local:
+        note += (
+            f"; {', '.join(local)} comes from a folder of this machine, which GitHub's runners cannot reach: "
+            "point its URL in .gitmodules at a repository they can (`git submodule set-url PATH URL`)"
+        )
+    return note
 
 
 def _python_version(root: Path) -> str:

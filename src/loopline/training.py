@@ -346,7 +346,9 @@ def known_cause(log_path: Path, root: Path | None = None, command: str | None = 
         or _group_cause(tail, root, command)
         or _script_cause(tail)
     )
-    cause += _missing_file_advice(cause, root) + _uninstalled_advice(cause)
+    cause += _missing_file_advice(cause, root) + (
+        _submodule_advice(cause, root) or _uninstalled_advice(cause)
+    )
     if advice := categories_advice(cause):  # log_model checks the input example: it fails there too
         cause += f"; {advice}"
     return f": step {failed[-1]['step']} failed{cause}" if failed else cause
@@ -484,6 +486,21 @@ _NOT_FOUND = re.compile(r"(?:FileNotFoundError|No such file or directory)\b.*?'(
 
 
 _NOT_INSTALLED = re.compile(r"^: ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+def _submodule_advice(cause: str, root: Path | None) -> str:
+    """Where the exception is a module Python does not find and a submodule of the repository is not
+    checked out (a clone made without ``--recurse-submodules``): how to check it out."""
+    if root is None or _NOT_INSTALLED.match(cause) is None:
+        return ""
+    listed = run_git(root, "submodule", "status", "--recursive", check=False).splitlines()
+    empty = [line[1:].split()[1] for line in listed if line.startswith("-") and len(line[1:].split()) > 1]
+    if not empty:
+        return ""
+    return (
+        f"; the repository's submodule {', '.join(empty)} is not checked out (a clone without "
+        "--recurse-submodules leaves it empty): git submodule update --init --recursive"
+    )
 
 
 def _uninstalled_advice(cause: str) -> str:

@@ -121,6 +121,7 @@ class WorkflowSetup:
     install: str = INSTALL
     lint: str = LINT
     lfs: bool = False  # the repository keeps files in Git LFS: the jobs that train or test fetch them
+    submodules: bool = False  # the repository has submodules: the same jobs' checkouts fetch them
     dvc: DvcFetch | None = None  # the repository keeps data with DVC: the same jobs pull it
 
 
@@ -148,7 +149,9 @@ def fit(name: str, template: str, layout: WorkflowLayout, setup: WorkflowSetup) 
     text = text.replace('python-version: "3.11"', f'python-version: "{setup.python}"')
     text = text.replace("branches: [main]\n", f"branches: [{json.dumps(setup.branch)}]\n")
     if setup.lfs and name in _DATA_JOBS:
-        text = _with_lfs(text, _DATA_JOBS[name])
+        text = _with_checkout(text, _DATA_JOBS[name], _LFS)
+    if setup.submodules and name in _DATA_JOBS:
+        text = _with_checkout(text, _DATA_JOBS[name], _SUBMODULES)
     if setup.dvc and name in _DATA_JOBS:
         text = _with_dvc(text, _DATA_JOBS[name], setup.dvc)
     if layout.folder:
@@ -164,15 +167,26 @@ _CHECKOUT = "      - uses: actions/checkout@v4\n"
 _OWN_WITH = re.compile(r"(?:        #.*\n)*        with:\n")  # the step's comments, then its `with:`
 
 
-def _with_lfs(text: str, job: str) -> str:
-    """``text`` with the checkout of ``job`` fetching the files the repository keeps in Git LFS (a
-    checkout leaves their pointers otherwise, which a training cannot read)."""
+# The files the repository keeps in Git LFS: a checkout leaves their pointers otherwise, which a training
+# cannot read.
+_LFS = "          lfs: true   # the files the repository keeps in Git LFS\n"
+# The repository's submodules (the code a training imports from them): a checkout leaves their folders
+# empty otherwise. The job's own token reads those of public repositories and of this one's owner where
+# it may; one in another private repository needs a token that reads it.
+_SUBMODULES = (
+    "          submodules: recursive   # the repository's submodules (.gitmodules)\n"
+    "          # a submodule in another private repository: a token that reads it, in this secret\n"
+    "          token: ${{ secrets.SUBMODULES_TOKEN || github.token }}\n"
+)
+
+
+def _with_checkout(text: str, job: str, inputs: str) -> str:
+    """``text`` with the checkout of ``job`` given the ``inputs`` (lines of its ``with:``)."""
     head, job_line, rest = text.partition(f"\n  {job}:\n")
     before, checkout, after = rest.partition(_CHECKOUT)
     assert checkout, f"the {job} job has no checkout step"
-    lfs = "          lfs: true   # the files the repository keeps in Git LFS\n"
     own = _OWN_WITH.match(after)
-    after = own.group(0) + lfs + after[own.end() :] if own else "        with:\n" + lfs + after
+    after = own.group(0) + inputs + after[own.end() :] if own else "        with:\n" + inputs + after
     return head + job_line + before + checkout + after
 
 

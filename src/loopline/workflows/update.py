@@ -215,6 +215,8 @@ def setup_of(text: str, branch: str) -> WorkflowSetup:
         setup = replace(setup, lint=found[1])
     if "          lfs: true" in text:
         setup = replace(setup, lfs=True)
+    if "          submodules: recursive" in text:
+        setup = replace(setup, submodules=True)
     if found := _DVC.search(text):
         secrets = tuple(line.split(":")[0].strip() for line in (found[3] or "").splitlines())
         try:
