@@ -1194,6 +1194,14 @@ def test_a_training_module_of_a_package_runs_as_one_and_a_package_python_cannot_
     said = failed_training(packaged)
     assert "`python -m churnkit.train` exited with code 1: churnkit is this repository's own package" in said
     assert "(src/churnkit)" in said and "install the repository into it (pip install -e .)" in said
+    # a package of setuptools' older kind (a setup.py, no [build-system]) is installed the same way
+    (packaged / "pyproject.toml").unlink()
+    (packaged / "setup.py").write_text(
+        "from setuptools import find_packages, setup\n\n"
+        "setup(name='churnkit', packages=find_packages('src'), package_dir={'': 'src'})\n"
+    )
+    commit_all(packaged, "Packaged with setup.py")
+    assert "install the repository into it (pip install -e .)" in failed_training(packaged)
     # a script that names the module of a package that is nowhere
     assert "python -m found no module nowhere.train (ModuleNotFoundError: No module named 'nowhere')" in (
         failed_training(packaged, "python -m nowhere.train")

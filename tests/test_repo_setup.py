@@ -187,6 +187,14 @@ def test_a_training_in_a_src_layout_package_has_the_package_installed_beside_its
     (root / "pyproject.toml").write_text('[project]\nname = "churnkit"\nversion = "1.0"\n')
     install = workflow_setup(root, [], TOOLS, "python -m churnkit.train")[0].install
     assert install == "pip install -r requirements.txt loopline pytest ruff"
+    # a package of setuptools' older kind, a setup.py and no [build-system], is installed as well
+    (root / "pyproject.toml").unlink()
+    (root / "setup.py").write_text(
+        "from setuptools import find_packages, setup\n\n"
+        "setup(name='churnkit', packages=find_packages('src'), package_dir={'': 'src'})\n"
+    )
+    install = workflow_setup(root, [], TOOLS, "python -m churnkit.train")[0].install
+    assert install == "pip install -r requirements.txt . loopline pytest ruff"
 
 
 def conda_notes(root: Path) -> list[str]:

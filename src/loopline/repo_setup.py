@@ -364,7 +364,9 @@ def _install(
         listed = requirement_lines(home / "requirements.txt")
         install = INSTALL if up == "." else f"pip install -r {up}/requirements.txt"
         # a training in the package under src/ imports it as installed: the package goes in beside them
-        own = [up] if package and _in_src(home, root, training[0]) else []
+        # (a package of setuptools' older kind, a setup.py alone, too)
+        builds = package or (home / "setup.py").is_file()
+        own = [up] if builds and _in_src(home, root, training[0]) else []
         return replace(setup, install=" ".join([install, *own, *_tools_missing(listed, tools)])), {}, []
     if (home / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
         groups = pyproject.get("dependency-groups", {}).get("dev", [])

@@ -430,7 +430,7 @@ def _module_cause(tail: str, root: Path | None) -> str:
             f": {name} is this repository's own package ({folder}), which the Python loopline runs does "
             + (
                 "not find: install the repository into it (pip install -e .)"
-                if installable(root)
+                if installable(root) or (root / "setup.py").is_file()
                 else "not find from the repository's top folder, where the training runs: move it there, or "
                 "make the repository installable (a [build-system] in pyproject.toml) and install it"
             )
