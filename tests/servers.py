@@ -277,6 +277,22 @@ class MlflowTrackingServer(_Process):
         return self.project.parent / f"mlflow-server-{self.port}" / "artifacts"
 
 
+# MLflow 2 over the test environment's packages (scripts/mlflow2, run by scripts/test).
+MLFLOW_2 = Path(__file__).resolve().parents[1] / ".tools" / "mlflow2" / "bin" / "python"
+
+
+class Mlflow2TrackingServer(MlflowTrackingServer):
+    """A stock `mlflow server` of MLflow 2.22, as teams still run them."""
+
+    command = "mlflow2-server"
+
+    def argv(self) -> list[str]:
+        """`mlflow server` of MLflow 2, on this port."""
+        if not MLFLOW_2.is_file():
+            raise AssertionError("no MLflow 2 for the tests: run ./scripts/mlflow2")
+        return [str(MLFLOW_2), "-m", "mlflow", *super().argv()[1:]]
+
+
 def _postgres_bin() -> Path:
     """The folder of PostgreSQL's server programs (initdb, pg_ctl), installed by scripts/services."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)

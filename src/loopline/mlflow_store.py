@@ -614,8 +614,14 @@ def _reached(uri: str, workspace: str) -> str:
     """``uri`` as MLflow is to open it: a database server is connected to once first (MLflow itself tries
     ten times over about 100 seconds before it says a server is down), and a PostgreSQL connection is given
     ``state.CONNECT_TIMEOUT`` seconds to open. StoreUnavailable naming ``workspace`` when it cannot be."""
-    if uri in _REACHED or not uri.startswith(_DATABASES):
-        return _REACHED.get(uri, uri)
+    if uri in _REACHED:
+        return _REACHED[uri]
+    if uri.startswith(("http://", "https://")):
+        _require_mlflow_3_server(uri, workspace)
+        _REACHED[uri] = uri
+        return uri
+    if not uri.startswith(_DATABASES):
+        return uri
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.pool import NullPool
 
@@ -635,6 +641,37 @@ def _reached(uri: str, workspace: str) -> str:
         engine.dispose()
     _REACHED[uri] = with_connect_timeout(uri).render_as_string(hide_password=False)
     return _REACHED[uri]
+
+
+def _require_mlflow_3_server(uri: str, workspace: str) -> None:
+    """Refuse an MLflow tracking server older than MLflow 3, asked for its version (``/version``) once a
+    process: this MLflow logs every model through the logged-models API, which such a server lacks, so a
+    training's ``log_model`` would fail only after the whole training, with a 404 page. A server that
+    does not say (a proxy in front of it, a sign-in first) is left to MLflow's own calls."""
+    import os
+
+    import httpx
+
+    from loopline.config import redact
+
+    verify: bool | str = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        verify = False
+    try:
+        answer = httpx.get(f"{uri.rstrip('/')}/version", timeout=5, verify=verify)
+    except httpx.HTTPError:
+        return
+    version = answer.text.strip()
+    found = re.fullmatch(r"(\d+)\.\d+[\w.+-]*", version)
+    if answer.status_code != 200 or found is None or int(found[1]) >= 3:
+        return
+    import mlflow.version
+
+    raise UsageError(
+        f"{workspace}'s MLflow tracking server ({redact(uri)}) runs MLflow {version}, which cannot store "
+        f"models that MLflow {mlflow.version.VERSION} logs (MLflow 3's logged-models API): upgrade the "
+        "server to MLflow 3 (`pip install -U mlflow`, then `mlflow db upgrade` on its database)"
+    )
 
 
 @contextmanager

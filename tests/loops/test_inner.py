@@ -23,7 +23,7 @@ from loopline.loops.inner import unchanged
 from loopline.storage.digest import digest_tree
 from tests.conftest import ProjectFactory
 from tests.helpers import Steps, cli_process, commit_all, company_repository, edit_yaml, git, set_gate
-from tests.servers import MlflowTrackingServer
+from tests.servers import Mlflow2TrackingServer, MlflowTrackingServer
 
 pytestmark = pytest.mark.slow
 
@@ -407,6 +407,36 @@ def test_dev_on_a_teams_mlflow_tracking_server_with_model_files_on_azure_blob(
         finally:
             mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         assert len(loaded.predict(rows)) == 3
+    finally:
+        server.stop()
+
+
+def test_a_teams_mlflow_2_tracking_server_is_refused_before_anything_trains(
+    new_project: ProjectFactory, azurite: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """MLflow 3 logs every model through an API an MLflow 2 server lacks: the training would fail in
+    log_model after running whole, with the server's 404 page. Refused at once, naming both versions."""
+    project = new_project("simple", up=False)
+    server = Mlflow2TrackingServer(project)
+    env = {
+        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "LOOPLINE_WORKSPACES__DEV__TRACKING_URI": server.url,
+        "LOOPLINE_WORKSPACES__DEV__MODEL_STORE": f"{azurite.container('models')}/{tmp_path.name}",
+    }
+    try:
+        for command in ("up", "inner-loop"):
+            done = cli_process(command, cwd=project, env=env)
+            assert done.exit_code == 2, (command, done.stderr)
+            [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+            assert line == (
+                f"error: dev's MLflow tracking server ({server.url}) runs MLflow 2.22.5, which cannot store "
+                "models that MLflow 3.17.2 logs (MLflow 3's logged-models API): upgrade the server to MLflow "
+                "3 (`pip install -U mlflow`, then `mlflow db upgrade` on its database)"
+            ).replace("3.17.2", __import__("mlflow").__version__), command
+            assert "Traceback" not in done.stderr
+        # nothing trained, and the server holds no run
+        assert not list((project / ".loopline").glob("logs/train-*.log"))
+        assert not MlflowClient(server.url).search_runs(["0"])
     finally:
         server.stop()
 
