@@ -177,6 +177,7 @@ class _Process:
     command = ""
     ready = "/"
     environment: ClassVar[dict[str, str]] = {}
+    group: ClassVar[bool] = False  # a process group of its own, stopped whole (a server of worker children)
 
     def __init__(self, project: Path, *, env: dict[str, str] | None = None) -> None:
         self.project = project
@@ -187,7 +188,9 @@ class _Process:
         environment = {**os.environ, **self.environment, **(env or {})}
         environment.pop("LOOPLINE_URL", None)
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environment)
+            self.process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=environment, start_new_session=self.group
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -205,7 +208,7 @@ class _Process:
         return [str(script), self.command, "-C", str(self.project), "--port", str(self.port)]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Stop the process (killed when it does not stop within 20 s); its exit code."""
+        """Stop the process (killed when it does not stop within 20 s), its group's too; its exit code."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -213,6 +216,9 @@ class _Process:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.returncode
 
 
@@ -285,6 +291,7 @@ class Mlflow2TrackingServer(MlflowTrackingServer):
     """A stock `mlflow server` of MLflow 2.22, as teams still run them."""
 
     command = "mlflow2-server"
+    group = True  # MLflow 2's `mlflow server` starts gunicorn, whose workers outlive it
 
     def argv(self) -> list[str]:
         """`mlflow server` of MLflow 2, on this port."""
