@@ -18,7 +18,7 @@ from loopline.events import DataRegistered
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import data_assets
-from loopline.storage.datastores import Datastore, split_reference
+from loopline.storage.datastores import Datastore, hive_partitions, split_reference, with_partitions
 from loopline.storage.digest import file_digest, manifest_digest
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "list_assets",
     "local_files",
     "parse_asset",
+    "partition_values",
     "register_asset",
     "stage_files",
     "upload_asset",
@@ -303,13 +304,26 @@ def get_asset(instance: Instance, name: str, version: int | None = None) -> Data
     return _asset(row)
 
 
+def partition_values(asset: DataAsset) -> dict[str, dict[str, Any]]:
+    """The partition columns of each of the asset's files (by its path in the datastore), from the
+    ``key=value`` folders below the asset's own (see ``hive_partitions``)."""
+    if asset.single_file:
+        return {}
+    found = hive_partitions([entry["path"] for entry in asset.manifest])
+    return {entry["file"]: found[entry["path"]] for entry in asset.manifest if found[entry["path"]]}
+
+
 def read_asset(instance: Instance, asset: DataAsset, texts: Collection[str] = ()) -> Any:
     """The rows of a data asset's tables as one DataFrame, read from its verified bytes (the CSV columns
-    ``texts`` as text: see ``csv_options``)."""
+    ``texts`` as text: see ``csv_options``), with the columns of a partitioned folder's paths."""
     import pandas as pd
 
     store = instance.datastore(asset.datastore)
-    frames = [store.frame(file, texts) for file in verified_files(instance, asset)]
+    partitions = partition_values(asset)
+    frames = [
+        with_partitions(store.frame(file, texts), partitions.get(file, {}), texts)
+        for file in verified_files(instance, asset)
+    ]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 

@@ -556,3 +556,63 @@ def test_numbers_in_a_parquet_column_the_model_takes_as_text_are_scored_as_their
         assert job.status == "succeeded" and job.rows == 200, job.error
         scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
         assert scored["prediction"].tolist() == [1, 0, 1, 1, 0] * 40, name
+
+
+def test_a_folder_written_partitioned_is_scored_with_the_columns_its_folders_name(
+    new_project: ProjectFactory,
+) -> None:
+    # Spark and pandas' to_parquet(partition_cols=...) keep a partition column in the folders' names
+    # (country=NA/part-0.parquet), not in the files: the model takes it as a feature all the same.
+    from tests.helpers import use_script
+
+    project = new_project("simple", commit=False)
+    use_script(project, "countries.py", {"accuracy": {"min": 0.9}})
+    loopline.inner_loop(project)
+    rows = pd.DataFrame(
+        {"country": ["NA", "DE", "ZA", "BW"] * 25, "visits": [1, 2, 3, 4] * 25, "year": [2024, 2025] * 50}
+    )
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    rows.to_parquet(inbox / "customers", partition_cols=["country", "year"])
+    assert not any("country" in pd.read_parquet(f).columns for f in (inbox / "customers").rglob("*.parquet"))
+    loopline.register_data("customers", "inbox://customers", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    job = loopline.batch_invoke("scorer", "customers", keep=["country", "year"], project=project)
+    assert job.status == "succeeded" and job.rows == 100, job.error
+    scored = predictions(project / ".loopline" / "datastores" / "predictions" / "scorer" / job.id)
+    # the rows pandas reads from the folder, Namibia's NA the text it is; a kept column not the model's
+    # as written (the folder's text, as a CSV's), so a partition month=01 keeps its zero
+    assert scored["prediction"].tolist() == [int(c in ("NA", "ZA")) for c in scored["country"]]
+    assert sorted(scored["country"].unique()) == ["BW", "DE", "NA", "ZA"]
+    assert set(scored["year"]) == {"2024", "2025"}
+    whole = pd.read_parquet(inbox / "customers")
+    assert sorted(zip(scored["country"], scored["year"], strict=True)) == sorted(
+        zip(whole["country"].astype(str), whole["year"].astype(str), strict=True)
+    )
+
+
+def test_hive_partitions_are_read_from_folder_names_as_pyarrow_reads_them() -> None:
+    from loopline.storage.datastores import hive_partitions
+
+    found = hive_partitions(
+        [
+            "region=north/month=01/part-0.parquet",
+            "region=south%2Feast/month=12/part-0.parquet",
+            "region=__HIVE_DEFAULT_PARTITION__/month=3/part-0.parquet",
+            "region=west/month=x1/part-0.parquet",  # one value not a number: the key holds text
+            "plain/part-1.parquet",
+            "part=2.parquet",  # a file named so is no folder
+        ]
+    )
+    assert found == {
+        "region=north/month=01/part-0.parquet": {"region": "north", "month": "01"},
+        "region=south%2Feast/month=12/part-0.parquet": {"region": "south/east", "month": "12"},
+        "region=__HIVE_DEFAULT_PARTITION__/month=3/part-0.parquet": {"region": None, "month": "3"},
+        "region=west/month=x1/part-0.parquet": {"region": "west", "month": "x1"},
+        "plain/part-1.parquet": {},
+        "part=2.parquet": {},
+    }
+    assert hive_partitions(["year=2024/a.csv", "year=-1/b.csv"]) == {
+        "year=2024/a.csv": {"year": 2024},
+        "year=-1/b.csv": {"year": -1},
+    }

@@ -309,6 +309,23 @@ def test_a_batch_job_on_ray_refused_by_the_model_says_why_as_a_local_one_does(sc
         assert (job.status, job.error, job.deployment) == ("failed", reason, deployment)
 
 
+def test_a_folder_written_partitioned_is_scored_on_ray_as_here(scored_on_ray: Path) -> None:
+    project = scored_on_ray
+    rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"])
+    rows["region"] = (["north", "south", "east"] * len(rows))[: len(rows)]
+    rows.to_parquet(project / ".loopline" / "datastores" / "inbox" / "regions", partition_cols=["region"])
+    loopline.register_data("regions", "inbox://regions", project=project)
+    outputs = []
+    for deployment in ("local", "ray"):
+        job = loopline.batch_invoke(
+            "scorer", "regions", deployment=deployment, keep=["region"], project=project
+        )
+        assert job.status == "succeeded" and job.rows == len(rows), job.error
+        outputs.append(predictions(output_of(project, job.id)))
+    pd.testing.assert_frame_equal(*outputs)
+    assert outputs[0]["region"].tolist() == sorted(rows["region"])  # file by file: east, north, south
+
+
 def test_a_part_the_ray_job_announced_but_did_not_leave_is_never_taken_as_scored(
     scored_on_ray: Path, tmp_path: Path
 ) -> None:

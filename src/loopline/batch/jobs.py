@@ -28,7 +28,7 @@ from loopline.batch.service import get_batch_endpoint
 from loopline.compute.chunks import part_bytes, part_name, plan
 from loopline.compute.ray_batch import score_on_ray
 from loopline.compute.targets import LOCAL, RayTarget, resolve
-from loopline.data import DataAsset, get_asset, verified_files
+from loopline.data import DataAsset, get_asset, partition_values, verified_files
 from loopline.domain import DeploymentInfo, pinned, utcnow
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import BatchJobFinished
@@ -38,7 +38,7 @@ from loopline.sandbox import SandboxedModel
 from loopline.state import as_utc
 from loopline.state.locks import Heartbeat, process_alive
 from loopline.state.schema import batch_jobs
-from loopline.storage.datastores import text_columns
+from loopline.storage.datastores import text_columns, with_partitions
 from loopline.storage.fs import is_remote
 from loopline.storage.models import model_store_of
 from loopline.withdrawn import refuse_withdrawn
@@ -170,10 +170,12 @@ def _chunks(
     instance: Instance, asset: DataAsset, files: list[str], rows: int, texts: Collection[str] = ()
 ) -> Iterator[Any]:
     """The asset's rows as DataFrames of at most ``rows`` rows, file after file, in a fixed order (the
-    columns ``texts`` read as text)."""
+    columns ``texts`` read as text), with the columns of a partitioned folder's paths."""
     store = instance.datastore(asset.datastore)
+    partitions = partition_values(asset)
     for name in files:
-        yield from store.frames(name, rows, texts)
+        for frame in store.frames(name, rows, texts):
+            yield with_partitions(frame, partitions.get(name, {}), texts)
 
 
 def _chunk_rows(instance: Instance, first: Any) -> int:
@@ -430,6 +432,7 @@ def _score_on_ray(target: RayTarget, work: _Work) -> Scored:
         predictions=predictions,
         folder=work.folder,
         keep=job.keep,
+        partitions=partition_values(work.asset),
         log_path=instance.logs_dir / f"batch-{job.id}.log",
         on_chunk=landed,
     )

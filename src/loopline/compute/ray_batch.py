@@ -25,7 +25,7 @@ from loopline.compute.chunks import Chunk, part_bytes, part_name, read_run, runs
 from loopline.compute.ray_jobs import STORE_CREDENTIALS, run_job
 from loopline.compute.targets import RayTarget
 from loopline.errors import ComputeFailed, LooplineError, ModelFailed
-from loopline.storage.datastores import Datastore, text_columns
+from loopline.storage.datastores import Datastore, text_columns, with_partitions
 
 __all__ = ["ChunkScorer", "main", "score_on_ray"]
 
@@ -57,6 +57,7 @@ class ChunkScorer:
         self.predictions = Datastore(**spec["predictions"])
         self.folder = spec["folder"]
         self.keep = tuple(spec["keep"])
+        self.partitions: dict[str, dict[str, Any]] = spec.get("partitions", {})
         self.texts = text_columns(self.model.folder, kept=self.keep)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
@@ -64,7 +65,8 @@ class ChunkScorer:
         try:
             for encoded in batch["run"]:
                 run = [Chunk(**fields) for fields in json.loads(str(encoded))]
-                for chunk, frame in read_run(self.inbox, run, self.texts):
+                for chunk, read in read_run(self.inbox, run, self.texts):
+                    frame = with_partitions(read, self.partitions.get(chunk.file, {}), self.texts)
                     part = part_name(self.folder, chunk.index)
                     if not self.predictions.exists(part):
                         answers = self.model.score(frame, chunk.start)
@@ -124,8 +126,10 @@ def score_on_ray(
     log_path: Path,
     on_chunk: Callable[[int, int, int], None],
     keep: Sequence[str] = (),
+    partitions: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Score ``chunks`` on the cluster; ``on_chunk(index, rows, bytes)`` as each part is written."""
+    """Score ``chunks`` on the cluster; ``on_chunk(index, rows, bytes)`` as each part is written;
+    ``partitions``: the partition columns of the files of a partitioned folder (see ``with_partitions``)."""
     if not chunks:
         return
     workers = min(target.settings.workers, len(chunks))
@@ -138,6 +142,7 @@ def score_on_ray(
         "predictions": asdict(predictions),
         "folder": folder,
         "keep": list(keep),
+        "partitions": {c.file: (partitions or {})[c.file] for c in chunks if c.file in (partitions or {})},
         "workers": workers,
         "num_cpus": target.settings.num_cpus,
         "num_gpus": target.settings.num_gpus,

@@ -87,7 +87,8 @@ def data_reference(
     bytes, then kept under a key of its digest and the columns, so a check reads no data."""
     import pandas as pd
 
-    from loopline.data import verified_files
+    from loopline.data import partition_values, verified_files
+    from loopline.storage.datastores import with_partitions
 
     named = f"{asset.digest}\n{','.join(sorted(columns))}"
     if texts:  # read otherwise than without: kept apart
@@ -98,9 +99,12 @@ def data_reference(
     if (kept := load_reference(instance, key)) is not None:
         return kept
     store = instance.datastore(asset.datastore)
+    partitions = partition_values(asset)
     frames, rows = [], 0
     for frame in (
-        part for file in verified_files(instance, asset) for part in store.frames(file, 10_000, texts)
+        with_partitions(part, partitions.get(file, {}), texts)
+        for file in verified_files(instance, asset)
+        for part in store.frames(file, 10_000, texts)
     ):
         frames.append(frame)
         rows += len(frame)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,12 @@ __all__ = [
     "clean_path",
     "csv_options",
     "date_columns",
+    "hive_partitions",
     "is_parquet",
     "read_table",
     "split_reference",
     "text_columns",
+    "with_partitions",
 ]
 
 SCHEMES = ("inbox", "predictions")
@@ -40,6 +43,46 @@ _MISSING_MARKERS = (
     *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>"),
     *("N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"),
 )
+
+
+_HIVE_SEGMENT = re.compile(r"([^=/]+)=([^/]*)")
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Hive and Spark name a partition of null values
+_WHOLE_NUMBER = re.compile(r"-?\d{1,18}")
+
+
+def hive_partitions(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The partition columns of each file of a folder written partitioned, as Spark, Hive and pandas'
+    ``to_parquet(partition_cols=...)`` write one (``region=north/year=2024/part-0.parquet``), by its
+    path below the folder: each ``key=value`` folder above it, its value unescaped as Hive escapes it;
+    a key whose every value is a whole number holds integers (as pyarrow reads them), Hive's
+    ``__HIVE_DEFAULT_PARTITION__`` is null. Files of a folder not so written have none."""
+    from urllib.parse import unquote
+
+    found: dict[str, dict[str, str | None]] = {}
+    for path in paths:
+        segments = [_HIVE_SEGMENT.fullmatch(part) for part in path.split("/")[:-1]]
+        found[path] = {
+            unquote(m[1]): None if m[2] == _HIVE_NULL else unquote(m[2]) for m in segments if m is not None
+        }
+    numbers = {
+        key
+        for values in found.values()
+        for key in values
+        if all(v[key] is None or _WHOLE_NUMBER.fullmatch(str(v[key])) for v in found.values() if key in v)
+    }
+    return {
+        path: {k: int(v) if k in numbers and v is not None else v for k, v in values.items()}
+        for path, values in found.items()
+    }
+
+
+def with_partitions(frame: Any, values: dict[str, Any], texts: Collection[str] = ()) -> Any:
+    """``frame`` with the partition columns ``values`` of its file added after its own (a column the
+    file holds itself is kept as it is); those of ``texts`` (the model takes them as text) as text."""
+    for key, value in values.items():
+        if key not in frame.columns:
+            frame[key] = str(value) if key in texts and value is not None else value
+    return frame
 
 
 def is_parquet(name: str) -> bool:
