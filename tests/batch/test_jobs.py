@@ -369,6 +369,25 @@ def test_a_csv_that_excel_saved_in_windows_1252_is_told_how_to_save_it_as_utf_8(
     )
 
 
+def test_an_excel_workbook_is_told_to_be_saved_as_a_table(scored_project: Path, tmp_path: Path) -> None:
+    # a workbook that pandas and openpyxl wrote (tests/projects/scoring.xlsx): a ZIP archive of XML
+    project = scored_project
+    workbook = Path(__file__).parents[1] / "projects" / "scoring.xlsx"
+    save = 'save its sheet as CSV (Excel: Save As "CSV UTF-8") or Parquet and give that file'
+    for name, said in (
+        ("scoring.xlsx", f"is a spreadsheet (a workbook, not a table of text), not read as rows: {save}"),
+        (
+            "scoring.csv",
+            f"is a ZIP archive, not a table of text: for a workbook (an Excel file is one), {save}",
+        ),
+    ):
+        (tmp_path / name).write_bytes(workbook.read_bytes())
+        loopline.upload_data("sheet", tmp_path / name, project=project)
+        failed = cli_process("batch", "invoke", "scorer", "--input", "sheet", cwd=project)
+        assert failed.exit_code == 1 and failed.stderr.count("\n") == 1, failed.stderr
+        assert f"/{name} {said}" in failed.stderr
+
+
 def test_a_folder_of_markers_alone_is_refused_naming_the_asset(scored_project: Path) -> None:
     project = scored_project
     folder = project / ".loopline" / "datastores" / "inbox" / "done"

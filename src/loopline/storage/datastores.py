@@ -151,10 +151,28 @@ def _read_as_table(reference: str, parquet: bool) -> Iterator[None]:
         if isinstance(exc, (FileNotFoundError, PermissionError)):
             raise
         if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
+            if reference.lower().endswith(_SPREADSHEETS) or exc.object.startswith(_WORKBOOKS):
+                raise InvalidData(_workbook(reference, exc.object)) from None
             raise InvalidData(_not_utf8(reference, exc.object[exc.start : exc.start + 1])) from None
         kind = "Parquet" if parquet else "CSV"
         problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
         raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
+
+
+_SPREADSHEETS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+# How a workbook starts: a ZIP archive (.xlsx, .ods), or an OLE2 compound file (Excel 97's .xls)
+_WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+
+
+def _workbook(reference: str, head: bytes) -> str:
+    """What to do with a spreadsheet, or another ZIP archive, given as a table (``head``: its bytes)."""
+    save = 'save its sheet as CSV (Excel: Save As "CSV UTF-8") or Parquet and give that file'
+    if reference.lower().endswith(_SPREADSHEETS) or not head.startswith(b"PK"):
+        return f"{reference} is a spreadsheet (a workbook, not a table of text), not read as rows: {save}"
+    return (
+        f"{reference} is a ZIP archive, not a table of text: for a workbook (an Excel file is one), {save}; "
+        "a zipped CSV is read as one when its name ends in .csv.zip"
+    )
 
 
 def _not_utf8(reference: str, byte: bytes) -> str:
