@@ -55,6 +55,12 @@ def git(path: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def add_submodule(project: Path, source: Path | str, path: str) -> None:
+    """Add the repository at ``source`` (a folder of this machine, or a path relative to the project's
+    remote) as a submodule of ``project`` at ``path``, not committed."""
+    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", str(source), path)
+
+
 def actionlint(project: Path) -> str:
     """actionlint's findings on the workflow files of the repository at ``project`` ("" when none)."""
     done = subprocess.run(

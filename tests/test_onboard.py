@@ -24,6 +24,7 @@ from loopline.ranking import load_ranking
 from tests.helpers import (
     TRAINING_SCRIPTS,
     actionlint,
+    add_submodule,
     cli,
     cli_process,
     commit_all,
@@ -1115,16 +1116,7 @@ def test_a_training_importing_from_a_submodule_left_out_of_a_clone_is_told_to_ch
     library = repository(tmp_path / "features", {"features/__init__.py": "VERSION = 1\n"})
     script = "import sys\nsys.path.insert(0, 'libs')\nimport features\nimport mlflow\nmlflow.autolog()\n"
     project = repository(tmp_path / "graphs", {"train.py": script})
-    git(
-        project,
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "--quiet",
-        str(library),
-        "libs",
-    )
+    add_submodule(project, str(library), "libs")
     commit_all(project, "Features as a submodule")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "--quiet", str(project), str(clone))  # without --recurse-submodules

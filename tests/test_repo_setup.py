@@ -12,7 +12,7 @@ import yaml
 
 from loopline.repo_setup import POETRY_INSTALL, TOOLS, workflow_setup
 from loopline.workflows.files import DvcFetch, WorkflowSetup, relative_to, workflow_files, workflow_layout
-from tests.helpers import actionlint, dvc, git
+from tests.helpers import actionlint, add_submodule, dvc, git
 
 
 def checkouts(root: Path, workflow: str) -> dict[str, dict[str, object]]:
@@ -417,16 +417,7 @@ def test_the_checkouts_that_train_or_test_fetch_the_repository_s_submodules(tmp_
     git(library, "add", "-A")
     git(library, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "f")
     root = data_repository(tmp_path)
-    git(
-        root,
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "--quiet",
-        "../features",
-        "libs/features",
-    )
+    add_submodule(root, "../features", "libs/features")
     setup, _files, notes = workflow_setup(root, [], TOOLS, "python train.py")
     assert setup.submodules
     assert any(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loopline.compute.ray_jobs import snapshot
-from tests.helpers import git
+from tests.helpers import add_submodule, git
 
 
 def repository(path: Path, files: dict[str, str]) -> Path:
@@ -25,7 +25,7 @@ def test_the_copy_holds_tracked_untracked_and_submodule_files_but_not_ignored_on
         tmp_path / "repo", {"train.py": "from features import VERSION\n", ".gitignore": ".venv/\n"}
     )
     # a team's shared feature code, as a submodule of the repository
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(shared), "vendor/features")
+    add_submodule(repo, shared, "vendor/features")
     git(repo, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "features")
     (repo / "notes.py").write_text("# not committed yet\n")
     (repo / ".venv" / "lib").mkdir(parents=True)

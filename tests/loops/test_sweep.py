@@ -14,6 +14,7 @@ from loopline.errors import ConfigError, Refused, UsageError
 from loopline.loops.sweep import TRIAL_TAG
 from tests.conftest import ProjectFactory
 from tests.helpers import (
+    add_submodule,
     commit_all,
     company_repository,
     edit_yaml,
@@ -178,16 +179,7 @@ def test_parallel_trials_of_a_repository_with_a_submodule_have_the_submodule_at_
     (library / "features" / "__init__.py").write_text("VERSION = 'recorded'\n")
     first = commit_all(library, "Features")
     project = new_project("simple")
-    git(
-        project,
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "--quiet",
-        str(library),
-        "libs/features",
-    )
+    add_submodule(project, str(library), "libs/features")
     script = (project / "train.py").read_text()
     imports = (
         "import sys\nsys.path.insert(0, 'libs/features')\nfrom features import VERSION\n"
