@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
+import loopline
 from loopline.control.mlflow_routes import READ, REGISTRY, RUN, classify
 from loopline.errors import UsageError
 from tests.conftest import ProjectFactory
@@ -115,6 +117,92 @@ def test_on_postgresql_and_azure_blob_a_notebook_logs_without_their_credentials(
         assert client.get_logged_model(model_id).artifact_location.startswith("wasbs://artifacts@")
         answer = mlflow_call(team, "dev", "GET", f"{API}/runs/get", params={"run_id": run_id})
         assert "wasbs://" not in answer.text and "mlflow-artifacts:/" in answer.text
+        # a registered version's files, in the blob container, load with the token alone
+        loopline.inner_loop(team.project)
+        mlflow_client(team.project, "dev").set_registered_model_alias("proj-classifier", "champion", "1")
+        answer = mlflow_call(team, "rita", "GET", f"{API}/model-versions/get-download-uri", params=VERSION_1)
+        assert "wasbs://" not in answer.text and "/_loopline/models/sha256/" in answer.text, answer.text
+        rows = pd.read_csv(team.project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(5)
+        version, alias = _loaded(team, tmp_path / "loading", rows)
+        assert version == alias and len(json.loads(version)) == 5
+
+
+VERSION_1 = {"name": "proj-classifier", "version": "1"}
+LOADER = """\
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+rows = pd.read_csv("rows.csv")
+for uri in ("models:/proj-classifier/1", "models:/proj-classifier@champion"):
+    print(json.dumps(np.asarray(mlflow.pyfunc.load_model(uri).predict(rows)).tolist()))
+"""
+
+
+def test_a_stock_mlflow_client_loads_dev_s_registered_version_with_a_token_alone(
+    trained_project: ProjectFactory, tmp_path: Path
+) -> None:
+    """A registered version's source is a folder of the model store, a path of the control plane's host
+    (or a bucket the member cannot read): answered as files the control plane serves, verified."""
+    import mlflow.sklearn
+
+    project = trained_project("full")
+    client = mlflow_client(project, "dev")
+    client.set_registered_model_alias("proj-classifier", "champion", "1")  # as the team's admin would
+    source = client.get_model_version("proj-classifier", "1").source
+    rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(5)
+    expected = json.dumps(mlflow.sklearn.load_model(source).predict(rows).tolist())
+    for team in start_team(project):
+        for route, params in (
+            ("model-versions/get-download-uri", VERSION_1),
+            ("model-versions/get", VERSION_1),
+            ("registered-models/alias", {"name": "proj-classifier", "alias": "champion"}),
+        ):
+            answer = mlflow_call(team, "rita", "GET", f"{API}/{route}", params=params)
+            assert answer.status_code == 200, answer.text
+            assert (
+                str(project) not in answer.text
+                and "mlflow-artifacts:/_loopline/models/sha256/" in answer.text
+            )
+        assert _loaded(team, tmp_path / "laptop", rows) == [expected] * 2
+        # only the files of a digest a version of dev holds, to a signed-in reader, inside its folder
+        digest = source.rstrip("/").rsplit("/", 1)[-1]
+        files = f"api/2.0/mlflow-artifacts/artifacts/_loopline/models/sha256/{digest}"
+        assert mlflow_call(team, "rita", "GET", f"{files}/MLmodel").text.startswith("artifact_path")
+        assert mlflow_call(team, None, "GET", f"{files}/MLmodel").status_code == 401
+        other = "0" * 64
+        missing = mlflow_call(team, "rita", "GET", f"{files.replace(digest, other)}/MLmodel")
+        assert missing.status_code == 404 and "no model version in dev holds" in missing.json()["message"]
+        escape = mlflow_call(team, "rita", "GET", f"{files}/%2E%2E/%2E%2E/state.db")
+        assert escape.status_code == 400 and "not a plain relative path" in escape.text, escape.text
+        listed = mlflow_call(
+            team,
+            "rita",
+            "GET",
+            "api/2.0/mlflow-artifacts/artifacts",
+            params={"path": files.split("artifacts/", 2)[-1]},
+        )
+        assert "MLmodel" in {f["path"] for f in listed.json()["files"]}, listed.text
+
+
+def _loaded(team: Team, laptop: Path, rows: Any) -> list[str]:
+    """What LOADER prints on a machine with a reader's token alone: the answers of dev's version 1 and of
+    its alias champion to ``rows``."""
+    laptop.mkdir()
+    (laptop / "loader.py").write_text(LOADER)
+    rows.to_csv(laptop / "rows.csv", index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_", "AZURE_"))}
+    env |= {
+        "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/dev",
+        "MLFLOW_TRACKING_TOKEN": team.tokens["rita"],
+    }
+    done = subprocess.run(
+        [sys.executable, "loader.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()[-2:]
 
 
 def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:

@@ -60,6 +60,7 @@ from loopline.control.mlflow_routes import (
     classify,
     classify_browser,
 )
+from loopline.control.registry_files import RegistryFiles
 from loopline.control.tracking_backend import Backend
 from loopline.errors import (
     LooplineError,
@@ -225,6 +226,7 @@ class Tracking:
         self.max_upload = max_upload_mb << 20
         self.backend = Backend(root)
         self.makers = _Makers(root)
+        self.registry_files: RegistryFiles | None = None
 
     @classmethod
     def for_this_machine(cls, root: Path) -> Tracking:
@@ -329,6 +331,10 @@ class Tracking:
     ) -> Response:
         principal, location, artifacts = await run_in_threadpool(self._admit, request, kind, principal_of)
         api = route.removeprefix("ajax-")  # MLflow's server answers its UI's calls as the API's
+        if request.method == "GET" and api.startswith(LISTING):  # a registered version's files?
+            inside = request.query_params.get("path", "") if api == LISTING else api[len(LISTING) + 1 :]
+            if (version := RegistryFiles.named(inside)) is not None:
+                return await self._versions(location).answer(*version, listing=api == LISTING)
         if api.startswith("api/2.0/mlflow-artifacts/") or STATIC.fullmatch(route) or route in UI_FILES:
             return await self._files(request, route, principal, kind, named or "", location, artifacts)
         return await self._api(request, route, principal, kind, named, location, artifacts)
@@ -367,11 +373,23 @@ class Tracking:
             content=body or None,
             headers={"content-type": "application/json"} if body else {},
         )
+        # (the first answer asks the model store how it names its files: off the event loop)
+        content = await run_in_threadpool(
+            self._versions(location).served, _as_served(answer.content, artifacts)
+        )
         return Response(
-            _as_served(answer.content, artifacts),
+            content,
             answer.status_code,
             media_type=answer.headers.get("content-type", "application/json"),
         )
+
+    def _versions(self, location: Any) -> RegistryFiles:
+        """The files of dev's registered versions, as this proxy serves them."""
+        if self.registry_files is None or self.registry_files.model_store != location.model_store:
+            self.registry_files = RegistryFiles(
+                location.model_store, Instance.open(self.root).store(WORKSPACE)
+            )
+        return self.registry_files
 
     def _checked(
         self,

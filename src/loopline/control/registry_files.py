@@ -1,0 +1,110 @@
+"""The files of dev's registered model versions through the control plane, so that a stock MLflow client
+with a token and no credential for the model store loads them (``mlflow.pyfunc.load_model("models:/NAME/3")``
+or ``@alias``).
+
+A version's source is a folder of loopline's model store (``.../sha256/<hex>``), a path of the control
+plane's host or an object store URL the member cannot read. Answers of dev's registry name it instead as
+``mlflow-artifacts:/_loopline/models/sha256/<hex>``, which MLflow's client reads through the tracking URI
+(``/mlflow/dev/api/2.0/mlflow-artifacts/artifacts/...``): those reads are answered here, from the model
+store's verified copy of a content digest that a version of dev's registry holds, never another one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response
+
+from loopline.errors import NotFound, UsageError
+
+__all__ = ["SERVED_ROOT", "RegistryFiles"]
+
+SERVED_ROOT = "_loopline/models/sha256"
+"""Where a version's files are, below ``mlflow-artifacts:/`` as the control plane serves them."""
+_SERVED = re.compile(rf"{re.escape(SERVED_ROOT)}/([0-9a-f]{{64}})(?:/(.*))?")
+_NO_DIGEST = "sha256:" + "0" * 64
+
+
+@dataclass
+class RegistryFiles:
+    """The model files of dev's registered versions (``model_store``: dev's model store location;
+    ``store``: dev's MLflow store, asked which digests its versions hold)."""
+
+    model_store: str
+    store: Any
+    _prefix: str | None = None
+    _known: set[str] = field(default_factory=set)
+
+    def _source_prefix(self) -> str:
+        """What precedes ``/sha256/<hex>`` in the sources of versions in dev's model store."""
+        if self._prefix is None:
+            from loopline.storage.models import open_model_store
+
+            self._prefix = open_model_store(self.model_store).source(_NO_DIGEST).rsplit("/", 2)[0]
+        return self._prefix
+
+    def served(self, content: bytes) -> bytes:
+        """An MLflow answer with the model store's sources named as the control plane serves them."""
+        prefix = f'"{self._source_prefix()}/sha256/'.encode()
+        return content.replace(prefix, f'"mlflow-artifacts:/{SERVED_ROOT}/'.encode())
+
+    @staticmethod
+    def named(path: str) -> tuple[str, str] | None:
+        """The digest (hex) and the path within its folder that ``path`` (below ``mlflow-artifacts:/``)
+        names, or None where it is no version's file."""
+        found = _SERVED.fullmatch(path.strip("/"))
+        return (found.group(1), found.group(2) or "") if found else None
+
+    def _folder(self, hex_digest: str) -> Path:
+        """The verified local folder of a digest one of dev's versions holds; NotFound otherwise."""
+        digest = f"sha256:{hex_digest}"
+        if digest not in self._known:
+            found = self.store.client.search_model_versions(
+                f"tags.content_digest = '{digest}'", max_results=1
+            )
+            if not found:
+                raise NotFound(f"no model version in dev holds {digest}")
+            self._known.add(digest)
+        from loopline.storage.models import open_model_store
+
+        return open_model_store(self.model_store).verify(digest)
+
+    async def answer(self, hex_digest: str, inside: str, listing: bool) -> Response:
+        """A listing of a folder of the version's files (as MLflow's server lists: names, sizes), or one
+        file's bytes."""
+        folder = await run_in_threadpool(self._folder, hex_digest)
+        parts = inside.split("/") if inside else []
+        if any(p in ("", ".", "..") for p in parts) or "\\" in inside:
+            raise UsageError(f"the file path {inside[:120]!r} is not a plain relative path")
+        target = folder.joinpath(*parts)
+        if not target.resolve().is_relative_to(folder.resolve()):
+            raise UsageError(f"the file path {inside[:120]!r} leaves the model's folder")
+        if listing:
+            if target.is_file():
+                entries = [target]
+            elif target.is_dir():
+                entries = sorted(target.iterdir())
+            else:
+                entries = []
+            files = [
+                {
+                    "path": e.name,
+                    "is_dir": e.is_dir(),
+                    **({} if e.is_dir() else {"file_size": e.stat().st_size}),
+                }
+                for e in entries
+                if not e.name.startswith(".")
+            ]
+            return Response(orjson.dumps({"files": files} if files else {}), media_type="application/json")
+        if not target.is_file():
+            raise NotFound(f"the model has no file {inside[:120]}")
+        return FileResponse(
+            target,
+            media_type="application/octet-stream",
+            headers={"content-security-policy": "sandbox", "x-content-type-options": "nosniff"},
+        )
