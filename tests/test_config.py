@@ -216,6 +216,29 @@ def test_from_the_top_of_a_repository_the_project_in_one_of_its_folders_is_named
 def test_redact_hides_passwords() -> None:
     assert redact("postgresql://me:hunter2@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    # a password written with characters a URL reserves: hidden whole, not up to the first of them
+    assert redact("postgresql://me:p@ss#w0rd@db/x") == "postgresql://me:***@db/x"
+    assert (
+        redact("postgresql://me:s3cret/x@db/x?sslmode=require") == "postgresql://me:***@db/x?sslmode=require"
+    )
+    # what only looks like one: a container@account, a user alone, an @ in a query
+    for kept in ("wasbs://c@acct.blob.core.windows.net/m", "postgresql://me@db/x", "http://h:80/p?to=a@b"):
+        assert redact(kept) == kept
+
+
+def test_a_database_password_holding_an_unencoded_at_sign_is_refused_without_repeating_it(
+    tmp_path: Path,
+) -> None:
+    # SQLAlchemy takes the address from the first '@': "failed to resolve host 'ss#w0rd@db'", and the
+    # message showed the rest of the password
+    project = write(tmp_path, VALID)
+    for key in ("LOOPLINE_STATE__URL", "LOOPLINE_WORKSPACES__DEV__TRACKING_URI"):
+        with pytest.raises(ConfigError) as refused:
+            load_config(project, environ={key: "postgresql://me:p@ss#w0rd@db:5432/x"})
+        assert "holds '@', which a URL reserves: write it URL-encoded ('@' as %40" in refused.value.message
+        assert key in refused.value.message and "ss#w0rd" not in refused.value.message
+    settings = load_config(project, environ={"LOOPLINE_STATE__URL": "postgresql://me:p%40ss%23w0rd@db/x"})
+    assert settings.config.state.url == "postgresql://me:p%40ss%23w0rd@db/x"
 
 
 @pytest.mark.parametrize("path", ["loopline", "/loopline/", "/a b", "/x?y=1"])

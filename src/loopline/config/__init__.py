@@ -463,5 +463,15 @@ def _known_keys(parent: tuple[str, ...]) -> list[str]:
 
 
 def redact(uri: str) -> str:
-    """``uri`` with any password replaced by ``***``."""
-    return re.sub(r"(?<=://)([^/:@\s]+):[^@/\s]+@", r"\1:***@", uri)
+    """``uri`` with any password replaced by ``***``: all of it, also where it holds characters a URL
+    reserves (``@``, ``/``, ``#``) written as they are rather than encoded (the address is after the last
+    ``@`` then)."""
+    scheme, sep, rest = uri.partition("://")
+    query = rest.find("?")
+    at = rest.rfind("@", 0, len(rest) if query < 0 else query)
+    if not sep or at < 0:
+        return uri
+    user, colon, _password = rest[:at].partition(":")
+    if not colon or "/" in user or not user.strip():
+        return uri
+    return f"{scheme}://{user}:***{rest[at:]}"

@@ -28,11 +28,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _encoded_password(value: str | None) -> str | None:
+    """Refuse a database URL whose password holds an ``@`` written as it is (``p@ss``): SQLAlchemy reads
+    the address from the first ``@``, so the rest of the password would be taken for the host (and shown
+    in errors); the message never repeats it."""
+    if value is None or "://" not in value:
+        return value
+    rest = value.partition("://")[2]
+    query = rest.find("?")
+    at = rest.rfind("@", 0, len(rest) if query < 0 else query)
+    user, colon, password = rest[: max(at, 0)].partition(":")
+    if at >= 0 and colon and "/" not in user and "@" in password:
+        raise ValueError(
+            "the password in this URL holds '@', which a URL reserves: write it URL-encoded ('@' as %40; "
+            'python -c "import getpass, urllib.parse; print(urllib.parse.quote(getpass.getpass(), '
+            "safe=''))\" encodes a password typed in)"
+        )
+    return value
+
+
+_Url = Annotated[str | None, AfterValidator(_encoded_password)]
+
+
 class StoreConfig(_Strict):
     """Where one workspace (or the shared registry) keeps its MLflow store and model files."""
 
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite file.")
-    registry_uri: str | None = Field(None, description="MLflow registry URI; default the tracking URI.")
+    tracking_uri: _Url = Field(None, description="MLflow tracking URI; default a SQLite file.")
+    registry_uri: _Url = Field(None, description="MLflow registry URI; default the tracking URI.")
     artifact_location: str | None = Field(None, description="Where runs' artifacts go.")
     model_store: str | None = Field(
         None, description="Content-addressed model files; stores that share it share bytes."
@@ -592,7 +614,7 @@ class AuditConfig(_Strict):
 class StateConfig(_Strict):
     """loopline's own database (audit log, catalog, endpoints)."""
 
-    url: str | None = Field(None, description="SQLAlchemy URL; default a SQLite file under .loopline/.")
+    url: _Url = Field(None, description="SQLAlchemy URL; default a SQLite file under .loopline/.")
 
 
 class DatastoreConfig(_Strict):
