@@ -131,6 +131,13 @@ def test_environment_variable_with_unknown_key_is_named(tmp_path: Path) -> None:
     assert error.value.message.startswith(
         "environment variable LOOPLINE_WORKSPACES__DEV__TRACKNG_URI: unknown key"
     )
+    # a misspelt section (workspace for workspaces) is the variable's too, not loopline.yaml's
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, VALID), environ={"LOOPLINE_WORKSPACE__DEV__TRACKING_URI": "x"})
+    assert error.value.message == (
+        "environment variable LOOPLINE_WORKSPACE__DEV__TRACKING_URI: unknown key 'workspace'; "
+        "did you mean 'workspaces'?"
+    )
 
 
 def test_reserved_variables_are_not_configuration(tmp_path: Path) -> None:

@@ -420,10 +420,12 @@ def _describe(exc: ValidationError, origins: dict[tuple[str, ...], str]) -> str:
 
 
 def _origin_of(loc: tuple[str, ...], origins: dict[tuple[str, ...], str]) -> str:
+    """Where the key at ``loc`` was given: its line (or its section's), or the environment variable that
+    gave it or a key below it (``LOOPLINE_WORKSPACE__DEV__TRACKING_URI`` gives the unknown ``workspace``)."""
     for end in range(len(loc), 0, -1):
         if loc[:end] in origins:
             return origins[loc[:end]]
-    return CONFIG_FILE
+    return next((origin for key, origin in origins.items() if key[: len(loc)] == loc), CONFIG_FILE)
 
 
 def _known_keys(parent: tuple[str, ...]) -> list[str]:
