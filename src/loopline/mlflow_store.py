@@ -649,17 +649,20 @@ def _require_mlflow_3_server(uri: str, workspace: str) -> None:
     training's ``log_model`` would fail only after the whole training, with a 404 page. A server that
     does not say (a proxy in front of it, a sign-in first) is left to MLflow's own calls."""
     import os
+    import ssl
 
     import httpx
 
     from loopline.config import redact
 
-    verify: bool | str = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        verify = False
+    verify: bool | ssl.SSLContext = True  # as MLflow's client checks the server
     try:
+        if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+            verify = False
+        elif cafile := os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+            verify = ssl.create_default_context(cafile=cafile)
         answer = httpx.get(f"{uri.rstrip('/')}/version", timeout=5, verify=verify)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, OSError, ssl.SSLError):  # MLflow's own calls say why
         return
     version = answer.text.strip()
     found = re.fullmatch(r"(\d+)\.\d+[\w.+-]*", version)

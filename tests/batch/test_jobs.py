@@ -623,7 +623,7 @@ def test_hive_partitions_are_read_from_folder_names_as_pyarrow_reads_them() -> N
             "part=2.parquet",  # a file named so is no folder
         ]
     )
-    assert found == {
+    assert found == {  # 01 is a text's (a number is written 1): the month is text, as written
         "region=north/month=01/part-0.parquet": {"region": "north", "month": "01"},
         "region=south%2Feast/month=12/part-0.parquet": {"region": "south/east", "month": "12"},
         "region=__HIVE_DEFAULT_PARTITION__/month=3/part-0.parquet": {"region": None, "month": "3"},
@@ -631,7 +631,14 @@ def test_hive_partitions_are_read_from_folder_names_as_pyarrow_reads_them() -> N
         "plain/part-1.parquet": {},
         "part=2.parquet": {},
     }
-    assert hive_partitions(["year=2024/a.csv", "year=-1/b.csv"]) == {
+    assert hive_partitions(
+        ["year=2024/a.csv", "year=-1/b.csv", "year=0/c.csv", "year=__HIVE_DEFAULT_PARTITION__/d.csv"]
+    ) == {
         "year=2024/a.csv": {"year": 2024},
         "year=-1/b.csv": {"year": -1},
+        "year=0/c.csv": {"year": 0},
+        "year=__HIVE_DEFAULT_PARTITION__/d.csv": {"year": None},
     }
+    # a folder Spark wrote by day and hour: 8,760 files
+    many = [f"day={d}/hour={h}/part-0.parquet" for d in range(1, 366) for h in range(24)]
+    assert hive_partitions(many)[many[-1]] == {"day": 365, "hour": 23}

@@ -47,31 +47,31 @@ _MISSING_MARKERS = (
 
 _HIVE_SEGMENT = re.compile(r"([^=/]+)=([^/]*)")
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Hive and Spark name a partition of null values
-_WHOLE_NUMBER = re.compile(r"-?\d{1,18}")
+_WHOLE_NUMBER = re.compile(r"-?[1-9]\d{0,17}|0")  # as a number's own text is written: no leading zero
 
 
 def hive_partitions(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The partition columns of each file of a folder written partitioned, as Spark, Hive and pandas'
     ``to_parquet(partition_cols=...)`` write one (``region=north/year=2024/part-0.parquet``), by its
     path below the folder: each ``key=value`` folder above it, its value unescaped as Hive escapes it;
-    a key whose every value is a whole number holds integers (as pyarrow reads them), Hive's
+    a key whose every value is a whole number as a number is written (``2024``) holds integers, one
+    with a value such as ``01`` (a text column's, as Spark writes it) text; Hive's
     ``__HIVE_DEFAULT_PARTITION__`` is null. Files of a folder not so written have none."""
     from urllib.parse import unquote
 
     found: dict[str, dict[str, str | None]] = {}
+    texts: set[str] = set()  # keys with a value that is no whole number
     for path in paths:
-        segments = [_HIVE_SEGMENT.fullmatch(part) for part in path.split("/")[:-1]]
-        found[path] = {
-            unquote(m[1]): None if m[2] == _HIVE_NULL else unquote(m[2]) for m in segments if m is not None
-        }
-    numbers = {
-        key
-        for values in found.values()
-        for key in values
-        if all(v[key] is None or _WHOLE_NUMBER.fullmatch(str(v[key])) for v in found.values() if key in v)
-    }
+        values: dict[str, str | None] = {}
+        for part in path.split("/")[:-1]:
+            if (segment := _HIVE_SEGMENT.fullmatch(part)) is not None:
+                key, value = unquote(segment[1]), unquote(segment[2])
+                values[key] = None if segment[2] == _HIVE_NULL else value
+                if values[key] is not None and not _WHOLE_NUMBER.fullmatch(value):
+                    texts.add(key)
+        found[path] = values
     return {
-        path: {k: int(v) if k in numbers and v is not None else v for k, v in values.items()}
+        path: {k: v if k in texts or v is None else int(v) for k, v in values.items()}
         for path, values in found.items()
     }
 
