@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from loopline.repo_setup import POETRY_INSTALL, TOOLS, workflow_setup
+from loopline.repo_install import POETRY_INSTALL
+from loopline.repo_setup import TOOLS, workflow_setup
 from loopline.workflows.files import DvcFetch, WorkflowSetup, relative_to, workflow_files, workflow_layout
 from tests.helpers import actionlint, add_submodule, dvc, git
 

@@ -21,7 +21,7 @@ from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocat
 from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
 from loopline.mlflow_store import RunInfo, WorkspaceStore
 from loopline.model_environment import needless
-from loopline.repo_setup import requirement_lines, requirement_names
+from loopline.repo_install import requirement_lines, requirement_names
 from loopline.run_script import OPENED_LOG
 
 __all__ = ["REFERENCE_ARTIFACT", "DryRun", "dry_run", "earlier_run", "model_task"]

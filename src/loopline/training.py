@@ -22,7 +22,8 @@ from loopline.errors import ConfigError, TrainingFailed
 from loopline.git import run_git
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
-from loopline.repo_setup import console_scripts, installable
+from loopline.repo_install import installable
+from loopline.repo_setup import console_scripts
 from loopline.requirements import source_code, training_file
 from loopline.run_script import STEP_FAILED, command_argv, command_environment
 from loopline.script_arguments import add_sub_command, group_usage, sub_commands

@@ -47,6 +47,7 @@ from loopline.config.sections import (
     TrainingConfig,
     ValidationConfig,
     WebhookConfig,
+    url_password,
 )
 from loopline.domain import SHARED, TIER_WORKSPACES, Tier
 from loopline.errors import ConfigError, ProjectNotFound
@@ -468,12 +469,5 @@ def redact(uri: str) -> str:
     """``uri`` with any password replaced by ``***``: all of it, also where it holds characters a URL
     reserves (``@``, ``/``, ``#``) written as they are rather than encoded (the address is after the last
     ``@`` then)."""
-    scheme, sep, rest = uri.partition("://")
-    query = rest.find("?")
-    at = rest.rfind("@", 0, len(rest) if query < 0 else query)
-    if not sep or at < 0:
-        return uri
-    user, colon, _password = rest[:at].partition(":")
-    if not colon or "/" in user or not user.strip():
-        return uri
-    return f"{scheme}://{user}:***{rest[at:]}"
+    parts = url_password(uri)
+    return uri if parts is None else f"{parts[0]}:***{parts[2]}"

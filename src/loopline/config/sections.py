@@ -28,17 +28,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def url_password(uri: str) -> tuple[str, str, str] | None:
+    """``uri`` as what precedes its password (``scheme://user``), the password, and what follows it (from
+    the ``@`` before its address), where it has one: the password runs to the last ``@`` before the query,
+    so one holding ``@``, ``/`` or ``#`` written as it is is all of it; None where it has none."""
+    scheme, sep, rest = uri.partition("://")
+    query = rest.find("?")
+    at = rest.rfind("@", 0, len(rest) if query < 0 else query)
+    if not sep or at < 0:
+        return None
+    user, colon, password = rest[:at].partition(":")
+    if not colon or "/" in user or not user.strip():
+        return None
+    return f"{scheme}://{user}", password, rest[at:]
+
+
 def _encoded_password(value: str | None) -> str | None:
     """Refuse a database URL whose password holds an ``@`` written as it is (``p@ss``): SQLAlchemy reads
     the address from the first ``@``, so the rest of the password would be taken for the host (and shown
     in errors); the message never repeats it."""
-    if value is None or "://" not in value:
-        return value
-    rest = value.partition("://")[2]
-    query = rest.find("?")
-    at = rest.rfind("@", 0, len(rest) if query < 0 else query)
-    user, colon, password = rest[: max(at, 0)].partition(":")
-    if at >= 0 and colon and "/" not in user and "@" in password:
+    parts = url_password(value) if value is not None else None
+    if parts is not None and "@" in parts[1]:
         raise ValueError(
             "the password in this URL holds '@', which a URL reserves: write it URL-encoded ('@' as %40; "
             'python -c "import getpass, urllib.parse; print(urllib.parse.quote(getpass.getpass(), '

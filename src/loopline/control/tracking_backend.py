@@ -23,7 +23,7 @@ from typing import Any
 
 from loopline.errors import StoreUnavailable
 from loopline.instance import Instance
-from loopline.mlflow_store import reach
+from loopline.mlflow_reach import reach
 
 __all__ = ["Backend", "main"]
 

@@ -55,7 +55,8 @@ from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.restore import held
 from loopline.loops.trained import Trained
-from loopline.mlflow_store import VersionInfo, WorkspaceStore, require_artifact_client
+from loopline.mlflow_reach import require_artifact_client
+from loopline.mlflow_store import VersionInfo, WorkspaceStore
 from loopline.model_environment import differences, said
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
