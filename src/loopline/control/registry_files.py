@@ -20,7 +20,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
-from loopline.errors import NotFound, UsageError
+from loopline.errors import LooplineError, NotFound, UsageError
 
 __all__ = ["SERVED_ROOT", "RegistryFiles"]
 
@@ -41,17 +41,22 @@ class RegistryFiles:
     _known: set[str] = field(default_factory=set)
 
     def _source_prefix(self) -> str:
-        """What precedes ``/sha256/<hex>`` in the sources of versions in dev's model store."""
+        """What precedes ``/sha256/<hex>`` in the sources of versions in dev's model store ("" where the
+        store cannot be opened from here: its answers are passed on as they are)."""
         if self._prefix is None:
             from loopline.storage.models import open_model_store
 
-            self._prefix = open_model_store(self.model_store).source(_NO_DIGEST).rsplit("/", 2)[0]
+            try:
+                self._prefix = open_model_store(self.model_store).source(_NO_DIGEST).rsplit("/", 2)[0]
+            except (LooplineError, OSError, ValueError):  # asked again next time; the files' route says why
+                return ""
         return self._prefix
 
     def served(self, content: bytes) -> bytes:
         """An MLflow answer with the model store's sources named as the control plane serves them."""
-        prefix = f'"{self._source_prefix()}/sha256/'.encode()
-        return content.replace(prefix, f'"mlflow-artifacts:/{SERVED_ROOT}/'.encode())
+        if not (prefix := self._source_prefix()):
+            return content
+        return content.replace(f'"{prefix}/sha256/'.encode(), f'"mlflow-artifacts:/{SERVED_ROOT}/'.encode())
 
     @staticmethod
     def named(path: str) -> tuple[str, str] | None:
