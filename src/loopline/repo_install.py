@@ -19,6 +19,7 @@ from loopline.workflows.files import INSTALL, WorkflowSetup
 __all__ = [
     "POETRY_INSTALL",
     "UV_INSTALL",
+    "builds_package",
     "install_command",
     "installable",
     "pyproject_of",
@@ -108,6 +109,14 @@ def installable(root: Path, pyproject: dict[str, Any] | None = None) -> bool:
     return "build-system" in pyproject and not _poetry_application(pyproject)
 
 
+def builds_package(root: Path, pyproject: dict[str, Any] | None = None) -> bool:
+    """Whether pip builds the repository as a package, ``installable`` or of setuptools' older kind (a
+    ``setup.py`` alone): where its modules are under ``src/``, Python finds them only installed. (Only
+    ``installable`` decides that pip installs the package alone: a ``setup.py`` often declares none of
+    what the training needs.)"""
+    return installable(root, pyproject) or (root / "setup.py").is_file()
+
+
 def _poetry_application(pyproject: dict[str, Any]) -> bool:
     """Whether Poetry's configuration says the project is no package (``package-mode = false``)."""
     return pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is False
@@ -158,9 +167,7 @@ def install_command(
         listed = requirement_lines(home / "requirements.txt")
         install = INSTALL if up == "." else f"pip install -r {up}/requirements.txt"
         # a training in the package under src/ imports it as installed: the package goes in beside them
-        # (a package of setuptools' older kind, a setup.py alone, too)
-        builds = package or (home / "setup.py").is_file()
-        own = [up] if builds and _in_src(home, root, training[0]) else []
+        own = [up] if builds_package(home, pyproject) and _in_src(home, root, training[0]) else []
         return replace(setup, install=" ".join([install, *own, *_tools_missing(listed, tools)])), {}, []
     if (home / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
         groups = pyproject.get("dependency-groups", {}).get("dev", [])

@@ -22,7 +22,7 @@ from loopline.errors import ConfigError, TrainingFailed
 from loopline.git import run_git
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
 from loopline.mlflow_store import WorkspaceStore
-from loopline.repo_install import installable
+from loopline.repo_install import builds_package
 from loopline.repo_setup import console_scripts
 from loopline.requirements import source_code, training_file
 from loopline.run_script import STEP_FAILED, command_argv, command_environment
@@ -431,7 +431,7 @@ def _module_cause(tail: str, root: Path | None) -> str:
             f": {name} is this repository's own package ({folder}), which the Python loopline runs does "
             + (
                 "not find: install the repository into it (pip install -e .)"
-                if installable(root) or (root / "setup.py").is_file()
+                if builds_package(root)
                 else "not find from the repository's top folder, where the training runs: move it there, or "
                 "make the repository installable (a [build-system] in pyproject.toml) and install it"
             )
