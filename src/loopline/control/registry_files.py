@@ -52,6 +52,11 @@ class RegistryFiles:
                 return ""
         return self._prefix
 
+    @property
+    def known(self) -> bool:
+        """Whether the model store was asked already how it names its files (``served`` is quick then)."""
+        return self._prefix is not None
+
     def served(self, content: bytes) -> bytes:
         """An MLflow answer with the model store's sources named as the control plane serves them."""
         if not (prefix := self._source_prefix()):

@@ -373,9 +373,10 @@ class Tracking:
             content=body or None,
             headers={"content-type": "application/json"} if body else {},
         )
-        # (the first answer asks the model store how it names its files: off the event loop)
-        content = await run_in_threadpool(
-            self._versions(location).served, _as_served(answer.content, artifacts)
+        versions, content = self._versions(location), _as_served(answer.content, artifacts)
+        # the first answer asks the model store how it names its files: off the event loop
+        content = (
+            versions.served(content) if versions.known else await run_in_threadpool(versions.served, content)
         )
         return Response(
             content,
