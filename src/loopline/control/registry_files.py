@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from loopline.errors import LooplineError, NotFound, UsageError
+from loopline.registry import TAG_DIGEST
 
 __all__ = ["SERVED_ROOT", "RegistryFiles"]
 
@@ -74,9 +75,7 @@ class RegistryFiles:
         """The verified local folder of a digest one of dev's versions holds; NotFound otherwise."""
         digest = f"sha256:{hex_digest}"
         if digest not in self._known:
-            found = self.store.client.search_model_versions(
-                f"tags.content_digest = '{digest}'", max_results=1
-            )
+            found = self.store.client.search_model_versions(f"tags.{TAG_DIGEST} = '{digest}'", max_results=1)
             if not found:
                 raise NotFound(f"no model version in dev holds {digest}")
             self._known.add(digest)
