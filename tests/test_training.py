@@ -4,8 +4,10 @@ with it, and leaves nothing that holds loopline's exit."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -217,3 +219,57 @@ def test_a_training_whose_log_model_fails_on_category_columns_is_told_the_same(t
     (tmp_path / "train.log").write_text(said)
     assert known_cause(tmp_path / "train.log").startswith(": ValueError: DataFrame.dtypes for data must be")
     assert "; the model was fitted on pandas category columns" in known_cause(tmp_path / "train.log")
+
+
+FOREST_OF_OWN_STEP = """\
+import mlflow
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+IMPORT
+
+
+def logs(X):
+    return np.log1p(X)
+
+
+X, y = load_iris(return_X_y=True)
+model = make_pipeline(FunctionTransformer(logs), RandomForestClassifier(n_estimators=3)).fit(X, y)
+mlflow.sklearn.save_model(model, "model"TRUSTED)
+"""
+
+
+def test_a_step_of_the_script_in_a_forest_is_told_every_type_to_trust_in_one_change(tmp_path: Path) -> None:
+    # skops refuses the script's function and the forest's trees together: the advice names both, so
+    # the script changed as it says saves the model, and another process loads it
+    from loopline.training import known_cause
+
+    script = tmp_path / "train.py"
+    script.write_text(FOREST_OF_OWN_STEP.replace("IMPORT", "").replace("TRUSTED", ""))
+    with (tmp_path / "train.log").open("wb") as log:
+        ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, stdout=log, stderr=log, check=False)
+    assert ran.returncode != 0
+    advice = known_cause(tmp_path / "train.log")
+    trusted = "skops_trusted_types=['features.logs', 'sklearn.tree._tree.Tree']"
+    assert advice == (
+        ": the model holds logs, which the training script defines itself and no serving process can load; "
+        "move logs into a module of the repository (features.py, say), import it from there, and pass "
+        f"code_paths=['features.py'] to log_model (with {trusted} for scikit-learn)"
+    )
+    own = FOREST_OF_OWN_STEP[FOREST_OF_OWN_STEP.index("def logs") : FOREST_OF_OWN_STEP.index("X, y =")]
+    (tmp_path / "features.py").write_text("import numpy as np\n\n\n" + own)
+    script.write_text(
+        FOREST_OF_OWN_STEP.replace(own, "")
+        .replace("IMPORT", "from features import logs")
+        .replace("TRUSTED", f", code_paths=['features.py'], {trusted}")
+    )
+    shutil.rmtree(tmp_path / "model", ignore_errors=True)  # what the refused save left
+    saved = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    (tmp_path / "features.py").unlink()  # the model's own copy of the module serves it
+    loads = "import mlflow; print(mlflow.pyfunc.load_model('model').predict([[5.1, 3.5, 1.4, 0.2]]))"
+    answered = subprocess.run([sys.executable, "-c", loads], cwd=tmp_path, capture_output=True, text=True)
+    assert answered.stdout.strip() == "[0]", answered.stderr[-2000:]

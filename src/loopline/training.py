@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loopline import children
@@ -218,12 +218,17 @@ _NO_EXPERIMENT_ID = re.compile(r"No Experiment with id=(\S+) exists|Could not fi
 _SAVED_BEFORE = re.compile(r"MlflowException: Path '([^']*)' already exists and is not empty")
 
 
-def own_class_advice(name: str) -> str:
-    """What to do with a model holding ``name``, a class of the training script (``__main__``) itself."""
+def own_class_advice(name: str, untrusted: Sequence[str] = ()) -> str:
+    """What to do with a model holding ``name``, a class of the training script (``__main__``) itself
+    (``untrusted``: every type skops refused, the script's own named ``__main__.X``, all of them to trust
+    once the script's own are moved, so that one change of the script saves the model)."""
+    trusted = [f"features.{n.removeprefix('__main__.')}" for n in untrusted if n.startswith("__main__.")]
+    trusted += [n for n in untrusted if not n.startswith("__main__.")]
+    listed = ", ".join(repr(n) for n in trusted or [f"features.{name}"])
     return (
-        f"the model holds {name}, a class the training script defines itself, which no serving process "
+        f"the model holds {name}, which the training script defines itself and no serving process "
         f"can load; move {name} into a module of the repository (features.py, say), import it from there, "
-        f"and pass code_paths=['features.py'] to log_model (with skops_trusted_types=['features.{name}'] "
+        f"and pass code_paths=['features.py'] to log_model (with skops_trusted_types=[{listed}] "
         "for scikit-learn)"
     )
 
@@ -362,11 +367,11 @@ _STEP = re.compile(
 
 def _mlflow_cause(tail: str) -> str:
     if found := _UNTRUSTED.findall(tail):
-        names = [name.strip() for name in found[-1].split(",") if name.strip()]
-        own = [name.strip("'\"").removeprefix("__main__.") for name in names if "__main__." in name]
+        names = [name.strip().strip("'\"") for name in found[-1].split(",") if name.strip()]
+        own = [name.removeprefix("__main__.") for name in names if name.startswith("__main__.")]
         if own:  # trusting them would not help: no other process can import the training script's classes
-            return f": {own_class_advice(own[0])}"
-        types = ", ".join(names)
+            return f": {own_class_advice(own[0], names)}"
+        types = ", ".join(repr(name) for name in names)
         return (
             ": MLflow would not save a scikit-learn model holding types skops does not trust; if you trust "
             f"the model, pass skops_trusted_types=[{types}] to mlflow.sklearn.log_model"

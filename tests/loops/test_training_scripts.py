@@ -372,7 +372,7 @@ def test_a_model_with_a_class_of_the_script_or_an_unshipped_module_is_told_the_f
     with pytest.raises(TrainingFailed) as refused:  # MLflow refuses to save it: trusting it would not help
         loopline.inner_loop(project)
     advice = (
-        "the model holds LogScale, a class the training script defines itself, which no serving process can "
+        "the model holds LogScale, which the training script defines itself and no serving process can "
         "load; move LogScale into a module of the repository (features.py, say), import it from there, and "
         "pass code_paths=['features.py'] to log_model (with skops_trusted_types=['features.LogScale'] for "
         "scikit-learn)"
