@@ -31,6 +31,7 @@ __all__ = [
     "change_endpoint",
     "read_batch",
     "read_endpoint",
+    "read_workspace",
 ]
 
 Need = tuple[Role, str]
@@ -143,6 +144,11 @@ def read_endpoint(key: str) -> Rule:
 def change_endpoint(key: str) -> Rule:
     """Changing the endpoint named by argument ``key``: a developer in dev, a releaser elsewhere."""
     return _change_endpoint(key)
+
+
+def read_workspace(workspace: str) -> Rule:
+    """Reading what a workspace holds (its registry, through the control plane's tracking URI)."""
+    return _fixed(Role.READER, workspace)
 
 
 def read_batch(key: str) -> Rule:

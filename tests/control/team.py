@@ -28,7 +28,8 @@ GRANTS = {
 
 @dataclass
 class Team:
-    """A full-tier instance with five users, their tokens, and its control plane."""
+    """An instance (a full tier's, unless a test says) with five users, their tokens, and its control
+    plane."""
 
     project: Path
     plane: ControlPlane
@@ -45,12 +46,16 @@ class Team:
 
 
 def start_team(project: Path, **env: str) -> Iterator[Team]:
-    """Add the users, grant their roles, mint their tokens, and start the control plane with ``env``."""
-    tokens = {}
+    """Add the users, grant their roles (those on a workspace of the tier), mint their tokens, and start
+    the control plane with ``env``."""
+    from loopline.instance import Instance
+
+    tokens, workspaces = {}, {"*", *Instance.open(project).store_names}
     for user, grants in GRANTS.items():
         loopline.user_add(user, project=project)
         for role, workspace in grants:
-            loopline.user_grant(user, role, workspace, project=project)
+            if workspace in workspaces:
+                loopline.user_grant(user, role, workspace, project=project)
         secret = loopline.token_create(user, project=project).secret
         assert secret is not None
         tokens[user] = secret
@@ -60,11 +65,14 @@ def start_team(project: Path, **env: str) -> Iterator[Team]:
         yield team
 
 
-def mlflow_call(team: Team, user: str | None, method: str, route: str, **kwargs: Any) -> httpx.Response:
-    """A call to dev's MLflow tracking through the control plane, with ``user``'s token (None: none)."""
+def mlflow_call(
+    team: Team, user: str | None, method: str, route: str, workspace: str = "dev", **kwargs: Any
+) -> httpx.Response:
+    """A call to a workspace's MLflow tracking URI (dev's) through the control plane, with ``user``'s
+    token (None: none)."""
     headers = {"Authorization": f"Bearer {team.tokens[user]}"} if user else {}
     return httpx.request(
-        method, f"{team.plane.url}/mlflow/dev/{route}", headers=headers, timeout=120, **kwargs
+        method, f"{team.plane.url}/mlflow/{workspace}/{route}", headers=headers, timeout=120, **kwargs
     )
 
 

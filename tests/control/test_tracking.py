@@ -3,6 +3,7 @@ roles, who owns what, and where files go."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -259,7 +260,7 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
     registered = mlflow_call(team, "dev", "POST", f"{API}/registered-models/create", json={"name": "sneaky"})
     assert registered.status_code == 403 and "`loopline inner-loop`" in registered.json()["message"]
     assert mlflow_call(team, "rita", "GET", f"{API}/registered-models/search").status_code == 200
-    # What else MLflow's server offers is not served; nor is any workspace but dev
+    # What else MLflow's server offers is not served; of prod, only its registry is
     traces = mlflow_call(team, "dev", "POST", "api/3.0/mlflow/traces/search", json={})
     assert traces.status_code == 400 and "is not served here" in traces.json()["message"]
     listed = mlflow_call(team, "ada", "POST", f"{API}/experiments/search", json={"max_results": 10})
@@ -268,7 +269,7 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
         f"{team.plane.url}/mlflow/prod/{API}/experiments/search",
         headers={"Authorization": f"Bearer {team.tokens['ada']}"},
     )
-    assert other.status_code == 404 and "only dev's tracking" in other.json()["message"], other.text
+    assert other.status_code == 400 and "runs are logged to dev" in other.json()["message"], other.text
 
 
 def test_files_go_only_under_the_caller_s_own_runs_in_dev_s_artifact_store(team: Team) -> None:
@@ -362,3 +363,72 @@ def test_a_dev_store_that_is_down_is_said_so_at_once_not_after_mlflow_s_retries(
     finally:
         started.close()
         database.close()
+
+
+PRODUCTION = """\
+import json
+import sys
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+model = mlflow.pyfunc.load_model("models:/proj-classifier@production")
+print(json.dumps(np.asarray(model.predict(pd.read_csv("rows.csv"))).tolist()))
+print(mlflow.MlflowClient().get_model_version_by_alias("proj-classifier", "production").tags["git_commit"])
+"""
+
+
+def test_an_application_loads_prod_s_production_model_with_a_reader_s_token_alone(
+    a_live_b_registered: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """``/mlflow/prod`` is a registry URI for what was released: prod's registry and its versions' files,
+    to a reader of prod, and nothing else of prod."""
+    import mlflow.sklearn
+
+    project, live, registered = a_live_b_registered
+    prod = mlflow_client(project, "prod")
+    source = prod.get_model_version_by_alias("proj-classifier", "production").source
+    rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(5)
+    expected = json.dumps(mlflow.sklearn.load_model(source).predict(rows).tolist())
+    laptop = tmp_path / "app"
+    laptop.mkdir()
+    (laptop / "load.py").write_text(PRODUCTION)
+    rows.to_csv(laptop / "rows.csv", index=False)
+    for team in start_team(project):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_", "AZURE_"))}
+        env |= {
+            "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/prod",
+            "MLFLOW_TRACKING_TOKEN": team.tokens["paul"],
+        }
+        done = subprocess.run(
+            [sys.executable, "load.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.splitlines()[-2:] == [expected, live]
+
+        prod_call = functools.partial(mlflow_call, team, workspace="prod")
+
+        alias = {"name": "proj-classifier", "alias": "production"}
+        answer = prod_call("paul", "GET", f"{API}/registered-models/alias", params=alias)
+        assert str(project) not in answer.text and "mlflow-artifacts:/_loopline/models/sha256/" in answer.text
+        # a developer of dev only is no reader of prod (refused, audited); nobody signed in is asked to
+        refused = prod_call("dev", "GET", f"{API}/registered-models/alias", params=alias)
+        assert refused.status_code == 403 and "reader" in refused.json()["message"], refused.text
+        assert prod_call(None, "GET", f"{API}/registered-models/alias", params=alias).status_code == 401
+        # read-only, and only the registry: prod's runs and a change of its aliases are not served
+        moved = prod_call("ada", "POST", f"{API}/registered-models/alias", json={**alias, "version": "1"})
+        assert moved.status_code == 403 and "read-only here" in moved.json()["message"], moved.text
+        runs = prod_call("ada", "POST", f"{API}/runs/search", json={"experiment_ids": ["0"]})
+        assert runs.status_code == 400 and "runs are logged to dev" in runs.json()["message"], runs.text
+        # only the files of a version prod holds: dev's newer version is not prod's to give
+        newer = mlflow_client(project, "dev").search_model_versions(f"tags.git_commit = '{registered}'")[0]
+        files = "api/2.0/mlflow-artifacts/artifacts/_loopline/models/sha256"
+        held = prod_call("paul", "GET", f"{files}/{source.rstrip('/').rsplit('/', 1)[-1]}/MLmodel")
+        assert held.status_code == 200 and held.text.startswith("artifact_path"), held.text
+        other = newer.tags["content_digest"].removeprefix("sha256:")
+        missing = prod_call("paul", "GET", f"{files}/{other}/MLmodel")
+        assert missing.status_code == 404 and "no model version in prod holds" in missing.json()["message"]
+        # a workspace this tier has no registry URI for
+        test = httpx.get(f"{team.plane.url}/mlflow/test/{API}/registered-models/search", timeout=60)
+        assert test.status_code == 404 and "prod's registry /mlflow/prod" in test.json()["message"]

@@ -35,7 +35,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from loopline import access
 from loopline.api import import_inner_loop
 from loopline.control.openapi import NAMING_UPLOADS, document
-from loopline.control.tracking import Tracking, read_body, ui_routes
+from loopline.control.tracking import Tracking, ui_routes
+from loopline.control.tracking_backend import read_body
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
 from loopline.operations import Operation, acting, authorize, invoke, operations

@@ -19,6 +19,7 @@ __all__ = [
     "MODEL_FILES",
     "READ",
     "REGISTRY",
+    "REGISTRY_READS",
     "RUN",
     "RUN_FILES",
     "STATIC",
@@ -73,6 +74,8 @@ _MODEL_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(rf"logged-models/({_MODEL_ID})/params"), MODEL),
 ]
 _API = re.compile(r"api/[23]\.0/mlflow/(.+)")
+REGISTRY_READS = re.compile(r"api/[23]\.0/mlflow/(?:registered-models|model-versions)/[\w/-]+")
+"""The routes of the registry; those ``classify`` calls READ are what a reader of test or prod reads."""
 _FILES = re.compile(r"api/2\.0/mlflow-artifacts/artifacts(?:/(.*))?")
 RUN_FILES = re.compile(r"(?:^|/)([0-9a-f]{32})/artifacts(?:/|$)")
 MODEL_FILES = re.compile(rf"(?:^|/)models/({_MODEL_ID})/artifacts(?:/|$)")

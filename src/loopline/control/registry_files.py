@@ -1,12 +1,13 @@
-"""The files of dev's registered model versions through the control plane, so that a stock MLflow client
-with a token and no credential for the model store loads them (``mlflow.pyfunc.load_model("models:/NAME/3")``
-or ``@alias``).
+"""The files of a workspace's registered model versions through the control plane, so that a stock MLflow
+client with a token and no credential for the model store loads them (``mlflow.pyfunc.load_model(
+"models:/NAME/3")`` or ``@alias``: dev's versions, and the ``production`` alias of prod's).
 
 A version's source is a folder of loopline's model store (``.../sha256/<hex>``), a path of the control
-plane's host or an object store URL the member cannot read. Answers of dev's registry name it instead as
-``mlflow-artifacts:/_loopline/models/sha256/<hex>``, which MLflow's client reads through the tracking URI
-(``/mlflow/dev/api/2.0/mlflow-artifacts/artifacts/...``): those reads are answered here, from the model
-store's verified copy of a content digest that a version of dev's registry holds, never another one.
+plane's host or an object store URL the member cannot read. Answers of the workspace's registry name it
+instead as ``mlflow-artifacts:/_loopline/models/sha256/<hex>``, which MLflow's client reads through the
+tracking URI (``/mlflow/<workspace>/api/2.0/mlflow-artifacts/artifacts/...``): those reads are answered
+here, from the model store's verified copy of a content digest that a version of that workspace's registry
+holds, never another one.
 """
 
 from __future__ import annotations
@@ -33,17 +34,18 @@ _NO_DIGEST = "sha256:" + "0" * 64
 
 @dataclass
 class RegistryFiles:
-    """The model files of dev's registered versions (``model_store``: dev's model store location;
-    ``store``: dev's MLflow store, asked which digests its versions hold)."""
+    """The model files of a workspace's registered versions (``model_store``: its model store location;
+    ``store``: its MLflow store, asked which digests its versions hold)."""
 
     model_store: str
     store: Any
+    workspace: str = "dev"
     _prefix: str | None = None
     _known: set[str] = field(default_factory=set)
 
     def _source_prefix(self) -> str:
-        """What precedes ``/sha256/<hex>`` in the sources of versions in dev's model store ("" where the
-        store cannot be opened from here: its answers are passed on as they are)."""
+        """What precedes ``/sha256/<hex>`` in the sources of versions in the workspace's model store ("" where
+        the store cannot be opened from here: its answers are passed on as they are)."""
         if self._prefix is None:
             from loopline.storage.models import open_model_store
 
@@ -72,12 +74,12 @@ class RegistryFiles:
         return (found.group(1), found.group(2) or "") if found else None
 
     def _folder(self, hex_digest: str) -> Path:
-        """The verified local folder of a digest one of dev's versions holds; NotFound otherwise."""
+        """The verified local folder of a digest one of the workspace's versions holds; NotFound otherwise."""
         digest = f"sha256:{hex_digest}"
         if digest not in self._known:
             found = self.store.client.search_model_versions(f"tags.{TAG_DIGEST} = '{digest}'", max_results=1)
             if not found:
-                raise NotFound(f"no model version in dev holds {digest}")
+                raise NotFound(f"no model version in {self.workspace} holds {digest}")
             self._known.add(digest)
         from loopline.storage.models import open_model_store
 

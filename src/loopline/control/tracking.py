@@ -20,7 +20,8 @@ client and call works as MLflow defines it; in front of it the control plane dec
 
 The same server answers MLflow's web UI at ``/ui/mlflow/`` (``browse``), with the dashboard's session
 instead of a token and the same decisions, a change taken only from the UI's own pages. Which routes are
-served, and what each touches, is ``mlflow_routes``.
+served, and what each touches, is ``mlflow_routes``. ``/mlflow/prod/`` (and ``/mlflow/test/``) reads that
+workspace's registry, and nothing else of it (``released``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ from loopline.control.mlflow_routes import (
     classify_browser,
 )
 from loopline.control.registry_files import RegistryFiles
-from loopline.control.tracking_backend import Backend
+from loopline.control.released import Released
+from loopline.control.tracking_backend import Backend, read_body
 from loopline.errors import (
     LooplineError,
     NotFound,
@@ -74,7 +76,7 @@ from loopline.errors import (
 from loopline.instance import Instance
 from loopline.mlflow_store import artifact_root_uri
 
-__all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "read_body", "ui_routes"]
+__all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "ui_routes"]
 
 TRACKED_BY = "loopline.tracked_by"
 """The tag naming who made a run, experiment or logged model through the control plane."""
@@ -136,20 +138,6 @@ def ui_routes(handle: Callable[[Request], Awaitable[Response]]) -> list[BaseRout
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return [Route("/ui/mlflow", folder), Route("/ui/mlflow/{path:path}", handle, methods=methods)]
-
-
-async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
-    """The request's body, refused (``too_large``) as soon as it is known to be, or streams past,
-    ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
 
 
 def _refuse_reserved(tags: Any) -> None:
@@ -225,6 +213,7 @@ class Tracking:
         store); a page of a name that is no address of this machine (DNS rebinding) is refused."""
         self.max_upload = max_upload_mb << 20
         self.backend = Backend(root)
+        self.released = Released(root, principal)
         self.makers = _Makers(root)
         self.registry_files: RegistryFiles | None = None
 
@@ -252,6 +241,7 @@ class Tracking:
             yield
         finally:
             await self.backend.stop()
+            await self.released.stop()
 
     def _owner(self, principal: access.Principal) -> str | None:
         """Who must have made what the caller changes (None: anyone; the person at this machine)."""
@@ -291,11 +281,9 @@ class Tracking:
         answer with files' URIs as this proxy serves them."""
         request.state.user = "-"
         try:
-            if request.path_params["workspace"] != WORKSPACE:
-                raise NotFound(
-                    "only dev's tracking is served here: test and prod take models through the workflows"
-                )
-            path = request.path_params["path"]
+            workspace, path = request.path_params["workspace"], request.path_params["path"]
+            if workspace != WORKSPACE:
+                return await self.released(request, workspace, path)
             kind, named = classify(request.method, path)
             return await self._pass(request, self.principal, kind, named, path)
         except LooplineError as error:

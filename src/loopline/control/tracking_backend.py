@@ -1,5 +1,6 @@
 """MLflow's own tracking server for one workspace, as the control plane runs it behind ``/mlflow/dev/``
-(and its web UI behind ``/ui/mlflow/``).
+(and its web UI behind ``/ui/mlflow/``), and behind ``/mlflow/prod/`` (``/mlflow/test/``) for reads of
+that workspace's registry.
 
 ``python -m loopline.control.tracking_backend PORT`` serves MLflow's REST API, its artifact proxy and its
 web UI on 127.0.0.1 only, in this one process (so it ends with the control plane that started it): the
@@ -21,11 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopline.errors import StoreUnavailable
+from starlette.requests import Request
+
+from loopline.errors import LooplineError, StoreUnavailable
 from loopline.instance import Instance
 from loopline.mlflow_reach import reach
 
-__all__ = ["Backend", "main"]
+__all__ = ["Backend", "main", "read_body"]
 
 
 def main(argv: list[str]) -> None:
@@ -47,11 +50,27 @@ def main(argv: list[str]) -> None:
     uvicorn.run(app, host="127.0.0.1", port=int(argv[0]), log_level="warning", access_log=False)
 
 
-class Backend:
-    """MLflow's tracking server for dev on 127.0.0.1, started when first needed and again if it ended."""
+async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
+    """The request's body, refused (``too_large``) as soon as it is known to be, or streams past,
+    ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
 
-    def __init__(self, root: Path) -> None:
+
+class Backend:
+    """MLflow's tracking server for a workspace on 127.0.0.1, started when first needed and again if it
+    ended."""
+
+    def __init__(self, root: Path, workspace: str = "dev") -> None:
         self.root = root
+        self.workspace = workspace
         self._child: Any = None
         self._url = ""
         self._lock = asyncio.Lock()
@@ -72,7 +91,9 @@ class Backend:
         port = free_port()
         state = Instance.open(self.root).settings.state_dir  # on a team's stores, maybe not made yet
         state.mkdir(parents=True, exist_ok=True)
-        log_file = state / "tracking-server.log"
+        log_file = state / (
+            "tracking-server.log" if self.workspace == "dev" else f"tracking-{self.workspace}.log"
+        )
         tracking, registry = uris
         env = {
             **os.environ,
@@ -113,7 +134,7 @@ class Backend:
             await self.stop()
             tail = self._log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise StoreUnavailable(
-                what="dev's MLflow tracking server",
+                what=f"{self.workspace}'s MLflow tracking server",
                 where=self._url,
                 reason=f"it did not start: {tail[0][:300]}",
             )
