@@ -679,10 +679,22 @@ def test_a_member_s_notebook_logs_to_dev_through_the_control_plane_or_its_own_ac
     logged = mlflow_client(team.project, "dev").get_run(run_id)
     assert logged.data.params == {"C": "0.5"} and logged.data.tags["mlflow.user"] == "dev"
     assert not (clone / ".loopline").exists()
-    # test and prod are not logged to from a notebook: refused, with what to do
+    # test and prod are not logged to from a notebook: a developer of dev alone is refused, with what
+    # to do; a reader of prod reads its registry (and loads its models) through the control plane
     with pytest.raises(StoreUnavailable, match="a file of the control plane's host") as refused:
         loopline.use_workspace("prod", project=clone)
     assert "`loopline inner-loop` trains here" in refused.value.message
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["paul"])
+    try:
+        info = loopline.use_workspace("prod", project=clone)
+        assert (info.tracking_uri, info.registry_uri) == (f"{team.plane.url}/mlflow/prod",) * 2
+        mlflow_client(team.project, "prod").create_registered_model("released-here")  # as a release would
+        assert [m.name for m in mlflow.MlflowClient().search_registered_models()] == ["released-here"]
+        with pytest.raises(mlflow.exceptions.MlflowException, match="runs are logged to dev"):
+            mlflow.MlflowClient().search_experiments()
+    finally:
+        _mlflow_defaults()
+    monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["dev"])
     # A token that does not sign in is told so before anything is logged
     monkeypatch.setenv("LOOPLINE_TOKEN", team.tokens["paul"][:-4] + "xxxx")
     with pytest.raises(StoreUnavailable, match="UNAUTHENTICATED"):

@@ -6,8 +6,10 @@ caller's own process, from what the control plane answers (``composed`` in the o
 - ``sweep``: the trials train here, and the best one's run is uploaded as the remote inner loop's is.
 - ``use_workspace``: points this process's MLflow at a workspace's store with this machine's credentials
   for it, which loopline's database is not needed for; dev's store, when this machine does not reach it,
-  through the control plane's MLflow tracking (``/mlflow/dev``) with the caller's token; another store
-  this machine does not reach is refused with what to do instead, never made anew here.
+  through the control plane's MLflow tracking (``/mlflow/dev``) with the caller's token; test's or prod's
+  through the control plane's registry URI for it (``/mlflow/prod``: read its registry and load its
+  models, log nothing), with what to do to log there said when the token is no reader of it. No store is
+  made anew here.
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ def remote_use_workspace(client: Client, arguments: dict[str, Any]) -> Workspace
     experiment = instance.settings.experiment
     try:
         _reached_here(client, instance, workspace)
-    except StoreUnavailable:
+    except StoreUnavailable as unreached:
         if workspace != "dev":
-            raise
+            return _registry_through(client, workspace, unreached)
         return _tracked_through(client, experiment)
     mlflow.set_tracking_uri(location.tracking_uri)
     mlflow.set_registry_uri(location.registry_uri)
@@ -120,6 +122,33 @@ def _tracked_through(client: Client, experiment: str) -> WorkspaceInfo:
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment(experiment)
     return WorkspaceInfo("dev", uri, uri, experiment)
+
+
+def _registry_through(client: Client, workspace: str, unreached: StoreUnavailable) -> WorkspaceInfo:
+    """Point this process's MLflow at test's or prod's registry on the control plane (``/mlflow/prod``),
+    read-only, signed in with the caller's token; ``unreached`` (why the store itself is not reached
+    here) where the token is no reader of it."""
+    import os
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from loopline.api.results import WorkspaceInfo
+
+    uri = f"{client.url}/mlflow/{workspace}"
+    os.environ["MLFLOW_TRACKING_TOKEN"] = client.token
+    try:
+        mlflow.MlflowClient(uri, uri).search_registered_models(max_results=1)
+    except MlflowException as exc:
+        if exc.error_code == "PERMISSION_DENIED":
+            raise unreached from None
+        reason = str(exc.message).splitlines()[0][:300]
+        raise StoreUnavailable(
+            what=f"{workspace}'s registry on the control plane", where=uri, reason=reason
+        ) from None
+    mlflow.set_tracking_uri(uri)  # the versions' files are read through it
+    mlflow.set_registry_uri(uri)
+    return WorkspaceInfo(workspace, uri, uri, "")
 
 
 def remote_sweep(client: Client, arguments: dict[str, Any]) -> SweepResult:
