@@ -14,11 +14,11 @@ from pathlib import Path
 from loopline import notifications
 from loopline.config import Settings, load_config
 from loopline.domain import SHARED, ModelVersionInfo
-from loopline.errors import ConfigError, LooplineError, TierDisabled
+from loopline.errors import ConfigError, TierDisabled
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
 from loopline.storage.datastores import Datastore
-from loopline.storage.models import ModelStore, model_store_of, open_model_store
+from loopline.storage.models import ModelStore, open_model_store, store_holding
 
 __all__ = ["Instance", "acting_as", "current_actor", "require_durable"]
 
@@ -155,18 +155,14 @@ class Instance:
         return open_model_store(self.settings.store(name).model_store)
 
     def model_store_holding(self, version: ModelVersionInfo) -> ModelStore:
-        """The model store that holds ``version``'s files: its workspace's, or, where the workspace's
-        ``model_store`` has moved since the version was registered (a laptop's folder for a team's object
-        store), the store its MLflow source names, while that still holds them (copies are made from it)."""
-        store = self.model_store(version.workspace)
-        digest = version.content_digest
-        if store.contains(digest):
-            return store
-        try:
-            named = model_store_of(version.source_uri)
-            return named if named != store and named.contains(digest) else store
-        except (LooplineError, OSError, ValueError):  # a source no store of this machine reads
-            return store
+        """The model store that holds ``version``'s files (``store_holding``): its workspace's, or the one
+        its MLflow source names where the workspace's has moved since it was registered."""
+        return store_holding(self.model_store(version.workspace), version.content_digest, version.source_uri)
+
+    def model_files(self, workspace: str, digest: str, source_uri: str) -> Path:
+        """The checked local folder of a version's files (a deployment's: ``workspace``, its content
+        ``digest`` and MLflow ``source_uri``), wherever ``store_holding`` finds them."""
+        return store_holding(self.model_store(workspace), digest, source_uri).verify(digest)
 
     def datastore(self, name: str) -> Datastore:
         """The ``inbox`` or ``predictions`` datastore."""

@@ -12,6 +12,7 @@ from loopline.domain import SHARED
 from loopline.errors import ConfigError
 from loopline.events import Provisioned
 from loopline.instance import Instance
+from loopline.moved import relocate
 from loopline.progress import NullReporter, Reporter
 from loopline.state import HEAD_REVISION
 from loopline.storage.datastores import Datastore
@@ -84,6 +85,7 @@ def provision(instance: Instance, reporter: Reporter | None = None) -> UpResult:
     for name in instance.store_names:
         report.step(f"{name} store")
         experiment = None if name == SHARED else settings.experiment
+        created.extend(relocate(instance.store(name), settings.root))  # a project folder moved
         created.extend(instance.store(name).provision(experiment))
         created.extend(_ensure_folder(settings.store(name).model_store, "model store"))
     for name in DATASTORES:

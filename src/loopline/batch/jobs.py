@@ -40,7 +40,7 @@ from loopline.state.locks import Heartbeat, process_alive
 from loopline.state.schema import batch_jobs
 from loopline.storage.datastores import text_columns, with_partitions
 from loopline.storage.fs import is_remote
-from loopline.storage.models import model_store_of
+from loopline.storage.models import model_store_of, store_holding
 from loopline.withdrawn import refuse_withdrawn
 
 __all__ = ["BatchJob", "get_job", "invoke", "list_jobs", "resume"]
@@ -374,11 +374,19 @@ class _Work:
     reporter: Reporter
 
 
+def _model_source(work: _Work) -> str:
+    """Where the deployment's model files are now (``store_holding``: the workspace's model store as
+    configured, or the one its source names where that has moved), as MLflow names a version's source."""
+    digest = work.deployment.content_digest
+    store = work.instance.model_store(work.job.workspace)
+    return store_holding(store, digest, work.deployment.source_uri).source(digest)
+
+
 def _score_here(work: _Work) -> Scored:
     """Score the chunks one after another in this process (the model in a sandbox)."""
     predictions = work.instance.datastore("predictions")
-    store = model_store_of(work.deployment.source_uri)
-    with SandboxedModel(store.verify(work.deployment.content_digest)) as model:
+    files = model_store_of(_model_source(work)).verify(work.deployment.content_digest)
+    with SandboxedModel(files) as model:
         rows, chunks, peak = 0, 0, 0
         texts = text_columns(model.folder, kept=work.job.keep)
         read = _chunks(work.instance, work.asset, work.files, work.job.chunk_rows, texts)
@@ -400,7 +408,8 @@ def _score_on_ray(target: RayTarget, work: _Work) -> Scored:
     """Score the chunks whose part is missing on the Ray cluster ``target``, recording each as it lands."""
     instance, job = work.instance, work.job
     inbox, predictions = instance.datastore(work.asset.datastore), instance.datastore("predictions")
-    here = inbox.local or predictions.local or not is_remote(work.deployment.source_uri)
+    source = _model_source(work)
+    here = inbox.local or predictions.local or not is_remote(source)
     if here and not target.on_this_machine:
         raise UsageError(
             f"compute target '{target.name}' is another machine, and the model's files or the datastores "
@@ -426,7 +435,7 @@ def _score_on_ray(target: RayTarget, work: _Work) -> Scored:
     score_on_ray(
         target,
         missing,
-        source_uri=work.deployment.source_uri,
+        source_uri=source,
         content_digest=work.deployment.content_digest,
         inbox=inbox,
         predictions=predictions,

@@ -58,6 +58,7 @@ from loopline.loops.trained import Trained
 from loopline.mlflow_reach import require_artifact_client
 from loopline.mlflow_store import VersionInfo, WorkspaceStore
 from loopline.model_environment import differences, said
+from loopline.moved import refuse_moved
 from loopline.progress import NullReporter, Reporter
 from loopline.sandbox import check_model
 from loopline.state import locks
@@ -389,6 +390,7 @@ def _train_and_register(
     settings = instance.settings
     thresholds = load_thresholds(settings.gate_file)
     store = instance.store(DEV)
+    refuse_moved(store, instance.root)  # a finished training's files may be in the folder it was moved from
     # A sweep's trainer runs its own trials; anything else takes a finished training of the commit.
     made, trained = (None if getattr(trainer, "fresh", False) else _reusable(instance, identity)), False
     if made is None:
@@ -568,6 +570,7 @@ def train(
     settings = instance.settings
     config = settings.config
     store = instance.store(DEV)
+    refuse_moved(store, instance.root)  # MLflow would write the run's files into the folder it was moved from
     abandoned = sessions.fail_abandoned_runs(store, config.training.timeout_seconds)
     if abandoned:
         report.step(f"marked {abandoned} run(s) of ended loopline processes FAILED")

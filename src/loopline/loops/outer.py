@@ -40,7 +40,6 @@ from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks
 from loopline.storage.datastores import text_columns
-from loopline.storage.models import model_store_of
 from loopline.validation import Candidate, heldout_for, validate
 from loopline.versions import commit_version, model_name_at
 from loopline.withdrawn import refuse_withdrawn
@@ -191,14 +190,16 @@ def main_deployment(endpoint: EndpointInfo) -> DeploymentInfo | None:
     return max(live, key=lambda d: d.traffic) if live else None
 
 
-def candidate_of(endpoint: str, deployment: DeploymentInfo, version: ModelVersionInfo) -> Candidate:
+def candidate_of(
+    instance: Instance, endpoint: str, deployment: DeploymentInfo, version: ModelVersionInfo
+) -> Candidate:
     return Candidate(
         endpoint,
         deployment.name,
         version.name,
         version.version,
         version.git_commit,
-        model_store_of(version.source_uri).verify(version.content_digest),
+        instance.model_store_holding(version).verify(version.content_digest),
     )
 
 
@@ -348,12 +349,12 @@ def run_outer_loop_test(
         with live_server(instance, TEST) as live:
             if live.temporary:
                 report_to.step(f"{live.why}; started a temporary one")
-            target = candidate_of(endpoint.name, deployment, in_test)
+            target = candidate_of(instance, endpoint.name, deployment, in_test)
             live.client.wait_ready(endpoint.name, deployment.name)
             rival = None
             if champion is not None and champion_deployment is not None:
                 live.client.wait_ready(endpoint.name, champion_deployment.name)
-                rival = candidate_of(endpoint.name, champion_deployment, champion)
+                rival = candidate_of(instance, endpoint.name, champion_deployment, champion)
             report = validate(
                 live.client,
                 target,

@@ -393,7 +393,9 @@ class Release:
             if live.temporary:
                 self.reporter.step(f"{live.why}; smoke-testing on a temporary one (no live traffic to watch)")
             try:
-                smoke_test(live.client, candidate_of(self.endpoint, self.deployment, self.version))
+                smoke_test(
+                    live.client, candidate_of(self.instance, self.endpoint, self.deployment, self.version)
+                )
             except Refused:
                 if progress.step < 0:  # nothing moved: the release is over, and blocks no other one
                     with self.instance.db.write() as connection:

@@ -277,8 +277,6 @@ def run_check(
     """Compute and record an endpoint's monitoring signals."""
     import pandas as pd
 
-    from loopline.storage.models import model_store_of
-
     instance.db.require_current(instance.root)
     config = instance.settings.config.monitoring
     window = window or config.window
@@ -310,7 +308,7 @@ def run_check(
         "p99_ms": stats.p99_ms,
         "requests": stats.requests,
     }
-    folder = model_store_of(target.source_uri).verify(target.content_digest)
+    folder = instance.model_files(workspace, target.content_digest, target.source_uri)
     # Read from a CSV of training rows or labels as the endpoint takes them and answers.
     texts = text_columns(folder, instance.settings.config.validation.label)
     dates = date_columns(folder)

@@ -117,6 +117,7 @@ class _Worker:
             poll_seconds=self.settings.poll_seconds,
             metrics=self.metrics,
             on_stale=lambda stale: setattr(self.core, "stale", stale),
+            model_store=self.instance.model_store(self.workspace),
         )
         await loop.run_in_executor(None, self.follower.sync)
         self.follower.start()

@@ -27,7 +27,7 @@ from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
 from loopline.serving.tally import Tally
 from loopline.state import Database
-from loopline.storage.models import model_store_of
+from loopline.storage.models import ModelStore, model_store_of, store_holding
 
 __all__ = ["DeploymentRuntime", "EndpointRoute", "Follower"]
 
@@ -110,8 +110,11 @@ class Follower:
         poll_seconds: float,
         metrics: Any = None,
         on_stale: Callable[[dict[str, str] | None], None] | None = None,
+        model_store: ModelStore | None = None,
     ) -> None:
         self.metrics = metrics
+        self.model_store = model_store
+        """The workspace's model store as configured (None: the one each version's source names)."""
         self.on_stale = on_stale
         self.stale: dict[str, str] | None = None  # since when, and why, the database cannot be read
         self.db = db
@@ -287,7 +290,9 @@ class Follower:
         if failure and time.monotonic() - failure[0] < RETRY_FAILED_SECONDS:
             return None
         try:
-            folder = model_store_of(source_uri).verify(digest)
+            store = self.model_store
+            held = model_store_of(source_uri) if store is None else store_holding(store, digest, source_uri)
+            folder = held.verify(digest)
             model = load_model(folder, digest)
             model.answer_example()
         except Exception as exc:  # record and keep serving everything else

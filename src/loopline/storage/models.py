@@ -30,11 +30,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from loopline.errors import IntegrityViolation, NotFound, UsageError
+from loopline.errors import IntegrityViolation, LooplineError, NotFound, UsageError
 from loopline.storage.digest import CLIENT_WRITTEN, PREFIX, digest_tree, file_digest, manifest
 from loopline.storage.fs import cache_dir, filesystem, is_remote, local_path
 
-__all__ = ["FolderModelStore", "ModelStore", "ObjectModelStore", "model_store_of", "open_model_store"]
+__all__ = [
+    "FolderModelStore",
+    "ModelStore",
+    "ObjectModelStore",
+    "model_store_of",
+    "open_model_store",
+    "store_holding",
+]
 
 
 def _stat(folder: Path) -> dict[str, list[int]]:
@@ -155,6 +162,20 @@ def model_store_of(source_uri: str) -> ModelStore:
     if not is_remote(base):
         return FolderModelStore(str(local_path(base)))
     return ObjectModelStore(base)
+
+
+def store_holding(store: ModelStore, digest: str, source_uri: str) -> ModelStore:
+    """The store that holds ``digest``: ``store`` (its workspace's, as configured now), or, where that no
+    longer holds it (a project folder moved or renamed: the source names the old path; a laptop's folder
+    given up for a team's object store), the store the version's MLflow source names while that still
+    does; ``store`` where neither does (its ``verify`` says so)."""
+    if store.contains(digest):
+        return store
+    try:
+        named = model_store_of(source_uri)
+        return named if named != store and named.contains(digest) else store
+    except (LooplineError, OSError, ValueError):  # a source no store of this machine reads
+        return store
 
 
 class FolderModelStore(ModelStore):
