@@ -384,6 +384,15 @@ def test_a_project_in_a_folder_of_a_larger_repository_is_installed_as_the_reposi
     assert setup.python == "3.12"
     write_workflows(project, setup)
     assert actionlint(top) == ""
+    # the project's own pyproject.toml lists what it needs beside them (no package of its own): both go in
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "churn"\nversion = "0"\ndependencies = ["lightgbm>=4.0", "scikit-learn"]\n'
+    )
+    setup = workflow_setup(project, [], TOOLS, "python train.py")[0]
+    assert setup.install == "pip install -r ../../requirements.txt 'lightgbm>=4.0' loopline ruff"
+    write_workflows(project, setup)
+    assert actionlint(top) == ""
+    (project / "pyproject.toml").unlink()
     # the project's own requirements file, the nearer, is its own
     (project / "requirements.txt").write_text("scikit-learn\n")
     assert workflow_setup(project, [], TOOLS, "python train.py")[0].install == (

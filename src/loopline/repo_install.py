@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -66,10 +67,22 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return names
 
 
-def _tools_missing(requirements: list[str], tools: tuple[str, ...]) -> list[str]:
-    """The ``tools`` of the workflows' steps that ``requirements`` do not name."""
+def _tools_missing(requirements: list[str], tools: tuple[str, ...], own: Sequence[str] = ()) -> list[str]:
+    """What to install beside ``requirements``: the dependencies ``own`` declares that they do not name
+    (shell-quoted), then the ``tools`` of the workflows' steps that neither names."""
     names = requirement_names(requirements)
-    return [tool for tool in tools if tool not in names]
+    extra = [line for line in own if not requirement_names([line]) & names]
+    named = names | requirement_names(extra)
+    return [shlex.quote(line) for line in extra] + [tool for tool in tools if tool not in named]
+
+
+def _own_dependencies(root: Path, home: Path) -> list[str]:
+    """The dependencies the project's own ``pyproject.toml`` declares where the project is installed from
+    a folder above it (a monorepo's requirements file at its top): the workflows install them too."""
+    if home == root.resolve():
+        return []
+    declared = pyproject_of(root).get("project", {}).get("dependencies", [])
+    return [line for line in declared if isinstance(line, str) and line.strip()]
 
 
 # How the workflows install a project that Poetry locks: Poetry exports the locked versions (of the groups
@@ -157,6 +170,7 @@ def install_command(
     requirements file to write where it has none to install from (with what the ``training`` command, and
     the scripts it runs, import); notes."""
     home = _install_home(root)
+    own = _own_dependencies(root, home)
     # the commands run in the project's folder: the home's files are named from there (uv and Poetry
     # find their project in the folders above it themselves)
     up = os.path.relpath(home, root.resolve())
@@ -167,17 +181,21 @@ def install_command(
         listed = requirement_lines(home / "requirements.txt")
         install = INSTALL if up == "." else f"pip install -r {up}/requirements.txt"
         # a training in the package under src/ imports it as installed: the package goes in beside them
-        own = [up] if builds_package(home, pyproject) and _in_src(home, root, training[0]) else []
-        return replace(setup, install=" ".join([install, *own, *_tools_missing(listed, tools)])), {}, []
+        package_too = [up] if builds_package(home, pyproject) and _in_src(home, root, training[0]) else []
+        return (
+            replace(setup, install=" ".join([install, *package_too, *_tools_missing(listed, tools, own)])),
+            {},
+            [],
+        )
     if (home / "uv.lock").is_file() and "project" in pyproject:  # uv's locked versions, the project's own
         groups = pyproject.get("dependency-groups", {}).get("dev", [])
         listed = declared + [line for line in groups if isinstance(line, str)]
         note = "uv.lock: the workflows install the versions it locks (uv export --frozen), as uv sync would"
-        return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools)])), {}, [note]
+        return replace(setup, install=" ".join([UV_INSTALL, *_tools_missing(listed, tools, own)])), {}, [note]
     if (home / "poetry.lock").is_file():  # Poetry's locked versions, as `poetry install` has them
-        return _poetry_install(pyproject, declared, tools, setup, up if package else "")
+        return _poetry_install(pyproject, declared, tools, setup, up if package else "", own)
     if package:  # pip installs it and its dependencies
-        install = " ".join([f"pip install {up}", *_tools_missing(declared, tools)])
+        install = " ".join([f"pip install {up}", *_tools_missing(declared, tools, own)])
         return replace(setup, install=install), {}, []
     lines = list(declared)
     for line in [*map(_without_local_label, requirements), *training_requirements(root, *training)]:
@@ -234,6 +252,7 @@ def _poetry_install(
     tools: tuple[str, ...],
     setup: WorkflowSetup,
     package: str,
+    own: Sequence[str] = (),
 ) -> tuple[WorkflowSetup, dict[str, bytes], list[str]]:
     """The install of a project Poetry locks: the locked versions of its dependencies and of the groups
     ``poetry install`` installs, the package itself (in the folder ``package``) where it is one, the
@@ -248,7 +267,7 @@ def _poetry_install(
         [
             POETRY_INSTALL.format(groups=chosen),
             *([package] if package else []),
-            *_tools_missing(listed, tools),
+            *_tools_missing(listed, tools, own),
         ]
     )
     with_groups = f" and its {', '.join(groups)} group{'s' if len(groups) > 1 else ''}" if groups else ""
