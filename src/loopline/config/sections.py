@@ -2,69 +2,43 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from loopline.config.fields import SimpleName, Strict, Url, url_password
+from loopline.config.team import (
+    EVENT_KINDS,
+    NOTIFIED_BY_DEFAULT,
+    AuditConfig,
+    ControlPlaneConfig,
+    NotificationsConfig,
+    StateConfig,
+    WebhookConfig,
+)
 from loopline.domain import Tier, canary_steps, parse_duration
 from loopline.errors import UsageError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# The team's sections are declared in config/team.py; every section is importable from here.
+__all__ = [
+    "EVENT_KINDS",
+    "NOTIFIED_BY_DEFAULT",
+    "AuditConfig",
+    "ControlPlaneConfig",
+    "NotificationsConfig",
+    "SimpleName",
+    "StateConfig",
+    "WebhookConfig",
+    "url_password",
+]
 
 
-def _simple(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError("use letters, digits, '.', '_' and '-', starting with a letter or digit")
-    return value
-
-
-SimpleName = Annotated[str, AfterValidator(_simple)]
-"""A name that is safe in paths and URLs: a project's, a model's, a compute target's."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def url_password(uri: str) -> tuple[str, str, str] | None:
-    """``uri`` as what precedes its password (``scheme://user``), the password, and what follows it (from
-    the ``@`` before its address), where it has one: the password runs to the last ``@`` before the query,
-    so one holding ``@``, ``/`` or ``#`` written as it is is all of it; None where it has none."""
-    scheme, sep, rest = uri.partition("://")
-    query = rest.find("?")
-    at = rest.rfind("@", 0, len(rest) if query < 0 else query)
-    if not sep or at < 0:
-        return None
-    user, colon, password = rest[:at].partition(":")
-    if not colon or "/" in user or not user.strip():
-        return None
-    return f"{scheme}://{user}", password, rest[at:]
-
-
-def _encoded_password(value: str | None) -> str | None:
-    """Refuse a database URL whose password holds an ``@`` written as it is (``p@ss``): SQLAlchemy reads
-    the address from the first ``@``, so the rest of the password would be taken for the host (and shown
-    in errors); the message never repeats it."""
-    parts = url_password(value) if value is not None else None
-    if parts is not None and "@" in parts[1]:
-        raise ValueError(
-            "the password in this URL holds '@', which a URL reserves: write it URL-encoded ('@' as %40; "
-            'python -c "import getpass, urllib.parse; print(urllib.parse.quote(getpass.getpass(), '
-            "safe=''))\" encodes a password typed in)"
-        )
-    return value
-
-
-_Url = Annotated[str | None, AfterValidator(_encoded_password)]
-
-
-class StoreConfig(_Strict):
+class StoreConfig(Strict):
     """Where one workspace (or the shared registry) keeps its MLflow store and model files."""
 
-    tracking_uri: _Url = Field(None, description="MLflow tracking URI; default a SQLite file.")
-    registry_uri: _Url = Field(None, description="MLflow registry URI; default the tracking URI.")
+    tracking_uri: Url = Field(None, description="MLflow tracking URI; default a SQLite file.")
+    registry_uri: Url = Field(None, description="MLflow registry URI; default the tracking URI.")
     artifact_location: str | None = Field(None, description="Where runs' artifacts go.")
     model_store: str | None = Field(
         None, description="Content-addressed model files; stores that share it share bytes."
@@ -74,7 +48,7 @@ class StoreConfig(_Strict):
     )
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """The model the training entry point logs."""
 
     name: SimpleName = Field(description="Registered model name.")
@@ -95,7 +69,7 @@ class ModelConfig(_Strict):
     )
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """How the inner loop trains."""
 
     command: str = Field("python train.py", description="Training entry point, run in the project root.")
@@ -124,7 +98,7 @@ class TrainingConfig(_Strict):
         return value
 
 
-class GateConfig(_Strict):
+class GateConfig(Strict):
     """The inner loop's gate."""
 
     file: str = Field("gate.yaml", description="Metric thresholds file, relative to the project root.")
@@ -136,7 +110,7 @@ class GateConfig(_Strict):
     )
 
 
-class AttestationConfig(_Strict):
+class AttestationConfig(Strict):
     """Which GitHub Actions OIDC tokens attest an inner-loop run."""
 
     issuer: str = Field(
@@ -151,7 +125,7 @@ class AttestationConfig(_Strict):
     )
 
 
-class RegistryConfig(_Strict):
+class RegistryConfig(Strict):
     """What the shared registry accepts."""
 
     remote: str = Field(
@@ -165,7 +139,7 @@ class RegistryConfig(_Strict):
     attestation: AttestationConfig = AttestationConfig()
 
 
-class ServingConfig(_Strict):
+class ServingConfig(Strict):
     """How ``loopline serve`` answers."""
 
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
@@ -187,7 +161,7 @@ class ServingConfig(_Strict):
     )
 
 
-class ThresholdBound(_Strict):
+class ThresholdBound(Strict):
     """A metric's bounds."""
 
     min: float | None = None
@@ -202,7 +176,7 @@ MEASURED: dict[str, tuple[str, ...]] = {
 }
 
 
-class ValidationConfig(_Strict):
+class ValidationConfig(Strict):
     """How ``outer-loop test`` validates a candidate in the test workspace."""
 
     endpoint: str | None = Field(None, description="The test workspace's endpoint (default: PROJECT-test).")
@@ -273,7 +247,7 @@ class ValidationConfig(_Strict):
         return self
 
 
-class ApprovalsConfig(_Strict):
+class ApprovalsConfig(Strict):
     """Approvals that ``outer-loop prod`` needs: by users other than the one who asked for the release."""
 
     required: int = Field(0, ge=0, le=10, description="Approvals a release needs (0: none).")
@@ -307,7 +281,7 @@ class ApprovalsConfig(_Strict):
         return value
 
 
-class ReleaseConfig(_Strict):
+class ReleaseConfig(Strict):
     """How ``outer-loop prod`` releases and ``rollback`` returns."""
 
     endpoint: str | None = Field(None, description="The prod workspace's endpoint (default: the project).")
@@ -344,7 +318,7 @@ class ReleaseConfig(_Strict):
             raise ValueError(exc.message) from None
 
 
-class ParameterSpec(_Strict):
+class ParameterSpec(Strict):
     """One hyperparameter's search space: a range (``low``, ``high``; ``log``, ``step``) or ``choices``."""
 
     type: Literal["float", "int"] = Field("float", description="float or int, for a range.")
@@ -369,21 +343,21 @@ class ParameterSpec(_Strict):
         return self
 
 
-class ObjectiveConfig(_Strict):
+class ObjectiveConfig(Strict):
     """What a sweep optimises: a metric the training logs, and which way is better."""
 
     metric: str = Field("accuracy", description="A metric the training logs on the model's run.")
     direction: Literal["maximize", "minimize"] = Field("maximize", description="maximize or minimize.")
 
 
-class PruningConfig(_Strict):
+class PruningConfig(Strict):
     """When a trial that reports its objective step by step may be stopped early."""
 
     startup_trials: int = Field(3, ge=0, description="Trials that always run to the end first.")
     warmup_steps: int = Field(2, ge=0, description="Steps of each trial before it may be stopped.")
 
 
-class SweepConfig(_Strict):
+class SweepConfig(Strict):
     """``loopline sweep``: the search space, the objective, and where Optuna keeps the studies."""
 
     trials: int = Field(20, ge=1, le=10_000, description="Trials per commit (--trials overrides).")
@@ -414,7 +388,7 @@ class SweepConfig(_Strict):
     )  # fmt: skip
 
 
-class BatchConfig(_Strict):
+class BatchConfig(Strict):
     """How batch jobs read and write."""
 
     chunk_rows: int = Field(50_000, gt=0, description="Most rows scored at once.")
@@ -423,7 +397,7 @@ class BatchConfig(_Strict):
     )
 
 
-class RayTargetConfig(_Strict):
+class RayTargetConfig(Strict):
     """A Ray cluster, reached through its Jobs API: training runs as a Ray job, batch scoring as a job
     whose driver feeds an actor pool of Ray Data."""
 
@@ -447,7 +421,7 @@ class RayTargetConfig(_Strict):
         return value.rstrip("/")
 
 
-class ComputeConfig(_Strict):
+class ComputeConfig(Strict):
     """Where training and batch scoring run: ``local`` (this process's machine) or a named target."""
 
     default: str = Field("local", description="The target used when a command names none.")
@@ -463,7 +437,7 @@ class ComputeConfig(_Strict):
         return self
 
 
-class MonitoringConfig(_Strict):
+class MonitoringConfig(Strict):
     """What online endpoints keep for monitoring, and what a check needs."""
 
     sample_size: int = Field(5000, ge=0, description="Requests kept per deployment (older ones rotate out).")
@@ -485,149 +459,7 @@ class MonitoringConfig(_Strict):
     )
 
 
-EVENT_KINDS = (
-    "approval-decided", "approval-requested", "batch-job", "batch-promoted", "data-registered",
-    "datastores-migrated", "deployed",
-    "deployment-deleted", "endpoint-created", "endpoint-deleted", "endpoint-retired", "endpoint-updated",
-    "gate-evaluated",
-    "key-rotated", "lock-broken", "models-migrated", "monitor-checked", "policy-decided", "promoted",
-    "provisioned", "refused", "registered", "released", "role-granted", "rolled-back", "shared",
-    "state-migrated", "tier-changed", "token-created", "token-revoked", "tracking-migrated",
-    "traffic-changed", "user-added", "version-reinstated", "version-withdrawn",
-)  # fmt: skip
-"""Every kind of audit event (a test keeps it equal to ``loopline.events``)."""
-
-NOTIFIED_BY_DEFAULT = (
-    "registered", "shared", "gate-evaluated", "promoted", "approval-requested", "approval-decided",
-    "released", "traffic-changed", "rolled-back", "policy-decided", "batch-job", "endpoint-retired",
-    "version-withdrawn", "version-reinstated",
-)  # fmt: skip
-"""What a webhook is sent when it names no events: the moves of models, and what watches them."""
-
-
-class WebhookConfig(_Strict):
-    """One receiver of events: a URL that takes a JSON POST."""
-
-    url: str | None = Field(None, description="Where events are sent (http or https).")
-    url_env: str | None = Field(
-        None, description="An environment variable holding the URL instead (Slack's and Teams' are secrets)."
-    )
-    secret_env: str | None = Field(
-        None,
-        description="An environment variable holding the signing key: each request then carries "
-        "X-MLflow-Signature, an HMAC-SHA256 as MLflow's webhooks sign theirs.",
-    )
-    format: Literal["mlflow", "slack", "teams"] = Field(
-        "mlflow",
-        description="mlflow: MLflow's webhook payload (entity, action, timestamp, data); slack or teams: "
-        "a message for their incoming webhooks.",
-    )
-    events: list[str] = Field(
-        default_factory=lambda: list(NOTIFIED_BY_DEFAULT),
-        description="The kinds of audit events sent (default: the moves of models and their watch).",
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("give an http:// or https:// URL")
-        return value
-
-    @field_validator("events")
-    @classmethod
-    def _known_events(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if value not in EVENT_KINDS:
-                raise ValueError(f"'{value}' is not a kind of event; use some of {', '.join(EVENT_KINDS)}")
-        return values
-
-    @model_validator(mode="after")
-    def _one_url(self) -> WebhookConfig:
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError("give the webhook either url or url_env")
-        return self
-
-
-class NotificationsConfig(_Strict):
-    """Webhooks told of events: delivered in order per webhook, retried with backoff, then kept as failed.
-    Delivery runs in a process of its own, so a slow or failing receiver never holds up a move."""
-
-    webhooks: dict[SimpleName, WebhookConfig] = Field({}, description="Receivers by name.")
-    attempts: int = Field(5, ge=1, le=50, description="Tries per event before it is kept as failed.")
-    retry_seconds: float = Field(
-        1, gt=0, description="The wait after the first failed try; each next wait doubles."
-    )
-    max_retry_seconds: float = Field(300, gt=0, description="The longest wait between two tries.")
-    timeout_seconds: float = Field(5, gt=0, le=120, description="How long one request may take.")
-
-
-class ControlPlaneConfig(_Strict):
-    """``loopline server``: failed sign-ins and the proxies in front of it."""
-
-    max_failed_sign_ins: int = Field(
-        10, gt=0, description="Failed sign-ins from one address within the window before it gets 429."
-    )
-    sign_in_window_seconds: float = Field(60, gt=0, description="The window failed sign-ins are counted in.")
-    max_upload_mb: int = Field(8192, gt=0, description="Largest upload of a trained run (compressed).")
-    max_upload_expanded_mb: int = Field(
-        16384, gt=0, description="Largest total size of an upload's files once unpacked."
-    )
-    max_upload_files: int = Field(10_000, gt=0, description="Most files an upload may unpack to.")
-    root_path: str = Field(
-        "",
-        description="The path a reverse proxy serves the control plane under and strips before passing a "
-        "request on (/loopline for https://tools.example.com/loopline/); the dashboard's links carry it.",
-    )
-    trusted_proxies: list[str] = Field(
-        default_factory=list,
-        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the "
-        "client; from anyone else the header is ignored.",
-    )
-
-    @field_validator("root_path")
-    @classmethod
-    def _a_path(cls, value: str) -> str:
-        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)*", value):
-            raise ValueError(f"{value!r} is not a path such as /loopline (a leading /, none at the end)")
-        return value
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _listed(cls, value: Any) -> Any:
-        """A list, or (from an environment variable) addresses separated by commas."""
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                raise ValueError(f"'{value}' is not an IP address or network (like 10.0.0.0/8)") from None
-        return values
-
-
-class AuditConfig(_Strict):
-    """Where ``loopline audit checkpoint`` keeps the signed heads of the audit log."""
-
-    checkpoints: str | None = Field(
-        None,
-        description="A folder (relative to the project) or an fsspec URL (az://, s3://) that the database's "
-        "writers cannot change; `audit verify` checks the log against the newest checkpoint there.",
-    )
-
-
-class StateConfig(_Strict):
-    """loopline's own database (audit log, catalog, endpoints)."""
-
-    url: _Url = Field(None, description="SQLAlchemy URL; default a SQLite file under .loopline/.")
-
-
-class DatastoreConfig(_Strict):
+class DatastoreConfig(Strict):
     """A datastore's location."""
 
     url: str | None = Field(None, description="A folder or an fsspec URL.")
@@ -636,7 +468,7 @@ class DatastoreConfig(_Strict):
     )
 
 
-class ProjectConfig(_Strict):
+class ProjectConfig(Strict):
     """The whole of ``loopline.yaml``."""
 
     project: SimpleName
@@ -656,8 +488,8 @@ class ProjectConfig(_Strict):
     control_plane: ControlPlaneConfig = ControlPlaneConfig()
     audit: AuditConfig = AuditConfig()
     notifications: NotificationsConfig = NotificationsConfig()
-    workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = {}
-    datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = {}
+    workspaces: dict[Literal["dev", "test", "prod", "shared"], StoreConfig] = Field({})
+    datastores: dict[Literal["inbox", "predictions"], DatastoreConfig] = Field({})
 
     @model_validator(mode="after")
     def _stores_are_isolated(self) -> ProjectConfig:
