@@ -20,7 +20,8 @@ from loopline.errors import Refused
 from loopline.git import CommitIdentity, require_commit
 from loopline.inputs import claimed_inputs, log_datasets
 from loopline.instance import Instance
-from loopline.loops.inner import DEV, Trained, Trainer, refuse, run_tags
+from loopline.loops.inner import Trained, Trainer, refuse
+from loopline.loops.training_runs import DEV, run_tags
 from loopline.mlflow_store import RunInfo
 from loopline.progress import Reporter
 from loopline.run_record import RunRecord, own_tags, write_model, write_record, write_related

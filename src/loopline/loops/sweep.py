@@ -30,7 +30,7 @@ from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
 from loopline.gates import misspelt, parse_yaml
 from loopline.git import CommitIdentity, add_worktree, remove_worktree, run_git, toplevel
 from loopline.instance import Instance
-from loopline.loops import inner
+from loopline.loops import inner, training_runs
 from loopline.loops.trained import SESSION, SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
 from loopline.progress import NullReporter, Reporter
 
@@ -384,7 +384,7 @@ class SweepTrainer:
         pruning = _Pruning(instance, trial, session, self.halt, self.lock)
         try:
             with _Overlay(instance, params, slot), pruning:
-                made = inner.train(
+                made = training_runs.train(
                     instance, identity, report, target=self.target, command=command, extra_tags=tags,
                     extra_env={"LOOPLINE_PARAMS": json.dumps(params)}, session=session, stop=pruning.stop,
                     root=slot, assets=self.assets,
@@ -448,7 +448,7 @@ class SweepTrainer:
             )
         best = study.best_trial
         self.result.best = _trial_result(optuna, best)
-        return inner.trained_run(instance, best.user_attrs["run_id"])
+        return training_runs.trained_run(instance, best.user_attrs["run_id"])
 
 
 def _shown(params: dict[str, Any]) -> str:
@@ -502,7 +502,7 @@ def _parent_run(instance: Instance, identity: CommitIdentity, study: str) -> str
     found = store.search_all_runs(f"tags.`{SWEEP_TAG}` = '{study}' AND tags.`{PARENT_TAG}` = 'true'")
     if found:
         return found[0].run_id
-    tags = {**inner.run_tags(instance, identity), SWEEP_TAG: study, PARENT_TAG: "true"}
+    tags = {**training_runs.run_tags(instance, identity), SWEEP_TAG: study, PARENT_TAG: "true"}
     return store.create_run(instance.settings.experiment, tags, run_name=f"sweep {identity.commit[:7]}")
 
 

@@ -151,7 +151,8 @@ def _registered(
     the commit changed none of ``watched`` (``training.paths``) since a commit they have."""
     from loopline.api import status
     from loopline.domain import SHARED
-    from loopline.loops.inner import DEV, already_registered, unchanged
+    from loopline.loops.inner import already_registered, unchanged
+    from loopline.loops.training_runs import DEV
 
     name = model or instance.settings.config.model.name
     models = [m for m in client.call(status).models if m.name == name]
@@ -181,7 +182,7 @@ def begin(client: Client, arguments: dict[str, Any], instance: Instance) -> tupl
 
 def scratch(instance: Instance, folder: Path, fresh: bool) -> WorkspaceStore:
     """A scratch MLflow store in ``folder`` (emptied first when ``fresh``), in use as the instance's dev."""
-    from loopline.loops.inner import DEV
+    from loopline.loops.training_runs import DEV
     from loopline.mlflow_store import WorkspaceStore
 
     if fresh:
@@ -245,7 +246,7 @@ def remote_inner_loop(client: Client, arguments: dict[str, Any]) -> Any:
     """Train at this working tree's commit into a scratch store, upload the run, and register it remotely."""
     from loopline.compute.targets import resolve
     from loopline.instance import Instance
-    from loopline.loops.inner import train
+    from loopline.loops.training_runs import train
     from loopline.progress import NullReporter
     from loopline.remote.data import RemoteAssets
 
