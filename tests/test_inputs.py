@@ -156,12 +156,15 @@ def test_a_path_with_spaces_reaches_the_training_as_one_word_however_the_command
 
 def test_a_sweep_command_keeps_its_inputs_for_the_training_to_fill_in() -> None:
     from loopline.config.sections import SweepConfig
-    from loopline.loops.sweep import _command
+    from loopline.loops.trial_values import trial_command
 
     config = SweepConfig(
         command="python train.py --C {C} --data {inputs.train}", parameters={"C": {"low": 0.1, "high": 1}}
     )
-    assert _command(config, "python train.py", {"C": 0.5}) == "python train.py --C 0.5 --data {inputs.train}"
+    assert (
+        trial_command(config, "python train.py", {"C": 0.5}, {})
+        == "python train.py --C 0.5 --data {inputs.train}"
+    )
 
 
 def test_trials_that_copy_an_input_at_once_all_read_a_whole_copy(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "required_arguments",
     "sub_commands",
     "training_sub_command",
+    "value_options",
 ]
 
 _CONFIG = re.compile(r"conf|cfg|param|setting", re.I)
@@ -96,6 +97,31 @@ def required_arguments(source: str) -> list[Required] | None:
         return None
     found = [_required(c) for c in calls if c.func.attr == "add_argument"]  # type: ignore[attr-defined]
     return [r for r in found if r is not None]
+
+
+def value_options(source: str) -> dict[str, str]:
+    """The options of the script's ``argparse`` parser that take a value, by the name they fill
+    (``--max-iter`` fills ``max_iter``; ``dest=`` where it says), for a sweep to pass a trial's values as
+    the script reads them. Empty for a script with sub-commands or one Python cannot parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    if any(c.func.attr == "add_subparsers" for c in calls):  # type: ignore[attr-defined]
+        return {}
+    options: dict[str, str] = {}
+    for call in calls:
+        if call.func.attr != "add_argument":  # type: ignore[attr-defined]
+            continue
+        names = [str(a.value) for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        given = {k.arg: k.value for k in call.keywords if k.arg}
+        long = [name for name in names if name.startswith("--")]
+        if not long or _constant(given.get("action")) not in (None, "store") or _constant(given.get("nargs")):
+            continue  # a flag, a count or a list: not one value
+        dest = _constant(given.get("dest"))
+        options.setdefault(str(dest) if dest else long[0][2:].replace("-", "_"), long[0])
+    return options
 
 
 def _config_files(root: Path) -> list[str]:

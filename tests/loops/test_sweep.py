@@ -281,3 +281,62 @@ def test_parallel_trials_of_a_project_in_a_folder_of_its_repository_train_in_tha
     result = loopline.sweep(project, parallel=2)
     assert [t.state for t in result.trials] == ["complete", "complete"] and result.inner_loop.created
     assert not git(top, "status", "--porcelain")
+
+
+FOREST = """\
+import argparse
+
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--C", type=float, default=1.0)
+parser.add_argument("--max-iter", type=int, default=100)
+parser.add_argument("--verbose", action="store_true")
+args = parser.parse_args()
+C, MAX_ITER = args.C, args.max_iter
+X, y = load_iris(return_X_y=True, as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+with mlflow.start_run():
+    mlflow.log_params({"C": C, "max_iter": MAX_ITER})
+    model = LogisticRegression(C=C, max_iter=MAX_ITER).fit(X_train, y_train)
+    mlflow.log_metric("accuracy", model.score(X_test, y_test))
+    mlflow.sklearn.log_model(model, name="model", input_example=X_test.head(2))
+"""
+
+
+def test_a_script_s_own_argparse_options_take_each_trial_s_values_and_one_that_takes_none_is_stopped(
+    new_project: ProjectFactory,
+) -> None:
+    """The way scripts are written: `--C` and `--max-iter` with defaults, no params file, no placeholders
+    in a sweep command. Each trial passes its values as those options; a script that takes them no way
+    would train the same model every trial: stopped after the first, naming what to do."""
+    project = new_project("simple", commit=False)
+    use_script(project, "train_cli.py", {"accuracy": {"min": 0.5}}, source=FOREST)
+    (project / "params.yaml").unlink()
+    _with_sweep(project, trials=2)
+
+    result = loopline.sweep(project)
+
+    runs = {r.data.tags[TRIAL_TAG]: r for r in _trial_runs(project, result.study) if TRIAL_TAG in r.data.tags}
+    assert len(result.trials) == 2
+    for trial in result.trials:
+        logged = runs[str(trial.number)].data.params
+        assert float(logged["C"]) == pytest.approx(trial.params["C"])
+        assert int(logged["max_iter"]) == trial.params["max_iter"]
+    assert result.inner_loop.created
+
+    # the same script with its values fixed in the code: stopped after one trial, nothing registered
+    fixed = FOREST.replace("C, MAX_ITER = args.C, args.max_iter", "C, MAX_ITER = 1.0, 100")
+    use_script(project, "train_cli.py", {"accuracy": {"min": 0.5}}, source=fixed)
+    with pytest.raises(ConfigError) as untaken:
+        loopline.sweep(project)
+    said = untaken.value.message
+    assert (
+        said.startswith("trial 0 asked for C=") and ", but its run logged C=1.0: the training did not" in said
+    )
+    assert '"python train_cli.py --c {C}"' not in said and 'sweep.command ("python train_cli.py --' in said
+    dev = [m.version for m in loopline.status(project).models if m.workspace == "dev"]
+    assert dev == [1]  # only the first commit's version

@@ -14,7 +14,6 @@ registers and shares the model of the best trial by ``sweep.objective``: still o
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import threading
 import uuid
@@ -23,15 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from loopline.config import ParameterSpec, SweepConfig
 from loopline.errors import ConfigError, Refused, TrainingFailed, UsageError
-from loopline.gates import misspelt, parse_yaml
+from loopline.gates import misspelt
 from loopline.git import CommitIdentity, add_worktree, remove_worktree, run_git, toplevel
 from loopline.instance import Instance
 from loopline.loops import inner, training_runs
 from loopline.loops.trained import SESSION, SWEEP, SWEEP_PARENT, SWEEP_TRIAL, Trained
+from loopline.loops.trial_values import (
+    Overlay,
+    passed_as_options,
+    refuse_untaken,
+    restore_params_file,
+    trial_command,
+)
 from loopline.progress import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -114,21 +118,6 @@ def _optuna() -> Any:
     return optuna
 
 
-def _backup(instance: Instance) -> Path:
-    return instance.root / ".loopline" / "sweep-params.backup"
-
-
-def restore_params_file(instance: Instance) -> bool:
-    """Put back the parameters file a killed sweep left overlaid; True when there was one."""
-    backup = _backup(instance)
-    if not backup.is_file():
-        return False
-    target = instance.root / instance.settings.config.sweep.params_file
-    shutil.copyfile(backup, target)
-    backup.unlink()
-    return True
-
-
 def _suggest(trial: optuna.Trial, name: str, spec: ParameterSpec) -> Any:
     if spec.choices is not None:
         return trial.suggest_categorical(name, spec.choices)
@@ -136,36 +125,6 @@ def _suggest(trial: optuna.Trial, name: str, spec: ParameterSpec) -> Any:
     if spec.type == "int":
         return trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1))
     return trial.suggest_float(name, spec.low, spec.high, log=spec.log, step=spec.step)
-
-
-class _Overlay:
-    """The trial's values written over the parameters file for one trial, then the file put back (a copy
-    waits under .loopline/ until then, for a sweep that is killed)."""
-
-    def __init__(self, instance: Instance, params: dict[str, Any], slot: Path | None) -> None:
-        self.instance = instance
-        self.params = params
-        self.slot = slot
-        """A parallel trial's own working copy (thrown away after the sweep: nothing to put back)."""
-        self.path = (slot or instance.root) / instance.settings.config.sweep.params_file
-
-    def __enter__(self) -> _Overlay:
-        if not self.path.is_file():
-            return self
-        text = self.path.read_text()
-        base = parse_yaml(text, self.path.name) or {}
-        if not isinstance(base, dict):
-            raise ConfigError(f"{self.path.name} is not a mapping of parameters; sweep.params_file names it")
-        if self.slot is None:
-            backup = _backup(self.instance)
-            backup.parent.mkdir(exist_ok=True)
-            backup.write_text(text)
-        self.path.write_text(yaml.safe_dump({**base, **self.params}, sort_keys=False))
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.slot is None:
-            restore_params_file(self.instance)
 
 
 class _Slots:
@@ -208,18 +167,6 @@ def _ignored(root: Path) -> list[str]:
     listed = run_git(root, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z")
     entries = [entry.rstrip("/") for entry in listed.split("\0") if entry]
     return [entry for entry in entries if not set(Path(entry).parts) & _NOT_LINKED]
-
-
-def _command(config: SweepConfig, default: str, params: dict[str, Any]) -> str:
-    if config.command is None:
-        return default
-    try:  # {inputs.NAME} stays for the training to fill in (training.inputs)
-        return re.sub(r"\{(inputs\.\w+)\}", r"{{\1}}", config.command).format_map(params)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            f"sweep.command names {exc} in braces, which is not one of sweep.parameters "
-            f"({', '.join(config.parameters)})"
-        ) from None
 
 
 class _Pruning:
@@ -301,6 +248,8 @@ class SweepTrainer:
         self.assets = assets  # where training.inputs come from (a control plane's, for a remote sweep)
         self.lock = threading.Lock()
         self.halt = threading.Event()
+        self.options: dict[str, str] = {}
+        """The parameters the script takes as its own options (``--trees``), by name."""
 
     def __call__(self, instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         optuna = _optuna()
@@ -320,6 +269,13 @@ class SweepTrainer:
             load_if_exists=True,
         )
         self.result.parent_run_id = _parent_run(instance, identity, self.result.study)
+        if config.command is None:  # the script's own options, where it takes the parameters so
+            self.options = passed_as_options(
+                instance.root, instance.settings.config.training.command, config.parameters
+            )
+            if self.options:
+                shown = ", ".join(f"{option} {{{name}}}" for name, option in self.options.items())
+                report.step(f"each trial's values go to the script as its options: {shown}")
         _requeue_interrupted(optuna, study, report)
         if self.parallel == 1:
             while (done := _counted(optuna, study)) < self.trials:
@@ -379,11 +335,11 @@ class SweepTrainer:
             SWEEP_TAG: self.result.study,
             TRIAL_TAG: str(trial.number),
         }
-        command = _command(config, instance.settings.config.training.command, params)
+        command = trial_command(config, instance.settings.config.training.command, params, self.options)
         session = uuid.uuid4().hex
         pruning = _Pruning(instance, trial, session, self.halt, self.lock)
         try:
-            with _Overlay(instance, params, slot), pruning:
+            with Overlay(instance, params, slot), pruning:
                 made = training_runs.train(
                     instance, identity, report, target=self.target, command=command, extra_tags=tags,
                     extra_env={"LOOPLINE_PARAMS": json.dumps(params)}, session=session, stop=pruning.stop,
@@ -403,6 +359,7 @@ class SweepTrainer:
             raise
         with self.lock:
             self._finished(optuna, study, trial, report, made, config.objective.metric)
+            refuse_untaken(instance, trial.number, params, made.run_id)
 
     def _failed(
         self, optuna: Any, study: Any, trial: Any, report: Reporter, pruned_at: int | None, message: str
