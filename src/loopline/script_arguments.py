@@ -23,6 +23,7 @@ __all__ = [
     "add_sub_command",
     "config_argument",
     "group_usage",
+    "hydra_keys",
     "required_arguments",
     "sub_commands",
     "training_sub_command",
@@ -122,6 +123,47 @@ def value_options(source: str) -> dict[str, str]:
         dest = _constant(given.get("dest"))
         options.setdefault(str(dest) if dest else long[0][2:].replace("-", "_"), long[0])
     return options
+
+
+def _hydra_main(tree: ast.Module) -> tuple[str, str] | None:
+    """The ``config_path`` and ``config_name`` of the script's ``@hydra.main(...)``, where it has one."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call) and ast.unparse(decorator.func) in ("hydra.main", "main"):
+                given = {k.arg: _constant(k.value) for k in decorator.keywords if k.arg}
+                if ast.unparse(decorator.func) == "hydra.main" or "config_name" in given:
+                    return str(given.get("config_path") or "."), str(given.get("config_name") or "config")
+    return None
+
+
+def hydra_keys(script: Path) -> dict[str, str]:
+    """The keys of a Hydra script's configuration (``@hydra.main(config_path=..., config_name=...)``), by
+    their last name where it is one key's alone (``C`` is ``model.C``), for a sweep to pass a trial's
+    values as Hydra's overrides (``model.C=0.5``). Empty for any other script."""
+    import yaml
+
+    try:
+        found = _hydra_main(ast.parse(script.read_text(encoding="utf-8")))
+        if found is None:
+            return {}
+        path = script.parent / found[0] / f"{found[1].removesuffix('.yaml')}.yaml"
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError, yaml.YAMLError):
+        return {}
+    keys: dict[str, list[str]] = {}
+
+    def walk(node: dict[object, object], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif isinstance(key, str):
+                keys.setdefault(key, []).append(f"{prefix}{key}")
+
+    if isinstance(config, dict):
+        walk(config, "")
+    return {name: paths[0] for name, paths in keys.items() if len(paths) == 1}
 
 
 def _config_files(root: Path) -> list[str]:

@@ -340,3 +340,47 @@ def test_a_script_s_own_argparse_options_take_each_trial_s_values_and_one_that_t
     assert '"python train_cli.py --c {C}"' not in said and 'sweep.command ("python train_cli.py --' in said
     dev = [m.version for m in loopline.status(project).models if m.workspace == "dev"]
     assert dev == [1]  # only the first commit's version
+
+
+HYDRA = """\
+import hydra
+import mlflow
+from omegaconf import DictConfig
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    with mlflow.start_run():
+        mlflow.log_params({"C": cfg.model.C, "max_iter": cfg.model.max_iter})
+        model = LogisticRegression(C=cfg.model.C, max_iter=cfg.model.max_iter).fit(X, y)
+        mlflow.log_metric("accuracy", model.score(X, y))
+        mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_hydra_script_takes_each_trial_s_values_as_overrides_of_its_configuration(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    (project / "conf").mkdir()
+    (project / "conf" / "config.yaml").write_text("model:\n  C: 1.0\n  max_iter: 100\nseed: 0\n")
+    with (project / ".gitignore").open("a") as ignored:
+        ignored.write("outputs/\n")  # Hydra's own output folder
+    use_script(project, "train_hydra.py", {"accuracy": {"min": 0.5}}, source=HYDRA)
+    _with_sweep(project, trials=2)
+
+    result = loopline.sweep(project)
+
+    runs = {r.data.tags[TRIAL_TAG]: r for r in _trial_runs(project, result.study) if TRIAL_TAG in r.data.tags}
+    for trial in result.trials:
+        logged = runs[str(trial.number)].data.params
+        assert float(logged["C"]) == pytest.approx(trial.params["C"])
+        assert int(logged["max_iter"]) == trial.params["max_iter"]
+    assert result.inner_loop.created

@@ -274,8 +274,8 @@ class SweepTrainer:
                 instance.root, instance.settings.config.training.command, config.parameters
             )
             if self.options:
-                shown = ", ".join(f"{option} {{{name}}}" for name, option in self.options.items())
-                report.step(f"each trial's values go to the script as its options: {shown}")
+                shown = " ".join(option.format(f"{{{name}}}") for name, option in self.options.items())
+                report.step(f"each trial's values go to the script as its arguments: {shown}")
         _requeue_interrupted(optuna, study, report)
         if self.parallel == 1:
             while (done := _counted(optuna, study)) < self.trials:

@@ -20,7 +20,7 @@ from loopline.gates import parse_yaml
 from loopline.instance import Instance
 from loopline.loops.training_runs import DEV
 from loopline.requirements import training_file
-from loopline.script_arguments import value_options
+from loopline.script_arguments import hydra_keys, value_options
 
 __all__ = ["Overlay", "passed_as_options", "refuse_untaken", "restore_params_file", "trial_command"]
 
@@ -71,22 +71,24 @@ class Overlay:
 
 
 def passed_as_options(root: Path, command: str, names: Collection[str]) -> dict[str, str]:
-    """The parameters the training script of ``command`` takes as ``argparse`` options (``--trees``), by
-    name: a trial passes them so (the script would take its defaults otherwise)."""
+    """How the training script of ``command`` takes each parameter it declares, as an argument with
+    ``{}`` for the value: its ``argparse`` option (``--trees {}``), or the override of its Hydra
+    configuration's key (``model.C={}``). The script would take its defaults otherwise."""
     script = training_file(root, command)
     if script is None or script.suffix != ".py":
         return {}
     try:
-        options = value_options(script.read_text(encoding="utf-8"))
+        options = {name: f"{option} {{}}" for name, option in value_options(script.read_text()).items()}
     except (OSError, UnicodeDecodeError):
         return {}
+    options = {**{name: f"{key}={{}}" for name, key in hydra_keys(script).items()}, **options}
     return {name: options[name] for name in names if name in options}
 
 
 def trial_command(config: SweepConfig, default: str, params: dict[str, Any], options: dict[str, str]) -> str:
     if config.command is None:
         passed = [
-            f"{options[name]} {shlex.quote(str(value))}" for name, value in params.items() if name in options
+            options[name].format(shlex.quote(str(value))) for name, value in params.items() if name in options
         ]
         return " ".join([default, *passed])
     try:  # {inputs.NAME} stays for the training to fill in (training.inputs)
