@@ -191,19 +191,25 @@ def test_a_stock_mlflow_client_loads_dev_s_registered_version_with_a_token_alone
 def _loaded(team: Team, laptop: Path, rows: Any) -> list[str]:
     """What LOADER prints on a machine with a reader's token alone: the answers of dev's version 1 and of
     its alias champion to ``rows``."""
+    return _on_a_laptop(team, laptop, LOADER, rows, "rita", "dev")[-2:]
+
+
+def _on_a_laptop(team: Team, laptop: Path, script: str, rows: Any, user: str, workspace: str) -> list[str]:
+    """The lines ``script`` prints on a machine with ``user``'s token alone, MLflow pointed at
+    ``workspace`` on the control plane, and ``rows`` beside it (``rows.csv``)."""
     laptop.mkdir()
-    (laptop / "loader.py").write_text(LOADER)
+    (laptop / "script.py").write_text(script)
     rows.to_csv(laptop / "rows.csv", index=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_", "AZURE_"))}
     env |= {
-        "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/dev",
-        "MLFLOW_TRACKING_TOKEN": team.tokens["rita"],
+        "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/{workspace}",
+        "MLFLOW_TRACKING_TOKEN": team.tokens[user],
     }
     done = subprocess.run(
-        [sys.executable, "loader.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "script.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.splitlines()[-2:]
+    return done.stdout.splitlines()
 
 
 def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
@@ -391,21 +397,9 @@ def test_an_application_loads_prod_s_production_model_with_a_reader_s_token_alon
     source = prod.get_model_version_by_alias("proj-classifier", "production").source
     rows = pd.read_csv(project / "data" / "inbox" / "heldout.csv").drop(columns=["label"]).head(5)
     expected = json.dumps(mlflow.sklearn.load_model(source).predict(rows).tolist())
-    laptop = tmp_path / "app"
-    laptop.mkdir()
-    (laptop / "load.py").write_text(PRODUCTION)
-    rows.to_csv(laptop / "rows.csv", index=False)
     for team in start_team(project):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPLINE_", "MLFLOW_", "AZURE_"))}
-        env |= {
-            "MLFLOW_TRACKING_URI": f"{team.plane.url}/mlflow/prod",
-            "MLFLOW_TRACKING_TOKEN": team.tokens["paul"],
-        }
-        done = subprocess.run(
-            [sys.executable, "load.py"], cwd=laptop, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert done.stdout.splitlines()[-2:] == [expected, live]
+        loaded = _on_a_laptop(team, tmp_path / "app", PRODUCTION, rows, "paul", "prod")
+        assert loaded[-2:] == [expected, live]
 
         prod_call = functools.partial(mlflow_call, team, workspace="prod")
 

@@ -20,19 +20,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from loopline.config.fields import url_password
 from loopline.config.sections import (
-    EVENT_KINDS,
     ApprovalsConfig,
     AttestationConfig,
-    AuditConfig,
     BatchConfig,
     ComputeConfig,
-    ControlPlaneConfig,
     DatastoreConfig,
     GateConfig,
     ModelConfig,
     MonitoringConfig,
-    NotificationsConfig,
     ObjectiveConfig,
     ParameterSpec,
     ProjectConfig,
@@ -40,14 +37,19 @@ from loopline.config.sections import (
     RegistryConfig,
     ReleaseConfig,
     ServingConfig,
-    StateConfig,
     StoreConfig,
     SweepConfig,
     ThresholdBound,
     TrainingConfig,
     ValidationConfig,
+)
+from loopline.config.team import (
+    EVENT_KINDS,
+    AuditConfig,
+    ControlPlaneConfig,
+    NotificationsConfig,
+    StateConfig,
     WebhookConfig,
-    url_password,
 )
 from loopline.domain import SHARED, TIER_WORKSPACES, Tier
 from loopline.errors import ConfigError, ProjectNotFound

@@ -7,31 +7,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from loopline.config.fields import SimpleName, Strict, Url, url_password
-from loopline.config.team import (
-    EVENT_KINDS,
-    NOTIFIED_BY_DEFAULT,
-    AuditConfig,
-    ControlPlaneConfig,
-    NotificationsConfig,
-    StateConfig,
-    WebhookConfig,
-)
+from loopline.config.fields import SimpleName, Strict, Url
+from loopline.config.team import AuditConfig, ControlPlaneConfig, NotificationsConfig, StateConfig
 from loopline.domain import Tier, canary_steps, parse_duration
 from loopline.errors import UsageError
-
-# The team's sections are declared in config/team.py; every section is importable from here.
-__all__ = [
-    "EVENT_KINDS",
-    "NOTIFIED_BY_DEFAULT",
-    "AuditConfig",
-    "ControlPlaneConfig",
-    "NotificationsConfig",
-    "SimpleName",
-    "StateConfig",
-    "WebhookConfig",
-    "url_password",
-]
 
 
 class StoreConfig(Strict):
