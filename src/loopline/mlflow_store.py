@@ -147,7 +147,8 @@ class WorkspaceStore:
             self._client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         return self._client
 
-    def _sqlite_file(self) -> Path | None:
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database of a store that is one on this machine (None for any other)."""
         uri = self.location.tracking_uri
         return Path(uri.removeprefix("sqlite:///")) if self.location.is_local_sqlite else None
 
@@ -157,7 +158,7 @@ class WorkspaceStore:
 
     def exists(self) -> bool:
         """True when the store has been created (always assumed for remote stores)."""
-        path = self._sqlite_file()
+        path = self.sqlite_file()
         return path is None or path.exists()
 
     def provision(self, experiment: str | None) -> list[str]:
@@ -166,7 +167,7 @@ class WorkspaceStore:
         from loopline.state import ensure_database
 
         created = []
-        path = self._sqlite_file()
+        path = self.sqlite_file()
         artifacts = self.location.artifact_location
         if path is not None and not path.exists():
             assert artifacts is not None  # a SQLite store is never a tracking server's

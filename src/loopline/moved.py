@@ -35,11 +35,9 @@ _COLUMNS = (
 
 
 def _database(store: WorkspaceStore) -> Path | None:
-    """The SQLite file of a workspace whose store is one here (None for any other)."""
-    if not store.location.is_local_sqlite:
-        return None
-    path = Path(unquote(urlparse(store.location.tracking_uri).path))
-    return path if path.is_file() else None
+    """The SQLite file of a workspace whose store is one here, where it exists (None for any other)."""
+    path = store.sqlite_file()
+    return path if path is not None and path.is_file() else None
 
 
 def _columns(connection: sqlite3.Connection) -> list[tuple[str, str]]:

@@ -86,9 +86,9 @@ def _required(call: ast.Call) -> Required | None:
     return Required(None, names[0])
 
 
-def required_arguments(source: str) -> list[Required] | None:
-    """The arguments the script's ``argparse`` parser requires, in order; None for a script with
-    sub-commands (each asks for its own) or one Python cannot parse."""
+def _argument_calls(source: str) -> list[ast.Call] | None:
+    """The script's ``add_argument`` calls, in order; None for a script with sub-commands (each has its
+    own) or one Python cannot parse."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -96,7 +96,16 @@ def required_arguments(source: str) -> list[Required] | None:
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
     if any(c.func.attr == "add_subparsers" for c in calls):  # type: ignore[attr-defined]
         return None
-    found = [_required(c) for c in calls if c.func.attr == "add_argument"]  # type: ignore[attr-defined]
+    return [c for c in calls if c.func.attr == "add_argument"]  # type: ignore[attr-defined]
+
+
+def required_arguments(source: str) -> list[Required] | None:
+    """The arguments the script's ``argparse`` parser requires, in order; None for a script with
+    sub-commands (each asks for its own) or one Python cannot parse."""
+    calls = _argument_calls(source)
+    if calls is None:
+        return None
+    found = [_required(c) for c in calls]
     return [r for r in found if r is not None]
 
 
@@ -104,17 +113,8 @@ def value_options(source: str) -> dict[str, str]:
     """The options of the script's ``argparse`` parser that take a value, by the name they fill
     (``--max-iter`` fills ``max_iter``; ``dest=`` where it says), for a sweep to pass a trial's values as
     the script reads them. Empty for a script with sub-commands or one Python cannot parse."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return {}
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
-    if any(c.func.attr == "add_subparsers" for c in calls):  # type: ignore[attr-defined]
-        return {}
     options: dict[str, str] = {}
-    for call in calls:
-        if call.func.attr != "add_argument":  # type: ignore[attr-defined]
-            continue
+    for call in _argument_calls(source) or []:
         names = [str(a.value) for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
         given = {k.arg: k.value for k in call.keywords if k.arg}
         long = [name for name in names if name.startswith("--")]
@@ -138,14 +138,14 @@ def _hydra_main(tree: ast.Module) -> tuple[str, str] | None:
     return None
 
 
-def hydra_keys(script: Path) -> dict[str, str]:
+def hydra_keys(script: Path, source: str) -> dict[str, str]:
     """The keys of a Hydra script's configuration (``@hydra.main(config_path=..., config_name=...)``), by
     their last name where it is one key's alone (``C`` is ``model.C``), for a sweep to pass a trial's
-    values as Hydra's overrides (``model.C=0.5``). Empty for any other script."""
+    values as Hydra's overrides (``model.C=0.5``). Empty for any other script (``source``: its text)."""
     import yaml
 
     try:
-        found = _hydra_main(ast.parse(script.read_text(encoding="utf-8")))
+        found = _hydra_main(ast.parse(source))
         if found is None:
             return {}
         path = script.parent / found[0] / f"{found[1].removesuffix('.yaml')}.yaml"

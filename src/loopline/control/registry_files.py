@@ -22,9 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from loopline.errors import LooplineError, NotFound, UsageError
+from loopline.instance import Instance
+from loopline.mlflow_store import artifact_root_uri
 from loopline.registry import TAG_DIGEST
 
-__all__ = ["SERVED_ROOT", "RegistryFiles"]
+__all__ = ["SERVED_ROOT", "RegistryFiles", "VersionFiles", "served_location"]
 
 SERVED_ROOT = "_loopline/models/sha256"
 """Where a version's files are, below ``mlflow-artifacts:/`` as the control plane serves them."""
@@ -119,3 +121,30 @@ class RegistryFiles:
             media_type="application/octet-stream",
             headers={"content-security-policy": "sandbox", "x-content-type-options": "nosniff"},
         )
+
+
+class VersionFiles:
+    """Each workspace's ``RegistryFiles``, made again where its model store changed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, RegistryFiles] = {}
+
+    def of(self, workspace: str, location: Any) -> RegistryFiles:
+        """The files of ``workspace``'s versions, in the model store ``location`` names."""
+        files = self._files.get(workspace)
+        if files is None or files.model_store != location.model_store:
+            store = Instance.open(self.root).store(workspace)
+            files = self._files[workspace] = RegistryFiles(location.model_store, store, workspace)
+        return files
+
+
+def served_location(instance: Instance, workspace: str, instead: str) -> tuple[Any, str]:
+    """The workspace's store and its artifact root URI, where the control plane serves it; refused where
+    the store is a tracking server of its own (``instead``: what to do then)."""
+    location = instance.settings.store(workspace)
+    if location.artifact_location is None:
+        raise UsageError(
+            f"{workspace}'s store is the MLflow tracking server at {location.tracking_uri}: {instead}"
+        )
+    return location, artifact_root_uri(location.artifact_location)

@@ -20,11 +20,10 @@ from starlette.responses import Response
 
 from loopline import access
 from loopline.control.mlflow_routes import LISTING, READ, REGISTRY, REGISTRY_READS, classify
-from loopline.control.registry_files import RegistryFiles
+from loopline.control.registry_files import RegistryFiles, VersionFiles, served_location
 from loopline.control.tracking_backend import Backend, read_body
 from loopline.errors import NotFound, Refused, TooLarge, UsageError
 from loopline.instance import Instance
-from loopline.mlflow_store import artifact_root_uri
 
 __all__ = ["RELEASED", "Released"]
 
@@ -42,7 +41,7 @@ class Released:
         self.root = root
         self.principal = principal
         self.backends = {workspace: Backend(root, workspace) for workspace in RELEASED}
-        self.files: dict[str, RegistryFiles] = {}
+        self.files = VersionFiles(root)
 
     async def stop(self) -> None:
         """End the MLflow servers started for these registries."""
@@ -65,17 +64,8 @@ class Released:
         principal: access.Principal = self.principal(request)
         request.state.user = principal.user
         authorize(instance, Operation("mlflow_registry", authorize, read_workspace(workspace)), {}, principal)
-        location = instance.settings.store(workspace)
-        if location.artifact_location is None:
-            raise UsageError(
-                f"{workspace}'s store is the MLflow tracking server at {location.tracking_uri}: "
-                "read its registry there"
-            )
-        files = self.files.get(workspace)
-        if files is None or files.model_store != location.model_store:
-            store = instance.store(workspace)
-            files = self.files[workspace] = RegistryFiles(location.model_store, store, workspace)
-        return location, artifact_root_uri(location.artifact_location), files
+        location, artifacts = served_location(instance, workspace, "read its registry there")
+        return location, artifacts, self.files.of(workspace, location)
 
     async def __call__(self, request: Request, workspace: str, path: str) -> Response:
         """A read of the registry, or of a version's file, answered; anything else refused."""

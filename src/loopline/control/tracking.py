@@ -61,7 +61,7 @@ from loopline.control.mlflow_routes import (
     classify,
     classify_browser,
 )
-from loopline.control.registry_files import RegistryFiles
+from loopline.control.registry_files import RegistryFiles, VersionFiles, served_location
 from loopline.control.released import Released
 from loopline.control.tracking_backend import Backend, read_body
 from loopline.errors import (
@@ -74,7 +74,6 @@ from loopline.errors import (
     UsageError,
 )
 from loopline.instance import Instance
-from loopline.mlflow_store import artifact_root_uri
 
 __all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "ui_routes"]
 
@@ -215,7 +214,7 @@ class Tracking:
         self.backend = Backend(root)
         self.released = Released(root, principal)
         self.makers = _Makers(root)
-        self.registry_files: RegistryFiles | None = None
+        self.versions = VersionFiles(root)
 
     @classmethod
     def for_this_machine(cls, root: Path) -> Tracking:
@@ -248,13 +247,7 @@ class Tracking:
         return None if self.local else principal.user
 
     def _location(self) -> tuple[Any, str]:
-        location = Instance.open(self.root).settings.store(WORKSPACE)
-        if location.artifact_location is None:
-            raise UsageError(
-                f"dev's store is the MLflow tracking server at {location.tracking_uri}: "
-                "use it directly (its API and its UI)"
-            )
-        return location, artifact_root_uri(location.artifact_location)
+        return served_location(Instance.open(self.root), WORKSPACE, "use it directly (its API and its UI)")
 
     def _admit(
         self, request: Request, kind: str, principal_of: Callable[[Request], access.Principal | None]
@@ -374,11 +367,7 @@ class Tracking:
 
     def _versions(self, location: Any) -> RegistryFiles:
         """The files of dev's registered versions, as this proxy serves them."""
-        if self.registry_files is None or self.registry_files.model_store != location.model_store:
-            self.registry_files = RegistryFiles(
-                location.model_store, Instance.open(self.root).store(WORKSPACE)
-            )
-        return self.registry_files
+        return self.versions.of(WORKSPACE, location)
 
     def _checked(
         self,

@@ -366,7 +366,9 @@ def _train_and_register(
     settings = instance.settings
     thresholds = load_thresholds(settings.gate_file)
     store = instance.store(DEV)
-    refuse_moved(store, instance.root)  # a finished training's files may be in the folder it was moved from
+    # MLflow would log a training into the folder the project was moved from (and a finished one's files
+    # are there): refused until `loopline up` points dev's store here
+    refuse_moved(store, instance.root)
     # A sweep's trainer runs its own trials; anything else takes a finished training of the commit.
     made, trained = (None if getattr(trainer, "fresh", False) else _reusable(instance, identity)), False
     if made is None:

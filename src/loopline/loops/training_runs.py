@@ -27,7 +27,6 @@ from loopline.inputs import (
 from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.trained import Trained
-from loopline.moved import refuse_moved
 from loopline.progress import Reporter
 from loopline.training import no_sub_command, only_defines, run_training, training_environment
 from loopline.versions import watched_paths
@@ -95,7 +94,6 @@ def train(
     settings = instance.settings
     config = settings.config
     store = instance.store(DEV)
-    refuse_moved(store, instance.root)  # MLflow would write the run's files into the folder it was moved from
     abandoned = sessions.fail_abandoned_runs(store, config.training.timeout_seconds)
     if abandoned:
         report.step(f"marked {abandoned} run(s) of ended loopline processes FAILED")

@@ -78,10 +78,11 @@ def passed_as_options(root: Path, command: str, names: Collection[str]) -> dict[
     if script is None or script.suffix != ".py":
         return {}
     try:
-        options = {name: f"{option} {{}}" for name, option in value_options(script.read_text()).items()}
+        source = script.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
-    options = {**{name: f"{key}={{}}" for name, key in hydra_keys(script).items()}, **options}
+    options = {name: f"{key}={{}}" for name, key in hydra_keys(script, source).items()}
+    options |= {name: f"{option} {{}}" for name, option in value_options(source).items()}
     return {name: options[name] for name in names if name in options}
 
 
