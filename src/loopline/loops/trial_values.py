@@ -24,6 +24,9 @@ from loopline.script_arguments import hydra_keys, value_options
 
 __all__ = ["Overlay", "passed_as_options", "refuse_untaken", "restore_params_file", "trial_command"]
 
+_PLAIN = re.compile(r"(--)?[A-Za-z_][\w.-]*(=| )\{\}")
+"""An argument as a trial passes it: an option's or a configuration key's plain name, then the value."""
+
 
 def _backup(instance: Instance) -> Path:
     return instance.root / ".loopline" / "sweep-params.backup"
@@ -83,7 +86,8 @@ def passed_as_options(root: Path, command: str, names: Collection[str]) -> dict[
         return {}
     options = {name: f"{key}={{}}" for name, key in hydra_keys(script, source).items()}
     options |= {name: f"{option} {{}}" for name, option in value_options(source).items()}
-    return {name: options[name] for name in names if name in options}
+    # each goes into a shell command as it is written: a plain key or option name only
+    return {name: options[name] for name in names if name in options and _PLAIN.fullmatch(options[name])}
 
 
 def trial_command(config: SweepConfig, default: str, params: dict[str, Any], options: dict[str, str]) -> str:
