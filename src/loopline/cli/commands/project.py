@@ -178,7 +178,9 @@ def _init_existing(
 def up(
     call: Call,
 ) -> None:
-    """Create the tier's workspaces, the shared registry, the datastores; running it again changes nothing."""
+    """Create the tier's workspaces, the shared registry, the datastores; running it again changes nothing.
+
+    After the project folder is moved or renamed, it points the local MLflow stores at its new place."""
     output = call.output
     result = api.up(call.project, reporter=StepReporter(output) if not call.json else None)
 
