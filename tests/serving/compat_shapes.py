@@ -6,8 +6,10 @@ optional), age (long, optional), score (double, optional), active (boolean); ``m
 regression fitted on a NumPy array of three columns, as most tutorials train (a tensor signature: no
 column names, Azure ML's samples name the columns 0, 1, 2); ``labels`` a scikit-learn classifier over the
 columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor over them answering
-float32; ``text`` a scikit-learn pipeline over one text column, review. ``DIFFERENCES`` lists where
-loopline answers with another status than MLflow on purpose; docs/endpoints.md lists the same cases.
+float32; ``text`` a scikit-learn pipeline over one text column, review; ``bare-text`` and
+``tensor-text`` a text pipeline fitted on a Series of texts, without a signature and with a 1-D tensor
+one. ``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
+docs/endpoints.md lists the same cases.
 """
 
 from __future__ import annotations
@@ -269,6 +271,21 @@ SHAPES = [
     ("texts-split", "text", J, j({"dataframe_split": {"columns": ["review"], "data": [["superb"]]}})),
     ("texts-one-string", "text", J, j({"inputs": "loved the story"})),
     ("texts-numbers", "text", J, j({"inputs": [1.5, 2.5]})),
+    # a text classifier fitted on a Series of texts, without a signature or with a 1-D tensor one: MLflow
+    # hands it the texts as a 1-D array
+    ("bare-texts-inputs", "bare-text", J, j({"inputs": ["loved the story", "a dull waste"]})),
+    ("bare-texts-instances", "bare-text", J, j({"instances": ["loved the story", "a dull waste"]})),
+    ("bare-texts-one-string", "bare-text", J, j({"inputs": "loved the story"})),
+    ("tensor-texts-inputs", "tensor-text", J, j({"inputs": ["loved the story", "a dull waste"]})),
+    ("tensor-texts-instances", "tensor-text", J, j({"instances": ["superb music", "boring plot"]})),
+    ("tensor-texts-split", "tensor-text", J, j({"dataframe_split": {"data": [["superb"], ["dull"]]}})),
+    (
+        "tensor-texts-records",
+        "tensor-text",
+        J,
+        j({"dataframe_records": [{"review": "superb"}, {"review": "dull"}]}),
+    ),
+    ("tensor-texts-csv", "tensor-text", "text/csv", b"review\nsuperb\ndull\n"),
     # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
     ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),
     ("mlflow1-pandas-records", "numeric", J + "; format=pandas-records", j([RECORD])),
@@ -313,6 +330,7 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
         200,
         "MLflow cannot read CSV for a model with a tensor signature; loopline scores it",
     ),
+    "tensor-texts-csv": (400, 200, "as matrix-csv: a CSV for a model with a tensor signature"),
     "nan-optional-long": (400, 200, "a NaN in an optional integer column is a null: loopline scores it"),
     "nan-matrix": (
         400,

@@ -118,7 +118,19 @@ def save_models(folder: Path) -> dict[str, Path]:
     words = ColumnTransformer([("words", TfidfVectorizer(), "review")])
     text = Pipeline([("words", words), ("clf", LogisticRegression())]).fit(reviews, [1, 0, 1, 0])
     save(mlflow.sklearn, text, "text", reviews, "scikit-learn")
-    return {name: folder / name for name in ("numeric", "typed", "matrix", "labels", "booster", "text")}
+    # a text classifier as tutorials write it, its vectorizer fitted on a Series of texts: logged with a
+    # list of texts as its example (no signature: MLflow infers none from one), or a 1-D tensor signature
+    texts = Pipeline([("words", TfidfVectorizer()), ("clf", LogisticRegression())])
+    texts.fit(reviews["review"], [1, 0, 1, 0])
+    examples = reviews["review"].tolist()
+    mlflow.sklearn.save_model(
+        texts, folder / "bare-text", input_example=examples[:2], pip_requirements=["scikit-learn"]
+    )
+    save(mlflow.sklearn, texts, "tensor-text", np.array(examples), "scikit-learn")
+    return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text")}
+
+
+MODELS = ("numeric", "typed", "matrix", "labels", "booster", "text")
 
 
 def mlflow_server(model: Path) -> str:
@@ -287,6 +299,26 @@ def test_a_model_fitted_on_an_array_answers_azure_ml_s_tutorial_request_as_its_o
     )
     assert null.status_code == 500 and null.json()["error_code"] == "MODEL_ERROR"
     assert "row 1" in null.json()["message"] and "NaN" in null.json()["message"], null.text
+
+
+def test_a_text_classifier_without_a_signature_answers_each_text_by_every_route(both: Both) -> None:
+    # fitted on a Series of texts and logged with a list of texts as its example, as tutorials write it
+    texts = ["superb music", "a dull waste", "loved the story"]
+    import mlflow.sklearn
+
+    own = mlflow.sklearn.load_model(str(both.project.parent / "models" / "bare-text")).predict(texts)
+    for route, body in [
+        ("invocations", {"inputs": texts}),
+        ("invocations", {"instances": texts}),
+        ("score", {"input_data": texts}),
+    ]:
+        answer = both.post("bare-text", route, body)
+        assert answer.status_code == 200, (route, answer.text)
+        predictions = answer.json()["predictions"] if route == "invocations" else answer.json()
+        assert predictions == own.tolist() == [1, 0, 1], (route, body)
+    # a model of one named column takes Azure ML's list of values as that column too
+    column = both.post("text", "score", {"input_data": texts})
+    assert column.status_code == 200 and column.json() == [1, 0, 1], column.text
 
 
 def test_azure_s_deployment_header_picks_the_deployment(both: Both) -> None:

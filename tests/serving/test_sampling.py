@@ -88,3 +88,14 @@ def test_a_data_frame_request_is_sampled_by_rows_too(clock: list[float]) -> None
     for row in sampler._queue:
         assert row["features"]["name"] == f"n{int(row['features']['x'])}"
         assert row["prediction"] == row["features"]["x"] + 1
+
+
+def test_a_request_of_one_value_a_row_is_sampled_as_one_column(clock: list[float]) -> None:
+    # texts to a model without a signature reach it as a 1-D array: each text is a row, not its letters
+    sampler = Sampler(None, per_second=10, keep=100)  # type: ignore[arg-type]
+    texts = np.array(["loved it", "a dull plot"])
+    sampler.take("e", "blue", [], texts, np.array(["positive", "negative"]))
+    assert [(row["features"], row["prediction"]) for row in sampler._queue] == [
+        ({"0": "loved it"}, "positive"),
+        ({"0": "a dull plot"}, "negative"),
+    ]

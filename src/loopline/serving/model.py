@@ -50,6 +50,17 @@ class LoadedModel:
     flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
 
     @property
+    def takes_values(self) -> bool:
+        """Whether the model, without a signature, was logged with a list of plain values (texts) as its
+        example: it takes one value a row, as a 1-D array, not a table."""
+        return (
+            self.example is not None
+            and self.example.scalars
+            and self.schema.columns is None
+            and self.schema.tensor is None
+        )
+
+    @property
     def example_data(self) -> Any:
         """The input example as the model takes it, or None (for telling what made the model fail)."""
         try:
@@ -103,6 +114,8 @@ def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
         return Table(split.get("columns"), split.get("data", []))
     if isinstance(document, list) and document and all(isinstance(row, list) for row in document):
         return Table(None, document)  # an array's rows (a model fitted on arrays), taken by position
+    if isinstance(document, list) and document and not any(isinstance(v, list | dict) for v in document):
+        return Table(None, [[value] for value in document], scalars=True)  # a list of texts, one a row
     return None
 
 

@@ -318,7 +318,7 @@ def _score_input(value: Any) -> Table:
     """Azure ML's ``input_data``: split (columns, index, data), a list of rows, or named tensors; or a list
     of records (objects of column: value), which nothing else can mean."""
     if isinstance(value, list):
-        return _records(value, "input_data") if _all_records(value) else Table(None, value)
+        return _instances(value, "input_data")  # records, rows, or plain values (texts), one a row
     if isinstance(value, dict) and ("data" in value or "columns" in value) and value.keys() <= _SPLIT_FIELDS:
         return _split(value, "input_data")
     if isinstance(value, dict):

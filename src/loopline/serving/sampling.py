@@ -51,6 +51,8 @@ class Sampler:
         """Queue rows of one request with their predictions: all of them, or as many as there are tokens."""
         frame = hasattr(data, "to_numpy") and not isinstance(data, np.ndarray)
         matrix: Any = data if frame else np.asarray(data)
+        if not frame and matrix.ndim == 1:  # one value a row (texts to a model without a signature)
+            matrix = matrix.reshape(-1, 1)
         count = len(matrix)
         budget = min(count, int(self._tokens))
         if budget < 1:

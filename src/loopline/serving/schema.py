@@ -534,8 +534,13 @@ def _expected(kind: str) -> str:
 
 
 def _untyped_frame(table: Table, tensor: str | None) -> Any:
+    """The rows for a model without column names, as MLflow's server hands them to it."""
     import pandas as pd
 
+    if table.scalars and tensor is None:
+        # a list of values, one a row, to a model without a signature: a 1-D array, as MLflow's server
+        # hands it (a text pipeline fitted on a Series of texts takes nothing else)
+        return np.array([row[0] for row in table.rows])
     if table.columns is None:
         frame = pd.DataFrame(table.rows)
     else:
