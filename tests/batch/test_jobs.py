@@ -326,11 +326,17 @@ def test_tables_as_tools_write_them_are_scored_and_their_markers_skipped(
 @pytest.mark.parametrize(
     ("name", "write", "said"),
     [
-        ("semicolons.csv", lambda rows, path: rows.to_csv(path, sep=";", decimal=",", index=False),
-         "its header reads as one column 'mean_radius;mean_texture;mean_perimet...', its names separated "
-         "by ';'; batch jobs read CSV with ',' between fields"),
+        ("semicolons.csv", lambda rows, path: rows.to_csv(path, sep=";", index=False),
+         "that the model needs: its header reads as one column 'mean_radius;mean_texture;mean_perimet...', "
+         "its names separated by ';'; batch jobs read CSV with ',' between fields"),
+        # as Excel writes CSV where a comma is the decimal mark: the commas make rows wider than the header
+        ("decimal-commas.csv", lambda rows, path: rows.to_csv(path, sep=";", decimal=",", index=False),
+         "decimal-commas.csv is not a valid CSV table: its header reads as one column "
+         "'mean_radius;mean_texture;mean_perimet...', its names separated by ';'; batch jobs read CSV with "
+         "',' between fields"),
         ("rows.jsonl", lambda rows, path: rows.to_json(path, orient="records", lines=True),
-         "its first column reads '{\"mean_radius\":21.905...', which looks like JSON; batch jobs read CSV"),
+         "that the model needs: its first column reads '{\"mean_radius\":21.905...', which looks like JSON; "
+         "batch jobs read CSV"),
         ("upper.csv", lambda rows, path: rows.rename(columns=str.upper).to_csv(path, index=False),
          "that the model needs: its column 'MEAN_RADIUS' is named otherwise; rename it 'mean_radius' in "
          "the file"),
@@ -349,8 +355,10 @@ def test_an_input_without_the_model_s_columns_fails_saying_what_its_header_holds
     failed = cli_process("batch", "invoke", "scorer", "--input", "odd", cwd=project)
     assert failed.exit_code == 1
     message = failed.stderr.splitlines()[-1]
-    assert message.startswith("error: the input has no column 'mean_radius' that the model needs")
-    assert said in message, message
+    assert message.startswith("error: ") and said in message, message
+    assert ("the input has no column 'mean_radius' that the model needs" in message) != name.startswith(
+        "decimal"
+    )
 
 
 def test_a_csv_that_excel_saved_in_windows_1252_is_told_how_to_save_it_as_utf_8(

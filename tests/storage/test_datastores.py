@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import loopline
-from loopline.errors import IntegrityViolation, NotFound, UsageError
-from loopline.storage.datastores import Datastore, split_reference
+from loopline.errors import IntegrityViolation, InvalidData, NotFound, UsageError
+from loopline.storage.datastores import Datastore, read_table, split_reference
 from tests.conftest import ProjectFactory
 from tests.helpers import cli
 
@@ -235,3 +235,22 @@ def test_the_columns_of_dates_and_times_are_those_the_signature_types_so(tmp_pat
     assert date_columns(_signature(tmp_path / "visits", columns, '[{"type": "long"}]')) == {"at"}
     (tmp_path / "none").mkdir()
     assert date_columns(tmp_path / "none") == set()
+
+
+def test_a_csv_whose_row_has_more_fields_than_its_header_is_refused_not_shifted(tmp_path: Path) -> None:
+    # pandas would read the first row's extra field as an index column, shifting every value a column
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,stars\nloved it, really,5\nboring,1\n")
+    told = (
+        "reviews.csv is not a valid CSV table: a row has more fields than its header names; quote each "
+        'field that holds the separator ("loved it, really")'
+    )
+    with pytest.raises(InvalidData) as whole:
+        read_table(path)
+    assert whole.value.message == told
+    store = Datastore("inbox", str(tmp_path))
+    with pytest.raises(InvalidData) as chunked:
+        list(store.frames("reviews.csv", rows=1))
+    assert chunked.value.message == "inbox://" + told
+    path.write_text('review,stars\n"loved it, really",5\nboring,1\n')
+    assert read_table(path).to_dict("list") == {"review": ["loved it, really", "boring"], "stars": [5, 1]}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import InvalidData, UsageError
-from loopline.storage.datastores import Datastore, is_parquet
+from loopline.storage.datastores import Datastore, is_parquet, read_csv_strictly
 
 __all__ = ["Chunk", "part_bytes", "part_name", "plan", "read_run", "runs"]
 
@@ -114,9 +114,9 @@ def read_run(store: Datastore, run: list[Chunk], texts: Collection[str] = ()) ->
     options = {} if is_parquet(first.file) else store.csv_options(first.file, texts)
     with store.open(first.file) as handle:
         if not is_parquet(first.file):
-            import pandas as pd
-
-            frames = pd.read_csv(handle, skiprows=range(1, first.skip + 1), chunksize=first.rows, **options)
+            frames = read_csv_strictly(
+                handle, skiprows=range(1, first.skip + 1), chunksize=first.rows, **options
+            )
             yield from zip(run, frames, strict=False)
             return
         yield from _parquet_run(handle, run)

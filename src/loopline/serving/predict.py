@@ -205,19 +205,11 @@ def _no_column(name: str, found: list[str]) -> str:
     """Why the input lacks the model's column ``name``: its columns, or what its header says of the file
     (JSON, or CSV with another separator), read as CSV with commas."""
     said = f"the input has no column '{name}' that the model needs"
-    first = found[0] if found else ""
-    if first.lstrip().startswith(("{", "[")):
-        return (
-            f"{said}: its first column reads '{shorten(first, 24)}', which looks like JSON; batch jobs "
-            "read CSV (.csv, .tsv, compressed too) and Parquet (.parquet, .pq): convert it to one of these"
-        )
-    separator = next((s for s in (";", "\t", "|") if s in first), None)
-    if len(found) == 1 and separator is not None:
-        return (
-            f"{said}: its header reads as one column '{shorten(first, 40)}', its names separated by "
-            f"{separator!r}; batch jobs read CSV with ',' between fields (and '.' in numbers), .tsv with "
-            "tabs: write the file so, or as Parquet"
-        )
+    from loopline.storage.datastores import header_hint
+
+    hint = header_hint(found)
+    if hint is not None:
+        return f"{said}: {hint}"
     from loopline.serving.schema import loose_name
 
     alike = next((c for c in found if loose_name(c) == loose_name(name)), None)

@@ -13,7 +13,8 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ __all__ = [
     "clean_path",
     "csv_options",
     "date_columns",
+    "header_hint",
     "hive_partitions",
     "is_parquet",
+    "read_csv_strictly",
     "read_table",
     "split_reference",
     "text_columns",
@@ -95,12 +98,17 @@ def csv_options(name: str, columns: Sequence[str] = (), texts: Collection[str] =
     compression (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and a tab between fields in ``.tsv``.
     Of its ``columns`` (its header), those in ``texts`` are text: only an empty cell is missing there, so
     a text that reads as one of pandas' markers of a missing value (``NA``, Namibia's country code; ``None``;
-    ``N/A``) stays that text."""
+    ``N/A``) stays that text. A first row with more fields than the header is never read as an index
+    column (pandas' default, which shifts every value a column): ``read_csv_strictly`` refuses it."""
     lower = name.lower()
     compression = next((kind for suffix, kind in _COMPRESSIONS.items() if lower.endswith(suffix)), None)
     if compression is not None:
         lower = lower.rsplit(".", 1)[0]
-    options: dict[str, Any] = {"compression": compression, "sep": "\t" if lower.endswith(".tsv") else ","}
+    options: dict[str, Any] = {
+        "compression": compression,
+        "sep": "\t" if lower.endswith(".tsv") else ",",
+        "index_col": False,
+    }
     if set(columns) & set(texts):
         na_values = {column: [""] if column in texts else list(_MISSING_MARKERS) for column in columns}
         options.update(keep_default_na=False, na_values=na_values)
@@ -122,20 +130,76 @@ def read_table(path: Path, texts: Collection[str] = (), named: str | None = None
     import pandas as pd
 
     parquet = is_parquet(path.name)
-    with _read_as_table(named or path.name, parquet):
+    with _read_as_table(named or path.name, parquet, lambda: _header(path, path.name)):
         if parquet:
             return pd.read_parquet(path)
         if not texts:
-            return pd.read_csv(path, **csv_options(path.name))
+            return read_csv_strictly(path, **csv_options(path.name))
         with path.open("rb") as handle:
             options = _options_by_header(handle, path.name, texts)
-        return pd.read_csv(path, **options)
+        return read_csv_strictly(path, **options)
+
+
+def header_hint(columns: Sequence[str]) -> str | None:
+    """What a CSV file's header (its ``columns``, read with commas) says of a file that is not CSV with
+    commas: JSON, or names separated otherwise; None when it says nothing."""
+    first = str(columns[0]) if columns else ""
+    if first.lstrip().startswith(("{", "[")):
+        return (
+            f"its first column reads '{shorten(first, 24)}', which looks like JSON; batch jobs read CSV "
+            "(.csv, .tsv, compressed too) and Parquet (.parquet, .pq): convert it to one of these"
+        )
+    separator = next((s for s in (";", "\t", "|") if s in first), None)
+    if len(columns) == 1 and separator is not None:
+        return (
+            f"its header reads as one column '{shorten(first, 40)}', its names separated by {separator!r}; "
+            "batch jobs read CSV with ',' between fields (and '.' in numbers), .tsv with tabs: write the "
+            "file so, or as Parquet"
+        )
+    return None
+
+
+def _header(source: Any, name: str) -> list[str]:
+    """A CSV file's column names, as ``csv_options`` reads it; none where even that fails."""
+    import pandas as pd
+
+    try:
+        return [str(c) for c in pd.read_csv(source, nrows=0, **csv_options(name)).columns]
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return []
+
+
+def read_csv_strictly(source: Any, **options: Any) -> Any:
+    """``pandas.read_csv`` (or, with ``chunksize``, its frames one by one), a row with more fields than the
+    header refused (a ``ParserWarning`` raised) rather than its last fields cut off: a field holding the
+    separator unquoted."""
+    import pandas as pd
+
+    if "chunksize" not in options:
+        return _strictly(lambda: pd.read_csv(source, **options))
+    return _strict_frames(_strictly(lambda: pd.read_csv(source, **options)))
+
+
+def _strict_frames(reader: Any) -> Iterator[Any]:
+    while (frame := _strictly(lambda: next(reader, None))) is not None:
+        yield frame
+
+
+def _strictly(read: Callable[[], Any]) -> Any:
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return read()
 
 
 @contextlib.contextmanager
-def _read_as_table(reference: str, parquet: bool) -> Iterator[None]:
+def _read_as_table(
+    reference: str, parquet: bool, header: Callable[[], list[str]] | None = None
+) -> Iterator[None]:
     """Turn pandas' and pyarrow's errors of reading a file that is no table into InvalidData naming it
-    (a file that is missing or forbidden is raised as it is)."""
+    (a file that is missing or forbidden is raised as it is); ``header`` reads a CSV file's column names,
+    to tell what a row wider than them means."""
     import pandas as pd
 
     try:
@@ -146,6 +210,7 @@ def _read_as_table(reference: str, parquet: bool) -> Iterator[None]:
         ImportError,  # a compression whose library is missing (zstandard for .zst)
         OSError,
         pd.errors.ParserError,
+        pd.errors.ParserWarning,  # raised by read_csv_strictly
         pd.errors.EmptyDataError,
     ) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError)):
@@ -154,6 +219,15 @@ def _read_as_table(reference: str, parquet: bool) -> Iterator[None]:
             if reference.lower().endswith(_SPREADSHEETS) or exc.object.startswith(_WORKBOOKS):
                 raise InvalidData(_workbook(reference, exc.object)) from None
             raise InvalidData(_not_utf8(reference, exc.object[exc.start : exc.start + 1])) from None
+        if isinstance(exc, pd.errors.ParserWarning):
+            said = f"{reference} is not a valid CSV table"
+            hint = header_hint(header() if header is not None else [])
+            raise InvalidData(
+                f"{said}: {hint}"
+                if hint
+                else f"{said}: a row has more fields than its header names; quote each field that holds "
+                'the separator ("loved it, really")'
+            ) from None
         kind = "Parquet" if parquet else "CSV"
         problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
         raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
@@ -328,7 +402,7 @@ class Datastore:
 
         reference = f"{self.name}://{clean_path(relative, self.name)}"
         parquet = is_parquet(relative)
-        with _read_as_table(reference, parquet):
+        with _read_as_table(reference, parquet, lambda: self._header(relative)):
             options = {} if parquet else self.csv_options(relative, texts)
             with self.open(relative) as handle:
                 if parquet and rows:
@@ -337,9 +411,13 @@ class Datastore:
                 elif parquet:
                     yield pd.read_parquet(handle)
                 elif rows:
-                    yield from pd.read_csv(handle, chunksize=rows, **options)
+                    yield from read_csv_strictly(handle, chunksize=rows, **options)
                 else:
-                    yield pd.read_csv(handle, **options)
+                    yield read_csv_strictly(handle, **options)
+
+    def _header(self, relative: str) -> list[str]:
+        with self.open(relative) as handle:
+            return _header(handle, relative)
 
     def frame(self, relative: str, texts: Collection[str] = ()) -> Any:
         """The whole file as one DataFrame (see :meth:`frames`)."""
