@@ -236,7 +236,7 @@ def release_endpoint(root: Path, tier: Tier) -> tuple[str, list[str]]:
     """``release.endpoint`` for loopline.yaml (with what ``init`` says of it): the endpoint the repository's
     online endpoint file names, so its callers keep that name; nothing for a tier without prod, a
     repository with no such file or several, or a name loopline's endpoints cannot have."""
-    from loopline.endpoints.service import check_name
+    from loopline.endpoints.rows import check_name
 
     endpoint = _online_endpoint_file(root) if tier is not Tier.EXPERIMENTATION else None
     if endpoint is None:

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from loopline.config import redact
 from loopline.errors import Refused, StoreUnavailable, UsageError
-from loopline.mlflow_store import quiet_mlflow
+from loopline.mlflow_output import quiet_mlflow
 from loopline.state import Database, ensure_database, new_engine, reset_sequences
 
 __all__ = ["ArtifactMove", "TrackingCopy", "artifact_now", "copy_tracking"]

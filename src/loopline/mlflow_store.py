@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import sqlite3
 import tempfile
-import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -21,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from loopline.config import StoreLocation
 from loopline.domain import PRODUCTION
 from loopline.errors import NotFound, Refused, StoreUnavailable
+from loopline.mlflow_output import no_progress_bars, quiet_mlflow
 from loopline.mlflow_reach import reach
+from loopline.mlflow_sqlite import copy_template
 from loopline.storage.fs import cache_dir, local_path
 
 if TYPE_CHECKING:
@@ -34,45 +31,9 @@ __all__ = [
     "WorkspaceStore",
     "artifact_root_uri",
     "cache_dir",
-    "no_progress_bars",
-    "quiet_mlflow",
 ]
 
-_template_lock = threading.Lock()
-_bars_lock = threading.Lock()
-_bars_quieted = 0  # downloads of loopline's under way with MLflow's progress bars turned off by it
-_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 _log = logging.getLogger("loopline.mlflow_store")
-
-
-def quiet_mlflow() -> None:
-    """Keep MLflow's and Alembic's informational logging out of loopline's output."""
-    for name in ("mlflow", "alembic", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-
-
-@contextmanager
-def no_progress_bars() -> Iterator[None]:
-    """Within: no progress bar from MLflow for the artifacts loopline downloads (the SDK prints nothing),
-    unless the caller set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` themselves; after: as before, for the
-    caller's own downloads."""
-    global _bars_quieted
-    with _bars_lock:
-        ours = _bars_quieted > 0 or _PROGRESS_BAR not in os.environ
-        if ours:
-            _bars_quieted += 1
-            os.environ[_PROGRESS_BAR] = "false"
-    try:
-        yield
-    finally:
-        if ours:
-            with _bars_lock:
-                _bars_quieted -= 1
-                if not _bars_quieted:
-                    os.environ.pop(_PROGRESS_BAR, None)
 
 
 @dataclass(frozen=True)
@@ -171,7 +132,7 @@ class WorkspaceStore:
         artifacts = self.location.artifact_location
         if path is not None and not path.exists():
             assert artifacts is not None  # a SQLite store is never a tracking server's
-            _copy_template(path, artifacts)
+            copy_template(path, _artifact_uri(artifacts, "0"))
             created.append(f"MLflow store {self.location.tracking_uri}")
         for uri in dict.fromkeys((self.location.tracking_uri, self.location.registry_uri)):
             if uri.startswith("postgresql") and ensure_database(uri):
@@ -593,42 +554,3 @@ def _store_errors(store: WorkspaceStore) -> Iterator[None]:
                 reason=str(exc).splitlines()[0][:200],
             ) from None
         raise
-
-
-def _template_path() -> Path:
-    from importlib.metadata import version
-
-    return cache_dir() / f"mlflow-{version('mlflow')}-sqlite-template.db"
-
-
-def _build_template(target: Path) -> None:
-    """Migrate a fresh SQLite MLflow database once; later stores copy it instead of migrating again."""
-    quiet_mlflow()
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "template.db"
-        store = SqlAlchemyStore(f"sqlite:///{path}", str(Path(scratch) / "artifacts"))  # type: ignore[no-untyped-call]
-        store.engine.dispose()
-        staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-        shutil.copyfile(path, staged)
-        os.replace(staged, target)
-
-
-def _copy_template(path: Path, artifact_location: str) -> None:
-    """Create an empty MLflow SQLite store at ``path`` from the migrated template."""
-    template = _template_path()
-    with _template_lock:
-        if not template.exists() or os.environ.get("LOOPLINE_NO_TEMPLATE"):
-            _build_template(template)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    shutil.copyfile(template, staged)
-    # The template's default experiment points at a scratch folder; point it at this workspace.
-    with sqlite3.connect(staged) as connection:
-        connection.execute(
-            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-            (_artifact_uri(artifact_location, "0"),),
-        )
-    connection.close()
-    os.replace(staged, path)

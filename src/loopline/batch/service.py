@@ -18,7 +18,7 @@ from loopline.endpoints.deployments import (
     record_deployment,
     with_environment,
 )
-from loopline.endpoints.service import check_name, scoped_row
+from loopline.endpoints.rows import check_name, scoped_row
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import BatchPromoted
 from loopline.instance import Instance

@@ -26,6 +26,7 @@ import orjson
 from loopline import children
 from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
+from loopline.endpoints.rows import served_marks
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.instance import Instance
 from loopline.net import free_port, http_client, http_request
@@ -343,7 +344,7 @@ def _answers(url: str) -> bool:
 def _ours(instance: Instance, workspace: str, marks: list[str]) -> bool:
     """Whether a server saying ``marks`` serves ``workspace`` of this instance: it serves one of its
     endpoints, or nothing yet (a new endpoint reaches a server within its poll)."""
-    return not marks or bool(set(marks) & service.served_marks(instance, workspace))
+    return not marks or bool(set(marks) & served_marks(instance, workspace))
 
 
 def server_url(instance: Instance, workspace: str) -> str:

@@ -7,7 +7,6 @@ state always agree.
 
 from __future__ import annotations
 
-import re
 import secrets as _secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,19 +14,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from loopline import audit
 from loopline.domain import SHARED, EndpointInfo, ServingPath, pinned, utcnow
 from loopline.endpoints import keys as keymod
 from loopline.endpoints.deployments import (
     choose_version,
-    deployment_info,
     owned_rows,
     record_deployment,
     with_environment,
 )
 from loopline.endpoints.releases import abandon_pending
+from loopline.endpoints.rows import (
+    AUTH_MODES,
+    check_name,
+    endpoint_info,
+    scoped_row,
+)
 from loopline.endpoints.traffic import check_mirror, check_traffic, with_share
 from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import (
@@ -45,119 +49,22 @@ from loopline.state.schema import deployments, endpoint_keys, endpoints, instanc
 
 __all__ = [
     "KeyInfo",
-    "Routable",
     "create_deployment",
     "create_endpoint",
     "delete_deployment",
     "delete_endpoint",
-    "endpoint_info",
-    "generations",
     "get_endpoint",
     "key_listing",
     "list_endpoints",
     "regenerate_key",
-    "routing_snapshot",
     "set_traffic",
     "system_secret",
     "update_endpoint",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-AUTH_MODES = ("key", "none")
-
-
-def check_name(kind: str, name: str) -> str:
-    """Refuse names that would not work in a URL path."""
-    if not _NAME.match(name):
-        raise UsageError(
-            f"{kind} name '{name}' must be lowercase letters, digits and '-', starting with a letter or digit"
-        )
-    return name
-
 
 def _endpoint(connection: Connection, row: Any, instance: Instance) -> EndpointInfo:
     return endpoint_info(connection, row, instance.settings.endpoints_url(row["workspace"]))
-
-
-def endpoint_info(connection: Connection, row: Any, base_url: str) -> EndpointInfo:
-    """The endpoint of ``row`` with its deployments, served under ``base_url``."""
-    rows = owned_rows(connection, deployments, row["id"], "id")
-    mirror = {row["mirror_deployment"]: row["mirror_percent"]} if row["mirror_deployment"] else {}
-    return EndpointInfo(
-        name=row["name"],
-        workspace=row["workspace"],
-        auth=row["auth"],
-        url=EndpointInfo.url_under(base_url, row["name"]),
-        deployments=tuple(deployment_info(r, r["traffic"]) for r in rows),
-        mirror=mirror,
-        generation=row["generation"],
-        created_at=as_utc(row["created_at"]),
-        sensitive=bool(row["sensitive"]),
-        strict=bool(row["strict"]),
-    )
-
-
-@dataclass(frozen=True)
-class Routable:
-    """What a server needs to route an endpoint's requests: the endpoint, and the hashes of the keys it
-    takes (loopline's own key apart)."""
-
-    info: EndpointInfo
-    key_hashes: tuple[str, ...]
-    system_key_hash: str | None
-
-
-def generations(connection: Connection, workspace: str) -> dict[str, int]:
-    """Each endpoint of ``workspace`` with its generation, which every change to it bumps."""
-    statement = select(endpoints.c.name, endpoints.c.generation).where(endpoints.c.workspace == workspace)
-    return {row.name: row.generation for row in connection.execute(statement)}
-
-
-def routing_snapshot(connection: Connection, workspace: str, base_url: str) -> dict[str, Routable]:
-    """Every endpoint of ``workspace`` as a server routes it, read in the caller's transaction."""
-    snapshot = {}
-    rows = connection.execute(select(endpoints).where(endpoints.c.workspace == workspace)).mappings().all()
-    for row in rows:
-        hashes = connection.execute(
-            select(endpoint_keys.c.key_hash).where(endpoint_keys.c.endpoint_id == row["id"])
-        ).scalars()
-        snapshot[row["name"]] = Routable(
-            endpoint_info(connection, row, base_url), tuple(hashes), row["system_key_hash"]
-        )
-    return snapshot
-
-
-def served_marks(instance: Instance, workspace: str) -> set[str]:
-    """The marks a server of ``workspace`` says on ``/healthz`` (``keys.served_mark``), one an endpoint."""
-    with instance.db.read() as connection:
-        hashes = connection.execute(
-            select(endpoints.c.system_key_hash).where(endpoints.c.workspace == workspace)
-        ).scalars()
-        return {keymod.served_mark(h) for h in hashes if h}
-
-
-def scoped_row(
-    connection: Connection, table: Table, kind: str, name: str, workspace: str | None, *, lock: bool = False
-) -> Any:
-    """The row of ``table`` (online or batch endpoints) for ``name`` in ``workspace``; without a workspace,
-    the only one of that name. Names are unique within a workspace, so a name in several needs one."""
-    statement = select(table).where(table.c.name == name)
-    if workspace is not None:
-        statement = statement.where(table.c.workspace == workspace)
-    if lock:
-        statement = statement.with_for_update()
-    rows = connection.execute(statement).mappings().all()
-    if not rows:
-        where = f" in {workspace}" if workspace else ""
-        listing = "batch-endpoint list" if kind.startswith("batch") else "endpoint list"
-        raise NotFound(f"no {kind} named '{name}'{where}; `loopline {listing}` shows them")
-    if len(rows) > 1:
-        found = ", ".join(sorted(r["workspace"] for r in rows))
-        article = "a" if kind[0] not in "aeiou" else "an"
-        raise UsageError(
-            f"there is {article} {kind} named '{name}' in {found}; name the workspace (--workspace NAME)"
-        )
-    return rows[0]
 
 
 def _row(connection: Connection, name: str, workspace: str | None = None, *, lock: bool = False) -> Any:

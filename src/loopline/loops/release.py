@@ -39,13 +39,13 @@ from loopline.endpoints.releases import (
     abandon_pending,
     record_release,
     release_history,
-    unfinished,
 )
 from loopline.errors import Refused, UsageError
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
 from loopline.loops import approvals
 from loopline.loops.outer import (
+    PROD,
     candidate_of,
     deploy,
     promote,
@@ -53,21 +53,23 @@ from loopline.loops.outer import (
     require_prod,
     smoke_test,
 )
+from loopline.loops.pending import (
+    PendingRelease,
+    end_release,
+    largest_share,
+    pending_release,
+    way_back,
+)
 from loopline.progress import NullReporter, Reporter
 from loopline.serving.stats import window_stats
 from loopline.state import as_utc, locks
 from loopline.state.schema import release_progress
 
 __all__ = [
-    "PendingRelease",
     "ReleaseResult",
     "abandon_pending",
-    "live_before",
-    "pending_release",
     "run_outer_loop_prod",
 ]
-
-PROD = "prod"
 
 
 @dataclass
@@ -122,66 +124,6 @@ def _validation_overridden(
     raise Refused(message)
 
 
-@dataclass(frozen=True)
-class PendingRelease:
-    """A release that began and has not ended: where it started from and the step it reached."""
-
-    id: int
-    deployment: str
-    model: str
-    version: int
-    git_commit: str
-    content_digest: str
-    before: dict[str, dict[str, int]]
-    steps: list[int]
-    watch_seconds: float
-    step: int
-    step_started_at: datetime | None
-
-    def describe(self) -> str:
-        """``proj-classifier v3 (3f2a9c1), stopped at 60%``."""
-        where = f"stopped at {self.steps[self.step]}%" if self.step >= 0 else "stopped before moving traffic"
-        return f"{self.model} v{self.version} ({self.git_commit[:7]}), {where}"
-
-
-def pending_release(instance: Instance, workspace: str, endpoint: str) -> PendingRelease | None:
-    """The endpoint's release in progress, if one began and did not end."""
-    with instance.db.read() as connection:
-        row = (
-            connection.execute(
-                select(release_progress)
-                .where(unfinished(workspace, endpoint))
-                .order_by(release_progress.c.id.desc())
-            )
-            .mappings()
-            .first()
-        )
-    if row is None:
-        return None
-    started = row["step_started_at"]
-    return PendingRelease(
-        row["id"],
-        row["deployment"],
-        row["model"],
-        row["version"],
-        row["git_commit"],
-        row["content_digest"],
-        row["before"],
-        list(row["steps"]),
-        float(row["watch_seconds"]),
-        row["step"],
-        as_utc(started) if started is not None else None,
-    )
-
-
-def _end(connection: Connection, release_id: int, state: str) -> None:
-    connection.execute(
-        update(release_progress)
-        .where(release_progress.c.id == release_id)
-        .values(state=state, finished_at=utcnow())
-    )
-
-
 def run_outer_loop_prod(
     instance: Instance,
     *,
@@ -213,7 +155,7 @@ def run_outer_loop_prod(
     with locks.hold(instance.db, f"release:{PROD}:{endpoint_name}", instance.actor):
         pending = pending_release(instance, PROD, endpoint_name)
         if pending is not None and pending.content_digest != candidate.content_digest:
-            back = _way_back(instance, endpoint_name, pending)
+            back = way_back(instance, endpoint_name, pending)
             raise Refused(
                 f"the release of {pending.describe()}, has not ended: run `loopline outer-loop prod "
                 f"--commit {pending.git_commit[:7]}` to finish it{back}"
@@ -229,27 +171,6 @@ def run_outer_loop_prod(
         release.overridden = overridden
         release.registry_version = candidate.version
         return release.run(canary, watch)
-
-
-def _main(shares: dict[str, int], but: str | None = None) -> str | None:
-    """The deployment with the largest share of ``shares`` (other than ``but``)."""
-    others = {name: share for name, share in shares.items() if name != but}
-    return max(others, key=lambda name: others[name]) if others else None
-
-
-def live_before(instance: Instance, endpoint: str, pending: PendingRelease) -> DeploymentInfo | None:
-    """The deployment that took the endpoint's main traffic before ``pending`` began (None on a first
-    release)."""
-    main = _main(pending.before.get("traffic", {}))
-    return service.get_endpoint(instance, endpoint, PROD).deployment(main) if main else None
-
-
-def _way_back(instance: Instance, endpoint: str, pending: PendingRelease) -> str:
-    """How to leave a release half done: roll back to the deployment that had the traffic before it."""
-    deployed = live_before(instance, endpoint, pending)
-    if deployed is None:
-        return ""
-    return f", or `loopline rollback --commit {deployed.git_commit[:7]}` to return to what was live before it"
 
 
 class Release:
@@ -282,7 +203,7 @@ class Release:
         else:
             live = {d.name: d.traffic for d in endpoint.deployments if d.traffic > 0}
             self.before = {"traffic": live, "mirror": dict(endpoint.mirror)}
-        main = _main(self.before["traffic"], but=deployment.name)
+        main = largest_share(self.before["traffic"], but=deployment.name)
         self.previous = endpoint.deployment(main) if main else None
 
     def result(
@@ -399,7 +320,7 @@ class Release:
             except Refused:
                 if progress.step < 0:  # nothing moved: the release is over, and blocks no other one
                     with self.instance.db.write() as connection:
-                        _end(connection, progress.id, ABANDONED)
+                        end_release(connection, progress.id, ABANDONED)
                 raise
             for index in range(first, len(steps)):
                 percent = steps[index]
@@ -519,7 +440,7 @@ class Release:
 
         def rolled_back(connection: Connection) -> None:
             self._still_running(connection, release_id)
-            _end(connection, release_id, ROLLED_BACK)
+            end_release(connection, release_id, ROLLED_BACK)
             audit.append(
                 connection,
                 RolledBack(

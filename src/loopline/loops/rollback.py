@@ -19,13 +19,8 @@ from loopline.loops.outer import (
     require_prod,
     smoke_test,
 )
-from loopline.loops.release import (
-    PendingRelease,
-    ReleaseResult,
-    abandon_pending,
-    live_before,
-    pending_release,
-)
+from loopline.loops.pending import PendingRelease, live_before, pending_release
+from loopline.loops.release import ReleaseResult, abandon_pending
 from loopline.loops.restore import held
 from loopline.progress import NullReporter, Reporter
 from loopline.state import locks

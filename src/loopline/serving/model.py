@@ -157,7 +157,7 @@ def _load(folder: Path, digest: str) -> LoadedModel:
     if plain is not None:
         schema, estimator, document = plain
         return _sklearn_model(folder, digest, schema, estimator, document)
-    from loopline.mlflow_store import quiet_mlflow
+    from loopline.mlflow_output import quiet_mlflow
 
     quiet_mlflow()
     from mlflow.models import Model

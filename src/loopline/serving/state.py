@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopline.domain import DeploymentInfo
-from loopline.endpoints.service import Routable, generations, routing_snapshot
+from loopline.endpoints.rows import Routable, generations, routing_snapshot
 from loopline.model_environment import said
 from loopline.serving.batching import Batcher
 from loopline.serving.model import LoadedModel, load_model
