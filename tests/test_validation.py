@@ -275,3 +275,22 @@ def test_a_class_named_none_is_a_held_out_label_not_a_missing_one(
     tested = loopline.outer_loop_test(project)
     assert tested.passed, tested.report_markdown
     assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 60
+
+
+def test_a_text_classifier_without_a_signature_is_validated_on_held_out_texts(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    # Its held-out rows reach the endpoint as a table of one column: handed to the model as a table, its
+    # vectorizer read the column's name as the one text, and scikit-learn failed on one answer for 40 rows.
+    reviews = pd.DataFrame(
+        {
+            "review": ["a superb story", "dull and boring", "loved the music", "a waste of a film"] * 10,
+            "sentiment": ["positive", "negative", "positive", "negative"] * 10,
+        }
+    )
+    project = _validated_on(new_project, "sentiment.py", reviews.to_csv(index=False), "sentiment", tmp_path)
+    use_script(project, "sentiment.py", {"test_accuracy": {"min": 0.5}})
+    loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 40

@@ -320,6 +320,13 @@ def predict_through(client: EndpointClient, endpoint: str, deployment: str, feat
             raise Refused(
                 f"deployment '{deployment}' answered {result.status} on the held-out data: {message}"
             )
+        answered = len(result.body) if isinstance(result.body, list) else 1
+        if answered != len(chunk):  # measured against the wrong rows' labels, or failing in scikit-learn
+            raise Refused(
+                f"deployment '{deployment}' answered {answered} prediction{'s' * (answered != 1)} for "
+                f"{len(chunk)} held-out rows "
+                f"(columns: {', '.join(columns[:5])}); to be validated, a model answers one prediction a row"
+            )
         answers.extend(result.body)
     return answers
 

@@ -276,6 +276,12 @@ SHAPES = [
     ("bare-texts-inputs", "bare-text", J, j({"inputs": ["loved the story", "a dull waste"]})),
     ("bare-texts-instances", "bare-text", J, j({"instances": ["loved the story", "a dull waste"]})),
     ("bare-texts-one-string", "bare-text", J, j({"inputs": "loved the story"})),
+    (
+        "bare-texts-named-column",
+        "bare-text",
+        J,
+        j({"dataframe_split": {"columns": ["review"], "data": [["superb"], ["a dull waste"]]}}),
+    ),
     ("tensor-texts-inputs", "tensor-text", J, j({"inputs": ["loved the story", "a dull waste"]})),
     ("tensor-texts-instances", "tensor-text", J, j({"instances": ["superb music", "boring plot"]})),
     ("tensor-texts-split", "tensor-text", J, j({"dataframe_split": {"data": [["superb"], ["dull"]]}})),
@@ -347,6 +353,9 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
 }
 
 ANSWER_DIFFERENCES: dict[str, str] = {
+    "bare-texts-named-column": "a table of one column to a model without a signature logged with a list "
+    "of texts: MLflow hands it the table, whose vectorizer reads the column's name as the one text (one "
+    "answer for two rows); loopline its texts, as the example shows it takes them",
     "typed-number-in-string": "a number in a text column: MLflow hands the model the number, loopline its "
     "text, as the signature says",
 }

@@ -48,7 +48,7 @@ def test_a_text_pipeline_without_a_signature_scores_a_file_s_one_column_text_by_
     pipe = Pipeline([("words", TfidfVectorizer()), ("clf", LogisticRegression())]).fit(texts, [1, 0, 1, 0])
     mlflow.sklearn.save_model(pipe, tmp_path / "model", input_example=texts.tolist()[:2])
     model = load_model(tmp_path / "model", "")
-    assert model.takes_values and model.answer_example().tolist() == [1, 0]
+    assert model.schema.values and model.answer_example().tolist() == [1, 0]
     rows = pd.DataFrame({"review": ["superb story", "dull", "loved the music"]})
     answers = predict_frame(model, rows)
     assert answers["prediction"].tolist() == pipe.predict(rows["review"]).tolist() == [1, 0, 1]

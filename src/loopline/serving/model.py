@@ -50,17 +50,6 @@ class LoadedModel:
     flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
 
     @property
-    def takes_values(self) -> bool:
-        """Whether the model, without a signature, was logged with a list of plain values (texts) as its
-        example: it takes one value a row, as a 1-D array, not a table."""
-        return (
-            self.example is not None
-            and self.example.scalars
-            and self.schema.columns is None
-            and self.schema.tensor is None
-        )
-
-    @property
     def example_data(self) -> Any:
         """The input example as the model takes it, or None (for telling what made the model fail)."""
         try:
@@ -174,6 +163,9 @@ def _load(folder: Path, digest: str) -> LoadedModel:
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))
     predict, with_params = (_finiteness_checked(f) for f in _predictors(pyfunc, schema))
+    example = _example(folder, metadata.saved_input_example_info)
+    if example is not None and example.scalars and schema.columns is None and schema.tensor is None:
+        schema = replace(schema, values=True)  # logged with a list of texts: it takes one value a row
     model = LoadedModel(
         digest,
         folder,
@@ -181,7 +173,7 @@ def _load(folder: Path, digest: str) -> LoadedModel:
         "python_function",
         predict,
         False,
-        _example(folder, metadata.saved_input_example_info),
+        example,
         predict_with_params=with_params,
         flavors=frozenset(flavors),
     )

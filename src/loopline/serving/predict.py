@@ -22,7 +22,7 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     if model.batchable:
         missing = [i for i, column in enumerate(model.schema.columns or ()) if column.missing]
         answers = model.predict(_matrix(frame, first_row, missing))
-    elif model.takes_values and len(frame.columns) == 1:  # a text pipeline fitted on a Series of texts
+    elif model.schema.values and len(frame.columns) == 1:  # a text pipeline fitted on a Series of texts
         answers = model.predict(frame.iloc[:, 0].to_numpy())
     else:
         answers = model.predict(frame)

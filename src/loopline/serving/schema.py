@@ -70,10 +70,13 @@ class Column:
 class InputSchema:
     """The columns a model takes, in order; ``None`` columns means the model has no column signature.
     ``tensor`` is the NumPy type of a model whose signature is one unnamed tensor (fitted on an array):
-    its columns are cast to it, as MLflow's scoring server does, before MLflow's own check."""
+    its columns are cast to it, as MLflow's scoring server does, before MLflow's own check. ``values``: a
+    model without a signature that was logged with a list of plain values (texts) as its example takes one
+    value a row, as a 1-D array, whatever the request's shape (a table of one column, say)."""
 
     columns: tuple[Column, ...] | None
     tensor: str | None = None
+    values: bool = False
     names: list[str] = field(init=False, repr=False, compare=False)
     index: dict[str, int] = field(init=False, repr=False, compare=False)
     fast: bool = field(init=False, compare=False)
@@ -105,7 +108,9 @@ class InputSchema:
         float columns, by default): those take nulls."""
         columns = self.columns or ()
         return InputSchema(
-            tuple(replace(c, missing=c.missing or c.type in kinds) for c in columns) or None, self.tensor
+            tuple(replace(c, missing=c.missing or c.type in kinds) for c in columns) or None,
+            self.tensor,
+            self.values,
         )
 
     @classmethod
@@ -160,7 +165,7 @@ def to_model_input(
     if not rows:
         raise bad("EMPTY_INPUT", "there are no rows to score")
     if schema.columns is None:
-        return _untyped_frame(table, schema.tensor), len(rows)
+        return _untyped_frame(table, schema), len(rows)
     given = table.columns
     if given is None and table.scalars and len(schema.columns) == 1:
         given = schema.names  # {"inputs": ["a text", ...]} to a model of one column, as MLflow takes it
@@ -533,10 +538,14 @@ def _expected(kind: str) -> str:
     }.get(kind, kind)
 
 
-def _untyped_frame(table: Table, tensor: str | None) -> Any:
+def _untyped_frame(table: Table, schema: InputSchema) -> Any:
     """The rows for a model without column names, as MLflow's server hands them to it."""
     import pandas as pd
 
+    tensor = schema.tensor
+    if schema.values and all(type(row) is list and len(row) == 1 for row in table.rows):
+        # a table of one column (the held-out rows validation sends, say) to a model that takes values
+        return np.array([row[0] for row in table.rows])
     if table.scalars and tensor is None:
         # a list of values, one a row, to a model without a signature: a 1-D array, as MLflow's server
         # hands it (a text pipeline fitted on a Series of texts takes nothing else)
