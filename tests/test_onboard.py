@@ -1348,6 +1348,56 @@ def test_the_task_is_read_from_the_answer_the_signature_declares_and_the_metrics
     assert model_task(folder, metrics) == task
 
 
+@pytest.mark.parametrize(
+    ("metrics", "task"),
+    [
+        ({"test_accuracy": 0.9, "test_f1": 0.8, "training_score": 0.9}, "classification"),
+        ({"val_rmse": 3.0, "r2": 0.7}, "regression"),
+        ({"accuracy": 0.9, "rmse": 3.0}, None),  # both told, and no signature to decide
+        ({"loss": 0.1}, None),
+    ],
+)
+def test_a_model_without_a_signature_is_told_its_task_by_its_metrics_alone(
+    tmp_path: Path, metrics: dict[str, float], task: str | None
+) -> None:
+    import mlflow.sklearn
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from loopline.dry_run import model_task
+
+    texts = ["loved it", "a dull plot", "superb", "boring"]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, [1, 0, 1, 0])
+    folder = tmp_path / "model"
+    mlflow.sklearn.save_model(model, folder, input_example=texts[:2], pip_requirements=["scikit-learn"])
+    assert model_task(folder, metrics) == task
+
+
+def test_a_full_tier_whose_task_init_cannot_tell_names_the_held_out_asset_its_note_asks_for(
+    tmp_path: Path,
+) -> None:
+    # The note says to upload the held-out rows as the data asset heldout: validation.data must name it.
+    script = """\
+import mlflow
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+texts = ["loved it", "a dull plot", "superb", "boring"] * 5
+with mlflow.start_run():
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, [1, 0, 1, 0] * 5)
+    mlflow.log_metric("loss", 0.1)
+    mlflow.sklearn.log_model(model, name="model", input_example=texts[:2])
+"""
+    project = repository(tmp_path / "reviews", {"train.py": script})
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert validation == {"data": "heldout", "label": "label", "task": "classification", "thresholds": {}}
+    [note] = [note for note in result.notes if "held-out rows" in note]
+    assert "`loopline data upload heldout PATH`" in note and "check validation.task" in note
+
+
 IRIS_MAIN = """\
 import argparse
 import mlflow

@@ -316,14 +316,19 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 _CLASSIFIED = re.compile(r"(accuracy|acc|auc|f1|precision|recall|log_?loss)", re.I)
 _REGRESSED = re.compile(r"(r2|rmse|mse|mae|mape|squared_error|absolute_error)", re.I)
+_TASK_METRICS = {"classification": _CLASSIFIED, "regression": _REGRESSED}
 
 
 def model_task(folder: Path, metrics: dict[str, float]) -> str | None:
     """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
     integers, booleans) or a probability per class, or one number a row (a classifier fitted on labels
-    0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it); None where it declares
-    none."""
+    0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it). A model without a signature
+    (one logged with a list of texts as its example) is told by its metrics alone, where they are all of
+    one task's kind; None where neither tells."""
     declared = _declared_task(folder)
+    if declared is None:
+        told = [task for task, named in _TASK_METRICS.items() if any(map(named.search, metrics))]
+        return told[0] if len(told) == 1 else None
     if (
         declared == "regression"
         and any(map(_CLASSIFIED.search, metrics))

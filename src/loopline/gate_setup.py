@@ -144,8 +144,18 @@ def validation_lines(run: DryRun) -> list[str]:
     tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
     if run.forecast is not None:
         return _forecast_validation_lines(run)
-    if run.task is None:
-        return []
+    if run.task is None:  # the held-out rows' name, for the upload init's note asks for; the rest to set
+        return [
+            "# outer-loop test (full tier): the test endpoint's answers to held-out rows. Neither the model",
+            "# (it declares no answer in a signature) nor the metrics it logs tell its task: set it, and the",
+            "# bounds a model must reach.",
+            "validation:",
+            "  data: heldout   # a data asset of held-out rows and labels: loopline data upload heldout PATH",
+            _label_line(run.label),
+            "  task: classification   # or regression",
+            "  thresholds: {}",
+            "",
+        ]
     measured = _VALIDATION_METRICS[run.task]
     reached = validation_thresholds(run)
     lines = [
