@@ -52,3 +52,14 @@ def test_a_text_pipeline_without_a_signature_scores_a_file_s_one_column_text_by_
     rows = pd.DataFrame({"review": ["superb story", "dull", "loved the music"]})
     answers = predict_frame(model, rows)
     assert answers["prediction"].tolist() == pipe.predict(rows["review"]).tolist() == [1, 0, 1]
+    # with the labels beside them: the column kept is carried, the other one scored
+    labelled = rows.assign(sentiment=["positive", "negative", "positive"])
+    kept = predict_frame(model, labelled, keep=["sentiment"])
+    assert kept["prediction"].tolist() == [1, 0, 1]
+    with pytest.raises(Refused) as refused:
+        predict_frame(model, labelled)
+    assert refused.value.message == (
+        "the model takes one value a row (it was logged with a list of values as its example), and the "
+        "input has 2 columns to give it (review, sentiment): score a data asset of that one column, or "
+        "carry the others beside the answers with --keep"
+    )

@@ -394,7 +394,7 @@ def _score_here(work: _Work) -> Scored:
             part = part_name(work.folder, index)
             peak = max(peak, int(frame.memory_usage(deep=True).sum()))
             if not predictions.exists(part):
-                answers = model.score(frame, rows)
+                answers = model.score(frame, rows, work.job.keep)
                 predictions.write_atomic(part, part_bytes(answers, rows, frame, work.job.keep))
                 failpoints.hit("batch-after-chunk")
             rows += len(frame)

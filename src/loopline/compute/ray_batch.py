@@ -69,7 +69,7 @@ class ChunkScorer:
                     frame = with_partitions(read, self.partitions.get(chunk.file, {}), self.texts)
                     part = part_name(self.folder, chunk.index)
                     if not self.predictions.exists(part):
-                        answers = self.model.score(frame, chunk.start)
+                        answers = self.model.score(frame, chunk.start, self.keep)
                         self.predictions.write_atomic(
                             part, part_bytes(answers, chunk.start, frame, self.keep)
                         )

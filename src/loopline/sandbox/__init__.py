@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -200,15 +201,15 @@ class Sandbox:
         optional column null)."""
         return self.request("check", folder=str(folder), nulls=nulls)
 
-    def score(self, folder: Path, frame: Any, first_row: int = 0) -> Any:
+    def score(self, folder: Path, frame: Any, first_row: int = 0, keep: Sequence[str] = ()) -> Any:
         """The model's answers to the DataFrame ``frame``, as a DataFrame (see ``predict_frame``; a refusal
-        numbers the rows from ``first_row``)."""
+        numbers the rows from ``first_row``; ``keep``: columns carried beside the answers)."""
         source, target = self.scratch / "rows.arrow", self.scratch / "answers.arrow"
         write_frame(frame, source)
         given = source.stat().st_size
         try:
             arguments = {"folder": str(folder), "source": str(source), "target": str(target)}
-            self.request("score", **arguments, first_row=first_row)
+            self.request("score", **arguments, first_row=first_row, keep=list(keep))
             return _answers(target, len(frame), given)
         finally:
             source.unlink(missing_ok=True)
@@ -261,10 +262,10 @@ class SandboxedModel:
         """Load the model and answer its input example (see ``Sandbox.check``); the model stays loaded."""
         self._started().check(self.folder, nulls)
 
-    def score(self, frame: Any, first_row: int = 0) -> Any:
+    def score(self, frame: Any, first_row: int = 0, keep: Sequence[str] = ()) -> Any:
         """The model's answers to the DataFrame ``frame``, as a DataFrame (a refusal numbers the rows from
-        ``first_row``)."""
-        return self._started().score(self.folder, frame, first_row)
+        ``first_row``; ``keep``: columns carried beside the answers)."""
+        return self._started().score(self.folder, frame, first_row, keep)
 
     def close(self) -> None:
         """End the sandbox, if one started."""

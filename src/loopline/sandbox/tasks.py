@@ -36,13 +36,16 @@ def check(folder: str, nulls: bool = True) -> dict[str, Any]:
     return {"flavor": model.flavor, "columns": model.schema.names, "has_example": model.example is not None}
 
 
-def score(folder: str, source: str, target: str, first_row: int = 0) -> dict[str, Any]:
+def score(
+    folder: str, source: str, target: str, first_row: int = 0, keep: list[str] | None = None
+) -> dict[str, Any]:
     """Predict the rows of the table file ``source`` into the table file ``target`` (``frames.py``);
-    ``first_row`` is the number a refusal gives the first of them."""
+    ``first_row`` is the number a refusal gives the first of them; ``keep``: columns carried beside the
+    answers."""
     from loopline.sandbox import frames
     from loopline.serving.predict import predict_frame
 
-    answers = predict_frame(_model(folder), frames.read_frame(Path(source)), first_row)
+    answers = predict_frame(_model(folder), frames.read_frame(Path(source)), first_row, keep or ())
     frames.write_frame(answers, Path(target))
     return {"rows": len(answers)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from loopline.errors import Refused, shorten
@@ -9,7 +10,7 @@ from loopline.errors import Refused, shorten
 __all__ = ["predict_frame"]
 
 
-def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
+def predict_frame(model: Any, frame: Any, first_row: int = 0, keep: Sequence[str] = ()) -> Any:
     """The loaded ``model``'s answers to ``frame`` (its signature's columns, in its order) as a DataFrame:
     the model's own columns when it answers a table (or named outputs), else one column ``prediction``
     (a list in each row when the model answers several values a row).
@@ -17,16 +18,32 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0) -> Any:
     The rows are held to the signature as a scoring request is: a column it requires may hold no null,
     and a model scored from a matrix gets finite numbers only (a refusal names the column and the row,
     numbered from ``first_row``); an optional column's nulls reach the model, which was trained on them.
+    A model that takes one value a row (``InputSchema.values``) gets the one column that is not kept
+    (``keep``: columns carried beside the answers).
     """
     frame = _held_to_signature(model.schema, frame, first_row)
     if model.batchable:
         missing = [i for i, column in enumerate(model.schema.columns or ()) if column.missing]
         answers = model.predict(_matrix(frame, first_row, missing))
-    elif model.schema.values and len(frame.columns) == 1:  # a text pipeline fitted on a Series of texts
-        answers = model.predict(frame.iloc[:, 0].to_numpy())
+    elif model.schema.values:  # a text pipeline fitted on a Series of texts
+        answers = model.predict(_values(frame, keep))
     else:
         answers = model.predict(frame)
     return _as_table(answers)
+
+
+def _values(frame: Any, keep: Sequence[str]) -> Any:
+    """The one column of ``frame`` that is not kept (or its only one), as a 1-D array; refused where the
+    input holds more."""
+    columns = [str(c) for c in frame.columns]
+    scored = [c for c in columns if c not in keep] or columns
+    if len(scored) != 1:
+        raise Refused(
+            f"the model takes one value a row (it was logged with a list of values as its example), and the "
+            f"input has {len(scored)} columns to give it ({', '.join(scored[:6])}): score a data asset of "
+            "that one column, or carry the others beside the answers with --keep"
+        )
+    return frame[scored[0]].to_numpy()
 
 
 def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
