@@ -117,8 +117,9 @@ def data_reference(
         shared = list(frame.columns)  # a model fitted on an array: the check takes them by position
     if not shared:
         what = (
-            f"a model fitted on an array receives its {len(columns)} columns by position; name a data asset "
-            f"of exactly its {len(columns)} input features, in the model's order"
+            f"a model without column names (fitted on an array, or on a list of texts) receives its "
+            f"{len(columns)} columns by position; name a data asset of exactly its {len(columns)} input "
+            "features, in the model's order (a table's label column left out)"
             if positional(columns)
             else f"it receives ({', '.join(columns[:5])}); name a data asset of the model's input features"
         )
