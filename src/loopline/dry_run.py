@@ -167,9 +167,7 @@ def _first_part(folder: Path) -> Path:
 
 def _columns(path: Path) -> list[str]:
     """A table's column names, from its header alone; none where it is not a table pandas reads."""
-    import pandas as pd
-
-    from loopline.storage.datastores import csv_options, is_parquet
+    from loopline.storage.datastores import csv_columns, is_parquet
 
     try:
         if is_parquet(path.name):
@@ -177,7 +175,7 @@ def _columns(path: Path) -> list[str]:
 
             return [str(name) for name in pq.read_schema(path).names]
         if path.name.lower().removesuffix(".gz").endswith((".csv", ".tsv")):
-            return [str(name) for name in pd.read_csv(path, nrows=0, **csv_options(path.name)).columns]
+            return csv_columns(path, path.name)
     except Exception:  # a file that only looks like a table: it tells nothing
         return []
     return []

@@ -543,12 +543,12 @@ def _untyped_frame(table: Table, schema: InputSchema) -> Any:
     import pandas as pd
 
     tensor = schema.tensor
-    if schema.values and all(type(row) is list and len(row) == 1 for row in table.rows):
-        # a table of one column (the held-out rows validation sends, say) to a model that takes values
-        return np.array([row[0] for row in table.rows])
-    if table.scalars and tensor is None:
+    if (table.scalars and tensor is None) or (
+        schema.values and all(type(row) is list and len(row) == 1 for row in table.rows)
+    ):
         # a list of values, one a row, to a model without a signature: a 1-D array, as MLflow's server
-        # hands it (a text pipeline fitted on a Series of texts takes nothing else)
+        # hands it (a text pipeline fitted on a Series of texts takes nothing else); and a table of one
+        # column (the held-out rows validation sends, say) to a model logged with a list of values
         return np.array([row[0] for row in table.rows])
     if table.columns is None:
         frame = pd.DataFrame(table.rows)

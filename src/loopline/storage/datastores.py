@@ -26,6 +26,7 @@ from loopline.storage.fs import filesystem
 __all__ = [
     "Datastore",
     "clean_path",
+    "csv_columns",
     "csv_options",
     "date_columns",
     "header_hint",
@@ -117,10 +118,14 @@ def csv_options(name: str, columns: Sequence[str] = (), texts: Collection[str] =
 
 def _options_by_header(handle: Any, name: str, texts: Collection[str]) -> dict[str, Any]:
     """``csv_options`` for the CSV file open as ``handle``, its columns read from its header."""
+    return csv_options(name, csv_columns(handle, name), texts)
+
+
+def csv_columns(source: Any, name: str) -> list[str]:
+    """A CSV file's column names, read from its header as ``csv_options`` reads the file."""
     import pandas as pd
 
-    header = [str(c) for c in pd.read_csv(handle, nrows=0, **csv_options(name)).columns]
-    return csv_options(name, header, texts)
+    return [str(c) for c in pd.read_csv(source, nrows=0, **csv_options(name)).columns]
 
 
 def read_table(path: Path, texts: Collection[str] = (), named: str | None = None) -> Any:
@@ -160,11 +165,11 @@ def header_hint(columns: Sequence[str]) -> str | None:
 
 
 def _header(source: Any, name: str) -> list[str]:
-    """A CSV file's column names, as ``csv_options`` reads it; none where even that fails."""
+    """A CSV file's column names (``_column_names``); none where even its header cannot be read."""
     import pandas as pd
 
     try:
-        return [str(c) for c in pd.read_csv(source, nrows=0, **csv_options(name)).columns]
+        return csv_columns(source, name)
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return []
 
@@ -220,14 +225,11 @@ def _read_as_table(
                 raise InvalidData(_workbook(reference, exc.object)) from None
             raise InvalidData(_not_utf8(reference, exc.object[exc.start : exc.start + 1])) from None
         if isinstance(exc, pd.errors.ParserWarning):
-            said = f"{reference} is not a valid CSV table"
-            hint = header_hint(header() if header is not None else [])
-            raise InvalidData(
-                f"{said}: {hint}"
-                if hint
-                else f"{said}: a row has more fields than its header names; quote each field that holds "
-                'the separator ("loved it, really")'
-            ) from None
+            wider = header_hint(header() if header is not None else []) or (
+                "a row has more fields than its header names; quote each field that holds the separator "
+                '("loved it, really")'
+            )
+            raise InvalidData(f"{reference} is not a valid CSV table: {wider}") from None
         kind = "Parquet" if parquet else "CSV"
         problem = shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0], 160)
         raise InvalidData(f"{reference} is not a valid {kind} table: {problem}") from None
