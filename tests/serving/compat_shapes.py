@@ -8,7 +8,8 @@ column names, Azure ML's samples name the columns 0, 1, 2); ``labels`` a scikit-
 columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor over them answering
 float32; ``text`` a scikit-learn pipeline over one text column, review; ``bare-text`` and
 ``tensor-text`` a text pipeline fitted on a Series of texts, without a signature and with a 1-D tensor
-one. ``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
+one; ``imputed`` a pipeline that imputes its columns first (age, fare, port), without an input example.
+``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
 docs/endpoints.md lists the same cases.
 """
 
@@ -292,6 +293,15 @@ SHAPES = [
         j({"dataframe_records": [{"review": "superb"}, {"review": "dull"}]}),
     ),
     ("tensor-texts-csv", "tensor-text", "text/csv", b"review\nsuperb\ndull\n"),
+    # a pipeline that imputes first, without an input example: nulls in its float and text columns
+    ("imputed-nulls", "imputed", J, j({"dataframe_records": [{"age": None, "fare": 7.0, "port": None}]})),
+    ("imputed-csv-empties", "imputed", "text/csv", b"age,fare,port\n,7.25,\n38,71.3,C\n"),
+    (
+        "imputed-nan",
+        "imputed",
+        J,
+        j({"dataframe_split": {"columns": ["age", "fare", "port"], "data": [[NAN, 7.0, "S"]]}}),
+    ),
     # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
     ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),
     ("mlflow1-pandas-records", "numeric", J + "; format=pandas-records", j([RECORD])),

@@ -127,7 +127,31 @@ def save_models(folder: Path) -> dict[str, Path]:
         texts, folder / "bare-text", input_example=examples[:2], pip_requirements=["scikit-learn"]
     )
     save(mlflow.sklearn, texts, "tensor-text", np.array(examples), "scikit-learn")
-    return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text")}
+    # a pipeline that imputes first, logged as autolog logs it: a signature from the first training rows,
+    # which hold no null (so every column is required), and no input example
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    passengers = pd.DataFrame(
+        {"age": [22.0, np.nan, 38.0, 26.0], "fare": [7.25, 71.3, 8.05, 53.1], "port": ["S", "C", None, "Q"]}
+    )
+    words_or_numbers = ColumnTransformer(
+        [
+            ("numbers", SimpleImputer(strategy="median"), ["age", "fare"]),
+            ("port", Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                               ("hot", OneHotEncoder(handle_unknown="ignore"))]), ["port"]),
+        ]
+    )  # fmt: skip
+    imputed = Pipeline([("features", words_or_numbers), ("clf", LogisticRegression())])
+    imputed.fit(passengers, [0, 1, 1, 0])
+    mlflow.sklearn.save_model(
+        imputed,
+        folder / "imputed",
+        signature=infer_signature(passengers.iloc[[0, 1]].fillna(30.0), imputed.predict(passengers)[:2]),
+        pip_requirements=["scikit-learn"],
+        skops_trusted_types=["numpy.dtype"],  # the encoder's dtype, as MLflow's advice says
+    )
+    return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed")}
 
 
 MODELS = ("numeric", "typed", "matrix", "labels", "booster", "text")

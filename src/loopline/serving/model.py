@@ -320,8 +320,9 @@ def _take_missing_values(model: LoadedModel) -> None:
     """Let a null through to a model that takes it as a missing value, as MLflow does: in a float column
     (as NaN) to XGBoost, LightGBM, scikit-learn's forests and histogram boosting, a pipeline that imputes
     first; in a text column (as None) to a pipeline whose encoder was fitted on rows with a category
-    missing. Whether it does is asked of the model itself: its input example (or a row of zeros) with
-    every such column null must be answered, with no NaN in the answer. Any other model's required
+    missing. Whether it does is asked of the model itself: its input example (or, logged without one, a
+    row of placeholder values it answers; see ``_probe_base``) with every such column null must be
+    answered, with no NaN in the answer. Any other model's required
     columns refuse a null by name rather than hand it to a model that would fail on it, or answer from it."""
     _take_missing(model, FRACTIONAL)
     _take_missing(model, TEXT)
@@ -333,7 +334,9 @@ def _take_missing(model: LoadedModel, kinds: frozenset[str]) -> None:
     if not positions:
         return
     try:
-        data = model.example_input()
+        data = _probe_base(model)
+        if data is None:
+            return
         if isinstance(data, np.ndarray):
             if kinds != FRACTIONAL:
                 return  # a matrix of numbers holds no text
@@ -354,6 +357,29 @@ def _take_missing(model: LoadedModel, kinds: frozenset[str]) -> None:
         return
     if _finite(answers):
         model.schema = schema.taking_missing(kinds)
+
+
+# What a missing-value probe puts in a column of each type when the model has no input example.
+_PLACEHOLDERS: dict[str, Any] = {
+    **dict.fromkeys(("double", "float"), 0.0),
+    **dict.fromkeys(("long", "integer"), 0),
+    "boolean": False,
+    "string": "",
+    "datetime": "2000-01-01T00:00:00",
+}
+
+
+def _probe_base(model: LoadedModel) -> Any:
+    """The row the missing-value probes start from, as the model takes it: its input example, else (a
+    model logged without one, as MLflow's autolog logs it) one row of placeholder values of its
+    signature's types (0, false, empty text) that it answers with finite values; None where neither is."""
+    data = model.example_input()
+    columns = model.schema.columns
+    if data is not None or columns is None or any(c.type not in _PLACEHOLDERS for c in columns):
+        return data
+    row = [_PLACEHOLDERS[c.type] for c in columns]
+    data, _ = to_model_input(model.schema, Table(model.schema.names, [row]), matrix=model.batchable)
+    return data if _finite(_finiteness_checked(model.predict)(data)) else None
 
 
 def _finite(answers: Any) -> bool:
