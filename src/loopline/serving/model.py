@@ -9,6 +9,7 @@ Signatures MLflow must check itself (tensors, type hints) keep MLflow's predict.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import os
@@ -324,17 +325,18 @@ def _take_missing_values(model: LoadedModel) -> None:
     row of placeholder values it answers; see ``_probe_base``) with every such column null must be
     answered, with no NaN in the answer. Any other model's required
     columns refuse a null by name rather than hand it to a model that would fail on it, or answer from it."""
-    _take_missing(model, FRACTIONAL)
-    _take_missing(model, TEXT)
+    base = functools.cache(lambda: _probe_base(model))  # one row for both probes, made when one is asked
+    _take_missing(model, FRACTIONAL, base)
+    _take_missing(model, TEXT, base)
 
 
-def _take_missing(model: LoadedModel, kinds: frozenset[str]) -> None:
+def _take_missing(model: LoadedModel, kinds: frozenset[str], base: Callable[[], Any]) -> None:
     schema = model.schema
     positions = [i for i, c in enumerate(schema.columns or ()) if c.type in kinds and not c.nullable]
     if not positions:
         return
     try:
-        data = _probe_base(model)
+        data = base()
         if data is None:
             return
         if isinstance(data, np.ndarray):
