@@ -258,6 +258,9 @@ SHAPES = [
     ("matrix-inputs", "matrix", J, j({"inputs": [M]})),
     ("matrix-inputs-narrow", "matrix", J, j({"inputs": [[1.0, 2.0]]})),
     ("matrix-csv", "matrix", "text/csv", b"0,1,2\n1.0,2.0,3.0\n"),
+    # as numpy.savetxt writes it: no header line (MLflow reads no CSV for a tensor signature; loopline would
+    # read the first row as the header and lose it)
+    ("matrix-csv-no-header", "matrix", "text/csv", b"1.0,2.0,3.0\n4.0,5.0,6.0\n"),
     # answers other than float64: text labels, and an XGBoost regressor's float32
     ("labels-split", "labels", J, j({"dataframe_split": {"columns": N, "data": [ROW, [4.0, 0.9, 4]]}})),
     ("labels-records", "labels", J, j({"dataframe_records": [RECORD]})),

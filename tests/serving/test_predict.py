@@ -63,3 +63,41 @@ def test_a_text_pipeline_without_a_signature_scores_a_file_s_one_column_text_by_
         "input has 2 columns to give it (review, sentiment): score a data asset of that one column, or "
         "carry the others beside the answers with --keep"
     )
+
+
+def test_a_file_without_a_header_line_is_refused_for_a_model_fitted_on_an_array(tmp_path: Path) -> None:
+    """A batch job reads a CSV file's first line as its header: a file written by ``numpy.savetxt`` would
+    lose its first row, and every answer would sit a row off its input."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LinearRegression
+
+    from loopline.storage.datastores import read_table
+
+    X = np.array([[5.1, 3.5, 1.4], [6.7, 3.0, 5.2], [5.9, 3.0, 5.1], [4.6, 3.1, 1.5]], dtype=np.float32)
+    fitted = LinearRegression().fit(X, [0.2, 2.3, 1.8, 0.2])
+    mlflow.sklearn.save_model(fitted, tmp_path / "model", input_example=X[:2])
+    model = load_model(tmp_path / "model", "")
+    assert model.schema.tensor == "float32" and not model.schema.names
+    np.savetxt(tmp_path / "rows.csv", X, delimiter=",", fmt="%.1f")
+    with pytest.raises(Refused) as refused:
+        predict_frame(model, read_table(tmp_path / "rows.csv"))
+    assert refused.value.message.startswith(
+        "the input's header holds numbers (5.1, 3.5, 1.4), not column names: the first line of a CSV file is "
+        "its header, so a file without one loses its first row; write a header line first (the model takes "
+        "its columns by position: 0,1,2)"
+    )
+    np.savetxt(tmp_path / "named.csv", X, delimiter=",", fmt="%.1f", header="0,1,2", comments="")
+    answers = predict_frame(model, read_table(tmp_path / "named.csv"))
+    assert np.allclose(answers["prediction"], fitted.predict(X))
+    # a model that names its columns says the same of such a file beside the column it lacks
+    named = tmp_path / "by-name"
+    frame = pd.DataFrame(X, columns=["sepal_length", "sepal_width", "petal_length"])
+    mlflow.sklearn.save_model(
+        LinearRegression().fit(frame, [0.2, 2.3, 1.8, 0.2]), named, input_example=frame[:2]
+    )
+    with pytest.raises(Refused) as refused:
+        predict_frame(load_model(named, ""), read_table(tmp_path / "rows.csv"))
+    assert refused.value.message.startswith(
+        "the input has no column 'sepal_length' that the model needs: "
+        "its header holds numbers (5.1, 3.5, 1.4)"
+    )

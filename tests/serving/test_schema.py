@@ -428,6 +428,28 @@ def test_a_model_fitted_on_an_array_takes_columns_by_position_converted_to_its_t
     assert {str(t) for t in frame.dtypes} == {tensor}
 
 
+@pytest.mark.parametrize("tensor", ["float32", None], ids=["tensor-signature", "no-signature"])
+def test_a_csv_without_a_header_line_is_refused_for_a_model_without_names_not_scored_a_row_short(
+    tensor: str | None,
+) -> None:
+    """``numpy.savetxt`` writes no header: the first row, read as the header, would be lost silently."""
+    schema = InputSchema(None, tensor)
+    error = rejected(b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n", "invocations", schema, "text/csv")
+    by_position = " (the model takes its columns by position: 0,1,2,3)" if tensor else ""
+    assert (error.error_code, error.message) == (
+        "BAD_CSV",
+        "the input's header holds numbers (5.1, 3.5, 1.4, 0.2), not column names: the first line of a CSV "
+        "file is its header, so a file without one loses its first row; write a header line first"
+        + by_position,
+    )
+    # a header naming the columns by position (as pandas names an array's), or by anything but numbers
+    for header in (b"0,1,2,3", b"sepal_length,sepal_width,petal_length,petal_width"):
+        frame, rows = score(
+            header + b"\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n", "invocations", schema, "text/csv"
+        )
+        assert rows == 2 and np.allclose(np.asarray(frame, dtype=float)[1], [6.7, 3.0, 5.2, 2.3])
+
+
 NAN_ROW = b'{"dataframe_split": {"columns": ["a", "b", "n"], "data": [[NaN, 2, 3]]}}'
 
 

@@ -64,11 +64,12 @@ def _held_to_signature(schema: Any, frame: Any, first_row: int) -> Any:
                 raise Refused(
                     f"column '{column.name}' row {row:,} is null, and the model requires a value there"
                 )
-    elif schema.tensor is not None:
-        from loopline.serving.schema import cast_to_tensor
+        return frame
+    from loopline.serving.schema import cast_to_tensor, unnamed_header
 
-        frame = cast_to_tensor(frame.copy(), schema.tensor)
-    return frame
+    if (refused := unnamed_header(list(frame.columns), schema.tensor)) is not None:
+        raise Refused(refused)
+    return frame if schema.tensor is None else cast_to_tensor(frame.copy(), schema.tensor)
 
 
 def _read_as_typed(schema: Any, frame: Any, first_row: int) -> Any:

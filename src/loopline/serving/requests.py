@@ -61,6 +61,7 @@ class Table:
     source: bytes | None = field(default=None, repr=False)  # the JSON document the rows were read from
     params: dict[str, Any] | None = None
     scalars: bool = False  # the rows came as a list of values, one a row (a model of one column takes it)
+    csv: bool = False  # the columns are a CSV body's header line
 
 
 class CsvCell(str):
@@ -405,7 +406,7 @@ def _parse_csv(body: bytes) -> Table:
     rows = [row for row in rows if row]
     if not rows:
         raise bad("EMPTY_INPUT", "the CSV body has no header row")
-    return Table(rows[0], [[_csv_value(cell) for cell in row] for row in rows[1:]])
+    return Table(rows[0], [[_csv_value(cell) for cell in row] for row in rows[1:]], csv=True)
 
 
 def _csv_value(cell: str) -> Any:

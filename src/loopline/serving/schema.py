@@ -560,8 +560,24 @@ def _untyped_frame(table: Table, schema: InputSchema) -> Any:
             raise bad(
                 "BAD_COLUMN_NAME", "column names must be strings (or integers, for a model without names)"
             )
+        if table.csv and (refused := unnamed_header(table.columns, tensor)) is not None:
+            raise bad("BAD_CSV", refused)
         frame = pd.DataFrame(table.rows, columns=table.columns)
     return frame if tensor is None else cast_to_tensor(frame, tensor)
+
+
+def unnamed_header(columns: Sequence[Any], tensor: str | None) -> str | None:
+    """Why the column names given to a model without names are a row of values (``header_of_numbers``),
+    with how to name them; None where they may be names."""
+    from loopline.storage.datastores import header_of_numbers
+
+    hint = header_of_numbers(columns)
+    if hint is None:
+        return None
+    if tensor is None:
+        return f"the input's {hint}"
+    positions = ",".join(str(i) for i in range(min(len(columns), 4))) + (",..." if len(columns) > 4 else "")
+    return f"the input's {hint} (the model takes its columns by position: {positions})"
 
 
 def cast_to_tensor(frame: Any, tensor: str) -> Any:

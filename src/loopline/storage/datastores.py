@@ -30,6 +30,7 @@ __all__ = [
     "csv_options",
     "date_columns",
     "header_hint",
+    "header_of_numbers",
     "hive_partitions",
     "is_parquet",
     "read_csv_strictly",
@@ -147,13 +148,15 @@ def read_table(path: Path, texts: Collection[str] = (), named: str | None = None
 
 def header_hint(columns: Sequence[str]) -> str | None:
     """What a CSV file's header (its ``columns``, read with commas) says of a file that is not CSV with
-    commas: JSON, or names separated otherwise; None when it says nothing."""
+    commas (JSON, or names separated otherwise) or has no header line; None when it says nothing."""
     first = str(columns[0]) if columns else ""
     if first.lstrip().startswith(("{", "[")):
         return (
             f"its first column reads '{shorten(first, 24)}', which looks like JSON; batch jobs read CSV "
             "(.csv, .tsv, compressed too) and Parquet (.parquet, .pq): convert it to one of these"
         )
+    if (numbers := header_of_numbers(columns)) is not None:
+        return f"its {numbers}"
     separator = next((s for s in (";", "\t", "|") if s in first), None)
     if len(columns) == 1 and separator is not None:
         return (
@@ -162,6 +165,25 @@ def header_hint(columns: Sequence[str]) -> str | None:
             "file so, or as Parquet"
         )
     return None
+
+
+def header_of_numbers(columns: Sequence[Any]) -> str | None:
+    """Why a header whose names are all numbers (other than 0, 1, 2 by position, as pandas names an array's
+    columns) is a row of values read as one, as a CSV file without a header line is read; None for any
+    other header."""
+    names = [str(column) for column in columns]
+    if not names or names == [str(i) for i in range(len(names))]:
+        return None
+    for name in names:
+        try:
+            float(name)
+        except ValueError:
+            return None
+    shown = ", ".join(shorten(name, 12) for name in names[:4]) + (", ..." if len(names) > 4 else "")
+    return (
+        f"header holds numbers ({shown}), not column names: the first line of a CSV file is its header, "
+        "so a file without one loses its first row; write a header line first"
+    )
 
 
 def _header(source: Any, name: str) -> list[str]:
