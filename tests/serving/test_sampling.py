@@ -99,3 +99,24 @@ def test_a_request_of_one_value_a_row_is_sampled_as_one_column(clock: list[float
         ({"0": "loved it"}, "positive"),
         ({"0": "a dull plot"}, "negative"),
     ]
+
+
+def test_rows_for_a_model_fitted_on_an_array_are_sampled_by_position_whatever_a_client_names_them(
+    clock: list[float],
+) -> None:
+    """One client sends CSV with its own header, another JSON rows without names: monitoring sees one set of
+    columns (else half of every column reads as missing, and drift compares nothing)."""
+    from loopline.serving.schema import InputSchema, parse_body, to_model_input
+
+    schema = InputSchema(None, "float32")
+    sampler = Sampler(None, per_second=10, keep=100)  # type: ignore[arg-type]
+    bodies = [
+        ("text/csv", b"sepal_length,sepal_width\n5.1,3.5\n"),
+        ("application/json", b'{"inputs": [[6.7, 3.0]]}'),
+        ("application/json", b'{"dataframe_split": {"columns": ["0", "1"], "data": [[5.9, 3.0]]}}'),
+    ]
+    for media, body in bodies:
+        frame, _ = to_model_input(schema, parse_body("invocations", media, body))
+        sampler.take("e", "blue", list(schema.names), frame, np.zeros(1))
+    assert [sorted(row["features"]) for row in sampler._queue] == [["0", "1"]] * 3
+    assert [row["features"]["1"] for row in sampler._queue] == [3.5, 3.0, 3.0]

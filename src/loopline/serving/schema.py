@@ -563,7 +563,11 @@ def _untyped_frame(table: Table, schema: InputSchema) -> Any:
         if table.csv and (refused := unnamed_header(table.columns, tensor)) is not None:
             raise bad("BAD_CSV", refused)
         frame = pd.DataFrame(table.rows, columns=table.columns)
-    return frame if tensor is None else cast_to_tensor(frame, tensor)
+    if tensor is None:
+        return frame
+    # by position from here: MLflow hands the model an array, and monitoring samples one column set
+    # whichever names a client gave (a CSV header, Azure ML's 0, 1, 2, none)
+    return cast_to_tensor(frame, tensor).set_axis(range(len(frame.columns)), axis=1)
 
 
 def unnamed_header(columns: Sequence[Any], tensor: str | None) -> str | None:
