@@ -62,7 +62,7 @@ class LoadedModel:
         """The model's input example (or a row of zeros) as the model takes it, or None."""
         table = self.example
         if table is None and self.schema.fast:
-            table = Table(self.schema.names, [[0.0] * len(self.schema.names)])
+            table = placeholder_row(self.schema)
         if table is None:
             return None
         data, _ = to_model_input(self.schema, table, matrix=self.batchable)
@@ -294,7 +294,9 @@ def _compile_booster(model: LoadedModel, pyfunc: Any) -> None:
     schema, own_frame = model.schema, model.predict
     try:
         native = pyfunc.get_raw_model()
-        table = model.example or Table(schema.names, [[0.0] * len(schema.names)])
+        table = model.example or placeholder_row(schema)
+        if table is None:
+            return
         example, _ = to_model_input(schema, table, matrix=True)
     except Exception:  # no raw model, or an example that does not fit: its own predict serves
         return
@@ -371,16 +373,23 @@ _PLACEHOLDERS: dict[str, Any] = {
 }
 
 
+def placeholder_row(schema: InputSchema) -> Table | None:
+    """One row of placeholder values of the signature's types (0, false, empty text), for a model logged
+    without an input example; None where a column is of another type, or the signature names none."""
+    columns = schema.columns
+    if columns is None or any(c.type not in _PLACEHOLDERS for c in columns):
+        return None
+    return Table(schema.names, [[_PLACEHOLDERS[c.type] for c in columns]])
+
+
 def _probe_base(model: LoadedModel) -> Any:
     """The row the missing-value probes start from, as the model takes it: its input example, else (a
     model logged without one, as MLflow's autolog logs it) one row of placeholder values of its
     signature's types (0, false, empty text) that it answers with finite values; None where neither is."""
     data = model.example_input()
-    columns = model.schema.columns
-    if data is not None or columns is None or any(c.type not in _PLACEHOLDERS for c in columns):
+    if data is not None or (row := placeholder_row(model.schema)) is None:
         return data
-    row = [_PLACEHOLDERS[c.type] for c in columns]
-    data, _ = to_model_input(model.schema, Table(model.schema.names, [row]), matrix=model.batchable)
+    data, _ = to_model_input(model.schema, row, matrix=model.batchable)
     return data if _finite(_finiteness_checked(model.predict)(data)) else None
 
 
