@@ -260,6 +260,14 @@ def test_the_label_is_the_one_column_of_a_table_read_that_the_model_does_not_tak
     pd.DataFrame([[1, 2, 0]], columns=["tenure", "monthly", "churned"]).to_parquet(folder / "part-0.parquet")
     assert label("spark-output") == ("churned", "data/spark-output")
     assert label_column(tmp_path, (str(tmp_path / "data" / "train.csv"),), ()) is None  # no named inputs
+    # a model without names logged with a list of texts: the column holding them is the one it takes
+    texts = tmp_path / "data" / "texts.csv"
+    texts.write_text("text,sentiment\nsuperb plot,positive\ndull acting,negative\nloved it,positive\n")
+    assert label_column(tmp_path, (str(texts),), (), ("dull acting", "loved it")) == (
+        "sentiment",
+        "data/texts.csv",
+    )
+    assert label_column(tmp_path, (str(texts),), (), ("dull acting", "not in it")) is None
     outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.csv"
     outside.write_text("tenure,monthly,churned\n1,2,0\n")
     assert label_column(tmp_path, (str(outside),), inputs) is None  # not the repository's

@@ -1689,6 +1689,48 @@ def test_the_label_column_is_the_one_column_of_the_training_table_the_model_does
     assert any(f"the training reads data/customers.{table}, which git ignores" in n for n in result.notes)
 
 
+REVIEWS_FROM_A_TABLE = """\
+import mlflow
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+df = pd.read_csv("data/reviews.csv")
+with mlflow.start_run():
+    pipe = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())])
+    pipe.fit(df["text"], df["sentiment"])
+    mlflow.log_metric("test_accuracy", pipe.score(df["text"], df["sentiment"]))
+    mlflow.sklearn.log_model(pipe, name="model", input_example=df["text"][:3].tolist())
+"""
+
+
+def test_the_label_of_a_text_classifier_logged_without_a_signature_is_told_by_its_example_s_column(
+    tmp_path: Path,
+) -> None:
+    """MLflow infers no signature from a list of texts: the column holding the example's texts is what the
+    model takes, and the one column more (an identifier aside) holds the true values."""
+    import pandas as pd
+
+    words = ["superb plot", "dull acting", "loved it", "a waste", "great music", "boring scenes"]
+    rows = pd.DataFrame(
+        {
+            "review_id": range(60),
+            "text": [f"{words[i % 6]} {i}" for i in range(60)],
+            "sentiment": ["positive" if i % 6 in (0, 2, 4) else "negative" for i in range(60)],
+        }
+    )
+    project = repository(tmp_path / "reviews", {"train.py": REVIEWS_FROM_A_TABLE})
+    (project / "data").mkdir()
+    rows.to_csv(project / "data" / "reviews.csv", index=False)
+    commit_all(project, "The reviews")
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert validation["label"] == "sentiment" and validation["task"] == "classification"
+    notes = [note for note in result.notes if "held-out rows" in note]
+    assert "(sentiment, as in data/reviews.csv)" in notes[0], notes
+
+
 CHURN_WITH_POLARS = """\
 import mlflow
 import polars as pl

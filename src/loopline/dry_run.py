@@ -6,6 +6,7 @@ registers a model itself, logs an input example and training rows, and the task 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -54,6 +55,7 @@ class DryRun:
     rivals: tuple[dict[str, float], ...] = ()
     checkpoints: bool = False
     inputs: tuple[str, ...] = ()  # the columns the model's signature takes, where it names them
+    texts: tuple[str, ...] = ()  # a model logged with a list of texts as its example (no names): them
     # The column of the true values, and the table (relative to the repository) that tells it.
     label: tuple[str, str] | None = None
     flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
@@ -112,7 +114,7 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             found,
             ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
             read=read,
-            label=label_column(root, read, found.inputs),
+            label=label_column(root, read, found.inputs, found.texts),
         )
 
 
@@ -128,23 +130,61 @@ def _read(opened: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(path for how, path in noted if how == "r" and path not in written))
 
 
-def label_column(root: Path, read: tuple[str, ...], inputs: tuple[str, ...]) -> tuple[str, str] | None:
+def label_column(
+    root: Path, read: tuple[str, ...], inputs: tuple[str, ...], texts: tuple[str, ...] = ()
+) -> tuple[str, str] | None:
     """The column of the true values, and a table of the repository that tells it: in the tables the
     training read (CSV, TSV, Parquet; a folder of them by its first) that hold every column the model
-    takes, the one column more, where they agree on it (an index or an identifier is not one). None where
-    no table tells one."""
-    if not inputs:
+    takes (for a model without names logged with a list of ``texts`` as its example, the one column holding
+    them all), the one column more, where they agree on it (an index or an identifier is not one). None
+    where no table tells one."""
+    if not inputs and not texts:
         return None
     told: dict[str, str] = {}
     for name in read:
         path = Path(name)
         if not path.is_relative_to(root) or not path.exists():
             continue
-        columns = _columns(_first_part(path) if path.is_dir() else path)
-        rest = [c for c in columns if c not in inputs and not _NOT_LABELS.search(c)]
-        if set(inputs) <= set(columns) and len(rest) == 1:
+        table = _first_part(path) if path.is_dir() else path
+        columns = _columns(table)
+        taken = inputs or _holding(table, columns, texts)
+        rest = [c for c in columns if c not in taken and not _NOT_LABELS.search(c)]
+        if taken and set(taken) <= set(columns) and len(rest) == 1:
             told.setdefault(rest[0], path.relative_to(root).as_posix())
     return next(iter(told.items())) if len(told) == 1 else None
+
+
+def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The one column of ``table`` (of its first 100,000 rows) that holds every one of ``texts``; none
+    where no column or several do."""
+    if not columns or not texts:
+        return ()
+    import pandas as pd
+
+    from loopline.storage.datastores import csv_options, is_parquet
+
+    try:
+        if is_parquet(table.name):
+            frame = pd.read_parquet(table).head(100_000)
+        else:
+            frame = pd.read_csv(table, nrows=100_000, **{**csv_options(table.name), "dtype": str})
+    except Exception:  # a file that only looks like a table: it tells nothing
+        return ()
+    wanted = set(texts)
+    holding = [str(c) for c in frame.columns if wanted <= set(frame[c].dropna().astype(str))]
+    return (holding[0],) if len(holding) == 1 else ()
+
+
+def _example_texts(folder: Path) -> tuple[str, ...]:
+    """The texts of a model logged with a list of texts as its example (from which MLflow infers no
+    signature); none for any other example."""
+    try:
+        example = json.loads((folder / "input_example.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    if isinstance(example, list) and example and all(isinstance(value, str) for value in example):
+        return tuple(example)
+    return ()
 
 
 # Columns that are no label: an index pandas wrote unnamed, a row's identifier (X_train.csv's `id`, where
@@ -280,6 +320,7 @@ def _logged(
         ),
         task=model_task(folder, picked.metrics),
         inputs=_input_names(folder),
+        texts=_example_texts(folder),
         flavors=_flavors(folder),
         rivals=tuple(rivals) if len(rivals) > 1 else (),
         checkpoints=bool(stem),
