@@ -177,6 +177,54 @@ def test_a_model_that_encodes_a_missing_category_takes_nulls_in_its_text_columns
         to_model_input(refusing.schema, Table(["plan", "country"], [["basic", None]]))
 
 
+def test_a_pipeline_fitted_on_a_csv_s_missing_texts_gets_nan_for_a_null_not_none(tmp_path: Path) -> None:
+    """pandas reads a missing text from a CSV file as NaN: an imputer and a strict encoder fitted on it
+    fail on the None that MLflow's server hands them for a JSON null ("unknown categories [None]"), and
+    answer NaN as in training. A model that fails on None in a text column and answers NaN gets NaN."""
+    import io
+
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    x, y = customers()
+    as_read = pd.read_csv(io.StringIO(x.to_csv(index=False)))  # country's None: NaN, as training reads it
+    encoded = ColumnTransformer(
+        [
+            ("text", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()), ["country"]),
+            ("n", "passthrough", ["tenure"]),
+        ]
+    )
+    estimator = make_pipeline(encoded, LogisticRegression()).fit(as_read, y)
+    # as autolog logs it: a signature from the training rows (country optional there), no input example
+    folder = tmp_path / "autologged"
+    mlflow.sklearn.save_model(
+        estimator,
+        str(folder),
+        signature=infer_signature(as_read, estimator.predict(as_read)),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+    )
+    loaded = load_model(folder, "")
+    rows = [["basic", None, 3.0], ["pro", "DE", 40.0], ["team", None, 12.0]]
+    data, _ = to_model_input(loaded.schema, Table(["plan", "country", "tenure"], rows), matrix=False)
+    with pytest.raises(ValueError, match=r"unknown categories \[None\]"):
+        estimator.predict(data)  # as MLflow's server hands it the rows
+    expected = estimator.predict(pd.DataFrame(rows, columns=["plan", "country", "tenure"]).fillna(np.nan))
+    assert np.asarray(loaded.predict(data)).tolist() == expected.tolist()
+    assert np.asarray(loaded.predict(data)).tolist() == expected.tolist()  # and again, at once
+    # a model that answers None is handed None, as by MLflow's server
+    folder = saved(tmp_path / "nones", TellsNone(), x.dropna(), python_model=True)
+    loaded = load_model(folder, "")
+    data, _ = to_model_input(loaded.schema, Table(["plan", "country", "tenure"], rows), matrix=False)
+    assert np.asarray(loaded.predict(data)).tolist() == [1.0, 0.0, 1.0]
+
+
+class TellsNone(mlflow.pyfunc.PythonModel):
+    """A Python model that answers 1 for a None country, 2 for NaN, 0 for a text."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return model_input["country"].map(lambda v: 1.0 if v is None else 0.0 if isinstance(v, str) else 2.0)
+
+
 def test_infinity_is_refused_even_where_nan_is_a_missing_value(tmp_path: Path) -> None:
     x, y = cancer()
     fit, _ = SKLEARN["histogram boosting"]

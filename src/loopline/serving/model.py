@@ -27,6 +27,7 @@ import numpy as np
 from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
 from loopline.serving.compiled import OWN, compile_or_say_why
+from loopline.serving.nulls import texts_missing_as_trained
 from loopline.serving.schema import FRACTIONAL, TEXT, InputSchema, Table, plain_columns, to_model_input
 
 __all__ = ["LoadedModel", "check_model", "load_model"]
@@ -163,7 +164,10 @@ def _load(folder: Path, digest: str) -> LoadedModel:
     import mlflow.pyfunc
 
     pyfunc = mlflow.pyfunc.load_model(str(folder))
-    predict, with_params = (_finiteness_checked(f) for f in _predictors(pyfunc, schema))
+    texts = [column.name for column in schema.columns or () if column.type == "string"]
+    own, own_with_params = _predictors(pyfunc, schema)
+    predict = texts_missing_as_trained(_finiteness_checked(own), texts)
+    with_params = own_with_params and texts_missing_as_trained(_finiteness_checked(own_with_params), texts)
     example = _example(folder, metadata.saved_input_example_info)
     if example is not None and example.scalars and schema.columns is None and schema.tensor is None:
         schema = replace(schema, values=True)  # logged with a list of texts: it takes one value a row
