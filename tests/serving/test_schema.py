@@ -214,6 +214,13 @@ def test_csv_is_accepted_on_invocations() -> None:
         ),
         ({"input_data": {"columns": ["a", "b", "n"], "data": []}}, "EMPTY_INPUT", 400, "no rows"),
         ({"wrong": 1}, "BAD_INPUT", 400, "the request must have exactly one of input_data, data"),
+        (
+            {"dataframe_records": [{"a": 1}]},
+            "BAD_INPUT",
+            400,
+            "exactly one of input_data, data; 'dataframe_records' is MLflow's format, which the endpoint's "
+            "/invocations path takes",
+        ),
         ([1, 2], "BAD_INPUT", 400, "must be a JSON object"),
     ],
 )
@@ -221,6 +228,15 @@ def test_client_mistakes_get_a_named_4xx(body: object, code: str, status: int, n
     error = rejected(body)
     assert (error.error_code, error.http_status) == (code, status)
     assert needle in error.message
+
+
+def test_azure_ml_s_input_data_sent_to_mlflow_s_path_is_told_the_path_that_takes_it() -> None:
+    error = rejected({"input_data": [[1, 2, 3]]}, route="invocations")
+    assert (error.error_code, error.message) == (
+        "BAD_INPUT",
+        "the request must have exactly one of dataframe_split, dataframe_records, instances, inputs; "
+        "'input_data' is Azure ML's format, which the endpoint's /score path takes",
+    )
 
 
 def test_wrong_content_type_is_415_with_the_fix() -> None:

@@ -225,11 +225,22 @@ def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool
         )
     if len(present) != 1:
         what = "exactly one of " + ", ".join(keys) if len(keys) > 1 else f"the field '{keys[0]}'"
-        raise bad("BAD_INPUT", f"the request must have {what}")
+        raise bad("BAD_INPUT", f"the request must have {what}{_other_route(route, document, present)}")
     params = document.get("params")
     if params is not None and not isinstance(params, dict):
         raise bad("BAD_PARAMS", f"'params' must be an object of name: value, not {kind_of(params)}")
     return _parsed(_TABLE_PARSERS[present[0]](document[present[0]]), body, params)
+
+
+def _other_route(route: str, document: dict[str, Any], present: list[str]) -> str:
+    """Where a request of the other route's format goes: MLflow's fields to ``invocations``, Azure ML's
+    ``input_data`` to ``score``; nothing where it holds either or none."""
+    other = INVOCATION_KEYS if route == "score" else ("input_data",)
+    found = [key for key in other if key in document]
+    if present or not found:
+        return ""
+    owner, path = ("MLflow", "invocations") if route == "score" else ("Azure ML", "score")
+    return f"; '{found[0]}' is {owner}'s format, which the endpoint's /{path} path takes"
 
 
 def _parsed(table: Table, body: bytes | None, params: dict[str, Any] | None) -> Table:
