@@ -294,3 +294,40 @@ def test_a_text_classifier_without_a_signature_is_validated_on_held_out_texts(
     tested = loopline.outer_loop_test(project)
     assert tested.passed, tested.report_markdown
     assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 40
+
+
+def test_a_model_logged_without_an_input_example_is_smoke_tested_on_held_out_rows_in_test_and_release(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    # As autolog logs a pipeline: no input example, so the smoke tests sent nothing and passed. The held-out
+    # rows (a missing port among them, which the strict encoder takes only as the NaN it was fitted on) go.
+    passengers = pd.DataFrame(
+        {
+            "sex": ["female", "male", "male", "female", "male", "female"] * 5,
+            "age": [29.0, None, 40.0, 8.0, 61.0, 35.0] * 5,
+            "port": ["S", None, "C", "Q", "S", None] * 5,
+            "survived": [1, 0, 0, 1, 0, 1] * 5,
+        }
+    )
+    project = _validated_on(
+        new_project, "passengers.py", passengers.to_csv(index=False), "survived", tmp_path
+    )
+    use_script(project, "passengers.py", {"accuracy": {"min": 0.5}})
+    loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["smoke"]["detail"] == (
+        "200, 5 predictions for 5 rows (the first rows of the held-out data: the model has no input example)"
+    )
+    # a release sends the held-out rows too: rows of a port the encoder never saw fail it before it is live
+    unseen = passengers.assign(port="X")
+    (tmp_path / "unseen.csv").write_text(unseen.to_csv(index=False))
+    loopline.upload_data("heldout", tmp_path / "unseen.csv", project=project)
+    with pytest.raises(Refused) as refused:
+        loopline.outer_loop_prod(project)
+    assert "failed (on the first rows of heldout (validation.data)): 500" in str(refused.value)
+    assert "unknown categories" in str(refused.value)
+    assert loopline.releases(project=project) == []  # nothing went live
+    loopline.upload_data("heldout", tmp_path / "heldout.csv", project=project)
+    released = loopline.outer_loop_prod(project)
+    assert released.changed and len(loopline.releases(project=project)) == 1

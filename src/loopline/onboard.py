@@ -421,7 +421,9 @@ def _notes(run: DryRun, model: str) -> list[str]:
         )
     if not run.has_example:
         notes.append(
-            "the model has no input example: log one (input_example=...) so deployments can be smoke-tested"
+            "the model has no input example: log one (input_example=...), or releases smoke-test each "
+            "deployment on the first rows of validation.data or monitoring.reference_data, and with neither "
+            "send it nothing"
         )
     return notes
 

@@ -24,7 +24,7 @@ from typing import Any
 from loopline import children
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
-from loopline.endpoints.client import EndpointClient, example_request
+from loopline.endpoints.client import EXAMPLE, EndpointClient, example_request, rows_request
 from loopline.errors import ConfigError, InvalidData, NotFound, Refused
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
@@ -35,7 +35,7 @@ __all__ = [
     "ValidationFindings",
     "load_heldout",
     "metrics_for",
-    "read_heldout",
+    "read_data",
     "validate",
 ]
 
@@ -186,37 +186,34 @@ class Heldout:
     labels: Any = None
 
 
-def read_heldout(
-    instance: Instance, config: ValidationConfig, texts: Collection[str] = ()
+def read_data(
+    instance: Instance, name: str, texts: Collection[str] = ()
 ) -> tuple[Any, str, dict[str, Any]] | None:
-    """The rows ``config.data`` names, a description and their source; None where nothing has that name:
-    a data asset (``NAME`` or ``NAME:VERSION``, read from its verified bytes) or, where no asset has that
-    name, a file in the inbox datastore. The columns ``texts`` (the model's text) are read as text."""
+    """The rows a setting (``validation.data``) names, a description and their source; None where nothing
+    has that ``name``: a data asset (``NAME`` or ``NAME:VERSION``, read from its verified bytes) or, where
+    no asset has that name, a file in the inbox datastore. The columns ``texts`` (the model's text) are
+    read as text."""
     from loopline.data import named_asset, read_asset
 
-    asset = named_asset(instance, config.data)
+    asset = named_asset(instance, name)
     if asset is not None:
         frame = read_asset(instance, asset, texts)
         source = {"path": asset.reference, "asset": f"{asset.name}:{asset.version}", "digest": asset.digest}
         return frame, f"data asset {asset.name}:{asset.version}", {**source, "rows": len(frame)}
     inbox = instance.datastore("inbox")
-    if not inbox.exists(config.data):
+    if not inbox.exists(name):
         return None
-    frame = inbox.frame(config.data, texts)
-    where = f"inbox://{config.data}"
-    return (
-        frame,
-        where,
-        {"path": where, "digest": "sha256:" + inbox.file_digest(config.data), "rows": len(frame)},
-    )
+    frame = inbox.frame(name, texts)
+    where = f"inbox://{name}"
+    return (frame, where, {"path": where, "digest": "sha256:" + inbox.file_digest(name), "rows": len(frame)})
 
 
 def load_heldout(
     instance: Instance, config: ValidationConfig, texts: Collection[str] = ()
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """The held-out features and labels, and where they came from (``read_heldout``); missing held-out
+    """The held-out features and labels, and where they came from (``read_data``); missing held-out
     data, or data without the label column, is refused saying what to upload or set."""
-    found = read_heldout(instance, config, texts)
+    found = read_data(instance, config.data, texts)
     if found is None:
         named = "/" not in config.data and "." not in config.data
         upload = f"`loopline data upload {config.data if named else 'heldout'} PATH`"
@@ -258,7 +255,7 @@ def heldout_for(instance: Instance, config: ValidationConfig, texts: Collection[
     if config.command is None:
         features, labels, source = load_heldout(instance, config, texts)
         return Heldout(None, source, features, labels)
-    found = read_heldout(instance, config, texts)
+    found = read_data(instance, config.data, texts)
     return None if found is None else Heldout(found[0], found[2])
 
 
@@ -359,8 +356,12 @@ def _challenger(
     }
 
 
-def _smoke(client: EndpointClient, candidate: Candidate) -> dict[str, Any]:
+def _smoke(client: EndpointClient, candidate: Candidate, features: Any) -> dict[str, Any]:
+    """The model's input example answered through the endpoint, else (a model logged without one) the
+    first rows of the held-out ``features``."""
     example = example_request(candidate.folder)
+    if example is None and features is not None and len(features):
+        example = rows_request(features, "the first rows of the held-out data")
     if example is None:
         return {"passed": True, "detail": "the model has no input example; nothing to send"}
     rows = example.rows
@@ -371,7 +372,9 @@ def _smoke(client: EndpointClient, candidate: Candidate) -> dict[str, Any]:
     # A prediction a row, or more for a model that answers a series (a forecast of a horizon)
     passed = result.ok and answers is not None and len(answers) >= rows
     answered = len(answers) if answers is not None else 0
-    detail = f"{result.status}, {answered} predictions for {rows} rows"
+    detail = f"{result.status}, {answered} predictions for {rows} rows" + (
+        f" ({example.source}: the model has no input example)" if example.source != EXAMPLE else ""
+    )
     return {"passed": passed, "detail": detail, "status": result.status}
 
 
@@ -469,7 +472,7 @@ def validate(
         checks=[c.to_dict() for c in checks],
         champion=champion_info,
         challenger=_challenger(config, metrics, champion_metrics if not failures else None),
-        smoke=_smoke(client, candidate),
+        smoke=_smoke(client, candidate, heldout.features if heldout else None),
         latency=_latency(client, candidate, heldout.features if heldout else None, config),
         measured_by=config.command,
     )

@@ -33,6 +33,7 @@ from loopline.net import free_port, http_client, http_request
 from loopline.state.locks import process_alive
 
 __all__ = [
+    "EXAMPLE",
     "EndpointClient",
     "ExampleRequest",
     "InvokeResult",
@@ -42,8 +43,12 @@ __all__ = [
     "lagging",
     "listening_at",
     "live_server",
+    "rows_request",
     "server_url",
 ]
+
+
+EXAMPLE = "the model's input example"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class ExampleRequest:
     route: str
     payload: dict[str, Any]
     rows: int
+    source: str = EXAMPLE  # where its rows come from
 
     def answers(self, body: Any) -> list[Any] | None:
         """The answers in an endpoint's reply to this request (``/invocations`` wraps them as MLflow's
@@ -83,6 +89,16 @@ def example_request(folder: Path) -> ExampleRequest | None:
     return None
 
 
+def rows_request(features: Any, source: str) -> ExampleRequest:
+    """A request of the first rows of the table ``features`` (``source`` says whose), as Azure ML's
+    ``input_data``: to smoke-test a model logged without an input example."""
+    first = features.head(SMOKE_ROWS)
+    rows = first.astype(object).where(first.notna(), None).to_numpy().tolist()
+    payload = {"input_data": {"columns": [str(c) for c in first.columns], "data": rows}}
+    return ExampleRequest("score", payload, len(rows), source)
+
+
+SMOKE_ROWS = 5
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 

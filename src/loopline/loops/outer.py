@@ -23,7 +23,7 @@ from loopline.domain import (
     utcnow,
 )
 from loopline.endpoints import service
-from loopline.endpoints.client import EndpointClient, example_request, live_server
+from loopline.endpoints.client import EXAMPLE, EndpointClient, live_server
 from loopline.endpoints.deployments import repin
 from loopline.errors import GateFailed, InvalidReference, NotFound, NotProvisioned, Refused, TierDisabled
 from loopline.events import GateEvaluated, Promoted, RefusedAttempt
@@ -38,6 +38,7 @@ from loopline.instance import Instance
 from loopline.loops.restore import held
 from loopline.model_environment import warning
 from loopline.progress import NullReporter, Reporter
+from loopline.smoke import smoke_request
 from loopline.state import locks
 from loopline.storage.datastores import text_columns
 from loopline.validation import Candidate, heldout_for, validate
@@ -203,9 +204,10 @@ def candidate_of(
     )
 
 
-def smoke_test(client: EndpointClient, candidate: Candidate) -> None:
-    """Answer the model's input example through the endpoint, naming the deployment; refuse otherwise."""
-    example = example_request(candidate.folder)
+def smoke_test(instance: Instance, client: EndpointClient, candidate: Candidate) -> None:
+    """Answer the model's input example (or, logged without one, rows of the project's data: see
+    ``smoke_request``) through the endpoint, naming the deployment; refuse otherwise."""
+    example = smoke_request(instance, candidate.folder)
     client.wait_ready(candidate.endpoint, candidate.deployment)
     if example is None:
         return
@@ -214,8 +216,9 @@ def smoke_test(client: EndpointClient, candidate: Candidate) -> None:
     )
     if not result.ok:
         message = result.body.get("message") if isinstance(result.body, dict) else result.body
+        sent = "" if example.source == EXAMPLE else f" (on {example.source})"
         raise Refused(
-            f"the smoke test of deployment '{candidate.deployment}' failed: {result.status} {message}"
+            f"the smoke test of deployment '{candidate.deployment}' failed{sent}: {result.status} {message}"
         )
 
 

@@ -315,7 +315,9 @@ class Release:
                 self.reporter.step(f"{live.why}; smoke-testing on a temporary one (no live traffic to watch)")
             try:
                 smoke_test(
-                    live.client, candidate_of(self.instance, self.endpoint, self.deployment, self.version)
+                    self.instance,
+                    live.client,
+                    candidate_of(self.instance, self.endpoint, self.deployment, self.version),
                 )
             except Refused:
                 if progress.step < 0:  # nothing moved: the release is over, and blocks no other one

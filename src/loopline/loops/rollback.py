@@ -235,7 +235,7 @@ def run_rollback(
             if server.temporary:
                 report_to.step(f"{server.why}; checking on a temporary one")
             report_to.step(f"checking that {deployment.name} answers")
-            smoke_test(server.client, candidate_of(instance, endpoint_name, deployment, target))
+            smoke_test(instance, server.client, candidate_of(instance, endpoint_name, deployment, target))
             service.set_traffic(
                 instance,
                 endpoint_name,

@@ -35,6 +35,7 @@ __all__ = [
     "is_parquet",
     "read_csv_strictly",
     "read_table",
+    "signature_columns",
     "split_reference",
     "text_columns",
     "with_partitions",
@@ -298,6 +299,13 @@ def text_columns(folder: Path, label: str | None = None, kept: Collection[str] =
     if named:  # a model fitted on an array (no names) takes every column
         texts.update(name for name in kept if name not in named)
     return frozenset(texts)
+
+
+def signature_columns(folder: Path) -> list[str]:
+    """The columns the MLflow signature of the model in ``folder`` names, in its order; none where it names
+    none (no signature, a tensor)."""
+    inputs, _ = _signature(folder)
+    return [str(c["name"]) for c in inputs if isinstance(c, dict) and "name" in c]
 
 
 def date_columns(folder: Path) -> frozenset[str]:
