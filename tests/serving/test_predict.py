@@ -56,6 +56,8 @@ def test_a_text_pipeline_without_a_signature_scores_a_file_s_one_column_text_by_
     labelled = rows.assign(sentiment=["positive", "negative", "positive"])
     kept = predict_frame(model, labelled, keep=["sentiment"])
     assert kept["prediction"].tolist() == [1, 0, 1]
+    # the texts kept beside their answers are still the ones scored
+    assert predict_frame(model, rows, keep=["review"])["prediction"].tolist() == [1, 0, 1]
     with pytest.raises(Refused) as refused:
         predict_frame(model, labelled)
     assert refused.value.message == (
@@ -88,6 +90,10 @@ def test_a_file_without_a_header_line_is_refused_for_a_model_fitted_on_an_array(
     )
     np.savetxt(tmp_path / "named.csv", X, delimiter=",", fmt="%.1f", header="0,1,2", comments="")
     answers = predict_frame(model, read_table(tmp_path / "named.csv"))
+    assert np.allclose(answers["prediction"], fitted.predict(X))
+    # an identifier carried beside the answers is not one of the columns it takes by position
+    identified = read_table(tmp_path / "named.csv").assign(id=["a", "b", "c", "d"])
+    answers = predict_frame(model, identified, keep=["id"])
     assert np.allclose(answers["prediction"], fitted.predict(X))
     # a model that names its columns says the same of such a file beside the column it lacks
     named = tmp_path / "by-name"

@@ -18,9 +18,12 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0, keep: Sequence[str
     The rows are held to the signature as a scoring request is: a column it requires may hold no null,
     and a model scored from a matrix gets finite numbers only (a refusal names the column and the row,
     numbered from ``first_row``); an optional column's nulls reach the model, which was trained on them.
-    A model that takes one value a row (``InputSchema.values``) gets the one column that is not kept
-    (``keep``: columns carried beside the answers).
+    A model without column names (one fitted on an array takes every column it gets, by position) does not
+    get the columns kept (``keep``: columns carried beside the answers, an identifier say); one that takes
+    one value a row (``InputSchema.values``) gets the one column that is not kept, or its only one.
     """
+    if keep and not model.schema.names and not model.schema.values:  # it takes every column it gets
+        frame = frame.drop(columns=[column for column in keep if column in frame.columns])
     frame = _held_to_signature(model.schema, frame, first_row)
     if model.batchable:
         missing = [i for i, column in enumerate(model.schema.columns or ()) if column.missing]
