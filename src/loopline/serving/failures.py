@@ -47,7 +47,7 @@ def _where(schema: InputSchema, predict: Any, data: Any, exc: BaseException, exa
         row = next((r for c, r in nulls if c == named[0]), None)
         return f"column '{named[0]}'" + (f" (null in row {row})" if row is not None else "")
     if nulls:
-        column, row = nulls[0]
+        column, row = _likeliest(nulls, data, message)
         return f"column '{column}' (null in row {row}, which the model does not take)"
     row = _failing_row(predict, data)
     blamed = _blamed_column(schema, predict, data, row or 0, example)
@@ -69,6 +69,20 @@ def _null_cells(data: Any) -> list[tuple[str, int]]:
         if rows.size:
             found.append((str(column), int(rows[0])))
     return found
+
+
+def _likeliest(nulls: list[tuple[str, int]], data: Any, message: str) -> tuple[str, int]:
+    """Of the columns holding a null, the first whose null is the kind the model's message names (a None,
+    "unknown categories [None]"; a NaN, "Input X contains NaN"); else the first."""
+    said = {"None": re.search(r"\bNone\b", message) is not None, "NaN": _NAN.search(message) is not None}
+    for column, row in nulls:
+        value = data[column].iloc[row] if column in data.columns else None
+        if said["None" if value is None else "NaN"]:
+            return column, row
+    return nulls[0]
+
+
+_NAN = re.compile(r"\bnan\b", re.I)
 
 
 def _row_of(data: Any, row: int) -> Any:

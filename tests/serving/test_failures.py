@@ -1,0 +1,44 @@
+"""What a caller is told when the model fails on a request: where in the input, and the model's reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from loopline.serving.failures import describe_failure
+from loopline.serving.schema import Column, InputSchema
+
+SCHEMA = InputSchema((Column("age", "double", required=False), Column("port", "string", required=False)))
+
+
+@pytest.mark.parametrize(
+    ("encoder", "blamed"),
+    [
+        # the ages are imputed; the ports' strict encoder never saw a missing one: "unknown categories [None]"
+        (OneHotEncoder(), "column 'port' (null in row 1, which the model does not take)"),
+        # the ports' encoder takes anything; the ages are not imputed: "Input X contains NaN"
+        (
+            OneHotEncoder(handle_unknown="ignore"),
+            "column 'age' (null in row 0, which the model does not take)",
+        ),
+    ],
+)
+def test_the_column_blamed_for_a_null_is_the_one_whose_kind_of_null_the_model_names(
+    encoder: OneHotEncoder, blamed: str
+) -> None:
+    training = pd.DataFrame({"age": [22.0, 38.0, 26.0, 35.0], "port": ["S", "C", "Q", "S"]})
+    imputes_ages = isinstance(encoder.handle_unknown, str) and encoder.handle_unknown == "error"
+    ages = SimpleImputer() if imputes_ages else "passthrough"
+    model = make_pipeline(
+        ColumnTransformer([("age", ages, ["age"]), ("port", encoder, ["port"])]), LogisticRegression()
+    ).fit(training, [0, 1, 1, 0])
+    rows = pd.DataFrame({"age": [np.nan, 30.0], "port": pd.Series(["S", None], dtype=object)})
+    with pytest.raises(ValueError) as failed:
+        model.predict(rows)
+    assert describe_failure(SCHEMA, model.predict, rows, failed.value).startswith(f"{blamed}: ValueError: ")
