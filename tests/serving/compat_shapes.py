@@ -8,7 +8,8 @@ column names, Azure ML's samples name the columns 0, 1, 2); ``labels`` a scikit-
 columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor over them answering
 float32; ``text`` a scikit-learn pipeline over one text column, review; ``bare-text`` and
 ``tensor-text`` a text pipeline fitted on a Series of texts, without a signature and with a 1-D tensor
-one; ``imputed`` a pipeline that imputes its columns first (age, fare, port), without an input example.
+one; ``dated`` a Python model over a date and time and a number; ``imputed`` a pipeline that imputes
+its columns first (age, fare, port), without an input example.
 ``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
 docs/endpoints.md lists the same cases.
 """
@@ -296,6 +297,10 @@ SHAPES = [
         j({"dataframe_records": [{"review": "superb"}, {"review": "dull"}]}),
     ),
     ("tensor-texts-csv", "tensor-text", "text/csv", b"review\nsuperb\ndull\n"),
+    # dates and times: without an offset, as the model was trained on them, and with one (JavaScript's
+    # toISOString writes ...Z), which its signature's dates do not take
+    ("dated-records", "dated", J, j({"dataframe_records": [{"when": "2026-02-03T14:00:00", "n": 1.0}]})),
+    ("dated-offset", "dated", J, j({"dataframe_records": [{"when": "2026-02-03T14:00:00Z", "n": 1.0}]})),
     # a pipeline that imputes first, without an input example: nulls in its float and text columns
     ("imputed-nulls", "imputed", J, j({"dataframe_records": [{"age": None, "fare": 7.0, "port": None}]})),
     ("imputed-csv-empties", "imputed", "text/csv", b"age,fare,port\n,7.25,\n38,71.3,C\n"),

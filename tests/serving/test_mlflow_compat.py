@@ -28,6 +28,22 @@ GATE_METRICS = {"accuracy": 1.0, "roc_auc": 1.0, "log_loss": 0.0}
 T_COLUMNS = ["name", "age", "score", "active"]
 
 
+class Dated:
+    """A Python model over a date and time (when) and a number (n): days since 2020 plus n, computed
+    against a date without an offset, as most training rows hold them."""
+
+    @staticmethod
+    def build() -> Any:
+        import mlflow.pyfunc
+
+        class DatedModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+                days = (model_input["when"] - pd.Timestamp("2020-01-01")).dt.days
+                return (days + model_input["n"]).to_numpy(dtype=float)
+
+        return DatedModel()
+
+
 class Typed:
     """A Python model over text, two optional numbers and a boolean (its predict tolerates nulls)."""
 
@@ -92,6 +108,14 @@ def save_models(folder: Path) -> dict[str, Path]:
         input_example=typed.iloc[:1],
         pip_requirements=["pandas"],
     )
+    dated = pd.DataFrame({"when": pd.to_datetime(["2026-02-03 14:00", "2025-01-01 00:00"]), "n": [1.0, 2.0]})
+    mlflow.pyfunc.save_model(
+        folder / "dated",
+        python_model=Dated.build(),
+        signature=infer_signature(dated, np.array([1.0, 2.0])),
+        input_example=dated.iloc[:1],
+        pip_requirements=["pandas"],
+    )
     matrix = numeric.to_numpy(dtype=np.float64)
     save(
         mlflow.sklearn, LinearRegression().fit(matrix, [1.0, 2.0, 2.5, 4.0]), "matrix", matrix, "scikit-learn"
@@ -154,7 +178,7 @@ def save_models(folder: Path) -> dict[str, Path]:
     return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed")}
 
 
-MODELS = ("numeric", "typed", "matrix", "labels", "booster", "text")
+MODELS = ("numeric", "typed", "matrix", "labels", "booster", "text", "dated")
 
 
 def mlflow_server(model: Path) -> str:
@@ -262,6 +286,27 @@ def test_the_documented_differences_are_in_the_docs() -> None:
     text = (Path(__file__).parents[2] / "docs" / "endpoints.md").read_text()
     for name in (*DIFFERENCES, *ANSWER_DIFFERENCES):
         assert f"`{name}`" in text, name
+
+
+def test_dates_and_times_with_an_offset_that_fail_the_model_are_a_client_error_naming_the_column(
+    both: Both,
+) -> None:
+    offset = both.post(
+        "dated", "invocations", {"dataframe_records": [{"when": "2026-02-03T14:00:00Z", "n": 1.0}]}
+    )
+    assert offset.status_code == 400 and offset.json()["error_code"] == "WRONG_TYPE"
+    assert offset.json()["message"].startswith(
+        "column 'when' holds dates and times with a time zone offset, and the model fails on them "
+        "(TypeError: "
+    )
+    assert offset.json()["message"].endswith(
+        "its signature's dates and times have none, as MLflow's server takes them: send them without one (in "
+        "the time zone the training's were)"
+    )
+    naive = both.post(
+        "dated", "invocations", {"dataframe_records": [{"when": "2026-02-03T14:00:00", "n": 1.0}]}
+    )
+    assert naive.json() == {"predictions": [2226.0]}
 
 
 def test_optional_columns_may_be_null_or_absent_and_the_model_gets_what_it_was_trained_on(both: Both) -> None:

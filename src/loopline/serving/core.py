@@ -25,7 +25,7 @@ import orjson
 
 from loopline.endpoints.keys import served_mark
 from loopline.errors import RequestRejected
-from loopline.serving.failures import describe_failure
+from loopline.serving.failures import describe_failure, offset_refusal
 from loopline.serving.requests import decoded
 from loopline.serving.sampling import Sampler
 from loopline.serving.schema import bad, parse_body, to_model_input
@@ -466,6 +466,8 @@ class ScoringCore:
         """What to answer when the model raised: where in the input and why; the server logs the cause."""
         runtime = scoring.runtime
         model = runtime.model
+        if (offset := offset_refusal(model.schema, scoring.data, exc)) is not None:
+            return RequestRejected(400, "WRONG_TYPE", offset)
         described = describe_failure(model.schema, model.predict, scoring.data, exc, model.example_data)
         if (
             type(exc).__name__ == "MlflowException"

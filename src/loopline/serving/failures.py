@@ -16,7 +16,7 @@ import numpy as np
 
 from loopline.serving.schema import InputSchema
 
-__all__ = ["describe_failure"]
+__all__ = ["describe_failure", "offset_refusal"]
 
 _PATH = re.compile(r"(?:/[\w.\-]+){2,}")
 _ROWS_TRIED = 64
@@ -28,6 +28,23 @@ def describe_failure(
     """What to tell the caller about ``exc``, raised by ``predict`` on ``data`` (``example``: the model's
     input example as the model takes it, when it has one)."""
     return f"{_where(schema, predict, data, exc, example)}: {_reason(exc)}"
+
+
+def offset_refusal(schema: InputSchema, data: Any, exc: BaseException) -> str | None:
+    """Why a model that failed on ``data`` was sent what its signature does not take: dates and times with
+    a time zone offset (JavaScript's ``toISOString`` writes ``...Z``) in a ``datetime`` column, which is
+    MLflow's type of dates without one (its server refuses an offset); None where no such column is."""
+    dtypes = getattr(data, "dtypes", None)
+    if dtypes is None:
+        return None
+    for column in schema.columns or ():
+        if column.type == "datetime" and getattr(dtypes.get(column.name), "tz", None) is not None:
+            return (
+                f"column '{column.name}' holds dates and times with a time zone offset, and the model fails "
+                f"on them ({_reason(exc)}); its signature's dates and times have none, as MLflow's server "
+                "takes them: send them without one (in the time zone the training's were)"
+            )
+    return None
 
 
 def _reason(exc: BaseException) -> str:
