@@ -24,11 +24,11 @@ def smoke_request(instance: Instance, folder: Path) -> ExampleRequest | None:
         return example
     config = instance.settings.config
     label = config.validation.label
+    taken, texts = signature_columns(folder), text_columns(folder, label)
     for setting, name in (("validation.data", config.validation.data), *_reference(config)):
-        frame = _rows_of(instance, name, text_columns(folder, label))
+        frame = _rows_of(instance, name, texts)
         if frame is None:
             continue
-        taken = signature_columns(folder)
         if taken and not set(taken) <= {str(c) for c in frame.columns}:
             continue  # rows of other columns: they would fail the model, not test it
         features = frame[taken] if taken else frame.drop(columns=[label], errors="ignore")

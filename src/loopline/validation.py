@@ -24,7 +24,7 @@ from typing import Any
 from loopline import children
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
-from loopline.endpoints.client import EXAMPLE, EndpointClient, example_request, rows_request
+from loopline.endpoints.client import EXAMPLE, EndpointClient, example_request, input_data, rows_request
 from loopline.errors import ConfigError, InvalidData, NotFound, Refused
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
@@ -310,8 +310,7 @@ def predict_through(client: EndpointClient, endpoint: str, deployment: str, feat
     answers: list[Any] = []
     for start in range(0, len(features), CHUNK_ROWS):
         chunk = features.iloc[start : start + CHUNK_ROWS]
-        payload = {"input_data": {"columns": columns, "data": chunk.to_numpy().tolist()}}
-        result = client.score(endpoint, payload, deployment=deployment)
+        result = client.score(endpoint, {"input_data": input_data(chunk)}, deployment=deployment)
         if not result.ok:
             message = result.body.get("message") if isinstance(result.body, dict) else result.body
             raise Refused(
@@ -385,10 +384,9 @@ def _latency(
     example as MLflow wrote the request."""
     requests: list[tuple[Any, str]] = []
     if features is not None:
-        columns = [str(c) for c in features.columns]
+        table = input_data(features.head(config.latency_requests))
         requests = [
-            ({"input_data": {"columns": columns, "data": [row]}}, "score")
-            for row in features.to_numpy().tolist()
+            ({"input_data": {"columns": table["columns"], "data": [row]}}, "score") for row in table["data"]
         ]
     elif (example := example_request(candidate.folder)) is not None:
         requests = [(example.payload, example.route)]

@@ -39,6 +39,7 @@ __all__ = [
     "InvokeResult",
     "Live",
     "example_request",
+    "input_data",
     "invoke",
     "lagging",
     "listening_at",
@@ -93,9 +94,20 @@ def rows_request(features: Any, source: str) -> ExampleRequest:
     """A request of the first rows of the table ``features`` (``source`` says whose), as Azure ML's
     ``input_data``: to smoke-test a model logged without an input example."""
     first = features.head(SMOKE_ROWS)
-    rows = first.astype(object).where(first.notna(), None).to_numpy().tolist()
-    payload = {"input_data": {"columns": [str(c) for c in first.columns], "data": rows}}
-    return ExampleRequest("score", payload, len(rows), source)
+    return ExampleRequest("score", {"input_data": input_data(first)}, len(first), source)
+
+
+def input_data(frame: Any) -> dict[str, Any]:
+    """The table ``frame`` as Azure ML's ``input_data`` (columns and rows) holds it in JSON: nulls as null,
+    dates and times as ISO 8601 text (a Parquet file's timestamps)."""
+    import pandas as pd
+
+    dates = [i for i, kind in enumerate(frame.dtypes) if kind.kind == "M"]
+    rows = frame.astype(object).where(frame.notna(), None)
+    for position in dates:  # as text, and kept as objects: pandas would read a list of texts as strings
+        texts = [None if v is None else v.isoformat() for v in rows.iloc[:, position]]
+        rows.isetitem(position, pd.Series(texts, index=rows.index, dtype=object))
+    return {"columns": [str(c) for c in frame.columns], "data": rows.to_numpy().tolist()}
 
 
 SMOKE_ROWS = 5
