@@ -265,7 +265,7 @@ def test_a_class_named_none_is_a_held_out_label_not_a_missing_one(
     with pytest.raises(InvalidData) as refused:
         loopline.outer_loop_test(project)
     assert str(refused.value) == (
-        "the held-out data data asset heldout:1 has 2 row(s) without a label in column 'severity' "
+        "the held-out data (data asset heldout:1) has 2 row(s) without a label in column 'severity' "
         "(row 4, 41, counting from 1): a metric needs every row's true label; label them or leave them out, "
         "and upload the data again"
     )

@@ -161,13 +161,15 @@ def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[s
         return ()
     import pandas as pd
 
-    from loopline.storage.datastores import csv_options, is_parquet
+    from loopline.storage.datastores import file_csv_options, is_parquet
 
     try:
         if is_parquet(table.name):
             frame = pd.read_parquet(table).head(100_000)
         else:
-            frame = pd.read_csv(table, nrows=100_000, **{**csv_options(table.name), "dtype": str})
+            with table.open("rb") as handle:
+                options = {**file_csv_options(handle, table.name), "dtype": str}
+                frame = pd.read_csv(handle, nrows=100_000, **options)
     except Exception:  # a file that only looks like a table: it tells nothing
         return ()
     wanted = set(texts)

@@ -25,7 +25,7 @@ from loopline import children
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
 from loopline.endpoints.client import EXAMPLE, EndpointClient, example_request, input_data, rows_request
-from loopline.errors import ConfigError, InvalidData, NotFound, Refused
+from loopline.errors import ConfigError, InvalidData, NotFound, Refused, shorten
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
 
@@ -223,7 +223,7 @@ def load_heldout(
             + ("" if named else ", and set validation.data: heldout in loopline.yaml")
         )
     frame, where, source = found
-    features, labels = split_labels(frame, config.label, f"the held-out data {where}")
+    features, labels = split_labels(frame, config.label, f"the held-out data ({where})")
     return features, labels, source
 
 
@@ -231,9 +231,11 @@ def split_labels(frame: Any, label: str, what: str) -> tuple[Any, Any]:
     """``frame``'s features and its column of true labels ``label``; refused, naming ``what`` holds the
     rows, where that column is missing, there are no rows, or a row has no label."""
     if label not in frame.columns:
+        columns = [str(c) for c in frame.columns]
+        shown = ", ".join(shorten(c, 40) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
         raise ConfigError(
-            f"{what} has no column '{label}'; set validation.label in loopline.yaml to the column holding "
-            "the true labels"
+            f"{what} has no column '{label}' (its columns: {shown}); set validation.label in loopline.yaml "
+            "to the column holding the true labels"
         )
     if frame.empty:
         raise Refused(f"{what} has no rows")

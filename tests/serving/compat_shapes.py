@@ -151,6 +151,8 @@ SHAPES = [
     ("csv-empty", "numeric", "text/csv", b""),
     ("csv-fraction-in-long", "numeric", "text/csv", b"a,b,n\n1.0,2.0,3.5\n"),
     ("csv-not-utf8", "numeric", "text/csv", b"a,b,n\n\xff,2.0,3\n"),
+    ("csv-semicolons", "numeric", "text/csv", b"a;b;n\n1.0;2.0;3\n"),
+    ("csv-decimal-commas", "numeric", "text/csv", b"a;b;n\n1,5;2,0;3\n4;0,5;6\n"),
     # typed model: text, optional nullable integer and float, boolean
     ("typed-split", "typed", J, j({"dataframe_split": {"columns": T, "data": [TROW]}})),
     ("typed-records", "typed", J, j({"dataframe_records": [TRECORD]})),
@@ -362,6 +364,8 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
         "a NaN for a model that takes none: a model's failure is a 500 MODEL_ERROR naming the row",
     ),
     "minus-infinity-booster": (200, 400, "JSON has no infinity: loopline refuses one, naming it"),
+    "csv-semicolons": (400, 200, "a CSV of ';' as Excel writes it in much of Europe: loopline reads it"),
+    "csv-decimal-commas": (400, 200, "as csv-semicolons, with decimal commas: loopline reads them"),
     "matrix-split-null": (
         400,
         500,

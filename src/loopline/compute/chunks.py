@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import InvalidData, UsageError
-from loopline.storage.datastores import Datastore, is_parquet, read_csv_strictly
+from loopline.storage.datastores import Datastore, file_csv_options, is_parquet, read_csv_strictly
 
 __all__ = ["Chunk", "part_bytes", "part_name", "plan", "read_run", "runs"]
 
@@ -111,9 +111,9 @@ def read_run(store: Datastore, run: list[Chunk], texts: Collection[str] = ()) ->
     local executor parses them (the columns ``texts`` as text), reading the file once from the run's
     first row."""
     first = run[0]
-    options = {} if is_parquet(first.file) else store.csv_options(first.file, texts)
     with store.open(first.file) as handle:
         if not is_parquet(first.file):
+            options = file_csv_options(handle, first.file, texts)
             frames = read_csv_strictly(
                 handle, skiprows=range(1, first.skip + 1), chunksize=first.rows, **options
             )

@@ -224,7 +224,7 @@ def _dates(name: str, values: Any, first_row: int) -> Any:
 
 def _no_column(name: str, found: list[str]) -> str:
     """Why the input lacks the model's column ``name``: its columns, or what its header says of the file
-    (JSON, or CSV with another separator), read as CSV with commas."""
+    (JSON, or no header line)."""
     said = f"the input has no column '{name}' that the model needs"
     from loopline.storage.datastores import header_hint
 

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from loopline.errors import RequestRejected
+from loopline.storage.dialect import SAMPLE_BYTES, dialect, from_decimal_comma
 
 __all__ = ["INVOCATION_KEYS", "SCORE_KEYS", "CsvCell", "Table", "bad", "kind_of", "parse_body"]
 
@@ -410,18 +411,24 @@ def _parse_csv(body: bytes) -> Table:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise bad("BAD_ENCODING", f"the CSV body is not UTF-8 (at byte {exc.start})") from None
+    found = dialect(text[:SAMPLE_BYTES], ",", whole=len(text) <= SAMPLE_BYTES)  # ';' as Excel writes it
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = list(csv.reader(io.StringIO(text), delimiter=found.get("sep", ",")))
     except csv.Error as exc:
         raise bad("BAD_CSV", f"the CSV body cannot be read ({exc})") from None
     rows = [row for row in rows if row]
     if not rows:
         raise bad("EMPTY_INPUT", "the CSV body has no header row")
-    return Table(rows[0], [[_csv_value(cell) for cell in row] for row in rows[1:]], csv=True)
+    value = _decimal_comma_value if "decimal" in found else _csv_value
+    return Table(rows[0], [[value(cell) for cell in row] for row in rows[1:]], csv=True)
 
 
 def _csv_value(cell: str) -> Any:
     return None if cell == "" else CsvCell(cell)
+
+
+def _decimal_comma_value(cell: str) -> Any:
+    return None if cell == "" else CsvCell(from_decimal_comma(cell))
 
 
 def _parse_parquet(body: bytes) -> Table:

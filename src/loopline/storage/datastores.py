@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline.errors import InvalidData, NotFound, StoreUnavailable, UsageError, shorten
+from loopline.storage.dialect import dialect, text_sample
 from loopline.storage.digest import manifest_digest
 from loopline.storage.fs import filesystem
 
@@ -29,6 +30,7 @@ __all__ = [
     "csv_columns",
     "csv_options",
     "date_columns",
+    "file_csv_options",
     "header_hint",
     "header_of_numbers",
     "hive_partitions",
@@ -96,9 +98,15 @@ def is_parquet(name: str) -> bool:
     return name.lower().endswith((".parquet", ".pq"))
 
 
-def csv_options(name: str, columns: Sequence[str] = (), texts: Collection[str] = ()) -> dict[str, Any]:
+def csv_options(
+    name: str,
+    columns: Sequence[str] = (),
+    texts: Collection[str] = (),
+    sample: tuple[str, bool] = ("", False),
+) -> dict[str, Any]:
     """``pandas.read_csv``'s options for a CSV file, by its name, as pandas infers them from a path: its
-    compression (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and a tab between fields in ``.tsv``.
+    compression (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and a tab between fields in ``.tsv``;
+    by its first bytes (a ``text_sample``), another separator and a decimal comma (see ``dialect``).
     Of its ``columns`` (its header), those in ``texts`` are text: only an empty cell is missing there, so
     a text that reads as one of pandas' markers of a missing value (``NA``, Namibia's country code; ``None``;
     ``N/A``) stays that text. A first row with more fields than the header is never read as an index
@@ -112,22 +120,46 @@ def csv_options(name: str, columns: Sequence[str] = (), texts: Collection[str] =
         "sep": "\t" if lower.endswith(".tsv") else ",",
         "index_col": False,
     }
+    options.update(dialect(sample[0], options["sep"], sample[1]))
     if set(columns) & set(texts):
         na_values = {column: [""] if column in texts else list(_MISSING_MARKERS) for column in columns}
         options.update(keep_default_na=False, na_values=na_values)
     return options
 
 
-def _options_by_header(handle: Any, name: str, texts: Collection[str]) -> dict[str, Any]:
-    """``csv_options`` for the CSV file open as ``handle``, its columns read from its header."""
-    return csv_options(name, csv_columns(handle, name), texts)
+def file_csv_options(handle: Any, name: str, texts: Collection[str] = ()) -> dict[str, Any]:
+    """``csv_options`` for the CSV file open as ``handle`` (seekable), by its name and first bytes, its
+    columns read from its header where ``texts`` are named; ``handle`` is left at the file's start."""
+    import pandas as pd
+
+    compression = csv_options(name)["compression"]
+    sample = text_sample(handle, compression)
+    handle.seek(0)
+    options = csv_options(name, sample=sample)
+    if texts:
+        columns = [str(c) for c in pd.read_csv(handle, nrows=0, **options).columns]
+        handle.seek(0)
+        options = csv_options(name, columns, texts, sample)
+    return options
 
 
 def csv_columns(source: Any, name: str) -> list[str]:
-    """A CSV file's column names, read from its header as ``csv_options`` reads the file."""
+    """A CSV file's column names (a path, or a seekable file open for reading), read from its header as
+    ``file_csv_options`` reads the file."""
     import pandas as pd
 
-    return [str(c) for c in pd.read_csv(source, nrows=0, **csv_options(name)).columns]
+    with _opened(source) as handle:
+        return [str(c) for c in pd.read_csv(handle, nrows=0, **file_csv_options(handle, name)).columns]
+
+
+@contextlib.contextmanager
+def _opened(source: Any) -> Iterator[Any]:
+    """``source`` open for reading: a path opened (and closed after), an open file as it is."""
+    if isinstance(source, (str, Path)):
+        with Path(source).open("rb") as handle:
+            yield handle
+    else:
+        yield source
 
 
 def read_table(path: Path, texts: Collection[str] = (), named: str | None = None) -> Any:
@@ -140,16 +172,13 @@ def read_table(path: Path, texts: Collection[str] = (), named: str | None = None
     with _read_as_table(named or path.name, parquet, lambda: _header(path, path.name)):
         if parquet:
             return pd.read_parquet(path)
-        if not texts:
-            return read_csv_strictly(path, **csv_options(path.name))
         with path.open("rb") as handle:
-            options = _options_by_header(handle, path.name, texts)
-        return read_csv_strictly(path, **options)
+            return read_csv_strictly(handle, **file_csv_options(handle, path.name, texts))
 
 
 def header_hint(columns: Sequence[str]) -> str | None:
-    """What a CSV file's header (its ``columns``, read with commas) says of a file that is not CSV with
-    commas (JSON, or names separated otherwise) or has no header line; None when it says nothing."""
+    """What a CSV file's header (its ``columns``) says of a file that is not CSV (JSON) or has no header
+    line; None when it says nothing. (Names separated by ';', a tab or '|' are read so: see ``dialect``.)"""
     first = str(columns[0]) if columns else ""
     if first.lstrip().startswith(("{", "[")):
         return (
@@ -158,13 +187,6 @@ def header_hint(columns: Sequence[str]) -> str | None:
         )
     if (numbers := header_of_numbers(columns)) is not None:
         return f"its {numbers}"
-    separator = next((s for s in (";", "\t", "|") if s in first), None)
-    if len(columns) == 1 and separator is not None:
-        return (
-            f"its header reads as one column '{shorten(first, 40)}', its names separated by {separator!r}; "
-            "batch jobs read CSV with ',' between fields (and '.' in numbers), .tsv with tabs: write the "
-            "file so, or as Parquet"
-        )
     return None
 
 
@@ -417,14 +439,6 @@ class Datastore:
         """Open one file."""
         return self.fs.open(self.location(relative), mode)
 
-    def csv_options(self, relative: str, texts: Collection[str] = ()) -> dict[str, Any]:
-        """``csv_options`` for a CSV file of this datastore, its header read where ``texts`` are named."""
-
-        if not texts:
-            return csv_options(relative)
-        with self.open(relative) as handle:
-            return _options_by_header(handle, relative, texts)
-
     def frames(self, relative: str, rows: int | None = None, texts: Collection[str] = ()) -> Iterator[Any]:
         """The file's rows as DataFrames (CSV, or Parquet by its ``.parquet``/``.pq`` name), all at once or
         ``rows`` at a time, the columns ``texts`` read as text (see ``csv_options``); InvalidData naming
@@ -434,18 +448,20 @@ class Datastore:
 
         reference = f"{self.name}://{clean_path(relative, self.name)}"
         parquet = is_parquet(relative)
-        with _read_as_table(reference, parquet, lambda: self._header(relative)):
-            options = {} if parquet else self.csv_options(relative, texts)
-            with self.open(relative) as handle:
-                if parquet and rows:
-                    for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
-                        yield batch.to_pandas()
-                elif parquet:
-                    yield pd.read_parquet(handle)
-                elif rows:
-                    yield from read_csv_strictly(handle, chunksize=rows, **options)
-                else:
-                    yield read_csv_strictly(handle, **options)
+        with (
+            _read_as_table(reference, parquet, lambda: self._header(relative)),
+            self.open(relative) as handle,
+        ):
+            options = {} if parquet else file_csv_options(handle, relative, texts)
+            if parquet and rows:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
+            elif parquet:
+                yield pd.read_parquet(handle)
+            elif rows:
+                yield from read_csv_strictly(handle, chunksize=rows, **options)
+            else:
+                yield read_csv_strictly(handle, **options)
 
     def _header(self, relative: str) -> list[str]:
         with self.open(relative) as handle:
