@@ -162,6 +162,34 @@ def test_too_few_samples_is_insufficient_evidence_with_exit_3(
     )
 
 
+def test_a_burst_of_rows_sorted_by_a_feature_is_sampled_across_the_burst(
+    trained_project: ProjectFactory,
+) -> None:
+    # A job scores a file sorted by one column in bursts of requests. Sampled from the first requests of
+    # each burst alone (a token bucket's), the rows were the smallest of that column: drift on rows drawn
+    # from the training's own population, and a policy's rollback.
+    project = trained_project("simple")
+    edit_yaml(project / "loopline.yaml", monitoring={"min_samples": 100})
+    loopline.outer_loop_prod(project)
+    columns, rows = all_rows()
+    ordered = rows[np.argsort(rows[:, 0])]  # by mean_radius
+    started = time.time()
+    env = {"LOOPLINE_MONITORING__SAMPLE_PER_SECOND": "40"}
+    with Server(project, "prod", port=free_port(), env=env) as server:
+        _open(project)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for _ in range(4):
+                for start in range(0, len(ordered), 10):
+                    chunk = ordered[start : start + 10].tolist()
+                    body = {"input_data": {"columns": columns, "data": chunk}}
+                    assert client.post("/endpoints/proj/score", json=body).status_code == 200
+                time.sleep(1.2)
+        wait_for_samples(project, "proj", 120, started)
+    checked = loopline.monitor_check(project=project)
+    assert checked.samples >= 120 and checked.signals["max_psi"] < 0.25, checked.signals
+    assert loopline.policy_evaluate(project=project).action == "no-change"
+
+
 def test_a_model_answering_probabilities_is_monitored_output_by_output(
     trained_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,8 +1,10 @@
-"""The sampler's token bucket of rows: the hot path only compares; the serving loop refills it."""
+"""The sampler's reservoir of rows per window of time: the hot path only compares and adds; the serving loop
+closes each window."""
 
 from __future__ import annotations
 
 import types
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -22,68 +24,109 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return now
 
 
-def taken(sampler: Sampler, tries: int = 100) -> int:
-    """How many of ``tries`` one-row requests the sampler takes."""
+def offer(sampler: Sampler, data: np.ndarray, endpoint: str = "e") -> None:
+    """One request of ``data``'s rows answered, as the serving core offers it (its answer: the rows' first
+    values, doubled)."""
+    if sampler.wants(len(data)):
+        sampler.take(endpoint, "blue", [f"c{i}" for i in range(data.shape[1])], data, data[:, 0] * 2)
+
+
+def window(sampler: Sampler, clock: list[float], seconds: float = 1.0) -> list[dict]:
+    """Close the window after ``seconds``: the rows it queued."""
     before = len(sampler._queue)
-    for _ in range(tries):
-        if sampler.wants():
-            sampler.take("e", "blue", ["x"], np.zeros((1, 1)), np.zeros(1))
-    return len(sampler._queue) - before
+    clock[0] += seconds
+    sampler.rotate()
+    return sampler._queue[before:]
 
 
-def test_a_full_bucket_lets_per_second_requests_through_then_none_until_refilled(clock: list[float]) -> None:
+def test_a_window_keeps_per_second_rows_of_all_it_scored_and_queues_them_when_it_closes(
+    clock: list[float],
+) -> None:
     sampler = Sampler(None, per_second=4, keep=100)  # type: ignore[arg-type]
-    assert taken(sampler) == 4
-    assert taken(sampler) == 0
-    clock[0] += 0.25
-    sampler.refill()
-    assert taken(sampler) == 1  # 0.25 s at 4 per second
-    clock[0] += 0.375
-    sampler.refill()
-    assert taken(sampler) == 1  # 1.5 tokens: one whole one, half a token left
-    clock[0] += 0.125
-    sampler.refill()
-    assert taken(sampler) == 1
+    for value in range(100):
+        offer(sampler, np.array([[float(value)]]))
+    assert sampler._queue == []  # the window is still open
+    clock[0] += 0.5
+    sampler.rotate()
+    assert sampler._queue == []
+    kept = window(sampler, clock, 0.5)
+    assert len(kept) == 4 and len({row["features"]["c0"] for row in kept}) == 4
+    assert window(sampler, clock) == []  # a window without requests keeps nothing
+    for value in range(3):  # fewer rows than the window keeps: every one
+        offer(sampler, np.array([[float(value)]]))
+    assert sorted(row["features"]["c0"] for row in window(sampler, clock)) == [0.0, 1.0, 2.0]
 
 
-def test_the_bucket_holds_at_most_one_second_of_tokens(clock: list[float]) -> None:
-    sampler = Sampler(None, per_second=5, keep=100)  # type: ignore[arg-type]
-    clock[0] += 60
-    sampler.refill()
-    assert taken(sampler) == 5
+def test_a_burst_is_sampled_across_its_requests_not_from_its_first(clock: list[float]) -> None:
+    # A job scoring a sorted file: 13 requests of 30 rows a second. A token bucket gave every sample to the
+    # first request of the burst (its 30 smallest values); each row of the burst is as likely to be kept.
+    sampler = Sampler(None, per_second=20, keep=100)  # type: ignore[arg-type]
+    rows = np.arange(390.0).reshape(390, 1)
+    kept: Counter[int] = Counter()
+    for _ in range(300):
+        for start in range(0, 390, 30):
+            offer(sampler, rows[start : start + 30])
+        taken = window(sampler, clock)
+        assert len(taken) == 20
+        kept.update(int(row["features"]["c0"]) // 30 for row in taken)
+    shares = [kept[request] / 6000 for request in range(13)]
+    assert all(0.06 < share < 0.095 for share in shares), shares  # each request about 1/13 of the sample
+    counts = Counter(int(row["features"]["c0"]) for row in sampler._queue)
+    assert len(counts) == 390 and max(counts.values()) < 35  # every row, about 15 times each
+
+
+def test_below_one_row_a_second_a_window_lasts_until_it_keeps_one(clock: list[float]) -> None:
+    sampler = Sampler(None, per_second=0.5, keep=100)  # type: ignore[arg-type]
+    for value in range(10):
+        offer(sampler, np.array([[float(value)]]))
+    assert window(sampler, clock, 1.0) == []
+    assert len(window(sampler, clock, 1.0)) == 1
+
+
+def test_the_last_window_is_queued_when_the_server_stops(clock: list[float]) -> None:
+    sampler = Sampler(None, per_second=10, keep=100)  # type: ignore[arg-type]
+    offer(sampler, np.array([[1.0], [2.0]]))
+    sampler.rotate(last=True)
+    assert [row["features"]["c0"] for row in sampler._queue] == [1.0, 2.0]
 
 
 @pytest.mark.parametrize(("per_second", "keep"), [(0, 100), (5, 0)])
 def test_no_rate_or_no_room_takes_nothing(clock: list[float], per_second: float, keep: int) -> None:
     sampler = Sampler(None, per_second=per_second, keep=keep)  # type: ignore[arg-type]
-    clock[0] += 10
-    sampler.refill()
-    assert taken(sampler) == 0
+    assert not sampler.wants(1)
+    offer(sampler, np.zeros((5, 1)))
+    assert window(sampler, clock, 10) == []
 
 
-def test_a_large_request_gives_as_many_random_rows_as_there_are_tokens(clock: list[float]) -> None:
+def test_a_large_request_gives_random_rows_each_with_its_own_prediction(clock: list[float]) -> None:
     sampler = Sampler(None, per_second=10, keep=100)  # type: ignore[arg-type]
     data = np.arange(300.0).reshape(100, 3)
-    answers = data[:, 0] * 2
-    assert sampler.wants()
-    sampler.take("e", "blue", ["a", "b", "c"], data, answers)
-    taken_rows = sampler._queue
-    assert len(taken_rows) == 10 and not sampler.wants()
-    firsts = [row["features"]["a"] for row in taken_rows]
+    offer(sampler, data)
+    kept = window(sampler, clock)
+    firsts = [row["features"]["c0"] for row in kept]
     assert len(set(firsts)) == 10 and firsts != [3.0 * i for i in range(10)]  # spread, not the first ten
-    for row in taken_rows:  # each row keeps its own prediction
-        assert list(row["features"].values()) == [row["features"]["a"] + i for i in range(3)]
-        assert row["prediction"] == row["features"]["a"] * 2
-    clock[0] += 0.5
-    sampler.refill()
-    sampler.take("e", "blue", ["a", "b", "c"], data[:2], answers[:2])  # small requests are taken whole
-    assert len(sampler._queue) == 12
+    for row in kept:  # each row keeps its own prediction
+        assert list(row["features"].values()) == [row["features"]["c0"] + i for i in range(3)]
+        assert row["prediction"] == row["features"]["c0"] * 2
+
+
+def test_requests_the_reservoir_draws_nothing_from_are_only_counted(clock: list[float]) -> None:
+    sampler = Sampler(None, per_second=2, keep=100)  # type: ignore[arg-type]
+    offer(sampler, np.zeros((2, 1)))  # fills the reservoir
+    skipped = 0
+    for _ in range(1000):
+        if not sampler.wants(1):
+            skipped += 1
+        else:
+            sampler.take("e", "blue", ["c0"], np.ones((1, 1)), np.ones(1))
+    assert skipped > 980 and sampler._seen == 1002  # about 2 x ln(500) rows drawn; every row counted
 
 
 def test_a_data_frame_request_is_sampled_by_rows_too(clock: list[float]) -> None:
     sampler = Sampler(None, per_second=3, keep=100)  # type: ignore[arg-type]
     frame = pd.DataFrame({"x": np.arange(50.0), "name": [f"n{i}" for i in range(50)]})
     sampler.take("e", "blue", ["x", "name"], frame, frame["x"].to_numpy() + 1)
+    sampler.rotate(last=True)
     assert len(sampler._queue) == 3
     for row in sampler._queue:
         assert row["features"]["name"] == f"n{int(row['features']['x'])}"
@@ -95,6 +138,7 @@ def test_a_request_of_one_value_a_row_is_sampled_as_one_column(clock: list[float
     sampler = Sampler(None, per_second=10, keep=100)  # type: ignore[arg-type]
     texts = np.array(["loved it", "a dull plot"])
     sampler.take("e", "blue", [], texts, np.array(["positive", "negative"]))
+    sampler.rotate(last=True)
     assert [(row["features"], row["prediction"]) for row in sampler._queue] == [
         ({"0": "loved it"}, "positive"),
         ({"0": "a dull plot"}, "negative"),
@@ -118,5 +162,6 @@ def test_rows_for_a_model_fitted_on_an_array_are_sampled_by_position_whatever_a_
     for media, body in bodies:
         frame, _ = to_model_input(schema, parse_body("invocations", media, body))
         sampler.take("e", "blue", list(schema.names), frame, np.zeros(1))
+    sampler.rotate(last=True)
     assert [sorted(row["features"]) for row in sampler._queue] == [["0", "1"]] * 3
     assert [row["features"]["1"] for row in sampler._queue] == [3.5, 3.0, 3.0]

@@ -421,7 +421,9 @@ class MonitoringConfig(Strict):
 
     sample_size: int = Field(5000, ge=0, description="Requests kept per deployment (older ones rotate out).")
     sample_per_second: float = Field(
-        20, ge=0, description="Rows sampled per second per serving process (of requests' rows, at random)."
+        20,
+        ge=0,
+        description="Rows sampled per second per serving process (of all the rows scored, at random).",
     )
     min_samples: int = Field(300, gt=0, description="Fewer samples in the window: insufficient evidence.")
     window: str = Field("1h", description="The default window of `monitor check`, e.g. 30m, 1h, 1d.")

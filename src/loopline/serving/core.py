@@ -451,7 +451,7 @@ class ScoringCore:
         if failure is None:
             if scoring.route.mirror is not None:
                 self._mirror(scoring.route, scoring.data)
-            if scoring.sample and self.sampler is not None and self.sampler.wants():
+            if scoring.sample and self.sampler is not None and self.sampler.wants(scoring.rows):
                 self.sampler.take(
                     scoring.route.name, runtime.name, runtime.model.schema.names, scoring.data, answers
                 )

@@ -150,9 +150,9 @@ class _Worker:
         )
 
     def _tick(self) -> None:
-        """Count what was answered, write the request log, refill the sampler."""
+        """Count what was answered, write the request log, close the sampler's window when it is up."""
         self.core.drain()
-        self.sampler.refill()
+        self.sampler.rotate()
         self.access_log.flush()
 
     async def _write_stats(self) -> None:
@@ -175,6 +175,7 @@ class _Worker:
         await loop.run_in_executor(None, self.follower.stop)
         self.core.drain()
         await loop.run_in_executor(None, self.stats.flush, self.stats.take())
+        self.sampler.rotate(last=True)
         await loop.run_in_executor(None, self.sampler.flush)
         try:
             await loop.run_in_executor(None, self.stats.forget_paths)
