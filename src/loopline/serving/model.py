@@ -26,6 +26,7 @@ import numpy as np
 
 from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
+from loopline.serving.categories import as_trained_categories, trained_categories
 from loopline.serving.compiled import OWN, compile_or_say_why
 from loopline.serving.nulls import texts_missing_as_trained
 from loopline.serving.schema import FRACTIONAL, TEXT, InputSchema, Table, plain_columns, to_model_input
@@ -166,6 +167,8 @@ def _load(folder: Path, digest: str) -> LoadedModel:
     pyfunc = mlflow.pyfunc.load_model(str(folder))
     texts = [column.name for column in schema.columns or () if column.type == "string"]
     own, own_with_params = _predictors(pyfunc, schema)
+    if _TREE_FLAVORS & set(flavors):
+        own, own_with_params = _as_categories(pyfunc, own, own_with_params)
     predict = texts_missing_as_trained(_finiteness_checked(own), texts)
     with_params = own_with_params and texts_missing_as_trained(_finiteness_checked(own_with_params), texts)
     example = _example(folder, metadata.saved_input_example_info)
@@ -186,6 +189,20 @@ def _load(folder: Path, digest: str) -> LoadedModel:
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
         _compile_booster(model, pyfunc)
     return model
+
+
+def _as_categories(
+    pyfunc: Any, own: Callable[[Any], Any], with_params: Callable[[Any, dict[str, Any]], Any] | None
+) -> tuple[Callable[[Any], Any], Callable[[Any, dict[str, Any]], Any] | None]:
+    """The predictors of a LightGBM or XGBoost model fitted on pandas categories, handed those columns
+    so."""
+    try:
+        categories = trained_categories(pyfunc.get_raw_model())
+    except Exception:  # no raw model to ask: it is served as it is
+        return own, with_params
+    return as_trained_categories(own, categories), with_params and as_trained_categories(
+        with_params, categories
+    )
 
 
 def _sklearn_model(

@@ -1,0 +1,74 @@
+"""A LightGBM or XGBoost model fitted on pandas categories answers requests and batch jobs as it answers
+those categories, where MLflow's server hands it text and fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopline
+from tests.conftest import ProjectFactory
+from tests.helpers import mlflow_pointed_at, system_key, use_script
+from tests.servers import Server, free_port
+
+
+def _customers() -> pd.DataFrame:
+    """New customers: a plan no one filled in, a region the model never saw."""
+    return pd.DataFrame(
+        {
+            "plan": ["basic", "pro", "plus", None, "pro", "basic"],
+            "region": ["north", "central", "east", "west", "south", "east"],
+            "tenure": [3, 40, 12, 7, 59, 1],
+        }
+    )
+
+
+def _own_answers(project: Path, flavor: str, rows: pd.DataFrame) -> np.ndarray:
+    """What the model answers in its trainer's notebook: the rows' text columns made categories, as the
+    training made them."""
+    import mlflow
+
+    with mlflow_pointed_at(project, "prod"):
+        native = getattr(mlflow, flavor).load_model("models:/spend/1")
+    return np.asarray(native.predict(rows.astype({"plan": "category", "region": "category"})))
+
+
+@pytest.mark.parametrize("flavor", ["lightgbm", "xgboost"])
+def test_a_booster_fitted_on_pandas_categories_answers_as_it_does_on_them(
+    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, flavor: str
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(project, f"{flavor}_categories.py", {"r2": {"min": 0.8}}, name="spend")
+    loopline.inner_loop(project)
+    rows = _customers()
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    with Server(project, workspace="prod", port=port) as server:
+        loopline.outer_loop_prod(project)
+        values = rows.astype(object).where(rows.notna(), None).to_numpy().tolist()  # JSON nulls
+        body = {"dataframe_split": {"columns": list(rows.columns), "data": values}}
+        answer = httpx.post(
+            f"{server.url}/endpoints/proj/invocations",
+            json=body,
+            headers={"authorization": f"Bearer {system_key(project)}"},
+            timeout=30,
+        )
+    assert answer.status_code == 200, answer.text
+    own = _own_answers(project, flavor, rows)
+    np.testing.assert_allclose(answer.json()["predictions"], own, rtol=0, atol=1e-9)
+    assert len(set(np.round(own, 6))) == len(rows)  # the categories told the answers apart
+
+    # A batch job of the same rows, from a CSV file, answers the same.
+    inbox = project / ".loopline" / "datastores" / "inbox"
+    rows.to_csv(inbox / "customers.csv", index=False)
+    loopline.register_data("customers", "inbox://customers.csv", project=project)
+    loopline.create_batch_endpoint("spend-batch", "prod", project=project)
+    loopline.create_batch_deployment("spend-batch", "blue", workspace="prod", version=1, project=project)
+    job = loopline.batch_invoke("spend-batch", "customers", workspace="prod", project=project)
+    written = pd.read_parquet(next((project / ".loopline" / "datastores" / "predictions").rglob("part-*")))
+    assert job.rows == len(rows)
+    np.testing.assert_allclose(written["prediction"].to_numpy(), own, rtol=0, atol=1e-9)
