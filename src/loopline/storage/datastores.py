@@ -112,7 +112,7 @@ def csv_options(
     ``N/A``) stays that text. A first row with more fields than the header is never read as an index
     column (pandas' default, which shifts every value a column): ``read_csv_strictly`` refuses it."""
     lower = name.lower()
-    compression = next((kind for suffix, kind in _COMPRESSIONS.items() if lower.endswith(suffix)), None)
+    compression = _compression(name)
     if compression is not None:
         lower = lower.rsplit(".", 1)[0]
     options: dict[str, Any] = {
@@ -127,13 +127,18 @@ def csv_options(
     return options
 
 
+def _compression(name: str) -> str | None:
+    """The compression a file's name says (``.csv.gz``: gzip; see ``_COMPRESSIONS``), None for none."""
+    lower = name.lower()
+    return next((kind for suffix, kind in _COMPRESSIONS.items() if lower.endswith(suffix)), None)
+
+
 def file_csv_options(handle: Any, name: str, texts: Collection[str] = ()) -> dict[str, Any]:
     """``csv_options`` for the CSV file open as ``handle`` (seekable), by its name and first bytes, its
     columns read from its header where ``texts`` are named; ``handle`` is left at the file's start."""
     import pandas as pd
 
-    compression = csv_options(name)["compression"]
-    sample = text_sample(handle, compression)
+    sample = text_sample(handle, _compression(name))
     handle.seek(0)
     options = csv_options(name, sample=sample)
     if texts:
