@@ -110,6 +110,53 @@ def test_a_large_request_gives_random_rows_each_with_its_own_prediction(clock: l
         assert row["prediction"] == row["features"]["c0"] * 2
 
 
+class Answers(np.ndarray):
+    """A model's answers that count how many values were made Python lists."""
+
+    listed = 0
+
+    def tolist(self) -> list:  # type: ignore[override]
+        Answers.listed += self.size
+        return super().tolist()
+
+
+def test_only_the_kept_rows_answers_are_converted_not_the_whole_request_s(clock: list[float]) -> None:
+    sampler = Sampler(None, per_second=5, keep=100)  # type: ignore[arg-type]
+    data = np.arange(20_000.0).reshape(10_000, 2)
+    Answers.listed = 0
+    sampler.take("e", "blue", ["c0", "c1"], data, (data[:, 0] * 2).view(Answers))
+    kept = window(sampler, clock)
+    # the rows the reservoir drew on its way (about 5 x (1 + ln 2,000), 43), not the request's 10,000
+    assert len(kept) == 5 and 5 <= Answers.listed < 200
+    assert all(row["prediction"] == row["features"]["c0"] * 2 for row in kept)
+
+
+@pytest.mark.parametrize("kind", ["table", "series", "list", "short"])
+def test_each_kept_row_keeps_its_own_answer_whatever_the_model_answers(clock: list[float], kind: str) -> None:
+    sampler = Sampler(None, per_second=4, keep=100)  # type: ignore[arg-type]
+    data = np.arange(40.0).reshape(40, 1)
+    doubled = [2.0 * i for i in range(40)]
+    answers = {
+        "table": pd.DataFrame(
+            {"score": doubled, "label": [f"l{i}" for i in range(40)]}, index=range(100, 140)
+        ),
+        "series": pd.Series(doubled, index=range(100, 140)),  # an index of its own: rows go by position
+        "list": doubled,
+        "short": doubled[:20],  # a model that answered fewer rows: the rest kept without a prediction
+    }[kind]
+    sampler.take("e", "blue", ["x"], data, answers)
+    kept = window(sampler, clock)
+    assert len(kept) == 4
+    for row in kept:
+        x = int(row["features"]["x"])
+        if kind == "table":
+            assert row["prediction"] == {"score": 2.0 * x, "label": f"l{x}"}
+        elif kind == "short" and x >= 20:
+            assert row["prediction"] is None
+        else:
+            assert row["prediction"] == 2.0 * x
+
+
 def test_requests_the_reservoir_draws_nothing_from_are_only_counted(clock: list[float]) -> None:
     sampler = Sampler(None, per_second=2, keep=100)  # type: ignore[arg-type]
     offer(sampler, np.zeros((2, 1)))  # fills the reservoir

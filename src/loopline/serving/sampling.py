@@ -120,9 +120,7 @@ class Sampler:
         chosen = matrix.iloc[picked] if frame else matrix[picked]
         rows = chosen.astype(object).to_numpy().tolist() if frame else chosen.tolist()
         names = columns or [str(c) for c in getattr(data, "columns", range(len(rows[0]) if rows else 0))]
-        if hasattr(answers, "to_dict") and hasattr(answers, "columns"):  # a model answering a table
-            answers = answers.to_dict(orient="records")
-        predicted = answers.tolist() if hasattr(answers, "tolist") else list(answers)
+        predicted = _predictions(answers, picked)
         at = time.time()
         return {
             index: {
@@ -131,7 +129,7 @@ class Sampler:
                 "deployment": deployment,
                 "at": at,
                 "features": {name: _plain(v) for name, v in zip(names, row, strict=False)},
-                "prediction": _plain(predicted[index]) if index < len(predicted) else None,
+                "prediction": _plain(predicted.get(index)),
             }
             for index, row in zip(picked, rows, strict=True)
         }
@@ -161,6 +159,22 @@ class Sampler:
                         .limit(1)
                     ).scalar()
                     connection.execute(delete(monitor_samples).where(*where, monitor_samples.c.id <= cutoff))
+
+
+def _predictions(answers: Any, picked: list[int]) -> dict[int, Any]:
+    """The answers at the positions ``picked`` (those the answer has), by position: a table's as records.
+    Only those rows are converted, not a large request's whole answer."""
+    count = len(answers) if hasattr(answers, "__len__") else 0
+    inside = [index for index in picked if index < count]
+    if hasattr(answers, "iloc"):  # pandas: a table's rows as records, a series' values
+        chosen = answers.iloc[inside]
+        values = chosen.to_dict(orient="records") if hasattr(chosen, "columns") else chosen.tolist()
+    elif isinstance(answers, np.ndarray):
+        values = answers[inside].tolist()
+    else:
+        listed = list(answers)
+        values = [listed[index] for index in inside]
+    return dict(zip(inside, values, strict=True))
 
 
 def _plain(value: Any) -> Any:
