@@ -118,6 +118,15 @@ class Server:
         with self.log.open("wb") as out, self.errors.open("wb") as err:
             self.process = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})})
 
+    def invoke(self, endpoint: str, key: str, body: dict[str, Any]) -> httpx.Response:
+        """The answer of ``endpoint`` (MLflow's route) to the JSON ``body``, sent with ``key``."""
+        return httpx.post(
+            f"{self.url}/endpoints/{endpoint}/invocations",
+            json=body,
+            headers={"authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+
     def wait_ready(self, timeout: float = 90) -> None:
         """Wait until /readyz says every deployment with traffic is loaded."""
         deadline = time.monotonic() + timeout
@@ -565,3 +574,10 @@ class DatabaseServer:
         self.socket.close()
         for connection in self.connections:
             connection.close()
+
+
+def split_body(rows: Any) -> dict[str, Any]:
+    """A DataFrame's rows as a ``dataframe_split`` body: Python's JSON keeps every float exactly (pandas'
+    ``to_json`` rounds to 10 digits), and missing values go as nulls."""
+    values = rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
+    return {"dataframe_split": {"columns": list(rows.columns), "data": values}}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,7 +27,7 @@ from tests.helpers import (
     system_key,
     use_script,
 )
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, split_body
 
 pytestmark = pytest.mark.slow
 
@@ -250,17 +249,10 @@ def assert_same(served: Any, computed: Any) -> None:
 def score(server: Server, key: str, rows: pd.DataFrame, deployment: str) -> Any:
     """The prod endpoint's answer to ``rows``, once the deployment answers (the server follows a release
     within a moment)."""
-    # Python's JSON keeps every float exactly (pandas' to_json rounds to 10 digits); nulls stay null.
-    values = rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
-    body = {"dataframe_split": {"columns": list(rows.columns), "data": values}}
+    body = split_body(rows)
     deadline = time.monotonic() + 10
     while True:
-        answer = httpx.post(
-            f"{server.url}/endpoints/proj/invocations",
-            json=body,
-            headers={"authorization": f"Bearer {key}"},
-            timeout=30,
-        )
+        answer = server.invoke("proj", key, body)
         assert answer.status_code == 200, answer.text
         if answer.headers["loopline-deployment"] == deployment or time.monotonic() > deadline:
             assert answer.headers["loopline-deployment"] == deployment

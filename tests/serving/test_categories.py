@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ import pytest
 import loopline
 from tests.conftest import ProjectFactory
 from tests.helpers import TRAINING_SCRIPTS, mlflow_pointed_at, system_key, use_script
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, split_body
 
 XGBOOST = [
     ("import lightgbm as lgb", "import xgboost as xgb"),
@@ -63,14 +62,7 @@ def test_a_booster_fitted_on_pandas_categories_answers_as_it_does_on_them(
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
     with Server(project, workspace="prod", port=port) as server:
         loopline.outer_loop_prod(project)
-        values = rows.astype(object).where(rows.notna(), None).to_numpy().tolist()  # JSON nulls
-        body = {"dataframe_split": {"columns": list(rows.columns), "data": values}}
-        answer = httpx.post(
-            f"{server.url}/endpoints/proj/invocations",
-            json=body,
-            headers={"authorization": f"Bearer {system_key(project)}"},
-            timeout=30,
-        )
+        answer = server.invoke("proj", system_key(project), split_body(rows))
     assert answer.status_code == 200, answer.text
     own = _own_answers(project, flavor, rows)
     np.testing.assert_allclose(answer.json()["predictions"], own, rtol=0, atol=1e-9)

@@ -47,12 +47,7 @@ def test_a_lightgbm_model_is_served_by_treelite_with_the_models_own_answers(
             body = {
                 "dataframe_split": {"columns": list(rows.columns), "data": rows.head(size).values.tolist()}
             }
-            answer = httpx.post(
-                f"{server.url}/endpoints/trees/invocations",
-                json=body,
-                headers={"Authorization": f"Bearer {keys['primary']}"},
-                timeout=30,
-            )
+            answer = server.invoke("trees", keys["primary"], body)
             assert answer.status_code == 200, answer.text
             assert answer.json()["predictions"] == expected[:size].tolist(), size
         shown = _reported(capsys, project, "lightgbm", served=True)
