@@ -32,6 +32,7 @@ __all__ = [
     "categories_advice",
     "check_advice",
     "known_cause",
+    "lambda_advice",
     "no_sub_command",
     "own_class_advice",
     "own_module_advice",
@@ -233,6 +234,25 @@ def own_class_advice(name: str, untrusted: Sequence[str] = ()) -> str:
     )
 
 
+def lambda_advice(untrusted: Sequence[str]) -> str:
+    """What to do with a scikit-learn model holding a lambda (``FunctionTransformer(lambda x: ...)``, as
+    tutorials write it), which skops saves by its name and so cannot save at all, trusted or not
+    (``untrusted``: every type skops refused; the other names are to trust once the lambda is a function
+    of a module)."""
+    others = [n for n in untrusted if not n.endswith(".<lambda>")]
+    trusted = ["features.double"] + [
+        f"features.{n.removeprefix('__main__.')}" if n.startswith("__main__.") else n for n in others
+    ]
+    listed = ", ".join(repr(n) for n in trusted)
+    return (
+        "the model holds a lambda (a FunctionTransformer's, say), which skops, MLflow's format for "
+        "scikit-learn models, cannot save: define it as a function in a module of the repository "
+        "(def double(values): ... in features.py), import it from there, and pass code_paths=['features.py'] "
+        f"and skops_trusted_types=[{listed}] to mlflow.sklearn.log_model; or pass "
+        "serialization_format='cloudpickle' to it, which saves the lambda itself"
+    )
+
+
 _CATEGORIES = (
     "categorical_feature do not match",
     "DataFrame.dtypes for data must be int, float, bool or category",
@@ -368,6 +388,8 @@ _STEP = re.compile(
 def _mlflow_cause(tail: str) -> str:
     if found := _UNTRUSTED.findall(tail):
         names = [name.strip().strip("'\"") for name in found[-1].split(",") if name.strip()]
+        if any(name.endswith(".<lambda>") for name in names):
+            return f": {lambda_advice(names)}"
         own = [name.removeprefix("__main__.") for name in names if name.startswith("__main__.")]
         if own:  # trusting them would not help: no other process can import the training script's classes
             return f": {own_class_advice(own[0], names)}"

@@ -413,6 +413,45 @@ def test_a_model_with_a_class_of_the_script_or_an_unshipped_module_is_told_the_f
     assert loopline.inner_loop(project).created
 
 
+LAMBDA_STEP = """\
+import mlflow
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+pipe = make_pipeline(FunctionTransformer(lambda values: np.log1p(values)), LogisticRegression(max_iter=500))
+pipe.fit(X, y)
+with mlflow.start_run():
+    mlflow.log_metric("accuracy", pipe.score(X, y))
+    mlflow.sklearn.log_model(pipe, name="model", input_example=X.head(2)FORMAT)
+"""
+
+
+def test_a_model_holding_a_lambda_is_told_that_skops_cannot_save_it_and_registers_as_told(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple", commit=False)
+    use_script(
+        project, "lambda_step.py", {"accuracy": {"min": 0.5}}, source=LAMBDA_STEP.replace("FORMAT", "")
+    )
+    with pytest.raises(TrainingFailed) as refused:  # trusting '__main__.<lambda>' would not load anywhere
+        loopline.inner_loop(project)
+    assert (
+        "the model holds a lambda (a FunctionTransformer's, say), which skops, MLflow's format for "
+        "scikit-learn models, cannot save: define it as a function in a module of the repository "
+        "(def double(values): ... in features.py), import it from there, and pass code_paths=['features.py'] "
+        "and skops_trusted_types=['features.double'] to mlflow.sklearn.log_model; or pass "
+        "serialization_format='cloudpickle' to it, which saves the lambda itself"
+    ) in refused.value.message
+    assert "<lambda>" not in refused.value.message  # not told to trust or move a class named '<lambda>'
+    fixed = LAMBDA_STEP.replace("FORMAT", ", serialization_format='cloudpickle'")
+    use_script(project, "lambda_step.py", {"accuracy": {"min": 0.5}}, source=fixed)
+    assert loopline.inner_loop(project).created  # loaded and answered outside its training too
+
+
 REVIEWS = (TRAINING_SCRIPTS / "reviews.py").read_text()
 
 
