@@ -279,3 +279,44 @@ def test_a_step_of_the_script_in_a_forest_is_told_every_type_to_trust_in_one_cha
     loads = "import mlflow; print(mlflow.pyfunc.load_model('model').predict([[5.1, 3.5, 1.4, 0.2]]))"
     answered = subprocess.run([sys.executable, "-c", loads], cwd=tmp_path, capture_output=True, text=True)
     assert answered.stdout.strip() == "[0]", answered.stderr[-2000:]
+
+
+def test_a_lambda_in_a_forest_is_told_to_be_a_named_function_and_saves_and_loads_as_told(
+    tmp_path: Path,
+) -> None:
+    # skops saves a function by its name, which a lambda lacks: trusting '__main__.<lambda>' would not help
+    from loopline.training import known_cause
+
+    lambda_step = "FunctionTransformer(lambda values: np.log1p(values))"
+    script = tmp_path / "train.py"
+    script.write_text(
+        FOREST_OF_OWN_STEP.replace("IMPORT", "")
+        .replace("FunctionTransformer(logs)", lambda_step)
+        .replace("TRUSTED", "")
+    )
+    with (tmp_path / "train.log").open("wb") as log:
+        ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, stdout=log, stderr=log, check=False)
+    assert ran.returncode != 0
+    trusted = "skops_trusted_types=['features.double', 'sklearn.tree._tree.Tree']"
+    assert known_cause(tmp_path / "train.log") == (
+        ": the model holds a lambda (a FunctionTransformer's, say), which skops, MLflow's format for "
+        "scikit-learn models, cannot save: define it as a function in a module of the repository "
+        "(def double(values): ... in features.py), import it from there, and pass code_paths=['features.py'] "
+        f"and {trusted} to mlflow.sklearn.log_model; or pass serialization_format='cloudpickle' to it, "
+        "which saves the lambda itself"
+    )
+    (tmp_path / "features.py").write_text(
+        "import numpy as np\n\n\ndef double(values):\n    return np.log1p(values)\n"
+    )
+    script.write_text(
+        FOREST_OF_OWN_STEP.replace("IMPORT", "from features import double")
+        .replace("FunctionTransformer(logs)", "FunctionTransformer(double)")
+        .replace("TRUSTED", f", code_paths=['features.py'], {trusted}")
+    )
+    shutil.rmtree(tmp_path / "model", ignore_errors=True)  # what the refused save left
+    saved = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    (tmp_path / "features.py").unlink()  # the model's own copy of the module serves it
+    loads = "import mlflow; print(mlflow.pyfunc.load_model('model').predict([[5.1, 3.5, 1.4, 0.2]]))"
+    answered = subprocess.run([sys.executable, "-c", loads], cwd=tmp_path, capture_output=True, text=True)
+    assert answered.stdout.strip() == "[0]", answered.stderr[-2000:]

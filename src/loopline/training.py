@@ -223,9 +223,7 @@ def own_class_advice(name: str, untrusted: Sequence[str] = ()) -> str:
     """What to do with a model holding ``name``, a class of the training script (``__main__``) itself
     (``untrusted``: every type skops refused, the script's own named ``__main__.X``, all of them to trust
     once the script's own are moved, so that one change of the script saves the model)."""
-    trusted = [f"features.{n.removeprefix('__main__.')}" for n in untrusted if n.startswith("__main__.")]
-    trusted += [n for n in untrusted if not n.startswith("__main__.")]
-    listed = ", ".join(repr(n) for n in trusted or [f"features.{name}"])
+    listed = ", ".join(repr(n) for n in _trusted_once_moved(untrusted) or [f"features.{name}"])
     return (
         f"the model holds {name}, which the training script defines itself and no serving process "
         f"can load; move {name} into a module of the repository (features.py, say), import it from there, "
@@ -234,16 +232,20 @@ def own_class_advice(name: str, untrusted: Sequence[str] = ()) -> str:
     )
 
 
+def _trusted_once_moved(untrusted: Sequence[str]) -> list[str]:
+    """The types skops refused (``untrusted``) as they are named once the training script's own
+    (``__main__.X``) are moved to features.py: those first, then the rest as they are."""
+    own = [f"features.{n.removeprefix('__main__.')}" for n in untrusted if n.startswith("__main__.")]
+    return own + [n for n in untrusted if not n.startswith("__main__.")]
+
+
 def lambda_advice(untrusted: Sequence[str]) -> str:
     """What to do with a scikit-learn model holding a lambda (``FunctionTransformer(lambda x: ...)``, as
     tutorials write it), which skops saves by its name and so cannot save at all, trusted or not
     (``untrusted``: every type skops refused; the other names are to trust once the lambda is a function
     of a module)."""
     others = [n for n in untrusted if not n.endswith(".<lambda>")]
-    trusted = ["features.double"] + [
-        f"features.{n.removeprefix('__main__.')}" if n.startswith("__main__.") else n for n in others
-    ]
-    listed = ", ".join(repr(n) for n in trusted)
+    listed = ", ".join(repr(n) for n in ["features.double", *_trusted_once_moved(others)])
     return (
         "the model holds a lambda (a FunctionTransformer's, say), which skops, MLflow's format for "
         "scikit-learn models, cannot save: define it as a function in a module of the repository "
