@@ -131,7 +131,7 @@ def test_only_the_kept_rows_answers_are_converted_not_the_whole_request_s(clock:
     assert all(row["prediction"] == row["features"]["c0"] * 2 for row in kept)
 
 
-@pytest.mark.parametrize("kind", ["table", "series", "list", "short"])
+@pytest.mark.parametrize("kind", ["table", "series", "list", "short", "named"])
 def test_each_kept_row_keeps_its_own_answer_whatever_the_model_answers(clock: list[float], kind: str) -> None:
     sampler = Sampler(None, per_second=4, keep=100)  # type: ignore[arg-type]
     data = np.arange(40.0).reshape(40, 1)
@@ -143,13 +143,14 @@ def test_each_kept_row_keeps_its_own_answer_whatever_the_model_answers(clock: li
         "series": pd.Series(doubled, index=range(100, 140)),  # an index of its own: rows go by position
         "list": doubled,
         "short": doubled[:20],  # a model that answered fewer rows: the rest kept without a prediction
+        "named": {"score": np.array(doubled), "label": [f"l{i}" for i in range(40)]},  # a PythonModel's
     }[kind]
     sampler.take("e", "blue", ["x"], data, answers)
     kept = window(sampler, clock)
     assert len(kept) == 4
     for row in kept:
         x = int(row["features"]["x"])
-        if kind == "table":
+        if kind in ("table", "named"):
             assert row["prediction"] == {"score": 2.0 * x, "label": f"l{x}"}
         elif kind == "short" and x >= 20:
             assert row["prediction"] is None
