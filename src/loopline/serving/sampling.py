@@ -165,9 +165,20 @@ def _predictions(answers: Any, picked: list[int]) -> dict[int, Any]:
     """The answers at the positions ``picked`` (those the answer has), by position: a table's, or named
     outputs', as records. Only those rows are converted, not a large request's whole answer."""
     if isinstance(answers, dict):  # named outputs, each a value a row: a row's are its answer
-        columns = {str(name): list(values) for name, values in answers.items() if hasattr(values, "__len__")}
-        count = min((len(values) for values in columns.values()), default=0)
-        return {i: {name: values[i] for name, values in columns.items()} for i in picked if i < count}
+        named = {
+            str(name): values
+            for name, values in answers.items()
+            if hasattr(values, "__len__") and not isinstance(values, str | bytes)
+        }
+        count = min((len(values) for values in named.values()), default=0)
+        return {
+            i: {
+                name: values.iloc[i] if hasattr(values, "iloc") else values[i]
+                for name, values in named.items()
+            }
+            for i in picked
+            if i < count
+        }
     count = len(answers) if hasattr(answers, "__len__") else 0
     inside = [index for index in picked if index < count]
     if hasattr(answers, "iloc"):  # pandas: a table's rows as records, a series' values
