@@ -143,7 +143,8 @@ def test_each_kept_row_keeps_its_own_answer_whatever_the_model_answers(clock: li
         "series": pd.Series(doubled, index=range(100, 140)),  # an index of its own: rows go by position
         "list": doubled,
         "short": doubled[:20],  # a model that answered fewer rows: the rest kept without a prediction
-        "named": {"score": np.array(doubled), "label": [f"l{i}" for i in range(40)]},  # a PythonModel's
+        # a PythonModel's named outputs, one of them a single text (not a value a row)
+        "named": {"score": np.array(doubled), "label": [f"l{i}" for i in range(40)], "model": "churn-v3"},
     }[kind]
     sampler.take("e", "blue", ["x"], data, answers)
     kept = window(sampler, clock)
