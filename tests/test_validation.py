@@ -331,3 +331,18 @@ def test_a_model_logged_without_an_input_example_is_smoke_tested_on_held_out_row
     loopline.upload_data("heldout", tmp_path / "heldout.csv", project=project)
     released = loopline.outer_loop_prod(project)
     assert released.changed and len(loopline.releases(project=project)) == 1
+
+
+def test_a_python_model_answering_named_outputs_is_smoke_tested_and_measured_by_its_first_output(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    # {"label": [...], "score": [...]} is one answer of two outputs, not one prediction for the whole
+    # request: the smoke test failed it, and the held-out rows were refused as answered once.
+    held = pd.DataFrame({"size": [10.0, 20.0, 80.0, 90.0] * 10})
+    held["big"] = (held["size"] >= 50).astype(int)
+    project = _validated_on(new_project, "named_outputs.py", held.to_csv(index=False), "big", tmp_path)
+    loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["smoke"]["detail"] == "200, 3 predictions for 3 rows"
+    assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 40

@@ -24,7 +24,14 @@ from typing import Any
 from loopline import children
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
-from loopline.endpoints.client import EXAMPLE, EndpointClient, example_request, input_data, rows_request
+from loopline.endpoints.client import (
+    EXAMPLE,
+    EndpointClient,
+    example_request,
+    input_data,
+    predict_rows,
+    rows_request,
+)
 from loopline.errors import ConfigError, InvalidData, NotFound, Refused, shorten
 from loopline.instance import Instance
 from loopline.progress import NullReporter, Reporter
@@ -39,7 +46,6 @@ __all__ = [
     "validate",
 ]
 
-CHUNK_ROWS = 1000
 # What validation.command sees of loopline's environment: no store credential, token or key of any kind.
 _PASSED_ON = frozenset(
     {"PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV", "OMP_NUM_THREADS"}
@@ -306,29 +312,6 @@ def _labels(truth: Any, predicted: Any) -> Any:
     return classes[np.asarray(rows, dtype=np.float64).argmax(axis=1)]
 
 
-def predict_through(client: EndpointClient, endpoint: str, deployment: str, features: Any) -> list[Any]:
-    """Predictions of one deployment, through the endpoint, in chunks."""
-    columns = [str(c) for c in features.columns]
-    answers: list[Any] = []
-    for start in range(0, len(features), CHUNK_ROWS):
-        chunk = features.iloc[start : start + CHUNK_ROWS]
-        result = client.score(endpoint, {"input_data": input_data(chunk)}, deployment=deployment)
-        if not result.ok:
-            message = result.body.get("message") if isinstance(result.body, dict) else result.body
-            raise Refused(
-                f"deployment '{deployment}' answered {result.status} on the held-out data: {message}"
-            )
-        answered = len(result.body) if isinstance(result.body, list) else 1
-        if answered != len(chunk):  # measured against the wrong rows' labels, or failing in scikit-learn
-            raise Refused(
-                f"deployment '{deployment}' answered {answered} prediction{'s' * (answered != 1)} for "
-                f"{len(chunk)} held-out rows "
-                f"(columns: {', '.join(columns[:5])}); to be validated, a model answers one prediction a row"
-            )
-        answers.extend(result.body)
-    return answers
-
-
 def _challenger(
     config: ValidationConfig, metrics: dict[str, float], champion: dict[str, float] | None
 ) -> dict[str, Any]:
@@ -530,7 +513,7 @@ def _measure(
     own on the held-out rows, or those ``validation.command`` writes (``_command_environment``)."""
     if config.command is None:
         assert heldout is not None
-        answers = predict_through(client, target.endpoint, target.deployment, heldout.features)
+        answers = predict_rows(client, target.endpoint, target.deployment, heldout.features)
         return metrics_for(config.task, heldout.labels, answers), None
     reporter = where.reporter
     reporter.step(f"measuring {target.deployment} with `{config.command}`")

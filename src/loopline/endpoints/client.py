@@ -38,12 +38,14 @@ __all__ = [
     "ExampleRequest",
     "InvokeResult",
     "Live",
+    "answer_rows",
     "example_request",
     "input_data",
     "invoke",
     "lagging",
     "listening_at",
     "live_server",
+    "predict_rows",
     "rows_request",
     "server_url",
 ]
@@ -66,7 +68,19 @@ class ExampleRequest:
         server does: ``{"predictions": [...]}``); None for a reply that holds no list of answers."""
         if self.route == "invocations" and isinstance(body, dict):
             body = body.get("predictions")
-        return body if isinstance(body, list) else None
+        return answer_rows(body)
+
+
+def answer_rows(body: Any) -> list[Any] | None:
+    """The answers in a reply's body, one a row: a list as it is; named outputs (a Python model's dict of a
+    list each, as an endpoint writes them) as a row of each output's value; None for anything else."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and body and all(isinstance(values, list) for values in body.values()):
+        counts = {len(values) for values in body.values()}
+        if len(counts) == 1:
+            return [{name: values[i] for name, values in body.items()} for i in range(counts.pop())]
+    return None
 
 
 def example_request(folder: Path) -> ExampleRequest | None:
@@ -267,6 +281,36 @@ class EndpointClient:
             f"deployment '{deployment}' of endpoint '{endpoint}' is not ready at {self.base_url} "
             f"({state}); it did not load and answer its input example"
         )
+
+
+CHUNK_ROWS = 1000  # rows a request of ``predict_rows``
+
+
+def predict_rows(client: EndpointClient, endpoint: str, deployment: str, features: Any) -> list[Any]:
+    """A deployment's answers to the table ``features`` through its endpoint, one a row (named outputs as a
+    row of each output's value), in requests of ``CHUNK_ROWS``; Refused where it fails or answers another
+    number of rows than it was sent (which would be measured against the wrong rows' labels)."""
+    columns = [str(c) for c in features.columns]
+    answers: list[Any] = []
+    for start in range(0, len(features), CHUNK_ROWS):
+        chunk = features.iloc[start : start + CHUNK_ROWS]
+        result = client.score(endpoint, {"input_data": input_data(chunk)}, deployment=deployment)
+        if not result.ok:
+            message = result.body.get("message") if isinstance(result.body, dict) else result.body
+            raise Refused(
+                f"deployment '{deployment}' answered {result.status} on the held-out data: {message}"
+            )
+        rows = answer_rows(result.body)
+        if rows is None:  # one answer (a number, say), right only for one row
+            rows = [result.body]
+        if len(rows) != len(chunk):
+            raise Refused(
+                f"deployment '{deployment}' answered {len(rows)} prediction{'s' * (len(rows) != 1)} for "
+                f"{len(chunk)} held-out rows "
+                f"(columns: {', '.join(columns[:5])}); to be validated, a model answers one prediction a row"
+            )
+        answers.extend(rows)
+    return answers
 
 
 def lagging(url: str) -> str:
