@@ -248,6 +248,25 @@ mlflow.sklearn.save_model(model, "model"TRUSTED)
 """
 
 
+def _refused(folder: Path) -> None:
+    """Run the folder's train.py, which must fail, its output in train.log."""
+    with (folder / "train.log").open("wb") as log:
+        ran = subprocess.run([sys.executable, "train.py"], cwd=folder, stdout=log, stderr=log, check=False)
+    assert ran.returncode != 0
+
+
+def _saves_as_told_and_loads_elsewhere(folder: Path) -> None:
+    """The folder's train.py, changed as the advice says, saves the model; without features.py beside it
+    (the model's own copy of the module serves it), another process loads it and answers."""
+    shutil.rmtree(folder / "model", ignore_errors=True)  # what the refused save left
+    saved = subprocess.run([sys.executable, "train.py"], cwd=folder, capture_output=True, text=True)
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    (folder / "features.py").unlink()
+    loads = "import mlflow; print(mlflow.pyfunc.load_model('model').predict([[5.1, 3.5, 1.4, 0.2]]))"
+    answered = subprocess.run([sys.executable, "-c", loads], cwd=folder, capture_output=True, text=True)
+    assert answered.stdout.strip() == "[0]", answered.stderr[-2000:]
+
+
 def test_a_step_of_the_script_in_a_forest_is_told_every_type_to_trust_in_one_change(tmp_path: Path) -> None:
     # skops refuses the script's function and the forest's trees together: the advice names both, so
     # the script changed as it says saves the model, and another process loads it
@@ -255,9 +274,7 @@ def test_a_step_of_the_script_in_a_forest_is_told_every_type_to_trust_in_one_cha
 
     script = tmp_path / "train.py"
     script.write_text(FOREST_OF_OWN_STEP.replace("IMPORT", "").replace("TRUSTED", ""))
-    with (tmp_path / "train.log").open("wb") as log:
-        ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, stdout=log, stderr=log, check=False)
-    assert ran.returncode != 0
+    _refused(tmp_path)
     advice = known_cause(tmp_path / "train.log")
     trusted = "skops_trusted_types=['features.logs', 'sklearn.tree._tree.Tree']"
     assert advice == (
@@ -272,13 +289,7 @@ def test_a_step_of_the_script_in_a_forest_is_told_every_type_to_trust_in_one_cha
         .replace("IMPORT", "from features import logs")
         .replace("TRUSTED", f", code_paths=['features.py'], {trusted}")
     )
-    shutil.rmtree(tmp_path / "model", ignore_errors=True)  # what the refused save left
-    saved = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True)
-    assert saved.returncode == 0, saved.stderr[-2000:]
-    (tmp_path / "features.py").unlink()  # the model's own copy of the module serves it
-    loads = "import mlflow; print(mlflow.pyfunc.load_model('model').predict([[5.1, 3.5, 1.4, 0.2]]))"
-    answered = subprocess.run([sys.executable, "-c", loads], cwd=tmp_path, capture_output=True, text=True)
-    assert answered.stdout.strip() == "[0]", answered.stderr[-2000:]
+    _saves_as_told_and_loads_elsewhere(tmp_path)
 
 
 def test_a_lambda_in_a_forest_is_told_to_be_a_named_function_and_saves_and_loads_as_told(
@@ -294,9 +305,7 @@ def test_a_lambda_in_a_forest_is_told_to_be_a_named_function_and_saves_and_loads
         .replace("FunctionTransformer(logs)", lambda_step)
         .replace("TRUSTED", "")
     )
-    with (tmp_path / "train.log").open("wb") as log:
-        ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, stdout=log, stderr=log, check=False)
-    assert ran.returncode != 0
+    _refused(tmp_path)
     trusted = "skops_trusted_types=['features.double', 'sklearn.tree._tree.Tree']"
     assert known_cause(tmp_path / "train.log") == (
         ": the model holds a lambda (a FunctionTransformer's, say), which skops, MLflow's format for "
@@ -313,10 +322,4 @@ def test_a_lambda_in_a_forest_is_told_to_be_a_named_function_and_saves_and_loads
         .replace("FunctionTransformer(logs)", "FunctionTransformer(double)")
         .replace("TRUSTED", f", code_paths=['features.py'], {trusted}")
     )
-    shutil.rmtree(tmp_path / "model", ignore_errors=True)  # what the refused save left
-    saved = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True)
-    assert saved.returncode == 0, saved.stderr[-2000:]
-    (tmp_path / "features.py").unlink()  # the model's own copy of the module serves it
-    loads = "import mlflow; print(mlflow.pyfunc.load_model('model').predict([[5.1, 3.5, 1.4, 0.2]]))"
-    answered = subprocess.run([sys.executable, "-c", loads], cwd=tmp_path, capture_output=True, text=True)
-    assert answered.stdout.strip() == "[0]", answered.stderr[-2000:]
+    _saves_as_told_and_loads_elsewhere(tmp_path)
