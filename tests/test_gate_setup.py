@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from loopline.dry_run import DryRun
-from loopline.gate_setup import validation_lines, validation_thresholds
+from loopline.gate_setup import gate_thresholds, validation_lines, validation_thresholds
 
 
 def test_an_area_under_a_curve_is_not_taken_for_the_measure_it_is_named_after() -> None:
@@ -47,3 +47,38 @@ def test_a_training_that_logs_none_of_what_validation_measures_is_told_to_give_b
     )
     assert validation_thresholds(logged) == {"f1": {"min": 0.72}}
     assert "check the thresholds in validation.thresholds" in _validation_notes(Tier.FULL, logged)[0]
+
+
+def test_a_clustering_is_given_a_validation_command_on_its_measures_but_not_on_its_inertia() -> None:
+    logged = {"silhouette": 0.73, "davies_bouldin_score": 0.38, "inertia": 196.0}
+    clustering = DryRun(["model"], "model", None, logged, None, True, (), False, (), task="classification")
+    assert clustering.clustering
+    gate = gate_thresholds(logged)[0]
+    assert gate == {
+        "davies_bouldin_score": {"max": 0.418},
+        "inertia": {"max": 215.6},
+        "silhouette": {"min": 0.657},
+    }
+    validation = yaml.safe_load("\n".join(validation_lines(clustering)))["validation"]
+    assert validation == {
+        "command": "python validate.py",
+        "data": "heldout",
+        "thresholds": {"davies_bouldin_score": {"max": 0.418}, "silhouette": {"min": 0.657}},
+        "challenger_metric": "silhouette",
+    }
+    # A table the training read held the true values, or a classifier's metric is logged too: not one
+    labelled = DryRun(
+        ["model"], "model", None, logged, None, True, (), False, (), label=("segment", "data/train.csv")
+    )
+    scored = DryRun(["model"], "model", None, {**logged, "accuracy": 0.9}, None, True, (), False, ())
+    assert not labelled.clustering and not scored.clustering
+
+
+def test_a_training_whose_metrics_say_no_direction_is_told_to_log_one_that_does() -> None:
+    from loopline.onboard import _no_gate
+
+    assert _no_gate({"kpi": 3.0, "uplift_eur": 9.0}) == (
+        "the training logged no metric whose name says which way is better (kpi, uplift_eur); log one "
+        "that does (such as accuracy, f1, auc, r2 or silhouette, better higher, and loss, rmse, mae or "
+        "davies_bouldin, better lower), then run init again"
+    )

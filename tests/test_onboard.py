@@ -746,6 +746,53 @@ def test_a_forecast_is_given_a_validation_command_to_write_instead_of_held_out_r
     assert not any("true values in a column named as validation.label" in note for note in result.notes)
 
 
+def _docs_validate_py(kind: str) -> str:
+    """The validate.py docs/outer-loops.md gives for a ``kind`` of model (the python block after the
+    paragraph that names it)."""
+    page = (Path(__file__).parents[1] / "docs" / "outer-loops.md").read_text()
+    after = page[page.index(f"A `validate.py` for a model that {kind}") :]
+    return after.split("```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def test_a_clustering_is_gated_on_its_measures_and_validated_by_the_validate_py_of_the_docs(
+    tmp_path: Path,
+) -> None:
+    from tests.training_scripts.segments import customers
+
+    # KMeans on scaled columns, measured by silhouette and Davies-Bouldin (less is better) and inertia
+    project = repository(
+        tmp_path / "segments",
+        {
+            "train.py": (TRAINING_SCRIPTS / "segments.py").read_text(),
+            "data/customers.csv": customers(600, seed=0).to_csv(index=False),
+        },
+    )
+    result = loopline.init_existing(project, tier="full")
+    gate = yaml.safe_load((project / "gate.yaml").read_text())["metrics"]
+    assert set(gate) == {"silhouette", "davies_bouldin_score", "inertia"}
+    assert "max" in gate["davies_bouldin_score"] and "min" in gate["silhouette"]
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert validation["command"] == "python validate.py" and validation["challenger_metric"] == "silhouette"
+    assert set(validation["thresholds"]) == {"silhouette", "davies_bouldin_score"}  # inertia: a sum
+    assert any("measures this clustering with validation.command" in note for note in result.notes)
+
+    # The docs' validate.py, logging the Davies-Bouldin index under the training's name
+    validate = _docs_validate_py("scales its columns").replace('"davies_bouldin":', '"davies_bouldin_score":')
+    (project / "validate.py").write_text(validate)
+    commit_all(project, "loopline, and a validation of the clusters")
+    loopline.up(project)
+    loopline.inner_loop(project)
+    held_out = tmp_path / "new-customers.csv"
+    customers(200, seed=1).to_csv(held_out, index=False)
+    loopline.upload_data("heldout", held_out, project=project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    measured = tested.report["metrics"]
+    assert measured["silhouette"] > validation["thresholds"]["silhouette"]["min"]
+    assert measured["davies_bouldin_score"] < validation["thresholds"]["davies_bouldin_score"]["max"]
+    assert tested.report["data"]["rows"] == 200
+
+
 READS_IGNORED_DATA = """\
 import sys
 import mlflow

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
 from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
+from loopline.metric_names import measures_clusters
 from loopline.mlflow_store import RunInfo, WorkspaceStore
 from loopline.model_environment import needless
 from loopline.repo_install import requirement_lines, requirement_names
@@ -66,6 +67,18 @@ class DryRun:
         """The time-series flavor of a model that forecasts a horizon a request names (a value a step, not
         one a row), which outer-loop test cannot measure on held-out rows; None for other models."""
         return next((f for f in self.flavors if f in FORECAST_FLAVORS), None)
+
+    @property
+    def clustering(self) -> bool:
+        """A model fitted without true values: no table the training read has a column the model does not
+        take, and it logs measures of clusters (silhouette, davies_bouldin, ...), none of a classifier's
+        or a regressor's; outer-loop test has no labels to measure it against."""
+        logged = list(self.metrics)
+        return (
+            self.label is None
+            and any(map(measures_clusters, logged))
+            and not any(named.search(name) for named in _TASK_METRICS.values() for name in logged)
+        )
 
     @property
     def origin(self) -> str:

@@ -10,6 +10,7 @@ import re
 import yaml
 
 from loopline.dry_run import DryRun
+from loopline.metric_names import better_by_name, measures_clusters, measures_row_count
 
 __all__ = [
     "best_rival",
@@ -23,11 +24,9 @@ __all__ = [
     "yaml_scalar",
 ]
 
-_HIGHER = re.compile(r"(accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage)", re.I)
 # autolog's training_score, train_loss, ...; TensorBoard's and Lightning's train/loss, train:acc
 _TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
 _HELD_OUT = re.compile(r"(^|[_.\-/: ])(test|val|valid|validation|eval|holdout|heldout)([_.\-/: ]|$)", re.I)
-_LOWER = re.compile(r"(loss|error|mse|rmse|mae|mape|logloss|brier)", re.I)
 
 
 def gate_thresholds(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
@@ -36,14 +35,15 @@ def gate_thresholds(metrics: dict[str, float]) -> tuple[dict[str, dict[str, floa
     on held-out rows: a model that generalises better scores lower on its own training rows."""
     gate: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
-    held_out = [n for n in metrics if (_LOWER.search(n) or _HIGHER.search(n)) and not _TRAINING_SET.match(n)]
+    held_out = [n for n in metrics if better_by_name(n) and not _TRAINING_SET.match(n)]
     fitted = sorted(n for n in metrics if held_out and _TRAINING_SET.match(n))
     for name, value in sorted(metrics.items()):
         if name in fitted:
             continue
-        if _LOWER.search(name):
+        better = better_by_name(name)
+        if better == "lower":
             gate[name] = {"max": round(value * 1.1 if value > 0 else value + 0.1, 4)}
-        elif _HIGHER.search(name):
+        elif better == "higher":
             gate[name] = {"min": round(value * 0.9 if value > 0 else value - 0.1, 4)}
         else:
             skipped.append(name)
@@ -144,6 +144,8 @@ def validation_lines(run: DryRun) -> list[str]:
     tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
     if run.forecast is not None:
         return _forecast_validation_lines(run)
+    if run.clustering:
+        return _clustering_validation_lines(run)
     if run.task is None:  # the held-out rows' name, for the upload init's note asks for; the rest to set
         return [
             "# outer-loop test (full tier): the test endpoint's answers to held-out rows. Neither the model",
@@ -177,16 +179,52 @@ def _forecast_validation_lines(run: DryRun) -> list[str]:
     the error metrics the training logged (10% short of what it reached)."""
     gate = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
     errors = {name: bound for name, bound in gate.items() if _REGRESSION_ERROR.search(name)}
+    return _command_validation_lines(
+        [
+            f"a forecast ({run.forecast}) answers a value for each step",
+            "of the horizon a request names, which loopline cannot measure on held-out rows: validate.py",
+            "(yours to write: docs/outer-loops.md, 'A validation of your own') forecasts the held-out steps",
+            f"through the endpoint and writes its metrics. The bounds come from {run.origin}: check them.",
+        ],
+        "the steps held out",
+        errors,
+        "mae",
+    )
+
+
+def _clustering_validation_lines(run: DryRun) -> list[str]:
+    """``validation:`` for a clustering: a command of the project clusters held-out rows through the
+    endpoint and measures the clusters as the training did, gated on those measures (10% short of what it
+    reached; a sum over the rows, such as KMeans' inertia, is left to the inner loop's gate)."""
+    gate = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    measures = {n: b for n, b in gate.items() if measures_clusters(n) and not measures_row_count(n)}
+    return _command_validation_lines(
+        [
+            "a clustering answers a cluster a row, and held-out rows",
+            "hold no true cluster to measure it against: validate.py (yours to write: docs/outer-loops.md,",
+            "'A validation of your own') clusters the held-out rows through the endpoint and measures the",
+            f"clusters as the training does. The bounds come from {run.origin}: check them.",
+        ],
+        "rows the training never saw",
+        measures,
+        "silhouette",
+    )
+
+
+def _command_validation_lines(
+    said: list[str], rows: str, thresholds: dict[str, dict[str, float]], usual: str
+) -> list[str]:
+    """``validation:`` run by validate.py, with the comment ``said`` above it, the held-out ``rows`` it
+    reads, its ``thresholds`` and challenger metric (the ``usual`` one where it is among them, else the
+    first)."""
     return [
-        f"# outer-loop test (full tier): a forecast ({run.forecast}) answers a value for each step of the",
-        "# horizon a request names, which loopline cannot measure on held-out rows: validate.py (yours to",
-        "# write: docs/outer-loops.md, 'A validation of your own') forecasts the held-out steps through the",
-        f"# endpoint and writes its metrics. The bounds come from {run.origin}: check them.",
+        "# outer-loop test (full tier): " + said[0],
+        *(f"# {line}" for line in said[1:]),
         "validation:",
         "  command: python validate.py",
-        "  data: heldout   # the steps held out, for validate.py: loopline data upload heldout PATH",
-        f"  thresholds: {json.dumps(errors)}",
-        f"  challenger_metric: {next(iter(errors), 'mae')}",
+        f"  data: heldout   # {rows}, for validate.py: loopline data upload heldout PATH",
+        f"  thresholds: {json.dumps(thresholds)}",
+        f"  challenger_metric: {usual if usual in thresholds else next(iter(thresholds), usual)}",
         "",
     ]
 

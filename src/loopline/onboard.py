@@ -162,6 +162,13 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
             "metrics (docs/outer-loops.md, 'A validation of your own'), and upload those steps once "
             "(`loopline data upload heldout PATH`)"
         ]
+    if run.clustering:
+        return [
+            "outer-loop test measures this clustering with validation.command: write validate.py, which "
+            "clusters the held-out rows through the test endpoint and measures the clusters as the training "
+            "does (docs/outer-loops.md, 'A validation of your own'), and upload rows the training never saw "
+            "once (`loopline data upload heldout PATH`)"
+        ]
     if run.task and not validation_thresholds(run):
         measured = ", ".join(measured_by_validation(run.task))
         what = (
@@ -182,6 +189,23 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
         f"values in a column named as validation.label says ({label}): upload them once (`loopline data "
         f"upload heldout PATH`, a CSV or Parquet file or folder) before its first run, and check {what}"
     ]
+
+
+def _no_gate(metrics: dict[str, float]) -> str:
+    """Why init cannot write a gate from the metrics a training logged, and what to log instead."""
+    examples = (
+        "such as accuracy, f1, auc, r2 or silhouette, better higher, and loss, rmse, mae or davies_bouldin, "
+        "better lower"
+    )
+    if not metrics:
+        return (
+            f"the training logged no metric loopline can gate on ({examples}); log one with "
+            "mlflow.log_metric, then run init again"
+        )
+    return (
+        f"the training logged no metric whose name says which way is better ({', '.join(sorted(metrics))}); "
+        f"log one that does ({examples}), then run init again"
+    )
 
 
 def onboard(
@@ -233,10 +257,7 @@ def onboard(
     unfetched += ignored_reads(root, run.read, unfetched)  # read through names the code builds
     gate, skipped, fitted = gate_thresholds(run.metrics)
     if not gate:
-        raise Refused(
-            "the training logged no metric loopline can gate on (such as accuracy, f1, auc, r2, loss, rmse); "
-            "log one with mlflow.log_metric, then run init again"
-        )
+        raise Refused(_no_gate(run.metrics))
     if run.rivals:  # a search by hand: the gate and validation from the run model.select: best takes
         run = replace(run, metrics=best_rival(gate, run))
         gate, skipped, fitted = gate_thresholds(run.metrics)

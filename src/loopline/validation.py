@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from loopline.endpoints.client import (
 )
 from loopline.errors import ConfigError, InvalidData, NotFound, Refused, shorten
 from loopline.instance import Instance
+from loopline.metric_names import better_by_name
 from loopline.progress import NullReporter, Reporter
 
 __all__ = [
@@ -51,10 +51,6 @@ _PASSED_ON = frozenset(
     {"PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV", "OMP_NUM_THREADS"}
     | {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy"}
     | {"https_proxy", "no_proxy"}
-)
-# Metrics where less is better, by a word of their names (val_loss, test_rmse, mape); others: more is better.
-LOWER_IS_BETTER = frozenset(
-    {"rmse", "mse", "mae", "mape", "smape", "wape", "log_loss", "loss", "error", "brier"}
 )
 
 
@@ -478,10 +474,10 @@ def validate(
 
 def lower_is_better(config: ValidationConfig, name: str) -> bool:
     """Whether less of metric ``name`` is better: as ``validation.challenger_better`` says, else by a word
-    of its name (``val_loss``, ``rmse``, ``test_mape``)."""
+    of its name (``val_loss``, ``rmse``, ``test_mape``; more is better where the name does not say)."""
     if config.challenger_better is not None:
         return config.challenger_better == "lower"
-    return bool(set(re.split(r"[^a-z0-9]+", name.lower())) & LOWER_IS_BETTER)
+    return better_by_name(name) == "lower"
 
 
 @dataclass(frozen=True)

@@ -178,8 +178,8 @@ class ValidationConfig(Strict):
     challenger_margin: float = Field(0.01, ge=0, description="How much worse than the champion is tolerated.")
     challenger_better: Literal["higher", "lower"] | None = Field(
         None,
-        description="Whether more or less of challenger_metric is better (default: lower for errors and "
-        "losses by their names: rmse, mae, mape, log_loss, ...; else higher).",
+        description="Whether more or less of challenger_metric is better (default: as its name says, lower "
+        "for errors, losses and the like: rmse, mae, mape, log_loss, davies_bouldin, ...; else higher).",
     )
     command: str | None = Field(
         None,

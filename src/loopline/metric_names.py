@@ -1,0 +1,57 @@
+"""Which way a metric is better, read from its name as people name them: ``val_loss``, ``test_rmse`` and
+scikit-learn's ``davies_bouldin_score`` are better lower; ``accuracy``, ``roc_auc`` and
+``silhouette_score`` higher; a scikit-learn scorer's ``neg_`` name (``neg_mean_squared_error``) turns
+the measure it negates around."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+__all__ = ["Better", "better_by_name", "measures_clusters", "measures_row_count"]
+
+Better = Literal["higher", "lower"]
+
+# Within any name (``logloss``, ``val_rmse``, ``mean_absolute_error``); read before the higher ones, so
+# that ``davies_bouldin_score`` is a Davies-Bouldin index before it is a score.
+_LOWER = re.compile(
+    r"loss|error|mse|rmse|mae|mape|wape|logloss|brier|davies|bouldin|inertia|perplexity|distortion", re.I
+)
+# Short ones as words of the name only (``test_bic``, not ``public_share``).
+_LOWER_WORDS = frozenset({"aic", "bic", "nll", "wer", "cer"})
+_HIGHER = re.compile(
+    r"accuracy|acc|auc|f1|precision|recall|r2|score|ap|map|ndcg|coverage|silhouette|calinski|harabasz"
+    r"|likelihood|homogeneity|completeness|v_measure|mutual_info|bleu|rouge|coherence",
+    re.I,
+)
+_HIGHER_WORDS = frozenset({"rand", "ari", "nmi"})  # adjusted_rand_score, its initials; normalized MI
+_NEGATED = frozenset({"neg", "negative"})
+# The measures of a clustering, which needs no true values: scikit-learn's silhouette_score,
+# davies_bouldin_score, calinski_harabasz_score, and KMeans' inertia_ (a sum over the rows clustered).
+_CLUSTERS = re.compile(r"silhouette|davies|bouldin|calinski|harabasz|inertia|distortion", re.I)
+_SUMMED = re.compile(r"inertia|distortion", re.I)
+
+
+def better_by_name(name: str) -> Better | None:
+    """``lower`` or ``higher`` as ``name`` says a metric is better, or None where it does not say."""
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    if _LOWER.search(name) or words & _LOWER_WORDS:
+        found: Better | None = "lower"
+    elif _HIGHER.search(name) or words & _HIGHER_WORDS:
+        found = "higher"
+    else:
+        return None
+    if words & _NEGATED:
+        return "higher" if found == "lower" else "lower"
+    return found
+
+
+def measures_clusters(name: str) -> bool:
+    """Whether metric ``name`` measures a clustering by its own rows (silhouette, Davies-Bouldin, ...)."""
+    return bool(_CLUSTERS.search(name))
+
+
+def measures_row_count(name: str) -> bool:
+    """Whether metric ``name`` is a sum over the rows measured (KMeans' inertia), so that it grows with
+    their number and bounds it on other rows mean nothing."""
+    return bool(_SUMMED.search(name))
