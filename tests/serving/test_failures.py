@@ -42,3 +42,19 @@ def test_the_column_blamed_for_a_null_is_the_one_whose_kind_of_null_the_model_na
     with pytest.raises(ValueError) as failed:
         model.predict(rows)
     assert describe_failure(SCHEMA, model.predict, rows, failed.value).startswith(f"{blamed}: ValueError: ")
+
+
+def test_a_category_the_encoder_never_saw_is_blamed_on_the_request_s_column_that_holds_it() -> None:
+    # scikit-learn numbers the encoder's own columns ("in column 1"); the caller's column is 'region'
+    training = pd.DataFrame({"plan": ["basic", "pro", "basic", "pro"], "region": ["north", "south"] * 2})
+    model = make_pipeline(
+        ColumnTransformer([("cat", OneHotEncoder(), ["plan", "region"])]), LogisticRegression()
+    ).fit(training, [0, 1, 1, 0])
+    rows = pd.DataFrame({"plan": ["pro", "basic", "pro"], "region": ["north", "south", "central"]})
+    with pytest.raises(ValueError, match=r"unknown categories \['central'\] in column 1") as failed:
+        model.predict(rows)
+    schema = InputSchema((Column("plan", "string"), Column("region", "string")))
+    assert describe_failure(schema, model.predict, rows, failed.value).startswith(
+        "column 'region' row 2 (its value is one the model's error names): ValueError: Found unknown "
+        "categories ['central'] in column 1"
+    )

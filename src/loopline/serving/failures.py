@@ -1,10 +1,10 @@
 """When a model raises on a request: the column (and row) to blame where it can be told, and why.
 
 A model's own error is rarely about HTTP; the caller needs to know which of their values the model could
-not take. The answer names a column the error mentions, else a column holding a null, else the column
-whose value, replaced by the model's input example's, lets the model answer (tried on the first row the
-model fails on alone); and the model's own error, shortened, without file paths. The trying happens only
-when a model fails, and is bounded.
+not take. The answer names a column the error mentions, else a column holding a null, else a column
+holding a value the error quotes, else the column whose value, replaced by the model's input example's,
+lets the model answer (tried on the first row the model fails on alone); and the model's own error,
+shortened, without file paths. The trying happens only when a model fails, and is bounded.
 """
 
 from __future__ import annotations
@@ -66,12 +66,33 @@ def _where(schema: InputSchema, predict: Any, data: Any, exc: BaseException, exa
     if nulls:
         column, row = _likeliest(nulls, data, message)
         return f"column '{column}' (null in row {row}, which the model does not take)"
+    if (held := _holding_quoted(data, message)) is not None:
+        return f"column '{held[0]}' row {held[1]} (its value is one the model's error names)"
     row = _failing_row(predict, data)
     blamed = _blamed_column(schema, predict, data, row or 0, example)
     at = f" row {row}" if row is not None else ""
     if blamed is not None:
         return f"column '{blamed}'{at} (with the input example's value there, the model answers)"
     return f"row {row}" if row is not None else "this input"
+
+
+_QUOTED = re.compile(r"'([^']{1,200})'|\"([^\"]{1,200})\"")
+
+
+def _holding_quoted(data: Any, message: str) -> tuple[str, int] | None:
+    """(column, first row) of the first text column holding a value the model's error quotes, as
+    scikit-learn's encoders quote a category they never saw ("Found unknown categories ['central'] in
+    column 1", which numbers the encoder's columns, not the request's); None where none does."""
+    quoted = {a or b for a, b in _QUOTED.findall(message)}
+    if not quoted or not hasattr(data, "columns"):
+        return None
+    for column in data.columns:
+        if data[column].dtype.kind != "O":  # text: object, or pandas' string dtype
+            continue
+        rows = np.flatnonzero(data[column].isin(quoted).to_numpy())
+        if rows.size:
+            return str(column), int(rows[0])
+    return None
 
 
 def _null_cells(data: Any) -> list[tuple[str, int]]:
