@@ -41,11 +41,24 @@ def test_probabilities_that_do_not_match_the_classes_are_refused_with_what_to_an
     )
 
 
-def test_a_model_answering_a_table_is_measured_by_its_first_column() -> None:
+def test_a_model_answering_a_table_is_measured_by_its_prediction_column_else_its_first() -> None:
+    by_labels = metrics_for("classification", [1, 0, 0], [1, 0, 1])
     rows = [{"label": 1, "score": 0.9}, {"label": 0, "score": 0.2}, {"label": 1, "score": 0.6}]
-    assert metrics_for("classification", [1, 0, 0], rows) == metrics_for(
-        "classification", [1, 0, 0], [1, 0, 1]
-    )
+    assert metrics_for("classification", [1, 0, 0], rows) == by_labels
+    # the score first: the output named as a prediction is measured, not the score
+    scored = [
+        {"score": 0.9, "prediction": 1},
+        {"score": 0.2, "prediction": 0},
+        {"score": 0.6, "prediction": 1},
+    ]
+    assert metrics_for("classification", [1, 0, 0], scored) == by_labels
+    # named as the held-out rows' label column (validation.label) before any other
+    churn = [
+        {"p": 0.9, "class": 0, "churned": 1},
+        {"p": 0.2, "class": 1, "churned": 0},
+        {"p": 0.6, "class": 0, "churned": 1},
+    ]
+    assert metrics_for("classification", [1, 0, 0], churn, "churned") == by_labels
     amounts = [{"amount": 10.0, "low": 8.0}, {"amount": 20.0, "low": 15.0}]
     assert metrics_for("regression", [10.0, 22.0], amounts)["mae"] == 1.0
 

@@ -263,15 +263,17 @@ def heldout_for(instance: Instance, config: ValidationConfig, texts: Collection[
     return None if found is None else Heldout(found[0], found[2])
 
 
-def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
+def metrics_for(task: str, truth: Any, predicted: Any, label: str = "") -> dict[str, float]:
     """Classification: accuracy, precision, recall, F1 (of a classifier answering a probability per class,
     its most likely class; see ``_labels``). Regression: RMSE, MAE, R². A model answering a table (rows of
-    ``{column: value}``) is measured by its first column."""
+    ``{column: value}``) is measured by its column named ``label`` (the held-out rows' column of true
+    values), else one named as a prediction (``_PREDICTED``), else its first."""
     import numpy as np
     from sklearn import metrics
 
-    if isinstance(next(iter(predicted), None), dict):
-        predicted = [next(iter(row.values()), None) for row in predicted]
+    if isinstance(first := next(iter(predicted), None), dict):
+        column = _answer_column(list(first), label)
+        predicted = [row.get(column) for row in predicted]
     if task == "regression":
         return {
             "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
@@ -286,6 +288,19 @@ def metrics_for(task: str, truth: Any, predicted: Any) -> dict[str, float]:
         "recall": float(metrics.recall_score(truth, predicted, average=average, zero_division=0)),
         "f1": float(metrics.f1_score(truth, predicted, average=average, zero_division=0)),
     }
+
+
+# The names a table of answers gives its prediction, beside a score or probability of it.
+_PREDICTED = ("label", "prediction", "predictions", "predicted", "predicted_label", "class", "y_pred")
+
+
+def _answer_column(columns: list[str], label: str) -> str | None:
+    """Which column of a table of answers holds the prediction: the one named as the true values' column,
+    else the first named as a prediction, else the first."""
+    for name in (label, *_PREDICTED):
+        if name and name in columns:
+            return name
+    return next(iter(columns), None)
 
 
 def _labels(truth: Any, predicted: Any) -> Any:
@@ -510,7 +525,7 @@ def _measure(
     if config.command is None:
         assert heldout is not None
         answers = predict_rows(client, target.endpoint, target.deployment, heldout.features)
-        return metrics_for(config.task, heldout.labels, answers), None
+        return metrics_for(config.task, heldout.labels, answers, config.label), None
     reporter = where.reporter
     reporter.step(f"measuring {target.deployment} with `{config.command}`")
     said = f"validation.command measuring {target.deployment}"

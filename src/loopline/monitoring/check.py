@@ -205,7 +205,7 @@ def _performance(
     features, truth = split_labels(
         read_asset(instance, asset, texts), config.label, f"the labels {asset.reference}"
     )
-    now = metrics_for(config.task, truth, _answers(model.score(features)))
+    now = metrics_for(config.task, truth, _answers(model.score(features)), config.label)
     metric = config.compared_on
     reference = _training_metric(instance, target, metric)
     drop = None
