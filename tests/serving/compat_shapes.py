@@ -9,7 +9,8 @@ columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor o
 float32; ``text`` a scikit-learn pipeline over one text column, review; ``bare-text`` and
 ``tensor-text`` a text pipeline fitted on a Series of texts, without a signature and with a 1-D tensor
 one; ``dated`` a Python model over a date and time and a number; ``imputed`` a pipeline that imputes
-its columns first (age, fare, port), without an input example.
+its columns first (age, fare, port), without an input example; ``encoded`` a pipeline one-hot encoding
+its plan (basic, pro, team) with a strict encoder, beside a tenure.
 ``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
 docs/endpoints.md lists the same cases.
 """
@@ -311,6 +312,14 @@ SHAPES = [
         "imputed",
         J,
         j({"dataframe_split": {"columns": ["age", "fare", "port"], "data": [[NAN, 7.0, "S"]]}}),
+    ),
+    # a strict encoder: a plan it knows, and one it was not fitted on (both servers refuse it as the client's)
+    ("encoded-known", "encoded", J, j({"dataframe_records": [{"plan": "pro", "tenure": 5.0}]})),
+    (
+        "encoded-unseen",
+        "encoded",
+        J,
+        j({"dataframe_records": [{"plan": "pro", "tenure": 5.0}, {"plan": "enterprise", "tenure": 2.0}]}),
     ),
     # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
     ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),

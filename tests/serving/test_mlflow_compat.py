@@ -175,7 +175,19 @@ def save_models(folder: Path) -> dict[str, Path]:
         pip_requirements=["scikit-learn"],
         skops_trusted_types=["numpy.dtype"],  # the encoder's dtype, as MLflow's advice says
     )
-    return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed")}
+    # a strict encoder (OneHotEncoder's default, handle_unknown="error") over the plan
+    plans = pd.DataFrame({"plan": ["basic", "pro", "team", "pro"], "tenure": [3.0, 40.0, 12.0, 7.0]})
+    strict = ColumnTransformer([("plan", OneHotEncoder(), ["plan"]), ("tenure", "passthrough", ["tenure"])])
+    encoded = Pipeline([("features", strict), ("clf", LogisticRegression())]).fit(plans, [0, 1, 1, 0])
+    mlflow.sklearn.save_model(
+        encoded,
+        folder / "encoded",
+        signature=infer_signature(plans, encoded.predict(plans)),
+        input_example=plans.head(2),
+        pip_requirements=["scikit-learn"],
+        skops_trusted_types=["numpy.dtype"],
+    )
+    return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed", "encoded")}
 
 
 MODELS = ("numeric", "typed", "matrix", "labels", "booster", "text", "dated")
@@ -286,6 +298,19 @@ def test_the_documented_differences_are_in_the_docs() -> None:
     text = (Path(__file__).parents[2] / "docs" / "endpoints.md").read_text()
     for name in (*DIFFERENCES, *ANSWER_DIFFERENCES):
         assert f"`{name}`" in text, name
+
+
+def test_a_category_a_strict_encoder_never_saw_is_a_client_error_naming_the_column_and_what_it_knows(
+    both: Both,
+) -> None:
+    rows = [{"plan": "pro", "tenure": 5.0}, {"plan": "enterprise", "tenure": 2.0}]
+    unseen = both.post("encoded", "invocations", {"dataframe_records": rows})
+    assert unseen.status_code == 400 and unseen.json() == {
+        "error_code": "UNKNOWN_CATEGORY",
+        "message": "column 'plan' row 1: a category the model was not fitted on (it knows basic, pro, team): "
+        "give one of those, or retrain the model knowing it (or with handle_unknown='ignore' on its "
+        "encoder)",
+    }
 
 
 def test_dates_and_times_with_an_offset_that_fail_the_model_are_a_client_error_naming_the_column(

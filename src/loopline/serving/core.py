@@ -25,6 +25,7 @@ import orjson
 
 from loopline.endpoints.keys import served_mark
 from loopline.errors import RequestRejected
+from loopline.serving.encoders import unseen_category
 from loopline.serving.failures import describe_failure, offset_refusal
 from loopline.serving.requests import decoded
 from loopline.serving.sampling import Sampler
@@ -468,6 +469,8 @@ class ScoringCore:
         model = runtime.model
         if (offset := offset_refusal(model.schema, scoring.data, exc)) is not None:
             return RequestRejected(400, "WRONG_TYPE", offset)
+        if (unseen := unseen_category(model.categories, scoring.data)) is not None:
+            return RequestRejected(400, "UNKNOWN_CATEGORY", unseen)
         described = describe_failure(model.schema, model.predict, scoring.data, exc, model.example_data)
         if (
             type(exc).__name__ == "MlflowException"

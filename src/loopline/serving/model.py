@@ -18,7 +18,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
 from loopline.serving.categories import as_trained_categories, trained_categories
 from loopline.serving.compiled import OWN, compile_or_say_why
+from loopline.serving.encoders import Guarded, guarded_categories
 from loopline.serving.nulls import texts_missing_as_trained
 from loopline.serving.schema import FRACTIONAL, TEXT, InputSchema, Table, plain_columns, to_model_input
 
@@ -51,6 +52,7 @@ class LoadedModel:
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
     environment: tuple[Difference, ...] = ()  # the model's requirements that the packages here do not meet
     flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
+    categories: Guarded = field(default_factory=dict)  # what its strict encoders know (serving/encoders.py)
 
     @property
     def example_data(self) -> Any:
@@ -184,11 +186,20 @@ def _load(folder: Path, digest: str) -> LoadedModel:
         example,
         predict_with_params=with_params,
         flavors=frozenset(flavors),
+        categories=_sklearn_categories(pyfunc) if "sklearn" in flavors else {},
     )
     _take_missing_values(model)
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
         _compile_booster(model, pyfunc)
     return model
+
+
+def _sklearn_categories(pyfunc: Any) -> Guarded:
+    """What the strict encoders of a scikit-learn model served through its pyfunc know."""
+    try:
+        return guarded_categories(pyfunc.get_raw_model())
+    except Exception:  # no raw model to ask: nothing is checked
+        return {}
 
 
 def _as_categories(
@@ -221,6 +232,7 @@ def _sklearn_model(
         True,
         _example(folder, document.get("saved_input_example_info")),
         flavors=frozenset(document.get("flavors") or ()),
+        categories=guarded_categories(estimator),
     )
     if _reads_columns_by_name(model):  # every request, and the example, as the table MLflow would make
         model.batchable = False

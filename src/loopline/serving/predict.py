@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from loopline.errors import Refused, shorten
+from loopline.serving.encoders import unseen_category
 
 __all__ = ["predict_frame"]
 
@@ -31,7 +32,12 @@ def predict_frame(model: Any, frame: Any, first_row: int = 0, keep: Sequence[str
     elif model.schema.values:  # a text pipeline fitted on a Series of texts
         answers = model.predict(_values(frame, keep))
     else:
-        answers = model.predict(frame)
+        try:
+            answers = model.predict(frame)
+        except Exception:
+            if (unseen := unseen_category(model.categories, frame, first_row)) is not None:
+                raise Refused(unseen) from None
+            raise
     return _as_table(answers)
 
 
