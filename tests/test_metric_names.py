@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopline.metric_names import better_by_name, measures_clusters, measures_row_count
+from loopline.metric_names import better_by_name, measures_clusters, measures_row_count, mlflow_keys
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,22 @@ def test_a_clustering_is_measured_by_its_own_rows_and_inertia_grows_with_them() 
         False,
     ]
     assert [measures_row_count(n) for n in ("inertia", "silhouette")] == [True, False]
+
+
+def test_a_name_mlflow_refuses_as_a_key_becomes_one_it_takes_and_stays_apart_from_the_others() -> None:
+    names = [
+        "psi_Price (€)",
+        "psi_Price ($)",
+        "psi_Living Area (m²)",
+        "hit_rate@10",
+        "val/loss: a-b.c",
+        "k" * 300,
+    ]
+    assert mlflow_keys(names) == {
+        "psi_Price (€)": "psi_Price ___",
+        "psi_Price ($)": "psi_Price ___ 2",  # the same once its refused characters are replaced
+        "psi_Living Area (m²)": "psi_Living Area _m²_",
+        "hit_rate@10": "hit_rate_10",
+        "val/loss: a-b.c": "val/loss: a-b.c",  # all of MLflow's own characters stay
+        "k" * 300: "k" * 250,
+    }

@@ -86,6 +86,23 @@ def test_writers_setting_one_new_version_tag_at_once_all_succeed(tmp_path: Path)
     assert failures == []
 
 
+def test_a_run_of_metrics_named_after_columns_is_logged_under_keys_mlflow_takes(tmp_path: Path) -> None:
+    # Monitoring logs a drift metric a column; columns are named "Price (€)", which MLflow refuses in a key
+    store = WorkspaceStore.scratch(tmp_path)
+    store.provision("monitoring")
+    metrics = {"psi_Price (€)": 0.1, "psi_Price ($)": 0.2, "psi_tenure": 0.3}
+    metrics |= {f"ks_feature {i}": i / 2000 for i in range(1500)}  # more than one batch of MLflow's
+    run_id = store.log_run("monitoring", "check", metrics, {"endpoint": "prices"})
+    run = store.client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert {k: run.data.metrics[k] for k in ("psi_Price ___", "psi_Price ___ 2", "psi_tenure")} == {
+        "psi_Price ___": 0.1,
+        "psi_Price ___ 2": 0.2,
+        "psi_tenure": 0.3,
+    }
+    assert len(run.data.metrics) == 1503 and run.data.tags["endpoint"] == "prices"
+
+
 @pytest.fixture
 def database_server(request: pytest.FixtureRequest) -> Iterator[DatabaseServer]:
     server = DatabaseServer(silent=request.param == "silent")

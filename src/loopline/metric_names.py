@@ -1,14 +1,14 @@
-"""Which way a metric is better, read from its name as people name them: ``val_loss``, ``test_rmse`` and
-scikit-learn's ``davies_bouldin_score`` are better lower; ``accuracy``, ``roc_auc`` and
-``silhouette_score`` higher; a scikit-learn scorer's ``neg_`` name (``neg_mean_squared_error``) turns
-the measure it negates around."""
+"""Metric names. Which way a metric is better, read from its name as people name them: ``val_loss``,
+``test_rmse`` and scikit-learn's ``davies_bouldin_score`` are better lower; ``accuracy``, ``roc_auc``
+and ``silhouette_score`` higher; a scikit-learn scorer's ``neg_`` name (``neg_mean_squared_error``)
+turns the measure it negates around. And a name as MLflow takes it for a key."""
 
 from __future__ import annotations
 
 import re
 from typing import Literal
 
-__all__ = ["Better", "better_by_name", "measures_clusters", "measures_row_count"]
+__all__ = ["Better", "better_by_name", "measures_clusters", "measures_row_count", "mlflow_keys"]
 
 Better = Literal["higher", "lower"]
 
@@ -55,3 +55,25 @@ def measures_row_count(name: str) -> bool:
     """Whether metric ``name`` is a sum over the rows measured (KMeans' inertia), so that it grows with
     their number and bounds it on other rows mean nothing."""
     return bool(_SUMMED.search(name))
+
+
+# What MLflow refuses in a metric's or tag's key (its own rule: letters, digits, _ - . space : /), and its
+# longest key.
+_NOT_IN_KEY = re.compile(r"[^/\w.\- :]")
+_KEY_LENGTH = 250
+
+
+def mlflow_keys(names: list[str]) -> dict[str, str]:
+    """Each of ``names`` as a key MLflow takes: a character it refuses (a column's ``(€)``, ``@``) as
+    ``_``, cut to its length; a key that then repeats an earlier one numbered (``... 2``)."""
+    keys: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        key = _NOT_IN_KEY.sub("_", name)[:_KEY_LENGTH]
+        count = 1
+        while key in taken:
+            count += 1
+            key = f"{_NOT_IN_KEY.sub('_', name)[: _KEY_LENGTH - 8]} {count}"
+        keys[name] = key
+        taken.add(key)
+    return keys

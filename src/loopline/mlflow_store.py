@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from loopline.config import StoreLocation
 from loopline.domain import PRODUCTION
 from loopline.errors import NotFound, Refused, StoreUnavailable
+from loopline.metric_names import mlflow_keys
 from loopline.mlflow_output import no_progress_bars, quiet_mlflow
 from loopline.mlflow_reach import reach
 from loopline.mlflow_sqlite import copy_template
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("loopline.mlflow_store")
+_BATCH = 1000  # metrics a call to MLflow's log_batch may hold
 
 
 @dataclass(frozen=True)
@@ -405,11 +407,16 @@ class WorkspaceStore:
         return int(version.version)
 
     def log_run(self, experiment: str, run_name: str, metrics: dict[str, float], tags: dict[str, str]) -> str:
-        """A finished run with metrics and tags in ``experiment``; its ID."""
+        """A finished run with metrics and tags in ``experiment``; its ID. A metric named after a column
+        (``psi_Price (€)``) is logged under a key MLflow takes (``mlflow_keys``)."""
+        from mlflow.entities import Metric
+
+        keys, now = mlflow_keys(list(metrics)), int(time.time() * 1000)
+        logged = [Metric(keys[name], value, now, 0) for name, value in metrics.items()]
         run_id = self.create_run(experiment, tags, run_name=run_name)
         with _store_errors(self):
-            for key, value in metrics.items():
-                self.client.log_metric(run_id, key, value)
+            for start in range(0, len(logged), _BATCH):
+                self.client.log_batch(run_id, metrics=logged[start : start + _BATCH])
             self.client.set_terminated(run_id, "FINISHED")
         return run_id
 

@@ -16,7 +16,15 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import InsufficientEvidence
 from tests.conftest import ProjectFactory
-from tests.helpers import TRAINING_SCRIPTS, cli, commit_all, edit_yaml, wait_for_samples, wait_until
+from tests.helpers import (
+    TRAINING_SCRIPTS,
+    cli,
+    commit_all,
+    edit_yaml,
+    mlflow_pointed_at,
+    wait_for_samples,
+    wait_until,
+)
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -326,12 +334,15 @@ random.seed(0)
 plans = random.choices(["basic", "plus", "pro"], weights=[6, 3, 1], k=600)
 frame = pd.DataFrame({
     "plan": plans,
-    "tenure": [random.uniform(0, 60) for _ in plans],
+    "tenure (months)": [random.uniform(0, 60) for _ in plans],
     "note": [f"customer {i} called about billing" for i in range(len(plans))],
 })
-churned = [int(p == "basic" and t < 20) for p, t in zip(plans, frame["tenure"])]
+churned = [int(p == "basic" and t < 20) for p, t in zip(plans, frame["tenure (months)"])]
 features = ColumnTransformer(
-    [("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]), ("tenure", StandardScaler(), ["tenure"])]
+    [
+        ("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+        ("tenure", StandardScaler(), ["tenure (months)"]),
+    ]
 )
 model = Pipeline([("features", features), ("clf", LogisticRegression())]).fit(frame, churned)
 with mlflow.start_run():
@@ -364,8 +375,9 @@ def _released(
 def test_a_category_drifts_by_its_values_and_free_text_by_its_length(
     new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A churn model as they are written: a plan (few values, one-hot encoded), a number, a free-text note
-    # (not one of the model's features, as often: logged with the rows, it reaches the endpoint).
+    # A churn model as they are written: a plan (few values, one-hot encoded), a number (its column named
+    # with its unit, which MLflow refuses in a metric's name), a free-text note (not one of the model's
+    # features, as often: logged with the rows, it reaches the endpoint).
     project, port = _released(new_project, monkeypatch, PLANS)
     rng = np.random.default_rng(3)
 
@@ -376,7 +388,7 @@ def test_a_category_drifts_by_its_values_and_free_text_by_its_length(
             rows = [[str(p), float(rng.uniform(0, 60)), note.format(rng.integers(10**6))] for p in plans]
             answer = httpx.post(
                 f"{server.url}/endpoints/proj/invocations",
-                json={"dataframe_split": {"columns": ["plan", "tenure", "note"], "data": rows}},
+                json={"dataframe_split": {"columns": ["plan", "tenure (months)", "note"], "data": rows}},
             )
             assert answer.status_code == 200, answer.text
         wait_for_samples(project, "proj", 200, started)
@@ -395,14 +407,19 @@ def test_a_category_drifts_by_its_values_and_free_text_by_its_length(
         )
         wordy = loopline.monitor_check(project=project)
     # A note of 600 distinct texts is no category: its drift is measured by its length in words.
-    assert set(calm.signals["psi"]) == {"plan", "tenure", "note"}
+    assert set(calm.signals["psi"]) == {"plan", "tenure (months)", "note"}
+    with mlflow_pointed_at(
+        project, "prod"
+    ):  # each check's run, its metric of the column named to MLflow's rule
+        logged = MlflowClient().get_run(calm.run_id).data.metrics
+    assert logged["psi_tenure _months_"] == pytest.approx(calm.signals["psi"]["tenure (months)"])
     assert calm.signals["psi"]["plan"] < 0.1 and calm.signals["psi"]["note"] < 0.1, calm.signals
     assert wordy.signals["max_psi_feature"] == "note" and wordy.signals["psi"]["note"] > 1.0, wordy.signals
     assert wordy.signals["psi"]["plan"] < 0.1 and "note" not in wordy.signals["ks"]
     assert drifted.signals["max_psi_feature"] == "plan" and drifted.signals["psi"]["plan"] > 1.0, (
         drifted.signals
     )
-    assert drifted.signals["psi"]["tenure"] < 0.2 and "plan" not in drifted.signals["ks"]
+    assert drifted.signals["psi"]["tenure (months)"] < 0.2 and "plan" not in drifted.signals["ks"]
 
 
 def _countries_rows() -> pd.DataFrame:
