@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from loopline.dry_run import DryRun
-from loopline.gate_setup import gate_thresholds, validation_lines, validation_thresholds
+from loopline.gate_setup import gate_thresholds, validation_lines, validation_thresholds, yaml_scalar
 
 
 def test_an_area_under_a_curve_is_not_taken_for_the_measure_it_is_named_after() -> None:
@@ -82,3 +82,15 @@ def test_a_training_whose_metrics_say_no_direction_is_told_to_log_one_that_does(
         "that does (such as accuracy, f1, auc, r2 or silhouette, better higher, and loss, rmse, mae or "
         "davies_bouldin, better lower), then run init again"
     )
+
+
+def test_a_name_is_written_into_yaml_as_people_read_it_and_reads_back_the_same() -> None:
+    for name, written in [
+        ("label", "label"),
+        ("Price (€)", '"Price (€)"'),  # not "Price (\\u20ac)"
+        ("Größe: m²", '"Größe: m²"'),
+        ("yes", '"yes"'),  # a YAML boolean, quoted
+        ("tab\there", '"tab\\there"'),
+    ]:
+        assert yaml_scalar(name) == written
+        assert yaml.safe_load(f"key: {written}")["key"] == name

@@ -247,7 +247,10 @@ def yaml_scalar(value: str) -> str:
     """``value`` as a YAML scalar: plain where YAML reads it back as the same text, else quoted."""
 
     plain = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./ =-]*", value) and not value.endswith(" ")
-    return value if plain and yaml.safe_load(value) == value else json.dumps(value)
+    if plain and yaml.safe_load(value) == value:
+        return value
+    quoted = json.dumps(value, ensure_ascii=False)  # "Price (€)" as it is written, not "Price (\u20ac)"
+    return quoted if yaml.safe_load(quoted) == value else json.dumps(value)
 
 
 def gate_text(gate: dict[str, dict[str, float]], skipped: list[str], fitted: list[str], origin: str) -> str:
