@@ -338,15 +338,16 @@ def test_a_model_logged_without_an_input_example_is_smoke_tested_on_held_out_row
     loopline.upload_data("heldout", tmp_path / "unseen.csv", project=project)
     with pytest.raises(Refused) as refused:
         loopline.outer_loop_prod(project)
-    assert "failed (on the first rows of heldout (validation.data)): 500" in str(refused.value)
-    assert "unknown categories" in str(refused.value)
+    # the caller's category, which the model refuses (a 400 naming it, as MLflow's server refuses it)
+    assert "failed (on the first rows of heldout (validation.data)): 400 column 'port'" in str(refused.value)
+    assert "it knows C, Q, S)" in str(refused.value)
     assert loopline.releases(project=project) == []  # nothing went live
     loopline.upload_data("heldout", tmp_path / "heldout.csv", project=project)
     released = loopline.outer_loop_prod(project)
     assert released.changed and len(loopline.releases(project=project)) == 1
 
 
-def test_a_python_model_answering_named_outputs_is_smoke_tested_and_measured_by_its_first_output(
+def test_a_python_model_answering_named_outputs_is_smoke_tested_and_measured_by_its_label_output(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:
     # {"label": [...], "score": [...]} is one answer of two outputs, not one prediction for the whole
