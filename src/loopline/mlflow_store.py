@@ -415,10 +415,14 @@ class WorkspaceStore:
         logged = [Metric(keys[name], value, now, 0) for name, value in metrics.items()]
         run_id = self.create_run(experiment, tags, run_name=run_name)
         with _store_errors(self):
-            for start in range(0, len(logged), _BATCH):
-                self.client.log_batch(run_id, metrics=logged[start : start + _BATCH])
+            self.log_metrics(run_id, logged)
             self.client.set_terminated(run_id, "FINISHED")
         return run_id
+
+    def log_metrics(self, run_id: str, metrics: list[Any]) -> None:
+        """MLflow ``Metric`` points logged to the run, as many to a call as MLflow takes."""
+        for start in range(0, len(metrics), _BATCH):
+            self.client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point a registered model's alias at a version. The ``production`` alias also moves MLflow's stage

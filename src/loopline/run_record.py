@@ -46,7 +46,6 @@ HISTORY_POINTS = 1_000_000
 """The most metric values one record carries (a value a step, for every metric of every run together)."""
 RELATED_RUNS = 1000
 """The most other runs one record carries."""
-_BATCH = 1000  # MLflow's most metrics in one log_batch
 
 _Name = Annotated[str, Field(min_length=1, max_length=250)]
 _Id = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
@@ -289,8 +288,7 @@ def write_model(
         if model.params:
             store.client.log_model_params(model_id, dict(model.params))
         store.client.set_logged_model_tags(model_id, {**own_tags(dict(model.tags)), **tags})
-        for start in range(0, len(metrics), _BATCH):  # the run's own points already: MLflow links them
-            store.client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+        store.log_metrics(run_id, metrics)  # the run's own points already: MLflow links them
 
 
 def write_related(store: WorkspaceStore, run_id: str, record: RunRecord, tags: dict[str, str]) -> list[str]:
@@ -368,7 +366,6 @@ def _write(
         for d in recorded
     ]
     with store.errors():
-        for start in range(0, len(metrics), _BATCH):
-            store.client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+        store.log_metrics(run_id, metrics)
         if datasets:
             store.client.log_inputs(run_id, datasets=datasets)
