@@ -221,8 +221,8 @@ def test_on_the_control_plane_the_rollback_is_refused_without_the_role_and_audit
             page.click("form.signin button")
             assert "not known" in page.locator(".flash.error").inner_text()
             page.fill("input[name=token]", str(tokens["dev"]))
-            page.click("form.signin button")
-            assert "signed in as dev" in page.locator(".flash").inner_text()
+            page.click("form.signin button")  # the refusal's page holds a .flash until the next one loads
+            expect(page.locator(".flash")).to_contain_text("signed in as dev")
             page.goto(f"{plane.url}/ui/endpoints")
             page.get_by_test_id("rollback-target-prod-proj").select_option(a)
             page.get_by_test_id("rollback-prod-proj").click()
@@ -327,38 +327,40 @@ def test_a_long_history_is_shown_a_page_at_a_time_keeping_the_filters(
     try:
         page = browser.page
 
-        def shown() -> tuple[list[str], str]:
+        pager = page.get_by_test_id("pager")
+
+        def shown(expected: str) -> list[str]:
+            """The versions listed once the page that says `expected` in its pager has replaced this one."""
+            expect(pager).to_contain_text(expected)  # a click only starts the next page's load
             cells = page.locator("table.models tbody tr td:nth-child(2)").all_inner_texts()
-            return [" ".join(cell.split()[1:2]) for cell in cells], page.get_by_test_id("pager").inner_text()
+            return [" ".join(cell.split()[1:2]) for cell in cells]
 
         page.goto(f"{board.url}/ui/models")
-        versions, pager = shown()
-        assert versions == [f"v{n}" for n in range(120, 70, -1)]  # the newest 50
-        assert "Versions 1–50 of 121" in pager and "Newer" not in pager
+        assert shown("Versions 1–50 of 121") == [f"v{n}" for n in range(120, 70, -1)]  # the newest 50
+        assert "Newer" not in pager.inner_text()
         page.click("a[rel=next]")
-        versions, pager = shown()
-        assert versions == [f"v{n}" for n in range(70, 20, -1)] and "Versions 51–100 of 121" in pager
+        assert shown("Versions 51–100 of 121") == [f"v{n}" for n in range(70, 20, -1)]
         page.click("a[rel=next]")
-        versions, pager = shown()
+        versions = shown("Versions 101–121 of 121")
         assert len(versions) == 21 and versions[-2:] == ["v1", "v1"]  # dev's first and the registry's
-        assert "Versions 101–121 of 121" in pager and "Older" not in pager
+        assert "Older" not in pager.inner_text()
         page.click("a[rel=prev]")
-        assert "Versions 51–100 of 121" in shown()[1]
+        shown("Versions 51–100 of 121")
         page.goto(f"{board.url}/ui/models?page=99")  # past the end: the last page
-        assert "Versions 101–121 of 121" in shown()[1]
+        shown("Versions 101–121 of 121")
         page.goto(f"{board.url}/ui/models?page=first")  # not a number: the first page
-        assert "Versions 1–50 of 121" in shown()[1]
+        shown("Versions 1–50 of 121")
 
         # The filters hold across pages.
         page.goto(f"{board.url}/ui/models?commit=0707")  # v7's commit, and no other
-        versions, pager = shown()
-        assert versions == ["v7"] and "Versions 1–1 of 1" in pager and "Older" not in pager
+        assert shown("Versions 1–1 of 1") == ["v7"] and "Older" not in pager.inner_text()
         page.fill("input[name=commit]", "")
         page.select_option("select[name=model]", first.name)
         page.click("form.filters button")
-        assert "Versions 1–50 of 121" in shown()[1]
+        shown("Versions 1–50 of 121")
         page.click("a[rel=next]")
-        assert f"model={first.name}" in page.url and "Versions 51–100 of 121" in shown()[1]
+        shown("Versions 51–100 of 121")
+        assert f"model={first.name}" in page.url
 
         # The history page shows 500 events at a time, newest first, and pages back through the rest.
         total = len(loopline.history(project))
