@@ -11,6 +11,8 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -744,6 +746,62 @@ def test_a_forecast_is_given_a_validation_command_to_write_instead_of_held_out_r
         for note in result.notes
     )
     assert not any("true values in a column named as validation.label" in note for note in result.notes)
+
+
+OLS_FORMULA = """\
+import mlflow
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from sklearn.model_selection import train_test_split
+
+df = pd.read_csv("data/houses.csv")
+train, test = train_test_split(df, test_size=0.25, random_state=42)
+with mlflow.start_run():
+    results = smf.ols("price ~ area + rooms + C(district)", data=train).fit()
+    rmse = float(np.sqrt(np.mean((test["price"] - results.predict(test)) ** 2)))
+    mlflow.log_metric("rmse", rmse)
+    mlflow.log_metric("r2", results.rsquared)
+    mlflow.statsmodels.log_model(results, name="model", input_example=test.drop(columns="price").head(3))
+"""
+
+
+def houses(count: int, seed: int) -> pd.DataFrame:
+    """Prices that follow the area, the rooms and the district, with noise."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "area": rng.uniform(40, 200, count).round(1),
+            "rooms": rng.integers(1, 6, count),
+            "district": rng.choice(["north", "south", "centre"], count),
+        }
+    )
+    uplift = frame["district"].map({"north": 0, "south": -20_000, "centre": 60_000})
+    frame["price"] = 2_000 * frame["area"] + 15_000 * frame["rooms"] + uplift + rng.normal(0, 20_000, count)
+    return frame.round({"price": 0})
+
+
+def test_a_statsmodels_regression_fitted_by_a_formula_is_validated_on_held_out_rows_as_a_regression(
+    tmp_path: Path,
+) -> None:
+    # statsmodels is no forecast here: an OLS fitted by a formula answers a price a row
+    files = {"train.py": OLS_FORMULA, "data/houses.csv": houses(480, seed=1).to_csv(index=False)}
+    project = repository(tmp_path / "prices", files)
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert "command" not in validation and validation["label"] == "price"
+    assert validation["task"] == "regression"
+    assert validation["thresholds"]["rmse"] == {"max": round(result.metrics["rmse"] * 1.1, 4)}
+    assert not any("forecast" in note for note in result.notes), result.notes
+    commit_all(project, "loopline")
+    loopline.up(project)
+    loopline.inner_loop(project)
+    held_out = tmp_path / "new-houses.csv"
+    houses(120, seed=2).to_csv(held_out, index=False)
+    loopline.upload_data("heldout", held_out, project=project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    assert tested.report["data"]["rows"] == 120 and tested.report["metrics"]["r2"] > 0.8
 
 
 def _docs_validate_py(kind: str) -> str:

@@ -65,7 +65,11 @@ class DryRun:
     @property
     def forecast(self) -> str | None:
         """The time-series flavor of a model that forecasts a horizon a request names (a value a step, not
-        one a row), which outer-loop test cannot measure on held-out rows; None for other models."""
+        one a row), which outer-loop test cannot measure on held-out rows; None for other models. A model of
+        such a flavor whose signature takes the columns of a table the training read, one column more its
+        true values (a statsmodels OLS or Logit fitted by a formula), answers a row at a time: no forecast."""
+        if self.label is not None:
+            return None
         return next((f for f in self.flavors if f in FORECAST_FLAVORS), None)
 
     @property

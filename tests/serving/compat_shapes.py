@@ -10,7 +10,8 @@ float32; ``text`` a scikit-learn pipeline over one text column, review; ``bare-t
 ``tensor-text`` a text pipeline fitted on a Series of texts, without a signature and with a 1-D tensor
 one; ``dated`` a Python model over a date and time and a number; ``imputed`` a pipeline that imputes
 its columns first (age, fare, port), without an input example; ``encoded`` a pipeline one-hot encoding
-its plan (basic, pro, team) with a strict encoder, beside a tenure.
+its plan (basic, pro, team) with a strict encoder, beside a tenure; ``formula`` a statsmodels OLS fitted by
+the formula ``price ~ area + C(district)`` (districts north, south, centre).
 ``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
 docs/endpoints.md lists the same cases.
 """
@@ -320,6 +321,14 @@ SHAPES = [
         "encoded",
         J,
         j({"dataframe_records": [{"plan": "pro", "tenure": 5.0}, {"plan": "enterprise", "tenure": 2.0}]}),
+    ),
+    # a formula's categorical factor: a district it knows, and one it was not fitted on (a client error)
+    ("formula-known", "formula", J, j({"dataframe_records": [{"area": 70.0, "district": "south"}]})),
+    (
+        "formula-unseen",
+        "formula",
+        J,
+        j({"dataframe_records": [{"area": 70.0, "district": "north"}, {"area": 90.0, "district": "east"}]}),
     ),
     # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
     ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from loopline.errors import Refused
-from loopline.serving.encoders import guarded_categories, unseen_category
+from loopline.serving.encoders import formula_categories, guarded_categories, unseen_category
 from loopline.serving.model import load_model
 from loopline.serving.predict import predict_frame
 from tests.serving.test_model import saved
@@ -78,3 +78,33 @@ def test_a_batch_chunk_holding_an_unseen_category_is_refused_naming_it(tmp_path:
         predict_frame(model, chunk.iloc[[0]], first_row=500)["prediction"].tolist()
         == estimator.predict(chunk.iloc[[0]]).tolist()
     )
+
+
+def test_a_formula_s_categorical_factors_of_one_column_are_found_with_the_levels_it_was_fitted_on() -> None:
+    import statsmodels.formula.api as smf
+
+    rows = pd.DataFrame(
+        {
+            "area": [50.0, 80.0, 120.0, 65.0, 95.0, 150.0, 70.0, 88.0],
+            "district": ["north", "south", "centre", "north", "centre", "south", "north", "south"],
+            "Build year": ["old", "new"] * 4,
+            "rooms": [1, 2, 3, 1, 2, 3, 2, 1],
+            "plan": ["a", "a", "b", "b"] * 2,
+            "price": [100.0, 150.0, 300.0, 130.0, 240.0, 290.0, 140.0, 170.0],
+        }
+    )
+    formula = (
+        "price ~ area + C(district, Treatment('north')) + Q('Build year') + C(rooms) + plan + np.log(area)"
+    )
+    results = smf.ols(formula, data=rows).fit()
+    assert formula_categories(results) == {
+        "district": ["centre", "north", "south"],
+        "Build year": ["new", "old"],
+        "rooms": [1, 2, 3],
+        "plan": ["a", "b"],
+    }
+    unseen = unseen_category(formula_categories(results), rows.assign(rooms=[1, 2, 3, 4, 1, 2, 3, 1]))
+    assert unseen is not None and unseen.startswith("column 'rooms' row 3: a category the model was not")
+    assert unseen.endswith("(a formula encodes only the levels of the rows it was fitted on)")
+    assert formula_categories(smf.ols("price ~ area", data=rows).fit()) == {}  # no categorical factor
+    assert formula_categories(LogisticRegression()) == {}  # no formula at all

@@ -58,3 +58,33 @@ def test_a_category_the_encoder_never_saw_is_blamed_on_the_request_s_column_that
         "column 'region' row 2 (its value is one the model's error names): ValueError: Found unknown "
         "categories ['central'] in column 1"
     )
+
+
+def test_an_error_raised_from_one_it_restates_is_told_by_the_one_that_says_what_went_wrong() -> None:
+    # statsmodels raises "predict requires that you use a DataFrame..." from patsy's own error, quoting it
+    # below a formula that names every column: the caller hears patsy's reason, blamed on the right column
+    import statsmodels.formula.api as smf
+
+    training = pd.DataFrame(
+        {"area": [50.0, 80.0, 120.0, 65.0], "district": ["north", "south", "north", "south"]}
+    ).assign(price=[100.0, 150.0, 250.0, 120.0])
+    results = smf.ols("price ~ area + C(district)", data=training).fit()
+    rows = pd.DataFrame({"area": [70.0, 90.0], "district": ["north", "east"]})
+    with pytest.raises(Exception, match="predict requires that you use a DataFrame") as failed:
+        results.predict(rows)
+    schema = InputSchema((Column("area", "double"), Column("district", "string")))
+    assert describe_failure(schema, results.predict, rows, failed.value) == (
+        "column 'district' row 1 (its value is one the model's error names): PatsyError: Error converting "
+        "data to categorical: observation with value 'east' does not match any of the expected levels "
+        "(expected: ['north', 'south'])"
+    )
+    # an error raised from another it does not restate keeps its own message
+    try:
+        try:
+            raise KeyError("area")
+        except KeyError as inner:
+            raise ValueError("the model could not read its input") from inner
+    except ValueError as outer:
+        assert describe_failure(schema, results.predict, rows, outer).endswith(
+            ": ValueError: the model could not read its input"
+        )

@@ -187,7 +187,27 @@ def save_models(folder: Path) -> dict[str, Path]:
         pip_requirements=["scikit-learn"],
         skops_trusted_types=["numpy.dtype"],
     )
-    return {name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed", "encoded")}
+    # a statsmodels regression fitted by a formula, whose patsy coding knows only the districts it saw
+    import mlflow.statsmodels
+    import statsmodels.formula.api as smf
+
+    houses = pd.DataFrame(
+        {
+            "area": [50.0, 80.0, 120.0, 65.0, 95.0, 150.0],
+            "district": ["north", "south", "centre", "north", "centre", "south"],
+            "price": [100.0, 150.0, 300.0, 130.0, 240.0, 290.0],
+        }
+    )
+    formula = smf.ols("price ~ area + C(district)", data=houses).fit()
+    mlflow.statsmodels.save_model(
+        formula,
+        folder / "formula",
+        input_example=houses.drop(columns="price").head(2),
+        pip_requirements=["statsmodels"],
+    )
+    return {
+        name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed", "encoded", "formula")
+    }
 
 
 MODELS = ("numeric", "typed", "matrix", "labels", "booster", "text", "dated")
@@ -310,6 +330,19 @@ def test_a_category_a_strict_encoder_never_saw_is_a_client_error_naming_the_colu
         "message": "column 'plan' row 1: a category the model was not fitted on (it knows basic, pro, team): "
         "give one of those, or retrain the model knowing it (or with handle_unknown='ignore' on its "
         "encoder)",
+    }
+
+
+def test_a_level_a_formula_never_saw_is_a_client_error_naming_the_column_and_the_levels_it_knows(
+    both: Both,
+) -> None:
+    rows = [{"area": 70.0, "district": "north"}, {"area": 90.0, "district": "east"}]
+    unseen = both.post("formula", "invocations", {"dataframe_records": rows})
+    assert unseen.status_code == 400 and unseen.json() == {
+        "error_code": "UNKNOWN_CATEGORY",
+        "message": "column 'district' row 1: a category the model was not fitted on (it knows centre, north, "
+        "south): give one of those, or retrain the model knowing it (a formula encodes only the levels of "
+        "the rows it was fitted on)",
     }
 
 

@@ -7,17 +7,28 @@ too, ``UNKNOWN_CATEGORY``, naming the request's column and row and the categorie
 encoders are found once, at load, where the request's values reach them unchanged: a pipeline's first
 step, a column transformer's columns by name, through an imputer (which changes only missing values).
 Nothing is checked until the model raises: a model that answers pays nothing.
+
+A statsmodels model fitted by a formula (``price ~ area + C(district)``) is as strict: patsy encodes only
+the levels of the rows it was fitted on, and a new one fails the model ("observation with value 'east'
+does not match any of the expected levels"). Its formula's categorical factors are read the same way.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Guarded", "guarded_categories", "unseen_category"]
+__all__ = ["Guarded", "formula_categories", "guarded_categories", "unseen_category"]
 
-Guarded = dict[str, list[Any]]  # a column of the request: the categories a strict encoder knows there
+
+class Guarded(dict[str, list[Any]]):
+    """A column of the request: the categories a strict encoder knows there; ``fix``: what else takes a
+    new one than retraining the model knowing it."""
+
+    fix = "or with handle_unknown='ignore' on its encoder"
+
 
 _LISTED = 20
 
@@ -25,11 +36,36 @@ _LISTED = 20
 def guarded_categories(estimator: Any) -> Guarded:
     """The request's columns that a strict encoder of ``estimator`` reads as they come, each with the
     categories it was fitted on; none where it has no such encoder or does not tell its columns."""
-    found: Guarded = {}
+    found = Guarded()
     try:
         _walk(estimator, [], found)
     except Exception:  # an estimator of another shape than scikit-learn's: nothing to check
-        return {}
+        return Guarded()
+    return found
+
+
+# A factor of a formula that reads one column as it comes: ``district``, ``C(district)``,
+# ``C(district, Treatment('north'))``, ``Q('Living area')``, ``C(Q('Living area'))``.
+_FACTOR = re.compile(
+    r"""(?:C\(\s*)?(?:Q\(\s*(['"])(?P<quoted>.+?)\1\s*\)|(?P<name>[A-Za-z_]\w*))\s*(?:[,)].*)?"""
+)
+
+
+def formula_categories(results: Any) -> Guarded:
+    """The request's columns that a statsmodels model fitted by a formula reads as categories (patsy's
+    categorical factors of a single column), each with the categories the formula was fitted on; none for
+    a model fitted without a formula, or by another formula engine than patsy."""
+    found = Guarded()
+    found.fix = "a formula encodes only the levels of the rows it was fitted on"
+    try:
+        model = results.model
+        spec = getattr(model, "model_spec", None) or model.data.model_spec
+        for factor, info in spec.factor_infos.items():
+            matched = _FACTOR.fullmatch(factor.name())
+            if info.type == "categorical" and matched is not None:
+                found[matched["quoted"] or matched["name"]] = list(info.categories)
+    except Exception:  # no formula, or another engine's description of it: nothing to check
+        return Guarded()
     return found
 
 
@@ -70,7 +106,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def unseen_category(guarded: Guarded, data: Any, first_row: int = 0) -> str | None:
+def unseen_category(guarded: dict[str, list[Any]], data: Any, first_row: int = 0) -> str | None:
     """Why the model cannot take ``data`` (a table): the first of its guarded columns holding a category
     the model was not fitted on, with the row (numbered from ``first_row``); None where every value is one
     it knows (or missing)."""
@@ -88,6 +124,6 @@ def unseen_category(guarded: Guarded, data: Any, first_row: int = 0) -> str | No
             return (
                 f"column '{column}' row {row:,}: a category the model was not fitted on (it knows "
                 f"{', '.join(listed[:_LISTED])}{more}): give one of those, or retrain the model knowing it "
-                "(or with handle_unknown='ignore' on its encoder)"
+                f"({getattr(guarded, 'fix', Guarded.fix)})"
             )
     return None

@@ -27,7 +27,18 @@ def describe_failure(
 ) -> str:
     """What to tell the caller about ``exc``, raised by ``predict`` on ``data`` (``example``: the model's
     input example as the model takes it, when it has one)."""
-    return f"{_where(schema, predict, data, exc, example)}: {_reason(exc)}"
+    told = _restated(exc)
+    return f"{_where(schema, predict, data, told, example)}: {_reason(told)}"
+
+
+def _restated(exc: BaseException) -> BaseException:
+    """The error that says what went wrong: ``exc``, or the one it was raised from where its message
+    restates that one's (statsmodels raises "predict requires that you use a DataFrame..." from patsy's
+    "observation with value 'east' does not match any of the expected levels", and quotes it below)."""
+    cause = exc.__cause__
+    while cause is not None and (said := str(cause).strip()) and said.splitlines()[0] in str(exc):
+        exc, cause = cause, cause.__cause__
+    return exc
 
 
 def offset_refusal(schema: InputSchema, data: Any, exc: BaseException) -> str | None:
@@ -41,8 +52,8 @@ def offset_refusal(schema: InputSchema, data: Any, exc: BaseException) -> str | 
         if column.type == "datetime" and getattr(dtypes.get(column.name), "tz", None) is not None:
             return (
                 f"column '{column.name}' holds dates and times with a time zone offset, and the model fails "
-                f"on them ({_reason(exc)}); its signature's dates and times have none, as MLflow's server "
-                "takes them: send them without one (in the time zone the training's were)"
+                f"on them ({_reason(_restated(exc))}); its signature's dates and times have none, as "
+                "MLflow's server takes them: send them without one (in the time zone the training's were)"
             )
     return None
 
@@ -57,7 +68,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def _where(schema: InputSchema, predict: Any, data: Any, exc: BaseException, example: Any) -> str:
-    message = str(exc)
+    # an error's own message, where it keeps one apart from what its text adds (patsy's PatsyError adds
+    # the formula, which names every column, with a caret under the term that failed)
+    message = said if isinstance(said := getattr(exc, "message", None), str) else str(exc)
     named = [name for name in schema.names if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message)]
     nulls = _null_cells(data)
     if named:
@@ -80,18 +93,19 @@ _QUOTED = re.compile(r"'([^']{1,200})'|\"([^\"]{1,200})\"")
 
 
 def _holding_quoted(data: Any, message: str) -> tuple[str, int] | None:
-    """(column, first row) of the first text column holding a value the model's error quotes, as
-    scikit-learn's encoders quote a category they never saw ("Found unknown categories ['central'] in
-    column 1", which numbers the encoder's columns, not the request's); None where none does."""
-    quoted = {a or b for a, b in _QUOTED.findall(message)}
+    """(column, first row) of the first text column holding the first value the model's error quotes that
+    any text column holds, as scikit-learn's encoders quote a category they never saw ("Found unknown
+    categories ['central'] in column 1", which numbers the encoder's columns, not the request's); None
+    where none does."""
+    quoted = list(dict.fromkeys(a or b for a, b in _QUOTED.findall(message)))
     if not quoted or not hasattr(data, "columns"):
         return None
-    for column in data.columns:
-        if data[column].dtype.kind != "O":  # text: object, or pandas' string dtype
-            continue
-        rows = np.flatnonzero(data[column].isin(quoted).to_numpy())
-        if rows.size:
-            return str(column), int(rows[0])
+    texts = [column for column in data.columns if data[column].dtype.kind == "O"]  # object, or str dtype
+    for value in quoted:  # the first the error quotes: patsy quotes the new value, then those it expected
+        for column in texts:
+            rows = np.flatnonzero((data[column] == value).to_numpy())
+            if rows.size:
+                return str(column), int(rows[0])
     return None
 
 

@@ -28,7 +28,7 @@ from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
 from loopline.serving.categories import as_trained_categories, trained_categories
 from loopline.serving.compiled import OWN, compile_or_say_why
-from loopline.serving.encoders import Guarded, guarded_categories
+from loopline.serving.encoders import Guarded, formula_categories, guarded_categories
 from loopline.serving.nulls import texts_missing_as_trained
 from loopline.serving.schema import FRACTIONAL, TEXT, InputSchema, Table, plain_columns, to_model_input
 
@@ -52,7 +52,9 @@ class LoadedModel:
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
     environment: tuple[Difference, ...] = ()  # the model's requirements that the packages here do not meet
     flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
-    categories: Guarded = field(default_factory=dict)  # what its strict encoders know (serving/encoders.py)
+    categories: Guarded = field(
+        default_factory=Guarded
+    )  # what its strict encoders know (serving/encoders.py)
 
     @property
     def example_data(self) -> Any:
@@ -186,7 +188,7 @@ def _load(folder: Path, digest: str) -> LoadedModel:
         example,
         predict_with_params=with_params,
         flavors=frozenset(flavors),
-        categories=_sklearn_categories(pyfunc) if "sklearn" in flavors else {},
+        categories=_strict_categories(pyfunc, flavors),
     )
     _take_missing_values(model)
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
@@ -194,12 +196,20 @@ def _load(folder: Path, digest: str) -> LoadedModel:
     return model
 
 
-def _sklearn_categories(pyfunc: Any) -> Guarded:
-    """What the strict encoders of a scikit-learn model served through its pyfunc know."""
+def _strict_categories(pyfunc: Any, flavors: Any) -> Guarded:
+    """What the strict encoders of a scikit-learn model, or the formula of a statsmodels one, served
+    through its pyfunc know."""
+    read = (
+        guarded_categories
+        if "sklearn" in flavors
+        else formula_categories
+        if "statsmodels" in flavors
+        else None
+    )
     try:
-        return guarded_categories(pyfunc.get_raw_model())
+        return read(pyfunc.get_raw_model()) if read is not None else Guarded()
     except Exception:  # no raw model to ask: nothing is checked
-        return {}
+        return Guarded()
 
 
 def _as_categories(
