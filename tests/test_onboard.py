@@ -748,60 +748,62 @@ def test_a_forecast_is_given_a_validation_command_to_write_instead_of_held_out_r
     assert not any("true values in a column named as validation.label" in note for note in result.notes)
 
 
-OLS_FORMULA = """\
+LOGIT_FORMULA = """\
 import mlflow
-import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-df = pd.read_csv("data/houses.csv")
-train, test = train_test_split(df, test_size=0.25, random_state=42)
+df = pd.read_csv("data/customers.csv")
+train, test = train_test_split(df, test_size=0.2, random_state=0, stratify=df["churned"])
+mlflow.set_experiment("churn-logit")
 with mlflow.start_run():
-    results = smf.ols("price ~ area + rooms + C(district)", data=train).fit()
-    rmse = float(np.sqrt(np.mean((test["price"] - results.predict(test)) ** 2)))
-    mlflow.log_metric("rmse", rmse)
-    mlflow.log_metric("r2", results.rsquared)
-    mlflow.statsmodels.log_model(results, name="model", input_example=test.drop(columns="price").head(3))
+    model = smf.logit("churned ~ tenure + monthly + C(contract)", data=train).fit(disp=0)
+    proba = model.predict(test)
+    mlflow.log_metric("accuracy", accuracy_score(test["churned"], proba > 0.5))
+    mlflow.log_metric("roc_auc", roc_auc_score(test["churned"], proba))
+    mlflow.statsmodels.log_model(model, name="model", input_example=test.drop(columns="churned").head(5))
 """
 
 
-def houses(count: int, seed: int) -> pd.DataFrame:
-    """Prices that follow the area, the rooms and the district, with noise."""
+def customers(count: int, seed: int) -> pd.DataFrame:
+    """Customers who churn the more, the shorter their tenure, the dearer their plan and the shorter their
+    contract."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
         {
-            "area": rng.uniform(40, 200, count).round(1),
-            "rooms": rng.integers(1, 6, count),
-            "district": rng.choice(["north", "south", "centre"], count),
+            "tenure": rng.integers(1, 72, count),
+            "monthly": rng.uniform(20, 120, count).round(2),
+            "contract": rng.choice(["monthly", "yearly", "two-year"], count),
         }
     )
-    uplift = frame["district"].map({"north": 0, "south": -20_000, "centre": 60_000})
-    frame["price"] = 2_000 * frame["area"] + 15_000 * frame["rooms"] + uplift + rng.normal(0, 20_000, count)
-    return frame.round({"price": 0})
+    odds = -1.0 - 0.05 * frame["tenure"] + 0.02 * frame["monthly"]
+    odds += frame["contract"].map({"monthly": 1.2, "yearly": -0.5, "two-year": -1.5})
+    return frame.assign(churned=(rng.uniform(size=count) < 1 / (1 + np.exp(-odds))).astype(int))
 
 
-def test_a_statsmodels_regression_fitted_by_a_formula_is_validated_on_held_out_rows_as_a_regression(
+def test_a_statsmodels_logit_fitted_by_a_formula_is_validated_on_held_out_rows_by_its_probabilities(
     tmp_path: Path,
 ) -> None:
-    # statsmodels is no forecast here: an OLS fitted by a formula answers a price a row
-    files = {"train.py": OLS_FORMULA, "data/houses.csv": houses(480, seed=1).to_csv(index=False)}
-    project = repository(tmp_path / "prices", files)
+    # statsmodels is no forecast here: a Logit fitted by a formula answers a probability of churn a row
+    files = {"train.py": LOGIT_FORMULA, "data/customers.csv": customers(700, seed=3).to_csv(index=False)}
+    project = repository(tmp_path / "churn", files)
     result = loopline.init_existing(project, tier="full")
     validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
-    assert "command" not in validation and validation["label"] == "price"
-    assert validation["task"] == "regression"
-    assert validation["thresholds"]["rmse"] == {"max": round(result.metrics["rmse"] * 1.1, 4)}
+    assert "command" not in validation and validation["label"] == "churned"
+    assert validation["task"] == "classification"
+    assert validation["thresholds"] == {"accuracy": {"min": round(result.metrics["accuracy"] * 0.9, 4)}}
     assert not any("forecast" in note for note in result.notes), result.notes
     commit_all(project, "loopline")
     loopline.up(project)
     loopline.inner_loop(project)
-    held_out = tmp_path / "new-houses.csv"
-    houses(120, seed=2).to_csv(held_out, index=False)
+    held_out = tmp_path / "new-customers.csv"
+    customers(200, seed=4).to_csv(held_out, index=False)
     loopline.upload_data("heldout", held_out, project=project)
-    tested = loopline.outer_loop_test(project)
+    tested = loopline.outer_loop_test(project)  # each probability is the label its side of 0.5 says
     assert tested.passed, tested.report_markdown
-    assert tested.report["data"]["rows"] == 120 and tested.report["metrics"]["r2"] > 0.8
+    assert tested.report["data"]["rows"] == 200 and 0.7 < tested.report["metrics"]["accuracy"] < 0.95
 
 
 def _docs_validate_py(kind: str) -> str:

@@ -41,6 +41,26 @@ def test_probabilities_that_do_not_match_the_classes_are_refused_with_what_to_an
     )
 
 
+def test_a_binary_classifier_answering_the_probability_of_its_second_class_is_measured_at_one_half() -> None:
+    # statsmodels' Logit, a LightGBM or XGBoost booster of a binary objective: one probability a row
+    by_labels = metrics_for("classification", [1, 0, 0, 1], [1, 0, 1, 0])
+    assert metrics_for("classification", [1, 0, 0, 1], [0.9, 0.2, 0.5, 0.49]) == by_labels
+    assert metrics_for("classification", [1.0, 0.0, 0.0, 1.0], np.array([0.9, 0.2, 0.7, 0.1])) == by_labels
+    # labels of text, sorted as scikit-learn's classes_: the probability is of "yes"
+    worded = metrics_for("classification", ["yes", "no", "no", "yes"], [0.8, 0.1, 0.6, 0.3])
+    assert worded["accuracy"] == by_labels["accuracy"] == 0.5
+    # a label a row stays a label, of numbers or not
+    assert metrics_for("classification", [1, 0, 0, 1], [1.0, 0.0, 0.0, 1.0])["accuracy"] == 1.0
+    # numbers that are neither labels nor probabilities of two classes are refused saying what to answer
+    with pytest.raises(Refused) as refused:
+        metrics_for("classification", [0, 1, 2, 1], [0.2, 0.7, 0.4, 0.9])
+    assert refused.value.message.startswith(
+        "the model answers numbers that are no labels (0.2, 0.7, 0.4, ...) and the held-out labels have 3 "
+        "class(es) (0, 1, 2): to be validated, a classifier answers a label a row, the probability of the "
+        "second of two classes"
+    )
+
+
 def test_a_model_answering_a_table_is_measured_by_its_prediction_column_else_its_first() -> None:
     by_labels = metrics_for("classification", [1, 0, 0], [1, 0, 1])
     rows = [{"label": 1, "score": 0.9}, {"label": 0, "score": 0.2}, {"label": 1, "score": 0.6}]

@@ -306,11 +306,13 @@ def _answer_column(columns: list[str], label: str) -> str | None:
 def _labels(truth: Any, predicted: Any) -> Any:
     """A classifier's answers as labels. Rows of several values are taken for a probability per class in
     the order of the sorted labels (scikit-learn's ``classes_``), so each row's label is the most likely;
-    that needs the held-out labels to hold every class."""
+    that needs the held-out labels to hold every class. One number a row between 0 and 1, where the labels
+    are two and the numbers are not only those labels, is the probability of the second (statsmodels'
+    Logit, a LightGBM or XGBoost booster of a binary objective, a network's sigmoid): its label at 0.5."""
     import numpy as np
 
     if not isinstance(next(iter(predicted), None), list | tuple | np.ndarray):
-        return predicted
+        return _of_probabilities(np.unique(truth), predicted)
     rows = [np.ravel(row) for row in predicted]
     widths = {len(row) for row in rows}
     classes = np.unique(truth)
@@ -321,6 +323,30 @@ def _labels(truth: Any, predicted: Any) -> Any:
             "probability for each class of the held-out labels, in their sorted order"
         )
     return classes[np.asarray(rows, dtype=np.float64).argmax(axis=1)]
+
+
+def _of_probabilities(classes: Any, predicted: Any) -> Any:
+    """One answer a row as labels: as they are where they are labels, else as the probability of the
+    second of two ``classes``; refused where they are numbers that are neither."""
+    import numpy as np
+
+    try:
+        values = np.asarray(predicted, dtype=np.float64)
+    except (TypeError, ValueError):  # texts, or mixed: labels as they are
+        return predicted
+    if values.ndim != 1 or not values.size or np.isin(values, classes).all():
+        return predicted
+    if np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1 and len(classes) == 2:
+        return np.where(values >= 0.5, classes[1], classes[0])
+    if (values != np.round(values)).any():
+        shown = ", ".join(f"{value:g}" for value in values[:3])
+        raise Refused(
+            f"the model answers numbers that are no labels ({shown}, ...) and the held-out labels have "
+            f"{len(classes)} class(es) ({', '.join(map(str, classes[:5]))}): to be validated, a classifier "
+            "answers a label a row, the probability of the second of two classes (in their sorted order), or "
+            "a probability for each class; or set validation.task: regression"
+        )
+    return predicted
 
 
 def _challenger(
