@@ -278,7 +278,8 @@ def test_a_root_path_that_is_not_a_path_is_refused_with_an_example(tmp_path: Pat
         ),
         (
             "  thresholds:\n    auc: {min: 0.8}\n",
-            "a classification validation measures accuracy, precision, recall, f1, not auc",
+            "a classification validation measures accuracy, precision, recall, f1, roc_auc, log_loss, not "
+            "auc",
         ),
     ],
 )

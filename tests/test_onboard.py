@@ -31,6 +31,7 @@ from tests.helpers import (
     cli_process,
     commit_all,
     dvc,
+    edit_yaml,
     git,
     installed,
     mlflow_client,
@@ -795,6 +796,9 @@ def test_a_statsmodels_logit_fitted_by_a_formula_is_validated_on_held_out_rows_b
     assert validation["task"] == "classification"
     assert validation["thresholds"] == {"accuracy": {"min": round(result.metrics["accuracy"] * 0.9, 4)}}
     assert not any("forecast" in note for note in result.notes), result.notes
+    # the probabilities are measured by the area under the ROC curve too, as the training measured them
+    validation["thresholds"]["roc_auc"] = {"min": round(result.metrics["roc_auc"] * 0.9, 4)}
+    edit_yaml(project / "loopline.yaml", validation=validation)
     commit_all(project, "loopline")
     loopline.up(project)
     loopline.inner_loop(project)
@@ -803,7 +807,10 @@ def test_a_statsmodels_logit_fitted_by_a_formula_is_validated_on_held_out_rows_b
     loopline.upload_data("heldout", held_out, project=project)
     tested = loopline.outer_loop_test(project)  # each probability is the label its side of 0.5 says
     assert tested.passed, tested.report_markdown
-    assert tested.report["data"]["rows"] == 200 and 0.7 < tested.report["metrics"]["accuracy"] < 0.95
+    measured = tested.report["metrics"]
+    assert tested.report["data"]["rows"] == 200 and 0.7 < measured["accuracy"] < 0.95
+    assert [check["metric"] for check in tested.report["checks"]] == ["accuracy", "roc_auc"]
+    assert 0.7 < measured["roc_auc"] < 1 and 0 < measured["log_loss"] < 0.7
 
 
 def _docs_validate_py(kind: str) -> str:

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
 
 import loopline
 from loopline.config import ValidationConfig
+from loopline.domain import MetricCheck
 from loopline.errors import GateFailed, InvalidData, Refused
-from loopline.validation import ValidationFindings, _read_metrics, lower_is_better, metrics_for
+from loopline.validation import ValidationFindings, _failure, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
 from tests.helpers import edit_yaml, use_script
 
@@ -27,10 +29,17 @@ def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_cla
     fitted = LogisticRegression().fit(features[:200], labels[:200])
     truth = labels[200:]
     by_label = metrics_for("classification", truth, fitted.predict(features[200:]))
+    assert set(by_label) == {"accuracy", "precision", "recall", "f1"}  # labels tell no probability
     shares = fitted.predict_proba(features[200:])
-    assert metrics_for("classification", truth, shares.tolist()) == by_label  # as an endpoint answers
-    assert metrics_for("classification", truth, list(shares)) == by_label  # as a batch part holds them
-    assert 0.6 < by_label["accuracy"] < 1
+    # and the probabilities measure the area under the ROC curve (each class against the rest) and the loss
+    by_shares = {
+        **by_label,
+        "roc_auc": roc_auc_score(truth, shares, multi_class="ovr"),
+        "log_loss": log_loss(truth, shares, labels=fitted.classes_),
+    }
+    assert metrics_for("classification", truth, shares.tolist()) == by_shares  # as an endpoint answers
+    assert metrics_for("classification", truth, list(shares)) == by_shares  # as a batch part holds them
+    assert 0.6 < by_label["accuracy"] < 1 and 0.6 < by_shares["roc_auc"] <= 1
 
 
 def test_probabilities_that_do_not_match_the_classes_are_refused_with_what_to_answer() -> None:
@@ -44,11 +53,17 @@ def test_probabilities_that_do_not_match_the_classes_are_refused_with_what_to_an
 def test_a_binary_classifier_answering_the_probability_of_its_second_class_is_measured_at_one_half() -> None:
     # statsmodels' Logit, a LightGBM or XGBoost booster of a binary objective: one probability a row
     by_labels = metrics_for("classification", [1, 0, 0, 1], [1, 0, 1, 0])
-    assert metrics_for("classification", [1, 0, 0, 1], [0.9, 0.2, 0.5, 0.49]) == by_labels
-    assert metrics_for("classification", [1.0, 0.0, 0.0, 1.0], np.array([0.9, 0.2, 0.7, 0.1])) == by_labels
+    answered = metrics_for("classification", [1, 0, 0, 1], [0.9, 0.2, 0.5, 0.49])
+    assert answered == {
+        **by_labels,
+        "roc_auc": roc_auc_score([1, 0, 0, 1], [0.9, 0.2, 0.5, 0.49]),
+        "log_loss": log_loss([1, 0, 0, 1], [0.9, 0.2, 0.5, 0.49]),
+    }
+    floats = metrics_for("classification", [1.0, 0.0, 0.0, 1.0], np.array([0.9, 0.2, 0.7, 0.1]))
+    assert {name: floats[name] for name in by_labels} == by_labels and floats["roc_auc"] == 0.5
     # labels of text, sorted as scikit-learn's classes_: the probability is of "yes"
     worded = metrics_for("classification", ["yes", "no", "no", "yes"], [0.8, 0.1, 0.6, 0.3])
-    assert worded["accuracy"] == by_labels["accuracy"] == 0.5
+    assert worded["accuracy"] == by_labels["accuracy"] == 0.5 and worded["roc_auc"] == 0.75
     # a label a row stays a label, of numbers or not
     assert metrics_for("classification", [1, 0, 0, 1], [1.0, 0.0, 0.0, 1.0])["accuracy"] == 1.0
     # numbers that are neither labels nor probabilities of two classes are refused saying what to answer
@@ -59,6 +74,17 @@ def test_a_binary_classifier_answering_the_probability_of_its_second_class_is_me
         "class(es) (0, 1, 2): to be validated, a classifier answers a label a row, the probability of the "
         "second of two classes"
     )
+
+
+def test_a_bound_on_a_metric_of_probabilities_fails_for_labels_saying_to_serve_the_probabilities() -> None:
+    measured = metrics_for("classification", [1, 0, 0, 1], [1, 0, 1, 1])  # labels: no roc_auc
+    checks = [MetricCheck(name, measured.get(name), 0.7, None) for name in ("accuracy", "roc_auc")]
+    assert [_failure(check) for check in checks] == [
+        "accuracy = 0.75 (needs >= 0.7)",
+        "roc_auc is measured on a classifier's probabilities, and the model answers labels: serve its "
+        "probabilities (mlflow.sklearn.log_model(..., pyfunc_predict_fn='predict_proba')), or bound another "
+        "metric in validation.thresholds",
+    ]
 
 
 def test_a_model_answering_a_table_is_measured_by_its_prediction_column_else_its_first() -> None:

@@ -411,14 +411,34 @@ def _flavors(folder: Path) -> tuple[str, ...]:
 
 
 def _input_names(folder: Path) -> tuple[str, ...]:
-    """The columns the model's signature takes, by name; none where it declares no named columns."""
+    """The columns the model's signature takes, by name; without a signature, those of its input example
+    (MLflow infers none from a column of pandas categories, which a LightGBM booster is often fitted on);
+    none where neither names columns."""
     from mlflow.models import Model
 
     try:
-        names = Model.load(str(folder / "MLmodel")).signature.inputs.input_names()
-    except Exception:  # no signature, or one MLflow cannot read
+        logged = Model.load(str(folder / "MLmodel"))
+    except Exception:  # an MLmodel MLflow cannot read
         return ()
+    try:
+        names = logged.signature.inputs.input_names() if logged.signature is not None else None
+    except Exception:  # a signature MLflow cannot read
+        return ()
+    if names is None:
+        names = _example_columns(
+            folder / str((logged.saved_input_example_info or {}).get("artifact_path", ""))
+        )
     return tuple(str(name) for name in names if isinstance(name, str))
+
+
+def _example_columns(path: Path) -> list[object]:
+    """The columns of a table saved as an input example (MLflow's split orient); none for another one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    columns = document.get("columns") if isinstance(document, dict) else None
+    return columns if isinstance(columns, list) else []
 
 
 def _declared_task(folder: Path) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline import children
+from loopline.answer_metrics import PROBABILITY_METRICS, metrics_for
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
 from loopline.endpoints.client import (
@@ -263,90 +264,15 @@ def heldout_for(instance: Instance, config: ValidationConfig, texts: Collection[
     return None if found is None else Heldout(found[0], found[2])
 
 
-def metrics_for(task: str, truth: Any, predicted: Any, label: str = "") -> dict[str, float]:
-    """Classification: accuracy, precision, recall, F1 (of a classifier answering a probability per class,
-    its most likely class; see ``_labels``). Regression: RMSE, MAE, R². A model answering a table (rows of
-    ``{column: value}``) is measured by its column named ``label`` (the held-out rows' column of true
-    values), else one named as a prediction (``_PREDICTED``), else its first."""
-    import numpy as np
-    from sklearn import metrics
-
-    if isinstance(first := next(iter(predicted), None), dict):
-        column = _answer_column(list(first), label)
-        predicted = [row.get(column) for row in predicted]
-    if task == "regression":
-        return {
-            "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
-            "mae": float(metrics.mean_absolute_error(truth, predicted)),
-            "r2": float(metrics.r2_score(truth, predicted)),
-        }
-    predicted = _labels(np.asarray(truth), predicted)
-    average = "binary" if len(set(truth)) <= 2 and set(truth) <= {0, 1} else "macro"
-    return {
-        "accuracy": float(metrics.accuracy_score(truth, predicted)),
-        "precision": float(metrics.precision_score(truth, predicted, average=average, zero_division=0)),
-        "recall": float(metrics.recall_score(truth, predicted, average=average, zero_division=0)),
-        "f1": float(metrics.f1_score(truth, predicted, average=average, zero_division=0)),
-    }
-
-
-# The names a table of answers gives its prediction, beside a score or probability of it.
-_PREDICTED = ("label", "prediction", "predictions", "predicted", "predicted_label", "class", "y_pred")
-
-
-def _answer_column(columns: list[str], label: str) -> str | None:
-    """Which column of a table of answers holds the prediction: the one named as the true values' column,
-    else the first named as a prediction, else the first."""
-    for name in (label, *_PREDICTED):
-        if name and name in columns:
-            return name
-    return next(iter(columns), None)
-
-
-def _labels(truth: Any, predicted: Any) -> Any:
-    """A classifier's answers as labels. Rows of several values are taken for a probability per class in
-    the order of the sorted labels (scikit-learn's ``classes_``), so each row's label is the most likely;
-    that needs the held-out labels to hold every class. One number a row between 0 and 1, where the labels
-    are two and the numbers are not only those labels, is the probability of the second (statsmodels'
-    Logit, a LightGBM or XGBoost booster of a binary objective, a network's sigmoid): its label at 0.5."""
-    import numpy as np
-
-    if not isinstance(next(iter(predicted), None), list | tuple | np.ndarray):
-        return _of_probabilities(np.unique(truth), predicted)
-    rows = [np.ravel(row) for row in predicted]
-    widths = {len(row) for row in rows}
-    classes = np.unique(truth)
-    if widths != {len(classes)}:
-        raise Refused(
-            f"the model answers {' or '.join(map(str, sorted(widths)))} values a row and the held-out labels "
-            f"have {len(classes)} classes: to be validated, a classifier answers a label a row, or a "
-            "probability for each class of the held-out labels, in their sorted order"
+def _failure(check: MetricCheck) -> str:
+    """Why a threshold failed; for a metric of probabilities the model did not answer, what to serve."""
+    if check.value is None and check.metric in PROBABILITY_METRICS:
+        return (
+            f"{check.metric} is measured on a classifier's probabilities, and the model answers labels: "
+            "serve its probabilities (mlflow.sklearn.log_model(..., pyfunc_predict_fn='predict_proba')), or "
+            "bound another metric in validation.thresholds"
         )
-    return classes[np.asarray(rows, dtype=np.float64).argmax(axis=1)]
-
-
-def _of_probabilities(classes: Any, predicted: Any) -> Any:
-    """One answer a row as labels: as they are where they are labels, else as the probability of the
-    second of two ``classes``; refused where they are numbers that are neither."""
-    import numpy as np
-
-    try:
-        values = np.asarray(predicted, dtype=np.float64)
-    except (TypeError, ValueError):  # texts, or mixed: labels as they are
-        return predicted
-    if values.ndim != 1 or not values.size or np.isin(values, classes).all():
-        return predicted
-    if np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1 and len(classes) == 2:
-        return np.where(values >= 0.5, classes[1], classes[0])
-    if (values != np.round(values)).any():
-        shown = ", ".join(f"{value:g}" for value in values[:3])
-        raise Refused(
-            f"the model answers numbers that are no labels ({shown}, ...) and the held-out labels have "
-            f"{len(classes)} class(es) ({', '.join(map(str, classes[:5]))}): to be validated, a classifier "
-            "answers a label a row, the probability of the second of two classes (in their sorted order), or "
-            "a probability for each class; or set validation.task: regression"
-        )
-    return predicted
+    return check.describe()
 
 
 def _challenger(
@@ -496,7 +422,7 @@ def validate(
         latency=_latency(client, candidate, heldout.features if heldout else None, config),
         measured_by=config.command,
     )
-    report.failures = failures + [c.describe() for c in checks if not c.passed]
+    report.failures = failures + [_failure(c) for c in checks if not c.passed]
     challenger = report.challenger
     if not challenger["passed"]:
         report.failures.append(

@@ -147,10 +147,10 @@ class ThresholdBound(Strict):
     max: float | None = None
 
 
-# What outer-loop test measures on held-out rows, by task (``loopline.validation.metrics_for``), the usual
-# comparison first.
+# What outer-loop test measures on held-out rows, by task (``loopline.answer_metrics.metrics_for``), the
+# usual comparison first; roc_auc and log_loss of a classifier answering probabilities only.
 MEASURED: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "precision", "recall", "f1"),
+    "classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     "regression": ("rmse", "mae", "r2"),
 }
 

@@ -1,0 +1,129 @@
+"""What a model's answers to held-out rows measure against their true values: outer-loop test's
+validation and the monitoring check's labelled feedback both measure so.
+
+A classifier answers labels, a probability for each class (scikit-learn's ``predict_proba``, in the order
+of the sorted labels), or, of two classes, one probability a row: that of the second (statsmodels'
+``Logit``, a LightGBM or XGBoost booster of a binary objective, a network's sigmoid). Its labels are
+measured by accuracy, precision, recall and F1; its probabilities, where it answers them, by the area
+under the ROC curve and the log loss too. A regressor is measured by RMSE, MAE and R².
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopline.errors import Refused
+
+__all__ = ["PROBABILITY_METRICS", "metrics_for"]
+
+# What only a classifier's probabilities measure: a classifier answering labels has neither.
+PROBABILITY_METRICS = ("roc_auc", "log_loss")
+
+# The names a table of answers gives its prediction, beside a score or probability of it.
+_PREDICTED = ("label", "prediction", "predictions", "predicted", "predicted_label", "class", "y_pred")
+
+
+def metrics_for(task: str, truth: Any, predicted: Any, label: str = "") -> dict[str, float]:
+    """Classification: accuracy, precision, recall, F1 (of a classifier answering probabilities, the
+    label they make most likely), and ROC AUC and log loss where it answers probabilities. Regression:
+    RMSE, MAE, R². A model answering a table (rows of ``{column: value}``) is measured by its column named
+    ``label`` (the held-out rows' column of true values), else one named as a prediction (``_PREDICTED``),
+    else its first."""
+    import numpy as np
+    from sklearn import metrics
+
+    if isinstance(first := next(iter(predicted), None), dict):
+        column = _answer_column(list(first), label)
+        predicted = [row.get(column) for row in predicted]
+    if task == "regression":
+        return {
+            "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
+            "mae": float(metrics.mean_absolute_error(truth, predicted)),
+            "r2": float(metrics.r2_score(truth, predicted)),
+        }
+    classes = np.unique(np.asarray(truth))
+    scores = _probabilities(classes, predicted)
+    labels = _labels(classes, predicted, scores)
+    average = "binary" if len(set(truth)) <= 2 and set(truth) <= {0, 1} else "macro"
+    return {
+        "accuracy": float(metrics.accuracy_score(truth, labels)),
+        "precision": float(metrics.precision_score(truth, labels, average=average, zero_division=0)),
+        "recall": float(metrics.recall_score(truth, labels, average=average, zero_division=0)),
+        "f1": float(metrics.f1_score(truth, labels, average=average, zero_division=0)),
+        **(_probability_metrics(truth, classes, scores) if scores is not None else {}),
+    }
+
+
+def _answer_column(columns: list[str], label: str) -> str | None:
+    """Which column of a table of answers holds the prediction: the one named as the true values' column,
+    else the first named as a prediction, else the first."""
+    for name in (label, *_PREDICTED):
+        if name and name in columns:
+            return name
+    return next(iter(columns), None)
+
+
+def _probabilities(classes: Any, predicted: Any) -> Any:
+    """The probabilities a classifier answered: rows of several values (refused where they are not one a
+    class), or one number a row from 0 to 1 where the classes are two and the numbers are not only those
+    classes (the second's); None where it answered labels, refused where numbers that are neither."""
+    import numpy as np
+
+    if isinstance(next(iter(predicted), None), list | tuple | np.ndarray):
+        rows = [np.ravel(row) for row in predicted]
+        widths = {len(row) for row in rows}
+        if widths != {len(classes)}:
+            raise Refused(
+                f"the model answers {' or '.join(map(str, sorted(widths)))} values a row and the held-out "
+                f"labels have {len(classes)} classes: to be validated, a classifier answers a label a row, "
+                "or a probability for each class of the held-out labels, in their sorted order"
+            )
+        return np.asarray(rows, dtype=np.float64)
+    try:
+        values = np.asarray(predicted, dtype=np.float64)
+    except (TypeError, ValueError):  # texts, or mixed: labels
+        return None
+    if values.ndim != 1 or not values.size or np.isin(values, classes).all():
+        return None
+    if np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1 and len(classes) == 2:
+        return values
+    if (values != np.round(values)).any():
+        shown = ", ".join(f"{value:g}" for value in values[:3])
+        raise Refused(
+            f"the model answers numbers that are no labels ({shown}, ...) and the held-out labels have "
+            f"{len(classes)} class(es) ({', '.join(map(str, classes[:5]))}): to be validated, a classifier "
+            "answers a label a row, the probability of the second of two classes (in their sorted order), or "
+            "a probability for each class; or set validation.task: regression"
+        )
+    return None
+
+
+def _labels(classes: Any, predicted: Any, scores: Any) -> Any:
+    """A classifier's answers as labels: the most likely class of a row of probabilities, the second of
+    two where its probability is at least 0.5; labels as they are."""
+    import numpy as np
+
+    if scores is None:
+        return predicted
+    if scores.ndim == 2:
+        return classes[scores.argmax(axis=1)]
+    return np.where(scores >= 0.5, classes[1], classes[0])
+
+
+def _probability_metrics(truth: Any, classes: Any, scores: Any) -> dict[str, float]:
+    """ROC AUC (one class against the rest, averaged, for more than two) and log loss of probabilities;
+    none where the held-out labels hold one class only (no curve to draw)."""
+    import numpy as np
+    from sklearn import metrics
+
+    if len(classes) < 2:
+        return {}
+    truth = np.asarray(truth)
+    if scores.ndim == 2 and len(classes) == 2:
+        scores = scores[:, 1]
+    if scores.ndim == 1:
+        auc = metrics.roc_auc_score(truth == classes[1], scores)
+    else:
+        shares = scores / scores.sum(axis=1, keepdims=True)  # one a row, as roc_auc_score needs
+        auc = metrics.roc_auc_score(truth, shares, multi_class="ovr", labels=classes)
+    return {"roc_auc": float(auc), "log_loss": float(metrics.log_loss(truth, scores, labels=classes))}
