@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import yaml
 
 from loopline.dry_run import DryRun
@@ -47,6 +49,22 @@ def test_a_training_that_logs_none_of_what_validation_measures_is_told_to_give_b
     )
     assert validation_thresholds(logged) == {"f1": {"min": 0.72}}
     assert "check the thresholds in validation.thresholds" in _validation_notes(Tier.FULL, logged)[0]
+
+
+def test_a_classifier_answering_probabilities_is_bounded_on_the_roc_auc_and_log_loss_it_logged() -> None:
+    # a LightGBM booster of a binary objective, as its own names put them; and the ROC AUC of scikit-learn
+    logged = {"val_auc": 0.8, "valid_0-binary_logloss": 0.4, "pr_auc": 0.7, "roc_auc_score": 0.82}
+    answers = DryRun(
+        ["model"], "model", None, logged, None, True, (), False, (), task="classification", probabilities=True
+    )
+    assert validation_thresholds(answers) == {"roc_auc": {"min": 0.72}, "log_loss": {"max": 0.44}}
+    validation = yaml.safe_load("\n".join(validation_lines(answers)))["validation"]
+    assert validation["challenger_metric"] == "roc_auc"
+    # a classifier answering labels has no probabilities to measure so: nothing is bounded
+    assert validation_thresholds(replace(answers, probabilities=False)) == {}
+    # a precision-recall curve's area is no ROC AUC
+    only_pr = replace(answers, metrics={"pr_auc": 0.7, "average_precision_auc": 0.6})
+    assert validation_thresholds(only_pr) == {}
 
 
 def test_a_clustering_is_given_a_validation_command_on_its_measures_but_not_on_its_inertia() -> None:

@@ -813,6 +813,44 @@ def test_a_statsmodels_logit_fitted_by_a_formula_is_validated_on_held_out_rows_b
     assert 0.7 < measured["roc_auc"] < 1 and 0 < measured["log_loss"] < 0.7
 
 
+BINARY_BOOSTER = """\
+import lightgbm as lgb
+import mlflow
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+
+df = pd.read_csv("data/customers.csv")
+df["contract"] = df["contract"].astype("category")
+X, y = df.drop(columns="churned"), df["churned"]
+X_train, X_valid, y_train, y_valid = train_test_split(X, y, test_size=0.2, random_state=7)
+params = {"objective": "binary", "metric": "auc", "learning_rate": 0.1, "num_leaves": 7, "verbose": -1}
+with mlflow.start_run():
+    booster = lgb.train(params, lgb.Dataset(X_train, y_train), num_boost_round=60)
+    p = booster.predict(X_valid)
+    mlflow.log_metric("val_auc", roc_auc_score(y_valid, p))
+    mlflow.log_metric("val_logloss", log_loss(y_valid, p))
+    mlflow.lightgbm.log_model(booster, name="model", input_example=X_valid.head(5))
+"""
+
+
+def test_a_binary_booster_fitted_on_categories_is_bounded_on_its_roc_auc_and_log_loss_and_its_label_found(
+    tmp_path: Path,
+) -> None:
+    # MLflow infers no signature from a column of pandas categories: the input example tells the columns,
+    # and the booster answers the probability of churn, which validation measures by ROC AUC and log loss
+    files = {"train.py": BINARY_BOOSTER, "data/customers.csv": customers(700, seed=3).to_csv(index=False)}
+    project = repository(tmp_path / "churn", files)
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert validation["label"] == "churned" and validation["task"] == "classification"
+    assert validation["thresholds"] == {
+        "roc_auc": {"min": round(result.metrics["val_auc"] * 0.9, 4)},
+        "log_loss": {"max": round(result.metrics["val_logloss"] * 1.1, 4)},
+    }
+    assert validation["challenger_metric"] == "roc_auc"
+
+
 def _docs_validate_py(kind: str) -> str:
     """The validate.py docs/outer-loops.md gives for a ``kind`` of model (the python block after the
     paragraph that names it)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from loopline.errors import Refused
 
-__all__ = ["PROBABILITY_METRICS", "metrics_for"]
+__all__ = ["PROBABILITY_METRICS", "answers_probabilities", "metrics_for"]
 
 # What only a classifier's probabilities measure: a classifier answering labels has neither.
 PROBABILITY_METRICS = ("roc_auc", "log_loss")
@@ -52,6 +52,22 @@ def metrics_for(task: str, truth: Any, predicted: Any, label: str = "") -> dict[
         "f1": float(metrics.f1_score(truth, labels, average=average, zero_division=0)),
         **(_probability_metrics(truth, classes, scores) if scores is not None else {}),
     }
+
+
+def answers_probabilities(answer: Any) -> bool:
+    """Whether a classifier's ``answer`` (to its input example) is probabilities: rows of several numbers
+    from 0 to 1 that sum to 1, or one number a row from 0 to 1, not all of them 0 or 1."""
+    import numpy as np
+
+    try:
+        values = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):  # texts, a table of several kinds: labels, or more than probabilities
+        return False
+    if not values.size or not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+        return False
+    if values.ndim == 2 and values.shape[1] > 1:
+        return bool(np.allclose(values.sum(axis=1), 1.0, atol=1e-3))
+    return values.ndim <= 2 and bool((values != np.round(values)).any())
 
 
 def _answer_column(columns: list[str], label: str) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
 from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
@@ -61,6 +62,7 @@ class DryRun:
     label: tuple[str, str] | None = None
     flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
     refused: str | None = None  # why the inner loop's check of the model would refuse it; None: it passes
+    probabilities: bool = False  # the model answers its input example with a classifier's probabilities
 
     @property
     def forecast(self) -> str | None:
@@ -343,7 +345,7 @@ def _logged(
         flavors=_flavors(folder),
         rivals=tuple(rivals) if len(rivals) > 1 else (),
         checkpoints=bool(stem),
-        refused=_refusal(folder),
+        **_checked(folder),
     )
 
 
@@ -355,17 +357,18 @@ def _used_requirements(folder: Path) -> tuple[str, ...]:
     return tuple(line for line in listed if not requirement_names([line]) & unused)
 
 
-def _refusal(folder: Path) -> str | None:
-    """Why the inner loop would refuse the model in ``folder`` (the check it makes before registering:
-    load it in a sandbox, answer its input example), or None where it passes."""
+def _checked(folder: Path) -> dict[str, Any]:
+    """The inner loop's check of the model in ``folder`` (the one it makes before registering: load it in
+    a sandbox, answer its input example): why it would refuse it (``refused``), else whether the model
+    answered with a classifier's probabilities (``probabilities``)."""
     from loopline.sandbox import check_model
     from loopline.training import check_advice
 
     try:
-        check_model(folder, nulls=False)
+        found = check_model(folder, nulls=False)
     except ModelFailed as exc:
-        return check_advice(exc.message)
-    return None
+        return {"refused": check_advice(exc.message)}
+    return {"probabilities": bool(found.get("probabilities"))}
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

@@ -9,6 +9,7 @@ import re
 
 import yaml
 
+from loopline.answer_metrics import PROBABILITY_METRICS
 from loopline.dry_run import DryRun
 from loopline.metric_names import better_by_name, measures_clusters, measures_row_count
 
@@ -55,7 +56,14 @@ _VALIDATION_METRICS = {
     "classification": ("accuracy", "f1", "precision", "recall"),
     "regression": ("r2", "rmse", "mae"),
 }
-_FRACTIONS = {"accuracy", "f1", "precision", "recall", "r2"}  # measured as fractions (r2 at most 1)
+_FRACTIONS = {
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "r2",
+    "roc_auc",
+}  # measured as fractions (r2 at most 1)
 
 
 # Words that make a metric named after a measure another one: an area under a curve
@@ -63,10 +71,21 @@ _FRACTIONS = {"accuracy", "f1", "precision", "recall", "r2"}  # measured as frac
 _OTHER_MEASURE = frozenset({"auc", "ap", "auprc", "auroc", "balanced", "top", "at", "curve", "area"})
 
 
+# A classifier's probabilities' measures, as trainings name them: an area under the ROC curve (``auc``,
+# ``val_auc``, ``roc_auc``), not under a precision-recall one; a log loss (``binary_logloss``, ``mlogloss``).
+_ROC_AUC = frozenset({"auc", "auroc", "rocauc", "roc"})
+_NOT_ROC = frozenset({"pr", "prc", "auprc", "precision", "recall", "ap", "average"})
+_LOG_LOSS = re.compile(r"log_?loss|cross_?entropy", re.I)
+
+
 def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
     """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any: one
     that names exactly one of them (``precision_recall_auc`` is neither precision nor recall)."""
     words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    if "roc_auc" in measured and words & _ROC_AUC and not words & _NOT_ROC:
+        return "roc_auc"
+    if "log_loss" in measured and _LOG_LOSS.search(name):
+        return "log_loss"
     if "f1_score" in name.lower():
         words.add("f1")
     named = [m for m in measured if m in words]
@@ -88,7 +107,7 @@ def ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
 def _primary(gate: dict[str, dict[str, float]], run: DryRun) -> tuple[str, str]:
     """The ranking's metric and direction: the gated metric the task's validation measures first (the
     challenger's), else the gate's first, in the gate's direction."""
-    measured = _VALIDATION_METRICS[run.task] if run.task else ()
+    measured = measured_by_validation(run) if run.task else ()
     names = _held_out_first(list(gate))
     primary = next((n for m in measured for n in names if _measured_as(measured, n) == m), next(iter(gate)))
     return primary, "maximize" if "min" in gate[primary] else "minimize"
@@ -121,7 +140,7 @@ def validation_thresholds(run: DryRun) -> dict[str, dict[str, float]]:
     (the challenger's metric first); empty where it logged none of them, or told no task."""
     if run.task is None:
         return {}
-    measured = _VALIDATION_METRICS[run.task]
+    measured = measured_by_validation(run)
     reached: dict[str, dict[str, float]] = {}
     bounds = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
     for name in _held_out_first(list(bounds)):
@@ -134,9 +153,12 @@ def validation_thresholds(run: DryRun) -> dict[str, dict[str, float]]:
     return {m: reached[m] for m in measured if m in reached}
 
 
-def measured_by_validation(task: str) -> tuple[str, ...]:
-    """The metrics outer-loop test measures on held-out rows for ``task``."""
-    return _VALIDATION_METRICS[task]
+def measured_by_validation(run: DryRun) -> tuple[str, ...]:
+    """The metrics outer-loop test measures on held-out rows for the model of ``run`` (which has a task):
+    its task's, and of a classifier answering probabilities, the ROC AUC and log loss too."""
+    assert run.task is not None
+    extra = PROBABILITY_METRICS if run.task == "classification" and run.probabilities else ()
+    return (*_VALIDATION_METRICS[run.task], *extra)
 
 
 def validation_lines(run: DryRun) -> list[str]:
@@ -158,7 +180,7 @@ def validation_lines(run: DryRun) -> list[str]:
             "  thresholds: {}",
             "",
         ]
-    measured = _VALIDATION_METRICS[run.task]
+    measured = measured_by_validation(run)
     reached = validation_thresholds(run)
     lines = [
         "# outer-loop test (full tier): the test endpoint's answers to held-out rows. The task is read from",

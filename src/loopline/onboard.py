@@ -170,7 +170,7 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
             "once (`loopline data upload heldout PATH`)"
         ]
     if run.task and not validation_thresholds(run):
-        measured = ", ".join(measured_by_validation(run.task))
+        measured = ", ".join(measured_by_validation(run))
         what = (
             f"validation.thresholds, left empty: the training logs none of what outer-loop test measures "
             f"({measured}), so give the bounds a model must reach there"

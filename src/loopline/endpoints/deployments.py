@@ -79,7 +79,7 @@ def choose_version(
     *,
     version: int | None,
     commit: str | None,
-    check: Callable[[Path], None] | None = None,
+    check: Callable[[Path], object] | None = None,
     latest: bool = False,
 ) -> tuple[ModelVersionInfo, tuple[str, ...]]:
     """The version a new deployment names, its files verified against their digest and, with ``check``,

@@ -333,7 +333,7 @@ def create_deployment(
     version: int | None = None,
     commit: str | None = None,
     traffic: int | None = None,
-    check: Callable[[Path], None] | None = None,
+    check: Callable[[Path], object] | None = None,
     workspace: str | None = None,
     latest: bool = False,
 ) -> EndpointInfo:

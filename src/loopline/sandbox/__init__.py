@@ -239,11 +239,12 @@ class Sandbox:
         self.close()
 
 
-def check_model(folder: Path, nulls: bool = True) -> None:
+def check_model(folder: Path, nulls: bool = True) -> dict[str, Any]:
     """Load the model in ``folder`` in a sandbox and answer its input example (with ``nulls``, also with
-    each optional column null); or refuse with what failed."""
+    each optional column null): what the check found (``probabilities``: the example's answer is a
+    classifier's probabilities); or refuse with what failed."""
     with Sandbox([folder]) as sandbox:
-        sandbox.check(folder, nulls)
+        return sandbox.check(folder, nulls)
 
 
 class SandboxedModel:

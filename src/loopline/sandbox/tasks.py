@@ -33,7 +33,15 @@ def check(folder: str, nulls: bool = True) -> dict[str, Any]:
         model = _MODELS[folder] = check_model(Path(folder), nulls=nulls)
     except Refused as refused:
         raise Refusal(refused.message) from None
-    return {"flavor": model.flavor, "columns": model.schema.names, "has_example": model.example is not None}
+    from loopline.answer_metrics import answers_probabilities
+
+    answer = model.answer_example()
+    return {
+        "flavor": model.flavor,
+        "columns": model.schema.names,
+        "has_example": model.example is not None,
+        "probabilities": answer is not None and answers_probabilities(answer),
+    }
 
 
 def score(
