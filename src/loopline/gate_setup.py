@@ -11,7 +11,13 @@ import yaml
 
 from loopline.answer_metrics import PROBABILITY_METRICS
 from loopline.dry_run import DryRun
-from loopline.metric_names import better_by_name, measures_clusters, measures_row_count
+from loopline.metric_names import (
+    better_by_name,
+    held_out_first,
+    measured_as,
+    measures_clusters,
+    measures_row_count,
+)
 
 __all__ = [
     "best_rival",
@@ -27,7 +33,6 @@ __all__ = [
 
 # autolog's training_score, train_loss, ...; TensorBoard's and Lightning's train/loss, train:acc
 _TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
-_HELD_OUT = re.compile(r"(^|[_.\-/: ])(test|val|valid|validation|eval|holdout|heldout)([_.\-/: ]|$)", re.I)
 
 
 def gate_thresholds(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
@@ -66,32 +71,6 @@ _FRACTIONS = {
 }  # measured as fractions (r2 at most 1)
 
 
-# Words that make a metric named after a measure another one: an area under a curve
-# (``precision_recall_auc``), a balanced or top-k accuracy, a precision at k.
-_OTHER_MEASURE = frozenset({"auc", "ap", "auprc", "auroc", "balanced", "top", "at", "curve", "area"})
-
-
-# A classifier's probabilities' measures, as trainings name them: an area under the ROC curve (``auc``,
-# ``val_auc``, ``roc_auc``), not under a precision-recall one; a log loss (``binary_logloss``, ``mlogloss``).
-_ROC_AUC = frozenset({"auc", "auroc", "rocauc", "roc"})
-_NOT_ROC = frozenset({"pr", "prc", "auprc", "precision", "recall", "ap", "average"})
-_LOG_LOSS = re.compile(r"log_?loss|cross_?entropy", re.I)
-
-
-def _measured_as(measured: tuple[str, ...], name: str) -> str | None:
-    """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any: one
-    that names exactly one of them (``precision_recall_auc`` is neither precision nor recall)."""
-    words = set(re.split(r"[^a-z0-9]+", name.lower()))
-    if "roc_auc" in measured and words & _ROC_AUC and not words & _NOT_ROC:
-        return "roc_auc"
-    if "log_loss" in measured and _LOG_LOSS.search(name):
-        return "log_loss"
-    if "f1_score" in name.lower():
-        words.add("f1")
-    named = [m for m in measured if m in words]
-    return named[0] if len(named) == 1 and not words & _OTHER_MEASURE else None
-
-
 def ranking_text(gate: dict[str, dict[str, float]], run: DryRun) -> str:
     """A ranking file for `loopline compare` and ``model.select: best``, by the metric ``_primary``
     names."""
@@ -108,15 +87,9 @@ def _primary(gate: dict[str, dict[str, float]], run: DryRun) -> tuple[str, str]:
     """The ranking's metric and direction: the gated metric the task's validation measures first (the
     challenger's), else the gate's first, in the gate's direction."""
     measured = measured_by_validation(run) if run.task else ()
-    names = _held_out_first(list(gate))
-    primary = next((n for m in measured for n in names if _measured_as(measured, n) == m), next(iter(gate)))
+    names = held_out_first(list(gate))
+    primary = next((n for m in measured for n in names if measured_as(measured, n) == m), next(iter(gate)))
     return primary, "maximize" if "min" in gate[primary] else "minimize"
-
-
-def _held_out_first(names: list[str]) -> list[str]:
-    """``names`` with those that say they were measured on held-out rows (``test_accuracy``,
-    ``val_loss``) first: of a training's accuracy and test accuracy, the test one ranks and validates."""
-    return sorted(names, key=lambda name: not _HELD_OUT.search(name))
 
 
 def rivals(run: DryRun) -> str:
@@ -143,9 +116,9 @@ def validation_thresholds(run: DryRun) -> dict[str, dict[str, float]]:
     measured = measured_by_validation(run)
     reached: dict[str, dict[str, float]] = {}
     bounds = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
-    for name in _held_out_first(list(bounds)):
+    for name in held_out_first(list(bounds)):
         bound = bounds[name]
-        same = _measured_as(measured, name)
+        same = measured_as(measured, name)
         if same in _FRACTIONS and run.metrics[name] > 1:  # a percentage, where validation measures a fraction
             continue
         if same is not None and same not in reached:

@@ -8,7 +8,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-__all__ = ["Better", "better_by_name", "measures_clusters", "measures_row_count", "mlflow_keys"]
+__all__ = [
+    "Better",
+    "better_by_name",
+    "held_out_first",
+    "measured_as",
+    "measures_clusters",
+    "measures_row_count",
+    "mlflow_keys",
+]
 
 Better = Literal["higher", "lower"]
 
@@ -46,6 +54,16 @@ def better_by_name(name: str) -> Better | None:
     return found
 
 
+# A metric measured on rows the training held out (``test_accuracy``, ``val_loss``, ``valid_0-auc``).
+_HELD_OUT = re.compile(r"(^|[_.\-/: ])(test|val|valid|validation|eval|holdout|heldout)([_.\-/: ]|$)", re.I)
+
+
+def held_out_first(names: list[str]) -> list[str]:
+    """``names`` with those that say they were measured on held-out rows (``test_accuracy``,
+    ``val_loss``) first: of a training's accuracy and test accuracy, the test one ranks and validates."""
+    return sorted(names, key=lambda name: not _HELD_OUT.search(name))
+
+
 def measures_clusters(name: str) -> bool:
     """Whether metric ``name`` measures a clustering by its own rows (silhouette, Davies-Bouldin, ...)."""
     return bool(_CLUSTERS.search(name))
@@ -55,6 +73,32 @@ def measures_row_count(name: str) -> bool:
     """Whether metric ``name`` is a sum over the rows measured (KMeans' inertia), so that it grows with
     their number and bounds it on other rows mean nothing."""
     return bool(_SUMMED.search(name))
+
+
+# Words that make a metric named after a measure another one: an area under a curve
+# (``precision_recall_auc``), a balanced or top-k accuracy, a precision at k.
+_OTHER_MEASURE = frozenset({"auc", "ap", "auprc", "auroc", "balanced", "top", "at", "curve", "area"})
+
+
+# A classifier's probabilities' measures, as trainings name them: an area under the ROC curve (``auc``,
+# ``val_auc``, ``roc_auc``), not under a precision-recall one; a log loss (``binary_logloss``, ``mlogloss``).
+_ROC_AUC = frozenset({"auc", "auroc", "rocauc", "roc"})
+_NOT_ROC = frozenset({"pr", "prc", "auprc", "precision", "recall", "ap", "average"})
+_LOG_LOSS = re.compile(r"log_?loss|cross_?entropy", re.I)
+
+
+def measured_as(measured: tuple[str, ...], name: str) -> str | None:
+    """Which of the metrics outer-loop test ``measured`` the logged metric ``name`` is, if any: one
+    that names exactly one of them (``precision_recall_auc`` is neither precision nor recall)."""
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    if "roc_auc" in measured and words & _ROC_AUC and not words & _NOT_ROC:
+        return "roc_auc"
+    if "log_loss" in measured and _LOG_LOSS.search(name):
+        return "log_loss"
+    if "f1_score" in name.lower():
+        words.add("f1")
+    named = [m for m in measured if m in words]
+    return named[0] if len(named) == 1 and not words & _OTHER_MEASURE else None
 
 
 # What MLflow refuses in a metric's or tag's key (its own rule: letters, digits, _ - . space : /), and its

@@ -355,14 +355,18 @@ with mlflow.start_run():
 
 
 def _released(
-    new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, script: str, **monitoring: str
+    new_project: ProjectFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    script: str,
+    gated: str = "accuracy",
+    **monitoring: str,
 ) -> tuple[Path, int]:
-    """A project training with ``script``, released to prod with every request sampled (and
-    ``monitoring``), and the port its prod server is to listen on."""
+    """A project training with ``script`` (gated on its metric ``gated``), released to prod with every
+    request sampled (and ``monitoring``), and the port its prod server is to listen on."""
     from tests.helpers import use_script
 
     project = new_project("simple", commit=False)
-    use_script(project, "train_model.py", {"accuracy": {"min": 0.5}}, source=script)
+    use_script(project, "train_model.py", {gated: {"min": 0.5}}, source=script)
     loopline.inner_loop(project)
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
@@ -437,7 +441,10 @@ def test_a_country_coded_na_is_a_country_in_the_training_rows_and_labels_a_check
     new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Namibia's code is NA, which pandas reads from a CSV as a missing value; the model takes it as text.
-    project, port = _released(new_project, monkeypatch, COUNTRIES, reference_data="train")
+    # The training logs its accuracy as val_accuracy, which the check reads as the accuracy it measures.
+    assert COUNTRIES.count('"accuracy"') == 1, "tests/training_scripts/countries.py changed: update this test"
+    script = COUNTRIES.replace('"accuracy"', '"val_accuracy"')
+    project, port = _released(new_project, monkeypatch, script, "val_accuracy", reference_data="train")
     rows = _countries_rows()
     rows.to_csv(tmp_path / "train.csv", index=False)
     loopline.upload_data("train", tmp_path / "train.csv", project=project)  # the features and their labels
@@ -461,6 +468,7 @@ def test_a_country_coded_na_is_a_country_in_the_training_rows_and_labels_a_check
     assert calm.signals["drift_reference"] == "data asset train:1"
     assert calm.signals["psi"]["country"] < 0.1, calm.signals  # NA is a country of the training rows too
     # On its own training rows, the model is as accurate as when it was trained.
+    assert calm.signals["metric"] == "accuracy" and calm.signals["reference_metric"] == "val_accuracy"
     assert calm.signals["current"] == pytest.approx(calm.signals["reference"]), calm.signals
     assert calm.signals["performance_drop"] == pytest.approx(0.0)
 

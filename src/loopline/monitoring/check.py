@@ -197,7 +197,7 @@ def _performance(
     instance: Instance, model: Model, target: DeploymentInfo, labels: str, texts: frozenset[str]
 ) -> dict[str, Any]:
     from loopline.data import get_asset, parse_asset, read_asset
-    from loopline.validation import metrics_for, split_labels
+    from loopline.validation import lower_is_better, metrics_for, split_labels
 
     config = instance.settings.config.validation
     name, version = parse_asset(labels)
@@ -207,21 +207,28 @@ def _performance(
     )
     now = metrics_for(config.task, truth, _answers(model.score(features)), config.label)
     metric = config.compared_on
-    reference = _training_metric(instance, target, metric)
+    reference = _training_metric(instance, target, metric, tuple(now))
     drop = None
     if reference is not None and metric in now:
-        drop = now[metric] - reference if metric in {"rmse", "mae"} else reference - now[metric]
+        drop = now[metric] - reference[1] if lower_is_better(config, metric) else reference[1] - now[metric]
     return {
         "labels": f"{asset.name}:{asset.version}",
         "metric": metric,
         "current": now.get(metric),
-        "reference": reference,
+        "reference": reference[1] if reference is not None else None,
+        "reference_metric": reference[0] if reference is not None else None,
         "performance_drop": drop,
     }
 
 
-def _training_metric(instance: Instance, target: DeploymentInfo, metric: str) -> float | None:
+def _training_metric(
+    instance: Instance, target: DeploymentInfo, metric: str, measured: tuple[str, ...]
+) -> tuple[str, float] | None:
+    """What the training run of the deployed version logged of ``metric``: under its name, else under
+    the one name that says it is that measure of those ``measured`` (a booster's ``val_auc`` for
+    roc_auc), held-out ones first; None where it logged none."""
     from loopline import catalog
+    from loopline.metric_names import held_out_first, measured_as
 
     versions = [
         v
@@ -230,9 +237,11 @@ def _training_metric(instance: Instance, target: DeploymentInfo, metric: str) ->
     ]
     if not versions:
         return None
-    run = instance.store("dev").run(versions[0].run_id or "")
-    value = run.metrics.get(metric)
-    return float(value) if value is not None else None
+    logged = instance.store("dev").run(versions[0].run_id or "").metrics
+    if metric in logged:
+        return metric, float(logged[metric])
+    named = held_out_first([name for name in logged if measured_as(measured, name) == metric])
+    return (named[0], float(logged[named[0]])) if named else None
 
 
 def _log_run(

@@ -461,6 +461,16 @@ def monitor_check(
         ):
             if signals.get(key) is not None:
                 console.print(f"  {key:<16} {signals[key]}")
+        if str(signals.get("drift_reference", "")).startswith("none"):
+            console.print(f"  drift not measured: {str(signals['drift_reference'])[len('none: ') :]}")
+        if signals.get("labels") is not None:
+            console.print(f"  {signals['metric']} on {signals['labels']}: {signals.get('current')}", end="")
+            trained = signals.get("reference_metric")
+            console.print(
+                f"; the training's {trained}: {signals['reference']}"
+                if trained is not None
+                else f"; the training run logged no {signals['metric']} to compare it with"
+            )
 
     output = call.output
     output.emit(result.to_dict(), human)
