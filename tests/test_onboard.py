@@ -10,6 +10,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ import loopline
 from loopline.config import load_config
 from loopline.errors import ModelFailed, Refused, TrainingFailed, UsageError
 from loopline.inputs import INPUTS_TAG
-from loopline.onboard import asset_name, find_entry_point
+from loopline.onboard import Onboarded, asset_name, find_entry_point
 from loopline.ranking import load_ranking
 from tests.helpers import (
     TRAINING_SCRIPTS,
@@ -31,7 +32,6 @@ from tests.helpers import (
     cli_process,
     commit_all,
     dvc,
-    edit_yaml,
     git,
     installed,
     mlflow_client,
@@ -784,30 +784,44 @@ def customers(count: int, seed: int) -> pd.DataFrame:
     return frame.assign(churned=(rng.uniform(size=count) < 1 / (1 + np.exp(-odds))).astype(int))
 
 
-def test_a_statsmodels_logit_fitted_by_a_formula_is_validated_on_held_out_rows_by_its_probabilities(
-    tmp_path: Path,
-) -> None:
-    # statsmodels is no forecast here: a Logit fitted by a formula answers a probability of churn a row
-    files = {"train.py": LOGIT_FORMULA, "data/customers.csv": customers(700, seed=3).to_csv(index=False)}
+def validated_in_test(project: Path, message: str, held_out: pd.DataFrame) -> Any:
+    """Commit what init wrote (with ``message``), train and register, and validate in test on the rows
+    ``held_out`` (the data asset heldout): the validation, passed."""
+    commit_all(project, message)
+    loopline.up(project)
+    loopline.inner_loop(project)
+    held_out.to_csv(project.parent / "heldout.csv", index=False)
+    loopline.upload_data("heldout", project.parent / "heldout.csv", project=project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    return tested
+
+
+def churn_project(tmp_path: Path, script: str) -> tuple[Path, Onboarded, dict[str, Any]]:
+    """A repository training ``script`` on data/customers.csv, set up by init (full tier): it, what
+    init said, and the validation section it wrote."""
+    files = {"train.py": script, "data/customers.csv": customers(700, seed=3).to_csv(index=False)}
     project = repository(tmp_path / "churn", files)
     result = loopline.init_existing(project, tier="full")
     validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
-    assert "command" not in validation and validation["label"] == "churned"
-    assert validation["task"] == "classification"
-    assert validation["thresholds"] == {"accuracy": {"min": round(result.metrics["accuracy"] * 0.9, 4)}}
+    assert validation["label"] == "churned" and validation["task"] == "classification"
+    return project, result, validation
+
+
+def test_a_statsmodels_logit_fitted_by_a_formula_is_validated_on_held_out_rows_by_its_probabilities(
+    tmp_path: Path,
+) -> None:
+    # statsmodels is no forecast here: a Logit fitted by a formula answers a probability of churn a row,
+    # measured by the ROC AUC too, as the training measured it
+    project, result, validation = churn_project(tmp_path, LOGIT_FORMULA)
+    assert "command" not in validation
+    assert validation["thresholds"] == {
+        "accuracy": {"min": round(result.metrics["accuracy"] * 0.9, 4)},
+        "roc_auc": {"min": round(result.metrics["roc_auc"] * 0.9, 4)},
+    }
     assert not any("forecast" in note for note in result.notes), result.notes
-    # the probabilities are measured by the area under the ROC curve too, as the training measured them
-    validation["thresholds"]["roc_auc"] = {"min": round(result.metrics["roc_auc"] * 0.9, 4)}
-    edit_yaml(project / "loopline.yaml", validation=validation)
-    commit_all(project, "loopline")
-    loopline.up(project)
-    loopline.inner_loop(project)
-    held_out = tmp_path / "new-customers.csv"
-    customers(200, seed=4).to_csv(held_out, index=False)
-    loopline.upload_data("heldout", held_out, project=project)
-    tested = loopline.outer_loop_test(project)  # each probability is the label its side of 0.5 says
-    assert tested.passed, tested.report_markdown
-    measured = tested.report["metrics"]
+    tested = validated_in_test(project, "loopline", customers(200, seed=4))
+    measured = tested.report["metrics"]  # each probability is the label its side of 0.5 says
     assert tested.report["data"]["rows"] == 200 and 0.7 < measured["accuracy"] < 0.95
     assert [check["metric"] for check in tested.report["checks"]] == ["accuracy", "roc_auc"]
     assert 0.7 < measured["roc_auc"] < 1 and 0 < measured["log_loss"] < 0.7
@@ -837,13 +851,10 @@ with mlflow.start_run():
 def test_a_binary_booster_fitted_on_categories_is_bounded_on_its_roc_auc_and_log_loss_and_its_label_found(
     tmp_path: Path,
 ) -> None:
-    # MLflow infers no signature from a column of pandas categories: the input example tells the columns,
-    # and the booster answers the probability of churn, which validation measures by ROC AUC and log loss
-    files = {"train.py": BINARY_BOOSTER, "data/customers.csv": customers(700, seed=3).to_csv(index=False)}
-    project = repository(tmp_path / "churn", files)
-    result = loopline.init_existing(project, tier="full")
-    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
-    assert validation["label"] == "churned" and validation["task"] == "classification"
+    # MLflow infers no signature from a column of pandas categories: the input example tells the columns
+    # (and the label column), and the booster answers the probability of churn, which validation measures
+    # by ROC AUC and log loss
+    _, result, validation = churn_project(tmp_path, BINARY_BOOSTER)
     assert validation["thresholds"] == {
         "roc_auc": {"min": round(result.metrics["val_auc"] * 0.9, 4)},
         "log_loss": {"max": round(result.metrics["val_logloss"] * 1.1, 4)},
@@ -884,14 +895,7 @@ def test_a_clustering_is_gated_on_its_measures_and_validated_by_the_validate_py_
     # The docs' validate.py, logging the Davies-Bouldin index under the training's name
     validate = _docs_validate_py("scales its columns").replace('"davies_bouldin":', '"davies_bouldin_score":')
     (project / "validate.py").write_text(validate)
-    commit_all(project, "loopline, and a validation of the clusters")
-    loopline.up(project)
-    loopline.inner_loop(project)
-    held_out = tmp_path / "new-customers.csv"
-    customers(200, seed=1).to_csv(held_out, index=False)
-    loopline.upload_data("heldout", held_out, project=project)
-    tested = loopline.outer_loop_test(project)
-    assert tested.passed, tested.report_markdown
+    tested = validated_in_test(project, "loopline, and a validation of the clusters", customers(200, seed=1))
     measured = tested.report["metrics"]
     assert measured["silhouette"] > validation["thresholds"]["silhouette"]["min"]
     assert measured["davies_bouldin_score"] < validation["thresholds"]["davies_bouldin_score"]["max"]

@@ -320,30 +320,31 @@ def test_the_documented_differences_are_in_the_docs() -> None:
         assert f"`{name}`" in text, name
 
 
-def test_a_category_a_strict_encoder_never_saw_is_a_client_error_naming_the_column_and_what_it_knows(
-    both: Both,
+@pytest.mark.parametrize(
+    ("model", "rows", "message"),
+    [
+        (  # a strict encoder (OneHotEncoder's default)
+            "encoded",
+            [{"plan": "pro", "tenure": 5.0}, {"plan": "enterprise", "tenure": 2.0}],
+            "column 'plan' row 1: a category the model was not fitted on (it knows basic, pro, team): give "
+            "one of those, or retrain the model knowing it (or with handle_unknown='ignore' on its encoder)",
+        ),
+        (  # a statsmodels formula's categorical term
+            "formula",
+            [{"area": 70.0, "district": "north"}, {"area": 90.0, "district": "east"}],
+            "column 'district' row 1: a category the model was not fitted on (it knows centre, north, "
+            "south): give one of those, or retrain the model knowing it (a formula encodes only the levels "
+            "of the rows it was fitted on)",
+        ),
+    ],
+    ids=["encoder", "formula"],
+)
+def test_a_category_the_model_was_never_fitted_on_is_a_client_error_naming_the_column_and_what_it_knows(
+    both: Both, model: str, rows: list[dict[str, Any]], message: str
 ) -> None:
-    rows = [{"plan": "pro", "tenure": 5.0}, {"plan": "enterprise", "tenure": 2.0}]
-    unseen = both.post("encoded", "invocations", {"dataframe_records": rows})
-    assert unseen.status_code == 400 and unseen.json() == {
-        "error_code": "UNKNOWN_CATEGORY",
-        "message": "column 'plan' row 1: a category the model was not fitted on (it knows basic, pro, team): "
-        "give one of those, or retrain the model knowing it (or with handle_unknown='ignore' on its "
-        "encoder)",
-    }
-
-
-def test_a_level_a_formula_never_saw_is_a_client_error_naming_the_column_and_the_levels_it_knows(
-    both: Both,
-) -> None:
-    rows = [{"area": 70.0, "district": "north"}, {"area": 90.0, "district": "east"}]
-    unseen = both.post("formula", "invocations", {"dataframe_records": rows})
-    assert unseen.status_code == 400 and unseen.json() == {
-        "error_code": "UNKNOWN_CATEGORY",
-        "message": "column 'district' row 1: a category the model was not fitted on (it knows centre, north, "
-        "south): give one of those, or retrain the model knowing it (a formula encodes only the levels of "
-        "the rows it was fitted on)",
-    }
+    unseen = both.post(model, "invocations", {"dataframe_records": rows})
+    assert unseen.status_code == 400
+    assert unseen.json() == {"error_code": "UNKNOWN_CATEGORY", "message": message}
 
 
 def test_dates_and_times_with_an_offset_that_fail_the_model_are_a_client_error_naming_the_column(
