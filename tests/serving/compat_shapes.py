@@ -11,7 +11,8 @@ float32; ``text`` a scikit-learn pipeline over one text column, review; ``bare-t
 one; ``dated`` a Python model over a date and time and a number; ``imputed`` a pipeline that imputes
 its columns first (age, fare, port), without an input example; ``encoded`` a pipeline one-hot encoding
 its plan (basic, pro, team) with a strict encoder, beside a tenure; ``formula`` a statsmodels OLS fitted by
-the formula ``price ~ area + C(district)`` (districts north, south, centre).
+the formula ``price ~ area + C(district)`` (districts north, south, centre); ``unsigned`` a Python model
+logged without a signature over a number n and a boolean flag.
 ``DIFFERENCES`` lists where loopline answers with another status than MLflow on purpose;
 docs/endpoints.md lists the same cases.
 """
@@ -330,6 +331,10 @@ SHAPES = [
         J,
         j({"dataframe_records": [{"area": 70.0, "district": "north"}, {"area": 90.0, "district": "east"}]}),
     ),
+    # a model without a signature: a CSV's columns as pandas reads them (numbers, booleans), as JSON's
+    ("unsigned-csv", "unsigned", "text/csv", b"n,flag\n1.5,True\n2,False\n4,true\n"),
+    ("unsigned-csv-semicolons", "unsigned", "text/csv", b"n;flag\n1,5;True\n"),
+    ("unsigned-records", "unsigned", J, j({"dataframe_records": [{"n": 1.5, "flag": True}]})),
     # MLflow 1's protocol: the rows unwrapped, their orientation in the Content-Type
     ("mlflow1-pandas-split", "numeric", J + "; format=pandas-split", j({"columns": N, "data": [ROW]})),
     ("mlflow1-pandas-records", "numeric", J + "; format=pandas-records", j([RECORD])),
@@ -384,6 +389,7 @@ DIFFERENCES: dict[str, tuple[int, int, str]] = {
     "minus-infinity-booster": (200, 400, "JSON has no infinity: loopline refuses one, naming it"),
     "csv-semicolons": (400, 200, "a CSV of ';' as Excel writes it in much of Europe: loopline reads it"),
     "csv-decimal-commas": (400, 200, "as csv-semicolons, with decimal commas: loopline reads them"),
+    "unsigned-csv-semicolons": (400, 200, "as csv-decimal-commas, for a model without a signature"),
     "matrix-split-null": (
         400,
         500,

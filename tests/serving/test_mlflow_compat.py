@@ -44,6 +44,22 @@ class Dated:
         return DatedModel()
 
 
+class Unsigned:
+    """A Python model without a signature over a number (n) and a boolean (flag): twice n where flag is
+    true, else 0; it computes on them as the types they are."""
+
+    @staticmethod
+    def build() -> Any:
+        import mlflow.pyfunc
+
+        class UnsignedModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+                doubled = model_input["n"] * 2.0
+                return doubled.where(model_input["flag"], 0.0)
+
+        return UnsignedModel()
+
+
 class Typed:
     """A Python model over text, two optional numbers and a boolean (its predict tolerates nulls)."""
 
@@ -205,8 +221,11 @@ def save_models(folder: Path) -> dict[str, Path]:
         input_example=houses.drop(columns="price").head(2),
         pip_requirements=["statsmodels"],
     )
+    # a Python model logged without a signature or an example: a CSV's columns reach it as pandas reads them
+    mlflow.pyfunc.save_model(folder / "unsigned", python_model=Unsigned.build(), pip_requirements=["pandas"])
     return {
-        name: folder / name for name in (*MODELS, "bare-text", "tensor-text", "imputed", "encoded", "formula")
+        name: folder / name
+        for name in (*MODELS, "bare-text", "tensor-text", "imputed", "encoded", "formula", "unsigned")
     }
 
 

@@ -21,7 +21,16 @@ import orjson
 from loopline.errors import RequestRejected
 from loopline.storage.dialect import SAMPLE_BYTES, dialect, from_decimal_comma
 
-__all__ = ["INVOCATION_KEYS", "SCORE_KEYS", "CsvCell", "Table", "bad", "kind_of", "parse_body"]
+__all__ = [
+    "INVOCATION_KEYS",
+    "SCORE_KEYS",
+    "CsvCell",
+    "Table",
+    "bad",
+    "csv_read_types",
+    "kind_of",
+    "parse_body",
+]
 
 SCORE_KEYS = ("input_data", "data")  # data: the rows Azure ML's own score.py samples take
 INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -421,6 +430,33 @@ def _parse_csv(body: bytes) -> Table:
         raise bad("EMPTY_INPUT", "the CSV body has no header row")
     value = _decimal_comma_value if "decimal" in found else _csv_value
     return Table(rows[0], [[value(cell) for cell in row] for row in rows[1:]], csv=True)
+
+
+# The texts pandas' read_csv reads as booleans.
+_BOOLEANS = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
+
+
+def csv_read_types(frame: Any) -> Any:
+    """A CSV body's columns typed as pandas' ``read_csv`` types them, as MLflow's server reads a CSV for a
+    model without a signature: numbers where every value is one (whole ones as integers where none is
+    missing), booleans where every value is ``True`` or ``False``, texts otherwise."""
+    import pandas as pd
+
+    for name in frame.columns:
+        values = frame[name]
+        present = values.dropna()
+        if present.empty:
+            continue
+        try:
+            frame[name] = pd.to_numeric(values.map(lambda v: None if v is None else str(v)))
+            continue
+        except (ValueError, TypeError):  # not numbers: booleans, or texts
+            pass
+        if present.isin(list(_BOOLEANS)).all() and len(present) == len(values):
+            frame[name] = values.map(_BOOLEANS).astype(bool)
+        else:
+            frame[name] = values.map(lambda v: None if v is None else str(v))
+    return frame
 
 
 def _csv_value(cell: str) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from loopline.errors import RequestRejected
-from loopline.serving.requests import CsvCell, Table, bad, kind_of, parse_body
+from loopline.serving.requests import CsvCell, Table, bad, csv_read_types, kind_of, parse_body
 
 __all__ = [
     "FRACTIONAL",
@@ -564,7 +564,7 @@ def _untyped_frame(table: Table, schema: InputSchema) -> Any:
             raise bad("BAD_CSV", refused)
         frame = pd.DataFrame(table.rows, columns=table.columns)
     if tensor is None:
-        return frame
+        return csv_read_types(frame) if table.csv else frame
     # by position from here: MLflow hands the model an array, and monitoring samples one column set
     # whichever names a client gave (a CSV header, Azure ML's 0, 1, 2, none)
     return cast_to_tensor(frame, tensor).set_axis(range(len(frame.columns)), axis=1)
