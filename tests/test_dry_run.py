@@ -12,7 +12,7 @@ import yaml
 from mlflow import MlflowClient
 from sklearn.datasets import load_iris
 
-from loopline.dry_run import earlier_run
+from loopline.dry_run import DryRun, earlier_run
 from loopline.errors import NotFound, Refused, UsageError
 from tests.helpers import cli, commit_all, git, tree
 
@@ -271,3 +271,36 @@ def test_the_label_is_the_one_column_of_a_table_read_that_the_model_does_not_tak
     outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.csv"
     outside.write_text("tenure,monthly,churned\n1,2,0\n")
     assert label_column(tmp_path, (str(outside),), inputs) is None  # not the repository's
+
+
+def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_and_the_encoded_column(
+    tmp_path: Path,
+) -> None:
+    from loopline.dry_run import _encoded, label_column
+
+    # pd.get_dummies(df, columns=["contract", "region"]) before the fit: the model takes the dummies
+    table = tmp_path / "customers.csv"
+    table.write_text("tenure,contract,region,churned\n3,monthly,north east,1\n")
+    inputs = ("tenure", "contract_monthly", "contract_two-year", "region_north east", "region_south")
+    assert label_column(tmp_path, (str(table),), inputs) == ("churned", "customers.csv")
+    columns = ["tenure", "contract", "region", "churned"]
+    assert _encoded(columns, inputs) == (
+        ("contract", ("contract_monthly", "contract_two-year")),
+        ("region", ("region_north east", "region_south")),
+    )
+    # a column the table neither holds nor encodes: the model was not fitted on this table
+    assert label_column(tmp_path, (str(table),), (*inputs, "income")) is None
+    assert _encoded(columns, ("tenure", "churned")) == ()
+    # init tells what the callers must send
+    from loopline.onboard import _encoded_notes
+
+    run = DryRun(
+        ["model"], "model", None, {}, None, True, (), False, (), label=("churned", "customers.csv"),
+        encoded=_encoded(columns, inputs),
+    )  # fmt: skip
+    assert _encoded_notes(run) == [
+        "the model takes contract_monthly, contract_two-year, which the training makes of customers.csv's "
+        "column contract before it fits (pd.get_dummies) (and 1 more such column(s)): requests, held-out "
+        "rows and batch files must hold those columns, not contract; to take contract as it comes, encode "
+        "it in the model (a Pipeline with a OneHotEncoder(handle_unknown='ignore'))"
+    ]

@@ -60,6 +60,9 @@ class DryRun:
     texts: tuple[str, ...] = ()  # a model logged with a list of texts as its example (no names): them
     # The column of the true values, and the table (relative to the repository) that tells it.
     label: tuple[str, str] | None = None
+    # Columns of that table the model takes only one-hot encoded by the script (pd.get_dummies' contract
+    # for contract_monthly, contract_yearly, ...), each with the model's columns made of it.
+    encoded: tuple[tuple[str, tuple[str, ...]], ...] = ()
     flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
     refused: str | None = None  # why the inner loop's check of the model would refuse it; None: it passes
     probabilities: bool = False  # the model answers its input example with a classifier's probabilities
@@ -129,11 +132,13 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
         read = _read(opened)
+        label = label_column(root, read, found.inputs, found.texts)
         return replace(
             found,
             ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
             read=read,
-            label=label_column(root, read, found.inputs, found.texts),
+            label=label,
+            encoded=_encoded(_columns(root / label[1]), found.inputs) if label else (),
         )
 
 
@@ -166,11 +171,39 @@ def label_column(
             continue
         table = _first_part(path) if path.is_dir() else path
         columns = _columns(table)
-        taken = inputs or _holding(table, columns, texts)
+        taken = _taken(columns, inputs) if inputs else _holding(table, columns, texts)
         rest = [c for c in columns if c not in taken and not _NOT_LABELS.search(c)]
-        if taken and set(taken) <= set(columns) and len(rest) == 1:
+        if taken and len(rest) == 1:
             told.setdefault(rest[0], path.relative_to(root).as_posix())
     return next(iter(told.items())) if len(told) == 1 else None
+
+
+def _made_of(columns: list[str], name: str) -> str | None:
+    """The column of ``columns`` that ``name`` is one-hot encoded from (``contract_monthly`` of
+    ``contract``, as pd.get_dummies and scikit-learn's get_feature_names_out name them); None where none."""
+    made = [c for c in columns if name.startswith((f"{c}_", f"{c}.", f"{c}=")) and len(name) > len(c) + 1]
+    return max(made, key=len, default=None)
+
+
+def _taken(columns: list[str], inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a table the model's ``inputs`` are made of: each one itself, or the column it is
+    one-hot encoded from; none where an input is neither (the model was not fitted on this table)."""
+    taken = []
+    for name in inputs:
+        column = name if name in columns else _made_of(columns, name)
+        if column is None:
+            return ()
+        taken.append(column)
+    return tuple(dict.fromkeys(taken))
+
+
+def _encoded(columns: list[str], inputs: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The columns of a table that the model's ``inputs`` take only one-hot encoded, with those inputs."""
+    made: dict[str, list[str]] = {}
+    for name in inputs:
+        if name not in columns and (column := _made_of(columns, name)) is not None:
+            made.setdefault(column, []).append(name)
+    return tuple((column, tuple(names)) for column, names in made.items())
 
 
 def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[str, ...]:

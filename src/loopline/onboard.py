@@ -383,6 +383,21 @@ def asset_name(name: str) -> str:
     return name.lstrip("_") or "data"
 
 
+def _encoded_notes(run: DryRun) -> list[str]:
+    """What a model fitted on columns the script one-hot encoded asks of its callers."""
+    if not run.encoded or run.label is None:
+        return []
+    column, made = run.encoded[0]
+    shown = ", ".join(made[:3]) + (", ..." if len(made) > 3 else "")
+    more = f" (and {len(run.encoded) - 1} more such column(s))" if len(run.encoded) > 1 else ""
+    return [
+        f"the model takes {shown}, which the training makes of {run.label[1]}'s column {column} before it "
+        f"fits (pd.get_dummies){more}: requests, held-out rows and batch files must hold those columns, "
+        f"not {column}; to take {column} as it comes, encode it in the model (a Pipeline with a "
+        "OneHotEncoder(handle_unknown='ignore'))"
+    ]
+
+
 def _data_notes(unfetched: list[str]) -> list[str]:
     if not unfetched:
         return []
@@ -395,7 +410,7 @@ def _data_notes(unfetched: list[str]) -> list[str]:
 
 
 def _notes(run: DryRun, model: str) -> list[str]:
-    notes = []
+    notes = [*_encoded_notes(run)]
     if run.refused:
         notes.append(
             "the inner loop will refuse the model the training logs until the training changes: "
