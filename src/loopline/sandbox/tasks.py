@@ -35,7 +35,7 @@ def check(folder: str, nulls: bool = True) -> dict[str, Any]:
         raise Refusal(refused.message) from None
     from loopline.answer_metrics import answers_probabilities
 
-    answer = model.answer_example()
+    answer = model.example_answer
     return {
         "flavor": model.flavor,
         "columns": model.schema.names,

@@ -36,9 +36,14 @@ def _restated(exc: BaseException) -> BaseException:
     restates that one's (statsmodels raises "predict requires that you use a DataFrame..." from patsy's
     "observation with value 'east' does not match any of the expected levels", and quotes it below)."""
     cause = exc.__cause__
-    while cause is not None and (said := str(cause).strip()) and said.splitlines()[0] in str(exc):
+    while cause is not None and len(first := (str(cause).strip().splitlines() or [""])[0]) >= _RESTATED:
+        if first not in str(exc):
+            break
         exc, cause = cause, cause.__cause__
     return exc
+
+
+_RESTATED = 20  # a cause's first line shorter than this (a KeyError's 'area') may be in a message by chance
 
 
 def offset_refusal(schema: InputSchema, data: Any, exc: BaseException) -> str | None:

@@ -52,9 +52,9 @@ class LoadedModel:
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
     environment: tuple[Difference, ...] = ()  # the model's requirements that the packages here do not meet
     flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
-    categories: Guarded = field(
-        default_factory=Guarded
-    )  # what its strict encoders know (serving/encoders.py)
+    # What its strict encoders (or a statsmodels formula) know: serving/encoders.py.
+    categories: Guarded = field(default_factory=Guarded)
+    example_answer: Any = None  # its answer to its input example, once ``check_model`` has had it
 
     @property
     def example_data(self) -> Any:
@@ -504,6 +504,7 @@ def check_model(folder: Path, digest: str = "", nulls: bool = True) -> LoadedMod
         ) from None
     if answer is not None and isinstance(answer, np.ndarray) and answer.shape[:1] == (0,):
         raise Refused("the model answered its input example with no predictions")
+    model.example_answer = answer
     _answers_each_row(model)
     for column, data in model.null_probes() if nulls else ():
         try:
