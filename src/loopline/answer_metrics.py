@@ -63,7 +63,7 @@ def answers_probabilities(answer: Any) -> bool:
         values = np.asarray(answer, dtype=np.float64)
     except (TypeError, ValueError):  # texts, a table of several kinds: labels, or more than probabilities
         return False
-    if not values.size or not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+    if not values.size or not _shares(values):
         return False
     if values.ndim == 2 and values.shape[1] > 1:
         return bool(np.allclose(values.sum(axis=1), 1.0, atol=1e-3))
@@ -101,7 +101,7 @@ def _probabilities(classes: Any, predicted: Any) -> Any:
         return None
     if values.ndim != 1 or not values.size or np.isin(values, classes).all():
         return None
-    if np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1 and len(classes) == 2:
+    if _shares(values) and len(classes) == 2:
         return values
     if (values != np.round(values)).any():
         shown = ", ".join(f"{value:g}" for value in values[:3])
@@ -112,6 +112,13 @@ def _probabilities(classes: Any, predicted: Any) -> Any:
             "a probability for each class; or set validation.task: regression"
         )
     return None
+
+
+def _shares(values: Any) -> bool:
+    """Whether every one of ``values`` (a non-empty float array) is a probability: finite, 0 to 1."""
+    import numpy as np
+
+    return bool(np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1)
 
 
 def _labels(classes: Any, predicted: Any, scores: Any) -> Any:
