@@ -1,13 +1,15 @@
 """Which answers to an input example are a classifier's probabilities (what init bounds by ROC AUC and
-log loss)."""
+log loss); a model answering several values a row measured against a column of true values for each."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import r2_score
 
-from loopline.answer_metrics import answers_probabilities
+from loopline.answer_metrics import answers_probabilities, metrics_for
+from loopline.errors import Refused
 
 
 @pytest.mark.parametrize(
@@ -29,3 +31,40 @@ def test_probabilities_are_numbers_from_0_to_1_not_all_labels_or_shares_of_one_a
     answer: object, probabilities: bool
 ) -> None:
     assert answers_probabilities(answer) is probabilities
+
+
+def test_a_model_answering_several_values_a_row_is_measured_output_by_output_and_on_average() -> None:
+    truth = pd.DataFrame({"heating": [10.0, 20.0, 30.0, 40.0], "cooling": [1.0, 2.0, 3.0, 5.0]})
+    rows = [[11.0, 1.5], [19.0, 2.0], [30.5, 2.5], [40.0, 4.0]]
+    measured = metrics_for("regression", truth, rows, ["heating", "cooling"])
+    heating = metrics_for("regression", truth["heating"], [row[0] for row in rows], "heating")
+    cooling = metrics_for("regression", truth["cooling"], [row[1] for row in rows], "cooling")
+    assert measured == {
+        **{name: (heating[name] + cooling[name]) / 2 for name in ("rmse", "mae", "r2")},
+        **{f"{name}_heating": value for name, value in heating.items()},
+        **{f"{name}_cooling": value for name, value in cooling.items()},
+    }
+    assert measured["mae_heating"] == 0.625 and measured["mae_cooling"] == 0.5  # each against its own
+    # the averages are scikit-learn's own over all outputs
+    assert measured["r2"] == pytest.approx(r2_score(truth, rows))
+    # a model answering a table is measured by its columns named as the labels, whatever their order
+    table = [{"cooling": c, "heating": h} for h, c in rows]
+    assert metrics_for("regression", truth, table, ["heating", "cooling"]) == measured
+    assert metrics_for("regression", truth, np.array(rows), ["heating", "cooling"]) == measured
+
+
+def test_outputs_and_label_columns_that_do_not_pair_up_are_refused_saying_to_name_one_for_each() -> None:
+    truth = pd.DataFrame({"heating": [10.0, 20.0], "cooling": [1.0, 2.0]})
+    with pytest.raises(Refused) as one_column:  # was scikit-learn's "different number of output (1!=2)"
+        metrics_for("regression", truth["heating"], [[11.0, 1.5], [19.0, 2.0]], "heating")
+    assert one_column.value.message == (
+        "the model answers 2 values a row and validation.label names one column of true values (heating): "
+        "name one for each value, in the order the model answers them (validation.label: [heating, ...])"
+    )
+    with pytest.raises(Refused) as two_columns:
+        metrics_for("regression", truth, [11.0, 19.0], ["heating", "cooling"])
+    assert two_columns.value.message.startswith(
+        "the model answers 1 value(s) a row and validation.label names 2 columns (heating, cooling): name one"
+    )
+    # a regressor answering its one value a row as a row of one is measured as it is
+    assert metrics_for("regression", truth["heating"], [[11.0], [19.0]], "heating")["mae"] == 1.0

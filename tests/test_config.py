@@ -281,6 +281,17 @@ def test_a_root_path_that_is_not_a_path_is_refused_with_an_example(tmp_path: Pat
             "a classification validation measures accuracy, precision, recall, f1, roc_auc, log_loss, not "
             "auc",
         ),
+        (  # of several label columns, each measure of each is named after it: heat is no column
+            "  task: regression\n  label: [heating, cooling]\n  thresholds:\n    mae_heat: {max: 2}\n",
+            "a regression validation measures rmse, mae, r2, rmse_heating, mae_heating, r2_heating, "
+            "rmse_cooling, mae_cooling, r2_cooling, not mae_heat",
+        ),
+        (
+            "  task: regression\n  label: [heating, heating]\n  thresholds: {}\n",
+            "line 7: 'validation.label': a list of label columns names each column once, at least one: one "
+            "for each value the model answers a row, in their order",
+        ),
+        ("  task: regression\n  label: []\n  thresholds: {}\n", "a list of label columns names each column"),
     ],
 )
 def test_validation_metrics_outer_loop_test_does_not_measure_are_refused_when_the_file_is_read(
@@ -301,6 +312,7 @@ def test_validation_metrics_outer_loop_test_does_not_measure_are_refused_when_th
         ("  task: regression\n  thresholds: {}\n", "rmse"),
         ("  thresholds:\n    f1: {min: 0.8}\n  challenger_metric: recall\n", "recall"),
         ("  command: python validate.py\n  thresholds:\n    mape: {max: 0.2}\n", "mape"),
+        ("  task: regression\n  label: [a, b]\n  thresholds:\n    r2_b: {min: 0.5}\n", "r2_b"),
     ],
 )
 def test_the_challenger_is_compared_on_the_metric_named_else_the_first_threshold_s(

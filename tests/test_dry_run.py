@@ -246,11 +246,11 @@ def test_the_label_is_the_one_column_of_a_table_read_that_the_model_does_not_tak
         else:
             frame.to_csv(tmp_path / "data" / name, index=False)
 
-    def label(*names: str) -> tuple[str, str] | None:
+    def label(*names: str) -> tuple[tuple[str, ...], str] | None:
         return label_column(tmp_path, tuple(str(tmp_path / "data" / n) for n in names), inputs)
 
-    assert label("train.csv") == ("churned", "data/train.csv")
-    assert label("with-index.csv", "both.parquet") == ("churned", "data/with-index.csv")
+    assert label("train.csv") == (("churned",), "data/train.csv")
+    assert label("with-index.csv", "both.parquet") == (("churned",), "data/with-index.csv")
     assert label("X_train.csv", "y_train.csv") is None  # an identifier is no label
     assert label("train.csv", "scored.csv") is None  # two tables, two answers: none told
     assert label("notes.txt") is None  # not a table
@@ -258,19 +258,40 @@ def test_the_label_is_the_one_column_of_a_table_read_that_the_model_does_not_tak
     folder.mkdir()
     (folder / "_SUCCESS").write_text("")
     pd.DataFrame([[1, 2, 0]], columns=["tenure", "monthly", "churned"]).to_parquet(folder / "part-0.parquet")
-    assert label("spark-output") == ("churned", "data/spark-output")
+    assert label("spark-output") == (("churned",), "data/spark-output")
     assert label_column(tmp_path, (str(tmp_path / "data" / "train.csv"),), ()) is None  # no named inputs
     # a model without names logged with a list of texts: the column holding them is the one it takes
     texts = tmp_path / "data" / "texts.csv"
     texts.write_text("text,sentiment\nsuperb plot,positive\ndull acting,negative\nloved it,positive\n")
     assert label_column(tmp_path, (str(texts),), (), ("dull acting", "loved it")) == (
-        "sentiment",
+        ("sentiment",),
         "data/texts.csv",
     )
     assert label_column(tmp_path, (str(texts),), (), ("dull acting", "not in it")) is None
     outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.csv"
     outside.write_text("tenure,monthly,churned\n1,2,0\n")
     assert label_column(tmp_path, (str(outside),), inputs) is None  # not the repository's
+
+
+def test_a_regressor_answering_several_values_a_row_has_a_label_column_for_each_in_its_order(
+    tmp_path: Path,
+) -> None:
+    from loopline.dry_run import label_column
+
+    table = tmp_path / "energy.csv"
+    table.write_text("area,height,heating_load,cooling_load,building_id\n600,7,30.1,28.2,b1\n")
+    read, inputs = (str(table),), ("area", "height")
+    # a tensor of two values a row: the two columns more, in the table's order
+    assert label_column(tmp_path, read, inputs, (), ("", "")) == (
+        ("heating_load", "cooling_load"),
+        "energy.csv",
+    )
+    # named outputs: in the order the model answers them
+    named = ("cooling_load", "heating_load")
+    assert label_column(tmp_path, read, inputs, (), named) == (named, "energy.csv")
+    # one value a row, or three: no column, or no count of columns, tells its true values
+    assert label_column(tmp_path, read, inputs, (), ("",)) is None
+    assert label_column(tmp_path, read, inputs, (), ("", "", "")) is None
 
 
 def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_and_the_encoded_column(
@@ -282,7 +303,7 @@ def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_an
     table = tmp_path / "customers.csv"
     table.write_text("tenure,contract,region,churned\n3,monthly,north east,1\n")
     inputs = ("tenure", "contract_monthly", "contract_two-year", "region_north east", "region_south")
-    assert label_column(tmp_path, (str(table),), inputs) == ("churned", "customers.csv")
+    assert label_column(tmp_path, (str(table),), inputs) == (("churned",), "customers.csv")
     columns = ["tenure", "contract", "region", "churned"]
     assert _encoded(columns, inputs) == (
         ("contract", ("contract_monthly", "contract_two-year")),
@@ -295,7 +316,7 @@ def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_an
     from loopline.onboard import _encoded_notes
 
     run = DryRun(
-        ["model"], "model", None, {}, None, True, (), False, (), label=("churned", "customers.csv"),
+        ["model"], "model", None, {}, None, True, (), False, (), label=(("churned",), "customers.csv"),
         encoded=_encoded(columns, inputs),
     )  # fmt: skip
     assert _encoded_notes(run) == [

@@ -746,7 +746,7 @@ def test_a_forecast_is_given_a_validation_command_to_write_instead_of_held_out_r
         "outer-loop test measures this forecast (statsmodels) with validation.command" in note
         for note in result.notes
     )
-    assert not any("true values in a column named as validation.label" in note for note in result.notes)
+    assert not any("true values in the column validation.label names" in note for note in result.notes)
 
 
 LOGIT_FORMULA = """\

@@ -1,15 +1,17 @@
-"""Validation metrics of a classifier's labels and of its probabilities; a forecast validated by the
-project's own command through the endpoint."""
+"""Validation metrics of a classifier's labels and of its probabilities, and of a regressor of several
+targets; a forecast validated by the project's own command through the endpoint."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -19,7 +21,7 @@ from loopline.domain import MetricCheck
 from loopline.errors import GateFailed, InvalidData, Refused
 from loopline.validation import ValidationFindings, _failure, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
-from tests.helpers import edit_yaml, use_script
+from tests.helpers import commit_all, edit_yaml, git, tree, use_script
 
 
 def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_class() -> None:
@@ -406,3 +408,82 @@ def test_a_python_model_answering_named_outputs_is_smoke_tested_and_measured_by_
     assert tested.passed, tested.report_markdown
     assert tested.report["smoke"]["detail"] == "200, 3 predictions for 3 rows"
     assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 40
+
+
+# A script as people write a regressor of several targets: one fit on a table of two columns, its
+# signature inferred from a prediction of two values a row.
+TWO_LOADS = """
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.model_selection import train_test_split
+
+TARGETS = ["heating_load", "cooling_load"]
+
+df = pd.read_csv("data/buildings.csv")
+X_train, X_test, y_train, y_test = train_test_split(df.drop(columns=TARGETS), df[TARGETS], random_state=1)
+with mlflow.start_run():
+    model = LinearRegression().fit(X_train, y_train)
+    predicted = model.predict(X_test)
+    mlflow.log_metric("r2", r2_score(y_test, predicted))
+    mlflow.log_metric("mae_heating", mean_absolute_error(y_test["heating_load"], predicted[:, 0]))
+    mlflow.log_metric("mae_cooling", mean_absolute_error(y_test["cooling_load"], predicted[:, 1]))
+    mlflow.sklearn.log_model(
+        model, name="model", signature=infer_signature(X_test, predicted), input_example=X_test.head(3)
+    )
+"""
+
+
+def _buildings(count: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"area": rng.uniform(500, 800, count).round(1), "height": rng.choice([3.5, 7.0], count)}
+    )
+    return frame.assign(
+        heating_load=(frame["height"] * 2.5 + frame["area"] * 0.01 + rng.normal(0, 0.5, count)).round(2),
+        cooling_load=(frame["height"] * 3.0 + frame["area"] * 0.02 + rng.normal(0, 1.0, count)).round(2),
+    )
+
+
+def test_a_regressor_of_two_targets_is_validated_output_by_output_against_the_columns_init_found(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "loads"
+    tree(project, {"train.py": TWO_LOADS, "data/buildings.csv": _buildings(300, seed=2).to_csv(index=False)})
+    git(project, "init", "--quiet")
+    commit_all(project, "Heating and cooling loads")
+    result = loopline.init_existing(project, tier="full")
+    validation = yaml.safe_load((project / "loopline.yaml").read_text())["validation"]
+    assert any(
+        "true values in the columns validation.label names (heating_load, cooling_load, as in "
+        "data/buildings.csv)" in note
+        for note in result.notes
+    )
+    # was a classification of a column named label: two numbers a row read as a probability for each class
+    assert validation["label"] == ["heating_load", "cooling_load"] and validation["task"] == "regression"
+    # the averaged r2 bounded as the training measured it; the MAE of one target does not bound their mean
+    assert validation["challenger_metric"] == "r2" and list(validation["thresholds"]) == ["r2"]
+    validation["thresholds"]["mae_cooling_load"] = {"max": 5.0}  # a bound on one output
+    edit_yaml(project / "loopline.yaml", validation=validation)
+    commit_all(project, "loopline")
+    loopline.up(project)
+    loopline.inner_loop(project)
+    held_out = _buildings(80, seed=9)
+    held_out.to_csv(tmp_path / "heldout.csv", index=False)
+    loopline.upload_data("heldout", tmp_path / "heldout.csv", project=project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown
+    metrics = tested.report["metrics"]
+    assert 0 < metrics["mae_heating_load"] < metrics["mae_cooling_load"] < 5  # the noisier target
+    assert metrics["mae"] == pytest.approx((metrics["mae_heating_load"] + metrics["mae_cooling_load"]) / 2)
+    checked = {check["metric"]: check["passed"] for check in tested.report["checks"]}
+    assert checked == {"r2": True, "mae_cooling_load": True}
+    # one column named for two values a row: told what to name, not a crash of scikit-learn's
+    del validation["thresholds"]["mae_cooling_load"]  # a bound on a column not named is refused as read
+    edit_yaml(project / "loopline.yaml", validation={**validation, "label": "heating_load"})
+    with pytest.raises(
+        Refused, match=re.escape("the model answers 2 values a row and validation.label names one")
+    ):
+        loopline.outer_loop_test(project)

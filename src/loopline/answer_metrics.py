@@ -6,10 +6,15 @@ of the sorted labels), or, of two classes, one probability a row: that of the se
 ``Logit``, a LightGBM or XGBoost booster of a binary objective, a network's sigmoid). Its labels are
 measured by accuracy, precision, recall and F1; its probabilities, where it answers them, by the area
 under the ROC curve and the log loss too. A regressor is measured by RMSE, MAE and R².
+
+A model answering several values a row (a multi-output regressor) is measured against as many columns of
+true values, each output against its own: by each measure of each, named ``MEASURE_COLUMN``, and by each
+measure averaged over them, named as the measure (as scikit-learn's ``uniform_average``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from loopline.errors import Refused
@@ -23,19 +28,25 @@ PROBABILITY_METRICS = ("roc_auc", "log_loss")
 _PREDICTED = ("label", "prediction", "predictions", "predicted", "predicted_label", "class", "y_pred")
 
 
-def metrics_for(task: str, truth: Any, predicted: Any, label: str = "") -> dict[str, float]:
+def metrics_for(task: str, truth: Any, predicted: Any, label: str | Sequence[str] = "") -> dict[str, float]:
     """Classification: accuracy, precision, recall, F1 (of a classifier answering probabilities, the
     label they make most likely), and ROC AUC and log loss where it answers probabilities. Regression:
     RMSE, MAE, R². A model answering a table (rows of ``{column: value}``) is measured by its column named
     ``label`` (the held-out rows' column of true values), else one named as a prediction (``_PREDICTED``),
-    else its first."""
+    else its first. Of several ``label`` columns (``truth`` a table of them), each output is measured
+    against its column (``_per_output``)."""
     import numpy as np
     from sklearn import metrics
 
+    if not isinstance(label, str):
+        if len(label) > 1:
+            return _per_output(task, truth, predicted, list(label))
+        label = label[0]
     if isinstance(first := next(iter(predicted), None), dict):
         column = _answer_column(list(first), label)
         predicted = [row.get(column) for row in predicted]
     if task == "regression":
+        predicted = _one_value_a_row(predicted, label)
         return {
             "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
             "mae": float(metrics.mean_absolute_error(truth, predicted)),
@@ -52,6 +63,58 @@ def metrics_for(task: str, truth: Any, predicted: Any, label: str = "") -> dict[
         "f1": float(metrics.f1_score(truth, labels, average=average, zero_division=0)),
         **(_probability_metrics(truth, classes, scores) if scores is not None else {}),
     }
+
+
+def _per_output(task: str, truth: Any, predicted: Any, labels: list[str]) -> dict[str, float]:
+    """Each output against its column of ``truth``: a model answering a table by its columns named as
+    the labels, else in their order; one answering rows of values, by position. Each measure of each
+    column is named ``MEASURE_COLUMN``; the measures found for every column, averaged, keep their names."""
+    rows = list(predicted)
+    if rows and isinstance(rows[0], dict) and set(labels) <= set(rows[0]):
+        outputs = [[row.get(name) for row in rows] for name in labels]
+    else:
+        values = [list(row.values()) if isinstance(row, dict) else _values(row) for row in rows]
+        widths = {len(row) for row in values}
+        if widths != {len(labels)}:
+            answered = " or ".join(map(str, sorted(widths)))
+            raise Refused(
+                f"the model answers {answered} value(s) a row and validation.label "
+                f"names {len(labels)} columns ({', '.join(labels)}): name one column of true values for "
+                "each value the model answers, in its order"
+            )
+        outputs = [[row[at] for row in values] for at in range(len(labels))]
+    each = {
+        name: metrics_for(task, truth[name], answers, name)
+        for name, answers in zip(labels, outputs, strict=True)
+    }
+    shared = [m for m in each[labels[0]] if all(m in found for found in each.values())]
+    averaged = {m: sum(found[m] for found in each.values()) / len(labels) for m in shared}
+    return averaged | {f"{m}_{name}": value for name, found in each.items() for m, value in found.items()}
+
+
+def _values(row: Any) -> list[Any]:
+    """One row of a model's answers as a list of its values (a single value: a list of one)."""
+    import numpy as np
+
+    return np.ravel(row).tolist() if isinstance(row, list | tuple | np.ndarray) else [row]
+
+
+def _one_value_a_row(predicted: Any, label: str) -> Any:
+    """A regressor's answers as one value a row; refused, saying to name a column for each, where it
+    answers several (a multi-output regressor measured against one column of true values)."""
+    import numpy as np
+
+    if not isinstance(next(iter(predicted), None), list | tuple | np.ndarray):
+        return predicted
+    widths = {len(_values(row)) for row in predicted}
+    if widths == {1}:
+        return [_values(row)[0] for row in predicted]
+    count = " or ".join(map(str, sorted(widths)))
+    raise Refused(
+        f"the model answers {count} values a row and validation.label names one column of true values "
+        f"({label}): name one for each value, in the order the model answers them (validation.label: "
+        f"[{label}, ...])"
+    )
 
 
 def answers_probabilities(answer: Any) -> bool:

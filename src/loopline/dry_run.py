@@ -58,8 +58,12 @@ class DryRun:
     checkpoints: bool = False
     inputs: tuple[str, ...] = ()  # the columns the model's signature takes, where it names them
     texts: tuple[str, ...] = ()  # a model logged with a list of texts as its example (no names): them
-    # The column of the true values, and the table (relative to the repository) that tells it.
-    label: tuple[str, str] | None = None
+    # The columns of the true values (one; of a model answering several values a row, one for each, in
+    # its order), and the table (relative to the repository) that tells them.
+    label: tuple[tuple[str, ...], str] | None = None
+    # A name for each value the model answers a row, as its signature declares them ("" where it names
+    # none: a tensor); none where it declares no answer.
+    outputs: tuple[str, ...] = ()
     # Columns of that table the model takes only one-hot encoded by the script (pd.get_dummies' contract
     # for contract_monthly, contract_yearly, ...), each with the model's columns made of it.
     encoded: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -132,7 +136,8 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
         read = _read(opened)
-        label = label_column(root, read, found.inputs, found.texts)
+        outputs = found.outputs if found.task == "regression" else ()
+        label = label_column(root, read, found.inputs, found.texts, outputs)
         return replace(
             found,
             ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
@@ -155,16 +160,21 @@ def _read(opened: Path) -> tuple[str, ...]:
 
 
 def label_column(
-    root: Path, read: tuple[str, ...], inputs: tuple[str, ...], texts: tuple[str, ...] = ()
-) -> tuple[str, str] | None:
-    """The column of the true values, and a table of the repository that tells it: in the tables the
+    root: Path,
+    read: tuple[str, ...],
+    inputs: tuple[str, ...],
+    texts: tuple[str, ...] = (),
+    outputs: tuple[str, ...] = (),
+) -> tuple[tuple[str, ...], str] | None:
+    """The columns of the true values, and a table of the repository that tells them: in the tables the
     training read (CSV, TSV, Parquet; a folder of them by its first) that hold every column the model
     takes (for a model without names logged with a list of ``texts`` as its example, the one column holding
-    them all), the one column more, where they agree on it (an index or an identifier is not one). None
-    where no table tells one."""
+    them all), the one column more, where they agree on it (an index or an identifier is not one); of a
+    regressor answering several values a row (``outputs``, their names), as many columns more, in the order
+    the outputs name them, else the table's. None where no table tells them."""
     if not inputs and not texts:
         return None
-    told: dict[str, str] = {}
+    told: dict[tuple[str, ...], str] = {}
     for name in read:
         path = Path(name)
         if not path.is_relative_to(root) or not path.exists():
@@ -173,8 +183,9 @@ def label_column(
         columns = _columns(table)
         taken = _taken(columns, inputs) if inputs else _holding(table, columns, texts)
         rest = [c for c in columns if c not in taken and not _NOT_LABELS.search(c)]
-        if taken and len(rest) == 1:
-            told.setdefault(rest[0], path.relative_to(root).as_posix())
+        if taken and (len(rest) == 1 or 1 < len(rest) == len(outputs)):
+            ordered = sorted(rest, key=list(outputs).index) if set(rest) == set(outputs) else rest
+            told.setdefault(tuple(ordered), path.relative_to(root).as_posix())
     return next(iter(told.items())) if len(told) == 1 else None
 
 
@@ -374,6 +385,7 @@ def _logged(
         ),
         task=model_task(folder, picked.metrics),
         inputs=_input_names(folder),
+        outputs=_output_names(folder),
         texts=_example_texts(folder),
         flavors=_flavors(folder),
         rivals=tuple(rivals) if len(rivals) > 1 else (),
@@ -415,14 +427,17 @@ _TASK_METRICS = {"classification": _CLASSIFIED, "regression": _REGRESSED}
 
 def model_task(folder: Path, metrics: dict[str, float]) -> str | None:
     """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
-    integers, booleans) or a probability per class, or one number a row (a classifier fitted on labels
-    0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it). A model without a signature
+    integers, booleans) or a probability per class (several numbers a row, unless the metrics logged are
+    only a regressor's: then a value for each of several targets), or one number a row (a classifier
+    fitted on labels 0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it). A model without a signature
     (one logged with a list of texts as its example) is told by its metrics alone, where they are all of
     one task's kind; None where neither tells."""
     declared = _declared_task(folder)
+    told = [task for task, named in _TASK_METRICS.items() if any(map(named.search, metrics))]
     if declared is None:
-        told = [task for task, named in _TASK_METRICS.items() if any(map(named.search, metrics))]
         return told[0] if len(told) == 1 else None
+    if declared == "rows":  # several numbers a row: a probability for each class, or several outputs
+        return "regression" if told == ["regression"] else "classification"
     if (
         declared == "regression"
         and any(map(_CLASSIFIED.search, metrics))
@@ -478,6 +493,8 @@ def _example_columns(path: Path) -> list[object]:
 
 
 def _declared_task(folder: Path) -> str | None:
+    """What the model's signature says it answers: ``classification`` (labels), ``regression`` (one number
+    a row), ``rows`` (several numbers a row); None where it says nothing that tells."""
     from mlflow.models import Model
 
     try:
@@ -489,6 +506,24 @@ def _declared_task(folder: Path) -> str | None:
         return None
     kind = str(getattr(specs[0].type, "name", specs[0].type)).lower()
     shape = getattr(specs[0], "shape", None) or ()
-    if kind.startswith(("str", "int", "long", "bool", "object")) or len(shape) > 1:
+    if kind.startswith(("str", "int", "long", "bool", "object")):
         return "classification"
+    if len(shape) > 1:
+        return "rows"
     return "regression" if kind.startswith(("double", "float")) else None
+
+
+def _output_names(folder: Path) -> tuple[str, ...]:
+    """A name for each value the model's signature says it answers a row: its output columns' names, or
+    one empty name for each value of a tensor of rows; none where it declares no answer, or one MLflow
+    cannot read."""
+    from mlflow.models import Model
+
+    try:
+        specs = list(Model.load(str(folder / "MLmodel")).signature.outputs.inputs)
+    except Exception:  # no signature, or one MLflow cannot read
+        return ()
+    shape = tuple(getattr(specs[0], "shape", None) or ()) if len(specs) == 1 else ()
+    if len(shape) == 2 and shape[1] > 0:
+        return ("",) * int(shape[1])
+    return tuple(str(getattr(spec, "name", None) or "") for spec in specs)

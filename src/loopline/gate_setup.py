@@ -116,13 +116,17 @@ def validation_thresholds(run: DryRun) -> dict[str, dict[str, float]]:
     measured = measured_by_validation(run)
     reached: dict[str, dict[str, float]] = {}
     bounds = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
-    for name in held_out_first(list(bounds)):
-        bound = bounds[name]
-        same = measured_as(measured, name)
+    found = {name: measured_as(measured, name) for name in held_out_first(list(bounds))}
+    # A regressor of several targets logging a measure of each (mae_heating, mae_cooling) bounds none of
+    # them on the average validation measures.
+    several = run.label is not None and len(run.label[0]) > 1
+    for name, same in found.items():
         if same in _FRACTIONS and run.metrics[name] > 1:  # a percentage, where validation measures a fraction
             continue
+        if several and list(found.values()).count(same) > 1:
+            continue
         if same is not None and same not in reached:
-            reached[same] = bound
+            reached[same] = bounds[name]
     return {m: reached[m] for m in measured if m in reached}
 
 
@@ -228,14 +232,19 @@ def _command_validation_lines(
 _REGRESSION_ERROR = re.compile(r"(rmse|mse|mae|mape|wape|error)", re.I)
 
 
-def _label_line(label: tuple[str, str] | None) -> str:
-    """``validation.label``: the column the dry run found the true values in, else the default name."""
+def _label_line(label: tuple[tuple[str, ...], str] | None) -> str:
+    """``validation.label``: the column (or columns) the dry run found the true values in, else the
+    default name."""
     if label is None:
         return "  label: label    # the column holding the true values"
-    column, table = label
-    return (
-        f"  label: {yaml_scalar(column)}   # the true values: the column of {table} the model does not take"
+    columns, table = label
+    if len(columns) == 1:
+        said = f"the true values: the column of {table} the model does not take"
+        return f"  label: {yaml_scalar(columns[0])}   # {said}"
+    said = (
+        f"the true values of each output the model answers, in its order: columns of {table} it does not take"
     )
+    return f"  label: [{', '.join(map(yaml_scalar, columns))}]   # {said}"
 
 
 def yaml_scalar(value: str) -> str:

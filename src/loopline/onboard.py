@@ -180,13 +180,14 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
     else:
         what = "validation.task (classification or regression) and its thresholds"
     label = (
-        f"{run.label[0]}, as in {run.label[1]}"
+        f"{', '.join(run.label[0])}, as in {run.label[1]}"
         if run.label
         else "label: init could not tell it from the tables the training read"
     )
     return [
         "outer-loop test validates each version on held-out rows the training never saw, with their true "
-        f"values in a column named as validation.label says ({label}): upload them once (`loopline data "
+        f"values in the column{'s' if run.label and len(run.label[0]) > 1 else ''} validation.label names "
+        f"({label}): upload them once (`loopline data "
         f"upload heldout PATH`, a CSV or Parquet file or folder) before its first run, and check {what}"
     ]
 

@@ -23,15 +23,15 @@ def smoke_request(instance: Instance, folder: Path) -> ExampleRequest | None:
     if example is not None:
         return example
     config = instance.settings.config
-    label = config.validation.label
-    taken, texts = signature_columns(folder), text_columns(folder, label)
+    labels = config.validation.label_columns
+    taken, texts = signature_columns(folder), text_columns(folder, labels)
     for setting, name in (("validation.data", config.validation.data), *_reference(config)):
         frame = _rows_of(instance, name, texts)
         if frame is None:
             continue
         if taken and not set(taken) <= {str(c) for c in frame.columns}:
             continue  # rows of other columns: they would fail the model, not test it
-        features = frame[taken] if taken else frame.drop(columns=[label], errors="ignore")
+        features = frame[taken] if taken else frame.drop(columns=list(labels), errors="ignore")
         if len(features):
             return rows_request(features, f"the first rows of {name} ({setting})")
     return None

@@ -15,7 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,18 +230,29 @@ def load_heldout(
     return features, labels, source
 
 
-def split_labels(frame: Any, label: str, what: str) -> tuple[Any, Any]:
-    """``frame``'s features and its column of true labels ``label``; refused, naming ``what`` holds the
-    rows, where that column is missing, there are no rows, or a row has no label."""
-    if label not in frame.columns:
-        columns = [str(c) for c in frame.columns]
-        shown = ", ".join(shorten(c, 40) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+def split_labels(frame: Any, label: str | Sequence[str], what: str) -> tuple[Any, Any]:
+    """``frame``'s features and its column of true labels ``label`` (of several columns, a table of
+    them); refused, naming ``what`` holds the rows, where a column is missing, there are no rows, or a row
+    has no label."""
+    columns = [label] if isinstance(label, str) else list(label)
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        held = [str(c) for c in frame.columns]
+        shown = ", ".join(shorten(c, 40) for c in held[:8]) + (", ..." if len(held) > 8 else "")
         raise ConfigError(
-            f"{what} has no column '{label}' (its columns: {shown}); set validation.label in loopline.yaml "
-            "to the column holding the true labels"
+            f"{what} has no column '{missing[0]}' (its columns: {shown}); set validation.label in "
+            "loopline.yaml to the column holding the true labels"
         )
     if frame.empty:
         raise Refused(f"{what} has no rows")
+    for name in columns:
+        _labelled(frame, name, what)
+    truth = frame[columns[0]] if isinstance(label, str) else frame[columns]
+    return frame.drop(columns=columns), truth
+
+
+def _labelled(frame: Any, label: str, what: str) -> None:
+    """Refused, naming the first rows, where a row of ``frame`` has no value in column ``label``."""
     unlabelled = [int(at) + 1 for at in frame.index[frame[label].isna()][:5]]
     if unlabelled:
         count = int(frame[label].isna().sum())
@@ -250,7 +261,6 @@ def split_labels(frame: Any, label: str, what: str) -> tuple[Any, Any]:
             f"{what} has {count} row(s) without a label in column '{label}' (row {rows}, counting from 1): "
             "a metric needs every row's true label; label them or leave them out, and upload the data again"
         )
-    return frame.drop(columns=[label]), frame[label]
 
 
 def heldout_for(instance: Instance, config: ValidationConfig, texts: Collection[str] = ()) -> Heldout | None:

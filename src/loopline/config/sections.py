@@ -164,7 +164,11 @@ class ValidationConfig(Strict):
         description="Held-out rows with their labels: a data asset (NAME or NAME:VERSION), else a file in "
         "the inbox datastore (CSV or Parquet).",
     )
-    label: str = Field("label", description="The column holding the true labels.")
+    label: str | list[str] = Field(
+        "label",
+        description="The column holding the true labels; of a model answering several values a row (a "
+        "multi-output regressor), a list of columns, one for each of its outputs in their order.",
+    )
     task: Literal["classification", "regression"] = "classification"
     thresholds: dict[str, ThresholdBound] = Field(
         default_factory=lambda: {"accuracy": ThresholdBound(min=0.9)},
@@ -194,6 +198,31 @@ class ValidationConfig(Strict):
     latency_requests: int = Field(50, gt=0, le=10000, description="How many requests measure latency.")
 
     @property
+    def label_columns(self) -> tuple[str, ...]:
+        """The columns of true values: one, or one for each output of a model answering several."""
+        return (self.label,) if isinstance(self.label, str) else tuple(self.label)
+
+    @property
+    def measured(self) -> tuple[str, ...]:
+        """What loopline measures for the task; of several label columns, each measure averaged over them
+        and each of each column, named ``MEASURE_COLUMN`` (``mae_heating_load``)."""
+        usual = MEASURED[self.task]
+        columns = self.label_columns
+        return usual if len(columns) == 1 else (*usual, *(f"{m}_{c}" for c in columns for m in usual))
+
+    @field_validator("label")
+    @classmethod
+    def _columns(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value or len(set(value)) != len(value) or not all(v.strip() for v in value):
+                raise ValueError(
+                    "a list of label columns names each column once, at least one: one for each value the "
+                    "model answers a row, in their order"
+                )
+            return value[0] if len(value) == 1 else value
+        return value
+
+    @property
     def compared_on(self) -> str:
         """The challenger check's metric: ``challenger_metric``, else the first threshold's, else the
         task's usual one."""
@@ -205,13 +234,13 @@ class ValidationConfig(Strict):
         (else the first validation fails after its deployments, or a champion's is compared on nothing)."""
         if self.command is not None:
             return self
-        measured = MEASURED[self.task]
+        measured = self.measured
         told = f"a {self.task} validation measures {', '.join(measured)}"
         unmeasured = [name for name in self.thresholds if name not in measured]
         if unmeasured and "thresholds" not in self.model_fields_set:
             raise ValueError(
                 f"{told}, and thresholds defaults to a classifier's ({unmeasured[0]}): give the task's, for "
-                f"example thresholds: {{{measured[-1]}: {{min: 0.5}}}}"
+                f"example thresholds: {{{MEASURED[self.task][-1]}: {{min: 0.5}}}}"
             )
         if unmeasured:
             raise ValueError(

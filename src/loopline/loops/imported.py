@@ -65,7 +65,9 @@ def _gate_metrics(
     computed: dict[str, float] = {}
     if config.gate.evaluation_data:
         data = config.validation.model_copy(update={"data": config.gate.evaluation_data})
-        features, labels, source = load_heldout(instance, data, text_columns(model.folder, data.label))
+        features, labels, source = load_heldout(
+            instance, data, text_columns(model.folder, data.label_columns)
+        )
         report.step(f"scoring {source['rows']} rows of {source['path']} to compute the gate's metrics")
         answers = model.score(features)
         computed = metrics_for(data.task, labels.to_numpy(), answers.iloc[:, 0].to_numpy())

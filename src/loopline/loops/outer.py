@@ -331,7 +331,7 @@ def run_outer_loop_test(
     # deployed or started.
     files = instance.model_store_holding(candidate).verify(candidate.content_digest)
     validation = instance.settings.config.validation
-    heldout = heldout_for(instance, validation, text_columns(files, validation.label))
+    heldout = heldout_for(instance, validation, text_columns(files, validation.label_columns))
     with locks.hold(instance.db, f"outer-loop-test:{asked}", instance.actor):
         endpoint = service.ensure_endpoint(instance, instance.settings.test_endpoint, TEST)
         in_test = promote(instance, candidate, TEST, report_to)

@@ -319,7 +319,7 @@ def run_check(
     }
     folder = instance.model_files(workspace, target.content_digest, target.source_uri)
     # Read from a CSV of training rows or labels as the endpoint takes them and answers.
-    texts = text_columns(folder, instance.settings.config.validation.label)
+    texts = text_columns(folder, instance.settings.config.validation.label_columns)
     dates = date_columns(folder)
     reference, source = _reference(instance, target, list(live.columns), texts, dates)
     if reference is not None and (taken := by_position(reference, list(live.columns))) is not reference:

@@ -312,17 +312,19 @@ def _not_utf8(reference: str, byte: bytes) -> str:
     )
 
 
-def text_columns(folder: Path, label: str | None = None, kept: Collection[str] = ()) -> frozenset[str]:
+def text_columns(
+    folder: Path, labels: str | Collection[str] = (), kept: Collection[str] = ()
+) -> frozenset[str]:
     """The columns the model in ``folder`` takes as text (``string`` in its MLflow signature), which a CSV
-    input gives it as written (see ``csv_options``); ``label`` (a column of true labels) where the model
+    input gives it as written (see ``csv_options``); ``labels`` (the columns of true labels) where the model
     answers text (a classifier of classes named ``None`` or ``NA``, say); and those of ``kept`` (a batch
     job's columns carried into its output) that the model does not take, so an ID keeps its leading
     zeros. None where its signature names none."""
     inputs, outputs = _signature(folder)
     named = {str(c["name"]): _is_text(c) for c in inputs if isinstance(c, dict) and "name" in c}
     texts = {name for name, text in named.items() if text}
-    if label is not None and outputs and all(_is_text(c) for c in outputs):
-        texts.add(label)
+    if outputs and all(_is_text(c) for c in outputs):
+        texts.update([labels] if isinstance(labels, str) else labels)
     if named:  # a model fitted on an array (no names) takes every column
         texts.update(name for name in kept if name not in named)
     return frozenset(texts)
