@@ -429,9 +429,9 @@ def model_task(folder: Path, metrics: dict[str, float]) -> str | None:
     """``classification`` or ``regression``, by the answer the model's signature declares: labels (text,
     integers, booleans) or a probability per class (several numbers a row, unless the metrics logged are
     only a regressor's: then a value for each of several targets), or one number a row (a classifier
-    fitted on labels 0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it). A model without a signature
-    (one logged with a list of texts as its example) is told by its metrics alone, where they are all of
-    one task's kind; None where neither tells."""
+    fitted on labels 0.0 and 1.0 answers one too: its metrics, all of a classifier's, tell it). A model
+    without a signature (one logged with a list of texts as its example) is told by its metrics alone,
+    where they are all of one task's kind; None where neither tells."""
     declared = _declared_task(folder)
     told = [task for task, named in _TASK_METRICS.items() if any(map(named.search, metrics))]
     if declared is None:
