@@ -459,3 +459,20 @@ def test_the_checkouts_that_train_or_test_fetch_the_repository_s_submodules(tmp_
     # a repository without submodules: no change
     (tmp_path / "plain").mkdir()
     assert not workflow_setup(data_repository(tmp_path / "plain"), [], TOOLS, "python train.py")[0].submodules
+
+
+def test_data_a_command_names_as_a_value_is_named_as_ignored_data_too(tmp_path: Path) -> None:
+    from loopline.repo_setup import ignored_data
+
+    git(tmp_path, "init", "--quiet")
+    (tmp_path / ".gitignore").write_text("data/\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("x\n1\n")
+    (tmp_path / "train.py").write_text("import os\nimport pandas as pd\n\npd.read_csv(os.environ['DATA'])\n")
+    # a variable set on the line, an option's value after =, an argument: each names the file
+    for command in (
+        "DATA=data/train.csv python train.py",
+        "python train.py --data=data/train.csv",
+        "python train.py --data data/train.csv",
+    ):
+        assert ignored_data(tmp_path, command) == ["data/train.csv"], command

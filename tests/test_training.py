@@ -1,5 +1,5 @@
 """Running the training entry point: a Ctrl-C while or just after the child starts stops the run, the child
-with it, and leaves nothing that holds loopline's exit."""
+with it, and leaves nothing that holds loopline's exit; a command written as a line of the shell."""
 
 from __future__ import annotations
 
@@ -323,3 +323,39 @@ def test_a_lambda_in_a_forest_is_told_to_be_a_named_function_and_saves_and_loads
         .replace("TRUSTED", f", code_paths=['features.py'], {trusted}")
     )
     _saves_as_told_and_loads_elsewhere(tmp_path)
+
+
+def test_a_training_command_written_as_a_line_of_the_shell_runs_as_the_shell_reads_it(
+    new_project: ProjectFactory,
+) -> None:
+    import loopline
+    from tests.helpers import commit_all, edit_yaml
+
+    project = new_project("simple")
+    # a step before the training, a variable set for one command, and loopline's Python for both: was
+    # mkdir run with the arguments "out && NOTE=..." (folders named && and python in the repository)
+    note = "import os, sys; open('out/note', 'w').write(os.environ['NOTE'] + '|' + sys.executable)"
+    line = f"mkdir -p out && NOTE='made here' python -c \"{note}\" && python train.py"
+    edit_yaml(project / "loopline.yaml", training={"command": line})
+    commit_all(project, "Train after a step of the shell")
+    result = loopline.inner_loop(project)
+    assert result.registry.version == 1
+    assert (project / "out" / "note").read_text() == f"made here|{sys.executable}"
+    assert not (project / "&&").exists() and not (project / "python").exists()
+
+
+def test_a_variable_the_script_reads_and_nothing_sets_is_told_how_to_set_it(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    from loopline.errors import TrainingFailed
+
+    project = new_project("simple")
+    (project / "fit.py").write_text("import os\n\npath = os.environ['TRAINING_DATA']\n")
+    with pytest.raises(TrainingFailed) as failed:
+        train(project, tmp_path, "python fit.py", 60)
+    assert "KeyError: 'TRAINING_DATA'; the training reads the environment variable TRAINING_DATA" in (
+        failed.value.message
+    )
+    assert "'TRAINING_DATA=VALUE python fit.py' as training.command" in failed.value.message
+    (project / "data.csv").write_text("a\n1\n")
+    train(project, tmp_path, "TRAINING_DATA=data.csv python fit.py", 60)  # as told: it runs

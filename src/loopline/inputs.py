@@ -31,6 +31,7 @@ from loopline.errors import ConfigError, IntegrityViolation, InvalidData, NotFou
 from loopline.instance import Instance
 from loopline.progress import Reporter
 from loopline.run_record import DATA_ASSET_SOURCE
+from loopline.shell_line import substitute
 
 __all__ = [
     "DIGEST_MARK",
@@ -198,8 +199,9 @@ def named_inputs(command: str) -> list[str]:
 
 
 def fill_inputs(command: str, paths: dict[str, Path]) -> str:
-    """``command`` with each ``{inputs.NAME}`` replaced by ``paths[NAME]``, word by word as the command
-    splits (a placeholder in quotes, or in ``--data={inputs.x}``, takes a path with spaces whole)."""
+    """``command`` with each ``{inputs.NAME}`` replaced by ``paths[NAME]``, quoted as its place needs (a
+    placeholder in quotes, or in ``--data={inputs.x}``, takes a path with spaces whole; the rest of a line of
+    shell syntax, ``&&`` and ``NAME={inputs.x}`` alike, stays as written)."""
 
     def path(match: re.Match[str]) -> str:
         if match[1] not in paths:
@@ -209,13 +211,7 @@ def fill_inputs(command: str, paths: dict[str, Path]) -> str:
             )
         return str(paths[match[1]])
 
-    try:
-        words = shlex.split(command)
-    except ValueError:  # said by the training, which parses it too
-        return command
-    if not any(_PLACEHOLDER.search(word) for word in words):
-        return command
-    return shlex.join(_PLACEHOLDER.sub(path, word) for word in words)
+    return substitute(command, _PLACEHOLDER, path)
 
 
 def local_copies(command: str, given: dict[str, str], origins: dict[str, str]) -> dict[str, Path]:

@@ -258,9 +258,10 @@ def ignored_data(root: Path, command: str) -> list[str]:
     so what it writes is not taken for what it reads."""
     script = training_file(root, command)
     try:
-        names = set(shlex.split(command)[1:])
+        names = set(shlex.split(command))
     except ValueError:
         names = set()
+    names |= {name.split("=", 1)[1] for name in names if "=" in name}  # --data=PATH, DATA=PATH python ...
     text = source_code(script) if script else None
     try:
         tree = ast.parse(text) if text else None

@@ -12,11 +12,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
+
+from loopline.shell_line import python_words
 
 __all__ = ["source_code", "training_file", "training_requirements"]
 
@@ -42,11 +43,9 @@ def source_code(path: Path) -> str | None:
 
 
 def training_file(root: Path, command: str) -> Path | None:
-    """The file ``command`` runs: ``python SCRIPT``, ``python -m MODULE``, or papermill's notebook."""
-    try:
-        argv = shlex.split(command)
-    except ValueError:
-        return None
+    """The file ``command`` runs: ``python SCRIPT``, ``python -m MODULE``, or papermill's notebook (of a
+    line of shell syntax, its command that runs Python)."""
+    argv = python_words(command)
     if len(argv) < 2 or not argv[0].startswith("python"):
         return None
     if argv[1:3] == ["-m", "papermill"] and len(argv) > 3:

@@ -30,11 +30,14 @@ import itertools
 import json
 import os
 import runpy
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from loopline.shell_line import SHELL, uses_shell
 
 __all__ = [
     "OPENED_LOG",
@@ -318,6 +321,15 @@ class _NativeFiles:
         return opens
 
 
+def training_argv(command: str) -> list[str]:
+    """The arguments that run the training ``command``: a line of shell syntax (``make data && python
+    train.py``, ``DATA=... python train.py``) through ``/bin/sh -c``, its ``python`` loopline's own (see
+    ``command_environment``); else its words, as ``command_argv`` gives them. Raises ValueError where its
+    quotes do not pair up."""
+    words = shlex.split(command)
+    return [SHELL, "-c", command] if uses_shell(command) else command_argv(words)
+
+
 def command_argv(argv: list[str]) -> list[str]:
     """A training command's arguments as loopline runs them: ``python`` is the interpreter loopline runs
     in (so the training sees the same packages), and ``python SCRIPT.py ...``, ``python -m MODULE ...``
@@ -368,8 +380,6 @@ def command_environment(argv: Sequence[str], env: Mapping[str, str]) -> Iterator
 
 @contextlib.contextmanager
 def _python_on_path(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    import shlex
-
     with tempfile.TemporaryDirectory(prefix="loopline-python-") as folder:
         line = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m loopline.run_script {_AS_PYTHON} "$@"\n'
         major, minor = sys.version_info[:2]

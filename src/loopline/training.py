@@ -25,8 +25,9 @@ from loopline.mlflow_store import WorkspaceStore
 from loopline.repo_install import builds_package
 from loopline.repo_setup import console_scripts
 from loopline.requirements import source_code, training_file
-from loopline.run_script import STEP_FAILED, command_argv, command_environment
+from loopline.run_script import STEP_FAILED, command_environment, training_argv
 from loopline.script_arguments import add_sub_command, group_usage, sub_commands
+from loopline.shell_line import unset_variable_advice
 
 __all__ = [
     "categories_advice",
@@ -77,12 +78,12 @@ def training_environment(store: WorkspaceStore, experiment: str, tags: dict[str,
 
 def _command(command: str) -> list[str]:
     try:
-        argv = shlex.split(command)
+        argv = training_argv(command)
     except ValueError as exc:
         raise ConfigError(f"loopline.yaml: training.command cannot be parsed ({exc})") from None
     if not argv:
         raise ConfigError("loopline.yaml: training.command is empty; set it, e.g. 'python train.py'")
-    return command_argv(argv)
+    return argv
 
 
 def only_defines(root: Path, command: str) -> str:
@@ -377,6 +378,7 @@ def known_cause(log_path: Path, root: Path | None = None, command: str | None = 
     cause += _missing_file_advice(cause, root) + (
         _submodule_advice(cause, root) or _uninstalled_advice(cause)
     )
+    cause += unset_variable_advice(cause, tail, command)
     if advice := categories_advice(cause):  # log_model checks the input example: it fails there too
         cause += f"; {advice}"
     return f": step {failed[-1]['step']} failed{cause}" if failed else cause

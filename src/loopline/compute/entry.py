@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import subprocess
 import sys
 
-from loopline.run_script import command_argv, command_environment
+from loopline.run_script import command_environment, training_argv
 
 __all__ = ["main"]
 
@@ -27,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command")
     args = parser.parse_args(argv)
-    command = command_argv(shlex.split(args.command))  # as a local run: loopline's Python, run_script
+    command = training_argv(args.command)  # as a local run: loopline's Python, run_script, a shell line
     with command_environment(command, os.environ) as env:
         child = subprocess.Popen(command, cwd=args.cwd, env=env)  # in this group: stopping the job stops it
         return _wait(child, args.timeout)

@@ -51,7 +51,11 @@ class ModelConfig(Strict):
 class TrainingConfig(Strict):
     """How the inner loop trains."""
 
-    command: str = Field("python train.py", description="Training entry point, run in the project root.")
+    command: str = Field(
+        "python train.py",
+        description="Training entry point, run in the project root; a line of shell syntax (make data && "
+        "python train.py, DATA=... python train.py) runs through /bin/sh.",
+    )
     experiment: str | None = Field(None, description="MLflow experiment in dev; default: the project.")
     timeout_seconds: float = Field(3600, gt=0, description="Kill training after this long.")
     paths: list[str] | None = Field(

@@ -1,0 +1,72 @@
+"""Training commands read as lines of the shell: which need it, the Python command of one, and values put
+into one that the shell reads back whole."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from loopline.shell_line import python_words, substitute, unset_variable_advice, uses_shell
+
+
+@pytest.mark.parametrize(
+    ("command", "shell", "python"),
+    [
+        ("python train.py --epochs 5", False, ["python", "train.py", "--epochs", "5"]),
+        ("make data && python train.py", True, ["python", "train.py"]),
+        ("DATA=data/train.csv python train.py", True, ["python", "train.py"]),
+        ("cd src && python -m train --fast", True, ["python", "-m", "train", "--fast"]),
+        ("python train.py > train.log 2>&1", True, ["python", "train.py"]),
+        ("python train.py --data $DATA_DIR", True, ["python", "train.py", "--data", "$DATA_DIR"]),
+        ("python train.py --out ~/models", True, ["python", "train.py", "--out", "~/models"]),
+        ("dvc repro train; echo done", True, ["echo", "done"]),  # no Python: its last command
+        # what only looks like shell syntax, quoted or escaped, is a word as it is
+        ("python train.py --note 'a && b; c > d'", False, ["python", "train.py", "--note", "a && b; c > d"]),
+        (
+            'python train.py --price "5 $" --x a~b',
+            False,
+            ["python", "train.py", "--price", "5 $", "--x", "a~b"],
+        ),
+        (r"python train.py --pattern \$1\&", False, ["python", "train.py", "--pattern", "$1&"]),
+    ],
+)
+def test_a_command_needs_the_shell_where_only_the_shell_reads_what_it_says(
+    command: str, shell: bool, python: list[str]
+) -> None:
+    assert uses_shell(command) is shell
+    assert python_words(command) == python
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "printf '%s\\n' {inputs.x} && true",
+        "X={inputs.x} && printf '%s\\n' \"$X\"",
+        "printf '%s\\n' \"{inputs.x}\"",
+        "printf '%s\\n' '{inputs.x}'",
+        "printf '%s\\n' --data={inputs.x}",
+    ],
+)
+def test_a_value_put_into_a_line_is_read_back_whole_by_the_shell_wherever_it_stands(command: str) -> None:
+    value = '/tmp/my project/it\'s "$HOME" `x`.csv'
+    line = substitute(command, re.compile(r"\{inputs\.(\w+)\}"), lambda match: value)
+    said = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, check=True).stdout
+    assert said.removeprefix("--data=") == value + "\n"
+
+
+def test_an_unset_variable_the_script_reads_is_told_how_to_set_it_in_the_command() -> None:
+    tail = (
+        'Traceback (most recent call last):\n  File "train.py", line 9, in <module>\n'
+        '    DATA = os.environ["TRAINING_DATA"]\n  File "<frozen os>", line 679, in __getitem__\n'
+        "KeyError: 'TRAINING_DATA'\n"
+    )
+    said = unset_variable_advice(": KeyError: 'TRAINING_DATA'", tail, "python train.py --fast")
+    assert said.startswith(
+        "; the training reads the environment variable TRAINING_DATA, which is not set where it runs: set "
+        "it in the training command ('TRAINING_DATA=VALUE python train.py --fast' as training.command"
+    )
+    # a KeyError of a dict of the script's own is not about the environment
+    own = 'Traceback (most recent call last):\n  File "train.py", line 3, in <module>\n    params["lr"]\n'
+    assert unset_variable_advice(": KeyError: 'lr'", own + "KeyError: 'lr'\n", None) == ""
