@@ -161,6 +161,38 @@ def test_the_entry_point_is_the_training_script_wherever_it_lives(tmp_path: Path
         find_entry_point(project)
 
 
+SAVED_THEN_LOGGED = """\
+import shutil
+
+import mlflow
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+df = pd.read_csv("data/customers.csv")
+X, y = df[["tenure", "monthly"]], df["churned"]
+with mlflow.start_run():
+    model = LogisticRegression().fit(X, y)
+    mlflow.log_metric("accuracy", model.score(X, y))
+    shutil.rmtree("outputs/model", ignore_errors=True)
+    mlflow.sklearn.save_model(model, "outputs/model", input_example=X.head(2))
+    mlflow.log_artifacts("outputs/model", artifact_path="model")
+"""
+
+
+def test_a_script_that_saves_its_model_and_logs_the_folder_is_the_training(tmp_path: Path) -> None:
+    # as Azure ML's first MLflow tutorials wrote it; an export script that only saves a model is not one
+    files = {
+        "train.py": SAVED_THEN_LOGGED,
+        "export.py": "import mlflow\nmlflow.sklearn.save_model(None, 'exported')\n",
+        "data/customers.csv": customers(200, seed=1).to_csv(index=False),
+        ".gitignore": "outputs/\n",
+    }
+    project = repository(tmp_path / "saved", files)
+    assert find_entry_point(project) == "python train.py"
+    result = loopline.init_existing(project)  # was: no script logs an MLflow model, name it with --command
+    assert result.command == "python train.py" and result.artifact_path == "model"
+
+
 def test_a_repository_without_training_or_git_is_told_what_to_do(tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     bare.mkdir()

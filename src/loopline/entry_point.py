@@ -77,7 +77,7 @@ def entry_point(root: Path) -> tuple[str, list[str]]:
         if relative.parts[0] in {"tests", "test"} or path.name.startswith("test_"):
             continue
         text = source_code(path)
-        if text is None or "mlflow" not in text or not re.search(r"log_model|autolog\(", text):
+        if text is None or "mlflow" not in text or not _logs_model(text):
             continue
         named = "train" in path.stem.lower()
         script = path.suffix == ".py"
@@ -102,8 +102,18 @@ def entry_point(root: Path) -> tuple[str, list[str]]:
     if "train" in _make_targets(root):
         return "make train", []
     raise UsageError(
-        f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model or autolog); "
+        f"no script or notebook in {root} logs an MLflow model (mlflow.<flavor>.log_model, autolog, or "
+        "save_model with log_artifacts); "
         "name the training command with --command 'python PATH'"
+    )
+
+
+def _logs_model(code: str) -> bool:
+    """Whether ``code`` logs an MLflow model: ``log_model``, autolog, or a model saved with ``save_model``
+    and logged as artifacts (``mlflow.log_artifacts(folder, "model")``, as Azure ML's first tutorials did)."""
+    return bool(
+        re.search(r"log_model|autolog\(", code)
+        or (re.search(r"save_model\(", code) and re.search(r"log_artifacts?\(", code))
     )
 
 
