@@ -325,3 +325,34 @@ def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_an
         "rows and batch files must hold those columns, not contract; to take contract as it comes, encode "
         "it in the model (a Pipeline with a OneHotEncoder(handle_unknown='ignore'))"
     ]
+
+
+def test_columns_a_training_drops_before_it_fits_are_no_label_where_their_values_say_so(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from loopline.dry_run import label_column
+
+    # Titanic as Kaggle gives it: the model takes none of the name, the ticket, the cabin, the date
+    rng = np.random.default_rng(1)
+    count = 300
+    table = pd.DataFrame(
+        {
+            "PassengerId": range(count),
+            "Survived": rng.integers(0, 2, count),
+            "Name": [f"Passenger {i}, Mr. John" for i in range(count)],
+            "Sex": rng.choice(["male", "female"], count),
+            "Ticket": [f"A/5 {n}" for n in rng.integers(10_000, 99_999, count)],
+            "Cabin": np.where(rng.uniform(size=count) < 0.7, None, [f"C{n}" for n in range(count)]),
+            "Boarded": [f"1912-04-{10 + i % 3} 1{i % 10}:00" for i in range(count)],
+            "Unused": [None] * count,
+        }
+    )
+    path = tmp_path / "train.csv"
+    table.to_csv(path, index=False)
+    assert label_column(tmp_path, (str(path),), ("Sex",)) == (("Survived",), "train.csv")
+    # a column of few classes beside it could be the label as well: none told
+    table.assign(Deck=rng.choice(["A", "B", "C"], count)).to_csv(path, index=False)
+    assert label_column(tmp_path, (str(path),), ("Sex",)) is None

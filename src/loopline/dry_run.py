@@ -13,6 +13,7 @@ import re
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -183,6 +184,8 @@ def label_column(
         columns = _columns(table)
         taken = _taken(columns, inputs) if inputs else _holding(table, columns, texts)
         rest = [c for c in columns if c not in taken and not _NOT_LABELS.search(c)]
+        if taken and len(rest) > 1 and len(rest) != len(outputs):
+            rest = _possible_labels(table, rest)
         if taken and (len(rest) == 1 or 1 < len(rest) == len(outputs)):
             ordered = sorted(rest, key=list(outputs).index) if set(rest) == set(outputs) else rest
             told.setdefault(tuple(ordered), path.relative_to(root).as_posix())
@@ -222,18 +225,8 @@ def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[s
     where no column or several do."""
     if not columns or not texts:
         return ()
-    import pandas as pd
-
-    from loopline.storage.datastores import file_csv_options, is_parquet
-
-    try:
-        if is_parquet(table.name):
-            frame = pd.read_parquet(table).head(100_000)
-        else:
-            with table.open("rb") as handle:
-                options = {**file_csv_options(handle, table.name), "dtype": str}
-                frame = pd.read_csv(handle, nrows=100_000, **options)
-    except Exception:  # a file that only looks like a table: it tells nothing
+    frame = _rows(table, 100_000)
+    if frame is None:
         return ()
     wanted = set(texts)
     holding = [str(c) for c in frame.columns if wanted <= set(frame[c].dropna().astype(str))]
@@ -268,6 +261,51 @@ def _first_part(folder: Path) -> Path:
         if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
     )
     return next(parts, folder)
+
+
+def _rows(table: Path, count: int) -> Any:
+    """The first ``count`` rows of ``table`` (a CSV's as text); None where it is not a table pandas reads."""
+    import pandas as pd
+
+    from loopline.storage.datastores import file_csv_options, is_parquet
+
+    try:
+        if is_parquet(table.name):
+            return pd.read_parquet(table).head(count)
+        with table.open("rb") as handle:
+            options = {**file_csv_options(handle, table.name), "dtype": str}
+            return pd.read_csv(handle, nrows=count, **options)
+    except Exception:  # a file that only looks like a table: it tells nothing
+        return None
+
+
+def _possible_labels(table: Path, columns: list[str]) -> list[str]:
+    """Those of ``columns`` of ``table`` (by its first 2,000 rows) that can hold a model's true values: not
+    empty, not dates or times, and not text that differs from row to row (names, ticket numbers, free
+    text: of 50 values or more, a distinct one for every 3 or fewer), as the columns a training drops
+    before it fits often are. All of them where the table cannot be
+    read."""
+    import pandas as pd
+
+    frame = _rows(table, 2000)
+    if frame is None:
+        return columns
+    kept = []
+    for column in columns:
+        values = frame[column].dropna() if column in frame.columns else frame.iloc[:0, 0]
+        text = values.astype(str)
+        if values.empty:
+            continue
+        if pd.to_numeric(text, errors="coerce").notna().all():
+            kept.append(column)
+            continue
+        distinct = len(text) >= 50 and text.nunique() >= 0.3 * len(text)  # a class has 3 rows or fewer
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' note on inferring each value's format
+            dates = pd.to_datetime(text, errors="coerce", format="mixed").notna().mean() > 0.9
+        if not (distinct or dates):
+            kept.append(column)
+    return kept
 
 
 def _columns(path: Path) -> list[str]:
