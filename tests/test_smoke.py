@@ -54,3 +54,24 @@ def test_a_model_without_an_example_is_sent_rows_of_the_data_the_project_holds_f
     sent = smoke_request(Instance.open(project), bare)
     assert sent is not None and sent.source == "the first rows of heldout (validation.data)"
     assert sent.payload["input_data"] == {"columns": ["rooms", "area"], "data": [[2, 60]]}
+
+
+def test_an_example_with_a_missing_value_is_sent_as_the_model_s_own_with_null_for_it(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    import numpy as np
+    import orjson
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    project = new_project("simple")
+    rows = pd.DataFrame({"age": [22.0, np.nan, 35.0], "fare": [7.25, 71.3, 8.05]})
+    fitted = make_pipeline(SimpleImputer(), LinearRegression()).fit(rows, [0.0, 1.0, 0.0])
+    folder = tmp_path / "titanic"  # MLflow writes the missing age as NaN, which JSON has not
+    mlflow.sklearn.save_model(fitted, folder, input_example=rows.head(2), serialization_format="cloudpickle")
+    assert "NaN" in (folder / "serving_input_example.json").read_text()
+    sent = smoke_request(Instance.open(project), folder)
+    # was: no input example (a release then sent nothing, or rows of other data, "the model has none")
+    assert sent is not None and sent.source == "the model's input example" and sent.rows == 2
+    body = orjson.loads(orjson.dumps(sent.payload))
+    assert body["dataframe_split"]["data"] == [[22.0, 7.25], [None, 71.3]]

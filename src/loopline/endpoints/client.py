@@ -9,6 +9,7 @@ port for the length of the command, and say so.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -93,8 +94,8 @@ def example_request(folder: Path) -> ExampleRequest | None:
         if not path.is_file():
             continue
         try:
-            document = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+            document = _example_document(path)
+        except (OSError, ValueError):
             continue
         if route == "score":
             return ExampleRequest(route, {"input_data": document}, _rows(document))
@@ -102,6 +103,16 @@ def example_request(folder: Path) -> ExampleRequest | None:
             given = next((document[k] for k in _MLFLOW_KEYS if k in document), None)
             return ExampleRequest(route, document, _rows(given))
     return None
+
+
+def _example_document(path: Path) -> Any:
+    """An input example file as MLflow wrote it: a missing value of a row as ``NaN``, which JSON does not
+    have (the request sends it as null, which a model reads as missing again)."""
+    data = path.read_bytes()
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # Python's reads NaN, and orjson writes it as null
 
 
 def rows_request(features: Any, source: str) -> ExampleRequest:
