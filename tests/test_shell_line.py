@@ -22,6 +22,7 @@ from loopline.shell_line import python_words, substitute, unset_variable_advice,
         ("python train.py --data $DATA_DIR", True, ["python", "train.py", "--data", "$DATA_DIR"]),
         ("python train.py --out ~/models", True, ["python", "train.py", "--out", "~/models"]),
         ("dvc repro train; echo done", True, ["echo", "done"]),  # no Python: its last command
+        ("python train.py --fast  # as the README runs it", True, ["python", "train.py", "--fast"]),
         # what only looks like shell syntax, quoted or escaped, is a word as it is
         ("python train.py --note 'a && b; c > d'", False, ["python", "train.py", "--note", "a && b; c > d"]),
         (
@@ -30,6 +31,11 @@ from loopline.shell_line import python_words, substitute, unset_variable_advice,
             ["python", "train.py", "--price", "5 $", "--x", "a~b"],
         ),
         (r"python train.py --pattern \$1\&", False, ["python", "train.py", "--pattern", "$1&"]),
+        (
+            "python train.py --color=#fff --tag v#2",
+            False,
+            ["python", "train.py", "--color=#fff", "--tag", "v#2"],
+        ),
     ],
 )
 def test_a_command_needs_the_shell_where_only_the_shell_reads_what_it_says(

@@ -23,7 +23,8 @@ _EXPANDED = re.compile(r"[A-Za-z_{(0-9?#@*!$]")
 
 def uses_shell(command: str) -> bool:
     """Whether ``command`` needs the shell to mean what it says: an operator or redirection outside quotes
-    (``&&``, ``;``, ``|``, ``>``), a ``$`` or backquote expansion, or a leading ``NAME=VALUE``."""
+    (``&&``, ``;``, ``|``, ``>``), a ``$`` or backquote expansion, a ``# comment``, or a leading
+    ``NAME=VALUE``."""
     try:
         words = shlex.split(command)
     except ValueError:  # unbalanced quotes: said by the training's own parse
@@ -36,9 +37,12 @@ def uses_shell(command: str) -> bool:
 
 def _read_by_shell(command: str, at: int, within: str | None) -> bool:
     """Whether the character of ``command`` at ``at`` (within the quote ``within``) is one only the shell
-    reads: an operator or a word's leading ``~`` outside quotes, an expansion outside single quotes."""
+    reads: an operator, a word's leading ``~`` or a comment outside quotes, an expansion outside single
+    quotes."""
     char = command[at]
     if within is None and (char in _OPERATOR or (char == "~" and _starts_word(command, at))):
+        return True
+    if within is None and char == "#" and (at == 0 or command[at - 1] in " \t"):  # a comment
         return True
     if within in ("'", "\\"):  # quoted, or escaped by a backslash
         return False
