@@ -106,9 +106,10 @@ def _one_value_a_row(predicted: Any, label: str) -> Any:
 
     if not isinstance(next(iter(predicted), None), list | tuple | np.ndarray):
         return predicted
-    widths = {len(_values(row)) for row in predicted}
+    rows = [_values(row) for row in predicted]
+    widths = {len(row) for row in rows}
     if widths == {1}:
-        return [_values(row)[0] for row in predicted]
+        return [row[0] for row in rows]
     count = " or ".join(map(str, sorted(widths)))
     raise Refused(
         f"the model answers {count} values a row and validation.label names one column of true values "

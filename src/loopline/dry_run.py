@@ -292,9 +292,11 @@ def _possible_labels(table: Path, columns: list[str]) -> list[str]:
         return columns
     kept = []
     for column in columns:
-        values = frame[column].dropna() if column in frame.columns else frame.iloc[:0, 0]
-        text = values.astype(str)
-        if values.empty:
+        if column not in frame.columns:  # a name the header read gives otherwise: nothing to tell by
+            kept.append(column)
+            continue
+        text = frame[column].dropna().astype(str)
+        if text.empty:
             continue
         if pd.to_numeric(text, errors="coerce").notna().all():
             kept.append(column)
