@@ -283,8 +283,7 @@ def _possible_labels(table: Path, columns: list[str]) -> list[str]:
     """Those of ``columns`` of ``table`` (by its first 2,000 rows) that can hold a model's true values: not
     empty, not dates or times, and not text that differs from row to row (names, ticket numbers, free
     text: of 50 values or more, a distinct one for every 3 or fewer), as the columns a training drops
-    before it fits often are. All of them where the table cannot be
-    read."""
+    before it fits often are. All of them where the table cannot be read."""
     import pandas as pd
 
     frame = _rows(table, 2000)
