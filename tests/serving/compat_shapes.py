@@ -2,7 +2,8 @@
 
 Each case is (name, model, content type, body), sent to ``/invocations``. ``numeric`` is a scikit-learn
 regression over columns a (double), b (double), n (long); ``typed`` a Python model over name (string,
-optional), age (long, optional), score (double, optional), active (boolean); ``matrix`` a scikit-learn
+optional), age (long, optional), score (double, optional), active (boolean), with a parameter offset
+(double, 0.0 by default); ``matrix`` a scikit-learn
 regression fitted on a NumPy array of three columns, as most tutorials train (a tensor signature: no
 column names, Azure ML's samples name the columns 0, 1, 2); ``labels`` a scikit-learn classifier over the
 columns of ``numeric`` answering text labels, ``booster`` an XGBoost regressor over them answering
@@ -230,6 +231,12 @@ SHAPES = [
     ("typed-csv", "typed", "text/csv", b"name,age,score,active\nann,30,0.5,true\n"),
     ("typed-csv-nulls", "typed", "text/csv", b"name,age,score,active\nann,,,true\n"),
     ("typed-instances-lists", "typed", J, j({"instances": [TROW]})),
+    # typed model's parameter, offset (a double): given, of another type, and one it does not declare
+    ("typed-params", "typed", J, j({"dataframe_records": [TRECORD], "params": {"offset": 2.0}})),
+    ("typed-params-whole-number", "typed", J, j({"dataframe_records": [TRECORD], "params": {"offset": 2}})),
+    ("typed-params-text", "typed", J, j({"dataframe_records": [TRECORD], "params": {"offset": "x"}})),
+    ("typed-params-list", "typed", J, j({"dataframe_records": [TRECORD], "params": {"offset": [1.0]}})),
+    ("typed-params-undeclared", "typed", J, j({"dataframe_records": [TRECORD], "params": {"bogus": 1}})),
     # matrix model: a tensor of three doubles, no names
     ("matrix-split-int-columns", "matrix", J, j({"dataframe_split": {"columns": [0, 1, 2], "data": [M]}})),
     (

@@ -61,7 +61,8 @@ class Unsigned:
 
 
 class Typed:
-    """A Python model over text, two optional numbers and a boolean (its predict tolerates nulls)."""
+    """A Python model over text, two optional numbers and a boolean (its predict tolerates nulls), with a
+    parameter, offset (a double, 0.0 by default), added to each answer."""
 
     @staticmethod
     def build() -> Any:
@@ -75,7 +76,8 @@ class Typed:
                 for column in ("age", "score"):
                     if column in frame:
                         out = out + pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(float)
-                return (out + frame["active"].map(lambda v: 1.0 if v is True or v == 1 else 0.0)).to_numpy()
+                out = out + frame["active"].map(lambda v: 1.0 if v is True or v == 1 else 0.0)
+                return (out + (params or {}).get("offset", 0.0)).to_numpy()
 
         return TypedModel()
 
@@ -120,7 +122,7 @@ def save_models(folder: Path) -> dict[str, Path]:
     mlflow.pyfunc.save_model(
         folder / "typed",
         python_model=Typed.build(),
-        signature=infer_signature(typed, np.array([1.0, 2.0, 3.0])),
+        signature=infer_signature(typed, np.array([1.0, 2.0, 3.0]), params={"offset": 0.0}),
         input_example=typed.iloc[:1],
         pip_requirements=["pandas"],
     )
@@ -395,6 +397,19 @@ def test_optional_columns_may_be_null_or_absent_and_the_model_gets_what_it_was_t
     assert answer.json() == {"predictions": [34.5, 2.0, 8.0]}
     absent = both.post("typed", "invocations", {"dataframe_records": [{"name": "ann", "active": True}]})
     assert absent.json() == {"predictions": [4.0]}
+
+
+def test_a_parameter_the_model_cannot_take_is_refused_naming_it_and_what_the_model_takes(both: Both) -> None:
+    row = dict(zip(T_COLUMNS, ["ann", 30, 0.5, True], strict=True))
+    given = both.post("typed", "invocations", {"dataframe_records": [row], "params": {"offset": 2}})
+    assert given.json() == {"predictions": [36.5]}  # 3 + 30 + 0.5 + 1, plus the offset
+    refused = both.post("typed", "score", {"input_data": [row], "params": {"offset": "two"}})
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error_code": "BAD_PARAMS",
+        "message": "params 'offset' must be a number (double, as the model's signature says; 0.0 where "
+        "not given), not a string",
+    }
 
 
 @pytest.mark.parametrize(

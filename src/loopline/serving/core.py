@@ -27,6 +27,7 @@ from loopline.endpoints.keys import served_mark
 from loopline.errors import RequestRejected
 from loopline.serving.encoders import unseen_category
 from loopline.serving.failures import describe_failure, offset_refusal
+from loopline.serving.params import checked_params
 from loopline.serving.requests import decoded
 from loopline.serving.sampling import Sampler
 from loopline.serving.schema import bad, parse_body, to_model_input
@@ -424,9 +425,11 @@ class ScoringCore:
             if runtime.batcher is not None and isinstance(scoring.data, np.ndarray):
                 scoring.future = runtime.batcher.submit(scoring.data)
             else:
+                with_params = model.predict_with_params if table.params and model.params_schema else None
+                params = checked_params(model.params_schema, table.params or {}) if with_params else {}
                 try:
-                    if table.params and model.predict_with_params is not None:
-                        scoring.answers = model.predict_with_params(scoring.data, table.params)
+                    if with_params is not None:
+                        scoring.answers = with_params(scoring.data, params)
                     else:  # a model without a params schema ignores params, as MLflow's does
                         scoring.answers = model.predict(scoring.data)
                 except Exception as exc:

@@ -50,6 +50,7 @@ class LoadedModel:
     path: str = OWN  # what answers (and why not a compiled form), for /readyz
     off_loop: Callable[[int], bool] | None = None  # which batch sizes to predict off the loop (batching.py)
     predict_with_params: Callable[[Any, dict[str, Any]], Any] | None = None  # None: params are ignored
+    params_schema: Any = None  # MLflow's ParamSchema, which a request's params are checked against first
     environment: tuple[Difference, ...] = ()  # the model's requirements that the packages here do not meet
     flavors: frozenset[str] = frozenset()  # the MLmodel's flavors
     # What its strict encoders (or a statsmodels formula) know: serving/encoders.py.
@@ -187,6 +188,7 @@ def _load(folder: Path, digest: str) -> LoadedModel:
         False,
         example,
         predict_with_params=with_params,
+        params_schema=pyfunc.metadata.get_params_schema() if with_params is not None else None,
         flavors=frozenset(flavors),
         categories=_strict_categories(pyfunc, flavors),
     )
@@ -469,7 +471,7 @@ def _predictors(
     pyfunc: Any, schema: InputSchema
 ) -> tuple[Callable[[Any], Any], Callable[[Any, dict[str, Any]], Any] | None]:
     """The model's predict without MLflow's second input check (where loopline checked the columns), and
-    predict with ``params`` (checked against the model's params schema) when the model declares them."""
+    predict with ``params`` when the model declares them (checked before: serving/params.py)."""
     metadata = pyfunc.metadata
     from_hints = getattr(metadata, "_is_signature_from_type_hint", lambda: False)()
     inner = getattr(pyfunc, "_predict_fn", None)
@@ -482,12 +484,7 @@ def _predictors(
     if params_schema is None or not takes_params:
         return inner, None
 
-    def with_params(data: Any, params: dict[str, Any]) -> Any:
-        from mlflow.models.utils import _enforce_params_schema
-
-        return inner(data, params=_enforce_params_schema(params, params_schema))
-
-    return inner, with_params
+    return inner, lambda data, params: inner(data, params=params)
 
 
 def check_model(folder: Path, digest: str = "", nulls: bool = True) -> LoadedModel:
