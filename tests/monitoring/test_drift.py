@@ -258,6 +258,9 @@ def test_a_model_whose_run_logged_no_reference_is_compared_with_a_data_asset_of_
         send(server, rows, columns, requests=20)
         alone = loopline.monitor_check(project=project)
         assert alone.signals["drift_reference"].startswith("none: the training run logged no reference data")
+        assert alone.signals["drift_reference"].endswith(
+            "(`loopline data upload train PATH`, PATH the table the training read)"
+        )
         assert "max_psi" not in alone.signals
         # The training rows, uploaded from this machine, with their label (not a feature the endpoint gets).
         training = pd.DataFrame(rows, columns=columns).assign(label=0)

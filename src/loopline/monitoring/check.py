@@ -185,7 +185,7 @@ def _reference(
     if named is None:
         return None, (
             "none: the training run logged no reference data; set monitoring.reference_data to a data "
-            "asset of training rows (`loopline data upload train data/train.csv`)"
+            "asset of training rows (`loopline data upload train PATH`, PATH the table the training read)"
         )
     from loopline.data import get_asset, parse_asset
 
