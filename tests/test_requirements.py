@@ -6,7 +6,7 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
-from loopline.requirements import training_requirements
+from loopline.requirements import training_file, training_requirements
 
 
 def pinned(*names: str) -> list[str]:
@@ -46,3 +46,19 @@ def test_a_notebook_names_what_its_code_cells_import_past_its_magics(tmp_path: P
     (tmp_path / "nb" / "train.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
     command = "python -m papermill nb/train.ipynb /dev/null --cwd nb --log-output"
     assert sorted(training_requirements(tmp_path, command)) == sorted(pinned("scipy", "scikit-learn"))
+
+
+def test_a_line_of_several_python_steps_names_what_each_imports_and_the_one_importing_mlflow_trains(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "prepare.py").write_text("import pyarrow\n")
+    (tmp_path / "train.py").write_text("import mlflow\nimport httpx\n")
+    (tmp_path / "report.py").write_text("import rich\n")
+    command = (
+        "mkdir -p out && python prepare.py out && DEBUG=1 python train.py --data out && python report.py"
+    )
+    assert training_requirements(tmp_path, command) == sorted(pinned("httpx", "mlflow", "pyarrow", "rich"))
+    assert training_file(tmp_path, command) == tmp_path / "train.py"
+    # none of them imports MLflow (a package of the repository's logs): the last step
+    assert training_file(tmp_path, "python prepare.py && python report.py") == tmp_path / "report.py"
+    assert training_file(tmp_path, "make data && python prepare.py") == tmp_path / "prepare.py"

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from loopline.shell_line import python_words, substitute, unset_variable_advice, uses_shell
+from loopline.shell_line import python_commands, python_words, substitute, unset_variable_advice, uses_shell
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,12 @@ def test_a_command_needs_the_shell_where_only_the_shell_reads_what_it_says(
 ) -> None:
     assert uses_shell(command) is shell
     assert python_words(command) == python
+    assert python_commands(command) == ([python] if python[0].startswith("python") else [])
+
+
+def test_each_command_of_a_line_that_runs_python_is_told_apart_from_the_others() -> None:
+    line = "make data && X=1 python prep.py 'a b' | tee log; python -m train --k=v || echo failed"
+    assert python_commands(line) == [["python", "prep.py", "a b"], ["python", "-m", "train", "--k=v"]]
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
-from loopline.shell_line import python_words
+from loopline.shell_line import python_commands, python_words
 
-__all__ = ["source_code", "training_file", "training_requirements"]
+__all__ = ["source_code", "training_file", "training_files", "training_requirements"]
 
 _MAGIC = re.compile(r"^\s*[%!]")  # IPython's magics and shell lines: not Python
 _MOST_FILES = 200  # the repository's own modules read at the most, following imports
@@ -43,9 +43,22 @@ def source_code(path: Path) -> str | None:
 
 
 def training_file(root: Path, command: str) -> Path | None:
-    """The file ``command`` runs: ``python SCRIPT``, ``python -m MODULE``, or papermill's notebook (of a
-    line of shell syntax, its command that runs Python)."""
-    argv = python_words(command)
+    """The file ``command`` runs: ``python SCRIPT``, ``python -m MODULE``, or papermill's notebook; of a
+    line of shell syntax that runs several, the one that imports MLflow (the training, not a step that
+    prepares its data), else the last."""
+    files = training_files(root, command)
+    if len(files) < 2:
+        return files[0] if files else None
+    return next((path for path in files if "mlflow" in _imported(source_code(path) or "")), files[-1])
+
+
+def training_files(root: Path, command: str) -> list[Path]:
+    """The files each Python command of ``command`` runs, in order (see ``training_file``)."""
+    found = [_run_file(root, argv) for argv in python_commands(command) or [python_words(command)]]
+    return [path for path in found if path is not None]
+
+
+def _run_file(root: Path, argv: list[str]) -> Path | None:
     if len(argv) < 2 or not argv[0].startswith("python"):
         return None
     if argv[1:3] == ["-m", "papermill"] and len(argv) > 3:
@@ -85,10 +98,10 @@ def _own(root: Path, folder: Path, name: str) -> list[Path]:
 
 
 def training_requirements(root: Path, command: str, scripts: Sequence[str] = ()) -> list[str]:
-    """``NAME==VERSION`` of each installed distribution the training's file (and ``scripts``, from the
+    """``NAME==VERSION`` of each installed distribution the training's files (and ``scripts``, from the
     root: the steps of a pipeline it runs), or the repository's modules they import, import (Python's own
     modules and loopline left out)."""
-    starts = [training_file(root, command), *(root / script for script in scripts)]
+    starts = [*training_files(root, command), *(root / script for script in scripts)]
     files = list(dict.fromkeys(path for path in starts if path is not None and path.is_file()))
     if not files:
         return []

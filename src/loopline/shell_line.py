@@ -9,7 +9,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-__all__ = ["SHELL", "python_words", "substitute", "unset_variable_advice", "uses_shell"]
+__all__ = ["SHELL", "python_commands", "python_words", "substitute", "unset_variable_advice", "uses_shell"]
 
 SHELL = "/bin/sh"
 
@@ -52,26 +52,38 @@ def _read_by_shell(command: str, at: int, within: str | None) -> bool:
 def python_words(command: str) -> list[str]:
     """The words of the command of ``command`` that runs Python (``python ...``), less the variables set
     before it; of a line that runs none, its last command's. A command without shell syntax: its words."""
+    commands = _commands(command)
+    return next((c for c in commands if c[0].startswith("python")), commands[-1] if commands else [])
+
+
+def python_commands(command: str) -> list[list[str]]:
+    """The words of each command of ``command`` that runs Python, in order, less the variables set before
+    each (``python prepare.py && python train.py``: both)."""
+    return [found for found in _commands(command) if found[0].startswith("python")]
+
+
+def _commands(command: str) -> list[list[str]]:
+    """The words of each command of the line ``command`` (one, without shell syntax), less the variables
+    set before each."""
     try:
         words = shlex.split(command)
     except ValueError:
         return []
     if not uses_shell(command):
-        return words
+        return [words] if words else []
     lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     try:
         tokens = list(lexer)
     except ValueError:
-        return words
+        return [words] if words else []
     commands: list[list[str]] = [[]]
     for token in tokens:
         if set(token) <= _OPERATOR:
             commands.append([])
         elif commands[-1] or not _ASSIGNMENT.match(token):
             commands[-1].append(token)
-    commands = [found for found in commands if found]
-    return next((c for c in commands if c[0].startswith("python")), commands[-1] if commands else [])
+    return [found for found in commands if found]
 
 
 def substitute(command: str, pattern: re.Pattern[str], value: Callable[[re.Match[str]], str]) -> str:
