@@ -112,6 +112,33 @@ def test_a_training_reads_the_data_asset_version_it_names_and_its_runs_say_which
     assert trained_on(project, 2) == {"train": f"rows:1 {first.digest}"}
 
 
+def test_a_newer_version_of_an_input_trains_the_next_commit_and_the_same_commit_says_how(
+    tmp_path: Path,
+) -> None:
+    project = project_reading(tmp_path)
+    training = {"command": "python train.py --data {inputs.train}", "inputs": {"train": "rows"}}
+    edit_yaml(project / "loopline.yaml", training={**training, "paths": [".", "!*.md"]})
+    commit_all(project, "Only the training makes the model")
+    loopline.upload_data("rows", rows(tmp_path, 400), project=project)
+    loopline.inner_loop(project)
+    newer, _ = loopline.upload_data("rows", rows(tmp_path, 500), project=project)
+    same = loopline.inner_loop(project)  # the same commit: one model, and what to do to train on rows:2
+    assert (same.created, same.dev.version) == (False, 1)
+    assert same.message.endswith(
+        "nothing to do; its input train was rows:1 and is rows:2 now: a commit trains once, so pin the "
+        "newer version in training.inputs (train: rows:2) and commit to train on it"
+    )
+    # a commit that changed nothing in training.paths, whose ancestor's model read rows:1, trains on rows:2
+    (project / "README.md").write_text("# credit\n")
+    commit_all(project, "Documentation")
+    retrained = loopline.inner_loop(project)
+    assert (retrained.created, retrained.dev.version) == (True, 2)
+    assert trained_on(project, 2) == {"train": f"rows:2 {newer.digest}"}
+    (project / "NOTES.md").write_text("notes\n")
+    commit_all(project, "More documentation")
+    assert loopline.inner_loop(project).registry.version == 2  # the data has not changed since: taken
+
+
 def test_a_command_naming_an_input_it_does_not_have_is_refused(tmp_path: Path) -> None:
     project = project_reading(tmp_path)
     loopline.upload_data("rows", rows(tmp_path, 300), project=project)

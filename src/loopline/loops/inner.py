@@ -39,6 +39,7 @@ from loopline.instance import Instance
 from loopline.loops import trained as sessions
 from loopline.loops.restore import held
 from loopline.loops.trained import Trained
+from loopline.loops.trained_inputs import newer_inputs, retrain_advice
 from loopline.loops.training_runs import DEV, RUN_COMMIT, RUN_DIFF, train
 from loopline.mlflow_reach import require_artifact_client
 from loopline.mlflow_store import VersionInfo, WorkspaceStore
@@ -149,7 +150,10 @@ def run_inner_loop(
     if watched and not identity.dirty:
         versions = catalog.list_versions(instance.db, name=name)
         if (same := unchanged(instance.root, name, identity, watched, versions, report)) is not None:
-            return same
+            newer = newer_inputs(instance, same.dev)
+            if not newer:
+                return same
+            report.step(f"{same.message}, but {'; '.join(map(str, newer))}: training")
     # Where the training and the registration will write, reachable from here: a missing package is said
     # now, not after a training.
     require_artifact_client(instance.settings.store(DEV))
@@ -240,7 +244,8 @@ def _locked(
     shared = _registered(instance, SHARED, name, identity, report)
     dev = _registered(instance, DEV, name, identity, report)
     if shared is not None and dev is not None:
-        return already_registered(name, identity, dev, shared)
+        newer = newer_inputs(instance, dev)
+        return already_registered(name, identity, dev, shared, retrain_advice(newer) if newer else "")
     gate: GateResult | None = None
     trained = False
     log_path: str | None = None
@@ -328,9 +333,10 @@ def unchanged(
 
 
 def already_registered(
-    name: str, identity: CommitIdentity, dev: ModelVersionInfo, shared: ModelVersionInfo
+    name: str, identity: CommitIdentity, dev: ModelVersionInfo, shared: ModelVersionInfo, advice: str = ""
 ) -> InnerLoopResult:
-    """The result of an inner loop for a commit that dev and the registry already have: nothing to do."""
+    """The result of an inner loop for a commit that dev and the registry already have: nothing to do
+    (and ``advice``, where its inputs have newer versions, on how to train on them)."""
     return _result(
         name,
         identity,
@@ -340,7 +346,8 @@ def already_registered(
         trained=False,
         gate=None,
         message=f"commit {identity.commit[:7]} is already registered "
-        f"(dev v{dev.version}, registry v{shared.version}); nothing to do",
+        f"(dev v{dev.version}, registry v{shared.version}); nothing to do"
+        + (f"; {advice}" if advice else ""),
     )
 
 
