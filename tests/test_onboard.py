@@ -894,6 +894,38 @@ def test_a_binary_booster_fitted_on_categories_is_bounded_on_its_roc_auc_and_log
     assert validation["challenger_metric"] == "roc_auc"
 
 
+AUTOLOGGED_BOOSTER = """\
+import lightgbm as lgb
+import mlflow
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+df = pd.read_csv("data/customers.csv")
+df["contract"] = df["contract"].astype("category")
+X, y = df.drop(columns="churned"), df["churned"]
+X_train, X_valid, y_train, y_valid = train_test_split(X, y, test_size=0.25, random_state=7)
+mlflow.lightgbm.autolog()
+params = {"objective": "binary", "metric": ["auc", "binary_logloss"], "num_leaves": 7, "verbose": -1}
+with mlflow.start_run():
+    train_set = lgb.Dataset(X_train, label=y_train)
+    valid_set = lgb.Dataset(X_valid, label=y_valid, reference=train_set)
+    lgb.train(params, train_set, num_boost_round=60, valid_sets=[valid_set], valid_names=["valid"])
+"""
+
+
+def test_a_booster_autologged_without_an_input_example_is_told_by_its_answers_to_the_training_s_rows(
+    tmp_path: Path,
+) -> None:
+    # autolog logs no input example: the booster's answers to the first rows of the table the training read
+    # are probabilities, and its metrics (valid-auc, valid-binary_logloss) bound those validation measures
+    _, result, validation = churn_project(tmp_path, AUTOLOGGED_BOOSTER)
+    assert validation["thresholds"] == {
+        "roc_auc": {"min": round(result.metrics["valid-auc"] * 0.9, 4)},
+        "log_loss": {"max": round(result.metrics["valid-binary_logloss"] * 1.1, 4)},
+    }
+    assert validation["challenger_metric"] == "roc_auc"
+
+
 def _docs_validate_py(kind: str) -> str:
     """The validate.py docs/outer-loops.md gives for a ``kind`` of model (the python block after the
     paragraph that names it)."""

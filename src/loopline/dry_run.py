@@ -125,8 +125,8 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             extra_env={**env, OPENED_LOG: str(opened)},
         )
         runs = sessions.session_runs(store, session, started)
-        found = _logged(store, runs, command, log, scratch, registered="")  # the scratch holds only these
-        if found is None:
+        logged = _logged(store, runs, command, log, scratch, registered="")  # the scratch holds only these
+        if logged is None:
             raise TrainingFailed(
                 command=command,
                 outcome=(not runs and (only_defines(root, command) or no_sub_command(log, root, command)))
@@ -134,6 +134,7 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
                 + (sessions.plain_model_file(store, runs) or " (log one with mlflow.<flavor>.log_model)"),
                 log=log,
             )
+        found, folder = logged
         said = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         log.unlink(missing_ok=True)  # kept only when the dry run fails, for the error to point at
         read = _read(opened)
@@ -145,7 +146,21 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             read=read,
             label=label,
             encoded=_encoded(_columns(root / label[1]), found.inputs) if label else (),
+            probabilities=found.probabilities or _probabilities_of_rows(root, folder, found, label),
         )
+
+
+def _probabilities_of_rows(
+    root: Path, folder: Path, found: DryRun, label: tuple[tuple[str, ...], str] | None
+) -> bool:
+    """Whether a classifier without an input example (in ``folder``) answers the first rows of the table
+    that tells its label with probabilities (see ``answer_probe``)."""
+    if found.task != "classification" or found.has_example or label is None:
+        return False
+    from loopline.answer_probe import answers_rows_with_probabilities
+
+    table = root / label[1]
+    return answers_rows_with_probabilities(folder, _first_part(table) if table.is_dir() else table, label[0])
 
 
 def _read(opened: Path) -> tuple[str, ...]:
@@ -344,10 +359,10 @@ def earlier_run(root: Path, run_id: str, tracking_uri: str | None) -> DryRun:
         raise Refused(f"run {run_id} ended {run.status}: give a run that finished")
     runs = [run, *store.search_all_runs(f"tags.`mlflow.parentRunId` = '{run_id}'")]
     with _scratch(root) as scratch:
-        found = _logged(store, runs, f"run {run_id}", None, scratch, registered=f"run_id = '{run_id}'")
-    if found is None:
+        logged = _logged(store, runs, f"run {run_id}", None, scratch, registered=f"run_id = '{run_id}'")
+    if logged is None:
         raise Refused(f"run {run_id} logged no MLflow model: give the run that logged the model")
-    return replace(found, from_run=run_id, source_commit=run.tags.get("mlflow.source.git.commit"))
+    return replace(logged[0], from_run=run_id, source_commit=run.tags.get("mlflow.source.git.commit"))
 
 
 @contextmanager
@@ -383,9 +398,10 @@ def _local_store(root: Path) -> str:
 
 def _logged(
     store: WorkspaceStore, runs: list[RunInfo], command: str, log: Path | None, scratch: Path, registered: str
-) -> DryRun | None:
+) -> tuple[DryRun, Path] | None:
     """What ``runs`` logged: their models (the one loopline would pick), experiment, metrics and the
-    registered model of those MLflow's filter ``registered`` finds; None where they logged no model."""
+    registered model of those MLflow's filter ``registered`` finds, and the folder of the one picked (in
+    ``scratch`` or the store); None where they logged no model."""
     from loopline.loops import trained as sessions
 
     logged = [model for run in runs for model in store.logged_models(run)]
@@ -410,7 +426,7 @@ def _logged(
         rivals = [_finite(by_id[r].metrics) for r in sessions.rival_runs(logged, runs, wanted)]
     experiments = {store.experiment_name(run.experiment_id) for run in runs}
     folder = Path(store.local_copy(picked.model_uri, scratch / "copy"))
-    return DryRun(
+    found = DryRun(
         model_names=names,
         chosen=chosen,
         experiment=next(iter(experiments)) if len(experiments) == 1 else None,
@@ -431,6 +447,7 @@ def _logged(
         checkpoints=bool(stem),
         **_checked(folder),
     )
+    return found, folder
 
 
 def _used_requirements(folder: Path) -> tuple[str, ...]:
