@@ -24,6 +24,17 @@ XGBOOST = [
 ]
 
 
+BOOSTER = [  # XGBoost's own training API, on a DMatrix that takes the categories
+    XGBOOST[0],
+    ("mlflow.lightgbm.autolog()", "mlflow.xgboost.autolog(log_input_examples=True)"),
+    (
+        "lgb.LGBMRegressor(n_estimators=60, verbose=-1).fit(X_train, y_train)",
+        'xgb.train({"tree_method": "hist"}, xgb.DMatrix(X_train, y_train, enable_categorical=True), 60)',
+    ),
+    ("model.predict(X_test)", "model.predict(xgb.DMatrix(X_test, enable_categorical=True))"),
+]
+
+
 def _customers() -> pd.DataFrame:
     """New customers: a plan no one filled in, a region the model never saw."""
     return pd.DataFrame(
@@ -41,20 +52,26 @@ def _own_answers(project: Path, flavor: str, rows: pd.DataFrame) -> np.ndarray:
     import mlflow
 
     with mlflow_pointed_at(project, "prod"):
-        native = getattr(mlflow, flavor).load_model("models:/spend/1")
-    return np.asarray(native.predict(rows.astype({"plan": "category", "region": "category"})))
+        native = getattr(mlflow, flavor.split("-")[0]).load_model("models:/spend/1")
+    categorical = rows.astype({"plan": "category", "region": "category"})
+    if flavor == "xgboost-booster":
+        import xgboost as xgb
+
+        return np.asarray(native.predict(xgb.DMatrix(categorical, enable_categorical=True)))
+    return np.asarray(native.predict(categorical))
 
 
-@pytest.mark.parametrize("flavor", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("flavor", ["lightgbm", "xgboost", "xgboost-booster"])
 def test_a_booster_fitted_on_pandas_categories_answers_as_it_does_on_them(
     new_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch, flavor: str
 ) -> None:
+    # (MLflow's own pyfunc of an XGBoost Booster makes a DMatrix that refuses every category column)
     project = new_project("simple", commit=False)
     source = (TRAINING_SCRIPTS / "lightgbm_categories.py").read_text()
-    if flavor == "xgboost":  # the same training with XGBoost's estimator, as its documentation writes it
-        for lightgbm, xgboost in XGBOOST:
-            assert lightgbm in source
-            source = source.replace(lightgbm, xgboost)
+    # the same training with XGBoost's estimator, or its own training API, as its documentation writes them
+    for lightgbm, xgboost in {"xgboost": XGBOOST, "xgboost-booster": BOOSTER}.get(flavor, []):
+        assert lightgbm in source
+        source = source.replace(lightgbm, xgboost)
     use_script(project, "train_spend.py", {"r2": {"min": 0.8}}, source=source, name="spend")
     loopline.inner_loop(project)
     rows = _customers()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["as_trained_categories", "trained_categories"]
+__all__ = ["as_trained_categories", "categorical_booster", "trained_categories"]
 
 # A column's categories, and whether a value outside them stays a category of its own (for the model to
 # refuse) rather than become a missing value.
@@ -29,6 +29,27 @@ def trained_categories(native: Any) -> dict[str, Categories]:
     if hasattr(native, "get_booster") or hasattr(native, "get_categories"):
         return _xgboost(native.get_booster() if hasattr(native, "get_booster") else native)
     return _lightgbm(getattr(native, "booster_", native))
+
+
+def categorical_booster(native: Any) -> Callable[..., Any] | None:
+    """The predict of an XGBoost ``Booster`` (its own training API's model) on a table, as its trainer
+    calls it: on a DMatrix that takes category columns (MLflow's makes one without, which refuses them),
+    of the columns in the order the booster was fitted on where the table holds them all; None for any
+    other model."""
+    try:
+        import xgboost as xgb
+    except ImportError:
+        return None
+    if not isinstance(native, xgb.Booster):
+        return None
+    names = list(native.feature_names or ())
+
+    def predict(data: Any, *_args: Any) -> Any:
+        if names and set(names) <= set(getattr(data, "columns", ())):
+            data = data[names]
+        return native.predict(xgb.DMatrix(data, enable_categorical=True), validate_features=True)
+
+    return predict
 
 
 def _lightgbm(booster: Any) -> dict[str, Categories]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
-from loopline.serving.categories import as_trained_categories, trained_categories
+from loopline.serving.categories import as_trained_categories, categorical_booster, trained_categories
 from loopline.serving.compiled import OWN, compile_or_say_why
 from loopline.serving.encoders import Guarded, formula_categories, guarded_categories
 from loopline.serving.nulls import texts_missing_as_trained
@@ -220,9 +220,12 @@ def _as_categories(
     """The predictors of a LightGBM or XGBoost model fitted on pandas categories, handed those columns
     so."""
     try:
-        categories = trained_categories(pyfunc.get_raw_model())
+        native = pyfunc.get_raw_model()
+        categories = trained_categories(native)
     except Exception:  # no raw model to ask: it is served as it is
         return own, with_params
+    if categories and (booster := categorical_booster(native)) is not None:
+        own = booster  # an XGBoost Booster takes no params
     return as_trained_categories(own, categories), with_params and as_trained_categories(
         with_params, categories
     )
