@@ -53,6 +53,17 @@ def test_a_model_logged_here_or_without_requirements_differs_in_nothing(tmp_path
     assert differences(tmp_path) == ()  # no requirements.txt at all
 
 
+def test_a_package_installed_as_another_distribution_of_the_same_module_meets_its_requirement(
+    tmp_path: Path,
+) -> None:
+    # xgboost-cpu (XGBoost's wheel without CUDA, installed here) provides the module MLflow lists as xgboost
+    here = version("xgboost-cpu")
+    assert differences(model_folder(tmp_path / "same", f"xgboost=={here}\n")) == ()
+    assert differences(model_folder(tmp_path / "older", "xgboost==1.7.6\n")) == (
+        Difference("xgboost==1.7.6", here),
+    )
+
+
 def test_only_the_first_64_kib_of_an_uploaded_file_are_read(tmp_path: Path) -> None:
     filler = "# padding\n" * 7000  # 70,000 bytes of comments, then a requirement past the limit
     assert differences(model_folder(tmp_path, filler + "catboost==1.2.7\n")) == ()

@@ -10,12 +10,14 @@ from the distributions' metadata.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -125,8 +127,10 @@ def _unmet(line: str) -> Difference | None:
     if requirement.url or (requirement.marker is not None and not requirement.marker.evaluate()):
         return None
     try:
-        installed = version(requirement.name)
+        installed: str | None = version(requirement.name)
     except PackageNotFoundError:
+        installed = _providing(requirement.name)
+    if installed is None:
         return Difference(line, None)
     try:
         if Version(installed).is_devrelease or requirement.specifier.contains(installed, prereleases=True):
@@ -134,6 +138,21 @@ def _unmet(line: str) -> Difference | None:
     except InvalidVersion:
         return None
     return Difference(line, installed)
+
+
+def _providing(name: str) -> str | None:
+    """The version of the installed distribution that provides the module ``name`` names under another
+    name (``xgboost-cpu``, XGBoost's wheel without CUDA, for ``xgboost``); None where none does."""
+    found = _module_distributions().get(name.lower().replace("-", "_"), [])
+    for distribution in found:
+        with contextlib.suppress(PackageNotFoundError):
+            return version(distribution)
+    return None
+
+
+@functools.cache
+def _module_distributions() -> dict[str, list[str]]:
+    return {module.lower(): names for module, names in packages_distributions().items()}
 
 
 def said(found: Sequence[object]) -> str:
