@@ -913,15 +913,43 @@ with mlflow.start_run():
 """
 
 
+AUTOLOGGED_XGBOOST = """\
+import mlflow
+import pandas as pd
+import xgboost as xgb
+from sklearn.model_selection import train_test_split
+
+df = pd.read_csv("data/customers.csv")
+df["contract"] = df["contract"].astype("category")
+X, y = df.drop(columns="churned"), df["churned"]
+X_train, X_valid, y_train, y_valid = train_test_split(X, y, test_size=0.25, random_state=7)
+mlflow.xgboost.autolog()
+with mlflow.start_run():
+    dtrain = xgb.DMatrix(X_train, label=y_train, enable_categorical=True)
+    dvalid = xgb.DMatrix(X_valid, label=y_valid, enable_categorical=True)
+    params = {"objective": "binary:logistic", "eval_metric": ["auc", "logloss"], "max_depth": 3}
+    xgb.train(params, dtrain, num_boost_round=40, evals=[(dvalid, "validation")])
+"""
+
+
+@pytest.mark.parametrize(
+    ("script", "auc", "loss"),
+    [
+        (AUTOLOGGED_BOOSTER, "valid-auc", "valid-binary_logloss"),
+        (AUTOLOGGED_XGBOOST, "validation-auc", "validation-logloss"),  # no signature either: its file's names
+    ],
+    ids=["lightgbm", "xgboost"],
+)
 def test_a_booster_autologged_without_an_input_example_is_told_by_its_answers_to_the_training_s_rows(
-    tmp_path: Path,
+    tmp_path: Path, script: str, auc: str, loss: str
 ) -> None:
     # autolog logs no input example: the booster's answers to the first rows of the table the training read
     # are probabilities, and its metrics (valid-auc, valid-binary_logloss) bound those validation measures
-    _, result, validation = churn_project(tmp_path, AUTOLOGGED_BOOSTER)
+    _, result, validation = churn_project(tmp_path, script)
+    assert validation["label"] == "churned"
     assert validation["thresholds"] == {
-        "roc_auc": {"min": round(result.metrics["valid-auc"] * 0.9, 4)},
-        "log_loss": {"max": round(result.metrics["valid-binary_logloss"] * 1.1, 4)},
+        "roc_auc": {"min": round(result.metrics[auc] * 0.9, 4)},
+        "log_loss": {"max": round(result.metrics[loss] * 1.1, 4)},
     }
     assert validation["challenger_metric"] == "roc_auc"
 

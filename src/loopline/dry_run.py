@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from loopline.booster_columns import booster_columns
 from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
 from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
 from loopline.metric_names import measures_clusters
@@ -519,8 +520,9 @@ def _flavors(folder: Path) -> tuple[str, ...]:
 
 def _input_names(folder: Path) -> tuple[str, ...]:
     """The columns the model's signature takes, by name; without a signature, those of its input example
-    (MLflow infers none from a column of pandas categories, which a LightGBM booster is often fitted on);
-    none where neither names columns."""
+    (MLflow infers none from a column of pandas categories, which a LightGBM booster is often fitted on),
+    else those its booster's file names (XGBoost's and LightGBM's autolog logs neither by default); none
+    where none names columns."""
     from mlflow.models import Model
 
     try:
@@ -534,7 +536,7 @@ def _input_names(folder: Path) -> tuple[str, ...]:
     if names is None:
         names = _example_columns(
             folder / str((logged.saved_input_example_info or {}).get("artifact_path", ""))
-        )
+        ) or booster_columns(folder, logged.flavors)
     return tuple(str(name) for name in names if isinstance(name, str))
 
 
