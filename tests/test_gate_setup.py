@@ -57,7 +57,8 @@ def test_a_classifier_answering_probabilities_is_bounded_on_the_roc_auc_and_log_
     answers = DryRun(
         ["model"], "model", None, logged, None, True, (), False, (), task="classification", probabilities=True
     )
-    assert validation_thresholds(answers) == {"roc_auc": {"min": 0.72}, "log_loss": {"max": 0.44}}
+    # a loss 25% over (on other rows than the training's, it moves more than 10% of itself)
+    assert validation_thresholds(answers) == {"roc_auc": {"min": 0.72}, "log_loss": {"max": 0.5}}
     validation = yaml.safe_load("\n".join(validation_lines(answers)))["validation"]
     assert validation["challenger_metric"] == "roc_auc"
     # a classifier answering labels has no probabilities to measure so: nothing is bounded
@@ -81,7 +82,7 @@ def test_a_clustering_is_given_a_validation_command_on_its_measures_but_not_on_i
     assert validation == {
         "command": "python validate.py",
         "data": "heldout",
-        "thresholds": {"davies_bouldin_score": {"max": 0.418}, "silhouette": {"min": 0.657}},
+        "thresholds": {"davies_bouldin_score": {"max": 0.475}, "silhouette": {"min": 0.657}},
         "challenger_metric": "silhouette",
     }
     # A table the training read held the true values, or a classifier's metric is logged too: not one

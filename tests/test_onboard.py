@@ -771,7 +771,7 @@ def test_a_forecast_is_given_a_validation_command_to_write_instead_of_held_out_r
     assert validation == {
         "command": "python validate.py",
         "data": "heldout",
-        "thresholds": {"mae": {"max": round(mae * 1.1, 4)}},
+        "thresholds": {"mae": {"max": round(mae * 1.25, 4)}},
         "challenger_metric": "mae",
     }
     assert any(
@@ -889,7 +889,7 @@ def test_a_binary_booster_fitted_on_categories_is_bounded_on_its_roc_auc_and_log
     _, result, validation = churn_project(tmp_path, BINARY_BOOSTER)
     assert validation["thresholds"] == {
         "roc_auc": {"min": round(result.metrics["val_auc"] * 0.9, 4)},
-        "log_loss": {"max": round(result.metrics["val_logloss"] * 1.1, 4)},
+        "log_loss": {"max": round(result.metrics["val_logloss"] * 1.25, 4)},
     }
     assert validation["challenger_metric"] == "roc_auc"
 
@@ -949,7 +949,7 @@ def test_a_booster_autologged_without_an_input_example_is_told_by_its_answers_to
     assert validation["label"] == "churned"
     assert validation["thresholds"] == {
         "roc_auc": {"min": round(result.metrics[auc] * 0.9, 4)},
-        "log_loss": {"max": round(result.metrics[loss] * 1.1, 4)},
+        "log_loss": {"max": round(result.metrics[loss] * 1.25, 4)},
     }
     assert validation["challenger_metric"] == "roc_auc"
 

@@ -35,10 +35,13 @@ __all__ = [
 _TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
 
 
-def gate_thresholds(metrics: dict[str, float]) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
-    """Thresholds a little below (or above, for losses) what the dry run reached; the metrics left out; and
-    those measured on the training rows (autolog's ``training_*``), left out where others are measured
-    on held-out rows: a model that generalises better scores lower on its own training rows."""
+def gate_thresholds(
+    metrics: dict[str, float], error_margin: float = 0.1
+) -> tuple[dict[str, dict[str, float]], list[str], list[str]]:
+    """Thresholds a little below what the dry run reached (10%), or above for losses and errors
+    (``error_margin``); the metrics left out; and those measured on the training rows (autolog's
+    ``training_*``), left out where others are measured on held-out rows: a model that generalises better
+    scores lower on its own training rows."""
     gate: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
     held_out = [n for n in metrics if better_by_name(n) and not _TRAINING_SET.match(n)]
@@ -48,12 +51,25 @@ def gate_thresholds(metrics: dict[str, float]) -> tuple[dict[str, dict[str, floa
             continue
         better = better_by_name(name)
         if better == "lower":
-            gate[name] = {"max": round(value * 1.1 if value > 0 else value + 0.1, 4)}
+            gate[name] = {"max": round(value * (1 + error_margin) if value > 0 else value + 0.1, 4)}
         elif better == "higher":
             gate[name] = {"min": round(value * 0.9 if value > 0 else value - 0.1, 4)}
         else:
             skipped.append(name)
     return gate, skipped, fitted
+
+
+# How far above the dry run's value outer-loop test bounds a loss or an error, measured on other rows than
+# the training measured it on: near zero where a model is good, it moves more than 10% of itself from one
+# sample of rows to another (a log loss of 0.115 on 28 rows was 0.138 on 40 others), while a score such as
+# an accuracy does not move 10% of itself.
+HELD_OUT_ERROR_MARGIN = 0.25
+
+
+def _held_out_bounds(run: DryRun) -> dict[str, dict[str, float]]:
+    """Bounds for outer-loop test from what the dry run reached, less those measured on the training rows."""
+    metrics = {k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)}
+    return gate_thresholds(metrics, HELD_OUT_ERROR_MARGIN)[0]
 
 
 # What outer-loop test measures through the test endpoint, by task; the first is the challenger's metric.
@@ -109,13 +125,14 @@ def best_rival(gate: dict[str, dict[str, float]], run: DryRun) -> dict[str, floa
 
 
 def validation_thresholds(run: DryRun) -> dict[str, dict[str, float]]:
-    """Bounds 10% short of what the dry run reached on the metrics outer-loop test measures for its task
-    (the challenger's metric first); empty where it logged none of them, or told no task."""
+    """Bounds 10% short of what the dry run reached (25% over, for a loss or an error) on the metrics
+    outer-loop test measures for its task (the challenger's metric first); empty where it logged none of
+    them, or told no task."""
     if run.task is None:
         return {}
     measured = measured_by_validation(run)
     reached: dict[str, dict[str, float]] = {}
-    bounds = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    bounds = _held_out_bounds(run)
     found = {name: measured_as(measured, name) for name in held_out_first(list(bounds))}
     # A regressor of several targets logging a measure of each (mae_heating, mae_cooling) bounds none of
     # them on the average validation measures.
@@ -175,8 +192,8 @@ def validation_lines(run: DryRun) -> list[str]:
 
 def _forecast_validation_lines(run: DryRun) -> list[str]:
     """``validation:`` for a forecast: a command of the project measures it through the endpoint, gated on
-    the error metrics the training logged (10% short of what it reached)."""
-    gate = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    the error metrics the training logged (25% over what it reached)."""
+    gate = _held_out_bounds(run)
     errors = {name: bound for name, bound in gate.items() if _REGRESSION_ERROR.search(name)}
     return _command_validation_lines(
         [
@@ -195,7 +212,7 @@ def _clustering_validation_lines(run: DryRun) -> list[str]:
     """``validation:`` for a clustering: a command of the project clusters held-out rows through the
     endpoint and measures the clusters as the training did, gated on those measures (10% short of what it
     reached; a sum over the rows, such as KMeans' inertia, is left to the inner loop's gate)."""
-    gate = gate_thresholds({k: v for k, v in run.metrics.items() if not _TRAINING_SET.match(k)})[0]
+    gate = _held_out_bounds(run)
     measures = {n: b for n, b in gate.items() if measures_clusters(n) and not measures_row_count(n)}
     return _command_validation_lines(
         [
