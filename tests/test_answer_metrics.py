@@ -68,3 +68,22 @@ def test_outputs_and_label_columns_that_do_not_pair_up_are_refused_saying_to_nam
     )
     # a regressor answering its one value a row as a row of one is measured as it is
     assert metrics_for("regression", truth["heating"], [[11.0], [19.0]], "heating")["mae"] == 1.0
+
+
+def test_precision_recall_and_f1_of_two_classes_are_the_second_s_whether_numbers_or_texts() -> None:
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    truth = [0, 1, 1, 0, 1, 0, 0, 1, 1, 0]
+    predicted = [0, 1, 0, 0, 1, 1, 0, 1, 0, 0]
+    numbers = metrics_for("classification", truth, predicted, "churned")
+    words = {0: "No", 1: "Yes"}
+    texts = metrics_for("classification", [words[t] for t in truth], [words[p] for p in predicted], "churned")
+    assert texts == numbers  # Yes is to No what 1 is to 0, as a script measures f1_score(pos_label="Yes")
+    assert (numbers["precision"], numbers["recall"], numbers["f1"]) == (
+        precision_score(truth, predicted),
+        recall_score(truth, predicted),
+        f1_score(truth, predicted),
+    )
+    # three classes: each class's, averaged
+    three = metrics_for("classification", ["a", "b", "c", "a"], ["a", "b", "b", "a"], "kind")
+    assert three["f1"] == f1_score(["a", "b", "c", "a"], ["a", "b", "b", "a"], average="macro")
