@@ -894,8 +894,8 @@ def test_a_binary_booster_fitted_on_categories_is_bounded_on_its_roc_auc_and_log
     assert validation["challenger_metric"] == "roc_auc"
 
 
-AUTOLOGGED_BOOSTER = """\
-import lightgbm as lgb
+# Customers with their contract a pandas category column, split for a booster's validation set.
+_CATEGORIES_SPLIT = """\
 import mlflow
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -904,30 +904,25 @@ df = pd.read_csv("data/customers.csv")
 df["contract"] = df["contract"].astype("category")
 X, y = df.drop(columns="churned"), df["churned"]
 X_train, X_valid, y_train, y_valid = train_test_split(X, y, test_size=0.25, random_state=7)
+"""
+AUTOLOGGED_BOOSTER = f"""\
+import lightgbm as lgb
+{_CATEGORIES_SPLIT}
 mlflow.lightgbm.autolog()
-params = {"objective": "binary", "metric": ["auc", "binary_logloss"], "num_leaves": 7, "verbose": -1}
+params = {{"objective": "binary", "metric": ["auc", "binary_logloss"], "num_leaves": 7, "verbose": -1}}
 with mlflow.start_run():
     train_set = lgb.Dataset(X_train, label=y_train)
     valid_set = lgb.Dataset(X_valid, label=y_valid, reference=train_set)
     lgb.train(params, train_set, num_boost_round=60, valid_sets=[valid_set], valid_names=["valid"])
 """
-
-
-AUTOLOGGED_XGBOOST = """\
-import mlflow
-import pandas as pd
+AUTOLOGGED_XGBOOST = f"""\
 import xgboost as xgb
-from sklearn.model_selection import train_test_split
-
-df = pd.read_csv("data/customers.csv")
-df["contract"] = df["contract"].astype("category")
-X, y = df.drop(columns="churned"), df["churned"]
-X_train, X_valid, y_train, y_valid = train_test_split(X, y, test_size=0.25, random_state=7)
+{_CATEGORIES_SPLIT}
 mlflow.xgboost.autolog()
 with mlflow.start_run():
     dtrain = xgb.DMatrix(X_train, label=y_train, enable_categorical=True)
     dvalid = xgb.DMatrix(X_valid, label=y_valid, enable_categorical=True)
-    params = {"objective": "binary:logistic", "eval_metric": ["auc", "logloss"], "max_depth": 3}
+    params = {{"objective": "binary:logistic", "eval_metric": ["auc", "logloss"], "max_depth": 3}}
     xgb.train(params, dtrain, num_boost_round=40, evals=[(dvalid, "validation")])
 """
 
