@@ -39,7 +39,7 @@ def test_a_training_that_logs_none_of_what_validation_measures_is_told_to_give_b
         ["model"], "model", None, {"test_auc": 0.91}, None, True, (), False, (), task="classification"
     )
     assert validation_thresholds(run) == {}
-    [note] = _validation_notes(Tier.FULL, run)
+    note = _validation_notes(Tier.FULL, run)[0]  # and a note that test_auc needs probabilities
     assert (
         "check validation.thresholds, left empty: the training logs none of what outer-loop test measures "
         "(accuracy, f1, precision, recall), so give the bounds a model must reach there"
@@ -49,6 +49,24 @@ def test_a_training_that_logs_none_of_what_validation_measures_is_told_to_give_b
     )
     assert validation_thresholds(logged) == {"f1": {"min": 0.72}}
     assert "check the thresholds in validation.thresholds" in _validation_notes(Tier.FULL, logged)[0]
+
+
+def test_a_classifier_answering_labels_whose_training_logs_a_roc_auc_is_told_how_to_have_it_validated() -> (
+    None
+):
+    from loopline.domain import Tier
+    from loopline.onboard import _validation_notes
+
+    logged = {"accuracy": 0.8, "roc_auc": 0.84, "training_log_loss": 0.3}
+    labels = DryRun(["model"], "model", None, logged, None, True, (), False, (), task="classification")
+    [_, told] = _validation_notes(Tier.FULL, labels)
+    assert told.startswith(
+        "the training logs roc_auc, which outer-loop test measures only of a model answering probabilities, "
+        "and this one answers labels: to have it validated so, log the model with "
+        "pyfunc_predict_fn='predict_proba'"
+    )
+    assert len(_validation_notes(Tier.FULL, replace(labels, probabilities=True))) == 1
+    assert len(_validation_notes(Tier.FULL, replace(labels, metrics={"accuracy": 0.8}))) == 1
 
 
 def test_a_classifier_answering_probabilities_is_bounded_on_the_roc_auc_and_log_loss_it_logged() -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "gate_text",
     "gate_thresholds",
     "measured_by_validation",
+    "on_training_rows",
     "ranking_text",
     "rivals",
     "validation_lines",
@@ -33,6 +34,11 @@ __all__ = [
 
 # autolog's training_score, train_loss, ...; TensorBoard's and Lightning's train/loss, train:acc
 _TRAINING_SET = re.compile(r"^(training|train)[_.\-/: ]", re.I)
+
+
+def on_training_rows(name: str) -> bool:
+    """Whether the metric ``name`` says it was measured on the training rows (autolog's ``training_*``)."""
+    return bool(_TRAINING_SET.match(name))
 
 
 def gate_thresholds(

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from loopline.answer_metrics import PROBABILITY_METRICS
 from loopline.azureml import JobCommand, local_asset_copies
 from loopline.azureml_endpoints import release_endpoint
 from loopline.azureml_pipeline import find_training_job, named_pipeline, pipeline_note
@@ -30,6 +31,7 @@ from loopline.gate_setup import (
     gate_text,
     gate_thresholds,
     measured_by_validation,
+    on_training_rows,
     ranking_text,
     rivals,
     validation_lines,
@@ -38,6 +40,7 @@ from loopline.gate_setup import (
 )
 from loopline.git import holds, is_git_repo
 from loopline.inputs import fill_inputs, input_environment, input_notes, local_copies
+from loopline.metric_names import measured_as
 from loopline.mlproject import ProjectCommand, find_project_command
 from loopline.repo_setup import (
     DVC_TOOLS,
@@ -188,7 +191,24 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
         "outer-loop test validates each version on held-out rows the training never saw, with their true "
         f"values in the column{'s' if run.label and len(run.label[0]) > 1 else ''} validation.label names "
         f"({label}): upload them once (`loopline data "
-        f"upload heldout PATH`, a CSV or Parquet file or folder) before its first run, and check {what}"
+        f"upload heldout PATH`, a CSV or Parquet file or folder) before its first run, and check {what}",
+        *_labels_not_probabilities(run),
+    ]
+
+
+def _labels_not_probabilities(run: DryRun) -> list[str]:
+    """Where a classifier answers labels and the training logs a measure of probabilities (a ROC AUC, a
+    log loss), which outer-loop test cannot measure of labels: how to have it measured."""
+    if run.task != "classification" or run.probabilities:
+        return []
+    logged = sorted(n for n in run.metrics if measured_as(PROBABILITY_METRICS, n) and not on_training_rows(n))
+    if not logged:
+        return []
+    return [
+        f"the training logs {', '.join(logged)}, which outer-loop test measures only of a model answering "
+        "probabilities, and this one answers labels: to have it validated so, log the model with "
+        "pyfunc_predict_fn='predict_proba' (mlflow.sklearn.log_model), whose endpoint then answers a "
+        "probability for each class (measured by the most likely one for accuracy, f1, precision, recall)"
     ]
 
 
