@@ -62,7 +62,8 @@ class Unsigned:
 
 class Typed:
     """A Python model over text, two optional numbers and a boolean (its predict tolerates nulls), with a
-    parameter, offset (a double, 0.0 by default), added to each answer."""
+    parameter, offset (a double, 0.0 by default), added to each answer: it counts on being given it, as
+    MLflow gives a model its params schema's defaults."""
 
     @staticmethod
     def build() -> Any:
@@ -77,7 +78,7 @@ class Typed:
                     if column in frame:
                         out = out + pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(float)
                 out = out + frame["active"].map(lambda v: 1.0 if v is True or v == 1 else 0.0)
-                return (out + (params or {}).get("offset", 0.0)).to_numpy()
+                return (out + params["offset"]).to_numpy()  # MLflow gives the default where none is sent
 
         return TypedModel()
 

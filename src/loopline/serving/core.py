@@ -425,12 +425,14 @@ class ScoringCore:
             if runtime.batcher is not None and isinstance(scoring.data, np.ndarray):
                 scoring.future = runtime.batcher.submit(scoring.data)
             else:
-                with_params = model.predict_with_params if table.params and model.params_schema else None
+                # A model declaring params gets them checked, and the schema's defaults for those not sent,
+                # as MLflow's server gives them; one declaring none ignores params, as MLflow's does.
+                with_params = model.predict_with_params if model.params_schema is not None else None
                 params = checked_params(model.params_schema, table.params or {}) if with_params else {}
                 try:
                     if with_params is not None:
                         scoring.answers = with_params(scoring.data, params)
-                    else:  # a model without a params schema ignores params, as MLflow's does
+                    else:
                         scoring.answers = model.predict(scoring.data)
                 except Exception as exc:
                     raise self._model_failure(scoring, exc) from None

@@ -473,8 +473,9 @@ def _finiteness_checked(predict: Any) -> Any:
 def _predictors(
     pyfunc: Any, schema: InputSchema
 ) -> tuple[Callable[[Any], Any], Callable[[Any, dict[str, Any]], Any] | None]:
-    """The model's predict without MLflow's second input check (where loopline checked the columns), and
-    predict with ``params`` when the model declares them (checked before: serving/params.py)."""
+    """The model's predict without MLflow's second input check (where loopline checked the columns; a
+    model declaring params gets their defaults, as MLflow gives them), and predict with ``params`` when
+    the model declares them (checked before: serving/params.py)."""
     metadata = pyfunc.metadata
     from_hints = getattr(metadata, "_is_signature_from_type_hint", lambda: False)()
     inner = getattr(pyfunc, "_predict_fn", None)
@@ -486,8 +487,10 @@ def _predictors(
     takes_params = parameter is not None and parameter.kind != inspect.Parameter.VAR_KEYWORD
     if params_schema is None or not takes_params:
         return inner, None
+    from mlflow.models.utils import _enforce_params_schema
 
-    return inner, lambda data, params: inner(data, params=params)
+    defaults = _enforce_params_schema(None, params_schema)  # what MLflow gives where none are sent
+    return lambda data: inner(data, params=dict(defaults)), lambda data, params: inner(data, params=params)
 
 
 def check_model(folder: Path, digest: str = "", nulls: bool = True) -> LoadedModel:
