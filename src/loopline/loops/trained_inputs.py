@@ -26,7 +26,6 @@ class NewerInput:
     """An input whose data asset version is not the one a model was trained on."""
 
     name: str  # the input's name in training.inputs
-    reference: str  # as training.inputs names it: ASSET or ASSET:VERSION
     then: str  # ASSET:VERSION the model was trained on ("" where its run names none)
     now: str  # ASSET:VERSION training.inputs names now
 
@@ -55,7 +54,7 @@ def newer_inputs(instance: Instance, version: ModelVersionInfo) -> list[NewerInp
     for name, asset in current.items():
         now = f"{asset.name}:{asset.version}"
         if trained.get(name) != now:
-            found.append(NewerInput(name, configured[name], trained.get(name, ""), now))
+            found.append(NewerInput(name, trained.get(name, ""), now))
     return found
 
 
