@@ -9,7 +9,6 @@ init would bound none of the ROC AUC and log loss outer-loop test measures on it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from loopline.answer_metrics import answers_probabilities
 from loopline.errors import LooplineError
@@ -24,8 +23,9 @@ def answers_rows_with_probabilities(folder: Path, table: Path, labels: tuple[str
     values' columns) with a classifier's probabilities, scored in a sandbox as a batch job scores them;
     False where the table cannot be read or the model does not answer it."""
     from loopline.sandbox import SandboxedModel
+    from loopline.storage.datastores import first_rows, text_columns
 
-    frame = _first_rows(table, folder)
+    frame = first_rows(table, _ROWS, text_columns(folder))  # as a batch job reads it for the model
     if frame is None:
         return False
     model = SandboxedModel(folder)
@@ -37,23 +37,3 @@ def answers_rows_with_probabilities(folder: Path, table: Path, labels: tuple[str
         model.close()
     values = answers["prediction"].tolist() if "prediction" in answers.columns else answers.to_numpy()
     return answers_probabilities(values)
-
-
-def _first_rows(table: Path, folder: Path) -> Any:
-    """The first rows of ``table`` as a batch job reads them for the model in ``folder``; None where it is
-    not a table pandas reads."""
-    import pandas as pd
-
-    from loopline.storage.datastores import file_csv_options, is_parquet, text_columns
-
-    try:
-        if is_parquet(table.name):
-            import pyarrow.parquet as pq
-
-            return next(pq.ParquetFile(table).iter_batches(batch_size=_ROWS)).to_pandas()
-        with table.open("rb") as handle:
-            return pd.read_csv(
-                handle, nrows=_ROWS, **file_csv_options(handle, table.name, text_columns(folder))
-            )
-    except Exception:  # a file that only looks like a table (or an empty one): it tells nothing
-        return None

@@ -241,7 +241,9 @@ def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[s
     where no column or several do."""
     if not columns or not texts:
         return ()
-    frame = _rows(table, 100_000)
+    from loopline.storage.datastores import first_rows
+
+    frame = first_rows(table, 100_000)  # as text
     if frame is None:
         return ()
     wanted = set(texts)
@@ -279,22 +281,6 @@ def _first_part(folder: Path) -> Path:
     return next(parts, folder)
 
 
-def _rows(table: Path, count: int) -> Any:
-    """The first ``count`` rows of ``table`` (a CSV's as text); None where it is not a table pandas reads."""
-    import pandas as pd
-
-    from loopline.storage.datastores import file_csv_options, is_parquet
-
-    try:
-        if is_parquet(table.name):
-            return pd.read_parquet(table).head(count)
-        with table.open("rb") as handle:
-            options = {**file_csv_options(handle, table.name), "dtype": str}
-            return pd.read_csv(handle, nrows=count, **options)
-    except Exception:  # a file that only looks like a table: it tells nothing
-        return None
-
-
 def _possible_labels(table: Path, columns: list[str]) -> list[str]:
     """Those of ``columns`` of ``table`` (by its first 2,000 rows) that can hold a model's true values: not
     empty, not dates or times, and not text that differs from row to row (names, ticket numbers, free
@@ -302,7 +288,9 @@ def _possible_labels(table: Path, columns: list[str]) -> list[str]:
     before it fits often are. All of them where the table cannot be read."""
     import pandas as pd
 
-    frame = _rows(table, 2000)
+    from loopline.storage.datastores import first_rows
+
+    frame = first_rows(table, 2000)  # as text
     if frame is None:
         return columns
     kept = []

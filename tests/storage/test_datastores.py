@@ -254,3 +254,26 @@ def test_a_csv_whose_row_has_more_fields_than_its_header_is_refused_not_shifted(
     assert chunked.value.message == "inbox://" + told
     path.write_text('review,stars\n"loved it, really",5\nboring,1\n')
     assert read_table(path).to_dict("list") == {"review": ["loved it, really", "boring"], "stars": [5, 1]}
+
+
+def test_the_first_rows_of_a_table_are_read_as_text_or_typed_keeping_the_model_s_texts(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+
+    from loopline.storage.datastores import first_rows
+
+    frame = pd.DataFrame({"country": ["NA", "FR", "DE"], "n": [1, 2, 3]})  # NA: Namibia
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    frame.to_parquet(tmp_path / "rows.parquet")
+    as_text = first_rows(tmp_path / "rows.csv", 2)
+    assert as_text["n"].tolist() == ["1", "2"] and as_text["country"].tolist()[1:] == ["FR"]
+    typed = first_rows(tmp_path / "rows.csv", 2, {"country"})
+    assert typed.to_dict("list") == {"country": ["NA", "FR"], "n": [1, 2]}
+    assert pd.isna(first_rows(tmp_path / "rows.csv", 2, set())["country"][0])  # pandas' missing marker
+    assert first_rows(tmp_path / "rows.parquet", 2).to_dict("list") == {"country": ["NA", "FR"], "n": [1, 2]}
+    frame.head(0).to_parquet(tmp_path / "empty.parquet")
+    assert list(first_rows(tmp_path / "empty.parquet", 2).columns) == ["country", "n"]
+    assert first_rows(tmp_path / "gone.csv", 2) is None
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert first_rows(tmp_path / "broken.parquet", 2) is None

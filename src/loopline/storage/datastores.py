@@ -31,6 +31,7 @@ __all__ = [
     "csv_options",
     "date_columns",
     "file_csv_options",
+    "first_rows",
     "header_hint",
     "header_of_numbers",
     "hive_partitions",
@@ -179,6 +180,26 @@ def read_table(path: Path, texts: Collection[str] = (), named: str | None = None
             return pd.read_parquet(path)
         with path.open("rb") as handle:
             return read_csv_strictly(handle, **file_csv_options(handle, path.name, texts))
+
+
+def first_rows(path: Path, count: int, texts: Collection[str] | None = None) -> Any:
+    """The first ``count`` rows of a table file of this machine (Parquet by its name, else CSV), its
+    columns ``texts`` read as text (see ``csv_options``; None: every column of a CSV); None where it is
+    not a table pandas reads. Only those rows are read."""
+    import pandas as pd
+
+    try:
+        if is_parquet(path.name):
+            import pyarrow.parquet as pq
+
+            table = pq.ParquetFile(path)
+            batch = next(table.iter_batches(batch_size=count), None)
+            return (batch if batch is not None else table.schema_arrow.empty_table()).to_pandas()
+        with path.open("rb") as handle:
+            options = file_csv_options(handle, path.name, texts or ())
+            return pd.read_csv(handle, nrows=count, **options, **({"dtype": str} if texts is None else {}))
+    except Exception:  # a file that only looks like a table: it tells nothing
+        return None
 
 
 def header_hint(columns: Sequence[str]) -> str | None:
