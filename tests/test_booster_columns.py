@@ -48,3 +48,22 @@ def test_a_booster_s_file_names_the_columns_it_was_fitted_on(tmp_path: Path, fla
 
 def test_an_estimator_saved_as_a_pickle_is_not_read(tmp_path: Path) -> None:
     assert saved(tmp_path / "estimator", "estimator", ROWS) == []
+
+
+def test_a_lightgbm_file_is_read_a_bounded_line_at_a_time(tmp_path: Path) -> None:
+    """The model file is the user's: a line of any length costs at most the bound, and a names line
+    longer than that is not told in part."""
+    import loopline.booster_columns as read
+
+    saved(tmp_path / "model", "lightgbm", ROWS)
+    flavors = Model.load(str(tmp_path / "model" / "MLmodel")).flavors
+    path = tmp_path / "model" / str(flavors["lightgbm"]["data"])
+    text = path.read_text()
+    overlong = "x" * (3 * read._LONGEST_LINE + 7)
+    path.write_text(f"tree\n{overlong}\n{text}")  # an endless line before the names: still found
+    assert booster_columns(tmp_path / "model", flavors) == ["tenure", "monthly"]
+    names = " ".join(f"c{i}" for i in range(read._LONGEST_LINE // 4))
+    path.write_text(text.replace("feature_names=tenure monthly", f"feature_names={names}"))
+    assert booster_columns(tmp_path / "model", flavors) == []
+    path.write_text(overlong)  # one line, no newline at all
+    assert booster_columns(tmp_path / "model", flavors) == []

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["booster_columns"]
 
 _MOST_BYTES = 64 << 20  # a larger model file is not read for its names
+_LONGEST_LINE = 4 << 20  # LightGBM's feature_names= line: longer ones are not read whole
 
 
 def booster_columns(folder: Path, flavors: dict[str, Any]) -> list[str]:
@@ -41,12 +42,19 @@ def _xgboost(path: Path) -> list[str]:
 
 
 def _lightgbm(path: Path) -> list[str]:
-    """The ``feature_names=`` line of LightGBM's text format (among the first lines of the file)."""
+    """The ``feature_names=`` line of LightGBM's text format (among the first lines of the file); no line
+    is read past ``_LONGEST_LINE`` characters, so a file of one endless line costs no more than that."""
     try:
         with path.open("r", encoding="utf-8", errors="replace") as text:
-            for _, line in zip(range(50), text, strict=False):
+            for _ in range(50):
+                line = text.readline(_LONGEST_LINE)
+                if not line:
+                    return []
                 if line.startswith("feature_names="):
-                    return line.removeprefix("feature_names=").split()
+                    whole = line.endswith("\n") or len(line) < _LONGEST_LINE
+                    return line.removeprefix("feature_names=").split() if whole else []
+                while not line.endswith("\n") and line:  # the rest of an overlong line, unkept
+                    line = text.readline(_LONGEST_LINE)
     except OSError:
         return []
     return []
