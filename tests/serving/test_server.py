@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import json
 import signal
 import time
@@ -233,6 +234,9 @@ def test_health_readiness_metrics_and_openapi(served: Served) -> None:
     assert httpx.get(f"{url}/endpoints/srv/deployments/nope/ready").status_code == 404
     for path in ("/ping", "/health"):  # MLflow's server's, which probes written for it call
         assert httpx.get(f"{url}{path}").status_code == 200, path
+    version = httpx.get(f"{url}/version")  # and its version route, as a client of it reads it: the text
+    assert (version.status_code, version.text) == (200, importlib.metadata.version("mlflow"))
+    assert version.headers["content-type"].startswith("text/plain")
     served.post(
         "srv", "score", {"input_data": {"columns": served.columns, "data": served.rows}}, key=served.key
     )
@@ -255,6 +259,7 @@ def test_head_answers_as_get_without_a_body_and_a_405_names_the_methods(served: 
         "/healthz",
         "/readyz",
         "/ping",
+        "/version",
         "/metrics",
         "/openapi.json",
         "/endpoints/srv/deployments/blue/ready",

@@ -3,8 +3,8 @@
 Routes: ``POST /endpoints/{name}/score`` (Azure ML style), ``POST /endpoints/{name}/invocations``
 (MLflow style), both also under ``/endpoints/{name}/deployments/{d}/`` for one deployment,
 ``GET /endpoints/{name}``, ``GET /endpoints/{name}/deployments/{d}/ready``,
-``GET /healthz``, ``GET /readyz`` (and MLflow's ``GET /ping`` and ``/health``), ``GET /metrics``,
-``GET /openapi.json``.
+``GET /healthz``, ``GET /readyz`` (and MLflow's ``GET /ping``, ``/health`` and ``/version``),
+``GET /metrics``, ``GET /openapi.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import importlib.metadata
 import logging
 import os
 import random
@@ -49,6 +50,7 @@ class NotSeenYet(RequestRejected):
     which the server's next look at the database brings in."""
 
 
+_MLFLOW_VERSION = importlib.metadata.version("mlflow").encode()  # what MLflow's server's /version says
 _ACCEPTED_KEYS = 256  # keys remembered per routing table, so a valid key is hashed once, not per request
 
 
@@ -280,6 +282,8 @@ class ScoringCore:
             return Response(
                 200 if ready else 503, JSON, b'{"status":"ok"}' if ready else b'{"status":"loading"}'
             )
+        if path == "/version":  # MLflow's server's: the version of MLflow serving, as plain text
+            return Response(200, [(b"content-type", b"text/plain; charset=utf-8")], _MLFLOW_VERSION)
         if path == "/metrics":
             from loopline.serving.metrics import render
 

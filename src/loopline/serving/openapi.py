@@ -99,6 +99,18 @@ def document(title: str) -> dict[str, Any]:
                 }
                 for path in ("/ping", "/health")
             },
+            "/version": {
+                "get": {
+                    "summary": "MLflow's server's version route: the version of MLflow serving",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "the version, as text",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
