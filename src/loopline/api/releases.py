@@ -41,10 +41,13 @@ def outer_loop_prod(
     watch: float | None = None,
     override_reason: str | None = None,
     approval_wait: float = 0.0,
+    breaking_change: str | None = None,
     reporter: Reporter | None = None,
 ) -> ReleaseResult:
     """Release a commit's registry version to prod, at once or in watched canary steps; where releases
-    need approvals (``release.approvals``), wait up to ``approval_wait`` seconds for them, then refuse."""
+    need approvals (``release.approvals``), wait up to ``approval_wait`` seconds for them, then refuse. A
+    version that would break the live one's clients (a column they do not send, answers of another form)
+    is refused unless ``breaking_change`` says why it goes live."""
     from loopline.loops.release import run_outer_loop_prod
 
     return run_outer_loop_prod(
@@ -55,6 +58,7 @@ def outer_loop_prod(
         watch=watch,
         override_reason=override_reason,
         approval_wait=approval_wait,
+        breaking_change=breaking_change,
         reporter=reporter,
     )
 

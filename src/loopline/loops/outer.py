@@ -204,13 +204,23 @@ def candidate_of(
     )
 
 
-def smoke_test(instance: Instance, client: EndpointClient, candidate: Candidate) -> None:
+@dataclass(frozen=True)
+class Smoked:
+    """The request a smoke test sent, and the deployment's answer to it."""
+
+    payload: Any
+    route: str
+    answer: Any
+
+
+def smoke_test(instance: Instance, client: EndpointClient, candidate: Candidate) -> Smoked | None:
     """Answer the model's input example (or, logged without one, rows of the project's data: see
-    ``smoke_request``) through the endpoint, naming the deployment; refuse otherwise."""
+    ``smoke_request``) through the endpoint, naming the deployment; refuse otherwise. What was sent and
+    answered; None where the model has no example and the project no rows for it."""
     example = smoke_request(instance, candidate.folder)
     client.wait_ready(candidate.endpoint, candidate.deployment)
     if example is None:
-        return
+        return None
     result = client.score(
         candidate.endpoint, example.payload, deployment=candidate.deployment, route=example.route
     )
@@ -220,6 +230,7 @@ def smoke_test(instance: Instance, client: EndpointClient, candidate: Candidate)
         raise Refused(
             f"the smoke test of deployment '{candidate.deployment}' failed{sent}: {result.status} {message}"
         )
+    return Smoked(example.payload, example.route, result.body)
 
 
 @dataclass(frozen=True)

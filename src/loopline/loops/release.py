@@ -43,9 +43,10 @@ from loopline.endpoints.releases import (
 from loopline.errors import Refused, UsageError
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
-from loopline.loops import approvals
+from loopline.loops import approvals, breaking
 from loopline.loops.outer import (
     PROD,
+    Smoked,
     candidate_of,
     deploy,
     promote,
@@ -133,11 +134,13 @@ def run_outer_loop_prod(
     watch: float | None = None,
     override_reason: str | None = None,
     approval_wait: float = 0.0,
+    breaking_change: str | None = None,
     reporter: Reporter | None = None,
 ) -> ReleaseResult:
     """Release a commit's registry version to prod: copy, deploy at 0%, smoke-test, move traffic step by
     step (continuing a release of the same version that a crash interrupted). Where releases need
-    approvals, wait up to ``approval_wait`` seconds for them."""
+    approvals, wait up to ``approval_wait`` seconds for them. A version that would break the clients of
+    the live one (``loops/breaking.py``) is refused, unless ``breaking_change`` says why it goes live."""
     report_to = reporter or NullReporter()
     if canary is not None:
         canary_steps(canary)
@@ -169,6 +172,7 @@ def run_outer_loop_prod(
         failpoints.hit("release-after-deploy")
         release = Release(instance, endpoint, name, in_prod, deployment, report_to, override_reason, pending)
         release.overridden = overridden
+        release.breaking_reason = breaking_change
         release.registry_version = candidate.version
         return release.run(canary, watch)
 
@@ -196,6 +200,8 @@ class Release:
         self.reason = reason
         self.pending = pending
         self.overridden = False
+        self.breaking_reason: str | None = None  # why a version breaking the live one's clients goes live
+        self.broken: str | None = None  # how it breaks them, where that was accepted
         self.registry_version = version.version  # the shared registry's number for the same model
         self.config = instance.settings.config.release
         if pending is not None:
@@ -314,11 +320,13 @@ class Release:
             if live.temporary:
                 self.reporter.step(f"{live.why}; smoke-testing on a temporary one (no live traffic to watch)")
             try:
-                smoke_test(
+                smoked = smoke_test(
                     self.instance,
                     live.client,
                     candidate_of(self.instance, self.endpoint, self.deployment, self.version),
                 )
+                if progress.step < 0 and smoked is not None:  # a release resumed was compared before
+                    self._keeps_clients(live, smoked)
             except Refused:
                 if progress.step < 0:  # nothing moved: the release is over, and blocks no other one
                     with self.instance.db.write() as connection:
@@ -349,6 +357,36 @@ class Release:
             watched,
             temporary,
         )
+
+    def _keeps_clients(self, live: Live, smoked: Smoked) -> None:
+        """Refuse a version that would break the clients of the live deployment (``loops/breaking.py``),
+        unless ``breaking_change`` says why it goes live so; audited either way."""
+        if self.previous is None:
+            return
+        found = breaking.breaking_change(
+            self.instance, live.client, self.endpoint, self.deployment, self.previous, smoked
+        )
+        if found is None:
+            return
+        self.broken = found.change
+        if self.breaking_reason:
+            self.reporter.step(f"breaking change: {self._named()} {found.change}")
+            return
+        message = (
+            f"{self._named()} {found.change}: its clients {found.clients} once traffic moves; once they "
+            "are ready for it, release it with --breaking-change REASON"
+        )
+        audit.record(
+            self.instance.db,
+            RefusedAttempt(
+                actor=self.instance.actor,
+                workspace=PROD,
+                **pinned(self.version),
+                reason=message,
+                details={"step": "outer-loop prod", "endpoint": self.endpoint},
+            ),
+        )
+        raise Refused(message)
 
     def _shift(self, release_id: int, index: int, percent: int, started: float, live: Live) -> None:
         """Move ``percent`` of the traffic to the new deployment, and wait for the server to route so:
@@ -513,6 +551,11 @@ class Release:
                         "override": self.overridden,
                         "alias": PRODUCTION,
                         "validation_status": self.version.validation_status,
+                        **(
+                            {"breaking_change": {"change": self.broken, "reason": self.breaking_reason}}
+                            if self.broken
+                            else {}
+                        ),
                     },
                 ),
             )

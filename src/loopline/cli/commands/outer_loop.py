@@ -183,6 +183,14 @@ def outer_loop_prod(
             help="Where releases need approvals: wait this long for them (e.g. 30m) before refusing.",
         ),
     ] = None,
+    breaking_change: Annotated[
+        str | None,
+        opt(
+            "--breaking-change",
+            help="Release a version that would break the live one's clients (it refuses what they send, "
+            "or answers in another form), saying why (audited).",
+        ),
+    ] = None,
 ) -> None:
     """Release a commit's registry version to prod: deploy at 0%, smoke-test, move traffic, watch."""
     output = call.output
@@ -197,6 +205,7 @@ def outer_loop_prod(
             approval_wait=parse_duration(approval_wait, "--approval-wait").total_seconds()
             if approval_wait
             else 0,
+            breaking_change=breaking_change,
             reporter=StepReporter(output),
         )
     except Refused as exc:

@@ -1,0 +1,87 @@
+"""Releasing to prod: a version whose answers a client of the live one would not read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import loopline
+from loopline.errors import EXIT_REFUSED, Refused
+from tests.helpers import cli, commit_all
+
+pytestmark = pytest.mark.slow
+
+
+def live_commit(project: Path) -> str:
+    info = loopline.get_endpoint("proj", project=project)
+    return next(d.git_commit for d in info.deployments if d.traffic == 100)
+
+
+def test_a_version_answering_in_another_form_is_refused_unless_the_release_says_why(
+    a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, _, b = a_live_b_registered
+    loopline.outer_loop_prod(project, commit=b)  # labels where labels were: no question asked
+    assert live_commit(project) == b
+    # The same classifier logged to answer its predict_proba: a list of two probabilities per row
+    train = project / "train.py"
+    train.write_text(
+        train.read_text().replace('name="model",', 'name="model", pyfunc_predict_fn="predict_proba",')
+    )
+    c = commit_all(project, "Answer probabilities")
+    loopline.inner_loop(project)
+
+    refused = cli(capsys, "-C", str(project), "outer-loop", "prod", "--commit", c)
+    assert refused.exit_code == EXIT_REFUSED
+    said = refused.stderr.strip().splitlines()[-1]
+    assert said.startswith("error: ") and "Traceback" not in refused.stderr
+    assert (
+        f"answers a list of 2 numbers per row, where v2 ({b[:7]}), live on endpoint proj, answers a number"
+        in refused.stderr
+    )
+    assert "--breaking-change REASON" in refused.stderr
+    assert live_commit(project) == b  # no request was answered otherwise
+    refusal = loopline.history(project, kind="refused")[-1].event
+    assert refusal.git_commit == c and "another form" in (refusal.reason or "")
+
+    released = loopline.outer_loop_prod(
+        project, commit=c, breaking_change="the app reads probabilities from 2.4"
+    )
+    assert released.changed and live_commit(project) == c
+    event = loopline.history(project, kind="released")[-1].event
+    assert event.details["breaking_change"] == {
+        "change": f"answers a list of 2 numbers per row, where v2 ({b[:7]}), live on endpoint proj, answers "
+        "a number per row",
+        "reason": "the app reads probabilities from 2.4",
+    }
+    # Back to labels: the rollback returns clients to what they read before, without a question
+    loopline.rollback(project, commit=b)
+    assert live_commit(project) == b
+    with pytest.raises(Refused, match="answers a list of 2 numbers per row"):
+        loopline.outer_loop_prod(project, commit=c)
+
+
+def test_a_version_refusing_the_requests_the_live_one_takes_is_refused_unless_the_release_says_why(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    """A column the model requires that clients do not send: every request a 400, which no canary counts."""
+    project, a, _ = a_live_b_registered
+    train = project / "train.py"
+    derived = '    features["radius_ratio"] = features["mean_radius"] / features["worst_radius"]\n'
+    text = train.read_text()
+    named = '    labels = labels.rename("label")\n'
+    train.write_text(text.replace(named, derived + named))
+    c = commit_all(project, "A derived feature")
+    loopline.inner_loop(project)
+    with pytest.raises(Refused) as refused:
+        loopline.outer_loop_prod(project, commit=c)
+    said = refused.value.message
+    assert (
+        f"refuses the request v1 ({a[:7]}), live on endpoint proj, answers (the model's input example): 400"
+        in said
+    )
+    assert "radius_ratio" in said and "its clients would be refused once traffic moves" in said
+    assert live_commit(project) == a
+    loopline.outer_loop_prod(project, commit=c, breaking_change="the app sends radius_ratio from 3.0 on")
+    assert live_commit(project) == c
