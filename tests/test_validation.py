@@ -487,3 +487,24 @@ def test_a_regressor_of_two_targets_is_validated_output_by_output_against_the_co
         Refused, match=re.escape("the model answers 2 values a row and validation.label names one")
     ):
         loopline.outer_loop_test(project)
+
+
+def test_a_candidate_answering_in_another_form_than_the_champion_is_told_in_the_report(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("full")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.outer_loop_test(project)
+    loopline.outer_loop_prod(project)
+    assert loopline.outer_loop_test(project).report["answers"] is None  # the champion itself
+    train = project / "train.py"
+    train.write_text(
+        train.read_text().replace('name="model",', 'name="model", pyfunc_predict_fn="predict_proba",')
+    )
+    commit_all(project, "Answer probabilities")
+    loopline.inner_loop(project)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown  # measured as before: told, not failed
+    said = f"a list of 2 numbers per row, where the champion v1 ({a[:7]}) answers a number per row"
+    assert tested.report["answers"] == said
+    assert f"Answers: {said}; its clients would read answers of another form" in tested.report_markdown

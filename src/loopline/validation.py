@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline import children
+from loopline.answer_form import answer_change
 from loopline.answer_metrics import PROBABILITY_METRICS, metrics_for
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
@@ -81,6 +82,7 @@ class ValidationFindings:
     latency: dict[str, Any]
     failures: list[str] = field(default_factory=list)
     measured_by: str | None = None  # validation.command, where it measured the metrics
+    answers: str | None = None  # how the candidate's answers differ in form from the champion's, if they do
 
     @property
     def passed(self) -> bool:
@@ -101,6 +103,7 @@ class ValidationFindings:
             "smoke": self.smoke,
             "latency": self.latency,
             "measured_by": self.measured_by,
+            "answers": self.answers,
         }
 
     @classmethod
@@ -163,6 +166,11 @@ class ValidationFindings:
             ]
         else:
             lines += ["", "Champion: none in prod yet; the challenger check passes."]
+        if self.answers:
+            lines.append(
+                f"Answers: {self.answers}; its clients would read answers of another form, so outer-loop "
+                "prod releases it only with --breaking-change REASON"
+            )
         latency = self.latency
         lines += [
             f"Smoke test: {'pass' if self.smoke['passed'] else 'FAIL'} ({self.smoke['detail']})",
@@ -389,12 +397,14 @@ def validate(
         where = _Where(instance.root, reporter or NullReporter(), Path(scratch))
         if config.command is not None and heldout is not None:
             heldout.frame.to_csv(where.heldout_csv, index=False)
-        metrics, trouble = _measure(client, candidate, config, heldout, where)
+        metrics, trouble, answers = _measure(client, candidate, config, heldout, where)
         failures = [trouble] if trouble else []
         champion_info = None
         champion_metrics = None
+        changed = None
         if champion is not None:
-            champion_metrics, trouble = _measure(client, champion, config, heldout, where)
+            champion_metrics, trouble, theirs = _measure(client, champion, config, heldout, where)
+            changed = _answer_change(champion, theirs, answers)
             failures += [trouble] if trouble else []
             champion_info = {
                 "version": champion.version,
@@ -431,6 +441,7 @@ def validate(
         smoke=_smoke(client, candidate, heldout.features if heldout else None),
         latency=_latency(client, candidate, heldout.features if heldout else None, config),
         measured_by=config.command,
+        answers=changed,
     )
     report.failures = failures + [_failure(c) for c in checks if not c.passed]
     challenger = report.challenger
@@ -475,19 +486,32 @@ class _Where:
         return self.scratch / "metrics.json"
 
 
+def _answer_change(champion: Candidate, theirs: list[Any] | None, ours: list[Any] | None) -> str | None:
+    """How the candidate's answers to the held-out rows differ in form from the champion's, for a client
+    of the champion (``answer_form``); None where they do not, or where no answers were read."""
+    if theirs is None or ours is None:
+        return None
+    change = answer_change(theirs, ours)
+    if change is None:
+        return None
+    was = f"the champion v{champion.version} ({champion.git_commit[:7]})"
+    return f"{change[0]} per row, where {was} answers {change[1]} per row"
+
+
 def _measure(
     client: EndpointClient,
     target: Candidate,
     config: ValidationConfig,
     heldout: Heldout | None,
     where: _Where,
-) -> tuple[dict[str, float], str | None]:
-    """The metrics of one deployment, and why they could not be measured (None when they were): loopline's
-    own on the held-out rows, or those ``validation.command`` writes (``_command_environment``)."""
+) -> tuple[dict[str, float], str | None, list[Any] | None]:
+    """The metrics of one deployment, why they could not be measured (None when they were), and its
+    answers to the held-out rows: loopline's own metrics on them, or those ``validation.command`` writes
+    (``_command_environment``; no answers then)."""
     if config.command is None:
         assert heldout is not None
         answers = predict_rows(client, target.endpoint, target.deployment, heldout.features)
-        return metrics_for(config.task, heldout.labels, answers, config.label), None
+        return metrics_for(config.task, heldout.labels, answers, config.label), None, answers
     reporter = where.reporter
     reporter.step(f"measuring {target.deployment} with `{config.command}`")
     said = f"validation.command measuring {target.deployment}"
@@ -501,12 +525,12 @@ def _measure(
             env=_command_environment(client, target, heldout is not None, where),
         )
     except OSError as exc:
-        return {}, f"validation.command could not start: {exc}"
+        return {}, f"validation.command could not start: {exc}", None
     if code is None:
-        return {}, f"{said} ran past {config.command_timeout_minutes:g} minutes and was stopped"
+        return {}, f"{said} ran past {config.command_timeout_minutes:g} minutes and was stopped", None
     if code != 0:
-        return {}, f"{said} exited with {code}"
-    return _read_metrics(where.metrics_file, said)
+        return {}, f"{said} exited with {code}", None
+    return *_read_metrics(where.metrics_file, said), None
 
 
 def _command_environment(
