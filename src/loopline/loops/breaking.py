@@ -35,10 +35,11 @@ def breaking_change(
     endpoint: str,
     new: DeploymentInfo,
     live: DeploymentInfo,
-    smoked: Smoked,
+    smoked: Smoked | None,
 ) -> Breaking | None:
-    """How deployment ``new`` of prod's ``endpoint`` (whose smoke test answered ``smoked``) would break the
-    clients of ``live``, the deployment taking the most traffic; None where they would not notice."""
+    """How deployment ``new`` of prod's ``endpoint`` (whose smoke test answered ``smoked``; None where it
+    had nothing to send) would break the clients of ``live``, the deployment taking the most traffic; None
+    where they would not notice."""
     was = f"v{live.version} ({live.git_commit[:7]}), live on endpoint {endpoint},"
     client.wait_ready(endpoint, live.name)
     folder = instance.model_files(PROD, live.content_digest, live.source_uri)
@@ -51,6 +52,8 @@ def breaking_change(
                 f"refuses the request {was} answers ({theirs.source}): {taken.status} {_message(taken)}",
                 "would be refused",
             )
+    if smoked is None:
+        return None
     before = client.score(endpoint, smoked.payload, deployment=live.name, route=smoked.route)
     if not before.ok:  # the live model does not take these rows: there is no answer to compare
         return None

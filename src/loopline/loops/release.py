@@ -325,7 +325,7 @@ class Release:
                     live.client,
                     candidate_of(self.instance, self.endpoint, self.deployment, self.version),
                 )
-                if progress.step < 0 and smoked is not None:  # a release resumed was compared before
+                if progress.step < 0:  # a release resumed was compared before
                     self._keeps_clients(live, smoked)
             except Refused:
                 if progress.step < 0:  # nothing moved: the release is over, and blocks no other one
@@ -358,7 +358,7 @@ class Release:
             temporary,
         )
 
-    def _keeps_clients(self, live: Live, smoked: Smoked) -> None:
+    def _keeps_clients(self, live: Live, smoked: Smoked | None) -> None:
         """Refuse a version that would break the clients of the live deployment (``loops/breaking.py``),
         unless ``breaking_change`` says why it goes live so; audited either way."""
         if self.previous is None:
