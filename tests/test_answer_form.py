@@ -77,3 +77,7 @@ def test_a_deep_or_long_answer_is_read_only_so_far() -> None:
     assert "value" in described(form_of([deep]))
     many = [{f"f{i}": i for i in range(20)}]
     assert described(form_of(many)).endswith("and 12 more")
+    wide = [{f"f{i:05}": i for i in range(10_000)}]  # the model's answer: only so much of it is read
+    assert len(form_of(wide)[1]) == 256
+    long_name = [{"x" * 10_000: 1}]
+    assert described(form_of(long_name)) == f"an object of {'x' * 39}… (a number)"

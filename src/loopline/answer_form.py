@@ -18,6 +18,8 @@ or ``("object", ((key, form), ...))``."""
 
 _DEPTH = 4  # nested deeper than this, a value's form is not read further
 _ROWS = 100  # the rows read of an answer
+_FIELDS = 256  # the fields read of an object, in sorted order
+_NAME = 40  # the characters of a field's name told
 
 
 def form_of(body: Any) -> Form:
@@ -30,7 +32,8 @@ def form_of(body: Any) -> Form:
     if isinstance(body, dict):
         named = {str(key): value for key, value in body.items()}
         if all(isinstance(value, list) for value in named.values()):
-            return ("object", tuple((key, _rows(named[key][:_ROWS], 1)) for key in sorted(named)))
+            keys = sorted(named)[:_FIELDS]
+            return ("object", tuple((key, _rows(named[key][:_ROWS], 1)) for key in keys))
     return _value(body, 0)
 
 
@@ -55,7 +58,8 @@ def _value(value: Any, depth: int) -> Form:
     if isinstance(value, list):
         return ("list", len(value), _rows(value[:_ROWS], depth + 1))
     if isinstance(value, dict):
-        return ("object", tuple((str(k), _value(value[k], depth + 1)) for k in sorted(value, key=str)))
+        keys = sorted(value, key=str)[:_FIELDS]
+        return ("object", tuple((str(k), _value(value[k], depth + 1)) for k in keys))
     return "mixed"
 
 
@@ -111,6 +115,11 @@ def described(form: Form, plural: bool = False) -> str:
         return f"{'lists' if plural else 'a list'} of {size}{described(form[2], plural=True)}"
     if not form[1]:
         return "empty objects" if plural else "an empty object"
-    fields = ", ".join(f"{key} ({described(value)})" for key, value in form[1][:8])
+    fields = ", ".join(f"{_name(key)} ({described(value)})" for key, value in form[1][:8])
     more = f" and {len(form[1]) - 8} more" if len(form[1]) > 8 else ""
     return f"{'objects' if plural else 'an object'} of {fields}{more}"
+
+
+def _name(key: str) -> str:
+    """A field's name as told: the model's answer names it, so a long one is cut."""
+    return key if len(key) <= _NAME else key[: _NAME - 1] + "…"
