@@ -354,3 +354,30 @@ def kill_sweep_in_its_second_trial(project: Path, env: dict[str, str] | None = N
             break
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
+
+
+def commit_with_a_derived_column(project: Path) -> str:
+    """Commit, and register, the sample's model taking a column more (``radius_ratio``), one the clients of
+    its earlier versions do not send."""
+    import loopline
+
+    train = project / "train.py"
+    named = '    labels = labels.rename("label")\n'
+    derived = '    features["radius_ratio"] = features["mean_radius"] / features["worst_radius"]\n'
+    train.write_text(train.read_text().replace(named, derived + named))
+    commit = commit_all(project, "A derived feature")
+    loopline.inner_loop(project)
+    return commit
+
+
+def commit_answering_probabilities(project: Path) -> str:
+    """Commit, and register, the sample's model logged to answer its ``predict_proba``: a list of two
+    probabilities a row where its earlier versions answered a label."""
+    import loopline
+
+    train = project / "train.py"
+    logged = 'name="model",'
+    train.write_text(train.read_text().replace(logged, logged + ' pyfunc_predict_fn="predict_proba",'))
+    commit = commit_all(project, "Answer probabilities")
+    loopline.inner_loop(project)
+    return commit

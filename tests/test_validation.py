@@ -21,7 +21,7 @@ from loopline.domain import MetricCheck
 from loopline.errors import GateFailed, InvalidData, Refused
 from loopline.validation import ValidationFindings, _failure, _read_metrics, lower_is_better, metrics_for
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, edit_yaml, git, tree, use_script
+from tests.helpers import commit_all, commit_answering_probabilities, edit_yaml, git, tree, use_script
 
 
 def test_a_classifier_answering_probabilities_is_measured_by_its_most_likely_class() -> None:
@@ -497,12 +497,7 @@ def test_a_candidate_answering_in_another_form_than_the_champion_is_told_in_the_
     loopline.outer_loop_test(project)
     loopline.outer_loop_prod(project)
     assert loopline.outer_loop_test(project).report["answers"] is None  # the champion itself
-    train = project / "train.py"
-    train.write_text(
-        train.read_text().replace('name="model",', 'name="model", pyfunc_predict_fn="predict_proba",')
-    )
-    commit_all(project, "Answer probabilities")
-    loopline.inner_loop(project)
+    commit_answering_probabilities(project)
     tested = loopline.outer_loop_test(project)
     assert tested.passed, tested.report_markdown  # measured as before: told, not failed
     said = f"a list of 2 numbers per row, where the champion v1 ({a[:7]}) answers a number per row"

@@ -12,7 +12,14 @@ import pytest
 import loopline
 from loopline.errors import Refused
 from tests.conftest import StagedProject
-from tests.helpers import cli_process, commit_all, git, input_example, system_key
+from tests.helpers import (
+    cli_process,
+    commit_all,
+    commit_with_a_derived_column,
+    git,
+    input_example,
+    system_key,
+)
 from tests.servers import Load, Server, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
@@ -87,8 +94,12 @@ def test_a_failing_canary_is_rolled_back_by_itself(
         loads = real_load(project, server)
         threads = [load.run() for load in loads]
         time.sleep(1.0)
-        with pytest.raises(Refused, match=r"canary breach at 10%: error rate"):
+        said = r"fails on the request v1 \(\w+\), live on endpoint proj, answers .*: 500 .*would get errors"
+        with pytest.raises(Refused, match=said):  # on the live model's example: before any traffic moves
             loopline.outer_loop_prod(project, canary=[10, 100], watch=20)
+        with pytest.raises(Refused, match=r"canary breach at 10%: error rate"):
+            # told it is fine: the canary still watches
+            loopline.outer_loop_prod(project, canary=[10, 100], watch=20, breaking_change="a hotfix")
         time.sleep(1.0)
         for load in loads:
             load.stop.set()
@@ -128,6 +139,8 @@ def test_a_breach_in_the_watch_of_a_release_continued_after_a_crash_returns_to_w
             "10,100",
             "--watch",
             "20",
+            "--breaking-change",
+            "a hotfix",
             cwd=project,
             env={"LOOPLINE_FAILPOINT": "release-watch-10", "LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL": url},
         )
@@ -150,3 +163,38 @@ def test_a_breach_in_the_watch_of_a_release_continued_after_a_crash_returns_to_w
     assert rolled.outcome == "automatic" and rolled.details["traffic"] == {f"v1-{good[:7]}": 100}
     # The breach ended that release: the next run starts a new one, from its first step.
     assert [r.git_commit for r in loopline.releases(project=project)] == [good]
+
+
+def test_a_canary_refusing_requests_the_live_model_takes_is_rolled_back_by_itself(
+    staged_project: StagedProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Told the clients are ready for a required column when they are not: every request the canary gets
+    is a 400, which the server counts as no error; the rise in refusals over the live model's is."""
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+
+    def build(project: Path) -> None:
+        loopline.outer_loop_prod(project)
+        commit_with_a_derived_column(project)
+
+    project = staged_project("good-live-derived-registered", build)
+    good, derived = git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
+    with Server(project, "prod", port=port) as server:
+        loads = real_load(project, server)
+        threads = [load.run() for load in loads]
+        time.sleep(1.0)
+        with pytest.raises(
+            Refused,
+            match=r"canary breach at 10%: 9\d\.\d% of requests refused \(4xx\) where 0.0% were before",
+        ):
+            loopline.outer_loop_prod(
+                project, canary=[10, 100], watch=20, breaking_change="the app sends radius_ratio"
+            )
+        for load in loads:
+            load.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    info = loopline.get_endpoint("proj", project=project)
+    assert {d.git_commit: d.traffic for d in info.deployments} == {good: 100, derived: 0}
+    rolled = loopline.history(project, kind="rolled-back")[-1].event
+    assert rolled.outcome == "automatic" and "release.max_rejected_rise" in (rolled.reason or "")

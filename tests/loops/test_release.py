@@ -8,7 +8,7 @@ import pytest
 
 import loopline
 from loopline.errors import EXIT_REFUSED, Refused
-from tests.helpers import cli, commit_all
+from tests.helpers import cli, commit_answering_probabilities, commit_with_a_derived_column
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +24,7 @@ def test_a_version_answering_in_another_form_is_refused_unless_the_release_says_
     project, _, b = a_live_b_registered
     loopline.outer_loop_prod(project, commit=b)  # labels where labels were: no question asked
     assert live_commit(project) == b
-    # The same classifier logged to answer its predict_proba: a list of two probabilities per row
-    train = project / "train.py"
-    train.write_text(
-        train.read_text().replace('name="model",', 'name="model", pyfunc_predict_fn="predict_proba",')
-    )
-    c = commit_all(project, "Answer probabilities")
-    loopline.inner_loop(project)
+    c = commit_answering_probabilities(project)  # a list of two probabilities a row
 
     refused = cli(capsys, "-C", str(project), "outer-loop", "prod", "--commit", c)
     assert refused.exit_code == EXIT_REFUSED
@@ -67,13 +61,7 @@ def test_a_version_refusing_the_requests_the_live_one_takes_is_refused_unless_th
 ) -> None:
     """A column the model requires that clients do not send: every request a 400, which no canary counts."""
     project, a, _ = a_live_b_registered
-    train = project / "train.py"
-    derived = '    features["radius_ratio"] = features["mean_radius"] / features["worst_radius"]\n'
-    text = train.read_text()
-    named = '    labels = labels.rename("label")\n'
-    train.write_text(text.replace(named, derived + named))
-    c = commit_all(project, "A derived feature")
-    loopline.inner_loop(project)
+    c = commit_with_a_derived_column(project)
     with pytest.raises(Refused) as refused:
         loopline.outer_loop_prod(project, commit=c)
     said = refused.value.message

@@ -305,6 +305,13 @@ class ReleaseConfig(Strict):
         0.01, ge=0, le=1, description="Largest share of 5xx answers a step may see."
     )
     max_p99_ms: float = Field(500, gt=0, description="Largest p99 latency a step may see.")
+    max_rejected_rise: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Largest rise a step may see in the share of requests refused (4xx) over the "
+        "deployment it replaces: requests the live model took that the new one refuses.",
+    )
     min_requests: int = Field(
         20, ge=0, description="Fewer requests in a window than this: the step is not judged."
     )

@@ -48,9 +48,11 @@ def breaking_change(
         sent = client.score(endpoint, theirs.payload, deployment=live.name, route=theirs.route)
         taken = client.score(endpoint, theirs.payload, deployment=new.name, route=theirs.route)
         if sent.ok and not taken.ok:
+            refused = taken.status < 500  # else the model failed on rows the live one answers
             return Breaking(
-                f"refuses the request {was} answers ({theirs.source}): {taken.status} {_message(taken)}",
-                "would be refused",
+                f"{'refuses' if refused else 'fails on'} the request {was} answers ({theirs.source}): "
+                f"{taken.status} {_message(taken)}",
+                "would be refused" if refused else "would get errors",
             )
     if smoked is None:
         return None

@@ -62,7 +62,7 @@ from loopline.loops.pending import (
     way_back,
 )
 from loopline.progress import NullReporter, Reporter
-from loopline.serving.stats import window_stats
+from loopline.serving.stats import WindowStats, window_stats
 from loopline.state import as_utc, locks
 from loopline.state.schema import release_progress
 
@@ -448,12 +448,8 @@ class Release:
             stats = window_stats(self.instance.db, PROD, self.endpoint, self.deployment.name, started)
             failpoints.hit(f"release-watch-{percent}")
             judged, done = stats.requests >= self.config.min_requests, time.time() >= deadline
-            breach = None
-            if judged and stats.error_rate > self.config.max_error_rate:
-                breach = f"error rate {stats.error_rate:.1%} over {self.config.max_error_rate:.1%}"
-            elif judged and stats.p99_ms is not None and stats.p99_ms > self.config.max_p99_ms:
-                breach = f"p99 latency {stats.p99_ms:g} ms over {self.config.max_p99_ms:g} ms"
-            elif done and not judged and self.config.too_few_requests == "roll-back":
+            breach = self._breach(stats, started, seconds) if judged else None
+            if done and not judged and self.config.too_few_requests == "roll-back":
                 breach = (
                     f"too few requests to judge ({stats.requests}, release.min_requests is "
                     f"{self.config.min_requests}; release.too_few_requests is roll-back)"
@@ -471,6 +467,35 @@ class Release:
                     f"{breach or ('no breach' if judged else 'too few requests to judge')}"
                 )
                 return step
+
+    def _breach(self, stats: WindowStats, started: float, seconds: float) -> str | None:
+        """What the figures of a step with enough requests to judge breach, if anything."""
+        config = self.config
+        if stats.error_rate > config.max_error_rate:
+            return f"error rate {stats.error_rate:.1%} over {config.max_error_rate:.1%}"
+        if stats.p99_ms is not None and stats.p99_ms > config.max_p99_ms:
+            return f"p99 latency {stats.p99_ms:g} ms over {config.max_p99_ms:g} ms"
+        before = self._refused_before(started, seconds)
+        if before is not None and stats.rejected_rate - before > config.max_rejected_rise:
+            return (
+                f"{stats.rejected_rate:.1%} of requests refused (4xx) where {before:.1%} were before: a rise "
+                f"over release.max_rejected_rise ({config.max_rejected_rise:.1%}), requests the live model "
+                "took that this one refuses"
+            )
+        return None
+
+    def _refused_before(self, started: float, seconds: float) -> float | None:
+        """The share of its requests the deployment being replaced refused during the step's window, or,
+        taking none of the traffic then, during as long a window before it; None where it had too few
+        requests to tell (or there is none)."""
+        if self.previous is None:
+            return None
+        length = max(seconds, time.time() - started)
+        for since, until in ((started, None), (started - length, started)):
+            stats = window_stats(self.instance.db, PROD, self.endpoint, self.previous.name, since, until)
+            if stats.requests >= self.config.min_requests:
+                return stats.rejected_rate
+        return None
 
     def _roll_back(self, release_id: int, step: dict[str, Any]) -> None:
         """Return the endpoint to the split it had before the release began; the alias does not move."""

@@ -169,6 +169,11 @@ class WindowStats:
         """The share of answers that were server errors (5xx)."""
         return self.errors / self.requests if self.requests else 0.0
 
+    @property
+    def rejected_rate(self) -> float:
+        """The share of requests refused (4xx: a column missing, a wrong type, a key not given)."""
+        return self.rejected / self.requests if self.requests else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {
