@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,15 +86,27 @@ def real_load(project: Path, server: Server) -> list[Load]:
     return [Load([f"{server.url}/endpoints/proj/score"], b, [system_key(project)]) for b in bodies]
 
 
+@contextmanager
+def real_clients(project: Path, server: Server) -> Iterator[list[Load]]:
+    """``real_load``'s clients sending until the block ends."""
+    loads = real_load(project, server)
+    threads = [load.run() for load in loads]
+    try:
+        yield loads
+    finally:
+        for load in loads:
+            load.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+
 def test_a_failing_canary_is_rolled_back_by_itself(
     staged_project: StagedProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
     project, good, bad = good_live_bad_registered(staged_project)
-    with Server(project, "prod", port=port) as server:
-        loads = real_load(project, server)
-        threads = [load.run() for load in loads]
+    with Server(project, "prod", port=port) as server, real_clients(project, server) as loads:
         time.sleep(1.0)
         said = r"fails on the request v1 \(\w+\), live on endpoint proj, answers .*: 500 .*would get errors"
         with pytest.raises(Refused, match=said):  # on the live model's example: before any traffic moves
@@ -101,10 +115,6 @@ def test_a_failing_canary_is_rolled_back_by_itself(
             # told it is fine: the canary still watches
             loopline.outer_loop_prod(project, canary=[10, 100], watch=20, breaking_change="a hotfix")
         time.sleep(1.0)
-        for load in loads:
-            load.stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
     info = loopline.get_endpoint("proj", project=project)
     assert {d.git_commit: d.traffic for d in info.deployments} == {good: 100, bad: 0}
     rolled = loopline.history(project, kind="rolled-back")[-1].event
@@ -128,9 +138,7 @@ def test_a_breach_in_the_watch_of_a_release_continued_after_a_crash_returns_to_w
     url = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", url)
     project, good, bad = good_live_bad_registered(staged_project)
-    with Server(project, "prod", port=port) as server:
-        loads = real_load(project, server)
-        threads = [load.run() for load in loads]
+    with Server(project, "prod", port=port) as server, real_clients(project, server):
         # Killed one second into watching the 10% step, before that step could be judged.
         crashed = cli_process(
             "outer-loop",
@@ -151,10 +159,6 @@ def test_a_breach_in_the_watch_of_a_release_continued_after_a_crash_returns_to_w
         assert traffic == {good: 90, bad: 10}
         with pytest.raises(Refused, match=r"canary breach at 10%: error rate .* back where it was"):
             loopline.outer_loop_prod(project)
-        for load in loads:
-            load.stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
     traffic = {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments}
     assert traffic == {good: 100, bad: 0}
     alias = loopline.status(project).models
@@ -179,9 +183,7 @@ def test_a_canary_refusing_requests_the_live_model_takes_is_rolled_back_by_itsel
 
     project = staged_project("good-live-derived-registered", build)
     good, derived = git(project, "rev-parse", "HEAD~1"), git(project, "rev-parse", "HEAD")
-    with Server(project, "prod", port=port) as server:
-        loads = real_load(project, server)
-        threads = [load.run() for load in loads]
+    with Server(project, "prod", port=port) as server, real_clients(project, server):
         time.sleep(1.0)
         with pytest.raises(
             Refused,
@@ -190,10 +192,6 @@ def test_a_canary_refusing_requests_the_live_model_takes_is_rolled_back_by_itsel
             loopline.outer_loop_prod(
                 project, canary=[10, 100], watch=20, breaking_change="the app sends radius_ratio"
             )
-        for load in loads:
-            load.stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
     info = loopline.get_endpoint("proj", project=project)
     assert {d.git_commit: d.traffic for d in info.deployments} == {good: 100, derived: 0}
     rolled = loopline.history(project, kind="rolled-back")[-1].event
