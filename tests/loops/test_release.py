@@ -8,7 +8,7 @@ import pytest
 
 import loopline
 from loopline.errors import EXIT_REFUSED, Refused
-from tests.helpers import cli, commit_answering_probabilities, commit_with_a_derived_column
+from tests.helpers import cli, commit_answering_probabilities, commit_with_a_derived_column, model_version
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +73,16 @@ def test_a_version_refusing_the_requests_the_live_one_takes_is_refused_unless_th
     assert live_commit(project) == a
     loopline.outer_loop_prod(project, commit=c, breaking_change="the app sends radius_ratio from 3.0 on")
     assert live_commit(project) == c
+
+
+def test_a_live_model_that_no_longer_loads_does_not_stop_the_release_that_replaces_it(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    """Its clients get nothing from it now: there is nothing of theirs to keep working."""
+    project, _, b = a_live_b_registered
+    folder = Path(model_version(project, 1, workspace="prod").source_uri.removeprefix("file://"))
+    weights = next(p for p in folder.iterdir() if p.suffix in {".skops", ".pkl"})
+    weights.chmod(0o644)
+    weights.write_bytes(weights.read_bytes() + b"\0")  # its digest no longer matches: it does not load
+    released = loopline.outer_loop_prod(project, commit=b)
+    assert released.changed and live_commit(project) == b

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from loopline.answer_form import answer_change
 from loopline.domain import DeploymentInfo
 from loopline.endpoints.client import EndpointClient, InvokeResult
+from loopline.errors import LooplineError
 from loopline.instance import Instance
 from loopline.loops.outer import PROD, Smoked
 from loopline.smoke import smoke_request
@@ -41,9 +42,11 @@ def breaking_change(
     had nothing to send) would break the clients of ``live``, the deployment taking the most traffic; None
     where they would not notice."""
     was = f"v{live.version} ({live.git_commit[:7]}), live on endpoint {endpoint},"
-    client.wait_ready(endpoint, live.name)
-    folder = instance.model_files(PROD, live.content_digest, live.source_uri)
-    theirs = smoke_request(instance, folder)
+    try:
+        client.wait_ready(endpoint, live.name)
+        theirs = smoke_request(instance, instance.model_files(PROD, live.content_digest, live.source_uri))
+    except LooplineError:  # the live model does not load, or its files are gone: it answers no client now
+        return None
     if theirs is not None:
         sent = client.score(endpoint, theirs.payload, deployment=live.name, route=theirs.route)
         taken = client.score(endpoint, theirs.payload, deployment=new.name, route=theirs.route)
