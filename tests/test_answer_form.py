@@ -44,7 +44,7 @@ def test_the_form_of_an_answer_is_told_in_words(body: Any, said: str) -> None:
     ],
 )
 def test_a_client_of_the_live_answers_reads_these_as_it_did(live: Any, new: Any) -> None:
-    assert answer_change(live, new) is None
+    assert answer_change(live, new, "v1") is None
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,10 @@ def test_a_client_of_the_live_answers_reads_these_as_it_did(live: Any, new: Any)
     ],
 )
 def test_another_form_is_told_as_both_forms(live: Any, new: Any, change: tuple[str, str]) -> None:
-    assert answer_change(live, new) == change
+    now, was = change
+    assert (
+        answer_change(live, new, "v1 (abc1234)") == f"{now} per row, where v1 (abc1234) answers {was} per row"
+    )
 
 
 def test_a_deep_or_long_answer_is_read_only_so_far() -> None:

@@ -92,14 +92,15 @@ def _keeps(live: Form, new: Form) -> bool:
     return False
 
 
-def answer_change(live_body: Any, new_body: Any) -> tuple[str, str] | None:
-    """Where the answers ``new_body`` differ in form from ``live_body`` (the live model's answers to the
-    same rows) for a client reading the live ones: the form of each, in words (``a list of 2 numbers``,
-    ``a number``); None where such a client reads them as it did."""
-    live, new = form_of(live_body), form_of(new_body)
-    if _keeps(live, new):
+def answer_change(live_body: Any, new_body: Any, live: str) -> str | None:
+    """Where the answers ``new_body`` differ in form from ``live_body`` (the answers of the model named
+    ``live`` to the same rows) for a client reading those: both forms, in words (``a list of 2 numbers
+    per row, where v1 (abc1234) answers a number per row``); None where such a client reads them as it
+    did."""
+    theirs, ours = form_of(live_body), form_of(new_body)
+    if _keeps(theirs, ours):
         return None
-    return described(new), described(live)
+    return f"{described(ours)} per row, where {live} answers {described(theirs)} per row"
 
 
 _PLURAL = {"number": "numbers", "text": "texts", "boolean": "booleans", "null": "nulls", "mixed": "values"}

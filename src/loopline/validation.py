@@ -491,11 +491,7 @@ def _answer_change(champion: Candidate, theirs: list[Any] | None, ours: list[Any
     of the champion (``answer_form``); None where they do not, or where no answers were read."""
     if theirs is None or ours is None:
         return None
-    change = answer_change(theirs, ours)
-    if change is None:
-        return None
-    was = f"the champion v{champion.version} ({champion.git_commit[:7]})"
-    return f"{change[0]} per row, where {was} answers {change[1]} per row"
+    return answer_change(theirs, ours, f"the champion v{champion.version} ({champion.git_commit[:7]})")
 
 
 def _measure(

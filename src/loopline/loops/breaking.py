@@ -62,13 +62,10 @@ def breaking_change(
     before = client.score(endpoint, smoked.payload, deployment=live.name, route=smoked.route)
     if not before.ok:  # the live model does not take these rows: there is no answer to compare
         return None
-    change = answer_change(before.body, smoked.answer)
+    change = answer_change(before.body, smoked.answer, was)
     if change is None:
         return None
-    return Breaking(
-        f"answers {change[0]} per row, where {was} answers {change[1]} per row",
-        "would read answers of another form",
-    )
+    return Breaking(f"answers {change}", "would read answers of another form")
 
 
 def _message(result: InvokeResult) -> str:
