@@ -112,17 +112,22 @@ def _validation_overridden(
         f"{candidate.name} v{candidate.version} ({candidate.git_commit[:7]}) {status} in test; run "
         f"`loopline outer-loop test --commit {candidate.git_commit[:7]}` first, or pass --override-reason"
     )
+    raise refused_release(instance, candidate, message)
+
+
+def refused_release(instance: Instance, version: ModelVersionInfo, message: str, **details: Any) -> Refused:
+    """The refusal of releasing ``version`` to prod, recorded in the audit log first."""
     audit.record(
         instance.db,
         RefusedAttempt(
             actor=instance.actor,
-            workspace="prod",
-            **pinned(candidate),
+            workspace=PROD,
+            **pinned(version),
             reason=message,
-            details={"step": "outer-loop prod"},
+            details={"step": "outer-loop prod", **details},
         ),
     )
-    raise Refused(message)
+    return Refused(message)
 
 
 def run_outer_loop_prod(
@@ -376,17 +381,7 @@ class Release:
             f"{self._named()} {found.change}: its clients {found.clients} once traffic moves; once they "
             "are ready for it, release it with --breaking-change REASON"
         )
-        audit.record(
-            self.instance.db,
-            RefusedAttempt(
-                actor=self.instance.actor,
-                workspace=PROD,
-                **pinned(self.version),
-                reason=message,
-                details={"step": "outer-loop prod", "endpoint": self.endpoint},
-            ),
-        )
-        raise Refused(message)
+        raise refused_release(self.instance, self.version, message, endpoint=self.endpoint)
 
     def _shift(self, release_id: int, index: int, percent: int, started: float, live: Live) -> None:
         """Move ``percent`` of the traffic to the new deployment, and wait for the server to route so:
