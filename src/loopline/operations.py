@@ -202,7 +202,7 @@ def operations() -> dict[str, Operation]:
         Operation("get_data", api.get_data, r.READ_ANY),
         Operation("list_batch_endpoints", api.list_batch_endpoints, r.READ_ANY, view=_endpoints),
         Operation("batch_jobs", api.batch_jobs, r.READ_ANY, view=_endpoints),
-        Operation("batch_job", api.batch_job, r.READ_ANY),
+        Operation("batch_job", api.batch_job, r.READ_JOB),
         Operation("get_endpoint", api.get_endpoint, r.read_endpoint("name")),
         Operation("releases", api.releases, r.read_endpoint("endpoint")),
         Operation("invoke_endpoint", api.invoke_endpoint, r.read_endpoint("name")),

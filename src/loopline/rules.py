@@ -23,6 +23,7 @@ __all__ = [
     "ENDPOINT_KEYS",
     "POLICY",
     "READ_ANY",
+    "READ_JOB",
     "RELEASE",
     "RESUME_BATCH",
     "VALIDATE",
@@ -121,6 +122,11 @@ def _batch_resume(instance: Instance, args: dict[str, Any]) -> Need:
     return _changes(_job_workspace(instance, args["job_id"]))
 
 
+def _read_job(instance: Instance, args: dict[str, Any]) -> Need:
+    # A job that does not exist is guarded as prod's are, so a refusal tells nothing about which exist.
+    return (Role.READER, _job_workspace(instance, args["job_id"]))
+
+
 ADMIN = _fixed(Role.ADMIN, ALL_WORKSPACES)
 READ_ANY = _fixed(Role.READER, DEV)
 """A reader of dev sees the instance."""
@@ -132,6 +138,8 @@ RELEASE = _release
 CREATE_IN = _create_in
 CHANGE_BATCH = _batch_change
 RESUME_BATCH = _batch_resume
+READ_JOB = _read_job
+"""Reading one batch job: a reader of its workspace."""
 ENDPOINT_KEYS = _endpoint_keys
 POLICY = _policy
 

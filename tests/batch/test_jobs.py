@@ -193,6 +193,9 @@ def test_a_deployment_with_an_output_file_writes_the_job_s_predictions_as_one_cs
     assert [p.name for p in (folder.parent / plain.id).iterdir() if not p.name.startswith("part-")] == [
         "_lineage.json"
     ]
+    newest = cli_process("batch", "job", "list", "--limit", "1", "--json", cwd=project)
+    assert [j["id"] for j in json.loads(newest.stdout)["jobs"]] == [plain.id]
+    assert [j.id for j in loopline.batch_jobs("scorer", limit=5, project=project)] == [plain.id, job.id]
 
 
 @pytest.mark.parametrize("name", ["../predictions.csv", "part-00001.csv", "scores.txt", "a b.csv"])
@@ -422,8 +425,22 @@ def test_promote_refuses_a_stale_expectation_and_rollback_restores(scored_projec
     ):
         loopline.batch_promote("scorer", "green", expected_current="green", project=project)
     assert loopline.get_batch_endpoint("scorer", project=project).default == "blue"
-    change = loopline.batch_promote("scorer", "green", expected_current="blue", project=project)
-    assert change.changed and change.previous == "blue"
+    promoted = cli_process(
+        "batch",
+        "promote",
+        "scorer",
+        "green",
+        "--expected-current",
+        "blue",
+        "--reason",
+        "v1 again",
+        "--json",
+        cwd=project,
+    )
+    change = json.loads(promoted.stdout)
+    assert change["changed"] and change["previous"] == "blue"
+    event = loopline.history(project, kind="batch-promoted")[-1].event
+    assert (event.target, event.reason) == ("batch:scorer/green", "v1 again")
     again = loopline.batch_promote("scorer", "green", expected_current="green", project=project)
     assert not again.changed
     assert loopline.batch_rollback("scorer", project=project).default == "blue"

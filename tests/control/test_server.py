@@ -64,7 +64,8 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("get_data", {"name": "nothing"}, EVERYONE),
     ("list_batch_endpoints", {}, EVERYONE),
     ("batch_jobs", {}, EVERYONE),
-    ("batch_job", {"job_id": "nothing"}, EVERYONE),
+    # A job that does not exist is guarded as prod's, so 403 or 404 tells nothing about jobs.
+    ("batch_job", {"job_id": "nothing"}, READ_PROD),
     ("get_endpoint", {"name": "dev-ep"}, EVERYONE),
     ("get_endpoint", {"name": PROD}, READ_PROD),
     ("releases", {"endpoint": PROD}, READ_PROD),

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 import loopline
 from loopline import audit, catalog
-from loopline.errors import ApprovalNeeded
+from loopline.errors import ApprovalNeeded, LooplineError
 from loopline.events import Registered
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
@@ -435,3 +435,104 @@ def test_behind_a_proxy_that_serves_it_under_a_path_every_link_and_redirect_stay
         # The SDK (and the CLI) reach the API under the same path, as LOOPLINE_URL names it.
         status = loopline.connect(proxy.url, token).status()
         assert {(m.workspace, m.git_commit) for m in status.models} == {("dev", commit), ("shared", commit)}
+
+
+def test_the_batch_page_shows_each_endpoint_s_jobs_and_moves_its_default_behind_a_dialog(
+    a_live_b_registered: tuple[Path, str, str], playwright: Any, tmp_path: Path
+) -> None:
+    project, _a, b = a_live_b_registered
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("x\n1.0\n")  # rows without the model's columns
+    loopline.upload_data("narrow", narrow, project=project)
+    loopline.register_data("heldout", "inbox://heldout.csv", project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    loopline.create_batch_deployment("scorer", "green", version=2, project=project)
+    scored = loopline.batch_invoke("scorer", "heldout", project=project)
+    with pytest.raises(LooplineError, match="no column"):
+        loopline.batch_invoke("scorer", "narrow", project=project)
+    failed = loopline.batch_jobs("scorer", limit=1, project=project)[0]
+    assert (failed.status, failed.input) == ("failed", "narrow:1")
+    released = next(m for m in loopline.status(project).models if m.workspace == "prod")
+    loopline.create_batch_endpoint("nightly", "prod", project=project)
+    loopline.create_batch_deployment("nightly", "blue", version=released.version, project=project)
+    nightly = loopline.batch_invoke("nightly", "heldout", project=project)
+
+    board = Dashboard(project)
+    browser = Browser(playwright)
+    try:
+        page = browser.page
+        page.goto(f"{board.url}/ui/")
+        page.get_by_role("link", name="Batch").click()
+        assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "blue"
+        green = page.get_by_test_id("batch-deployment-dev-scorer-green").inner_text()
+        assert "v2" in green and b[:7] in green
+        rows = page.get_by_test_id("jobs-dev-scorer").locator("tr.job")
+        assert [rows.nth(i).get_attribute("data-testid") for i in range(rows.count())] == [
+            f"job-{failed.id}",  # newest first
+            f"job-{scored.id}",
+        ]
+        done = page.get_by_test_id(f"job-{scored.id}").inner_text()
+        assert "succeeded" in done and f"{scored.rows:,}" in done and "heldout:1" in done
+        assert scored.output in done and " s" in done  # where its predictions are, and how long it took
+        assert "failed" in page.get_by_test_id(f"job-{failed.id}").inner_text()
+        assert "no column" in page.get_by_test_id(f"job-error-{failed.id}").inner_text()
+        assert nightly.id in page.get_by_test_id("jobs-prod-nightly").inner_text()
+        assert page.get_by_test_id("batch-default-prod-nightly").count() == 0  # one deployment: no choice
+        browser.shot("11-batch")
+
+        page.get_by_test_id("batch-default-choice-dev-scorer").select_option("green")
+        page.get_by_test_id("batch-default-dev-scorer").click()
+        asked = page.locator("dialog#confirm").inner_text()
+        assert (
+            f"Make green (v2, {b[:7]}) the default of batch endpoint scorer (dev) in place of blue" in asked
+        )
+        page.locator("#confirm-ok").click()
+        page.wait_for_url("**/ui/batch?flash=*")
+        assert "scorer scores with green (was blue)" in page.locator(".flash").inner_text()
+        assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "green"
+
+        # Someone else puts blue back while the page shows green: its form names green, and is refused.
+        loopline.batch_rollback("scorer", project=project)
+        page.get_by_test_id("batch-default-choice-dev-scorer").select_option("blue")
+        page.get_by_test_id("batch-default-dev-scorer").click()
+        page.locator("#confirm-ok").click()
+        page.wait_for_url("**/ui/batch?error=*")
+        assert "is blue, not green as expected" in page.locator(".flash.error").inner_text()
+        browser.assert_clean(board.url)
+    finally:
+        browser.close()
+        board.stop()
+    promoted = [r.event for r in loopline.history(project, kind="batch-promoted")]
+    assert [(e.target, e.reason) for e in promoted] == [
+        ("batch:scorer/green", "from the dashboard"),
+        ("batch:scorer/blue", "rollback"),
+    ]
+
+    # On the control plane, a reader of dev sees dev's batch endpoint only, and may not move its default.
+    loopline.user_add("devon", project=project)
+    loopline.user_grant("devon", "reader", "dev", project=project)
+    token = str(loopline.token_create("devon", project=project).secret)
+    with ControlPlane(project) as plane:
+        browser = Browser(playwright)
+        try:
+            page = browser.page
+            page.goto(f"{plane.url}/ui/signin")
+            page.fill("input[name=token]", token)
+            page.click("form.signin button")
+            expect(page.locator(".flash")).to_contain_text("signed in as devon")
+            page.goto(f"{plane.url}/ui/batch")
+            assert page.get_by_test_id("batch-dev-scorer").count() == 1
+            assert page.get_by_test_id("batch-prod-nightly").count() == 0
+            assert nightly.id not in page.locator("main").inner_text()
+            page.get_by_test_id("batch-default-dev-scorer").click()
+            page.locator("#confirm-ok").click()
+            page.wait_for_url("**/ui/batch?error=*")
+            refusal = page.locator(".flash.error").inner_text()
+            assert "devon may not batch promote: it needs the developer role on workspace 'dev'" in refusal
+            browser.assert_clean(plane.url)
+        finally:
+            browser.close()
+        # Nor does the API show prod's job to dev's reader by its id, as it did before the role was checked.
+        assert plane.post("batch_job", {"job_id": nightly.id}, token).status_code == 403
+        assert plane.post("batch_job", {"job_id": scored.id}, token).json()["id"] == scored.id

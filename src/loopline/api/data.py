@@ -160,12 +160,19 @@ def batch_resume(
 
 
 def batch_jobs(
-    endpoint: str | None = None, *, workspace: str | None = None, project: PathLike | None = None
+    endpoint: str | None = None,
+    *,
+    workspace: str | None = None,
+    limit: int | None = None,
+    project: PathLike | None = None,
 ) -> list[BatchJob]:
-    """Batch jobs (of one endpoint, of one workspace), newest first."""
+    """Batch jobs (of one endpoint, of one workspace), newest first (the newest ``limit`` when given)."""
     from loopline.batch import jobs
+    from loopline.errors import UsageError
 
-    return jobs.list_jobs(provisioned(project), endpoint, workspace)
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1, not {limit}")
+    return jobs.list_jobs(provisioned(project), endpoint, workspace, limit)
 
 
 def batch_job(job_id: str, *, project: PathLike | None = None) -> BatchJob:
@@ -181,12 +188,14 @@ def batch_promote(
     *,
     workspace: str | None = None,
     expected_current: str | None = None,
+    reason: str | None = None,
     project: PathLike | None = None,
 ) -> DefaultChange:
-    """Make a deployment the batch endpoint's default, refusing when the default is not the expected one."""
+    """Make a deployment the batch endpoint's default, refusing when the default is not the expected one;
+    ``reason`` goes into the audit log."""
     from loopline.batch import service
 
-    return service.promote(provisioned(project), endpoint, deployment, expected_current, workspace)
+    return service.promote(provisioned(project), endpoint, deployment, expected_current, workspace, reason)
 
 
 def batch_rollback(

@@ -143,15 +143,17 @@ def fail_stale(instance: Instance) -> int:
 
 
 def list_jobs(
-    instance: Instance, endpoint: str | None = None, workspace: str | None = None
+    instance: Instance, endpoint: str | None = None, workspace: str | None = None, limit: int | None = None
 ) -> list[BatchJob]:
-    """Batch jobs (of one endpoint, of one workspace), newest first."""
+    """Batch jobs (of one endpoint, of one workspace), newest first (the newest ``limit`` when given)."""
     fail_stale(instance)
     statement = select(batch_jobs).order_by(batch_jobs.c.started_at.desc())
     if endpoint:
         statement = statement.where(batch_jobs.c.endpoint == endpoint)
     if workspace:
         statement = statement.where(batch_jobs.c.workspace == workspace)
+    if limit is not None:
+        statement = statement.limit(min(limit, 2**63 - 1))  # what a database's integer holds
     with instance.db.read() as connection:
         return [_job(row) for row in connection.execute(statement).mappings()]
 

@@ -210,8 +210,10 @@ def promote(
     deployment: str,
     expected_current: str | None = None,
     workspace: str | None = None,
+    reason: str | None = None,
 ) -> DefaultChange:
-    """Make ``deployment`` the default; refuse when the current default is not ``expected_current``."""
+    """Make ``deployment`` the default; refuse when the current default is not ``expected_current``.
+    ``reason`` goes into the audit log."""
     with instance.db.write() as connection:
         row = _row(connection, endpoint, workspace, lock=True)
         info = _endpoint(connection, row)
@@ -247,6 +249,7 @@ def promote(
                 **pinned(chosen),
                 source=f"batch:{endpoint}/{current}",
                 target=f"batch:{endpoint}/{deployment}",
+                reason=reason,
             ),
         )
         after = _row(connection, endpoint, row["workspace"])

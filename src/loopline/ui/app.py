@@ -1,5 +1,5 @@
-"""The dashboard: server-rendered pages (Jinja2) over the SDK, with two actions behind confirm dialogs
-(rollback, traffic) and the approvers' decisions on releases.
+"""The dashboard: server-rendered pages (Jinja2) over the SDK, with three actions behind confirm dialogs
+(rollback, traffic, a batch endpoint's default) and the approvers' decisions on releases.
 
 ``loopline ui`` serves it for the person at this machine (who holds the stores' credentials anyway); the
 control plane serves it at ``/ui`` to signed-in users, whose token and role decide what they may do.
@@ -167,6 +167,9 @@ class Dashboard:
     def endpoints(self, request: Request) -> dict[str, Any]:
         return {"endpoints": views.endpoints_page(self.root)}
 
+    def batch(self, request: Request) -> dict[str, Any]:
+        return {"endpoints": views.batch_page(self.root), "shown_jobs": views.BATCH_JOBS}
+
     def experiments(self, request: Request) -> dict[str, Any]:
         return views.experiments_page(self.root)
 
@@ -223,12 +226,13 @@ class Dashboard:
     # Actions -------------------------------------------------------------------------------------------
 
     async def act(self, request: Request) -> Response:
-        """POST /actions/rollback or /actions/traffic: check the form, the role, then do it as the user."""
+        """POST /actions/ACTION (rollback, traffic, batch-default, approve, deny): check the form, the role,
+        then do it as the user."""
         if self.access.needs_sign_in and self.access.user(request) is None:
             return RedirectResponse(f"{prefix(request)}/signin", status_code=303)
         form = await request.form()
         action = request.path_params["action"]
-        back = prefix(request) + ("/approvals" if action in ("approve", "deny") else "/endpoints")
+        back = prefix(request) + _BACK.get(action, "/endpoints")
         if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(request)):
             return self._back(back, error="the form expired; reload the page and try again")
         try:
@@ -242,6 +246,8 @@ class Dashboard:
         def act(_request: Request) -> str:
             if operation == "rollback":
                 return call(api.rollback, self.root, **arguments).message
+            if operation == "batch_promote":
+                return call(api.batch_promote, project=self.root, **arguments).message
             if operation == "approve":
                 done = call(api.approve, project=self.root, **arguments)
                 if arguments["retire"]:
@@ -288,40 +294,82 @@ class Dashboard:
         return response
 
 
+_BACK = {"approve": "/approvals", "deny": "/approvals", "batch-default": "/batch"}
+"""The page an action returns to, where it is not the endpoints page."""
+
+
 def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
-    endpoint = str(form.get("endpoint", ""))
-    workspace = str(form.get("workspace", "")) or None
+    """The operation an action's form asks for, and its arguments."""
+    read = _FORMS.get(action)
+    if read is None:
+        raise UsageError(f"there is no action '{action}'")
     reason = str(form.get("reason", "")).strip() or None
-    if action == "rollback":
-        commit = str(form.get("commit", ""))
-        if not _COMMIT.match(commit):
-            raise UsageError("choose the commit to roll back to")
-        return "rollback", {
-            "endpoint": endpoint,
-            "workspace": workspace,
-            "commit": commit,
-            "reason": reason or "from the dashboard",
-        }
-    if action in ("approve", "deny"):
-        retire = str(form.get("retire", "")) or None
-        chosen = str(form.get("commit", ""))
-        if retire is None and not _COMMIT.match(chosen):
-            raise UsageError("choose the release to decide on")
-        model = str(form.get("model", "")) or None
-        decision = {"reason": reason or "", "deny": action == "deny"}
-        return "approve", {"commit": chosen or None, "model": model, "retire": retire, **decision}
-    if action == "traffic":
-        shares = {}
-        for key, value in form.multi_items():
-            if key.startswith("share:"):
-                try:
-                    shares[key.removeprefix("share:")] = int(str(value))
-                except ValueError:
-                    raise UsageError(
-                        f"traffic of {key.removeprefix('share:')} must be a whole number"
-                    ) from None
-        return "set_traffic", {"name": endpoint, "workspace": workspace, "traffic": shares, "reason": reason}
-    raise UsageError(f"there is no action '{action}'")
+    return read(action, form, str(form.get("endpoint", "")), str(form.get("workspace", "")) or None, reason)
+
+
+def _rollback(
+    action: str, form: Any, endpoint: str, workspace: str | None, reason: str | None
+) -> tuple[str, dict[str, Any]]:
+    commit = str(form.get("commit", ""))
+    if not _COMMIT.match(commit):
+        raise UsageError("choose the commit to roll back to")
+    return "rollback", {
+        "endpoint": endpoint,
+        "workspace": workspace,
+        "commit": commit,
+        "reason": reason or "from the dashboard",
+    }
+
+
+def _decision(
+    action: str, form: Any, endpoint: str, workspace: str | None, reason: str | None
+) -> tuple[str, dict[str, Any]]:
+    retire = str(form.get("retire", "")) or None
+    chosen = str(form.get("commit", ""))
+    if retire is None and not _COMMIT.match(chosen):
+        raise UsageError("choose the release to decide on")
+    model = str(form.get("model", "")) or None
+    decision = {"reason": reason or "", "deny": action == "deny"}
+    return "approve", {"commit": chosen or None, "model": model, "retire": retire, **decision}
+
+
+def _batch_default(
+    action: str, form: Any, endpoint: str, workspace: str | None, reason: str | None
+) -> tuple[str, dict[str, Any]]:
+    deployment = str(form.get("deployment", ""))
+    if not deployment:
+        raise UsageError("choose the deployment to make the default")
+    return "batch_promote", {
+        "endpoint": endpoint,
+        "deployment": deployment,
+        "workspace": workspace,
+        # the default the page showed: refused if someone changed it since
+        "expected_current": str(form.get("current", "")) or None,
+        "reason": reason or "from the dashboard",
+    }
+
+
+def _traffic(
+    action: str, form: Any, endpoint: str, workspace: str | None, reason: str | None
+) -> tuple[str, dict[str, Any]]:
+    shares = {}
+    for key, value in form.multi_items():
+        if key.startswith("share:"):
+            try:
+                shares[key.removeprefix("share:")] = int(str(value))
+            except ValueError:
+                raise UsageError(f"traffic of {key.removeprefix('share:')} must be a whole number") from None
+    return "set_traffic", {"name": endpoint, "workspace": workspace, "traffic": shares, "reason": reason}
+
+
+_FORMS: dict[str, Callable[[str, Any, str, str | None, str | None], tuple[str, dict[str, Any]]]] = {
+    "rollback": _rollback,
+    "approve": _decision,
+    "deny": _decision,
+    "batch-default": _batch_default,
+    "traffic": _traffic,
+}
+"""What each action's form asks for: (action, form, endpoint, workspace, reason) to (operation, arguments)."""
 
 
 SECURITY_HEADERS = [
@@ -367,6 +415,7 @@ def build_ui(root: Path, access: Access | None = None, *, mlflow_ui: bool = Fals
         Route("/models", board.page("models.html", board.models)),
         Route("/endpoints", board.page("endpoints.html", board.endpoints)),
         Route("/endpoints/{workspace}/{name}/metrics.json", board.metrics),
+        Route("/batch", board.page("batch.html", board.batch)),
         Route("/experiments", board.page("experiments.html", board.experiments)),
         Route("/approvals", board.page("approvals.html", board.approvals)),
         Route("/history", board.page("history.html", board.history)),

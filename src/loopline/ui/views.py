@@ -13,9 +13,12 @@ from loopline.operations import call
 from loopline.withdrawn import in_force
 
 __all__ = [
+    "BATCH_JOBS",
+    "BatchView",
     "Node",
     "Topology",
     "ago",
+    "batch_page",
     "commit_page",
     "endpoints_page",
     "experiments_page",
@@ -24,6 +27,7 @@ __all__ = [
 ]
 
 MOVES = {"shared", "promoted", "released", "rolled-back"}
+BATCH_JOBS = 20  # the newest jobs the batch page shows of each batch endpoint
 
 
 def ago(when: datetime | str | None) -> str:
@@ -252,6 +256,41 @@ def endpoints_page(project: Path) -> list[EndpointView]:
         drift = sorted(((k, float(v)) for k, v in psi.items()), key=lambda kv: kv[1], reverse=True)
         views.append(EndpointView(info, list(targets.values()), check, drift))
     return views
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """One batch endpoint: its deployments, which one scores by default, and its newest jobs with how long
+    each ran (by job id; none while it runs)."""
+
+    info: Any  # batch.service.BatchEndpoint
+    jobs: list[Any]  # batch.jobs.BatchJob, newest first
+    took: dict[str, str]
+    older: bool  # it has older jobs than those shown
+
+
+def batch_page(project: Path) -> list[BatchView]:
+    """Every batch endpoint the caller may read, with its newest ``BATCH_JOBS`` jobs."""
+    views = []
+    for info in call(api.list_batch_endpoints, project=project):
+        jobs = call(
+            api.batch_jobs, info.name, workspace=info.workspace, limit=BATCH_JOBS + 1, project=project
+        )
+        shown = jobs[:BATCH_JOBS]
+        took = {job.id: duration(job.started_at, job.finished_at) for job in shown if job.finished_at}
+        views.append(BatchView(info, shown, took, len(jobs) > BATCH_JOBS))
+    return views
+
+
+def duration(started: str, finished: str) -> str:
+    """``1.6 s``, ``2 min 5 s`` or ``1 h 3 min``: the time between two ISO times."""
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    if seconds < 60:
+        return f"{max(seconds, 0):.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def _withdrawn_commits(project: Path) -> set[str]:

@@ -326,10 +326,16 @@ def batch_promote(
         ),
     ] = None,
     workspace: EndpointWorkspaceOption = None,
+    reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
 ) -> None:
     """Make a deployment the batch endpoint's default."""
     change = api.batch_promote(
-        endpoint, deployment, workspace=workspace, expected_current=expected_current, project=call.project
+        endpoint,
+        deployment,
+        workspace=workspace,
+        expected_current=expected_current,
+        reason=reason,
+        project=call.project,
     )
     call.emit(change.to_dict(), lambda console: console.print(escape(change.message)))
 
@@ -350,9 +356,10 @@ def job_list(
     call: Call,
     endpoint: Annotated[str | None, opt("--endpoint", help="Only this batch endpoint's jobs.")] = None,
     workspace: Annotated[str | None, opt("--workspace", "-w", help="Only this workspace's jobs.")] = None,
+    limit: Annotated[int | None, opt("--limit", "-n", min=1, help="Only the newest N jobs.")] = None,
 ) -> None:
     """List batch jobs, newest first."""
-    found = api.batch_jobs(endpoint, workspace=workspace, project=call.project)
+    found = api.batch_jobs(endpoint, workspace=workspace, limit=limit, project=call.project)
 
     def human(console: Console) -> None:
         table = Table()

@@ -24,6 +24,13 @@ function describe(form) {
     return `Move 100% of the traffic of endpoint ${endpoint} (${workspace}) from ${form.dataset.live || "nothing"} ` +
       `to commit ${label}. The current deployment stays loaded for an instant way back.`;
   }
+  if (form.dataset.confirm === "batch-default") {
+    const choice = form.querySelector("select[name=deployment]");
+    const label = choice.options[choice.selectedIndex].textContent;
+    return `Make ${label} the default of batch endpoint ${endpoint} (${workspace}) in place of ` +
+      `${form.dataset.current}: jobs invoked from now on without --deployment score with it; jobs already ` +
+      `running keep theirs.`;
+  }
   const changes = [];
   let total = 0;
   form.querySelectorAll("input[type=number]").forEach(function (input) {
