@@ -147,9 +147,10 @@ def _endpoints(principal: Principal, found: list[Any]) -> list[Any]:
 def _status(principal: Principal, status: Any) -> Any:
     models = tuple(m for m in status.models if readable(principal, m.workspace))
     endpoints = tuple(e for e in status.endpoints if readable(principal, e.get("workspace")))
+    batch = tuple(e for e in status.batch_endpoints if readable(principal, e.get("workspace")))
     held = principal.role_on(ALL_WORKSPACES)
     if held is not None and held >= Role.ADMIN:
-        return replace(status, models=models, endpoints=endpoints)
+        return replace(status, models=models, endpoints=endpoints, batch_endpoints=batch)
     # Where the instance lives on the server is an admin's to know: others see it as ".".
     root = str(status.root)
 
@@ -161,6 +162,7 @@ def _status(principal: Principal, status: Any) -> Any:
         root=Path("."),
         models=tuple(replace(m, source_uri=inside(m.source_uri)) for m in models),
         endpoints=endpoints,
+        batch_endpoints=batch,
         stores={
             name: {k: v and inside(v) for k, v in store.items()} for name, store in status.stores.items()
         },

@@ -456,6 +456,7 @@ def test_every_dashboard_page_shows_a_role_exactly_what_the_api_lets_it_read(
     loopline.outer_loop_prod(project)
     for team in start_team(project):
         team.ensure_fixtures()
+        loopline.create_batch_endpoint("prod-batch", "prod", project=project)
         # A reader of dev alone: what the other workspaces hold is not theirs to see.
         loopline.user_add("vera", project=project)
         loopline.user_grant("vera", "reader", "dev", project=project)
@@ -491,8 +492,13 @@ def _walk(team: Team, commit: str, everything: list[tuple[str, str]], user: str)
         assert (shown == 200, metrics == 200) == (allowed, allowed), (user, workspace, name)
         assert (releases == 403, checks == 403) == (not allowed, not allowed), (user, workspace, name)
         assert (f'rollback-target-{workspace}-{name}"' in endpoints_page) <= allowed
-    models = {(m["workspace"], m["version"]) for m in api("status", {}).json()["models"]}
+    status = api("status", {}).json()
+    models = {(m["workspace"], m["version"]) for m in status["models"]}
     assert _testids(page("/models").text, "provenance-") == {f"{w}-{v}" for w, v in models}, user
+    batch = {(e["workspace"], e["name"]) for e in api("list_batch_endpoints", {}).json()}
+    assert {(e["workspace"], e["name"]) for e in status["batch_endpoints"]} == batch, user
+    assert _testids(page("/batch").text, "batch-endpoint-") == {f"{w}-{n}" for w, n in batch}, user
+    assert (("prod", "prod-batch") in batch) == (user != "vera" and user != "dev"), user
     history = {r["seq"] for r in api("history", {"limit": 500}).json()}
     assert _testids(page("/history").text, "event-") == {str(seq) for seq in history}, user
     commit_page = page(f"/commits/{commit}").text

@@ -189,6 +189,32 @@ def test_status_lists_endpoints_in_the_products_shape(
     assert ["dev", "stat-a", "blue", "proj-classifier", "2", deployed["git_commit"][:7], "100%"] in rows
     assert ["dev", "stat-b", "", "", "", "", "no deployments"] in rows
     assert [row[2::4] for row in rows if row[1:3] == ["stat-a", "green"]] == [["green", "0% (+20% mirrored)"]]
+    # And what each batch endpoint scores with, its default marked.
+    loopline.create_batch_endpoint("stat-batch", "dev", project=served_project)
+    loopline.create_batch_deployment("stat-batch", "blue", version=2, project=served_project)
+    loopline.create_batch_deployment("stat-batch", "green", version=1, project=served_project)
+    loopline.create_batch_endpoint("stat-empty", "dev", project=served_project)
+    batch = next(
+        e for e in cli(capsys, "status", "--json", "-C", str(served_project)).json()["batch_endpoints"]
+    )
+    assert (batch["name"], batch["workspace"], batch["default"]) == ("stat-batch", "dev", "blue")
+    assert [(d["name"], d["version"]) for d in batch["deployments"]] == [("blue", 2), ("green", 1)]
+    shown = cli(capsys, "status", "-C", str(served_project))
+    assert "Batch endpoints" in shown.stdout
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]] for line in shown.stdout.splitlines() if "stat-" in line
+    ]
+    assert [
+        "dev",
+        "stat-batch",
+        "blue",
+        "proj-classifier",
+        "2",
+        deployed["git_commit"][:7],
+        "default",
+    ] in rows
+    assert [row[2::4] for row in rows if row[1:3] == ["stat-batch", "green"]] == [["green", ""]]
+    assert ["dev", "stat-empty", "", "", "", "", "no deployments"] in rows
 
 
 def test_endpoint_commands_exit_codes(served_project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -522,8 +522,8 @@ def test_the_batch_page_shows_each_endpoint_s_jobs_and_moves_its_default_behind_
             page.click("form.signin button")
             expect(page.locator(".flash")).to_contain_text("signed in as devon")
             page.goto(f"{plane.url}/ui/batch")
-            assert page.get_by_test_id("batch-dev-scorer").count() == 1
-            assert page.get_by_test_id("batch-prod-nightly").count() == 0
+            assert page.get_by_test_id("batch-endpoint-dev-scorer").count() == 1
+            assert page.get_by_test_id("batch-endpoint-prod-nightly").count() == 0
             assert nightly.id not in page.locator("main").inner_text()
             page.get_by_test_id("batch-default-dev-scorer").click()
             page.locator("#confirm-ok").click()

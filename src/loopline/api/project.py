@@ -187,7 +187,8 @@ def compare(
 
 
 def status(project: PathLike | None = None) -> Status:
-    """The tier, workspaces, stores and every model version loopline registered."""
+    """The tier, workspaces, stores, every model version loopline registered, and what each online and
+    batch endpoint serves."""
     from loopline import catalog
 
     instance = Instance.open(project)
@@ -196,11 +197,14 @@ def status(project: PathLike | None = None) -> Status:
     provisioned = revision is not None
     models = tuple(catalog.list_versions(instance.db)) if provisioned else ()
     endpoints: tuple[dict[str, Any], ...] = ()
+    batch: tuple[dict[str, Any], ...] = ()
     if revision == HEAD_REVISION:
+        from loopline.batch import service as batch_service
         from loopline.endpoints import service
         from loopline.withdrawn import withdrawn_now
 
         endpoints = tuple(e.to_dict() for e in service.list_endpoints(instance))
+        batch = tuple(b.to_dict() for b in batch_service.list_batch_endpoints(instance))
         withdrawn = {w.content_digest for w in withdrawn_now(instance.db)}
         models = tuple(replace(m, withdrawn=m.content_digest in withdrawn) for m in models)
     return Status(
@@ -217,6 +221,7 @@ def status(project: PathLike | None = None) -> Status:
         state_url=instance.db.redacted_url,
         models=models,
         endpoints=endpoints,
+        batch_endpoints=batch,
         repository_url=_repository_url(settings.root),
         model=settings.config.model.name,
     )

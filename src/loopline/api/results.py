@@ -24,6 +24,7 @@ class Status:
     models: tuple[ModelVersionInfo, ...]
     endpoints: tuple[dict[str, Any], ...] = field(default=())
     repository_url: str | None = None
+    batch_endpoints: tuple[dict[str, Any], ...] = field(default=())
     model: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,6 +41,7 @@ class Status:
             "state_url": self.state_url,
             "models": [m.to_dict() for m in self.models],
             "endpoints": list(self.endpoints),
+            "batch_endpoints": list(self.batch_endpoints),
             "repository_url": self.repository_url,
             "model": self.model,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -283,8 +284,8 @@ def status(
         ),
     ] = False,
 ) -> None:
-    """Show the tier, workspaces, stores, the model versions with their commits, and what each endpoint
-    serves."""
+    """Show the tier, workspaces, stores, the model versions with their commits, and what each online and
+    batch endpoint serves."""
     result = api.status(call.project)
 
     def human(console: Console) -> None:
@@ -312,6 +313,8 @@ def status(
             console.print("No model versions yet: commit and run `loopline inner-loop`.")
         if result.endpoints:
             console.print(_endpoints_table(result.endpoints))
+        if result.batch_endpoints:
+            console.print(_batch_table(result.batch_endpoints))
 
     call.emit(result.to_dict(), human)
 
@@ -319,9 +322,30 @@ def status(
 def _endpoints_table(endpoints: tuple[dict[str, Any], ...]) -> Table:
     """What each online endpoint serves: a row a deployment, with its model version and share of traffic
     (URLs: ``endpoint list``, which finds where each workspace's server answers)."""
-    table = Table(title="Endpoints", title_justify="left")
-    for column in ("workspace", "endpoint", "deployment", "model", "version", "commit", "traffic"):
-        table.add_column(column)
+    return _deployments_table(
+        "Endpoints",
+        ("traffic", lambda e, d: traffic_share(d["traffic"], e["mirror"].get(d["name"]))),
+        endpoints,
+    )
+
+
+def _batch_table(endpoints: tuple[dict[str, Any], ...]) -> Table:
+    """What each batch endpoint scores with: a row a deployment, the default marked."""
+    return _deployments_table(
+        "Batch endpoints", ("default", lambda e, d: "default" if d["name"] == e["default"] else ""), endpoints
+    )
+
+
+def _deployments_table(
+    title: str,
+    last: tuple[str, Callable[[dict[str, Any], dict[str, Any]], str]],
+    endpoints: tuple[dict[str, Any], ...],
+) -> Table:
+    """A row a deployment of each endpoint; ``last`` names the last column and what it says of one."""
+    column, cell = last
+    table = Table(title=title, title_justify="left")
+    for name in ("workspace", "endpoint", "deployment", "model", "version", "commit", column):
+        table.add_column(name)
     for endpoint in endpoints:
         for deployment in endpoint["deployments"] or [None]:
             if deployment is None:  # created, nothing deployed yet
@@ -334,7 +358,7 @@ def _endpoints_table(endpoints: tuple[dict[str, Any], ...]) -> Table:
                 deployment["model"],
                 str(deployment["version"]),
                 deployment["git_commit"][:7],
-                traffic_share(deployment["traffic"], endpoint["mirror"].get(deployment["name"])),
+                cell(endpoint, deployment),
             )
     return table
 
