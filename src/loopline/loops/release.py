@@ -216,6 +216,9 @@ class Release:
             self.before = {"traffic": live, "mirror": dict(endpoint.mirror)}
         main = largest_share(self.before["traffic"], but=deployment.name)
         self.previous = endpoint.deployment(main) if main else None
+        self._refused_earlier: dict[
+            float, float | None
+        ] = {}  # by step start: the window before it, read once
 
     def result(
         self, message: str, changed: bool, steps: list[dict[str, Any]], temporary: bool
@@ -485,12 +488,16 @@ class Release:
         requests to tell (or there is none)."""
         if self.previous is None:
             return None
-        length = max(seconds, time.time() - started)
-        for since, until in ((started, None), (started - length, started)):
-            stats = window_stats(self.instance.db, PROD, self.endpoint, self.previous.name, since, until)
-            if stats.requests >= self.config.min_requests:
-                return stats.rejected_rate
-        return None
+        stats = window_stats(self.instance.db, PROD, self.endpoint, self.previous.name, started)
+        if stats.requests >= self.config.min_requests:
+            return stats.rejected_rate
+        if started not in self._refused_earlier:  # a past window: its figure does not change
+            before = window_stats(
+                self.instance.db, PROD, self.endpoint, self.previous.name, started - seconds, started
+            )
+            enough = before.requests >= self.config.min_requests
+            self._refused_earlier[started] = before.rejected_rate if enough else None
+        return self._refused_earlier[started]
 
     def _roll_back(self, release_id: int, step: dict[str, Any]) -> None:
         """Return the endpoint to the split it had before the release began; the alias does not move."""
