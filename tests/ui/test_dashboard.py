@@ -462,7 +462,10 @@ def test_the_batch_page_shows_each_endpoint_s_jobs_and_moves_its_default_behind_
     browser = Browser(playwright)
     try:
         page = browser.page
-        page.goto(f"{board.url}/ui/")
+        page.goto(f"{board.url}/ui/")  # the topology says what each workspace's batch endpoints score with
+        scoring = page.get_by_test_id("batch-prod-nightly").inner_text()
+        assert scoring == f"batch nightly scores with {released.git_commit[:7]} v{released.version}"
+        assert page.get_by_test_id("batch-dev-scorer").inner_text().endswith("v1")
         page.get_by_role("link", name="Batch").click()
         assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "blue"
         green = page.get_by_test_id("batch-deployment-dev-scorer-green").inner_text()

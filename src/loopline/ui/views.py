@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class Node:
     commit: str | None
     detail: str
     arrived: dict[str, Any] | None = None  # the last move into this workspace
+    batch: tuple[tuple[str, int, str], ...] = ()  # (endpoint, version, commit) its batch endpoints score with
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,9 @@ def topology(project: Path) -> Topology:
             node = Node(workspace, None, None, "nothing yet")
         arrived = next((r for r in reversed(moves) if r.event.workspace == workspace), None)
         if arrived is not None:
-            node = Node(
-                node.name,
-                node.version,
-                node.commit,
-                node.detail,
-                {
+            node = replace(
+                node,
+                arrived={
                     "kind": arrived.kind,
                     "commit": arrived.event.git_commit,
                     "actor": arrived.event.actor,
@@ -127,8 +125,19 @@ def topology(project: Path) -> Topology:
                     "at": arrived.event.at.isoformat(),
                 },
             )
-        nodes.append(node)
+        nodes.append(replace(node, batch=_batch_defaults(status, workspace)))
     return Topology(status.tier.value, name, nodes, status.repository_url)
+
+
+def _batch_defaults(status: api.Status, workspace: str) -> tuple[tuple[str, int, str], ...]:
+    """What each batch endpoint of ``workspace`` scores with by default: (endpoint, version, commit)."""
+    return tuple(
+        (endpoint["name"], deployment["version"], deployment["git_commit"])
+        for endpoint in status.batch_endpoints
+        if endpoint["workspace"] == workspace
+        for deployment in endpoint["deployments"]
+        if deployment["name"] == endpoint["default"]
+    )
 
 
 def _count(status: api.Status, workspace: str) -> str:
