@@ -188,20 +188,39 @@ def test_outer_loop_test_of_a_simple_tier_project_never_set_up_says_the_tier(tmp
     assert not (tmp_path / "proj" / ".loopline" / "state.db").exists()
 
 
-def test_the_simple_tier_story(a_live_b_registered: tuple[Path, str, str]) -> None:
+def test_the_simple_tier_story(
+    a_live_b_registered: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, a, b = a_live_b_registered
     with pytest.raises(TierDisabled, match="full tier"):
         loopline.outer_loop_test(project)
-    loopline.outer_loop_prod(project)
+    loopline.create_batch_endpoint("nightly", "prod", project=project)  # scoring with A, as prod serves
+    loopline.create_batch_deployment("nightly", "blue", version=1, project=project)
+    released = loopline.outer_loop_prod(project)
     assert live_commit(project) == b
     assert live(project) == {f"v1-{a[:7]}": 0, f"v2-{b[:7]}": 100}
+    # The release moved the online endpoint only, and says which batch endpoint still scores with A.
+    nightly = {
+        "endpoint": "nightly",
+        "workspace": "prod",
+        "deployment": "blue",
+        "version": 1,
+        "git_commit": a,
+    }
+    assert released.batch_behind == [nightly]
     back = loopline.rollback(project, previous=True)
-    assert live_commit(project) == a and back.git_commit == a
+    assert live_commit(project) == a and back.git_commit == a and back.batch_behind == []
     # A client written before aliases asks MLflow for the Production stage (models:/NAME/Production).
     stages = {v.tags["git_commit"]: v.current_stage for v in prod_client(project).search_model_versions("")}
     assert stages == {a: "Production", b: "Archived"}
-    forward = loopline.rollback(project, previous=True)
-    assert live_commit(project) == b and forward.git_commit == b
+    forward = cli(capsys, "rollback", "--previous", "--json", "-C", str(project))
+    assert live_commit(project) == b and forward.json()["git_commit"] == b
+    assert forward.json()["batch_behind"] == [nightly]
+    assert " ".join(forward.stderr.split()).endswith(
+        f"warning: batch endpoint nightly still scores with blue (v1, {a[:7]}) by default; to score with "
+        f"{b[:7]} too: `loopline batch-deployment create nightly NAME --commit {b[:7]} --workspace prod`, "
+        "then `loopline batch promote nightly NAME --workspace prod`"
+    )
     with pytest.raises(NotFound) as never:  # a commit prod never had: said, with where to look
         loopline.rollback(project, commit="0000000")
     assert never.value.message == (

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit, failpoints, registry
+from loopline.batch.behind import batch_behind
 from loopline.domain import (
     PRODUCTION,
     DeploymentInfo,
@@ -54,13 +55,7 @@ from loopline.loops.outer import (
     require_prod,
     smoke_test,
 )
-from loopline.loops.pending import (
-    PendingRelease,
-    end_release,
-    largest_share,
-    pending_release,
-    way_back,
-)
+from loopline.loops.pending import PendingRelease, end_release, largest_share, pending_release, way_back
 from loopline.progress import NullReporter, Reporter
 from loopline.serving.stats import WindowStats, window_stats
 from loopline.state import as_utc, locks
@@ -88,6 +83,8 @@ class ReleaseResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     temporary_server: bool = False
+    batch_behind: list[dict[str, Any]] = field(default_factory=list)
+    """The workspace's batch endpoints whose default scores with another commit (``batch/behind.py``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -179,7 +176,10 @@ def run_outer_loop_prod(
         release.overridden = overridden
         release.breaking_reason = breaking_change
         release.registry_version = candidate.version
-        return release.run(canary, watch)
+        result = release.run(canary, watch)
+    if result.changed:
+        result.batch_behind = batch_behind(instance, PROD, result.model, result.git_commit)
+    return result
 
 
 class Release:

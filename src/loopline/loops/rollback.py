@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loopline import audit, registry
+from loopline.batch.behind import batch_behind
 from loopline.domain import PRODUCTION, DeploymentInfo, EndpointInfo, ModelVersionInfo
 from loopline.endpoints import service
 from loopline.endpoints.client import lagging, live_server
@@ -279,4 +280,5 @@ def run_rollback(
             f"rolled {endpoint_name} back to {name} v{target.version} ({target.git_commit[:7]})"
             + (f" from {live.git_commit[:7]}" if live else "")
         )
+        result.batch_behind = batch_behind(instance, info.workspace, name, target.git_commit)
         return result

@@ -17,7 +17,7 @@ from loopline.cli.options import (
     command,
     opt,
 )
-from loopline.cli.output import StepReporter
+from loopline.cli.output import Output, StepReporter
 from loopline.cli.sdk import api
 from loopline.domain import parse_duration
 from loopline.errors import GateFailed, Refused, UsageError
@@ -129,6 +129,19 @@ def _show(console: Console, result: ReleaseResult) -> None:
     console.print(f"[{style}]{escape(result.message)}[/{style}]")
 
 
+def _batch_behind(output: Output, result: ReleaseResult) -> None:
+    """Warn of each batch endpoint whose default still scores with another commit than the one released
+    (or rolled back to), with the two commands that move it."""
+    for behind in result.batch_behind:
+        name, workspace = behind["endpoint"], behind["workspace"]
+        output.warn(
+            f"warning: batch endpoint {name} still scores with {behind['deployment']} (v{behind['version']}, "
+            f"{behind['git_commit'][:7]}) by default; to score with {result.git_commit[:7]} too: `loopline "
+            f"batch-deployment create {name} NAME --commit {result.git_commit[:7]} --workspace {workspace}`, "
+            f"then `loopline batch promote {name} NAME --workspace {workspace}`"
+        )
+
+
 def _release_summary(title: str, result: ReleaseResult) -> str:
     lines = [
         f"## {title}: {result.message}",
@@ -138,6 +151,11 @@ def _release_summary(title: str, result: ReleaseResult) -> str:
     ]
     if result.previous:
         lines.append(f"- previous: `{result.previous['deployment']}` ({result.previous['git_commit'][:7]})")
+    for behind in result.batch_behind:
+        lines.append(
+            f"- batch endpoint `{behind['endpoint']}` still scores with `{behind['deployment']}` "
+            f"({behind['git_commit'][:7]}) by default"
+        )
     if result.steps:
         lines += ["", "| traffic | requests | errors | p99 ms | verdict |", "|---|---|---|---|---|"]
         lines += [
@@ -212,6 +230,7 @@ def outer_loop_prod(
         output.github({"released": "false"}, f"## Release refused\n\n{exc.message}")
         raise
     output.emit(result.to_dict(), lambda console: _show(console, result))
+    _batch_behind(output, result)
     output.github(
         {
             "released": str(result.changed).lower(),
@@ -367,6 +386,7 @@ def rollback(
         reporter=StepReporter(output),
     )
     output.emit(result.to_dict(), lambda console: _show(console, result))
+    _batch_behind(output, result)
     output.github(
         {
             "rolled_back": str(result.changed).lower(),
