@@ -479,6 +479,7 @@ def test_the_batch_page_shows_each_endpoint_s_jobs_and_moves_its_default_behind_
         assert "succeeded" in done and f"{scored.rows:,}" in done and "heldout:1" in done
         assert scored.output in done and " s" in done  # where its predictions are, and how long it took
         assert "failed" in page.get_by_test_id(f"job-{failed.id}").inner_text()
+        assert failed.output not in page.locator("main").inner_text()  # it wrote nothing there
         assert "no column" in page.get_by_test_id(f"job-error-{failed.id}").inner_text()
         assert nightly.id in page.get_by_test_id("jobs-prod-nightly").inner_text()
         assert page.get_by_test_id("batch-default-prod-nightly").count() == 0  # one deployment: no choice
