@@ -326,6 +326,11 @@ class ReleaseConfig(Strict):
     require_validation: bool = Field(
         True, description="Full tier: only versions that passed outer-loop test."
     )
+    batch_endpoints: list[str] = Field(
+        default_factory=list,
+        description="Prod batch endpoints whose default moves with each release and rollback to the "
+        "version the online endpoint then serves.",
+    )
     approvals: ApprovalsConfig = ApprovalsConfig()
 
     @field_validator("canary")

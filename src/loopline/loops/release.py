@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from loopline import audit, failpoints, registry
-from loopline.batch.behind import batch_behind
 from loopline.domain import (
     PRODUCTION,
     DeploymentInfo,
@@ -45,6 +43,7 @@ from loopline.errors import Refused, UsageError
 from loopline.events import RefusedAttempt, Released, RolledBack
 from loopline.instance import Instance
 from loopline.loops import approvals, breaking
+from loopline.loops.batch_follow import check_followers, follow
 from loopline.loops.outer import (
     PROD,
     Smoked,
@@ -56,6 +55,7 @@ from loopline.loops.outer import (
     smoke_test,
 )
 from loopline.loops.pending import PendingRelease, end_release, largest_share, pending_release, way_back
+from loopline.loops.release_result import ReleaseResult
 from loopline.progress import NullReporter, Reporter
 from loopline.serving.stats import WindowStats, window_stats
 from loopline.state import as_utc, locks
@@ -66,29 +66,6 @@ __all__ = [
     "abandon_pending",
     "run_outer_loop_prod",
 ]
-
-
-@dataclass
-class ReleaseResult:
-    """What ``outer-loop prod`` (or ``rollback``) did."""
-
-    model: str
-    git_commit: str
-    version: int
-    endpoint: str
-    deployment: str
-    previous: dict[str, Any] | None
-    changed: bool
-    message: str
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
-    temporary_server: bool = False
-    batch_behind: list[dict[str, Any]] = field(default_factory=list)
-    """The workspace's batch endpoints whose default scores with another commit (``batch/behind.py``)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return dict(self.__dict__)
 
 
 def _validation_overridden(
@@ -150,6 +127,7 @@ def run_outer_loop_prod(
         raise UsageError(f"watch is {watch} seconds; give 0 or more")
     require_prod(instance, "outer-loop prod")
     instance.db.require_current(instance.root)
+    check_followers(instance)
     candidate = registry_version(instance, model or instance.settings.config.model.name, commit, report_to)
     name = candidate.name  # the name it had at its commit, where model.name changed since
     overridden = _validation_overridden(instance, candidate, override_reason)
@@ -177,8 +155,8 @@ def run_outer_loop_prod(
         release.breaking_reason = breaking_change
         release.registry_version = candidate.version
         result = release.run(canary, watch)
-    if result.changed:
-        result.batch_behind = batch_behind(instance, PROD, result.model, result.git_commit)
+        if result.changed:
+            follow(instance, result, in_prod, f"follows the release of {in_prod.git_commit[:7]}", report_to)
     return result
 
 

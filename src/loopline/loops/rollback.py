@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from loopline import audit, registry
-from loopline.batch.behind import batch_behind
 from loopline.domain import PRODUCTION, DeploymentInfo, EndpointInfo, ModelVersionInfo
 from loopline.endpoints import service
 from loopline.endpoints.client import lagging, live_server
@@ -12,6 +11,7 @@ from loopline.errors import NotFound, Refused, UsageError
 from loopline.events import RolledBack
 from loopline.git import as_commit
 from loopline.instance import Instance
+from loopline.loops.batch_follow import follow
 from loopline.loops.outer import (
     PROD,
     candidate_of,
@@ -280,5 +280,6 @@ def run_rollback(
             f"rolled {endpoint_name} back to {name} v{target.version} ({target.git_commit[:7]})"
             + (f" from {live.git_commit[:7]}" if live else "")
         )
-        result.batch_behind = batch_behind(instance, info.workspace, name, target.git_commit)
+        if info.workspace == PROD:
+            follow(instance, result, target, f"follows the rollback to {target.git_commit[:7]}", report_to)
         return result

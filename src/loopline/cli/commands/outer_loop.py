@@ -151,6 +151,10 @@ def _release_summary(title: str, result: ReleaseResult) -> str:
     ]
     if result.previous:
         lines.append(f"- previous: `{result.previous['deployment']}` ({result.previous['git_commit'][:7]})")
+    for moved in result.batch_moved:
+        lines.append(
+            f"- batch endpoint `{moved['endpoint']}` scores with `{moved['deployment']}` by default now"
+        )
     for behind in result.batch_behind:
         lines.append(
             f"- batch endpoint `{behind['endpoint']}` still scores with `{behind['deployment']}` "
