@@ -9,7 +9,7 @@ import pytest
 
 import loopline
 from loopline.errors import EXIT_USAGE
-from tests.helpers import cli, edit_yaml
+from tests.helpers import cli, cli_process, edit_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,15 @@ def test_a_batch_endpoint_named_to_follow_moves_with_each_release_and_rollback(
     assert {d.git_commit for d in loopline.get_endpoint("proj", project=project).deployments} == {a}
 
     edit_yaml(settings, release={"batch_endpoints": ["nightly"]})
+    # Killed once its traffic moved, before the batch endpoints followed: run again, they do.
+    killed = cli_process("outer-loop", "prod", cwd=project, env={"LOOPLINE_FAILPOINT": "batch-follow"})
+    assert killed.exit_code == 137
+    assert {
+        d.git_commit for d in loopline.get_endpoint("proj", project=project).deployments if d.traffic
+    } == {b}
+    assert loopline.get_batch_endpoint("nightly", workspace="prod", project=project).default == "blue"
     released = loopline.outer_loop_prod(project)
+    assert not released.changed  # live already
     follower = loopline.get_batch_endpoint("nightly", workspace="prod", project=project)
     moved = follower.deployment(None)
     assert moved is not None and (moved.name, moved.git_commit) == (f"v2-{b[:7]}", b)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopline import failpoints
 from loopline.batch import service
 from loopline.batch.behind import batch_behind
 from loopline.domain import ModelVersionInfo
@@ -39,7 +40,10 @@ def follow(
     the online endpoint now serves (``why`` goes into the audit log); then name in ``result`` those moved
     and every batch endpoint of prod still scoring with another commit. One that cannot follow (its
     default changed meanwhile, a deployment it cannot have) is said and stays behind: the online
-    endpoint's move stands."""
+    endpoint's move stands. Nothing for a version of another workspace than prod."""
+    if version.workspace != PROD:
+        return
+    failpoints.hit("batch-follow")
     for name in instance.settings.config.release.batch_endpoints:
         try:
             moved = _follow(instance, name, version, why)

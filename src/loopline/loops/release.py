@@ -155,8 +155,8 @@ def run_outer_loop_prod(
         release.breaking_reason = breaking_change
         release.registry_version = candidate.version
         result = release.run(canary, watch)
-        if result.changed:
-            follow(instance, result, in_prod, f"follows the release of {in_prod.git_commit[:7]}", report_to)
+        # Also where it was live already: a release cut short after its traffic moved is finished here.
+        follow(instance, result, in_prod, f"follows the release of {in_prod.git_commit[:7]}", report_to)
     return result
 
 

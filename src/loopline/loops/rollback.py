@@ -229,6 +229,7 @@ def run_rollback(
             result.message = f"{target.git_commit[:7]} is already live on {endpoint_name}; nothing to do"
             if info.workspace == PROD and PRODUCTION not in target.aliases:  # a rollback cut short
                 registry.set_alias(instance, target, PRODUCTION)
+            follow(instance, result, target, f"follows the rollback to {target.git_commit[:7]}", report_to)
             return result
         deployment = deploy(instance, info, target, report_to)
         result.deployment = deployment.name
@@ -280,6 +281,5 @@ def run_rollback(
             f"rolled {endpoint_name} back to {name} v{target.version} ({target.git_commit[:7]})"
             + (f" from {live.git_commit[:7]}" if live else "")
         )
-        if info.workspace == PROD:
-            follow(instance, result, target, f"follows the rollback to {target.git_commit[:7]}", report_to)
+        follow(instance, result, target, f"follows the rollback to {target.git_commit[:7]}", report_to)
         return result
