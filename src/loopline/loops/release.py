@@ -194,9 +194,8 @@ class Release:
             self.before = {"traffic": live, "mirror": dict(endpoint.mirror)}
         main = largest_share(self.before["traffic"], but=deployment.name)
         self.previous = endpoint.deployment(main) if main else None
-        self._refused_earlier: dict[
-            float, float | None
-        ] = {}  # by step start: the window before it, read once
+        # By the start of a step: the replaced deployment's refusals in the window before it, read once.
+        self._refused_earlier: dict[float, float | None] = {}
 
     def result(
         self, message: str, changed: bool, steps: list[dict[str, Any]], temporary: bool
