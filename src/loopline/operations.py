@@ -196,7 +196,8 @@ def operations() -> dict[str, Operation]:
         Operation("sweeps", api.sweeps, r.READ_ANY),
         Operation("audit_verify", api.audit_verify, r.READ_ANY),
         Operation("audit_checkpoint", api.audit_checkpoint, r.DEVELOP),
-        Operation("validation_report", api.validation_report, r.READ_ANY, caller_head=True),
+        # A validation report is the test workspace's finding, as its gate event in the history is.
+        Operation("validation_report", api.validation_report, r.READ_TEST, caller_head=True),
         Operation("workflow_enabled", api.workflow_enabled, r.READ_ANY),
         Operation("workflow_list", api.workflow_list, r.READ_ANY),
         Operation("list_endpoints", api.list_endpoints, r.READ_ANY, view=_endpoints),

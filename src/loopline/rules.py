@@ -24,6 +24,7 @@ __all__ = [
     "POLICY",
     "READ_ANY",
     "READ_JOB",
+    "READ_TEST",
     "RELEASE",
     "RESUME_BATCH",
     "VALIDATE",
@@ -134,6 +135,8 @@ DEVELOP = _fixed(Role.DEVELOPER, DEV)
 """The inner loop and data: developers."""
 VALIDATE = _fixed(Role.RELEASER, TEST)
 READ_PROD = _fixed(Role.READER, PROD)
+READ_TEST = _fixed(Role.READER, TEST)
+"""What the test workspace found: its readers, as its events in the history are."""
 RELEASE = _release
 CREATE_IN = _create_in
 CHANGE_BATCH = _batch_change

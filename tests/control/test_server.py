@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 EVERYONE = frozenset(GRANTS)
 READ_PROD = EVERYONE - {"dev"}
+READ_TEST = EVERYONE - {"dev"}
 DEV_CHANGE = frozenset({"dev", "ada"})
 TEST_CHANGE = frozenset({"tess", "ada"})
 PROD_CHANGE = frozenset({"paul", "ada"})
@@ -56,7 +57,8 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("compare", {"last": 5}, EVERYONE),
     ("audit_verify", {}, EVERYONE),
     ("audit_checkpoint", {}, DEV_CHANGE),
-    ("validation_report", {"commit": "abcdef1"}, EVERYONE),
+    # The test workspace's finding, as its events in the history are.
+    ("validation_report", {"commit": "abcdef1"}, READ_TEST),
     ("workflow_enabled", {"name": "inner-loop"}, EVERYONE),
     ("workflow_list", {}, EVERYONE),
     ("list_endpoints", {}, EVERYONE),
