@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 import pytest
@@ -35,12 +35,23 @@ with mlflow.start_run():
 """
 
 
+def _here(package: str) -> str:
+    """How a difference names what this machine has of ``package`` (a developer's may have it)."""
+    try:
+        return f"{version(package)} here"
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def test_a_model_logged_with_other_packages_than_here_is_deployed_with_a_warning_everywhere_it_shows(
     new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = new_project("simple", commit=False)
     use_script(project, "laptop.py", {"accuracy": {"min": 0.5}}, source=PINNED_ON_A_LAPTOP, name="iris")
-    differs = [f"scikit-learn==1.5.2 ({version('scikit-learn')} here)", "catboost==1.2.7 (not installed)"]
+    differs = [
+        f"scikit-learn==1.5.2 ({version('scikit-learn')} here)",
+        f"catboost==1.2.7 ({_here('catboost')})",
+    ]
     steps = Steps()
     loopline.inner_loop(project, reporter=steps)  # the model loads here, so it is registered, and said
     assert f"warning: the model was logged with {differs[0]}, {differs[1]}; a serving process" in " ".join(
