@@ -67,7 +67,7 @@ def test_prod_keeps_the_endpoint_name_of_the_repository_s_one_online_endpoint_fi
         "",
         [
             f"{where} names endpoint Fare_Online; endpoint name 'Fare_Online' must be lowercase letters, "
-            "digits and '-', starting with a letter or digit: prod's endpoint keeps its default"
+            "digits and '-', starting with a letter or digit (63 at most): prod's endpoint keeps its default"
         ],
     )
     tree(tmp_path, {"other.yml": ENDPOINT + "name: other\n"})  # two names: which is prod's is not known

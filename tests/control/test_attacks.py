@@ -626,6 +626,19 @@ def test_bodies_uploads_names_data_and_locks_are_bounded(trained_project: Projec
         named = team.plane.post("status", {"x" * 900_000: 1}, dev)
         assert named.status_code == 400 and len(named.content) < 1024, named.text[:300]
         assert named.json()["message"].startswith("status has no argument xxxx")
+        # A scoring call cannot hold the control plane without end, nor send a header no request holds.
+        invoke, blue = {"name": "dev-ep", "payload": {"inputs": [[1.0]]}}, "\u84dd"
+        for odd, said in (
+            ({"timeout": -1}, "timeout is -1 seconds; give more than 0 and at most 600"),
+            ({"timeout": 1e308}, "timeout is 1e+308 seconds"),
+            ({"wait": 10**19}, "wait is 1e+19 seconds; give 0 to 600"),
+            ({"deployment": blue * 100}, f"deployment name '{blue * 64}...' must be lowercase"),
+            ({"deployment": "blue\nX-Injected: 1"}, "deployment name 'blue\\nX-Injected: 1' must be"),
+            ({"content_type": "text/csv\r\nX-Injected: 1"}, "content type must be a media type"),
+        ):
+            answer = team.plane.post("invoke_endpoint", {**invoke, **odd}, ada)
+            assert answer.status_code == 400 and said in answer.json()["message"], (odd, answer.text)
+            assert len(answer.content) < 1024, odd
         # Uploads: over the compressed size, over the unpacked size, too many files. Nothing stays behind.
         headers = {"Content-Type": "application/gzip"}
         big = team.plane.post("uploads", token=dev, content=os.urandom(3 << 19), headers=headers)

@@ -27,7 +27,7 @@ import orjson
 from loopline import children
 from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
-from loopline.endpoints.rows import served_marks
+from loopline.endpoints.rows import check_name, served_marks
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.instance import Instance
 from loopline.net import free_port, http_client, http_request
@@ -346,6 +346,7 @@ def invoke(
 ) -> InvokeResult:
     """POST ``payload`` to the endpoint at its workspace's configured URL; with ``wait``, give a server
     that is not up yet (or still loading its endpoints) that many seconds to answer."""
+    _check_invocation(deployment, content_type, timeout, wait)
     endpoint = service.get_endpoint(instance, name, workspace)
     client = EndpointClient(instance, endpoint.workspace, server_url(instance, endpoint.workspace), timeout)
     deadline = time.monotonic() + wait
@@ -385,6 +386,28 @@ def invoke(
             time.sleep(0.2)
     finally:
         client.close()
+
+
+MAX_INVOKE_SECONDS = 600.0
+"""The longest ``timeout`` or ``wait`` of one invocation: a caller of the control plane holds one of its
+threads for as long as both."""
+
+
+def _check_invocation(deployment: str | None, content_type: str, timeout: float, wait: float) -> None:
+    """Refuse what cannot make a request (a header no HTTP request holds) or would wait without end."""
+    if not 0 < timeout <= MAX_INVOKE_SECONDS:  # NaN too
+        raise UsageError(
+            f"timeout is {timeout:g} seconds; give more than 0 and at most {MAX_INVOKE_SECONDS:g}"
+        )
+    if not 0 <= wait <= MAX_INVOKE_SECONDS:
+        raise UsageError(f"wait is {wait:g} seconds; give 0 to {MAX_INVOKE_SECONDS:g}")
+    if deployment:
+        check_name("deployment", deployment)
+    if not (content_type.isascii() and content_type.isprintable() and 0 < len(content_type) <= 200):
+        raise UsageError(
+            "content type must be a media type such as application/json or text/csv (printable ASCII, "
+            "at most 200 characters)"
+        )
 
 
 def _starting(result: InvokeResult) -> bool:

@@ -35,8 +35,10 @@ AUTH_MODES = ("key", "none")
 def check_name(kind: str, name: str) -> str:
     """Refuse names that would not work in a URL path."""
     if not _NAME.match(name):
+        shown = name[:64] if name[:64].isprintable() else repr(name[:64])[1:-1]
         raise UsageError(
-            f"{kind} name '{name}' must be lowercase letters, digits and '-', starting with a letter or digit"
+            f"{kind} name '{shown}{'...' if len(name) > 64 else ''}' must be lowercase letters, digits and "
+            "'-', starting with a letter or digit (63 at most)"
         )
     return name
 
