@@ -13,8 +13,9 @@ from pathlib import Path
 
 from loopline import notifications
 from loopline.config import Settings, load_config
+from loopline.config.fields import SIMPLE_NAME_RULE, is_simple_name
 from loopline.domain import SHARED, ModelVersionInfo
-from loopline.errors import ConfigError, TierDisabled
+from loopline.errors import ConfigError, TierDisabled, UsageError
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
 from loopline.storage.datastores import Datastore
@@ -129,6 +130,16 @@ class Instance:
     def store_names(self) -> tuple[str, ...]:
         """Every store of the tier: its workspaces, then the shared registry."""
         return (*self.settings.workspaces, SHARED)
+
+    def model_name(self, given: str | None) -> str:
+        """The registered model a command names (``--model``), or model.name of loopline.yaml; a name no
+        registry path or URL can hold is refused before anything runs."""
+        if given is None or given == "":
+            return self.settings.config.model.name
+        if not is_simple_name(given):
+            shown = given[:100] if given[:100].isprintable() else repr(given[:100])[1:-1]
+            raise UsageError(f"model name '{shown}' cannot be registered: {SIMPLE_NAME_RULE}")
+        return given
 
     def require_workspace(self, name: str) -> None:
         """Refuse a workspace the tier does not have."""

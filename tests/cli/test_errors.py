@@ -317,3 +317,26 @@ def test_a_rollback_before_any_release_says_nothing_was_released(
     # an endpoint the caller names is looked up as named
     named = cli(capsys, "rollback", "--previous", "--endpoint", "churn", "-C", str(project))
     assert "no endpoint named 'churn' in prod" in named.stderr
+
+
+def test_a_model_name_or_run_id_no_registry_can_hold_is_refused_before_anything_runs(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    rule = "use letters, digits, '.', '_' and '-', starting with a letter or digit (100 at most)"
+    for argv in (
+        ("inner-loop", "--model", "../../../etc/passwd"),  # was trained, then MLflow's unexpected refusal
+        ("rollback", "--previous", "--model", "churn model"),
+        ("outer-loop", "prod", "--model", "a:b"),
+        ("deployment", "create", "proj", "blue", "--version", "1", "--model", "x/y"),
+    ):
+        refused = cli(capsys, *argv, "-C", str(project))
+        assert refused.exit_code == 2, (argv, refused.stderr)
+        assert refused.stderr.startswith(f"error: model name '{argv[-1]}' cannot be registered: {rule}")
+    assert not (project / ".loopline" / "logs").exists() or not list(
+        (project / ".loopline" / "logs").iterdir()
+    )
+    for run_id in ("-1", "../run", "r\u00e9n"):
+        refused = cli(capsys, "compare", "--runs", run_id, "-C", str(project))
+        assert refused.exit_code == 2, refused.stderr
+        assert refused.stderr.startswith(f"error: '{run_id}' is not an MLflow run ID"), refused.stderr

@@ -65,3 +65,13 @@ def test_a_batch_endpoint_named_to_follow_moves_with_each_release_and_rollback(
         loopline.history(project, kind="batch-promoted")[-1].event.reason
         == f"follows the rollback to {a[:7]}"
     )
+
+    # A rollback is not held back by a name prod lacks: its traffic moves, then it says what did not follow.
+    edit_yaml(settings, release={"batch_endpoints": ["gone", "nightly"]})
+    forward = cli(capsys, "-C", str(project), "rollback", "--commit", b, "--json")
+    assert forward.exit_code == 0, forward.stderr
+    assert {
+        d.git_commit for d in loopline.get_endpoint("proj", project=project).deployments if d.traffic
+    } == {b}
+    assert "batch endpoint gone did not follow: " in " ".join(forward.stderr.split())
+    assert [m["endpoint"] for m in forward.json()["batch_moved"]] == ["nightly"]

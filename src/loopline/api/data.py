@@ -112,7 +112,7 @@ def create_batch_deployment(
         instance,
         endpoint,
         name,
-        model or instance.settings.config.model.name,
+        instance.model_name(model),
         version=version,
         commit=commit,
         workspace=workspace,

@@ -174,7 +174,7 @@ def create_deployment(
     from loopline.sandbox import check_model
 
     instance = provisioned(project)
-    chosen = model or instance.settings.config.model.name
+    chosen = instance.model_name(model)
     return service.create_deployment(
         instance,
         endpoint,

@@ -388,7 +388,7 @@ def import_inner_loop(
     identity = CommitIdentity(
         commit=commit, branch=branch, dirty_files=tuple(dirty_files), diff_digest=diff_digest
     )
-    admit(instance, model or instance.settings.config.model.name, identity, Path(model_dir))
+    admit(instance, instance.model_name(model), identity, Path(model_dir))
     return run_inner_loop(
         instance,
         model=model,

@@ -69,7 +69,7 @@ def _subject(instance: Instance, commit: str | None, model: str | None, retire: 
 
     if retire is not None:
         return approvals.retirement(instance, retire)
-    return registry_version(instance, model or instance.settings.config.model.name, commit)
+    return registry_version(instance, instance.model_name(model), commit)
 
 
 def approve(
@@ -129,7 +129,7 @@ def _decide(
     from loopline.loops.outer import registry_version
 
     instance = provisioned(project)
-    name = model or instance.settings.config.model.name
+    name = instance.model_name(model)
     version = registry_version(instance, name, commit, withdrawn_ok=True)
 
     def mirror(now: str | None, before: str | None) -> None:

@@ -8,14 +8,22 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-__all__ = ["SimpleName", "Strict", "Url", "url_password"]
+__all__ = ["SIMPLE_NAME_RULE", "SimpleName", "Strict", "Url", "is_simple_name", "url_password"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+SIMPLE_NAME_RULE = "use letters, digits, '.', '_' and '-', starting with a letter or digit (100 at most)"
+
+
+def is_simple_name(value: str) -> bool:
+    """Whether ``value`` is safe in paths and URLs (``SimpleName``)."""
+    return _NAME.match(value) is not None
+
+
 def _simple(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError("use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    if not is_simple_name(value):
+        raise ValueError(SIMPLE_NAME_RULE)
     return value
 
 

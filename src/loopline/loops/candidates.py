@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,15 @@ def compare_runs(
     return Comparison(ranking, tuple(rank(ranking, [candidate_of(run) for run in runs])))
 
 
+_RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}\Z", re.ASCII)
+
+
 def _run(store: Any, run_id: str) -> RunInfo:
-    if not run_id or not all(c.isalnum() or c in "-_" for c in run_id):
-        raise UsageError(f"'{run_id}' is not an MLflow run ID")
+    if not _RUN_ID.match(run_id):  # MLflow's own rule for a run ID
+        shown = run_id[:64] if run_id[:64].isprintable() else repr(run_id[:64])[1:-1]
+        raise UsageError(
+            f"'{shown}' is not an MLflow run ID (`loopline compare` lists dev's runs with theirs)"
+        )
     try:
         found: RunInfo = store.run(run_id)
     except Exception as exc:  # MLflow's "does not exist", whatever its class in this version

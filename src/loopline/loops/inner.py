@@ -135,7 +135,7 @@ def run_inner_loop(
     report = reporter or NullReporter()
     instance.db.require_current(instance.root)
     target = resolve(instance.settings.config.compute, compute)
-    name = model or instance.settings.config.model.name
+    name = instance.model_name(model)
     # The working tree's commit (not a run made on another machine), and what its model is made of.
     watched = watched_paths(instance) if identity is None else None
     identity = identity or commit_identity(instance.root, watched)

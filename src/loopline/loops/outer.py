@@ -334,7 +334,7 @@ def run_outer_loop_test(
         "it runs in the full tier (dev, test, prod); set `tier: full` in loopline.yaml",
     )
     instance.db.require_current(instance.root)
-    asked = model or instance.settings.config.model.name
+    asked = instance.model_name(model)
     candidate = held(instance, registry_version(instance, asked, commit, report_to), report_to)
     name = candidate.name  # the name it had at its commit, where model.name changed since
     report_to.step(f"validating {name} v{candidate.version} from {candidate.git_commit[:7]} in test")

@@ -128,7 +128,7 @@ def run_outer_loop_prod(
     require_prod(instance, "outer-loop prod")
     instance.db.require_current(instance.root)
     check_followers(instance)
-    candidate = registry_version(instance, model or instance.settings.config.model.name, commit, report_to)
+    candidate = registry_version(instance, instance.model_name(model), commit, report_to)
     name = candidate.name  # the name it had at its commit, where model.name changed since
     overridden = _validation_overridden(instance, candidate, override_reason)
     endpoint_name = instance.settings.prod_endpoint

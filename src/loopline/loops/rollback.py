@@ -186,7 +186,7 @@ def run_rollback(
         raise UsageError("name the version to return to with exactly one of --commit SHA or --previous")
     require_prod(instance, "model rollback")
     instance.db.require_current(instance.root)
-    name = model or instance.settings.config.model.name
+    name = instance.model_name(model)
     endpoint_name = endpoint or instance.settings.prod_endpoint
     instance.require_workspace(workspace)
     take_over = _TakeOver(instance, workspace, endpoint_name, name, commit, report_to)

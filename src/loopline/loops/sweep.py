@@ -518,7 +518,7 @@ def plan_sweep(
         raise UsageError(
             "parallel trials train copies of the commit, so they cannot sweep uncommitted changes"
         )
-    name = model or instance.settings.config.model.name
+    name = instance.model_name(model)
     study = f"{name}-{identity.commit}" + (f"-{identity.diff_digest[7:19]}" if identity.diff_digest else "")
     result = SweepResult(study, config.objective.metric, config.objective.direction, None)
     target = resolve(instance.settings.config.compute, compute)
@@ -540,7 +540,7 @@ def run_sweep(
     report = reporter or NullReporter()
     put_back(instance, report)
     identity = inner.project_identity(instance)
-    name = model or instance.settings.config.model.name
+    name = instance.model_name(model)
     result, trainer = plan_sweep(
         instance, identity, trials=trials, parallel=parallel, model=name, compute=compute
     )

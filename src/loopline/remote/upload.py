@@ -154,7 +154,7 @@ def _registered(
     from loopline.loops.inner import already_registered, unchanged
     from loopline.loops.training_runs import DEV
 
-    name = model or instance.settings.config.model.name
+    name = instance.model_name(model)
     models = [m for m in client.call(status).models if m.name == name]
     found = {
         m.workspace: m
