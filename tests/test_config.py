@@ -191,6 +191,21 @@ def test_bad_model_name_is_refused(tmp_path: Path) -> None:
         load_config(write(tmp_path, VALID.replace("shop-classifier", "'shop classifier!'")))
 
 
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_a_number_that_is_no_finite_number_is_refused_naming_its_line(tmp_path: Path, value: str) -> None:
+    # `.inf` reads as "no limit" to some, but a canary step watched without end holds the release forever
+    text = VALID + f"release:\n  watch_seconds: {value}\n"
+    with pytest.raises(
+        ConfigError, match=r"line 6: 'release.watch_seconds': Input should be a finite number"
+    ):
+        load_config(write(tmp_path, text))
+    with pytest.raises(
+        ConfigError,
+        match=r"LOOPLINE_TRAINING__TIMEOUT_SECONDS: .training.timeout_seconds.: Input should be a finite",
+    ):
+        load_config(write(tmp_path, VALID), environ={"LOOPLINE_TRAINING__TIMEOUT_SECONDS": "inf"})
+
+
 def test_project_root_is_found_from_a_subfolder(tmp_path: Path) -> None:
     write(tmp_path, VALID)
     (tmp_path / "a" / "b").mkdir(parents=True)

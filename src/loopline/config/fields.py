@@ -34,7 +34,7 @@ SimpleName = Annotated[str, AfterValidator(_simple)]
 class Strict(BaseModel):
     """A section: no key it does not declare, no change once read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def url_password(uri: str) -> tuple[str, str, str] | None:
