@@ -38,8 +38,12 @@ def test_the_sample_policy_reads_with_its_rules_and_digest(tmp_path: Path) -> No
             "version: 1\nrules:\n  - when: {error_rate: {above: high}}\n    action: rollback\n",
             "must be numbers",
         ),
+        (
+            "version: 1\nrules:\n  - when: {max_psi: {above: .nan}}\n    action: rollback\n",
+            "a threshold of 'max_psi' is .nan, which no signal meets",
+        ),
     ],
-    ids=["syntax", "no version", "unknown action", "threshold not a number"],
+    ids=["syntax", "no version", "unknown action", "threshold not a number", "threshold not a number at all"],
 )
 def test_a_broken_policy_is_refused_with_what_to_fix(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "policy.yaml"

@@ -98,6 +98,10 @@ def load_policy(path: Path) -> Policy:
                 raise ConfigError(f"{where}: '{signal}' needs one of {', '.join(OPERATORS)} with a number")
             if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in condition.values()):
                 raise ConfigError(f"{where}: the thresholds of '{signal}' must be numbers")
+            if any(v != v for v in condition.values()):  # NaN: a condition no signal ever meets
+                raise ConfigError(
+                    f"{where}: a threshold of '{signal}' is .nan, which no signal meets; give a number"
+                )
     default = data.get("default", "no-change")
     if default not in ACTIONS:
         raise ConfigError(f"{path.name}: default '{default}' is not among {', '.join(ACTIONS)}")
