@@ -340,3 +340,18 @@ def test_a_model_name_or_run_id_no_registry_can_hold_is_refused_before_anything_
         refused = cli(capsys, "compare", "--runs", run_id, "-C", str(project))
         assert refused.exit_code == 2, refused.stderr
         assert refused.stderr.startswith(f"error: '{run_id}' is not an MLflow run ID"), refused.stderr
+
+
+def test_a_workspace_the_tier_lacks_is_named_as_such_not_as_a_missing_endpoint(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    said = "workspace 'test' is not part of the 'simple' tier; this instance has dev, prod, shared"
+    for argv in (
+        ("endpoint", "show", "proj", "--workspace", "test"),
+        ("batch-endpoint", "show", "nightly", "--workspace", "test"),
+        ("policy", "evaluate", "proj", "--workspace", "test"),  # was: "has no monitoring check yet"
+        ("monitor", "check", "proj", "--workspace", "test"),
+    ):
+        refused = cli(capsys, *argv, "-C", str(project))
+        assert refused.exit_code == 1 and said in refused.stderr, (argv, refused.stderr)

@@ -37,6 +37,8 @@ def commit_filter(instance: Instance, commit: str | None) -> str | None:
 def endpoint_workspace(instance: Instance, endpoint: str | None, workspace: str | None) -> str:
     """The workspace of an endpoint named by a caller: given, else that of the only endpoint of the name,
     else prod (for the prod endpoint, and for history that outlived its endpoint)."""
+    if workspace:
+        instance.require_workspace(workspace)
     if workspace is not None or endpoint is None:
         return workspace or "prod"
     from loopline.endpoints import service

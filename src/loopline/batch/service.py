@@ -114,6 +114,8 @@ def list_batch_endpoints(instance: Instance) -> list[BatchEndpoint]:
 
 def get_batch_endpoint(instance: Instance, name: str, workspace: str | None = None) -> BatchEndpoint:
     """One batch endpoint (``workspace`` where the name is in several)."""
+    if workspace:
+        instance.require_workspace(workspace)
     with instance.db.read() as connection:
         return _endpoint(connection, _row(connection, name, workspace))
 

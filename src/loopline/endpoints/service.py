@@ -101,6 +101,8 @@ def get_endpoint(
 ) -> EndpointInfo:
     """One endpoint with its deployments and traffic (``workspace`` where the name is in several); with
     ``serving``, what answers each deployment in every running serving process that loaded it."""
+    if workspace:
+        instance.require_workspace(workspace)
     with instance.db.read() as connection:
         info = _endpoint(connection, _row(connection, name, workspace), instance)
         if not serving:
