@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +76,7 @@ class Failure:
     attempts: int
     error: str
     failed_at: datetime
+    workspace: str | None = None  # the event's, so each reader sees the failures of what they may read
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -414,6 +415,7 @@ def failures(db: Database, webhook: str | None = None) -> list[Failure]:
             row["attempts"],
             row["error"],
             as_utc(row["failed_at"]),
+            records[row["seq"]].event.workspace,
         )
         for row in rows
     ]
@@ -446,17 +448,7 @@ def retry_failures(settings: Settings, db: Database, webhook: str | None = None)
                     .where(row)
                     .values(attempts=failure.attempts + 1, error=error[:2000])
                 )
-            still.append(
-                Failure(
-                    failure.id,
-                    failure.webhook,
-                    failure.seq,
-                    failure.kind,
-                    failure.attempts + 1,
-                    error,
-                    failure.failed_at,
-                )
-            )
+            still.append(replace(failure, attempts=failure.attempts + 1, error=error))
     return still
 
 

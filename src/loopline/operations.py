@@ -140,7 +140,9 @@ def call(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return cast(R, invoke(operation(function), arguments, project))
 
 
-def _endpoints(principal: Principal, found: list[Any]) -> list[Any]:
+def _of_workspace(principal: Principal, found: list[Any]) -> list[Any]:
+    """What names its workspace (an endpoint, a job, a failed delivery by its event's), kept where the
+    caller reads it."""
     return [item for item in found if readable(principal, item.workspace)]
 
 
@@ -200,11 +202,11 @@ def operations() -> dict[str, Operation]:
         Operation("validation_report", api.validation_report, r.READ_TEST, caller_head=True),
         Operation("workflow_enabled", api.workflow_enabled, r.READ_ANY),
         Operation("workflow_list", api.workflow_list, r.READ_ANY),
-        Operation("list_endpoints", api.list_endpoints, r.READ_ANY, view=_endpoints),
+        Operation("list_endpoints", api.list_endpoints, r.READ_ANY, view=_of_workspace),
         Operation("list_data", api.list_data, r.READ_ANY),
         Operation("get_data", api.get_data, r.READ_ANY),
-        Operation("list_batch_endpoints", api.list_batch_endpoints, r.READ_ANY, view=_endpoints),
-        Operation("batch_jobs", api.batch_jobs, r.READ_ANY, view=_endpoints),
+        Operation("list_batch_endpoints", api.list_batch_endpoints, r.READ_ANY, view=_of_workspace),
+        Operation("batch_jobs", api.batch_jobs, r.READ_ANY, view=_of_workspace),
         Operation("batch_job", api.batch_job, r.READ_JOB),
         Operation("get_endpoint", api.get_endpoint, r.read_endpoint("name")),
         Operation("releases", api.releases, r.read_endpoint("endpoint")),
@@ -266,7 +268,7 @@ def operations() -> dict[str, Operation]:
         Operation("token_revoke", api.token_revoke, r.ADMIN),
         Operation("list_locks", api.list_locks, r.READ_ANY),
         # Webhooks: what failed is the instance's record; sending again is an admin's call.
-        Operation("notifications_failed", api.notifications_failed, r.READ_ANY),
+        Operation("notifications_failed", api.notifications_failed, r.READ_ANY, view=_of_workspace),
         Operation("notifications_retry", api.notifications_retry, r.ADMIN),
         Operation("notifications_deliver", api.notifications_deliver, r.ADMIN),
         Operation("unlock", api.unlock, r.ADMIN),

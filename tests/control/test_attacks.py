@@ -30,7 +30,7 @@ from loopline.instance import Instance
 from loopline.state.schema import locks
 from tests.conftest import ProjectFactory
 from tests.control.team import Team, start_team
-from tests.helpers import cli_process, commit_all, edit_yaml, git
+from tests.helpers import cli_process, commit_all, edit_yaml, git, wait_until
 from tests.oidc import Issuer, job_claims, new_key, oidc_issuer
 from tests.sandbox.probe import findings, probe_model
 
@@ -712,3 +712,42 @@ def test_bodies_uploads_names_data_and_locks_are_bounded(trained_project: Projec
         policy = page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
         assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def _failed(team: Team, user: str) -> list[dict[str, Any]]:
+    answer = team.plane.post("notifications_failed", {}, team.tokens[user])
+    assert answer.status_code == 200, answer.text
+    return list(answer.json())
+
+
+def _deliver_until_failed(team: Team, workspaces: set[str]) -> bool:
+    """Send what is due once more (as an admin); True once deliveries of events of ``workspaces`` failed."""
+    team.plane.post("notifications_deliver", {}, team.tokens["ada"])
+    return workspaces <= {f["workspace"] for f in _failed(team, "ada")}
+
+
+def test_a_reader_sees_the_failed_deliveries_of_the_events_it_may_read_and_no_others(
+    trained_project: ProjectFactory,
+) -> None:
+    project = trained_project("full")
+    # A receiver that takes nothing: each event it is sent after it is first seen is kept as failed.
+    chat = {"url": "http://127.0.0.1:9/hook", "events": ["endpoint-created"]}
+    hook = {"webhooks": {"chat": chat}, "attempts": 1, "timeout_seconds": 1}
+    edit_yaml(project / "loopline.yaml", notifications=hook)
+    for team in start_team(project):
+        for name, workspace in (("prod-only", "prod"), ("dev-only", "dev")):
+            made = team.plane.post(
+                "create_endpoint", {"name": name, "workspace": workspace}, team.tokens["ada"]
+            )
+            assert made.status_code == 200, made.text
+        wait_until(
+            lambda team=team: _deliver_until_failed(team, {"prod", "dev"}),
+            60,
+            "prod and dev deliveries failing",
+        )
+        for user in ("rita", "dev"):
+            seen = _failed(team, user)
+            history = {r["seq"] for r in team.plane.post("history", {"limit": 500}, team.tokens[user]).json()}
+            assert {f["seq"] for f in seen} <= history, user  # what the history shows them, no more
+            assert ("prod" in {f["workspace"] for f in seen}) == (user == "rita"), (user, seen)
+            assert "dev" in {f["workspace"] for f in seen}, (user, seen)

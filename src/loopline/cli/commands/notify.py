@@ -70,10 +70,10 @@ def failed(
         if not found:
             console.print("every event was delivered" if retry else "no event failed")
             return
-        table = Table("webhook", "event", "kind", "tries", "failed at", "last error")
+        table = Table("webhook", "event", "kind", "workspace", "tries", "failed at", "last error")
         for f in found:
             table.add_row(
-                escape(f.webhook), str(f.seq), f.kind, str(f.attempts),
+                escape(f.webhook), str(f.seq), f.kind, f.workspace or "", str(f.attempts),
                 f.failed_at.isoformat(timespec="seconds"), escape(f.error),
             )  # fmt: skip
         console.print(table)
