@@ -325,8 +325,9 @@ class StoreUnavailable(LooplineError):
 
 def shorten(text: str, limit: int = 60) -> str:
     """``text`` for a message: at most ``limit`` characters, cut with an ellipsis (an error never echoes a
-    caller's long input back)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    caller's long input back), with what does not print (a newline, a NUL) escaped, so it stays one line."""
+    cut = text if len(text) <= limit else text[: limit - 3] + "..."
+    return cut if cut.isprintable() else repr(cut)[1:-1]
 
 
 def _subclasses(root: type[LooplineError]) -> list[type[LooplineError]]:

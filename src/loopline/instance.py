@@ -15,7 +15,7 @@ from loopline import notifications
 from loopline.config import Settings, load_config
 from loopline.config.fields import SIMPLE_NAME_RULE, is_simple_name
 from loopline.domain import SHARED, ModelVersionInfo
-from loopline.errors import ConfigError, TierDisabled, UsageError
+from loopline.errors import ConfigError, TierDisabled, UsageError, shorten
 from loopline.mlflow_store import WorkspaceStore
 from loopline.state import Database
 from loopline.storage.datastores import Datastore
@@ -137,8 +137,7 @@ class Instance:
         if given is None or given == "":
             return self.settings.config.model.name
         if not is_simple_name(given):
-            shown = given[:100] if given[:100].isprintable() else repr(given[:100])[1:-1]
-            raise UsageError(f"model name '{shown}' cannot be registered: {SIMPLE_NAME_RULE}")
+            raise UsageError(f"model name '{shorten(given, 100)}' cannot be registered: {SIMPLE_NAME_RULE}")
         return given
 
     def require_workspace(self, name: str) -> None:

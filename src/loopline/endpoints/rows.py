@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table, select
 from loopline.domain import EndpointInfo
 from loopline.endpoints import keys as keymod
 from loopline.endpoints.deployments import deployment_info, owned_rows
-from loopline.errors import NotFound, UsageError
+from loopline.errors import NotFound, UsageError, shorten
 from loopline.instance import Instance
 from loopline.state import as_utc
 from loopline.state.schema import deployments, endpoint_keys, endpoints
@@ -35,9 +35,8 @@ AUTH_MODES = ("key", "none")
 def check_name(kind: str, name: str) -> str:
     """Refuse names that would not work in a URL path."""
     if not _NAME.match(name):
-        shown = name[:64] if name[:64].isprintable() else repr(name[:64])[1:-1]
         raise UsageError(
-            f"{kind} name '{shown}{'...' if len(name) > 64 else ''}' must be lowercase letters, digits and "
+            f"{kind} name '{shorten(name, 67)}' must be lowercase letters, digits and "
             "'-', starting with a letter or digit (63 at most)"
         )
     return name

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loopline.errors import NotFound, UsageError
+from loopline.errors import NotFound, UsageError, shorten
 from loopline.instance import Instance
 from loopline.mlflow_store import RunInfo
 from loopline.ranking import Candidate, Ranked, Ranking, load_ranking, rank
@@ -83,9 +83,9 @@ _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}\Z", re.ASCII)
 
 def _run(store: Any, run_id: str) -> RunInfo:
     if not _RUN_ID.match(run_id):  # MLflow's own rule for a run ID
-        shown = run_id[:64] if run_id[:64].isprintable() else repr(run_id[:64])[1:-1]
         raise UsageError(
-            f"'{shown}' is not an MLflow run ID (`loopline compare` lists dev's runs with theirs)"
+            f"'{shorten(run_id, 64)}' is not an MLflow run ID "
+            "(`loopline compare` lists dev's runs with theirs)"
         )
     try:
         found: RunInfo = store.run(run_id)
