@@ -355,3 +355,16 @@ def test_a_workspace_the_tier_lacks_is_named_as_such_not_as_a_missing_endpoint(
     ):
         refused = cli(capsys, *argv, "-C", str(project))
         assert refused.exit_code == 1 and said in refused.stderr, (argv, refused.stderr)
+
+
+def test_an_error_repeating_input_that_holds_a_newline_is_still_one_line(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("simple")
+    for argv, said in (
+        (("monitor", "check", "proj", "--window", "1\nx"), "error: window '1\\nx' is not a duration"),
+        (("data", "register", "a\nb", "--path", "inbox://x.csv"), "error: data asset name 'a\\nb' must be"),
+    ):
+        refused = cli(capsys, *argv, "-C", str(project))
+        assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert refused.stderr.startswith(said), refused.stderr

@@ -41,8 +41,10 @@ def _fail(message: str, code: int, json_mode: bool, details: dict[str, object] |
     output = Output(json_mode)
     from rich.markup import escape
 
+    # One line, whatever a message repeats of the caller's input (a name or value holding a newline).
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
     output.err.print(
-        f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+        f"[bold red]error:[/bold red] {escape(line)}", markup=True, highlight=False, soft_wrap=True
     )
     if json_mode:
         output.emit({"error": {"message": message, "exit_code": code, **(details or {})}}, lambda _c: None)
