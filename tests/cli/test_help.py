@@ -49,6 +49,16 @@ def test_the_fixed_command_names_exist() -> None:
     assert {"init", "up", "status", "inner-loop", "history", "demo"} <= names
 
 
+def test_the_listing_groups_every_command_in_one_panel_in_the_order_a_project_meets_them() -> None:
+    listed = [name for names in commands.PANELS.values() for name in names]
+    assert sorted(listed) == sorted(commands.MODULES)  # each command in exactly one panel
+    root = _command()
+    assert list(root.commands) == listed  # not the order the modules happened to register them
+    shown = cli_process("--help").stdout
+    panels = [shown.index(f"─ {panel} ") for panel in commands.PANELS]
+    assert panels == sorted(panels) and shown.index("│ init ") < shown.index("│ migrate-state ")
+
+
 def test_help_works_from_the_console_script() -> None:
     result = cli_process("inner-loop", "--help")
     assert result.exit_code == 0

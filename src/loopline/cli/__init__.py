@@ -32,6 +32,7 @@ def _command(args: list[str] | None = None) -> typer.core.TyperGroup:
     commands.load(next((arg for arg in args if not arg.startswith("-")), None) if args is not None else None)
     command = typer.main.get_command(app)
     assert isinstance(command, typer.core.TyperGroup)
+    commands.arrange(command)
     return command
 
 

@@ -5,8 +5,9 @@ starts without the batch, endpoint or team commands' imports), and help or a mis
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-__all__ = ["MODULES", "load"]
+__all__ = ["MODULES", "PANELS", "arrange", "load"]
 
 MODULES: dict[str, str] = {
     "init": "project",
@@ -51,6 +52,36 @@ MODULES: dict[str, str] = {
     "demo": "demo",
 }
 """Each top-level command (or group) by the module under ``loopline.cli.commands`` that registers it."""
+
+
+PANELS: dict[str, tuple[str, ...]] = {
+    "Start": ("init", "up", "status", "history", "ui", "demo"),
+    "Train and release": (
+        "inner-loop", "compare", "sweep", "outer-loop", "rollback", "approve", "approvals", "withdraw",
+        "reinstate", "withdrawals", "report",
+    ),
+    "Serve and score": (
+        "endpoint", "deployment", "serve", "data", "batch-endpoint", "batch-deployment", "batch", "monitor",
+        "policy",
+    ),
+    "Workflows": ("workflow", "tier"),
+    "Team and administration": (
+        "server", "user", "token", "notifications", "locks", "unlock", "audit", "k8s", "migrate-state",
+        "migrate-tracking", "migrate-models", "migrate-datastores",
+    ),
+}  # fmt: skip
+"""How ``loopline --help`` groups the top-level commands, in the order a project meets them."""
+
+
+def arrange(root: Any) -> None:
+    """Put ``root``'s commands in their panels, in the order of ``PANELS`` (the lifecycle's, not the
+    order the modules happened to register them)."""
+    rank = {name: index for index, name in enumerate(n for names in PANELS.values() for n in names)}
+    for panel, names in PANELS.items():
+        for name in names:
+            if name in root.commands:
+                root.commands[name].rich_help_panel = panel
+    root.commands = dict(sorted(root.commands.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def load(command: str | None = None) -> None:
