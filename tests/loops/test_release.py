@@ -98,3 +98,27 @@ def test_a_live_model_that_no_longer_loads_does_not_stop_the_release_that_replac
     weights.write_bytes(weights.read_bytes() + b"\0")  # its digest no longer matches: it does not load
     released = loopline.outer_loop_prod(project, commit=b)
     assert released.changed and live_commit(project) == b
+
+
+def test_loopline_s_own_requests_count_in_the_metrics_and_not_in_what_a_canary_watches(
+    a_live_b_registered: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release's smoke test and its checks before traffic moves reach the new deployment through the
+    server; with no client sending, each step of its canary watched no request (it said 2 before)."""
+    import re
+
+    import httpx
+
+    from tests.servers import Server, free_port
+
+    project, _a, b = a_live_b_registered
+    port = free_port()
+    monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
+    with Server(project, "prod", port=port) as server:
+        released = loopline.outer_loop_prod(project, canary=[10, 100], watch=1)
+        assert [(s["percent"], s["requests"]) for s in released.steps] == [(10, 0), (100, 0)]
+        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    counted = re.findall(
+        rf'loopline_requests_total{{[^}}]*deployment="{released.deployment}"[^}}]*}} (\S+)', metrics
+    )
+    assert released.deployment.endswith(b[:7]) and sum(float(n) for n in counted) >= 1, metrics[:2000]

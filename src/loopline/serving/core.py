@@ -152,14 +152,17 @@ def answer_body(answers: Any, wrapped: bool) -> bytes:
 class _Scoring:
     """A scoring request between its checks and its answer."""
 
-    __slots__ = ("answers", "data", "future", "kind", "route", "rows", "runtime", "sample", "started")
+    __slots__ = ("answers", "data", "future", "kind", "own", "route", "rows", "runtime", "sample", "started")
 
-    def __init__(self, route: EndpointRoute, runtime: DeploymentRuntime, kind: str, sample: bool) -> None:
+    def __init__(
+        self, route: EndpointRoute, runtime: DeploymentRuntime, kind: str, sample: bool, own: bool = False
+    ) -> None:
         self.started = time.perf_counter()
         self.route = route
         self.runtime = runtime
         self.kind = kind
         self.sample = sample
+        self.own = own  # loopline's own request (its system key): not a client's
         self.data: Any = None
         self.rows = 0
         self.future: asyncio.Future[Any] | None = None
@@ -362,7 +365,9 @@ class ScoringCore:
             return _not_allowed(f"{method} is not allowed; scoring takes POST", b"POST")
         if (encoding := headers.get(b"content-encoding")) is not None:  # inflated for callers with a key only
             body = decoded(encoding, body, self.max_body_bytes)
-        return self._score(route, kind, headers, body, sample=route.sampled and not system, deployment=named)
+        return self._score(
+            route, kind, headers, body, sample=route.sampled and not system, deployment=named, own=system
+        )
 
     def _describe(self, route: EndpointRoute) -> dict[str, Any]:
         return {
@@ -409,10 +414,11 @@ class ScoringCore:
         *,
         sample: bool,
         deployment: str | None = None,
+        own: bool = False,
     ) -> Response | _Scoring:
         """Check the input and start the model on it (on ``deployment`` where the path names one); a
         refused request is answered at once."""
-        scoring = _Scoring(route, self._choose(route, headers, deployment), kind, sample)
+        scoring = _Scoring(route, self._choose(route, headers, deployment), kind, sample, own)
         runtime = scoring.runtime
         content_type = headers.get(b"content-type", b"")
         model = runtime.model
@@ -469,7 +475,8 @@ class ScoringCore:
         else:
             status = failure.http_status
             response = error(failure, runtime.headers)
-        self._account(runtime, status, scoring.rows, time.perf_counter() - scoring.started)
+        tally = runtime.own_tally if scoring.own else runtime.tally
+        self._account(runtime, tally, status, scoring.rows, time.perf_counter() - scoring.started)
         return response
 
     def _model_failure(self, scoring: _Scoring, exc: Exception) -> RequestRejected:
@@ -525,8 +532,9 @@ class ScoringCore:
 
         asyncio.get_running_loop().call_soon(later)
 
-    def _account(self, runtime: DeploymentRuntime, status: int, rows: int, seconds: float) -> None:
-        tally = runtime.tally
+    def _account(
+        self, runtime: DeploymentRuntime, tally: Tally, status: int, rows: int, seconds: float
+    ) -> None:
         if not tally.statuses:
             self._tallies.append(tally)
         tally.statuses.append(status)

@@ -49,10 +49,12 @@ class DeploymentRuntime:
     batcher: Batcher | None
     headers: list[tuple[bytes, bytes]]
     tally: Tally = field(init=False)
+    own_tally: Tally = field(init=False)  # loopline's own requests (its system key)
     log_template: bytes | None = None  # this deployment's request log line, filled in per request
 
     def __post_init__(self) -> None:
         self.tally = Tally(self.endpoint, self.name)
+        self.own_tally = Tally(self.endpoint, self.name, clients=False)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Answering a request records its status and latency in its deployment's :class:`Tally`. Several times a
 second (and before ``/metrics`` answers) the event loop drains every tally: status counts, rows, and the
 latency histogram computed with numpy for the whole lot, into the Prometheus children and into the
-per-second statistics canary watches read.
+per-second statistics canary watches read. loopline's own requests (smoke tests, validation, the checks
+before traffic moves) are counted in Prometheus only: a canary's watch, a monitoring check and the
+dashboard's figures are of the endpoint's clients.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ _BOUNDS = np.asarray(LATENCY_BUCKETS)
 
 
 class Tally:
-    """What one deployment answered since the last drain."""
+    """What one deployment answered since the last drain: to its clients, or (``clients`` false) to
+    loopline's own requests, which the metrics count and the statistics do not."""
 
-    __slots__ = ("children", "deployment", "endpoint", "latencies", "rows", "statuses")
+    __slots__ = ("children", "clients", "deployment", "endpoint", "latencies", "rows", "statuses")
 
-    def __init__(self, endpoint: str, deployment: str) -> None:
+    def __init__(self, endpoint: str, deployment: str, *, clients: bool = True) -> None:
         self.endpoint = endpoint
         self.deployment = deployment
+        self.clients = clients
         self.statuses: list[int] = []
         self.latencies: list[float] = []
         self.rows = 0
@@ -51,7 +55,7 @@ def drain(tallies: Iterable[Tally], metrics: Metrics | None, stats: StatsRecorde
         seconds = np.asarray(latencies)
         if metrics is not None:
             _to_prometheus(tally, metrics, statuses, seconds, rows)
-        if stats is not None:
+        if stats is not None and tally.clients:
             stats.add(tally.endpoint, tally.deployment, statuses, seconds)
 
 
