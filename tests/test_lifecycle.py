@@ -60,6 +60,14 @@ def test_the_demo_tells_the_whole_story_through_the_workflows(tmp_path: Path) ->
         if e["kind"] == "traffic-changed" and e["workspace"] == "prod"
     ]
     assert len(steps_changed) >= 4  # the canary's 10, 50 and 100, and the rollback
+    # A client's requests flowed to C's canary while it was watched (loopline's own are not counted).
+    from loopline.instance import Instance
+    from loopline.serving.stats import window_stats
+
+    canary = [e for e in json.loads(history.stdout)["events"] if e["kind"] == "released"][-1]
+    deployment = canary["target"].split("/", 1)[1]
+    assert canary["git_commit"] == c["git_commit"], canary
+    assert window_stats(Instance.open(demo).db, "prod", "demo", deployment, 0).requests >= 10
 
 
 def test_the_demo_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:

@@ -178,16 +178,24 @@ class _Demo:
         )
 
     def traffic_during(self, work: Any) -> None:
-        """Keep requests flowing to prod while ``work`` runs, so a canary has something to be judged on."""
+        """Keep a client's requests flowing to prod while ``work`` runs, so a canary has something to be
+        judged on (what loopline itself sends, with its own key, is not what a canary's watch judges)."""
+        from loopline.net import http_client
+
         stop = threading.Event()
         columns, rows = _heldout(self.path)
         body = json.dumps({"dataframe_split": {"columns": columns, "data": [rows[0]]}}).encode()
+        key = self.api.endpoint_keys("demo", regenerate="secondary", project=self.path).regenerated
+        url = f"{self.api.get_endpoint('demo', project=self.path).url}/invocations"
+        headers = {"Authorization": f"Bearer {key['secondary']}", "Content-Type": "application/json"}
+        self.step("a client of the prod endpoint sends requests with its secondary key")
 
         def send() -> None:
-            while not stop.is_set():
-                with contextlib.suppress(Exception):  # the canary's verdict, not the demo's client, decides
-                    self.api.invoke_endpoint("demo", body, project=self.path, timeout=5)
-                time.sleep(0.02)
+            with http_client(timeout=5) as client:
+                while not stop.is_set():
+                    with contextlib.suppress(Exception):  # the canary's verdict, not the client, decides
+                        client.post(url, content=body, headers=headers)
+                    time.sleep(0.02)
 
         thread = threading.Thread(target=send, daemon=True)
         thread.start()
