@@ -67,6 +67,7 @@ __all__ = [
     "Unauthenticated",
     "UsageError",
     "from_answer",
+    "one_line",
     "shorten",
 ]
 
@@ -323,11 +324,15 @@ class StoreUnavailable(LooplineError):
     error_code = "STORE_UNAVAILABLE"
 
 
+def one_line(text: str) -> str:
+    """``text`` with what does not print (a newline, a NUL) escaped as Python writes it: one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def shorten(text: str, limit: int = 60) -> str:
     """``text`` for a message: at most ``limit`` characters, cut with an ellipsis (an error never echoes a
-    caller's long input back), with what does not print (a newline, a NUL) escaped, so it stays one line."""
-    cut = text if len(text) <= limit else text[: limit - 3] + "..."
-    return cut if cut.isprintable() else repr(cut)[1:-1]
+    caller's long input back), on one line (``one_line``)."""
+    return one_line(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _subclasses(root: type[LooplineError]) -> list[type[LooplineError]]:

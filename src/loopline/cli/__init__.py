@@ -18,7 +18,7 @@ import typer.core
 import typer.main
 from typer.exceptions import Abort, TyperException
 
-from loopline.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT_USAGE, LooplineError
+from loopline.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT_USAGE, LooplineError, one_line
 
 __all__ = ["main", "run"]
 
@@ -43,7 +43,7 @@ def _fail(message: str, code: int, json_mode: bool, details: dict[str, object] |
     from rich.markup import escape
 
     # One line, whatever a message repeats of the caller's input (a name or value holding a newline).
-    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    line = one_line(message)
     output.err.print(
         f"[bold red]error:[/bold red] {escape(line)}", markup=True, highlight=False, soft_wrap=True
     )
