@@ -15,7 +15,7 @@ import loopline
 from loopline.errors import ApprovalNeeded, NotFound, Refused, UsageError
 from loopline.instance import Instance
 from loopline.serving.stats import window_stats
-from tests.helpers import cli, edit_yaml, heldout_request, system_key, wait_until
+from tests.helpers import cli, edit_yaml, heldout_request, wait_until
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,8 @@ def test_a_retired_endpoint_leaves_its_final_report_in_the_registry_and_nothing_
     monkeypatch.setenv("LOOPLINE_WORKSPACES__PROD__ENDPOINTS_URL", f"http://127.0.0.1:{port}")
     with Server(project, workspace="prod", port=port) as server:
         loopline.outer_loop_prod(project)  # B takes the traffic, A stays loaded
-        key = system_key(project)
+        # A client's key: the retirement's evidence is of the endpoint's clients, not of loopline's checks.
+        key = loopline.endpoint_keys("proj", regenerate="secondary", project=project).regenerated["secondary"]
         url = f"{server.url}/endpoints/proj/score"
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         # The server follows the routing table within a second: until then A may still answer.
