@@ -87,3 +87,20 @@ def test_precision_recall_and_f1_of_two_classes_are_the_second_s_whether_numbers
     # three classes: each class's, averaged
     three = metrics_for("classification", ["a", "b", "c", "a"], ["a", "b", "b", "a"], "kind")
     assert three["f1"] == f1_score(["a", "b", "c", "a"], ["a", "b", "b", "a"], average="macro")
+
+
+def test_labels_the_held_out_rows_never_hold_are_measured_as_wrong_answers_not_a_crash() -> None:
+    """A champion answering the names its data had before (``yes`` where the rows now say ``Yes``): the
+    answers and the true values together held three or four labels, and scikit-learn refused to measure
+    two classes' precision."""
+    truth = ["Yes", "No", "Yes", "No", "Yes", "No"]
+    spelt_before = metrics_for("classification", truth, ["yes", "no", "yes", "no", "yes", "no"], "churned")
+    assert spelt_before == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    partly = metrics_for("classification", truth, ["Yes", "no", "Yes", "Yes", "no", "No"], "churned")
+    # of the three rows answered Yes, two are; of the three that are, two were answered so
+    assert partly["accuracy"] == pytest.approx(3 / 6)
+    assert partly["precision"] == pytest.approx(2 / 3) and partly["recall"] == pytest.approx(2 / 3)
+    # of three classes, each held-out class's measures averaged; "d" is only ever a wrong answer
+    three = metrics_for("classification", ["a", "b", "c", "a"], ["a", "d", "c", "d"], "kind")
+    assert three["recall"] == pytest.approx((1 / 2 + 0 + 1) / 3)
+    assert three["precision"] == pytest.approx((1 + 0 + 1) / 3)

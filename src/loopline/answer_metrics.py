@@ -55,25 +55,30 @@ def metrics_for(task: str, truth: Any, predicted: Any, label: str | Sequence[str
     classes = np.unique(np.asarray(truth))
     scores = _probabilities(classes, predicted)
     labels = _labels(classes, predicted, scores)
-    each = _averaging(classes)
+    positive = _positive(classes)
+    if positive is None:  # each held-out class's measures averaged: a label of none of them is wrong
+        counted, answered, each = truth, labels, {"average": "macro", "labels": classes}
+    else:  # whether a row is of the positive class: a label the held-out rows never hold is not
+        counted, answered, each = np.asarray(truth) == positive, np.asarray(labels) == positive, {}
     return {
         "accuracy": float(metrics.accuracy_score(truth, labels)),
-        "precision": float(metrics.precision_score(truth, labels, **each, zero_division=0)),
-        "recall": float(metrics.recall_score(truth, labels, **each, zero_division=0)),
-        "f1": float(metrics.f1_score(truth, labels, **each, zero_division=0)),
+        "precision": float(metrics.precision_score(counted, answered, **each, zero_division=0)),
+        "recall": float(metrics.recall_score(counted, answered, **each, zero_division=0)),
+        "f1": float(metrics.f1_score(counted, answered, **each, zero_division=0)),
         **(_probability_metrics(truth, classes, scores) if scores is not None else {}),
     }
 
 
-def _averaging(classes: Any) -> dict[str, Any]:
-    """How precision, recall and F1 count ``classes`` (the held-out labels', sorted): of two, those of the
-    second (``1`` of ``0`` and ``1``, ``Yes`` of ``No`` and ``Yes``), as a training script measures its
-    positive class and as a probability a row is read; of more, each class's averaged (macro)."""
+def _positive(classes: Any) -> Any:
+    """The class whose precision, recall and F1 measure a classifier of ``classes`` (the held-out labels',
+    sorted): of two, the second (``1`` of ``0`` and ``1``, ``Yes`` of ``No`` and ``Yes``), as a training
+    script measures its positive class and as a probability a row is read; of one, 1 where it is 0 or 1;
+    None where each class's measures are averaged (macro)."""
     if len(classes) == 2:
-        return {"average": "binary", "pos_label": classes[1]}
+        return classes[1]
     if set(classes.tolist()) <= {0, 1}:  # one class held out: 1 is still the positive one
-        return {"average": "binary"}
-    return {"average": "macro"}
+        return 1
+    return None
 
 
 def _per_output(task: str, truth: Any, predicted: Any, labels: list[str]) -> dict[str, float]:
