@@ -502,4 +502,6 @@ def test_a_candidate_answering_in_another_form_than_the_champion_is_told_in_the_
     assert tested.passed, tested.report_markdown  # measured as before: told, not failed
     said = f"a list of 2 numbers per row, where the champion v1 ({a[:7]}) answers a number per row"
     assert tested.report["answers"] == said
-    assert f"Answers: {said}; its clients would read answers of another form" in tested.report_markdown
+    assert f"Answers: {said}; its clients would not read them as they read the champion's" in (
+        tested.report_markdown
+    )

@@ -22,6 +22,7 @@ from typing import Any
 
 from loopline import children
 from loopline.answer_form import answer_change
+from loopline.answer_labels import label_change
 from loopline.answer_metrics import PROBABILITY_METRICS, metrics_for
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
@@ -168,8 +169,8 @@ class ValidationFindings:
             lines += ["", "Champion: none in prod yet; the challenger check passes."]
         if self.answers:
             lines.append(
-                f"Answers: {self.answers}; its clients would read answers of another form, so outer-loop "
-                "prod releases it only with --breaking-change REASON"
+                f"Answers: {self.answers}; its clients would not read them as they read the champion's, so "
+                "outer-loop prod releases it only with --breaking-change REASON"
             )
         latency = self.latency
         lines += [
@@ -487,11 +488,14 @@ class _Where:
 
 
 def _answer_change(champion: Candidate, theirs: list[Any] | None, ours: list[Any] | None) -> str | None:
-    """How the candidate's answers to the held-out rows differ in form from the champion's, for a client
-    of the champion (``answer_form``); None where they do not, or where no answers were read."""
+    """How the candidate's answers to the held-out rows differ in form from the champion's (``answer_form``)
+    or rename its labels (``answer_labels``), for a client of the champion; None where they do neither, or
+    where no answers were read."""
     if theirs is None or ours is None:
         return None
-    return answer_change(theirs, ours, f"the champion v{champion.version} ({champion.git_commit[:7]})")
+    named = f"the champion v{champion.version} ({champion.git_commit[:7]})"
+    changed = answer_change(theirs, ours, named)
+    return changed or label_change(theirs, ours, named, f"the {len(ours)} held-out rows")
 
 
 def _measure(

@@ -5,10 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 import loopline
 from loopline.errors import EXIT_REFUSED, Refused
-from tests.helpers import cli, commit_answering_probabilities, commit_with_a_derived_column, model_version
+from tests.conftest import ProjectFactory
+from tests.helpers import (
+    cli,
+    commit_all,
+    commit_answering_probabilities,
+    commit_with_a_derived_column,
+    edit_yaml,
+    model_version,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -66,6 +75,66 @@ def test_a_version_answering_in_another_form_is_refused_unless_the_release_says_
     assert live_commit(project) == b
     with pytest.raises(Refused, match="answers a list of 2 numbers per row"):
         loopline.outer_loop_prod(project, commit=c)
+
+
+def commit_classes_named(project: Path, names: dict[int, str], scratch: Path) -> str:
+    """Commit, and register, the sample's model fitted on its classes named ``names`` (in the order of the
+    numbers: the training measures the second's probability), and upload the
+    held-out rows labelled so as the data asset validation.data names: the data relabelled upstream."""
+    import pandas as pd
+
+    train = project / "train.py"
+    text = train.read_text()
+    start = text.index("    return model.fit(features, labels")
+    end = text.index("\n", start) + 1
+    train.write_text(text[:start] + f"    return model.fit(features, labels.map({names!r}))\n" + text[end:])
+    heldout = pd.read_csv(project / "data" / "inbox" / "heldout.csv")
+    heldout["label"] = heldout["label"].map(names)
+    heldout.to_csv(scratch / "heldout.csv", index=False)
+    loopline.upload_data("heldout", scratch / "heldout.csv", project=project)
+    config = project / "loopline.yaml"
+    edit_yaml(config, validation={**yaml.safe_load(config.read_text())["validation"], "data": "heldout"})
+    commit = commit_all(project, f"Classes named {', '.join(names.values())}")
+    loopline.inner_loop(project)
+    return commit
+
+
+def test_a_version_renaming_its_labels_is_told_by_outer_loop_test_and_refused_unless_the_release_says_why(
+    trained_project: ProjectFactory, tmp_path: Path
+) -> None:
+    """Labels spelt another way keep the answers' form: clients comparing them with their own would take
+    every row for another class, with no error anywhere."""
+    project = trained_project("full")
+    b = commit_classes_named(project, {0: "cancer", 1: "healthy"}, tmp_path)
+    assert loopline.outer_loop_test(project).passed
+    loopline.outer_loop_prod(project)
+    assert live_commit(project) == b
+    c = commit_classes_named(project, {0: "Cancer", 1: "Healthy"}, tmp_path)
+    tested = loopline.outer_loop_test(project)
+    assert tested.passed, tested.report_markdown  # as accurate on the held-out rows, relabelled as well
+    told = tested.report["answers"]
+    assert told is not None and told.startswith(
+        f'"Healthy" where the champion v2 ({b[:7]}) answers "healthy" (on '
+    )
+    assert ' held-out rows), "Cancer" where it answers "cancer" (on ' in told
+    assert f"Answers: {told}; its clients would not read them as they read the champion's" in (
+        tested.report_markdown
+    )
+
+    with pytest.raises(Refused) as refused:
+        loopline.outer_loop_prod(project)
+    said = refused.value.message
+    assert said.startswith(
+        f'proj-classifier v3 ({c[:7]}; v2 in prod) answers "Healthy" where v1 ({b[:7]}), live on endpoint '
+        'proj, answers "healthy" (on '
+    )
+    assert ' of 200 rows of the training data), "Cancer" where it answers "cancer" (on ' in said
+    assert "its clients would read labels they do not know" in said
+    assert "--breaking-change REASON" in said and live_commit(project) == b
+    released = loopline.outer_loop_prod(project, breaking_change="the app reads the new names from 3.1")
+    assert released.changed and live_commit(project) == c
+    event = loopline.history(project, kind="released")[-1].event
+    assert event.details["breaking_change"]["change"].startswith('answers "Healthy" where v1')
 
 
 def test_a_version_refusing_the_requests_the_live_one_takes_is_refused_unless_the_release_says_why(

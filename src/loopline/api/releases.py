@@ -46,8 +46,8 @@ def outer_loop_prod(
 ) -> ReleaseResult:
     """Release a commit's registry version to prod, at once or in watched canary steps; where releases
     need approvals (``release.approvals``), wait up to ``approval_wait`` seconds for them, then refuse. A
-    version that would break the live one's clients (a column they do not send, answers of another form)
-    is refused unless ``breaking_change`` says why it goes live."""
+    version that would break the live one's clients (a column they do not send, answers of another form,
+    labels renamed) is refused unless ``breaking_change`` says why it goes live."""
     from loopline.loops.release import run_outer_loop_prod
 
     return run_outer_loop_prod(

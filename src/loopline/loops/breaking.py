@@ -3,8 +3,10 @@
 A client of an endpoint sends the rows the live model takes and reads the answers it gives. A new version
 that refuses those rows (a required column added, a type changed) or answers in another form
 (``answer_form``) breaks every client when traffic moves, while the server sees only 4xx answers or none
-at all, which no canary watch counts. Both are tried through the endpoint before any traffic moves: the
-live model's smoke-test request is sent to the new deployment, and the new one's to the live deployment.
+at all, which no canary watch counts; one that renames the labels it answers (``answer_labels``) breaks
+them without a sign either. All are tried through the endpoint before any traffic moves: the live model's
+smoke-test request is sent to the new deployment, the new one's to the live deployment, and rows of the
+training data (the reference rows monitoring keeps) to both.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loopline.answer_form import answer_change
+from loopline.answer_labels import label_change
 from loopline.domain import DeploymentInfo
-from loopline.endpoints.client import EndpointClient, InvokeResult
+from loopline.endpoints.client import EndpointClient, InvokeResult, predict_rows
 from loopline.errors import LooplineError
 from loopline.instance import Instance
 from loopline.loops.outer import PROD, Smoked
+from loopline.monitoring.reference import load_reference
 from loopline.smoke import smoke_request
+from loopline.storage.datastores import signature_columns
 
 __all__ = ["Breaking", "breaking_change"]
 
@@ -27,7 +32,7 @@ class Breaking:
     """How a new deployment would break the live one's clients, in words, and what they would see."""
 
     change: str
-    clients: str  # "would be refused", "would read answers of another form"
+    clients: str  # "would be refused", "would read answers of another form", "would read labels ..."
 
 
 def breaking_change(
@@ -44,7 +49,8 @@ def breaking_change(
     was = f"v{live.version} ({live.git_commit[:7]}), live on endpoint {endpoint},"
     try:
         client.wait_ready(endpoint, live.name)
-        theirs = smoke_request(instance, instance.model_files(PROD, live.content_digest, live.source_uri))
+        folder = instance.model_files(PROD, live.content_digest, live.source_uri)
+        theirs = smoke_request(instance, folder)
     except LooplineError:  # the live model does not load, or its files are gone: it answers no client now
         return None
     if theirs is not None:
@@ -57,15 +63,45 @@ def breaking_change(
                 f"{taken.status} {_message(taken)}",
                 "would be refused" if refused else "would get errors",
             )
-    if smoked is None:
+    if smoked is not None:
+        before = client.score(endpoint, smoked.payload, deployment=live.name, route=smoked.route)
+        # where the live model does not take these rows, there is no answer to compare
+        change = answer_change(before.body, smoked.answer, was) if before.ok else None
+        if change is not None:
+            return Breaking(f"answers {change}", "would read answers of another form")
+    renamed = _renamed_labels(instance, client, endpoint, (live, new), signature_columns(folder), was)
+    return None if renamed is None else Breaking(f"answers {renamed}", "would read labels they do not know")
+
+
+_REFERENCE_ROWS = 200
+
+
+def _renamed_labels(
+    instance: Instance,
+    client: EndpointClient,
+    endpoint: str,
+    deployments: tuple[DeploymentInfo, DeploymentInfo],
+    columns: list[str],
+    was: str,
+) -> str | None:
+    """How the second of ``deployments`` renames the labels the first (the live one, taking ``columns``)
+    answers to rows of the training data (``answer_labels``); None where it does not, or where either
+    model's training left no reference rows, or either does not answer them."""
+    import pandas as pd
+
+    live, new = deployments
+    profile = load_reference(instance, live.content_digest) or load_reference(instance, new.content_digest)
+    if not profile or not profile.get("sample_rows"):
         return None
-    before = client.score(endpoint, smoked.payload, deployment=live.name, route=smoked.route)
-    if not before.ok:  # the live model does not take these rows: there is no answer to compare
+    frame = pd.DataFrame(profile["sample_rows"][:_REFERENCE_ROWS], columns=profile["columns"])
+    if columns and set(columns) <= set(frame.columns):
+        frame = frame[columns]
+    try:
+        theirs = predict_rows(client, endpoint, live.name, frame)
+        ours = predict_rows(client, endpoint, new.name, frame)
+    except LooplineError:  # rows one of them does not take: nothing to compare
         return None
-    change = answer_change(before.body, smoked.answer, was)
-    if change is None:
-        return None
-    return Breaking(f"answers {change}", "would read answers of another form")
+    return label_change(theirs, ours, was, f"{len(frame)} rows of the training data")
 
 
 def _message(result: InvokeResult) -> str:

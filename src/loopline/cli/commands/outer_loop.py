@@ -210,7 +210,7 @@ def outer_loop_prod(
         opt(
             "--breaking-change",
             help="Release a version that would break the live one's clients (it refuses what they send, "
-            "or answers in another form), saying why (audited).",
+            "answers in another form, or renames its labels), saying why (audited).",
         ),
     ] = None,
 ) -> None:
