@@ -189,13 +189,16 @@ def batch_promote(
     workspace: str | None = None,
     expected_current: str | None = None,
     reason: str | None = None,
+    breaking_change: str | None = None,
     project: PathLike | None = None,
 ) -> DefaultChange:
     """Make a deployment the batch endpoint's default, refusing when the default is not the expected one;
-    ``reason`` goes into the audit log."""
-    from loopline.batch import service
+    ``reason`` goes into the audit log. A deployment whose answers would break what reads the default's
+    predictions (another form, labels renamed) is refused unless ``breaking_change`` says why."""
+    from loopline.loops.batch_promote import promote
 
-    return service.promote(provisioned(project), endpoint, deployment, expected_current, workspace, reason)
+    instance = provisioned(project)
+    return promote(instance, endpoint, deployment, expected_current, workspace, reason, breaking_change)
 
 
 def batch_rollback(

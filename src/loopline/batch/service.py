@@ -213,9 +213,11 @@ def promote(
     expected_current: str | None = None,
     workspace: str | None = None,
     reason: str | None = None,
+    *,
+    details: dict[str, Any] | None = None,
 ) -> DefaultChange:
     """Make ``deployment`` the default; refuse when the current default is not ``expected_current``.
-    ``reason`` goes into the audit log."""
+    ``reason`` (and ``details``) go into the audit log."""
     with instance.db.write() as connection:
         row = _row(connection, endpoint, workspace, lock=True)
         info = _endpoint(connection, row)
@@ -252,6 +254,7 @@ def promote(
                 source=f"batch:{endpoint}/{current}",
                 target=f"batch:{endpoint}/{deployment}",
                 reason=reason,
+                details=details or {},
             ),
         )
         after = _row(connection, endpoint, row["workspace"])

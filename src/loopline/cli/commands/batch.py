@@ -327,6 +327,14 @@ def batch_promote(
     ] = None,
     workspace: EndpointWorkspaceOption = None,
     reason: Annotated[str | None, opt("--reason", help="Why, for the audit log.")] = None,
+    breaking_change: Annotated[
+        str | None,
+        opt(
+            "--breaking-change",
+            help="Promote a deployment whose answers would break what reads the default's predictions "
+            "(another form, labels renamed), saying why (audited).",
+        ),
+    ] = None,
 ) -> None:
     """Make a deployment the batch endpoint's default."""
     change = api.batch_promote(
@@ -335,6 +343,7 @@ def batch_promote(
         workspace=workspace,
         expected_current=expected_current,
         reason=reason,
+        breaking_change=breaking_change,
         project=call.project,
     )
     call.emit(change.to_dict(), lambda console: console.print(escape(change.message)))
