@@ -14,9 +14,10 @@ import json
 from collections import Counter
 from typing import Any
 
+from loopline.answer_form import answer_change
 from loopline.errors import shorten
 
-__all__ = ["label_change"]
+__all__ = ["changed_answers", "label_change"]
 
 MIN_ROWS = 20
 """Fewer rows than this tell nothing of a model's labels."""
@@ -54,6 +55,13 @@ def label_change(live_rows: list[Any], new_rows: list[Any], live: str, rows: str
         told.append(f"{_told(new)}{where} where {subject} {_told(old)} ({share})")
     more = f", and {len(renamed) - _TOLD} more renamed" if len(renamed) > _TOLD else ""
     return ", ".join(told) + more
+
+
+def changed_answers(live_rows: list[Any], new_rows: list[Any], live: str, rows: str) -> str | None:
+    """How the answers ``new_rows`` differ for a client of ``live_rows`` (``live``'s answers to the same
+    ``rows``): in form (``answer_form``), else by labels renamed (``label_change``); None where they do
+    not."""
+    return answer_change(live_rows, new_rows, live) or label_change(live_rows, new_rows, live, rows)
 
 
 def _fields(live_rows: list[Any], new_rows: list[Any]) -> list[str | None]:

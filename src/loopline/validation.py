@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline import children
-from loopline.answer_form import answer_change
-from loopline.answer_labels import label_change
+from loopline.answer_labels import changed_answers
 from loopline.answer_metrics import PROBABILITY_METRICS, metrics_for
 from loopline.config import ValidationConfig
 from loopline.domain import MetricCheck
@@ -494,8 +493,7 @@ def _answer_change(champion: Candidate, theirs: list[Any] | None, ours: list[Any
     if theirs is None or ours is None:
         return None
     named = f"the champion v{champion.version} ({champion.git_commit[:7]})"
-    changed = answer_change(theirs, ours, named)
-    return changed or label_change(theirs, ours, named, f"the {len(ours)} held-out rows")
+    return changed_answers(theirs, ours, named, f"the {len(ours)} held-out rows")
 
 
 def _measure(

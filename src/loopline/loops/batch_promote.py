@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loopline.answer_form import answer_change
-from loopline.answer_labels import label_change
+from loopline.answer_labels import changed_answers
 from loopline.batch import service
 from loopline.batch.service import DefaultChange
 from loopline.domain import DeploymentInfo
 from loopline.errors import LooplineError, Refused
 from loopline.instance import Instance
-from loopline.monitoring.reference import load_reference
+from loopline.monitoring.reference import reference_rows
 from loopline.storage.datastores import signature_columns
 
 __all__ = ["output_change", "promote"]
@@ -70,20 +69,17 @@ def output_change(
     does not score them."""
     if new.content_digest == current.content_digest:
         return None
-    profile = load_reference(instance, current.content_digest) or load_reference(instance, new.content_digest)
-    if not profile or not profile.get("sample_rows"):
+    try:
+        taken = signature_columns(instance.model_files(workspace, current.content_digest, current.source_uri))
+    except LooplineError:  # the default's files are gone: it answers nothing to compare
         return None
-    import pandas as pd
-
-    rows = pd.DataFrame(profile["sample_rows"][:_ROWS], columns=profile["columns"])
-    theirs = _answers(instance, workspace, current, rows)
+    rows = reference_rows(instance, (current.content_digest, new.content_digest), taken, _ROWS)
+    theirs = None if rows is None else _answers(instance, workspace, current, rows)
     ours = None if theirs is None else _answers(instance, workspace, new, rows)
     if theirs is None or ours is None:
         return None
     was = f"{current.name} (v{current.version}, {current.git_commit[:7]}), the default,"
-    changed = answer_change(theirs, ours, was)
-    if changed is None:
-        changed = label_change(theirs, ours, was, f"{len(rows)} rows of the training data")
+    changed = changed_answers(theirs, ours, was, f"{len(rows)} rows of the training data")
     return None if changed is None else f"answers {changed}"
 
 
@@ -94,10 +90,8 @@ def _answers(instance: Instance, workspace: str, deployment: DeploymentInfo, row
 
     try:
         folder = instance.model_files(workspace, deployment.content_digest, deployment.source_uri)
-        taken = signature_columns(folder)
-        features = rows[taken] if taken and set(taken) <= set(rows.columns) else rows
         with SandboxedModel(folder) as model:
-            scored = model.score(features)
+            scored = model.score(rows)
     except LooplineError:
         return None
     if list(scored.columns) == ["prediction"]:

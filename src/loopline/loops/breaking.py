@@ -20,7 +20,7 @@ from loopline.endpoints.client import EndpointClient, InvokeResult, predict_rows
 from loopline.errors import LooplineError
 from loopline.instance import Instance
 from loopline.loops.outer import PROD, Smoked
-from loopline.monitoring.reference import load_reference
+from loopline.monitoring.reference import reference_rows
 from loopline.smoke import smoke_request
 from loopline.storage.datastores import signature_columns
 
@@ -87,15 +87,10 @@ def _renamed_labels(
     """How the second of ``deployments`` renames the labels the first (the live one, taking ``columns``)
     answers to rows of the training data (``answer_labels``); None where it does not, or where either
     model's training left no reference rows, or either does not answer them."""
-    import pandas as pd
-
     live, new = deployments
-    profile = load_reference(instance, live.content_digest) or load_reference(instance, new.content_digest)
-    if not profile or not profile.get("sample_rows"):
+    frame = reference_rows(instance, (live.content_digest, new.content_digest), columns, _REFERENCE_ROWS)
+    if frame is None:
         return None
-    frame = pd.DataFrame(profile["sample_rows"][:_REFERENCE_ROWS], columns=profile["columns"])
-    if columns and set(columns) <= set(frame.columns):
-        frame = frame[columns]
     try:
         theirs = predict_rows(client, endpoint, live.name, frame)
         ours = predict_rows(client, endpoint, new.name, frame)

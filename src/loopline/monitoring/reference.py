@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,14 @@ from loopline.storage.digest import PREFIX
 if TYPE_CHECKING:
     from loopline.data import DataAsset
 
-__all__ = ["by_position", "data_reference", "load_reference", "positional", "store_reference"]
+__all__ = [
+    "by_position",
+    "data_reference",
+    "load_reference",
+    "positional",
+    "reference_rows",
+    "store_reference",
+]
 
 
 def store_reference(
@@ -139,6 +146,20 @@ def load_reference(instance: Instance, digest: str) -> dict[str, Any] | None:
             select(reference_profiles.c.profile).where(reference_profiles.c.content_digest == digest)
         ).scalar()
     return dict(value) if value else None
+
+
+def reference_rows(instance: Instance, digests: Sequence[str], columns: Sequence[str], limit: int) -> Any:
+    """Up to ``limit`` reference rows (of the first of the model files ``digests`` whose profile holds
+    some), as a DataFrame of ``columns`` where they hold them all (a model's signature), else of theirs;
+    None where none holds any."""
+    import pandas as pd
+
+    for digest in digests:
+        profile = load_reference(instance, digest)
+        if profile and profile.get("sample_rows"):
+            rows = pd.DataFrame(profile["sample_rows"][:limit], columns=profile["columns"])
+            return rows[list(columns)] if columns and set(columns) <= set(rows.columns) else rows
+    return None
 
 
 def positional(columns: list[str]) -> bool:
