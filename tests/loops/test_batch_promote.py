@@ -32,6 +32,9 @@ def test_a_deployment_answering_in_another_form_becomes_the_default_only_saying_
     )
     assert loopline.get_batch_endpoint("scorer", project=project).default == "blue"
     assert loopline.history(project, kind="batch-promoted") == []
+    attempt = loopline.history(project, kind="refused")[-1].event
+    assert attempt.details["step"] == "batch promote" and attempt.version == 2
+    assert attempt.reason == refused.stderr.splitlines()[-1].removeprefix("error: ")
 
     why = "the nightly report reads probabilities from today"
     promoted = loopline.batch_promote("scorer", "green", breaking_change=why, project=project)

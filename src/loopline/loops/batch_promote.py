@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from loopline import audit
 from loopline.answer_labels import changed_answers
 from loopline.batch import service
 from loopline.batch.service import DefaultChange
-from loopline.domain import DeploymentInfo
+from loopline.domain import DeploymentInfo, pinned
 from loopline.errors import LooplineError, Refused
+from loopline.events import RefusedAttempt
 from loopline.instance import Instance
 from loopline.monitoring.reference import reference_rows
 from loopline.storage.datastores import signature_columns
@@ -38,7 +40,8 @@ def promote(
 ) -> DefaultChange:
     """Make ``deployment`` the default of batch endpoint ``endpoint`` (``service.promote``), unless its
     answers would break what reads the default's predictions (``output_change``) and ``breaking_change``
-    does not say why it goes ahead: Refused then, nothing changed. The change and the reason are audited.
+    does not say why it goes ahead: Refused then (audited), nothing changed. The change and the reason are
+    audited.
     A release's followers do not come here: the release compared the version's answers with the live
     one's."""
     info = service.get_batch_endpoint(instance, endpoint, workspace)
@@ -47,11 +50,20 @@ def promote(
     if new is not None and current is not None and current.name != new.name:
         change = output_change(instance, info.workspace, current, new)
         if change is not None and not breaking_change:
-            raise Refused(
+            message = (
                 f"deployment {deployment} {change}: what reads batch endpoint {endpoint}'s predictions "
                 "would read answers it does not know from its next job; once it is ready for them, promote "
                 "it with --breaking-change REASON"
             )
+            refused = RefusedAttempt(
+                actor=instance.actor,
+                workspace=info.workspace,
+                **pinned(new),
+                reason=message,
+                details={"step": "batch promote", "endpoint": endpoint, "deployment": deployment},
+            )
+            audit.record(instance.db, refused)
+            raise Refused(message)
         if expected_current is None:
             expected_current = current.name  # the answers compared were those of the default then
     details = {"breaking_change": {"change": change, "reason": breaking_change}} if change else None
