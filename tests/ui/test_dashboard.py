@@ -22,7 +22,14 @@ from loopline.errors import ApprovalNeeded, LooplineError
 from loopline.events import Registered
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
-from tests.helpers import edit_yaml, git, heldout_request, mlflow_client, wait_for_samples
+from tests.helpers import (
+    commit_answering_probabilities,
+    edit_yaml,
+    git,
+    heldout_request,
+    mlflow_client,
+    wait_for_samples,
+)
 from tests.servers import ControlPlane, Dashboard, PathProxy, Server, free_port
 from tests.ui.browser import Browser
 
@@ -540,3 +547,58 @@ def test_the_batch_page_shows_each_endpoint_s_jobs_and_moves_its_default_behind_
         # Nor does the API show prod's job to dev's reader by its id, as it did before the role was checked.
         assert plane.post("batch_job", {"job_id": nightly.id}, token).status_code == 403
         assert plane.post("batch_job", {"job_id": scored.id}, token).json()["id"] == scored.id
+
+
+def test_a_deployment_answering_otherwise_becomes_the_batch_default_from_the_page_only_saying_why(
+    trained_project: ProjectFactory, playwright: Any
+) -> None:
+    project = trained_project("simple")
+    a = git(project, "rev-parse", "HEAD")
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    commit_answering_probabilities(project)  # dev v2: a list of two probabilities a row
+    loopline.create_batch_deployment("scorer", "green", version=2, project=project)
+
+    board = Dashboard(project)
+    browser = Browser(playwright)
+    try:
+        page = browser.page
+        page.goto(f"{board.url}/ui/batch")
+        page.get_by_test_id("batch-default-choice-dev-scorer").select_option("green")
+        page.get_by_test_id("batch-default-dev-scorer").click()
+        assert "Its answers may differ" not in page.locator("dialog#confirm").inner_text()
+        page.locator("#confirm-ok").click()
+        page.wait_for_url("**/ui/batch?error=*")
+        refusal = page.locator(".flash.error").inner_text()
+        assert f"answers a list of 2 numbers per row, where blue (v1, {a[:7]}), the default" in refusal
+        assert refusal.endswith('tick "its answers change on purpose" and say why in the reason')
+        assert "--breaking-change" not in refusal  # the way out on this page, not the command line's
+        assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "blue"
+
+        page.get_by_test_id("batch-default-choice-dev-scorer").select_option("green")
+        page.get_by_test_id("batch-breaking-dev-scorer").check()  # ticked, but no reason given
+        page.get_by_test_id("batch-default-dev-scorer").click()
+        assert "Its answers may differ in form or labels" in page.locator("dialog#confirm").inner_text()
+        page.locator("#confirm-ok").click()
+        page.wait_for_url("**/ui/batch?error=*")
+        assert "say in the reason why the answers" in page.locator(".flash.error").inner_text()
+        assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "blue"
+
+        why = "the nightly report reads probabilities from today"
+        page.get_by_test_id("batch-default-choice-dev-scorer").select_option("green")
+        page.get_by_test_id("batch-reason-dev-scorer").fill(why)
+        page.get_by_test_id("batch-breaking-dev-scorer").check()
+        page.get_by_test_id("batch-default-dev-scorer").click()
+        page.locator("#confirm-ok").click()
+        page.wait_for_url("**/ui/batch?flash=*")
+        assert "scorer scores with green (was blue)" in page.locator(".flash").inner_text()
+        assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "green"
+        browser.assert_clean(board.url)
+    finally:
+        browser.close()
+        board.stop()
+    refused = [r.event for r in loopline.history(project, kind="refused")]
+    assert [e.details["step"] for e in refused] == ["batch promote"]  # the unticked try; the empty reason
+    event = loopline.history(project, kind="batch-promoted")[-1].event  # never reached the promotion
+    assert (event.target, event.reason) == ("batch:scorer/green", why)
+    assert event.details["breaking_change"]["reason"] == why

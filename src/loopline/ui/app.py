@@ -239,7 +239,7 @@ class Dashboard:
             operation, arguments = _action(action, form)
             message = await run_in_threadpool(self._run, request, operation, arguments)
         except LooplineError as error:
-            return self._back(back, error=error.message)
+            return self._back(back, error=_as_the_form_says(action, error.message))
         return self._back(back, flash=message)
 
     def _run(self, request: Request, operation: str, arguments: dict[str, Any]) -> str:
@@ -297,6 +297,20 @@ class Dashboard:
 _BACK = {"approve": "/approvals", "deny": "/approvals", "batch-default": "/batch"}
 """The page an action returns to, where it is not the endpoints page."""
 
+_CLI_HINTS = {
+    "batch-default": (
+        "promote it with --breaking-change REASON",
+        'tick "its answers change on purpose" and say why in the reason',
+    )
+}
+"""A refusal's way out said as the command line says it, and as the action's form says it."""
+
+
+def _as_the_form_says(action: str, message: str) -> str:
+    """``message`` with its way out said as the action's form says it, where the command line's differs."""
+    cli, form = _CLI_HINTS.get(action, (None, None))
+    return message.replace(cli, form) if cli and form else message
+
 
 def _action(action: str, form: Any) -> tuple[str, dict[str, Any]]:
     """The operation an action's form asks for, and its arguments."""
@@ -339,6 +353,12 @@ def _batch_default(
     deployment = str(form.get("deployment", ""))
     if not deployment:
         raise UsageError("choose the deployment to make the default")
+    breaking = form.get("breaking") == "yes"
+    if breaking and not reason:
+        raise UsageError(
+            "say in the reason why the answers of the new default change, and that what reads its "
+            "predictions is ready for them"
+        )
     return "batch_promote", {
         "endpoint": endpoint,
         "deployment": deployment,
@@ -346,6 +366,7 @@ def _batch_default(
         # the default the page showed: refused if someone changed it since
         "expected_current": str(form.get("current", "")) or None,
         "reason": reason or "from the dashboard",
+        "breaking_change": reason if breaking else None,
     }
 
 

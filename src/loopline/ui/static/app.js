@@ -29,7 +29,9 @@ function describe(form) {
     const label = choice.options[choice.selectedIndex].textContent;
     return `Make ${label} the default of batch endpoint ${endpoint} (${workspace}) in place of ` +
       `${form.dataset.current}: jobs invoked from now on without --deployment score with it; jobs already ` +
-      `running keep theirs.`;
+      `running keep theirs.` + (form.querySelector("input[name=breaking]").checked ?
+      " Its answers may differ in form or labels from the current default's: what reads the predictions " +
+      "must be ready for them." : "");
   }
   const changes = [];
   let total = 0;
