@@ -7,16 +7,18 @@ import errno
 import functools
 import signal
 import socket
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from loopline.errors import UsageError
+from loopline.errors import LooplineError, UsageError
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
+    from starlette.requests import Request
 
-__all__ = ["bind", "free_port", "http_client", "http_request"]
+__all__ = ["bind", "bounded_stream", "free_port", "http_client", "http_request", "read_body"]
 
 
 def bind(host: str, port: int, reuse_port: bool, taken: str = "choose another --port") -> socket.socket:
@@ -68,6 +70,25 @@ def http_request(method: str, url: str, **options: Any) -> httpx.Response:
     """One request, as ``httpx.request`` sends it, without loading the certificates again."""
     with http_client() as client:
         return client.request(method, url, **options)
+
+
+async def bounded_stream(request: Request, limit: int, too_large: LooplineError) -> AsyncIterator[bytes]:
+    """The request's body a chunk at a time, refused (``too_large``) as soon as it is known to be, or
+    streams past, ``limit`` bytes: what a caller sends is never read further than that."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        yield chunk
+
+
+async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
+    """The request's body, at most ``limit`` bytes (see ``bounded_stream``)."""
+    return b"".join([chunk async for chunk in bounded_stream(request, limit, too_large)])
 
 
 def serve_until_stopped(server: Any, sock: socket.socket) -> None:

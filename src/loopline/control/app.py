@@ -36,9 +36,9 @@ from loopline import access
 from loopline.api import import_inner_loop
 from loopline.control.openapi import NAMING_UPLOADS, document
 from loopline.control.tracking import Tracking, ui_routes
-from loopline.control.tracking_backend import read_body
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
+from loopline.net import bounded_stream, read_body
 from loopline.operations import Operation, acting, authorize, invoke, operations
 from loopline.remote.client import STREAM
 from loopline.remote.codec import signature
@@ -290,17 +290,12 @@ class ControlPlane:
                 else ""
             )
         )
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large
         upload = uuid.uuid4().hex
         part, size = folder / f"{upload}.part", 0
         try:
             with part.open("wb") as out:
-                async for chunk in request.stream():
+                async for chunk in bounded_stream(request, limit, too_large):
                     size += len(chunk)
-                    if size > limit:
-                        raise too_large
                     out.write(chunk)
         except BaseException:  # over the limit, or the client went away: nothing stays behind
             part.unlink(missing_ok=True)

@@ -21,9 +21,10 @@ from starlette.responses import Response
 from loopline import access
 from loopline.control.mlflow_routes import LISTING, READ, REGISTRY, REGISTRY_READS, classify
 from loopline.control.registry_files import RegistryFiles, VersionFiles, served_location
-from loopline.control.tracking_backend import Backend, read_body
+from loopline.control.tracking_backend import Backend
 from loopline.errors import NotFound, Refused, TooLarge, UsageError
 from loopline.instance import Instance
+from loopline.net import read_body
 
 __all__ = ["RELEASED", "Released"]
 

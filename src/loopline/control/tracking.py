@@ -63,7 +63,7 @@ from loopline.control.mlflow_routes import (
 )
 from loopline.control.registry_files import RegistryFiles, VersionFiles, served_location
 from loopline.control.released import Released
-from loopline.control.tracking_backend import Backend, read_body
+from loopline.control.tracking_backend import Backend
 from loopline.errors import (
     LooplineError,
     NotFound,
@@ -74,6 +74,7 @@ from loopline.errors import (
     UsageError,
 )
 from loopline.instance import Instance
+from loopline.net import bounded_stream, read_body
 
 __all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "ui_routes"]
 
@@ -530,15 +531,10 @@ def _as_served(content: bytes, artifacts: str) -> bytes:
 async def _spooled(request: Request, limit: int) -> tuple[Any, int]:
     """The request's body in a temporary file, refused as soon as it streams past ``limit`` bytes."""
     too_large = TooLarge(f"the file is over {limit >> 20} MB (control_plane.max_upload_mb)")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
     spool, size = tempfile.TemporaryFile(), 0  # noqa: SIM115 (closed by the caller, or here on failure)
     try:
-        async for chunk in request.stream():
+        async for chunk in bounded_stream(request, limit, too_large):
             size += len(chunk)
-            if size > limit:
-                raise too_large
             await run_in_threadpool(spool.write, chunk)
     except BaseException:
         spool.close()

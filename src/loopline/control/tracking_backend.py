@@ -22,13 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-
-from loopline.errors import LooplineError, StoreUnavailable
+from loopline.errors import StoreUnavailable
 from loopline.instance import Instance
 from loopline.mlflow_reach import reach
 
-__all__ = ["Backend", "main", "read_body"]
+__all__ = ["Backend", "main"]
 
 
 def main(argv: list[str]) -> None:
@@ -48,20 +46,6 @@ def main(argv: list[str]) -> None:
     from mlflow.server.fastapi_app import app
 
     uvicorn.run(app, host="127.0.0.1", port=int(argv[0]), log_level="warning", access_log=False)
-
-
-async def read_body(request: Request, limit: int, too_large: LooplineError) -> bytes:
-    """The request's body, refused (``too_large``) as soon as it is known to be, or streams past,
-    ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
 
 
 class Backend:
