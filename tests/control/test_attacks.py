@@ -575,6 +575,35 @@ def test_the_sign_in_limit_counts_the_real_client_and_the_dashboard_and_cannot_b
         assert "too many failed sign-ins from 192.0.2.7" in signin.text
 
 
+def test_a_dashboard_form_is_read_no_further_than_a_form_needs(new_project: ProjectFactory) -> None:
+    project = new_project("simple")
+    for team in start_team(project):
+        # Before anyone signs in, a sign-in form that streams field after field is answered once past
+        # 64 KiB (each field under a megabyte, a thousand of them, is what a form parser alone would read).
+        form, field = "application/x-www-form-urlencoded", b"f=" + b"a" * 65530 + b"&"
+        status, sent = _stream_until_answered(team.plane.port, "/ui/signin", "", field, 200 << 20, form)
+        assert b" 413 " in status and sent < 32 << 20, (status, sent)
+        signin = f"{team.plane.url}/ui/signin"
+        said = httpx.post(signin, content=b"token=" + b"a" * (100 << 10), headers={"Content-Type": form})
+        assert said.status_code == 413 and "the form is over 64 KiB" in said.text
+        # Nor does a multipart form of files and fields get read (the dashboard's forms post none).
+        files = {"token": (None, "x"), "upload": ("big.bin", b"\0" * (2 << 20))}
+        multipart = httpx.post(signin, files=files)
+        assert multipart.status_code == 200 and "takes its own forms only" in multipart.text
+        assert "signed in" not in multipart.text
+        # A signed-in member's action form past the limit comes back to the page with the reason, undone.
+        ada = {"loopline_token": team.tokens["ada"]}
+        action = f"{team.plane.url}/ui/actions/traffic"
+        shares = {f"share:{i}": "1" for i in range(7000)}
+        before = len(loopline.history(project))
+        big = httpx.post(action, data={"endpoint": "dev-ep", "reason": "x", **shares}, cookies=ada)
+        assert big.status_code == 303 and "form+is+over+64+KiB" in big.headers["location"], big.headers
+        assert len(loopline.history(project)) == before  # not tried, not refused: not read
+        # The sign-in form the page posts still signs in.
+        good = httpx.post(signin, data={"token": team.tokens["ada"]})
+        assert good.status_code == 303 and "signed+in+as+ada" in good.headers["location"]
+
+
 def _tar(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -585,14 +614,16 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _stream_until_answered(port: int, route: str, token: str, chunk: bytes, most: int) -> tuple[bytes, int]:
-    """Send a chunked JSON body to ``route`` until the server answers (or ``most`` bytes went out); the
-    answer's status line and how many bytes were sent."""
+def _stream_until_answered(
+    port: int, path: str, token: str, chunk: bytes, most: int, kind: str = "application/json"
+) -> tuple[bytes, int]:
+    """Send a chunked body of ``kind`` to ``path`` until the server answers (or ``most`` bytes went out);
+    the answer's status line and how many bytes were sent."""
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(
-            f"POST /v1/{route} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
         )
         try:
             while sent < most and not select.select([connection], [], [], 0)[0]:
@@ -614,7 +645,7 @@ def test_bodies_uploads_names_data_and_locks_are_bounded(trained_project: Projec
         dev, ada = team.tokens["dev"], team.tokens["ada"]
         uploads = project / ".loopline" / "uploads"
         # A JSON body is refused as it streams past 1 MiB, not after the whole of it has been read.
-        status, sent = _stream_until_answered(team.plane.port, "status", dev, b" " * 65536, 200 << 20)
+        status, sent = _stream_until_answered(team.plane.port, "/v1/status", dev, b" " * 65536, 200 << 20)
         assert b" 413 " in status and sent < 32 << 20, (status, sent)
         with socket.create_connection(("127.0.0.1", team.plane.port), timeout=30) as connection:
             connection.sendall(  # a body it says is 200 MB: refused before any of it is sent

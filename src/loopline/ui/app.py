@@ -15,11 +15,12 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -28,8 +29,9 @@ from starlette.staticfiles import StaticFiles
 
 from loopline import api
 from loopline.access import Principal
-from loopline.errors import LooplineError, UsageError
+from loopline.errors import LooplineError, TooLarge, UsageError
 from loopline.instance import acting_as, current_actor
+from loopline.net import read_body
 from loopline.operations import acting, call
 from loopline.ui import views
 
@@ -230,9 +232,12 @@ class Dashboard:
         then do it as the user."""
         if self.access.needs_sign_in and self.access.user(request) is None:
             return RedirectResponse(f"{prefix(request)}/signin", status_code=303)
-        form = await request.form()
         action = request.path_params["action"]
         back = prefix(request) + _BACK.get(action, "/endpoints")
+        try:
+            form = await read_form(request)
+        except LooplineError as error:
+            return self._back(back, error=error.message)
         if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(request)):
             return self._back(back, error="the form expired; reload the page and try again")
         try:
@@ -268,13 +273,15 @@ class Dashboard:
     async def signin(self, request: Request) -> Response:
         if request.method == "GET":
             return self.render(request, "signin.html")
-        form = await request.form()
-        token = str(form.get("token", "")).strip()
         try:
+            form = await read_form(request)
+            token = str(form.get("token", "")).strip()
             user = await run_in_threadpool(self.access.sign_in, token, request)
         except LooplineError as error:
-            # The form again, with the reason (a 200: the page itself loaded fine).
-            return self.render(request, "signin.html", error=error.message)
+            # The form again, with the reason (a 200: the page itself loaded fine; 413 for a form over the
+            # limit, whose sender may still be sending).
+            status = error.http_status if isinstance(error, TooLarge) else 200
+            return self.render(request, "signin.html", status, error=error.message)
         response = RedirectResponse(
             f"{prefix(request)}/?{urlencode({'flash': f'signed in as {user}'})}", status_code=303
         )
@@ -292,6 +299,22 @@ class Dashboard:
         response = RedirectResponse(f"{prefix(request)}/signin", status_code=303)
         response.delete_cookie("loopline_token", path=prefix(request))
         return response
+
+
+FORM_BYTES = 64 << 10
+"""The most a dashboard form may send: its fields are a few names, a token and a reason."""
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, read no further than FORM_BYTES (the page is reached before sign-in), in the one
+    encoding the dashboard's forms use: no upload, no field over the limit, whoever sends it."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise UsageError("the dashboard takes its own forms only (application/x-www-form-urlencoded)")
+    too_large = TooLarge(f"the form is over {FORM_BYTES >> 10} KiB; give a shorter reason")
+    body = await read_body(request, FORM_BYTES, too_large)
+    fields: list[tuple[str, str | UploadFile]] = [*parse_qsl(body.decode("utf-8", "replace"), True)]
+    return FormData(fields)
 
 
 _BACK = {"approve": "/approvals", "deny": "/approvals", "batch-default": "/batch"}
