@@ -82,6 +82,10 @@ def test_resolve_commit_accepts_prefixes_and_refuses_garbage(repo: Path) -> None
     assert resolve_commit(repo, head[:7]) == head
     with pytest.raises(InvalidReference):
         resolve_commit(repo, "0000000")
+    # A caller's text is never an option of git's, nor a byte no ref holds (which git cannot even be given).
+    for hostile in ("--show-toplevel", "HEAD\0", "ma\nin"):
+        with pytest.raises(InvalidReference, match="does not name a commit"):
+            resolve_commit(repo, hostile)
 
 
 @pytest.mark.parametrize(

@@ -228,6 +228,8 @@ def resolve_commit(root: Path, ref: str) -> str:
     """The full SHA of ``ref`` (a SHA prefix, a branch, a tag, ``HEAD``) in the repository at ``root``."""
     if not is_git_repo(root):
         raise NotAGitRepository(path=root)
+    if ref.startswith("-") or not ref.isprintable():  # an option of git's, or what no ref holds (NUL)
+        raise InvalidReference(f"{ref[:60]!r} does not name a commit in {root}")
     try:
         return run_git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
     except _GitFailed:

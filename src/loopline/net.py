@@ -76,7 +76,7 @@ async def bounded_stream(request: Request, limit: int, too_large: LooplineError)
     """The request's body a chunk at a time, refused (``too_large``) as soon as it is known to be, or
     streams past, ``limit`` bytes: what a caller sends is never read further than that."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     size = 0
     async for chunk in request.stream():

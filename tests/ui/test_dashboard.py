@@ -602,3 +602,26 @@ def test_a_deployment_answering_otherwise_becomes_the_batch_default_from_the_pag
     event = loopline.history(project, kind="batch-promoted")[-1].event  # never reached the promotion
     assert (event.target, event.reason) == ("batch:scorer/green", why)
     assert event.details["breaking_change"]["reason"] == why
+
+
+def test_a_page_asked_for_with_any_query_answers_a_page_or_says_what_is_wrong(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    board = Dashboard(project)
+    try:
+        huge = "9" * 5000  # past the digits Python turns into a number
+        for page in (
+            f"models?page={huge}",
+            "models?page=%C2%B2",
+            f"history?before={huge}",
+            "history?before=%C2%B2",
+        ):
+            answer = httpx.get(f"{board.url}/ui/{page}")
+            assert answer.status_code == 200, (page, answer.text[-300:])
+        assert "provisioned" in httpx.get(f"{board.url}/ui/history?before={huge}").text  # as with no before
+        for commit in ("%00", "--show-toplevel"):
+            answer = httpx.get(f"{board.url}/ui/history?commit={commit}")
+            assert answer.status_code == 400 and "is not a commit" in answer.text, answer.text[-300:]
+    finally:
+        board.stop()

@@ -152,8 +152,7 @@ class Dashboard:
     def models(self, request: Request) -> dict[str, Any]:
         model = request.query_params.get("model") or None
         commit = request.query_params.get("commit") or None
-        asked = request.query_params.get("page", "1")
-        shown = views.models_page(self.root, model, commit, int(asked) if asked.isdigit() else 1)
+        shown = views.models_page(self.root, model, commit, _whole_number(request, "page") or 1)
         filters = {k: v for k, v in (("model", model), ("commit", commit)) if v}
         return {
             "rows": shown.rows,
@@ -180,8 +179,7 @@ class Dashboard:
 
     def history(self, request: Request) -> dict[str, Any]:
         filters = {k: request.query_params.get(k) or None for k in ("commit", "workspace", "actor")}
-        asked = request.query_params.get("before", "")
-        before = int(asked) if asked.isdigit() else None
+        before = _whole_number(request, "before")
         records = call(api.history, self.root, limit=HISTORY_ROWS + 1, before=before, **filters)
         shown = list(reversed(records))[:HISTORY_ROWS]
         kept = {k: v for k, v in filters.items() if v}
@@ -299,6 +297,13 @@ class Dashboard:
         response = RedirectResponse(f"{prefix(request)}/signin", status_code=303)
         response.delete_cookie("loopline_token", path=prefix(request))
         return response
+
+
+def _whole_number(request: Request, name: str) -> int | None:
+    """The query's ``name`` as a page's number takes it, or None: ASCII digits (``"²".isdigit()`` too), no
+    more than a database's integer holds."""
+    asked = request.query_params.get(name, "")
+    return int(asked) if asked.isascii() and asked.isdigit() and len(asked) <= 18 else None
 
 
 FORM_BYTES = 64 << 10
