@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from loopline.access import ALL_WORKSPACES, Principal, Role
 from loopline.domain import SHARED
-from loopline.errors import Forbidden, InvalidReference
+from loopline.errors import Forbidden, InvalidReference, UsageError
 from loopline.git import hex_digits
 from loopline.instance import Instance, acting_as
 from loopline.rules import Rule
@@ -110,6 +110,7 @@ def authorize(instance: Instance, op: Operation, arguments: dict[str, Any], prin
 
 def invoke(op: Operation, arguments: dict[str, Any], project: str | Path | None = None) -> Any:
     """Run ``op`` with ``arguments``: checked for the current caller (if any), its result filtered."""
+    _refuse_nul(arguments)
     principal = _CALLER.get()
     if principal is not None:
         authorize(Instance.open(project), op, arguments, principal)
@@ -118,6 +119,16 @@ def invoke(op: Operation, arguments: dict[str, Any], project: str | Path | None 
     if principal is not None and op.view is not None:
         return op.view(principal, result)
     return result
+
+
+def _refuse_nul(arguments: dict[str, Any]) -> None:
+    """Refuse a NUL character in a name, a reason or a path (or a list of them): no store keeps one
+    (PostgreSQL refuses it in any text, git and the file system in any argument), and none of them holds
+    one that a person typed. What a model is sent (a payload) is data, and is not looked into."""
+    for name, value in arguments.items():
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and "\0" in text for text in texts):
+            raise UsageError(f"{name} holds a NUL character (\\0), which no {name} may hold; remove it")
 
 
 def _sha_only(commit: Any) -> None:
@@ -133,9 +144,10 @@ def _sha_only(commit: Any) -> None:
 def call(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run an SDK function as the current caller (see :func:`acting`): checked and filtered by its row's
     rules; a plain call where there is no caller."""
-    if _CALLER.get() is None:
-        return function(*args, **kwargs)
     arguments = dict(inspect.signature(function).bind(*args, **kwargs).arguments)
+    if _CALLER.get() is None:
+        _refuse_nul(arguments)
+        return function(*args, **kwargs)
     project = arguments.pop("project", None)
     return cast(R, invoke(operation(function), arguments, project))
 

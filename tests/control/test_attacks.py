@@ -33,6 +33,7 @@ from tests.control.team import Team, start_team
 from tests.helpers import cli_process, commit_all, edit_yaml, git, wait_until
 from tests.oidc import Issuer, job_claims, new_key, oidc_issuer
 from tests.sandbox.probe import findings, probe_model
+from tests.servers import Dashboard
 
 pytestmark = pytest.mark.slow
 
@@ -602,6 +603,35 @@ def test_a_dashboard_form_is_read_no_further_than_a_form_needs(new_project: Proj
         # The sign-in form the page posts still signs in.
         good = httpx.post(signin, data={"token": team.tokens["ada"]})
         assert good.status_code == 303 and "signed+in+as+ada" in good.headers["location"]
+
+
+def test_a_nul_character_in_an_argument_is_refused_before_any_store_sees_it(
+    new_project: ProjectFactory, on_postgres: Any
+) -> None:
+    project = new_project("simple")  # on PostgreSQL, which keeps no NUL in any text
+    for team in start_team(project):
+        ada = team.tokens["ada"]
+        before = len(loopline.history(project))
+        retired = team.plane.post("retire_endpoint", {"name": "dev-ep", "reason": "why\u0000not"}, ada)
+        assert retired.status_code == 400, retired.text
+        assert (
+            retired.json()["message"]
+            == "reason holds a NUL character (\\0), which no reason may hold; remove it"
+        )
+        assert "dev-ep" in {e.name for e in loopline.list_endpoints(project=project)}  # nothing retired
+        listed = team.plane.post("history", {"actor": "a\u0000"}, ada)
+        assert listed.status_code == 400 and "actor holds a NUL character" in listed.json()["message"]
+        # The dashboard's filters and forms, on the control plane and at this machine, alike.
+        signed_in = {"loopline_token": ada}
+        page = httpx.get(f"{team.plane.url}/ui/history?actor=%00", cookies=signed_in)
+        assert page.status_code == 400 and "actor holds a NUL character" in page.text
+        board = Dashboard(project)
+        try:
+            page = httpx.get(f"{board.url}/ui/history?actor=%00")
+            assert page.status_code == 400 and "actor holds a NUL character" in page.text
+        finally:
+            board.stop()
+        assert len(loopline.history(project)) == before
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

@@ -575,6 +575,7 @@ def test_a_deployment_answering_otherwise_becomes_the_batch_default_from_the_pag
         assert "--breaking-change" not in refusal  # the way out on this page, not the command line's
         assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "blue"
 
+        page.goto(f"{board.url}/ui/batch")  # a clean address: the next refusal's is awaited
         page.get_by_test_id("batch-default-choice-dev-scorer").select_option("green")
         page.get_by_test_id("batch-breaking-dev-scorer").check()  # ticked, but no reason given
         page.get_by_test_id("batch-default-dev-scorer").click()
@@ -585,6 +586,7 @@ def test_a_deployment_answering_otherwise_becomes_the_batch_default_from_the_pag
         assert page.get_by_test_id("batch-default-is-dev-scorer").inner_text() == "blue"
 
         why = "the nightly report reads probabilities from today"
+        page.goto(f"{board.url}/ui/batch")
         page.get_by_test_id("batch-default-choice-dev-scorer").select_option("green")
         page.get_by_test_id("batch-reason-dev-scorer").fill(why)
         page.get_by_test_id("batch-breaking-dev-scorer").check()
@@ -620,8 +622,8 @@ def test_a_page_asked_for_with_any_query_answers_a_page_or_says_what_is_wrong(
             answer = httpx.get(f"{board.url}/ui/{page}")
             assert answer.status_code == 200, (page, answer.text[-300:])
         assert "provisioned" in httpx.get(f"{board.url}/ui/history?before={huge}").text  # as with no before
-        for commit in ("%00", "--show-toplevel"):
+        for commit, said in (("%00", "commit holds a NUL character"), ("--show-toplevel", "is not a commit")):
             answer = httpx.get(f"{board.url}/ui/history?commit={commit}")
-            assert answer.status_code == 400 and "is not a commit" in answer.text, answer.text[-300:]
+            assert answer.status_code == 400 and said in answer.text, answer.text[-300:]
     finally:
         board.stop()
