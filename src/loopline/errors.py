@@ -34,6 +34,7 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 __all__ = [
@@ -95,7 +96,7 @@ class LooplineError(Exception):
     ) -> None:
         self.fields = fields
         self.details = details or {}
-        self.message = message if message is not None else self.template.format(**fields)
+        self.message = bounded(message if message is not None else self.template.format(**fields))
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
@@ -322,6 +323,23 @@ class StoreUnavailable(LooplineError):
     exit_code = EXIT_UNEXPECTED
     http_status = 503
     error_code = "STORE_UNAVAILABLE"
+
+
+MESSAGE_RUN, MESSAGE_CHARS = 300, 8000
+"""The longest run without a space an error message keeps, and the longest message."""
+
+
+def bounded(message: str) -> str:
+    """``message`` as an error says it, whatever it echoes: a run of over MESSAGE_RUN characters without a
+    space (a caller's long name, as sent) cut with an ellipsis, and the whole at most MESSAGE_CHARS (its
+    start and its end, where the way out is said)."""
+    if len(message) <= MESSAGE_RUN:
+        return message
+    cut = re.sub(rf"\S{{{MESSAGE_RUN + 1},}}", lambda run: run.group()[: MESSAGE_RUN - 3] + "...", message)
+    if len(cut) > MESSAGE_CHARS:
+        half = MESSAGE_CHARS // 2 - 3
+        cut = f"{cut[:half]} ... {cut[-half:]}"
+    return cut
 
 
 def one_line(text: str) -> str:

@@ -687,6 +687,14 @@ def test_bodies_uploads_names_data_and_locks_are_bounded(trained_project: Projec
         named = team.plane.post("status", {"x" * 900_000: 1}, dev)
         assert named.status_code == 400 and len(named.content) < 1024, named.text[:300]
         assert named.json()["message"].startswith("status has no argument xxxx")
+        # Nor is a name of 50 kB given in any argument: the message keeps its start, cut, and the way out.
+        for route, body in (
+            ("history", {"kind": "Z" * 50_000}),
+            ("get_endpoint", {"name": "Z" * 50_000, "workspace": "dev"}),
+        ):
+            echoed = team.plane.post(route, body, ada)
+            assert echoed.status_code in (400, 404) and len(echoed.content) < 1500, echoed.text[:300]
+            assert "ZZZ..." in echoed.json()["message"]
         # A scoring call cannot hold the control plane without end, nor send a header no request holds.
         invoke, blue = {"name": "dev-ep", "payload": {"inputs": [[1.0]]}}, "\u84dd"
         for odd, said in (
