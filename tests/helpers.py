@@ -381,3 +381,16 @@ def commit_answering_probabilities(project: Path) -> str:
     commit = commit_all(project, "Answer probabilities")
     loopline.inner_loop(project)
     return commit
+
+
+def batch_scorer_answering_otherwise(project: Path) -> str:
+    """Batch endpoint ``scorer`` in dev scoring with ``blue`` (v1, a label a row, the first commit, which is
+    returned), beside ``green`` (v2, a list of two probabilities a row)."""
+    import loopline
+
+    first = git(project, "rev-parse", "HEAD")
+    loopline.create_batch_endpoint("scorer", "dev", project=project)
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    commit_answering_probabilities(project)
+    loopline.create_batch_deployment("scorer", "green", version=2, project=project)
+    return first

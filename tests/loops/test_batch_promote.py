@@ -7,7 +7,7 @@ import pytest
 import loopline
 from loopline.errors import EXIT_REFUSED
 from tests.conftest import ProjectFactory
-from tests.helpers import cli_process, commit_answering_probabilities, git
+from tests.helpers import batch_scorer_answering_otherwise, cli_process
 
 pytestmark = pytest.mark.slow
 
@@ -16,11 +16,7 @@ def test_a_deployment_answering_in_another_form_becomes_the_default_only_saying_
     trained_project: ProjectFactory,
 ) -> None:
     project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
-    loopline.create_batch_endpoint("scorer", "dev", project=project)
-    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
-    commit_answering_probabilities(project)  # dev v2: a list of two probabilities a row
-    loopline.create_batch_deployment("scorer", "green", version=2, project=project)
+    a = batch_scorer_answering_otherwise(project)  # blue (v1) answers a label, green (v2) probabilities
 
     refused = cli_process("batch", "promote", "scorer", "green", cwd=project)
     assert refused.exit_code == EXIT_REFUSED and "Traceback" not in refused.stderr

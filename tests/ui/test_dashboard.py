@@ -23,7 +23,7 @@ from loopline.events import Registered
 from loopline.instance import Instance
 from tests.conftest import ProjectFactory
 from tests.helpers import (
-    commit_answering_probabilities,
+    batch_scorer_answering_otherwise,
     edit_yaml,
     git,
     heldout_request,
@@ -553,11 +553,7 @@ def test_a_deployment_answering_otherwise_becomes_the_batch_default_from_the_pag
     trained_project: ProjectFactory, playwright: Any
 ) -> None:
     project = trained_project("simple")
-    a = git(project, "rev-parse", "HEAD")
-    loopline.create_batch_endpoint("scorer", "dev", project=project)
-    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
-    commit_answering_probabilities(project)  # dev v2: a list of two probabilities a row
-    loopline.create_batch_deployment("scorer", "green", version=2, project=project)
+    a = batch_scorer_answering_otherwise(project)  # blue (v1) answers a label, green (v2) probabilities
 
     board = Dashboard(project)
     browser = Browser(playwright)
