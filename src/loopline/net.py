@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import httpx
     from starlette.requests import Request
 
-__all__ = ["bind", "bounded_stream", "free_port", "http_client", "http_request", "read_body"]
+__all__ = ["bind", "bounded_stream", "foreign_host", "free_port", "http_client", "http_request", "read_body"]
 
 
 def bind(host: str, port: int, reuse_port: bool, taken: str = "choose another --port") -> socket.socket:
@@ -70,6 +70,23 @@ def http_request(method: str, url: str, **options: Any) -> httpx.Response:
     """One request, as ``httpx.request`` sends it, without loading the certificates again."""
     with http_client() as client:
         return client.request(method, url, **options)
+
+
+def foreign_host(host_header: str) -> str | None:
+    """The host name of a request's ``Host`` header when it names no address of a machine (an IP
+    address, or ``localhost``): a page of another site that had its name resolve to 127.0.0.1 (DNS
+    rebinding) asks with its own name, and would otherwise be a page of this server's origin."""
+    import ipaddress
+
+    given = host_header
+    host = given[1 : given.find("]")] if given.startswith("[") else given.rsplit(":", 1)[0]
+    if host == "localhost":
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host[:100]
+    return None
 
 
 async def bounded_stream(request: Request, limit: int, too_large: LooplineError) -> AsyncIterator[bytes]:

@@ -623,3 +623,24 @@ def test_a_page_asked_for_with_any_query_answers_a_page_or_says_what_is_wrong(
             assert answer.status_code == 400 and said in answer.text, answer.text[-300:]
     finally:
         board.stop()
+
+
+def test_the_dashboard_at_this_machine_answers_no_page_asked_for_by_another_name(
+    new_project: ProjectFactory,
+) -> None:
+    project = new_project("simple")
+    board = Dashboard(project)
+    try:
+        port = board.url.rsplit(":", 1)[1]
+        rebound = {"Host": f"rebound.example:{port}"}  # a site whose name now resolves to 127.0.0.1
+        for path in ("/", "/ui/", "/ui/endpoints", "/ui/history", "/ui/mlflow/"):
+            refused = httpx.get(f"{board.url}{path}", headers=rebound)
+            assert refused.status_code == 403, (path, refused.text[:200])
+            assert "as http://127.0.0.1 or http://localhost" in refused.text  # MLflow's UI says it in JSON
+            assert 'name="csrf"' not in refused.text
+        posted = httpx.post(f"{board.url}/ui/actions/rollback", headers=rebound, data={"endpoint": "proj"})
+        assert posted.status_code == 403
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "127.0.0.1"):
+            assert httpx.get(f"{board.url}/ui/endpoints", headers={"Host": host}).status_code == 200
+    finally:
+        board.stop()

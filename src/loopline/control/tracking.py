@@ -74,7 +74,7 @@ from loopline.errors import (
     UsageError,
 )
 from loopline.instance import Instance
-from loopline.net import bounded_stream, read_body
+from loopline.net import bounded_stream, foreign_host, read_body
 
 __all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "ui_routes"]
 
@@ -115,18 +115,9 @@ def _same_site(request: Request) -> None:
 def _this_machine(request: Request) -> None:
     """Refuse a request to a host name that is not this machine's: a page of another site that had its name
     resolve to 127.0.0.1 (DNS rebinding) would otherwise be a page of this origin."""
-    import ipaddress
-
-    given = request.headers.get("host", "")
-    host = given[1 : given.find("]")] if given.startswith("[") else given.rsplit(":", 1)[0]
-    if host == "localhost":
-        return
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise Refused(
-            f"open this page as http://127.0.0.1 or http://localhost, not as {host[:100]}"
-        ) from None
+    host = foreign_host(request.headers.get("host", ""))
+    if host is not None:
+        raise Refused(f"open this page as http://127.0.0.1 or http://localhost, not as {host}")
 
 
 def ui_routes(handle: Callable[[Request], Awaitable[Response]]) -> list[BaseRoute]:

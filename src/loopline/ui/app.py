@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -31,7 +31,7 @@ from loopline import api
 from loopline.access import Principal
 from loopline.errors import LooplineError, TooLarge, UsageError
 from loopline.instance import acting_as, current_actor
-from loopline.net import read_body
+from loopline.net import foreign_host, read_body
 from loopline.operations import acting, call
 from loopline.ui import views
 
@@ -486,4 +486,26 @@ def local_app(root: Path, mlflow_ui: Sequence[BaseRoute] = (), lifespan: Any = N
         return RedirectResponse(f"{request.scope.get('root_path', '')}{PREFIX}/", status_code=307)
 
     board = build_ui(root, mlflow_ui=bool(mlflow_ui))
-    return Starlette(routes=[Route("/", home), *mlflow_ui, Mount(PREFIX, app=board)], lifespan=lifespan)
+    routes = [Route("/", home), *mlflow_ui, Mount(PREFIX, app=board)]
+    return Starlette(routes=routes, middleware=[Middleware(ThisMachineOnly)], lifespan=lifespan)
+
+
+class ThisMachineOnly:
+    """``loopline ui`` answers a page asked for by an address (``127.0.0.1``, ``localhost``), never by
+    another name: a site that made its name resolve to 127.0.0.1 (DNS rebinding) would otherwise read
+    the dashboard's pages, their form tokens with them, and post its actions as the person at this
+    machine, who may do anything."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # MLflow's UI (below /ui/mlflow/) refuses such a request itself, in the JSON its pages read.
+        if scope["type"] == "http" and not scope["path"].startswith(f"{PREFIX}/mlflow"):
+            given = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            host = foreign_host(given)
+            if host is not None:
+                said = f"open the dashboard as http://127.0.0.1 or http://localhost, not as {host}\n"
+                await PlainTextResponse(said, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
