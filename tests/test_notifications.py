@@ -228,7 +228,31 @@ def test_slack_and_teams_receivers_get_a_message_they_show(
     assert teams["type"] == "message"
     card = teams["attachments"][0]
     assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
-    assert card["content"]["body"][0]["text"] == slack["text"]
+    assert card["content"]["body"][0]["inlines"][0] == {"type": "TextRun", "text": slack["text"]}
+
+
+def test_a_reason_is_shown_as_written_never_as_a_mention_or_a_link_dressed_as_another(
+    new_project: Callable[..., Path], receiver: Receiver
+) -> None:
+    project = new_project("simple")
+    hooks = {
+        "slack": {"url": f"{receiver.url}/slack", "format": "slack", "events": ["endpoint-retired"]},
+        "teams": {"url": f"{receiver.url}/teams", "format": "teams", "events": ["endpoint-retired"]},
+    }
+    _configure(project, webhooks=hooks)
+    reason = "<!channel> approve at <https://phish.example|the release page> & [here](https://phish.example)"
+    loopline.create_endpoint("ep", "dev", project=project)
+    loopline.retire_endpoint("ep", reason=reason, workspace="dev", project=project)
+
+    slack = json.loads(receiver.wait_for("/slack", 1)[0]["body"])["text"]
+    assert "<" not in slack and ">" not in slack  # Slack's markup, none of it
+    assert slack.endswith(
+        ": &lt;!channel&gt; approve at &lt;https://phish.example|the release page&gt; &amp; "
+        "[here](https://phish.example)"
+    )
+    card = json.loads(receiver.wait_for("/teams", 1)[0]["body"])["attachments"][0]["content"]
+    assert [block["type"] for block in card["body"]] == ["RichTextBlock"]  # no Markdown, unlike a TextBlock
+    assert card["body"][0]["inlines"][0]["text"].endswith(f": {reason}")
 
 
 def test_a_webhook_added_later_is_not_sent_the_past(

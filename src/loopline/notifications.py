@@ -148,13 +148,18 @@ def payload(record: AuditRecord, webhook: WebhookConfig, project: str) -> dict[s
     """The JSON body ``webhook`` is sent for ``record``."""
     text = message(record, project)
     if webhook.format == "slack":
-        return {"text": text}
+        # Slack reads &, < and > as markup (<!channel>, <https://…|a link's words>): what a caller wrote
+        # in a reason is shown as written, never as a mention of everyone or a link dressed as another.
+        return {"text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}
     if webhook.format == "teams":
+        # A TextRun takes no Markdown ([words](https://…) would be a link dressed as another); a
+        # TextBlock would.
+        run = {"type": "TextRun", "text": text}
         card = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
             "version": "1.4",
-            "body": [{"type": "TextBlock", "text": text, "wrap": True}],
+            "body": [{"type": "RichTextBlock", "inlines": [run]}],
         }
         attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
         return {"type": "message", "attachments": [attachment]}
