@@ -31,7 +31,17 @@ from loopline.git import hex_digits
 from loopline.instance import Instance, acting_as
 from loopline.rules import Rule
 
-__all__ = ["Operation", "acting", "authorize", "call", "invoke", "operation", "operations", "readable"]
+__all__ = [
+    "Operation",
+    "acting",
+    "authorize",
+    "call",
+    "invoke",
+    "operation",
+    "operations",
+    "readable",
+    "refuse_nul",
+]
 
 View = Callable[[Principal, Any], Any]
 P = ParamSpec("P")
@@ -110,7 +120,7 @@ def authorize(instance: Instance, op: Operation, arguments: dict[str, Any], prin
 
 def invoke(op: Operation, arguments: dict[str, Any], project: str | Path | None = None) -> Any:
     """Run ``op`` with ``arguments``: checked for the current caller (if any), its result filtered."""
-    _refuse_nul(arguments)
+    refuse_nul(arguments)
     principal = _CALLER.get()
     if principal is not None:
         authorize(Instance.open(project), op, arguments, principal)
@@ -121,14 +131,29 @@ def invoke(op: Operation, arguments: dict[str, Any], project: str | Path | None 
     return result
 
 
-def _refuse_nul(arguments: dict[str, Any]) -> None:
-    """Refuse a NUL character in a name, a reason or a path (or a list of them): no store keeps one
-    (PostgreSQL refuses it in any text, git and the file system in any argument), and none of them holds
-    one that a person typed. What a model is sent (a payload) is data, and is not looked into."""
+_DATA = frozenset({"payload"})
+"""Arguments that are data for a model, looked into by no one but the model."""
+
+
+def refuse_nul(arguments: dict[str, Any]) -> None:
+    """Refuse a NUL character in a name, a reason or a path, or anywhere in a list or mapping of them (a
+    run's params and tags, its record): no store keeps one (PostgreSQL refuses it in any text, git and
+    the file system in any argument), and none of them holds one that a person typed."""
     for name, value in arguments.items():
-        texts = value if isinstance(value, list | tuple) else (value,)
-        if any(isinstance(text, str) and "\0" in text for text in texts):
-            raise UsageError(f"{name} holds a NUL character (\\0), which no {name} may hold; remove it")
+        if name not in _DATA and _holds_nul(value):
+            raise UsageError(
+                f"{name} holds a NUL character (\\0), which loopline keeps in no store; remove it"
+            )
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(each) for key, each in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(each) for each in value)
+    return False
 
 
 def _sha_only(commit: Any) -> None:
@@ -146,7 +171,7 @@ def call(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     rules; a plain call where there is no caller."""
     arguments = dict(inspect.signature(function).bind(*args, **kwargs).arguments)
     if _CALLER.get() is None:
-        _refuse_nul(arguments)
+        refuse_nul(arguments)
         return function(*args, **kwargs)
     project = arguments.pop("project", None)
     return cast(R, invoke(operation(function), arguments, project))

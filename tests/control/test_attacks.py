@@ -229,6 +229,11 @@ def test_an_uploaded_run_cannot_name_another_author_or_source_or_claim_a_data_as
         assert forged.status_code == 400, forged.text
         message = forged.json()["message"]
         assert message.startswith("the upload's run.json is not a run's record (") and refusal in message
+    nul = upload_run(team, model_files(team.project), head, CLAIMS, tags={"team\u0000": "churn"})
+    assert nul.status_code == 400 and "run holds a NUL character" in nul.json()["message"], nul.text
+    nul = upload_run(team, model_files(team.project), head, CLAIMS, record={"name": "C=0.5\u0000"})
+    assert nul.status_code == 400, nul.text
+    assert nul.json()["message"].startswith("the upload's run.json holds a NUL character")
     assert registered(team.project, head) == []
 
     # MLflow's own tags would show another author, commit or parent run in MLflow's UI: of them, only the
@@ -616,7 +621,7 @@ def test_a_nul_character_in_an_argument_is_refused_before_any_store_sees_it(
         assert retired.status_code == 400, retired.text
         assert (
             retired.json()["message"]
-            == "reason holds a NUL character (\\0), which no reason may hold; remove it"
+            == "reason holds a NUL character (\\0), which loopline keeps in no store; remove it"
         )
         assert "dev-ep" in {e.name for e in loopline.list_endpoints(project=project)}  # nothing retired
         listed = team.plane.post("history", {"actor": "a\u0000"}, ada)

@@ -39,7 +39,7 @@ from loopline.control.tracking import Tracking, ui_routes
 from loopline.errors import LooplineError, NotFound, RateLimited, TooLarge, Unauthenticated, UsageError
 from loopline.instance import Instance
 from loopline.net import bounded_stream, read_body
-from loopline.operations import Operation, acting, authorize, invoke, operations
+from loopline.operations import Operation, acting, authorize, invoke, operations, refuse_nul
 from loopline.remote.client import STREAM
 from loopline.remote.codec import signature
 from loopline.remote.data import DataFile, DataUpload
@@ -384,11 +384,13 @@ class ControlPlane:
     def _import(self, principal: access.Principal, body: InnerLoopUpload) -> Any:
         archive, owner = self._uploaded(principal, body.upload, "the run")
         try:
+            refuse_nul(body.model_dump())
             with tempfile.TemporaryDirectory() as scratch:
                 limits = self.settings
                 model_dir, artifacts, record = unpack(
                     archive, Path(scratch), limits.max_upload_expanded_mb << 20, limits.max_upload_files
                 )
+                refuse_nul({"the upload's run.json": record.model_dump() if record else None})
                 with acting(principal):
                     return import_inner_loop(
                         model_dir,
