@@ -261,6 +261,15 @@ def test_who_may_read_and_log_and_what_stays_read_only(team: Team) -> None:
     assert answer.status_code == 400 and "not a list" in answer.json()["message"]
     batch = {"run_id": run_id, "metrics": [{"key": "loss", "value": 0.1, "timestamp": 1, "step": 0}]}
     assert mlflow_call(team, "dev", "POST", f"{API}/runs/log-batch", json=batch).status_code == 200
+    # A NUL character, which PostgreSQL keeps in no text, never reaches the store (a write, or a search)
+    nul = {"run_id": run_id, "params": [{"key": "C", "value": "0.5\u0000"}]}
+    answer = mlflow_call(team, "dev", "POST", f"{API}/runs/log-batch", json=nul)
+    assert answer.status_code == 400 and "params holds a NUL character" in answer.json()["message"]
+    assert mlflow_client(team.project, "dev").get_run(run_id).data.params == {"loopline_gate": "x"}
+    found = mlflow_call(
+        team, "rita", "GET", f"{API}/experiments/get-by-name", params={"experiment_name": "\0"}
+    )
+    assert found.status_code == 400 and "experiment_name holds a NUL" in found.json()["message"]
 
     # The registry is read-only here: versions enter dev through the inner loop
     registered = mlflow_call(team, "dev", "POST", f"{API}/registered-models/create", json={"name": "sneaky"})

@@ -75,6 +75,7 @@ from loopline.errors import (
 )
 from loopline.instance import Instance
 from loopline.net import bounded_stream, foreign_host, read_body
+from loopline.operations import refuse_nul
 
 __all__ = ["TRACKED_BY", "Tracking", "mlflow_error", "ui_routes"]
 
@@ -327,6 +328,7 @@ class Tracking:
             MAX_JSON,
             TooLarge(f"the request body is over {MAX_JSON >> 20} MB; log in smaller batches"),
         )
+        refuse_nul(dict(request.query_params))  # no store keeps one: a search of one fails in PostgreSQL
         if kind != READ:
             try:
                 data = orjson.loads(body) if body.strip() else {}
@@ -334,6 +336,7 @@ class Tracking:
                 raise UsageError("the request body is not valid JSON") from None
             if not isinstance(data, dict):
                 raise UsageError("the request body is not a JSON object")
+            refuse_nul(data)
             checked = await run_in_threadpool(
                 self._checked, principal, kind, route, data, model_id, artifacts
             )
