@@ -10,7 +10,8 @@ import pytest
 
 from loopline import api
 from loopline.control.openapi import document
-from loopline.operations import _hide_root, operation, operations
+from loopline.errors import UsageError
+from loopline.operations import _hide_root, operation, operations, refuse_nul
 from loopline.remote.codec import LOCAL_ONLY, signature
 
 
@@ -81,3 +82,13 @@ def test_the_instance_folder_is_hidden_as_dot_and_a_sibling_that_begins_like_it_
     assert _hide_root(root, root) == "." and _hide_root(f"file://{root}/", root + "/") == "file://./"
     # a folder beside it whose name only begins with the root's stays whole, not ".2/x"
     assert _hide_root(f"file://{root}2/x", root) == f"file://{root}2/x"
+
+
+def test_a_nul_character_is_found_at_any_depth_of_an_argument_and_data_for_a_model_is_left_alone() -> None:
+    deep: list[Any] = ["churn\0"]
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    with pytest.raises(UsageError, match=r"^tags holds a NUL character"):
+        refuse_nul({"name": "churn", "tags": {"team": deep}})
+    refuse_nul({"name": "churn", "tags": {"team": [[["churn"]]]}})  # none: nothing said
+    refuse_nul({"payload": {"inputs": ["a text\0 as a client sent it"]}})  # a model's to read

@@ -147,12 +147,18 @@ def refuse_nul(arguments: dict[str, Any]) -> None:
 
 
 def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\0" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(each) for key, each in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(each) for each in value)
+    """Whether ``value``, or a text anywhere within it, holds a NUL (looked through without recursion: a
+    caller's JSON may nest as deep as its parser allows)."""
+    waiting = [value]
+    while waiting:
+        each = waiting.pop()
+        if isinstance(each, str) and "\0" in each:
+            return True
+        if isinstance(each, dict):
+            waiting.extend(each)
+            waiting.extend(each.values())
+        elif isinstance(each, list | tuple):
+            waiting.extend(each)
     return False
 
 
