@@ -300,8 +300,8 @@ class Dashboard:
 
 
 def _whole_number(request: Request, name: str) -> int | None:
-    """The query's ``name`` as a page's number takes it, or None: ASCII digits (``"²".isdigit()`` too), no
-    more than a database's integer holds."""
+    """The query's ``name`` as a page's number takes it, or None: ASCII digits only (``"²".isdigit()`` is
+    true, and ``int("²")`` fails), no more of them than a database's integer holds."""
     asked = request.query_params.get(name, "")
     return int(asked) if asked.isascii() and asked.isdigit() and len(asked) <= 18 else None
 
