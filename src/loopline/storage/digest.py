@@ -22,8 +22,8 @@ _CHUNK = 1 << 20
 CLIENT_WRITTEN = frozenset({"registered_model_meta"})
 """Files at the top of a model folder that stock MLflow clients write there themselves, and so are no part
 of the model: ``mlflow.pyfunc.load_model("models:/NAME/N")`` (and ``mlflow models serve``, and
-``mlflow.artifacts.download_artifacts`` without a destination) use a local version's folder in place and
-write ``registered_model_meta`` (the model's name and version) into it."""
+``mlflow.artifacts.download_artifacts`` without a destination) use a local version's folder in place, and
+MLflow 3.17 writes ``registered_model_meta`` (the model's name and version) into it (3.18 no longer does)."""
 
 
 def model_files(root: Path) -> list[Path]:

@@ -14,7 +14,7 @@ modification and change times and inode from the last full check, next to the fo
 only what changed. Any write to a file changes its change time (which no user can set), so a modified
 file is always hashed again and refused.
 
-Stock MLflow clients loading a version from a local folder write ``registered_model_meta`` into it (see
+Stock MLflow 3.17 clients loading a version from a local folder write ``registered_model_meta`` into it (see
 ``storage/digest.py``); that file is no part of the model's content, so it is left out of the digest and
 of copies, and a version stays deployable whatever MLflow client read it. The stored files are read-only.
 """
