@@ -12,8 +12,53 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
-__all__ = ["Output", "StepReporter", "traffic_share"]
+from loopline.errors import one_line
+
+__all__ = ["Output", "StepReporter", "shown", "traffic_share"]
+
+
+def shown(text: str) -> str:
+    """Text someone else wrote (a reason, an actor's name), ready for a console line: on one line, what
+    does not print written as Python writes it (``\\n``, ``\\x1b``), markup escaped. A reason holding a
+    newline then cannot make a line of its own: forge an event in ``loopline history``, or start a line
+    with ``::`` that GitHub Actions would take for a workflow command."""
+    return escape(one_line(text))
+
+
+def _visible(text: str) -> str:
+    """``text`` with every character that does not print, bar a newline and a tab, written as Python
+    writes it: a terminal is sent no escape sequence but rich's own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
+_NO_COMMAND = "\u200b"
+"""A zero-width space, put inside ``::`` and ``##[`` in GitHub Actions: the log shows the text as it was,
+and the runner reads no workflow command in it."""
+
+
+def _commandless(text: str) -> str:
+    """``text`` with nothing GitHub Actions' runner would take for a workflow command: ``::`` starting a
+    line (``::add-mask::``, ``::stop-commands::``; a line can start wherever rich wraps one) or the older
+    ``##[command]`` form, read anywhere in a line."""
+    text = text.replace("::", f":{_NO_COMMAND}:").replace("##[", f"##{_NO_COMMAND}[")
+    return text.replace("##\\[", f"##{_NO_COMMAND}\\[")  # the same, markup-escaped (``shown``)
+
+
+class SafeConsole(Console):
+    """A rich console that never passes a control character of the text it is given to the terminal: a
+    stored reason, a run's name or an error holding ``ESC [2J`` (clear the screen) or an OSC 52 sequence
+    (set the clipboard) shows those characters instead of doing what they say. In GitHub Actions, no text
+    it prints is a workflow command either: loopline writes its own (``::warning``) past the console."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        text = _visible(text)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            text = _commandless(text)
+        return super().render_str(text, **options)
 
 
 def traffic_share(percent: int, mirrored: int | None) -> str:
@@ -45,8 +90,11 @@ class Output:
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
-        self.out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
-        self.err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+        self.out = SafeConsole(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+        self.err = SafeConsole(stderr=True, highlight=False, width=_width(sys.stderr))
+        # A child process's lines (a training or validation script: the project's own code, run with the
+        # step's environment) are shown as written, colours and workflow commands included.
+        self.child = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
     def emit(self, data: Mapping[str, Any], human: Callable[[Console], None]) -> None:
         """Print ``data`` as JSON in ``--json`` mode, else call ``human`` with the console."""
@@ -106,4 +154,4 @@ class StepReporter:
     def output(self, line: str) -> None:
         """Print a child process's line, dimmed."""
         if self.show_output:
-            self.sink.err.print(f"  [dim]{escape(line)}[/dim]")
+            self.sink.child.print(f"  [dim]{escape(line)}[/dim]")

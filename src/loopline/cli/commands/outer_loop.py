@@ -17,7 +17,7 @@ from loopline.cli.options import (
     command,
     opt,
 )
-from loopline.cli.output import Output, StepReporter
+from loopline.cli.output import Output, StepReporter, shown
 from loopline.cli.sdk import api
 from loopline.domain import parse_duration
 from loopline.errors import GateFailed, Refused, UsageError
@@ -281,7 +281,7 @@ def _subject(model: str, version: int, commit: str) -> str:
 def _show_approvals(console: Console, state: ApprovalState) -> None:
     given = len(state.approved)
     console.print(
-        escape(
+        shown(
             f"{_subject(state.model, state.version, state.git_commit)}: {given} of {state.required} "
             "approval(s)"
             + (f", asked by {state.requested_by}" if state.requested_by else "")
@@ -291,7 +291,7 @@ def _show_approvals(console: Console, state: ApprovalState) -> None:
     for a in state.standing:
         until = f"{a.expires_at:%Y-%m-%d %H:%M} UTC"
         where = f" ({a.run_url})" if a.run_url else ""
-        console.print(escape(f"  {a.decision} by {a.approver}{where}, until {until}: {a.reason}"))
+        console.print(shown(f"  {a.decision} by {a.approver}{where}, until {until}: {a.reason}"))
 
 
 @command(app)
@@ -317,7 +317,7 @@ def withdraw(
     """Withdraw a commit's model version in every workspace: no release, promotion, deployment or rollback
     takes it until it is reinstated (what is live stays live: roll it back)."""
     done = api.withdraw(commit, reason=reason, model=model, project=call.project)
-    call.emit(done.to_dict(), lambda c: c.print(escape(_decision(done))))
+    call.emit(done.to_dict(), lambda c: c.print(shown(_decision(done))))
 
 
 @command(app)
@@ -326,7 +326,7 @@ def reinstate(
 ) -> None:
     """Reinstate a withdrawn model version: releases, deployments and rollbacks take it again."""
     done = api.reinstate(commit, reason=reason, model=model, project=call.project)
-    call.emit(done.to_dict(), lambda c: c.print(escape(_decision(done))))
+    call.emit(done.to_dict(), lambda c: c.print(shown(_decision(done))))
 
 
 @command(app)
@@ -338,7 +338,7 @@ def withdrawals(call: Call, model: ModelOption = None) -> None:
         if not found:
             console.print("no version was ever withdrawn")
         for decision in found:
-            console.print(escape(f"{decision.created_at:%Y-%m-%d %H:%M} UTC  {_decision(decision)}"))
+            console.print(shown(f"{decision.created_at:%Y-%m-%d %H:%M} UTC  {_decision(decision)}"))
 
     call.emit({"withdrawals": [d.to_dict() for d in found]}, show)
 

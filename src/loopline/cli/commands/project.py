@@ -14,7 +14,7 @@ from rich.table import Table
 
 from loopline.cli.app import app
 from loopline.cli.options import Call, JsonOption, ModelOption, command, key_values, opt
-from loopline.cli.output import Output, StepReporter, traffic_share
+from loopline.cli.output import Output, StepReporter, shown, traffic_share
 from loopline.cli.sdk import api
 from loopline.domain import ModelVersionInfo, Tier
 from loopline.errors import UsageError
@@ -367,22 +367,22 @@ def _event_line(record: AuditRecord) -> str:
     event = record.event
     parts = [
         f"[dim]#{record.seq} {event.at:%Y-%m-%d %H:%M:%S}[/dim]",
-        escape(event.actor),
+        shown(event.actor),
         f"[bold]{event.kind}[/bold]",
     ]
     if event.workspace:
         parts.append(event.workspace)
     if event.model:
-        parts.append(escape(event.model) + (f" v{event.version}" if event.version else ""))
+        parts.append(shown(event.model) + (f" v{event.version}" if event.version else ""))
     if event.git_commit:
         parts.append(f"[yellow]{event.git_commit[:7]}[/yellow]")
     if event.source or event.target:
-        parts.append(escape(f"{event.source or ''} → {event.target or ''}".strip(" →")))
+        parts.append(shown(f"{event.source or ''} → {event.target or ''}".strip(" →")))
     if event.outcome != "ok":
         color = "green" if event.outcome == "passed" else "red"
         parts.append(f"[{color}]{event.outcome}[/{color}]")
     if event.reason:
-        parts.append(f"— {escape(event.reason)}")
+        parts.append(f"— {shown(event.reason)}")
     return "  ".join(parts)
 
 
