@@ -12,7 +12,10 @@ from tests.conftest import ProjectFactory
 from tests.helpers import cli
 
 CLEAR_AND_COPY = "\x1b[2J\x1b]52;c;Y3VybCBldmlsLnNo\x07"  # clear the screen; put a command on the clipboard
-FORGED = "oops\n#99 2026-01-01 00:00:00  ada  released  prod\n::error title=loopline::all green\n  ::stop-commands::x"
+FORGED = (
+    "oops\n#99 2026-01-01 00:00:00  ada  released  prod\n"
+    + "::error title=loopline::all green\n  ::stop-commands::x"
+)
 
 
 def test_a_console_shows_control_characters_and_keeps_its_own_colours() -> None:
