@@ -58,9 +58,15 @@ def _endpoint_workspace(instance: Instance, name: str | None, workspace: str | N
         where = workspace or (None if name else PROD)
         return service.get_endpoint(instance, name or instance.settings.prod_endpoint, where).workspace
     except LooplineError:
-        # An endpoint that does not exist: ask for the most a change anywhere could need, so that the
-        # answer (403 or 404) tells nothing about which endpoints exist to those who may not change them.
-        return PROD
+        return _unknown(instance, workspace)
+
+
+def _unknown(instance: Instance, workspace: str | None) -> str:
+    """The workspace a rule asks about for an endpoint that does not exist: the one the call names, when
+    it is one of the tier's (whoever may read it may list its endpoints, so the 404 tells them nothing
+    new), else prod: the most a change anywhere could need, so that the answer (403 or 404) tells nothing
+    about which endpoints exist to those who may not change them."""
+    return workspace if workspace in instance.settings.workspaces else PROD
 
 
 def _batch_workspace(instance: Instance, name: str, workspace: str | None = None) -> str:
@@ -69,7 +75,7 @@ def _batch_workspace(instance: Instance, name: str, workspace: str | None = None
     try:
         return service.get_batch_endpoint(instance, name, workspace).workspace
     except LooplineError:
-        return PROD
+        return _unknown(instance, workspace)
 
 
 def _job_workspace(instance: Instance, job_id: str) -> str:

@@ -70,6 +70,13 @@ CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("batch_job", {"job_id": "nothing"}, READ_PROD),
     ("get_endpoint", {"name": "dev-ep"}, EVERYONE),
     ("get_endpoint", {"name": PROD}, READ_PROD),
+    # One that does not exist: guarded as the workspace the call names (whoever reads it may list its
+    # endpoints), else as prod's, so 403 or 404 tells nothing about endpoints one may not read.
+    ("get_endpoint", {"name": "nothing", "workspace": "dev"}, EVERYONE),
+    ("get_endpoint", {"name": "nothing"}, READ_PROD),
+    ("get_endpoint", {"name": "nothing", "workspace": "elsewhere"}, READ_PROD),
+    ("set_traffic", {"name": "nothing", "traffic": {}, "workspace": "dev"}, DEV_CHANGE),
+    ("get_batch_endpoint", {"name": "nothing", "workspace": "dev"}, EVERYONE),
     ("releases", {"endpoint": PROD}, READ_PROD),
     ("invoke_endpoint", {"name": PROD, "payload": {"inputs": [[1.0]]}, "timeout": 2}, READ_PROD),
     ("monitor_check", {"endpoint": "dev-ep"}, EVERYONE),
@@ -191,6 +198,9 @@ def test_every_route_allows_exactly_the_roles_it_should_and_audits_each_refusal(
         # No token at all: refused before anything else.
         assert _call(team, route, body, None).status_code == 401, route
 
+    # A developer who mistypes a dev endpoint's name is told it does not exist, not to ask for prod.
+    mistyped = _call(team, "get_endpoint", {"name": "dev-epp", "workspace": "dev"}, team.tokens["dev"])
+    assert (mistyped.status_code, mistyped.json()["error_code"]) == (404, "NOT_FOUND"), mistyped.text
     audited = [r for r in loopline.history(team.project, kind="refused") if r.event.outcome == "forbidden"]
     assert len(audited) == refusals
     assert {r.event.actor for r in audited} <= EVERYONE - {"ada"}
