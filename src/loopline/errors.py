@@ -67,9 +67,11 @@ __all__ = [
     "TrainingFailed",
     "Unauthenticated",
     "UsageError",
+    "commandless",
     "from_answer",
     "one_line",
     "shorten",
+    "visible",
 ]
 
 EXIT_OK = 0
@@ -345,6 +347,28 @@ def bounded(message: str) -> str:
 def one_line(text: str) -> str:
     """``text`` with what does not print (a newline, a NUL) escaped as Python writes it: one line."""
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that does not print, bar a newline and a tab, written as Python
+    writes it (``\\x1b``): shown on a terminal, it sends no escape sequence (clear the screen, set the
+    clipboard)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
+_NO_COMMAND = "\u200b"
+"""A zero-width space, put inside ``::`` and ``##[`` by :func:`commandless`: a log shows the text as it
+was, and GitHub Actions' runner reads no workflow command in it."""
+
+
+def commandless(text: str) -> str:
+    """``text`` with nothing GitHub Actions' runner would take for a workflow command: ``::`` starting a
+    line (``::add-mask::``, ``::stop-commands::``; a line can start wherever a console wraps one) or the
+    older ``##[command]`` form, read anywhere in a line (also markup-escaped, ``##\\[``)."""
+    text = text.replace("::", f":{_NO_COMMAND}:").replace("##[", f"##{_NO_COMMAND}[")
+    return text.replace("##\\[", f"##{_NO_COMMAND}\\[")
 
 
 def shorten(text: str, limit: int = 60) -> str:

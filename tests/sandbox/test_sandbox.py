@@ -299,3 +299,24 @@ def test_a_model_using_joblib_logs_only_its_own_failure(
     assert "KeyError: 'y'" in logged and "serial mode" not in logged and "Permission denied" not in logged, (
         logged
     )
+
+
+def test_what_a_failing_model_printed_is_logged_as_text_not_as_terminal_or_ci_commands(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A release job shows this log: model code must not clear its terminal or command its GitHub run.
+    noisy = _pyfunc(
+        tmp_path / "noisy",
+        "    def load_context(self, context):\n"
+        "        print('\\x1b[2J\\x1b]52;c;Y3VybA==\\x07', file=sys.stderr)\n"
+        "        print('::add-mask::loopline\\n  ::stop-commands::x\\n##[set-output name=released;]true', "
+        "file=sys.stderr)",
+        answers="model_input['x'] / model_input['y']",
+    )
+    with SandboxedModel(noisy) as model, pytest.raises(ModelFailed):
+        model.score(ROW)
+    logged = "\n".join(r.getMessage() for r in caplog.records if "failed in its sandbox" in r.getMessage())
+    assert "KeyError: 'y'" in logged and "\\x1b[2J\\x1b]52;c;Y3VybA==\\x07" in logged, logged
+    assert "\x1b" not in logged and "\x07" not in logged
+    assert not [line for line in logged.splitlines() if line.lstrip().startswith("::") or "##[" in line]
+    assert "::add-mask::loopline" in logged.replace("\u200b", "")  # shown as it was printed

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from loopline.errors import one_line
+from loopline.errors import commandless, one_line, visible
 
 __all__ = ["Output", "StepReporter", "shown", "traffic_share"]
 
@@ -27,27 +27,6 @@ def shown(text: str) -> str:
     return escape(one_line(text))
 
 
-def _visible(text: str) -> str:
-    """``text`` with every character that does not print, bar a newline and a tab, written as Python
-    writes it: a terminal is sent no escape sequence but rich's own."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
-
-
-_NO_COMMAND = "\u200b"
-"""A zero-width space, put inside ``::`` and ``##[`` in GitHub Actions: the log shows the text as it was,
-and the runner reads no workflow command in it."""
-
-
-def _commandless(text: str) -> str:
-    """``text`` with nothing GitHub Actions' runner would take for a workflow command: ``::`` starting a
-    line (``::add-mask::``, ``::stop-commands::``; a line can start wherever rich wraps one) or the older
-    ``##[command]`` form, read anywhere in a line."""
-    text = text.replace("::", f":{_NO_COMMAND}:").replace("##[", f"##{_NO_COMMAND}[")
-    return text.replace("##\\[", f"##{_NO_COMMAND}\\[")  # the same, markup-escaped (``shown``)
-
-
 class SafeConsole(Console):
     """A rich console that never passes a control character of the text it is given to the terminal: a
     stored reason, a run's name or an error holding ``ESC [2J`` (clear the screen) or an OSC 52 sequence
@@ -55,9 +34,9 @@ class SafeConsole(Console):
     it prints is a workflow command either: loopline writes its own (``::warning``) past the console."""
 
     def render_str(self, text: str, **options: Any) -> Text:
-        text = _visible(text)
+        text = visible(text)
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            text = _commandless(text)
+            text = commandless(text)
         return super().render_str(text, **options)
 
 

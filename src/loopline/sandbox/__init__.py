@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from loopline.errors import ModelFailed
+from loopline.errors import ModelFailed, commandless, visible
 from loopline.sandbox.frames import read_frame, write_frame
 
 __all__ = ["Sandbox", "SandboxedModel", "check_model", "clean_environment"]
@@ -116,6 +116,12 @@ def _answers(path: Path, rows: int, given: int) -> Any:
     return answers
 
 
+def _as_logged(printed: str) -> str:
+    """What model code printed, fit for a terminal or a CI log: its control characters written out, and no
+    line of it a GitHub Actions workflow command (model code is untrusted; a release job shows this)."""
+    return commandless(visible(printed))
+
+
 class Sandbox:
     """One sandboxed child, answering requests until closed (a model loads once for many requests)."""
 
@@ -158,7 +164,7 @@ class Sandbox:
         if not line:
             self.process.wait(timeout=30)
             tail = self._tail()
-            log.warning("the sandboxed model process ended:\n%s", tail)
+            log.warning("the sandboxed model process ended:\n%s", _as_logged(tail))
             problem = (tail.strip().splitlines() or [f"exit code {self.process.returncode}"])[-1][:300]
             raise ModelFailed(f"the model's process ended: {problem}")
         try:
@@ -192,7 +198,7 @@ class Sandbox:
             watchdog.cancel()
         if not answer.get("ok"):
             if answer.get("logged"):
-                log.warning("the model failed in its sandbox:\n%s", self._tail())
+                log.warning("the model failed in its sandbox:\n%s", _as_logged(self._tail()))
             raise ModelFailed(str(answer.get("error", "the sandboxed model process failed")))
         return answer
 
