@@ -549,6 +549,48 @@ def test_the_batch_page_shows_each_endpoint_s_jobs_and_moves_its_default_behind_
         assert plane.post("batch_job", {"job_id": scored.id}, token).json()["id"] == scored.id
 
 
+def test_the_batch_page_says_which_batch_endpoints_lag_the_model_their_workspace_serves_and_the_way_on(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    project, a, b = a_live_b_registered
+    live = next(m for m in loopline.status(project).models if m.workspace == "prod")
+    loopline.create_batch_endpoint("nightly", "prod", project=project)
+    loopline.create_batch_deployment("nightly", "blue", version=live.version, project=project)
+    loopline.create_batch_endpoint("scorer", "dev", project=project)  # dev serves no online endpoint
+    loopline.create_batch_deployment("scorer", "blue", version=1, project=project)
+    board = Dashboard(project)
+    try:
+
+        def batch_page() -> str:
+            answer = httpx.get(f"{board.url}/ui/batch", timeout=30)
+            assert answer.status_code == 200, answer.text
+            return answer.text
+
+        assert 'data-testid="batch-behind-' not in batch_page()  # it scores with what prod serves
+        # A release moves the online endpoint only: the page says nightly lags it, and how to catch up.
+        loopline.outer_loop_prod(project, commit=b)
+        released = next(
+            m for m in loopline.status(project).models if m.workspace == "prod" and m.git_commit == b
+        )
+        page = batch_page()
+        notice = page.split('data-testid="batch-behind-prod-nightly-proj">', 1)[1].split("</p>", 1)[0]
+        assert f"Online endpoint proj serves v{released.version}" in notice and f">{b[:7]}</a>" in notice
+        assert "nightly still scores with blue (" in notice and f">{a[:7]}</a>" in notice
+        assert (
+            f"<code>loopline batch-deployment create nightly NAME --commit {b[:7]} --workspace prod</code>, "
+            "then <code>loopline batch promote nightly NAME --workspace prod</code>"
+        ) in notice
+        assert page.count('data-testid="batch-behind-') == 1
+        # With a deployment of that commit, the way on is the page's own form; once default, all is said.
+        loopline.create_batch_deployment("nightly", "green", version=released.version, project=project)
+        notice = batch_page().split('data-testid="batch-behind-prod-nightly-proj">', 1)[1].split("</p>", 1)[0]
+        assert f"To score with {b[:7]} too, make green the default below." in notice
+        loopline.batch_promote("nightly", "green", workspace="prod", project=project)
+        assert 'data-testid="batch-behind-' not in batch_page()
+    finally:
+        board.stop()
+
+
 def test_a_deployment_answering_otherwise_becomes_the_batch_default_from_the_page_only_saying_why(
     trained_project: ProjectFactory, playwright: Any
 ) -> None:

@@ -15,6 +15,7 @@ from loopline.withdrawn import in_force
 __all__ = [
     "BATCH_JOBS",
     "BatchView",
+    "Behind",
     "Node",
     "Topology",
     "ago",
@@ -69,12 +70,16 @@ def _latest(models: tuple[ModelVersionInfo, ...], workspace: str, name: str) -> 
     return max(found, key=lambda m: m.version) if found else None
 
 
+def _live_deployment(endpoint: EndpointInfo) -> Any:
+    """The deployment of ``endpoint`` taking the most live traffic; None when none takes any."""
+    live = [d for d in endpoint.deployments if d.traffic > 0]
+    return max(live, key=lambda d: d.traffic) if live else None
+
+
 def _live(endpoints: list[EndpointInfo], workspace: str) -> tuple[EndpointInfo, Any] | None:
     for endpoint in endpoints:
-        if endpoint.workspace == workspace:
-            live = [d for d in endpoint.deployments if d.traffic > 0]
-            if live:
-                return endpoint, max(live, key=lambda d: d.traffic)
+        if endpoint.workspace == workspace and (live := _live_deployment(endpoint)) is not None:
+            return endpoint, live
     return None
 
 
@@ -268,18 +273,57 @@ def endpoints_page(project: Path) -> list[EndpointView]:
 
 
 @dataclass(frozen=True)
+class Behind:
+    """An online endpoint of a batch endpoint's workspace whose live deployment serves the model of the
+    batch endpoint's default from another commit: the batch endpoint's predictions lag what it serves."""
+
+    endpoint: str
+    version: int
+    git_commit: str
+    deployment: str | None  # a deployment of the batch endpoint scoring with that commit, if it has one
+
+
+@dataclass(frozen=True)
 class BatchView:
-    """One batch endpoint: its deployments, which one scores by default, and its newest jobs with how long
-    each ran (by job id; none while it runs)."""
+    """One batch endpoint: its deployments, which one scores by default, its newest jobs with how long
+    each ran (by job id; none while it runs), and the online endpoints whose model it lags."""
 
     info: Any  # batch.service.BatchEndpoint
     jobs: list[Any]  # batch.jobs.BatchJob, newest first
     took: dict[str, str]
     older: bool  # it has older jobs than those shown
+    behind: list[Behind] = field(default_factory=list)
+
+
+def _serving(endpoints: list[EndpointInfo]) -> dict[tuple[str, str], list[tuple[str, Any]]]:
+    """(workspace, model): each online endpoint serving it and its deployment with the most live traffic."""
+    found: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+    for endpoint in endpoints:
+        if (live := _live_deployment(endpoint)) is not None:
+            found.setdefault((endpoint.workspace, live.model), []).append((endpoint.name, live))
+    return found
+
+
+def _behind(info: Any, live: dict[tuple[str, str], list[tuple[str, Any]]]) -> list[Behind]:
+    default = info.deployment(None)
+    if default is None:
+        return []
+    return [
+        Behind(
+            name,
+            served.version,
+            served.git_commit,
+            next((d.name for d in info.deployments if d.git_commit == served.git_commit), None),
+        )
+        for name, served in live.get((info.workspace, default.model), [])
+        if served.git_commit != default.git_commit
+    ]
 
 
 def batch_page(project: Path) -> list[BatchView]:
-    """Every batch endpoint the caller may read, with its newest ``BATCH_JOBS`` jobs."""
+    """Every batch endpoint the caller may read, with its newest ``BATCH_JOBS`` jobs and the online
+    endpoints (of those the caller may read) that serve its default's model from another commit."""
+    live = _serving(call(api.list_endpoints, project=project))
     views = []
     for info in call(api.list_batch_endpoints, project=project):
         jobs = call(
@@ -287,7 +331,7 @@ def batch_page(project: Path) -> list[BatchView]:
         )
         shown = jobs[:BATCH_JOBS]
         took = {job.id: duration(job.started_at, job.finished_at) for job in shown if job.finished_at}
-        views.append(BatchView(info, shown, took, len(jobs) > BATCH_JOBS))
+        views.append(BatchView(info, shown, took, len(jobs) > BATCH_JOBS, _behind(info, live)))
     return views
 
 
