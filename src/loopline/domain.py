@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import PurePath
 from typing import Any
 
-from loopline.errors import InvalidReference, UsageError
+from loopline.errors import InvalidReference, UsageError, shorten
 
 __all__ = [
     "PRODUCTION",
@@ -87,14 +87,20 @@ class CommitRef:
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LONGEST = timedelta(days=36525)  # a span added to now stays a date (and a window a number of seconds)
 
 
 def parse_duration(text: str, what: str = "duration") -> timedelta:
     """``90s``, ``30m``, ``1h``, ``2d`` or ``1w`` as a positive time span; a usage error names ``what``."""
     match = _DURATION.match(text.strip())
     if not match or float(match.group(1)) <= 0:
-        raise UsageError(f"{what} '{text}' is not a duration such as 30m, 1h, 2d or 1w")
-    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+        raise UsageError(f"{what} '{shorten(text)}' is not a duration such as 30m, 1h, 2d or 1w")
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    if seconds > _LONGEST.total_seconds():
+        raise UsageError(
+            f"{what} '{shorten(text)}' is longer than loopline counts (100 years); give a shorter one"
+        )
+    return timedelta(seconds=seconds)
 
 
 def canary_steps(steps: list[int]) -> list[int]:

@@ -35,6 +35,8 @@ for the servers. Only the CLI and the servers turn errors into output, each at o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "UsageError",
     "commandless",
     "from_answer",
+    "on_path",
     "one_line",
     "shorten",
     "visible",
@@ -347,6 +350,17 @@ def bounded(message: str) -> str:
 def one_line(text: str) -> str:
     """``text`` with what does not print (a newline, a NUL) escaped as Python writes it: one line."""
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+@contextmanager
+def on_path(action: str, path: object, fix: str) -> Iterator[None]:
+    """Where the system refuses a path the caller named (no such folder, no permission, a file where a
+    folder must be): a usage error, ``cannot ACTION PATH: REASON; FIX``, not an unexpected one."""
+    try:
+        yield
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise UsageError(f"cannot {action} {path}: {reason}; {fix}") from None
 
 
 def visible(text: str) -> str:

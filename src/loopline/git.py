@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopline.errors import ConfigError, InvalidReference, NotAGitRepository, Refused, StoreUnavailable
+from loopline.errors import (
+    ConfigError,
+    InvalidReference,
+    NotAGitRepository,
+    Refused,
+    StoreUnavailable,
+    UsageError,
+)
 
 __all__ = [
     "SHALLOW_HINT",
@@ -275,7 +282,13 @@ def as_commit(root: Path, text: str) -> str:
 
 def commit_prefix(root: Path, text: str) -> str:
     """``text`` as a filter of commits takes it: hex digits as the prefix they are (shorter than 7 too), a
-    git ref of the repository at ``root`` as the full SHA it names (see :func:`as_commit`)."""
+    git ref of the repository at ``root`` as the full SHA it names (see :func:`as_commit`). An empty one
+    (a shell variable that was not set) is refused: it would match every commit."""
+    if not text.strip():
+        raise UsageError(
+            "the commit filter is empty; give a commit (its first digits, or a ref such as HEAD) or leave "
+            "the filter out"
+        )
     return text.strip().lower() if hex_digits(text) else as_commit(root, text)
 
 

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, func, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from loopline.config import redact
 from loopline.errors import Refused, StoreUnavailable, UsageError
 from loopline.mlflow_output import quiet_mlflow
-from loopline.state import Database, ensure_database, new_engine, reset_sequences
+from loopline.state import Database, ensure_database, is_database_url, new_engine, reset_sequences
 
 __all__ = ["ArtifactMove", "TrackingCopy", "artifact_now", "copy_tracking"]
 
@@ -107,11 +107,9 @@ def _reachable_artifacts(url: str) -> Iterator[None]:
 
 
 def _is_database(url: str) -> bool:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
+    if not is_database_url(url):
         return False
-    return "://" in url and not parsed.drivername.startswith(("http", "file", "databricks"))
+    return not make_url(url).drivername.startswith(("http", "file", "databricks"))
 
 
 @contextmanager

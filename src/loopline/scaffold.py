@@ -8,7 +8,7 @@ from typing import Any
 
 from loopline.config import endpoint_slug
 from loopline.domain import Tier, project_name
-from loopline.errors import DirectoryNotEmpty, UsageError
+from loopline.errors import DirectoryNotEmpty, UsageError, on_path
 from loopline.git import default_branch, is_git_repo, run_git
 from loopline.rendering import render_templates
 from loopline.workflows.files import WorkflowSetup, relative_to, workflow_files, workflow_layout
@@ -76,7 +76,8 @@ def init_project(
     context = project_context(name, tier, model or f"{name}-classifier", layout.folder and layout.inner_loop)
     files = {path / relative: content for relative, content in render_templates("project", context).items()}
     files.update(workflows)
-    path.mkdir(parents=True, exist_ok=True)
+    with on_path("create the project in", path, "give a folder you may write"):
+        path.mkdir(parents=True, exist_ok=True)
     for target, content in files.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)

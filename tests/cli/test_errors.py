@@ -368,3 +368,34 @@ def test_an_error_repeating_input_that_holds_a_newline_is_still_one_line(
         refused = cli(capsys, *argv, "-C", str(project))
         assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.stderr
         assert refused.stderr.startswith(said), refused.stderr
+
+
+def test_paths_urls_spans_and_filters_the_system_cannot_take_are_usage_errors_not_unexpected_ones(
+    trained_project: ProjectFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    project = trained_project("simple")
+    before = cli(capsys, "history", "--json", "-C", str(project)).json()["events"]
+    for argv, said in (
+        # /proc takes no new folder: the message names the path and what to do, exit 2.
+        (
+            ("init", "/proc/loopline"),
+            "cannot create the project in /proc/loopline: no such file or directory",
+        ),
+        (("report", "experiment", "--out", "/proc/loopline"), "cannot write the report into /proc/loopline"),
+        # Longer than a date can be from now (it overflowed Python's time types).
+        (("monitor", "check", "--window", "99999999999d"), "window '99999999999d' is longer than loopline"),
+        (("token", "create", "--user", "ada", "--expires", "9999999w"), "--expires '9999999w' is longer"),
+        # No dialect SQLAlchemy knows, or no URL at all.
+        (("migrate-state", "--to", "nope://host/db"), "--to is not a database URL loopline can open"),
+        (("migrate-state", "--to", ""), "--to is not a database URL loopline can open"),
+        (
+            ("migrate-tracking", "--workspace", "dev", "--to", "nope://host/db"),
+            "--to 'nope://host/db' is not",
+        ),
+        # An unset shell variable ("--commit $SHA") would have matched every commit.
+        (("history", "--commit", ""), "the commit filter is empty"),
+    ):
+        refused = cli(capsys, "-C", str(project), *argv)
+        assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, (argv, refused.stderr)
+        assert said in refused.stderr and "unexpected" not in refused.stderr, (argv, refused.stderr)
+    assert cli(capsys, "history", "--json", "-C", str(project)).json()["events"] == before  # nothing done

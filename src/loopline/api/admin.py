@@ -68,9 +68,14 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
     from loopline import audit
     from loopline.errors import AuditLogAltered
     from loopline.events import StateMigrated
-    from loopline.state import Database
+    from loopline.state import Database, is_database_url
     from loopline.state.migrate import copy_state
 
+    if not is_database_url(to):
+        raise UsageError(
+            "--to is not a database URL loopline can open; give one such as "
+            "postgresql+psycopg://user@host/loopline or sqlite:///path/state.db"
+        )
     instance = provisioned(project)
     target = Database(instance.settings.database_url(to))
     result = copy_state(instance.db, target)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline import catalog
-from loopline.errors import LooplineError, NotFound, Refused, UsageError
+from loopline.errors import LooplineError, NotFound, Refused, UsageError, on_path
 from loopline.gates import load_thresholds
 from loopline.instance import Instance
 from loopline.loops.candidates import MAX_RUNS, candidate_of
@@ -229,10 +229,11 @@ def experiment_runs(instance: Instance, *, last: int = 20) -> ExperimentRuns:
 
 def write_report(data: ExperimentRuns, folder: Path) -> ExperimentReport:
     """Write the report of ``data`` (Markdown, and an SVG chart per metric) into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    charts = {metric: _chart(folder, metric, data.runs) for metric in data.metrics[:_CHARTED]}
-    markdown = _markdown(data, charts)
-    (folder / "experiment.md").write_text(markdown)
+    with on_path("write the report into", folder, "name a folder you may write with --out"):
+        folder.mkdir(parents=True, exist_ok=True)
+        charts = {metric: _chart(folder, metric, data.runs) for metric in data.metrics[:_CHARTED]}
+        markdown = _markdown(data, charts)
+        (folder / "experiment.md").write_text(markdown)
     rows = [
         {"run_id": r.run_id, "git_commit": r.git_commit, "start_time": r.start_time, "metrics": r.metrics}
         for r in data.runs

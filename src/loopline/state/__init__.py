@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from loopline.errors import NotProvisioned, Refused, StoreUnavailable, UsageError
@@ -23,6 +23,7 @@ __all__ = [
     "Database",
     "as_utc",
     "ensure_database",
+    "is_database_url",
     "new_engine",
     "reset_sequences",
     "with_connect_timeout",
@@ -38,6 +39,18 @@ _ENGINES_LOCK = threading.Lock()
 CONNECT_TIMEOUT = 10
 """Seconds a PostgreSQL connection may take to open, unless its URL sets ``connect_timeout``: a server
 that is down or behind a firewall is said to be unavailable then, not waited for (libpq waits forever)."""
+
+
+def is_database_url(url: str) -> bool:
+    """True when ``url`` reads as a database URL of a dialect SQLAlchemy has (``sqlite:///...``,
+    ``postgresql+psycopg://...``; its driver may still be missing, which :func:`new_engine` names)."""
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError):
+        return False
+    except ImportError:  # a known dialect whose driver is not installed
+        return True
+    return "://" in url
 
 
 def as_utc(value: datetime) -> datetime:
