@@ -394,8 +394,17 @@ def test_paths_urls_spans_and_filters_the_system_cannot_take_are_usage_errors_no
         ),
         # An unset shell variable ("--commit $SHA") would have matched every commit.
         (("history", "--commit", ""), "the commit filter is empty"),
+        # A store moved to a folder that cannot be made: said before anything is copied.
+        (("migrate-models", "--to", "/proc/loopline"), "cannot make the model store at /proc/loopline"),
+        (("migrate-datastores", "--inbox", "/proc/loopline"), "cannot make the inbox datastore at /proc"),
+        (("migrate-state", "--to", "sqlite:////proc/loopline/state.db"), "cannot write the database at"),
+        (
+            ("migrate-tracking", "--workspace", "dev", "--to", "sqlite:///dev.db", "--artifacts", "/proc/x"),
+            "cannot make the artifact store at /proc/x",
+        ),
     ):
         refused = cli(capsys, "-C", str(project), *argv)
         assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, (argv, refused.stderr)
         assert said in refused.stderr and "unexpected" not in refused.stderr, (argv, refused.stderr)
     assert cli(capsys, "history", "--json", "-C", str(project)).json()["events"] == before  # nothing done
+    assert not (project / "dev.db").exists()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.api._common import PathLike, provisioned
 from loopline.api.results import CheckpointWritten
-from loopline.errors import NotFound, Refused, UsageError, shorten
+from loopline.errors import NotFound, Refused, UsageError, on_path, shorten
 from loopline.instance import Instance
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def migrate_state(to: str, *, project: PathLike | None = None) -> MigrationResul
         )
     instance = provisioned(project)
     target = Database(instance.settings.database_url(to))
-    result = copy_state(instance.db, target)
+    with on_path("write the database at", target.redacted_url, "give a database loopline may write"):
+        result = copy_state(instance.db, target)
     copied = audit.verify(target)
     if not copied.intact:
         raise AuditLogAltered(where=target.redacted_url, problem=copied.problems[0]["problem"])
@@ -112,7 +113,7 @@ def migrate_models(to: str, *, project: PathLike | None = None) -> ModelsMoved:
 
     instance = provisioned(project)
     _require_no_work(instance)
-    target = open_model_store(to if "://" in to else str(instance.root / Path(to).expanduser()))
+    target = open_model_store(_new_place(instance, to, "the model store"))
     return move_models(instance, target)
 
 
@@ -133,11 +134,22 @@ def migrate_datastores(
             f"batch job {running[0]} is running and writes to the predictions datastore; let it finish first"
         )
     targets = {
-        name: url if "://" in url else str(instance.root / Path(url).expanduser())
+        name: _new_place(instance, url, f"the {name} datastore")
         for name, url in (("inbox", inbox), ("predictions", predictions))
         if url is not None
     }
     return move_datastores(instance, targets)
+
+
+def _new_place(instance: Instance, place: str, what: str) -> str:
+    """Where a store moves to: a URL as it is, a folder (relative to the project) made now, so that a
+    folder that cannot be made is said before anything is copied."""
+    if "://" in place:
+        return place
+    folder = instance.root / Path(place).expanduser()
+    with on_path(f"make {what} at", folder, "give a folder loopline may write"):
+        folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
 
 
 def migrate_tracking(
@@ -173,6 +185,7 @@ def migrate_tracking(
             raise UsageError(
                 f"--artifacts {artifacts} is {workspace}'s artifact location or inside it; give another"
             )
+        _new_place(instance, artifacts, "the artifact store")
     copied = copy_tracking(workspace, location.tracking_uri, instance.settings.database_url(to), move)
     audit.record(
         instance.db,
