@@ -88,6 +88,21 @@ def test_resolve_commit_accepts_prefixes_and_refuses_garbage(repo: Path) -> None
             resolve_commit(repo, hostile)
 
 
+def test_a_ref_a_shallow_clone_lacks_is_refused_saying_the_clone_is_shallow(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "a.txt").write_text("two\n")
+    commit_all(repo, "second")
+    clone = tmp_path / "clone"  # as actions/checkout makes one: the newest commit, no history
+    git(tmp_path, "clone", "--quiet", "--depth", "1", f"file://{repo}", str(clone))
+    assert as_commit(clone, "HEAD") == git(repo, "rev-parse", "HEAD")
+    with pytest.raises(InvalidReference, match=r"shallow clone.*`git fetch --unshallow` fetches the rest"):
+        as_commit(clone, "HEAD~1")
+    with pytest.raises(InvalidReference) as whole:  # a whole clone has no such note
+        as_commit(repo, "HEAD~5")
+    assert "shallow" not in whole.value.message
+
+
 @pytest.mark.parametrize(
     ("remote", "web"),
     [

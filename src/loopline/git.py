@@ -269,15 +269,27 @@ def as_commit(root: Path, text: str) -> str:
     if is_sha(text):
         return text.strip().lower()  # as git writes them, and loopline stores them
     name = text.strip()
+    shallow = ""
     if name and not name.startswith("-") and is_git_repo(root):
         try:
             return resolve_commit(root, name)
         except InvalidReference:
-            pass
+            if _is_shallow(root):
+                shallow = (
+                    "; this clone holds only part of the history (a shallow clone, as actions/checkout "
+                    "makes by default): `git fetch --unshallow` fetches the rest, or give the commit's SHA"
+                )
     raise InvalidReference(
         f"'{name[:60]}' is not a commit: give a SHA (or a prefix of 7 or more hex digits), or a git ref "
-        "of the project's repository such as HEAD~1, a branch or a tag"
+        f"of the project's repository such as HEAD~1, a branch or a tag{shallow}"
     )
+
+
+def _is_shallow(root: Path) -> bool:
+    try:
+        return run_git(root, "rev-parse", "--is-shallow-repository").strip() == "true"
+    except _GitFailed:
+        return False
 
 
 def commit_prefix(root: Path, text: str) -> str:
