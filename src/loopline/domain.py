@@ -350,6 +350,11 @@ class EndpointInfo:
         """The deployment called ``name``, if any."""
         return next((d for d in self.deployments if d.name == name), None)
 
+    def main_deployment(self) -> DeploymentInfo | None:
+        """The deployment that takes the most live traffic, if any takes some."""
+        live = [d for d in self.deployments if d.traffic > 0]
+        return max(live, key=lambda d: d.traffic) if live else None
+
     @staticmethod
     def url_under(base_url: str, name: str) -> str:
         """Where the endpoint ``name`` answers on the server at ``base_url``."""

@@ -185,12 +185,6 @@ def deploy(
     return created
 
 
-def main_deployment(endpoint: EndpointInfo) -> DeploymentInfo | None:
-    """The deployment that takes the most live traffic, if any takes some."""
-    live = [d for d in endpoint.deployments if d.traffic > 0]
-    return max(live, key=lambda d: d.traffic) if live else None
-
-
 def candidate_of(
     instance: Instance, endpoint: str, deployment: DeploymentInfo, version: ModelVersionInfo
 ) -> Candidate:
@@ -296,7 +290,7 @@ def _champion(instance: Instance, name: str) -> ModelVersionInfo | None:
         endpoint = service.get_endpoint(instance, instance.settings.prod_endpoint, PROD)
     except NotFound:
         return None
-    live = main_deployment(endpoint)
+    live = endpoint.main_deployment()
     if live is None or live.model != name:
         return None
     try:

@@ -16,7 +16,6 @@ from loopline.loops.outer import (
     PROD,
     candidate_of,
     deploy,
-    main_deployment,
     require_prod,
     smoke_test,
 )
@@ -199,7 +198,7 @@ def run_rollback(
         waiting=None if away_from else take_over,
     ):
         info = _endpoint(instance, endpoint_name, workspace, named=endpoint is not None)
-        live = main_deployment(info)
+        live = info.main_deployment()
         if away_from is not None and (live is None or live.git_commit != away_from):
             return _moved_on(name, endpoint_name, live, away_from)
         target = _target(

@@ -65,10 +65,10 @@ def _target(info: EndpointInfo, deployment: str | None) -> DeploymentInfo:
         if found is None:
             raise Refused(f"endpoint '{endpoint}' has no deployment '{deployment}'")
         return found
-    live = [d for d in info.deployments if d.traffic > 0]
-    if not live:
+    live = info.main_deployment()
+    if live is None:
         raise Refused(f"endpoint '{endpoint}' has no deployment taking traffic to monitor")
-    return max(live, key=lambda d: d.traffic)
+    return live
 
 
 def _samples(instance: Instance, workspace: str, endpoint: str, deployment: str, since: float) -> list[Any]:

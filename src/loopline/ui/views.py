@@ -70,15 +70,9 @@ def _latest(models: tuple[ModelVersionInfo, ...], workspace: str, name: str) -> 
     return max(found, key=lambda m: m.version) if found else None
 
 
-def _live_deployment(endpoint: EndpointInfo) -> Any:
-    """The deployment of ``endpoint`` taking the most live traffic; None when none takes any."""
-    live = [d for d in endpoint.deployments if d.traffic > 0]
-    return max(live, key=lambda d: d.traffic) if live else None
-
-
 def _live(endpoints: list[EndpointInfo], workspace: str) -> tuple[EndpointInfo, Any] | None:
     for endpoint in endpoints:
-        if endpoint.workspace == workspace and (live := _live_deployment(endpoint)) is not None:
+        if endpoint.workspace == workspace and (live := endpoint.main_deployment()) is not None:
             return endpoint, live
     return None
 
@@ -299,7 +293,7 @@ def _serving(endpoints: list[EndpointInfo]) -> dict[tuple[str, str], list[tuple[
     """(workspace, model): each online endpoint serving it and its deployment with the most live traffic."""
     found: dict[tuple[str, str], list[tuple[str, Any]]] = {}
     for endpoint in endpoints:
-        if (live := _live_deployment(endpoint)) is not None:
+        if (live := endpoint.main_deployment()) is not None:
             found.setdefault((endpoint.workspace, live.model), []).append((endpoint.name, live))
     return found
 
