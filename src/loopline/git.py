@@ -274,22 +274,11 @@ def as_commit(root: Path, text: str) -> str:
         try:
             return resolve_commit(root, name)
         except InvalidReference:
-            if _is_shallow(root):
-                shallow = (
-                    "; this clone holds only part of the history (a shallow clone, as actions/checkout "
-                    "makes by default): `git fetch --unshallow` fetches the rest, or give the commit's SHA"
-                )
+            shallow = f"; {SHALLOW_HINT}, or give the commit's SHA" if is_shallow(root) else ""
     raise InvalidReference(
         f"'{name[:60]}' is not a commit: give a SHA (or a prefix of 7 or more hex digits), or a git ref "
         f"of the project's repository such as HEAD~1, a branch or a tag{shallow}"
     )
-
-
-def _is_shallow(root: Path) -> bool:
-    try:
-        return run_git(root, "rev-parse", "--is-shallow-repository").strip() == "true"
-    except _GitFailed:
-        return False
 
 
 def commit_prefix(root: Path, text: str) -> str:
