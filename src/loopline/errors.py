@@ -347,9 +347,16 @@ def bounded(message: str) -> str:
     return cut
 
 
+def _written_out(text: str, kept: str = "") -> str:
+    """``text`` with each character that does not print, but those ``kept``, written as Python writes it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in kept else repr(c)[1:-1] for c in text)
+
+
 def one_line(text: str) -> str:
     """``text`` with what does not print (a newline, a NUL) escaped as Python writes it: one line."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _written_out(text)
 
 
 @contextmanager
@@ -367,9 +374,7 @@ def visible(text: str) -> str:
     """``text`` with every character that does not print, bar a newline and a tab, written as Python
     writes it (``\\x1b``): shown on a terminal, it sends no escape sequence (clear the screen, set the
     clipboard)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+    return _written_out(text, kept="\n\t")
 
 
 _NO_COMMAND = "\u200b"
