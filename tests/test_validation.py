@@ -136,6 +136,31 @@ def test_the_report_names_the_registry_s_version_and_the_test_copy_where_they_di
     assert "No metric is gated" not in table
 
 
+def test_what_a_model_answered_and_a_validation_script_named_stays_text_in_the_report() -> None:
+    # The report is a GitHub step summary: a model's labels, or a metric a validation script named, could
+    # otherwise put a link dressed as another, an image or a table's end on the run's page.
+    from markdown_it import MarkdownIt
+
+    label = "[all checks passed](https://example.invalid) <img src=https://example.invalid/p.png>"
+    findings = ValidationFindings(
+        candidate={"model": "churn", "version": 1, "git_commit": "d030fe2aa"},
+        data={"path": "inbox://held`out.csv", "rows": 80, "digest": "sha256:" + "0" * 64},
+        metrics={"f1 | 1.0 | pass": 0.5},
+        checks=[],
+        champion=None,
+        challenger={"passed": True},
+        smoke={"passed": False, "detail": f"200, answered {label}"},
+        latency={"passed": True, "p95_ms": 1.0, "requests": 50, "budget_ms": 250},
+        answers=f"labels {label} where the champion answers 0",
+    )
+    findings.failures = [f"the smoke test failed ({label})"]
+    page = MarkdownIt("commonmark").enable("table").render(findings.markdown())
+    assert "<a " not in page and "<img" not in page, page
+    assert "<td>f1 | 1.0 | pass</td>" in page  # one cell, as named
+    assert "<code>inbox://held`out.csv</code>" in page
+    assert page.count("[all checks passed](https://example.invalid)") == 3
+
+
 VALIDATE = '''\
 """Forecast the held-out months through the endpoint and measure the error, as this team validates."""
 import json

@@ -35,6 +35,7 @@ from loopline.endpoints.client import (
 )
 from loopline.errors import ConfigError, InvalidData, NotFound, Refused, shorten
 from loopline.instance import Instance
+from loopline.markdown import code, text
 from loopline.metric_names import better_by_name
 from loopline.progress import NullReporter, Reporter
 
@@ -118,32 +119,33 @@ class ValidationFindings:
         shared = c.get("registry_version", c["version"])
         copy = f"; v{c['version']} in test" if shared != c["version"] else ""
         lines = [
-            f"## Validation of {c['model']} v{shared} ({c['git_commit'][:7]}{copy}): "
+            f"## Validation of {text(c['model'])} v{shared} ({c['git_commit'][:7]}{copy}): "
             f"{'passed' if self.passed else 'FAILED'}",
             "",
         ]
         if self.failures:
-            lines += [f"- {failure}" for failure in self.failures] + [""]
+            lines += [f"- {text(failure)}" for failure in self.failures] + [""]
         if self.data.get("path"):
             lines.append(
-                f"Held-out data: {_asset(self.data)}`{self.data['path']}`, {self.data['rows']} rows, "
+                f"Held-out data: {_asset(self.data)}{code(self.data['path'])}, {self.data['rows']} rows, "
                 f"`{self.data['digest'][:19]}…`"
             )
         else:
-            lines.append(f"Held-out data: none ({self.data.get('note', 'not given')})")
+            lines.append(f"Held-out data: none ({text(self.data.get('note', 'not given'))})")
         if self.measured_by:
-            lines.append(f"Metrics measured through the endpoint by `{self.measured_by}`")
+            lines.append(f"Metrics measured through the endpoint by {code(self.measured_by)}")
         lines += ["", "| metric | value | min | max | result |", "|---|---|---|---|---|"]
         for check in self.checks:
             value = "missing" if check["value"] is None else f"{check['value']:.4f}"
             low = "" if check["min"] is None else f"{check['min']:g}"
             high = "" if check["max"] is None else f"{check['max']:g}"
             lines.append(
-                f"| {check['metric']} | {value} | {low} | {high} | {'pass' if check['passed'] else 'FAIL'} |"
+                f"| {text(check['metric'])} | {value} | {low} | {high} | "
+                f"{'pass' if check['passed'] else 'FAIL'} |"
             )
         checked = {check["metric"] for check in self.checks}
         lines += [
-            f"| {name} | {value:.4f} |  |  | not gated |"
+            f"| {text(name)} | {value:.4f} |  |  | not gated |"
             for name, value in self.metrics.items()
             if name not in checked and isinstance(value, int | float)
         ]
@@ -160,7 +162,7 @@ class ValidationFindings:
             lines += [
                 "",
                 f"Champion: v{self.champion['version']} ({self.champion['git_commit'][:7]}), "
-                f"{challenger['metric']} {challenger['champion']:.4f}; "
+                f"{text(challenger['metric'])} {challenger['champion']:.4f}; "
                 f"candidate {challenger['candidate']:.4f}, margin {challenger['margin']:g}: "
                 f"{'pass' if challenger['passed'] else 'FAIL'}",
             ]
@@ -168,12 +170,12 @@ class ValidationFindings:
             lines += ["", "Champion: none in prod yet; the challenger check passes."]
         if self.answers:
             lines.append(
-                f"Answers: {self.answers}; its clients would not read them as they read the champion's, so "
-                "outer-loop prod releases it only with --breaking-change REASON"
+                f"Answers: {text(self.answers)}; its clients would not read them as they read the "
+                "champion's, so outer-loop prod releases it only with --breaking-change REASON"
             )
         latency = self.latency
         lines += [
-            f"Smoke test: {'pass' if self.smoke['passed'] else 'FAIL'} ({self.smoke['detail']})",
+            f"Smoke test: {'pass' if self.smoke['passed'] else 'FAIL'} ({text(self.smoke['detail'])})",
             f"Latency: p95 {latency['p95_ms']:.1f} ms over {latency['requests']} requests, budget "
             f"{latency['budget_ms']:g} ms: {'pass' if latency['passed'] else 'FAIL'}"
             if latency["requests"]
@@ -183,7 +185,7 @@ class ValidationFindings:
 
 
 def _asset(data: dict[str, Any]) -> str:
-    return f"data asset {data['asset']}, " if data.get("asset") else ""
+    return f"data asset {text(data['asset'])}, " if data.get("asset") else ""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import subprocess
 import sys
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import cli, commit_all, set_gate
+from tests.helpers import cli, commit_all, edit_yaml, set_gate
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +76,37 @@ def test_a_ci_log_gets_whole_names_in_tables_and_unbroken_notes(trained_project:
     assert "…" not in shown
     # a terminal's width (COLUMNS) is still kept
     assert max(len(line) for line in status_printed(project, COLUMNS="60").splitlines()) <= 60
+
+
+def test_a_reason_quoted_in_a_summary_is_text_not_a_link_an_image_or_a_mention(
+    trained_project: ProjectFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A summary is rendered on the run's page for whoever reads it: a denial's reason could dress a
+    # link as an approval, load an image from anywhere, or ping a team.
+    from markdown_it import MarkdownIt
+
+    project = trained_project("simple")
+    edit_yaml(
+        project / "loopline.yaml", release={"approvals": {"required": 1, "approvers": ["role:releaser"]}}
+    )
+    for user in ("alice", "bob"):
+        loopline.user_add(user, project=project)
+        loopline.user_grant(user, "releaser", "prod", project=project)
+    reason = (
+        "see [the approval](https://example.invalid/ok) <img src=https://example.invalid/p.png> @org/admins"
+    )
+    monkeypatch.setenv("LOOPLINE_USER", "bob")
+    loopline.approve(reason=reason, deny=True, project=project)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("LOOPLINE_USER", "alice")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out.txt"))
+    result = cli(capsys, "-C", str(project), "outer-loop", "prod")
+    assert result.exit_code != 0 and "released=false" in (tmp_path / "out.txt").read_text()
+    page = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    assert "<a " not in page and "<img" not in page and "@org" not in page, page
+    shown = html.unescape(page).replace("\u200b", "")
+    assert "bob denied the release" in shown and reason in shown

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loopline import catalog
+from loopline import catalog, markdown
 from loopline.errors import LooplineError, NotFound, Refused, UsageError, on_path
 from loopline.gates import load_thresholds
 from loopline.instance import Instance
@@ -77,10 +77,6 @@ def _metrics(instance: Instance, runs: list[Candidate]) -> list[str]:
 
 def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _per_commit(instance: Instance, runs: list[Candidate]) -> dict[str, Candidate]:
@@ -150,7 +146,7 @@ def _mermaid(metric: str, runs: list[Candidate]) -> str:
         [
             "```mermaid",
             "xychart-beta",
-            f'    title "{_escape(metric).replace(chr(34), "")}"',
+            f'    title "{" ".join(metric.split()).replace(chr(34), "")}"',
             f"    x-axis [{', '.join(str(i + 1) for i in range(len(values)))}]",
             f"    y-axis {low - pad:.6g} --> {high + pad:.6g}",
             f"    line [{', '.join(f'{v:.6g}' for v in values)}]",
@@ -161,7 +157,7 @@ def _mermaid(metric: str, runs: list[Candidate]) -> str:
 
 def _markdown(data: ExperimentRuns, charts: dict[str, str | None] | None) -> str:
     runs, metrics, latest, previous = data.runs, data.metrics, data.latest_commit, data.previous_commit
-    lines = [f"# Experiment report: {data.project}", ""]
+    lines = [f"# Experiment report: {markdown.text(data.project)}", ""]
     distinct = len({r.git_commit for r in runs if r.git_commit})
     lines.append(f"The newest {len(runs)} finished runs of dev, from {distinct} commit(s).")
     if latest:
@@ -173,10 +169,11 @@ def _markdown(data: ExperimentRuns, charts: dict[str, str | None] | None) -> str
             arrow = "" if change is None or change == 0 else (" ▲" if change > 0 else " ▼")
             shown = "-" if change is None else f"{change:+.4g}{arrow}"
             lines.append(
-                f"| {_escape(row['metric'])} | {_cell(row['latest'])} | {_cell(row['previous'])} | {shown} |"
+                f"| {markdown.text(row['metric'])} | {_cell(row['latest'])} | {_cell(row['previous'])} | "
+                f"{shown} |"
             )
     lines += ["", "## Runs, newest first", ""]
-    lines.append("| run | commit | started | " + " | ".join(_escape(m) for m in metrics) + " |")
+    lines.append("| run | commit | started | " + " | ".join(markdown.text(m) for m in metrics) + " |")
     lines.append("|---|---|---|" + "---:|" * len(metrics))
     for run in runs:
         started = datetime.fromtimestamp(run.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
@@ -187,7 +184,7 @@ def _markdown(data: ExperimentRuns, charts: dict[str, str | None] | None) -> str
         if charts is None:
             lines += [_mermaid(metric, runs), ""]
         elif charts.get(metric):
-            lines += [f"![{_escape(metric)}]({charts[metric]})", ""]
+            lines += [f"![{markdown.text(metric)}]({charts[metric]})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

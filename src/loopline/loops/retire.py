@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from loopline import markdown
 from loopline.domain import SHARED
 from loopline.endpoints import service
 from loopline.endpoints.releases import release_history
@@ -71,7 +72,8 @@ def _markdown(evidence: dict[str, Any]) -> str:
     lines = [
         f"# Endpoint {evidence['endpoint']} ({evidence['workspace']}) retired",
         "",
-        f"- by {evidence['retired_by']} at {evidence['retired_at']}: {evidence['reason']}",
+        f"- by {markdown.text(evidence['retired_by'])} at {evidence['retired_at']}: "
+        f"{markdown.text(evidence['reason'])}",
         f"- created {evidence['created_at']}; keys: {', '.join(evidence['keys']) or 'none'}",
         "",
         f"| deployment | model | version | commit | traffic | requests ({WINDOW_HOURS} h) | errors | p99 |",

@@ -14,6 +14,7 @@ from loopline.cli.options import Call, ComputeOption, ModelOption, command, opt
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
 from loopline.errors import GateFailed
+from loopline.markdown import code, text
 
 
 def _bound(value: float | None) -> str:
@@ -48,7 +49,7 @@ def gate_markdown(gate: dict[str, Any]) -> str:
     """The gate's checks as a Markdown table for a GitHub step summary."""
     lines = ["| metric | value | min | max | result |", "|---|---|---|---|---|"]
     for *cells, passed in gate_rows(gate):
-        lines.append("| " + " | ".join([*cells, "pass" if passed else "FAIL"]) + " |")
+        lines.append("| " + " | ".join([*map(text, cells), "pass" if passed else "FAIL"]) + " |")
     return "\n".join(lines)
 
 
@@ -91,11 +92,12 @@ def inner_loop(
 
     output.emit(result.to_dict(), human)
     summary = [
-        f"## Inner loop: {result.message}",
+        f"## Inner loop: {text(result.message)}",
         "",
-        f"- commit `{result.git_commit}` on `{result.git_branch}`" + (" (dirty)" if result.git_dirty else ""),
-        f"- dev: {result.model} v{result.dev.version}",
-        f"- registry: {result.model} v{result.shared.version}",
+        f"- commit `{result.git_commit}` on {code(result.git_branch)}"
+        + (" (dirty)" if result.git_dirty else ""),
+        f"- dev: {text(result.model)} v{result.dev.version}",
+        f"- registry: {text(result.model)} v{result.shared.version}",
         f"- content digest `{result.shared.content_digest}`",
     ]
     if result.gate is not None:

@@ -21,6 +21,7 @@ from loopline.cli.output import Output, StepReporter, shown
 from loopline.cli.sdk import api
 from loopline.domain import parse_duration
 from loopline.errors import GateFailed, Refused, UsageError
+from loopline.markdown import text
 
 if TYPE_CHECKING:
     from loopline.loops.approvals import ApprovalState
@@ -56,7 +57,7 @@ def outer_loop_test(
     except GateFailed as exc:
         failed = exc.details.get("result", {})
         if not call.json and failed.get("report"):
-            output.err.print(_report_markdown(failed))
+            output.err.print(_report_markdown(failed), markup=False)
         output.github(
             {"validation_status": "failed", "git_commit": failed.get("git_commit", "")},
             _report_markdown(failed) if failed else None,
@@ -64,7 +65,7 @@ def outer_loop_test(
         raise
 
     def human(console: Console) -> None:
-        console.print(result.report_markdown)
+        console.print(result.report_markdown, markup=False)
         console.print(f"[green]{escape(result.message)}[/green]")
 
     output.emit(result.to_dict(), human)
@@ -144,7 +145,7 @@ def _batch_behind(output: Output, result: ReleaseResult) -> None:
 
 def _release_summary(title: str, result: ReleaseResult) -> str:
     lines = [
-        f"## {title}: {result.message}",
+        f"## {title}: {text(result.message)}",
         "",
         f"- endpoint `{result.endpoint}`, deployment `{result.deployment}`",
         f"- commit `{result.git_commit}`, version {result.version}",
@@ -164,7 +165,7 @@ def _release_summary(title: str, result: ReleaseResult) -> str:
         lines += ["", "| traffic | requests | errors | p99 ms | verdict |", "|---|---|---|---|---|"]
         lines += [
             f"| {s['percent']}% | {s.get('requests', '')} | {s.get('errors', '')} | {s.get('p99_ms', '')} | "
-            f"{s['breach'] or 'ok'} |"
+            f"{text(s['breach'] or 'ok')} |"
             for s in result.steps
         ]
     return "\n".join(lines)
@@ -231,7 +232,7 @@ def outer_loop_prod(
             reporter=StepReporter(output),
         )
     except Refused as exc:
-        output.github({"released": "false"}, f"## Release refused\n\n{exc.message}")
+        output.github({"released": "false"}, f"## Release refused\n\n{text(exc.message)}")
         raise
     output.emit(result.to_dict(), lambda console: _show(console, result))
     _batch_behind(output, result)
