@@ -301,23 +301,26 @@ def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_an
 
     # pd.get_dummies(df, columns=["contract", "region"]) before the fit: the model takes the dummies
     table = tmp_path / "customers.csv"
-    table.write_text("tenure,contract,region,churned\n3,monthly,north east,1\n")
+    table.write_text("tenure,contract,region,churned\n3,monthly,north east,1\n9,two-year,south,0\n")
     inputs = ("tenure", "contract_monthly", "contract_two-year", "region_north east", "region_south")
     assert label_column(tmp_path, (str(table),), inputs) == (("churned",), "customers.csv")
-    columns = ["tenure", "contract", "region", "churned"]
-    assert _encoded(columns, inputs) == (
+    assert _encoded(table, inputs) == (
         ("contract", ("contract_monthly", "contract_two-year")),
         ("region", ("region_north east", "region_south")),
     )
     # a column the table neither holds nor encodes: the model was not fitted on this table
     assert label_column(tmp_path, (str(table),), (*inputs, "income")) is None
-    assert _encoded(columns, ("tenure", "churned")) == ()
+    assert _encoded(table, ("tenure", "churned")) == ()
+    # a feature the script computes from a column (tenure / 12) is named like a dummy, but its name after
+    # the column's is no value of it: nothing is said of encoding
+    assert _encoded(table, ("tenure_in_years", "contract_monthly")) == (("contract", ("contract_monthly",)),)
+    assert _encoded(table, ("tenure_in_years", "region_west")) == ()
     # init tells what the callers must send
     from loopline.onboard import _encoded_notes
 
     run = DryRun(
         ["model"], "model", None, {}, None, True, (), False, (), label=(("churned",), "customers.csv"),
-        encoded=_encoded(columns, inputs),
+        encoded=_encoded(table, inputs),
     )  # fmt: skip
     assert _encoded_notes(run) == [
         "the model takes contract_monthly, contract_two-year, which the training makes of customers.csv's "

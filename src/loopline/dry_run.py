@@ -146,7 +146,7 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
             read=read,
             label=label,
-            encoded=_encoded(_columns(root / label[1]), found.inputs) if label else (),
+            encoded=_encoded(root / label[1], found.inputs) if label else (),
             probabilities=found.probabilities or _probabilities_of_rows(root, folder, found, label),
         )
 
@@ -227,13 +227,29 @@ def _taken(columns: list[str], inputs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(taken))
 
 
-def _encoded(columns: list[str], inputs: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The columns of a table that the model's ``inputs`` take only one-hot encoded, with those inputs."""
+def _encoded(table: Path, inputs: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The columns of ``table`` that the model's ``inputs`` take only one-hot encoded, with those inputs:
+    an input named after a column and one of its values (``contract_monthly``, where ``contract`` holds
+    ``monthly``), not one the script computed from it (``sqft_per_room`` of ``sqft``)."""
+    columns = _columns(table)
     made: dict[str, list[str]] = {}
     for name in inputs:
         if name not in columns and (column := _made_of(columns, name)) is not None:
             made.setdefault(column, []).append(name)
-    return tuple((column, tuple(names)) for column, names in made.items())
+    if not made:
+        return ()
+    from loopline.storage.datastores import first_rows
+
+    frame = first_rows(table, 100_000)  # as text, as the encoding names the values
+    if frame is None:  # the names alone then
+        return tuple((column, tuple(names)) for column, names in made.items())
+    encoded = []
+    for column, names in made.items():
+        values = set(frame[column].dropna().astype(str)) if column in frame.columns else set()
+        kept = tuple(name for name in names if name[len(column) + 1 :] in values)
+        if kept:
+            encoded.append((column, kept))
+    return tuple(encoded)
 
 
 def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[str, ...]:
