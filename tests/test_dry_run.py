@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -297,7 +298,7 @@ def test_a_regressor_answering_several_values_a_row_has_a_label_column_for_each_
 def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_and_the_encoded_column(
     tmp_path: Path,
 ) -> None:
-    from loopline.dry_run import _encoded, label_column
+    from loopline.dry_run import _computed, _encoded, label_column
 
     # pd.get_dummies(df, columns=["contract", "region"]) before the fit: the model takes the dummies
     table = tmp_path / "customers.csv"
@@ -315,6 +316,8 @@ def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_an
     # the column's is no value of it: nothing is said of encoding
     assert _encoded(table, ("tenure_in_years", "contract_monthly")) == (("contract", ("contract_monthly",)),)
     assert _encoded(table, ("tenure_in_years", "region_west")) == ()
+    computed = _computed(table, ("tenure_in_years", "contract_monthly"), _encoded(table, inputs))
+    assert computed == ("tenure_in_years",)
     # init tells what the callers must send
     from loopline.onboard import _encoded_notes
 
@@ -327,6 +330,13 @@ def test_a_model_fitted_on_columns_the_script_one_hot_encoded_tells_the_label_an
         "column contract before it fits (pd.get_dummies) (and 1 more such column(s)): requests, held-out "
         "rows and batch files must hold those columns, not contract; to take contract as it comes, encode "
         "it in the model (a Pipeline with a OneHotEncoder(handle_unknown='ignore'))"
+    ]
+    from loopline.onboard import _computed_notes
+
+    assert _computed_notes(replace(run, computed=computed)) == [
+        "the model takes tenure_in_years, which customers.csv does not hold (the training computes it before "
+        "it fits): requests, held-out rows and batch files must hold it too; to take customers.csv's columns "
+        "as they come, compute it in the model (a Pipeline with a FunctionTransformer, or a pyfunc model)"
     ]
 
 

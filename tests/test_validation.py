@@ -363,6 +363,23 @@ def test_a_class_named_none_is_a_held_out_label_not_a_missing_one(
     assert tested.report["metrics"]["accuracy"] == 1.0 and tested.report["data"]["rows"] == 60
 
 
+def test_held_out_rows_lacking_a_column_the_model_takes_are_told_how_to_provide_it(
+    new_project: ProjectFactory, tmp_path: Path
+) -> None:
+    # The training computes a column before it fits, and the held-out rows were uploaded as they come.
+    raw = pd.DataFrame({"sensor": [5.0, 15.0, 25.0] * 20, "severity": ["None", "Minor", "Major"] * 20})
+    project = _validated_on(new_project, "severity.py", raw.to_csv(index=False), "severity", tmp_path)
+    loopline.inner_loop(project)
+    with pytest.raises(Refused) as refused:
+        loopline.outer_loop_test(project)
+    assert "answered 400 on the held-out data: missing column 'reading'" in str(refused.value)
+    assert str(refused.value).endswith(
+        "the held-out rows (validation.data) must hold every column the model takes, as the training makes "
+        "them before it fits: upload rows that do (loopline data upload NAME PATH), or make those columns "
+        "in the model"
+    )
+
+
 def test_a_text_classifier_without_a_signature_is_validated_on_held_out_texts(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:

@@ -69,6 +69,9 @@ class DryRun:
     # Columns of that table the model takes only one-hot encoded by the script (pd.get_dummies' contract
     # for contract_monthly, contract_yearly, ...), each with the model's columns made of it.
     encoded: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # What else the model takes that the table does not hold: columns the script computes before it fits
+    # (``sqft_per_room`` of ``sqft`` and ``rooms``).
+    computed: tuple[str, ...] = ()
     flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
     refused: str | None = None  # why the inner loop's check of the model would refuse it; None: it passes
     probabilities: bool = False  # the model answers its input example with a classifier's probabilities
@@ -146,7 +149,8 @@ def dry_run(root: Path, command: str, timeout: float, env: dict[str, str]) -> Dr
             ignored=tuple(dict.fromkeys(_IGNORED.findall(said))),
             read=read,
             label=label,
-            encoded=_encoded(root / label[1], found.inputs) if label else (),
+            encoded=(encoded := _encoded(root / label[1], found.inputs) if label else ()),
+            computed=_computed(root / label[1], found.inputs, encoded) if label else (),
             probabilities=found.probabilities or _probabilities_of_rows(root, folder, found, label),
         )
 
@@ -250,6 +254,15 @@ def _encoded(table: Path, inputs: tuple[str, ...]) -> tuple[tuple[str, tuple[str
         if kept:
             encoded.append((column, kept))
     return tuple(encoded)
+
+
+def _computed(
+    table: Path, inputs: tuple[str, ...], encoded: tuple[tuple[str, tuple[str, ...]], ...]
+) -> tuple[str, ...]:
+    """The model's ``inputs`` that ``table`` neither holds nor one-hot encodes (``encoded``)."""
+    columns = set(_columns(table))
+    dummies = {name for _, names in encoded for name in names}
+    return tuple(name for name in inputs if name not in columns and name not in dummies)
 
 
 def _holding(table: Path, columns: list[str], texts: tuple[str, ...]) -> tuple[str, ...]:

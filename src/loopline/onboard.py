@@ -419,6 +419,21 @@ def _encoded_notes(run: DryRun) -> list[str]:
     ]
 
 
+def _computed_notes(run: DryRun) -> list[str]:
+    """What a model fitted on columns the script computes asks of its callers."""
+    if not run.computed or run.label is None:
+        return []
+    computed, table = run.computed, run.label[1]
+    shown = ", ".join(computed[:3]) + (f" and {len(computed) - 3} more" if len(computed) > 3 else "")
+    them = "it" if len(computed) == 1 else "them"
+    return [
+        f"the model takes {shown}, which {table} does not hold (the training computes {them} before it "
+        f"fits): requests, held-out rows and batch files must hold {them} too; to take {table}'s columns "
+        f"as they come, compute {them} in the model (a Pipeline with a FunctionTransformer, or a pyfunc "
+        "model)"
+    ]
+
+
 def _data_notes(unfetched: list[str]) -> list[str]:
     if not unfetched:
         return []
@@ -431,7 +446,7 @@ def _data_notes(unfetched: list[str]) -> list[str]:
 
 
 def _notes(run: DryRun, model: str) -> list[str]:
-    notes = [*_encoded_notes(run)]
+    notes = [*_encoded_notes(run), *_computed_notes(run)]
     if run.refused:
         notes.append(
             "the inner loop will refuse the model the training logs until the training changes: "

@@ -295,6 +295,13 @@ class EndpointClient:
 
 
 CHUNK_ROWS = 1000  # rows a request of ``predict_rows``
+_HELDOUT_HINTS = {
+    "MISSING_COLUMN": (
+        "; the held-out rows (validation.data) must hold every column the model takes, as the training "
+        "makes them before it fits: upload rows that do (loopline data upload NAME PATH), or make those "
+        "columns in the model"
+    )
+}
 
 
 def predict_rows(client: EndpointClient, endpoint: str, deployment: str, features: Any) -> list[Any]:
@@ -307,9 +314,11 @@ def predict_rows(client: EndpointClient, endpoint: str, deployment: str, feature
         chunk = features.iloc[start : start + CHUNK_ROWS]
         result = client.score(endpoint, {"input_data": input_data(chunk)}, deployment=deployment)
         if not result.ok:
-            message = result.body.get("message") if isinstance(result.body, dict) else result.body
+            body = result.body if isinstance(result.body, dict) else {"message": result.body}
+            hint = _HELDOUT_HINTS.get(str(body.get("error_code")), "")
             raise Refused(
-                f"deployment '{deployment}' answered {result.status} on the held-out data: {message}"
+                f"deployment '{deployment}' answered {result.status} on the held-out data: "
+                f"{body.get('message')}{hint}"
             )
         rows = answer_rows(result.body)
         if rows is None:  # one answer (a number, say), right only for one row
