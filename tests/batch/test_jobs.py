@@ -340,7 +340,10 @@ def test_tables_as_tools_write_them_are_scored_and_their_markers_skipped(
          "the file"),
         ("other.csv",
          lambda rows, path: rows.rename(columns=lambda c: c.replace("mean", "avg")).to_csv(path, index=False),
-         "(its columns: avg_radius, avg_texture, avg_perimeter,"),
+         "(its columns: avg_radius, avg_texture, avg_perimeter, avg_area, avg_smoothness, "
+         "avg_compactness, avg_concavity, avg_concave_points, avg_symmetry, avg_fractal_dimension, "
+         "radius_error, texture_error, ...); score files holding every column the model was fitted on (one "
+         "the training computes included), or compute such a column in the model"),
     ],
 )  # fmt: skip
 def test_an_input_without_the_model_s_columns_fails_saying_what_its_header_holds(

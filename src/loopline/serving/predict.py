@@ -243,7 +243,10 @@ def _no_column(name: str, found: list[str]) -> str:
     if alike is not None:
         return f"{said}: its column '{shorten(alike, 60)}' is named otherwise; rename it '{name}' in the file"
     shown = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "")
-    return f"{said} (its columns: {shown or 'none'})"
+    return (
+        f"{said} (its columns: {shown or 'none'}); score files holding every column the model was fitted "
+        "on (one the training computes included), or compute such a column in the model"
+    )
 
 
 def _matrix(frame: Any, first_row: int, missing: list[int]) -> Any:
