@@ -92,6 +92,9 @@ def test_a_sweep_killed_mid_way_goes_on_without_repeating_a_finished_trial_and_r
     assert (listed.study, listed.metric, listed.best_trial) == (result.study, "accuracy", str(best.number))
     values = {row["run_id"]: row["value"] for row in listed.trials}
     assert all(values[t.run_id] == pytest.approx(t.value) for t in finished)
+    # compare ranks the trials, not their parent, which holds the best one's figures again
+    compared = {r.candidate.run_id for r in loopline.compare(project=project).ranked}
+    assert {t.run_id for t in finished} <= compared and parent.info.run_id not in compared
 
     # Once registered, the commit sweeps no more.
     again = loopline.sweep(project)

@@ -9,6 +9,7 @@ from typing import Any
 
 from loopline.errors import NotFound, UsageError, shorten
 from loopline.instance import Instance
+from loopline.loops.trained import SWEEP_PARENT
 from loopline.mlflow_store import RunInfo
 from loopline.ranking import Candidate, Ranked, Ranking, load_ranking, rank
 
@@ -71,7 +72,10 @@ def compare_runs(
             if len(commit) < 7 or not all(c in "0123456789abcdef" for c in commit.lower()):
                 raise UsageError(f"--commit takes a commit SHA (7 to 40 hex digits), not '{commit}'")
             where += f" AND tags.`mlflow.source.git.commit` LIKE '{commit.lower()}%'"
-        runs = store.search_all_runs(where, limit=last)
+        # A sweep's parent run holds its best trial's figures again (as best_<metric>): the trials compete.
+        runs = [
+            run for run in store.search_all_runs(where, limit=last) if run.tags.get(SWEEP_PARENT) != "true"
+        ]
         if not runs:
             scope = f"of commit {commit[:7]} " if commit else ""
             raise NotFound(f"dev has no finished runs {scope}to compare; run the inner loop first")
