@@ -49,6 +49,15 @@ def test_the_fixed_command_names_exist() -> None:
     assert {"init", "up", "status", "inner-loop", "history", "demo"} <= names
 
 
+def test_the_workflow_commands_name_every_workflow_file_a_project_gets() -> None:
+    from loopline.domain import WORKFLOW_TIERS
+
+    commands = dict(walk(_command()))
+    for path in ("loopline workflow run", "loopline workflow enabled"):
+        [name] = [p for p in commands[path].params if p.name == "name"]
+        assert all(workflow in (getattr(name, "help", None) or "") for workflow in WORKFLOW_TIERS), path
+
+
 def test_the_listing_groups_every_command_in_one_panel_in_the_order_a_project_meets_them() -> None:
     listed = [name for names in commands.PANELS.values() for name in names]
     assert sorted(listed) == sorted(commands.MODULES)  # each command in exactly one panel

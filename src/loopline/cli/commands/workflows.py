@@ -14,7 +14,7 @@ from loopline.cli.app import app
 from loopline.cli.options import Call, command, key_values, opt
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
-from loopline.domain import Tier
+from loopline.domain import WORKFLOW_TIERS, Tier
 
 workflow_app = typer.Typer(
     help="The GitHub workflows: is one on in this tier, list them, run one here, update them.",
@@ -24,9 +24,8 @@ tier_app = typer.Typer(help="The instance's tier: show it or change it.", no_arg
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(tier_app, name="tier")
 
-WorkflowName = Annotated[
-    str, typer.Argument(help="inner-loop, python-ci, outer-loop-test, outer-loop-prod or model-rollback.")
-]
+*_FIRST, _LAST = WORKFLOW_TIERS
+WorkflowName = Annotated[str, typer.Argument(help=f"{', '.join(_FIRST)} or {_LAST}.")]
 
 
 @command(workflow_app, "enabled")
