@@ -94,6 +94,17 @@ def test_drift_decides_a_rollback_and_no_drift_decides_no_change(
         service.set_traffic(Instance.open(project), "proj", {f"v2-{second[:7]}": 100})
         acted = loopline.policy_evaluate(project=project, act=True)
         assert (acted.action, acted.acted, acted.rule) == ("rollback", True, "input drift")
+        # The same data drifting under v1: the previous release is v2, rolled back from, and the policy does
+        # not send the endpoint back there (and back again at the next check).
+        send(server, rows * 1.6, columns)
+        again = loopline.monitor_check(project=project)
+        assert again.signals["max_psi"] > 1.0
+        undo = loopline.policy_evaluate(project=project, act=True)
+        assert (undo.action, undo.acted) == ("rollback", False)
+        assert undo.outcome == (
+            f"not rolled back: v1 ({first[:7]}) serves proj after a rollback from {second[:7]}, which the "
+            "previous release would return to; choose a version by hand (`loopline rollback --commit SHA`)"
+        )
     live = {d.git_commit: d.traffic for d in loopline.get_endpoint("proj", project=project).deployments}
     assert live == {first: 100, second: 0}
     rolled = loopline.history(project, kind="rolled-back")[-1].event
@@ -101,10 +112,10 @@ def test_drift_decides_a_rollback_and_no_drift_decides_no_change(
     prod = load_config(project).store("prod")
     client = MlflowClient(prod.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("monitoring-proj-classifier").experiment_id])
-    assert len(runs) == 2
-    tags = runs[0].data.tags
+    assert len(runs) == 3 and runs[0].data.tags["git_commit"] == first
+    tags = runs[1].data.tags
     assert (tags["endpoint"], tags["samples"], tags["git_commit"]) == ("proj", "600", second)
-    assert runs[0].data.metrics["max_psi"] > 1.0
+    assert runs[1].data.metrics["max_psi"] > 1.0
 
 
 def _open(project: Path) -> None:

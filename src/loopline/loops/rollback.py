@@ -60,6 +60,41 @@ def _moved_on(name: str, endpoint: str, live: DeploymentInfo | None, away_from: 
     )
 
 
+def _rolled_back_from(
+    instance: Instance, endpoint: str, workspace: str, live: DeploymentInfo | None
+) -> str | None:
+    """The commit the endpoint was last rolled back from, where its live model got there by that rollback;
+    None where a release put it there."""
+    history = release_history(instance, endpoint, workspace)
+    if (
+        live is None
+        or not history
+        or history[-1].kind != "rollback"
+        or history[-1].git_commit != live.git_commit
+    ):
+        return None
+    return next((r.git_commit for r in reversed(history[:-1]) if r.git_commit != live.git_commit), None)
+
+
+def _not_undone(name: str, endpoint: str, live: DeploymentInfo | None, undone: str) -> ReleaseResult:
+    """Nothing done: the previous release is the one the endpoint was rolled back from, and a decision
+    about what serves now (the same drifting data, say) would send it back there, and back again at the
+    next check."""
+    assert live is not None
+    return ReleaseResult(
+        name,
+        live.git_commit,
+        live.version,
+        endpoint,
+        live.name,
+        None,
+        False,
+        f"not rolled back: v{live.version} ({live.git_commit[:7]}) serves {endpoint} after a rollback from "
+        f"{undone[:7]}, which the previous release would return to; choose a version by hand "
+        "(`loopline rollback --commit SHA`)",
+    )
+
+
 class _TakeOver:
     """Called while a release holds the endpoint: ends that release, so that this rollback goes ahead now
     rather than wait for the release's canary to finish watching. The release stops at its next traffic
@@ -201,6 +236,8 @@ def run_rollback(
         live = info.main_deployment()
         if away_from is not None and (live is None or live.git_commit != away_from):
             return _moved_on(name, endpoint_name, live, away_from)
+        if away_from is not None and (undone := _rolled_back_from(instance, endpoint_name, workspace, live)):
+            return _not_undone(name, endpoint_name, live, undone)
         target = _target(
             instance,
             workspace,
