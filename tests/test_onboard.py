@@ -193,6 +193,30 @@ def test_a_script_that_saves_its_model_and_logs_the_folder_is_the_training(tmp_p
     assert result.command == "python train.py" and result.artifact_path == "model"
 
 
+def test_a_script_that_names_its_files_from_its_own_folder_is_run_from_there(tmp_path: Path) -> None:
+    # Written to be run as `cd training && python train.py`, as its author always does.
+    script = SAVED_THEN_LOGGED.replace('"data/customers.csv"', '"../data/customers.csv"')
+    files = {
+        "training/train.py": script,
+        "data/customers.csv": customers(200, seed=1).to_csv(index=False),
+        ".gitignore": "outputs/\n",
+    }
+    project = repository(tmp_path / "own-folder", files)
+    assert find_entry_point(project) == "cd training && python train.py"
+    # named by hand from the top folder, the training is told how to run it
+    assert (
+        "; training/train.py names ../data/customers.csv from its own folder, and the training runs in the "
+        "repository's top folder: run it from its folder (training.command: `cd training && python "
+        "train.py`)" in failed_training(project, "python training/train.py")
+    )
+    result = loopline.init_existing(project)
+    assert result.command == "cd training && python train.py" and result.artifact_path == "model"
+    assert any("training/train.py reads ../data/customers.csv from its own folder" in n for n in result.notes)
+    # a script of a folder that names its files from the top folder runs from there, as before
+    top = repository(tmp_path / "top", {**files, "training/train.py": SAVED_THEN_LOGGED})
+    assert find_entry_point(top) == "python training/train.py"
+
+
 def test_a_repository_without_training_or_git_is_told_what_to_do(tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     bare.mkdir()

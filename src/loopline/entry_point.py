@@ -5,6 +5,7 @@ known."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -15,6 +16,7 @@ from loopline.errors import UsageError
 from loopline.repo_setup import console_scripts
 from loopline.requirements import source_code
 from loopline.script_arguments import config_argument, sub_commands, training_sub_command
+from loopline.shell_line import uses_shell
 
 __all__ = ["DVC_LOCK", "DVC_REPRO", "entry_point", "find_entry_point", "notebook_command", "runs_notebook"]
 
@@ -98,7 +100,10 @@ def entry_point(root: Path) -> tuple[str, list[str]]:
             found = _console_script(root, Path(best[4])) or found
         if wrapped := _wrapper(root, best[4], found):
             return wrapped, _wrapper_notes(wrapped)
-        return _with_arguments(root, found, root / best[4]) if best[2] else (found, [])
+        if not best[2]:
+            return found, []
+        found, notes = _with_arguments(root, found, root / best[4])
+        return _in_own_folder(root, found, Path(best[4]), notes)
     if "train" in _make_targets(root):
         return "make train", []
     raise UsageError(
@@ -219,3 +224,48 @@ def _script_command(root: Path, script: Path) -> str:
         if re.search(rf"^\s*from\s+\.|^\s*(from|import)\s+{re.escape(top.name)}\b", code, re.M):
             return f"python -m {dotted}"
     return f"python {shlex.quote(str(script))}"
+
+
+def _paths_named(source: str) -> list[str]:
+    """The string constants of ``source`` that could name a file of the repository relative to where the
+    script runs (``../data/train.csv``, ``params.yaml``): no URL, no absolute path, no blank."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    named = []
+    for node in ast.walk(tree):
+        value = node.value if isinstance(node, ast.Constant) else None
+        if (
+            isinstance(value, str)
+            and 0 < len(value) <= 200
+            and value.strip(". /")
+            and not re.search(r"\s|://", value)
+            and not os.path.isabs(value)
+        ):
+            named.append(value)
+    return named
+
+
+def _in_own_folder(root: Path, command: str, script: Path, notes: list[str]) -> tuple[str, list[str]]:
+    """``command`` run from ``script``'s folder (``cd training && python train.py``) where the script
+    names files relative to that folder (``../data/houses.csv``), which run from the repository's top
+    folder it would not find; else as it is. And notes, with one saying so."""
+    folder = script.parent
+    if folder == Path() or uses_shell(command):
+        return command, notes
+    here = [
+        name for name in _paths_named(source_code(root / script) or "") if (root / folder / name).exists()
+    ]
+    at_top = [name for name in _paths_named(source_code(root / script) or "") if (root / name).exists()]
+    own = [name for name in here if name not in at_top]
+    if not own or any(name not in here for name in at_top):
+        return command, notes
+    words = shlex.split(command)
+    at = words.index(str(script))
+    moved = shlex.join([*words[:at], script.name, *words[at + 1 :]])
+    note = (
+        f"{script} reads {own[0]} from its own folder, so the training runs there: "
+        f"`cd {shlex.quote(folder.as_posix())} && {moved}`"
+    )
+    return f"cd {shlex.quote(folder.as_posix())} && {moved}", [*notes, note]

@@ -27,7 +27,7 @@ from loopline.repo_setup import console_scripts
 from loopline.requirements import source_code, training_file
 from loopline.run_script import STEP_FAILED, command_environment, training_argv
 from loopline.script_arguments import add_sub_command, group_usage, sub_commands
-from loopline.shell_line import unset_variable_advice
+from loopline.shell_line import python_words, unset_variable_advice
 
 __all__ = [
     "categories_advice",
@@ -375,7 +375,7 @@ def known_cause(log_path: Path, root: Path | None = None, command: str | None = 
         or _group_cause(tail, root, command)
         or _script_cause(tail)
     )
-    cause += _missing_file_advice(cause, root) + (
+    cause += (_own_folder_advice(cause, root, command) or _missing_file_advice(cause, root)) + (
         _submodule_advice(cause, root) or _uninstalled_advice(cause)
     )
     cause += unset_variable_advice(cause, tail, command)
@@ -554,6 +554,26 @@ def _uninstalled_advice(cause: str) -> str:
         f"; the training runs on the Python loopline runs in ({sys.executable}), which has no {top}: install "
         "loopline into the project's environment (pipx and uv tool give it one of its own), or the "
         "project's requirements into loopline's"
+    )
+
+
+def _own_folder_advice(cause: str, root: Path | None, command: str | None) -> str:
+    """Where the exception is a relative path that the script's own folder holds and the repository's top
+    folder (where the training runs) does not (``../data/train.csv``): say to run it from its folder."""
+    found = _NOT_FOUND.search(cause)
+    if root is None or command is None or found is None or "://" in found[1] or os.path.isabs(found[1]):
+        return ""
+    words = python_words(command)
+    script = next((Path(word) for word in words[1:] if word.endswith(".py")), None)
+    if script is None or script.parent == Path() or script.is_absolute() or (root / found[1]).exists():
+        return ""
+    if not (root / script.parent / found[1]).exists():
+        return ""
+    moved = shlex.join([script.name if Path(word) == script else word for word in words])
+    return (
+        f"; {script} names {found[1]} from its own folder, and the training runs in the repository's top "
+        f"folder: run it from its folder (training.command: `cd {shlex.quote(script.parent.as_posix())} && "
+        f"{moved}`)"
     )
 
 
