@@ -62,3 +62,10 @@ def test_a_line_of_several_python_steps_names_what_each_imports_and_the_one_impo
     # none of them imports MLflow (a package of the repository's logs): the last step
     assert training_file(tmp_path, "python prepare.py && python report.py") == tmp_path / "report.py"
     assert training_file(tmp_path, "make data && python prepare.py") == tmp_path / "prepare.py"
+    # run from its own folder
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "fit.py").write_text("import mlflow\nimport pyarrow\n")
+    assert training_file(tmp_path, "cd training && python fit.py") == tmp_path / "training" / "fit.py"
+    assert training_requirements(tmp_path, "cd training && python fit.py") == sorted(
+        pinned("mlflow", "pyarrow")
+    )

@@ -8,7 +8,14 @@ import subprocess
 
 import pytest
 
-from loopline.shell_line import python_commands, python_words, substitute, unset_variable_advice, uses_shell
+from loopline.shell_line import (
+    python_commands,
+    python_runs,
+    python_words,
+    substitute,
+    unset_variable_advice,
+    uses_shell,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +56,20 @@ def test_a_command_needs_the_shell_where_only_the_shell_reads_what_it_says(
 def test_each_command_of_a_line_that_runs_python_is_told_apart_from_the_others() -> None:
     line = "make data && X=1 python prep.py 'a b' | tee log; python -m train --k=v || echo failed"
     assert python_commands(line) == [["python", "prep.py", "a b"], ["python", "-m", "train", "--k=v"]]
+
+
+def test_each_python_command_runs_in_the_folder_the_cds_before_it_move_to() -> None:
+    assert python_runs("cd training && python train.py") == [("training", ["python", "train.py"])]
+    assert python_runs("cd src; python -m prep && cd ../fit && python fit.py --k 1") == [
+        ("src", ["python", "-m", "prep"]),
+        ("fit", ["python", "fit.py", "--k", "1"]),
+    ]
+    assert python_runs("python train.py") == [(".", ["python", "train.py"])]
+    # a folder the line cannot tell (absolute, home, a variable, back): nothing after it is told
+    for where in ("/opt/app", "~/app", "$APP", "-"):
+        assert python_runs(f"python prep.py && cd {where} && python train.py") == [
+            (".", ["python", "prep.py"])
+        ]
 
 
 @pytest.mark.parametrize(

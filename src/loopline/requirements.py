@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
-from loopline.shell_line import python_commands, python_words
+from loopline.shell_line import python_runs, python_words
 
 __all__ = ["source_code", "training_file", "training_files", "training_requirements"]
 
@@ -54,7 +54,8 @@ def training_file(root: Path, command: str) -> Path | None:
 
 def training_files(root: Path, command: str) -> list[Path]:
     """The files each Python command of ``command`` runs, in order (see ``training_file``)."""
-    found = [_run_file(root, argv) for argv in python_commands(command) or [python_words(command)]]
+    runs = python_runs(command) or [(".", python_words(command))]
+    found = [_run_file(root / folder, argv) for folder, argv in runs]
     return [path for path in found if path is not None]
 
 

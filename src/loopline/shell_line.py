@@ -5,11 +5,20 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Callable
 
-__all__ = ["SHELL", "python_commands", "python_words", "substitute", "unset_variable_advice", "uses_shell"]
+__all__ = [
+    "SHELL",
+    "python_commands",
+    "python_runs",
+    "python_words",
+    "substitute",
+    "unset_variable_advice",
+    "uses_shell",
+]
 
 SHELL = "/bin/sh"
 
@@ -60,6 +69,23 @@ def python_commands(command: str) -> list[list[str]]:
     """The words of each command of ``command`` that runs Python, in order, less the variables set before
     each (``python prepare.py && python train.py``: both)."""
     return [found for found in _commands(command) if found[0].startswith("python")]
+
+
+def python_runs(command: str) -> list[tuple[str, list[str]]]:
+    """Each command of ``command`` that runs Python, with the folder it runs in, relative to where the line
+    starts: a ``cd FOLDER`` before it moves it there (``cd training && python train.py`` runs train.py in
+    ``training``). A ``cd`` elsewhere than into a relative folder ends what can be told: nothing after it."""
+    folder = posixpath.curdir
+    found = []
+    for words in _commands(command):
+        if words[0] == "cd":
+            target = words[1] if len(words) == 2 else ""
+            if not target or target.startswith(("-", "~", "/", "$")):
+                break
+            folder = posixpath.normpath(posixpath.join(folder, target))
+        elif words[0].startswith("python"):
+            found.append((folder, words))
+    return found
 
 
 def _commands(command: str) -> list[list[str]]:
