@@ -103,7 +103,8 @@ def entry_point(root: Path) -> tuple[str, list[str]]:
         if not best[2]:
             return found, []
         found, notes = _with_arguments(root, found, root / best[4])
-        return _in_own_folder(root, found, Path(best[4]), notes)
+        # arguments added name files from the top folder (a configuration file): it runs there
+        return (found, notes) if notes else _in_own_folder(root, found, Path(best[4]))
     if "train" in _make_targets(root):
         return "make train", []
     raise UsageError(
@@ -247,25 +248,24 @@ def _paths_named(source: str) -> list[str]:
     return named
 
 
-def _in_own_folder(root: Path, command: str, script: Path, notes: list[str]) -> tuple[str, list[str]]:
+def _in_own_folder(root: Path, command: str, script: Path) -> tuple[str, list[str]]:
     """``command`` run from ``script``'s folder (``cd training && python train.py``) where the script
     names files relative to that folder (``../data/houses.csv``), which run from the repository's top
-    folder it would not find; else as it is. And notes, with one saying so."""
+    folder it would not find; else as it is. And a note saying so."""
     folder = script.parent
     if folder == Path() or uses_shell(command):
-        return command, notes
-    here = [
-        name for name in _paths_named(source_code(root / script) or "") if (root / folder / name).exists()
-    ]
-    at_top = [name for name in _paths_named(source_code(root / script) or "") if (root / name).exists()]
+        return command, []
+    named = _paths_named(source_code(root / script) or "")
+    here = [name for name in named if (root / folder / name).exists()]
+    at_top = [name for name in named if (root / name).exists()]
     own = [name for name in here if name not in at_top]
-    if not own or any(name not in here for name in at_top):
-        return command, notes
     words = shlex.split(command)
+    if not own or any(name not in here for name in at_top) or str(script) not in words:
+        return command, []
     at = words.index(str(script))
     moved = shlex.join([*words[:at], script.name, *words[at + 1 :]])
     note = (
         f"{script} reads {own[0]} from its own folder, so the training runs there: "
         f"`cd {shlex.quote(folder.as_posix())} && {moved}`"
     )
-    return f"cd {shlex.quote(folder.as_posix())} && {moved}", [*notes, note]
+    return f"cd {shlex.quote(folder.as_posix())} && {moved}", [note]
