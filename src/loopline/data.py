@@ -120,7 +120,7 @@ def register_asset(
     if digest is not None and found != digest:  # changed on its way, or by someone else at that path
         raise IntegrityViolation(
             f"the files at {store_name}://{path} are not the ones uploaded ({found[:19]}… is not "
-            f"{digest[:19]}…); upload again"
+            f"{digest[:19]}…): they changed while they were read; upload again once nothing writes to them"
         )
     return _pin(instance, name, store_name, path, found, manifest)
 
@@ -163,10 +163,12 @@ class StagedData:
         return {"reference": self.reference, "digest": self.digest, "files": self.files}
 
 
-def stage_files(inbox: Datastore, name: str, source: Path, *, digest: str | None = None) -> StagedData:
+def stage_files(
+    inbox: Datastore, name: str, source: Path, *, digest: str | None = None, overwrite: bool = False
+) -> StagedData:
     """Copy a file or folder of this machine into ``inbox`` at a path named by its content digest
-    (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there; with
-    ``digest``, nothing unless the files are those bytes."""
+    (``NAME/<digest>/...``), each file whole or not at all, skipping the files already there (unless
+    ``overwrite``); with ``digest``, nothing unless the files are those bytes."""
     _check_name(name)
     source = source.expanduser()
     files = local_files(source)
@@ -178,7 +180,7 @@ def stage_files(inbox: Datastore, name: str, source: Path, *, digest: str | None
         )
     folder = f"{name}/{local.removeprefix('sha256:')[:16]}"
     for inside, path in files:
-        if not inbox.exists(f"{folder}/{inside}"):
+        if overwrite or not inbox.exists(f"{folder}/{inside}"):
             inbox.put_file(f"{folder}/{inside}", str(path))
     pinned = f"{folder}/{files[0][0]}" if source.is_file() else folder
     return StagedData(f"{inbox.name}://{pinned}", local, len(files))
@@ -193,8 +195,13 @@ def upload_asset(
     bytes the caller read, as an upload through a control plane names them)."""
     _check_name(name)
     instance.db.require_current(instance.root)
-    staged = stage_files(instance.datastore("inbox"), name, source, digest=digest)
-    return register_asset(instance, name, staged.reference, digest=staged.digest)
+    inbox = instance.datastore("inbox")
+    staged = stage_files(inbox, name, source, digest=digest)
+    try:
+        return register_asset(instance, name, staged.reference, digest=staged.digest)
+    except IntegrityViolation:  # a file left at that path by an upload cut short, or changed there since
+        staged = stage_files(inbox, name, source, digest=digest, overwrite=True)
+        return register_asset(instance, name, staged.reference, digest=staged.digest)
 
 
 def _pin(

@@ -445,6 +445,15 @@ def test_a_developer_with_access_to_the_inbox_copies_the_files_directly(team: Te
     )  # nothing travelled through the control plane
     [asset] = loopline.list_data("scoring", project=team.project)
     assert (asset.version, asset.created_by, asset.digest) == (1, "dev", said["digest"])
+    # Other bytes at that path (changed there since it was copied): the next upload copies the file over.
+    copied = inbox / said["path"].removeprefix("inbox://")
+    copied.write_text("x,y\n9,9\n")
+    mended = cli_process(
+        "data", "upload", "scoring", str(tmp_path / "new.csv"), "--direct", "--json", cwd=clone,
+        env={**env, "LOOPLINE_TOKEN": team.tokens["dev"]},
+    )  # fmt: skip
+    assert mended.exit_code == 0, mended.stderr
+    assert not mended.json()["created"] and copied.read_text() == "x,y\n1,2\n3,4\n"
     # A reader copies nothing that gets pinned: the control plane refuses the registration.
     (tmp_path / "new.csv").write_text("x,y\n1,2\n3,5\n")
     refused = cli_process(

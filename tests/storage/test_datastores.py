@@ -127,7 +127,7 @@ def test_a_file_or_folder_of_this_machine_is_uploaded_into_the_inbox_and_pinned(
     assert asset.reference == f"inbox://monthly/{asset.digest.removeprefix('sha256:')[:16]}"
 
 
-def test_an_upload_cut_short_is_finished_by_the_next_and_one_changed_on_its_way_pins_nothing(
+def test_an_upload_cut_short_is_finished_by_the_next_and_other_bytes_at_its_path_are_copied_over(
     new_project: ProjectFactory, tmp_path: Path
 ) -> None:
     import hashlib
@@ -149,7 +149,8 @@ def test_an_upload_cut_short_is_finished_by_the_next_and_one_changed_on_its_way_
     (copied / "b.csv").unlink()
     again, created = loopline.upload_data("monthly", monthly, project=project)
     assert not created and again.version == 1 and (copied / "b.csv").read_text() == "x,y\n3,4\n"
-    # Other bytes already at the path of the next upload's content: refused, and nothing registered.
+    # Other bytes already at the path of the next upload's content (a file being written when it was
+    # copied, or changed there since): copied over, and the files pinned are the ones read here.
     (monthly / "c.csv").write_text("x,y\n5,6\n")
     files = [
         {"path": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in monthly.iterdir()
@@ -157,9 +158,22 @@ def test_an_upload_cut_short_is_finished_by_the_next_and_one_changed_on_its_way_
     target = inbox / "monthly" / manifest_digest(files).removeprefix("sha256:")[:16]
     target.mkdir()
     (target / "c.csv").write_text("x,y\n5,7\n")
-    with pytest.raises(IntegrityViolation, match=r"are not the ones uploaded .*; upload again"):
-        loopline.upload_data("monthly", monthly, project=project)
-    assert versions() == [("monthly", 1)]
+    second, created = loopline.upload_data("monthly", monthly, project=project)
+    assert created and second.version == 2 and (target / "c.csv").read_text() == "x,y\n5,6\n"
+    # A pinned file changed in the inbox: found by what reads it, and mended by uploading it again.
+    from loopline.data import verified_files
+    from loopline.instance import Instance
+
+    (copied / "a.csv").write_text("x,y\n9,9\n")
+    with pytest.raises(IntegrityViolation, match="changed since it was registered"):
+        verified_files(Instance.open(project), asset)
+    (monthly / "c.csv").unlink()  # the files of version 1 again
+    mended, created = loopline.upload_data("monthly", monthly, project=project)
+    assert mended.path == asset.path and verified_files(Instance.open(project), asset) == [
+        f"{asset.path}/a.csv",
+        f"{asset.path}/b.csv",
+    ]
+    assert versions() == [("monthly", 1), ("monthly", 2), ("monthly", 3)]
 
 
 def test_an_upload_of_nothing_or_under_a_bad_name_is_refused_before_a_byte_is_copied(

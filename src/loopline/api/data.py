@@ -23,16 +23,18 @@ def register_data(
     return register_asset(provisioned(project), name, path, digest=digest)
 
 
-def stage_data(name: str, source: PathLike, *, project: PathLike | None = None) -> StagedData:
+def stage_data(
+    name: str, source: PathLike, *, overwrite: bool = False, project: PathLike | None = None
+) -> StagedData:
     """Copy a file or folder of this machine into the inbox datastore, at a path named by its content
-    (``inbox://NAME/<digest>/...``), for :func:`register_data` to pin; needs the datastore's credentials
-    here, not loopline's database."""
+    (``inbox://NAME/<digest>/...``), for :func:`register_data` to pin (the files already there copied
+    again with ``overwrite``); needs the datastore's credentials here, not loopline's database."""
     from pathlib import Path
 
     from loopline.data import stage_files
     from loopline.instance import Instance
 
-    return stage_files(Instance.open(project).datastore("inbox"), name, Path(source))
+    return stage_files(Instance.open(project).datastore("inbox"), name, Path(source), overwrite=overwrite)
 
 
 def upload_data(

@@ -33,7 +33,7 @@ from loopline.cli.options import (
 )
 from loopline.cli.output import StepReporter
 from loopline.cli.sdk import api
-from loopline.errors import UsageError
+from loopline.errors import IntegrityViolation, UsageError
 
 if TYPE_CHECKING:
     from loopline.data import DataAsset
@@ -101,7 +101,15 @@ def data_upload(
         # Copied from here with this machine's credentials, then pinned where loopline runs (here, or on
         # the control plane of LOOPLINE_URL), only if the bytes there are the ones read here.
         staged = api.stage_data(name, source, project=call.project)
-        asset, created = api.register_data(name, staged.reference, digest=staged.digest, project=call.project)
+        try:
+            asset, created = api.register_data(
+                name, staged.reference, digest=staged.digest, project=call.project
+            )
+        except IntegrityViolation:  # a file left there by an upload cut short, or changed there since
+            staged = api.stage_data(name, source, overwrite=True, project=call.project)
+            asset, created = api.register_data(
+                name, staged.reference, digest=staged.digest, project=call.project
+            )
     else:  # with LOOPLINE_URL, the files travel to the control plane, which copies them into the inbox
         asset, created = api.upload_data(name, source, project=call.project)
     _said_registered(call, asset, created)
