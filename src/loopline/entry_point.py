@@ -5,7 +5,6 @@ known."""
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from loopline.dvc_repo import stage_running
 from loopline.errors import UsageError
-from loopline.repo_setup import console_scripts
+from loopline.repo_setup import code_strings, console_scripts
 from loopline.requirements import source_code
 from loopline.script_arguments import config_argument, sub_commands, training_sub_command
 from loopline.shell_line import uses_shell
@@ -227,25 +226,17 @@ def _script_command(root: Path, script: Path) -> str:
     return f"python {shlex.quote(str(script))}"
 
 
-def _paths_named(source: str) -> list[str]:
+def _paths_named(source: str | None) -> list[str]:
     """The string constants of ``source`` that could name a file of the repository relative to where the
     script runs (``../data/train.csv``, ``params.yaml``): no URL, no absolute path, no blank."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return []
-    named = []
-    for node in ast.walk(tree):
-        value = node.value if isinstance(node, ast.Constant) else None
-        if (
-            isinstance(value, str)
-            and 0 < len(value) <= 200
-            and value.strip(". /")
-            and not re.search(r"\s|://", value)
-            and not os.path.isabs(value)
-        ):
-            named.append(value)
-    return named
+    return sorted(
+        value
+        for value in code_strings(source)
+        if len(value) <= 200
+        and value.strip(". /")
+        and not re.search(r"\s|://", value)
+        and not os.path.isabs(value)
+    )
 
 
 def _in_own_folder(root: Path, command: str, script: Path) -> tuple[str, list[str]]:
@@ -255,7 +246,7 @@ def _in_own_folder(root: Path, command: str, script: Path) -> tuple[str, list[st
     folder = script.parent
     if folder == Path() or uses_shell(command):
         return command, []
-    named = _paths_named(source_code(root / script) or "")
+    named = _paths_named(source_code(root / script))
     here = [name for name in named if (root / folder / name).exists()]
     at_top = [name for name in named if (root / name).exists()]
     own = [name for name in here if name not in at_top]

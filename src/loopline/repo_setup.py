@@ -262,15 +262,21 @@ def ignored_data(root: Path, command: str) -> list[str]:
     except ValueError:
         names = set()
     names |= {name.split("=", 1)[1] for name in names if "=" in name}  # --data=PATH, DATA=PATH python ...
-    text = source_code(script) if script else None
-    try:
-        tree = ast.parse(text) if text else None
-    except SyntaxError:  # a notebook's magics, say: its command's arguments still count
-        tree = None
-    if tree is not None:
-        names |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    names |= code_strings(source_code(script) if script else None)
     bases = [root, script.parent] if script else [root]
     return _ignored(root, {path for name in names if (path := _data_path(root, bases, name)) is not None})
+
+
+def code_strings(text: str | None) -> set[str]:
+    """The string constants of the Python code ``text``; none where it does not parse (a notebook's magics,
+    say)."""
+    try:
+        tree = ast.parse(text) if text else None
+    except (SyntaxError, ValueError):
+        return set()
+    if tree is None:
+        return set()
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
 
 def ignored_reads(root: Path, read: Iterable[str], named: Iterable[str] = ()) -> list[str]:
