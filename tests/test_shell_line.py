@@ -12,6 +12,7 @@ from loopline.shell_line import (
     python_commands,
     python_runs,
     python_words,
+    run_from_its_folder,
     substitute,
     unset_variable_advice,
     uses_shell,
@@ -56,6 +57,14 @@ def test_a_command_needs_the_shell_where_only_the_shell_reads_what_it_says(
 def test_each_command_of_a_line_that_runs_python_is_told_apart_from_the_others() -> None:
     line = "make data && X=1 python prep.py 'a b' | tee log; python -m train --k=v || echo failed"
     assert python_commands(line) == [["python", "prep.py", "a b"], ["python", "-m", "train", "--k=v"]]
+
+
+def test_a_plain_command_is_moved_into_its_script_s_folder_keeping_its_arguments() -> None:
+    moved = run_from_its_folder("python 'my jobs/train.py' --data 'a b.csv'", "my jobs/train.py")
+    assert moved == "cd 'my jobs' && python train.py --data 'a b.csv'"
+    assert python_runs(moved) == [("my jobs", ["python", "train.py", "--data", "a b.csv"])]
+    assert run_from_its_folder("python train.py", "other.py") is None
+    assert run_from_its_folder("DATA=x python jobs/train.py", "jobs/train.py") is None  # the shell's line
 
 
 def test_each_python_command_runs_in_the_folder_the_cds_before_it_move_to() -> None:

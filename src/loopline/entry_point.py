@@ -15,7 +15,7 @@ from loopline.errors import UsageError
 from loopline.repo_setup import code_strings, console_scripts
 from loopline.requirements import source_code
 from loopline.script_arguments import config_argument, sub_commands, training_sub_command
-from loopline.shell_line import uses_shell
+from loopline.shell_line import run_from_its_folder
 
 __all__ = ["DVC_LOCK", "DVC_REPRO", "entry_point", "find_entry_point", "notebook_command", "runs_notebook"]
 
@@ -243,20 +243,13 @@ def _in_own_folder(root: Path, command: str, script: Path) -> tuple[str, list[st
     """``command`` run from ``script``'s folder (``cd training && python train.py``) where the script
     names files relative to that folder (``../data/houses.csv``), which run from the repository's top
     folder it would not find; else as it is. And a note saying so."""
-    folder = script.parent
-    if folder == Path() or uses_shell(command):
+    moved = run_from_its_folder(command, script.as_posix())
+    if script.parent == Path() or moved is None:
         return command, []
     named = _paths_named(source_code(root / script))
-    here = [name for name in named if (root / folder / name).exists()]
+    here = [name for name in named if (root / script.parent / name).exists()]
     at_top = [name for name in named if (root / name).exists()]
     own = [name for name in here if name not in at_top]
-    words = shlex.split(command)
-    if not own or any(name not in here for name in at_top) or str(script) not in words:
+    if not own or any(name not in here for name in at_top):
         return command, []
-    at = words.index(str(script))
-    moved = shlex.join([*words[:at], script.name, *words[at + 1 :]])
-    note = (
-        f"{script} reads {own[0]} from its own folder, so the training runs there: "
-        f"`cd {shlex.quote(folder.as_posix())} && {moved}`"
-    )
-    return f"cd {shlex.quote(folder.as_posix())} && {moved}", [note]
+    return moved, [f"{script} reads {own[0]} from its own folder, so the training runs there: `{moved}`"]

@@ -15,6 +15,7 @@ __all__ = [
     "python_commands",
     "python_runs",
     "python_words",
+    "run_from_its_folder",
     "substitute",
     "unset_variable_advice",
     "uses_shell",
@@ -86,6 +87,21 @@ def python_runs(command: str) -> list[tuple[str, list[str]]]:
         elif words[0].startswith("python"):
             found.append((folder, words))
     return found
+
+
+def run_from_its_folder(command: str, script: str) -> str | None:
+    """The plain ``command`` (``python training/train.py --k 1``) run from the folder of ``script``, one of
+    its words: ``cd training && python train.py --k 1``; None where it is no word of it, or the command needs
+    the shell."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if uses_shell(command) or script not in words:
+        return None
+    folder, name = posixpath.split(script)
+    at = words.index(script)
+    return f"cd {shlex.quote(folder)} && {shlex.join([*words[:at], name, *words[at + 1 :]])}"
 
 
 def _commands(command: str) -> list[list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import posixpath
 import re
 import shlex
 import threading
@@ -27,7 +28,7 @@ from loopline.repo_setup import console_scripts
 from loopline.requirements import source_code, training_file
 from loopline.run_script import STEP_FAILED, command_environment, training_argv
 from loopline.script_arguments import add_sub_command, group_usage, sub_commands
-from loopline.shell_line import python_words, unset_variable_advice
+from loopline.shell_line import python_words, run_from_its_folder, unset_variable_advice
 
 __all__ = [
     "categories_advice",
@@ -563,17 +564,19 @@ def _own_folder_advice(cause: str, root: Path | None, command: str | None) -> st
     found = _NOT_FOUND.search(cause)
     if root is None or command is None or found is None or "://" in found[1] or os.path.isabs(found[1]):
         return ""
-    words = python_words(command)
-    script = next((Path(word) for word in words[1:] if word.endswith(".py")), None)
-    if script is None or script.parent == Path() or script.is_absolute() or (root / found[1]).exists():
+    script = next((word for word in python_words(command)[1:] if word.endswith(".py")), None)
+    if script is None or os.path.isabs(script) or (root / found[1]).exists():
         return ""
-    if not (root / script.parent / found[1]).exists():
+    moved = run_from_its_folder(command, script)
+    if (
+        moved is None
+        or not posixpath.dirname(script)
+        or not (root / script).parent.joinpath(found[1]).exists()
+    ):
         return ""
-    moved = shlex.join([script.name if Path(word) == script else word for word in words])
     return (
         f"; {script} names {found[1]} from its own folder, and the training runs in the repository's top "
-        f"folder: run it from its folder (training.command: `cd {shlex.quote(script.parent.as_posix())} && "
-        f"{moved}`)"
+        f"folder: run it from its folder (training.command: `{moved}`)"
     )
 
 
