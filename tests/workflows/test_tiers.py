@@ -8,7 +8,7 @@ import pytest
 
 import loopline
 from tests.conftest import ProjectFactory
-from tests.helpers import commit_all, git
+from tests.helpers import cli, commit_all, git
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +80,19 @@ def check(tier: str, name: str, run: loopline.api.WorkflowRun, head: str) -> Non
         assert outputs["evidence"] == "insufficient" and outputs["decision"] == ""
     if name == "model-rollback":
         assert "## Model rollback" in run.summary and "already live" in run.summary
+
+
+def test_a_loop_the_tier_lacks_is_refused_naming_the_command_that_moves_to_a_tier_with_it(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = new_project("experimentation")
+    for words, move in (
+        (["outer-loop", "prod"], "`loopline tier set simple`, or `full`"),
+        (["rollback", "--previous"], "`loopline tier set simple`, or `full`"),
+        (["outer-loop", "test"], "`loopline tier set full`"),
+    ):
+        refused = cli(capsys, "-C", str(project), *words)
+        assert refused.exit_code == 1 and move in refused.stderr, refused.stderr
+    moved = cli(capsys, "-C", str(project), "tier", "set", "simple")
+    assert moved.exit_code == 0, moved.stderr
+    assert "no prod workspace" not in cli(capsys, "-C", str(project), "rollback", "--previous").stderr

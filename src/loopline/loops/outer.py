@@ -280,7 +280,8 @@ def require_prod(instance: Instance, what: str) -> None:
         instance,
         what,
         {Tier.SIMPLE, Tier.FULL},
-        "the experimentation tier has no prod workspace; set `tier: simple` or `full` in loopline.yaml",
+        "the experimentation tier has no prod workspace; move to one that has (`loopline tier set simple`, "
+        "or `full`)",
     )
 
 
@@ -325,7 +326,7 @@ def run_outer_loop_test(
         instance,
         "outer-loop test",
         {Tier.FULL},
-        "it runs in the full tier (dev, test, prod); set `tier: full` in loopline.yaml",
+        "it runs in the full tier (dev, test, prod); move to it with `loopline tier set full`",
     )
     instance.db.require_current(instance.root)
     asked = instance.model_name(model)
