@@ -295,13 +295,11 @@ class EndpointClient:
 
 
 CHUNK_ROWS = 1000  # rows a request of ``predict_rows``
-_HELDOUT_HINTS = {
-    "MISSING_COLUMN": (
-        "; the held-out rows (validation.data) must hold every column the model takes, as the training "
-        "makes them before it fits: upload rows that do (loopline data upload NAME PATH), or make those "
-        "columns in the model"
-    )
-}
+_MISSING_COLUMN_HINT = (
+    "; the held-out rows (validation.data) must hold every column the model takes, as the training "
+    "makes them before it fits: upload rows that do (loopline data upload NAME PATH), or make those "
+    "columns in the model"
+)
 
 
 def predict_rows(client: EndpointClient, endpoint: str, deployment: str, features: Any) -> list[Any]:
@@ -315,7 +313,7 @@ def predict_rows(client: EndpointClient, endpoint: str, deployment: str, feature
         result = client.score(endpoint, {"input_data": input_data(chunk)}, deployment=deployment)
         if not result.ok:
             body = result.body if isinstance(result.body, dict) else {"message": result.body}
-            hint = _HELDOUT_HINTS.get(str(body.get("error_code")), "")
+            hint = _MISSING_COLUMN_HINT if body.get("error_code") == "MISSING_COLUMN" else ""
             raise Refused(
                 f"deployment '{deployment}' answered {result.status} on the held-out data: "
                 f"{body.get('message')}{hint}"

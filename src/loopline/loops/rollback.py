@@ -60,27 +60,19 @@ def _moved_on(name: str, endpoint: str, live: DeploymentInfo | None, away_from: 
     )
 
 
-def _rolled_back_from(
-    instance: Instance, endpoint: str, workspace: str, live: DeploymentInfo | None
-) -> str | None:
+def _rolled_back_from(instance: Instance, endpoint: str, workspace: str, live: DeploymentInfo) -> str | None:
     """The commit the endpoint was last rolled back from, where its live model got there by that rollback;
     None where a release put it there."""
     history = release_history(instance, endpoint, workspace)
-    if (
-        live is None
-        or not history
-        or history[-1].kind != "rollback"
-        or history[-1].git_commit != live.git_commit
-    ):
+    if not history or history[-1].kind != "rollback" or history[-1].git_commit != live.git_commit:
         return None
     return next((r.git_commit for r in reversed(history[:-1]) if r.git_commit != live.git_commit), None)
 
 
-def _not_undone(name: str, endpoint: str, live: DeploymentInfo | None, undone: str) -> ReleaseResult:
+def _not_undone(name: str, endpoint: str, live: DeploymentInfo, undone: str) -> ReleaseResult:
     """Nothing done: the previous release is the one the endpoint was rolled back from, and a decision
     about what serves now (the same drifting data, say) would send it back there, and back again at the
     next check."""
-    assert live is not None
     return ReleaseResult(
         name,
         live.git_commit,
@@ -236,7 +228,11 @@ def run_rollback(
         live = info.main_deployment()
         if away_from is not None and (live is None or live.git_commit != away_from):
             return _moved_on(name, endpoint_name, live, away_from)
-        if away_from is not None and (undone := _rolled_back_from(instance, endpoint_name, workspace, live)):
+        if (
+            away_from is not None
+            and live is not None
+            and (undone := _rolled_back_from(instance, endpoint_name, workspace, live))
+        ):
             return _not_undone(name, endpoint_name, live, undone)
         target = _target(
             instance,
