@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from loopline.monitoring.profile import build_profile
+from loopline.monitoring.profile import build_profile, measured_by_category, psi, text_psi, words_of
 
 
 def test_dates_and_times_are_kept_in_the_rows_as_iso_text_and_not_measured() -> None:
@@ -28,3 +28,32 @@ def test_rows_keep_lists_numbers_and_nulls_as_json_holds_them() -> None:
     )
     rows = json.loads(json.dumps(build_profile(frame)["sample_rows"]))
     assert rows == [[[1, 2], True, 1], [[3, 4], None, 2]]
+
+
+def _reviews(words: list[str], rows: int, seed: int) -> pd.Series:
+    """``rows`` reviews of six words each, drawn from ``words``."""
+    rng = np.random.default_rng(seed)
+    return pd.Series([" ".join(rng.choice(words, size=6)) for _ in range(rows)])
+
+
+SHOP = ["great", "product", "delivery", "was", "slow", "love", "it", "the", "box", "bad", "Price", "good"]
+
+
+def test_free_text_drifts_by_its_words_where_its_length_stays() -> None:
+    ids = [f"ORD-2026-{i:05d}" for i in range(600)]
+    reference = pd.DataFrame({"review": _reviews(SHOP, 600, 0), "id": ids})
+    profile = json.loads(json.dumps(build_profile(reference)))
+    review, ident = profile["features"]["review"], profile["features"]["id"]
+    assert not measured_by_category(review) and review["words"]["price"] > 0.05  # lower case
+    same = text_psi(review, _reviews(SHOP, 300, 1), profile["rows"])
+    # Customers now write of another thing in as many words: its length alone had not moved.
+    other = _reviews(["refund", "broken", "never", "again", "screen", "cracked"], 300, 2)
+    moved = text_psi(review, other, profile["rows"])
+    assert same < 0.05 and moved > 1.0, (same, moved)
+    assert psi(review["words_edges"], review["words_shares"], words_of(other), profile["rows"]) < 0.05
+    # Half of its words new (a second product line), the rest as before: drift, less.
+    half = pd.Series([f"{a} {b}" for a, b in zip(_reviews(SHOP, 300, 3), other, strict=True)])
+    assert 0.1 < text_psi(review, half.str.split().str[::2].str.join(" "), profile["rows"]) < moved
+    # An identifier is one word, new in every live row and in another year: no drift of its kind.
+    new_year = pd.Series([f"ORD-2027-{i:05d}" for i in range(300)])
+    assert "words" not in ident and text_psi(ident, new_year, profile["rows"]) < 0.05

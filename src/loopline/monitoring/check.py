@@ -22,7 +22,7 @@ from loopline.endpoints import service
 from loopline.errors import InsufficientEvidence, Refused
 from loopline.events import MonitorChecked
 from loopline.instance import Instance
-from loopline.monitoring.profile import ks, measured_by_category, psi, psi_categorical, words_of
+from loopline.monitoring.profile import ks, measured_by_category, psi, psi_categorical, text_psi
 from loopline.monitoring.reference import by_position, data_reference, load_reference
 from loopline.sandbox import SandboxedModel as Model
 from loopline.serving.stats import window_stats
@@ -94,9 +94,8 @@ def _feature_signals(reference: dict[str, Any], live: Any, dates: frozenset[str]
             continue
         if name in live.columns and measured_by_category(entry):
             psis[name] = round(psi_categorical(entry["categories"], list(live[name]), reference["rows"]), 6)
-        elif name in live.columns and "words_edges" in entry:  # free text, by its length in words
-            words = words_of(live[name])
-            psis[name] = round(psi(entry["words_edges"], entry["words_shares"], words, reference["rows"]), 6)
+        elif name in live.columns and "words_edges" in entry:  # free text, by its length and its words
+            psis[name] = round(text_psi(entry, live[name], reference["rows"]), 6)
         if name not in live.columns or not entry.get("numeric") or "edges" not in entry:
             continue
         values = live[name].to_numpy(dtype=float)

@@ -3,19 +3,21 @@
 A profile keeps, per numeric feature, decile bin edges with the reference's share in each bin (for the
 population stability index), the mean, standard deviation and missing rate, and up to 1,000 reference
 values (for the two-sample Kolmogorov-Smirnov test); per feature of text, the share of each of its 50
-most common values and how many distinct ones it has (a category's index is over its values); and up to
+most common values and how many distinct ones it has (a category's index is over its values), and of free
+text the deciles of its length in words and the share of each of its 200 most common words; and up to
 1,000 whole reference rows (to score with the model, for prediction drift).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["build_profile", "ks", "measured_by_category", "psi", "psi_categorical", "words_of"]
+__all__ = ["build_profile", "ks", "measured_by_category", "psi", "psi_categorical", "text_psi", "words_of"]
 
 SAMPLE = 1000
 EPSILON = 1e-4
@@ -25,6 +27,13 @@ is measured by them; one with more (free text, identifiers) keeps its 50 most co
 measured by how many words its texts hold."""
 UNSEEN = "(unseen)"
 """The one category a live value of none of the training rows' categories counts in."""
+WORDS = 200
+"""Free text keeps the shares of this many of its most common words (each found twice at least), every
+other word counted in one more, so new words (a product, a language, a topic the training never saw)
+drift as a text's length may not."""
+PROFILE_FORM = 2
+"""Changes when a profile gains a measure: a profile kept of an older form is made again."""
+_WORD = re.compile(r"\w+")
 
 
 def build_profile(frame: Any, seed: int = 0, dates: Collection[str] = ()) -> dict[str, Any]:
@@ -58,6 +67,7 @@ def build_profile(frame: Any, seed: int = 0, dates: Collection[str] = ()) -> dic
                 # Between whole numbers, so a length at a decile falls in its bin (texts of one length too).
                 edges = np.unique(np.floor(_deciles(words))) + 0.5
                 entry.update(words_edges=edges.tolist(), words_shares=_shares_in(edges, words).tolist())
+                entry.update(_vocabulary(present))
         features[str(column)] = entry
     return {
         "rows": len(frame),
@@ -127,15 +137,16 @@ def psi_categorical(
     expected: dict[str, float], values: list[Any], reference_rows: int | None = None
 ) -> float:
     """Population stability index over the reference's categories (labels, strings), every other value
-    counted in one more (``UNSEEN``); nulls are left out. ``reference_rows`` corrects for sample size as
-    in ``psi``."""
+    counted in one more (``UNSEEN``, whose reference share is what the categories leave); nulls are left
+    out. ``reference_rows`` corrects for sample size as in ``psi``."""
     present = [str(value) for value in values if value is not None and value == value]  # not NaN
     if not present:
         return 0.0
     counts = Counter(value if value in expected else UNSEEN for value in present)
     buckets = [*expected, UNSEEN]
     actual = np.maximum(np.asarray([counts.get(b, 0) for b in buckets], dtype=float) / len(present), EPSILON)
-    shares = np.maximum(np.asarray([expected.get(b, 0.0) for b in buckets], dtype=float), EPSILON)
+    rest = 1.0 - sum(expected.values())
+    shares = np.maximum(np.asarray([expected.get(b, rest) for b in buckets], dtype=float), EPSILON)
     value = float(np.sum((actual - shares) * np.log(actual / shares)))
     if reference_rows:
         value = max(0.0, value - len(expected) * (1 / len(present) + 1 / reference_rows))
@@ -146,6 +157,33 @@ def words_of(values: Any) -> np.ndarray:
     """How many words (runs of characters between spaces) each of a Series of texts holds; NaN for a null."""
     counted = [len(str(v).split()) if v is not None and v == v else np.nan for v in values]
     return np.asarray(counted, dtype=float)
+
+
+def _tokens(values: Iterable[Any]) -> list[str]:
+    """The words of texts, lower case (nulls hold none)."""
+    return [word for v in values if v is not None and v == v for word in _WORD.findall(str(v).lower())]
+
+
+def _vocabulary(present: Any) -> dict[str, Any]:
+    """The shares of the most common words of texts of words (two a text, on average) that repeat (half of
+    them repeats at least), and how many words they hold; nothing for identifiers and codes (one word
+    each, ORD-2026-0001, or words found once each), which every live row holds new."""
+    tokens = _tokens(present)
+    counts = Counter(tokens)
+    if not tokens or words_of(present).mean() < 2 or len(counts) > len(tokens) / 2:
+        return {}
+    common = {word: n / len(tokens) for word, n in counts.most_common(WORDS) if n >= 2}
+    return {"words": common, "words_total": len(tokens)}
+
+
+def text_psi(entry: dict[str, Any], values: Any, reference_rows: int) -> float:
+    """The drift of a column of free text: the larger of its length's in words (against the reference's
+    deciles, over its rows) and its words' (against the shares of the reference's common words, over the
+    words each holds)."""
+    length = psi(entry["words_edges"], entry["words_shares"], words_of(values), reference_rows)
+    if not entry.get("words"):
+        return length
+    return max(length, psi_categorical(entry["words"], _tokens(values), entry["words_total"]))
 
 
 def measured_by_category(entry: dict[str, Any]) -> bool:

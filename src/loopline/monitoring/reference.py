@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from loopline.domain import utcnow
 from loopline.errors import InvalidData, UsageError
 from loopline.instance import Instance
-from loopline.monitoring.profile import build_profile
+from loopline.monitoring.profile import PROFILE_FORM, build_profile
 from loopline.state.schema import reference_profiles
 from loopline.storage.datastores import read_table
 from loopline.storage.digest import PREFIX
@@ -97,7 +97,7 @@ def data_reference(
     from loopline.data import partition_values, verified_files
     from loopline.storage.datastores import with_partitions
 
-    named = f"{asset.digest}\n{','.join(sorted(columns))}"
+    named = f"{asset.digest}\n{','.join(sorted(columns))}\nform:{PROFILE_FORM}"
     if texts:  # read otherwise than without: kept apart
         named += f"\ntexts:{','.join(sorted(texts))}"
     if dates:
