@@ -76,6 +76,13 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
         wait_for_samples(project, "proj", 180, started)
         check = loopline.monitor_check("proj", project=project)  # 180 rows sampled: drift per feature
         assert check.samples == 180
+        rule = project / "watch.yaml"  # a rule that holds of any check: decided, audited, not carried out
+        rule.write_text(
+            "version: 1\nrules:\n  - name: watched\n    when: {p99_ms: {at_least: 0}}\n"
+            "    action: rollback\ndefault: no-change\n"
+        )
+        decision = loopline.policy_evaluate(rule, endpoint="proj", project=project)
+        assert (decision.action, decision.rule, decision.acted) == ("rollback", "watched", False)
         git(project, "remote", "add", "origin", "git@github.com:acme/proj.git")
         loopline.create_endpoint("try-out", "dev", project=project)  # an older version live in dev
         loopline.create_deployment("try-out", "old", version=1, check=False, project=project)
@@ -135,6 +142,12 @@ def test_a_release_is_seen_and_rolled_back_from_the_browser(
                 for name, value in psi
             ]
             assert shown == expected
+            # Beside it, the check's other signals and what the policy decided of them.
+            signals = page.get_by_test_id("signals-prod-proj").inner_text()
+            assert f"error rate {check.signals['error_rate']:.1%}" in signals, signals
+            assert f"p99 {check.signals['p99_ms']:.0f} ms" in signals, signals
+            decided = page.get_by_test_id("decision-prod-proj").inner_text()
+            assert decided.startswith("Policy: rollback (rule: watched), ") and "not carried out" in decided
             browser.shot("3-endpoints")
 
             # Roll back to A through the dialog, which says exactly what will move.

@@ -227,6 +227,14 @@ def _model_row(
     return row
 
 
+@dataclass(frozen=True)
+class Decided:
+    """The newest policy decision about an endpoint, and what came of it."""
+
+    event: Any  # events.PolicyDecided: its outcome is the action, its reason the rule
+    what: str
+
+
 @dataclass
 class EndpointView:
     """One endpoint: deployments, traffic, where it can be rolled back to, and its monitoring."""
@@ -235,6 +243,39 @@ class EndpointView:
     targets: list[dict[str, Any]]
     check: dict[str, Any] | None
     drift: list[tuple[str, float]]
+    signals: list[tuple[str, str]] = field(default_factory=list)  # the check's other signals, shown
+    decision: Decided | None = None
+
+
+_SIGNALS = (
+    ("prediction drift (PSI)", "prediction_psi", "{:.3f}"),
+    ("missing values", "missing_rate", "{:.1%}"),
+    ("error rate", "error_rate", "{:.1%}"),
+    ("p99", "p99_ms", "{:.0f} ms"),
+    ("performance drop", "performance_drop", "{:.3f}"),
+)
+
+
+def _signals(check: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A check's signals beside the features' drift, as shown: those it measured."""
+    measured = (check or {}).get("signals", {}) or {}
+    return [
+        (label, form.format(float(measured[key])))
+        for label, key, form in _SIGNALS
+        if isinstance(measured.get(key), int | float)
+    ]
+
+
+def _decision(project: Path, info: EndpointInfo) -> Decided | None:
+    """The newest policy decision about the endpoint (among its workspace's latest 50), if any."""
+    records = call(api.history, project, kind="policy-decided", workspace=info.workspace, limit=50)
+    event = next((r.event for r in reversed(records) if r.event.target == info.name), None)
+    if event is None:
+        return None
+    what = event.details.get("outcome") or ""
+    if not what and event.outcome == "rollback":
+        what = "not carried out (loopline policy evaluate --act carries a rollback out)"
+    return Decided(event, what)
 
 
 def endpoints_page(project: Path) -> list[EndpointView]:
@@ -262,7 +303,11 @@ def endpoints_page(project: Path) -> list[EndpointView]:
         check = call(api.latest_check, info.name, workspace=info.workspace, project=project)
         psi = (check or {}).get("signals", {}).get("psi", {}) or {}
         drift = sorted(((k, float(v)) for k, v in psi.items()), key=lambda kv: kv[1], reverse=True)
-        views.append(EndpointView(info, list(targets.values()), check, drift))
+        views.append(
+            EndpointView(
+                info, list(targets.values()), check, drift, _signals(check), _decision(project, info)
+            )
+        )
     return views
 
 
