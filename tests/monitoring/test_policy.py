@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import loopline
-from loopline.errors import ConfigError
+from loopline.errors import ConfigError, NotFound
 from loopline.monitoring.policy import load_policy
 
 SAMPLE = Path(loopline.__file__).parent / "templates" / "project" / "monitoring" / "policy.yaml"
@@ -57,3 +57,30 @@ def test_a_missing_policy_says_what_to_do(tmp_path: Path) -> None:
         ConfigError, match=r"policy file .* does not exist; write one \(see docs/monitoring\.md\)"
     ):
         load_policy(tmp_path / "absent.yaml")
+
+
+def test_a_rollback_decided_on_the_first_release_is_audited_as_not_carried_out(
+    a_live_b_registered: tuple[Path, str, str],
+) -> None:
+    # Drift on the only release prod has had: the hourly workflow failed on "no earlier release" every
+    # hour, and the decision went unrecorded. It is recorded now, saying why nothing was done.
+    from loopline.instance import Instance
+    from loopline.loops.policy import carry_out
+    from loopline.monitoring.policy import Decision
+
+    project, first, _ = a_live_b_registered
+    live = loopline.get_endpoint("proj", project=project).main_deployment()
+    assert live is not None and live.git_commit == first
+    evidence = {"version": live.version, "git_commit": first}
+    decision = Decision("d1", "rollback", "input drift", "proj", 1, {}, evidence)
+    done = carry_out(Instance.open(project), decision)
+    assert (done.acted, done.outcome) == (
+        False,
+        f"not rolled back: proj has no release before v{live.version} ({first[:7]}) to return to; look at "
+        "the signals (retrain, or release another version)",
+    )
+    audited = loopline.history(project, kind="policy-decided")[-1].event
+    assert audited.details["outcome"] == done.outcome and audited.details["acted"] is False
+    # A person asking for the previous release is still told there is none.
+    with pytest.raises(NotFound, match="no earlier release"):
+        loopline.rollback(previous=True, project=project)

@@ -60,30 +60,30 @@ def _moved_on(name: str, endpoint: str, live: DeploymentInfo | None, away_from: 
     )
 
 
-def _rolled_back_from(instance: Instance, endpoint: str, workspace: str, live: DeploymentInfo) -> str | None:
-    """The commit the endpoint was last rolled back from, where its live model got there by that rollback;
-    None where a release put it there."""
+def _kept(
+    instance: Instance, name: str, endpoint: str, workspace: str, live: DeploymentInfo
+) -> ReleaseResult | None:
+    """Why a rollback a policy decided leaves the live model serving, where it does: the endpoint has no
+    earlier release to return to, or its live model got there by a rollback, and the previous release is
+    the model it was rolled back from, which a decision about the same drifting data would send it back
+    to, and back again at the next check. None where the rollback goes ahead."""
     history = release_history(instance, endpoint, workspace)
-    if not history or history[-1].kind != "rollback" or history[-1].git_commit != live.git_commit:
+    if all(r.git_commit == live.git_commit for r in history):
+        why = (
+            f"{endpoint} has no release before v{live.version} ({live.git_commit[:7]}) to return to; look "
+            "at the signals (retrain, or release another version)"
+        )
+    elif history[-1].kind == "rollback" and history[-1].git_commit == live.git_commit:
+        undone = next(r.git_commit for r in reversed(history) if r.git_commit != live.git_commit)
+        why = (
+            f"v{live.version} ({live.git_commit[:7]}) serves {endpoint} after a rollback from {undone[:7]}, "
+            "which the previous release would return to; choose a version by hand "
+            "(`loopline rollback --commit SHA`)"
+        )
+    else:
         return None
-    return next((r.git_commit for r in reversed(history[:-1]) if r.git_commit != live.git_commit), None)
-
-
-def _not_undone(name: str, endpoint: str, live: DeploymentInfo, undone: str) -> ReleaseResult:
-    """Nothing done: the previous release is the one the endpoint was rolled back from, and a decision
-    about what serves now (the same drifting data, say) would send it back there, and back again at the
-    next check."""
     return ReleaseResult(
-        name,
-        live.git_commit,
-        live.version,
-        endpoint,
-        live.name,
-        None,
-        False,
-        f"not rolled back: v{live.version} ({live.git_commit[:7]}) serves {endpoint} after a rollback from "
-        f"{undone[:7]}, which the previous release would return to; choose a version by hand "
-        "(`loopline rollback --commit SHA`)",
+        name, live.git_commit, live.version, endpoint, live.name, None, False, f"not rolled back: {why}"
     )
 
 
@@ -231,9 +231,9 @@ def run_rollback(
         if (
             away_from is not None
             and live is not None
-            and (undone := _rolled_back_from(instance, endpoint_name, workspace, live))
+            and (kept := _kept(instance, name, endpoint_name, workspace, live))
         ):
-            return _not_undone(name, endpoint_name, live, undone)
+            return kept
         target = _target(
             instance,
             workspace,
