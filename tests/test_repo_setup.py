@@ -476,3 +476,32 @@ def test_data_a_command_names_as_a_value_is_named_as_ignored_data_too(tmp_path: 
         "python train.py --data data/train.csv",
     ):
         assert ignored_data(tmp_path, command) == ["data/train.csv"], command
+
+
+def test_the_workflows_run_a_python_the_projects_pyproject_takes(tmp_path: Path) -> None:
+    # pip refuses to install a project on a Python its requires-python leaves out: the workflows ran the
+    # dry run's (this machine's) whatever the project said, and failed at their first step.
+    here = sys.version_info.minor
+    project = empty_repository(tmp_path)
+    (project / "train.py").write_text("import mlflow\n")
+    cases = {
+        f'[project]\nname = "churn"\nversion = "0"\nrequires-python = ">=3.{here + 1}"\n': f"3.{here + 1}",
+        f'[project]\nname = "churn"\nversion = "0"\nrequires-python = "<3.{here}, >=3.8"\n': f"3.{here - 1}",
+        f'[tool.poetry.dependencies]\npython = "^3.{here + 2}"\n': f"3.{here + 2}",
+        f'[tool.poetry.dependencies]\npython = "~3.{here - 1}"\n': f"3.{here - 1}",
+    }
+    for pyproject, python in cases.items():
+        (project / "pyproject.toml").write_text(pyproject)
+        setup, _, notes = workflow_setup(project, [], TOOLS, "python train.py")
+        assert setup.python == python, pyproject
+        said = "requires-python" if "requires-python" in pyproject else "Poetry python dependency"
+        assert any(f"the workflows run Python {python}, as pyproject.toml's {said}" in n for n in notes), (
+            notes
+        )
+        write_workflows(project, setup)
+        assert f'python-version: "{python}"' in (project / ".github/workflows/inner-loop.yml").read_text()
+    # One this Python satisfies, or none at all: the dry run's, without a note.
+    for pyproject in (f'[project]\nrequires-python = ">=3.{here}"\n', '[project]\nname = "churn"\n'):
+        (project / "pyproject.toml").write_text(pyproject)
+        setup, _, notes = workflow_setup(project, [], TOOLS, "python train.py")
+        assert setup.python == f"3.{here}" and not any("workflows run Python" in n for n in notes), notes

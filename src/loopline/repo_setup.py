@@ -85,10 +85,11 @@ def workflow_setup(
     write where the repository has none it installs from; notes. ``conda_file``: the conda environment
     file the training ran in elsewhere (an Azure ML job's), from the root; ``scripts``: the scripts the
     training command runs in turn (an Azure ML pipeline's steps), from the root."""
-    setup, notes = WorkflowSetup(default_branch(root), _python_version(root)), []
-    if setup.python.split(".")[:2] != [str(sys.version_info.major), str(sys.version_info.minor)]:
+    python, why = _python_version(root)
+    setup, notes = WorkflowSetup(default_branch(root), python), []
+    if why:
         notes.append(
-            f"the workflows run Python {setup.python}, as .python-version says; the dry run used "
+            f"the workflows run Python {python}, {why}; the dry run used "
             f"{sys.version_info.major}.{sys.version_info.minor}"
         )
     if _keeps_lfs_files(root):
@@ -219,17 +220,61 @@ def _submodules_note(submodules: dict[str, str]) -> str:
     return note
 
 
-def _python_version(root: Path) -> str:
-    """The Python the workflows run: the version the nearest ``.python-version`` pins (as pyenv and uv
-    read it, from the project's folder up to the repository's top), else the one the dry run used."""
+def _python_version(root: Path) -> tuple[str, str]:
+    """The Python the workflows run, and why where it is not the one the dry run used: the version the
+    nearest ``.python-version`` pins (as pyenv and uv read it, from the project's folder up to the
+    repository's top), else the dry run's where the nearest ``pyproject.toml`` that says which Pythons the
+    project takes (``requires-python``, or Poetry's ``python`` dependency) takes it, else the one nearest it
+    that does (pip refuses to install the project on another)."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
     for folder in up_to_top(root):
         try:
             first = (folder / ".python-version").read_text(encoding="utf-8").split("\n", 1)[0].strip()
         except (OSError, UnicodeDecodeError):
             continue
         if re.fullmatch(r"3\.\d+(\.\d+)?", first):
-            return first
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
+            return first, "as .python-version says" if first.split(".")[:2] != here.split(".") else ""
+    for folder in up_to_top(root):
+        if (taken := _pythons_taken(pyproject_of(folder))) is None:
+            continue
+        said, allowed = taken
+        if allowed.contains(_NEWEST_OF.format(sys.version_info.minor)):
+            break
+        fits = [n for n in _SETUP_PYTHONS if allowed.contains(_NEWEST_OF.format(n))]
+        if fits:
+            chosen = min(fits, key=lambda n: (abs(n - sys.version_info.minor), n))
+            return f"3.{chosen}", f"as pyproject.toml's {said} allows"
+        break
+    return here, ""
+
+
+_SETUP_PYTHONS = range(8, 15)
+"""The minor versions of Python 3 actions/setup-python installs on GitHub's runners."""
+_NEWEST_OF = "3.{}.99"
+"""A release of a minor version past any it has had: setup-python installs the newest of one."""
+
+
+def _pythons_taken(pyproject: dict[str, Any]) -> tuple[str, Any] | None:
+    """What ``pyproject``'s project says of the Pythons it takes, and that as a ``SpecifierSet``; None
+    where it says nothing pip reads (Poetry's ``^3.12`` and ``~3.12`` read as Poetry means them)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    said = (pyproject.get("project") or {}).get("requires-python")
+    name = f"requires-python ({said})"
+    if not isinstance(said, str):
+        said = ((pyproject.get("tool") or {}).get("poetry") or {}).get("dependencies", {}).get("python")
+        name = f"Poetry python dependency ({said})"
+    if not isinstance(said, str):
+        return None
+    text = said.strip()
+    if caret := re.fullmatch(r"\^\s*3\.(\d+)(\.\d+)?", text):
+        text = f">=3.{caret[1]}{caret[2] or ''},<4"
+    elif tilde := re.fullmatch(r"~\s*3\.(\d+)(\.\d+)?", text):
+        text = f">=3.{tilde[1]}{tilde[2] or ''},<3.{int(tilde[1]) + 1}"
+    try:
+        return name, SpecifierSet(text.replace(" ", ""))
+    except InvalidSpecifier:
+        return None
 
 
 _DATA = frozenset(
