@@ -31,6 +31,9 @@ WORDS = 200
 """Free text keeps the shares of this many of its most common words (each found twice at least), every
 other word counted in one more, so new words (a product, a language, a topic the training never saw)
 drift as a text's length may not."""
+TEXTS = 10_000
+"""The words of free text are counted in this many of its texts at most (drawn at random, the same each
+time): more change the shares little and cost memory and time."""
 PROFILE_FORM = 2
 """Changes when a profile gains a measure: a profile kept of an older form is made again."""
 _WORD = re.compile(r"\w+")
@@ -168,12 +171,13 @@ def _vocabulary(present: Any) -> dict[str, Any]:
     """The shares of the most common words of texts of words (two a text, on average) that repeat (half of
     them repeats at least), and how many words they hold; nothing for identifiers and codes (one word
     each, ORD-2026-0001, or words found once each), which every live row holds new."""
-    tokens = _tokens(present)
-    counts = Counter(tokens)
-    if not tokens or words_of(present).mean() < 2 or len(counts) > len(tokens) / 2:
+    texts = present.sample(n=TEXTS, random_state=0) if len(present) > TEXTS else present
+    counts = Counter(_tokens(texts))
+    total = sum(counts.values())
+    if not total or words_of(texts).mean() < 2 or len(counts) > total / 2:
         return {}
-    common = {word: n / len(tokens) for word, n in counts.most_common(WORDS) if n >= 2}
-    return {"words": common, "words_total": len(tokens)}
+    common = {word: n / total for word, n in counts.most_common(WORDS) if n >= 2}
+    return {"words": common, "words_total": total}
 
 
 def text_psi(entry: dict[str, Any], values: Any, reference_rows: int) -> float:
