@@ -213,7 +213,7 @@ def test_project_root_is_found_from_a_subfolder(tmp_path: Path) -> None:
 
 
 def test_no_project_gives_a_hint(tmp_path: Path) -> None:
-    with pytest.raises(ProjectNotFound, match="run `loopline init DIR --tier simple`"):
+    with pytest.raises(ProjectNotFound, match="run `loopline init --existing` in a repository that trains"):
         find_project_root(tmp_path)
 
 

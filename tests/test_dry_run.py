@@ -159,13 +159,16 @@ def test_a_training_or_a_run_that_logged_no_model_is_refused_saying_so(
 ) -> None:
     metrics_only = "import mlflow\n\nwith mlflow.start_run():\n    mlflow.log_metric('accuracy', 0.9)\n"
     repo = tree(tmp_path / "repo", {"train.py": metrics_only})
+    # Not yet a repository: refused before anything runs, and nothing is said to run.
+    done = cli(capsys, "init", "--existing", str(repo), "--command", "python train.py")
+    assert done.exit_code == 2 and "running the training" not in done.stderr, done.stderr
     git(repo, "init", "--quiet")
     commit_all(repo, "A training that logs no model yet")
     done = cli(capsys, "init", "--existing", str(repo), "--command", "python train.py")
     assert done.exit_code == 1
-    assert "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)" in " ".join(
-        done.stderr.split()
-    )
+    said = " ".join(done.stderr.split())
+    assert "running the training once to see what it logs (against a scratch store): python train.py" in said
+    assert "ran without logging an MLflow model (log one with mlflow.<flavor>.log_model)" in said
     # a model its library saved, logged as a file: named, with what to log instead
     (repo / "train.py").write_text(
         metrics_only + "    import pickle\n    pickle.dump({'weights': [1]}, open('model.pkl', 'wb'))\n"

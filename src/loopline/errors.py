@@ -141,8 +141,9 @@ class ProjectNotFound(UsageError):
     """No loopline project at or above a folder."""
 
     template = (
-        "no loopline.yaml in {path} or any folder above it; run `loopline init DIR --tier simple` "
-        "to create a project, or cd into one"
+        "no loopline.yaml in {path} or any folder above it; run `loopline init --existing` in a repository "
+        "that trains with MLflow to set it up, `loopline init DIR --tier simple` to create a sample project, "
+        "or cd into one"
     )
     error_code = "PROJECT_NOT_FOUND"
 

@@ -42,6 +42,7 @@ from loopline.git import holds, is_git_repo
 from loopline.inputs import fill_inputs, input_environment, input_notes, local_copies
 from loopline.metric_names import measured_as
 from loopline.mlproject import ProjectCommand, find_project_command
+from loopline.progress import NullReporter, Reporter
 from loopline.repo_setup import (
     DVC_TOOLS,
     NOTEBOOK_NOTE,
@@ -240,10 +241,11 @@ def onboard(
     timeout: float = 3600,
     from_run: str | None = None,
     tracking_uri: str | None = None,
+    reporter: Reporter | None = None,
 ) -> Onboarded:
     """Find the training, run it once (or read ``from_run``, a run it made before, in the MLflow store at
     ``tracking_uri``), and write loopline's files into the repository at ``root``; ``inputs`` gives a local
-    copy (a path) of each data asset the training reads, for that one run."""
+    copy (a path) of each data asset the training reads, for that one run; ``reporter`` is told which."""
     from loopline.rendering import render_templates
     from loopline.scaffold import project_context
     from loopline.workflows.files import relative_to, workflow_files, workflow_layout
@@ -268,9 +270,13 @@ def onboard(
     )
     assets = {name: from_azure[name].asset if name in from_azure else asset_name(name) for name in copies}
     before, unfetched = worktree_changes(root), ignored_data(root, command)
+    report = reporter or NullReporter()
     if from_run is None:
+        report.step(f"running the training once to see what it logs (against a scratch store): {command}")
         run = dry_run(root, fill_inputs(command, copies), timeout, input_environment(copies))
     else:
+        which = "the newest run that logged a model" if from_run == "latest" else f"run {from_run}"
+        report.step(f"reading what {which} logged (the training is not run)")
         run = earlier_run(root, from_run, tracking_uri)
     made, changed = (
         sorted(after - earlier) for after, earlier in zip(worktree_changes(root), before, strict=True)

@@ -57,6 +57,7 @@ def init_existing(
     inputs: dict[str, str] | None = None,
     from_run: str | None = None,
     tracking_uri: str | None = None,
+    reporter: Reporter | None = None,
 ) -> Onboarded:
     """Set up loopline in a repository that already trains with MLflow: find the entry point, run it once,
     write loopline.yaml, a gate and the workflow files (never overwriting a file). ``inputs`` gives a local
@@ -64,7 +65,7 @@ def init_existing(
     "~/credit.csv"}``), for that one run; loopline.yaml names them as data assets to upload. With
     ``from_run`` (an MLflow run id), what that earlier run of the training logged is read instead of
     running it, from the store at ``tracking_uri`` (default ``MLFLOW_TRACKING_URI``, else the repository's
-    ``mlflow.db`` or ``mlruns/``)."""
+    ``mlflow.db`` or ``mlruns/``). ``reporter`` is told when the training starts."""
     from loopline.onboard import onboard
 
     return onboard(
@@ -76,6 +77,7 @@ def init_existing(
         inputs=inputs,
         from_run=from_run,
         tracking_uri=tracking_uri,
+        reporter=reporter,
     )
 
 

@@ -139,13 +139,6 @@ def _init_existing(
     output = Output(json)
     if found.tracking_uri is not None and found.from_run is None:
         raise UsageError("--tracking-uri names the store of --from-run RUN_ID: give the run too")
-    if found.from_run is None:
-        output.note("running the training once to see what it logs (against a scratch store)")
-    else:
-        which = (
-            "the newest run that logged a model" if found.from_run == "latest" else f"run {found.from_run}"
-        )
-        output.note(f"reading what {which} logged (the training is not run)")
     result = api.init_existing(
         directory,
         tier,
@@ -155,6 +148,7 @@ def _init_existing(
         inputs=found.inputs,
         from_run=found.from_run,
         tracking_uri=found.tracking_uri,
+        reporter=StepReporter(output, show_output=False),
     )
 
     def human(console: Console) -> None:
