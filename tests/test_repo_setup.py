@@ -505,3 +505,43 @@ def test_the_workflows_run_a_python_the_projects_pyproject_takes(tmp_path: Path)
         (project / "pyproject.toml").write_text(pyproject)
         setup, _, notes = workflow_setup(project, [], TOOLS, "python train.py")
         assert setup.python == f"3.{here}" and not any("workflows run Python" in n for n in notes), notes
+
+
+def test_a_repository_whose_own_workflows_test_its_python_is_told_python_ci_does_too(tmp_path: Path) -> None:
+    project = empty_repository(tmp_path)
+    (project / "train.py").write_text("import mlflow\n")
+    workflows = project / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    steps = "    steps:\n      - uses: actions/checkout@v4\n      - run: {}\n"
+    (workflows / "ci.yml").write_text(
+        "on:\n  pull_request:\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        + steps.format("pip install -r requirements.txt && python -m pytest -q")
+        + "  lint:\n    runs-on: ubuntu-latest\n"
+        + steps.format("ruff check .")
+    )
+    (workflows / "tox.yaml").write_text(
+        "on: push\njobs:\n  t:\n    runs-on: x\n" + steps.format("tox -e py311")
+    )
+    # Not on pushes or pull requests, no test run, not YAML, or loopline's own: none of them.
+    (workflows / "nightly.yml").write_text(
+        "on:\n  schedule: [{cron: '0 3 * * *'}]\njobs:\n  t:\n" + steps.format("pytest")
+    )
+    (workflows / "release.yml").write_text(
+        "on: [push]\njobs:\n  r:\n" + steps.format("pip install pytest-cov; make")
+    )
+    (workflows / "broken.yml").write_text("on: [push\n")
+    (workflows / "python-ci.yml").write_text("on: [pull_request]\njobs:\n  t:\n" + steps.format("pytest"))
+    notes = workflow_setup(project, [], TOOLS, "python train.py")[2]
+    told = [note for note in notes if "own workflows" in note]
+    assert told == [
+        "the repository's own workflows already test its Python on pushes or pull requests "
+        "(.github/workflows/ci.yml: pytest, ruff; .github/workflows/tox.yaml: tox), as python-ci.yml does: "
+        "each pull request would run its tests twice; keep one of them (loopline needs python-ci.yml for "
+        "nothing else)"
+    ]
+    for path in workflows.iterdir():
+        if path.name != "nightly.yml":
+            path.unlink()
+    assert not any(
+        "own workflows" in note for note in workflow_setup(project, [], TOOLS, "python train.py")[2]
+    )

@@ -19,7 +19,7 @@ from loopline.dvc_repo import default_remote, kept_by_dvc
 from loopline.git import default_branch, run_git, toplevel
 from loopline.repo_install import install_command, installable, pyproject_of, up_to_top
 from loopline.requirements import source_code, training_file
-from loopline.workflows.files import CRITICAL_LINT, LINT, DvcFetch, WorkflowSetup
+from loopline.workflows.files import CRITICAL_LINT, LINT, WORKFLOWS, DvcFetch, WorkflowSetup
 
 __all__ = [
     "DVC_TOOLS",
@@ -104,6 +104,12 @@ def workflow_setup(
     fetch, dvc_notes = _dvc_fetch(root)
     setup = replace(setup, dvc=fetch)
     notes += dvc_notes
+    if tested := _tested_by_own_workflows(root):
+        notes.append(
+            f"the repository's own workflows already test its Python on pushes or pull requests "
+            f"({'; '.join(tested)}), as python-ci.yml does: each pull request would run its tests twice; "
+            "keep one of them (loopline needs python-ci.yml for nothing else)"
+        )
     if not _configures_ruff(root):
         setup = replace(setup, lint=CRITICAL_LINT)
         notes.append(
@@ -113,6 +119,42 @@ def workflow_setup(
         )
     setup, files, more = install_command(root, requirements, tools, setup, (command, scripts), conda_file)
     return setup, files, notes + more
+
+
+_TESTING = re.compile(r"(?<![\w.-])(pytest|tox|nox|ruff|flake8|pylint|unittest)(?![\w-])")
+"""The tools a step of a workflow tests or lints Python with."""
+
+
+def _tested_by_own_workflows(root: Path) -> list[str]:
+    """The repository's own workflow files (not loopline's) that test or lint its Python on pushes or pull
+    requests, each with the tools its steps run."""
+    import yaml
+
+    folder = (toplevel(root) or root) / ".github" / "workflows"
+    ours = {f"{name}.yml" for name in WORKFLOWS}
+    found = []
+    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if path.name in ours or not isinstance(document, dict):
+            continue
+        on = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
+        triggers = on if isinstance(on, dict | list) else [on]
+        if not {"push", "pull_request"} & set(triggers):
+            continue
+        jobs = document["jobs"] if isinstance(document.get("jobs"), dict) else {}
+        runs = [
+            step["run"]
+            for job in jobs.values()
+            if isinstance(job, dict) and isinstance(job.get("steps"), list)
+            for step in job["steps"]
+            if isinstance(step, dict) and isinstance(step.get("run"), str)
+        ]
+        if tools := sorted({match[1] for run in runs for match in _TESTING.finditer(run)}):
+            found.append(f".github/workflows/{path.name}: {', '.join(tools)}")
+    return found
 
 
 # DVC remotes by URL scheme: the extra of dvc that reaches them, and the environment variables their
