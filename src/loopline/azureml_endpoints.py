@@ -19,7 +19,7 @@ import yaml
 
 from loopline.azureml import read_yaml, yaml_files
 from loopline.domain import Tier
-from loopline.errors import UsageError
+from loopline.errors import UsageError, on_path
 
 __all__ = [
     "DeploymentFile",
@@ -72,10 +72,10 @@ _REFUSED_BATCH_KEYS = _no_scoring_script("batch_driver.py", "score with", "score
 
 
 def _document(path: Path, what: str) -> dict[str, Any]:
+    with on_path("read", path, f"give an Azure ML {what} file"):
+        text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""

@@ -408,3 +408,37 @@ def test_paths_urls_spans_and_filters_the_system_cannot_take_are_usage_errors_no
         assert said in refused.stderr and "unexpected" not in refused.stderr, (argv, refused.stderr)
     assert cli(capsys, "history", "--json", "-C", str(project)).json()["events"] == before  # nothing done
     assert not (project / "dev.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["audit", "verify", "--checkpoint", "{missing}"],
+            "cannot read the checkpoint {missing}: no such file or directory; give a file "
+            "`loopline audit checkpoint --to FILE` wrote",
+        ),
+        (
+            ["endpoint", "invoke", "proj", "--request-file", "{folder}"],
+            "cannot read {folder}: is a directory; give a file of the request's body, or - for stdin",
+        ),
+        (
+            ["endpoint", "create", "--file", "{missing}"],
+            "cannot read {missing}: no such file or directory; give an Azure ML online endpoint file",
+        ),
+        (
+            ["endpoint", "create", "--file", "{binary}"],
+            "{binary} is not valid YAML; give an Azure ML online endpoint file",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_named_with_what_to_give(
+    new_project: ProjectFactory, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    project = new_project("simple", commit=False)
+    (project / "folder").mkdir()
+    (project / "binary.yml").write_bytes(b"\xff\xfe\x00\x01")
+    paths = {"missing": project / "gone.json", "folder": project / "folder", "binary": project / "binary.yml"}
+    result = cli(capsys, "-C", str(project), *(arg.format(**paths) for arg in argv))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip() == f"error: {said.format(**paths)}"

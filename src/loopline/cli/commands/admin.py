@@ -14,7 +14,7 @@ from rich.markup import escape
 from loopline.cli.app import app
 from loopline.cli.options import Call, command, opt
 from loopline.cli.sdk import api
-from loopline.errors import UsageError
+from loopline.errors import UsageError, on_path
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -52,10 +52,10 @@ def audit_verify(
 def _read_checkpoint(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
+    with on_path("read the checkpoint", path, "give a file `loopline audit checkpoint --to FILE` wrote"):
+        text = path.read_bytes()
     try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+        data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise UsageError(f"{path} is not a checkpoint (not JSON)") from None
     if not isinstance(data, dict):

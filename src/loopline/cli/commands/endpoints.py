@@ -36,7 +36,7 @@ from loopline.cli.options import (
 )
 from loopline.cli.output import Output, traffic_share
 from loopline.cli.sdk import api
-from loopline.errors import UsageError
+from loopline.errors import UsageError, on_path
 
 if TYPE_CHECKING:
     from loopline.domain import EndpointInfo
@@ -326,10 +326,8 @@ def endpoint_invoke(
     ] = 0,
 ) -> None:
     """Send one scoring request to a served endpoint, with loopline's own key."""
-    try:
+    with on_path("read", request_file, "give a file of the request's body, or - for stdin"):
         body = sys.stdin.buffer.read() if str(request_file) == "-" else request_file.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {request_file}: {exc.strerror}") from None
     result = api.invoke_endpoint(
         name,
         body,
