@@ -26,7 +26,7 @@ def test_requirements_the_packages_here_do_not_meet_are_listed_in_the_files_orde
 mlflow=={version("mlflow")}
 scikit-learn==1.5.2  # the one it was trained with
 numpy=={NUMPY}
-catboost==1.2.7
+boosted-forest-nowhere==1.2.7  # installed nowhere
 pandas>=1,<2
 pywin32==306; sys_platform == "win32"
 -r more-requirements.txt
@@ -38,12 +38,12 @@ scipy
     )
     assert differences(folder) == (
         Difference("scikit-learn==1.5.2", SKLEARN),
-        Difference("catboost==1.2.7", None),
+        Difference("boosted-forest-nowhere==1.2.7", None),
         Difference("pandas>=1,<2", version("pandas")),
     )
     assert [str(d) for d in differences(folder)] == [
         f"scikit-learn==1.5.2 ({SKLEARN} here)",
-        "catboost==1.2.7 (not installed)",
+        "boosted-forest-nowhere==1.2.7 (not installed)",
         f"pandas>=1,<2 ({version('pandas')} here)",
     ]
 
@@ -66,7 +66,7 @@ def test_a_package_installed_as_another_distribution_of_the_same_module_meets_it
 
 def test_only_the_first_64_kib_of_an_uploaded_file_are_read(tmp_path: Path) -> None:
     filler = "# padding\n" * 7000  # 70,000 bytes of comments, then a requirement past the limit
-    assert differences(model_folder(tmp_path, filler + "catboost==1.2.7\n")) == ()
+    assert differences(model_folder(tmp_path, filler + "boosted-forest-nowhere==1.2.7\n")) == ()
 
 
 def test_the_warning_names_the_deployment_the_first_differences_and_how_many_more() -> None:
@@ -125,3 +125,25 @@ def test_array_libraries_listed_only_because_they_were_installed_where_it_traine
     pickled = model_folder(tmp_path / "pickled", TRAINED_BESIDE_TORCH)
     (pickled / "model.pkl").write_bytes(b"")
     assert [d.name for d in differences(pickled)] == ["torch", "cupy-cuda12x", "dask"]
+
+
+TRAINED_BESIDE_TOOLS = f"scikit-learn=={SKLEARN}\npytest==1.0\nrich==1.0\npolars==0.1\npsutil==1.0\n"
+
+
+def test_packages_the_loading_libraries_import_where_installed_are_not_differences(tmp_path: Path) -> None:
+    # Trained where pytest, rich, polars and psutil are installed, MLflow lists them for any scikit-learn
+    # model: loading it imports them (scikit-learn's test utilities and progress bars, MLflow's datasets
+    # and tracing). A serving process without them warned of four packages the model never uses.
+    assert differences(skops_model(tmp_path / "plain", TRAINED_BESIDE_TOOLS)) == ()
+    # A model naming a module of the user's own (its code unknown here) may import them: they count.
+    own = {"__class__": "Ratios", "__module__": "features", "content": {}}
+    folder = skops_model(tmp_path / "own", TRAINED_BESIDE_TOOLS, own)
+    assert [d.name for d in differences(folder)] == ["pytest", "rich", "polars", "psutil"]
+    # So where the model carries code of its own (code_paths), and where it names one of them itself.
+    coded = skops_model(tmp_path / "coded", TRAINED_BESIDE_TOOLS)
+    (coded / "code").mkdir()
+    assert len(differences(coded)) == 4
+    frame = {"__class__": "DataFrame", "__module__": "polars.dataframe.frame", "content": {}}
+    assert [d.name for d in differences(skops_model(tmp_path / "polars", TRAINED_BESIDE_TOOLS, frame))] == [
+        "polars"
+    ]

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import re
+import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ _COMMENT = re.compile(r"(^|\s)#.*")  # pip's comments: a '#' at the start or aft
 # installed, so MLflow, recording what loading imported, lists them for any model trained where they are.
 # A model needs one only where its file names its module.
 _ADAPTED = re.compile(r"^(torch|dask|cupy)(-cuda\d+x?|-rocm-[\d-]+)?$")
+# Packages the libraries that load such a model import for themselves where they are installed, and
+# need not be (none depends on them): pytest (scikit-learn's discovery of its estimators walks its test
+# utilities), rich (scikit-learn's progress bars), polars (MLflow's datasets), psutil (MLflow's tracing,
+# through OpenTelemetry). By distribution, with the module each installs.
+_INCIDENTAL = {"pytest": "pytest", "rich": "rich", "polars": "polars", "psutil": "psutil"}
 _MOST_SCHEMA_BYTES = 64 * 1024 * 1024
 
 
@@ -77,9 +83,12 @@ def differences(folder: Path) -> tuple[Difference, ...]:
 def needless(folder: Path, names: Sequence[str]) -> set[str]:
     """Those of the packages ``names`` (as pip names them, from the model's requirements) that the model in
     ``folder`` does not use: an array library MLflow lists for a scikit-learn model saved with skops where
-    it was installed (loading the file imported it), when the model's file names none of its modules."""
+    it was installed (loading the file imported it), when the model's file names none of its modules; and
+    a package the loading libraries import for themselves where installed (pytest, rich, polars, psutil),
+    when moreover the file names no module of the user's own, whose imports are not known here."""
     adapted = {name: found.group(1) for name in names if (found := _ADAPTED.match(name))}
-    files = sorted(folder.glob("*.skops")) if adapted else []
+    incidental = {name: _INCIDENTAL[name] for name in names if name in _INCIDENTAL}
+    files = sorted(folder.glob("*.skops")) if adapted or incidental else []
     if not files:
         return set()
     named: set[str] = set()
@@ -88,7 +97,17 @@ def needless(folder: Path, names: Sequence[str]) -> set[str]:
         if modules is None:  # a file skops cannot have written: nothing is known of what it uses
             return set()
         named |= modules
-    return {name for name, module in adapted.items() if module not in named}
+    unused = {name for name, module in adapted.items() if module not in named}
+    if not (folder / "code").exists() and not _own_modules(named):
+        unused |= {name for name, module in incidental.items() if module not in named}
+    return unused
+
+
+def _own_modules(modules: set[str]) -> set[str]:
+    """Those of the top-level ``modules`` that neither Python nor an installed distribution provides: the
+    user's own (a module of the training's, say), which may import anything."""
+    provided = packages_distributions()
+    return {m for m in modules if m not in sys.stdlib_module_names and m not in provided}
 
 
 def _skops_modules(file: Path) -> set[str] | None:
