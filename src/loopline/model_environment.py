@@ -106,8 +106,8 @@ def needless(folder: Path, names: Sequence[str]) -> set[str]:
 def _own_modules(modules: set[str]) -> set[str]:
     """Those of the top-level ``modules`` that neither Python nor an installed distribution provides: the
     user's own (a module of the training's, say), which may import anything."""
-    provided = packages_distributions()
-    return {m for m in modules if m not in sys.stdlib_module_names and m not in provided}
+    provided = _module_distributions()
+    return {m for m in modules if m not in sys.stdlib_module_names and m.lower() not in provided}
 
 
 def _skops_modules(file: Path) -> set[str] | None:

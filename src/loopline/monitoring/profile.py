@@ -35,7 +35,8 @@ TEXTS = 10_000
 """The words of free text are counted in this many of its texts at most (drawn at random, the same each
 time): more change the shares little and cost memory and time."""
 PROFILE_FORM = 2
-"""Changes when a profile gains a measure: a profile kept of an older form is made again."""
+"""Changes when a profile gains a measure: a data asset's profile kept of an older form is made again (a
+model's own, kept by its files' digest when it is registered, stays as it was made)."""
 _WORD = re.compile(r"\w+")
 
 
