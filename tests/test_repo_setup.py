@@ -501,7 +501,11 @@ def test_the_workflows_run_a_python_the_projects_pyproject_takes(tmp_path: Path)
         write_workflows(project, setup)
         assert f'python-version: "{python}"' in (project / ".github/workflows/inner-loop.yml").read_text()
     # One this Python satisfies, or none at all: the dry run's, without a note.
-    for pyproject in (f'[project]\nrequires-python = ">=3.{here}"\n', '[project]\nname = "churn"\n'):
+    for pyproject in (
+        f'[project]\nrequires-python = ">=3.{here}"\n',
+        '[project]\nname = "churn"\n',
+        'tool = {poetry = "x"}\n',
+    ):
         (project / "pyproject.toml").write_text(pyproject)
         setup, _, notes = workflow_setup(project, [], TOOLS, "python train.py")
         assert setup.python == f"3.{here}" and not any("workflows run Python" in n for n in notes), notes
@@ -530,6 +534,7 @@ def test_a_repository_whose_own_workflows_test_its_python_is_told_python_ci_does
         "on: [push]\njobs:\n  r:\n" + steps.format("pip install pytest-cov; make")
     )
     (workflows / "broken.yml").write_text("on: [push\n")
+    (workflows / "odd.yml").write_text("on: [{push: 1}]\njobs: [1]\n")
     (workflows / "python-ci.yml").write_text("on: [pull_request]\njobs:\n  t:\n" + steps.format("pytest"))
     notes = workflow_setup(project, [], TOOLS, "python train.py")[2]
     told = [note for note in notes if "own workflows" in note]

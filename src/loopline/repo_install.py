@@ -26,6 +26,7 @@ __all__ = [
     "pyproject_of",
     "requirement_lines",
     "requirement_names",
+    "table",
     "up_to_top",
 ]
 
@@ -81,7 +82,7 @@ def _own_dependencies(root: Path, home: Path) -> list[str]:
     a folder above it (a monorepo's requirements file at its top): the workflows install them too."""
     if home == root.resolve():
         return []
-    declared = pyproject_of(root).get("project", {}).get("dependencies", [])
+    declared = table(pyproject_of(root), "project").get("dependencies", [])
     return [line for line in declared if isinstance(line, str) and line.strip()]
 
 
@@ -115,6 +116,15 @@ def pyproject_of(root: Path) -> dict[str, Any]:
         return {}
 
 
+def table(document: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``document``'s table at ``keys`` (``table(pyproject, "tool", "poetry")``); an empty one where a key is
+    missing or holds something else (as a file written by hand may)."""
+    for key in keys:
+        found = document.get(key)
+        document = found if isinstance(found, dict) else {}
+    return document
+
+
 def installable(root: Path, pyproject: dict[str, Any] | None = None) -> bool:
     """Whether the repository is a package pip installs: a ``[build-system]`` in its ``pyproject.toml``,
     and not a Poetry application (``package-mode = false``)."""
@@ -132,7 +142,7 @@ def builds_package(root: Path, pyproject: dict[str, Any] | None = None) -> bool:
 
 def _poetry_application(pyproject: dict[str, Any]) -> bool:
     """Whether Poetry's configuration says the project is no package (``package-mode = false``)."""
-    return pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True) is False
+    return table(pyproject, "tool", "poetry").get("package-mode", True) is False
 
 
 def _install_home(root: Path) -> Path:
@@ -175,7 +185,7 @@ def install_command(
     # find their project in the folders above it themselves)
     up = os.path.relpath(home, root.resolve())
     pyproject = pyproject_of(home)
-    declared = list(pyproject.get("project", {}).get("dependencies", []))
+    declared = list(table(pyproject, "project").get("dependencies", []))
     package = installable(home, pyproject)
     if (home / "requirements.txt").is_file():
         listed = requirement_lines(home / "requirements.txt")
@@ -226,7 +236,7 @@ def install_command(
 def _poetry_groups(pyproject: dict[str, Any]) -> dict[str, list[str]]:
     """The dependency groups ``poetry install`` installs (Poetry's own but the optional ones, Poetry 1's
     dev-dependencies, and the standard ``[dependency-groups]``), each with what it lists."""
-    poetry = pyproject.get("tool", {}).get("poetry", {})
+    poetry = table(pyproject, "tool", "poetry")
     groups: dict[str, list[str]] = {}
     for name, group in (poetry.get("group") or {}).items():
         if isinstance(group, dict) and not group.get("optional", False):
@@ -258,7 +268,7 @@ def _poetry_install(
     ``poetry install`` installs, the package itself (in the folder ``package``) where it is one, the
     tools."""
     groups = _poetry_groups(pyproject)
-    poetry = pyproject.get("tool", {}).get("poetry", {})
+    poetry = table(pyproject, "tool", "poetry")
     listed = declared + [name for name in poetry.get("dependencies") or {} if name != "python"]
     for group in groups.values():
         listed += group

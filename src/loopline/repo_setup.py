@@ -17,7 +17,7 @@ from typing import Any
 from loopline.config import STATE_DIR
 from loopline.dvc_repo import default_remote, kept_by_dvc
 from loopline.git import default_branch, run_git, toplevel
-from loopline.repo_install import install_command, installable, pyproject_of, up_to_top
+from loopline.repo_install import install_command, installable, pyproject_of, table, up_to_top
 from loopline.requirements import source_code, training_file
 from loopline.workflows.files import CRITICAL_LINT, LINT, WORKFLOWS, DvcFetch, WorkflowSetup
 
@@ -50,7 +50,7 @@ def _configures_ruff(root: Path) -> bool:
     return any(
         (folder / "ruff.toml").is_file()
         or (folder / ".ruff.toml").is_file()
-        or "ruff" in pyproject_of(folder).get("tool", {})
+        or "ruff" in table(pyproject_of(folder), "tool")
         for folder in up_to_top(root)
     )
 
@@ -61,8 +61,8 @@ def console_scripts(root: Path) -> dict[str, str]:
     pyproject = pyproject_of(root)
     if not installable(root, pyproject):
         return {}
-    found: dict[str, Any] = {**pyproject.get("tool", {}).get("poetry", {}).get("scripts", {})}
-    found.update(pyproject.get("project", {}).get("scripts", {}))
+    found: dict[str, Any] = {**table(pyproject, "tool", "poetry", "scripts")}
+    found.update(table(pyproject, "project", "scripts"))
     scripts = {}
     for name, value in found.items():
         if isinstance(value, dict) and value.get("type", "console") == "console":  # Poetry's table form
@@ -142,9 +142,9 @@ def _tested_by_own_workflows(root: Path) -> list[str]:
             continue
         on = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
         triggers = on if isinstance(on, dict | list) else [on]
-        if not {"push", "pull_request"} & set(triggers):
+        if not {"push", "pull_request"} & {t for t in triggers if isinstance(t, str)}:
             continue
-        jobs = document["jobs"] if isinstance(document.get("jobs"), dict) else {}
+        jobs = table(document, "jobs")
         runs = [
             step["run"]
             for job in jobs.values()
@@ -301,10 +301,10 @@ def _pythons_taken(pyproject: dict[str, Any]) -> tuple[str, Any] | None:
     where it says nothing pip reads (Poetry's ``^3.12`` and ``~3.12`` read as Poetry means them)."""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-    said = (pyproject.get("project") or {}).get("requires-python")
+    said = table(pyproject, "project").get("requires-python")
     name = f"requires-python ({said})"
     if not isinstance(said, str):
-        said = ((pyproject.get("tool") or {}).get("poetry") or {}).get("dependencies", {}).get("python")
+        said = table(pyproject, "tool", "poetry", "dependencies").get("python")
         name = f"Poetry python dependency ({said})"
     if not isinstance(said, str):
         return None
