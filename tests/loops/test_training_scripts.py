@@ -493,6 +493,30 @@ def test_a_text_pipeline_that_answers_a_table_with_one_prediction_is_told_to_sel
     assert list(answers) == [1, 0, 1]
 
 
+def test_an_autologged_text_pipeline_without_an_example_is_told_to_select_its_column(
+    new_project: ProjectFactory,
+) -> None:
+    # Autolog logs no input example, and a signature of the Series' one named column: served, the
+    # pipeline answered one prediction for any number of rows, unnoticed until monitoring scored a table.
+    autologged = REVIEWS.replace(
+        "with mlflow.start_run():", "mlflow.sklearn.autolog()\nwith mlflow.start_run():"
+    )
+    logged = 'mlflow.sklearn.log_model(pipe, name="model", input_example=X_train[:ROWS].to_frame())'
+    assert logged in autologged, "tests/training_scripts/reviews.py changed: update this test"
+    project = new_project("simple", commit=False)
+    use_script(project, "reviews.py", {"accuracy": {"min": 0.5}}, source=autologged.replace(logged, "pass"))
+    with pytest.raises(ModelFailed) as refused:
+        loopline.inner_loop(project)
+    assert (
+        "the model answered 1 prediction for a row of its signature's types twice (it was logged without an "
+        "input example): it takes the whole table as one item (as a pipeline that starts with a text "
+        "vectorizer does: given a table, it reads the column names as the texts); select the column in the "
+        'model (ColumnTransformer([("text", TfidfVectorizer(), "text")]) as the pipeline\'s first step, '
+        'fitted on the table df[["text"]]) and log it again; nothing was registered'
+    ) in refused.value.message, refused.value.message
+    assert loopline.status(project).models == ()
+
+
 def test_runs_left_running_by_a_loopline_that_died_are_marked_failed_by_the_next_one(
     new_project: ProjectFactory,
 ) -> None:

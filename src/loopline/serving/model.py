@@ -528,10 +528,14 @@ table with one answer, or a row with many)."""
 
 def _answers_each_row(model: LoadedModel) -> None:
     """A model of a row-wise flavor answers as many rows as it is given its input example (twice over
-    when the example is one row); one that answers fewer takes the table as one item."""
-    if not _ROW_WISE & model.flavors or model.example is None or not model.example.rows:
+    when the example is one row), or, logged without one (as autolog logs it), a row of placeholder values
+    of its signature's types twice; one that answers fewer takes the table as one item."""
+    if not _ROW_WISE & model.flavors:
         return
-    table = model.example
+    example = model.example is not None and bool(model.example.rows)
+    table = model.example if example else placeholder_row(model.schema)
+    if table is None:
+        return
     rows = table.rows if len(table.rows) > 1 else table.rows * 2
     try:
         data, _ = to_model_input(model.schema, replace(table, rows=rows), matrix=model.batchable)
@@ -547,7 +551,13 @@ def _answers_each_row(model: LoadedModel) -> None:
         if len(texts) == 1
         else "log a model that answers each row"
     )
-    given = f"the {len(rows)} rows of its input example" if len(table.rows) > 1 else "its example's row twice"
+    given = (
+        f"the {len(rows)} rows of its input example"
+        if len(table.rows) > 1
+        else "its example's row twice"
+        if example
+        else "a row of its signature's types twice (it was logged without an input example)"
+    )
     raise Refused(
         f"the model answered {answered} prediction{'' if answered == 1 else 's'} for {given}: it takes "
         "the whole table as one item (as a pipeline that starts with a text vectorizer does: given a "
