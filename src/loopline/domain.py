@@ -13,6 +13,7 @@ from typing import Any
 from loopline.errors import InvalidReference, UsageError, shorten
 
 __all__ = [
+    "LLM_KEYS",
     "PRODUCTION",
     "SHARED",
     "TIER_WORKSPACES",
@@ -35,6 +36,11 @@ SHARED = "shared"
 """The name of the shared registry, the store through which models move between workspaces."""
 
 PRODUCTION = "production"
+
+LLM_KEYS = ("messages", "prompt", "input")
+"""The fields that make a scoring request a language model's or an agent's (a chat's ``messages``, a
+completion's ``prompt``, a ResponsesAgent's ``input``), handed to the model as it came: MLflow's
+``SUPPORTED_LLM_FORMATS``."""
 """The alias of prod's live version (and, for clients written before aliases, its MLflow stage)."""
 
 

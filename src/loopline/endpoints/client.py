@@ -25,6 +25,7 @@ from urllib.parse import quote
 import orjson
 
 from loopline import children
+from loopline.domain import LLM_KEYS
 from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
 from loopline.endpoints.rows import check_name, served_marks
@@ -63,10 +64,14 @@ class ExampleRequest:
     payload: dict[str, Any]
     rows: int
     source: str = EXAMPLE  # where its rows come from
+    llm: bool = False  # a language model's request (domain.LLM_KEYS): one answer, the model's own
 
     def answers(self, body: Any) -> list[Any] | None:
         """The answers in an endpoint's reply to this request (``/invocations`` wraps them as MLflow's
-        server does: ``{"predictions": [...]}``); None for a reply that holds no list of answers."""
+        server does: ``{"predictions": [...]}``, but for a language model's request); None for a reply that
+        holds no list of answers."""
+        if self.llm:
+            return None if body is None else [body]
         if self.route == "invocations" and isinstance(body, dict):
             body = body.get("predictions")
         return answer_rows(body)
@@ -99,6 +104,8 @@ def example_request(folder: Path) -> ExampleRequest | None:
             continue
         if route == "score":
             return ExampleRequest(route, {"input_data": document}, _rows(document))
+        if isinstance(document, dict) and any(key in document for key in LLM_KEYS):
+            return ExampleRequest(route, document, 1, llm=True)
         if isinstance(document, dict):
             given = next((document[k] for k in _MLFLOW_KEYS if k in document), None)
             return ExampleRequest(route, document, _rows(given))

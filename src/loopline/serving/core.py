@@ -19,6 +19,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,6 +29,7 @@ from loopline.endpoints.keys import served_mark
 from loopline.errors import RequestRejected
 from loopline.serving.encoders import unseen_category
 from loopline.serving.failures import describe_failure, offset_refusal
+from loopline.serving.llm import llm_failure, llm_input, llm_threads
 from loopline.serving.params import checked_params
 from loopline.serving.requests import decoded
 from loopline.serving.sampling import Sampler
@@ -152,7 +154,20 @@ def answer_body(answers: Any, wrapped: bool) -> bytes:
 class _Scoring:
     """A scoring request between its checks and its answer."""
 
-    __slots__ = ("answers", "data", "future", "kind", "own", "route", "rows", "runtime", "sample", "started")
+    __slots__ = (
+        "answers",
+        "data",
+        "document",
+        "future",
+        "kind",
+        "own",
+        "params",
+        "route",
+        "rows",
+        "runtime",
+        "sample",
+        "started",
+    )
 
     def __init__(
         self, route: EndpointRoute, runtime: DeploymentRuntime, kind: str, sample: bool, own: bool = False
@@ -167,6 +182,8 @@ class _Scoring:
         self.rows = 0
         self.future: asyncio.Future[Any] | None = None
         self.answers: Any = None
+        self.document = False  # a language model's request (serving/llm.py): answered as the model answers
+        self.params: dict[str, Any] | None = None
 
 
 class ScoringCore:
@@ -200,6 +217,7 @@ class ScoringCore:
         # Waits until the routing table holds what the database held when it was called (the follower's
         # next look); None where nothing follows the database.
         self.caught_up: Callable[[], Awaitable[None]] | None = None
+        self._llm_pool: ThreadPoolExecutor | None = None  # language models' requests (serving/llm.py)
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
         """Answer one request; never raises.
@@ -429,6 +447,8 @@ class ScoringCore:
                 body,
                 strict=route.strict,
             )
+            if table.document is not None:
+                return self._start_document(scoring, table.document, route.strict)
             scoring.data, scoring.rows = to_model_input(
                 model.schema, table, matrix=model.batchable, strict=route.strict
             )
@@ -450,13 +470,34 @@ class ScoringCore:
             return self._complete(scoring, None, exc)
         return scoring
 
+    def _start_document(self, scoring: _Scoring, document: dict[str, Any], strict: bool) -> _Scoring:
+        """Start the model on a language model's request, on the threads beside the loop (serving/llm.py)."""
+        model = scoring.runtime.model
+        takes = model.predict_document is not None
+        data, params = llm_input(
+            model.schema, model.document_params, document, takes_documents=takes, strict=strict
+        )
+        scoring.data, scoring.params, scoring.rows, scoring.document = data, params, 1, True
+        scoring.future = self._on_llm_threads(model.predict_document, data, params)
+        return scoring
+
+    def _on_llm_threads(self, function: Any, *args: Any) -> asyncio.Future[Any]:
+        if self._llm_pool is None:
+            self._llm_pool = llm_threads()
+        return asyncio.get_running_loop().run_in_executor(self._llm_pool, function, *args)
+
+    def close(self) -> None:
+        """Let go of the threads of language models' requests (those under way end on their own)."""
+        if self._llm_pool is not None:
+            self._llm_pool.shutdown(wait=False, cancel_futures=True)
+
     def _complete(self, scoring: _Scoring, answers: Any, failure: RequestRejected | None = None) -> Response:
         """The answer to a scoring request, counted and logged."""
         runtime = scoring.runtime
         body = b""
         if failure is None:
             try:
-                body = answer_body(answers, scoring.kind == "invocations")
+                body = answer_body(answers, scoring.kind == "invocations" and not scoring.document)
             except TypeError as exc:  # orjson's errors are TypeErrors too
                 failure = RequestRejected(
                     500,
@@ -466,8 +507,9 @@ class ScoringCore:
                 )
         if failure is None:
             if scoring.route.mirror is not None:
-                self._mirror(scoring.route, scoring.data)
-            if scoring.sample and self.sampler is not None and self.sampler.wants(scoring.rows):
+                self._mirror(scoring.route, scoring)
+            sampled = scoring.sample and not scoring.document  # the sample is of tables' rows
+            if sampled and self.sampler is not None and self.sampler.wants(scoring.rows):
                 self.sampler.take(
                     scoring.route.name, runtime.name, runtime.model.schema.names, scoring.data, answers
                 )
@@ -483,6 +525,8 @@ class ScoringCore:
         """What to answer when the model raised: where in the input and why; the server logs the cause."""
         runtime = scoring.runtime
         model = runtime.model
+        if scoring.document:
+            return llm_failure(runtime.name, exc, log.warning)
         if (offset := offset_refusal(model.schema, scoring.data, exc)) is not None:
             return RequestRejected(400, "WRONG_TYPE", offset)
         if (unseen := unseen_category(model.categories, scoring.data)) is not None:
@@ -504,8 +548,9 @@ class ScoringCore:
         )
         return RequestRejected(500, "MODEL_ERROR", f"deployment '{runtime.name}' failed on {described}")
 
-    def _mirror(self, route: EndpointRoute, data: Any) -> None:
+    def _mirror(self, route: EndpointRoute, scoring: _Scoring) -> None:
         """Copy the request to the mirror deployment after answering; its result is only counted."""
+        data = scoring.data
         if route.mirror is None or self._random.random() * 100 >= route.mirror[1]:
             return
         runtime = route.deployments.get(route.mirror[0])
@@ -520,6 +565,15 @@ class ScoringCore:
 
         if runtime.batcher is not None and isinstance(data, np.ndarray):
             runtime.batcher.submit(data).add_done_callback(lambda f: count(f.exception() is None))
+            return
+        if scoring.document:  # on the threads of language models' requests, as the request itself
+            document = runtime.model.predict_document
+            if document is None:
+                count(False)
+                return
+            self._on_llm_threads(document, data, scoring.params).add_done_callback(
+                lambda f: count(f.exception() is None)
+            )
             return
 
         def later() -> None:

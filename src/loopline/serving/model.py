@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from loopline.domain import LLM_KEYS
 from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
 from loopline.serving.categories import as_trained_categories, categorical_booster, trained_categories
 from loopline.serving.compiled import OWN, compile_or_say_why
 from loopline.serving.encoders import Guarded, formula_categories, guarded_categories
+from loopline.serving.llm import llm_input, no_traces
 from loopline.serving.nulls import texts_missing_as_trained
 from loopline.serving.schema import FRACTIONAL, TEXT, InputSchema, Table, plain_columns, to_model_input
 
@@ -56,6 +58,9 @@ class LoadedModel:
     # What its strict encoders (or a statsmodels formula) know: serving/encoders.py.
     categories: Guarded = field(default_factory=Guarded)
     example_answer: Any = None  # its answer to its input example, once ``check_model`` has had it
+    # A Python model's predict for a language model's request (serving/llm.py), and its params' names
+    predict_document: Callable[[dict[str, Any], dict[str, Any] | None], Any] | None = None
+    document_params: frozenset[str] = frozenset()
 
     @property
     def example_data(self) -> Any:
@@ -70,15 +75,26 @@ class LoadedModel:
         table = self.example
         if table is None and self.schema.fast:
             table = placeholder_row(self.schema)
-        if table is None:
+        if table is None or table.document is not None:
             return None
         data, _ = to_model_input(self.schema, table, matrix=self.batchable)
         return data
 
     def answer_example(self) -> Any:
         """Predict the model's input example (or a row of zeros): proof that it loaded and answers."""
+        if self.example is not None and self.example.document is not None:
+            return self.answer_document(self.example.document)
         data = self.example_input()
         return None if data is None else self.predict(data)
+
+    def answer_document(self, document: dict[str, Any]) -> Any:
+        """The model's answer to a language model's request (serving/llm.py), with MLflow's tracing off in
+        this process (a server's, a sandbox's) from then on."""
+        no_traces()
+        takes = self.predict_document is not None
+        data, params = llm_input(self.schema, self.document_params, document, takes_documents=takes)
+        assert self.predict_document is not None  # llm_input refuses a model without one
+        return self.predict_document(data, params)
 
     def null_probes(self) -> list[tuple[str, Any]]:
         """For each optional column, the input example's first row with that column null."""
@@ -104,6 +120,8 @@ def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
         document = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if isinstance(document, dict) and any(key in document for key in LLM_KEYS):  # an agent's, a chat's
+        return Table(None, [], document=document)
     if isinstance(document, dict) and "data" in document:
         return Table(document.get("columns"), document["data"])
     if isinstance(document, dict) and "dataframe_split" in document:
@@ -191,11 +209,19 @@ def _load(folder: Path, digest: str) -> LoadedModel:
         params_schema=pyfunc.metadata.get_params_schema() if with_params is not None else None,
         flavors=frozenset(flavors),
         categories=_strict_categories(pyfunc, flavors),
+        predict_document=lambda data, params: pyfunc.predict(data, params=params),
+        document_params=_param_names(pyfunc.metadata),
     )
     _take_missing_values(model)
     if schema.fast and with_params is None and _TREE_FLAVORS & set(flavors):
         _compile_booster(model, pyfunc)
     return model
+
+
+def _param_names(metadata: Any) -> frozenset[str]:
+    """The names of the params a model declares (a language model's request's fields that are params)."""
+    schema = metadata.get_params_schema() if hasattr(metadata, "get_params_schema") else None
+    return frozenset(param.name for param in schema.params) if schema is not None else frozenset()
 
 
 def _strict_categories(pyfunc: Any, flavors: Any) -> Guarded:

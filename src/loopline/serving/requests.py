@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from loopline.domain import LLM_KEYS
 from loopline.errors import RequestRejected
 from loopline.storage.dialect import SAMPLE_BYTES, dialect, from_decimal_comma
 
@@ -72,6 +73,7 @@ class Table:
     params: dict[str, Any] | None = None
     scalars: bool = False  # the rows came as a list of values, one a row (a model of one column takes it)
     csv: bool = False  # the columns are a CSV body's header line
+    document: dict[str, Any] | None = None  # a language model's request (LLM_KEYS), as it came; no rows
 
 
 class CsvCell(str):
@@ -227,6 +229,8 @@ def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool
         key = next(iter(document))
         if key in keys:
             return _parsed(_TABLE_PARSERS[key](document[key]), body, None)
+    if route == "invocations" and any(key in document for key in LLM_KEYS):  # before a table's fields
+        return Table(None, [], document=document)
     present = [key for key in keys if key in document]
     if strict and (unknown := sorted(set(document) - set(keys) - {"params"})):
         raise bad(
@@ -245,7 +249,7 @@ def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool
 def _other_route(route: str, document: dict[str, Any], present: list[str]) -> str:
     """Where a request of the other route's format goes: MLflow's fields to ``invocations``, Azure ML's
     ``input_data`` to ``score``; nothing where it holds either or none."""
-    other = INVOCATION_KEYS if route == "score" else ("input_data",)
+    other = (*INVOCATION_KEYS, *LLM_KEYS) if route == "score" else ("input_data",)
     found = [key for key in other if key in document]
     if present or not found:
         return ""

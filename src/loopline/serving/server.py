@@ -173,6 +173,7 @@ class _Worker:
             task.cancel()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.follower.stop)
+        self.core.close()
         self.core.drain()
         await loop.run_in_executor(None, self.stats.flush, self.stats.take())
         self.sampler.rotate(last=True)
