@@ -22,6 +22,7 @@ from typing import Any
 
 from loopline.booster_columns import booster_columns
 from loopline.config import STATE_DIR, ModelConfig, MonitoringConfig, StoreLocation, redact
+from loopline.endpoints.client import example_request
 from loopline.errors import ModelFailed, NotFound, Refused, StoreUnavailable, TrainingFailed, UsageError
 from loopline.metric_names import measures_clusters
 from loopline.mlflow_store import RunInfo, WorkspaceStore
@@ -75,6 +76,7 @@ class DryRun:
     flavors: tuple[str, ...] = ()  # the logged model's MLflow flavors (sklearn, statsmodels, ...)
     refused: str | None = None  # why the inner loop's check of the model would refuse it; None: it passes
     probabilities: bool = False  # the model answers its input example with a classifier's probabilities
+    language_model: bool = False  # a chat model or an agent: its input example is a conversation
 
     @property
     def forecast(self) -> str | None:
@@ -461,6 +463,7 @@ def _logged(
         outputs=_output_names(folder),
         texts=_example_texts(folder),
         flavors=_flavors(folder),
+        language_model=(example := example_request(folder)) is not None and example.llm,
         rivals=tuple(rivals) if len(rivals) > 1 else (),
         checkpoints=bool(stem),
         **_checked(folder),

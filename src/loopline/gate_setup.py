@@ -164,6 +164,8 @@ def measured_by_validation(run: DryRun) -> tuple[str, ...]:
 def validation_lines(run: DryRun) -> list[str]:
     """``validation:`` for outer-loop test (full tier), from the dry run: the task the model's answers
     tell, and bounds 10% short of what it reached on the metrics outer-loop test measures too."""
+    if run.language_model:
+        return _conversation_validation_lines(run)
     if run.forecast is not None:
         return _forecast_validation_lines(run)
     if run.clustering:
@@ -211,6 +213,25 @@ def _forecast_validation_lines(run: DryRun) -> list[str]:
         "the steps held out",
         errors,
         "mae",
+    )
+
+
+def _conversation_validation_lines(run: DryRun) -> list[str]:
+    """``validation:`` for a chat model or an agent: a command of the project asks it held-out questions
+    through the endpoint and measures its answers as the training did, gated on what the training logged
+    (10% short of what it reached; 25% over for a measure better lower)."""
+    gate = _held_out_bounds(run)
+    return _command_validation_lines(
+        [
+            "a chat model or an agent answers a conversation, which",
+            "loopline cannot measure against a column of true values: validate.py (yours to write:",
+            "docs/outer-loops.md, 'A validation of your own') asks the held-out questions through the",
+            f"endpoint and measures the answers as the training does. The bounds come from {run.origin}:",
+            "check them.",
+        ],
+        "questions the training never saw, with the answers expected",
+        gate,
+        "accuracy",
     )
 
 

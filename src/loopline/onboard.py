@@ -159,6 +159,13 @@ def _validation_notes(tier: Tier, run: DryRun) -> list[str]:
     forecast, the command that measures it)."""
     if tier != Tier.FULL:
         return []
+    if run.language_model:
+        return [
+            "outer-loop test measures this chat model or agent with validation.command: write validate.py, "
+            "which asks held-out questions through the test endpoint and measures the answers as the "
+            "training does (docs/outer-loops.md, 'A validation of your own'), and upload those questions "
+            "once (`loopline data upload heldout PATH`)"
+        ]
     if run.forecast is not None:
         return [
             f"outer-loop test measures this forecast ({run.forecast}) with validation.command: write "
@@ -486,7 +493,7 @@ def _notes(run: DryRun, model: str) -> list[str]:
             "it while it trains, so the runs go to the dev workspace; run by hand, the training still logs "
             "where it says"
         )
-    if not run.logged_reference:
+    if not run.logged_reference and not run.language_model:  # a conversation is no row to compare
         upload = (
             f"`loopline data upload train {shlex.quote(run.label[1])}`, the table the training read"
             if run.label

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from loopline import audit
 from loopline.domain import DeploymentInfo, EndpointInfo, parse_duration, pinned, utcnow
 from loopline.endpoints import service
+from loopline.endpoints.client import example_request
 from loopline.errors import InsufficientEvidence, Refused
 from loopline.events import MonitorChecked
 from loopline.instance import Instance
@@ -295,6 +296,8 @@ def run_check(
     since = time.time() - seconds
     rows = _samples(instance, workspace, endpoint, target.name, since)
     stats = window_stats(instance.db, workspace, endpoint, target.name, since)
+    if len(rows) < config.min_samples and _conversations(instance, workspace, target):
+        return _conversation_check(instance, workspace, endpoint, target, window, stats)
     if len(rows) < config.min_samples:
         _record(instance, workspace, endpoint, target, seconds, len(rows), {}, "insufficient", None)
         answered = (
@@ -345,6 +348,42 @@ def run_check(
         run_id,
         workspace,
     )
+
+
+def _conversations(instance: Instance, workspace: str, target: DeploymentInfo) -> bool:
+    """Whether the deployment's model is a chat model or an agent (its input example is a language model's
+    request, ``domain.LLM_KEYS``): its requests are counted, never sampled, as they hold no table."""
+    example = example_request(instance.model_files(workspace, target.content_digest, target.source_uri))
+    return example is not None and example.llm
+
+
+def _conversation_check(
+    instance: Instance, workspace: str, endpoint: str, target: DeploymentInfo, window: str, stats: Any
+) -> CheckResult:
+    """A chat model's or agent's check: its errors and latency over the requests it answered; no drift, as
+    its requests are conversations, not rows of a table."""
+    least = instance.settings.config.monitoring.min_samples
+    seconds = parse_window(window)
+    if stats.requests < least:
+        _record(instance, workspace, endpoint, target, seconds, 0, {}, "insufficient", None)
+        raise InsufficientEvidence(
+            f"insufficient evidence: {stats.requests} requests answered by {endpoint}/{target.name} in the "
+            f"last {window} (a chat model's or agent's requests are counted, not sampled; "
+            f"monitoring.min_samples is {least}; what loopline sends itself, such as `endpoint invoke` and "
+            "smoke tests, is not counted); no decision"
+        )
+    signals: dict[str, Any] = {
+        "samples": 0,
+        "requests": stats.requests,
+        "error_rate": stats.error_rate,
+        "p99_ms": stats.p99_ms,
+        "drift_reference": "none: the model answers conversations (a chat model's or an agent's requests), "
+        "not rows of a table",
+    }
+    run_id = _log_run(instance, workspace, target, endpoint, window, 0, signals)
+    check_id = _record(instance, workspace, endpoint, target, seconds, 0, signals, "ok", run_id)
+    model = (target.model, target.version, target.git_commit)
+    return CheckResult(check_id, endpoint, target.name, *model, seconds, 0, signals, run_id, workspace)
 
 
 def _record(

@@ -471,7 +471,12 @@ def monitor_check(
     def human(console: Console) -> None:
         console.print(
             f"{result.endpoint}/{result.deployment} ({result.model} v{result.version}, "
-            f"{result.git_commit[:7]}): {result.samples} samples"
+            f"{result.git_commit[:7]}): "
+            + (  # a chat model's or agent's requests are counted, not sampled
+                f"{result.samples} samples"
+                if result.samples or not signals.get("requests")
+                else f"{signals['requests']:,} requests"
+            )
         )
         for key in (
             "max_psi",
