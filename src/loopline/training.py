@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loopline import children
+from loopline.denied import denied_advice
 from loopline.errors import ConfigError, TrainingFailed
 from loopline.git import run_git
 from loopline.mlflow_plugin import RUN_TAGS_VARIABLE
@@ -282,10 +283,15 @@ _MAIN_CLASS = re.compile(r"module '__main__' has no attribute '(\w+)'")
 def check_advice(reason: str, root: Path | None = None) -> str:
     """``reason``, why a model failed the check of loading it and answering its input example outside its
     training, with what to do where that is known: a class of the training script itself (instead of
-    the reason), a module of the repository at ``root`` the model does not hold, category columns."""
+    the reason), a module of the repository at ``root`` the model does not hold, category columns, what the
+    sandbox withholds (a variable, a connection)."""
     if found := _MAIN_CLASS.search(reason):
         return own_class_advice(found[1])
-    advice = (own_module_advice(reason, root) if root is not None else "") or categories_advice(reason)
+    advice = (
+        (own_module_advice(reason, root) if root is not None else "")
+        or categories_advice(reason)
+        or denied_advice(reason)
+    )
     return f"{reason}; {advice}" if advice else reason
 
 

@@ -4,29 +4,32 @@ monitored by its errors and latency."""
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 import yaml
 
 import loopline
-from loopline.errors import InsufficientEvidence
+from loopline.errors import InsufficientEvidence, ModelFailed
 from tests.helpers import TRAINING_SCRIPTS, commit_all, edit_yaml, git, tree, wait_until
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
 
 
-def agent_repository(path: Path) -> Path:
+def agent_repository(path: Path, agent: str = "support_agent.py", training: str | None = None) -> Path:
     path.mkdir(parents=True)
     git(path, "init", "--quiet")
     tree(
         path,
         {
-            "agent.py": (TRAINING_SCRIPTS / "support_agent.py").read_text(),
-            "train.py": (TRAINING_SCRIPTS / "support_agent_train.py").read_text(),
+            "agent.py": (TRAINING_SCRIPTS / agent).read_text(),
+            "train.py": training or (TRAINING_SCRIPTS / "support_agent_train.py").read_text(),
         },
     )
     commit_all(path, "Support agent")
@@ -73,14 +76,82 @@ def test_an_agent_is_set_up_registered_released_and_monitored(
                 answer.json()["output"][0]["content"][0]["text"] == "Refunds are paid within 5 working days."
             )
         # the agent's requests are counted (by the second, from the server's statistics), never sampled
-        checked = wait_until(lambda: _checked(project), 30, "the check never saw the requests")
+        checked = wait_until(lambda: _checked(project, 25), 30, "the check never saw the 25 requests")
     assert checked.signals["requests"] == 25 and checked.signals["error_rate"] == 0.0
     assert checked.samples == 0 and "conversations" in checked.signals["drift_reference"]
 
 
-def _checked(project: Path) -> Any:
+def _checked(project: Path, requests: int) -> Any:
+    """The monitoring check of prod's endpoint once the serving statistics hold ``requests`` (a server
+    writes them once a second); None before."""
     try:
-        return loopline.monitor_check(project=project)
+        checked = loopline.monitor_check(project=project)
     except InsufficientEvidence:
         return None
+    return checked if checked.signals["requests"] == requests else None
 
+
+class _LanguageModelApi(BaseHTTPRequestHandler):
+    """A language model's API on 127.0.0.1: answers a question with a key, refuses one without."""
+
+    asked: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        question = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["question"]
+        known = self.headers.get("Authorization") == f"Bearer {KEY}"
+        type(self).asked.append(question if known else "refused")
+        body = json.dumps({"answer": f"You asked: {question}"}).encode()
+        self.send_response(200 if known else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+KEY = "sk-test-0123456789"
+SERVICE_TRAINING = """\
+import mlflow
+
+from agent import ServiceAgent
+
+mlflow.set_experiment("support-agent")
+with mlflow.start_run():
+    answer = ServiceAgent().predict({"input": [{"role": "user", "content": "ping"}]})
+    mlflow.log_metric("accuracy", float(answer.output[0].content[0]["text"] == "You asked: ping"))
+    mlflow.pyfunc.log_model(
+        name="agent",
+        python_model="agent.py",
+        code_paths=["agent.py"],
+        input_example={"input": [{"role": "user", "content": "How do I get a refund?"}]},
+    )
+"""
+
+
+def test_an_agent_calling_its_llm_s_api_is_checked_with_the_key_and_port_the_project_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = ThreadingHTTPServer(("127.0.0.1", 0), _LanguageModelApi)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    port = api.server_address[1]
+    monkeypatch.setenv("SUPPORT_LLM_URL", f"http://127.0.0.1:{port}/v1/answer")
+    monkeypatch.setenv("SUPPORT_LLM_KEY", KEY)
+    project = agent_repository(tmp_path / "support", "service_agent.py", SERVICE_TRAINING)
+    loopline.init_existing(project)
+    loopline.up(project)
+    commit_all(project, "Set up loopline")
+    # model code gets no variable and no connection in the sandbox, unless the project names them
+    with pytest.raises(ModelFailed, match=r"sandbox\.environment names and may connect to the ports"):
+        loopline.inner_loop(project)
+    edit_yaml(
+        project / "loopline.yaml",
+        sandbox={"environment": ["SUPPORT_LLM_URL", "SUPPORT_LLM_KEY"], "connect_ports": [port]},
+    )
+    commit_all(project, "Give the agent its API")
+    _LanguageModelApi.asked.clear()
+    registered = loopline.inner_loop(project)
+    api.shutdown()
+    assert registered.shared is not None
+    assert "How do I get a refund?" in _LanguageModelApi.asked  # the check asked it, with the key

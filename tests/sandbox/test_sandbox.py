@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -12,7 +13,9 @@ import pandas as pd
 import pytest
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
+from pydantic import ValidationError
 
+from loopline.config import SandboxConfig
 from loopline.errors import ModelFailed
 from loopline.sandbox import Sandbox, SandboxedModel, check_model, landlock
 from tests.sandbox.probe import findings, probe_model
@@ -320,3 +323,37 @@ def test_what_a_failing_model_printed_is_logged_as_text_not_as_terminal_or_ci_co
     assert "\x1b" not in logged and "\x07" not in logged
     assert not [line for line in logged.splitlines() if line.lstrip().startswith("::") or "##[" in line]
     assert "::add-mask::loopline" in logged.replace("\u200b", "")  # shown as it was printed
+
+
+def test_a_project_gives_model_code_the_variables_and_the_port_it_names_and_nothing_else(
+    tmp_path: Path, targets: dict[str, object], listener: socket.socket
+) -> None:
+    # An agent's key to its LLM's API, and the API's port: sandbox.environment and sandbox.connect_ports
+    model = probe_model(tmp_path / "model", targets)
+    port = int(str(targets["port"]))
+    with Sandbox([model], allowed=SandboxConfig(environment=["PGPASSWORD"], connect_ports=[port])) as sandbox:
+        found = findings(sandbox.score(model, ROW))
+    assert found.pop("environment") == "allowed: PGPASSWORD"  # not LOOPLINE_TOKEN, not AWS_SECRET_ACCESS_KEY
+    assert found.pop("connect").startswith("allowed") and _connected(listener)
+    assert all(result.startswith("denied") for result in found.values()), found
+    another = SandboxConfig(connect_ports=[port + 1 if port < 65535 else port - 1])
+    with Sandbox([model], allowed=another) as sandbox:
+        found = findings(sandbox.score(model, ROW))
+    assert (found["connect"], found["environment"]) == ("denied: PermissionError", "denied: LookupError")
+    assert not _connected(listener)
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"environment": ["LOOPLINE_TOKEN"]}, "loopline's or MLflow's own setting"),
+        ({"environment": ["MLFLOW_TRACKING_PASSWORD"]}, "loopline's or MLflow's own setting"),
+        ({"environment": ["OPENAI API KEY"]}, "no environment variable's name"),
+        ({"connect_ports": [0]}, "no TCP port"),
+    ],
+)
+def test_loopline_s_own_credentials_are_never_given_to_model_code(
+    given: dict[str, list[Any]], said: str
+) -> None:
+    with pytest.raises(ValidationError, match=said):
+        SandboxConfig(**given)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from loopline.api._common import PathLike, provisioned
@@ -183,7 +184,7 @@ def create_deployment(
         version=version,
         commit=commit,
         traffic=traffic,
-        check=check_model if check else None,
+        check=functools.partial(check_model, allowed=instance.settings.config.sandbox) if check else None,
         workspace=workspace,
         latest=latest,
     )

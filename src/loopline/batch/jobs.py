@@ -388,7 +388,7 @@ def _score_here(work: _Work) -> Scored:
     """Score the chunks one after another in this process (the model in a sandbox)."""
     predictions = work.instance.datastore("predictions")
     files = model_store_of(_model_source(work)).verify(work.deployment.content_digest)
-    with SandboxedModel(files) as model:
+    with SandboxedModel(files, work.instance.settings.config.sandbox) as model:
         rows, chunks, peak = 0, 0, 0
         texts = text_columns(model.folder, kept=work.job.keep)
         read = _chunks(work.instance, work.asset, work.files, work.job.chunk_rows, texts)

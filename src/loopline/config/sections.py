@@ -144,6 +144,43 @@ class ServingConfig(Strict):
     )
 
 
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOOPLINE_S = ("LOOPLINE_", "MLFLOW_")  # loopline's own settings and credentials, and MLflow's
+
+
+class SandboxConfig(Strict):
+    """What model code is given beyond its files, where it runs in the sandbox (loopline's checks, batch
+    jobs, monitoring): for an agent that calls an LLM's API, its key and the API's port."""
+
+    environment: list[str] = Field(
+        [], description="Variables of loopline's environment model code gets, by name (an LLM's API key)."
+    )
+    connect_ports: list[int] = Field(
+        [], description="TCP ports model code may connect to, on any host (443: an API over HTTPS)."
+    )
+
+    @field_validator("environment")
+    @classmethod
+    def _named_variables(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _VARIABLE.match(name):
+                raise ValueError(f"'{name[:60]}' is no environment variable's name")
+            if name.upper().startswith(_LOOPLINE_S):
+                raise ValueError(
+                    f"{name} is loopline's or MLflow's own setting, which model code never gets; name the "
+                    "variables the model itself reads (OPENAI_API_KEY, say)"
+                )
+        return names
+
+    @field_validator("connect_ports")
+    @classmethod
+    def _ports(cls, ports: list[int]) -> list[int]:
+        for port in ports:
+            if not 0 < port < 65536:
+                raise ValueError(f"{port} is no TCP port (1 to 65535)")
+        return ports
+
+
 class ThresholdBound(Strict):
     """A metric's bounds."""
 
@@ -506,6 +543,7 @@ class ProjectConfig(Strict):
     registry: RegistryConfig = RegistryConfig()
     state: StateConfig = StateConfig()
     serving: ServingConfig = ServingConfig()
+    sandbox: SandboxConfig = SandboxConfig()
     validation: ValidationConfig = ValidationConfig()
     release: ReleaseConfig = ReleaseConfig()
     batch: BatchConfig = BatchConfig()

@@ -102,7 +102,7 @@ def _answers(instance: Instance, workspace: str, deployment: DeploymentInfo, row
 
     try:
         folder = instance.model_files(workspace, deployment.content_digest, deployment.source_uri)
-        with SandboxedModel(folder) as model:
+        with SandboxedModel(folder, instance.settings.config.sandbox) as model:
             scored = model.score(rows)
     except LooplineError:
         return None

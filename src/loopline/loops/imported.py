@@ -86,7 +86,7 @@ def importer(
 
     def record(instance: Instance, identity: CommitIdentity, report: Reporter) -> Trained:
         report.step("loading the uploaded model in a sandbox")
-        with SandboxedModel(model_dir) as model:
+        with SandboxedModel(model_dir, instance.settings.config.sandbox) as model:
             # no loadable flavor, or a model that cannot answer: nothing is recorded (nulls in optional
             # columns are a deployment's check, as for a model trained here)
             model.check(nulls=False)

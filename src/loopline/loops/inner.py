@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from loopline import audit, catalog, failpoints, registry
 from loopline.attestation import Attestation, AttestationRefused, verify
 from loopline.compute.targets import resolve
+from loopline.config import SandboxConfig
 from loopline.domain import SHARED, GateResult, ModelVersionInfo, Provenance
 from loopline.errors import (
     ConfigError,
@@ -406,7 +407,7 @@ def _train_and_register(
         files = store.local_copy(made.model_uri, Path(scratch))
         if made.provenance == Provenance.BUILT_HERE:  # an upload was loaded when it came in
             report.step("loading the model in a sandbox, as a serving process will")
-            _loads_elsewhere(files, made.run_id, instance.root)
+            _loads_elsewhere(files, made.run_id, instance.root, instance.settings.config.sandbox)
         if found := differences(files):  # trained by another Python than loopline's, or uploaded
             report.step(
                 f"warning: {said(found)}; a serving process with these packages may load or answer it "
@@ -465,12 +466,13 @@ def _own_registrations(
     return own
 
 
-def _loads_elsewhere(folder: Path, run_id: str, root: Path) -> None:
+def _loads_elsewhere(folder: Path, run_id: str, root: Path, allowed: SandboxConfig) -> None:
     """Refuse a model only its training process can load (a class the training script defines itself, or
     one of a module of the repository the model does not hold): registered, it would fail at every
     deployment."""
     try:
-        check_model(folder, nulls=False)  # what a deployment takes beyond that is checked when deploying
+        # what a deployment takes beyond that is checked when deploying
+        check_model(folder, nulls=False, allowed=allowed)
     except ModelFailed as failed:
         raise ModelFailed(
             f"the model of run {run_id} passed the gate but does not load and answer its input example "

@@ -327,7 +327,7 @@ def run_check(
     if reference is not None and (taken := by_position(reference, list(live.columns))) is not reference:
         reference, source = taken, f"{source}, its columns by position (the model takes an array)"
     signals["drift_reference"] = source
-    with Model(folder) as model:
+    with Model(folder, instance.settings.config.sandbox) as model:
         if reference is not None:
             signals.update(_feature_signals(reference, live, dates))
             signals["prediction_psi"] = _prediction_drift(model, reference, [r.prediction for r in rows])

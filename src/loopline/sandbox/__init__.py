@@ -6,6 +6,8 @@ started with a clean environment (no ``LOOPLINE_``, MLflow, cloud or database va
 folder as its home, which restricts itself with Linux's Landlock before it loads anything: it may read
 the Python installation and the model's files, write its scratch folder, and nothing else (not the
 project, not loopline's database, not ``/proc`` of another process), and it may open no TCP connection.
+A project's ``sandbox:`` may give it named variables of the environment and TCP ports to connect to (an
+agent's key to its LLM's API, and port 443), and nothing else.
 On a kernel without Landlock the environment is still clean, and the result says so.
 
 The child answers JSON requests on its standard input, one a line: ``check`` (load the model, answer its
@@ -27,10 +29,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.errors import ModelFailed, commandless, visible
 from loopline.sandbox.frames import read_frame, write_frame
+
+if TYPE_CHECKING:  # the child imports this package first: it loads no configuration before its confinement
+    from loopline.config import SandboxConfig
 
 __all__ = ["Sandbox", "SandboxedModel", "check_model", "clean_environment"]
 
@@ -46,9 +51,10 @@ ANSWERS_FLOOR, ANSWERS_TIMES = 256 << 20, 16
 _KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "OMP_NUM_THREADS")
 
 
-def clean_environment(home: Path) -> dict[str, str]:
-    """What a sandboxed child may know: a path, a locale, its own home; no credential of any kind."""
-    env = {k: os.environ[k] for k in _KEPT if k in os.environ}
+def clean_environment(home: Path, given: Sequence[str] = ()) -> dict[str, str]:
+    """What a sandboxed child may know: a path, a locale, its own home, and the variables ``given`` by name
+    (``sandbox.environment``: an agent's key to its LLM's API); no other credential of any kind."""
+    env = {k: os.environ[k] for k in (*_KEPT, *given) if k in os.environ}
     env.update(
         {
             "HOME": str(home),
@@ -125,10 +131,15 @@ def _as_logged(printed: str) -> str:
 class Sandbox:
     """One sandboxed child, answering requests until closed (a model loads once for many requests)."""
 
-    def __init__(self, readable: list[Path], timeout: float = 600) -> None:
+    def __init__(
+        self, readable: list[Path], timeout: float = 600, allowed: SandboxConfig | None = None
+    ) -> None:
+        """A child that reads ``readable`` and, as ``allowed`` says (``sandbox:`` in loopline.yaml), gets
+        those variables of this process's environment and may connect to those TCP ports."""
         self.scratch = Path(tempfile.mkdtemp(prefix="loopline-sandbox-"))
         self.timeout = timeout
-        request = {"read": [str(p) for p in readable], "write": str(self.scratch)}
+        given, ports = (allowed.environment, allowed.connect_ports) if allowed is not None else ([], [])
+        request = {"read": [str(p) for p in readable], "write": str(self.scratch), "connect": ports}
         self._log = self.scratch / "model.log"  # what the model prints; a pipe could fill and stall it
         with self._log.open("w") as log_file:
             self.process = subprocess.Popen(
@@ -137,7 +148,7 @@ class Sandbox:
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 cwd=self.scratch,
-                env=clean_environment(self.scratch),
+                env=clean_environment(self.scratch, given),
                 text=True,
             )
         try:
@@ -245,24 +256,25 @@ class Sandbox:
         self.close()
 
 
-def check_model(folder: Path, nulls: bool = True) -> dict[str, Any]:
-    """Load the model in ``folder`` in a sandbox and answer its input example (with ``nulls``, also with
-    each optional column null): what the check found (``probabilities``: the example's answer is a
-    classifier's probabilities); or refuse with what failed."""
-    with Sandbox([folder]) as sandbox:
+def check_model(folder: Path, nulls: bool = True, allowed: SandboxConfig | None = None) -> dict[str, Any]:
+    """Load the model in ``folder`` in a sandbox (given what ``allowed`` names) and answer its input example
+    (with ``nulls``, also with each optional column null): what the check found (``probabilities``: the
+    example's answer is a classifier's probabilities); or refuse with what failed."""
+    with Sandbox([folder], allowed=allowed) as sandbox:
         return sandbox.check(folder, nulls)
 
 
 class SandboxedModel:
     """One model's verified files, scored in a sandbox that starts on the first ``score``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, allowed: SandboxConfig | None = None) -> None:
         self.folder = folder
+        self.allowed = allowed
         self._sandbox: Sandbox | None = None
 
     def _started(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox([self.folder])
+            self._sandbox = Sandbox([self.folder], allowed=self.allowed)
         return self._sandbox
 
     def check(self, nulls: bool = True) -> None:

@@ -52,7 +52,7 @@ def main() -> None:
     setup = json.loads(sys.argv[1])
     read = {Path(p) for p in (*setup["read"], *_SYSTEM, *_PROC, f"/proc/{os.getpid()}")}
     read |= _python_paths()
-    version = confine(read, [Path(setup["write"])])
+    version = confine(read, [Path(setup["write"])], setup.get("connect", ()))
     _reply(ok=True, confinement=f"landlock ABI {version}" if version else "environment only")
     from loopline.errors import LooplineError
     from loopline.sandbox import tasks

@@ -2,7 +2,7 @@
 
 After :func:`confine`, the process (and what it starts) may read, and execute from, only the given
 folders and files, write only the given folders, and (kernels with Landlock ABI 4 or newer) open no TCP
-connection and bind no TCP port. The restriction cannot be undone. See the kernel's
+connection but to the ports given and bind no TCP port. The restriction cannot be undone. See the kernel's
 ``Documentation/userspace-api/landlock.rst``.
 """
 
@@ -17,7 +17,7 @@ __all__ = ["abi", "confine"]
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same numbers on every architecture
 _VERSION = 1 << 0
-_PATH_BENEATH = 1
+_PATH_BENEATH, _NET_PORT = 1, 2
 _NO_NEW_PRIVS = 38
 
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -42,6 +42,11 @@ class _RulesetAttr(ctypes.Structure):
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
     _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+class _NetPortAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64))
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -79,9 +84,10 @@ def _add(ruleset: int, path: Path, access: int, handled: int) -> None:
         os.close(fd)
 
 
-def confine(read: Iterable[Path], write: Iterable[Path]) -> int:
-    """Restrict this process to reading ``read`` and writing ``write`` (and no TCP); the ABI used, or 0
-    when the kernel has no Landlock (nothing is restricted then)."""
+def confine(read: Iterable[Path], write: Iterable[Path], connect: Iterable[int] = ()) -> int:
+    """Restrict this process to reading ``read`` and writing ``write``, and to TCP connections to the ports
+    ``connect`` names only (binding none); the ABI used, or 0 when the kernel has no Landlock (nothing is
+    restricted then)."""
     version = abi()
     if version == 0:
         return 0
@@ -98,6 +104,12 @@ def confine(read: Iterable[Path], write: Iterable[Path]) -> int:
             _add(ruleset, path, _READ, handled)
         for path in write:
             _add(ruleset, path, handled, handled)
+        for port in connect if version >= 4 else ():
+            rule = _NetPortAttr(_CONNECT_TCP, port)
+            if _libc.syscall(_ADD_RULE, ruleset, _NET_PORT, ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+                raise OSError(
+                    ctypes.get_errno(), f"landlock_add_rule port {port}: {os.strerror(ctypes.get_errno())}"
+                )
         if _libc.prctl(_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         if _libc.syscall(_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)) != 0:
