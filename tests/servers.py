@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -581,3 +582,44 @@ def split_body(rows: Any) -> dict[str, Any]:
     ``to_json`` rounds to 10 digits), and missing values go as nulls."""
     values = rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
     return {"dataframe_split": {"columns": list(rows.columns), "data": values}}
+
+
+@contextlib.contextmanager
+def serving_models(
+    root: Path, models: dict[str, Path], metrics: dict[str, float], strict: dict[str, str] | None = None
+) -> Iterator[tuple[Server, Path]]:
+    """A sample project at ``root/proj`` whose dev workspace serves each of ``models`` (name: saved model
+    folder), imported as the inner loop imports an uploaded run (its check in the sandbox included) with
+    ``metrics``, at an endpoint of that name whose deployment ``only`` takes all traffic, and a strict
+    endpoint for each of ``strict`` (endpoint: model): the running server and the project."""
+    import loopline
+    from tests.helpers import commit_all, git
+
+    project = root / "proj"
+    loopline.init(project, "simple")
+    commit_all(project, "Sample project")
+    loopline.up(project)
+    head = git(project, "rev-parse", "HEAD")
+    for name, folder in models.items():
+        loopline.import_inner_loop(
+            folder,
+            None,
+            commit=head,
+            branch="main",
+            dirty_files=[],
+            diff_digest=None,
+            params={},
+            metrics=metrics,
+            tags={},
+            model=name,
+            project=project,
+        )
+        loopline.create_endpoint(name, "dev", project=project)
+        loopline.create_deployment(name, "only", model=name, version=1, project=project)
+    for endpoint, model in (strict or {}).items():
+        loopline.create_endpoint(endpoint, "dev", strict=True, project=project)
+        loopline.create_deployment(endpoint, "only", model=model, version=1, project=project)
+    with Server(project, workspace="dev") as server:
+        for name in (*models, *(strict or {})):
+            server.wait_for(name, "only")
+        yield server, project

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 import loopline
-from tests.helpers import TRAINING_SCRIPTS, commit_all, git, system_key, wait_until
-from tests.servers import Server
+from tests.helpers import TRAINING_SCRIPTS, system_key, wait_until
+from tests.servers import serving_models
 from tests.serving.test_mlflow_compat import GATE_METRICS, mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -77,34 +77,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _served(root: Path) -> Iterator[Served]:
-    project = root / "proj"
-    loopline.init(project, "simple")
-    commit_all(project, "Sample project")
-    loopline.up(project)
-    head = git(project, "rev-parse", "HEAD")
     models = save_models(root / "models")
-    for name, folder in models.items():
-        # the inner loop's check of each model in the sandbox answers its input example, a conversation
-        loopline.import_inner_loop(
-            folder,
-            None,
-            commit=head,
-            branch="main",
-            dirty_files=[],
-            diff_digest=None,
-            params={},
-            metrics=GATE_METRICS,
-            tags={},
-            model=name,
-            project=project,
-        )
-        loopline.create_endpoint(name, "dev", project=project)
-        loopline.create_deployment(name, "only", model=name, version=1, project=project)
-    loopline.create_endpoint("strict", "dev", strict=True, project=project)
-    loopline.create_deployment("strict", "only", model="agent", version=1, project=project)
-    with Server(project, workspace="dev") as server:
-        for name in (*models, "strict"):
-            server.wait_for(name, "only")
+    # the inner loop's check of each model in the sandbox answers its input example, a conversation
+    with serving_models(root, models, GATE_METRICS, strict={"strict": "agent"}) as (server, project):
         yield Served(
             server.url,
             {name: system_key(project, name, "dev") for name in (*models, "strict")},

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import loopline
-from tests.helpers import commit_all, git, system_key, wait_until
-from tests.servers import Server
+from tests.helpers import system_key, wait_until
+from tests.servers import serving_models
 from tests.serving.compat_shapes import ANSWER_DIFFERENCES, DIFFERENCES, SHAPES
 
 pytestmark = pytest.mark.slow
@@ -274,34 +274,8 @@ class Both:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
     root = tmp_path_factory.mktemp("compat")
-    project = root / "proj"
-    loopline.init(project, "simple")
-    commit_all(project, "Sample project")
-    loopline.up(project)
-    head = git(project, "rev-parse", "HEAD")
     models = save_models(root / "models")
-    for name, folder in models.items():
-        loopline.import_inner_loop(
-            folder,
-            None,
-            commit=head,
-            branch="main",
-            dirty_files=[],
-            diff_digest=None,
-            params={},
-            metrics=GATE_METRICS,
-            tags={},
-            model=name,
-            project=project,
-        )
-        loopline.create_endpoint(name, "dev", project=project)
-        loopline.create_deployment(name, "only", model=name, version=1, project=project)
-    loopline.create_endpoint("strict", "dev", strict=True, project=project)
-    loopline.create_deployment("strict", "only", model="numeric", version=1, project=project)
-    server = Server(project, workspace="dev")
-    with server:
-        for name in (*models, "strict"):
-            server.wait_for(name, "only")
+    with serving_models(root, models, GATE_METRICS, strict={"strict": "numeric"}) as (server, project):
         yield Both(
             server.url,
             {name: system_key(project, name, "dev") for name in (*models, "strict")},
