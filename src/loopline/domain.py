@@ -28,6 +28,7 @@ __all__ = [
     "ServingPath",
     "Tier",
     "canary_steps",
+    "llm_request",
     "parse_duration",
     "utcnow",
 ]
@@ -36,12 +37,17 @@ SHARED = "shared"
 """The name of the shared registry, the store through which models move between workspaces."""
 
 PRODUCTION = "production"
+"""The alias of prod's live version (and, for clients written before aliases, its MLflow stage)."""
 
 LLM_KEYS = ("messages", "prompt", "input")
 """The fields that make a scoring request a language model's or an agent's (a chat's ``messages``, a
 completion's ``prompt``, a ResponsesAgent's ``input``), handed to the model as it came: MLflow's
 ``SUPPORTED_LLM_FORMATS``."""
-"""The alias of prod's live version (and, for clients written before aliases, its MLflow stage)."""
+
+
+def llm_request(document: Any) -> bool:
+    """Whether a JSON document is a language model's request: an object holding any of ``LLM_KEYS``."""
+    return isinstance(document, dict) and any(key in document for key in LLM_KEYS)
 
 
 class Tier(StrEnum):

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import orjson
 
 from loopline import children
-from loopline.domain import LLM_KEYS
+from loopline.domain import llm_request
 from loopline.endpoints import keys as keymod
 from loopline.endpoints import service
 from loopline.endpoints.rows import check_name, served_marks
@@ -104,7 +104,7 @@ def example_request(folder: Path) -> ExampleRequest | None:
             continue
         if route == "score":
             return ExampleRequest(route, {"input_data": document}, _rows(document))
-        if isinstance(document, dict) and any(key in document for key in LLM_KEYS):
+        if llm_request(document):
             return ExampleRequest(route, document, 1, llm=True)
         if isinstance(document, dict):
             given = next((document[k] for k in _MLFLOW_KEYS if k in document), None)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from loopline.domain import LLM_KEYS
+from loopline.domain import llm_request
 from loopline.errors import Refused
 from loopline.model_environment import Difference, differences, said
 from loopline.serving.categories import as_trained_categories, categorical_booster, trained_categories
@@ -120,7 +120,7 @@ def _example(folder: Path, info: dict[str, Any] | None) -> Table | None:
         document = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if isinstance(document, dict) and any(key in document for key in LLM_KEYS):  # an agent's, a chat's
+    if llm_request(document):  # an agent's, a chat's
         return Table(None, [], document=document)
     if isinstance(document, dict) and "data" in document:
         return Table(document.get("columns"), document["data"])

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from loopline.domain import LLM_KEYS
+from loopline.domain import LLM_KEYS, llm_request
 from loopline.errors import RequestRejected
 from loopline.storage.dialect import SAMPLE_BYTES, dialect, from_decimal_comma
 
@@ -229,7 +229,7 @@ def _parsed_document(route: str, document: Any, body: bytes | None, strict: bool
         key = next(iter(document))
         if key in keys:
             return _parsed(_TABLE_PARSERS[key](document[key]), body, None)
-    if route == "invocations" and any(key in document for key in LLM_KEYS):  # before a table's fields
+    if route == "invocations" and llm_request(document):  # before a table's fields
         return Table(None, [], document=document)
     present = [key for key in keys if key in document]
     if strict and (unknown := sorted(set(document) - set(keys) - {"params"})):
