@@ -17,7 +17,7 @@ import pytest
 
 import loopline
 from tests.helpers import TRAINING_SCRIPTS, system_key, wait_until
-from tests.servers import serving_models
+from tests.servers import Server, serving_models
 from tests.serving.test_mlflow_compat import GATE_METRICS, mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -209,3 +209,24 @@ def _mirrored(served: Served) -> float | None:
         if line.startswith(wanted):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_an_agent_that_does_not_answer_in_time_is_a_504_and_the_server_goes_on(
+    served: Served, tmp_path: Path
+) -> None:
+    never = tmp_path / "a service that never answers"
+    env = {"LOOPLINE_SERVING__MODEL_TIMEOUT_SECONDS": "1"}
+    with Server(served.project, workspace="dev", env=env) as server:
+        server.wait_for("agent", "only")
+        key = {"authorization": f"Bearer {served.keys['agent']}"}
+        url = f"{server.url}/endpoints/agent/invocations"
+        question = {"input": [{"role": "user", "content": f"wait for {never}"}]}
+        late = httpx.post(url, json=question, headers=key, timeout=30)
+        assert late.status_code == 504, late.text
+        assert late.json() == {
+            "error_code": "MODEL_TIMEOUT",
+            "message": "deployment 'only' did not answer within 1 s (serving.model_timeout_seconds in "
+            "loopline.yaml)",
+        }
+        assert httpx.post(url, json=QUESTION, headers=key, timeout=30).status_code == 200
+        never.touch()  # the agent's call ends, on its thread

@@ -142,6 +142,11 @@ class ServingConfig(Strict):
         description="Connections one worker holds at most (within its open-file limit); over it, the longest "
         "idle one is closed, or the new one gets 503.",
     )
+    model_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        description="A chat model or agent that has not answered a request within this time: 504.",
+    )
 
 
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

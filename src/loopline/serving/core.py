@@ -218,6 +218,9 @@ class ScoringCore:
         # next look); None where nothing follows the database.
         self.caught_up: Callable[[], Awaitable[None]] | None = None
         self._llm_pool: ThreadPoolExecutor | None = None  # language models' requests (serving/llm.py)
+        self.model_timeout = (
+            60.0  # seconds a language model's request may take (serving.model_timeout_seconds)
+        )
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
         """Answer one request; never raises.
@@ -240,7 +243,12 @@ class ScoringCore:
             if started.future is None:
                 return self._complete(started, started.answers)
             try:
-                answers = await started.future
+                if started.document:  # an agent waiting on its API: answered within the timeout, as MLflow's
+                    answers = await asyncio.wait_for(started.future, self.model_timeout)
+                else:
+                    answers = await started.future
+            except TimeoutError:
+                return self._complete(started, None, self._timed_out(started))
             except Exception as exc:
                 return self._complete(started, None, self._model_failure(started, exc))
             return self._complete(started, answers)
@@ -485,6 +493,20 @@ class ScoringCore:
         if self._llm_pool is None:
             self._llm_pool = llm_threads()
         return asyncio.get_running_loop().run_in_executor(self._llm_pool, function, *args)
+
+    def _timed_out(self, scoring: _Scoring) -> RequestRejected:
+        log.warning(
+            "deployment %s/%s: a language model's request took over %g s",
+            scoring.runtime.endpoint,
+            scoring.runtime.name,
+            self.model_timeout,
+        )
+        return RequestRejected(
+            504,
+            "MODEL_TIMEOUT",
+            f"deployment '{scoring.runtime.name}' did not answer within {self.model_timeout:g} s "
+            "(serving.model_timeout_seconds in loopline.yaml)",
+        )
 
     def close(self) -> None:
         """Let go of the threads of language models' requests (those under way end on their own)."""

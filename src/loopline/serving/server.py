@@ -83,6 +83,7 @@ class _Worker:
         self.core = ScoringCore(
             self.metrics, self.access_log, openapi, self.stats, self.sampler, self.settings.max_body_bytes
         )
+        self.core.model_timeout = self.settings.model_timeout_seconds
         self.tasks: list[asyncio.Task[None]] = []
         self.follower: Any = None
 
