@@ -17,7 +17,7 @@ import yaml
 import loopline
 from loopline.errors import InsufficientEvidence, ModelFailed
 from tests.helpers import TRAINING_SCRIPTS, commit_all, edit_yaml, git, tree, wait_until
-from tests.servers import Server, free_port
+from tests.servers import Dashboard, Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +79,13 @@ def test_an_agent_is_set_up_registered_released_and_monitored(
         checked = wait_until(lambda: _checked(project, 25), 30, "the check never saw the 25 requests")
     assert checked.signals["requests"] == 25 and checked.signals["error_rate"] == 0.0
     assert checked.samples == 0 and "conversations" in checked.signals["drift_reference"]
+    board = Dashboard(project)
+    try:
+        page = httpx.get(f"{board.url}/ui/endpoints", timeout=30).text
+    finally:
+        board.stop()
+    assert "Monitoring: 25 requests, checked" in page  # as the command line says it
+    assert "No feature drift measured: the model answers conversations" in page
 
 
 def _checked(project: Path, requests: int) -> Any:
