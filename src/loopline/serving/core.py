@@ -197,6 +197,7 @@ class ScoringCore:
         stats: StatsRecorder | None = None,
         sampler: Sampler | None = None,
         max_body_bytes: int = 10 * 2**20,
+        model_timeout: float = 60.0,
     ) -> None:
         self.routes: Mapping[str, EndpointRoute] = {}
         # A compressed body's limit once inflated (the ASGI shell holds bodies to it as they arrive).
@@ -218,9 +219,7 @@ class ScoringCore:
         # next look); None where nothing follows the database.
         self.caught_up: Callable[[], Awaitable[None]] | None = None
         self._llm_pool: ThreadPoolExecutor | None = None  # language models' requests (serving/llm.py)
-        self.model_timeout = (
-            60.0  # seconds a language model's request may take (serving.model_timeout_seconds)
-        )
+        self.model_timeout = model_timeout  # seconds a language model's request may take
 
     async def handle(self, method: str, path: str, headers: Mapping[bytes, bytes], body: bytes) -> Response:
         """Answer one request; never raises.

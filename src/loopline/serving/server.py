@@ -81,9 +81,14 @@ class _Worker:
             self.instance.db, monitoring.sample_per_second, monitoring.sample_size, self.workspace
         )
         self.core = ScoringCore(
-            self.metrics, self.access_log, openapi, self.stats, self.sampler, self.settings.max_body_bytes
+            self.metrics,
+            self.access_log,
+            openapi,
+            self.stats,
+            self.sampler,
+            self.settings.max_body_bytes,
+            self.settings.model_timeout_seconds,
         )
-        self.core.model_timeout = self.settings.model_timeout_seconds
         self.tasks: list[asyncio.Task[None]] = []
         self.follower: Any = None
 
